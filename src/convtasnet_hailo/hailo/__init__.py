@@ -1,0 +1,1 @@
+"""Hailo-format stages and the plan builder: every Hailo-specific rewrite lives here."""

@@ -1,0 +1,135 @@
+"""Load and save Asteroid checkpoint files (``{model_name, model_args, state_dict, infos}``).
+
+Sources: a local .pth/.bin file, or a Hugging Face model id (``owner/name``, file
+``pytorch_model.bin``) when huggingface_hub is installed and the hub is reachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UserError
+from .config import ConvTasNetConfig
+from .convtasnet import ConvTasNet
+
+HUB_FILENAME = "pytorch_model.bin"
+_MODEL_NAMES = ("ConvTasNet",)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_package(path: Path) -> dict[str, Any]:
+    try:
+        package = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot read checkpoint {path}: {first_line} (is it a torch.save file?)") from None
+    if not isinstance(package, dict) or "state_dict" not in package or "model_args" not in package:
+        keys = sorted(package) if isinstance(package, dict) else type(package).__name__
+        raise UserError(
+            f"{path} is not an Asteroid model file: expected keys model_name, model_args, "
+            f"state_dict; found {keys}"
+        )
+    return package
+
+
+def _check_state_dict(model: ConvTasNet, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    extra = [k for k in state_dict if k not in expected]
+    if missing:
+        raise UserError(f"checkpoint {source} lacks key {missing[0]} ({len(missing)} missing) for its model_args")
+    if extra:
+        raise UserError(f"checkpoint {source} has unexpected key {extra[0]} ({len(extra)} extra) for its model_args")
+    for key, tensor in expected.items():
+        if tuple(state_dict[key].shape) != tuple(tensor.shape):
+            raise UserError(
+                f"checkpoint {source}: key {key} has shape {tuple(state_dict[key].shape)}, "
+                f"model_args imply {tuple(tensor.shape)}"
+            )
+
+
+def model_from_package(package: dict[str, Any], source: str) -> ConvTasNet:
+    """Builds the baseline model from an Asteroid package dict (strict key and shape check)."""
+    name = package.get("model_name", "ConvTasNet")
+    if name not in _MODEL_NAMES:
+        raise UserError(f"checkpoint {source} holds model_name={name!r}; only ConvTasNet is supported")
+    config = ConvTasNetConfig.from_model_args(package["model_args"])
+    model = ConvTasNet(config)
+    state_dict = {k: v for k, v in package["state_dict"].items()}
+    _check_state_dict(model, state_dict, source)
+    model.load_state_dict(state_dict, strict=True)
+    return model.eval()
+
+
+def _looks_like_hub_id(text: str) -> bool:
+    parts = text.split("/")
+    return len(parts) == 2 and all(parts) and not text.startswith((".", "/"))
+
+
+def _download_from_hub(model_id: str) -> Path:
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise UserError(
+            f"{model_id!r} is not a local file and huggingface_hub is not installed: "
+            f"download {HUB_FILENAME} from https://huggingface.co/{model_id} and pass its path"
+        ) from None
+    try:
+        return Path(hf_hub_download(repo_id=model_id, filename=HUB_FILENAME))
+    except Exception as exc:  # the hub raises many network/auth error types
+        raise UserError(
+            f"cannot fetch {model_id!r} from the Hugging Face hub ({type(exc).__name__}); offline, "
+            f"download {HUB_FILENAME} from https://huggingface.co/{model_id} on a connected "
+            "machine and pass the file's path"
+        ) from None
+
+
+def resolve_checkpoint(path_or_id: str) -> Path:
+    """Local path if it exists, else a hub download for ``owner/name`` ids."""
+    path = Path(os.path.expanduser(path_or_id))
+    if path.is_file():
+        return path
+    if path.exists():
+        raise UserError(f"model path {path} is a directory; pass the checkpoint file inside it")
+    if _looks_like_hub_id(path_or_id):
+        return _download_from_hub(path_or_id)
+    raise UserError(f"model file {path_or_id} does not exist (pass a .pth/.bin path or a hub id owner/name)")
+
+
+def load_model(path_or_id: str) -> tuple[ConvTasNet, Path]:
+    """Loads an Asteroid ConvTasNet checkpoint; returns the model (eval mode) and its file."""
+    path = resolve_checkpoint(path_or_id)
+    return model_from_package(_read_package(path), str(path)), path
+
+
+def model_package(model: ConvTasNet) -> dict[str, Any]:
+    """The dict Asteroid's ``serialize()`` writes (``infos`` names this toolkit)."""
+    from .. import __version__
+
+    return {
+        "model_name": "ConvTasNet",
+        "model_args": model.config.to_model_args(),
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "infos": {"software_versions": {"torch_version": torch.__version__,
+                                        "convtasnet_hailo_version": __version__}},
+    }
+
+
+def save_model(model: ConvTasNet, path: Path) -> None:
+    """Writes ``model`` as an Asteroid checkpoint file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model_package(model), path)

@@ -1,0 +1,72 @@
+"""Named intermediate tensors of the baseline model, computed with its own modules.
+
+The trace walks the baseline's submodules in the order of its forward, so its values are the
+reference the stitched executor is held to. Every tensor is returned as float32 numpy shaped
+(G, C, length) like the executor's store: G = 1, or n_src for per-source tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .convtasnet import ConvTasNet, fit_length, mask_activation
+
+
+def _np(tensor: torch.Tensor) -> np.ndarray:
+    """(1, C, L) or (n_src, C, L) tensor -> float32 numpy of the same shape."""
+    return tensor.detach().cpu().numpy().astype(np.float32, copy=False)
+
+
+@torch.no_grad()
+def trace_reference(model: ConvTasNet, wav: np.ndarray) -> dict[str, np.ndarray]:
+    """Runs the baseline on one mono waveform (T,) and returns every named intermediate.
+
+    Names match the plan's (``convtasnet_hailo.hailo.plan``); ``final_output`` is
+    ``model(wav)`` itself, so the trace is checked against the baseline's own forward.
+    """
+    config = model.config
+    out: dict[str, np.ndarray] = {}
+    wav_t = torch.from_numpy(np.asarray(wav, dtype=np.float32)).reshape(1, 1, -1)
+    out["wav"] = _np(wav_t)
+    tf_rep = model.forward_encoder(wav_t)  # (1, N, F)
+    out["encoder"] = _np(tf_rep)
+    masker = model.masker
+    out["bottleneck_norm"] = _np(masker.bottleneck[0](tf_rep))
+    x = masker.bottleneck(tf_rep)
+    out["bottleneck"] = _np(x)
+    skip_sum = torch.tensor([0.0])
+    for index, block in enumerate(masker.TCN):
+        p = f"tcn{index}"
+        shared = block.shared_block
+        hidden = shared[1](shared[0](x))
+        out[f"{p}_in"] = _np(hidden)
+        hidden = shared[2](hidden)
+        out[f"{p}_in_norm"] = _np(hidden)
+        hidden = shared[4](shared[3](hidden))
+        out[f"{p}_depth"] = _np(hidden)
+        hidden = shared[5](hidden)
+        out[f"{p}_depth_norm"] = _np(hidden)
+        residual, skip = block.res_conv(hidden), None
+        if config.skip_chan:
+            skip = block.skip_conv(hidden)
+            out[f"{p}_skip"] = _np(skip)
+            skip_sum = skip_sum + skip
+            out[f"{p}_skip_sum"] = _np(skip_sum)
+        x = x + residual
+        out[f"{p}_residual"] = _np(x)
+    score = masker.mask_net(skip_sum if config.skip_chan else x)
+    out["mask_net"] = _np(score)
+    score = score.view(config.n_src, config.n_filters, -1)
+    out["mask_score"] = _np(score)
+    masks = mask_activation(score.unsqueeze(0), config.mask_act)[0]
+    out["mask_output"] = out["masker_output"] = _np(masks)
+    masked = masks * tf_rep  # (n_src, N, F)
+    out["source_projector"] = out["masked_rep"] = _np(masked)
+    filters = model.decoder.filterbank._filters  # (N, 1, L)
+    out["decoder_pre"] = _np(torch.einsum("snf,nl->slf", masked, filters[:, 0, :]))
+    decoded = model.decoder(masked.unsqueeze(0))[0]  # (n_src, (F-1)S+L)
+    out["decoder_head"] = _np(decoded[:, None, :])
+    out["decoder_output"] = _np(fit_length(decoded, wav_t.shape[-1])[:, None, :])
+    out["final_output"] = _np(model(wav_t)[0][:, None, :])
+    return out

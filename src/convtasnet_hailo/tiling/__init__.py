@@ -1,0 +1,1 @@
+"""Tile planning, halo gather/scatter, host steps and the stitched executor."""

@@ -1,0 +1,170 @@
+"""Host steps between stages: whole-utterance work a fixed-shape NPU stage cannot do.
+
+Every tensor in the executor's store is a float32 array shaped (G, C, length): G groups
+(1, or n_src for per-source tensors), C channels, length frames or samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Union
+
+import numpy as np
+
+from ..model.config import MaskAct, NormType
+
+NORM_EPS = 1e-8
+
+Store = Mapping[str, np.ndarray]
+
+
+def _norm_statistics(x: np.ndarray, norm: NormType) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and biased variance, float64, broadcastable to ``x`` (G, C, F)."""
+    x64 = x.astype(np.float64)
+    if norm is NormType.GLN:
+        mean = x64.mean(axis=(1, 2), keepdims=True)
+        var = ((x64 - mean) ** 2).mean(axis=(1, 2), keepdims=True)
+    elif norm is NormType.CLN:
+        mean = x64.mean(axis=1, keepdims=True)
+        var = ((x64 - mean) ** 2).mean(axis=1, keepdims=True)
+    else:  # cgLN: channels and frames 0..t
+        count = x.shape[1] * np.arange(1, x.shape[2] + 1, dtype=np.float64)
+        mean = np.cumsum(x64.sum(axis=1, keepdims=True), axis=-1) / count
+        var = np.cumsum((x64 ** 2).sum(axis=1, keepdims=True), axis=-1) / count - mean ** 2
+    return mean, var
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Normalize:
+    """gLN / cLN / cgLN with the layer's gamma/beta: produces the tensor the next conv sees.
+
+    The statistics need every frame (gLN) or every earlier frame (cgLN), so they run here,
+    between the stage that made ``input`` over all tiles and the stage that reads ``output``.
+    """
+
+    input: str
+    output: str
+    norm: NormType
+    gamma: np.ndarray  # (C,)
+    beta: np.ndarray  # (C,)
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        x = store[self.input]
+        mean, var = _norm_statistics(x, self.norm)
+        normed = (x - mean.astype(np.float32)) / np.sqrt(var + NORM_EPS).astype(np.float32)
+        out = self.gamma[None, :, None] * normed + self.beta[None, :, None]
+        return {self.output: out.astype(np.float32, copy=False)}
+
+
+@dataclasses.dataclass(frozen=True)
+class AddTensors:
+    """Elementwise ``a + b`` (the skip-connection sum, in the reference's order)."""
+
+    a: str
+    b: str
+    output: str
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        return {self.output: store[self.a] + store[self.b]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Alias:
+    """Gives an existing tensor a second name the runbook's users read."""
+
+    input: str
+    output: str
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        return {self.output: store[self.input]}
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSources:
+    """(1, n_src * N, F) source-major channels -> (n_src, N, F), like the masker's view()."""
+
+    input: str
+    output: str
+    n_src: int
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        x = store[self.input]
+        return {self.output: x.reshape(self.n_src, x.shape[1] // self.n_src, x.shape[2])}
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivateMask:
+    """Mask nonlinearity on (n_src, N, F); softmax needs all sources, hence on the host."""
+
+    input: str
+    output: str
+    act: MaskAct
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        x = store[self.input]
+        if self.act is MaskAct.RELU:
+            out = np.maximum(x, 0)
+        elif self.act is MaskAct.SIGMOID:
+            out = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+        elif self.act is MaskAct.SOFTMAX:
+            shifted = np.exp(x.astype(np.float64) - x.max(axis=0, keepdims=True))
+            out = shifted / shifted.sum(axis=0, keepdims=True)
+        else:
+            out = x
+        return {self.output: np.asarray(out, dtype=np.float32)}
+
+
+@dataclasses.dataclass(frozen=True)
+class OverlapAdd:
+    """Frames (G, L, F) -> waveform (G, 1, (F - 1) * stride + L): the decoder's transposed conv
+    after its per-frame 1x1 projection."""
+
+    input: str
+    output: str
+    stride: int
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        frames = store[self.input]
+        groups, frame_len, n_frames = frames.shape
+        wav = np.zeros((groups, 1, (n_frames - 1) * self.stride + frame_len), dtype=np.float32)
+        # One slab per hop offset: frames overlap L/S times, so this loops L/S times, not F times.
+        for offset in range(0, frame_len, self.stride):
+            hop = frames[:, offset:offset + self.stride, :]  # (G, <=S, F)
+            if hop.shape[1] < self.stride:  # L not a multiple of S: the last slab is short
+                hop = np.pad(hop, ((0, 0), (0, self.stride - hop.shape[1]), (0, 0)))
+            flat = hop.transpose(0, 2, 1).reshape(groups, -1)  # frame-major samples
+            end = min(wav.shape[-1], offset + flat.shape[1])
+            wav[:, 0, offset:end] += flat[:, : end - offset]
+        return {self.output: wav}
+
+
+@dataclasses.dataclass(frozen=True)
+class FitLength:
+    """Right-pads with zeros or trims to the mixture's length (Asteroid's pad_x_to_y)."""
+
+    input: str
+    output: str
+    length_of: str
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        x = store[self.input]
+        length = store[self.length_of].shape[-1]
+        out = np.zeros(x.shape[:-1] + (length,), dtype=np.float32)
+        keep = min(length, x.shape[-1])
+        out[..., :keep] = x[..., :keep]
+        return {self.output: out}
+
+
+HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength]
+
+
+def host_step_inputs(step: HostStep) -> tuple[str, ...]:
+    if isinstance(step, AddTensors):
+        return (step.a, step.b)
+    if isinstance(step, FitLength):
+        return (step.input, step.length_of)
+    return (step.input,)
+
+
+def host_step_outputs(step: HostStep) -> tuple[str, ...]:
+    return (step.output,)
