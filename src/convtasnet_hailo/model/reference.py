@@ -27,7 +27,8 @@ def trace_reference(model: ConvTasNet, wav: np.ndarray) -> dict[str, np.ndarray]
     """
     config = model.config
     out: dict[str, np.ndarray] = {}
-    wav_t = torch.from_numpy(np.asarray(wav, dtype=np.float32)).reshape(1, 1, -1)
+    dtype = next(model.parameters()).dtype
+    wav_t = torch.as_tensor(np.asarray(wav), dtype=dtype).reshape(1, 1, -1)
     out["wav"] = _np(wav_t)
     tf_rep = model.forward_encoder(wav_t)  # (1, N, F)
     out["encoder"] = _np(tf_rep)

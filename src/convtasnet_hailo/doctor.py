@@ -1,0 +1,76 @@
+"""``convtasnet-hailo doctor``: which backends and toolchains are usable here, and how to get the rest."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+from typing import Callable
+
+SDK_FIX = ("install the Hailo Dataflow Compiler wheel (hailo_dataflow_compiler-3.x, Linux x86_64, "
+           "Python 3.10) from https://hailo.ai/developer-zone/ into a separate Python 3.10 venv, "
+           "then pass --hailo-python /path/to/that/venv/bin/python to compile/grid")
+RUNTIME_FIX = ("install HailoRT 4.x with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all`; "
+               "elsewhere the hailort .deb and hailort-*.whl from https://hailo.ai/developer-zone/)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    needed_for: str = ""
+
+
+def _import_check(module: str, name: str, fix: str, needed_for: str,
+                  version: Callable[[object], str] = lambda m: getattr(m, "__version__", "?")) -> Check:
+    try:
+        imported = importlib.import_module(module)
+    except Exception as exc:  # ImportError, or a broken install raising anything at import
+        return Check(name, False, f"not importable ({type(exc).__name__}: {exc})".splitlines()[0], fix, needed_for)
+    return Check(name, True, f"{module} {version(imported)}", needed_for=needed_for)
+
+
+def _device_check() -> Check:
+    needed = "backend hailo_runtime"
+    try:
+        from hailo_platform import Device  # type: ignore[import-not-found]
+    except Exception:
+        return Check("Hailo device", False, "cannot look: hailo_platform is not importable", RUNTIME_FIX, needed)
+    try:
+        devices = list(Device.scan())
+    except Exception as exc:
+        return Check("Hailo device", False, f"scan failed ({type(exc).__name__}: {exc})",
+                     "check the driver (`lsmod | grep hailo`) and `hailortcli scan`", needed)
+    if not devices:
+        return Check("Hailo device", False, "no device found",
+                     "check the PCIe connection and driver: `hailortcli scan` should list the device", needed)
+    return Check("Hailo device", True, ", ".join(str(d) for d in devices), needed_for=needed)
+
+
+def run_checks() -> list[Check]:
+    python_ok = sys.version_info >= (3, 10)
+    checks = [
+        Check("python", python_ok, sys.version.split()[0], "" if python_ok else "use Python >= 3.10", "everything"),
+        _import_check("torch", "torch", "pip install torch==2.13.0",
+                      "the reference model, plans, backend torch_proxy"),
+        _import_check("numpy", "numpy", "pip install numpy", "everything"),
+        _import_check("onnx", "onnx", "pip install onnx", "export and check (ONNX)"),
+        _import_check("onnxruntime", "onnxruntime", "pip install onnxruntime", "backend onnxruntime"),
+        _import_check("hailo_sdk_client", "Hailo Dataflow Compiler", SDK_FIX,
+                      "compile, grid, backend hailo_emulator"),
+        _import_check("hailo_platform", "HailoRT (hailo_platform)", RUNTIME_FIX, "backend hailo_runtime"),
+        _device_check(),
+    ]
+    return checks
+
+
+def format_checks(checks: list[Check]) -> str:
+    lines = []
+    for check in checks:
+        mark = "ok  " if check.ok else "MISS"
+        lines.append(f"[{mark}] {check.name}: {check.detail}  (for {check.needed_for})")
+        if not check.ok and check.fix:
+            lines.append(f"       fix: {check.fix}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Parity of the stitched path against the reference: comparison, cases, reports."""

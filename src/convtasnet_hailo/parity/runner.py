@@ -1,0 +1,200 @@
+"""Parity runs compatible with the runbook: cases over lengths x tile widths, a JSON per case
+with every stage's ``*_max_abs`` / ``*_max_rel``, and the ``hef_tiled_*_summary.tsv``."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..hailo.plan import PlanPath, StagePlan, build_plan
+from ..model.config import ConvTasNetConfig
+from ..model.convtasnet import ConvTasNet
+from ..model.reference import trace_reference
+from ..runs.run_folder import TsvWriter, write_json
+from ..tiling.executor import StitchedExecutor, check_tile_width
+from ..tolerances import ATOL, RTOL, TARGET_MAX_REL
+from .compare import TensorDiff, diff_tensor
+
+DEFAULT_TILE_WIDTHS = (64, 128, 256)
+
+SUMMARY_FILES = {
+    PlanPath.DECODER: "hef_tiled_decoder_path_summary.tsv",
+    PlanPath.MASKER: "hef_tiled_masker_path_summary.tsv",
+    PlanPath.FULL_CHAIN: "hef_tiled_full_chain_summary.tsv",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """The model under test and where it came from (recorded in every JSON)."""
+
+    model: ConvTasNet
+    description: str
+    random_seed: int | None = None
+    path: str | None = None
+    sha256: str | None = None
+
+    def to_json(self) -> dict:
+        return {"model_source": self.description, "model_random": self.random_seed is not None,
+                "model_seed": self.random_seed, "model_path": self.path, "model_sha256": self.sha256,
+                "model_config": self.model.config.to_json()}
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityCase:
+    """One stitched run: ``wav_t`` samples of input, tiles of ``tile_w`` latent frames."""
+
+    path: PlanPath
+    tile_w: int
+    wav_t: int
+
+    def latent_w(self, config: ConvTasNetConfig) -> int:
+        return max(0, (self.wav_t - config.kernel_size) // config.stride + 1)
+
+    def run_tag(self, config: ConvTasNetConfig) -> str:
+        prefix = self.path.value.replace("-", "_")
+        if self.path is PlanPath.FULL_CHAIN:
+            return f"{prefix}_tile{self.tile_w}_wav{self.wav_t}"
+        return f"{prefix}_tile{self.tile_w}_latent{self.latent_w(config)}"
+
+
+def samples_for_frames(config: ConvTasNetConfig, frames: int) -> int:
+    """Shortest waveform giving ``frames`` encoder frames."""
+    return (frames - 1) * config.stride + config.kernel_size
+
+
+def edge_frame_counts(tile_w: int) -> list[int]:
+    """Latent lengths that exercise the tiling: one frame, under one tile, exactly one tile,
+    one frame past a tile, a multiple of the tile, and a non-multiple."""
+    return sorted({1, max(1, tile_w // 2), tile_w, tile_w + 1, 3 * tile_w, 3 * tile_w + tile_w // 3 + 1})
+
+
+def default_cases(path: PlanPath, config: ConvTasNetConfig,
+                  tile_widths: Iterable[int] = DEFAULT_TILE_WIDTHS) -> list[ParityCase]:
+    """Edge lengths for every tile width; full-chain adds trailing samples that do not make a
+    frame (one sample past a tile), which the decoder must pad back."""
+    cases = []
+    for tile_w in tile_widths:
+        for frames in edge_frame_counts(tile_w):
+            wav_t = samples_for_frames(config, frames)
+            cases.append(ParityCase(path, tile_w, wav_t))
+            if path is PlanPath.FULL_CHAIN and frames in (tile_w, 3 * tile_w):
+                cases.append(ParityCase(path, tile_w, wav_t + 1))
+    return cases
+
+
+def probe_waveform(num_samples: int, sample_rate: int, seed: int) -> np.ndarray:
+    """Deterministic speech-like test signal (T,): harmonic tones with a syllable-rate envelope
+    plus noise, peak about 0.5."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_samples) / sample_rate
+    f0 = 110 + 60 * rng.random()
+    voiced = sum(np.sin(2 * np.pi * f0 * k * t + rng.random() * 6.28) / k for k in range(1, 8))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * t + rng.random() * 6.28)
+    signal = 0.15 * voiced * envelope + 0.05 * rng.standard_normal(num_samples)
+    return signal.astype(np.float32)
+
+
+def _executor_inputs(path: PlanPath, trace: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: trace[name] for name in path.inputs}
+
+
+@dataclasses.dataclass
+class CaseOutcome:
+    case: ParityCase
+    run_tag: str
+    diffs: list[TensorDiff]
+    record: dict
+    json_path: Path
+
+    @property
+    def success(self) -> bool:
+        return self.record["all_close"]
+
+    @property
+    def worst(self) -> TensorDiff | None:
+        return max(self.diffs, key=lambda d: d.max_rel, default=None)
+
+
+def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.ndarray],
+             source: ModelSource, out_dir: Path, reference_seconds: float) -> CaseOutcome:
+    """Runs one case through the stitched executor and writes its JSON."""
+    config = plan.config
+    reference_names = set(trace)
+    diffs: list[TensorDiff] = []
+
+    def observe(name: str, tensor: np.ndarray) -> None:
+        if name in reference_names:
+            diffs.append(diff_tensor(name, tensor, trace[name]))
+
+    executor = StitchedExecutor(plan, backend, case.tile_w)
+    started = time.perf_counter()
+    executor.run(_executor_inputs(case.path, trace), observe)
+    stitched_seconds = time.perf_counter() - started
+    run_tag = case.run_tag(config)
+    latent_w = case.latent_w(config)
+    all_close = bool(diffs) and all(d.all_close for d in diffs)
+    worst = max(diffs, key=lambda d: d.max_rel, default=None)
+    record: dict = {
+        "run_tag": run_tag, "path": case.path.value, "backend": backend.name,
+        "all_close": all_close, "tol": ATOL, "atol": ATOL, "rtol": RTOL,
+        "target_max_rel": TARGET_MAX_REL,
+        "tile_w": case.tile_w, "latent_w": latent_w, "wav_t": case.wav_t,
+        "n_tiles": -(-latent_w // case.tile_w), "sample_rate": config.sample_rate,
+        "worst_stage": worst.name if worst else None,
+        "max_abs": max((d.max_abs for d in diffs), default=None),
+        "max_rel": worst.max_rel if worst else None,
+        "failed_stages": [d.name for d in diffs if not d.all_close],
+        "stages_over_target_max_rel": [d.name for d in diffs if d.max_rel > TARGET_MAX_REL],
+        "stage_calls": sum(executor.stage_batches.values()),
+        "reference_seconds": round(reference_seconds, 4),
+        "stitched_seconds": round(stitched_seconds, 4),
+        **source.to_json(),
+    }
+    for d in diffs:
+        record[f"{d.name}_max_abs"] = d.max_abs
+    for d in diffs:
+        record[f"{d.name}_max_rel"] = d.max_rel
+    json_path = out_dir / f"{run_tag}.json"
+    write_json(json_path, record)
+    return CaseOutcome(case, run_tag, diffs, record, json_path)
+
+
+def summary_columns(path: PlanPath) -> list[str]:
+    length_column = "wav_t" if path is PlanPath.FULL_CHAIN else "latent_w"
+    return ["run_tag", "backend", length_column, "tile_w", "success", "output_json",
+            "max_abs", "max_rel", "worst_stage"]
+
+
+def run_parity(path: PlanPath, source: ModelSource, backend, cases: list[ParityCase], out_dir: Path,
+               seed: int = 0, report: Callable[[str], None] = print) -> list[CaseOutcome]:
+    """Runs ``cases`` (one reference trace per length), writing JSONs and the summary TSV."""
+    for case in cases:
+        check_tile_width(case.tile_w)
+    plan = build_plan(source.model, path)
+    summary = TsvWriter(out_dir / SUMMARY_FILES[path], summary_columns(path))
+    outcomes: list[CaseOutcome] = []
+    by_length: dict[int, list[ParityCase]] = {}
+    for case in cases:
+        by_length.setdefault(case.wav_t, []).append(case)
+    done = 0
+    for wav_t, length_cases in by_length.items():
+        started = time.perf_counter()
+        trace = trace_reference(source.model, probe_waveform(wav_t, source.model.config.sample_rate, seed))
+        reference_seconds = time.perf_counter() - started
+        for case in length_cases:
+            outcome = run_case(plan, backend, case, trace, source, out_dir, reference_seconds)
+            outcomes.append(outcome)
+            done += 1
+            rec = outcome.record
+            summary.append({**rec, "success": outcome.success, "output_json": outcome.json_path.name})
+            worst = outcome.worst
+            report(f"[{done}/{len(cases)}] {outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
+                   f"max_abs {rec['max_abs']:.2e} max_rel {rec['max_rel']:.2e} "
+                   f"(worst {worst.name if worst else '-'}) {rec['stitched_seconds']:.2f} s")
+        del trace
+    return outcomes

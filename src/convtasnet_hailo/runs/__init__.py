@@ -1,0 +1,1 @@
+"""Run folders and the TSV/JSON files the runbook's users read."""

@@ -1,0 +1,75 @@
+"""Run folders ``module_runs/<run_ts>/`` and the TSV/JSON files written into them.
+
+Rows are appended as cases finish, so an interrupted run keeps the evidence it produced.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import UserError
+
+RUN_TS_FORMAT = "%Y%m%d_%H%M%S"
+
+
+def new_run_dir(root: Path) -> Path:
+    """Creates ``root/<run_ts>`` (``_2``, ``_3``... when two runs start in the same second)."""
+    stamp = _dt.datetime.now().strftime(RUN_TS_FORMAT)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create runs folder {root}: {exc.strerror}") from None
+    candidate, suffix = root / stamp, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            suffix += 1
+            candidate = root / f"{stamp}_{suffix}"
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf/nan; keep them readable
+    if isinstance(value, Mapping):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def write_json(path: Path, record: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(_json_ready(record), indent=2) + "\n")
+
+
+def _tsv_cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value).replace("\t", " ").replace("\n", " ")
+
+
+class TsvWriter:
+    """Appends rows to a TSV with a fixed header (written when the file is created)."""
+
+    def __init__(self, path: Path, columns: Iterable[str]):
+        self.path = path
+        self.columns = list(columns)
+        if not path.exists():
+            path.write_text("\t".join(self.columns) + "\n")
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        with open(self.path, "a") as handle:
+            handle.write("\t".join(_tsv_cell(row.get(c)) for c in self.columns) + "\n")
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    lines = path.read_text().splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"))) for line in lines[1:] if line]
