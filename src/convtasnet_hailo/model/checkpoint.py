@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.torch_version import TorchVersion
 
 from ..errors import UserError
 from .config import ConvTasNetConfig
@@ -33,7 +34,9 @@ def file_sha256(path: Path) -> str:
 
 def _read_package(path: Path) -> dict[str, Any]:
     try:
-        package = torch.load(path, map_location="cpu", weights_only=True)
+        # Asteroid's serialize() stores torch.__version__, a TorchVersion object, in infos.
+        with torch.serialization.safe_globals([TorchVersion]):
+            package = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot read checkpoint {path}: {first_line} (is it a torch.save file?)") from None
@@ -124,7 +127,7 @@ def model_package(model: ConvTasNet) -> dict[str, Any]:
         "model_name": "ConvTasNet",
         "model_args": model.config.to_model_args(),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        "infos": {"software_versions": {"torch_version": torch.__version__,
+        "infos": {"software_versions": {"torch_version": str(torch.__version__),
                                         "convtasnet_hailo_version": __version__}},
     }
 

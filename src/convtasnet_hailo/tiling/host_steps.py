@@ -13,25 +13,20 @@ import numpy as np
 
 from ..model.config import MaskAct, NormType
 
-NORM_EPS = 1e-8
-
 Store = Mapping[str, np.ndarray]
 
 
-def _norm_statistics(x: np.ndarray, norm: NormType) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and biased variance, float64, broadcastable to ``x`` (G, C, F)."""
-    x64 = x.astype(np.float64)
-    if norm is NormType.GLN:
-        mean = x64.mean(axis=(1, 2), keepdims=True)
-        var = ((x64 - mean) ** 2).mean(axis=(1, 2), keepdims=True)
-    elif norm is NormType.CLN:
-        mean = x64.mean(axis=1, keepdims=True)
-        var = ((x64 - mean) ** 2).mean(axis=1, keepdims=True)
-    else:  # cgLN: channels and frames 0..t
-        count = x.shape[1] * np.arange(1, x.shape[2] + 1, dtype=np.float64)
-        mean = np.cumsum(x64.sum(axis=1, keepdims=True), axis=-1) / count
-        var = np.cumsum((x64 ** 2).sum(axis=1, keepdims=True), axis=-1) / count - mean ** 2
-    return mean, var
+def _norm_layer(norm: NormType, gamma: np.ndarray, beta: np.ndarray):
+    """The baseline's own norm layer with these affine parameters."""
+    import torch
+
+    from ..model.convtasnet import NORM_CLASSES
+
+    layer = NORM_CLASSES[norm](gamma.shape[0])
+    with torch.no_grad():
+        layer.gamma.copy_(torch.from_numpy(gamma))
+        layer.beta.copy_(torch.from_numpy(beta))
+    return layer.eval()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -40,6 +35,9 @@ class Normalize:
 
     The statistics need every frame (gLN) or every earlier frame (cgLN), so they run here,
     between the stage that made ``input`` over all tiles and the stage that reads ``output``.
+    It applies the baseline's own layer: float32 statistics reduced in the same order as the
+    reference's. (float64 statistics are closer to exact math but, over 10 s of audio, land
+    up to 1.5e-5 away from the float32 reference's, outside the 1e-5 contract.)
     """
 
     input: str
@@ -49,11 +47,12 @@ class Normalize:
     beta: np.ndarray  # (C,)
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
-        x = store[self.input]
-        mean, var = _norm_statistics(x, self.norm)
-        normed = (x - mean.astype(np.float32)) / np.sqrt(var + NORM_EPS).astype(np.float32)
-        out = self.gamma[None, :, None] * normed + self.beta[None, :, None]
-        return {self.output: out.astype(np.float32, copy=False)}
+        import torch
+
+        layer = _norm_layer(self.norm, self.gamma, self.beta)
+        with torch.no_grad():
+            out = layer(torch.from_numpy(np.ascontiguousarray(store[self.input])))
+        return {self.output: out.numpy()}
 
 
 @dataclasses.dataclass(frozen=True)

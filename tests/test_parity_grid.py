@@ -1,0 +1,119 @@
+"""The parity grid: every stage of the stitched path against the reference, over model
+configurations x paths x tile widths x edge lengths. Tiny models run by default; the
+full-size cases are marked slow (they still run in CI)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.hailo.plan import PlanPath, build_plan
+from convtasnet_hailo.model.config import (
+    FULL_SIZE_8K, ConvTasNetConfig, EncoderActivation, MaskAct, NormType,
+)
+from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.model.reference import trace_reference
+from convtasnet_hailo.parity.compare import diff_tensor
+from convtasnet_hailo.parity.runner import edge_frame_counts, probe_waveform, samples_for_frames
+from convtasnet_hailo.tiling.executor import StitchedExecutor
+
+_TINY = dict(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=2)
+
+CONFIGS = {
+    "2src_8k_gLN_relu": ConvTasNetConfig(**_TINY),
+    "1src_16k_gLN_sigmoid": ConvTasNetConfig(**_TINY, n_src=1, kernel_size=32, stride=16, sample_rate=16000,
+                                             mask_act=MaskAct.SIGMOID),
+    "3src_8k_cLN_softmax": ConvTasNetConfig(**_TINY, n_src=3, norm_type=NormType.CLN, mask_act=MaskAct.SOFTMAX),
+    "2src_causal_cgLN_sigmoid": ConvTasNetConfig(**_TINY, causal=True, norm_type=NormType.CGLN,
+                                                 mask_act=MaskAct.SIGMOID),
+    "2src_causal_cLN_linear_encrelu": ConvTasNetConfig(**_TINY, causal=True, norm_type=NormType.CLN,
+                                                       mask_act=MaskAct.LINEAR,
+                                                       encoder_activation=EncoderActivation.RELU),
+    "2src_noskip_k5_L20_S6": ConvTasNetConfig(**{**_TINY, "skip_chan": 0}, conv_kernel_size=5,
+                                              kernel_size=20, stride=6),
+}
+TILE_WIDTHS = (1, 5, 16, 64)
+
+
+@functools.lru_cache(maxsize=None)
+def _model(name: str):
+    return random_model(CONFIGS[name], seed=7)
+
+
+@functools.lru_cache(maxsize=64)
+def _trace(name: str, wav_t: int):
+    model = _model(name)
+    return trace_reference(model, probe_waveform(wav_t, model.config.sample_rate, seed=wav_t))
+
+
+def _lengths(config: ConvTasNetConfig, tile_w: int) -> list[int]:
+    """Edge lengths in samples: frame counts around the tile width, plus trailing samples that
+    make no frame (the decoder must pad them back)."""
+    lengths = [samples_for_frames(config, f) for f in edge_frame_counts(tile_w)]
+    return lengths + [samples_for_frames(config, tile_w) + 1, samples_for_frames(config, 2 * tile_w) + config.stride - 1]
+
+
+def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: dict) -> int:
+    plan = build_plan(model, path)
+    failures, compared = [], []
+
+    def observe(name, tensor):
+        if name in trace:
+            d = diff_tensor(name, tensor, trace[name])
+            compared.append(name)
+            if not d.all_close:
+                failures.append(f"{name}: max_abs {d.max_abs:.3g} (peak {d.peak:.3g})")
+
+    StitchedExecutor(plan, load_backend("torch_proxy"), tile_w).run({n: trace[n] for n in path.inputs}, observe)
+    wav_t = trace["wav"].shape[-1]
+    assert not failures, f"{path.value} tile_w={tile_w} wav_t={wav_t}: " + "; ".join(failures)
+    return len(compared)
+
+
+@pytest.mark.parametrize("tile_w", TILE_WIDTHS)
+@pytest.mark.parametrize("path", list(PlanPath), ids=lambda p: p.value)
+@pytest.mark.parametrize("config_name", list(CONFIGS))
+def test_tiny_models_every_stage_every_length(config_name, path, tile_w):
+    model = _model(config_name)
+    for wav_t in _lengths(model.config, tile_w):
+        compared = assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t))
+        assert compared >= (3 if path is PlanPath.DECODER else 10)
+
+
+@pytest.mark.slow
+def test_full_size_8k_ten_seconds_at_three_tile_widths():
+    model = random_model(FULL_SIZE_8K, seed=0)
+    trace = trace_reference(model, probe_waveform(80_000, 8000, seed=0))
+    for tile_w in (64, 128, 256):
+        assert assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, tile_w, trace) > 150
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [PlanPath.DECODER, PlanPath.MASKER], ids=lambda p: p.value)
+def test_full_size_8k_paths_at_edge_lengths(path):
+    model = random_model(FULL_SIZE_8K, seed=1)
+    for frames in (1, 127, 129):
+        trace = trace_reference(model, probe_waveform(samples_for_frames(model.config, frames), 8000, seed=frames))
+        assert_stitched_equals_reference(model, path, 128, trace)
+
+
+@pytest.mark.slow
+def test_full_size_16k_single_source_checkpoint(tmp_path):
+    """Done-when of issue 3: an Asteroid-format 16 kHz single-source checkpoint (L 32, stride 16)
+    loads and its stitched output is within 1e-5 of its reference relative to the output peak."""
+    import torch
+
+    from convtasnet_hailo.model.checkpoint import load_model
+    from tests.model.test_checkpoint import asteroid_package
+
+    config = ConvTasNetConfig(n_src=1, kernel_size=32, stride=16, sample_rate=16000)
+    torch.save(asteroid_package(random_model(config, seed=5)), tmp_path / "enh16k.bin")
+    model, _ = load_model(str(tmp_path / "enh16k.bin"))
+    trace = trace_reference(model, probe_waveform(3 * 16000 + 5, 16000, seed=2))
+    outputs = StitchedExecutor(build_plan(model), load_backend("torch_proxy"), 128).run({"wav": trace["wav"]})
+    reference = trace["final_output"]
+    assert np.abs(outputs["final_output"] - reference).max() <= 1e-5 * np.abs(reference).max()
+    assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, 128, trace)

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.errors import UserError
+from convtasnet_hailo.hailo.plan import PlanPath, build_plan
+from convtasnet_hailo.hailo.stages import Geometry
+from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.tiling.executor import StitchedExecutor, check_tile_width, gather_tiles, scatter_tiles
+from convtasnet_hailo.tiling.host_steps import OverlapAdd
+from tests.conftest import TINY
+
+
+def test_gather_gives_each_tile_its_halo_and_zero_padding():
+    x = np.arange(1, 11, dtype=np.float32).reshape(1, 1, 10)  # frames 1..10
+    tiles = gather_tiles(x, Geometry(span=5, pad_left=2, pad_right=2), tile_w=4, n_tiles=3)
+    assert tiles.shape == (3, 1, 1, 8)
+    np.testing.assert_array_equal(tiles[0, 0, 0], [0, 0, 1, 2, 3, 4, 5, 6])
+    np.testing.assert_array_equal(tiles[1, 0, 0], [3, 4, 5, 6, 7, 8, 9, 10])
+    np.testing.assert_array_equal(tiles[2, 0, 0], [7, 8, 9, 10, 0, 0, 0, 0])
+
+
+def test_gather_strided_windows_for_the_encoder():
+    x = np.arange(20, dtype=np.float32).reshape(1, 1, 20)
+    tiles = gather_tiles(x, Geometry(stride=4, span=8), tile_w=2, n_tiles=2)
+    np.testing.assert_array_equal(tiles[1, 0, 0], np.arange(8, 20))
+
+
+def test_scatter_inverts_tiling_and_trims():
+    x = np.random.default_rng(0).standard_normal((2, 3, 10)).astype(np.float32)
+    tiles = gather_tiles(x, Geometry(), tile_w=4, n_tiles=3)
+    np.testing.assert_array_equal(scatter_tiles(tiles, groups=2, length=10), x)
+
+
+def test_overlap_add_equals_transposed_conv_with_uneven_hop():
+    import torch
+    frames = np.random.default_rng(1).standard_normal((2, 10, 7)).astype(np.float32)  # L=10, S=4
+    out = OverlapAdd("f", "w", stride=4).apply({"f": frames})["w"]
+    eye = torch.eye(10).reshape(10, 1, 10)
+    expected = torch.nn.functional.conv_transpose1d(torch.from_numpy(frames), eye, stride=4).numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("tile_w", [0, -3, 1 << 20, 2.5, True])
+def test_tile_widths_the_plan_cannot_serve_are_rejected(tile_w):
+    with pytest.raises(UserError, match="tile width"):
+        check_tile_width(tile_w)
+
+
+def test_input_shorter_than_one_encoder_window_is_a_user_error():
+    executor = StitchedExecutor(build_plan(random_model(TINY)), load_backend("torch_proxy"), 8)
+    with pytest.raises(UserError, match="input too short"):
+        executor.run({"wav": np.zeros((1, 1, TINY.kernel_size - 1), np.float32)})
+
+
+def test_missing_plan_input_is_named():
+    executor = StitchedExecutor(build_plan(random_model(TINY), PlanPath.DECODER), load_backend("torch_proxy"), 8)
+    with pytest.raises(UserError, match="mask_output"):
+        executor.run({"encoder": np.zeros((1, 16, 5), np.float32)})
+
+
+def test_stage_tiles_go_to_the_backend_as_one_batch():
+    calls = []
+
+    class CountingBackend:
+        name = "counting"
+
+        def __init__(self):
+            self.inner = load_backend("torch_proxy")
+
+        def run_stage(self, stage, inputs):
+            calls.append((stage.name, {k: v.shape[0] for k, v in inputs.items()}))
+            return self.inner.run_stage(stage, inputs)
+
+    plan = build_plan(random_model(TINY), PlanPath.FULL_CHAIN)
+    StitchedExecutor(plan, CountingBackend(), tile_w=10).run(
+        {"wav": np.zeros((1, 1, (45 - 1) * TINY.stride + TINY.kernel_size), np.float32)})
+    assert len(calls) == len(plan.stages)  # one backend call per stage
+    batches = dict(calls)
+    assert batches["tcn0_in"] == {"bottleneck": 5}  # 45 frames / 10 = 5 tiles
+    assert batches["source_projector"] == {"mask_output": 10, "encoder": 10}  # 2 sources x 5 tiles
