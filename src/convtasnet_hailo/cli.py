@@ -80,21 +80,39 @@ def _parity_cases(args: argparse.Namespace, path, config):
     return [ParityCase(path, tile_w, wav_t) for tile_w in tile_widths for wav_t in samples]
 
 
+def _export_for_parity(plan, source, tile_widths, export_root: Path) -> None:
+    """Exports the plan at every tile width (``export_root/tile<W>``) for the onnxruntime backend."""
+    from .export.exporter import export_plan
+
+    for tile_w in sorted(set(tile_widths)):
+        result = export_plan(plan, tile_w, export_root / f"tile{tile_w}", source.to_json(), report=print)
+        print(f"exported {len(result.manifest.stages)} stages at tile_w {tile_w} to {result.directory}")
+
+
 def _run_parity(args: argparse.Namespace, path_name: str) -> int:
     from .backends import load_backend
-    from .hailo.plan import PlanPath
+    from .hailo.plan import PlanPath, build_plan
     from .parity.runner import SUMMARY_FILES, run_parity
     from .runs.run_folder import new_run_dir
 
     path = PlanPath(path_name)
-    backend = load_backend(args.backend)
+    if args.export_dir and args.backend != "onnxruntime":
+        raise UserError(f"--export-dir is read by --backend onnxruntime, not {args.backend}: drop one of them")
     source = _model_source(args)
     cases = _parity_cases(args, path, source.model.config)
+    plan = build_plan(source.model, path, block_chan=args.block_chan)
     out_dir = new_run_dir(Path(args.runs_dir))
-    print(f"parity {path.value}: {len(cases)} case(s), backend {backend.name}, {source.description}")
+    print(f"parity {path.value}: {len(cases)} case(s), backend {args.backend}, {len(plan.stages)} stages, "
+          f"{source.description}")
     print(f"run folder: {out_dir}")
+    options = {}
+    if args.backend == "onnxruntime":
+        options["export_dir"] = args.export_dir or out_dir / "onnx"
+        if not args.export_dir:
+            _export_for_parity(plan, source, [c.tile_w for c in cases], out_dir / "onnx")
+    backend = load_backend(args.backend, **options)
     with backend:
-        outcomes = run_parity(path, source, backend, cases, out_dir, seed=args.seed)
+        outcomes = run_parity(plan, source, backend, cases, out_dir, seed=args.seed)
     failed = [o.run_tag for o in outcomes if not o.success]
     worst = max((o.record["max_abs"] for o in outcomes), default=float("nan"))
     print(f"{len(outcomes) - len(failed)}/{len(outcomes)} case(s) all_close (tol {outcomes[0].record['tol']:g}); "
@@ -117,6 +135,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run_parity(args, "full-chain")
 
 
+def _check_limits(args: argparse.Namespace):
+    from .export.hailo_rules import CheckLimits
+
+    return CheckLimits(max_width=args.max_width or None, max_kernel=args.max_kernel,
+                       max_dilation=args.max_dilation, max_channels=args.max_channels)
+
+
+def _report_violations(violations, what: str) -> int:
+    for violation in violations:
+        print(violation)
+    if violations:
+        stages = len({v.stage for v in violations})
+        print(f"{what}: {len(violations)} rule violation(s) in {stages} stage(s); the Hailo parser would reject them",
+              file=sys.stderr)
+        return 1
+    print(f"{what}: every graph passes the Hailo parser rules")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export.exporter import export_monolithic, export_plan
+    from .hailo.plan import PlanPath, build_plan
+
+    out = Path(args.out)
+    source = _model_source(args)
+    if args.monolithic:
+        if args.length is None:
+            raise UserError("--monolithic needs --length T (the fixed input length in samples)")
+        if args.block_chan or args.tile_w:
+            raise UserError("--monolithic exports the whole model: drop --tile-w/--block-chan")
+        result = export_monolithic(source.model, args.length, out, source.to_json(), _check_limits(args))
+        print(f"wrote {out / result.manifest.stages[0].file} (whole model at {args.length} samples)")
+        return _report_violations(result.violations, "monolithic check")
+    if args.length is not None:
+        raise UserError("--length is for --monolithic; staged exports are length-independent")
+    plan = build_plan(source.model, PlanPath(args.path), block_chan=args.block_chan)
+    result = export_plan(plan, args.tile_w or 256, out, source.to_json(), _check_limits(args))
+    print(f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} written, "
+          f"{len(result.reused)} unchanged and reused (same sha256)")
+    return _report_violations(result.violations, "check")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .export.graph_check import check_export
+
+    return _report_violations(check_export(Path(args.export_dir), _check_limits(args)), f"check {args.export_dir}")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .backends import BUILTIN_BACKENDS
     from .doctor import format_checks, run_checks
@@ -124,7 +190,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     checks = run_checks()
     print(format_checks(checks))
     by_name = {c.name: c.ok for c in checks}
-    usable = {"torch_proxy": by_name.get("torch", False)}
+    usable = {"torch_proxy": by_name.get("torch", False),
+              "onnxruntime": by_name.get("onnxruntime", False) and by_name.get("onnx", False)}
     print("backends: " + ", ".join(
         f"{name} ({'usable' if usable.get(name) else 'unavailable'})" for name in sorted(BUILTIN_BACKENDS)))
     return 0
@@ -146,6 +213,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                              "(default: edge lengths around each tile width)")
     parser.add_argument("--seconds", type=_positive_float, nargs="+", help="input lengths in seconds of audio")
     parser.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
+    parser.add_argument("--block-chan", type=_positive_int,
+                        help="split 1x1 convs wider than this into channel blocks (the allocator workaround, e.g. 64)")
+    parser.add_argument("--export-dir", help="for --backend onnxruntime: an export folder (default: export into "
+                                             "the run folder)")
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-width", type=int, default=512,
+                        help="widest conv output (default 512: widths that compiled in published runs; 0 = no limit)")
+    parser.add_argument("--max-kernel", type=_positive_int, help="widest conv kernel (default: no limit, unconfirmed)")
+    parser.add_argument("--max-dilation", type=_positive_int, help="largest dilation (default: no limit, unconfirmed)")
+    parser.add_argument("--max-channels", type=_positive_int,
+                        help="most channels of a 1x1 conv (default: no limit, unconfirmed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job on shipped defaults (full-chain parity, full-size model)")
     _add_run_options(demo)
     demo.set_defaults(func=cmd_demo, seed=0)
+
+    export = sub.add_parser("export", help="one ONNX file per stage (static NCHW, H=1) + manifest.json, then check")
+    _add_model_options(export)
+    export.add_argument("--out", required=True, help="export folder")
+    export.add_argument("--tile-w", type=_positive_int, help="tile width in latent frames (default 256)")
+    export.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
+    export.add_argument("--block-chan", type=_positive_int, help="split 1x1 convs wider than this into channel blocks")
+    export.add_argument("--monolithic", action="store_true", help="export the whole model at one length instead")
+    export.add_argument("--length", type=_positive_int, help="input length in samples for --monolithic")
+    _add_limit_options(export)
+    export.set_defaults(func=cmd_export)
+
+    check = sub.add_parser("check", help="check an export folder against the Hailo parser rules and its manifest")
+    check.add_argument("export_dir", help="folder written by `convtasnet-hailo export`")
+    _add_limit_options(check)
+    check.set_defaults(func=cmd_check)
 
     doctor = sub.add_parser("doctor", help="which backends and toolchains are usable here, and how to get the rest")
     doctor.set_defaults(func=cmd_doctor)

@@ -68,6 +68,9 @@ def test_stage_tiles_go_to_the_backend_as_one_batch():
         def __init__(self):
             self.inner = load_backend("torch_proxy")
 
+        def prepare(self, plan, tile_w):
+            pass
+
         def run_stage(self, stage, inputs):
             calls.append((stage.name, {k: v.shape[0] for k, v in inputs.items()}))
             return self.inner.run_stage(stage, inputs)

@@ -15,6 +15,7 @@ from .base import Backend, backend_names, create_backend, register_backend
 #: Built-in backends and the module that registers each (imported lazily).
 BUILTIN_BACKENDS = {
     "torch_proxy": "convtasnet_hailo.backends.torch_proxy",
+    "onnxruntime": "convtasnet_hailo.backends.onnxruntime_backend",
 }
 
 

@@ -17,6 +17,9 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
 
+    def prepare(self, plan, tile_w: int) -> None:
+        """Called once per executor before any stage runs (open sessions, configure HEFs)."""
+
     @abc.abstractmethod
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``inputs``: port name -> (batch, C, 1, W_in) float32.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from typing import Union
 
 import numpy as np
@@ -26,9 +27,22 @@ from ..tiling.host_steps import (
     ActivateMask, AddTensors, Alias, FitLength, HostStep, Normalize, OverlapAdd, SplitSources,
     host_step_inputs, host_step_outputs,
 )
+from .channel_blocks import split_channel_blocks
 from .stages import Add, Conv, Geometry, Mul, PRelu, Relu, Stage, StageInput, StageOutput, conv1d_weight
 
 Step = Union[Stage, HostStep]
+
+#: Tensors the exactness contract is judged on: the names DESIGN.md / the runbook report.
+CONTRACT_TENSORS = re.compile(
+    r"^(encoder|bottleneck|tcn\d+_(in|depth|residual|skip)|mask_score|mask_output|masker_output"
+    r"|source_projector|masked_rep|decoder_pre|decoder_head|decoder_output|final_output)$"
+)
+
+
+def is_contract_tensor(name: str) -> bool:
+    """True for runbook stage names; False for host-made diagnostics (``*_norm``, ``*_skip_sum``,
+    ``mask_net``), which are reported too but hold float32 noise amplified by 1/std."""
+    return CONTRACT_TENSORS.match(name) is not None
 
 
 class PlanPath(str, enum.Enum):
@@ -178,6 +192,7 @@ class StagePlan:
     config: ConvTasNetConfig
     path: PlanPath
     steps: tuple[Step, ...]
+    block_chan: int | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -218,15 +233,18 @@ def step_outputs(step: Step) -> tuple[str, ...]:
     return host_step_outputs(step)
 
 
-def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN) -> StagePlan:
-    """Decomposes ``model`` (left untouched) into the stage plan for ``path``."""
+def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None) -> StagePlan:
+    """Decomposes ``model`` (left untouched) into the stage plan for ``path``; with
+    ``block_chan``, 1x1 convs wider than that are split into channel blocks."""
     if path is PlanPath.DECODER:
         steps = _decoder_steps(model)
     elif path is PlanPath.MASKER:
         steps = _masker_steps(model)
     else:
         steps = _encoder_steps(model) + _masker_steps(model) + _decoder_steps(model)
-    plan = StagePlan(model.config, path, tuple(steps))
+    if block_chan is not None:
+        steps = list(split_channel_blocks(tuple(steps), block_chan))
+    plan = StagePlan(model.config, path, tuple(steps), block_chan)
     _check_dataflow(plan)
     return plan
 

@@ -128,6 +128,19 @@ class Mul:
 Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul]
 
 
+@dataclasses.dataclass(frozen=True)
+class ChannelBlock:
+    """Where a channel-block stage comes from: output block ``out_block`` of conv ``conv_output``
+    in stage ``parent``, computed from input block ``in_block`` (channel ranges are [lo, hi))."""
+
+    parent: str
+    conv_output: str
+    out_block: int
+    in_block: int
+    out_channels: tuple[int, int]
+    in_channels: tuple[int, int]
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Stage:
     """One fixed-shape unit of work the backends run on a batch of tiles.
@@ -141,12 +154,25 @@ class Stage:
     outputs: tuple[StageOutput, ...]
     ops: tuple[Op, ...]
     role: str = ""
+    block: ChannelBlock | None = None
 
     def input_shapes(self, tile_w: int, batch: int = 1) -> dict[str, tuple[int, int, int, int]]:
         return {p.name: (batch, p.channels, 1, p.geometry.tile_input_width(tile_w)) for p in self.inputs}
 
     def output_shapes(self, tile_w: int, batch: int = 1) -> dict[str, tuple[int, int, int, int]]:
         return {p.name: (batch, p.channels, 1, tile_w) for p in self.outputs}
+
+    def value_channels(self) -> dict[str, int]:
+        """Channel count of every value the stage reads or makes."""
+        channels = {p.name: p.channels for p in self.inputs}
+        for op in self.ops:
+            if isinstance(op, Conv):
+                channels[op.output] = op.out_channels
+            elif isinstance(op, (Add, Mul)):
+                channels[op.output] = channels[op.a]
+            else:
+                channels[op.output] = channels[op.input]
+        return channels
 
     @property
     def macs_per_frame(self) -> int:

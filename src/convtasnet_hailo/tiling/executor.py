@@ -65,6 +65,7 @@ class StitchedExecutor:
         self.plan = plan
         self.backend = backend
         self.tile_w = check_tile_width(tile_w)
+        backend.prepare(plan, self.tile_w)
         self.stage_seconds: dict[str, float] = {}
         self.stage_batches: dict[str, int] = {}
 

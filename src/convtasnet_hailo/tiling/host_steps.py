@@ -154,7 +154,44 @@ class FitLength:
         return {self.output: out}
 
 
-HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength]
+@dataclasses.dataclass(frozen=True)
+class SplitChannels:
+    """Cuts a tensor's channels into consecutive blocks (views; no copy). For channel blocks."""
+
+    input: str
+    outputs: tuple[str, ...]
+    sizes: tuple[int, ...]
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        x = store[self.input]
+        bounds = np.cumsum((0,) + self.sizes)
+        return {name: x[:, lo:hi] for name, lo, hi in zip(self.outputs, bounds[:-1], bounds[1:])}
+
+
+@dataclasses.dataclass(frozen=True)
+class AssembleBlocks:
+    """A split conv's output: partial sums added over input blocks, then output blocks
+    concatenated along channels. ``partials[k][j]`` is output block k from input block j."""
+
+    partials: tuple[tuple[str, ...], ...]
+    output: str
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        blocks = []
+        for row in self.partials:
+            if len(row) == 1:
+                blocks.append(store[row[0]])
+                continue
+            # float64 accumulation: splitting a dot product must not add rounding of its own.
+            total = store[row[0]].astype(np.float64)
+            for name in row[1:]:
+                total += store[name]
+            blocks.append(total.astype(np.float32))
+        return {self.output: np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]}
+
+
+HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength,
+                 SplitChannels, AssembleBlocks]
 
 
 def host_step_inputs(step: HostStep) -> tuple[str, ...]:
@@ -162,8 +199,12 @@ def host_step_inputs(step: HostStep) -> tuple[str, ...]:
         return (step.a, step.b)
     if isinstance(step, FitLength):
         return (step.input, step.length_of)
+    if isinstance(step, AssembleBlocks):
+        return tuple(name for row in step.partials for name in row)
     return (step.input,)
 
 
 def host_step_outputs(step: HostStep) -> tuple[str, ...]:
+    if isinstance(step, SplitChannels):
+        return step.outputs
     return (step.output,)

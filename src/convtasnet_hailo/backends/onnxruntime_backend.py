@@ -1,0 +1,87 @@
+"""``onnxruntime``: runs the exported ONNX files of each stage, one session per stage.
+
+The export folder must hold the plan's stages for the executor's tile width; every file is
+checked against the manifest (sha256) and against the plan (the file's bytes are what the plan's
+stage exports to), so an edited, stale or foreign export is an error naming the stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from ..errors import UserError
+from ..export.manifest import Manifest, read_manifest, sha256_bytes, verify_stage_file
+from ..export.onnx_graph import stage_to_onnx, with_symbolic_batch
+from ..hailo.plan import StagePlan
+from ..hailo.stages import Stage
+from .base import Backend, register_backend
+
+
+def _session_options(threads: int | None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
+@register_backend("onnxruntime")
+class OnnxRuntimeBackend(Backend):
+    """``export_dir`` holds a manifest for one tile width, or ``tile<W>/`` subfolders for several."""
+
+    name = "onnxruntime"
+
+    def __init__(self, export_dir: str | Path | None = None, threads: int | None = None) -> None:
+        if export_dir is None:
+            raise UserError("backend onnxruntime needs exported stages: pass --export-dir DIR "
+                            "(made by `convtasnet-hailo export`)")
+        self.export_dir = Path(export_dir)
+        self.threads = threads
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        self._tile_w: int | None = None
+
+    def _export_for(self, tile_w: int) -> tuple[Path, Manifest]:
+        for directory in (self.export_dir, self.export_dir / f"tile{tile_w}"):
+            if (directory / "manifest.json").is_file():
+                manifest = read_manifest(directory)
+                if manifest.plan.get("tile_w") == tile_w:
+                    return directory, manifest
+        raise UserError(f"no export for tile_w {tile_w} in {self.export_dir} (looked for manifest.json there and "
+                        f"in tile{tile_w}/); run `convtasnet-hailo export --tile-w {tile_w}` or pass its --tile-w")
+
+    def prepare(self, plan: StagePlan, tile_w: int) -> None:
+        """Opens one session per stage (once per tile width), after checking the export."""
+        if self._tile_w == tile_w:
+            return
+        directory, manifest = self._export_for(tile_w)
+        if manifest.plan.get("block_chan") != plan.block_chan:
+            raise UserError(f"the export in {directory} used block_chan {manifest.plan.get('block_chan')}, the plan "
+                            f"{plan.block_chan}: pass the same --block-chan or re-export")
+        sessions = {}
+        for stage in plan.stages:
+            entry = manifest.stage(stage.name)
+            path = verify_stage_file(directory, entry)
+            expected = sha256_bytes(stage_to_onnx(stage, tile_w).SerializeToString(deterministic=True))
+            if entry.sha256 != expected:
+                raise UserError(f"stage {stage.name}: {path} is not this model's stage (other weights or plan); "
+                                "re-export from this model")
+            batched = with_symbolic_batch(onnx.load(str(path)))
+            sessions[stage.name] = ort.InferenceSession(
+                batched.SerializeToString(), _session_options(self.threads), providers=["CPUExecutionProvider"])
+        self._sessions, self._tile_w = sessions, tile_w
+
+    def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self._sessions.get(stage.name)
+        if session is None:
+            raise UserError(f"backend onnxruntime was not prepared for stage {stage.name}")
+        feeds = {port.name: np.ascontiguousarray(inputs[port.name], dtype=np.float32) for port in stage.inputs}
+        outputs = session.run([p.name for p in stage.outputs], feeds)
+        return dict(zip((p.name for p in stage.outputs), outputs))
+
+    def close(self) -> None:
+        self._sessions.clear()
+        self._tile_w = None

@@ -1,0 +1,145 @@
+"""Exports a stage plan to one ONNX file per stage plus ``manifest.json``; reuses unchanged files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import onnx
+
+from .. import __version__
+from ..errors import UserError
+from ..hailo.plan import StagePlan, step_inputs, step_outputs
+from ..hailo.stages import Stage
+from .graph_check import Violation, check_model
+from .hailo_rules import CheckLimits
+from .manifest import Manifest, PortEntry, StageEntry, sha256_bytes
+from .onnx_graph import OPSET, stage_to_onnx
+
+
+@dataclasses.dataclass
+class ExportResult:
+    directory: Path
+    manifest: Manifest
+    written: list[str]
+    reused: list[str]
+    violations: list[Violation]
+
+
+def describe_host_step(step) -> dict[str, Any]:
+    """A JSON description of a host step: its kind, tensors and scalar parameters."""
+    params = {}
+    for field in dataclasses.fields(step):
+        value = getattr(step, field.name)
+        if isinstance(value, np.ndarray) or field.name in ("input", "output", "a", "b", "outputs", "partials"):
+            continue
+        params[field.name] = getattr(value, "value", value)
+    return {"op": type(step).__name__, "inputs": list(step_inputs(step)), "outputs": list(step_outputs(step)),
+            "params": params}
+
+
+def _label(step) -> str:
+    return f"{type(step).__name__}({', '.join(step_inputs(step))} -> {', '.join(step_outputs(step))})"
+
+
+def _host_neighbours(plan: StagePlan) -> dict[str, tuple[list[str], list[str]]]:
+    """For each stage: host steps since the previous stage, and until the next one."""
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    pending: list[str] = []
+    previous: str | None = None
+    for step in plan.steps:
+        if isinstance(step, Stage):
+            out[step.name] = (pending, [])
+            if previous is not None:
+                out[previous][1].extend(pending)
+            pending, previous = [], step.name
+        else:
+            pending.append(_label(step))
+    if previous is not None:
+        out[previous][1].extend(pending)
+    return out
+
+
+def _stage_entry(stage: Stage, tile_w: int, file: str, digest: str, host: tuple[list[str], list[str]]) -> StageEntry:
+    in_shapes, out_shapes = stage.input_shapes(tile_w), stage.output_shapes(tile_w)
+    return StageEntry(
+        stage.name, file, digest, stage.role,
+        tuple(PortEntry(p.name, in_shapes[p.name], p.geometry.halo, p.geometry.stride, p.geometry.span)
+              for p in stage.inputs),
+        tuple(PortEntry(p.name, out_shapes[p.name]) for p in stage.outputs),
+        tuple(host[0]), tuple(host[1]), stage.macs_per_frame,
+        dataclasses.asdict(stage.block) if stage.block else None,
+    )
+
+
+def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[str, Any],
+                limits: CheckLimits = CheckLimits(), report: Callable[[str], None] = print) -> ExportResult:
+    """Writes ``<stage>.onnx`` for every stage and ``manifest.json`` into ``out_dir``.
+
+    A file whose bytes would not change is left alone and counted as reused. Every graph is
+    checked against the Hailo rules; the violations are returned (nothing is deleted).
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create export folder {out_dir}: {exc.strerror}") from None
+    host = _host_neighbours(plan)
+    entries, written, reused, violations = [], [], [], []
+    stages = plan.stages
+    for index, stage in enumerate(stages, 1):
+        model = stage_to_onnx(stage, tile_w)
+        data = model.SerializeToString(deterministic=True)
+        digest, file = sha256_bytes(data), f"{stage.name}.onnx"
+        path = out_dir / file
+        if path.is_file() and sha256_bytes(path.read_bytes()) == digest:
+            reused.append(stage.name)
+        else:
+            path.write_bytes(data)
+            written.append(stage.name)
+        violations += check_model(model, stage.name, limits)
+        entries.append(_stage_entry(stage, tile_w, file, digest, host[stage.name]))
+        if index % 200 == 0:
+            report(f"  exported {index}/{len(stages)} stages")
+    manifest = Manifest(
+        model=model_info,
+        plan={"path": plan.path.value, "tile_w": tile_w, "block_chan": plan.block_chan, "opset": OPSET,
+              "monolithic": False, "n_stages": len(stages)},
+        stages=tuple(entries),
+        host_steps=tuple(describe_host_step(s) for s in plan.steps if not isinstance(s, Stage)),
+        created_by=f"convtasnet-hailo {__version__}",
+    )
+    manifest.write(out_dir)
+    return ExportResult(out_dir, manifest, written, reused, violations)
+
+
+def export_monolithic(model, length: int, out_dir: Path, model_info: dict[str, Any],
+                      limits: CheckLimits = CheckLimits()) -> ExportResult:
+    """The whole baseline model at one fixed input length (1, 1, length) as a single ONNX file,
+    for whole-model compile attempts and speed comparisons; checked by the same rules."""
+    import io
+    import warnings
+
+    import torch
+
+    if length < model.config.kernel_size:
+        raise UserError(f"--length {length} is shorter than one encoder window ({model.config.kernel_size} samples)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python scalars; the shape is fixed
+        torch.onnx.export(model.eval(), torch.zeros(1, 1, length), buffer, opset_version=OPSET, dynamo=False,
+                          input_names=["wav"], output_names=["sources"])
+    onnx_model = onnx.load_from_string(buffer.getvalue())
+    data = onnx_model.SerializeToString(deterministic=True)
+    file = f"convtasnet_monolithic_T{length}.onnx"
+    (out_dir / file).write_bytes(data)
+    entry = StageEntry("monolithic", file, sha256_bytes(data), "the whole model at a fixed length",
+                       (PortEntry("wav", (1, 1, length)),),
+                       (PortEntry("sources", (1, model.config.n_src, length)),), (), (), 0)
+    manifest = Manifest(model_info, {"path": "full-chain", "tile_w": None, "block_chan": None, "opset": OPSET,
+                                     "monolithic": True, "length": length, "n_stages": 1},
+                        (entry,), created_by=f"convtasnet-hailo {__version__}")
+    manifest.write(out_dir)
+    return ExportResult(out_dir, manifest, ["monolithic"], [], check_model(onnx_model, "monolithic", limits))

@@ -1,0 +1,48 @@
+"""What the Hailo parser accepts, in one place, each entry with its source (shared/HAILO_FACTS.md).
+
+Limits marked "unconfirmed" have no primary source: they default to no limit and are
+configurable (``convtasnet-hailo check --max-...``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+#: ONNX op types the plan's stages use and the Hailo parser accepts -> the source of that fact.
+ALLOWED_OPS: dict[str, str] = {
+    "Conv": "HAILO_FACTS.md, Ops and shapes: Conv2d with a (1, K) kernel on H=1 tensors "
+            "(Hailo's own Whisper port uses Conv2d kernel (1,3) on (1, 80, 1, 1000))",
+    "Relu": "HAILO_FACTS.md, Ops and shapes: ReLU is supported",
+    "Sigmoid": "HAILO_FACTS.md, Ops and shapes: Sigmoid is supported",
+    "Add": "HAILO_FACTS.md, Ops and shapes: elementwise add (ew_add) is supported",
+    "Mul": "HAILO_FACTS.md, Ops and shapes: elementwise multiply (ew_mult) is supported",
+    "PRelu": "HAILO_FACTS.md, Ops and shapes: PReLU support is unconfirmed; kept because the model "
+             "needs it exactly (DESIGN.md); `a*x + (1-a)*relu(x)` is the exact fallback",
+}
+
+#: Ops known to fail in the parser -> the error it raises (HAILO_FACTS.md, Errors seen).
+FORBIDDEN_OPS: dict[str, str] = {
+    "Reshape": "UnsupportedShuffleLayerError",
+    "Flatten": "UnsupportedShuffleLayerError",
+    "Transpose": "UnsupportedShuffleLayerError (layout change inside the net)",
+    "Slice": "UnsupportedSliceLayerError (\"Slice on axis 1 is not supported\")",
+    "Gather": "UnsupportedOperationError",
+    "ReduceMax": "UnsupportedReduceMaxLayerError",
+    "ReduceMean": "global reduction inside a stage (gLN statistics belong on the host)",
+    "ConvTranspose": "grouped deconvolution fails (\"Super deconv is not supported with groups\")",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckLimits:
+    """Configurable limits; ``None`` means no limit.
+
+    ``max_width`` applies to conv outputs (tile width): in the seed runbook's runs, 256-channel
+    1x1 blocks compiled at latent width <= 512 and failed at 1024-2000 (HAILO_FACTS.md), so
+    512 is the default. Kernel, dilation and channel limits are unconfirmed: no default limit.
+    """
+
+    max_width: int | None = 512
+    max_kernel: int | None = None
+    max_dilation: int | None = None
+    max_channels: int | None = None

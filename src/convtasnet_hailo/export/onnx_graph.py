@@ -1,0 +1,88 @@
+"""One generic converter: a :class:`Stage` -> an ONNX model with static NCHW shapes (H=1).
+
+Written directly from the stage IR with ``onnx.helper`` (no tracing): the graph holds exactly
+the stage's ops, node and initializer names are derived from the plan and stable across runs,
+and the bytes are deterministic, so a file's sha256 identifies its content.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from ..hailo.stages import Add, Conv, Mul, PRelu, Relu, Sigmoid, Stage
+
+#: Pinned opset: every op used (Conv, PRelu, Relu, Sigmoid, Add, Mul) is stable since opset 7-13.
+OPSET = 13
+#: ONNX IR version matching opset 13 (onnx 1.8); keeps the files readable by older parsers.
+IR_VERSION = 7
+PRODUCER = "convtasnet-hailo"
+
+
+def _value_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+
+def _node_name(stage: Stage, index: int, op) -> str:
+    return f"{stage.name}/{type(op).__name__.lower()}{index}"
+
+
+def stage_to_onnx(stage: Stage, tile_w: int, batch: int = 1) -> onnx.ModelProto:
+    """The ONNX model of ``stage`` for tiles of ``tile_w`` output frames.
+
+    Shape: inputs (batch, C, 1, geometry.tile_input_width(tile_w)) -> outputs (batch, C, 1, tile_w).
+    """
+    channels = stage.value_channels()
+    nodes, initializers = [], []
+    for index, op in enumerate(stage.ops):
+        name = _node_name(stage, index, op)
+        if isinstance(op, Conv):
+            inputs = [op.input, f"{name}.weight"]
+            initializers.append(numpy_helper.from_array(op.weight.astype(np.float32), f"{name}.weight"))
+            if op.bias is not None:
+                inputs.append(f"{name}.bias")
+                initializers.append(numpy_helper.from_array(op.bias.astype(np.float32), f"{name}.bias"))
+            nodes.append(helper.make_node(
+                "Conv", inputs, [op.output], name=name, kernel_shape=[1, op.kernel], strides=[1, op.stride],
+                dilations=[1, op.dilation], group=op.groups, pads=[0, 0, 0, 0]))
+        elif isinstance(op, PRelu):
+            # Per-channel slope (C, 1, 1), all equal: the layout exporters emit for PReLU.
+            slope = np.full((channels[op.input], 1, 1), op.slope, dtype=np.float32)
+            initializers.append(numpy_helper.from_array(slope, f"{name}.slope"))
+            nodes.append(helper.make_node("PRelu", [op.input, f"{name}.slope"], [op.output], name=name))
+        elif isinstance(op, Relu):
+            nodes.append(helper.make_node("Relu", [op.input], [op.output], name=name))
+        elif isinstance(op, Sigmoid):
+            nodes.append(helper.make_node("Sigmoid", [op.input], [op.output], name=name))
+        elif isinstance(op, Add):
+            nodes.append(helper.make_node("Add", [op.a, op.b], [op.output], name=name))
+        elif isinstance(op, Mul):
+            nodes.append(helper.make_node("Mul", [op.a, op.b], [op.output], name=name))
+        else:  # pragma: no cover - the Op union is closed
+            raise TypeError(f"stage {stage.name}: no ONNX conversion for {op!r}")
+    graph = helper.make_graph(
+        nodes, stage.name,
+        [_value_info(n, s) for n, s in stage.input_shapes(tile_w, batch).items()],
+        [_value_info(n, s) for n, s in stage.output_shapes(tile_w, batch).items()],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, producer_name=PRODUCER, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    model.doc_string = stage.role
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def with_symbolic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose graph inputs/outputs take any batch size (dim 0 named ``batch``).
+
+    Every op in a stage is batch-independent, so a runtime may feed all tiles at once; the
+    file on disk keeps the static batch of 1 that the Hailo parser needs.
+    """
+    batched = onnx.ModelProto()
+    batched.CopyFrom(model)
+    for value in list(batched.graph.input) + list(batched.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    del batched.graph.value_info[:]
+    return batched
