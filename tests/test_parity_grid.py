@@ -1,6 +1,6 @@
 """The parity grid: every stage of the stitched path against the reference, over model
-configurations x paths x tile widths x edge lengths. Tiny models run by default; the
-full-size cases are marked slow (they still run in CI)."""
+configurations x paths x tile widths x edge lengths x backends x channel blocks. Tiny models
+run by default; the full-size cases are marked slow (they still run in CI)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.backends import load_backend
-from convtasnet_hailo.hailo.plan import PlanPath, build_plan
+from convtasnet_hailo.hailo.plan import PlanPath, build_plan, is_contract_tensor
 from convtasnet_hailo.model.config import (
     FULL_SIZE_8K, ConvTasNetConfig, EncoderActivation, MaskAct, NormType,
 )
@@ -56,30 +56,57 @@ def _lengths(config: ConvTasNetConfig, tile_w: int) -> list[int]:
     return lengths + [samples_for_frames(config, tile_w) + 1, samples_for_frames(config, 2 * tile_w) + config.stride - 1]
 
 
-def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: dict) -> int:
-    plan = build_plan(model, path)
+def make_backend(name: str, plan, tile_w: int, export_root):
+    """A backend for ``plan``; onnxruntime gets a fresh export of the plan at ``tile_w``."""
+    if name == "torch_proxy":
+        return load_backend(name)
+    from convtasnet_hailo.export.exporter import export_plan
+
+    directory = export_root / f"{plan.path.value}_b{plan.block_chan}_t{tile_w}"
+    export_plan(plan, tile_w, directory, {"source": "test"}, report=lambda _: None)
+    return load_backend(name, export_dir=directory)
+
+
+def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: dict, backend: str = "torch_proxy",
+                                     block_chan: int | None = None, export_root=None,
+                                     diagnostics_too: bool = True, executor: StitchedExecutor | None = None) -> int:
+    """Runs the stitched path and fails on any contract tensor (and, with ``diagnostics_too``,
+    any host-made diagnostic tensor) outside the tolerance. Pass ``executor`` to reuse one."""
+    if executor is None:
+        plan = build_plan(model, path, block_chan=block_chan)
+        executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, export_root), tile_w)
     failures, compared = [], []
 
     def observe(name, tensor):
         if name in trace:
             d = diff_tensor(name, tensor, trace[name])
             compared.append(name)
-            if not d.all_close:
+            if not d.all_close and (diagnostics_too or is_contract_tensor(name)):
                 failures.append(f"{name}: max_abs {d.max_abs:.3g} (peak {d.peak:.3g})")
 
-    StitchedExecutor(plan, load_backend("torch_proxy"), tile_w).run({n: trace[n] for n in path.inputs}, observe)
+    executor.run({n: trace[n].astype(np.float32) for n in path.inputs}, observe)
     wav_t = trace["wav"].shape[-1]
-    assert not failures, f"{path.value} tile_w={tile_w} wav_t={wav_t}: " + "; ".join(failures)
+    plan = executor.plan
+    assert not failures, (f"{executor.backend.name} {path.value} tile_w={tile_w} block_chan={plan.block_chan} "
+                          f"wav_t={wav_t}: " + "; ".join(failures))
     return len(compared)
 
 
-@pytest.mark.parametrize("tile_w", TILE_WIDTHS)
+GRID = [("torch_proxy", None, tile_w) for tile_w in TILE_WIDTHS] + [
+    ("torch_proxy", 5, 16), ("onnxruntime", None, 5), ("onnxruntime", None, 16), ("onnxruntime", 5, 16),
+]
+
+
+@pytest.mark.parametrize("backend, block_chan, tile_w", GRID, ids=lambda v: str(v))
 @pytest.mark.parametrize("path", list(PlanPath), ids=lambda p: p.value)
 @pytest.mark.parametrize("config_name", list(CONFIGS))
-def test_tiny_models_every_stage_every_length(config_name, path, tile_w):
+def test_tiny_models_every_stage_every_length(config_name, path, backend, block_chan, tile_w, tmp_path):
     model = _model(config_name)
+    plan = build_plan(model, path, block_chan=block_chan)
+    executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
     for wav_t in _lengths(model.config, tile_w):
-        compared = assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t))
+        compared = assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t),
+                                                    executor=executor)
         assert compared >= (3 if path is PlanPath.DECODER else 10)
 
 

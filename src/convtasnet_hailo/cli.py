@@ -92,7 +92,7 @@ def _export_for_parity(plan, source, tile_widths, export_root: Path) -> None:
 def _run_parity(args: argparse.Namespace, path_name: str) -> int:
     from .backends import load_backend
     from .hailo.plan import PlanPath, build_plan
-    from .parity.runner import SUMMARY_FILES, run_parity
+    from .parity.runner import SUMMARY_FILES, ReferencePrecision, run_parity
     from .runs.run_folder import new_run_dir
 
     path = PlanPath(path_name)
@@ -112,7 +112,8 @@ def _run_parity(args: argparse.Namespace, path_name: str) -> int:
             _export_for_parity(plan, source, [c.tile_w for c in cases], out_dir / "onnx")
     backend = load_backend(args.backend, **options)
     with backend:
-        outcomes = run_parity(plan, source, backend, cases, out_dir, seed=args.seed)
+        outcomes = run_parity(plan, source, backend, cases, out_dir, seed=args.seed,
+                              precision=ReferencePrecision(args.reference))
     failed = [o.run_tag for o in outcomes if not o.success]
     worst = max((o.record["max_abs"] for o in outcomes), default=float("nan"))
     print(f"{len(outcomes) - len(failed)}/{len(outcomes)} case(s) all_close (tol {outcomes[0].record['tol']:g}); "
@@ -215,6 +216,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
     parser.add_argument("--block-chan", type=_positive_int,
                         help="split 1x1 convs wider than this into channel blocks (the allocator workaround, e.g. 64)")
+    parser.add_argument("--reference", choices=("float32", "float64"), default="float32",
+                        help="compare with the model in float32 (default, as users run it) or float64 (exact math: "
+                             "the path's own error without the float32 reference's rounding)")
     parser.add_argument("--export-dir", help="for --backend onnxruntime: an export folder (default: export into "
                                              "the run folder)")
 

@@ -7,6 +7,8 @@ reference the stitched executor is held to. Every tensor is returned as float32 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -14,17 +16,21 @@ from .convtasnet import ConvTasNet, fit_length, mask_activation
 
 
 def _np(tensor: torch.Tensor) -> np.ndarray:
-    """(1, C, L) or (n_src, C, L) tensor -> float32 numpy of the same shape."""
-    return tensor.detach().cpu().numpy().astype(np.float32, copy=False)
+    """(1, C, L) or (n_src, C, L) tensor -> numpy of the same shape and dtype."""
+    return tensor.detach().cpu().numpy()
 
 
 @torch.no_grad()
-def trace_reference(model: ConvTasNet, wav: np.ndarray) -> dict[str, np.ndarray]:
+def trace_reference(model: ConvTasNet, wav: np.ndarray, float64: bool = False) -> dict[str, np.ndarray]:
     """Runs the baseline on one mono waveform (T,) and returns every named intermediate.
 
     Names match the plan's (``convtasnet_hailo.hailo.plan``); ``final_output`` is
     ``model(wav)`` itself, so the trace is checked against the baseline's own forward.
+    With ``float64`` the same model runs in double precision: exact math to about 1e-16, the
+    judge that separates a path's own error from the float32 reference's rounding.
     """
+    if float64:
+        model = copy.deepcopy(model).double()
     config = model.config
     out: dict[str, np.ndarray] = {}
     dtype = next(model.parameters()).dtype

@@ -4,6 +4,7 @@ with every stage's ``*_max_abs`` / ``*_max_rel``, and the ``hef_tiled_*_summary.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -99,8 +100,17 @@ def probe_waveform(num_samples: int, sample_rate: int, seed: int) -> np.ndarray:
     return signal.astype(np.float32)
 
 
+class ReferencePrecision(str, enum.Enum):
+    """What the stitched path is compared with: the model as users run it (float32, the
+    contract's default) or the same model in float64 (exact math, which shows the path's own
+    error without the float32 reference's rounding added)."""
+
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+
+
 def _executor_inputs(path: PlanPath, trace: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {name: trace[name] for name in path.inputs}
+    return {name: trace[name].astype(np.float32) for name in path.inputs}
 
 
 @dataclasses.dataclass
@@ -121,7 +131,8 @@ class CaseOutcome:
 
 
 def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.ndarray],
-             source: ModelSource, out_dir: Path, reference_seconds: float) -> CaseOutcome:
+             source: ModelSource, out_dir: Path, reference_seconds: float,
+             precision: ReferencePrecision = ReferencePrecision.FLOAT32) -> CaseOutcome:
     """Runs one case through the stitched executor and writes its JSON."""
     config = plan.config
     reference_names = set(trace)
@@ -143,7 +154,7 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
     worst = max(contract, key=lambda d: d.max_rel, default=None)
     record: dict = {
         "run_tag": run_tag, "path": case.path.value, "backend": backend.name,
-        "all_close": all_close, "tol": ATOL, "atol": ATOL, "rtol": RTOL,
+        "all_close": all_close, "tol": ATOL, "atol": ATOL, "rtol": RTOL, "reference": precision.value,
         "target_max_rel": TARGET_MAX_REL,
         "tile_w": case.tile_w, "block_chan": plan.block_chan, "n_stages": len(plan.stages), "latent_w": latent_w, "wav_t": case.wav_t,
         "n_tiles": -(-latent_w // case.tile_w), "sample_rate": config.sample_rate,
@@ -176,7 +187,8 @@ def summary_columns(path: PlanPath) -> list[str]:
 
 
 def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[ParityCase], out_dir: Path,
-               seed: int = 0, report: Callable[[str], None] = print) -> list[CaseOutcome]:
+               seed: int = 0, report: Callable[[str], None] = print,
+               precision: ReferencePrecision = ReferencePrecision.FLOAT32) -> list[CaseOutcome]:
     """Runs ``cases`` (one reference trace per length), writing JSONs and the summary TSV."""
     path = plan.path
     for case in cases:
@@ -189,10 +201,11 @@ def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[Parity
     done = 0
     for wav_t, length_cases in by_length.items():
         started = time.perf_counter()
-        trace = trace_reference(source.model, probe_waveform(wav_t, source.model.config.sample_rate, seed))
+        trace = trace_reference(source.model, probe_waveform(wav_t, source.model.config.sample_rate, seed),
+                                float64=precision is ReferencePrecision.FLOAT64)
         reference_seconds = time.perf_counter() - started
         for case in length_cases:
-            outcome = run_case(plan, backend, case, trace, source, out_dir, reference_seconds)
+            outcome = run_case(plan, backend, case, trace, source, out_dir, reference_seconds, precision)
             outcomes.append(outcome)
             done += 1
             rec = outcome.record
