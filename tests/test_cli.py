@@ -50,3 +50,45 @@ def test_console_script_help_is_fast_and_works():
     probe = subprocess.run([sys.executable, "-c", "import sys, convtasnet_hailo.cli; print('torch' in sys.modules)"],
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "False"  # heavy imports wait for the command
+
+
+def test_export_then_check_then_onnxruntime_parity(tmp_path, capsys):
+    out = tmp_path / "export"
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--block-chan", "8", "--out", str(out)]) == 0
+    assert "every graph passes" in capsys.readouterr().out
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--block-chan", "8", "--out", str(out)]) == 0
+    assert "0 written" in capsys.readouterr().out  # unchanged files are reused
+    assert main(["check", str(out)]) == 0
+    assert main(["parity", "masker", "--random-preset", "tiny", "--backend", "onnxruntime", "--export-dir", str(out),
+                 "--tile-w", "16", "--block-chan", "8", "--length", "40", "--runs-dir", str(tmp_path / "runs")]) == 0
+
+
+def test_onnxruntime_parity_exports_into_the_run_folder(tmp_path, capsys):
+    assert main(["parity", "decoder", "--random-preset", "tiny", "--backend", "onnxruntime", "--tile-w", "8", "32",
+                 "--length", "50", "--runs-dir", str(tmp_path)]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert (run_dir / "onnx" / "tile8" / "manifest.json").exists() and (run_dir / "onnx" / "tile32").is_dir()
+
+
+def test_check_exit_code_on_violation(tmp_path, capsys):
+    out = tmp_path / "export"
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(out), "--max-width", "8"]) == 1
+    assert main(["check", str(out), "--max-channels", "8"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("stage tcn0_in: node tcn0_in/conv0 (Conv) breaks rule max_channels") for line in lines)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["export", "--random-preset", "tiny", "--monolithic"], "--monolithic needs --length"),
+    (["export", "--random-preset", "tiny", "--monolithic", "--length", "400", "--tile-w", "8"], "drop --tile-w"),
+    (["export", "--random-preset", "tiny", "--length", "400"], "--length is for --monolithic"),
+    (["parity", "masker", "--random-preset", "tiny", "--export-dir", "x"], "--export-dir is read by --backend onnxruntime"),
+])
+def test_impossible_flag_combinations(tmp_path, capsys, argv, message):
+    assert main(argv + ["--out", str(tmp_path)] if argv[0] == "export" else argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_monolithic_export_exit_code_reports_rejections(tmp_path, capsys):
+    assert main(["export", "--random-preset", "tiny", "--monolithic", "--length", "400", "--out", str(tmp_path)]) == 1
+    assert "Reshape" in capsys.readouterr().out

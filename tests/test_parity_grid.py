@@ -144,3 +144,14 @@ def test_full_size_16k_single_source_checkpoint(tmp_path):
     reference = trace["final_output"]
     assert np.abs(outputs["final_output"] - reference).max() <= 1e-5 * np.abs(reference).max()
     assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, 128, trace)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block_chan", [None, 64])
+def test_full_size_onnxruntime_tile256(block_chan, tmp_path):
+    """onnxruntime's kernels round differently from torch's, so the full-size check uses the
+    float64 reference: it measures the stitched path's own error, independent of the CPU."""
+    model = random_model(FULL_SIZE_8K, seed=0)
+    trace = trace_reference(model, probe_waveform(2 * 8000, 8000, seed=3), float64=True)
+    assert assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, 256, trace, "onnxruntime", block_chan,
+                                            tmp_path, diagnostics_too=False) > 150

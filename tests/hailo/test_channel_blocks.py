@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from convtasnet_hailo.errors import UserError
+from convtasnet_hailo.hailo.plan import build_plan
+from convtasnet_hailo.hailo.stages import Conv
+from convtasnet_hailo.model.config import FULL_SIZE_8K
+from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.tiling.host_steps import AssembleBlocks
+from tests.conftest import TINY
+
+
+def test_no_conv_wider_than_block_remains():
+    plan = build_plan(random_model(FULL_SIZE_8K), block_chan=64)
+    for stage in plan.stages:
+        for op in stage.ops:
+            if isinstance(op, Conv) and op.kernel == 1 and op.groups == 1:
+                assert max(op.in_channels, op.out_channels) <= 64, stage.name
+
+
+def test_bias_is_added_once_per_output_block():
+    plan = build_plan(random_model(TINY), block_chan=5)
+    blocks = [s for s in plan.stages if s.block and s.block.conv_output == "tcn0_in_conv"]
+    for stage in blocks:
+        (conv,) = stage.ops
+        assert (conv.bias is not None) == (stage.block.in_block == 0)
+
+
+def test_blocks_reassemble_the_original_conv():
+    model = random_model(TINY)
+    plain, split = build_plan(model), build_plan(model, block_chan=5)
+    (conv,) = [op for op in plain.stage("bottleneck").ops]
+    (assemble,) = [s for s in split.steps if isinstance(s, AssembleBlocks) and s.output == "bottleneck"]
+    x = np.random.default_rng(0).standard_normal((1, conv.in_channels, 7)).astype(np.float32)
+    store = {"bottleneck_norm": x}
+    for step in split.steps:
+        if getattr(step, "input", None) == "bottleneck_norm" or (hasattr(step, "block") and step.block
+                                                                  and step.block.conv_output == "bottleneck"):
+            if hasattr(step, "apply"):
+                store.update(step.apply(store))
+            else:
+                (op,) = step.ops
+                w = op.weight[:, :, 0, 0]
+                out = np.einsum("oc,gcf->gof", w, store[op.input])
+                store[op.output] = out + (op.bias[None, :, None] if op.bias is not None else 0)
+    expected = np.einsum("oc,gcf->gof", conv.weight[:, :, 0, 0], x) + conv.bias[None, :, None]
+    np.testing.assert_allclose(assemble.apply(store)["bottleneck"], expected, atol=1e-5)
+
+
+def test_block_chan_must_be_positive():
+    with pytest.raises(UserError, match="--block-chan 0"):
+        build_plan(random_model(TINY), block_chan=0)
