@@ -38,6 +38,45 @@ def _model_source(args: argparse.Namespace):
     return ModelSource(model, f"random {args.random_preset} weights, seed {args.seed}", random_seed=args.seed)
 
 
+def _audio_model(args: argparse.Namespace):
+    """``--model`` or the shipped demo model (audio commands need trained weights)."""
+    from .assets import DEMO_MODEL
+    from .model.checkpoint import file_sha256, load_model
+    from .parity.runner import ModelSource
+
+    spec = args.model or str(DEMO_MODEL)
+    if not args.model and not DEMO_MODEL.is_file():
+        raise UserError(f"the demo model {DEMO_MODEL} is missing from this install; pass --model PATH_OR_ID")
+    model, path = load_model(spec)
+    return ModelSource(model, f"checkpoint {spec}", path=str(path), sha256=file_sha256(path))
+
+
+def _separator(args: argparse.Namespace, source, scratch: Path):
+    """The stitched separator for ``--backend`` (onnxruntime exports into ``scratch`` unless
+    ``--export-dir`` is given)."""
+    from .backends import load_backend
+    from .separation.separator import StitchedSeparator
+
+    if args.export_dir and args.backend != "onnxruntime":
+        raise UserError(f"--export-dir is read by --backend onnxruntime, not {args.backend}: drop one of them")
+    options = {}
+    if args.backend == "onnxruntime":
+        from .hailo.plan import PlanPath, build_plan
+
+        if not args.export_dir:
+            plan = build_plan(source.model, PlanPath.FULL_CHAIN, block_chan=args.block_chan)
+            _export_for_parity(plan, source, [args.tile_w], scratch)
+        options["export_dir"] = args.export_dir or scratch
+    backend = load_backend(args.backend, **options)
+    return StitchedSeparator(source.model, backend, args.tile_w, args.block_chan)
+
+
+def _progress(total: int, label: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="step", leave=False, disable=None if enabled else True)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -129,11 +168,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on shipped defaults: full-chain parity of a full-size 8 kHz model."""
-    args.path, args.model, args.random_preset, args.length = "full-chain", None, "full-8k", None
-    args.tile_w = args.tile_w or [64, 128, 256]
-    args.seconds = args.seconds or [10.0]
-    return _run_parity(args, "full-chain")
+    """The main job on shipped defaults: separate the shipped real two-speaker mixture with the
+    shipped demo model through the stitched path, check parity, report SI-SNRi."""
+    from .assets import DEMO_MIXTURE, DEMO_SOURCES
+
+    args.mix, (args.s1, args.s2), args.model = str(DEMO_MIXTURE), map(str, DEMO_SOURCES), None
+    print(f"demo: separating {DEMO_MIXTURE.name} (two real speakers) with the shipped demo model, "
+          f"backend {args.backend}, tile_w {args.tile_w}")
+    return cmd_forward(args)
 
 
 def _check_limits(args: argparse.Namespace):
@@ -184,6 +226,191 @@ def cmd_check(args: argparse.Namespace) -> int:
     return _report_violations(check_export(Path(args.export_dir), _check_limits(args)), f"check {args.export_dir}")
 
 
+SEGMENT_AUTO_SECONDS = 120.0
+SEGMENT_SECONDS = 30.0
+
+
+def _segment_seconds(args: argparse.Namespace, seconds: float) -> float | None:
+    """Segment length for this input: ``--segment off`` never, a number always, ``auto`` above
+    SEGMENT_AUTO_SECONDS (whole-utterance gLN needs the whole file in memory)."""
+    if args.segment == "off":
+        return None
+    if args.segment == "auto":
+        return SEGMENT_SECONDS if seconds > SEGMENT_AUTO_SECONDS else None
+    try:
+        value = float(args.segment)
+    except ValueError:
+        raise UserError(f"--segment {args.segment!r}: use auto, off or a length in seconds") from None
+    if value <= 2 * args.overlap:
+        raise UserError(f"--segment {value:g} s must be longer than twice --overlap ({args.overlap:g} s)")
+    return value
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    import time
+
+    from .audio.io import load_audio, save_audio
+    from .runs.run_folder import write_json
+    from .separation.separator import separate_segmented
+
+    out = Path(args.out)
+    source = _audio_model(args)
+    rate = source.model.config.sample_rate
+    mixtures = [load_audio(path, rate) for path in args.mixtures]  # every input checked before work starts
+    out.mkdir(parents=True, exist_ok=True)
+    separator = _separator(args, source, out / "onnx")
+    records = []
+    for path, audio in zip(args.mixtures, mixtures):
+        for note in audio.notes:
+            print(f"{path}: {note}")
+        segment = _segment_seconds(args, audio.seconds)
+        started = time.perf_counter()
+        long_input = audio.seconds > 30
+        if segment is None:
+            with _progress(separator.n_steps, Path(path).name, long_input) as bar:
+                estimates = separator(audio.wav, on_step=bar.update)
+        else:
+            seg, ov = round(segment * rate), round(args.overlap * rate)
+            from .separation.separator import segment_starts
+
+            with _progress(len(segment_starts(len(audio.wav), seg, ov)), Path(path).name, True) as bar:
+                estimates = separate_segmented(separator, audio.wav, seg, ov, on_segment=bar.update)
+        seconds = time.perf_counter() - started
+        outputs = []
+        for i, estimate in enumerate(estimates, 1):
+            target = out / f"{Path(path).stem}_s{i}.wav"
+            save_audio(target, estimate, rate, args.subtype)
+            outputs.append(str(target))
+        records.append({"input": str(path), "seconds_of_audio": round(audio.seconds, 3), "notes": list(audio.notes),
+                        "segment_seconds": segment, "overlap_seconds": args.overlap if segment else None,
+                        "processing_seconds": round(seconds, 3), "real_time_factor": round(seconds / audio.seconds, 4),
+                        "outputs": outputs})
+        print(f"{path}: {len(outputs)} sources in {seconds:.2f} s (RTF {seconds / audio.seconds:.3f}) -> {out}")
+    write_json(out / "separate_run.json", {"backend": args.backend, "tile_w": args.tile_w, "block_chan": args.block_chan,
+                                           "sample_rate": rate, "subtype": args.subtype, **source.to_json(),
+                                           "files": records})
+    return 0
+
+
+def _load_sources(paths, rate: int, length: int) -> "np.ndarray":
+    import numpy as np
+
+    from .audio.io import load_audio
+
+    sources = [load_audio(p, rate, max_channels=1, allow_silent=True).wav for p in paths]
+    for path, wav in zip(paths, sources):
+        if abs(len(wav) - length) > rate // 100:
+            raise UserError(f"source {path} has {len(wav)} samples, the mixture {length}: pass the mixture's own sources")
+    return np.stack([np.pad(w, (0, max(0, length - len(w))))[:length] for w in sources])
+
+
+def _forward_one(args, source, separator, mix_path: Path, source_paths):
+    from .audio.io import load_audio
+    from .separation.forward import run_forward
+
+    rate = source.model.config.sample_rate
+    mixture = load_audio(mix_path, rate)
+    sources = _load_sources(source_paths, rate, len(mixture.wav)) if source_paths else None
+    if sources is not None and len(sources) != source.model.config.n_src:
+        raise UserError(f"{len(sources)} ground-truth sources for a {source.model.config.n_src}-source model")
+    return mixture, run_forward(source.model, separator, mixture.wav, sources)
+
+
+def _write_forward_outputs(run_dir: Path, result, rate: int, metrics: dict, title: str) -> None:
+    from .audio.io import save_audio
+    from .runs.plot import plot_separation
+    from .runs.run_folder import write_json
+
+    score = result.score()
+    order = list(score.permutation) if score else list(range(len(result.stitched)))
+    for i, index in enumerate(order, 1):
+        save_audio(run_dir / f"hailo_src{i}.wav", result.stitched[index], rate, "FLOAT")
+    save_audio(run_dir / "mixture.wav", result.mixture, rate, "FLOAT")
+    plot_separation(run_dir / "separation.png", rate, result.mixture, result.stitched[order], result.sources, title)
+    write_json(run_dir / "librimix_hailo_forward_metrics.json", metrics)
+
+
+def cmd_forward(args: argparse.Namespace) -> int:
+    from .audio.librimix import sources_beside
+    from .runs.run_folder import new_run_dir
+    from .separation.forward import forward_metrics
+    from .tolerances import ATOL
+
+    source = _audio_model(args)
+    given = [p for p in (args.s1, args.s2) if p]
+    if len(given) == 1:
+        raise UserError("pass both --s1 and --s2, or neither")
+    source_paths = given or sources_beside(args.mix, source.model.config.n_src)
+    run_dir = new_run_dir(Path(args.runs_dir))
+    separator = _separator(args, source, run_dir / "onnx")
+    mixture, result = _forward_one(args, source, separator, Path(args.mix), source_paths)
+    metrics = {"mixture": str(args.mix), "sources": [str(p) for p in source_paths or []], "backend": args.backend,
+               "tile_w": args.tile_w, "block_chan": args.block_chan, "notes": list(mixture.notes),
+               **forward_metrics(result), **source.to_json()}
+    _write_forward_outputs(run_dir, result, source.model.config.sample_rate, metrics, f"{Path(args.mix).name}")
+    print(_forward_summary(metrics, ATOL))
+    print(f"run folder: {run_dir}")
+    return 0 if metrics["parity_max_abs_vs_reference"] <= ATOL else 1
+
+
+def _forward_summary(metrics: dict, tol: float) -> str:
+    line = f"parity max_abs vs reference {metrics['parity_max_abs_vs_reference']:.2e} (tol {tol:g})"
+    if "si_snri_hailo_mean_db" in metrics:
+        line += (f"; SI-SNR {metrics['si_snr_hailo_src1_vs_gt_s1_db']:.2f} / {metrics['si_snr_hailo_src2_vs_gt_s2_db']:.2f} dB"
+                 f", SI-SNRi {metrics['si_snri_hailo_mean_db']:.2f} dB (reference model {metrics['si_snri_reference_mean_db']:.2f} dB)")
+    else:
+        line += "; no ground-truth sources, parity only"
+    return line
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import csv
+    import statistics
+
+    from .audio.librimix import read_metadata
+    from .runs.run_folder import new_run_dir, write_json
+    from .tolerances import ATOL
+
+    entries = read_metadata(args.metadata)[: args.limit]
+    source = _audio_model(args)
+    run_dir = new_run_dir(Path(args.runs_dir))
+    separator = _separator(args, source, run_dir / "onnx")
+    columns = ["mixture_ID", "num_samples", "si_snr_s1_db", "si_snr_s2_db", "si_snri_db", "mixture_si_snr_db",
+               "reference_si_snri_db", "parity_max_abs", "parity_ok"]
+    rows = []
+    with open(run_dir / "evaluate_per_utterance.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        for index, entry in enumerate(entries, 1):
+            _, result = _forward_one(args, source, separator, entry.mixture_path, entry.source_paths)
+            score, ref_score = result.score("stitched"), result.score("reference")
+            row = {"mixture_ID": entry.mixture_id, "num_samples": len(result.mixture),
+                   "si_snr_s1_db": score.si_snr[0], "si_snr_s2_db": score.si_snr[-1], "si_snri_db": score.mean_si_snri,
+                   "mixture_si_snr_db": sum(score.mixture_si_snr) / len(score.mixture_si_snr),
+                   "reference_si_snri_db": ref_score.mean_si_snri, "parity_max_abs": result.parity_max_abs,
+                   "parity_ok": result.parity_max_abs <= ATOL}
+            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+            handle.flush()
+            rows.append(row)
+            print(f"[{index}/{len(entries)}] {entry.mixture_id}: SI-SNRi {row['si_snri_db']:.2f} dB, "
+                  f"parity {row['parity_max_abs']:.1e}")
+
+    def stats(key):
+        values = [r[key] for r in rows]
+        return {"mean": statistics.fmean(values), "median": statistics.median(values)}
+
+    summary = {"metadata": str(args.metadata), "n_mixtures": len(rows), "backend": args.backend, "tile_w": args.tile_w,
+               "si_snr_db": stats("si_snr_s1_db") | {"mean_both": statistics.fmean(
+                   [(r["si_snr_s1_db"] + r["si_snr_s2_db"]) / 2 for r in rows])},
+               "si_snri_db": stats("si_snri_db"), "reference_si_snri_db": stats("reference_si_snri_db"),
+               "parity_max_abs": max(r["parity_max_abs"] for r in rows),
+               "parity_all_ok": all(r["parity_ok"] for r in rows), **source.to_json()}
+    write_json(run_dir / "evaluate_summary.json", summary)
+    print(f"{len(rows)} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
+          f"{summary['si_snri_db']['median']:.2f} dB; parity max_abs {summary['parity_max_abs']:.1e}; {run_dir}")
+    return 0 if summary["parity_all_ok"] else 1
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .backends import BUILTIN_BACKENDS
     from .doctor import format_checks, run_checks
@@ -223,6 +450,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                                              "the run folder)")
 
 
+def _add_audio_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="Asteroid checkpoint or hub id (default: the shipped demo model)")
+    parser.add_argument("--backend", default="torch_proxy", help="backend running the stages (default torch_proxy)")
+    parser.add_argument("--tile-w", type=_positive_int, default=128, help="tile width in latent frames (default 128)")
+    parser.add_argument("--block-chan", type=_positive_int, help="split 1x1 convs wider than this into channel blocks")
+    parser.add_argument("--export-dir", help="for --backend onnxruntime: an export folder (default: export first)")
+
+
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-width", type=int, default=512,
                         help="widest conv output (default 512: widths that compiled in published runs; 0 = no limit)")
@@ -242,9 +477,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(parity)
     parity.set_defaults(func=cmd_parity)
 
-    demo = sub.add_parser("demo", help="the main job on shipped defaults (full-chain parity, full-size model)")
-    _add_run_options(demo)
-    demo.set_defaults(func=cmd_demo, seed=0)
+    separate = sub.add_parser("separate", help="separate mixtures into one WAV per source through the stitched path")
+    separate.add_argument("mixtures", nargs="+", help="mixture files (WAV/FLAC; stereo is downmixed, other rates resampled)")
+    separate.add_argument("--out", required=True, help="output folder")
+    separate.add_argument("--subtype", default="PCM_16", choices=("PCM_16", "PCM_24", "FLOAT"),
+                          help="output sample format (FLOAT keeps exact values; default PCM_16)")
+    separate.add_argument("--segment", default="auto",
+                          help=f"auto (segments of {SEGMENT_SECONDS:g} s above {SEGMENT_AUTO_SECONDS:g} s), off, or seconds")
+    separate.add_argument("--overlap", type=_positive_float, default=2.0, help="segment overlap in seconds (default 2)")
+    _add_audio_options(separate)
+    separate.set_defaults(func=cmd_separate)
+
+    forward = sub.add_parser("forward", help="runbook step 6: reference vs stitched on a mixture, parity and SI-SNR")
+    forward.add_argument("--mix", required=True, help="mixture WAV (inside a LibriMix tree its s1/s2 are found)")
+    forward.add_argument("--s1", help="ground-truth source 1")
+    forward.add_argument("--s2", help="ground-truth source 2")
+    _add_audio_options(forward)
+    forward.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
+    forward.set_defaults(func=cmd_forward)
+
+    evaluate = sub.add_parser("evaluate", help="SI-SNR/SI-SNRi and parity over a LibriMix-format metadata CSV")
+    evaluate.add_argument("--metadata", required=True, help="mixture_<subset>_<mix_type>.csv")
+    evaluate.add_argument("--limit", type=_positive_int, help="first N mixtures only")
+    _add_audio_options(evaluate)
+    evaluate.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    demo = sub.add_parser("demo", help="the main job: separate the shipped real mixture with the shipped model")
+    demo.add_argument("--backend", default="torch_proxy", help="backend running the stages (default torch_proxy)")
+    demo.add_argument("--tile-w", type=_positive_int, default=128, help="tile width in latent frames (default 128)")
+    demo.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
+    demo.set_defaults(func=cmd_demo, block_chan=None, export_dir=None)
 
     export = sub.add_parser("export", help="one ONNX file per stage (static NCHW, H=1) + manifest.json, then check")
     _add_model_options(export)

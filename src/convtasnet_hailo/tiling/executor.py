@@ -70,9 +70,10 @@ class StitchedExecutor:
         self.stage_batches: dict[str, int] = {}
 
     def run(self, inputs: Mapping[str, np.ndarray], observer: Observer | None = None,
-            keep: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+            keep: tuple[str, ...] = (), on_step: Callable[[], None] | None = None) -> dict[str, np.ndarray]:
         """Runs every step. ``inputs``: (G, C, length) float32 arrays named as ``plan.inputs``.
-        Returns the tensors named in ``keep`` (default: the last step's outputs)."""
+        Returns the tensors named in ``keep`` (default: the last step's outputs); ``on_step``
+        is called after each step (progress bars)."""
         missing = [name for name in self.plan.inputs if name not in inputs]
         if missing:
             raise UserError(f"the {self.plan.path.value} plan needs input(s) {', '.join(missing)}")
@@ -87,6 +88,8 @@ class StitchedExecutor:
                     observer(name, tensor)
             for name in [n for n in store if last_use.get(n, -1) == index and n not in keep]:
                 del store[name]
+            if on_step is not None:
+                on_step()
         return {name: store[name] for name in keep}
 
     def _output_length(self, stage: Stage, store: Mapping[str, np.ndarray]) -> int:

@@ -1,0 +1,1 @@
+"""WAV input/output, resampling and LibriMix reading."""

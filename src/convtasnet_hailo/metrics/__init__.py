@@ -1,0 +1,1 @@
+"""Separation metrics with Asteroid's definitions (zero-mean SI-SNR, best permutation)."""

@@ -1,0 +1,37 @@
+"""Waveform figure of a separation: mixture, then each source's estimate over its reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def plot_separation(path: Path, rate: int, mixture: np.ndarray, estimates: np.ndarray,
+                    references: np.ndarray | None = None, title: str = "") -> Path:
+    """Writes a PNG. Shapes: mixture (T,), estimates (n_src, T), references (n_src, T) or None
+    (already in the estimates' order)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = 1 + len(estimates)
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 1.8 * rows), sharex=True, squeeze=False)
+    t = np.arange(len(mixture)) / rate
+    axes[0, 0].plot(t, mixture, lw=0.4, color="black")
+    axes[0, 0].set_ylabel("mixture")
+    for i, estimate in enumerate(estimates):
+        ax = axes[i + 1, 0]
+        if references is not None:
+            ax.plot(t, references[i], lw=0.6, color="0.7", label="reference")
+        ax.plot(t, estimate, lw=0.4, color=f"C{i}", label="estimate")
+        ax.set_ylabel(f"source {i + 1}")
+        ax.legend(loc="upper right", fontsize=7)
+    axes[-1, 0].set_xlabel("seconds")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

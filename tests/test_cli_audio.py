@@ -1,0 +1,85 @@
+"""separate / forward / evaluate / demo from the command line."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from convtasnet_hailo.cli import main
+from tests.conftest import speech_like, write_librimix_tree
+
+
+def test_separate_writes_sources_and_run_json(tmp_path, tiny_checkpoint, capsys):
+    stereo = np.stack([speech_like(1.0, 16000, 1), speech_like(1.0, 16000, 2)], axis=1)
+    sf.write(tmp_path / "mix16k.wav", stereo, 16000)
+    sf.write(tmp_path / "mix8k.wav", speech_like(0.7, 8000, 3), 8000)
+    out = tmp_path / "out"
+    assert main(["separate", str(tmp_path / "mix16k.wav"), str(tmp_path / "mix8k.wav"), "--model", str(tiny_checkpoint),
+                 "--out", str(out), "--subtype", "FLOAT", "--tile-w", "16"]) == 0
+    printed = capsys.readouterr().out
+    assert "downmixed 2 channels to mono" in printed and "resampled 16000 Hz -> 8000 Hz" in printed
+    for stem, length in (("mix16k", 8000), ("mix8k", 5600)):
+        for i in (1, 2):
+            wav, rate = sf.read(out / f"{stem}_s{i}.wav")
+            assert rate == 8000 and abs(len(wav) - length) <= 1
+    record = json.loads((out / "separate_run.json").read_text())
+    assert record["backend"] == "torch_proxy" and len(record["files"]) == 2
+    assert record["files"][0]["real_time_factor"] > 0 and record["files"][0]["segment_seconds"] is None
+
+
+def test_separate_segmented_on_request(tmp_path, tiny_checkpoint):
+    sf.write(tmp_path / "long.wav", speech_like(5.0, 8000, 4), 8000)
+    out = tmp_path / "out"
+    assert main(["separate", str(tmp_path / "long.wav"), "--model", str(tiny_checkpoint), "--out", str(out),
+                 "--segment", "2", "--overlap", "0.5"]) == 0
+    assert json.loads((out / "separate_run.json").read_text())["files"][0]["segment_seconds"] == 2.0
+    assert sf.info(out / "long_s1.wav").frames == 40000
+
+
+def test_forward_finds_librimix_sources_and_writes_runbook_keys(tmp_path, tiny_checkpoint, capsys):
+    csv_path = write_librimix_tree(tmp_path)
+    mix = next((csv_path.parent.parent / "wav8k" / "min" / "test" / "mix_clean").glob("*.wav"))
+    assert main(["forward", "--mix", str(mix), "--model", str(tiny_checkpoint), "--tile-w", "16",
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run_dir / "librimix_hailo_forward_metrics.json").read_text())
+    for key in ("parity_max_abs_vs_reference", "si_snr_hailo_src1_vs_gt_s1_db", "si_snr_hailo_src2_vs_gt_s2_db",
+                "si_snr_hailo_pair_sum_db", "si_snri_hailo_mean_db", "si_snr_mixture_vs_gt_s1_db"):
+        assert key in metrics
+    assert metrics["parity_max_abs_vs_reference"] <= 1e-5
+    assert (run_dir / "separation.png").stat().st_size > 1000
+    assert (run_dir / "hailo_src1.wav").exists() and (run_dir / "hailo_src2.wav").exists()
+
+
+def test_forward_without_sources_reports_parity_only(tmp_path, tiny_checkpoint, capsys):
+    sf.write(tmp_path / "m.wav", speech_like(0.5, 8000, 9), 8000)
+    assert main(["forward", "--mix", str(tmp_path / "m.wav"), "--model", str(tiny_checkpoint),
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert "parity only" in capsys.readouterr().out
+
+
+def test_evaluate_writes_per_utterance_csv_and_summary(tmp_path, tiny_checkpoint):
+    csv_path = write_librimix_tree(tmp_path, n=3)
+    assert main(["evaluate", "--metadata", str(csv_path), "--model", str(tiny_checkpoint), "--limit", "2",
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rows = list(csv.DictReader(open(run_dir / "evaluate_per_utterance.csv")))
+    assert len(rows) == 2 and float(rows[0]["parity_max_abs"]) <= 1e-5
+    summary = json.loads((run_dir / "evaluate_summary.json").read_text())
+    assert summary["n_mixtures"] == 2 and set(summary["si_snri_db"]) == {"mean", "median"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["separate", "/no/such.wav", "--out", "OUT"], "does not exist"),
+    (["forward", "--mix", "MIX", "--s1", "MIX"], "pass both --s1 and --s2"),
+    (["evaluate", "--metadata", "/no/such.csv"], "does not exist"),
+    (["separate", "MIX", "--out", "OUT", "--segment", "0.5"], "must be longer than twice --overlap"),
+])
+def test_audio_command_errors(tmp_path, tiny_checkpoint, capsys, argv, message):
+    sf.write(tmp_path / "m.wav", speech_like(0.5, 8000, 9), 8000)
+    argv = [a.replace("MIX", str(tmp_path / "m.wav")).replace("OUT", str(tmp_path / "o")) for a in argv]
+    assert main(argv + ["--model", str(tiny_checkpoint)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
