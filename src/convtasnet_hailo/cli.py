@@ -411,6 +411,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0 if summary["parity_all_ok"] else 1
 
 
+def _compile_mode(args: argparse.Namespace):
+    from .compile.orchestrate import exec_mode
+
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs} must be >= 1")
+    return exec_mode(args.dry_run, args.hailo_python, args.jobs)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .compile.model_script import ScriptVariant
+    from .compile.orchestrate import run_compile
+
+    mode = _compile_mode(args)  # a missing SDK is reported before any work
+    variant = ScriptVariant(args.variant_name, tuple(args.script_line or ()))
+    outcome = run_compile(Path(args.export_dir), args.hw_arch, args.model, args.calib, args.calib_count, variant, mode,
+                          args.hailo_python, args.jobs, args.timeout)
+    rows = outcome["rows"]
+    failed = [r["run_tag"] for r in rows if r["status"] == "failed"]
+    print(f"{len(rows)} stage(s) {mode.value}: {sum(r['status'] in ('compiled', 'reused') for r in rows)} HEF(s), "
+          f"{len(failed)} failed; {outcome['out_dir'] / 'compile_summary.tsv'}")
+    return 1 if failed else 0
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    from .compile.grid import load_profile
+    from .compile.orchestrate import calibration_audio, run_grid
+    from .runs.run_folder import new_run_dir
+
+    mode = _compile_mode(args)
+    profile = load_profile(args.path, args.profile, Path(args.grid) if args.grid else None)
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise UserError(f"--resume {run_dir} is not a run folder")
+    source = _model_source(args)
+    audio = calibration_audio(args.calib, source.model.config.sample_rate)
+    run_dir = Path(args.resume) if args.resume else new_run_dir(Path(args.runs_dir))
+    print(f"grid {args.path} --profile {args.profile} ({mode.value}), {source.description}; run folder {run_dir}")
+    outcome = run_grid(source, profile, args.hw_arch, run_dir, audio, args.calib_count, mode, args.hailo_python,
+                       args.jobs, args.timeout)
+    covering = outcome["covering"]
+    print(f"{outcome['n_cases']} case(s); summary {outcome['summary']}; report {run_dir / 'grid_report.tsv'}; "
+          + (f"covering: tile_w {covering['tile_w']} block_chan {covering['block_chan']}" if covering
+             else "no configuration passes every stage yet"))
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .backends import BUILTIN_BACKENDS
     from .doctor import format_checks, run_checks
@@ -456,6 +503,19 @@ def _add_audio_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile-w", type=_positive_int, default=128, help="tile width in latent frames (default 128)")
     parser.add_argument("--block-chan", type=_positive_int, help="split 1x1 convs wider than this into channel blocks")
     parser.add_argument("--export-dir", help="for --backend onnxruntime: an export folder (default: export first)")
+
+
+def _add_compile_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hw-arch", default="hailo8", choices=("hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m",
+                                                                "hailo15l", "hailo10h"), help="target (default hailo8)")
+    parser.add_argument("--calib", nargs="+", help="audio for calibration tiles (default: the shipped demo mixture)")
+    parser.add_argument("--calib-count", type=_positive_int, default=64, help="calibration tiles per input (default 64)")
+    parser.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (runs a worker there)")
+    parser.add_argument("--jobs", type=int, default=1, help="cases compiled in parallel processes (default 1)")
+    parser.add_argument("--timeout", type=_positive_float, help="seconds per case before it counts as Timeout "
+                                                                "(worker mode)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="write cases, model scripts and calibration data; compile nothing")
 
 
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
@@ -524,6 +584,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("export_dir", help="folder written by `convtasnet-hailo export`")
     _add_limit_options(check)
     check.set_defaults(func=cmd_check)
+
+    compile_ = sub.add_parser("compile", help="compile an export's stages to HAR and HEF (Hailo Dataflow Compiler)")
+    compile_.add_argument("--export-dir", required=True, help="folder written by `convtasnet-hailo export`")
+    compile_.add_argument("--model", help="the checkpoint the export came from (default: as the manifest records)")
+    compile_.add_argument("--variant-name", default="default", help="name of the model script (default 'default')")
+    compile_.add_argument("--script-line", action="append",
+                          help="a model-script line, e.g. 'allocator_param(timeout=25m)' (repeatable)")
+    _add_compile_options(compile_)
+    compile_.set_defaults(func=cmd_compile)
+
+    grid = sub.add_parser("grid", help="allocator / block grid: compile every case of a grid profile")
+    grid.add_argument("path", choices=("decoder", "masker"), help="which path's stages")
+    grid.add_argument("--profile", default="quick", help="profile in the grid file (quick, full)")
+    grid.add_argument("--grid", help="your own grid TOML (default: the package's grids/default.toml)")
+    grid.add_argument("--resume", help="a run folder of an interrupted grid: finished cases are skipped")
+    grid.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
+    _add_model_options(grid)
+    _add_compile_options(grid)
+    grid.set_defaults(func=cmd_grid)
 
     doctor = sub.add_parser("doctor", help="which backends and toolchains are usable here, and how to get the rest")
     doctor.set_defaults(func=cmd_doctor)

@@ -1,0 +1,91 @@
+"""Calibration data from real stitched tiles: the exact tensors each stage sees at run time.
+
+The plan runs over the given audio through ``torch_proxy``; every stage input's tiles are
+recorded, ``count`` of them are drawn (seeded), converted to NHWC float32 (the layout the DFC
+calibrates with: ONNX [N, C, 1, W] -> [N, 1, W, C]) and saved as ``<tensor>.npy``. A tensor
+read by several stages (channel blocks) is stored once. Needs torch: runs in the main
+environment; the SDK side only loads the .npy files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..hailo.plan import StagePlan
+from ..hailo.stages import Stage
+from ..tiling.executor import StitchedExecutor
+
+INDEX_NAME = "calibration.json"
+
+
+class _RecordingBackend:
+    """Wraps a backend and keeps every batch of tiles each stage input received."""
+
+    name = "recording"
+
+    def __init__(self, inner, inputs_of_interest: set[str]):
+        self.inner = inner
+        self.wanted = inputs_of_interest
+        self.tiles: dict[str, list[np.ndarray]] = {}
+
+    def prepare(self, plan, tile_w):
+        self.inner.prepare(plan, tile_w)
+
+    def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name, batch in inputs.items():
+            if name in self.wanted:
+                self.tiles.setdefault(name, []).append(batch)
+        return self.inner.run_stage(stage, inputs)
+
+
+def fingerprint(audio: list[np.ndarray], count: int, tile_w: int, seed: int, plan: StagePlan) -> str:
+    digest = hashlib.sha256(f"{count}:{tile_w}:{seed}:{plan.block_chan}:{plan.path.value}".encode())
+    for wav in audio:
+        digest.update(np.ascontiguousarray(wav, np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def to_nhwc(tiles: np.ndarray) -> np.ndarray:
+    """(N, C, 1, W) -> (N, 1, W, C), float32."""
+    return np.ascontiguousarray(tiles.transpose(0, 2, 3, 1), dtype=np.float32)
+
+
+def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_dir: Path, count: int = 64,
+                     seed: int = 0, backend=None) -> dict[str, Path]:
+    """Writes ``<tensor>.npy`` for every stage input of ``plan`` (a full-chain plan: the decoder
+    and masker paths' stages are among its stages) and returns tensor -> file.
+
+    Reuses an existing folder made from the same audio, count, tile width and plan."""
+    from ..backends import load_backend
+    from ..hailo.plan import PlanPath
+
+    if plan.path is not PlanPath.FULL_CHAIN:
+        raise ValueError("calibration runs the full-chain plan (it holds every path's stages)")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = fingerprint(audio, count, tile_w, seed, plan)
+    wanted = {port.name for stage in plan.stages for port in stage.inputs}
+    index_path = out_dir / INDEX_NAME
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+        files = {name: out_dir / file for name, file in index.get("files", {}).items()}
+        if index.get("fingerprint") == key and wanted <= set(files) and all(p.is_file() for p in files.values()):
+            return files
+    recorder = _RecordingBackend(backend or load_backend("torch_proxy"), wanted)
+    executor = StitchedExecutor(plan, recorder, tile_w)
+    for wav in audio:
+        executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
+    rng = np.random.default_rng(seed)
+    files = {}
+    for name, batches in recorder.tiles.items():
+        tiles = np.concatenate(batches)
+        chosen = np.sort(rng.choice(len(tiles), size=min(count, len(tiles)), replace=False))
+        files[name] = out_dir / f"{name}.npy"
+        np.save(files[name], to_nhwc(tiles[chosen]))
+    index_path.write_text(json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": seed,
+                                      "files": {n: p.name for n, p in files.items()}}, indent=1))
+    return files

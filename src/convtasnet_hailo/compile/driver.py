@@ -1,0 +1,193 @@
+"""The Dataflow Compiler driver: one stage's ONNX -> HAR (parse) -> quantized HAR -> HEF.
+
+Written against the documented ``hailo_sdk_client`` surface (HAILO_FACTS.md, "Compiler API"):
+``ClientRunner(hw_arch=...)``, ``translate_onnx_model(path, net_name, start_node_names,
+end_node_names, net_input_shapes)``, ``save_har``, ``load_model_script``, ``optimize(calib)``,
+``compile()``, ``get_hn_dict()``. Imported lazily; no torch, no onnxruntime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import io
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .failures import Failure, from_exception
+
+SDK_MODULE = "hailo_sdk_client"
+SDK_MISSING = (
+    "the Hailo Dataflow Compiler (hailo_sdk_client) is not importable in this Python. Install its "
+    "wheel from https://hailo.ai/developer-zone/ into a Python 3.10 venv and pass "
+    "--hailo-python /path/to/venv/bin/python, or use --dry-run to write the cases, model scripts "
+    "and calibration data to take to a machine that has it"
+)
+
+
+def import_sdk():
+    """The ``hailo_sdk_client`` module, or UserError saying how to get it."""
+    try:
+        return importlib.import_module(SDK_MODULE)
+    except ImportError:
+        raise UserError(SDK_MISSING) from None
+
+
+def sdk_version(sdk) -> str:
+    return str(getattr(sdk, "__version__", "unknown"))
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileJob:
+    """Everything one stage compile needs; JSON-serializable (the worker protocol)."""
+
+    stage: str
+    onnx_path: str
+    input_names: tuple[str, ...]
+    input_shapes: tuple[tuple[int, ...], ...]  # NCHW, as in the ONNX file
+    end_node_names: tuple[str, ...]
+    hw_arch: str
+    script_text: str
+    out_dir: str
+    run_tag: str
+    calib_paths: tuple[str, ...] = ()  # one .npy per input, NHWC float32, same order as input_names
+
+    @property
+    def net_name(self) -> str:
+        # DFC net names: letters, digits, underscores.
+        return "".join(c if c.isalnum() else "_" for c in self.stage)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CompileJob":
+        data = dict(data)
+        for key in ("input_names", "end_node_names", "calib_paths"):
+            data[key] = tuple(data.get(key, ()))
+        data["input_shapes"] = tuple(tuple(s) for s in data["input_shapes"])
+        return cls(**data)
+
+
+@dataclasses.dataclass
+class CompileResult:
+    run_tag: str
+    stage: str
+    har_success: bool = False
+    hef_success: bool = False
+    exception_type: str = ""
+    failure_head: str = ""
+    signature: str = ""
+    har_path: str = ""
+    hef_path: str = ""
+    log: str = ""
+    hef_log: str = ""
+    failure_file: str = ""
+    seconds_parse: float = 0.0
+    seconds_optimize: float = 0.0
+    seconds_compile: float = 0.0
+    sdk_version: str = ""
+
+    def record_failure(self, failure: Failure, out_dir: Path) -> None:
+        self.exception_type, self.failure_head, self.signature = (
+            failure.exception_type, failure.failure_head, failure.signature)
+        path = out_dir / f"{self.run_tag}_compile_failure.txt"
+        path.write_text(f"exception_type: {failure.exception_type}\nfailure_head: {failure.failure_head}\n"
+                        f"signature: {failure.signature}\n")
+        self.failure_file = str(path)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@contextlib.contextmanager
+def _captured(log_path: Path):
+    """Sends the SDK's logging and prints of one phase to ``log_path``."""
+    handler = logging.FileHandler(log_path, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    stream = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+            yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        with open(log_path, "a") as handle:
+            handle.write(stream.getvalue())
+
+
+def _calibration_feed(runner, job: CompileJob):
+    """Calibration arrays keyed as the parsed net names its inputs. Single-input nets take the
+    array itself. Multi-input: the HN's input layers are matched to ONNX inputs by their
+    ``original_names`` (unconfirmed field name; falls back to the parser's input order)."""
+    import numpy as np
+
+    arrays = [np.load(path) for path in job.calib_paths]
+    if len(arrays) == 1:
+        return arrays[0]
+    layers = runner.get_hn_dict().get("layers", {})
+    inputs = [name for name, layer in layers.items() if layer.get("type") == "input_layer"]
+    feed = {}
+    for name in inputs:
+        originals = layers[name].get("original_names") or []
+        for index, onnx_name in enumerate(job.input_names):
+            if onnx_name in originals:
+                feed[name if "/" in name else f"{job.net_name}/{name}"] = arrays[index]
+    if len(feed) != len(arrays):
+        feed = {(n if "/" in n else f"{job.net_name}/{n}"): a for n, a in zip(sorted(inputs), arrays)}
+    return feed
+
+
+def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
+    """Parses, optimizes (with calibration) and compiles one stage. Never raises for SDK
+    failures: they are normalized into the result (and ``*_compile_failure.txt``)."""
+    sdk = sdk or import_sdk()
+    out_dir = Path(job.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = CompileResult(job.run_tag, job.stage, sdk_version=sdk_version(sdk),
+                           log=str(out_dir / f"{job.run_tag}.log"), hef_log=str(out_dir / f"{job.run_tag}_hef.log"))
+    log_path, hef_log_path = Path(result.log), Path(result.hef_log)
+    log_path.write_text(f"stage {job.stage} ({job.run_tag}) hw_arch {job.hw_arch}, SDK {result.sdk_version}\n")
+    phase = "parse"
+    try:
+        with _captured(log_path):
+            started = time.perf_counter()
+            runner = sdk.ClientRunner(hw_arch=job.hw_arch)
+            runner.translate_onnx_model(
+                job.onnx_path, job.net_name, start_node_names=list(job.input_names),
+                end_node_names=list(job.end_node_names),
+                net_input_shapes={n: list(s) for n, s in zip(job.input_names, job.input_shapes)})
+            parsed = out_dir / f"{job.run_tag}_parsed.har"
+            runner.save_har(str(parsed))
+            result.seconds_parse = time.perf_counter() - started
+            phase = "optimize"
+            started = time.perf_counter()
+            runner.load_model_script(job.script_text)
+            runner.optimize(_calibration_feed(runner, job))
+            quantized = out_dir / f"{job.run_tag}.har"
+            runner.save_har(str(quantized))
+            result.har_path, result.har_success = str(quantized), True
+            result.seconds_optimize = time.perf_counter() - started
+        phase = "compile"
+        with _captured(hef_log_path):
+            started = time.perf_counter()
+            hef = runner.compile()
+            hef_path = out_dir / f"{job.run_tag}.hef"
+            hef_path.write_bytes(hef)
+            result.hef_path, result.hef_success = str(hef_path), True
+            result.seconds_compile = time.perf_counter() - started
+    except Exception as exc:  # the SDK raises many classes; all are normalized
+        log_text = (hef_log_path if phase == "compile" else log_path).read_text() if log_path.exists() else ""
+        result.record_failure(from_exception(exc, log_text), out_dir)
+    return result
+
+
+def write_result(path: Path, result: CompileResult) -> None:
+    path.write_text(json.dumps(result.to_json(), indent=1))

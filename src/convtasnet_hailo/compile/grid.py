@@ -1,0 +1,105 @@
+"""Grids declared as data: TOML profiles expanded into compile cases (one stage each)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .model_script import ScriptVariant
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (the Hailo SDK's)
+    import tomli as tomllib
+
+DEFAULT_GRID = Path(__file__).parent / "grids" / "default.toml"
+STAGE_SELECTIONS = ("all", "distinct")
+
+
+@dataclasses.dataclass(frozen=True)
+class GridProfile:
+    path: str  # decoder | masker
+    name: str
+    tile_widths: tuple[int, ...]
+    block_chans: tuple[int, ...]  # 0 = no channel blocks
+    variants: tuple[ScriptVariant, ...]
+    stages: str = "all"
+    blocks: tuple[int, ...] | None = None  # TCN block indices to keep (masker), None = all
+
+
+@dataclasses.dataclass(frozen=True)
+class GridCase:
+    run_tag: str
+    path: str
+    stage: str
+    tile_w: int
+    block_chan: int
+    variant: str
+
+
+def load_profile(path_name: str, profile: str, grid_file: Path | None = None) -> GridProfile:
+    grid_file = grid_file or DEFAULT_GRID
+    try:
+        data: dict[str, Any] = tomllib.loads(Path(grid_file).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot read grid {grid_file}: {exc}") from None
+    section = data.get(path_name, {})
+    if profile not in section:
+        raise UserError(f"grid {grid_file} has no profile {path_name}.{profile}; it has: "
+                        f"{', '.join(f'{path_name}.{p}' for p in section) or 'none'}")
+    spec = section[profile]
+    declared = data.get("variants", {"default": []})
+    try:
+        variants = tuple(ScriptVariant(name, tuple(declared[name])) for name in spec.get("variants", ["default"]))
+    except KeyError as exc:
+        raise UserError(f"grid {grid_file}: profile {path_name}.{profile} names unknown variant {exc}; "
+                        f"declared: {', '.join(declared)}") from None
+    except ValueError as exc:
+        raise UserError(f"grid {grid_file}: {exc}") from None
+    stages = spec.get("stages", "all")
+    if stages not in STAGE_SELECTIONS:
+        raise UserError(f"grid {grid_file}: stages = {stages!r}; use one of {', '.join(STAGE_SELECTIONS)}")
+    for key in ("tile_w", "block_chan"):
+        values = spec.get(key, [])
+        if not values or any(not isinstance(v, int) or v < 0 or (key == "tile_w" and v == 0) for v in values):
+            raise UserError(f"grid {grid_file}: {path_name}.{profile}.{key} must be a list of "
+                            f"{'positive' if key == 'tile_w' else 'non-negative'} integers, got {values!r}")
+    blocks = spec.get("blocks")
+    return GridProfile(path_name, profile, tuple(spec["tile_w"]), tuple(spec["block_chan"]), variants, stages,
+                       tuple(blocks) if blocks is not None else None)
+
+
+def structure_key(stage) -> tuple:
+    """What the allocator sees of a stage: ops and shapes, not weights."""
+    ops = tuple((type(op).__name__, getattr(op, "weight", None).shape if hasattr(op, "weight") else None,
+                 getattr(op, "dilation", None), getattr(op, "stride", None), getattr(op, "groups", None))
+                for op in stage.ops)
+    ports = tuple((p.channels, p.geometry) for p in stage.inputs)
+    return ops, ports, tuple(p.channels for p in stage.outputs)
+
+
+_BLOCK_INDEX = re.compile(r"^tcn(\d+)_")
+
+
+def select_stages(stages, profile: GridProfile) -> list:
+    chosen = list(stages)
+    if profile.blocks is not None:
+        keep = set(profile.blocks)
+        chosen = [s for s in chosen if not _BLOCK_INDEX.match(s.name) or int(_BLOCK_INDEX.match(s.name).group(1)) in keep]
+    if profile.stages == "distinct":
+        seen, distinct = set(), []
+        for stage in chosen:
+            key = structure_key(stage)
+            if key not in seen:
+                seen.add(key)
+                distinct.append(stage)
+        chosen = distinct
+    return chosen
+
+
+def run_tag(stage: str, tile_w: int, block_chan: int, variant: str) -> str:
+    return f"{stage}_t{tile_w}_b{block_chan}_{variant}"

@@ -1,0 +1,40 @@
+"""Model scripts (.alls): the DFC's per-network compile and quantization directives.
+
+A variant is a named set of directive lines (HAILO_FACTS.md, "Model script commands seen in
+Model Zoo configs"); grids sweep over variants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+#: Directive families a variant may set; each maps to the .alls command of that name.
+DIRECTIVES = ("allocator_param", "resources_param", "performance_param", "context_switch_param",
+              "quantization_param", "model_optimization_flavor", "model_optimization_config",
+              "post_quantization_optimization", "pre_quantization_optimization")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptVariant:
+    """A named model-script variant: ``lines`` are complete .alls commands, e.g.
+    ``allocator_param(timeout=25m)``."""
+
+    name: str
+    lines: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for line in self.lines:
+            command = line.split("(", 1)[0].strip()
+            if "(" not in line or not line.rstrip().endswith(")") or command not in DIRECTIVES:
+                raise ValueError(f"model script variant {self.name!r}: {line!r} is not one of "
+                                 f"{', '.join(DIRECTIVES)}(...)")
+
+    def text(self, optimization_level: int | None = None) -> str:
+        """The .alls text. Without a GPU the DFC drops to optimization level 0 anyway."""
+        lines = list(self.lines)
+        if optimization_level is not None and not any(l.startswith("model_optimization_flavor") for l in lines):
+            lines.append(f"model_optimization_flavor(optimization_level={optimization_level})")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+
+DEFAULT_VARIANT = ScriptVariant("default")

@@ -1,0 +1,152 @@
+"""`compile` and `grid`: from a model (or an export) to compile cases, run and reported."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UserError
+from ..export.exporter import export_plan
+from ..export.manifest import read_manifest
+from ..hailo.plan import PlanPath, build_plan
+from ..runs.run_folder import TsvWriter
+from .calibration import make_calibration
+from .driver import SDK_MISSING, SDK_MODULE
+from .grid import GridCase, GridProfile, run_tag, select_stages, structure_key
+from .model_script import ScriptVariant
+from .report import write_report
+from .runner import SUMMARY_COLUMNS, ExecMode, done_run_tags, execute, prepare_cases, write_scripts
+
+GRID_SUMMARY = {"decoder": "allocator_mapping_fixes_summary.tsv", "masker": "masker_allocator_fixes_summary.tsv"}
+HW_ARCHS = ("hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h")
+
+
+def exec_mode(dry_run: bool, hailo_python: str | None, jobs: int) -> ExecMode:
+    """Decided before any work starts: a missing SDK is reported at once."""
+    if dry_run:
+        return ExecMode.DRY_RUN
+    if hailo_python:
+        if not Path(hailo_python).exists():
+            raise UserError(f"--hailo-python {hailo_python} does not exist; pass the SDK venv's bin/python")
+        return ExecMode.WORKER
+    if importlib.util.find_spec(SDK_MODULE) is None:
+        raise UserError(SDK_MISSING)
+    return ExecMode.WORKER if jobs > 1 else ExecMode.IN_PROCESS  # the SDK is not known to be thread-safe
+
+
+def calibration_audio(paths: list[str] | None, rate: int) -> list[np.ndarray]:
+    """The given audio at the model's rate, or the shipped real-speech demo mixture."""
+    from ..assets import DEMO_MIXTURE
+    from ..audio.io import load_audio
+
+    if not paths:
+        if rate != 8000:
+            raise UserError(f"the shipped calibration audio is 8 kHz and the model {rate} Hz: pass --calib AUDIO...")
+        paths = [str(DEMO_MIXTURE)]
+    return [load_audio(p, rate).wav for p in paths]
+
+
+def _stage_map(plan, selected) -> dict[str, str]:
+    """Every stage of the path -> the compiled stage that stands for it (itself, or the
+    structurally identical representative of a 'distinct' grid)."""
+    representative = {structure_key(s): s.name for s in selected}
+    return {s.name: representative.get(structure_key(s), "") for s in plan.stages}
+
+
+def run_grid(source, profile: GridProfile, hw_arch: str, run_dir: Path, audio: list[np.ndarray], calib_count: int,
+             mode: ExecMode, hailo_python: str | None, jobs: int, timeout_s: float | None,
+             report: Callable[[str], None] = print) -> dict:
+    summary_path = run_dir / GRID_SUMMARY[profile.path]
+    skip = done_run_tags(summary_path)
+    summary = TsvWriter(summary_path, SUMMARY_COLUMNS)
+    scripts = write_scripts(profile.variants, run_dir / "scripts")
+    prepared, stage_maps = [], {}
+    for tile_w in profile.tile_widths:
+        for block_chan in profile.block_chans:
+            tag = f"t{tile_w}_b{block_chan}"
+            plan = build_plan(source.model, PlanPath(profile.path), block_chan or None)
+            export = export_plan(plan, tile_w, run_dir / "export" / tag, source.to_json(), report=lambda _: None)
+            full_chain = build_plan(source.model, PlanPath.FULL_CHAIN, block_chan or None)
+            calib = make_calibration(full_chain, tile_w, audio, run_dir / "calib" / tag, calib_count)
+            selected = select_stages(plan.stages, profile)
+            stage_maps[(tile_w, block_chan)] = _stage_map(plan, selected)
+            cases = [GridCase(run_tag(s.name, tile_w, block_chan, v.name), profile.path, s.name, tile_w, block_chan,
+                              v.name) for s in selected for v in profile.variants]
+            prepared += prepare_cases(cases, export.manifest, run_dir / "export" / tag, calib, scripts, hw_arch,
+                                      run_dir, run_dir / "cases")
+            report(f"{tag}: {len(plan.stages)} stages in the {profile.path} path, {len(selected)} selected, "
+                   f"{len(cases)} case(s)")
+    (run_dir / "cases.json").write_text(json.dumps(
+        {"profile": profile.name, "path": profile.path, "hw_arch": hw_arch,
+         "cases": [p.job.run_tag for p in prepared],
+         "stage_maps": {f"t{w}_b{c}": m for (w, c), m in stage_maps.items()}}, indent=1))
+    execute(prepared, mode, run_dir, summary, hw_arch, hailo_python, jobs, timeout_s, skip, report)
+    from ..runs.run_folder import read_tsv
+
+    rows = read_tsv(summary_path)
+    return write_report(run_dir, rows, stage_maps) | {"n_cases": len(prepared), "summary": summary_path}
+
+
+def model_for_export(manifest, override: str | None):
+    """The model an export was made from: --model (hash-checked), the recorded checkpoint, or
+    the recorded random seed and config."""
+    from ..model.checkpoint import file_sha256, load_model
+    from ..model.config import ConvTasNetConfig
+    from ..model.random_init import random_model
+    from ..parity.runner import ModelSource
+
+    info = manifest.model
+    if override or info.get("model_path"):
+        model, path = load_model(override or info["model_path"])
+        digest = file_sha256(path)
+        if info.get("model_sha256") and digest != info["model_sha256"]:
+            raise UserError(f"{path} is not the checkpoint this export was made from (sha256 differs); "
+                            "pass the right --model or re-export")
+        return ModelSource(model, f"checkpoint {path}", path=str(path), sha256=digest)
+    if info.get("model_random"):
+        config = ConvTasNetConfig.from_model_args(_config_as_model_args(info["model_config"]))
+        return ModelSource(random_model(config, info["model_seed"]), info.get("model_source", "random"),
+                           random_seed=info["model_seed"])
+    raise UserError("the export's manifest does not say which model it came from: pass --model")
+
+
+def _config_as_model_args(config_json: dict) -> dict:
+    args = dict(config_json)
+    if args.get("encoder_activation") == "linear":
+        args["encoder_activation"] = None
+    return args
+
+
+def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audio_paths: list[str] | None,
+                calib_count: int, variant: ScriptVariant, mode: ExecMode, hailo_python: str | None, jobs: int,
+                timeout_s: float | None, report: Callable[[str], None] = print) -> dict:
+    manifest = read_manifest(export_dir)
+    if manifest.plan.get("monolithic"):
+        raise UserError(f"{export_dir} holds a monolithic export; compile a staged export (without --monolithic)")
+    source = model_for_export(manifest, model_override)
+    block_chan, tile_w = manifest.plan.get("block_chan"), manifest.tile_w
+    plan = build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan)
+    if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
+        raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
+    audio = calibration_audio(audio_paths, source.model.config.sample_rate)
+    calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan), tile_w, audio,
+                             export_dir / "calib", calib_count)
+    out_dir = export_dir / "hailo" / hw_arch
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scripts = write_scripts((variant,), out_dir / "scripts")
+    cases = [GridCase(run_tag(s.name, tile_w, block_chan or 0, variant.name), manifest.plan["path"], s.name, tile_w,
+                      block_chan or 0, variant.name) for s in plan.stages]
+    prepared = prepare_cases(cases, manifest, export_dir, calib, scripts, hw_arch, export_dir, out_dir)
+    summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
+    rows = execute(prepared, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report)
+    (out_dir / "compile_manifest.json").write_text(json.dumps(
+        {"hw_arch": hw_arch, "tile_w": tile_w, "block_chan": block_chan, "variant": variant.name,
+         "stages": {r["stage"]: {k: r.get(k) for k in ("status", "hef_success", "hef_path", "har_path", "exception_type",
+                                                      "failure_head", "seconds_parse", "seconds_optimize",
+                                                      "seconds_compile", "sdk_version", "log", "hef_log")}
+                    for r in rows}}, indent=1, default=str))
+    return {"rows": rows, "out_dir": out_dir}

@@ -1,0 +1,151 @@
+"""Runs compile cases: prepares exports, calibration and model scripts, then compiles each stage
+in-process, in worker processes (``--hailo-python``, ``--jobs``), or not at all (``--dry-run``),
+appending one summary row per case as it finishes. Main environment only (needs the plan)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable
+
+import onnx
+
+from ..export.manifest import Manifest, sha256_file
+from ..runs.run_folder import TsvWriter, read_tsv
+from .driver import CompileJob, CompileResult, compile_stage, import_sdk
+from .grid import GridCase
+from .model_script import ScriptVariant
+from .worker import run_in_worker
+
+SUMMARY_COLUMNS = ["run_tag", "stage", "path", "tile_w", "block_chan", "variant", "hw_arch", "status",
+                   "har_success", "hef_success", "exception_type", "failure_head", "signature", "log", "hef_log",
+                   "failure_file", "seconds_parse", "seconds_optimize", "seconds_compile", "sdk_version"]
+
+
+class ExecMode(str, enum.Enum):
+    DRY_RUN = "dry-run"  # write cases, scripts, calibration; compile nothing
+    IN_PROCESS = "in-process"  # hailo_sdk_client imports here
+    WORKER = "worker"  # a subprocess per case in --hailo-python (or this Python, for --jobs)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedCase:
+    case: GridCase
+    job: CompileJob
+    fingerprint: str  # of everything the compile depends on
+
+
+def end_node_names(onnx_path: Path) -> tuple[str, ...]:
+    """ONNX nodes that produce the graph outputs (the parser's end nodes)."""
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    outputs = {o.name for o in model.graph.output}
+    return tuple(n.name for n in model.graph.node if outputs & set(n.output))
+
+
+def write_scripts(variants: tuple[ScriptVariant, ...], directory: Path) -> dict[str, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for variant in variants:
+        paths[variant.name] = directory / f"{variant.name}.alls"
+        paths[variant.name].write_text(variant.text())
+    return paths
+
+
+def prepare_cases(cases: list[GridCase], manifest: Manifest, export_dir: Path, calib_files: dict[str, Path],
+                  scripts: dict[str, Path], hw_arch: str, root: Path, out_dir: Path) -> list[PreparedCase]:
+    """Compile jobs for ``cases`` of one export; paths are relative to ``root`` (the run folder),
+    so a dry-run folder can be copied to an SDK machine whole."""
+    prepared = []
+    for case in cases:
+        entry = manifest.stage(case.stage)
+        onnx_path = export_dir / entry.file
+        calib = tuple(str(calib_files[p.name].relative_to(root)) for p in entry.inputs)
+        job = CompileJob(
+            stage=case.stage, onnx_path=str(onnx_path.relative_to(root)), input_names=tuple(p.name for p in entry.inputs),
+            input_shapes=tuple(p.shape for p in entry.inputs), end_node_names=end_node_names(onnx_path),
+            hw_arch=hw_arch, script_text=scripts[case.variant].read_text(), out_dir=str(out_dir.relative_to(root)),
+            run_tag=case.run_tag, calib_paths=calib)
+        digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, hw_arch]).encode())
+        for path in job.calib_paths:
+            digest.update(sha256_file(root / path).encode())
+        prepared.append(PreparedCase(case, job, digest.hexdigest()))
+    return prepared
+
+
+def _absolute(job: CompileJob, root: Path) -> CompileJob:
+    return dataclasses.replace(job, onnx_path=str(root / job.onnx_path), out_dir=str(root / job.out_dir),
+                               calib_paths=tuple(str(root / p) for p in job.calib_paths))
+
+
+def _row(prepared: PreparedCase, hw_arch: str, status: str, result: CompileResult | None) -> dict:
+    case = prepared.case
+    row = {"run_tag": case.run_tag, "stage": case.stage, "path": case.path, "tile_w": case.tile_w,
+           "block_chan": case.block_chan, "variant": case.variant, "hw_arch": hw_arch, "status": status}
+    if result is not None:
+        row.update(result.to_json())
+        row["status"] = status
+    return row
+
+
+def _already_compiled(prepared: PreparedCase, root: Path) -> bool:
+    stamp = root / prepared.job.out_dir / f"{prepared.job.run_tag}.inputs"
+    hef = root / prepared.job.out_dir / f"{prepared.job.run_tag}.hef"
+    return hef.is_file() and stamp.is_file() and stamp.read_text().strip() == prepared.fingerprint
+
+
+def done_run_tags(summary_path: Path) -> set[str]:
+    """Cases a previous run finished (compiled, passing or failing): --resume skips them."""
+    if not summary_path.is_file():
+        return set()
+    return {row["run_tag"] for row in read_tsv(summary_path) if row.get("status") in ("compiled", "failed", "reused")}
+
+
+def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: TsvWriter, hw_arch: str,
+            hailo_python: str | None = None, jobs: int = 1, timeout_s: float | None = None,
+            skip: set[str] = frozenset(), report: Callable[[str], None] = print) -> list[dict]:
+    """Runs the cases; one summary row per case, appended as each finishes."""
+    rows: list[dict] = []
+    todo = [p for p in prepared if p.case.run_tag not in skip]
+    if len(todo) < len(prepared):
+        report(f"resume: {len(prepared) - len(todo)} case(s) already done, {len(todo)} to go")
+    jobs_dir = root / "jobs"
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    for item in todo:  # the job files are what a user copies to an SDK machine
+        (jobs_dir / f"{item.case.run_tag}.json").write_text(json.dumps(item.job.to_json(), indent=1))
+    if mode is ExecMode.DRY_RUN:
+        for item in todo:
+            rows.append(_row(item, hw_arch, "dry-run", None))
+            summary.append(rows[-1])
+        report(f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
+               f"`python -m convtasnet_hailo.compile.worker jobs/<case>.json` from {root})")
+        return rows
+    sdk = import_sdk() if mode is ExecMode.IN_PROCESS else None
+
+    def run_one(item: PreparedCase) -> dict:
+        if _already_compiled(item, root):
+            return _row(item, hw_arch, "reused", CompileResult(item.job.run_tag, item.job.stage, True, True,
+                                                               hef_path=str(root / item.job.out_dir / f"{item.job.run_tag}.hef")))
+        job = _absolute(item.job, root)
+        if mode is ExecMode.IN_PROCESS:
+            result = compile_stage(job, sdk)
+        else:
+            result = run_in_worker(job, hailo_python or sys.executable, jobs_dir / f"{item.case.run_tag}.run.json",
+                                   timeout_s)
+        if result.hef_success:
+            (root / item.job.out_dir / f"{item.job.run_tag}.inputs").write_text(item.fingerprint)
+        return _row(item, hw_arch, "compiled" if result.hef_success else "failed", result)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(run_one, item): item for item in todo}
+        for index, future in enumerate(as_completed(futures), 1):
+            row = future.result()
+            rows.append(row)
+            summary.append(row)
+            outcome = "HEF" if row.get("hef_success") is True else (row.get("exception_type") or row["status"])
+            report(f"[{index}/{len(todo)}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
+    return rows

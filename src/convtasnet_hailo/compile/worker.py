@@ -1,0 +1,73 @@
+"""The compile worker: runs one :class:`CompileJob` in another Python (the SDK's 3.10 venv).
+
+Protocol (files, JSON): the parent writes ``<job>.json``; runs
+``<hailo-python> -m convtasnet_hailo.compile.worker <job>.json`` with this package on
+PYTHONPATH; the worker writes ``<job>.result.json`` (a :class:`CompileResult`). If the worker
+dies or times out before writing it, the parent normalizes what it printed.
+
+Imports: standard library, ``convtasnet_hailo.compile`` and ``errors`` only (no torch, no
+onnxruntime; numpy only to read calibration arrays).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .driver import CompileJob, CompileResult, compile_stage, write_result
+from .failures import normalize
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding convtasnet_hailo/
+
+
+def result_path(job_path: Path) -> Path:
+    return job_path.with_name(job_path.name.replace(".json", ".result.json"))
+
+
+def run_in_worker(job: CompileJob, python: str, job_path: Path, timeout_s: float | None) -> CompileResult:
+    """Runs ``job`` in ``python`` (a path to an interpreter that can import hailo_sdk_client)."""
+    job_path.write_text(json.dumps(job.to_json(), indent=1))
+    out = result_path(job_path)
+    out.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])))
+    try:
+        proc = subprocess.run([python, "-m", "convtasnet_hailo.compile.worker", str(job_path)],
+                              capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired as exc:
+        failure = normalize("Timeout", f"stage {job.stage} did not finish within {timeout_s:g} s",
+                            (exc.stdout or "") if isinstance(exc.stdout, str) else "")
+        result = CompileResult(job.run_tag, job.stage)
+        result.record_failure(failure, Path(job.out_dir))
+        return result
+    except OSError as exc:
+        raise UserError(f"cannot start --hailo-python {python}: {exc.strerror}") from None
+    if out.is_file():
+        return CompileResult(**json.loads(out.read_text()))
+    result = CompileResult(job.run_tag, job.stage)
+    result.record_failure(normalize(None, f"worker exited with status {proc.returncode}", proc.stderr + proc.stdout),
+                          Path(job.out_dir))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m convtasnet_hailo.compile.worker JOB.json", file=sys.stderr)
+        return 2
+    job_path = Path(argv[0])
+    job = CompileJob.from_json(json.loads(job_path.read_text()))
+    try:
+        result = compile_stage(job)
+    except Exception as exc:  # the SDK missing in this interpreter, say
+        result = CompileResult(job.run_tag, job.stage)
+        result.record_failure(normalize(type(exc).__name__, str(exc)), Path(job.out_dir))
+    write_result(result_path(job_path), result)
+    return 0 if result.hef_success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

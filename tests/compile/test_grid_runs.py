@@ -1,0 +1,104 @@
+"""grid / compile end to end: dry run, in-process and worker runs against the TEST DOUBLE."""
+
+import json
+
+import numpy as np
+
+from convtasnet_hailo.cli import main
+from convtasnet_hailo.runs.run_folder import read_tsv
+from tests.doubles import sdk as sdk_double
+
+GRID = """
+[variants]
+default = []
+timeout25 = ["allocator_param(timeout=25m)"]
+[masker.mini]
+tile_w = [16, 32]
+block_chan = [0, 8]
+variants = ["default", "timeout25"]
+stages = "distinct"
+[decoder.mini]
+tile_w = [16]
+block_chan = [0]
+variants = ["default"]
+stages = "all"
+"""
+REQUIRED = ["run_tag", "har_success", "hef_success", "exception_type", "failure_head"]
+
+
+def _grid(tmp_path, *extra, path="masker"):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID)
+    return ["grid", path, "--profile", "mini", "--grid", str(grid), "--random-preset", "tiny", "--calib-count", "4",
+            "--runs-dir", str(tmp_path / "runs"), *extra]
+
+
+def test_dry_run_writes_cases_scripts_and_calibration(tmp_path):
+    assert main(_grid(tmp_path, "--dry-run")) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rows = read_tsv(run_dir / "masker_allocator_fixes_summary.tsv")
+    assert all(c in rows[0] for c in REQUIRED) and {r["status"] for r in rows} == {"dry-run"}
+    assert {r["variant"] for r in rows} == {"default", "timeout25"} and {r["tile_w"] for r in rows} == {"16", "32"}
+    assert (run_dir / "scripts" / "timeout25.alls").read_text() == "allocator_param(timeout=25m)\n"
+    job = json.loads(next((run_dir / "jobs").glob("tcn0_in_t16_b0_default.json")).read_text())
+    calib = np.load(run_dir / job["calib_paths"][0])
+    assert calib.shape == (4, 1, 16, 16) and calib.dtype == np.float32  # NHWC (bn_chan 16), 4 real tiles
+    cases = json.loads((run_dir / "cases.json").read_text())
+    mapping = cases["stage_maps"]["t16_b0"]
+    assert set(mapping) >= {f"tcn{i}_depth" for i in range(6)} and all(mapping.values())  # every stage covered
+
+
+def test_in_process_run_with_failures_report_and_covering(tmp_path, monkeypatch):
+    sdk_double.install(monkeypatch, behavior={"tcn2_depth": "allocator"})  # d=4 depthwise fails at every width
+    assert main(_grid(tmp_path)) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rows = read_tsv(run_dir / "masker_allocator_fixes_summary.tsv")
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and all(r["stage"] == "tcn2_depth" and r["exception_type"] == "BackendAllocatorException"
+                          and "Agent infeasible" in r["failure_head"] for r in failed)
+    assert all((run_dir / "cases" / f"{r['run_tag']}.hef").is_file() for r in rows if r["status"] == "compiled")
+    for r in failed:
+        assert (run_dir / "cases" / f"{r['run_tag']}_compile_failure.txt").is_file()
+        assert (run_dir / "cases" / f"{r['run_tag']}_hef.log").is_file()
+    report = read_tsv(run_dir / "grid_report.tsv")
+    assert len(report) == 2 * 2 * 2 and all(float(r["pass_rate"]) < 1 for r in report)
+    assert (run_dir / "grid_report.png").stat().st_size > 1000
+    assert json.loads((run_dir / "covering_manifest.json").read_text())["covering"] is None
+
+
+def test_resume_skips_finished_cases_and_jobs_run_in_parallel(tmp_path, monkeypatch, capsys):
+    sdk_double.install(monkeypatch)
+    assert main(_grid(tmp_path, "--jobs", "2", path="decoder")) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    first = read_tsv(run_dir / "allocator_mapping_fixes_summary.tsv")
+    assert {r["status"] for r in first} == {"compiled"}
+    covering = json.loads((run_dir / "covering_manifest.json").read_text())
+    assert covering["tile_w"] == 16 and set(covering["stages"]) == {"source_projector", "decoder_pre"}
+    capsys.readouterr()
+    assert main(_grid(tmp_path, "--resume", str(run_dir), path="decoder")) == 0
+    assert f"{len(first)} case(s) already done, 0 to go" in capsys.readouterr().out
+    assert len(read_tsv(run_dir / "allocator_mapping_fixes_summary.tsv")) == len(first)
+
+
+def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, capsys):
+    sdk_double.install(monkeypatch)
+    export = tmp_path / "export"
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)]) == 0
+    assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
+    out = export / "hailo" / "hailo8l"
+    summary = json.loads((out / "compile_manifest.json").read_text())
+    assert len(summary["stages"]) == 23 and all(s["hef_success"] is True for s in summary["stages"].values())
+    assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
+    assert {r["status"] for r in read_tsv(out / "compile_summary.tsv")[23:]} == {"reused"}
+
+
+def test_without_the_sdk_compile_and_grid_say_what_to_install(tmp_path, capsys):
+    export = tmp_path / "export"
+    main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)])
+    capsys.readouterr()
+    assert main(["compile", "--export-dir", str(export)]) == 2
+    err = capsys.readouterr().err
+    assert "hailo_sdk_client" in err and "--hailo-python" in err and err.count("\n") == 1
+    assert main(_grid(tmp_path)) == 2
+    assert not (tmp_path / "runs").exists()  # rejected before any work
+    assert main(["compile", "--export-dir", str(export), "--hailo-python", "/no/python"]) == 2

@@ -1,0 +1,147 @@
+"""TEST DOUBLE of the documented ``hailo_sdk_client`` surface (HAILO_FACTS.md, Compiler API).
+
+Not Hailo's code and not a compiler: it checks the calls the driver makes the way the real
+parser/optimizer would (node names, shapes, NHWC calibration layout, script syntax) and can be
+told to fail like the real one through ``HAILO_DOUBLE_BEHAVIOR`` (JSON: stage-name substring ->
+"ok" | "parser" | "allocator" | "timeout" | "crash"). Every call is appended to
+``HAILO_DOUBLE_CALLS`` (a file) when that variable is set. Lives under tests/; only tests put it
+on sys.path.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+__version__ = "3.33.1-test-double"
+SUPPORTED_HW_ARCHS = ["hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h"]
+log = logging.getLogger("hailo_sdk_client")
+
+
+class ParsingWithRecommendationException(Exception):
+    def __init__(self, message, recommended_end_node_names=()):
+        super().__init__(message)
+        self.recommended_end_node_names = list(recommended_end_node_names)
+
+
+class MisspellNodeError(Exception):
+    pass
+
+
+class BackendAllocatorException(Exception):
+    pass
+
+
+class BackendScriptParserException(Exception):
+    pass
+
+
+class BadInputsShape(Exception):
+    pass
+
+
+class InferenceContext(enum.Enum):
+    SDK_NATIVE = "native"
+    SDK_FP_OPTIMIZED = "fp_optimized"
+    SDK_QUANTIZED = "quantized"
+    SDK_HAILO_HW = "hw"
+
+
+SCRIPT_COMMANDS = ("allocator_param", "resources_param", "performance_param", "context_switch_param",
+                   "quantization_param", "model_optimization_flavor", "model_optimization_config",
+                   "post_quantization_optimization", "pre_quantization_optimization", "normalization")
+
+
+def _behavior(net_name: str) -> str:
+    rules = json.loads(os.environ.get("HAILO_DOUBLE_BEHAVIOR", "{}"))
+    for pattern, behavior in rules.items():
+        if pattern in net_name:
+            return behavior
+    return "ok"
+
+
+def _record(call: str, **details) -> None:
+    path = os.environ.get("HAILO_DOUBLE_CALLS")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(json.dumps({"call": call, **details}, default=str) + "\n")
+
+
+class ClientRunner:
+    def __init__(self, hw_arch: str = "hailo8", har: str | None = None):
+        if hw_arch not in SUPPORTED_HW_ARCHS:
+            raise ValueError(f"hw_arch {hw_arch} not in {SUPPORTED_HW_ARCHS}")
+        self.hw_arch, self.net_name, self.inputs, self.script = hw_arch, None, {}, ""
+        self.state = "UNINITIALIZED"
+        _record("ClientRunner", hw_arch=hw_arch)
+
+    def translate_onnx_model(self, model, net_name, start_node_names=None, end_node_names=None,
+                             net_input_shapes=None):
+        import onnx
+
+        _record("translate_onnx_model", net_name=net_name, start=start_node_names, end=end_node_names)
+        graph = onnx.load(model).graph
+        if _behavior(net_name) == "parser":
+            raise ParsingWithRecommendationException(
+                "Parsing failed. The errors found in the graph are:\nUnsupportedShuffleLayerError in op "
+                f"{net_name}/reshape1: Failed to determine type of layer to create in node", ["conv0"])
+        inputs = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+        nodes = {n.name for n in graph.node}
+        for name in start_node_names or []:
+            if name not in inputs:
+                raise MisspellNodeError(f"Unable to find start node {name}")
+        for name in end_node_names or []:
+            if name not in nodes:
+                raise MisspellNodeError(f"Unable to find end node {name}")
+        for name, shape in (net_input_shapes or {}).items():
+            if inputs.get(name) != list(shape):
+                raise BadInputsShape(f"net_input_shapes[{name}]={shape} but the model has {inputs.get(name)}")
+        self.net_name, self.inputs = net_name, inputs
+        self.state = "HAILO_MODEL"
+        return {"net": net_name}, {}
+
+    def get_hn_dict(self):
+        return {"name": self.net_name, "layers": {
+            f"input_layer{i}": {"type": "input_layer", "original_names": [name]}
+            for i, name in enumerate(self.inputs, 1)}}
+
+    def save_har(self, path):
+        _record("save_har", path=str(path), state=self.state)
+        with open(path, "w") as handle:
+            json.dump({"net": self.net_name, "state": self.state, "script": self.script}, handle)
+
+    def load_model_script(self, text, append=False):
+        _record("load_model_script", text=text)
+        for line in filter(None, (l.strip() for l in text.splitlines())):
+            if line.split("(")[0].split("=")[-1].strip() not in SCRIPT_COMMANDS:
+                raise BackendScriptParserException(f"Unknown command in model script: {line}")
+        self.script = text
+
+    def optimize(self, calib_data):
+        arrays = calib_data if isinstance(calib_data, dict) else {"input_layer1": calib_data}
+        _record("optimize", keys=sorted(arrays), shapes=[list(np.shape(a)) for a in arrays.values()])
+        for (name, shape), (key, array) in zip(self.inputs.items(), sorted(arrays.items())):
+            n, c, h, w = shape
+            if array.ndim != 4 or tuple(array.shape[1:]) != (h, w, c) or array.dtype != np.float32:
+                raise BadInputsShape(f"calibration for {name} must be NHWC float32 (N, {h}, {w}, {c}), "
+                                     f"got {array.shape} {array.dtype}")
+        self.state = "QUANTIZED_MODEL"
+
+    def compile(self):
+        behavior = _behavior(self.net_name)
+        _record("compile", behavior=behavior)
+        if behavior == "allocator":
+            log.error("Mapping Failed (allocation time: 12s)")
+            log.error("No successful assignments: concat21 errors: Agent infeasible")
+            raise BackendAllocatorException("Compilation failed: No successful assignment")
+        if behavior == "timeout":
+            time.sleep(60)
+        if behavior == "crash":
+            os._exit(3)
+        self.state = "COMPILED_MODEL"
+        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch}).encode()
