@@ -59,7 +59,7 @@ def _separator(args: argparse.Namespace, source, scratch: Path):
 
     if args.export_dir and args.backend != "onnxruntime":
         raise UserError(f"--export-dir is read by --backend onnxruntime, not {args.backend}: drop one of them")
-    options = {}
+    options = _hailo_options(args)
     if args.backend == "onnxruntime":
         from .hailo.plan import PlanPath, build_plan
 
@@ -119,6 +119,21 @@ def _parity_cases(args: argparse.Namespace, path, config):
     return [ParityCase(path, tile_w, wav_t) for tile_w in tile_widths for wav_t in samples]
 
 
+HAILO_BACKENDS = ("hailo_runtime", "hailo_emulator")
+
+
+def _hailo_options(args: argparse.Namespace) -> dict:
+    """Backend options for the Hailo backends; --hef-dir with any other backend is an error."""
+    hef_dir = getattr(args, "hef_dir", None)
+    if args.backend not in HAILO_BACKENDS:
+        if hef_dir:
+            raise UserError(f"--hef-dir is read by --backend hailo_runtime or hailo_emulator, not {args.backend}")
+        return {}
+    if args.backend == "hailo_runtime":
+        return {"hef_dir": hef_dir, "io_format": args.io_format, "batch_size": args.batch_size}
+    return {"hef_dir": hef_dir, "context": args.context}
+
+
 def _export_for_parity(plan, source, tile_widths, export_root: Path) -> None:
     """Exports the plan at every tile width (``export_root/tile<W>``) for the onnxruntime backend."""
     from .export.exporter import export_plan
@@ -144,7 +159,7 @@ def _run_parity(args: argparse.Namespace, path_name: str) -> int:
     print(f"parity {path.value}: {len(cases)} case(s), backend {args.backend}, {len(plan.stages)} stages, "
           f"{source.description}")
     print(f"run folder: {out_dir}")
-    options = {}
+    options = _hailo_options(args)
     if args.backend == "onnxruntime":
         options["export_dir"] = args.export_dir or out_dir / "onnx"
         if not args.export_dir:
@@ -490,6 +505,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
     parser.add_argument("--block-chan", type=_positive_int,
                         help="split 1x1 convs wider than this into channel blocks (the allocator workaround, e.g. 64)")
+    _add_hailo_backend_options(parser)
     parser.add_argument("--reference", choices=("float32", "float64"), default="float32",
                         help="compare with the model in float32 (default, as users run it) or float64 (exact math: "
                              "the path's own error without the float32 reference's rounding)")
@@ -503,6 +519,17 @@ def _add_audio_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile-w", type=_positive_int, default=128, help="tile width in latent frames (default 128)")
     parser.add_argument("--block-chan", type=_positive_int, help="split 1x1 convs wider than this into channel blocks")
     parser.add_argument("--export-dir", help="for --backend onnxruntime: an export folder (default: export first)")
+    _add_hailo_backend_options(parser)
+
+
+def _add_hailo_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hef-dir", help="for hailo_runtime / hailo_emulator: the compiled stages "
+                                          "(EXPORT/hailo/<hw_arch>, written by `compile`)")
+    parser.add_argument("--context", default="quantized", choices=("native", "fp_optimized", "quantized"),
+                        help="hailo_emulator inference context (default quantized)")
+    parser.add_argument("--io-format", default="float32", choices=("float32", "quantized"),
+                        help="hailo_runtime host<->device format (default float32)")
+    parser.add_argument("--batch-size", type=_positive_int, default=8, help="hailo_runtime tiles per device call")
 
 
 def _add_compile_options(parser: argparse.ArgumentParser) -> None:
@@ -567,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--backend", default="torch_proxy", help="backend running the stages (default torch_proxy)")
     demo.add_argument("--tile-w", type=_positive_int, default=128, help="tile width in latent frames (default 128)")
     demo.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
-    demo.set_defaults(func=cmd_demo, block_chan=None, export_dir=None)
+    demo.set_defaults(func=cmd_demo, block_chan=None, export_dir=None, hef_dir=None, io_format="float32",
+                      batch_size=8, context="quantized")
 
     export = sub.add_parser("export", help="one ONNX file per stage (static NCHW, H=1) + manifest.json, then check")
     _add_model_options(export)

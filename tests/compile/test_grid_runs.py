@@ -73,7 +73,7 @@ def test_resume_skips_finished_cases_and_jobs_run_in_parallel(tmp_path, monkeypa
     first = read_tsv(run_dir / "allocator_mapping_fixes_summary.tsv")
     assert {r["status"] for r in first} == {"compiled"}
     covering = json.loads((run_dir / "covering_manifest.json").read_text())
-    assert covering["tile_w"] == 16 and set(covering["stages"]) == {"source_projector", "decoder_pre"}
+    assert covering["tile_w"] == 16 and set(covering["stages"]) == {"encoder", "source_projector", "decoder_pre"}
     capsys.readouterr()
     assert main(_grid(tmp_path, "--resume", str(run_dir), path="decoder")) == 0
     assert f"{len(first)} case(s) already done, 0 to go" in capsys.readouterr().out
@@ -102,3 +102,16 @@ def test_without_the_sdk_compile_and_grid_say_what_to_install(tmp_path, capsys):
     assert main(_grid(tmp_path)) == 2
     assert not (tmp_path / "runs").exists()  # rejected before any work
     assert main(["compile", "--export-dir", str(export), "--hailo-python", "/no/python"]) == 2
+
+
+def test_decoder_and_masker_grids_together_cover_the_full_chain():
+    from convtasnet_hailo.compile.orchestrate import grid_plan
+    from convtasnet_hailo.model.config import FULL_SIZE_8K
+    from convtasnet_hailo.model.random_init import random_model
+
+    model = random_model(FULL_SIZE_8K)
+    for block_chan in (None, 64):
+        full_chain, decoder = grid_plan(model, "decoder", block_chan)
+        _, masker = grid_plan(model, "masker", block_chan)
+        assert sorted(s.name for s in decoder + masker) == sorted(s.name for s in full_chain.stages)
+        assert "encoder" in {s.name for s in decoder} and "tcn23_depth" in {s.name for s in masker}

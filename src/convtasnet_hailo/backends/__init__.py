@@ -16,6 +16,8 @@ from .base import Backend, backend_names, create_backend, register_backend
 BUILTIN_BACKENDS = {
     "torch_proxy": "convtasnet_hailo.backends.torch_proxy",
     "onnxruntime": "convtasnet_hailo.backends.onnxruntime_backend",
+    "hailo_runtime": "convtasnet_hailo.backends.hailo_runtime",
+    "hailo_emulator": "convtasnet_hailo.backends.hailo_emulator",
 }
 
 

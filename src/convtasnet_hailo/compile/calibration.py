@@ -55,9 +55,11 @@ def to_nhwc(tiles: np.ndarray) -> np.ndarray:
 
 
 def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_dir: Path, count: int = 64,
-                     seed: int = 0, backend=None) -> dict[str, Path]:
+                     seed: int = 0, backend=None, tensors: set[str] | None = None,
+                     report=print) -> dict[str, Path]:
     """Writes ``<tensor>.npy`` for every stage input of ``plan`` (a full-chain plan: the decoder
-    and masker paths' stages are among its stages) and returns tensor -> file.
+    and masker paths' stages are among its stages) and returns tensor -> file. ``tensors``
+    limits it to the inputs of the stages that will be compiled.
 
     Reuses an existing folder made from the same audio, count, tile width and plan."""
     from ..backends import load_backend
@@ -68,7 +70,7 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
 
     out_dir.mkdir(parents=True, exist_ok=True)
     key = fingerprint(audio, count, tile_w, seed, plan)
-    wanted = {port.name for stage in plan.stages for port in stage.inputs}
+    wanted = tensors if tensors is not None else {port.name for stage in plan.stages for port in stage.inputs}
     index_path = out_dir / INDEX_NAME
     if index_path.is_file():
         index = json.loads(index_path.read_text())
@@ -81,6 +83,10 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
         executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
     rng = np.random.default_rng(seed)
     files = {}
+    available = min((sum(len(b) for b in batches) for batches in recorder.tiles.values()), default=0)
+    if available < count:
+        report(f"calibration: the audio gives {available} tile(s) per input at tile_w {tile_w}, fewer than "
+               f"--calib-count {count}; pass more --calib audio for a better quantization")
     for name, batches in recorder.tiles.items():
         tiles = np.concatenate(batches)
         chosen = np.sort(rng.choice(len(tiles), size=min(count, len(tiles)), replace=False))

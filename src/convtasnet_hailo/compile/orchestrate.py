@@ -50,11 +50,21 @@ def calibration_audio(paths: list[str] | None, rate: int) -> list[np.ndarray]:
     return [load_audio(p, rate).wav for p in paths]
 
 
-def _stage_map(plan, selected) -> dict[str, str]:
+def _stage_map(stages, selected) -> dict[str, str]:
     """Every stage of the path -> the compiled stage that stands for it (itself, or the
     structurally identical representative of a 'distinct' grid)."""
     representative = {structure_key(s): s.name for s in selected}
-    return {s.name: representative.get(structure_key(s), "") for s in plan.stages}
+    return {s.name: representative.get(structure_key(s), "") for s in stages}
+
+
+def grid_plan(model, path: str, block_chan: int | None):
+    """The stages a grid compiles: ``masker`` = the masker path's; ``decoder`` = the rest of the
+    full chain (the filterbank side: encoder, mask multiply, decoder projection), so the two
+    grids together cover every stage of the runtime plan."""
+    full_chain = build_plan(model, PlanPath.FULL_CHAIN, block_chan)
+    masker = {s.name for s in build_plan(model, PlanPath.MASKER, block_chan).stages}
+    keep = (lambda name: name in masker) if path == "masker" else (lambda name: name not in masker)
+    return full_chain, [s for s in full_chain.stages if keep(s.name)]
 
 
 def run_grid(source, profile: GridProfile, hw_arch: str, run_dir: Path, audio: list[np.ndarray], calib_count: int,
@@ -68,17 +78,17 @@ def run_grid(source, profile: GridProfile, hw_arch: str, run_dir: Path, audio: l
     for tile_w in profile.tile_widths:
         for block_chan in profile.block_chans:
             tag = f"t{tile_w}_b{block_chan}"
-            plan = build_plan(source.model, PlanPath(profile.path), block_chan or None)
-            export = export_plan(plan, tile_w, run_dir / "export" / tag, source.to_json(), report=lambda _: None)
-            full_chain = build_plan(source.model, PlanPath.FULL_CHAIN, block_chan or None)
-            calib = make_calibration(full_chain, tile_w, audio, run_dir / "calib" / tag, calib_count)
-            selected = select_stages(plan.stages, profile)
-            stage_maps[(tile_w, block_chan)] = _stage_map(plan, selected)
+            full_chain, path_stages = grid_plan(source.model, profile.path, block_chan or None)
+            export = export_plan(full_chain, tile_w, run_dir / "export" / tag, source.to_json(), report=lambda _: None)
+            selected = select_stages(path_stages, profile)
+            calib = make_calibration(full_chain, tile_w, audio, run_dir / "calib" / tag, calib_count,
+                                     tensors={p.name for s in selected for p in s.inputs}, report=report)
+            stage_maps[(tile_w, block_chan)] = _stage_map(path_stages, selected)
             cases = [GridCase(run_tag(s.name, tile_w, block_chan, v.name), profile.path, s.name, tile_w, block_chan,
                               v.name) for s in selected for v in profile.variants]
             prepared += prepare_cases(cases, export.manifest, run_dir / "export" / tag, calib, scripts, hw_arch,
                                       run_dir, run_dir / "cases")
-            report(f"{tag}: {len(plan.stages)} stages in the {profile.path} path, {len(selected)} selected, "
+            report(f"{tag}: {len(path_stages)} stages on the {profile.path} side, {len(selected)} selected, "
                    f"{len(cases)} case(s)")
     (run_dir / "cases.json").write_text(json.dumps(
         {"profile": profile.name, "path": profile.path, "hw_arch": hw_arch,
@@ -134,7 +144,8 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
         raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
     calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan), tile_w, audio,
-                             export_dir / "calib", calib_count)
+                             export_dir / "calib", calib_count,
+                             tensors={p.name for s in plan.stages for p in s.inputs}, report=report)
     out_dir = export_dir / "hailo" / hw_arch
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts = write_scripts((variant,), out_dir / "scripts")

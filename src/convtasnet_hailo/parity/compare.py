@@ -24,6 +24,7 @@ class TensorDiff:
     peak: float
     all_close: bool
     shape_ok: bool = True
+    sqnr_db: float = math.inf  # signal-to-quantization-noise ratio of the stage, dB
 
 
 def diff_tensor(name: str, stitched: np.ndarray, reference: np.ndarray,
@@ -37,4 +38,8 @@ def diff_tensor(name: str, stitched: np.ndarray, reference: np.ndarray,
     finite = bool(np.isfinite(stitched).all())
     close = finite and bool((error <= atol + rtol * magnitude).all())
     max_rel = max_abs / peak if peak > 0 else (0.0 if max_abs == 0 else math.inf)
-    return TensorDiff(name, max_abs if finite else math.inf, max_rel if finite else math.inf, peak, close)
+    noise = float(np.sum(error ** 2))
+    sqnr = 10 * math.log10(float(np.sum(magnitude ** 2)) / noise) if noise > 0 and finite else (
+        math.inf if finite else -math.inf)
+    return TensorDiff(name, max_abs if finite else math.inf, max_rel if finite else math.inf, peak, close,
+                      sqnr_db=sqnr)

@@ -76,9 +76,14 @@ class ClientRunner:
     def __init__(self, hw_arch: str = "hailo8", har: str | None = None):
         if hw_arch not in SUPPORTED_HW_ARCHS:
             raise ValueError(f"hw_arch {hw_arch} not in {SUPPORTED_HW_ARCHS}")
-        self.hw_arch, self.net_name, self.inputs, self.script = hw_arch, None, {}, ""
+        self.hw_arch, self.net_name, self.inputs, self.script, self.onnx_path = hw_arch, None, {}, "", None
         self.state = "UNINITIALIZED"
-        _record("ClientRunner", hw_arch=hw_arch)
+        if har is not None:
+            with open(har) as handle:
+                saved = json.load(handle)
+            self.net_name, self.state, self.onnx_path = saved["net"], saved["state"], saved["onnx"]
+            self.inputs, self.hw_arch = saved["inputs"], saved["hw_arch"]
+        _record("ClientRunner", hw_arch=hw_arch, har=har)
 
     def translate_onnx_model(self, model, net_name, start_node_names=None, end_node_names=None,
                              net_input_shapes=None):
@@ -101,7 +106,7 @@ class ClientRunner:
         for name, shape in (net_input_shapes or {}).items():
             if inputs.get(name) != list(shape):
                 raise BadInputsShape(f"net_input_shapes[{name}]={shape} but the model has {inputs.get(name)}")
-        self.net_name, self.inputs = net_name, inputs
+        self.net_name, self.inputs, self.onnx_path = net_name, inputs, str(model)
         self.state = "HAILO_MODEL"
         return {"net": net_name}, {}
 
@@ -113,7 +118,8 @@ class ClientRunner:
     def save_har(self, path):
         _record("save_har", path=str(path), state=self.state)
         with open(path, "w") as handle:
-            json.dump({"net": self.net_name, "state": self.state, "script": self.script}, handle)
+            json.dump({"net": self.net_name, "state": self.state, "script": self.script, "onnx": self.onnx_path,
+                       "inputs": self.inputs, "hw_arch": self.hw_arch}, handle)
 
     def load_model_script(self, text, append=False):
         _record("load_model_script", text=text)
@@ -144,4 +150,32 @@ class ClientRunner:
         if behavior == "crash":
             os._exit(3)
         self.state = "COMPILED_MODEL"
-        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch}).encode()
+        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "onnx": self.onnx_path}).encode()
+
+    # Emulator (HAILO_FACTS.md: infer_context / infer). The double runs the ONNX in onnxruntime;
+    # SDK_QUANTIZED rounds inputs and outputs to a 2**-10 grid to stand in for quantization.
+    def infer_context(self, context):
+        import contextlib
+
+        if self.state not in ("QUANTIZED_MODEL", "COMPILED_MODEL") and context is not InferenceContext.SDK_NATIVE:
+            raise RuntimeError(f"{context} needs an optimized HAR (state {self.state})")
+        return contextlib.nullcontext(context)
+
+    def infer(self, context, data):
+        import onnxruntime as ort
+
+        arrays = list(data.values()) if isinstance(data, dict) else [data]
+        step = 2.0 ** -10 if context is InferenceContext.SDK_QUANTIZED else None
+        session = ort.InferenceSession(self.onnx_path)
+        outputs = []
+        for index in range(len(arrays[0])):
+            feeds = {}
+            for (name, _), array in zip(self.inputs.items(), arrays):
+                tile = array[index: index + 1].transpose(0, 3, 1, 2).astype(np.float32)
+                feeds[name] = np.round(tile / step) * step if step else tile
+            outputs.append(session.run(None, feeds))
+        stacked = [np.concatenate([o[k] for o in outputs]).transpose(0, 2, 3, 1) for k in range(len(outputs[0]))]
+        if step:
+            stacked = [np.round(o / step) * step for o in stacked]
+        _record("infer", context=str(context), batch=len(arrays[0]))
+        return stacked[0] if len(stacked) == 1 else stacked

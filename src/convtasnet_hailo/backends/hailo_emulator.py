@@ -1,0 +1,87 @@
+"""``hailo_emulator``: runs each stage's HAR through the Dataflow Compiler's inference contexts
+(``--context fp_optimized|quantized``), so quantized parity can be checked without hardware.
+
+Documented surface (HAILO_FACTS.md): ``ClientRunner(har=path)``,
+``runner.infer_context(InferenceContext.SDK_QUANTIZED)`` and ``runner.infer(ctx, x_nhwc)``.
+Needs hailo_sdk_client in this Python (the emulator runs in-process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..compile.driver import import_sdk
+from ..errors import UserError
+from ..hailo.plan import StagePlan
+from ..hailo.stages import Stage
+from .base import Backend, register_backend
+from .hailo_runtime import nchw_to_nhwc, nhwc_to_nchw
+
+CONTEXTS = {"native": "SDK_NATIVE", "fp_optimized": "SDK_FP_OPTIMIZED", "quantized": "SDK_QUANTIZED"}
+
+
+def har_paths(har_dir: Path, plan: StagePlan) -> dict[str, Path]:
+    """stage -> optimized HAR, from ``compile_manifest.json`` or ``<stage>*.har`` files."""
+    if not har_dir.is_dir():
+        raise UserError(f"--hef-dir {har_dir} is not a folder")
+    found: dict[str, Path] = {}
+    manifest = har_dir / "compile_manifest.json"
+    if manifest.is_file():
+        stages = json.loads(manifest.read_text()).get("stages", {})
+        found = {n: Path(i["har_path"]) for n, i in stages.items() if i.get("har_path")}
+    for stage in plan.stages:
+        if stage.name not in found:
+            hits = sorted(p for p in har_dir.glob(f"{stage.name}_t*.har") if not p.name.endswith("_parsed.har"))
+            if hits:
+                found[stage.name] = hits[0]
+    missing = [s.name for s in plan.stages if s.name not in found or not found[s.name].is_file()]
+    if missing:
+        raise UserError(f"stage {missing[0]} has no optimized HAR in {har_dir}; run `convtasnet-hailo compile`")
+    return found
+
+
+@register_backend("hailo_emulator")
+class HailoEmulatorBackend(Backend):
+    name = "hailo_emulator"
+
+    def __init__(self, hef_dir: str | Path | None = None, context: str = "quantized") -> None:
+        if hef_dir is None:
+            raise UserError("backend hailo_emulator needs optimized HARs: pass --hef-dir DIR (from `compile`)")
+        if context not in CONTEXTS:
+            raise UserError(f"--context {context!r}: choose one of {', '.join(CONTEXTS)}")
+        self.har_dir, self.context = Path(hef_dir), context
+        self.sdk = import_sdk()
+        self._stack = contextlib.ExitStack()
+        self._runners: dict[str, tuple] = {}
+
+    @property
+    def quantized(self) -> bool:
+        return self.context == "quantized"
+
+    def prepare(self, plan: StagePlan, tile_w: int) -> None:
+        if self._runners:
+            return
+        context = getattr(self.sdk.InferenceContext, CONTEXTS[self.context])
+        for stage, path in har_paths(self.har_dir, plan).items():
+            runner = self.sdk.ClientRunner(har=str(path))
+            self._runners[stage] = (runner, self._stack.enter_context(runner.infer_context(context)))
+
+    def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        runner, ctx = self._runners[stage.name]
+        arrays = [nchw_to_nhwc(inputs[p.name]).astype(np.float32) for p in stage.inputs]
+        if len(arrays) == 1:
+            feed = arrays[0]
+        else:  # multi-input nets take a dict keyed by the parsed input layers, in order (unconfirmed)
+            layers = [n for n, l in runner.get_hn_dict().get("layers", {}).items() if l.get("type") == "input_layer"]
+            feed = {name: array for name, array in zip(sorted(layers), arrays)}
+        out = runner.infer(ctx, feed)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return {port.name: nhwc_to_nchw(np.asarray(o, np.float32)) for port, o in zip(stage.outputs, outs)}
+
+    def close(self) -> None:
+        self._stack.close()
+        self._runners.clear()

@@ -1,0 +1,151 @@
+"""hailo_runtime and hailo_emulator against the TEST DOUBLES of hailo_platform / hailo_sdk_client
+(which compute each stage with its ONNX in onnxruntime)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.hailo_runtime import dequantize, nchw_to_nhwc, nhwc_to_nchw, quantize
+from convtasnet_hailo.cli import main
+from convtasnet_hailo.errors import UserError
+from convtasnet_hailo.hailo.plan import build_plan
+from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.parity.compare import diff_tensor
+from convtasnet_hailo.tiling.executor import StitchedExecutor
+from tests.conftest import TINY, speech_like
+from tests.doubles import runtime as runtime_double
+from tests.doubles import sdk as sdk_double
+
+
+@pytest.fixture
+def compiled(tmp_path, monkeypatch, tiny_checkpoint):
+    """A tiny model exported at tile_w 16 and compiled with the SDK double for hailo8."""
+    sdk_double.install(monkeypatch)
+    export = tmp_path / "export"
+    assert main(["export", "--model", str(tiny_checkpoint), "--tile-w", "16", "--out", str(export)]) == 0
+    assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
+    from convtasnet_hailo.model.checkpoint import load_model
+
+    return load_model(str(tiny_checkpoint))[0], export, export / "hailo" / "hailo8"
+
+
+def _run(model, backend, tile_w=16, seconds=0.6):
+    outputs = {}
+    StitchedExecutor(build_plan(model), backend, tile_w).run(
+        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t))
+    return outputs
+
+
+def test_layout_and_quantization_helpers():
+    x = np.random.default_rng(0).standard_normal((3, 5, 1, 7)).astype(np.float32)
+    assert nchw_to_nhwc(x).shape == (3, 1, 7, 5)
+    np.testing.assert_array_equal(nhwc_to_nchw(nchw_to_nhwc(x)), x)
+    q = quantize(x, 2 ** -8, 32768, np.uint16)
+    assert q.dtype == np.uint16 and np.abs(dequantize(q, 2 ** -8, 32768) - x).max() <= 2 ** -9 + 1e-6
+    assert quantize(np.array([1e9, -1e9]), 1.0, 0, np.uint8).tolist() == [255, 0]
+
+
+def test_runtime_equals_onnxruntime_with_one_device(compiled, monkeypatch):
+    model, export, hef_dir = compiled
+    hailo = runtime_double.install(monkeypatch)
+    backend = load_backend("hailo_runtime", hef_dir=hef_dir, batch_size=3)
+    runtime = _run(model, backend)
+    reference = _run(model, load_backend("onnxruntime", export_dir=export))
+    for name in ("mask_output", "final_output", "tcn5_depth"):
+        assert diff_tensor(name, runtime[name], reference[name]).max_abs <= 1e-5
+    stages = len(build_plan(model).stages)
+    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == stages
+    _run(model, backend)  # a second utterance reuses the device and the configured HEFs
+    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == stages
+    assert backend.device_calls["tcn0_in"] == 2 * 13  # 38 tiles in batches of 3, twice
+    backend.close()
+
+
+def test_batches_follow_batch_size(compiled, monkeypatch):
+    model, _, hef_dir = compiled
+    hailo = runtime_double.install(monkeypatch)
+    backend = load_backend("hailo_runtime", hef_dir=hef_dir, batch_size=4)
+    _run(model, backend, seconds=0.6)  # 600 frames / 16 = 38 tiles per stage; 76 for the 2-source stages
+    assert backend.device_calls["tcn0_in"] == 10 and backend.device_calls["decoder_pre"] == 19
+    assert hailo.STATS["frames"] == sum(38 * (2 if s in ("source_projector", "decoder_pre") else 1)
+                                        for s in backend.device_calls)
+
+
+def test_quantized_io_converts_on_the_host(compiled, monkeypatch):
+    """The HEF's UINT16 I/O (scale 2**-8, zero point 32768 in the double): inputs quantized and
+    outputs dequantized on the host; one stage stays within the quantization step."""
+    model, export, hef_dir = compiled
+    runtime_double.install(monkeypatch, io="quantized")
+    plan = build_plan(model)
+    quantized = load_backend("hailo_runtime", hef_dir=hef_dir, io_format="quantized")
+    float_ref = load_backend("onnxruntime", export_dir=export)
+    for backend in (quantized, float_ref):
+        backend.prepare(plan, 16)
+    stage = plan.stage("tcn0_in")
+    x = np.round(np.random.default_rng(0).standard_normal((5, 8, 1, 16)) * 2 * 256) / 256  # on the input grid
+    out = quantized.run_stage(stage, {"bottleneck": x.astype(np.float32)})["tcn0_in"]
+    ref = float_ref.run_stage(stage, {"bottleneck": x.astype(np.float32)})["tcn0_in"]
+    assert np.abs(out - ref).max() <= 2 ** -9 + 1e-6 and not np.array_equal(out, ref)
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d, m: runtime_double.install(m, devices=()), "no usable Hailo device"),
+    (lambda d, m: runtime_double.install(m, arch="hailo8l"), "compiled for another architecture"),
+    (lambda d, m: (runtime_double.install(m), next(d.glob("tcn3_depth*.hef")).unlink()), "stage tcn3_depth has no HEF"),
+])
+def test_clear_failures(compiled, monkeypatch, setup, message):
+    model, _, hef_dir = compiled
+    (hef_dir / "compile_manifest.json").unlink()
+    setup(hef_dir, monkeypatch)
+    with pytest.raises(UserError, match=message):
+        StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
+
+
+def test_hefs_for_another_tile_width_are_rejected(compiled, monkeypatch):
+    model, _, hef_dir = compiled
+    runtime_double.install(monkeypatch)
+    with pytest.raises(UserError, match="stage encoder: .* the plan at tile_w 32 needs"):
+        StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 32)
+
+
+def test_device_timeout_names_the_stage(compiled, monkeypatch):
+    model, _, hef_dir = compiled
+    runtime_double.install(monkeypatch)
+    monkeypatch.setenv("HAILO_DOUBLE_TIMEOUT_STAGE", "tcn2_depth")
+    with pytest.raises(UserError, match="stage tcn2_depth: the device run failed .*HAILO_TIMEOUT"):
+        _run(model, load_backend("hailo_runtime", hef_dir=hef_dir))
+
+
+def test_emulator_contexts(compiled, monkeypatch):
+    model, export, hef_dir = compiled
+    reference = _run(model, load_backend("onnxruntime", export_dir=export))
+    exact = _run(model, load_backend("hailo_emulator", hef_dir=hef_dir, context="fp_optimized"))
+    assert diff_tensor("final_output", exact["final_output"], reference["final_output"]).max_abs <= 1e-5
+    quantized = _run(model, load_backend("hailo_emulator", hef_dir=hef_dir, context="quantized"))
+    d = diff_tensor("mask_output", quantized["mask_output"], reference["mask_output"])
+    assert d.max_abs > 1e-5 and d.sqnr_db > 20
+
+
+def test_quantized_parity_reports_sqnr_and_si_snr(compiled, monkeypatch, tmp_path, tiny_checkpoint):
+    _, _, hef_dir = compiled
+    assert main(["parity", "full-chain", "--model", str(tiny_checkpoint), "--backend", "hailo_emulator",
+                 "--hef-dir", str(hef_dir), "--tile-w", "16", "--length", "900", "--runs-dir", str(tmp_path / "r")]) == 0
+    (run_dir,) = (tmp_path / "r").iterdir()
+    record = json.loads(next(run_dir.glob("*.json")).read_text())
+    assert record["tolerance"] == "sqnr" and record["min_sqnr_db"] == 20.0 and record["all_close"] is True
+    assert record["mask_output_sqnr_db"] > 20 and record["final_output_si_snr_vs_reference_db"] > 10
+
+
+def test_missing_runtime_is_one_line_and_nonzero(tmp_path, capsys):
+    assert main(["parity", "masker", "--random-preset", "tiny", "--backend", "hailo_runtime", "--hef-dir",
+                 str(tmp_path), "--runs-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "hailo_platform is not importable" in err and "hailo-all" in err and err.count("\n") == 1
+
+
+def test_doctor_finds_the_device(monkeypatch, capsys):
+    runtime_double.install(monkeypatch)
+    main(["doctor"])
+    assert "[ok  ] Hailo device: 0000:01:00.0" in capsys.readouterr().out
