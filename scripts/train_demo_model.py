@@ -109,12 +109,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init", type=Path, help="continue from this checkpoint (same config)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     train, test = Corpus(args.corpus / "train.npz"), Corpus(args.corpus / "test.npz")
     val_sources, val_mix = validation_set(test, 64, 4.0, seed=123)
     model = ConvTasNet(DEMO_CONFIG).train()
+    if args.init:
+        from convtasnet_hailo.model.checkpoint import load_model
+
+        model.load_state_dict(load_model(str(args.init))[0].state_dict())
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
     rng = np.random.default_rng(args.seed)
@@ -134,7 +139,7 @@ def main() -> None:
             score = si_snri(model, val_sources, val_mix)
             scheduler.step(score)
             history.append({"step": step, "minutes": round((time.time() - started) / 60, 1),
-                            "train_si_snr": round(-float(loss), 2), "val_si_snri": round(score, 2),
+                            "train_si_snr": round(-loss.item(), 2), "val_si_snri": round(score, 2),
                             "lr": optimizer.param_groups[0]["lr"]})
             print(json.dumps(history[-1]), flush=True)
             if score > best:
