@@ -481,7 +481,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(format_checks(checks))
     by_name = {c.name: c.ok for c in checks}
     usable = {"torch_proxy": by_name.get("torch", False),
-              "onnxruntime": by_name.get("onnxruntime", False) and by_name.get("onnx", False)}
+              "onnxruntime": by_name.get("onnxruntime", False) and by_name.get("onnx", False),
+              "hailo_runtime": by_name.get("HailoRT (hailo_platform)", False) and by_name.get("Hailo device", False),
+              "hailo_emulator": by_name.get("Hailo Dataflow Compiler", False)}
     print("backends: " + ", ".join(
         f"{name} ({'usable' if usable.get(name) else 'unavailable'})" for name in sorted(BUILTIN_BACKENDS)))
     return 0

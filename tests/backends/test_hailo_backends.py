@@ -103,6 +103,25 @@ def test_clear_failures(compiled, monkeypatch, setup, message):
         StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
 
 
+def test_changed_hef_is_detected_by_hash(compiled, monkeypatch):
+    model, _, hef_dir = compiled
+    runtime_double.install(monkeypatch)
+    with open(next(hef_dir.glob("tcn1_in*.hef")), "ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(UserError, match="stage tcn1_in: .* changed since it was compiled"):
+        StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
+
+
+def test_device_stats_reach_the_parity_json(compiled, monkeypatch, tmp_path, tiny_checkpoint):
+    _, _, hef_dir = compiled
+    runtime_double.install(monkeypatch)
+    assert main(["parity", "full-chain", "--model", str(tiny_checkpoint), "--backend", "hailo_runtime",
+                 "--hef-dir", str(hef_dir), "--tile-w", "16", "--length", "900", "--runs-dir", str(tmp_path / "r")]) == 0
+    record = json.loads(next(next((tmp_path / "r").iterdir()).glob("*.json")).read_text())
+    assert record["backend_stats"]["device_calls"]["tcn0_in"] == 1 and "tcn0_in" in record["backend_stats"]["device_seconds"]
+    assert record["tolerance"] == "sqnr"
+
+
 def test_hefs_for_another_tile_width_are_rejected(compiled, monkeypatch):
     model, _, hef_dir = compiled
     runtime_double.install(monkeypatch)
@@ -149,3 +168,35 @@ def test_doctor_finds_the_device(monkeypatch, capsys):
     runtime_double.install(monkeypatch)
     main(["doctor"])
     assert "[ok  ] Hailo device: 0000:01:00.0" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monkeypatch):
+    """Issue 7's check: the full-size plan end to end through the hailo_runtime code path (one
+    VDevice, HEFs configured once, NHWC batches) against the runtime double, which computes each
+    stage with its ONNX in onnxruntime; the result equals the onnxruntime backend's."""
+    from convtasnet_hailo.compile.model_script import ScriptVariant
+    from convtasnet_hailo.compile.orchestrate import run_compile
+    from convtasnet_hailo.compile.runner import ExecMode
+    from convtasnet_hailo.export.exporter import export_plan
+    from convtasnet_hailo.model.config import FULL_SIZE_8K
+    from convtasnet_hailo.parity.runner import ModelSource
+
+    model = random_model(FULL_SIZE_8K, seed=0)
+    plan = build_plan(model)
+    export = tmp_path / "export"
+    export_plan(plan, 256, export, ModelSource(model, "random", random_seed=0).to_json(), report=lambda _: None)
+    sdk_double.install(monkeypatch)
+    run_compile(export, "hailo8", None, None, 4, ScriptVariant("default"), ExecMode.IN_PROCESS, None, 1, None,
+                report=lambda _: None)
+    hailo = runtime_double.install(monkeypatch)
+    wav = speech_like(1.5, 8000, 2)[None, None]
+    got, want = {}, {}
+    StitchedExecutor(plan, load_backend("hailo_runtime", hef_dir=export / "hailo" / "hailo8"), 256).run(
+        {"wav": wav}, lambda n, t: got.__setitem__(n, t))
+    StitchedExecutor(plan, load_backend("onnxruntime", export_dir=export), 256).run(
+        {"wav": wav}, lambda n, t: want.__setitem__(n, t))
+    assert set(got) == set(want) and len(got) > 150
+    worst = max(diff_tensor(n, got[n], want[n]).max_abs for n in got)
+    assert worst <= 1e-5
+    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == len(plan.stages) == 77

@@ -115,3 +115,24 @@ def test_decoder_and_masker_grids_together_cover_the_full_chain():
         _, masker = grid_plan(model, "masker", block_chan)
         assert sorted(s.name for s in decoder + masker) == sorted(s.name for s in full_chain.stages)
         assert "encoder" in {s.name for s in decoder} and "tcn23_depth" in {s.name for s in masker}
+
+
+def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
+    from convtasnet_hailo.backends import load_backend
+    from convtasnet_hailo.cli import _random_config
+    from convtasnet_hailo.hailo.plan import PlanPath, build_plan
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.tiling.executor import StitchedExecutor
+    from tests.doubles import runtime as runtime_double
+
+    sdk_double.install(monkeypatch)
+    assert main(_grid(tmp_path, path="decoder")) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    runtime_double.install(monkeypatch)
+    model = random_model(_random_config("tiny"), seed=0)
+    trace_inputs = {"encoder": np.random.default_rng(0).standard_normal((1, 32, 40)).astype(np.float32),
+                    "mask_output": np.random.default_rng(1).random((2, 32, 40)).astype(np.float32),
+                    "wav": np.zeros((1, 1, 39 * 8 + 16), np.float32)}
+    out = StitchedExecutor(build_plan(model, PlanPath.DECODER), load_backend("hailo_runtime", hef_dir=run_dir), 16).run(
+        trace_inputs)
+    assert out["final_output"].shape == (2, 1, 39 * 8 + 16)

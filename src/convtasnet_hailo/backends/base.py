@@ -25,6 +25,10 @@ class Backend(abc.ABC):
         """``inputs``: port name -> (batch, C, 1, W_in) float32.
         Returns output name -> (batch, C_out, 1, W) float32."""
 
+    def stats(self) -> dict:
+        """Backend-specific measurements for the run JSON (device time, call counts)."""
+        return {}
+
     def close(self) -> None:
         """Releases sessions/devices; the default holds nothing."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..export.manifest import sha256_file
 from ..hailo.plan import StagePlan
 from ..hailo.stages import Stage
 from .base import Backend, register_backend
@@ -55,14 +56,25 @@ def import_runtime():
 
 
 def hef_paths(hef_dir: Path, plan: StagePlan) -> dict[str, Path]:
-    """stage -> HEF file, from ``compile_manifest.json`` (written by `compile`) or ``<stage>*.hef``."""
+    """stage -> HEF file, from ``compile_manifest.json`` (written by `compile`, hashes checked),
+    ``covering_manifest.json`` (written by `grid`) or ``<stage>*.hef`` files."""
     if not hef_dir.is_dir():
         raise UserError(f"--hef-dir {hef_dir} is not a folder")
-    manifest = hef_dir / "compile_manifest.json"
     found: dict[str, Path] = {}
-    if manifest.is_file():
-        stages = json.loads(manifest.read_text()).get("stages", {})
-        found = {name: Path(info["hef_path"]) for name, info in stages.items() if info.get("hef_path")}
+    compiled, covering = hef_dir / "compile_manifest.json", hef_dir / "covering_manifest.json"
+    if compiled.is_file():
+        stages = json.loads(compiled.read_text()).get("stages", {})
+        for name, info in stages.items():
+            if not info.get("hef_path"):
+                continue
+            path = Path(info["hef_path"])
+            if info.get("hef_sha256") and path.is_file() and sha256_file(path) != info["hef_sha256"]:
+                raise UserError(f"stage {name}: {path.name} changed since it was compiled (sha256 differs from "
+                                f"{compiled.name}); recompile")
+            found[name] = path
+    elif covering.is_file():
+        stages = json.loads(covering.read_text()).get("stages") or {}
+        found = {name: Path(info["hef"]) for name, info in stages.items() if info.get("hef")}
     for stage in plan.stages:
         if stage.name not in found:
             candidates = sorted(hef_dir.glob(f"{stage.name}.hef")) or sorted(hef_dir.glob(f"{stage.name}_t*.hef"))
@@ -192,6 +204,10 @@ class HailoRuntimeBackend(Backend):
         self.device_seconds[stage.name] = self.device_seconds.get(stage.name, 0.0) + time.perf_counter() - started
         self.device_calls[stage.name] = self.device_calls.get(stage.name, 0) + -(-batch // self.batch_size)
         return {port.name: nhwc_to_nchw(np.stack(outputs[k])) for k, port in enumerate(stage.outputs)}
+
+    def stats(self) -> dict:
+        return {"device_seconds": {k: round(v, 6) for k, v in self.device_seconds.items()},
+                "device_calls": dict(self.device_calls)}
 
     def close(self) -> None:
         self._stack.close()

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..export.exporter import export_plan
-from ..export.manifest import read_manifest
+from ..export.manifest import read_manifest, sha256_file
 from ..hailo.plan import PlanPath, build_plan
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
@@ -156,8 +156,10 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     rows = execute(prepared, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report)
     (out_dir / "compile_manifest.json").write_text(json.dumps(
         {"hw_arch": hw_arch, "tile_w": tile_w, "block_chan": block_chan, "variant": variant.name,
-         "stages": {r["stage"]: {k: r.get(k) for k in ("status", "hef_success", "hef_path", "har_path", "exception_type",
-                                                      "failure_head", "seconds_parse", "seconds_optimize",
-                                                      "seconds_compile", "sdk_version", "log", "hef_log")}
+         "stages": {r["stage"]: {**{k: r.get(k) for k in ("status", "hef_success", "hef_path", "har_path",
+                                                          "exception_type", "failure_head", "seconds_parse",
+                                                          "seconds_optimize", "seconds_compile", "sdk_version", "log",
+                                                          "hef_log")},
+                                 "hef_sha256": sha256_file(Path(r["hef_path"])) if r.get("hef_path") else None}
                     for r in rows}}, indent=1, default=str))
     return {"rows": rows, "out_dir": out_dir}

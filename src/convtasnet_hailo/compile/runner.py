@@ -24,7 +24,8 @@ from .worker import run_in_worker
 
 SUMMARY_COLUMNS = ["run_tag", "stage", "path", "tile_w", "block_chan", "variant", "hw_arch", "status",
                    "har_success", "hef_success", "exception_type", "failure_head", "signature", "log", "hef_log",
-                   "failure_file", "seconds_parse", "seconds_optimize", "seconds_compile", "sdk_version"]
+                   "failure_file", "har_path", "hef_path", "seconds_parse", "seconds_optimize", "seconds_compile",
+                   "sdk_version"]
 
 
 class ExecMode(str, enum.Enum):

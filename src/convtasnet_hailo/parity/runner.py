@@ -180,6 +180,7 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
         "diagnostics_all_close": all(d.all_close for d in diagnostics),
         "diagnostics_max_abs": max((d.max_abs for d in diagnostics), default=None),
         "stage_calls": sum(executor.stage_batches.values()),
+        "backend_stats": backend.stats() if hasattr(backend, "stats") else {},
         "reference_seconds": round(reference_seconds, 4),
         "stitched_seconds": round(stitched_seconds, 4),
         **source.to_json(),
