@@ -71,12 +71,6 @@ def _separator(args: argparse.Namespace, source, scratch: Path):
     return StitchedSeparator(source.model, backend, args.tile_w, args.block_chan)
 
 
-def _progress(total: int, label: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=label, unit="step", leave=False, disable=None if enabled else True)
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -241,114 +235,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     return _report_violations(check_export(Path(args.export_dir), _check_limits(args)), f"check {args.export_dir}")
 
 
-SEGMENT_AUTO_SECONDS = 120.0
-SEGMENT_SECONDS = 30.0
-
-
-def _segment_seconds(args: argparse.Namespace, seconds: float) -> float | None:
-    """Segment length for this input: ``--segment off`` never, a number always, ``auto`` above
-    SEGMENT_AUTO_SECONDS (whole-utterance gLN needs the whole file in memory)."""
-    if args.segment == "off":
-        return None
-    if args.segment == "auto":
-        return SEGMENT_SECONDS if seconds > SEGMENT_AUTO_SECONDS else None
-    try:
-        value = float(args.segment)
-    except ValueError:
-        raise UserError(f"--segment {args.segment!r}: use auto, off or a length in seconds") from None
-    if value <= 2 * args.overlap:
-        raise UserError(f"--segment {value:g} s must be longer than twice --overlap ({args.overlap:g} s)")
-    return value
-
-
 def cmd_separate(args: argparse.Namespace) -> int:
-    import time
+    from .separation.segments import SegmentPolicy
+    from .separation.workflows import separate_files
 
-    from .audio.io import load_audio, save_audio
-    from .runs.run_folder import write_json
-    from .separation.separator import separate_segmented
-
-    out = Path(args.out)
+    policy = SegmentPolicy(args.segment, args.overlap)
     source = _audio_model(args)
-    rate = source.model.config.sample_rate
-    mixtures = [load_audio(path, rate) for path in args.mixtures]  # every input checked before work starts
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
     separator = _separator(args, source, out / "onnx")
-    records = []
-    for path, audio in zip(args.mixtures, mixtures):
-        for note in audio.notes:
-            print(f"{path}: {note}")
-        segment = _segment_seconds(args, audio.seconds)
-        started = time.perf_counter()
-        long_input = audio.seconds > 30
-        if segment is None:
-            with _progress(separator.n_steps, Path(path).name, long_input) as bar:
-                estimates = separator(audio.wav, on_step=bar.update)
-        else:
-            seg, ov = round(segment * rate), round(args.overlap * rate)
-            from .separation.separator import segment_starts
-
-            with _progress(len(segment_starts(len(audio.wav), seg, ov)), Path(path).name, True) as bar:
-                estimates = separate_segmented(separator, audio.wav, seg, ov, on_segment=bar.update)
-        seconds = time.perf_counter() - started
-        outputs = []
-        for i, estimate in enumerate(estimates, 1):
-            target = out / f"{Path(path).stem}_s{i}.wav"
-            save_audio(target, estimate, rate, args.subtype)
-            outputs.append(str(target))
-        records.append({"input": str(path), "seconds_of_audio": round(audio.seconds, 3), "notes": list(audio.notes),
-                        "segment_seconds": segment, "overlap_seconds": args.overlap if segment else None,
-                        "processing_seconds": round(seconds, 3), "real_time_factor": round(seconds / audio.seconds, 4),
-                        "outputs": outputs})
-        print(f"{path}: {len(outputs)} sources in {seconds:.2f} s (RTF {seconds / audio.seconds:.3f}) -> {out}")
-    write_json(out / "separate_run.json", {"backend": args.backend, "tile_w": args.tile_w, "block_chan": args.block_chan,
-                                           "sample_rate": rate, "subtype": args.subtype, **source.to_json(),
-                                           "files": records})
+    run_info = {"backend": args.backend, "tile_w": args.tile_w, "block_chan": args.block_chan, **source.to_json()}
+    separate_files(separator, args.mixtures, out, policy, args.subtype, run_info)
     return 0
-
-
-def _load_sources(paths, rate: int, length: int) -> "np.ndarray":
-    import numpy as np
-
-    from .audio.io import load_audio
-
-    sources = [load_audio(p, rate, max_channels=1, allow_silent=True).wav for p in paths]
-    for path, wav in zip(paths, sources):
-        if abs(len(wav) - length) > rate // 100:
-            raise UserError(f"source {path} has {len(wav)} samples, the mixture {length}: pass the mixture's own sources")
-    return np.stack([np.pad(w, (0, max(0, length - len(w))))[:length] for w in sources])
-
-
-def _forward_one(args, source, separator, mix_path: Path, source_paths):
-    from .audio.io import load_audio
-    from .separation.forward import run_forward
-
-    rate = source.model.config.sample_rate
-    mixture = load_audio(mix_path, rate)
-    sources = _load_sources(source_paths, rate, len(mixture.wav)) if source_paths else None
-    if sources is not None and len(sources) != source.model.config.n_src:
-        raise UserError(f"{len(sources)} ground-truth sources for a {source.model.config.n_src}-source model")
-    return mixture, run_forward(source.model, separator, mixture.wav, sources)
-
-
-def _write_forward_outputs(run_dir: Path, result, rate: int, metrics: dict, title: str) -> None:
-    from .audio.io import save_audio
-    from .runs.plot import plot_separation
-    from .runs.run_folder import write_json
-
-    score = result.score()
-    order = list(score.permutation) if score else list(range(len(result.stitched)))
-    for i, index in enumerate(order, 1):
-        save_audio(run_dir / f"hailo_src{i}.wav", result.stitched[index], rate, "FLOAT")
-    save_audio(run_dir / "mixture.wav", result.mixture, rate, "FLOAT")
-    plot_separation(run_dir / "separation.png", rate, result.mixture, result.stitched[order], result.sources, title)
-    write_json(run_dir / "librimix_hailo_forward_metrics.json", metrics)
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
     from .audio.librimix import sources_beside
     from .runs.run_folder import new_run_dir
-    from .separation.forward import forward_metrics
+    from .separation.workflows import forward_run, forward_summary
     from .tolerances import ATOL
 
     source = _audio_model(args)
@@ -358,70 +261,25 @@ def cmd_forward(args: argparse.Namespace) -> int:
     source_paths = given or sources_beside(args.mix, source.model.config.n_src)
     run_dir = new_run_dir(Path(args.runs_dir))
     separator = _separator(args, source, run_dir / "onnx")
-    mixture, result = _forward_one(args, source, separator, Path(args.mix), source_paths)
-    metrics = {"mixture": str(args.mix), "sources": [str(p) for p in source_paths or []], "backend": args.backend,
-               "tile_w": args.tile_w, "block_chan": args.block_chan, "notes": list(mixture.notes),
-               **forward_metrics(result), **source.to_json()}
-    _write_forward_outputs(run_dir, result, source.model.config.sample_rate, metrics, f"{Path(args.mix).name}")
-    print(_forward_summary(metrics, ATOL))
+    run_info = {"backend": args.backend, "tile_w": args.tile_w, "block_chan": args.block_chan, **source.to_json()}
+    metrics = forward_run(separator, Path(args.mix), source_paths, run_dir, run_info)
+    print(forward_summary(metrics))
     print(f"run folder: {run_dir}")
     return 0 if metrics["parity_max_abs_vs_reference"] <= ATOL else 1
 
 
-def _forward_summary(metrics: dict, tol: float) -> str:
-    line = f"parity max_abs vs reference {metrics['parity_max_abs_vs_reference']:.2e} (tol {tol:g})"
-    if "si_snri_hailo_mean_db" in metrics:
-        line += (f"; SI-SNR {metrics['si_snr_hailo_src1_vs_gt_s1_db']:.2f} / {metrics['si_snr_hailo_src2_vs_gt_s2_db']:.2f} dB"
-                 f", SI-SNRi {metrics['si_snri_hailo_mean_db']:.2f} dB (reference model {metrics['si_snri_reference_mean_db']:.2f} dB)")
-    else:
-        line += "; no ground-truth sources, parity only"
-    return line
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import csv
-    import statistics
-
     from .audio.librimix import read_metadata
-    from .runs.run_folder import new_run_dir, write_json
-    from .tolerances import ATOL
+    from .runs.run_folder import new_run_dir
+    from .separation.workflows import evaluate_entries
 
     entries = read_metadata(args.metadata)[: args.limit]
     source = _audio_model(args)
     run_dir = new_run_dir(Path(args.runs_dir))
     separator = _separator(args, source, run_dir / "onnx")
-    columns = ["mixture_ID", "num_samples", "si_snr_s1_db", "si_snr_s2_db", "si_snri_db", "mixture_si_snr_db",
-               "reference_si_snri_db", "parity_max_abs", "parity_ok"]
-    rows = []
-    with open(run_dir / "evaluate_per_utterance.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        for index, entry in enumerate(entries, 1):
-            _, result = _forward_one(args, source, separator, entry.mixture_path, entry.source_paths)
-            score, ref_score = result.score("stitched"), result.score("reference")
-            row = {"mixture_ID": entry.mixture_id, "num_samples": len(result.mixture),
-                   "si_snr_s1_db": score.si_snr[0], "si_snr_s2_db": score.si_snr[-1], "si_snri_db": score.mean_si_snri,
-                   "mixture_si_snr_db": sum(score.mixture_si_snr) / len(score.mixture_si_snr),
-                   "reference_si_snri_db": ref_score.mean_si_snri, "parity_max_abs": result.parity_max_abs,
-                   "parity_ok": result.parity_max_abs <= ATOL}
-            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
-            handle.flush()
-            rows.append(row)
-            print(f"[{index}/{len(entries)}] {entry.mixture_id}: SI-SNRi {row['si_snri_db']:.2f} dB, "
-                  f"parity {row['parity_max_abs']:.1e}")
-
-    def stats(key):
-        values = [r[key] for r in rows]
-        return {"mean": statistics.fmean(values), "median": statistics.median(values)}
-
-    summary = {"metadata": str(args.metadata), "n_mixtures": len(rows), "backend": args.backend, "tile_w": args.tile_w,
-               "si_snr_db": stats("si_snr_s1_db") | {"mean_both": statistics.fmean(
-                   [(r["si_snr_s1_db"] + r["si_snr_s2_db"]) / 2 for r in rows])},
-               "si_snri_db": stats("si_snri_db"), "reference_si_snri_db": stats("reference_si_snri_db"),
-               "parity_max_abs": max(r["parity_max_abs"] for r in rows),
-               "parity_all_ok": all(r["parity_ok"] for r in rows), **source.to_json()}
-    write_json(run_dir / "evaluate_summary.json", summary)
-    print(f"{len(rows)} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
+    run_info = {"metadata": str(args.metadata), "backend": args.backend, "tile_w": args.tile_w, **source.to_json()}
+    summary = evaluate_entries(separator, entries, run_dir, run_info)
+    print(f"{summary['n_mixtures']} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
           f"{summary['si_snri_db']['median']:.2f} dB; parity max_abs {summary['parity_max_abs']:.1e}; {run_dir}")
     return 0 if summary["parity_all_ok"] else 1
 
@@ -557,6 +415,8 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .separation.segments import SEGMENT_AUTO_SECONDS, SEGMENT_SECONDS
+
     parser = argparse.ArgumentParser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -572,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("--subtype", default="PCM_16", choices=("PCM_16", "PCM_24", "FLOAT"),
                           help="output sample format (FLOAT keeps exact values; default PCM_16)")
     separate.add_argument("--segment", default="auto",
-                          help=f"auto (segments of {SEGMENT_SECONDS:g} s above {SEGMENT_AUTO_SECONDS:g} s), off, or seconds")
+                          help=f"auto (segments of {SEGMENT_SECONDS:g} s above {SEGMENT_AUTO_SECONDS:g} s), off, or seconds")  # noqa
     separate.add_argument("--overlap", type=_positive_float, default=2.0, help="segment overlap in seconds (default 2)")
     _add_audio_options(separate)
     separate.set_defaults(func=cmd_separate)
