@@ -10,6 +10,8 @@ from ..errors import UserError
 #: every intermediate tensor of the file in memory).
 SEGMENT_AUTO_SECONDS = 120.0
 SEGMENT_SECONDS = 30.0
+
+
 @dataclasses.dataclass(frozen=True)
 class SegmentPolicy:
     """``mode``: "auto", "off", or a segment length in seconds (as text)."""
