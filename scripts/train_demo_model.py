@@ -54,16 +54,42 @@ def _crop(wav: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def make_mixture(corpus: Corpus, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(sources (2, length), mixture (length,)): two speakers, relative gain within +-5 dB."""
+def synthetic_rir(rng: np.random.Generator) -> np.ndarray:
+    """A room impulse response: direct path plus exponentially decaying noise, RT60 0.15-0.7 s."""
+    rt60 = rng.uniform(0.15, 0.7)
+    length = int(rt60 * RATE)
+    t = np.arange(length) / RATE
+    tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60) * rng.uniform(0.2, 0.6)
+    tail[: int(0.002 * RATE)] = 0
+    tail[0] = 1.0
+    return (tail / np.sqrt(np.sum(tail ** 2))).astype(np.float32)
+
+
+def augment(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Recorded-room conditions TTS lacks: reverberation and a random spectral tilt."""
+    if rng.random() < 0.6:
+        source = np.convolve(source, synthetic_rir(rng))[: len(source)]
+    tilt = rng.uniform(-0.6, 0.6)  # first-order emphasis (+) or smoothing (-)
+    source = source - tilt * np.concatenate([[0.0], source[:-1]])
+    return source.astype(np.float32)
+
+
+def make_mixture(corpus: Corpus, length: int, rng: np.random.Generator,
+                 augmented: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(sources (2, length), mixture (length,)): two speakers, relative gain within +-5 dB;
+    with ``augmented``, reverberant and tilted sources plus a little noise in the mixture."""
     first = rng.integers(len(corpus))
     second = rng.integers(len(corpus))
     while corpus.speaker[second] == corpus.speaker[first]:
         second = rng.integers(len(corpus))
     sources = np.stack([_crop(corpus.utterance(i), length, rng) for i in (first, second)])
+    if augmented:
+        sources = np.stack([augment(s, rng) for s in sources])
     sources /= np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
     sources[1] *= 10 ** (rng.uniform(-5, 5) / 20)
     mixture = sources.sum(axis=0)
+    if augmented:
+        mixture = mixture + rng.standard_normal(length) * np.sqrt((mixture ** 2).mean()) * 10 ** (-rng.uniform(25, 40) / 20)
     scale = rng.uniform(0.3, 0.9) / (np.abs(mixture).max() + 1e-8)
     return (sources * scale).astype(np.float32), (mixture * scale).astype(np.float32)
 
@@ -110,6 +136,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--init", type=Path, help="continue from this checkpoint (same config)")
+    parser.add_argument("--augment", action="store_true", help="reverberation, tilt and noise (real-room conditions)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -126,7 +153,7 @@ def main() -> None:
     length = int(args.seconds * RATE)
     started, step, best, history = time.time(), 0, -np.inf, []
     while time.time() - started < args.minutes * 60:
-        batch = [make_mixture(train, length, rng) for _ in range(args.batch)]
+        batch = [make_mixture(train, length, rng, args.augment) for _ in range(args.batch)]
         sources = torch.from_numpy(np.stack([b[0] for b in batch]))
         mixtures = torch.from_numpy(np.stack([b[1] for b in batch]))
         loss = -pit_si_snr(model(mixtures), sources).mean()
