@@ -24,8 +24,12 @@ def plot_separation(path: Path, rate: int, mixture: np.ndarray, estimates: np.nd
     for i, estimate in enumerate(estimates):
         ax = axes[i + 1, 0]
         if references is not None:
-            ax.plot(t, references[i], lw=0.6, color="0.7", label="reference")
-        ax.plot(t, estimate, lw=0.4, color=f"C{i}", label="estimate")
+            # The model's output scale is arbitrary (SI-SNR ignores it): show the estimate at the
+            # scale that best matches its reference.
+            estimate = estimate * np.dot(estimate, references[i]) / max(np.dot(estimate, estimate), 1e-12)
+        ax.plot(t, estimate, lw=0.4, color=f"C{i}", label="estimate (scaled)" if references is not None else "estimate")
+        if references is not None:
+            ax.plot(t, references[i], lw=0.4, color="black", alpha=0.5, label="reference")
         ax.set_ylabel(f"source {i + 1}")
         ax.legend(loc="upper right", fontsize=7)
     axes[-1, 0].set_xlabel("seconds")
