@@ -393,8 +393,9 @@ def _add_hailo_backend_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_compile_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hw-arch", default="hailo8", choices=("hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m",
-                                                                "hailo15l", "hailo10h"), help="target (default hailo8)")
+    from .compile.driver import HW_ARCHS
+
+    parser.add_argument("--hw-arch", default="hailo8", choices=HW_ARCHS, help="target (default hailo8)")
     parser.add_argument("--calib", nargs="+", help="audio for calibration tiles (default: the shipped demo mixture)")
     parser.add_argument("--calib-count", type=_positive_int, default=64, help="calibration tiles per input (default 64)")
     parser.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (runs a worker there)")

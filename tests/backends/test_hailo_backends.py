@@ -14,7 +14,7 @@ from convtasnet_hailo.hailo.plan import build_plan
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.tiling.executor import StitchedExecutor
-from tests.conftest import TINY, speech_like
+from tests.conftest import speech_like
 from tests.doubles import runtime as runtime_double
 from tests.doubles import sdk as sdk_double
 

@@ -22,6 +22,8 @@ from ..errors import UserError
 from .failures import Failure, from_exception
 
 SDK_MODULE = "hailo_sdk_client"
+#: Targets seen in the DFC's SUPPORTED_HW_ARCHS (HAILO_FACTS.md, DFC 3.29).
+HW_ARCHS = ("hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h")
 SDK_MISSING = (
     "the Hailo Dataflow Compiler (hailo_sdk_client) is not importable in this Python. Install its "
     "wheel from https://hailo.ai/developer-zone/ into a Python 3.10 venv and pass "

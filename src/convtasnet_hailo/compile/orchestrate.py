@@ -22,7 +22,6 @@ from .report import write_report
 from .runner import SUMMARY_COLUMNS, ExecMode, done_run_tags, execute, prepare_cases, write_scripts
 
 GRID_SUMMARY = {"decoder": "allocator_mapping_fixes_summary.tsv", "masker": "masker_allocator_fixes_summary.tsv"}
-HW_ARCHS = ("hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h")
 
 
 def exec_mode(dry_run: bool, hailo_python: str | None, jobs: int) -> ExecMode:

@@ -9,7 +9,6 @@ the backend as one batch; the host keeps the first ``length`` frames of the stit
 from __future__ import annotations
 
 import math
-import time
 from typing import Callable, Mapping
 
 import numpy as np
@@ -66,7 +65,6 @@ class StitchedExecutor:
         self.backend = backend
         self.tile_w = check_tile_width(tile_w)
         backend.prepare(plan, self.tile_w)
-        self.stage_seconds: dict[str, float] = {}
         self.stage_batches: dict[str, int] = {}
 
     def run(self, inputs: Mapping[str, np.ndarray], observer: Observer | None = None,
@@ -114,8 +112,6 @@ class StitchedExecutor:
             if tiles.shape[0] != groups * n_tiles:  # a per-utterance tensor meets per-source ones
                 tiles = np.tile(tiles, (groups, 1, 1, 1))
             batch[port.name] = tiles
-        started = time.perf_counter()
         outputs = self.backend.run_stage(stage, batch)
-        self.stage_seconds[stage.name] = self.stage_seconds.get(stage.name, 0.0) + time.perf_counter() - started
         self.stage_batches[stage.name] = self.stage_batches.get(stage.name, 0) + 1
         return {port.name: scatter_tiles(outputs[port.name], groups, length) for port in stage.outputs}
