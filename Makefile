@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast clean
+.PHONY: demo test test-fast test-threads clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The whole suite under one and two threads (torch and onnxruntime both read OMP_NUM_THREADS):
+# no verdict may depend on how one machine's kernels split their sums.
+test-threads: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) module_runs .pytest_cache

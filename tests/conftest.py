@@ -5,9 +5,18 @@ from __future__ import annotations
 import pytest
 
 from convtasnet_hailo.model.config import ConvTasNetConfig
+from convtasnet_hailo.model.source import TINY  # the CLI's --random-preset tiny, one definition
 
-#: A tiny model shaped like the real one: few channels, two repeats of three blocks.
-TINY = ConvTasNetConfig(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=2)
+
+def pytest_report_header(config):
+    import os
+
+    import torch
+
+    from convtasnet_hailo.backends.onnxruntime_backend import default_threads
+
+    return (f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, torch {torch.get_num_threads()}, "
+            f"onnxruntime {default_threads() or 'one per core'}")
 
 
 @pytest.fixture
@@ -57,3 +66,14 @@ def tiny_checkpoint(tmp_path):
     path = tmp_path / "tiny.pth"
     save_model(random_model(TINY, seed=11), path)
     return path
+
+
+def assert_within_contract(actual, expected, what: str = "tensor") -> None:
+    """The exactness contract (tolerances.py): max|actual - expected| <= tol * max(1, peak).
+    Never an elementwise bound: that would judge one machine's float32 kernels."""
+    import numpy as np
+
+    from convtasnet_hailo.parity.compare import diff_tensor
+
+    d = diff_tensor(what, np.asarray(actual), np.asarray(expected))
+    assert d.all_close, f"{what}: max_abs {d.max_abs:.3g} over the bound {d.bound:.3g} (peak {d.peak:.3g})"

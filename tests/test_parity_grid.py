@@ -19,8 +19,9 @@ from convtasnet_hailo.model.reference import trace_reference
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.parity.runner import edge_frame_counts, probe_waveform, samples_for_frames
 from convtasnet_hailo.tiling.executor import StitchedExecutor
+from tests.conftest import TINY
 
-_TINY = dict(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=2)
+_TINY = {k: getattr(TINY, k) for k in ("n_filters", "bn_chan", "hid_chan", "skip_chan", "n_blocks", "n_repeats")}
 
 CONFIGS = {
     "2src_8k_gLN_relu": ConvTasNetConfig(**_TINY),

@@ -74,3 +74,27 @@ def format_checks(checks: list[Check]) -> str:
         if not check.ok and check.fix:
             lines.append(f"       fix: {check.fix}")
     return "\n".join(lines)
+
+
+#: What each built-in backend needs, by check name.
+BACKEND_NEEDS = {
+    "torch_proxy": ("torch",),
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "hailo_runtime": ("HailoRT (hailo_platform)", "Hailo device"),
+    "hailo_emulator": ("Hailo Dataflow Compiler",),
+}
+
+
+def format_backends(checks: list[Check]) -> str:
+    """One line: every built-in backend and whether its needs are met here."""
+    ok = {c.name: c.ok for c in checks}
+    usable = {name: all(ok.get(need, False) for need in needs) for name, needs in BACKEND_NEEDS.items()}
+    return "backends: " + ", ".join(f"{name} ({'usable' if usable[name] else 'unavailable'})"
+                                    for name in sorted(usable))
+
+
+def doctor_command(report: Callable[[str], None] = print) -> int:
+    checks = run_checks()
+    report(format_checks(checks))
+    report(format_backends(checks))
+    return 0

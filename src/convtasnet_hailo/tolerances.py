@@ -1,14 +1,32 @@
 """Numeric tolerances of the exactness contract, named once (DESIGN.md, "The exactness contract").
 
-``all_close`` means ``|stitched - reference| <= ATOL + RTOL * |reference|`` elementwise.
+Contract v2, normwise per tensor: a stitched tensor is ``all_close`` to its reference iff
+``max|stitched - reference| <= TOL * max(1, peak)`` where ``peak = max|reference|``. For tensors
+with peak <= 1 that is the runbook's absolute 1e-5; larger tensors (the 24-block residual stream
+peaks near 15) get a bound in proportion to their scale, because float32 rounding grows with it.
+An elementwise ``atol + rtol*|ref|`` test fails wherever the reference crosses zero, on one
+machine's kernels and not another's; a normwise bound does not.
 """
 
-ATOL = 1e-5
-RTOL = 1e-5
+#: The runbook's ``tol``.
+TOL = 1e-5
+#: The contract's text, written into every parity JSON beside the bound of each tensor.
+CONTRACT = "max_abs <= tol * max(1, peak), peak = max|reference| of the tensor"
 #: What a healthy float32 stitched run reaches relative to each stage's peak magnitude.
 TARGET_MAX_REL = 1e-6
+#: The margin the default parity cases keep on every backend (issue 11): max_abs <= bound / 3.
+REQUIRED_MARGIN = 3.0
 
 #: Quantized backends (hailo_emulator quantized, hailo_runtime) are judged per stage by SQNR:
 #: 10*log10(sum(ref^2) / sum((out - ref)^2)). Hailo's analyze-noise flags layers under about
 #: 10 dB (HAILO_FACTS.md); a whole stage at 20 dB keeps the final SI-SNR within a few dB of float.
 QUANTIZED_MIN_SQNR_DB = 20.0
+
+
+def contract_bound(peak: float, tol: float = TOL) -> float:
+    """The largest max-abs error a tensor whose reference peaks at ``peak`` may have."""
+    return tol * max(1.0, float(peak))
+
+
+def within_contract(max_abs: float, peak: float, tol: float = TOL) -> bool:
+    return max_abs <= contract_bound(peak, tol)

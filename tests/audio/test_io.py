@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from convtasnet_hailo.audio.io import load_audio, save_audio
+from convtasnet_hailo.audio.io import load_audio, pcm_safe_gain, save_audio
 from convtasnet_hailo.errors import UserError
 from tests.conftest import speech_like
 
@@ -39,11 +39,17 @@ def test_bad_audio_gets_a_clear_error(tmp_path, make, message):
         load_audio(path, 8000)
 
 
-def test_float_output_is_exact_and_pcm_is_clipped(tmp_path):
+def test_float_output_is_exact_and_pcm_never_clips_silently(tmp_path):
     wav = np.array([0.1234567, -1.5, 2.0, 0.0], np.float32)
     save_audio(tmp_path / "f.wav", wav, 8000, "FLOAT")
     np.testing.assert_array_equal(sf.read(tmp_path / "f.wav", dtype="float32")[0], wav)
-    save_audio(tmp_path / "p.wav", wav, 8000, "PCM_16")
-    assert np.abs(sf.read(tmp_path / "p.wav", dtype="float32")[0]).max() <= 1.0
+    with pytest.raises(ValueError, match="PCM_16 would clip"):
+        save_audio(tmp_path / "p.wav", wav, 8000, "PCM_16")
+    assert not list(tmp_path.glob("*p.wav*"))  # nothing half-written
+    assert pcm_safe_gain(wav, "FLOAT") == 1.0 and pcm_safe_gain(wav * 0.25, "PCM_16") == 1.0
+    gain = pcm_safe_gain(wav, "PCM_16")
+    save_audio(tmp_path / "p.wav", wav * gain, 8000, "PCM_16")
+    read = sf.read(tmp_path / "p.wav", dtype="float32")[0]
+    np.testing.assert_allclose(read, wav * 0.99 / 2.0, atol=1 / 32768)  # scaled together, shape kept
     with pytest.raises(UserError, match="unknown --subtype"):
         save_audio(tmp_path / "x.wav", wav, 8000, "MP3")

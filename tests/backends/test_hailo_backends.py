@@ -180,7 +180,7 @@ def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monke
     from convtasnet_hailo.compile.runner import ExecMode
     from convtasnet_hailo.export.exporter import export_plan
     from convtasnet_hailo.model.config import FULL_SIZE_8K
-    from convtasnet_hailo.parity.runner import ModelSource
+    from convtasnet_hailo.model.source import ModelSource
 
     model = random_model(FULL_SIZE_8K, seed=0)
     plan = build_plan(model)

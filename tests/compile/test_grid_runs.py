@@ -42,7 +42,7 @@ def test_dry_run_writes_cases_scripts_and_calibration(tmp_path):
     assert (run_dir / "scripts" / "timeout25.alls").read_text() == "allocator_param(timeout=25m)\n"
     job = json.loads(next((run_dir / "jobs").glob("tcn0_in_t16_b0_default.json")).read_text())
     calib = np.load(run_dir / job["calib_paths"][0])
-    assert calib.shape == (4, 1, 16, 16) and calib.dtype == np.float32  # NHWC (bn_chan 16), 4 real tiles
+    assert calib.shape == (4, 1, 16, 8) and calib.dtype == np.float32  # NHWC (bn_chan 8), 4 real tiles
     cases = json.loads((run_dir / "cases.json").read_text())
     mapping = cases["stage_maps"]["t16_b0"]
     assert set(mapping) >= {f"tcn{i}_depth" for i in range(6)} and all(mapping.values())  # every stage covered
@@ -119,7 +119,7 @@ def test_decoder_and_masker_grids_together_cover_the_full_chain():
 
 def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
     from convtasnet_hailo.backends import load_backend
-    from convtasnet_hailo.cli import _random_config
+    from convtasnet_hailo.model.source import RANDOM_PRESETS
     from convtasnet_hailo.hailo.plan import PlanPath, build_plan
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.tiling.executor import StitchedExecutor
@@ -129,9 +129,10 @@ def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
     assert main(_grid(tmp_path, path="decoder")) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     runtime_double.install(monkeypatch)
-    model = random_model(_random_config("tiny"), seed=0)
-    trace_inputs = {"encoder": np.random.default_rng(0).standard_normal((1, 32, 40)).astype(np.float32),
-                    "mask_output": np.random.default_rng(1).random((2, 32, 40)).astype(np.float32),
+    model = random_model(RANDOM_PRESETS["tiny"], seed=0)
+    n_filters = model.config.n_filters
+    trace_inputs = {"encoder": np.random.default_rng(0).standard_normal((1, n_filters, 40)).astype(np.float32),
+                    "mask_output": np.random.default_rng(1).random((2, n_filters, 40)).astype(np.float32),
                     "wav": np.zeros((1, 1, 39 * 8 + 16), np.float32)}
     out = StitchedExecutor(build_plan(model, PlanPath.DECODER), load_backend("hailo_runtime", hef_dir=run_dir), 16).run(
         trace_inputs)

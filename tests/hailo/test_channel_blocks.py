@@ -7,7 +7,7 @@ from convtasnet_hailo.hailo.stages import Conv
 from convtasnet_hailo.model.config import FULL_SIZE_8K
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.tiling.host_steps import AssembleBlocks
-from tests.conftest import TINY
+from tests.conftest import TINY, assert_within_contract
 
 
 def test_no_conv_wider_than_block_remains():
@@ -44,7 +44,7 @@ def test_blocks_reassemble_the_original_conv():
                 out = np.einsum("oc,gcf->gof", w, store[op.input])
                 store[op.output] = out + (op.bias[None, :, None] if op.bias is not None else 0)
     expected = np.einsum("oc,gcf->gof", conv.weight[:, :, 0, 0], x) + conv.bias[None, :, None]
-    np.testing.assert_allclose(assemble.apply(store)["bottleneck"], expected, atol=1e-5)
+    assert_within_contract(assemble.apply(store)["bottleneck"], expected, "bottleneck")
 
 
 def test_block_chan_must_be_positive():

@@ -3,7 +3,8 @@ import json
 from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.hailo.plan import PlanPath, build_plan
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.parity.runner import ModelSource, ParityCase, default_cases, run_parity, summary_columns
+from convtasnet_hailo.model.source import ModelSource
+from convtasnet_hailo.parity.runner import ParityCase, default_cases, run_parity, summary_columns
 from convtasnet_hailo.runs.run_folder import read_tsv
 from tests.conftest import TINY
 

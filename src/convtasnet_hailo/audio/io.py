@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..files import written_atomically
 
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 #: Below this RMS (about -100 dBFS) a file counts as silent: nothing to separate.
@@ -38,24 +39,51 @@ def resample(wav: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     return soxr.resample(wav, source_rate, target_rate, quality="VHQ").astype(np.float32)
 
 
-def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_silent: bool = False) -> LoadedAudio:
-    """Reads ``path`` as mono float32 at ``rate``: stereo is averaged (noted), other rates are
-    resampled (noted). Missing, unreadable, empty, silent or many-channel files raise UserError."""
+def _first_non_finite(data: np.ndarray) -> int | None:
+    """Index of the first frame holding NaN or Inf, or None. Shape (frames, channels)."""
+    bad = ~np.isfinite(data).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def _read(path: Path):
     import soundfile as sf
 
-    path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; pass an audio file (WAV/FLAC)")
+    if not path.exists():
         raise UserError(f"audio file {path} does not exist")
     try:
+        info = sf.info(str(path))
         data, source_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+    except PermissionError:
+        raise UserError(f"cannot read {path}: permission denied; make it readable (chmod +r)") from None
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
         raise UserError(f"cannot read {path} as audio ({str(exc).splitlines()[0]}); pass a WAV/FLAC file") from None
+    return data, source_rate, info.subtype
+
+
+def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_silent: bool = False) -> LoadedAudio:
+    """Reads ``path`` as mono float32 at ``rate``: stereo is averaged (noted), other rates are
+    resampled (noted), 8/24/32-bit PCM is read as float (noted), float files beyond +-1.0 are kept
+    as they are (noted). Missing, unreadable, empty, silent, many-channel files and files with
+    NaN or Inf samples raise UserError."""
+    path = Path(path)
+    data, source_rate, subtype = _read(path)
     frames, channels = data.shape
     if frames == 0:
         raise UserError(f"{path} holds no samples")
     if channels > max_channels:
         raise UserError(f"{path} has {channels} channels; pass a mono or stereo file (at most {max_channels})")
+    bad = _first_non_finite(data)
+    if bad is not None:
+        raise UserError(f"{path} holds NaN/Inf samples, the first at {bad / source_rate:.3f} s (sample {bad}); "
+                        "repair or re-export the file")
     notes = []
+    if subtype not in ("PCM_16", "FLOAT", "DOUBLE"):
+        notes.append(f"read {subtype} samples as float32")
+    peak = float(np.abs(data).max())
+    if peak > 1.0:
+        notes.append(f"samples peak at {peak:.3g}, beyond +-1.0 (a float file): kept as they are")
     wav = data[:, 0] if channels == 1 else data.mean(axis=1)
     if channels > 1:
         notes.append(f"downmixed {channels} channels to mono")
@@ -67,14 +95,26 @@ def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_sile
     return LoadedAudio(np.ascontiguousarray(wav, dtype=np.float32), rate, source_rate, channels, tuple(notes))
 
 
+def pcm_safe_gain(estimates: np.ndarray, subtype: str, headroom: float = 0.99) -> float:
+    """The gain that keeps ``estimates`` (any shape) from clipping in ``subtype``: 1.0 when they
+    fit (and always for FLOAT), else ``headroom / peak`` (one gain for all, so that the sources
+    keep their relative levels)."""
+    peak = float(np.abs(estimates).max(initial=0.0))
+    if subtype == "FLOAT" or peak <= 1.0:
+        return 1.0
+    return headroom / peak
+
+
 def save_audio(path: Path, wav: np.ndarray, rate: int, subtype: str = "PCM_16") -> None:
-    """Writes (T,) float audio; PCM subtypes clip to [-1, 1] (FLOAT keeps exact values)."""
+    """Writes (T,) float audio atomically. A PCM subtype never clips silently: samples beyond
+    +-1.0 are an error (scale them with :func:`pcm_safe_gain` first, or write FLOAT)."""
     import soundfile as sf
 
     if subtype not in SUBTYPES:
         raise UserError(f"unknown --subtype {subtype!r}; choose one of {', '.join(SUBTYPES)}")
     out = np.asarray(wav, dtype=np.float32)
-    if subtype != "FLOAT":
-        out = np.clip(out, -1.0, 1.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), out, rate, subtype=subtype)
+    peak = float(np.abs(out).max(initial=0.0))
+    if subtype != "FLOAT" and peak > 1.0:
+        raise ValueError(f"{path}: samples peak at {peak:.3g} and {subtype} would clip them; scale or write FLOAT")
+    with written_atomically(path) as temporary:
+        sf.write(str(temporary), out, rate, subtype=subtype, format="WAV")

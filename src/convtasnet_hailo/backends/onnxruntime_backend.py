@@ -7,6 +7,7 @@ stage exports to), so an edited, stale or foreign export is an error naming the 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,21 @@ from ..hailo.stages import Stage
 from .base import Backend, register_backend
 
 
+def default_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when set, so that onnxruntime uses the thread count torch uses (torch
+    reads the same variable); None lets onnxruntime pick (one per core)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def _session_options(threads: int | None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     # One arena per session would keep every stage's peak buffers alive: 13 GB for 1,266 stages.
     options.enable_cpu_mem_arena = False
+    # Idle pool threads of every session otherwise spin-wait: with hundreds of sessions on a
+    # 2-core machine the load average reached the hundreds and the run slowed several-fold.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     return options
@@ -42,7 +53,7 @@ class OnnxRuntimeBackend(Backend):
             raise UserError("backend onnxruntime needs exported stages: pass --export-dir DIR "
                             "(made by `convtasnet-hailo export`)")
         self.export_dir = Path(export_dir)
-        self.threads = threads
+        self.threads = threads if threads is not None else default_threads()
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._tile_w: int | None = None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import written_atomically
 from ..hailo.plan import StagePlan
 from ..hailo.stages import Stage
 from ..tiling.executor import StitchedExecutor
@@ -91,7 +92,8 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
         tiles = np.concatenate(batches)
         chosen = np.sort(rng.choice(len(tiles), size=min(count, len(tiles)), replace=False))
         files[name] = out_dir / f"{name}.npy"
-        np.save(files[name], to_nhwc(tiles[chosen]))
+        with written_atomically(files[name]) as temporary, open(temporary, "wb") as handle:
+            np.save(handle, to_nhwc(tiles[chosen]))
     index_path.write_text(json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": seed,
                                       "files": {n: p.name for n, p in files.items()}}, indent=1))
     return files

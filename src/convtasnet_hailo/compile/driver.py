@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..files import write_bytes_atomically, write_text_atomically
 from .failures import Failure, from_exception
 
 SDK_MODULE = "hailo_sdk_client"
@@ -182,7 +183,7 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
             started = time.perf_counter()
             hef = runner.compile()
             hef_path = out_dir / f"{job.run_tag}.hef"
-            hef_path.write_bytes(hef)
+            write_bytes_atomically(hef_path, hef)
             result.hef_path, result.hef_success = str(hef_path), True
             result.seconds_compile = time.perf_counter() - started
     except Exception as exc:  # the SDK raises many classes; all are normalized
@@ -192,4 +193,4 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
 
 
 def write_result(path: Path, result: CompileResult) -> None:
-    path.write_text(json.dumps(result.to_json(), indent=1))
+    write_text_atomically(path, json.dumps(result.to_json(), indent=1))

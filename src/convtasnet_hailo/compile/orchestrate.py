@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
+from ..files import write_text_atomically
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
 from ..hailo.plan import PlanPath, build_plan
@@ -19,7 +20,14 @@ from .driver import SDK_MISSING, SDK_MODULE
 from .grid import GridCase, GridProfile, run_tag, select_stages, structure_key
 from .model_script import ScriptVariant
 from .report import write_report
-from .runner import SUMMARY_COLUMNS, ExecMode, done_run_tags, execute, prepare_cases, write_scripts
+from .runner import (
+    SUMMARY_COLUMNS,
+    ExecMode,
+    done_run_tags,
+    execute,
+    prepare_cases,
+    write_scripts,
+)
 
 GRID_SUMMARY = {"decoder": "allocator_mapping_fixes_summary.tsv", "masker": "masker_allocator_fixes_summary.tsv"}
 
@@ -89,7 +97,7 @@ def run_grid(source, profile: GridProfile, hw_arch: str, run_dir: Path, audio: l
                                       run_dir, run_dir / "cases")
             report(f"{tag}: {len(path_stages)} stages on the {profile.path} side, {len(selected)} selected, "
                    f"{len(cases)} case(s)")
-    (run_dir / "cases.json").write_text(json.dumps(
+    write_text_atomically(run_dir / "cases.json", json.dumps(
         {"profile": profile.name, "path": profile.path, "hw_arch": hw_arch,
          "cases": [p.job.run_tag for p in prepared],
          "stage_maps": {f"t{w}_b{c}": m for (w, c), m in stage_maps.items()}}, indent=1))
@@ -106,7 +114,7 @@ def model_for_export(manifest, override: str | None):
     from ..model.checkpoint import file_sha256, load_model
     from ..model.config import ConvTasNetConfig
     from ..model.random_init import random_model
-    from ..parity.runner import ModelSource
+    from ..model.source import ModelSource
 
     info = manifest.model
     if override or info.get("model_path"):
@@ -153,7 +161,7 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     prepared = prepare_cases(cases, manifest, export_dir, calib, scripts, hw_arch, export_dir, out_dir)
     summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
     rows = execute(prepared, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report)
-    (out_dir / "compile_manifest.json").write_text(json.dumps(
+    write_text_atomically(out_dir / "compile_manifest.json", json.dumps(
         {"hw_arch": hw_arch, "tile_w": tile_w, "block_chan": block_chan, "variant": variant.name,
          "stages": {r["stage"]: {**{k: r.get(k) for k in ("status", "hef_success", "hef_path", "har_path",
                                                           "exception_type", "failure_head", "seconds_parse",
@@ -162,3 +170,68 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
                                  "hef_sha256": sha256_file(Path(r["hef_path"])) if r.get("hef_path") else None}
                     for r in rows}}, indent=1, default=str))
     return {"rows": rows, "out_dir": out_dir}
+
+
+def check_resumable(run_dir: Path, profile: GridProfile) -> None:
+    """A folder an interrupted grid of the same path and profile wrote (it may have stopped
+    before its case list was written: its export/ folder is enough)."""
+    if not run_dir.is_dir():
+        raise UserError(f"--resume {run_dir} is not a folder; pass the run folder an interrupted grid printed")
+    cases = run_dir / "cases.json"
+    if not cases.is_file():
+        if not (run_dir / "export").is_dir() and not (run_dir / GRID_SUMMARY[profile.path]).is_file():
+            raise UserError(f"--resume {run_dir} is not the run folder of a grid (no cases.json, export/ or "
+                            f"{GRID_SUMMARY[profile.path]}); pass the folder an interrupted grid printed")
+        return
+    try:
+        recorded = json.loads(cases.read_text())
+    except ValueError:
+        raise UserError(f"--resume {run_dir}: cases.json is not readable JSON; start a new grid") from None
+    if (recorded.get("path"), recorded.get("profile")) != (profile.path, profile.name):
+        raise UserError(f"--resume {run_dir} holds grid {recorded.get('path')} --profile {recorded.get('profile')}, "
+                        f"not {profile.path} --profile {profile.name}; pass the matching path and profile")
+
+
+# The commands: plain values in, an exit status out (the CLI only parses and dispatches).
+
+def check_jobs(jobs: int) -> int:
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs} must be >= 1")
+    return jobs
+
+
+def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, audio_paths: list[str] | None,
+                    calib_count: int, variant: ScriptVariant, dry_run: bool, hailo_python: str | None, jobs: int,
+                    timeout_s: float | None, report: Callable[[str], None] = print) -> int:
+    """HAR + HEF for every stage of an export; exit 1 when any stage fails to compile."""
+    mode = exec_mode(dry_run, hailo_python, check_jobs(jobs))  # a missing SDK is reported before any work
+    if not export_dir.is_dir():
+        raise UserError(f"--export-dir {export_dir} is not a folder; pass one written by `convtasnet-hailo export`")
+    outcome = run_compile(export_dir, hw_arch, model_override, audio_paths, calib_count, variant, mode, hailo_python,
+                          jobs, timeout_s, report)
+    rows = outcome["rows"]
+    failed = [r["run_tag"] for r in rows if r["status"] == "failed"]
+    report(f"{len(rows)} stage(s) {mode.value}: {sum(r['status'] in ('compiled', 'reused') for r in rows)} HEF(s), "
+           f"{len(failed)} failed; {outcome['out_dir'] / 'compile_summary.tsv'}")
+    return 1 if failed else 0
+
+
+def grid_command(source, profile: GridProfile, hw_arch: str, runs_dir: Path, resume: Path | None,
+                 audio_paths: list[str] | None, calib_count: int, dry_run: bool, hailo_python: str | None, jobs: int,
+                 timeout_s: float | None, report: Callable[[str], None] = print) -> int:
+    """Every case of a grid profile into a run folder (or the folder of an interrupted run)."""
+    from ..runs.run_folder import new_run_dir
+
+    mode = exec_mode(dry_run, hailo_python, check_jobs(jobs))
+    if resume is not None:
+        check_resumable(resume, profile)
+    audio = calibration_audio(audio_paths, source.model.config.sample_rate)
+    run_dir = resume or new_run_dir(runs_dir)
+    report(f"grid {profile.path} --profile {profile.name} ({mode.value}), {source.description}; run folder {run_dir}")
+    outcome = run_grid(source, profile, hw_arch, run_dir, audio, calib_count, mode, hailo_python, jobs, timeout_s,
+                       report)
+    covering = outcome["covering"]
+    report(f"{outcome['n_cases']} case(s); summary {outcome['summary']}; report {run_dir / 'grid_report.tsv'}; "
+           + (f"covering: tile_w {covering['tile_w']} block_chan {covering['block_chan']}" if covering
+              else "no configuration passes every stage yet"))
+    return 0

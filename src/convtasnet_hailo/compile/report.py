@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from ..files import written_atomically
 from ..runs.run_folder import TsvWriter
 
 REPORT_COLUMNS = ["tile_w", "block_chan", "variant", "cases", "hef_success", "failed", "not_run", "pass_rate",
@@ -91,5 +92,6 @@ def _heatmap(path: Path, table: list[dict]) -> None:
             ax.text(j, i, "n/a" if np.isnan(grid[i, j]) else f"{grid[i, j]:.0%}", ha="center", va="center", fontsize=7)
     fig.colorbar(image, ax=ax, label="HEF pass rate")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with written_atomically(path) as temporary:
+        fig.savefig(temporary, dpi=100, format="png")
     plt.close(fig)

@@ -11,6 +11,7 @@ import onnx
 
 from .. import __version__
 from ..errors import UserError
+from ..files import write_bytes_atomically
 from ..hailo.plan import StagePlan, step_inputs, step_outputs
 from ..hailo.stages import Stage
 from .graph_check import Violation, check_model
@@ -74,6 +75,15 @@ def _stage_entry(stage: Stage, tile_w: int, file: str, digest: str, host: tuple[
     )
 
 
+def prepare_folder(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"export folder {out_dir} is an existing file; pass a folder (it is created if missing)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create export folder {out_dir}: {exc.strerror}; pass a writable folder") from None
+
+
 def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[str, Any],
                 limits: CheckLimits = CheckLimits(), report: Callable[[str], None] = print) -> ExportResult:
     """Writes ``<stage>.onnx`` for every stage and ``manifest.json`` into ``out_dir``.
@@ -81,10 +91,7 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
     A file whose bytes would not change is left alone and counted as reused. Every graph is
     checked against the Hailo rules; the violations are returned (nothing is deleted).
     """
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create export folder {out_dir}: {exc.strerror}") from None
+    prepare_folder(out_dir)
     host = _host_neighbours(plan)
     entries, written, reused, violations = [], [], [], []
     stages = plan.stages
@@ -96,7 +103,7 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
         if path.is_file() and sha256_bytes(path.read_bytes()) == digest:
             reused.append(stage.name)
         else:
-            path.write_bytes(data)
+            write_bytes_atomically(path, data)
             written.append(stage.name)
         violations += check_model(model, stage.name, limits)
         entries.append(_stage_entry(stage, tile_w, file, digest, host[stage.name]))
@@ -125,7 +132,7 @@ def export_monolithic(model, length: int, out_dir: Path, model_info: dict[str, A
 
     if length < model.config.kernel_size:
         raise UserError(f"--length {length} is shorter than one encoder window ({model.config.kernel_size} samples)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_folder(out_dir)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python scalars; the shape is fixed
@@ -134,7 +141,7 @@ def export_monolithic(model, length: int, out_dir: Path, model_info: dict[str, A
     onnx_model = onnx.load_from_string(buffer.getvalue())
     data = onnx_model.SerializeToString(deterministic=True)
     file = f"convtasnet_monolithic_T{length}.onnx"
-    (out_dir / file).write_bytes(data)
+    write_bytes_atomically(out_dir / file, data)
     entry = StageEntry("monolithic", file, sha256_bytes(data), "the whole model at a fixed length",
                        (PortEntry("wav", (1, 1, length)),),
                        (PortEntry("sources", (1, model.config.n_src, length)),), (), (), 0)

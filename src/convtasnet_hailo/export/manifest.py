@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..files import write_text_atomically
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "convtasnet-hailo/manifest"
@@ -77,7 +78,7 @@ class Manifest:
 
     def write(self, directory: Path) -> Path:
         path = directory / MANIFEST_NAME
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        write_text_atomically(path, json.dumps(self.to_json(), indent=1) + "\n")
         return path
 
 
@@ -89,6 +90,8 @@ def _port(data: dict) -> PortEntry:
 def read_manifest(directory: Path) -> Manifest:
     """Reads ``directory/manifest.json``; a missing or foreign file is a :class:`UserError`."""
     path = Path(directory) / MANIFEST_NAME
+    if Path(directory).is_file():
+        raise UserError(f"{directory} is a file; pass the export folder (the one holding {MANIFEST_NAME})")
     if not path.is_file():
         raise UserError(f"no {MANIFEST_NAME} in {directory}: run `convtasnet-hailo export --out {directory}` first")
     try:

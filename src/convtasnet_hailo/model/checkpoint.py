@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +35,21 @@ def _read_package(path: Path) -> dict[str, Any]:
         # Asteroid's serialize() stores torch.__version__, a TorchVersion object, in infos.
         with torch.serialization.safe_globals([TorchVersion]):
             package = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as exc:
+    except PermissionError:
+        raise UserError(f"cannot read checkpoint {path}: permission denied; make it readable") from None
+    except Exception as exc:  # torch.load on a truncated or foreign file raises many types (OSError, IndexError...)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot read checkpoint {path}: {first_line} (is it a torch.save file?)") from None
+        raise UserError(f"cannot read checkpoint {path}: {first_line[:120]} (truncated, or not a torch.save file? "
+                        "pass the complete Asteroid .pth/.bin)") from None
     if not isinstance(package, dict) or "state_dict" not in package or "model_args" not in package:
-        keys = sorted(package) if isinstance(package, dict) else type(package).__name__
+        if isinstance(package, dict):
+            keys = sorted(map(str, package))
+            found = f"{len(keys)} key(s): {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}"
+        else:
+            found = f"a {type(package).__name__}"
         raise UserError(
-            f"{path} is not an Asteroid model file: expected keys model_name, model_args, "
-            f"state_dict; found {keys}"
+            f"{path} is not an Asteroid model file: expected keys model_name, model_args, state_dict; found "
+            f"{found} (a bare state_dict? save the model with Asteroid's serialize())"
         )
     return package
 

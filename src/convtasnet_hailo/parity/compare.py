@@ -1,4 +1,4 @@
-"""Elementwise comparison of stitched tensors with the reference (the exactness contract)."""
+"""Normwise comparison of stitched tensors with the reference (the exactness contract, v2)."""
 
 from __future__ import annotations
 
@@ -7,39 +7,46 @@ import math
 
 import numpy as np
 
-from ..tolerances import ATOL, RTOL
+from ..tolerances import TOL, contract_bound
 
 
 @dataclasses.dataclass(frozen=True)
 class TensorDiff:
     """How far one stitched tensor is from its reference.
 
-    ``max_rel`` is max-abs divided by the reference's peak magnitude (DESIGN.md);
-    ``all_close`` is ``|s - r| <= atol + rtol * |r|`` everywhere.
+    ``max_rel`` is max-abs divided by the reference's peak magnitude; ``bound`` is
+    ``tol * max(1, peak)`` and ``all_close`` is ``max_abs <= bound`` (DESIGN.md, tolerances.py).
     """
 
     name: str
     max_abs: float
     max_rel: float
     peak: float
+    bound: float
     all_close: bool
     shape_ok: bool = True
     sqnr_db: float = math.inf  # signal-to-quantization-noise ratio of the stage, dB
 
+    @property
+    def margin(self) -> float:
+        """bound / max_abs: how many times the error fits under the bound (inf when exact)."""
+        if not math.isfinite(self.max_abs):
+            return 0.0
+        return self.bound / self.max_abs if self.max_abs > 0 else math.inf
 
-def diff_tensor(name: str, stitched: np.ndarray, reference: np.ndarray,
-                atol: float = ATOL, rtol: float = RTOL) -> TensorDiff:
+
+def diff_tensor(name: str, stitched: np.ndarray, reference: np.ndarray, tol: float = TOL) -> TensorDiff:
+    reference64 = np.asarray(reference, dtype=np.float64)
+    peak = float(np.abs(reference64).max(initial=0.0))
+    bound = contract_bound(peak, tol)
     if stitched.shape != reference.shape:
-        return TensorDiff(name, math.inf, math.inf, float(np.abs(reference).max(initial=0.0)), False, False)
-    error = np.abs(stitched.astype(np.float64) - reference.astype(np.float64))
-    magnitude = np.abs(reference.astype(np.float64))
-    peak = float(magnitude.max(initial=0.0))
+        return TensorDiff(name, math.inf, math.inf, peak, bound, False, False, -math.inf)
+    if not np.isfinite(stitched).all():
+        return TensorDiff(name, math.inf, math.inf, peak, bound, False, sqnr_db=-math.inf)
+    error = np.abs(np.asarray(stitched, dtype=np.float64) - reference64)
     max_abs = float(error.max(initial=0.0))
-    finite = bool(np.isfinite(stitched).all())
-    close = finite and bool((error <= atol + rtol * magnitude).all())
     max_rel = max_abs / peak if peak > 0 else (0.0 if max_abs == 0 else math.inf)
     noise = float(np.sum(error ** 2))
-    sqnr = 10 * math.log10(float(np.sum(magnitude ** 2)) / noise) if noise > 0 and finite else (
-        math.inf if finite else -math.inf)
-    return TensorDiff(name, max_abs if finite else math.inf, max_rel if finite else math.inf, peak, close,
-                      sqnr_db=sqnr)
+    signal = float(np.sum(reference64 ** 2))
+    sqnr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
+    return TensorDiff(name, max_abs, max_rel, peak, bound, max_abs <= bound, sqnr_db=sqnr)

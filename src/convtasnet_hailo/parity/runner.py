@@ -13,12 +13,12 @@ import numpy as np
 
 from ..hailo.plan import PlanPath, StagePlan, is_contract_tensor
 from ..model.config import ConvTasNetConfig
-from ..model.convtasnet import ConvTasNet
+from ..model.source import ModelSource
 from ..model.reference import trace_reference
 from ..runs.run_folder import TsvWriter, write_json
 from ..tiling.executor import StitchedExecutor, check_tile_width
 from ..metrics.separation import si_snr
-from ..tolerances import ATOL, QUANTIZED_MIN_SQNR_DB, RTOL, TARGET_MAX_REL
+from ..tolerances import CONTRACT, QUANTIZED_MIN_SQNR_DB, REQUIRED_MARGIN, TARGET_MAX_REL, TOL
 from .compare import TensorDiff, diff_tensor
 
 DEFAULT_TILE_WIDTHS = (64, 128, 256)
@@ -28,22 +28,6 @@ SUMMARY_FILES = {
     PlanPath.MASKER: "hef_tiled_masker_path_summary.tsv",
     PlanPath.FULL_CHAIN: "hef_tiled_full_chain_summary.tsv",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSource:
-    """The model under test and where it came from (recorded in every JSON)."""
-
-    model: ConvTasNet
-    description: str
-    random_seed: int | None = None
-    path: str | None = None
-    sha256: str | None = None
-
-    def to_json(self) -> dict:
-        return {"model_source": self.description, "model_random": self.random_seed is not None,
-                "model_seed": self.random_seed, "model_path": self.path, "model_sha256": self.sha256,
-                "model_config": self.model.config.to_json()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,10 +146,12 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
     else:
         all_close = bool(contract) and all(d.all_close for d in contract)
     worst = max(contract, key=lambda d: d.max_rel, default=None)
+    tightest = min(contract, key=lambda d: d.margin, default=None)
     record: dict = {
         "run_tag": run_tag, "path": case.path.value, "backend": backend.name,
-        "all_close": all_close, "tol": ATOL, "atol": ATOL, "rtol": RTOL, "reference": precision.value,
-        "tolerance": "sqnr" if quantized else "all_close",
+        "all_close": all_close, "tol": TOL, "reference": precision.value,
+        "tolerance": "sqnr" if quantized else "normwise",
+        "contract": f"SQNR >= {QUANTIZED_MIN_SQNR_DB:g} dB per stage" if quantized else CONTRACT,
         "min_sqnr_db": QUANTIZED_MIN_SQNR_DB if quantized else None,
         "target_max_rel": TARGET_MAX_REL,
         "tile_w": case.tile_w, "block_chan": plan.block_chan, "n_stages": len(plan.stages), "latent_w": latent_w, "wav_t": case.wav_t,
@@ -173,12 +159,17 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
         "worst_stage": worst.name if worst else None,
         "max_abs": max((d.max_abs for d in contract), default=None),
         "max_rel": worst.max_rel if worst else None,
+        "min_margin": tightest.margin if tightest else None,
+        "min_margin_stage": tightest.name if tightest else None,
+        "required_margin": REQUIRED_MARGIN,
+        "margin_ok": bool(tightest) and tightest.margin >= REQUIRED_MARGIN,
         "failed_stages": [d.name for d in contract
                           if not (d.sqnr_db >= QUANTIZED_MIN_SQNR_DB if quantized else d.all_close)],
         "stages_over_target_max_rel": [d.name for d in contract if d.max_rel > TARGET_MAX_REL],
         "diagnostic_tensors": [d.name for d in diagnostics],
         "diagnostics_all_close": all(d.all_close for d in diagnostics),
         "diagnostics_max_abs": max((d.max_abs for d in diagnostics), default=None),
+        "diagnostics_min_margin": min((d.margin for d in diagnostics), default=None),
         "stage_calls": sum(executor.stage_batches.values()),
         "backend_stats": backend.stats() if hasattr(backend, "stats") else {},
         "reference_seconds": round(reference_seconds, 4),
@@ -189,6 +180,8 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
         record[f"{d.name}_max_abs"] = d.max_abs
     for d in diffs:
         record[f"{d.name}_max_rel"] = d.max_rel
+    for d in diffs:
+        record[f"{d.name}_bound"] = d.bound
     for d in diffs:
         record[f"{d.name}_sqnr_db"] = d.sqnr_db
     if "final_output" in reference_names and final is not None:
@@ -202,7 +195,7 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
 def summary_columns(path: PlanPath) -> list[str]:
     length_column = "wav_t" if path is PlanPath.FULL_CHAIN else "latent_w"
     return ["run_tag", "backend", length_column, "tile_w", "success", "output_json",
-            "max_abs", "max_rel", "worst_stage"]
+            "max_abs", "max_rel", "worst_stage", "min_margin", "min_margin_stage"]
 
 
 def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[ParityCase], out_dir: Path,
@@ -232,6 +225,7 @@ def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[Parity
             worst = outcome.worst
             report(f"[{done}/{len(cases)}] {outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
                    f"max_abs {rec['max_abs']:.2e} max_rel {rec['max_rel']:.2e} "
-                   f"(worst {worst.name if worst else '-'}) {rec['stitched_seconds']:.2f} s")
+                   f"(worst {worst.name if worst else '-'}), margin {rec['min_margin']:.1f}x "
+                   f"({rec['min_margin_stage']}) {rec['stitched_seconds']:.2f} s")
         del trace
     return outcomes

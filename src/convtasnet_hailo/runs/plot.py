@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import written_atomically
+
 
 def plot_separation(path: Path, rate: int, mixture: np.ndarray, estimates: np.ndarray,
                     references: np.ndarray | None = None, title: str = "") -> Path:
@@ -36,6 +38,7 @@ def plot_separation(path: Path, rate: int, mixture: np.ndarray, estimates: np.nd
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with written_atomically(path) as temporary:
+        fig.savefig(temporary, dpi=110, format="png")
     plt.close(fig)
     return path

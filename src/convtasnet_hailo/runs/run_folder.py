@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import UserError
+from ..files import write_text_atomically
 
 RUN_TS_FORMAT = "%Y%m%d_%H%M%S"
 
@@ -44,7 +45,7 @@ def _json_ready(value: Any) -> Any:
 
 
 def write_json(path: Path, record: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(_json_ready(record), indent=2) + "\n")
+    write_text_atomically(path, json.dumps(_json_ready(record), indent=2) + "\n")
 
 
 def _tsv_cell(value: Any) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..metrics.separation import SeparationScore, score_separation
 from ..model.convtasnet import ConvTasNet
+from ..tolerances import TOL, contract_bound
 from .separator import StitchedSeparator, reference_separation
 
 
@@ -31,6 +32,15 @@ class ForwardResult:
     @property
     def parity_max_rel(self) -> float:
         return self.parity_max_abs / max(float(np.abs(self.reference).max()), 1e-30)
+
+    @property
+    def parity_bound(self) -> float:
+        """The contract's bound for the separated output: tol * max(1, peak of the reference)."""
+        return contract_bound(float(np.abs(self.reference).max()))
+
+    @property
+    def parity_ok(self) -> bool:
+        return self.parity_max_abs <= self.parity_bound
 
     def score(self, which: str = "stitched") -> SeparationScore | None:
         if self.sources is None:
@@ -54,6 +64,9 @@ def forward_metrics(result: ForwardResult) -> dict:
     metrics: dict = {
         "parity_max_abs_vs_reference": result.parity_max_abs,
         "parity_max_rel_vs_reference": result.parity_max_rel,
+        "parity_bound": result.parity_bound,
+        "parity_ok": result.parity_ok,
+        "tol": TOL,
         "num_samples": int(len(result.mixture)),
         "stitched_seconds": round(result.stitched_seconds, 4),
         "reference_seconds": round(result.reference_seconds, 4),

@@ -1,0 +1,62 @@
+"""From command options to a ready backend: the option combinations each backend reads, and the
+onnxruntime backend's "export the plan first" step (shared by parity and the audio commands)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..errors import UserError
+from . import load_backend
+from .base import Backend
+
+HAILO_BACKENDS = ("hailo_runtime", "hailo_emulator")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendOptions:
+    """What a command line says about the backend. ``export_dir`` is read by onnxruntime only,
+    ``hef_dir`` by the Hailo backends only; other combinations are refused before any work."""
+
+    name: str = "torch_proxy"
+    export_dir: Path | None = None
+    hef_dir: Path | None = None
+    context: str = "quantized"
+    io_format: str = "float32"
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.export_dir is not None and self.name != "onnxruntime":
+            raise UserError(f"--export-dir is read by --backend onnxruntime, not {self.name}: drop one of them")
+        if self.hef_dir is not None and self.name not in HAILO_BACKENDS:
+            raise UserError(f"--hef-dir is read by --backend hailo_runtime or hailo_emulator, not {self.name}")
+
+    def factory_options(self) -> dict:
+        if self.name == "hailo_runtime":
+            return {"hef_dir": self.hef_dir, "io_format": self.io_format, "batch_size": self.batch_size}
+        if self.name == "hailo_emulator":
+            return {"hef_dir": self.hef_dir, "context": self.context}
+        return {}
+
+
+def export_tile_widths(plan, model_info: dict, tile_widths: Iterable[int], export_root: Path,
+                       report: Callable[[str], None] = print) -> None:
+    """Exports ``plan`` at every tile width into ``export_root/tile<W>`` (the onnxruntime layout)."""
+    from ..export.exporter import export_plan
+
+    for tile_w in sorted(set(tile_widths)):
+        result = export_plan(plan, tile_w, export_root / f"tile{tile_w}", model_info, report=report)
+        report(f"exported {len(result.manifest.stages)} stages at tile_w {tile_w} to {result.directory}")
+
+
+def open_backend(options: BackendOptions, plan, model_info: dict, tile_widths: Iterable[int], scratch: Path,
+                 report: Callable[[str], None] = print) -> Backend:
+    """The backend ``options`` name, ready for ``plan``: onnxruntime without ``--export-dir``
+    gets the plan exported into ``scratch`` first."""
+    factory_options = options.factory_options()
+    if options.name == "onnxruntime":
+        if options.export_dir is None:
+            export_tile_widths(plan, model_info, tile_widths, scratch, report)
+        factory_options["export_dir"] = options.export_dir or scratch
+    return load_backend(options.name, **factory_options)

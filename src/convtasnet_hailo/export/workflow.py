@@ -1,0 +1,56 @@
+"""The `export` and `check` commands' work, with their exit statuses (0 clean, 1 rule violations)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+from ..hailo.plan import PlanPath, build_plan
+from ..model.source import ModelSource
+from .graph_check import Violation
+from .hailo_rules import CheckLimits
+
+DEFAULT_TILE_W = 256
+
+
+def report_violations(violations: list[Violation], what: str, report: Callable[[str], None] = print) -> int:
+    for violation in violations:
+        report(str(violation))
+    if violations:
+        stages = len({v.stage for v in violations})
+        print(f"{what}: {len(violations)} rule violation(s) in {stages} stage(s); the Hailo parser would reject them",
+              file=sys.stderr)
+        return 1
+    report(f"{what}: every graph passes the Hailo parser rules")
+    return 0
+
+
+def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, block_chan: int | None,
+                  limits: CheckLimits, report: Callable[[str], None] = print) -> int:
+    from .exporter import export_plan
+
+    plan = build_plan(source.model, path, block_chan=block_chan)
+    result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report)
+    report(f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} written, "
+           f"{len(result.reused)} unchanged and reused (same sha256)")
+    return report_violations(result.violations, "check", report)
+
+
+def export_whole(source: ModelSource, out: Path, length: int | None, limits: CheckLimits,
+                 report: Callable[[str], None] = print) -> int:
+    """The whole model at one input length (for compile attempts and speed comparisons)."""
+    from .exporter import export_monolithic
+
+    if length is None:
+        raise UserError("--monolithic needs --length T (the fixed input length in samples)")
+    result = export_monolithic(source.model, length, out, source.to_json(), limits)
+    report(f"wrote {out / result.manifest.stages[0].file} (whole model at {length} samples)")
+    return report_violations(result.violations, "monolithic check", report)
+
+
+def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], None] = print) -> int:
+    from .graph_check import check_export
+
+    return report_violations(check_export(export_dir, limits), f"check {export_dir}", report)

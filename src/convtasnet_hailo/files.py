@@ -1,0 +1,50 @@
+"""Output files are never half-written: each is written under a temporary name in its own folder
+and renamed into place (``os.replace`` is atomic on POSIX), so an interrupted or failed write
+leaves either the old file or nothing under the final name, never a partial one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from .errors import UserError
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_name(path: Path) -> Path:
+    """Where ``path`` is written before the rename: hidden, same folder, same filesystem."""
+    return path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+
+
+@contextlib.contextmanager
+def written_atomically(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path to write; on success it becomes ``path``, on any exception
+    (KeyboardInterrupt included) it is removed and ``path`` is untouched."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create folder {path.parent}: {exc.strerror}; pass a writable location") from None
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, where a file is to be written; move it or choose another name")
+    temporary = partial_name(path)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def write_bytes_atomically(path: str | Path, data: bytes) -> None:
+    with written_atomically(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def write_text_atomically(path: str | Path, text: str) -> None:
+    with written_atomically(path) as temporary:
+        temporary.write_text(text)
