@@ -92,3 +92,31 @@ def test_impossible_flag_combinations(tmp_path, capsys, argv, message):
 def test_monolithic_export_exit_code_reports_rejections(tmp_path, capsys):
     assert main(["export", "--random-preset", "tiny", "--monolithic", "--length", "400", "--out", str(tmp_path)]) == 1
     assert "Reshape" in capsys.readouterr().out
+
+
+def test_cli_only_parses_and_dispatches():
+    """Every command function turns arguments into values and calls one workflow: no branches,
+    no loops (the work lives in the layers below)."""
+    import ast
+    import inspect
+
+    import convtasnet_hailo.cli as cli
+
+    tree = ast.parse(inspect.getsource(cli))
+    commands = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name.startswith("cmd_")]
+    assert len(commands) == 10
+    for function in commands:
+        for node in ast.walk(function):
+            assert not isinstance(node, (ast.If, ast.For, ast.While, ast.Try, ast.IfExp)), (
+                f"{function.name} holds command logic (line {node.lineno})")
+
+
+def test_presets_and_backend_table_have_one_definition():
+    from convtasnet_hailo.backends import BUILTIN_BACKENDS
+    from convtasnet_hailo.cli import RANDOM_PRESET_NAMES
+    from convtasnet_hailo.doctor import BACKEND_NEEDS
+    from convtasnet_hailo.model.source import RANDOM_PRESETS, TINY
+    from tests.conftest import TINY as TESTS_TINY
+
+    assert tuple(RANDOM_PRESETS) == RANDOM_PRESET_NAMES and RANDOM_PRESETS["tiny"] is TINY is TESTS_TINY
+    assert set(BACKEND_NEEDS) == set(BUILTIN_BACKENDS)

@@ -150,9 +150,9 @@ def test_full_size_16k_single_source_checkpoint(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("block_chan", [None, 64])
 def test_full_size_onnxruntime_tile256(block_chan, tmp_path):
-    """onnxruntime's kernels round differently from torch's, so the full-size check uses the
-    float64 reference: it measures the stitched path's own error, independent of the CPU."""
+    """onnxruntime's kernels round differently from torch's; under the normwise contract the
+    float32 reference (what users run) judges every tensor, host-made diagnostics included."""
     model = random_model(FULL_SIZE_8K, seed=0)
-    trace = trace_reference(model, probe_waveform(2 * 8000, 8000, seed=3), float64=True)
+    trace = trace_reference(model, probe_waveform(2 * 8000, 8000, seed=3))
     assert assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, 256, trace, "onnxruntime", block_chan,
-                                            tmp_path, diagnostics_too=False) > 150
+                                            tmp_path) > 150

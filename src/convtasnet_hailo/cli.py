@@ -117,18 +117,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export.workflow import export_staged, export_whole
+    from .export.workflow import export_command
     from .hailo.plan import PlanPath
 
-    if args.monolithic and (args.block_chan or args.tile_w):
-        raise UserError("--monolithic exports the whole model: drop --tile-w/--block-chan")
-    if not args.monolithic and args.length is not None:
-        raise UserError("--length is for --monolithic; staged exports are length-independent")
-    limits = _check_limits(args)
-    if args.monolithic:
-        return export_whole(_model_or_random(args), Path(args.out), args.length, limits)
-    return export_staged(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, args.block_chan,
-                         limits)
+    return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, args.block_chan,
+                          args.monolithic, args.length, _check_limits(args))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -148,9 +141,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_grid(args: argparse.Namespace) -> int:
     from .compile.grid import load_profile
-    from .compile.orchestrate import check_jobs, grid_command
+    from .compile.orchestrate import grid_command
 
-    check_jobs(args.jobs)
     profile = load_profile(args.path, args.profile, _optional_path(args.grid))
     return grid_command(_model_or_random(args), profile, args.hw_arch, Path(args.runs_dir),
                         _optional_path(args.resume), args.calib, args.calib_count, args.dry_run, args.hailo_python,

@@ -53,3 +53,19 @@ def test_float_output_is_exact_and_pcm_never_clips_silently(tmp_path):
     np.testing.assert_allclose(read, wav * 0.99 / 2.0, atol=1 / 32768)  # scaled together, shape kept
     with pytest.raises(UserError, match="unknown --subtype"):
         save_audio(tmp_path / "x.wav", wav, 8000, "MP3")
+
+
+def test_unreadable_file_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    """Permission bits do not stop root (CI and these machines run as root), so the OS refusal is
+    stood in for by the error soundfile raises on it."""
+    import soundfile
+
+    path = tmp_path / "locked.wav"
+    sf.write(path, np.full(800, 0.1, np.float32), 8000)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(soundfile, "info", refuse)
+    with pytest.raises(UserError, match="permission denied; make it readable"):
+        load_audio(path, 8000)

@@ -54,3 +54,16 @@ def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], 
     from .graph_check import check_export
 
     return report_violations(check_export(export_dir, limits), f"check {export_dir}", report)
+
+
+def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, block_chan: int | None,
+                   monolithic: bool, length: int | None, limits: CheckLimits,
+                   report: Callable[[str], None] = print) -> int:
+    """Staged (one ONNX per stage) or, with ``monolithic``, the whole model at ``length`` samples."""
+    if monolithic and (block_chan or tile_w):
+        raise UserError("--monolithic exports the whole model: drop --tile-w/--block-chan")
+    if not monolithic and length is not None:
+        raise UserError("--length is for --monolithic; staged exports are length-independent")
+    if monolithic:
+        return export_whole(source, out, length, limits, report)
+    return export_staged(source, out, path, tile_w, block_chan, limits, report)
