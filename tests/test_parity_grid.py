@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.backends import load_backend
-from convtasnet_hailo.hailo.plan import PlanPath, build_plan, is_contract_tensor
+from convtasnet_hailo.plan.builder import PlanPath, build_plan, is_contract_tensor
 from convtasnet_hailo.model.config import (
     FULL_SIZE_8K, ConvTasNetConfig, EncoderActivation, MaskAct, NormType,
 )
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.model.reference import trace_reference
+from convtasnet_hailo.plan.reference_trace import trace_reference
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.parity.runner import edge_frame_counts, probe_waveform, samples_for_frames
 from convtasnet_hailo.tiling.executor import StitchedExecutor

@@ -75,7 +75,7 @@ def _check_limits(args: argparse.Namespace):
 # One function per command.
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from .hailo.plan import PlanPath
+    from .plan.builder import PlanPath
     from .parity.runner import ReferencePrecision
     from .parity.workflow import ParityRequest, run_parity_command
 
@@ -118,7 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .export.workflow import export_command
-    from .hailo.plan import PlanPath
+    from .plan.builder import PlanPath
 
     return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, args.block_chan,
                           args.monolithic, args.length, _check_limits(args))
@@ -132,7 +132,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from .compile.model_script import ScriptVariant
-    from .compile.orchestrate import compile_command
+    from .grids.orchestrate import compile_command
 
     variant = ScriptVariant(args.variant_name, tuple(args.script_line or ()))
     return compile_command(Path(args.export_dir), args.hw_arch, args.model, args.calib, args.calib_count, variant,
@@ -140,8 +140,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
-    from .compile.grid import load_profile
-    from .compile.orchestrate import grid_command
+    from .grids.profile import load_profile
+    from .grids.orchestrate import grid_command
 
     profile = load_profile(args.path, args.profile, _optional_path(args.grid))
     return grid_command(_model_or_random(args), profile, args.hw_arch, Path(args.runs_dir),

@@ -10,7 +10,7 @@ from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.backends.hailo_runtime import dequantize, nchw_to_nhwc, nhwc_to_nchw, quantize
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.hailo.plan import build_plan
+from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.tiling.executor import StitchedExecutor
@@ -176,8 +176,8 @@ def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monke
     VDevice, HEFs configured once, NHWC batches) against the runtime double, which computes each
     stage with its ONNX in onnxruntime; the result equals the onnxruntime backend's."""
     from convtasnet_hailo.compile.model_script import ScriptVariant
-    from convtasnet_hailo.compile.orchestrate import run_compile
-    from convtasnet_hailo.compile.runner import ExecMode
+    from convtasnet_hailo.grids.orchestrate import run_compile
+    from convtasnet_hailo.grids.runner import ExecMode
     from convtasnet_hailo.export.exporter import export_plan
     from convtasnet_hailo.model.config import FULL_SIZE_8K
     from convtasnet_hailo.model.source import ModelSource

@@ -8,7 +8,7 @@ import pytest
 from convtasnet_hailo.compile.driver import CompileJob, compile_stage
 from convtasnet_hailo.compile.worker import run_in_worker
 from convtasnet_hailo.export.exporter import export_plan
-from convtasnet_hailo.hailo.plan import build_plan
+from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.model.random_init import random_model
 from tests.conftest import TINY
 from tests.doubles import sdk as sdk_double
@@ -22,7 +22,7 @@ def export(tmp_path):
 
 
 def _job(plan, export_dir, tmp_path, stage_name="tcn0_out"):
-    from convtasnet_hailo.compile.runner import end_node_names
+    from convtasnet_hailo.grids.runner import end_node_names
 
     stage = plan.stage(stage_name)
     calib = []

@@ -8,7 +8,7 @@ from onnx import helper
 from convtasnet_hailo.export.graph_check import check_model
 from convtasnet_hailo.export.hailo_rules import ALLOWED_OPS, FORBIDDEN_OPS, CheckLimits
 from convtasnet_hailo.export.onnx_graph import stage_to_onnx
-from convtasnet_hailo.hailo.plan import build_plan
+from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.model.random_init import random_model
 from tests.conftest import TINY
 

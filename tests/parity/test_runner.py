@@ -1,7 +1,7 @@
 import json
 
 from convtasnet_hailo.backends import load_backend
-from convtasnet_hailo.hailo.plan import PlanPath, build_plan
+from convtasnet_hailo.plan.builder import PlanPath, build_plan
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import ModelSource
 from convtasnet_hailo.parity.runner import ParityCase, default_cases, run_parity, summary_columns

@@ -3,11 +3,11 @@ import pytest
 
 from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.hailo.plan import PlanPath, build_plan
-from convtasnet_hailo.hailo.stages import Geometry
+from convtasnet_hailo.plan.builder import PlanPath, build_plan
+from convtasnet_hailo.plan.stages import Geometry
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.tiling.executor import StitchedExecutor, check_tile_width, gather_tiles, scatter_tiles
-from convtasnet_hailo.tiling.host_steps import OverlapAdd
+from convtasnet_hailo.plan.host_steps import OverlapAdd
 from tests.conftest import TINY, assert_within_contract
 
 

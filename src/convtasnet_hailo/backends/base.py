@@ -8,7 +8,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from ..errors import UserError
-from ..hailo.stages import Stage
+from ..plan.stages import Stage
 
 
 class Backend(abc.ABC):

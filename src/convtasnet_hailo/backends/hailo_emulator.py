@@ -16,8 +16,8 @@ import numpy as np
 
 from ..compile.driver import import_sdk
 from ..errors import UserError
-from ..hailo.plan import StagePlan
-from ..hailo.stages import Stage
+from ..plan.builder import StagePlan
+from ..plan.stages import Stage
 from .base import Backend, register_backend
 from .hailo_runtime import nchw_to_nhwc, nhwc_to_nchw
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..export.manifest import sha256_file
-from ..hailo.plan import StagePlan
-from ..hailo.stages import Stage
+from ..plan.builder import StagePlan
+from ..plan.stages import Stage
 from .base import Backend, register_backend
 
 RUNTIME_FIX = ("install HailoRT 4.x with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all`; "

@@ -17,8 +17,8 @@ import onnxruntime as ort
 from ..errors import UserError
 from ..export.manifest import Manifest, read_manifest, sha256_bytes, verify_stage_file
 from ..export.onnx_graph import stage_to_onnx, with_symbolic_batch
-from ..hailo.plan import StagePlan
-from ..hailo.stages import Stage
+from ..plan.builder import StagePlan
+from ..plan.stages import Stage
 from .base import Backend, register_backend
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..hailo.stages import Stage
-from ..hailo.torch_stage import StageModule
+from ..plan.stages import Stage
+from .torch_stage import StageModule
 from .base import Backend, register_backend
 
 

@@ -12,8 +12,8 @@ import onnx
 from .. import __version__
 from ..errors import UserError
 from ..files import write_bytes_atomically
-from ..hailo.plan import StagePlan, step_inputs, step_outputs
-from ..hailo.stages import Stage
+from ..plan.builder import StagePlan, step_inputs, step_outputs
+from ..plan.stages import Stage
 from .graph_check import Violation, check_model
 from .hailo_rules import CheckLimits
 from .manifest import Manifest, PortEntry, StageEntry, sha256_bytes

@@ -7,11 +7,10 @@ and the bytes are deterministic, so a file's sha256 identifies its content.
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from ..hailo.stages import Add, Conv, Mul, PRelu, Relu, Sigmoid, Stage
+from ..plan.stages import Stage
 
 #: Pinned opset: every op used (Conv, PRelu, Relu, Sigmoid, Add, Mul) is stable since opset 7-13.
 OPSET = 13
@@ -36,31 +35,9 @@ def stage_to_onnx(stage: Stage, tile_w: int, batch: int = 1) -> onnx.ModelProto:
     channels = stage.value_channels()
     nodes, initializers = [], []
     for index, op in enumerate(stage.ops):
-        name = _node_name(stage, index, op)
-        if isinstance(op, Conv):
-            inputs = [op.input, f"{name}.weight"]
-            initializers.append(numpy_helper.from_array(op.weight.astype(np.float32), f"{name}.weight"))
-            if op.bias is not None:
-                inputs.append(f"{name}.bias")
-                initializers.append(numpy_helper.from_array(op.bias.astype(np.float32), f"{name}.bias"))
-            nodes.append(helper.make_node(
-                "Conv", inputs, [op.output], name=name, kernel_shape=[1, op.kernel], strides=[1, op.stride],
-                dilations=[1, op.dilation], group=op.groups, pads=[0, 0, 0, 0]))
-        elif isinstance(op, PRelu):
-            # Per-channel slope (C, 1, 1), all equal: the layout exporters emit for PReLU.
-            slope = np.full((channels[op.input], 1, 1), op.slope, dtype=np.float32)
-            initializers.append(numpy_helper.from_array(slope, f"{name}.slope"))
-            nodes.append(helper.make_node("PRelu", [op.input, f"{name}.slope"], [op.output], name=name))
-        elif isinstance(op, Relu):
-            nodes.append(helper.make_node("Relu", [op.input], [op.output], name=name))
-        elif isinstance(op, Sigmoid):
-            nodes.append(helper.make_node("Sigmoid", [op.input], [op.output], name=name))
-        elif isinstance(op, Add):
-            nodes.append(helper.make_node("Add", [op.a, op.b], [op.output], name=name))
-        elif isinstance(op, Mul):
-            nodes.append(helper.make_node("Mul", [op.a, op.b], [op.output], name=name))
-        else:  # pragma: no cover - the Op union is closed
-            raise TypeError(f"stage {stage.name}: no ONNX conversion for {op!r}")
+        op_nodes, op_initializers = op.onnx_nodes(_node_name(stage, index, op), channels)
+        nodes += op_nodes
+        initializers += op_initializers
     graph = helper.make_graph(
         nodes, stage.name,
         [_value_info(n, s) for n, s in stage.input_shapes(tile_w, batch).items()],

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from ..hailo.plan import PlanPath, build_plan
+from ..plan.builder import PlanPath, build_plan
 from ..model.source import ModelSource
 from .graph_check import Violation
 from .hailo_rules import CheckLimits

@@ -11,10 +11,10 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..hailo.plan import PlanPath, StagePlan, is_contract_tensor
+from ..plan.builder import PlanPath, StagePlan, is_contract_tensor
 from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
-from ..model.reference import trace_reference
+from ..plan.reference_trace import trace_reference
 from ..runs.run_folder import TsvWriter, write_json
 from ..tiling.executor import StitchedExecutor, check_tile_width
 from ..metrics.separation import si_snr

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from ..backends.setup import BackendOptions, open_backend
 from ..errors import UserError
-from ..hailo.plan import PlanPath, build_plan
+from ..plan.builder import PlanPath, build_plan
 from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
 from ..runs.run_folder import new_run_dir

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..hailo.plan import PlanPath, build_plan
+from ..plan.builder import PlanPath, build_plan
 from ..model.convtasnet import ConvTasNet
 from ..tiling.executor import StitchedExecutor
 

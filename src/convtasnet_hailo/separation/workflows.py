@@ -18,7 +18,7 @@ from ..audio.io import LoadedAudio, load_audio, pcm_safe_gain, save_audio
 from ..audio.librimix import read_metadata, sources_beside
 from ..backends.setup import BackendOptions, open_backend
 from ..errors import UserError
-from ..hailo.plan import PlanPath, build_plan
+from ..plan.builder import PlanPath, build_plan
 from ..model.source import ModelSource
 from ..tiling.executor import check_tile_width
 from ..runs.plot import plot_separation

@@ -14,8 +14,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ..hailo.plan import StagePlan, step_outputs
-from ..hailo.stages import Geometry, Stage
+from ..plan.builder import StagePlan, step_outputs
+from ..plan.stages import Geometry, Stage
 
 Observer = Callable[[str, np.ndarray], None]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..files import written_atomically
-from ..hailo.plan import StagePlan
-from ..hailo.stages import Stage
+from ..plan.builder import StagePlan
+from ..plan.stages import Stage
 from ..tiling.executor import StitchedExecutor
 
 INDEX_NAME = "calibration.json"
@@ -64,7 +64,7 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
 
     Reuses an existing folder made from the same audio, count, tile width and plan."""
     from ..backends import load_backend
-    from ..hailo.plan import PlanPath
+    from ..plan.builder import PlanPath
 
     if plan.path is not PlanPath.FULL_CHAIN:
         raise ValueError("calibration runs the full-chain plan (it holds every path's stages)")

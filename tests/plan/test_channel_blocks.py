@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.hailo.plan import build_plan
-from convtasnet_hailo.hailo.stages import Conv
+from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan.ops import Conv
 from convtasnet_hailo.model.config import FULL_SIZE_8K
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.tiling.host_steps import AssembleBlocks
+from convtasnet_hailo.plan.host_steps import AssembleBlocks
 from tests.conftest import TINY, assert_within_contract
 
 
@@ -15,7 +15,7 @@ def test_no_conv_wider_than_block_remains():
     for stage in plan.stages:
         for op in stage.ops:
             if isinstance(op, Conv) and op.kernel == 1 and op.groups == 1:
-                assert max(op.in_channels, op.out_channels) <= 64, stage.name
+                assert max(op.in_channels, op.out_channels()) <= 64, stage.name
 
 
 def test_bias_is_added_once_per_output_block():

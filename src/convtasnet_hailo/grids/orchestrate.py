@@ -13,12 +13,12 @@ from ..errors import UserError
 from ..files import write_text_atomically
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
-from ..hailo.plan import PlanPath, build_plan
+from ..plan.builder import PlanPath, build_plan
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
-from .driver import SDK_MISSING, SDK_MODULE
-from .grid import GridCase, GridProfile, run_tag, select_stages, structure_key
-from .model_script import ScriptVariant
+from ..compile.driver import SDK_MISSING, SDK_MODULE
+from .profile import GridCase, GridProfile, run_tag, select_stages, structure_key
+from ..compile.model_script import ScriptVariant
 from .report import write_report
 from .runner import (
     SUMMARY_COLUMNS,

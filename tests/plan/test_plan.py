@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
-from convtasnet_hailo.hailo.plan import PlanPath, build_plan
-from convtasnet_hailo.hailo.stages import Add, Conv, Mul, PRelu, Relu, Sigmoid, Stage
+from convtasnet_hailo.plan.builder import PlanPath, build_plan
+from convtasnet_hailo.plan.ops import Add, Conv, Mul, PRelu, Relu, Sigmoid
+from convtasnet_hailo.plan.stages import Stage
 from convtasnet_hailo.model.config import FULL_SIZE_8K, ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.tiling.host_steps import Normalize
+from convtasnet_hailo.plan.host_steps import Normalize
 from tests.conftest import TINY
 
 HAILO_FRIENDLY_OPS = (Conv, PRelu, Relu, Sigmoid, Add, Mul)

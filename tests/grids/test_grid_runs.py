@@ -105,7 +105,7 @@ def test_without_the_sdk_compile_and_grid_say_what_to_install(tmp_path, capsys):
 
 
 def test_decoder_and_masker_grids_together_cover_the_full_chain():
-    from convtasnet_hailo.compile.orchestrate import grid_plan
+    from convtasnet_hailo.grids.orchestrate import grid_plan
     from convtasnet_hailo.model.config import FULL_SIZE_8K
     from convtasnet_hailo.model.random_init import random_model
 
@@ -120,7 +120,7 @@ def test_decoder_and_masker_grids_together_cover_the_full_chain():
 def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
     from convtasnet_hailo.backends import load_backend
     from convtasnet_hailo.model.source import RANDOM_PRESETS
-    from convtasnet_hailo.hailo.plan import PlanPath, build_plan
+    from convtasnet_hailo.plan.builder import PlanPath, build_plan
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.tiling.executor import StitchedExecutor
     from tests.doubles import runtime as runtime_double

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
 from typing import Union
 
 import numpy as np
@@ -23,27 +22,16 @@ import numpy as np
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig, EncoderActivation
 from ..model.convtasnet import ConvTasNet, TemporalBlock
-from ..tiling.host_steps import (
+from .host_steps import (
     ActivateMask, AddTensors, Alias, FitLength, HostStep, Normalize, OverlapAdd, SplitSources,
-    host_step_inputs, host_step_outputs,
 )
 from .channel_blocks import split_channel_blocks
-from .stages import Add, Conv, Geometry, Mul, PRelu, Relu, Stage, StageInput, StageOutput, conv1d_weight
+from .ops import Add, Conv, Mul, PRelu, Relu, conv1d_weight
+from . import names
+from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
+from .stages import Geometry, Stage, StageInput, StageOutput
 
 Step = Union[Stage, HostStep]
-
-#: Tensors the exactness contract is judged on: the names DESIGN.md / the runbook report.
-CONTRACT_TENSORS = re.compile(
-    r"^(encoder|bottleneck|tcn\d+_(in|depth|residual|skip)|mask_score|mask_output|masker_output"
-    r"|source_projector|masked_rep|decoder_pre|decoder_head|decoder_output|final_output)$"
-)
-
-
-def is_contract_tensor(name: str) -> bool:
-    """True for runbook stage names; False for host-made diagnostics (``*_norm``, ``*_skip_sum``,
-    ``mask_net``), which are reported too but hold float32 noise amplified by 1/std."""
-    return CONTRACT_TENSORS.match(name) is not None
-
 
 class PlanPath(str, enum.Enum):
     """Which part of the model a plan covers (the runbook's three parity paths)."""
@@ -55,9 +43,9 @@ class PlanPath(str, enum.Enum):
     @property
     def inputs(self) -> tuple[str, ...]:
         return {
-            PlanPath.DECODER: ("encoder", "mask_output", "wav"),
-            PlanPath.MASKER: ("encoder",),
-            PlanPath.FULL_CHAIN: ("wav",),
+            PlanPath.DECODER: (names.ENCODER, names.MASK_OUTPUT, names.WAV),
+            PlanPath.MASKER: (names.ENCODER,),
+            PlanPath.FULL_CHAIN: (names.WAV,),
         }[self]
 
 
@@ -81,14 +69,14 @@ def _normalize(norm_module, config: ConvTasNetConfig, input_name: str, output_na
 
 def _encoder_steps(model: ConvTasNet) -> list[Step]:
     config = model.config
-    ops: list = [Conv("wav", "encoder_conv", conv1d_weight(_numpy(model.encoder.filterbank._filters)),
+    ops: list = [Conv(names.WAV, "encoder_conv", conv1d_weight(_numpy(model.encoder.filterbank._filters)),
                       stride=config.stride)]
     if config.encoder_activation is EncoderActivation.RELU:
-        ops.append(Relu("encoder_conv", "encoder"))
+        ops.append(Relu("encoder_conv", names.ENCODER))
     else:
-        ops[0] = dataclasses.replace(ops[0], output="encoder")
+        ops[0] = dataclasses.replace(ops[0], output=names.ENCODER)
     geometry = Geometry(stride=config.stride, span=config.kernel_size)
-    return [Stage("encoder", (StageInput("wav", 1, geometry),), (StageOutput("encoder", config.n_filters),),
+    return [Stage(names.ENCODER, (StageInput(names.WAV, 1, geometry),), (StageOutput(names.ENCODER, config.n_filters),),
                   tuple(ops), role="waveform -> mixture representation (strided conv, kernel L, stride S)")]
 
 
@@ -102,63 +90,63 @@ def _block_steps(block: TemporalBlock, index: int, config: ConvTasNetConfig, x_n
     depth_geometry = Geometry(span=span, pad_left=pad_left, pad_right=span - 1 - pad_left)
     p = f"tcn{index}"
     steps: list[Step] = [
-        Stage(f"{p}_in", (StageInput(x_name, config.bn_chan),), (StageOutput(f"{p}_in", hid),),
-              (_conv1x1(shared[0], x_name, f"{p}_in_conv"), _prelu(shared[1], f"{p}_in_conv", f"{p}_in")),
+        Stage(names.tcn(index, "in"), (StageInput(x_name, config.bn_chan),), (StageOutput(names.tcn(index, "in"), hid),),
+              (_conv1x1(shared[0], x_name, f"{p}_in_conv"), _prelu(shared[1], f"{p}_in_conv", names.tcn(index, "in"))),
               role=f"block {index}: 1x1 conv {config.bn_chan}->{hid} + PReLU"),
-        _normalize(shared[2], config, f"{p}_in", f"{p}_in_norm"),
-        Stage(f"{p}_depth", (StageInput(f"{p}_in_norm", hid, depth_geometry),),
-              (StageOutput(f"{p}_depth", hid),),
-              (Conv(f"{p}_in_norm", f"{p}_depth_conv", conv1d_weight(_numpy(depth_conv.weight)),
+        _normalize(shared[2], config, names.tcn(index, "in"), names.tcn(index, "in_norm")),
+        Stage(names.tcn(index, "depth"), (StageInput(names.tcn(index, "in_norm"), hid, depth_geometry),),
+              (StageOutput(names.tcn(index, "depth"), hid),),
+              (Conv(names.tcn(index, "in_norm"), f"{p}_depth_conv", conv1d_weight(_numpy(depth_conv.weight)),
                     _numpy(depth_conv.bias), dilation=dilation, groups=hid),
-               _prelu(shared[4], f"{p}_depth_conv", f"{p}_depth")),
+               _prelu(shared[4], f"{p}_depth_conv", names.tcn(index, "depth"))),
               role=f"block {index}: depthwise conv k={config.conv_kernel_size} d={dilation} + PReLU"),
-        _normalize(shared[5], config, f"{p}_depth", f"{p}_depth_norm"),
+        _normalize(shared[5], config, names.tcn(index, "depth"), names.tcn(index, "depth_norm")),
     ]
     ops: list = []
     outputs: list[StageOutput] = []
-    inputs = [StageInput(f"{p}_depth_norm", hid)]
+    inputs = [StageInput(names.tcn(index, "depth_norm"), hid)]
     if keep_residual:
         inputs.append(StageInput(x_name, config.bn_chan))
-        ops += [_conv1x1(block.res_conv, f"{p}_depth_norm", f"{p}_res_conv"),
-                Add(x_name, f"{p}_res_conv", f"{p}_residual")]
-        outputs.append(StageOutput(f"{p}_residual", config.bn_chan))
+        ops += [_conv1x1(block.res_conv, names.tcn(index, "depth_norm"), f"{p}_res_conv"),
+                Add(x_name, f"{p}_res_conv", names.tcn(index, "residual"))]
+        outputs.append(StageOutput(names.tcn(index, "residual"), config.bn_chan))
     if config.skip_chan:
-        ops.append(_conv1x1(block.skip_conv, f"{p}_depth_norm", f"{p}_skip"))
-        outputs.append(StageOutput(f"{p}_skip", config.skip_chan))
+        ops.append(_conv1x1(block.skip_conv, names.tcn(index, "depth_norm"), names.tcn(index, "skip")))
+        outputs.append(StageOutput(names.tcn(index, "skip"), config.skip_chan))
     steps.append(Stage(f"{p}_out", tuple(inputs), tuple(outputs), tuple(ops),
                        role=f"block {index}: residual (1x1 conv + add) and skip 1x1 conv"))
     if config.skip_chan:
-        steps.append(Alias(f"{p}_skip", f"{p}_skip_sum") if index == 0
-                     else AddTensors(f"tcn{index - 1}_skip_sum", f"{p}_skip", f"{p}_skip_sum"))
+        steps.append(Alias(names.tcn(index, "skip"), names.tcn(index, "skip_sum")) if index == 0
+                     else AddTensors(names.tcn(index - 1, "skip_sum"), names.tcn(index, "skip"), names.tcn(index, "skip_sum")))
     return steps
 
 
 def _masker_steps(model: ConvTasNet) -> list[Step]:
     config, masker = model.config, model.masker
     steps: list[Step] = [
-        _normalize(masker.bottleneck[0], config, "encoder", "bottleneck_norm"),
-        Stage("bottleneck", (StageInput("bottleneck_norm", config.n_filters),),
-              (StageOutput("bottleneck", config.bn_chan),),
-              (_conv1x1(masker.bottleneck[1], "bottleneck_norm", "bottleneck"),),
+        _normalize(masker.bottleneck[0], config, names.ENCODER, names.BOTTLENECK_NORM),
+        Stage(names.BOTTLENECK, (StageInput(names.BOTTLENECK_NORM, config.n_filters),),
+              (StageOutput(names.BOTTLENECK, config.bn_chan),),
+              (_conv1x1(masker.bottleneck[1], names.BOTTLENECK_NORM, names.BOTTLENECK),),
               role=f"1x1 conv {config.n_filters}->{config.bn_chan}"),
     ]
     last = config.n_tcn_blocks - 1
-    x_name = "bottleneck"
+    x_name = names.BOTTLENECK
     for index, block in enumerate(masker.TCN):
         # The last block's residual feeds nothing when skips exist (Asteroid computes and drops it).
         keep_residual = index < last or not config.skip_chan
         steps += _block_steps(block, index, config, x_name, keep_residual)
-        x_name = f"tcn{index}_residual"
-    mask_in = f"tcn{last}_skip_sum" if config.skip_chan else x_name
+        x_name = names.tcn(index, "residual")
+    mask_in = names.tcn(last, "skip_sum") if config.skip_chan else x_name
     n_out = config.n_src * config.n_filters
     steps += [
-        Stage("mask_head", (StageInput(mask_in, config.mask_in_chan),), (StageOutput("mask_net", n_out),),
+        Stage("mask_head", (StageInput(mask_in, config.mask_in_chan),), (StageOutput(names.MASK_NET, n_out),),
               (_prelu(masker.mask_net[0], mask_in, "mask_prelu"),
-               _conv1x1(masker.mask_net[1], "mask_prelu", "mask_net")),
+               _conv1x1(masker.mask_net[1], "mask_prelu", names.MASK_NET)),
               role=f"PReLU + 1x1 conv {config.mask_in_chan}->{n_out} (source-major)"),
-        SplitSources("mask_net", "mask_score", config.n_src),
-        ActivateMask("mask_score", "mask_output", config.mask_act),
-        Alias("mask_output", "masker_output"),
+        SplitSources(names.MASK_NET, names.MASK_SCORE, config.n_src),
+        ActivateMask(names.MASK_SCORE, names.MASK_OUTPUT, config.mask_act),
+        Alias(names.MASK_OUTPUT, names.MASKER_OUTPUT),
     ]
     return steps
 
@@ -170,18 +158,18 @@ def _decoder_steps(model: ConvTasNet) -> list[Step]:
     projection = np.ascontiguousarray(filters[:, 0, :].T[:, :, None, None])  # (L, N, 1, 1)
     n = config.n_filters
     return [
-        Stage("source_projector", (StageInput("mask_output", n), StageInput("encoder", n)),
-              (StageOutput("source_projector", n),),
-              (Mul("mask_output", "encoder", "source_projector"),),
+        Stage(names.SOURCE_PROJECTOR, (StageInput(names.MASK_OUTPUT, n), StageInput(names.ENCODER, n)),
+              (StageOutput(names.SOURCE_PROJECTOR, n),),
+              (Mul(names.MASK_OUTPUT, names.ENCODER, names.SOURCE_PROJECTOR),),
               role="mask * mixture representation, one batch entry per source"),
-        Alias("source_projector", "masked_rep"),
-        Stage("decoder_pre", (StageInput("source_projector", n),),
-              (StageOutput("decoder_pre", config.kernel_size),),
-              (Conv("source_projector", "decoder_pre", projection),),
+        Alias(names.SOURCE_PROJECTOR, names.MASKED_REP),
+        Stage(names.DECODER_PRE, (StageInput(names.SOURCE_PROJECTOR, n),),
+              (StageOutput(names.DECODER_PRE, config.kernel_size),),
+              (Conv(names.SOURCE_PROJECTOR, names.DECODER_PRE, projection),),
               role=f"1x1 projection {n}->{config.kernel_size} frame samples"),
-        OverlapAdd("decoder_pre", "decoder_head", config.stride),
-        FitLength("decoder_head", "decoder_output", "wav"),
-        Alias("decoder_output", "final_output"),
+        OverlapAdd(names.DECODER_PRE, names.DECODER_HEAD, config.stride),
+        FitLength(names.DECODER_HEAD, names.DECODER_OUTPUT, names.WAV),
+        Alias(names.DECODER_OUTPUT, names.FINAL_OUTPUT),
     ]
 
 
@@ -222,15 +210,11 @@ class StagePlan:
 
 
 def step_inputs(step: Step) -> tuple[str, ...]:
-    if isinstance(step, Stage):
-        return tuple(p.name for p in step.inputs)
-    return host_step_inputs(step)
+    return step.reads
 
 
 def step_outputs(step: Step) -> tuple[str, ...]:
-    if isinstance(step, Stage):
-        return tuple(p.name for p in step.outputs)
-    return host_step_outputs(step)
+    return step.writes
 
 
 def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None) -> StagePlan:

@@ -1,9 +1,9 @@
 import pytest
 
-from convtasnet_hailo.compile.grid import load_profile, select_stages
+from convtasnet_hailo.grids.profile import load_profile, select_stages
 from convtasnet_hailo.compile.model_script import ScriptVariant
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.hailo.plan import PlanPath, build_plan
+from convtasnet_hailo.plan.builder import PlanPath, build_plan
 from convtasnet_hailo.model.config import FULL_SIZE_8K
 from convtasnet_hailo.model.random_init import random_model
 

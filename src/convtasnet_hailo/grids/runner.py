@@ -17,10 +17,10 @@ import onnx
 
 from ..export.manifest import Manifest, sha256_file
 from ..runs.run_folder import TsvWriter, read_tsv
-from .driver import CompileJob, CompileResult, compile_stage, import_sdk
-from .grid import GridCase
-from .model_script import ScriptVariant
-from .worker import run_in_worker
+from ..compile.driver import CompileJob, CompileResult, compile_stage, import_sdk
+from .profile import GridCase
+from ..compile.model_script import ScriptVariant
+from ..compile.worker import run_in_worker
 
 SUMMARY_COLUMNS = ["run_tag", "stage", "path", "tile_w", "block_chan", "variant", "hw_arch", "status",
                    "har_success", "hef_success", "exception_type", "failure_head", "signature", "log", "hef_log",

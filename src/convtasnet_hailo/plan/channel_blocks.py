@@ -11,21 +11,17 @@ partial blocks compiled at width 256 where whole 256-channel ones failed at widt
 from __future__ import annotations
 
 from ..errors import UserError
-from ..tiling.host_steps import AssembleBlocks, SplitChannels
-from .stages import POINTWISE, ChannelBlock, Conv, Stage, StageInput, StageOutput
+from .host_steps import AssembleBlocks, SplitChannels
+from .ops import Conv
+from .stages import POINTWISE, ChannelBlock, Stage, StageInput, StageOutput
 
 
 def is_wide_pointwise(op, block_chan: int) -> bool:
-    return (isinstance(op, Conv) and op.kernel == 1 and op.groups == 1 and op.stride == 1
-            and max(op.in_channels, op.out_channels) > block_chan)
+    return isinstance(op, Conv) and op.is_pointwise and max(op.in_channels, op.out_channels()) > block_chan
 
 
 def _block_bounds(total: int, block_chan: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + block_chan, total)) for lo in range(0, total, block_chan)]
-
-
-def _op_reads(op) -> tuple[str, ...]:
-    return (op.a, op.b) if hasattr(op, "a") else (op.input,)
 
 
 class _StageSplitter:
@@ -42,7 +38,7 @@ class _StageSplitter:
     def _needed_after(self, index: int) -> set[str]:
         needed = {p.name for p in self.stage.outputs}
         for op in self.stage.ops[index:]:
-            needed.update(_op_reads(op))
+            needed.update(op.reads)
         return needed
 
     def _flush(self, ops: list, needed: set[str], final: bool) -> None:
@@ -51,7 +47,7 @@ class _StageSplitter:
         produced = [op.output for op in ops]
         reads = []
         for op in ops:
-            reads += [n for n in _op_reads(op) if n not in produced and n not in reads]
+            reads += [n for n in op.reads if n not in produced and n not in reads]
         outputs = [n for n in produced if n in needed]
         self.segments += 1
         name = self.stage.name if final and self.segments == 1 else f"{self.stage.name}__part{self.segments}"
@@ -75,7 +71,7 @@ class _StageSplitter:
         parts = self._split_input(op.input)
         in_bounds = _block_bounds(op.in_channels, self.block_chan)
         partials = []
-        for k, (o_lo, o_hi) in enumerate(_block_bounds(op.out_channels, self.block_chan)):
+        for k, (o_lo, o_hi) in enumerate(_block_bounds(op.out_channels(), self.block_chan)):
             row = []
             for j, ((i_lo, i_hi), part) in enumerate(zip(in_bounds, parts)):
                 out = f"{op.output}__o{k}i{j}"

@@ -16,6 +16,18 @@ from ..model.config import MaskAct, NormType
 Store = Mapping[str, np.ndarray]
 
 
+class HostWork:
+    """What every host step has: the tensors it reads and writes, and ``apply(store)``."""
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input,)  # type: ignore[attr-defined]
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return (self.output,)  # type: ignore[attr-defined]
+
+
 def _norm_layer(norm: NormType, gamma: np.ndarray, beta: np.ndarray):
     """The baseline's own norm layer with these affine parameters."""
     import torch
@@ -30,7 +42,7 @@ def _norm_layer(norm: NormType, gamma: np.ndarray, beta: np.ndarray):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Normalize:
+class Normalize(HostWork):
     """gLN / cLN / cgLN with the layer's gamma/beta: produces the tensor the next conv sees.
 
     The statistics need every frame (gLN) or every earlier frame (cgLN), so they run here,
@@ -56,19 +68,23 @@ class Normalize:
 
 
 @dataclasses.dataclass(frozen=True)
-class AddTensors:
+class AddTensors(HostWork):
     """Elementwise ``a + b`` (the skip-connection sum, in the reference's order)."""
 
     a: str
     b: str
     output: str
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         return {self.output: store[self.a] + store[self.b]}
 
 
 @dataclasses.dataclass(frozen=True)
-class Alias:
+class Alias(HostWork):
     """Gives an existing tensor a second name the runbook's users read."""
 
     input: str
@@ -79,7 +95,7 @@ class Alias:
 
 
 @dataclasses.dataclass(frozen=True)
-class SplitSources:
+class SplitSources(HostWork):
     """(1, n_src * N, F) source-major channels -> (n_src, N, F), like the masker's view()."""
 
     input: str
@@ -92,7 +108,7 @@ class SplitSources:
 
 
 @dataclasses.dataclass(frozen=True)
-class ActivateMask:
+class ActivateMask(HostWork):
     """Mask nonlinearity on (n_src, N, F); softmax needs all sources, hence on the host."""
 
     input: str
@@ -114,7 +130,7 @@ class ActivateMask:
 
 
 @dataclasses.dataclass(frozen=True)
-class OverlapAdd:
+class OverlapAdd(HostWork):
     """Frames (G, L, F) -> waveform (G, 1, (F - 1) * stride + L): the decoder's transposed conv
     after its per-frame 1x1 projection."""
 
@@ -138,12 +154,16 @@ class OverlapAdd:
 
 
 @dataclasses.dataclass(frozen=True)
-class FitLength:
+class FitLength(HostWork):
     """Right-pads with zeros or trims to the mixture's length (Asteroid's pad_x_to_y)."""
 
     input: str
     output: str
     length_of: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input, self.length_of)
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         x = store[self.input]
@@ -155,12 +175,16 @@ class FitLength:
 
 
 @dataclasses.dataclass(frozen=True)
-class SplitChannels:
+class SplitChannels(HostWork):
     """Cuts a tensor's channels into consecutive blocks (views; no copy). For channel blocks."""
 
     input: str
     outputs: tuple[str, ...]
     sizes: tuple[int, ...]
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return self.outputs
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         x = store[self.input]
@@ -169,12 +193,16 @@ class SplitChannels:
 
 
 @dataclasses.dataclass(frozen=True)
-class AssembleBlocks:
+class AssembleBlocks(HostWork):
     """A split conv's output: partial sums added over input blocks, then output blocks
     concatenated along channels. ``partials[k][j]`` is output block k from input block j."""
 
     partials: tuple[tuple[str, ...], ...]
     output: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return tuple(name for row in self.partials for name in row)
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         blocks = []
@@ -192,19 +220,3 @@ class AssembleBlocks:
 
 HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength,
                  SplitChannels, AssembleBlocks]
-
-
-def host_step_inputs(step: HostStep) -> tuple[str, ...]:
-    if isinstance(step, AddTensors):
-        return (step.a, step.b)
-    if isinstance(step, FitLength):
-        return (step.input, step.length_of)
-    if isinstance(step, AssembleBlocks):
-        return tuple(name for row in step.partials for name in row)
-    return (step.input,)
-
-
-def host_step_outputs(step: HostStep) -> tuple[str, ...]:
-    if isinstance(step, SplitChannels):
-        return step.outputs
-    return (step.output,)

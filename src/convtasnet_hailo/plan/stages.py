@@ -1,17 +1,14 @@
 """Hailo-format stages: small fixed-shape op graphs on NCHW tensors with H=1.
 
-A :class:`Stage` lists its inputs (with the halo geometry each needs), its outputs and its ops.
-Only Hailo-friendly ops exist here: Conv2d with (1, K) kernels (plain, strided, depthwise,
-dilated), PReLU, ReLU, Sigmoid, elementwise add and multiply. No reshapes, transposes or
-reductions: those are host steps (``convtasnet_hailo.tiling.host_steps``).
+A :class:`Stage` lists its inputs (with the halo geometry each needs), its outputs and its ops
+(``plan.ops``). No reshapes, transposes or reductions: those are host steps (``plan.host_steps``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Union
 
-import numpy as np
+from .ops import Op
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,72 +59,6 @@ class StageOutput:
     channels: int
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Conv:
-    """Conv2d on (batch, C, 1, W) with a (1, K) kernel, no padding.
-
-    ``weight``: (C_out, C_in / groups, 1, K) float32; ``bias``: (C_out,) or None.
-    """
-
-    input: str
-    output: str
-    weight: np.ndarray
-    bias: np.ndarray | None = None
-    stride: int = 1
-    dilation: int = 1
-    groups: int = 1
-
-    @property
-    def in_channels(self) -> int:
-        return self.weight.shape[1] * self.groups
-
-    @property
-    def out_channels(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def kernel(self) -> int:
-        return self.weight.shape[3]
-
-
-@dataclasses.dataclass(frozen=True)
-class PRelu:
-    """PReLU with one shared slope (Asteroid uses single-parameter PReLU)."""
-
-    input: str
-    output: str
-    slope: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Relu:
-    input: str
-    output: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Sigmoid:
-    input: str
-    output: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Add:
-    a: str
-    b: str
-    output: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Mul:
-    a: str
-    b: str
-    output: str
-
-
-Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul]
-
-
 @dataclasses.dataclass(frozen=True)
 class ChannelBlock:
     """Where a channel-block stage comes from: output block ``out_block`` of conv ``conv_output``
@@ -156,6 +87,14 @@ class Stage:
     role: str = ""
     block: ChannelBlock | None = None
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.inputs)
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.outputs)
+
     def input_shapes(self, tile_w: int, batch: int = 1) -> dict[str, tuple[int, int, int, int]]:
         return {p.name: (batch, p.channels, 1, p.geometry.tile_input_width(tile_w)) for p in self.inputs}
 
@@ -166,20 +105,21 @@ class Stage:
         """Channel count of every value the stage reads or makes."""
         channels = {p.name: p.channels for p in self.inputs}
         for op in self.ops:
-            if isinstance(op, Conv):
-                channels[op.output] = op.out_channels
-            elif isinstance(op, (Add, Mul)):
-                channels[op.output] = channels[op.a]
-            else:
-                channels[op.output] = channels[op.input]
+            channels[op.output] = op.out_channels(channels)
         return channels
 
     @property
     def macs_per_frame(self) -> int:
-        """Multiply-accumulates per output frame (convs only)."""
-        return sum(op.weight.size for op in self.ops if isinstance(op, Conv))
+        """Multiply-accumulates per output frame."""
+        channels = self.value_channels()
+        return sum(op.macs_per_frame(channels) for op in self.ops)
 
+    @property
+    def weight_count(self) -> int:
+        """Parameters the stage keeps on the device (weight bytes = count x bits / 8)."""
+        return sum(op.weight_count() for op in self.ops)
 
-def conv1d_weight(weight: np.ndarray) -> np.ndarray:
-    """Conv1d weight (C_out, C_in, K) -> Conv2d weight (C_out, C_in, 1, K), float32."""
-    return np.ascontiguousarray(weight[:, :, None, :], dtype=np.float32)
+    def structure(self) -> tuple:
+        """What the allocator sees of a stage: ops and shapes, not weights."""
+        return (tuple(op.structure() for op in self.ops), tuple((p.channels, p.geometry) for p in self.inputs),
+                tuple(p.channels for p in self.outputs))

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .model_script import ScriptVariant
+from ..compile.model_script import ScriptVariant
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10 (the Hailo SDK's)
     import tomli as tomllib
 
-DEFAULT_GRID = Path(__file__).parent / "grids" / "default.toml"
+DEFAULT_GRID = Path(__file__).parent / "profiles" / "default.toml"
 STAGE_SELECTIONS = ("all", "distinct")
 
 
@@ -74,12 +74,8 @@ def load_profile(path_name: str, profile: str, grid_file: Path | None = None) ->
 
 
 def structure_key(stage) -> tuple:
-    """What the allocator sees of a stage: ops and shapes, not weights."""
-    ops = tuple((type(op).__name__, getattr(op, "weight", None).shape if hasattr(op, "weight") else None,
-                 getattr(op, "dilation", None), getattr(op, "stride", None), getattr(op, "groups", None))
-                for op in stage.ops)
-    ports = tuple((p.channels, p.geometry) for p in stage.inputs)
-    return ops, ports, tuple(p.channels for p in stage.outputs)
+    """What the allocator sees of a stage: ops and shapes, not weights (``Stage.structure``)."""
+    return stage.structure()
 
 
 _BLOCK_INDEX = re.compile(r"^tcn(\d+)_")

@@ -1,0 +1,278 @@
+"""The op types a stage may hold, each defined once for every consumer.
+
+Only Hailo-friendly ops exist: Conv2d with (1, K) kernels (plain, strided, depthwise, dilated),
+PReLU, ReLU, Sigmoid, elementwise add and multiply. Each op says, in one class:
+- what it reads and writes (``reads``, ``output``) and its shape rule (``out_channels``);
+- its receptive field along time (``span``: the halo a stage input feeding it needs);
+- its cost (``macs_per_frame``) and what it stores on the device (``weight_count``);
+- what the allocator sees of it (``structure``: ops and shapes, no weights);
+- how torch_proxy runs it (``torch_module`` / ``torch_forward``);
+- how ONNX expresses it (``onnx_nodes``).
+A new op type is one new class here (and its place in :data:`Op`).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Mapping, Union
+
+import numpy as np
+
+Channels = Mapping[str, int]
+
+
+class StageOp(abc.ABC):
+    """The interface every op type implements (see the module docstring)."""
+
+    output: str
+
+    @property
+    @abc.abstractmethod
+    def reads(self) -> tuple[str, ...]:
+        """Values the op reads, in argument order."""
+
+    def out_channels(self, channels: Channels) -> int:
+        """Channels of ``output`` given the channels of every value read (elementwise by default)."""
+        return channels[self.reads[0]]
+
+    @property
+    def span(self) -> int:
+        """Input frames one output frame depends on (1: pointwise)."""
+        return 1
+
+    def macs_per_frame(self, channels: Channels) -> int:
+        """Multiply-accumulates per output frame (elementwise ops count one per channel)."""
+        return self.out_channels(channels)
+
+    def weight_count(self) -> int:
+        """Parameters the op keeps on the device."""
+        return 0
+
+    def structure(self) -> tuple:
+        """What the allocator sees: the op type and its shapes, not its weights."""
+        return (type(self).__name__,)
+
+    def renamed(self, mapping: Mapping[str, str]) -> "StageOp":
+        """The same op reading and writing renamed values (names not in ``mapping`` stay)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        for key in ("input", "a", "b", "output"):
+            if key in fields:
+                fields[key] = mapping.get(fields[key], fields[key])
+        return type(self)(**fields)
+
+    def torch_module(self) -> Any:
+        """A torch module holding the op's parameters, or None."""
+        return None
+
+    @abc.abstractmethod
+    def torch_forward(self, module: Any, *inputs: Any) -> Any:
+        """The op on torch tensors (batch, C, 1, W)."""
+
+    @abc.abstractmethod
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        """ONNX ``(nodes, initializers)`` named after ``name`` (stable across runs)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Conv(StageOp):
+    """Conv2d on (batch, C, 1, W) with a (1, K) kernel, no padding.
+
+    ``weight``: (C_out, C_in / groups, 1, K) float32; ``bias``: (C_out,) or None.
+    """
+
+    input: str
+    output: str
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    stride: int = 1
+    dilation: int = 1
+    groups: int = 1
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    @property
+    def in_channels(self) -> int:
+        return self.weight.shape[1] * self.groups
+
+    @property
+    def kernel(self) -> int:
+        return self.weight.shape[3]
+
+    @property
+    def is_pointwise(self) -> bool:
+        """A plain 1x1 conv (channel blocks may split it)."""
+        return self.kernel == 1 and self.groups == 1 and self.stride == 1
+
+    def out_channels(self, channels: Channels | None = None) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def span(self) -> int:
+        return (self.kernel - 1) * self.dilation + 1
+
+    def macs_per_frame(self, channels: Channels | None = None) -> int:
+        return int(self.weight.size)
+
+    def weight_count(self) -> int:
+        return int(self.weight.size + (0 if self.bias is None else self.bias.size))
+
+    def structure(self) -> tuple:
+        return ("Conv", self.weight.shape, self.dilation, self.stride, self.groups, self.bias is not None)
+
+    def torch_module(self) -> Any:
+        import torch
+
+        conv = torch.nn.Conv2d(self.in_channels, self.out_channels(), kernel_size=(1, self.kernel),
+                               stride=(1, self.stride), dilation=(1, self.dilation), groups=self.groups,
+                               bias=self.bias is not None)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(self.weight))
+            if self.bias is not None:
+                conv.bias.copy_(torch.from_numpy(self.bias))
+        return conv
+
+    def torch_forward(self, module: Any, x: Any) -> Any:
+        return module(x)
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper, numpy_helper
+
+        inputs = [self.input, f"{name}.weight"]
+        initializers = [numpy_helper.from_array(self.weight.astype(np.float32), f"{name}.weight")]
+        if self.bias is not None:
+            inputs.append(f"{name}.bias")
+            initializers.append(numpy_helper.from_array(self.bias.astype(np.float32), f"{name}.bias"))
+        node = helper.make_node("Conv", inputs, [self.output], name=name, kernel_shape=[1, self.kernel],
+                                strides=[1, self.stride], dilations=[1, self.dilation], group=self.groups,
+                                pads=[0, 0, 0, 0])
+        return [node], initializers
+
+
+@dataclasses.dataclass(frozen=True)
+class PRelu(StageOp):
+    """PReLU with one shared slope (Asteroid uses single-parameter PReLU)."""
+
+    input: str
+    output: str
+    slope: float
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    def weight_count(self) -> int:
+        return 1
+
+    def torch_module(self) -> Any:
+        import torch
+
+        prelu = torch.nn.PReLU(num_parameters=1)
+        with torch.no_grad():
+            prelu.weight.fill_(self.slope)
+        return prelu
+
+    def torch_forward(self, module: Any, x: Any) -> Any:
+        return module(x)
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper, numpy_helper
+
+        # Per-channel slope (C, 1, 1), all equal: the layout exporters emit for PReLU.
+        slope = np.full((channels[self.input], 1, 1), self.slope, dtype=np.float32)
+        return ([helper.make_node("PRelu", [self.input, f"{name}.slope"], [self.output], name=name)],
+                [numpy_helper.from_array(slope, f"{name}.slope")])
+
+
+@dataclasses.dataclass(frozen=True)
+class Relu(StageOp):
+    input: str
+    output: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    def torch_forward(self, module: Any, x: Any) -> Any:
+        import torch
+
+        return torch.relu(x)
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper
+
+        return [helper.make_node("Relu", [self.input], [self.output], name=name)], []
+
+
+@dataclasses.dataclass(frozen=True)
+class Sigmoid(StageOp):
+    input: str
+    output: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    def torch_forward(self, module: Any, x: Any) -> Any:
+        import torch
+
+        return torch.sigmoid(x)
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper
+
+        return [helper.make_node("Sigmoid", [self.input], [self.output], name=name)], []
+
+
+@dataclasses.dataclass(frozen=True)
+class Add(StageOp):
+    """Elementwise ``a + b`` (Hailo's ew_add), in that order."""
+
+    a: str
+    b: str
+    output: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
+    def torch_forward(self, module: Any, a: Any, b: Any) -> Any:
+        return a + b
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper
+
+        return [helper.make_node("Add", [self.a, self.b], [self.output], name=name)], []
+
+
+@dataclasses.dataclass(frozen=True)
+class Mul(StageOp):
+    """Elementwise ``a * b`` (Hailo's ew_mult)."""
+
+    a: str
+    b: str
+    output: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
+    def torch_forward(self, module: Any, a: Any, b: Any) -> Any:
+        return a * b
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper
+
+        return [helper.make_node("Mul", [self.a, self.b], [self.output], name=name)], []
+
+
+Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul]
+#: Every op type, for checks that the set is closed (e.g. the ONNX allow-list).
+OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Mul)
+
+
+def conv1d_weight(weight: np.ndarray) -> np.ndarray:
+    """Conv1d weight (C_out, C_in, K) -> Conv2d weight (C_out, C_in, 1, K), float32."""
+    return np.ascontiguousarray(weight[:, :, None, :], dtype=np.float32)
