@@ -72,7 +72,8 @@ def test_onnxruntime_parity_exports_into_the_run_folder(tmp_path, capsys):
 
 def test_check_exit_code_on_violation(tmp_path, capsys):
     out = tmp_path / "export"
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(out), "--max-width", "8"]) == 1
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(out), "--max-width", "8",
+                 "--no-fuse"]) == 1
     assert main(["check", str(out), "--max-channels", "8"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("stage tcn0_in: node tcn0_in/conv0 (Conv) breaks rule max_channels") for line in lines)

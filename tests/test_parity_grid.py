@@ -68,13 +68,19 @@ def make_backend(name: str, plan, tile_w: int, export_root):
     return load_backend(name, export_dir=directory)
 
 
+def parity_plan(model, path: PlanPath, block_chan: int | None = None, fuse: bool = True):
+    """The plan parity runs: fused stages expose their internal tensors, so every name is judged."""
+    return build_plan(model, path, block_chan, fuse=fuse, expose_internal=fuse)
+
+
 def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: dict, backend: str = "torch_proxy",
                                      block_chan: int | None = None, export_root=None,
-                                     diagnostics_too: bool = True, executor: StitchedExecutor | None = None) -> int:
+                                     diagnostics_too: bool = True, executor: StitchedExecutor | None = None,
+                                     fuse: bool = True) -> int:
     """Runs the stitched path and fails on any contract tensor (and, with ``diagnostics_too``,
     any host-made diagnostic tensor) outside the tolerance. Pass ``executor`` to reuse one."""
     if executor is None:
-        plan = build_plan(model, path, block_chan=block_chan)
+        plan = parity_plan(model, path, block_chan, fuse)
         executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, export_root), tile_w)
     failures, compared = [], []
 
@@ -93,17 +99,21 @@ def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: 
     return len(compared)
 
 
-GRID = [("torch_proxy", None, tile_w) for tile_w in TILE_WIDTHS] + [
-    ("torch_proxy", 5, 16), ("onnxruntime", None, 5), ("onnxruntime", None, 16), ("onnxruntime", 5, 16),
+#: (backend, block_chan, tile_w, plan): "fused" is the default plan (internal tensors exposed for
+#: parity), "unfused" the --no-fuse one.
+GRID = [("torch_proxy", None, tile_w, "fused") for tile_w in TILE_WIDTHS] + [
+    ("torch_proxy", None, 5, "unfused"), ("torch_proxy", 5, 16, "fused"), ("torch_proxy", 5, 16, "unfused"),
+    ("onnxruntime", None, 5, "fused"), ("onnxruntime", None, 16, "fused"), ("onnxruntime", None, 16, "unfused"),
+    ("onnxruntime", 5, 16, "fused"),
 ]
 
 
-@pytest.mark.parametrize("backend, block_chan, tile_w", GRID, ids=lambda v: str(v))
+@pytest.mark.parametrize("backend, block_chan, tile_w, layout", GRID, ids=lambda v: str(v))
 @pytest.mark.parametrize("path", list(PlanPath), ids=lambda p: p.value)
 @pytest.mark.parametrize("config_name", list(CONFIGS))
-def test_tiny_models_every_stage_every_length(config_name, path, backend, block_chan, tile_w, tmp_path):
+def test_tiny_models_every_stage_every_length(config_name, path, backend, block_chan, tile_w, layout, tmp_path):
     model = _model(config_name)
-    plan = build_plan(model, path, block_chan=block_chan)
+    plan = parity_plan(model, path, block_chan, fuse=layout == "fused")
     executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
     for wav_t in _lengths(model.config, tile_w):
         compared = assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t),
@@ -156,3 +166,14 @@ def test_full_size_onnxruntime_tile256(block_chan, tmp_path):
     trace = trace_reference(model, probe_waveform(2 * 8000, 8000, seed=3))
     assert assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, 256, trace, "onnxruntime", block_chan,
                                             tmp_path) > 150
+
+
+@pytest.mark.parametrize("config_name", list(CONFIGS))
+@pytest.mark.parametrize("path", list(PlanPath), ids=lambda p: p.value)
+def test_fused_plan_reports_every_name_the_unfused_plan_does(config_name, path):
+    """Fusion hides tensors inside stages; the parity plan exposes them, so every runbook name and
+    diagnostic is still judged, and the runtime plan has fewer stage invocations."""
+    model = _model(config_name)
+    unfused, fused = build_plan(model, path, fuse=False), parity_plan(model, path)
+    assert set(fused.produced_names()) >= {n for n in unfused.produced_names() if n in _trace(config_name, 600)}
+    assert len(build_plan(model, path).stages) < len(unfused.stages)

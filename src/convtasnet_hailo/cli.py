@@ -65,6 +65,12 @@ def _backend_options(args: argparse.Namespace):
                           args.io_format, args.batch_size)
 
 
+def _layout(args: argparse.Namespace):
+    from .plan.builder import PlanOptions
+
+    return PlanOptions(args.block_chan, not args.no_fuse)
+
+
 def _check_limits(args: argparse.Namespace):
     from .export.hailo_rules import CheckLimits
 
@@ -80,7 +86,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from .parity.workflow import ParityRequest, run_parity_command
 
     backend = _backend_options(args)  # impossible combinations are refused before the model is built
-    request = ParityRequest(PlanPath(args.path), backend, args.tile_w, args.length, args.seconds, args.block_chan,
+    request = ParityRequest(PlanPath(args.path), backend, args.tile_w, args.length, args.seconds, _layout(args),
                             Path(args.runs_dir), args.seed, ReferencePrecision(args.reference))
     return run_parity_command(_model_or_random(args), request)
 
@@ -91,7 +97,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     policy, backend = SegmentPolicy(args.segment, args.overlap), _backend_options(args)
     return separate_command(_trained_model(args), args.mixtures, Path(args.out), backend, args.tile_w,
-                            args.block_chan, policy, args.subtype)
+                            _layout(args), policy, args.subtype)
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
@@ -99,7 +105,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
 
     backend = _backend_options(args)
     return forward_command(_trained_model(args), Path(args.mix), args.s1, args.s2, backend, args.tile_w,
-                           args.block_chan, Path(args.runs_dir))
+                           _layout(args), Path(args.runs_dir))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -107,7 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     backend = _backend_options(args)
     return evaluate_command(_trained_model(args), Path(args.metadata), args.limit, backend, args.tile_w,
-                            args.block_chan, Path(args.runs_dir))
+                            _layout(args), Path(args.runs_dir))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -120,7 +126,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export.workflow import export_command
     from .plan.builder import PlanPath
 
-    return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, args.block_chan,
+    return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, _layout(args),
                           args.monolithic, args.length, _check_limits(args))
 
 
@@ -187,6 +193,8 @@ def _block_options() -> argparse.ArgumentParser:
     parser = _parent()
     parser.add_argument("--block-chan", type=_positive_int,
                         help="split 1x1 convs wider than this into channel blocks (the allocator workaround, e.g. 64)")
+    parser.add_argument("--no-fuse", action="store_true",
+                        help="one stage per conv group instead of fusing runs of stages that no host step separates")
     return parser
 
 

@@ -59,7 +59,7 @@ def test_runtime_equals_onnxruntime_with_one_device(compiled, monkeypatch):
     assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == stages
     _run(model, backend)  # a second utterance reuses the device and the configured HEFs
     assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == stages
-    assert backend.device_calls["tcn0_in"] == 2 * 13  # 38 tiles in batches of 3, twice
+    assert backend.device_calls["bottleneck__tcn0_in"] == 2 * 13  # 38 tiles in batches of 3, twice
     backend.close()
 
 
@@ -68,8 +68,8 @@ def test_batches_follow_batch_size(compiled, monkeypatch):
     hailo = runtime_double.install(monkeypatch)
     backend = load_backend("hailo_runtime", hef_dir=hef_dir, batch_size=4)
     _run(model, backend, seconds=0.6)  # 600 frames / 16 = 38 tiles per stage; 76 for the 2-source stages
-    assert backend.device_calls["tcn0_in"] == 10 and backend.device_calls["decoder_pre"] == 19
-    assert hailo.STATS["frames"] == sum(38 * (2 if s in ("source_projector", "decoder_pre") else 1)
+    assert backend.device_calls["bottleneck__tcn0_in"] == 10 and backend.device_calls["source_projector__decoder_pre"] == 19
+    assert hailo.STATS["frames"] == sum(38 * (2 if s == "source_projector__decoder_pre" else 1)
                                         for s in backend.device_calls)
 
 
@@ -83,10 +83,10 @@ def test_quantized_io_converts_on_the_host(compiled, monkeypatch):
     float_ref = load_backend("onnxruntime", export_dir=export)
     for backend in (quantized, float_ref):
         backend.prepare(plan, 16)
-    stage = plan.stage("tcn0_in")
-    x = np.round(np.random.default_rng(0).standard_normal((5, 8, 1, 16)) * 2 * 256) / 256  # on the input grid
-    out = quantized.run_stage(stage, {"bottleneck": x.astype(np.float32)})["tcn0_in"]
-    ref = float_ref.run_stage(stage, {"bottleneck": x.astype(np.float32)})["tcn0_in"]
+    stage = plan.stage("bottleneck__tcn0_in")
+    x = np.round(np.random.default_rng(0).standard_normal((5, 16, 1, 16)) * 2 * 256) / 256  # on the input grid
+    out = quantized.run_stage(stage, {"bottleneck_norm": x.astype(np.float32)})["tcn0_in"]
+    ref = float_ref.run_stage(stage, {"bottleneck_norm": x.astype(np.float32)})["tcn0_in"]
     assert np.abs(out - ref).max() <= 2 ** -9 + 1e-6 and not np.array_equal(out, ref)
 
 
@@ -106,9 +106,9 @@ def test_clear_failures(compiled, monkeypatch, setup, message):
 def test_changed_hef_is_detected_by_hash(compiled, monkeypatch):
     model, _, hef_dir = compiled
     runtime_double.install(monkeypatch)
-    with open(next(hef_dir.glob("tcn1_in*.hef")), "ab") as handle:
+    with open(next(hef_dir.glob("tcn0_out__tcn1_in*.hef")), "ab") as handle:
         handle.write(b" ")
-    with pytest.raises(UserError, match="stage tcn1_in: .* changed since it was compiled"):
+    with pytest.raises(UserError, match="stage tcn0_out__tcn1_in: .* changed since it was compiled"):
         StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
 
 
@@ -118,7 +118,8 @@ def test_device_stats_reach_the_parity_json(compiled, monkeypatch, tmp_path, tin
     assert main(["parity", "full-chain", "--model", str(tiny_checkpoint), "--backend", "hailo_runtime",
                  "--hef-dir", str(hef_dir), "--tile-w", "16", "--length", "900", "--runs-dir", str(tmp_path / "r")]) == 0
     record = json.loads(next(next((tmp_path / "r").iterdir()).glob("*.json")).read_text())
-    assert record["backend_stats"]["device_calls"]["tcn0_in"] == 1 and "tcn0_in" in record["backend_stats"]["device_seconds"]
+    calls, seconds = record["backend_stats"]["device_calls"], record["backend_stats"]["device_seconds"]
+    assert calls["bottleneck__tcn0_in"] == 1 and "bottleneck__tcn0_in" in seconds
     assert record["tolerance"] == "sqnr"
 
 
@@ -199,4 +200,4 @@ def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monke
     assert set(got) == set(want) and len(got) > 150
     worst = max(diff_tensor(n, got[n], want[n]).max_abs for n in got)
     assert worst <= 1e-5
-    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == len(plan.stages) == 77
+    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == len(plan.stages) == 51  # fused

@@ -16,7 +16,7 @@ from tests.doubles import sdk as sdk_double
 
 @pytest.fixture
 def export(tmp_path):
-    plan = build_plan(random_model(TINY))
+    plan = build_plan(random_model(TINY), fuse=False)
     export_plan(plan, 16, tmp_path / "export", {}, report=lambda _: None)
     return plan, tmp_path / "export"
 

@@ -22,7 +22,7 @@ def model():
 
 
 def test_manifest_round_trip_describes_every_stage(model, tmp_path):
-    plan = build_plan(model)
+    plan = build_plan(model, fuse=False)
     result = export_plan(plan, 16, tmp_path, {"source": "test", "config": TINY.to_json()}, **QUIET)
     manifest = read_manifest(tmp_path)
     assert manifest == result.manifest
@@ -31,21 +31,22 @@ def test_manifest_round_trip_describes_every_stage(model, tmp_path):
     assert depth.inputs[0].halo == (4, 4) and depth.inputs[0].shape == (1, 12, 1, 24)
     assert depth.host_before == ("Normalize(tcn2_in -> tcn2_in_norm)",)
     assert depth.host_after == ("Normalize(tcn2_depth -> tcn2_depth_norm)",)
-    assert manifest.plan == {"path": "full-chain", "tile_w": 16, "block_chan": None, "opset": 13,
+    assert manifest.plan == {"path": "full-chain", "tile_w": 16, "block_chan": None, "fused": False,
+                             "expose_internal": False, "opset": 13,
                              "monolithic": False, "n_stages": len(plan.stages)}
     assert {"op": "OverlapAdd", "inputs": ["decoder_pre"], "outputs": ["decoder_head"],
             "params": {"stride": 8}} in manifest.host_steps
 
 
 def test_reexport_reuses_unchanged_files(model, tmp_path):
-    plan = build_plan(model)
+    plan = build_plan(model, fuse=False)
     first = export_plan(plan, 16, tmp_path, {}, **QUIET)
     again = export_plan(plan, 16, tmp_path, {}, **QUIET)
     assert len(first.written) == len(plan.stages) and again.written == [] and len(again.reused) == len(plan.stages)
 
 
 def test_edited_onnx_is_detected_by_check_and_backend(model, tmp_path):
-    plan = build_plan(model)
+    plan = build_plan(model, fuse=False)
     export_plan(plan, 16, tmp_path, {}, **QUIET)
     with open(tmp_path / "tcn1_in.onnx", "ab") as handle:
         handle.write(b"\0")
@@ -56,14 +57,14 @@ def test_edited_onnx_is_detected_by_check_and_backend(model, tmp_path):
 
 
 def test_foreign_export_and_wrong_plan_parameters_are_errors(model, tmp_path):
-    export_plan(build_plan(random_model(TINY, seed=1)), 16, tmp_path, {}, **QUIET)
-    plan = build_plan(model)
+    export_plan(build_plan(random_model(TINY, seed=1), fuse=False), 16, tmp_path, {}, **QUIET)
+    plan = build_plan(model, fuse=False)
     with pytest.raises(UserError, match="is not this model's stage"):
         StitchedExecutor(plan, load_backend("onnxruntime", export_dir=tmp_path), 16)
     with pytest.raises(UserError, match="no export for tile_w 32"):
         StitchedExecutor(plan, load_backend("onnxruntime", export_dir=tmp_path), 32)
     with pytest.raises(UserError, match="block_chan"):
-        StitchedExecutor(build_plan(model, block_chan=4), load_backend("onnxruntime", export_dir=tmp_path), 16)
+        StitchedExecutor(build_plan(model, block_chan=4, fuse=False), load_backend("onnxruntime", export_dir=tmp_path), 16)
     with pytest.raises(UserError, match="needs exported stages"):
         load_backend("onnxruntime")
 
@@ -77,7 +78,7 @@ def test_missing_or_foreign_manifest(tmp_path):
 
 
 def test_channel_block_manifest_records_the_blocks(model, tmp_path):
-    plan = build_plan(model, block_chan=5)
+    plan = build_plan(model, block_chan=5, fuse=False)
     export_plan(plan, 16, tmp_path, {}, **QUIET)
     blocks = [e.block for e in read_manifest(tmp_path).stages if e.block and e.block["parent"] == "tcn0_in"]
     # tcn0_in: 8 -> 12 channels in blocks of 5: out blocks 0:5, 5:10, 10:12 x in blocks 0:5, 5:8

@@ -15,7 +15,7 @@ from tests.conftest import TINY
 
 @pytest.fixture(scope="module")
 def plan():
-    return build_plan(random_model(TINY))
+    return build_plan(random_model(TINY), fuse=False)
 
 
 def _stage_model(plan, name="tcn0_in", tile_w=16):

@@ -32,8 +32,9 @@ def test_block_index_filter(tmp_path):
                     'variants = ["default"]\nstages = "all"\nblocks = [0, 23]\n')
     plan = build_plan(random_model(FULL_SIZE_8K), PlanPath.MASKER)
     names = [s.name for s in select_stages(plan.stages, load_profile("masker", "some", grid))]
-    assert names == ["bottleneck", "tcn0_in", "tcn0_depth", "tcn0_out", "tcn23_in", "tcn23_depth", "tcn23_out",
-                     "mask_head"]
+    # A fused stage belongs to every block it touches.
+    assert names == ["bottleneck__tcn0_in", "tcn0_depth", "tcn0_out__tcn1_in", "tcn22_out__tcn23_in", "tcn23_depth",
+                     "tcn23_out__mask_head"]
 
 
 @pytest.mark.parametrize("body, message", [

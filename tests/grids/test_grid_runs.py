@@ -40,9 +40,9 @@ def test_dry_run_writes_cases_scripts_and_calibration(tmp_path):
     assert all(c in rows[0] for c in REQUIRED) and {r["status"] for r in rows} == {"dry-run"}
     assert {r["variant"] for r in rows} == {"default", "timeout25"} and {r["tile_w"] for r in rows} == {"16", "32"}
     assert (run_dir / "scripts" / "timeout25.alls").read_text() == "allocator_param(timeout=25m)\n"
-    job = json.loads(next((run_dir / "jobs").glob("tcn0_in_t16_b0_default.json")).read_text())
+    job = json.loads(next((run_dir / "jobs").glob("bottleneck__tcn0_in_t16_b0_default.json")).read_text())
     calib = np.load(run_dir / job["calib_paths"][0])
-    assert calib.shape == (4, 1, 16, 8) and calib.dtype == np.float32  # NHWC (bn_chan 8), 4 real tiles
+    assert calib.shape == (4, 1, 16, 16) and calib.dtype == np.float32  # NHWC (bottleneck_norm: 16 filters), 4 tiles
     cases = json.loads((run_dir / "cases.json").read_text())
     mapping = cases["stage_maps"]["t16_b0"]
     assert set(mapping) >= {f"tcn{i}_depth" for i in range(6)} and all(mapping.values())  # every stage covered
@@ -73,7 +73,7 @@ def test_resume_skips_finished_cases_and_jobs_run_in_parallel(tmp_path, monkeypa
     first = read_tsv(run_dir / "allocator_mapping_fixes_summary.tsv")
     assert {r["status"] for r in first} == {"compiled"}
     covering = json.loads((run_dir / "covering_manifest.json").read_text())
-    assert covering["tile_w"] == 16 and set(covering["stages"]) == {"encoder", "source_projector", "decoder_pre"}
+    assert covering["tile_w"] == 16 and set(covering["stages"]) == {"encoder", "source_projector__decoder_pre"}
     capsys.readouterr()
     assert main(_grid(tmp_path, "--resume", str(run_dir), path="decoder")) == 0
     assert f"{len(first)} case(s) already done, 0 to go" in capsys.readouterr().out
@@ -87,9 +87,9 @@ def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, caps
     assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
     out = export / "hailo" / "hailo8l"
     summary = json.loads((out / "compile_manifest.json").read_text())
-    assert len(summary["stages"]) == 23 and all(s["hef_success"] is True for s in summary["stages"].values())
+    assert len(summary["stages"]) == 15 and all(s["hef_success"] is True for s in summary["stages"].values())
     assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
-    assert {r["status"] for r in read_tsv(out / "compile_summary.tsv")[23:]} == {"reused"}
+    assert {r["status"] for r in read_tsv(out / "compile_summary.tsv")[15:]} == {"reused"}
 
 
 def test_without_the_sdk_compile_and_grid_say_what_to_install(tmp_path, capsys):

@@ -48,13 +48,13 @@ def test_tile_widths_the_plan_cannot_serve_are_rejected(tile_w):
 
 
 def test_input_shorter_than_one_encoder_window_is_a_user_error():
-    executor = StitchedExecutor(build_plan(random_model(TINY)), load_backend("torch_proxy"), 8)
+    executor = StitchedExecutor(build_plan(random_model(TINY), fuse=False), load_backend("torch_proxy"), 8)
     with pytest.raises(UserError, match="input too short"):
         executor.run({"wav": np.zeros((1, 1, TINY.kernel_size - 1), np.float32)})
 
 
 def test_missing_plan_input_is_named():
-    executor = StitchedExecutor(build_plan(random_model(TINY), PlanPath.DECODER), load_backend("torch_proxy"), 8)
+    executor = StitchedExecutor(build_plan(random_model(TINY), PlanPath.DECODER, fuse=False), load_backend("torch_proxy"), 8)
     with pytest.raises(UserError, match="mask_output"):
         executor.run({"encoder": np.zeros((1, 16, 5), np.float32)})
 
@@ -75,7 +75,7 @@ def test_stage_tiles_go_to_the_backend_as_one_batch():
             calls.append((stage.name, {k: v.shape[0] for k, v in inputs.items()}))
             return self.inner.run_stage(stage, inputs)
 
-    plan = build_plan(random_model(TINY), PlanPath.FULL_CHAIN)
+    plan = build_plan(random_model(TINY), PlanPath.FULL_CHAIN, fuse=False)
     StitchedExecutor(plan, CountingBackend(), tile_w=10).run(
         {"wav": np.zeros((1, 1, (45 - 1) * TINY.stride + TINY.kernel_size), np.float32)})
     assert len(calls) == len(plan.stages)  # one backend call per stage

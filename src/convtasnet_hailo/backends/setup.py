@@ -32,6 +32,13 @@ class BackendOptions:
         if self.hef_dir is not None and self.name not in HAILO_BACKENDS:
             raise UserError(f"--hef-dir is read by --backend hailo_runtime or hailo_emulator, not {self.name}")
 
+    @property
+    def runs_any_plan(self) -> bool:
+        """True when the backend builds what it runs from the plan itself (torch_proxy, or
+        onnxruntime exporting into the run folder); False when it runs given artifacts
+        (an export folder, HEFs, HARs) that fix the plan."""
+        return self.name == "torch_proxy" or (self.name == "onnxruntime" and self.export_dir is None)
+
     def factory_options(self) -> dict:
         if self.name == "hailo_runtime":
             return {"hef_dir": self.hef_dir, "io_format": self.io_format, "batch_size": self.batch_size}

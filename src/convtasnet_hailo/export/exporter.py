@@ -111,8 +111,8 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
             report(f"  exported {index}/{len(stages)} stages")
     manifest = Manifest(
         model=model_info,
-        plan={"path": plan.path.value, "tile_w": tile_w, "block_chan": plan.block_chan, "opset": OPSET,
-              "monolithic": False, "n_stages": len(stages)},
+        plan={"path": plan.path.value, "tile_w": tile_w, "block_chan": plan.block_chan, "fused": plan.fused,
+              "expose_internal": plan.expose_internal, "opset": OPSET, "monolithic": False, "n_stages": len(stages)},
         stages=tuple(entries),
         host_steps=tuple(describe_host_step(s) for s in plan.steps if not isinstance(s, Stage)),
         created_by=f"convtasnet-hailo {__version__}",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from ..plan.builder import PlanPath, build_plan
+from ..plan.builder import PlanOptions, PlanPath
 from ..model.source import ModelSource
 from .graph_check import Violation
 from .hailo_rules import CheckLimits
@@ -27,11 +27,11 @@ def report_violations(violations: list[Violation], what: str, report: Callable[[
     return 0
 
 
-def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, block_chan: int | None,
+def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
                   limits: CheckLimits, report: Callable[[str], None] = print) -> int:
     from .exporter import export_plan
 
-    plan = build_plan(source.model, path, block_chan=block_chan)
+    plan = layout.build(source.model, path)
     result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report)
     report(f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} written, "
            f"{len(result.reused)} unchanged and reused (same sha256)")
@@ -56,14 +56,14 @@ def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], 
     return report_violations(check_export(export_dir, limits), f"check {export_dir}", report)
 
 
-def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, block_chan: int | None,
+def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
                    monolithic: bool, length: int | None, limits: CheckLimits,
                    report: Callable[[str], None] = print) -> int:
     """Staged (one ONNX per stage) or, with ``monolithic``, the whole model at ``length`` samples."""
-    if monolithic and (block_chan or tile_w):
+    if monolithic and (layout.block_chan or tile_w):
         raise UserError("--monolithic exports the whole model: drop --tile-w/--block-chan")
     if not monolithic and length is not None:
         raise UserError("--length is for --monolithic; staged exports are length-independent")
     if monolithic:
         return export_whole(source, out, length, limits, report)
-    return export_staged(source, out, path, tile_w, block_chan, limits, report)
+    return export_staged(source, out, path, tile_w, layout, limits, report)

@@ -64,12 +64,12 @@ def _stage_map(stages, selected) -> dict[str, str]:
     return {s.name: representative.get(structure_key(s), "") for s in stages}
 
 
-def grid_plan(model, path: str, block_chan: int | None):
+def grid_plan(model, path: str, block_chan: int | None, fuse: bool = True):
     """The stages a grid compiles: ``masker`` = the masker path's; ``decoder`` = the rest of the
     full chain (the filterbank side: encoder, mask multiply, decoder projection), so the two
     grids together cover every stage of the runtime plan."""
-    full_chain = build_plan(model, PlanPath.FULL_CHAIN, block_chan)
-    masker = {s.name for s in build_plan(model, PlanPath.MASKER, block_chan).stages}
+    full_chain = build_plan(model, PlanPath.FULL_CHAIN, block_chan, fuse)
+    masker = {s.name for s in build_plan(model, PlanPath.MASKER, block_chan, fuse).stages}
     keep = (lambda name: name in masker) if path == "masker" else (lambda name: name not in masker)
     return full_chain, [s for s in full_chain.stages if keep(s.name)]
 
@@ -146,11 +146,13 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
         raise UserError(f"{export_dir} holds a monolithic export; compile a staged export (without --monolithic)")
     source = model_for_export(manifest, model_override)
     block_chan, tile_w = manifest.plan.get("block_chan"), manifest.tile_w
-    plan = build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan)
+    fuse = bool(manifest.plan.get("fused", False))  # exports before fusion existed are unfused
+    plan = build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan, fuse,
+                      bool(manifest.plan.get("expose_internal", False)))
     if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
         raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
-    calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan), tile_w, audio,
+    calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse), tile_w, audio,
                              export_dir / "calib", calib_count,
                              tensors={p.name for s in plan.stages for p in s.inputs}, report=report)
     out_dir = export_dir / "hailo" / hw_arch

@@ -78,14 +78,19 @@ def structure_key(stage) -> tuple:
     return stage.structure()
 
 
-_BLOCK_INDEX = re.compile(r"^tcn(\d+)_")
+_BLOCK_INDEX = re.compile(r"(?:^|__)tcn(\d+)_")
+
+
+def _block_indices(stage_name: str) -> set[int]:
+    """TCN blocks a stage belongs to (a fused stage: every block it touches)."""
+    return {int(index) for index in _BLOCK_INDEX.findall(stage_name)}
 
 
 def select_stages(stages, profile: GridProfile) -> list:
     chosen = list(stages)
     if profile.blocks is not None:
         keep = set(profile.blocks)
-        chosen = [s for s in chosen if not _BLOCK_INDEX.match(s.name) or int(_BLOCK_INDEX.match(s.name).group(1)) in keep]
+        chosen = [s for s in chosen if not _block_indices(s.name) or _block_indices(s.name) & keep]
     if profile.stages == "distinct":
         seen, distinct = set(), []
         for stage in chosen:

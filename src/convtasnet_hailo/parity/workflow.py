@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from ..backends.setup import BackendOptions, open_backend
 from ..errors import UserError
-from ..plan.builder import PlanPath, build_plan
+from ..plan.builder import PlanOptions, PlanPath
 from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
 from ..runs.run_folder import new_run_dir
@@ -41,6 +41,16 @@ def parity_cases(path: PlanPath, config: ConvTasNetConfig, tile_widths: Sequence
     return [ParityCase(path, tile_w, wav_t) for tile_w in tile_widths for wav_t in samples]
 
 
+def exported_with_internal_tensors(export_dir: Path | None) -> bool:
+    """Whether an export folder (or its tile<W>/ subfolders) holds a plan with internal tensors exposed."""
+    if export_dir is None:
+        return False
+    from ..export.manifest import read_manifest
+
+    folders = [export_dir] if (export_dir / "manifest.json").is_file() else sorted(export_dir.glob("tile*"))
+    return any(read_manifest(f).plan.get("expose_internal", False) for f in folders if (f / "manifest.json").is_file())
+
+
 @dataclasses.dataclass(frozen=True)
 class ParityRequest:
     path: PlanPath
@@ -48,7 +58,7 @@ class ParityRequest:
     tile_widths: Sequence[int] | None = None
     lengths: Sequence[int] | None = None
     seconds: Sequence[float] | None = None
-    block_chan: int | None = None
+    layout: PlanOptions = PlanOptions()
     runs_dir: Path = Path("module_runs")
     seed: int = 0
     reference: ReferencePrecision = ReferencePrecision.FLOAT32
@@ -57,7 +67,10 @@ class ParityRequest:
 def run_parity_command(source: ModelSource, request: ParityRequest, report: Callable[[str], None] = print) -> int:
     """Runs every case into a new run folder; 0 when all pass, 1 when any fails."""
     cases = parity_cases(request.path, source.model.config, request.tile_widths, request.lengths, request.seconds)
-    plan = build_plan(source.model, request.path, block_chan=request.block_chan)
+    # Fused stages output their internal tensors too, so every runbook name is compared, where the
+    # backend builds its own artifacts; given exports and HEFs fix the plan they were made from.
+    expose = request.backend.runs_any_plan or exported_with_internal_tensors(request.backend.export_dir)
+    plan = request.layout.build(source.model, request.path, expose_internal=expose)
     out_dir = new_run_dir(request.runs_dir)
     report(f"parity {request.path.value}: {len(cases)} case(s), backend {request.backend.name}, "
            f"{len(plan.stages)} stages, {source.description}")

@@ -26,6 +26,7 @@ from .host_steps import (
     ActivateMask, AddTensors, Alias, FitLength, HostStep, Normalize, OverlapAdd, SplitSources,
 )
 from .channel_blocks import split_channel_blocks
+from .fusion import fuse_stages
 from .ops import Add, Conv, Mul, PRelu, Relu, conv1d_weight
 from . import names
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
@@ -47,6 +48,11 @@ class PlanPath(str, enum.Enum):
             PlanPath.MASKER: (names.ENCODER,),
             PlanPath.FULL_CHAIN: (names.WAV,),
         }[self]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """What the path delivers (kept by every plan, fused or not)."""
+        return (names.MASKER_OUTPUT,) if self is PlanPath.MASKER else (names.FINAL_OUTPUT,)
 
 
 def _numpy(tensor) -> np.ndarray:
@@ -173,6 +179,22 @@ def _decoder_steps(model: ConvTasNet) -> list[Step]:
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class PlanOptions:
+    """How the model is cut: ``block_chan`` splits wider 1x1 convs into channel blocks; ``fuse``
+    merges runs of stages no host step separates (the default; ``--no-fuse`` keeps one stage per
+    conv group)."""
+
+    block_chan: int | None = None
+    fuse: bool = True
+
+    def build(self, model: ConvTasNet, path: "PlanPath", expose_internal: bool = False) -> "StagePlan":
+        return build_plan(model, path, self.block_chan, self.fuse, expose_internal)
+
+    def to_json(self) -> dict:
+        return {"block_chan": self.block_chan, "fused": self.fuse}
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class StagePlan:
     """Ordered stages and host steps for one model and path; ``inputs`` seed the executor."""
@@ -181,10 +203,16 @@ class StagePlan:
     path: PlanPath
     steps: tuple[Step, ...]
     block_chan: int | None = None
+    fused: bool = False
+    expose_internal: bool = False
 
     @property
     def inputs(self) -> tuple[str, ...]:
         return self.path.inputs
+
+    @property
+    def options(self) -> PlanOptions:
+        return PlanOptions(self.block_chan, self.fused)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -217,9 +245,12 @@ def step_outputs(step: Step) -> tuple[str, ...]:
     return step.writes
 
 
-def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None) -> StagePlan:
+def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None,
+               fuse: bool = True, expose_internal: bool = False) -> StagePlan:
     """Decomposes ``model`` (left untouched) into the stage plan for ``path``; with
-    ``block_chan``, 1x1 convs wider than that are split into channel blocks."""
+    ``block_chan``, 1x1 convs wider than that are split into channel blocks; with ``fuse``
+    (default), runs of stages no host step separates become one stage (``plan.fusion``);
+    ``expose_internal`` makes fused stages output every reported tensor (parity runs)."""
     if path is PlanPath.DECODER:
         steps = _decoder_steps(model)
     elif path is PlanPath.MASKER:
@@ -228,7 +259,9 @@ def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_ch
         steps = _encoder_steps(model) + _masker_steps(model) + _decoder_steps(model)
     if block_chan is not None:
         steps = list(split_channel_blocks(tuple(steps), block_chan))
-    plan = StagePlan(model.config, path, tuple(steps), block_chan)
+    if fuse:
+        steps = list(fuse_stages(steps, path.outputs, expose_internal))
+    plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal)
     _check_dataflow(plan)
     return plan
 

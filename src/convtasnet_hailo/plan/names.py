@@ -41,3 +41,13 @@ CONTRACT_TENSORS = re.compile(
 
 def is_contract_tensor(name: str) -> bool:
     return CONTRACT_TENSORS.match(name) is not None
+
+
+#: Every tensor a parity run reports: the contract's names and the host-made diagnostics.
+REPORTED_TENSORS = re.compile(
+    CONTRACT_TENSORS.pattern[:-2] + r"|bottleneck_norm|tcn\d+_(in_norm|depth_norm|skip_sum)|mask_net)$"
+)
+
+
+def is_reported_tensor(name: str) -> bool:
+    return REPORTED_TENSORS.match(name) is not None

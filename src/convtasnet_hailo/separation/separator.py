@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..plan.builder import PlanPath, build_plan
+from ..plan.builder import PlanOptions, PlanPath
 from ..model.convtasnet import ConvTasNet
 from ..tiling.executor import StitchedExecutor
 
@@ -17,9 +17,9 @@ SeparateFn = Callable[[np.ndarray], np.ndarray]
 class StitchedSeparator:
     """Runs the model's full-chain plan tile by tile. Shape: (T,) -> (n_src, T)."""
 
-    def __init__(self, model: ConvTasNet, backend, tile_w: int, block_chan: int | None = None):
+    def __init__(self, model: ConvTasNet, backend, tile_w: int, layout: PlanOptions = PlanOptions()):
         self.model = model
-        self.plan = build_plan(model, PlanPath.FULL_CHAIN, block_chan=block_chan)
+        self.plan = layout.build(model, PlanPath.FULL_CHAIN)
         self.executor = StitchedExecutor(self.plan, backend, tile_w)
 
     @property

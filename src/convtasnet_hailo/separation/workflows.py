@@ -18,7 +18,7 @@ from ..audio.io import LoadedAudio, load_audio, pcm_safe_gain, save_audio
 from ..audio.librimix import read_metadata, sources_beside
 from ..backends.setup import BackendOptions, open_backend
 from ..errors import UserError
-from ..plan.builder import PlanPath, build_plan
+from ..plan.builder import PlanOptions, PlanPath
 from ..model.source import ModelSource
 from ..tiling.executor import check_tile_width
 from ..runs.plot import plot_separation
@@ -197,37 +197,37 @@ def evaluate_entries(separator: StitchedSeparator, entries, run_dir: Path, run_i
 
 # The commands: plain values in, an exit status out (the CLI only parses and dispatches).
 
-def open_separator(source: ModelSource, backend: BackendOptions, tile_w: int, block_chan: int | None,
+def open_separator(source: ModelSource, backend: BackendOptions, tile_w: int, layout: PlanOptions,
                    scratch: Path, report: Report = print) -> StitchedSeparator:
     """The stitched separator on ``backend`` (onnxruntime exports into ``scratch`` unless it was
     given an export folder)."""
     check_tile_width(tile_w)
-    plan = build_plan(source.model, PlanPath.FULL_CHAIN, block_chan=block_chan)
+    plan = layout.build(source.model, PlanPath.FULL_CHAIN)
     return StitchedSeparator(source.model, open_backend(backend, plan, source.to_json(), [tile_w], scratch, report),
-                             tile_w, block_chan)
+                             tile_w, layout)
 
 
-def _run_info(source: ModelSource, backend: BackendOptions, tile_w: int, block_chan: int | None) -> dict:
-    return {"backend": backend.name, "tile_w": tile_w, "block_chan": block_chan, **source.to_json()}
+def _run_info(source: ModelSource, backend: BackendOptions, tile_w: int, layout: PlanOptions) -> dict:
+    return {"backend": backend.name, "tile_w": tile_w, **layout.to_json(), **source.to_json()}
 
 
 def separate_command(source: ModelSource, mixtures: list[str], out: Path, backend: BackendOptions, tile_w: int,
-                     block_chan: int | None, policy: SegmentPolicy, subtype: str, report: Report = print) -> int:
-    separator = open_separator(source, backend, tile_w, block_chan, out / "onnx", report)
-    separate_files(separator, mixtures, out, policy, subtype, _run_info(source, backend, tile_w, block_chan), report)
+                     layout: PlanOptions, policy: SegmentPolicy, subtype: str, report: Report = print) -> int:
+    separator = open_separator(source, backend, tile_w, layout, out / "onnx", report)
+    separate_files(separator, mixtures, out, policy, subtype, _run_info(source, backend, tile_w, layout), report)
     return 0
 
 
 def forward_command(source: ModelSource, mix: Path, s1: str | None, s2: str | None, backend: BackendOptions,
-                    tile_w: int, block_chan: int | None, runs_dir: Path, report: Report = print) -> int:
+                    tile_w: int, layout: PlanOptions, runs_dir: Path, report: Report = print) -> int:
     """Runbook step 6; exit 1 when the stitched output breaks the contract."""
     given = [p for p in (s1, s2) if p]
     if len(given) == 1:
         raise UserError("pass both --s1 and --s2, or neither")
     source_paths = given or sources_beside(mix, source.model.config.n_src)
     run_dir = new_run_dir(runs_dir)
-    separator = open_separator(source, backend, tile_w, block_chan, run_dir / "onnx", report)
-    metrics = forward_run(separator, mix, source_paths, run_dir, _run_info(source, backend, tile_w, block_chan))
+    separator = open_separator(source, backend, tile_w, layout, run_dir / "onnx", report)
+    metrics = forward_run(separator, mix, source_paths, run_dir, _run_info(source, backend, tile_w, layout))
     report(forward_summary(metrics))
     report(f"run folder: {run_dir}")
     return 0 if metrics["parity_ok"] else 1
@@ -238,7 +238,7 @@ def missing_files(entries) -> list[Path]:
 
 
 def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, backend: BackendOptions, tile_w: int,
-                     block_chan: int | None, runs_dir: Path, report: Report = print) -> int:
+                     layout: PlanOptions, runs_dir: Path, report: Report = print) -> int:
     """Every listed file is checked before the first mixture is separated; exit 1 when any
     mixture breaks the contract."""
     entries = read_metadata(metadata)[:limit]
@@ -247,8 +247,8 @@ def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, bac
         raise UserError(f"{metadata} lists {len(missing)} file(s) that do not exist, the first {missing[0]}; "
                         "fix the paths or pass the CSV of the LibriMix tree they belong to")
     run_dir = new_run_dir(runs_dir)
-    separator = open_separator(source, backend, tile_w, block_chan, run_dir / "onnx", report)
-    run_info = {"metadata": str(metadata), **_run_info(source, backend, tile_w, block_chan)}
+    separator = open_separator(source, backend, tile_w, layout, run_dir / "onnx", report)
+    run_info = {"metadata": str(metadata), **_run_info(source, backend, tile_w, layout)}
     summary = evaluate_entries(separator, entries, run_dir, run_info, report)
     report(f"{summary['n_mixtures']} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
            f"{summary['si_snri_db']['median']:.2f} dB; parity max_abs {summary['parity_max_abs']:.1e}; {run_dir}")
@@ -264,4 +264,5 @@ def demo_command(backend: BackendOptions, tile_w: int, runs_dir: Path, report: R
     report(f"demo: separating {DEMO_MIXTURE.name} (two real speakers) with the shipped demo model, "
            f"backend {backend.name}, tile_w {tile_w}")
     s1, s2 = map(str, DEMO_SOURCES)
-    return forward_command(trained_model(None), DEMO_MIXTURE, s1, s2, backend, tile_w, None, runs_dir, report)
+    return forward_command(trained_model(None), DEMO_MIXTURE, s1, s2, backend, tile_w, PlanOptions(), runs_dir,
+                           report)
