@@ -338,12 +338,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """A process manager's SIGTERM ends a run like Ctrl-C: finished files kept, partial ones removed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parses, dispatches, and turns every error a user can cause into one line and an exit
     status: 2 for bad input or environment, 130 for Ctrl-C (finished files are kept)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     prefix = f"convtasnet-hailo {args.command}"
+    _stop_on_sigterm()
     try:
         return args.func(args)
     except UserError as exc:

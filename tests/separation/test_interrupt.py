@@ -1,4 +1,4 @@
-"""Ctrl-C during a multi-file `separate`: every finished file stays intact, no partial WAV sits
+"""Ctrl-C (or a process manager's SIGTERM) during a multi-file `separate`: every finished file stays intact, no partial WAV sits
 under a final name, and the run JSON lists exactly what was finished."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import soundfile as sf
 
 from tests.conftest import speech_like
@@ -16,7 +17,8 @@ from tests.conftest import speech_like
 SECONDS = 30.0
 
 
-def test_ctrl_c_keeps_finished_files_and_leaves_no_partial_wav(tmp_path, tiny_checkpoint):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_keeps_finished_files_and_leaves_no_partial_wav(tmp_path, tiny_checkpoint, signum):
     inputs = []
     for i in range(6):
         path = tmp_path / f"in{i}.wav"
@@ -25,12 +27,14 @@ def test_ctrl_c_keeps_finished_files_and_leaves_no_partial_wav(tmp_path, tiny_ch
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "convtasnet_hailo.cli", "separate", *inputs, "--model",
                                 str(tiny_checkpoint), "--out", str(out), "--tile-w", "16", "--segment", "off"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # as in a terminal: a shell running us in the background ignores SIGINT
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not (out / "in0_s2.wav").exists():  # the first file is finished
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "interrupted; files already written are kept" in stderr and "Traceback" not in stderr
