@@ -155,6 +155,16 @@ def cmd_grid(args: argparse.Namespace) -> int:
                         args.jobs, args.timeout)
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .plan.builder import PlanPath
+    from .plan.packing import pack_stages
+    from .plan.report import plan_command
+
+    plan = _layout(args).build(_model_or_random(args).model, PlanPath(args.path))
+    packing = pack_stages([s.name for s in plan.stages], networks_per_group=args.networks_per_group)
+    return plan_command(plan, args.tile_w or 256, packing, _optional_path(args.json), _optional_path(args.png))
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import doctor_command
 
@@ -240,6 +250,14 @@ def _compile_options() -> argparse.ArgumentParser:
     return parser
 
 
+def _packing_options() -> argparse.ArgumentParser:
+    parser = _parent()
+    parser.add_argument("--networks-per-group", type=_positive_int,
+                        help="stages per network group when packing HEFs (default 8, HailoRT's limit; 1 = one "
+                             "network group per stage)")
+    return parser
+
+
 def _limit_options() -> argparse.ArgumentParser:
     parser = _parent()
     parser.add_argument("--max-width", type=int, default=512,
@@ -309,6 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--monolithic", action="store_true", help="export the whole model at one length instead")
     export.add_argument("--length", type=_positive_int, help="input length in samples for --monolithic")
     export.set_defaults(func=cmd_export)
+
+    plan = sub.add_parser("plan", parents=[random_model, _tile_option(None), blocks, _packing_options()],
+                          help="the stage plan and what it costs on the device: stages, HEFs, network groups, "
+                               "MACs, weights, host/device traffic (table, --json, PNG)")
+    plan.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
+    plan.add_argument("--json", help="write the plan report here (and the PNG beside it)")
+    plan.add_argument("--png", help="write the plan figure here")
+    plan.set_defaults(func=cmd_plan)
 
     check = sub.add_parser("check", parents=[_limit_options()],
                            help="check an export folder against the Hailo parser rules and its manifest")
