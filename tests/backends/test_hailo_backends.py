@@ -11,6 +11,7 @@ from convtasnet_hailo.backends.hailo_runtime import dequantize, nchw_to_nhwc, nh
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan.packing import RuntimeLimits
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.tiling.executor import StitchedExecutor
@@ -173,9 +174,10 @@ def test_doctor_finds_the_device(monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monkeypatch):
-    """Issue 7's check: the full-size plan end to end through the hailo_runtime code path (one
-    VDevice, HEFs configured once, NHWC batches) against the runtime double, which computes each
-    stage with its ONNX in onnxruntime; the result equals the onnxruntime backend's."""
+    """The full-size fused plan end to end through the hailo_runtime code path (one VDevice, NHWC
+    batches, HEFs configured in windows within HailoRT's 32 network groups) against the runtime
+    double, which computes each stage with its ONNX in onnxruntime and enforces the limits; the
+    result equals the onnxruntime backend's."""
     from convtasnet_hailo.compile.model_script import ScriptVariant
     from convtasnet_hailo.grids.orchestrate import run_compile
     from convtasnet_hailo.grids.runner import ExecMode
@@ -193,11 +195,37 @@ def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monke
     hailo = runtime_double.install(monkeypatch)
     wav = speech_like(1.5, 8000, 2)[None, None]
     got, want = {}, {}
-    StitchedExecutor(plan, load_backend("hailo_runtime", hef_dir=export / "hailo" / "hailo8"), 256).run(
+    backend = load_backend("hailo_runtime", hef_dir=export / "hailo" / "hailo8")
+    StitchedExecutor(plan, backend, 256).run(
         {"wav": wav}, lambda n, t: got.__setitem__(n, t))
     StitchedExecutor(plan, load_backend("onnxruntime", export_dir=export), 256).run(
         {"wav": wav}, lambda n, t: want.__setitem__(n, t))
     assert set(got) == set(want) and len(got) > 150
     worst = max(diff_tensor(n, got[n], want[n]).max_abs for n in got)
     assert worst <= 1e-5
-    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == len(plan.stages) == 51  # fused
+    # 51 stage HEFs, one network group each: HailoRT holds 32 per device, so two windows.
+    assert hailo.STATS["vdevices"] == 1 and len(plan.stages) == 51
+    assert hailo.STATS["configured"] == 51 and hailo.STATS["released"] == 32
+    backend_stats = backend.stats()
+    assert backend_stats["configure_windows"] == 2 and backend_stats["reconfigurations"] == 1
+    # Configuring every HEF at once, as before (a runtime that ignored the limit), fails at the 33rd stage
+    # with HailoRT's own message.
+    greedy = load_backend("hailo_runtime", hef_dir=export / "hailo" / "hailo8",
+                          limits=RuntimeLimits(network_groups_per_device=64))
+    with pytest.raises(UserError, match=r"stage tcn15_depth: HailoRT cannot configure .*Can't add 1 core-ops from "
+                                        r"HEF\. Currently 32 core-ops are configured; maximum allowed core-ops: 32\."):
+        StitchedExecutor(plan, greedy, 256)
+
+
+def test_the_runtime_double_enforces_hailorts_limits(compiled, monkeypatch):
+    _, _, hef_dir = compiled
+    hailo = runtime_double.install(monkeypatch)
+    hef = str(next(hef_dir.glob("encoder*.hef")))
+    device = hailo.VDevice()
+    configured = [device.create_infer_model(hef).configure() for _ in range(32)]
+    with pytest.raises(hailo.HailoRTException, match="Can't add 1 core-ops from HEF. Currently 32 core-ops are "
+                                                     "configured; maximum allowed core-ops: 32."):
+        device.create_infer_model(hef).configure()
+    with configured[0]:
+        pass  # released: one more fits
+    device.create_infer_model(hef).configure()

@@ -2,7 +2,10 @@
 
 One VDevice for the whole run (round-robin scheduler), every stage's HEF configured once in
 ``prepare``, all tiles of a stage sent in batches in the HEF's layout (NHWC), float32 or the
-HEF's quantized format (host-side scale/zero-point). Written against the documented InferModel
+HEF's quantized format (host-side scale/zero-point). A device holds at most 32 configured network
+groups (``plan.packing.RuntimeLimits``): a plan with more HEFs than that is configured in windows
+of consecutive stages, released and reconfigured as the executor moves on, and says so (stderr
+once, ``reconfigurations`` in the run JSON). Written against the documented InferModel
 API (HAILO_FACTS.md, "Runtime API"); imported lazily. Never falls back to another backend.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import numpy as np
 from ..errors import UserError
 from ..export.manifest import sha256_file
 from ..plan.builder import StagePlan
+from ..plan.packing import HAILORT_4_23, RuntimeLimits
 from ..plan.stages import Stage
 from .base import Backend, register_backend
 
@@ -92,7 +97,7 @@ class HailoRuntimeBackend(Backend):
     name = "hailo_runtime"
 
     def __init__(self, hef_dir: str | Path | None = None, batch_size: int = 8, timeout_ms: int = 10_000,
-                 io_format: str = "float32") -> None:
+                 io_format: str = "float32", limits: RuntimeLimits = HAILORT_4_23) -> None:
         if hef_dir is None:
             raise UserError("backend hailo_runtime needs compiled stages: pass --hef-dir DIR (from `compile`)")
         if io_format not in IO_FORMATS:
@@ -100,8 +105,13 @@ class HailoRuntimeBackend(Backend):
         self.hef_dir, self.batch_size, self.timeout_ms, self.io_format = Path(hef_dir), batch_size, timeout_ms, io_format
         self.hailo = import_runtime()
         self._stack = contextlib.ExitStack()
-        self._models: dict[str, tuple] = {}  # stage -> (infer_model, configured_model)
+        self._models: dict[str, tuple] = {}  # stage -> (infer_model, configured_model or None)
         self._tile_w: int | None = None
+        self.limits = limits
+        self._windows: list[list[str]] = []
+        self._window_stack = contextlib.ExitStack()
+        self.configurations = 0
+        self.reconfigurations = 0
         self.device_seconds: dict[str, float] = {}
         self.device_calls: dict[str, int] = {}
 
@@ -128,6 +138,7 @@ class HailoRuntimeBackend(Backend):
         paths = hef_paths(self.hef_dir, plan)
         vdevice = self._vdevice()
         hailo = self.hailo
+        infer_models = {}
         for stage in plan.stages:
             try:
                 infer_model = vdevice.create_infer_model(str(paths[stage.name]))
@@ -144,9 +155,34 @@ class HailoRuntimeBackend(Backend):
                 stream = infer_model.input(name) if name in infer_model.input_names else infer_model.output(name)
                 if fmt is not None:
                     stream.set_format_type(fmt)
-            configured = self._stack.enter_context(infer_model.configure())
-            self._models[stage.name] = (infer_model, configured)
+            infer_models[stage.name] = infer_model
+        # One network group per stage HEF; a window holds what the device configures at once.
+        per_window = self.limits.network_groups_per_device
+        names = [stage.name for stage in plan.stages]
+        self._windows = [names[i:i + per_window] for i in range(0, len(names), per_window)]
+        if len(self._windows) > 1:
+            print(f"hailo_runtime: {len(names)} HEFs exceed the {per_window} network groups a device configures at "
+                  f"once; configuring in {len(self._windows)} windows, reconfigured for every utterance (pack the "
+                  "stages into fewer network groups to avoid it)", file=sys.stderr)
+        self._models = {name: (model, None) for name, model in infer_models.items()}
+        self._configure_window(self._windows[0])
         self._tile_w = tile_w
+
+    def _configure_window(self, window: list[str]) -> None:
+        """Releases the configured window and configures ``window`` (every stage of it)."""
+        if any(configured is not None for _, configured in self._models.values()):
+            self._window_stack.close()
+            self._models = {name: (model, None) for name, (model, _) in self._models.items()}
+            self.reconfigurations += 1
+        for name in window:
+            model = self._models[name][0]
+            try:
+                configured = self._window_stack.enter_context(model.configure())
+            except Exception as exc:  # HailoRTException: a limit or the device
+                raise UserError(f"stage {name}: HailoRT cannot configure its HEF ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+            self._models[name] = (model, configured)
+            self.configurations += 1
 
     @property
     def quantized(self) -> bool:
@@ -174,6 +210,8 @@ class HailoRuntimeBackend(Backend):
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if stage.name not in self._models:
             raise UserError(f"stage {stage.name} is not among the configured HEFs")
+        if self._models[stage.name][1] is None:
+            self._configure_window(next(w for w in self._windows if stage.name in w))
         infer_model, configured = self._models[stage.name]
         # HEF stream names are the parser's (net/input_layer1...): matched to the plan's ports in
         # order (unconfirmed naming; the shapes were checked in prepare).
@@ -207,9 +245,11 @@ class HailoRuntimeBackend(Backend):
 
     def stats(self) -> dict:
         return {"device_seconds": {k: round(v, 6) for k, v in self.device_seconds.items()},
-                "device_calls": dict(self.device_calls)}
+                "device_calls": dict(self.device_calls), "configure_windows": len(self._windows),
+                "configurations": self.configurations, "reconfigurations": self.reconfigurations}
 
     def close(self) -> None:
+        self._window_stack.close()
         self._stack.close()
         self._models.clear()
         self._tile_w = None

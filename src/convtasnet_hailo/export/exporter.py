@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import UserError
 from ..files import write_bytes_atomically
 from ..plan.builder import StagePlan, step_inputs, step_outputs
+from ..plan.packing import Packing, pack_stages
 from ..plan.stages import Stage
 from .graph_check import Violation, check_model
 from .hailo_rules import CheckLimits
@@ -85,8 +86,10 @@ def prepare_folder(out_dir: Path) -> None:
 
 
 def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[str, Any],
-                limits: CheckLimits = CheckLimits(), report: Callable[[str], None] = print) -> ExportResult:
-    """Writes ``<stage>.onnx`` for every stage and ``manifest.json`` into ``out_dir``.
+                limits: CheckLimits = CheckLimits(), report: Callable[[str], None] = print,
+                packing: Packing | None = None) -> ExportResult:
+    """Writes ``<stage>.onnx`` for every stage and ``manifest.json`` (with the stages' packing
+    into HEFs and network groups, default ``pack_stages``) into ``out_dir``.
 
     A file whose bytes would not change is left alone and counted as reused. Every graph is
     checked against the Hailo rules; the violations are returned (nothing is deleted).
@@ -116,6 +119,7 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
         stages=tuple(entries),
         host_steps=tuple(describe_host_step(s) for s in plan.steps if not isinstance(s, Stage)),
         created_by=f"convtasnet-hailo {__version__}",
+        packing=packing or pack_stages([s.name for s in stages]),
     )
     manifest.write(out_dir)
     return ExportResult(out_dir, manifest, written, reused, violations)

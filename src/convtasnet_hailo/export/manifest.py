@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..files import write_text_atomically
+from ..plan.packing import Packing
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "convtasnet-hailo/manifest"
@@ -60,6 +61,7 @@ class Manifest:
     stages: tuple[StageEntry, ...]
     host_steps: tuple[dict[str, Any], ...] = ()
     created_by: str = ""
+    packing: Packing | None = None  # the stages' HEFs and network groups (None: exports before packing)
 
     @property
     def tile_w(self) -> int:
@@ -74,7 +76,8 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         return {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, "created_by": self.created_by,
                 "model": self.model, "plan": self.plan, "stages": [dataclasses.asdict(s) for s in self.stages],
-                "host_steps": list(self.host_steps)}
+                "host_steps": list(self.host_steps),
+                **({"packing": self.packing.to_json()} if self.packing is not None else {})}
 
     def write(self, directory: Path) -> Path:
         path = directory / MANIFEST_NAME
@@ -108,7 +111,7 @@ def read_manifest(directory: Path) -> Manifest:
             for s in data["stages"]
         )
         return Manifest(data["model"], data["plan"], stages, tuple(data.get("host_steps", ())),
-                        data.get("created_by", ""))
+                        data.get("created_by", ""), Packing.from_json(data["packing"]) if data.get("packing") else None)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a readable convtasnet-hailo manifest ({exc}); re-export") from None
 

@@ -10,6 +10,7 @@ from ..errors import UserError
 from ..plan.builder import PlanOptions, PlanPath
 from ..model.source import ModelSource
 from .graph_check import Violation
+from ..plan.packing import Packing
 from .hailo_rules import CheckLimits
 
 DEFAULT_TILE_W = 256
@@ -35,7 +36,8 @@ def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | 
     result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report)
     report(f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} written, "
            f"{len(result.reused)} unchanged and reused (same sha256)")
-    return report_violations(result.violations, "check", report)
+    return max(report_violations(result.violations, "check", report),
+               report_packing(result.manifest.packing, "check", report))
 
 
 def export_whole(source: ModelSource, out: Path, length: int | None, limits: CheckLimits,
@@ -50,10 +52,27 @@ def export_whole(source: ModelSource, out: Path, length: int | None, limits: Che
     return report_violations(result.violations, "monolithic check", report)
 
 
-def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], None] = print) -> int:
-    from .graph_check import check_export
+def report_packing(packing: Packing | None, what: str, report: Callable[[str], None] = print) -> int:
+    """Exit status 1 when the export's packing breaks a HailoRT limit (each said on stderr)."""
+    if packing is None:
+        report(f"{what}: no packing recorded (an export from before packing); re-export to check the runtime limits")
+        return 0
+    problems = packing.violations()
+    for problem in problems:
+        print(f"{what}: {problem}", file=sys.stderr)
+    if not problems:
+        report(f"{what}: {len(packing.hefs)} HEF(s), {len(packing.network_groups)} network group(s) within HailoRT's "
+               f"limits ({packing.limits.network_groups_per_device} network groups per device)")
+    return 1 if problems else 0
 
-    return report_violations(check_export(export_dir, limits), f"check {export_dir}", report)
+
+def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], None] = print) -> int:
+    """The Hailo parser rules on every stage file, and the packing against the runtime limits."""
+    from .graph_check import check_export
+    from .manifest import read_manifest
+
+    rules = report_violations(check_export(export_dir, limits), f"check {export_dir}", report)
+    return max(rules, report_packing(read_manifest(export_dir).packing, f"check {export_dir}", report))
 
 
 def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,

@@ -92,8 +92,9 @@ class Packing:
             problems.append(
                 f"{stages} stages need {groups} network groups; a device configures at most "
                 f"{limits.network_groups_per_device} at once (\"maximum allowed core-ops: "
-                f"{limits.network_groups_per_device}\"): fuse the plan (drop --no-fuse), use wider or no "
-                f"--block-chan, or accept {self.windows} reconfigurations per utterance")
+                f"{limits.network_groups_per_device}\"): use a wider or no --block-chan (channel-block stages "
+                f"are not fused), keep fusion on (no --no-fuse), or accept {self.windows} configuration windows "
+                "per utterance (hailo_runtime reconfigures between them)")
         return problems
 
     def to_json(self) -> dict:

@@ -4,7 +4,9 @@ HAILO_FACTS.md, Runtime API).
 Not HailoRT: a "HEF" here is the JSON the hailo_sdk_client test double writes, naming the
 stage's ONNX; ``run`` computes each tile with that ONNX in onnxruntime, in NHWC like a device.
 Counts VDevices and configurations so tests can prove one device and one configuration per
-stage. Environment: HAILO_DOUBLE_DEVICES (JSON list of device ids, default one),
+stage. Enforces HailoRT 4.23's limits with its error texts (HAILO_FACTS.md, "Runtime limits"): at
+most 32 configured network groups (core-ops) per device, released when a configured model's
+context exits, and at most 8 network groups per HEF. Environment: HAILO_DOUBLE_DEVICES (JSON list of device ids, default one),
 HAILO_DOUBLE_ARCH (the device's architecture, default hailo8), HAILO_DOUBLE_IO ("float32" or
 "quantized": the HEF's native I/O is UINT16 with scale 2**-8, zero point 32768).
 Lives under tests/; only tests put it on sys.path.
@@ -19,7 +21,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-STATS = {"vdevices": 0, "configured": 0, "runs": 0, "frames": 0}
+STATS = {"vdevices": 0, "configured": 0, "released": 0, "runs": 0, "frames": 0}
+#: HailoRT 4.23: CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS, HAILO_MAX_NETWORK_GROUPS.
+MAX_CORE_OPS_PER_DEVICE, MAX_NETWORK_GROUPS_PER_HEF = 32, 8
 QP_SCALE, QP_ZP = 2.0 ** -8, 32768.0
 
 
@@ -50,7 +54,7 @@ class HEF:
             self.data = json.load(handle)
 
     def get_network_group_names(self):
-        return [self.data["hef_double"]]
+        return list(self.data.get("network_groups", [self.data["hef_double"]]))
 
 
 class _Stream:
@@ -91,7 +95,7 @@ class _ConfiguredInferModel:
     def __init__(self, model):
         import onnxruntime as ort
 
-        self.model = model
+        self.model, self.released = model, False
         self.session = ort.InferenceSession(model.onnx_path)
         self.onnx_inputs = [i.name for i in self.session.get_inputs()]
 
@@ -99,6 +103,10 @@ class _ConfiguredInferModel:
         return self
 
     def __exit__(self, *exc):
+        if not self.released:
+            self.released = True
+            self.model.vdevice.core_ops -= self.model.core_ops
+            STATS["released"] += 1
         return False
 
     def create_bindings(self):
@@ -128,9 +136,11 @@ class _ConfiguredInferModel:
 
 
 class _InferModel:
-    def __init__(self, hef_path):
+    def __init__(self, hef_path, vdevice):
         import onnx
 
+        self.vdevice = vdevice
+        self.core_ops = len(HEF(hef_path).get_network_group_names())
         hef = HEF(hef_path).data
         self.onnx_path, self.batch_size = hef["onnx"], 1
         graph = onnx.load(self.onnx_path).graph
@@ -159,6 +169,13 @@ class _InferModel:
         self.batch_size = batch
 
     def configure(self):
+        device = self.vdevice
+        if device.core_ops + self.core_ops > MAX_CORE_OPS_PER_DEVICE:
+            # vdma_device.cpp's log line, raised as HAILO_INVALID_OPERATION
+            raise HailoRTException(
+                f"HAILO_INVALID_OPERATION: Can't add {self.core_ops} core-ops from HEF. Currently "
+                f"{device.core_ops} core-ops are configured; maximum allowed core-ops: {MAX_CORE_OPS_PER_DEVICE}.")
+        device.core_ops += self.core_ops
         STATS["configured"] += 1
         return _ConfiguredInferModel(self)
 
@@ -168,6 +185,7 @@ class VDevice:
         if not Device.scan():
             raise HailoRTException("HAILO_OUT_OF_PHYSICAL_DEVICES: no Hailo device found")
         self.arch = os.environ.get("HAILO_DOUBLE_ARCH", "hailo8")
+        self.core_ops = 0
         STATS["vdevices"] += 1
 
     @staticmethod
@@ -184,4 +202,6 @@ class VDevice:
         hef = HEF(hef_path).data
         if hef["hw_arch"] != self.arch:
             raise HailoRTException(f"HAILO_INVALID_HEF: HEF compiled for arch {hef['hw_arch']}, device is {self.arch}")
-        return _InferModel(hef_path)
+        if len(HEF(hef_path).get_network_group_names()) > MAX_NETWORK_GROUPS_PER_HEF:
+            raise HailoRTException("HAILO_INVALID_HEF: Too many network_groups on a given HEF")
+        return _InferModel(hef_path, self)
