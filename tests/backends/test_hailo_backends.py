@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.backends import load_backend
-from convtasnet_hailo.backends.hailo_runtime import dequantize, nchw_to_nhwc, nhwc_to_nchw, quantize
+from convtasnet_hailo.backends.hailo_runtime import dequantize, quantize
+from convtasnet_hailo.compile.layout import nchw_to_nhwc, nhwc_to_nchw
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.plan.builder import build_plan

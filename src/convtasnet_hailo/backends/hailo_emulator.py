@@ -9,17 +9,17 @@ Needs hailo_sdk_client in this Python (the emulator runs in-process).
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..compile.driver import import_sdk
+from ..compile.manifest import read_compile_manifest
+from ..compile.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
 from ..plan.builder import StagePlan
 from ..plan.stages import Stage
 from .base import Backend, register_backend
-from .hailo_runtime import nchw_to_nhwc, nhwc_to_nchw
 
 CONTEXTS = {"native": "SDK_NATIVE", "fp_optimized": "SDK_FP_OPTIMIZED", "quantized": "SDK_QUANTIZED"}
 
@@ -29,10 +29,9 @@ def har_paths(har_dir: Path, plan: StagePlan) -> dict[str, Path]:
     if not har_dir.is_dir():
         raise UserError(f"--hef-dir {har_dir} is not a folder")
     found: dict[str, Path] = {}
-    manifest = har_dir / "compile_manifest.json"
-    if manifest.is_file():
-        stages = json.loads(manifest.read_text()).get("stages", {})
-        found = {n: Path(i["har_path"]) for n, i in stages.items() if i.get("har_path")}
+    manifest = read_compile_manifest(har_dir)
+    if manifest is not None:
+        found = {name: Path(a.har_path) for name, a in manifest.stages.items() if a.har_path}
     for stage in plan.stages:
         if stage.name not in found:
             hits = sorted(p for p in har_dir.glob(f"{stage.name}_t*.har") if not p.name.endswith("_parsed.har"))
@@ -58,13 +57,10 @@ class HailoEmulatorBackend(Backend):
         self._stack = contextlib.ExitStack()
         self._runners: dict[str, tuple] = {}
 
-    @property
-    def quantized(self) -> bool:
-        return self.context == "quantized"
+        self.quantized = context == "quantized"
 
-    def prepare(self, plan: StagePlan, tile_w: int) -> None:
-        if self._runners:
-            return
+    def _prepare(self, plan: StagePlan, tile_w: int) -> None:
+        self._close()
         context = getattr(self.sdk.InferenceContext, CONTEXTS[self.context])
         for stage, path in har_paths(self.har_dir, plan).items():
             runner = self.sdk.ClientRunner(har=str(path))
@@ -72,16 +68,13 @@ class HailoEmulatorBackend(Backend):
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         runner, ctx = self._runners[stage.name]
-        arrays = [nchw_to_nhwc(inputs[p.name]).astype(np.float32) for p in stage.inputs]
-        if len(arrays) == 1:
-            feed = arrays[0]
-        else:  # multi-input nets take a dict keyed by the parsed input layers, in order (unconfirmed)
-            layers = [n for n, l in runner.get_hn_dict().get("layers", {}).items() if l.get("type") == "input_layer"]
-            feed = {name: array for name, array in zip(sorted(layers), arrays)}
+        arrays = [nchw_to_nhwc(inputs[p.name]) for p in stage.inputs]
+        hn = runner.get_hn_dict() if len(arrays) > 1 else {}
+        feed = input_layer_feed(hn, hn.get("name", stage.name), [p.name for p in stage.inputs], arrays)
         out = runner.infer(ctx, feed)
         outs = out if isinstance(out, (list, tuple)) else [out]
         return {port.name: nhwc_to_nchw(np.asarray(o, np.float32)) for port, o in zip(stage.outputs, outs)}
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._stack.close()
         self._runners.clear()

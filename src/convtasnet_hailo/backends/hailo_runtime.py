@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compile.layout import nchw_to_nhwc, nhwc_to_nchw
+from ..compile.manifest import COMPILE_MANIFEST, read_compile_manifest
 from ..errors import UserError
 from ..export.manifest import sha256_file
 from ..plan.builder import StagePlan
@@ -29,16 +31,6 @@ from .base import Backend, register_backend
 RUNTIME_FIX = ("install HailoRT 4.x with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all`; "
                "elsewhere hailort .deb + hailort wheel from https://hailo.ai/developer-zone/)")
 IO_FORMATS = ("float32", "quantized")
-
-
-def nchw_to_nhwc(tiles: np.ndarray) -> np.ndarray:
-    """(N, C, 1, W) -> (N, 1, W, C)."""
-    return np.ascontiguousarray(tiles.transpose(0, 2, 3, 1))
-
-
-def nhwc_to_nchw(tiles: np.ndarray) -> np.ndarray:
-    """(N, 1, W, C) -> (N, C, 1, W)."""
-    return np.ascontiguousarray(tiles.transpose(0, 3, 1, 2))
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: float, dtype) -> np.ndarray:
@@ -66,16 +58,15 @@ def hef_paths(hef_dir: Path, plan: StagePlan) -> dict[str, Path]:
     if not hef_dir.is_dir():
         raise UserError(f"--hef-dir {hef_dir} is not a folder")
     found: dict[str, Path] = {}
-    compiled, covering = hef_dir / "compile_manifest.json", hef_dir / "covering_manifest.json"
-    if compiled.is_file():
-        stages = json.loads(compiled.read_text()).get("stages", {})
-        for name, info in stages.items():
-            if not info.get("hef_path"):
+    compiled, covering = read_compile_manifest(hef_dir), hef_dir / "covering_manifest.json"
+    if compiled is not None:
+        for name, artifacts in compiled.stages.items():
+            if not artifacts.hef_path:
                 continue
-            path = Path(info["hef_path"])
-            if info.get("hef_sha256") and path.is_file() and sha256_file(path) != info["hef_sha256"]:
+            path = Path(artifacts.hef_path)
+            if artifacts.hef_sha256 and path.is_file() and sha256_file(path) != artifacts.hef_sha256:
                 raise UserError(f"stage {name}: {path.name} changed since it was compiled (sha256 differs from "
-                                f"{compiled.name}); recompile")
+                                f"{COMPILE_MANIFEST}); recompile")
             found[name] = path
     elif covering.is_file():
         stages = json.loads(covering.read_text()).get("stages") or {}
@@ -106,7 +97,6 @@ class HailoRuntimeBackend(Backend):
         self.hailo = import_runtime()
         self._stack = contextlib.ExitStack()
         self._models: dict[str, tuple] = {}  # stage -> (infer_model, configured_model or None)
-        self._tile_w: int | None = None
         self.limits = limits
         self._windows: list[list[str]] = []
         self._window_stack = contextlib.ExitStack()
@@ -132,9 +122,8 @@ class HailoRuntimeBackend(Backend):
             raise UserError(f"stage {stage.name}: {hef.name} takes inputs {got}, the plan at tile_w {tile_w} needs "
                             f"{sorted(expected.values())} (NHWC); compile the export made for this tile width")
 
-    def prepare(self, plan: StagePlan, tile_w: int) -> None:
-        if self._tile_w == tile_w and self._models:
-            return
+    def _prepare(self, plan: StagePlan, tile_w: int) -> None:
+        self._release()
         paths = hef_paths(self.hef_dir, plan)
         vdevice = self._vdevice()
         hailo = self.hailo
@@ -166,7 +155,6 @@ class HailoRuntimeBackend(Backend):
                   "stages into fewer network groups to avoid it)", file=sys.stderr)
         self._models = {name: (model, None) for name, model in infer_models.items()}
         self._configure_window(self._windows[0])
-        self._tile_w = tile_w
 
     def _configure_window(self, window: list[str]) -> None:
         """Releases the configured window and configures ``window`` (every stage of it)."""
@@ -184,10 +172,8 @@ class HailoRuntimeBackend(Backend):
             self._models[name] = (model, configured)
             self.configurations += 1
 
-    @property
-    def quantized(self) -> bool:
-        """A HEF always computes in its quantized format, whatever the I/O format."""
-        return True
+    #: A HEF always computes in its quantized format, whatever the I/O format.
+    quantized = True
 
     def _device_dtype(self, stream):
         if self.io_format == "float32":
@@ -248,8 +234,10 @@ class HailoRuntimeBackend(Backend):
                 "device_calls": dict(self.device_calls), "configure_windows": len(self._windows),
                 "configurations": self.configurations, "reconfigurations": self.reconfigurations}
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._window_stack.close()
         self._stack.close()
         self._models.clear()
-        self._tile_w = None
+
+    def _close(self) -> None:
+        self._release()

@@ -55,7 +55,6 @@ class OnnxRuntimeBackend(Backend):
         self.export_dir = Path(export_dir)
         self.threads = threads if threads is not None else default_threads()
         self._sessions: dict[str, ort.InferenceSession] = {}
-        self._tile_w: int | None = None
 
     def _export_for(self, tile_w: int) -> tuple[Path, Manifest]:
         for directory in (self.export_dir, self.export_dir / f"tile{tile_w}"):
@@ -66,10 +65,8 @@ class OnnxRuntimeBackend(Backend):
         raise UserError(f"no export for tile_w {tile_w} in {self.export_dir} (looked for manifest.json there and "
                         f"in tile{tile_w}/); run `convtasnet-hailo export --tile-w {tile_w}` or pass its --tile-w")
 
-    def prepare(self, plan: StagePlan, tile_w: int) -> None:
-        """Opens one session per stage (once per tile width), after checking the export."""
-        if self._tile_w == tile_w:
-            return
+    def _prepare(self, plan: StagePlan, tile_w: int) -> None:
+        """Opens one session per stage, after checking the export against the plan."""
         directory, manifest = self._export_for(tile_w)
         if manifest.plan.get("block_chan") != plan.block_chan:
             raise UserError(f"the export in {directory} used block_chan {manifest.plan.get('block_chan')}, the plan "
@@ -92,7 +89,7 @@ class OnnxRuntimeBackend(Backend):
             batched = with_symbolic_batch(onnx.load(str(path)))
             sessions[stage.name] = ort.InferenceSession(
                 batched.SerializeToString(), _session_options(self.threads), providers=["CPUExecutionProvider"])
-        self._sessions, self._tile_w = sessions, tile_w
+        self._sessions = sessions
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self._sessions.get(stage.name)
@@ -102,6 +99,5 @@ class OnnxRuntimeBackend(Backend):
         outputs = session.run([p.name for p in stage.outputs], feeds)
         return dict(zip((p.name for p in stage.outputs), outputs))
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._sessions.clear()
-        self._tile_w = None

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import UserError
 from ..files import write_bytes_atomically, write_text_atomically
 from .failures import Failure, from_exception
+from .layout import input_layer_feed
 
 SDK_MODULE = "hailo_sdk_client"
 #: Targets seen in the DFC's SUPPORTED_HW_ARCHS (HAILO_FACTS.md, DFC 3.29).
@@ -127,25 +128,11 @@ def _captured(log_path: Path):
 
 
 def _calibration_feed(runner, job: CompileJob):
-    """Calibration arrays keyed as the parsed net names its inputs. Single-input nets take the
-    array itself. Multi-input: the HN's input layers are matched to ONNX inputs by their
-    ``original_names`` (unconfirmed field name; falls back to the parser's input order)."""
+    """Calibration arrays keyed as the parsed net names its inputs (``layout.input_layer_feed``)."""
     import numpy as np
 
     arrays = [np.load(path) for path in job.calib_paths]
-    if len(arrays) == 1:
-        return arrays[0]
-    layers = runner.get_hn_dict().get("layers", {})
-    inputs = [name for name, layer in layers.items() if layer.get("type") == "input_layer"]
-    feed = {}
-    for name in inputs:
-        originals = layers[name].get("original_names") or []
-        for index, onnx_name in enumerate(job.input_names):
-            if onnx_name in originals:
-                feed[name if "/" in name else f"{job.net_name}/{name}"] = arrays[index]
-    if len(feed) != len(arrays):
-        feed = {(n if "/" in n else f"{job.net_name}/{n}"): a for n, a in zip(sorted(inputs), arrays)}
-    return feed
+    return input_layer_feed(runner.get_hn_dict() if len(arrays) > 1 else {}, job.net_name, job.input_names, arrays)
 
 
 def compile_stage(job: CompileJob, sdk=None) -> CompileResult:

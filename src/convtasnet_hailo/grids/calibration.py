@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compile.layout import nchw_to_nhwc
 from ..files import written_atomically
 from ..plan.builder import StagePlan
 from ..plan.stages import Stage
@@ -48,11 +49,6 @@ def fingerprint(audio: list[np.ndarray], count: int, tile_w: int, seed: int, pla
     for wav in audio:
         digest.update(np.ascontiguousarray(wav, np.float32).tobytes())
     return digest.hexdigest()
-
-
-def to_nhwc(tiles: np.ndarray) -> np.ndarray:
-    """(N, C, 1, W) -> (N, 1, W, C), float32."""
-    return np.ascontiguousarray(tiles.transpose(0, 2, 3, 1), dtype=np.float32)
 
 
 def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_dir: Path, count: int = 64,
@@ -93,7 +89,7 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
         chosen = np.sort(rng.choice(len(tiles), size=min(count, len(tiles)), replace=False))
         files[name] = out_dir / f"{name}.npy"
         with written_atomically(files[name]) as temporary, open(temporary, "wb") as handle:
-            np.save(handle, to_nhwc(tiles[chosen]))
+            np.save(handle, nchw_to_nhwc(tiles[chosen]))
     index_path.write_text(json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": seed,
                                       "files": {n: p.name for n, p in files.items()}}, indent=1))
     return files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..compile.manifest import CompileManifest, StageArtifacts
 from ..errors import UserError
 from ..files import write_text_atomically
 from ..export.exporter import export_plan
@@ -163,14 +165,11 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     prepared = prepare_cases(cases, manifest, export_dir, calib, scripts, hw_arch, export_dir, out_dir)
     summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
     rows = execute(prepared, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report)
-    write_text_atomically(out_dir / "compile_manifest.json", json.dumps(
-        {"hw_arch": hw_arch, "tile_w": tile_w, "block_chan": block_chan, "variant": variant.name,
-         "stages": {r["stage"]: {**{k: r.get(k) for k in ("status", "hef_success", "hef_path", "har_path",
-                                                          "exception_type", "failure_head", "seconds_parse",
-                                                          "seconds_optimize", "seconds_compile", "sdk_version", "log",
-                                                          "hef_log")},
-                                 "hef_sha256": sha256_file(Path(r["hef_path"])) if r.get("hef_path") else None}
-                    for r in rows}}, indent=1, default=str))
+    fields = {f.name for f in dataclasses.fields(StageArtifacts)} - {"hef_sha256"}
+    CompileManifest(hw_arch, tile_w, block_chan, variant.name, {
+        r["stage"]: StageArtifacts(**{k: r.get(k) for k in fields if r.get(k) is not None},
+                                   hef_sha256=sha256_file(Path(r["hef_path"])) if r.get("hef_path") else None)
+        for r in rows}).write(out_dir)
     return {"rows": rows, "out_dir": out_dir}
 
 

@@ -140,7 +140,7 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
     latent_w = case.latent_w(config)
     contract = [d for d in diffs if is_contract_tensor(d.name)]
     diagnostics = [d for d in diffs if not is_contract_tensor(d.name)]
-    quantized = bool(getattr(backend, "quantized", False))
+    quantized = backend.quantized
     if quantized:  # integer arithmetic: judged by SQNR per stage, not by the float32 contract
         all_close = bool(contract) and all(d.sqnr_db >= QUANTIZED_MIN_SQNR_DB for d in contract)
     else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from .host_steps import AddTensors, Alias, HostStep
+from .host_steps import AddTensors, HostStep
 from .names import is_reported_tensor
 from .ops import Add
 from .stages import POINTWISE, Stage, StageInput, StageOutput
