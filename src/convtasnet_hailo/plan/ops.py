@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Mapping, Union
+from typing import Any, ClassVar, Mapping, Union
 
 import numpy as np
 
@@ -186,86 +186,82 @@ class PRelu(StageOp):
                 [numpy_helper.from_array(slope, f"{name}.slope")])
 
 
-@dataclasses.dataclass(frozen=True)
-class Relu(StageOp):
+class _ParameterFree(StageOp):
+    """An op without parameters whose ONNX form is one node of type ``onnx_op`` on its reads."""
+
+    onnx_op: ClassVar[str]
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper
+
+        return [helper.make_node(self.onnx_op, list(self.reads), [self.output], name=name)], []
+
+
+class _Unary(_ParameterFree):
     input: str
-    output: str
 
     @property
     def reads(self) -> tuple[str, ...]:
         return (self.input,)
+
+
+class _Binary(_ParameterFree):
+    a: str
+    b: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
+
+@dataclasses.dataclass(frozen=True)
+class Relu(_Unary):
+    input: str
+    output: str
+    onnx_op: ClassVar[str] = "Relu"
 
     def torch_forward(self, module: Any, x: Any) -> Any:
         import torch
 
         return torch.relu(x)
 
-    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
-        from onnx import helper
-
-        return [helper.make_node("Relu", [self.input], [self.output], name=name)], []
-
 
 @dataclasses.dataclass(frozen=True)
-class Sigmoid(StageOp):
+class Sigmoid(_Unary):
     input: str
     output: str
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.input,)
+    onnx_op: ClassVar[str] = "Sigmoid"
 
     def torch_forward(self, module: Any, x: Any) -> Any:
         import torch
 
         return torch.sigmoid(x)
 
-    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
-        from onnx import helper
-
-        return [helper.make_node("Sigmoid", [self.input], [self.output], name=name)], []
-
 
 @dataclasses.dataclass(frozen=True)
-class Add(StageOp):
+class Add(_Binary):
     """Elementwise ``a + b`` (Hailo's ew_add), in that order."""
 
     a: str
     b: str
     output: str
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.a, self.b)
+    onnx_op: ClassVar[str] = "Add"
 
     def torch_forward(self, module: Any, a: Any, b: Any) -> Any:
         return a + b
 
-    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
-        from onnx import helper
-
-        return [helper.make_node("Add", [self.a, self.b], [self.output], name=name)], []
-
 
 @dataclasses.dataclass(frozen=True)
-class Mul(StageOp):
+class Mul(_Binary):
     """Elementwise ``a * b`` (Hailo's ew_mult)."""
 
     a: str
     b: str
     output: str
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.a, self.b)
+    onnx_op: ClassVar[str] = "Mul"
 
     def torch_forward(self, module: Any, a: Any, b: Any) -> Any:
         return a * b
-
-    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
-        from onnx import helper
-
-        return [helper.make_node("Mul", [self.a, self.b], [self.output], name=name)], []
 
 
 Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul]
