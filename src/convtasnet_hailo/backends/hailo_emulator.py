@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compile.driver import import_sdk
-from ..compile.manifest import read_compile_manifest
+from ..compile.manifest import stage_artifacts
 from ..compile.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
 from ..plan.builder import StagePlan
@@ -25,22 +25,8 @@ CONTEXTS = {"native": "SDK_NATIVE", "fp_optimized": "SDK_FP_OPTIMIZED", "quantiz
 
 
 def har_paths(har_dir: Path, plan: StagePlan) -> dict[str, Path]:
-    """stage -> optimized HAR, from ``compile_manifest.json`` or ``<stage>*.har`` files."""
-    if not har_dir.is_dir():
-        raise UserError(f"--hef-dir {har_dir} is not a folder")
-    found: dict[str, Path] = {}
-    manifest = read_compile_manifest(har_dir)
-    if manifest is not None:
-        found = {name: Path(a.har_path) for name, a in manifest.stages.items() if a.har_path}
-    for stage in plan.stages:
-        if stage.name not in found:
-            hits = sorted(p for p in har_dir.glob(f"{stage.name}_t*.har") if not p.name.endswith("_parsed.har"))
-            if hits:
-                found[stage.name] = hits[0]
-    missing = [s.name for s in plan.stages if s.name not in found or not found[s.name].is_file()]
-    if missing:
-        raise UserError(f"stage {missing[0]} has no optimized HAR in {har_dir}; run `convtasnet-hailo compile`")
-    return found
+    """stage -> optimized HAR (``compile.manifest.stage_artifacts``)."""
+    return stage_artifacts(har_dir, [s.name for s in plan.stages], "har")
 
 
 @register_backend("hailo_emulator")

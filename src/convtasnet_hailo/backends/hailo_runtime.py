@@ -12,7 +12,6 @@ API (HAILO_FACTS.md, "Runtime API"); imported lazily. Never falls back to anothe
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..compile.layout import nchw_to_nhwc, nhwc_to_nchw
-from ..compile.manifest import COMPILE_MANIFEST, read_compile_manifest
+from ..compile.manifest import stage_artifacts
 from ..errors import UserError
-from ..export.manifest import sha256_file
 from ..plan.builder import StagePlan
 from ..plan.packing import HAILORT_4_23, RuntimeLimits
 from ..plan.stages import Stage
@@ -53,34 +51,8 @@ def import_runtime():
 
 
 def hef_paths(hef_dir: Path, plan: StagePlan) -> dict[str, Path]:
-    """stage -> HEF file, from ``compile_manifest.json`` (written by `compile`, hashes checked),
-    ``covering_manifest.json`` (written by `grid`) or ``<stage>*.hef`` files."""
-    if not hef_dir.is_dir():
-        raise UserError(f"--hef-dir {hef_dir} is not a folder")
-    found: dict[str, Path] = {}
-    compiled, covering = read_compile_manifest(hef_dir), hef_dir / "covering_manifest.json"
-    if compiled is not None:
-        for name, artifacts in compiled.stages.items():
-            if not artifacts.hef_path:
-                continue
-            path = Path(artifacts.hef_path)
-            if artifacts.hef_sha256 and path.is_file() and sha256_file(path) != artifacts.hef_sha256:
-                raise UserError(f"stage {name}: {path.name} changed since it was compiled (sha256 differs from "
-                                f"{COMPILE_MANIFEST}); recompile")
-            found[name] = path
-    elif covering.is_file():
-        stages = json.loads(covering.read_text()).get("stages") or {}
-        found = {name: Path(info["hef"]) for name, info in stages.items() if info.get("hef")}
-    for stage in plan.stages:
-        if stage.name not in found:
-            candidates = sorted(hef_dir.glob(f"{stage.name}.hef")) or sorted(hef_dir.glob(f"{stage.name}_t*.hef"))
-            if candidates:
-                found[stage.name] = candidates[0]
-    missing = [s.name for s in plan.stages if s.name not in found or not found[s.name].is_file()]
-    if missing:
-        raise UserError(f"stage {missing[0]} has no HEF in {hef_dir} ({len(missing)} of {len(plan.stages)} missing); "
-                        "run `convtasnet-hailo compile` for this export")
-    return {s.name: found[s.name] for s in plan.stages}
+    """stage -> HEF file (``compile.manifest.stage_artifacts``)."""
+    return stage_artifacts(hef_dir, [s.name for s in plan.stages], "hef")
 
 
 @register_backend("hailo_runtime")

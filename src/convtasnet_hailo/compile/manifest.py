@@ -64,3 +64,58 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
                                stages)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again")
+
+
+ARTIFACT_KINDS = {"hef": "HEF", "har": "optimized HAR"}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _recorded(directory: Path, kind: str) -> dict[str, Path]:
+    """stage -> artifact as `compile` (hashes checked) or a grid's covering manifest records it."""
+    compiled = read_compile_manifest(directory)
+    found: dict[str, Path] = {}
+    if compiled is not None:
+        for name, artifacts in compiled.stages.items():
+            recorded = artifacts.hef_path if kind == "hef" else artifacts.har_path
+            if not recorded:
+                continue
+            path = Path(recorded)
+            if kind == "hef" and artifacts.hef_sha256 and path.is_file() and _sha256(path) != artifacts.hef_sha256:
+                raise UserError(f"stage {name}: {path.name} changed since it was compiled (sha256 differs from "
+                                f"{COMPILE_MANIFEST}); recompile")
+            found[name] = path
+    elif kind == "hef" and (directory / "covering_manifest.json").is_file():
+        stages = json.loads((directory / "covering_manifest.json").read_text()).get("stages") or {}
+        found = {name: Path(info["hef"]) for name, info in stages.items() if info.get("hef")}
+    return found
+
+
+def stage_artifacts(directory: Path, stages: list[str], kind: str) -> dict[str, Path]:
+    """stage -> its HEF (``kind="hef"``) or optimized HAR (``"har"``) in ``directory``: from
+    ``compile_manifest.json`` (written by `compile`), a grid's ``covering_manifest.json``, or
+    ``<stage>.hef`` / ``<stage>_t*.<kind>`` files. A stage without one is an error naming it."""
+    what = ARTIFACT_KINDS[kind]
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"--hef-dir {directory} is not a folder")
+    found = _recorded(directory, kind)
+    for stage in stages:
+        if stage not in found:
+            hits = sorted(directory.glob(f"{stage}.{kind}")) or sorted(
+                p for p in directory.glob(f"{stage}_t*.{kind}") if not p.name.endswith("_parsed.har"))
+            if hits:
+                found[stage] = hits[0]
+    missing = [s for s in stages if s not in found or not found[s].is_file()]
+    if missing:
+        raise UserError(f"stage {missing[0]} has no {what} in {directory} ({len(missing)} of {len(stages)} missing); "
+                        "run `convtasnet-hailo compile` for this export")
+    return {s: found[s] for s in stages}
