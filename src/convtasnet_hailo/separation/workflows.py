@@ -87,6 +87,7 @@ def separate_files(separator: StitchedSeparator, paths: list[str], out: Path, po
     targets = output_paths(paths, out, separator.model.config.n_src)
     records: list[dict] = []
     header = {**run_info, "sample_rate": rate, "subtype": subtype, "n_inputs": len(paths)}
+    write_json(out / "separate_run.json", {**header, "complete": False, "files": records})
     for path, audio, segment, files in zip(paths, mixtures, segments, targets):
         for note in audio.notes:
             report(f"{path}: {note}")
