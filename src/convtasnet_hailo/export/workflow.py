@@ -53,14 +53,19 @@ def export_whole(source: ModelSource, out: Path, length: int | None, limits: Che
 
 
 def report_packing(packing: Packing | None, what: str, report: Callable[[str], None] = print) -> int:
-    """Exit status 1 when the export's packing breaks a HailoRT limit (each said on stderr)."""
+    """Exit status 1 when the export's packing breaks a limit no runtime gets around (HEF or
+    network-group sizes); more network groups than a device holds at once is a warning: the
+    runtime configures in windows, at a cost the warning states."""
     if packing is None:
         report(f"{what}: no packing recorded (an export from before packing); re-export to check the runtime limits")
         return 0
-    problems = packing.violations()
+    problems = packing.hard_violations()
     for problem in problems:
         print(f"{what}: {problem}", file=sys.stderr)
-    if not problems:
+    note = packing.window_note()
+    if note:
+        print(f"{what}: warning: {note}", file=sys.stderr)
+    elif not problems:
         report(f"{what}: {len(packing.hefs)} HEF(s), {len(packing.network_groups)} network group(s) within HailoRT's "
                f"limits ({packing.limits.network_groups_per_device} network groups per device)")
     return 1 if problems else 0

@@ -3,12 +3,17 @@
 HailoRT 4.23 (Hailo-8 / Hailo-8L) holds at most 32 configured network groups per device, a HEF
 carries at most 8 network groups and a network group at most 8 networks (HAILO_FACTS.md,
 "Runtime limits": ``CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS``, ``HAILO_MAX_NETWORK_GROUPS``,
-``HAILO_MAX_NETWORKS_IN_NETWORK_GROUP``). One HEF per stage fails at the 33rd stage. Here each
-stage is one network; consecutive stages fill a network group, network groups fill a HEF.
+``HAILO_MAX_NETWORKS_IN_NETWORK_GROUP``). One HEF per stage fails at the 33rd stage.
 
-Unconfirmed: that the DFC's ``ClientRunner.join`` of several stage networks yields one network
-group whose networks HailoRT runs one at a time by name (``create_infer_model(hef, name)``);
-``networks_per_group=1`` packs one stage per network group instead (more, smaller groups).
+Each stage must be its own network group for the InferModel API: in HailoRT 4.23 (branch
+``hailo8``, ``libhailort/src/net_flow/pipeline/infer_model.cpp``, ``InferModelBase::create``) the
+name given to ``create_infer_model(hef, name)`` must be a network group of the HEF, otherwise
+``HAILO_NOT_IMPLEMENTED`` "Passing network name is not supported yet!" ("partial inference is not
+really supported"), and ``configure()`` refuses a HEF of several network groups without a name
+("HEF contains multiple network groups"). So stages fill HEFs as network groups (8 per HEF), one
+stage each; a plan with more than 32 stages cannot be configured at once and runs in windows
+(``hailo_runtime``). ``networks_per_group > 1`` (several stages as networks of one group, the
+legacy vstream API) is for runtimes that can address a network inside a group: unconfirmed.
 """
 
 from __future__ import annotations
@@ -75,6 +80,25 @@ class Packing:
 
     def violations(self) -> list[str]:
         """Limits this packing breaks, each with what to change (empty when it configures at once)."""
+        note = self.window_note()
+        return self.hard_violations() + ([note] if note else [])
+
+    def window_note(self) -> str | None:
+        """When there are more network groups than a device configures at once: the cost and the
+        alternatives (hailo_runtime still runs it, in windows)."""
+        groups = len(self.network_groups)
+        limits = self.limits
+        if groups <= limits.network_groups_per_device:
+            return None
+        stages = sum(len(g.networks) for g in self.network_groups)
+        return (f"{stages} stages need {groups} network groups; a device configures at most "
+                f"{limits.network_groups_per_device} at once (\"maximum allowed core-ops: "
+                f"{limits.network_groups_per_device}\"): hailo_runtime will reconfigure {self.windows} windows per "
+                "utterance. Only fewer stages avoid it: a wider or no --block-chan (channel-block stages are not "
+                "fused), fusion on (no --no-fuse); a gLN model needs two stages per TCN block")
+
+    def hard_violations(self) -> list[str]:
+        """Limits no runtime strategy gets around: network groups per HEF, networks per group."""
         problems = []
         limits = self.limits
         for hef in self.hefs:
@@ -86,15 +110,6 @@ class Packing:
                 if len(group.networks) > limits.networks_per_network_group:
                     problems.append(f"network group {group.name} holds {len(group.networks)} networks; at most "
                                     f"{limits.networks_per_network_group}")
-        groups = len(self.network_groups)
-        if groups > limits.network_groups_per_device:
-            stages = sum(len(g.networks) for g in self.network_groups)
-            problems.append(
-                f"{stages} stages need {groups} network groups; a device configures at most "
-                f"{limits.network_groups_per_device} at once (\"maximum allowed core-ops: "
-                f"{limits.network_groups_per_device}\"): use a wider or no --block-chan (channel-block stages "
-                f"are not fused), keep fusion on (no --no-fuse), or accept {self.windows} configuration windows "
-                "per utterance (hailo_runtime reconfigures between them)")
         return problems
 
     def to_json(self) -> dict:
@@ -109,11 +124,15 @@ class Packing:
                    RuntimeLimits(**data["limits"]))
 
 
+#: What the InferModel API can address: one network group per separately invoked stage.
+INFER_MODEL_NETWORKS_PER_GROUP = 1
+
+
 def pack_stages(stages: Sequence[str], limits: RuntimeLimits = HAILORT_4_23,
                 networks_per_group: int | None = None) -> Packing:
-    """Consecutive stages fill network groups (``networks_per_group``, default the limit), network
-    groups fill HEFs. Names: ``ng<k>`` and ``pack<j>``."""
-    per_group = networks_per_group or limits.networks_per_network_group
+    """Consecutive stages fill network groups (``networks_per_group``, default one stage each, as
+    the InferModel API needs), network groups fill HEFs. Names: ``ng<k>`` and ``pack<j>``."""
+    per_group = networks_per_group or INFER_MODEL_NETWORKS_PER_GROUP
     if not 1 <= per_group <= limits.networks_per_network_group:
         raise UserError(f"--networks-per-group {per_group}: choose 1..{limits.networks_per_network_group}")
     groups = [NetworkGroup(f"ng{k}", tuple(stages[i:i + per_group]))

@@ -198,7 +198,10 @@ class VDevice:
     def __exit__(self, *exc):
         return False
 
-    def create_infer_model(self, hef_path):
+    def create_infer_model(self, hef_path, name=""):
+        if name and name not in HEF(hef_path).get_network_group_names():
+            # infer_model.cpp, InferModelBase::create: only a network group's name is accepted
+            raise HailoRTException("HAILO_NOT_IMPLEMENTED: Passing network name is not supported yet!")
         hef = HEF(hef_path).data
         if hef["hw_arch"] != self.arch:
             raise HailoRTException(f"HAILO_INVALID_HEF: HEF compiled for arch {hef['hw_arch']}, device is {self.arch}")
