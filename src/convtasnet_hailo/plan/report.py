@@ -100,8 +100,14 @@ def plot_plan(path: Path, plan: StagePlan, summary: dict) -> Path:
 
     from ..files import written_atomically
 
-    group_of = {n: g["name"] for h in summary["packing"]["hefs"] for g in h["network_groups"] for n in g["networks"]}
-    order = sorted(set(group_of.values()), key=lambda name: int(name[2:]) if name[2:].isdigit() else 0)
+    # Color: the configuration window a stage's network group is configured in (all one color
+    # when the plan configures at once).
+    per_device = summary["packing"]["limits"]["network_groups_per_device"]
+    groups = [g["name"] for h in summary["packing"]["hefs"] for g in h["network_groups"]]
+    window_of_group = {name: index // per_device for index, name in enumerate(groups)}
+    group_of = {n: f"window {window_of_group[g['name']] + 1}" for h in summary["packing"]["hefs"]
+                for g in h["network_groups"] for n in g["networks"]}
+    order = sorted(set(group_of.values()), key=lambda name: int(name.split()[-1]))
     colors = {name: plt.cm.tab10(i % 10) for i, name in enumerate(order)}
     macs = {row["name"]: row["macs_per_frame"] for row in summary["per_stage"]}
     height = max(4.0, 0.12 * len(plan.steps) + 1.5)
@@ -117,15 +123,17 @@ def plot_plan(path: Path, plan: StagePlan, summary: dict) -> Path:
         else:
             ax.plot([1], [y], marker="|", color="0.6", markersize=6)
     if len(order) <= 12:
-        ax.legend(loc="lower right", fontsize=7, title="network group", title_fontsize=7)
+        ax.legend(loc="lower right", fontsize=7, title="configured in", title_fontsize=7)
     ax.set_xscale("log")
     ax.invert_yaxis()
-    ax.set_xlabel("MACs per frame (bars: stages, colored by network group; grey ticks: host steps)")
+    ax.set_xlabel("MACs per frame (bars: stages, colored by configuration window; grey ticks: host steps)")
     ax.set_yticks([])
     ax.set_title(f"{summary['path']} plan, tile_w {summary['tile_w']}: {summary['stages']} stages, "
                  f"{summary['host_steps']} host steps, {summary['hefs']} HEF(s), {summary['network_groups']} network "
-                 f"groups\n{'fits' if summary['fits_runtime_limits'] else 'does NOT fit'} HailoRT's limits "
-                 f"({summary['packing']['limits']['network_groups_per_device']} network groups per device)", fontsize=9)
+                 f"groups\n" + ("configures at once within HailoRT's limits" if summary["fits_runtime_limits"] else
+                                 f"needs {summary['configure_windows']} configuration windows per utterance") +
+                 f" ({summary['packing']['limits']['network_groups_per_device']} network groups per device)",
+                 fontsize=9)
     fig.tight_layout()
     with written_atomically(path) as temporary:
         fig.savefig(temporary, dpi=100, format="png")
