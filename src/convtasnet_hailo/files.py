@@ -5,6 +5,7 @@ leaves either the old file or nothing under the final name, never a partial one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 from typing import Iterator
@@ -48,3 +49,12 @@ def write_bytes_atomically(path: str | Path, data: bytes) -> None:
 def write_text_atomically(path: str | Path, text: str) -> None:
     with written_atomically(path) as temporary:
         temporary.write_text(text)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (checkpoints and HEFs can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..files import write_text_atomically
+from ..files import sha256_file, write_text_atomically
 
 COMPILE_MANIFEST = "compile_manifest.json"
 FORMAT = "convtasnet-hailo-compile-manifest"
@@ -69,16 +69,6 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
 ARTIFACT_KINDS = {"hef": "HEF", "har": "optimized HAR"}
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _recorded(directory: Path, kind: str) -> dict[str, Path]:
     """stage -> artifact as `compile` (hashes checked) or a grid's covering manifest records it."""
     compiled = read_compile_manifest(directory)
@@ -89,7 +79,7 @@ def _recorded(directory: Path, kind: str) -> dict[str, Path]:
             if not recorded:
                 continue
             path = Path(recorded)
-            if kind == "hef" and artifacts.hef_sha256 and path.is_file() and _sha256(path) != artifacts.hef_sha256:
+            if kind == "hef" and artifacts.hef_sha256 and path.is_file() and sha256_file(path) != artifacts.hef_sha256:
                 raise UserError(f"stage {name}: {path.name} changed since it was compiled (sha256 differs from "
                                 f"{COMPILE_MANIFEST}); recompile")
             found[name] = path

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..files import write_text_atomically
+from ..files import sha256_file, write_text_atomically  # noqa: F401  (sha256_file: re-exported)
 from ..plan.packing import Packing
 
 MANIFEST_NAME = "manifest.json"
@@ -23,10 +23,6 @@ MANIFEST_VERSION = 1
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    return sha256_bytes(path.read_bytes())
 
 
 @dataclasses.dataclass(frozen=True)

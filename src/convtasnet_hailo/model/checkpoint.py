@@ -6,7 +6,6 @@ Sources: a local .pth/.bin file, or a Hugging Face model id (``owner/name``, fil
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,12 @@ import torch
 from torch.torch_version import TorchVersion
 
 from ..errors import UserError
+from ..files import sha256_file as file_sha256  # noqa: F401  (part of this module's interface)
 from .config import ConvTasNetConfig
 from .convtasnet import ConvTasNet
 
 HUB_FILENAME = "pytorch_model.bin"
 _MODEL_NAMES = ("ConvTasNet",)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_package(path: Path) -> dict[str, Any]:
