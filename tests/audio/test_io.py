@@ -66,6 +66,6 @@ def test_unreadable_file_is_one_line_naming_the_fix(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(soundfile, "info", refuse)
+    monkeypatch.setattr(soundfile, "SoundFile", refuse)
     with pytest.raises(UserError, match="permission denied; make it readable"):
         load_audio(path, 8000)

@@ -53,13 +53,13 @@ def _read(path: Path):
     if not path.exists():
         raise UserError(f"audio file {path} does not exist")
     try:
-        info = sf.info(str(path))
-        data, source_rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:  # one open: samples, rate and subtype
+            data, source_rate, subtype = handle.read(dtype="float32", always_2d=True), handle.samplerate, handle.subtype
     except PermissionError:
         raise UserError(f"cannot read {path}: permission denied; make it readable (chmod +r)") from None
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
         raise UserError(f"cannot read {path} as audio ({str(exc).splitlines()[0]}); pass a WAV/FLAC file") from None
-    return data, source_rate, info.subtype
+    return data, source_rate, subtype
 
 
 def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_silent: bool = False) -> LoadedAudio:

@@ -172,7 +172,7 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
         "diagnostics_max_abs": max((d.max_abs for d in diagnostics), default=None),
         "diagnostics_min_margin": min((d.margin for d in diagnostics), default=None),
         "stage_calls": sum(executor.stage_batches.values()),
-        "backend_stats": backend.stats() if hasattr(backend, "stats") else {},
+        "backend_stats": backend.stats(),
         "reference_seconds": round(reference_seconds, 4),
         "stitched_seconds": round(stitched_seconds, 4),
         **source.to_json(),

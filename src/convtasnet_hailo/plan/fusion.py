@@ -17,7 +17,7 @@ is still compared with the reference.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .host_steps import AddTensors, HostStep
 from .names import is_reported_tensor
@@ -95,23 +95,21 @@ def _join(group: _Group, absorbed: list[HostStep], stage: Stage) -> None:
     group.made.update(op.output for op in stage.ops)
 
 
-def _close(group: _Group, needed_later: set[str], expose_internal: bool) -> Stage:
+def _close(group: _Group, needed_later: Callable[[str], bool], expose_internal: bool) -> Stage:
     if len(group.members) == 1:
         return group.members[0]
     channels = _channels(group)
     produced = [op.output for op in group.ops]
     outputs = [name for name in produced
-               if name in needed_later or (expose_internal and is_reported_tensor(name))]
+               if needed_later(name) or (expose_internal and is_reported_tensor(name))]
     return Stage(JOIN.join(m.name for m in group.members), tuple(group.inputs.values()),
                  tuple(StageOutput(name, channels[name]) for name in outputs), tuple(group.ops),
                  role="; ".join(m.role for m in group.members if m.role), block=None)
 
 
-def _reads_after(steps: Sequence, index: int, plan_outputs: Sequence[str]) -> set[str]:
-    needed = set(plan_outputs)
-    for step in steps[index:]:
-        needed.update(step.reads)
-    return needed
+def _last_reads(steps: Sequence) -> dict[str, int]:
+    """Index of the last step reading each value."""
+    return {name: index for index, step in enumerate(steps) for name in step.reads}
 
 
 def drop_dead_host_steps(steps: Sequence, plan_outputs: Sequence[str]) -> tuple:
@@ -137,10 +135,14 @@ def fuse_stages(steps: Sequence, plan_outputs: Sequence[str], expose_internal: b
     group: _Group | None = None
     pending: list[HostStep] = []
 
+    last_read = _last_reads(steps)
+    outputs = set(plan_outputs)
+
     def flush(until: int) -> None:
         if group is not None:
-            needed = _reads_after(steps, until, plan_outputs) | {name for s in pending for name in s.reads}
-            out.append(_close(group, needed, expose_internal))
+            deferred_reads = {name for s in pending for name in s.reads}
+            out.append(_close(group, lambda name: name in outputs or name in deferred_reads
+                              or last_read.get(name, -1) >= until, expose_internal))
         out.extend(pending)
 
     for index, step in enumerate(steps):

@@ -29,7 +29,7 @@ def tensor_groups(plan: StagePlan) -> dict[str, int]:
     return groups
 
 
-def stage_row(stage: Stage, plan: StagePlan, tile_w: int, frames_per_second: float, groups: dict[str, int]) -> dict:
+def stage_row(stage: Stage, tile_w: int, frames_per_second: float, groups: dict[str, int]) -> dict:
     """One stage's cost. Values per second count every tile's inputs with their halo."""
     batch = max(groups.get(p.name, 1) for p in stage.inputs)
     values_in = sum(p.channels * p.geometry.tile_input_width(tile_w) * batch for p in stage.inputs) / tile_w
@@ -51,7 +51,7 @@ def plan_summary(plan: StagePlan, tile_w: int, packing: Packing) -> dict:
     # The encoder's output frames per second; every stage's frames are encoder frames.
     frames_per_second = config.sample_rate / config.stride
     groups = tensor_groups(plan)
-    rows = [stage_row(stage, plan, tile_w, frames_per_second, groups) for stage in plan.stages]
+    rows = [stage_row(stage, tile_w, frames_per_second, groups) for stage in plan.stages]
     boundary = sum(r["boundary_values_per_audio_second"] for r in rows)
     return {
         "path": plan.path.value, "tile_w": tile_w, **plan.options.to_json(), "model_config": config.to_json(),

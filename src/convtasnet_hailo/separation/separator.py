@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..plan.builder import PlanOptions, PlanPath
+from ..plan.builder import PlanPath, StagePlan, build_plan
 from ..model.convtasnet import ConvTasNet
 from ..tiling.executor import StitchedExecutor
 
@@ -17,9 +17,10 @@ SeparateFn = Callable[[np.ndarray], np.ndarray]
 class StitchedSeparator:
     """Runs the model's full-chain plan tile by tile. Shape: (T,) -> (n_src, T)."""
 
-    def __init__(self, model: ConvTasNet, backend, tile_w: int, layout: PlanOptions = PlanOptions()):
+    def __init__(self, model: ConvTasNet, backend, tile_w: int, plan: StagePlan | None = None):
+        """``plan``: the model's full-chain plan (default: built with the default options)."""
         self.model = model
-        self.plan = layout.build(model, PlanPath.FULL_CHAIN)
+        self.plan = plan or build_plan(model, PlanPath.FULL_CHAIN)
         self.executor = StitchedExecutor(self.plan, backend, tile_w)
 
     @property

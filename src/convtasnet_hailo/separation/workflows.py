@@ -205,7 +205,7 @@ def open_separator(source: ModelSource, backend: BackendOptions, tile_w: int, la
     check_tile_width(tile_w)
     plan = layout.build(source.model, PlanPath.FULL_CHAIN)
     return StitchedSeparator(source.model, open_backend(backend, plan, source.to_json(), [tile_w], scratch, report),
-                             tile_w, layout)
+                             tile_w, plan)
 
 
 def _run_info(source: ModelSource, backend: BackendOptions, tile_w: int, layout: PlanOptions) -> dict:
