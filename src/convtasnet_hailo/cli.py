@@ -127,7 +127,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .plan.builder import PlanPath
 
     return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, _layout(args),
-                          args.monolithic, args.length, _check_limits(args))
+                          args.monolithic, args.length, _check_limits(args), args.networks_per_group)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -253,8 +253,8 @@ def _compile_options() -> argparse.ArgumentParser:
 def _packing_options() -> argparse.ArgumentParser:
     parser = _parent()
     parser.add_argument("--networks-per-group", type=_positive_int,
-                        help="stages per network group when packing HEFs (default 8, HailoRT's limit; 1 = one "
-                             "network group per stage)")
+                        help="stages joined as networks of one network group (one HEF) when packing (default 8, "
+                             "HailoRT's limit; 1 = one network group and HEF per stage)")
     return parser
 
 
@@ -320,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the main job: separate the shipped real mixture with the shipped model")
     demo.set_defaults(func=cmd_demo)
 
-    export = sub.add_parser("export", parents=[random_model, _tile_option(None), blocks, _limit_options()],
+    export = sub.add_parser("export", parents=[random_model, _tile_option(None), blocks, _limit_options(),
+                                               _packing_options()],
                             help="one ONNX file per stage (static NCHW, H=1) + manifest.json, then check")
     export.add_argument("--out", required=True, help="export folder")
     export.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")

@@ -21,16 +21,27 @@ from tests.doubles import runtime as runtime_double
 from tests.doubles import sdk as sdk_double
 
 
-@pytest.fixture
-def compiled(tmp_path, monkeypatch, tiny_checkpoint):
-    """A tiny model exported at tile_w 16 and compiled with the SDK double for hailo8."""
+def _compile(tmp_path, monkeypatch, checkpoint, *packing):
     sdk_double.install(monkeypatch)
     export = tmp_path / "export"
-    assert main(["export", "--model", str(tiny_checkpoint), "--tile-w", "16", "--out", str(export)]) == 0
+    assert main(["export", "--model", str(checkpoint), "--tile-w", "16", "--out", str(export), *packing]) == 0
     assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
     from convtasnet_hailo.model.checkpoint import load_model
 
-    return load_model(str(tiny_checkpoint))[0], export, export / "hailo" / "hailo8"
+    return load_model(str(checkpoint))[0], export, export / "hailo" / "hailo8"
+
+
+@pytest.fixture
+def compiled(tmp_path, monkeypatch, tiny_checkpoint):
+    """A tiny model (15 stages) exported at tile_w 16 and compiled with the SDK double for
+    hailo8, packed by default: 2 HEFs of 8 and 7 stages joined as networks."""
+    return _compile(tmp_path, monkeypatch, tiny_checkpoint)
+
+
+@pytest.fixture
+def compiled_per_stage(tmp_path, monkeypatch, tiny_checkpoint):
+    """The same with one HEF per stage (``--networks-per-group 1``)."""
+    return _compile(tmp_path, monkeypatch, tiny_checkpoint, "--networks-per-group", "1")
 
 
 def _run(model, backend, tile_w=16, seconds=0.6):
@@ -57,10 +68,10 @@ def test_runtime_equals_onnxruntime_with_one_device(compiled, monkeypatch):
     reference = _run(model, load_backend("onnxruntime", export_dir=export))
     for name in ("mask_output", "final_output", "tcn5_depth"):
         assert diff_tensor(name, runtime[name], reference[name]).max_abs <= 1e-5
-    stages = len(build_plan(model).stages)
-    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == stages
+    assert len(build_plan(model).stages) == 15 and backend.stats()["hefs"] == 2
+    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == 2
     _run(model, backend)  # a second utterance reuses the device and the configured HEFs
-    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == stages
+    assert hailo.STATS["vdevices"] == 1 and hailo.STATS["configured"] == 2
     assert backend.device_calls["bottleneck__tcn0_in"] == 2 * 13  # 38 tiles in batches of 3, twice
     backend.close()
 
@@ -92,14 +103,23 @@ def test_quantized_io_converts_on_the_host(compiled, monkeypatch):
     assert np.abs(out - ref).max() <= 2 ** -9 + 1e-6 and not np.array_equal(out, ref)
 
 
+def test_one_hef_per_stage_runs_the_same(compiled_per_stage, monkeypatch):
+    model, export, hef_dir = compiled_per_stage
+    hailo = runtime_double.install(monkeypatch)
+    runtime = _run(model, load_backend("hailo_runtime", hef_dir=hef_dir))
+    reference = _run(model, load_backend("onnxruntime", export_dir=export))
+    assert diff_tensor("final_output", runtime["final_output"], reference["final_output"]).max_abs <= 1e-5
+    assert hailo.STATS["configured"] == 15
+
+
 @pytest.mark.parametrize("setup, message", [
     (lambda d, m: runtime_double.install(m, devices=()), "no usable Hailo device"),
     (lambda d, m: runtime_double.install(m, arch="hailo8l"), "compiled for another architecture"),
-    (lambda d, m: (runtime_double.install(m), next(d.glob("tcn3_depth*.hef")).unlink()), "stage tcn3_depth has no HEF"),
+    (lambda d, m: (runtime_double.install(m), next(d.glob("pack1_*.hef")).unlink()), "pack pack1: its HEF .* is missing"),
+    (lambda d, m: (runtime_double.install(m), (d / "compile_manifest.json").unlink()), "stage encoder has no HEF"),
 ])
 def test_clear_failures(compiled, monkeypatch, setup, message):
     model, _, hef_dir = compiled
-    (hef_dir / "compile_manifest.json").unlink()
     setup(hef_dir, monkeypatch)
     with pytest.raises(UserError, match=message):
         StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
@@ -108,9 +128,9 @@ def test_clear_failures(compiled, monkeypatch, setup, message):
 def test_changed_hef_is_detected_by_hash(compiled, monkeypatch):
     model, _, hef_dir = compiled
     runtime_double.install(monkeypatch)
-    with open(next(hef_dir.glob("tcn0_out__tcn1_in*.hef")), "ab") as handle:
+    with open(next(hef_dir.glob("pack0_*.hef")), "ab") as handle:
         handle.write(b" ")
-    with pytest.raises(UserError, match="stage tcn0_out__tcn1_in: .* changed since it was compiled"):
+    with pytest.raises(UserError, match="pack pack0: .* changed since it was compiled"):
         StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
 
 
@@ -176,43 +196,49 @@ def test_doctor_finds_the_device(monkeypatch, capsys):
 @pytest.mark.slow
 def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monkeypatch):
     """The full-size fused plan end to end through the hailo_runtime code path (one VDevice, NHWC
-    batches, HEFs configured in windows within HailoRT's 32 network groups) against the runtime
-    double, which computes each stage with its ONNX in onnxruntime and enforces the limits; the
-    result equals the onnxruntime backend's."""
+    batches, stages joined 8 to a HEF as networks of one network group, each run on its own by
+    network name) against the runtime double, which computes each network with its ONNX in
+    onnxruntime and enforces HailoRT's limits; the result equals the onnxruntime backend's. The
+    layout before packing, one HEF per stage, needs two configuration windows, and configuring it
+    at once fails at the 33rd HEF with HailoRT's message."""
     from convtasnet_hailo.compile.model_script import ScriptVariant
     from convtasnet_hailo.grids.orchestrate import run_compile
     from convtasnet_hailo.grids.runner import ExecMode
     from convtasnet_hailo.export.exporter import export_plan
     from convtasnet_hailo.model.config import FULL_SIZE_8K
     from convtasnet_hailo.model.source import ModelSource
+    from convtasnet_hailo.plan.packing import pack_stages
 
     model = random_model(FULL_SIZE_8K, seed=0)
     plan = build_plan(model)
-    export = tmp_path / "export"
-    export_plan(plan, 256, export, ModelSource(model, "random", random_seed=0).to_json(), report=lambda _: None)
-    sdk_double.install(monkeypatch)
-    run_compile(export, "hailo8", None, None, 4, ScriptVariant("default"), ExecMode.IN_PROCESS, None, 1, None,
-                report=lambda _: None)
-    hailo = runtime_double.install(monkeypatch)
+    names = [s.name for s in plan.stages]
     wav = speech_like(1.5, 8000, 2)[None, None]
-    got, want = {}, {}
-    backend = load_backend("hailo_runtime", hef_dir=export / "hailo" / "hailo8")
-    StitchedExecutor(plan, backend, 256).run(
-        {"wav": wav}, lambda n, t: got.__setitem__(n, t))
-    StitchedExecutor(plan, load_backend("onnxruntime", export_dir=export), 256).run(
+    sdk_double.install(monkeypatch)
+    hef_dirs = {}
+    for label, per_group in (("packed", None), ("per_stage", 1)):
+        export = tmp_path / label
+        export_plan(plan, 256, export, ModelSource(model, "random", random_seed=0).to_json(), report=lambda _: None,
+                    packing=pack_stages(names, networks_per_group=per_group))
+        run_compile(export, "hailo8", None, None, 4, ScriptVariant("default"), ExecMode.IN_PROCESS, None, 1, None,
+                    report=lambda _: None)
+        hef_dirs[label] = export / "hailo" / "hailo8"
+    want = {}
+    StitchedExecutor(plan, load_backend("onnxruntime", export_dir=tmp_path / "packed"), 256).run(
         {"wav": wav}, lambda n, t: want.__setitem__(n, t))
-    assert set(got) == set(want) and len(got) > 150
-    worst = max(diff_tensor(n, got[n], want[n]).max_abs for n in got)
-    assert worst <= 1e-5
-    # 51 stage HEFs, one network group each: HailoRT holds 32 per device, so two windows.
-    assert hailo.STATS["vdevices"] == 1 and len(plan.stages) == 51
-    assert hailo.STATS["configured"] == 51 and hailo.STATS["released"] == 32
-    backend_stats = backend.stats()
-    assert backend_stats["configure_windows"] == 2 and backend_stats["reconfigurations"] == 1
-    # Configuring every HEF at once, as before (a runtime that ignored the limit), fails at the 33rd stage
+    assert len(want) > 150 and len(plan.stages) == 51
+    for label, hefs, windows, configured in (("packed", 7, 1, 7), ("per_stage", 51, 2, 51)):
+        hailo = runtime_double.install(monkeypatch)
+        got = {}
+        backend = load_backend("hailo_runtime", hef_dir=hef_dirs[label])
+        StitchedExecutor(plan, backend, 256).run({"wav": wav}, lambda n, t: got.__setitem__(n, t))
+        assert set(got) == set(want)
+        assert max(diff_tensor(n, got[n], want[n]).max_abs for n in got) <= 1e-5, label
+        stats = backend.stats()
+        assert (stats["hefs"], stats["configure_windows"], hailo.STATS["configured"]) == (hefs, windows, configured)
+        assert stats["reconfigurations"] == windows - 1 and hailo.STATS["vdevices"] == windows
+    # One HEF per stage configured at once (a runtime that ignored the limit) fails at the 33rd HEF
     # with HailoRT's own message.
-    greedy = load_backend("hailo_runtime", hef_dir=export / "hailo" / "hailo8",
-                          limits=RuntimeLimits(network_groups_per_device=64))
+    greedy = load_backend("hailo_runtime", hef_dir=hef_dirs["per_stage"], limits=RuntimeLimits(network_groups_per_device=64))
     with pytest.raises(UserError, match=r"stage tcn15_depth: HailoRT cannot configure .*Can't add 1 core-ops from "
                                         r"HEF\. Currently 32 core-ops are configured; maximum allowed core-ops: 32\."):
         StitchedExecutor(plan, greedy, 256)
@@ -221,12 +247,27 @@ def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monke
 def test_the_runtime_double_enforces_hailorts_limits(compiled, monkeypatch):
     _, _, hef_dir = compiled
     hailo = runtime_double.install(monkeypatch)
-    hef = str(next(hef_dir.glob("encoder*.hef")))
+    hef = hailo.HEF(str(next(hef_dir.glob("pack0_*.hef"))))
+    assert len(hef.get_networks_names()) == 8
     device = hailo.VDevice()
-    configured = [device.create_infer_model(hef).configure() for _ in range(32)]
+    for _ in range(32):
+        device.configure(hef)
     with pytest.raises(hailo.HailoRTException, match="Can't add 1 core-ops from HEF. Currently 32 core-ops are "
                                                      "configured; maximum allowed core-ops: 32."):
-        device.create_infer_model(hef).configure()
-    with configured[0]:
-        pass  # released: one more fits
-    device.create_infer_model(hef).configure()
+        device.configure(hef)
+    device.release()  # the vstream API frees configured network groups with the device
+    (group,) = device.configure(hef)
+    with pytest.raises(hailo.HailoRTException, match="Failed to find network with name nope"):
+        hailo.InputVStreamParams.make(group, network_name="nope")
+    network = group.get_networks_names()[2]
+    params = hailo.InputVStreamParams.make(group, format_type=hailo.FormatType.FLOAT32, network_name=network)
+    out = hailo.OutputVStreamParams.make(group, format_type=hailo.FormatType.FLOAT32, network_name=network)
+    with hailo.InferVStreams(group, params, out) as pipeline:
+        # unscheduled and not activated: refused, as HailoRT refuses it
+        with pytest.raises(hailo.HailoRTException, match="not activated"):
+            pipeline.infer({name: np.zeros((1, *i.shape), np.float32) for name, i in
+                            zip(params, group.get_input_vstream_infos(network))})
+        with group.activate():
+            result = pipeline.infer({name: np.zeros((2, *i.shape), np.float32) for name, i in
+                                     zip(params, group.get_input_vstream_infos(network))})
+    assert set(result) == set(out) and all(len(v) == 2 for v in result.values())  # only that network ran

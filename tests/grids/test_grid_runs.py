@@ -87,9 +87,22 @@ def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, caps
     assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
     out = export / "hailo" / "hailo8l"
     summary = json.loads((out / "compile_manifest.json").read_text())
-    assert len(summary["stages"]) == 15 and all(s["hef_success"] is True for s in summary["stages"].values())
+    # 15 stages optimized to HARs, joined 8 + 7 as networks into 2 HEFs
+    assert len(summary["stages"]) == 15 and all(s["har_success"] is True for s in summary["stages"].values())
+    assert [len(p["stages"]) for p in summary["packs"].values()] == [8, 7]
+    assert all(p["artifacts"]["hef_success"] and p["artifacts"]["hef_sha256"] for p in summary["packs"].values())
     assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
-    assert {r["status"] for r in read_tsv(out / "compile_summary.tsv")[15:]} == {"reused"}
+    assert {r["status"] for r in read_tsv(out / "compile_summary.tsv")[17:]} == {"reused"}
+
+
+def test_a_dry_run_compile_writes_the_stage_and_pack_jobs(tmp_path, capsys):
+    export = tmp_path / "export"
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)]) == 0
+    assert main(["compile", "--export-dir", str(export), "--dry-run", "--calib-count", "4"]) == 0
+    jobs = {p.name: json.loads(p.read_text()) for p in (export / "jobs").glob("*.json")}
+    assert len(jobs) == 17 and jobs["pack1_t16_b0_default.json"]["kind"] == "pack"
+    assert not jobs["encoder_t16_b0_default.json"]["compile_hef"]  # its HEF is pack0's
+    assert jobs["pack0_t16_b0_default.json"]["har_paths"][0].endswith("encoder_t16_b0_default.har")
 
 
 def test_without_the_sdk_compile_and_grid_say_what_to_install(tmp_path, capsys):

@@ -11,15 +11,17 @@ from convtasnet_hailo.plan.packing import (
 )
 
 
-def test_packing_gives_each_stage_a_network_group_and_fills_hefs():
-    """HailoRT's InferModel addresses network groups, not networks inside one: a stage each."""
+def test_packing_joins_eight_stages_per_network_group_one_group_per_hef():
+    """Stages run as networks of a joined network group (the vstream API addresses networks by
+    name; InferModel cannot): 51 stages -> 7 HEFs of one network group each, one window."""
     stages = [f"s{i}" for i in range(51)]
     packing = pack_stages(stages)
-    assert len(packing.network_groups) == 51 and [len(h.network_groups) for h in packing.hefs] == [8] * 6 + [3]
-    assert packing.windows == 2 and packing.hard_violations() == [] and "2 windows" in packing.window_note()
-    assert packing.location("s50") == ("pack6", "ng50")
-    grouped = pack_stages(stages, networks_per_group=8)  # the legacy multi-network layout (unconfirmed)
-    assert len(grouped.network_groups) == 7 and grouped.windows == 1 and grouped.violations() == []
+    assert [len(g.networks) for g in packing.network_groups] == [8] * 6 + [3]
+    assert len(packing.hefs) == 7 and all(len(h.network_groups) == 1 for h in packing.hefs)
+    assert packing.windows == 1 and packing.violations() == [] and packing.location("s50") == ("pack6", "pack6")
+    alone = pack_stages(stages, networks_per_group=1)  # one network group (and HEF) per stage
+    assert len(alone.network_groups) == 51 and alone.windows == 2 and alone.hard_violations() == []
+    assert "2 windows" in alone.window_note() and "--networks-per-group 8" in alone.window_note()
 
 
 def test_one_hef_per_stage_breaks_the_device_limit_and_says_what_to_change():
@@ -29,7 +31,8 @@ def test_one_hef_per_stage_breaks_the_device_limit_and_says_what_to_change():
     crowded = Packing((HefPack("h", tuple(NetworkGroup(f"g{i}", ("s",)) for i in range(3))),),
                       RuntimeLimits(network_groups_per_hef=2))
     assert "Too many network_groups on a given HEF" in crowded.violations()[0]
-    assert len(pack_stages([f"s{i}" for i in range(80)], RuntimeLimits(network_groups_per_hef=2)).hefs) == 40
+    assert len(pack_stages([f"s{i}" for i in range(80)]).hefs) == 10
+    assert len(pack_stages([f"s{i}" for i in range(80)], RuntimeLimits(networks_per_network_group=4)).hefs) == 20
     with pytest.raises(UserError, match="--networks-per-group 9"):
         pack_stages(["a"], networks_per_group=9)
 
@@ -38,8 +41,8 @@ def test_plan_report_of_the_full_size_model(tmp_path, capsys):
     assert main(["plan", "--tile-w", "256", "--json", str(tmp_path / "plan.json")]) == 0
     summary = json.loads((tmp_path / "plan.json").read_text())
     assert summary["stage_invocations_per_utterance"] == summary["stages"] == 51 <= 52
-    assert summary["network_groups"] == 51 and summary["hefs"] == 7  # one network group per stage (InferModel)
-    assert not summary["fits_runtime_limits"] and summary["configure_windows"] == 2
+    assert summary["network_groups"] == 7 <= 32 and summary["hefs"] == 7  # 8 stages joined per network group
+    assert summary["fits_runtime_limits"] and summary["configure_windows"] == 1
     assert summary["host_steps"] == 77 and len(summary["per_stage"]) == 51
     assert summary["boundary_bytes_per_audio_second_16bit"] == 2 * summary["boundary_values_per_audio_second"]
     depth = next(r for r in summary["per_stage"] if r["name"] == "tcn5_depth")
@@ -52,12 +55,15 @@ def test_plan_report_of_the_full_size_model(tmp_path, capsys):
         summary["boundary_values_per_audio_second"]
 
 
-def test_check_rejects_a_packing_that_breaks_a_limit_and_warns_about_windows(tmp_path, capsys):
+def test_check_rejects_a_packing_that_breaks_a_limit_and_says_what_to_change(tmp_path, capsys):
     out = tmp_path / "export"
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--block-chan", "1", "--out", str(out)]) == 0
-    assert main(["check", str(out)]) == 0  # runnable in windows: a warning that states the cost
+    # 2,084 channel-block stages -> 261 network groups: runnable only in 9 configuration windows
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--block-chan", "1", "--out", str(out)]) == 1
+    capsys.readouterr()
+    assert main(["check", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "warning:" in err and "a device configures at most 32 at once" in err and "windows per utterance" in err
+    assert "261 network groups; a device configures at most 32 at once" in err and "9 windows per utterance" in err
+    assert "--block-chan" in err and "--networks-per-group" not in err
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["packing"]["hefs"][0]["network_groups"][0]["networks"] = ["a"] * 9  # a foreign packing
     (out / "manifest.json").write_text(json.dumps(manifest))
@@ -65,4 +71,4 @@ def test_check_rejects_a_packing_that_breaks_a_limit_and_warns_about_windows(tmp
     assert "holds 9 networks; at most 8" in capsys.readouterr().err
     assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(tmp_path / "fused")]) == 0
     assert main(["check", str(tmp_path / "fused")]) == 0
-    assert "within HailoRT's limits" in capsys.readouterr().out
+    assert "2 HEF(s), 2 network group(s) within HailoRT's limits" in capsys.readouterr().out

@@ -1,25 +1,32 @@
 """``hailo_runtime``: runs compiled HEFs on a Hailo device through HailoRT (``hailo_platform``).
 
-One VDevice for the whole run (round-robin scheduler), every stage's HEF configured once in
-``prepare``, all tiles of a stage sent in batches in the HEF's layout (NHWC), float32 or the
-HEF's quantized format (host-side scale/zero-point). A device holds at most 32 configured network
-groups (``plan.packing.RuntimeLimits``): a plan with more HEFs than that is configured in windows
-of consecutive stages, released and reconfigured as the executor moves on, and says so (stderr
-once, ``reconfigurations`` in the run JSON). Written against the documented InferModel
-API (HAILO_FACTS.md, "Runtime API"); imported lazily. Never falls back to another backend.
+Written against HailoRT's vstream API (HAILO_FACTS.md, "Runtime API"; ``pyhailort.py`` on branch
+``hailo8``), because it addresses a *network* inside a network group and the InferModel API does
+not ("Passing network name is not supported yet!"): a HEF from `compile` holds one network group
+of up to 8 stages joined as networks (``plan.packing``); each stage gets its own vstream params
+(``InputVStreamParams.make(ng, network_name=...)``) and ``InferVStreams`` pipeline, which runs only
+that network. One VDevice (round-robin scheduler), every HEF configured once in ``prepare``, all
+tiles of a stage sent in batches in the HEF's layout (NHWC), float32 or the HEF's quantized format
+(host-side scale/zero-point). A device holds at most 32 configured network groups
+(``plan.packing.RuntimeLimits``) and the vstream API frees them only with the VDevice: more HEFs
+than that run in windows, each on a fresh VDevice, released and reconfigured as the executor moves
+on, and say so (stderr once, ``reconfigurations`` in the run JSON). Imported lazily. Never falls
+back to another backend.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..compile.layout import nchw_to_nhwc, nhwc_to_nchw
-from ..compile.manifest import stage_artifacts
+from ..compile.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
+from ..compile.manifest import HefFile, hef_files
 from ..errors import UserError
 from ..plan.builder import StagePlan
 from ..plan.packing import HAILORT_4_23, RuntimeLimits
@@ -50,14 +57,28 @@ def import_runtime():
     return hailo_platform
 
 
-def hef_paths(hef_dir: Path, plan: StagePlan) -> dict[str, Path]:
-    """stage -> HEF file (``compile.manifest.stage_artifacts``)."""
-    return stage_artifacts(hef_dir, [s.name for s in plan.stages], "hef")
+def _first_line(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+@dataclasses.dataclass
+class _StagePipeline:
+    """One stage on the device: its network's vstream names in the plan's port order, and, once
+    its window is configured, the network group and the open ``InferVStreams``."""
+
+    hef: HefFile
+    network: str
+    input_infos: list
+    output_infos: list
+    group: Any = None
+    pipeline: Any = None
 
 
 @register_backend("hailo_runtime")
 class HailoRuntimeBackend(Backend):
     name = "hailo_runtime"
+    #: A HEF always computes in its quantized format, whatever the I/O format.
+    quantized = True
 
     def __init__(self, hef_dir: str | Path | None = None, batch_size: int = 8, timeout_ms: int = 10_000,
                  io_format: str = "float32", limits: RuntimeLimits = HAILORT_4_23) -> None:
@@ -67,149 +88,155 @@ class HailoRuntimeBackend(Backend):
             raise UserError(f"--io-format {io_format!r}: choose {' or '.join(IO_FORMATS)}")
         self.hef_dir, self.batch_size, self.timeout_ms, self.io_format = Path(hef_dir), batch_size, timeout_ms, io_format
         self.hailo = import_runtime()
-        self._stack = contextlib.ExitStack()
-        self._models: dict[str, tuple] = {}  # stage -> (infer_model, configured_model or None)
         self.limits = limits
-        self._windows: list[list[str]] = []
-        self._window_stack = contextlib.ExitStack()
+        self._stages: dict[str, _StagePipeline] = {}
+        self._windows: list[list[HefFile]] = []
+        self._window: int | None = None
+        self._window_stack = contextlib.ExitStack()  # the VDevice and pipelines of the configured window
         self.configurations = 0
         self.reconfigurations = 0
         self.device_seconds: dict[str, float] = {}
         self.device_calls: dict[str, int] = {}
+
+    def _open_hef(self, hef: HefFile):
+        try:
+            return self.hailo.HEF(str(hef.path))
+        except Exception as exc:
+            raise UserError(f"stage {hef.stages[0]}: HailoRT cannot read {hef.path.name} ({_first_line(exc)}); "
+                            "recompile it") from None
+
+    def _network_of(self, stage: str, hef: HefFile, names: list[str]) -> str:
+        """The network that runs ``stage``: the only one, or the one named as the DFC named the
+        stage when it was joined (``<group>/<net>``; unconfirmed naming)."""
+        if len(hef.stages) == 1 and len(names) == 1:
+            return names[0]
+        wanted = dfc_net_name(stage)
+        found = [n for n in names if n.split("/")[-1] == wanted]
+        if len(found) != 1:
+            raise UserError(f"stage {stage}: {hef.path.name} has no network named {wanted} (it has "
+                            f"{', '.join(names)}); recompile the export with `convtasnet-hailo compile`")
+        return found[0]
+
+    def _check_shapes(self, stage: Stage, infos: list, tile_w: int, hef: HefFile) -> None:
+        expected = [(1, p.geometry.tile_input_width(tile_w), p.channels) for p in stage.inputs]
+        got = [tuple(info.shape) for info in infos]
+        if got != expected:
+            raise UserError(f"stage {stage.name}: {hef.path.name} takes inputs {got}, the plan at tile_w {tile_w} needs "
+                            f"{expected} (NHWC); compile the export made for this tile width")
+
+    def _prepare(self, plan: StagePlan, tile_w: int) -> None:
+        self._release()
+        hefs = hef_files(self.hef_dir, [s.name for s in plan.stages])
+        for hef in hefs:
+            handle = self._open_hef(hef)
+            names = handle.get_networks_names()
+            for name in hef.stages:
+                network = self._network_of(name, hef, names)
+                inputs, outputs = handle.get_input_vstream_infos(network), handle.get_output_vstream_infos(network)
+                self._check_shapes(plan.stage(name), inputs, tile_w, hef)
+                self._stages[name] = _StagePipeline(hef, network, inputs, outputs)
+        self._windows = self._split_windows(hefs)
+        if len(self._windows) > 1:
+            print(f"hailo_runtime: {len(hefs)} HEFs exceed the {self.limits.network_groups_per_device} network groups "
+                  f"a device configures at once; configuring in {len(self._windows)} windows, reconfigured for every "
+                  "utterance (export with --networks-per-group 8 to pack the stages into fewer)", file=sys.stderr)
+        self._configure_window(0)
+
+    def _split_windows(self, hefs: list[HefFile]) -> list[list[HefFile]]:
+        """Consecutive HEFs, at most ``network_groups_per_device`` network groups (one per HEF) each."""
+        per_window = self.limits.network_groups_per_device
+        return [hefs[i:i + per_window] for i in range(0, len(hefs), per_window)]
 
     def _vdevice(self):
         hailo = self.hailo
         params = hailo.VDevice.create_params()
         params.scheduling_algorithm = hailo.HailoSchedulingAlgorithm.ROUND_ROBIN
         try:
-            return self._stack.enter_context(hailo.VDevice(params))
+            return self._window_stack.enter_context(hailo.VDevice(params))
         except Exception as exc:  # HailoRTException subclasses
-            raise UserError(f"no usable Hailo device ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                            "check `hailortcli scan` and the hailo_pci driver") from None
+            raise UserError(f"no usable Hailo device ({_first_line(exc)}); check `hailortcli scan` and the hailo_pci "
+                            "driver") from None
 
-    def _check_shapes(self, stage: Stage, infer_model, tile_w: int, hef: Path) -> None:
-        expected = {p.name: (1, p.geometry.tile_input_width(tile_w), p.channels) for p in stage.inputs}
-        got = [tuple(infer_model.input(n).shape) for n in infer_model.input_names]
-        if sorted(got) != sorted(expected.values()):
-            raise UserError(f"stage {stage.name}: {hef.name} takes inputs {got}, the plan at tile_w {tile_w} needs "
-                            f"{sorted(expected.values())} (NHWC); compile the export made for this tile width")
-
-    def _prepare(self, plan: StagePlan, tile_w: int) -> None:
-        self._release()
-        paths = hef_paths(self.hef_dir, plan)
-        vdevice = self._vdevice()
-        hailo = self.hailo
-        infer_models = {}
-        for stage in plan.stages:
-            try:
-                infer_model = vdevice.create_infer_model(str(paths[stage.name]))
-            except Exception as exc:
-                text = str(exc)
-                hint = "it was compiled for another architecture; recompile with the right --hw-arch" \
-                    if "arch" in text.lower() else "recompile it"
-                raise UserError(f"stage {stage.name}: HailoRT cannot load {paths[stage.name].name} "
-                                f"({type(exc).__name__}); {hint}") from None
-            self._check_shapes(stage, infer_model, tile_w, paths[stage.name])
-            infer_model.set_batch_size(self.batch_size)
-            fmt = hailo.FormatType.FLOAT32 if self.io_format == "float32" else None
-            for name in list(infer_model.input_names) + list(infer_model.output_names):
-                stream = infer_model.input(name) if name in infer_model.input_names else infer_model.output(name)
-                if fmt is not None:
-                    stream.set_format_type(fmt)
-            infer_models[stage.name] = infer_model
-        # One network group per stage HEF; a window holds what the device configures at once.
-        per_window = self.limits.network_groups_per_device
-        names = [stage.name for stage in plan.stages]
-        self._windows = [names[i:i + per_window] for i in range(0, len(names), per_window)]
-        if len(self._windows) > 1:
-            print(f"hailo_runtime: {len(names)} HEFs exceed the {per_window} network groups a device configures at "
-                  f"once; configuring in {len(self._windows)} windows, reconfigured for every utterance (pack the "
-                  "stages into fewer network groups to avoid it)", file=sys.stderr)
-        self._models = {name: (model, None) for name, model in infer_models.items()}
-        self._configure_window(self._windows[0])
-
-    def _configure_window(self, window: list[str]) -> None:
-        """Releases the configured window and configures ``window`` (every stage of it)."""
-        if any(configured is not None for _, configured in self._models.values()):
+    def _configure_window(self, index: int) -> None:
+        """Releases the configured window (its VDevice: the only way the vstream API frees network
+        groups) and configures every HEF of window ``index`` with one pipeline per stage."""
+        if self._window is not None:
             self._window_stack.close()
-            self._models = {name: (model, None) for name, (model, _) in self._models.items()}
+            for pipe in self._stages.values():
+                pipe.group = pipe.pipeline = None
             self.reconfigurations += 1
-        for name in window:
-            model = self._models[name][0]
+        hailo = self.hailo
+        vdevice = self._vdevice()
+        fmt = hailo.FormatType.FLOAT32 if self.io_format == "float32" else None  # None: the HEF's own format
+        for hef in self._windows[index]:
+            handle = self._open_hef(hef)
+            params = hailo.ConfigureParams.create_from_hef(handle, interface=hailo.HailoStreamInterface.PCIe)
+            for group_params in params.values():
+                group_params.batch_size = self.batch_size
             try:
-                configured = self._window_stack.enter_context(model.configure())
-            except Exception as exc:  # HailoRTException: a limit or the device
-                raise UserError(f"stage {name}: HailoRT cannot configure its HEF ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-            self._models[name] = (model, configured)
+                (group,) = vdevice.configure(handle, params)
+            except Exception as exc:  # HailoRTException: a limit, the architecture or the device
+                text = str(exc)
+                hint = "; it was compiled for another architecture: recompile with the right --hw-arch" \
+                    if "arch" in text.lower() else ""
+                raise UserError(f"stage {hef.stages[0]}: HailoRT cannot configure {hef.path.name} "
+                                f"({_first_line(exc)}){hint}") from None
             self.configurations += 1
+            for name in hef.stages:
+                pipe = self._stages[name]
+                inputs = hailo.InputVStreamParams.make(group, format_type=fmt, network_name=pipe.network)
+                outputs = hailo.OutputVStreamParams.make(group, format_type=fmt, network_name=pipe.network)
+                pipe.group = group
+                pipe.pipeline = self._window_stack.enter_context(hailo.InferVStreams(group, inputs, outputs))
+        self._window = index
 
-    #: A HEF always computes in its quantized format, whatever the I/O format.
-    quantized = True
-
-    def _device_dtype(self, stream):
+    def _to_device(self, info, tiles: np.ndarray) -> np.ndarray:
         if self.io_format == "float32":
-            return np.float32
-        # The HEF's own integer format (unconfirmed attribute path: stream.format.type).
-        return np.uint8 if getattr(stream.format.type, "name", "") == "UINT8" else np.uint16
+            return np.ascontiguousarray(tiles, dtype=np.float32)
+        # The HEF's own integer format (vstream_info.format.type, quant_info: unconfirmed attribute paths).
+        dtype = np.uint8 if getattr(info.format.type, "name", "") == "UINT8" else np.uint16
+        return quantize(tiles, info.quant_info.qp_scale, info.quant_info.qp_zp, dtype)
 
-    def _to_device(self, stream, tiles: np.ndarray) -> np.ndarray:
+    def _from_device(self, info, buffer: np.ndarray) -> np.ndarray:
         if self.io_format == "float32":
-            return tiles.astype(np.float32)
-        quant = stream.quant_infos[0]
-        return quantize(tiles, quant.qp_scale, quant.qp_zp, self._device_dtype(stream))
-
-    def _from_device(self, stream, buffer: np.ndarray) -> np.ndarray:
-        if self.io_format == "float32":
-            return buffer
-        quant = stream.quant_infos[0]
-        return dequantize(buffer, quant.qp_scale, quant.qp_zp)
+            return np.asarray(buffer, np.float32)
+        return dequantize(buffer, info.quant_info.qp_scale, info.quant_info.qp_zp)
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if stage.name not in self._models:
+        pipe = self._stages.get(stage.name)
+        if pipe is None:
             raise UserError(f"stage {stage.name} is not among the configured HEFs")
-        if self._models[stage.name][1] is None:
-            self._configure_window(next(w for w in self._windows if stage.name in w))
-        infer_model, configured = self._models[stage.name]
-        # HEF stream names are the parser's (net/input_layer1...): matched to the plan's ports in
-        # order (unconfirmed naming; the shapes were checked in prepare).
-        in_names, out_names = list(infer_model.input_names), list(infer_model.output_names)
+        if pipe.pipeline is None:
+            self._configure_window(next(i for i, w in enumerate(self._windows) if pipe.hef in w))
+        # vstreams are matched to the plan's ports in order (unconfirmed naming; shapes checked in prepare)
         nhwc = [nchw_to_nhwc(inputs[p.name]) for p in stage.inputs]
         batch = len(nhwc[0])
-        outputs: list[list[np.ndarray]] = [[] for _ in out_names]
+        outputs: list[list[np.ndarray]] = [[] for _ in pipe.output_infos]
         started = time.perf_counter()
         for first in range(0, batch, self.batch_size):
-            chunk = range(first, min(first + self.batch_size, batch))
-            bindings = []
-            for index in chunk:
-                binding = configured.create_bindings()
-                for name, tiles in zip(in_names, nhwc):
-                    binding.input(name).set_buffer(self._to_device(infer_model.input(name), tiles[index]))
-                for name in out_names:
-                    stream = infer_model.output(name)
-                    binding.output(name).set_buffer(np.empty(stream.shape, dtype=self._device_dtype(stream)))
-                bindings.append(binding)
+            chunk = slice(first, min(first + self.batch_size, batch))
+            feed = {info.name: self._to_device(info, tiles[chunk]) for info, tiles in zip(pipe.input_infos, nhwc)}
             try:
-                configured.run(bindings, self.timeout_ms)
+                result = pipe.pipeline.infer(feed)
             except Exception as exc:  # HailoRTException (timeouts included): no fallback, name the stage
-                raise UserError(f"stage {stage.name}: the device run failed ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else ''}); timeout was {self.timeout_ms} ms") from None
-            for binding in bindings:
-                for k, name in enumerate(out_names):
-                    outputs[k].append(self._from_device(infer_model.output(name), binding.output(name).get_buffer()))
+                raise UserError(f"stage {stage.name}: the device run failed ({_first_line(exc)}); timeout was "
+                                f"{self.timeout_ms} ms") from None
+            for k, info in enumerate(pipe.output_infos):
+                outputs[k].append(self._from_device(info, result[info.name]))
         self.device_seconds[stage.name] = self.device_seconds.get(stage.name, 0.0) + time.perf_counter() - started
         self.device_calls[stage.name] = self.device_calls.get(stage.name, 0) + -(-batch // self.batch_size)
-        return {port.name: nhwc_to_nchw(np.stack(outputs[k])) for k, port in enumerate(stage.outputs)}
+        return {port.name: nhwc_to_nchw(np.concatenate(outputs[k])) for k, port in enumerate(stage.outputs)}
 
     def stats(self) -> dict:
         return {"device_seconds": {k: round(v, 6) for k, v in self.device_seconds.items()},
-                "device_calls": dict(self.device_calls), "configure_windows": len(self._windows),
-                "configurations": self.configurations, "reconfigurations": self.reconfigurations}
+                "device_calls": dict(self.device_calls), "hefs": sum(len(w) for w in self._windows),
+                "configure_windows": len(self._windows), "configurations": self.configurations,
+                "reconfigurations": self.reconfigurations}
 
     def _release(self) -> None:
         self._window_stack.close()
-        self._stack.close()
-        self._models.clear()
+        self._window = None
+        self._stages.clear()
 
     def _close(self) -> None:
         self._release()

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import UserError
 from ..files import write_bytes_atomically, write_text_atomically
 from .failures import Failure, from_exception
-from .layout import input_layer_feed
+from .layout import dfc_net_name, input_layer_feed
 
 SDK_MODULE = "hailo_sdk_client"
 #: Targets seen in the DFC's SUPPORTED_HW_ARCHS (HAILO_FACTS.md, DFC 3.29).
@@ -60,11 +60,11 @@ class CompileJob:
     out_dir: str
     run_tag: str
     calib_paths: tuple[str, ...] = ()  # one .npy per input, NHWC float32, same order as input_names
+    compile_hef: bool = True  # False: stop at the optimized HAR (a pack joins it into its HEF)
 
     @property
     def net_name(self) -> str:
-        # DFC net names: letters, digits, underscores.
-        return "".join(c if c.isalnum() else "_" for c in self.stage)
+        return dfc_net_name(self.stage)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,6 +89,7 @@ class CompileResult:
     signature: str = ""
     har_path: str = ""
     hef_path: str = ""
+    wants_hef: bool = True  # False for a stage whose HEF is its pack's
     log: str = ""
     hef_log: str = ""
     failure_file: str = ""
@@ -105,8 +106,45 @@ class CompileResult:
                         f"signature: {failure.signature}\n")
         self.failure_file = str(path)
 
+    @property
+    def ok(self) -> bool:
+        """Made what was asked: the HEF, or only the optimized HAR for a stage of a pack."""
+        return self.hef_success if self.wants_hef else self.har_success
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PackJob:
+    """One HEF of several stages: their optimized HARs joined (``ClientRunner.join``, HAILO_FACTS.md
+    "Compiler API") into one network group of one network per stage, then compiled."""
+
+    pack: str
+    har_paths: tuple[str, ...]  # one optimized HAR per stage, in the pack's stage order
+    stages: tuple[str, ...]
+    hw_arch: str
+    out_dir: str
+    run_tag: str
+    kind: str = "pack"
+
+    @property
+    def stage(self) -> str:  # the worker protocol names every job by its ``stage``
+        return self.pack
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PackJob":
+        data = dict(data)
+        for key in ("har_paths", "stages"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def job_from_json(data: dict[str, Any]) -> "CompileJob | PackJob":
+    return PackJob.from_json(data) if data.get("kind") == "pack" else CompileJob.from_json(data)
 
 
 @contextlib.contextmanager
@@ -165,6 +203,9 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
             runner.save_har(str(quantized))
             result.har_path, result.har_success = str(quantized), True
             result.seconds_optimize = time.perf_counter() - started
+        if not job.compile_hef:
+            result.wants_hef = False
+            return result
         phase = "compile"
         with _captured(hef_log_path):
             started = time.perf_counter()
@@ -177,6 +218,36 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
         log_text = (hef_log_path if phase == "compile" else log_path).read_text() if log_path.exists() else ""
         result.record_failure(from_exception(exc, log_text), out_dir)
     return result
+
+
+def compile_pack(job: PackJob, sdk=None) -> CompileResult:
+    """Joins the stages' optimized HARs in order and compiles them into ``<run_tag>.hef``. Never
+    raises for SDK failures (normalized like ``compile_stage``'s)."""
+    sdk = sdk or import_sdk()
+    out_dir = Path(job.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = CompileResult(job.run_tag, job.pack, har_success=True, sdk_version=sdk_version(sdk),
+                           log=str(out_dir / f"{job.run_tag}.log"), hef_log=str(out_dir / f"{job.run_tag}_hef.log"))
+    hef_log_path = Path(result.hef_log)
+    hef_log_path.write_text(f"pack {job.pack} ({job.run_tag}): join {', '.join(job.stages)}; hw_arch {job.hw_arch}\n")
+    try:
+        with _captured(hef_log_path):
+            started = time.perf_counter()
+            runner = sdk.ClientRunner(hw_arch=job.hw_arch, har=job.har_paths[0])
+            for har in job.har_paths[1:]:
+                runner.join(sdk.ClientRunner(hw_arch=job.hw_arch, har=har))
+            hef = runner.compile()
+            hef_path = out_dir / f"{job.run_tag}.hef"
+            write_bytes_atomically(hef_path, hef)
+            result.hef_path, result.hef_success = str(hef_path), True
+            result.seconds_compile = time.perf_counter() - started
+    except Exception as exc:
+        result.record_failure(from_exception(exc, hef_log_path.read_text()), out_dir)
+    return result
+
+
+def run_job(job: "CompileJob | PackJob", sdk=None) -> CompileResult:
+    return compile_pack(job, sdk) if isinstance(job, PackJob) else compile_stage(job, sdk)
 
 
 def write_result(path: Path, result: CompileResult) -> None:

@@ -7,6 +7,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 
+def dfc_net_name(stage: str) -> str:
+    """The DFC net name a stage is parsed under (letters, digits, underscores): the name of its
+    network inside a joined HEF."""
+    return "".join(c if c.isalnum() else "_" for c in stage)
+
+
 def nchw_to_nhwc(tiles):
     """(N, C, 1, W) -> (N, 1, W, C), float32, contiguous: the layout of HEFs and calibration data."""
     import numpy as np

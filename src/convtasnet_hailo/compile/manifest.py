@@ -1,5 +1,6 @@
-"""``compile_manifest.json``: what `compile` made for each stage of an export, as a typed file
-(like the export's ``manifest.json``). Written by the grid side, read by the Hailo backends."""
+"""``compile_manifest.json``: what `compile` made for each stage of an export and each pack (one
+HEF of several stages joined as networks), as a typed file (like the export's ``manifest.json``).
+Written by the grid side, read by the Hailo backends."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from ..files import sha256_file, write_text_atomically
 
 COMPILE_MANIFEST = "compile_manifest.json"
 FORMAT = "convtasnet-hailo-compile-manifest"
-VERSION = 1
+VERSION = 2  # 2: packs
 
 
 @dataclasses.dataclass(frozen=True)
 class StageArtifacts:
-    """One stage's compile outcome: its optimized HAR and HEF (with the HEF's sha256)."""
+    """One stage's (or pack's) compile outcome: its optimized HAR and HEF (with the HEF's sha256;
+    a stage of a pack has only the HAR: its HEF is the pack's)."""
 
     status: str
+    har_success: bool = False
     hef_success: bool = False
     hef_path: str | None = None
     hef_sha256: str | None = None
@@ -36,12 +39,21 @@ class StageArtifacts:
 
 
 @dataclasses.dataclass(frozen=True)
+class PackArtifacts:
+    """One joined HEF: its stages (one network each, in order) and its compile outcome."""
+
+    stages: tuple[str, ...]
+    artifacts: StageArtifacts
+
+
+@dataclasses.dataclass(frozen=True)
 class CompileManifest:
     hw_arch: str
     tile_w: int
     block_chan: int | None
     variant: str
     stages: dict[str, StageArtifacts]
+    packs: dict[str, PackArtifacts] = dataclasses.field(default_factory=dict)
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / COMPILE_MANIFEST
@@ -58,10 +70,12 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
     try:
         data: dict[str, Any] = json.loads(path.read_text())
         fields = {f.name for f in dataclasses.fields(StageArtifacts)}
-        stages = {name: StageArtifacts(**{k: v for k, v in info.items() if k in fields})
-                  for name, info in data["stages"].items()}
+        typed = lambda info: StageArtifacts(**{k: v for k, v in info.items() if k in fields})  # noqa: E731
+        stages = {name: typed(info) for name, info in data["stages"].items()}
+        packs = {name: PackArtifacts(tuple(info["stages"]), typed(info["artifacts"]))
+                 for name, info in (data.get("packs") or {}).items()}
         return CompileManifest(data["hw_arch"], data["tile_w"], data.get("block_chan"), data.get("variant", ""),
-                               stages)
+                               stages, packs)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again")
 
@@ -78,11 +92,7 @@ def _recorded(directory: Path, kind: str) -> dict[str, Path]:
             recorded = artifacts.hef_path if kind == "hef" else artifacts.har_path
             if not recorded:
                 continue
-            path = Path(recorded)
-            if kind == "hef" and artifacts.hef_sha256 and path.is_file() and sha256_file(path) != artifacts.hef_sha256:
-                raise UserError(f"stage {name}: {path.name} changed since it was compiled (sha256 differs from "
-                                f"{COMPILE_MANIFEST}); recompile")
-            found[name] = path
+            found[name] = _checked(Path(recorded), artifacts.hef_sha256 if kind == "hef" else None, f"stage {name}")
     elif kind == "hef" and (directory / "covering_manifest.json").is_file():
         stages = json.loads((directory / "covering_manifest.json").read_text()).get("stages") or {}
         found = {name: Path(info["hef"]) for name, info in stages.items() if info.get("hef")}
@@ -109,3 +119,42 @@ def stage_artifacts(directory: Path, stages: list[str], kind: str) -> dict[str, 
         raise UserError(f"stage {missing[0]} has no {what} in {directory} ({len(missing)} of {len(stages)} missing); "
                         "run `convtasnet-hailo compile` for this export")
     return {s: found[s] for s in stages}
+
+
+@dataclasses.dataclass(frozen=True)
+class HefFile:
+    """A HEF to configure and the stages it runs, one network each, in its network order."""
+
+    path: Path
+    stages: tuple[str, ...]
+
+
+def _checked(path: Path, sha256: str | None, what: str) -> Path:
+    if sha256 and path.is_file() and sha256_file(path) != sha256:
+        raise UserError(f"{what}: {path.name} changed since it was compiled (sha256 differs from {COMPILE_MANIFEST}); "
+                        "recompile")
+    return path
+
+
+def hef_files(directory: Path, stages: list[str]) -> list[HefFile]:
+    """The HEFs that run ``stages``: the joined packs `compile` recorded (hashes checked), and a
+    HEF of its own for every other stage (``stage_artifacts``), in plan order."""
+    directory = Path(directory)
+    compiled = read_compile_manifest(directory) if directory.is_dir() else None
+    packs = [(name, pack) for name, pack in (compiled.packs if compiled else {}).items()
+             if pack.artifacts.hef_path and set(pack.stages) <= set(stages)]
+    in_pack = {stage: (name, pack) for name, pack in packs for stage in pack.stages}
+    alone = stage_artifacts(directory, [s for s in stages if s not in in_pack], "hef")
+    files, seen = [], set()
+    for stage in stages:
+        if stage in in_pack:
+            name, pack = in_pack[stage]
+            if name not in seen:
+                seen.add(name)
+                path = _checked(Path(pack.artifacts.hef_path), pack.artifacts.hef_sha256, f"pack {name}")
+                if not path.is_file():
+                    raise UserError(f"pack {name}: its HEF {path} is missing; run `convtasnet-hailo compile` again")
+                files.append(HefFile(path, pack.stages))
+        else:
+            files.append(HefFile(alone[stage], (stage,)))
+    return files

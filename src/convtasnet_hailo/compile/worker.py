@@ -1,4 +1,4 @@
-"""The compile worker: runs one :class:`CompileJob` in another Python (the SDK's 3.10 venv).
+"""The compile worker: runs one :class:`CompileJob` or :class:`PackJob` in another Python (the SDK's 3.10 venv).
 
 Protocol (files, JSON): the parent writes ``<job>.json``; runs
 ``<hailo-python> -m convtasnet_hailo.compile.worker <job>.json`` with this package on
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .driver import CompileJob, CompileResult, compile_stage, write_result
+from .driver import CompileJob, CompileResult, PackJob, job_from_json, run_job, write_result
 from .failures import normalize
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding convtasnet_hailo/
@@ -28,7 +28,7 @@ def result_path(job_path: Path) -> Path:
     return job_path.with_name(job_path.name.replace(".json", ".result.json"))
 
 
-def run_in_worker(job: CompileJob, python: str, job_path: Path, timeout_s: float | None) -> CompileResult:
+def run_in_worker(job: CompileJob | PackJob, python: str, job_path: Path, timeout_s: float | None) -> CompileResult:
     """Runs ``job`` in ``python`` (a path to an interpreter that can import hailo_sdk_client)."""
     job_path.write_text(json.dumps(job.to_json(), indent=1))
     out = result_path(job_path)
@@ -59,14 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m convtasnet_hailo.compile.worker JOB.json", file=sys.stderr)
         return 2
     job_path = Path(argv[0])
-    job = CompileJob.from_json(json.loads(job_path.read_text()))
+    job = job_from_json(json.loads(job_path.read_text()))
     try:
-        result = compile_stage(job)
+        result = run_job(job)
     except Exception as exc:  # the SDK missing in this interpreter, say
         result = CompileResult(job.run_tag, job.stage)
         result.record_failure(normalize(type(exc).__name__, str(exc)), Path(job.out_dir))
     write_result(result_path(job_path), result)
-    return 0 if result.hef_success else 1
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

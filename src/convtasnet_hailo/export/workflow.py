@@ -10,7 +10,7 @@ from ..errors import UserError
 from ..plan.builder import PlanOptions, PlanPath
 from ..model.source import ModelSource
 from .graph_check import Violation
-from ..plan.packing import Packing
+from ..plan.packing import Packing, pack_stages
 from .hailo_rules import CheckLimits
 
 DEFAULT_TILE_W = 256
@@ -29,11 +29,14 @@ def report_violations(violations: list[Violation], what: str, report: Callable[[
 
 
 def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
-                  limits: CheckLimits, report: Callable[[str], None] = print) -> int:
+                  limits: CheckLimits, networks_per_group: int | None = None,
+                  report: Callable[[str], None] = print) -> int:
     from .exporter import export_plan
 
     plan = layout.build(source.model, path)
-    result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report)
+    packing = pack_stages([s.name for s in plan.stages], networks_per_group=networks_per_group)
+    result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report,
+                         packing=packing)
     report(f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} written, "
            f"{len(result.reused)} unchanged and reused (same sha256)")
     return max(report_violations(result.violations, "check", report),
@@ -53,9 +56,9 @@ def export_whole(source: ModelSource, out: Path, length: int | None, limits: Che
 
 
 def report_packing(packing: Packing | None, what: str, report: Callable[[str], None] = print) -> int:
-    """Exit status 1 when the export's packing breaks a limit no runtime gets around (HEF or
-    network-group sizes); more network groups than a device holds at once is a warning: the
-    runtime configures in windows, at a cost the warning states."""
+    """Exit status 1 when the export's packing breaks a limit: network groups per HEF, networks
+    per group, or more network groups than a device holds at once (hailo_runtime can still run
+    such a plan in configuration windows, at the cost the message states)."""
     if packing is None:
         report(f"{what}: no packing recorded (an export from before packing); re-export to check the runtime limits")
         return 0
@@ -64,11 +67,11 @@ def report_packing(packing: Packing | None, what: str, report: Callable[[str], N
         print(f"{what}: {problem}", file=sys.stderr)
     note = packing.window_note()
     if note:
-        print(f"{what}: warning: {note}", file=sys.stderr)
+        print(f"{what}: {note}", file=sys.stderr)
     elif not problems:
         report(f"{what}: {len(packing.hefs)} HEF(s), {len(packing.network_groups)} network group(s) within HailoRT's "
                f"limits ({packing.limits.network_groups_per_device} network groups per device)")
-    return 1 if problems else 0
+    return 1 if problems or note else 0
 
 
 def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], None] = print) -> int:
@@ -81,7 +84,7 @@ def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], 
 
 
 def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
-                   monolithic: bool, length: int | None, limits: CheckLimits,
+                   monolithic: bool, length: int | None, limits: CheckLimits, networks_per_group: int | None = None,
                    report: Callable[[str], None] = print) -> int:
     """Staged (one ONNX per stage) or, with ``monolithic``, the whole model at ``length`` samples."""
     if monolithic and (layout.block_chan or tile_w):
@@ -90,4 +93,4 @@ def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int |
         raise UserError("--length is for --monolithic; staged exports are length-independent")
     if monolithic:
         return export_whole(source, out, length, limits, report)
-    return export_staged(source, out, path, tile_w, layout, limits, report)
+    return export_staged(source, out, path, tile_w, layout, limits, networks_per_group, report)

@@ -10,12 +10,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..compile.manifest import CompileManifest, StageArtifacts
+from ..compile.manifest import CompileManifest, PackArtifacts, StageArtifacts
 from ..errors import UserError
 from ..files import write_text_atomically
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
 from ..plan.builder import PlanPath, build_plan
+from ..plan.packing import Packing, pack_stages
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
 from ..compile.driver import SDK_MISSING, SDK_MODULE
@@ -28,6 +29,7 @@ from .runner import (
     done_run_tags,
     execute,
     prepare_cases,
+    prepare_packs,
     write_scripts,
 )
 
@@ -162,15 +164,38 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     scripts = write_scripts((variant,), out_dir / "scripts")
     cases = [GridCase(run_tag(s.name, tile_w, block_chan or 0, variant.name), manifest.plan["path"], s.name, tile_w,
                       block_chan or 0, variant.name) for s in plan.stages]
-    prepared = prepare_cases(cases, manifest, export_dir, calib, scripts, hw_arch, export_dir, out_dir)
+    packing = manifest.packing or pack_stages([s.name for s in plan.stages], networks_per_group=1)
+    joined = [(g.name, g.networks) for g in packing.network_groups if len(g.networks) > 1]
+    prepared = prepare_cases(cases, manifest, export_dir, calib, scripts, hw_arch, export_dir, out_dir,
+                             har_only=frozenset(s for _, stages in joined for s in stages))
     summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
     rows = execute(prepared, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report)
+    # a dry run writes the pack jobs too (run them after their stages' jobs on the SDK machine)
+    ready = {r["stage"] for r in rows if r["status"] in ("compiled", "reused", "dry-run")}
+    packs = prepare_packs([(name, stages) for name, stages in joined if set(stages) <= ready], prepared, hw_arch,
+                          tile_w, block_chan or 0, variant.name)
+    if packs:
+        report(f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
+               "into one HEF each")
+    pack_rows = execute(packs, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report) \
+        if packs else []
+    write_compile_manifest(out_dir, hw_arch, tile_w, block_chan, variant.name, rows, pack_rows, packing)
+    return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir}
+
+
+def write_compile_manifest(out_dir: Path, hw_arch: str, tile_w: int, block_chan: int | None, variant: str,
+                           rows: list[dict], pack_rows: list[dict], packing: Packing) -> None:
     fields = {f.name for f in dataclasses.fields(StageArtifacts)} - {"hef_sha256"}
-    CompileManifest(hw_arch, tile_w, block_chan, variant.name, {
-        r["stage"]: StageArtifacts(**{k: r.get(k) for k in fields if r.get(k) is not None},
-                                   hef_sha256=sha256_file(Path(r["hef_path"])) if r.get("hef_path") else None)
-        for r in rows}).write(out_dir)
-    return {"rows": rows, "out_dir": out_dir}
+
+    def artifacts(row: dict) -> StageArtifacts:
+        return StageArtifacts(**{k: row.get(k) for k in fields if row.get(k) is not None},
+                              hef_sha256=sha256_file(Path(row["hef_path"])) if row.get("hef_path") else None)
+
+    stages_of = {g.name: g.networks for g in packing.network_groups}
+    by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
+    CompileManifest(hw_arch, tile_w, block_chan, variant, {r["stage"]: artifacts(r) for r in rows},
+                    {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)}
+                    ).write(out_dir)
 
 
 def check_resumable(run_dir: Path, profile: GridProfile) -> None:
@@ -210,10 +235,13 @@ def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, 
         raise UserError(f"--export-dir {export_dir} is not a folder; pass one written by `convtasnet-hailo export`")
     outcome = run_compile(export_dir, hw_arch, model_override, audio_paths, calib_count, variant, mode, hailo_python,
                           jobs, timeout_s, report)
-    rows = outcome["rows"]
-    failed = [r["run_tag"] for r in rows if r["status"] == "failed"]
-    report(f"{len(rows)} stage(s) {mode.value}: {sum(r['status'] in ('compiled', 'reused') for r in rows)} HEF(s), "
-           f"{len(failed)} failed; {outcome['out_dir'] / 'compile_summary.tsv'}")
+    rows, pack_rows = outcome["rows"], outcome["pack_rows"]
+    failed = [r["run_tag"] for r in rows + pack_rows if r["status"] == "failed"]
+    done = lambda some: sum(r["status"] in ("compiled", "reused") for r in some)  # noqa: E731
+    hefs = done(pack_rows) + sum(r["status"] in ("compiled", "reused") and r.get("wants_hef", True) for r in rows)
+    joined = f", {done(pack_rows)} of {outcome['joined']} pack(s) joined" if outcome["joined"] else ""
+    report(f"{len(rows)} stage(s) {mode.value}: {hefs} HEF(s){joined}, {len(failed)} failed; "
+           f"{outcome['out_dir'] / 'compile_summary.tsv'}")
     return 1 if failed else 0
 
 

@@ -17,8 +17,8 @@ import onnx
 
 from ..export.manifest import Manifest, sha256_file
 from ..runs.run_folder import TsvWriter, read_tsv
-from ..compile.driver import CompileJob, CompileResult, compile_stage, import_sdk
-from .profile import GridCase
+from ..compile.driver import CompileJob, CompileResult, PackJob, import_sdk, run_job
+from .profile import GridCase, run_tag
 from ..compile.model_script import ScriptVariant
 from ..compile.worker import run_in_worker
 
@@ -37,7 +37,7 @@ class ExecMode(str, enum.Enum):
 @dataclasses.dataclass(frozen=True)
 class PreparedCase:
     case: GridCase
-    job: CompileJob
+    job: CompileJob | PackJob
     fingerprint: str  # of everything the compile depends on
 
 
@@ -58,9 +58,11 @@ def write_scripts(variants: tuple[ScriptVariant, ...], directory: Path) -> dict[
 
 
 def prepare_cases(cases: list[GridCase], manifest: Manifest, export_dir: Path, calib_files: dict[str, Path],
-                  scripts: dict[str, Path], hw_arch: str, root: Path, out_dir: Path) -> list[PreparedCase]:
+                  scripts: dict[str, Path], hw_arch: str, root: Path, out_dir: Path,
+                  har_only: frozenset[str] = frozenset()) -> list[PreparedCase]:
     """Compile jobs for ``cases`` of one export; paths are relative to ``root`` (the run folder),
-    so a dry-run folder can be copied to an SDK machine whole."""
+    so a dry-run folder can be copied to an SDK machine whole. Stages in ``har_only`` stop at
+    the optimized HAR (their pack compiles the HEF)."""
     prepared = []
     for case in cases:
         entry = manifest.stage(case.stage)
@@ -70,15 +72,33 @@ def prepare_cases(cases: list[GridCase], manifest: Manifest, export_dir: Path, c
             stage=case.stage, onnx_path=str(onnx_path.relative_to(root)), input_names=tuple(p.name for p in entry.inputs),
             input_shapes=tuple(p.shape for p in entry.inputs), end_node_names=end_node_names(onnx_path),
             hw_arch=hw_arch, script_text=scripts[case.variant].read_text(), out_dir=str(out_dir.relative_to(root)),
-            run_tag=case.run_tag, calib_paths=calib)
-        digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, hw_arch]).encode())
+            run_tag=case.run_tag, calib_paths=calib, compile_hef=case.stage not in har_only)
+        digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, hw_arch, job.compile_hef]).encode())
         for path in job.calib_paths:
             digest.update(sha256_file(root / path).encode())
         prepared.append(PreparedCase(case, job, digest.hexdigest()))
     return prepared
 
 
-def _absolute(job: CompileJob, root: Path) -> CompileJob:
+def prepare_packs(packs: list[tuple[str, tuple[str, ...]]], stage_cases: list[PreparedCase], hw_arch: str,
+                  tile_w: int, block_chan: int, variant: str) -> list[PreparedCase]:
+    """One join-and-compile job per pack of several stages, from its stages' HAR-only jobs
+    (a pack is compiled again when any of its stages changed)."""
+    by_stage = {p.case.stage: p for p in stage_cases}
+    prepared = []
+    for pack, stages in packs:
+        members = [by_stage[s] for s in stages]
+        tag = run_tag(pack, tile_w, block_chan, variant)
+        job = PackJob(pack, tuple(str(Path(m.job.out_dir) / f"{m.job.run_tag}.har") for m in members), stages, hw_arch,
+                      members[0].job.out_dir, tag)
+        digest = hashlib.sha256(json.dumps([m.fingerprint for m in members] + [hw_arch]).encode()).hexdigest()
+        prepared.append(PreparedCase(GridCase(tag, members[0].case.path, pack, tile_w, block_chan, variant), job, digest))
+    return prepared
+
+
+def _absolute(job: CompileJob | PackJob, root: Path) -> CompileJob | PackJob:
+    if isinstance(job, PackJob):
+        return dataclasses.replace(job, out_dir=str(root / job.out_dir), har_paths=tuple(str(root / p) for p in job.har_paths))
     return dataclasses.replace(job, onnx_path=str(root / job.onnx_path), out_dir=str(root / job.out_dir),
                                calib_paths=tuple(str(root / p) for p in job.calib_paths))
 
@@ -93,10 +113,21 @@ def _row(prepared: PreparedCase, hw_arch: str, status: str, result: CompileResul
     return row
 
 
+def _product(job: CompileJob | PackJob, root: Path) -> Path:
+    """What a job makes: its HEF, or the optimized HAR of a stage whose HEF is its pack's."""
+    return root / job.out_dir / f"{job.run_tag}.{'hef' if getattr(job, 'compile_hef', True) else 'har'}"
+
+
 def _already_compiled(prepared: PreparedCase, root: Path) -> bool:
     stamp = root / prepared.job.out_dir / f"{prepared.job.run_tag}.inputs"
-    hef = root / prepared.job.out_dir / f"{prepared.job.run_tag}.hef"
-    return hef.is_file() and stamp.is_file() and stamp.read_text().strip() == prepared.fingerprint
+    return _product(prepared.job, root).is_file() and stamp.is_file() and stamp.read_text().strip() == prepared.fingerprint
+
+
+def _reused(job: CompileJob | PackJob, root: Path) -> CompileResult:
+    product = str(_product(job, root))
+    if product.endswith(".har"):
+        return CompileResult(job.run_tag, job.stage, True, False, har_path=product, wants_hef=False)
+    return CompileResult(job.run_tag, job.stage, True, True, hef_path=product)
 
 
 def done_run_tags(summary_path: Path) -> set[str]:
@@ -129,17 +160,16 @@ def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: T
 
     def run_one(item: PreparedCase) -> dict:
         if _already_compiled(item, root):
-            return _row(item, hw_arch, "reused", CompileResult(item.job.run_tag, item.job.stage, True, True,
-                                                               hef_path=str(root / item.job.out_dir / f"{item.job.run_tag}.hef")))
+            return _row(item, hw_arch, "reused", _reused(item.job, root))
         job = _absolute(item.job, root)
         if mode is ExecMode.IN_PROCESS:
-            result = compile_stage(job, sdk)
+            result = run_job(job, sdk)
         else:
             result = run_in_worker(job, hailo_python or sys.executable, jobs_dir / f"{item.case.run_tag}.run.json",
                                    timeout_s)
-        if result.hef_success:
+        if result.ok:
             (root / item.job.out_dir / f"{item.job.run_tag}.inputs").write_text(item.fingerprint)
-        return _row(item, hw_arch, "compiled" if result.hef_success else "failed", result)
+        return _row(item, hw_arch, "compiled" if result.ok else "failed", result)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(run_one, item): item for item in todo}
@@ -147,6 +177,7 @@ def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: T
             row = future.result()
             rows.append(row)
             summary.append(row)
-            outcome = "HEF" if row.get("hef_success") is True else (row.get("exception_type") or row["status"])
+            made = "HEF" if row.get("wants_hef", True) else "HAR"
+            outcome = made if row["status"] in ("compiled", "reused") else (row.get("exception_type") or row["status"])
             report(f"[{index}/{len(todo)}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
     return rows

@@ -5,15 +5,18 @@ carries at most 8 network groups and a network group at most 8 networks (HAILO_F
 "Runtime limits": ``CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS``, ``HAILO_MAX_NETWORK_GROUPS``,
 ``HAILO_MAX_NETWORKS_IN_NETWORK_GROUP``). One HEF per stage fails at the 33rd stage.
 
-Each stage must be its own network group for the InferModel API: in HailoRT 4.23 (branch
-``hailo8``, ``libhailort/src/net_flow/pipeline/infer_model.cpp``, ``InferModelBase::create``) the
-name given to ``create_infer_model(hef, name)`` must be a network group of the HEF, otherwise
-``HAILO_NOT_IMPLEMENTED`` "Passing network name is not supported yet!" ("partial inference is not
-really supported"), and ``configure()`` refuses a HEF of several network groups without a name
-("HEF contains multiple network groups"). So stages fill HEFs as network groups (8 per HEF), one
-stage each; a plan with more than 32 stages cannot be configured at once and runs in windows
-(``hailo_runtime``). ``networks_per_group > 1`` (several stages as networks of one group, the
-legacy vstream API) is for runtimes that can address a network inside a group: unconfirmed.
+Stages are packed as *networks* of a network group: consecutive stages' HARs are joined with the
+DFC (``ClientRunner.join``, Model Zoo ``multi_main.py``) and compiled into one HEF holding one
+network group of up to 8 networks. HailoRT runs one network of such a group on its own through
+the vstream API: ``InputVStreamParams.make(ng, ..., network_name=...)`` ("Network name of the
+requested virtual stream params") and ``InferVStreams``, whose input params decide which networks
+take part ("Only members of this dict will take part in the inference"; ``pyhailort.py``, branch
+``hailo8``). The InferModel API cannot: ``create_infer_model(hef, name)`` takes network-group
+names only, otherwise ``HAILO_NOT_IMPLEMENTED`` "Passing network name is not supported yet!"
+(``infer_model.cpp``). Unconfirmed: that a joined HAR compiles into one network group (not one per
+joined model) and that a network of a multi-context group runs while its siblings idle.
+``networks_per_group=1`` keeps one network group per stage (8 per HEF would need a multi-group
+HEF the DFC makes from one model, so such HEFs hold one group each, too).
 """
 
 from __future__ import annotations
@@ -91,11 +94,13 @@ class Packing:
         if groups <= limits.network_groups_per_device:
             return None
         stages = sum(len(g.networks) for g in self.network_groups)
+        fixes = ["a wider or no --block-chan (channel-block stages are not fused)", "fusion on (no --no-fuse)"]
+        if max(len(g.networks) for g in self.network_groups) < limits.networks_per_network_group:
+            fixes.insert(0, f"--networks-per-group {limits.networks_per_network_group} (the default)")
         return (f"{stages} stages need {groups} network groups; a device configures at most "
                 f"{limits.network_groups_per_device} at once (\"maximum allowed core-ops: "
-                f"{limits.network_groups_per_device}\"): hailo_runtime will reconfigure {self.windows} windows per "
-                "utterance. Only fewer stages avoid it: a wider or no --block-chan (channel-block stages are not "
-                "fused), fusion on (no --no-fuse); a gLN model needs two stages per TCN block")
+                f"{limits.network_groups_per_device}\"): hailo_runtime would reconfigure {self.windows} windows per "
+                f"utterance. Fewer network groups avoid it: {', '.join(fixes)}")
 
     def hard_violations(self) -> list[str]:
         """Limits no runtime strategy gets around: network groups per HEF, networks per group."""
@@ -124,22 +129,15 @@ class Packing:
                    RuntimeLimits(**data["limits"]))
 
 
-#: What the InferModel API can address: one network group per separately invoked stage.
-INFER_MODEL_NETWORKS_PER_GROUP = 1
-
-
 def pack_stages(stages: Sequence[str], limits: RuntimeLimits = HAILORT_4_23,
                 networks_per_group: int | None = None) -> Packing:
-    """Consecutive stages fill network groups (``networks_per_group``, default one stage each, as
-    the InferModel API needs), network groups fill HEFs. Names: ``ng<k>`` and ``pack<j>``."""
-    per_group = networks_per_group or INFER_MODEL_NETWORKS_PER_GROUP
+    """Consecutive stages fill network groups of ``networks_per_group`` networks (default: as
+    many as HailoRT allows, 8); each group is one joined HEF. Names: ``pack<j>`` for both."""
+    per_group = networks_per_group or limits.networks_per_network_group
     if not 1 <= per_group <= limits.networks_per_network_group:
         raise UserError(f"--networks-per-group {per_group}: choose 1..{limits.networks_per_network_group}")
-    groups = [NetworkGroup(f"ng{k}", tuple(stages[i:i + per_group]))
-              for k, i in enumerate(range(0, len(stages), per_group))]
-    per_hef = limits.network_groups_per_hef
-    hefs = tuple(HefPack(f"pack{j}", tuple(groups[i:i + per_hef])) for j, i in enumerate(range(0, len(groups), per_hef)))
-    return Packing(hefs, limits)
+    return Packing(tuple(HefPack(f"pack{j}", (NetworkGroup(f"pack{j}", tuple(stages[i:i + per_group])),))
+                         for j, i in enumerate(range(0, len(stages), per_group))), limits)
 
 
 def one_hef_per_stage(stages: Sequence[str], limits: RuntimeLimits = HAILORT_4_23) -> Packing:

@@ -78,12 +78,24 @@ class ClientRunner:
             raise ValueError(f"hw_arch {hw_arch} not in {SUPPORTED_HW_ARCHS}")
         self.hw_arch, self.net_name, self.inputs, self.script, self.onnx_path = hw_arch, None, {}, "", None
         self.state = "UNINITIALIZED"
+        self.joined: list[dict] = []  # models joined after this one (ClientRunner.join)
         if har is not None:
             with open(har) as handle:
                 saved = json.load(handle)
             self.net_name, self.state, self.onnx_path = saved["net"], saved["state"], saved["onnx"]
             self.inputs, self.hw_arch = saved["inputs"], saved["hw_arch"]
+            self.joined = saved.get("joined", [])
         _record("ClientRunner", hw_arch=hw_arch, har=har)
+
+    def join(self, runner):
+        """Several networks in one HEF (HAILO_FACTS.md, Model Zoo ``multi_main.py``). The double
+        keeps each joined model as its own network of one network group named after the first
+        (unconfirmed naming) and asks both to be in the same state and for the same target."""
+        _record("join", net=self.net_name, other=runner.net_name)
+        if runner.hw_arch != self.hw_arch or runner.state != self.state:
+            raise ValueError(f"cannot join {runner.net_name} ({runner.hw_arch}, {runner.state}) into "
+                             f"{self.net_name} ({self.hw_arch}, {self.state})")
+        self.joined += [{"net": runner.net_name, "onnx": runner.onnx_path, "inputs": runner.inputs}] + runner.joined
 
     def translate_onnx_model(self, model, net_name, start_node_names=None, end_node_names=None,
                              net_input_shapes=None):
@@ -119,7 +131,7 @@ class ClientRunner:
         _record("save_har", path=str(path), state=self.state)
         with open(path, "w") as handle:
             json.dump({"net": self.net_name, "state": self.state, "script": self.script, "onnx": self.onnx_path,
-                       "inputs": self.inputs, "hw_arch": self.hw_arch}, handle)
+                       "inputs": self.inputs, "hw_arch": self.hw_arch, "joined": self.joined}, handle)
 
     def load_model_script(self, text, append=False):
         _record("load_model_script", text=text)
@@ -139,7 +151,7 @@ class ClientRunner:
         self.state = "QUANTIZED_MODEL"
 
     def compile(self):
-        behavior = _behavior(self.net_name)
+        behavior = next((b for b in map(_behavior, [self.net_name] + [j["net"] for j in self.joined]) if b != "ok"), "ok")
         _record("compile", behavior=behavior)
         if behavior == "allocator":
             log.error("Mapping Failed (allocation time: 12s)")
@@ -150,7 +162,10 @@ class ClientRunner:
         if behavior == "crash":
             os._exit(3)
         self.state = "COMPILED_MODEL"
-        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "onnx": self.onnx_path}).encode()
+        networks = [{"name": self.net_name, "onnx": self.onnx_path}] + [{"name": j["net"], "onnx": j["onnx"]}
+                                                                          for j in self.joined]
+        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "onnx": self.onnx_path,
+                           "networks": networks}).encode()
 
     # Emulator (HAILO_FACTS.md: infer_context / infer). The double runs the ONNX in onnxruntime;
     # SDK_QUANTIZED rounds inputs and outputs to a 2**-10 grid to stand in for quantization.
