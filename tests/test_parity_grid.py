@@ -68,9 +68,9 @@ def make_backend(name: str, plan, tile_w: int, export_root):
     return load_backend(name, export_dir=directory)
 
 
-def parity_plan(model, path: PlanPath, block_chan: int | None = None, fuse: bool = True):
+def parity_plan(model, path: PlanPath, block_chan: int | None = None, fuse: bool = True, device_norms: bool = False):
     """The plan parity runs: fused stages expose their internal tensors, so every name is judged."""
-    return build_plan(model, path, block_chan, fuse=fuse, expose_internal=fuse)
+    return build_plan(model, path, block_chan, fuse=fuse, expose_internal=fuse, device_norms=device_norms)
 
 
 def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: dict, backend: str = "torch_proxy",
@@ -119,6 +119,32 @@ def test_tiny_models_every_stage_every_length(config_name, path, backend, block_
         compared = assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t),
                                                     executor=executor)
         assert compared >= (3 if path is PlanPath.DECODER else 10)
+
+
+CLN_CONFIGS = [name for name, config in CONFIGS.items() if config.norm_type is NormType.CLN]
+#: (backend, block_chan, tile_w) for plans whose cLN norms run on the device (``--device-norms``).
+DEVICE_NORM_GRID = [("torch_proxy", None, 1), ("torch_proxy", None, 16), ("torch_proxy", 5, 16),
+                    ("onnxruntime", None, 5), ("onnxruntime", None, 16)]
+
+
+@pytest.mark.parametrize("backend, block_chan, tile_w", DEVICE_NORM_GRID, ids=lambda v: str(v))
+@pytest.mark.parametrize("path", list(PlanPath), ids=lambda p: p.value)
+@pytest.mark.parametrize("config_name", CLN_CONFIGS)
+def test_cln_norms_on_the_device_every_stage_every_length(config_name, path, backend, block_chan, tile_w, tmp_path):
+    model = _model(config_name)
+    plan = parity_plan(model, path, block_chan, device_norms=True)
+    assert not any(type(s).__name__ == "Normalize" for s in plan.steps)
+    executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
+    for wav_t in _lengths(model.config, tile_w):
+        assert assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor) \
+            >= (3 if path is PlanPath.DECODER else 10)
+
+
+def test_device_norms_leave_one_stage_per_tcn_block():
+    model = _model("2src_causal_cLN_linear_encrelu")
+    host, device = build_plan(model), build_plan(model, device_norms=True)
+    blocks = model.config.n_blocks * model.config.n_repeats
+    assert len(host.stages) == 2 * blocks + 3 and len(device.stages) == blocks + 2  # encoder joins block 0
 
 
 @pytest.mark.slow

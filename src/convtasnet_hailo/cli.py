@@ -16,7 +16,7 @@ from .errors import UserError
 PATHS = ("decoder", "masker", "full-chain")
 #: Mirrors ``model.source.RANDOM_PRESETS`` (kept literal so that --help imports no torch; a test
 #: checks the two agree).
-RANDOM_PRESET_NAMES = ("full-8k", "full-16k", "tiny")
+RANDOM_PRESET_NAMES = ("full-8k", "full-16k", "full-8k-causal", "tiny")
 HAILO_CONTEXTS = ("native", "fp_optimized", "quantized")
 
 
@@ -68,7 +68,7 @@ def _backend_options(args: argparse.Namespace):
 def _layout(args: argparse.Namespace):
     from .plan.builder import PlanOptions
 
-    return PlanOptions(args.block_chan, not args.no_fuse)
+    return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms)
 
 
 def _check_limits(args: argparse.Namespace):
@@ -205,6 +205,9 @@ def _block_options() -> argparse.ArgumentParser:
                         help="split 1x1 convs wider than this into channel blocks (the allocator workaround, e.g. 64)")
     parser.add_argument("--no-fuse", action="store_true",
                         help="one stage per conv group instead of fusing runs of stages that no host step separates")
+    parser.add_argument("--device-norms", action="store_true",
+                        help="cLN models: run the per-frame norms on the device inside the fused stages "
+                             "(Hailo layer_norm_decomposition; unconfirmed) instead of on the host")
     return parser
 
 

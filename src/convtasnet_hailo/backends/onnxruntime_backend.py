@@ -71,13 +71,15 @@ class OnnxRuntimeBackend(Backend):
         if manifest.plan.get("block_chan") != plan.block_chan:
             raise UserError(f"the export in {directory} used block_chan {manifest.plan.get('block_chan')}, the plan "
                             f"{plan.block_chan}: pass the same --block-chan or re-export")
-        exported = (bool(manifest.plan.get("fused", False)), bool(manifest.plan.get("expose_internal", False)))
-        if exported != (plan.fused, plan.expose_internal):
-            def describe(fused, exposed):
-                return ("fused" if fused else "unfused (--no-fuse)") + (", internal tensors exposed" if exposed else "")
+        exported = (bool(manifest.plan.get("fused", False)), bool(manifest.plan.get("expose_internal", False)),
+                    bool(manifest.plan.get("device_norms", False)))
+        if exported != (plan.fused, plan.expose_internal, plan.device_norms):
+            def describe(fused, exposed, device_norms):
+                return ("fused" if fused else "unfused (--no-fuse)") + (", internal tensors exposed" if exposed else "") \
+                    + (", norms on the device" if device_norms else "")
             raise UserError(f"the export in {directory} holds the {describe(*exported)} plan, this run needs the "
-                            f"{describe(plan.fused, plan.expose_internal)} one: re-export with the same options "
-                            "(parity exports expose internal tensors; `export` does not)")
+                            f"{describe(plan.fused, plan.expose_internal, plan.device_norms)} one: re-export with the "
+                            "same options (parity exports expose internal tensors; `export` does not)")
         sessions = {}
         for stage in plan.stages:
             entry = manifest.stage(stage.name)

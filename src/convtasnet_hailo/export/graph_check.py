@@ -11,7 +11,8 @@ import dataclasses
 import onnx
 from onnx import shape_inference
 
-from .hailo_rules import ALLOWED_OPS, FORBIDDEN_OPS, CheckLimits
+from ..plan.ops import CHANNEL_NORM_MARK
+from .hailo_rules import ALLOWED_OPS, FORBIDDEN_OPS, LAYER_NORM_OPS, CheckLimits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +97,24 @@ def check_model(model: onnx.ModelProto, stage: str, limits: CheckLimits = CheckL
     weights = {init.name: init for init in graph.initializer}
     shapes = {v.name: _dims(v) for v in list(graph.value_info) + list(graph.output)}
     for node in graph.node:
+        if _in_channel_norm(node):
+            continue
         if node.op_type not in ALLOWED_OPS:
             reason = FORBIDDEN_OPS.get(node.op_type, "not in the allow-list of ops the Hailo parser accepts")
             violations.append(Violation(stage, node.name or "(unnamed)", node.op_type, "allowed_ops", reason))
         elif node.op_type == "Conv":
             violations += _check_conv(stage, node, weights, shapes, limits)
     return violations
+
+
+def _in_channel_norm(node) -> bool:
+    """A node of a per-frame layer norm (``LAYER_NORM_OPS``); a ReduceMean only over channels."""
+    if node.op_type not in LAYER_NORM_OPS or CHANNEL_NORM_MARK not in node.name:
+        return False
+    if node.op_type == "ReduceMean":
+        axes = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
+        return axes == [1]
+    return True
 
 
 def check_export(directory, limits: CheckLimits = CheckLimits()) -> list[Violation]:

@@ -20,6 +20,17 @@ ALLOWED_OPS: dict[str, str] = {
              "needs it exactly (DESIGN.md); `a*x + (1-a)*relu(x)` is the exact fallback",
 }
 
+#: Ops allowed only inside a per-frame layer norm over channels (``plan.ops.ChannelNorm``, nodes
+#: named with ``CHANNEL_NORM_MARK``; ReduceMean over axis 1 only): the LayerNorm pattern Hailo's
+#: ``layer_norm_decomposition`` serves in its transformer configs (HAILO_FACTS.md, model script
+#: commands). Unconfirmed for (1, W) layouts: a `--device-norms` export is a candidate to compile.
+LAYER_NORM_OPS: dict[str, str] = {
+    "ReduceMean": "per-frame mean over channels (axis 1) of a layer norm (unconfirmed, layer_norm_decomposition)",
+    "Sub": "centring of a per-frame layer norm (unconfirmed)",
+    "Sqrt": "standard deviation of a per-frame layer norm (unconfirmed)",
+    "Div": "scaling of a per-frame layer norm (unconfirmed)",
+}
+
 #: Ops known to fail in the parser -> the error it raises (HAILO_FACTS.md, Errors seen).
 FORBIDDEN_OPS: dict[str, str] = {
     "Reshape": "UnsupportedShuffleLayerError",

@@ -151,12 +151,14 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     source = model_for_export(manifest, model_override)
     block_chan, tile_w = manifest.plan.get("block_chan"), manifest.tile_w
     fuse = bool(manifest.plan.get("fused", False))  # exports before fusion existed are unfused
+    device_norms = bool(manifest.plan.get("device_norms", False))
     plan = build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan, fuse,
-                      bool(manifest.plan.get("expose_internal", False)))
+                      bool(manifest.plan.get("expose_internal", False)), device_norms)
     if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
         raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
-    calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse), tile_w, audio,
+    calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse, device_norms=device_norms),
+                             tile_w, audio,
                              export_dir / "calib", calib_count,
                              tensors={p.name for s in plan.stages for p in s.inputs}, report=report)
     out_dir = export_dir / "hailo" / hw_arch

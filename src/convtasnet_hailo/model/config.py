@@ -9,6 +9,9 @@ from typing import Any, Mapping
 
 from ..errors import UserError
 
+#: The layer norms' epsilon (Asteroid's EPS), added to the variance before the square root.
+NORM_EPS = 1e-8
+
 
 class NormType(str, enum.Enum):
     """Normalization layers of the TDConvNet masker (Asteroid ``norm_type``)."""
@@ -185,3 +188,5 @@ class ConvTasNetConfig:
 FULL_SIZE_8K = ConvTasNetConfig()
 #: The 16 kHz variant (L=32, S=16), as in JorisCos/ConvTasNet_Libri2Mix_sepclean_16k.
 FULL_SIZE_16K = ConvTasNetConfig(kernel_size=32, stride=16, sample_rate=16000)
+#: Causal full-size 8 kHz model with per-frame norms (cLN): needs no future and no utterance statistics.
+FULL_SIZE_8K_CAUSAL = ConvTasNetConfig(causal=True, norm_type=NormType.CLN)

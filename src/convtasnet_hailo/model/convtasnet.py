@@ -10,9 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ConvTasNetConfig, EncoderActivation, MaskAct, NormType
-
-NORM_EPS = 1e-8
+from .config import NORM_EPS, ConvTasNetConfig, EncoderActivation, MaskAct, NormType
 
 
 class FreeFilterbank(nn.Module):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import UserError
-from .config import FULL_SIZE_8K, FULL_SIZE_16K, ConvTasNetConfig
+from .config import FULL_SIZE_8K, FULL_SIZE_8K_CAUSAL, FULL_SIZE_16K, ConvTasNetConfig
 from .convtasnet import ConvTasNet
 
 #: A tiny model shaped like the real one (few channels, two repeats of three blocks): the CLI's
@@ -14,7 +14,8 @@ from .convtasnet import ConvTasNet
 TINY = ConvTasNetConfig(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=2)
 
 #: ``--random-preset`` names.
-RANDOM_PRESETS: dict[str, ConvTasNetConfig] = {"full-8k": FULL_SIZE_8K, "full-16k": FULL_SIZE_16K, "tiny": TINY}
+RANDOM_PRESETS: dict[str, ConvTasNetConfig] = {"full-8k": FULL_SIZE_8K, "full-16k": FULL_SIZE_16K,
+                                               "full-8k-causal": FULL_SIZE_8K_CAUSAL, "tiny": TINY}
 
 
 @dataclasses.dataclass(frozen=True)

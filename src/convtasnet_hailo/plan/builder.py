@@ -20,14 +20,14 @@ from typing import Union
 import numpy as np
 
 from ..errors import UserError
-from ..model.config import ConvTasNetConfig, EncoderActivation
+from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
 from ..model.convtasnet import ConvTasNet, TemporalBlock
 from .host_steps import (
     ActivateMask, AddTensors, Alias, FitLength, HostStep, Normalize, OverlapAdd, SplitSources,
 )
 from .channel_blocks import split_channel_blocks
 from .fusion import fuse_stages
-from .ops import Add, Conv, Mul, PRelu, Relu, conv1d_weight
+from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
 from . import names
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
 from .stages import Geometry, Stage, StageInput, StageOutput
@@ -187,12 +187,13 @@ class PlanOptions:
 
     block_chan: int | None = None
     fuse: bool = True
+    device_norms: bool = False  # cLN norms as device ops inside the stages (``ChannelNorm``)
 
     def build(self, model: ConvTasNet, path: "PlanPath", expose_internal: bool = False) -> "StagePlan":
-        return build_plan(model, path, self.block_chan, self.fuse, expose_internal)
+        return build_plan(model, path, self.block_chan, self.fuse, expose_internal, self.device_norms)
 
     def to_json(self) -> dict:
-        return {"block_chan": self.block_chan, "fused": self.fuse}
+        return {"block_chan": self.block_chan, "fused": self.fuse, "device_norms": self.device_norms}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -205,6 +206,7 @@ class StagePlan:
     block_chan: int | None = None
     fused: bool = False
     expose_internal: bool = False
+    device_norms: bool = False
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -246,11 +248,13 @@ def step_outputs(step: Step) -> tuple[str, ...]:
 
 
 def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None,
-               fuse: bool = True, expose_internal: bool = False) -> StagePlan:
+               fuse: bool = True, expose_internal: bool = False, device_norms: bool = False) -> StagePlan:
     """Decomposes ``model`` (left untouched) into the stage plan for ``path``; with
     ``block_chan``, 1x1 convs wider than that are split into channel blocks; with ``fuse``
     (default), runs of stages no host step separates become one stage (``plan.fusion``);
-    ``expose_internal`` makes fused stages output every reported tensor (parity runs)."""
+    ``expose_internal`` makes fused stages output every reported tensor (parity runs);
+    ``device_norms`` (cLN models only) turns every per-frame norm into a device op, so fusion
+    can keep a TCN block's norms inside its stages."""
     if path is PlanPath.DECODER:
         steps = _decoder_steps(model)
     elif path is PlanPath.MASKER:
@@ -259,11 +263,33 @@ def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_ch
         steps = _encoder_steps(model) + _masker_steps(model) + _decoder_steps(model)
     if block_chan is not None:
         steps = list(split_channel_blocks(tuple(steps), block_chan))
+    if device_norms:
+        steps = norms_on_device(steps, model.config)
     if fuse:
         steps = list(fuse_stages(steps, path.outputs, expose_internal))
-    plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal)
+    plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal, device_norms)
     _check_dataflow(plan)
     return plan
+
+
+def norms_on_device(steps: list[Step], config: ConvTasNetConfig) -> list[Step]:
+    """Every cLN host step as a one-op stage (``ChannelNorm``): per frame, so exact inside any
+    tile. gLN and cgLN need whole-utterance or running statistics and stay on the host."""
+    if config.norm_type is not NormType.CLN:
+        raise UserError(f"--device-norms moves per-frame (cLN) norms onto the device; this model uses "
+                        f"{config.norm_type.value}, whose statistics span the utterance and stay on the host: "
+                        "drop --device-norms")
+    converted: list[Step] = []
+    for step in steps:
+        if isinstance(step, Normalize):
+            channels = len(step.gamma)
+            converted.append(Stage(f"{step.output}_device", (StageInput(step.input, channels),),
+                                   (StageOutput(step.output, channels),),
+                                   (ChannelNorm(step.input, step.output, step.gamma, step.beta),),
+                                   role="cLN on the device"))
+        else:
+            converted.append(step)
+    return converted
 
 
 def _check_dataflow(plan: StagePlan) -> None:

@@ -28,7 +28,7 @@ class HostWork:
         return (self.output,)  # type: ignore[attr-defined]
 
 
-def _norm_layer(norm: NormType, gamma: np.ndarray, beta: np.ndarray):
+def norm_layer(norm: NormType, gamma: np.ndarray, beta: np.ndarray):
     """The baseline's own norm layer with these affine parameters."""
     import torch
 
@@ -61,7 +61,7 @@ class Normalize(HostWork):
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         import torch
 
-        layer = _norm_layer(self.norm, self.gamma, self.beta)
+        layer = norm_layer(self.norm, self.gamma, self.beta)
         with torch.no_grad():
             out = layer(torch.from_numpy(np.ascontiguousarray(store[self.input])))
         return {self.output: out.numpy()}

@@ -1,7 +1,8 @@
 """The op types a stage may hold, each defined once for every consumer.
 
 Only Hailo-friendly ops exist: Conv2d with (1, K) kernels (plain, strided, depthwise, dilated),
-PReLU, ReLU, Sigmoid, elementwise add and multiply. Each op says, in one class:
+PReLU, ReLU, Sigmoid, elementwise add and multiply, and (with ``--device-norms``, cLN models) the
+per-frame layer norm over channels. Each op says, in one class:
 - what it reads and writes (``reads``, ``output``) and its shape rule (``out_channels``);
 - its receptive field along time (``span``: the halo a stage input feeding it needs);
 - its cost (``macs_per_frame``) and what it stores on the device (``weight_count``);
@@ -264,9 +265,74 @@ class Mul(_Binary):
         return a * b
 
 
-Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul]
+#: ONNX node names of a ChannelNorm carry this marker: the checker allows its reduction ops there only.
+CHANNEL_NORM_MARK = "/channel_norm/"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ChannelNorm(StageOp):
+    """cLN: per frame, mean and biased variance over channels, then ``gamma``/``beta`` per
+    channel. Pointwise in time, so it can sit inside a stage; on Hailo it is the per-frame
+    LayerNorm that ``layer_norm_decomposition`` serves (docs/workarounds.md: unconfirmed for (1, W)
+    layouts). torch_proxy runs the model's own layer; ONNX spells it out (ReduceMean over axis 1,
+    Sub, Mul, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta)."""
+
+    input: str
+    output: str
+    gamma: np.ndarray  # (C,)
+    beta: np.ndarray  # (C,)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    def macs_per_frame(self, channels: Channels) -> int:
+        return 6 * channels[self.input]  # centre, square, two means, scale, shift
+
+    def weight_count(self) -> int:
+        return 2 * len(self.gamma)
+
+    def structure(self) -> tuple:
+        return ("ChannelNorm", len(self.gamma))
+
+    def torch_module(self) -> Any:
+        from .host_steps import norm_layer
+        from ..model.config import NormType
+
+        return norm_layer(NormType.CLN, self.gamma, self.beta)
+
+    def torch_forward(self, module: Any, x: Any) -> Any:
+        return module(x)
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper, numpy_helper
+
+        from ..model.config import NORM_EPS
+
+        n = f"{name}{CHANNEL_NORM_MARK}"
+        c = channels[self.input]
+        mean = lambda src, dst: helper.make_node("ReduceMean", [src], [dst], name=n + dst, axes=[1], keepdims=1)  # noqa: E731
+        nodes = [mean(self.input, "mean"), helper.make_node("Sub", [self.input, "mean"], ["centred"], name=n + "centred"),
+                 helper.make_node("Mul", ["centred", "centred"], ["squared"], name=n + "squared"),
+                 mean("squared", "var"), helper.make_node("Add", ["var", "eps"], ["var_eps"], name=n + "var_eps"),
+                 helper.make_node("Sqrt", ["var_eps"], ["std"], name=n + "std"),
+                 helper.make_node("Div", ["centred", "std"], ["normed"], name=n + "normed"),
+                 helper.make_node("Mul", ["normed", "gamma"], ["scaled"], name=n + "scaled"),
+                 helper.make_node("Add", ["scaled", "beta"], [self.output], name=n + "out")]
+        local = {"mean", "centred", "squared", "var", "eps", "var_eps", "std", "normed", "gamma", "scaled", "beta"}
+        rename = lambda v: n + v if v in local else v  # noqa: E731
+        for node in nodes:
+            node.input[:] = [rename(v) for v in node.input]
+            node.output[:] = [rename(v) for v in node.output]
+        initializers = [numpy_helper.from_array(np.array(NORM_EPS, np.float32), n + "eps"),
+                        numpy_helper.from_array(self.gamma.astype(np.float32).reshape(c, 1, 1), n + "gamma"),
+                        numpy_helper.from_array(self.beta.astype(np.float32).reshape(c, 1, 1), n + "beta")]
+        return nodes, initializers
+
+
+Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm]
 #: Every op type, for checks that the set is closed (e.g. the ONNX allow-list).
-OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Mul)
+OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm)
 
 
 def conv1d_weight(weight: np.ndarray) -> np.ndarray:
