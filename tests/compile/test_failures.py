@@ -36,3 +36,18 @@ def test_signature_is_stable_across_numbers_and_layer_names():
 def test_timeout_and_unknown():
     assert normalize("Timeout", "stage x did not finish within 5 s").exception_type == "Timeout"
     assert normalize(None, "segfault").exception_type == "UnknownError"
+
+
+def test_layer_names_from_onnx_nodes_to_parsed_layers():
+    import pytest
+
+    from convtasnet_hailo.compile.driver import resolve_layer_names
+
+    hn = {"layers": {"conv1": {"original_names": ["s/conv0", "s/prelu1"]}, "ew_add1": {"original_names": ["s/add2"]}}}
+    script = ("allocator_param(timeout=25m)\nquantization_param(s/conv0, precision_mode=a16_w16)\n"
+              "quantization_param(s/prelu1, precision_mode=a16_w16)\nquantization_param(s/add2, precision_mode=a16_w16)\n")
+    assert resolve_layer_names(script, hn, "s") == (
+        "allocator_param(timeout=25m)\nquantization_param(s/conv1, precision_mode=a16_w16)\n"
+        "quantization_param(s/ew_add1, precision_mode=a16_w16)\n")
+    with pytest.raises(ValueError, match="names ONNX node s/mul9, which no parsed layer of s holds"):
+        resolve_layer_names("quantization_param(s/mul9, precision_mode=a16_w16)\n", hn, "s")

@@ -18,6 +18,7 @@ BUILTIN_BACKENDS = {
     "onnxruntime": "convtasnet_hailo.backends.onnxruntime_backend",
     "hailo_runtime": "convtasnet_hailo.backends.hailo_runtime",
     "hailo_emulator": "convtasnet_hailo.backends.hailo_emulator",
+    "hailo_quant": "convtasnet_hailo.backends.hailo_quant",
 }
 
 

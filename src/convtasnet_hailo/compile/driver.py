@@ -14,6 +14,7 @@ import importlib
 import io
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,32 @@ def _calibration_feed(runner, job: CompileJob):
     return input_layer_feed(runner.get_hn_dict() if len(arrays) > 1 else {}, job.net_name, job.input_names, arrays)
 
 
+_LAYER_PARAM = re.compile(r"^(\s*quantization_param\(\s*)([^,\s)]+)(.*)$")
+
+
+def resolve_layer_names(script_text: str, hn: dict, net_name: str) -> str:
+    """``quantization_param(<ONNX node>, ...)`` lines (from `noise`) rewritten with the parsed
+    layer that holds that node (the HN layer whose ``original_names`` list it; unconfirmed field
+    name, the one ``input_layer_feed`` uses); other lines unchanged. A node no layer holds is an
+    error naming it. Several nodes in one layer (a conv and its activation) give one line."""
+    layers = hn.get("layers", {})
+    owner = {original: name for name, layer in layers.items() for original in layer.get("original_names") or []}
+    lines, seen = [], set()
+    for line in script_text.splitlines():
+        match = _LAYER_PARAM.match(line)
+        if match and "/" in match.group(2) and match.group(2) not in layers:
+            node = match.group(2)
+            if node not in owner:
+                raise ValueError(f"model script names ONNX node {node}, which no parsed layer of {net_name} holds")
+            layer = owner[node] if "/" in owner[node] else f"{net_name}/{owner[node]}"
+            line = f"{match.group(1)}{layer}{match.group(3)}"
+            if line in seen:
+                continue
+            seen.add(line)
+        lines.append(line)
+    return "\n".join(lines) + ("\n" if script_text.endswith("\n") else "")
+
+
 def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
     """Parses, optimizes (with calibration) and compiles one stage. Never raises for SDK
     failures: they are normalized into the result (and ``*_compile_failure.txt``)."""
@@ -197,7 +224,7 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
             result.seconds_parse = time.perf_counter() - started
             phase = "optimize"
             started = time.perf_counter()
-            runner.load_model_script(job.script_text)
+            runner.load_model_script(resolve_layer_names(job.script_text, runner.get_hn_dict(), job.net_name))
             runner.optimize(_calibration_feed(runner, job))
             quantized = out_dir / f"{job.run_tag}.har"
             runner.save_har(str(quantized))

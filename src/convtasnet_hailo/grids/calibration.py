@@ -45,7 +45,7 @@ class _RecordingBackend:
 
 
 def fingerprint(audio: list[np.ndarray], count: int, tile_w: int, seed: int, plan: StagePlan) -> str:
-    digest = hashlib.sha256(f"{count}:{tile_w}:{seed}:{plan.block_chan}:{plan.path.value}".encode())
+    digest = hashlib.sha256(f"paired:{count}:{tile_w}:{seed}:{plan.block_chan}:{plan.path.value}".encode())
     for wav in audio:
         digest.update(np.ascontiguousarray(wav, np.float32).tobytes())
     return digest.hexdigest()
@@ -78,7 +78,6 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
     executor = StitchedExecutor(plan, recorder, tile_w)
     for wav in audio:
         executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
-    rng = np.random.default_rng(seed)
     files = {}
     available = min((sum(len(b) for b in batches) for batches in recorder.tiles.values()), default=0)
     if available < count:
@@ -86,7 +85,9 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
                f"--calib-count {count}; pass more --calib audio for a better quantization")
     for name, batches in recorder.tiles.items():
         tiles = np.concatenate(batches)
-        chosen = np.sort(rng.choice(len(tiles), size=min(count, len(tiles)), replace=False))
+        # The same draw for every tensor of the same tile count: a stage's inputs stay paired
+        # (the DFC, like the emulator, feeds input k of each file together).
+        chosen = np.sort(np.random.default_rng(seed).choice(len(tiles), size=min(count, len(tiles)), replace=False))
         files[name] = out_dir / f"{name}.npy"
         with written_atomically(files[name]) as temporary, open(temporary, "wb") as handle:
             np.save(handle, nchw_to_nhwc(tiles[chosen]))

@@ -142,9 +142,23 @@ def _config_as_model_args(config_json: dict) -> dict:
     return args
 
 
+def precision_lines(precision_dir: Path | None, stages: list[str]) -> dict[str, str]:
+    """``<stage>.alls`` lines from a `noise` report's ``model_scripts`` folder."""
+    if precision_dir is None:
+        return {}
+    if not precision_dir.is_dir():
+        raise UserError(f"--precision {precision_dir} is not a folder; pass the model_scripts/ folder `noise` wrote")
+    missing = [s for s in stages if not (precision_dir / f"{s}.alls").is_file()]
+    if missing:
+        raise UserError(f"--precision {precision_dir} has no {missing[0]}.alls ({len(missing)} stage(s) missing): run "
+                        "`noise` on this model and plan")
+    return {s: (precision_dir / f"{s}.alls").read_text() for s in stages}
+
+
 def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audio_paths: list[str] | None,
                 calib_count: int, variant: ScriptVariant, mode: ExecMode, hailo_python: str | None, jobs: int,
-                timeout_s: float | None, report: Callable[[str], None] = print) -> dict:
+                timeout_s: float | None, report: Callable[[str], None] = print,
+                precision_dir: Path | None = None) -> dict:
     manifest = read_manifest(export_dir)
     if manifest.plan.get("monolithic"):
         raise UserError(f"{export_dir} holds a monolithic export; compile a staged export (without --monolithic)")
@@ -169,7 +183,8 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     packing = manifest.packing or pack_stages([s.name for s in plan.stages], networks_per_group=1)
     joined = [(g.name, g.networks) for g in packing.network_groups if len(g.networks) > 1]
     prepared = prepare_cases(cases, manifest, export_dir, calib, scripts, hw_arch, export_dir, out_dir,
-                             har_only=frozenset(s for _, stages in joined for s in stages))
+                             har_only=frozenset(s for _, stages in joined for s in stages),
+                             stage_lines=precision_lines(precision_dir, [s.name for s in plan.stages]))
     summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
     rows = execute(prepared, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report)
     # a dry run writes the pack jobs too (run them after their stages' jobs on the SDK machine)
@@ -230,13 +245,14 @@ def check_jobs(jobs: int) -> int:
 
 def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, audio_paths: list[str] | None,
                     calib_count: int, variant: ScriptVariant, dry_run: bool, hailo_python: str | None, jobs: int,
-                    timeout_s: float | None, report: Callable[[str], None] = print) -> int:
+                    timeout_s: float | None, report: Callable[[str], None] = print,
+                    precision_dir: Path | None = None) -> int:
     """HAR + HEF for every stage of an export; exit 1 when any stage fails to compile."""
     mode = exec_mode(dry_run, hailo_python, check_jobs(jobs))  # a missing SDK is reported before any work
     if not export_dir.is_dir():
         raise UserError(f"--export-dir {export_dir} is not a folder; pass one written by `convtasnet-hailo export`")
     outcome = run_compile(export_dir, hw_arch, model_override, audio_paths, calib_count, variant, mode, hailo_python,
-                          jobs, timeout_s, report)
+                          jobs, timeout_s, report, precision_dir)
     rows, pack_rows = outcome["rows"], outcome["pack_rows"]
     failed = [r["run_tag"] for r in rows + pack_rows if r["status"] == "failed"]
     done = lambda some: sum(r["status"] in ("compiled", "reused") for r in some)  # noqa: E731

@@ -59,10 +59,12 @@ def write_scripts(variants: tuple[ScriptVariant, ...], directory: Path) -> dict[
 
 def prepare_cases(cases: list[GridCase], manifest: Manifest, export_dir: Path, calib_files: dict[str, Path],
                   scripts: dict[str, Path], hw_arch: str, root: Path, out_dir: Path,
-                  har_only: frozenset[str] = frozenset()) -> list[PreparedCase]:
+                  har_only: frozenset[str] = frozenset(), stage_lines: dict[str, str] | None = None
+                  ) -> list[PreparedCase]:
     """Compile jobs for ``cases`` of one export; paths are relative to ``root`` (the run folder),
     so a dry-run folder can be copied to an SDK machine whole. Stages in ``har_only`` stop at
-    the optimized HAR (their pack compiles the HEF)."""
+    the optimized HAR (their pack compiles the HEF); ``stage_lines`` are appended to a stage's
+    model script (the 16-bit layers `noise` advises)."""
     prepared = []
     for case in cases:
         entry = manifest.stage(case.stage)
@@ -71,7 +73,8 @@ def prepare_cases(cases: list[GridCase], manifest: Manifest, export_dir: Path, c
         job = CompileJob(
             stage=case.stage, onnx_path=str(onnx_path.relative_to(root)), input_names=tuple(p.name for p in entry.inputs),
             input_shapes=tuple(p.shape for p in entry.inputs), end_node_names=end_node_names(onnx_path),
-            hw_arch=hw_arch, script_text=scripts[case.variant].read_text(), out_dir=str(out_dir.relative_to(root)),
+            hw_arch=hw_arch, script_text=scripts[case.variant].read_text() + (stage_lines or {}).get(case.stage, ""),
+            out_dir=str(out_dir.relative_to(root)),
             run_tag=case.run_tag, calib_paths=calib, compile_hef=case.stage not in har_only)
         digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, hw_arch, job.compile_hef]).encode())
         for path in job.calib_paths:

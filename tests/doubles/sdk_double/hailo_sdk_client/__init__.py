@@ -119,13 +119,24 @@ class ClientRunner:
             if inputs.get(name) != list(shape):
                 raise BadInputsShape(f"net_input_shapes[{name}]={shape} but the model has {inputs.get(name)}")
         self.net_name, self.inputs, self.onnx_path = net_name, inputs, str(model)
+        # the parser folds an activation into the conv before it (one layer, both original names)
+        self.layers, last_conv = {}, None
+        for node in graph.node:
+            if node.op_type in ("PRelu", "Relu") and last_conv is not None:
+                self.layers[last_conv]["original_names"].append(node.name)
+                last_conv = None
+                continue
+            kind = {"Conv": "conv", "Add": "ew_add", "Mul": "ew_mult"}.get(node.op_type, node.op_type.lower())
+            name = f"{kind}{sum(1 for k in self.layers if k.startswith(kind)) + 1}"
+            self.layers[name] = {"type": kind, "original_names": [node.name]}
+            last_conv = name if node.op_type == "Conv" else None
         self.state = "HAILO_MODEL"
         return {"net": net_name}, {}
 
     def get_hn_dict(self):
-        return {"name": self.net_name, "layers": {
-            f"input_layer{i}": {"type": "input_layer", "original_names": [name]}
-            for i, name in enumerate(self.inputs, 1)}}
+        inputs = {f"input_layer{i}": {"type": "input_layer", "original_names": [name]}
+                  for i, name in enumerate(self.inputs, 1)}
+        return {"name": self.net_name, "layers": {**inputs, **getattr(self, "layers", {})}}
 
     def save_har(self, path):
         _record("save_har", path=str(path), state=self.state)
@@ -135,9 +146,14 @@ class ClientRunner:
 
     def load_model_script(self, text, append=False):
         _record("load_model_script", text=text)
+        layers = set(self.get_hn_dict()["layers"])
         for line in filter(None, (l.strip() for l in text.splitlines())):
             if line.split("(")[0].split("=")[-1].strip() not in SCRIPT_COMMANDS:
                 raise BackendScriptParserException(f"Unknown command in model script: {line}")
+            if line.startswith("quantization_param("):
+                layer = line[len("quantization_param("):].split(",")[0].strip()
+                if layer.split("/")[-1] not in layers:
+                    raise BackendScriptParserException(f"layer {layer} does not exist in the model: {line}")
         self.script = text
 
     def optimize(self, calib_data):
