@@ -10,7 +10,7 @@ from tests.doubles import sdk as sdk_double
 
 KEYS = {"final_output_si_snr_vs_float_db_all8", "final_output_si_snr_vs_float_db_advised", "n_layers_16bit",
         "n_layers", "per_layer_sqnr_db", "per_stage_sqnr_db_all8", "si_snri_db", "rescale_feasibility",
-        "layers_16bit", "target_reached", "per_layer_flagged_below_db"}
+        "layers_16bit", "target_reached", "per_layer_flagged_below_db", "clipped_fraction_by_layer"}
 
 
 def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch, capsys):

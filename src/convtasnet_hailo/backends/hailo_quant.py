@@ -51,9 +51,10 @@ def _conv(op: Conv, x: QValue, out: qs.Grid, weight_bits: int) -> np.ndarray:
     acc = F.conv2d(torch.from_numpy(x.q - x.grid.zero_point), torch.from_numpy(w_int), stride=(1, op.stride),
                    dilation=(1, op.dilation), groups=op.groups).numpy()
     acc_scale = x.grid.scale * w_scale.reshape(1, -1, 1, 1)
+    acc_bits = qs.ACCUMULATOR_BITS[x.grid.bits]
     if op.bias is not None:
-        acc = acc + qs.saturate(np.rint(op.bias.reshape(1, -1, 1, 1) / acc_scale), qs.BIAS_BITS)
-    return qs.requantize(qs.saturate(acc, qs.ACCUMULATOR_BITS[x.grid.bits]), acc_scale / out.scale, out)
+        acc = acc + qs.saturate(np.rint(op.bias.reshape(1, -1, 1, 1) / acc_scale), acc_bits)
+    return qs.requantize(qs.saturate(acc, acc_bits), acc_scale / out.scale, out)
 
 
 def _prelu(op: PRelu, x: QValue, out: qs.Grid) -> np.ndarray:

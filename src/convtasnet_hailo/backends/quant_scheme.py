@@ -14,7 +14,8 @@ community.hailo.ai "16 bit quantization", "What Layers are Quantized by Default 
 Assumptions (UNCONFIRMED; each named, each used from here only):
 - ranges are the calibration set's min/max, widened to include 0 (so zero padding is exact);
 - weights are symmetric per output channel (``PER_CHANNEL_WEIGHTS``);
-- biases are held at the accumulator's scale (in_scale * w_scale) in ``BIAS_BITS`` bits;
+- biases are held at the accumulator's scale (in_scale * w_scale), as wide as the accumulator
+  (a channel with tiny weights has a tiny accumulator scale: a 32-bit bias saturated there);
 - products accumulate exactly in ``ACCUMULATOR_BITS[activation bits]`` bits, saturating (8-bit
   layers 32; 16-bit layers 48, since a 16 x 16-bit product summed over 512 channels needs 39 bits
   and 32 would saturate every conv);
@@ -35,7 +36,6 @@ import math
 import numpy as np
 
 PER_CHANNEL_WEIGHTS = True
-BIAS_BITS = 32
 ACCUMULATOR_BITS = {8: 32, 16: 48}
 RESCALE_MANTISSA_BITS = 16
 

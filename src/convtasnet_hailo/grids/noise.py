@@ -69,6 +69,10 @@ class LayerNoiseProbe(Backend):
 
     def __init__(self, ranges, precision: Precision) -> None:
         self.ranges, self.precision, self.powers = ranges, precision, _Powers()
+        self.clipped: dict[str, list[int]] = {}  # layer -> [values outside its calibrated range, values]
+
+    def clipped_fraction(self) -> dict[str, float]:
+        return {name: out / total for name, (out, total) in self.clipped.items() if out}
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = {name: np.asarray(array, np.float64) for name, array in inputs.items()}
@@ -81,6 +85,10 @@ class LayerNoiseProbe(Backend):
             quantized = emulate_op(op, [QValue(qs.quantize(x, g), g) for x, g in zip(reads, grids)],
                                    qs.activation_grid(*self.ranges[op.output], act), weight_bits)
             self.powers.add(name, exact, quantized.real)
+            lo, hi = self.ranges[op.output]
+            counts = self.clipped.setdefault(name, [0, 0])
+            counts[0] += int(np.count_nonzero((exact < lo) | (exact > hi)))
+            counts[1] += exact.size
             values[op.output] = exact
         return {p.name: values[p.name].astype(np.float32) for p in stage.outputs}
 
@@ -177,6 +185,11 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
     per_layer = probe.powers.db()
     report(f"noise: per-layer SQNR measured ({time.perf_counter() - started:.0f} s); worst "
            f"{min(per_layer, key=per_layer.get)} at {min(per_layer.values()):.1f} dB")
+    clipped = probe.clipped_fraction()
+    if clipped:
+        worst = max(clipped, key=clipped.get)
+        report(f"noise: {len(clipped)} layer(s) see values outside their calibrated range on this audio (worst "
+               f"{worst}: {clipped[worst]:.2%}); calibrate on audio like it (--calib) or expect clipping on the device")
 
     def run(precision: Precision) -> tuple[list[np.ndarray], float, dict[str, float]]:
         backend = StageNoiseProbe(ranges, precision)
@@ -205,6 +218,7 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
         "per_layer_flagged_below_db": {"threshold_db": 30.0,
                                        "layers": [name for name in layers if per_layer[name] < 30.0]},
         "per_stage_sqnr_db_all8": per_stage,
+        "clipped_fraction_by_layer": probe.clipped_fraction(),
         "si_snri_db": {"float": _si_snri(exact, inputs), "all8": _si_snri(all8, inputs),
                        "advised": _si_snri(advised, inputs)},
         "rescale_feasibility": {"all8": feasibility(plan, ranges, Precision()), "advised": problems},
