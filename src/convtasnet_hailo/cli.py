@@ -123,6 +123,12 @@ def cmd_noise(args: argparse.Namespace) -> int:
                          args.target_db, args.calib_count)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.workflow import bench_command
+
+    return bench_command(_model_or_random(args), args.seconds, args.tile_w, args.repeats, _optional_path(args.json))
+
+
 def cmd_forward(args: argparse.Namespace) -> int:
     from .separation.workflows import forward_command
 
@@ -236,11 +242,11 @@ def _block_options() -> argparse.ArgumentParser:
     return parser
 
 
-def _tile_option(default: int | None, many: bool = False) -> argparse.ArgumentParser:
+def _tile_option(default: int | None, many: bool = False, many_default: str = "64 128 256") -> argparse.ArgumentParser:
     parser = _parent()
     if many:
         parser.add_argument("--tile-w", type=_positive_int, nargs="+",
-                            help="tile widths in latent frames (default 64 128 256)")
+                            help=f"tile widths in latent frames (default {many_default})")
     else:
         parser.add_argument("--tile-w", type=_positive_int, default=default,
                             help=f"tile width in latent frames (default {default or 256})")
@@ -358,6 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="final output SI-SNR against float to reach with 16-bit layers (default 40)")
     noise.add_argument("--out", required=True, help="report folder")
     noise.set_defaults(func=cmd_noise)
+
+    bench = sub.add_parser("bench", parents=[random_model, _tile_option(None, many=True, many_default="256")],
+                           help="speed and memory of the torch reference, the monolithic ONNX and the stitched "
+                                "paths, side by side (table, --json, PNG beside it)")
+    bench.add_argument("--seconds", type=_positive_float, default=10.0, help="seconds of audio (default 10)")
+    bench.add_argument("--repeats", type=_positive_int, default=3, help="timed runs per path (default 3)")
+    bench.add_argument("--json", help="write the record here (and the PNG beside it)")
+    bench.set_defaults(func=cmd_bench)
 
     import_onnx = sub.add_parser("import-onnx", help="rebuild an Asteroid checkpoint from a ConvTasNet ONNX graph "
                                                      "and check it against the graph")

@@ -82,6 +82,7 @@ BACKEND_NEEDS = {
     "onnxruntime": ("onnxruntime", "onnx"),
     "hailo_runtime": ("HailoRT (hailo_platform)", "Hailo device"),
     "hailo_emulator": ("Hailo Dataflow Compiler",),
+    "hailo_quant": ("torch",),  # calibrated ranges come from `noise`
 }
 
 

@@ -29,7 +29,7 @@ def default_threads() -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-def _session_options(threads: int | None) -> ort.SessionOptions:
+def session_options(threads: int | None = None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     # One arena per session would keep every stage's peak buffers alive: 13 GB for 1,266 stages.
@@ -90,7 +90,7 @@ class OnnxRuntimeBackend(Backend):
                                 "re-export from this model")
             batched = with_symbolic_batch(onnx.load(str(path)))
             sessions[stage.name] = ort.InferenceSession(
-                batched.SerializeToString(), _session_options(self.threads), providers=["CPUExecutionProvider"])
+                batched.SerializeToString(), session_options(self.threads), providers=["CPUExecutionProvider"])
         self._sessions = sessions
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,0 +1,223 @@
+"""`bench`: speed and memory of every host path, measured side by side in one process.
+
+Paths: the torch reference model; the monolithic ONNX (exported at the input length) in
+onnxruntime; the stitched path on torch_proxy and on onnxruntime, per tile width. Per path: the
+median and spread of wall time over ``repeats`` timed runs (after one untimed warm-up), the
+real-time factor, the time spent outside stages (host steps, tile gather/scatter) and its
+share, the peak resident memory while it ran (``/proc/self/status`` sampled every 5 ms), and
+for stitched paths the stage invocations and the values and bytes crossing the host/device
+boundary (from the plan report). Writes a JSON and a PNG.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..backends import load_backend
+from ..backends.base import Backend
+from ..errors import UserError
+from ..model.source import ModelSource
+from ..plan.builder import PlanOptions, PlanPath
+from ..plan.packing import pack_stages
+from ..plan.report import plan_summary
+from ..plan.stages import Stage
+from ..runs.run_folder import write_json
+from ..tiling.executor import StitchedExecutor, check_tile_width
+
+Report = Callable[[str], None]
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class PeakMemory:
+    """Samples the resident set size every ``interval`` seconds while active (Linux /proc)."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def __enter__(self) -> "PeakMemory":
+        self.peak = _rss_bytes()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+class StageTimer(Backend):
+    """Wraps a backend; adds up the time its stages take (the rest of a run is host work)."""
+
+    name = "stage_timer"
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner, self.seconds, self.calls = inner, 0.0, 0
+        self.quantized = inner.quantized
+
+    def prepare(self, plan, tile_w: int) -> None:
+        self.inner.prepare(plan, tile_w)
+
+    def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
+        out = self.inner.run_stage(stage, inputs)
+        self.seconds += time.perf_counter() - started
+        self.calls += 1
+        return out
+
+
+def speech_like_signal(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """Pink-ish noise under a syllable envelope: the speed of the paths does not depend on the
+    content, but norms and masks see speech-like levels."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum /= np.sqrt(np.maximum(np.arange(spectrum.size), 1))
+    t = np.arange(n) / rate
+    wav = np.fft.irfft(spectrum, n) * (0.5 + 0.5 * np.sin(2 * np.pi * 3.0 * t) ** 2)
+    return (0.3 * wav / np.abs(wav).max()).astype(np.float32)
+
+
+def _measure(run: Callable[[], object], repeats: int, after_warm_up: Callable[[], None] = lambda: None) -> dict:
+    run()  # warm-up: sessions, caches, allocator
+    after_warm_up()
+    times = []
+    with PeakMemory() as memory:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "times_s": [round(t, 4) for t in times], "peak_rss_bytes": memory.peak}
+
+
+def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], repeats: int,
+                report: Report = print) -> dict:
+    import onnxruntime as ort
+    import torch
+
+    from ..backends.onnxruntime_backend import default_threads, session_options
+    from ..export.exporter import export_monolithic, export_plan
+
+    model = source.model
+    rate = model.config.sample_rate
+    wav = speech_like_signal(seconds, rate)
+    plan = PlanOptions().build(model, PlanPath.FULL_CHAIN)
+    paths: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="convtasnet-bench-") as scratch:
+        with torch.no_grad():
+            paths["torch_reference"] = _measure(lambda: model(torch.from_numpy(wav[None])), repeats)
+        report(f"bench: torch reference {paths['torch_reference']['median_s']:.3f} s")
+        mono = export_monolithic(model, len(wav), Path(scratch) / "monolithic", source.to_json())
+        session = ort.InferenceSession(str(mono.directory / mono.manifest.stages[0].file),
+                                       session_options(default_threads()),
+                                       providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: wav[None, None]}
+        paths["monolithic_onnxruntime"] = _measure(lambda: session.run(None, feed), repeats)
+        report(f"bench: monolithic onnxruntime {paths['monolithic_onnxruntime']['median_s']:.3f} s")
+        for tile_w in tile_widths:
+            summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
+            export_plan(plan, tile_w, Path(scratch) / f"tile{tile_w}", source.to_json(), report=lambda _: None)
+            for backend_name, options in (("torch_proxy", {}), ("onnxruntime", {"export_dir": Path(scratch)})):
+                timer = StageTimer(load_backend(backend_name, **options))
+                executor = StitchedExecutor(plan, timer, tile_w)
+                record = _measure(lambda: executor.run({"wav": wav[None, None]}), repeats,
+                                  after_warm_up=lambda: setattr(timer, "seconds", 0.0))
+                mean = statistics.fmean(record["times_s"])
+                host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
+                record.update({
+                    "tile_w": tile_w, "host_seconds": host, "host_share": host / mean,
+                    "stage_invocations": len(plan.stages),
+                    "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
+                    "boundary_bytes_8bit": round(summary["boundary_bytes_per_audio_second_8bit"] * seconds),
+                    "boundary_bytes_16bit": round(summary["boundary_bytes_per_audio_second_16bit"] * seconds)})
+                key = f"stitched_{backend_name}_tile{tile_w}"
+                paths[key] = record
+                report(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%})")
+    for record in paths.values():
+        record["rtf"] = record["median_s"] / seconds
+    return paths
+
+
+def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | None, repeats: int,
+                  json_path: Path | None, report: Report = print) -> int:
+    import os
+    import platform
+
+    if seconds <= 0 or repeats < 1:
+        raise UserError("--seconds must be > 0 and --repeats >= 1")
+    tile_widths = sorted(set(tile_widths or [256]))
+    for tile_w in tile_widths:
+        check_tile_width(tile_w)
+    paths = bench_paths(source, seconds, tile_widths, repeats, report)
+    first = tile_widths[0]
+    record = {
+        **source.to_json(), "seconds_of_audio": seconds, "repeats": repeats, "tile_widths": tile_widths,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "paths": paths,
+        "ratio_stitched_onnxruntime_vs_monolithic_onnxruntime":
+            paths[f"stitched_onnxruntime_tile{first}"]["median_s"] / paths["monolithic_onnxruntime"]["median_s"],
+        "ratio_stitched_torch_proxy_vs_torch_reference":
+            paths[f"stitched_torch_proxy_tile{first}"]["median_s"] / paths["torch_reference"]["median_s"],
+    }
+    report("path                                  median s   spread s   RTF     host share  peak RSS")
+    for name, r in paths.items():
+        share = f"{r['host_share']:.0%}" if "host_share" in r else "-"
+        report(f"{name:36s}  {r['median_s']:8.3f}  {r['max_s'] - r['min_s']:8.3f}  {r['rtf']:6.3f}  {share:>10s}  "
+               f"{r['peak_rss_bytes'] / 2 ** 30:.2f} GiB")
+    report(f"stitched onnxruntime / monolithic onnxruntime: "
+           f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
+           f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")
+    if json_path is not None:
+        write_json(json_path, record)
+        plot_bench(json_path.with_suffix(".png"), record)
+        report(f"wrote {json_path} and {json_path.with_suffix('.png')}")
+    return 0
+
+
+def plot_bench(path: Path, record: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..files import written_atomically
+
+    names = list(record["paths"])
+    medians = [record["paths"][n]["median_s"] for n in names]
+    spreads = [[m - record["paths"][n]["min_s"] for n, m in zip(names, medians)],
+               [record["paths"][n]["max_s"] - m for n, m in zip(names, medians)]]
+    host = [record["paths"][n].get("host_seconds", 0.0) for n in names]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(names) + 1.5))
+    ax.barh(names, medians, xerr=spreads, color="C0", label="stages / whole model")
+    ax.barh(names, host, color="C1", label="host work (steps, gather/scatter)")
+    ax.set_xlabel(f"seconds for {record['seconds_of_audio']:g} s of audio (median of {record['repeats']})")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8)
+    ax.set_title(record["model_source"], fontsize=9)
+    fig.tight_layout()
+    with written_atomically(path) as temporary:
+        fig.savefig(temporary, dpi=100, format="png")
+    plt.close(fig)
