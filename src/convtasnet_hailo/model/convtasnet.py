@@ -65,7 +65,10 @@ class _AffineNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def apply_gain_and_bias(self, normed: torch.Tensor) -> torch.Tensor:
-        return (self.gamma * normed.transpose(1, -1) + self.beta).transpose(1, -1)
+        """gamma * normed + beta per channel (dim 1); the same products as Asteroid's
+        transpose-multiply-transpose, without the two transposed copies."""
+        shape = (-1,) + (1,) * (normed.dim() - 2)
+        return self.gamma.view(shape) * normed + self.beta.view(shape)
 
 
 class GlobalLayerNorm(_AffineNorm):

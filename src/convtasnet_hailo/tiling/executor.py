@@ -30,27 +30,36 @@ def check_tile_width(tile_w: int) -> int:
 
 
 def gather_tiles(x: np.ndarray, geometry: Geometry, tile_w: int, n_tiles: int) -> np.ndarray:
-    """Cuts the tiles' input windows out of a whole tensor.
+    """Cuts the tiles' input windows out of a whole tensor, in one copy: each window is copied
+    once into a zeroed batch (the zeros are the reference's padding outside the utterance).
 
     Shape: x (G, C, length) -> (G * n_tiles, C, 1, geometry.tile_input_width(tile_w)),
     group-major (batch index = g * n_tiles + tile).
     """
     groups, channels, length = x.shape
     width = geometry.tile_input_width(tile_w)
-    starts = [geometry.tile_input_start(t * tile_w) for t in range(n_tiles)]
-    left = max(0, -starts[0])
-    right = max(0, starts[-1] + width - length)
-    padded = np.pad(x, ((0, 0), (0, 0), (left, right))) if left or right else x
-    tiles = np.stack([padded[:, :, s + left: s + left + width] for s in starts], axis=1)
-    return tiles.reshape(groups * n_tiles, channels, 1, width)
+    out = np.empty((groups, n_tiles, channels, width), x.dtype)
+    for tile in range(n_tiles):
+        start = geometry.tile_input_start(tile * tile_w)
+        lo, hi = min(max(start, 0), start + width), max(min(start + width, length), max(start, 0))
+        out[:, tile, :, :lo - start] = 0  # before the utterance
+        out[:, tile, :, lo - start:hi - start] = x[:, :, lo:hi]
+        out[:, tile, :, hi - start:] = 0  # after it
+    return out.reshape(groups * n_tiles, channels, 1, width)
 
 
 def scatter_tiles(tiles: np.ndarray, groups: int, length: int) -> np.ndarray:
-    """Stitches tile outputs back. Shape: (G * n_tiles, C, 1, W) -> (G, C, length)."""
+    """Stitches tile outputs back in one copy. Shape: (G * n_tiles, C, 1, W) -> (G, C, length)."""
     batch, channels, _, width = tiles.shape
     n_tiles = batch // groups
-    joined = tiles.reshape(groups, n_tiles, channels, width).transpose(0, 2, 1, 3)
-    return np.ascontiguousarray(joined.reshape(groups, channels, n_tiles * width)[:, :, :length])
+    joined = tiles.reshape(groups, n_tiles, channels, width).transpose(0, 2, 1, 3)  # a view
+    out = np.empty((groups, channels, length), tiles.dtype)
+    full = min(length // width, n_tiles)
+    out[:, :, :full * width].reshape(groups, channels, full, width)[...] = joined[:, :, :full]
+    rest = length - full * width
+    if rest:
+        out[:, :, full * width:] = joined[:, :, full, :rest]
+    return out
 
 
 class StitchedExecutor:
