@@ -126,7 +126,11 @@ def cmd_noise(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.workflow import bench_command
 
-    return bench_command(_model_or_random(args), args.seconds, args.tile_w, args.repeats, _optional_path(args.json))
+    from .bench.cost_model import DeviceModel, parse_overrides
+
+    device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
+    return bench_command(_model_or_random(args), args.seconds, args.tile_w, args.repeats, _optional_path(args.json),
+                         device)
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
@@ -371,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=_positive_float, default=10.0, help="seconds of audio (default 10)")
     bench.add_argument("--repeats", type=_positive_int, default=3, help="timed runs per path (default 3)")
     bench.add_argument("--json", help="write the record here (and the PNG beside it)")
+    bench.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
+    bench.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
+    bench.add_argument("--device-param", action="append",
+                       help="override a cost-model parameter, NAME=VALUE (repeatable; names and sources in the JSON)")
     bench.set_defaults(func=cmd_bench)
 
     import_onnx = sub.add_parser("import-onnx", help="rebuild an Asteroid checkpoint from a ConvTasNet ONNX graph "

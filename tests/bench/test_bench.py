@@ -20,4 +20,31 @@ def test_bench_writes_every_path_and_the_ratios(tmp_path, capsys):
     assert record["ratio_stitched_onnxruntime_vs_monolithic_onnxruntime"] > 0
     assert record["ratio_stitched_torch_proxy_vs_torch_reference"] > 0
     assert (tmp_path / "bench.png").stat().st_size > 5000
+    prediction = record["device_prediction"]
+    assert prediction["device"] == "hailo8l" and prediction["recommended_tile_w"] in (32, 64, 128, 256, 512)
+    assert {r["tile_w"] for r in prediction["per_tile_width"]} == {32, 64, 128, 256, 512}
+    assert set(prediction["rtf_at_recommended"]) == {"hailo8l_gen2", "hailo8l_gen3", "hailo8_gen2", "hailo8_gen3"}
+    assert all("source" in p for p in prediction["parameters"].values())
+    assert "ASSUMPTION" in prediction["parameters"]["utilization"]["source"]
     assert "stitched onnxruntime / monolithic onnxruntime" in capsys.readouterr().out
+
+
+def test_cost_model_arithmetic_and_overrides():
+    import pytest
+
+    from convtasnet_hailo.bench.cost_model import DeviceModel, parse_overrides, predict
+    from convtasnet_hailo.errors import UserError
+
+    summary = {"model_config": {"sample_rate": 8000, "stride": 8}, "tile_w": 100, "network_groups": 2,
+               "per_stage": [{"macs_per_frame": 1_950_000, "boundary_values_per_audio_second": 400_000,
+                              "batch_groups": 1}]}
+    model = DeviceModel("hailo8l", "gen2", parse_overrides(["utilization=0.3", "call_overhead_ms=1"]))
+    row = predict(summary, 1.0, model)
+    # 1,000 frames x 1.95 M MACs / (13e12 / 2 x 0.3) = 1 ms; 400 kB / (500 MB/s x 0.8) = 1 ms;
+    # 10 tiles in batches of 8 = 2 calls x 1 ms + 2 switches x 2 ms
+    assert row["compute_s"] == pytest.approx(1e-3) and row["transfer_s"] == pytest.approx(1e-3)
+    assert row["calls"] == 2 and row["overhead_s"] == pytest.approx(6e-3) and row["rtf"] == pytest.approx(8e-3)
+    with pytest.raises(UserError, match="--device-param speed: unknown"):
+        DeviceModel(values=parse_overrides(["speed=2"]))
+    with pytest.raises(UserError, match="NAME=NUMBER"):
+        parse_overrides(["utilization=fast"])

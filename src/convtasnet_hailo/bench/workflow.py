@@ -29,6 +29,7 @@ from ..plan.packing import pack_stages
 from ..plan.report import plan_summary
 from ..plan.stages import Stage
 from ..runs.run_folder import write_json
+from .cost_model import DeviceModel, device_predictions
 from ..tiling.executor import StitchedExecutor, check_tile_width
 
 Report = Callable[[str], None]
@@ -161,7 +162,7 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
 
 
 def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | None, repeats: int,
-                  json_path: Path | None, report: Report = print) -> int:
+                  json_path: Path | None, device: DeviceModel | None = None, report: Report = print) -> int:
     import os
     import platform
 
@@ -170,13 +171,16 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
     tile_widths = sorted(set(tile_widths or [256]))
     for tile_w in tile_widths:
         check_tile_width(tile_w)
+    device = device or DeviceModel()
+    predictions = device_predictions(PlanOptions().build(source.model, PlanPath.FULL_CHAIN), seconds, device,
+                                     tile_widths)
     paths = bench_paths(source, seconds, tile_widths, repeats, report)
     first = tile_widths[0]
     record = {
         **source.to_json(), "seconds_of_audio": seconds, "repeats": repeats, "tile_widths": tile_widths,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
-        "paths": paths,
+        "paths": paths, "device_prediction": predictions,
         "ratio_stitched_onnxruntime_vs_monolithic_onnxruntime":
             paths[f"stitched_onnxruntime_tile{first}"]["median_s"] / paths["monolithic_onnxruntime"]["median_s"],
         "ratio_stitched_torch_proxy_vs_torch_reference":
@@ -190,6 +194,14 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
     report(f"stitched onnxruntime / monolithic onnxruntime: "
            f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
            f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")
+    report(f"predicted {device.device} behind a Pi 5 PCIe {device.link} x1 (parameters and sources in the JSON; "
+           "assumptions marked):")
+    report("tile_w   compute s  transfer s  overhead s  calls  device RTF  latency to first output")
+    for row in predictions["per_tile_width"]:
+        report(f"{row['tile_w']:6d}  {row['compute_s']:9.3f}  {row['transfer_s']:10.3f}  {row['overhead_s']:10.3f}  "
+               f"{row['calls']:5d}  {row['rtf']:10.3f}  {row['latency_to_first_output_s']:.2f} s")
+    every = ", ".join(f"{k} {v:.3f}" for k, v in predictions["rtf_at_recommended"].items())
+    report(f"recommended tile_w {predictions['recommended_tile_w']} (lowest predicted device time); RTF there: {every}")
     if json_path is not None:
         write_json(json_path, record)
         plot_bench(json_path.with_suffix(".png"), record)

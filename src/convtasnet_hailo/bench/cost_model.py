@@ -1,0 +1,128 @@
+"""A device cost model: what a Hailo-8 / Hailo-8L behind a Raspberry Pi 5 would take for a plan.
+
+Per utterance and per stage: compute time from the stage's MACs and the chip's TOPS at a stated
+utilization, transfer time from the bytes crossing the host/device boundary (halo included) and
+the PCIe link's bandwidth, a fixed overhead per inference call (batches of ``batch_size``
+tiles), and a switch overhead each time the device moves to another network group (packing:
+consecutive stages share one). Every parameter carries its source or is marked as an assumption,
+and each can be overridden (``bench --device-param NAME=VALUE``); `bench` with ``--backend
+hailo_runtime`` on a device measures the same quantities to re-fit them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ..errors import UserError
+
+#: name -> (value, source or "ASSUMPTION: ...")
+PARAMETERS: dict[str, tuple[float, str]] = {
+    "hailo8_tops": (26.0, "Hailo-8: 26 TOPS (Raspberry Pi AI HAT+ documentation; HAILO_FACTS.md, Hardware)"),
+    "hailo8l_tops": (13.0, "Hailo-8L: 13 TOPS (Raspberry Pi AI HAT+ documentation; HAILO_FACTS.md, Hardware)"),
+    "utilization": (0.3, "ASSUMPTION: share of peak TOPS a 1-D ConvTasNet stage reaches (no public figure)"),
+    "pcie_gen2_x1_mb_s": (500.0, "PCIe Gen2 x1: 5 GT/s with 8b/10b coding = 500 MB/s per direction (PCIe 2.0 "
+                                 "specification); the Raspberry Pi 5's default link"),
+    "pcie_gen3_x1_mb_s": (985.0, "PCIe Gen3 x1: 8 GT/s with 128b/130b coding = 985 MB/s per direction (PCIe 3.0 "
+                                 "specification); Pi 5 with dtparam=pciex1_gen=3"),
+    "link_efficiency": (0.8, "ASSUMPTION: share of the raw link rate left after protocol overhead and DMA setup"),
+    "call_overhead_ms": (0.25, "ASSUMPTION: fixed host+driver cost of one inference call (vstream write/read)"),
+    "switch_overhead_ms": (2.0, "ASSUMPTION: moving the device to another network group (the scheduler reloads the "
+                                "configuration: community.hailo.ai 'How the scheduler works')"),
+    "bytes_per_value": (1.0, "uint8 activations at the boundary (HAILO_FACTS.md, Quantization scheme: inputs and "
+                             "outputs are 8-bit by default); 2 for a16 layers"),
+    "batch_size": (8.0, "hailo_runtime's default --batch-size"),
+}
+DEVICES = ("hailo8l", "hailo8")
+LINKS = ("gen2", "gen3")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceModel:
+    device: str = "hailo8l"
+    link: str = "gen2"
+    values: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise UserError(f"--device {self.device!r}: choose {' or '.join(DEVICES)}")
+        if self.link not in LINKS:
+            raise UserError(f"--link {self.link!r}: choose {' or '.join(LINKS)}")
+        for name, value in self.values:
+            if name not in PARAMETERS:
+                raise UserError(f"--device-param {name}: unknown; known: {', '.join(PARAMETERS)}")
+            if not value > 0:
+                raise UserError(f"--device-param {name}={value}: must be > 0")
+
+    def get(self, name: str) -> float:
+        return dict(self.values).get(name, PARAMETERS[name][0])
+
+    @property
+    def macs_per_second(self) -> float:
+        return self.get(f"{self.device}_tops") * 1e12 / 2 * self.get("utilization")  # one MAC = two ops
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.get(f"pcie_{self.link}_x1_mb_s") * 1e6 * self.get("link_efficiency")
+
+    def describe(self) -> dict:
+        return {"device": self.device, "link": self.link,
+                "parameters": {name: {"value": self.get(name), "source": PARAMETERS[name][1],
+                                      "overridden": name in dict(self.values)} for name in PARAMETERS}}
+
+
+def parse_overrides(items: list[str] | None) -> tuple[tuple[str, float], ...]:
+    pairs = []
+    for item in items or []:
+        name, _, value = item.partition("=")
+        try:
+            pairs.append((name.strip(), float(value)))
+        except ValueError:
+            raise UserError(f"--device-param {item!r}: use NAME=NUMBER, e.g. utilization=0.5") from None
+    return tuple(pairs)
+
+
+def predict(summary: dict, seconds: float, model: DeviceModel) -> dict:
+    """Device time for ``seconds`` of audio from a ``plan_summary`` record (one tile width)."""
+    frames = summary["model_config"]["sample_rate"] / summary["model_config"]["stride"] * seconds
+    tile_w = summary["tile_w"]
+    tiles = math.ceil(frames / tile_w)
+    batch = model.get("batch_size")
+    compute = transfer = calls = 0.0
+    for row in summary["per_stage"]:
+        compute += row["macs_per_frame"] * frames / model.macs_per_second
+        transfer += row["boundary_values_per_audio_second"] * seconds * model.get("bytes_per_value") / \
+            model.bytes_per_second
+        calls += math.ceil(tiles * row["batch_groups"] / batch)
+    switches = summary["network_groups"] if summary["network_groups"] > 1 else 0
+    overhead = calls * model.get("call_overhead_ms") / 1e3 + switches * model.get("switch_overhead_ms") / 1e3
+    total = compute + transfer + overhead
+    return {"tile_w": tile_w, "compute_s": compute, "transfer_s": transfer, "calls": int(calls),
+            "network_group_switches": switches, "overhead_s": overhead, "device_s": total,
+            "rtf": total / seconds,
+            # offline plans (gLN) need the whole utterance at every block: the first output
+            # sample leaves after all of it is in and processed
+            "latency_to_first_output_s": seconds + total}
+
+
+def recommend(predictions: list[dict]) -> int:
+    """The tile width with the lowest predicted device time."""
+    return min(predictions, key=lambda p: p["device_s"])["tile_w"]
+
+
+CANDIDATE_TILE_WIDTHS = (32, 64, 128, 256, 512)
+
+
+def device_predictions(plan, seconds: float, model: DeviceModel, tile_widths) -> dict:
+    """Predictions per tile width for ``model``, the recommended width, and the recommended
+    width's RTF on every device and link."""
+    from ..plan.packing import pack_stages
+    from ..plan.report import plan_summary
+
+    packing = pack_stages([s.name for s in plan.stages])
+    summaries = {w: plan_summary(plan, w, packing) for w in sorted(set(tile_widths) | set(CANDIDATE_TILE_WIDTHS))}
+    rows = [predict(summary, seconds, model) for summary in summaries.values()]
+    best = recommend(rows)
+    every = {f"{device}_{link}": predict(summaries[best], seconds, DeviceModel(device, link, model.values))["rtf"]
+             for device in DEVICES for link in LINKS}
+    return {**model.describe(), "per_tile_width": rows, "recommended_tile_w": best, "rtf_at_recommended": every}
