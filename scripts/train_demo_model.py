@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""Trains the compact two-speaker 8 kHz demo ConvTasNet on the synthetic TTS corpus (CPU is fine).
+"""Trains the compact two-speaker 8 kHz demo ConvTasNet (CPU is fine).
 
 Mixtures are made on the fly from two utterances of different speakers; the loss is negative
 SI-SNR with the best permutation (as Asteroid trains ConvTasNet). The best checkpoint by
-validation SI-SNRi on held-out voices and words is written in Asteroid's format.
+validation SI-SNRi on held-out speakers is written in Asteroid's format.
 
+Two corpora: the real LibriSpeech speech shipped in `corpus/librispeech_8k/` (``--real``; the
+base of the shipped model), and the synthetic TTS corpus (``--corpus``; its pre-training).
+``--augment`` adds what recordings have and clean corpora lack: speed/pitch perturbation,
+reverberation in simulated rooms (pyroomacoustics, `pip install -e '.[train]'`), spectral
+tilt and noise.
+
+    python scripts/train_demo_model.py --real corpus/librispeech_8k --init assets/demo/convtasnet_demo_8k.pth \
+        --augment --minutes 80 --out /tmp/real.pth
     python scripts/make_tts_corpus.py --out data/tts_corpus
-    python scripts/train_demo_model.py --corpus data/tts_corpus --out assets/demo/convtasnet_demo_8k.pth --minutes 60
+    python scripts/train_demo_model.py --corpus data/tts_corpus --out /tmp/tts.pth --minutes 60
 """
 
 from __future__ import annotations
@@ -31,11 +39,30 @@ RATE = 8000
 
 
 class Corpus:
-    def __init__(self, path: Path):
+    """Utterances as one int16 array with offsets, and a speaker id per utterance."""
+
+    def __init__(self, audio: np.ndarray, lengths: np.ndarray, speaker: np.ndarray):
+        self.audio = audio
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)])
+        self.speaker = speaker
+
+    @classmethod
+    def from_npz(cls, path: Path) -> "Corpus":
         data = np.load(path)
-        self.audio = data["audio"]
-        self.offsets = np.concatenate([[0], np.cumsum(data["lengths"])])
-        self.speaker = data["speaker"]
+        return cls(data["audio"], data["lengths"], data["speaker"])
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> "Corpus":
+        """Every ``<speaker>-<chapter>-<utterance>.ogg`` (LibriSpeech naming) of an 8 kHz folder."""
+        import soundfile as sf
+
+        files = sorted(folder.glob("*.ogg"))
+        if not files:
+            raise SystemExit(f"no .ogg utterances in {folder}")
+        waves = [sf.read(f, dtype="float32")[0] for f in files]
+        audio = np.concatenate([np.round(w * 32767).astype(np.int16) for w in waves])
+        speakers = np.array([int(f.name.split("-")[0]) for f in files])
+        return cls(audio, np.array([len(w) for w in waves]), speakers)
 
     def __len__(self) -> int:
         return len(self.speaker)
@@ -65,10 +92,47 @@ def synthetic_rir(rng: np.random.Generator) -> np.ndarray:
     return (tail / np.sqrt(np.sum(tail ** 2))).astype(np.float32)
 
 
+def room_rirs(count: int, seed: int) -> list[np.ndarray]:
+    """Room impulse responses of simulated shoebox rooms (image method, pyroomacoustics): rooms of
+    3-9 m, RT60 0.15-0.7 s, source and microphone at random places at least 0.5 m from walls."""
+    import pyroomacoustics as pra
+
+    rng = np.random.default_rng(seed)
+    rirs = []
+    while len(rirs) < count:
+        room_dim = rng.uniform([3, 3, 2.4], [9, 7, 3.5])
+        rt60 = rng.uniform(0.15, 0.7)
+        try:
+            absorption, max_order = pra.inverse_sabine(rt60, room_dim)
+        except ValueError:  # a room too large for this RT60
+            continue
+        room = pra.ShoeBox(room_dim, fs=RATE, materials=pra.Material(absorption), max_order=min(max_order, 20))
+        room.add_source(rng.uniform(0.5, room_dim - 0.5))
+        room.add_microphone(rng.uniform(0.5, room_dim - 0.5))
+        room.compute_rir()
+        rir = np.asarray(room.rir[0][0], dtype=np.float64)
+        rir = rir[max(0, int(np.argmax(np.abs(rir))) - 8):][: int(0.8 * RATE)]  # direct path first
+        rirs.append((rir / np.sqrt(np.sum(rir ** 2))).astype(np.float32))
+    return rirs
+
+
+#: Filled by main() when --augment is given with pyroomacoustics installed.
+ROOMS: list[np.ndarray] = []
+
+
+def perturb_speed(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Speed and pitch together, by a factor of 0.9-1.1 (resampling, as Kaldi's speed perturbation)."""
+    import soxr
+
+    factor = rng.uniform(0.9, 1.1)
+    return soxr.resample(source, RATE * factor, RATE).astype(np.float32)
+
+
 def augment(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Recorded-room conditions TTS lacks: reverberation and a random spectral tilt."""
+    """Recorded-room conditions a clean corpus lacks: reverberation and a random spectral tilt."""
     if rng.random() < 0.6:
-        source = np.convolve(source, synthetic_rir(rng))[: len(source)]
+        rir = ROOMS[rng.integers(len(ROOMS))] if ROOMS else synthetic_rir(rng)
+        source = np.convolve(source, rir)[: len(source)]
     tilt = rng.uniform(-0.6, 0.6)  # first-order emphasis (+) or smoothing (-)
     source = source - tilt * np.concatenate([[0.0], source[:-1]])
     return source.astype(np.float32)
@@ -82,7 +146,10 @@ def make_mixture(corpus: Corpus, length: int, rng: np.random.Generator,
     second = rng.integers(len(corpus))
     while corpus.speaker[second] == corpus.speaker[first]:
         second = rng.integers(len(corpus))
-    sources = np.stack([_crop(corpus.utterance(i), length, rng) for i in (first, second)])
+    waves = [corpus.utterance(i) for i in (first, second)]
+    if augmented:
+        waves = [perturb_speed(w, rng) if rng.random() < 0.5 else w for w in waves]
+    sources = np.stack([_crop(w, length, rng) for w in waves])
     if augmented:
         sources = np.stack([augment(s, rng) for s in sources])
     sources /= np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
@@ -127,7 +194,9 @@ def si_snri(model: ConvTasNet, sources: torch.Tensor, mixtures: torch.Tensor) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, required=True)
+    corpus = parser.add_mutually_exclusive_group(required=True)
+    corpus.add_argument("--real", type=Path, help="corpus/librispeech_8k (train/ and valid/ folders of .ogg)")
+    corpus.add_argument("--corpus", type=Path, help="synthetic corpus from make_tts_corpus.py (train.npz, test.npz)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--batch", type=int, default=8)
@@ -135,13 +204,19 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-every", type=int, default=250, help="steps between validations (and checkpoints)")
     parser.add_argument("--init", type=Path, help="continue from this checkpoint (same config)")
     parser.add_argument("--augment", action="store_true", help="reverberation, tilt and noise (real-room conditions)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    train, test = Corpus(args.corpus / "train.npz"), Corpus(args.corpus / "test.npz")
-    val_sources, val_mix = validation_set(test, 64, 4.0, seed=123)
+    if args.real:
+        train, valid = Corpus.from_folder(args.real / "train"), Corpus.from_folder(args.real / "valid")
+    else:
+        train, valid = Corpus.from_npz(args.corpus / "train.npz"), Corpus.from_npz(args.corpus / "test.npz")
+    if args.augment:
+        ROOMS.extend(room_rirs(256, seed=args.seed))
+    val_sources, val_mix = validation_set(valid, 64, 4.0, seed=123)
     model = ConvTasNet(DEMO_CONFIG).train()
     if args.init:
         from convtasnet_hailo.model.checkpoint import load_model
@@ -162,7 +237,7 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         step += 1
-        if step % 250 == 0:
+        if step % args.eval_every == 0:
             score = si_snri(model, val_sources, val_mix)
             scheduler.step(score)
             history.append({"step": step, "minutes": round((time.time() - started) / 60, 1),
@@ -174,8 +249,9 @@ def main() -> None:
                 save_model(model.eval(), args.out)
                 model.train()
     args.out.with_suffix(".training.json").write_text(json.dumps(
-        {"config": DEMO_CONFIG.to_json(), "best_val_si_snri_db": round(best, 2), "steps": step,
-         "minutes": args.minutes, "batch": args.batch, "segment_seconds": args.seconds, "history": history},
+        {"config": DEMO_CONFIG.to_json(), "corpus": str(args.real or args.corpus), "init": str(args.init),
+         "augment": args.augment, "lr": args.lr, "seed": args.seed,
+         "best_val_si_snri_db": round(best, 2), "steps": step, "minutes": args.minutes, "batch": args.batch, "segment_seconds": args.seconds, "history": history},
         indent=1))
     print(f"best validation SI-SNRi {best:.2f} dB after {step} steps; wrote {args.out}")
 
