@@ -62,7 +62,7 @@ def _backend_options(args: argparse.Namespace):
     from .backends.setup import BackendOptions
 
     return BackendOptions(args.backend, _optional_path(args.export_dir), _optional_path(args.hef_dir), args.context,
-                          args.io_format, args.batch_size)
+                          args.io_format, args.batch_size, _optional_path(args.noise_dir))
 
 
 def _layout(args: argparse.Namespace):
@@ -120,7 +120,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
     given = [p for p in (args.s1, args.s2) if p]
     return noise_command(_model_or_random(args), args.audio, given, args.calib, Path(args.out), args.tile_w or 256,
-                         args.target_db, args.calib_count)
+                         args.target_db, args.calib_count, ort_check=not args.no_ort_check)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -269,6 +269,9 @@ def _backend_options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--io-format", default="float32", choices=("float32", "quantized"),
                         help="hailo_runtime host<->device format (default float32)")
     parser.add_argument("--batch-size", type=_positive_int, default=8, help="hailo_runtime tiles per device call")
+    parser.add_argument("--noise-dir", help="the folder `noise --out DIR` wrote: what --backend hailo_quant runs "
+                                            "(calibrated ranges, advised 16-bit layers); with hailo_runtime or "
+                                            "hailo_emulator, parity also compares every stage with that emulation")
     return parser
 
 
@@ -366,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "with the same --calib-count for the device to match)")
     noise.add_argument("--target-db", type=float, default=40.0,
                        help="final output SI-SNR against float to reach with 16-bit layers (default 40)")
+    noise.add_argument("--no-ort-check", action="store_true",
+                       help="skip the cross-check against ONNX Runtime's static quantization of the same stages")
     noise.add_argument("--out", required=True, help="report folder")
     noise.set_defaults(func=cmd_noise)
 

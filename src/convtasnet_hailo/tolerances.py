@@ -21,6 +21,11 @@ REQUIRED_MARGIN = 3.0
 #: 10*log10(sum(ref^2) / sum((out - ref)^2)). Hailo's analyze-noise flags layers under about
 #: 10 dB (HAILO_FACTS.md); a whole stage at 20 dB keeps the final SI-SNR within a few dB of float.
 QUANTIZED_MIN_SQNR_DB = 20.0
+#: A quantized backend compared with the device-arithmetic emulation (`parity --noise-dir`): each
+#: stage within 30 dB SQNR of it, i.e. the two differ by about 3% of the signal's RMS at most.
+#: A judgement, not a sourced fact: the emulation's assumptions (quant_scheme.py) are unconfirmed
+#: on hardware, and this is where a device run would show them wrong.
+EMULATION_MIN_SQNR_DB = 30.0
 
 
 def contract_bound(peak: float, tol: float = TOL) -> float:

@@ -40,3 +40,48 @@ def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch
     capsys.readouterr()
     assert main(["compile", "--export-dir", str(export), "--precision", str(tmp_path)]) == 2
     assert "has no" in capsys.readouterr().err
+
+
+def test_noise_cross_checks_with_onnxruntime_and_parity_compares_with_the_emulation(tmp_path, monkeypatch, capsys):
+    """The ONNX Runtime QDQ cross-check sits beside the emulator per stage; `parity --noise-dir`
+    runs hailo_quant itself, and compares a quantized backend (the SDK double) with it."""
+    out = tmp_path / "noise"
+    assert main(["noise", "--random-preset", "tiny", "--tile-w", "16", "--audio", str(DEMO_MIXTURE),
+                 "--calib-count", "128", "--target-db", "25", "--out", str(out)]) == 0
+    record = json.loads((out / "noise_report.json").read_text())
+    cross = record["onnxruntime_qdq_cross_check"]
+    stages = set(record["per_stage_sqnr_db_all8"])
+    assert {row["stage"] for row in cross["per_stage"]} == stages
+    for row in cross["per_stage"]:
+        assert 5 < row["onnxruntime_qdq_db"] < 80 and row["difference_db"] == row["emulator_db"] - row["onnxruntime_qdq_db"]
+    assert any("PRelu" in row["ops_onnxruntime_keeps_float"] for row in cross["per_stage"])
+    assert cross["stages_disagreeing"] == [r["stage"] for r in cross["per_stage"] if abs(r["difference_db"]) > 3]
+
+    runs = tmp_path / "runs"
+    common = ["--random-preset", "tiny", "--tile-w", "16", "--seconds", "0.5", "--runs-dir", str(runs)]
+    assert main(["parity", "full-chain", "--backend", "hailo_quant", "--noise-dir", str(out), *common]) == 0
+    quantized = json.loads(next(runs.glob("*/*.json")).read_text())
+    assert quantized["backend"] == "hailo_quant" and quantized["tolerance"] == "sqnr"
+    assert quantized["final_output_si_snr_vs_reference_db"] > 15
+
+    sdk_double.install(monkeypatch)
+    export = tmp_path / "export"
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)]) == 0
+    assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
+    runs2 = tmp_path / "runs2"
+    code = main(["parity", "full-chain", "--backend", "hailo_emulator", "--hef-dir", str(export / "hailo" / "hailo8"),
+                 "--noise-dir", str(out), *common[:-1], str(runs2)])
+    case = json.loads(next(runs2.glob("*/*.json")).read_text())
+    suffix = "_sqnr_vs_emulation_db"
+    per_stage = {k[:-len(suffix)]: v for k, v in case.items() if k.endswith(suffix)}
+    assert {"final_output", "tcn0_depth", "mask_output"} <= set(per_stage)
+    contract = [v for name, v in per_stage.items() if name not in case["diagnostic_tensors"]]
+    assert case["min_sqnr_vs_emulation_db"] == min(contract)
+    assert case["matches_emulation"] == (case["min_sqnr_vs_emulation_db"] >= 30)
+    assert code == (0 if case["all_close"] and case["matches_emulation"] else 1)
+
+    capsys.readouterr()
+    assert main(["parity", "full-chain", "--backend", "torch_proxy", "--noise-dir", str(out), *common]) == 2
+    assert "--noise-dir is read by quantized backends" in capsys.readouterr().err
+    assert main(["parity", "full-chain", "--backend", "hailo_quant", "--noise-dir", str(tmp_path), *common]) == 2
+    assert "no noise_report.json" in capsys.readouterr().err

@@ -139,7 +139,8 @@ def calibrate_ranges(stages: list[Stage], calibration: Mapping[str, Path]) -> di
     for stage in stages:
         missing = [p.name for p in stage.inputs if p.name not in calibration]
         if missing:
-            raise UserError(f"stage {stage.name}: no calibration tiles for {missing[0]}; rebuild the calibration set")
+            raise UserError(f"stage {stage.name}: no calibration tiles for {missing[0]}; calibrate this plan (run "
+                            "`noise` with the same --block-chan / --no-fuse / --device-norms)")
         values = {p.name: nhwc_to_nchw(np.load(calibration[p.name])).astype(np.float64) for p in stage.inputs}
         for name, array in values.items():
             note(name, array)
@@ -200,11 +201,58 @@ class HailoQuantBackend(Backend):
     name = "hailo_quant"
     quantized = True
 
-    def __init__(self, ranges: Ranges | None = None, precision: Precision | None = None) -> None:
-        if ranges is None:
-            raise UserError("backend hailo_quant needs calibrated ranges: run `convtasnet-hailo noise`, which "
-                            "calibrates on real audio and runs it")
-        self.ranges, self.precision = ranges, precision or Precision()
+    def __init__(self, ranges: Ranges | None = None, precision: Precision | None = None,
+                 noise_dir: Path | None = None) -> None:
+        if ranges is None and noise_dir is None:
+            raise UserError("backend hailo_quant needs calibrated ranges: run `convtasnet-hailo noise --out DIR` "
+                            "on real audio, then pass --noise-dir DIR")
+        self.noise_dir = noise_dir
+        self.ranges = ranges
+        self.precision = precision or (read_noise_precision(noise_dir) if noise_dir else Precision())
+
+    def _prepare(self, plan, tile_w: int) -> None:
+        if self.noise_dir is not None:
+            self.ranges = noise_dir_ranges(self.noise_dir, plan)
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return run_stage_quantized(stage, inputs, self.ranges, self.precision)
+
+
+NOISE_REPORT = "noise_report.json"
+
+
+def _noise_report(noise_dir: Path) -> dict:
+    import json
+
+    path = Path(noise_dir) / NOISE_REPORT
+    if not path.is_file():
+        raise UserError(f"--noise-dir {noise_dir}: no {NOISE_REPORT}; pass the --out folder of `convtasnet-hailo noise`")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise UserError(f"{path} is not valid JSON ({error}); run `convtasnet-hailo noise` again") from None
+
+
+def check_noise_dir_model(noise_dir: Path, model_info: Mapping) -> None:
+    """Refuses a `noise` folder made for another model (checkpoint hash, or random seed and config)."""
+    report = _noise_report(noise_dir)
+    keys = ("model_sha256",) if report.get("model_sha256") else ("model_seed", "model_config")
+    if any(report.get(key) != model_info.get(key) for key in keys):
+        raise UserError(f"--noise-dir {noise_dir} was made for another model ({report.get('model_source')}); "
+                        "run `convtasnet-hailo noise` on this one")
+
+
+def read_noise_precision(noise_dir: Path) -> Precision:
+    """The advised precision `noise` chose: its 16-bit layers, every other layer a8_w8."""
+    return Precision({name: "a16_w16" for name in _noise_report(noise_dir).get("layers_16bit", [])})
+
+
+def noise_dir_ranges(noise_dir: Path, plan) -> dict[str, tuple[float, float]]:
+    """Calibrated ranges for ``plan`` from the calibration tiles `noise` kept in ``noise_dir/calib``."""
+    import json
+
+    index = Path(noise_dir) / "calib" / "calibration.json"
+    if not index.is_file():
+        raise UserError(f"--noise-dir {noise_dir}: no calib/calibration.json; run `convtasnet-hailo noise` again")
+    files = {name: index.parent / file for name, file in json.loads(index.read_text())["files"].items()}
+    return calibrate_ranges(list(plan.stages), files)

@@ -12,6 +12,8 @@ from . import load_backend
 from .base import Backend
 
 HAILO_BACKENDS = ("hailo_runtime", "hailo_emulator")
+#: Backends computing in the device's integers: parity may compare them with the emulation.
+QUANTIZED_BACKENDS = HAILO_BACKENDS + ("hailo_quant",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,8 +27,16 @@ class BackendOptions:
     context: str = "quantized"
     io_format: str = "float32"
     batch_size: int = 8
+    #: The folder `noise` wrote: what hailo_quant runs, and what parity compares quantized backends with.
+    noise_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.noise_dir is not None and self.name not in QUANTIZED_BACKENDS:
+            raise UserError(f"--noise-dir is read by quantized backends ({', '.join(QUANTIZED_BACKENDS)}), not "
+                            f"{self.name}: a float backend is judged against the float model")
+        if self.name == "hailo_quant" and self.noise_dir is None:
+            raise UserError("--backend hailo_quant needs --noise-dir DIR: the folder `convtasnet-hailo noise --out DIR` "
+                            "wrote (calibrated ranges and 16-bit layers)")
         if self.export_dir is not None and self.name != "onnxruntime":
             raise UserError(f"--export-dir is read by --backend onnxruntime, not {self.name}: drop one of them")
         if self.hef_dir is not None and self.name not in HAILO_BACKENDS:
@@ -44,6 +54,8 @@ class BackendOptions:
             return {"hef_dir": self.hef_dir, "io_format": self.io_format, "batch_size": self.batch_size}
         if self.name == "hailo_emulator":
             return {"hef_dir": self.hef_dir, "context": self.context}
+        if self.name == "hailo_quant":
+            return {"noise_dir": self.noise_dir}
         return {}
 
 
@@ -62,8 +74,20 @@ def open_backend(options: BackendOptions, plan, model_info: dict, tile_widths: I
     """The backend ``options`` name, ready for ``plan``: onnxruntime without ``--export-dir``
     gets the plan exported into ``scratch`` first."""
     factory_options = options.factory_options()
+    if options.noise_dir is not None:
+        from .hailo_quant import check_noise_dir_model
+
+        check_noise_dir_model(options.noise_dir, model_info)
     if options.name == "onnxruntime":
         if options.export_dir is None:
             export_tile_widths(plan, model_info, tile_widths, scratch, report)
         factory_options["export_dir"] = options.export_dir or scratch
     return load_backend(options.name, **factory_options)
+
+
+def open_emulation(options: BackendOptions) -> Backend | None:
+    """The device-arithmetic emulation a quantized backend is compared with (``--noise-dir``), or
+    None. For ``--backend hailo_quant`` itself there is nothing else to compare with."""
+    if options.noise_dir is None or options.name == "hailo_quant":
+        return None
+    return load_backend("hailo_quant", noise_dir=options.noise_dir)

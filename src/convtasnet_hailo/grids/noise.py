@@ -8,7 +8,9 @@
    stage's outputs with every layer of it quantized (same inputs).
 4. Advice: layers promoted to ``a16_w16`` from the noisiest up, in steps, until the final output
    reaches ``target_db`` SI-SNR against float (or every layer is 16-bit).
-5. Rescale feasibility before any compile: every PReLU whose negative slope needs more shift
+5. Cross-check: the same stages quantized by ONNX Runtime (``ort_crosscheck``), per-stage SQNR
+   beside the emulator's.
+6. Rescale feasibility before any compile: every PReLU whose negative slope needs more shift
    than its data bits ("Desired shift is 10.0, but op has only 8 data bits") and every add whose
    inputs' scales differ by more than the data bits can shift.
 Writes ``noise_report.json``, ``noise_layers.png`` and ``model_scripts/<stage>.alls`` with the
@@ -19,7 +21,6 @@ node; `compile --precision DIR` maps them to the parsed names).
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Callable, Mapping
@@ -33,6 +34,7 @@ from ..backends.hailo_quant import (
 )
 from ..errors import UserError
 from ..metrics.separation import score_separation, si_snr
+from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, StagePlan
 from ..plan.ops import Add, PRelu
@@ -42,25 +44,6 @@ from ..tiling.executor import StitchedExecutor
 Report = Callable[[str], None]
 
 
-def sqnr_db(signal_power: float, noise_power: float) -> float:
-    return math.inf if noise_power == 0 else 10 * math.log10(max(signal_power, 1e-30) / noise_power)
-
-
-class _Powers:
-    """Signal and noise power sums per key (accumulated over batches of tiles)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, list[float]] = {}
-
-    def add(self, key: str, reference: np.ndarray, estimate: np.ndarray) -> None:
-        entry = self.sums.setdefault(key, [0.0, 0.0])
-        entry[0] += float(np.sum(np.square(reference, dtype=np.float64)))
-        entry[1] += float(np.sum(np.square(np.asarray(estimate, np.float64) - reference)))
-
-    def db(self) -> dict[str, float]:
-        return {key: sqnr_db(*values) for key, values in self.sums.items()}
-
-
 class LayerNoiseProbe(Backend):
     """Runs every stage in float and, op by op, the op alone in the device's integers on the same
     (quantized) inputs: per-layer SQNR. Float is what flows on."""
@@ -68,7 +51,7 @@ class LayerNoiseProbe(Backend):
     name = "layer_noise_probe"
 
     def __init__(self, ranges, precision: Precision) -> None:
-        self.ranges, self.precision, self.powers = ranges, precision, _Powers()
+        self.ranges, self.precision, self.powers = ranges, precision, PowerSums()
         self.clipped: dict[str, list[int]] = {}  # layer -> [values outside its calibrated range, values]
 
     def clipped_fraction(self) -> dict[str, float]:
@@ -101,7 +84,7 @@ class StageNoiseProbe(HailoQuantBackend):
 
     def __init__(self, ranges, precision: Precision) -> None:
         super().__init__(ranges, precision)
-        self.powers = _Powers()
+        self.powers = PowerSums()
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = run_stage_quantized(stage, inputs, self.ranges, self.precision)
@@ -169,7 +152,7 @@ def _si_snri(estimates: list[np.ndarray], inputs: NoiseInputs) -> float | None:
 
 
 def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: int, target_db: float,
-                  calib_count: int, report: Report = print) -> dict:
+                  calib_count: int, report: Report = print, ort_check: bool = True) -> dict:
     from .calibration import make_calibration
     from ..backends import load_backend
 
@@ -199,6 +182,11 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
 
     all8, all8_db, per_stage = run(Precision())
     report(f"noise: all layers a8_w8: final output {all8_db:.2f} dB SI-SNR against float")
+    cross_check = None
+    if ort_check:
+        from .ort_crosscheck import ort_cross_check
+
+        cross_check = ort_cross_check(plan, tile_w, files, inputs.audio, per_stage, report)
     ranked = sorted(layers, key=lambda name: per_layer[name])
     chosen: list[str] = []
     advised, advised_db = all8, all8_db
@@ -219,6 +207,7 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
         "per_layer_flagged_below_db": {"threshold_db": 30.0,
                                        "layers": [name for name in layers if per_layer[name] < 30.0]},
         "per_stage_sqnr_db_all8": per_stage,
+        "onnxruntime_qdq_cross_check": cross_check,
         "clipped_fraction_by_layer": probe.clipped_fraction(),
         "si_snri_db": {"float": _si_snri(exact, inputs), "all8": _si_snri(all8, inputs),
                        "advised": _si_snri(advised, inputs)},
@@ -276,7 +265,8 @@ def _default_calibration(rate: int) -> list[Path]:
 
 
 def noise_command(source: ModelSource, audio_paths: list[str], source_paths: list[str], calib_paths: list[str] | None,
-                  out: Path, tile_w: int, target_db: float, calib_count: int, report: Report = print) -> int:
+                  out: Path, tile_w: int, target_db: float, calib_count: int, report: Report = print,
+                  ort_check: bool = True) -> int:
     """Writes noise_report.json, noise_layers.png and model_scripts/; exit 0 (the report says
     whether the target was reached)."""
     from ..audio.io import load_audio
@@ -297,7 +287,7 @@ def noise_command(source: ModelSource, audio_paths: list[str], source_paths: lis
         [Path(p) for p in audio_paths]
     out.mkdir(parents=True, exist_ok=True)
     record = analyze_noise(source, NoiseInputs(audio, sources, [load_audio(p, rate).wav for p in calibration]),
-                           out, tile_w, target_db, calib_count, report)
+                           out, tile_w, target_db, calib_count, report, ort_check)
     record.update({"audio": list(audio_paths), "sources": list(source_paths), "calibration": [str(p) for p in calibration]})
     write_json(out / "noise_report.json", record)
     plot_layer_noise(out / "noise_layers.png", record)

@@ -18,7 +18,7 @@ from ..plan.reference_trace import trace_reference
 from ..runs.run_folder import TsvWriter, write_json
 from ..tiling.executor import StitchedExecutor, check_tile_width
 from ..metrics.separation import si_snr
-from ..tolerances import CONTRACT, QUANTIZED_MIN_SQNR_DB, REQUIRED_MARGIN, TARGET_MAX_REL, TOL
+from ..tolerances import CONTRACT, EMULATION_MIN_SQNR_DB, QUANTIZED_MIN_SQNR_DB, REQUIRED_MARGIN, TARGET_MAX_REL, TOL
 from .compare import TensorDiff, diff_tensor
 
 DEFAULT_TILE_WIDTHS = (64, 128, 256)
@@ -108,20 +108,51 @@ class CaseOutcome:
 
     @property
     def success(self) -> bool:
-        return self.record["all_close"]
+        return self.record["all_close"] and self.record.get("matches_emulation", True)
 
     @property
     def worst(self) -> TensorDiff | None:
         return max((d for d in self.diffs if is_contract_tensor(d.name)), key=lambda d: d.max_rel, default=None)
 
 
+def _emulated_tensors(plan: StagePlan, emulation, case: ParityCase, trace: dict[str, np.ndarray]) -> dict:
+    """Every reference-named tensor of the case as the device-arithmetic emulation computes it."""
+    kept: dict[str, np.ndarray] = {}
+
+    def keep(name: str, tensor: np.ndarray) -> None:
+        if name in trace:
+            kept[name] = tensor
+
+    StitchedExecutor(plan, emulation, case.tile_w).run(_executor_inputs(case.path, trace), keep)
+    return kept
+
+
+def _emulation_fields(diffs: list[TensorDiff], emulated_final, final) -> dict:
+    """The run JSON's comparison with the emulation: SQNR per stage against it, and the verdict."""
+    contract = [d for d in diffs if is_contract_tensor(d.name)]
+    worst = min(contract, key=lambda d: d.sqnr_db, default=None)
+    fields = {"expected_emulation": True, "emulation_min_sqnr_db": EMULATION_MIN_SQNR_DB,
+              "matches_emulation": bool(contract) and worst.sqnr_db >= EMULATION_MIN_SQNR_DB,
+              "min_sqnr_vs_emulation_db": worst.sqnr_db if worst else None,
+              "worst_stage_vs_emulation": worst.name if worst else None}
+    fields.update({f"{d.name}_sqnr_vs_emulation_db": d.sqnr_db for d in diffs})
+    if emulated_final is not None and final is not None:
+        fields["final_output_si_snr_vs_emulation_db"] = float(np.mean(
+            [si_snr(final[g, 0], emulated_final[g, 0]) for g in range(final.shape[0])]))
+    return fields
+
+
 def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.ndarray],
              source: ModelSource, out_dir: Path, reference_seconds: float,
-             precision: ReferencePrecision = ReferencePrecision.FLOAT32) -> CaseOutcome:
-    """Runs one case through the stitched executor and writes its JSON."""
+             precision: ReferencePrecision = ReferencePrecision.FLOAT32, emulation=None) -> CaseOutcome:
+    """Runs one case through the stitched executor and writes its JSON. With ``emulation`` (the
+    ``hailo_quant`` backend of a `noise` folder), every stage is also compared with the device
+    arithmetic's emulation (SQNR), the expected value of a quantized backend."""
     config = plan.config
     reference_names = set(trace)
     diffs: list[TensorDiff] = []
+    emulated = _emulated_tensors(plan, emulation, case, trace) if emulation is not None else {}
+    emulation_diffs: list[TensorDiff] = []
 
     final = None
 
@@ -129,6 +160,8 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
         nonlocal final
         if name in reference_names:
             diffs.append(diff_tensor(name, tensor, trace[name]))
+        if name in emulated:
+            emulation_diffs.append(diff_tensor(name, tensor, emulated[name]))
         if name == "final_output":
             final = tensor
 
@@ -188,6 +221,8 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
     if "final_output" in reference_names and final is not None:
         scores = [si_snr(final[g, 0], trace["final_output"][g, 0]) for g in range(final.shape[0])]
         record["final_output_si_snr_vs_reference_db"] = float(np.mean(scores))
+    if emulation is not None:
+        record.update(_emulation_fields(emulation_diffs, emulated.get("final_output"), final))
     json_path = out_dir / f"{run_tag}.json"
     write_json(json_path, record)
     return CaseOutcome(case, run_tag, diffs, record, json_path)
@@ -201,7 +236,7 @@ def summary_columns(path: PlanPath) -> list[str]:
 
 def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[ParityCase], out_dir: Path,
                seed: int = 0, report: Callable[[str], None] = print,
-               precision: ReferencePrecision = ReferencePrecision.FLOAT32) -> list[CaseOutcome]:
+               precision: ReferencePrecision = ReferencePrecision.FLOAT32, emulation=None) -> list[CaseOutcome]:
     """Runs ``cases`` (one reference trace per length), writing JSONs and the summary TSV."""
     path = plan.path
     for case in cases:
@@ -218,7 +253,7 @@ def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[Parity
                                 float64=precision is ReferencePrecision.FLOAT64)
         reference_seconds = time.perf_counter() - started
         for case in length_cases:
-            outcome = run_case(plan, backend, case, trace, source, out_dir, reference_seconds, precision)
+            outcome = run_case(plan, backend, case, trace, source, out_dir, reference_seconds, precision, emulation)
             outcomes.append(outcome)
             done += 1
             rec = outcome.record
@@ -227,6 +262,8 @@ def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[Parity
             report(f"[{done}/{len(cases)}] {outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
                    f"max_abs {rec['max_abs']:.2e} max_rel {rec['max_rel']:.2e} "
                    f"(worst {worst.name if worst else '-'}), margin {rec['min_margin']:.1f}x "
-                   f"({rec['min_margin_stage']}) {rec['stitched_seconds']:.2f} s")
+                   f"({rec['min_margin_stage']}) {rec['stitched_seconds']:.2f} s"
+                   + (f"; vs emulation min SQNR {rec['min_sqnr_vs_emulation_db']:.1f} dB "
+                      f"({rec['worst_stage_vs_emulation']})" if emulation is not None else ""))
         del trace
     return outcomes

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..backends.setup import BackendOptions, open_backend
+from ..backends.setup import BackendOptions, open_backend, open_emulation
 from ..errors import UserError
 from ..plan.builder import PlanOptions, PlanPath
 from ..model.config import ConvTasNetConfig
@@ -77,9 +77,12 @@ def run_parity_command(source: ModelSource, request: ParityRequest, report: Call
     report(f"run folder: {out_dir}")
     backend = open_backend(request.backend, plan, source.to_json(), [c.tile_w for c in cases], out_dir / "onnx",
                            report)
+    emulation = open_emulation(request.backend)
+    if emulation is not None:
+        report(f"expected values: the float model and the device-arithmetic emulation of {request.backend.noise_dir}")
     with backend:
         outcomes = run_parity(plan, source, backend, cases, out_dir, seed=request.seed, report=report,
-                              precision=request.reference)
+                              precision=request.reference, emulation=emulation)
     failed = [o.run_tag for o in outcomes if not o.success]
     worst = max((o.record["max_abs"] for o in outcomes), default=float("nan"))
     if outcomes[0].record["tolerance"] == "normwise":
