@@ -130,7 +130,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
     return bench_command(_model_or_random(args), args.seconds, args.tile_w, args.repeats, _optional_path(args.json),
-                         device)
+                         device, block_chan=args.block_chan, long_seconds=args.long_seconds)
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
@@ -380,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=_positive_float, default=10.0, help="seconds of audio (default 10)")
     bench.add_argument("--repeats", type=_positive_int, default=3, help="timed runs per path (default 3)")
     bench.add_argument("--json", help="write the record here (and the PNG beside it)")
+    bench.add_argument("--block-chan", type=_positive_int,
+                       help="also time the plan with 1x1 convs split into blocks of this many channels")
+    bench.add_argument("--long-seconds", type=_positive_float,
+                       help="also run `separate`'s path once over this many seconds of audio (default segmenting) "
+                            "and report its peak memory, e.g. 600 for 10 minutes")
     bench.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
     bench.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
     bench.add_argument("--device-param", action="append",

@@ -20,6 +20,7 @@ def test_bench_writes_every_path_and_the_ratios(tmp_path, capsys):
     assert record["ratio_stitched_onnxruntime_vs_monolithic_onnxruntime"] > 0
     assert record["ratio_stitched_torch_proxy_vs_torch_reference"] > 0
     assert (tmp_path / "bench.png").stat().st_size > 5000
+    assert "separate_long_input" not in record and "ratio_stitched_onnxruntime_block_vs_unblocked" not in record
     prediction = record["device_prediction"]
     assert prediction["device"] == "hailo8l" and prediction["recommended_tile_w"] in (32, 64, 128, 256, 512)
     assert {r["tile_w"] for r in prediction["per_tile_width"]} == {32, 64, 128, 256, 512}
@@ -48,3 +49,17 @@ def test_cost_model_arithmetic_and_overrides():
         DeviceModel(values=parse_overrides(["speed=2"]))
     with pytest.raises(UserError, match="NAME=NUMBER"):
         parse_overrides(["utilization=fast"])
+
+
+def test_bench_times_the_blocked_plan_and_a_long_separation(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--random-preset", "tiny", "--seconds", "1", "--repeats", "1", "--tile-w", "32",
+                 "--block-chan", "8", "--long-seconds", "130", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    blocked, plain = record["paths"]["stitched_onnxruntime_block8_tile32"], record["paths"]["stitched_onnxruntime_tile32"]
+    assert blocked["block_chan"] == 8 and blocked["stage_invocations"] > plain["stage_invocations"]
+    assert record["ratio_stitched_onnxruntime_block_vs_unblocked"] == blocked["median_s"] / plain["median_s"]
+    long = record["separate_long_input"]
+    assert long["seconds_of_audio"] == 130 and long["segment_seconds"] == 30 and long["peak_rss_bytes"] > 10 ** 7
+    assert long["rtf"] == long["wall_s"] / 130
+    assert "--block-chan 8 / without" in capsys.readouterr().out

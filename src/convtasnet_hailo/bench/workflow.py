@@ -6,7 +6,9 @@ median and spread of wall time over ``repeats`` timed runs (after one untimed wa
 real-time factor, the time spent outside stages (host steps, tile gather/scatter) and its
 share, the peak resident memory while it ran (``/proc/self/status`` sampled every 5 ms), and
 for stitched paths the stage invocations and the values and bytes crossing the host/device
-boundary (from the plan report). Writes a JSON and a PNG.
+boundary (from the plan report). With ``block_chan`` the channel-blocked plan's stitched paths
+join them (named ``..._block<C>_tile<W>``); with ``long_seconds`` the `separate` path (its default
+segmenting) runs once over an input that long, for its peak memory. Writes a JSON and a PNG.
 """
 
 from __future__ import annotations
@@ -113,13 +115,67 @@ def _measure(run: Callable[[], object], repeats: int, after_warm_up: Callable[[]
             "times_s": [round(t, 4) for t in times], "peak_rss_bytes": memory.peak}
 
 
+def _bench_stitched(plan, wav: np.ndarray, seconds: float, tile_w: int, repeats: int, scratch: Path, label: str,
+                    source: ModelSource, paths: dict, report: Report) -> None:
+    """Both stitched paths of ``plan`` at ``tile_w``, into ``paths`` as ``stitched_<backend><label>_tile<W>``."""
+    from ..export.exporter import export_plan
+
+    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
+    export_dir = scratch / f"export{label}"
+    export_plan(plan, tile_w, export_dir / f"tile{tile_w}", source.to_json(), report=lambda _: None)
+    for backend_name, options in (("torch_proxy", {}), ("onnxruntime", {"export_dir": export_dir})):
+        timer = StageTimer(load_backend(backend_name, **options))
+        executor = StitchedExecutor(plan, timer, tile_w)
+        record = _measure(lambda: executor.run({"wav": wav[None, None]}), repeats,
+                          after_warm_up=lambda: setattr(timer, "seconds", 0.0))
+        timer.inner.close()
+        mean = statistics.fmean(record["times_s"])
+        host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
+        record.update({
+            "tile_w": tile_w, "block_chan": plan.block_chan, "host_seconds": host, "host_share": host / mean,
+            "stage_invocations": len(plan.stages),
+            "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
+            "boundary_bytes_8bit": round(summary["boundary_bytes_per_audio_second_8bit"] * seconds),
+            "boundary_bytes_16bit": round(summary["boundary_bytes_per_audio_second_16bit"] * seconds)})
+        key = f"stitched_{backend_name}{label}_tile{tile_w}"
+        paths[key] = record
+        report(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%})")
+
+
+def bench_long_separation(source: ModelSource, seconds: float, tile_w: int, report: Report = print) -> dict:
+    """`separate`'s path (stitched torch_proxy, default segmenting) once over ``seconds`` of audio:
+    wall time, RTF and peak RSS (the memory goal is about this path, not the 10 s ones)."""
+    from ..separation.segments import SegmentPolicy
+    from ..separation.separator import StitchedSeparator, separate_segmented
+
+    model = source.model
+    rate = model.config.sample_rate
+    wav = speech_like_signal(seconds, rate, seed=1)
+    policy = SegmentPolicy()
+    segment = policy.segment_seconds(seconds)
+    separator = StitchedSeparator(model, load_backend("torch_proxy"), tile_w)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        if segment is None:
+            separator(wav)
+        else:
+            separate_segmented(separator, wav, int(segment * rate), int(policy.overlap_seconds * rate))
+        wall = time.perf_counter() - started
+    record = {"seconds_of_audio": seconds, "tile_w": tile_w, "segment_seconds": segment,
+              "overlap_seconds": policy.overlap_seconds if segment else None, "wall_s": wall, "rtf": wall / seconds,
+              "peak_rss_bytes": memory.peak}
+    report(f"bench: separate, {seconds:g} s of audio ({'segments of %g s' % segment if segment else 'whole'}): "
+           f"{wall:.1f} s, peak RSS {memory.peak / 2 ** 30:.2f} GiB")
+    return record
+
+
 def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], repeats: int,
-                report: Report = print) -> dict:
+                report: Report = print, block_chan: int | None = None) -> dict:
     import onnxruntime as ort
     import torch
 
     from ..backends.onnxruntime_backend import default_threads, session_options
-    from ..export.exporter import export_monolithic, export_plan
+    from ..export.exporter import export_monolithic
 
     model = source.model
     rate = model.config.sample_rate
@@ -138,43 +194,33 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
         paths["monolithic_onnxruntime"] = _measure(lambda: session.run(None, feed), repeats)
         report(f"bench: monolithic onnxruntime {paths['monolithic_onnxruntime']['median_s']:.3f} s")
         for tile_w in tile_widths:
-            summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
-            export_plan(plan, tile_w, Path(scratch) / f"tile{tile_w}", source.to_json(), report=lambda _: None)
-            for backend_name, options in (("torch_proxy", {}), ("onnxruntime", {"export_dir": Path(scratch)})):
-                timer = StageTimer(load_backend(backend_name, **options))
-                executor = StitchedExecutor(plan, timer, tile_w)
-                record = _measure(lambda: executor.run({"wav": wav[None, None]}), repeats,
-                                  after_warm_up=lambda: setattr(timer, "seconds", 0.0))
-                mean = statistics.fmean(record["times_s"])
-                host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
-                record.update({
-                    "tile_w": tile_w, "host_seconds": host, "host_share": host / mean,
-                    "stage_invocations": len(plan.stages),
-                    "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
-                    "boundary_bytes_8bit": round(summary["boundary_bytes_per_audio_second_8bit"] * seconds),
-                    "boundary_bytes_16bit": round(summary["boundary_bytes_per_audio_second_16bit"] * seconds)})
-                key = f"stitched_{backend_name}_tile{tile_w}"
-                paths[key] = record
-                report(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%})")
+            _bench_stitched(plan, wav, seconds, tile_w, repeats, Path(scratch), "", source, paths, report)
+            if block_chan:
+                blocked = PlanOptions(block_chan=block_chan).build(model, PlanPath.FULL_CHAIN)
+                _bench_stitched(blocked, wav, seconds, tile_w, repeats, Path(scratch), f"_block{block_chan}", source,
+                                paths, report)
     for record in paths.values():
         record["rtf"] = record["median_s"] / seconds
     return paths
 
 
 def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | None, repeats: int,
-                  json_path: Path | None, device: DeviceModel | None = None, report: Report = print) -> int:
+                  json_path: Path | None, device: DeviceModel | None = None, report: Report = print,
+                  block_chan: int | None = None, long_seconds: float | None = None) -> int:
     import os
     import platform
 
     if seconds <= 0 or repeats < 1:
         raise UserError("--seconds must be > 0 and --repeats >= 1")
+    if block_chan is not None and block_chan < 1:
+        raise UserError(f"--block-chan {block_chan}: use a positive channel count")
     tile_widths = sorted(set(tile_widths or [256]))
     for tile_w in tile_widths:
         check_tile_width(tile_w)
     device = device or DeviceModel()
     predictions = device_predictions(PlanOptions().build(source.model, PlanPath.FULL_CHAIN), seconds, device,
                                      tile_widths)
-    paths = bench_paths(source, seconds, tile_widths, repeats, report)
+    paths = bench_paths(source, seconds, tile_widths, repeats, report, block_chan)
     first = tile_widths[0]
     record = {
         **source.to_json(), "seconds_of_audio": seconds, "repeats": repeats, "tile_widths": tile_widths,
@@ -186,6 +232,12 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
         "ratio_stitched_torch_proxy_vs_torch_reference":
             paths[f"stitched_torch_proxy_tile{first}"]["median_s"] / paths["torch_reference"]["median_s"],
     }
+    if block_chan:
+        record["ratio_stitched_onnxruntime_block_vs_unblocked"] = \
+            paths[f"stitched_onnxruntime_block{block_chan}_tile{first}"]["median_s"] / \
+            paths[f"stitched_onnxruntime_tile{first}"]["median_s"]
+    if long_seconds:
+        record["separate_long_input"] = bench_long_separation(source, long_seconds, first, report)
     report("path                                  median s   spread s   RTF     host share  peak RSS")
     for name, r in paths.items():
         share = f"{r['host_share']:.0%}" if "host_share" in r else "-"
@@ -194,6 +246,9 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
     report(f"stitched onnxruntime / monolithic onnxruntime: "
            f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
            f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")
+    if block_chan:
+        report(f"stitched onnxruntime with --block-chan {block_chan} / without: "
+               f"{record['ratio_stitched_onnxruntime_block_vs_unblocked']:.2f}x")
     report(f"predicted {device.device} behind a Pi 5 PCIe {device.link} x1 (parameters and sources in the JSON; "
            "assumptions marked):")
     report("tile_w   compute s  transfer s  overhead s  calls  device RTF  latency to first output")
