@@ -1,0 +1,1 @@
+"""Streaming: causal models hop by hop, equal to the offline model."""

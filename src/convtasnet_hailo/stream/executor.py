@@ -1,0 +1,276 @@
+"""The streaming executor: a causal model's plan run hop by hop, equal to the offline model.
+
+Audio arrives in hops of ``hop`` samples (a multiple of the encoder stride S); every stage runs
+on tiles of ``tile_w = hop / S`` frames, the fixed shape its export was made for. Each tensor
+keeps only the frames later steps still read: the encoder's window overlap, each dilated
+depthwise conv's (P-1)*d past frames, and the frames of a tile that is recomputed. Host steps
+work per frame (cLN, mask activation, skip sums), keep running sums (cgLN) or an overlap-add
+tail (decoder). Nothing reads the future, so hop k's output is final when hop k is done.
+
+Tiles end at the newest computable frame (the encoder lags L - S samples behind the audio, so a
+tile may start one or more frames before the last hop's end: those frames are recomputed and
+dropped), which keeps the delay at the model's own window, not a whole extra hop. Frames before
+the stream's start are the reference's zero padding.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+
+from ..errors import UserError
+from ..model.config import NormType
+from ..plan.builder import PlanPath, StagePlan
+from ..plan.host_steps import FitLength, Normalize, OverlapAdd
+from ..plan.stages import Geometry, Stage
+
+
+class _Frames:
+    """The frames of one tensor still needed: (G, C, n) float32, the first at absolute ``start``."""
+
+    def __init__(self, groups: int, channels: int) -> None:
+        self.data = np.zeros((groups, channels, 0), np.float32)
+        self.start = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + self.data.shape[-1]
+
+    def append(self, frames: np.ndarray) -> None:
+        self.data = np.concatenate([self.data, frames.astype(np.float32, copy=False)], axis=-1) \
+            if self.data.shape[-1] else np.ascontiguousarray(frames, np.float32)
+
+    def window(self, lo: int, hi: int) -> np.ndarray:
+        """Frames [lo, hi); indices before the stream (negative) are zeros, the reference's padding."""
+        if lo < self.start and lo >= 0:
+            raise RuntimeError(f"frames from {lo} were dropped (kept from {self.start})")
+        out = np.zeros(self.data.shape[:2] + (hi - lo,), np.float32)
+        first = max(lo, 0)
+        if hi > first:
+            out[..., first - lo:] = self.data[..., first - self.start: hi - self.start]
+        return out
+
+    def drop_before(self, index: int) -> None:
+        cut = min(max(index - self.start, 0), self.data.shape[-1])
+        if cut:
+            self.data = self.data[..., cut:].copy()
+            self.start += cut
+
+
+def computable_frames(geometry: Geometry, available: int) -> int:
+    """Output frames a causal input geometry can produce from ``available`` input frames."""
+    needed = available - geometry.span + geometry.pad_left
+    return needed // geometry.stride + 1 if needed >= 0 else 0
+
+
+def check_streamable(plan: StagePlan) -> None:
+    config = plan.config
+    if plan.path is not PlanPath.FULL_CHAIN:
+        raise UserError("streaming runs the full-chain plan")
+    if config.norm_type is NormType.GLN or not config.causal:
+        raise UserError(f"this model is not causal ({config.norm_type.value}"
+                        f"{', causal=False' if not config.causal else ''}): its norms or convs read the whole "
+                        "utterance or future frames, so it cannot stream exactly. Use a causal model (cLN or cgLN, "
+                        "causal=True), or `separate` for offline separation")
+    for step in plan.steps:
+        if isinstance(step, Stage):
+            for port in step.inputs:
+                if port.geometry.span - 1 - port.geometry.pad_left > 0 and port.geometry.stride == 1:
+                    raise UserError(f"stage {step.name} reads future frames of {port.name}; it cannot stream")
+
+
+class StreamingExecutor:
+    """Runs a causal model's full-chain plan hop by hop through ``backend``.
+
+    ``push(samples)`` takes the next ``hop`` samples (or any multiple of it) and returns the
+    output samples that became final, shape (n_src, n); ``delay`` samples of output lag the input
+    (the encoder's window minus its stride), always the same.
+    """
+
+    def __init__(self, plan: StagePlan, backend, hop: int) -> None:
+        check_streamable(plan)
+        stride = plan.config.stride
+        if hop < stride or hop % stride:
+            raise UserError(f"hop of {hop} samples: use a multiple of the encoder stride ({stride} samples)")
+        self.plan, self.backend, self.hop = plan, backend, hop
+        self.tile_w = hop // stride
+        backend.prepare(plan, self.tile_w)
+        self.frames: dict[str, _Frames] = {}
+        self.made: dict[str, int] = {}
+        self._sums: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # cgLN running sums per output
+        self._tails: dict[str, np.ndarray] = {}  # overlap-add tails per output
+        self.stage_calls = 0
+        self.samples_in = 0
+        self._consumers = self._consumer_map()
+
+    @property
+    def delay(self) -> int:
+        """Samples by which the output lags the input: the encoder window's overlap, rounded up to
+        whole strides (the last frame a sample belongs to must be complete)."""
+        config = self.plan.config
+        return math.ceil(config.kernel_size / config.stride) * config.stride - config.stride
+
+    def _consumer_map(self) -> dict[str, list]:
+        consumers: dict[str, list] = {}
+        for step in self.plan.steps:
+            if isinstance(step, Stage):
+                for port in step.inputs:
+                    consumers.setdefault(port.name, []).append((step, port.geometry))
+            else:
+                for name in step.reads:
+                    consumers.setdefault(name, []).append((step, None))
+        return consumers
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        if samples.size % self.hop:
+            raise UserError(f"push {samples.size} samples: a multiple of the hop ({self.hop}) is needed")
+        wav = self.frames.setdefault("wav", _Frames(1, 1))
+        wav.append(samples[None, None])
+        self.made["wav"] = wav.end
+        self.samples_in += samples.size
+        out_before = self.made.get("final_output", 0)
+        for step in self.plan.steps:
+            if isinstance(step, Stage):
+                self._run_stage(step)
+            else:
+                self._run_host_step(step)
+        final = self.frames.get("final_output")
+        groups = self.plan.config.n_src
+        emitted = final.window(out_before, self.made["final_output"]) if final is not None else \
+            np.zeros((groups, 1, 0), np.float32)
+        self._drop_unneeded()
+        return emitted[:, 0]
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def _run_stage(self, stage: Stage) -> None:
+        if any(p.name not in self.frames for p in stage.inputs):
+            return
+        count = min(computable_frames(p.geometry, self.frames[p.name].end) for p in stage.inputs)
+        made = self.made.get(stage.outputs[0].name, 0)
+        if count <= made:
+            return
+        starts = []
+        start = count - self.tile_w
+        while start + self.tile_w > made:
+            starts.insert(0, start)
+            start -= self.tile_w
+        groups = max(self.frames[p.name].data.shape[0] for p in stage.inputs)
+        batch = {}
+        for port in stage.inputs:
+            width = port.geometry.tile_input_width(self.tile_w)
+            source = self.frames[port.name]
+            windows = [source.window(port.geometry.tile_input_start(s), port.geometry.tile_input_start(s) + width)
+                       for s in starts]  # each (G_port, C, width)
+            tiles = np.stack(windows, axis=1)  # (G_port, n_tiles, C, width)
+            if tiles.shape[0] != groups:
+                tiles = np.repeat(tiles, groups, axis=0)
+            batch[port.name] = tiles.reshape(groups * len(starts), tiles.shape[2], 1, width)
+        outputs = self.backend.run_stage(stage, batch)
+        self.stage_calls += 1
+        for port in stage.outputs:
+            tiles = outputs[port.name].reshape(groups, len(starts), port.channels, self.tile_w)
+            joined = tiles.transpose(0, 2, 1, 3).reshape(groups, port.channels, -1)  # frames starts[0]..count
+            self._emit(port.name, joined[..., made - starts[0]:], groups, port.channels)
+
+    def _emit(self, name: str, frames: np.ndarray, groups: int, channels: int) -> None:
+        self.frames.setdefault(name, _Frames(groups, channels)).append(frames)
+        self.made[name] = self.frames[name].end
+
+    # -- host steps ----------------------------------------------------------------------------
+
+    def _run_host_step(self, step) -> None:
+        if any(name not in self.frames for name in step.reads):
+            return
+        available = min(self.frames[name].end for name in step.reads)
+        first = self.made.get(step.writes[0], 0)
+        if isinstance(step, OverlapAdd):
+            self._overlap_add(step, first, available)
+            return
+        if available <= first:
+            return
+        store = {name: self.frames[name].window(first, available) for name in step.reads}
+        if isinstance(step, FitLength):  # the stream has no end to fit to: samples pass through
+            produced = {step.output: store[step.input]}
+        elif isinstance(step, Normalize) and step.norm is NormType.CGLN:
+            produced = {step.output: self._cumulative_norm(step, store[step.input], first)}
+        else:
+            produced = step.apply(store)  # per-frame work (cLN, masks, sums, splits)
+        for name, frames in produced.items():
+            self._emit(name, np.asarray(frames), frames.shape[0], frames.shape[1])
+
+    def _cumulative_norm(self, step: Normalize, x: np.ndarray, first: int) -> np.ndarray:
+        """cgLN on new frames with the running sums of all earlier ones (CumulativeLayerNorm's formula).
+        Shape (G, C, n) kept."""
+        from ..model.convtasnet import NORM_EPS
+
+        groups, chan, n = x.shape
+        before_sum, before_pow = self._sums.get(step.output, (np.zeros((groups, 1, 1), np.float32),
+                                                              np.zeros((groups, 1, 1), np.float32)))
+        cum_sum = before_sum + np.cumsum(x.sum(1, keepdims=True), axis=-1, dtype=np.float32)
+        cum_pow = before_pow + np.cumsum((x * x).sum(1, keepdims=True), axis=-1, dtype=np.float32)
+        self._sums[step.output] = (cum_sum[..., -1:], cum_pow[..., -1:])
+        count = (chan * np.arange(first + 1, first + n + 1, dtype=np.float32)).reshape(1, 1, -1)
+        mean = cum_sum / count
+        var = cum_pow / count - mean ** 2
+        normed = (x - mean) / np.sqrt(var + NORM_EPS)
+        return (normed * step.gamma.reshape(1, -1, 1) + step.beta.reshape(1, -1, 1)).astype(np.float32)
+
+    def _overlap_add(self, step: OverlapAdd, first_sample: int, available_frames: int) -> None:
+        """New frames [f0, f1) of (G, L, F) -> samples [f0*S, f1*S) become final; the rest of the
+        last frames' overlap waits in a tail."""
+        stride = step.stride
+        source = self.frames[step.input]
+        f0, f1 = first_sample // stride, available_frames
+        if f1 <= f0:
+            return
+        frames = source.window(f0, f1)  # (G, L, n)
+        groups, frame_len, n = frames.shape
+        acc = np.zeros((groups, 1, (n - 1) * stride + frame_len), np.float32)
+        tail = self._tails.get(step.output)
+        if tail is not None:
+            acc[..., :tail.shape[-1]] += tail
+        for offset in range(0, frame_len, stride):  # one slab per hop offset, as OverlapAdd.apply
+            hop = frames[:, offset:offset + stride, :]
+            if hop.shape[1] < stride:  # L not a multiple of S: the last slab is short
+                hop = np.pad(hop, ((0, 0), (0, stride - hop.shape[1]), (0, 0)))
+            flat = hop.transpose(0, 2, 1).reshape(groups, -1)
+            end = min(acc.shape[-1], offset + flat.shape[1])
+            acc[:, 0, offset:end] += flat[:, :end - offset]
+        done = n * stride
+        self._tails[step.output] = acc[..., done:].copy()
+        self._emit(step.output, acc[..., :done], groups, 1)
+
+    # -- memory --------------------------------------------------------------------------------
+
+    def _drop_unneeded(self) -> None:
+        """Keeps of each tensor only what the next hop's steps read (halo and recomputed frames)."""
+        for name, frames in self.frames.items():
+            needs = []
+            for step, geometry in self._consumers.get(name, []):
+                made = self.made.get(step.writes[0], 0)
+                if geometry is None:
+                    needs.append(made // step.stride if isinstance(step, OverlapAdd) else made)
+                else:
+                    needs.append(geometry.tile_input_start(made - self.tile_w))
+            keep_from = min(needs) if needs else frames.end
+            frames.drop_before(max(keep_from, 0))
+
+
+def stream_whole(executor: StreamingExecutor, wav: np.ndarray) -> np.ndarray:
+    """Pushes ``wav`` hop by hop (zero-padded to whole hops) and returns everything emitted,
+    shape (n_src, emitted samples); emitted sample n is the offline output's sample n."""
+    hops = math.ceil(len(wav) / executor.hop)
+    padded = np.zeros(hops * executor.hop, np.float32)
+    padded[:len(wav)] = wav
+    pieces = [executor.push(padded[i * executor.hop:(i + 1) * executor.hop]) for i in range(hops)]
+    return np.concatenate(pieces, axis=-1)
+
+
+def offline_reference(model, wav: np.ndarray) -> np.ndarray:
+    """The model's own offline output on ``wav``. Shape (T,) -> (n_src, T)."""
+    import torch
+
+    with torch.no_grad():
+        return model(torch.from_numpy(np.asarray(wav, np.float32)[None]))[0].numpy()
