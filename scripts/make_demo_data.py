@@ -13,6 +13,7 @@ one speaker talks are cut, resampled to 8 kHz, RMS-normalized and mixed at 0 dB.
     python scripts/make_demo_data.py tts-set --corpus data/tts_corpus/test.npz --n 100 --out data/tts_librimix
     git clone https://github.com/librosa/data /tmp/librosa-data   # three LibriSpeech speakers, CC BY 4.0
     python scripts/make_demo_data.py librispeech-set --data /tmp/librosa-data/audio --out data/librispeech_pairs
+    python scripts/make_demo_data.py corpus-set --corpus corpus/librispeech_8k/test --n 100 --out data/test_other_mixes
 """
 
 from __future__ import annotations
@@ -161,6 +162,29 @@ def librispeech_set(args) -> None:
     write_librimix(args.out, items)
 
 
+def corpus_set(args) -> None:
+    """``--n`` mixtures of two different speakers of a corpus folder (``<speaker>-...ogg``): a
+    ``--seconds`` stretch of one utterance of each (random, seeded), RMS-equalized, at 0 dB."""
+    files = sorted(args.corpus.glob("*.ogg"))
+    speakers = np.array([f.name.split("-")[0] for f in files])
+    rng = np.random.default_rng(args.seed)
+    step = int(args.seconds * RATE)
+    items = []
+    while len(items) < args.n:
+        a, b = rng.integers(len(files), size=2)
+        if speakers[a] == speakers[b]:
+            continue
+        pieces = []
+        for index in (a, b):
+            audio, rate = sf.read(files[index], dtype="float32")
+            audio = soxr.resample(audio, rate, RATE).astype(np.float32) if rate != RATE else audio
+            start = int(rng.integers(0, max(1, len(audio) - step)))
+            piece = audio[start:start + step]
+            pieces.append(piece / (np.sqrt(np.mean(piece ** 2)) + 1e-8))
+        items.append((f"{files[a].stem}_{files[b].stem}_{len(items)}", *mix(*pieces)))
+    write_librimix(args.out, items)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -174,13 +198,20 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("corpus-set")
+    p.add_argument("--corpus", type=Path, required=True, help="a folder of <speaker>-*.ogg, e.g. corpus/librispeech_8k/test")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("librispeech-set")
     p.add_argument("--data", type=Path, required=True, help="the audio/ folder of librosa/data")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--per-pair", type=int, default=3)
     args = parser.parse_args()
-    {"shipped": shipped, "real-set": real_set, "tts-set": tts_set, "librispeech-set": librispeech_set}[args.what](args)
+    {"shipped": shipped, "real-set": real_set, "tts-set": tts_set, "librispeech-set": librispeech_set,
+     "corpus-set": corpus_set}[args.what](args)
 
 
 if __name__ == "__main__":
