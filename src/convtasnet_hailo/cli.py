@@ -133,6 +133,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
                          device, block_chan=args.block_chan, long_seconds=args.long_seconds)
 
 
+def cmd_stream(args: argparse.Namespace) -> int:
+    from .bench.cost_model import DeviceModel, parse_overrides
+    from .stream.workflow import stream_command
+
+    backend = _backend_options(args)
+    device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
+    return stream_command(_model_or_random(args), args.input, args.hop_ms, backend, _layout(args), Path(args.out),
+                          device, args.live)
+
+
 def cmd_forward(args: argparse.Namespace) -> int:
     from .separation.workflows import forward_command
 
@@ -390,6 +400,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device-param", action="append",
                        help="override a cost-model parameter, NAME=VALUE (repeatable; names and sources in the JSON)")
     bench.set_defaults(func=cmd_bench)
+
+    stream = sub.add_parser("stream", parents=[random_model, backend, blocks],
+                            help="real-time separation of a causal model hop by hop (simulated from a file, or "
+                                 "--live): latency, per-hop compute, deadline misses, equality with offline")
+    stream.add_argument("input", nargs="?", help="audio file to stream in simulated real time")
+    stream.add_argument("--hop-ms", type=_positive_float, default=16.0,
+                        help="hop in milliseconds, a whole number of encoder strides (default 16)")
+    stream.add_argument("--live", type=_positive_float, metavar="SECONDS",
+                        help="stream this many seconds from the sound card instead (needs sounddevice)")
+    stream.add_argument("--out", required=True, help="output folder (WAVs, stream_run.json, stream_latency.png)")
+    stream.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
+    stream.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
+    stream.add_argument("--device-param", action="append", help="override a cost-model parameter, NAME=VALUE")
+    stream.set_defaults(func=cmd_stream)
 
     import_onnx = sub.add_parser("import-onnx", help="rebuild an Asteroid checkpoint from a ConvTasNet ONNX graph "
                                                      "and check it against the graph")

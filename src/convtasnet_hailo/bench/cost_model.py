@@ -126,3 +126,29 @@ def device_predictions(plan, seconds: float, model: DeviceModel, tile_widths) ->
     every = {f"{device}_{link}": predict(summaries[best], seconds, DeviceModel(device, link, model.values))["rtf"]
              for device in DEVICES for link in LINKS}
     return {**model.describe(), "per_tile_width": rows, "recommended_tile_w": best, "rtf_at_recommended": every}
+
+
+def stream_prediction(plan, hop: int, model: DeviceModel) -> dict:
+    """Per-hop device time of a streaming plan: one tile of ``hop / S`` frames per stage and hop,
+    one inference call per stage (batches cannot wait for later hops), every network group
+    switched to once per hop; end-to-end latency = the hop's buffering + the window's delay + that
+    device time (host time on the Pi is not modelled)."""
+    from ..plan.packing import pack_stages
+    from ..plan.report import plan_summary
+
+    config = plan.config
+    tile_w = hop // config.stride
+    hop_seconds = hop / config.sample_rate
+    one_call = DeviceModel(model.device, model.link, tuple(dict(model.values, batch_size=1.0).items()))
+    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
+    row = predict(summary, hop_seconds, one_call)
+    window = (math.ceil(config.kernel_size / config.stride) - 1) * config.stride / config.sample_rate
+    device_ms = 1e3 * row["device_s"]
+    return {**one_call.describe(), "hop_samples": hop, "tile_w": tile_w, "calls_per_hop": row["calls"],
+            "network_group_switches_per_hop": row["network_group_switches"],
+            "boundary_bytes_per_hop": sum(r["boundary_values_per_audio_second"] for r in summary["per_stage"])
+            * hop_seconds * one_call.get("bytes_per_value"),
+            "compute_ms_per_hop": 1e3 * row["compute_s"], "transfer_ms_per_hop": 1e3 * row["transfer_s"],
+            "overhead_ms_per_hop": 1e3 * row["overhead_s"], "device_ms_per_hop": device_ms,
+            "device_rtf": row["rtf"], "meets_real_time": device_ms < 1e3 * hop_seconds,
+            "end_to_end_latency_ms": 1e3 * (hop_seconds + window) + device_ms}

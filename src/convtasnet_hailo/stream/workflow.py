@@ -1,0 +1,206 @@
+"""`stream`: real-time separation of a causal model, simulated from a file or live from a sound card.
+
+Simulated real time: the file is cut into hops; each hop is pushed to the streaming executor as
+if it had just arrived, and the compute it takes is timed. A hop whose compute takes longer than
+the hop lasts misses its deadline. Reported: the algorithmic latency (a sample waits up to one
+hop to be pushed, then the encoder window's overlap for the last frame it belongs to), per-hop
+compute p50 / p95 / max, the RTF, deadline misses, the streamed output's distance from the
+offline model on the same file, and the cost model's per-hop device time on a Hailo-8L / Pi 5.
+Writes ``<stem>_s<i>.wav``, ``stream_run.json`` and ``stream_latency.png``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..backends.setup import BackendOptions, open_backend
+from ..bench.cost_model import DeviceModel, stream_prediction
+from ..errors import UserError
+from ..model.source import ModelSource
+from ..plan.builder import PlanOptions, PlanPath
+from ..runs.run_folder import write_json
+from .executor import StreamingExecutor, check_streamable, offline_reference
+
+Report = Callable[[str], None]
+
+
+def hop_samples(hop_ms: float, rate: int, stride: int) -> int:
+    """``hop_ms`` as samples; refused unless a whole number of encoder strides."""
+    samples = hop_ms * rate / 1000
+    if abs(samples - round(samples)) > 1e-6 or round(samples) % stride or samples < stride:
+        stride_ms = 1000 * stride / rate
+        raise UserError(f"--hop-ms {hop_ms:g} is {samples:g} samples at {rate} Hz; a hop must be a whole number of "
+                        f"encoder strides ({stride} samples = {stride_ms:g} ms), e.g. "
+                        f"{', '.join(f'{k * stride_ms:g}' for k in (4, 8, 16, 32))} ms")
+    return round(samples)
+
+
+def open_streamer(source: ModelSource, backend: BackendOptions, hop_ms: float, layout: PlanOptions, scratch: Path,
+                  report: Report = print) -> StreamingExecutor:
+    config = source.model.config
+    hop = hop_samples(hop_ms, config.sample_rate, config.stride)
+    plan = layout.build(source.model, PlanPath.FULL_CHAIN)
+    check_streamable(plan)  # before any export
+    opened = open_backend(backend, plan, source.to_json(), [hop // config.stride], scratch, report)
+    return StreamingExecutor(plan, opened, hop)
+
+
+def simulate(executor: StreamingExecutor, wav: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Pushes ``wav`` hop by hop (then one hop of silence to flush), timing each push. Returns the
+    output aligned with the input, shape (n_src, len(wav)), and the per-hop compute in seconds."""
+    hop = executor.hop
+    hops = -(-len(wav) // hop) + 1
+    padded = np.zeros(hops * hop, np.float32)
+    padded[:len(wav)] = wav
+    pieces, seconds = [], []
+    for index in range(hops):
+        started = time.perf_counter()
+        pieces.append(executor.push(padded[index * hop:(index + 1) * hop]))
+        seconds.append(time.perf_counter() - started)
+    return np.concatenate(pieces, axis=-1)[:, :len(wav)], seconds[:-1]
+
+
+def latency_record(executor: StreamingExecutor, per_hop: list[float], rate: int) -> dict:
+    hop_s = executor.hop / rate
+    ms = np.array(per_hop) * 1e3
+    return {
+        "hop_samples": executor.hop, "hop_ms": 1e3 * hop_s, "tile_w": executor.tile_w,
+        "window_delay_samples": executor.delay,
+        "algorithmic_latency_ms": 1e3 * (executor.hop + executor.delay) / rate,
+        "hops": len(per_hop), "per_hop_compute_ms": {"p50": float(np.percentile(ms, 50)),
+                                                     "p95": float(np.percentile(ms, 95)), "max": float(ms.max()),
+                                                     "mean": float(ms.mean())},
+        "rtf": float(ms.sum() / 1e3 / (len(per_hop) * hop_s)),
+        "deadline_misses": int(np.sum(ms > 1e3 * hop_s)),
+        "stage_calls_per_hop": executor.stage_calls / max(len(per_hop) + 1, 1),
+    }
+
+
+def plot_latency(path: Path, record: dict, per_hop_ms: np.ndarray) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..files import written_atomically
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.hist(per_hop_ms, bins=40, color="C0")
+    hop_ms = record["latency"]["hop_ms"]
+    ax.axvline(hop_ms, color="C3", lw=1, label=f"deadline: the hop, {hop_ms:g} ms")
+    p95 = record["latency"]["per_hop_compute_ms"]["p95"]
+    ax.axvline(p95, color="black", lw=0.8, ls="--", label=f"p95 {p95:.2f} ms")
+    predicted = record.get("device_prediction", {}).get("device_ms_per_hop")
+    if predicted is not None:
+        ax.axvline(predicted, color="C2", lw=1, ls=":", label=f"predicted Hailo-8L device {predicted:.2f} ms")
+    ax.set_xlabel("compute per hop on this machine (ms)")
+    ax.set_ylabel("hops")
+    ax.set_title(f"{record['model_source']}: {record['latency']['hops']} hops, backend {record['backend']}, "
+                 f"{record['latency']['deadline_misses']} deadline misses", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with written_atomically(path) as temporary:
+        fig.savefig(temporary, dpi=100, format="png")
+    plt.close(fig)
+
+
+def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, backend: BackendOptions,
+                   layout: PlanOptions, out: Path, device: DeviceModel, live_seconds: float | None = None,
+                   report: Report = print) -> int:
+    """Streams a file (simulated real time) or ``live_seconds`` of a sound card's input."""
+    from ..audio.io import load_audio, pcm_safe_gain, save_audio
+    from ..metrics.separation import si_snr
+    from ..parity.compare import diff_tensor
+
+    rate = source.model.config.sample_rate
+    if (input_path is None) == (live_seconds is None):
+        raise UserError("pass an input file, or --live (not both)")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is an existing file; pass a folder (it is created if missing)")
+    wav = None if live_seconds is not None else load_audio(input_path, rate).wav
+    if live_seconds is not None:
+        _sounddevice()  # no sound card: say so before any export
+    out.mkdir(parents=True, exist_ok=True)
+    executor = open_streamer(source, backend, hop_ms, layout, out / "onnx", report)
+    report(f"stream: hops of {executor.hop} samples ({hop_ms:g} ms), {len(executor.plan.stages)} stages per hop, "
+           f"backend {backend.name}")
+    if wav is None:
+        wav, streamed, per_hop = stream_live(executor, live_seconds, rate, report)
+        stem = "live"
+    else:
+        streamed, per_hop = simulate(executor, wav)
+        stem = Path(input_path).stem
+    latency = latency_record(executor, per_hop, rate)
+    offline = offline_reference(source.model, wav)
+    final = len(wav) - executor.delay  # the last samples saw the flush's silence, the offline model its padding
+    diff = diff_tensor("stream_vs_offline", streamed[:, :final], offline[:, :final])
+    prediction = stream_prediction(executor.plan, executor.hop, device)
+    record = {
+        **source.to_json(), "input": input_path or "live", "seconds": len(wav) / rate, "backend": backend.name,
+        "plan": layout.to_json(), "latency": latency,
+        "parity_vs_offline": {"max_abs": diff.max_abs, "bound": diff.bound, "all_close": diff.all_close,
+                              "samples_compared": final,
+                              "si_snr_db": float(np.mean([si_snr(streamed[i, :final], offline[i, :final])
+                                                          for i in range(len(offline))]))},
+        "device_prediction": prediction,
+    }
+    gain = pcm_safe_gain(streamed, "PCM_16")
+    for index, track in enumerate(streamed, start=1):
+        save_audio(out / f"{stem}_s{index}.wav", track * gain, rate)
+    write_json(out / "stream_run.json", record)
+    plot_latency(out / "stream_latency.png", record, np.array(per_hop) * 1e3)
+    c = latency["per_hop_compute_ms"]
+    report(f"stream: algorithmic latency {latency['algorithmic_latency_ms']:.1f} ms (hop {latency['hop_ms']:g} + "
+           f"window {1e3 * executor.delay / rate:g}); compute per hop p50 {c['p50']:.2f} / p95 {c['p95']:.2f} / max "
+           f"{c['max']:.2f} ms, RTF {latency['rtf']:.3f}, {latency['deadline_misses']} of {latency['hops']} hops "
+           f"missed the deadline; vs offline max_abs {diff.max_abs:.1e} (bound {diff.bound:.1e})")
+    report(f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1: "
+           f"{prediction['device_ms_per_hop']:.2f} ms device time per hop ({prediction['calls_per_hop']} calls, "
+           f"{prediction['boundary_bytes_per_hop']:.0f} bytes across the link), end-to-end latency "
+           f"{prediction['end_to_end_latency_ms']:.1f} ms; {out / 'stream_run.json'}")
+    return 0 if diff.all_close else 1
+
+
+def _sounddevice():
+    try:
+        import sounddevice
+    except (ImportError, OSError) as error:
+        raise UserError(f"--live needs the sounddevice package and PortAudio ({error}): "
+                        "pip install 'convtasnet-hailo[live]' and apt install libportaudio2") from None
+    try:
+        sounddevice.query_devices(kind="input")
+    except Exception as error:  # PortAudio reports a missing device with its own exception types
+        raise UserError(f"no sound card input found ({error}); stream a file instead") from None
+    return sounddevice
+
+
+def stream_live(executor: StreamingExecutor, seconds: float, rate: int,
+                report: Report = print) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """``seconds`` from the default input device, each hop pushed as it arrives (sounddevice's
+    callback queues blocks of one hop). Returns (input, output aligned with it, per-hop compute s)."""
+    import queue
+
+    sounddevice = _sounddevice()
+    blocks: queue.Queue = queue.Queue()
+    hops = max(1, int(seconds * rate) // executor.hop)
+    inputs, pieces, per_hop = [], [], []
+
+    def arrived(indata, frames, time_info, status) -> None:
+        blocks.put(indata[:, 0].copy())
+
+    report(f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s")
+    with sounddevice.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=executor.hop,
+                                 callback=arrived):
+        for _ in range(hops):
+            block = blocks.get(timeout=10 * executor.hop / rate + 1)
+            started = time.perf_counter()
+            pieces.append(executor.push(block))
+            per_hop.append(time.perf_counter() - started)
+            inputs.append(block)
+    pieces.append(executor.push(np.zeros(executor.hop, np.float32)))  # flush the window's last samples
+    wav = np.concatenate(inputs)
+    return wav, np.concatenate(pieces, axis=-1)[:, :len(wav)], per_hop
