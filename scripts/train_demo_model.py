@@ -20,6 +20,7 @@ tilt and noise.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -206,6 +207,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-every", type=int, default=250, help="steps between validations (and checkpoints)")
     parser.add_argument("--init", type=Path, help="continue from this checkpoint (same config)")
+    parser.add_argument("--causal", action="store_true",
+                        help="the causal (cLN) variant for streaming; --init may be a non-causal checkpoint of the "
+                             "same sizes (same weights, other padding and norm statistics)")
     parser.add_argument("--augment", action="store_true", help="reverberation, tilt and noise (real-room conditions)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
@@ -217,7 +221,8 @@ def main() -> None:
     if args.augment:
         ROOMS.extend(room_rirs(256, seed=args.seed))
     val_sources, val_mix = validation_set(valid, 64, 4.0, seed=123)
-    model = ConvTasNet(DEMO_CONFIG).train()
+    config = dataclasses.replace(DEMO_CONFIG, causal=True, norm_type=NormType.CLN) if args.causal else DEMO_CONFIG
+    model = ConvTasNet(config).train()
     if args.init:
         from convtasnet_hailo.model.checkpoint import load_model
 
@@ -249,7 +254,7 @@ def main() -> None:
                 save_model(model.eval(), args.out)
                 model.train()
     args.out.with_suffix(".training.json").write_text(json.dumps(
-        {"config": DEMO_CONFIG.to_json(), "corpus": str(args.real or args.corpus), "init": str(args.init),
+        {"config": config.to_json(), "corpus": str(args.real or args.corpus), "init": str(args.init),
          "augment": args.augment, "lr": args.lr, "seed": args.seed,
          "best_val_si_snri_db": round(best, 2), "steps": step, "minutes": args.minutes, "batch": args.batch, "segment_seconds": args.seconds, "history": history},
         indent=1))
