@@ -26,7 +26,10 @@ def _causal_tiny_checkpoint(tmp_path):
 
 def test_stream_a_file_reports_latency_and_equals_offline(tmp_path, capsys):
     model, out = _causal_tiny_checkpoint(tmp_path), tmp_path / "out"
-    assert main(["stream", str(DEMO_MIXTURE), "--model", str(model), "--hop-ms", "4", "--out", str(out)]) == 0
+    from convtasnet_hailo.assets import DEMO_SOURCES
+
+    assert main(["stream", str(DEMO_MIXTURE), "--model", str(model), "--hop-ms", "4", "--s1", str(DEMO_SOURCES[0]),
+                 "--s2", str(DEMO_SOURCES[1]), "--out", str(out)]) == 0
     record = json.loads((out / "stream_run.json").read_text())
     latency = record["latency"]
     assert latency["hop_samples"] == 32 and latency["hops"] == -(-sf.info(DEMO_MIXTURE).frames // 32)
@@ -35,6 +38,7 @@ def test_stream_a_file_reports_latency_and_equals_offline(tmp_path, capsys):
         latency["per_hop_compute_ms"]["max"]
     assert 0 <= latency["deadline_misses"] <= latency["hops"] and latency["rtf"] > 0
     assert record["parity_vs_offline"]["all_close"] and record["parity_vs_offline"]["si_snr_db"] > 60
+    assert len(record["si_snr_db"]) == 2 and isinstance(record["si_snri_db"], float)
     prediction = record["device_prediction"]
     assert prediction["device"] == "hailo8l" and prediction["calls_per_hop"] >= 1
     assert prediction["end_to_end_latency_ms"] > 4 + prediction["device_ms_per_hop"]

@@ -110,8 +110,9 @@ def plot_latency(path: Path, record: dict, per_hop_ms: np.ndarray) -> None:
 
 def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, backend: BackendOptions,
                    layout: PlanOptions, out: Path, device: DeviceModel, live_seconds: float | None = None,
-                   report: Report = print) -> int:
-    """Streams a file (simulated real time) or ``live_seconds`` of a sound card's input."""
+                   sources: list[str] | None = None, report: Report = print) -> int:
+    """Streams a file (simulated real time) or ``live_seconds`` of a sound card's input; with
+    ``sources`` (the file's ground truth), scores the streamed output (SI-SNR, SI-SNRi)."""
     from ..audio.io import load_audio, pcm_safe_gain, save_audio
     from ..metrics.separation import si_snr
     from ..parity.compare import diff_tensor
@@ -121,7 +122,11 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
         raise UserError("pass an input file, or --live (not both)")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; pass a folder (it is created if missing)")
+    n_src = source.model.config.n_src
+    if sources and (live_seconds is not None or len(sources) != n_src):
+        raise UserError(f"--s1/--s2 are the ground truth of the input file: pass {n_src} of them with a file")
     wav = None if live_seconds is not None else load_audio(input_path, rate).wav
+    truth = [load_audio(path, rate, allow_silent=True).wav for path in sources or []]
     if live_seconds is not None:
         _sounddevice()  # no sound card: say so before any export
     out.mkdir(parents=True, exist_ok=True)
@@ -148,6 +153,15 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
                                                           for i in range(len(offline))]))},
         "device_prediction": prediction,
     }
+    if truth:
+        from ..metrics.separation import score_separation
+
+        length = min(len(wav), *(len(t) for t in truth))
+        score = score_separation(streamed[:, :length], np.stack([t[:length] for t in truth]), wav[:length])
+        record.update({"sources": list(sources), "si_snr_db": list(score.si_snr),
+                       "si_snri_db": score.mean_si_snri})
+        report(f"stream: SI-SNR {', '.join(f'{v:.2f}' for v in score.si_snr)} dB, SI-SNRi "
+               f"{score.mean_si_snri:+.2f} dB against the ground truth")
     gain = pcm_safe_gain(streamed, "PCM_16")
     for index, track in enumerate(streamed, start=1):
         save_audio(out / f"{stem}_s{index}.wav", track * gain, rate)
