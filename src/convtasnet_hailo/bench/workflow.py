@@ -174,7 +174,7 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
     import onnxruntime as ort
     import torch
 
-    from ..backends.onnxruntime_backend import default_threads, session_options
+    from ..backends.onnxruntime_backend import default_threads
     from ..export.exporter import export_monolithic
 
     model = source.model
@@ -187,8 +187,13 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
             paths["torch_reference"] = _measure(lambda: model(torch.from_numpy(wav[None])), repeats)
         report(f"bench: torch reference {paths['torch_reference']['median_s']:.3f} s")
         mono = export_monolithic(model, len(wav), Path(scratch) / "monolithic", source.to_json())
-        session = ort.InferenceSession(str(mono.directory / mono.manifest.stages[0].file),
-                                       session_options(default_threads()),
+        # The monolithic model as a user would run it: one session with ONNX Runtime's defaults (its own
+        # arena), on the same number of threads.
+        mono_options = ort.SessionOptions()
+        mono_options.log_severity_level = 3
+        if default_threads():
+            mono_options.intra_op_num_threads = default_threads()
+        session = ort.InferenceSession(str(mono.directory / mono.manifest.stages[0].file), mono_options,
                                        providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: wav[None, None]}
         paths["monolithic_onnxruntime"] = _measure(lambda: session.run(None, feed), repeats)
