@@ -108,6 +108,26 @@ def shipped(args) -> None:
     print(f"wrote {args.out}/mixture.wav, s1.wav, s2.wav ({seconds:.2f} s)")
 
 
+def shipped_from_set(args) -> None:
+    """The demo mixture copied from a LibriMix-format evaluation set (``--id`` names the mixture),
+    as 16-bit WAVs with a SOURCE.md saying where it comes from and why it was chosen."""
+    base = args.set / "wav8k" / "min" / "test"
+    args.out.mkdir(parents=True, exist_ok=True)
+    for folder, name in (("mix_clean", "mixture"), ("s1", "s1"), ("s2", "s2")):
+        wav, rate = sf.read(base / folder / f"{args.id}.wav", dtype="float32")
+        sf.write(args.out / f"{name}.wav", wav, rate, subtype="PCM_16")
+    first, second = args.id.split("_")[:2]
+    (args.out / "SOURCE.md").write_text(
+        "# Demo mixture\n"
+        f"`s1.wav`: LibriSpeech utterance {first}, `s2.wav`: {second} (test-other speakers, CC BY 4.0: Panayotov "
+        "et al., https://www.openslr.org/12; via `corpus/librispeech_8k/test`, see its SOURCE.md): 4 s of each, "
+        f"8 kHz, RMS-equalized, mixed at 0 dB: `mixture.wav` = s1 + s2. It is mixture `{args.id}` of the "
+        "100-mixture evaluation set `make_demo_data.py corpus-set --corpus corpus/librispeech_8k/test --n 100`, "
+        f"chosen as {args.why}. Neither speaker is in the demo model's training or validation data. Made by "
+        "`scripts/make_demo_data.py shipped-from-set`.\n")
+    print(f"wrote {args.out}/mixture.wav, s1.wav, s2.wav")
+
+
 def real_set(args) -> None:
     audio, rate, turns = read_wheel(args.wheel)
     regions = solo_regions(turns)
@@ -198,6 +218,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("shipped-from-set")
+    p.add_argument("--set", type=Path, required=True, help="the --out folder of corpus-set")
+    p.add_argument("--id", required=True, help="mixture ID in that set")
+    p.add_argument("--why", required=True, help="how it was chosen (written into SOURCE.md)")
+    p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("corpus-set")
     p.add_argument("--corpus", type=Path, required=True, help="a folder of <speaker>-*.ogg, e.g. corpus/librispeech_8k/test")
     p.add_argument("--out", type=Path, required=True)
@@ -211,7 +236,7 @@ def main() -> None:
     p.add_argument("--per-pair", type=int, default=3)
     args = parser.parse_args()
     {"shipped": shipped, "real-set": real_set, "tts-set": tts_set, "librispeech-set": librispeech_set,
-     "corpus-set": corpus_set}[args.what](args)
+     "corpus-set": corpus_set, "shipped-from-set": shipped_from_set}[args.what](args)
 
 
 if __name__ == "__main__":

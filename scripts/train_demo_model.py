@@ -129,9 +129,13 @@ def perturb_speed(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return soxr.resample(source, RATE * factor, RATE).astype(np.float32)
 
 
+#: Share of sources reverberated under --augment (--reverb-prob).
+REVERB_PROB = [0.6]
+
+
 def augment(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Recorded-room conditions a clean corpus lacks: reverberation and a random spectral tilt."""
-    if rng.random() < 0.6:
+    if rng.random() < REVERB_PROB[0]:
         rir = ROOMS[rng.integers(len(ROOMS))] if ROOMS else synthetic_rir(rng)
         source = np.convolve(source, rir)[: len(source)]
     tilt = rng.uniform(-0.6, 0.6)  # first-order emphasis (+) or smoothing (-)
@@ -205,6 +209,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reverb-prob", type=float, default=0.6, help="share of sources reverberated (--augment)")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between validations (and checkpoints)")
     parser.add_argument("--init", type=Path, help="continue from this checkpoint (same config)")
     parser.add_argument("--causal", action="store_true",
@@ -220,13 +225,18 @@ def main() -> None:
         train, valid = Corpus.from_npz(args.corpus / "train.npz"), Corpus.from_npz(args.corpus / "test.npz")
     if args.augment:
         ROOMS.extend(room_rirs(256, seed=args.seed))
+        REVERB_PROB[0] = args.reverb_prob
     val_sources, val_mix = validation_set(valid, 64, 4.0, seed=123)
     config = dataclasses.replace(DEMO_CONFIG, causal=True, norm_type=NormType.CLN) if args.causal else DEMO_CONFIG
     model = ConvTasNet(config).train()
     if args.init:
         from convtasnet_hailo.model.checkpoint import load_model
 
-        model.load_state_dict(load_model(str(args.init))[0].state_dict())
+        state = load_model(str(args.init))[0].state_dict()
+        if args.causal:  # a causal depthwise conv is Sequential(conv, chomp): the same weights one level down
+            state = {k.replace("shared_block.3.weight", "shared_block.3.0.weight")
+                      .replace("shared_block.3.bias", "shared_block.3.0.bias"): v for k, v in state.items()}
+        model.load_state_dict(state)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
     rng = np.random.default_rng(args.seed)
@@ -255,7 +265,7 @@ def main() -> None:
                 model.train()
     args.out.with_suffix(".training.json").write_text(json.dumps(
         {"config": config.to_json(), "corpus": str(args.real or args.corpus), "init": str(args.init),
-         "augment": args.augment, "lr": args.lr, "seed": args.seed,
+         "augment": args.augment, "reverb_prob": args.reverb_prob if args.augment else None, "lr": args.lr, "seed": args.seed,
          "best_val_si_snri_db": round(best, 2), "steps": step, "minutes": args.minutes, "batch": args.batch, "segment_seconds": args.seconds, "history": history},
         indent=1))
     print(f"best validation SI-SNRi {best:.2f} dB after {step} steps; wrote {args.out}")

@@ -162,7 +162,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .separation.workflows import demo_command
+    from .demo import demo_command
 
     return demo_command(_backend_options(args), args.tile_w, Path(args.runs_dir))
 

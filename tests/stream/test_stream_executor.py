@@ -95,3 +95,29 @@ def test_full_size_causal_model_streams_exactly(hop_ms, backend, tmp_path):
     executor, streamed, offline, _ = _stream(config, hop, seconds=0.4, backend=backend, tmp_path=tmp_path)
     assert streamed.shape[-1] == executor.samples_in - executor.delay
     assert_within_contract(streamed, offline[:, :streamed.shape[-1]], f"full-size streamed output, hop {hop_ms} ms")
+
+
+@pytest.mark.parametrize("hop_ms", [8, 16, 32])
+@pytest.mark.parametrize("backend", ["torch_proxy", "onnxruntime"])
+def test_the_shipped_causal_demo_model_streams_exactly(hop_ms, backend, tmp_path):
+    from convtasnet_hailo.assets import DEMO_CAUSAL_MODEL, DEMO_MIXTURE
+    from convtasnet_hailo.audio.io import load_audio
+    from convtasnet_hailo.model.checkpoint import load_model
+
+    model = load_model(str(DEMO_CAUSAL_MODEL))[0]
+    config = model.config
+    assert config.causal and config.norm_type is NormType.CLN
+    hop = hop_ms * config.sample_rate // 1000
+    plan = PlanOptions().build(model, PlanPath.FULL_CHAIN)
+    options = {}
+    if backend == "onnxruntime":
+        from convtasnet_hailo.export.exporter import export_plan
+
+        export_plan(plan, hop // config.stride, tmp_path / "export", {}, report=lambda _: None)
+        options = {"export_dir": tmp_path / "export"}
+    wav = load_audio(DEMO_MIXTURE, config.sample_rate).wav[:8000]
+    executor = StreamingExecutor(plan, load_backend(backend, **options), hop)
+    streamed = stream_whole(executor, wav)
+    offline = offline_reference(model, np.concatenate([wav, np.zeros(2 * hop, np.float32)]))
+    assert streamed.shape[-1] == executor.samples_in - executor.delay
+    assert_within_contract(streamed, offline[:, :streamed.shape[-1]], f"causal demo model, hop {hop_ms} ms")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_MODEL = DEMO_DIR / "convtasnet_demo_8k.pth"
+#: The causal (cLN) variant of the demo model, for `stream` and the demo's streaming part.
+DEMO_CAUSAL_MODEL = DEMO_DIR / "convtasnet_demo_8k_causal.pth"
 DEMO_MIXTURE = DEMO_DIR / "mixture.wav"
 DEMO_SOURCES = (DEMO_DIR / "s1.wav", DEMO_DIR / "s2.wav")
 ENHANCE_NOISY = DEMO_DIR / "enhance" / "noisy.wav"

