@@ -163,18 +163,23 @@ class OverlapAdd(HostWork):
     stride: int
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
-        frames = store[self.input]
-        groups, frame_len, n_frames = frames.shape
-        wav = np.zeros((groups, 1, (n_frames - 1) * self.stride + frame_len), dtype=np.float32)
-        # One slab per hop offset: frames overlap L/S times, so this loops L/S times, not F times.
-        for offset in range(0, frame_len, self.stride):
-            hop = frames[:, offset:offset + self.stride, :]  # (G, <=S, F)
-            if hop.shape[1] < self.stride:  # L not a multiple of S: the last slab is short
-                hop = np.pad(hop, ((0, 0), (0, self.stride - hop.shape[1]), (0, 0)))
-            flat = hop.transpose(0, 2, 1).reshape(groups, -1)  # frame-major samples
-            end = min(wav.shape[-1], offset + flat.shape[1])
-            wav[:, 0, offset:end] += flat[:, : end - offset]
-        return {self.output: wav}
+        return {self.output: overlap_add(store[self.input], self.stride)}
+
+
+def overlap_add(frames: np.ndarray, stride: int) -> np.ndarray:
+    """Frames (G, L, F) -> waveform (G, 1, (F - 1) * stride + L), frame f added at f * stride (the
+    offline decoder, and the streaming one before its tail is added)."""
+    groups, frame_len, n_frames = frames.shape
+    wav = np.zeros((groups, 1, (n_frames - 1) * stride + frame_len), dtype=np.float32)
+    # One slab per hop offset: frames overlap L/S times, so this loops L/S times, not F times.
+    for offset in range(0, frame_len, stride):
+        hop = frames[:, offset:offset + stride, :]  # (G, <=S, F)
+        if hop.shape[1] < stride:  # L not a multiple of S: the last slab is short
+            hop = np.pad(hop, ((0, 0), (0, stride - hop.shape[1]), (0, 0)))
+        flat = hop.transpose(0, 2, 1).reshape(groups, -1)  # frame-major samples
+        end = min(wav.shape[-1], offset + flat.shape[1])
+        wav[:, 0, offset:end] += flat[:, : end - offset]
+    return wav
 
 
 @dataclasses.dataclass(frozen=True)

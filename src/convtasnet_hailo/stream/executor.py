@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import UserError
 from ..model.config import NormType
 from ..plan.builder import PlanPath, StagePlan
-from ..plan.host_steps import FitLength, Normalize, OverlapAdd
+from ..plan.host_steps import FitLength, Normalize, OverlapAdd, overlap_add
 from ..plan.stages import Geometry, Stage
 
 
@@ -226,18 +226,11 @@ class StreamingExecutor:
         if f1 <= f0:
             return
         frames = source.window(f0, f1)  # (G, L, n)
-        groups, frame_len, n = frames.shape
-        acc = np.zeros((groups, 1, (n - 1) * stride + frame_len), np.float32)
+        groups, _, n = frames.shape
+        acc = overlap_add(frames, stride)
         tail = self._tails.get(step.output)
         if tail is not None:
             acc[..., :tail.shape[-1]] += tail
-        for offset in range(0, frame_len, stride):  # one slab per hop offset, as OverlapAdd.apply
-            hop = frames[:, offset:offset + stride, :]
-            if hop.shape[1] < stride:  # L not a multiple of S: the last slab is short
-                hop = np.pad(hop, ((0, 0), (0, stride - hop.shape[1]), (0, 0)))
-            flat = hop.transpose(0, 2, 1).reshape(groups, -1)
-            end = min(acc.shape[-1], offset + flat.shape[1])
-            acc[:, 0, offset:end] += flat[:, :end - offset]
         done = n * stride
         self._tails[step.output] = acc[..., done:].copy()
         self._emit(step.output, acc[..., :done], groups, 1)
@@ -258,19 +251,16 @@ class StreamingExecutor:
             frames.drop_before(max(keep_from, 0))
 
 
+def hops_of(wav: np.ndarray, hop: int, flush_hops: int = 0) -> list[np.ndarray]:
+    """``wav`` cut into hops of ``hop`` samples, the last zero-padded, plus ``flush_hops`` of silence."""
+    count = math.ceil(len(wav) / hop) + flush_hops
+    padded = np.zeros(count * hop, np.float32)
+    padded[:len(wav)] = wav
+    return [padded[i * hop:(i + 1) * hop] for i in range(count)]
+
+
 def stream_whole(executor: StreamingExecutor, wav: np.ndarray) -> np.ndarray:
     """Pushes ``wav`` hop by hop (zero-padded to whole hops) and returns everything emitted,
     shape (n_src, emitted samples); emitted sample n is the offline output's sample n."""
-    hops = math.ceil(len(wav) / executor.hop)
-    padded = np.zeros(hops * executor.hop, np.float32)
-    padded[:len(wav)] = wav
-    pieces = [executor.push(padded[i * executor.hop:(i + 1) * executor.hop]) for i in range(hops)]
-    return np.concatenate(pieces, axis=-1)
+    return np.concatenate([executor.push(block) for block in hops_of(wav, executor.hop)], axis=-1)
 
-
-def offline_reference(model, wav: np.ndarray) -> np.ndarray:
-    """The model's own offline output on ``wav``. Shape (T,) -> (n_src, T)."""
-    import torch
-
-    with torch.no_grad():
-        return model(torch.from_numpy(np.asarray(wav, np.float32)[None]))[0].numpy()

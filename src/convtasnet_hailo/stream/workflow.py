@@ -23,7 +23,8 @@ from ..errors import UserError
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath
 from ..runs.run_folder import write_json
-from .executor import StreamingExecutor, check_streamable, offline_reference
+from ..separation.separator import reference_separation
+from .executor import StreamingExecutor, check_streamable, hops_of
 
 Report = Callable[[str], None]
 
@@ -52,14 +53,10 @@ def open_streamer(source: ModelSource, backend: BackendOptions, hop_ms: float, l
 def simulate(executor: StreamingExecutor, wav: np.ndarray) -> tuple[np.ndarray, list[float]]:
     """Pushes ``wav`` hop by hop (then one hop of silence to flush), timing each push. Returns the
     output aligned with the input, shape (n_src, len(wav)), and the per-hop compute in seconds."""
-    hop = executor.hop
-    hops = -(-len(wav) // hop) + 1
-    padded = np.zeros(hops * hop, np.float32)
-    padded[:len(wav)] = wav
     pieces, seconds = [], []
-    for index in range(hops):
+    for block in hops_of(wav, executor.hop, flush_hops=1):
         started = time.perf_counter()
-        pieces.append(executor.push(padded[index * hop:(index + 1) * hop]))
+        pieces.append(executor.push(block))
         seconds.append(time.perf_counter() - started)
     return np.concatenate(pieces, axis=-1)[:, :len(wav)], seconds[:-1]
 
@@ -140,7 +137,7 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
         streamed, per_hop = simulate(executor, wav)
         stem = Path(input_path).stem
     latency = latency_record(executor, per_hop, rate)
-    offline = offline_reference(source.model, wav)
+    offline = reference_separation(source.model, wav)
     final = len(wav) - executor.delay  # the last samples saw the flush's silence, the offline model its padding
     diff = diff_tensor("stream_vs_offline", streamed[:, :final], offline[:, :final])
     prediction = stream_prediction(executor.plan, executor.hop, device)
