@@ -82,3 +82,76 @@ def test_stage_tiles_go_to_the_backend_as_one_batch():
     batches = dict(calls)
     assert batches["tcn0_in"] == {"bottleneck": 5}  # 45 frames / 10 = 5 tiles
     assert batches["source_projector"] == {"mask_output": 10, "encoder": 10}  # 2 sources x 5 tiles
+
+
+def _tiled(x: np.ndarray, tile_w: int):
+    """x (G, C, T) as the executor keeps a stage output: tiles with garbage past T zeroed."""
+    from convtasnet_hailo.tiling.executor import TiledTensor
+
+    n_tiles = -(-x.shape[-1] // tile_w)
+    tiles = gather_tiles(x, Geometry(), tile_w, n_tiles).copy()
+    tiles.reshape(x.shape[0], n_tiles, x.shape[1], tile_w)[:, -1, :, x.shape[-1] % tile_w or tile_w:] = 7.0
+    return TiledTensor.from_backend(tiles, x.shape[0], x.shape[-1])
+
+
+def _affine(source, x: np.ndarray):
+    import torch
+
+    from convtasnet_hailo.tiling.executor import PerChannelAffine
+
+    rng = np.random.default_rng(5)
+    scale = torch.from_numpy(rng.standard_normal((x.shape[0], x.shape[1], 1)).astype(np.float32))
+    shift = torch.from_numpy(rng.standard_normal((x.shape[0], x.shape[1], 1)).astype(np.float32))
+    return PerChannelAffine(source, scale, shift), (x * scale.numpy() + shift.numpy()).astype(np.float32)
+
+
+# Halos inside one neighbouring tile, wider than a tile, one-sided (causal), and none.
+GEOMETRIES = [Geometry(), Geometry(span=3, pad_left=1, pad_right=1), Geometry(span=9, pad_left=4, pad_right=4),
+              Geometry(span=21, pad_left=10, pad_right=10), Geometry(span=5, pad_left=4)]
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"span{g.span}_left{g.pad_left}")
+@pytest.mark.parametrize("length", [4, 13, 16])
+def test_tiles_cut_from_every_stored_form_equal_those_cut_from_the_whole_tensor(geometry, length):
+    tile_w = 4
+    x = np.random.default_rng(length).standard_normal((2, 3, length)).astype(np.float32)
+    n_tiles = -(-length // tile_w)
+    expected = gather_tiles(x, geometry, tile_w, n_tiles)
+    tiled = _tiled(x, tile_w)
+    np.testing.assert_array_equal(tiled.materialize(), x)
+    np.testing.assert_array_equal(gather_tiles(tiled, geometry, tile_w, n_tiles), expected)
+    for source in (x, tiled):
+        affine, applied = _affine(source, x)
+        np.testing.assert_allclose(affine.materialize(), applied, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(gather_tiles(affine, geometry, tile_w, n_tiles),
+                                   gather_tiles(applied, geometry, tile_w, n_tiles)[:, :, :, :], rtol=1e-6, atol=1e-6)
+
+
+def test_a_pointwise_stage_gets_a_stage_output_back_without_a_copy():
+    x = np.random.default_rng(2).standard_normal((1, 3, 10)).astype(np.float32)
+    tiled = _tiled(x, 4)
+    assert gather_tiles(tiled, Geometry(), 4, 3) is tiled.tiles
+
+
+def test_statistics_over_tiles_equal_those_over_the_whole_tensor():
+    import torch
+
+    from convtasnet_hailo.tiling.executor import _tiled_statistics
+
+    x = (np.random.default_rng(3).standard_normal((2, 16, 1003)) * 3 + 1.5).astype(np.float32)
+    mean, var = _tiled_statistics(_tiled(x, 64))
+    xt = torch.from_numpy(x)
+    np.testing.assert_allclose(mean.numpy(), xt.mean(dim=(1, 2), keepdim=True).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(var.numpy(), torch.var(xt, dim=(1, 2), keepdim=True, unbiased=False).numpy(), rtol=1e-6)
+
+
+def test_observer_and_caller_see_whole_tensors_equal_with_and_without_observer():
+    plan = build_plan(random_model(TINY), PlanPath.FULL_CHAIN)
+    executor = StitchedExecutor(plan, load_backend("torch_proxy"), 8)
+    wav = np.random.default_rng(4).standard_normal((1, 1, 333)).astype(np.float32)
+    seen = {}
+    watched = executor.run({"wav": wav}, observer=lambda name, t: seen.setdefault(name, t))
+    plain = executor.run({"wav": wav})
+    assert all(type(t) is np.ndarray for t in seen.values()) and all(type(t) is np.ndarray for t in plain.values())
+    for name in plain:
+        np.testing.assert_array_equal(watched[name], plain[name])

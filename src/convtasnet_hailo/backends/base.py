@@ -19,6 +19,9 @@ class Backend(abc.ABC):
       ``W_in = port.geometry.tile_input_width(tile_w)`` (the tile plus its halo); the batch is
       group-major: index ``g * n_tiles + t`` is tile ``t`` of group ``g`` (groups: 1, or one per
       source). Every output comes back float32 ``(batch, C_out, 1, tile_w)`` in the same order.
+    - **Ownership**: inputs are read-only and not kept after the call (a batch may be a stage
+      output the executor still holds); outputs belong to the caller, fresh arrays that no later
+      call reuses (the executor keeps them as they are).
     - **Preparation**: ``prepare(plan, tile_w)`` is called by the executor; the base class calls
       the backend's ``_prepare`` once per (plan, tile width) and again only when either changes
       (open sessions, configure HEFs, check artifacts against the plan).

@@ -71,8 +71,19 @@ class Normalize(HostWork):
 def _global_norm(x, gamma: np.ndarray, beta: np.ndarray):
     """gLN with the layer's own statistics (the same ``mean`` and ``var`` kernels: ``var_mean``
     rounds the same but runs 4-7x slower on CPU, measured), applied in one fused multiply-add
-    pass, ``x * a + b`` with a = gamma / std and b = beta - mean * a per channel. Shape (G, C, T)
-    kept.
+    pass, ``x * a + b`` (``gln_fold``). Shape (G, C, T) kept.
+    """
+    import torch
+
+    dims = list(range(1, x.dim()))
+    scale, shift = gln_fold(gamma, beta, x.mean(dim=dims, keepdim=True),
+                            torch.var(x, dim=dims, keepdim=True, unbiased=False))
+    return torch.addcmul(shift, x, scale)
+
+
+def gln_fold(gamma: np.ndarray, beta: np.ndarray, mean, var):
+    """gLN's output as ``x * a + b`` per group and channel: a = gamma / std, b = beta - mean * a.
+    mean, var: (G, 1, 1) float32 torch tensors; returns (a, b), each (G, C, 1).
 
     The layer computes ``(x - mean) / std * gamma + beta`` in four passes and three temporaries;
     the two forms differ by float32 rounding of the folded constants (an ulp of ``mean * a``,
@@ -83,12 +94,8 @@ def _global_norm(x, gamma: np.ndarray, beta: np.ndarray):
 
     from ..model.convtasnet import NORM_EPS
 
-    dims = list(range(1, x.dim()))
-    mean = x.mean(dim=dims, keepdim=True)
-    var = torch.var(x, dim=dims, keepdim=True, unbiased=False)
-    scale = torch.from_numpy(gamma).view(1, -1, 1) / torch.sqrt(var + NORM_EPS)  # (G, C, 1)
-    shift = torch.from_numpy(beta).view(1, -1, 1) - mean * scale
-    return torch.addcmul(shift, x, scale)
+    scale = torch.from_numpy(gamma).view(1, -1, 1) / torch.sqrt(var + NORM_EPS)
+    return scale, torch.from_numpy(beta).view(1, -1, 1) - mean * scale
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,19 +3,30 @@
 Each stage's output is cut into tiles of ``tile_w`` frames; every tile's inputs are gathered
 with exactly the halo the stage's geometry asks for, zero-filled outside the utterance (the
 reference's padding of the tensor the conv sees). All tiles of a stage (and all sources) go to
-the backend as one batch; the host keeps the first ``length`` frames of the stitched result.
+the backend as one batch; only the first ``length`` frames of the stitched result are real.
+
+Stage outputs stay in the layout the backend returned them (``TiledTensor``): a stage that reads
+them frame for frame (pointwise) gets the same batch back without a copy, one with a halo cuts its
+windows straight from the tiles, and gLN takes its statistics there too. A gLN output is kept as
+its per-channel affine (``PerChannelAffine``) and applied while the reading stage's tiles are
+cut. Whole tensors are written only for host steps that need them, for the observer and for the
+caller. (bench: the host's whole-tensor passes were what kept this path behind the monolithic
+model; each of these removes one.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Union
 
 import numpy as np
 
 from ..errors import UserError
+from ..model.config import NormType
 from ..plan.builder import StagePlan, step_outputs
-from ..plan.stages import Geometry, Stage
+from ..plan.host_steps import AddTensors, Alias, Normalize, gln_fold
+from ..plan.stages import POINTWISE, Geometry, Stage
 
 Observer = Callable[[str, np.ndarray], None]
 
@@ -29,23 +40,180 @@ def check_tile_width(tile_w: int) -> int:
     return tile_w
 
 
-def gather_tiles(x: np.ndarray, geometry: Geometry, tile_w: int, n_tiles: int) -> np.ndarray:
-    """Cuts the tiles' input windows out of a whole tensor, in one copy: each window is copied
-    once into a zeroed batch (the zeros are the reference's padding outside the utterance).
+@dataclasses.dataclass(frozen=True, eq=False)
+class TiledTensor:
+    """A stage output as the backend returned it: ``tiles`` (G * n_tiles, C, 1, tile_w), group-major,
+    frame ``f`` of group g in tile ``g * n_tiles + f // tile_w``. Columns past ``length`` in the
+    last tile are zero (``from_backend``). ``shape`` is the whole tensor's, (G, C, length)."""
+
+    tiles: np.ndarray
+    groups: int
+    length: int
+
+    @classmethod
+    def from_backend(cls, tiles: np.ndarray, groups: int, length: int) -> "TiledTensor":
+        tiled = cls(np.ascontiguousarray(tiles, dtype=np.float32), groups, length)
+        tail = tiled.n_tiles * tiled.tile_w - length
+        if tail:  # what the backend computed past the utterance: not part of the tensor
+            tiled.grouped()[:, -1, :, :, -tail:] = 0
+        return tiled
+
+    @property
+    def tile_w(self) -> int:
+        return self.tiles.shape[-1]
+
+    @property
+    def n_tiles(self) -> int:
+        return self.tiles.shape[0] // self.groups
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.groups, self.tiles.shape[1], self.length)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.tiles.dtype
+
+    def grouped(self) -> np.ndarray:
+        """A view (G, n_tiles, C, 1, tile_w)."""
+        return self.tiles.reshape(self.groups, self.n_tiles, *self.tiles.shape[1:])
+
+    def materialize(self) -> np.ndarray:
+        """The whole tensor (G, C, length), one copy."""
+        return scatter_tiles(self.tiles, self.groups, self.length)
+
+    def pieces(self, lo: int, hi: int):
+        """Frames lo:hi (inside 0..length) as (offset from lo, view (G, C, width)) per tile crossed."""
+        tile_w = self.tile_w
+        grouped = self.grouped()
+        for tile in range(lo // tile_w, (hi - 1) // tile_w + 1):
+            a, b = max(lo, tile * tile_w), min(hi, (tile + 1) * tile_w)
+            yield a - lo, grouped[:, tile, :, 0, a - tile * tile_w:b - tile * tile_w]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PerChannelAffine:
+    """``source * scale + shift``, one (scale, shift) per group and channel, not yet applied: gLN's
+    output (its statistics fold into the pair). Shapes: source (G, C, T) whole or tiled; scale and
+    shift (G, C, 1) float32 torch tensors. ``shape`` is the result's."""
+
+    source: Union[np.ndarray, TiledTensor]
+    scale: object
+    shift: object
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.source.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.source.dtype
+
+    def materialize(self) -> np.ndarray:
+        """The whole result (G, C, T)."""
+        out = np.empty(self.shape, np.float32)
+        self.write(out, 0, self.shape[-1])
+        return out
+
+    def write(self, out: np.ndarray, lo: int, hi: int) -> None:
+        """Frames lo:hi of the result into ``out`` (G, C, hi - lo), any strides: torch's fused
+        ``addcmul``, the same kernel whatever the slice."""
+        if isinstance(self.source, TiledTensor):
+            for offset, piece in self.source.pieces(lo, hi):
+                _addcmul(out[:, :, offset:offset + piece.shape[-1]], piece, self.scale, self.shift)
+        else:
+            _addcmul(out, self.source[:, :, lo:hi], self.scale, self.shift)
+
+
+def _addcmul(out: np.ndarray, x: np.ndarray, scale, shift) -> None:
+    import torch
+
+    torch.addcmul(shift, torch.from_numpy(x), scale, out=torch.from_numpy(out))
+
+
+Stored = Union[np.ndarray, TiledTensor, PerChannelAffine]
+
+
+def whole(x: Stored) -> np.ndarray:
+    """Any stored form as the whole tensor (G, C, length)."""
+    return x if isinstance(x, np.ndarray) else x.materialize()
+
+
+def gather_tiles(x: Stored, geometry: Geometry, tile_w: int, n_tiles: int) -> np.ndarray:
+    """Cuts the tiles' input windows out of a tensor in any stored form, each window copied (or its
+    affine applied) once into a zeroed batch (the zeros are the reference's padding outside the
+    utterance). A tiled tensor a pointwise stage reads at its own tiling is returned as it is.
 
     Shape: x (G, C, length) -> (G * n_tiles, C, 1, geometry.tile_input_width(tile_w)),
     group-major (batch index = g * n_tiles + tile).
     """
+    same_tiles = geometry == POINTWISE and _tiled_source(x) is not None \
+        and _tiled_source(x).tile_w == tile_w and _tiled_source(x).n_tiles == n_tiles
+    if same_tiles and isinstance(x, TiledTensor):
+        return x.tiles
+    if same_tiles:  # one affine pass over every tile, then the padding past the utterance back to zero
+        source = x.source
+        out = np.empty_like(source.tiles)
+        grouped = out.reshape(source.groups, n_tiles, *out.shape[1:])
+        _addcmul(grouped, source.grouped(), x.scale[:, None, :, :, None], x.shift[:, None, :, :, None])
+        grouped[:, -1, :, :, source.length - (n_tiles - 1) * tile_w:] = 0
+        return out
     groups, channels, length = x.shape
     width = geometry.tile_input_width(tile_w)
+    if geometry.stride == 1 and _tiled_source(x) is not None and _tiled_source(x).tile_w == tile_w:
+        return _gather_from_tiles(x, geometry, n_tiles).reshape(groups * n_tiles, channels, 1, width)
     out = np.empty((groups, n_tiles, channels, width), x.dtype)
     for tile in range(n_tiles):
         start = geometry.tile_input_start(tile * tile_w)
         lo, hi = min(max(start, 0), start + width), max(min(start + width, length), max(start, 0))
         out[:, tile, :, :lo - start] = 0  # before the utterance
-        out[:, tile, :, lo - start:hi - start] = x[:, :, lo:hi]
+        if hi > lo:
+            _write_frames(x, out[:, tile, :, lo - start:hi - start], lo, hi)
         out[:, tile, :, hi - start:] = 0  # after it
     return out.reshape(groups * n_tiles, channels, 1, width)
+
+
+def _gather_from_tiles(x: TiledTensor | PerChannelAffine, geometry: Geometry, n_tiles: int) -> np.ndarray:
+    """Windows with a halo cut from a tiled tensor at the same tiling (stride 1): one copy (or
+    affine) per neighbouring tile offset k, for all tiles at once, instead of one per tile and
+    piece. Returns (G, n_tiles, C, width); zeros outside 0..length as the reference pads."""
+    source = _tiled_source(x)
+    tile_w, length, left = source.tile_w, source.length, geometry.pad_left
+    width = geometry.tile_input_width(tile_w)
+    src = source.grouped()[:, :, :, 0, :]  # (G, n_src, C, tile_w), a view
+    out = np.zeros((source.groups, n_tiles, src.shape[2], width), np.float32)
+    for k in range(-(left // tile_w) - 1, (width - left) // tile_w + 1):
+        c0, c1 = max(0, k * tile_w + left), min(width, (k + 1) * tile_w + left)  # window columns tile t + k fills
+        t0, t1 = max(0, -k), min(n_tiles, source.n_tiles - k)
+        if c0 >= c1 or t0 >= t1:
+            continue
+        s0 = c0 - k * tile_w - left
+        piece = src[:, t0 + k:t1 + k, :, s0:s0 + c1 - c0]
+        if isinstance(x, PerChannelAffine):
+            _addcmul(out[:, t0:t1, :, c0:c1], piece, x.scale[:, None], x.shift[:, None])
+        else:
+            out[:, t0:t1, :, c0:c1] = piece
+    for tile in range(n_tiles):  # past the utterance: the affine's padding columns are not zero
+        first = tile * tile_w - left
+        if first + width > length:
+            out[:, tile, :, max(0, length - first):] = 0
+    return out
+
+
+def _tiled_source(x: Stored) -> TiledTensor | None:
+    source = x.source if isinstance(x, PerChannelAffine) else x
+    return source if isinstance(source, TiledTensor) else None
+
+
+def _write_frames(x: Stored, out: np.ndarray, lo: int, hi: int) -> None:
+    """Frames lo:hi of ``x`` into ``out`` (G, C, hi - lo)."""
+    if isinstance(x, PerChannelAffine):
+        x.write(out, lo, hi)
+    elif isinstance(x, TiledTensor):
+        for offset, piece in x.pieces(lo, hi):
+            out[:, :, offset:offset + piece.shape[-1]] = piece
+    else:
+        out[...] = x[:, :, lo:hi]
 
 
 def scatter_tiles(tiles: np.ndarray, groups: int, length: int) -> np.ndarray:
@@ -60,6 +228,43 @@ def scatter_tiles(tiles: np.ndarray, groups: int, length: int) -> np.ndarray:
     if rest:
         out[:, :, full * width:] = joined[:, :, full, :rest]
     return out
+
+
+def global_norm_affine(step: Normalize, x: Stored) -> PerChannelAffine:
+    """gLN of ``x`` as its per-channel affine. A whole tensor gets the layer's own statistics
+    (``mean`` and ``var`` over (C, T), as the reference reduces them); a tiled one gets the same
+    statistics taken over its tiles (the zero columns past the utterance corrected for), which
+    round differently by float32 reduction order only (the parity grid measures it)."""
+    import torch
+
+    if isinstance(x, PerChannelAffine):
+        x = x.materialize()
+    if isinstance(x, np.ndarray):
+        xt = torch.from_numpy(np.ascontiguousarray(x))
+        mean = xt.mean(dim=(1, 2), keepdim=True)
+        var = torch.var(xt, dim=(1, 2), keepdim=True, unbiased=False)
+    else:
+        mean, var = _tiled_statistics(x)
+    scale, shift = gln_fold(step.gamma, step.beta, mean, var)
+    return PerChannelAffine(x, scale, shift)
+
+
+def _tiled_statistics(x: TiledTensor):
+    """Mean and biased variance per group over (C, length) of a tiled tensor, (G, 1, 1) float32.
+
+    Its padding columns are zero, so over all n_all stored values, with p = n_all - n of them
+    padding: sum is the valid sum, and sum (v - m)^2 over the valid values is
+    n_all * var_all + n_all * (m_all - m)^2 - p * m^2 (the deviations of the zeros removed)."""
+    import torch
+
+    groups = x.groups
+    values = torch.from_numpy(x.tiles).view(groups, -1)
+    n_all = values.shape[1]
+    n = x.shape[1] * x.length
+    var_all, mean_all = torch.var(values, dim=1, unbiased=False).double(), values.mean(dim=1).double()
+    mean = mean_all * (n_all / n)
+    var = (n_all * var_all + n_all * (mean_all - mean) ** 2 - (n_all - n) * mean ** 2) / n
+    return mean.float().view(groups, 1, 1), var.float().view(groups, 1, 1)
 
 
 class StitchedExecutor:
@@ -85,21 +290,36 @@ class StitchedExecutor:
         if missing:
             raise UserError(f"the {self.plan.path.value} plan needs input(s) {', '.join(missing)}")
         keep = keep or step_outputs(self.plan.steps[-1])
-        store: dict[str, np.ndarray] = {k: np.asarray(v, dtype=np.float32) for k, v in inputs.items()}
+        store: dict[str, Stored] = {k: np.asarray(v, dtype=np.float32) for k, v in inputs.items()}
         last_use = self.plan.last_uses()
         for index, step in enumerate(self.plan.steps):
-            produced = self._run_stage(step, store) if isinstance(step, Stage) else step.apply(store)
+            produced = self._run_stage(step, store) if isinstance(step, Stage) else self._run_host_step(step, store)
             store.update(produced)
             if observer is not None:
                 for name, tensor in produced.items():
-                    observer(name, tensor)
+                    observer(name, whole(tensor))
             for name in [n for n in store if last_use.get(n, -1) == index and n not in keep]:
                 del store[name]
             if on_step is not None:
                 on_step()
-        return {name: store[name] for name in keep}
+        return {name: whole(store[name]) for name in keep}
 
-    def _output_length(self, stage: Stage, store: Mapping[str, np.ndarray]) -> int:
+    @staticmethod
+    def _run_host_step(step, store: dict[str, Stored]) -> dict[str, Stored]:
+        """gLN, skip sums and aliases keep the tiled forms; every other host step gets whole tensors."""
+        if isinstance(step, Normalize) and step.norm is NormType.GLN:
+            return {step.output: global_norm_affine(step, store[step.input])}
+        if isinstance(step, Alias):
+            return {step.output: store[step.input]}
+        if isinstance(step, AddTensors):
+            a, b = store[step.a], store[step.b]
+            if isinstance(a, TiledTensor) and isinstance(b, TiledTensor) and a.tiles.shape == b.tiles.shape:
+                return {step.output: TiledTensor(a.tiles + b.tiles, a.groups, a.length)}  # zero padding stays zero
+        for name in step.reads:
+            store[name] = whole(store[name])
+        return step.apply(store)
+
+    def _output_length(self, stage: Stage, store: Mapping[str, Stored]) -> int:
         lengths = {p.name: p.geometry.output_length(store[p.name].shape[-1]) for p in stage.inputs}
         if len(set(lengths.values())) != 1:
             raise RuntimeError(f"stage {stage.name}: inputs imply different lengths {lengths}")
@@ -111,7 +331,7 @@ class StitchedExecutor:
             )
         return length
 
-    def _run_stage(self, stage: Stage, store: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run_stage(self, stage: Stage, store: Mapping[str, Stored]) -> dict[str, TiledTensor]:
         length = self._output_length(stage, store)
         n_tiles = math.ceil(length / self.tile_w)
         groups = max(store[p.name].shape[0] for p in stage.inputs)
@@ -123,4 +343,4 @@ class StitchedExecutor:
             batch[port.name] = tiles
         outputs = self.backend.run_stage(stage, batch)
         self.stage_batches[stage.name] = self.stage_batches.get(stage.name, 0) + 1
-        return {port.name: scatter_tiles(outputs[port.name], groups, length) for port in stage.outputs}
+        return {port.name: TiledTensor.from_backend(outputs[port.name], groups, length) for port in stage.outputs}
