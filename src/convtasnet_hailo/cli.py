@@ -71,6 +71,12 @@ def _layout(args: argparse.Namespace):
     return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms)
 
 
+def _executor_options(args: argparse.Namespace):
+    from .executors.base import ExecutorOptions
+
+    return ExecutorOptions(args.executor, args.jobs, args.ray_address, args.max_retries)
+
+
 def _check_limits(args: argparse.Namespace):
     from .export.hailo_rules import CheckLimits
 
@@ -158,7 +164,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     backend = _backend_options(args)
     return evaluate_command(_trained_model(args), Path(args.metadata), args.limit, backend, args.tile_w,
-                            _layout(args), Path(args.runs_dir))
+                            _layout(args), Path(args.runs_dir), _executor_options(args), _optional_path(args.resume))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -187,7 +193,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     variant = ScriptVariant(args.variant_name, tuple(args.script_line or ()))
     return compile_command(Path(args.export_dir), args.hw_arch, args.model, args.calib, args.calib_count, variant,
-                           args.dry_run, args.hailo_python, args.jobs, args.timeout,
+                           args.dry_run, args.hailo_python, _executor_options(args), args.timeout,
                            precision_dir=_optional_path(args.precision))
 
 
@@ -198,7 +204,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     profile = load_profile(args.path, args.profile, _optional_path(args.grid))
     return grid_command(_model_or_random(args), profile, args.hw_arch, Path(args.runs_dir),
                         _optional_path(args.resume), args.calib, args.calib_count, args.dry_run, args.hailo_python,
-                        args.jobs, args.timeout)
+                        _executor_options(args), args.timeout)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -219,8 +225,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 # Options shared by several commands, each declared once (argparse parent parsers).
 
-def _parent() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(add_help=False)
+def _parent(parents: list[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False, parents=list(parents))
 
 
 def _model_or_random_options() -> argparse.ArgumentParser:
@@ -286,15 +292,28 @@ def _backend_options_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _executor_options_parser() -> argparse.ArgumentParser:
+    from .executors.base import EXECUTORS
+
+    parser = _parent()
+    parser.add_argument("--executor", default="local", choices=EXECUTORS,
+                        help="where cases run: local (this machine) or ray (a Ray cluster; the [ray] extra)")
+    parser.add_argument("--jobs", type=int, default=1, help="--executor local: cases run at once (default 1)")
+    parser.add_argument("--ray-address", help="--executor ray: the cluster's address (default: a cluster of this "
+                                              "machine alone)")
+    parser.add_argument("--max-retries", type=int, default=2,
+                        help="--executor ray: retries of a case whose worker or node was lost (default 2)")
+    return parser
+
+
 def _compile_options() -> argparse.ArgumentParser:
     from .compile.driver import HW_ARCHS
 
-    parser = _parent()
+    parser = _parent(parents=[_executor_options_parser()])
     parser.add_argument("--hw-arch", default="hailo8", choices=HW_ARCHS, help="target (default hailo8)")
     parser.add_argument("--calib", nargs="+", help="audio for calibration tiles (default: the shipped demo mixture)")
     parser.add_argument("--calib-count", type=_positive_int, default=64, help="calibration tiles per input (default 64)")
     parser.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (runs a worker there)")
-    parser.add_argument("--jobs", type=int, default=1, help="cases compiled in parallel processes (default 1)")
     parser.add_argument("--timeout", type=_positive_float, help="seconds per case before it counts as Timeout "
                                                                 "(worker mode)")
     parser.add_argument("--dry-run", action="store_true",
@@ -436,10 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     forward.add_argument("--s2", help="ground-truth source 2")
     forward.set_defaults(func=cmd_forward)
 
-    evaluate = sub.add_parser("evaluate", parents=audio + [runs],
+    evaluate = sub.add_parser("evaluate", parents=audio + [runs, _executor_options_parser()],
                               help="SI-SNR/SI-SNRi and parity over a LibriMix-format metadata CSV")
     evaluate.add_argument("--metadata", required=True, help="mixture_<subset>_<mix_type>.csv")
     evaluate.add_argument("--limit", type=_positive_int, help="first N mixtures only")
+    evaluate.add_argument("--resume", help="the run folder of an interrupted evaluate: finished mixtures are skipped")
     evaluate.set_defaults(func=cmd_evaluate)
 
     demo = sub.add_parser("demo", parents=[backend, audio_tile, runs],

@@ -11,6 +11,7 @@ from convtasnet_hailo.backends.hailo_runtime import dequantize, quantize
 from convtasnet_hailo.compile.layout import nchw_to_nhwc, nhwc_to_nchw
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
+from convtasnet_hailo.executors.local import LocalExecutor
 from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.plan.packing import RuntimeLimits
 from convtasnet_hailo.model.random_init import random_model
@@ -219,7 +220,7 @@ def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monke
         export = tmp_path / label
         export_plan(plan, 256, export, ModelSource(model, "random", random_seed=0).to_json(), report=lambda _: None,
                     packing=pack_stages(names, networks_per_group=per_group))
-        run_compile(export, "hailo8", None, None, 4, ScriptVariant("default"), ExecMode.IN_PROCESS, None, 1, None,
+        run_compile(export, "hailo8", None, None, 4, ScriptVariant("default"), ExecMode.IN_PROCESS, None, LocalExecutor(1), None,
                     report=lambda _: None)
         hef_dirs[label] = export / "hailo" / "hailo8"
     want = {}

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..compile.manifest import CompileManifest, PackArtifacts, StageArtifacts
 from ..errors import UserError
+from ..executors.base import CaseExecutor, ExecutorOptions, open_executor
 from ..files import write_text_atomically
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
@@ -36,10 +37,14 @@ from .runner import (
 GRID_SUMMARY = {"decoder": "allocator_mapping_fixes_summary.tsv", "masker": "masker_allocator_fixes_summary.tsv"}
 
 
-def exec_mode(dry_run: bool, hailo_python: str | None, jobs: int) -> ExecMode:
-    """Decided before any work starts: a missing SDK is reported at once."""
+def exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions) -> ExecMode:
+    """Decided before any work starts: a missing SDK is reported at once (on a Ray cluster the
+    nodes with the ``hailo_sdk`` resource have it, not this machine)."""
     if dry_run:
         return ExecMode.DRY_RUN
+    if executor.name == "ray":
+        return ExecMode.WORKER if hailo_python else ExecMode.IN_PROCESS
+    jobs = executor.jobs
     if hailo_python:
         if not Path(hailo_python).exists():
             raise UserError(f"--hailo-python {hailo_python} does not exist; pass the SDK venv's bin/python")
@@ -79,7 +84,7 @@ def grid_plan(model, path: str, block_chan: int | None, fuse: bool = True):
 
 
 def run_grid(source, profile: GridProfile, hw_arch: str, run_dir: Path, audio: list[np.ndarray], calib_count: int,
-             mode: ExecMode, hailo_python: str | None, jobs: int, timeout_s: float | None,
+             mode: ExecMode, hailo_python: str | None, executor: CaseExecutor, timeout_s: float | None,
              report: Callable[[str], None] = print) -> dict:
     summary_path = run_dir / GRID_SUMMARY[profile.path]
     skip = done_run_tags(summary_path)
@@ -105,7 +110,7 @@ def run_grid(source, profile: GridProfile, hw_arch: str, run_dir: Path, audio: l
         {"profile": profile.name, "path": profile.path, "hw_arch": hw_arch,
          "cases": [p.job.run_tag for p in prepared],
          "stage_maps": {f"t{w}_b{c}": m for (w, c), m in stage_maps.items()}}, indent=1))
-    execute(prepared, mode, run_dir, summary, hw_arch, hailo_python, jobs, timeout_s, skip, report)
+    execute(prepared, mode, run_dir, summary, hw_arch, executor, hailo_python, timeout_s, skip, report)
     from ..runs.run_folder import read_tsv
 
     rows = read_tsv(summary_path)
@@ -156,8 +161,8 @@ def precision_lines(precision_dir: Path | None, stages: list[str]) -> dict[str, 
 
 
 def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audio_paths: list[str] | None,
-                calib_count: int, variant: ScriptVariant, mode: ExecMode, hailo_python: str | None, jobs: int,
-                timeout_s: float | None, report: Callable[[str], None] = print,
+                calib_count: int, variant: ScriptVariant, mode: ExecMode, hailo_python: str | None,
+                executor: CaseExecutor, timeout_s: float | None, report: Callable[[str], None] = print,
                 precision_dir: Path | None = None) -> dict:
     manifest = read_manifest(export_dir)
     if manifest.plan.get("monolithic"):
@@ -186,7 +191,7 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
                              har_only=frozenset(s for _, stages in joined for s in stages),
                              stage_lines=precision_lines(precision_dir, [s.name for s in plan.stages]))
     summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
-    rows = execute(prepared, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report)
+    rows = execute(prepared, mode, export_dir, summary, hw_arch, executor, hailo_python, timeout_s, report=report)
     # a dry run writes the pack jobs too (run them after their stages' jobs on the SDK machine)
     ready = {r["stage"] for r in rows if r["status"] in ("compiled", "reused", "dry-run")}
     packs = prepare_packs([(name, stages) for name, stages in joined if set(stages) <= ready], prepared, hw_arch,
@@ -194,7 +199,7 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     if packs:
         report(f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
                "into one HEF each")
-    pack_rows = execute(packs, mode, export_dir, summary, hw_arch, hailo_python, jobs, timeout_s, report=report) \
+    pack_rows = execute(packs, mode, export_dir, summary, hw_arch, executor, hailo_python, timeout_s, report=report) \
         if packs else []
     write_compile_manifest(out_dir, hw_arch, tile_w, block_chan, variant.name, rows, pack_rows, packing)
     return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir}
@@ -237,22 +242,17 @@ def check_resumable(run_dir: Path, profile: GridProfile) -> None:
 
 # The commands: plain values in, an exit status out (the CLI only parses and dispatches).
 
-def check_jobs(jobs: int) -> int:
-    if jobs < 1:
-        raise UserError(f"--jobs {jobs} must be >= 1")
-    return jobs
-
-
 def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, audio_paths: list[str] | None,
-                    calib_count: int, variant: ScriptVariant, dry_run: bool, hailo_python: str | None, jobs: int,
-                    timeout_s: float | None, report: Callable[[str], None] = print,
+                    calib_count: int, variant: ScriptVariant, dry_run: bool, hailo_python: str | None,
+                    executor: ExecutorOptions, timeout_s: float | None, report: Callable[[str], None] = print,
                     precision_dir: Path | None = None) -> int:
     """HAR + HEF for every stage of an export; exit 1 when any stage fails to compile."""
-    mode = exec_mode(dry_run, hailo_python, check_jobs(jobs))  # a missing SDK is reported before any work
+    mode = exec_mode(dry_run, hailo_python, executor)  # a missing SDK is reported before any work
     if not export_dir.is_dir():
         raise UserError(f"--export-dir {export_dir} is not a folder; pass one written by `convtasnet-hailo export`")
-    outcome = run_compile(export_dir, hw_arch, model_override, audio_paths, calib_count, variant, mode, hailo_python,
-                          jobs, timeout_s, report, precision_dir)
+    with open_executor(executor) as cases:
+        outcome = run_compile(export_dir, hw_arch, model_override, audio_paths, calib_count, variant, mode,
+                              hailo_python, cases, timeout_s, report, precision_dir)
     rows, pack_rows = outcome["rows"], outcome["pack_rows"]
     failed = [r["run_tag"] for r in rows + pack_rows if r["status"] == "failed"]
     done = lambda some: sum(r["status"] in ("compiled", "reused") for r in some)  # noqa: E731
@@ -264,19 +264,21 @@ def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, 
 
 
 def grid_command(source, profile: GridProfile, hw_arch: str, runs_dir: Path, resume: Path | None,
-                 audio_paths: list[str] | None, calib_count: int, dry_run: bool, hailo_python: str | None, jobs: int,
-                 timeout_s: float | None, report: Callable[[str], None] = print) -> int:
+                 audio_paths: list[str] | None, calib_count: int, dry_run: bool, hailo_python: str | None,
+                 executor: ExecutorOptions, timeout_s: float | None, report: Callable[[str], None] = print) -> int:
     """Every case of a grid profile into a run folder (or the folder of an interrupted run)."""
     from ..runs.run_folder import new_run_dir
 
-    mode = exec_mode(dry_run, hailo_python, check_jobs(jobs))
+    mode = exec_mode(dry_run, hailo_python, executor)
     if resume is not None:
         check_resumable(resume, profile)
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
     run_dir = resume or new_run_dir(runs_dir)
-    report(f"grid {profile.path} --profile {profile.name} ({mode.value}), {source.description}; run folder {run_dir}")
-    outcome = run_grid(source, profile, hw_arch, run_dir, audio, calib_count, mode, hailo_python, jobs, timeout_s,
-                       report)
+    report(f"grid {profile.path} --profile {profile.name} ({mode.value}, executor {executor.name}), "
+           f"{source.description}; run folder {run_dir}")
+    with open_executor(executor) as cases:
+        outcome = run_grid(source, profile, hw_arch, run_dir, audio, calib_count, mode, hailo_python, cases,
+                           timeout_s, report)
     covering = outcome["covering"]
     report(f"{outcome['n_cases']} case(s); summary {outcome['summary']}; report {run_dir / 'grid_report.tsv'}; "
            + (f"covering: tile_w {covering['tile_w']} block_chan {covering['block_chan']}" if covering

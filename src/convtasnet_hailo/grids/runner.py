@@ -1,6 +1,8 @@
-"""Runs compile cases: prepares exports, calibration and model scripts, then compiles each stage
-in-process, in worker processes (``--hailo-python``, ``--jobs``), or not at all (``--dry-run``),
-appending one summary row per case as it finishes. Main environment only (needs the plan)."""
+"""Runs compile cases: prepares exports, calibration and model scripts, then hands one task per
+stage to an executor (local threads, ``--jobs``; or a Ray cluster), which compiles it in-process,
+in a worker process (``--hailo-python``) or not at all (``--dry-run``, which checks the case's
+inputs where it would run), appending one summary row per case as it finishes. Main environment
+only (needs the plan)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import enum
 import hashlib
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
@@ -17,10 +18,12 @@ import onnx
 
 from ..export.manifest import Manifest, sha256_file
 from ..runs.run_folder import TsvWriter, read_tsv
-from ..compile.driver import CompileJob, CompileResult, PackJob, import_sdk, run_job
+from ..compile.driver import CompileJob, CompileResult, PackJob
+from ..compile.remote import absolute_result, job_inputs, run_case
+from ..executors.base import CaseExecutor, Task, TaskFailure
+from ..executors.files import unpack
 from .profile import GridCase, run_tag
 from ..compile.model_script import ScriptVariant
-from ..compile.worker import run_in_worker
 
 SUMMARY_COLUMNS = ["run_tag", "stage", "path", "tile_w", "block_chan", "variant", "hw_arch", "status",
                    "har_success", "hef_success", "exception_type", "failure_head", "signature", "log", "hef_log",
@@ -99,13 +102,6 @@ def prepare_packs(packs: list[tuple[str, tuple[str, ...]]], stage_cases: list[Pr
     return prepared
 
 
-def _absolute(job: CompileJob | PackJob, root: Path) -> CompileJob | PackJob:
-    if isinstance(job, PackJob):
-        return dataclasses.replace(job, out_dir=str(root / job.out_dir), har_paths=tuple(str(root / p) for p in job.har_paths))
-    return dataclasses.replace(job, onnx_path=str(root / job.onnx_path), out_dir=str(root / job.out_dir),
-                               calib_paths=tuple(str(root / p) for p in job.calib_paths))
-
-
 def _row(prepared: PreparedCase, hw_arch: str, status: str, result: CompileResult | None) -> dict:
     case = prepared.case
     row = {"run_tag": case.run_tag, "stage": case.stage, "path": case.path, "tile_w": case.tile_w,
@@ -141,9 +137,9 @@ def done_run_tags(summary_path: Path) -> set[str]:
 
 
 def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: TsvWriter, hw_arch: str,
-            hailo_python: str | None = None, jobs: int = 1, timeout_s: float | None = None,
+            executor: CaseExecutor, hailo_python: str | None = None, timeout_s: float | None = None,
             skip: set[str] = frozenset(), report: Callable[[str], None] = print) -> list[dict]:
-    """Runs the cases; one summary row per case, appended as each finishes."""
+    """Runs the cases through ``executor``; one summary row per case, appended as each finishes."""
     rows: list[dict] = []
     todo = [p for p in prepared if p.case.run_tag not in skip]
     if len(todo) < len(prepared):
@@ -152,35 +148,52 @@ def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: T
     jobs_dir.mkdir(parents=True, exist_ok=True)
     for item in todo:  # the job files are what a user copies to an SDK machine
         (jobs_dir / f"{item.case.run_tag}.json").write_text(json.dumps(item.job.to_json(), indent=1))
+
+    def finished(row: dict) -> None:
+        rows.append(row)
+        summary.append(row)
+        made = "HEF" if row.get("wants_hef", True) else "HAR"
+        outcome = made if row["status"] in ("compiled", "reused", "dry-run") else (row.get("exception_type") or row["status"])
+        report(f"[{len(rows)}/{len(todo)}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
+
+    if mode is not ExecMode.DRY_RUN:
+        for item in [p for p in todo if _already_compiled(p, root)]:
+            finished(_row(item, hw_arch, "reused", _reused(item.job, root)))
+    by_tag = {p.case.run_tag: p for p in todo}
+    tasks = [_task(item, mode, root, executor, hailo_python, timeout_s) for item in todo
+             if not any(r["run_tag"] == item.case.run_tag for r in rows)]
+    for task, outcome in executor.run(tasks):
+        finished(_case_row(by_tag[task.key], outcome, mode, root, hw_arch))
     if mode is ExecMode.DRY_RUN:
-        for item in todo:
-            rows.append(_row(item, hw_arch, "dry-run", None))
-            summary.append(rows[-1])
         report(f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
                f"`python -m convtasnet_hailo.compile.worker jobs/<case>.json` from {root})")
-        return rows
-    sdk = import_sdk() if mode is ExecMode.IN_PROCESS else None
-
-    def run_one(item: PreparedCase) -> dict:
-        if _already_compiled(item, root):
-            return _row(item, hw_arch, "reused", _reused(item.job, root))
-        job = _absolute(item.job, root)
-        if mode is ExecMode.IN_PROCESS:
-            result = run_job(job, sdk)
-        else:
-            result = run_in_worker(job, hailo_python or sys.executable, jobs_dir / f"{item.case.run_tag}.run.json",
-                                   timeout_s)
-        if result.ok:
-            (root / item.job.out_dir / f"{item.job.run_tag}.inputs").write_text(item.fingerprint)
-        return _row(item, hw_arch, "compiled" if result.ok else "failed", result)
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_one, item): item for item in todo}
-        for index, future in enumerate(as_completed(futures), 1):
-            row = future.result()
-            rows.append(row)
-            summary.append(row)
-            made = "HEF" if row.get("wants_hef", True) else "HAR"
-            outcome = made if row["status"] in ("compiled", "reused") else (row.get("exception_type") or row["status"])
-            report(f"[{index}/{len(todo)}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
     return rows
+
+
+def _task(item: PreparedCase, mode: ExecMode, root: Path, executor: CaseExecutor, hailo_python: str | None,
+          timeout_s: float | None) -> Task:
+    """One case as a task: in the run folder (local), or with its inputs shipped (Ray), on a node
+    with the Dataflow Compiler (the ``hailo_sdk`` resource) unless it is a dry run."""
+    job = item.job.to_json()
+    if executor.ships_files:
+        files = {path: executor.share(root / path) for path in job_inputs(item.job)}
+        args = (job, mode.value, None, files, hailo_python, timeout_s)
+    else:
+        args = (job, mode.value, str(root), None, hailo_python or sys.executable, timeout_s)
+    resources = {"CPU": 1} if mode is ExecMode.DRY_RUN else {"hailo_sdk": 1}
+    return Task(item.case.run_tag, run_case, args, resources)
+
+
+def _case_row(item: PreparedCase, outcome, mode: ExecMode, root: Path, hw_arch: str) -> dict:
+    """The summary row of a finished case; a shipped case's products land in the run folder."""
+    if isinstance(outcome, TaskFailure):
+        row = _row(item, hw_arch, "failed", None)
+        attempts = f" (after {outcome.attempts} attempts)" if outcome.attempts > 1 else ""
+        return row | {"exception_type": outcome.error_type, "failure_head": outcome.message + attempts}
+    if mode is ExecMode.DRY_RUN:
+        return _row(item, hw_arch, "dry-run", None)
+    unpack(outcome["files"], root)
+    result = absolute_result(outcome["result"], root)
+    if result.ok:
+        (root / item.job.out_dir / f"{item.job.run_tag}.inputs").write_text(item.fingerprint)
+    return _row(item, hw_arch, "compiled" if result.ok else "failed", result)

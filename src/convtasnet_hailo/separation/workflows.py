@@ -5,9 +5,6 @@ Every function takes plain values (no argparse); the CLI only parses and calls t
 
 from __future__ import annotations
 
-import csv
-import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -19,10 +16,10 @@ from ..audio.io import LoadedAudio, load_audio, pcm_safe_gain, save_audio
 from ..audio.librimix import read_metadata, sources_beside
 from ..backends.setup import BackendOptions, open_backend
 from ..errors import UserError
+from ..executors.base import ExecutorOptions, open_executor
 from ..plan.builder import PlanOptions, PlanPath
 from ..model.source import ModelSource
 from ..tiling.executor import check_tile_width
-from ..metrics.quality import quality_scores
 from ..runs.plot import plot_separation, plot_spectrograms
 from ..runs.run_folder import new_run_dir, write_json
 from .forward import ForwardResult, forward_metrics, run_forward
@@ -172,51 +169,6 @@ def forward_summary(metrics: dict) -> str:
             f"{metrics['stoi_mixture_mean']:.2f} -> {metrics['stoi_hailo_mean']:.2f} (input -> output)")
 
 
-EVALUATE_COLUMNS = ["mixture_ID", "num_samples", "si_snr_s1_db", "si_snr_s2_db", "si_snri_db", "mixture_si_snr_db",
-                    "reference_si_snri_db", "pesq", "pesq_mixture", "stoi", "stoi_mixture", "parity_max_abs",
-                    "parity_ok"]
-
-
-def evaluate_entries(separator: StitchedSeparator, entries, run_dir: Path, run_info: dict,
-                     report: Report = print) -> dict:
-    """Per-utterance CSV (written row by row) and ``evaluate_summary.json``."""
-    rows = []
-    with open(run_dir / "evaluate_per_utterance.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, EVALUATE_COLUMNS)
-        writer.writeheader()
-        for index, entry in enumerate(entries, 1):
-            _, result = forward_one(separator, entry.mixture_path, entry.source_paths)
-            score, ref_score = result.score("stitched"), result.score("reference")
-            quality = quality_scores(result.stitched[list(score.permutation)], result.sources, result.mixture,
-                                     separator.model.config.sample_rate)
-            row = {"mixture_ID": entry.mixture_id, "num_samples": len(result.mixture),
-                   "si_snr_s1_db": score.si_snr[0], "si_snr_s2_db": score.si_snr[-1], "si_snri_db": score.mean_si_snri,
-                   "mixture_si_snr_db": float(np.mean(score.mixture_si_snr)),
-                   "reference_si_snri_db": ref_score.mean_si_snri, "pesq": quality["pesq_hailo_mean"],
-                   "pesq_mixture": quality["pesq_mixture_mean"], "stoi": quality["stoi_hailo_mean"],
-                   "stoi_mixture": quality["stoi_mixture_mean"], "parity_max_abs": result.parity_max_abs,
-                   "parity_ok": result.parity_ok}
-            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
-            handle.flush()
-            rows.append(row)
-            report(f"[{index}/{len(entries)}] {entry.mixture_id}: SI-SNRi {row['si_snri_db']:.2f} dB, PESQ "
-                   f"{row['pesq']:.2f}, STOI {row['stoi']:.2f}, parity {row['parity_max_abs']:.1e}")
-
-    def stats(values):
-        values = [v for v in values if not math.isnan(v)]  # PESQ is NaN where P.862 finds no speech
-        return {"mean": statistics.fmean(values), "median": statistics.median(values)} if values else None
-
-    summary = {**run_info, "n_mixtures": len(rows),
-               "si_snr_db": stats([(r["si_snr_s1_db"] + r["si_snr_s2_db"]) / 2 for r in rows]),
-               "si_snri_db": stats([r["si_snri_db"] for r in rows]),
-               "reference_si_snri_db": stats([r["reference_si_snri_db"] for r in rows]),
-               **{key: stats([r[key] for r in rows]) for key in ("pesq", "pesq_mixture", "stoi", "stoi_mixture")},
-               "parity_max_abs": max(r["parity_max_abs"] for r in rows),
-               "parity_all_ok": all(r["parity_ok"] for r in rows)}
-    write_json(run_dir / "evaluate_summary.json", summary)
-    return summary
-
-
 # The commands: plain values in, an exit status out (the CLI only parses and dispatches).
 
 def open_separator(source: ModelSource, backend: BackendOptions, tile_w: int, layout: PlanOptions,
@@ -275,23 +227,40 @@ def missing_files(entries) -> list[Path]:
 
 
 def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, backend: BackendOptions, tile_w: int,
-                     layout: PlanOptions, runs_dir: Path, report: Report = print) -> int:
+                     layout: PlanOptions, runs_dir: Path, executor: ExecutorOptions = ExecutorOptions(),
+                     resume: Path | None = None, report: Report = print) -> int:
     """Every listed file is checked before the first mixture is separated; exit 1 when any
-    mixture breaks the contract."""
+    mixture breaks the contract or fails."""
+    from .evaluation import SeparatorSpec, evaluate_entries, start_run
+
+    if executor.name == "local" and executor.jobs > 1:
+        raise UserError("evaluate --executor local runs one mixture at a time (the stages already use every core); "
+                        "spread mixtures over processes or machines with --executor ray")
+    check_tile_width(tile_w)
     entries = read_metadata(metadata)[:limit]
     missing = missing_files(entries)
     if missing:
         raise UserError(f"{metadata} lists {len(missing)} file(s) that do not exist, the first {missing[0]}; "
                         "fix the paths or pass the CSV of the LibriMix tree they belong to")
-    run_dir = new_run_dir(runs_dir)
-    separator = open_separator(source, backend, tile_w, layout, run_dir / "onnx", report)
-    run_info = {"metadata": str(metadata), **_run_info(source, backend, tile_w, layout)}
-    summary = evaluate_entries(separator, entries, run_dir, run_info, report)
+    if resume is not None and not resume.is_dir():
+        raise UserError(f"--resume {resume} is not a folder; pass the run folder of an interrupted `evaluate`")
+    run_dir = resume or new_run_dir(runs_dir)
+    run_info = {"metadata": str(metadata), **_run_info(source, backend, tile_w, layout), **executor.to_json()}
+    start_run(run_dir, run_info, resume is not None)
+    with open_executor(executor) as cases:
+        scratch = None if cases.ships_files else str(run_dir / "onnx")
+        spec = SeparatorSpec(source, backend, tile_w, layout, scratch)
+        summary = evaluate_entries(spec, entries, run_dir, run_info, cases, report)
     quality = "".join(f", {label} mean {summary[key]['mean']:.2f} (mixture {summary[key + '_mixture']['mean']:.2f})"
                       for key, label in (("pesq", "PESQ"), ("stoi", "STOI")) if summary[key] and summary[key + "_mixture"])
-    report(f"{summary['n_mixtures']} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
-           f"{summary['si_snri_db']['median']:.2f} dB{quality}; parity max_abs {summary['parity_max_abs']:.1e}; {run_dir}")
-    return 0 if summary["parity_all_ok"] else 1
+    if summary["n_mixtures"]:
+        report(f"{summary['n_mixtures']} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
+               f"{summary['si_snri_db']['median']:.2f} dB{quality}; parity max_abs {summary['parity_max_abs']:.1e}; "
+               f"{run_dir}")
+    if summary["failed"]:
+        report(f"{len(summary['failed'])} mixture(s) failed (listed in evaluate_summary.json; --resume {run_dir} "
+               "retries them)")
+    return 0 if summary["parity_all_ok"] and not summary["failed"] else 1
 
 
 def imported_enhancer(runs_dir: Path, report: Report = print) -> ModelSource:

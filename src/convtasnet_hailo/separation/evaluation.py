@@ -1,0 +1,199 @@
+"""`evaluate`: one task per mixture through the executor seam (local, or a Ray cluster), rows
+written to the run folder as they finish, ``--resume`` of an interrupted run.
+
+Cases -> executor -> ``evaluate_per_utterance.csv`` (appended as each mixture finishes; sorted
+into the metadata's order at the end) -> ``evaluate_summary.json`` (always from the CSV, so a
+resumed run and an uninterrupted one summarize the same numbers).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..audio.librimix import MixtureEntry
+from ..backends.setup import BackendOptions
+from ..errors import UserError
+from ..executors.base import CaseExecutor, Task, TaskFailure
+from ..executors.files import unpack
+from ..files import write_text_atomically
+from ..metrics.quality import quality_scores
+from ..model.source import ModelSource
+from ..plan.builder import PlanOptions
+from ..runs.run_folder import write_json
+
+Report = Callable[[str], None]
+
+RUN_FILE = "evaluate_run.json"
+CSV_FILE = "evaluate_per_utterance.csv"
+EVALUATE_COLUMNS = ["mixture_ID", "num_samples", "si_snr_s1_db", "si_snr_s2_db", "si_snri_db", "mixture_si_snr_db",
+                    "reference_si_snri_db", "pesq", "pesq_mixture", "stoi", "stoi_mixture", "parity_max_abs",
+                    "parity_ok"]
+#: What a resumed run must share with the run it continues.
+RESUME_KEYS = ("metadata", "backend", "tile_w", "block_chan", "fused", "device_norms", "model_source", "model_sha256",
+               "model_config")
+
+
+@dataclasses.dataclass(frozen=True)
+class SeparatorSpec:
+    """Everything a worker needs to build the stitched separator. ``scratch``: where onnxruntime
+    exports (the run folder's ``onnx/`` locally; a folder of the worker's own on a Ray node)."""
+
+    source: ModelSource
+    backend: BackendOptions
+    tile_w: int
+    layout: PlanOptions
+    scratch: str | None = None
+
+    @property
+    def key(self) -> str:
+        return json.dumps([self.source.to_json(), str(self.backend), self.tile_w, self.layout.to_json(), self.scratch],
+                          sort_keys=True, default=str)
+
+
+_OPEN_SEPARATORS: dict = {}  # per process: a Ray worker separates many mixtures with one separator
+
+
+def separator_for(spec: SeparatorSpec, report: Report = print):
+    from .workflows import open_separator
+
+    if spec.key not in _OPEN_SEPARATORS:
+        scratch = Path(spec.scratch) if spec.scratch else Path(tempfile.mkdtemp(prefix="convtasnet-evaluate-"))
+        _OPEN_SEPARATORS[spec.key] = open_separator(spec.source, spec.backend, spec.tile_w, spec.layout, scratch,
+                                                    report)
+    return _OPEN_SEPARATORS[spec.key]
+
+
+def mixture_row(separator, mixture_id: str, mix_path: Path, source_paths) -> dict:
+    """One mixture separated and scored: the CSV row (floats unrounded)."""
+    from .workflows import forward_one
+
+    _, result = forward_one(separator, mix_path, source_paths)
+    score, ref_score = result.score("stitched"), result.score("reference")
+    quality = quality_scores(result.stitched[list(score.permutation)], result.sources, result.mixture,
+                             separator.model.config.sample_rate)
+    return {"mixture_ID": mixture_id, "num_samples": len(result.mixture),
+            "si_snr_s1_db": score.si_snr[0], "si_snr_s2_db": score.si_snr[-1], "si_snri_db": score.mean_si_snri,
+            "mixture_si_snr_db": float(np.mean(score.mixture_si_snr)),
+            "reference_si_snri_db": ref_score.mean_si_snri, "pesq": quality["pesq_hailo_mean"],
+            "pesq_mixture": quality["pesq_mixture_mean"], "stoi": quality["stoi_hailo_mean"],
+            "stoi_mixture": quality["stoi_mixture_mean"], "parity_max_abs": result.parity_max_abs,
+            "parity_ok": result.parity_ok}
+
+
+def evaluate_mixture(spec: SeparatorSpec, mixture_id: str, mix: str, sources: tuple[str, ...],
+                     files: dict | None = None) -> dict:
+    """The task: one mixture, from its paths here, or from ``files`` shipped to another node."""
+    if files is None:
+        return mixture_row(separator_for(spec, report=lambda _: None), mixture_id, Path(mix), [Path(s) for s in sources])
+    with tempfile.TemporaryDirectory(prefix="convtasnet-mixture-") as scratch:
+        unpack(files, Path(scratch))
+        return mixture_row(separator_for(spec, report=lambda _: None), mixture_id, Path(scratch) / mix,
+                           [Path(scratch) / s for s in sources])
+
+
+def _task(entry: MixtureEntry, spec_arg, executor: CaseExecutor) -> Task:
+    if not executor.ships_files:
+        args = (spec_arg, entry.mixture_id, str(entry.mixture_path), tuple(str(p) for p in entry.source_paths), None)
+    else:  # shipped under neutral names: the node has none of the driver's folders
+        names = ["mixture" + entry.mixture_path.suffix] + [f"s{i}{p.suffix}" for i, p in enumerate(entry.source_paths, 1)]
+        files = {name: executor.share(path) for name, path in zip(names, (entry.mixture_path, *entry.source_paths))}
+        args = (spec_arg, entry.mixture_id, names[0], tuple(names[1:]), files)
+    return Task(entry.mixture_id, evaluate_mixture, args, {"CPU": 1})
+
+
+def _cell(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The CSV's finished rows, numbers as floats (what the summary is computed from)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key in EVALUATE_COLUMNS[1:]:
+            row[key] = row[key] == "True" if key == "parity_ok" else float(row[key])
+        row["num_samples"] = int(row["num_samples"])
+    return rows
+
+
+def start_run(run_dir: Path, run_info: dict, resume: bool) -> None:
+    """Records what the run evaluates; a resumed run must evaluate the same (RESUME_KEYS)."""
+    path = run_dir / RUN_FILE
+    if not resume:
+        write_json(path, run_info)
+        return
+    if not path.is_file():
+        raise UserError(f"--resume {run_dir}: no {RUN_FILE} there; pass the folder of an `evaluate` run")
+    before = json.loads(path.read_text())
+    changed = [k for k in RESUME_KEYS if before.get(k) != json.loads(json.dumps(run_info.get(k), default=str))]
+    if changed:
+        raise UserError(f"--resume {run_dir}: that run had another {changed[0]} ({before.get(changed[0])!r}); resume "
+                        "with the same model, metadata, backend and plan options, or start a new run")
+
+
+def evaluate_entries(spec: SeparatorSpec, entries: list[MixtureEntry], run_dir: Path, run_info: dict,
+                     executor: CaseExecutor, report: Report = print) -> dict:
+    """Every entry not already in the run folder's CSV through ``executor``; then the CSV in
+    metadata order and ``evaluate_summary.json``."""
+    csv_path = run_dir / CSV_FILE
+    done = {row["mixture_ID"] for row in read_rows(csv_path)}
+    todo = [e for e in entries if e.mixture_id not in done]
+    if done:
+        report(f"resume: {len(entries) - len(todo)} mixture(s) already evaluated, {len(todo)} to go")
+    if not csv_path.is_file():
+        write_text_atomically(csv_path, ",".join(EVALUATE_COLUMNS) + "\n")
+    spec_arg = executor.put(spec)
+    failures = []
+    with open(csv_path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, EVALUATE_COLUMNS)
+        for index, (task, row) in enumerate(executor.run([_task(e, spec_arg, executor) for e in todo]), 1):
+            if isinstance(row, TaskFailure):
+                failures.append(row)
+                report(f"[{index}/{len(todo)}] {task.key}: FAILED ({row.error_type}: {row.message})")
+                continue
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+            handle.flush()
+            report(f"[{index}/{len(todo)}] {task.key}: SI-SNRi {row['si_snri_db']:.2f} dB, PESQ {row['pesq']:.2f}, "
+                   f"STOI {row['stoi']:.2f}, parity {row['parity_max_abs']:.1e}")
+    order = {e.mixture_id: i for i, e in enumerate(entries)}
+    rows = sorted(read_rows(csv_path), key=lambda r: order.get(r["mixture_ID"], len(order)))
+    _rewrite_csv(csv_path, rows)
+    summary = summarize(rows, run_info) | {"failed": [{"mixture_ID": f.key, "error": f"{f.error_type}: {f.message}",
+                                                       "attempts": f.attempts} for f in failures]}
+    write_json(run_dir / "evaluate_summary.json", summary)
+    return summary
+
+
+def _rewrite_csv(path: Path, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, EVALUATE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    write_text_atomically(path, text.getvalue())
+
+
+def summarize(rows: list[dict], run_info: dict) -> dict:
+    def stats(values):
+        values = [v for v in values if not math.isnan(v)]  # PESQ is NaN where P.862 finds no speech
+        return {"mean": statistics.fmean(values), "median": statistics.median(values)} if values else None
+
+    return {**run_info, "n_mixtures": len(rows),
+            "si_snr_db": stats([(r["si_snr_s1_db"] + r["si_snr_s2_db"]) / 2 for r in rows]),
+            "si_snri_db": stats([r["si_snri_db"] for r in rows]),
+            "reference_si_snri_db": stats([r["reference_si_snri_db"] for r in rows]),
+            **{key: stats([r[key] for r in rows]) for key in ("pesq", "pesq_mixture", "stoi", "stoi_mixture")},
+            "parity_max_abs": max((r["parity_max_abs"] for r in rows), default=float("nan")),
+            "parity_all_ok": all(r["parity_ok"] for r in rows)}
