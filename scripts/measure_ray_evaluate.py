@@ -48,7 +48,7 @@ def main() -> int:
     args = parser.parse_args()
     import ray
 
-    record = {"metadata": args.metadata, "model": str(DEMO_MODEL), "backend": "torch_proxy", "tile_w": 256,
+    record = {"metadata": args.metadata, "model": DEMO_MODEL.name, "backend": "torch_proxy", "tile_w": 256,
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "runs": {}}
     with tempfile.TemporaryDirectory() as scratch:
         record["runs"]["local"] = timed_run(Path(args.metadata), ExecutorOptions(), Path(scratch) / "local")
