@@ -152,16 +152,19 @@ def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: T
     def finished(row: dict) -> None:
         rows.append(row)
         summary.append(row)
+        if row["status"] == "dry-run":
+            return  # thousands of them: the closing line says where they went
         made = "HEF" if row.get("wants_hef", True) else "HAR"
-        outcome = made if row["status"] in ("compiled", "reused", "dry-run") else (row.get("exception_type") or row["status"])
+        outcome = made if row["status"] in ("compiled", "reused") else (row.get("exception_type") or row["status"])
         report(f"[{len(rows)}/{len(todo)}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
 
     if mode is not ExecMode.DRY_RUN:
         for item in [p for p in todo if _already_compiled(p, root)]:
             finished(_row(item, hw_arch, "reused", _reused(item.job, root)))
     by_tag = {p.case.run_tag: p for p in todo}
+    reused = {r["run_tag"] for r in rows}
     tasks = [_task(item, mode, root, executor, hailo_python, timeout_s) for item in todo
-             if not any(r["run_tag"] == item.case.run_tag for r in rows)]
+             if item.case.run_tag not in reused]
     for task, outcome in executor.run(tasks):
         finished(_case_row(by_tag[task.key], outcome, mode, root, hw_arch))
     if mode is ExecMode.DRY_RUN:
