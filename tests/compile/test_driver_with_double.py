@@ -93,10 +93,12 @@ def test_worker_protocol(export, tmp_path, monkeypatch, behavior, expected):
 
 
 def test_worker_side_imports_neither_torch_nor_onnxruntime():
+    """What a compile node imports (the worker, and remote.py where an executor runs a case)."""
     import subprocess
     import sys
 
-    code = ("import sys, convtasnet_hailo.compile.worker, convtasnet_hailo.export.manifest; "
+    code = ("import sys, convtasnet_hailo.compile.worker, convtasnet_hailo.compile.remote, "
+            "convtasnet_hailo.export.manifest; "
             "print(sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
