@@ -231,7 +231,7 @@ def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, bac
                      resume: Path | None = None, report: Report = print) -> int:
     """Every listed file is checked before the first mixture is separated; exit 1 when any
     mixture breaks the contract or fails."""
-    from .evaluation import SeparatorSpec, evaluate_entries, start_run
+    from .evaluation import SeparatorSpec, evaluate_entries, separator_for, start_run
 
     if executor.name == "local" and executor.jobs > 1:
         raise UserError("evaluate --executor local runs one mixture at a time (the stages already use every core); "
@@ -250,6 +250,8 @@ def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, bac
     with open_executor(executor) as cases:
         scratch = None if cases.ships_files else str(run_dir / "onnx")
         spec = SeparatorSpec(source, backend, tile_w, layout, scratch)
+        if not cases.ships_files:
+            separator_for(spec, report)  # here, with its progress said; the cases reuse it
         summary = evaluate_entries(spec, entries, run_dir, run_info, cases, report)
     quality = "".join(f", {label} mean {summary[key]['mean']:.2f} (mixture {summary[key + '_mixture']['mean']:.2f})"
                       for key, label in (("pesq", "PESQ"), ("stoi", "STOI")) if summary[key] and summary[key + "_mixture"])
