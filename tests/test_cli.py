@@ -39,7 +39,7 @@ def test_bad_flag_values_are_rejected_by_the_parser(capsys):
 def test_doctor_reports_every_toolchain(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    for name in ("torch", "onnxruntime", "Hailo Dataflow Compiler", "HailoRT", "Hailo device", "torch_proxy"):
+    for name in ("torch", "onnxruntime", "Hailo Dataflow Compiler", "HailoRT", "Hailo device", "Ray", "torch_proxy"):
         assert name in out
     assert "fix:" in out  # the SDK is not installable here, so a fix is printed
 

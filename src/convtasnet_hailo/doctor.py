@@ -62,6 +62,8 @@ def run_checks() -> list[Check]:
                       "compile, grid, backend hailo_emulator"),
         _import_check("hailo_platform", "HailoRT (hailo_platform)", RUNTIME_FIX, "backend hailo_runtime"),
         _device_check(),
+        _import_check("ray", "Ray", "pip install 'convtasnet-hailo[ray]'",
+                      "--executor ray (grid, compile, evaluate on a cluster)"),
     ]
     return checks
 
