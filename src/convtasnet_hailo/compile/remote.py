@@ -57,7 +57,9 @@ def _run_in(root: Path, job_json: dict, mode: str, hailo_python: str | None, tim
         result = run_in_worker(absolute, hailo_python, jobs_dir / f"{job.run_tag}.run.json", timeout_s)
     else:
         result = run_job(absolute)
-    made = collect_folder(root, job.out_dir, since=started - 1) if ship_back else {}
+    made = collect_folder(root, job.out_dir, since=started) if ship_back else {}
+    for shipped in job_inputs(job):  # a pack's stage HARs came in; only what the job made goes back
+        made.pop(shipped, None)
     return {"result": _relative(result, root).to_json(), "files": made}
 
 
