@@ -15,7 +15,7 @@ import pytest
 
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.executors.base import ExecutorOptions, Task, TaskFailure
+from convtasnet_hailo.executors.base import Task, TaskFailure
 from convtasnet_hailo.executors.local import LocalExecutor
 from convtasnet_hailo.runs.run_folder import read_tsv
 from tests.conftest import write_librimix_tree

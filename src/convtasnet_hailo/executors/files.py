@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
 
 FileBundle = dict  # relative path (str, '/'-separated) -> bytes, or a Ray object reference to them
-
-
-def collect(root: Path, relative_paths: Iterable[str]) -> FileBundle:
-    return {str(p): (root / p).read_bytes() for p in relative_paths}
 
 
 def collect_folder(root: Path, relative_dir: str, since: float | None = None) -> FileBundle:

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import UserError
 from ..model.config import NormType
 from ..plan.builder import StagePlan, step_outputs
-from ..plan.host_steps import AddTensors, Alias, Normalize, gln_fold
+from ..plan.host_steps import AddTensors, Alias, Normalize, gln_fold, gln_statistics
 from ..plan.stages import POINTWISE, Geometry, Stage
 
 Observer = Callable[[str, np.ndarray], None]
@@ -142,25 +142,18 @@ def whole(x: Stored) -> np.ndarray:
 def gather_tiles(x: Stored, geometry: Geometry, tile_w: int, n_tiles: int) -> np.ndarray:
     """Cuts the tiles' input windows out of a tensor in any stored form, each window copied (or its
     affine applied) once into a zeroed batch (the zeros are the reference's padding outside the
-    utterance). A tiled tensor a pointwise stage reads at its own tiling is returned as it is.
+    utterance). A tiled tensor a pointwise stage reads at its own tiling is returned as it is; a
+    tiled source at the same tiling is cut per neighbouring tile offset (``_gather_from_tiles``).
 
     Shape: x (G, C, length) -> (G * n_tiles, C, 1, geometry.tile_input_width(tile_w)),
     group-major (batch index = g * n_tiles + tile).
     """
-    same_tiles = geometry == POINTWISE and _tiled_source(x) is not None \
-        and _tiled_source(x).tile_w == tile_w and _tiled_source(x).n_tiles == n_tiles
-    if same_tiles and isinstance(x, TiledTensor):
+    tiled = _tiled_source(x)
+    if geometry == POINTWISE and isinstance(x, TiledTensor) and x.tile_w == tile_w and x.n_tiles == n_tiles:
         return x.tiles
-    if same_tiles:  # one affine pass over every tile, then the padding past the utterance back to zero
-        source = x.source
-        out = np.empty_like(source.tiles)
-        grouped = out.reshape(source.groups, n_tiles, *out.shape[1:])
-        _addcmul(grouped, source.grouped(), x.scale[:, None, :, :, None], x.shift[:, None, :, :, None])
-        grouped[:, -1, :, :, source.length - (n_tiles - 1) * tile_w:] = 0
-        return out
     groups, channels, length = x.shape
     width = geometry.tile_input_width(tile_w)
-    if geometry.stride == 1 and _tiled_source(x) is not None and _tiled_source(x).tile_w == tile_w:
+    if geometry.stride == 1 and tiled is not None and tiled.tile_w == tile_w:
         return _gather_from_tiles(x, geometry, n_tiles).reshape(groups * n_tiles, channels, 1, width)
     out = np.empty((groups, n_tiles, channels, width), x.dtype)
     for tile in range(n_tiles):
@@ -174,18 +167,22 @@ def gather_tiles(x: Stored, geometry: Geometry, tile_w: int, n_tiles: int) -> np
 
 
 def _gather_from_tiles(x: TiledTensor | PerChannelAffine, geometry: Geometry, n_tiles: int) -> np.ndarray:
-    """Windows with a halo cut from a tiled tensor at the same tiling (stride 1): one copy (or
-    affine) per neighbouring tile offset k, for all tiles at once, instead of one per tile and
+    """Windows (with their halo, if any) cut from a tiled tensor at the same tiling (stride 1): one
+    copy (or affine) per neighbouring tile offset k, for all tiles at once, instead of one per tile and
     piece. Returns (G, n_tiles, C, width); zeros outside 0..length as the reference pads."""
     source = _tiled_source(x)
     tile_w, length, left = source.tile_w, source.length, geometry.pad_left
     width = geometry.tile_input_width(tile_w)
     src = source.grouped()[:, :, :, 0, :]  # (G, n_src, C, tile_w), a view
-    out = np.zeros((source.groups, n_tiles, src.shape[2], width), np.float32)
+    out = np.empty((source.groups, n_tiles, src.shape[2], width), np.float32)
     for k in range(-(left // tile_w) - 1, (width - left) // tile_w + 1):
         c0, c1 = max(0, k * tile_w + left), min(width, (k + 1) * tile_w + left)  # window columns tile t + k fills
-        t0, t1 = max(0, -k), min(n_tiles, source.n_tiles - k)
-        if c0 >= c1 or t0 >= t1:
+        if c0 >= c1:
+            continue
+        t0, t1 = max(0, -k), max(max(0, -k), min(n_tiles, source.n_tiles - k))
+        out[:, :t0, :, c0:c1] = 0  # tile t + k before the utterance
+        out[:, t1:, :, c0:c1] = 0  # or after it
+        if t0 == t1:
             continue
         s0 = c0 - k * tile_w - left
         piece = src[:, t0 + k:t1 + k, :, s0:s0 + c1 - c0]
@@ -237,14 +234,11 @@ def global_norm_affine(step: Normalize, x: Stored) -> PerChannelAffine:
     round differently by float32 reduction order only (the parity grid measures it)."""
     import torch
 
-    if isinstance(x, PerChannelAffine):
-        x = x.materialize()
-    if isinstance(x, np.ndarray):
-        xt = torch.from_numpy(np.ascontiguousarray(x))
-        mean = xt.mean(dim=(1, 2), keepdim=True)
-        var = torch.var(xt, dim=(1, 2), keepdim=True, unbiased=False)
-    else:
+    if isinstance(x, TiledTensor):
         mean, var = _tiled_statistics(x)
+    else:
+        x = whole(x)
+        mean, var = gln_statistics(torch.from_numpy(np.ascontiguousarray(x)))
     scale, shift = gln_fold(step.gamma, step.beta, mean, var)
     return PerChannelAffine(x, scale, shift)
 
