@@ -16,8 +16,10 @@ ALLOWED_OPS: dict[str, str] = {
     "Sigmoid": "HAILO_FACTS.md, Ops and shapes: Sigmoid is supported",
     "Add": "HAILO_FACTS.md, Ops and shapes: elementwise add (ew_add) is supported",
     "Mul": "HAILO_FACTS.md, Ops and shapes: elementwise multiply (ew_mult) is supported",
-    "PRelu": "HAILO_FACTS.md, Ops and shapes: PReLU support is unconfirmed; kept because the model "
-             "needs it exactly (DESIGN.md); `a*x + (1-a)*relu(x)` is the exact fallback",
+    "LeakyRelu": "the model's single-slope PReLU, exported as the identical LeakyRelu(alpha=slope) "
+                 "(plan.ops.PRelu). Leaky activations are what Darknet YOLOv3/v4 use, and Hailo's Model "
+                 "Zoo compiles tiny-YOLOv4 to HEF (hailo_model_zoo README, v1.4); PReLU itself is "
+                 "unconfirmed (HAILO_FACTS.md, Ops and shapes)",
 }
 
 #: Ops allowed only inside a per-frame layer norm over channels (``plan.ops.ChannelNorm``, nodes

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 from ..plan.stages import Stage
 
-#: Pinned opset: every op used (Conv, PRelu, Relu, Sigmoid, Add, Mul) is stable since opset 7-13.
+#: Pinned opset: every op used (Conv, LeakyRelu, Relu, Sigmoid, Add, Mul) is stable since opset 7-13.
 OPSET = 13
 #: ONNX IR version matching opset 13 (onnx 1.8); keeps the files readable by older parsers.
 IR_VERSION = 7

@@ -122,7 +122,7 @@ class ClientRunner:
         # the parser folds an activation into the conv before it (one layer, both original names)
         self.layers, last_conv = {}, None
         for node in graph.node:
-            if node.op_type in ("PRelu", "Relu") and last_conv is not None:
+            if node.op_type in ("LeakyRelu", "PRelu", "Relu") and last_conv is not None:
                 self.layers[last_conv]["original_names"].append(node.name)
                 last_conv = None
                 continue
