@@ -18,6 +18,11 @@ def test_bench_writes_every_path_and_the_ratios(tmp_path, capsys):
     assert 0 <= stitched["host_share"] <= 1 and len(stitched["times_s"]) == 2
     assert all(p["peak_rss_bytes"] > 10 ** 7 and p["rtf"] > 0 for p in record["paths"].values())
     assert record["ratio_stitched_onnxruntime_vs_monolithic_onnxruntime"] > 0
+    mono = record["paths"]["monolithic_onnxruntime"]  # its profile: the norms are the ReduceMean scopes' nodes
+    assert {"Conv", "ReduceMean", "Sqrt"} <= set(mono["kernel_seconds_by_op"])
+    assert 0 < mono["norm_seconds"] < mono["kernel_seconds"]
+    assert mono["norm_share"] == mono["norm_seconds"] / mono["kernel_seconds"]
+    assert mono["kernel_seconds"] >= mono["kernel_seconds_by_op"]["ReduceMean"] + mono["kernel_seconds_by_op"]["Conv"]
     assert record["ratio_stitched_torch_proxy_vs_torch_reference"] > 0
     assert (tmp_path / "bench.png").stat().st_size > 5000
     assert "separate_long_input" not in record and "ratio_stitched_onnxruntime_block_vs_unblocked" not in record

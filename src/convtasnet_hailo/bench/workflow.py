@@ -177,12 +177,57 @@ def _long_separation(model, seconds: float, tile_w: int) -> dict:
             "peak_rss_bytes": memory.peak, "process": "its own (spawned)"}
 
 
+def _monolithic_options():
+    """The monolithic model as a user would run it: one session with ONNX Runtime's defaults (its
+    own arena), on the same number of threads as the stages."""
+    import onnxruntime as ort
+
+    from ..backends.onnxruntime_backend import default_threads
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if default_threads():
+        options.intra_op_num_threads = default_threads()
+    return options
+
+
+def _monolithic_op_profile(model_file: str, feed: dict, scratch: Path) -> dict:
+    """One more run of the monolithic model, profiled by ONNX Runtime (after a warm-up): kernel
+    seconds per op type, and those of its norms: every node in a scope that holds a ReduceMean
+    (the gLN / cLN modules as torch exports them: means, centring, variance, scale, shift).
+    Set beside the stitched paths' host share: their host steps are mostly these same norms."""
+    import collections
+    import json
+
+    import onnxruntime as ort
+
+    options = _monolithic_options()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(scratch / "monolithic_profile")
+    session = ort.InferenceSession(model_file, options, providers=["CPUExecutionProvider"])
+    session.run(None, feed)  # warm-up; only the last run's events count
+    session.run(None, feed)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    del session
+    runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    last = runs[-1]["ts"]
+    kernels = [(e["name"][:-len("_kernel_time")], e["args"]["op_name"], e["dur"] / 1e6) for e in events
+               if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= last]
+    norm_scopes = {name.rsplit("/", 1)[0] for name, op, _ in kernels if op == "ReduceMean"}
+    per_op: dict[str, float] = collections.Counter()
+    for _, op, seconds in kernels:
+        per_op[op] += seconds
+    total = sum(per_op.values())
+    norms = sum(seconds for name, _, seconds in kernels if name.rsplit("/", 1)[0] in norm_scopes)
+    return {"kernel_seconds_by_op": {op: round(t, 4) for op, t in sorted(per_op.items(), key=lambda kv: -kv[1])},
+            "kernel_seconds": total, "norm_seconds": norms, "norm_share": norms / total if total else 0.0}
+
+
 def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], repeats: int,
                 report: Report = print, block_chan: int | None = None) -> dict:
     import onnxruntime as ort
     import torch
 
-    from ..backends.onnxruntime_backend import default_threads
     from ..export.exporter import export_monolithic
 
     model = source.model
@@ -195,17 +240,14 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
             paths["torch_reference"] = _measure(lambda: model(torch.from_numpy(wav[None])), repeats)
         report(f"bench: torch reference {paths['torch_reference']['median_s']:.3f} s")
         mono = export_monolithic(model, len(wav), Path(scratch) / "monolithic", source.to_json())
-        # The monolithic model as a user would run it: one session with ONNX Runtime's defaults (its own
-        # arena), on the same number of threads.
-        mono_options = ort.SessionOptions()
-        mono_options.log_severity_level = 3
-        if default_threads():
-            mono_options.intra_op_num_threads = default_threads()
-        session = ort.InferenceSession(str(mono.directory / mono.manifest.stages[0].file), mono_options,
-                                       providers=["CPUExecutionProvider"])
+        mono_file = str(mono.directory / mono.manifest.stages[0].file)
+        session = ort.InferenceSession(mono_file, _monolithic_options(), providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: wav[None, None]}
         paths["monolithic_onnxruntime"] = _measure(lambda: session.run(None, feed), repeats)
-        report(f"bench: monolithic onnxruntime {paths['monolithic_onnxruntime']['median_s']:.3f} s")
+        session = None  # its memory goes before the profiled session's comes
+        paths["monolithic_onnxruntime"].update(_monolithic_op_profile(mono_file, feed, Path(scratch)))
+        report(f"bench: monolithic onnxruntime {paths['monolithic_onnxruntime']['median_s']:.3f} s (its norms "
+               f"{paths['monolithic_onnxruntime']['norm_share']:.0%} of the kernel time)")
         for tile_w in tile_widths:
             _bench_stitched(plan, wav, seconds, tile_w, repeats, Path(scratch), "", source, paths, report)
             if block_chan:
@@ -256,6 +298,9 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
         share = f"{r['host_share']:.0%}" if "host_share" in r else "-"
         report(f"{name:36s}  {r['median_s']:8.3f}  {r['max_s'] - r['min_s']:8.3f}  {r['rtf']:6.3f}  {share:>10s}  "
                f"{r['peak_rss_bytes'] / 2 ** 30:.2f} GiB")
+    mono = paths["monolithic_onnxruntime"]
+    report(f"monolithic onnxruntime: its norms take {mono['norm_share']:.0%} of its kernel time "
+           f"({mono['norm_seconds']:.3f} s, ONNX Runtime's profiler); the stitched paths do that work as host steps")
     report(f"stitched onnxruntime / monolithic onnxruntime: "
            f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
            f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")
@@ -293,6 +338,8 @@ def plot_bench(path: Path, record: dict) -> None:
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(names) + 1.5))
     ax.barh(names, medians, xerr=spreads, color="C0", label="stages / whole model")
     ax.barh(names, host, color="C1", label="host work (steps, gather/scatter)")
+    norms = [record["paths"][n].get("norm_share", 0.0) * m for n, m in zip(names, medians)]
+    ax.barh(names, norms, color="C2", label="norms inside the monolithic model (profiled share)")
     ax.set_xlabel(f"seconds for {record['seconds_of_audio']:g} s of audio (median of {record['repeats']})")
     ax.invert_yaxis()
     ax.legend(fontsize=8)
