@@ -50,3 +50,24 @@ def test_blocks_reassemble_the_original_conv():
 def test_block_chan_must_be_positive():
     with pytest.raises(UserError, match="--block-chan 0"):
         build_plan(random_model(TINY), block_chan=0, fuse=False)
+
+
+def test_partial_sums_are_the_float64_sum_rounded_once():
+    """``add_partials`` equals summing in float64 in order and rounding once, for 2 parts (plain
+    float32 addition, exact by the double-rounding bound) and for 3 and 8 parts (chunked float64),
+    over magnitudes 2^-30..2^30 and into a strided output."""
+    import numpy as np
+
+    from convtasnet_hailo.plan.host_steps import add_partials
+
+    rng = np.random.default_rng(7)
+    for count in (2, 3, 8):
+        parts = [(rng.standard_normal((37, 5, 1, 300)) * 2.0 ** rng.integers(-30, 30, (37, 5, 1, 300)))
+                 .astype(np.float32) for _ in range(count)]
+        expected = parts[0].astype(np.float64)
+        for part in parts[1:]:
+            expected += part
+        out = np.full((37, 9, 1, 300), np.nan, np.float32)
+        add_partials(parts, out[:, 2:7])
+        np.testing.assert_array_equal(out[:, 2:7], expected.astype(np.float32))
+        assert np.isnan(out[:, :2]).all() and np.isnan(out[:, 7:]).all()

@@ -25,7 +25,8 @@ import numpy as np
 from ..errors import UserError
 from ..model.config import NormType
 from ..plan.builder import StagePlan, step_outputs
-from ..plan.host_steps import AddTensors, Alias, Normalize, gln_fold, gln_statistics
+from ..plan.host_steps import (AddTensors, Alias, AssembleBlocks, Normalize, SplitChannels, assemble_rows, gln_fold,
+                               gln_statistics)
 from ..plan.stages import POINTWISE, Geometry, Stage
 
 Observer = Callable[[str, np.ndarray], None]
@@ -150,7 +151,7 @@ def gather_tiles(x: Stored, geometry: Geometry, tile_w: int, n_tiles: int) -> np
     """
     tiled = _tiled_source(x)
     if geometry == POINTWISE and isinstance(x, TiledTensor) and x.tile_w == tile_w and x.n_tiles == n_tiles:
-        return x.tiles
+        return np.ascontiguousarray(x.tiles)  # a copy only for a channel block's slice
     groups, channels, length = x.shape
     width = geometry.tile_input_width(tile_w)
     if geometry.stride == 1 and tiled is not None and tiled.tile_w == tile_w:
@@ -261,6 +262,34 @@ def _tiled_statistics(x: TiledTensor):
     return mean.float().view(groups, 1, 1), var.float().view(groups, 1, 1)
 
 
+def split_channels(step: SplitChannels, x: TiledTensor | PerChannelAffine) -> dict[str, Stored]:
+    """A tiled tensor (or a pending affine of one) cut into consecutive channel blocks: views of its
+    tiles (with their slice of the affine), as ``SplitChannels`` cuts whole tensors."""
+    bounds = np.cumsum((0,) + step.sizes)
+    out: dict[str, Stored] = {}
+    for name, lo, hi in zip(step.outputs, bounds[:-1], bounds[1:]):
+        source = _tiled_source(x)
+        part = TiledTensor(source.tiles[:, lo:hi], source.groups, source.length)
+        out[name] = PerChannelAffine(part, x.scale[:, lo:hi], x.shift[:, lo:hi]) if isinstance(x, PerChannelAffine) \
+            else part
+    return out
+
+
+def _same_tiling(*xs: Stored) -> bool:
+    return all(isinstance(x, TiledTensor) for x in xs) and \
+        len({(x.tiles.shape[0], x.tile_w, x.groups, x.length) for x in xs}) == 1
+
+
+def assemble_tiled_blocks(partials: list[list[TiledTensor]]) -> TiledTensor:
+    """``AssembleBlocks`` on tiles, with its own arithmetic (``assemble_rows``). Shape: partials[k][j]
+    tiles (B, C_k, 1, W) -> (B, sum C_k, 1, W); the zero padding columns stay zero."""
+    first = partials[0][0]
+    tiles = np.empty((first.tiles.shape[0], sum(row[0].tiles.shape[1] for row in partials), 1, first.tile_w),
+                     np.float32)
+    assemble_rows([[part.tiles for part in row] for row in partials], tiles)
+    return TiledTensor(tiles, first.groups, first.length)
+
+
 class StitchedExecutor:
     """Executes ``plan`` through ``backend`` with tiles of ``tile_w`` frames.
 
@@ -300,7 +329,8 @@ class StitchedExecutor:
 
     @staticmethod
     def _run_host_step(step, store: dict[str, Stored]) -> dict[str, Stored]:
-        """gLN, skip sums and aliases keep the tiled forms; every other host step gets whole tensors."""
+        """gLN, skip sums, aliases and channel blocks keep the tiled forms; every other host step gets
+        whole tensors."""
         if isinstance(step, Normalize) and step.norm is NormType.GLN:
             return {step.output: global_norm_affine(step, store[step.input])}
         if isinstance(step, Alias):
@@ -309,6 +339,12 @@ class StitchedExecutor:
             a, b = store[step.a], store[step.b]
             if isinstance(a, TiledTensor) and isinstance(b, TiledTensor) and a.tiles.shape == b.tiles.shape:
                 return {step.output: TiledTensor(a.tiles + b.tiles, a.groups, a.length)}  # zero padding stays zero
+        if isinstance(step, SplitChannels) and _tiled_source(store[step.input]) is not None:
+            return split_channels(step, store[step.input])
+        if isinstance(step, AssembleBlocks):
+            partials = [[store[name] for name in row] for row in step.partials]
+            if _same_tiling(*(x for row in partials for x in row)):
+                return {step.output: assemble_tiled_blocks(partials)}
         for name in step.reads:
             store[name] = whole(store[name])
         return step.apply(store)
