@@ -335,16 +335,16 @@ def plot_bench(path: Path, record: dict) -> None:
     spreads = [[m - record["paths"][n]["min_s"] for n, m in zip(names, medians)],
                [record["paths"][n]["max_s"] - m for n, m in zip(names, medians)]]
     host = [record["paths"][n].get("host_seconds", 0.0) for n in names]
-    fig, ax = plt.subplots(figsize=(9, 0.5 * len(names) + 1.5))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(names) + 1.9))
     ax.barh(names, medians, xerr=spreads, color="C0", label="stages / whole model")
     ax.barh(names, host, color="C1", label="host work (steps, gather/scatter)")
     norms = [record["paths"][n].get("norm_share", 0.0) * m for n, m in zip(names, medians)]
     ax.barh(names, norms, color="C2", label="norms inside the monolithic model (profiled share)")
     ax.set_xlabel(f"seconds for {record['seconds_of_audio']:g} s of audio (median of {record['repeats']})")
     ax.invert_yaxis()
-    ax.legend(fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=3)  # below: bars stay visible
     ax.set_title(record["model_source"], fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))
     with written_atomically(path) as temporary:
         fig.savefig(temporary, dpi=100, format="png")
     plt.close(fig)
