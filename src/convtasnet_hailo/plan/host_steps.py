@@ -7,6 +7,7 @@ Every tensor in the executor's store is a float32 array shaped (G, C, length): G
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Mapping, Union
 
 import numpy as np
@@ -58,6 +59,12 @@ class Normalize(HostWork):
     gamma: np.ndarray  # (C,)
     beta: np.ndarray  # (C,)
 
+    @functools.cached_property
+    def layer(self):
+        """The baseline's layer with this step's gamma/beta, built once (streaming applies a step
+        every hop: building it each time was a sixth of a 16 ms hop's host time, cProfile)."""
+        return norm_layer(self.norm, self.gamma, self.beta)
+
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         import torch
 
@@ -65,7 +72,7 @@ class Normalize(HostWork):
         with torch.no_grad():
             if self.norm is NormType.GLN:
                 return {self.output: _global_norm(x, self.gamma, self.beta).numpy()}
-            return {self.output: norm_layer(self.norm, self.gamma, self.beta)(x).numpy()}
+            return {self.output: self.layer(x).numpy()}
 
 
 def _global_norm(x, gamma: np.ndarray, beta: np.ndarray):
