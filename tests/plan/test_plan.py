@@ -74,3 +74,23 @@ def test_decoder_projection_is_the_transposed_filterbank():
     filters = model.decoder.filterbank._filters.detach().numpy()  # (N, 1, L)
     np.testing.assert_array_equal(conv.weight[:, :, 0, 0], filters[:, 0, :].T)
     assert conv.bias is None
+
+
+@pytest.mark.parametrize("shape", [(1, 512, 16), (2, 7, 1000), (1, 128, 1)])
+def test_host_channel_norm_matches_the_models_layer(shape):
+    """The host's cLN (BLAS sums over channels) against the model's own layer, within the contract."""
+    import numpy as np
+    import torch
+
+    from convtasnet_hailo.plan.host_steps import channel_norm, norm_layer
+    from convtasnet_hailo.model.config import NormType
+    from tests.conftest import assert_within_contract
+
+    rng = np.random.default_rng(shape[1])
+    x = (rng.standard_normal(shape) * 3 + 1.5).astype(np.float32)
+    gamma, beta = rng.standard_normal(shape[1]).astype(np.float32), rng.standard_normal(shape[1]).astype(np.float32)
+    with torch.no_grad():
+        expected = norm_layer(NormType.CLN, gamma, beta)(torch.from_numpy(x)).numpy()
+    out = channel_norm(x, gamma, beta)
+    assert out.dtype == np.float32 and out.shape == shape
+    assert_within_contract(out, expected)

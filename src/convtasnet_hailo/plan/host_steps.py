@@ -68,11 +68,34 @@ class Normalize(HostWork):
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         import torch
 
+        if self.norm is NormType.CLN:
+            return {self.output: channel_norm(store[self.input], self.gamma, self.beta)}
         x = torch.from_numpy(np.ascontiguousarray(store[self.input]))
         with torch.no_grad():
             if self.norm is NormType.GLN:
                 return {self.output: _global_norm(x, self.gamma, self.beta).numpy()}
             return {self.output: self.layer(x).numpy()}
+
+
+def channel_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """cLN on the host: per frame, mean and biased variance over channels (two passes, each a
+    matrix product with a row of 1/C), then gamma/beta. Shape (G, C, T) kept, float32.
+
+    Not the layer's torch kernels: a streaming hop normalizes a few frames per norm, where each
+    torch call costs tens of microseconds whatever its size (the full-size causal model's 49
+    norms took 10 ms of a 16 ms hop, cProfile); a reduction over channels is a strided one, and a
+    matrix product does it in one BLAS call. 45 us instead of 107 us on (1, 512, 16), 20 ms
+    instead of 38 ms on (1, 512, 10000); both float32 roundings of the same sums (the stream and
+    parity tests hold it to the contract against the model)."""
+    from ..model.convtasnet import NORM_EPS
+
+    average = np.full((1, x.shape[1]), 1.0 / x.shape[1], np.float32)
+    centred = x - average @ x  # (G, C, T) - (G, 1, T)
+    scale = 1.0 / np.sqrt(average @ np.square(centred) + np.float32(NORM_EPS))
+    out = centred * scale
+    out *= gamma.reshape(-1, 1)
+    out += beta.reshape(-1, 1)
+    return out
 
 
 def _global_norm(x, gamma: np.ndarray, beta: np.ndarray):
