@@ -48,9 +48,10 @@ class Normalize(HostWork):
 
     The statistics need every frame (gLN) or every earlier frame (cgLN), so they run here,
     between the stage that made ``input`` over all tiles and the stage that reads ``output``.
-    It applies the baseline's own layer: float32 statistics reduced in the same order as the
-    reference's. (float64 statistics are closer to exact math but, over 10 s of audio, land
-    up to 1.5e-5 away from the float32 reference's, outside the 1e-5 contract.)
+    gLN takes its float32 statistics with the layer's own kernels, reduced as the reference
+    reduces them (float64 statistics are closer to exact math but, over 10 s of audio, land up
+    to 1.5e-5 away from the float32 reference's), folded into one multiply-add; cLN's per-frame
+    statistics over channels are short sums (``channel_norm``); cgLN runs the baseline's layer.
     """
 
     input: str
