@@ -16,6 +16,9 @@ def test_bench_writes_every_path_and_the_ratios(tmp_path, capsys):
     stitched = record["paths"]["stitched_onnxruntime_tile32"]
     assert stitched["stage_invocations"] == 15 and stitched["boundary_bytes_16bit"] == 2 * stitched["boundary_values"]
     assert 0 <= stitched["host_share"] <= 1 and len(stitched["times_s"]) == 2
+    kinds = stitched["host_seconds_by_kind"]  # where the host time goes: the tiny model is gLN
+    assert {"gln_statistics", "gather+gln_affine", "gather", "stage_outputs", "OverlapAdd"} <= set(kinds)
+    assert all(seconds >= 0 for seconds in kinds.values()) and sum(kinds.values()) <= stitched["host_seconds"] * 1.5
     assert all(p["peak_rss_bytes"] > 10 ** 7 and p["rtf"] > 0 for p in record["paths"].values())
     assert record["ratio_stitched_onnxruntime_vs_monolithic_onnxruntime"] > 0
     mono = record["paths"]["monolithic_onnxruntime"]  # its profile: the norms are the ReduceMean scopes' nodes

@@ -168,7 +168,7 @@ def test_channel_blocks_split_and_assembled_on_tiles_equal_the_whole_tensor_step
     split = SplitChannels("x", ("x0", "x1", "x2"), (4, 4, 2))
     for source in (_tiled(x, 4), _affine(_tiled(x, 4), x)[0]):
         whole_parts = split.apply({"x": source.materialize()})
-        tiled_parts = Executor._run_host_step(split, {"x": source})
+        tiled_parts = Executor._host_step(split, {"x": source})
         for name, part in whole_parts.items():
             np.testing.assert_array_equal(gather_tiles(tiled_parts[name], Geometry(), 4, 4),
                                           gather_tiles(part, Geometry(), 4, 4))
@@ -176,6 +176,6 @@ def test_channel_blocks_split_and_assembled_on_tiles_equal_the_whole_tensor_step
                 for k in range(2) for j in range(3)}
     assemble = AssembleBlocks(tuple(tuple(f"p{k}{j}" for j in range(3)) for k in range(2)), "y")
     expected = assemble.apply(partials)["y"]
-    tiled = Executor._run_host_step(assemble, {name: _tiled(p, 4) for name, p in partials.items()})
+    tiled = Executor._host_step(assemble, {name: _tiled(p, 4) for name, p in partials.items()})
     assert tiled is not None and not isinstance(tiled["y"], np.ndarray)  # stays tiled
     np.testing.assert_array_equal(tiled["y"].materialize(), expected)

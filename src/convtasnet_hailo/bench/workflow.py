@@ -32,7 +32,7 @@ from ..plan.report import plan_summary
 from ..plan.stages import Stage
 from ..runs.run_folder import write_json
 from .cost_model import DeviceModel, device_predictions
-from ..tiling.executor import StitchedExecutor, check_tile_width
+from ..tiling.executor import HostClock, StitchedExecutor, check_tile_width
 
 Report = Callable[[str], None]
 
@@ -124,22 +124,28 @@ def _bench_stitched(plan, wav: np.ndarray, seconds: float, tile_w: int, repeats:
     export_dir = scratch / f"export{label}"
     export_plan(plan, tile_w, export_dir / f"tile{tile_w}", source.to_json(), report=lambda _: None)
     for backend_name, options in (("torch_proxy", {}), ("onnxruntime", {"export_dir": export_dir})):
-        timer = StageTimer(load_backend(backend_name, **options))
-        executor = StitchedExecutor(plan, timer, tile_w)
-        record = _measure(lambda: executor.run({"wav": wav[None, None]}), repeats,
-                          after_warm_up=lambda: setattr(timer, "seconds", 0.0))
+        timer, clock = StageTimer(load_backend(backend_name, **options)), HostClock()
+        executor = StitchedExecutor(plan, timer, tile_w, clock)
+
+        def reset() -> None:
+            timer.seconds, clock.seconds = 0.0, {}
+
+        record = _measure(lambda: executor.run({"wav": wav[None, None]}), repeats, after_warm_up=reset)
         timer.inner.close()
         mean = statistics.fmean(record["times_s"])
         host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
+        by_kind = {kind: seconds / repeats for kind, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1])}
         record.update({
             "tile_w": tile_w, "block_chan": plan.block_chan, "host_seconds": host, "host_share": host / mean,
+            "host_seconds_by_kind": by_kind, "host_seconds_unaccounted": host - sum(by_kind.values()),
             "stage_invocations": len(plan.stages),
             "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
             "boundary_bytes_8bit": round(summary["boundary_bytes_per_audio_second_8bit"] * seconds),
             "boundary_bytes_16bit": round(summary["boundary_bytes_per_audio_second_16bit"] * seconds)})
         key = f"stitched_{backend_name}{label}_tile{tile_w}"
         paths[key] = record
-        report(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%})")
+        top = ", ".join(f"{kind} {seconds:.3f}" for kind, seconds in list(by_kind.items())[:4])
+        report(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%}: {top} s)")
 
 
 def bench_long_separation(source: ModelSource, seconds: float, tile_w: int, report: Report = print) -> dict:

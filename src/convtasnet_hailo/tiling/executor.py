@@ -16,8 +16,10 @@ model; each of these removes one.)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import time
 from typing import Callable, Mapping, Union
 
 import numpy as np
@@ -290,17 +292,43 @@ def assemble_tiled_blocks(partials: list[list[TiledTensor]]) -> TiledTensor:
     return TiledTensor(tiles, first.groups, first.length)
 
 
+class HostClock:
+    """Seconds of host work by kind, added up over runs (bench): ``gln_statistics``, ``gather``
+    (tile windows cut for a stage), ``gather+gln_affine`` (the same, applying a pending gLN
+    affine), ``stage_outputs`` (taking the backend's tiles), ``whole_tensors`` (for host steps,
+    observer and caller) and each other host step by its type."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, kind: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[kind] = self.seconds.get(kind, 0.0) + time.perf_counter() - started
+
+
+class _NoClock:
+    @contextlib.contextmanager
+    def __call__(self, kind: str):
+        yield
+
+
 class StitchedExecutor:
     """Executes ``plan`` through ``backend`` with tiles of ``tile_w`` frames.
 
     ``observer(name, tensor)`` sees every tensor the plan produces, as soon as it exists;
     tensors are freed after their last use, so long utterances do not keep every block alive.
+    ``clock`` (a ``HostClock``) adds up where the host's own time goes.
     """
 
-    def __init__(self, plan: StagePlan, backend, tile_w: int):
+    def __init__(self, plan: StagePlan, backend, tile_w: int, clock: HostClock | None = None):
         self.plan = plan
         self.backend = backend
         self.tile_w = check_tile_width(tile_w)
+        self.clock = clock or _NoClock()
         backend.prepare(plan, self.tile_w)
         self.stage_batches: dict[str, int] = {}
 
@@ -320,15 +348,23 @@ class StitchedExecutor:
             store.update(produced)
             if observer is not None:
                 for name, tensor in produced.items():
-                    observer(name, whole(tensor))
+                    with self.clock("whole_tensors"):
+                        tensor = whole(tensor)
+                    observer(name, tensor)
             for name in [n for n in store if last_use.get(n, -1) == index and n not in keep]:
                 del store[name]
             if on_step is not None:
                 on_step()
-        return {name: whole(store[name]) for name in keep}
+        with self.clock("whole_tensors"):
+            return {name: whole(store[name]) for name in keep}
+
+    def _run_host_step(self, step, store: dict[str, Stored]) -> dict[str, Stored]:
+        kind = "gln_statistics" if isinstance(step, Normalize) and step.norm is NormType.GLN else type(step).__name__
+        with self.clock(kind):
+            return self._host_step(step, store)
 
     @staticmethod
-    def _run_host_step(step, store: dict[str, Stored]) -> dict[str, Stored]:
+    def _host_step(step, store: dict[str, Stored]) -> dict[str, Stored]:
         """gLN, skip sums, aliases and channel blocks keep the tiled forms; every other host step gets
         whole tensors."""
         if isinstance(step, Normalize) and step.norm is NormType.GLN:
@@ -367,10 +403,13 @@ class StitchedExecutor:
         groups = max(store[p.name].shape[0] for p in stage.inputs)
         batch = {}
         for port in stage.inputs:
-            tiles = gather_tiles(store[port.name], port.geometry, self.tile_w, n_tiles)
-            if tiles.shape[0] != groups * n_tiles:  # a per-utterance tensor meets per-source ones
-                tiles = np.tile(tiles, (groups, 1, 1, 1))
+            source = store[port.name]
+            with self.clock("gather+gln_affine" if isinstance(source, PerChannelAffine) else "gather"):
+                tiles = gather_tiles(source, port.geometry, self.tile_w, n_tiles)
+                if tiles.shape[0] != groups * n_tiles:  # a per-utterance tensor meets per-source ones
+                    tiles = np.tile(tiles, (groups, 1, 1, 1))
             batch[port.name] = tiles
         outputs = self.backend.run_stage(stage, batch)
         self.stage_batches[stage.name] = self.stage_batches.get(stage.name, 0) + 1
-        return {port.name: TiledTensor.from_backend(outputs[port.name], groups, length) for port in stage.outputs}
+        with self.clock("stage_outputs"):
+            return {port.name: TiledTensor.from_backend(outputs[port.name], groups, length) for port in stage.outputs}
