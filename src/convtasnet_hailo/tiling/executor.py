@@ -9,8 +9,8 @@ Stage outputs stay in the layout the backend returned them (``TiledTensor``): a 
 them frame for frame (pointwise) gets the same batch back without a copy, one with a halo cuts its
 windows straight from the tiles, and gLN takes its statistics there too. A gLN output is kept as
 its per-channel affine (``PerChannelAffine``) and applied while the reading stage's tiles are
-cut. Whole tensors are written only for host steps that need them, for the observer and for the
-caller. (bench: the host's whole-tensor passes were what kept this path behind the monolithic
+cut; channel blocks are cut from and assembled on the tiles. Whole tensors are written only for
+host steps that need them, for the observer and for the caller. (bench: the host's whole-tensor passes were what kept this path behind the monolithic
 model; each of these removes one.)
 """
 
@@ -295,8 +295,8 @@ def assemble_tiled_blocks(partials: list[list[TiledTensor]]) -> TiledTensor:
 class HostClock:
     """Seconds of host work by kind, added up over runs (bench): ``gln_statistics``, ``gather``
     (tile windows cut for a stage), ``gather+gln_affine`` (the same, applying a pending gLN
-    affine), ``stage_outputs`` (taking the backend's tiles), ``whole_tensors`` (for host steps,
-    observer and caller) and each other host step by its type."""
+    affine), ``stage_outputs`` (taking the backend's tiles), ``whole_tensors`` (for the observer
+    and the caller) and each other host step by its type (with any whole tensors it needs)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
