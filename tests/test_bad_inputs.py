@@ -281,6 +281,10 @@ CASES = [
          "--ray-address needs --executor ray"),
     Case("evaluate_local_jobs", "evaluate", ("--metadata", "{tmp}/none.csv", "--model", "{ckpt}", "--jobs", "2"),
          "runs one mixture at a time"),
+    Case("bench_backend_always_timed", "bench", ("--random-preset", "tiny", "--seconds", "0.5", "--backend",
+                                                 "onnxruntime"), "bench always times torch_proxy and onnxruntime"),
+    Case("bench_hailo_without_hefs", "bench", ("--random-preset", "tiny", "--seconds", "0.5", "--backend",
+                                               "hailo_runtime"), "pass --hef-dir DIR"),
     # accepted, and said
     Case("float_beyond_one", "separate", ("{bad}",) + SEP[1:], "instead of clipping", exit=0, setup=_loud),
     Case("pcm_8bit", "separate", ("{bad}",) + SEP[1:], "read PCM_U8 samples as float32", exit=0, stream="out",

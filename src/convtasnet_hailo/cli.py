@@ -136,7 +136,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
     return bench_command(_model_or_random(args), args.seconds, args.tile_w, args.repeats, _optional_path(args.json),
-                         device, block_chan=args.block_chan, long_seconds=args.long_seconds)
+                         device, block_chan=args.block_chan, long_seconds=args.long_seconds,
+                         backend=_backend_options(args))
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
@@ -404,9 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--out", required=True, help="report folder")
     noise.set_defaults(func=cmd_noise)
 
-    bench = sub.add_parser("bench", parents=[random_model, _tile_option(None, many=True, many_default="256")],
+    bench = sub.add_parser("bench", parents=[random_model, _tile_option(None, many=True, many_default="256"),
+                                             backend],
                            help="speed and memory of the torch reference, the monolithic ONNX and the stitched "
-                                "paths, side by side (table, --json, PNG beside it)")
+                                "paths, side by side (table, --json, PNG beside it); --backend hailo_runtime "
+                                "(with --hef-dir) adds the device's path and its measured vs predicted device time")
     bench.add_argument("--seconds", type=_positive_float, default=10.0, help="seconds of audio (default 10)")
     bench.add_argument("--repeats", type=_positive_int, default=3, help="timed runs per path (default 3)")
     bench.add_argument("--json", help="write the record here (and the PNG beside it)")

@@ -22,29 +22,6 @@ from tests.doubles import runtime as runtime_double
 from tests.doubles import sdk as sdk_double
 
 
-def _compile(tmp_path, monkeypatch, checkpoint, *packing):
-    sdk_double.install(monkeypatch)
-    export = tmp_path / "export"
-    assert main(["export", "--model", str(checkpoint), "--tile-w", "16", "--out", str(export), *packing]) == 0
-    assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
-    from convtasnet_hailo.model.checkpoint import load_model
-
-    return load_model(str(checkpoint))[0], export, export / "hailo" / "hailo8"
-
-
-@pytest.fixture
-def compiled(tmp_path, monkeypatch, tiny_checkpoint):
-    """A tiny model (15 stages) exported at tile_w 16 and compiled with the SDK double for
-    hailo8, packed by default: 2 HEFs of 8 and 7 stages joined as networks."""
-    return _compile(tmp_path, monkeypatch, tiny_checkpoint)
-
-
-@pytest.fixture
-def compiled_per_stage(tmp_path, monkeypatch, tiny_checkpoint):
-    """The same with one HEF per stage (``--networks-per-group 1``)."""
-    return _compile(tmp_path, monkeypatch, tiny_checkpoint, "--networks-per-group", "1")
-
-
 def _run(model, backend, tile_w=16, seconds=0.6):
     outputs = {}
     StitchedExecutor(build_plan(model), backend, tile_w).run(

@@ -71,3 +71,36 @@ def test_bench_times_the_blocked_plan_and_a_long_separation(tmp_path, capsys):
     assert long["seconds_of_audio"] == 130 and long["segment_seconds"] == 30 and long["peak_rss_bytes"] > 10 ** 7
     assert long["rtf"] == long["wall_s"] / 130
     assert "--block-chan 8 / without" in capsys.readouterr().out
+
+
+def test_bench_times_hailo_runtime_and_sets_its_device_time_beside_the_prediction(compiled, monkeypatch, capsys,
+                                                                                   tmp_path, tiny_checkpoint):
+    """`bench --backend hailo_runtime --hef-dir`: the device's stitched path with the same fields,
+    its counted device calls per utterance, and measured against predicted device time (the HailoRT
+    TEST DOUBLE computes each stage in onnxruntime, so only the bookkeeping is checked here)."""
+    from tests.doubles import runtime as runtime_double
+
+    _, _, hef_dir = compiled
+    runtime_double.install(monkeypatch)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--model", str(tiny_checkpoint), "--seconds", "0.6", "--repeats", "2", "--tile-w", "16",
+                 "--backend", "hailo_runtime", "--hef-dir", str(hef_dir), "--batch-size", "4", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    device = record["paths"]["stitched_hailo_runtime_tile16"]
+    assert device["stage_invocations"] == 15 and len(device["times_s"]) == 2 and 0 <= device["host_share"] <= 1
+    stats = device["backend_stats"]
+    tiles = -(-((4800 - 16) // 8 + 1) // 16)  # the tiny model's encoder frames (L 16, S 8) in tiles of 16
+    assert stats["device_calls"]["encoder"] == -(-tiles // 4)  # per run, not summed over runs or the warm-up
+    assert stats["hefs"] == 2 and stats["configurations"] >= 1  # state, as it ended
+    fit = device["measured_vs_predicted"]
+    assert fit["batch_size"] == 4 and fit["measured_calls"] == sum(stats["device_calls"].values())
+    assert fit["predicted_calls"] == fit["predicted"]["calls"] and fit["measured_device_s"] > 0
+    assert "implied call overhead" in capsys.readouterr().out
+
+
+def test_bench_backend_option_adds_device_backends_only(capsys):
+    assert main(["bench", "--random-preset", "tiny", "--seconds", "0.5", "--backend", "onnxruntime"]) == 2
+    assert "bench always times torch_proxy and onnxruntime" in capsys.readouterr().err
+    assert main(["bench", "--random-preset", "tiny", "--seconds", "0.5", "--backend", "hailo_runtime"]) == 2
+    captured = capsys.readouterr()
+    assert "--hef-dir" in captured.err and "bench: torch reference" not in captured.out  # refused before any timing

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..backends import load_backend
 from ..backends.base import Backend
+from ..backends.setup import QUANTIZED_BACKENDS, BackendOptions, open_backend
 from ..errors import UserError
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath
@@ -31,7 +32,7 @@ from ..plan.packing import pack_stages
 from ..plan.report import plan_summary
 from ..plan.stages import Stage
 from ..runs.run_folder import write_json
-from .cost_model import DeviceModel, device_predictions
+from .cost_model import DeviceModel, device_predictions, predict
 from ..tiling.executor import HostClock, StitchedExecutor, check_tile_width
 
 Report = Callable[[str], None]
@@ -120,32 +121,118 @@ def _bench_stitched(plan, wav: np.ndarray, seconds: float, tile_w: int, repeats:
     """Both stitched paths of ``plan`` at ``tile_w``, into ``paths`` as ``stitched_<backend><label>_tile<W>``."""
     from ..export.exporter import export_plan
 
-    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
     export_dir = scratch / f"export{label}"
     export_plan(plan, tile_w, export_dir / f"tile{tile_w}", source.to_json(), report=lambda _: None)
     for backend_name, options in (("torch_proxy", {}), ("onnxruntime", {"export_dir": export_dir})):
-        timer, clock = StageTimer(load_backend(backend_name, **options)), HostClock()
-        executor = StitchedExecutor(plan, timer, tile_w, clock)
-
-        def reset() -> None:
-            timer.seconds, clock.seconds = 0.0, {}
-
-        record = _measure(lambda: executor.run({"wav": wav[None, None]}), repeats, after_warm_up=reset)
-        timer.inner.close()
-        mean = statistics.fmean(record["times_s"])
-        host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
-        by_kind = {kind: seconds / repeats for kind, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1])}
-        record.update({
-            "tile_w": tile_w, "block_chan": plan.block_chan, "host_seconds": host, "host_share": host / mean,
-            "host_seconds_by_kind": by_kind, "host_seconds_unaccounted": host - sum(by_kind.values()),
-            "stage_invocations": len(plan.stages),
-            "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
-            "boundary_bytes_8bit": round(summary["boundary_bytes_per_audio_second_8bit"] * seconds),
-            "boundary_bytes_16bit": round(summary["boundary_bytes_per_audio_second_16bit"] * seconds)})
+        backend = load_backend(backend_name, **options)
+        try:
+            record = _time_stitched(plan, backend, wav, seconds, tile_w, repeats)
+        finally:
+            backend.close()
         key = f"stitched_{backend_name}{label}_tile{tile_w}"
         paths[key] = record
-        top = ", ".join(f"{kind} {seconds:.3f}" for kind, seconds in list(by_kind.items())[:4])
-        report(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%}: {top} s)")
+        _report_stitched(key, record, report)
+
+
+def _time_stitched(plan, backend: Backend, wav: np.ndarray, seconds: float, tile_w: int, repeats: int) -> dict:
+    """One stitched path timed (``_measure``): wall time, host time and where it goes, the plan's
+    boundary traffic, and what the backend counted itself (``stats()``) per timed run."""
+    timer, clock = StageTimer(backend), HostClock()
+    executor = StitchedExecutor(plan, timer, tile_w, clock)
+    stats_after_warm_up: dict = {}
+
+    def reset() -> None:
+        timer.seconds, clock.seconds = 0.0, {}
+        stats_after_warm_up.update(backend.stats())
+
+    record = _measure(lambda: executor.run({"wav": wav[None, None]}), repeats, after_warm_up=reset)
+    mean = statistics.fmean(record["times_s"])
+    host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
+    by_kind = {kind: seconds / repeats for kind, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1])}
+    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
+    record.update({
+        "tile_w": tile_w, "block_chan": plan.block_chan, "host_seconds": host, "host_share": host / mean,
+        "host_seconds_by_kind": by_kind, "host_seconds_unaccounted": host - sum(by_kind.values()),
+        "stage_invocations": len(plan.stages),
+        "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
+        "boundary_bytes_8bit": round(summary["boundary_bytes_per_audio_second_8bit"] * seconds),
+        "boundary_bytes_16bit": round(summary["boundary_bytes_per_audio_second_16bit"] * seconds)})
+    stats = _per_run(stats_after_warm_up, backend.stats(), repeats)
+    if stats:
+        record["backend_stats"] = stats
+    return record
+
+
+def _per_run(before: dict, after: dict, repeats: int) -> dict:
+    """A backend's ``stats()`` for the timed runs: per-stage counters (dicts of numbers) as their
+    increase divided by ``repeats``; every other entry as it ended (totals, warm-up included)."""
+    return {key: {k: (v - before.get(key, {}).get(k, 0)) / repeats for k, v in value.items()}
+            if isinstance(value, dict) else value for key, value in after.items()}
+
+
+def _report_stitched(key: str, record: dict, report: Report) -> None:
+    top = ", ".join(f"{kind} {seconds:.3f}" for kind, seconds in list(record["host_seconds_by_kind"].items())[:4])
+    report(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%}: {top} s)")
+
+
+class DeviceBackend:
+    """``--backend``'s device backend, opened before any path is timed so that a missing HEF,
+    runtime or tile width fails at once (each tile width is prepared once up front)."""
+
+    def __init__(self, options: BackendOptions, plan, source: ModelSource, tile_widths: list[int]) -> None:
+        self.options = options
+        self.backend = open_backend(options, plan, source.to_json(), tile_widths, Path("."))
+        try:
+            for tile_w in tile_widths:
+                self.backend.prepare(plan, tile_w)
+        except BaseException:
+            self.backend.close()
+            raise
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def _bench_device_backend(plan, device_backend: DeviceBackend, wav: np.ndarray, seconds: float, tile_w: int,
+                          repeats: int, device: DeviceModel, paths: dict, report: Report) -> None:
+    """The stitched path on a device backend (``--backend``), timed as the others, into ``paths`` as
+    ``stitched_<backend>_tile<W>``. hailo_runtime also sets its measured device time and calls
+    beside the cost model's prediction for the same plan, tile width and batch size, with the
+    per-call overhead that would explain the difference (to re-fit ``call_overhead_ms``)."""
+    options = device_backend.options
+    record = _time_stitched(plan, device_backend.backend, wav, seconds, tile_w, repeats)
+    if options.name == "hailo_runtime":
+        record["measured_vs_predicted"] = _measured_vs_predicted(plan, record["backend_stats"], seconds, tile_w,
+                                                                 device, options.batch_size)
+    key = f"stitched_{options.name}_tile{tile_w}"
+    paths[key] = record
+    _report_stitched(key, record, report)
+    if "measured_vs_predicted" in record:
+        fit = record["measured_vs_predicted"]
+        report(f"bench: {options.name} device time {fit['measured_device_s']:.3f} s in {fit['measured_calls']:.0f} "
+               f"calls; the cost model predicted {fit['predicted_device_s']:.3f} s in {fit['predicted_calls']} calls "
+               f"(x{fit['measured_over_predicted']:.2f}); implied call overhead "
+               f"{fit['implied_call_overhead_ms'] or 0:.3f} ms (--device-param call_overhead_ms=... to re-fit)")
+
+
+def _measured_vs_predicted(plan, stats: dict, seconds: float, tile_w: int, device: DeviceModel,
+                           batch_size: int) -> dict:
+    """hailo_runtime's device seconds and calls per utterance against ``predict`` for the same
+    plan, tile width and batch size. ``implied_call_overhead_ms``: the per-call overhead that makes
+    the prediction equal the measurement, compute, transfer and switches kept as modelled."""
+    values = dict(device.values)
+    values["batch_size"] = float(batch_size)
+    model = DeviceModel(device.device, device.link, tuple(values.items()))
+    predicted = predict(plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages])), seconds, model)
+    measured = sum(stats.get("device_seconds", {}).values())
+    calls = sum(stats.get("device_calls", {}).values())
+    switches = predicted["network_group_switches"] * model.get("switch_overhead_ms") / 1e3
+    rest = measured - predicted["compute_s"] - predicted["transfer_s"] - switches
+    return {"device": model.device, "link": model.link, "batch_size": batch_size,
+            "measured_device_s": measured, "measured_calls": calls,
+            "predicted_device_s": predicted["device_s"], "predicted_calls": predicted["calls"],
+            "predicted": predicted, "measured_over_predicted": measured / predicted["device_s"],
+            "implied_call_overhead_ms": rest / calls * 1e3 if calls else None}
 
 
 def bench_long_separation(source: ModelSource, seconds: float, tile_w: int, report: Report = print) -> dict:
@@ -230,7 +317,8 @@ def _monolithic_op_profile(model_file: str, feed: dict, scratch: Path) -> dict:
 
 
 def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], repeats: int,
-                report: Report = print, block_chan: int | None = None) -> dict:
+                report: Report = print, block_chan: int | None = None, device_backend: DeviceBackend | None = None,
+                device: DeviceModel | None = None) -> dict:
     import onnxruntime as ort
     import torch
 
@@ -256,6 +344,9 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
                f"{paths['monolithic_onnxruntime']['norm_share']:.0%} of the kernel time)")
         for tile_w in tile_widths:
             _bench_stitched(plan, wav, seconds, tile_w, repeats, Path(scratch), "", source, paths, report)
+            if device_backend is not None:
+                _bench_device_backend(plan, device_backend, wav, seconds, tile_w, repeats, device or DeviceModel(),
+                                      paths, report)
             if block_chan:
                 blocked = PlanOptions(block_chan=block_chan).build(model, PlanPath.FULL_CHAIN)
                 _bench_stitched(blocked, wav, seconds, tile_w, repeats, Path(scratch), f"_block{block_chan}", source,
@@ -265,9 +356,21 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
     return paths
 
 
+def device_backend_option(options: BackendOptions | None) -> BackendOptions | None:
+    """What ``--backend`` adds to bench: a device backend's stitched path, or nothing for the
+    default (torch_proxy and onnxruntime are always timed)."""
+    if options is None or (options.name == "torch_proxy" and options == BackendOptions()):
+        return None
+    if options.name not in QUANTIZED_BACKENDS:
+        raise UserError(f"--backend {options.name}: bench always times torch_proxy and onnxruntime; --backend adds "
+                        f"a device backend's path: {', '.join(QUANTIZED_BACKENDS)} (with --hef-dir or --noise-dir)")
+    return options
+
+
 def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | None, repeats: int,
                   json_path: Path | None, device: DeviceModel | None = None, report: Report = print,
-                  block_chan: int | None = None, long_seconds: float | None = None) -> int:
+                  block_chan: int | None = None, long_seconds: float | None = None,
+                  backend: BackendOptions | None = None) -> int:
     import os
     import platform
 
@@ -279,9 +382,15 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
     for tile_w in tile_widths:
         check_tile_width(tile_w)
     device = device or DeviceModel()
-    predictions = device_predictions(PlanOptions().build(source.model, PlanPath.FULL_CHAIN), seconds, device,
-                                     tile_widths)
-    paths = bench_paths(source, seconds, tile_widths, repeats, report, block_chan)
+    plan = PlanOptions().build(source.model, PlanPath.FULL_CHAIN)
+    predictions = device_predictions(plan, seconds, device, tile_widths)
+    options = device_backend_option(backend)
+    device_backend = DeviceBackend(options, plan, source, tile_widths) if options is not None else None
+    try:
+        paths = bench_paths(source, seconds, tile_widths, repeats, report, block_chan, device_backend, device)
+    finally:
+        if device_backend is not None:
+            device_backend.close()
     first = tile_widths[0]
     record = {
         **source.to_json(), "seconds_of_audio": seconds, "repeats": repeats, "tile_widths": tile_widths,
