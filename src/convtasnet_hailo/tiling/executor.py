@@ -10,8 +10,8 @@ them frame for frame (pointwise) gets the same batch back without a copy, one wi
 windows straight from the tiles, and gLN takes its statistics there too. A gLN output is kept as
 its per-channel affine (``PerChannelAffine``) and applied while the reading stage's tiles are
 cut; channel blocks are cut from and assembled on the tiles. Whole tensors are written only for
-host steps that need them, for the observer and for the caller. (bench: the host's whole-tensor passes were what kept this path behind the monolithic
-model; each of these removes one.)
+host steps that need them, for the observer and for the caller. (bench: the host's whole-tensor
+passes were what kept this path behind the monolithic model; each of these removes one.)
 """
 
 from __future__ import annotations
@@ -128,6 +128,14 @@ class PerChannelAffine:
             _addcmul(out, self.source[:, :, lo:hi], self.scale, self.shift)
 
 
+def _copy(out: np.ndarray, x: np.ndarray) -> None:
+    """``out[...] = x`` for strided windows through torch's copy, which runs on every core: 2-3x
+    numpy's assignment for the halo windows (measured on 40 tiles of 512 x 256)."""
+    import torch
+
+    torch.from_numpy(out).copy_(torch.from_numpy(x))
+
+
 def _addcmul(out: np.ndarray, x: np.ndarray, scale, shift) -> None:
     import torch
 
@@ -192,7 +200,7 @@ def _gather_from_tiles(x: TiledTensor | PerChannelAffine, geometry: Geometry, n_
         if isinstance(x, PerChannelAffine):
             _addcmul(out[:, t0:t1, :, c0:c1], piece, x.scale[:, None], x.shift[:, None])
         else:
-            out[:, t0:t1, :, c0:c1] = piece
+            _copy(out[:, t0:t1, :, c0:c1], piece)
     for tile in range(n_tiles):  # past the utterance: the affine's padding columns are not zero
         first = tile * tile_w - left
         if first + width > length:
