@@ -123,10 +123,11 @@ def _bench_stitched(plan, wav: np.ndarray, seconds: float, tile_w: int, repeats:
 
     export_dir = scratch / f"export{label}"
     export_plan(plan, tile_w, export_dir / f"tile{tile_w}", source.to_json(), report=lambda _: None)
+    summary = _plan_summary(plan, tile_w)
     for backend_name, options in (("torch_proxy", {}), ("onnxruntime", {"export_dir": export_dir})):
         backend = load_backend(backend_name, **options)
         try:
-            record = _time_stitched(plan, backend, wav, seconds, tile_w, repeats)
+            record = _time_stitched(plan, summary, backend, wav, seconds, tile_w, repeats)
         finally:
             backend.close()
         key = f"stitched_{backend_name}{label}_tile{tile_w}"
@@ -134,9 +135,16 @@ def _bench_stitched(plan, wav: np.ndarray, seconds: float, tile_w: int, repeats:
         _report_stitched(key, record, report)
 
 
-def _time_stitched(plan, backend: Backend, wav: np.ndarray, seconds: float, tile_w: int, repeats: int) -> dict:
+def _plan_summary(plan, tile_w: int) -> dict:
+    """The plan report at ``tile_w`` with the default packing (boundary traffic, per-stage costs)."""
+    return plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
+
+
+def _time_stitched(plan, summary: dict, backend: Backend, wav: np.ndarray, seconds: float, tile_w: int,
+                   repeats: int) -> dict:
     """One stitched path timed (``_measure``): wall time, host time and where it goes, the plan's
-    boundary traffic, and what the backend counted itself (``stats()``) per timed run."""
+    boundary traffic (``summary``: ``_plan_summary`` at ``tile_w``), and what the backend counted
+    itself (``stats()``) per timed run."""
     timer, clock = StageTimer(backend), HostClock()
     executor = StitchedExecutor(plan, timer, tile_w, clock)
     stats_after_warm_up: dict = {}
@@ -149,7 +157,6 @@ def _time_stitched(plan, backend: Backend, wav: np.ndarray, seconds: float, tile
     mean = statistics.fmean(record["times_s"])
     host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
     by_kind = {kind: seconds / repeats for kind, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1])}
-    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
     record.update({
         "tile_w": tile_w, "block_chan": plan.block_chan, "host_seconds": host, "host_share": host / mean,
         "host_seconds_by_kind": by_kind, "host_seconds_unaccounted": host - sum(by_kind.values()),
@@ -181,6 +188,7 @@ class DeviceBackend:
 
     def __init__(self, options: BackendOptions, plan, source: ModelSource, tile_widths: list[int]) -> None:
         self.options = options
+        # the scratch folder is for onnxruntime's own export, which --backend does not take
         self.backend = open_backend(options, plan, source.to_json(), tile_widths, Path("."))
         try:
             for tile_w in tile_widths:
@@ -200,10 +208,11 @@ def _bench_device_backend(plan, device_backend: DeviceBackend, wav: np.ndarray, 
     beside the cost model's prediction for the same plan, tile width and batch size, with the
     per-call overhead that would explain the difference (to re-fit ``call_overhead_ms``)."""
     options = device_backend.options
-    record = _time_stitched(plan, device_backend.backend, wav, seconds, tile_w, repeats)
+    summary = _plan_summary(plan, tile_w)
+    record = _time_stitched(plan, summary, device_backend.backend, wav, seconds, tile_w, repeats)
     if options.name == "hailo_runtime":
-        record["measured_vs_predicted"] = _measured_vs_predicted(plan, record["backend_stats"], seconds, tile_w,
-                                                                 device, options.batch_size)
+        record["measured_vs_predicted"] = _measured_vs_predicted(summary, record["backend_stats"], seconds, device,
+                                                                 options.batch_size)
     key = f"stitched_{options.name}_tile{tile_w}"
     paths[key] = record
     _report_stitched(key, record, report)
@@ -215,15 +224,14 @@ def _bench_device_backend(plan, device_backend: DeviceBackend, wav: np.ndarray, 
                f"{fit['implied_call_overhead_ms'] or 0:.3f} ms (--device-param call_overhead_ms=... to re-fit)")
 
 
-def _measured_vs_predicted(plan, stats: dict, seconds: float, tile_w: int, device: DeviceModel,
-                           batch_size: int) -> dict:
+def _measured_vs_predicted(summary: dict, stats: dict, seconds: float, device: DeviceModel, batch_size: int) -> dict:
     """hailo_runtime's device seconds and calls per utterance against ``predict`` for the same
-    plan, tile width and batch size. ``implied_call_overhead_ms``: the per-call overhead that makes
+    plan and tile width (``summary``) and batch size. ``implied_call_overhead_ms``: the per-call overhead that makes
     the prediction equal the measurement, compute, transfer and switches kept as modelled."""
     values = dict(device.values)
     values["batch_size"] = float(batch_size)
     model = DeviceModel(device.device, device.link, tuple(values.items()))
-    predicted = predict(plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages])), seconds, model)
+    predicted = predict(summary, seconds, model)
     measured = sum(stats.get("device_seconds", {}).values())
     calls = sum(stats.get("device_calls", {}).values())
     switches = predicted["network_group_switches"] * model.get("switch_overhead_ms") / 1e3

@@ -67,10 +67,10 @@ class Normalize(HostWork):
         return norm_layer(self.norm, self.gamma, self.beta)
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
-        import torch
-
         if self.norm is NormType.CLN:
             return {self.output: channel_norm(store[self.input], self.gamma, self.beta)}
+        import torch
+
         x = torch.from_numpy(np.ascontiguousarray(store[self.input]))
         with torch.no_grad():
             if self.norm is NormType.GLN:

@@ -318,12 +318,6 @@ class HostClock:
             self.seconds[kind] = self.seconds.get(kind, 0.0) + time.perf_counter() - started
 
 
-class _NoClock:
-    @contextlib.contextmanager
-    def __call__(self, kind: str):
-        yield
-
-
 class StitchedExecutor:
     """Executes ``plan`` through ``backend`` with tiles of ``tile_w`` frames.
 
@@ -336,7 +330,7 @@ class StitchedExecutor:
         self.plan = plan
         self.backend = backend
         self.tile_w = check_tile_width(tile_w)
-        self.clock = clock or _NoClock()
+        self.clock = clock or (lambda kind: contextlib.nullcontext())
         backend.prepare(plan, self.tile_w)
         self.stage_batches: dict[str, int] = {}
 
