@@ -68,7 +68,7 @@ def _backend_options(args: argparse.Namespace):
 def _layout(args: argparse.Namespace):
     from .plan.builder import PlanOptions
 
-    return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms)
+    return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms, args.gln_in_stages)
 
 
 def _executor_options(args: argparse.Namespace):
@@ -261,6 +261,10 @@ def _block_options() -> argparse.ArgumentParser:
     parser.add_argument("--device-norms", action="store_true",
                         help="cLN models: run the per-frame norms on the device inside the fused stages "
                              "(Hailo layer_norm_decomposition; unconfirmed) instead of on the host")
+    parser.add_argument("--gln-in-stages", action="store_true",
+                        help="gLN models, float backends (onnxruntime, torch_proxy): take gLN's statistics and "
+                             "affine inside the stages instead of on the host (faster on a CPU; refused by compile "
+                             "and the Hailo backends)")
     return parser
 
 

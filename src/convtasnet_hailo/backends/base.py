@@ -16,9 +16,10 @@ class Backend(abc.ABC):
 
     - **What it runs**: one :class:`Stage` of the plan on a batch of tiles (``run_stage``).
     - **Batch layout**: every input port arrives as float32 ``(batch, C, 1, W_in)`` with
-      ``W_in = port.geometry.tile_input_width(tile_w)`` (the tile plus its halo); the batch is
+      ``W_in = port.width(tile_w)`` (the tile plus its halo; 1 for a per-tile input); the batch is
       group-major: index ``g * n_tiles + t`` is tile ``t`` of group ``g`` (groups: 1, or one per
-      source). Every output comes back float32 ``(batch, C_out, 1, tile_w)`` in the same order.
+      source). Every output comes back float32 ``(batch, C_out, 1, port.width(tile_w))`` (tile_w,
+      or 1 per tile) in the same order.
     - **Ownership**: inputs are read-only and not kept after the call (a batch may be a stage
       output the executor still holds); outputs belong to the caller, fresh arrays that no later
       call reuses (the executor keeps them as they are).
@@ -42,7 +43,7 @@ class Backend(abc.ABC):
     def prepare(self, plan, tile_w: int) -> None:
         """Prepares for ``plan`` at ``tile_w`` unless already prepared for the same stages of the
         same model at that width (plans rebuilt from one model share its config object)."""
-        key = (plan.config, tuple(stage.name for stage in plan.stages), tile_w)
+        key = (plan.config, tuple((stage.name, stage.reads, stage.writes) for stage in plan.stages), tile_w)
         done = self._prepared_for
         if done is not None and done[0] is key[0] and done[1:] == key[1:]:
             return

@@ -18,8 +18,9 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ..plan.ops import OP_TYPES, Add, ChannelNorm, Conv, Mul, PRelu, Relu, Sigmoid
+from ..plan.ops import OP_TYPES, Add, ChannelNorm, Conv, Mul, PRelu, Relu, Sigmoid, Sub, TileMean
 from ..plan.stages import Stage
+from ..plan.gln_in_stages import refuse_on_device
 from . import quant_scheme as qs
 from .base import Backend, register_backend
 
@@ -78,6 +79,18 @@ def _add(op: Add, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
     return np.clip(a_int + b_int + out.zero_point, 0, out.q_max)
 
 
+def _sub(op: Sub, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
+    a_int = qs.rescale(a.q - a.grid.zero_point, a.grid.scale / out.scale)
+    b_int = qs.rescale(b.q - b.grid.zero_point, b.grid.scale / out.scale)
+    return np.clip(a_int - b_int + out.zero_point, 0, out.q_max)
+
+
+def _tile_mean(op: TileMean, x: QValue, out: qs.Grid) -> np.ndarray:
+    """A global average pool: the integer sum over the tile, one rescale by s_in / (W * s_out)."""
+    x_int = x.q - x.grid.zero_point
+    return qs.requantize(x_int.sum(axis=-1, keepdims=True), x.grid.scale / (x_int.shape[-1] * out.scale), out)
+
+
 def _mul(op: Mul, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
     acc = (a.q - a.grid.zero_point) * (b.q - b.grid.zero_point)
     return qs.requantize(acc, a.grid.scale * b.grid.scale / out.scale, out)
@@ -102,7 +115,7 @@ def _channel_norm(op: ChannelNorm, real: np.ndarray) -> np.ndarray:
 
 
 #: How the device computes each op type (``quant_scheme`` holds the arithmetic).
-EMULATE = {Conv: _conv, PRelu: _prelu, Relu: _relu, Add: _add, Mul: _mul,
+EMULATE = {Conv: _conv, PRelu: _prelu, Relu: _relu, Add: _add, Sub: _sub, Mul: _mul, TileMean: _tile_mean,
            Sigmoid: _float_then_requantize(_sigmoid), ChannelNorm: _float_then_requantize(_channel_norm)}
 assert set(EMULATE) == set(OP_TYPES), "every op type needs its integer form"
 
@@ -211,6 +224,7 @@ class HailoQuantBackend(Backend):
         self.precision = precision or (read_noise_precision(noise_dir) if noise_dir else Precision())
 
     def _prepare(self, plan, tile_w: int) -> None:
+        refuse_on_device(plan, f"--backend {self.name}")
         if self.noise_dir is not None:
             self.ranges = noise_dir_ranges(self.noise_dir, plan)
 

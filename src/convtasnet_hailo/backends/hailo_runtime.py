@@ -31,6 +31,7 @@ from ..errors import UserError
 from ..plan.builder import StagePlan
 from ..plan.packing import HAILORT_4_23, RuntimeLimits
 from ..plan.stages import Stage
+from ..plan.gln_in_stages import refuse_on_device
 from .base import Backend, register_backend
 
 RUNTIME_FIX = ("install HailoRT 4.x with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all`; "
@@ -125,6 +126,7 @@ class HailoRuntimeBackend(Backend):
                             f"{expected} (NHWC); compile the export made for this tile width")
 
     def _prepare(self, plan: StagePlan, tile_w: int) -> None:
+        refuse_on_device(plan, f"--backend {self.name}")
         self._release()
         hefs = hef_files(self.hef_dir, [s.name for s in plan.stages])
         for hef in hefs:

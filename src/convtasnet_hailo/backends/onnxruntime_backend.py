@@ -87,13 +87,15 @@ class OnnxRuntimeBackend(Backend):
             raise UserError(f"the export in {directory} used block_chan {manifest.plan.get('block_chan')}, the plan "
                             f"{plan.block_chan}: pass the same --block-chan or re-export")
         exported = (bool(manifest.plan.get("fused", False)), bool(manifest.plan.get("expose_internal", False)),
-                    bool(manifest.plan.get("device_norms", False)))
-        if exported != (plan.fused, plan.expose_internal, plan.device_norms):
-            def describe(fused, exposed, device_norms):
+                    bool(manifest.plan.get("device_norms", False)), bool(manifest.plan.get("gln_in_stages", False)))
+        wanted = (plan.fused, plan.expose_internal, plan.device_norms, plan.gln_in_stages)
+        if exported != wanted:
+            def describe(fused, exposed, device_norms, gln_in_stages):
                 return ("fused" if fused else "unfused (--no-fuse)") + (", internal tensors exposed" if exposed else "") \
-                    + (", norms on the device" if device_norms else "")
+                    + (", norms on the device" if device_norms else "") \
+                    + (", gLN inside the stages" if gln_in_stages else "")
             raise UserError(f"the export in {directory} holds the {describe(*exported)} plan, this run needs the "
-                            f"{describe(plan.fused, plan.expose_internal, plan.device_norms)} one: re-export with the "
+                            f"{describe(*wanted)} one: re-export with the "
                             "same options (parity exports expose internal tensors; `export` does not)")
         sessions = {}
         for stage in plan.stages:

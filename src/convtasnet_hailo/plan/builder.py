@@ -27,6 +27,7 @@ from .host_steps import (
 )
 from .channel_blocks import split_channel_blocks
 from .fusion import fuse_stages
+from .gln_in_stages import check_options as check_gln_in_stages, gln_into_stages
 from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
 from . import names
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
@@ -183,17 +184,20 @@ def _decoder_steps(model: ConvTasNet) -> list[Step]:
 class PlanOptions:
     """How the model is cut: ``block_chan`` splits wider 1x1 convs into channel blocks; ``fuse``
     merges runs of stages no host step separates (the default; ``--no-fuse`` keeps one stage per
-    conv group)."""
+    conv group); ``device_norms`` and ``gln_in_stages`` move norms into the stages."""
 
     block_chan: int | None = None
     fuse: bool = True
     device_norms: bool = False  # cLN norms as device ops inside the stages (``ChannelNorm``)
+    gln_in_stages: bool = False  # gLN moments and affine inside the stages (``plan.gln_in_stages``)
 
     def build(self, model: ConvTasNet, path: "PlanPath", expose_internal: bool = False) -> "StagePlan":
-        return build_plan(model, path, self.block_chan, self.fuse, expose_internal, self.device_norms)
+        return build_plan(model, path, self.block_chan, self.fuse, expose_internal, self.device_norms,
+                          self.gln_in_stages)
 
     def to_json(self) -> dict:
-        return {"block_chan": self.block_chan, "fused": self.fuse, "device_norms": self.device_norms}
+        return {"block_chan": self.block_chan, "fused": self.fuse, "device_norms": self.device_norms,
+                "gln_in_stages": self.gln_in_stages}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -207,6 +211,7 @@ class StagePlan:
     fused: bool = False
     expose_internal: bool = False
     device_norms: bool = False
+    gln_in_stages: bool = False
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -214,7 +219,7 @@ class StagePlan:
 
     @property
     def options(self) -> PlanOptions:
-        return PlanOptions(self.block_chan, self.fused)
+        return PlanOptions(self.block_chan, self.fused, self.device_norms, self.gln_in_stages)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -248,13 +253,17 @@ def step_outputs(step: Step) -> tuple[str, ...]:
 
 
 def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None,
-               fuse: bool = True, expose_internal: bool = False, device_norms: bool = False) -> StagePlan:
+               fuse: bool = True, expose_internal: bool = False, device_norms: bool = False,
+               gln_in_stages: bool = False) -> StagePlan:
     """Decomposes ``model`` (left untouched) into the stage plan for ``path``; with
     ``block_chan``, 1x1 convs wider than that are split into channel blocks; with ``fuse``
     (default), runs of stages no host step separates become one stage (``plan.fusion``);
     ``expose_internal`` makes fused stages output every reported tensor (parity runs);
     ``device_norms`` (cLN models only) turns every per-frame norm into a device op, so fusion
-    can keep a TCN block's norms inside its stages."""
+    can keep a TCN block's norms inside its stages; ``gln_in_stages`` (gLN models, float backends)
+    takes gLN's statistics and affine inside the stages (``plan.gln_in_stages``)."""
+    if gln_in_stages:
+        check_gln_in_stages(model.config, block_chan, device_norms)
     if path is PlanPath.DECODER:
         steps = _decoder_steps(model)
     elif path is PlanPath.MASKER:
@@ -265,9 +274,11 @@ def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_ch
         steps = list(split_channel_blocks(tuple(steps), block_chan))
     if device_norms:
         steps = norms_on_device(steps, model.config)
+    if gln_in_stages:
+        steps = gln_into_stages(steps, model.config)
     if fuse:
         steps = list(fuse_stages(steps, path.outputs, expose_internal))
-    plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal, device_norms)
+    plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal, device_norms, gln_in_stages)
     _check_dataflow(plan)
     return plan
 

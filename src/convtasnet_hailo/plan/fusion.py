@@ -99,11 +99,12 @@ def _close(group: _Group, needed_later: Callable[[str], bool], expose_internal: 
     if len(group.members) == 1:
         return group.members[0]
     channels = _channels(group)
+    declared = {port.name: port for member in group.members for port in member.outputs}  # keeps per-tile ones
     produced = [op.output for op in group.ops]
     outputs = [name for name in produced
                if needed_later(name) or (expose_internal and is_reported_tensor(name))]
     return Stage(JOIN.join(m.name for m in group.members), tuple(group.inputs.values()),
-                 tuple(StageOutput(name, channels[name]) for name in outputs), tuple(group.ops),
+                 tuple(declared.get(name, StageOutput(name, channels[name])) for name in outputs), tuple(group.ops),
                  role="; ".join(m.role for m in group.members if m.role), block=None)
 
 

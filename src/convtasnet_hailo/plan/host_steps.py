@@ -321,5 +321,81 @@ def add_partials(parts: list[np.ndarray], out: np.ndarray) -> None:
         out[lo:lo + step] = total.numpy()
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class GlnFold(HostWork):
+    """gLN with its statistics taken inside the stages (``--gln-in-stages``, ``plan.gln_in_stages``):
+    the stage that makes ``input`` also outputs its per-tile moments (``moments``: per tile and
+    channel, the mean and the mean squared deviation from it); this step combines them into gLN's
+    per-channel affine (``scale``, ``shift``; (G, C, 1) each) and the stage that reads ``output``
+    applies it to ``input`` itself. ``output`` is never a stored tensor: it names the normalized
+    tensor that stage makes.
+
+    ``apply`` (whole tensors) takes the layer's own statistics of ``input``; the stitched executor
+    combines the moments instead (``gln_from_tile_moments``), which costs (tiles x channels) host
+    work instead of a pass over the tensor."""
+
+    input: str
+    output: str
+    gamma: np.ndarray  # (C,)
+    beta: np.ndarray  # (C,)
+    tile_mean: str
+    tile_m2: str
+
+    @property
+    def scale(self) -> str:
+        return f"{self.output}.scale"
+
+    @property
+    def shift(self) -> str:
+        return f"{self.output}.shift"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input, self.tile_mean, self.tile_m2)
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return (self.scale, self.shift)
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(store[self.input]))
+        with torch.no_grad():
+            scale, shift = gln_fold(self.gamma, self.beta, *gln_statistics(x))
+        return self.affine(scale, shift)
+
+    def affine(self, scale, shift) -> dict[str, np.ndarray]:
+        """The step's outputs from (G, C, 1) torch tensors, as float32 arrays (G, C, 1)."""
+        return {self.scale: scale.numpy().astype(np.float32), self.shift: shift.numpy().astype(np.float32)}
+
+
+def gln_from_tile_moments(tile_mean: np.ndarray, tile_m2: np.ndarray, tile_w: int, last_tile: np.ndarray):
+    """gLN's mean and biased variance per group, (G, 1, 1) float32 torch tensors, from per-tile moments.
+
+    tile_mean, tile_m2: (G, n_tiles, C), per tile and channel the mean over its ``tile_w`` frames and
+    the mean squared deviation from that mean, as the stage computed them; last_tile: (G, C, k),
+    the last tile's k <= tile_w frames inside the utterance. The last tile's moments are taken here
+    from its frames: the stage's include the padding columns past the utterance, and taking those
+    out again cancels badly when they outweigh the k real frames (a short utterance). In float64,
+    exact combinations of partial moments (Chan et al.), closer to exact arithmetic than the
+    layer's float32 reduction; the parity grid and margins measure the difference."""
+    import torch
+
+    groups, n_tiles, channels = tile_mean.shape
+    last = last_tile.astype(np.float64)
+    mean, m2 = tile_mean.astype(np.float64), tile_m2.astype(np.float64)
+    mean[:, -1] = last.mean(axis=-1)
+    m2[:, -1] = np.square(last - mean[:, -1, :, None]).mean(axis=-1)
+    counts = np.full(n_tiles, float(tile_w))
+    counts[-1] = last.shape[-1]
+    weights = counts[None, :, None]
+    total = channels * counts.sum()
+    grand = (weights * mean).sum(axis=(1, 2)) / total
+    spread = (weights * (m2 + np.square(mean - grand[:, None, None]))).sum(axis=(1, 2))
+    return (torch.from_numpy(grand.astype(np.float32)).view(groups, 1, 1),
+            torch.from_numpy((spread / total).astype(np.float32)).view(groups, 1, 1))
+
+
 HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength,
-                 SplitChannels, AssembleBlocks]
+                 SplitChannels, AssembleBlocks, GlnFold]

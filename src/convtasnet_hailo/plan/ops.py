@@ -1,8 +1,9 @@
 """The op types a stage may hold, each defined once for every consumer.
 
 Only Hailo-friendly ops exist: Conv2d with (1, K) kernels (plain, strided, depthwise, dilated),
-PReLU, ReLU, Sigmoid, elementwise add and multiply, and (with ``--device-norms``, cLN models) the
-per-frame layer norm over channels. Each op says, in one class:
+PReLU, ReLU, Sigmoid, elementwise add, subtract and multiply (broadcasting a per-tile value over
+the tile), (with ``--device-norms``, cLN models) the per-frame layer norm over channels, and (with
+``--gln-in-stages``, gLN models) the per-tile mean over time. Each op says, in one class:
 - what it reads and writes (``reads``, ``output``) and its shape rule (``out_channels``);
 - its receptive field along time (``span``: the halo a stage input feeding it needs);
 - its cost (``macs_per_frame``) and what it stores on the device (``weight_count``);
@@ -253,8 +254,36 @@ class Add(_Binary):
 
 
 @dataclasses.dataclass(frozen=True)
+class Sub(_Binary):
+    """Elementwise ``a - b``; ``b`` may be one value per tile and channel (B, C, 1, 1)."""
+
+    a: str
+    b: str
+    output: str
+    onnx_op: ClassVar[str] = "Sub"
+
+    def torch_forward(self, module: Any, a: Any, b: Any) -> Any:
+        return a - b
+
+
+@dataclasses.dataclass(frozen=True)
+class TileMean(_Unary):
+    """Per tile and channel, the mean over the tile's frames: (B, C, 1, W) -> (B, C, 1, 1). ONNX's
+    GlobalAveragePool; the first half of gLN's statistics when they are taken inside the stages
+    (``--gln-in-stages``; ``plan.gln_in_stages``)."""
+
+    input: str
+    output: str
+    onnx_op: ClassVar[str] = "GlobalAveragePool"
+
+    def torch_forward(self, module: Any, x: Any) -> Any:
+        return x.mean(dim=-1, keepdim=True)
+
+
+@dataclasses.dataclass(frozen=True)
 class Mul(_Binary):
-    """Elementwise ``a * b`` (Hailo's ew_mult)."""
+    """Elementwise ``a * b`` (Hailo's ew_mult); ``b`` may be per tile (B, C, 1, 1) or a mask
+    (B, 1, 1, W), broadcast as ONNX and torch broadcast."""
 
     a: str
     b: str
@@ -330,9 +359,9 @@ class ChannelNorm(StageOp):
         return nodes, initializers
 
 
-Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm]
+Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Sub, Mul, ChannelNorm, TileMean]
 #: Every op type, for checks that the set is closed (e.g. the ONNX allow-list).
-OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm)
+OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Sub, Mul, ChannelNorm, TileMean)
 
 
 def conv1d_weight(weight: np.ndarray) -> np.ndarray:

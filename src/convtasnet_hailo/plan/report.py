@@ -32,14 +32,14 @@ def tensor_groups(plan: StagePlan) -> dict[str, int]:
 def stage_row(stage: Stage, tile_w: int, frames_per_second: float, groups: dict[str, int]) -> dict:
     """One stage's cost. Values per second count every tile's inputs with their halo."""
     batch = max(groups.get(p.name, 1) for p in stage.inputs)
-    values_in = sum(p.channels * p.geometry.tile_input_width(tile_w) * batch for p in stage.inputs) / tile_w
-    values_out = sum(p.channels * batch for p in stage.outputs)
+    values_in = sum(p.channels * p.width(tile_w) * batch for p in stage.inputs) / tile_w
+    values_out = sum(p.channels * p.width(tile_w) * batch for p in stage.outputs) / tile_w
     return {
         "name": stage.name, "ops": len(stage.ops), "macs_per_frame": stage.macs_per_frame * batch,
         "weights": stage.weight_count, "weight_bytes_8bit": stage.weight_count,
         "weight_bytes_16bit": 2 * stage.weight_count, "batch_groups": batch,
         "inputs": {p.name: {"channels": p.channels, "halo": list(p.geometry.halo) if p.geometry.stride == 1 else None,
-                            "tile_input_width": p.geometry.tile_input_width(tile_w)} for p in stage.inputs},
+                            "tile_input_width": p.width(tile_w), "kind": p.kind.value} for p in stage.inputs},
         "outputs": {p.name: p.channels for p in stage.outputs},
         "boundary_values_per_audio_second": round((values_in + values_out) * frames_per_second),
     }

@@ -1,12 +1,15 @@
 """Hailo-format stages: small fixed-shape op graphs on NCHW tensors with H=1.
 
 A :class:`Stage` lists its inputs (with the halo geometry each needs), its outputs and its ops
-(``plan.ops``). No reshapes, transposes or reductions: those are host steps (``plan.host_steps``).
+(``plan.ops``). No reshapes or transposes: those are host steps (``plan.host_steps``). The only
+reductions are per tile (``TileMean``, with ``--gln-in-stages``), whose outputs are one value per
+tile and channel.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 
 from .ops import Op
 
@@ -46,17 +49,36 @@ class Geometry:
 POINTWISE = Geometry()
 
 
+class InputKind(str, enum.Enum):
+    """What a stage input carries per batch entry (one tile of one group)."""
+
+    TILES = "tiles"  # the tile's window of a tensor: (C, 1, geometry.tile_input_width(tile_w))
+    PER_TILE = "per_tile"  # one value per channel, the same over the tile: (C, 1, 1)
+    VALID_MASK = "valid_mask"  # (1, 1, width): 1 where the window lies inside the utterance, else 0
+
+
 @dataclasses.dataclass(frozen=True)
 class StageInput:
     name: str
     channels: int
     geometry: Geometry = POINTWISE
+    kind: InputKind = InputKind.TILES
+
+    def width(self, tile_w: int) -> int:
+        return 1 if self.kind is InputKind.PER_TILE else self.geometry.tile_input_width(tile_w)
 
 
 @dataclasses.dataclass(frozen=True)
 class StageOutput:
+    """A stage output: (batch, C, 1, tile_w), or with ``per_tile`` one value per tile and channel
+    (batch, C, 1, 1)."""
+
     name: str
     channels: int
+    per_tile: bool = False
+
+    def width(self, tile_w: int) -> int:
+        return 1 if self.per_tile else tile_w
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +98,9 @@ class ChannelBlock:
 class Stage:
     """One fixed-shape unit of work the backends run on a batch of tiles.
 
-    Inputs arrive as (batch, C, 1, geometry.tile_input_width(tile_w)); every output is
-    (batch, C, 1, tile_w). ``role`` says in words what the stage computes.
+    Inputs arrive as (batch, C, 1, width) with the width their kind gives (``StageInput.width``);
+    outputs are (batch, C, 1, tile_w), or (batch, C, 1, 1) per tile. ``role`` says in words what the
+    stage computes.
     """
 
     name: str
@@ -89,17 +112,18 @@ class Stage:
 
     @property
     def reads(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.inputs)
+        """Stored tensors the stage reads (a valid mask is made by the executor, not stored)."""
+        return tuple(p.name for p in self.inputs if p.kind is not InputKind.VALID_MASK)
 
     @property
     def writes(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.outputs)
 
     def input_shapes(self, tile_w: int, batch: int = 1) -> dict[str, tuple[int, int, int, int]]:
-        return {p.name: (batch, p.channels, 1, p.geometry.tile_input_width(tile_w)) for p in self.inputs}
+        return {p.name: (batch, p.channels, 1, p.width(tile_w)) for p in self.inputs}
 
     def output_shapes(self, tile_w: int, batch: int = 1) -> dict[str, tuple[int, int, int, int]]:
-        return {p.name: (batch, p.channels, 1, tile_w) for p in self.outputs}
+        return {p.name: (batch, p.channels, 1, p.width(tile_w)) for p in self.outputs}
 
     def value_channels(self) -> dict[str, int]:
         """Channel count of every value the stage reads or makes."""
@@ -121,5 +145,6 @@ class Stage:
 
     def structure(self) -> tuple:
         """What the allocator sees of a stage: ops and shapes, not weights."""
-        return (tuple(op.structure() for op in self.ops), tuple((p.channels, p.geometry) for p in self.inputs),
-                tuple(p.channels for p in self.outputs))
+        return (tuple(op.structure() for op in self.ops),
+                tuple((p.channels, p.geometry, p.kind) for p in self.inputs),
+                tuple((p.channels, p.per_tile) for p in self.outputs))

@@ -9,8 +9,10 @@ Stage outputs stay in the layout the backend returned them (``TiledTensor``): a 
 them frame for frame (pointwise) gets the same batch back without a copy, one with a halo cuts its
 windows straight from the tiles, and gLN takes its statistics there too. A gLN output is kept as
 its per-channel affine (``PerChannelAffine``) and applied while the reading stage's tiles are
-cut; channel blocks are cut from and assembled on the tiles. Whole tensors are written only for
-host steps that need them, for the observer and for the caller. (bench: the host's whole-tensor
+cut; channel blocks are cut from and assembled on the tiles. With ``--gln-in-stages`` the stages
+output per-tile moments instead and the host only combines them (``GlnFold``); the executor feeds
+per-tile inputs and makes the valid masks. Whole tensors are written only for host steps that
+need them, for the observer and for the caller. (bench: the host's whole-tensor
 passes were what kept this path behind the monolithic model; each of these removes one.)
 """
 
@@ -27,9 +29,9 @@ import numpy as np
 from ..errors import UserError
 from ..model.config import NormType
 from ..plan.builder import StagePlan, step_outputs
-from ..plan.host_steps import (AddTensors, Alias, AssembleBlocks, Normalize, SplitChannels, assemble_rows, gln_fold,
-                               gln_statistics)
-from ..plan.stages import POINTWISE, Geometry, Stage
+from ..plan.host_steps import (AddTensors, Alias, AssembleBlocks, GlnFold, Normalize, SplitChannels, assemble_rows,
+                               gln_fold, gln_from_tile_moments, gln_statistics)
+from ..plan.stages import POINTWISE, Geometry, InputKind, Stage
 
 Observer = Callable[[str, np.ndarray], None]
 
@@ -272,6 +274,32 @@ def _tiled_statistics(x: TiledTensor):
     return mean.float().view(groups, 1, 1), var.float().view(groups, 1, 1)
 
 
+def gln_affine_from_moments(step: GlnFold, x: TiledTensor, tile_mean: np.ndarray,
+                            tile_m2: np.ndarray) -> dict[str, np.ndarray]:
+    """``GlnFold`` on the moments its producing stage output: (G * n_tiles, C, 1, 1) each, for the
+    tiled tensor ``x`` -> scale and shift, (G, C, 1) each."""
+    shape = (x.groups, x.n_tiles, x.shape[1])
+    last_tile = x.grouped()[:, -1, :, 0, :x.length - (x.n_tiles - 1) * x.tile_w]
+    mean, var = gln_from_tile_moments(tile_mean.reshape(shape), tile_m2.reshape(shape), x.tile_w, last_tile)
+    return step.affine(*gln_fold(step.gamma, step.beta, mean, var))
+
+
+def per_tile_batch(value: np.ndarray, groups: int, n_tiles: int) -> np.ndarray:
+    """A per-group value (G, C, 1), G = 1 or ``groups``, as a per-tile input (groups * n_tiles, C, 1, 1)."""
+    channels = value.shape[1]
+    tiles = np.broadcast_to(value.reshape(value.shape[0], 1, channels, 1, 1), (groups, n_tiles, channels, 1, 1))
+    return np.array(tiles, dtype=np.float32).reshape(groups * n_tiles, channels, 1, 1)  # a writable copy
+
+
+def valid_mask(geometry: Geometry, tile_w: int, n_tiles: int, length: int, groups: int) -> np.ndarray:
+    """(groups * n_tiles, 1, 1, width): 1 where a tile's input window lies inside 0..length, else 0."""
+    width = geometry.tile_input_width(tile_w)
+    starts = np.array([geometry.tile_input_start(t * tile_w) for t in range(n_tiles)])
+    index = starts[:, None] + np.arange(width)[None, :]
+    mask = ((index >= 0) & (index < length)).astype(np.float32)
+    return np.tile(mask, (groups, 1)).reshape(groups * n_tiles, 1, 1, width)
+
+
 def split_channels(step: SplitChannels, x: TiledTensor | PerChannelAffine) -> dict[str, Stored]:
     """A tiled tensor (or a pending affine of one) cut into consecutive channel blocks: views of its
     tiles (with their slice of the affine), as ``SplitChannels`` cuts whole tensors."""
@@ -361,7 +389,8 @@ class StitchedExecutor:
             return {name: whole(store[name]) for name in keep}
 
     def _run_host_step(self, step, store: dict[str, Stored]) -> dict[str, Stored]:
-        kind = "gln_statistics" if isinstance(step, Normalize) and step.norm is NormType.GLN else type(step).__name__
+        gln = isinstance(step, GlnFold) or (isinstance(step, Normalize) and step.norm is NormType.GLN)
+        kind = "gln_statistics" if gln else type(step).__name__
         with self.clock(kind):
             return self._host_step(step, store)
 
@@ -371,6 +400,8 @@ class StitchedExecutor:
         whole tensors."""
         if isinstance(step, Normalize) and step.norm is NormType.GLN:
             return {step.output: global_norm_affine(step, store[step.input])}
+        if isinstance(step, GlnFold) and isinstance(store[step.input], TiledTensor):
+            return gln_affine_from_moments(step, store[step.input], store[step.tile_mean], store[step.tile_m2])
         if isinstance(step, Alias):
             return {step.output: store[step.input]}
         if isinstance(step, AddTensors):
@@ -388,7 +419,8 @@ class StitchedExecutor:
         return step.apply(store)
 
     def _output_length(self, stage: Stage, store: Mapping[str, Stored]) -> int:
-        lengths = {p.name: p.geometry.output_length(store[p.name].shape[-1]) for p in stage.inputs}
+        lengths = {p.name: p.geometry.output_length(store[p.name].shape[-1]) for p in stage.inputs
+                   if p.kind is InputKind.TILES}
         if len(set(lengths.values())) != 1:
             raise RuntimeError(f"stage {stage.name}: inputs imply different lengths {lengths}")
         length = next(iter(lengths.values()))
@@ -399,13 +431,23 @@ class StitchedExecutor:
             )
         return length
 
-    def _run_stage(self, stage: Stage, store: Mapping[str, Stored]) -> dict[str, TiledTensor]:
+    def _run_stage(self, stage: Stage, store: Mapping[str, Stored]) -> dict[str, Stored]:
         length = self._output_length(stage, store)
         n_tiles = math.ceil(length / self.tile_w)
-        groups = max(store[p.name].shape[0] for p in stage.inputs)
+        groups = max(store[name].shape[0] for name in stage.reads)
         batch = {}
         for port in stage.inputs:
+            if port.kind is InputKind.VALID_MASK:
+                with self.clock("gather"):
+                    input_length = next(store[p.name].shape[-1] for p in stage.inputs
+                                        if p.kind is InputKind.TILES and p.geometry == port.geometry)
+                    batch[port.name] = valid_mask(port.geometry, self.tile_w, n_tiles, input_length, groups)
+                continue
             source = store[port.name]
+            if port.kind is InputKind.PER_TILE:
+                with self.clock("gather"):
+                    batch[port.name] = per_tile_batch(source, groups, n_tiles)
+                continue
             with self.clock("gather+gln_affine" if isinstance(source, PerChannelAffine) else "gather"):
                 tiles = gather_tiles(source, port.geometry, self.tile_w, n_tiles)
                 if tiles.shape[0] != groups * n_tiles:  # a per-utterance tensor meets per-source ones
@@ -414,4 +456,6 @@ class StitchedExecutor:
         outputs = self.backend.run_stage(stage, batch)
         self.stage_batches[stage.name] = self.stage_batches.get(stage.name, 0) + 1
         with self.clock("stage_outputs"):
-            return {port.name: TiledTensor.from_backend(outputs[port.name], groups, length) for port in stage.outputs}
+            return {port.name: np.asarray(outputs[port.name], np.float32) if port.per_tile else
+                    TiledTensor.from_backend(outputs[port.name], groups, length)
+                    for port in stage.outputs}

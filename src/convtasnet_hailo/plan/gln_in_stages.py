@@ -1,0 +1,114 @@
+"""``--gln-in-stages``: gLN's statistics and affine inside the stages, for the float backends.
+
+By default gLN runs on the host between two stages: its whole-utterance statistics, then the
+affine applied while the next stage's tiles are cut. Those passes over the largest tensors of the
+plan were most of the stitched path's host time (bench: 0.6 s of 1.6 s on 10 s at full size). With
+this option, for every gLN whose input a stage makes:
+
+- that stage also outputs, per tile and channel, the mean of the tensor and the mean squared
+  deviation from it (``TileMean``, ``Sub``, ``Mul``, ``TileMean``: two per-tile outputs);
+- a host step (``GlnFold``) combines those moments (tiles x channels values, not the tensor)
+  into gLN's per-channel scale and shift;
+- every stage reading the normalized tensor reads the raw one instead, with scale and shift as
+  per-tile inputs, and applies them first (``Mul``, ``Add``); one with a halo also gets a valid
+  mask (executor-made) so the window's padding stays the zeros the reference convolves.
+
+The normalized tensor never leaves a stage. A gLN of a plan input (the masker path's encoder
+output) has no stage to take its moments and stays on the host.
+
+For the float backends only (onnxruntime, torch_proxy): whether the Dataflow Compiler maps a
+global average pool in a normalization path, and a multiply by a per-tile network input, is
+unconfirmed (HAILO_FACTS.md: ``NegativeSlopeExponentNonFixable`` on such an avgpool in a ConvTasNet
+port), so compile and the Hailo backends refuse these plans (``refuse_on_device``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import UserError
+from ..model.config import ConvTasNetConfig, NormType
+from .host_steps import GlnFold, Normalize
+from .ops import Add, Mul, Sub, TileMean
+from .stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
+
+#: What a refusal says about the fix, in every layer that refuses.
+DEVICE_FIX = "build the plan without --gln-in-stages for compile and the Hailo backends"
+
+
+def tile_moment_names(tensor: str) -> tuple[str, str]:
+    """The per-tile mean and mean-squared-deviation outputs of ``tensor``'s producing stage."""
+    return f"{tensor}.tile_mean", f"{tensor}.tile_m2"
+
+
+def valid_mask_name(tensor: str) -> str:
+    return f"{tensor}.valid"
+
+
+def check_options(config: ConvTasNetConfig, block_chan: int | None, device_norms: bool) -> None:
+    """One-line refusals for combinations the option does not serve."""
+    if config.norm_type is not NormType.GLN:
+        raise UserError(f"--gln-in-stages moves gLN's statistics into the stages; this model uses "
+                        f"{config.norm_type.value}: drop --gln-in-stages"
+                        + (" (cLN norms can run on the device with --device-norms)"
+                           if config.norm_type is NormType.CLN else ""))
+    if block_chan is not None or device_norms:
+        raise UserError("--gln-in-stages cannot be combined with --block-chan or --device-norms: drop one of them")
+
+
+def gln_into_stages(steps: Sequence, config: ConvTasNetConfig) -> list:
+    """The unfused plan's steps with every gLN whose input a stage makes moved into the stages
+    (module docstring). Other steps are kept as they are."""
+    steps = list(steps)
+    producer = {name: index for index, step in enumerate(steps) if isinstance(step, Stage) for name in step.writes}
+    for index, step in enumerate(list(steps)):
+        if not (isinstance(step, Normalize) and step.norm is NormType.GLN and step.input in producer):
+            continue
+        mean, m2 = tile_moment_names(step.input)
+        fold = GlnFold(step.input, step.output, step.gamma, step.beta, mean, m2)
+        steps[index] = fold
+        steps[producer[step.input]] = _with_moments(steps[producer[step.input]], step.input, mean, m2)
+        for k, reader in enumerate(steps):
+            if isinstance(reader, Stage) and step.output in reader.reads:
+                steps[k] = _applying_affine(reader, fold)
+    return steps
+
+
+def _with_moments(stage: Stage, tensor: str, mean: str, m2: str) -> Stage:
+    """``stage`` also outputting ``tensor``'s per-tile mean and mean squared deviation."""
+    channels = stage.value_channels()[tensor]
+    centred, squared = f"{tensor}.tile_centred", f"{tensor}.tile_squared"
+    ops = (TileMean(tensor, mean), Sub(tensor, mean, centred), Mul(centred, centred, squared), TileMean(squared, m2))
+    outputs = (StageOutput(mean, channels, per_tile=True), StageOutput(m2, channels, per_tile=True))
+    return Stage(stage.name, stage.inputs, stage.outputs + outputs, stage.ops + ops,
+                 role=stage.role + "; gLN moments per tile", block=stage.block)
+
+
+def _applying_affine(stage: Stage, fold: GlnFold) -> Stage:
+    """``stage`` reading the raw tensor, scale and shift (and a valid mask for a halo) instead of
+    the normalized tensor, which its first ops make."""
+    (port,) = [p for p in stage.inputs if p.name == fold.output]
+    if fold.input in stage.reads:
+        raise RuntimeError(f"stage {stage.name} reads {fold.input} and its gLN output")  # not in ConvTasNet
+    scaled, shifted = f"{fold.output}.scaled", f"{fold.output}.shifted"
+    inputs = [StageInput(fold.input, port.channels, port.geometry),
+              StageInput(fold.scale, port.channels, kind=InputKind.PER_TILE),
+              StageInput(fold.shift, port.channels, kind=InputKind.PER_TILE)]
+    ops = [Mul(fold.input, fold.scale, scaled)]
+    if port.geometry == POINTWISE:  # the padding past the utterance is cut off the outputs anyway
+        ops.append(Add(scaled, fold.shift, fold.output))
+    else:  # the conv must see the reference's zeros outside the utterance, not the shift
+        mask = valid_mask_name(fold.output)
+        inputs.append(StageInput(mask, 1, port.geometry, kind=InputKind.VALID_MASK))
+        ops += [Add(scaled, fold.shift, shifted), Mul(shifted, mask, fold.output)]
+    others = tuple(p for p in stage.inputs if p.name != fold.output)
+    return Stage(stage.name, tuple(inputs) + others, stage.outputs, tuple(ops) + stage.ops,
+                 role="gLN affine; " + stage.role, block=stage.block)
+
+
+def refuse_on_device(plan, what: str) -> None:
+    """Raises the one-line refusal when ``plan`` takes gLN inside its stages."""
+    if getattr(plan, "gln_in_stages", False):
+        raise UserError(f"{what}: this plan takes gLN inside its stages (--gln-in-stages), which is for the "
+                        "float backends (onnxruntime, torch_proxy); the Dataflow Compiler's support for a global "
+                        f"average pool in a norm path is unconfirmed (HAILO_FACTS.md): {DEVICE_FIX}")

@@ -1,0 +1,111 @@
+"""``--gln-in-stages``: the plan's shape, the moment arithmetic, the masks and every refusal.
+(The parity grid runs these plans against the reference on every edge length.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convtasnet_hailo.backends.hailo_quant import HailoQuantBackend
+from convtasnet_hailo.errors import UserError
+from convtasnet_hailo.model.config import ConvTasNetConfig, NormType
+from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.plan.builder import PlanPath, build_plan
+from convtasnet_hailo.plan.host_steps import GlnFold, Normalize, gln_from_tile_moments
+from convtasnet_hailo.plan.ops import TileMean
+from convtasnet_hailo.plan.stages import Geometry, InputKind
+from convtasnet_hailo.tiling.executor import per_tile_batch, valid_mask
+from tests.conftest import TINY
+
+
+def test_plan_keeps_its_stage_count_and_moves_every_produced_gln_into_the_stages():
+    model = random_model(TINY, seed=0)
+    host, inside = build_plan(model), build_plan(model, gln_in_stages=True)
+    assert len(inside.stages) == len(host.stages)
+    assert not any(isinstance(s, Normalize) for s in inside.steps)
+    folds = [s for s in inside.steps if isinstance(s, GlnFold)]
+    assert len(folds) == 2 * TINY.n_blocks * TINY.n_repeats + 1  # the bottleneck's gLN too
+    for fold in folds:
+        producer = next(s for s in inside.stages if fold.input in s.writes)
+        assert {fold.tile_mean, fold.tile_m2} <= set(producer.writes)
+        assert all(p.per_tile for p in producer.outputs if p.name in (fold.tile_mean, fold.tile_m2))
+        readers = [s for s in inside.stages if fold.scale in s.reads]
+        assert readers and all(fold.output not in s.reads for s in inside.stages)
+        for reader in readers:
+            kinds = {p.name: p.kind for p in reader.inputs}
+            assert kinds[fold.scale] is kinds[fold.shift] is InputKind.PER_TILE
+            halo = next(p for p in reader.inputs if p.name == fold.input).geometry.halo != (0, 0)
+            assert (f"{fold.output}.valid" in kinds) == halo
+
+
+def test_masker_path_keeps_the_gln_of_its_input_on_the_host():
+    plan = build_plan(random_model(TINY, seed=0), PlanPath.MASKER, gln_in_stages=True)
+    assert [s.input for s in plan.steps if isinstance(s, Normalize)] == ["encoder"]
+
+
+@pytest.mark.parametrize("tile_w, length", [(16, 16 * 5), (16, 16 * 4 + 3), (16, 1), (7, 40)])
+def test_tile_moments_combine_to_the_utterance_statistics(tile_w, length):
+    """Per-tile moments over whole tiles (padding columns included, as a stage computes them),
+    the last tile's real frames: the exact float64 mean and variance over (C, length)."""
+    rng = np.random.default_rng(length)
+    groups, channels = 2, 6
+    n_tiles = -(-length // tile_w)
+    tiles = rng.normal(3.0, 2.0, (groups, n_tiles, channels, tile_w)).astype(np.float32)
+    tiles[:, -1, :, length - (n_tiles - 1) * tile_w:] = 50.0  # what a stage makes past the utterance
+    mean = tiles.mean(axis=-1, dtype=np.float64)
+    m2 = np.square(tiles - mean[..., None]).mean(axis=-1)
+    got_mean, got_var = gln_from_tile_moments(mean.astype(np.float32), m2.astype(np.float32), tile_w,
+                                              tiles[:, -1, :, :length - (n_tiles - 1) * tile_w])
+    real = np.concatenate(list(tiles.transpose(1, 0, 2, 3)), axis=-1)[:, :, :length].astype(np.float64)
+    np.testing.assert_allclose(got_mean.numpy().ravel(), real.mean(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(got_var.numpy().ravel(), real.var(axis=(1, 2)), rtol=1e-6)
+
+
+def test_valid_mask_marks_the_window_columns_inside_the_utterance():
+    geometry = Geometry(span=5, pad_left=2, pad_right=2)
+    mask = valid_mask(geometry, tile_w=4, n_tiles=2, length=6, groups=2)
+    assert mask.shape == (4, 1, 1, 8)
+    np.testing.assert_array_equal(mask[0, 0, 0], [0, 0, 1, 1, 1, 1, 1, 1])  # frames -2..5
+    np.testing.assert_array_equal(mask[1, 0, 0], [1, 1, 1, 1, 0, 0, 0, 0])  # frames 2..9, length 6
+    np.testing.assert_array_equal(mask[2:], mask[:2])
+
+
+def test_per_tile_inputs_repeat_each_group_value_over_its_tiles():
+    value = np.arange(6, dtype=np.float32).reshape(2, 3, 1)
+    batch = per_tile_batch(value, groups=2, n_tiles=3)
+    assert batch.shape == (6, 3, 1, 1) and batch.flags.writeable
+    np.testing.assert_array_equal(batch[:3, :, 0, 0], np.repeat(value[:1, :, 0], 3, axis=0))
+    np.testing.assert_array_equal(batch[3:, :, 0, 0], np.repeat(value[1:, :, 0], 3, axis=0))
+
+
+def test_tile_mean_is_global_average_pool_in_every_form():
+    import torch
+
+    op = TileMean("x", "m")
+    x = np.random.default_rng(0).normal(size=(3, 4, 1, 9)).astype(np.float32)
+    np.testing.assert_allclose(op.torch_forward(None, torch.from_numpy(x)).numpy(), x.mean(-1, keepdims=True),
+                               rtol=1e-6)
+    (node,), _ = op.onnx_nodes("n", {"x": 4})
+    assert node.op_type == "GlobalAveragePool"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"norm_type": NormType.CLN}, "this model uses cLN: drop --gln-in-stages (cLN norms can run on the device"),
+    ({"norm_type": NormType.CGLN, "causal": True}, "this model uses cgLN: drop --gln-in-stages"),
+])
+def test_models_without_gln_are_refused(kwargs, message):
+    model = random_model(ConvTasNetConfig(**{**TINY.to_json(), **kwargs}), seed=0)
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        build_plan(model, gln_in_stages=True)
+
+
+@pytest.mark.parametrize("block_chan, device_norms", [(8, False), (None, True)])
+def test_combinations_it_does_not_serve_are_refused(block_chan, device_norms):
+    with pytest.raises(UserError, match="cannot be combined with --block-chan or --device-norms"):
+        build_plan(random_model(TINY, seed=0), block_chan=block_chan, device_norms=device_norms, gln_in_stages=True)
+
+
+def test_hailo_backends_refuse_the_plan():
+    plan = build_plan(random_model(TINY, seed=0), gln_in_stages=True)
+    with pytest.raises(UserError, match="--backend hailo_quant: this plan takes gLN inside its stages"):
+        HailoQuantBackend(ranges={}).prepare(plan, 16)
