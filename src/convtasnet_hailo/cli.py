@@ -68,7 +68,7 @@ def _backend_options(args: argparse.Namespace):
 def _layout(args: argparse.Namespace):
     from .plan.builder import PlanOptions
 
-    return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms, args.gln_in_stages)
+    return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms, args.gln_in_stages, args.halo_edges)
 
 
 def _executor_options(args: argparse.Namespace):
@@ -265,6 +265,10 @@ def _block_options() -> argparse.ArgumentParser:
                         help="gLN models, float backends (onnxruntime, torch_proxy): take gLN's statistics and "
                              "affine inside the stages instead of on the host (faster on a CPU; refused by compile "
                              "and the Hailo backends)")
+    parser.add_argument("--halo-edges", action="store_true",
+                        help="float backends: stages with a halo read their tile plus the neighbours' edge frames and "
+                             "join them themselves, instead of host-cut windows (refused by compile and the Hailo "
+                             "backends)")
     return parser
 
 

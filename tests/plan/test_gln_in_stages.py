@@ -107,5 +107,6 @@ def test_combinations_it_does_not_serve_are_refused(block_chan, device_norms):
 
 def test_hailo_backends_refuse_the_plan():
     plan = build_plan(random_model(TINY, seed=0), gln_in_stages=True)
-    with pytest.raises(UserError, match="--backend hailo_quant: this plan takes gLN inside its stages"):
+    with pytest.raises(UserError, match="--backend hailo_quant: this plan was built with --gln-in-stages, for the "
+                                        "float backends"):
         HailoQuantBackend(ranges={}).prepare(plan, 16)

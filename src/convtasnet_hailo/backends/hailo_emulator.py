@@ -19,7 +19,7 @@ from ..compile.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
 from ..plan.builder import StagePlan
 from ..plan.stages import Stage
-from ..plan.gln_in_stages import refuse_on_device
+from ..plan.builder import refuse_float_only
 from .base import Backend, register_backend
 
 CONTEXTS = {"native": "SDK_NATIVE", "fp_optimized": "SDK_FP_OPTIMIZED", "quantized": "SDK_QUANTIZED"}
@@ -48,7 +48,7 @@ class HailoEmulatorBackend(Backend):
 
     def _prepare(self, plan: StagePlan, tile_w: int) -> None:
         self._close()
-        refuse_on_device(plan, f"--backend {self.name}")
+        refuse_float_only(plan.float_only_options, f"--backend {self.name}")
         context = getattr(self.sdk.InferenceContext, CONTEXTS[self.context])
         for stage, path in har_paths(self.har_dir, plan).items():
             runner = self.sdk.ClientRunner(har=str(path))

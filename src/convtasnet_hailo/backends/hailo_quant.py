@@ -18,9 +18,9 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ..plan.ops import OP_TYPES, Add, ChannelNorm, Conv, Mul, PRelu, Relu, Sigmoid, Sub, TileMean
+from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, Sub, TileMean
 from ..plan.stages import Stage
-from ..plan.gln_in_stages import refuse_on_device
+from ..plan.builder import refuse_float_only
 from . import quant_scheme as qs
 from .base import Backend, register_backend
 
@@ -91,6 +91,14 @@ def _tile_mean(op: TileMean, x: QValue, out: qs.Grid) -> np.ndarray:
     return qs.requantize(x_int.sum(axis=-1, keepdims=True), x.grid.scale / (x_int.shape[-1] * out.scale), out)
 
 
+def _concat(op: Concat, *values_then_out) -> np.ndarray:
+    """Each part (all arguments but the last, the output grid) requantized to the output's grid,
+    then joined along time."""
+    *values, out = values_then_out
+    return np.concatenate([qs.requantize(v.q - v.grid.zero_point, v.grid.scale / out.scale, out) for v in values],
+                          axis=-1)
+
+
 def _mul(op: Mul, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
     acc = (a.q - a.grid.zero_point) * (b.q - b.grid.zero_point)
     return qs.requantize(acc, a.grid.scale * b.grid.scale / out.scale, out)
@@ -116,6 +124,7 @@ def _channel_norm(op: ChannelNorm, real: np.ndarray) -> np.ndarray:
 
 #: How the device computes each op type (``quant_scheme`` holds the arithmetic).
 EMULATE = {Conv: _conv, PRelu: _prelu, Relu: _relu, Add: _add, Sub: _sub, Mul: _mul, TileMean: _tile_mean,
+           Concat: _concat,
            Sigmoid: _float_then_requantize(_sigmoid), ChannelNorm: _float_then_requantize(_channel_norm)}
 assert set(EMULATE) == set(OP_TYPES), "every op type needs its integer form"
 
@@ -224,7 +233,7 @@ class HailoQuantBackend(Backend):
         self.precision = precision or (read_noise_precision(noise_dir) if noise_dir else Precision())
 
     def _prepare(self, plan, tile_w: int) -> None:
-        refuse_on_device(plan, f"--backend {self.name}")
+        refuse_float_only(plan.float_only_options, f"--backend {self.name}")
         if self.noise_dir is not None:
             self.ranges = noise_dir_ranges(self.noise_dir, plan)
 

@@ -31,7 +31,7 @@ from ..errors import UserError
 from ..plan.builder import StagePlan
 from ..plan.packing import HAILORT_4_23, RuntimeLimits
 from ..plan.stages import Stage
-from ..plan.gln_in_stages import refuse_on_device
+from ..plan.builder import refuse_float_only
 from .base import Backend, register_backend
 
 RUNTIME_FIX = ("install HailoRT 4.x with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all`; "
@@ -126,7 +126,7 @@ class HailoRuntimeBackend(Backend):
                             f"{expected} (NHWC); compile the export made for this tile width")
 
     def _prepare(self, plan: StagePlan, tile_w: int) -> None:
-        refuse_on_device(plan, f"--backend {self.name}")
+        refuse_float_only(plan.float_only_options, f"--backend {self.name}")
         self._release()
         hefs = hef_files(self.hef_dir, [s.name for s in plan.stages])
         for hef in hefs:

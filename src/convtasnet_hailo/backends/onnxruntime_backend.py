@@ -87,13 +87,14 @@ class OnnxRuntimeBackend(Backend):
             raise UserError(f"the export in {directory} used block_chan {manifest.plan.get('block_chan')}, the plan "
                             f"{plan.block_chan}: pass the same --block-chan or re-export")
         exported = (bool(manifest.plan.get("fused", False)), bool(manifest.plan.get("expose_internal", False)),
-                    bool(manifest.plan.get("device_norms", False)), bool(manifest.plan.get("gln_in_stages", False)))
-        wanted = (plan.fused, plan.expose_internal, plan.device_norms, plan.gln_in_stages)
+                    bool(manifest.plan.get("device_norms", False)), bool(manifest.plan.get("gln_in_stages", False)),
+                    bool(manifest.plan.get("halo_edges", False)))
+        wanted = (plan.fused, plan.expose_internal, plan.device_norms, plan.gln_in_stages, plan.halo_edges)
         if exported != wanted:
-            def describe(fused, exposed, device_norms, gln_in_stages):
+            def describe(fused, exposed, device_norms, gln_in_stages, halo_edges):
                 return ("fused" if fused else "unfused (--no-fuse)") + (", internal tensors exposed" if exposed else "") \
                     + (", norms on the device" if device_norms else "") \
-                    + (", gLN inside the stages" if gln_in_stages else "")
+                    + (", gLN inside the stages" if gln_in_stages else "") + (", halo edges" if halo_edges else "")
             raise UserError(f"the export in {directory} holds the {describe(*exported)} plan, this run needs the "
                             f"{describe(*wanted)} one: re-export with the "
                             "same options (parity exports expose internal tensors; `export` does not)")

@@ -40,7 +40,7 @@ class _RecordingBackend:
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, batch in inputs.items():
             if name in self.wanted:
-                self.tiles.setdefault(name, []).append(batch)
+                self.tiles.setdefault(name, []).append(batch.copy())  # the executor reuses input buffers
         return self.inner.run_stage(stage, inputs)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from .host_steps import (
 from .channel_blocks import split_channel_blocks
 from .fusion import fuse_stages
 from .gln_in_stages import check_options as check_gln_in_stages, gln_into_stages
+from .halo_edges import halo_edges_into_stages
 from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
 from . import names
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
@@ -190,14 +191,15 @@ class PlanOptions:
     fuse: bool = True
     device_norms: bool = False  # cLN norms as device ops inside the stages (``ChannelNorm``)
     gln_in_stages: bool = False  # gLN moments and affine inside the stages (``plan.gln_in_stages``)
+    halo_edges: bool = False  # halo stages read tile + edges, joined in-stage (``plan.halo_edges``)
 
     def build(self, model: ConvTasNet, path: "PlanPath", expose_internal: bool = False) -> "StagePlan":
         return build_plan(model, path, self.block_chan, self.fuse, expose_internal, self.device_norms,
-                          self.gln_in_stages)
+                          self.gln_in_stages, self.halo_edges)
 
     def to_json(self) -> dict:
         return {"block_chan": self.block_chan, "fused": self.fuse, "device_norms": self.device_norms,
-                "gln_in_stages": self.gln_in_stages}
+                "gln_in_stages": self.gln_in_stages, "halo_edges": self.halo_edges}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -212,6 +214,7 @@ class StagePlan:
     expose_internal: bool = False
     device_norms: bool = False
     gln_in_stages: bool = False
+    halo_edges: bool = False
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -219,7 +222,13 @@ class StagePlan:
 
     @property
     def options(self) -> PlanOptions:
-        return PlanOptions(self.block_chan, self.fused, self.device_norms, self.gln_in_stages)
+        return PlanOptions(self.block_chan, self.fused, self.device_norms, self.gln_in_stages, self.halo_edges)
+
+    @property
+    def float_only_options(self) -> tuple[str, ...]:
+        """The options it was built with that only the float backends serve (``refuse_float_only``)."""
+        return tuple(flag for flag, on in (("--gln-in-stages", self.gln_in_stages), ("--halo-edges", self.halo_edges))
+                     if on)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -254,14 +263,15 @@ def step_outputs(step: Step) -> tuple[str, ...]:
 
 def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None,
                fuse: bool = True, expose_internal: bool = False, device_norms: bool = False,
-               gln_in_stages: bool = False) -> StagePlan:
+               gln_in_stages: bool = False, halo_edges: bool = False) -> StagePlan:
     """Decomposes ``model`` (left untouched) into the stage plan for ``path``; with
     ``block_chan``, 1x1 convs wider than that are split into channel blocks; with ``fuse``
     (default), runs of stages no host step separates become one stage (``plan.fusion``);
     ``expose_internal`` makes fused stages output every reported tensor (parity runs);
     ``device_norms`` (cLN models only) turns every per-frame norm into a device op, so fusion
     can keep a TCN block's norms inside its stages; ``gln_in_stages`` (gLN models, float backends)
-    takes gLN's statistics and affine inside the stages (``plan.gln_in_stages``)."""
+    takes gLN's statistics and affine inside the stages (``plan.gln_in_stages``); ``halo_edges``
+    (float backends) has halo stages read tile and edges (``plan.halo_edges``)."""
     if gln_in_stages:
         check_gln_in_stages(model.config, block_chan, device_norms)
     if path is PlanPath.DECODER:
@@ -278,9 +288,26 @@ def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_ch
         steps = gln_into_stages(steps, model.config)
     if fuse:
         steps = list(fuse_stages(steps, path.outputs, expose_internal))
-    plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal, device_norms, gln_in_stages)
+    if halo_edges:
+        steps = halo_edges_into_stages(steps)
+    plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal, device_norms, gln_in_stages,
+                     halo_edges)
     _check_dataflow(plan)
     return plan
+
+
+#: What a refusal of a float-only plan says about the fix.
+FLOAT_ONLY_FIX = "build the plan without --gln-in-stages and --halo-edges for compile and the Hailo backends"
+
+
+def refuse_float_only(options: Sequence[str], what: str) -> None:
+    """The one-line refusal for a plan (or export) built with float-only options (``float_only_options``):
+    whether the Dataflow Compiler maps them is unconfirmed (HAILO_FACTS.md)."""
+    if options:
+        raise UserError(f"{what}: this plan was built with {' and '.join(options)}, for the float backends "
+                        "(onnxruntime, torch_proxy); whether the Dataflow Compiler maps a global average pool in a "
+                        "norm path, per-tile inputs or a Concat on the time axis is unconfirmed (HAILO_FACTS.md): "
+                        f"{FLOAT_ONLY_FIX}")
 
 
 def norms_on_device(steps: list[Step], config: ConvTasNetConfig) -> list[Step]:

@@ -19,7 +19,7 @@ output) has no stage to take its moments and stays on the host.
 For the float backends only (onnxruntime, torch_proxy): whether the Dataflow Compiler maps a
 global average pool in a normalization path, and a multiply by a per-tile network input, is
 unconfirmed (HAILO_FACTS.md: ``NegativeSlopeExponentNonFixable`` on such an avgpool in a ConvTasNet
-port), so compile and the Hailo backends refuse these plans (``refuse_on_device``).
+port), so compile and the Hailo backends refuse these plans (``builder.refuse_float_only``).
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ from ..model.config import ConvTasNetConfig, NormType
 from .host_steps import GlnFold, Normalize
 from .ops import Add, Mul, Sub, TileMean
 from .stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
-
-#: What a refusal says about the fix, in every layer that refuses.
-DEVICE_FIX = "build the plan without --gln-in-stages for compile and the Hailo backends"
-
 
 def tile_moment_names(tensor: str) -> tuple[str, str]:
     """The per-tile mean and mean-squared-deviation outputs of ``tensor``'s producing stage."""
@@ -99,16 +95,8 @@ def _applying_affine(stage: Stage, fold: GlnFold) -> Stage:
         ops.append(Add(scaled, fold.shift, fold.output))
     else:  # the conv must see the reference's zeros outside the utterance, not the shift
         mask = valid_mask_name(fold.output)
-        inputs.append(StageInput(mask, 1, port.geometry, kind=InputKind.VALID_MASK))
+        inputs.append(StageInput(mask, 1, port.geometry, kind=InputKind.VALID_MASK, source=fold.input))
         ops += [Add(scaled, fold.shift, shifted), Mul(shifted, mask, fold.output)]
     others = tuple(p for p in stage.inputs if p.name != fold.output)
     return Stage(stage.name, tuple(inputs) + others, stage.outputs, tuple(ops) + stage.ops,
                  role="gLN affine; " + stage.role, block=stage.block)
-
-
-def refuse_on_device(plan, what: str) -> None:
-    """Raises the one-line refusal when ``plan`` takes gLN inside its stages."""
-    if getattr(plan, "gln_in_stages", False):
-        raise UserError(f"{what}: this plan takes gLN inside its stages (--gln-in-stages), which is for the "
-                        "float backends (onnxruntime, torch_proxy); the Dataflow Compiler's support for a global "
-                        f"average pool in a norm path is unconfirmed (HAILO_FACTS.md): {DEVICE_FIX}")

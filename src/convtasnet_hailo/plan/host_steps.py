@@ -183,7 +183,10 @@ class ActivateMask(HostWork):
     act: MaskAct
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
-        x = store[self.input]
+        return {self.output: self.activate(store[self.input])}
+
+    def activate(self, x: np.ndarray) -> np.ndarray:
+        """The nonlinearity on any float32 array whose axis 0 is the source, as float32."""
         if self.act is MaskAct.RELU:
             out = np.maximum(x, 0)
         elif self.act is MaskAct.SIGMOID:
@@ -193,7 +196,7 @@ class ActivateMask(HostWork):
             out = shifted / shifted.sum(axis=0, keepdims=True)
         else:
             out = x
-        return {self.output: np.asarray(out, dtype=np.float32)}
+        return np.asarray(out, dtype=np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,24 +380,26 @@ def gln_from_tile_moments(tile_mean: np.ndarray, tile_m2: np.ndarray, tile_w: in
     the mean squared deviation from that mean, as the stage computed them; last_tile: (G, C, k),
     the last tile's k <= tile_w frames inside the utterance. The last tile's moments are taken here
     from its frames: the stage's include the padding columns past the utterance, and taking those
-    out again cancels badly when they outweigh the k real frames (a short utterance). In float64,
-    exact combinations of partial moments (Chan et al.), closer to exact arithmetic than the
-    layer's float32 reduction; the parity grid and margins measure the difference."""
+    out again cancels badly when they outweigh the k real frames (a short utterance). Each part's
+    sum and sum of squares (n * (m2 + mean^2)) added up in float64: closer to exact arithmetic than
+    the layer's float32 reduction; the parity grid and margins measure the difference."""
     import torch
 
     groups, n_tiles, channels = tile_mean.shape
     last = last_tile.astype(np.float64)
-    mean, m2 = tile_mean.astype(np.float64), tile_m2.astype(np.float64)
-    mean[:, -1] = last.mean(axis=-1)
-    m2[:, -1] = np.square(last - mean[:, -1, :, None]).mean(axis=-1)
-    counts = np.full(n_tiles, float(tile_w))
-    counts[-1] = last.shape[-1]
-    weights = counts[None, :, None]
-    total = channels * counts.sum()
-    grand = (weights * mean).sum(axis=(1, 2)) / total
-    spread = (weights * (m2 + np.square(mean - grand[:, None, None]))).sum(axis=(1, 2))
+    last_mean = last.mean(axis=-1)  # (G, C)
+    last_m2 = np.square(last - last_mean[..., None]).mean(axis=-1)
+    full = tile_mean[:, :-1].astype(np.float64)  # whole tiles, tile_w frames each
+    frames = channels * ((n_tiles - 1) * tile_w + last.shape[-1])
+    # sums of x and x^2 over the utterance; float64 keeps the cancellation in var = E[x^2] - mean^2
+    # below 1e-9 relative unless the mean exceeds the spread by 1e3 (gLN inputs: same order)
+    total = tile_w * full.sum(axis=(1, 2)) + last.shape[-1] * last_mean.sum(axis=1)
+    squares = tile_w * (tile_m2[:, :-1].astype(np.float64).sum(axis=(1, 2)) + np.square(full).sum(axis=(1, 2))) \
+        + last.shape[-1] * (last_m2 + np.square(last_mean)).sum(axis=1)
+    grand = total / frames
+    var = np.maximum(squares / frames - np.square(grand), 0.0)
     return (torch.from_numpy(grand.astype(np.float32)).view(groups, 1, 1),
-            torch.from_numpy((spread / total).astype(np.float32)).view(groups, 1, 1))
+            torch.from_numpy(var.astype(np.float32)).view(groups, 1, 1))
 
 
 HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength,

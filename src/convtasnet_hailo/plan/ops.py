@@ -3,7 +3,8 @@
 Only Hailo-friendly ops exist: Conv2d with (1, K) kernels (plain, strided, depthwise, dilated),
 PReLU, ReLU, Sigmoid, elementwise add, subtract and multiply (broadcasting a per-tile value over
 the tile), (with ``--device-norms``, cLN models) the per-frame layer norm over channels, and (with
-``--gln-in-stages``, gLN models) the per-tile mean over time. Each op says, in one class:
+``--gln-in-stages``, gLN models) the per-tile mean over time, and (``--halo-edges``) the
+concatenation of a tile with its neighbours' edges. Each op says, in one class:
 - what it reads and writes (``reads``, ``output``) and its shape rule (``out_channels``);
 - its receptive field along time (``span``: the halo a stage input feeding it needs);
 - its cost (``macs_per_frame``) and what it stores on the device (``weight_count``);
@@ -294,6 +295,35 @@ class Mul(_Binary):
         return a * b
 
 
+@dataclasses.dataclass(frozen=True)
+class Concat(StageOp):
+    """Values joined along time (W), in order: a tile between its neighbours' edge frames
+    (``--halo-edges``, ``plan.halo_edges``). Shape: (B, C, 1, W_k) each -> (B, C, 1, sum W_k)."""
+
+    inputs: tuple[str, ...]
+    output: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return self.inputs
+
+    def macs_per_frame(self, channels: Channels) -> int:
+        return 0  # a copy
+
+    def renamed(self, mapping: Mapping[str, str]) -> "Concat":
+        return Concat(tuple(mapping.get(n, n) for n in self.inputs), mapping.get(self.output, self.output))
+
+    def torch_forward(self, module: Any, *values: Any) -> Any:
+        import torch
+
+        return torch.cat(values, dim=-1)
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper
+
+        return [helper.make_node("Concat", list(self.inputs), [self.output], name=name, axis=3)], []
+
+
 #: ONNX node names of a ChannelNorm carry this marker: the checker allows its reduction ops there only.
 CHANNEL_NORM_MARK = "/channel_norm/"
 
@@ -359,9 +389,9 @@ class ChannelNorm(StageOp):
         return nodes, initializers
 
 
-Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Sub, Mul, ChannelNorm, TileMean]
+Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Sub, Mul, ChannelNorm, TileMean, Concat]
 #: Every op type, for checks that the set is closed (e.g. the ONNX allow-list).
-OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Sub, Mul, ChannelNorm, TileMean)
+OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Sub, Mul, ChannelNorm, TileMean, Concat)
 
 
 def conv1d_weight(weight: np.ndarray) -> np.ndarray:

@@ -53,19 +53,42 @@ class InputKind(str, enum.Enum):
     """What a stage input carries per batch entry (one tile of one group)."""
 
     TILES = "tiles"  # the tile's window of a tensor: (C, 1, geometry.tile_input_width(tile_w))
+    LEFT_EDGE = "left_edge"  # the halo before the tile: (C, 1, geometry.pad_left) (stride 1)
+    RIGHT_EDGE = "right_edge"  # the halo after it: (C, 1, geometry.pad_right)
     PER_TILE = "per_tile"  # one value per channel, the same over the tile: (C, 1, 1)
     VALID_MASK = "valid_mask"  # (1, 1, width): 1 where the window lies inside the utterance, else 0
 
 
 @dataclasses.dataclass(frozen=True)
 class StageInput:
+    """A stage input port. ``source``: the stored tensor it is cut from when that is not ``name``
+    (a tile's edges are cut from the tensor the tile is)."""
+
     name: str
     channels: int
     geometry: Geometry = POINTWISE
     kind: InputKind = InputKind.TILES
+    source: str | None = None
+
+    @property
+    def tensor(self) -> str:
+        return self.source or self.name
+
+    def window(self, tile_w: int) -> tuple[int, int]:
+        """(frames before the tile's first frame where the input starts, input width); stride 1
+        for the edges."""
+        if self.kind is InputKind.LEFT_EDGE:
+            return self.geometry.pad_left, self.geometry.pad_left
+        if self.kind is InputKind.RIGHT_EDGE:
+            return -tile_w, self.geometry.pad_right
+        return self.geometry.pad_left, self.width(tile_w)
 
     def width(self, tile_w: int) -> int:
-        return 1 if self.kind is InputKind.PER_TILE else self.geometry.tile_input_width(tile_w)
+        if self.kind is InputKind.PER_TILE:
+            return 1
+        if self.kind in (InputKind.LEFT_EDGE, InputKind.RIGHT_EDGE):
+            return self.window(tile_w)[1]
+        return self.geometry.tile_input_width(tile_w)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +136,7 @@ class Stage:
     @property
     def reads(self) -> tuple[str, ...]:
         """Stored tensors the stage reads (a valid mask is made by the executor, not stored)."""
-        return tuple(p.name for p in self.inputs if p.kind is not InputKind.VALID_MASK)
+        return tuple(dict.fromkeys(p.tensor for p in self.inputs if p.kind is not InputKind.VALID_MASK))
 
     @property
     def writes(self) -> tuple[str, ...]:
