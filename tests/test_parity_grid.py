@@ -69,10 +69,10 @@ def make_backend(name: str, plan, tile_w: int, export_root):
 
 
 def parity_plan(model, path: PlanPath, block_chan: int | None = None, fuse: bool = True, device_norms: bool = False,
-                gln_in_stages: bool = False, halo_edges: bool = False):
+                gln_in_stages: bool = False, halo_edges: bool = False, skip_sums_in_stages: bool = False):
     """The plan parity runs: fused stages expose their internal tensors, so every name is judged."""
     return build_plan(model, path, block_chan, fuse=fuse, expose_internal=fuse, device_norms=device_norms,
-                      gln_in_stages=gln_in_stages, halo_edges=halo_edges)
+                      gln_in_stages=gln_in_stages, halo_edges=halo_edges, skip_sums_in_stages=skip_sums_in_stages)
 
 
 def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: dict, backend: str = "torch_proxy",
@@ -150,7 +150,8 @@ def test_device_norms_leave_one_stage_per_tcn_block():
 
 
 GLN_CONFIGS = [name for name, config in CONFIGS.items() if config.norm_type is NormType.GLN]
-#: (backend, tile_w, plan, halo edges too) for plans that take gLN inside their stages (``--gln-in-stages``).
+#: (backend, tile_w, plan, the other float-only options too) for plans that take gLN inside their stages
+#: (``--gln-in-stages``; with ``--halo-edges --skip-sums-in-stages`` where the last field is True).
 GLN_IN_STAGES_GRID = [("torch_proxy", 1, "fused", False), ("torch_proxy", 5, "fused", True),
                       ("torch_proxy", 16, "unfused", False), ("torch_proxy", 64, "fused", True),
                       ("onnxruntime", 5, "fused", False), ("onnxruntime", 16, "fused", True),
@@ -162,7 +163,8 @@ GLN_IN_STAGES_GRID = [("torch_proxy", 1, "fused", False), ("torch_proxy", 5, "fu
 @pytest.mark.parametrize("config_name", GLN_CONFIGS)
 def test_gln_in_stages_every_stage_every_length(config_name, path, backend, tile_w, layout, halo_edges, tmp_path):
     model = _model(config_name)
-    plan = parity_plan(model, path, fuse=layout == "fused", gln_in_stages=True, halo_edges=halo_edges)
+    plan = parity_plan(model, path, fuse=layout == "fused", gln_in_stages=True, halo_edges=halo_edges,
+                       skip_sums_in_stages=halo_edges)
     folds = [s for s in plan.steps if type(s).__name__ == "GlnFold"]
     assert len(folds) == 2 * model.config.n_blocks * model.config.n_repeats + (path is PlanPath.FULL_CHAIN)
     executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
@@ -171,17 +173,20 @@ def test_gln_in_stages_every_stage_every_length(config_name, path, backend, tile
             >= 8
 
 
-#: (backend, tile_w) for plans whose halo stages read tile and edges (``--halo-edges``), every model.
-HALO_EDGES_GRID = [("torch_proxy", 1), ("torch_proxy", 5), ("torch_proxy", 64), ("onnxruntime", 16)]
+#: (backend, tile_w, plan) for plans whose halo stages read tile and edges and whose stages add the skip
+#: sums (``--halo-edges --skip-sums-in-stages``), every model.
+HALO_EDGES_GRID = [("torch_proxy", 1, "fused"), ("torch_proxy", 5, "unfused"), ("torch_proxy", 64, "fused"),
+                   ("onnxruntime", 16, "fused")]
 
 
-@pytest.mark.parametrize("backend, tile_w", HALO_EDGES_GRID, ids=lambda v: str(v))
+@pytest.mark.parametrize("backend, tile_w, layout", HALO_EDGES_GRID, ids=lambda v: str(v))
 @pytest.mark.parametrize("path", [PlanPath.MASKER, PlanPath.FULL_CHAIN], ids=lambda p: p.value)
 @pytest.mark.parametrize("config_name", list(CONFIGS))
-def test_halo_edges_every_stage_every_length(config_name, path, backend, tile_w, tmp_path):
+def test_halo_edges_and_skip_sums_every_stage_every_length(config_name, path, backend, tile_w, layout, tmp_path):
     model = _model(config_name)
-    plan = parity_plan(model, path, halo_edges=True)
+    plan = parity_plan(model, path, fuse=layout == "fused", halo_edges=True, skip_sums_in_stages=True)
     assert any(p.kind.value.endswith("_edge") for s in plan.stages for p in s.inputs)
+    assert not any(type(s).__name__ == "AddTensors" for s in plan.steps)
     executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
     for wav_t in _lengths(model.config, tile_w):
         assert assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor) \

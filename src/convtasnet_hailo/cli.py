@@ -68,7 +68,8 @@ def _backend_options(args: argparse.Namespace):
 def _layout(args: argparse.Namespace):
     from .plan.builder import PlanOptions
 
-    return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms, args.gln_in_stages, args.halo_edges)
+    return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms, args.gln_in_stages, args.halo_edges,
+                       args.skip_sums_in_stages)
 
 
 def _executor_options(args: argparse.Namespace):
@@ -269,6 +270,9 @@ def _block_options() -> argparse.ArgumentParser:
                         help="float backends: stages with a halo read their tile plus the neighbours' edge frames and "
                              "join them themselves, instead of host-cut windows (refused by compile and the Hailo "
                              "backends)")
+    parser.add_argument("--skip-sums-in-stages", action="store_true",
+                        help="float backends: each stage that makes a skip output also adds it to the running skip "
+                             "sum, instead of a host step (refused by compile and the Hailo backends)")
     return parser
 
 

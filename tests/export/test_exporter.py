@@ -32,7 +32,7 @@ def test_manifest_round_trip_describes_every_stage(model, tmp_path):
     assert depth.host_before == ("Normalize(tcn2_in -> tcn2_in_norm)",)
     assert depth.host_after == ("Normalize(tcn2_depth -> tcn2_depth_norm)",)
     assert manifest.plan == {"path": "full-chain", "tile_w": 16, "block_chan": None, "fused": False, "device_norms": False,
-                             "gln_in_stages": False, "halo_edges": False,
+                             "gln_in_stages": False, "halo_edges": False, "skip_sums_in_stages": False,
                              "expose_internal": False, "opset": 13,
                              "monolithic": False, "n_stages": len(plan.stages)}
     assert {"op": "OverlapAdd", "inputs": ["decoder_pre"], "outputs": ["decoder_head"],

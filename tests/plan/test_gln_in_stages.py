@@ -12,7 +12,7 @@ from convtasnet_hailo.model.config import ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.plan.builder import PlanPath, build_plan
 from convtasnet_hailo.plan.host_steps import GlnFold, Normalize, gln_from_tile_moments
-from convtasnet_hailo.plan.ops import TileMean
+from convtasnet_hailo.plan.ops import TileMean, TileSumSquare
 from convtasnet_hailo.plan.stages import Geometry, InputKind
 from convtasnet_hailo.tiling.executor import per_tile_batch, valid_mask
 from tests.conftest import TINY
@@ -27,8 +27,8 @@ def test_plan_keeps_its_stage_count_and_moves_every_produced_gln_into_the_stages
     assert len(folds) == 2 * TINY.n_blocks * TINY.n_repeats + 1  # the bottleneck's gLN too
     for fold in folds:
         producer = next(s for s in inside.stages if fold.input in s.writes)
-        assert {fold.tile_mean, fold.tile_m2} <= set(producer.writes)
-        assert all(p.per_tile for p in producer.outputs if p.name in (fold.tile_mean, fold.tile_m2))
+        assert {fold.tile_mean, fold.tile_sum_sq} <= set(producer.writes)
+        assert all(p.per_tile for p in producer.outputs if p.name in (fold.tile_mean, fold.tile_sum_sq))
         readers = [s for s in inside.stages if fold.scale in s.reads]
         assert readers and all(fold.output not in s.reads for s in inside.stages)
         for reader in readers:
@@ -53,8 +53,8 @@ def test_tile_moments_combine_to_the_utterance_statistics(tile_w, length):
     tiles = rng.normal(3.0, 2.0, (groups, n_tiles, channels, tile_w)).astype(np.float32)
     tiles[:, -1, :, length - (n_tiles - 1) * tile_w:] = 50.0  # what a stage makes past the utterance
     mean = tiles.mean(axis=-1, dtype=np.float64)
-    m2 = np.square(tiles - mean[..., None]).mean(axis=-1)
-    got_mean, got_var = gln_from_tile_moments(mean.astype(np.float32), m2.astype(np.float32), tile_w,
+    sum_sq = np.square(tiles.astype(np.float64)).sum(axis=-1)
+    got_mean, got_var = gln_from_tile_moments(mean.astype(np.float32), sum_sq.astype(np.float32), tile_w,
                                               tiles[:, -1, :, :length - (n_tiles - 1) * tile_w])
     real = np.concatenate(list(tiles.transpose(1, 0, 2, 3)), axis=-1)[:, :, :length].astype(np.float64)
     np.testing.assert_allclose(got_mean.numpy().ravel(), real.mean(axis=(1, 2)), rtol=1e-6)
@@ -78,15 +78,24 @@ def test_per_tile_inputs_repeat_each_group_value_over_its_tiles():
     np.testing.assert_array_equal(batch[3:, :, 0, 0], np.repeat(value[1:, :, 0], 3, axis=0))
 
 
-def test_tile_mean_is_global_average_pool_in_every_form():
+@pytest.mark.parametrize("op, reference, onnx_op", [
+    (TileMean("x", "m"), lambda x: x.mean(-1, keepdims=True), "GlobalAveragePool"),
+    (TileSumSquare("x", "q"), lambda x: np.square(x).sum(-1, keepdims=True), "ReduceSumSquare"),
+])
+def test_per_tile_reductions_agree_in_torch_and_onnx(op, reference, onnx_op):
+    import onnxruntime as ort
     import torch
+    from onnx import TensorProto, helper
 
-    op = TileMean("x", "m")
     x = np.random.default_rng(0).normal(size=(3, 4, 1, 9)).astype(np.float32)
-    np.testing.assert_allclose(op.torch_forward(None, torch.from_numpy(x)).numpy(), x.mean(-1, keepdims=True),
-                               rtol=1e-6)
-    (node,), _ = op.onnx_nodes("n", {"x": 4})
-    assert node.op_type == "GlobalAveragePool"
+    np.testing.assert_allclose(op.torch_forward(None, torch.from_numpy(x)).numpy(), reference(x), rtol=1e-6)
+    nodes, _ = op.onnx_nodes("n", {"x": 4})
+    assert nodes[0].op_type == onnx_op
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                              [helper.make_tensor_value_info(op.output, TensorProto.FLOAT, [3, 4, 1, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, reference(x), rtol=1e-5)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -110,3 +119,13 @@ def test_hailo_backends_refuse_the_plan():
     with pytest.raises(UserError, match="--backend hailo_quant: this plan was built with --gln-in-stages, for the "
                                         "float backends"):
         HailoQuantBackend(ranges={}).prepare(plan, 16)
+
+
+def test_a_float_only_export_says_what_it_is_for_and_is_not_checked_as_a_hailo_one(tmp_path, capsys):
+    from convtasnet_hailo.cli import main
+
+    flags = ["--gln-in-stages", "--halo-edges", "--skip-sums-in-stages"]
+    assert main(["export", "--random-preset", "tiny", *flags, "--out", str(tmp_path / "x")]) == 0
+    assert main(["check", str(tmp_path / "x")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("for the float backends (onnxruntime, torch_proxy): not checked against the Hailo parser") == 2

@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, Sub, TileMean
+from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, TileMean, TileSumSquare
 from ..plan.stages import Stage
 from ..plan.builder import refuse_float_only
 from . import quant_scheme as qs
@@ -79,12 +79,6 @@ def _add(op: Add, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
     return np.clip(a_int + b_int + out.zero_point, 0, out.q_max)
 
 
-def _sub(op: Sub, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
-    a_int = qs.rescale(a.q - a.grid.zero_point, a.grid.scale / out.scale)
-    b_int = qs.rescale(b.q - b.grid.zero_point, b.grid.scale / out.scale)
-    return np.clip(a_int - b_int + out.zero_point, 0, out.q_max)
-
-
 def _tile_mean(op: TileMean, x: QValue, out: qs.Grid) -> np.ndarray:
     """A global average pool: the integer sum over the tile, one rescale by s_in / (W * s_out)."""
     x_int = x.q - x.grid.zero_point
@@ -97,6 +91,12 @@ def _concat(op: Concat, *values_then_out) -> np.ndarray:
     *values, out = values_then_out
     return np.concatenate([qs.requantize(v.q - v.grid.zero_point, v.grid.scale / out.scale, out) for v in values],
                           axis=-1)
+
+
+def _tile_sum_square(op: TileSumSquare, x: QValue, out: qs.Grid) -> np.ndarray:
+    """The integer sum of squares over the tile, one rescale by s_in^2 / s_out."""
+    x_int = x.q - x.grid.zero_point
+    return qs.requantize(np.square(x_int).sum(axis=-1, keepdims=True), x.grid.scale ** 2 / out.scale, out)
 
 
 def _mul(op: Mul, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
@@ -123,7 +123,8 @@ def _channel_norm(op: ChannelNorm, real: np.ndarray) -> np.ndarray:
 
 
 #: How the device computes each op type (``quant_scheme`` holds the arithmetic).
-EMULATE = {Conv: _conv, PRelu: _prelu, Relu: _relu, Add: _add, Sub: _sub, Mul: _mul, TileMean: _tile_mean,
+EMULATE = {Conv: _conv, PRelu: _prelu, Relu: _relu, Add: _add, Mul: _mul, TileMean: _tile_mean,
+           TileSumSquare: _tile_sum_square,
            Concat: _concat,
            Sigmoid: _float_then_requantize(_sigmoid), ChannelNorm: _float_then_requantize(_channel_norm)}
 assert set(EMULATE) == set(OP_TYPES), "every op type needs its integer form"

@@ -88,13 +88,15 @@ class OnnxRuntimeBackend(Backend):
                             f"{plan.block_chan}: pass the same --block-chan or re-export")
         exported = (bool(manifest.plan.get("fused", False)), bool(manifest.plan.get("expose_internal", False)),
                     bool(manifest.plan.get("device_norms", False)), bool(manifest.plan.get("gln_in_stages", False)),
-                    bool(manifest.plan.get("halo_edges", False)))
-        wanted = (plan.fused, plan.expose_internal, plan.device_norms, plan.gln_in_stages, plan.halo_edges)
+                    bool(manifest.plan.get("halo_edges", False)), bool(manifest.plan.get("skip_sums_in_stages", False)))
+        wanted = (plan.fused, plan.expose_internal, plan.device_norms, plan.gln_in_stages, plan.halo_edges,
+                  plan.skip_sums_in_stages)
         if exported != wanted:
-            def describe(fused, exposed, device_norms, gln_in_stages, halo_edges):
+            def describe(fused, exposed, device_norms, gln_in_stages, halo_edges, skip_sums):
                 return ("fused" if fused else "unfused (--no-fuse)") + (", internal tensors exposed" if exposed else "") \
                     + (", norms on the device" if device_norms else "") \
-                    + (", gLN inside the stages" if gln_in_stages else "") + (", halo edges" if halo_edges else "")
+                    + (", gLN inside the stages" if gln_in_stages else "") + (", halo edges" if halo_edges else "") \
+                    + (", skip sums in the stages" if skip_sums else "")
             raise UserError(f"the export in {directory} holds the {describe(*exported)} plan, this run needs the "
                             f"{describe(*wanted)} one: re-export with the "
                             "same options (parity exports expose internal tensors; `export` does not)")

@@ -116,7 +116,7 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
         model=model_info,
         plan={"path": plan.path.value, "tile_w": tile_w, "block_chan": plan.block_chan, "fused": plan.fused,
               "device_norms": plan.device_norms, "gln_in_stages": plan.gln_in_stages,
-              "halo_edges": plan.halo_edges,
+              "halo_edges": plan.halo_edges, "skip_sums_in_stages": plan.skip_sums_in_stages,
               "expose_internal": plan.expose_internal, "opset": OPSET, "monolithic": False, "n_stages": len(stages)},
         stages=tuple(entries),
         host_steps=tuple(describe_host_step(s) for s in plan.steps if not isinstance(s, Stage)),

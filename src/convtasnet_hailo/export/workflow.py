@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from ..plan.builder import PlanOptions, PlanPath
+from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
 from ..model.source import ModelSource
 from .graph_check import Violation
 from ..plan.packing import Packing, pack_stages
@@ -39,8 +39,16 @@ def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | 
                          packing=packing)
     report(f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} written, "
            f"{len(result.reused)} unchanged and reused (same sha256)")
+    if plan.float_only_options:
+        report(float_only_note(plan.float_only_options))
+        return 0
     return max(report_violations(result.violations, "check", report),
                report_packing(result.manifest.packing, "check", report))
+
+
+def float_only_note(options: tuple[str, ...]) -> str:
+    return (f"check: built with {' and '.join(options)}, for the float backends (onnxruntime, torch_proxy): not "
+            "checked against the Hailo parser rules or runtime limits (compile refuses it)")
 
 
 def export_whole(source: ModelSource, out: Path, length: int | None, limits: CheckLimits,
@@ -79,8 +87,13 @@ def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], 
     from .graph_check import check_export
     from .manifest import read_manifest
 
+    manifest = read_manifest(export_dir)
+    options = float_only_options_of(manifest.plan)
+    if options:
+        report(float_only_note(options))
+        return 0
     rules = report_violations(check_export(export_dir, limits), f"check {export_dir}", report)
-    return max(rules, report_packing(read_manifest(export_dir).packing, f"check {export_dir}", report))
+    return max(rules, report_packing(manifest.packing, f"check {export_dir}", report))
 
 
 def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,

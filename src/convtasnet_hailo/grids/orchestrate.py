@@ -16,7 +16,7 @@ from ..executors.base import CaseExecutor, ExecutorOptions, open_executor
 from ..files import write_text_atomically
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
-from ..plan.builder import PlanPath, build_plan, refuse_float_only
+from ..plan.builder import PlanPath, build_plan, float_only_options_of, refuse_float_only
 from ..plan.packing import Packing, pack_stages
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
@@ -167,8 +167,7 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     manifest = read_manifest(export_dir)
     if manifest.plan.get("monolithic"):
         raise UserError(f"{export_dir} holds a monolithic export; compile a staged export (without --monolithic)")
-    refuse_float_only(tuple(flag for flag in ("--gln-in-stages", "--halo-edges")
-                            if manifest.plan.get(flag[2:].replace("-", "_"))), f"compile {export_dir}")
+    refuse_float_only(float_only_options_of(manifest.plan), f"compile {export_dir}")
     source = model_for_export(manifest, model_override)
     block_chan, tile_w = manifest.plan.get("block_chan"), manifest.tile_w
     fuse = bool(manifest.plan.get("fused", False))  # exports before fusion existed are unfused

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Sequence, Union
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from .channel_blocks import split_channel_blocks
 from .fusion import fuse_stages
 from .gln_in_stages import check_options as check_gln_in_stages, gln_into_stages
 from .halo_edges import halo_edges_into_stages
+from .skip_sums_in_stages import skip_sums_into_stages
 from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
 from . import names
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
@@ -192,14 +193,21 @@ class PlanOptions:
     device_norms: bool = False  # cLN norms as device ops inside the stages (``ChannelNorm``)
     gln_in_stages: bool = False  # gLN moments and affine inside the stages (``plan.gln_in_stages``)
     halo_edges: bool = False  # halo stages read tile + edges, joined in-stage (``plan.halo_edges``)
+    skip_sums_in_stages: bool = False  # skip sums added by the stages (``plan.skip_sums_in_stages``)
 
     def build(self, model: ConvTasNet, path: "PlanPath", expose_internal: bool = False) -> "StagePlan":
         return build_plan(model, path, self.block_chan, self.fuse, expose_internal, self.device_norms,
-                          self.gln_in_stages, self.halo_edges)
+                          self.gln_in_stages, self.halo_edges, self.skip_sums_in_stages)
 
     def to_json(self) -> dict:
         return {"block_chan": self.block_chan, "fused": self.fuse, "device_norms": self.device_norms,
-                "gln_in_stages": self.gln_in_stages, "halo_edges": self.halo_edges}
+                "gln_in_stages": self.gln_in_stages, "halo_edges": self.halo_edges,
+                "skip_sums_in_stages": self.skip_sums_in_stages}
+
+    @classmethod
+    def float_backends(cls) -> "PlanOptions":
+        """Every float-only option on: the plan with the least host work (bench's float-plan path)."""
+        return cls(gln_in_stages=True, halo_edges=True, skip_sums_in_stages=True)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -215,6 +223,7 @@ class StagePlan:
     device_norms: bool = False
     gln_in_stages: bool = False
     halo_edges: bool = False
+    skip_sums_in_stages: bool = False
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -222,13 +231,13 @@ class StagePlan:
 
     @property
     def options(self) -> PlanOptions:
-        return PlanOptions(self.block_chan, self.fused, self.device_norms, self.gln_in_stages, self.halo_edges)
+        return PlanOptions(self.block_chan, self.fused, self.device_norms, self.gln_in_stages, self.halo_edges,
+                           self.skip_sums_in_stages)
 
     @property
     def float_only_options(self) -> tuple[str, ...]:
         """The options it was built with that only the float backends serve (``refuse_float_only``)."""
-        return tuple(flag for flag, on in (("--gln-in-stages", self.gln_in_stages), ("--halo-edges", self.halo_edges))
-                     if on)
+        return float_only_options_of(vars(self))
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -263,7 +272,7 @@ def step_outputs(step: Step) -> tuple[str, ...]:
 
 def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None,
                fuse: bool = True, expose_internal: bool = False, device_norms: bool = False,
-               gln_in_stages: bool = False, halo_edges: bool = False) -> StagePlan:
+               gln_in_stages: bool = False, halo_edges: bool = False, skip_sums_in_stages: bool = False) -> StagePlan:
     """Decomposes ``model`` (left untouched) into the stage plan for ``path``; with
     ``block_chan``, 1x1 convs wider than that are split into channel blocks; with ``fuse``
     (default), runs of stages no host step separates become one stage (``plan.fusion``);
@@ -271,7 +280,9 @@ def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_ch
     ``device_norms`` (cLN models only) turns every per-frame norm into a device op, so fusion
     can keep a TCN block's norms inside its stages; ``gln_in_stages`` (gLN models, float backends)
     takes gLN's statistics and affine inside the stages (``plan.gln_in_stages``); ``halo_edges``
-    (float backends) has halo stages read tile and edges (``plan.halo_edges``)."""
+    (float backends) has halo stages read tile and edges (``plan.halo_edges``);
+    ``skip_sums_in_stages`` (float backends) has the stages add the skip sums
+    (``plan.skip_sums_in_stages``)."""
     if gln_in_stages:
         check_gln_in_stages(model.config, block_chan, device_norms)
     if path is PlanPath.DECODER:
@@ -290,24 +301,32 @@ def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_ch
         steps = list(fuse_stages(steps, path.outputs, expose_internal))
     if halo_edges:
         steps = halo_edges_into_stages(steps)
+    if skip_sums_in_stages:
+        steps = skip_sums_into_stages(steps, path.outputs, expose_internal)
     plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal, device_norms, gln_in_stages,
-                     halo_edges)
+                     halo_edges, skip_sums_in_stages)
     _check_dataflow(plan)
     return plan
 
 
-#: What a refusal of a float-only plan says about the fix.
-FLOAT_ONLY_FIX = "build the plan without --gln-in-stages and --halo-edges for compile and the Hailo backends"
+#: Plan options only the float backends serve (each a ``StagePlan`` field of the same name).
+FLOAT_ONLY_FLAGS = ("--gln-in-stages", "--halo-edges", "--skip-sums-in-stages")
+
+
+def float_only_options_of(record: Mapping) -> tuple[str, ...]:
+    """The float-only flags a plan record (an export manifest's ``plan``) was built with."""
+    return tuple(flag for flag in FLOAT_ONLY_FLAGS if record.get(flag[2:].replace("-", "_")))
 
 
 def refuse_float_only(options: Sequence[str], what: str) -> None:
     """The one-line refusal for a plan (or export) built with float-only options (``float_only_options``):
-    whether the Dataflow Compiler maps them is unconfirmed (HAILO_FACTS.md)."""
+    whether the Dataflow Compiler maps them is unconfirmed (HAILO_FACTS.md), and the last two only
+    move host work onto the device at the link's expense."""
     if options:
         raise UserError(f"{what}: this plan was built with {' and '.join(options)}, for the float backends "
                         "(onnxruntime, torch_proxy); whether the Dataflow Compiler maps a global average pool in a "
                         "norm path, per-tile inputs or a Concat on the time axis is unconfirmed (HAILO_FACTS.md): "
-                        f"{FLOAT_ONLY_FIX}")
+                        f"build the plan without {', '.join(FLOAT_ONLY_FLAGS)} for compile and the Hailo backends")
 
 
 def norms_on_device(steps: list[Step], config: ConvTasNetConfig) -> list[Step]:

@@ -5,8 +5,8 @@ affine applied while the next stage's tiles are cut. Those passes over the large
 plan were most of the stitched path's host time (bench: 0.6 s of 1.6 s on 10 s at full size). With
 this option, for every gLN whose input a stage makes:
 
-- that stage also outputs, per tile and channel, the mean of the tensor and the mean squared
-  deviation from it (``TileMean``, ``Sub``, ``Mul``, ``TileMean``: two per-tile outputs);
+- that stage also outputs, per tile and channel, the mean of the tensor and its sum of squares
+  (``TileMean``, ``TileSumSquare``: two per-tile outputs, one pass over the tensor each);
 - a host step (``GlnFold``) combines those moments (tiles x channels values, not the tensor)
   into gLN's per-channel scale and shift;
 - every stage reading the normalized tensor reads the raw one instead, with scale and shift as
@@ -29,12 +29,12 @@ from typing import Sequence
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig, NormType
 from .host_steps import GlnFold, Normalize
-from .ops import Add, Mul, Sub, TileMean
+from .ops import Add, Mul, TileMean, TileSumSquare
 from .stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
 
 def tile_moment_names(tensor: str) -> tuple[str, str]:
-    """The per-tile mean and mean-squared-deviation outputs of ``tensor``'s producing stage."""
-    return f"{tensor}.tile_mean", f"{tensor}.tile_m2"
+    """The per-tile mean and sum-of-squares outputs of ``tensor``'s producing stage."""
+    return f"{tensor}.tile_mean", f"{tensor}.tile_sum_sq"
 
 
 def valid_mask_name(tensor: str) -> str:
@@ -60,22 +60,21 @@ def gln_into_stages(steps: Sequence, config: ConvTasNetConfig) -> list:
     for index, step in enumerate(list(steps)):
         if not (isinstance(step, Normalize) and step.norm is NormType.GLN and step.input in producer):
             continue
-        mean, m2 = tile_moment_names(step.input)
-        fold = GlnFold(step.input, step.output, step.gamma, step.beta, mean, m2)
+        mean, sum_sq = tile_moment_names(step.input)
+        fold = GlnFold(step.input, step.output, step.gamma, step.beta, mean, sum_sq)
         steps[index] = fold
-        steps[producer[step.input]] = _with_moments(steps[producer[step.input]], step.input, mean, m2)
+        steps[producer[step.input]] = _with_moments(steps[producer[step.input]], step.input, mean, sum_sq)
         for k, reader in enumerate(steps):
             if isinstance(reader, Stage) and step.output in reader.reads:
                 steps[k] = _applying_affine(reader, fold)
     return steps
 
 
-def _with_moments(stage: Stage, tensor: str, mean: str, m2: str) -> Stage:
-    """``stage`` also outputting ``tensor``'s per-tile mean and mean squared deviation."""
+def _with_moments(stage: Stage, tensor: str, mean: str, sum_sq: str) -> Stage:
+    """``stage`` also outputting ``tensor``'s per-tile mean and sum of squares."""
     channels = stage.value_channels()[tensor]
-    centred, squared = f"{tensor}.tile_centred", f"{tensor}.tile_squared"
-    ops = (TileMean(tensor, mean), Sub(tensor, mean, centred), Mul(centred, centred, squared), TileMean(squared, m2))
-    outputs = (StageOutput(mean, channels, per_tile=True), StageOutput(m2, channels, per_tile=True))
+    ops = (TileMean(tensor, mean), TileSumSquare(tensor, sum_sq))
+    outputs = (StageOutput(mean, channels, per_tile=True), StageOutput(sum_sq, channels, per_tile=True))
     return Stage(stage.name, stage.inputs, stage.outputs + outputs, stage.ops + ops,
                  role=stage.role + "; gLN moments per tile", block=stage.block)
 

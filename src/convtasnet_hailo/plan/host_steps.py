@@ -185,10 +185,11 @@ class ActivateMask(HostWork):
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         return {self.output: self.activate(store[self.input])}
 
-    def activate(self, x: np.ndarray) -> np.ndarray:
-        """The nonlinearity on any float32 array whose axis 0 is the source, as float32."""
+    def activate(self, x: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """The nonlinearity on any float32 array whose axis 0 is the source, as float32; with
+        ``in_place``, ReLU overwrites ``x`` (a fresh array that size costs its page faults)."""
         if self.act is MaskAct.RELU:
-            out = np.maximum(x, 0)
+            out = np.maximum(x, 0, out=x if in_place else None)
         elif self.act is MaskAct.SIGMOID:
             out = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
         elif self.act is MaskAct.SOFTMAX:
@@ -327,8 +328,8 @@ def add_partials(parts: list[np.ndarray], out: np.ndarray) -> None:
 @dataclasses.dataclass(frozen=True, eq=False)
 class GlnFold(HostWork):
     """gLN with its statistics taken inside the stages (``--gln-in-stages``, ``plan.gln_in_stages``):
-    the stage that makes ``input`` also outputs its per-tile moments (``moments``: per tile and
-    channel, the mean and the mean squared deviation from it); this step combines them into gLN's
+    the stage that makes ``input`` also outputs its per-tile moments (per tile and channel, the
+    mean and the sum of squares: ``tile_mean``, ``tile_sum_sq``); this step combines them into gLN's
     per-channel affine (``scale``, ``shift``; (G, C, 1) each) and the stage that reads ``output``
     applies it to ``input`` itself. ``output`` is never a stored tensor: it names the normalized
     tensor that stage makes.
@@ -342,7 +343,7 @@ class GlnFold(HostWork):
     gamma: np.ndarray  # (C,)
     beta: np.ndarray  # (C,)
     tile_mean: str
-    tile_m2: str
+    tile_sum_sq: str
 
     @property
     def scale(self) -> str:
@@ -354,7 +355,7 @@ class GlnFold(HostWork):
 
     @property
     def reads(self) -> tuple[str, ...]:
-        return (self.input, self.tile_mean, self.tile_m2)
+        return (self.input, self.tile_mean, self.tile_sum_sq)
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -373,29 +374,24 @@ class GlnFold(HostWork):
         return {self.scale: scale.numpy().astype(np.float32), self.shift: shift.numpy().astype(np.float32)}
 
 
-def gln_from_tile_moments(tile_mean: np.ndarray, tile_m2: np.ndarray, tile_w: int, last_tile: np.ndarray):
+def gln_from_tile_moments(tile_mean: np.ndarray, tile_sum_sq: np.ndarray, tile_w: int, last_tile: np.ndarray):
     """gLN's mean and biased variance per group, (G, 1, 1) float32 torch tensors, from per-tile moments.
 
-    tile_mean, tile_m2: (G, n_tiles, C), per tile and channel the mean over its ``tile_w`` frames and
-    the mean squared deviation from that mean, as the stage computed them; last_tile: (G, C, k),
+    tile_mean, tile_sum_sq: (G, n_tiles, C), per tile and channel the mean over its ``tile_w``
+    frames and the sum of their squares, as the stage computed them (float32); last_tile: (G, C, k),
     the last tile's k <= tile_w frames inside the utterance. The last tile's moments are taken here
-    from its frames: the stage's include the padding columns past the utterance, and taking those
-    out again cancels badly when they outweigh the k real frames (a short utterance). Each part's
-    sum and sum of squares (n * (m2 + mean^2)) added up in float64: closer to exact arithmetic than
-    the layer's float32 reduction; the parity grid and margins measure the difference."""
+    from its frames: the stage's include the padding columns past the utterance. The sums are added
+    up in float64 and var = E[x^2] - mean^2 there; what is left is the stage's float32 rounding of
+    each tile's sums (about 1e-7 of E[x^2] per tile), under 1e-6 of the variance for gLN inputs,
+    whose mean and spread are of one order. The parity grid and margins measure it."""
     import torch
 
     groups, n_tiles, channels = tile_mean.shape
     last = last_tile.astype(np.float64)
-    last_mean = last.mean(axis=-1)  # (G, C)
-    last_m2 = np.square(last - last_mean[..., None]).mean(axis=-1)
-    full = tile_mean[:, :-1].astype(np.float64)  # whole tiles, tile_w frames each
-    frames = channels * ((n_tiles - 1) * tile_w + last.shape[-1])
-    # sums of x and x^2 over the utterance; float64 keeps the cancellation in var = E[x^2] - mean^2
-    # below 1e-9 relative unless the mean exceeds the spread by 1e3 (gLN inputs: same order)
-    total = tile_w * full.sum(axis=(1, 2)) + last.shape[-1] * last_mean.sum(axis=1)
-    squares = tile_w * (tile_m2[:, :-1].astype(np.float64).sum(axis=(1, 2)) + np.square(full).sum(axis=(1, 2))) \
-        + last.shape[-1] * (last_m2 + np.square(last_mean)).sum(axis=1)
+    kept = last.shape[-1]
+    frames = channels * ((n_tiles - 1) * tile_w + kept)
+    total = tile_w * tile_mean[:, :-1].sum(axis=(1, 2), dtype=np.float64) + last.sum(axis=(1, 2))
+    squares = tile_sum_sq[:, :-1].sum(axis=(1, 2), dtype=np.float64) + np.square(last).sum(axis=(1, 2))
     grand = total / frames
     var = np.maximum(squares / frames - np.square(grand), 0.0)
     return (torch.from_numpy(grand.astype(np.float32)).view(groups, 1, 1),

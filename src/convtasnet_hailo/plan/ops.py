@@ -1,10 +1,11 @@
 """The op types a stage may hold, each defined once for every consumer.
 
-Only Hailo-friendly ops exist: Conv2d with (1, K) kernels (plain, strided, depthwise, dilated),
-PReLU, ReLU, Sigmoid, elementwise add, subtract and multiply (broadcasting a per-tile value over
-the tile), (with ``--device-norms``, cLN models) the per-frame layer norm over channels, and (with
-``--gln-in-stages``, gLN models) the per-tile mean over time, and (``--halo-edges``) the
-concatenation of a tile with its neighbours' edges. Each op says, in one class:
+Hailo-friendly ops: Conv2d with (1, K) kernels (plain, strided, depthwise, dilated), PReLU, ReLU,
+Sigmoid, elementwise add and multiply, and (with ``--device-norms``, cLN models) the per-frame
+layer norm over channels. The float-only plans (``builder.FLOAT_ONLY_FLAGS``) add the per-tile mean
+and sum of squares over time (``--gln-in-stages``), multiplies by per-tile values and masks, and
+the concatenation of a tile with its neighbours' edges (``--halo-edges``). Each op says, in one
+class:
 - what it reads and writes (``reads``, ``output``) and its shape rule (``out_channels``);
 - its receptive field along time (``span``: the halo a stage input feeding it needs);
 - its cost (``macs_per_frame``) and what it stores on the device (``weight_count``);
@@ -255,19 +256,6 @@ class Add(_Binary):
 
 
 @dataclasses.dataclass(frozen=True)
-class Sub(_Binary):
-    """Elementwise ``a - b``; ``b`` may be one value per tile and channel (B, C, 1, 1)."""
-
-    a: str
-    b: str
-    output: str
-    onnx_op: ClassVar[str] = "Sub"
-
-    def torch_forward(self, module: Any, a: Any, b: Any) -> Any:
-        return a - b
-
-
-@dataclasses.dataclass(frozen=True)
 class TileMean(_Unary):
     """Per tile and channel, the mean over the tile's frames: (B, C, 1, W) -> (B, C, 1, 1). ONNX's
     GlobalAveragePool; the first half of gLN's statistics when they are taken inside the stages
@@ -279,6 +267,24 @@ class TileMean(_Unary):
 
     def torch_forward(self, module: Any, x: Any) -> Any:
         return x.mean(dim=-1, keepdim=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TileSumSquare(_Unary):
+    """Per tile and channel, the sum of squares over the tile's frames: (B, C, 1, W) -> (B, C, 1, 1).
+    ONNX's ReduceSumSquare over the time axis, one pass without an x * x tensor; the second half of
+    gLN's statistics inside the stages (``plan.gln_in_stages``)."""
+
+    input: str
+    output: str
+
+    def torch_forward(self, module: Any, x: Any) -> Any:
+        return (x * x).sum(dim=-1, keepdim=True)
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper
+
+        return [helper.make_node("ReduceSumSquare", [self.input], [self.output], name=name, axes=[3], keepdims=1)], []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -389,9 +395,9 @@ class ChannelNorm(StageOp):
         return nodes, initializers
 
 
-Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Sub, Mul, ChannelNorm, TileMean, Concat]
+Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat]
 #: Every op type, for checks that the set is closed (e.g. the ONNX allow-list).
-OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Sub, Mul, ChannelNorm, TileMean, Concat)
+OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat)
 
 
 def conv1d_weight(weight: np.ndarray) -> np.ndarray:

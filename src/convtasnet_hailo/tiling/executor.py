@@ -289,12 +289,12 @@ def _tiled_statistics(x: TiledTensor):
 
 
 def gln_affine_from_moments(step: GlnFold, x: TiledTensor, tile_mean: np.ndarray,
-                            tile_m2: np.ndarray) -> dict[str, np.ndarray]:
+                            tile_sum_sq: np.ndarray) -> dict[str, np.ndarray]:
     """``GlnFold`` on the moments its producing stage output: (G * n_tiles, C, 1, 1) each, for the
     tiled tensor ``x`` -> scale and shift, (G, C, 1) each."""
     shape = (x.groups, x.n_tiles, x.shape[1])
     last_tile = x.grouped()[:, -1, :, 0, :x.length - (x.n_tiles - 1) * x.tile_w]
-    mean, var = gln_from_tile_moments(tile_mean.reshape(shape), tile_m2.reshape(shape), x.tile_w, last_tile)
+    mean, var = gln_from_tile_moments(tile_mean.reshape(shape), tile_sum_sq.reshape(shape), x.tile_w, last_tile)
     return step.affine(*gln_fold(step.gamma, step.beta, mean, var))
 
 
@@ -334,10 +334,10 @@ def split_sources_tiled(x: TiledTensor, n_src: int) -> TiledTensor:
     return TiledTensor(np.ascontiguousarray(tiles).reshape(n_src * x.n_tiles, -1, 1, x.tile_w), n_src, x.length)
 
 
-def activate_tiled(step: ActivateMask, x: TiledTensor) -> TiledTensor:
-    """``ActivateMask`` on tiles (sources are the groups); the padding columns are zeroed again
-    (a sigmoid or softmax of zero is not zero)."""
-    tiles = step.activate(x.grouped()).reshape(x.tiles.shape)
+def activate_tiled(step: ActivateMask, x: TiledTensor, in_place: bool = False) -> TiledTensor:
+    """``ActivateMask`` on tiles (sources are the groups), in place if asked; the padding columns
+    are zeroed again (a sigmoid or softmax of zero is not zero)."""
+    tiles = step.activate(x.grouped(), in_place).reshape(x.tiles.shape)
     return TiledTensor.from_backend(tiles, x.groups, x.length)
 
 
@@ -415,6 +415,7 @@ class StitchedExecutor:
         backend.prepare(plan, self.tile_w)
         self.stage_batches: dict[str, int] = {}
         self._scratch = ScratchBuffers()
+        self._masks: dict[tuple, np.ndarray] = {}  # valid masks by (geometry, n_tiles, length, groups)
 
     def run(self, inputs: Mapping[str, np.ndarray], observer: Observer | None = None,
             keep: tuple[str, ...] = (), on_step: Callable[[], None] | None = None) -> dict[str, np.ndarray]:
@@ -461,7 +462,7 @@ class StitchedExecutor:
         if isinstance(step, Normalize) and step.norm is NormType.GLN:
             return {step.output: global_norm_affine(step, store[step.input])}
         if isinstance(step, GlnFold) and isinstance(store[step.input], TiledTensor):
-            return gln_affine_from_moments(step, store[step.input], store[step.tile_mean], store[step.tile_m2])
+            return gln_affine_from_moments(step, store[step.input], store[step.tile_mean], store[step.tile_sum_sq])
         if isinstance(step, Alias):
             return {step.output: store[step.input]}
         if isinstance(step, AddTensors):
@@ -473,7 +474,9 @@ class StitchedExecutor:
                 and store[step.input].groups == 1:
             return {step.output: split_sources_tiled(store[step.input], step.n_src)}
         if isinstance(step, ActivateMask) and isinstance(store[step.input], TiledTensor):
-            return {step.output: activate_tiled(step, store[step.input])}
+            x = store[step.input]
+            in_place = step.input in dying and not _shared(x.tiles, step.input, store)
+            return {step.output: activate_tiled(step, x, in_place)}
         if isinstance(step, SplitChannels) and _tiled_source(store[step.input]) is not None:
             return split_channels(step, store[step.input])
         if isinstance(step, AssembleBlocks):
@@ -505,8 +508,10 @@ class StitchedExecutor:
         for slot, port in enumerate(stage.inputs):
             if port.kind is InputKind.VALID_MASK:
                 with self.clock("gather"):
-                    batch[port.name] = valid_mask(port.geometry, self.tile_w, n_tiles, store[port.tensor].shape[-1],
-                                                  groups)
+                    key = (port.geometry, n_tiles, store[port.tensor].shape[-1], groups)
+                    if key not in self._masks:
+                        self._masks[key] = valid_mask(port.geometry, self.tile_w, *key[1:])
+                    batch[port.name] = self._masks[key]
                 continue
             source = store[port.tensor]
             if port.kind is InputKind.PER_TILE:
@@ -518,7 +523,9 @@ class StitchedExecutor:
                 tiles = gather_tiles(source, port.geometry, self.tile_w, n_tiles,
                                      functools.partial(self._scratch.take, slot), window)
                 if tiles.shape[0] != groups * n_tiles:  # a per-utterance tensor meets per-source ones
-                    tiles = np.tile(tiles, (groups, 1, 1, 1))
+                    repeated = self._scratch.take(len(stage.inputs) + slot, (groups,) + tiles.shape)
+                    repeated[...] = tiles
+                    tiles = repeated.reshape((groups * n_tiles,) + tiles.shape[1:])
             batch[port.name] = tiles
         outputs = self.backend.run_stage(stage, batch)
         self.stage_batches[stage.name] = self.stage_batches.get(stage.name, 0) + 1
