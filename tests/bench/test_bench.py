@@ -10,9 +10,9 @@ def test_bench_writes_every_path_and_the_ratios(tmp_path, capsys):
     assert main(["bench", "--random-preset", "tiny", "--seconds", "1", "--repeats", "2", "--tile-w", "32", "64",
                  "--json", str(out)]) == 0
     record = json.loads(out.read_text())
-    assert set(record["paths"]) == {"torch_reference", "monolithic_onnxruntime", "stitched_torch_proxy_tile32",
-                                    "stitched_onnxruntime_tile32", "stitched_torch_proxy_tile64",
-                                    "stitched_onnxruntime_tile64"}
+    assert set(record["paths"]) == {"torch_reference", "monolithic_onnxruntime"} | {
+        f"stitched_{backend}{plan}_tile{w}" for backend in ("torch_proxy", "onnxruntime") for plan in ("", "_float_plan")
+        for w in (32, 64)}
     stitched = record["paths"]["stitched_onnxruntime_tile32"]
     assert stitched["stage_invocations"] == 15 and stitched["boundary_bytes_16bit"] == 2 * stitched["boundary_values"]
     assert 0 <= stitched["host_share"] <= 1 and len(stitched["times_s"]) == 2
@@ -35,7 +35,16 @@ def test_bench_writes_every_path_and_the_ratios(tmp_path, capsys):
     assert set(prediction["rtf_at_recommended"]) == {"hailo8l_gen2", "hailo8l_gen3", "hailo8_gen2", "hailo8_gen3"}
     assert all("source" in p for p in prediction["parameters"].values())
     assert "ASSUMPTION" in prediction["parameters"]["utilization"]["source"]
-    assert "stitched onnxruntime / monolithic onnxruntime" in capsys.readouterr().out
+    float_plan = record["paths"]["stitched_onnxruntime_float_plan_tile32"]  # gLN, halos and skip sums in the stages
+    assert record["float_plan_options"] == ["--gln-in-stages", "--halo-edges", "--skip-sums-in-stages"]
+    assert float_plan["stage_invocations"] == stitched["stage_invocations"]
+    assert "gather+gln_affine" not in float_plan["host_seconds_by_kind"]
+    assert "AddTensors" not in float_plan["host_seconds_by_kind"]
+    assert record["host_share_stitched_onnxruntime_float_plan"] == float_plan["host_share"]
+    assert record["ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime"] == \
+        float_plan["median_s"] / mono["median_s"]
+    out = capsys.readouterr().out
+    assert "stitched onnxruntime / monolithic onnxruntime" in out and "float plan (--gln-in-stages" in out
 
 
 def test_cost_model_arithmetic_and_overrides():

@@ -6,7 +6,9 @@ median and spread of wall time over ``repeats`` timed runs (after one untimed wa
 real-time factor, the time spent outside stages (host steps, tile gather/scatter) and its
 share, the peak resident memory while it ran (``/proc/self/status`` sampled every 5 ms), and
 for stitched paths the stage invocations and the values and bytes crossing the host/device
-boundary (from the plan report). With ``block_chan`` the channel-blocked plan's stitched paths
+boundary (from the plan report). The float plan (``PlanOptions.float_backends``: gLN, halo
+edges and skip sums inside the stages; not for the device) is timed on both float backends too
+(``..._float_plan_tile<W>``). With ``block_chan`` the channel-blocked plan's stitched paths
 join them (named ``..._block<C>_tile<W>``); with ``long_seconds`` the `separate` path (its default
 segmenting) runs once over an input that long, for its peak memory. Writes a JSON and a PNG.
 """
@@ -27,7 +29,7 @@ from ..backends.base import Backend
 from ..backends.setup import QUANTIZED_BACKENDS, BackendOptions, open_backend
 from ..errors import UserError
 from ..model.source import ModelSource
-from ..plan.builder import PlanOptions, PlanPath
+from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
 from ..plan.packing import pack_stages
 from ..plan.report import plan_summary
 from ..plan.stages import Stage
@@ -336,6 +338,7 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
     rate = model.config.sample_rate
     wav = speech_like_signal(seconds, rate)
     plan = PlanOptions().build(model, PlanPath.FULL_CHAIN)
+    float_plan = PlanOptions.float_backends(model.config).build(model, PlanPath.FULL_CHAIN)
     paths: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="convtasnet-bench-") as scratch:
         with torch.no_grad():
@@ -352,6 +355,8 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
                f"{paths['monolithic_onnxruntime']['norm_share']:.0%} of the kernel time)")
         for tile_w in tile_widths:
             _bench_stitched(plan, wav, seconds, tile_w, repeats, Path(scratch), "", source, paths, report)
+            _bench_stitched(float_plan, wav, seconds, tile_w, repeats, Path(scratch), FLOAT_PLAN, source, paths,
+                            report)
             if device_backend is not None:
                 _bench_device_backend(plan, device_backend, wav, seconds, tile_w, repeats, device or DeviceModel(),
                                       paths, report)
@@ -362,6 +367,10 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
     for record in paths.values():
         record["rtf"] = record["median_s"] / seconds
     return paths
+
+
+#: The label of the float plan's paths (``stitched_<backend>_float_plan_tile<W>``).
+FLOAT_PLAN = "_float_plan"
 
 
 def device_backend_option(options: BackendOptions | None) -> BackendOptions | None:
@@ -409,6 +418,11 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
             paths[f"stitched_onnxruntime_tile{first}"]["median_s"] / paths["monolithic_onnxruntime"]["median_s"],
         "ratio_stitched_torch_proxy_vs_torch_reference":
             paths[f"stitched_torch_proxy_tile{first}"]["median_s"] / paths["torch_reference"]["median_s"],
+        "float_plan_options": list(float_only_options_of(PlanOptions.float_backends(source.model.config).to_json())),
+        "ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime":
+            paths[f"stitched_onnxruntime{FLOAT_PLAN}_tile{first}"]["median_s"] /
+            paths["monolithic_onnxruntime"]["median_s"],
+        "host_share_stitched_onnxruntime_float_plan": paths[f"stitched_onnxruntime{FLOAT_PLAN}_tile{first}"]["host_share"],
     }
     if block_chan:
         record["ratio_stitched_onnxruntime_block_vs_unblocked"] = \
@@ -427,6 +441,9 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
     report(f"stitched onnxruntime / monolithic onnxruntime: "
            f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
            f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")
+    report(f"float plan ({' '.join(record['float_plan_options'])}; not for the device): stitched onnxruntime / "
+           f"monolithic onnxruntime {record['ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime']:.2f}x, "
+           f"host share {record['host_share_stitched_onnxruntime_float_plan']:.0%}")
     if block_chan:
         report(f"stitched onnxruntime with --block-chan {block_chan} / without: "
                f"{record['ratio_stitched_onnxruntime_block_vs_unblocked']:.2f}x")

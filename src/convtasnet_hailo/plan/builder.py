@@ -205,9 +205,10 @@ class PlanOptions:
                 "skip_sums_in_stages": self.skip_sums_in_stages}
 
     @classmethod
-    def float_backends(cls) -> "PlanOptions":
-        """Every float-only option on: the plan with the least host work (bench's float-plan path)."""
-        return cls(gln_in_stages=True, halo_edges=True, skip_sums_in_stages=True)
+    def float_backends(cls, config: ConvTasNetConfig) -> "PlanOptions":
+        """Every float-only option the model takes: the plan with the least host work for the float
+        backends (bench's ``float_plan`` paths); gLN in the stages for gLN models only."""
+        return cls(gln_in_stages=config.norm_type is NormType.GLN, halo_edges=True, skip_sums_in_stages=True)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
