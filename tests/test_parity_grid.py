@@ -202,6 +202,17 @@ def test_full_size_8k_ten_seconds_at_three_tile_widths():
 
 
 @pytest.mark.slow
+def test_full_size_8k_float_plan_ten_seconds_on_onnxruntime(tmp_path):
+    """The float plan (gLN, halo edges and skip sums in the stages) at full size over 10 s: its
+    float64 sums of per-tile moments against the reference's float32 reduction, at scale."""
+    model = random_model(FULL_SIZE_8K, seed=0)
+    trace = trace_reference(model, probe_waveform(80_000, 8000, seed=0))
+    plan = parity_plan(model, PlanPath.FULL_CHAIN, gln_in_stages=True, halo_edges=True, skip_sums_in_stages=True)
+    executor = StitchedExecutor(plan, make_backend("onnxruntime", plan, 256, tmp_path), 256)
+    assert assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, 256, trace, executor=executor) > 100
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [PlanPath.DECODER, PlanPath.MASKER], ids=lambda p: p.value)
 def test_full_size_8k_paths_at_edge_lengths(path):
     model = random_model(FULL_SIZE_8K, seed=1)

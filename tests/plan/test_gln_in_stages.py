@@ -57,8 +57,8 @@ def test_tile_moments_combine_to_the_utterance_statistics(tile_w, length):
     got_mean, got_var = gln_from_tile_moments(mean.astype(np.float32), sum_sq.astype(np.float32), tile_w,
                                               tiles[:, -1, :, :length - (n_tiles - 1) * tile_w])
     real = np.concatenate(list(tiles.transpose(1, 0, 2, 3)), axis=-1)[:, :, :length].astype(np.float64)
-    np.testing.assert_allclose(got_mean.numpy().ravel(), real.mean(axis=(1, 2)), rtol=1e-6)
-    np.testing.assert_allclose(got_var.numpy().ravel(), real.var(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(got_mean.ravel(), real.mean(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(got_var.ravel(), real.var(axis=(1, 2)), rtol=1e-6)
 
 
 def test_valid_mask_marks_the_window_columns_inside_the_utterance():

@@ -103,8 +103,9 @@ def _global_norm(x, gamma: np.ndarray, beta: np.ndarray):
     """gLN applied in one fused multiply-add pass, ``x * a + b`` (``gln_fold``). Shape (G, C, T) kept."""
     import torch
 
-    scale, shift = gln_fold(gamma, beta, *gln_statistics(x))
-    return torch.addcmul(shift, x, scale)
+    mean, var = gln_statistics(x)
+    scale, shift = gln_fold(gamma, beta, mean.numpy(), var.numpy())
+    return torch.addcmul(torch.from_numpy(shift), x, torch.from_numpy(scale))
 
 
 def gln_statistics(x):
@@ -117,21 +118,21 @@ def gln_statistics(x):
     return x.mean(dim=dims, keepdim=True), torch.var(x, dim=dims, keepdim=True, unbiased=False)
 
 
-def gln_fold(gamma: np.ndarray, beta: np.ndarray, mean, var):
+def gln_fold(gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """gLN's output as ``x * a + b`` per group and channel: a = gamma / std, b = beta - mean * a.
-    mean, var: (G, 1, 1) float32 torch tensors; returns (a, b), each (G, C, 1).
+    mean, var: (G, 1, 1) float32 arrays; returns (a, b), float32 arrays (G, C, 1). In numpy: the
+    same correctly rounded float32 operations torch runs, without its per-call cost (a gLN per
+    block, twice, in a plan whose host work is otherwise small).
 
     The layer computes ``(x - mean) / std * gamma + beta`` in four passes and three temporaries;
     the two forms differ by float32 rounding of the folded constants (an ulp of ``mean * a``,
     far inside the contract; the parity grid and margins measure it). Host steps are most of the
     stitched path's own time (bench), and these tensors are the largest it touches.
     """
-    import torch
-
     from ..model.convtasnet import NORM_EPS
 
-    scale = torch.from_numpy(gamma).view(1, -1, 1) / torch.sqrt(var + NORM_EPS)
-    return scale, torch.from_numpy(beta).view(1, -1, 1) - mean * scale
+    scale = gamma.reshape(1, -1, 1) / np.sqrt(var + np.float32(NORM_EPS))
+    return scale, beta.reshape(1, -1, 1) - mean * scale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,16 +367,18 @@ class GlnFold(HostWork):
 
         x = torch.from_numpy(np.ascontiguousarray(store[self.input]))
         with torch.no_grad():
-            scale, shift = gln_fold(self.gamma, self.beta, *gln_statistics(x))
-        return self.affine(scale, shift)
+            mean, var = gln_statistics(x)
+        return self.affine(mean.numpy(), var.numpy())
 
-    def affine(self, scale, shift) -> dict[str, np.ndarray]:
-        """The step's outputs from (G, C, 1) torch tensors, as float32 arrays (G, C, 1)."""
-        return {self.scale: scale.numpy().astype(np.float32), self.shift: shift.numpy().astype(np.float32)}
+    def affine(self, mean: np.ndarray, var: np.ndarray) -> dict[str, np.ndarray]:
+        """The step's outputs (scale and shift, float32 (G, C, 1)) from gLN's statistics, (G, 1, 1) float32."""
+        scale, shift = gln_fold(self.gamma, self.beta, mean, var)
+        return {self.scale: scale, self.shift: shift}
 
 
-def gln_from_tile_moments(tile_mean: np.ndarray, tile_sum_sq: np.ndarray, tile_w: int, last_tile: np.ndarray):
-    """gLN's mean and biased variance per group, (G, 1, 1) float32 torch tensors, from per-tile moments.
+def gln_from_tile_moments(tile_mean: np.ndarray, tile_sum_sq: np.ndarray, tile_w: int,
+                          last_tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """gLN's mean and biased variance per group, (G, 1, 1) float32 arrays, from per-tile moments.
 
     tile_mean, tile_sum_sq: (G, n_tiles, C), per tile and channel the mean over its ``tile_w``
     frames and the sum of their squares, as the stage computed them (float32); last_tile: (G, C, k),
@@ -384,8 +387,6 @@ def gln_from_tile_moments(tile_mean: np.ndarray, tile_sum_sq: np.ndarray, tile_w
     up in float64 and var = E[x^2] - mean^2 there; what is left is the stage's float32 rounding of
     each tile's sums (about 1e-7 of E[x^2] per tile), under 1e-6 of the variance for gLN inputs,
     whose mean and spread are of one order. The parity grid and margins measure it."""
-    import torch
-
     groups, n_tiles, channels = tile_mean.shape
     last = last_tile.astype(np.float64)
     kept = last.shape[-1]
@@ -394,8 +395,7 @@ def gln_from_tile_moments(tile_mean: np.ndarray, tile_sum_sq: np.ndarray, tile_w
     squares = tile_sum_sq[:, :-1].sum(axis=(1, 2), dtype=np.float64) + np.square(last).sum(axis=(1, 2))
     grand = total / frames
     var = np.maximum(squares / frames - np.square(grand), 0.0)
-    return (torch.from_numpy(grand.astype(np.float32)).view(groups, 1, 1),
-            torch.from_numpy(var.astype(np.float32)).view(groups, 1, 1))
+    return grand.astype(np.float32).reshape(groups, 1, 1), var.astype(np.float32).reshape(groups, 1, 1)
 
 
 HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength,

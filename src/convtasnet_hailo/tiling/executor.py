@@ -266,8 +266,8 @@ def global_norm_affine(step: Normalize, x: Stored) -> PerChannelAffine:
     else:
         x = whole(x)
         mean, var = gln_statistics(torch.from_numpy(np.ascontiguousarray(x)))
-    scale, shift = gln_fold(step.gamma, step.beta, mean, var)
-    return PerChannelAffine(x, scale, shift)
+    scale, shift = gln_fold(step.gamma, step.beta, mean.numpy(), var.numpy())
+    return PerChannelAffine(x, torch.from_numpy(scale), torch.from_numpy(shift))
 
 
 def _tiled_statistics(x: TiledTensor):
@@ -295,14 +295,16 @@ def gln_affine_from_moments(step: GlnFold, x: TiledTensor, tile_mean: np.ndarray
     shape = (x.groups, x.n_tiles, x.shape[1])
     last_tile = x.grouped()[:, -1, :, 0, :x.length - (x.n_tiles - 1) * x.tile_w]
     mean, var = gln_from_tile_moments(tile_mean.reshape(shape), tile_sum_sq.reshape(shape), x.tile_w, last_tile)
-    return step.affine(*gln_fold(step.gamma, step.beta, mean, var))
+    return step.affine(mean, var)
 
 
-def per_tile_batch(value: np.ndarray, groups: int, n_tiles: int) -> np.ndarray:
-    """A per-group value (G, C, 1), G = 1 or ``groups``, as a per-tile input (groups * n_tiles, C, 1, 1)."""
+def per_tile_batch(value: np.ndarray, groups: int, n_tiles: int, empty: Allocate = _fresh) -> np.ndarray:
+    """A per-group value (G, C, 1), G = 1 or ``groups``, as a per-tile input (groups * n_tiles, C, 1, 1),
+    written into ``empty(shape)``."""
     channels = value.shape[1]
-    tiles = np.broadcast_to(value.reshape(value.shape[0], 1, channels, 1, 1), (groups, n_tiles, channels, 1, 1))
-    return np.array(tiles, dtype=np.float32).reshape(groups * n_tiles, channels, 1, 1)  # a writable copy
+    tiles = empty((groups, n_tiles, channels))
+    tiles[...] = value.reshape(value.shape[0], 1, channels)
+    return tiles.reshape(groups * n_tiles, channels, 1, 1)
 
 
 def valid_mask(geometry: Geometry, tile_w: int, n_tiles: int, length: int, groups: int) -> np.ndarray:
@@ -516,7 +518,7 @@ class StitchedExecutor:
             source = store[port.tensor]
             if port.kind is InputKind.PER_TILE:
                 with self.clock("gather"):
-                    batch[port.name] = per_tile_batch(source, groups, n_tiles)
+                    batch[port.name] = per_tile_batch(source, groups, n_tiles, functools.partial(self._scratch.take, slot))
                 continue
             with self.clock("gather+gln_affine" if isinstance(source, PerChannelAffine) else "gather"):
                 window = None if port.kind is InputKind.TILES else port.window(self.tile_w)
