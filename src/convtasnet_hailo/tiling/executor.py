@@ -391,14 +391,19 @@ class HostClock:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self._kind, self._started = "", 0.0
 
-    @contextlib.contextmanager
-    def __call__(self, kind: str):
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[kind] = self.seconds.get(kind, 0.0) + time.perf_counter() - started
+    def __call__(self, kind: str) -> "HostClock":
+        """``with clock(kind):`` times the block (not re-entrant; a plain context manager, a few
+        times cheaper per use than a generator-based one, and it runs a few hundred times a run)."""
+        self._kind = kind
+        return self
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.seconds[self._kind] = self.seconds.get(self._kind, 0.0) + time.perf_counter() - self._started
 
 
 class StitchedExecutor:
