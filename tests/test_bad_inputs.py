@@ -285,6 +285,8 @@ CASES = [
          "this model uses cLN: drop --gln-in-stages"),
     Case("gln_in_stages_with_blocks", "plan", ("--random-preset", "tiny", "--gln-in-stages", "--block-chan", "8"),
          "cannot be combined with --block-chan"),
+    Case("stream_float_plan", "stream", ("{mix}", "--random-preset", "full-8k-causal", "--halo-edges", "--out",
+                                         "{tmp}/s"), "streaming runs stages hop by hop"),
     Case("compile_gln_in_stages_export", "compile", ("--export-dir", "{export}", "--dry-run"),
          "this plan was built with --gln-in-stages and --halo-edges",
          setup=_export("--gln-in-stages", "--halo-edges")),

@@ -20,6 +20,8 @@ def test_bench_writes_every_path_and_the_ratios(tmp_path, capsys):
     assert {"gln_statistics", "gather+gln_affine", "gather", "stage_outputs", "OverlapAdd"} <= set(kinds)
     assert all(seconds >= 0 for seconds in kinds.values()) and sum(kinds.values()) <= stitched["host_seconds"] * 1.5
     assert all(p["peak_rss_bytes"] > 10 ** 7 and p["rtf"] > 0 for p in record["paths"].values())
+    assert all(p["peak_rss_method"] in ("VmHWM after clear_refs", "VmRSS sampled every 5 ms")
+               for p in record["paths"].values())
     assert record["ratio_stitched_onnxruntime_vs_monolithic_onnxruntime"] > 0
     mono = record["paths"]["monolithic_onnxruntime"]  # its profile: the norms are the ReduceMean scopes' nodes
     assert {"Conv", "ReduceMean", "Sqrt"} <= set(mono["kernel_seconds_by_op"])

@@ -67,6 +67,9 @@ def check_streamable(plan: StagePlan) -> None:
     config = plan.config
     if plan.path is not PlanPath.FULL_CHAIN:
         raise UserError("streaming runs the full-chain plan")
+    if plan.float_only_options:
+        raise UserError(f"streaming runs stages hop by hop, not the tiles {' and '.join(plan.float_only_options)} "
+                        "rearrange: drop them (a hop's host work is per-frame already)")
     if config.norm_type is NormType.GLN or not config.causal:
         raise UserError(f"this model is not causal ({config.norm_type.value}"
                         f"{', causal=False' if not config.causal else ''}): its norms or convs read the whole "
