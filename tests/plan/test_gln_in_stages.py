@@ -129,3 +129,13 @@ def test_a_float_only_export_says_what_it_is_for_and_is_not_checked_as_a_hailo_o
     assert main(["check", str(tmp_path / "x")]) == 0
     out = capsys.readouterr().out
     assert out.count("for the float backends (onnxruntime, torch_proxy): not checked against the Hailo parser") == 2
+
+
+def test_the_plan_table_says_a_float_plan_is_not_a_device_plan():
+    from convtasnet_hailo.plan.packing import pack_stages
+    from convtasnet_hailo.plan.report import format_table, plan_summary
+
+    for options, said in (({}, False), ({"halo_edges": True, "skip_sums_in_stages": True}, True)):
+        plan = build_plan(random_model(TINY, seed=0), **options)
+        table = format_table(plan_summary(plan, 16, pack_stages([s.name for s in plan.stages])))
+        assert ("a plan for the float backends" in table) == said

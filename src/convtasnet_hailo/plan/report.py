@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..files import write_text_atomically
-from .builder import StagePlan
+from .builder import StagePlan, float_only_options_of
 from .host_steps import SplitSources
 from .packing import Packing
 from .stages import Stage
@@ -87,6 +87,10 @@ def format_table(summary: dict) -> str:
         f"boundary values ({summary['boundary_bytes_per_audio_second_8bit'] / 1e6:.1f} MB at 8 bits, "
         f"{summary['boundary_bytes_per_audio_second_16bit'] / 1e6:.1f} MB at 16) per second of audio; weights "
         f"{summary['weight_bytes_8bit'] / 1e6:.2f} MB at 8 bits")
+    options = float_only_options_of(summary)
+    if options:
+        lines.append(f"built with {' and '.join(options)}: a plan for the float backends (onnxruntime, torch_proxy); "
+                     "compile and the Hailo backends refuse it, so the HEF figures are not a device's")
     return "\n".join(lines)
 
 
