@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, TileMean, TileSumSquare
+from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, TileEdge, TileMean, TileSumSquare
 from ..plan.stages import Stage
 from ..plan.builder import refuse_float_only
 from . import quant_scheme as qs
@@ -99,6 +99,12 @@ def _tile_sum_square(op: TileSumSquare, x: QValue, out: qs.Grid) -> np.ndarray:
     return qs.requantize(np.square(x_int).sum(axis=-1, keepdims=True), x.grid.scale ** 2 / out.scale, out)
 
 
+def _tile_edge(op: TileEdge, x: QValue, out: qs.Grid) -> np.ndarray:
+    """The frames cut, requantized to the output's grid."""
+    cut = x.q[..., :op.frames] if op.side == "head" else x.q[..., max(0, x.q.shape[-1] - op.frames):]
+    return qs.requantize(cut - x.grid.zero_point, x.grid.scale / out.scale, out)
+
+
 def _mul(op: Mul, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
     acc = (a.q - a.grid.zero_point) * (b.q - b.grid.zero_point)
     return qs.requantize(acc, a.grid.scale * b.grid.scale / out.scale, out)
@@ -125,7 +131,7 @@ def _channel_norm(op: ChannelNorm, real: np.ndarray) -> np.ndarray:
 #: How the device computes each op type (``quant_scheme`` holds the arithmetic).
 EMULATE = {Conv: _conv, PRelu: _prelu, Relu: _relu, Add: _add, Mul: _mul, TileMean: _tile_mean,
            TileSumSquare: _tile_sum_square,
-           Concat: _concat,
+           Concat: _concat, TileEdge: _tile_edge,
            Sigmoid: _float_then_requantize(_sigmoid), ChannelNorm: _float_then_requantize(_channel_norm)}
 assert set(EMULATE) == set(OP_TYPES), "every op type needs its integer form"
 

@@ -4,8 +4,8 @@ Hailo-friendly ops: Conv2d with (1, K) kernels (plain, strided, depthwise, dilat
 Sigmoid, elementwise add and multiply, and (with ``--device-norms``, cLN models) the per-frame
 layer norm over channels. The float-only plans (``builder.FLOAT_ONLY_FLAGS``) add the per-tile mean
 and sum of squares over time (``--gln-in-stages``), multiplies by per-tile values and masks, and
-the concatenation of a tile with its neighbours' edges (``--halo-edges``). Each op says, in one
-class:
+the concatenation of a tile with its neighbours' edges and the cut of a tile's edges
+(``--halo-edges``). Each op says, in one class:
 - what it reads and writes (``reads``, ``output``) and its shape rule (``out_channels``);
 - its receptive field along time (``span``: the halo a stage input feeding it needs);
 - its cost (``macs_per_frame``) and what it stores on the device (``weight_count``);
@@ -330,6 +330,42 @@ class Concat(StageOp):
         return [helper.make_node("Concat", list(self.inputs), [self.output], name=name, axis=3)], []
 
 
+@dataclasses.dataclass(frozen=True)
+class TileEdge(StageOp):
+    """Each tile's first (``side`` "head") or last ("tail") ``frames`` frames, the whole tile when it
+    is narrower: (B, C, 1, W) -> (B, C, 1, min(frames, W)). The producing stage's copy of what the
+    next stage's neighbours need as halo edges (``--halo-edges``), cut while the tile is in cache;
+    ONNX Slice on the time axis."""
+
+    input: str
+    output: str
+    side: str
+    frames: int
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    def macs_per_frame(self, channels: Channels) -> int:
+        return 0  # a copy
+
+    def structure(self) -> tuple:
+        return ("TileEdge", self.side, self.frames)
+
+    def torch_forward(self, module: Any, x: Any) -> Any:
+        return x[..., :self.frames] if self.side == "head" else x[..., max(0, x.shape[-1] - self.frames):]
+
+    def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
+        from onnx import helper, numpy_helper
+
+        starts, ends = ([0], [self.frames]) if self.side == "head" else ([-self.frames], [np.iinfo(np.int64).max])
+        initializers = [numpy_helper.from_array(np.array(v, np.int64), f"{name}.{key}")
+                        for key, v in (("starts", starts), ("ends", ends), ("axes", [3]))]
+        node = helper.make_node("Slice", [self.input, f"{name}.starts", f"{name}.ends", f"{name}.axes"],
+                                [self.output], name=name)
+        return [node], initializers
+
+
 #: ONNX node names of a ChannelNorm carry this marker: the checker allows its reduction ops there only.
 CHANNEL_NORM_MARK = "/channel_norm/"
 
@@ -395,9 +431,10 @@ class ChannelNorm(StageOp):
         return nodes, initializers
 
 
-Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat]
+Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat, TileEdge]
 #: Every op type, for checks that the set is closed (e.g. the ONNX allow-list).
-OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat)
+OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat,
+                               TileEdge)
 
 
 def conv1d_weight(weight: np.ndarray) -> np.ndarray:

@@ -62,13 +62,16 @@ class InputKind(str, enum.Enum):
 @dataclasses.dataclass(frozen=True)
 class StageInput:
     """A stage input port. ``source``: the stored tensor it is cut from when that is not ``name``
-    (a tile's edges are cut from the tensor the tile is)."""
+    (a tile's edges are cut from the tensor the tile is). ``edges_from``: for an edge, the per-tile
+    edge output of the producing stage it is assembled from when that is wide enough
+    (``StageOutput.edge``; otherwise it is cut from ``source``)."""
 
     name: str
     channels: int
     geometry: Geometry = POINTWISE
     kind: InputKind = InputKind.TILES
     source: str | None = None
+    edges_from: str | None = None
 
     @property
     def tensor(self) -> str:
@@ -93,14 +96,18 @@ class StageInput:
 
 @dataclasses.dataclass(frozen=True)
 class StageOutput:
-    """A stage output: (batch, C, 1, tile_w), or with ``per_tile`` one value per tile and channel
-    (batch, C, 1, 1)."""
+    """A stage output: (batch, C, 1, tile_w); with ``per_tile`` one value per tile and channel
+    (batch, C, 1, 1); with ``edge`` = n, each tile's first or last n frames (``TileEdge``; the whole
+    tile when it is narrower), (batch, C, 1, min(n, tile_w))."""
 
     name: str
     channels: int
     per_tile: bool = False
+    edge: int | None = None
 
     def width(self, tile_w: int) -> int:
+        if self.edge is not None:
+            return min(self.edge, tile_w)
         return 1 if self.per_tile else tile_w
 
 
@@ -136,7 +143,8 @@ class Stage:
     @property
     def reads(self) -> tuple[str, ...]:
         """Stored tensors the stage reads (a valid mask is made by the executor, not stored)."""
-        return tuple(dict.fromkeys(p.tensor for p in self.inputs if p.kind is not InputKind.VALID_MASK))
+        names = [p.tensor for p in self.inputs if p.kind is not InputKind.VALID_MASK]
+        return tuple(dict.fromkeys(names + [p.edges_from for p in self.inputs if p.edges_from]))
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -170,4 +178,4 @@ class Stage:
         """What the allocator sees of a stage: ops and shapes, not weights."""
         return (tuple(op.structure() for op in self.ops),
                 tuple((p.channels, p.geometry, p.kind) for p in self.inputs),
-                tuple((p.channels, p.per_tile) for p in self.outputs))
+                tuple((p.channels, p.per_tile, p.edge) for p in self.outputs))

@@ -307,6 +307,28 @@ def per_tile_batch(value: np.ndarray, groups: int, n_tiles: int, empty: Allocate
     return tiles.reshape(groups * n_tiles, channels, 1, 1)
 
 
+def edges_from_neighbours(edges: np.ndarray, groups: int, left: bool, length: int, tile_w: int,
+                          empty: Allocate = _fresh) -> np.ndarray:
+    """Halo edges for every tile from the producing stage's per-tile edges (``TileEdge``), n <= tile_w
+    frames each: tile t's left edge is tile t-1's tail, its right edge tile t+1's head; zeros before
+    the utterance, after the last tile and at frames past ``length``.
+
+    Shape: edges (G * n_tiles, C, 1, n) -> (G * n_tiles, C, 1, n), group-major."""
+    batch, channels, _, n = edges.shape
+    n_tiles = batch // groups
+    source = edges.reshape(groups, n_tiles, channels, n)
+    out = empty((groups, n_tiles, channels, n))
+    if left:  # frames t * tile_w - n .. t * tile_w - 1: inside the utterance for t >= 1
+        out[:, 0] = 0
+        out[:, 1:] = source[:, :-1]
+    else:  # frames (t + 1) * tile_w .. + n - 1
+        out[:, -1] = 0
+        out[:, :-1] = source[:, 1:]
+        if n_tiles >= 2:
+            out[:, -2, :, max(0, length - (n_tiles - 1) * tile_w):] = 0
+    return out.reshape(batch, channels, 1, n)
+
+
 def valid_mask(geometry: Geometry, tile_w: int, n_tiles: int, length: int, groups: int) -> np.ndarray:
     """(groups * n_tiles, 1, 1, width): 1 where a tile's input window lies inside 0..length, else 0."""
     width = geometry.tile_input_width(tile_w)
@@ -510,7 +532,8 @@ class StitchedExecutor:
     def _run_stage(self, stage: Stage, store: Mapping[str, Stored]) -> dict[str, Stored]:
         length = self._output_length(stage, store)
         n_tiles = math.ceil(length / self.tile_w)
-        groups = max(store[name].shape[0] for name in stage.reads)
+        groups = max(store[p.tensor].shape[0] for p in stage.inputs  # edges are per tile: (batch, ...)
+                     if p.kind in (InputKind.TILES, InputKind.PER_TILE))
         batch = {}
         for slot, port in enumerate(stage.inputs):
             if port.kind is InputKind.VALID_MASK:
@@ -525,6 +548,13 @@ class StitchedExecutor:
                 with self.clock("gather"):
                     batch[port.name] = per_tile_batch(source, groups, n_tiles, functools.partial(self._scratch.take, slot))
                 continue
+            edges = store.get(port.edges_from) if port.edges_from else None
+            if edges is not None and edges.shape[-1] == port.width(self.tile_w):
+                with self.clock("gather"):
+                    batch[port.name] = edges_from_neighbours(edges, groups, port.kind is InputKind.LEFT_EDGE,
+                                                             source.shape[-1], self.tile_w,
+                                                             functools.partial(self._scratch.take, slot))
+                continue
             with self.clock("gather+gln_affine" if isinstance(source, PerChannelAffine) else "gather"):
                 window = None if port.kind is InputKind.TILES else port.window(self.tile_w)
                 tiles = gather_tiles(source, port.geometry, self.tile_w, n_tiles,
@@ -537,6 +567,6 @@ class StitchedExecutor:
         outputs = self.backend.run_stage(stage, batch)
         self.stage_batches[stage.name] = self.stage_batches.get(stage.name, 0) + 1
         with self.clock("stage_outputs"):
-            return {port.name: np.asarray(outputs[port.name], np.float32) if port.per_tile else
+            return {port.name: np.asarray(outputs[port.name], np.float32) if port.per_tile or port.edge else
                     TiledTensor.from_backend(outputs[port.name], groups, length)
                     for port in stage.outputs}
