@@ -139,3 +139,22 @@ def test_the_plan_table_says_a_float_plan_is_not_a_device_plan():
         plan = build_plan(random_model(TINY, seed=0), **options)
         table = format_table(plan_summary(plan, 16, pack_stages([s.name for s in plan.stages])))
         assert ("a plan for the float backends" in table) == said
+
+
+def test_edges_from_neighbours_shift_by_one_tile_and_stay_zero_outside_the_utterance():
+    from convtasnet_hailo.tiling.executor import edges_from_neighbours
+
+    tile_w, n = 4, 2
+    frames = np.arange(1, 11, dtype=np.float32)  # length 10: tiles [1..4] [5..8] [9 10 pad pad]
+    tiles = np.zeros((3, 1, 1, tile_w), np.float32)
+    for t in range(3):
+        chunk = frames[t * tile_w:(t + 1) * tile_w]
+        tiles[t, 0, 0, :len(chunk)] = chunk
+    tiles[2, 0, 0, 2:] = 99.0  # what a stage computed past the utterance
+    tails, heads = tiles[..., -n:], tiles[..., :n]
+    left = edges_from_neighbours(np.ascontiguousarray(tails), 1, True, 10, tile_w)
+    right = edges_from_neighbours(np.ascontiguousarray(heads), 1, False, 10, tile_w)
+    np.testing.assert_array_equal(left[:, 0, 0], [[0, 0], [3, 4], [7, 8]])
+    np.testing.assert_array_equal(right[:, 0, 0], [[5, 6], [9, 10], [0, 0]])
+    right_short = edges_from_neighbours(np.ascontiguousarray(heads), 1, False, 9, tile_w)  # frame 10 is past it
+    np.testing.assert_array_equal(right_short[1, 0, 0], [9, 0])
