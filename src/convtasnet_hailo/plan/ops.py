@@ -78,8 +78,18 @@ class StageOp(abc.ABC):
         """ONNX ``(nodes, initializers)`` named after ``name`` (stable across runs)."""
 
 
+class _OneInput(StageOp):
+    """An op reading one value, ``input``."""
+
+    input: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.input,)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class Conv(StageOp):
+class Conv(_OneInput):
     """Conv2d on (batch, C, 1, W) with a (1, K) kernel, no padding.
 
     ``weight``: (C_out, C_in / groups, 1, K) float32; ``bias``: (C_out,) or None.
@@ -92,10 +102,6 @@ class Conv(StageOp):
     stride: int = 1
     dilation: int = 1
     groups: int = 1
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.input,)
 
     @property
     def in_channels(self) -> int:
@@ -156,16 +162,12 @@ class Conv(StageOp):
 
 
 @dataclasses.dataclass(frozen=True)
-class PRelu(StageOp):
+class PRelu(_OneInput):
     """PReLU with one shared slope (Asteroid uses single-parameter PReLU); ONNX: LeakyRelu."""
 
     input: str
     output: str
     slope: float
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.input,)
 
     def weight_count(self) -> int:
         return 1
@@ -201,12 +203,8 @@ class _ParameterFree(StageOp):
         return [helper.make_node(self.onnx_op, list(self.reads), [self.output], name=name)], []
 
 
-class _Unary(_ParameterFree):
-    input: str
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.input,)
+class _Unary(_OneInput, _ParameterFree):
+    """A parameter-free op on one value."""
 
 
 class _Binary(_ParameterFree):
@@ -331,7 +329,7 @@ class Concat(StageOp):
 
 
 @dataclasses.dataclass(frozen=True)
-class TileEdge(StageOp):
+class TileEdge(_OneInput):
     """Each tile's first (``side`` "head") or last ("tail") ``frames`` frames, the whole tile when it
     is narrower: (B, C, 1, W) -> (B, C, 1, min(frames, W)). The producing stage's copy of what the
     next stage's neighbours need as halo edges (``--halo-edges``), cut while the tile is in cache;
@@ -341,10 +339,6 @@ class TileEdge(StageOp):
     output: str
     side: str
     frames: int
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.input,)
 
     def macs_per_frame(self, channels: Channels) -> int:
         return 0  # a copy
@@ -371,7 +365,7 @@ CHANNEL_NORM_MARK = "/channel_norm/"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class ChannelNorm(StageOp):
+class ChannelNorm(_OneInput):
     """cLN: per frame, mean and biased variance over channels, then ``gamma``/``beta`` per
     channel. Pointwise in time, so it can sit inside a stage; on Hailo it is the per-frame
     LayerNorm that ``layer_norm_decomposition`` serves (docs/workarounds.md: unconfirmed for (1, W)
@@ -382,10 +376,6 @@ class ChannelNorm(StageOp):
     output: str
     gamma: np.ndarray  # (C,)
     beta: np.ndarray  # (C,)
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.input,)
 
     def macs_per_frame(self, channels: Channels) -> int:
         return 6 * channels[self.input]  # centre, square, two means, scale, shift

@@ -342,9 +342,9 @@ def split_channels(step: SplitChannels, x: TiledTensor | PerChannelAffine) -> di
     """A tiled tensor (or a pending affine of one) cut into consecutive channel blocks: views of its
     tiles (with their slice of the affine), as ``SplitChannels`` cuts whole tensors."""
     bounds = np.cumsum((0,) + step.sizes)
+    source = _tiled_source(x)
     out: dict[str, Stored] = {}
     for name, lo, hi in zip(step.outputs, bounds[:-1], bounds[1:]):
-        source = _tiled_source(x)
         part = TiledTensor(source.tiles[:, lo:hi], source.groups, source.length)
         out[name] = PerChannelAffine(part, x.scale[:, lo:hi], x.shift[:, lo:hi]) if isinstance(x, PerChannelAffine) \
             else part
@@ -529,44 +529,47 @@ class StitchedExecutor:
             )
         return length
 
+    def _input_batch(self, stage: Stage, slot: int, store: Mapping[str, Stored], n_tiles: int,
+                     groups: int) -> np.ndarray:
+        """The batch for input ``slot`` of ``stage``, by the port's kind (``InputKind``), written
+        into the slot's reused buffer where it is made here."""
+        port = stage.inputs[slot]
+        empty = functools.partial(self._scratch.take, slot)
+        if port.kind is InputKind.VALID_MASK:
+            with self.clock("gather"):
+                key = (port.geometry, n_tiles, store[port.tensor].shape[-1], groups)
+                if key not in self._masks:
+                    self._masks[key] = valid_mask(port.geometry, self.tile_w, *key[1:])
+                return self._masks[key]
+        source = store[port.tensor]
+        if port.kind is InputKind.PER_TILE:
+            with self.clock("gather"):
+                return per_tile_batch(source, groups, n_tiles, empty)
+        edges = store.get(port.edges_from) if port.edges_from else None
+        if edges is not None and edges.shape[-1] == port.width(self.tile_w):
+            with self.clock("gather"):
+                return edges_from_neighbours(edges, groups, port.kind is InputKind.LEFT_EDGE, source.shape[-1],
+                                             self.tile_w, empty)
+        with self.clock("gather+gln_affine" if isinstance(source, PerChannelAffine) else "gather"):
+            window = None if port.kind is InputKind.TILES else port.window(self.tile_w)
+            tiles = gather_tiles(source, port.geometry, self.tile_w, n_tiles, empty, window)
+            if tiles.shape[0] == groups * n_tiles:
+                return tiles
+            # a per-utterance tensor meets per-source ones
+            repeated = self._scratch.take(len(stage.inputs) + slot, (groups,) + tiles.shape)
+            repeated[...] = tiles
+            return repeated.reshape((groups * n_tiles,) + tiles.shape[1:])
+
     def _run_stage(self, stage: Stage, store: Mapping[str, Stored]) -> dict[str, Stored]:
         length = self._output_length(stage, store)
         n_tiles = math.ceil(length / self.tile_w)
         groups = max(store[p.tensor].shape[0] for p in stage.inputs  # edges are per tile: (batch, ...)
                      if p.kind in (InputKind.TILES, InputKind.PER_TILE))
-        batch = {}
-        for slot, port in enumerate(stage.inputs):
-            if port.kind is InputKind.VALID_MASK:
-                with self.clock("gather"):
-                    key = (port.geometry, n_tiles, store[port.tensor].shape[-1], groups)
-                    if key not in self._masks:
-                        self._masks[key] = valid_mask(port.geometry, self.tile_w, *key[1:])
-                    batch[port.name] = self._masks[key]
-                continue
-            source = store[port.tensor]
-            if port.kind is InputKind.PER_TILE:
-                with self.clock("gather"):
-                    batch[port.name] = per_tile_batch(source, groups, n_tiles, functools.partial(self._scratch.take, slot))
-                continue
-            edges = store.get(port.edges_from) if port.edges_from else None
-            if edges is not None and edges.shape[-1] == port.width(self.tile_w):
-                with self.clock("gather"):
-                    batch[port.name] = edges_from_neighbours(edges, groups, port.kind is InputKind.LEFT_EDGE,
-                                                             source.shape[-1], self.tile_w,
-                                                             functools.partial(self._scratch.take, slot))
-                continue
-            with self.clock("gather+gln_affine" if isinstance(source, PerChannelAffine) else "gather"):
-                window = None if port.kind is InputKind.TILES else port.window(self.tile_w)
-                tiles = gather_tiles(source, port.geometry, self.tile_w, n_tiles,
-                                     functools.partial(self._scratch.take, slot), window)
-                if tiles.shape[0] != groups * n_tiles:  # a per-utterance tensor meets per-source ones
-                    repeated = self._scratch.take(len(stage.inputs) + slot, (groups,) + tiles.shape)
-                    repeated[...] = tiles
-                    tiles = repeated.reshape((groups * n_tiles,) + tiles.shape[1:])
-            batch[port.name] = tiles
+        batch = {port.name: self._input_batch(stage, slot, store, n_tiles, groups)
+                 for slot, port in enumerate(stage.inputs)}
         outputs = self.backend.run_stage(stage, batch)
         self.stage_batches[stage.name] = self.stage_batches.get(stage.name, 0) + 1
         with self.clock("stage_outputs"):
-            return {port.name: np.asarray(outputs[port.name], np.float32) if port.per_tile or port.edge else
+            return {port.name: np.asarray(outputs[port.name], np.float32) if port.per_tile or port.edge is not None else
                     TiledTensor.from_backend(outputs[port.name], groups, length)
                     for port in stage.outputs}
