@@ -180,7 +180,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .plan.builder import PlanPath
 
     return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, _layout(args),
-                          args.monolithic, args.length, _check_limits(args), args.networks_per_group)
+                          args.monolithic, args.length, _check_limits(args), _packing_request(args))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -211,11 +211,10 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .plan.builder import PlanPath
-    from .plan.packing import pack_stages
     from .plan.report import plan_command
 
     plan = _layout(args).build(_model_or_random(args).model, PlanPath(args.path))
-    packing = pack_stages([s.name for s in plan.stages], networks_per_group=args.networks_per_group)
+    packing = _packing_request(args).packing([s.name for s in plan.stages])
     return plan_command(plan, args.tile_w or 256, packing, _optional_path(args.json), _optional_path(args.png))
 
 
@@ -349,11 +348,28 @@ def _file_output_options() -> argparse.ArgumentParser:
 
 
 def _packing_options() -> argparse.ArgumentParser:
+    from .compile.driver import HW_ARCHS
+    from .plan.packing import EXECUTION_MODES
+
     parser = _parent()
+    parser.add_argument("--execution-mode", choices=EXECUTION_MODES,
+                        help="how HailoRT will run the stages: scheduled_groups (one network group per stage under "
+                             "the scheduler; the default, the only one on hailo10h) or activated_packs (stages "
+                             "joined into single-context packs, activated one at a time; default when "
+                             "--networks-per-group > 1)")
     parser.add_argument("--networks-per-group", type=_positive_int,
-                        help="stages joined as networks of one network group (one HEF) when packing (default 8, "
-                             "HailoRT's limit; 1 = one network group and HEF per stage)")
+                        help="activated_packs: stages joined as networks of one network group (one HEF) "
+                             "(default 8, HailoRT's limit)")
+    parser.add_argument("--hw-arch", default="hailo8", choices=HW_ARCHS,
+                        help="the target whose runtime limits the packing follows (default hailo8; hailo10h: "
+                             "HailoRT 5, 26 network groups per device)")
     return parser
+
+
+def _packing_request(args: argparse.Namespace):
+    from .plan.packing import PackingRequest
+
+    return PackingRequest(mode=args.execution_mode, networks_per_group=args.networks_per_group, hw_arch=args.hw_arch)
 
 
 def _limit_options() -> argparse.ArgumentParser:

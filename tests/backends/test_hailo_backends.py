@@ -134,8 +134,8 @@ def test_device_timeout_names_the_stage(compiled, monkeypatch):
     model, _, hef_dir = compiled
     runtime_double.install(monkeypatch)
     monkeypatch.setenv("HAILO_DOUBLE_TIMEOUT_STAGE", "tcn2_depth")
-    with pytest.raises(UserError, match="stage tcn2_depth: the device run failed .*HAILO_TIMEOUT"):
-        _run(model, load_backend("hailo_runtime", hef_dir=hef_dir))
+    with pytest.raises(UserError, match="stage tcn2_depth: the device run failed .*HailoRTTimeout.*timeout was 300 ms"):
+        _run(model, load_backend("hailo_runtime", hef_dir=hef_dir, timeout_ms=300))
 
 
 def test_emulator_contexts(compiled, monkeypatch):
@@ -220,32 +220,3 @@ def test_full_size_plan_through_hailo_runtime_equals_onnxruntime(tmp_path, monke
     with pytest.raises(UserError, match=r"stage tcn15_depth: HailoRT cannot configure .*Can't add 1 core-ops from "
                                         r"HEF\. Currently 32 core-ops are configured; maximum allowed core-ops: 32\."):
         StitchedExecutor(plan, greedy, 256)
-
-
-def test_the_runtime_double_enforces_hailorts_limits(compiled, monkeypatch):
-    _, _, hef_dir = compiled
-    hailo = runtime_double.install(monkeypatch)
-    hef = hailo.HEF(str(next(hef_dir.glob("pack0_*.hef"))))
-    assert len(hef.get_networks_names()) == 8
-    device = hailo.VDevice()
-    for _ in range(32):
-        device.configure(hef)
-    with pytest.raises(hailo.HailoRTException, match="Can't add 1 core-ops from HEF. Currently 32 core-ops are "
-                                                     "configured; maximum allowed core-ops: 32."):
-        device.configure(hef)
-    device.release()  # the vstream API frees configured network groups with the device
-    (group,) = device.configure(hef)
-    with pytest.raises(hailo.HailoRTException, match="Failed to find network with name nope"):
-        hailo.InputVStreamParams.make(group, network_name="nope")
-    network = group.get_networks_names()[2]
-    params = hailo.InputVStreamParams.make(group, format_type=hailo.FormatType.FLOAT32, network_name=network)
-    out = hailo.OutputVStreamParams.make(group, format_type=hailo.FormatType.FLOAT32, network_name=network)
-    with hailo.InferVStreams(group, params, out) as pipeline:
-        # unscheduled and not activated: refused, as HailoRT refuses it
-        with pytest.raises(hailo.HailoRTException, match="not activated"):
-            pipeline.infer({name: np.zeros((1, *i.shape), np.float32) for name, i in
-                            zip(params, group.get_input_vstream_infos(network))})
-        with group.activate():
-            result = pipeline.infer({name: np.zeros((2, *i.shape), np.float32) for name, i in
-                                     zip(params, group.get_input_vstream_infos(network))})
-    assert set(result) == set(out) and all(len(v) == 2 for v in result.values())  # only that network ran

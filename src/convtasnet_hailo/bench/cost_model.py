@@ -3,8 +3,10 @@
 Per utterance and per stage: compute time from the stage's MACs and the chip's TOPS at a stated
 utilization, transfer time from the bytes crossing the host/device boundary (halo included) and
 the PCIe link's bandwidth, a fixed overhead per inference call (batches of ``batch_size``
-tiles), and a switch overhead each time the device moves to another network group (packing:
-consecutive stages share one). Every parameter carries its source or is marked as an assumption,
+tiles), and the cost of entering another network group in the execution mode the packing is for
+(``plan.packing``: a scheduler switch per separately invoked stage in ``scheduled_groups``, an
+explicit activation per pack in ``activated_packs``), plus reconfiguring network groups when a
+plan needs more than one configure window. Every parameter carries its source or is marked as an assumption,
 and each can be overridden (``bench --device-param NAME=VALUE``); `bench` with ``--backend
 hailo_runtime`` on a device measures the same quantities to re-fit them.
 """
@@ -29,6 +31,12 @@ PARAMETERS: dict[str, tuple[float, str]] = {
     "call_overhead_ms": (0.25, "ASSUMPTION: fixed host+driver cost of one inference call (vstream write/read)"),
     "switch_overhead_ms": (2.0, "ASSUMPTION: moving the device to another network group (the scheduler reloads the "
                                 "configuration: community.hailo.ai 'How the scheduler works')"),
+    "activation_overhead_ms": (2.0, "ASSUMPTION: deactivating one network group and activating the next by hand "
+                                    "(scheduling NONE, execution mode activated_packs) loads its configuration like a "
+                                    "scheduler switch (core_op/core_op.cpp activate); no public figure"),
+    "configure_overhead_ms": (20.0, "ASSUMPTION: configuring one network group again when a plan needs more than one "
+                                    "configure window (VDevice.configure of its HEF; community thread: re-configuring "
+                                    "HEFs per call is slow); no public figure"),
     "bytes_per_value": (1.0, "uint8 activations at the boundary (HAILO_FACTS.md, Quantization scheme: inputs and "
                              "outputs are 8-bit by default); 2 for a16 layers"),
     "batch_size": (8.0, "hailo_runtime's default --batch-size"),
@@ -94,11 +102,17 @@ def predict(summary: dict, seconds: float, model: DeviceModel) -> dict:
         transfer += row["boundary_values_per_audio_second"] * seconds * model.get("bytes_per_value") / \
             model.bytes_per_second
         calls += math.ceil(tiles * row["batch_groups"] / batch)
-    switches = summary["network_groups"] if summary["network_groups"] > 1 else 0
-    overhead = calls * model.get("call_overhead_ms") / 1e3 + switches * model.get("switch_overhead_ms") / 1e3
+    execution = summary["execution"]  # per pass over the stages: one utterance, or one hop
+    switches, activations = execution["switches"], execution["activations"]
+    configured = execution["network_groups_configured"]
+    overhead = (calls * model.get("call_overhead_ms") + switches * model.get("switch_overhead_ms")
+                + activations * model.get("activation_overhead_ms")
+                + configured * model.get("configure_overhead_ms")) / 1e3
     total = compute + transfer + overhead
     return {"tile_w": tile_w, "compute_s": compute, "transfer_s": transfer, "calls": int(calls),
-            "network_group_switches": switches, "overhead_s": overhead, "device_s": total,
+            "execution_mode": execution["mode"], "network_group_switches": switches, "activations": activations,
+            "network_groups_reconfigured": configured, "configure_windows": execution["configure_windows"],
+            "overhead_s": overhead, "device_s": total,
             "rtf": total / seconds,
             # offline plans (gLN) need the whole utterance at every block: the first output
             # sample leaves after all of it is in and processed
@@ -145,7 +159,9 @@ def stream_prediction(plan, hop: int, model: DeviceModel) -> dict:
     window = (math.ceil(config.kernel_size / config.stride) - 1) * config.stride / config.sample_rate
     device_ms = 1e3 * row["device_s"]
     return {**one_call.describe(), "hop_samples": hop, "tile_w": tile_w, "calls_per_hop": row["calls"],
-            "network_group_switches_per_hop": row["network_group_switches"],
+            "execution_mode": row["execution_mode"], "configure_windows": row["configure_windows"],
+            "network_group_switches_per_hop": row["network_group_switches"], "activations_per_hop": row["activations"],
+            "network_groups_reconfigured_per_hop": row["network_groups_reconfigured"],
             "boundary_bytes_per_hop": sum(r["boundary_values_per_audio_second"] for r in summary["per_stage"])
             * hop_seconds * one_call.get("bytes_per_value"),
             "compute_ms_per_hop": 1e3 * row["compute_s"], "transfer_ms_per_hop": 1e3 * row["transfer_s"],

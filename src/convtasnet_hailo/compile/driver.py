@@ -98,6 +98,9 @@ class CompileResult:
     seconds_optimize: float = 0.0
     seconds_compile: float = 0.0
     sdk_version: str = ""
+    #: the HEF's network group is multi-context (HailoRT's ``is_multi_context``); None: not known
+    #: where it was compiled (HailoRT not importable there; hailo_runtime reads it at run time)
+    multi_context: bool | None = None
 
     def record_failure(self, failure: Failure, out_dir: Path) -> None:
         self.exception_type, self.failure_head, self.signature = (
@@ -200,6 +203,17 @@ def resolve_layer_names(script_text: str, hn: dict, net_name: str) -> str:
     return "\n".join(lines) + ("\n" if script_text.endswith("\n") else "")
 
 
+def hef_multi_context(hef_path: Path) -> bool | None:
+    """Whether the HEF's network group is multi-context, read with HailoRT's own HEF reader
+    (``HEF(path).get_network_groups_infos()[i].is_multi_context``, HAILO_FACTS.md "Runtime
+    limits"); None when HailoRT is not importable in this Python."""
+    try:
+        from hailo_platform import HEF  # type: ignore[import-not-found]
+    except Exception:  # absent, or a broken binding: the fact stays unknown, never guessed
+        return None
+    return any(info.is_multi_context for info in HEF(str(hef_path)).get_network_groups_infos())
+
+
 def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
     """Parses, optimizes (with calibration) and compiles one stage. Never raises for SDK
     failures: they are normalized into the result (and ``*_compile_failure.txt``)."""
@@ -241,6 +255,7 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
             write_bytes_atomically(hef_path, hef)
             result.hef_path, result.hef_success = str(hef_path), True
             result.seconds_compile = time.perf_counter() - started
+        result.multi_context = hef_multi_context(hef_path)
     except Exception as exc:  # the SDK raises many classes; all are normalized
         log_text = (hef_log_path if phase == "compile" else log_path).read_text() if log_path.exists() else ""
         result.record_failure(from_exception(exc, log_text), out_dir)
@@ -268,6 +283,7 @@ def compile_pack(job: PackJob, sdk=None) -> CompileResult:
             write_bytes_atomically(hef_path, hef)
             result.hef_path, result.hef_success = str(hef_path), True
             result.seconds_compile = time.perf_counter() - started
+        result.multi_context = hef_multi_context(hef_path)
     except Exception as exc:
         result.record_failure(from_exception(exc, hef_log_path.read_text()), out_dir)
     return result

@@ -14,7 +14,7 @@ from ..files import sha256_file, write_text_atomically
 
 COMPILE_MANIFEST = "compile_manifest.json"
 FORMAT = "convtasnet-hailo-compile-manifest"
-VERSION = 2  # 2: packs
+VERSION = 3  # 2: packs; 3: execution mode, multi-context flags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,9 @@ class StageArtifacts:
     sdk_version: str | None = None
     log: str | None = None
     hef_log: str | None = None
+    #: the HEF's network group is multi-context (read from the HEF with HailoRT where compiled;
+    #: None: not known there)
+    multi_context: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +57,11 @@ class CompileManifest:
     variant: str
     stages: dict[str, StageArtifacts]
     packs: dict[str, PackArtifacts] = dataclasses.field(default_factory=dict)
+    execution_mode: str = ""  # the export's packing mode (plan.packing.ExecutionMode)
+
+    def multi_context_packs(self) -> list[str]:
+        """Joined packs whose HEF is known to be multi-context (activated_packs cannot run them)."""
+        return sorted(name for name, pack in self.packs.items() if pack.artifacts.multi_context)
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / COMPILE_MANIFEST
@@ -75,7 +83,7 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
         packs = {name: PackArtifacts(tuple(info["stages"]), typed(info["artifacts"]))
                  for name, info in (data.get("packs") or {}).items()}
         return CompileManifest(data["hw_arch"], data["tile_w"], data.get("block_chan"), data.get("variant", ""),
-                               stages, packs)
+                               stages, packs, data.get("execution_mode", ""))
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again")
 

@@ -10,7 +10,7 @@ from ..errors import UserError
 from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
 from ..model.source import ModelSource
 from .graph_check import Violation
-from ..plan.packing import Packing, pack_stages
+from ..plan.packing import Packing, PackingRequest
 from .hailo_rules import CheckLimits
 
 DEFAULT_TILE_W = 256
@@ -29,12 +29,12 @@ def report_violations(violations: list[Violation], what: str, report: Callable[[
 
 
 def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
-                  limits: CheckLimits, networks_per_group: int | None = None,
+                  limits: CheckLimits, packing_request: PackingRequest = PackingRequest(),
                   report: Callable[[str], None] = print) -> int:
     from .exporter import export_plan
 
     plan = layout.build(source.model, path)
-    packing = pack_stages([s.name for s in plan.stages], networks_per_group=networks_per_group)
+    packing = packing_request.packing([s.name for s in plan.stages])
     result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report,
                          packing=packing)
     report(f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} written, "
@@ -64,9 +64,10 @@ def export_whole(source: ModelSource, out: Path, length: int | None, limits: Che
 
 
 def report_packing(packing: Packing | None, what: str, report: Callable[[str], None] = print) -> int:
-    """Exit status 1 when the export's packing breaks a limit: network groups per HEF, networks
-    per group, or more network groups than a device holds at once (hailo_runtime can still run
-    such a plan in configuration windows, at the cost the message states)."""
+    """Exit status 1 when the export's packing breaks a limit (network groups per HEF, networks
+    per group) or cannot run in its execution mode. More network groups than a device holds at
+    once is said, not failed: hailo_runtime runs such a plan in configuration windows, at the
+    cost the message states."""
     if packing is None:
         report(f"{what}: no packing recorded (an export from before packing); re-export to check the runtime limits")
         return 0
@@ -75,11 +76,12 @@ def report_packing(packing: Packing | None, what: str, report: Callable[[str], N
         print(f"{what}: {problem}", file=sys.stderr)
     note = packing.window_note()
     if note:
-        print(f"{what}: {note}", file=sys.stderr)
+        report(f"{what}: {note}")
     elif not problems:
         report(f"{what}: {len(packing.hefs)} HEF(s), {len(packing.network_groups)} network group(s) within HailoRT's "
-               f"limits ({packing.limits.network_groups_per_device} network groups per device)")
-    return 1 if problems or note else 0
+               f"limits ({packing.limits.network_groups_per_device} network groups per device), execution mode "
+               f"{packing.mode.value}")
+    return 1 if problems else 0
 
 
 def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], None] = print) -> int:
@@ -97,7 +99,8 @@ def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], 
 
 
 def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
-                   monolithic: bool, length: int | None, limits: CheckLimits, networks_per_group: int | None = None,
+                   monolithic: bool, length: int | None, limits: CheckLimits,
+                   packing_request: PackingRequest = PackingRequest(),
                    report: Callable[[str], None] = print) -> int:
     """Staged (one ONNX per stage) or, with ``monolithic``, the whole model at ``length`` samples."""
     if monolithic and (layout.block_chan or tile_w):
@@ -106,4 +109,4 @@ def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int |
         raise UserError("--length is for --monolithic; staged exports are length-independent")
     if monolithic:
         return export_whole(source, out, length, limits, report)
-    return export_staged(source, out, path, tile_w, layout, limits, networks_per_group, report)
+    return export_staged(source, out, path, tile_w, layout, limits, packing_request, report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +18,7 @@ from ..files import write_text_atomically
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
 from ..plan.builder import PlanPath, build_plan, float_only_options_of, refuse_float_only
-from ..plan.packing import Packing, pack_stages
+from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
 from ..compile.driver import SDK_MISSING, SDK_MODULE
@@ -187,6 +188,7 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     cases = [GridCase(run_tag(s.name, tile_w, block_chan or 0, variant.name), manifest.plan["path"], s.name, tile_w,
                       block_chan or 0, variant.name) for s in plan.stages]
     packing = manifest.packing or pack_stages([s.name for s in plan.stages], networks_per_group=1)
+    resolve_mode(packing.mode.value, max(len(g.networks) for g in packing.network_groups), hw_arch)
     joined = [(g.name, g.networks) for g in packing.network_groups if len(g.networks) > 1]
     prepared = prepare_cases(cases, manifest, export_dir, calib, scripts, hw_arch, export_dir, out_dir,
                              har_only=frozenset(s for _, stages in joined for s in stages),
@@ -203,7 +205,8 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     pack_rows = execute(packs, mode, export_dir, summary, hw_arch, executor, hailo_python, timeout_s, report=report) \
         if packs else []
     write_compile_manifest(out_dir, hw_arch, tile_w, block_chan, variant.name, rows, pack_rows, packing)
-    return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir}
+    multi = sorted(r["stage"] for r in pack_rows if r.get("multi_context"))
+    return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir, "multi_context_packs": multi}
 
 
 def write_compile_manifest(out_dir: Path, hw_arch: str, tile_w: int, block_chan: int | None, variant: str,
@@ -217,8 +220,8 @@ def write_compile_manifest(out_dir: Path, hw_arch: str, tile_w: int, block_chan:
     stages_of = {g.name: g.networks for g in packing.network_groups}
     by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
     CompileManifest(hw_arch, tile_w, block_chan, variant, {r["stage"]: artifacts(r) for r in rows},
-                    {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)}
-                    ).write(out_dir)
+                    {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
+                    packing.mode.value).write(out_dir)
 
 
 def check_resumable(run_dir: Path, profile: GridProfile) -> None:
@@ -261,7 +264,12 @@ def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, 
     joined = f", {done(pack_rows)} of {outcome['joined']} pack(s) joined" if outcome["joined"] else ""
     report(f"{len(rows)} stage(s) {mode.value}: {hefs} HEF(s){joined}, {len(failed)} failed; "
            f"{outcome['out_dir'] / 'compile_summary.tsv'}")
-    return 1 if failed else 0
+    multi = outcome["multi_context_packs"]
+    if multi:  # HailoRT runs a network of a multi-context group only with all the others
+        print(f"compile: pack {multi[0]} compiled multi-context ({len(multi)} of {outcome['joined']} packs), which "
+              "execution mode activated_packs cannot run one network at a time (HailoRT inference_pipeline.cpp); "
+              "re-export with --networks-per-group 1, or smaller packs, and compile again", file=sys.stderr)
+    return 1 if failed or multi else 0
 
 
 def grid_command(source, profile: GridProfile, hw_arch: str, runs_dir: Path, resume: Path | None,

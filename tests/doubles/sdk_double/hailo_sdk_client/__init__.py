@@ -65,6 +65,24 @@ def _behavior(net_name: str) -> str:
     return "ok"
 
 
+#: The double's stand-in for what fits the chip at once: every this many bytes of 8-bit weights
+#: take one more context. A rule of the double, deterministic and size-driven; Hailo publishes no
+#: such figure (HAILO_FACTS.md, Hardware: on-chip SRAM size unconfirmed).
+CONTEXT_WEIGHT_BYTES = 512 * 1024
+
+
+def _contexts(net_name: str, onnx_paths: list[str]) -> int:
+    """Contexts of a compiled network group: ``HAILO_DOUBLE_CONTEXTS`` (JSON: net-name substring
+    -> count) forces it; otherwise one per ``CONTEXT_WEIGHT_BYTES`` of weights."""
+    import onnx
+
+    for pattern, count in json.loads(os.environ.get("HAILO_DOUBLE_CONTEXTS", "{}")).items():
+        if pattern in net_name:
+            return int(count)
+    weights = sum(int(np.prod(t.dims)) for path in onnx_paths for t in onnx.load(path).graph.initializer)
+    return max(1, -(-weights // CONTEXT_WEIGHT_BYTES))
+
+
 def _record(call: str, **details) -> None:
     path = os.environ.get("HAILO_DOUBLE_CALLS")
     if path:
@@ -180,8 +198,10 @@ class ClientRunner:
         self.state = "COMPILED_MODEL"
         networks = [{"name": self.net_name, "onnx": self.onnx_path}] + [{"name": j["net"], "onnx": j["onnx"]}
                                                                           for j in self.joined]
-        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "onnx": self.onnx_path,
-                           "networks": networks}).encode()
+        # One network group holding every joined model (a joined HAR compiles into one group).
+        group = {"name": self.net_name, "contexts": _contexts(self.net_name, [n["onnx"] for n in networks]),
+                 "networks": networks}
+        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group]}).encode()
 
     # Emulator (HAILO_FACTS.md: infer_context / infer). The double runs the ONNX in onnxruntime;
     # SDK_QUANTIZED rounds inputs and outputs to a 2**-10 grid to stand in for quantization.
