@@ -139,7 +139,8 @@ def device_predictions(plan, seconds: float, model: DeviceModel, tile_widths) ->
     best = recommend(rows)
     every = {f"{device}_{link}": predict(summaries[best], seconds, DeviceModel(device, link, model.values))["rtf"]
              for device in DEVICES for link in LINKS}
-    return {**model.describe(), "per_tile_width": rows, "recommended_tile_w": best, "rtf_at_recommended": every}
+    return {**model.describe(), "per_tile_width": rows, "recommended_tile_w": best, "rtf_at_recommended": every,
+            "execution": summaries[best]["execution"], "execution_modes": summaries[best]["execution_modes"]}
 
 
 def stream_prediction(plan, hop: int, model: DeviceModel) -> dict:

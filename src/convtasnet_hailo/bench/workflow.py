@@ -257,11 +257,15 @@ def _measured_vs_predicted(summary: dict, stats: dict, seconds: float, device: D
     values = dict(device.values)
     values["batch_size"] = float(batch_size)
     model = DeviceModel(device.device, device.link, tuple(values.items()))
+    mode = stats.get("execution_mode")  # the mode the backend read off the HEFs, priced as such
+    if mode in summary.get("execution_modes", {}):
+        summary = {**summary, "execution": summary["execution_modes"][mode]}
     predicted = predict(summary, seconds, model)
     measured = sum(stats.get("device_seconds", {}).values())
     calls = sum(stats.get("device_calls", {}).values())
-    switches = predicted["network_group_switches"] * model.get("switch_overhead_ms") / 1e3
-    rest = measured - predicted["compute_s"] - predicted["transfer_s"] - switches
+    # everything but the calls' own overhead, as modelled: compute, transfer, switches, activations
+    modelled = predicted["device_s"] - predicted["calls"] * model.get("call_overhead_ms") / 1e3
+    rest = measured - modelled
     return {"device": model.device, "link": model.link, "batch_size": batch_size,
             "measured_device_s": measured, "measured_calls": calls,
             "predicted_device_s": predicted["device_s"], "predicted_calls": predicted["calls"],
@@ -462,6 +466,11 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
     mono = paths["monolithic_onnxruntime"]
     report(f"monolithic onnxruntime: its norms take {mono['norm_share']:.0%} of its kernel time "
            f"({mono['norm_seconds']:.3f} s, ONNX Runtime's profiler); the stitched paths do that work as host steps")
+    execution = predictions["execution"]
+    report(f"on the device (tile_w {predictions['recommended_tile_w']}): execution mode {execution['mode']}, "
+           f"{execution['network_groups']} network group(s) in {execution['configure_windows']} configure window(s), "
+           f"per utterance {execution['switches']} scheduler switches, {execution['activations']} activations, "
+           f"{execution['network_groups_configured']} network groups reconfigured")
     report(f"stitched onnxruntime / monolithic onnxruntime: "
            f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
            f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")
