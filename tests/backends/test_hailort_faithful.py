@@ -17,6 +17,7 @@ from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.tiling.executor import StitchedExecutor
 from tests.conftest import compile_with_sdk_double, speech_like
 from tests.doubles import runtime as runtime_double
+from tests.doubles import sdk as sdk_double
 
 
 def _run(model, backend, tile_w=16, seconds=0.6):
@@ -231,10 +232,15 @@ def test_hailort_5_has_only_infer_model(tmp_path, monkeypatch, tiny_checkpoint, 
     assert stats["hailort_version"].startswith("5.") and stats["scheduler_switches"] == 15
 
 
-def test_packs_have_no_place_on_hailo10h(compiled, monkeypatch, capsys):
+def test_packs_have_no_place_on_hailo10h_and_each_dfc_has_its_targets(compiled, monkeypatch, capsys):
     _, export, _ = compiled
     assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo10h", "--calib-count", "4"]) == 2
+    assert "--hw-arch hailo10h needs the Dataflow Compiler 5.x; this one is 3.33.1" in capsys.readouterr().err
+    sdk_double.install(monkeypatch, dfc="5.1.0")
+    assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo10h", "--calib-count", "4"]) == 2
     assert "activated_packs on hailo10h: HailoRT 5 runs only InferModel" in capsys.readouterr().err
+    assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8", "--calib-count", "4"]) == 2
+    assert "--hw-arch hailo8 needs the Dataflow Compiler 3.x" in capsys.readouterr().err
 
 
 def test_doctor_names_the_runtime_and_its_api(monkeypatch, capsys):

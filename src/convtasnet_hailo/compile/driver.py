@@ -47,6 +47,22 @@ def sdk_version(sdk) -> str:
     return str(getattr(sdk, "__version__", "unknown"))
 
 
+#: Targets by DFC major version (HAILO_FACTS.md, Versions): 3.x for Hailo-8/8R/8L (3.32+ dropped
+#: Hailo-10H and Hailo-15), 5.x for Hailo-10H/15.
+DFC_TARGETS = {"3": ("hailo8", "hailo8r", "hailo8l"), "5": ("hailo10h", "hailo15h", "hailo15m", "hailo15l")}
+
+
+def check_target(sdk, hw_arch: str) -> None:
+    """Refuses, once and before any work, a target this DFC's major version does not compile."""
+    version = sdk_version(sdk)
+    targets = DFC_TARGETS.get(version.split(".")[0])
+    if targets is not None and hw_arch not in targets:
+        wanted = next((major for major, archs in DFC_TARGETS.items() if hw_arch in archs), "?")
+        raise UserError(f"--hw-arch {hw_arch} needs the Dataflow Compiler {wanted}.x; this one is {version}, which "
+                        f"targets {', '.join(targets)} (install the DFC {wanted}.x wheel from "
+                        "https://hailo.ai/developer-zone/ in its own venv and pass --hailo-python)")
+
+
 @dataclasses.dataclass(frozen=True)
 class CompileJob:
     """Everything one stage compile needs; JSON-serializable (the worker protocol)."""

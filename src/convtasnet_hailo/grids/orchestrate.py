@@ -21,7 +21,7 @@ from ..plan.builder import PlanPath, build_plan, float_only_options_of, refuse_f
 from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
-from ..compile.driver import SDK_MISSING, SDK_MODULE
+from ..compile.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk
 from .profile import GridCase, GridProfile, run_tag, select_stages, structure_key
 from ..compile.model_script import ScriptVariant
 from .report import write_report
@@ -38,9 +38,17 @@ from .runner import (
 GRID_SUMMARY = {"decoder": "allocator_mapping_fixes_summary.tsv", "masker": "masker_allocator_fixes_summary.tsv"}
 
 
-def exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions) -> ExecMode:
-    """Decided before any work starts: a missing SDK is reported at once (on a Ray cluster the
-    nodes with the ``hailo_sdk`` resource have it, not this machine)."""
+def exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions, hw_arch: str = "hailo8") -> ExecMode:
+    """Decided before any work starts: a missing SDK, or one that does not target ``hw_arch``, is
+    reported at once (on a Ray cluster the nodes with the ``hailo_sdk`` resource have it, not
+    this machine)."""
+    mode = _exec_mode(dry_run, hailo_python, executor)
+    if mode is ExecMode.IN_PROCESS:
+        check_target(import_sdk(), hw_arch)
+    return mode
+
+
+def _exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions) -> ExecMode:
     if dry_run:
         return ExecMode.DRY_RUN
     if executor.name == "ray":
@@ -251,7 +259,7 @@ def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, 
                     executor: ExecutorOptions, timeout_s: float | None, report: Callable[[str], None] = print,
                     precision_dir: Path | None = None) -> int:
     """HAR + HEF for every stage of an export; exit 1 when any stage fails to compile."""
-    mode = exec_mode(dry_run, hailo_python, executor)  # a missing SDK is reported before any work
+    mode = exec_mode(dry_run, hailo_python, executor, hw_arch)  # a missing SDK is reported before any work
     if not export_dir.is_dir():
         raise UserError(f"--export-dir {export_dir} is not a folder; pass one written by `convtasnet-hailo export`")
     with open_executor(executor) as cases:
@@ -278,7 +286,7 @@ def grid_command(source, profile: GridProfile, hw_arch: str, runs_dir: Path, res
     """Every case of a grid profile into a run folder (or the folder of an interrupted run)."""
     from ..runs.run_folder import new_run_dir
 
-    mode = exec_mode(dry_run, hailo_python, executor)
+    mode = exec_mode(dry_run, hailo_python, executor, hw_arch)
     if resume is not None:
         check_resumable(resume, profile)
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)

@@ -18,8 +18,12 @@ import time
 
 import numpy as np
 
-__version__ = "3.33.1-test-double"
-SUPPORTED_HW_ARCHS = ["hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h"]
+#: HAILO_DOUBLE_DFC: the DFC version this double stands for (default 3.33.1). DFC 3.x targets
+#: Hailo-8/8R/8L (Model Zoo v2.16 CHANGELOG: "Removed support for hailo15h ... and hailo10h");
+#: DFC 5.x targets Hailo-10H/15 (Model Zoo master, v5.x).
+__version__ = os.environ.get("HAILO_DOUBLE_DFC", "3.33.1") + "-test-double"
+SUPPORTED_HW_ARCHS = (["hailo10h", "hailo15h", "hailo15m", "hailo15l"] if __version__.startswith("5.")
+                      else ["hailo8", "hailo8r", "hailo8l"])
 log = logging.getLogger("hailo_sdk_client")
 
 
