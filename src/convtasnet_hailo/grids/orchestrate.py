@@ -43,7 +43,7 @@ def exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions
     reported at once (on a Ray cluster the nodes with the ``hailo_sdk`` resource have it, not
     this machine)."""
     mode = _exec_mode(dry_run, hailo_python, executor)
-    if mode is ExecMode.IN_PROCESS:
+    if mode is ExecMode.IN_PROCESS and executor.name != "ray":  # on Ray the SDK is on the nodes
         check_target(import_sdk(), hw_arch)
     return mode
 

@@ -75,15 +75,12 @@ def _behavior(net_name: str) -> str:
 CONTEXT_WEIGHT_BYTES = 512 * 1024
 
 
-def _contexts(net_name: str, onnx_paths: list[str]) -> int:
+def _contexts(net_name: str, weights: int) -> int:
     """Contexts of a compiled network group: ``HAILO_DOUBLE_CONTEXTS`` (JSON: net-name substring
-    -> count) forces it; otherwise one per ``CONTEXT_WEIGHT_BYTES`` of weights."""
-    import onnx
-
+    -> count) forces it; otherwise one per ``CONTEXT_WEIGHT_BYTES`` of (8-bit) weights."""
     for pattern, count in json.loads(os.environ.get("HAILO_DOUBLE_CONTEXTS", "{}")).items():
         if pattern in net_name:
             return int(count)
-    weights = sum(int(np.prod(t.dims)) for path in onnx_paths for t in onnx.load(path).graph.initializer)
     return max(1, -(-weights // CONTEXT_WEIGHT_BYTES))
 
 
@@ -99,6 +96,7 @@ class ClientRunner:
         if hw_arch not in SUPPORTED_HW_ARCHS:
             raise ValueError(f"hw_arch {hw_arch} not in {SUPPORTED_HW_ARCHS}")
         self.hw_arch, self.net_name, self.inputs, self.script, self.onnx_path = hw_arch, None, {}, "", None
+        self.weights = 0  # weight count (a HAR holds its weights; the double keeps their number)
         self.state = "UNINITIALIZED"
         self.joined: list[dict] = []  # models joined after this one (ClientRunner.join)
         if har is not None:
@@ -106,7 +104,7 @@ class ClientRunner:
                 saved = json.load(handle)
             self.net_name, self.state, self.onnx_path = saved["net"], saved["state"], saved["onnx"]
             self.inputs, self.hw_arch = saved["inputs"], saved["hw_arch"]
-            self.joined = saved.get("joined", [])
+            self.joined, self.weights = saved.get("joined", []), saved.get("weights", 0)
         _record("ClientRunner", hw_arch=hw_arch, har=har)
 
     def join(self, runner):
@@ -117,7 +115,8 @@ class ClientRunner:
         if runner.hw_arch != self.hw_arch or runner.state != self.state:
             raise ValueError(f"cannot join {runner.net_name} ({runner.hw_arch}, {runner.state}) into "
                              f"{self.net_name} ({self.hw_arch}, {self.state})")
-        self.joined += [{"net": runner.net_name, "onnx": runner.onnx_path, "inputs": runner.inputs}] + runner.joined
+        self.joined += [{"net": runner.net_name, "onnx": runner.onnx_path, "inputs": runner.inputs,
+                         "weights": runner.weights}] + runner.joined
 
     def translate_onnx_model(self, model, net_name, start_node_names=None, end_node_names=None,
                              net_input_shapes=None):
@@ -141,6 +140,7 @@ class ClientRunner:
             if inputs.get(name) != list(shape):
                 raise BadInputsShape(f"net_input_shapes[{name}]={shape} but the model has {inputs.get(name)}")
         self.net_name, self.inputs, self.onnx_path = net_name, inputs, str(model)
+        self.weights = sum(int(np.prod(t.dims)) for t in graph.initializer)
         # the parser folds an activation into the conv before it (one layer, both original names)
         self.layers, last_conv = {}, None
         for node in graph.node:
@@ -164,7 +164,8 @@ class ClientRunner:
         _record("save_har", path=str(path), state=self.state)
         with open(path, "w") as handle:
             json.dump({"net": self.net_name, "state": self.state, "script": self.script, "onnx": self.onnx_path,
-                       "inputs": self.inputs, "hw_arch": self.hw_arch, "joined": self.joined}, handle)
+                       "inputs": self.inputs, "hw_arch": self.hw_arch, "joined": self.joined,
+                       "weights": self.weights}, handle)
 
     def load_model_script(self, text, append=False):
         _record("load_model_script", text=text)
@@ -203,7 +204,8 @@ class ClientRunner:
         networks = [{"name": self.net_name, "onnx": self.onnx_path}] + [{"name": j["net"], "onnx": j["onnx"]}
                                                                           for j in self.joined]
         # One network group holding every joined model (a joined HAR compiles into one group).
-        group = {"name": self.net_name, "contexts": _contexts(self.net_name, [n["onnx"] for n in networks]),
+        weights = self.weights + sum(j.get("weights", 0) for j in self.joined)
+        group = {"name": self.net_name, "contexts": _contexts(self.net_name, weights),
                  "networks": networks}
         return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group]}).encode()
 
