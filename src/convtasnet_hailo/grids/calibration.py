@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compile.layout import nchw_to_nhwc
-from ..files import written_atomically
+from ..files import write_text_atomically, written_atomically
 from ..plan.builder import StagePlan
 from ..plan.stages import Stage
 from ..tiling.executor import StitchedExecutor
@@ -91,6 +91,6 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
         files[name] = out_dir / f"{name}.npy"
         with written_atomically(files[name]) as temporary, open(temporary, "wb") as handle:
             np.save(handle, nchw_to_nhwc(tiles[chosen]))
-    index_path.write_text(json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": seed,
+    write_text_atomically(index_path, json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": seed,
                                       "files": {n: p.name for n, p in files.items()}}, indent=1))
     return files

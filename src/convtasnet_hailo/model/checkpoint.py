@@ -15,6 +15,7 @@ from torch.torch_version import TorchVersion
 
 from ..errors import UserError
 from ..files import sha256_file as file_sha256  # noqa: F401  (part of this module's interface)
+from ..files import written_atomically
 from .config import ConvTasNetConfig
 from .convtasnet import ConvTasNet
 
@@ -130,6 +131,6 @@ def model_package(model: ConvTasNet) -> dict[str, Any]:
 
 
 def save_model(model: ConvTasNet, path: Path) -> None:
-    """Writes ``model`` as an Asteroid checkpoint file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model_package(model), path)
+    """Writes ``model`` as an Asteroid checkpoint file (atomically: an interrupt leaves none)."""
+    with written_atomically(path) as temporary:
+        torch.save(model_package(model), temporary)
