@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
 from ..model.source import ModelSource
 from .graph_check import Violation
@@ -34,6 +36,7 @@ def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | 
     from .exporter import export_plan
 
     plan = layout.build(source.model, path)
+    check_run_files(source.given(), [out / "manifest.json"] + [out / f"{s.name}.onnx" for s in plan.stages])
     packing = pack_stages([s.name for s in plan.stages], networks_per_group=networks_per_group)
     result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report,
                          packing=packing)
@@ -58,6 +61,9 @@ def export_whole(source: ModelSource, out: Path, length: int | None, limits: Che
 
     if length is None:
         raise UserError("--monolithic needs --length T (the fixed input length in samples)")
+    check_run_files(source.given(), [out / "manifest.json", out / f"convtasnet_monolithic_T{length}.onnx"])
+    refuse_unless_fits(source.model.config.forward_bytes(length), f"--monolithic --length {length} (the export "
+                       "traces the whole model at that length)", "pass a shorter --length")
     result = export_monolithic(source.model, length, out, source.to_json(), limits)
     report(f"wrote {out / result.manifest.stages[0].file} (whole model at {length} samples)")
     return report_violations(result.violations, "monolithic check", report)

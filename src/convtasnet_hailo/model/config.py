@@ -104,6 +104,12 @@ class ConvTasNetConfig:
         span = (self.conv_kernel_size - 1) * self.dilation(block_index)
         return span if self.causal else span // 2
 
+    def forward_bytes(self, samples: int) -> int:
+        """A lower bound of the memory one forward pass over ``samples`` holds at once (float32):
+        the input and output audio, the encoded frames, one hidden TCN tensor and the masks."""
+        frames = samples // self.stride + 1
+        return 4 * (samples * (1 + self.n_src) + frames * (self.n_filters + self.hid_chan + self.n_src * self.n_filters))
+
     @property
     def mask_in_chan(self) -> int:
         """Channels entering the mask head: skip channels, or the residual stream without skips."""
