@@ -91,9 +91,10 @@ def report_packing(packing: Packing | None, what: str, report: Callable[[str], N
 def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], None] = print) -> int:
     """The Hailo parser rules on every stage file, and the packing against the runtime limits."""
     from .graph_check import check_export
-    from .manifest import read_manifest
+    from .manifest import check_coverage, read_manifest
 
     manifest = read_manifest(export_dir)
+    check_coverage(manifest, export_dir)
     options = float_only_options_of(manifest.plan)
     if options:
         report(float_only_note(options))
