@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..executors.base import CaseExecutor, ExecutorOptions, open_executor
 from ..files import write_text_atomically
 from ..guard import check_run_files
+from ..records import read_json
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
 from ..plan.builder import PlanPath, build_plan, float_only_options_of, refuse_float_only
@@ -238,10 +239,10 @@ def check_resumable(run_dir: Path, profile: GridProfile) -> None:
             raise UserError(f"--resume {run_dir} is not the run folder of a grid (no cases.json, export/ or "
                             f"{GRID_SUMMARY[profile.path]}); pass the folder an interrupted grid printed")
         return
-    try:
-        recorded = json.loads(cases.read_text())
-    except ValueError:
-        raise UserError(f"--resume {run_dir}: cases.json is not readable JSON; start a new grid") from None
+    recorded = read_json(cases, "grid case list", "start a new grid")
+    if not isinstance(recorded, dict):
+        raise UserError(f"--resume {run_dir}: cases.json holds a JSON {type(recorded).__name__}, not a grid's case "
+                        "list; start a new grid")
     if (recorded.get("path"), recorded.get("profile")) != (profile.path, profile.name):
         raise UserError(f"--resume {run_dir} holds grid {recorded.get('path')} --profile {recorded.get('profile')}, "
                         f"not {profile.path} --profile {profile.name}; pass the matching path and profile")
