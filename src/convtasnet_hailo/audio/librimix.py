@@ -15,6 +15,8 @@ from ..guard import regular_file
 
 REQUIRED_COLUMNS = ("mixture_ID", "mixture_path", "source_1_path", "source_2_path")
 MIX_FOLDERS = ("mix_clean", "mix_both", "mix_single")
+#: Columns LibriMix metadata has besides the source paths (others are ignored, and said).
+KNOWN_COLUMNS = REQUIRED_COLUMNS + ("noise_path", "length")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,13 +68,21 @@ def _length(text: str, line: int, csv_path: Path) -> int | None:
 class _Table:
     header: list[str]
     rows: list[tuple[int, dict[str, str]]]  # (line number, values by column)
+    notes: tuple[str, ...] = ()  # what was unusual but read (encoding, delimiter)
 
 
 def _table(csv_path: Path) -> _Table:
     """Header and rows, as a spreadsheet writes them: names and values stripped, blank rows and
     trailing empty cells skipped; a row with too few or too many values is refused by line."""
+    data = csv_path.read_bytes()
     text = _decode(csv_path)
-    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text.split("\n", 1)[0]))
+    delimiter = _delimiter(text.split("\n", 1)[0])
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    notes = [f"read {'UTF-16' if utf16 else 'UTF-8'} text with a byte-order mark"] \
+        if utf16 or data.startswith(codecs.BOM_UTF8) else []
+    if delimiter != ",":
+        notes.append(f"values separated by {'tabs' if delimiter == chr(9) else repr(delimiter)}")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = [name.strip() for name in next(reader, [])]
         while header and not header[-1]:
@@ -93,7 +103,7 @@ def _table(csv_path: Path) -> _Table:
             rows.append((reader.line_num, dict(zip(header, values))))
     except csv.Error as exc:
         raise UserError(f"{csv_path} line {reader.line_num}: {exc}; fix that row") from None
-    return _Table(header, rows)
+    return _Table(header, rows, tuple(notes))
 
 
 def _unique_ids(csv_path: Path, rows: list[tuple[int, dict[str, str]]]) -> None:
@@ -107,10 +117,16 @@ def _unique_ids(csv_path: Path, rows: list[tuple[int, dict[str, str]]]) -> None:
 
 
 def read_metadata(csv_path: str | Path) -> list[MixtureEntry]:
+    """:func:`read_metadata_noted`'s entries."""
+    return read_metadata_noted(csv_path)[0]
+
+
+def read_metadata_noted(csv_path: str | Path) -> tuple[list[MixtureEntry], list[str]]:
     """Rows of ``mixture_<subset>_<mix_type>.csv``, read like a spreadsheet user writes them (BOM,
     UTF-16, semicolons, padded cells, ``8000.0``, extra columns ignored); relative paths resolve
     against the CSV's folder and its parent (LibriMix writes absolute paths). Rows of the wrong
-    size, empty required cells and duplicate mixture_IDs are refused naming the line."""
+    size, empty required cells and duplicate mixture_IDs are refused naming the line. Also
+    returns what was unusual but read (said by the caller)."""
     csv_path = Path(csv_path)
     if not csv_path.exists():
         raise UserError(f"metadata file {csv_path} does not exist")
@@ -139,9 +155,18 @@ def read_metadata(csv_path: str | Path) -> list[MixtureEntry]:
                 return base / path
         return csv_path.parent / path
 
-    return [MixtureEntry(row["mixture_ID"], resolve(row["mixture_path"]),
-                         tuple(resolve(row[c]) for c in source_columns),
-                         _length(row.get("length", ""), line, csv_path)) for line, row in table.rows]
+    entries = [MixtureEntry(row["mixture_ID"], resolve(row["mixture_path"]),
+                            tuple(resolve(row[c]) for c in source_columns),
+                            _length(row.get("length", ""), line, csv_path)) for line, row in table.rows]
+    notes = list(table.notes)
+    ignored = [c for c in table.header if c not in KNOWN_COLUMNS and c not in source_columns]
+    if ignored:
+        notes.append(f"column(s) {', '.join(ignored)} ignored")
+    if any("." in row.get("length", "") for _, row in table.rows):
+        notes.append("lengths written with a decimal point (as 4000.0) read as whole samples")
+    if any(not Path(row[c]).is_absolute() for _, row in table.rows for c in ("mixture_path", *source_columns)):
+        notes.append("relative paths resolved against the CSV's folder (or its parent)")
+    return entries, notes
 
 
 def sources_beside(mixture_path: str | Path, n_src: int = 2) -> tuple[Path, ...] | None:

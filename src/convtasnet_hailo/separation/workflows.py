@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..audio.io import LoadedAudio, load_audio, pcm_safe_gain, probe_audio, save_audio
-from ..audio.librimix import read_metadata, sources_beside
+from ..audio.librimix import read_metadata_noted, sources_beside
 from ..backends.setup import BackendOptions, open_backend
 from ..errors import UserError
 from ..executors.base import ExecutorOptions, open_executor
@@ -313,7 +313,10 @@ def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, bac
         raise UserError("evaluate --executor local runs one mixture at a time (the stages already use every core); "
                         "spread mixtures over processes or machines with --executor ray")
     check_tile_width(tile_w)
-    entries = read_metadata(metadata)[:limit]
+    entries, notes = read_metadata_noted(metadata)
+    entries = entries[:limit]
+    for note in notes:
+        report(f"{metadata}: {note}")
     check_listed_audio(metadata, entries, source.model.config)
     if resume is not None and not resume.is_dir():
         raise UserError(f"--resume {resume} is not a folder; pass the run folder of an interrupted `evaluate`")
