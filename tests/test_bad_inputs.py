@@ -721,6 +721,20 @@ def test_a_full_disk_is_one_line_and_keeps_the_finished_files(tmp_path, tiny_che
     assert not list(out.glob(".*")), "a partial file was left"
 
 
+def test_a_file_too_long_to_separate_whole_is_refused_before_any_output(tmp_path, tiny_checkpoint, capsys,
+                                                                         monkeypatch):
+    """The memory a whole-file pass needs is known from the file's length: on a machine that
+    cannot hold it, separate says so (and how to segment) before writing anything."""
+    import convtasnet_hailo.resources
+
+    monkeypatch.setattr(convtasnet_hailo.resources, "available_memory_bytes", lambda: 100_000)
+    good, out = _wav(tmp_path, "mix.wav", speech_like(0.5, 8000, 1)), tmp_path / "out"
+    assert main(["separate", good, "--model", str(tiny_checkpoint), "--out", str(out), "--segment", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "whole" in err and "KiB of memory and 98 KiB" in err and "--segment 30" in err, err
+    assert not out.exists() or not list(out.iterdir())
+
+
 @pytest.mark.parametrize("error, code, line", [
     (MemoryError(), 2, "error: out of memory"),
     (OSError(28, "No space left on device", "/x/y"), 2, "error: No space left on device (/x/y)"),

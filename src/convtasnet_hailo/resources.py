@@ -30,7 +30,10 @@ def available_memory_bytes() -> int | None:
 
 
 def gib(n_bytes: float) -> str:
-    return f"{n_bytes / 2 ** 30:.1f} GiB" if n_bytes >= 2 ** 30 else f"{n_bytes / 2 ** 20:.0f} MiB"
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.1f} {unit}"
+    return f"{n_bytes / 2 ** 10:.0f} KiB"
 
 
 def refuse_unless_fits(need_bytes: float, what: str, fix: str) -> None:

@@ -19,6 +19,7 @@ from ..backends.setup import BackendOptions, open_backend
 from ..errors import UserError
 from ..executors.base import ExecutorOptions, open_executor
 from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..plan.builder import PlanOptions, PlanPath
 from ..model.source import ModelSource
 from ..tiling.executor import check_tile_width
@@ -112,6 +113,11 @@ def separate_files(separator: StitchedSeparator, paths: list[str], mixtures: lis
     JSON as ``gain``); every file is written atomically, so an interrupt loses no finished file."""
     rate = separator.model.config.sample_rate
     segments = [policy.segment_seconds(audio.seconds) for audio in mixtures]
+    for path, audio, segment in zip(paths, mixtures, segments):  # before the first output
+        samples = len(audio.wav) if segment is None else min(len(audio.wav), round(segment * rate))
+        refuse_unless_fits(separator.model.config.forward_bytes(samples), f"separating {path} "
+                           f"({'whole' if segment is None else 'in segments'}, {samples / rate:.0f} s at once)",
+                           "separate it in shorter segments (--segment 30)")
     records: list[dict] = []
     header = {**run_info, "sample_rate": rate, "subtype": subtype, "n_inputs": len(paths)}
     write_json(out / run_json, {**header, "complete": False, "files": records})
@@ -158,6 +164,8 @@ class ForwardInputs:
 def load_forward_inputs(config, mix_path: Path, source_paths) -> ForwardInputs:
     """The mixture and its sources, every one checked before any work."""
     (mixture,) = load_inputs([mix_path], config)
+    refuse_unless_fits(2 * config.forward_bytes(len(mixture.wav)), f"{mix_path} ({mixture.seconds:.0f} s) through "
+                       "the reference model and the stitched path", "pass a shorter mixture")
     sources = load_sources(source_paths, config.sample_rate, len(mixture.wav)) if source_paths else None
     if sources is not None and len(sources) != config.n_src:
         raise UserError(f"{len(sources)} ground-truth sources for a {config.n_src}-source model")

@@ -21,6 +21,7 @@ from ..backends.setup import BackendOptions, open_backend
 from ..bench.cost_model import DeviceModel, stream_prediction
 from ..errors import UserError
 from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath
 from ..runs.run_folder import write_json
@@ -127,6 +128,9 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
     if wav is not None and len(wav) < source.model.config.kernel_size:
         raise UserError(f"{input_path} holds {len(wav)} sample(s), fewer than one encoder window "
                         f"({source.model.config.kernel_size}); pass a longer recording")
+    if wav is not None:
+        refuse_unless_fits(source.model.config.forward_bytes(len(wav)), f"streaming {input_path} (the offline "
+                           "model it is compared with runs the whole file)", "pass a shorter recording")
     truth = [load_audio(path, rate, allow_silent=True).wav for path in sources or []]
     if live_seconds is not None:
         _sounddevice()  # no sound card: say so before any export
