@@ -12,6 +12,8 @@ import dataclasses
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -336,10 +338,23 @@ def _spreadsheet(lines):
 
 
 def _fifo(name: str):
+    """A FIFO, and a bounded wait for a reader: should a regression open it, the watcher opens the
+    write end and closes it, so the reader meets end-of-file and the case fails instead of hanging."""
     def setup(tmp):
         os.mkfifo(tmp / name)
+        threading.Thread(target=_unblock_readers, args=(tmp / name, 30.0), daemon=True).start()
         return {"fifo": str(tmp / name)}
     return setup
+
+
+def _unblock_readers(fifo: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and fifo.exists():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only while a reader waits
+            return
+        except OSError:
+            time.sleep(0.2)
 
 
 def _corrupt_second_listed(tmp):
