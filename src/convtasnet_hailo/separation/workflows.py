@@ -113,11 +113,6 @@ def separate_files(separator: StitchedSeparator, paths: list[str], mixtures: lis
     JSON as ``gain``); every file is written atomically, so an interrupt loses no finished file."""
     rate = separator.model.config.sample_rate
     segments = [policy.segment_seconds(audio.seconds) for audio in mixtures]
-    for path, audio, segment in zip(paths, mixtures, segments):  # before the first output
-        samples = len(audio.wav) if segment is None else min(len(audio.wav), round(segment * rate))
-        refuse_unless_fits(separator.model.config.forward_bytes(samples), f"separating {path} "
-                           f"({'whole' if segment is None else 'in segments'}, {samples / rate:.0f} s at once)",
-                           "separate it in shorter segments (--segment 30)")
     records: list[dict] = []
     header = {**run_info, "sample_rate": rate, "subtype": subtype, "n_inputs": len(paths)}
     write_json(out / run_json, {**header, "complete": False, "files": records})
@@ -234,13 +229,24 @@ def _run_info(source: ModelSource, backend: BackendOptions, tile_w: int, layout:
     return {"backend": backend.name, "tile_w": tile_w, **layout.to_json(), **source.to_json()}
 
 
-def separate_inputs(source: ModelSource, backend: BackendOptions, paths: list[str], out: Path,
+def refuse_unless_separable(paths, mixtures: list[LoadedAudio], policy: SegmentPolicy, config) -> None:
+    """Each file's pass (whole, or its longest segment) must fit in memory."""
+    for path, audio in zip(paths, mixtures):
+        segment = policy.segment_seconds(audio.seconds)
+        samples = len(audio.wav) if segment is None else min(len(audio.wav), round(segment * audio.rate))
+        refuse_unless_fits(config.forward_bytes(samples), f"separating {path} "
+                           f"({'whole' if segment is None else 'in segments'}, {samples / audio.rate:.0f} s at once)",
+                           "separate it in shorter segments (--segment 30)")
+
+
+def separate_inputs(source: ModelSource, backend: BackendOptions, paths: list[str], out: Path, policy: SegmentPolicy,
                     suffix: str | None, run_json: str) -> tuple[list[LoadedAudio], list[list[Path]]]:
-    """Every input read and checked, every output named and guarded, the --out folder made: all
-    before the separator is opened (an onnxruntime export is work)."""
+    """Every input read and checked (its memory too), every output named and guarded, the --out
+    folder made: all before the separator is opened (an onnxruntime export is work)."""
     config = source.model.config
     targets = output_paths(paths, out, config.n_src, suffix)
     mixtures = load_inputs(paths, config)
+    refuse_unless_separable(paths, mixtures, policy, config)
     check_run_files(source.given() + backend.given() + [("the input", p) for p in paths],
                     [t for files in targets for t in files] + [out / run_json])
     make_out_folder(out)
@@ -250,7 +256,7 @@ def separate_inputs(source: ModelSource, backend: BackendOptions, paths: list[st
 def separate_command(source: ModelSource, mixtures: list[str], out: Path, backend: BackendOptions, tile_w: int,
                      layout: PlanOptions, policy: SegmentPolicy, subtype: str, report: Report = print) -> int:
     check_tile_width(tile_w)
-    audio, targets = separate_inputs(source, backend, mixtures, out, None, "separate_run.json")
+    audio, targets = separate_inputs(source, backend, mixtures, out, policy, None, "separate_run.json")
     separator = open_separator(source, backend, tile_w, layout, out / "onnx", report)
     separate_files(separator, mixtures, audio, targets, out, policy, subtype, _run_info(source, backend, tile_w, layout),
                    report)
@@ -265,7 +271,7 @@ def enhance_command(source: ModelSource, inputs: list[str], out: Path, backend: 
         raise UserError(f"{source.description} separates {n_src} sources; `enhance` is for one-output (n_src=1) "
                         "models: use `separate` for this one")
     check_tile_width(tile_w)
-    audio, targets = separate_inputs(source, backend, inputs, out, "enhanced", "enhance_run.json")
+    audio, targets = separate_inputs(source, backend, inputs, out, policy, "enhanced", "enhance_run.json")
     separator = open_separator(source, backend, tile_w, layout, out / "onnx", report)
     separate_files(separator, inputs, audio, targets, out, policy, subtype, _run_info(source, backend, tile_w, layout),
                    report, suffix="enhanced", run_json="enhance_run.json")
