@@ -65,6 +65,9 @@ def import_runtime():
         import hailo_platform
     except ImportError:
         raise UserError(f"backend hailo_runtime needs HailoRT (hailo_platform is not importable): {RUNTIME_FIX}") from None
+    except Exception as exc:  # a binding that fails at import (a driver or library mismatch) raises anything
+        raise UserError(f"backend hailo_runtime: HailoRT (hailo_platform) fails at import ({_first_line(exc)}); "
+                        f"repair the install: {RUNTIME_FIX}") from None
     return hailo_platform
 
 

@@ -28,6 +28,8 @@ from ..backends import load_backend
 from ..backends.base import Backend
 from ..backends.setup import QUANTIZED_BACKENDS, BackendOptions, open_backend
 from ..errors import UserError
+from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
 from ..plan.packing import pack_stages
@@ -423,9 +425,18 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
         raise UserError("--seconds must be > 0 and --repeats >= 1")
     if block_chan is not None and block_chan < 1:
         raise UserError(f"--block-chan {block_chan}: use a positive channel count")
+    config = source.model.config
+    refuse_unless_fits(config.forward_bytes(round(seconds * config.sample_rate)), f"bench over {seconds:g} s of audio",
+                       "pass a shorter --seconds")
+    if long_seconds:
+        refuse_unless_fits(4 * (1 + config.n_src) * round(long_seconds * config.sample_rate),
+                           f"--long-seconds {long_seconds:g} (the audio and its separated sources)",
+                           "pass a shorter --long-seconds")
     tile_widths = sorted(set(tile_widths or [256]))
     for tile_w in tile_widths:
         check_tile_width(tile_w)
+    check_run_files(source.given() + (backend.given() if backend else []),
+                    [json_path, json_path.with_suffix(".png") if json_path else None])
     device = device or DeviceModel()
     plan = PlanOptions().build(source.model, PlanPath.FULL_CHAIN)
     predictions = device_predictions(plan, seconds, device, tile_widths)

@@ -41,6 +41,11 @@ def import_sdk():
         return importlib.import_module(SDK_MODULE)
     except ImportError:
         raise UserError(SDK_MISSING) from None
+    except Exception as exc:  # a broken install raises anything at import (a binding, a missing library)
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise UserError(f"the Hailo Dataflow Compiler ({SDK_MODULE}) is installed but fails at import "
+                        f"({type(exc).__name__}: {first}); repair or reinstall its wheel, or pass --hailo-python "
+                        "with the Python of a venv where it imports") from None
 
 
 def sdk_version(sdk) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
 from ..model.source import ModelSource
 from .graph_check import Violation
@@ -34,6 +36,7 @@ def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | 
     from .exporter import export_plan
 
     plan = layout.build(source.model, path)
+    check_run_files(source.given(), [out / "manifest.json"] + [out / f"{s.name}.onnx" for s in plan.stages])
     packing = packing_request.packing([s.name for s in plan.stages])
     result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report,
                          packing=packing)
@@ -58,6 +61,9 @@ def export_whole(source: ModelSource, out: Path, length: int | None, limits: Che
 
     if length is None:
         raise UserError("--monolithic needs --length T (the fixed input length in samples)")
+    check_run_files(source.given(), [out / "manifest.json", out / f"convtasnet_monolithic_T{length}.onnx"])
+    refuse_unless_fits(source.model.config.forward_bytes(length), f"--monolithic --length {length} (the export "
+                       "traces the whole model at that length)", "pass a shorter --length")
     result = export_monolithic(source.model, length, out, source.to_json(), limits)
     report(f"wrote {out / result.manifest.stages[0].file} (whole model at {length} samples)")
     return report_violations(result.violations, "monolithic check", report)
@@ -87,9 +93,10 @@ def report_packing(packing: Packing | None, what: str, report: Callable[[str], N
 def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], None] = print) -> int:
     """The Hailo parser rules on every stage file, and the packing against the runtime limits."""
     from .graph_check import check_export
-    from .manifest import read_manifest
+    from .manifest import check_coverage, read_manifest
 
     manifest = read_manifest(export_dir)
+    check_coverage(manifest, export_dir)
     options = float_only_options_of(manifest.plan)
     if options:
         report(float_only_note(options))

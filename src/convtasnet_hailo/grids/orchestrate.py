@@ -15,6 +15,8 @@ from ..compile.manifest import CompileManifest, PackArtifacts, StageArtifacts
 from ..errors import UserError
 from ..executors.base import CaseExecutor, ExecutorOptions, open_executor
 from ..files import write_text_atomically
+from ..guard import check_run_files
+from ..records import read_json
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
 from ..plan.builder import PlanPath, build_plan, float_only_options_of, refuse_float_only
@@ -22,6 +24,7 @@ from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
 from ..compile.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk
+from ..compile.worker import probe_interpreter
 from .profile import GridCase, GridProfile, run_tag, select_stages, structure_key
 from ..compile.model_script import ScriptVariant
 from .report import write_report
@@ -57,9 +60,11 @@ def _exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOption
     if hailo_python:
         if not Path(hailo_python).exists():
             raise UserError(f"--hailo-python {hailo_python} does not exist; pass the SDK venv's bin/python")
+        probe_interpreter(hailo_python)  # once: a wrong interpreter is one error, not one per stage
         return ExecMode.WORKER
     if importlib.util.find_spec(SDK_MODULE) is None:
         raise UserError(SDK_MISSING)
+    import_sdk()  # once, here: an install that fails at import is one error, not one per stage
     return ExecMode.WORKER if jobs > 1 else ExecMode.IN_PROCESS  # the SDK is not known to be thread-safe
 
 
@@ -186,11 +191,13 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
         raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
+    out_dir = export_dir / "hailo" / hw_arch
+    check_run_files(source.given() + [("--export-dir", export_dir), ("--precision", precision_dir)]
+                    + [("the --calib input", p) for p in audio_paths or ()], [out_dir / "compile_summary.tsv"])
     calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse, device_norms=device_norms),
                              tile_w, audio,
                              export_dir / "calib", calib_count,
                              tensors={p.name for s in plan.stages for p in s.inputs}, report=report)
-    out_dir = export_dir / "hailo" / hw_arch
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts = write_scripts((variant,), out_dir / "scripts")
     cases = [GridCase(run_tag(s.name, tile_w, block_chan or 0, variant.name), manifest.plan["path"], s.name, tile_w,
@@ -243,10 +250,10 @@ def check_resumable(run_dir: Path, profile: GridProfile) -> None:
             raise UserError(f"--resume {run_dir} is not the run folder of a grid (no cases.json, export/ or "
                             f"{GRID_SUMMARY[profile.path]}); pass the folder an interrupted grid printed")
         return
-    try:
-        recorded = json.loads(cases.read_text())
-    except ValueError:
-        raise UserError(f"--resume {run_dir}: cases.json is not readable JSON; start a new grid") from None
+    recorded = read_json(cases, "grid case list", "start a new grid")
+    if not isinstance(recorded, dict):
+        raise UserError(f"--resume {run_dir}: cases.json holds a JSON {type(recorded).__name__}, not a grid's case "
+                        "list; start a new grid")
     if (recorded.get("path"), recorded.get("profile")) != (profile.path, profile.name):
         raise UserError(f"--resume {run_dir} holds grid {recorded.get('path')} --profile {recorded.get('profile')}, "
                         f"not {profile.path} --profile {profile.name}; pass the matching path and profile")
@@ -290,6 +297,8 @@ def grid_command(source, profile: GridProfile, hw_arch: str, runs_dir: Path, res
     if resume is not None:
         check_resumable(resume, profile)
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
+    check_run_files(source.given() + [("the --calib input", p) for p in audio_paths or ()],
+                    [resume / "cases.json", resume / GRID_SUMMARY[profile.path]] if resume else [])
     run_dir = resume or new_run_dir(runs_dir)
     report(f"grid {profile.path} --profile {profile.name} ({mode.value}, executor {executor.name}), "
            f"{source.description}; run folder {run_dir}")

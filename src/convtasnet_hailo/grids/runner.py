@@ -22,6 +22,7 @@ from ..compile.driver import CompileJob, CompileResult, PackJob
 from ..compile.remote import absolute_result, job_inputs, run_case
 from ..executors.base import CaseExecutor, Task, TaskFailure
 from ..executors.files import unpack
+from ..files import write_text_atomically
 from .profile import GridCase, run_tag
 from ..compile.model_script import ScriptVariant, stated
 
@@ -63,7 +64,7 @@ def write_scripts(variants: tuple[ScriptVariant, ...], directory: Path) -> dict[
     paths = {}
     for variant in variants:
         paths[variant.name] = directory / f"{variant.name}.alls"
-        paths[variant.name].write_text(variant.text())
+        write_text_atomically(paths[variant.name], variant.text())
     return paths
 
 
@@ -156,7 +157,7 @@ def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: T
     jobs_dir = root / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
     for item in todo:  # the job files are what a user copies to an SDK machine
-        (jobs_dir / f"{item.case.run_tag}.json").write_text(json.dumps(item.job.to_json(), indent=1))
+        write_text_atomically(jobs_dir / f"{item.case.run_tag}.json", json.dumps(item.job.to_json(), indent=1))
 
     def finished(row: dict) -> None:
         rows.append(row)
@@ -207,5 +208,5 @@ def _case_row(item: PreparedCase, outcome, mode: ExecMode, root: Path, hw_arch: 
     unpack(outcome["files"], root)
     result = absolute_result(outcome["result"], root)
     if result.ok:
-        (root / item.job.out_dir / f"{item.job.run_tag}.inputs").write_text(item.fingerprint)
+        write_text_atomically(root / item.job.out_dir / f"{item.job.run_tag}.inputs", item.fingerprint)
     return _row(item, hw_arch, "compiled" if result.ok else "failed", result)

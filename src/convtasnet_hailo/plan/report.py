@@ -173,11 +173,15 @@ def plot_plan(path: Path, plan: StagePlan, summary: dict) -> Path:
 
 
 def plan_command(plan: StagePlan, tile_w: int, packing: Packing, json_path: Path | None, png_path: Path | None,
-                 report: Callable[[str], None] = print) -> int:
+                 report: Callable[[str], None] = print, given: list[tuple[str, str | None]] = ()) -> int:
     """Prints the table; writes the JSON and the PNG (beside the JSON unless given). A packing
-    that breaks a runtime limit is said on stderr with what to change; the report itself succeeds."""
+    that breaks a runtime limit is said on stderr with what to change; the report itself succeeds.
+    ``given``: the files the plan was read from (neither output may be one of them)."""
+    from ..guard import check_run_files
+
     if json_path is not None and png_path is None:
         png_path = json_path.with_suffix(".png")
+    check_run_files(given, [json_path, png_path])
     summary = plan_summary(plan, tile_w, packing)
     report(format_table(summary))
     if json_path is not None:

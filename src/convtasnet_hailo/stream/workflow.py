@@ -20,6 +20,8 @@ import numpy as np
 from ..backends.setup import BackendOptions, open_backend
 from ..bench.cost_model import DeviceModel, stream_prediction
 from ..errors import UserError
+from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath
 from ..runs.run_folder import write_json
@@ -123,19 +125,34 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
     if sources and (live_seconds is not None or len(sources) != n_src):
         raise UserError(f"--s1/--s2 are the ground truth of the input file: pass {n_src} of them with a file")
     wav = None if live_seconds is not None else load_audio(input_path, rate).wav
+    if wav is not None and len(wav) < source.model.config.kernel_size:
+        raise UserError(f"{input_path} holds {len(wav)} sample(s), fewer than one encoder window "
+                        f"({source.model.config.kernel_size}); pass a longer recording")
+    if wav is not None:
+        refuse_unless_fits(source.model.config.forward_bytes(len(wav)), f"streaming {input_path} (the offline "
+                           "model it is compared with runs the whole file)", "pass a shorter recording")
     truth = [load_audio(path, rate, allow_silent=True).wav for path in sources or []]
     if live_seconds is not None:
         _sounddevice()  # no sound card: say so before any export
-    out.mkdir(parents=True, exist_ok=True)
+    stem = "live" if input_path is None else Path(input_path).stem
+    check_run_files(source.given() + backend.given() + [("the input", input_path)]
+                    + [(f"the --s{i} reference", p) for i, p in enumerate(sources or (), 1)],
+                    [out / f"{stem}_s{i}.wav" for i in range(1, n_src + 1)]
+                    + [out / "stream_run.json", out / "stream_latency.png"])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
     executor = open_streamer(source, backend, hop_ms, layout, out / "onnx", report)
     report(f"stream: hops of {executor.hop} samples ({hop_ms:g} ms), {len(executor.plan.stages)} stages per hop, "
            f"backend {backend.name}")
     if wav is None:
         wav, streamed, per_hop = stream_live(executor, live_seconds, rate, report)
-        stem = "live"
     else:
         streamed, per_hop = simulate(executor, wav)
-        stem = Path(input_path).stem
+    if not np.isfinite(streamed).all():
+        raise UserError(f"stream: the streamed output holds NaN/Inf values (the model overflows on this input: check "
+                        "the checkpoint's weights); nothing written")
     latency = latency_record(executor, per_hop, rate)
     offline = reference_separation(source.model, wav)
     final = len(wav) - executor.delay  # the last samples saw the flush's silence, the offline model its padding
