@@ -15,7 +15,8 @@ from convtasnet_hailo.model.source import RANDOM_PRESETS
 from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_window_plan
 from convtasnet_hailo.plan.rf_windows import VALID
 from convtasnet_hailo.separation.separator import reference_separation
-from convtasnet_hailo.stream.window_executor import WindowStreamingExecutor, stream_file
+from convtasnet_hailo.stream.executor import StreamingExecutor, stream_file
+from convtasnet_hailo.stream.window_executor import WindowStreamingExecutor
 from tests.conftest import assert_within_contract, speech_like
 
 TINY = RANDOM_PRESETS["tiny"]
@@ -91,3 +92,21 @@ def test_the_full_size_causal_model_in_at_most_six_calls_per_16_ms_hop():
     plan, executor, streamed, offline = _streamed(model, 16, 512, seconds=1.0)
     assert len(plan.stages) <= 6
     assert_within_contract(streamed, offline, "full-size causal, 16 ms hops")
+
+
+@pytest.mark.parametrize("config", [CLN, dataclasses.replace(CLN, norm_type=NormType.CGLN), THREE, ODD_L],
+                         ids=["cln", "cgln_host_norms", "three_sources", "odd_kernel"])
+@pytest.mark.parametrize("hop_ms", [4, 8, 16, 32])
+def test_the_per_hop_plan_flushes_to_the_last_sample(config, hop_ms):
+    """The per-hop executor's finish: only the frames the offline model makes from the real
+    input, then the overlap-add tail: every sample equals the offline output."""
+    from convtasnet_hailo.backends import load_backend
+
+    model = random_model(config, seed=4)
+    wav = speech_like(0.7, 8000, 5)[:5597]
+    executor = StreamingExecutor(PlanOptions().build(model, PlanPath.FULL_CHAIN), load_backend("torch_proxy"),
+                                 hop_ms * 8)
+    streamed = stream_file(executor, wav)
+    offline = reference_separation(model, wav)
+    assert streamed.shape == offline.shape
+    assert_within_contract(streamed, offline, f"per-hop plan, hop {hop_ms} ms")

@@ -143,29 +143,41 @@ def device_predictions(plan, seconds: float, model: DeviceModel, tile_widths) ->
             "execution": summaries[best]["execution"], "execution_modes": summaries[best]["execution_modes"]}
 
 
-def stream_prediction(plan, hop: int, model: DeviceModel) -> dict:
-    """Per-hop device time of a streaming plan: one tile of ``hop / S`` frames per stage and hop,
-    one inference call per stage (batches cannot wait for later hops), every network group
-    switched to once per hop; end-to-end latency = the hop's buffering + the window's delay + that
-    device time (host time on the Pi is not modelled)."""
-    from ..plan.packing import pack_stages
+def stream_prediction(plan, hop: int, model: DeviceModel, mode=None) -> dict:
+    """Per-hop device time of a streaming plan in execution ``mode`` (default scheduled_groups):
+    one inference call per stage and hop (batches cannot wait for later hops) on one tile of
+    ``hop / S`` frames, or, for a receptive-field window plan (``plan.rf_windows``), on one window
+    of W frames (the hop's frames plus the recomputed context); the network groups entered per
+    hop (``plan.packing``); end-to-end latency = the hop's buffering + the encoder window's delay +
+    that device time (host time on the Pi is not modelled)."""
+    from ..plan.packing import ExecutionMode, pack_stages
     from ..plan.report import plan_summary
 
     config = plan.config
-    tile_w = hop // config.stride
+    window = plan.rf_window
+    hop_frames = hop // config.stride
+    tile_w = window or hop_frames
     hop_seconds = hop / config.sample_rate
     one_call = DeviceModel(model.device, model.link, tuple(dict(model.values, batch_size=1.0).items()))
-    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
-    row = predict(summary, hop_seconds, one_call)
-    window = (math.ceil(config.kernel_size / config.stride) - 1) * config.stride / config.sample_rate
+    mode = mode or ExecutionMode.SCHEDULED_GROUPS
+    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages], mode=mode))
+    # a window plan computes (and moves) a whole window per stage and hop
+    seconds = (window * config.stride / config.sample_rate) if window else hop_seconds
+    row = predict(summary, seconds, one_call)
+    macs = sum(r["macs_per_frame"] for r in summary["per_stage"]) * tile_w
+    window_delay = (math.ceil(config.kernel_size / config.stride) - 1) * config.stride / config.sample_rate
     device_ms = 1e3 * row["device_s"]
-    return {**one_call.describe(), "hop_samples": hop, "tile_w": tile_w, "calls_per_hop": row["calls"],
-            "execution_mode": row["execution_mode"], "configure_windows": row["configure_windows"],
+    return {**one_call.describe(), "plan": "rf_windows" if window else "per_hop", "hop_samples": hop,
+            "tile_w": tile_w, "window_frames": window, "calls_per_hop": row["calls"],
+            "execution_mode": row["execution_mode"], "network_groups": summary["network_groups"],
+            "configure_windows": row["configure_windows"],
             "network_group_switches_per_hop": row["network_group_switches"], "activations_per_hop": row["activations"],
             "network_groups_reconfigured_per_hop": row["network_groups_reconfigured"],
+            "macs_per_hop": macs, "recomputed_macs_per_hop": macs - macs * hop_frames // tile_w,
             "boundary_bytes_per_hop": sum(r["boundary_values_per_audio_second"] for r in summary["per_stage"])
-            * hop_seconds * one_call.get("bytes_per_value"),
+            * seconds * one_call.get("bytes_per_value"),
             "compute_ms_per_hop": 1e3 * row["compute_s"], "transfer_ms_per_hop": 1e3 * row["transfer_s"],
             "overhead_ms_per_hop": 1e3 * row["overhead_s"], "device_ms_per_hop": device_ms,
-            "device_rtf": row["rtf"], "meets_real_time": device_ms < 1e3 * hop_seconds,
-            "end_to_end_latency_ms": 1e3 * (hop_seconds + window) + device_ms}
+            "device_rtf": row["device_s"] / hop_seconds, "meets_real_time": device_ms < 1e3 * hop_seconds,
+            "fits_device": row["configure_windows"] == 1,
+            "end_to_end_latency_ms": 1e3 * (hop_seconds + window_delay) + device_ms}

@@ -198,7 +198,9 @@ class Packing:
         group_of = {stage: i for i, g in enumerate(self.network_groups) for stage in g.networks}
         per_window = self.limits.network_groups_per_device
         sequence = [group_of[s] for s in invocations]
-        entered = sum(1 for k, g in enumerate(sequence) if k == 0 or g != sequence[k - 1])
+        # the sequence repeats (utterance after utterance, hop after hop): a group is entered
+        # whenever the call before it, cyclically, was another group's; one group stays entered
+        entered = sum(1 for k, g in enumerate(sequence) if g != sequence[k - 1])
         windows = [g // per_window for g in sequence]
         window_changes = sum(1 for k, w in enumerate(windows) if k and w != windows[k - 1])
         # With one window everything stays configured; with several, each utterance (re)configures

@@ -179,12 +179,3 @@ class WindowStreamingExecutor:
         self.audio.keep_from(oldest_next_window * config.stride)
         for history in self.histories.values():
             history.keep_from(oldest_next_window)
-
-
-def stream_file(executor: WindowStreamingExecutor, wav: np.ndarray) -> np.ndarray:
-    """The whole output for ``wav``: pushed hop by hop (the last hop zero-padded), then finished;
-    (n_src, len(wav)), equal to the offline model's output."""
-    whole = len(wav) // executor.hop * executor.hop
-    pieces = [executor.push(wav[i:i + executor.hop]) for i in range(0, whole, executor.hop)]
-    pieces.append(executor.finish(wav[whole:]))
-    return np.concatenate(pieces, axis=-1)
