@@ -167,7 +167,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
     given = [p for p in (args.s1, args.s2) if p]
     return stream_command(_model_or_random(args), args.input, args.hop_ms, backend, _layout(args), Path(args.out),
-                          device, args.live, given)
+                          device, args.live, given, plan_kind=args.plan, max_width=args.max_width)
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
@@ -232,6 +232,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from .plan.report import plan_command
 
     source = _model_or_random(args)
+    if args.hop_ms is not None:
+        from .bench.cost_model import DeviceModel
+        from .stream.choice import stream_choice_command
+
+        return stream_choice_command(source.model, args.hop_ms, _layout(args), DeviceModel(), args.plan,
+                                     args.max_width, args.hw_arch)
     plan = _layout(args).build(source.model, PlanPath(args.path))
     packing = _packing_request(args).packing([s.name for s in plan.stages])
     return plan_command(plan, args.tile_w or 256, packing, _optional_path(args.json), _optional_path(args.png),
@@ -393,6 +399,18 @@ def _packing_options() -> argparse.ArgumentParser:
     return parser
 
 
+STREAM_PLANS = ("auto", "per-hop", "rf-windows")  # mirrors stream.choice.PLAN_KINDS (no torch for --help)
+
+
+def _stream_plan_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plan", choices=STREAM_PLANS, default="auto",
+                        help="streaming plan: per-hop (a call per stage, the host keeps each conv's past), rf-windows "
+                             "(causal cLN models: one call per receptive-field span, context recomputed on the "
+                             "device), or auto (default: the cheapest by the device cost model)")
+    parser.add_argument("--max-width", type=_positive_int, default=512,
+                        help="widest window a span may take, in frames (default 512)")
+
+
 def _packing_request(args: argparse.Namespace):
     from .plan.packing import PackingRequest
 
@@ -493,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
     stream.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
     stream.add_argument("--device-param", action="append", type=_override, help="override a cost-model parameter, NAME=VALUE")
+    _stream_plan_options(stream)
     stream.set_defaults(func=cmd_stream)
 
     import_onnx = sub.add_parser("import-onnx", help="rebuild an Asteroid checkpoint from a ConvTasNet ONNX graph "
@@ -539,6 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
     plan.add_argument("--json", help="write the plan report here (and the PNG beside it)")
     plan.add_argument("--png", help="write the plan figure here")
+    plan.add_argument("--hop-ms", type=_positive_float,
+                      help="causal models: the streaming plans for hops of this length, priced per hop, and the one "
+                           "`stream` would choose")
+    _stream_plan_options(plan)
     plan.set_defaults(func=cmd_plan)
 
     check = sub.add_parser("check", parents=[_limit_options()],

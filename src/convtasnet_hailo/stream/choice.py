@@ -90,3 +90,20 @@ def format_choice(choice: StreamChoice) -> str:
                      f"{c['end_to_end_latency_ms']:>10.2f}" + ("" if c["fits_device"] else "  (does not fit)"))
     lines.append(f"chosen: {choice.reason}")
     return "\n".join(lines)
+
+
+def stream_choice_command(model, hop_ms: float, layout: PlanOptions, device: DeviceModel, requested: str = "auto",
+                          max_width: int = DEFAULT_MAX_WIDTH, hw_arch: str = "hailo8", report=print) -> int:
+    """`plan --hop-ms H`: the streaming candidates for a causal model and the choice."""
+    from ..plan.packing import HAILORT_5_ARCHS
+    from .executor import check_streamable
+    from .workflow import hop_samples
+
+    config = model.config
+    hop = hop_samples(hop_ms, config.sample_rate, config.stride)
+    choice = choose_stream_plan(model, hop, device, layout, requested, max_width, hw_arch in HAILORT_5_ARCHS)
+    check_streamable(choice.plan)
+    report(f"streaming plans for hops of {hop} samples ({hop_ms:g} ms) on {device.device} behind a Pi 5 PCIe "
+           f"{device.link} x1:")
+    report(format_choice(choice))
+    return 0

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..backends.setup import BackendOptions, open_backend
-from ..bench.cost_model import DeviceModel, stream_prediction
+from ..bench.cost_model import DeviceModel
 from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
@@ -26,7 +26,10 @@ from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath
 from ..runs.run_folder import write_json
 from ..separation.separator import reference_separation
-from .executor import StreamingExecutor, check_streamable, hops_of
+from ..plan.rf_windows import DEFAULT_MAX_WIDTH
+from .choice import choose_stream_plan
+from .executor import StreamingExecutor, check_streamable
+from .window_executor import WindowStreamingExecutor
 
 Report = Callable[[str], None]
 
@@ -43,24 +46,32 @@ def hop_samples(hop_ms: float, rate: int, stride: int) -> int:
 
 
 def open_streamer(source: ModelSource, backend: BackendOptions, hop_ms: float, layout: PlanOptions, scratch: Path,
-                  report: Report = print) -> StreamingExecutor:
+                  device: DeviceModel | None = None, plan_kind: str = "auto", max_width: int = DEFAULT_MAX_WIDTH,
+                  report: Report = print):
+    """The streaming executor for the cheapest fitting plan (``stream.choice``), and the choice."""
     config = source.model.config
     hop = hop_samples(hop_ms, config.sample_rate, config.stride)
-    plan = layout.build(source.model, PlanPath.FULL_CHAIN)
+    choice = choose_stream_plan(source.model, hop, device or DeviceModel(), layout, plan_kind, max_width)
+    plan = choice.plan
     check_streamable(plan)  # before any export
-    opened = open_backend(backend, plan, source.to_json(), [hop // config.stride], scratch, report)
-    return StreamingExecutor(plan, opened, hop)
+    width = plan.rf_window or hop // config.stride
+    opened = open_backend(backend, plan, source.to_json(), [width], scratch, report)
+    executor = WindowStreamingExecutor(plan, opened, hop) if plan.rf_window else StreamingExecutor(plan, opened, hop)
+    return executor, choice
 
 
-def simulate(executor: StreamingExecutor, wav: np.ndarray) -> tuple[np.ndarray, list[float]]:
-    """Pushes ``wav`` hop by hop (then one hop of silence to flush), timing each push. Returns the
-    output aligned with the input, shape (n_src, len(wav)), and the per-hop compute in seconds."""
+def simulate(executor, wav: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Pushes ``wav`` hop by hop, timing each push, then gives the last partial hop to ``finish``.
+    Returns the output, shape (n_src, len(wav)), equal to the offline model's on every sample,
+    and the per-hop compute in seconds."""
     pieces, seconds = [], []
-    for block in hops_of(wav, executor.hop, flush_hops=1):
+    whole = len(wav) // executor.hop * executor.hop
+    for first in range(0, whole, executor.hop):
         started = time.perf_counter()
-        pieces.append(executor.push(block))
+        pieces.append(executor.push(wav[first:first + executor.hop]))
         seconds.append(time.perf_counter() - started)
-    return np.concatenate(pieces, axis=-1)[:, :len(wav)], seconds[:-1]
+    pieces.append(executor.finish(wav[whole:]))
+    return np.concatenate(pieces, axis=-1), seconds
 
 
 def latency_record(executor: StreamingExecutor, per_hop: list[float], rate: int) -> dict:
@@ -109,7 +120,8 @@ def plot_latency(path: Path, record: dict, per_hop_ms: np.ndarray) -> None:
 
 def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, backend: BackendOptions,
                    layout: PlanOptions, out: Path, device: DeviceModel, live_seconds: float | None = None,
-                   sources: list[str] | None = None, report: Report = print) -> int:
+                   sources: list[str] | None = None, report: Report = print, plan_kind: str = "auto",
+                   max_width: int = DEFAULT_MAX_WIDTH) -> int:
     """Streams a file (simulated real time) or ``live_seconds`` of a sound card's input; with
     ``sources`` (the file's ground truth), scores the streamed output (SI-SNR, SI-SNRi)."""
     from ..audio.io import load_audio, pcm_safe_gain, save_audio
@@ -143,9 +155,9 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
-    executor = open_streamer(source, backend, hop_ms, layout, out / "onnx", report)
-    report(f"stream: hops of {executor.hop} samples ({hop_ms:g} ms), {len(executor.plan.stages)} stages per hop, "
-           f"backend {backend.name}")
+    executor, choice = open_streamer(source, backend, hop_ms, layout, out / "onnx", device, plan_kind, max_width, report)
+    report(f"stream: hops of {executor.hop} samples ({hop_ms:g} ms), plan {choice.kind} "
+           f"({len(executor.plan.stages)} device calls per hop), backend {backend.name}; {choice.reason}")
     if wav is None:
         wav, streamed, per_hop = stream_live(executor, live_seconds, rate, report)
     else:
@@ -155,12 +167,12 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
                         "the checkpoint's weights); nothing written")
     latency = latency_record(executor, per_hop, rate)
     offline = reference_separation(source.model, wav)
-    final = len(wav) - executor.delay  # the last samples saw the flush's silence, the offline model its padding
+    final = len(wav)  # every sample: the stream flushes (``finish``)
     diff = diff_tensor("stream_vs_offline", streamed[:, :final], offline[:, :final])
-    prediction = stream_prediction(executor.plan, executor.hop, device)
+    prediction = choice.prediction
     record = {
         **source.to_json(), "input": input_path or "live", "seconds": len(wav) / rate, "backend": backend.name,
-        "plan": layout.to_json(), "latency": latency,
+        "plan": executor.plan.options.to_json(), "stream_plan": choice.to_json(), "latency": latency,
         "parity_vs_offline": {"max_abs": diff.max_abs, "bound": diff.bound, "all_close": diff.all_close,
                               "samples_compared": final,
                               "si_snr_db": float(np.mean([si_snr(streamed[i, :final], offline[i, :final])
@@ -229,6 +241,6 @@ def stream_live(executor: StreamingExecutor, seconds: float, rate: int,
             pieces.append(executor.push(block))
             per_hop.append(time.perf_counter() - started)
             inputs.append(block)
-    pieces.append(executor.push(np.zeros(executor.hop, np.float32)))  # flush the window's last samples
+    pieces.append(executor.finish())  # the overlap-add tail
     wav = np.concatenate(inputs)
     return wav, np.concatenate(pieces, axis=-1)[:, :len(wav)], per_hop
