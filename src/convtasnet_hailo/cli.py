@@ -167,7 +167,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
     given = [p for p in (args.s1, args.s2) if p]
     return stream_command(_model_or_random(args), args.input, args.hop_ms, backend, _layout(args), Path(args.out),
-                          device, args.live, given, plan_kind=args.plan, max_width=args.max_width)
+                          device, args.live, given, plan_kind=args.plan, max_width=args.max_width, play=args.play)
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
@@ -505,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="hop in milliseconds, a whole number of encoder strides (default 16)")
     stream.add_argument("--live", type=_positive_float, metavar="SECONDS",
                         help="stream this many seconds from the sound card instead (needs sounddevice)")
+    stream.add_argument("--play", metavar="SOURCE",
+                        help="--live: send source SOURCE (1, 2, ...) or both (one per channel) to the sound card")
     stream.add_argument("--s1", help="ground-truth source 1 of the input, for SI-SNR / SI-SNRi")
     stream.add_argument("--s2", help="ground-truth source 2")
     stream.add_argument("--out", required=True, help="output folder (WAVs, stream_run.json, stream_latency.png)")

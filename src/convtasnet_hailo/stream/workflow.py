@@ -11,6 +11,7 @@ Writes ``<stem>_s<i>.wav``, ``stream_run.json`` and ``stream_latency.png``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..backends.setup import BackendOptions, open_backend
 from ..bench.cost_model import DeviceModel
+from ..bench.workflow import StageTimer
 from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
@@ -56,8 +58,21 @@ def open_streamer(source: ModelSource, backend: BackendOptions, hop_ms: float, l
     check_streamable(plan)  # before any export
     width = plan.rf_window or hop // config.stride
     opened = open_backend(backend, plan, source.to_json(), [width], scratch, report)
-    executor = WindowStreamingExecutor(plan, opened, hop) if plan.rf_window else StreamingExecutor(plan, opened, hop)
+    timed = StageTimer(opened)  # the device calls' share of a hop; the rest is host work
+    executor = WindowStreamingExecutor(plan, timed, hop) if plan.rf_window else StreamingExecutor(plan, timed, hop)
+    executor.host_seconds = []
     return executor, choice
+
+
+def timed_push(executor, block: np.ndarray, per_hop: list[float], host: list[float]) -> np.ndarray:
+    """One hop pushed; its compute time appended to ``per_hop``, the part outside the device
+    calls (what a Pi 5's CPU must keep up with) to ``host``."""
+    device_before, started = executor.backend.seconds, time.perf_counter()
+    samples = executor.push(block)
+    total = time.perf_counter() - started
+    per_hop.append(total)
+    host.append(total - (executor.backend.seconds - device_before))
+    return samples
 
 
 def simulate(executor, wav: np.ndarray) -> tuple[np.ndarray, list[float]]:
@@ -67,9 +82,7 @@ def simulate(executor, wav: np.ndarray) -> tuple[np.ndarray, list[float]]:
     pieces, seconds = [], []
     whole = len(wav) // executor.hop * executor.hop
     for first in range(0, whole, executor.hop):
-        started = time.perf_counter()
-        pieces.append(executor.push(wav[first:first + executor.hop]))
-        seconds.append(time.perf_counter() - started)
+        pieces.append(timed_push(executor, wav[first:first + executor.hop], seconds, executor.host_seconds))
     pieces.append(executor.finish(wav[whole:]))
     return np.concatenate(pieces, axis=-1), seconds
 
@@ -77,6 +90,7 @@ def simulate(executor, wav: np.ndarray) -> tuple[np.ndarray, list[float]]:
 def latency_record(executor: StreamingExecutor, per_hop: list[float], rate: int) -> dict:
     hop_s = executor.hop / rate
     ms = np.array(per_hop) * 1e3
+    host = np.array(executor.host_seconds[:len(per_hop)] or [0.0]) * 1e3  # outside the device calls
     return {
         "hop_samples": executor.hop, "hop_ms": 1e3 * hop_s, "tile_w": executor.tile_w,
         "window_delay_samples": executor.delay,
@@ -87,6 +101,8 @@ def latency_record(executor: StreamingExecutor, per_hop: list[float], rate: int)
         "rtf": float(ms.sum() / 1e3 / (len(per_hop) * hop_s)),
         "deadline_misses": int(np.sum(ms > 1e3 * hop_s)),
         "stage_calls_per_hop": executor.stage_calls / max(len(per_hop) + 1, 1),
+        "host_ms_per_hop": {"p50": float(np.percentile(host, 50)), "p95": float(np.percentile(host, 95)),
+                            "mean": float(host.mean())},
     }
 
 
@@ -121,7 +137,7 @@ def plot_latency(path: Path, record: dict, per_hop_ms: np.ndarray) -> None:
 def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, backend: BackendOptions,
                    layout: PlanOptions, out: Path, device: DeviceModel, live_seconds: float | None = None,
                    sources: list[str] | None = None, report: Report = print, plan_kind: str = "auto",
-                   max_width: int = DEFAULT_MAX_WIDTH) -> int:
+                   max_width: int = DEFAULT_MAX_WIDTH, play: str | None = None) -> int:
     """Streams a file (simulated real time) or ``live_seconds`` of a sound card's input; with
     ``sources`` (the file's ground truth), scores the streamed output (SI-SNR, SI-SNRi)."""
     from ..audio.io import load_audio, pcm_safe_gain, save_audio
@@ -149,7 +165,7 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
     stem = "live" if input_path is None else Path(input_path).stem
     check_run_files(source.given() + backend.given() + [("the input", input_path)]
                     + [(f"the --s{i} reference", p) for i, p in enumerate(sources or (), 1)],
-                    [out / f"{stem}_s{i}.wav" for i in range(1, n_src + 1)]
+                    [out / f"{stem}_s{i}.wav" for i in range(1, n_src + 1)] + [out / f"{stem}_input.wav"]
                     + [out / "stream_run.json", out / "stream_latency.png"])
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -158,8 +174,11 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
     executor, choice = open_streamer(source, backend, hop_ms, layout, out / "onnx", device, plan_kind, max_width, report)
     report(f"stream: hops of {executor.hop} samples ({hop_ms:g} ms), plan {choice.kind} "
            f"({len(executor.plan.stages)} device calls per hop), backend {backend.name}; {choice.reason}")
+    live = None
     if wav is None:
-        wav, streamed, per_hop = stream_live(executor, live_seconds, rate, report)
+        wav, streamed, per_hop, live = stream_live(executor, live_seconds, rate, out, stem, play, report)
+        if not per_hop:
+            raise UserError("stream: interrupted before the first hop; nothing to compare")
     else:
         streamed, per_hop = simulate(executor, wav)
     if not np.isfinite(streamed).all():
@@ -188,20 +207,30 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
                        "si_snri_db": score.mean_si_snri})
         report(f"stream: SI-SNR {', '.join(f'{v:.2f}' for v in score.si_snr)} dB, SI-SNRi "
                f"{score.mean_si_snri:+.2f} dB against the ground truth")
-    gain = pcm_safe_gain(streamed, "PCM_16")
-    for index, track in enumerate(streamed, start=1):
-        save_audio(out / f"{stem}_s{index}.wav", track * gain, rate)
+    if live is not None:
+        record["live"] = live
+    else:  # live WAVs were written as the hops came, in float
+        gain = pcm_safe_gain(streamed, "PCM_16")
+        for index, track in enumerate(streamed, start=1):
+            save_audio(out / f"{stem}_s{index}.wav", track * gain, rate)
     write_json(out / "stream_run.json", record)
     plot_latency(out / "stream_latency.png", record, np.array(per_hop) * 1e3)
     c = latency["per_hop_compute_ms"]
     report(f"stream: algorithmic latency {latency['algorithmic_latency_ms']:.1f} ms (hop {latency['hop_ms']:g} + "
            f"window {1e3 * executor.delay / rate:g}); compute per hop p50 {c['p50']:.2f} / p95 {c['p95']:.2f} / max "
            f"{c['max']:.2f} ms, RTF {latency['rtf']:.3f}, {latency['deadline_misses']} of {latency['hops']} hops "
-           f"missed the deadline; vs offline max_abs {diff.max_abs:.1e} (bound {diff.bound:.1e})")
+           f"missed the deadline; host work outside the device calls p50 {latency['host_ms_per_hop']['p50']:.2f} ms "
+           f"per hop; vs offline max_abs {diff.max_abs:.1e} (bound {diff.bound:.1e}) over all {final} samples")
     report(f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1: "
            f"{prediction['device_ms_per_hop']:.2f} ms device time per hop ({prediction['calls_per_hop']} calls, "
            f"{prediction['boundary_bytes_per_hop']:.0f} bytes across the link), end-to-end latency "
            f"{prediction['end_to_end_latency_ms']:.1f} ms; {out / 'stream_run.json'}")
+    if live is not None:
+        report(f"stream: live loop: {live['input_overflows']} input overflow(s), {live['output_underflows']} output "
+               f"underflow(s), {live['playback_underruns']} playback underrun(s)"
+               + ("; interrupted (the WAVs are whole)" if live["interrupted"] else ""))
+        if live["interrupted"]:
+            return 130
     return 0 if diff.all_close else 1
 
 
@@ -218,29 +247,112 @@ def _sounddevice():
     return sounddevice
 
 
-def stream_live(executor: StreamingExecutor, seconds: float, rate: int,
-                report: Report = print) -> tuple[np.ndarray, np.ndarray, list[float]]:
+@contextlib.contextmanager
+def _deferred_ctrl_c():
+    """SIGINT sets an event the live loop reads between hops (a hop is never cut in half)."""
+    import signal
+    import threading
+
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _LiveCounts:
+    """What the sound card reported and what the loop saw (sounddevice's CallbackFlags)."""
+
+    def __init__(self) -> None:
+        self.input_overflows = self.output_underflows = self.playback_underruns = 0
+        self.started_playing = False
+
+    def to_json(self) -> dict:
+        return {"input_overflows": self.input_overflows, "output_underflows": self.output_underflows,
+                "playback_underruns": self.playback_underruns}
+
+
+def _play_channels(play: str | None, n_src: int) -> list[int] | None:
+    """Which sources go to the sound card: one (``--play 2``) or all, one per channel (``both``)."""
+    if play is None:
+        return None
+    if play in ("both", "all"):
+        return list(range(n_src))
+    if not play.isdigit() or not 1 <= int(play) <= n_src:
+        raise UserError(f"--play {play!r}: a source number 1..{n_src}, or both")
+    return [int(play) - 1]
+
+
+def stream_live(executor, seconds: float, rate: int, out: Path, stem: str, play: str | None = None,
+                report: Report = print) -> tuple[np.ndarray, np.ndarray, list[float], dict]:
     """``seconds`` from the default input device, each hop pushed as it arrives (sounddevice's
-    callback queues blocks of one hop). Returns (input, output aligned with it, per-hop compute s)."""
+    callback queues blocks of one hop), the sources written as they come (float WAVs, whole at
+    any moment: Ctrl-C stops the loop, finishes the stream and closes them) and, with ``play``,
+    sent to the default output device. Returns (input, output aligned with it, per-hop compute s,
+    the loop's record: overflows, underruns, interrupted)."""
+    import contextlib
     import queue
 
+    import soundfile
+
     sounddevice = _sounddevice()
-    blocks: queue.Queue = queue.Queue()
+    n_src = executor.plan.config.n_src
+    channels = _play_channels(play, n_src)
+    counts, blocks, to_play = _LiveCounts(), queue.Queue(), queue.Queue()
     hops = max(1, int(seconds * rate) // executor.hop)
     inputs, pieces, per_hop = [], [], []
 
     def arrived(indata, frames, time_info, status) -> None:
+        counts.input_overflows += bool(status.input_overflow)
         blocks.put(indata[:, 0].copy())
 
-    report(f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s")
-    with sounddevice.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=executor.hop,
-                                 callback=arrived):
-        for _ in range(hops):
-            block = blocks.get(timeout=10 * executor.hop / rate + 1)
-            started = time.perf_counter()
-            pieces.append(executor.push(block))
-            per_hop.append(time.perf_counter() - started)
-            inputs.append(block)
-    pieces.append(executor.finish())  # the overlap-add tail
-    wav = np.concatenate(inputs)
-    return wav, np.concatenate(pieces, axis=-1)[:, :len(wav)], per_hop
+    def playback(outdata, frames, time_info, status) -> None:
+        counts.output_underflows += bool(status.output_underflow)
+        try:
+            outdata[:] = to_play.get_nowait()
+        except queue.Empty:  # the loop has nothing ready for the card: an underrun once playing
+            outdata.fill(0)
+            counts.playback_underruns += counts.started_playing
+
+    pending = [np.zeros((len(channels or ()), 0), np.float32)]  # samples for the card, not a whole block yet
+
+    def emit(samples: np.ndarray) -> None:
+        for writer, track in zip(writers, samples):
+            writer.write(track)
+        pieces.append(samples)
+        if channels is not None:
+            ready = np.concatenate([pending[0], samples[channels]], axis=-1)
+            whole = ready.shape[-1] // executor.hop * executor.hop
+            for first in range(0, whole, executor.hop):
+                to_play.put(ready[:, first:first + executor.hop].T.copy())
+            pending[0] = ready[:, whole:]
+            counts.started_playing = counts.started_playing or whole > 0
+
+    interrupted = False
+    report(f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s"
+           + (f", playing source(s) {', '.join(str(c + 1) for c in channels)}" if channels else ""))
+    with contextlib.ExitStack() as files:
+        writers = [files.enter_context(soundfile.SoundFile(str(out / f"{stem}_s{i}.wav"), "w", rate, 1, "FLOAT"))
+                   for i in range(1, n_src + 1)]
+        captured = files.enter_context(soundfile.SoundFile(str(out / f"{stem}_input.wav"), "w", rate, 1, "FLOAT"))
+        with contextlib.ExitStack() as streams, _deferred_ctrl_c() as stopped:
+            streams.enter_context(sounddevice.InputStream(samplerate=rate, channels=1, dtype="float32",
+                                                          blocksize=executor.hop, callback=arrived))
+            if channels is not None:
+                streams.enter_context(sounddevice.OutputStream(samplerate=rate, channels=len(channels),
+                                                               dtype="float32", blocksize=executor.hop,
+                                                               callback=playback))
+            for _ in range(hops):
+                if stopped.is_set():  # Ctrl-C: only between hops, so input and output stay whole
+                    interrupted = True
+                    report("stream: interrupted; finishing the stream and closing its WAVs")
+                    break
+                block = blocks.get(timeout=10 * executor.hop / rate + 1)
+                samples = timed_push(executor, block, per_hop, executor.host_seconds)
+                inputs.append(block)
+                captured.write(block)
+                emit(samples)
+        emit(executor.finish())  # the overlap-add tail: the files end where the offline output ends
+    wav = np.concatenate(inputs) if inputs else np.zeros(0, np.float32)
+    return wav, np.concatenate(pieces, axis=-1)[:, :len(wav)], per_hop, {**counts.to_json(), "interrupted": interrupted}
