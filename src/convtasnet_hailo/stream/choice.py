@@ -36,9 +36,13 @@ class StreamChoice:
 
 
 def _plans(model, hop_frames: int, layout: PlanOptions, requested: str, max_width: int) -> dict[str, StagePlan]:
+    from .executor import check_streamable
+
+    per_hop = layout.build(model, PlanPath.FULL_CHAIN)
+    check_streamable(per_hop)  # a model or layout that cannot stream is refused whatever the plan
     plans = {}
     if requested in ("auto", "per-hop"):
-        plans["per_hop"] = layout.build(model, PlanPath.FULL_CHAIN)
+        plans["per_hop"] = per_hop
     if requested in ("auto", "rf-windows"):
         try:
             check_rf_windows(model.config)
