@@ -197,7 +197,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export.workflow import export_command
     from .plan.builder import PlanPath
 
-    return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, _layout(args),
+    source = _model_or_random(args)
+    layout = _layout(args)
+    if args.rf_windows is not None:
+        import dataclasses
+
+        from .stream.workflow import hop_samples
+
+        config = source.model.config
+        hop = hop_samples(args.rf_windows, config.sample_rate, config.stride)
+        layout = dataclasses.replace(layout, rf_hop_frames=hop // config.stride, rf_max_width=args.max_width or 512)
+    return export_command(source, Path(args.out), PlanPath(args.path), args.tile_w, layout,
                           args.monolithic, args.length, _check_limits(args), _packing_request(args))
 
 
@@ -552,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
     export.add_argument("--monolithic", action="store_true", help="export the whole model at one length instead")
     export.add_argument("--length", type=_positive_int, help="input length in samples for --monolithic")
+    export.add_argument("--rf-windows", type=_positive_float, metavar="HOP_MS",
+                        help="causal cLN models: the streaming plan of receptive-field spans for hops of HOP_MS "
+                             "(what `stream --plan rf-windows --hop-ms HOP_MS` runs; the tile width is the window)")
     export.set_defaults(func=cmd_export)
 
     plan = sub.add_parser("plan", parents=[random_model, _tile_option(None), blocks, _packing_options()],

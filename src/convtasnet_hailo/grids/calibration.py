@@ -21,6 +21,7 @@ from ..plan.builder import StagePlan
 from ..plan.stages import Stage
 from ..records import RecordError, field, inside
 from ..tiling.executor import StitchedExecutor
+from ..tiling.window_executor import WindowStreamingExecutor
 
 INDEX_NAME = "calibration.json"
 
@@ -43,6 +44,18 @@ class _RecordingBackend:
             if name in self.wanted:
                 self.tiles.setdefault(name, []).append(batch.copy())  # the executor reuses input buffers
         return self.inner.run_stage(stage, inputs)
+
+
+def _record_windows(plan: StagePlan, recorder: _RecordingBackend, audio: list[np.ndarray]) -> None:
+    """Each recording streamed hop by hop through the window executor (one window per span and hop)."""
+    hop = plan.rf_hop_frames * plan.config.stride
+    for wav in audio:
+        executor = WindowStreamingExecutor(plan, recorder, hop)
+        wav = np.asarray(wav, np.float32)
+        whole = len(wav) // hop * hop
+        for first in range(0, whole, hop):
+            executor.push(wav[first:first + hop])
+        executor.finish(wav[whole:])
 
 
 def fingerprint(audio: list[np.ndarray], count: int, tile_w: int, seed: int, plan: StagePlan) -> str:
@@ -90,9 +103,12 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
     if files is not None:
         return files
     recorder = _RecordingBackend(backend or load_backend("torch_proxy"), wanted)
-    executor = StitchedExecutor(plan, recorder, tile_w)
-    for wav in audio:
-        executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
+    if plan.rf_window:  # receptive-field spans see the windows a stream gives them
+        _record_windows(plan, recorder, audio)
+    else:
+        executor = StitchedExecutor(plan, recorder, tile_w)
+        for wav in audio:
+            executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
     files = {}
     available = min((sum(len(b) for b in batches) for batches in recorder.tiles.values()), default=0)
     if available < count:

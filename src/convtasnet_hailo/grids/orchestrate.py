@@ -19,7 +19,7 @@ from ..guard import check_run_files
 from ..records import read_json
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
-from ..plan.builder import PlanPath, build_plan, float_only_options_of, refuse_float_only
+from ..plan.builder import PlanPath, build_plan, build_window_plan, float_only_options_of, refuse_float_only
 from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
@@ -186,16 +186,19 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     block_chan, tile_w = manifest.plan.get("block_chan"), manifest.tile_w
     fuse = bool(manifest.plan.get("fused", False))  # exports before fusion existed are unfused
     device_norms = bool(manifest.plan.get("device_norms", False))
-    plan = build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan, fuse,
-                      bool(manifest.plan.get("expose_internal", False)), device_norms)
+    rf_hop = manifest.plan.get("rf_hop_frames")
+    plan = build_window_plan(source.model, rf_hop, manifest.plan.get("rf_max_width") or 512) if rf_hop else \
+        build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan, fuse,
+                   bool(manifest.plan.get("expose_internal", False)), device_norms)
     if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
         raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
     out_dir = export_dir / "hailo" / hw_arch
     check_run_files(source.given() + [("--export-dir", export_dir), ("--precision", precision_dir)]
                     + [("the --calib input", p) for p in audio_paths or ()], [out_dir / "compile_summary.tsv"])
-    calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse, device_norms=device_norms),
-                             tile_w, audio,
+    full_chain = plan if rf_hop else build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse,
+                                                device_norms=device_norms)
+    calib = make_calibration(full_chain, tile_w, audio,
                              export_dir / "calib", calib_count,
                              tensors={p.name for s in plan.stages for p in s.inputs}, report=report)
     out_dir.mkdir(parents=True, exist_ok=True)

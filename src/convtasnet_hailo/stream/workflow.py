@@ -12,6 +12,7 @@ Writes ``<stem>_s<i>.wav``, ``stream_run.json`` and ``stream_latency.png``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from ..backends.setup import BackendOptions, open_backend
-from ..bench.cost_model import DeviceModel
+from ..bench.cost_model import DeviceModel, stream_prediction
 from ..bench.workflow import StageTimer
 from ..errors import UserError
 from ..guard import check_run_files
@@ -28,10 +29,11 @@ from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath
 from ..runs.run_folder import write_json
 from ..separation.separator import reference_separation
+from ..plan.packing import ExecutionMode
 from ..plan.rf_windows import DEFAULT_MAX_WIDTH
 from .choice import choose_stream_plan
 from .executor import StreamingExecutor, check_streamable
-from .window_executor import WindowStreamingExecutor
+from ..tiling.window_executor import WindowStreamingExecutor
 
 Report = Callable[[str], None]
 
@@ -61,6 +63,11 @@ def open_streamer(source: ModelSource, backend: BackendOptions, hop_ms: float, l
     timed = StageTimer(opened)  # the device calls' share of a hop; the rest is host work
     executor = WindowStreamingExecutor(plan, timed, hop) if plan.rf_window else StreamingExecutor(plan, timed, hop)
     executor.host_seconds = []
+    read = getattr(opened, "mode", None)  # a device backend runs the mode its HEFs were built for
+    if isinstance(read, ExecutionMode) and read is not choice.mode:
+        choice = dataclasses.replace(choice, mode=read, prediction=stream_prediction(plan, hop, device or DeviceModel(),
+                                                                                     read),
+                                     reason=f"{choice.kind} as the HEFs in --hef-dir run it ({read.value})")
     return executor, choice
 
 
