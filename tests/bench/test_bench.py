@@ -73,6 +73,11 @@ def test_cost_model_arithmetic_and_overrides():
     assert packs["overhead_s"] == pytest.approx(8e-3) and packs["execution_mode"] == "activated_packs"
     windows = predict({**summary, "execution": {**execution, "network_groups_configured": 40}}, 1.0, model)
     assert windows["overhead_s"] == pytest.approx(806e-3)
+    # half the MACs at 16 bits, at the notebook's 7.4x: compute x (1 + 0.5 x 6.4)
+    wide = predict(summary, 1.0, DeviceModel("hailo8l", "gen2", parse_overrides(["a16_mac_share=0.5"])))
+    assert wide["compute_s"] == pytest.approx(1e-3 * 4.2)
+    with pytest.raises(UserError, match="a16_mac_share=2.0: a share"):
+        DeviceModel(values=parse_overrides(["a16_mac_share=2"]))
     with pytest.raises(UserError, match="--device-param speed: unknown"):
         DeviceModel(values=parse_overrides(["speed=2"]))
     with pytest.raises(UserError, match="NAME=NUMBER"):

@@ -40,6 +40,10 @@ PARAMETERS: dict[str, tuple[float, str]] = {
     "bytes_per_value": (1.0, "uint8 activations at the boundary (HAILO_FACTS.md, Quantization scheme: inputs and "
                              "outputs are 8-bit by default); 2 for a16 layers"),
     "batch_size": (8.0, "hailo_runtime's default --batch-size"),
+    "a16_slowdown": (7.4, "a 16-bit layer's compute against an 8-bit one: YOLOv8s-pose 104 FPS all 8-bit, 14 FPS all "
+                          "16-bit (Hailo-Application-Code-Examples, 16bit_optimization notebook; HAILO_FACTS.md)"),
+    "a16_mac_share": (0.0, "share of the MACs in 16-bit layers (a16_w16), 0..1; 0 = all 8-bit, the default; set it "
+                           "from `noise`'s advice"),
 }
 DEVICES = ("hailo8l", "hailo8")
 LINKS = ("gen2", "gen3")
@@ -59,7 +63,9 @@ class DeviceModel:
         for name, value in self.values:
             if name not in PARAMETERS:
                 raise UserError(f"--device-param {name}: unknown; known: {', '.join(PARAMETERS)}")
-            if not value > 0:
+            if name == "a16_mac_share" and not 0 <= value <= 1:
+                raise UserError(f"--device-param {name}={value}: a share, 0..1")
+            if name != "a16_mac_share" and not value > 0:
                 raise UserError(f"--device-param {name}={value}: must be > 0")
 
     def get(self, name: str) -> float:
@@ -97,8 +103,10 @@ def predict(summary: dict, seconds: float, model: DeviceModel) -> dict:
     tiles = math.ceil(frames / tile_w)
     batch = model.get("batch_size")
     compute = transfer = calls = 0.0
+    share = model.get("a16_mac_share")
+    slowdown = 1 + share * (model.get("a16_slowdown") - 1)  # 16-bit MACs at the notebook's measured slowdown
     for row in summary["per_stage"]:
-        compute += row["macs_per_frame"] * frames / model.macs_per_second
+        compute += row["macs_per_frame"] * frames / model.macs_per_second * slowdown
         transfer += row["boundary_values_per_audio_second"] * seconds * model.get("bytes_per_value") / \
             model.bytes_per_second
         calls += math.ceil(tiles * row["batch_groups"] / batch)
