@@ -165,3 +165,17 @@ def test_doctor_finds_the_device(monkeypatch, capsys):
     runtime_double.install(monkeypatch)
     main(["doctor"])
     assert "[ok  ] Hailo device: 0000:01:00.0" in capsys.readouterr().out
+
+
+def test_a_compile_manifest_never_points_outside_its_folder(compiled, monkeypatch, tmp_path):
+    model, _, hef_dir = compiled
+    runtime_double.install(monkeypatch)
+    manifest_path = hef_dir / "compile_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    outside = tmp_path / "elsewhere.hef"
+    outside.write_bytes(next(hef_dir.glob("pack0_*.hef")).read_bytes())
+    name = next(iter(manifest["packs"]))
+    manifest["packs"][name]["artifacts"]["hef_path"] = str(outside)
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="lies outside .*; a manifest there may only name files inside it"):
+        StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
