@@ -64,8 +64,11 @@ def main() -> None:
                 for plan in ("rf-windows", "per-hop"):
                     seconds = args.seconds if "demo" in name else min(args.seconds, 1.0)
                     lines.append(row(name, hop_ms, plan, run(model_args, hop_ms, plan, seconds, Path(tmp))))
+    import datetime
+
     text = ("# Streaming on the device: receptive-field windows against the per-hop plan\n\n"
-            f"Measured by `scripts/streaming_table.py` ({args.seconds:g} s of the demo mixture; 1 s for the "
+            f"Measured {datetime.date.today().isoformat()} by `scripts/streaming_table.py` ({args.seconds:g} s of "
+            "the demo mixture; 1 s for the "
             "full-size model). Predictions: Hailo-8L, Pi 5 PCIe Gen2 x1, the cost model's parameters "
             "(`stream_run.json` `device_prediction.parameters`, each sourced or marked ASSUMPTION), the "
             "execution mode `stream --plan auto` would pick for that plan. Host time: this machine, onnxruntime, "
