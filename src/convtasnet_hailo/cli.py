@@ -197,18 +197,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export.workflow import export_command
     from .plan.builder import PlanPath
 
-    source = _model_or_random(args)
-    layout = _layout(args)
-    if args.rf_windows is not None:
-        import dataclasses
-
-        from .stream.workflow import hop_samples
-
-        config = source.model.config
-        hop = hop_samples(args.rf_windows, config.sample_rate, config.stride)
-        layout = dataclasses.replace(layout, rf_hop_frames=hop // config.stride, rf_max_width=args.max_width or 512)
-    return export_command(source, Path(args.out), PlanPath(args.path), args.tile_w, layout,
-                          args.monolithic, args.length, _check_limits(args), _packing_request(args))
+    return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, _layout(args),
+                          args.monolithic, args.length, _check_limits(args), _packing_request(args),
+                          rf_hop_ms=args.rf_windows)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -238,20 +229,14 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .bench.cost_model import DeviceModel
     from .plan.builder import PlanPath
-    from .plan.report import plan_command
+    from .stream.choice import PlanRequest, plan_or_streaming_command
 
-    source = _model_or_random(args)
-    if args.hop_ms is not None:
-        from .bench.cost_model import DeviceModel
-        from .stream.choice import stream_choice_command
-
-        return stream_choice_command(source.model, args.hop_ms, _layout(args), DeviceModel(), args.plan,
-                                     args.max_width, args.hw_arch)
-    plan = _layout(args).build(source.model, PlanPath(args.path))
-    packing = _packing_request(args).packing([s.name for s in plan.stages])
-    return plan_command(plan, args.tile_w or 256, packing, _optional_path(args.json), _optional_path(args.png),
-                        given=source.given())
+    return plan_or_streaming_command(PlanRequest(
+        source=_model_or_random(args), layout=_layout(args), path=PlanPath(args.path), tile_w=args.tile_w or 256,
+        packing=_packing_request(args), json_path=_optional_path(args.json), png_path=_optional_path(args.png),
+        hop_ms=args.hop_ms, plan_kind=args.plan, max_width=args.max_width, device=DeviceModel()))
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

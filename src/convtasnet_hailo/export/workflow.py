@@ -10,6 +10,7 @@ from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
 from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
+from ..plan.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
 from ..model.source import ModelSource
 from .graph_check import Violation
 from ..plan.packing import Packing, PackingRequest
@@ -107,10 +108,18 @@ def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], 
     return max(rules, report_packing(manifest.packing, f"check {export_dir}", report))
 
 
+def rf_layout(layout: PlanOptions, config, hop_ms: float, max_width: int | None) -> PlanOptions:
+    """``layout`` with receptive-field windows for hops of ``hop_ms`` (a whole number of strides)."""
+    import dataclasses
+
+    hop = hop_samples(hop_ms, config.sample_rate, config.stride)
+    return dataclasses.replace(layout, rf_hop_frames=hop // config.stride, rf_max_width=max_width or DEFAULT_MAX_WIDTH)
+
+
 def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
                    monolithic: bool, length: int | None, limits: CheckLimits,
-                   packing_request: PackingRequest = PackingRequest(),
-                   report: Callable[[str], None] = print) -> int:
+                   packing_request: PackingRequest = PackingRequest(), report: Callable[[str], None] = print,
+                   rf_hop_ms: float | None = None) -> int:
     """Staged (one ONNX per stage) or, with ``monolithic``, the whole model at ``length`` samples."""
     if monolithic and (layout.block_chan or tile_w):
         raise UserError("--monolithic exports the whole model: drop --tile-w/--block-chan")
@@ -118,4 +127,6 @@ def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int |
         raise UserError("--length is for --monolithic; staged exports are length-independent")
     if monolithic:
         return export_whole(source, out, length, limits, report)
+    if rf_hop_ms is not None:  # the streaming plan of receptive-field spans (plan.rf_windows)
+        layout = rf_layout(layout, source.model.config, rf_hop_ms, limits.max_width)
     return export_staged(source, out, path, tile_w, layout, limits, packing_request, report)

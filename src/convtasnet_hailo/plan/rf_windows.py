@@ -45,6 +45,17 @@ VALID = "rf_valid"
 DEFAULT_MAX_WIDTH = 512  # the widest conv output that compiled in the seed's runs (hailo_rules.CheckLimits)
 
 
+def hop_samples(hop_ms: float, rate: int, stride: int) -> int:
+    """``hop_ms`` as samples; refused unless a whole number of encoder strides."""
+    samples = hop_ms * rate / 1000
+    if abs(samples - round(samples)) > 1e-6 or round(samples) % stride or samples < stride:
+        stride_ms = 1000 * stride / rate
+        raise UserError(f"--hop-ms {hop_ms:g} is {samples:g} samples at {rate} Hz; a hop must be a whole number of "
+                        f"encoder strides ({stride} samples = {stride_ms:g} ms), e.g. "
+                        f"{', '.join(f'{k * stride_ms:g}' for k in (4, 8, 16, 32))} ms")
+    return round(samples)
+
+
 def check_rf_windows(config: ConvTasNetConfig) -> None:
     if not config.causal or config.norm_type is not NormType.CLN:
         raise UserError(f"--rf-windows needs a causal model with cLN norms (this one: {config.norm_type.value}, "

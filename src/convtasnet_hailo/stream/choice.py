@@ -101,7 +101,7 @@ def stream_choice_command(model, hop_ms: float, layout: PlanOptions, device: Dev
     """`plan --hop-ms H`: the streaming candidates for a causal model and the choice."""
     from ..plan.packing import HAILORT_5_ARCHS
     from .executor import check_streamable
-    from .workflow import hop_samples
+    from ..plan.rf_windows import hop_samples
 
     config = model.config
     hop = hop_samples(hop_ms, config.sample_rate, config.stride)
@@ -111,3 +111,32 @@ def stream_choice_command(model, hop_ms: float, layout: PlanOptions, device: Dev
            f"{device.link} x1:")
     report(format_choice(choice))
     return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanRequest:
+    """`plan`: the stage plan report, or with ``hop_ms`` the streaming candidates."""
+
+    source: object
+    layout: PlanOptions
+    path: PlanPath
+    tile_w: int
+    packing: object
+    json_path: object = None
+    png_path: object = None
+    hop_ms: float | None = None
+    plan_kind: str = "auto"
+    max_width: int = DEFAULT_MAX_WIDTH
+    device: DeviceModel = DeviceModel()
+
+
+def plan_or_streaming_command(request: PlanRequest) -> int:
+    if request.hop_ms is not None:
+        return stream_choice_command(request.source.model, request.hop_ms, request.layout, request.device,
+                                     request.plan_kind, request.max_width, request.packing.hw_arch)
+    from ..plan.report import plan_command
+
+    plan = request.layout.build(request.source.model, request.path)
+    packing = request.packing.packing([s.name for s in plan.stages])
+    return plan_command(plan, request.tile_w, packing, request.json_path, request.png_path,
+                        given=request.source.given())

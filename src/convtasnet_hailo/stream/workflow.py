@@ -30,23 +30,12 @@ from ..plan.builder import PlanOptions, PlanPath
 from ..runs.run_folder import write_json
 from ..separation.separator import reference_separation
 from ..plan.packing import ExecutionMode
-from ..plan.rf_windows import DEFAULT_MAX_WIDTH
+from ..plan.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
 from .choice import choose_stream_plan
 from .executor import StreamingExecutor, check_streamable
 from ..tiling.window_executor import WindowStreamingExecutor
 
 Report = Callable[[str], None]
-
-
-def hop_samples(hop_ms: float, rate: int, stride: int) -> int:
-    """``hop_ms`` as samples; refused unless a whole number of encoder strides."""
-    samples = hop_ms * rate / 1000
-    if abs(samples - round(samples)) > 1e-6 or round(samples) % stride or samples < stride:
-        stride_ms = 1000 * stride / rate
-        raise UserError(f"--hop-ms {hop_ms:g} is {samples:g} samples at {rate} Hz; a hop must be a whole number of "
-                        f"encoder strides ({stride} samples = {stride_ms:g} ms), e.g. "
-                        f"{', '.join(f'{k * stride_ms:g}' for k in (4, 8, 16, 32))} ms")
-    return round(samples)
 
 
 def open_streamer(source: ModelSource, backend: BackendOptions, hop_ms: float, layout: PlanOptions, scratch: Path,
