@@ -447,7 +447,7 @@ def main() -> None:
                         help="each utterance's level drawn in [-33, -25] dB (LibriMix's range) instead of +-5 dB")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (a resumed piece with the same count continues bit-exactly)")
     parser.add_argument("--reverb-prob", type=float, default=0.6, help="share of sources reverberated (--augment)")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between validations (and checkpoints)")
     parser.add_argument("--save-every", type=float, default=10.0, help="minutes between state saves")

@@ -118,3 +118,32 @@ def test_variable_lengths_keep_the_audio_per_batch(script):
     assert all(count * length <= 8 * 2 * 8000 * 1.35 for count, length in plans)
     assert min(count for count, _ in plans) == 2 and max(count for count, _ in plans) == 8
     assert script.segment_plan(rng, 8, 2.0, None) == (8, 16000)
+
+
+def test_distillation_targets(script):
+    """The teacher's estimates are extra targets: weight 0 ignores them, a teacher that equals the
+    sources (in either order: PIT) changes nothing, another teacher pulls the loss toward its own."""
+    torch.manual_seed(0)
+    estimates, sources, other = torch.randn(3, 2, 2, 400).unbind(0)
+    plain = script.distillation_loss(estimates, sources, None, 0.5)
+    assert torch.equal(script.distillation_loss(estimates, sources, other, 0.0), plain)
+    assert torch.allclose(script.distillation_loss(estimates, sources, sources.flip(1), 0.5), plain)
+    to_other = script.distillation_loss(estimates, other, None, 0.5)
+    assert torch.allclose(script.distillation_loss(estimates, sources, other, 0.25), 0.75 * plain + 0.25 * to_other)
+
+
+def test_causal_student_distils_from_a_teacher(script, tmp_path):
+    import dataclasses
+
+    from convtasnet_hailo.model.config import NormType
+
+    torch.set_num_threads(1)
+    torch.manual_seed(2)
+    teacher = ConvTasNet(TINY).eval()
+    student = ConvTasNet(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN)).train()
+    corpus = _corpus(script)
+    options = script.TrainOptions(out=tmp_path / "s.pth", state=tmp_path / "s.state.pt", history=tmp_path / "h.jsonl",
+                                  max_steps=2, batch=2, seconds=0.2, eval_every=2, distill=0.5)
+    result = script.train(options, student, corpus, script.validation_set(corpus, 1, 0.3, seed=0), teacher=teacher,
+                          report=lambda _: None)
+    assert result["step"] == 2 and (tmp_path / "s.pth").is_file()
