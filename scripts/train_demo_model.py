@@ -1,34 +1,50 @@
 #!/usr/bin/env python3
-"""Trains the compact two-speaker 8 kHz demo ConvTasNet (CPU is fine).
+"""Trains the compact two-speaker 8 kHz demo ConvTasNet (CPU is fine), in resumable pieces.
 
 Mixtures are made on the fly from two utterances of different speakers; the loss is negative
 SI-SNR with the best permutation (as Asteroid trains ConvTasNet). The best checkpoint by
-validation SI-SNRi on held-out speakers is written in Asteroid's format.
+validation SI-SNRi on held-out speakers is written in Asteroid's format to ``--out``.
+
+Training runs in pieces: ``--state`` (default ``<out>.state.pt``) holds everything a run needs to
+go on exactly where it stopped (weights, optimizer and scheduler, step, best score, the numpy,
+torch and Python RNG states; the numpy generator is the data position: it draws every mixture).
+It is written every ``--save-every`` minutes, after every validation, at the end of
+``--minutes`` (this piece's budget) and on SIGTERM/SIGINT. Running the same command again resumes
+from it; a resumed run's weights equal an uninterrupted run's. Each validation appends a line to
+``--history`` (default ``<out>.history.jsonl``).
 
 Two corpora: the real LibriSpeech speech shipped in `corpus/librispeech_8k/` (``--real``; the
 base of the shipped model), and the synthetic TTS corpus (``--corpus``; its pre-training).
 ``--augment`` adds what recordings have and clean corpora lack: speed/pitch perturbation,
 reverberation in simulated rooms (pyroomacoustics, `pip install -e '.[train]'`), spectral
-tilt and noise.
+tilt and noise. ``--max-seconds`` trains on lengths drawn per batch between ``--seconds`` and
+it (fewer mixtures in a long batch), so gLN's statistics over long inputs are seen in training.
+``--valid-metadata`` validates on LibriMix metadata CSVs (`scripts/make_librimix_sets.py`).
+``--teacher`` distils: the teacher's estimates are extra targets (weight ``--distill``).
 
-    python scripts/train_demo_model.py --real corpus/librispeech_8k --init assets/demo/convtasnet_demo_8k.pth \
-        --augment --minutes 80 --out /tmp/real.pth
-    python scripts/make_tts_corpus.py --out data/tts_corpus
-    python scripts/train_demo_model.py --corpus data/tts_corpus --out /tmp/tts.pth --minutes 60
+    python scripts/train_demo_model.py --real corpus/librispeech_8k --init src/convtasnet_hailo/assets/demo/convtasnet_demo_8k.pth \\
+        --augment --seconds 2 --max-seconds 10 --librimix-levels --minutes 60 --out runs_train/ft.pth \\
+        --valid-metadata data/librimix_demo/wav8k/max/metadata/mixture_dev_mix_clean.csv \\
+                         data/librimix_demo/wav8k/min/metadata/mixture_dev_mix_clean.csv
+    # the same command again adds another 60 minutes
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
+import os
+import random
+import signal
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from convtasnet_hailo.model.checkpoint import save_model
+from convtasnet_hailo.model.checkpoint import load_model, save_model
 from convtasnet_hailo.model.config import ConvTasNetConfig, MaskAct, NormType
 from convtasnet_hailo.model.convtasnet import ConvTasNet
 
@@ -37,6 +53,10 @@ DEMO_CONFIG = ConvTasNetConfig(n_src=2, n_filters=128, kernel_size=16, stride=8,
                                skip_chan=64, conv_kernel_size=3, n_blocks=7, n_repeats=2,
                                norm_type=NormType.GLN, mask_act=MaskAct.RELU, sample_rate=8000)
 RATE = 8000
+STATE_FORMAT = 1
+#: Options a resumed run must share with the run it continues (the others may change per piece).
+RESUME_KEYS = ("real", "corpus", "causal", "augment", "reverb_prob", "seed", "batch", "seconds", "max_seconds",
+               "librimix_levels", "teacher", "distill")
 
 
 class Corpus:
@@ -96,7 +116,10 @@ def synthetic_rir(rng: np.random.Generator) -> np.ndarray:
 def room_rirs(count: int, seed: int) -> list[np.ndarray]:
     """Room impulse responses of simulated shoebox rooms (image method, pyroomacoustics): rooms of
     3-9 m, RT60 0.15-0.7 s, source and microphone at random places at least 0.5 m from walls."""
-    import pyroomacoustics as pra
+    try:
+        import pyroomacoustics as pra
+    except ImportError:
+        raise SystemExit("--augment simulates rooms with pyroomacoustics: pip install -e '.[train]'") from None
 
     rng = np.random.default_rng(seed)
     rirs = []
@@ -117,8 +140,12 @@ def room_rirs(count: int, seed: int) -> list[np.ndarray]:
     return rirs
 
 
-#: Filled by main() when --augment is given with pyroomacoustics installed.
-ROOMS: list[np.ndarray] = []
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """Recorded-room conditions a clean corpus lacks (``--augment``): rooms, their share, and so on."""
+
+    rooms: tuple[np.ndarray, ...]
+    reverb_prob: float = 0.6
 
 
 def perturb_speed(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -129,38 +156,42 @@ def perturb_speed(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return soxr.resample(source, RATE * factor, RATE).astype(np.float32)
 
 
-#: Share of sources reverberated under --augment (--reverb-prob).
-REVERB_PROB = [0.6]
-
-
-def augment(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Recorded-room conditions a clean corpus lacks: reverberation and a random spectral tilt."""
-    if rng.random() < REVERB_PROB[0]:
-        rir = ROOMS[rng.integers(len(ROOMS))] if ROOMS else synthetic_rir(rng)
+def augment(source: np.ndarray, rng: np.random.Generator, augmentation: Augmentation) -> np.ndarray:
+    """Reverberation (a share of sources) and a random spectral tilt."""
+    if rng.random() < augmentation.reverb_prob:
+        rooms = augmentation.rooms
+        rir = rooms[rng.integers(len(rooms))] if rooms else synthetic_rir(rng)
         source = np.convolve(source, rir)[: len(source)]
     tilt = rng.uniform(-0.6, 0.6)  # first-order emphasis (+) or smoothing (-)
     source = source - tilt * np.concatenate([[0.0], source[:-1]])
     return source.astype(np.float32)
 
 
-def make_mixture(corpus: Corpus, length: int, rng: np.random.Generator,
-                 augmented: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(sources (2, length), mixture (length,)): two speakers, relative gain within +-5 dB;
-    with ``augmented``, reverberant and tilted sources plus a little noise in the mixture."""
+def make_mixture(corpus: Corpus, length: int, rng: np.random.Generator, augmentation: Augmentation | None = None,
+                 librimix_levels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(sources (2, length), mixture (length,)) from two speakers. Levels: the second source within
+    +-5 dB of the first, or with ``librimix_levels`` each utterance at a level drawn in [-33, -25] dB
+    (LibriMix's loudness range, here as RMS over the whole utterance before cropping). A source
+    shorter than ``length`` sits at a random place in zeros. With ``augmentation``: speed, rooms,
+    tilt, and a little noise in the mixture."""
     first = rng.integers(len(corpus))
     second = rng.integers(len(corpus))
     while corpus.speaker[second] == corpus.speaker[first]:
         second = rng.integers(len(corpus))
     waves = [corpus.utterance(i) for i in (first, second)]
-    if augmented:
+    if augmentation:
         waves = [perturb_speed(w, rng) if rng.random() < 0.5 else w for w in waves]
+    if librimix_levels:
+        levels = rng.uniform(-33, -25, size=2)
+        waves = [w * (10 ** (level / 20) / (np.sqrt(np.mean(w ** 2)) + 1e-8)) for w, level in zip(waves, levels)]
     sources = np.stack([_crop(w, length, rng) for w in waves])
-    if augmented:
-        sources = np.stack([augment(s, rng) for s in sources])
-    sources /= np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
-    sources[1] *= 10 ** (rng.uniform(-5, 5) / 20)
+    if augmentation:
+        sources = np.stack([augment(s, rng, augmentation) for s in sources])
+    if not librimix_levels:
+        sources /= np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
+        sources[1] *= 10 ** (rng.uniform(-5, 5) / 20)
     mixture = sources.sum(axis=0)
-    if augmented:
+    if augmentation:
         mixture = mixture + rng.standard_normal(length) * np.sqrt((mixture ** 2).mean()) * 10 ** (-rng.uniform(25, 40) / 20)
     scale = rng.uniform(0.3, 0.9) / (np.abs(mixture).max() + 1e-8)
     return (sources * scale).astype(np.float32), (mixture * scale).astype(np.float32)
@@ -182,19 +213,221 @@ def pit_si_snr(estimates: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
     return torch.maximum(straight, swapped)
 
 
-def validation_set(corpus: Corpus, count: int, seconds: float, seed: int):
+def validation_set(corpus: Corpus, count: int, seconds: float, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``count`` mixtures of ``seconds`` (+-5 dB, no augmentation): [(sources (2, T), mixture (T,))]."""
     rng = np.random.default_rng(seed)
     pairs = [make_mixture(corpus, int(seconds * RATE), rng) for _ in range(count)]
-    return torch.from_numpy(np.stack([p[0] for p in pairs])), torch.from_numpy(np.stack([p[1] for p in pairs]))
+    return [(torch.from_numpy(s), torch.from_numpy(m)) for s, m in pairs]
+
+
+def librimix_validation(csv_paths: list[Path]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every mixture of LibriMix metadata CSVs (any length): [(sources (2, T), mixture (T,))]."""
+    import soundfile as sf
+
+    from convtasnet_hailo.audio.librimix import read_metadata
+
+    items = []
+    for path in csv_paths:
+        for entry in read_metadata(path):
+            mixture = sf.read(entry.mixture_path, dtype="float32")[0]
+            sources = np.stack([sf.read(p, dtype="float32")[0] for p in entry.source_paths])
+            items.append((torch.from_numpy(sources), torch.from_numpy(mixture)))
+    return items
 
 
 @torch.no_grad()
-def si_snri(model: ConvTasNet, sources: torch.Tensor, mixtures: torch.Tensor) -> float:
+def si_snri(model: ConvTasNet, items: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Mean SI-SNRi (best permutation) over the mixtures, one at a time (lengths differ)."""
     model.eval()
-    estimates = torch.cat([model(mixtures[i: i + 16]) for i in range(0, len(mixtures), 16)])
-    baseline = si_snr(mixtures[:, None].expand_as(sources), sources).mean(-1)
+    scores = []
+    for sources, mixture in items:
+        estimate = model(mixture[None])
+        baseline = si_snr(mixture[None, None].expand_as(sources[None]), sources[None]).mean(-1)
+        scores.append(float(pit_si_snr(estimate, sources[None]) - baseline))
     model.train()
-    return float((pit_si_snr(estimates, sources) - baseline).mean())
+    return float(np.mean(scores))
+
+
+def segment_plan(rng: np.random.Generator, batch: int, seconds: float, max_seconds: float | None) -> tuple[int, int]:
+    """(mixtures, samples) of the next batch: fixed ``seconds``, or a length drawn in
+    [seconds, max_seconds] with about as much audio per batch as ``batch`` x ``seconds``."""
+    if not max_seconds or max_seconds <= seconds:
+        return batch, int(seconds * RATE)
+    length = float(rng.uniform(seconds, max_seconds))
+    return max(1, int(round(batch * seconds / length))), int(length * RATE)
+
+
+def distillation_loss(estimates: torch.Tensor, sources: torch.Tensor, teacher: torch.Tensor | None,
+                      weight: float) -> torch.Tensor:
+    """Negative PIT SI-SNR against the sources, mixed with the same against the teacher's estimates."""
+    loss = -pit_si_snr(estimates, sources).mean()
+    if teacher is None or weight <= 0:
+        return loss
+    return (1 - weight) * loss - weight * pit_si_snr(estimates, teacher).mean()
+
+
+# --- the state file -----------------------------------------------------------------------------
+
+def _numpy_state(rng: np.random.Generator) -> str:
+    return json.dumps(rng.bit_generator.state)
+
+
+def _set_numpy_state(rng: np.random.Generator, text: str) -> None:
+    rng.bit_generator.state = json.loads(text)
+
+
+def save_state(path: Path, state: dict) -> None:
+    """Writes the training state atomically (a crash mid-write keeps the previous one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def read_state(path: Path) -> dict:
+    """The training state, read with torch's safe unpickler (tensors and plain containers only: no
+    code in the file runs)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise SystemExit(f"{path} is not a training state of this script (format {STATE_FORMAT})")
+    return state
+
+
+def _truncate_history(path: Path, step: int) -> None:
+    """Drops history lines of steps after ``step`` (written after the state this run resumes from)."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """Everything one piece of training needs (main() fills it from the command line)."""
+
+    out: Path
+    state: Path
+    history: Path
+    minutes: float = 60.0
+    max_steps: int | None = None
+    batch: int = 8
+    seconds: float = 2.0
+    max_seconds: float | None = None
+    lr: float = 1e-3
+    seed: int = 0
+    eval_every: int = 250
+    save_every_minutes: float = 10.0
+    librimix_levels: bool = False
+    distill: float = 0.0
+    resume_keys: dict = dataclasses.field(default_factory=dict)
+
+
+class _Stop:
+    """Set by SIGTERM/SIGINT: the loop finishes its step, saves the state and returns."""
+
+    requested = False
+
+    @classmethod
+    def install(cls) -> None:
+        def handler(signum, _frame):
+            cls.requested = True
+            print(f"signal {signum}: saving the state after this step", flush=True)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, handler)
+
+
+def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus,
+          validation: list[tuple[torch.Tensor, torch.Tensor]], augmentation: Augmentation | None = None,
+          teacher: ConvTasNet | None = None, report=print, initial_best: float = -np.inf) -> dict:
+    """One piece of training: resumes from ``options.state`` when it exists, stops after
+    ``options.minutes`` or at ``options.max_steps`` (total) or on a signal, and saves the state.
+    ``initial_best``: the score ``options.out`` must beat to be written (a new run's). Returns the
+    final state's summary (step, best, elapsed)."""
+    random.seed(options.seed)
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
+    step, best, elapsed_before, piece = 0, initial_best, 0.0, 1
+    losses: list[float] = []  # training losses since the last validation
+    if options.state.is_file():
+        state = read_state(options.state)
+        changed = [k for k, v in options.resume_keys.items() if json.loads(state["resume_keys"]).get(k) != v]
+        if changed:
+            raise SystemExit(f"{options.state} is a run with another --{changed[0].replace('_', '-')} "
+                             f"({json.loads(state['resume_keys']).get(changed[0])!r}); pass the same options, or "
+                             "another --state to start a new run")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, best, elapsed_before = int(state["step"]), float(state["best"]), float(state["elapsed_s"])
+        losses = [float(x) for x in state["losses"]]
+        piece = int(state["piece"]) + 1
+        _set_numpy_state(rng, state["numpy_rng"])
+        random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in json.loads(state["python_rng"])))
+        torch.set_rng_state(state["torch_rng"])
+        _truncate_history(options.history, step)
+        report(f"resumed {options.state}: step {step}, best {best:.2f} dB, {elapsed_before / 60:.1f} min trained")
+    model.train()
+
+    def snapshot() -> dict:
+        return {"format": STATE_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "step": step, "best": best, "piece": piece, "losses": list(losses),
+                "elapsed_s": elapsed_before + (time.time() - started), "numpy_rng": _numpy_state(rng),
+                "python_rng": json.dumps(random.getstate()), "torch_rng": torch.get_rng_state(),
+                "resume_keys": json.dumps(options.resume_keys)}
+
+    started = last_save = time.time()
+    while time.time() - started < options.minutes * 60 and not _Stop.requested:
+        if options.max_steps is not None and step >= options.max_steps:
+            break
+        count, length = segment_plan(rng, options.batch, options.seconds, options.max_seconds)
+        batch = [make_mixture(train_corpus, length, rng, augmentation, options.librimix_levels) for _ in range(count)]
+        sources = torch.from_numpy(np.stack([b[0] for b in batch]))
+        mixtures = torch.from_numpy(np.stack([b[1] for b in batch]))
+        targets = None
+        if teacher is not None:
+            with torch.no_grad():
+                targets = teacher(mixtures)
+        loss = distillation_loss(model(mixtures), sources, targets, options.distill)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        step += 1
+        losses.append(loss.item())
+        if step % options.eval_every == 0:
+            score = si_snri(model, validation)
+            scheduler.step(score)
+            entry = {"step": step, "piece": piece,
+                     "minutes": round((elapsed_before + time.time() - started) / 60, 1),
+                     "train_loss": round(float(np.mean(losses)), 3), "val_si_snri": round(score, 3),
+                     "lr": optimizer.param_groups[0]["lr"],
+                     "time": datetime.datetime.now().isoformat(timespec="seconds")}
+            losses = []
+            if score > best:
+                best = score
+                save_model(model.eval(), options.out)
+                model.train()
+                entry["saved"] = True
+            with open(options.history, "a") as handle:
+                handle.write(json.dumps(entry) + "\n")
+            report(json.dumps(entry))
+            save_state(options.state, snapshot())
+            last_save = time.time()
+        elif time.time() - last_save > options.save_every_minutes * 60:
+            save_state(options.state, snapshot())
+            last_save = time.time()
+    final = snapshot()
+    save_state(options.state, final)
+    return {"step": step, "best": best, "elapsed_s": final["elapsed_s"], "piece": piece}
+
+
+def read_history(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
 def main() -> None:
@@ -202,73 +435,80 @@ def main() -> None:
     corpus = parser.add_mutually_exclusive_group(required=True)
     corpus.add_argument("--real", type=Path, help="corpus/librispeech_8k (train/ and valid/ folders of .ogg)")
     corpus.add_argument("--corpus", type=Path, help="synthetic corpus from make_tts_corpus.py (train.npz, test.npz)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--minutes", type=float, default=60)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=2.0, help="training segment length")
+    parser.add_argument("--out", type=Path, required=True, help="the best checkpoint (Asteroid format)")
+    parser.add_argument("--state", type=Path, help="training state to resume from and save to (default <out>.state.pt)")
+    parser.add_argument("--history", type=Path, help="validation history, JSON lines (default <out>.history.jsonl)")
+    parser.add_argument("--minutes", type=float, default=60, help="this piece's training time")
+    parser.add_argument("--max-steps", type=int, help="stop at this total step count")
+    parser.add_argument("--batch", type=int, default=8, help="mixtures per batch at --seconds")
+    parser.add_argument("--seconds", type=float, default=2.0, help="training segment length (the shortest with --max-seconds)")
+    parser.add_argument("--max-seconds", type=float, help="draw each batch's length in [--seconds, this]")
+    parser.add_argument("--librimix-levels", action="store_true",
+                        help="each utterance's level drawn in [-33, -25] dB (LibriMix's range) instead of +-5 dB")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (a resumed piece with the same count continues bit-exactly)")
     parser.add_argument("--reverb-prob", type=float, default=0.6, help="share of sources reverberated (--augment)")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between validations (and checkpoints)")
-    parser.add_argument("--init", type=Path, help="continue from this checkpoint (same config)")
+    parser.add_argument("--save-every", type=float, default=10.0, help="minutes between state saves")
+    parser.add_argument("--valid-metadata", type=Path, nargs="+",
+                        help="LibriMix metadata CSVs to validate on (default: 64 mixtures of 4 s of the valid speakers)")
+    parser.add_argument("--init", type=Path, help="start a new run from this checkpoint (same sizes)")
+    parser.add_argument("--teacher", type=Path, help="distil from this model: its estimates are extra targets")
+    parser.add_argument("--distill", type=float, default=0.5, help="weight of the teacher's targets (with --teacher)")
     parser.add_argument("--causal", action="store_true",
                         help="the causal (cLN) variant for streaming; --init may be a non-causal checkpoint of the "
                              "same sizes (same weights, other padding and norm statistics)")
     parser.add_argument("--augment", action="store_true", help="reverberation, tilt and noise (real-room conditions)")
     args = parser.parse_args()
-    torch.manual_seed(args.seed)
+    if args.teacher is not None and not 0 < args.distill <= 1:
+        raise SystemExit(f"--distill {args.distill}: pass a weight in (0, 1]")
     torch.set_num_threads(args.threads)
+    state = args.state or args.out.with_name(args.out.stem + ".state.pt")
+    history = args.history or args.out.with_name(args.out.stem + ".history.jsonl")
     if args.real:
-        train, valid = Corpus.from_folder(args.real / "train"), Corpus.from_folder(args.real / "valid")
+        train_corpus, valid = Corpus.from_folder(args.real / "train"), Corpus.from_folder(args.real / "valid")
     else:
-        train, valid = Corpus.from_npz(args.corpus / "train.npz"), Corpus.from_npz(args.corpus / "test.npz")
-    if args.augment:
-        ROOMS.extend(room_rirs(256, seed=args.seed))
-        REVERB_PROB[0] = args.reverb_prob
-    val_sources, val_mix = validation_set(valid, 64, 4.0, seed=123)
+        train_corpus, valid = Corpus.from_npz(args.corpus / "train.npz"), Corpus.from_npz(args.corpus / "test.npz")
+    augmentation = Augmentation(tuple(room_rirs(256, seed=args.seed)), args.reverb_prob) if args.augment else None
+    validation = (librimix_validation(args.valid_metadata) if args.valid_metadata
+                  else validation_set(valid, 64, 4.0, seed=123))
     config = dataclasses.replace(DEMO_CONFIG, causal=True, norm_type=NormType.CLN) if args.causal else DEMO_CONFIG
     model = ConvTasNet(config).train()
-    if args.init:
-        from convtasnet_hailo.model.checkpoint import load_model
-
-        state = load_model(str(args.init))[0].state_dict()
+    if args.init and not state.is_file():
+        init = load_model(str(args.init))[0].state_dict()
         if args.causal:  # a causal depthwise conv is Sequential(conv, chomp): the same weights one level down
-            state = {k.replace("shared_block.3.weight", "shared_block.3.0.weight")
-                      .replace("shared_block.3.bias", "shared_block.3.0.bias"): v for k, v in state.items()}
-        model.load_state_dict(state)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
-    rng = np.random.default_rng(args.seed)
-    length = int(args.seconds * RATE)
-    started, step, best, history = time.time(), 0, -np.inf, []
-    while time.time() - started < args.minutes * 60:
-        batch = [make_mixture(train, length, rng, args.augment) for _ in range(args.batch)]
-        sources = torch.from_numpy(np.stack([b[0] for b in batch]))
-        mixtures = torch.from_numpy(np.stack([b[1] for b in batch]))
-        loss = -pit_si_snr(model(mixtures), sources).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        step += 1
-        if step % args.eval_every == 0:
-            score = si_snri(model, val_sources, val_mix)
-            scheduler.step(score)
-            history.append({"step": step, "minutes": round((time.time() - started) / 60, 1),
-                            "train_si_snr": round(-loss.item(), 2), "val_si_snri": round(score, 2),
-                            "lr": optimizer.param_groups[0]["lr"]})
-            print(json.dumps(history[-1]), flush=True)
-            if score > best:
-                best = score
-                save_model(model.eval(), args.out)
-                model.train()
-    args.out.with_suffix(".training.json").write_text(json.dumps(
-        {"config": config.to_json(), "corpus": str(args.real or args.corpus), "init": str(args.init),
-         "augment": args.augment, "reverb_prob": args.reverb_prob if args.augment else None, "lr": args.lr, "seed": args.seed,
-         "best_val_si_snri_db": round(best, 2), "steps": step, "minutes": args.minutes, "batch": args.batch, "segment_seconds": args.seconds, "history": history},
-        indent=1))
-    print(f"best validation SI-SNRi {best:.2f} dB after {step} steps; wrote {args.out}")
+            init = {k.replace("shared_block.3.weight", "shared_block.3.0.weight")
+                    .replace("shared_block.3.bias", "shared_block.3.0.bias"): v for k, v in init.items()}
+        model.load_state_dict(init)
+    teacher = load_model(str(args.teacher))[0].eval() if args.teacher else None
+    resume_keys = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k in RESUME_KEYS}
+    options = TrainOptions(out=args.out, state=state, history=history, minutes=args.minutes, max_steps=args.max_steps,
+                           batch=args.batch, seconds=args.seconds, max_seconds=args.max_seconds, lr=args.lr,
+                           seed=args.seed, eval_every=args.eval_every, save_every_minutes=args.save_every,
+                           librimix_levels=args.librimix_levels, distill=args.distill if teacher else 0.0,
+                           resume_keys=resume_keys)
+    initial_best = -np.inf
+    if not state.is_file():
+        start = {"step": 0, "event": "start", "init": str(args.init), "config": config.to_json(),
+                 "validation": [str(p) for p in args.valid_metadata or []] or "64 x 4 s, seed 123",
+                 "n_validation": len(validation), **resume_keys}
+        if args.init:  # a fine-tune's checkpoint is written only when it beats its starting point
+            initial_best = start["val_si_snri_init"] = round(si_snri(model, validation), 3)
+        history.parent.mkdir(parents=True, exist_ok=True)
+        with open(history, "a") as handle:
+            handle.write(json.dumps(start) + "\n")
+        print(json.dumps(start), flush=True)
+    _Stop.install()
+    result = train(options, model, train_corpus, validation, augmentation, teacher, initial_best=initial_best)
+    args.out.with_name(args.out.stem + ".training.json").write_text(json.dumps(
+        {"config": config.to_json(), "init": str(args.init), "lr": args.lr, **resume_keys,
+         "best_val_si_snri_db": round(result["best"], 3), "steps": result["step"],
+         "minutes": round(result["elapsed_s"] / 60, 1), "pieces": result["piece"],
+         "history": [h for h in read_history(history) if "val_si_snri" in h]}, indent=1))
+    written = args.out if args.out.is_file() else "none yet: nothing beat the starting point"
+    print(f"best validation SI-SNRi {result['best']:.2f} dB after {result['step']} steps "
+          f"({result['elapsed_s'] / 60:.1f} min in {result['piece']} piece(s)); state {state}; best {written}")
 
 
 if __name__ == "__main__":
