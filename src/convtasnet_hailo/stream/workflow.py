@@ -26,7 +26,7 @@ from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
 from ..model.source import ModelSource
-from ..plan.builder import PlanOptions, PlanPath
+from ..plan.builder import PlanOptions
 from ..runs.run_folder import write_json
 from ..separation.separator import reference_separation
 from ..plan.packing import ExecutionMode
@@ -178,7 +178,7 @@ def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, b
     else:
         streamed, per_hop = simulate(executor, wav)
     if not np.isfinite(streamed).all():
-        raise UserError(f"stream: the streamed output holds NaN/Inf values (the model overflows on this input: check "
+        raise UserError("stream: the streamed output holds NaN/Inf values (the model overflows on this input: check "
                         "the checkpoint's weights); nothing written")
     latency = latency_record(executor, per_hop, rate)
     offline = reference_separation(source.model, wav)
