@@ -74,13 +74,13 @@ class _Unit:
     history: int = 0  # sum of (K-1)*d over the unit's padded convs
 
 
-def _stage_unit(stage: Stage, rename: dict[str, str], channels: dict[str, int]) -> _Unit:
+def _stage_unit(stage: Stage, rename: dict[str, str]) -> _Unit:
     """A plan stage as span ops: its reads renamed, each halo'd input padded inside the window
     and multiplied by the valid mask first."""
     ops, history = [], 0
     padded = {p.name: p for p in stage.inputs if p.geometry.pad_left and p.geometry.stride == 1}
     for op in stage.ops:
-        op = op.renamed({**rename})
+        op = op.renamed(rename)
         if isinstance(op, Conv) and op.input in {rename.get(n, n) for n in padded}:
             port = padded[next(n for n in padded if rename.get(n, n) == op.input)]
             width = port.channels
@@ -90,8 +90,6 @@ def _stage_unit(stage: Stage, rename: dict[str, str], channels: dict[str, int]) 
             op = dataclasses.replace(op, input=masked, pad_left=port.geometry.pad_left)
             history += port.geometry.pad_left
         ops.append(op)
-    for name in stage.writes:
-        channels[name] = next(p.channels for p in stage.outputs if p.name == name)
     return _Unit(ops, history)
 
 
@@ -106,7 +104,7 @@ def _per_source(op, sources: int, split: set[str]):
 def _units(steps, config: ConvTasNetConfig) -> tuple[list[_Unit], list, list[str]]:
     """The device units in plan order, the host steps left after them (the decoder's tail), and
     the per-source names the span outputs for the tail."""
-    units, tail, rename, channels = [], [], {}, {}
+    units, tail, rename = [], [], {}
     split: set[str] = set()  # tensors that exist once per source
     n_src = config.n_src
     for step in steps:
@@ -123,7 +121,7 @@ def _units(steps, config: ConvTasNetConfig) -> tuple[list[_Unit], list, list[str
                         split.add(op.output)
                 units.append(_Unit(ops))
             else:
-                units.append(_stage_unit(step, rename, channels))
+                units.append(_stage_unit(step, rename))
         elif isinstance(step, AddTensors):
             units.append(_Unit([Add(rename.get(step.a, step.a), rename.get(step.b, step.b), step.output)]))
         elif isinstance(step, Alias):
@@ -205,7 +203,7 @@ def _group(units: list[_Unit], budget: int, channels: dict[str, int]) -> list[li
     return [units[a:b] for a, b in cuts]
 
 
-def _channels(units: list[_Unit], config: ConvTasNetConfig) -> dict[str, int]:
+def _channels(units: list[_Unit]) -> dict[str, int]:
     channels = {WAV: 1, VALID: 1}
     for unit in units:
         for op in unit.ops:
@@ -256,7 +254,7 @@ def window_steps(steps, config: ConvTasNetConfig, hop_frames: int, max_width: in
     check_rf_windows(config)
     units, tail, outputs = _units(steps, config)
     width = window_width(units, hop_frames, max_width)
-    spans = _group(units, width - hop_frames, _channels(units, config))
+    spans = _group(units, width - hop_frames, _channels(units))
     wav_port = next(p for s in steps if isinstance(s, Stage) for p in s.inputs if p.name == WAV)
     needed: list[set[str]] = []
     later = set(outputs)
