@@ -24,16 +24,17 @@ from pathlib import Path
 
 from convtasnet_hailo.assets import DEMO_MODEL
 from convtasnet_hailo.backends.setup import BackendOptions
-from convtasnet_hailo.executors.base import ExecutorOptions
+from convtasnet_hailo.executors.options import ExecutorOptions
 from convtasnet_hailo.model.source import trained_model
-from convtasnet_hailo.plan.builder import PlanOptions
-from convtasnet_hailo.separation.workflows import evaluate_command
+from convtasnet_hailo.pipeline import RunSpec
+from convtasnet_hailo.separation.evaluation import EvaluateRequest, evaluate_command
 
 
 def timed_run(metadata: Path, executor: ExecutorOptions, runs: Path) -> dict:
     started = time.perf_counter()
-    status = evaluate_command(trained_model(str(DEMO_MODEL)), metadata, None, BackendOptions(), 256, PlanOptions(),
-                              runs, executor, report=lambda _: None)
+    spec = RunSpec(source=trained_model(str(DEMO_MODEL)), backend=BackendOptions(), tile_w=256)
+    status = evaluate_command(EvaluateRequest(spec=spec, metadata=metadata, runs_dir=runs, executor=executor),
+                              report=lambda _: None)
     wall = time.perf_counter() - started
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
     summary = json.loads((run_dir / "evaluate_summary.json").read_text())

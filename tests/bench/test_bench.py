@@ -52,7 +52,7 @@ def test_bench_writes_every_path_and_the_ratios(tmp_path, capsys):
 def test_cost_model_arithmetic_and_overrides():
     import pytest
 
-    from convtasnet_hailo.bench.cost_model import DeviceModel, parse_overrides, predict
+    from convtasnet_hailo.plan.cost_model import DeviceModel, parse_overrides, predict
     from convtasnet_hailo.errors import UserError
 
     execution = {"mode": "scheduled_groups", "switches": 2, "activations": 0, "network_groups_configured": 0,

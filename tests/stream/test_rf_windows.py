@@ -7,15 +7,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends.setup import BackendOptions, open_backend
+from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import MaskAct, NormType
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import RANDOM_PRESETS
 from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, build_window_plan
 from convtasnet_hailo.plan.rf_windows import VALID
-from convtasnet_hailo.separation.separator import reference_separation
-from convtasnet_hailo.stream.executor import StreamingExecutor, stream_file
+from convtasnet_hailo.pipeline.separator import reference_separation
+from convtasnet_hailo.tiling.stream_executor import StreamingExecutor, stream_file
 from convtasnet_hailo.tiling.window_executor import WindowStreamingExecutor
 from tests.conftest import assert_within_contract, speech_like
 
@@ -27,9 +27,8 @@ ODD_L = dataclasses.replace(CLN, kernel_size=12, mask_act=MaskAct.LINEAR)  # L n
 
 def _streamed(model, hop_frames, max_width, backend="torch_proxy", tmp_path=None, seconds=0.7):
     plan = build_window_plan(model, hop_frames, max_width)
-    opened = open_backend(BackendOptions(backend), plan, {"model_source": "random"}, [plan.rf_window],
-                          tmp_path, report=lambda _: None) if backend != "torch_proxy" else \
-        open_backend(BackendOptions(), plan, {}, [plan.rf_window], None, report=lambda _: None)
+    opened = load_backend(backend, scratch=tmp_path, model_info={"model_source": "random"}, report=lambda _: None) \
+        if backend == "onnxruntime" else load_backend(backend)
     wav = speech_like(seconds, model.config.sample_rate, 3)[: int(seconds * 8000) - 5]  # not whole hops
     executor = WindowStreamingExecutor(plan, opened, hop_frames * model.config.stride)
     return plan, executor, stream_file(executor, wav), reference_separation(model, wav)
@@ -79,8 +78,7 @@ def test_the_shipped_causal_demo_model_in_two_calls_per_8_ms_hop():
     plan = build_window_plan(model, 8, 512)
     assert len(plan.stages) <= 2 and plan.rf_window <= 512
     wav = load_audio(str(DEMO_MIXTURE), 8000).wav[:12_003]
-    executor = WindowStreamingExecutor(plan, open_backend(BackendOptions(), plan, {}, [plan.rf_window], None,
-                                                          report=lambda _: None), 64)
+    executor = WindowStreamingExecutor(plan, load_backend("torch_proxy"), 64)
     streamed = stream_file(executor, wav)
     assert_within_contract(streamed, reference_separation(model, wav), "causal demo model, 8 ms hops")
     assert executor.stage_calls == len(plan.stages) * (-(-len(wav) // 64))

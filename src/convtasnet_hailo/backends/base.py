@@ -25,7 +25,8 @@ class Backend(abc.ABC):
       call reuses (the executor keeps them as they are).
     - **Preparation**: ``prepare(plan, tile_w)`` is called by the executor; the base class calls
       the backend's ``_prepare`` once per (plan, tile width) and again only when either changes
-      (open sessions, configure HEFs, check artifacts against the plan).
+      (open sessions, configure HEFs, check artifacts against the plan). What preparation makes
+      for the plan (onnxruntime's export) goes only into the folder the backend was given.
     - **Arithmetic**: ``quantized`` is False for float32 backends, judged by the normwise
       contract; True for backends computing in the device's integers, judged by SQNR per stage
       (``tolerances.py``).

@@ -60,15 +60,21 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 
 @register_backend("onnxruntime")
 class OnnxRuntimeBackend(Backend):
-    """``export_dir`` holds a manifest for one tile width, or ``tile<W>/`` subfolders for several."""
+    """``export_dir`` holds a manifest for one tile width, or ``tile<W>/`` subfolders for several.
+    With ``scratch`` instead, preparing for a plan first exports it into ``scratch/tile<W>``
+    (``model_info`` goes into its manifest), and only there."""
 
     name = "onnxruntime"
 
-    def __init__(self, export_dir: str | Path | None = None, threads: int | None = None) -> None:
-        if export_dir is None:
+    def __init__(self, export_dir: str | Path | None = None, threads: int | None = None, scratch: str | Path | None = None,
+                 model_info: dict | None = None, report=print) -> None:
+        if (export_dir is None) == (scratch is None):
             raise UserError("backend onnxruntime needs exported stages: pass --export-dir DIR "
                             "(made by `convtasnet-hailo export`)")
-        self.export_dir = Path(export_dir)
+        self.export_dir = Path(export_dir if export_dir is not None else scratch)
+        self.exports = scratch is not None
+        self.model_info, self.report = model_info or {}, report
+        self._exported: dict[int, tuple] = {}
         self.threads = threads if threads is not None else default_threads()
         self._sessions: dict[str, ort.InferenceSession] = {}
 
@@ -82,7 +88,15 @@ class OnnxRuntimeBackend(Backend):
                         f"in tile{tile_w}/); run `convtasnet-hailo export --tile-w {tile_w}` or pass its --tile-w")
 
     def _prepare(self, plan: StagePlan, tile_w: int) -> None:
-        """Opens one session per stage, after checking the export against the plan."""
+        """Opens one session per stage, after checking the export against the plan (exporting it
+        first into the scratch folder when that is what the backend was given)."""
+        exported = (plan.config, tuple(s.name for s in plan.stages))
+        if self.exports and self._exported.get(tile_w) != exported:
+            from ..export.exporter import export_plan
+
+            self._exported[tile_w] = exported
+            result = export_plan(plan, tile_w, self.export_dir / f"tile{tile_w}", self.model_info, report=self.report)
+            self.report(f"exported {len(result.manifest.stages)} stages at tile_w {tile_w} to {result.directory}")
         directory, manifest = self._export_for(tile_w)
         exported, wanted = manifest.plan.options, plan.options
         if exported.block_chan != wanted.block_chan:

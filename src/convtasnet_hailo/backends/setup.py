@@ -1,11 +1,11 @@
-"""From command options to a ready backend: the option combinations each backend reads, and the
-onnxruntime backend's "export the plan first" step (shared by parity and the audio commands)."""
+"""From command options to a backend: the option combinations each backend reads. Opened by
+``pipeline.open_run`` only."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from ..errors import UserError
 from . import load_backend
@@ -63,29 +63,19 @@ class BackendOptions:
         return {}
 
 
-def export_tile_widths(plan, model_info: dict, tile_widths: Iterable[int], export_root: Path,
-                       report: Callable[[str], None] = print) -> None:
-    """Exports ``plan`` at every tile width into ``export_root/tile<W>`` (the onnxruntime layout)."""
-    from ..export.exporter import export_plan
-
-    for tile_w in sorted(set(tile_widths)):
-        result = export_plan(plan, tile_w, export_root / f"tile{tile_w}", model_info, report=report)
-        report(f"exported {len(result.manifest.stages)} stages at tile_w {tile_w} to {result.directory}")
-
-
-def open_backend(options: BackendOptions, plan, model_info: dict, tile_widths: Iterable[int], scratch: Path,
+def open_backend(options: BackendOptions, model_info: dict, scratch: Path | None,
                  report: Callable[[str], None] = print) -> Backend:
-    """The backend ``options`` name, ready for ``plan``: onnxruntime without ``--export-dir``
-    gets the plan exported into ``scratch`` first."""
+    """The backend ``options`` name. onnxruntime without ``--export-dir`` exports each plan it is
+    prepared for into ``scratch`` (and nowhere else); a ``--noise-dir`` is checked to be this
+    model's first."""
     factory_options = options.factory_options()
     if options.noise_dir is not None:
         from .hailo_quant import check_noise_dir_model
 
         check_noise_dir_model(options.noise_dir, model_info)
     if options.name == "onnxruntime":
-        if options.export_dir is None:
-            export_tile_widths(plan, model_info, tile_widths, scratch, report)
-        factory_options["export_dir"] = options.export_dir or scratch
+        factory_options.update({"export_dir": options.export_dir} if options.export_dir is not None else
+                               {"scratch": scratch, "model_info": model_info, "report": report})
     return load_backend(options.name, **factory_options)
 
 

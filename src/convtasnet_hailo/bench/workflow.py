@@ -15,6 +15,7 @@ segmenting) runs once over an input that long, for its peak memory. Writes a JSO
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import tempfile
 import threading
@@ -26,7 +27,8 @@ import numpy as np
 
 from ..backends import load_backend
 from ..backends.base import Backend
-from ..backends.setup import QUANTIZED_BACKENDS, BackendOptions, open_backend
+from ..backends.setup import QUANTIZED_BACKENDS, BackendOptions
+from ..backends.timing import StageTimer
 from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
@@ -34,9 +36,9 @@ from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, build_plan, float_backend_options
 from ..plan.packing import pack_stages
 from ..plan.report import plan_summary
-from ..plan.stages import Stage
+from ..pipeline import RunSpec, open_run
 from ..runs.run_folder import write_json
-from .cost_model import DeviceModel, device_predictions, predict
+from ..plan.cost_model import DeviceModel, device_predictions, predict
 from ..tiling.executor import HostClock, StitchedExecutor, check_tile_width
 
 Report = Callable[[str], None]
@@ -97,26 +99,6 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, _status_bytes("VmRSS"))
-
-
-class StageTimer(Backend):
-    """Wraps a backend; adds up the time its stages take (the rest of a run is host work)."""
-
-    name = "stage_timer"
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner, self.seconds, self.calls = inner, 0.0, 0
-        self.quantized = inner.quantized
-
-    def prepare(self, plan, tile_w: int) -> None:
-        self.inner.prepare(plan, tile_w)
-
-    def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        started = time.perf_counter()
-        out = self.inner.run_stage(stage, inputs)
-        self.seconds += time.perf_counter() - started
-        self.calls += 1
-        return out
 
 
 def speech_like_signal(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
@@ -216,8 +198,8 @@ class DeviceBackend:
 
     def __init__(self, options: BackendOptions, plan, source: ModelSource, tile_widths: list[int]) -> None:
         self.options = options
-        # the scratch folder is for onnxruntime's own export, which --backend does not take
-        self.backend = open_backend(options, plan, source.to_json(), tile_widths, Path("."))
+        self.run = open_run(RunSpec(source=source, backend=options, tile_w=tile_widths[0]), plan=plan)
+        self.backend = self.run.backend
         try:
             for tile_w in tile_widths:
                 self.backend.prepare(plan, tile_w)
@@ -226,7 +208,7 @@ class DeviceBackend:
             raise
 
     def close(self) -> None:
-        self.backend.close()
+        self.run.close()
 
 
 def _bench_device_backend(plan, device_backend: DeviceBackend, wav: np.ndarray, seconds: float, tile_w: int,
@@ -291,7 +273,7 @@ def bench_long_separation(source: ModelSource, seconds: float, tile_w: int, repo
 
 def _long_separation(model, seconds: float, tile_w: int) -> dict:
     from ..separation.segments import SegmentPolicy
-    from ..separation.separator import StitchedSeparator, separate_segmented
+    from ..pipeline.separator import StitchedSeparator, separate_segmented
 
     rate = model.config.sample_rate
     wav = speech_like_signal(seconds, rate, seed=1)
@@ -414,95 +396,143 @@ def device_backend_option(options: BackendOptions | None) -> BackendOptions | No
     return options
 
 
-def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | None, repeats: int,
-                  json_path: Path | None, device: DeviceModel | None = None, report: Report = print,
-                  block_chan: int | None = None, long_seconds: float | None = None,
-                  backend: BackendOptions | None = None) -> int:
-    import os
-    import platform
+@dataclasses.dataclass(frozen=True)
+class BenchRequest:
+    """``bench``: every path timed over ``seconds`` of speech-like audio at each tile width,
+    ``repeats`` times; with ``block_chan`` also the blocked plan, with ``long_seconds`` also
+    `separate`'s path once, with a device ``backend`` also the device's path."""
 
-    if seconds <= 0 or repeats < 1:
-        raise UserError("--seconds must be > 0 and --repeats >= 1")
-    if block_chan is not None and block_chan < 1:
-        raise UserError(f"--block-chan {block_chan}: use a positive channel count")
-    config = source.model.config
+    source: ModelSource
+    seconds: float = 10.0
+    tile_widths: tuple[int, ...] = (256,)
+    repeats: int = 3
+    json_path: Path | None = None
+    device: DeviceModel = DeviceModel()
+    block_chan: int | None = None
+    long_seconds: float | None = None
+    backend: BackendOptions | None = None
+
+    def __post_init__(self) -> None:
+        if self.seconds <= 0 or self.repeats < 1:
+            raise UserError("--seconds must be > 0 and --repeats >= 1")
+        if self.block_chan is not None and self.block_chan < 1:
+            raise UserError(f"--block-chan {self.block_chan}: use a positive channel count")
+        for tile_w in self.tile_widths:
+            check_tile_width(tile_w)
+
+
+def _check_bench(request: BenchRequest) -> None:
+    config, seconds = request.source.model.config, request.seconds
     refuse_unless_fits(config.forward_bytes(round(seconds * config.sample_rate)), f"bench over {seconds:g} s of audio",
                        "pass a shorter --seconds")
-    if long_seconds:
-        refuse_unless_fits(4 * (1 + config.n_src) * round(long_seconds * config.sample_rate),
-                           f"--long-seconds {long_seconds:g} (the audio and its separated sources)",
+    if request.long_seconds:
+        refuse_unless_fits(4 * (1 + config.n_src) * round(request.long_seconds * config.sample_rate),
+                           f"--long-seconds {request.long_seconds:g} (the audio and its separated sources)",
                            "pass a shorter --long-seconds")
-    tile_widths = sorted(set(tile_widths or [256]))
-    for tile_w in tile_widths:
-        check_tile_width(tile_w)
-    check_run_files(source.given() + (backend.given() if backend else []),
+    json_path = request.json_path
+    check_run_files(request.source.given() + (request.backend.given() if request.backend else []),
                     [json_path, json_path.with_suffix(".png") if json_path else None])
-    device = device or DeviceModel()
-    plan = build_plan(source.model, PlanOptions(), PlanPath.FULL_CHAIN)
-    predictions = device_predictions(plan, seconds, device, tile_widths)
-    options = device_backend_option(backend)
-    device_backend = DeviceBackend(options, plan, source, tile_widths) if options is not None else None
-    try:
-        paths = bench_paths(source, seconds, tile_widths, repeats, report, block_chan, device_backend, device)
-    finally:
-        if device_backend is not None:
-            device_backend.close()
-    first = tile_widths[0]
-    record = {
-        **source.to_json(), "seconds_of_audio": seconds, "repeats": repeats, "tile_widths": tile_widths,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
-        "paths": paths, "device_prediction": predictions,
+
+
+def _ratios(paths: dict, first: int, block_chan: int | None) -> dict:
+    """The record's headline ratios at the first tile width (keys as the JSON names them)."""
+    float_plan = paths[f"stitched_onnxruntime{FLOAT_PLAN}_tile{first}"]
+    ratios = {
         "ratio_stitched_onnxruntime_vs_monolithic_onnxruntime":
             paths[f"stitched_onnxruntime_tile{first}"]["median_s"] / paths["monolithic_onnxruntime"]["median_s"],
         "ratio_stitched_torch_proxy_vs_torch_reference":
             paths[f"stitched_torch_proxy_tile{first}"]["median_s"] / paths["torch_reference"]["median_s"],
-        "float_plan_options": list(float_backend_options(source.model.config).float_only),
         "ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime":
-            paths[f"stitched_onnxruntime{FLOAT_PLAN}_tile{first}"]["median_s"] /
-            paths["monolithic_onnxruntime"]["median_s"],
-        "host_share_stitched_onnxruntime_float_plan": paths[f"stitched_onnxruntime{FLOAT_PLAN}_tile{first}"]["host_share"],
+            float_plan["median_s"] / paths["monolithic_onnxruntime"]["median_s"],
+        "host_share_stitched_onnxruntime_float_plan": float_plan["host_share"],
     }
     if block_chan:
-        record["ratio_stitched_onnxruntime_block_vs_unblocked"] = \
+        ratios["ratio_stitched_onnxruntime_block_vs_unblocked"] = \
             paths[f"stitched_onnxruntime_block{block_chan}_tile{first}"]["median_s"] / \
             paths[f"stitched_onnxruntime_tile{first}"]["median_s"]
-    if long_seconds:
-        record["separate_long_input"] = bench_long_separation(source, long_seconds, first, report)
-    report("path                                  median s   spread s   RTF     host share  peak RSS")
-    for name, r in paths.items():
+    return ratios
+
+
+def measure_bench(request: BenchRequest, report: Report = print) -> dict:
+    """The bench record: every path's timings, the ratios, and the device prediction."""
+    import os
+    import platform
+
+    source, tile_widths = request.source, sorted(set(request.tile_widths))
+    plan = build_plan(source.model, PlanOptions(), PlanPath.FULL_CHAIN)
+    predictions = device_predictions(plan, request.seconds, request.device, tile_widths)
+    options = device_backend_option(request.backend)
+    device_backend = DeviceBackend(options, plan, source, tile_widths) if options is not None else None
+    try:
+        paths = bench_paths(source, request.seconds, tile_widths, request.repeats, report, request.block_chan,
+                            device_backend, request.device)
+    finally:
+        if device_backend is not None:
+            device_backend.close()
+    record = {
+        **source.to_json(), "seconds_of_audio": request.seconds, "repeats": request.repeats, "tile_widths": tile_widths,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "paths": paths, "device_prediction": predictions,
+        "float_plan_options": list(float_backend_options(source.model.config).float_only),
+        **_ratios(paths, tile_widths[0], request.block_chan),
+    }
+    if request.long_seconds:
+        record["separate_long_input"] = bench_long_separation(source, request.long_seconds, tile_widths[0], report)
+    return record
+
+
+def path_lines(record: dict) -> list[str]:
+    lines = ["path                                  median s   spread s   RTF     host share  peak RSS"]
+    for name, r in record["paths"].items():
         share = f"{r['host_share']:.0%}" if "host_share" in r else "-"
-        report(f"{name:36s}  {r['median_s']:8.3f}  {r['max_s'] - r['min_s']:8.3f}  {r['rtf']:6.3f}  {share:>10s}  "
-               f"{r['peak_rss_bytes'] / 2 ** 30:.2f} GiB")
-    mono = paths["monolithic_onnxruntime"]
-    report(f"monolithic onnxruntime: its norms take {mono['norm_share']:.0%} of its kernel time "
-           f"({mono['norm_seconds']:.3f} s, ONNX Runtime's profiler); the stitched paths do that work as host steps")
+        lines.append(f"{name:36s}  {r['median_s']:8.3f}  {r['max_s'] - r['min_s']:8.3f}  {r['rtf']:6.3f}  {share:>10s}  "
+                     f"{r['peak_rss_bytes'] / 2 ** 30:.2f} GiB")
+    mono = record["paths"]["monolithic_onnxruntime"]
+    lines.append(f"monolithic onnxruntime: its norms take {mono['norm_share']:.0%} of its kernel time "
+                 f"({mono['norm_seconds']:.3f} s, ONNX Runtime's profiler); the stitched paths do that work as host "
+                 "steps")
+    first = record["tile_widths"][0]
+    lines.append(f"stitched onnxruntime / monolithic onnxruntime: "
+                 f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
+                 f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")
+    lines.append(f"float plan ({' '.join(record['float_plan_options'])}; not for the device): stitched onnxruntime / "
+                 f"monolithic onnxruntime {record['ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime']:.2f}x, "
+                 f"host share {record['host_share_stitched_onnxruntime_float_plan']:.0%}")
+    if "ratio_stitched_onnxruntime_block_vs_unblocked" in record:
+        lines.append(f"stitched onnxruntime with --block-chan / without: "
+                     f"{record['ratio_stitched_onnxruntime_block_vs_unblocked']:.2f}x")
+    return lines
+
+
+def device_lines(predictions: dict, device: DeviceModel) -> list[str]:
     execution = predictions["execution"]
-    report(f"on the device (tile_w {predictions['recommended_tile_w']}): execution mode {execution['mode']}, "
-           f"{execution['network_groups']} network group(s) in {execution['configure_windows']} configure window(s), "
-           f"per utterance {execution['switches']} scheduler switches, {execution['activations']} activations, "
-           f"{execution['network_groups_configured']} network groups reconfigured")
-    report(f"stitched onnxruntime / monolithic onnxruntime: "
-           f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
-           f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")
-    report(f"float plan ({' '.join(record['float_plan_options'])}; not for the device): stitched onnxruntime / "
-           f"monolithic onnxruntime {record['ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime']:.2f}x, "
-           f"host share {record['host_share_stitched_onnxruntime_float_plan']:.0%}")
-    if block_chan:
-        report(f"stitched onnxruntime with --block-chan {block_chan} / without: "
-               f"{record['ratio_stitched_onnxruntime_block_vs_unblocked']:.2f}x")
-    report(f"predicted {device.device} behind a Pi 5 PCIe {device.link} x1 (parameters and sources in the JSON; "
-           "assumptions marked):")
-    report("tile_w   compute s  transfer s  overhead s  calls  device RTF  latency to first output")
+    lines = [f"on the device (tile_w {predictions['recommended_tile_w']}): execution mode {execution['mode']}, "
+             f"{execution['network_groups']} network group(s) in {execution['configure_windows']} configure window(s), "
+             f"per utterance {execution['switches']} scheduler switches, {execution['activations']} activations, "
+             f"{execution['network_groups_configured']} network groups reconfigured",
+             f"predicted {device.device} behind a Pi 5 PCIe {device.link} x1 (parameters and sources in the JSON; "
+             "assumptions marked):",
+             "tile_w   compute s  transfer s  overhead s  calls  device RTF  latency to first output"]
     for row in predictions["per_tile_width"]:
-        report(f"{row['tile_w']:6d}  {row['compute_s']:9.3f}  {row['transfer_s']:10.3f}  {row['overhead_s']:10.3f}  "
-               f"{row['calls']:5d}  {row['rtf']:10.3f}  {row['latency_to_first_output_s']:.2f} s")
+        lines.append(f"{row['tile_w']:6d}  {row['compute_s']:9.3f}  {row['transfer_s']:10.3f}  "
+                     f"{row['overhead_s']:10.3f}  {row['calls']:5d}  {row['rtf']:10.3f}  "
+                     f"{row['latency_to_first_output_s']:.2f} s")
     every = ", ".join(f"{k} {v:.3f}" for k, v in predictions["rtf_at_recommended"].items())
-    report(f"recommended tile_w {predictions['recommended_tile_w']} (lowest predicted device time); RTF there: {every}")
-    if json_path is not None:
-        write_json(json_path, record)
-        plot_bench(json_path.with_suffix(".png"), record)
-        report(f"wrote {json_path} and {json_path.with_suffix('.png')}")
+    lines.append(f"recommended tile_w {predictions['recommended_tile_w']} (lowest predicted device time); RTF there: "
+                 f"{every}")
+    return lines
+
+
+def bench_command(request: BenchRequest, report: Report = print) -> int:
+    _check_bench(request)
+    record = measure_bench(request, report)
+    for line in path_lines(record) + device_lines(record["device_prediction"], request.device):
+        report(line)
+    if request.json_path is not None:
+        write_json(request.json_path, record)
+        plot_bench(request.json_path.with_suffix(".png"), record)
+        report(f"wrote {request.json_path} and {request.json_path.with_suffix('.png')}")
     return 0
 
 

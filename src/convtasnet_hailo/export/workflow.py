@@ -9,6 +9,7 @@ from typing import Callable
 from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
+from ..plan.options import DEFAULT_TILE_W
 from ..plan.builder import PlanOptions, PlanPath, build_plan
 from ..plan.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
 from ..model.source import ModelSource
@@ -16,7 +17,6 @@ from .graph_check import Violation
 from ..plan.packing import Packing, PackingRequest
 from .hailo_rules import CheckLimits
 
-DEFAULT_TILE_W = 256
 
 
 def report_violations(violations: list[Violation], what: str, report: Callable[[str], None] = print) -> int:

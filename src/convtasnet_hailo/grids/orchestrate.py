@@ -13,7 +13,8 @@ import numpy as np
 
 from ..compile.manifest import CompileManifest, PackArtifacts, StageArtifacts
 from ..errors import UserError
-from ..executors.base import CaseExecutor, ExecutorOptions, open_executor
+from ..executors.base import CaseExecutor
+from ..executors.options import ExecutorOptions, open_executor
 from ..files import write_text_atomically
 from ..guard import check_run_files
 from ..records import read_json

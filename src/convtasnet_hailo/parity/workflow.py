@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..backends.setup import BackendOptions, open_backend, open_emulation
+from ..backends.setup import BackendOptions, open_emulation
+from ..pipeline import RunSpec, open_run
 from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
@@ -80,13 +81,13 @@ def run_parity_command(source: ModelSource, request: ParityRequest, report: Call
     report(f"parity {request.path.value}: {len(cases)} case(s), backend {request.backend.name}, "
            f"{len(plan.stages)} stages, {source.description}")
     report(f"run folder: {out_dir}")
-    backend = open_backend(request.backend, plan, source.to_json(), [c.tile_w for c in cases], out_dir / "onnx",
-                           report)
+    spec = RunSpec(source=source, options=request.layout, backend=request.backend, tile_w=cases[0].tile_w,
+                   path=request.path, expose_internal=expose, scratch=out_dir / "onnx")
     emulation = open_emulation(request.backend)
     if emulation is not None:
         report(f"expected values: the float model and the device-arithmetic emulation of {request.backend.noise_dir}")
-    with backend:
-        outcomes = run_parity(plan, source, backend, cases, out_dir, seed=request.seed, report=report,
+    with open_run(spec, report, plan=plan) as run:
+        outcomes = run_parity(plan, source, run.backend, cases, out_dir, seed=request.seed, report=report,
                               precision=request.reference, emulation=emulation)
     failed = [o.run_tag for o in outcomes if not o.success]
     worst = max((o.record["max_abs"] for o in outcomes), default=float("nan"))

@@ -18,6 +18,8 @@ from . import names
 #: The widest conv output that compiled in the seed's runs (hailo_rules.CheckLimits): the default
 #: cap on a receptive-field window (``plan.rf_windows``).
 DEFAULT_MAX_WIDTH = 512
+#: The tile width the commands run and export at unless told otherwise.
+DEFAULT_TILE_W = 256
 
 
 class PlanPath(str, enum.Enum):

@@ -20,18 +20,19 @@ from typing import Callable
 
 import numpy as np
 
-from ..audio.librimix import MixtureEntry
-from ..backends.setup import BackendOptions
+from ..audio.io import probe_audio
+from ..audio.librimix import MixtureEntry, read_metadata_noted
 from ..errors import UserError
 from ..executors.base import CaseExecutor, Task, TaskFailure
 from ..executors.files import unpack
+from ..executors.options import ExecutorOptions, open_executor
 from ..files import write_text_atomically
-from ..guard import regular_file
+from ..guard import check_run_files, regular_file
 from ..metrics.quality import quality_scores
-from ..model.source import ModelSource
-from ..plan.builder import PlanOptions
+from ..pipeline import RunSpec, open_run
 from ..records import RecordError, read_json
-from ..runs.run_folder import write_json
+from ..runs.run_folder import new_run_dir, write_json
+from .forward import forward_one
 
 Report = Callable[[str], None]
 
@@ -45,40 +46,19 @@ RESUME_KEYS = ("metadata", "backend", "tile_w", "block_chan", "fused", "device_n
                "model_config")
 
 
-@dataclasses.dataclass(frozen=True)
-class SeparatorSpec:
-    """Everything a worker needs to build the stitched separator. ``scratch``: where onnxruntime
-    exports (the run folder's ``onnx/`` locally; a folder of the worker's own on a Ray node)."""
-
-    source: ModelSource
-    backend: BackendOptions
-    tile_w: int
-    layout: PlanOptions
-    scratch: str | None = None
-
-    @property
-    def key(self) -> str:
-        return json.dumps([self.source.to_json(), str(self.backend), self.tile_w, self.layout.to_json(), self.scratch],
-                          sort_keys=True, default=str)
+_OPEN_RUNS: dict = {}  # per process: a Ray worker separates many mixtures with one run
 
 
-_OPEN_SEPARATORS: dict = {}  # per process: a Ray worker separates many mixtures with one separator
-
-
-def separator_for(spec: SeparatorSpec, report: Report = print):
-    from .workflows import open_separator
-
-    if spec.key not in _OPEN_SEPARATORS:
-        scratch = Path(spec.scratch) if spec.scratch else Path(tempfile.mkdtemp(prefix="convtasnet-evaluate-"))
-        _OPEN_SEPARATORS[spec.key] = open_separator(spec.source, spec.backend, spec.tile_w, spec.layout, scratch,
-                                                    report)
-    return _OPEN_SEPARATORS[spec.key]
+def separator_for(spec: RunSpec, report: Report = print):
+    """The separator of ``spec``'s run, opened once per process (a temporary export folder when
+    the spec names none: a Ray node has none of the driver's folders)."""
+    if spec.key not in _OPEN_RUNS:
+        _OPEN_RUNS[spec.key] = open_run(spec, report)
+    return _OPEN_RUNS[spec.key].separator()
 
 
 def mixture_row(separator, mixture_id: str, mix_path: Path, source_paths) -> dict:
     """One mixture separated and scored: the CSV row (floats unrounded)."""
-    from .workflows import forward_one
-
     _, result = forward_one(separator, mix_path, source_paths)
     score, ref_score = result.score("stitched"), result.score("reference")
     quality = quality_scores(result.stitched[list(score.permutation)], result.sources, result.mixture,
@@ -92,7 +72,7 @@ def mixture_row(separator, mixture_id: str, mix_path: Path, source_paths) -> dic
             "parity_ok": result.parity_ok}
 
 
-def evaluate_mixture(spec: SeparatorSpec, mixture_id: str, mix: str, sources: tuple[str, ...],
+def evaluate_mixture(spec: RunSpec, mixture_id: str, mix: str, sources: tuple[str, ...],
                      files: dict | None = None) -> dict:
     """The task: one mixture, from its paths here, or from ``files`` shipped to another node."""
     if files is None:
@@ -165,7 +145,7 @@ def start_run(run_dir: Path, run_info: dict, resume: bool) -> None:
                         "with the same model, metadata, backend and plan options, or start a new run")
 
 
-def evaluate_entries(spec: SeparatorSpec, entries: list[MixtureEntry], run_dir: Path, run_info: dict,
+def evaluate_entries(spec: RunSpec, entries: list[MixtureEntry], run_dir: Path, run_info: dict,
                      executor: CaseExecutor, report: Report = print) -> dict:
     """Every entry not already in the run folder's CSV through ``executor``; then the CSV in
     metadata order and ``evaluate_summary.json``."""
@@ -219,3 +199,80 @@ def summarize(rows: list[dict], run_info: dict) -> dict:
             **{key: stats([r[key] for r in rows]) for key in ("pesq", "pesq_mixture", "stoi", "stoi_mixture")},
             "parity_max_abs": max((r["parity_max_abs"] for r in rows), default=float("nan")),
             "parity_all_ok": all(r["parity_ok"] for r in rows)}
+
+
+def missing_files(entries) -> list[Path]:
+    return [p for e in entries for p in (e.mixture_path, *e.source_paths) if not p.exists()]
+
+
+def check_listed_audio(metadata: Path, entries, config) -> None:
+    """Every listed file exists, is a regular file and opens as audio a mixture (or a mono
+    source) can be: checked from the headers before the first mixture is separated."""
+    missing = missing_files(entries)
+    if missing:
+        raise UserError(f"{metadata} lists {len(missing)} file(s) that do not exist, the first {missing[0]}; "
+                        "fix the paths or pass the CSV of the LibriMix tree they belong to")
+    for entry in entries:
+        probe_audio(entry.mixture_path, config.sample_rate, min_seconds=config.kernel_size / config.sample_rate)
+        for path in entry.source_paths:
+            probe_audio(path, config.sample_rate, max_channels=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateRequest:
+    """``evaluate``: the first ``limit`` mixtures a LibriMix metadata CSV lists, through ``spec``'s
+    run, into a new run folder (or the interrupted one ``resume`` names)."""
+
+    spec: RunSpec
+    metadata: Path
+    limit: int | None = None
+    runs_dir: Path = Path("module_runs")
+    executor: ExecutorOptions = ExecutorOptions()
+    resume: Path | None = None
+
+
+def _entries(request: EvaluateRequest, report: Report) -> list[MixtureEntry]:
+    """The listed mixtures, every file checked, and the run's own files guarded, before any work."""
+    if request.executor.name == "local" and request.executor.jobs > 1:
+        raise UserError("evaluate --executor local runs one mixture at a time (the stages already use every core); "
+                        "spread mixtures over processes or machines with --executor ray")
+    metadata, resume, spec = request.metadata, request.resume, request.spec
+    entries, notes = read_metadata_noted(metadata)
+    entries = entries[:request.limit]
+    for note in notes:
+        report(f"{metadata}: {note}")
+    check_listed_audio(metadata, entries, spec.model.config)
+    if resume is not None and not resume.is_dir():
+        raise UserError(f"--resume {resume} is not a folder; pass the run folder of an interrupted `evaluate`")
+    listed = [(f"a file {metadata.name} lists", p) for e in entries for p in (e.mixture_path, *e.source_paths)]
+    check_run_files(spec.source.given() + spec.backend.given() + [("the --metadata file", metadata)] + listed,
+                    [resume / name for name in (RUN_FILE, CSV_FILE, "evaluate_summary.json")] if resume else [])
+    return entries
+
+
+def summary_line(summary: dict, run_dir: Path) -> str:
+    quality = "".join(f", {label} mean {summary[key]['mean']:.2f} (mixture {summary[key + '_mixture']['mean']:.2f})"
+                      for key, label in (("pesq", "PESQ"), ("stoi", "STOI")) if summary[key] and summary[key + "_mixture"])
+    return (f"{summary['n_mixtures']} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
+            f"{summary['si_snri_db']['median']:.2f} dB{quality}; parity max_abs {summary['parity_max_abs']:.1e}; "
+            f"{run_dir}")
+
+
+def evaluate_command(request: EvaluateRequest, report: Report = print) -> int:
+    """Every listed file is checked before the first mixture is separated; exit 1 when any
+    mixture breaks the contract or fails."""
+    entries = _entries(request, report)
+    run_dir = request.resume or new_run_dir(request.runs_dir)
+    run_info = {"metadata": str(request.metadata), **request.spec.info(), **request.executor.to_json()}
+    start_run(run_dir, run_info, request.resume is not None)
+    with open_executor(request.executor) as cases:
+        spec = request.spec if cases.ships_files else dataclasses.replace(request.spec, scratch=run_dir / "onnx")
+        if not cases.ships_files:
+            separator_for(spec, report)  # here, with its progress said; the cases reuse it
+        summary = evaluate_entries(spec, entries, run_dir, run_info, cases, report)
+    if summary["n_mixtures"]:
+        report(summary_line(summary, run_dir))
+    if summary["failed"]:
+        report(f"{len(summary['failed'])} mixture(s) failed (listed in evaluate_summary.json; --resume {run_dir} "
+               "retries them)")
+    return 0 if summary["parity_all_ok"] and not summary["failed"] else 1

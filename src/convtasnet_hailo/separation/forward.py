@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 
+from ..audio.io import LoadedAudio, load_audio
+from ..errors import UserError
 from ..metrics.quality import quality_scores
 from ..metrics.separation import SeparationScore, score_separation
 from ..model.convtasnet import ConvTasNet
 from ..tolerances import TOL, contract_bound
-from .separator import StitchedSeparator, reference_separation
+from ..pipeline.separator import StitchedSeparator, reference_separation
+from ..resources import refuse_unless_fits
+from .inputs import load_inputs, refuse_non_finite
 
 
 @dataclasses.dataclass
@@ -89,3 +94,40 @@ def forward_metrics(result: ForwardResult, rate: int) -> dict:
         **quality_scores(result.stitched[list(stitched.permutation)], result.sources, result.mixture, rate),
     })
     return metrics
+
+
+def load_sources(paths, rate: int, length: int) -> np.ndarray:
+    """Ground-truth sources (n_src, length) at ``rate``; a length mismatch over 10 ms is an error."""
+    sources = [load_audio(p, rate, max_channels=1, allow_silent=True).wav for p in paths]
+    for path, wav in zip(paths, sources):
+        if abs(len(wav) - length) > rate // 100:
+            raise UserError(f"source {path} has {len(wav)} samples, the mixture {length}: pass the mixture's own sources")
+    return np.stack([np.pad(w, (0, max(0, length - len(w))))[:length] for w in sources])
+
+
+@dataclasses.dataclass(frozen=True)
+class ForwardInputs:
+    """A mixture and its ground-truth sources (n_src, T) or None, read and checked."""
+
+    mixture: LoadedAudio
+    sources: np.ndarray | None
+
+
+def load_forward_inputs(config, mix_path: Path, source_paths) -> ForwardInputs:
+    """The mixture and its sources, every one checked before any work."""
+    (mixture,) = load_inputs([mix_path], config)
+    refuse_unless_fits(2 * config.forward_bytes(len(mixture.wav)), f"{mix_path} ({mixture.seconds:.0f} s) through "
+                       "the reference model and the stitched path", "pass a shorter mixture")
+    sources = load_sources(source_paths, config.sample_rate, len(mixture.wav)) if source_paths else None
+    if sources is not None and len(sources) != config.n_src:
+        raise UserError(f"{len(sources)} ground-truth sources for a {config.n_src}-source model")
+    return ForwardInputs(mixture, sources)
+
+
+def forward_one(separator: StitchedSeparator, mix_path: Path, source_paths,
+                inputs: ForwardInputs | None = None) -> tuple[LoadedAudio, ForwardResult]:
+    model = separator.model
+    inputs = inputs or load_forward_inputs(model.config, mix_path, source_paths)
+    result = run_forward(model, separator, inputs.mixture.wav, inputs.sources)
+    refuse_non_finite(result.stitched, str(mix_path))
+    return inputs.mixture, result

@@ -13,21 +13,19 @@ from typing import Callable
 
 import numpy as np
 
-from ..audio.io import LoadedAudio, load_audio, pcm_safe_gain, probe_audio, save_audio
-from ..audio.librimix import read_metadata_noted, sources_beside
-from ..backends.setup import BackendOptions, open_backend
+from ..audio.io import LoadedAudio, pcm_safe_gain, save_audio
+from ..audio.librimix import sources_beside
 from ..errors import UserError
-from ..executors.base import ExecutorOptions, open_executor
 from ..guard import check_run_files
-from ..resources import refuse_unless_fits
-from ..plan.builder import PlanOptions, PlanPath, build_plan
 from ..model.source import ModelSource
-from ..tiling.executor import check_tile_width
+from ..pipeline import RunSpec, open_run
+from ..pipeline.separator import StitchedSeparator, segment_starts, separate_segmented
+from ..resources import refuse_unless_fits
 from ..runs.plot import plot_separation, plot_spectrograms
 from ..runs.run_folder import new_run_dir, write_json
-from .forward import ForwardResult, forward_metrics, run_forward
+from .forward import ForwardInputs, ForwardResult, forward_metrics, forward_one, load_forward_inputs
+from .inputs import load_inputs, refuse_non_finite
 from .segments import SegmentPolicy
-from .separator import StitchedSeparator, segment_starts, separate_segmented
 
 #: Inputs longer than this get a progress bar (on a terminal).
 PROGRESS_SECONDS = 30.0
@@ -79,28 +77,8 @@ def make_out_folder(out: Path) -> None:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
 
 
-def load_inputs(paths, config, **options) -> list[LoadedAudio]:
-    """Every input read and checked (readable, finite, long enough for one encoder window) before
-    any work, so that a bad file late in the list fails the run before its first output."""
-    mixtures = []
-    for path in paths:
-        audio = load_audio(path, config.sample_rate, **options)
-        if len(audio.wav) < config.kernel_size:
-            raise UserError(f"{path} holds {len(audio.wav)} sample(s) at {config.sample_rate} Hz, fewer than one "
-                            f"encoder window ({config.kernel_size} samples); pass a longer recording")
-        mixtures.append(audio)
-    return mixtures
-
-
 def _warn(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def refuse_non_finite(estimates: np.ndarray, what: str) -> None:
-    """A NaN or Inf in separated audio is never written: it would be PCM's -32768."""
-    if not np.isfinite(estimates).all():
-        raise UserError(f"{what}: the separated sources hold NaN/Inf values; nothing written for it (the model "
-                        "overflows on this input: check the checkpoint's weights)")
 
 
 def separate_files(separator: StitchedSeparator, paths: list[str], mixtures: list[LoadedAudio],
@@ -137,43 +115,6 @@ def separate_files(separator: StitchedSeparator, paths: list[str], mixtures: lis
         what = "enhanced" if suffix else f"{len(files)} sources"
         report(f"{path}: {what} in {seconds:.2f} s (RTF {seconds / audio.seconds:.3f}) -> {out}")
     return records
-
-
-def load_sources(paths, rate: int, length: int) -> np.ndarray:
-    """Ground-truth sources (n_src, length) at ``rate``; a length mismatch over 10 ms is an error."""
-    sources = [load_audio(p, rate, max_channels=1, allow_silent=True).wav for p in paths]
-    for path, wav in zip(paths, sources):
-        if abs(len(wav) - length) > rate // 100:
-            raise UserError(f"source {path} has {len(wav)} samples, the mixture {length}: pass the mixture's own sources")
-    return np.stack([np.pad(w, (0, max(0, length - len(w))))[:length] for w in sources])
-
-
-@dataclasses.dataclass(frozen=True)
-class ForwardInputs:
-    """A mixture and its ground-truth sources (n_src, T) or None, read and checked."""
-
-    mixture: LoadedAudio
-    sources: np.ndarray | None
-
-
-def load_forward_inputs(config, mix_path: Path, source_paths) -> ForwardInputs:
-    """The mixture and its sources, every one checked before any work."""
-    (mixture,) = load_inputs([mix_path], config)
-    refuse_unless_fits(2 * config.forward_bytes(len(mixture.wav)), f"{mix_path} ({mixture.seconds:.0f} s) through "
-                       "the reference model and the stitched path", "pass a shorter mixture")
-    sources = load_sources(source_paths, config.sample_rate, len(mixture.wav)) if source_paths else None
-    if sources is not None and len(sources) != config.n_src:
-        raise UserError(f"{len(sources)} ground-truth sources for a {config.n_src}-source model")
-    return ForwardInputs(mixture, sources)
-
-
-def forward_one(separator: StitchedSeparator, mix_path: Path, source_paths,
-                inputs: ForwardInputs | None = None) -> tuple[LoadedAudio, ForwardResult]:
-    model = separator.model
-    inputs = inputs or load_forward_inputs(model.config, mix_path, source_paths)
-    result = run_forward(model, separator, inputs.mixture.wav, inputs.sources)
-    refuse_non_finite(result.stitched, str(mix_path))
-    return inputs.mixture, result
 
 
 def write_forward_run(run_dir: Path, result: ForwardResult, rate: int, metrics: dict, title: str) -> None:
@@ -215,18 +156,31 @@ def forward_summary(metrics: dict) -> str:
 
 # The commands: plain values in, an exit status out (the CLI only parses and dispatches).
 
-def open_separator(source: ModelSource, backend: BackendOptions, tile_w: int, layout: PlanOptions,
-                   scratch: Path, report: Report = print) -> StitchedSeparator:
-    """The stitched separator on ``backend`` (onnxruntime exports into ``scratch`` unless it was
-    given an export folder)."""
-    check_tile_width(tile_w)
-    plan = build_plan(source.model, layout, PlanPath.FULL_CHAIN)
-    return StitchedSeparator(source.model, open_backend(backend, plan, source.to_json(), [tile_w], scratch, report),
-                             tile_w, plan)
+@dataclasses.dataclass(frozen=True)
+class SeparateRequest:
+    """``separate`` / ``enhance``: every input through ``spec``'s run into ``out``."""
+
+    spec: RunSpec
+    inputs: list[str]
+    out: Path
+    policy: SegmentPolicy = SegmentPolicy()
+    subtype: str = "PCM_16"
 
 
-def _run_info(source: ModelSource, backend: BackendOptions, tile_w: int, layout: PlanOptions) -> dict:
-    return {"backend": backend.name, "tile_w": tile_w, **layout.to_json(), **source.to_json()}
+@dataclasses.dataclass(frozen=True)
+class ForwardRequest:
+    """``forward``: one mixture, with its ground-truth sources (given, found beside a LibriMix
+    mixture, or none), into a new run folder under ``runs_dir``."""
+
+    spec: RunSpec
+    mix: Path
+    sources: list[str] = dataclasses.field(default_factory=list)
+    runs_dir: Path = Path("module_runs")
+
+
+def _scratch(spec: RunSpec, folder: Path) -> RunSpec:
+    """The spec with onnxruntime's own export kept in ``folder`` (the command's output)."""
+    return spec if spec.scratch is not None else dataclasses.replace(spec, scratch=folder / "onnx")
 
 
 def refuse_unless_separable(paths, mixtures: list[LoadedAudio], policy: SegmentPolicy, config) -> None:
@@ -239,124 +193,62 @@ def refuse_unless_separable(paths, mixtures: list[LoadedAudio], policy: SegmentP
                            "separate it in shorter segments (--segment 30)")
 
 
-def separate_inputs(source: ModelSource, backend: BackendOptions, paths: list[str], out: Path, policy: SegmentPolicy,
-                    suffix: str | None, run_json: str) -> tuple[list[LoadedAudio], list[list[Path]]]:
+def separate_inputs(request: SeparateRequest, suffix: str | None,
+                    run_json: str) -> tuple[list[LoadedAudio], list[list[Path]]]:
     """Every input read and checked (its memory too), every output named and guarded, the --out
-    folder made: all before the separator is opened (an onnxruntime export is work)."""
-    config = source.model.config
+    folder made: all before the run is opened (an onnxruntime export is work)."""
+    spec, paths, out = request.spec, request.inputs, request.out
+    config = spec.model.config
     targets = output_paths(paths, out, config.n_src, suffix)
     mixtures = load_inputs(paths, config)
-    refuse_unless_separable(paths, mixtures, policy, config)
-    check_run_files(source.given() + backend.given() + [("the input", p) for p in paths],
+    refuse_unless_separable(paths, mixtures, request.policy, config)
+    check_run_files(spec.source.given() + spec.backend.given() + [("the input", p) for p in paths],
                     [t for files in targets for t in files] + [out / run_json])
     make_out_folder(out)
     return mixtures, targets
 
 
-def separate_command(source: ModelSource, mixtures: list[str], out: Path, backend: BackendOptions, tile_w: int,
-                     layout: PlanOptions, policy: SegmentPolicy, subtype: str, report: Report = print) -> int:
-    check_tile_width(tile_w)
-    audio, targets = separate_inputs(source, backend, mixtures, out, policy, None, "separate_run.json")
-    separator = open_separator(source, backend, tile_w, layout, out / "onnx", report)
-    separate_files(separator, mixtures, audio, targets, out, policy, subtype, _run_info(source, backend, tile_w, layout),
-                   report)
+def separate_command(request: SeparateRequest, report: Report = print) -> int:
+    audio, targets = separate_inputs(request, None, "separate_run.json")
+    spec = _scratch(request.spec, request.out)
+    with open_run(spec, report) as run:
+        separate_files(run.separator(), request.inputs, audio, targets, request.out, request.policy, request.subtype,
+                       spec.info(), report)
     return 0
 
 
-def enhance_command(source: ModelSource, inputs: list[str], out: Path, backend: BackendOptions, tile_w: int,
-                    layout: PlanOptions, policy: SegmentPolicy, subtype: str, report: Report = print) -> int:
+def enhance_command(request: SeparateRequest, report: Report = print) -> int:
     """One enhanced file per input (``<stem>_enhanced.wav``) from a one-output model."""
-    n_src = source.model.config.n_src
+    n_src = request.spec.model.config.n_src
     if n_src != 1:
-        raise UserError(f"{source.description} separates {n_src} sources; `enhance` is for one-output (n_src=1) "
-                        "models: use `separate` for this one")
-    check_tile_width(tile_w)
-    audio, targets = separate_inputs(source, backend, inputs, out, policy, "enhanced", "enhance_run.json")
-    separator = open_separator(source, backend, tile_w, layout, out / "onnx", report)
-    separate_files(separator, inputs, audio, targets, out, policy, subtype, _run_info(source, backend, tile_w, layout),
-                   report, suffix="enhanced", run_json="enhance_run.json")
+        raise UserError(f"{request.spec.source.description} separates {n_src} sources; `enhance` is for one-output "
+                        "(n_src=1) models: use `separate` for this one")
+    audio, targets = separate_inputs(request, "enhanced", "enhance_run.json")
+    spec = _scratch(request.spec, request.out)
+    with open_run(spec, report) as run:
+        separate_files(run.separator(), request.inputs, audio, targets, request.out, request.policy, request.subtype,
+                       spec.info(), report, suffix="enhanced", run_json="enhance_run.json")
     return 0
 
 
-def forward_command(source: ModelSource, mix: Path, given: list[str], backend: BackendOptions,
-                    tile_w: int, layout: PlanOptions, runs_dir: Path, report: Report = print) -> int:
-    """Runbook step 6; exit 1 when the stitched output breaks the contract. ``given``: the
-    ground-truth sources (--s1, --s2), none, or found beside a LibriMix mixture."""
-    n_src = source.model.config.n_src
-    if given and len(given) != n_src:
+def forward_command(request: ForwardRequest, report: Report = print) -> int:
+    """Runbook step 6; exit 1 when the stitched output breaks the contract."""
+    spec, mix = request.spec, request.mix
+    n_src = spec.model.config.n_src
+    if request.sources and len(request.sources) != n_src:
         flags = " and ".join(f"--s{i}" for i in range(1, n_src + 1))
         raise UserError(f"the model has {n_src} source(s): pass {flags}, or none")
-    check_tile_width(tile_w)
-    source_paths = given or sources_beside(mix, n_src)
-    inputs = load_forward_inputs(source.model.config, mix, source_paths)
-    check_run_files(source.given() + backend.given() + [("the --mix input", mix)]
+    source_paths = request.sources or sources_beside(mix, n_src)
+    inputs = load_forward_inputs(spec.model.config, mix, source_paths)
+    check_run_files(spec.source.given() + spec.backend.given() + [("the --mix input", mix)]
                     + [(f"the --s{i} reference", p) for i, p in enumerate(source_paths or (), 1)], [])
-    run_dir = new_run_dir(runs_dir)
-    separator = open_separator(source, backend, tile_w, layout, run_dir / "onnx", report)
-    metrics = forward_run(separator, mix, source_paths, run_dir, _run_info(source, backend, tile_w, layout), inputs)
+    run_dir = new_run_dir(request.runs_dir)
+    spec = _scratch(spec, run_dir)
+    with open_run(spec, report) as run:
+        metrics = forward_run(run.separator(), mix, source_paths, run_dir, spec.info(), inputs)
     report(forward_summary(metrics))
     report(f"run folder: {run_dir}")
     return 0 if metrics["parity_ok"] else 1
-
-
-def missing_files(entries) -> list[Path]:
-    return [p for e in entries for p in (e.mixture_path, *e.source_paths) if not p.exists()]
-
-
-def check_listed_audio(metadata: Path, entries, config) -> None:
-    """Every listed file exists, is a regular file and opens as audio a mixture (or a mono
-    source) can be: checked from the headers before the first mixture is separated."""
-    missing = missing_files(entries)
-    if missing:
-        raise UserError(f"{metadata} lists {len(missing)} file(s) that do not exist, the first {missing[0]}; "
-                        "fix the paths or pass the CSV of the LibriMix tree they belong to")
-    for entry in entries:
-        probe_audio(entry.mixture_path, config.sample_rate, min_seconds=config.kernel_size / config.sample_rate)
-        for path in entry.source_paths:
-            probe_audio(path, config.sample_rate, max_channels=1)
-
-
-def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, backend: BackendOptions, tile_w: int,
-                     layout: PlanOptions, runs_dir: Path, executor: ExecutorOptions = ExecutorOptions(),
-                     resume: Path | None = None, report: Report = print) -> int:
-    """Every listed file is checked before the first mixture is separated; exit 1 when any
-    mixture breaks the contract or fails."""
-    from .evaluation import SeparatorSpec, evaluate_entries, separator_for, start_run
-
-    if executor.name == "local" and executor.jobs > 1:
-        raise UserError("evaluate --executor local runs one mixture at a time (the stages already use every core); "
-                        "spread mixtures over processes or machines with --executor ray")
-    check_tile_width(tile_w)
-    entries, notes = read_metadata_noted(metadata)
-    entries = entries[:limit]
-    for note in notes:
-        report(f"{metadata}: {note}")
-    check_listed_audio(metadata, entries, source.model.config)
-    if resume is not None and not resume.is_dir():
-        raise UserError(f"--resume {resume} is not a folder; pass the run folder of an interrupted `evaluate`")
-    listed = [(f"a file {metadata.name} lists", p) for e in entries for p in (e.mixture_path, *e.source_paths)]
-    check_run_files(source.given() + backend.given() + [("the --metadata file", metadata)] + listed,
-                    [resume / name for name in ("evaluate_run.json", "evaluate_per_utterance.csv",
-                                                "evaluate_summary.json")] if resume else [])
-    run_dir = resume or new_run_dir(runs_dir)
-    run_info = {"metadata": str(metadata), **_run_info(source, backend, tile_w, layout), **executor.to_json()}
-    start_run(run_dir, run_info, resume is not None)
-    with open_executor(executor) as cases:
-        scratch = None if cases.ships_files else str(run_dir / "onnx")
-        spec = SeparatorSpec(source, backend, tile_w, layout, scratch)
-        if not cases.ships_files:
-            separator_for(spec, report)  # here, with its progress said; the cases reuse it
-        summary = evaluate_entries(spec, entries, run_dir, run_info, cases, report)
-    quality = "".join(f", {label} mean {summary[key]['mean']:.2f} (mixture {summary[key + '_mixture']['mean']:.2f})"
-                      for key, label in (("pesq", "PESQ"), ("stoi", "STOI")) if summary[key] and summary[key + "_mixture"])
-    if summary["n_mixtures"]:
-        report(f"{summary['n_mixtures']} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
-               f"{summary['si_snri_db']['median']:.2f} dB{quality}; parity max_abs {summary['parity_max_abs']:.1e}; "
-               f"{run_dir}")
-    if summary["failed"]:
-        report(f"{len(summary['failed'])} mixture(s) failed (listed in evaluate_summary.json; --resume {run_dir} "
-               "retries them)")
-    return 0 if summary["parity_all_ok"] and not summary["failed"] else 1
 
 
 def imported_enhancer(runs_dir: Path, report: Report = print) -> ModelSource:

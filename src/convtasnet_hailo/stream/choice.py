@@ -1,7 +1,7 @@
 """Which streaming plan, by the cost model: the per-hop plan or receptive-field windows
 (``plan.rf_windows``), in each execution mode HailoRT allows (``plan.packing``), and why.
 
-Every candidate is priced per hop by ``bench.cost_model.stream_prediction`` (calls, recomputed
+Every candidate is priced per hop by ``plan.cost_model.stream_prediction`` (calls, recomputed
 MACs, bytes, network groups entered, device time, end-to-end latency). A candidate fits when its
 network groups fit the device at once (reconfiguring every hop is not real time). The cheapest
 fitting one wins; ``activated_packs`` is a candidate on HailoRT 4 only and needs its packs to
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..bench.cost_model import DeviceModel, stream_prediction
+from ..plan.cost_model import DeviceModel, stream_prediction
 from ..errors import UserError
 from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, build_window_plan
 from ..plan.packing import ExecutionMode
@@ -36,7 +36,7 @@ class StreamChoice:
 
 
 def _plans(model, hop_frames: int, layout: PlanOptions, requested: str, max_width: int) -> dict[str, StagePlan]:
-    from .executor import check_streamable
+    from ..tiling.stream_executor import check_streamable
 
     per_hop = build_plan(model, layout, PlanPath.FULL_CHAIN)
     check_streamable(per_hop)  # a model or layout that cannot stream is refused whatever the plan
@@ -100,7 +100,7 @@ def stream_choice_command(model, hop_ms: float, layout: PlanOptions, device: Dev
                           max_width: int = DEFAULT_MAX_WIDTH, hw_arch: str = "hailo8", report=print) -> int:
     """`plan --hop-ms H`: the streaming candidates for a causal model and the choice."""
     from ..plan.packing import HAILORT_5_ARCHS
-    from .executor import check_streamable
+    from ..tiling.stream_executor import check_streamable
     from ..plan.rf_windows import hop_samples
 
     config = model.config

@@ -11,7 +11,6 @@ Writes ``<stem>_s<i>.wav``, ``stream_run.json`` and ``stream_latency.png``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -19,45 +18,23 @@ from typing import Callable
 
 import numpy as np
 
-from ..backends.setup import BackendOptions, open_backend
-from ..bench.cost_model import DeviceModel, stream_prediction
-from ..bench.workflow import StageTimer
+from ..backends.setup import BackendOptions
 from ..errors import UserError
 from ..guard import check_run_files
-from ..resources import refuse_unless_fits
 from ..model.source import ModelSource
-from ..plan.builder import PlanOptions
-from ..runs.run_folder import write_json
-from ..separation.separator import reference_separation
+from ..pipeline import Run, RunSpec, open_run
+from ..pipeline.separator import reference_separation
+from ..plan.cost_model import DeviceModel, stream_prediction
+from ..plan.options import DEFAULT_MAX_WIDTH, PlanOptions
 from ..plan.packing import ExecutionMode
-from ..plan.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
-from .choice import choose_stream_plan
-from .executor import StreamingExecutor, check_streamable
-from ..tiling.window_executor import WindowStreamingExecutor
+from ..plan.rf_windows import hop_samples
+from ..resources import refuse_unless_fits
+from ..runs.run_folder import write_json
+from ..tiling.stream_executor import StreamingExecutor, check_streamable
+from .choice import StreamChoice, choose_stream_plan
+from .live import sounddevice_module, stream_live
 
 Report = Callable[[str], None]
-
-
-def open_streamer(source: ModelSource, backend: BackendOptions, hop_ms: float, layout: PlanOptions, scratch: Path,
-                  device: DeviceModel | None = None, plan_kind: str = "auto", max_width: int = DEFAULT_MAX_WIDTH,
-                  report: Report = print):
-    """The streaming executor for the cheapest fitting plan (``stream.choice``), and the choice."""
-    config = source.model.config
-    hop = hop_samples(hop_ms, config.sample_rate, config.stride)
-    choice = choose_stream_plan(source.model, hop, device or DeviceModel(), layout, plan_kind, max_width)
-    plan = choice.plan
-    check_streamable(plan)  # before any export
-    width = plan.rf_window or hop // config.stride
-    opened = open_backend(backend, plan, source.to_json(), [width], scratch, report)
-    timed = StageTimer(opened)  # the device calls' share of a hop; the rest is host work
-    executor = WindowStreamingExecutor(plan, timed, hop) if plan.rf_window else StreamingExecutor(plan, timed, hop)
-    executor.host_seconds = []
-    read = getattr(opened, "mode", None)  # a device backend runs the mode its HEFs were built for
-    if isinstance(read, ExecutionMode) and read is not choice.mode:
-        choice = dataclasses.replace(choice, mode=read, prediction=stream_prediction(plan, hop, device or DeviceModel(),
-                                                                                     read),
-                                     reason=f"{choice.kind} as the HEFs in --hef-dir run it ({read.value})")
-    return executor, choice
 
 
 def timed_push(executor, block: np.ndarray, per_hop: list[float], host: list[float]) -> np.ndarray:
@@ -130,225 +107,205 @@ def plot_latency(path: Path, record: dict, per_hop_ms: np.ndarray) -> None:
     plt.close(fig)
 
 
-def stream_command(source: ModelSource, input_path: str | None, hop_ms: float, backend: BackendOptions,
-                   layout: PlanOptions, out: Path, device: DeviceModel, live_seconds: float | None = None,
-                   sources: list[str] | None = None, report: Report = print, plan_kind: str = "auto",
-                   max_width: int = DEFAULT_MAX_WIDTH, play: str | None = None) -> int:
-    """Streams a file (simulated real time) or ``live_seconds`` of a sound card's input; with
-    ``sources`` (the file's ground truth), scores the streamed output (SI-SNR, SI-SNRi)."""
-    from ..audio.io import load_audio, pcm_safe_gain, save_audio
-    from ..metrics.separation import si_snr
-    from ..parity.compare import diff_tensor
+@dataclasses.dataclass(frozen=True)
+class StreamRequest:
+    """``stream``: a file in simulated real time (``input``) or ``live_seconds`` of a sound card,
+    in hops of ``hop_ms``, on the plan ``plan_kind`` picks; ``sources``: the file's ground truth.
+    ``subtype``: the WAVs' sample format (default PCM_16 for a file; live WAVs are written as the
+    hops come, before their peak is known, so only FLOAT)."""
 
-    rate = source.model.config.sample_rate
-    if (input_path is None) == (live_seconds is None):
-        raise UserError("pass an input file, or --live (not both)")
+    source: ModelSource
+    out: Path
+    input: str | None = None
+    live_seconds: float | None = None
+    hop_ms: float = 16.0
+    backend: BackendOptions = BackendOptions()
+    options: PlanOptions = PlanOptions()
+    device: DeviceModel = DeviceModel()
+    plan_kind: str = "auto"
+    max_width: int = DEFAULT_MAX_WIDTH
+    sources: tuple[str, ...] = ()
+    play: str | None = None
+    subtype: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.input is None) == (self.live_seconds is None):
+            raise UserError("pass an input file, or --live (not both)")
+        if self.live_seconds is not None and self.subtype not in (None, "FLOAT"):
+            raise UserError(f"--subtype {self.subtype} with --live: live WAVs are written as the hops come, before "
+                            "their peak is known, so a PCM format could only clip them; drop --subtype (FLOAT)")
+
+    @property
+    def stem(self) -> str:
+        return "live" if self.input is None else Path(self.input).stem
+
+
+@dataclasses.dataclass
+class StreamResult:
+    """What a stream made: input (T,), streamed output (n_src, T), per-hop compute (s), the
+    chosen plan, the record ``stream_run.json`` holds, and the live loop's record."""
+
+    wav: np.ndarray
+    streamed: np.ndarray
+    per_hop: list[float]
+    choice: StreamChoice
+    record: dict
+    live: dict | None = None
+
+
+def _inputs(request: StreamRequest) -> tuple[np.ndarray | None, list[np.ndarray]]:
+    """The file (None live) and its ground truth, read and checked; the outputs guarded."""
+    from ..audio.io import load_audio
+
+    config, out = request.source.model.config, request.out
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; pass a folder (it is created if missing)")
-    n_src = source.model.config.n_src
-    if sources and (live_seconds is not None or len(sources) != n_src):
-        raise UserError(f"--s1/--s2 are the ground truth of the input file: pass {n_src} of them with a file")
-    wav = None if live_seconds is not None else load_audio(input_path, rate).wav
-    if wav is not None and len(wav) < source.model.config.kernel_size:
-        raise UserError(f"{input_path} holds {len(wav)} sample(s), fewer than one encoder window "
-                        f"({source.model.config.kernel_size}); pass a longer recording")
+    if request.sources and (request.live_seconds is not None or len(request.sources) != config.n_src):
+        raise UserError(f"--s1/--s2 are the ground truth of the input file: pass {config.n_src} of them with a file")
+    wav = None if request.input is None else load_audio(request.input, config.sample_rate).wav
+    if wav is not None and len(wav) < config.kernel_size:
+        raise UserError(f"{request.input} holds {len(wav)} sample(s), fewer than one encoder window "
+                        f"({config.kernel_size}); pass a longer recording")
     if wav is not None:
-        refuse_unless_fits(source.model.config.forward_bytes(len(wav)), f"streaming {input_path} (the offline "
+        refuse_unless_fits(config.forward_bytes(len(wav)), f"streaming {request.input} (the offline "
                            "model it is compared with runs the whole file)", "pass a shorter recording")
-    truth = [load_audio(path, rate, allow_silent=True).wav for path in sources or []]
-    if live_seconds is not None:
-        _sounddevice()  # no sound card: say so before any export
-    stem = "live" if input_path is None else Path(input_path).stem
-    check_run_files(source.given() + backend.given() + [("the input", input_path)]
-                    + [(f"the --s{i} reference", p) for i, p in enumerate(sources or (), 1)],
-                    [out / f"{stem}_s{i}.wav" for i in range(1, n_src + 1)] + [out / f"{stem}_input.wav"]
+    truth = [load_audio(path, config.sample_rate, allow_silent=True).wav for path in request.sources]
+    if request.live_seconds is not None:
+        sounddevice_module()  # no sound card: say so before any export
+    stem = request.stem
+    check_run_files(request.source.given() + request.backend.given() + [("the input", request.input)]
+                    + [(f"the --s{i} reference", p) for i, p in enumerate(request.sources, 1)],
+                    [out / f"{stem}_s{i}.wav" for i in range(1, config.n_src + 1)] + [out / f"{stem}_input.wav"]
                     + [out / "stream_run.json", out / "stream_latency.png"])
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
-    executor, choice = open_streamer(source, backend, hop_ms, layout, out / "onnx", device, plan_kind, max_width, report)
-    report(f"stream: hops of {executor.hop} samples ({hop_ms:g} ms), plan {choice.kind} "
-           f"({len(executor.plan.stages)} device calls per hop), backend {backend.name}; {choice.reason}")
-    live = None
-    if wav is None:
-        wav, streamed, per_hop, live = stream_live(executor, live_seconds, rate, out, stem, play, report)
-        if not per_hop:
-            raise UserError("stream: interrupted before the first hop; nothing to compare")
-    else:
-        streamed, per_hop = simulate(executor, wav)
+    return wav, truth
+
+
+def open_streamer(request: StreamRequest, report: Report = print) -> tuple[Run, StreamingExecutor, StreamChoice]:
+    """The run of the cheapest fitting plan (``stream.choice``), its streaming executor, and the
+    choice (as the HEFs run it, when a device backend reads their mode)."""
+    config = request.source.model.config
+    hop = hop_samples(request.hop_ms, config.sample_rate, config.stride)
+    choice = choose_stream_plan(request.source.model, hop, request.device, request.options, request.plan_kind,
+                                request.max_width)
+    check_streamable(choice.plan)  # before any export
+    spec = RunSpec(source=request.source, options=choice.plan.options, backend=request.backend,
+                   tile_w=choice.plan.rf_window or hop // config.stride, scratch=request.out / "onnx")
+    run = open_run(spec, report, plan=choice.plan)
+    executor = run.streamer(hop)  # prepares the backend: a device backend reads its HEFs' mode
+    read = getattr(run.backend, "mode", None)  # and runs the mode they were built for
+    if isinstance(read, ExecutionMode) and read is not choice.mode:
+        choice = dataclasses.replace(choice, mode=read, prediction=stream_prediction(choice.plan, hop, request.device,
+                                                                                     read),
+                                     reason=f"{choice.kind} as the HEFs in --hef-dir run it ({read.value})")
+    return run, executor, choice
+
+
+def run_stream(request: StreamRequest, wav: np.ndarray | None, truth: list[np.ndarray],
+               report: Report = print) -> StreamResult:
+    """Opens the run, streams the file or the card through it, and judges the output against the
+    offline model on every sample."""
+    run, executor, choice = open_streamer(request, report)
+    with run:
+        report(f"stream: hops of {executor.hop} samples ({request.hop_ms:g} ms), plan {choice.kind} "
+               f"({len(executor.plan.stages)} device calls per hop), backend {request.backend.name}; {choice.reason}")
+        live = None
+        if wav is None:
+            per_hop: list[float] = []
+            push = lambda block: timed_push(executor, block, per_hop, executor.host_seconds)  # noqa: E731
+            wav, streamed, live = stream_live(executor, push, request.live_seconds, request.source.model.config
+                                              .sample_rate, request.out, request.stem, request.play, report)
+            if not per_hop:
+                raise UserError("stream: interrupted before the first hop; nothing to compare")
+        else:
+            streamed, per_hop = simulate(executor, wav)
     if not np.isfinite(streamed).all():
         raise UserError("stream: the streamed output holds NaN/Inf values (the model overflows on this input: check "
                         "the checkpoint's weights); nothing written")
-    latency = latency_record(executor, per_hop, rate)
-    offline = reference_separation(source.model, wav)
-    final = len(wav)  # every sample: the stream flushes (``finish``)
+    record = stream_record(request, executor, choice, wav, streamed, per_hop, truth)
+    return StreamResult(wav, streamed, per_hop, choice, record | ({"live": live} if live else {}), live)
+
+
+def stream_record(request: StreamRequest, executor, choice: StreamChoice, wav: np.ndarray, streamed: np.ndarray,
+                  per_hop: list[float], truth: list[np.ndarray]) -> dict:
+    """``stream_run.json``: latency, parity with the offline model, the device prediction, and
+    with ground truth the SI-SNR(i)."""
+    from ..metrics.separation import score_separation, si_snr
+    from ..parity.compare import diff_tensor
+
+    rate, final = request.source.model.config.sample_rate, len(wav)  # every sample: the stream flushes
+    offline = reference_separation(request.source.model, wav)
     diff = diff_tensor("stream_vs_offline", streamed[:, :final], offline[:, :final])
-    prediction = choice.prediction
     record = {
-        **source.to_json(), "input": input_path or "live", "seconds": len(wav) / rate, "backend": backend.name,
-        "plan": executor.plan.options.to_json(), "stream_plan": choice.to_json(), "latency": latency,
+        **request.source.to_json(), "input": request.input or "live", "seconds": len(wav) / rate,
+        "backend": request.backend.name, "plan": executor.plan.options.to_json(), "stream_plan": choice.to_json(),
+        "latency": latency_record(executor, per_hop, rate),
         "parity_vs_offline": {"max_abs": diff.max_abs, "bound": diff.bound, "all_close": diff.all_close,
                               "samples_compared": final,
                               "si_snr_db": float(np.mean([si_snr(streamed[i, :final], offline[i, :final])
                                                           for i in range(len(offline))]))},
-        "device_prediction": prediction,
+        "device_prediction": choice.prediction,
     }
     if truth:
-        from ..metrics.separation import score_separation
-
         length = min(len(wav), *(len(t) for t in truth))
         score = score_separation(streamed[:, :length], np.stack([t[:length] for t in truth]), wav[:length])
-        record.update({"sources": list(sources), "si_snr_db": list(score.si_snr),
+        record.update({"sources": list(request.sources), "si_snr_db": list(score.si_snr),
                        "si_snri_db": score.mean_si_snri})
-        report(f"stream: SI-SNR {', '.join(f'{v:.2f}' for v in score.si_snr)} dB, SI-SNRi "
-               f"{score.mean_si_snri:+.2f} dB against the ground truth")
+    return record
+
+
+def write_stream(request: StreamRequest, result: StreamResult) -> None:
+    """The sources (a file's, in ``subtype``; live ones were written as they came), the JSON, the plot."""
+    from ..audio.io import pcm_safe_gain, save_audio
+
+    rate, out = request.source.model.config.sample_rate, request.out
+    if result.live is None:
+        subtype = request.subtype or "PCM_16"
+        gain = pcm_safe_gain(result.streamed, subtype)
+        for index, track in enumerate(result.streamed, start=1):
+            save_audio(out / f"{request.stem}_s{index}.wav", track * gain, rate, subtype)
+        result.record["subtype"], result.record["gain"] = subtype, gain
+    write_json(out / "stream_run.json", result.record)
+    plot_latency(out / "stream_latency.png", result.record, np.array(result.per_hop) * 1e3)
+
+
+def stream_summary(result: StreamResult, rate: int) -> list[str]:
+    """What `stream` says when it is done."""
+    record, latency, prediction = result.record, result.record["latency"], result.choice.prediction
+    parity, c = record["parity_vs_offline"], latency["per_hop_compute_ms"]
+    lines = [f"stream: SI-SNR {', '.join(f'{v:.2f}' for v in record['si_snr_db'])} dB, SI-SNRi "
+             f"{record['si_snri_db']:+.2f} dB against the ground truth"] if "si_snri_db" in record else []
+    lines.append(
+        f"stream: algorithmic latency {latency['algorithmic_latency_ms']:.1f} ms (hop {latency['hop_ms']:g} + "
+        f"window {1e3 * latency['window_delay_samples'] / rate:g}); compute per hop p50 {c['p50']:.2f} / p95 "
+        f"{c['p95']:.2f} / max {c['max']:.2f} ms, RTF {latency['rtf']:.3f}, {latency['deadline_misses']} of "
+        f"{latency['hops']} hops missed the deadline; host work outside the device calls p50 "
+        f"{latency['host_ms_per_hop']['p50']:.2f} ms per hop; vs offline max_abs {parity['max_abs']:.1e} (bound "
+        f"{parity['bound']:.1e}) over all {parity['samples_compared']} samples")
+    lines.append(f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1: "
+                 f"{prediction['device_ms_per_hop']:.2f} ms device time per hop ({prediction['calls_per_hop']} calls, "
+                 f"{prediction['boundary_bytes_per_hop']:.0f} bytes across the link), end-to-end latency "
+                 f"{prediction['end_to_end_latency_ms']:.1f} ms")
+    live = result.live
     if live is not None:
-        record["live"] = live
-    else:  # live WAVs were written as the hops came, in float
-        gain = pcm_safe_gain(streamed, "PCM_16")
-        for index, track in enumerate(streamed, start=1):
-            save_audio(out / f"{stem}_s{index}.wav", track * gain, rate)
-    write_json(out / "stream_run.json", record)
-    plot_latency(out / "stream_latency.png", record, np.array(per_hop) * 1e3)
-    c = latency["per_hop_compute_ms"]
-    report(f"stream: algorithmic latency {latency['algorithmic_latency_ms']:.1f} ms (hop {latency['hop_ms']:g} + "
-           f"window {1e3 * executor.delay / rate:g}); compute per hop p50 {c['p50']:.2f} / p95 {c['p95']:.2f} / max "
-           f"{c['max']:.2f} ms, RTF {latency['rtf']:.3f}, {latency['deadline_misses']} of {latency['hops']} hops "
-           f"missed the deadline; host work outside the device calls p50 {latency['host_ms_per_hop']['p50']:.2f} ms "
-           f"per hop; vs offline max_abs {diff.max_abs:.1e} (bound {diff.bound:.1e}) over all {final} samples")
-    report(f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1: "
-           f"{prediction['device_ms_per_hop']:.2f} ms device time per hop ({prediction['calls_per_hop']} calls, "
-           f"{prediction['boundary_bytes_per_hop']:.0f} bytes across the link), end-to-end latency "
-           f"{prediction['end_to_end_latency_ms']:.1f} ms; {out / 'stream_run.json'}")
-    if live is not None:
-        report(f"stream: live loop: {live['input_overflows']} input overflow(s), {live['output_underflows']} output "
-               f"underflow(s), {live['playback_underruns']} playback underrun(s)"
-               + ("; interrupted (the WAVs are whole)" if live["interrupted"] else ""))
-        if live["interrupted"]:
-            return 130
-    return 0 if diff.all_close else 1
+        lines.append(f"stream: live loop: {live['input_overflows']} input overflow(s), {live['output_underflows']} "
+                     f"output underflow(s), {live['playback_underruns']} playback underrun(s)"
+                     + ("; interrupted (the WAVs are whole)" if live["interrupted"] else ""))
+    return lines
 
 
-def _sounddevice():
-    try:
-        import sounddevice
-    except (ImportError, OSError) as error:
-        raise UserError(f"--live needs the sounddevice package and PortAudio ({error}): "
-                        "pip install 'convtasnet-hailo[live]' and apt install libportaudio2") from None
-    try:
-        sounddevice.query_devices(kind="input")
-    except Exception as error:  # PortAudio reports a missing device with its own exception types
-        raise UserError(f"no sound card input found ({error}); stream a file instead") from None
-    return sounddevice
-
-
-@contextlib.contextmanager
-def _deferred_ctrl_c():
-    """SIGINT sets an event the live loop reads between hops (a hop is never cut in half)."""
-    import signal
-    import threading
-
-    stopped = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    try:
-        yield stopped
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-class _LiveCounts:
-    """What the sound card reported and what the loop saw (sounddevice's CallbackFlags)."""
-
-    def __init__(self) -> None:
-        self.input_overflows = self.output_underflows = self.playback_underruns = 0
-        self.started_playing = False
-
-    def to_json(self) -> dict:
-        return {"input_overflows": self.input_overflows, "output_underflows": self.output_underflows,
-                "playback_underruns": self.playback_underruns}
-
-
-def _play_channels(play: str | None, n_src: int) -> list[int] | None:
-    """Which sources go to the sound card: one (``--play 2``) or all, one per channel (``both``)."""
-    if play is None:
-        return None
-    if play in ("both", "all"):
-        return list(range(n_src))
-    if not play.isdigit() or not 1 <= int(play) <= n_src:
-        raise UserError(f"--play {play!r}: a source number 1..{n_src}, or both")
-    return [int(play) - 1]
-
-
-def stream_live(executor, seconds: float, rate: int, out: Path, stem: str, play: str | None = None,
-                report: Report = print) -> tuple[np.ndarray, np.ndarray, list[float], dict]:
-    """``seconds`` from the default input device, each hop pushed as it arrives (sounddevice's
-    callback queues blocks of one hop), the sources written as they come (float WAVs, whole at
-    any moment: Ctrl-C stops the loop, finishes the stream and closes them) and, with ``play``,
-    sent to the default output device. Returns (input, output aligned with it, per-hop compute s,
-    the loop's record: overflows, underruns, interrupted)."""
-    import contextlib
-    import queue
-
-    import soundfile
-
-    sounddevice = _sounddevice()
-    n_src = executor.plan.config.n_src
-    channels = _play_channels(play, n_src)
-    counts, blocks, to_play = _LiveCounts(), queue.Queue(), queue.Queue()
-    hops = max(1, int(seconds * rate) // executor.hop)
-    inputs, pieces, per_hop = [], [], []
-
-    def arrived(indata, frames, time_info, status) -> None:
-        counts.input_overflows += bool(status.input_overflow)
-        blocks.put(indata[:, 0].copy())
-
-    def playback(outdata, frames, time_info, status) -> None:
-        counts.output_underflows += bool(status.output_underflow)
-        try:
-            outdata[:] = to_play.get_nowait()
-        except queue.Empty:  # the loop has nothing ready for the card: an underrun once playing
-            outdata.fill(0)
-            counts.playback_underruns += counts.started_playing
-
-    pending = [np.zeros((len(channels or ()), 0), np.float32)]  # samples for the card, not a whole block yet
-
-    def emit(samples: np.ndarray) -> None:
-        for writer, track in zip(writers, samples):
-            writer.write(track)
-        pieces.append(samples)
-        if channels is not None:
-            ready = np.concatenate([pending[0], samples[channels]], axis=-1)
-            whole = ready.shape[-1] // executor.hop * executor.hop
-            for first in range(0, whole, executor.hop):
-                to_play.put(ready[:, first:first + executor.hop].T.copy())
-            pending[0] = ready[:, whole:]
-            counts.started_playing = counts.started_playing or whole > 0
-
-    interrupted = False
-    report(f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s"
-           + (f", playing source(s) {', '.join(str(c + 1) for c in channels)}" if channels else ""))
-    with contextlib.ExitStack() as files:
-        writers = [files.enter_context(soundfile.SoundFile(str(out / f"{stem}_s{i}.wav"), "w", rate, 1, "FLOAT"))
-                   for i in range(1, n_src + 1)]
-        captured = files.enter_context(soundfile.SoundFile(str(out / f"{stem}_input.wav"), "w", rate, 1, "FLOAT"))
-        with contextlib.ExitStack() as streams, _deferred_ctrl_c() as stopped:
-            streams.enter_context(sounddevice.InputStream(samplerate=rate, channels=1, dtype="float32",
-                                                          blocksize=executor.hop, callback=arrived))
-            if channels is not None:
-                streams.enter_context(sounddevice.OutputStream(samplerate=rate, channels=len(channels),
-                                                               dtype="float32", blocksize=executor.hop,
-                                                               callback=playback))
-            for _ in range(hops):
-                if stopped.is_set():  # Ctrl-C: only between hops, so input and output stay whole
-                    interrupted = True
-                    report("stream: interrupted; finishing the stream and closing its WAVs")
-                    break
-                block = blocks.get(timeout=10 * executor.hop / rate + 1)
-                samples = timed_push(executor, block, per_hop, executor.host_seconds)
-                inputs.append(block)
-                captured.write(block)
-                emit(samples)
-        emit(executor.finish())  # the overlap-add tail: the files end where the offline output ends
-    wav = np.concatenate(inputs) if inputs else np.zeros(0, np.float32)
-    return wav, np.concatenate(pieces, axis=-1)[:, :len(wav)], per_hop, {**counts.to_json(), "interrupted": interrupted}
+def stream_command(request: StreamRequest, report: Report = print) -> int:
+    """Streams a file (simulated real time) or the sound card; exit 1 when the output is not the
+    offline model's, 130 when Ctrl-C stopped a live stream (its WAVs are whole)."""
+    wav, truth = _inputs(request)
+    result = run_stream(request, wav, truth, report)
+    write_stream(request, result)
+    for line in stream_summary(result, request.source.model.config.sample_rate):
+        report(line)
+    report(f"stream: {request.out / 'stream_run.json'}")
+    if result.live is not None and result.live["interrupted"]:
+        return 130
+    return 0 if result.record["parity_vs_offline"]["all_close"] else 1

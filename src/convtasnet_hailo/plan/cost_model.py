@@ -138,8 +138,8 @@ CANDIDATE_TILE_WIDTHS = (32, 64, 128, 256, 512)
 def device_predictions(plan, seconds: float, model: DeviceModel, tile_widths) -> dict:
     """Predictions per tile width for ``model``, the recommended width, and the recommended
     width's RTF on every device and link."""
-    from ..plan.packing import pack_stages
-    from ..plan.report import plan_summary
+    from .packing import pack_stages
+    from .report import plan_summary
 
     packing = pack_stages([s.name for s in plan.stages])
     summaries = {w: plan_summary(plan, w, packing) for w in sorted(set(tile_widths) | set(CANDIDATE_TILE_WIDTHS))}
@@ -158,8 +158,8 @@ def stream_prediction(plan, hop: int, model: DeviceModel, mode=None) -> dict:
     of W frames (the hop's frames plus the recomputed context); the network groups entered per
     hop (``plan.packing``); end-to-end latency = the hop's buffering + the encoder window's delay +
     that device time (host time on the Pi is not modelled)."""
-    from ..plan.packing import ExecutionMode, pack_stages
-    from ..plan.report import plan_summary
+    from .packing import ExecutionMode, pack_stages
+    from .report import plan_summary
 
     config = plan.config
     window = plan.rf_window
