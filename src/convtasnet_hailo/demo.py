@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .backends.setup import BackendOptions
-from .plan.cost_model import DeviceModel
 from .pipeline import RunSpec
-from .plan.builder import PlanOptions
 from .separation.workflows import ForwardRequest, forward_command, imported_enhancer
 from .stream.workflow import StreamRequest, stream_command
 

@@ -473,7 +473,7 @@ def measure_bench(request: BenchRequest, report: Report = print) -> dict:
         **source.to_json(), "seconds_of_audio": request.seconds, "repeats": request.repeats, "tile_widths": tile_widths,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
-        "paths": paths, "device_prediction": predictions,
+        "paths": paths, "device_prediction": predictions, "block_chan": request.block_chan,
         "float_plan_options": list(float_backend_options(source.model.config).float_only),
         **_ratios(paths, tile_widths[0], request.block_chan),
     }
@@ -500,7 +500,7 @@ def path_lines(record: dict) -> list[str]:
                  f"monolithic onnxruntime {record['ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime']:.2f}x, "
                  f"host share {record['host_share_stitched_onnxruntime_float_plan']:.0%}")
     if "ratio_stitched_onnxruntime_block_vs_unblocked" in record:
-        lines.append(f"stitched onnxruntime with --block-chan / without: "
+        lines.append(f"stitched onnxruntime with --block-chan {record['block_chan']} / without: "
                      f"{record['ratio_stitched_onnxruntime_block_vs_unblocked']:.2f}x")
     return lines
 

@@ -142,90 +142,108 @@ def _emulation_fields(diffs: list[TensorDiff], emulated_final, final) -> dict:
     return fields
 
 
-def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.ndarray],
-             source: ModelSource, out_dir: Path, reference_seconds: float,
-             precision: ReferencePrecision = ReferencePrecision.FLOAT32, emulation=None) -> CaseOutcome:
-    """Runs one case through the stitched executor and writes its JSON. With ``emulation`` (the
-    ``hailo_quant`` backend of a `noise` folder), every stage is also compared with the device
-    arithmetic's emulation (SQNR), the expected value of a quantized backend."""
-    config = plan.config
-    reference_names = set(trace)
-    diffs: list[TensorDiff] = []
-    emulated = _emulated_tensors(plan, emulation, case, trace) if emulation is not None else {}
-    emulation_diffs: list[TensorDiff] = []
+@dataclasses.dataclass(frozen=True)
+class ParityRun:
+    """What every case of one parity run shares: the plan, the open backend, the model, where the
+    JSONs go, the reference's precision, and the device-arithmetic emulation (or None)."""
 
-    final = None
+    plan: StagePlan
+    backend: object
+    source: ModelSource
+    out_dir: Path
+    precision: ReferencePrecision = ReferencePrecision.FLOAT32
+    emulation: object = None
 
-    def observe(name: str, tensor: np.ndarray) -> None:
-        nonlocal final
-        if name in reference_names:
-            diffs.append(diff_tensor(name, tensor, trace[name]))
-        if name in emulated:
-            emulation_diffs.append(diff_tensor(name, tensor, emulated[name]))
+
+class _Observed:
+    """Every tensor the stitched executor makes, compared as it comes with the reference trace
+    and the emulation's tensors; the final output kept for its SI-SNR."""
+
+    def __init__(self, trace: dict[str, np.ndarray], emulated: dict[str, np.ndarray]) -> None:
+        self.trace, self.emulated = trace, emulated
+        self.diffs: list[TensorDiff] = []
+        self.emulation_diffs: list[TensorDiff] = []
+        self.final: np.ndarray | None = None
+
+    def __call__(self, name: str, tensor: np.ndarray) -> None:
+        if name in self.trace:
+            self.diffs.append(diff_tensor(name, tensor, self.trace[name]))
+        if name in self.emulated:
+            self.emulation_diffs.append(diff_tensor(name, tensor, self.emulated[name]))
         if name == "final_output":
-            final = tensor
+            self.final = tensor
 
-    executor = StitchedExecutor(plan, backend, case.tile_w)
-    started = time.perf_counter()
-    executor.run(_executor_inputs(case.path, trace), observe)
-    stitched_seconds = time.perf_counter() - started
-    run_tag = case.run_tag(config)
-    latent_w = case.latent_w(config)
+
+def failed_stages(diffs: list[TensorDiff], quantized: bool) -> list[str]:
+    """Every tensor that breaks its rule, not just the first: integer arithmetic is judged by
+    SQNR per stage; float32 by the normwise contract, host-made diagnostics (norms, skip sums)
+    included."""
+    if quantized:
+        return [d.name for d in diffs if is_contract_tensor(d.name) and not d.sqnr_db >= QUANTIZED_MIN_SQNR_DB]
+    return [d.name for d in diffs if not d.all_close]
+
+
+def _judgement(diffs: list[TensorDiff], quantized: bool) -> dict:
+    """The record's verdict fields."""
     contract = [d for d in diffs if is_contract_tensor(d.name)]
     diagnostics = [d for d in diffs if not is_contract_tensor(d.name)]
-    quantized = backend.quantized
-    if quantized:  # integer arithmetic: judged by SQNR per stage, not by the float32 contract
-        all_close = bool(contract) and all(d.sqnr_db >= QUANTIZED_MIN_SQNR_DB for d in contract)
-    else:
-        # Host-made diagnostics (norms, skip sums) are judged by the same normwise rule.
-        all_close = bool(contract) and all(d.all_close for d in diffs)
+    failed = failed_stages(diffs, quantized)
     worst = max(contract, key=lambda d: d.max_rel, default=None)
     tightest = min(diffs, key=lambda d: d.margin, default=None)
-    record: dict = {
-        "run_tag": run_tag, "path": case.path.value, "backend": backend.name,
-        "all_close": all_close, "tol": TOL, "reference": precision.value,
-        "tolerance": "sqnr" if quantized else "normwise",
+    return {
+        "all_close": bool(contract) and not failed, "tol": TOL, "tolerance": "sqnr" if quantized else "normwise",
         "contract": f"SQNR >= {QUANTIZED_MIN_SQNR_DB:g} dB per stage" if quantized else CONTRACT,
-        "min_sqnr_db": QUANTIZED_MIN_SQNR_DB if quantized else None,
-        "target_max_rel": TARGET_MAX_REL,
-        "tile_w": case.tile_w, "block_chan": plan.options.block_chan, "n_stages": len(plan.stages), "latent_w": latent_w, "wav_t": case.wav_t,
-        "n_tiles": -(-latent_w // case.tile_w), "sample_rate": config.sample_rate,
-        "worst_stage": worst.name if worst else None,
-        "max_abs": max((d.max_abs for d in contract), default=None),
-        "max_rel": worst.max_rel if worst else None,
-        "min_margin": tightest.margin if tightest else None,
-        "min_margin_stage": tightest.name if tightest else None,
-        "required_margin": REQUIRED_MARGIN,
-        "margin_ok": bool(tightest) and tightest.margin >= REQUIRED_MARGIN,
-        "failed_stages": [d.name for d in (contract if quantized else diffs)
-                          if not (d.sqnr_db >= QUANTIZED_MIN_SQNR_DB if quantized else d.all_close)],
+        "min_sqnr_db": QUANTIZED_MIN_SQNR_DB if quantized else None, "target_max_rel": TARGET_MAX_REL,
+        "worst_stage": worst.name if worst else None, "max_abs": max((d.max_abs for d in contract), default=None),
+        "max_rel": worst.max_rel if worst else None, "min_margin": tightest.margin if tightest else None,
+        "min_margin_stage": tightest.name if tightest else None, "required_margin": REQUIRED_MARGIN,
+        "margin_ok": bool(tightest) and tightest.margin >= REQUIRED_MARGIN, "failed_stages": failed,
         "stages_over_target_max_rel": [d.name for d in contract if d.max_rel > TARGET_MAX_REL],
         "diagnostic_tensors": [d.name for d in diagnostics],
         "diagnostics_all_close": all(d.all_close for d in diagnostics),
         "diagnostics_max_abs": max((d.max_abs for d in diagnostics), default=None),
         "diagnostics_min_margin": min((d.margin for d in diagnostics), default=None),
-        "stage_calls": sum(executor.stage_batches.values()),
-        "backend_stats": backend.stats(),
-        "reference_seconds": round(reference_seconds, 4),
-        "stitched_seconds": round(stitched_seconds, 4),
-        **source.to_json(),
     }
-    for d in diffs:
-        record[f"{d.name}_max_abs"] = d.max_abs
-    for d in diffs:
-        record[f"{d.name}_max_rel"] = d.max_rel
-    for d in diffs:
-        record[f"{d.name}_bound"] = d.bound
-    for d in diffs:
-        record[f"{d.name}_sqnr_db"] = d.sqnr_db
-    if "final_output" in reference_names and final is not None:
-        scores = [si_snr(final[g, 0], trace["final_output"][g, 0]) for g in range(final.shape[0])]
+
+
+def case_record(run: ParityRun, case: ParityCase, observed: _Observed, seconds: dict, stage_calls: int) -> dict:
+    """The case's JSON record (pure: nothing is written)."""
+    config, diffs = run.plan.config, observed.diffs
+    latent_w = case.latent_w(config)
+    record: dict = {
+        "run_tag": case.run_tag(config), "path": case.path.value, "backend": run.backend.name,
+        "reference": run.precision.value, **_judgement(diffs, run.backend.quantized),
+        "tile_w": case.tile_w, "block_chan": run.plan.options.block_chan, "n_stages": len(run.plan.stages),
+        "latent_w": latent_w, "wav_t": case.wav_t, "n_tiles": -(-latent_w // case.tile_w),
+        "sample_rate": config.sample_rate, "stage_calls": stage_calls, "backend_stats": run.backend.stats(),
+        **{key: round(value, 4) for key, value in seconds.items()}, **run.source.to_json(),
+    }
+    for suffix, value in (("max_abs", "max_abs"), ("max_rel", "max_rel"), ("bound", "bound"), ("sqnr_db", "sqnr_db")):
+        record.update({f"{d.name}_{suffix}": getattr(d, value) for d in diffs})
+    if "final_output" in observed.trace and observed.final is not None:
+        scores = [si_snr(observed.final[g, 0], observed.trace["final_output"][g, 0])
+                  for g in range(observed.final.shape[0])]
         record["final_output_si_snr_vs_reference_db"] = float(np.mean(scores))
-    if emulation is not None:
-        record.update(_emulation_fields(emulation_diffs, emulated.get("final_output"), final))
-    json_path = out_dir / f"{run_tag}.json"
+    if run.emulation is not None:
+        record.update(_emulation_fields(observed.emulation_diffs, observed.emulated.get("final_output"),
+                                        observed.final))
+    return record
+
+
+def run_case(run: ParityRun, case: ParityCase, trace: dict[str, np.ndarray], reference_seconds: float) -> CaseOutcome:
+    """Runs one case through the stitched executor, judges it and writes its JSON. With an
+    emulation (the ``hailo_quant`` backend of a `noise` folder), every stage is also compared with
+    the device arithmetic's emulation (SQNR), the expected value of a quantized backend."""
+    emulated = _emulated_tensors(run.plan, run.emulation, case, trace) if run.emulation is not None else {}
+    observed = _Observed(trace, emulated)
+    executor = StitchedExecutor(run.plan, run.backend, case.tile_w)
+    started = time.perf_counter()
+    executor.run(_executor_inputs(case.path, trace), observed)
+    seconds = {"reference_seconds": reference_seconds, "stitched_seconds": time.perf_counter() - started}
+    record = case_record(run, case, observed, seconds, sum(executor.stage_batches.values()))
+    json_path = run.out_dir / f"{record['run_tag']}.json"
     write_json(json_path, record)
-    return CaseOutcome(case, run_tag, diffs, record, json_path)
+    return CaseOutcome(case, record["run_tag"], observed.diffs, record, json_path)
 
 
 def summary_columns(path: PlanPath) -> list[str]:
@@ -234,14 +252,13 @@ def summary_columns(path: PlanPath) -> list[str]:
             "max_abs", "max_rel", "worst_stage", "min_margin", "min_margin_stage"]
 
 
-def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[ParityCase], out_dir: Path,
-               seed: int = 0, report: Callable[[str], None] = print,
-               precision: ReferencePrecision = ReferencePrecision.FLOAT32, emulation=None) -> list[CaseOutcome]:
+def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0,
+               report: Callable[[str], None] = print) -> list[CaseOutcome]:
     """Runs ``cases`` (one reference trace per length), writing JSONs and the summary TSV."""
-    path = plan.path
+    path, source = run.plan.path, run.source
     for case in cases:
         check_tile_width(case.tile_w)
-    summary = TsvWriter(out_dir / SUMMARY_FILES[path], summary_columns(path))
+    summary = TsvWriter(run.out_dir / SUMMARY_FILES[path], summary_columns(path))
     outcomes: list[CaseOutcome] = []
     by_length: dict[int, list[ParityCase]] = {}
     for case in cases:
@@ -250,10 +267,10 @@ def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[Parity
     for wav_t, length_cases in by_length.items():
         started = time.perf_counter()
         trace = trace_reference(source.model, probe_waveform(wav_t, source.model.config.sample_rate, seed),
-                                float64=precision is ReferencePrecision.FLOAT64)
+                                float64=run.precision is ReferencePrecision.FLOAT64)
         reference_seconds = time.perf_counter() - started
         for case in length_cases:
-            outcome = run_case(plan, backend, case, trace, source, out_dir, reference_seconds, precision, emulation)
+            outcome = run_case(run, case, trace, reference_seconds)
             outcomes.append(outcome)
             done += 1
             rec = outcome.record
@@ -264,6 +281,6 @@ def run_parity(plan: StagePlan, source: ModelSource, backend, cases: list[Parity
                    f"(worst {worst.name if worst else '-'}), margin {rec['min_margin']:.1f}x "
                    f"({rec['min_margin_stage']}) {rec['stitched_seconds']:.2f} s"
                    + (f"; vs emulation min SQNR {rec['min_sqnr_vs_emulation_db']:.1f} dB "
-                      f"({rec['worst_stage_vs_emulation']})" if emulation is not None else ""))
+                      f"({rec['worst_stage_vs_emulation']})" if run.emulation is not None else ""))
         del trace
     return outcomes

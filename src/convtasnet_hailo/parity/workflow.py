@@ -18,7 +18,8 @@ from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
 from ..runs.run_folder import new_run_dir
 from .runner import (
-    DEFAULT_TILE_WIDTHS, SUMMARY_FILES, ParityCase, ReferencePrecision, default_cases, run_parity, samples_for_frames,
+    DEFAULT_TILE_WIDTHS, SUMMARY_FILES, ParityCase, ParityRun, ReferencePrecision, default_cases, run_parity,
+    samples_for_frames,
 )
 
 
@@ -87,8 +88,8 @@ def run_parity_command(source: ModelSource, request: ParityRequest, report: Call
     if emulation is not None:
         report(f"expected values: the float model and the device-arithmetic emulation of {request.backend.noise_dir}")
     with open_run(spec, report, plan=plan) as run:
-        outcomes = run_parity(plan, source, run.backend, cases, out_dir, seed=request.seed, report=report,
-                              precision=request.reference, emulation=emulation)
+        parity = ParityRun(plan, run.backend, source, out_dir, request.reference, emulation)
+        outcomes = run_parity(parity, cases, seed=request.seed, report=report)
     failed = [o.run_tag for o in outcomes if not o.success]
     worst = max((o.record["max_abs"] for o in outcomes), default=float("nan"))
     if outcomes[0].record["tolerance"] == "normwise":

@@ -12,7 +12,6 @@ from typing import Callable
 from ..backends.base import Backend
 from ..backends.setup import open_backend
 from ..backends.timing import StageTimer
-from ..errors import UserError
 from ..plan.builder import StagePlan, build_plan
 from ..tiling.executor import StitchedExecutor
 from ..tiling.stream_executor import StreamingExecutor, check_streamable

@@ -81,14 +81,15 @@ def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def separate_files(separator: StitchedSeparator, paths: list[str], mixtures: list[LoadedAudio],
-                   targets: list[list[Path]], out: Path, policy: SegmentPolicy, subtype: str, run_info: dict,
-                   report: Report = print, warn: Report = _warn, suffix: str | None = None,
-                   run_json: str = "separate_run.json") -> list[dict]:
+def separate_files(separator: StitchedSeparator, request: "SeparateRequest", mixtures: list[LoadedAudio],
+                   targets: list[list[Path]], run_info: dict, report: Report = print,
+                   suffix: str | None = None) -> list[dict]:
     """Separates every (already loaded and checked) file into its ``targets`` and keeps
     ``separate_run.json`` up to date after each file (``complete`` turns true at the end).
     Outputs that would clip in a PCM subtype are scaled down together (said on stderr and in the
     JSON as ``gain``); every file is written atomically, so an interrupt loses no finished file."""
+    paths, out, policy, subtype = request.inputs, request.out, request.policy, request.subtype
+    run_json = "enhance_run.json" if suffix else "separate_run.json"
     rate = separator.model.config.sample_rate
     segments = [policy.segment_seconds(audio.seconds) for audio in mixtures]
     records: list[dict] = []
@@ -103,7 +104,7 @@ def separate_files(separator: StitchedSeparator, paths: list[str], mixtures: lis
         refuse_non_finite(estimates, str(path))
         gain = pcm_safe_gain(estimates, subtype)
         if gain != 1.0:
-            warn(f"{path}: the separated sources peak at {1 / gain * 0.99:.3g}, beyond what {subtype} holds; "
+            _warn(f"{path}: the separated sources peak at {1 / gain * 0.99:.3g}, beyond what {subtype} holds; "
                  f"scaled by {gain:.3g} (all sources alike) instead of clipping. Pass --subtype FLOAT to keep them")
         for target, estimate in zip(files, estimates):
             save_audio(target, estimate * gain, rate, subtype)
@@ -212,8 +213,7 @@ def separate_command(request: SeparateRequest, report: Report = print) -> int:
     audio, targets = separate_inputs(request, None, "separate_run.json")
     spec = _scratch(request.spec, request.out)
     with open_run(spec, report) as run:
-        separate_files(run.separator(), request.inputs, audio, targets, request.out, request.policy, request.subtype,
-                       spec.info(), report)
+        separate_files(run.separator(), request, audio, targets, spec.info(), report)
     return 0
 
 
@@ -226,8 +226,7 @@ def enhance_command(request: SeparateRequest, report: Report = print) -> int:
     audio, targets = separate_inputs(request, "enhanced", "enhance_run.json")
     spec = _scratch(request.spec, request.out)
     with open_run(spec, report) as run:
-        separate_files(run.separator(), request.inputs, audio, targets, request.out, request.policy, request.subtype,
-                       spec.info(), report, suffix="enhanced", run_json="enhance_run.json")
+        separate_files(run.separator(), request, audio, targets, spec.info(), report, suffix="enhanced")
     return 0
 
 

@@ -96,16 +96,16 @@ def format_choice(choice: StreamChoice) -> str:
     return "\n".join(lines)
 
 
-def stream_choice_command(model, hop_ms: float, layout: PlanOptions, device: DeviceModel, requested: str = "auto",
-                          max_width: int = DEFAULT_MAX_WIDTH, hw_arch: str = "hailo8", report=print) -> int:
+def stream_choice_command(request: "PlanRequest", report=print) -> int:
     """`plan --hop-ms H`: the streaming candidates for a causal model and the choice."""
     from ..plan.packing import HAILORT_5_ARCHS
     from ..tiling.stream_executor import check_streamable
     from ..plan.rf_windows import hop_samples
 
-    config = model.config
-    hop = hop_samples(hop_ms, config.sample_rate, config.stride)
-    choice = choose_stream_plan(model, hop, device, layout, requested, max_width, hw_arch in HAILORT_5_ARCHS)
+    model, device, hop_ms = request.source.model, request.device, request.hop_ms
+    hop = hop_samples(hop_ms, model.config.sample_rate, model.config.stride)
+    choice = choose_stream_plan(model, hop, device, request.layout, request.plan_kind, request.max_width,
+                                request.packing.hw_arch in HAILORT_5_ARCHS)
     check_streamable(choice.plan)
     report(f"streaming plans for hops of {hop} samples ({hop_ms:g} ms) on {device.device} behind a Pi 5 PCIe "
            f"{device.link} x1:")
@@ -132,8 +132,7 @@ class PlanRequest:
 
 def plan_or_streaming_command(request: PlanRequest) -> int:
     if request.hop_ms is not None:
-        return stream_choice_command(request.source.model, request.hop_ms, request.layout, request.device,
-                                     request.plan_kind, request.max_width, request.packing.hw_arch)
+        return stream_choice_command(request)
     from ..plan.report import plan_command
 
     plan = build_plan(request.source.model, request.layout, request.path)

@@ -121,7 +121,7 @@ class LiveLoop:
         return False
 
 
-def stream_live(executor, push: Callable[[np.ndarray], np.ndarray], seconds: float, rate: int, out: Path, stem: str,
+def stream_live(executor, push: Callable[[np.ndarray], np.ndarray], seconds: float, out: Path, stem: str,
                 play: str | None = None, report: Report = print) -> tuple[np.ndarray, np.ndarray, dict]:
     """``seconds`` from the default input device, each hop pushed as it arrives (sounddevice's
     callback queues blocks of one hop), the sources written as they come (float WAVs, whole at
@@ -131,7 +131,7 @@ def stream_live(executor, push: Callable[[np.ndarray], np.ndarray], seconds: flo
     import soundfile
 
     sounddevice = sounddevice_module()
-    n_src = executor.plan.config.n_src
+    n_src, rate = executor.plan.config.n_src, executor.plan.config.sample_rate
     loop = LiveLoop(executor, push, play_channels(play, n_src))
     report(f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s"
            + (f", playing source(s) {', '.join(str(c + 1) for c in loop.channels)}" if loop.channels else ""))

@@ -216,8 +216,8 @@ def run_stream(request: StreamRequest, wav: np.ndarray | None, truth: list[np.nd
         if wav is None:
             per_hop: list[float] = []
             push = lambda block: timed_push(executor, block, per_hop, executor.host_seconds)  # noqa: E731
-            wav, streamed, live = stream_live(executor, push, request.live_seconds, request.source.model.config
-                                              .sample_rate, request.out, request.stem, request.play, report)
+            wav, streamed, live = stream_live(executor, push, request.live_seconds, request.out, request.stem,
+                                              request.play, report)
             if not per_hop:
                 raise UserError("stream: interrupted before the first hop; nothing to compare")
         else:
