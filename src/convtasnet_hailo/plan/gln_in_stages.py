@@ -18,7 +18,7 @@ output) has no stage to take its moments and stays on the host.
 
 For the float backends only (onnxruntime, torch_proxy): whether the Dataflow Compiler maps a
 global average pool in a normalization path, and a multiply by a per-tile network input, is
-unconfirmed (HAILO_FACTS.md: ``NegativeSlopeExponentNonFixable`` on such an avgpool in a ConvTasNet
+unconfirmed (docs/hailo_facts.md, "Errors seen": ``NegativeSlopeExponentNonFixable`` on such an avgpool in a ConvTasNet
 port), so compile and the Hailo backends refuse these plans (``builder.refuse_float_only``).
 """
 
