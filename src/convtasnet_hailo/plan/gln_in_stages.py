@@ -2,8 +2,8 @@
 
 By default gLN runs on the host between two stages: its whole-utterance statistics, then the
 affine applied while the next stage's tiles are cut. Those passes over the largest tensors of the
-plan were most of the stitched path's host time (bench: 0.6 s of 1.6 s on 10 s at full size). With
-this option, for every gLN whose input a stage makes:
+plan were most of the stitched path's host time (docs/benchmarks.md, "Host speed"). With this
+option, for every gLN whose input a stage makes:
 
 - that stage also outputs, per tile and channel, the mean of the tensor and its sum of squares
   (``TileMean``, ``TileSumSquare``: two per-tile outputs, one pass over the tensor each);
