@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "convtasnet_hailo"
 SCRIPT = ROOT / "scripts" / "gen_cli_reference.py"
 #: Folders that are not the repository's content: environments, caches, run outputs.
-SKIP_DIRS = {".git", ".venv", "venv", "module_runs", "__pycache__", ".pytest_cache", "build", "dist", "node_modules"}
+SKIP_DIRS = {".git", ".venv", "venv", "module_runs", "__pycache__", ".pytest_cache", "build", "dist", "data",
+             "runs_train", ".deps", "node_modules"}
 #: Recorded outputs, kept byte for byte as the program wrote them (their attribution strings
 #: name the notes of their day); the code that writes them is scanned like everything else.
 RECORDED = ("benchmarks/results/",)
@@ -45,6 +46,16 @@ CITED_REPO = re.compile(r"\b([\w-]+)/[\w.-]+[,:]?\s+`?$")
 
 
 def _repo_files() -> list[Path]:
+    """The repository's files: what git tracks or would add (its ignore rules leave out data/,
+    run folders, environments); without git, a walk that skips the same folders."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                                capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+        return sorted(ROOT / name for name in listed if name and (ROOT / name).is_file())
+    except (OSError, subprocess.SubprocessError):
+        pass
     files = []
     stack = [ROOT]
     while stack:
