@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.backends import load_backend
-from convtasnet_hailo.plan.builder import PlanPath, build_plan, is_contract_tensor
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, is_contract_tensor
 from convtasnet_hailo.model.config import (
     FULL_SIZE_8K, ConvTasNetConfig, EncoderActivation, MaskAct, NormType,
 )
@@ -63,7 +63,7 @@ def make_backend(name: str, plan, tile_w: int, export_root):
         return load_backend(name)
     from convtasnet_hailo.export.exporter import export_plan
 
-    directory = export_root / f"{plan.path.value}_b{plan.block_chan}_t{tile_w}"
+    directory = export_root / f"{plan.path.value}_b{plan.options.block_chan}_t{tile_w}"
     export_plan(plan, tile_w, directory, {"source": "test"}, report=lambda _: None)
     return load_backend(name, export_dir=directory)
 
@@ -71,8 +71,7 @@ def make_backend(name: str, plan, tile_w: int, export_root):
 def parity_plan(model, path: PlanPath, block_chan: int | None = None, fuse: bool = True, device_norms: bool = False,
                 gln_in_stages: bool = False, halo_edges: bool = False, skip_sums_in_stages: bool = False):
     """The plan parity runs: fused stages expose their internal tensors, so every name is judged."""
-    return build_plan(model, path, block_chan, fuse=fuse, expose_internal=fuse, device_norms=device_norms,
-                      gln_in_stages=gln_in_stages, halo_edges=halo_edges, skip_sums_in_stages=skip_sums_in_stages)
+    return build_plan(model, PlanOptions(block_chan=block_chan, fuse=fuse, device_norms=device_norms, gln_in_stages=gln_in_stages, halo_edges=halo_edges, skip_sums_in_stages=skip_sums_in_stages), path, expose_internal=fuse)
 
 
 def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: dict, backend: str = "torch_proxy",
@@ -96,7 +95,7 @@ def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: 
     executor.run({n: trace[n].astype(np.float32) for n in path.inputs}, observe)
     wav_t = trace["wav"].shape[-1]
     plan = executor.plan
-    assert not failures, (f"{executor.backend.name} {path.value} tile_w={tile_w} block_chan={plan.block_chan} "
+    assert not failures, (f"{executor.backend.name} {path.value} tile_w={tile_w} block_chan={plan.options.block_chan} "
                           f"wav_t={wav_t}: " + "; ".join(failures))
     return len(compared)
 
@@ -144,7 +143,7 @@ def test_cln_norms_on_the_device_every_stage_every_length(config_name, path, bac
 
 def test_device_norms_leave_one_stage_per_tcn_block():
     model = _model("2src_causal_cLN_linear_encrelu")
-    host, device = build_plan(model), build_plan(model, device_norms=True)
+    host, device = build_plan(model), build_plan(model, PlanOptions(device_norms=True))
     blocks = model.config.n_blocks * model.config.n_repeats
     assert len(host.stages) == 2 * blocks + 3 and len(device.stages) == blocks + 2  # encoder joins block 0
 
@@ -257,6 +256,6 @@ def test_fused_plan_reports_every_name_the_unfused_plan_does(config_name, path):
     """Fusion hides tensors inside stages; the parity plan exposes them, so every runbook name and
     diagnostic is still judged, and the runtime plan has fewer stage invocations."""
     model = _model(config_name)
-    unfused, fused = build_plan(model, path, fuse=False), parity_plan(model, path)
+    unfused, fused = build_plan(model, PlanOptions(fuse=False), path), parity_plan(model, path)
     assert set(fused.produced_names()) >= {n for n in unfused.produced_names() if n in _trace(config_name, 600)}
-    assert len(build_plan(model, path).stages) < len(unfused.stages)
+    assert len(build_plan(model, path=path).stages) < len(unfused.stages)

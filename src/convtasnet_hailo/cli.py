@@ -86,8 +86,9 @@ def _backend_options(args: argparse.Namespace):
 def _layout(args: argparse.Namespace):
     from .plan.builder import PlanOptions
 
-    return PlanOptions(args.block_chan, not args.no_fuse, args.device_norms, args.gln_in_stages, args.halo_edges,
-                       args.skip_sums_in_stages)
+    return PlanOptions(block_chan=args.block_chan, fuse=not args.no_fuse, device_norms=args.device_norms,
+                       gln_in_stages=args.gln_in_stages, halo_edges=args.halo_edges,
+                       skip_sums_in_stages=args.skip_sums_in_stages)
 
 
 def _executor_options(args: argparse.Namespace):

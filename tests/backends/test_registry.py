@@ -17,7 +17,7 @@ def test_torch_proxy_is_registered_once_loaded():
 def test_the_base_class_prepares_once_per_plan_and_tile_width():
     from convtasnet_hailo.backends.base import Backend
     from convtasnet_hailo.model.random_init import random_model
-    from convtasnet_hailo.plan.builder import build_plan
+    from convtasnet_hailo.plan.builder import PlanOptions, build_plan
     from tests.conftest import TINY
 
     class Counting(Backend):
@@ -37,7 +37,7 @@ def test_the_base_class_prepares_once_per_plan_and_tile_width():
     assert backend.quantized is False  # declared by the contract, not looked up
     for tile_w in (16, 16, 32, 32, 16):
         backend.prepare(build_plan(model), tile_w)  # a rebuilt plan of the same model counts as the same
-    backend.prepare(build_plan(model, fuse=False), 16)  # other stages: prepared again
+    backend.prepare(build_plan(model, PlanOptions(fuse=False)), 16)  # other stages: prepared again
     backend.prepare(build_plan(random_model(TINY)), 16)  # another model: prepared again
     assert backend.prepared == [16, 32, 16, 16, 16]
     backend.close()

@@ -8,7 +8,7 @@ import pytest
 from convtasnet_hailo.compile.driver import CompileJob, compile_stage
 from convtasnet_hailo.compile.worker import run_in_worker
 from convtasnet_hailo.export.exporter import export_plan
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.model.random_init import random_model
 from tests.conftest import TINY
 from tests.doubles import sdk as sdk_double
@@ -16,7 +16,7 @@ from tests.doubles import sdk as sdk_double
 
 @pytest.fixture
 def export(tmp_path):
-    plan = build_plan(random_model(TINY), fuse=False)
+    plan = build_plan(random_model(TINY), PlanOptions(fuse=False))
     export_plan(plan, 16, tmp_path / "export", {}, report=lambda _: None)
     return plan, tmp_path / "export"
 

@@ -8,7 +8,7 @@ from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.export.exporter import export_monolithic, export_plan
 from convtasnet_hailo.export.graph_check import check_export
 from convtasnet_hailo.export.manifest import read_manifest
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.tiling.executor import StitchedExecutor
 from tests.conftest import TINY, assert_within_contract
@@ -22,7 +22,7 @@ def model():
 
 
 def test_manifest_round_trip_describes_every_stage(model, tmp_path):
-    plan = build_plan(model, fuse=False)
+    plan = build_plan(model, PlanOptions(fuse=False))
     result = export_plan(plan, 16, tmp_path, {"source": "test", "config": TINY.to_json()}, **QUIET)
     manifest = read_manifest(tmp_path)
     assert manifest == result.manifest
@@ -31,7 +31,7 @@ def test_manifest_round_trip_describes_every_stage(model, tmp_path):
     assert depth.inputs[0].halo == (4, 4) and depth.inputs[0].shape == (1, 12, 1, 24)
     assert depth.host_before == ("Normalize(tcn2_in -> tcn2_in_norm)",)
     assert depth.host_after == ("Normalize(tcn2_depth -> tcn2_depth_norm)",)
-    assert manifest.plan == {"path": "full-chain", "tile_w": 16, "block_chan": None, "fused": False, "device_norms": False,
+    assert manifest.plan.to_json() == {"path": "full-chain", "tile_w": 16, "block_chan": None, "fused": False, "device_norms": False,
                              "gln_in_stages": False, "halo_edges": False, "skip_sums_in_stages": False,
                              "expose_internal": False, "opset": 13,
                              "monolithic": False, "n_stages": len(plan.stages), "rf_hop_frames": None,
@@ -41,14 +41,14 @@ def test_manifest_round_trip_describes_every_stage(model, tmp_path):
 
 
 def test_reexport_reuses_unchanged_files(model, tmp_path):
-    plan = build_plan(model, fuse=False)
+    plan = build_plan(model, PlanOptions(fuse=False))
     first = export_plan(plan, 16, tmp_path, {}, **QUIET)
     again = export_plan(plan, 16, tmp_path, {}, **QUIET)
     assert len(first.written) == len(plan.stages) and again.written == [] and len(again.reused) == len(plan.stages)
 
 
 def test_edited_onnx_is_detected_by_check_and_backend(model, tmp_path):
-    plan = build_plan(model, fuse=False)
+    plan = build_plan(model, PlanOptions(fuse=False))
     export_plan(plan, 16, tmp_path, {}, **QUIET)
     with open(tmp_path / "tcn1_in.onnx", "ab") as handle:
         handle.write(b"\0")
@@ -59,14 +59,14 @@ def test_edited_onnx_is_detected_by_check_and_backend(model, tmp_path):
 
 
 def test_foreign_export_and_wrong_plan_parameters_are_errors(model, tmp_path):
-    export_plan(build_plan(random_model(TINY, seed=1), fuse=False), 16, tmp_path, {}, **QUIET)
-    plan = build_plan(model, fuse=False)
+    export_plan(build_plan(random_model(TINY, seed=1), PlanOptions(fuse=False)), 16, tmp_path, {}, **QUIET)
+    plan = build_plan(model, PlanOptions(fuse=False))
     with pytest.raises(UserError, match="is not this model's stage"):
         StitchedExecutor(plan, load_backend("onnxruntime", export_dir=tmp_path), 16)
     with pytest.raises(UserError, match="no export for tile_w 32"):
         StitchedExecutor(plan, load_backend("onnxruntime", export_dir=tmp_path), 32)
     with pytest.raises(UserError, match="block_chan"):
-        StitchedExecutor(build_plan(model, block_chan=4, fuse=False), load_backend("onnxruntime", export_dir=tmp_path), 16)
+        StitchedExecutor(build_plan(model, PlanOptions(block_chan=4, fuse=False)), load_backend("onnxruntime", export_dir=tmp_path), 16)
     with pytest.raises(UserError, match="needs exported stages"):
         load_backend("onnxruntime")
 
@@ -80,7 +80,7 @@ def test_missing_or_foreign_manifest(tmp_path):
 
 
 def test_channel_block_manifest_records_the_blocks(model, tmp_path):
-    plan = build_plan(model, block_chan=5, fuse=False)
+    plan = build_plan(model, PlanOptions(block_chan=5, fuse=False))
     export_plan(plan, 16, tmp_path, {}, **QUIET)
     blocks = [e.block for e in read_manifest(tmp_path).stages if e.block and e.block["parent"] == "tcn0_in"]
     # tcn0_in: 8 -> 12 channels in blocks of 5: out blocks 0:5, 5:10, 10:12 x in blocks 0:5, 5:8
@@ -94,7 +94,7 @@ def test_monolithic_export_reports_what_the_parser_would_reject(model, tmp_path)
     result = export_monolithic(model, 400, tmp_path, {})
     rejected = {v.op for v in result.violations if v.rule == "allowed_ops"}
     assert {"Reshape", "ConvTranspose", "ReduceMean"} <= rejected
-    assert read_manifest(tmp_path).plan["monolithic"] is True
+    assert read_manifest(tmp_path).plan.monolithic is True
     import onnxruntime as ort
     import torch
     wav = np.random.default_rng(0).standard_normal((1, 1, 400)).astype(np.float32)

@@ -8,14 +8,14 @@ from onnx import helper
 from convtasnet_hailo.export.graph_check import check_model
 from convtasnet_hailo.export.hailo_rules import ALLOWED_OPS, FORBIDDEN_OPS, CheckLimits
 from convtasnet_hailo.export.onnx_graph import stage_to_onnx
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.model.random_init import random_model
 from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")
 def plan():
-    return build_plan(random_model(TINY), fuse=False)
+    return build_plan(random_model(TINY), PlanOptions(fuse=False))
 
 
 def _stage_model(plan, name="tcn0_in", tile_w=16):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from convtasnet_hailo.export.onnx_graph import OPSET, stage_to_onnx, with_symbolic_batch
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.backends.torch_stage import StageModule
 from convtasnet_hailo.model.random_init import random_model
 from tests.conftest import TINY, assert_within_contract
@@ -13,7 +13,7 @@ from tests.conftest import TINY, assert_within_contract
 
 @pytest.fixture(scope="module")
 def plan():
-    return build_plan(random_model(TINY, seed=4), fuse=False)
+    return build_plan(random_model(TINY, seed=4), PlanOptions(fuse=False))
 
 
 def test_every_stage_exports_static_nchw_h1_with_pinned_opset(plan):
@@ -28,7 +28,7 @@ def test_every_stage_exports_static_nchw_h1_with_pinned_opset(plan):
 def test_export_is_deterministic_with_stable_node_names(plan):
     stage = plan.stage("tcn1_depth")
     first = stage_to_onnx(stage, 12).SerializeToString(deterministic=True)
-    again = stage_to_onnx(build_plan(random_model(TINY, seed=4), fuse=False).stage("tcn1_depth"), 12)
+    again = stage_to_onnx(build_plan(random_model(TINY, seed=4), PlanOptions(fuse=False)).stage("tcn1_depth"), 12)
     assert first == again.SerializeToString(deterministic=True)
     assert [n.name for n in again.graph.node] == ["tcn1_depth/conv0", "tcn1_depth/prelu1"]
 

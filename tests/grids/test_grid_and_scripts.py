@@ -19,7 +19,7 @@ def test_default_profiles_load():
 
 
 def test_full_selects_every_stage_distinct_far_fewer():
-    plan = build_plan(random_model(FULL_SIZE_8K), PlanPath.MASKER)
+    plan = build_plan(random_model(FULL_SIZE_8K), path=PlanPath.MASKER)
     assert select_stages(plan.stages, load_profile("masker", "full")) == list(plan.stages)
     distinct = select_stages(plan.stages, load_profile("masker", "quick"))
     # 8 dilations x (in, depth, out) + last block's out without residual, bottleneck, mask head
@@ -30,7 +30,7 @@ def test_block_index_filter(tmp_path):
     grid = tmp_path / "g.toml"
     grid.write_text('[variants]\ndefault = []\n[masker.some]\ntile_w = [128]\nblock_chan = [0]\n'
                     'variants = ["default"]\nstages = "all"\nblocks = [0, 23]\n')
-    plan = build_plan(random_model(FULL_SIZE_8K), PlanPath.MASKER)
+    plan = build_plan(random_model(FULL_SIZE_8K), path=PlanPath.MASKER)
     names = [s.name for s in select_stages(plan.stages, load_profile("masker", "some", grid))]
     # A fused stage belongs to every block it touches.
     assert names == ["bottleneck__tcn0_in", "tcn0_depth", "tcn0_out__tcn1_in", "tcn22_out__tcn23_in", "tcn23_depth",

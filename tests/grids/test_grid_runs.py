@@ -151,6 +151,6 @@ def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
     trace_inputs = {"encoder": np.random.default_rng(0).standard_normal((1, n_filters, 40)).astype(np.float32),
                     "mask_output": np.random.default_rng(1).random((2, n_filters, 40)).astype(np.float32),
                     "wav": np.zeros((1, 1, 39 * 8 + 16), np.float32)}
-    out = StitchedExecutor(build_plan(model, PlanPath.DECODER), load_backend("hailo_runtime", hef_dir=run_dir), 16).run(
+    out = StitchedExecutor(build_plan(model, path=PlanPath.DECODER), load_backend("hailo_runtime", hef_dir=run_dir), 16).run(
         trace_inputs)
     assert out["final_output"].shape == (2, 1, 39 * 8 + 16)

@@ -1,7 +1,7 @@
 import json
 
 from convtasnet_hailo.backends import load_backend
-from convtasnet_hailo.plan.builder import PlanPath, build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import ModelSource
 from convtasnet_hailo.parity.runner import ParityCase, default_cases, run_parity, summary_columns
@@ -19,7 +19,7 @@ def test_default_cases_cover_the_edge_lengths():
 def test_run_writes_runbook_tsv_and_json(tmp_path):
     source = ModelSource(random_model(TINY, seed=2), "random tiny", random_seed=2)
     cases = [ParityCase(PlanPath.MASKER, 8, 8 * 8 + 8), ParityCase(PlanPath.MASKER, 16, 8 * 8 + 8)]
-    outcomes = run_parity(build_plan(source.model, PlanPath.MASKER, fuse=False), source, load_backend("torch_proxy"), cases, tmp_path, report=lambda _: None)
+    outcomes = run_parity(build_plan(source.model, PlanOptions(fuse=False), PlanPath.MASKER), source, load_backend("torch_proxy"), cases, tmp_path, report=lambda _: None)
     assert all(o.success for o in outcomes)
     rows = read_tsv(tmp_path / "hef_tiled_masker_path_summary.tsv")
     assert list(rows[0]) == summary_columns(PlanPath.MASKER)
@@ -38,7 +38,7 @@ def test_run_writes_runbook_tsv_and_json(tmp_path):
 
 def test_decoder_path_reports_decoder_stage_names(tmp_path):
     source = ModelSource(random_model(TINY), "random tiny", random_seed=0)
-    (outcome,) = run_parity(build_plan(source.model, PlanPath.DECODER, fuse=False), source, load_backend("torch_proxy"),
+    (outcome,) = run_parity(build_plan(source.model, PlanOptions(fuse=False), PlanPath.DECODER), source, load_backend("torch_proxy"),
                             [ParityCase(PlanPath.DECODER, 4, 100)], tmp_path, report=lambda _: None)
     for key in ("source_projector", "decoder_pre", "decoder_head", "decoder_output", "final_output"):
         assert outcome.record[f"{key}_max_abs"] <= 1e-5

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.plan.ops import Conv
 from convtasnet_hailo.model.config import FULL_SIZE_8K
 from convtasnet_hailo.model.random_init import random_model
@@ -11,7 +11,7 @@ from tests.conftest import TINY, assert_within_contract
 
 
 def test_no_conv_wider_than_block_remains():
-    plan = build_plan(random_model(FULL_SIZE_8K), block_chan=64, fuse=False)
+    plan = build_plan(random_model(FULL_SIZE_8K), PlanOptions(block_chan=64, fuse=False))
     for stage in plan.stages:
         for op in stage.ops:
             if isinstance(op, Conv) and op.kernel == 1 and op.groups == 1:
@@ -19,7 +19,7 @@ def test_no_conv_wider_than_block_remains():
 
 
 def test_bias_is_added_once_per_output_block():
-    plan = build_plan(random_model(TINY), block_chan=5, fuse=False)
+    plan = build_plan(random_model(TINY), PlanOptions(block_chan=5, fuse=False))
     blocks = [s for s in plan.stages if s.block and s.block.conv_output == "tcn0_in_conv"]
     for stage in blocks:
         (conv,) = stage.ops
@@ -28,7 +28,7 @@ def test_bias_is_added_once_per_output_block():
 
 def test_blocks_reassemble_the_original_conv():
     model = random_model(TINY)
-    plain, split = build_plan(model, fuse=False), build_plan(model, block_chan=5, fuse=False)
+    plain, split = build_plan(model, PlanOptions(fuse=False)), build_plan(model, PlanOptions(block_chan=5, fuse=False))
     (conv,) = [op for op in plain.stage("bottleneck").ops]
     (assemble,) = [s for s in split.steps if isinstance(s, AssembleBlocks) and s.output == "bottleneck"]
     x = np.random.default_rng(0).standard_normal((1, conv.in_channels, 7)).astype(np.float32)
@@ -49,7 +49,7 @@ def test_blocks_reassemble_the_original_conv():
 
 def test_block_chan_must_be_positive():
     with pytest.raises(UserError, match="--block-chan 0"):
-        build_plan(random_model(TINY), block_chan=0, fuse=False)
+        build_plan(random_model(TINY), PlanOptions(block_chan=0, fuse=False))
 
 
 def test_partial_sums_are_the_float64_sum_rounded_once():

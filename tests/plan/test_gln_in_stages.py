@@ -10,7 +10,7 @@ from convtasnet_hailo.backends.hailo_quant import HailoQuantBackend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanPath, build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.host_steps import GlnFold, Normalize, gln_from_tile_moments
 from convtasnet_hailo.plan.ops import TileMean, TileSumSquare
 from convtasnet_hailo.plan.stages import Geometry, InputKind
@@ -20,7 +20,7 @@ from tests.conftest import TINY
 
 def test_plan_keeps_its_stage_count_and_moves_every_produced_gln_into_the_stages():
     model = random_model(TINY, seed=0)
-    host, inside = build_plan(model), build_plan(model, gln_in_stages=True)
+    host, inside = build_plan(model), build_plan(model, PlanOptions(gln_in_stages=True))
     assert len(inside.stages) == len(host.stages)
     assert not any(isinstance(s, Normalize) for s in inside.steps)
     folds = [s for s in inside.steps if isinstance(s, GlnFold)]
@@ -39,7 +39,7 @@ def test_plan_keeps_its_stage_count_and_moves_every_produced_gln_into_the_stages
 
 
 def test_masker_path_keeps_the_gln_of_its_input_on_the_host():
-    plan = build_plan(random_model(TINY, seed=0), PlanPath.MASKER, gln_in_stages=True)
+    plan = build_plan(random_model(TINY, seed=0), PlanOptions(gln_in_stages=True), PlanPath.MASKER)
     assert [s.input for s in plan.steps if isinstance(s, Normalize)] == ["encoder"]
 
 
@@ -105,17 +105,17 @@ def test_per_tile_reductions_agree_in_torch_and_onnx(op, reference, onnx_op):
 def test_models_without_gln_are_refused(kwargs, message):
     model = random_model(ConvTasNetConfig(**{**TINY.to_json(), **kwargs}), seed=0)
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
-        build_plan(model, gln_in_stages=True)
+        build_plan(model, PlanOptions(gln_in_stages=True))
 
 
 @pytest.mark.parametrize("block_chan, device_norms", [(8, False), (None, True)])
 def test_combinations_it_does_not_serve_are_refused(block_chan, device_norms):
     with pytest.raises(UserError, match="cannot be combined with --block-chan or --device-norms"):
-        build_plan(random_model(TINY, seed=0), block_chan=block_chan, device_norms=device_norms, gln_in_stages=True)
+        build_plan(random_model(TINY, seed=0), PlanOptions(block_chan=block_chan, device_norms=device_norms, gln_in_stages=True))
 
 
 def test_hailo_backends_refuse_the_plan():
-    plan = build_plan(random_model(TINY, seed=0), gln_in_stages=True)
+    plan = build_plan(random_model(TINY, seed=0), PlanOptions(gln_in_stages=True))
     with pytest.raises(UserError, match="--backend hailo_quant: this plan was built with --gln-in-stages, for the "
                                         "float backends"):
         HailoQuantBackend(ranges={}).prepare(plan, 16)
@@ -136,7 +136,7 @@ def test_the_plan_table_says_a_float_plan_is_not_a_device_plan():
     from convtasnet_hailo.plan.report import format_table, plan_summary
 
     for options, said in (({}, False), ({"halo_edges": True, "skip_sums_in_stages": True}, True)):
-        plan = build_plan(random_model(TINY, seed=0), **options)
+        plan = build_plan(random_model(TINY, seed=0), PlanOptions(**options))
         table = format_table(plan_summary(plan, 16, pack_stages([s.name for s in plan.stages])))
         assert ("a plan for the float backends" in table) == said
 

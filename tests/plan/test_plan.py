@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from convtasnet_hailo.plan.builder import PlanPath, build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.ops import Add, Conv, Mul, PRelu, Relu, Sigmoid
 from convtasnet_hailo.plan.stages import Stage
 from convtasnet_hailo.model.config import FULL_SIZE_8K, ConvTasNetConfig, NormType
@@ -14,7 +14,7 @@ HAILO_FRIENDLY_OPS = (Conv, PRelu, Relu, Sigmoid, Add, Mul)
 
 @pytest.fixture(scope="module")
 def full_plan():
-    return build_plan(random_model(FULL_SIZE_8K), PlanPath.FULL_CHAIN, fuse=False)
+    return build_plan(random_model(FULL_SIZE_8K), PlanOptions(fuse=False), PlanPath.FULL_CHAIN)
 
 
 def test_every_block_and_norm_of_the_full_model_is_in_the_plan(full_plan):
@@ -52,7 +52,7 @@ def test_depthwise_halo_equals_dilation(full_plan):
 def test_causal_depthwise_reads_only_the_past():
     config = ConvTasNetConfig(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=1,
                               causal=True, norm_type=NormType.CGLN)
-    plan = build_plan(random_model(config), PlanPath.MASKER, fuse=False)
+    plan = build_plan(random_model(config), PlanOptions(fuse=False), PlanPath.MASKER)
     for i in range(3):
         (port,) = plan.stage(f"tcn{i}_depth").inputs
         assert port.geometry.halo == (2 * 2 ** i, 0)
@@ -64,13 +64,13 @@ def test_causal_depthwise_reads_only_the_past():
     (PlanPath.FULL_CHAIN, "encoder", "final_output"),
 ])
 def test_paths_cover_their_part(path, first, last):
-    names = build_plan(random_model(TINY), path, fuse=False).produced_names()
+    names = build_plan(random_model(TINY), PlanOptions(fuse=False), path).produced_names()
     assert names[0] == first and names[-1] == last
 
 
 def test_decoder_projection_is_the_transposed_filterbank():
     model = random_model(TINY)
-    (conv,) = build_plan(model, PlanPath.DECODER, fuse=False).stage("decoder_pre").ops
+    (conv,) = build_plan(model, PlanOptions(fuse=False), PlanPath.DECODER).stage("decoder_pre").ops
     filters = model.decoder.filterbank._filters.detach().numpy()  # (N, 1, L)
     np.testing.assert_array_equal(conv.weight[:, :, 0, 0], filters[:, 0, :].T)
     assert conv.bias is None

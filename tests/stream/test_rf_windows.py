@@ -12,7 +12,7 @@ from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import MaskAct, NormType
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import RANDOM_PRESETS
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_window_plan
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, build_window_plan
 from convtasnet_hailo.plan.rf_windows import VALID
 from convtasnet_hailo.separation.separator import reference_separation
 from convtasnet_hailo.stream.executor import StreamingExecutor, stream_file
@@ -67,7 +67,7 @@ def test_what_cannot_sit_in_a_span_is_refused():
             build_window_plan(random_model(config, seed=0), 4)
     with pytest.raises(UserError, match="one conv needs 8 frames of history"):
         build_window_plan(random_model(CLN, seed=0), 4, 10)
-    assert PlanOptions(rf_hop_frames=4).build(random_model(CLN, seed=0), PlanPath.FULL_CHAIN).rf_window == 4 + 2 * 2 * (1 + 2 + 4)
+    assert build_plan(random_model(CLN, seed=0), PlanOptions(rf_hop_frames=4), PlanPath.FULL_CHAIN).rf_window == 4 + 2 * 2 * (1 + 2 + 4)
 
 
 def test_the_shipped_causal_demo_model_in_two_calls_per_8_ms_hop():
@@ -104,7 +104,7 @@ def test_the_per_hop_plan_flushes_to_the_last_sample(config, hop_ms):
 
     model = random_model(config, seed=4)
     wav = speech_like(0.7, 8000, 5)[:5597]
-    executor = StreamingExecutor(PlanOptions().build(model, PlanPath.FULL_CHAIN), load_backend("torch_proxy"),
+    executor = StreamingExecutor(build_plan(model, PlanOptions(), PlanPath.FULL_CHAIN), load_backend("torch_proxy"),
                                  hop_ms * 8)
     streamed = stream_file(executor, wav)
     offline = reference_separation(model, wav)

@@ -11,7 +11,7 @@ from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import MaskAct, NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.separation.separator import reference_separation as offline_reference
 from convtasnet_hailo.stream.executor import StreamingExecutor, stream_whole
 from tests.conftest import TINY, assert_within_contract, speech_like
@@ -21,7 +21,7 @@ CAUSAL = dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN)
 
 def _stream(config, hop, seconds=0.6, backend="torch_proxy", tmp_path=None, seed=3, **plan):
     model = random_model(config, seed=seed)
-    full = PlanOptions(**plan).build(model, PlanPath.FULL_CHAIN)
+    full = build_plan(model, PlanOptions(**plan), PlanPath.FULL_CHAIN)
     options = {}
     if backend == "onnxruntime":
         from convtasnet_hailo.export.exporter import export_plan
@@ -77,10 +77,10 @@ def test_device_norms_plan_streams(tmp_path):
 
 
 def test_non_causal_models_and_bad_hops_are_refused():
-    plan = PlanOptions().build(random_model(TINY, seed=0), PlanPath.FULL_CHAIN)
+    plan = build_plan(random_model(TINY, seed=0), PlanOptions(), PlanPath.FULL_CHAIN)
     with pytest.raises(UserError, match="not causal"):
         StreamingExecutor(plan, load_backend("torch_proxy"), TINY.stride)
-    causal = PlanOptions().build(random_model(CAUSAL, seed=0), PlanPath.FULL_CHAIN)
+    causal = build_plan(random_model(CAUSAL, seed=0), PlanOptions(), PlanPath.FULL_CHAIN)
     with pytest.raises(UserError, match="multiple of the encoder stride"):
         StreamingExecutor(causal, load_backend("torch_proxy"), CAUSAL.stride + 1)
 
@@ -109,7 +109,7 @@ def test_the_shipped_causal_demo_model_streams_exactly(hop_ms, backend, tmp_path
     config = model.config
     assert config.causal and config.norm_type is NormType.CLN
     hop = hop_ms * config.sample_rate // 1000
-    plan = PlanOptions().build(model, PlanPath.FULL_CHAIN)
+    plan = build_plan(model, PlanOptions(), PlanPath.FULL_CHAIN)
     options = {}
     if backend == "onnxruntime":
         from convtasnet_hailo.export.exporter import export_plan

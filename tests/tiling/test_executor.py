@@ -3,7 +3,7 @@ import pytest
 
 from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.plan.builder import PlanPath, build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.stages import Geometry
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.tiling.executor import StitchedExecutor, check_tile_width, gather_tiles, scatter_tiles
@@ -48,13 +48,13 @@ def test_tile_widths_the_plan_cannot_serve_are_rejected(tile_w):
 
 
 def test_input_shorter_than_one_encoder_window_is_a_user_error():
-    executor = StitchedExecutor(build_plan(random_model(TINY), fuse=False), load_backend("torch_proxy"), 8)
+    executor = StitchedExecutor(build_plan(random_model(TINY), PlanOptions(fuse=False)), load_backend("torch_proxy"), 8)
     with pytest.raises(UserError, match="input too short"):
         executor.run({"wav": np.zeros((1, 1, TINY.kernel_size - 1), np.float32)})
 
 
 def test_missing_plan_input_is_named():
-    executor = StitchedExecutor(build_plan(random_model(TINY), PlanPath.DECODER, fuse=False), load_backend("torch_proxy"), 8)
+    executor = StitchedExecutor(build_plan(random_model(TINY), PlanOptions(fuse=False), PlanPath.DECODER), load_backend("torch_proxy"), 8)
     with pytest.raises(UserError, match="mask_output"):
         executor.run({"encoder": np.zeros((1, 16, 5), np.float32)})
 
@@ -75,7 +75,7 @@ def test_stage_tiles_go_to_the_backend_as_one_batch():
             calls.append((stage.name, {k: v.shape[0] for k, v in inputs.items()}))
             return self.inner.run_stage(stage, inputs)
 
-    plan = build_plan(random_model(TINY), PlanPath.FULL_CHAIN, fuse=False)
+    plan = build_plan(random_model(TINY), PlanOptions(fuse=False), PlanPath.FULL_CHAIN)
     StitchedExecutor(plan, CountingBackend(), tile_w=10).run(
         {"wav": np.zeros((1, 1, (45 - 1) * TINY.stride + TINY.kernel_size), np.float32)})
     assert len(calls) == len(plan.stages)  # one backend call per stage
@@ -146,7 +146,7 @@ def test_statistics_over_tiles_equal_those_over_the_whole_tensor():
 
 
 def test_observer_and_caller_see_whole_tensors_equal_with_and_without_observer():
-    plan = build_plan(random_model(TINY), PlanPath.FULL_CHAIN)
+    plan = build_plan(random_model(TINY), path=PlanPath.FULL_CHAIN)
     executor = StitchedExecutor(plan, load_backend("torch_proxy"), 8)
     wav = np.random.default_rng(4).standard_normal((1, 1, 333)).astype(np.float32)
     seen = {}

@@ -17,6 +17,7 @@ import onnxruntime as ort
 from ..errors import UserError
 from ..export.manifest import Manifest, read_manifest, sha256_bytes, verify_stage_file
 from ..export.onnx_graph import stage_to_onnx, with_symbolic_batch
+from ..plan.options import PlanOptions
 from ..plan.builder import StagePlan
 from ..plan.stages import Stage
 from .base import Backend, register_backend
@@ -76,7 +77,7 @@ class OnnxRuntimeBackend(Backend):
         for directory in (self.export_dir, self.export_dir / f"tile{tile_w}"):
             if (directory / "manifest.json").is_file():
                 manifest = read_manifest(directory)
-                if manifest.plan.get("tile_w") == tile_w:
+                if manifest.plan.tile_w == tile_w:
                     return directory, manifest
         raise UserError(f"no export for tile_w {tile_w} in {self.export_dir} (looked for manifest.json there and "
                         f"in tile{tile_w}/); run `convtasnet-hailo export --tile-w {tile_w}` or pass its --tile-w")
@@ -84,22 +85,13 @@ class OnnxRuntimeBackend(Backend):
     def _prepare(self, plan: StagePlan, tile_w: int) -> None:
         """Opens one session per stage, after checking the export against the plan."""
         directory, manifest = self._export_for(tile_w)
-        if manifest.plan.get("block_chan") != plan.block_chan:
-            raise UserError(f"the export in {directory} used block_chan {manifest.plan.get('block_chan')}, the plan "
-                            f"{plan.block_chan}: pass the same --block-chan or re-export")
-        exported = (bool(manifest.plan.get("fused", False)), bool(manifest.plan.get("expose_internal", False)),
-                    bool(manifest.plan.get("device_norms", False)), bool(manifest.plan.get("gln_in_stages", False)),
-                    bool(manifest.plan.get("halo_edges", False)), bool(manifest.plan.get("skip_sums_in_stages", False)))
-        wanted = (plan.fused, plan.expose_internal, plan.device_norms, plan.gln_in_stages, plan.halo_edges,
-                  plan.skip_sums_in_stages)
-        if exported != wanted:
-            def describe(fused, exposed, device_norms, gln_in_stages, halo_edges, skip_sums):
-                return ("fused" if fused else "unfused (--no-fuse)") + (", internal tensors exposed" if exposed else "") \
-                    + (", norms on the device" if device_norms else "") \
-                    + (", gLN inside the stages" if gln_in_stages else "") + (", halo edges" if halo_edges else "") \
-                    + (", skip sums in the stages" if skip_sums else "")
-            raise UserError(f"the export in {directory} holds the {describe(*exported)} plan, this run needs the "
-                            f"{describe(*wanted)} one: re-export with the "
+        exported, wanted = manifest.plan.options, plan.options
+        if exported.block_chan != wanted.block_chan:
+            raise UserError(f"the export in {directory} used block_chan {exported.block_chan}, the plan "
+                            f"{wanted.block_chan}: pass the same --block-chan or re-export")
+        if _cut(exported, manifest.plan.expose_internal) != _cut(wanted, plan.expose_internal):
+            raise UserError(f"the export in {directory} holds the {_describe(exported, manifest.plan.expose_internal)} "
+                            f"plan, this run needs the {_describe(wanted, plan.expose_internal)} one: re-export with the "
                             "same options (parity exports expose internal tensors; `export` does not)")
         sessions = {}
         for stage in plan.stages:
@@ -124,3 +116,15 @@ class OnnxRuntimeBackend(Backend):
 
     def _close(self) -> None:
         self._sessions.clear()
+
+
+def _cut(options: PlanOptions, exposed: bool) -> tuple[bool, ...]:
+    return (options.fuse, exposed, options.device_norms, options.gln_in_stages, options.halo_edges,
+            options.skip_sums_in_stages)
+
+
+def _describe(options: PlanOptions, exposed: bool) -> str:
+    return ("fused" if options.fuse else "unfused (--no-fuse)") + (", internal tensors exposed" if exposed else "") \
+        + (", norms on the device" if options.device_norms else "") \
+        + (", gLN inside the stages" if options.gln_in_stages else "") \
+        + (", halo edges" if options.halo_edges else "") + (", skip sums in the stages" if options.skip_sums_in_stages else "")

@@ -6,7 +6,7 @@ median and spread of wall time over ``repeats`` timed runs (after one untimed wa
 real-time factor, the time spent outside stages (host steps, tile gather/scatter) and its
 share, the peak resident memory while it ran (the kernel's high-water mark, ``PeakMemory``), and
 for stitched paths the stage invocations and the values and bytes crossing the host/device
-boundary (from the plan report). The float plan (``PlanOptions.float_backends``: gLN, halo
+boundary (from the plan report). The float plan (``builder.float_backend_options``: gLN, halo
 edges and skip sums inside the stages; not for the device) is timed on both float backends too
 (``..._float_plan_tile<W>``). With ``block_chan`` the channel-blocked plan's stitched paths
 join them (named ``..._block<C>_tile<W>``); with ``long_seconds`` the `separate` path (its default
@@ -31,7 +31,7 @@ from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
 from ..model.source import ModelSource
-from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
+from ..plan.builder import PlanOptions, PlanPath, build_plan, float_backend_options
 from ..plan.packing import pack_stages
 from ..plan.report import plan_summary
 from ..plan.stages import Stage
@@ -186,7 +186,7 @@ def _time_stitched(plan, summary: dict, backend: Backend, wav: np.ndarray, secon
     host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
     by_kind = {kind: seconds / repeats for kind, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1])}
     record.update({
-        "tile_w": tile_w, "block_chan": plan.block_chan, "host_seconds": host, "host_share": host / mean,
+        "tile_w": tile_w, "block_chan": plan.options.block_chan, "host_seconds": host, "host_share": host / mean,
         "host_seconds_by_kind": by_kind, "host_seconds_unaccounted": host - sum(by_kind.values()),
         "stage_invocations": len(plan.stages),
         "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
@@ -367,8 +367,8 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
     model = source.model
     rate = model.config.sample_rate
     wav = speech_like_signal(seconds, rate)
-    plan = PlanOptions().build(model, PlanPath.FULL_CHAIN)
-    float_plan = PlanOptions.float_backends(model.config).build(model, PlanPath.FULL_CHAIN)
+    plan = build_plan(model, PlanOptions(), PlanPath.FULL_CHAIN)
+    float_plan = build_plan(model, float_backend_options(model.config), PlanPath.FULL_CHAIN)
     paths: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="convtasnet-bench-") as scratch:
         with torch.no_grad():
@@ -391,7 +391,7 @@ def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], rep
                 _bench_device_backend(plan, device_backend, wav, seconds, tile_w, repeats, device or DeviceModel(),
                                       paths, report)
             if block_chan:
-                blocked = PlanOptions(block_chan=block_chan).build(model, PlanPath.FULL_CHAIN)
+                blocked = build_plan(model, PlanOptions(block_chan=block_chan), PlanPath.FULL_CHAIN)
                 _bench_stitched(blocked, wav, seconds, tile_w, repeats, Path(scratch), f"_block{block_chan}", source,
                                 paths, report)
     for record in paths.values():
@@ -438,7 +438,7 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
     check_run_files(source.given() + (backend.given() if backend else []),
                     [json_path, json_path.with_suffix(".png") if json_path else None])
     device = device or DeviceModel()
-    plan = PlanOptions().build(source.model, PlanPath.FULL_CHAIN)
+    plan = build_plan(source.model, PlanOptions(), PlanPath.FULL_CHAIN)
     predictions = device_predictions(plan, seconds, device, tile_widths)
     options = device_backend_option(backend)
     device_backend = DeviceBackend(options, plan, source, tile_widths) if options is not None else None
@@ -457,7 +457,7 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
             paths[f"stitched_onnxruntime_tile{first}"]["median_s"] / paths["monolithic_onnxruntime"]["median_s"],
         "ratio_stitched_torch_proxy_vs_torch_reference":
             paths[f"stitched_torch_proxy_tile{first}"]["median_s"] / paths["torch_reference"]["median_s"],
-        "float_plan_options": list(float_only_options_of(PlanOptions.float_backends(source.model.config).to_json())),
+        "float_plan_options": list(float_backend_options(source.model.config).float_only),
         "ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime":
             paths[f"stitched_onnxruntime{FLOAT_PLAN}_tile{first}"]["median_s"] /
             paths["monolithic_onnxruntime"]["median_s"],

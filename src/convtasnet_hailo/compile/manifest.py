@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..files import sha256_file, write_text_atomically
+from ..plan.options import PlanRecord
 
 COMPILE_MANIFEST = "compile_manifest.json"
 FORMAT = "convtasnet-hailo-compile-manifest"
@@ -59,6 +60,7 @@ class CompileManifest:
     stages: dict[str, StageArtifacts]
     packs: dict[str, PackArtifacts] = dataclasses.field(default_factory=dict)
     execution_mode: str = ""  # the export's packing mode (plan.packing.ExecutionMode)
+    plan: PlanRecord | None = None  # the export's plan record (None: a grid's covering manifest)
 
     def multi_context_packs(self) -> list[str]:
         """Joined packs whose HEF is known to be multi-context (activated_packs cannot run them)."""
@@ -66,7 +68,8 @@ class CompileManifest:
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / COMPILE_MANIFEST
-        data = {"format": FORMAT, "format_version": VERSION, **dataclasses.asdict(self)}
+        data = {"format": FORMAT, "format_version": VERSION, **dataclasses.asdict(self),
+                "plan": self.plan.to_json() if self.plan is not None else None}
         write_text_atomically(path, json.dumps(data, indent=1, default=str) + "\n")
         return path
 
@@ -84,7 +87,8 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
         packs = {name: PackArtifacts(tuple(info["stages"]), typed(info["artifacts"]))
                  for name, info in (data.get("packs") or {}).items()}
         return CompileManifest(data["hw_arch"], data["tile_w"], data.get("block_chan"), data.get("variant", ""),
-                               stages, packs, data.get("execution_mode", ""))
+                               stages, packs, data.get("execution_mode", ""),
+                               PlanRecord.from_json(data["plan"]) if data.get("plan") is not None else None)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again")
 

@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import UserError
 from ..files import write_bytes_atomically
 from ..plan.builder import StagePlan, step_inputs, step_outputs
+from ..plan.options import PlanOptions, PlanPath, PlanRecord
 from ..plan.packing import Packing, pack_stages
 from ..plan.stages import Stage
 from .graph_check import Violation, check_model
@@ -114,11 +115,8 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
             report(f"  exported {index}/{len(stages)} stages")
     manifest = Manifest(
         model=model_info,
-        plan={"path": plan.path.value, "tile_w": tile_w, "block_chan": plan.block_chan, "fused": plan.fused,
-              "device_norms": plan.device_norms, "gln_in_stages": plan.gln_in_stages,
-              "halo_edges": plan.halo_edges, "skip_sums_in_stages": plan.skip_sums_in_stages,
-              "expose_internal": plan.expose_internal, "opset": OPSET, "monolithic": False, "n_stages": len(stages),
-              "rf_hop_frames": plan.rf_hop_frames, "rf_window": plan.rf_window, "rf_max_width": plan.rf_max_width},
+        plan=PlanRecord(plan.path, tile_w, plan.options, plan.expose_internal, OPSET, n_stages=len(stages),
+                        rf_window=plan.rf_window),
         stages=tuple(entries),
         host_steps=tuple(describe_host_step(s) for s in plan.steps if not isinstance(s, Stage)),
         created_by=f"convtasnet-hailo {__version__}",
@@ -152,8 +150,9 @@ def export_monolithic(model, length: int, out_dir: Path, model_info: dict[str, A
     entry = StageEntry("monolithic", file, sha256_bytes(data), "the whole model at a fixed length",
                        (PortEntry("wav", (1, 1, length)),),
                        (PortEntry("sources", (1, model.config.n_src, length)),), (), (), 0)
-    manifest = Manifest(model_info, {"path": "full-chain", "tile_w": None, "block_chan": None, "opset": OPSET,
-                                     "monolithic": True, "length": length, "n_stages": 1},
+    record = PlanRecord(PlanPath.FULL_CHAIN, None, PlanOptions(fuse=False), opset=OPSET, monolithic=True, n_stages=1,
+                        length=length)
+    manifest = Manifest(model_info, record,
                         (entry,), created_by=f"convtasnet-hailo {__version__}")
     manifest.write(out_dir)
     return ExportResult(out_dir, manifest, ["monolithic"], [], check_model(onnx_model, "monolithic", limits))

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import UserError
 from ..files import sha256_file, write_text_atomically  # noqa: F401  (sha256_file: re-exported)
 from ..guard import regular_file
-from ..plan import names
+from ..plan.options import PlanRecord
 from ..plan.packing import Packing
 from ..records import RecordError, field, inside, items, read_json
 
@@ -25,9 +25,6 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "convtasnet-hailo/manifest"
 MANIFEST_VERSION = 1
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-#: ``plan.builder.PlanPath`` values and what each path delivers (kept literal: this module imports no torch).
-PATH_OUTPUTS = {"decoder": (names.FINAL_OUTPUT,), "masker": (names.MASKER_OUTPUT,), "full-chain": (names.FINAL_OUTPUT,)}
-PLAN_PATHS = tuple(PATH_OUTPUTS)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -62,7 +59,7 @@ class Manifest:
     """One export: the model, the plan parameters and every stage file."""
 
     model: dict[str, Any]  # config, source, checkpoint sha256
-    plan: dict[str, Any]  # path, tile_w, block_chan, opset, monolithic
+    plan: PlanRecord
     stages: tuple[StageEntry, ...]
     host_steps: tuple[dict[str, Any], ...] = ()
     created_by: str = ""
@@ -70,7 +67,7 @@ class Manifest:
 
     @property
     def tile_w(self) -> int:
-        return self.plan["tile_w"]
+        return self.plan.tile_w
 
     def stage(self, name: str) -> StageEntry:
         for entry in self.stages:
@@ -80,7 +77,7 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         return {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, "created_by": self.created_by,
-                "model": self.model, "plan": self.plan, "stages": [dataclasses.asdict(s) for s in self.stages],
+                "model": self.model, "plan": self.plan.to_json(), "stages": [dataclasses.asdict(s) for s in self.stages],
                 "host_steps": list(self.host_steps),
                 **({"packing": self.packing.to_json()} if self.packing is not None else {})}
 
@@ -123,10 +120,7 @@ def _manifest(data: Any, directory: Path) -> Manifest:
         raise RecordError(f"format is {data.get('format')!r}")
     if data.get("format_version") != MANIFEST_VERSION:
         raise RecordError(f"format_version {data.get('format_version')} (this toolkit reads {MANIFEST_VERSION})")
-    plan = field(data, "plan", dict, "the manifest")
-    if field(plan, "path", str, "plan") not in PLAN_PATHS:
-        raise RecordError(f"plan.path {plan['path']!r} is not one of {', '.join(PLAN_PATHS)}")
-    field(plan, "tile_w", (int, type(None)), "plan")
+    plan = PlanRecord.from_json(field(data, "plan", dict, "the manifest"))
     stages = tuple(_stage(s, f"stages[{i}]", directory) for i, s in enumerate(field(data, "stages", list, "the manifest")))
     host_steps = tuple(items(field(data, "host_steps", list, "the manifest", []), dict, "host_steps"))
     packing = field(data, "packing", (dict, type(None)), "the manifest", None)
@@ -165,16 +159,16 @@ def check_coverage(manifest: Manifest, directory: Path) -> None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UserError(f"{where} lists stage {twice[0]} more than once; re-export")
-    recorded = manifest.plan.get("n_stages")
-    if isinstance(recorded, int) and recorded != len(names):
+    recorded = manifest.plan.n_stages
+    if recorded is not None and recorded != len(names):
         raise UserError(f"{where} lists {len(names)} stage(s) and its plan recorded {recorded}: stages are missing "
                         "or were added; re-export")
-    if not manifest.plan.get("monolithic"):
+    if not manifest.plan.monolithic:
         produced = {p.name for s in manifest.stages for p in s.outputs} | \
             {n for h in manifest.host_steps for n in (h.get("outputs") or ()) if isinstance(n, str)}
-        missing = [n for n in PATH_OUTPUTS[manifest.plan["path"]] if n not in produced]
+        missing = [n for n in manifest.plan.path.outputs if n not in produced]
         if missing:
-            raise UserError(f"{where}: no stage or host step makes {missing[0]}, what the {manifest.plan['path']} "
+            raise UserError(f"{where}: no stage or host step makes {missing[0]}, what the {manifest.plan.path.value} "
                             "path delivers; the stages do not cover the plan: re-export")
 
 

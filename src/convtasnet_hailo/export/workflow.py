@@ -9,7 +9,7 @@ from typing import Callable
 from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
-from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
+from ..plan.builder import PlanOptions, PlanPath, build_plan
 from ..plan.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
 from ..model.source import ModelSource
 from .graph_check import Violation
@@ -36,7 +36,7 @@ def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | 
                   report: Callable[[str], None] = print) -> int:
     from .exporter import export_plan
 
-    plan = layout.build(source.model, path)
+    plan = build_plan(source.model, layout, path)
     if plan.rf_window and tile_w not in (None, plan.rf_window):
         raise UserError(f"--rf-windows: the spans run at their window width ({plan.rf_window} frames); drop --tile-w")
     check_run_files(source.given(), [out / "manifest.json"] + [out / f"{s.name}.onnx" for s in plan.stages])
@@ -100,7 +100,7 @@ def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], 
 
     manifest = read_manifest(export_dir)
     check_coverage(manifest, export_dir)
-    options = float_only_options_of(manifest.plan)
+    options = manifest.plan.options.float_only
     if options:
         report(float_only_note(options))
         return 0

@@ -48,7 +48,7 @@ class _RecordingBackend:
 
 def _record_windows(plan: StagePlan, recorder: _RecordingBackend, audio: list[np.ndarray]) -> None:
     """Each recording streamed hop by hop through the window executor (one window per span and hop)."""
-    hop = plan.rf_hop_frames * plan.config.stride
+    hop = plan.options.rf_hop_frames * plan.config.stride
     for wav in audio:
         executor = WindowStreamingExecutor(plan, recorder, hop)
         wav = np.asarray(wav, np.float32)
@@ -59,7 +59,7 @@ def _record_windows(plan: StagePlan, recorder: _RecordingBackend, audio: list[np
 
 
 def fingerprint(audio: list[np.ndarray], count: int, tile_w: int, seed: int, plan: StagePlan) -> str:
-    digest = hashlib.sha256(f"paired:{count}:{tile_w}:{seed}:{plan.block_chan}:{plan.path.value}".encode())
+    digest = hashlib.sha256(f"paired:{count}:{tile_w}:{seed}:{plan.options.block_chan}:{plan.path.value}".encode())
     for wav in audio:
         digest.update(np.ascontiguousarray(wav, np.float32).tobytes())
     return digest.hexdigest()

@@ -38,7 +38,7 @@ from ..files import write_text_atomically
 from ..metrics.separation import score_separation, si_snr
 from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
-from ..plan.builder import PlanOptions, PlanPath, StagePlan
+from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan
 from ..plan.ops import Add, PRelu
 from ..plan.stages import Stage
 from ..tiling.executor import StitchedExecutor
@@ -159,7 +159,7 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
     from ..backends import load_backend
 
     started = time.perf_counter()
-    plan = PlanOptions().build(source.model, PlanPath.FULL_CHAIN)
+    plan = build_plan(source.model, PlanOptions(), PlanPath.FULL_CHAIN)
     files = make_calibration(plan, tile_w, inputs.calibration, out / "calib", calib_count, report=report)
     ranges = calibrate_ranges(list(plan.stages), files)
     layers = [layer_name(s, i, op) for s in plan.stages for i, op in enumerate(s.ops)]

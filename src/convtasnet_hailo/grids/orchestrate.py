@@ -20,7 +20,8 @@ from ..guard import check_run_files
 from ..records import read_json
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
-from ..plan.builder import PlanPath, build_plan, build_window_plan, float_only_options_of, refuse_float_only
+from ..plan.builder import PlanOptions, PlanPath, build_plan, refuse_float_only
+from ..plan.options import PlanRecord
 from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
@@ -92,8 +93,8 @@ def grid_plan(model, path: str, block_chan: int | None, fuse: bool = True):
     """The stages a grid compiles: ``masker`` = the masker path's; ``decoder`` = the rest of the
     full chain (the filterbank side: encoder, mask multiply, decoder projection), so the two
     grids together cover every stage of the runtime plan."""
-    full_chain = build_plan(model, PlanPath.FULL_CHAIN, block_chan, fuse)
-    masker = {s.name for s in build_plan(model, PlanPath.MASKER, block_chan, fuse).stages}
+    full_chain = build_plan(model, PlanOptions(block_chan=block_chan, fuse=fuse), PlanPath.FULL_CHAIN)
+    masker = {s.name for s in build_plan(model, PlanOptions(block_chan=block_chan, fuse=fuse), PlanPath.MASKER).stages}
     keep = (lambda name: name in masker) if path == "masker" else (lambda name: name not in masker)
     return full_chain, [s for s in full_chain.stages if keep(s.name)]
 
@@ -180,31 +181,26 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
                 executor: CaseExecutor, timeout_s: float | None, report: Callable[[str], None] = print,
                 precision_dir: Path | None = None) -> dict:
     manifest = read_manifest(export_dir)
-    if manifest.plan.get("monolithic"):
+    if manifest.plan.monolithic:
         raise UserError(f"{export_dir} holds a monolithic export; compile a staged export (without --monolithic)")
-    refuse_float_only(float_only_options_of(manifest.plan), f"compile {export_dir}")
+    refuse_float_only(manifest.plan.options.float_only, f"compile {export_dir}")
     source = model_for_export(manifest, model_override)
-    block_chan, tile_w = manifest.plan.get("block_chan"), manifest.tile_w
-    fuse = bool(manifest.plan.get("fused", False))  # exports before fusion existed are unfused
-    device_norms = bool(manifest.plan.get("device_norms", False))
-    rf_hop = manifest.plan.get("rf_hop_frames")
-    plan = build_window_plan(source.model, rf_hop, manifest.plan.get("rf_max_width") or 512) if rf_hop else \
-        build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan, fuse,
-                   bool(manifest.plan.get("expose_internal", False)), device_norms)
+    options, tile_w = manifest.plan.options, manifest.tile_w
+    block_chan = options.block_chan
+    plan = build_plan(source.model, options, manifest.plan.path, manifest.plan.expose_internal)
     if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
         raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
     out_dir = export_dir / "hailo" / hw_arch
     check_run_files(source.given() + [("--export-dir", export_dir), ("--precision", precision_dir)]
                     + [("the --calib input", p) for p in audio_paths or ()], [out_dir / "compile_summary.tsv"])
-    full_chain = plan if rf_hop else build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse,
-                                                device_norms=device_norms)
+    full_chain = build_plan(source.model, options, PlanPath.FULL_CHAIN)
     calib = make_calibration(full_chain, tile_w, audio,
                              export_dir / "calib", calib_count,
                              tensors={p.name for s in plan.stages for p in s.inputs}, report=report)
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts = write_scripts((variant,), out_dir / "scripts")
-    cases = [GridCase(run_tag(s.name, tile_w, block_chan or 0, variant.name), manifest.plan["path"], s.name, tile_w,
+    cases = [GridCase(run_tag(s.name, tile_w, block_chan or 0, variant.name), manifest.plan.path.value, s.name, tile_w,
                       block_chan or 0, variant.name) for s in plan.stages]
     packing = manifest.packing or pack_stages([s.name for s in plan.stages], networks_per_group=1)
     resolve_mode(packing.mode.value, max(len(g.networks) for g in packing.network_groups), hw_arch)
@@ -223,7 +219,7 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
                "into one HEF each")
     pack_rows = execute(packs, mode, export_dir, summary, hw_arch, executor, hailo_python, timeout_s, report=report) \
         if packs else []
-    write_compile_manifest(out_dir, hw_arch, tile_w, block_chan, variant.name, rows, pack_rows, packing)
+    write_compile_manifest(out_dir, hw_arch, manifest.plan, variant.name, rows, pack_rows, packing)
     multi = sorted(r["stage"] for r in pack_rows if r.get("multi_context"))
     return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir, "multi_context_packs": multi}
 
@@ -241,8 +237,8 @@ def _inside(out_dir: Path, path: str) -> str:
     return absolute.relative_to(root).as_posix() if root in absolute.parents else path
 
 
-def write_compile_manifest(out_dir: Path, hw_arch: str, tile_w: int, block_chan: int | None, variant: str,
-                           rows: list[dict], pack_rows: list[dict], packing: Packing) -> None:
+def write_compile_manifest(out_dir: Path, hw_arch: str, record: PlanRecord, variant: str, rows: list[dict],
+                           pack_rows: list[dict], packing: Packing) -> None:
     fields = {f.name for f in dataclasses.fields(StageArtifacts)} - {"hef_sha256"}
 
     def artifacts(row: dict) -> StageArtifacts:
@@ -253,9 +249,9 @@ def write_compile_manifest(out_dir: Path, hw_arch: str, tile_w: int, block_chan:
 
     stages_of = {g.name: g.networks for g in packing.network_groups}
     by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
-    CompileManifest(hw_arch, tile_w, block_chan, variant, {r["stage"]: artifacts(r) for r in rows},
+    CompileManifest(hw_arch, record.tile_w, record.options.block_chan, variant, {r["stage"]: artifacts(r) for r in rows},
                     {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
-                    packing.mode.value).write(out_dir)
+                    packing.mode.value, record).write(out_dir)
 
 
 def check_resumable(run_dir: Path, profile: GridProfile) -> None:

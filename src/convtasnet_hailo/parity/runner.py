@@ -188,7 +188,7 @@ def run_case(plan: StagePlan, backend, case: ParityCase, trace: dict[str, np.nda
         "contract": f"SQNR >= {QUANTIZED_MIN_SQNR_DB:g} dB per stage" if quantized else CONTRACT,
         "min_sqnr_db": QUANTIZED_MIN_SQNR_DB if quantized else None,
         "target_max_rel": TARGET_MAX_REL,
-        "tile_w": case.tile_w, "block_chan": plan.block_chan, "n_stages": len(plan.stages), "latent_w": latent_w, "wav_t": case.wav_t,
+        "tile_w": case.tile_w, "block_chan": plan.options.block_chan, "n_stages": len(plan.stages), "latent_w": latent_w, "wav_t": case.wav_t,
         "n_tiles": -(-latent_w // case.tile_w), "sample_rate": config.sample_rate,
         "worst_stage": worst.name if worst else None,
         "max_abs": max((d.max_abs for d in contract), default=None),

@@ -12,7 +12,7 @@ from ..backends.setup import BackendOptions, open_backend, open_emulation
 from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
-from ..plan.builder import PlanOptions, PlanPath
+from ..plan.builder import PlanOptions, PlanPath, build_plan
 from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
 from ..runs.run_folder import new_run_dir
@@ -52,7 +52,7 @@ def exported_with_internal_tensors(export_dir: Path | None) -> bool:
     from ..export.manifest import read_manifest
 
     folders = [export_dir] if (export_dir / "manifest.json").is_file() else sorted(export_dir.glob("tile*"))
-    return any(read_manifest(f).plan.get("expose_internal", False) for f in folders if (f / "manifest.json").is_file())
+    return any(read_manifest(f).plan.expose_internal for f in folders if (f / "manifest.json").is_file())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,7 @@ def run_parity_command(source: ModelSource, request: ParityRequest, report: Call
     # Fused stages output their internal tensors too, so every runbook name is compared, where the
     # backend builds its own artifacts; given exports and HEFs fix the plan they were made from.
     expose = request.backend.runs_any_plan or exported_with_internal_tensors(request.backend.export_dir)
-    plan = request.layout.build(source.model, request.path, expose_internal=expose)
+    plan = build_plan(source.model, request.layout, request.path, expose_internal=expose)
     check_run_files(source.given() + request.backend.given(), [])
     out_dir = new_run_dir(request.runs_dir)
     report(f"parity {request.path.value}: {len(cases)} case(s), backend {request.backend.name}, "

@@ -14,8 +14,7 @@ Per TCN block (gLN): stage ``tcn{i}_in`` (1x1 conv + PReLU) -> host norm -> stag
 from __future__ import annotations
 
 import dataclasses
-import enum
-from typing import Mapping, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -33,31 +32,11 @@ from .skip_sums_in_stages import skip_sums_into_stages
 from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
 from . import names
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
-from .rf_windows import DEFAULT_MAX_WIDTH, check_rf_windows, window_steps
+from .options import DEFAULT_MAX_WIDTH, FLOAT_ONLY, PlanOptions, PlanPath
+from .rf_windows import check_rf_windows, window_steps
 from .stages import Geometry, Stage, StageInput, StageOutput
 
 Step = Union[Stage, HostStep]
-
-class PlanPath(str, enum.Enum):
-    """Which part of the model a plan covers (the runbook's three parity paths)."""
-
-    DECODER = "decoder"  # (tf, masks) -> waveforms
-    MASKER = "masker"  # tf -> masks
-    FULL_CHAIN = "full-chain"  # waveform -> waveforms
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return {
-            PlanPath.DECODER: (names.ENCODER, names.MASK_OUTPUT, names.WAV),
-            PlanPath.MASKER: (names.ENCODER,),
-            PlanPath.FULL_CHAIN: (names.WAV,),
-        }[self]
-
-    @property
-    def outputs(self) -> tuple[str, ...]:
-        """What the path delivers (kept by every plan, fused or not)."""
-        return (names.MASKER_OUTPUT,) if self is PlanPath.MASKER else (names.FINAL_OUTPUT,)
-
 
 def _numpy(tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().astype(np.float32)
@@ -183,73 +162,33 @@ def _decoder_steps(model: ConvTasNet) -> list[Step]:
     ]
 
 
-@dataclasses.dataclass(frozen=True)
-class PlanOptions:
-    """How the model is cut: ``block_chan`` splits wider 1x1 convs into channel blocks; ``fuse``
-    merges runs of stages no host step separates (the default; ``--no-fuse`` keeps one stage per
-    conv group); ``device_norms`` and ``gln_in_stages`` move norms into the stages."""
-
-    block_chan: int | None = None
-    fuse: bool = True
-    device_norms: bool = False  # cLN norms as device ops inside the stages (``ChannelNorm``)
-    gln_in_stages: bool = False  # gLN moments and affine inside the stages (``plan.gln_in_stages``)
-    halo_edges: bool = False  # halo stages read tile + edges, joined in-stage (``plan.halo_edges``)
-    skip_sums_in_stages: bool = False  # skip sums added by the stages (``plan.skip_sums_in_stages``)
-    #: receptive-field windows for hops of this many frames (``plan.rf_windows``), at most
-    #: ``rf_max_width`` frames wide
-    rf_hop_frames: int | None = None
-    rf_max_width: int = DEFAULT_MAX_WIDTH
-
-    def build(self, model: ConvTasNet, path: "PlanPath", expose_internal: bool = False) -> "StagePlan":
-        if self.rf_hop_frames is not None:
-            return build_window_plan(model, self.rf_hop_frames, self.rf_max_width)
-        return build_plan(model, path, self.block_chan, self.fuse, expose_internal, self.device_norms,
-                          self.gln_in_stages, self.halo_edges, self.skip_sums_in_stages)
-
-    def to_json(self) -> dict:
-        return {"block_chan": self.block_chan, "fused": self.fuse, "device_norms": self.device_norms,
-                "gln_in_stages": self.gln_in_stages, "halo_edges": self.halo_edges,
-                "skip_sums_in_stages": self.skip_sums_in_stages, "rf_hop_frames": self.rf_hop_frames,
-                "rf_max_width": self.rf_max_width}
-
-    @classmethod
-    def float_backends(cls, config: ConvTasNetConfig) -> "PlanOptions":
-        """Every float-only option the model takes: the plan with the least host work for the float
-        backends (bench's ``float_plan`` paths); gLN in the stages for gLN models only."""
-        return cls(gln_in_stages=config.norm_type is NormType.GLN, halo_edges=True, skip_sums_in_stages=True)
+def float_backend_options(config: ConvTasNetConfig) -> PlanOptions:
+    """Every float-only option the model takes: the plan with the least host work for the float
+    backends (bench's ``float_plan`` paths); gLN in the stages for gLN models only."""
+    return PlanOptions(gln_in_stages=config.norm_type is NormType.GLN, halo_edges=True, skip_sums_in_stages=True)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class StagePlan:
-    """Ordered stages and host steps for one model and path; ``inputs`` seed the executor."""
+    """Ordered stages and host steps for one model and path, built with ``options``; ``inputs``
+    seed the executor. ``expose_internal`` plans output every reported tensor (parity runs);
+    ``rf_window`` is the width every receptive-field span runs at (``plan.rf_windows``)."""
 
     config: ConvTasNetConfig
     path: PlanPath
     steps: tuple[Step, ...]
-    block_chan: int | None = None
-    fused: bool = False
+    options: PlanOptions = PlanOptions()
     expose_internal: bool = False
-    device_norms: bool = False
-    gln_in_stages: bool = False
-    halo_edges: bool = False
-    skip_sums_in_stages: bool = False
-    rf_hop_frames: int | None = None  # receptive-field windows (``plan.rf_windows``) for hops of this many frames
-    rf_window: int | None = None  # ... of this many frames: the width every span runs at
-    rf_max_width: int = DEFAULT_MAX_WIDTH
+    rf_window: int | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
         return self.path.inputs
 
     @property
-    def options(self) -> PlanOptions:
-        return PlanOptions(self.block_chan, self.fused, self.device_norms, self.gln_in_stages, self.halo_edges,
-                           self.skip_sums_in_stages, self.rf_hop_frames, self.rf_max_width)
-
-    @property
     def float_only_options(self) -> tuple[str, ...]:
         """The options it was built with that only the float backends serve (``refuse_float_only``)."""
-        return float_only_options_of(vars(self))
+        return self.options.float_only
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -282,43 +221,51 @@ def step_outputs(step: Step) -> tuple[str, ...]:
     return step.writes
 
 
-def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_chan: int | None = None,
-               fuse: bool = True, expose_internal: bool = False, device_norms: bool = False,
-               gln_in_stages: bool = False, halo_edges: bool = False, skip_sums_in_stages: bool = False) -> StagePlan:
-    """Decomposes ``model`` (left untouched) into the stage plan for ``path``; with
-    ``block_chan``, 1x1 convs wider than that are split into channel blocks; with ``fuse``
-    (default), runs of stages no host step separates become one stage (``plan.fusion``);
-    ``expose_internal`` makes fused stages output every reported tensor (parity runs);
+def build_plan(model: ConvTasNet, options: PlanOptions = PlanOptions(), path: PlanPath = PlanPath.FULL_CHAIN,
+               expose_internal: bool = False) -> StagePlan:
+    """Decomposes ``model`` (left untouched) into the stage plan for ``path`` cut as ``options``
+    say: with ``block_chan``, 1x1 convs wider than that are split into channel blocks; with
+    ``fuse`` (default), runs of stages no host step separates become one stage (``plan.fusion``);
     ``device_norms`` (cLN models only) turns every per-frame norm into a device op, so fusion
     can keep a TCN block's norms inside its stages; ``gln_in_stages`` (gLN models, float backends)
     takes gLN's statistics and affine inside the stages (``plan.gln_in_stages``); ``halo_edges``
     (float backends) has halo stages read tile and edges (``plan.halo_edges``);
     ``skip_sums_in_stages`` (float backends) has the stages add the skip sums
-    (``plan.skip_sums_in_stages``)."""
-    if gln_in_stages:
-        check_gln_in_stages(model.config, block_chan, device_norms)
+    (``plan.skip_sums_in_stages``); ``rf_hop_frames`` makes receptive-field spans instead
+    (:func:`build_window_plan`). ``expose_internal`` makes fused stages output every reported
+    tensor (parity runs)."""
+    if options.rf_hop_frames is not None:
+        return build_window_plan(model, options.rf_hop_frames, options.rf_max_width)
+    if options.gln_in_stages:
+        check_gln_in_stages(model.config, options.block_chan, options.device_norms)
     if path is PlanPath.DECODER:
         steps = _decoder_steps(model)
     elif path is PlanPath.MASKER:
         steps = _masker_steps(model)
     else:
         steps = _encoder_steps(model) + _masker_steps(model) + _decoder_steps(model)
-    if block_chan is not None:
-        steps = list(split_channel_blocks(tuple(steps), block_chan))
-    if device_norms:
-        steps = norms_on_device(steps, model.config)
-    if gln_in_stages:
-        steps = gln_into_stages(steps, model.config)
-    if fuse:
-        steps = list(fuse_stages(steps, path.outputs, expose_internal))
-    if halo_edges:
-        steps = halo_edges_into_stages(steps)
-    if skip_sums_in_stages:
-        steps = skip_sums_into_stages(steps, path.outputs, expose_internal)
-    plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal, device_norms, gln_in_stages,
-                     halo_edges, skip_sums_in_stages)
+    steps = _transform(steps, model.config, options, path, expose_internal)
+    plan = StagePlan(model.config, path, tuple(steps), options, expose_internal)
     _check_dataflow(plan)
     return plan
+
+
+def _transform(steps: list[Step], config: ConvTasNetConfig, options: PlanOptions, path: PlanPath,
+               expose_internal: bool) -> list[Step]:
+    """The plan's rewrites, in the order each expects the one before."""
+    if options.block_chan is not None:
+        steps = list(split_channel_blocks(tuple(steps), options.block_chan))
+    if options.device_norms:
+        steps = norms_on_device(steps, config)
+    if options.gln_in_stages:
+        steps = gln_into_stages(steps, config)
+    if options.fuse:
+        steps = list(fuse_stages(steps, path.outputs, expose_internal))
+    if options.halo_edges:
+        steps = halo_edges_into_stages(steps)
+    if options.skip_sums_in_stages:
+        steps = skip_sums_into_stages(steps, path.outputs, expose_internal)
+    return steps
 
 
 def build_window_plan(model: ConvTasNet, hop_frames: int, max_width: int = DEFAULT_MAX_WIDTH) -> StagePlan:
@@ -327,19 +274,14 @@ def build_window_plan(model: ConvTasNet, hop_frames: int, max_width: int = DEFAU
     check_rf_windows(model.config)
     steps = norms_on_device(_encoder_steps(model) + _masker_steps(model) + _decoder_steps(model), model.config)
     steps, width = window_steps(steps, model.config, hop_frames, max_width)
-    plan = StagePlan(model.config, PlanPath.FULL_CHAIN, tuple(steps), device_norms=True, rf_hop_frames=hop_frames,
-                     rf_window=width, rf_max_width=max_width)
+    options = PlanOptions(fuse=False, device_norms=True, rf_hop_frames=hop_frames, rf_max_width=max_width)
+    plan = StagePlan(model.config, PlanPath.FULL_CHAIN, tuple(steps), options, rf_window=width)
     _check_dataflow(plan)
     return plan
 
 
-#: Plan options only the float backends serve (each a ``StagePlan`` field of the same name).
-FLOAT_ONLY_FLAGS = ("--gln-in-stages", "--halo-edges", "--skip-sums-in-stages")
-
-
-def float_only_options_of(record: Mapping) -> tuple[str, ...]:
-    """The float-only flags a plan record (an export manifest's ``plan``) was built with."""
-    return tuple(flag for flag in FLOAT_ONLY_FLAGS if record.get(flag[2:].replace("-", "_")))
+#: The float-only options' flags (``refuse_float_only``).
+FLOAT_ONLY_FLAGS = tuple(FLOAT_ONLY.values())
 
 
 def refuse_float_only(options: Sequence[str], what: str) -> None:

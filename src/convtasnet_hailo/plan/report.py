@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..files import write_text_atomically
-from .builder import StagePlan, float_only_options_of
+from .builder import StagePlan
+from .options import PlanOptions
 from .host_steps import SplitSources
 from .packing import ExecutionMode, Packing, pack_stages
 from .stages import Stage
@@ -101,7 +102,7 @@ def format_table(summary: dict) -> str:
         f"{summary['boundary_bytes_per_audio_second_16bit'] / 1e6:.1f} MB at 16) per second of audio; weights "
         f"{summary['weight_bytes_8bit'] / 1e6:.2f} MB at 8 bits")
     lines.append(execution_line(summary))
-    options = float_only_options_of(summary)
+    options = PlanOptions.from_json(summary).float_only
     if options:
         lines.append(f"built with {' and '.join(options)}: a plan for the float backends (onnxruntime, torch_proxy); "
                      "compile and the Hailo backends refuse it, so the HEF figures are not a device's")

@@ -22,7 +22,7 @@ class StitchedSeparator:
     def __init__(self, model: ConvTasNet, backend, tile_w: int, plan: StagePlan | None = None):
         """``plan``: the model's full-chain plan (default: built with the default options)."""
         self.model = model
-        self.plan = plan or build_plan(model, PlanPath.FULL_CHAIN)
+        self.plan = plan or build_plan(model, path=PlanPath.FULL_CHAIN)
         self.executor = StitchedExecutor(self.plan, backend, tile_w)
 
     @property

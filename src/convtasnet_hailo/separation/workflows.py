@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..executors.base import ExecutorOptions, open_executor
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits
-from ..plan.builder import PlanOptions, PlanPath
+from ..plan.builder import PlanOptions, PlanPath, build_plan
 from ..model.source import ModelSource
 from ..tiling.executor import check_tile_width
 from ..runs.plot import plot_separation, plot_spectrograms
@@ -220,7 +220,7 @@ def open_separator(source: ModelSource, backend: BackendOptions, tile_w: int, la
     """The stitched separator on ``backend`` (onnxruntime exports into ``scratch`` unless it was
     given an export folder)."""
     check_tile_width(tile_w)
-    plan = layout.build(source.model, PlanPath.FULL_CHAIN)
+    plan = build_plan(source.model, layout, PlanPath.FULL_CHAIN)
     return StitchedSeparator(source.model, open_backend(backend, plan, source.to_json(), [tile_w], scratch, report),
                              tile_w, plan)
 

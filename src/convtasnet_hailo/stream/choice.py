@@ -14,7 +14,7 @@ import dataclasses
 
 from ..bench.cost_model import DeviceModel, stream_prediction
 from ..errors import UserError
-from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_window_plan
+from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, build_window_plan
 from ..plan.packing import ExecutionMode
 from ..plan.rf_windows import DEFAULT_MAX_WIDTH, check_rf_windows
 
@@ -38,7 +38,7 @@ class StreamChoice:
 def _plans(model, hop_frames: int, layout: PlanOptions, requested: str, max_width: int) -> dict[str, StagePlan]:
     from .executor import check_streamable
 
-    per_hop = layout.build(model, PlanPath.FULL_CHAIN)
+    per_hop = build_plan(model, layout, PlanPath.FULL_CHAIN)
     check_streamable(per_hop)  # a model or layout that cannot stream is refused whatever the plan
     plans = {}
     if requested in ("auto", "per-hop"):
@@ -136,7 +136,7 @@ def plan_or_streaming_command(request: PlanRequest) -> int:
                                      request.plan_kind, request.max_width, request.packing.hw_arch)
     from ..plan.report import plan_command
 
-    plan = request.layout.build(request.source.model, request.path)
+    plan = build_plan(request.source.model, request.layout, request.path)
     packing = request.packing.packing([s.name for s in plan.stages])
     return plan_command(plan, request.tile_w, packing, request.json_path, request.png_path,
                         given=request.source.given())

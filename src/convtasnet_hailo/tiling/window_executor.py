@@ -64,10 +64,10 @@ class WindowStreamingExecutor:
         config = plan.config
         if plan.rf_window is None:
             raise UserError("this plan has no receptive-field windows: build it with --rf-windows")
-        if hop != plan.rf_hop_frames * config.stride:
-            raise UserError(f"the plan's windows are for hops of {plan.rf_hop_frames * config.stride} samples, not {hop}")
+        if hop != plan.options.rf_hop_frames * config.stride:
+            raise UserError(f"the plan's windows are for hops of {plan.options.rf_hop_frames * config.stride} samples, not {hop}")
         self.plan, self.backend, self.hop = plan, backend, hop
-        self.hop_frames, self.width = plan.rf_hop_frames, plan.rf_window
+        self.hop_frames, self.width = plan.options.rf_hop_frames, plan.rf_window
         self.tile_w = self.width
         self.spans = [s for s in plan.steps if isinstance(s, Stage)]
         self.stack = next(s for s in plan.steps if isinstance(s, StackSources))
