@@ -209,3 +209,63 @@ def test_nothing_refers_to_a_file_outside_the_repository():
             problems[_rel(path)] = found
     assert not problems, ("references to files that are not in the repository (cite docs/hailo_facts.md, "
                           f"docs/convtasnet_facts.md, docs/exactness.md ... instead): {problems}")
+
+
+def _readme_commands(section: str | None = None) -> list[list[str]]:
+    """The ``convtasnet-hailo ...`` lines of README.md's code blocks (of one ``## section``), as argv."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    if section is not None:
+        text = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```\w*\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.split("#", 1)[0])
+            if words and words[0].endswith("convtasnet-hailo"):
+                commands.append(words[1:])
+    return commands
+
+
+def test_every_readme_command_parses():
+    from convtasnet_hailo.cli import build_parser
+
+    commands = _readme_commands()
+    assert len(commands) >= 10
+    parser = build_parser()
+    for argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"README.md: `convtasnet-hailo {' '.join(argv)}` is not a valid command line")
+
+
+@pytest.mark.slow
+def test_the_readme_device_path_runs_on_the_doubles(tmp_path, monkeypatch):
+    """README.md's "On a Hailo device" commands, as written (relative folders included), on tiny
+    models and the test doubles of the DFC and HailoRT: every one exits 0."""
+    import dataclasses
+
+    import soundfile
+
+    from convtasnet_hailo.cli import main
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.config import NormType
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.model.source import TINY
+    from tests.conftest import speech_like
+    from tests.doubles import runtime as runtime_double
+    from tests.doubles import sdk as sdk_double
+
+    save_model(random_model(TINY, seed=1), tmp_path / "M.pth")
+    save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2), tmp_path / "C.pth")
+    for name, seed in (("SPEECH", 3), ("MIX", 4), ("IN", 5)):
+        soundfile.write(tmp_path / f"{name}.wav", speech_like(1.0, 8000, seed), 8000, subtype="FLOAT")
+    sdk_double.install(monkeypatch)
+    runtime_double.install(monkeypatch, arch="hailo8l")
+    monkeypatch.chdir(tmp_path)
+    commands = _readme_commands("On a Hailo device")
+    assert [argv[0] for argv in commands] == ["plan", "export", "check", "noise", "compile", "doctor", "separate",
+                                              "parity", "export", "compile", "stream"]
+    for argv in commands:
+        assert main(argv) == 0, f"README.md: `convtasnet-hailo {' '.join(argv)}` failed on the doubles"
