@@ -4,7 +4,7 @@ keeps the results with the machine they ran on:
 
     .venv/bin/python benchmarks/run_benchmarks.py            # writes benchmarks/results/<date>_<host>_*.json/png
 
-Run it on an otherwise idle machine; the README's bench table comes from these files.
+Run it on an otherwise idle machine; the bench table of docs/benchmarks.md comes from these files.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path, help="the audio/ folder of librosa/data")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--seconds", type=float, default=SECONDS,
-                        help=f"length (default {SECONDS:g} s, the shipped one; 10 s for the `noise` timing in the README)")
+                        help=f"length (default {SECONDS:g} s, the shipped one; 10 s for the `noise` timing in docs/benchmarks.md)")
     args = parser.parse_args()
     noisy, clean = build(args.data, args.seconds)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`evaluate` of the same mixtures locally and on a Ray cluster of this machine with 1 and 2
-workers (CPUs): wall time of each and the 1 -> 2 worker speed-up (README, "Grids and
-evaluations on several machines").
+workers (CPUs): wall time of each and the 1 -> 2 worker speed-up (docs/benchmarks.md, "Ray";
+what the Ray path does: docs/ray.md).
 
     .venv/bin/python scripts/make_demo_data.py corpus-set --corpus corpus/librispeech_8k/test --out data/ray40 --n 40 --seconds 4
     .venv/bin/python scripts/measure_ray_evaluate.py --metadata data/ray40/mixture_test_mix_clean.csv \\

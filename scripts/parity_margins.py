@@ -1,6 +1,6 @@
 """Runs every default case of `parity decoder|masker|full-chain` on torch_proxy and onnxruntime,
 with the default plan, with --block-chan 64 and with the float plan (--gln-in-stages --halo-edges
---skip-sums-in-stages), and prints the README's margin table (issue 11).
+--skip-sums-in-stages), and prints the margin table of docs/measured/parity_margins.md (issue 11).
 
     .venv/bin/python scripts/parity_margins.py --runs-dir /tmp/margins [--out table.md]
 """

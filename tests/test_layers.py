@@ -1,4 +1,4 @@
-"""The layering of DESIGN.md, checked by import-linter (contracts in pyproject.toml): model ->
+"""The layering of docs/development.md, checked by import-linter (contracts in pyproject.toml): model ->
 plan -> export / tiling / compile -> backends -> parity / separation / grids -> cli, and shared
 utilities that import no layer."""
 

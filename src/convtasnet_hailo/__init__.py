@@ -1,6 +1,6 @@
 """convtasnet-hailo: run Asteroid ConvTasNet models exactly on Hailo-8 / Hailo-8L NPUs.
 
-The data flow (see DESIGN.md): checkpoint -> reference model (``model``) -> stage plan
+The data flow (see docs/pipeline.md): checkpoint -> reference model (``model``) -> stage plan
 (``hailo``) -> stitched executor (``tiling``) over a backend (``backends``) -> parity
 reports (``parity``, ``runs``).
 """

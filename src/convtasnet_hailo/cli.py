@@ -527,7 +527,7 @@ def _add_grid(sub, shared: _Shared) -> None:
                           help="allocator / block grid: compile every case of a grid profile")
     grid.add_argument("path", choices=("decoder", "masker"), help="which path's stages")
     grid.add_argument("--profile", default="quick", help="profile in the grid file (quick, full)")
-    grid.add_argument("--grid", help="your own grid TOML (default: the package's grids/default.toml)")
+    grid.add_argument("--grid", help="your own grid TOML (default: the package's grids/profiles/default.toml)")
     grid.add_argument("--resume", help="a run folder of an interrupted grid: finished cases are skipped")
     grid.set_defaults(func=cmd_grid)
 

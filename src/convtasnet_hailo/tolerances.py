@@ -1,4 +1,4 @@
-"""Numeric tolerances of the exactness contract, named once (DESIGN.md, "The exactness contract").
+"""Numeric tolerances of the exactness contract, named once (docs/exactness.md, "The exactness contract").
 
 Contract v2, normwise per tensor: a stitched tensor is ``all_close`` to its reference iff
 ``max|stitched - reference| <= TOL * max(1, peak)`` where ``peak = max|reference|``. For tensors
@@ -19,7 +19,8 @@ REQUIRED_MARGIN = 3.0
 
 #: Quantized backends (hailo_emulator quantized, hailo_runtime) are judged per stage by SQNR:
 #: 10*log10(sum(ref^2) / sum((out - ref)^2)). Hailo's analyze-noise flags layers under about
-#: 10 dB (HAILO_FACTS.md); a whole stage at 20 dB keeps the final SI-SNR within a few dB of float.
+#: 10 dB (docs/hailo_facts.md, "Accuracy tooling"); a whole stage at 20 dB keeps the final SI-SNR
+#: within a few dB of float.
 QUANTIZED_MIN_SQNR_DB = 20.0
 #: A quantized backend compared with the device-arithmetic emulation (`parity --noise-dir`): each
 #: stage within 30 dB SQNR of it, i.e. the two differ by about 3% of the signal's RMS at most.

@@ -179,3 +179,26 @@ def test_a_compile_manifest_never_points_outside_its_folder(compiled, monkeypatc
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(UserError, match="lies outside .*; a manifest there may only name files inside it"):
         StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
+
+
+@pytest.mark.parametrize("packing", [[], ["--execution-mode", "activated_packs"]], ids=["per_stage", "packs"])
+def test_a_compile_manifest_names_its_files_relative_to_its_folder(tmp_path, monkeypatch, tiny_checkpoint, packing):
+    """The README's device path types relative folders: the compile manifest names its files
+    relative to its own folder (which the reader resolves them against), not to the working
+    directory, so `--export-dir EXPORT` then `--hef-dir EXPORT/hailo/hailo8` finds every HEF, and
+    the folder can be copied to the device as a whole. (Moving it is not tried here: the SDK
+    double's HEFs point at their ONNX files, real HEFs carry the network.)"""
+    from tests.doubles import sdk as sdk_double
+
+    sdk_double.install(monkeypatch)
+    runtime_double.install(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--model", str(tiny_checkpoint), "--tile-w", "16", "--out", "EXPORT", *packing]) == 0
+    assert main(["compile", "--export-dir", "EXPORT", "--calib-count", "4"]) == 0
+    manifest = json.loads((tmp_path / "EXPORT/hailo/hailo8/compile_manifest.json").read_text())
+    recorded = [a["hef_path"] for a in manifest["stages"].values() if a.get("hef_path")] + \
+        [p["artifacts"]["hef_path"] for p in manifest["packs"].values()]
+    assert recorded and all(not path.startswith(("EXPORT", "/")) for path in recorded)
+    assert all((tmp_path / "EXPORT/hailo/hailo8" / path).is_file() for path in recorded)
+    assert main(["parity", "full-chain", "--model", str(tiny_checkpoint), "--backend", "hailo_runtime",
+                 "--hef-dir", "EXPORT/hailo/hailo8", "--tile-w", "16", "--length", "900", "--runs-dir", "runs"]) == 0

@@ -1,4 +1,4 @@
-"""Failure normalization on error texts from public reports (HAILO_FACTS.md, Errors seen)."""
+"""Failure normalization on error texts from public reports (docs/hailo_facts.md, "Errors seen")."""
 
 import pytest
 

@@ -61,7 +61,7 @@ def _validations(path: Path) -> list[dict]:
 
 
 def _assert_same_weights(a: ConvTasNet, b: ConvTasNet) -> None:
-    """Equal within float32 rounding, judged normwise (DESIGN.md's contract); in practice bit-equal."""
+    """Equal within float32 rounding, judged normwise (the contract of docs/exactness.md); in practice bit-equal."""
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         peak = float(x.abs().max())
         assert float((x - y).abs().max()) <= TOL * max(1.0, peak), name

@@ -1,7 +1,7 @@
 """``hailo_emulator``: runs each stage's HAR through the Dataflow Compiler's inference contexts
 (``--context fp_optimized|quantized``), so quantized parity can be checked without hardware.
 
-Documented surface (HAILO_FACTS.md): ``ClientRunner(har=path)``,
+Documented surface (docs/hailo_facts.md, "Compiler API"): ``ClientRunner(har=path)``,
 ``runner.infer_context(InferenceContext.SDK_QUANTIZED)`` and ``runner.infer(ctx, x_nhwc)``.
 Needs hailo_sdk_client in this Python (the emulator runs in-process).
 """

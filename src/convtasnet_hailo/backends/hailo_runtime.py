@@ -1,6 +1,6 @@
 """``hailo_runtime``: runs compiled HEFs on a Hailo device through HailoRT (``hailo_platform``).
 
-The execution mode is read off the HEFs, never assumed (``plan.packing``; HAILO_FACTS.md,
+The execution mode is read off the HEFs, never assumed (``plan.packing``; docs/hailo_facts.md,
 "Runtime limits"; hailo-ai/hailort):
 
 - HEFs of one stage each -> ``scheduled_groups``: one VDevice under the model scheduler

@@ -45,9 +45,10 @@ def _shared_arena() -> None:
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    # One arena per session would keep every stage's peak buffers alive (13 GB for 1,266 stages);
-    # no arena at all makes every run allocate and page-fault its outputs afresh (a quarter of
-    # the stage time at full size, measured). One arena shared by all sessions does neither.
+    # One arena per session would keep every stage's peak buffers alive (gigabytes with channel
+    # blocks); no arena at all makes every run allocate and page-fault its outputs afresh (a large
+    # share of the stage time). One arena shared by all sessions does neither. Figures:
+    # docs/benchmarks.md, "Host path decisions".
     _shared_arena()
     options.add_session_config_entry("session.use_env_allocators", "1")
     # Idle pool threads of every session otherwise spin-wait: with hundreds of sessions on a

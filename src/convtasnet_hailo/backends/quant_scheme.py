@@ -1,5 +1,5 @@
 """Hailo's integer arithmetic as far as public material states it, and every assumption this
-emulator adds, in one place (HAILO_FACTS.md, "Quantization scheme").
+emulator adds, in one place (docs/hailo_facts.md, "Quantization scheme").
 
 Confirmed by public material (hailo.ai support lesson "Hailo Quantization Scheme";
 community.hailo.ai "16 bit quantization", "What Layers are Quantized by Default by DFC"):

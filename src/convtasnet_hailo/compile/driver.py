@@ -1,6 +1,6 @@
 """The Dataflow Compiler driver: one stage's ONNX -> HAR (parse) -> quantized HAR -> HEF.
 
-Written against the documented ``hailo_sdk_client`` surface (HAILO_FACTS.md, "Compiler API"):
+Written against the documented ``hailo_sdk_client`` surface (docs/hailo_facts.md, "Compiler API"):
 ``ClientRunner(hw_arch=...)``, ``translate_onnx_model(path, net_name, start_node_names,
 end_node_names, net_input_shapes)``, ``save_har``, ``load_model_script``, ``optimize(calib)``,
 ``compile()``, ``get_hn_dict()``. Imported lazily; no torch, no onnxruntime.
@@ -25,7 +25,7 @@ from .failures import Failure, from_exception
 from .layout import dfc_net_name, input_layer_feed
 
 SDK_MODULE = "hailo_sdk_client"
-#: Targets seen in the DFC's SUPPORTED_HW_ARCHS (HAILO_FACTS.md, DFC 3.29).
+#: Targets seen in the DFC's SUPPORTED_HW_ARCHS (docs/hailo_facts.md, "Compiler API": DFC 3.29).
 HW_ARCHS = ("hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h")
 SDK_MISSING = (
     "the Hailo Dataflow Compiler (hailo_sdk_client) is not importable in this Python. Install its "
@@ -52,7 +52,7 @@ def sdk_version(sdk) -> str:
     return str(getattr(sdk, "__version__", "unknown"))
 
 
-#: Targets by DFC major version (HAILO_FACTS.md, Versions): 3.x for Hailo-8/8R/8L (3.32+ dropped
+#: Targets by DFC major version (docs/hailo_facts.md, "Versions"): 3.x for Hailo-8/8R/8L (3.32+ dropped
 #: Hailo-10H and Hailo-15), 5.x for Hailo-10H/15.
 DFC_TARGETS = {"3": ("hailo8", "hailo8r", "hailo8l"), "5": ("hailo10h", "hailo15h", "hailo15m", "hailo15l")}
 
@@ -142,7 +142,7 @@ class CompileResult:
 
 @dataclasses.dataclass(frozen=True)
 class PackJob:
-    """One HEF of several stages: their optimized HARs joined (``ClientRunner.join``, HAILO_FACTS.md
+    """One HEF of several stages: their optimized HARs joined (``ClientRunner.join``, docs/hailo_facts.md
     "Compiler API") into one network group of one network per stage, then compiled."""
 
     pack: str
@@ -226,7 +226,7 @@ def resolve_layer_names(script_text: str, hn: dict, net_name: str) -> str:
 
 def hef_multi_context(hef_path: Path) -> bool | None:
     """Whether the HEF's network group is multi-context, read with HailoRT's own HEF reader
-    (``HEF(path).get_network_groups_infos()[i].is_multi_context``, HAILO_FACTS.md "Runtime
+    (``HEF(path).get_network_groups_infos()[i].is_multi_context``, docs/hailo_facts.md, "Runtime
     limits"); None when HailoRT is not importable in this Python."""
     try:
         from hailo_platform import HEF  # type: ignore[import-not-found]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-#: Lines that mark the real cause in DFC logs and messages (HAILO_FACTS.md, Errors seen).
+#: Lines that mark the real cause in DFC logs and messages (docs/hailo_facts.md, "Errors seen").
 FAILURE_MARKERS = (
     "Agent infeasible", "Mapping Failed", "No successful assignments", "Unsupported", "not supported",
     "Failed to", "failed", "Error", "error", "Exception", "Timeout", "timed out", "infeasible",

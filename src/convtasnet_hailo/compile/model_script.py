@@ -1,7 +1,7 @@
 """Model scripts (.alls): the DFC's per-network compile and quantization directives.
 
-A variant is a named set of directive lines (HAILO_FACTS.md, "Model script commands seen in
-Model Zoo configs"); grids sweep over variants.
+A variant is a named set of directive lines (docs/hailo_facts.md, "Model script
+commands"); grids sweep over variants.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ DEFAULT_VARIANT = ScriptVariant("default")
 
 
 def stated(text: str, calibset_size: int) -> str:
-    """``text`` with what the DFC would otherwise decide unasked written out (HAILO_FACTS.md,
+    """``text`` with what the DFC would otherwise decide unasked written out (docs/hailo_facts.md,
     "Model optimization"): ``calibset_size`` is the number of calibration tiles actually passed
     (the DFC's default is 64, whatever it was given), and ``compression_level=0``, since the DFC
     may otherwise compress some weights to 4 bits on a GPU machine ("Model might have implicit

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -224,12 +225,27 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir, "multi_context_packs": multi}
 
 
+#: The manifest's fields that name files: recorded relative to the manifest's folder, which the
+#: reader resolves them against (``compile.manifest.within``), so the folder can be moved (compiled
+#: on one machine, run on another) and an --export-dir given relative to the working directory works.
+PATH_FIELDS = ("hef_path", "har_path", "log", "hef_log")
+
+
+def _inside(out_dir: Path, path: str) -> str:
+    """``path`` (as the case wrote it, relative to the working directory or absolute) relative to
+    ``out_dir`` when it lies there; unchanged otherwise (the reader refuses it then)."""
+    absolute, root = Path(os.path.abspath(path)), Path(os.path.abspath(out_dir))
+    return absolute.relative_to(root).as_posix() if root in absolute.parents else path
+
+
 def write_compile_manifest(out_dir: Path, hw_arch: str, record: PlanRecord, variant: str, rows: list[dict],
                            pack_rows: list[dict], packing: Packing) -> None:
     fields = {f.name for f in dataclasses.fields(StageArtifacts)} - {"hef_sha256"}
 
     def artifacts(row: dict) -> StageArtifacts:
-        return StageArtifacts(**{k: row.get(k) for k in fields if row.get(k) is not None},
+        recorded = {k: _inside(out_dir, row[k]) if k in PATH_FIELDS else row[k]
+                    for k in fields if row.get(k) is not None}
+        return StageArtifacts(**recorded,
                               hef_sha256=sha256_file(Path(row["hef_path"])) if row.get("hef_path") else None)
 
     stages_of = {g.name: g.networks for g in packing.network_groups}

@@ -44,7 +44,7 @@ class GridCase:
 
 def load_profile(path_name: str, profile: str, grid_file: Path | None = None) -> GridProfile:
     grid_file = grid_file or DEFAULT_GRID
-    regular_file(grid_file, "grid file", "pass a TOML grid (see grids/default.toml)")
+    regular_file(grid_file, "grid file", "pass a TOML grid (see grids/profiles/default.toml)")
     try:
         data: dict[str, Any] = tomllib.loads(Path(grid_file).read_bytes().decode("utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

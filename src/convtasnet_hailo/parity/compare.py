@@ -15,7 +15,7 @@ class TensorDiff:
     """How far one stitched tensor is from its reference.
 
     ``max_rel`` is max-abs divided by the reference's peak magnitude; ``bound`` is
-    ``tol * max(1, peak)`` and ``all_close`` is ``max_abs <= bound`` (DESIGN.md, tolerances.py).
+    ``tol * max(1, peak)`` and ``all_close`` is ``max_abs <= bound`` (docs/exactness.md, tolerances.py).
     """
 
     name: str

@@ -1,7 +1,7 @@
 """The stage plan: a ConvTasNet decomposed into Hailo-format stages and the host steps between.
 
 The plan is the single source of truth for export, compile, every backend and the parity
-reports. Tensor names are those the runbook's users read (DESIGN.md): ``encoder``,
+reports. Tensor names are those the runbook's users read (docs/exactness.md, "Output names"): ``encoder``,
 ``bottleneck``, ``tcn{i}_in``, ``tcn{i}_depth``, ``tcn{i}_residual``, ``tcn{i}_skip``,
 ``mask_score``, ``mask_output``, ``source_projector``, ``decoder_pre``, ``decoder_head``,
 ``decoder_output``, plus the host-made ``*_norm`` tensors and skip sums.
@@ -286,12 +286,12 @@ FLOAT_ONLY_FLAGS = tuple(FLOAT_ONLY.values())
 
 def refuse_float_only(options: Sequence[str], what: str) -> None:
     """The one-line refusal for a plan (or export) built with float-only options (``float_only_options``):
-    whether the Dataflow Compiler maps them is unconfirmed (HAILO_FACTS.md), and the last two only
-    move host work onto the device at the link's expense."""
+    whether the Dataflow Compiler maps them is unconfirmed (docs/hailo_facts.md, "Ops and shapes"),
+    and the last two only move host work onto the device at the link's expense."""
     if options:
         raise UserError(f"{what}: this plan was built with {' and '.join(options)}, for the float backends "
                         "(onnxruntime, torch_proxy); whether the Dataflow Compiler maps a global average pool in a "
-                        "norm path, per-tile inputs or a Concat on the time axis is unconfirmed (HAILO_FACTS.md): "
+                        "norm path, per-tile inputs or a Concat on the time axis is unconfirmed (docs/hailo_facts.md): "
                         f"build the plan without {', '.join(FLOAT_ONLY_FLAGS)} for compile and the Hailo backends")
 
 

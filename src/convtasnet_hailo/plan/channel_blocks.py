@@ -5,7 +5,7 @@ Every 1x1 conv with more than ``block_chan`` input or output channels becomes on
 adds the partial sums over input blocks and concatenates the output blocks. The ops around the
 conv stay in stages of their own. In the seed runbook's runs, 1x1 convs split into 64-channel
 partial blocks compiled at width 256 where whole 256-channel ones failed at widths >= 1024
-(HAILO_FACTS.md).
+(docs/hailo_facts.md, "Ops and shapes").
 """
 
 from __future__ import annotations

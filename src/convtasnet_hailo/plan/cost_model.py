@@ -20,8 +20,8 @@ from ..errors import UserError
 
 #: name -> (value, source or "ASSUMPTION: ...")
 PARAMETERS: dict[str, tuple[float, str]] = {
-    "hailo8_tops": (26.0, "Hailo-8: 26 TOPS (Raspberry Pi AI HAT+ documentation; HAILO_FACTS.md, Hardware)"),
-    "hailo8l_tops": (13.0, "Hailo-8L: 13 TOPS (Raspberry Pi AI HAT+ documentation; HAILO_FACTS.md, Hardware)"),
+    "hailo8_tops": (26.0, "Hailo-8: 26 TOPS (Raspberry Pi AI HAT+ documentation; docs/hailo_facts.md, Hardware)"),
+    "hailo8l_tops": (13.0, "Hailo-8L: 13 TOPS (Raspberry Pi AI HAT+ documentation; docs/hailo_facts.md, Hardware)"),
     "utilization": (0.3, "ASSUMPTION: share of peak TOPS a 1-D ConvTasNet stage reaches (no public figure)"),
     "pcie_gen2_x1_mb_s": (500.0, "PCIe Gen2 x1: 5 GT/s with 8b/10b coding = 500 MB/s per direction (PCIe 2.0 "
                                  "specification); the Raspberry Pi 5's default link"),
@@ -37,11 +37,12 @@ PARAMETERS: dict[str, tuple[float, str]] = {
     "configure_overhead_ms": (20.0, "ASSUMPTION: configuring one network group again when a plan needs more than one "
                                     "configure window (VDevice.configure of its HEF; community thread: re-configuring "
                                     "HEFs per call is slow); no public figure"),
-    "bytes_per_value": (1.0, "uint8 activations at the boundary (HAILO_FACTS.md, Quantization scheme: inputs and "
+    "bytes_per_value": (1.0, "uint8 activations at the boundary (docs/hailo_facts.md, Quantization scheme: inputs and "
                              "outputs are 8-bit by default); 2 for a16 layers"),
     "batch_size": (8.0, "hailo_runtime's default --batch-size"),
     "a16_slowdown": (7.4, "a 16-bit layer's compute against an 8-bit one: YOLOv8s-pose 104 FPS all 8-bit, 14 FPS all "
-                          "16-bit (Hailo-Application-Code-Examples, 16bit_optimization notebook; HAILO_FACTS.md)"),
+                          "16-bit (Hailo-Application-Code-Examples, 16bit_optimization notebook; "
+                          "docs/hailo_facts.md, Model optimization)"),
     "a16_mac_share": (0.0, "share of the MACs in 16-bit layers (a16_w16), 0..1; 0 = all 8-bit, the default; set it "
                            "from `noise`'s advice"),
 }

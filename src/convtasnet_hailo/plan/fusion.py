@@ -1,7 +1,7 @@
 """Fusion: consecutive stages that no whole-utterance host step separates become one stage.
 
 Every stage boundary is a host/device round trip and a network-group switch on the device
-(DESIGN.md, "Shaped for the device"). A stage B joins the open fused stage when everything B
+(docs/pipeline.md, "Shaped for the device"). A stage B joins the open fused stage when everything B
 reads is either made inside it (read pointwise: a halo would need the earlier ops on extra
 frames), made before it, or made by a host step that is exact as a device op (the skip sum:
 ``AddTensors`` -> ``Add``, the same float32 add in the same order). Host steps B does not need

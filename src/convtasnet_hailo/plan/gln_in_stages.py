@@ -2,8 +2,8 @@
 
 By default gLN runs on the host between two stages: its whole-utterance statistics, then the
 affine applied while the next stage's tiles are cut. Those passes over the largest tensors of the
-plan were most of the stitched path's host time (bench: 0.6 s of 1.6 s on 10 s at full size). With
-this option, for every gLN whose input a stage makes:
+plan were most of the stitched path's host time (docs/benchmarks.md, "Host speed"). With this
+option, for every gLN whose input a stage makes:
 
 - that stage also outputs, per tile and channel, the mean of the tensor and its sum of squares
   (``TileMean``, ``TileSumSquare``: two per-tile outputs, one pass over the tensor each);
@@ -18,7 +18,7 @@ output) has no stage to take its moments and stays on the host.
 
 For the float backends only (onnxruntime, torch_proxy): whether the Dataflow Compiler maps a
 global average pool in a normalization path, and a multiply by a per-tile network input, is
-unconfirmed (HAILO_FACTS.md: ``NegativeSlopeExponentNonFixable`` on such an avgpool in a ConvTasNet
+unconfirmed (docs/hailo_facts.md, "Errors seen": ``NegativeSlopeExponentNonFixable`` on such an avgpool in a ConvTasNet
 port), so compile and the Hailo backends refuse these plans (``builder.refuse_float_only``).
 """
 

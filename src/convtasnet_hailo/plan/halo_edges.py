@@ -8,7 +8,8 @@ option such a stage reads the tile itself (the producing stage's output batch, n
 the time axis). The stage that makes the tensor also outputs each tile's last ``pad_left`` and
 first ``pad_right`` frames (``TileEdge``, while the tile is in its cache), and the executor only
 shifts those by one tile; where a halo is wider than a tile it cuts the edges from the tiles
-instead (reading them back cold from memory cost 4-7x the copy itself, measured).
+instead (reading them back cold from memory costs several times the copy itself:
+docs/benchmarks.md, "Host path decisions").
 
 Applied to the finished (fused) plan: only single stages read with a halo. For the float backends
 only, as ``--gln-in-stages`` (``builder.refuse_float_only``): the device gains nothing from it

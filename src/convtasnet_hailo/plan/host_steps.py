@@ -62,8 +62,9 @@ class Normalize(HostWork):
 
     @functools.cached_property
     def layer(self):
-        """The baseline's layer with this step's gamma/beta, built once per step, not per call (a
-        module's construction cost a sixth of a 16 ms streaming hop's host time, cProfile)."""
+        """The baseline's layer with this step's gamma/beta, built once per step, not per call
+        (building the module every call was a large share of a streaming hop's host time:
+        docs/benchmarks.md, "Host path decisions")."""
         return norm_layer(self.norm, self.gamma, self.beta)
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
@@ -83,10 +84,9 @@ def channel_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarr
     matrix product with a row of 1/C), then gamma/beta. Shape (G, C, T) kept, float32.
 
     Not the layer's torch kernels: a streaming hop normalizes a few frames per norm, where each
-    torch call costs tens of microseconds whatever its size (the full-size causal model's 49
-    norms took 10 ms of a 16 ms hop, cProfile); a reduction over channels is a strided one, and a
-    matrix product does it in one BLAS call. 35 us instead of 107 us on (1, 512, 16), 13 ms
-    instead of 38 ms on (1, 512, 10000); both float32 roundings of the same sums (the stream and
+    torch call has a fixed cost whatever its size; a reduction over channels is a strided one, and
+    a matrix product does it in one BLAS call, faster on short and long inputs alike
+    (docs/benchmarks.md, "Host path decisions"). Both are float32 roundings of the same sums (the stream and
     plan tests hold it to the contract against the model's layer)."""
     from ..model.convtasnet import NORM_EPS
 
@@ -110,8 +110,8 @@ def _global_norm(x, gamma: np.ndarray, beta: np.ndarray):
 
 def gln_statistics(x):
     """gLN's mean and biased variance per group, (G, 1, 1), of a torch tensor (G, C, T): the
-    layer's own ``mean`` and ``var`` kernels (``var_mean`` rounds the same but runs 4-7x slower
-    on CPU, measured)."""
+    layer's own ``mean`` and ``var`` kernels (``var_mean`` rounds the same but is slower on CPU:
+    docs/benchmarks.md, "Host path decisions")."""
     import torch
 
     dims = list(range(1, x.dim()))

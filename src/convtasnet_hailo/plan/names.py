@@ -1,5 +1,5 @@
 """Tensor names shared by the reference trace, the plan and every report: the names the
-runbook's users read (DESIGN.md, "Names the runbook's users already read")."""
+runbook's users read (docs/exactness.md, "Output names")."""
 
 from __future__ import annotations
 

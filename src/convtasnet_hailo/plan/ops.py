@@ -195,8 +195,8 @@ class PRelu(_OneInput):
         from onnx import helper
 
         # One shared slope is exactly LeakyRelu (the same single multiply below zero). ONNX Runtime
-        # fuses Conv + LeakyRelu into one kernel and never fuses a PRelu node: the stitched path's
-        # stages ran 0.24 s of 1.34 s faster per 10 s at full size, outputs bit-identical (bench).
+        # fuses Conv + LeakyRelu into one kernel and never fuses a PRelu node: faster stages, outputs
+        # bit-identical (docs/benchmarks.md, "Host speed").
         return [helper.make_node("LeakyRelu", [self.input], [self.output], name=name, alpha=float(self.slope))], []
 
 

@@ -1,7 +1,7 @@
 """Packing: the plan's stages grouped into HEFs and network groups that HailoRT can configure
 and run, and the execution mode that runs them.
 
-Limits (HAILO_FACTS.md, "Runtime limits"; hailo-ai/hailort): a device holds at most 32 configured
+Limits (docs/hailo_facts.md, "Runtime limits"; hailo-ai/hailort): a device holds at most 32 configured
 network groups (core-ops) on HailoRT 4.23 (Hailo-8/8L, branch ``hailo8``) and 26 on HailoRT 5.x
 (Hailo-10H, branch ``master``): ``common/include/control_protocol.h``
 ``CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS``. A HEF carries at most 8 network groups and

@@ -132,8 +132,8 @@ class PerChannelAffine:
 
 
 def _copy(out: np.ndarray, x: np.ndarray) -> None:
-    """``out[...] = x`` for strided windows through torch's copy, which runs on every core: 2-3x
-    numpy's assignment for the halo windows (measured on 40 tiles of 512 x 256)."""
+    """``out[...] = x`` for strided windows through torch's copy, which runs on every core and beats
+    numpy's assignment for the halo windows (docs/benchmarks.md, "Host path decisions")."""
     import torch
 
     torch.from_numpy(out).copy_(torch.from_numpy(x))
@@ -389,9 +389,9 @@ def assemble_tiled_blocks(partials: list[list[TiledTensor]]) -> TiledTensor:
 class ScratchBuffers:
     """Float32 buffers reused, run after run, for the windows the executor cuts for a stage call
     (the backend contract: inputs are not kept after the call). A fresh array of that size costs its
-    page faults on every run, twice the copy itself: 12.5 ms fresh vs 4.1 ms reused for 40 windows
-    of 512 x 512 (full size, d = 128). ``take(slot, shape)``: slot k is the call's k-th window
-    batch; each slot keeps one flat buffer, grown to the largest shape asked of it."""
+    page faults on every run, more than the copy itself (docs/benchmarks.md, "Host path decisions").
+    ``take(slot, shape)``: slot k is the call's k-th window batch; each slot keeps one flat buffer,
+    grown to the largest shape asked of it."""
 
     def __init__(self) -> None:
         self._flat: list[np.ndarray] = []

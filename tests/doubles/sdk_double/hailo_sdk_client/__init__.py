@@ -1,4 +1,4 @@
-"""TEST DOUBLE of the documented ``hailo_sdk_client`` surface (HAILO_FACTS.md, Compiler API).
+"""TEST DOUBLE of the documented ``hailo_sdk_client`` surface (docs/hailo_facts.md, "Compiler API").
 
 Not Hailo's code and not a compiler: it checks the calls the driver makes the way the real
 parser/optimizer would (node names, shapes, NHWC calibration layout, script syntax) and can be
@@ -71,7 +71,7 @@ def _behavior(net_name: str) -> str:
 
 #: The double's stand-in for what fits the chip at once: every this many bytes of 8-bit weights
 #: take one more context. A rule of the double, deterministic and size-driven; Hailo publishes no
-#: such figure (HAILO_FACTS.md, Hardware: on-chip SRAM size unconfirmed).
+#: such figure (docs/hailo_facts.md, "Hardware": on-chip SRAM size unconfirmed).
 CONTEXT_WEIGHT_BYTES = 512 * 1024
 
 
@@ -108,7 +108,7 @@ class ClientRunner:
         _record("ClientRunner", hw_arch=hw_arch, har=har)
 
     def join(self, runner):
-        """Several networks in one HEF (HAILO_FACTS.md, Model Zoo ``multi_main.py``). The double
+        """Several networks in one HEF (docs/hailo_facts.md, "Compiler API": Model Zoo ``multi_main.py``). The double
         keeps each joined model as its own network of one network group named after the first
         (unconfirmed naming) and asks both to be in the same state and for the same target."""
         _record("join", net=self.net_name, other=runner.net_name)
@@ -209,7 +209,7 @@ class ClientRunner:
                  "networks": networks}
         return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group]}).encode()
 
-    # Emulator (HAILO_FACTS.md: infer_context / infer). The double runs the ONNX in onnxruntime;
+    # Emulator (docs/hailo_facts.md, "Compiler API": infer_context / infer). The double runs the ONNX in onnxruntime;
     # SDK_QUANTIZED rounds inputs and outputs to a 2**-10 grid to stand in for quantization.
     def infer_context(self, context):
         import contextlib
