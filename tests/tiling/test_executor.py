@@ -6,7 +6,8 @@ from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.stages import Geometry
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.tiling.executor import StitchedExecutor, check_tile_width, gather_tiles, scatter_tiles
+from convtasnet_hailo.tiling.executor import StitchedExecutor
+from convtasnet_hailo.tiling.tensors import check_tile_width, gather_tiles, scatter_tiles
 from convtasnet_hailo.plan.host_steps import OverlapAdd
 from tests.conftest import TINY, assert_within_contract
 
@@ -86,7 +87,7 @@ def test_stage_tiles_go_to_the_backend_as_one_batch():
 
 def _tiled(x: np.ndarray, tile_w: int):
     """x (G, C, T) as the executor keeps a stage output: tiles with garbage past T zeroed."""
-    from convtasnet_hailo.tiling.executor import TiledTensor
+    from convtasnet_hailo.tiling.tensors import TiledTensor
 
     n_tiles = -(-x.shape[-1] // tile_w)
     tiles = gather_tiles(x, Geometry(), tile_w, n_tiles).copy()
@@ -97,7 +98,7 @@ def _tiled(x: np.ndarray, tile_w: int):
 def _affine(source, x: np.ndarray):
     import torch
 
-    from convtasnet_hailo.tiling.executor import PerChannelAffine
+    from convtasnet_hailo.tiling.tensors import PerChannelAffine
 
     rng = np.random.default_rng(5)
     scale = torch.from_numpy(rng.standard_normal((x.shape[0], x.shape[1], 1)).astype(np.float32))
@@ -136,7 +137,7 @@ def test_a_pointwise_stage_gets_a_stage_output_back_without_a_copy():
 def test_statistics_over_tiles_equal_those_over_the_whole_tensor():
     import torch
 
-    from convtasnet_hailo.tiling.executor import _tiled_statistics
+    from convtasnet_hailo.tiling.host_forms import _tiled_statistics
 
     x = (np.random.default_rng(3).standard_normal((2, 16, 1003)) * 3 + 1.5).astype(np.float32)
     mean, var = _tiled_statistics(_tiled(x, 64))
@@ -161,14 +162,14 @@ def test_channel_blocks_split_and_assembled_on_tiles_equal_the_whole_tensor_step
     """SplitChannels on a tiled tensor (or its pending gLN affine) gives the same block tiles as on
     the whole tensor; AssembleBlocks on tiles adds in float64 in the same order: bit-identical."""
     from convtasnet_hailo.plan.host_steps import AssembleBlocks, SplitChannels
-    from convtasnet_hailo.tiling.executor import StitchedExecutor as Executor
+    from convtasnet_hailo.tiling.host_forms import run_tiled
 
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 10, 13)).astype(np.float32)
     split = SplitChannels("x", ("x0", "x1", "x2"), (4, 4, 2))
     for source in (_tiled(x, 4), _affine(_tiled(x, 4), x)[0]):
         whole_parts = split.apply({"x": source.materialize()})
-        tiled_parts = Executor._host_step(split, {"x": source})
+        tiled_parts = run_tiled(split, {"x": source})
         for name, part in whole_parts.items():
             np.testing.assert_array_equal(gather_tiles(tiled_parts[name], Geometry(), 4, 4),
                                           gather_tiles(part, Geometry(), 4, 4))
@@ -176,6 +177,6 @@ def test_channel_blocks_split_and_assembled_on_tiles_equal_the_whole_tensor_step
                 for k in range(2) for j in range(3)}
     assemble = AssembleBlocks(tuple(tuple(f"p{k}{j}" for j in range(3)) for k in range(2)), "y")
     expected = assemble.apply(partials)["y"]
-    tiled = Executor._host_step(assemble, {name: _tiled(p, 4) for name, p in partials.items()})
+    tiled = run_tiled(assemble, {name: _tiled(p, 4) for name, p in partials.items()})
     assert tiled is not None and not isinstance(tiled["y"], np.ndarray)  # stays tiled
     np.testing.assert_array_equal(tiled["y"].materialize(), expected)

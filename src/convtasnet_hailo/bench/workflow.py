@@ -39,7 +39,8 @@ from ..plan.report import plan_summary
 from ..pipeline import RunSpec, open_run
 from ..runs.run_folder import write_json
 from ..plan.cost_model import DeviceModel, device_predictions, predict
-from ..tiling.executor import HostClock, StitchedExecutor, check_tile_width
+from ..tiling.executor import HostClock, StitchedExecutor
+from ..tiling.tensors import check_tile_width
 
 Report = Callable[[str], None]
 

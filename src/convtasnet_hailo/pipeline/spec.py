@@ -10,7 +10,7 @@ from ..backends.setup import BackendOptions
 from ..errors import UserError
 from ..model.source import ModelSource
 from ..plan.options import DEFAULT_TILE_W, PlanOptions, PlanPath
-from ..tiling.executor import check_tile_width
+from ..tiling.tensors import check_tile_width
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Mapping, Union
+from typing import ClassVar, Mapping, Union
 
 import numpy as np
 
@@ -18,7 +18,14 @@ Store = Mapping[str, np.ndarray]
 
 
 class HostWork:
-    """What every host step has: the tensors it reads and writes, and ``apply(store)``."""
+    """What every host step has: the tensors it reads and writes, and ``apply(store)``, its
+    whole-tensor form. The executors run ``apply`` too (on whole tensors when tiled; on the frames
+    new since the last hop when streaming) unless the class names a form of its own,
+    ``tiled_form`` / ``stream_form`` = "own", registered in ``tiling.host_forms``. A new host
+    step whose output frame depends on the same input frame only needs nothing else."""
+
+    tiled_form: ClassVar[str] = "whole"
+    stream_form: ClassVar[str] = "per_frame"
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -53,6 +60,9 @@ class Normalize(HostWork):
     to 1.5e-5 away from the float32 reference's), folded into one multiply-add; cLN's per-frame
     statistics over channels are short sums (``channel_norm``); cgLN runs the baseline's layer.
     """
+
+    tiled_form: ClassVar[str] = "own"
+    stream_form: ClassVar[str] = "own"
 
     input: str
     output: str
@@ -139,6 +149,8 @@ def gln_fold(gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndar
 class AddTensors(HostWork):
     """Elementwise ``a + b`` (the skip-connection sum, in the reference's order)."""
 
+    tiled_form: ClassVar[str] = "own"
+
     a: str
     b: str
     output: str
@@ -155,6 +167,8 @@ class AddTensors(HostWork):
 class Alias(HostWork):
     """Gives an existing tensor a second name the runbook's users read."""
 
+    tiled_form: ClassVar[str] = "own"
+
     input: str
     output: str
 
@@ -165,6 +179,8 @@ class Alias(HostWork):
 @dataclasses.dataclass(frozen=True)
 class SplitSources(HostWork):
     """(1, n_src * N, F) source-major channels -> (n_src, N, F), like the masker's view()."""
+
+    tiled_form: ClassVar[str] = "own"
 
     input: str
     output: str
@@ -178,6 +194,8 @@ class SplitSources(HostWork):
 @dataclasses.dataclass(frozen=True)
 class ActivateMask(HostWork):
     """Mask nonlinearity on (n_src, N, F); softmax needs all sources, hence on the host."""
+
+    tiled_form: ClassVar[str] = "own"
 
     input: str
     output: str
@@ -205,6 +223,8 @@ class ActivateMask(HostWork):
 class OverlapAdd(HostWork):
     """Frames (G, L, F) -> waveform (G, 1, (F - 1) * stride + L): the decoder's transposed conv
     after its per-frame 1x1 projection."""
+
+    stream_form: ClassVar[str] = "own"
 
     input: str
     output: str
@@ -234,6 +254,8 @@ def overlap_add(frames: np.ndarray, stride: int) -> np.ndarray:
 class FitLength(HostWork):
     """Right-pads with zeros or trims to the mixture's length (Asteroid's pad_x_to_y)."""
 
+    stream_form: ClassVar[str] = "own"
+
     input: str
     output: str
     length_of: str
@@ -255,6 +277,8 @@ class FitLength(HostWork):
 class SplitChannels(HostWork):
     """Cuts a tensor's channels into consecutive blocks (views; no copy). For channel blocks."""
 
+    tiled_form: ClassVar[str] = "own"
+
     input: str
     outputs: tuple[str, ...]
     sizes: tuple[int, ...]
@@ -273,6 +297,8 @@ class SplitChannels(HostWork):
 class AssembleBlocks(HostWork):
     """A split conv's output: partial sums added over input blocks, then output blocks
     concatenated along channels. ``partials[k][j]`` is output block k from input block j."""
+
+    tiled_form: ClassVar[str] = "own"
 
     partials: tuple[tuple[str, ...], ...]
     output: str
@@ -338,6 +364,8 @@ class GlnFold(HostWork):
     ``apply`` (whole tensors) takes the layer's own statistics of ``input``; the stitched executor
     combines the moments instead (``gln_from_tile_moments``), which costs (tiles x channels) host
     work instead of a pass over the tensor."""
+
+    tiled_form: ClassVar[str] = "own"
 
     input: str
     output: str

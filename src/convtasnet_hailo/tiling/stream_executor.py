@@ -21,8 +21,9 @@ import numpy as np
 from ..errors import UserError
 from ..model.config import NormType
 from ..plan.builder import PlanPath, StagePlan
-from ..plan.host_steps import FitLength, Normalize, OverlapAdd, overlap_add
+from ..plan.host_steps import OverlapAdd
 from ..plan.stages import Geometry, Stage
+from .host_forms import run_streaming
 
 
 class _Frames:
@@ -100,8 +101,8 @@ class StreamingExecutor:
         backend.prepare(plan, self.tile_w)
         self.frames: dict[str, _Frames] = {}
         self.made: dict[str, int] = {}
-        self._sums: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # cgLN running sums per output
-        self._tails: dict[str, np.ndarray] = {}  # overlap-add tails per output
+        self.sums: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # cgLN running sums per output
+        self.tails: dict[str, np.ndarray] = {}  # overlap-add tails per output
         self.stage_calls = 0
         self.samples_in = 0
         self._frame_limit: int | None = None  # the encoder frames the offline model makes (``finish``)
@@ -138,7 +139,7 @@ class StreamingExecutor:
             if isinstance(step, Stage):
                 self._run_stage(step)
             else:
-                self._run_host_step(step)
+                run_streaming(self, step)
         final = self.frames.get("final_output")
         groups = self.plan.config.n_src
         emitted = final.window(out_before, self.made["final_output"]) if final is not None else \
@@ -163,7 +164,7 @@ class StreamingExecutor:
             padded[:last.size] = last
             pieces.append(self.push(padded))
         overlap = next(step for step in self.plan.steps if isinstance(step, OverlapAdd))
-        pieces.append(self._tails.pop(overlap.output, np.zeros((config.n_src, 1, 0), np.float32))[:, 0])
+        pieces.append(self.tails.pop(overlap.output, np.zeros((config.n_src, 1, 0), np.float32))[:, 0])
         rest = np.concatenate(pieces, axis=-1)
         out = np.zeros((config.n_src, max(length - returned, 0)), np.float32)
         keep = min(out.shape[-1], rest.shape[-1])
@@ -202,68 +203,12 @@ class StreamingExecutor:
         for port in stage.outputs:
             tiles = outputs[port.name].reshape(groups, len(starts), port.channels, self.tile_w)
             joined = tiles.transpose(0, 2, 1, 3).reshape(groups, port.channels, -1)  # frames starts[0]..count
-            self._emit(port.name, joined[..., made - starts[0]:], groups, port.channels)
+            self.emit(port.name, joined[..., made - starts[0]:], groups, port.channels)
 
-    def _emit(self, name: str, frames: np.ndarray, groups: int, channels: int) -> None:
+    def emit(self, name: str, frames: np.ndarray, groups: int, channels: int) -> None:
+        """Appends new frames (G, C, n) of ``name`` (a stage's or a host step's form's output)."""
         self.frames.setdefault(name, _Frames(groups, channels)).append(frames)
         self.made[name] = self.frames[name].end
-
-    # -- host steps ----------------------------------------------------------------------------
-
-    def _run_host_step(self, step) -> None:
-        if any(name not in self.frames for name in step.reads):
-            return
-        available = min(self.frames[name].end for name in step.reads)
-        first = self.made.get(step.writes[0], 0)
-        if isinstance(step, OverlapAdd):
-            self._overlap_add(step, first, available)
-            return
-        if available <= first:
-            return
-        store = {name: self.frames[name].window(first, available) for name in step.reads}
-        if isinstance(step, FitLength):  # the stream has no end to fit to: samples pass through
-            produced = {step.output: store[step.input]}
-        elif isinstance(step, Normalize) and step.norm is NormType.CGLN:
-            produced = {step.output: self._cumulative_norm(step, store[step.input], first)}
-        else:
-            produced = step.apply(store)  # per-frame work (cLN, masks, sums, splits)
-        for name, frames in produced.items():
-            self._emit(name, np.asarray(frames), frames.shape[0], frames.shape[1])
-
-    def _cumulative_norm(self, step: Normalize, x: np.ndarray, first: int) -> np.ndarray:
-        """cgLN on new frames with the running sums of all earlier ones (CumulativeLayerNorm's formula).
-        Shape (G, C, n) kept."""
-        from ..model.convtasnet import NORM_EPS
-
-        groups, chan, n = x.shape
-        before_sum, before_pow = self._sums.get(step.output, (np.zeros((groups, 1, 1), np.float32),
-                                                              np.zeros((groups, 1, 1), np.float32)))
-        cum_sum = before_sum + np.cumsum(x.sum(1, keepdims=True), axis=-1, dtype=np.float32)
-        cum_pow = before_pow + np.cumsum((x * x).sum(1, keepdims=True), axis=-1, dtype=np.float32)
-        self._sums[step.output] = (cum_sum[..., -1:], cum_pow[..., -1:])
-        count = (chan * np.arange(first + 1, first + n + 1, dtype=np.float32)).reshape(1, 1, -1)
-        mean = cum_sum / count
-        var = cum_pow / count - mean ** 2
-        normed = (x - mean) / np.sqrt(var + NORM_EPS)
-        return (normed * step.gamma.reshape(1, -1, 1) + step.beta.reshape(1, -1, 1)).astype(np.float32)
-
-    def _overlap_add(self, step: OverlapAdd, first_sample: int, available_frames: int) -> None:
-        """New frames [f0, f1) of (G, L, F) -> samples [f0*S, f1*S) become final; the rest of the
-        last frames' overlap waits in a tail."""
-        stride = step.stride
-        source = self.frames[step.input]
-        f0, f1 = first_sample // stride, available_frames
-        if f1 <= f0:
-            return
-        frames = source.window(f0, f1)  # (G, L, n)
-        groups, _, n = frames.shape
-        acc = overlap_add(frames, stride)
-        tail = self._tails.get(step.output)
-        if tail is not None:
-            acc[..., :tail.shape[-1]] += tail
-        done = n * stride
-        self._tails[step.output] = acc[..., done:].copy()
-        self._emit(step.output, acc[..., :done], groups, 1)
 
     # -- memory --------------------------------------------------------------------------------
 
