@@ -17,7 +17,7 @@ from ..compile.driver import import_sdk
 from ..compile.manifest import stage_artifacts
 from ..compile.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
-from ..plan.builder import StagePlan
+from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 from ..plan.builder import refuse_float_only
 from .base import Backend, register_backend

@@ -36,7 +36,7 @@ import numpy as np
 from ..compile.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
 from ..compile.manifest import HefFile, hef_files
 from ..errors import UserError
-from ..plan.builder import StagePlan
+from ..plan.stage_plan import StagePlan
 from ..plan.packing import HAILORT_4_23, HAILORT_5, ExecutionMode, RuntimeLimits
 from ..plan.stages import Stage
 from ..plan.builder import refuse_float_only

@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..export.manifest import Manifest, read_manifest, sha256_bytes, verify_stage_file
 from ..export.onnx_graph import stage_to_onnx, with_symbolic_batch
 from ..plan.options import PlanOptions
-from ..plan.builder import StagePlan
+from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 from .base import Backend, register_backend
 

@@ -12,7 +12,7 @@ import onnx
 from .. import __version__
 from ..errors import UserError
 from ..files import write_bytes_atomically
-from ..plan.builder import StagePlan, step_inputs, step_outputs
+from ..plan.stage_plan import StagePlan, step_inputs, step_outputs
 from ..plan.options import PlanOptions, PlanPath, PlanRecord
 from ..plan.packing import Packing, pack_stages
 from ..plan.stages import Stage
@@ -121,9 +121,18 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
         host_steps=tuple(describe_host_step(s) for s in plan.steps if not isinstance(s, Stage)),
         created_by=f"convtasnet-hailo {__version__}",
         packing=packing or pack_stages([s.name for s in stages]),
+        device_plan=_write_device_plan(plan, out_dir),
     )
     manifest.write(out_dir)
     return ExportResult(out_dir, manifest, written, reused, violations)
+
+
+def _write_device_plan(plan: StagePlan, out_dir: Path) -> dict[str, str]:
+    """The plan itself beside its stage files, for runs without the model (``plan.serialize``)."""
+    from ..plan.serialize import ARRAYS_FILE, PLAN_FILE, write_plan
+
+    text, arrays = write_plan(plan, out_dir)
+    return {"file": PLAN_FILE, "sha256": sha256_bytes(text), "arrays": ARRAYS_FILE, "arrays_sha256": sha256_bytes(arrays)}
 
 
 def export_monolithic(model, length: int, out_dir: Path, model_info: dict[str, Any],

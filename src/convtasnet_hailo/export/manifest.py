@@ -64,6 +64,8 @@ class Manifest:
     host_steps: tuple[dict[str, Any], ...] = ()
     created_by: str = ""
     packing: Packing | None = None  # the stages' HEFs and network groups (None: exports before packing)
+    #: the plan for the device side (``plan.serialize``): {"file", "sha256", "arrays", "arrays_sha256"}
+    device_plan: dict[str, str] | None = None
 
     @property
     def tile_w(self) -> int:
@@ -79,7 +81,8 @@ class Manifest:
         return {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, "created_by": self.created_by,
                 "model": self.model, "plan": self.plan.to_json(), "stages": [dataclasses.asdict(s) for s in self.stages],
                 "host_steps": list(self.host_steps),
-                **({"packing": self.packing.to_json()} if self.packing is not None else {})}
+                **({"packing": self.packing.to_json()} if self.packing is not None else {}),
+                **({"device_plan": self.device_plan} if self.device_plan is not None else {})}
 
     def write(self, directory: Path) -> Path:
         path = directory / MANIFEST_NAME
@@ -128,8 +131,14 @@ def _manifest(data: Any, directory: Path) -> Manifest:
         packing = Packing.from_json(packing) if packing else None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RecordError(f"packing is not a packing record ({type(exc).__name__}: {exc})") from None
+    device_plan = field(data, "device_plan", (dict, type(None)), "the manifest", None)
+    if device_plan is not None:
+        for key in ("file", "sha256", "arrays", "arrays_sha256"):
+            field(device_plan, key, str, "device_plan")
+        for key in ("file", "arrays"):
+            inside(directory, device_plan[key], f"device_plan.{key}")
     return Manifest(field(data, "model", dict, "the manifest"), plan, stages, host_steps,
-                    field(data, "created_by", str, "the manifest", ""), packing)
+                    field(data, "created_by", str, "the manifest", ""), packing, device_plan)
 
 
 def read_manifest(directory: Path) -> Manifest:
@@ -187,3 +196,25 @@ def verify_stage_file(directory: Path, entry: StageEntry) -> Path:
         raise UserError(f"stage {entry.name}: {path} was changed after export (sha256 {actual[:12]}... "
                         f"!= manifest {entry.sha256[:12]}...); re-run export")
     return path
+
+
+def read_device_plan(directory: Path, manifest: Manifest | None = None):
+    """The plan an export was made from, read from its ``device_plan`` files after checking their
+    sha256 against the manifest: what the device side runs without the model (no torch)."""
+    from ..plan.serialize import read_plan
+
+    manifest = manifest or read_manifest(directory)
+    record = manifest.device_plan
+    if record is None:
+        raise UserError(f"the export in {directory} holds no device plan (made before it existed, or --monolithic): "
+                        "re-export it, or pass --model with the checkpoint it came from")
+    payload = []
+    for key in ("file", "arrays"):
+        path = inside(Path(directory), record[key], f"device_plan.{key}")
+        regular_file(path, "device plan file", "re-export")
+        data = path.read_bytes()
+        if sha256_bytes(data) != record[f"{'sha256' if key == 'file' else 'arrays_sha256'}"]:
+            raise UserError(f"{path} was changed after export (its sha256 is not the manifest's); re-export")
+        payload.append(data)
+    return read_plan(Path(directory), *payload)
+

@@ -39,7 +39,8 @@ def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | 
     plan = build_plan(source.model, layout, path)
     if plan.rf_window and tile_w not in (None, plan.rf_window):
         raise UserError(f"--rf-windows: the spans run at their window width ({plan.rf_window} frames); drop --tile-w")
-    check_run_files(source.given(), [out / "manifest.json"] + [out / f"{s.name}.onnx" for s in plan.stages])
+    check_run_files(source.given(), [out / "manifest.json", out / "device_plan.json", out / "device_plan.npz"]
+                    + [out / f"{s.name}.onnx" for s in plan.stages])
     packing = packing_request.packing([s.name for s in plan.stages])
     result = export_plan(plan, plan.rf_window or tile_w or DEFAULT_TILE_W, out, source.to_json(), limits,
                          report=report, packing=packing)

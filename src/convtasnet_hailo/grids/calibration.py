@@ -17,7 +17,7 @@ import numpy as np
 
 from ..compile.layout import nchw_to_nhwc
 from ..files import write_text_atomically, written_atomically
-from ..plan.builder import StagePlan
+from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 from ..records import RecordError, field, inside
 from ..tiling.executor import StitchedExecutor
@@ -90,7 +90,7 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
 
     Reuses an existing folder made from the same audio, count, tile width and plan."""
     from ..backends import load_backend
-    from ..plan.builder import PlanPath
+    from ..plan.options import PlanPath
 
     if plan.path is not PlanPath.FULL_CHAIN:
         raise ValueError("calibration runs the full-chain plan (it holds every path's stages)")

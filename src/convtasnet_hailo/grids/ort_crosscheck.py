@@ -22,7 +22,7 @@ import numpy as np
 from ..backends.base import Backend
 from ..compile.layout import nhwc_to_nchw
 from ..metrics.sqnr import PowerSums
-from ..plan.builder import StagePlan
+from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 
 #: Per-stage SQNR difference (dB) above which the report explains the disagreement.

@@ -14,16 +14,14 @@ Per TCN block (gLN): stage ``tcn{i}_in`` (1x1 conv + PReLU) -> host norm -> stag
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
 from ..model.convtasnet import ConvTasNet, TemporalBlock
-from .host_steps import (
-    ActivateMask, AddTensors, Alias, FitLength, HostStep, Normalize, OverlapAdd, SplitSources,
-)
+from .host_steps import ActivateMask, AddTensors, Alias, FitLength, Normalize, OverlapAdd, SplitSources
 from .channel_blocks import split_channel_blocks
 from .fusion import fuse_stages
 from .gln_in_stages import check_options as check_gln_in_stages, gln_into_stages
@@ -35,8 +33,8 @@ from .names import is_contract_tensor  # noqa: F401  (part of the plan's interfa
 from .options import DEFAULT_MAX_WIDTH, FLOAT_ONLY, PlanOptions, PlanPath
 from .rf_windows import check_rf_windows, window_steps
 from .stages import Geometry, Stage, StageInput, StageOutput
+from .stage_plan import StagePlan, Step, step_inputs, step_outputs  # noqa: F401  (the plan's interface)
 
-Step = Union[Stage, HostStep]
 
 def _numpy(tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().astype(np.float32)
@@ -166,59 +164,6 @@ def float_backend_options(config: ConvTasNetConfig) -> PlanOptions:
     """Every float-only option the model takes: the plan with the least host work for the float
     backends (bench's ``float_plan`` paths); gLN in the stages for gLN models only."""
     return PlanOptions(gln_in_stages=config.norm_type is NormType.GLN, halo_edges=True, skip_sums_in_stages=True)
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class StagePlan:
-    """Ordered stages and host steps for one model and path, built with ``options``; ``inputs``
-    seed the executor. ``expose_internal`` plans output every reported tensor (parity runs);
-    ``rf_window`` is the width every receptive-field span runs at (``plan.rf_windows``)."""
-
-    config: ConvTasNetConfig
-    path: PlanPath
-    steps: tuple[Step, ...]
-    options: PlanOptions = PlanOptions()
-    expose_internal: bool = False
-    rf_window: int | None = None
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return self.path.inputs
-
-    @property
-    def float_only_options(self) -> tuple[str, ...]:
-        """The options it was built with that only the float backends serve (``refuse_float_only``)."""
-        return self.options.float_only
-
-    @property
-    def stages(self) -> tuple[Stage, ...]:
-        return tuple(s for s in self.steps if isinstance(s, Stage))
-
-    def stage(self, name: str) -> Stage:
-        for stage in self.stages:
-            if stage.name == name:
-                return stage
-        raise UserError(f"the plan has no stage {name!r}; stages: {', '.join(s.name for s in self.stages)}")
-
-    def produced_names(self) -> list[str]:
-        """Every tensor name the plan produces, in order."""
-        return [name for step in self.steps for name in step_outputs(step)]
-
-    def last_uses(self) -> dict[str, int]:
-        """Index of the last step reading each tensor (for freeing memory early)."""
-        last: dict[str, int] = {}
-        for index, step in enumerate(self.steps):
-            for name in step_inputs(step):
-                last[name] = index
-        return last
-
-
-def step_inputs(step: Step) -> tuple[str, ...]:
-    return step.reads
-
-
-def step_outputs(step: Step) -> tuple[str, ...]:
-    return step.writes
 
 
 def build_plan(model: ConvTasNet, options: PlanOptions = PlanOptions(), path: PlanPath = PlanPath.FULL_CHAIN,

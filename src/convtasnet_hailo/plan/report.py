@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..files import write_text_atomically
-from .builder import StagePlan
+from .stage_plan import StagePlan
 from .options import PlanOptions
 from .host_steps import SplitSources
 from .packing import ExecutionMode, Packing, pack_stages

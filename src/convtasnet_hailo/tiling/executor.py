@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..model.config import NormType
-from ..plan.builder import StagePlan, step_outputs
+from ..plan.stage_plan import StagePlan, step_outputs
 from ..plan.host_steps import GlnFold, Normalize
 from ..plan.stages import InputKind, Stage
 from .host_forms import run_tiled

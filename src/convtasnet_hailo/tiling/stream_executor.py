@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..model.config import NormType
-from ..plan.builder import PlanPath, StagePlan
+from ..plan.stage_plan import StagePlan
+from ..plan.options import PlanPath
 from ..plan.host_steps import OverlapAdd
 from ..plan.stages import Geometry, Stage
 from .host_forms import run_streaming

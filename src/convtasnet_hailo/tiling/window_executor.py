@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..errors import UserError
-from ..plan.builder import StagePlan
+from ..plan.stage_plan import StagePlan
 from ..plan.host_steps import OverlapAdd, StackSources, overlap_add
 from ..plan.names import WAV
 from ..plan.rf_windows import VALID
