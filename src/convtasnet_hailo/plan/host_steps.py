@@ -13,6 +13,7 @@ from typing import ClassVar, Mapping, Union
 import numpy as np
 
 from ..model.config import MaskAct, NormType
+from . import host_math
 
 Store = Mapping[str, np.ndarray]
 
@@ -78,15 +79,17 @@ class Normalize(HostWork):
         return norm_layer(self.norm, self.gamma, self.beta)
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
+        x = np.ascontiguousarray(store[self.input])
         if self.norm is NormType.CLN:
-            return {self.output: channel_norm(store[self.input], self.gamma, self.beta)}
+            return {self.output: channel_norm(x, self.gamma, self.beta)}
+        if self.norm is NormType.GLN:
+            return {self.output: _global_norm(x, self.gamma, self.beta)}
+        if host_math.kernels() == "numpy":
+            return {self.output: host_math.cumulative_norm(x, self.gamma, self.beta)[0]}
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(store[self.input]))
         with torch.no_grad():
-            if self.norm is NormType.GLN:
-                return {self.output: _global_norm(x, self.gamma, self.beta).numpy()}
-            return {self.output: self.layer(x).numpy()}
+            return {self.output: self.layer(torch.from_numpy(x)).numpy()}
 
 
 def channel_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -98,7 +101,7 @@ def channel_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarr
     a matrix product does it in one BLAS call, faster on short and long inputs alike
     (docs/benchmarks.md, "Host path decisions"). Both are float32 roundings of the same sums (the stream and
     plan tests hold it to the contract against the model's layer)."""
-    from ..model.convtasnet import NORM_EPS
+    from ..model.config import NORM_EPS
 
     average = np.full((1, x.shape[1]), 1.0 / x.shape[1], np.float32)
     centred = x - average @ x  # (G, C, T) - (G, 1, T)
@@ -109,23 +112,13 @@ def channel_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarr
     return out
 
 
-def _global_norm(x, gamma: np.ndarray, beta: np.ndarray):
+def _global_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """gLN applied in one fused multiply-add pass, ``x * a + b`` (``gln_fold``). Shape (G, C, T) kept."""
-    import torch
-
-    mean, var = gln_statistics(x)
-    scale, shift = gln_fold(gamma, beta, mean.numpy(), var.numpy())
-    return torch.addcmul(torch.from_numpy(shift), x, torch.from_numpy(scale))
-
-
-def gln_statistics(x):
-    """gLN's mean and biased variance per group, (G, 1, 1), of a torch tensor (G, C, T): the
-    layer's own ``mean`` and ``var`` kernels (``var_mean`` rounds the same but is slower on CPU:
-    docs/benchmarks.md, "Host path decisions")."""
-    import torch
-
-    dims = list(range(1, x.dim()))
-    return x.mean(dim=dims, keepdim=True), torch.var(x, dim=dims, keepdim=True, unbiased=False)
+    mean, var = host_math.gln_moments(x)
+    scale, shift = gln_fold(gamma, beta, mean, var)
+    out = np.empty(x.shape, np.float32)
+    host_math.addcmul_into(out, x, scale, shift)
+    return out
 
 
 def gln_fold(gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +132,7 @@ def gln_fold(gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndar
     far inside the contract; the parity grid and margins measure it). Host steps are most of the
     stitched path's own time (bench), and these tensors are the largest it touches.
     """
-    from ..model.convtasnet import NORM_EPS
+    from ..model.config import NORM_EPS
 
     scale = gamma.reshape(1, -1, 1) / np.sqrt(var + np.float32(NORM_EPS))
     return scale, beta.reshape(1, -1, 1) - mean * scale
@@ -336,8 +329,6 @@ def add_partials(parts: list[np.ndarray], out: np.ndarray) -> None:
     dot product must not add rounding of its own. Two parts need no float64: float32 addition is
     already that rounded sum (float64 has 53 >= 2 * 24 + 2 bits, so rounding twice through it
     equals rounding once, Figueroa 1995). Shapes: each part and ``out`` (N, C, ...), any strides."""
-    import torch
-
     if len(parts) == 1:
         out[...] = parts[0]
         return
@@ -346,10 +337,7 @@ def add_partials(parts: list[np.ndarray], out: np.ndarray) -> None:
         return
     step = max(1, _PARTIAL_SUM_CHUNK * out.shape[0] // max(out.size, 1))
     for lo in range(0, out.shape[0], step):
-        total = torch.from_numpy(np.ascontiguousarray(parts[0][lo:lo + step])).double()
-        for part in parts[1:]:
-            total.add_(torch.from_numpy(np.ascontiguousarray(part[lo:lo + step])))
-        out[lo:lo + step] = total.numpy()
+        host_math.sum64_into(parts, out, lo, step)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -391,12 +379,8 @@ class GlnFold(HostWork):
         return (self.scale, self.shift)
 
     def apply(self, store: Store) -> dict[str, np.ndarray]:
-        import torch
-
-        x = torch.from_numpy(np.ascontiguousarray(store[self.input]))
-        with torch.no_grad():
-            mean, var = gln_statistics(x)
-        return self.affine(mean.numpy(), var.numpy())
+        mean, var = host_math.gln_moments(np.ascontiguousarray(store[self.input]))
+        return self.affine(mean, var)
 
     def affine(self, mean: np.ndarray, var: np.ndarray) -> dict[str, np.ndarray]:
         """The step's outputs (scale and shift, float32 (G, C, 1)) from gLN's statistics, (G, 1, 1) float32."""

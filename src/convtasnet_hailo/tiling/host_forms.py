@@ -16,9 +16,10 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..model.config import NormType
+from ..plan import host_math
 from ..plan.host_steps import (ActivateMask, AddTensors, Alias, AssembleBlocks, FitLength, GlnFold, HostWork,
                                Normalize, OverlapAdd, SplitChannels, SplitSources, assemble_rows, gln_fold,
-                               gln_from_tile_moments, gln_statistics, overlap_add)
+                               gln_from_tile_moments, overlap_add)
 from .tensors import PerChannelAffine, Stored, TiledTensor, _same_tiling, _shared, _tiled_source, whole
 
 #: type -> its tiled form (step, store, dying) -> outputs, or None where its inputs are not in
@@ -43,33 +44,29 @@ def global_norm_affine(step: Normalize, x: Stored) -> PerChannelAffine:
     (``mean`` and ``var`` over (C, T), as the reference reduces them); a tiled one gets the same
     statistics taken over its tiles (the zero columns past the utterance corrected for), which
     round differently by float32 reduction order only (the parity grid measures it)."""
-    import torch
-
     if isinstance(x, TiledTensor):
         mean, var = _tiled_statistics(x)
     else:
         x = whole(x)
-        mean, var = gln_statistics(torch.from_numpy(np.ascontiguousarray(x)))
-    scale, shift = gln_fold(step.gamma, step.beta, mean.numpy(), var.numpy())
-    return PerChannelAffine(x, torch.from_numpy(scale), torch.from_numpy(shift))
+        mean, var = host_math.gln_moments(x)
+    scale, shift = gln_fold(step.gamma, step.beta, mean, var)
+    return PerChannelAffine(x, scale, shift)
 
 
-def _tiled_statistics(x: TiledTensor):
+def _tiled_statistics(x: TiledTensor) -> tuple[np.ndarray, np.ndarray]:
     """Mean and biased variance per group over (C, length) of a tiled tensor, (G, 1, 1) float32.
 
     Its padding columns are zero, so over all n_all stored values, with p = n_all - n of them
     padding: sum is the valid sum, and sum (v - m)^2 over the valid values is
     n_all * var_all + n_all * (m_all - m)^2 - p * m^2 (the deviations of the zeros removed)."""
-    import torch
-
     groups = x.groups
-    values = torch.from_numpy(x.tiles).view(groups, -1)
+    values = x.tiles.reshape(groups, -1)
     n_all = values.shape[1]
     n = x.shape[1] * x.length
-    var_all, mean_all = torch.var(values, dim=1, unbiased=False).double(), values.mean(dim=1).double()
+    mean_all, var_all = host_math.rows_mean_var64(values)
     mean = mean_all * (n_all / n)
     var = (n_all * var_all + n_all * (mean_all - mean) ** 2 - (n_all - n) * mean ** 2) / n
-    return mean.float().view(groups, 1, 1), var.float().view(groups, 1, 1)
+    return mean.astype(np.float32).reshape(groups, 1, 1), var.astype(np.float32).reshape(groups, 1, 1)
 
 
 def gln_affine_from_moments(step: GlnFold, x: TiledTensor, tile_mean: np.ndarray,
@@ -220,27 +217,11 @@ def _normalize_streaming(executor, step: Normalize) -> None:
         return
     x = executor.frames[step.input].window(*span)
     if step.norm is NormType.CGLN:
-        _emit_all(executor, {step.output: cumulative_norm(executor.sums, step, x, span[0])})
+        normed, executor.sums[step.output] = host_math.cumulative_norm(x, step.gamma, step.beta, span[0],
+                                                                       executor.sums.get(step.output))
+        _emit_all(executor, {step.output: normed})
     else:
         _emit_all(executor, step.apply({step.input: x}))
-
-
-def cumulative_norm(sums: dict, step: Normalize, x: np.ndarray, first: int) -> np.ndarray:
-    """cgLN on new frames with the running sums of all earlier ones (``sums``, kept per output;
-    CumulativeLayerNorm's formula). Shape (G, C, n) kept."""
-    from ..model.convtasnet import NORM_EPS
-
-    groups, chan, n = x.shape
-    before_sum, before_pow = sums.get(step.output, (np.zeros((groups, 1, 1), np.float32),
-                                                    np.zeros((groups, 1, 1), np.float32)))
-    cum_sum = before_sum + np.cumsum(x.sum(1, keepdims=True), axis=-1, dtype=np.float32)
-    cum_pow = before_pow + np.cumsum((x * x).sum(1, keepdims=True), axis=-1, dtype=np.float32)
-    sums[step.output] = (cum_sum[..., -1:], cum_pow[..., -1:])
-    count = (chan * np.arange(first + 1, first + n + 1, dtype=np.float32)).reshape(1, 1, -1)
-    mean = cum_sum / count
-    var = cum_pow / count - mean ** 2
-    normed = (x - mean) / np.sqrt(var + NORM_EPS)
-    return (normed * step.gamma.reshape(1, -1, 1) + step.beta.reshape(1, -1, 1)).astype(np.float32)
 
 
 @_registers(STREAMING, OverlapAdd)

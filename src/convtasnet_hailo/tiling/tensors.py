@@ -12,6 +12,7 @@ from typing import Callable, Mapping, Union
 import numpy as np
 
 from ..errors import UserError
+from ..plan import host_math
 from ..plan.stages import POINTWISE, Geometry
 
 
@@ -80,11 +81,11 @@ class TiledTensor:
 class PerChannelAffine:
     """``source * scale + shift``, one (scale, shift) per group and channel, not yet applied: gLN's
     output (its statistics fold into the pair). Shapes: source (G, C, T) whole or tiled; scale and
-    shift (G, C, 1) float32 torch tensors. ``shape`` is the result's."""
+    shift (G, C, 1) float32 arrays. ``shape`` is the result's."""
 
     source: Union[np.ndarray, TiledTensor]
-    scale: object
-    shift: object
+    scale: np.ndarray
+    shift: np.ndarray
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -101,8 +102,8 @@ class PerChannelAffine:
         return out
 
     def write(self, out: np.ndarray, lo: int, hi: int) -> None:
-        """Frames lo:hi of the result into ``out`` (G, C, hi - lo), any strides: torch's fused
-        ``addcmul``, the same kernel whatever the slice."""
+        """Frames lo:hi of the result into ``out`` (G, C, hi - lo), any strides: one fused
+        multiply-add (``host_math.addcmul_into``), the same kernel whatever the slice."""
         if isinstance(self.source, TiledTensor):
             for offset, piece in self.source.pieces(lo, hi):
                 _addcmul(out[:, :, offset:offset + piece.shape[-1]], piece, self.scale, self.shift)
@@ -110,18 +111,8 @@ class PerChannelAffine:
             _addcmul(out, self.source[:, :, lo:hi], self.scale, self.shift)
 
 
-def _copy(out: np.ndarray, x: np.ndarray) -> None:
-    """``out[...] = x`` for strided windows through torch's copy, which runs on every core and beats
-    numpy's assignment for the halo windows (docs/benchmarks.md, "Host path decisions")."""
-    import torch
-
-    torch.from_numpy(out).copy_(torch.from_numpy(x))
-
-
-def _addcmul(out: np.ndarray, x: np.ndarray, scale, shift) -> None:
-    import torch
-
-    torch.addcmul(shift, torch.from_numpy(x), scale, out=torch.from_numpy(out))
+_copy = host_math.copy_into
+_addcmul = host_math.addcmul_into
 
 
 Stored = Union[np.ndarray, TiledTensor, PerChannelAffine]
