@@ -423,7 +423,7 @@ class BenchRequest:
 
 
 def _check_bench(request: BenchRequest) -> None:
-    config, seconds = request.source.model.config, request.seconds
+    config, seconds = request.source.config, request.seconds
     refuse_unless_fits(config.forward_bytes(round(seconds * config.sample_rate)), f"bench over {seconds:g} s of audio",
                        "pass a shorter --seconds")
     if request.long_seconds:

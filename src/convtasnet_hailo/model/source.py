@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from ..errors import UserError
 from .config import FULL_SIZE_8K, FULL_SIZE_8K_CAUSAL, FULL_SIZE_16K, ConvTasNetConfig
-from .convtasnet import ConvTasNet
+
+if TYPE_CHECKING:
+    from .convtasnet import ConvTasNet
 
 #: A tiny model shaped like the real one (few channels, two repeats of three blocks): the CLI's
 #: ``--random-preset tiny`` and the tests' model.
@@ -20,18 +25,26 @@ RANDOM_PRESETS: dict[str, ConvTasNetConfig] = {"full-8k": FULL_SIZE_8K, "full-16
 
 @dataclasses.dataclass(frozen=True)
 class ModelSource:
-    """The model under test and where it came from (recorded in every JSON)."""
+    """The model under test and where it came from (recorded in every JSON). ``model`` is None
+    for a run from an export without the checkpoint (:func:`exported_source`): then the plan
+    comes from ``export_dir`` and ``config`` is the one the export recorded."""
 
-    model: ConvTasNet
+    model: "ConvTasNet | None"
     description: str
     random_seed: int | None = None
     path: str | None = None
     sha256: str | None = None
+    export_dir: Path | None = None
+    recorded_config: ConvTasNetConfig | None = None
+
+    @property
+    def config(self) -> ConvTasNetConfig:
+        return self.model.config if self.model is not None else self.recorded_config
 
     def to_json(self) -> dict:
         return {"model_source": self.description, "model_random": self.random_seed is not None,
                 "model_seed": self.random_seed, "model_path": self.path, "model_sha256": self.sha256,
-                "model_config": self.model.config.to_json()}
+                "model_config": self.config.to_json()}
 
     def given(self) -> list[tuple[str, str | None]]:
         """The file this model was read from, for ``guard.check_run_files`` (none for random weights)."""
@@ -61,12 +74,41 @@ def model_or_random(spec: str | None, preset: str, seed: int) -> ModelSource:
     return checkpoint_source(spec) if spec else random_source(preset, seed)
 
 
-def trained_model(spec: str | None) -> ModelSource:
-    """``spec`` or the shipped demo model: audio commands need trained weights."""
+def model_or_export(spec: str | None, preset: str, seed: int, export_dir: str | Path | None) -> ModelSource:
+    """``spec``; else the trained model an export folder was made from (no torch); else, as for an
+    export of random weights, the seeded random preset."""
+    if spec or not export_dir:
+        return model_or_random(spec, preset, seed)
+    exported = exported_source(Path(export_dir))
+    return random_source(preset, seed) if exported.random_seed is not None else exported
+
+
+def exported_source(export_dir: Path) -> ModelSource:
+    """The model an export was made from, as the export recorded it, without its weights: the run
+    takes the plan from the export's device plan (no torch)."""
+    from ..export.manifest import read_manifest
+
+    manifest = read_manifest(export_dir)
+    info = manifest.model
+    try:
+        config = ConvTasNetConfig.from_model_args(info["model_config"])
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{Path(export_dir) / 'manifest.json'} records no model configuration ({exc}); re-export") \
+            from None
+    return ModelSource(None, f"{info.get('model_source', 'a model')} (from the export {export_dir})",
+                       info.get("model_seed") if info.get("model_random") else None, info.get("model_path"),
+                       info.get("model_sha256"), Path(export_dir), config)
+
+
+def trained_model(spec: str | None, export_dir: str | Path | None = None) -> ModelSource:
+    """``spec``; else, with an export folder, the model it was exported from, read from it (no
+    torch); else the shipped demo model: audio commands need trained weights."""
     from ..assets import DEMO_MODEL
 
     if spec:
         return checkpoint_source(spec)
+    if export_dir:
+        return exported_source(Path(export_dir))
     if not DEMO_MODEL.is_file():
         raise UserError(f"the demo model {DEMO_MODEL} is missing from this install; pass --model PATH_OR_ID")
     return checkpoint_source(str(DEMO_MODEL))

@@ -4,6 +4,7 @@ place outside ``backends/`` that opens a backend."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Callable
 from ..backends.base import Backend
 from ..backends.setup import open_backend
 from ..backends.timing import StageTimer
-from ..plan.builder import StagePlan, build_plan
+from ..plan.stage_plan import StagePlan
 from ..tiling.executor import StitchedExecutor
 from ..tiling.stream_executor import StreamingExecutor, check_streamable
 from ..tiling.window_executor import WindowStreamingExecutor
@@ -68,10 +69,26 @@ class Run:
         self.close()
 
 
+def exported_spec(spec: RunSpec) -> tuple[RunSpec, StagePlan]:
+    """A spec whose model is an export's (no checkpoint): the export's own plan, and the spec with
+    that plan's options and tile width (the export fixes them)."""
+    from ..export.manifest import read_device_plan, read_manifest
+
+    manifest = read_manifest(spec.source.export_dir)
+    plan = read_device_plan(spec.source.export_dir, manifest)
+    return dataclasses.replace(spec, options=plan.options, path=plan.path, expose_internal=plan.expose_internal,
+                               tile_w=manifest.tile_w), plan
+
+
 def open_run(spec: RunSpec, report: Report = print, plan: StagePlan | None = None) -> Run:
     """The run ``spec`` describes. ``plan``: one already built from ``spec.options`` (stream's
-    choice builds its candidates before it picks one); otherwise it is built here."""
-    if plan is None:
+    choice builds its candidates before it picks one); otherwise it is built here, or read from
+    the export when the spec's model is an export's."""
+    if plan is None and spec.model is None:
+        spec, plan = exported_spec(spec)
+    elif plan is None:
+        from ..plan.builder import build_plan  # builds from the model: torch
+
         plan = build_plan(spec.model, spec.options, spec.path, spec.expose_internal)
     elif plan.options != spec.options or plan.path is not spec.path:
         raise RuntimeError("open_run: the plan given was built with other options than the spec's")

@@ -8,9 +8,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
-from ..plan.builder import PlanPath, StagePlan, build_plan, step_outputs
+from ..plan.stage_plan import StagePlan, step_outputs
 from ..plan.stages import Stage
-from ..model.convtasnet import ConvTasNet
 from ..tiling.executor import StitchedExecutor
 
 SeparateFn = Callable[[np.ndarray], np.ndarray]
@@ -19,10 +18,14 @@ SeparateFn = Callable[[np.ndarray], np.ndarray]
 class StitchedSeparator:
     """Runs the model's full-chain plan tile by tile. Shape: (T,) -> (n_src, T)."""
 
-    def __init__(self, model: ConvTasNet, backend, tile_w: int, plan: StagePlan | None = None):
-        """``plan``: the model's full-chain plan (default: built with the default options)."""
-        self.model = model
-        self.plan = plan or build_plan(model, path=PlanPath.FULL_CHAIN)
+    def __init__(self, model, backend, tile_w: int, plan: StagePlan | None = None):
+        """``plan``: the model's full-chain plan (default: built with the default options);
+        ``model`` None: a plan read from an export, run without the model (no torch)."""
+        if plan is None:
+            from ..plan.builder import build_plan
+
+            plan = build_plan(model)
+        self.model, self.plan, self.config = model, plan, plan.config
         self.executor = StitchedExecutor(self.plan, backend, tile_w)
 
     @property
@@ -63,7 +66,7 @@ class _NonFinite(Exception):
         self.tensor = tensor
 
 
-def reference_separation(model: ConvTasNet, wav: np.ndarray) -> np.ndarray:
+def reference_separation(model, wav: np.ndarray) -> np.ndarray:
     """The baseline model's own output. Shape: (T,) -> (n_src, T)."""
     import torch
 

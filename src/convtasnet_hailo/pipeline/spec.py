@@ -36,7 +36,12 @@ class RunSpec:
 
     @property
     def model(self):
+        """The model (None for a run from an export without its checkpoint)."""
         return self.source.model
+
+    @property
+    def config(self):
+        return self.source.config
 
     def info(self) -> dict:
         """What a run folder records about the run (run JSONs, resume checks)."""

@@ -62,7 +62,7 @@ def mixture_row(separator, mixture_id: str, mix_path: Path, source_paths) -> dic
     _, result = forward_one(separator, mix_path, source_paths)
     score, ref_score = result.score("stitched"), result.score("reference")
     quality = quality_scores(result.stitched[list(score.permutation)], result.sources, result.mixture,
-                             separator.model.config.sample_rate)
+                             separator.config.sample_rate)
     return {"mixture_ID": mixture_id, "num_samples": len(result.mixture),
             "si_snr_s1_db": score.si_snr[0], "si_snr_s2_db": score.si_snr[-1], "si_snri_db": score.mean_si_snri,
             "mixture_si_snr_db": float(np.mean(score.mixture_si_snr)),
@@ -241,7 +241,7 @@ def _entries(request: EvaluateRequest, report: Report) -> list[MixtureEntry]:
     entries = entries[:request.limit]
     for note in notes:
         report(f"{metadata}: {note}")
-    check_listed_audio(metadata, entries, spec.model.config)
+    check_listed_audio(metadata, entries, spec.config)
     if resume is not None and not resume.is_dir():
         raise UserError(f"--resume {resume} is not a folder; pass the run folder of an interrupted `evaluate`")
     listed = [(f"a file {metadata.name} lists", p) for e in entries for p in (e.mixture_path, *e.source_paths)]

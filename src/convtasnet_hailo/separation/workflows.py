@@ -90,7 +90,7 @@ def separate_files(separator: StitchedSeparator, request: "SeparateRequest", mix
     JSON as ``gain``); every file is written atomically, so an interrupt loses no finished file."""
     paths, out, policy, subtype = request.inputs, request.out, request.policy, request.subtype
     run_json = "enhance_run.json" if suffix else "separate_run.json"
-    rate = separator.model.config.sample_rate
+    rate = separator.config.sample_rate
     segments = [policy.segment_seconds(audio.seconds) for audio in mixtures]
     records: list[dict] = []
     header = {**run_info, "sample_rate": rate, "subtype": subtype, "n_inputs": len(paths)}
@@ -137,8 +137,8 @@ def forward_run(separator: StitchedSeparator, mix_path: Path, source_paths, run_
                 inputs: ForwardInputs | None = None) -> dict:
     mixture, result = forward_one(separator, mix_path, source_paths, inputs)
     metrics = {"mixture": str(mix_path), "sources": [str(p) for p in source_paths or []], "notes": list(mixture.notes),
-               **run_info, **forward_metrics(result, separator.model.config.sample_rate)}
-    write_forward_run(run_dir, result, separator.model.config.sample_rate, metrics, mix_path.name)
+               **run_info, **forward_metrics(result, separator.config.sample_rate)}
+    write_forward_run(run_dir, result, separator.config.sample_rate, metrics, mix_path.name)
     return metrics
 
 
@@ -199,7 +199,7 @@ def separate_inputs(request: SeparateRequest, suffix: str | None,
     """Every input read and checked (its memory too), every output named and guarded, the --out
     folder made: all before the run is opened (an onnxruntime export is work)."""
     spec, paths, out = request.spec, request.inputs, request.out
-    config = spec.model.config
+    config = spec.config
     targets = output_paths(paths, out, config.n_src, suffix)
     mixtures = load_inputs(paths, config)
     refuse_unless_separable(paths, mixtures, request.policy, config)
@@ -219,7 +219,7 @@ def separate_command(request: SeparateRequest, report: Report = print) -> int:
 
 def enhance_command(request: SeparateRequest, report: Report = print) -> int:
     """One enhanced file per input (``<stem>_enhanced.wav``) from a one-output model."""
-    n_src = request.spec.model.config.n_src
+    n_src = request.spec.config.n_src
     if n_src != 1:
         raise UserError(f"{request.spec.source.description} separates {n_src} sources; `enhance` is for one-output "
                         "(n_src=1) models: use `separate` for this one")
@@ -233,12 +233,12 @@ def enhance_command(request: SeparateRequest, report: Report = print) -> int:
 def forward_command(request: ForwardRequest, report: Report = print) -> int:
     """Runbook step 6; exit 1 when the stitched output breaks the contract."""
     spec, mix = request.spec, request.mix
-    n_src = spec.model.config.n_src
+    n_src = spec.config.n_src
     if request.sources and len(request.sources) != n_src:
         flags = " and ".join(f"--s{i}" for i in range(1, n_src + 1))
         raise UserError(f"the model has {n_src} source(s): pass {flags}, or none")
     source_paths = request.sources or sources_beside(mix, n_src)
-    inputs = load_forward_inputs(spec.model.config, mix, source_paths)
+    inputs = load_forward_inputs(spec.config, mix, source_paths)
     check_run_files(spec.source.given() + spec.backend.given() + [("the --mix input", mix)]
                     + [(f"the --s{i} reference", p) for i, p in enumerate(source_paths or (), 1)], [])
     run_dir = new_run_dir(request.runs_dir)

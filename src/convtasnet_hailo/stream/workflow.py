@@ -157,7 +157,7 @@ def _inputs(request: StreamRequest) -> tuple[np.ndarray | None, list[np.ndarray]
     """The file (None live) and its ground truth, read and checked; the outputs guarded."""
     from ..audio.io import load_audio
 
-    config, out = request.source.model.config, request.out
+    config, out = request.source.config, request.out
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; pass a folder (it is created if missing)")
     if request.sources and (request.live_seconds is not None or len(request.sources) != config.n_src):
@@ -187,7 +187,7 @@ def _inputs(request: StreamRequest) -> tuple[np.ndarray | None, list[np.ndarray]
 def open_streamer(request: StreamRequest, report: Report = print) -> tuple[Run, StreamingExecutor, StreamChoice]:
     """The run of the cheapest fitting plan (``stream.choice``), its streaming executor, and the
     choice (as the HEFs run it, when a device backend reads their mode)."""
-    config = request.source.model.config
+    config = request.source.config
     hop = hop_samples(request.hop_ms, config.sample_rate, config.stride)
     choice = choose_stream_plan(request.source.model, hop, request.device, request.options, request.plan_kind,
                                 request.max_width)
@@ -236,7 +236,7 @@ def stream_record(request: StreamRequest, executor, choice: StreamChoice, wav: n
     from ..metrics.separation import score_separation, si_snr
     from ..parity.compare import diff_tensor
 
-    rate, final = request.source.model.config.sample_rate, len(wav)  # every sample: the stream flushes
+    rate, final = request.source.config.sample_rate, len(wav)  # every sample: the stream flushes
     offline = reference_separation(request.source.model, wav)
     diff = diff_tensor("stream_vs_offline", streamed[:, :final], offline[:, :final])
     record = {
@@ -261,7 +261,7 @@ def write_stream(request: StreamRequest, result: StreamResult) -> None:
     """The sources (a file's, in ``subtype``; live ones were written as they came), the JSON, the plot."""
     from ..audio.io import pcm_safe_gain, save_audio
 
-    rate, out = request.source.model.config.sample_rate, request.out
+    rate, out = request.source.config.sample_rate, request.out
     if result.live is None:
         subtype = request.subtype or "PCM_16"
         gain = pcm_safe_gain(result.streamed, subtype)
@@ -303,7 +303,7 @@ def stream_command(request: StreamRequest, report: Report = print) -> int:
     wav, truth = _inputs(request)
     result = run_stream(request, wav, truth, report)
     write_stream(request, result)
-    for line in stream_summary(result, request.source.model.config.sample_rate):
+    for line in stream_summary(result, request.source.config.sample_rate):
         report(line)
     report(f"stream: {request.out / 'stream_run.json'}")
     if result.live is not None and result.live["interrupted"]:
