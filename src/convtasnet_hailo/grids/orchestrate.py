@@ -21,8 +21,8 @@ from ..guard import check_run_files
 from ..model.source import ModelSource
 from ..records import read_json
 from ..export.exporter import export_plan
-from ..export.manifest import read_manifest, sha256_file
-from ..plan.builder import PlanOptions, PlanPath, build_plan, refuse_float_only
+from ..export.manifest import Manifest, read_manifest, sha256_file
+from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, refuse_float_only
 from ..plan.options import PlanRecord
 from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..runs.run_folder import TsvWriter
@@ -277,7 +277,7 @@ def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor,
     return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir, "multi_context_packs": multi}
 
 
-def _staged_export(request: CompileRequest):
+def _staged_export(request: CompileRequest) -> tuple[Manifest, ModelSource, StagePlan]:
     """The export's manifest, the model it came from and its plan, checked: a staged export of a
     plan for the device, made from this model."""
     export_dir = request.export_dir
@@ -292,8 +292,8 @@ def _staged_export(request: CompileRequest):
     return manifest, source, plan
 
 
-def _compile_calibration(request: CompileRequest, manifest, source, plan, out_dir: Path,
-                         report: Report) -> dict[str, Path]:
+def _compile_calibration(request: CompileRequest, manifest: Manifest, source: ModelSource, plan: StagePlan,
+                         out_dir: Path, report: Report) -> dict[str, Path]:
     """The calibration files of the plan's stage inputs (in the export's calib/ folder), once the
     inputs and the outputs in ``out_dir`` are checked."""
     audio_paths = request.options.audio
@@ -307,13 +307,13 @@ def _compile_calibration(request: CompileRequest, manifest, source, plan, out_di
 
 
 def _join_packs(joined: list[tuple[str, tuple[str, ...]]], rows: list[dict], prepared: list[PreparedCase],
-                run: Execution, case: tuple[int, int, str]) -> list[dict]:
+                run: Execution, tag_fields: tuple[int, int, str]) -> list[dict]:
     """Each pack whose stages all compiled (or, in a dry run, were written) joined into one HEF:
-    its summary rows. A dry run writes the pack jobs too (run them after their stages' jobs on
-    the SDK machine)."""
+    its summary rows; ``tag_fields`` (tile width, channel block, variant) name the packs' run tags.
+    A dry run writes the pack jobs too (run them after their stages' jobs on the SDK machine)."""
     ready = {r["stage"] for r in rows if r["status"] in ("compiled", "reused", "dry-run")}
     packs = prepare_packs([(name, stages) for name, stages in joined if set(stages) <= ready], prepared, run.hw_arch,
-                          *case)
+                          *tag_fields)
     if not packs:
         return []
     run.report(f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
