@@ -108,6 +108,15 @@ def _separate_request(args: argparse.Namespace, inputs: list[str]):
                            out=Path(args.out), policy=policy, subtype=args.subtype)
 
 
+def _compile_request_options(args: argparse.Namespace):
+    """What ``_compile_options`` declares, as the value `compile` and `grid` take."""
+    from .grids.orchestrate import CompileOptions
+
+    return CompileOptions(hw_arch=args.hw_arch, audio=tuple(args.calib or ()), calib_count=args.calib_count,
+                          dry_run=args.dry_run, hailo_python=args.hailo_python, executor=_executor_options(args),
+                          timeout_s=args.timeout)
+
+
 def _executor_options(args: argparse.Namespace):
     from .executors.options import ExecutorOptions
 
@@ -223,22 +232,21 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from .compile.model_script import ScriptVariant
-    from .grids.orchestrate import compile_command
+    from .grids.orchestrate import CompileRequest, compile_command
 
-    variant = ScriptVariant(args.variant_name, tuple(args.script_line or ()))
-    return compile_command(Path(args.export_dir), args.hw_arch, args.model, args.calib, args.calib_count, variant,
-                           args.dry_run, args.hailo_python, _executor_options(args), args.timeout,
-                           precision_dir=_optional_path(args.precision))
+    return compile_command(CompileRequest(
+        export_dir=Path(args.export_dir), variant=ScriptVariant(args.variant_name, tuple(args.script_line or ())),
+        options=_compile_request_options(args), model_override=args.model,
+        precision_dir=_optional_path(args.precision)))
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
     from .grids.profile import load_profile
-    from .grids.orchestrate import grid_command
+    from .grids.orchestrate import GridRequest, grid_command
 
-    profile = load_profile(args.path, args.profile, _optional_path(args.grid))
-    return grid_command(_model_or_random(args), profile, args.hw_arch, Path(args.runs_dir),
-                        _optional_path(args.resume), args.calib, args.calib_count, args.dry_run, args.hailo_python,
-                        _executor_options(args), args.timeout)
+    return grid_command(GridRequest(
+        profile=load_profile(args.path, args.profile, _optional_path(args.grid)), source=_model_or_random(args),
+        runs_dir=Path(args.runs_dir), options=_compile_request_options(args), resume=_optional_path(args.resume)))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -127,23 +127,37 @@ def _measure(run: Callable[[], object], repeats: int, after_warm_up: Callable[[]
             "times_s": [round(t, 4) for t in times], "peak_rss_bytes": memory.peak, "peak_rss_method": memory.method}
 
 
-def _bench_stitched(plan, wav: np.ndarray, seconds: float, tile_w: int, repeats: int, scratch: Path, label: str,
-                    source: ModelSource, paths: dict, report: Report) -> None:
-    """Both stitched paths of ``plan`` at ``tile_w``, into ``paths`` as ``stitched_<backend><label>_tile<W>``."""
+@dataclasses.dataclass(frozen=True)
+class _BenchRun:
+    """What every timed path of one bench shares: the model, the input (``seconds`` long), the
+    timed runs per path, a scratch folder, and the records (``paths``, by name) and report lines
+    the paths add."""
+
+    source: ModelSource
+    wav: np.ndarray
+    seconds: float
+    repeats: int
+    scratch: Path
+    paths: dict
+    report: Report
+
+
+def _bench_stitched(run: _BenchRun, plan, tile_w: int, label: str) -> None:
+    """Both stitched paths of ``plan`` at ``tile_w``, into ``run.paths`` as ``stitched_<backend><label>_tile<W>``."""
     from ..export.exporter import export_plan
 
-    export_dir = scratch / f"export{label}"
-    export_plan(plan, tile_w, export_dir / f"tile{tile_w}", source.to_json(), report=lambda _: None)
+    export_dir = run.scratch / f"export{label}"
+    export_plan(plan, tile_w, export_dir / f"tile{tile_w}", run.source.to_json(), report=lambda _: None)
     summary = _plan_summary(plan, tile_w)
     for backend_name, options in (("torch_proxy", {}), ("onnxruntime", {"export_dir": export_dir})):
         backend = load_backend(backend_name, **options)
         try:
-            record = _time_stitched(plan, summary, backend, wav, seconds, tile_w, repeats)
+            record = _time_stitched(run, plan, summary, backend, tile_w)
         finally:
             backend.close()
         key = f"stitched_{backend_name}{label}_tile{tile_w}"
-        paths[key] = record
-        _report_stitched(key, record, report)
+        run.paths[key] = record
+        _report_stitched(key, record, run.report)
 
 
 def _plan_summary(plan, tile_w: int) -> dict:
@@ -151,14 +165,14 @@ def _plan_summary(plan, tile_w: int) -> dict:
     return plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
 
 
-def _time_stitched(plan, summary: dict, backend: Backend, wav: np.ndarray, seconds: float, tile_w: int,
-                   repeats: int) -> dict:
+def _time_stitched(run: _BenchRun, plan, summary: dict, backend: Backend, tile_w: int) -> dict:
     """One stitched path timed (``_measure``): wall time, host time and where it goes, the plan's
     boundary traffic (``summary``: ``_plan_summary`` at ``tile_w``), and what the backend counted
     itself (``stats()``) per timed run."""
     timer, clock = StageTimer(backend), HostClock()
     executor = StitchedExecutor(plan, timer, tile_w, clock)
     stats_after_warm_up: dict = {}
+    wav, seconds, repeats = run.wav, run.seconds, run.repeats
 
     def reset() -> None:
         timer.seconds, clock.seconds = 0.0, {}
@@ -212,27 +226,27 @@ class DeviceBackend:
         self.run.close()
 
 
-def _bench_device_backend(plan, device_backend: DeviceBackend, wav: np.ndarray, seconds: float, tile_w: int,
-                          repeats: int, device: DeviceModel, paths: dict, report: Report) -> None:
-    """The stitched path on a device backend (``--backend``), timed as the others, into ``paths`` as
-    ``stitched_<backend>_tile<W>``. hailo_runtime also sets its measured device time and calls
+def _bench_device_backend(run: _BenchRun, plan, device_backend: DeviceBackend, tile_w: int,
+                          device: DeviceModel) -> None:
+    """The stitched path on a device backend (``--backend``), timed as the others, into ``run.paths``
+    as ``stitched_<backend>_tile<W>``. hailo_runtime also sets its measured device time and calls
     beside the cost model's prediction for the same plan, tile width and batch size, with the
     per-call overhead that would explain the difference (to re-fit ``call_overhead_ms``)."""
     options = device_backend.options
     summary = _plan_summary(plan, tile_w)
-    record = _time_stitched(plan, summary, device_backend.backend, wav, seconds, tile_w, repeats)
+    record = _time_stitched(run, plan, summary, device_backend.backend, tile_w)
     if options.name == "hailo_runtime":
-        record["measured_vs_predicted"] = _measured_vs_predicted(summary, record["backend_stats"], seconds, device,
+        record["measured_vs_predicted"] = _measured_vs_predicted(summary, record["backend_stats"], run.seconds, device,
                                                                  options.batch_size)
     key = f"stitched_{options.name}_tile{tile_w}"
-    paths[key] = record
-    _report_stitched(key, record, report)
+    run.paths[key] = record
+    _report_stitched(key, record, run.report)
     if "measured_vs_predicted" in record:
         fit = record["measured_vs_predicted"]
-        report(f"bench: {options.name} device time {fit['measured_device_s']:.3f} s in {fit['measured_calls']:.0f} "
-               f"calls; the cost model predicted {fit['predicted_device_s']:.3f} s in {fit['predicted_calls']} calls "
-               f"(x{fit['measured_over_predicted']:.2f}); implied call overhead "
-               f"{fit['implied_call_overhead_ms'] or 0:.3f} ms (--device-param call_overhead_ms=... to re-fit)")
+        run.report(f"bench: {options.name} device time {fit['measured_device_s']:.3f} s in "
+                   f"{fit['measured_calls']:.0f} calls; the cost model predicted {fit['predicted_device_s']:.3f} s in "
+                   f"{fit['predicted_calls']} calls (x{fit['measured_over_predicted']:.2f}); implied call overhead "
+                   f"{fit['implied_call_overhead_ms'] or 0:.3f} ms (--device-param call_overhead_ms=... to re-fit)")
 
 
 def _measured_vs_predicted(summary: dict, stats: dict, seconds: float, device: DeviceModel, batch_size: int) -> dict:
@@ -339,47 +353,55 @@ def _monolithic_op_profile(model_file: str, feed: dict, scratch: Path) -> dict:
             "kernel_seconds": total, "norm_seconds": norms, "norm_share": norms / total if total else 0.0}
 
 
-def bench_paths(source: ModelSource, seconds: float, tile_widths: list[int], repeats: int,
-                report: Report = print, block_chan: int | None = None, device_backend: DeviceBackend | None = None,
-                device: DeviceModel | None = None) -> dict:
-    import onnxruntime as ort
+def bench_paths(request: BenchRequest, tile_widths: list[int], device_backend: DeviceBackend | None = None,
+                report: Report = print) -> dict:
+    """Every path's timing record, by name: the whole-model references, then per tile width the
+    stitched paths of the plan, the float plan, the device backend and the blocked plan."""
+    model = request.source.model
+    wav = speech_like_signal(request.seconds, model.config.sample_rate)
+    plan = build_plan(model, PlanOptions(), PlanPath.FULL_CHAIN)
+    float_plan = build_plan(model, float_backend_options(model.config), PlanPath.FULL_CHAIN)
+    with tempfile.TemporaryDirectory(prefix="convtasnet-bench-") as scratch:
+        run = _BenchRun(request.source, wav, request.seconds, request.repeats, Path(scratch), {}, report)
+        _bench_torch_reference(run)
+        _bench_monolithic(run)
+        for tile_w in tile_widths:
+            _bench_stitched(run, plan, tile_w, "")
+            _bench_stitched(run, float_plan, tile_w, FLOAT_PLAN)
+            if device_backend is not None:
+                _bench_device_backend(run, plan, device_backend, tile_w, request.device)
+            if request.block_chan:
+                blocked = build_plan(model, PlanOptions(block_chan=request.block_chan), PlanPath.FULL_CHAIN)
+                _bench_stitched(run, blocked, tile_w, f"_block{request.block_chan}")
+    for record in run.paths.values():
+        record["rtf"] = record["median_s"] / request.seconds
+    return run.paths
+
+
+def _bench_torch_reference(run: _BenchRun) -> None:
     import torch
+
+    model, wav = run.source.model, run.wav
+    with torch.no_grad():
+        run.paths["torch_reference"] = _measure(lambda: model(torch.from_numpy(wav[None])), run.repeats)
+    run.report(f"bench: torch reference {run.paths['torch_reference']['median_s']:.3f} s")
+
+
+def _bench_monolithic(run: _BenchRun) -> None:
+    """The monolithic ONNX (exported at the input's length) in onnxruntime, timed, then profiled."""
+    import onnxruntime as ort
 
     from ..export.exporter import export_monolithic
 
-    model = source.model
-    rate = model.config.sample_rate
-    wav = speech_like_signal(seconds, rate)
-    plan = build_plan(model, PlanOptions(), PlanPath.FULL_CHAIN)
-    float_plan = build_plan(model, float_backend_options(model.config), PlanPath.FULL_CHAIN)
-    paths: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="convtasnet-bench-") as scratch:
-        with torch.no_grad():
-            paths["torch_reference"] = _measure(lambda: model(torch.from_numpy(wav[None])), repeats)
-        report(f"bench: torch reference {paths['torch_reference']['median_s']:.3f} s")
-        mono = export_monolithic(model, len(wav), Path(scratch) / "monolithic", source.to_json())
-        mono_file = str(mono.directory / mono.manifest.stages[0].file)
-        session = ort.InferenceSession(mono_file, _monolithic_options(), providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: wav[None, None]}
-        paths["monolithic_onnxruntime"] = _measure(lambda: session.run(None, feed), repeats)
-        session = None  # its memory goes before the profiled session's comes
-        paths["monolithic_onnxruntime"].update(_monolithic_op_profile(mono_file, feed, Path(scratch)))
-        report(f"bench: monolithic onnxruntime {paths['monolithic_onnxruntime']['median_s']:.3f} s (its norms "
-               f"{paths['monolithic_onnxruntime']['norm_share']:.0%} of the kernel time)")
-        for tile_w in tile_widths:
-            _bench_stitched(plan, wav, seconds, tile_w, repeats, Path(scratch), "", source, paths, report)
-            _bench_stitched(float_plan, wav, seconds, tile_w, repeats, Path(scratch), FLOAT_PLAN, source, paths,
-                            report)
-            if device_backend is not None:
-                _bench_device_backend(plan, device_backend, wav, seconds, tile_w, repeats, device or DeviceModel(),
-                                      paths, report)
-            if block_chan:
-                blocked = build_plan(model, PlanOptions(block_chan=block_chan), PlanPath.FULL_CHAIN)
-                _bench_stitched(blocked, wav, seconds, tile_w, repeats, Path(scratch), f"_block{block_chan}", source,
-                                paths, report)
-    for record in paths.values():
-        record["rtf"] = record["median_s"] / seconds
-    return paths
+    mono = export_monolithic(run.source.model, len(run.wav), run.scratch / "monolithic", run.source.to_json())
+    mono_file = str(mono.directory / mono.manifest.stages[0].file)
+    session = ort.InferenceSession(mono_file, _monolithic_options(), providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: run.wav[None, None]}
+    record = run.paths["monolithic_onnxruntime"] = _measure(lambda: session.run(None, feed), run.repeats)
+    session = None  # its memory goes before the profiled session's comes
+    record.update(_monolithic_op_profile(mono_file, feed, run.scratch))
+    run.report(f"bench: monolithic onnxruntime {record['median_s']:.3f} s (its norms "
+               f"{record['norm_share']:.0%} of the kernel time)")
 
 
 #: The label of the float plan's paths (``stitched_<backend>_float_plan_tile<W>``).
@@ -465,8 +487,7 @@ def measure_bench(request: BenchRequest, report: Report = print) -> dict:
     options = device_backend_option(request.backend)
     device_backend = DeviceBackend(options, plan, source, tile_widths) if options is not None else None
     try:
-        paths = bench_paths(source, request.seconds, tile_widths, request.repeats, report, request.block_chan,
-                            device_backend, request.device)
+        paths = bench_paths(request, tile_widths, device_backend, report)
     finally:
         if device_backend is not None:
             device_backend.close()

@@ -24,6 +24,8 @@ from ..tiling.executor import StitchedExecutor
 from ..tiling.window_executor import WindowStreamingExecutor
 
 INDEX_NAME = "calibration.json"
+#: The seed of the tile draw: fixed, so `compile` and `noise` calibrate on the same tiles.
+SEED = 0
 
 
 class _RecordingBackend:
@@ -82,46 +84,57 @@ def _reusable(index_path: Path, key: str, wanted: set[str]) -> dict[str, Path] |
 
 
 def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_dir: Path, count: int = 64,
-                     seed: int = 0, backend=None, tensors: set[str] | None = None,
-                     report=print) -> dict[str, Path]:
+                     tensors: set[str] | None = None, report=print) -> dict[str, Path]:
     """Writes ``<tensor>.npy`` for every stage input of ``plan`` (a full-chain plan: the decoder
     and masker paths' stages are among its stages) and returns tensor -> file. ``tensors``
     limits it to the inputs of the stages that will be compiled.
 
     Reuses an existing folder made from the same audio, count, tile width and plan."""
-    from ..backends import load_backend
     from ..plan.options import PlanPath
 
     if plan.path is not PlanPath.FULL_CHAIN:
         raise ValueError("calibration runs the full-chain plan (it holds every path's stages)")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    key = fingerprint(audio, count, tile_w, seed, plan)
+    key = fingerprint(audio, count, tile_w, SEED, plan)
     wanted = tensors if tensors is not None else {port.name for stage in plan.stages for port in stage.inputs}
     index_path = out_dir / INDEX_NAME
     files = _reusable(index_path, key, wanted)
     if files is not None:
         return files
-    recorder = _RecordingBackend(backend or load_backend("torch_proxy"), wanted)
+    tiles = _record_tiles(plan, tile_w, audio, wanted)
+    available = min((sum(len(b) for b in batches) for batches in tiles.values()), default=0)
+    if available < count:
+        report(f"calibration: the audio gives {available} tile(s) per input at tile_w {tile_w}, fewer than "
+               f"--calib-count {count}; pass more --calib audio for a better quantization")
+    files = {name: _write_draw(np.concatenate(batches), count, out_dir / f"{name}.npy")
+             for name, batches in tiles.items()}
+    write_text_atomically(index_path, json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": SEED,
+                                      "files": {n: p.name for n, p in files.items()}}, indent=1))
+    return files
+
+
+def _record_tiles(plan: StagePlan, tile_w: int, audio: list[np.ndarray],
+                  wanted: set[str]) -> dict[str, list[np.ndarray]]:
+    """Every batch of tiles each ``wanted`` stage input receives while torch_proxy runs ``plan``
+    over the audio."""
+    from ..backends import load_backend
+
+    recorder = _RecordingBackend(load_backend("torch_proxy"), wanted)
     if plan.rf_window:  # receptive-field spans see the windows a stream gives them
         _record_windows(plan, recorder, audio)
     else:
         executor = StitchedExecutor(plan, recorder, tile_w)
         for wav in audio:
             executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
-    files = {}
-    available = min((sum(len(b) for b in batches) for batches in recorder.tiles.values()), default=0)
-    if available < count:
-        report(f"calibration: the audio gives {available} tile(s) per input at tile_w {tile_w}, fewer than "
-               f"--calib-count {count}; pass more --calib audio for a better quantization")
-    for name, batches in recorder.tiles.items():
-        tiles = np.concatenate(batches)
-        # The same draw for every tensor of the same tile count: a stage's inputs stay paired
-        # (the DFC, like the emulator, feeds input k of each file together).
-        chosen = np.sort(np.random.default_rng(seed).choice(len(tiles), size=min(count, len(tiles)), replace=False))
-        files[name] = out_dir / f"{name}.npy"
-        with written_atomically(files[name]) as temporary, open(temporary, "wb") as handle:
-            np.save(handle, nchw_to_nhwc(tiles[chosen]))
-    write_text_atomically(index_path, json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": seed,
-                                      "files": {n: p.name for n, p in files.items()}}, indent=1))
-    return files
+    return recorder.tiles
+
+
+def _write_draw(tiles: np.ndarray, count: int, path: Path) -> Path:
+    """``count`` of ``tiles`` (ONNX layout), drawn with ``SEED``, saved NHWC at ``path``."""
+    # The same draw for every tensor of the same tile count: a stage's inputs stay paired
+    # (the DFC, like the emulator, feeds input k of each file together).
+    chosen = np.sort(np.random.default_rng(SEED).choice(len(tiles), size=min(count, len(tiles)), replace=False))
+    with written_atomically(path) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, nchw_to_nhwc(tiles[chosen]))
+    return path

@@ -12,7 +12,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import onnx
 
@@ -68,32 +68,46 @@ def write_scripts(variants: tuple[ScriptVariant, ...], directory: Path) -> dict[
     return paths
 
 
-def prepare_cases(cases: list[GridCase], manifest: Manifest, export_dir: Path, calib_files: dict[str, Path],
-                  scripts: dict[str, Path], hw_arch: str, root: Path, out_dir: Path,
-                  har_only: frozenset[str] = frozenset(), stage_lines: dict[str, str] | None = None
-                  ) -> list[PreparedCase]:
-    """Compile jobs for ``cases`` of one export; paths are relative to ``root`` (the run folder),
-    so a dry-run folder can be copied to an SDK machine whole. Stages in ``har_only`` stop at
-    the optimized HAR (their pack compiles the HEF); ``stage_lines`` are appended to a stage's
-    model script (the 16-bit layers `noise` advises)."""
-    prepared = []
-    for case in cases:
-        entry = manifest.stage(case.stage)
-        onnx_path = export_dir / entry.file
-        calib = tuple(str(calib_files[p.name].relative_to(root)) for p in entry.inputs)
-        script = stated(scripts[case.variant].read_text() + (stage_lines or {}).get(case.stage, ""),
-                        calibration_count(calib_files[p.name] for p in entry.inputs))
-        job = CompileJob(
-            stage=case.stage, onnx_path=str(onnx_path.relative_to(root)), input_names=tuple(p.name for p in entry.inputs),
-            input_shapes=tuple(p.shape for p in entry.inputs), end_node_names=end_node_names(onnx_path),
-            hw_arch=hw_arch, script_text=script,
-            out_dir=str(out_dir.relative_to(root)),
-            run_tag=case.run_tag, calib_paths=calib, compile_hef=case.stage not in har_only)
-        digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, hw_arch, job.compile_hef]).encode())
-        for path in job.calib_paths:
-            digest.update(sha256_file(root / path).encode())
-        prepared.append(PreparedCase(case, job, digest.hexdigest()))
-    return prepared
+@dataclasses.dataclass(frozen=True)
+class ExportCases:
+    """What the compile jobs of one export share. Paths in a job are relative to ``root`` (the run
+    folder), so a dry-run folder can be copied to an SDK machine whole. Stages in ``har_only``
+    stop at the optimized HAR (their pack compiles the HEF); ``stage_lines`` are appended to a
+    stage's model script (the 16-bit layers `noise` advises)."""
+
+    manifest: Manifest
+    export_dir: Path
+    calib_files: Mapping[str, Path]
+    scripts: Mapping[str, Path]
+    hw_arch: str
+    root: Path
+    out_dir: Path
+    har_only: frozenset[str] = frozenset()
+    stage_lines: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def prepare_cases(cases: list[GridCase], export: ExportCases) -> list[PreparedCase]:
+    """Compile jobs for ``cases`` of one export."""
+    return [_prepare_case(case, export) for case in cases]
+
+
+def _prepare_case(case: GridCase, export: ExportCases) -> PreparedCase:
+    entry = export.manifest.stage(case.stage)
+    onnx_path = export.export_dir / entry.file
+    root, calib_files = export.root, export.calib_files
+    calib = tuple(str(calib_files[p.name].relative_to(root)) for p in entry.inputs)
+    script = stated(export.scripts[case.variant].read_text() + export.stage_lines.get(case.stage, ""),
+                    calibration_count(calib_files[p.name] for p in entry.inputs))
+    job = CompileJob(
+        stage=case.stage, onnx_path=str(onnx_path.relative_to(root)), input_names=tuple(p.name for p in entry.inputs),
+        input_shapes=tuple(p.shape for p in entry.inputs), end_node_names=end_node_names(onnx_path),
+        hw_arch=export.hw_arch, script_text=script,
+        out_dir=str(export.out_dir.relative_to(root)),
+        run_tag=case.run_tag, calib_paths=calib, compile_hef=case.stage not in export.har_only)
+    digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, export.hw_arch, job.compile_hef]).encode())
+    for path in job.calib_paths:
+        digest.update(sha256_file(root / path).encode())
+    return PreparedCase(case, job, digest.hexdigest())
 
 
 def prepare_packs(packs: list[tuple[str, tuple[str, ...]]], stage_cases: list[PreparedCase], hw_arch: str,
@@ -146,53 +160,74 @@ def done_run_tags(summary_path: Path) -> set[str]:
     return {row["run_tag"] for row in read_tsv(summary_path) if row.get("status") in ("compiled", "failed", "reused")}
 
 
-def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: TsvWriter, hw_arch: str,
-            executor: CaseExecutor, hailo_python: str | None = None, timeout_s: float | None = None,
-            skip: set[str] = frozenset(), report: Callable[[str], None] = print) -> list[dict]:
-    """Runs the cases through ``executor``; one summary row per case, appended as each finishes."""
+@dataclasses.dataclass(frozen=True)
+class Execution:
+    """How a run's cases are compiled: ``mode``, from the folder ``root`` (where the jobs, products
+    and relative paths live), by ``executor``, one ``summary`` row per finished case."""
+
+    mode: ExecMode
+    root: Path
+    summary: TsvWriter
+    hw_arch: str
+    executor: CaseExecutor
+    hailo_python: str | None = None
+    timeout_s: float | None = None
+    report: Callable[[str], None] = print
+
+
+def execute(prepared: list[PreparedCase], run: Execution, skip: set[str] = frozenset()) -> list[dict]:
+    """Runs the cases through ``run.executor``; one summary row per case, appended as each finishes."""
     rows: list[dict] = []
     todo = [p for p in prepared if p.case.run_tag not in skip]
     if len(todo) < len(prepared):
-        report(f"resume: {len(prepared) - len(todo)} case(s) already done, {len(todo)} to go")
-    jobs_dir = root / "jobs"
-    jobs_dir.mkdir(parents=True, exist_ok=True)
-    for item in todo:  # the job files are what a user copies to an SDK machine
-        write_text_atomically(jobs_dir / f"{item.case.run_tag}.json", json.dumps(item.job.to_json(), indent=1))
+        run.report(f"resume: {len(prepared) - len(todo)} case(s) already done, {len(todo)} to go")
+    jobs_dir = _write_jobs(todo, run.root)
 
     def finished(row: dict) -> None:
         rows.append(row)
-        summary.append(row)
-        if row["status"] == "dry-run":
-            return  # thousands of them: the closing line says where they went
-        made = "HEF" if row.get("wants_hef", True) else "HAR"
-        outcome = made if row["status"] in ("compiled", "reused") else (row.get("exception_type") or row["status"])
-        report(f"[{len(rows)}/{len(todo)}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
+        run.summary.append(row)
+        _report_row(row, len(rows), len(todo), run.report)
 
-    if mode is not ExecMode.DRY_RUN:
-        for item in [p for p in todo if _already_compiled(p, root)]:
-            finished(_row(item, hw_arch, "reused", _reused(item.job, root)))
+    if run.mode is not ExecMode.DRY_RUN:
+        for item in [p for p in todo if _already_compiled(p, run.root)]:
+            finished(_row(item, run.hw_arch, "reused", _reused(item.job, run.root)))
     by_tag = {p.case.run_tag: p for p in todo}
     reused = {r["run_tag"] for r in rows}
-    tasks = [_task(item, mode, root, executor, hailo_python, timeout_s) for item in todo
-             if item.case.run_tag not in reused]
-    for task, outcome in executor.run(tasks):
-        finished(_case_row(by_tag[task.key], outcome, mode, root, hw_arch))
-    if mode is ExecMode.DRY_RUN:
-        report(f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
-               f"`python -m convtasnet_hailo.compile.worker jobs/<case>.json` from {root})")
+    tasks = [_task(item, run) for item in todo if item.case.run_tag not in reused]
+    for task, outcome in run.executor.run(tasks):
+        finished(_case_row(by_tag[task.key], outcome, run.mode, run.root, run.hw_arch))
+    if run.mode is ExecMode.DRY_RUN:
+        run.report(f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
+                   f"`python -m convtasnet_hailo.compile.worker jobs/<case>.json` from {run.root})")
     return rows
 
 
-def _task(item: PreparedCase, mode: ExecMode, root: Path, executor: CaseExecutor, hailo_python: str | None,
-          timeout_s: float | None) -> Task:
+def _write_jobs(todo: list[PreparedCase], root: Path) -> Path:
+    """The job files, in ``root``/jobs: what a user copies to an SDK machine."""
+    jobs_dir = root / "jobs"
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    for item in todo:
+        write_text_atomically(jobs_dir / f"{item.case.run_tag}.json", json.dumps(item.job.to_json(), indent=1))
+    return jobs_dir
+
+
+def _report_row(row: dict, done: int, total: int, report: Callable[[str], None]) -> None:
+    if row["status"] == "dry-run":
+        return  # thousands of them: the closing line says where they went
+    made = "HEF" if row.get("wants_hef", True) else "HAR"
+    outcome = made if row["status"] in ("compiled", "reused") else (row.get("exception_type") or row["status"])
+    report(f"[{done}/{total}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
+
+
+def _task(item: PreparedCase, run: Execution) -> Task:
     """One case as a task: in the run folder (local), or with its inputs shipped (Ray), on a node
     with the Dataflow Compiler (the ``hailo_sdk`` resource) unless it is a dry run."""
-    job = item.job.to_json()
+    job, mode, root, executor = item.job.to_json(), run.mode, run.root, run.executor
     if executor.ships_files:
         files = {path: executor.share(root / path) for path in job_inputs(item.job)}
-        args = (job, mode.value, None, files, hailo_python, timeout_s)
+        args = (job, mode.value, None, files, run.hailo_python, run.timeout_s)
     else:
-        args = (job, mode.value, str(root), None, hailo_python or sys.executable, timeout_s)
+        args = (job, mode.value, str(root), None, run.hailo_python or sys.executable, run.timeout_s)
     resources = {"CPU": 1} if mode is ExecMode.DRY_RUN else {"hailo_sdk": 1}
     return Task(item.case.run_tag, run_case, args, resources)
 
