@@ -74,7 +74,13 @@ def _model_or_random(args: argparse.Namespace):
 def _trained_model(args: argparse.Namespace):
     from .model.source import trained_model
 
-    return trained_model(args.model)
+    return trained_model(args.model, getattr(args, "export_dir", None))
+
+
+def _model_or_export(args: argparse.Namespace):
+    from .model.source import model_or_export
+
+    return model_or_export(args.model, args.random_preset, args.seed, args.export_dir)
 
 
 def _backend_options(args: argparse.Namespace):
@@ -85,7 +91,7 @@ def _backend_options(args: argparse.Namespace):
 
 
 def _layout(args: argparse.Namespace):
-    from .plan.builder import PlanOptions
+    from .plan.options import PlanOptions
 
     return PlanOptions(block_chan=args.block_chan, fuse=not args.no_fuse, device_norms=args.device_norms,
                        gln_in_stages=args.gln_in_stages, halo_edges=args.halo_edges,
@@ -133,7 +139,7 @@ def _check_limits(args: argparse.Namespace):
 # One function per command.
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from .plan.builder import PlanPath
+    from .plan.options import PlanPath
     from .parity.runner import ReferencePrecision
     from .parity.workflow import ParityRequest, run_parity_command
 
@@ -188,7 +194,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     backend = _backend_options(args)  # impossible combinations are refused before the model is built
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
     return stream_command(StreamRequest(
-        source=_model_or_random(args), out=Path(args.out), input=args.input, live_seconds=args.live,
+        source=_model_or_export(args), out=Path(args.out), input=args.input, live_seconds=args.live,
         hop_ms=args.hop_ms, backend=backend, options=_layout(args), device=device, plan_kind=args.plan,
         max_width=args.max_width, sources=tuple(p for p in (args.s1, args.s2) if p), play=args.play,
         subtype=args.subtype))
@@ -217,7 +223,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .export.workflow import export_command
-    from .plan.builder import PlanPath
+    from .plan.options import PlanPath
 
     return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, _layout(args),
                           args.monolithic, args.length, _check_limits(args), _packing_request(args),
@@ -251,7 +257,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .plan.cost_model import DeviceModel
-    from .plan.builder import PlanPath
+    from .plan.options import PlanPath
     from .stream.choice import PlanRequest, plan_or_streaming_command
 
     return plan_or_streaming_command(PlanRequest(
@@ -338,8 +344,9 @@ def _tile_option(default: int | None, many: bool = False, many_default: str = "6
 def _backend_options_parser() -> argparse.ArgumentParser:
     parser = _parent()
     parser.add_argument("--backend", default="torch_proxy", help="backend running the stages (default torch_proxy)")
-    parser.add_argument("--export-dir", help="for --backend onnxruntime: an export folder (default: export into "
-                                             "the run or output folder first)")
+    parser.add_argument("--export-dir", help="an export folder: the stages --backend onnxruntime runs (default: "
+                                             "export into the run or output folder first); without --model, also "
+                                             "the plan and model the run takes, read without torch")
     parser.add_argument("--hef-dir", help="for hailo_runtime / hailo_emulator: the compiled stages "
                                           "(EXPORT/hailo/<hw_arch>, written by `compile`)")
     parser.add_argument("--context", default="quantized", choices=HAILO_CONTEXTS,

@@ -19,7 +19,7 @@ from ..compile.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
-from ..plan.builder import refuse_float_only
+from ..plan.options import refuse_float_only
 from .base import Backend, register_backend
 
 CONTEXTS = {"native": "SDK_NATIVE", "fp_optimized": "SDK_FP_OPTIMIZED", "quantized": "SDK_QUANTIZED"}

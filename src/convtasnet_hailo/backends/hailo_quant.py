@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..records import RecordError, field, inside, items, read_json
 from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, TileEdge, TileMean, TileSumSquare
 from ..plan.stages import Stage
-from ..plan.builder import refuse_float_only
+from ..plan.options import refuse_float_only
 from . import quant_scheme as qs
 from .base import Backend, register_backend
 

@@ -39,7 +39,7 @@ from ..errors import UserError
 from ..plan.stage_plan import StagePlan
 from ..plan.packing import HAILORT_4_23, HAILORT_5, ExecutionMode, RuntimeLimits
 from ..plan.stages import Stage
-from ..plan.builder import refuse_float_only
+from ..plan.options import refuse_float_only
 from .base import Backend, register_backend
 
 RUNTIME_FIX = ("install HailoRT with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all` for "

@@ -11,12 +11,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from ..errors import UserError
 from ..export.manifest import Manifest, read_manifest, sha256_bytes, verify_stage_file
-from ..export.onnx_graph import stage_to_onnx, with_symbolic_batch
 from ..plan.options import PlanOptions
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
@@ -76,6 +74,7 @@ class OnnxRuntimeBackend(Backend):
         self.exports = scratch is not None
         self.model_info, self.report = model_info or {}, report
         self._exported: dict[int, tuple] = {}
+        self.batching = "symbolic"
         self.threads = threads if threads is not None else default_threads()
         self._sessions: dict[str, ort.InferenceSession] = {}
 
@@ -107,17 +106,16 @@ class OnnxRuntimeBackend(Backend):
             raise UserError(f"the export in {directory} holds the {_describe(exported, manifest.plan.expose_internal)} "
                             f"plan, this run needs the {_describe(wanted, plan.expose_internal)} one: re-export with the "
                             "same options (parity exports expose internal tensors; `export` does not)")
+        from_this_export = plan.export_dir is not None and Path(plan.export_dir).resolve() == Path(directory).resolve()
+        self.batching = "symbolic" if _has_onnx() else "per_tile"
         sessions = {}
         for stage in plan.stages:
             entry = manifest.stage(stage.name)
             path = verify_stage_file(directory, entry)
-            expected = sha256_bytes(stage_to_onnx(stage, tile_w).SerializeToString(deterministic=True))
-            if entry.sha256 != expected:
-                raise UserError(f"stage {stage.name}: {path} is not this model's stage (other weights or plan); "
-                                "re-export from this model")
-            batched = with_symbolic_batch(onnx.load(str(path)))
+            if not from_this_export:  # a plan built from a model: its stage must be this file's
+                _check_same_stage(stage, tile_w, entry.sha256, path)
             sessions[stage.name] = ort.InferenceSession(
-                batched.SerializeToString(), session_options(self.threads), providers=["CPUExecutionProvider"])
+                _session_bytes(path, self.batching), session_options(self.threads), providers=["CPUExecutionProvider"])
         self._sessions = sessions
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -125,8 +123,14 @@ class OnnxRuntimeBackend(Backend):
         if session is None:
             raise UserError(f"backend onnxruntime was not prepared for stage {stage.name}")
         feeds = {port.name: np.ascontiguousarray(inputs[port.name], dtype=np.float32) for port in stage.inputs}
-        outputs = session.run([p.name for p in stage.outputs], feeds)
-        return dict(zip((p.name for p in stage.outputs), outputs))
+        names = [p.name for p in stage.outputs]
+        if self.batching == "symbolic":
+            return dict(zip(names, session.run(names, feeds)))
+        rows = [session.run(names, {k: v[i:i + 1] for k, v in feeds.items()}) for i in range(len(next(iter(feeds.values()))))]
+        return {name: np.concatenate([row[k] for row in rows]) for k, name in enumerate(names)}
+
+    def stats(self) -> dict:
+        return {"batching": self.batching}
 
     def _close(self) -> None:
         self._sessions.clear()
@@ -142,3 +146,33 @@ def _describe(options: PlanOptions, exposed: bool) -> str:
         + (", norms on the device" if options.device_norms else "") \
         + (", gLN inside the stages" if options.gln_in_stages else "") \
         + (", halo edges" if options.halo_edges else "") + (", skip sums in the stages" if options.skip_sums_in_stages else "")
+
+
+def _has_onnx() -> bool:
+    """Whether the ONNX graph library is installed (the device side runs without it)."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _session_bytes(path: Path, batching: str) -> bytes:
+    """The stage file for a session: its batch dimension made symbolic (one call per stage for every
+    tile), or, without the ONNX library to rewrite it, as exported (batch 1: one call per tile)."""
+    if batching == "per_tile":
+        return path.read_bytes()
+    import onnx
+
+    from ..export.onnx_graph import with_symbolic_batch
+
+    return with_symbolic_batch(onnx.load(str(path))).SerializeToString()
+
+
+def _check_same_stage(stage: Stage, tile_w: int, recorded: str, path: Path) -> None:
+    from ..export.onnx_graph import stage_to_onnx
+
+    if recorded != sha256_bytes(stage_to_onnx(stage, tile_w).SerializeToString(deterministic=True)):
+        raise UserError(f"stage {stage.name}: {path} is not this model's stage (other weights or plan); "
+                        "re-export from this model")
+

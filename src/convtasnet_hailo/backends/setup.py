@@ -18,7 +18,8 @@ QUANTIZED_BACKENDS = HAILO_BACKENDS + ("hailo_quant",)
 
 @dataclasses.dataclass(frozen=True)
 class BackendOptions:
-    """What a command line says about the backend. ``export_dir`` is read by onnxruntime only,
+    """What a command line says about the backend. ``export_dir`` is read by onnxruntime (its
+    stages) and, as the plan of a run without ``--model``, by the Hailo backends;
     ``hef_dir`` by the Hailo backends only; other combinations are refused before any work."""
 
     name: str = "torch_proxy"
@@ -37,8 +38,9 @@ class BackendOptions:
         if self.name == "hailo_quant" and self.noise_dir is None:
             raise UserError("--backend hailo_quant needs --noise-dir DIR: the folder `convtasnet-hailo noise --out DIR` "
                             "wrote (calibrated ranges and 16-bit layers)")
-        if self.export_dir is not None and self.name != "onnxruntime":
-            raise UserError(f"--export-dir is read by --backend onnxruntime, not {self.name}: drop one of them")
+        if self.export_dir is not None and self.name not in ("onnxruntime",) + HAILO_BACKENDS:
+            raise UserError(f"--export-dir is read by --backend onnxruntime (its stages) and the Hailo backends (its "
+                            f"plan, without --model), not {self.name}: drop one of them")
         if self.hef_dir is not None and self.name not in HAILO_BACKENDS:
             raise UserError(f"--hef-dir is read by --backend hailo_runtime or hailo_emulator, not {self.name}")
 

@@ -14,7 +14,6 @@ Per TCN block (gLN): stage ``tcn{i}_in`` (1x1 conv + PReLU) -> host norm -> stag
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import numpy as np
 
@@ -30,7 +29,7 @@ from .skip_sums_in_stages import skip_sums_into_stages
 from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
 from . import names
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
-from .options import DEFAULT_MAX_WIDTH, FLOAT_ONLY, PlanOptions, PlanPath
+from .options import DEFAULT_MAX_WIDTH, FLOAT_ONLY_FLAGS, PlanOptions, PlanPath, refuse_float_only  # noqa: F401
 from .rf_windows import check_rf_windows, window_steps
 from .stages import Geometry, Stage, StageInput, StageOutput
 from .stage_plan import StagePlan, Step, step_inputs, step_outputs  # noqa: F401  (the plan's interface)
@@ -223,21 +222,6 @@ def build_window_plan(model: ConvTasNet, hop_frames: int, max_width: int = DEFAU
     plan = StagePlan(model.config, PlanPath.FULL_CHAIN, tuple(steps), options, rf_window=width)
     _check_dataflow(plan)
     return plan
-
-
-#: The float-only options' flags (``refuse_float_only``).
-FLOAT_ONLY_FLAGS = tuple(FLOAT_ONLY.values())
-
-
-def refuse_float_only(options: Sequence[str], what: str) -> None:
-    """The one-line refusal for a plan (or export) built with float-only options (``float_only_options``):
-    whether the Dataflow Compiler maps them is unconfirmed (docs/hailo_facts.md, "Ops and shapes"),
-    and the last two only move host work onto the device at the link's expense."""
-    if options:
-        raise UserError(f"{what}: this plan was built with {' and '.join(options)}, for the float backends "
-                        "(onnxruntime, torch_proxy); whether the Dataflow Compiler maps a global average pool in a "
-                        "norm path, per-tile inputs or a Concat on the time axis is unconfirmed (docs/hailo_facts.md): "
-                        f"build the plan without {', '.join(FLOAT_ONLY_FLAGS)} for compile and the Hailo backends")
 
 
 def norms_on_device(steps: list[Step], config: ConvTasNetConfig) -> list[Step]:

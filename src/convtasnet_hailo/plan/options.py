@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
+from typing import Any, Sequence
 
+from ..errors import UserError
 from ..records import RecordError, field
 from . import names
 
@@ -133,3 +134,18 @@ class PlanRecord:
                    field(data, "monolithic", bool, where, False), field(data, "n_stages", (int, type(None)), where, None),
                    field(data, "rf_window", (int, type(None)), where, None),
                    field(data, "length", (int, type(None)), where, None))
+
+
+#: The float-only options' flags (``refuse_float_only``).
+FLOAT_ONLY_FLAGS = tuple(FLOAT_ONLY.values())
+
+
+def refuse_float_only(options: Sequence[str], what: str) -> None:
+    """The one-line refusal for a plan (or export) built with float-only options (``float_only_options``):
+    whether the Dataflow Compiler maps them is unconfirmed (docs/hailo_facts.md, "Ops and shapes"),
+    and the last two only move host work onto the device at the link's expense."""
+    if options:
+        raise UserError(f"{what}: this plan was built with {' and '.join(options)}, for the float backends "
+                        "(onnxruntime, torch_proxy); whether the Dataflow Compiler maps a global average pool in a "
+                        "norm path, per-tile inputs or a Concat on the time axis is unconfirmed (docs/hailo_facts.md): "
+                        f"build the plan without {', '.join(FLOAT_ONLY_FLAGS)} for compile and the Hailo backends")

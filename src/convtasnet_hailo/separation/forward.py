@@ -13,7 +13,6 @@ from ..audio.io import LoadedAudio, load_audio
 from ..errors import UserError
 from ..metrics.quality import quality_scores
 from ..metrics.separation import SeparationScore, score_separation
-from ..model.convtasnet import ConvTasNet
 from ..tolerances import TOL, contract_bound
 from ..pipeline.separator import StitchedSeparator, reference_separation
 from ..resources import refuse_unless_fits
@@ -54,7 +53,7 @@ class ForwardResult:
         return score_separation(getattr(self, which), self.sources, self.mixture)
 
 
-def run_forward(model: ConvTasNet, separator: StitchedSeparator, mixture: np.ndarray,
+def run_forward(model, separator: StitchedSeparator, mixture: np.ndarray,
                 sources: np.ndarray | None) -> ForwardResult:
     started = time.perf_counter()
     reference = reference_separation(model, mixture)

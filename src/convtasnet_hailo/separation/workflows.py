@@ -213,7 +213,7 @@ def separate_command(request: SeparateRequest, report: Report = print) -> int:
     audio, targets = separate_inputs(request, None, "separate_run.json")
     spec = _scratch(request.spec, request.out)
     with open_run(spec, report) as run:
-        separate_files(run.separator(), request, audio, targets, spec.info(), report)
+        separate_files(run.separator(), request, audio, targets, run.spec.info(), report)
     return 0
 
 
@@ -226,7 +226,7 @@ def enhance_command(request: SeparateRequest, report: Report = print) -> int:
     audio, targets = separate_inputs(request, "enhanced", "enhance_run.json")
     spec = _scratch(request.spec, request.out)
     with open_run(spec, report) as run:
-        separate_files(run.separator(), request, audio, targets, spec.info(), report, suffix="enhanced")
+        separate_files(run.separator(), request, audio, targets, run.spec.info(), report, suffix="enhanced")
     return 0
 
 
@@ -244,7 +244,7 @@ def forward_command(request: ForwardRequest, report: Report = print) -> int:
     run_dir = new_run_dir(request.runs_dir)
     spec = _scratch(spec, run_dir)
     with open_run(spec, report) as run:
-        metrics = forward_run(run.separator(), mix, source_paths, run_dir, spec.info(), inputs)
+        metrics = forward_run(run.separator(), mix, source_paths, run_dir, run.spec.info(), inputs)
     report(forward_summary(metrics))
     report(f"run folder: {run_dir}")
     return 0 if metrics["parity_ok"] else 1

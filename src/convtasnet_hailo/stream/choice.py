@@ -14,7 +14,8 @@ import dataclasses
 
 from ..plan.cost_model import DeviceModel, stream_prediction
 from ..errors import UserError
-from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, build_window_plan
+from ..plan.options import PlanOptions, PlanPath
+from ..plan.stage_plan import StagePlan
 from ..plan.packing import ExecutionMode
 from ..plan.rf_windows import DEFAULT_MAX_WIDTH, check_rf_windows
 
@@ -36,6 +37,7 @@ class StreamChoice:
 
 
 def _plans(model, hop_frames: int, layout: PlanOptions, requested: str, max_width: int) -> dict[str, StagePlan]:
+    from ..plan.builder import build_plan, build_window_plan  # from the model: torch
     from ..tiling.stream_executor import check_streamable
 
     per_hop = build_plan(model, layout, PlanPath.FULL_CHAIN)
@@ -60,9 +62,33 @@ def choose_stream_plan(model, hop: int, device: DeviceModel, layout: PlanOptions
     """The cheapest streaming plan for hops of ``hop`` samples that fits the device."""
     if requested not in PLAN_KINDS:
         raise UserError(f"--plan {requested!r}: choose {', '.join(PLAN_KINDS)}")
+    return choose_among(_plans(model, hop // model.config.stride, layout, requested, max_width), hop, device,
+                        hailort_5)
+
+
+def exported_stream_plan(plan: StagePlan, tile_w: int, hop: int, requested: str) -> dict[str, StagePlan]:
+    """The one plan an export holds, as a streaming candidate for hops of ``hop`` samples (the
+    export fixes it: per-hop stages at hop / S frames, or receptive-field spans for that hop)."""
+    kind = "rf_windows" if plan.rf_window else "per_hop"
+    frames = hop // plan.config.stride
+    made_for = plan.options.rf_hop_frames if plan.rf_window else None
+    if requested not in ("auto", kind.replace("_", "-")):
+        raise UserError(f"--plan {requested}: the export holds the {kind.replace('_', '-')} plan; drop --plan or "
+                        "re-export")
+    if made_for is None and tile_w != frames:
+        raise UserError(f"the export's stages run tiles of {tile_w} frames, a hop of {tile_w * plan.config.stride} "
+                        f"samples, not {hop}: pass --hop-ms {1e3 * tile_w * plan.config.stride / plan.config.sample_rate:g}"
+                        f" or re-export with --tile-w {frames}")
+    if made_for is not None and made_for != frames:
+        raise UserError(f"the export's receptive-field spans are for hops of {made_for * plan.config.stride} samples, "
+                        f"not {hop}: pass --hop-ms {1e3 * made_for * plan.config.stride / plan.config.sample_rate:g}")
+    return {kind: plan}
+
+
+def choose_among(plans: dict[str, StagePlan], hop: int, device: DeviceModel, hailort_5: bool = False) -> StreamChoice:
+    """The cheapest of ``plans`` (kind -> plan) in each execution mode that fits the device."""
     modes = (ExecutionMode.SCHEDULED_GROUPS,) if hailort_5 else tuple(ExecutionMode)
     rows = []
-    plans = _plans(model, hop // model.config.stride, layout, requested, max_width)
     for kind, plan in plans.items():
         for mode in modes:
             rows.append((kind, mode, stream_prediction(plan, hop, device, mode)))
@@ -133,6 +159,7 @@ class PlanRequest:
 def plan_or_streaming_command(request: PlanRequest) -> int:
     if request.hop_ms is not None:
         return stream_choice_command(request)
+    from ..plan.builder import build_plan
     from ..plan.report import plan_command
 
     plan = build_plan(request.source.model, request.layout, request.path)

@@ -23,6 +23,7 @@ from ..errors import UserError
 from ..guard import check_run_files
 from ..model.source import ModelSource
 from ..pipeline import Run, RunSpec, open_run
+from ..pipeline.run import exported_spec
 from ..pipeline.separator import reference_separation
 from ..plan.cost_model import DeviceModel, stream_prediction
 from ..plan.options import DEFAULT_MAX_WIDTH, PlanOptions
@@ -31,7 +32,7 @@ from ..plan.rf_windows import hop_samples
 from ..resources import refuse_unless_fits
 from ..runs.run_folder import write_json
 from ..tiling.stream_executor import StreamingExecutor, check_streamable
-from .choice import StreamChoice, choose_stream_plan
+from .choice import StreamChoice, choose_among, choose_stream_plan, exported_stream_plan
 from .live import sounddevice_module, stream_live
 
 Report = Callable[[str], None]
@@ -189,8 +190,12 @@ def open_streamer(request: StreamRequest, report: Report = print) -> tuple[Run, 
     choice (as the HEFs run it, when a device backend reads their mode)."""
     config = request.source.config
     hop = hop_samples(request.hop_ms, config.sample_rate, config.stride)
-    choice = choose_stream_plan(request.source.model, hop, request.device, request.options, request.plan_kind,
-                                request.max_width)
+    if request.source.model is None:  # an export without its checkpoint: its own plan
+        exported, plan = exported_spec(RunSpec(source=request.source, backend=request.backend))
+        choice = choose_among(exported_stream_plan(plan, exported.tile_w, hop, request.plan_kind), hop, request.device)
+    else:
+        choice = choose_stream_plan(request.source.model, hop, request.device, request.options, request.plan_kind,
+                                    request.max_width)
     check_streamable(choice.plan)  # before any export
     spec = RunSpec(source=request.source, options=choice.plan.options, backend=request.backend,
                    tile_w=choice.plan.rf_window or hop // config.stride, scratch=request.out / "onnx")
@@ -233,20 +238,15 @@ def stream_record(request: StreamRequest, executor, choice: StreamChoice, wav: n
                   per_hop: list[float], truth: list[np.ndarray]) -> dict:
     """``stream_run.json``: latency, parity with the offline model, the device prediction, and
     with ground truth the SI-SNR(i)."""
-    from ..metrics.separation import score_separation, si_snr
-    from ..parity.compare import diff_tensor
+    from ..metrics.separation import score_separation
 
-    rate, final = request.source.config.sample_rate, len(wav)  # every sample: the stream flushes
-    offline = reference_separation(request.source.model, wav)
-    diff = diff_tensor("stream_vs_offline", streamed[:, :final], offline[:, :final])
+    rate = request.source.config.sample_rate
     record = {
         **request.source.to_json(), "input": request.input or "live", "seconds": len(wav) / rate,
         "backend": request.backend.name, "plan": executor.plan.options.to_json(), "stream_plan": choice.to_json(),
         "latency": latency_record(executor, per_hop, rate),
-        "parity_vs_offline": {"max_abs": diff.max_abs, "bound": diff.bound, "all_close": diff.all_close,
-                              "samples_compared": final,
-                              "si_snr_db": float(np.mean([si_snr(streamed[i, :final], offline[i, :final])
-                                                          for i in range(len(offline))]))},
+        "parity_vs_offline": None if request.source.model is None else offline_parity(request.source.model, wav,
+                                                                                       streamed),
         "device_prediction": choice.prediction,
     }
     if truth:
@@ -255,6 +255,18 @@ def stream_record(request: StreamRequest, executor, choice: StreamChoice, wav: n
         record.update({"sources": list(request.sources), "si_snr_db": list(score.si_snr),
                        "si_snri_db": score.mean_si_snri})
     return record
+
+
+def offline_parity(model, wav: np.ndarray, streamed: np.ndarray) -> dict:
+    """The streamed output against the offline model on every sample (the stream flushes)."""
+    from ..metrics.separation import si_snr
+    from ..parity.compare import diff_tensor
+
+    final = len(wav)
+    offline = reference_separation(model, wav)
+    diff = diff_tensor("stream_vs_offline", streamed[:, :final], offline[:, :final])
+    return {"max_abs": diff.max_abs, "bound": diff.bound, "all_close": diff.all_close, "samples_compared": final,
+            "si_snr_db": float(np.mean([si_snr(streamed[i, :final], offline[i, :final]) for i in range(len(offline))]))}
 
 
 def write_stream(request: StreamRequest, result: StreamResult) -> None:
@@ -268,8 +280,19 @@ def write_stream(request: StreamRequest, result: StreamResult) -> None:
         for index, track in enumerate(result.streamed, start=1):
             save_audio(out / f"{request.stem}_s{index}.wav", track * gain, rate, subtype)
         result.record["subtype"], result.record["gain"] = subtype, gain
+    result.record["latency_plot"] = "stream_latency.png" if _can_plot() else None
     write_json(out / "stream_run.json", result.record)
-    plot_latency(out / "stream_latency.png", result.record, np.array(result.per_hop) * 1e3)
+    if result.record["latency_plot"]:
+        plot_latency(out / "stream_latency.png", result.record, np.array(result.per_hop) * 1e3)
+
+
+def _can_plot() -> bool:
+    """matplotlib is there (the device side installs without it: the JSON holds the same numbers)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def stream_summary(result: StreamResult, rate: int) -> list[str]:
@@ -283,12 +306,16 @@ def stream_summary(result: StreamResult, rate: int) -> list[str]:
         f"window {1e3 * latency['window_delay_samples'] / rate:g}); compute per hop p50 {c['p50']:.2f} / p95 "
         f"{c['p95']:.2f} / max {c['max']:.2f} ms, RTF {latency['rtf']:.3f}, {latency['deadline_misses']} of "
         f"{latency['hops']} hops missed the deadline; host work outside the device calls p50 "
-        f"{latency['host_ms_per_hop']['p50']:.2f} ms per hop; vs offline max_abs {parity['max_abs']:.1e} (bound "
-        f"{parity['bound']:.1e}) over all {parity['samples_compared']} samples")
+        f"{latency['host_ms_per_hop']['p50']:.2f} ms per hop; " + (
+            f"vs offline max_abs {parity['max_abs']:.1e} (bound {parity['bound']:.1e}) over all "
+            f"{parity['samples_compared']} samples" if parity else "no offline model to compare with (run from an "
+            "export without its checkpoint: pass --model to compare)"))
     lines.append(f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1: "
                  f"{prediction['device_ms_per_hop']:.2f} ms device time per hop ({prediction['calls_per_hop']} calls, "
                  f"{prediction['boundary_bytes_per_hop']:.0f} bytes across the link), end-to-end latency "
                  f"{prediction['end_to_end_latency_ms']:.1f} ms")
+    if not record.get("latency_plot", True):
+        lines.append("stream: matplotlib is not installed, so no stream_latency.png (its numbers are in the JSON)")
     live = result.live
     if live is not None:
         lines.append(f"stream: live loop: {live['input_overflows']} input overflow(s), {live['output_underflows']} "
@@ -308,4 +335,5 @@ def stream_command(request: StreamRequest, report: Report = print) -> int:
     report(f"stream: {request.out / 'stream_run.json'}")
     if result.live is not None and result.live["interrupted"]:
         return 130
-    return 0 if result.record["parity_vs_offline"]["all_close"] else 1
+    parity = result.record["parity_vs_offline"]
+    return 0 if parity is None or parity["all_close"] else 1
