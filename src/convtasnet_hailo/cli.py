@@ -710,8 +710,16 @@ def _stop_on_sigterm() -> None:
 BUG_EXIT = 3
 
 
+#: What the [host] extra installs: a device install lacks them by design.
+HOST_PACKAGES = ("torch", "onnx", "matplotlib", "pesq", "pystoi")
+
+
 def _environment_error(exc: BaseException) -> str | None:
     """The one line for an error of the machine rather than of this code, or None."""
+    missing = getattr(exc, "name", None) or ""
+    if isinstance(exc, ImportError) and missing.split(".")[0] in HOST_PACKAGES:
+        return (f"this needs {missing.split('.')[0]}, which a device install leaves out: pip install "
+                "'convtasnet-hailo[host]' (or run from an export folder: --export-dir EXPORT without --model)")
     if isinstance(exc, MemoryError):
         return (f"out of memory ({exc or 'MemoryError'}); process shorter inputs (separate --segment), a smaller "
                 "--tile-w, or free memory")

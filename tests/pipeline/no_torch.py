@@ -14,7 +14,7 @@ class _Blocked:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED and not any("/tests/doubles/" in frame.filename
                                                      for frame in traceback.extract_stack()):
-            raise ImportError(f"{name} is not installed here (blocked by the device-side test)")
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the device-side test)", name=name)
         return None
 
 

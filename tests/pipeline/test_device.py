@@ -115,3 +115,11 @@ def test_separate_on_hailo_runtime_from_an_export_without_torch(tmp_path, mixtur
                  str(hefs), "--tile-w", "16", "--out", str(tmp_path / "torch"), "--subtype", "FLOAT"]) == 0
     assert_within_contract(_sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"),
                            "hailo_runtime without torch")
+
+
+def test_a_host_command_on_a_device_install_says_what_to_install(tmp_path, mixture):
+    checkpoint = tmp_path / "model.pth"
+    save_model(random_model(TINY, seed=3), checkpoint)
+    result = _no_torch(["separate", str(mixture), "--model", str(checkpoint), "--out", str(tmp_path / "out")])
+    assert result.returncode == 2 and "pip install 'convtasnet-hailo[host]'" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
