@@ -72,13 +72,13 @@ def _model_or_random(args: argparse.Namespace):
 
 
 def _trained_model(args: argparse.Namespace):
-    from .model.source import trained_model
+    from .pipeline.sources import trained_or_exported
 
-    return trained_model(args.model, getattr(args, "export_dir", None))
+    return trained_or_exported(args.model, getattr(args, "export_dir", None))
 
 
 def _model_or_export(args: argparse.Namespace):
-    from .model.source import model_or_export
+    from .pipeline.sources import model_or_export
 
     return model_or_export(args.model, args.random_preset, args.seed, args.export_dir)
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 import onnx
 
-from .. import __version__
+from .._version import __version__
 from ..errors import UserError
 from ..files import write_bytes_atomically
 from ..plan.stage_plan import StagePlan, step_inputs, step_outputs

@@ -143,7 +143,7 @@ def load_model(path_or_id: str) -> tuple[ConvTasNet, Path]:
 
 def model_package(model: ConvTasNet) -> dict[str, Any]:
     """The dict Asteroid's ``serialize()`` writes (``infos`` names this toolkit)."""
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "model_name": "ConvTasNet",

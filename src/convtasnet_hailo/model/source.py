@@ -74,41 +74,12 @@ def model_or_random(spec: str | None, preset: str, seed: int) -> ModelSource:
     return checkpoint_source(spec) if spec else random_source(preset, seed)
 
 
-def model_or_export(spec: str | None, preset: str, seed: int, export_dir: str | Path | None) -> ModelSource:
-    """``spec``; else the trained model an export folder was made from (no torch); else, as for an
-    export of random weights, the seeded random preset."""
-    if spec or not export_dir:
-        return model_or_random(spec, preset, seed)
-    exported = exported_source(Path(export_dir))
-    return random_source(preset, seed) if exported.random_seed is not None else exported
-
-
-def exported_source(export_dir: Path) -> ModelSource:
-    """The model an export was made from, as the export recorded it, without its weights: the run
-    takes the plan from the export's device plan (no torch)."""
-    from ..export.manifest import read_manifest
-
-    manifest = read_manifest(export_dir)
-    info = manifest.model
-    try:
-        config = ConvTasNetConfig.from_model_args(info["model_config"])
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"{Path(export_dir) / 'manifest.json'} records no model configuration ({exc}); re-export") \
-            from None
-    return ModelSource(None, f"{info.get('model_source', 'a model')} (from the export {export_dir})",
-                       info.get("model_seed") if info.get("model_random") else None, info.get("model_path"),
-                       info.get("model_sha256"), Path(export_dir), config)
-
-
-def trained_model(spec: str | None, export_dir: str | Path | None = None) -> ModelSource:
-    """``spec``; else, with an export folder, the model it was exported from, read from it (no
-    torch); else the shipped demo model: audio commands need trained weights."""
+def trained_model(spec: str | None) -> ModelSource:
+    """``spec`` or the shipped demo model: audio commands need trained weights."""
     from ..assets import DEMO_MODEL
 
     if spec:
         return checkpoint_source(spec)
-    if export_dir:
-        return exported_source(Path(export_dir))
     if not DEMO_MODEL.is_file():
         raise UserError(f"the demo model {DEMO_MODEL} is missing from this install; pass --model PATH_OR_ID")
     return checkpoint_source(str(DEMO_MODEL))

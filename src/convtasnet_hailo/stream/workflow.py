@@ -130,7 +130,7 @@ class StreamRequest:
     subtype: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.input is None) == (self.live_seconds is None):
+        if self.input is not None and self.live_seconds is not None:
             raise UserError("pass an input file, or --live (not both)")
         if self.live_seconds is not None and self.subtype not in (None, "FLOAT"):
             raise UserError(f"--subtype {self.subtype} with --live: live WAVs are written as the hops come, before "
@@ -159,6 +159,8 @@ def _inputs(request: StreamRequest) -> tuple[np.ndarray | None, list[np.ndarray]
     from ..audio.io import load_audio
 
     config, out = request.source.config, request.out
+    if request.input is None and request.live_seconds is None:
+        raise UserError("pass an input file, or --live (not both)")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; pass a folder (it is created if missing)")
     if request.sources and (request.live_seconds is not None or len(request.sources) != config.n_src):
