@@ -90,8 +90,10 @@ def test_field_checks_types_and_finiteness():
         field([], "n", int, "r")
 
 
-def test_manifest_path_outputs_agree_with_the_plan():
-    from convtasnet_hailo.export.manifest import PATH_OUTPUTS
-    from convtasnet_hailo.plan.builder import PlanPath
+def test_manifest_reads_plan_paths_from_the_plan_itself():
+    """No literal copy of the plan paths to drift: the manifest's plan record is the plan's
+    (``plan.options``, importable without torch)."""
+    from convtasnet_hailo.plan.options import PlanPath, PlanRecord
 
-    assert PATH_OUTPUTS == {p.value: p.outputs for p in PlanPath}
+    for path in PlanPath:
+        assert PlanRecord.from_json({"path": path.value, "tile_w": 8}).path.outputs == path.outputs

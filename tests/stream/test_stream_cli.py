@@ -60,3 +60,15 @@ def test_stream_refuses_non_causal_models_bad_hops_and_live_without_a_sound_card
     assert "sounddevice" in capsys.readouterr().err or "sound card" in capsys.readouterr().err
     assert main(["stream", "--model", model, "--out", out]) == 2
     assert "input file, or --live" in capsys.readouterr().err
+
+
+def test_stream_subtype_means_what_it_means_for_separate(tmp_path, capsys):
+    """--subtype sets the WAVs' sample format, as for `separate`; a live stream, written before its
+    peak is known, takes only FLOAT."""
+    model, out = _causal_tiny_checkpoint(tmp_path), tmp_path / "out"
+    assert main(["stream", str(DEMO_MIXTURE), "--model", str(model), "--hop-ms", "8", "--subtype", "PCM_24",
+                 "--out", str(out)]) == 0
+    assert sf.info(out / "mixture_s1.wav").subtype == "PCM_24"
+    assert json.loads((out / "stream_run.json").read_text())["subtype"] == "PCM_24"
+    assert main(["stream", "--live", "1", "--model", str(model), "--subtype", "PCM_16", "--out", str(out)]) == 2
+    assert "live WAVs are written as the hops come" in capsys.readouterr().err
