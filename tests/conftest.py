@@ -79,28 +79,31 @@ def assert_within_contract(actual, expected, what: str = "tensor") -> None:
     assert d.all_close, f"{what}: max_abs {d.max_abs:.3g} over the bound {d.bound:.3g} (peak {d.peak:.3g})"
 
 
-def compile_with_sdk_double(tmp_path, monkeypatch, checkpoint, *packing):
-    """Exports ``checkpoint`` at tile_w 16 and compiles it with the SDK TEST DOUBLE for hailo8:
-    (model, export folder, HEF folder)."""
+def compile_with_sdk_double(tmp_path, monkeypatch, checkpoint, *packing, compile_args=()):
+    """Exports ``checkpoint`` at tile_w 16 (``packing``: export options) and compiles it with the
+    SDK TEST DOUBLE (``compile_args``; default hailo8): (model, export folder, HEF folder)."""
     from convtasnet_hailo.cli import main
     from convtasnet_hailo.model.checkpoint import load_model
+    from tests.doubles import runtime as runtime_double
     from tests.doubles import sdk as sdk_double
 
-    sdk_double.install(monkeypatch)
+    arch = compile_args[compile_args.index("--hw-arch") + 1] if "--hw-arch" in compile_args else "hailo8"
+    sdk_double.install(monkeypatch, dfc="5.1.0" if arch == "hailo10h" else "3.33.1")
+    runtime_double.install(monkeypatch)  # compile reads each HEF's contexts with HailoRT's HEF reader
     export = tmp_path / "export"
     assert main(["export", "--model", str(checkpoint), "--tile-w", "16", "--out", str(export), *packing]) == 0
-    assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
-    return load_model(str(checkpoint))[0], export, export / "hailo" / "hailo8"
+    assert main(["compile", "--export-dir", str(export), "--calib-count", "4", *compile_args]) == 0
+    return load_model(str(checkpoint))[0], export, export / "hailo" / arch
 
 
 @pytest.fixture
 def compiled(tmp_path, monkeypatch, tiny_checkpoint):
     """A tiny model (15 stages) exported at tile_w 16 and compiled with the SDK double for
-    hailo8, packed by default: 2 HEFs of 8 and 7 stages joined as networks."""
-    return compile_with_sdk_double(tmp_path, monkeypatch, tiny_checkpoint)
+    hailo8 as activated packs: 2 single-context HEFs of 8 and 7 stages joined as networks."""
+    return compile_with_sdk_double(tmp_path, monkeypatch, tiny_checkpoint, "--execution-mode", "activated_packs")
 
 
 @pytest.fixture
 def compiled_per_stage(tmp_path, monkeypatch, tiny_checkpoint):
-    """The same with one HEF per stage (``--networks-per-group 1``)."""
-    return compile_with_sdk_double(tmp_path, monkeypatch, tiny_checkpoint, "--networks-per-group", "1")
+    """The same with one HEF per stage (the default, ``--execution-mode scheduled_groups``)."""
+    return compile_with_sdk_double(tmp_path, monkeypatch, tiny_checkpoint)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -163,6 +167,207 @@ def _not_a_grid(tmp):
     return {"run": str(tmp / "run")}
 
 
+# The second round: nothing a user gave overwritten, nothing outside an export read, nothing
+# non-finite passed, spreadsheets read as written, the machine's limits said up front.
+
+def _copies(*names: str):
+    """Good mixtures under ``names`` in the case folder (what a user's folder holds)."""
+    def setup(tmp):
+        return {Path(n).stem: _wav(tmp, n, speech_like(0.5, 8000, 20 + i)) for i, n in enumerate(names)}
+    return setup
+
+
+def _output_linked(kind: str):
+    """``out/mix_s1.wav`` already there as a symlink (or hard link) to a file the run reads."""
+    def setup(tmp):
+        (tmp / "out").mkdir()
+        target = tmp / ("mix.wav" if kind == "symlink" else "tiny.pth")
+        link = tmp / "out" / "mix_s1.wav"
+        link.symlink_to(target) if kind == "symlink" else os.link(target, link)
+        return {}
+    return setup
+
+
+def _n_src_one(tmp):
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.model.source import TINY
+
+    save_model(random_model(dataclasses.replace(TINY, n_src=1), seed=3), tmp / "one.pth")
+    return {"one": str(tmp / "one.pth"), **_copies("noisy.wav", "noisy_enhanced.wav")(tmp)}
+
+
+def _causal(tmp):
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.config import NormType
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.model.source import TINY
+
+    save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2),
+               tmp / "causal.pth")
+    return {"causal": str(tmp / "causal.pth"), **_copies("mix_s1.wav", "mix_s2.wav")(tmp)}
+
+
+def _checkpoint_named(name: str):
+    def setup(tmp):
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_bytes((tmp / "tiny.pth").read_bytes())
+        return {"named": str(tmp / name)}
+    return setup
+
+
+def _resume_over_metadata(tmp):
+    from tests.conftest import write_librimix_tree
+
+    csv_path = write_librimix_tree(tmp / "tree", n=1)
+    (tmp / "run").mkdir()
+    moved = tmp / "run" / "evaluate_per_utterance.csv"
+    csv_path.rename(moved)
+    return {"bad": str(moved), "run": str(tmp / "run")}
+
+
+def _weights(edit: Callable[[dict], None]):
+    """The tiny checkpoint with its state_dict edited."""
+    def package_edit(package):
+        package["state_dict"] = dict(package["state_dict"])
+        edit(package["state_dict"])
+    return _package(package_edit)
+
+
+def _nan_weight(state):
+    state["masker.TCN.0.shared_block.0.weight"] = state["masker.TCN.0.shared_block.0.weight"].clone()
+    state["masker.TCN.0.shared_block.0.weight"][0, 0, 0] = float("nan")
+
+
+def _inf_weight(state):
+    state["decoder.filterbank._filters"] = state["decoder.filterbank._filters"].clone()
+    state["decoder.filterbank._filters"][3, 0, 5] = float("inf")
+
+
+def _overflowing_weights(state):
+    for key, value in state.items():
+        state[key] = value * 1e20  # finite in float32, their products are not
+
+
+def _model_args(**changes):
+    def edit(package):
+        if "model_args" in changes and not isinstance(changes["model_args"], dict):
+            package["model_args"] = changes["model_args"]
+        else:
+            package["model_args"] = {**package["model_args"], **changes}
+    return _package(edit)
+
+
+def _manifest_edit(edit: Callable[[Path, dict], None]):
+    def on_export(out: Path):
+        data = json.loads((out / "manifest.json").read_text())
+        edit(out, data)
+        (out / "manifest.json").write_text(json.dumps(data))
+    return on_export
+
+
+def _stage_outside(out: Path, data: dict):
+    outside = out.parent / "outside"
+    outside.mkdir()
+    (outside / "x.onnx").write_bytes((out / "tcn0_depth.onnx").read_bytes())
+    next(s for s in data["stages"] if s["name"] == "tcn0_depth")["file"] = "../outside/x.onnx"
+
+
+def _stage_absolute(out: Path, data: dict):
+    import hashlib
+
+    entry = next(s for s in data["stages"] if s["name"] == "tcn0_depth")
+    entry["file"], entry["sha256"] = "/etc/passwd", hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest()
+
+
+def _stage_symlink_out(out: Path, data: dict):
+    outside = out.parent / "outside"
+    outside.mkdir()
+    (out / "tcn0_depth.onnx").rename(outside / "x.onnx")
+    (out / "tcn0_depth.onnx").symlink_to(outside / "x.onnx")
+
+
+def _no_stages(out: Path, data: dict):
+    data["stages"] = []
+
+
+def _stage_removed(out: Path, data: dict):
+    data["stages"] = [s for s in data["stages"] if s["name"] != "tcn0_depth"]
+
+
+def _stage_of_wrong_type(out: Path, data: dict):
+    data["stages"][0]["inputs"][0]["shape"] = "1x1x2056"
+
+
+def _noise_dir(text: str):
+    def setup(tmp):
+        (tmp / "noise").mkdir()
+        (tmp / "noise" / "noise_report.json").write_text(text)
+        return {"noise": str(tmp / "noise")}
+    return setup
+
+
+def _run_file(name: str, text: str):
+    def setup(tmp):
+        (tmp / "run").mkdir()
+        (tmp / "run" / name).write_text(text)
+        return {"run": str(tmp / "run")}
+    return setup
+
+
+def _csv(edit: Callable[[list[str]], object], encoding: str = "utf-8"):
+    """The tiny LibriMix tree's CSV, its lines edited as a spreadsheet user would."""
+    def setup(tmp):
+        from tests.conftest import write_librimix_tree
+
+        csv_path = write_librimix_tree(tmp / "tree", n=2)
+        lines = csv_path.read_text().splitlines()
+        lines = edit(lines) or lines
+        csv_path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+        return {"bad": str(csv_path)}
+    return setup
+
+
+def _spreadsheet(lines):
+    """BOM, semicolons, padded cells, 4000.0 lengths, an extra column, paths relative to the CSV."""
+    root = lines[1].split(",")[1].split("/Libri2Mix/")[0] + "/Libri2Mix/"
+    rows = [line.replace(root, "../") for line in lines]
+    rows = [";".join(f" {cell} " for cell in row.split(",")) + ";notes" for row in rows]
+    rows[1:] = [row.replace(" 4000 ", "4000.0").replace(";notes", ";first take") for row in rows[1:]]
+    return ["\ufeff" + rows[0]] + rows[1:]
+
+
+def _fifo(name: str):
+    """A FIFO, and a bounded wait for a reader: should a regression open it, the watcher opens the
+    write end and closes it, so the reader meets end-of-file and the case fails instead of hanging."""
+    def setup(tmp):
+        os.mkfifo(tmp / name)
+        threading.Thread(target=_unblock_readers, args=(tmp / name, 30.0), daemon=True).start()
+        return {"fifo": str(tmp / name)}
+    return setup
+
+
+def _unblock_readers(fifo: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and fifo.exists():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only while a reader waits
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
+def _corrupt_second_listed(tmp):
+    """The second mixture a metadata CSV lists is not audio (found from its header, before work)."""
+    second = sorted((tmp / "tree").rglob("mix_clean/*.wav"))[1]
+    second.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    return {}
+
+
+def _one_sample_after_a_good_file(tmp):
+    return {"short": _wav(tmp, "short.wav", np.full(1, 0.5, np.float32))}
+
+
 SEP = ("separate", "--model", "{ckpt}", "--out", "{tmp}/out")
 CASES = [
     # separate: the audio
@@ -294,6 +499,150 @@ CASES = [
                                                  "onnxruntime"), "bench always times torch_proxy and onnxruntime"),
     Case("bench_hailo_without_hefs", "bench", ("--random-preset", "tiny", "--seconds", "0.5", "--backend",
                                                "hailo_runtime"), "pass --hef-dir DIR"),
+    # --- the second round ---
+    # nothing a user gave is overwritten (guard.py, before any work)
+    Case("separate_output_over_second_input", "separate", ("{tmp}/mix.wav", "{mix_s1}", "--model", "{ckpt}",
+                                                            "--out", "{tmp}"),
+         "mix_s1.wav would overwrite the input", setup=_copies("mix_s1.wav")),
+    Case("separate_output_is_a_symlink_to_an_input", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out"),
+         "would overwrite the input", setup=_output_linked("symlink")),
+    Case("separate_output_is_a_hard_link_to_the_model", "separate", ("{mix}", "--model", "{ckpt}", "--out",
+                                                                     "{tmp}/out"),
+         "would overwrite the --model checkpoint", setup=_output_linked("hardlink")),
+    Case("enhance_output_over_second_input", "enhance", ("{noisy}", "{noisy_enhanced}", "--model", "{one}", "--out",
+                                                         "{tmp}"), "would overwrite the input", setup=_n_src_one),
+    Case("stream_outputs_over_references", "stream", ("{mix}", "--model", "{causal}", "--s1", "{mix_s1}", "--s2",
+                                                      "{mix_s2}", "--out", "{tmp}"),
+         "would overwrite the --s1 reference", setup=_causal),
+    Case("import_onnx_over_its_graph", "import-onnx", ("{bad}", "--out", "{bad}"), "would overwrite the ONNX graph",
+         setup=_bytes("model.onnx", b"not really onnx")),
+    Case("plan_json_over_checkpoint", "plan", ("--model", "{ckpt}", "--json", "{ckpt}"),
+         "would overwrite the --model checkpoint"),
+    Case("plan_png_over_its_json", "plan", ("--random-preset", "tiny", "--json", "{tmp}/p.png"),
+         "are one file, and both are outputs"),
+    Case("bench_json_over_checkpoint", "bench", ("--model", "{ckpt}", "--seconds", "0.5", "--json", "{ckpt}"),
+         "would overwrite the --model checkpoint"),
+    Case("export_over_its_checkpoint", "export", ("--model", "{named}", "--out", "{tmp}/exp"),
+         "would overwrite the --model checkpoint", setup=_checkpoint_named("exp/manifest.json")),
+    Case("evaluate_resume_over_metadata", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}", "--resume",
+                                                       "{run}"), "would overwrite the --metadata file",
+         setup=_resume_over_metadata),
+    # finite or refused: float options, weights, values met mid-run
+    Case("min_snr_db_nan", "import-onnx", ("{mix}", "--out", "{tmp}/x.pth", "--min-snr-db", "nan"),
+         "argument --min-snr-db: 'nan' is not a finite number"),
+    Case("seconds_inf", "bench", ("--random-preset", "tiny", "--seconds", "inf"),
+         "argument --seconds: 'inf' is not a finite number"),
+    Case("segment_inf", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--segment", "inf"),
+         "is not a finite length"),
+    Case("overlap_nan", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--overlap", "nan"),
+         "argument --overlap: 'nan' is not a finite number"),
+    Case("hop_ms_inf", "stream", ("{mix}", "--random-preset", "tiny", "--hop-ms", "inf", "--out", "{tmp}/s"),
+         "argument --hop-ms: 'inf' is not a finite number"),
+    Case("target_db_nan", "noise", ("--random-preset", "tiny", "--audio", "{mix}", "--target-db", "nan", "--out",
+                                    "{tmp}/n"), "argument --target-db: 'nan' is not a finite number"),
+    Case("device_param_nan", "bench", ("--random-preset", "tiny", "--device-param", "utilization=nan"),
+         "argument --device-param: 'nan' is not a finite number"),
+    Case("nan_weight", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "masker.TCN.0.shared_block.0.weight holds 1 NaN/Inf value(s)", setup=_weights(_nan_weight)),
+    Case("inf_weight_parity", "parity", ("masker", "--model", "{bad}", "--runs-dir", "{tmp}/runs"),
+         "decoder.filterbank._filters holds 1 NaN/Inf value(s)", setup=_weights(_inf_weight)),
+    Case("overflowing_weights", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "holds NaN/Inf values (the model overflows on this input", setup=_weights(_overflowing_weights)),
+    Case("weight_not_a_tensor", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "is a list, not a tensor",
+         setup=_weights(lambda s: s.update({"encoder.filterbank._filters": [[0.0]]}))),
+    Case("integer_weights", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "holds int64 values, not floating point",
+         setup=_weights(lambda s: s.update({"masker.mask_net.1.bias": s["masker.mask_net.1.bias"].long()}))),
+    Case("weight_of_wrong_shape", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "model_args imply (12,)",
+         setup=_weights(lambda s: s.update({"masker.TCN.0.shared_block.0.bias": torch.zeros(13)}))),
+    Case("weight_missing", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "lacks key masker.mask_net.1.bias", setup=_weights(lambda s: s.pop("masker.mask_net.1.bias"))),
+    Case("state_dict_a_list", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "state_dict is a list, not a mapping", setup=_package(lambda p: p.update({"state_dict": [1, 2]}))),
+    Case("model_args_a_string", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "model_args is a str, not a mapping", setup=_model_args(model_args="n_filters=16")),
+    Case("causal_as_a_string", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "causal='false' must be true or false", setup=_model_args(causal="false")),
+    Case("n_filters_as_a_string", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+         "n_filters='16' must be an integer", setup=_model_args(n_filters="16")),
+    # untrusted run files stay untrusted: nothing outside an export read, typed records
+    Case("manifest_stage_outside", "check", ("{export}",), "points outside its folder",
+         setup=_export(edit=_manifest_edit(_stage_outside))),
+    Case("manifest_stage_absolute", "check", ("{export}",), "'/etc/passwd' points outside its folder",
+         setup=_export(edit=_manifest_edit(_stage_absolute))),
+    Case("manifest_stage_symlink_out", "check", ("{export}",), "is a symlink out of",
+         setup=_export(edit=_manifest_edit(_stage_symlink_out))),
+    Case("manifest_stage_outside_onnxruntime", "parity", ("masker", "--random-preset", "tiny", "--backend",
+                                                          "onnxruntime", "--export-dir", "{export}", "--tile-w",
+                                                          "256", "--length", "40", "--runs-dir", "{tmp}/runs"),
+         "points outside its folder", setup=_export("--path", "masker", edit=_manifest_edit(_stage_outside))),
+    Case("manifest_without_stages", "check", ("{export}",), "lists no stages",
+         setup=_export(edit=_manifest_edit(_no_stages))),
+    Case("manifest_stage_removed", "check", ("{export}",), "stages are missing or were added",
+         setup=_export(edit=_manifest_edit(_stage_removed))),
+    Case("manifest_field_of_wrong_type", "check", ("{export}",), "shape is '1x1x2056', not a list",
+         setup=_export(edit=_manifest_edit(_stage_of_wrong_type))),
+    Case("noise_report_a_list", "separate", ("{mix}", "--model", "{ckpt}", "--backend", "hailo_quant",
+                                             "--noise-dir", "{noise}", "--out", "{tmp}/out"),
+         "is not a `noise` report (noise_report.json is a list, not an object)", setup=_noise_dir("[]")),
+    Case("noise_report_not_json", "separate", ("{mix}", "--model", "{ckpt}", "--backend", "hailo_quant",
+                                               "--noise-dir", "{noise}", "--out", "{tmp}/out"),
+         "is not a readable noise report", setup=_noise_dir("{oops")),
+    Case("evaluate_run_json_a_list", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}", "--resume", "{run}"),
+         "holds a JSON list, not the record",
+         setup=lambda tmp: {**_metadata("ok")(tmp), **_run_file("evaluate_run.json", "[]")(tmp)}),
+    Case("grid_cases_json_a_list", "grid", ("decoder", "--random-preset", "tiny", "--dry-run", "--resume", "{run}"),
+         "holds a JSON list, not a grid's case list", setup=_run_file("cases.json", "[1, 2]")),
+    # tabular input as a spreadsheet user writes it
+    Case("metadata_short_row", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
+         "line 3 has 4 value(s) and the header 5 column(s)",
+         setup=_csv(lambda lines: lines[:2] + [lines[2].rsplit(",", 1)[0]])),
+    Case("metadata_long_row", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
+         "line 2 has 6 value(s) and the header 5 column(s)",
+         setup=_csv(lambda lines: [lines[0], lines[1] + ",extra", lines[2]])),
+    Case("metadata_latin1", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
+         "is not UTF-8 text (line 2 holds byte 0xe9",
+         setup=_csv(lambda lines: [lines[0], lines[1].replace("100-1", "caf\u00e9-1", 1), lines[2]], "latin-1")),
+    Case("metadata_duplicate_ids", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
+         "is on lines 2 and 3; give each mixture its own ID",
+         setup=_csv(lambda lines: [lines[0], lines[1], lines[1]])),
+    Case("metadata_length_not_a_number", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
+         "line 2: length 'about 4000' is not a whole number",
+         setup=_csv(lambda lines: [lines[0], lines[1].rsplit(",", 1)[0] + ",about 4000", lines[2]])),
+    Case("metadata_empty_path", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
+         "line 3: source_2_path is empty",
+         setup=_csv(lambda lines: [lines[0], lines[1], ",".join(lines[2].split(",")[:3] + ["", "4000"])])),
+    Case("metadata_column_twice", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
+         "has column length twice",
+         setup=_csv(lambda lines: [lines[0] + ",length"] + [line + ",4000" for line in lines[1:]])),
+    # resources: what is not a regular file, what cannot fit, an SDK interpreter that cannot run
+    Case("fifo_as_audio", "separate", ("{fifo}",) + SEP[1:], "is a FIFO (named pipe)", setup=_fifo("pipe.wav")),
+    Case("fifo_as_checkpoint", "separate", ("{mix}", "--model", "{fifo}", "--out", "{tmp}/out"),
+         "is a FIFO (named pipe)", setup=_fifo("pipe.pth")),
+    Case("fifo_as_metadata", "evaluate", ("--metadata", "{fifo}", "--model", "{ckpt}"), "is a FIFO (named pipe)",
+         setup=_fifo("pipe.csv")),
+    Case("fifo_as_onnx", "import-onnx", ("{fifo}", "--out", "{tmp}/x.pth"), "is a FIFO (named pipe)",
+         setup=_fifo("pipe.onnx")),
+    Case("device_as_audio", "separate", ("/dev/zero",) + SEP[1:], "/dev/zero is a device"),
+    Case("length_beyond_memory", "parity", ("full-chain", "--random-preset", "tiny", "--length", "1000000000",
+                                            "--runs-dir", "{tmp}/runs"), "GiB of memory and"),
+    Case("seconds_beyond_memory", "bench", ("--random-preset", "tiny", "--seconds", "1e9"), "GiB of memory and"),
+    Case("monolithic_length_beyond_memory", "export", ("--random-preset", "tiny", "--monolithic", "--length",
+                                                       "1000000000", "--out", "{tmp}/x"), "GiB of memory and"),
+    Case("hailo_python_that_fails", "compile", ("--export-dir", "{tmp}", "--hailo-python", "/bin/false"),
+         "--hailo-python /bin/false cannot import hailo_sdk_client"),
+    # every input checked before the first output
+    Case("one_sample_after_a_good_file", "separate", ("{mix}", "{short}", "--model", "{ckpt}", "--out", "{tmp}/out"),
+         "short.wav holds 1 sample(s) at 8000 Hz, fewer than one encoder window",
+         setup=_one_sample_after_a_good_file),
+    Case("listed_file_not_audio", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"), "as audio",
+         setup=lambda tmp: {**_metadata("ok")(tmp), **_corrupt_second_listed(tmp)}),
+    # accepted, and said
+    Case("metadata_as_a_spreadsheet_writes_it", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}",
+                                                              "--runs-dir", "{tmp}/runs"),
+         "values separated by ';'", exit=0, stream="out", setup=_csv(_spreadsheet)),
     # accepted, and said
     Case("float_beyond_one", "separate", ("{bad}",) + SEP[1:], "instead of clipping", exit=0, setup=_loud),
     Case("pcm_8bit", "separate", ("{bad}",) + SEP[1:], "read PCM_U8 samples as float32", exit=0, stream="out",
@@ -314,7 +663,10 @@ def run_case(case: Case, tmp: Path, checkpoint: Path, capsys) -> tuple[int, str,
     values = {"ckpt": str(tmp / "tiny.pth"), "mix": _wav(tmp, "mix.wav", speech_like(0.5, 8000, 9)), "tmp": str(tmp)}
     values.update(case.setup(tmp))
     capsys.readouterr()
-    code = main([case.command] + [a.format(**values) for a in case.argv])
+    try:
+        code = main([case.command] + [a.format(**values) for a in case.argv])
+    except SystemExit as exc:  # an option argparse refuses (its type functions): one line, exit 2
+        code = exc.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -333,7 +685,7 @@ def test_bad_input(case, tmp_path, tiny_checkpoint, capsys):
 
 def test_the_catalogue_is_large_and_documented():
     errors = [c for c in CASES if c.exit]
-    assert len(errors) >= 25 and len({c.id for c in CASES}) == len(CASES)
+    assert len(CASES) >= 104 and len(errors) >= 25 and len({c.id for c in CASES}) == len(CASES)
     assert {"separate", "forward", "evaluate", "parity", "export", "check", "compile"} <= {c.command for c in errors}
     doc = DOC.read_text()
     for case in CASES:
@@ -358,6 +710,177 @@ def test_same_stem_inputs_overwrite_nothing(tmp_path, tiny_checkpoint, capsys):
     assert main(["separate", values["a"], values["b"], "--model", str(tiny_checkpoint), "--out",
                  str(tmp_path / "out")]) == 2
     assert (tmp_path / "out" / "mix_s1.wav").read_bytes() == b"earlier result"
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_finished_files(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    """libsndfile reports a full disk as its own error (not an OSError) when the second input's
+    first source is written: one line, exit 2, the first input's sources intact, no partial file."""
+    import soundfile
+
+    first, second = _wav(tmp_path, "a.wav", speech_like(0.5, 8000, 1)), _wav(tmp_path, "b.wav", speech_like(0.5, 8000, 2))
+    real_write, written = soundfile.write, []
+
+    def write(path, *args, **kwargs):
+        if len(written) == 2:
+            raise soundfile.LibsndfileError(2, prefix="Error writing: ")  # libsndfile's "System error."
+        written.append(path)
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile, "write", write)
+    out = tmp_path / "out"
+    assert main(["separate", first, second, "--model", str(tiny_checkpoint), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write" in err and "b_s1.wav" in err and "free space" in err, err
+    assert sorted(p.name for p in out.glob("*.wav")) == ["a_s1.wav", "a_s2.wav"]
+    assert all(sf.info(out / name).frames == 4000 for name in ("a_s1.wav", "a_s2.wav"))
+    assert not list(out.glob(".*")), "a partial file was left"
+
+
+def test_a_file_too_long_to_separate_whole_is_refused_before_any_output(tmp_path, tiny_checkpoint, capsys,
+                                                                         monkeypatch):
+    """The memory a whole-file pass needs is known from the file's length: on a machine that
+    cannot hold it, separate says so (and how to segment) before writing anything."""
+    import convtasnet_hailo.resources
+
+    monkeypatch.setattr(convtasnet_hailo.resources, "available_memory_bytes", lambda: 100_000)
+    good, out = _wav(tmp_path, "mix.wav", speech_like(0.5, 8000, 1)), tmp_path / "out"
+    assert main(["separate", good, "--model", str(tiny_checkpoint), "--out", str(out), "--segment", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "whole" in err and "KiB of memory and 98 KiB" in err and "--segment 30" in err, err
+    assert not out.exists() or not list(out.iterdir())
+
+
+@pytest.mark.parametrize("error, code, line", [
+    (MemoryError(), 2, "error: out of memory"),
+    (OSError(28, "No space left on device", "/x/y"), 2, "error: No space left on device (/x/y)"),
+    (RuntimeError("an invariant broke"), 3, "internal error, a bug in convtasnet-hailo"),
+])
+def test_the_top_level_maps_the_machine_to_one_line_and_shows_a_bug(error, code, line, capsys, monkeypatch):
+    import convtasnet_hailo.doctor
+
+    def fail():
+        raise error
+
+    monkeypatch.setattr(convtasnet_hailo.doctor, "doctor_command", fail)
+    assert main(["doctor"]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("convtasnet-hailo doctor: ") and line in err.splitlines()[0]
+    if code == 3:  # a genuine bug keeps its traceback, under the line saying it is one
+        assert "Traceback" in err and "an invariant broke" in err.splitlines()[-1]
+    else:
+        assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("hailo_sdk_client", ["compile", "--export-dir", "."]),
+    ("hailo_platform", ["parity", "masker", "--random-preset", "tiny", "--backend", "hailo_runtime", "--hef-dir", "."]),
+])
+def test_an_sdk_that_fails_at_import_is_one_line(module, argv, tmp_path, capsys, monkeypatch):
+    """A binding raising something other than ImportError when imported (a library mismatch)."""
+    package = tmp_path / "site" / module
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('libhailort.so.4.23: version mismatch')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(argv + ["--runs-dir", str(tmp_path / "runs")] if argv[0] == "parity" else argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fails at import" in err and "version mismatch" in err, err
+
+
+# Nothing a user gave is changed: every writing command, its --out (or runs folder) the inputs' own
+# folder, the inputs named like the command's outputs. Every file there before is hashed before and
+# after; the run may refuse (2) or succeed (0), never change one of them.
+
+def _checkpoint(tmp: Path, name: str, **changes) -> str:
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.config import NormType
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.model.source import TINY
+
+    if changes.get("causal"):
+        changes["norm_type"] = NormType.CLN
+    save_model(random_model(dataclasses.replace(TINY, **changes), seed=4), tmp / name)
+    return str(tmp / name)
+
+
+def _audio(tmp: Path, *names: str) -> list[str]:
+    """WAV files under any names (libsndfile reads them by content)."""
+    for i, name in enumerate(names):
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp / name, speech_like(0.5, 8000, 30 + i), 8000, format="WAV")
+    return [str(tmp / name) for name in names]
+
+
+def _metadata_as(tmp: Path, name: str) -> str:
+    from tests.conftest import write_librimix_tree
+
+    csv_path = write_librimix_tree(tmp / "tree", n=1)
+    return str(csv_path.rename(tmp / name))
+
+
+def _as_export(tmp: Path) -> str:
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(tmp)]) == 0
+    return str(tmp)
+
+
+WRITERS: dict[str, Callable[[Path], list[str]]] = {
+    "separate": lambda d: ["separate", *_audio(d, "mix.wav", "mix_s1.wav"), "--model", _checkpoint(d, "mix_s2.wav"),
+                           "--out", str(d)],
+    "enhance": lambda d: ["enhance", *_audio(d, "a.wav", "a_enhanced.wav"), "--model",
+                          _checkpoint(d, "enhance_run.json", n_src=1), "--out", str(d)],
+    "forward": lambda d: ["forward", "--mix", *_audio(d, "mixture.wav"), "--s1", *_audio(d, "hailo_src1.wav"), "--s2",
+                          *_audio(d, "hailo_src2.wav"), "--model", _checkpoint(d, "separation.png"), "--runs-dir",
+                          str(d)],
+    "evaluate": lambda d: ["evaluate", "--metadata", _metadata_as(d, "evaluate_per_utterance.csv"), "--model",
+                           _checkpoint(d, "evaluate_summary.json"), "--resume", str(d)],
+    "stream": lambda d: ["stream", *_audio(d, "mix.wav"), "--s1", *_audio(d, "mix_s1.wav"), "--s2",
+                         *_audio(d, "mix_s2.wav"), "--model", _checkpoint(d, "stream_run.json", causal=True),
+                         "--out", str(d)],
+    "import-onnx": lambda d: ["import-onnx", *_audio(d, "model.onnx"), "--out", str(d / "model.onnx")],
+    "plan": lambda d: ["plan", "--model", _checkpoint(d, "p.png"), "--json", str(d / "p.json")],
+    "bench": lambda d: ["bench", "--model", _checkpoint(d, "b.png"), "--seconds", "0.5", "--json", str(d / "b.json")],
+    "export": lambda d: ["export", "--model", _checkpoint(d, "manifest.json"), "--out", str(d)],
+    "noise": lambda d: ["noise", "--audio", *_audio(d, "noise_layers.png"), "--model",
+                        _checkpoint(d, "noise_report.json"), "--tile-w", "16", "--calib-count", "4", "--out", str(d)],
+    "compile": lambda d: ["compile", "--export-dir", _as_export(d), "--calib", *_audio(d, "hailo/hailo8/compile_summary.tsv"),
+                          "--calib-count", "4", "--dry-run"],
+    "parity": lambda d: ["parity", "full-chain", "--model", _checkpoint(d, "parity.pth"), "--length", "400",
+                         "--tile-w", "16", "--runs-dir", str(d)],
+}
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize("command", sorted(WRITERS))
+def test_no_writing_command_changes_a_file_it_was_given(command, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    argv = WRITERS[command](folder)
+    before = _hashes(folder)
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    after = _hashes(folder)
+    assert code in (0, 2) and "Traceback" not in err, (code, err[-800:])
+    changed = [name for name, digest in before.items() if after.get(name) != digest]
+    assert not changed, f"{command} changed or removed {changed}: {err}"
+    if code == 2:  # refused: by the guard, naming the output and the input
+        assert "would overwrite" in err and err.count("\n") == 1, err
+
+
+def test_every_writing_command_is_in_the_property(capsys):
+    """A new command that writes files joins WRITERS (check and doctor write nothing; grid and demo
+    write into fresh run folders, as forward and parity do, which are covered)."""
+    from convtasnet_hailo.cli import build_parser
+
+    commands = set(build_parser()._subparsers._group_actions[0].choices)
+    assert commands - set(WRITERS) == {"check", "doctor", "grid", "demo"}
 
 
 def _markdown_table() -> str:

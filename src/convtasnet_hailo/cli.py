@@ -8,6 +8,7 @@ the command (fast ``--help``). Errors reach the user through :func:`main`'s one 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -30,14 +31,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _finite_float(text: str) -> float:
+    """A number; nan and inf are refused (one of them would turn a gate off or a size infinite)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be > 0")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number: pass one such as 40 or 0.5")
     return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be > 0")
+    return value
+
+
+def _override(text: str) -> str:
+    """--device-param NAME=VALUE with a finite VALUE (the cost model reads it as a float)."""
+    name, equals, value = text.partition("=")
+    if not name or not equals:
+        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=VALUE")
+    _finite_float(value)
+    return text
 
 
 def _optional_path(text: str | None) -> Path | None:
@@ -149,7 +167,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
     given = [p for p in (args.s1, args.s2) if p]
     return stream_command(_model_or_random(args), args.input, args.hop_ms, backend, _layout(args), Path(args.out),
-                          device, args.live, given)
+                          device, args.live, given, plan_kind=args.plan, max_width=args.max_width, play=args.play)
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
@@ -180,7 +198,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .plan.builder import PlanPath
 
     return export_command(_model_or_random(args), Path(args.out), PlanPath(args.path), args.tile_w, _layout(args),
-                          args.monolithic, args.length, _check_limits(args), args.networks_per_group)
+                          args.monolithic, args.length, _check_limits(args), _packing_request(args),
+                          rf_hop_ms=args.rf_windows)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -210,19 +229,27 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .bench.cost_model import DeviceModel
     from .plan.builder import PlanPath
-    from .plan.packing import pack_stages
-    from .plan.report import plan_command
+    from .stream.choice import PlanRequest, plan_or_streaming_command
 
-    plan = _layout(args).build(_model_or_random(args).model, PlanPath(args.path))
-    packing = pack_stages([s.name for s in plan.stages], networks_per_group=args.networks_per_group)
-    return plan_command(plan, args.tile_w or 256, packing, _optional_path(args.json), _optional_path(args.png))
+    return plan_or_streaming_command(PlanRequest(
+        source=_model_or_random(args), layout=_layout(args), path=PlanPath(args.path), tile_w=args.tile_w or 256,
+        packing=_packing_request(args), json_path=_optional_path(args.json), png_path=_optional_path(args.png),
+        hop_ms=args.hop_ms, plan_kind=args.plan, max_width=args.max_width, device=DeviceModel()))
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import doctor_command
 
     return doctor_command()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in the toolkit's one-line form (``prog: error: ...``, exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # Options shared by several commands, each declared once (argparse parent parsers).
@@ -349,11 +376,40 @@ def _file_output_options() -> argparse.ArgumentParser:
 
 
 def _packing_options() -> argparse.ArgumentParser:
+    from .compile.driver import HW_ARCHS
+    from .plan.packing import EXECUTION_MODES
+
     parser = _parent()
+    parser.add_argument("--execution-mode", choices=EXECUTION_MODES,
+                        help="how HailoRT will run the stages: scheduled_groups (one network group per stage under "
+                             "the scheduler; the default, the only one on hailo10h) or activated_packs (stages "
+                             "joined into single-context packs, activated one at a time; default when "
+                             "--networks-per-group > 1)")
     parser.add_argument("--networks-per-group", type=_positive_int,
-                        help="stages joined as networks of one network group (one HEF) when packing (default 8, "
-                             "HailoRT's limit; 1 = one network group and HEF per stage)")
+                        help="activated_packs: stages joined as networks of one network group (one HEF) "
+                             "(default 8, HailoRT's limit)")
+    parser.add_argument("--hw-arch", default="hailo8", choices=HW_ARCHS,
+                        help="the target whose runtime limits the packing follows (default hailo8; hailo10h: "
+                             "HailoRT 5, 26 network groups per device)")
     return parser
+
+
+STREAM_PLANS = ("auto", "per-hop", "rf-windows")  # mirrors stream.choice.PLAN_KINDS (no torch for --help)
+
+
+def _stream_plan_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plan", choices=STREAM_PLANS, default="auto",
+                        help="streaming plan: per-hop (a call per stage, the host keeps each conv's past), rf-windows "
+                             "(causal cLN models: one call per receptive-field span, context recomputed on the "
+                             "device), or auto (default: the cheapest by the device cost model)")
+    parser.add_argument("--max-width", type=_positive_int, default=512,
+                        help="widest window a span may take, in frames (default 512)")
+
+
+def _packing_request(args: argparse.Namespace):
+    from .plan.packing import PackingRequest
+
+    return PackingRequest(mode=args.execution_mode, networks_per_group=args.networks_per_group, hw_arch=args.hw_arch)
 
 
 def _limit_options() -> argparse.ArgumentParser:
@@ -369,7 +425,7 @@ def _limit_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
 
-    parser = argparse.ArgumentParser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
     random_model, trained, runs, blocks = (_model_or_random_options(), _trained_model_options(), _runs_options(),
                                            _block_options())
@@ -410,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--calib-count", type=_positive_int, default=1024,
                        help="calibration tiles per stage input (default 1024, the DFC's recommendation; compile "
                             "with the same --calib-count for the device to match)")
-    noise.add_argument("--target-db", type=float, default=40.0,
+    noise.add_argument("--target-db", type=_finite_float, default=40.0,
                        help="final output SI-SNR against float to reach with 16-bit layers (default 40)")
     noise.add_argument("--no-ort-check", action="store_true",
                        help="skip the cross-check against ONNX Runtime's static quantization of the same stages")
@@ -432,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "and report its peak memory, e.g. 600 for 10 minutes")
     bench.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
     bench.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
-    bench.add_argument("--device-param", action="append",
+    bench.add_argument("--device-param", action="append", type=_override,
                        help="override a cost-model parameter, NAME=VALUE (repeatable; names and sources in the JSON)")
     bench.set_defaults(func=cmd_bench)
 
@@ -444,12 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="hop in milliseconds, a whole number of encoder strides (default 16)")
     stream.add_argument("--live", type=_positive_float, metavar="SECONDS",
                         help="stream this many seconds from the sound card instead (needs sounddevice)")
+    stream.add_argument("--play", metavar="SOURCE",
+                        help="--live: send source SOURCE (1, 2, ...) or both (one per channel) to the sound card")
     stream.add_argument("--s1", help="ground-truth source 1 of the input, for SI-SNR / SI-SNRi")
     stream.add_argument("--s2", help="ground-truth source 2")
     stream.add_argument("--out", required=True, help="output folder (WAVs, stream_run.json, stream_latency.png)")
     stream.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
     stream.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
-    stream.add_argument("--device-param", action="append", help="override a cost-model parameter, NAME=VALUE")
+    stream.add_argument("--device-param", action="append", type=_override, help="override a cost-model parameter, NAME=VALUE")
+    _stream_plan_options(stream)
     stream.set_defaults(func=cmd_stream)
 
     import_onnx = sub.add_parser("import-onnx", help="rebuild an Asteroid checkpoint from a ConvTasNet ONNX graph "
@@ -459,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_onnx.add_argument("--sample-rate", type=_positive_int,
                              help="the model's sample rate (not stored in ONNX; default: 16000 for 32-sample "
                                   "filters, else 8000)")
-    import_onnx.add_argument("--min-snr-db", type=float, default=80.0,
+    import_onnx.add_argument("--min-snr-db", type=_finite_float, default=80.0,
                              help="write the checkpoint only if it reproduces the graph to this SNR (default 80)")
     import_onnx.set_defaults(func=cmd_import_onnx)
 
@@ -488,6 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
     export.add_argument("--monolithic", action="store_true", help="export the whole model at one length instead")
     export.add_argument("--length", type=_positive_int, help="input length in samples for --monolithic")
+    export.add_argument("--rf-windows", type=_positive_float, metavar="HOP_MS",
+                        help="causal cLN models: the streaming plan of receptive-field spans for hops of HOP_MS "
+                             "(what `stream --plan rf-windows --hop-ms HOP_MS` runs; the tile width is the window)")
     export.set_defaults(func=cmd_export)
 
     plan = sub.add_parser("plan", parents=[random_model, _tile_option(None), blocks, _packing_options()],
@@ -496,6 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--path", choices=PATHS, default="full-chain", help="which part of the model (default full-chain)")
     plan.add_argument("--json", help="write the plan report here (and the PNG beside it)")
     plan.add_argument("--png", help="write the plan figure here")
+    plan.add_argument("--hop-ms", type=_positive_float,
+                      help="causal models: the streaming plans for hops of this length, priced per hop, and the one "
+                           "`stream` would choose")
+    _stream_plan_options(plan)
     plan.set_defaults(func=cmd_plan)
 
     check = sub.add_parser("check", parents=[_limit_options()],
@@ -541,25 +607,60 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
+#: Exit status of a genuine bug (its traceback is shown under a line saying so).
+BUG_EXIT = 3
+
+
+def _environment_error(exc: BaseException) -> str | None:
+    """The one line for an error of the machine rather than of this code, or None."""
+    if isinstance(exc, MemoryError):
+        return (f"out of memory ({exc or 'MemoryError'}); process shorter inputs (separate --segment), a smaller "
+                "--tile-w, or free memory")
+    if isinstance(exc, OSError):  # the environment (disk full, permissions) rather than a bug
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}; check the path and free space (files already finished are kept)"
+    soundfile = sys.modules.get("soundfile")
+    if soundfile is not None and isinstance(exc, getattr(soundfile, "LibsndfileError", ())):
+        return (f"libsndfile: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; check the audio path "
+                "and free space (files already finished are kept)")
+    return None
+
+
+def _bug(prefix: str, exc: BaseException) -> int:
+    import traceback
+
+    print(f"{prefix}: internal error, a bug in convtasnet-hailo rather than in your input ({type(exc).__name__}); "
+          "please report it with the traceback below", file=sys.stderr)
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    return BUG_EXIT
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parses, dispatches, and turns every error a user can cause into one line and an exit
-    status: 2 for bad input or environment, 130 for Ctrl-C (finished files are kept)."""
+    status: 2 for bad input or environment (full disk, no memory), 130 for Ctrl-C (finished files
+    are kept), 3 for a bug (its traceback under a line saying it is one). The command runs inside
+    ``guard.session()``: no file it reads is overwritten."""
+    from .guard import session
+
     parser = build_parser()
     args = parser.parse_args(argv)
     prefix = f"convtasnet-hailo {args.command}"
     _stop_on_sigterm()
     try:
-        return args.func(args)
+        with session():
+            return args.func(args)
     except UserError as exc:
         print(f"{prefix}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # the environment (disk full, permissions) rather than a bug
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"{prefix}: error: {exc.strerror or exc}{where}; check the path and free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted; files already written are kept", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001  (the top level: one line for the machine's errors, a bug report else)
+        line = _environment_error(exc)
+        if line is None:
+            return _bug(prefix, exc)
+        print(f"{prefix}: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

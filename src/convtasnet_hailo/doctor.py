@@ -32,6 +32,16 @@ def _import_check(module: str, name: str, fix: str, needed_for: str,
     return Check(name, True, f"{module} {version(imported)}", needed_for=needed_for)
 
 
+def _hailort_api(module) -> str:
+    """HailoRT's version and the API hailo_runtime uses with it (5.x: InferModel only, Hailo-10H)."""
+    from .backends.hailo_runtime import INFER_MODEL, runtime_api
+
+    version, api = runtime_api(module)
+    if api == INFER_MODEL:
+        return f"{version}: InferModel API (HailoRT 5, Hailo-10H; 26 network groups per device)"
+    return f"{version}: vstream API (HailoRT 4, Hailo-8/8L; 32 network groups per device)"
+
+
 def _device_check() -> Check:
     needed = "backend hailo_runtime"
     try:
@@ -60,7 +70,8 @@ def run_checks() -> list[Check]:
         _import_check("onnxruntime", "onnxruntime", "pip install onnxruntime", "backend onnxruntime"),
         _import_check("hailo_sdk_client", "Hailo Dataflow Compiler", SDK_FIX,
                       "compile, grid, backend hailo_emulator"),
-        _import_check("hailo_platform", "HailoRT (hailo_platform)", RUNTIME_FIX, "backend hailo_runtime"),
+        _import_check("hailo_platform", "HailoRT (hailo_platform)", RUNTIME_FIX, "backend hailo_runtime",
+                      version=_hailort_api),
         _device_check(),
         _import_check("ray", "Ray", "pip install 'convtasnet-hailo[ray]'",
                       "--executor ray (grid, compile, evaluate on a cluster)"),

@@ -1,6 +1,7 @@
 """Output files are never half-written: each is written under a temporary name in its own folder
 and renamed into place (``os.replace`` is atomic on POSIX), so an interrupted or failed write
-leaves either the old file or nothing under the final name, never a partial one."""
+leaves either the old file or nothing under the final name, never a partial one; and never
+written over a file the command reads (``guard``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import UserError
+from .guard import claim
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -23,8 +25,10 @@ def partial_name(path: Path) -> Path:
 @contextlib.contextmanager
 def written_atomically(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path to write; on success it becomes ``path``, on any exception
-    (KeyboardInterrupt included) it is removed and ``path`` is untouched."""
+    (KeyboardInterrupt included) it is removed and ``path`` is untouched. A file the running
+    command reads is never replaced (``guard.claim``)."""
     path = Path(path)
+    claim(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -55,7 +55,10 @@ def test_cost_model_arithmetic_and_overrides():
     from convtasnet_hailo.bench.cost_model import DeviceModel, parse_overrides, predict
     from convtasnet_hailo.errors import UserError
 
+    execution = {"mode": "scheduled_groups", "switches": 2, "activations": 0, "network_groups_configured": 0,
+                 "configure_windows": 1}
     summary = {"model_config": {"sample_rate": 8000, "stride": 8}, "tile_w": 100, "network_groups": 2,
+               "execution": execution,
                "per_stage": [{"macs_per_frame": 1_950_000, "boundary_values_per_audio_second": 400_000,
                               "batch_groups": 1}]}
     model = DeviceModel("hailo8l", "gen2", parse_overrides(["utilization=0.3", "call_overhead_ms=1"]))
@@ -64,6 +67,17 @@ def test_cost_model_arithmetic_and_overrides():
     # 10 tiles in batches of 8 = 2 calls x 1 ms + 2 switches x 2 ms
     assert row["compute_s"] == pytest.approx(1e-3) and row["transfer_s"] == pytest.approx(1e-3)
     assert row["calls"] == 2 and row["overhead_s"] == pytest.approx(6e-3) and row["rtf"] == pytest.approx(8e-3)
+    # activated packs: 3 activations x 2 ms; two windows: 40 groups reconfigured x 20 ms
+    packs = predict({**summary, "execution": {**execution, "mode": "activated_packs", "switches": 0,
+                                               "activations": 3}}, 1.0, model)
+    assert packs["overhead_s"] == pytest.approx(8e-3) and packs["execution_mode"] == "activated_packs"
+    windows = predict({**summary, "execution": {**execution, "network_groups_configured": 40}}, 1.0, model)
+    assert windows["overhead_s"] == pytest.approx(806e-3)
+    # half the MACs at 16 bits, at the notebook's 7.4x: compute x (1 + 0.5 x 6.4)
+    wide = predict(summary, 1.0, DeviceModel("hailo8l", "gen2", parse_overrides(["a16_mac_share=0.5"])))
+    assert wide["compute_s"] == pytest.approx(1e-3 * 4.2)
+    with pytest.raises(UserError, match="a16_mac_share=2.0: a share"):
+        DeviceModel(values=parse_overrides(["a16_mac_share=2"]))
     with pytest.raises(UserError, match="--device-param speed: unknown"):
         DeviceModel(values=parse_overrides(["speed=2"]))
     with pytest.raises(UserError, match="NAME=NUMBER"):

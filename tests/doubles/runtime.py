@@ -19,4 +19,5 @@ def install(monkeypatch, devices=("0000:01:00.0",), arch: str = "hailo8", io: st
     del sys.modules["hailo_platform"]
     module = importlib.import_module("hailo_platform")
     module.STATS.update({k: 0 for k in module.STATS})
+    module.LOG.clear()
     return module

@@ -9,11 +9,13 @@ from pathlib import Path
 DOUBLE_ROOT = Path(__file__).parent / "sdk_double"
 
 
-def install(monkeypatch, behavior: dict | None = None, calls: Path | None = None):
-    """Makes ``import hailo_sdk_client`` return the double here and in worker subprocesses."""
+def install(monkeypatch, behavior: dict | None = None, calls: Path | None = None, dfc: str = "3.33.1"):
+    """Makes ``import hailo_sdk_client`` return the double here and in worker subprocesses
+    (``dfc``: the DFC version it stands for; 5.x for hailo10h)."""
     import json
     import os
 
+    monkeypatch.setenv("HAILO_DOUBLE_DFC", dfc)
     monkeypatch.syspath_prepend(str(DOUBLE_ROOT))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(DOUBLE_ROOT), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("HAILO_DOUBLE_BEHAVIOR", json.dumps(behavior or {}))

@@ -98,7 +98,8 @@ def test_compile_on_ray_ships_stages_in_and_hars_and_hefs_back(ray_cluster, tmp_
     outputs = {}
     for executor in ("local", "ray"):
         export = tmp_path / executor
-        assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)]) == 0
+        assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out",
+                     str(export)]) == 0
         with monkeypatch.context() as patch:
             if executor == "local":
                 sdk_double.install(patch)

@@ -34,7 +34,8 @@ def test_manifest_round_trip_describes_every_stage(model, tmp_path):
     assert manifest.plan == {"path": "full-chain", "tile_w": 16, "block_chan": None, "fused": False, "device_norms": False,
                              "gln_in_stages": False, "halo_edges": False, "skip_sums_in_stages": False,
                              "expose_internal": False, "opset": 13,
-                             "monolithic": False, "n_stages": len(plan.stages)}
+                             "monolithic": False, "n_stages": len(plan.stages), "rf_hop_frames": None,
+                             "rf_window": None, "rf_max_width": 512}
     assert {"op": "OverlapAdd", "inputs": ["decoder_pre"], "outputs": ["decoder_head"],
             "params": {"stride": 8}} in manifest.host_steps
 

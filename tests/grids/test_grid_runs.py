@@ -83,7 +83,7 @@ def test_resume_skips_finished_cases_and_jobs_run_in_parallel(tmp_path, monkeypa
 def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, capsys):
     sdk_double.install(monkeypatch)
     export = tmp_path / "export"
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)]) == 0
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out", str(export)]) == 0
     assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
     out = export / "hailo" / "hailo8l"
     summary = json.loads((out / "compile_manifest.json").read_text())
@@ -97,12 +97,16 @@ def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, caps
 
 def test_a_dry_run_compile_writes_the_stage_and_pack_jobs(tmp_path, capsys):
     export = tmp_path / "export"
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)]) == 0
+    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out", str(export)]) == 0
     assert main(["compile", "--export-dir", str(export), "--dry-run", "--calib-count", "4"]) == 0
     jobs = {p.name: json.loads(p.read_text()) for p in (export / "jobs").glob("*.json")}
     assert len(jobs) == 17 and jobs["pack1_t16_b0_default.json"]["kind"] == "pack"
     assert not jobs["encoder_t16_b0_default.json"]["compile_hef"]  # its HEF is pack0's
     assert jobs["pack0_t16_b0_default.json"]["har_paths"][0].endswith("encoder_t16_b0_default.har")
+    # the model script states what the DFC would otherwise decide: the count passed, no compression
+    script = jobs["encoder_t16_b0_default.json"]["script_text"]
+    assert "model_optimization_config(calibration, calibset_size=4)" in script
+    assert "model_optimization_flavor(compression_level=0)" in script
 
 
 def test_without_the_sdk_compile_and_grid_say_what_to_install(tmp_path, capsys):

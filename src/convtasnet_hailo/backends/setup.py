@@ -49,6 +49,10 @@ class BackendOptions:
         (an export folder, HEFs, HARs) that fix the plan."""
         return self.name == "torch_proxy" or (self.name == "onnxruntime" and self.export_dir is None)
 
+    def given(self) -> list[tuple[str, Path | None]]:
+        """The folders the backend reads, for ``guard.check_run_files``."""
+        return [("--export-dir", self.export_dir), ("--hef-dir", self.hef_dir), ("--noise-dir", self.noise_dir)]
+
     def factory_options(self) -> dict:
         if self.name == "hailo_runtime":
             return {"hef_dir": self.hef_dir, "io_format": self.io_format, "batch_size": self.batch_size}

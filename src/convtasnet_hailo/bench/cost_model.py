@@ -3,8 +3,10 @@
 Per utterance and per stage: compute time from the stage's MACs and the chip's TOPS at a stated
 utilization, transfer time from the bytes crossing the host/device boundary (halo included) and
 the PCIe link's bandwidth, a fixed overhead per inference call (batches of ``batch_size``
-tiles), and a switch overhead each time the device moves to another network group (packing:
-consecutive stages share one). Every parameter carries its source or is marked as an assumption,
+tiles), and the cost of entering another network group in the execution mode the packing is for
+(``plan.packing``: a scheduler switch per separately invoked stage in ``scheduled_groups``, an
+explicit activation per pack in ``activated_packs``), plus reconfiguring network groups when a
+plan needs more than one configure window. Every parameter carries its source or is marked as an assumption,
 and each can be overridden (``bench --device-param NAME=VALUE``); `bench` with ``--backend
 hailo_runtime`` on a device measures the same quantities to re-fit them.
 """
@@ -29,9 +31,19 @@ PARAMETERS: dict[str, tuple[float, str]] = {
     "call_overhead_ms": (0.25, "ASSUMPTION: fixed host+driver cost of one inference call (vstream write/read)"),
     "switch_overhead_ms": (2.0, "ASSUMPTION: moving the device to another network group (the scheduler reloads the "
                                 "configuration: community.hailo.ai 'How the scheduler works')"),
+    "activation_overhead_ms": (2.0, "ASSUMPTION: deactivating one network group and activating the next by hand "
+                                    "(scheduling NONE, execution mode activated_packs) loads its configuration like a "
+                                    "scheduler switch (core_op/core_op.cpp activate); no public figure"),
+    "configure_overhead_ms": (20.0, "ASSUMPTION: configuring one network group again when a plan needs more than one "
+                                    "configure window (VDevice.configure of its HEF; community thread: re-configuring "
+                                    "HEFs per call is slow); no public figure"),
     "bytes_per_value": (1.0, "uint8 activations at the boundary (HAILO_FACTS.md, Quantization scheme: inputs and "
                              "outputs are 8-bit by default); 2 for a16 layers"),
     "batch_size": (8.0, "hailo_runtime's default --batch-size"),
+    "a16_slowdown": (7.4, "a 16-bit layer's compute against an 8-bit one: YOLOv8s-pose 104 FPS all 8-bit, 14 FPS all "
+                          "16-bit (Hailo-Application-Code-Examples, 16bit_optimization notebook; HAILO_FACTS.md)"),
+    "a16_mac_share": (0.0, "share of the MACs in 16-bit layers (a16_w16), 0..1; 0 = all 8-bit, the default; set it "
+                           "from `noise`'s advice"),
 }
 DEVICES = ("hailo8l", "hailo8")
 LINKS = ("gen2", "gen3")
@@ -51,7 +63,9 @@ class DeviceModel:
         for name, value in self.values:
             if name not in PARAMETERS:
                 raise UserError(f"--device-param {name}: unknown; known: {', '.join(PARAMETERS)}")
-            if not value > 0:
+            if name == "a16_mac_share" and not 0 <= value <= 1:
+                raise UserError(f"--device-param {name}={value}: a share, 0..1")
+            if name != "a16_mac_share" and not value > 0:
                 raise UserError(f"--device-param {name}={value}: must be > 0")
 
     def get(self, name: str) -> float:
@@ -89,16 +103,24 @@ def predict(summary: dict, seconds: float, model: DeviceModel) -> dict:
     tiles = math.ceil(frames / tile_w)
     batch = model.get("batch_size")
     compute = transfer = calls = 0.0
+    share = model.get("a16_mac_share")
+    slowdown = 1 + share * (model.get("a16_slowdown") - 1)  # 16-bit MACs at the notebook's measured slowdown
     for row in summary["per_stage"]:
-        compute += row["macs_per_frame"] * frames / model.macs_per_second
+        compute += row["macs_per_frame"] * frames / model.macs_per_second * slowdown
         transfer += row["boundary_values_per_audio_second"] * seconds * model.get("bytes_per_value") / \
             model.bytes_per_second
         calls += math.ceil(tiles * row["batch_groups"] / batch)
-    switches = summary["network_groups"] if summary["network_groups"] > 1 else 0
-    overhead = calls * model.get("call_overhead_ms") / 1e3 + switches * model.get("switch_overhead_ms") / 1e3
+    execution = summary["execution"]  # per pass over the stages: one utterance, or one hop
+    switches, activations = execution["switches"], execution["activations"]
+    configured = execution["network_groups_configured"]
+    overhead = (calls * model.get("call_overhead_ms") + switches * model.get("switch_overhead_ms")
+                + activations * model.get("activation_overhead_ms")
+                + configured * model.get("configure_overhead_ms")) / 1e3
     total = compute + transfer + overhead
     return {"tile_w": tile_w, "compute_s": compute, "transfer_s": transfer, "calls": int(calls),
-            "network_group_switches": switches, "overhead_s": overhead, "device_s": total,
+            "execution_mode": execution["mode"], "network_group_switches": switches, "activations": activations,
+            "network_groups_reconfigured": configured, "configure_windows": execution["configure_windows"],
+            "overhead_s": overhead, "device_s": total,
             "rtf": total / seconds,
             # offline plans (gLN) need the whole utterance at every block: the first output
             # sample leaves after all of it is in and processed
@@ -125,30 +147,45 @@ def device_predictions(plan, seconds: float, model: DeviceModel, tile_widths) ->
     best = recommend(rows)
     every = {f"{device}_{link}": predict(summaries[best], seconds, DeviceModel(device, link, model.values))["rtf"]
              for device in DEVICES for link in LINKS}
-    return {**model.describe(), "per_tile_width": rows, "recommended_tile_w": best, "rtf_at_recommended": every}
+    return {**model.describe(), "per_tile_width": rows, "recommended_tile_w": best, "rtf_at_recommended": every,
+            "execution": summaries[best]["execution"], "execution_modes": summaries[best]["execution_modes"]}
 
 
-def stream_prediction(plan, hop: int, model: DeviceModel) -> dict:
-    """Per-hop device time of a streaming plan: one tile of ``hop / S`` frames per stage and hop,
-    one inference call per stage (batches cannot wait for later hops), every network group
-    switched to once per hop; end-to-end latency = the hop's buffering + the window's delay + that
-    device time (host time on the Pi is not modelled)."""
-    from ..plan.packing import pack_stages
+def stream_prediction(plan, hop: int, model: DeviceModel, mode=None) -> dict:
+    """Per-hop device time of a streaming plan in execution ``mode`` (default scheduled_groups):
+    one inference call per stage and hop (batches cannot wait for later hops) on one tile of
+    ``hop / S`` frames, or, for a receptive-field window plan (``plan.rf_windows``), on one window
+    of W frames (the hop's frames plus the recomputed context); the network groups entered per
+    hop (``plan.packing``); end-to-end latency = the hop's buffering + the encoder window's delay +
+    that device time (host time on the Pi is not modelled)."""
+    from ..plan.packing import ExecutionMode, pack_stages
     from ..plan.report import plan_summary
 
     config = plan.config
-    tile_w = hop // config.stride
+    window = plan.rf_window
+    hop_frames = hop // config.stride
+    tile_w = window or hop_frames
     hop_seconds = hop / config.sample_rate
     one_call = DeviceModel(model.device, model.link, tuple(dict(model.values, batch_size=1.0).items()))
-    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
-    row = predict(summary, hop_seconds, one_call)
-    window = (math.ceil(config.kernel_size / config.stride) - 1) * config.stride / config.sample_rate
+    mode = mode or ExecutionMode.SCHEDULED_GROUPS
+    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages], mode=mode))
+    # a window plan computes (and moves) a whole window per stage and hop
+    seconds = (window * config.stride / config.sample_rate) if window else hop_seconds
+    row = predict(summary, seconds, one_call)
+    macs = sum(r["macs_per_frame"] for r in summary["per_stage"]) * tile_w
+    window_delay = (math.ceil(config.kernel_size / config.stride) - 1) * config.stride / config.sample_rate
     device_ms = 1e3 * row["device_s"]
-    return {**one_call.describe(), "hop_samples": hop, "tile_w": tile_w, "calls_per_hop": row["calls"],
-            "network_group_switches_per_hop": row["network_group_switches"],
+    return {**one_call.describe(), "plan": "rf_windows" if window else "per_hop", "hop_samples": hop,
+            "tile_w": tile_w, "window_frames": window, "calls_per_hop": row["calls"],
+            "execution_mode": row["execution_mode"], "network_groups": summary["network_groups"],
+            "configure_windows": row["configure_windows"],
+            "network_group_switches_per_hop": row["network_group_switches"], "activations_per_hop": row["activations"],
+            "network_groups_reconfigured_per_hop": row["network_groups_reconfigured"],
+            "macs_per_hop": macs, "recomputed_macs_per_hop": macs - macs * hop_frames // tile_w,
             "boundary_bytes_per_hop": sum(r["boundary_values_per_audio_second"] for r in summary["per_stage"])
-            * hop_seconds * one_call.get("bytes_per_value"),
+            * seconds * one_call.get("bytes_per_value"),
             "compute_ms_per_hop": 1e3 * row["compute_s"], "transfer_ms_per_hop": 1e3 * row["transfer_s"],
             "overhead_ms_per_hop": 1e3 * row["overhead_s"], "device_ms_per_hop": device_ms,
-            "device_rtf": row["rtf"], "meets_real_time": device_ms < 1e3 * hop_seconds,
-            "end_to_end_latency_ms": 1e3 * (hop_seconds + window) + device_ms}
+            "device_rtf": row["device_s"] / hop_seconds, "meets_real_time": device_ms < 1e3 * hop_seconds,
+            "fits_device": row["configure_windows"] == 1,
+            "end_to_end_latency_ms": 1e3 * (hop_seconds + window_delay) + device_ms}

@@ -28,6 +28,8 @@ from ..backends import load_backend
 from ..backends.base import Backend
 from ..backends.setup import QUANTIZED_BACKENDS, BackendOptions, open_backend
 from ..errors import UserError
+from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
 from ..plan.packing import pack_stages
@@ -257,11 +259,15 @@ def _measured_vs_predicted(summary: dict, stats: dict, seconds: float, device: D
     values = dict(device.values)
     values["batch_size"] = float(batch_size)
     model = DeviceModel(device.device, device.link, tuple(values.items()))
+    mode = stats.get("execution_mode")  # the mode the backend read off the HEFs, priced as such
+    if mode in summary.get("execution_modes", {}):
+        summary = {**summary, "execution": summary["execution_modes"][mode]}
     predicted = predict(summary, seconds, model)
     measured = sum(stats.get("device_seconds", {}).values())
     calls = sum(stats.get("device_calls", {}).values())
-    switches = predicted["network_group_switches"] * model.get("switch_overhead_ms") / 1e3
-    rest = measured - predicted["compute_s"] - predicted["transfer_s"] - switches
+    # everything but the calls' own overhead, as modelled: compute, transfer, switches, activations
+    modelled = predicted["device_s"] - predicted["calls"] * model.get("call_overhead_ms") / 1e3
+    rest = measured - modelled
     return {"device": model.device, "link": model.link, "batch_size": batch_size,
             "measured_device_s": measured, "measured_calls": calls,
             "predicted_device_s": predicted["device_s"], "predicted_calls": predicted["calls"],
@@ -419,9 +425,18 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
         raise UserError("--seconds must be > 0 and --repeats >= 1")
     if block_chan is not None and block_chan < 1:
         raise UserError(f"--block-chan {block_chan}: use a positive channel count")
+    config = source.model.config
+    refuse_unless_fits(config.forward_bytes(round(seconds * config.sample_rate)), f"bench over {seconds:g} s of audio",
+                       "pass a shorter --seconds")
+    if long_seconds:
+        refuse_unless_fits(4 * (1 + config.n_src) * round(long_seconds * config.sample_rate),
+                           f"--long-seconds {long_seconds:g} (the audio and its separated sources)",
+                           "pass a shorter --long-seconds")
     tile_widths = sorted(set(tile_widths or [256]))
     for tile_w in tile_widths:
         check_tile_width(tile_w)
+    check_run_files(source.given() + (backend.given() if backend else []),
+                    [json_path, json_path.with_suffix(".png") if json_path else None])
     device = device or DeviceModel()
     plan = PlanOptions().build(source.model, PlanPath.FULL_CHAIN)
     predictions = device_predictions(plan, seconds, device, tile_widths)
@@ -462,6 +477,11 @@ def bench_command(source: ModelSource, seconds: float, tile_widths: list[int] | 
     mono = paths["monolithic_onnxruntime"]
     report(f"monolithic onnxruntime: its norms take {mono['norm_share']:.0%} of its kernel time "
            f"({mono['norm_seconds']:.3f} s, ONNX Runtime's profiler); the stitched paths do that work as host steps")
+    execution = predictions["execution"]
+    report(f"on the device (tile_w {predictions['recommended_tile_w']}): execution mode {execution['mode']}, "
+           f"{execution['network_groups']} network group(s) in {execution['configure_windows']} configure window(s), "
+           f"per utterance {execution['switches']} scheduler switches, {execution['activations']} activations, "
+           f"{execution['network_groups_configured']} network groups reconfigured")
     report(f"stitched onnxruntime / monolithic onnxruntime: "
            f"{record['ratio_stitched_onnxruntime_vs_monolithic_onnxruntime']:.2f}x; stitched torch_proxy / torch "
            f"reference: {record['ratio_stitched_torch_proxy_vs_torch_reference']:.2f}x (tile_w {first})")

@@ -41,10 +41,31 @@ def import_sdk():
         return importlib.import_module(SDK_MODULE)
     except ImportError:
         raise UserError(SDK_MISSING) from None
+    except Exception as exc:  # a broken install raises anything at import (a binding, a missing library)
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise UserError(f"the Hailo Dataflow Compiler ({SDK_MODULE}) is installed but fails at import "
+                        f"({type(exc).__name__}: {first}); repair or reinstall its wheel, or pass --hailo-python "
+                        "with the Python of a venv where it imports") from None
 
 
 def sdk_version(sdk) -> str:
     return str(getattr(sdk, "__version__", "unknown"))
+
+
+#: Targets by DFC major version (HAILO_FACTS.md, Versions): 3.x for Hailo-8/8R/8L (3.32+ dropped
+#: Hailo-10H and Hailo-15), 5.x for Hailo-10H/15.
+DFC_TARGETS = {"3": ("hailo8", "hailo8r", "hailo8l"), "5": ("hailo10h", "hailo15h", "hailo15m", "hailo15l")}
+
+
+def check_target(sdk, hw_arch: str) -> None:
+    """Refuses, once and before any work, a target this DFC's major version does not compile."""
+    version = sdk_version(sdk)
+    targets = DFC_TARGETS.get(version.split(".")[0])
+    if targets is not None and hw_arch not in targets:
+        wanted = next((major for major, archs in DFC_TARGETS.items() if hw_arch in archs), "?")
+        raise UserError(f"--hw-arch {hw_arch} needs the Dataflow Compiler {wanted}.x; this one is {version}, which "
+                        f"targets {', '.join(targets)} (install the DFC {wanted}.x wheel from "
+                        "https://hailo.ai/developer-zone/ in its own venv and pass --hailo-python)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +119,9 @@ class CompileResult:
     seconds_optimize: float = 0.0
     seconds_compile: float = 0.0
     sdk_version: str = ""
+    #: the HEF's network group is multi-context (HailoRT's ``is_multi_context``); None: not known
+    #: where it was compiled (HailoRT not importable there; hailo_runtime reads it at run time)
+    multi_context: bool | None = None
 
     def record_failure(self, failure: Failure, out_dir: Path) -> None:
         self.exception_type, self.failure_head, self.signature = (
@@ -200,6 +224,17 @@ def resolve_layer_names(script_text: str, hn: dict, net_name: str) -> str:
     return "\n".join(lines) + ("\n" if script_text.endswith("\n") else "")
 
 
+def hef_multi_context(hef_path: Path) -> bool | None:
+    """Whether the HEF's network group is multi-context, read with HailoRT's own HEF reader
+    (``HEF(path).get_network_groups_infos()[i].is_multi_context``, HAILO_FACTS.md "Runtime
+    limits"); None when HailoRT is not importable in this Python."""
+    try:
+        from hailo_platform import HEF  # type: ignore[import-not-found]
+    except Exception:  # absent, or a broken binding: the fact stays unknown, never guessed
+        return None
+    return any(info.is_multi_context for info in HEF(str(hef_path)).get_network_groups_infos())
+
+
 def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
     """Parses, optimizes (with calibration) and compiles one stage. Never raises for SDK
     failures: they are normalized into the result (and ``*_compile_failure.txt``)."""
@@ -241,6 +276,7 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
             write_bytes_atomically(hef_path, hef)
             result.hef_path, result.hef_success = str(hef_path), True
             result.seconds_compile = time.perf_counter() - started
+        result.multi_context = hef_multi_context(hef_path)
     except Exception as exc:  # the SDK raises many classes; all are normalized
         log_text = (hef_log_path if phase == "compile" else log_path).read_text() if log_path.exists() else ""
         result.record_failure(from_exception(exc, log_text), out_dir)
@@ -268,6 +304,7 @@ def compile_pack(job: PackJob, sdk=None) -> CompileResult:
             write_bytes_atomically(hef_path, hef)
             result.hef_path, result.hef_success = str(hef_path), True
             result.seconds_compile = time.perf_counter() - started
+        result.multi_context = hef_multi_context(hef_path)
     except Exception as exc:
         result.record_failure(from_exception(exc, hef_log_path.read_text()), out_dir)
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from ..files import sha256_file, write_text_atomically
 
 COMPILE_MANIFEST = "compile_manifest.json"
 FORMAT = "convtasnet-hailo-compile-manifest"
-VERSION = 2  # 2: packs
+VERSION = 3  # 2: packs; 3: execution mode, multi-context flags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,9 @@ class StageArtifacts:
     sdk_version: str | None = None
     log: str | None = None
     hef_log: str | None = None
+    #: the HEF's network group is multi-context (read from the HEF with HailoRT where compiled;
+    #: None: not known there)
+    multi_context: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +58,11 @@ class CompileManifest:
     variant: str
     stages: dict[str, StageArtifacts]
     packs: dict[str, PackArtifacts] = dataclasses.field(default_factory=dict)
+    execution_mode: str = ""  # the export's packing mode (plan.packing.ExecutionMode)
+
+    def multi_context_packs(self) -> list[str]:
+        """Joined packs whose HEF is known to be multi-context (activated_packs cannot run them)."""
+        return sorted(name for name, pack in self.packs.items() if pack.artifacts.multi_context)
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / COMPILE_MANIFEST
@@ -75,12 +84,24 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
         packs = {name: PackArtifacts(tuple(info["stages"]), typed(info["artifacts"]))
                  for name, info in (data.get("packs") or {}).items()}
         return CompileManifest(data["hw_arch"], data["tile_w"], data.get("block_chan"), data.get("variant", ""),
-                               stages, packs)
+                               stages, packs, data.get("execution_mode", ""))
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again")
 
 
 ARTIFACT_KINDS = {"hef": "HEF", "har": "optimized HAR"}
+
+
+def within(directory: Path, recorded: str, what: str) -> Path:
+    """A path a manifest in ``directory`` records, refused unless it stays inside ``directory``
+    (symlinks followed): an untrusted manifest never makes the runtime read other files."""
+    root = Path(os.path.realpath(directory))
+    path = Path(recorded) if Path(recorded).is_absolute() else Path(directory) / recorded
+    real = Path(os.path.realpath(path))
+    if real != root and root not in real.parents:
+        raise UserError(f"{what}: {recorded} lies outside {directory}; a manifest there may only name files inside "
+                        "it (recompile into this folder)")
+    return path
 
 
 def _recorded(directory: Path, kind: str) -> dict[str, Path]:
@@ -92,10 +113,12 @@ def _recorded(directory: Path, kind: str) -> dict[str, Path]:
             recorded = artifacts.hef_path if kind == "hef" else artifacts.har_path
             if not recorded:
                 continue
-            found[name] = _checked(Path(recorded), artifacts.hef_sha256 if kind == "hef" else None, f"stage {name}")
+            found[name] = _checked(within(directory, recorded, f"stage {name}"),
+                                   artifacts.hef_sha256 if kind == "hef" else None, f"stage {name}")
     elif kind == "hef" and (directory / "covering_manifest.json").is_file():
         stages = json.loads((directory / "covering_manifest.json").read_text()).get("stages") or {}
-        found = {name: Path(info["hef"]) for name, info in stages.items() if info.get("hef")}
+        found = {name: within(directory, info["hef"], f"stage {name}") for name, info in stages.items()
+                 if isinstance(info, dict) and isinstance(info.get("hef"), str) and info["hef"]}
     return found
 
 
@@ -151,7 +174,8 @@ def hef_files(directory: Path, stages: list[str]) -> list[HefFile]:
             name, pack = in_pack[stage]
             if name not in seen:
                 seen.add(name)
-                path = _checked(Path(pack.artifacts.hef_path), pack.artifacts.hef_sha256, f"pack {name}")
+                path = _checked(within(directory, pack.artifacts.hef_path, f"pack {name}"), pack.artifacts.hef_sha256,
+                                f"pack {name}")
                 if not path.is_file():
                     raise UserError(f"pack {name}: its HEF {path} is missing; run `convtasnet-hailo compile` again")
                 files.append(HefFile(path, pack.stages))

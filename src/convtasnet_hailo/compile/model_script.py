@@ -38,3 +38,20 @@ class ScriptVariant:
 
 
 DEFAULT_VARIANT = ScriptVariant("default")
+
+
+def stated(text: str, calibset_size: int) -> str:
+    """``text`` with what the DFC would otherwise decide unasked written out (HAILO_FACTS.md,
+    "Model optimization"): ``calibset_size`` is the number of calibration tiles actually passed
+    (the DFC's default is 64, whatever it was given), and ``compression_level=0``, since the DFC
+    may otherwise compress some weights to 4 bits on a GPU machine ("Model might have implicit
+    compression"). A line the variant already has for either is kept as it is."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    flavor = [k for k, line in enumerate(lines) if line.startswith("model_optimization_flavor(")]
+    if not flavor:
+        lines.append("model_optimization_flavor(compression_level=0)")
+    elif "compression_level" not in lines[flavor[0]]:
+        lines[flavor[0]] = lines[flavor[0]].rstrip()[:-1] + ", compression_level=0)"
+    if not any(line.startswith("model_optimization_config(calibration") for line in lines):
+        lines.append(f"model_optimization_config(calibration, calibset_size={calibset_size})")
+    return "\n".join(lines) + "\n"

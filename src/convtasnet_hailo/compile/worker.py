@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .driver import CompileJob, CompileResult, PackJob, job_from_json, run_job, write_result
+from .driver import SDK_MODULE, CompileJob, CompileResult, PackJob, job_from_json, run_job, write_result
 from .failures import normalize
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding convtasnet_hailo/
@@ -28,12 +28,38 @@ def result_path(job_path: Path) -> Path:
     return job_path.with_name(job_path.name.replace(".json", ".result.json"))
 
 
+#: How long the SDK's interpreter may take to start and import the SDK (TensorFlow included).
+PROBE_TIMEOUT_S = 300.0
+
+
+def _worker_env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])))
+
+
+def probe_interpreter(python: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Once, before the first stage: ``python`` starts, imports the SDK and this worker. A wrong
+    ``--hailo-python`` is one error, not one failure per stage."""
+    code = f"import {SDK_MODULE}, convtasnet_hailo.compile.worker"
+    fix = "pass the bin/python of the venv the Dataflow Compiler wheel is installed in"
+    try:
+        proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout_s,
+                              env=_worker_env(), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"--hailo-python {python} did not import {SDK_MODULE} within {timeout_s:g} s; {fix}") from None
+    except OSError as exc:
+        raise UserError(f"cannot start --hailo-python {python}: {exc.strerror}; {fix}") from None
+    if proc.returncode != 0:
+        lines = (proc.stderr + proc.stdout).strip().splitlines()
+        said = lines[-1][:160] if lines else f"it exited with status {proc.returncode} and said nothing"
+        raise UserError(f"--hailo-python {python} cannot import {SDK_MODULE} ({said}); {fix}")
+
+
 def run_in_worker(job: CompileJob | PackJob, python: str, job_path: Path, timeout_s: float | None) -> CompileResult:
     """Runs ``job`` in ``python`` (a path to an interpreter that can import hailo_sdk_client)."""
     job_path.write_text(json.dumps(job.to_json(), indent=1))
     out = result_path(job_path)
     out.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])))
+    env = _worker_env()
     try:
         proc = subprocess.run([python, "-m", "convtasnet_hailo.compile.worker", str(job_path)],
                               capture_output=True, text=True, timeout=timeout_s, env=env)

@@ -1,7 +1,8 @@
 """The export manifest (``manifest.json``): what each ONNX file is and how the host drives it.
 
 Readable without torch or onnx (the compile driver and the runtime read it), so this module
-imports only the standard library.
+imports only the standard library and the toolkit's light modules. Read as untrusted input:
+typed fields, stage files only inside the export folder (``records``).
 """
 
 from __future__ import annotations
@@ -9,16 +10,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
 from ..files import sha256_file, write_text_atomically  # noqa: F401  (sha256_file: re-exported)
+from ..guard import regular_file
+from ..plan import names
 from ..plan.packing import Packing
+from ..records import RecordError, field, inside, items, read_json
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "convtasnet-hailo/manifest"
 MANIFEST_VERSION = 1
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+#: ``plan.builder.PlanPath`` values and what each path delivers (kept literal: this module imports no torch).
+PATH_OUTPUTS = {"decoder": (names.FINAL_OUTPUT,), "masker": (names.MASKER_OUTPUT,), "full-chain": (names.FINAL_OUTPUT,)}
+PLAN_PATHS = tuple(PATH_OUTPUTS)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -81,42 +90,104 @@ class Manifest:
         return path
 
 
-def _port(data: dict) -> PortEntry:
-    return PortEntry(data["name"], tuple(data["shape"]), tuple(data.get("halo", (0, 0))),
-                     data.get("stride", 1), data.get("span", 1))
+def _ints(data: Any, where: str) -> tuple[int, ...]:
+    return tuple(items(data, int, where))
+
+
+def _port(data: Any, where: str) -> PortEntry:
+    halo = _ints(field(data, "halo", list, where, [0, 0]), f"{where}.halo")
+    if len(halo) != 2:
+        raise RecordError(f"{where}.halo has {len(halo)} values, not 2")
+    return PortEntry(field(data, "name", str, where), _ints(field(data, "shape", list, where), f"{where}.shape"),
+                     halo, field(data, "stride", int, where, 1), field(data, "span", int, where, 1))
+
+
+def _stage(data: Any, where: str, directory: Path) -> StageEntry:
+    name = field(data, "name", str, where)
+    where = f"stage {name}"
+    file = field(data, "file", str, where)
+    inside(directory, file, f"{where}: file")  # never a file outside the export folder
+    digest = field(data, "sha256", str, where)
+    if not SHA256_HEX.fullmatch(digest):
+        raise RecordError(f"{where}.sha256 {digest[:20]!r} is not a sha256 (64 hex digits)")
+    return StageEntry(name, file, digest, field(data, "role", str, where, ""),
+                      tuple(_port(p, f"{where}.inputs[{i}]") for i, p in enumerate(field(data, "inputs", list, where))),
+                      tuple(_port(p, f"{where}.outputs[{i}]") for i, p in enumerate(field(data, "outputs", list, where))),
+                      tuple(items(field(data, "host_before", list, where, []), str, f"{where}.host_before")),
+                      tuple(items(field(data, "host_after", list, where, []), str, f"{where}.host_after")),
+                      field(data, "macs_per_frame", int, where, 0), field(data, "block", (dict, type(None)), where, None))
+
+
+def _manifest(data: Any, directory: Path) -> Manifest:
+    if field(data, "format", str, "the manifest", "") != MANIFEST_FORMAT:
+        raise RecordError(f"format is {data.get('format')!r}")
+    if data.get("format_version") != MANIFEST_VERSION:
+        raise RecordError(f"format_version {data.get('format_version')} (this toolkit reads {MANIFEST_VERSION})")
+    plan = field(data, "plan", dict, "the manifest")
+    if field(plan, "path", str, "plan") not in PLAN_PATHS:
+        raise RecordError(f"plan.path {plan['path']!r} is not one of {', '.join(PLAN_PATHS)}")
+    field(plan, "tile_w", (int, type(None)), "plan")
+    stages = tuple(_stage(s, f"stages[{i}]", directory) for i, s in enumerate(field(data, "stages", list, "the manifest")))
+    host_steps = tuple(items(field(data, "host_steps", list, "the manifest", []), dict, "host_steps"))
+    packing = field(data, "packing", (dict, type(None)), "the manifest", None)
+    try:
+        packing = Packing.from_json(packing) if packing else None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RecordError(f"packing is not a packing record ({type(exc).__name__}: {exc})") from None
+    return Manifest(field(data, "model", dict, "the manifest"), plan, stages, host_steps,
+                    field(data, "created_by", str, "the manifest", ""), packing)
 
 
 def read_manifest(directory: Path) -> Manifest:
-    """Reads ``directory/manifest.json``; a missing or foreign file is a :class:`UserError`."""
+    """Reads ``directory/manifest.json`` as untrusted input: every field checked against its typed
+    record, every stage file a name inside ``directory``; a missing or foreign file is a
+    :class:`UserError`."""
     path = Path(directory) / MANIFEST_NAME
     if Path(directory).is_file():
         raise UserError(f"{directory} is a file; pass the export folder (the one holding {MANIFEST_NAME})")
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"no {MANIFEST_NAME} in {directory}: run `convtasnet-hailo export --out {directory}` first")
+    data = read_json(path, "convtasnet-hailo manifest", "re-export")
     try:
-        data = json.loads(path.read_text())
-        if data.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"format is {data.get('format')!r}")
-        if data.get("format_version") != MANIFEST_VERSION:
-            raise ValueError(f"format_version {data.get('format_version')} (this toolkit reads {MANIFEST_VERSION})")
-        stages = tuple(
-            StageEntry(s["name"], s["file"], s["sha256"], s.get("role", ""),
-                       tuple(_port(p) for p in s["inputs"]), tuple(_port(p) for p in s["outputs"]),
-                       tuple(s.get("host_before", ())), tuple(s.get("host_after", ())),
-                       s.get("macs_per_frame", 0), s.get("block"))
-            for s in data["stages"]
-        )
-        return Manifest(data["model"], data["plan"], stages, tuple(data.get("host_steps", ())),
-                        data.get("created_by", ""), Packing.from_json(data["packing"]) if data.get("packing") else None)
-    except (ValueError, KeyError, TypeError) as exc:
+        return _manifest(data, Path(directory))
+    except RecordError as exc:
         raise UserError(f"{path} is not a readable convtasnet-hailo manifest ({exc}); re-export") from None
 
 
+def check_coverage(manifest: Manifest, directory: Path) -> None:
+    """The manifest describes a whole plan: at least one stage, as many as the plan recorded,
+    each once, and what the path delivers made by some step (the packing is judged against the
+    runtime limits by `check` itself)."""
+    where = f"{Path(directory) / MANIFEST_NAME}"
+    if not manifest.stages:
+        raise UserError(f"{where} lists no stages; an export always has some: re-export")
+    names = [s.name for s in manifest.stages]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"{where} lists stage {twice[0]} more than once; re-export")
+    recorded = manifest.plan.get("n_stages")
+    if isinstance(recorded, int) and recorded != len(names):
+        raise UserError(f"{where} lists {len(names)} stage(s) and its plan recorded {recorded}: stages are missing "
+                        "or were added; re-export")
+    if not manifest.plan.get("monolithic"):
+        produced = {p.name for s in manifest.stages for p in s.outputs} | \
+            {n for h in manifest.host_steps for n in (h.get("outputs") or ()) if isinstance(n, str)}
+        missing = [n for n in PATH_OUTPUTS[manifest.plan["path"]] if n not in produced]
+        if missing:
+            raise UserError(f"{where}: no stage or host step makes {missing[0]}, what the {manifest.plan['path']} "
+                            "path delivers; the stages do not cover the plan: re-export")
+
+
 def verify_stage_file(directory: Path, entry: StageEntry) -> Path:
-    """The stage's file, after checking it exists and its sha256 is the manifest's."""
-    path = Path(directory) / entry.file
-    if not path.is_file():
+    """The stage's file, after checking it is a regular file inside ``directory`` and its sha256
+    is the manifest's."""
+    try:
+        path = inside(Path(directory), entry.file, f"stage {entry.name}: file")
+    except RecordError as exc:
+        raise UserError(f"{Path(directory) / MANIFEST_NAME}: {exc}; re-export") from None
+    if not path.exists():
         raise UserError(f"stage {entry.name}: {path} is missing; re-run export into {directory}")
+    regular_file(path, f"stage {entry.name}:", "re-run export")
     actual = sha256_file(path)
     if actual != entry.sha256:
         raise UserError(f"stage {entry.name}: {path} was changed after export (sha256 {actual[:12]}... "

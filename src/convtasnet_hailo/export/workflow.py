@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..plan.builder import PlanOptions, PlanPath, float_only_options_of
+from ..plan.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
 from ..model.source import ModelSource
 from .graph_check import Violation
-from ..plan.packing import Packing, pack_stages
+from ..plan.packing import Packing, PackingRequest
 from .hailo_rules import CheckLimits
 
 DEFAULT_TILE_W = 256
@@ -29,14 +32,17 @@ def report_violations(violations: list[Violation], what: str, report: Callable[[
 
 
 def export_staged(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
-                  limits: CheckLimits, networks_per_group: int | None = None,
+                  limits: CheckLimits, packing_request: PackingRequest = PackingRequest(),
                   report: Callable[[str], None] = print) -> int:
     from .exporter import export_plan
 
     plan = layout.build(source.model, path)
-    packing = pack_stages([s.name for s in plan.stages], networks_per_group=networks_per_group)
-    result = export_plan(plan, tile_w or DEFAULT_TILE_W, out, source.to_json(), limits, report=report,
-                         packing=packing)
+    if plan.rf_window and tile_w not in (None, plan.rf_window):
+        raise UserError(f"--rf-windows: the spans run at their window width ({plan.rf_window} frames); drop --tile-w")
+    check_run_files(source.given(), [out / "manifest.json"] + [out / f"{s.name}.onnx" for s in plan.stages])
+    packing = packing_request.packing([s.name for s in plan.stages])
+    result = export_plan(plan, plan.rf_window or tile_w or DEFAULT_TILE_W, out, source.to_json(), limits,
+                         report=report, packing=packing)
     report(f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} written, "
            f"{len(result.reused)} unchanged and reused (same sha256)")
     if plan.float_only_options:
@@ -58,15 +64,19 @@ def export_whole(source: ModelSource, out: Path, length: int | None, limits: Che
 
     if length is None:
         raise UserError("--monolithic needs --length T (the fixed input length in samples)")
+    check_run_files(source.given(), [out / "manifest.json", out / f"convtasnet_monolithic_T{length}.onnx"])
+    refuse_unless_fits(source.model.config.forward_bytes(length), f"--monolithic --length {length} (the export "
+                       "traces the whole model at that length)", "pass a shorter --length")
     result = export_monolithic(source.model, length, out, source.to_json(), limits)
     report(f"wrote {out / result.manifest.stages[0].file} (whole model at {length} samples)")
     return report_violations(result.violations, "monolithic check", report)
 
 
 def report_packing(packing: Packing | None, what: str, report: Callable[[str], None] = print) -> int:
-    """Exit status 1 when the export's packing breaks a limit: network groups per HEF, networks
-    per group, or more network groups than a device holds at once (hailo_runtime can still run
-    such a plan in configuration windows, at the cost the message states)."""
+    """Exit status 1 when the export's packing breaks a limit (network groups per HEF, networks
+    per group) or cannot run in its execution mode. More network groups than a device holds at
+    once is said, not failed: hailo_runtime runs such a plan in configuration windows, at the
+    cost the message states."""
     if packing is None:
         report(f"{what}: no packing recorded (an export from before packing); re-export to check the runtime limits")
         return 0
@@ -75,19 +85,21 @@ def report_packing(packing: Packing | None, what: str, report: Callable[[str], N
         print(f"{what}: {problem}", file=sys.stderr)
     note = packing.window_note()
     if note:
-        print(f"{what}: {note}", file=sys.stderr)
+        report(f"{what}: {note}")
     elif not problems:
         report(f"{what}: {len(packing.hefs)} HEF(s), {len(packing.network_groups)} network group(s) within HailoRT's "
-               f"limits ({packing.limits.network_groups_per_device} network groups per device)")
-    return 1 if problems or note else 0
+               f"limits ({packing.limits.network_groups_per_device} network groups per device), execution mode "
+               f"{packing.mode.value}")
+    return 1 if problems else 0
 
 
 def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], None] = print) -> int:
     """The Hailo parser rules on every stage file, and the packing against the runtime limits."""
     from .graph_check import check_export
-    from .manifest import read_manifest
+    from .manifest import check_coverage, read_manifest
 
     manifest = read_manifest(export_dir)
+    check_coverage(manifest, export_dir)
     options = float_only_options_of(manifest.plan)
     if options:
         report(float_only_note(options))
@@ -96,9 +108,18 @@ def check_folder(export_dir: Path, limits: CheckLimits, report: Callable[[str], 
     return max(rules, report_packing(manifest.packing, f"check {export_dir}", report))
 
 
+def rf_layout(layout: PlanOptions, config, hop_ms: float, max_width: int | None) -> PlanOptions:
+    """``layout`` with receptive-field windows for hops of ``hop_ms`` (a whole number of strides)."""
+    import dataclasses
+
+    hop = hop_samples(hop_ms, config.sample_rate, config.stride)
+    return dataclasses.replace(layout, rf_hop_frames=hop // config.stride, rf_max_width=max_width or DEFAULT_MAX_WIDTH)
+
+
 def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int | None, layout: PlanOptions,
-                   monolithic: bool, length: int | None, limits: CheckLimits, networks_per_group: int | None = None,
-                   report: Callable[[str], None] = print) -> int:
+                   monolithic: bool, length: int | None, limits: CheckLimits,
+                   packing_request: PackingRequest = PackingRequest(), report: Callable[[str], None] = print,
+                   rf_hop_ms: float | None = None) -> int:
     """Staged (one ONNX per stage) or, with ``monolithic``, the whole model at ``length`` samples."""
     if monolithic and (layout.block_chan or tile_w):
         raise UserError("--monolithic exports the whole model: drop --tile-w/--block-chan")
@@ -106,4 +127,6 @@ def export_command(source: ModelSource, out: Path, path: PlanPath, tile_w: int |
         raise UserError("--length is for --monolithic; staged exports are length-independent")
     if monolithic:
         return export_whole(source, out, length, limits, report)
-    return export_staged(source, out, path, tile_w, layout, limits, networks_per_group, report)
+    if rf_hop_ms is not None:  # the streaming plan of receptive-field spans (plan.rf_windows)
+        layout = rf_layout(layout, source.model.config, rf_hop_ms, limits.max_width)
+    return export_staged(source, out, path, tile_w, layout, limits, packing_request, report)

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ..compile.layout import nchw_to_nhwc
-from ..files import written_atomically
+from ..files import write_text_atomically, written_atomically
 from ..plan.builder import StagePlan
 from ..plan.stages import Stage
+from ..records import RecordError, field, inside
 from ..tiling.executor import StitchedExecutor
+from ..tiling.window_executor import WindowStreamingExecutor
 
 INDEX_NAME = "calibration.json"
 
@@ -44,11 +46,39 @@ class _RecordingBackend:
         return self.inner.run_stage(stage, inputs)
 
 
+def _record_windows(plan: StagePlan, recorder: _RecordingBackend, audio: list[np.ndarray]) -> None:
+    """Each recording streamed hop by hop through the window executor (one window per span and hop)."""
+    hop = plan.rf_hop_frames * plan.config.stride
+    for wav in audio:
+        executor = WindowStreamingExecutor(plan, recorder, hop)
+        wav = np.asarray(wav, np.float32)
+        whole = len(wav) // hop * hop
+        for first in range(0, whole, hop):
+            executor.push(wav[first:first + hop])
+        executor.finish(wav[whole:])
+
+
 def fingerprint(audio: list[np.ndarray], count: int, tile_w: int, seed: int, plan: StagePlan) -> str:
     digest = hashlib.sha256(f"paired:{count}:{tile_w}:{seed}:{plan.block_chan}:{plan.path.value}".encode())
     for wav in audio:
         digest.update(np.ascontiguousarray(wav, np.float32).tobytes())
     return digest.hexdigest()
+
+
+def _reusable(index_path: Path, key: str, wanted: set[str]) -> dict[str, Path] | None:
+    """The files of an earlier calibration of the same fingerprint, or None (none, another one, or
+    an index that is not one: it is rebuilt). Names are read only inside the folder."""
+    if not index_path.is_file():
+        return None
+    try:
+        index = json.loads(index_path.read_text())
+        files = {name: inside(index_path.parent, file, "calibration file")
+                 for name, file in field(index, "files", dict, "calibration.json").items()}
+    except (ValueError, RecordError):  # UnicodeDecodeError is a ValueError
+        return None
+    if index.get("fingerprint") == key and wanted <= set(files) and all(p.is_file() for p in files.values()):
+        return files
+    return None
 
 
 def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_dir: Path, count: int = 64,
@@ -69,15 +99,16 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
     key = fingerprint(audio, count, tile_w, seed, plan)
     wanted = tensors if tensors is not None else {port.name for stage in plan.stages for port in stage.inputs}
     index_path = out_dir / INDEX_NAME
-    if index_path.is_file():
-        index = json.loads(index_path.read_text())
-        files = {name: out_dir / file for name, file in index.get("files", {}).items()}
-        if index.get("fingerprint") == key and wanted <= set(files) and all(p.is_file() for p in files.values()):
-            return files
+    files = _reusable(index_path, key, wanted)
+    if files is not None:
+        return files
     recorder = _RecordingBackend(backend or load_backend("torch_proxy"), wanted)
-    executor = StitchedExecutor(plan, recorder, tile_w)
-    for wav in audio:
-        executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
+    if plan.rf_window:  # receptive-field spans see the windows a stream gives them
+        _record_windows(plan, recorder, audio)
+    else:
+        executor = StitchedExecutor(plan, recorder, tile_w)
+        for wav in audio:
+            executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
     files = {}
     available = min((sum(len(b) for b in batches) for batches in recorder.tiles.values()), default=0)
     if available < count:
@@ -91,6 +122,6 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
         files[name] = out_dir / f"{name}.npy"
         with written_atomically(files[name]) as temporary, open(temporary, "wb") as handle:
             np.save(handle, nchw_to_nhwc(tiles[chosen]))
-    index_path.write_text(json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": seed,
+    write_text_atomically(index_path, json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": seed,
                                       "files": {n: p.name for n, p in files.items()}}, indent=1))
     return files

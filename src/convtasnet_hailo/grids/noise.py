@@ -33,6 +33,8 @@ from ..backends.hailo_quant import (
     HailoQuantBackend, Precision, QValue, calibrate_ranges, emulate_op, float_op, layer_name, run_stage_quantized,
 )
 from ..errors import UserError
+from ..guard import check_run_files
+from ..files import write_text_atomically
 from ..metrics.separation import score_separation, si_snr
 from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
@@ -229,7 +231,7 @@ def write_model_scripts(directory: Path, plan: StagePlan, layers_16bit: list[str
         lines = [f"quantization_param({layer_name(stage, i, op)}, precision_mode=a16_w16)"
                  for i, op in enumerate(stage.ops) if layer_name(stage, i, op) in chosen]
         paths[stage.name] = directory / f"{stage.name}.alls"
-        paths[stage.name].write_text("".join(line + "\n" for line in lines))
+        write_text_atomically(paths[stage.name], "".join(line + "\n" for line in lines))
     return paths
 
 
@@ -285,8 +287,16 @@ def noise_command(source: ModelSource, audio_paths: list[str], source_paths: lis
                              for w in (load_audio(p, rate, allow_silent=True).wav for p in source_paths)])]
     calibration = [Path(p) for p in calib_paths] if calib_paths else _default_calibration(rate) or \
         [Path(p) for p in audio_paths]
-    out.mkdir(parents=True, exist_ok=True)
-    record = analyze_noise(source, NoiseInputs(audio, sources, [load_audio(p, rate).wav for p in calibration]),
+    calib_audio = [load_audio(p, rate).wav for p in calibration]  # every input checked before the first output
+    check_run_files(source.given() + [("the --audio input", p) for p in audio_paths]
+                    + [(f"the --s{i} reference", p) for i, p in enumerate(source_paths, 1)]
+                    + [("the --calib input", p) for p in calibration],
+                    [out / "noise_report.json", out / "noise_layers.png"])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
+    record = analyze_noise(source, NoiseInputs(audio, sources, calib_audio),
                            out, tile_w, target_db, calib_count, report, ort_check)
     record.update({"audio": list(audio_paths), "sources": list(source_paths), "calibration": [str(p) for p in calibration]})
     write_json(out / "noise_report.json", record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -14,13 +15,16 @@ from ..compile.manifest import CompileManifest, PackArtifacts, StageArtifacts
 from ..errors import UserError
 from ..executors.base import CaseExecutor, ExecutorOptions, open_executor
 from ..files import write_text_atomically
+from ..guard import check_run_files
+from ..records import read_json
 from ..export.exporter import export_plan
 from ..export.manifest import read_manifest, sha256_file
-from ..plan.builder import PlanPath, build_plan, float_only_options_of, refuse_float_only
-from ..plan.packing import Packing, pack_stages
+from ..plan.builder import PlanPath, build_plan, build_window_plan, float_only_options_of, refuse_float_only
+from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..runs.run_folder import TsvWriter
 from .calibration import make_calibration
-from ..compile.driver import SDK_MISSING, SDK_MODULE
+from ..compile.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk
+from ..compile.worker import probe_interpreter
 from .profile import GridCase, GridProfile, run_tag, select_stages, structure_key
 from ..compile.model_script import ScriptVariant
 from .report import write_report
@@ -37,9 +41,17 @@ from .runner import (
 GRID_SUMMARY = {"decoder": "allocator_mapping_fixes_summary.tsv", "masker": "masker_allocator_fixes_summary.tsv"}
 
 
-def exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions) -> ExecMode:
-    """Decided before any work starts: a missing SDK is reported at once (on a Ray cluster the
-    nodes with the ``hailo_sdk`` resource have it, not this machine)."""
+def exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions, hw_arch: str = "hailo8") -> ExecMode:
+    """Decided before any work starts: a missing SDK, or one that does not target ``hw_arch``, is
+    reported at once (on a Ray cluster the nodes with the ``hailo_sdk`` resource have it, not
+    this machine)."""
+    mode = _exec_mode(dry_run, hailo_python, executor)
+    if mode is ExecMode.IN_PROCESS and executor.name != "ray":  # on Ray the SDK is on the nodes
+        check_target(import_sdk(), hw_arch)
+    return mode
+
+
+def _exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions) -> ExecMode:
     if dry_run:
         return ExecMode.DRY_RUN
     if executor.name == "ray":
@@ -48,9 +60,11 @@ def exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions
     if hailo_python:
         if not Path(hailo_python).exists():
             raise UserError(f"--hailo-python {hailo_python} does not exist; pass the SDK venv's bin/python")
+        probe_interpreter(hailo_python)  # once: a wrong interpreter is one error, not one per stage
         return ExecMode.WORKER
     if importlib.util.find_spec(SDK_MODULE) is None:
         raise UserError(SDK_MISSING)
+    import_sdk()  # once, here: an install that fails at import is one error, not one per stage
     return ExecMode.WORKER if jobs > 1 else ExecMode.IN_PROCESS  # the SDK is not known to be thread-safe
 
 
@@ -172,21 +186,27 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     block_chan, tile_w = manifest.plan.get("block_chan"), manifest.tile_w
     fuse = bool(manifest.plan.get("fused", False))  # exports before fusion existed are unfused
     device_norms = bool(manifest.plan.get("device_norms", False))
-    plan = build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan, fuse,
-                      bool(manifest.plan.get("expose_internal", False)), device_norms)
+    rf_hop = manifest.plan.get("rf_hop_frames")
+    plan = build_window_plan(source.model, rf_hop, manifest.plan.get("rf_max_width") or 512) if rf_hop else \
+        build_plan(source.model, PlanPath(manifest.plan["path"]), block_chan, fuse,
+                   bool(manifest.plan.get("expose_internal", False)), device_norms)
     if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
         raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
-    calib = make_calibration(build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse, device_norms=device_norms),
-                             tile_w, audio,
+    out_dir = export_dir / "hailo" / hw_arch
+    check_run_files(source.given() + [("--export-dir", export_dir), ("--precision", precision_dir)]
+                    + [("the --calib input", p) for p in audio_paths or ()], [out_dir / "compile_summary.tsv"])
+    full_chain = plan if rf_hop else build_plan(source.model, PlanPath.FULL_CHAIN, block_chan, fuse,
+                                                device_norms=device_norms)
+    calib = make_calibration(full_chain, tile_w, audio,
                              export_dir / "calib", calib_count,
                              tensors={p.name for s in plan.stages for p in s.inputs}, report=report)
-    out_dir = export_dir / "hailo" / hw_arch
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts = write_scripts((variant,), out_dir / "scripts")
     cases = [GridCase(run_tag(s.name, tile_w, block_chan or 0, variant.name), manifest.plan["path"], s.name, tile_w,
                       block_chan or 0, variant.name) for s in plan.stages]
     packing = manifest.packing or pack_stages([s.name for s in plan.stages], networks_per_group=1)
+    resolve_mode(packing.mode.value, max(len(g.networks) for g in packing.network_groups), hw_arch)
     joined = [(g.name, g.networks) for g in packing.network_groups if len(g.networks) > 1]
     prepared = prepare_cases(cases, manifest, export_dir, calib, scripts, hw_arch, export_dir, out_dir,
                              har_only=frozenset(s for _, stages in joined for s in stages),
@@ -203,7 +223,8 @@ def run_compile(export_dir: Path, hw_arch: str, model_override: str | None, audi
     pack_rows = execute(packs, mode, export_dir, summary, hw_arch, executor, hailo_python, timeout_s, report=report) \
         if packs else []
     write_compile_manifest(out_dir, hw_arch, tile_w, block_chan, variant.name, rows, pack_rows, packing)
-    return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir}
+    multi = sorted(r["stage"] for r in pack_rows if r.get("multi_context"))
+    return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir, "multi_context_packs": multi}
 
 
 def write_compile_manifest(out_dir: Path, hw_arch: str, tile_w: int, block_chan: int | None, variant: str,
@@ -217,8 +238,8 @@ def write_compile_manifest(out_dir: Path, hw_arch: str, tile_w: int, block_chan:
     stages_of = {g.name: g.networks for g in packing.network_groups}
     by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
     CompileManifest(hw_arch, tile_w, block_chan, variant, {r["stage"]: artifacts(r) for r in rows},
-                    {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)}
-                    ).write(out_dir)
+                    {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
+                    packing.mode.value).write(out_dir)
 
 
 def check_resumable(run_dir: Path, profile: GridProfile) -> None:
@@ -232,10 +253,10 @@ def check_resumable(run_dir: Path, profile: GridProfile) -> None:
             raise UserError(f"--resume {run_dir} is not the run folder of a grid (no cases.json, export/ or "
                             f"{GRID_SUMMARY[profile.path]}); pass the folder an interrupted grid printed")
         return
-    try:
-        recorded = json.loads(cases.read_text())
-    except ValueError:
-        raise UserError(f"--resume {run_dir}: cases.json is not readable JSON; start a new grid") from None
+    recorded = read_json(cases, "grid case list", "start a new grid")
+    if not isinstance(recorded, dict):
+        raise UserError(f"--resume {run_dir}: cases.json holds a JSON {type(recorded).__name__}, not a grid's case "
+                        "list; start a new grid")
     if (recorded.get("path"), recorded.get("profile")) != (profile.path, profile.name):
         raise UserError(f"--resume {run_dir} holds grid {recorded.get('path')} --profile {recorded.get('profile')}, "
                         f"not {profile.path} --profile {profile.name}; pass the matching path and profile")
@@ -248,7 +269,7 @@ def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, 
                     executor: ExecutorOptions, timeout_s: float | None, report: Callable[[str], None] = print,
                     precision_dir: Path | None = None) -> int:
     """HAR + HEF for every stage of an export; exit 1 when any stage fails to compile."""
-    mode = exec_mode(dry_run, hailo_python, executor)  # a missing SDK is reported before any work
+    mode = exec_mode(dry_run, hailo_python, executor, hw_arch)  # a missing SDK is reported before any work
     if not export_dir.is_dir():
         raise UserError(f"--export-dir {export_dir} is not a folder; pass one written by `convtasnet-hailo export`")
     with open_executor(executor) as cases:
@@ -261,7 +282,12 @@ def compile_command(export_dir: Path, hw_arch: str, model_override: str | None, 
     joined = f", {done(pack_rows)} of {outcome['joined']} pack(s) joined" if outcome["joined"] else ""
     report(f"{len(rows)} stage(s) {mode.value}: {hefs} HEF(s){joined}, {len(failed)} failed; "
            f"{outcome['out_dir'] / 'compile_summary.tsv'}")
-    return 1 if failed else 0
+    multi = outcome["multi_context_packs"]
+    if multi:  # HailoRT runs a network of a multi-context group only with all the others
+        print(f"compile: pack {multi[0]} compiled multi-context ({len(multi)} of {outcome['joined']} packs), which "
+              "execution mode activated_packs cannot run one network at a time (HailoRT inference_pipeline.cpp); "
+              "re-export with --networks-per-group 1, or smaller packs, and compile again", file=sys.stderr)
+    return 1 if failed or multi else 0
 
 
 def grid_command(source, profile: GridProfile, hw_arch: str, runs_dir: Path, resume: Path | None,
@@ -270,10 +296,12 @@ def grid_command(source, profile: GridProfile, hw_arch: str, runs_dir: Path, res
     """Every case of a grid profile into a run folder (or the folder of an interrupted run)."""
     from ..runs.run_folder import new_run_dir
 
-    mode = exec_mode(dry_run, hailo_python, executor)
+    mode = exec_mode(dry_run, hailo_python, executor, hw_arch)
     if resume is not None:
         check_resumable(resume, profile)
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
+    check_run_files(source.given() + [("the --calib input", p) for p in audio_paths or ()],
+                    [resume / "cases.json", resume / GRID_SUMMARY[profile.path]] if resume else [])
     run_dir = resume or new_run_dir(runs_dir)
     report(f"grid {profile.path} --profile {profile.name} ({mode.value}, executor {executor.name}), "
            f"{source.description}; run folder {run_dir}")

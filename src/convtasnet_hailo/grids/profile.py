@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..guard import regular_file
 from ..compile.model_script import ScriptVariant
 
 if sys.version_info >= (3, 11):
@@ -43,16 +44,19 @@ class GridCase:
 
 def load_profile(path_name: str, profile: str, grid_file: Path | None = None) -> GridProfile:
     grid_file = grid_file or DEFAULT_GRID
+    regular_file(grid_file, "grid file", "pass a TOML grid (see grids/default.toml)")
     try:
-        data: dict[str, Any] = tomllib.loads(Path(grid_file).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data: dict[str, Any] = tomllib.loads(Path(grid_file).read_bytes().decode("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read grid {grid_file}: {exc}") from None
     section = data.get(path_name, {})
-    if profile not in section:
+    if not isinstance(section, dict) or profile not in section or not isinstance(section[profile], dict):
         raise UserError(f"grid {grid_file} has no profile {path_name}.{profile}; it has: "
-                        f"{', '.join(f'{path_name}.{p}' for p in section) or 'none'}")
+                        f"{', '.join(f'{path_name}.{p}' for p in section if isinstance(section, dict)) or 'none'}")
     spec = section[profile]
     declared = data.get("variants", {"default": []})
+    if not isinstance(declared, dict) or not all(isinstance(v, list) for v in declared.values()):
+        raise UserError(f"grid {grid_file}: [variants] must map names to lists of model-script lines")
     try:
         variants = tuple(ScriptVariant(name, tuple(declared[name])) for name in spec.get("variants", ["default"]))
     except KeyError as exc:

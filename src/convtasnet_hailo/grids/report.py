@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from ..files import written_atomically
+from ..files import write_text_atomically, written_atomically
 from ..runs.run_folder import TsvWriter
 
 REPORT_COLUMNS = ["tile_w", "block_chan", "variant", "cases", "hef_success", "failed", "not_run", "pass_rate",
@@ -65,7 +65,7 @@ def write_report(run_dir: Path, rows: list[dict], stages_by_config: dict[tuple[i
         writer.append(line)
     _heatmap(run_dir / "grid_report.png", table)
     covering = covering_configuration(rows, stages_by_config)
-    (run_dir / "covering_manifest.json").write_text(json.dumps(
+    write_text_atomically(run_dir / "covering_manifest.json", json.dumps(
         covering or {"covering": None, "reason": "no configuration has a passing HEF for every stage"}, indent=1))
     return {"table": table, "covering": covering}
 

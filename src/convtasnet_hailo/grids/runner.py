@@ -22,8 +22,9 @@ from ..compile.driver import CompileJob, CompileResult, PackJob
 from ..compile.remote import absolute_result, job_inputs, run_case
 from ..executors.base import CaseExecutor, Task, TaskFailure
 from ..executors.files import unpack
+from ..files import write_text_atomically
 from .profile import GridCase, run_tag
-from ..compile.model_script import ScriptVariant
+from ..compile.model_script import ScriptVariant, stated
 
 SUMMARY_COLUMNS = ["run_tag", "stage", "path", "tile_w", "block_chan", "variant", "hw_arch", "status",
                    "har_success", "hef_success", "exception_type", "failure_head", "signature", "log", "hef_log",
@@ -51,12 +52,19 @@ def end_node_names(onnx_path: Path) -> tuple[str, ...]:
     return tuple(n.name for n in model.graph.node if outputs & set(n.output))
 
 
+def calibration_count(paths) -> int:
+    """Calibration tiles a stage's compile gets: the fewest rows among its inputs' files."""
+    import numpy as np
+
+    return min(len(np.load(path, mmap_mode="r")) for path in paths)
+
+
 def write_scripts(variants: tuple[ScriptVariant, ...], directory: Path) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
     for variant in variants:
         paths[variant.name] = directory / f"{variant.name}.alls"
-        paths[variant.name].write_text(variant.text())
+        write_text_atomically(paths[variant.name], variant.text())
     return paths
 
 
@@ -73,10 +81,12 @@ def prepare_cases(cases: list[GridCase], manifest: Manifest, export_dir: Path, c
         entry = manifest.stage(case.stage)
         onnx_path = export_dir / entry.file
         calib = tuple(str(calib_files[p.name].relative_to(root)) for p in entry.inputs)
+        script = stated(scripts[case.variant].read_text() + (stage_lines or {}).get(case.stage, ""),
+                        calibration_count(calib_files[p.name] for p in entry.inputs))
         job = CompileJob(
             stage=case.stage, onnx_path=str(onnx_path.relative_to(root)), input_names=tuple(p.name for p in entry.inputs),
             input_shapes=tuple(p.shape for p in entry.inputs), end_node_names=end_node_names(onnx_path),
-            hw_arch=hw_arch, script_text=scripts[case.variant].read_text() + (stage_lines or {}).get(case.stage, ""),
+            hw_arch=hw_arch, script_text=script,
             out_dir=str(out_dir.relative_to(root)),
             run_tag=case.run_tag, calib_paths=calib, compile_hef=case.stage not in har_only)
         digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, hw_arch, job.compile_hef]).encode())
@@ -147,7 +157,7 @@ def execute(prepared: list[PreparedCase], mode: ExecMode, root: Path, summary: T
     jobs_dir = root / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
     for item in todo:  # the job files are what a user copies to an SDK machine
-        (jobs_dir / f"{item.case.run_tag}.json").write_text(json.dumps(item.job.to_json(), indent=1))
+        write_text_atomically(jobs_dir / f"{item.case.run_tag}.json", json.dumps(item.job.to_json(), indent=1))
 
     def finished(row: dict) -> None:
         rows.append(row)
@@ -198,5 +208,5 @@ def _case_row(item: PreparedCase, outcome, mode: ExecMode, root: Path, hw_arch: 
     unpack(outcome["files"], root)
     result = absolute_result(outcome["result"], root)
     if result.ok:
-        (root / item.job.out_dir / f"{item.job.run_tag}.inputs").write_text(item.fingerprint)
+        write_text_atomically(root / item.job.out_dir / f"{item.job.run_tag}.inputs", item.fingerprint)
     return _row(item, hw_arch, "compiled" if result.ok else "failed", result)

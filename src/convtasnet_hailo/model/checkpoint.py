@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch.torch_version import TorchVersion
 
 from ..errors import UserError
 from ..files import sha256_file as file_sha256  # noqa: F401  (part of this module's interface)
+from ..files import written_atomically
+from ..guard import regular_file
 from .config import ConvTasNetConfig
 from .convtasnet import ConvTasNet
 
@@ -46,6 +48,21 @@ def _read_package(path: Path) -> dict[str, Any]:
     return package
 
 
+def _check_tensor(key: str, value: Any, source: str) -> None:
+    """A weight is a floating-point tensor with finite values; anything else is refused by name."""
+    if not isinstance(value, torch.Tensor):
+        raise UserError(f"checkpoint {source}: state_dict[{key!r}] is a {type(value).__name__}, not a tensor; "
+                        "re-save the model with Asteroid's serialize()")
+    if not value.is_floating_point():
+        raise UserError(f"checkpoint {source}: {key} holds {str(value.dtype).replace('torch.', '')} values, not "
+                        "floating point; re-save the model with Asteroid's serialize()")
+    finite = torch.isfinite(value)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise UserError(f"checkpoint {source}: {key} holds {bad} NaN/Inf value(s) of {value.numel()}; the training "
+                        "diverged or the file was damaged: use an earlier checkpoint")
+
+
 def _check_state_dict(model: ConvTasNet, state_dict: dict[str, torch.Tensor], source: str) -> None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
@@ -55,6 +72,7 @@ def _check_state_dict(model: ConvTasNet, state_dict: dict[str, torch.Tensor], so
     if extra:
         raise UserError(f"checkpoint {source} has unexpected key {extra[0]} ({len(extra)} extra) for its model_args")
     for key, tensor in expected.items():
+        _check_tensor(key, state_dict[key], source)
         if tuple(state_dict[key].shape) != tuple(tensor.shape):
             raise UserError(
                 f"checkpoint {source}: key {key} has shape {tuple(state_dict[key].shape)}, "
@@ -67,9 +85,14 @@ def model_from_package(package: dict[str, Any], source: str) -> ConvTasNet:
     name = package.get("model_name", "ConvTasNet")
     if name not in _MODEL_NAMES:
         raise UserError(f"checkpoint {source} holds model_name={name!r}; only ConvTasNet is supported")
+    for key in ("model_args", "state_dict"):
+        if not isinstance(package[key], Mapping):
+            raise UserError(f"checkpoint {source}: {key} is a {type(package[key]).__name__}, not a mapping of "
+                            f"names to {'options' if key == 'model_args' else 'tensors'}; re-save the model with "
+                            "Asteroid's serialize()")
     config = ConvTasNetConfig.from_model_args(package["model_args"])
     model = ConvTasNet(config)
-    state_dict = {k: v for k, v in package["state_dict"].items()}
+    state_dict = {str(k): v for k, v in package["state_dict"].items()}
     _check_state_dict(model, state_dict, source)
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
@@ -103,8 +126,10 @@ def resolve_checkpoint(path_or_id: str) -> Path:
     path = Path(os.path.expanduser(path_or_id))
     if path.is_file():
         return path
-    if path.exists():
+    if path.is_dir():
         raise UserError(f"model path {path} is a directory; pass the checkpoint file inside it")
+    if path.exists():  # a FIFO or a device: torch.load would wait on it forever
+        regular_file(path, "model path", "pass the checkpoint file (.pth/.bin)")
     if _looks_like_hub_id(path_or_id):
         return _download_from_hub(path_or_id)
     raise UserError(f"model file {path_or_id} does not exist (pass a .pth/.bin path or a hub id owner/name)")
@@ -130,6 +155,6 @@ def model_package(model: ConvTasNet) -> dict[str, Any]:
 
 
 def save_model(model: ConvTasNet, path: Path) -> None:
-    """Writes ``model`` as an Asteroid checkpoint file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model_package(model), path)
+    """Writes ``model`` as an Asteroid checkpoint file (atomically: an interrupt leaves none)."""
+    with written_atomically(path) as temporary:
+        torch.save(model_package(model), temporary)

@@ -46,9 +46,33 @@ _ASTEROID_ONLY_KEYS = ("fb_name", "in_chan", "out_chan")
 def _enum_value(enum_cls: type[enum.Enum], key: str, value: Any) -> enum.Enum:
     try:
         return enum_cls(value)
-    except ValueError:
+    except (ValueError, TypeError):
         allowed = ", ".join(repr(m.value) for m in enum_cls)
         raise UserError(f"unsupported {key}={value!r}: this toolkit supports {allowed}") from None
+
+
+_INT_OPTIONS = ("n_src", "n_filters", "kernel_size", "stride", "bn_chan", "hid_chan", "skip_chan", "conv_kernel_size",
+                "n_blocks", "n_repeats", "sample_rate", "in_chan", "out_chan")
+
+
+def _check_option_types(args: dict[str, Any]) -> None:
+    """Types before arithmetic: counts are integers (a float that is one is taken), ``causal`` is
+    a boolean (the string 'false' would read as true), names are strings."""
+    for key in _INT_OPTIONS:
+        value = args.get(key)
+        if isinstance(value, float) and value.is_integer():
+            args[key] = int(value)
+        elif value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise UserError(f"model option {key}={value!r:.40} must be an integer")
+    causal = args.get("causal")
+    if causal is not None and not isinstance(causal, bool) and causal not in (0, 1):
+        raise UserError(f"model option causal={causal!r:.40} must be true or false (a boolean, not a string)")
+    if "causal" in args:
+        args["causal"] = bool(causal)  # None (unset) as Asteroid's default, False
+    for key in ("fb_name", "norm_type", "mask_act", "encoder_activation"):
+        value = args.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"model option {key}={value!r:.40} must be a name (a string)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +128,12 @@ class ConvTasNetConfig:
         span = (self.conv_kernel_size - 1) * self.dilation(block_index)
         return span if self.causal else span // 2
 
+    def forward_bytes(self, samples: int) -> int:
+        """A lower bound of the memory one forward pass over ``samples`` holds at once (float32):
+        the input and output audio, the encoded frames, one hidden TCN tensor and the masks."""
+        frames = samples // self.stride + 1
+        return 4 * (samples * (1 + self.n_src) + frames * (self.n_filters + self.hid_chan + self.n_src * self.n_filters))
+
     @property
     def mask_in_chan(self) -> int:
         """Channels entering the mask head: skip channels, or the residual stream without skips."""
@@ -113,7 +143,10 @@ class ConvTasNetConfig:
     def from_model_args(cls, model_args: Mapping[str, Any]) -> "ConvTasNetConfig":
         """Read Asteroid ``model_args``; old files without sample_rate/causal/encoder_activation
         get Asteroid's defaults. Unknown or unsupported options raise :class:`UserError`."""
-        args = dict(model_args)
+        if not isinstance(model_args, Mapping):
+            raise UserError(f"model_args is a {type(model_args).__name__}, not a mapping of option names to values")
+        args = {str(k): v for k, v in model_args.items()}
+        _check_option_types(args)
         fb_name = args.pop("fb_name", "free")
         if fb_name not in FREE_FILTERBANK_NAMES:
             raise UserError(

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
+from ..guard import check_run_files, regular_file
 from .config import ConvTasNetConfig, EncoderActivation, MaskAct, NormType
 
 #: Mask activations as ONNX ops (Asteroid's ``mask_act``); no op means linear.
@@ -385,10 +386,10 @@ def import_onnx_command(onnx_path: Path, out: Path, sample_rate: int | None, min
     from .checkpoint import save_model
     from .convtasnet import ConvTasNet
 
-    if not onnx_path.is_file():
-        raise UserError(f"{onnx_path} is not a file; pass the .onnx of a ConvTasNet")
+    regular_file(onnx_path, "ONNX file", "pass the .onnx of a ConvTasNet")
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; pass a file name such as {out / 'model.pth'}")
+    check_run_files([("the ONNX graph", onnx_path)], [out])
     rate = sample_rate or 8000
     try:
         imported = read_convtasnet_graph(onnx_path, rate)
@@ -413,9 +414,6 @@ def import_onnx_command(onnx_path: Path, out: Path, sample_rate: int | None, min
         print(f"import-onnx: the rebuilt model does not reproduce {onnx_path.name} ({snr:.1f} dB < {min_snr_db:g} dB); "
               "nothing written. The graph may hold ops this importer does not map", file=sys.stderr)
         return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    save_model(model, partial)
-    partial.replace(out)
+    save_model(model, out)
     report(f"wrote {out}")
     return 0

@@ -33,6 +33,10 @@ class ModelSource:
                 "model_seed": self.random_seed, "model_path": self.path, "model_sha256": self.sha256,
                 "model_config": self.model.config.to_json()}
 
+    def given(self) -> list[tuple[str, str | None]]:
+        """The file this model was read from, for ``guard.check_run_files`` (none for random weights)."""
+        return [("the --model checkpoint", self.path)]
+
 
 def checkpoint_source(spec: str) -> ModelSource:
     """An Asteroid checkpoint file or hub id."""

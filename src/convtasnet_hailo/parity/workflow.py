@@ -10,6 +10,8 @@ from typing import Callable, Sequence
 
 from ..backends.setup import BackendOptions, open_backend, open_emulation
 from ..errors import UserError
+from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..plan.builder import PlanOptions, PlanPath
 from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
@@ -38,6 +40,8 @@ def parity_cases(path: PlanPath, config: ConvTasNetConfig, tile_widths: Sequence
         if wav_t < config.kernel_size:
             raise UserError(f"length of {wav_t} samples is shorter than one encoder window "
                             f"({config.kernel_size} samples): pass a longer --length/--seconds")
+    refuse_unless_fits(2 * config.forward_bytes(max(samples)), f"parity at {max(samples)} samples "
+                       "(the reference model and the stitched path side by side)", "pass a shorter --length/--seconds")
     return [ParityCase(path, tile_w, wav_t) for tile_w in tile_widths for wav_t in samples]
 
 
@@ -71,6 +75,7 @@ def run_parity_command(source: ModelSource, request: ParityRequest, report: Call
     # backend builds its own artifacts; given exports and HEFs fix the plan they were made from.
     expose = request.backend.runs_any_plan or exported_with_internal_tensors(request.backend.export_dir)
     plan = request.layout.build(source.model, request.path, expose_internal=expose)
+    check_run_files(source.given() + request.backend.given(), [])
     out_dir = new_run_dir(request.runs_dir)
     report(f"parity {request.path.value}: {len(cases)} case(s), backend {request.backend.name}, "
            f"{len(plan.stages)} stages, {source.description}")

@@ -33,6 +33,7 @@ from .skip_sums_in_stages import skip_sums_into_stages
 from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
 from . import names
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
+from .rf_windows import DEFAULT_MAX_WIDTH, check_rf_windows, window_steps
 from .stages import Geometry, Stage, StageInput, StageOutput
 
 Step = Union[Stage, HostStep]
@@ -194,15 +195,22 @@ class PlanOptions:
     gln_in_stages: bool = False  # gLN moments and affine inside the stages (``plan.gln_in_stages``)
     halo_edges: bool = False  # halo stages read tile + edges, joined in-stage (``plan.halo_edges``)
     skip_sums_in_stages: bool = False  # skip sums added by the stages (``plan.skip_sums_in_stages``)
+    #: receptive-field windows for hops of this many frames (``plan.rf_windows``), at most
+    #: ``rf_max_width`` frames wide
+    rf_hop_frames: int | None = None
+    rf_max_width: int = DEFAULT_MAX_WIDTH
 
     def build(self, model: ConvTasNet, path: "PlanPath", expose_internal: bool = False) -> "StagePlan":
+        if self.rf_hop_frames is not None:
+            return build_window_plan(model, self.rf_hop_frames, self.rf_max_width)
         return build_plan(model, path, self.block_chan, self.fuse, expose_internal, self.device_norms,
                           self.gln_in_stages, self.halo_edges, self.skip_sums_in_stages)
 
     def to_json(self) -> dict:
         return {"block_chan": self.block_chan, "fused": self.fuse, "device_norms": self.device_norms,
                 "gln_in_stages": self.gln_in_stages, "halo_edges": self.halo_edges,
-                "skip_sums_in_stages": self.skip_sums_in_stages}
+                "skip_sums_in_stages": self.skip_sums_in_stages, "rf_hop_frames": self.rf_hop_frames,
+                "rf_max_width": self.rf_max_width}
 
     @classmethod
     def float_backends(cls, config: ConvTasNetConfig) -> "PlanOptions":
@@ -225,6 +233,9 @@ class StagePlan:
     gln_in_stages: bool = False
     halo_edges: bool = False
     skip_sums_in_stages: bool = False
+    rf_hop_frames: int | None = None  # receptive-field windows (``plan.rf_windows``) for hops of this many frames
+    rf_window: int | None = None  # ... of this many frames: the width every span runs at
+    rf_max_width: int = DEFAULT_MAX_WIDTH
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -233,7 +244,7 @@ class StagePlan:
     @property
     def options(self) -> PlanOptions:
         return PlanOptions(self.block_chan, self.fused, self.device_norms, self.gln_in_stages, self.halo_edges,
-                           self.skip_sums_in_stages)
+                           self.skip_sums_in_stages, self.rf_hop_frames, self.rf_max_width)
 
     @property
     def float_only_options(self) -> tuple[str, ...]:
@@ -306,6 +317,18 @@ def build_plan(model: ConvTasNet, path: PlanPath = PlanPath.FULL_CHAIN, block_ch
         steps = skip_sums_into_stages(steps, path.outputs, expose_internal)
     plan = StagePlan(model.config, path, tuple(steps), block_chan, fuse, expose_internal, device_norms, gln_in_stages,
                      halo_edges, skip_sums_in_stages)
+    _check_dataflow(plan)
+    return plan
+
+
+def build_window_plan(model: ConvTasNet, hop_frames: int, max_width: int = DEFAULT_MAX_WIDTH) -> StagePlan:
+    """The full-chain plan of a causal cLN model as receptive-field spans (``plan.rf_windows``)
+    for hops of ``hop_frames`` frames, each span at most ``max_width`` frames wide."""
+    check_rf_windows(model.config)
+    steps = norms_on_device(_encoder_steps(model) + _masker_steps(model) + _decoder_steps(model), model.config)
+    steps, width = window_steps(steps, model.config, hop_frames, max_width)
+    plan = StagePlan(model.config, PlanPath.FULL_CHAIN, tuple(steps), device_norms=True, rf_hop_frames=hop_frames,
+                     rf_window=width, rf_max_width=max_width)
     _check_dataflow(plan)
     return plan
 

@@ -398,5 +398,21 @@ def gln_from_tile_moments(tile_mean: np.ndarray, tile_sum_sq: np.ndarray, tile_w
     return grand.astype(np.float32).reshape(groups, 1, 1), var.astype(np.float32).reshape(groups, 1, 1)
 
 
+@dataclasses.dataclass(frozen=True)
+class StackSources(HostWork):
+    """One (1, C, F) tensor per source -> (n_src, C, F): the per-source outputs of a
+    receptive-field span (``plan.rf_windows``) as the decoder's groups."""
+
+    inputs: tuple[str, ...]
+    output: str
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return self.inputs
+
+    def apply(self, store: Store) -> dict[str, np.ndarray]:
+        return {self.output: np.concatenate([store[name] for name in self.inputs], axis=0)}
+
+
 HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength,
-                 SplitChannels, AssembleBlocks, GlnFold]
+                 SplitChannels, AssembleBlocks, GlnFold, StackSources]

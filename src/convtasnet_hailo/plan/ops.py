@@ -90,7 +90,9 @@ class _OneInput(StageOp):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Conv(_OneInput):
-    """Conv2d on (batch, C, 1, W) with a (1, K) kernel, no padding.
+    """Conv2d on (batch, C, 1, W) with a (1, K) kernel; no padding, or ``pad_left`` zero frames
+    before the input (a causal conv inside a receptive-field window, ``plan.rf_windows``: output
+    width = input width).
 
     ``weight``: (C_out, C_in / groups, 1, K) float32; ``bias``: (C_out,) or None.
     """
@@ -102,6 +104,7 @@ class Conv(_OneInput):
     stride: int = 1
     dilation: int = 1
     groups: int = 1
+    pad_left: int = 0
 
     @property
     def in_channels(self) -> int:
@@ -130,7 +133,8 @@ class Conv(_OneInput):
         return int(self.weight.size + (0 if self.bias is None else self.bias.size))
 
     def structure(self) -> tuple:
-        return ("Conv", self.weight.shape, self.dilation, self.stride, self.groups, self.bias is not None)
+        return ("Conv", self.weight.shape, self.dilation, self.stride, self.groups, self.bias is not None,
+                self.pad_left)
 
     def torch_module(self) -> Any:
         import torch
@@ -145,6 +149,10 @@ class Conv(_OneInput):
         return conv
 
     def torch_forward(self, module: Any, x: Any) -> Any:
+        if self.pad_left:
+            import torch
+
+            x = torch.nn.functional.pad(x, (self.pad_left, 0))
         return module(x)
 
     def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
@@ -157,7 +165,7 @@ class Conv(_OneInput):
             initializers.append(numpy_helper.from_array(self.bias.astype(np.float32), f"{name}.bias"))
         node = helper.make_node("Conv", inputs, [self.output], name=name, kernel_shape=[1, self.kernel],
                                 strides=[1, self.stride], dilations=[1, self.dilation], group=self.groups,
-                                pads=[0, 0, 0, 0])
+                                pads=[0, self.pad_left, 0, 0])  # [H begin, W begin, H end, W end]
         return [node], initializers
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 from ..files import write_text_atomically
 from .builder import StagePlan, float_only_options_of
 from .host_steps import SplitSources
-from .packing import Packing
+from .packing import ExecutionMode, Packing, pack_stages
 from .stages import Stage
 
 
@@ -45,6 +45,17 @@ def stage_row(stage: Stage, tile_w: int, frames_per_second: float, groups: dict[
     }
 
 
+def execution_modes(plan: StagePlan, packing: Packing) -> dict:
+    """Both execution modes for this plan and runtime (``plan.packing``): what each costs per
+    utterance, and what each needs to run at all."""
+    order = [s.name for s in plan.stages]
+    needs = {ExecutionMode.SCHEDULED_GROUPS: "runs whatever the contexts (the only mode on HailoRT 5 / hailo10h)",
+             ExecutionMode.ACTIVATED_PACKS: "HailoRT 4 only; every pack must compile single-context (the HEF says; "
+                                            "hailo_runtime refuses a multi-context pack)"}
+    return {mode.value: {**pack_stages(order, packing.limits, mode=mode).execution(order), "needs": needs[mode]}
+            for mode in ExecutionMode}
+
+
 def plan_summary(plan: StagePlan, tile_w: int, packing: Packing) -> dict:
     """The `plan --json` record."""
     config = plan.config
@@ -58,8 +69,10 @@ def plan_summary(plan: StagePlan, tile_w: int, packing: Packing) -> dict:
         "stages": len(plan.stages), "stage_invocations_per_utterance": len(plan.stages),
         "host_steps": len(plan.steps) - len(plan.stages),
         "hefs": len(packing.hefs), "network_groups": len(packing.network_groups),
-        "configure_windows": packing.windows, "fits_runtime_limits": not packing.violations(),
-        "limit_violations": packing.violations(),
+        "configure_windows": packing.windows, "fits_runtime_limits": not packing.hard_violations(),
+        "limit_violations": packing.hard_violations(), "window_note": packing.window_note(),
+        "execution": packing.execution([s.name for s in plan.stages]),
+        "execution_modes": execution_modes(plan, packing),
         "macs_per_second": round(sum(r["macs_per_frame"] for r in rows) * frames_per_second),
         "weight_bytes_8bit": sum(r["weight_bytes_8bit"] for r in rows),
         "weight_bytes_16bit": sum(r["weight_bytes_16bit"] for r in rows),
@@ -87,11 +100,25 @@ def format_table(summary: dict) -> str:
         f"boundary values ({summary['boundary_bytes_per_audio_second_8bit'] / 1e6:.1f} MB at 8 bits, "
         f"{summary['boundary_bytes_per_audio_second_16bit'] / 1e6:.1f} MB at 16) per second of audio; weights "
         f"{summary['weight_bytes_8bit'] / 1e6:.2f} MB at 8 bits")
+    lines.append(execution_line(summary))
     options = float_only_options_of(summary)
     if options:
         lines.append(f"built with {' and '.join(options)}: a plan for the float backends (onnxruntime, torch_proxy); "
                      "compile and the Hailo backends refuse it, so the HEF figures are not a device's")
     return "\n".join(lines)
+
+
+def execution_line(summary: dict) -> str:
+    """The execution mode this packing is for, and the other one, per utterance."""
+    def one(e: dict) -> str:
+        entered = f"{e['switches']} scheduler switches" if e["mode"] == "scheduled_groups" else \
+            f"{e['activations']} activations"
+        return (f"{e['mode']}: {e['network_groups']} network group(s) in {e['configure_windows']} configure window(s) "
+                f"of {e['network_groups_per_device']}; per utterance {entered}, {e['network_groups_configured']} "
+                "network groups reconfigured")
+    chosen = summary["execution"]
+    other = [e for m, e in summary["execution_modes"].items() if m != chosen["mode"]]
+    return f"execution mode {one(chosen)}" + "".join(f" | alternative {one(e)} ({e['needs']})" for e in other)
 
 
 def plot_plan(path: Path, plan: StagePlan, summary: dict) -> Path:
@@ -146,11 +173,15 @@ def plot_plan(path: Path, plan: StagePlan, summary: dict) -> Path:
 
 
 def plan_command(plan: StagePlan, tile_w: int, packing: Packing, json_path: Path | None, png_path: Path | None,
-                 report: Callable[[str], None] = print) -> int:
+                 report: Callable[[str], None] = print, given: list[tuple[str, str | None]] = ()) -> int:
     """Prints the table; writes the JSON and the PNG (beside the JSON unless given). A packing
-    that breaks a runtime limit is said on stderr with what to change; the report itself succeeds."""
+    that breaks a runtime limit is said on stderr with what to change; the report itself succeeds.
+    ``given``: the files the plan was read from (neither output may be one of them)."""
+    from ..guard import check_run_files
+
     if json_path is not None and png_path is None:
         png_path = json_path.with_suffix(".png")
+    check_run_files(given, [json_path, png_path])
     summary = plan_summary(plan, tile_w, packing)
     report(format_table(summary))
     if json_path is not None:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import UserError
 from ..files import write_text_atomically
+from ..guard import claim
 
 RUN_TS_FORMAT = "%Y%m%d_%H%M%S"
 
@@ -62,6 +63,7 @@ class TsvWriter:
     def __init__(self, path: Path, columns: Iterable[str]):
         self.path = path
         self.columns = list(columns)
+        claim(path)
         if not path.exists():
             path.write_text("\t".join(self.columns) + "\n")
 

@@ -26,9 +26,11 @@ from ..errors import UserError
 from ..executors.base import CaseExecutor, Task, TaskFailure
 from ..executors.files import unpack
 from ..files import write_text_atomically
+from ..guard import regular_file
 from ..metrics.quality import quality_scores
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions
+from ..records import RecordError, read_json
 from ..runs.run_folder import write_json
 
 Report = Callable[[str], None]
@@ -117,15 +119,32 @@ def _cell(value) -> str:
 
 def read_rows(path: Path) -> list[dict]:
     """The CSV's finished rows, numbers as floats (what the summary is computed from)."""
-    if not path.is_file():
+    if not path.exists():
         return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
+    regular_file(path, "run file", "pass the folder of an `evaluate` run")
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        for line, row in enumerate(rows, 2):
+            _typed_row(row, line)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{path} is not the CSV `evaluate` writes ({exc}); start a new run") from None
+    except RecordError as exc:
+        raise UserError(f"{path}: {exc}; it is not the CSV `evaluate` writes: start a new run (or delete that "
+                        "row to evaluate the mixture again)") from None
+    return rows
+
+
+def _typed_row(row: dict, line: int) -> None:
+    """A row of the run's CSV with its numbers as numbers (in place)."""
+    if None in row or any(row.get(key) is None for key in EVALUATE_COLUMNS):
+        raise RecordError(f"line {line} has {len(row) - (None in row)} value(s), the header {len(EVALUATE_COLUMNS)}")
+    try:
         for key in EVALUATE_COLUMNS[1:]:
             row[key] = row[key] == "True" if key == "parity_ok" else float(row[key])
         row["num_samples"] = int(row["num_samples"])
-    return rows
+    except ValueError as exc:
+        raise RecordError(f"line {line}: {exc}") from None
 
 
 def start_run(run_dir: Path, run_info: dict, resume: bool) -> None:
@@ -134,9 +153,12 @@ def start_run(run_dir: Path, run_info: dict, resume: bool) -> None:
     if not resume:
         write_json(path, run_info)
         return
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"--resume {run_dir}: no {RUN_FILE} there; pass the folder of an `evaluate` run")
-    before = json.loads(path.read_text())
+    before = read_json(path, "run file", "pass the folder of an `evaluate` run, or start a new one")
+    if not isinstance(before, dict):
+        raise UserError(f"{path} holds a JSON {type(before).__name__}, not the record `evaluate` writes; pass the "
+                        "folder of an `evaluate` run, or start a new one")
     changed = [k for k in RESUME_KEYS if before.get(k) != json.loads(json.dumps(run_info.get(k), default=str))]
     if changed:
         raise UserError(f"--resume {run_dir}: that run had another {changed[0]} ({before.get(changed[0])!r}); resume "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from ..errors import UserError
 
@@ -31,6 +32,8 @@ class SegmentPolicy:
             value = float(self.mode)
         except ValueError:
             raise UserError(f"--segment {self.mode!r}: use auto, off or a length in seconds") from None
+        if not math.isfinite(value):
+            raise UserError(f"--segment {self.mode!r} is not a finite length: use auto, off or a length in seconds")
         if value <= 2 * self.overlap_seconds:
             raise UserError(f"--segment {value:g} s must be longer than twice --overlap ({self.overlap_seconds:g} s)")
         return value

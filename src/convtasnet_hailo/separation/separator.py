@@ -7,7 +7,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..plan.builder import PlanPath, StagePlan, build_plan
+from ..errors import UserError
+from ..plan.builder import PlanPath, StagePlan, build_plan, step_outputs
+from ..plan.stages import Stage
 from ..model.convtasnet import ConvTasNet
 from ..tiling.executor import StitchedExecutor
 
@@ -28,9 +30,37 @@ class StitchedSeparator:
         return len(self.plan.steps)
 
     def __call__(self, wav: np.ndarray, on_step: Callable[[], None] | None = None) -> np.ndarray:
+        """A NaN or Inf anywhere in the output is an error naming the step that made it first."""
         outputs = self.executor.run({"wav": np.asarray(wav, np.float32)[None, None]},
                                     keep=("final_output",), on_step=on_step)
-        return outputs["final_output"][:, 0]
+        final = outputs["final_output"][:, 0]
+        if not np.isfinite(final).all():
+            raise UserError(f"{self.first_non_finite(wav)} holds NaN/Inf values (the model overflows on this input: "
+                            "check the checkpoint's weights); nothing is written from it")
+        return final
+
+    def first_non_finite(self, wav: np.ndarray) -> str:
+        """Runs ``wav`` again, watching every tensor (only after the output was found non-finite:
+        the check costs nothing on a good run), and names the first step whose output is not finite."""
+        producer = {name: step for step in self.plan.steps for name in step_outputs(step)}
+
+        def watch(name: str, tensor: np.ndarray) -> None:
+            if not np.isfinite(tensor).all():
+                raise _NonFinite(name)
+
+        try:
+            self.executor.run({"wav": np.asarray(wav, np.float32)[None, None]}, observer=watch)
+        except _NonFinite as found:
+            step = producer.get(found.tensor)
+            what = f"stage {step.name}" if isinstance(step, Stage) else f"host step {type(step).__name__}"
+            return f"{what} (its output {found.tensor})"
+        return "the stitched output"
+
+
+class _NonFinite(Exception):
+    def __init__(self, tensor: str):
+        super().__init__(tensor)
+        self.tensor = tensor
 
 
 def reference_separation(model: ConvTasNet, wav: np.ndarray) -> np.ndarray:

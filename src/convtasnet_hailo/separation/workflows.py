@@ -5,6 +5,7 @@ Every function takes plain values (no argparse); the CLI only parses and calls t
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -12,11 +13,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..audio.io import LoadedAudio, load_audio, pcm_safe_gain, save_audio
-from ..audio.librimix import read_metadata, sources_beside
+from ..audio.io import LoadedAudio, load_audio, pcm_safe_gain, probe_audio, save_audio
+from ..audio.librimix import read_metadata_noted, sources_beside
 from ..backends.setup import BackendOptions, open_backend
 from ..errors import UserError
 from ..executors.base import ExecutorOptions, open_executor
+from ..guard import check_run_files
+from ..resources import refuse_unless_fits
 from ..plan.builder import PlanOptions, PlanPath
 from ..model.source import ModelSource
 from ..tiling.executor import check_tile_width
@@ -53,7 +56,7 @@ def separate_audio(separator: StitchedSeparator, audio: LoadedAudio, segment: fl
 def output_paths(paths: list[str], out: Path, n_src: int, suffix: str | None = None) -> list[list[Path]]:
     """``out/<stem>_s<i>.wav`` per input (``out/<stem>_<suffix>.wav`` with ``suffix``, for one
     output); refuses, before any work, an ``--out`` that is a file and two inputs that would
-    write the same files."""
+    write the same files (what else they would overwrite is ``guard``'s to say)."""
     def name(stem: str, i: int) -> str:
         return f"{stem}_{suffix}.wav" if suffix else f"{stem}_s{i}.wav"
 
@@ -66,29 +69,50 @@ def output_paths(paths: list[str], out: Path, n_src: int, suffix: str | None = N
             raise UserError(f"{by_stem[stem]} and {path} would both write {name(stem, 1)}; rename one, or process "
                             "them into different --out folders")
         by_stem[stem] = path
+    return [[out / name(Path(path).stem, i) for i in range(1, n_src + 1)] for path in paths]
+
+
+def make_out_folder(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
-    return [[out / name(Path(path).stem, i) for i in range(1, n_src + 1)] for path in paths]
+
+
+def load_inputs(paths, config, **options) -> list[LoadedAudio]:
+    """Every input read and checked (readable, finite, long enough for one encoder window) before
+    any work, so that a bad file late in the list fails the run before its first output."""
+    mixtures = []
+    for path in paths:
+        audio = load_audio(path, config.sample_rate, **options)
+        if len(audio.wav) < config.kernel_size:
+            raise UserError(f"{path} holds {len(audio.wav)} sample(s) at {config.sample_rate} Hz, fewer than one "
+                            f"encoder window ({config.kernel_size} samples); pass a longer recording")
+        mixtures.append(audio)
+    return mixtures
 
 
 def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def separate_files(separator: StitchedSeparator, paths: list[str], out: Path, policy: SegmentPolicy, subtype: str,
-                   run_info: dict, report: Report = print, warn: Report = _warn, suffix: str | None = None,
+def refuse_non_finite(estimates: np.ndarray, what: str) -> None:
+    """A NaN or Inf in separated audio is never written: it would be PCM's -32768."""
+    if not np.isfinite(estimates).all():
+        raise UserError(f"{what}: the separated sources hold NaN/Inf values; nothing written for it (the model "
+                        "overflows on this input: check the checkpoint's weights)")
+
+
+def separate_files(separator: StitchedSeparator, paths: list[str], mixtures: list[LoadedAudio],
+                   targets: list[list[Path]], out: Path, policy: SegmentPolicy, subtype: str, run_info: dict,
+                   report: Report = print, warn: Report = _warn, suffix: str | None = None,
                    run_json: str = "separate_run.json") -> list[dict]:
-    """Separates every file into ``out/<stem>_s<i>.wav`` and keeps ``separate_run.json`` up to
-    date after each file (``complete`` turns true at the end). All inputs are read and checked,
-    and every output name is known to be free of collisions, before any separation starts.
+    """Separates every (already loaded and checked) file into its ``targets`` and keeps
+    ``separate_run.json`` up to date after each file (``complete`` turns true at the end).
     Outputs that would clip in a PCM subtype are scaled down together (said on stderr and in the
     JSON as ``gain``); every file is written atomically, so an interrupt loses no finished file."""
     rate = separator.model.config.sample_rate
-    mixtures = [load_audio(path, rate) for path in paths]
     segments = [policy.segment_seconds(audio.seconds) for audio in mixtures]
-    targets = output_paths(paths, out, separator.model.config.n_src, suffix)
     records: list[dict] = []
     header = {**run_info, "sample_rate": rate, "subtype": subtype, "n_inputs": len(paths)}
     write_json(out / run_json, {**header, "complete": False, "files": records})
@@ -98,6 +122,7 @@ def separate_files(separator: StitchedSeparator, paths: list[str], out: Path, po
         started = time.perf_counter()
         estimates = separate_audio(separator, audio, segment, policy.overlap_seconds, Path(path).name)
         seconds = time.perf_counter() - started
+        refuse_non_finite(estimates, str(path))
         gain = pcm_safe_gain(estimates, subtype)
         if gain != 1.0:
             warn(f"{path}: the separated sources peak at {1 / gain * 0.99:.3g}, beyond what {subtype} holds; "
@@ -123,14 +148,32 @@ def load_sources(paths, rate: int, length: int) -> np.ndarray:
     return np.stack([np.pad(w, (0, max(0, length - len(w))))[:length] for w in sources])
 
 
-def forward_one(separator: StitchedSeparator, mix_path: Path, source_paths) -> tuple[LoadedAudio, ForwardResult]:
+@dataclasses.dataclass(frozen=True)
+class ForwardInputs:
+    """A mixture and its ground-truth sources (n_src, T) or None, read and checked."""
+
+    mixture: LoadedAudio
+    sources: np.ndarray | None
+
+
+def load_forward_inputs(config, mix_path: Path, source_paths) -> ForwardInputs:
+    """The mixture and its sources, every one checked before any work."""
+    (mixture,) = load_inputs([mix_path], config)
+    refuse_unless_fits(2 * config.forward_bytes(len(mixture.wav)), f"{mix_path} ({mixture.seconds:.0f} s) through "
+                       "the reference model and the stitched path", "pass a shorter mixture")
+    sources = load_sources(source_paths, config.sample_rate, len(mixture.wav)) if source_paths else None
+    if sources is not None and len(sources) != config.n_src:
+        raise UserError(f"{len(sources)} ground-truth sources for a {config.n_src}-source model")
+    return ForwardInputs(mixture, sources)
+
+
+def forward_one(separator: StitchedSeparator, mix_path: Path, source_paths,
+                inputs: ForwardInputs | None = None) -> tuple[LoadedAudio, ForwardResult]:
     model = separator.model
-    rate = model.config.sample_rate
-    mixture = load_audio(mix_path, rate)
-    sources = load_sources(source_paths, rate, len(mixture.wav)) if source_paths else None
-    if sources is not None and len(sources) != model.config.n_src:
-        raise UserError(f"{len(sources)} ground-truth sources for a {model.config.n_src}-source model")
-    return mixture, run_forward(model, separator, mixture.wav, sources)
+    inputs = inputs or load_forward_inputs(model.config, mix_path, source_paths)
+    result = run_forward(model, separator, inputs.mixture.wav, inputs.sources)
+    refuse_non_finite(result.stitched, str(mix_path))
+    return inputs.mixture, result
 
 
 def write_forward_run(run_dir: Path, result: ForwardResult, rate: int, metrics: dict, title: str) -> None:
@@ -148,8 +191,9 @@ def write_forward_run(run_dir: Path, result: ForwardResult, rate: int, metrics: 
     write_json(run_dir / "librimix_hailo_forward_metrics.json", metrics)
 
 
-def forward_run(separator: StitchedSeparator, mix_path: Path, source_paths, run_dir: Path, run_info: dict) -> dict:
-    mixture, result = forward_one(separator, mix_path, source_paths)
+def forward_run(separator: StitchedSeparator, mix_path: Path, source_paths, run_dir: Path, run_info: dict,
+                inputs: ForwardInputs | None = None) -> dict:
+    mixture, result = forward_one(separator, mix_path, source_paths, inputs)
     metrics = {"mixture": str(mix_path), "sources": [str(p) for p in source_paths or []], "notes": list(mixture.notes),
                **run_info, **forward_metrics(result, separator.model.config.sample_rate)}
     write_forward_run(run_dir, result, separator.model.config.sample_rate, metrics, mix_path.name)
@@ -185,10 +229,37 @@ def _run_info(source: ModelSource, backend: BackendOptions, tile_w: int, layout:
     return {"backend": backend.name, "tile_w": tile_w, **layout.to_json(), **source.to_json()}
 
 
+def refuse_unless_separable(paths, mixtures: list[LoadedAudio], policy: SegmentPolicy, config) -> None:
+    """Each file's pass (whole, or its longest segment) must fit in memory."""
+    for path, audio in zip(paths, mixtures):
+        segment = policy.segment_seconds(audio.seconds)
+        samples = len(audio.wav) if segment is None else min(len(audio.wav), round(segment * audio.rate))
+        refuse_unless_fits(config.forward_bytes(samples), f"separating {path} "
+                           f"({'whole' if segment is None else 'in segments'}, {samples / audio.rate:.0f} s at once)",
+                           "separate it in shorter segments (--segment 30)")
+
+
+def separate_inputs(source: ModelSource, backend: BackendOptions, paths: list[str], out: Path, policy: SegmentPolicy,
+                    suffix: str | None, run_json: str) -> tuple[list[LoadedAudio], list[list[Path]]]:
+    """Every input read and checked (its memory too), every output named and guarded, the --out
+    folder made: all before the separator is opened (an onnxruntime export is work)."""
+    config = source.model.config
+    targets = output_paths(paths, out, config.n_src, suffix)
+    mixtures = load_inputs(paths, config)
+    refuse_unless_separable(paths, mixtures, policy, config)
+    check_run_files(source.given() + backend.given() + [("the input", p) for p in paths],
+                    [t for files in targets for t in files] + [out / run_json])
+    make_out_folder(out)
+    return mixtures, targets
+
+
 def separate_command(source: ModelSource, mixtures: list[str], out: Path, backend: BackendOptions, tile_w: int,
                      layout: PlanOptions, policy: SegmentPolicy, subtype: str, report: Report = print) -> int:
+    check_tile_width(tile_w)
+    audio, targets = separate_inputs(source, backend, mixtures, out, policy, None, "separate_run.json")
     separator = open_separator(source, backend, tile_w, layout, out / "onnx", report)
-    separate_files(separator, mixtures, out, policy, subtype, _run_info(source, backend, tile_w, layout), report)
+    separate_files(separator, mixtures, audio, targets, out, policy, subtype, _run_info(source, backend, tile_w, layout),
+                   report)
     return 0
 
 
@@ -199,9 +270,11 @@ def enhance_command(source: ModelSource, inputs: list[str], out: Path, backend: 
     if n_src != 1:
         raise UserError(f"{source.description} separates {n_src} sources; `enhance` is for one-output (n_src=1) "
                         "models: use `separate` for this one")
+    check_tile_width(tile_w)
+    audio, targets = separate_inputs(source, backend, inputs, out, policy, "enhanced", "enhance_run.json")
     separator = open_separator(source, backend, tile_w, layout, out / "onnx", report)
-    separate_files(separator, inputs, out, policy, subtype, _run_info(source, backend, tile_w, layout), report,
-                   suffix="enhanced", run_json="enhance_run.json")
+    separate_files(separator, inputs, audio, targets, out, policy, subtype, _run_info(source, backend, tile_w, layout),
+                   report, suffix="enhanced", run_json="enhance_run.json")
     return 0
 
 
@@ -213,17 +286,34 @@ def forward_command(source: ModelSource, mix: Path, given: list[str], backend: B
     if given and len(given) != n_src:
         flags = " and ".join(f"--s{i}" for i in range(1, n_src + 1))
         raise UserError(f"the model has {n_src} source(s): pass {flags}, or none")
+    check_tile_width(tile_w)
     source_paths = given or sources_beside(mix, n_src)
+    inputs = load_forward_inputs(source.model.config, mix, source_paths)
+    check_run_files(source.given() + backend.given() + [("the --mix input", mix)]
+                    + [(f"the --s{i} reference", p) for i, p in enumerate(source_paths or (), 1)], [])
     run_dir = new_run_dir(runs_dir)
     separator = open_separator(source, backend, tile_w, layout, run_dir / "onnx", report)
-    metrics = forward_run(separator, mix, source_paths, run_dir, _run_info(source, backend, tile_w, layout))
+    metrics = forward_run(separator, mix, source_paths, run_dir, _run_info(source, backend, tile_w, layout), inputs)
     report(forward_summary(metrics))
     report(f"run folder: {run_dir}")
     return 0 if metrics["parity_ok"] else 1
 
 
 def missing_files(entries) -> list[Path]:
-    return [p for e in entries for p in (e.mixture_path, *e.source_paths) if not p.is_file()]
+    return [p for e in entries for p in (e.mixture_path, *e.source_paths) if not p.exists()]
+
+
+def check_listed_audio(metadata: Path, entries, config) -> None:
+    """Every listed file exists, is a regular file and opens as audio a mixture (or a mono
+    source) can be: checked from the headers before the first mixture is separated."""
+    missing = missing_files(entries)
+    if missing:
+        raise UserError(f"{metadata} lists {len(missing)} file(s) that do not exist, the first {missing[0]}; "
+                        "fix the paths or pass the CSV of the LibriMix tree they belong to")
+    for entry in entries:
+        probe_audio(entry.mixture_path, config.sample_rate, min_seconds=config.kernel_size / config.sample_rate)
+        for path in entry.source_paths:
+            probe_audio(path, config.sample_rate, max_channels=1)
 
 
 def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, backend: BackendOptions, tile_w: int,
@@ -237,13 +327,17 @@ def evaluate_command(source: ModelSource, metadata: Path, limit: int | None, bac
         raise UserError("evaluate --executor local runs one mixture at a time (the stages already use every core); "
                         "spread mixtures over processes or machines with --executor ray")
     check_tile_width(tile_w)
-    entries = read_metadata(metadata)[:limit]
-    missing = missing_files(entries)
-    if missing:
-        raise UserError(f"{metadata} lists {len(missing)} file(s) that do not exist, the first {missing[0]}; "
-                        "fix the paths or pass the CSV of the LibriMix tree they belong to")
+    entries, notes = read_metadata_noted(metadata)
+    entries = entries[:limit]
+    for note in notes:
+        report(f"{metadata}: {note}")
+    check_listed_audio(metadata, entries, source.model.config)
     if resume is not None and not resume.is_dir():
         raise UserError(f"--resume {resume} is not a folder; pass the run folder of an interrupted `evaluate`")
+    listed = [(f"a file {metadata.name} lists", p) for e in entries for p in (e.mixture_path, *e.source_paths)]
+    check_run_files(source.given() + backend.given() + [("the --metadata file", metadata)] + listed,
+                    [resume / name for name in ("evaluate_run.json", "evaluate_per_utterance.csv",
+                                                "evaluate_summary.json")] if resume else [])
     run_dir = resume or new_run_dir(runs_dir)
     run_info = {"metadata": str(metadata), **_run_info(source, backend, tile_w, layout), **executor.to_json()}
     start_run(run_dir, run_info, resume is not None)

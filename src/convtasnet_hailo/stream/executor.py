@@ -104,6 +104,7 @@ class StreamingExecutor:
         self._tails: dict[str, np.ndarray] = {}  # overlap-add tails per output
         self.stage_calls = 0
         self.samples_in = 0
+        self._frame_limit: int | None = None  # the encoder frames the offline model makes (``finish``)
         self._consumers = self._consumer_map()
 
     @property
@@ -145,12 +146,38 @@ class StreamingExecutor:
         self._drop_unneeded()
         return emitted[:, 0]
 
+    def finish(self, samples: np.ndarray | None = None) -> np.ndarray:
+        """The end of the input: the last ``samples`` (fewer than a hop), only the encoder frames
+        the offline model computes from the real input, the overlap-add tail, then zeros up to the
+        input's length (Asteroid's pad_x_to_y): after it, everything returned is the offline
+        model's output for the whole input."""
+        last = np.zeros(0, np.float32) if samples is None else np.asarray(samples, np.float32).reshape(-1)
+        if last.size >= self.hop:
+            raise UserError(f"finish takes the last {last.size} samples: fewer than a hop ({self.hop}); push the rest")
+        config = self.plan.config
+        length, returned = self.samples_in + last.size, self.made.get("final_output", 0)
+        self._frame_limit = (length - config.kernel_size) // config.stride + 1
+        pieces = []
+        if last.size:
+            padded = np.zeros(self.hop, np.float32)
+            padded[:last.size] = last
+            pieces.append(self.push(padded))
+        overlap = next(step for step in self.plan.steps if isinstance(step, OverlapAdd))
+        pieces.append(self._tails.pop(overlap.output, np.zeros((config.n_src, 1, 0), np.float32))[:, 0])
+        rest = np.concatenate(pieces, axis=-1)
+        out = np.zeros((config.n_src, max(length - returned, 0)), np.float32)
+        keep = min(out.shape[-1], rest.shape[-1])
+        out[:, :keep] = rest[:, :keep]
+        return out
+
     # -- stages --------------------------------------------------------------------------------
 
     def _run_stage(self, stage: Stage) -> None:
         if any(p.name not in self.frames for p in stage.inputs):
             return
         count = min(computable_frames(p.geometry, self.frames[p.name].end) for p in stage.inputs)
+        if self._frame_limit is not None and any(p.name == "wav" for p in stage.inputs):
+            count = min(count, self._frame_limit)
         made = self.made.get(stage.outputs[0].name, 0)
         if count <= made:
             return
@@ -266,4 +293,13 @@ def stream_whole(executor: StreamingExecutor, wav: np.ndarray) -> np.ndarray:
     """Pushes ``wav`` hop by hop (zero-padded to whole hops) and returns everything emitted,
     shape (n_src, emitted samples); emitted sample n is the offline output's sample n."""
     return np.concatenate([executor.push(block) for block in hops_of(wav, executor.hop)], axis=-1)
+
+
+def stream_file(executor, wav: np.ndarray) -> np.ndarray:
+    """The whole output for ``wav`` from either streaming executor: whole hops pushed, the rest
+    given to ``finish``; (n_src, len(wav)), equal to the offline model's output on every sample."""
+    whole = len(wav) // executor.hop * executor.hop
+    pieces = [executor.push(wav[i:i + executor.hop]) for i in range(0, whole, executor.hop)]
+    pieces.append(executor.finish(wav[whole:]))
+    return np.concatenate(pieces, axis=-1)
 

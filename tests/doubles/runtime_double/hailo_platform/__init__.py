@@ -1,46 +1,136 @@
-"""TEST DOUBLE of the documented HailoRT Python surface (``hailo_platform``, vstream API;
-HAILO_FACTS.md, Runtime API; ``pyhailort.py`` on branch ``hailo8``).
+"""TEST DOUBLE of HailoRT's Python binding (``hailo_platform``), as HailoRT's own code behaves.
 
-Not HailoRT: a "HEF" here is the JSON the hailo_sdk_client test double writes, naming each
-network's ONNX; ``InferVStreams.infer`` computes each frame with that ONNX in onnxruntime, in NHWC
-like a device. What it keeps from HailoRT:
+Not HailoRT: a "HEF" here is the JSON the hailo_sdk_client test double writes (network groups,
+each with its context count and its networks' ONNX files); a frame is computed with the
+network's ONNX in onnxruntime, in NHWC like a device. What it keeps from HailoRT, each rule with
+the file it comes from (hailo-ai/hailort; branch ``hailo8`` = 4.23 for Hailo-8/8L, ``master`` =
+5.x for Hailo-10H):
 
-- limits with their error texts (HAILO_FACTS.md, "Runtime limits"): at most 32 configured network
-  groups (core-ops) per device, freed only when the VDevice is released (the legacy API has no
-  per-group release); at most 8 network groups per HEF and 8 networks per network group;
-- networks of one group addressed by name: ``InputVStreamParams.make(ng, network_name=...)``
-  (an unknown name fails), and ``InferVStreams`` runs only the networks whose inputs it was given,
-  which must be all of those networks' inputs;
-- without the scheduler a network group must be activated before it infers;
-- the HEF's architecture must match the device's.
+- Which HailoRT: ``HAILO_DOUBLE_ARCH=hailo10h`` makes this the 5.x binding (``__version__``
+  5.1.1), anything else the 4.23 one.
+- Errors as the binding raises them: the Python class and its generic text
+  (``pyhailort.py`` ``ExceptionWrapper.create_exception_from_status``); the specific text goes to
+  the log (``LOG``, HailoRT's hailort.log, and stderr like HailoRT's console sink).
+- Defaults: a VDevice schedules with ROUND_ROBIN unless told otherwise
+  (``hailort_defaults.cpp`` ``get_vdevice_params``).
+- Limits: 32 configured core-ops per device on 4.23, 26 on 5.x (``common/include/control_protocol.h``
+  ``CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS``; text from ``vdma/vdma_device.cpp``); at
+  most 8 network groups per HEF and 8 networks per network group (``hailort.h``). The vstream API
+  frees configured network groups only with the VDevice.
+- Partial pipelines (``net_flow/pipeline/inference_pipeline.cpp``): a pipeline over some
+  networks of a multi-context group is refused, and so is inference on some of them; a network
+  in a pipeline must get all its inputs and outputs; without the scheduler a multi-context group
+  takes frame counts that are multiples of the batch size.
+- The scheduler (``vdevice/scheduler/infer_request_accumulator.cpp``): a frame is dispatched only
+  when every stream of the core-op has a transfer, so feeding some networks of a scheduled group
+  never completes: the read times out after the vstream's ``timeout_ms`` (the double waits that
+  long, then raises ``HailoRTTimeout``; HailoRT's default is 10 s).
+- Activation: under the scheduler the Python ``activate()`` warns and returns an empty context
+  manager (``pyhailort.py``); with the multi-process service it is refused
+  (``service/network_group_client.cpp``); without either, one network group at a time
+  (``core_op/core_op.cpp``), and writing to an inactive group is refused (``vstream.cpp``).
+  ``ConfiguredInferModel.activate()`` under the scheduler is refused (``core_op.cpp``).
+- Scheduler settings (``vdevice/vdevice_core_op.cpp``): refused without the scheduler, and per
+  network HAILO_NOT_IMPLEMENTED.
+- HailoRT 5.x (Hailo-10H): ``VDevice.configure`` is HAILO_NOT_IMPLEMENTED, with default params
+  after the log line of ``vdevice/vdevice_hrpc_client.cpp``; only InferModel runs. Both versions:
+  ``create_infer_model(hef, name)`` takes a network-group name, not a network name
+  (``net_flow/pipeline/infer_model.cpp``).
 
-Counts VDevices, configured network groups and frames so tests can prove one device and one
-configuration per HEF. Environment: HAILO_DOUBLE_DEVICES (JSON list of device ids, default one),
-HAILO_DOUBLE_ARCH (the device's architecture, default hailo8), HAILO_DOUBLE_IO ("float32" or
-"quantized": the HEF's native I/O is UINT16 with scale 2**-8, zero point 32768),
-HAILO_DOUBLE_TIMEOUT_STAGE (a network whose inference times out).
+Environment: HAILO_DOUBLE_DEVICES (JSON list of device ids, default one), HAILO_DOUBLE_ARCH (the
+device, default hailo8), HAILO_DOUBLE_IO ("float32" or "quantized": native I/O UINT16 with scale
+2**-8, zero point 32768), HAILO_DOUBLE_TIMEOUT_STAGE (a network whose frames never complete).
 Lives under tests/; only tests put it on sys.path.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import json
 import os
+import sys
+import time
 from types import SimpleNamespace
 
 import numpy as np
 
-STATS = {"vdevices": 0, "configured": 0, "released": 0, "runs": 0, "frames": 0}
-#: HailoRT 4.23: CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS, HAILO_MAX_NETWORK_GROUPS,
-#: HAILO_MAX_NETWORKS_IN_NETWORK_GROUP.
-MAX_CORE_OPS_PER_DEVICE, MAX_NETWORK_GROUPS_PER_HEF, MAX_NETWORKS_PER_NETWORK_GROUP = 32, 8, 8
+ARCH = os.environ.get("HAILO_DOUBLE_ARCH", "hailo8")
+HAILORT_5 = ARCH == "hailo10h"
+__version__ = "5.1.1" if HAILORT_5 else "4.23.0"
+
+STATS = {"vdevices": 0, "configured": 0, "released": 0, "runs": 0, "frames": 0, "activations": 0,
+         "infer_models": 0}
+LOG: list[str] = []  # hailort.log
+#: control_protocol.h CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS: 32 on branch hailo8, 26 on master.
+MAX_CORE_OPS_PER_DEVICE = 26 if HAILORT_5 else 32
+#: hailort.h HAILO_MAX_NETWORK_GROUPS, HAILO_MAX_NETWORKS_IN_NETWORK_GROUP.
+MAX_NETWORK_GROUPS_PER_HEF, MAX_NETWORKS_PER_NETWORK_GROUP = 8, 8
+DEFAULT_VSTREAM_TIMEOUT_MS = 10000  # pyhailort.py
 QP_SCALE, QP_ZP = 2.0 ** -8, 32768.0
 
 
 class HailoRTException(Exception):
     pass
+
+
+class HailoRTTimeout(HailoRTException):
+    pass
+
+
+class HailoRTInvalidArgumentException(HailoRTException):
+    pass
+
+
+class HailoRTInvalidOperationException(HailoRTException):
+    pass
+
+
+class HailoRTNotFoundException(HailoRTException):
+    pass
+
+
+class HailoRTInvalidHEFException(HailoRTException):
+    pass
+
+
+class HailoRTNetworkGroupNotActivatedException(HailoRTException):
+    pass
+
+
+class HailoRTHEFNotCompatibleWithDevice(HailoRTException):
+    pass
+
+
+# pyhailort.py ExceptionWrapper: status -> the class and text the Python caller sees
+_RAISED = {
+    "HAILO_TIMEOUT": (HailoRTTimeout, "Received a timeout - hailort has failed because a timeout had occurred"),
+    "HAILO_INVALID_OPERATION": (HailoRTInvalidOperationException,
+                                "Invalid operation. See hailort.log for more information"),
+    "HAILO_INVALID_ARGUMENT": (HailoRTInvalidArgumentException, "Invalid argument. See hailort.log for more information"),
+    "HAILO_NOT_FOUND": (HailoRTNotFoundException, "Item not found. See hailort.log for more information"),
+    "HAILO_INVALID_HEF": (HailoRTInvalidHEFException, "Invalid HEF. See hailort.log for more information"),
+    "HAILO_NETWORK_GROUP_NOT_ACTIVATED": (HailoRTNetworkGroupNotActivatedException, "Network group is not activated"),
+    "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE": (HailoRTHEFNotCompatibleWithDevice,
+                                             "HEF file is not compatible with device. See hailort.log for more "
+                                             "information"),
+}
+_CODES = {"HAILO_INVALID_ARGUMENT": 2, "HAILO_TIMEOUT": 4, "HAILO_INVALID_OPERATION": 6, "HAILO_NOT_IMPLEMENTED": 7,
+          "HAILO_NOT_FOUND": 61, "HAILO_INVALID_HEF": 26, "HAILO_NETWORK_GROUP_NOT_ACTIVATED": 69,
+          "HAILO_OUT_OF_PHYSICAL_DEVICES": 74}
+
+
+def log(line: str) -> None:
+    LOG.append(line)
+    print(f"[HailoRT] [error] {line}", file=sys.stderr)
+
+
+def _fail(status: str, line: str | None = None):
+    """Logs ``line`` (HailoRT's CHECK text) and raises what the binding raises for ``status``."""
+    if line:
+        log(f"CHECK failed - {line}")
+    cls, text = _RAISED.get(status, (HailoRTException, f"libhailort failed with error: {_CODES.get(status, 0)} "
+                                                       f"({status})"))
+    raise cls(text)
 
 
 class HailoSchedulingAlgorithm(enum.Enum):
@@ -51,6 +141,7 @@ class HailoSchedulingAlgorithm(enum.Enum):
 class HailoStreamInterface(enum.Enum):
     PCIe = "pcie"
     ETH = "eth"
+    INTEGRATED = "integrated"
 
 
 class FormatType(enum.Enum):
@@ -71,7 +162,7 @@ def _shape(value_info) -> list[int]:
 
 
 class _Network:
-    """One network of a HEF's network group: its ONNX and its vstream infos (NHWC shapes)."""
+    """One network of a network group: its ONNX and its vstream infos (NHWC shapes)."""
 
     def __init__(self, group: str, name: str, onnx_path: str):
         import onnx
@@ -86,12 +177,41 @@ class _Network:
         self.outputs = [info("output", i, v) for i, v in enumerate(graph.output, 1)]
         self._session = None
 
-    def session(self):
+    @property
+    def streams(self) -> int:
+        return len(self.inputs) + len(self.outputs)
+
+    def compute(self, frames_by_input: list[np.ndarray]) -> list[np.ndarray]:
+        """NHWC float32 frames in -> NHWC float32 frames out, one frame at a time."""
         import onnxruntime as ort
 
         if self._session is None:
             self._session = ort.InferenceSession(self.onnx_path)
-        return self._session
+        names = [i.name for i in self._session.get_inputs()]
+        nchw = [f.astype(np.float32).transpose(0, 3, 1, 2) for f in frames_by_input]
+        per_frame = [self._session.run(None, {n: x[k:k + 1] for n, x in zip(names, nchw)})
+                     for k in range(len(nchw[0]))]
+        STATS["frames"] += len(nchw[0])
+        return [np.concatenate(parts).transpose(0, 2, 3, 1) for parts in zip(*per_frame)]
+
+    def stuck(self) -> bool:
+        stuck = os.environ.get("HAILO_DOUBLE_TIMEOUT_STAGE")
+        return bool(stuck) and stuck in self.onnx_path
+
+
+class _Group:
+    """A network group of a HEF: name, context count, networks."""
+
+    def __init__(self, data: dict):
+        self.name, self.contexts = data["name"], int(data["contexts"])
+        self.network_specs = [(n["name"], n["onnx"]) for n in data["networks"]]
+
+    @property
+    def is_multi_context(self) -> bool:
+        return self.contexts > 1
+
+    def networks(self) -> list[_Network]:
+        return [_Network(self.name, name, onnx_path) for name, onnx_path in self.network_specs]
 
 
 class HEF:
@@ -99,24 +219,37 @@ class HEF:
         with open(path) as handle:
             self.data = json.load(handle)
         self.path = str(path)
-        self.group = self.data["hef_double"]
-        listed = self.data.get("networks") or [{"name": self.group, "onnx": self.data["onnx"]}]
-        self.networks = [(n["name"], n["onnx"]) for n in listed]
+        if "network_groups" not in self.data:
+            _fail("HAILO_INVALID_HEF", f"{path}: not a HEF of the SDK test double")
+        self.groups = [_Group(g) for g in self.data["network_groups"]]
+
+    def _group(self, name=None) -> _Group:
+        if not name:
+            return self.groups[0]
+        for group in self.groups:
+            if group.name == name:
+                return group
+        _fail("HAILO_NOT_FOUND", f"Failed to find network group with name {name}")
 
     def get_network_group_names(self):
-        return list(self.data.get("network_groups", [self.group]))
+        return [g.name for g in self.groups]
+
+    def get_network_groups_infos(self):
+        return [SimpleNamespace(name=g.name, is_multi_context=g.is_multi_context) for g in self.groups]
 
     def get_networks_names(self, network_group_name=None):
-        return [f"{self.group}/{name}" for name, _ in self.networks]
+        group = self._group(network_group_name)
+        return [f"{group.name}/{name}" for name, _ in group.network_specs]
 
     def _infos(self, name, kind):
-        """``name``: a network, or the network group (all its networks), or None (the first group)."""
-        networks = [_Network(self.group, net, onnx_path) for net, onnx_path in self.networks]
-        if name and name != self.group:
-            networks = [n for n in networks if name in (n.full_name, n.name)]
-            if not networks:
-                raise HailoRTException(f"HAILO_NOT_FOUND: Failed to find network with name {name}")
-        return [info for n in networks for info in getattr(n, kind)]
+        """``name``: a network group (all its networks), a network, or None (the first group)."""
+        for group in self.groups:
+            if name in (None, "", group.name):
+                return [i for n in group.networks() for i in getattr(n, kind)]
+            found = [n for n in group.networks() if name in (n.full_name, n.name)]
+            if found:
+                return [i for n in found for i in getattr(n, kind)]
+        _fail("HAILO_NOT_FOUND", f"Failed to find network with name {name}")
 
     def get_input_vstream_infos(self, name=None):
         return self._infos(name, "inputs")
@@ -131,38 +264,68 @@ class ConfigureParams:
         return {name: SimpleNamespace(batch_size=1, stream_interface=interface) for name in hef.get_network_group_names()}
 
 
-def _vstream_params(configured, format_type, network_name, kind):
-    networks = configured.networks_named(network_name)
-    return {info.name: SimpleNamespace(format_type=format_type or FormatType.AUTO, network_name=net.full_name)
-            for net in networks for info in getattr(net, kind)}
+def _vstream_params(configured, format_type, timeout_ms, network_name, kind):
+    return {info.name: SimpleNamespace(format_type=format_type or FormatType.AUTO, network_name=net.full_name,
+                                       timeout_ms=timeout_ms or DEFAULT_VSTREAM_TIMEOUT_MS)
+            for net in configured.networks_named(network_name) for info in getattr(net, kind)}
 
 
 class InputVStreamParams:
     @staticmethod
     def make(configured_network, quantized=None, format_type=None, timeout_ms=None, queue_size=None, network_name=None):
-        return _vstream_params(configured_network, format_type, network_name, "inputs")
+        return _vstream_params(configured_network, format_type, timeout_ms, network_name, "inputs")
 
 
 class OutputVStreamParams:
     @staticmethod
     def make(configured_network, quantized=None, format_type=None, timeout_ms=None, queue_size=None, network_name=None):
-        return _vstream_params(configured_network, format_type, network_name, "outputs")
+        return _vstream_params(configured_network, format_type, timeout_ms, network_name, "outputs")
+
+
+class _EmptyContextManager:
+    """pyhailort.py: what ``activate()`` returns under the scheduler."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *args):
+        return False
+
+
+class _Activated:
+    def __init__(self, group):
+        self.group = group
+
+    def __enter__(self):
+        return self.group
+
+    def __exit__(self, *args):
+        self.group.vdevice.active = None
+        return False
 
 
 class ConfiguredNetwork:
-    def __init__(self, hef, vdevice):
-        self.name, self.vdevice, self.activated = hef.group, vdevice, False
-        self.networks = [_Network(hef.group, name, onnx_path) for name, onnx_path in hef.networks]
+    def __init__(self, group: _Group, vdevice, batch_size: int):
+        self.name, self.vdevice, self.batch_size = group.name, vdevice, batch_size
+        self.is_multi_context = group.is_multi_context
+        self.networks = group.networks()
+
+    @property
+    def streams(self) -> int:
+        return sum(n.streams for n in self.networks)
+
+    def is_scheduled(self) -> bool:
+        return self.vdevice.scheduled
 
     def get_networks_names(self):
         return [n.full_name for n in self.networks]
 
     def networks_named(self, network_name=None):
-        if not network_name:
+        if not network_name or network_name == self.name:
             return list(self.networks)
         found = [n for n in self.networks if network_name in (n.full_name, n.name)]
         if not found:
-            raise HailoRTException(f"HAILO_NOT_FOUND: Failed to find network with name {network_name}")
+            _fail("HAILO_NOT_FOUND", f"Failed to find network with name {network_name}")
         return found
 
     def get_input_vstream_infos(self, network_name=None):
@@ -175,20 +338,77 @@ class ConfiguredNetwork:
         return SimpleNamespace()
 
     def activate(self, network_group_params=None):
-        if self.vdevice.scheduled:
-            return contextlib.nullcontext()  # deprecated with the scheduler: an empty context manager
-        self.activated = True
-        return contextlib.nullcontext(self)
+        if self.vdevice.multi_process_service:  # service/network_group_client.cpp
+            log("ConfiguredNetworkGroup::activate function is not supported when using multi-process service or "
+                "HailoRT Scheduler.")
+            _fail("HAILO_INVALID_OPERATION")
+        if self.vdevice.scheduled:  # pyhailort.py: deprecated, an empty context manager
+            LOG.append("Calls to `activate()` when working with scheduler are deprecated! On future versions this "
+                       "call will raise an error.")
+            return _EmptyContextManager()
+        if self.vdevice.active is not None:  # core_op.cpp CoreOp::activate
+            _fail("HAILO_INVALID_OPERATION", "Cant activate network because a network is already activated")
+        self.vdevice.active = self
+        STATS["activations"] += 1
+        return _Activated(self)
+
+    def _scheduler_setting(self, what: str, network_name: str = ""):
+        """vdevice_core_op.cpp: set_scheduler_timeout/threshold/priority."""
+        if not self.vdevice.scheduled:
+            _fail("HAILO_INVALID_OPERATION", f"Cannot set scheduler {what} for core-op {self.name}, as it is "
+                                             "configured on a vdevice which does not have scheduling enabled")
+        if network_name and network_name != f"{self.name}/{self.name}":
+            _fail("HAILO_NOT_IMPLEMENTED",
+                  f"Setting scheduler {what} for a specific network is currently not supported")
+
+    def set_scheduler_timeout(self, timeout_ms, network_name=None):
+        self._scheduler_setting("timeout", network_name or "")
+
+    def set_scheduler_threshold(self, threshold):
+        self._scheduler_setting("threshold")
+
+    def set_scheduler_priority(self, priority):
+        self._scheduler_setting("priority")
+
+
+def _format(params, info):
+    """AUTO: the HEF's own format."""
+    return info.format.type if params.format_type is FormatType.AUTO else params.format_type
+
+
+def _to_float(frames, params, info):
+    frames = np.asarray(frames)
+    return (frames.astype(np.float32) - QP_ZP) * QP_SCALE if _format(params, info) is not FormatType.FLOAT32 else frames
+
+
+def _from_float(frames, params, info):
+    if _format(params, info) is FormatType.FLOAT32:
+        return frames
+    return np.clip(np.rint(frames.astype(np.float64) / QP_SCALE + QP_ZP), 0, 65535).astype(np.uint16)
 
 
 class InferVStreams:
-    """Runs the networks whose input vstreams are in ``input_vstreams_params`` ("Only members of
-    this dict will take part in the inference")."""
+    """A vstream pipeline over the networks whose vstreams are in the params ("Only members of
+    this dict will take part in the inference"). Checked when entered, as HailoRT checks it when
+    creating the pipeline (``inference_pipeline.cpp`` ``InferVStreams::create``)."""
 
     def __init__(self, configured_net_group, input_vstreams_params, output_vstreams_params, tf_nms_format=False):
         self.group, self.in_params, self.out_params = configured_net_group, input_vstreams_params, output_vstreams_params
 
     def __enter__(self):
+        self.networks = []
+        for net in self.group.networks:
+            ins = sum(i.name in self.in_params for i in net.inputs)
+            outs = sum(o.name in self.out_params for o in net.outputs)
+            if ins or outs:
+                if ins != len(net.inputs):
+                    _fail("HAILO_INVALID_ARGUMENT", f"Found only partial inputs for network {net.full_name}")
+                if outs != len(net.outputs):
+                    _fail("HAILO_INVALID_ARGUMENT", f"Found only partial outputs for network {net.full_name}")
+                self.networks.append(net)
+            elif self.group.is_multi_context:
+                _fail("HAILO_INVALID_ARGUMENT",
+                      "For multi-context network groups, the pipeline must be created for all available networks")
         return self
 
     def __exit__(self, *exc):
@@ -196,65 +416,209 @@ class InferVStreams:
 
     def infer(self, input_data):
         group = self.group
-        if not group.vdevice.scheduled and not group.activated:
-            raise HailoRTException("HAILO_NETWORK_GROUP_NOT_ACTIVATED: network group is not activated")
-        unknown = set(input_data) - set(self.in_params)
+        known = {i.name: net for net in self.networks for i in net.inputs}
+        unknown = sorted(set(input_data) - set(known))
         if unknown:
-            raise HailoRTException(f"HAILO_NOT_FOUND: no input vstream {sorted(unknown)[0]} in this pipeline")
-        running = [n for n in group.networks if any(i.name in input_data for i in n.inputs)]
-        results = {}
-        for net in running:
+            _fail("HAILO_NOT_FOUND", f"Did not find vstream {unknown[0]}")
+        fed = [net for net in self.networks if any(i.name in input_data for i in net.inputs)]
+        for net in fed:
             missing = [i.name for i in net.inputs if i.name not in input_data]
-            if missing:  # HailoRT would wait for the frame until the vstream times out
-                raise HailoRTException(f"HAILO_TIMEOUT: no data for input vstream {missing[0]} of {net.full_name}")
-            stuck = os.environ.get("HAILO_DOUBLE_TIMEOUT_STAGE")
-            if stuck and stuck in net.onnx_path:
-                raise HailoRTException("HAILO_TIMEOUT: Timeout waiting for output")
-            results.update(self._run(net, input_data))
-        STATS["runs"] += 1
-        return results
-
-    @staticmethod
-    def _format(params, info):
-        """AUTO: the HEF's own format."""
-        return info.format.type if params.format_type is FormatType.AUTO else params.format_type
-
-    def _run(self, net, input_data):
-        session = net.session()
+            if missing:
+                _fail("HAILO_INVALID_ARGUMENT", f"Not all inputs have been provided for network {net.full_name}")
+        # Python's infer reads every output vstream of the pipeline: each pipeline network counts
+        if group.is_multi_context and len(fed) != len(self.networks):
+            _fail("HAILO_INVALID_ARGUMENT",
+                  "For multi-context network groups, inference is only supported on all available networks")
         frames = len(next(iter(input_data.values())))
-        feeds = {}
-        for onnx_input, info in zip(session.get_inputs(), net.inputs):
-            tiles = np.asarray(input_data[info.name])
-            if tuple(tiles.shape[1:]) != info.shape:
-                raise HailoRTException(f"HAILO_INVALID_ARGUMENT: {info.name} takes frames of {info.shape}, "
-                                       f"got {tuple(tiles.shape[1:])}")
-            if self._format(self.in_params[info.name], info) is not FormatType.FLOAT32:
-                tiles = (tiles.astype(np.float32) - QP_ZP) * QP_SCALE
-            feeds[onnx_input.name] = tiles.astype(np.float32).transpose(0, 3, 1, 2)  # NHWC -> NCHW
-        outputs = [np.concatenate(parts) for parts in zip(*(
-            session.run(None, {k: v[f:f + 1] for k, v in feeds.items()}) for f in range(frames)))]
-        STATS["frames"] += frames
+        if group.is_multi_context and not group.vdevice.scheduled and frames % group.batch_size:
+            _fail("HAILO_INVALID_ARGUMENT", "On the case of multi-context without the model scheduler, frames count "
+                                            f"must be a multiplier of the batch size! ({frames} % {group.batch_size} "
+                                            "!= 0)")
+        if not group.vdevice.scheduled and group.vdevice.active is not group:  # vstream.cpp InputVStreamImpl::write
+            first = next(iter(input_data))
+            _fail("HAILO_NETWORK_GROUP_NOT_ACTIVATED",
+                  f"Trying to write to vstream {first} before its network group is activated")
+        timeout_ms = min(p.timeout_ms for p in self.out_params.values())
+        partial = sum(n.streams for n in fed) < group.streams
+        if (group.vdevice.scheduled and partial) or any(net.stuck() for net in fed):
+            # infer_request_accumulator.cpp: the frame waits for transfers on every stream of
+            # the core-op, which never come; the read times out.
+            time.sleep(timeout_ms / 1000)
+            _fail("HAILO_TIMEOUT")
+        STATS["runs"] += 1
         results = {}
-        for info, out in zip(net.outputs, outputs):
-            nhwc = out.transpose(0, 2, 3, 1)
-            if info.name in self.out_params and self._format(self.out_params[info.name], info) is not FormatType.FLOAT32:
-                nhwc = np.clip(np.rint(nhwc.astype(np.float64) / QP_SCALE + QP_ZP), 0, 65535).astype(np.uint16)
-            results[info.name] = nhwc
+        for net in fed:
+            frames_in = [_to_float(input_data[i.name], self.in_params[i.name], i) for i in net.inputs]
+            for info, shape_frames in zip(net.inputs, frames_in):
+                if tuple(shape_frames.shape[1:]) != info.shape:
+                    _fail("HAILO_INVALID_ARGUMENT", f"{info.name} takes frames of {info.shape}, got "
+                                                    f"{tuple(shape_frames.shape[1:])}")
+            for info, out in zip(net.outputs, net.compute(frames_in)):
+                results[info.name] = _from_float(out, self.out_params[info.name], info)
         return results
+
+
+class _InferStream:
+    """InferModel.InferStream: one input or output edge of an InferModel."""
+
+    def __init__(self, info):
+        self._info, self.format_type = info, info.format.type
+
+    @property
+    def name(self):
+        return self._info.name
+
+    @property
+    def shape(self):
+        return list(self._info.shape)
+
+    @property
+    def format(self):
+        return SimpleNamespace(type=self.format_type)
+
+    def set_format_type(self, type):
+        self.format_type = type
+
+
+class InferModel:
+    def __init__(self, vdevice, group: _Group):
+        self.vdevice, self.group = vdevice, group
+        self.networks = group.networks()
+        self.inputs = [_InferStream(i) for n in self.networks for i in n.inputs]
+        self.outputs = [_InferStream(o) for n in self.networks for o in n.outputs]
+        self.batch_size = 0  # HAILO_DEFAULT_BATCH_SIZE
+
+    @property
+    def input_names(self):
+        return [s.name for s in self.inputs]
+
+    @property
+    def output_names(self):
+        return [s.name for s in self.outputs]
+
+    def _edge(self, edges, name, kind):
+        if not name and len(edges) == 1:
+            return edges[0]
+        for edge in edges:
+            if edge.name == name:
+                return edge
+        _fail("HAILO_NOT_FOUND", f"Failed to find {kind} with name {name!r}")
+
+    def input(self, name=""):
+        return self._edge(self.inputs, name, "input")
+
+    def output(self, name=""):
+        return self._edge(self.outputs, name, "output")
+
+    def set_batch_size(self, batch_size):
+        self.batch_size = batch_size
+
+    def configure(self):
+        self.vdevice.add_core_ops(1)
+        return ConfiguredInferModel(self)
+
+
+class _Bindings:
+    def __init__(self, model: InferModel):
+        self._buffers = {}
+        self._streams = {s.name: s for s in model.inputs + model.outputs}
+
+    def _stream(self, name):
+        if name not in self._streams:
+            _fail("HAILO_NOT_FOUND", f"Failed to find stream with name {name!r}")
+        return _BoundStream(self._buffers, name)
+
+    def input(self, name=""):
+        return self._stream(name)
+
+    def output(self, name=""):
+        return self._stream(name)
+
+
+class _BoundStream:
+    def __init__(self, buffers, name):
+        self._buffers, self._name = buffers, name
+
+    def set_buffer(self, buffer):
+        if not buffer.flags.c_contiguous:
+            raise HailoRTException("Buffer must be C_CONTIGUOUS")
+        self._buffers[self._name] = buffer
+
+    def get_buffer(self, tf_format=False):
+        return self._buffers[self._name]
+
+
+class ConfiguredInferModel:
+    def __init__(self, model: InferModel):
+        self.model, self.released = model, False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        self.shutdown()
+        return False
+
+    def shutdown(self):
+        if not self.released:
+            self.released = True
+            self.model.vdevice.add_core_ops(-1)
+
+    def activate(self):
+        if self.model.vdevice.scheduled:  # core_op.cpp CoreOp::activate
+            _fail("HAILO_INVALID_OPERATION",
+                  "Manually activate a core-op is not allowed when the core-op scheduler is active!")
+        STATS["activations"] += 1
+
+    def create_bindings(self, input_buffers=None, output_buffers=None):
+        bindings = _Bindings(self.model)
+        for name, buffer in {**(input_buffers or {}), **(output_buffers or {})}.items():
+            bindings.input(name).set_buffer(buffer)
+        return bindings
+
+    def run(self, bindings, timeout):
+        if self.released:
+            _fail("HAILO_INVALID_OPERATION", "the configured infer model was shut down")
+        model = self.model
+        for binding in bindings:
+            for stream in model.inputs + model.outputs:
+                buffer = binding._buffers.get(stream.name)
+                dtype = np.float32 if stream.format_type is FormatType.FLOAT32 else np.uint16
+                if buffer is None:
+                    _fail("HAILO_INVALID_OPERATION", f"Buffer for {stream.name} was not set")
+                if tuple(buffer.shape) != tuple(stream.shape) or buffer.dtype != dtype:
+                    _fail("HAILO_INVALID_ARGUMENT", f"buffer for {stream.name} is {buffer.shape} {buffer.dtype}, the "
+                                                    f"stream takes {tuple(stream.shape)} {np.dtype(dtype)}")
+        if any(net.stuck() for net in model.networks):
+            time.sleep(timeout / 1000)
+            _fail("HAILO_TIMEOUT")
+        STATS["runs"] += 1
+        streams = {s.name: s for s in model.inputs + model.outputs}
+        native = lambda s: SimpleNamespace(format_type=s.format_type)  # noqa: E731
+        for net in model.networks:
+            frames = [np.stack([_to_float(b._buffers[i.name], native(streams[i.name]), i) for b in bindings])
+                      for i in net.inputs]
+            for info, out in zip(net.outputs, net.compute(frames)):
+                for k, binding in enumerate(bindings):
+                    binding._buffers[info.name][...] = _from_float(out[k], native(streams[info.name]), info)
 
 
 class VDevice:
-    def __init__(self, params=None):
+    def __init__(self, params=None, *, device_ids=None):
         if not Device.scan():
-            raise HailoRTException("HAILO_OUT_OF_PHYSICAL_DEVICES: no Hailo device found")
-        self.arch = os.environ.get("HAILO_DOUBLE_ARCH", "hailo8")
-        self.scheduled = params is not None and params.scheduling_algorithm is not HailoSchedulingAlgorithm.NONE
-        self.core_ops = 0
+            raise HailoRTException("libhailort failed with error: 74 (HAILO_OUT_OF_PHYSICAL_DEVICES)")
+        params = params or VDevice.create_params()
+        self.arch = ARCH
+        self.scheduled = params.scheduling_algorithm is not HailoSchedulingAlgorithm.NONE
+        self.multi_process_service = bool(getattr(params, "multi_process_service", False))
+        self.core_ops, self.active = 0, None
         STATS["vdevices"] += 1
 
     @staticmethod
     def create_params():
-        return SimpleNamespace(scheduling_algorithm=HailoSchedulingAlgorithm.NONE)
+        # hailort_defaults.cpp get_vdevice_params: ROUND_ROBIN unless told otherwise
+        return SimpleNamespace(scheduling_algorithm=HailoSchedulingAlgorithm.ROUND_ROBIN, multi_process_service=False,
+                               group_id="UNIQUE", device_count=1)
 
     def __enter__(self):
         return self
@@ -265,22 +629,40 @@ class VDevice:
 
     def release(self):
         STATS["released"] += self.core_ops
-        self.core_ops = 0
+        self.core_ops, self.active = 0, None
+
+    def add_core_ops(self, count: int) -> None:
+        if self.core_ops + count > MAX_CORE_OPS_PER_DEVICE:  # vdma_device.cpp
+            _fail("HAILO_INVALID_OPERATION",
+                  f"Can't add {count} core-ops from HEF. Currently {self.core_ops} core-ops are configured; "
+                  f"maximum allowed core-ops: {MAX_CORE_OPS_PER_DEVICE}.")
+        self.core_ops += count
+        STATS["configured"] += max(count, 0)
+
+    def _check_hef(self, hef: HEF) -> None:
+        if hef.data["hw_arch"] != self.arch:
+            _fail("HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE",
+                  f"HEF arch {hef.data['hw_arch']} does not match the device arch {self.arch}")
+        if len(hef.groups) > MAX_NETWORK_GROUPS_PER_HEF:
+            _fail("HAILO_INVALID_HEF", "Too many network_groups on a given HEF")
+        for group in hef.groups:
+            if len(group.network_specs) > MAX_NETWORKS_PER_NETWORK_GROUP:
+                _fail("HAILO_INVALID_HEF", f"{len(group.network_specs)} networks in network group {group.name}")
 
     def configure(self, hef, configure_params_by_name=None):
-        if hef.data["hw_arch"] != self.arch:
-            raise HailoRTException(f"HAILO_INVALID_HEF: HEF compiled for arch {hef.data['hw_arch']}, device is {self.arch}")
-        groups = hef.get_network_group_names()
-        if len(groups) > MAX_NETWORK_GROUPS_PER_HEF:
-            raise HailoRTException("HAILO_INVALID_HEF: Too many network_groups on a given HEF")
-        if len(hef.networks) > MAX_NETWORKS_PER_NETWORK_GROUP:
-            raise HailoRTException(f"HAILO_INVALID_HEF: {len(hef.networks)} networks in network group {hef.group}; "
-                                   f"at most {MAX_NETWORKS_PER_NETWORK_GROUP}")
-        if self.core_ops + len(groups) > MAX_CORE_OPS_PER_DEVICE:
-            # vdma_device.cpp's log line, raised as HAILO_INVALID_OPERATION
-            raise HailoRTException(
-                f"HAILO_INVALID_OPERATION: Can't add {len(groups)} core-ops from HEF. Currently "
-                f"{self.core_ops} core-ops are configured; maximum allowed core-ops: {MAX_CORE_OPS_PER_DEVICE}.")
-        self.core_ops += len(groups)
-        STATS["configured"] += len(groups)
-        return [ConfiguredNetwork(hef, self)]
+        if HAILORT_5:  # vdevice_hrpc_client.cpp: no configure on Hailo-10H
+            if not configure_params_by_name:  # VDevice::create_configure_params -> get_default_streams_interface
+                log("Not supported. Did you try calling `create_configure_params` on H10? If so, use InferModel instead")
+            _fail("HAILO_NOT_IMPLEMENTED")
+        self._check_hef(hef)
+        self.add_core_ops(len(hef.groups))
+        params = configure_params_by_name or {}
+        return [ConfiguredNetwork(g, self, getattr(params.get(g.name), "batch_size", 1) or 1) for g in hef.groups]
+
+    def create_infer_model(self, hef_source, name=""):
+        hef = HEF(hef_source)
+        self._check_hef(hef)
+        if name and name not in hef.get_network_group_names():  # infer_model.cpp InferModelBase::create
+            _fail("HAILO_NOT_IMPLEMENTED", "Passing network name is not supported yet!")
+        STATS["infer_models"] += 1
+        return InferModel(self, hef._group(name))

@@ -18,8 +18,12 @@ import time
 
 import numpy as np
 
-__version__ = "3.33.1-test-double"
-SUPPORTED_HW_ARCHS = ["hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h"]
+#: HAILO_DOUBLE_DFC: the DFC version this double stands for (default 3.33.1). DFC 3.x targets
+#: Hailo-8/8R/8L (Model Zoo v2.16 CHANGELOG: "Removed support for hailo15h ... and hailo10h");
+#: DFC 5.x targets Hailo-10H/15 (Model Zoo master, v5.x).
+__version__ = os.environ.get("HAILO_DOUBLE_DFC", "3.33.1") + "-test-double"
+SUPPORTED_HW_ARCHS = (["hailo10h", "hailo15h", "hailo15m", "hailo15l"] if __version__.startswith("5.")
+                      else ["hailo8", "hailo8r", "hailo8l"])
 log = logging.getLogger("hailo_sdk_client")
 
 
@@ -65,6 +69,21 @@ def _behavior(net_name: str) -> str:
     return "ok"
 
 
+#: The double's stand-in for what fits the chip at once: every this many bytes of 8-bit weights
+#: take one more context. A rule of the double, deterministic and size-driven; Hailo publishes no
+#: such figure (HAILO_FACTS.md, Hardware: on-chip SRAM size unconfirmed).
+CONTEXT_WEIGHT_BYTES = 512 * 1024
+
+
+def _contexts(net_name: str, weights: int) -> int:
+    """Contexts of a compiled network group: ``HAILO_DOUBLE_CONTEXTS`` (JSON: net-name substring
+    -> count) forces it; otherwise one per ``CONTEXT_WEIGHT_BYTES`` of (8-bit) weights."""
+    for pattern, count in json.loads(os.environ.get("HAILO_DOUBLE_CONTEXTS", "{}")).items():
+        if pattern in net_name:
+            return int(count)
+    return max(1, -(-weights // CONTEXT_WEIGHT_BYTES))
+
+
 def _record(call: str, **details) -> None:
     path = os.environ.get("HAILO_DOUBLE_CALLS")
     if path:
@@ -77,6 +96,7 @@ class ClientRunner:
         if hw_arch not in SUPPORTED_HW_ARCHS:
             raise ValueError(f"hw_arch {hw_arch} not in {SUPPORTED_HW_ARCHS}")
         self.hw_arch, self.net_name, self.inputs, self.script, self.onnx_path = hw_arch, None, {}, "", None
+        self.weights = 0  # weight count (a HAR holds its weights; the double keeps their number)
         self.state = "UNINITIALIZED"
         self.joined: list[dict] = []  # models joined after this one (ClientRunner.join)
         if har is not None:
@@ -84,7 +104,7 @@ class ClientRunner:
                 saved = json.load(handle)
             self.net_name, self.state, self.onnx_path = saved["net"], saved["state"], saved["onnx"]
             self.inputs, self.hw_arch = saved["inputs"], saved["hw_arch"]
-            self.joined = saved.get("joined", [])
+            self.joined, self.weights = saved.get("joined", []), saved.get("weights", 0)
         _record("ClientRunner", hw_arch=hw_arch, har=har)
 
     def join(self, runner):
@@ -95,7 +115,8 @@ class ClientRunner:
         if runner.hw_arch != self.hw_arch or runner.state != self.state:
             raise ValueError(f"cannot join {runner.net_name} ({runner.hw_arch}, {runner.state}) into "
                              f"{self.net_name} ({self.hw_arch}, {self.state})")
-        self.joined += [{"net": runner.net_name, "onnx": runner.onnx_path, "inputs": runner.inputs}] + runner.joined
+        self.joined += [{"net": runner.net_name, "onnx": runner.onnx_path, "inputs": runner.inputs,
+                         "weights": runner.weights}] + runner.joined
 
     def translate_onnx_model(self, model, net_name, start_node_names=None, end_node_names=None,
                              net_input_shapes=None):
@@ -119,6 +140,7 @@ class ClientRunner:
             if inputs.get(name) != list(shape):
                 raise BadInputsShape(f"net_input_shapes[{name}]={shape} but the model has {inputs.get(name)}")
         self.net_name, self.inputs, self.onnx_path = net_name, inputs, str(model)
+        self.weights = sum(int(np.prod(t.dims)) for t in graph.initializer)
         # the parser folds an activation into the conv before it (one layer, both original names)
         self.layers, last_conv = {}, None
         for node in graph.node:
@@ -142,7 +164,8 @@ class ClientRunner:
         _record("save_har", path=str(path), state=self.state)
         with open(path, "w") as handle:
             json.dump({"net": self.net_name, "state": self.state, "script": self.script, "onnx": self.onnx_path,
-                       "inputs": self.inputs, "hw_arch": self.hw_arch, "joined": self.joined}, handle)
+                       "inputs": self.inputs, "hw_arch": self.hw_arch, "joined": self.joined,
+                       "weights": self.weights}, handle)
 
     def load_model_script(self, text, append=False):
         _record("load_model_script", text=text)
@@ -180,8 +203,11 @@ class ClientRunner:
         self.state = "COMPILED_MODEL"
         networks = [{"name": self.net_name, "onnx": self.onnx_path}] + [{"name": j["net"], "onnx": j["onnx"]}
                                                                           for j in self.joined]
-        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "onnx": self.onnx_path,
-                           "networks": networks}).encode()
+        # One network group holding every joined model (a joined HAR compiles into one group).
+        weights = self.weights + sum(j.get("weights", 0) for j in self.joined)
+        group = {"name": self.net_name, "contexts": _contexts(self.net_name, weights),
+                 "networks": networks}
+        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group]}).encode()
 
     # Emulator (HAILO_FACTS.md: infer_context / infer). The double runs the ONNX in onnxruntime;
     # SDK_QUANTIZED rounds inputs and outputs to a 2**-10 grid to stand in for quantization.
