@@ -32,12 +32,14 @@ it (fewer mixtures in a long batch), so gLN's statistics over long inputs are se
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import datetime
 import json
 import os
 import random
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -426,6 +428,20 @@ def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus,
     return {"step": step, "best": best, "elapsed_s": final["elapsed_s"], "piece": piece}
 
 
+def bound_allocator_growth() -> None:
+    """Variable-length batches fragment glibc's heap: measured here, RSS 4.9 GB after 25 steps of
+    2-10 s batches (10 GB after an hour) against 0.45 GB with
+    a fixed 128 KiB mmap threshold (M_MMAP_THRESHOLD), above which every buffer is mapped on its
+    own and given back to the system when freed. Same speed. Other C libraries: left as they are."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (malloc.h)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def read_history(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
@@ -464,6 +480,7 @@ def main() -> None:
     if args.teacher is not None and not 0 < args.distill <= 1:
         raise SystemExit(f"--distill {args.distill}: pass a weight in (0, 1]")
     torch.set_num_threads(args.threads)
+    bound_allocator_growth()
     state = args.state or args.out.with_name(args.out.stem + ".state.pt")
     history = args.history or args.out.with_name(args.out.stem + ".history.jsonl")
     if args.real:
