@@ -143,9 +143,12 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
 def cmd_noise(args: argparse.Namespace) -> int:
     from .grids.noise import noise_command
 
+    from .backends.quant_scheme import Scheme, WeightGranularity
+
     given = [p for p in (args.s1, args.s2) if p]
+    scheme = Scheme(WeightGranularity(args.weight_granularity), not args.no_equalization, not args.no_bias_correction)
     return noise_command(_model_or_random(args), args.audio, given, args.calib, Path(args.out), args.tile_w or 256,
-                         args.target_db, args.calib_count, ort_check=not args.no_ort_check)
+                         args.target_db, args.calib_count, ort_check=not args.no_ort_check, scheme=scheme)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -470,6 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="final output SI-SNR against float to reach with 16-bit layers (default 40)")
     noise.add_argument("--no-ort-check", action="store_true",
                        help="skip the cross-check against ONNX Runtime's static quantization of the same stages")
+    noise.add_argument("--weight-granularity", choices=("per_layer", "per_channel"), default="per_layer",
+                       help="one weight scale per layer (default, as public material shows for Hailo-8) or per "
+                            "output channel (the report gives both figures)")
+    noise.add_argument("--no-equalization", action="store_true",
+                       help="skip the emulated DFC equalization (the model scripts then disable it too)")
+    noise.add_argument("--no-bias-correction", action="store_true",
+                       help="skip the emulated DFC bias correction (the model scripts then disable it too)")
     noise.add_argument("--out", required=True, help="report folder")
     noise.set_defaults(func=cmd_noise)
 

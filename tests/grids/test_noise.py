@@ -10,7 +10,8 @@ from tests.doubles import sdk as sdk_double
 
 KEYS = {"final_output_si_snr_vs_float_db_all8", "final_output_si_snr_vs_float_db_advised", "n_layers_16bit",
         "n_layers", "per_layer_sqnr_db", "per_stage_sqnr_db_all8", "si_snri_db", "rescale_feasibility",
-        "layers_16bit", "target_reached", "per_layer_flagged_below_db", "clipped_fraction_by_layer"}
+        "layers_16bit", "target_reached", "per_layer_flagged_below_db", "clipped_fraction_by_layer",
+        "weight_granularity", "optimizations", "scheme", "weight_granularity_effect", "precision_modes"}
 
 
 def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch, capsys):
@@ -26,6 +27,14 @@ def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch
     assert (out / "noise_layers.png").stat().st_size > 5000
     lines = "".join(p.read_text() for p in (out / "model_scripts").glob("*.alls"))
     assert lines.count("precision_mode=a16_w16") == record["n_layers_16bit"] > 0
+    # per-layer weights by default, both figures reported; each optimization as the scripts say it
+    assert record["weight_granularity"] == "per_layer"
+    assert set(record["weight_granularity_effect"]["all8_si_snr_vs_float_db"]) == {"per_layer", "per_channel"}
+    stages = len(list((out / "model_scripts").glob("*.alls")))
+    assert record["optimizations"]["equalization"]["enabled"] and record["optimizations"]["bias_correction"]["enabled"]
+    assert lines.count("pre_quantization_optimization(equalization, policy=enabled)") == stages
+    assert lines.count("post_quantization_optimization(bias_correction, policy=enabled)") == stages
+    assert lines.count("post_quantization_optimization(finetune, policy=disabled)") == stages
     assert "noise: all-8" in capsys.readouterr().out
 
     sdk_double.install(monkeypatch)

@@ -30,7 +30,8 @@ import numpy as np
 from ..backends import quant_scheme as qs
 from ..backends.base import Backend
 from ..backends.hailo_quant import (
-    HailoQuantBackend, Precision, QValue, calibrate_ranges, emulate_op, float_op, layer_name, run_stage_quantized,
+    Emulation, HailoQuantBackend, Precision, QValue, build_emulation, calibrated, emulate_op, float_op, layer_name,
+    rescheme, run_emulated, value_bits,
 )
 from ..errors import UserError
 from ..guard import check_run_files
@@ -48,29 +49,38 @@ Report = Callable[[str], None]
 
 class LayerNoiseProbe(Backend):
     """Runs every stage in float and, op by op, the op alone in the device's integers on the same
-    (quantized) inputs: per-layer SQNR. Float is what flows on."""
+    (quantized) inputs: per-layer SQNR. Float is what flows on. Also counts, per layer, the values
+    outside the calibrated range (coverage)."""
 
     name = "layer_noise_probe"
 
-    def __init__(self, ranges, precision: Precision) -> None:
-        self.ranges, self.precision, self.powers = ranges, precision, PowerSums()
+    def __init__(self, emulation: Emulation) -> None:
+        self.emulation, self.powers = emulation, PowerSums()
         self.clipped: dict[str, list[int]] = {}  # layer -> [values outside its calibrated range, values]
 
     def clipped_fraction(self) -> dict[str, float]:
         return {name: out / total for name, (out, total) in self.clipped.items() if out}
 
+    def coverage(self) -> dict[str, float]:
+        """layer -> share of its output values outside the calibrated range (0 included)."""
+        return {name: out / total for name, (out, total) in self.clipped.items() if total}
+
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        emulation = self.emulation
+        exact_stage, quant_stage = emulation.float_stage(stage), emulation.stage(stage)
+        bits = value_bits(quant_stage, emulation.precision, emulation.scheme.fuse_activations)
         values = {name: np.asarray(array, np.float64) for name, array in inputs.items()}
-        for index, op in enumerate(stage.ops):
+        for index, (op, qop) in enumerate(zip(exact_stage.ops, quant_stage.ops)):
             name = layer_name(stage, index, op)
-            act, weight_bits = self.precision.of(name)
             reads = [values[n] for n in op.reads]
             exact = float_op(op, reads)
-            grids = [qs.activation_grid(*self.ranges[n], act) for n in op.reads]
-            quantized = emulate_op(op, [QValue(qs.quantize(x, g), g) for x, g in zip(reads, grids)],
-                                   qs.activation_grid(*self.ranges[op.output], act), weight_bits)
+            grids = [qs.activation_grid(*emulation.ranges[n], bits[n]) for n in op.reads]
+            quantized = emulate_op(qop, [QValue(qs.quantize(x, g), g) for x, g in zip(reads, grids)],
+                                   qs.activation_grid(*emulation.ranges[op.output], bits[op.output]),
+                                   emulation.precision.bits(name).weight, emulation.scheme.weight_granularity)
             self.powers.add(name, exact, quantized.real)
-            lo, hi = self.ranges[op.output]
+            lo, hi = emulation.ranges[op.output]
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
             slack = 1e-3 * (hi - lo)  # float rounding between the calibration and this run is not clipping
             counts = self.clipped.setdefault(name, [0, 0])
             counts[0] += int(np.count_nonzero((exact < lo - slack) | (exact > hi + slack)))
@@ -84,12 +94,12 @@ class StageNoiseProbe(HailoQuantBackend):
 
     name = "stage_noise_probe"
 
-    def __init__(self, ranges, precision: Precision) -> None:
-        super().__init__(ranges, precision)
+    def __init__(self, emulation: Emulation) -> None:
+        super().__init__(emulation=emulation)
         self.powers = PowerSums()
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = run_stage_quantized(stage, inputs, self.ranges, self.precision)
+        out = run_emulated(self.emulation, stage, inputs)
         exact = _float_stage(stage, inputs)
         for name in out:
             self.powers.add(stage.name, exact[name], out[name])
@@ -154,19 +164,22 @@ def _si_snri(estimates: list[np.ndarray], inputs: NoiseInputs) -> float | None:
 
 
 def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: int, target_db: float,
-                  calib_count: int, report: Report = print, ort_check: bool = True) -> dict:
+                  calib_count: int, report: Report = print, ort_check: bool = True,
+                  scheme: qs.Scheme = qs.Scheme()) -> dict:
     from .calibration import make_calibration
     from ..backends import load_backend
 
     started = time.perf_counter()
     plan = PlanOptions().build(source.model, PlanPath.FULL_CHAIN)
     files = make_calibration(plan, tile_w, inputs.calibration, out / "calib", calib_count, report=report)
-    ranges = calibrate_ranges(list(plan.stages), files)
+    base = calibrated(list(plan.stages), files, scheme)
+    emulation = build_emulation(base, Precision())
     layers = [layer_name(s, i, op) for s in plan.stages for i, op in enumerate(s.ops)]
     report(f"noise: {len(plan.stages)} stages, {len(layers)} layers; calibrated on {len(inputs.calibration)} "
-           f"file(s), {calib_count} tiles per stage input")
+           f"file(s), {calib_count} tiles per stage input; weights {scheme.weight_granularity.value}, "
+           f"{len(base.equalized)} conv pair(s) equalized")
     exact = _final(plan, load_backend("torch_proxy"), tile_w, inputs.audio)
-    probe = LayerNoiseProbe(ranges, Precision())
+    probe = LayerNoiseProbe(emulation)
     _final(plan, probe, tile_w, inputs.audio)
     per_layer = probe.powers.db()
     report(f"noise: per-layer SQNR measured ({time.perf_counter() - started:.0f} s); worst "
@@ -177,13 +190,18 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
         report(f"noise: {len(clipped)} layer(s) see values outside their calibrated range on this audio (worst "
                f"{worst}: {clipped[worst]:.2%}); calibrate on audio like it (--calib) or expect clipping on the device")
 
-    def run(precision: Precision) -> tuple[list[np.ndarray], float, dict[str, float]]:
-        backend = StageNoiseProbe(ranges, precision)
+    def run(emulation: Emulation) -> tuple[list[np.ndarray], float, dict[str, float]]:
+        backend = StageNoiseProbe(emulation)
         final = _final(plan, backend, tile_w, inputs.audio)
         return final, _si_snr_vs_float(final, exact), backend.powers.db()
 
-    all8, all8_db, per_stage = run(Precision())
+    all8, all8_db, per_stage = run(emulation)
     report(f"noise: all layers a8_w8: final output {all8_db:.2f} dB SI-SNR against float")
+    other = qs.WeightGranularity.PER_CHANNEL if scheme.weight_granularity is qs.WeightGranularity.PER_LAYER \
+        else qs.WeightGranularity.PER_LAYER
+    other_scheme = dataclasses.replace(scheme, weight_granularity=other)
+    other_all8, other_db, _ = run(build_emulation(rescheme(base, other_scheme), Precision()))
+    report(f"noise: all layers a8_w8 with {other.value} weights: {other_db:.2f} dB")
     cross_check = None
     if ort_check:
         from .ort_crosscheck import ort_cross_check
@@ -195,15 +213,21 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
     step = max(1, len(layers) // 20)
     while advised_db < target_db and len(chosen) < len(layers):
         chosen = ranked[:len(chosen) + step]
-        advised, advised_db, _ = run(Precision({name: "a16_w16" for name in chosen}))
+        advised, advised_db, _ = run(build_emulation(base, Precision({name: "a16_w16" for name in chosen})))
         report(f"noise: {len(chosen)} layer(s) a16_w16: {advised_db:.2f} dB")
     precision = Precision({name: "a16_w16" for name in chosen})
-    problems = feasibility(plan, ranges, precision)
-    scripts = write_model_scripts(out / "model_scripts", plan, chosen)
+    problems = feasibility(plan, base.ranges, precision)
+    scripts = write_model_scripts(out / "model_scripts", plan, precision, scheme, base.ranges)
     record = {
         **source.to_json(), "tile_w": tile_w, "target_db": target_db, "n_layers": len(layers),
-        "n_layers_16bit": len(chosen), "layers_16bit": chosen,
+        "weight_granularity": scheme.weight_granularity.value, "scheme": scheme.to_json(),
+        "optimizations": optimizations_record(base),
+        "n_layers_16bit": len(chosen), "layers_16bit": chosen, "precision_modes": dict(precision.modes),
         "final_output_si_snr_vs_float_db_all8": all8_db, "final_output_si_snr_vs_float_db_advised": advised_db,
+        "weight_granularity_effect": {
+            "all8_si_snr_vs_float_db": {scheme.weight_granularity.value: all8_db, other.value: other_db},
+            "all8_si_snri_db": {scheme.weight_granularity.value: _si_snri(all8, inputs),
+                                other.value: _si_snri(other_all8, inputs)}},
         "target_reached": advised_db >= target_db,
         "per_layer_sqnr_db": {name: per_layer[name] for name in layers},
         "per_layer_flagged_below_db": {"threshold_db": 30.0,
@@ -213,7 +237,7 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
         "clipped_fraction_by_layer": probe.clipped_fraction(),
         "si_snri_db": {"float": _si_snri(exact, inputs), "all8": _si_snri(all8, inputs),
                        "advised": _si_snri(advised, inputs)},
-        "rescale_feasibility": {"all8": feasibility(plan, ranges, Precision()), "advised": problems},
+        "rescale_feasibility": {"all8": feasibility(plan, base.ranges, Precision()), "advised": problems},
         "model_scripts": {stage: str(path) for stage, path in scripts.items()},
         "assumptions": "src/convtasnet_hailo/backends/quant_scheme.py",
         "seconds": round(time.perf_counter() - started, 1),
@@ -221,17 +245,49 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
     return record
 
 
-def write_model_scripts(directory: Path, plan: StagePlan, layers_16bit: list[str]) -> dict[str, Path]:
-    """``<stage>.alls`` per stage: one ``quantization_param`` line per 16-bit layer (named by its
-    ONNX node; `compile --precision` maps it to the parsed layer)."""
+def optimizations_record(base) -> dict:
+    """Each DFC optimization the emulation used, as the model scripts state it."""
+    scheme = base.scheme
+    return {"equalization": {"enabled": scheme.equalization, "pairs": [dataclasses.asdict(p) for p in base.equalized]},
+            "bias_correction": {"enabled": scheme.bias_correction},
+            "activation_clipping": {"enabled": scheme.clip_percentile is not None,
+                                    "mode": "percentile" if scheme.clip_percentile is not None else "minmax",
+                                    "percentile": scheme.clip_percentile},
+            "headroom": {"enabled": scheme.headroom != 1.0, "factor": scheme.headroom},
+            "finetune": {"enabled": False, "why": "QFT is not emulated; the model scripts disable it"},
+            "fused_activations": {"enabled": scheme.fuse_activations}}
+
+
+def stage_script_lines(stage: Stage, precision: Precision, scheme: qs.Scheme, ranges=None) -> list[str]:
+    """One stage's model-script lines: the optimizations the emulation used, a
+    ``quantization_param`` per layer not a8_w8, and with headroom a ``force_range_out`` per layer
+    output (the activation's, where a conv and its activation are one layer)."""
+    from ..backends.hailo_quant import fused_activations
+    from ..compile.model_script import optimization_lines, precision_line, range_line
+
+    lines = optimization_lines(scheme.equalization, scheme.bias_correction, scheme.clip_percentile)
+    fused = fused_activations(stage) if scheme.fuse_activations else {}
+    for index, op in enumerate(stage.ops):
+        name = layer_name(stage, index, op)
+        mode = precision.modes.get(name, precision.default)
+        if mode != qs.DEFAULT_MODE:
+            lines.append(precision_line(name, mode))
+        if ranges is not None and scheme.headroom != 1.0 and index not in fused:
+            lo, hi = ranges[op.output]
+            lines.append(range_line(name, min(lo, 0.0), max(hi, 0.0)))
+    return lines
+
+
+def write_model_scripts(directory: Path, plan: StagePlan, precision: Precision, scheme: qs.Scheme,
+                        ranges=None) -> dict[str, Path]:
+    """``<stage>.alls`` per stage (``stage_script_lines``; layers named by their ONNX node,
+    `compile --precision` maps them to the parsed layers)."""
     directory.mkdir(parents=True, exist_ok=True)
-    chosen = set(layers_16bit)
     paths = {}
     for stage in plan.stages:
-        lines = [f"quantization_param({layer_name(stage, i, op)}, precision_mode=a16_w16)"
-                 for i, op in enumerate(stage.ops) if layer_name(stage, i, op) in chosen]
         paths[stage.name] = directory / f"{stage.name}.alls"
-        write_text_atomically(paths[stage.name], "".join(line + "\n" for line in lines))
+        write_text_atomically(paths[stage.name], "".join(line + "\n" for line in
+                                                          stage_script_lines(stage, precision, scheme, ranges)))
     return paths
 
 
@@ -268,7 +324,7 @@ def _default_calibration(rate: int) -> list[Path]:
 
 def noise_command(source: ModelSource, audio_paths: list[str], source_paths: list[str], calib_paths: list[str] | None,
                   out: Path, tile_w: int, target_db: float, calib_count: int, report: Report = print,
-                  ort_check: bool = True) -> int:
+                  ort_check: bool = True, scheme: qs.Scheme = qs.Scheme()) -> int:
     """Writes noise_report.json, noise_layers.png and model_scripts/; exit 0 (the report says
     whether the target was reached)."""
     from ..audio.io import load_audio
@@ -297,7 +353,7 @@ def noise_command(source: ModelSource, audio_paths: list[str], source_paths: lis
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
     record = analyze_noise(source, NoiseInputs(audio, sources, calib_audio),
-                           out, tile_w, target_db, calib_count, report, ort_check)
+                           out, tile_w, target_db, calib_count, report, ort_check, scheme)
     record.update({"audio": list(audio_paths), "sources": list(source_paths), "calibration": [str(p) for p in calibration]})
     write_json(out / "noise_report.json", record)
     plot_layer_noise(out / "noise_layers.png", record)
