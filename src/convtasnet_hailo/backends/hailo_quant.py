@@ -45,6 +45,19 @@ class QValue:
         return qs.dequantize(self.q, self.grid)
 
 
+def _integer_conv(x_int, w_int: np.ndarray, op: Conv) -> np.ndarray:
+    """The exact integer sums: in float32 when no partial sum can pass 2**24 (every one is then
+    an exactly representable integer, in any order), else in float64 (exact below 2**53)."""
+    import torch
+    import torch.nn.functional as F
+
+    fan_in = w_int.shape[1] * w_int.shape[3]
+    bound = float(x_int.abs().max()) * float(np.abs(w_int).max()) * fan_in
+    dtype = torch.float32 if bound < 2 ** 24 else torch.float64
+    return F.conv2d(x_int.to(dtype), torch.from_numpy(w_int).to(dtype), stride=(1, op.stride),
+                    dilation=(1, op.dilation), groups=op.groups).numpy().astype(np.float64)
+
+
 def _conv(op: Conv, x: QValue, out: qs.Grid, weight_bits: int,
           granularity: qs.WeightGranularity = qs.WeightGranularity.PER_LAYER) -> np.ndarray:
     """Integer conv: (x_int * w_int) summed in the accumulator, bias at the accumulator's scale,
@@ -56,8 +69,7 @@ def _conv(op: Conv, x: QValue, out: qs.Grid, weight_bits: int,
     x_int = torch.from_numpy(x.q - x.grid.zero_point)
     if op.pad_left:
         x_int = F.pad(x_int, (op.pad_left, 0))  # integer 0 is real 0: the zero-point-free padding is exact
-    acc = F.conv2d(x_int, torch.from_numpy(w_int), stride=(1, op.stride), dilation=(1, op.dilation),
-                   groups=op.groups).numpy()
+    acc = _integer_conv(x_int, w_int, op)
     acc_scale = x.grid.scale * w_scale.reshape(1, -1, 1, 1)
     acc_bits = qs.ACCUMULATOR_BITS[x.grid.bits]
     if op.bias is not None:
@@ -346,6 +358,9 @@ def bias_corrections(stages: list[Stage], calibration: Mapping[str, Path], range
     for stage in stages:
         grid = _grids(stage, ranges, precision, scheme.fuse_activations)
         exact = _calibration_values(stage, calibration)
+        count = min(qs.BIAS_CORRECTION_TILES, min(len(v) for v in exact.values()))
+        draw = np.sort(np.random.default_rng(0).choice(min(len(v) for v in exact.values()), count, replace=False))
+        exact = {name: x[draw] for name, x in exact.items()}  # the same tiles of every input (paired)
         quantized = {name: QValue(qs.quantize(x, grid(name)), grid(name)) for name, x in exact.items()}
         for index, op in enumerate(stage.ops):
             layer = layer_name(stage, index, op)

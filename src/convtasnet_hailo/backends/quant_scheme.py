@@ -57,6 +57,8 @@ Assumptions (UNCONFIRMED; each named, each used from here only):
   conv layer holds its activation: ``compile.driver.resolve_layer_names`` maps both ONNX nodes
   to one layer), so the pre-activation value is not rounded to the layer's data bits; it is held
   at ``FUSED_ACTIVATION_BITS`` (``Scheme.fuse_activations``; the datapath's width is not public);
+- bias correction averages over ``BIAS_CORRECTION_TILES`` calibration tiles (a seeded draw; a
+  mean over 32 tiles of 256 frames is 8k values per channel), not all of them;
 - percentile clipping takes the [100 - p, p] percentiles of a seeded sample of
   ``PERCENTILE_SAMPLE`` calibration values per tensor.
 """
@@ -73,6 +75,7 @@ ACCUMULATOR_BITS = {8: 32, 16: 48}
 RESCALE_MANTISSA_BITS = 16
 PERCENTILE_SAMPLE = 1 << 20
 FUSED_ACTIVATION_BITS = 16
+BIAS_CORRECTION_TILES = 32
 
 
 class WeightGranularity(str, enum.Enum):
@@ -99,7 +102,7 @@ DEFAULT_MODE = "a8_w8"
 #: (16bit_optimization notebook; HAILO_FACTS.md "Model optimization"). Our plan's op names.
 SPREADS_16BIT = ("concat",)
 #: The percentiles `noise` may clip activations at (``activation_clipping``, mode=percentile).
-CLIP_PERCENTILES = (99.9, 99.99, 99.999)
+CLIP_PERCENTILES = (99.99, 99.999)
 
 
 @dataclasses.dataclass(frozen=True)

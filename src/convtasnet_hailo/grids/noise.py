@@ -30,9 +30,10 @@ import numpy as np
 from ..backends import quant_scheme as qs
 from ..backends.base import Backend
 from ..backends.hailo_quant import (
-    Emulation, HailoQuantBackend, Precision, QValue, build_emulation, calibrated, emulate_op, float_op, layer_name,
-    rescheme, run_emulated, value_bits,
+    Calibrated, Emulation, HailoQuantBackend, Precision, QValue, build_emulation, calibrated, emulate_op, float_op,
+    layer_name, rescheme, run_emulated, value_bits,
 )
+from .audio_sets import AudioSet
 from ..errors import UserError
 from ..guard import check_run_files
 from ..files import write_text_atomically
@@ -141,9 +142,17 @@ def feasibility(plan: StagePlan, ranges, precision: Precision) -> list[dict]:
 
 @dataclasses.dataclass
 class NoiseInputs:
-    audio: list[np.ndarray]  # evaluation mixtures (T,)
-    sources: list[np.ndarray] | None  # per mixture (n_src, T), or None
-    calibration: list[np.ndarray]  # calibration audio (T,)
+    """The three sets: ranges come from ``calibration``; clipping and the advice are chosen on
+    ``heldout`` (audio the calibration never saw; by default the evaluation audio); the report's
+    figures are measured on ``evaluation``."""
+
+    evaluation: AudioSet
+    calibration: AudioSet
+    heldout: AudioSet | None = None
+
+    @property
+    def judged_on(self) -> AudioSet:
+        return self.heldout if self.heldout is not None else self.evaluation
 
 
 def _final(plan: StagePlan, backend: Backend, tile_w: int, audio: list[np.ndarray]) -> list[np.ndarray]:
@@ -156,93 +165,227 @@ def _si_snr_vs_float(quantized: list[np.ndarray], exact: list[np.ndarray]) -> fl
     return float(np.mean([si_snr(q[i], e[i]) for q, e in zip(quantized, exact) for i in range(len(e))]))
 
 
-def _si_snri(estimates: list[np.ndarray], inputs: NoiseInputs) -> float | None:
-    if inputs.sources is None:
+def _si_snri(estimates: list[np.ndarray], audio: AudioSet) -> float | None:
+    if audio.sources is None:
         return None
     return float(np.mean([score_separation(est, src, wav).mean_si_snri
-                          for est, src, wav in zip(estimates, inputs.sources, inputs.audio)]))
+                          for est, src, wav in zip(estimates, audio.sources, audio.wavs)]))
 
 
-def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: int, target_db: float,
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """When quantized output is good enough: SI-SNRi within ``si_snri_loss_db`` of float (when the
+    judging audio has sources and a loss is given), else ``si_snr_vs_float_db`` against float."""
+
+    si_snr_vs_float_db: float = 40.0
+    si_snri_loss_db: float | None = None
+
+    def met(self, outcome: "Outcome", float_si_snri: float | None) -> bool:
+        if self.si_snri_loss_db is not None and outcome.si_snri is not None and float_si_snri is not None:
+            return float_si_snri - outcome.si_snri <= self.si_snri_loss_db
+        return outcome.vs_float_db >= self.si_snr_vs_float_db
+
+
+@dataclasses.dataclass
+class Outcome:
+    finals: list[np.ndarray]
+    vs_float_db: float
+    si_snri: float | None
+    per_stage: dict[str, float]
+
+    def summary(self) -> dict:
+        return {"si_snr_vs_float_db": self.vs_float_db, "si_snri_db": self.si_snri}
+
+
+class Judge:
+    """One set of recordings, its float output, and the emulation's output on it."""
+
+    def __init__(self, plan: StagePlan, tile_w: int, audio: AudioSet) -> None:
+        from ..backends import load_backend
+
+        self.plan, self.tile_w, self.audio = plan, tile_w, audio
+        self.exact = _final(plan, load_backend("torch_proxy"), tile_w, audio.wavs)
+        self.float_si_snri = _si_snri(self.exact, audio)
+
+    def run(self, emulation: Emulation) -> Outcome:
+        backend = StageNoiseProbe(emulation)
+        final = _final(self.plan, backend, self.tile_w, self.audio.wavs)
+        return Outcome(final, _si_snr_vs_float(final, self.exact), _si_snri(final, self.audio), backend.powers.db())
+
+    def probe(self, emulation: Emulation) -> LayerNoiseProbe:
+        probe = LayerNoiseProbe(emulation)
+        _final(self.plan, probe, self.tile_w, self.audio.wavs)
+        return probe
+
+
+def _key(outcome: Outcome, judge: Judge) -> float:
+    """What choices maximize: closeness to float (SI-SNR against the float output). SI-SNRi is
+    not used: a quantized output may score above float by chance, which is not fidelity."""
+    return outcome.vs_float_db
+
+
+CLIPPING_CANDIDATES = ((None, 1.0),) + tuple((p, 1.0) for p in qs.CLIP_PERCENTILES) + ((None, 1.25), (None, 1.5))
+
+
+def choose_clipping(base: Calibrated, judge: Judge, report: Report) -> tuple[Calibrated, list[dict]]:
+    """The activation clipping (min/max, a percentile, or min/max with headroom) whose all-8
+    emulation scores best on the held-out audio, and every candidate's score."""
+    table, best = [], None
+    for percentile, headroom in CLIPPING_CANDIDATES:
+        candidate = rescheme(base, dataclasses.replace(base.scheme, clip_percentile=percentile, headroom=headroom))
+        outcome = judge.run(build_emulation(candidate, Precision()))
+        table.append({"clip_percentile": percentile, "headroom": headroom, **outcome.summary()})
+        report(f"noise: clipping {'min/max' if percentile is None else f'{percentile}%'}"
+               f"{'' if headroom == 1.0 else f' x{headroom:g}'}: all-8 {outcome.vs_float_db:.2f} dB against float"
+               + ("" if outcome.si_snri is None else f", SI-SNRi {outcome.si_snri:.2f} dB") + " (held-out audio)")
+        if best is None or _key(outcome, judge) > best[0]:
+            best = (_key(outcome, judge), candidate)
+    return best[1], table
+
+
+def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: int, target: Target,
                   calib_count: int, report: Report = print, ort_check: bool = True,
-                  scheme: qs.Scheme = qs.Scheme()) -> dict:
+                  scheme: qs.Scheme = qs.Scheme(), choose_clip: bool = True, advise=None) -> dict:
+    """The report's record (module docstring). ``advise(plan, base, judge, per_layer_db, target,
+    tile_w, report)`` chooses the precision (``bench.precision_advice.advise_precision``: it needs
+    the device cost model, a layer above this one, so the command passes it in)."""
     from .calibration import make_calibration
-    from ..backends import load_backend
 
     started = time.perf_counter()
     plan = PlanOptions().build(source.model, PlanPath.FULL_CHAIN)
-    files = make_calibration(plan, tile_w, inputs.calibration, out / "calib", calib_count, report=report)
+    files = make_calibration(plan, tile_w, inputs.calibration.wavs, out / "calib", calib_count, report=report)
     base = calibrated(list(plan.stages), files, scheme)
-    emulation = build_emulation(base, Precision())
     layers = [layer_name(s, i, op) for s in plan.stages for i, op in enumerate(s.ops)]
-    report(f"noise: {len(plan.stages)} stages, {len(layers)} layers; calibrated on {len(inputs.calibration)} "
-           f"file(s), {calib_count} tiles per stage input; weights {scheme.weight_granularity.value}, "
+    rate = source.model.config.sample_rate
+    report(f"noise: {len(plan.stages)} stages, {len(layers)} layers; calibrated on "
+           f"{len(inputs.calibration.wavs)} recording(s) ({inputs.calibration.seconds_total / rate:.0f} s), "
+           f"{base.calibration.tiles} tiles per stage input; weights {scheme.weight_granularity.value}, "
            f"{len(base.equalized)} conv pair(s) equalized")
-    exact = _final(plan, load_backend("torch_proxy"), tile_w, inputs.audio)
-    probe = LayerNoiseProbe(emulation)
-    _final(plan, probe, tile_w, inputs.audio)
+    evaluation = Judge(plan, tile_w, inputs.evaluation)
+    judge = evaluation if inputs.heldout is None else Judge(plan, tile_w, inputs.heldout)
+    clipping_table = None
+    if choose_clip:
+        base, clipping_table = choose_clipping(base, judge, report)
+    scheme = base.scheme
+    emulation = build_emulation(base, Precision())
+    probe = judge.probe(emulation)
     per_layer = probe.powers.db()
     report(f"noise: per-layer SQNR measured ({time.perf_counter() - started:.0f} s); worst "
            f"{min(per_layer, key=per_layer.get)} at {min(per_layer.values()):.1f} dB")
-    clipped = probe.clipped_fraction()
-    if clipped:
-        worst = max(clipped, key=clipped.get)
-        report(f"noise: {len(clipped)} layer(s) see values outside their calibrated range on this audio (worst "
-               f"{worst}: {clipped[worst]:.2%}); calibrate on audio like it (--calib) or expect clipping on the device")
+    coverage = (probe if judge is evaluation else evaluation.probe(emulation)).coverage()
+    outside = {name: share for name, share in coverage.items() if share > 0}
+    if outside:
+        worst = max(outside, key=outside.get)
+        report(f"noise: {len(outside)} layer(s) see values outside their calibrated range on the evaluation audio "
+               f"(worst {worst}: {outside[worst]:.3%}); calibrate on more audio like it (--calib DIR or CSV)")
 
-    def run(emulation: Emulation) -> tuple[list[np.ndarray], float, dict[str, float]]:
-        backend = StageNoiseProbe(emulation)
-        final = _final(plan, backend, tile_w, inputs.audio)
-        return final, _si_snr_vs_float(final, exact), backend.powers.db()
-
-    all8, all8_db, per_stage = run(emulation)
-    report(f"noise: all layers a8_w8: final output {all8_db:.2f} dB SI-SNR against float")
-    other = qs.WeightGranularity.PER_CHANNEL if scheme.weight_granularity is qs.WeightGranularity.PER_LAYER \
-        else qs.WeightGranularity.PER_LAYER
-    other_scheme = dataclasses.replace(scheme, weight_granularity=other)
-    other_all8, other_db, _ = run(build_emulation(rescheme(base, other_scheme), Precision()))
-    report(f"noise: all layers a8_w8 with {other.value} weights: {other_db:.2f} dB")
+    advice = (advise or _advise_by_noise)(plan, base, judge, per_layer, target, tile_w, report)
+    all8 = evaluation.run(emulation)
+    advised = evaluation.run(build_emulation(base, advice.precision))
+    all16 = evaluation.run(build_emulation(base, Precision(default="a16_w16")))
+    report(f"noise: evaluation audio: all-8 {all8.vs_float_db:.2f} dB, advised {advised.vs_float_db:.2f} dB, "
+           f"all-16 {all16.vs_float_db:.2f} dB against float")
+    effects = assumption_effects(plan, base, files, evaluation, all8, report)
     cross_check = None
     if ort_check:
         from .ort_crosscheck import ort_cross_check
 
-        cross_check = ort_cross_check(plan, tile_w, files, inputs.audio, per_stage, report)
-    ranked = sorted(layers, key=lambda name: per_layer[name])
-    chosen: list[str] = []
-    advised, advised_db = all8, all8_db
-    step = max(1, len(layers) // 20)
-    while advised_db < target_db and len(chosen) < len(layers):
-        chosen = ranked[:len(chosen) + step]
-        advised, advised_db, _ = run(build_emulation(base, Precision({name: "a16_w16" for name in chosen})))
-        report(f"noise: {len(chosen)} layer(s) a16_w16: {advised_db:.2f} dB")
-    precision = Precision({name: "a16_w16" for name in chosen})
-    problems = feasibility(plan, base.ranges, precision)
+        cross_check = ort_cross_check(plan, tile_w, files, inputs.evaluation.wavs, all8.per_stage, report)
+    precision = advice.precision
+    chosen = [name for name in layers if precision.modes.get(name, qs.DEFAULT_MODE) != qs.DEFAULT_MODE]
+    sixteen = [name for name in chosen if precision.modes[name] == "a16_w16"]
     scripts = write_model_scripts(out / "model_scripts", plan, precision, scheme, base.ranges)
+    flo = evaluation.float_si_snri
     record = {
-        **source.to_json(), "tile_w": tile_w, "target_db": target_db, "n_layers": len(layers),
+        **source.to_json(), "tile_w": tile_w, "target": dataclasses.asdict(target),
+        "target_db": target.si_snr_vs_float_db, "n_layers": len(layers),
         "weight_granularity": scheme.weight_granularity.value, "scheme": scheme.to_json(),
         "optimizations": optimizations_record(base),
-        "n_layers_16bit": len(chosen), "layers_16bit": chosen, "precision_modes": dict(precision.modes),
-        "final_output_si_snr_vs_float_db_all8": all8_db, "final_output_si_snr_vs_float_db_advised": advised_db,
-        "weight_granularity_effect": {
-            "all8_si_snr_vs_float_db": {scheme.weight_granularity.value: all8_db, other.value: other_db},
-            "all8_si_snri_db": {scheme.weight_granularity.value: _si_snri(all8, inputs),
-                                other.value: _si_snri(other_all8, inputs)}},
-        "target_reached": advised_db >= target_db,
+        "activation_clipping_candidates_heldout": clipping_table,
+        "n_layers_16bit": len(sixteen), "layers_16bit": sixteen, "n_layers_not_a8_w8": len(chosen),
+        "precision_modes": {name: precision.modes[name] for name in chosen},
+        "final_output_si_snr_vs_float_db_all8": all8.vs_float_db,
+        "final_output_si_snr_vs_float_db_advised": advised.vs_float_db,
+        "final_output_si_snr_vs_float_db_all16": all16.vs_float_db,
+        "target_reached": advice.reached, "target_reached_on": "heldout" if inputs.heldout is not None else "evaluation",
+        "advice": advice.record,
+        "predicted_device_rtf": advice.rtf,
+        "assumption_effects_all8": effects,
         "per_layer_sqnr_db": {name: per_layer[name] for name in layers},
         "per_layer_flagged_below_db": {"threshold_db": 30.0,
                                        "layers": [name for name in layers if per_layer[name] < 30.0]},
-        "per_stage_sqnr_db_all8": per_stage,
+        "per_stage_sqnr_db_all8": all8.per_stage,
         "onnxruntime_qdq_cross_check": cross_check,
-        "clipped_fraction_by_layer": probe.clipped_fraction(),
-        "si_snri_db": {"float": _si_snri(exact, inputs), "all8": _si_snri(all8, inputs),
-                       "advised": _si_snri(advised, inputs)},
-        "rescale_feasibility": {"all8": feasibility(plan, base.ranges, Precision()), "advised": problems},
+        "coverage_outside_calibrated_range_by_layer": coverage,
+        "clipped_fraction_by_layer": outside,
+        "si_snri_db": {"float": flo, "all8": all8.si_snri, "advised": advised.si_snri, "all16": all16.si_snri},
+        "si_snri_loss_db": None if flo is None else {k: flo - v.si_snri for k, v in
+                                                    (("all8", all8), ("advised", advised), ("all16", all16))},
+        "rescale_feasibility": {"all8": feasibility(plan, base.ranges, Precision()),
+                                "advised": feasibility(plan, base.ranges, precision)},
         "model_scripts": {stage: str(path) for stage, path in scripts.items()},
+        "calibration_set": inputs.calibration.describe(rate) | {"tiles_per_input": base.calibration.tiles},
+        "heldout_set": None if inputs.heldout is None else inputs.heldout.describe(rate),
+        "evaluation_set": inputs.evaluation.describe(rate),
         "assumptions": "src/convtasnet_hailo/backends/quant_scheme.py",
         "seconds": round(time.perf_counter() - started, 1),
     }
     return record
+
+
+@dataclasses.dataclass
+class NoiseAdvice:
+    precision: Precision
+    reached: bool
+    record: dict
+    rtf: dict | None = None
+
+
+def _advise_by_noise(plan: StagePlan, base: Calibrated, judge: "Judge", per_layer: dict[str, float], target: Target,
+                     tile_w: int, report: Report) -> NoiseAdvice:
+    """Without a cost model: the noisiest layers a16_w16 in steps of 5% until the target is met."""
+    ranked = sorted(per_layer, key=per_layer.get)
+    chosen: list[str] = []
+    outcome = judge.run(build_emulation(base, Precision()))
+    step = max(1, len(ranked) // 20)
+    while not target.met(outcome, judge.float_si_snri) and len(chosen) < len(ranked):
+        chosen = ranked[:len(chosen) + step]
+        outcome = judge.run(build_emulation(base, Precision({name: "a16_w16" for name in chosen})))
+        report(f"noise: {len(chosen)} layer(s) a16_w16: {outcome.vs_float_db:.2f} dB")
+    return NoiseAdvice(Precision({name: "a16_w16" for name in chosen}), target.met(outcome, judge.float_si_snri),
+                       {"method": "noisiest first, no cost model"})
+
+
+def assumption_effects(plan: StagePlan, base: Calibrated, files, evaluation: Judge, all8: Outcome,
+                       report: Report) -> dict:
+    """All-8 quality on the evaluation audio with each assumption or optimization flipped, beside
+    the chosen scheme's (the report's "what each costs")."""
+    scheme = base.scheme
+    rows = {"chosen": all8.summary()}
+    other = qs.WeightGranularity.PER_CHANNEL if scheme.weight_granularity is qs.WeightGranularity.PER_LAYER \
+        else qs.WeightGranularity.PER_LAYER
+    flips = {f"weights_{other.value}": dataclasses.replace(scheme, weight_granularity=other),
+             f"bias_correction_{'off' if scheme.bias_correction else 'on'}":
+                 dataclasses.replace(scheme, bias_correction=not scheme.bias_correction),
+             "clipping_minmax": dataclasses.replace(scheme, clip_percentile=None, headroom=1.0),
+             f"fused_activations_{'off' if scheme.fuse_activations else 'on'}":
+                 dataclasses.replace(scheme, fuse_activations=not scheme.fuse_activations)}
+    for name, flipped in flips.items():
+        if flipped == scheme:
+            continue
+        rows[name] = evaluation.run(build_emulation(rescheme(base, flipped), Precision())).summary()
+    flipped = dataclasses.replace(scheme, equalization=not scheme.equalization)
+    other_base = calibrated(list(plan.stages), files, flipped)
+    if other_base.equalized or base.equalized:
+        rows[f"equalization_{'off' if scheme.equalization else 'on'}"] = \
+            evaluation.run(build_emulation(other_base, Precision())).summary()
+    else:
+        rows["equalization"] = "no conv pair of this plan qualifies (module quant_scheme): on and off are one emulation"
+    for name, row in rows.items():
+        if isinstance(row, dict):
+            report(f"noise: all-8 with {name}: {row['si_snr_vs_float_db']:.2f} dB against float"
+                   + ("" if row["si_snri_db"] is None else f", SI-SNRi {row['si_snri_db']:.2f} dB"))
+    return rows
 
 
 def optimizations_record(base) -> dict:
@@ -316,54 +459,99 @@ def plot_layer_noise(path: Path, record: dict) -> None:
     plt.close(fig)
 
 
-def _default_calibration(rate: int) -> list[Path]:
+def _default_calibration(rate: int) -> list[str]:
+    """The shipped recordings, the one at the model's rate first (the other is resampled)."""
     from ..assets import DEMO_MIXTURE, ENHANCE_NOISY
 
-    return [ENHANCE_NOISY] if rate == 16000 else [DEMO_MIXTURE] if rate == 8000 else []
+    return [str(p) for p in ((ENHANCE_NOISY, DEMO_MIXTURE) if rate == 16000 else (DEMO_MIXTURE, ENHANCE_NOISY))]
 
 
-def noise_command(source: ModelSource, audio_paths: list[str], source_paths: list[str], calib_paths: list[str] | None,
-                  out: Path, tile_w: int, target_db: float, calib_count: int, report: Report = print,
-                  ort_check: bool = True, scheme: qs.Scheme = qs.Scheme()) -> int:
+@dataclasses.dataclass(frozen=True)
+class NoiseRequest:
+    """What `noise` is asked: the evaluation audio (files, folders or LibriMix CSVs; ``sources``
+    for one file), calibration and held-out sets, their recording limits, and the choices."""
+
+    audio: tuple[str, ...]
+    out: Path
+    sources: tuple[str, ...] = ()
+    calib: tuple[str, ...] | None = None
+    heldout: tuple[str, ...] | None = None
+    calib_files: int | None = 64
+    audio_files: int | None = None
+    heldout_files: int | None = None
+    tile_w: int = 256
+    target: Target = Target()
+    calib_count: int = 1024
+    scheme: qs.Scheme = qs.Scheme()
+    choose_clipping: bool = True
+    ort_check: bool = True
+
+
+def _sets(source: ModelSource, request: NoiseRequest, report: Report) -> NoiseInputs:
+    """The three sets loaded, calibration less any recording of the other two (held out means unseen)."""
+    from ..audio.io import load_audio
+    from .audio_sets import load_set, recordings, Recording
+
+    rate, n_src = source.model.config.sample_rate, source.model.config.n_src
+    if request.sources and (len(request.audio) != 1 or len(request.sources) != n_src):
+        raise UserError(f"--s1/--s2 are the sources of one --audio file: pass one file and {n_src} source(s)")
+    if request.sources:
+        evaluation = load_set([Recording(Path(request.audio[0]), tuple(Path(p) for p in request.sources))], rate)
+    else:
+        evaluation = load_set(recordings(list(request.audio), n_src, request.audio_files, what="--audio"), rate)
+    heldout = None if request.heldout is None else \
+        load_set(recordings(list(request.heldout), n_src, request.heldout_files, what="--heldout"), rate)
+    calib_specs = list(request.calib) if request.calib else _default_calibration(rate)
+    calibration = load_set(recordings(calib_specs, n_src, None, what="--calib"), rate)
+    seen = evaluation.digests() | (heldout.digests() if heldout is not None else set())
+    kept = calibration.without(seen)
+    if len(kept.wavs) < len(calibration.wavs):
+        report(f"noise: {len(calibration.wavs) - len(kept.wavs)} calibration recording(s) are also evaluation or "
+               "held-out audio: left out of the calibration")
+    if not kept.wavs:
+        raise UserError("every calibration recording is also evaluation audio; pass --calib with other recordings "
+                        "(a folder or a LibriMix metadata CSV)")
+    if request.calib_files is not None and len(kept.wavs) > request.calib_files:
+        chosen = np.sort(np.random.default_rng(0).choice(len(kept.wavs), request.calib_files, replace=False))
+        kept = dataclasses.replace(kept, recordings=[kept.recordings[k] for k in chosen],
+                                   wavs=[kept.wavs[k] for k in chosen],
+                                   sources=None if kept.sources is None else [kept.sources[k] for k in chosen])
+    return NoiseInputs(evaluation, kept, heldout)
+
+
+def noise_command(source: ModelSource, request: NoiseRequest, report: Report = print, advise=None) -> int:
     """Writes noise_report.json, noise_layers.png and model_scripts/; exit 0 (the report says
     whether the target was reached)."""
-    from ..audio.io import load_audio
     from ..runs.run_folder import write_json
 
-    rate = source.model.config.sample_rate
-    n_src = source.model.config.n_src
-    if source_paths and (len(audio_paths) != 1 or len(source_paths) != n_src):
-        raise UserError(f"--s1/--s2 are the sources of one --audio file: pass one file and {n_src} source(s)")
+    out = request.out
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder")
-    audio = [load_audio(path, rate).wav for path in audio_paths]
-    sources = None
-    if source_paths:
-        sources = [np.stack([np.pad(w, (0, max(0, len(audio[0]) - len(w))))[:len(audio[0])]
-                             for w in (load_audio(p, rate, allow_silent=True).wav for p in source_paths)])]
-    calibration = [Path(p) for p in calib_paths] if calib_paths else _default_calibration(rate) or \
-        [Path(p) for p in audio_paths]
-    calib_audio = [load_audio(p, rate).wav for p in calibration]  # every input checked before the first output
-    check_run_files(source.given() + [("the --audio input", p) for p in audio_paths]
-                    + [(f"the --s{i} reference", p) for i, p in enumerate(source_paths, 1)]
-                    + [("the --calib input", p) for p in calibration],
+    inputs = _sets(source, request, report)  # every input checked before the first output
+    check_run_files(source.given() + [("the --audio input", r.path) for r in inputs.evaluation.recordings]
+                    + [("the --calib input", r.path) for r in inputs.calibration.recordings],
                     [out / "noise_report.json", out / "noise_layers.png"])
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
-    record = analyze_noise(source, NoiseInputs(audio, sources, calib_audio),
-                           out, tile_w, target_db, calib_count, report, ort_check, scheme)
-    record.update({"audio": list(audio_paths), "sources": list(source_paths), "calibration": [str(p) for p in calibration]})
+    record = analyze_noise(source, inputs, out, request.tile_w, request.target, request.calib_count, report,
+                           request.ort_check, request.scheme, request.choose_clipping, advise)
+    record.update({"audio": list(request.audio), "sources": list(request.sources),
+                   "calibration": [str(r.path) for r in inputs.calibration.recordings]})
     write_json(out / "noise_report.json", record)
     plot_layer_noise(out / "noise_layers.png", record)
     si = record["si_snri_db"]
     improvement = "" if si["float"] is None else \
         f"; SI-SNRi float {si['float']:.2f}, all-8 {si['all8']:.2f}, advised {si['advised']:.2f} dB"
+    rtf = record["predicted_device_rtf"]
+    cost = "" if not rtf else f"; predicted device RTF all-8 {rtf['all8']['rtf']:.3f}, advised " \
+        f"{rtf['advised']['rtf']:.3f}, all-16 {rtf['all16']['rtf']:.3f}"
     report(f"noise: all-8 {record['final_output_si_snr_vs_float_db_all8']:.2f} dB, advised "
            f"{record['final_output_si_snr_vs_float_db_advised']:.2f} dB with {record['n_layers_16bit']} of "
-           f"{record['n_layers']} layers a16_w16 (target {target_db:g} dB: "
-           f"{'reached' if record['target_reached'] else 'NOT reached'}){improvement}; "
+           f"{record['n_layers']} layers a16_w16 and {record['n_layers_not_a8_w8'] - record['n_layers_16bit']} "
+           f"a8_w8_a16 (target {'reached' if record['target_reached'] else 'NOT reached'} on the "
+           f"{record['target_reached_on']} audio){improvement}{cost}; "
            f"{len(record['rescale_feasibility']['all8'])} rescale problem(s) at 8 bits, "
            f"{len(record['rescale_feasibility']['advised'])} as advised; {out / 'noise_report.json'} "
            f"({record['seconds']:.0f} s)")
