@@ -187,3 +187,23 @@ def test_bias_correction_removes_the_mean_error_of_per_layer_weights(tmp_path):
         errors[correct] = np.abs(error.mean(axis=(0, 2, 3))).sum()
     # (a channel at the range's low end keeps its error: its corrected values would fall off the grid)
     assert errors[False] > 5.0 and errors[True] < errors[False] / 5
+
+
+def test_the_backend_runs_the_scheme_and_modes_the_noise_report_names(tmp_path):
+    """`parity --noise-dir` / `separate --backend hailo_quant` read the report's scheme and modes,
+    so they compute what the report predicted; a report from before schemes keeps that emulator's."""
+    import json
+
+    from convtasnet_hailo.backends.hailo_quant import read_noise_precision, read_noise_scheme
+
+    scheme = qs.Scheme(qs.WeightGranularity.PER_LAYER, equalization=True, bias_correction=False,
+                       clip_percentile=99.999, headroom=1.0)
+    (tmp_path / "noise_report.json").write_text(json.dumps({
+        "layers_16bit": ["s/conv0"], "precision_modes": {"s/conv0": "a16_w16", "s/conv1": "a8_w8_a16"},
+        "scheme": scheme.to_json()}))
+    assert read_noise_scheme(tmp_path) == scheme
+    assert read_noise_precision(tmp_path).bits("s/conv1") == qs.ModeBits(8, 8, 16)
+    (tmp_path / "noise_report.json").write_text(json.dumps({"layers_16bit": ["s/conv0"]}))
+    old = read_noise_scheme(tmp_path)
+    assert old.weight_granularity is qs.WeightGranularity.PER_CHANNEL and not old.equalization
+    assert read_noise_precision(tmp_path).modes == {"s/conv0": "a16_w16"}

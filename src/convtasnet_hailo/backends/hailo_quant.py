@@ -548,10 +548,11 @@ def read_noise_precision(noise_dir: Path) -> Precision:
 
 def read_noise_scheme(noise_dir: Path) -> qs.Scheme:
     """The scheme `noise` advised (an older report without one: min/max, per-channel weights, no
-    equalization or bias correction, as that emulator did)."""
+    equalization, bias correction or fused activations, as that emulator did)."""
     data = _noise_report(noise_dir)["scheme"]
     if data is None:
-        return qs.Scheme(qs.WeightGranularity.PER_CHANNEL, equalization=False, bias_correction=False)
+        return qs.Scheme(qs.WeightGranularity.PER_CHANNEL, equalization=False, bias_correction=False,
+                         fuse_activations=False)
     try:
         return qs.Scheme.from_json(data)
     except (KeyError, ValueError, TypeError) as error:
