@@ -150,7 +150,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
                            _optional_tuple(args.calib), _optional_tuple(args.heldout), args.calib_files,
                            args.audio_files, args.heldout_files, args.tile_w or 256,
                            Target(args.target_db, args.target_loss_db), args.calib_count, scheme,
-                           not args.no_clipping_choice, not args.no_ort_check)
+                           args.clipping, not args.no_ort_check)
     return noise_command(_model_or_random(args), request, advise=advise_precision)
 
 
@@ -497,8 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="final output SI-SNR against float to reach with 16-bit layers (default 40)")
     noise.add_argument("--target-loss-db", type=_finite_float,
                        help="instead: SI-SNRi at most this far below float (needs audio with sources), e.g. 0.3")
-    noise.add_argument("--no-clipping-choice", action="store_true",
-                       help="keep min/max ranges (no percentile or headroom choice on the held-out audio)")
+    noise.add_argument("--clipping", default="auto",
+                       help="activation ranges: auto (default: min/max, percentiles or headroom, whichever is best "
+                            "on the held-out audio), minmax, headroom:F or percentile:P")
     noise.add_argument("--no-ort-check", action="store_true",
                        help="skip the cross-check against ONNX Runtime's static quantization of the same stages")
     noise.add_argument("--weight-granularity", choices=("per_layer", "per_channel"), default="per_layer",

@@ -57,7 +57,7 @@ def test_finetune_runs_bounded_resumes_and_writes_a_checkpoint_noise_takes(tmp_p
     model, _ = load_model(str(out / "finetuned.pth"))
     assert set(model.state_dict()) == set(random_model(TINY, seed=0).state_dict())
     assert main(["noise", "--model", str(out / "finetuned.pth"), "--tile-w", "16", "--audio", str(DEMO_MIXTURE),
-                 "--calib-count", "64", "--no-ort-check", "--no-clipping-choice", "--target-db", "10",
+                 "--calib-count", "64", "--no-ort-check", "--clipping", "minmax", "--target-db", "10",
                  "--out", str(tmp_path / "noise")]) == 0
 
 

@@ -207,10 +207,13 @@ class Judge:
         self.exact = _final(plan, load_backend("torch_proxy"), tile_w, audio.wavs)
         self.float_si_snri = _si_snri(self.exact, audio)
 
-    def run(self, emulation: Emulation) -> Outcome:
-        backend = StageNoiseProbe(emulation)
+    def run(self, emulation: Emulation, per_stage: bool = False) -> Outcome:
+        """The emulation's output on this audio (with ``per_stage``, each stage's SQNR too: it runs
+        every stage in float as well, twice the time)."""
+        backend = StageNoiseProbe(emulation) if per_stage else HailoQuantBackend(emulation=emulation)
         final = _final(self.plan, backend, self.tile_w, self.audio.wavs)
-        return Outcome(final, _si_snr_vs_float(final, self.exact), _si_snri(final, self.audio), backend.powers.db())
+        powers = backend.powers.db() if per_stage else {}
+        return Outcome(final, _si_snr_vs_float(final, self.exact), _si_snri(final, self.audio), powers)
 
     def probe(self, emulation: Emulation) -> LayerNoiseProbe:
         probe = LayerNoiseProbe(emulation)
@@ -227,11 +230,33 @@ def _key(outcome: Outcome, judge: Judge) -> float:
 CLIPPING_CANDIDATES = ((None, 1.0),) + tuple((p, 1.0) for p in qs.CLIP_PERCENTILES) + ((None, 1.25), (None, 1.5))
 
 
-def choose_clipping(base: Calibrated, judge: Judge, report: Report) -> tuple[Calibrated, list[dict]]:
+def parse_clipping(text: str) -> tuple[float | None, float] | None:
+    """``auto`` (None: choose on the held-out audio), ``minmax``, ``headroom:F`` or ``percentile:P``."""
+    kind, _, value = text.partition(":")
+    try:
+        if kind == "auto" and not value:
+            return None
+        if kind == "minmax" and not value:
+            return (None, 1.0)
+        if kind == "headroom":
+            return (None, float(value)) if float(value) >= 1 else _bad_clipping(text)
+        if kind == "percentile":
+            return (float(value), 1.0) if 50 < float(value) < 100 else _bad_clipping(text)
+    except ValueError:
+        pass
+    return _bad_clipping(text)
+
+
+def _bad_clipping(text: str):
+    raise UserError(f"--clipping {text!r}: use auto, minmax, headroom:F (F >= 1) or percentile:P (50 < P < 100)")
+
+
+def choose_clipping(base: Calibrated, judge: Judge, report: Report, candidates=CLIPPING_CANDIDATES
+                    ) -> tuple[Calibrated, list[dict]]:
     """The activation clipping (min/max, a percentile, or min/max with headroom) whose all-8
     emulation scores best on the held-out audio, and every candidate's score."""
     table, best = [], None
-    for percentile, headroom in CLIPPING_CANDIDATES:
+    for percentile, headroom in candidates:
         candidate = rescheme(base, dataclasses.replace(base.scheme, clip_percentile=percentile, headroom=headroom))
         outcome = judge.run(build_emulation(candidate, Precision()))
         table.append({"clip_percentile": percentile, "headroom": headroom, **outcome.summary()})
@@ -245,7 +270,7 @@ def choose_clipping(base: Calibrated, judge: Judge, report: Report) -> tuple[Cal
 
 def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: int, target: Target,
                   calib_count: int, report: Report = print, ort_check: bool = True,
-                  scheme: qs.Scheme = qs.Scheme(), choose_clip: bool = True, advise=None) -> dict:
+                  scheme: qs.Scheme = qs.Scheme(), clipping: str = "auto", advise=None) -> dict:
     """The report's record (module docstring). ``advise(plan, base, judge, per_layer_db, target,
     tile_w, report)`` chooses the precision (``bench.precision_advice.advise_precision``: it needs
     the device cost model, a layer above this one, so the command passes it in)."""
@@ -263,9 +288,14 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
            f"{len(base.equalized)} conv pair(s) equalized")
     evaluation = Judge(plan, tile_w, inputs.evaluation)
     judge = evaluation if inputs.heldout is None else Judge(plan, tile_w, inputs.heldout)
-    clipping_table = None
-    if choose_clip:
+    for name, one in (("evaluation", evaluation),) + ((("held-out", judge),) if judge is not evaluation else ()):
+        if one.float_si_snri is not None:
+            report(f"noise: float SI-SNRi on the {name} audio: {one.float_si_snri:.2f} dB")
+    clipping_table, fixed = None, parse_clipping(clipping)
+    if fixed is None:
         base, clipping_table = choose_clipping(base, judge, report)
+    else:
+        base = rescheme(base, dataclasses.replace(base.scheme, clip_percentile=fixed[0], headroom=fixed[1]))
     scheme = base.scheme
     emulation = build_emulation(base, Precision())
     probe = judge.probe(emulation)
@@ -280,7 +310,7 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
                f"(worst {worst}: {outside[worst]:.3%}); calibrate on more audio like it (--calib DIR or CSV)")
 
     advice = (advise or _advise_by_noise)(plan, base, judge, per_layer, target, tile_w, report)
-    all8 = evaluation.run(emulation)
+    all8 = evaluation.run(emulation, per_stage=True)
     advised = evaluation.run(build_emulation(base, advice.precision))
     all16 = evaluation.run(build_emulation(base, Precision(default="a16_w16")))
     report(f"noise: evaluation audio: all-8 {all8.vs_float_db:.2f} dB, advised {advised.vs_float_db:.2f} dB, "
@@ -483,7 +513,7 @@ class NoiseRequest:
     target: Target = Target()
     calib_count: int = 1024
     scheme: qs.Scheme = qs.Scheme()
-    choose_clipping: bool = True
+    clipping: str = "auto"
     ort_check: bool = True
 
 
@@ -525,6 +555,7 @@ def noise_command(source: ModelSource, request: NoiseRequest, report: Report = p
     from ..runs.run_folder import write_json
 
     out = request.out
+    parse_clipping(request.clipping)  # a bad value is refused before any work
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder")
     inputs = _sets(source, request, report)  # every input checked before the first output
@@ -536,7 +567,7 @@ def noise_command(source: ModelSource, request: NoiseRequest, report: Report = p
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
     record = analyze_noise(source, inputs, out, request.tile_w, request.target, request.calib_count, report,
-                           request.ort_check, request.scheme, request.choose_clipping, advise)
+                           request.ort_check, request.scheme, request.clipping, advise)
     record.update({"audio": list(request.audio), "sources": list(request.sources),
                    "calibration": [str(r.path) for r in inputs.calibration.recordings]})
     write_json(out / "noise_report.json", record)
