@@ -348,6 +348,7 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
         "onnxruntime_qdq_cross_check": cross_check,
         "coverage_outside_calibrated_range_by_layer": coverage,
         "clipped_fraction_by_layer": outside,
+        "heldout_float_si_snri_db": judge.float_si_snri,
         "si_snri_db": {"float": flo, "all8": all8.si_snri, "advised": advised.si_snri, "all16": all16.si_snri},
         "si_snri_loss_db": None if flo is None else {k: flo - v.si_snri for k, v in
                                                     (("all8", all8), ("advised", advised), ("all16", all16))},
