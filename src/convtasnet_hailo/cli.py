@@ -150,7 +150,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
                            _optional_tuple(args.calib), _optional_tuple(args.heldout), args.calib_files,
                            args.audio_files, args.heldout_files, args.tile_w or 256,
                            Target(args.target_db, args.target_loss_db), args.calib_count, scheme,
-                           args.clipping, not args.no_ort_check)
+                           args.clipping, not args.no_ort_check, not args.no_effects)
     return noise_command(_model_or_random(args), request, advise=advise_precision)
 
 
@@ -497,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="final output SI-SNR against float to reach with 16-bit layers (default 40)")
     noise.add_argument("--target-loss-db", type=_finite_float,
                        help="instead: SI-SNRi at most this far below float (needs audio with sources), e.g. 0.3")
+    noise.add_argument("--no-effects", action="store_true",
+                       help="skip re-running all-8 with each assumption flipped (the report's assumption_effects_all8)")
     noise.add_argument("--clipping", default="auto",
                        help="activation ranges: auto (default: min/max, percentiles or headroom, whichever is best "
                             "on the held-out audio), minmax, headroom:F or percentile:P")

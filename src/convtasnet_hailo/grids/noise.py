@@ -270,7 +270,8 @@ def choose_clipping(base: Calibrated, judge: Judge, report: Report, candidates=C
 
 def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: int, target: Target,
                   calib_count: int, report: Report = print, ort_check: bool = True,
-                  scheme: qs.Scheme = qs.Scheme(), clipping: str = "auto", advise=None) -> dict:
+                  scheme: qs.Scheme = qs.Scheme(), clipping: str = "auto", advise=None,
+                  effects_wanted: bool = True) -> dict:
     """The report's record (module docstring). ``advise(plan, base, judge, per_layer_db, target,
     tile_w, report)`` chooses the precision (``bench.precision_advice.advise_precision``: it needs
     the device cost model, a layer above this one, so the command passes it in)."""
@@ -311,11 +312,11 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
 
     advice = (advise or _advise_by_noise)(plan, base, judge, per_layer, target, tile_w, report)
     all8 = evaluation.run(emulation, per_stage=True)
-    advised = evaluation.run(build_emulation(base, advice.precision))
+    advised = all8 if advice.precision == Precision() else evaluation.run(build_emulation(base, advice.precision))
     all16 = evaluation.run(build_emulation(base, Precision(default="a16_w16")))
     report(f"noise: evaluation audio: all-8 {all8.vs_float_db:.2f} dB, advised {advised.vs_float_db:.2f} dB, "
            f"all-16 {all16.vs_float_db:.2f} dB against float")
-    effects = assumption_effects(plan, base, files, evaluation, all8, report)
+    effects = assumption_effects(plan, base, files, evaluation, all8, report) if effects_wanted else None
     cross_check = None
     if ort_check:
         from .ort_crosscheck import ort_cross_check
@@ -516,6 +517,7 @@ class NoiseRequest:
     scheme: qs.Scheme = qs.Scheme()
     clipping: str = "auto"
     ort_check: bool = True
+    effects: bool = True
 
 
 def _sets(source: ModelSource, request: NoiseRequest, report: Report) -> NoiseInputs:
@@ -568,7 +570,7 @@ def noise_command(source: ModelSource, request: NoiseRequest, report: Report = p
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
     record = analyze_noise(source, inputs, out, request.tile_w, request.target, request.calib_count, report,
-                           request.ort_check, request.scheme, request.clipping, advise)
+                           request.ort_check, request.scheme, request.clipping, advise, request.effects)
     record.update({"audio": list(request.audio), "sources": list(request.sources),
                    "calibration": [str(r.path) for r in inputs.calibration.recordings]})
     write_json(out / "noise_report.json", record)
