@@ -93,6 +93,7 @@ def test_advice_finds_the_shortest_prefix_that_meets_the_target(monkeypatch):
 
     plan = build_plan(random_model(TINY, seed=0))
     monkeypatch.setattr(advice, "build_emulation", lambda base, precision: Emulation({}, {}, precision))
+    monkeypatch.setattr(advice, "required_16bit", lambda plan, base, units: {})
     units = layer_units(plan)
     per_layer = {name: 30.0 + k for k, unit in enumerate(units) for name in unit.layers}
     order = moves(plan, units, per_layer, DeviceModel())
@@ -104,3 +105,24 @@ def test_advice_finds_the_shortest_prefix_that_meets_the_target(monkeypatch):
     assert result.reached and {u for m in order[:5] for u in m.unit.layers} == chosen
     assert judge.calls <= 2 + 2 * int(np.ceil(np.log2(len(order)))) + 1
     assert result.rtf["all8"]["rtf"] < result.rtf["advised"]["rtf"] < result.rtf["all16"]["rtf"]
+
+
+def test_a_prelu_whose_slope_8_bits_cannot_shift_is_16_bit_from_the_start():
+    """A negative slope of 0.001 needs a shift of 10 (NegativeSlopeExponentNonFixable at 8 bits):
+    its layer, with the conv it holds, is a16_w16 before any choice by cost."""
+    import torch
+
+    from convtasnet_hailo.backends import quant_scheme as qs
+    from convtasnet_hailo.backends.hailo_quant import Calibrated
+    from convtasnet_hailo.bench.precision_advice import required_16bit
+
+    model = random_model(TINY, seed=0)
+    with torch.no_grad():
+        model.masker.TCN[1].shared_block[4].weight.fill_(0.001)  # tcn1's depthwise PReLU
+    plan = build_plan(model)
+    ranges = {}
+    for stage in plan.stages:
+        ranges.update({p.name: (-1.0, 1.0) for p in stage.inputs})
+        ranges.update({op.output: (-1.0, 1.0) for op in stage.ops})
+    required = required_16bit(plan, Calibrated({}, ranges, qs.Scheme(), {}), layer_units(plan))
+    assert required == {"tcn1_depth/conv0": "a16_w16", "tcn1_depth/prelu1": "a16_w16"}

@@ -101,6 +101,15 @@ def moves(plan: StagePlan, units: list[Unit], per_layer_db: dict[str, float], de
     return sorted(found, key=lambda m: -m.gain / m.cost_s)
 
 
+def required_16bit(plan: StagePlan, base: Calibrated, units: list[Unit]) -> dict[str, str]:
+    """a16_w16 on every unit holding a layer whose rescale 8 bits cannot hold (``noise.feasibility``:
+    the DFC would fail it with NegativeSlopeExponentNonFixable), checked again at 16 bits."""
+    from ..grids.noise import feasibility
+
+    bad = {problem["layer"] for problem in feasibility(plan, base.ranges, Precision())}
+    return {name: "a16_w16" for unit in units if bad & set(unit.layers) for name in unit.layers}
+
+
 def outputs_16bit(units: list[Unit]) -> dict[str, str]:
     """a8_w8_a16 on the layer of every unit writing to the host (16-bit outputs)."""
     return {unit.layers[-1]: "a8_w8_a16" for unit in units if unit.host_channels_out}
@@ -160,10 +169,12 @@ def advise_precision(plan: StagePlan, base: Calibrated, judge, per_layer_db: dic
                + f", predicted RTF {rtf:.3f}{' (target met)' if met else ''}")
         return met, outcome
 
-    start = Precision()
-    met, all8 = measure("all a8_w8", start)
+    required = required_16bit(plan, base, units)
+    start = Precision(required)
+    met, all8 = measure("all a8_w8" if not required else
+                        f"a8_w8 but the {len(required)} layer(s) 8 bits cannot rescale (a16_w16)", start)
     if not met:
-        wide_out = Precision(outputs_16bit(units))
+        wide_out = Precision({**outputs_16bit(units), **required})
         met_out, outcome = measure("16-bit outputs (a8_w8_a16 on host-facing layers)", wide_out)
         if met_out or _better(outcome, all8):
             start, met = wide_out, met_out
@@ -198,7 +209,8 @@ def advise_precision(plan: StagePlan, base: Calibrated, judge, per_layer_db: dic
     rtf = {"all8": predicted_rtf(plan, Precision(), tile_w, device),
            "advised": predicted_rtf(plan, chosen, tile_w, device),
            "all16": predicted_rtf(plan, Precision(default="a16_w16"), tile_w, device)}
-    record = {"method": "cheapest 16-bit set by the device cost model", "units": len(units), "order": [{"layers": m.unit.layers, "mode": m.mode, "cost_s_per_s": m.cost_s,
+    record = {"method": "cheapest 16-bit set by the device cost model", "units": len(units),
+              "required_16bit": sorted(required), "order": [{"layers": m.unit.layers, "mode": m.mode, "cost_s_per_s": m.cost_s,
                                               "gain": m.gain} for m in ordered],
               "steps": steps, "device_model": device.describe()}
     return Advice(chosen, reached, record, rtf)
