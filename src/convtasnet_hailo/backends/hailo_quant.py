@@ -6,7 +6,11 @@ source or marked unconfirmed); activation ranges come from calibration tiles (th
 them (:func:`calibrate_ranges`). Per layer (an op, named like its ONNX node
 ``<stage>/<op><index>``) the precision is ``a8_w8`` (default), ``a16_w16`` or ``a8_w4``.
 Stage inputs are quantized on the host, stage outputs dequantized (HailoRT's FLOAT32 vstreams);
-host steps between stages stay float. Judged by SQNR like every quantized backend.
+host steps between stages stay float. Before quantizing, the DFC steps the scheme names are
+emulated (:func:`calibrated`, :func:`build_emulation`: equalization, clipped ranges, bias
+correction); from a `noise` folder the backend takes that report's scheme and modes, so
+`parity --noise-dir` and `separate --backend hailo_quant` compute what the report predicted.
+Judged by SQNR like every quantized backend.
 """
 
 from __future__ import annotations

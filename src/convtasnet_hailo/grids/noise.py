@@ -1,21 +1,31 @@
 """`noise`: the SDK's ``analyze-noise`` without the SDK, on the ``hailo_quant`` emulation.
 
+Three sets of recordings (:class:`NoiseInputs`): calibration (the ranges), held-out (the choices)
+and evaluation (the figures); calibration never holds a recording of the other two.
+
 1. Calibration: the same real stitched tiles `compile` calibrates with (``make_calibration``,
-   same files), every op's range recorded by running each stage in float on them.
-2. Per layer: SQNR of the layer's output with only that layer quantized (its inputs on their
-   grids, its weights in integers), on the evaluation audio's real tiles.
-3. All layers 8-bit: the final output's SI-SNR against float, and per stage the SQNR of the
-   stage's outputs with every layer of it quantized (same inputs).
-4. Advice: layers promoted to ``a16_w16`` from the noisiest up, in steps, until the final output
-   reaches ``target_db`` SI-SNR against float (or every layer is 16-bit).
-5. Cross-check: the same stages quantized by ONNX Runtime (``ort_crosscheck``), per-stage SQNR
+   same files); the stages equalized when the scheme says so, every op's range (min/max and
+   percentiles) recorded by running each stage in float on them.
+2. Clipping: min/max, a percentile or min/max with headroom, whichever all-8 emulation is
+   closest to float on the held-out audio (``--clipping`` fixes it instead).
+3. Per layer: SQNR of the layer's output with only that layer quantized (its inputs on their
+   grids, its weights in integers), on the held-out audio; coverage (values outside the
+   calibrated ranges) per layer on the evaluation audio.
+4. Advice: ``advise`` (``bench.precision_advice``: the cheapest 16-bit set by the device cost
+   model that reaches the target on the held-out audio; without it, the noisiest layers first).
+5. Evaluation: float, all-8, advised and all-16 on the evaluation audio; all-8 again with each
+   assumption flipped (per-channel weights, bias correction, clipping, fused activations,
+   equalization).
+6. Cross-check: the same stages quantized by ONNX Runtime (``ort_crosscheck``), per-stage SQNR
    beside the emulator's.
-6. Rescale feasibility before any compile: every PReLU whose negative slope needs more shift
+7. Rescale feasibility before any compile: every PReLU whose negative slope needs more shift
    than its data bits ("Desired shift is 10.0, but op has only 8 data bits") and every add whose
    inputs' scales differ by more than the data bits can shift.
-Writes ``noise_report.json``, ``noise_layers.png`` and ``model_scripts/<stage>.alls`` with the
-advised ``quantization_param(<layer>, precision_mode=a16_w16)`` lines (layers named by their ONNX
-node; `compile --precision DIR` maps them to the parsed names).
+Writes ``noise_report.json`` (it names ``weight_granularity``, the ``scheme`` and each
+``optimizations`` step), ``noise_layers.png`` and ``model_scripts/<stage>.alls``: the DFC lines
+that do what the emulation did (``compile.model_script.optimization_lines``), and a
+``quantization_param(<layer>, ...)`` per advised mode or pinned range (layers named by their
+ONNX node; `compile --precision DIR` maps them to the parsed names).
 """
 
 from __future__ import annotations
