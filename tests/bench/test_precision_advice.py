@@ -10,7 +10,7 @@ import numpy as np
 from convtasnet_hailo.backends.hailo_quant import Precision, layer_name
 from convtasnet_hailo.bench.cost_model import DeviceModel
 from convtasnet_hailo.bench.precision_advice import (
-    Move, Unit, advise_precision, layer_units, moves, outputs_16bit, predicted_rtf,
+    advise_precision, layer_units, moves, outputs_16bit, predicted_rtf,
 )
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.plan.builder import build_plan

@@ -532,7 +532,6 @@ class NoiseRequest:
 
 def _sets(source: ModelSource, request: NoiseRequest, report: Report) -> NoiseInputs:
     """The three sets loaded, calibration less any recording of the other two (held out means unseen)."""
-    from ..audio.io import load_audio
     from .audio_sets import load_set, recordings, Recording
 
     rate, n_src = source.model.config.sample_rate, source.model.config.n_src
