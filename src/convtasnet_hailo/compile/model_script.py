@@ -63,6 +63,8 @@ def optimization_lines(equalization: bool, bias_correction: bool, clip_percentil
     emulated, so it is disabled: the device then computes what the emulation predicts."""
     lines = [f"pre_quantization_optimization(equalization, policy={'enabled' if equalization else 'disabled'})"]
     if clip_percentile is not None:
+        # ``layers={*}`` as in the Model Zoo's ``negative_exponent`` line; for activation_clipping
+        # the Model Zoo lists layers by name, so the wildcard there is unconfirmed
         low = round(100.0 - clip_percentile, 6)
         lines.append(f"pre_quantization_optimization(activation_clipping, layers={{*}}, mode=percentile, "
                      f"clipping_values=[{low:g}, {clip_percentile:g}])")
