@@ -105,7 +105,7 @@ def test_cli_only_parses_and_dispatches():
 
     tree = ast.parse(inspect.getsource(cli))
     commands = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name.startswith("cmd_")]
-    assert len(commands) == 16
+    assert len(commands) == 17
     for function in commands:
         for node in ast.walk(function):
             assert not isinstance(node, (ast.If, ast.For, ast.While, ast.Try, ast.IfExp)), (

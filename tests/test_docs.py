@@ -5,7 +5,7 @@
   (and, for ``#anchor`` links, to a heading of that page), or it is an http(s) URL.
 - Nothing in the repository (README, docs, the package's docstrings and comments, tests, scripts)
   refers to a file outside it: not to the development notes kept beside the repository
-  (DESIGN.md, HAILO_FACTS.md, CONVTASNET_FACTS.md, seed/, ../shared), and not to a repository
+  (DESIGN.md, docs/hailo_facts.md, CONVTASNET_FACTS.md, seed/, ../shared), and not to a repository
   path (docs/..., src/..., tests/..., a module such as plan/packing.py) that does not exist.
 """
 

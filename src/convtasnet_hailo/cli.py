@@ -168,11 +168,33 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
 
 
 def cmd_noise(args: argparse.Namespace) -> int:
-    from .grids.noise import noise_command
+    from .backends.quant_scheme import Scheme, WeightGranularity
+    from .bench.precision_advice import advise_precision
+    from .grids.noise import NoiseRequest, Target, noise_command
 
-    given = [p for p in (args.s1, args.s2) if p]
-    return noise_command(_model_or_random(args), args.audio, given, args.calib, Path(args.out), args.tile_w or 256,
-                         args.target_db, args.calib_count, ort_check=not args.no_ort_check)
+    scheme = Scheme(WeightGranularity(args.weight_granularity), not args.no_equalization, not args.no_bias_correction)
+    request = NoiseRequest(
+        audio=tuple(args.audio), out=Path(args.out), sources=tuple(p for p in (args.s1, args.s2) if p),
+        calib=_optional_tuple(args.calib), heldout=_optional_tuple(args.heldout), calib_files=args.calib_files,
+        audio_files=args.audio_files, heldout_files=args.heldout_files, tile_w=args.tile_w or 256,
+        target=Target(args.target_db, args.target_loss_db), calib_count=args.calib_count, scheme=scheme,
+        clipping=args.clipping, ort_check=not args.no_ort_check, effects=not args.no_effects)
+    return noise_command(_model_or_random(args), request, advise=advise_precision)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .grids.finetune import FinetuneRequest, finetune_command
+
+    request = FinetuneRequest(
+        data=tuple(args.data), out=Path(args.out), steps=args.steps, max_minutes=args.max_minutes,
+        segment_seconds=args.segment_seconds, batch_size=args.batch_size, learning_rate=args.lr,
+        mix_pairs=args.mix_pairs, data_files=args.data_files, resume=args.resume, seed=args.seed,
+        log_every=args.log_every, device=args.device)
+    return finetune_command(_model_or_random(args), request)
+
+
+def _optional_tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values else None
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -480,7 +502,11 @@ class _Shared:
 
 
 #: The commands in pipeline order, as --help lists them.
-COMMAND_GROUPS = [('build', ['plan', 'export', 'check', 'compile', 'grid']), ('run', ['separate', 'enhance', 'stream', 'forward']), ('verify', ['parity', 'evaluate', 'noise']), ('measure', ['bench']), ('tools', ['import-onnx', 'doctor', 'demo'])]
+COMMAND_GROUPS = (("build", ("plan", "export", "check", "compile", "grid")),
+                  ("run", ("separate", "enhance", "stream", "forward")),
+                  ("verify", ("parity", "evaluate", "noise")),
+                  ("measure", ("bench",)),
+                  ("tools", ("import-onnx", "finetune", "doctor", "demo")))
 
 
 def _shared() -> _Shared:
@@ -618,20 +644,64 @@ def _add_noise(sub, shared: _Shared) -> None:
     noise = sub.add_parser("noise", parents=[shared.random_model, _tile_option(None)],
                            help="quantization noise without the SDK: per-layer SQNR on the emulated device "
                                 "arithmetic, the layers that need 16 bits, model scripts, rescale checks")
-    noise.add_argument("--audio", nargs="+", required=True, help="evaluation audio (real speech)")
+    noise.add_argument("--audio", nargs="+", required=True,
+                       help="evaluation audio: files, folders of them, or LibriMix metadata CSVs (with sources)")
     noise.add_argument("--s1", help="ground-truth source 1 of the (one) --audio file, for SI-SNRi")
     noise.add_argument("--s2", help="ground-truth source 2")
-    noise.add_argument("--calib", nargs="+", help="calibration audio (default: the shipped recording at the "
-                                                  "model's rate)")
+    noise.add_argument("--calib", nargs="+", help="calibration audio: files, folders or LibriMix metadata CSVs "
+                                                  "(default: the shipped recordings; never the --audio/--heldout ones)")
+    noise.add_argument("--calib-files", type=_positive_int, default=64,
+                       help="at most this many calibration recordings, drawn with a fixed seed (default 64)")
+    noise.add_argument("--heldout", nargs="+",
+                       help="audio that chooses the clipping and the 16-bit set (default: the --audio); files, "
+                            "folders or LibriMix CSVs, never used for calibration")
+    noise.add_argument("--heldout-files", type=_positive_int, help="at most this many --heldout recordings")
+    noise.add_argument("--audio-files", type=_positive_int, help="at most this many --audio recordings")
     noise.add_argument("--calib-count", type=_positive_int, default=1024,
                        help="calibration tiles per stage input (default 1024, the DFC's recommendation; compile "
                             "with the same --calib-count for the device to match)")
     noise.add_argument("--target-db", type=_finite_float, default=40.0,
                        help="final output SI-SNR against float to reach with 16-bit layers (default 40)")
+    noise.add_argument("--target-loss-db", type=_finite_float,
+                       help="instead: SI-SNRi at most this far below float (needs audio with sources), e.g. 0.3")
+    noise.add_argument("--no-effects", action="store_true",
+                       help="skip re-running all-8 with each assumption flipped (the report's assumption_effects_all8)")
+    noise.add_argument("--clipping", default="auto",
+                       help="activation ranges: auto (default: min/max, percentiles or headroom, whichever is best "
+                            "on the held-out audio), minmax, headroom:F or percentile:P")
     noise.add_argument("--no-ort-check", action="store_true",
                        help="skip the cross-check against ONNX Runtime's static quantization of the same stages")
+    noise.add_argument("--weight-granularity", choices=("per_layer", "per_channel"), default="per_layer",
+                       help="one weight scale per layer (default, as public material shows for Hailo-8) or per "
+                            "output channel (the report gives both figures)")
+    noise.add_argument("--no-equalization", action="store_true",
+                       help="skip the emulated DFC equalization (the model scripts then disable it too)")
+    noise.add_argument("--no-bias-correction", action="store_true",
+                       help="skip the emulated DFC bias correction (the model scripts then disable it too)")
     noise.add_argument("--out", required=True, help="report folder")
     noise.set_defaults(func=cmd_noise)
+
+
+def _add_finetune(sub, shared: _Shared) -> None:
+    finetune = sub.add_parser("finetune", parents=[shared.random_model],
+                              help="quantization-aware fine-tuning (8-bit fake quantization, distilled from the "
+                                   "float model): writes an Asteroid checkpoint and its calibration ranges")
+    finetune.add_argument("--data", nargs="+", required=True,
+                          help="training audio: files, folders or LibriMix metadata CSVs (e.g. corpus/librispeech_8k/train)")
+    finetune.add_argument("--data-files", type=_positive_int, help="at most this many recordings (seeded draw)")
+    finetune.add_argument("--mix-pairs", action="store_true",
+                          help="two-source models on single-speaker speech: each example sums two recordings")
+    finetune.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps (default 300)")
+    finetune.add_argument("--max-minutes", type=_positive_float, default=10.0,
+                          help="stop (state saved) after this long (default 10)")
+    finetune.add_argument("--segment-seconds", type=_positive_float, default=2.0, help="training segment (default 2)")
+    finetune.add_argument("--batch-size", type=_positive_int, default=4, help="segments per step (default 4)")
+    finetune.add_argument("--lr", type=_positive_float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    finetune.add_argument("--log-every", type=_positive_int, default=10, help="progress every N steps (default 10)")
+    finetune.add_argument("--device", default="cpu", help="torch device (default cpu; cuda where there is one)")
+    finetune.add_argument("--resume", action="store_true", help="go on from the --out folder's saved state")
+    finetune.add_argument("--out", required=True, help="output folder (finetuned.pth, calibration_ranges.json)")
+    finetune.set_defaults(func=cmd_finetune)
 
 
 def _add_bench(sub, shared: _Shared) -> None:
@@ -678,7 +748,7 @@ def _add_demo(sub, shared: _Shared) -> None:
 _ADDERS = {"plan": _add_plan, "export": _add_export, "check": _add_check, "compile": _add_compile, "grid": _add_grid,
            "separate": _add_separate, "enhance": _add_enhance, "stream": _add_stream, "forward": _add_forward,
            "parity": _add_parity, "evaluate": _add_evaluate, "noise": _add_noise, "bench": _add_bench,
-           "import-onnx": _add_import_onnx, "doctor": _add_doctor, "demo": _add_demo}
+           "import-onnx": _add_import_onnx, "finetune": _add_finetune, "doctor": _add_doctor, "demo": _add_demo}
 
 
 def build_parser() -> argparse.ArgumentParser:

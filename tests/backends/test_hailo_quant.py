@@ -23,12 +23,19 @@ def test_activation_grid_puts_zero_on_the_grid_and_saturates():
     assert qs.quantize(np.array([0.5, 1.5, 2.5]), half).tolist() == [0, 2, 2]
 
 
-def test_weights_are_symmetric_per_output_channel():
-    w_int, scale = qs.quantize_weights(np.array([[1.0, -0.5], [0.25, 0.125]]), 8)
+def test_weights_are_symmetric_per_output_channel_when_asked():
+    w_int, scale = qs.quantize_weights(np.array([[1.0, -0.5], [0.25, 0.125]]), 8, qs.WeightGranularity.PER_CHANNEL)
     assert w_int.tolist() == [[127, -64], [127, 64]]  # -63.5 -> -64, 63.5 -> 64 (half to even)
     assert scale.ravel().tolist() == pytest.approx([1 / 127, 0.25 / 127])
     w4, _ = qs.quantize_weights(np.array([[1.0, 0.3]]), 4)
     assert w4.tolist() == [[7, 2]]
+
+
+def test_weights_default_to_one_scale_per_layer():
+    """Per layer (the default): the small channel shares the big one's scale and loses bits."""
+    w_int, scale = qs.quantize_weights(np.array([[1.0, -0.5], [0.25, 0.125]]), 8)
+    assert w_int.tolist() == [[127, -64], [32, 16]]  # 31.75 -> 32, 15.875 -> 16
+    assert scale.ravel().tolist() == pytest.approx([1 / 127, 1 / 127])
 
 
 def test_rescale_rounds_half_up_with_an_exact_power_of_two():
@@ -99,7 +106,7 @@ def _all_values(stage, x):
 def test_noise_flags_a_layer_given_a_huge_range(tmp_path):
     """A layer whose calibrated range is 10,000 times too wide loses its resolution: the per-layer
     analysis puts it last, under the threshold."""
-    from convtasnet_hailo.backends.hailo_quant import calibrate_ranges, layer_name
+    from convtasnet_hailo.backends.hailo_quant import Emulation, calibrate_ranges, layer_name
     from convtasnet_hailo.grids.calibration import make_calibration
     from convtasnet_hailo.grids.noise import LayerNoiseProbe, _final
     from convtasnet_hailo.model.random_init import random_model
@@ -114,10 +121,89 @@ def test_noise_flags_a_layer_given_a_huge_range(tmp_path):
     victim = layer_name(stage, 0, stage.ops[0])
     lo, hi = ranges[stage.ops[0].output]
     ranges[stage.ops[0].output] = (lo * 1e4, hi * 1e4)
-    probe = LayerNoiseProbe(ranges, Precision())
+    scheme = qs.Scheme(qs.WeightGranularity.PER_CHANNEL, equalization=False, bias_correction=False)
+    probe = LayerNoiseProbe(Emulation({}, ranges, Precision(), scheme))
     _final(plan, probe, 16, [wav])
     sqnr = probe.powers.db()
     consumer = layer_name(stage, 1, stage.ops[1])  # reads the victim's output on its coarse grid
     worst = sorted(sqnr, key=sqnr.get)
     assert set(worst[:2]) == {victim, consumer} and sqnr[victim] < 30
     assert all(sqnr[name] > 30 for name in worst[2:])
+
+
+def _pair_stage():
+    """conv (4 -> 3 channels, one channel 50x larger) -> PReLU -> dense conv (3 -> 2)."""
+    from convtasnet_hailo.plan.stages import Stage, StageInput, StageOutput
+
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((3, 4, 1, 1)).astype(np.float32)
+    w1[1] *= 50
+    ops = (Conv("x", "a", w1, rng.standard_normal(3).astype(np.float32)), PRelu("a", "b", 0.25),
+           Conv("b", "y", rng.standard_normal((2, 3, 1, 1)).astype(np.float32), np.zeros(2, np.float32)))
+    return Stage("pair", (StageInput("x", 4),), (StageOutput("y", 2),), ops)
+
+
+def test_equalization_balances_the_pair_and_leaves_float_unchanged():
+    from convtasnet_hailo.backends.hailo_quant import equalization_pairs, equalize_stage
+    from convtasnet_hailo.grids.noise import _float_stage
+
+    stage = _pair_stage()
+    assert equalization_pairs(stage) == [(0, 1, 2)]
+    equalized, pairs = equalize_stage(stage)
+    assert [(p.first, p.activation, p.second) for p in pairs] == [("pair/conv0", "pair/prelu1", "pair/conv2")]
+    x = np.random.default_rng(1).standard_normal((2, 4, 1, 5))
+    before, after = _float_stage(stage, {"x": x})["y"], _float_stage(equalized, {"x": x})["y"]
+    assert np.abs(after - before).max() <= 1e-5 * np.abs(before).max()
+    peaks = lambda w: np.abs(w).reshape(len(w), -1).max(axis=1)
+    ratio = lambda w: peaks(w).max() / peaks(w).min()
+    assert ratio(equalized.ops[0].weight) < ratio(stage.ops[0].weight) / 5
+    # a stage output, or a second reader, between the two convs forbids it
+    from convtasnet_hailo.plan.stages import StageOutput
+    import dataclasses
+    assert equalization_pairs(dataclasses.replace(stage, outputs=stage.outputs + (StageOutput("b", 3),))) == []
+
+
+def test_bias_correction_removes_the_mean_error_of_per_layer_weights(tmp_path):
+    """One channel 50x larger: with one weight scale per layer the others' weights round coarsely,
+    and on inputs with a mean that leaves a mean output error the corrected bias takes out."""
+    from convtasnet_hailo.backends.hailo_quant import Calibrated, build_emulation, calibrate, run_emulated
+    from convtasnet_hailo.compile.layout import nchw_to_nhwc
+    from convtasnet_hailo.grids.noise import _float_stage
+    from convtasnet_hailo.plan.stages import Stage, StageInput, StageOutput
+
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((4, 64, 1, 1)).astype(np.float32)
+    weight[0] *= 50
+    stage = Stage("one", (StageInput("x", 64),), (StageOutput("y", 4),), (Conv("x", "y", weight, None),))
+    x = rng.normal(3.0, 0.1, (64, 64, 1, 16))
+    np.save(tmp_path / "x.npy", nchw_to_nhwc(x.astype(np.float32)))
+    files = {"x": tmp_path / "x.npy"}
+    errors = {}
+    for correct in (False, True):
+        scheme = qs.Scheme(equalization=False, bias_correction=correct)
+        cal = calibrate([stage], files)
+        emulation = build_emulation(Calibrated({"one": stage}, cal.ranges(scheme), scheme, files, (), cal), Precision())
+        error = run_emulated(emulation, stage, {"x": x.astype(np.float32)})["y"] - _float_stage(stage, {"x": x})["y"]
+        errors[correct] = np.abs(error.mean(axis=(0, 2, 3))).sum()
+    # (a channel at the range's low end keeps its error: its corrected values would fall off the grid)
+    assert errors[False] > 5.0 and errors[True] < errors[False] / 5
+
+
+def test_the_backend_runs_the_scheme_and_modes_the_noise_report_names(tmp_path):
+    """`parity --noise-dir` / `separate --backend hailo_quant` read the report's scheme and modes,
+    so they compute what the report predicted; a report from before schemes keeps that emulator's."""
+    import json
+
+    from convtasnet_hailo.backends.hailo_quant import read_noise_precision, read_noise_scheme
+
+    scheme = qs.Scheme(qs.WeightGranularity.PER_LAYER, equalization=True, bias_correction=False,
+                       clip_percentile=99.999, headroom=1.0)
+    (tmp_path / "noise_report.json").write_text(json.dumps({
+        "layers_16bit": ["s/conv0"], "precision_modes": {"s/conv0": "a16_w16", "s/conv1": "a8_w8_a16"},
+        "scheme": scheme.to_json()}))
+    assert read_noise_scheme(tmp_path) == scheme
+    assert read_noise_precision(tmp_path).bits("s/conv1") == qs.ModeBits(8, 8, 16)
+    (tmp_path / "noise_report.json").write_text(json.dumps({"layers_16bit": ["s/conv0"]}))
+    old = read_noise_scheme(tmp_path)
+    assert old.weight_granularity is qs.WeightGranularity.PER_CHANNEL and not old.equalization
+    assert read_noise_precision(tmp_path).modes == {"s/conv0": "a16_w16"}

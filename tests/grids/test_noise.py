@@ -10,22 +10,37 @@ from tests.doubles import sdk as sdk_double
 
 KEYS = {"final_output_si_snr_vs_float_db_all8", "final_output_si_snr_vs_float_db_advised", "n_layers_16bit",
         "n_layers", "per_layer_sqnr_db", "per_stage_sqnr_db_all8", "si_snri_db", "rescale_feasibility",
-        "layers_16bit", "target_reached", "per_layer_flagged_below_db", "clipped_fraction_by_layer"}
+        "layers_16bit", "target_reached", "per_layer_flagged_below_db", "clipped_fraction_by_layer",
+        "weight_granularity", "optimizations", "scheme", "assumption_effects_all8", "precision_modes",
+        "predicted_device_rtf", "coverage_outside_calibrated_range_by_layer", "calibration_set", "advice"}
 
 
 def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch, capsys):
     out = tmp_path / "noise"
     assert main(["noise", "--random-preset", "tiny", "--tile-w", "16", "--audio", str(DEMO_MIXTURE),
                  "--s1", str(DEMO_SOURCES[0]), "--s2", str(DEMO_SOURCES[1]), "--calib-count", "256",
-                 "--target-db", "30", "--out", str(out)]) == 0
+                 "--target-db", "22", "--out", str(out)]) == 0
     record = json.loads((out / "noise_report.json").read_text())
     assert KEYS <= set(record) and record["n_layers"] == len(record["per_layer_sqnr_db"]) == 47
     assert record["final_output_si_snr_vs_float_db_advised"] >= record["final_output_si_snr_vs_float_db_all8"]
-    assert record["target_reached"] == (record["final_output_si_snr_vs_float_db_advised"] >= 30)
-    assert set(record["si_snri_db"]) == {"float", "all8", "advised"}
+    assert record["target_reached"] == (record["final_output_si_snr_vs_float_db_advised"] >= 22)
+    assert set(record["si_snri_db"]) == {"float", "all8", "advised", "all16"}
+    # the calibration never saw the evaluation audio (the shipped mixture): the other shipped recording
+    assert record["calibration_set"]["recordings"] == 1 and "enhance" in record["calibration_set"]["files"][0]
+    rtf = record["predicted_device_rtf"]
+    assert rtf["all8"]["rtf"] < rtf["advised"]["rtf"] <= rtf["all16"]["rtf"] and rtf["all16"]["a16_mac_share"] == 1.0
     assert (out / "noise_layers.png").stat().st_size > 5000
     lines = "".join(p.read_text() for p in (out / "model_scripts").glob("*.alls"))
     assert lines.count("precision_mode=a16_w16") == record["n_layers_16bit"] > 0
+    assert lines.count("precision_mode=") == record["n_layers_not_a8_w8"]
+    # per-layer weights by default, both figures reported; each optimization as the scripts say it
+    assert record["weight_granularity"] == "per_layer"
+    assert {"chosen", "weights_per_channel", "bias_correction_off", "equalization"} <= set(record["assumption_effects_all8"])
+    stages = len(list((out / "model_scripts").glob("*.alls")))
+    assert record["optimizations"]["equalization"]["enabled"] and record["optimizations"]["bias_correction"]["enabled"]
+    assert lines.count("pre_quantization_optimization(equalization, policy=enabled)") == stages
+    assert lines.count("post_quantization_optimization(bias_correction, policy=enabled)") == stages
+    assert lines.count("post_quantization_optimization(finetune, policy=disabled)") == stages
     assert "noise: all-8" in capsys.readouterr().out
 
     sdk_double.install(monkeypatch)
@@ -47,7 +62,8 @@ def test_noise_cross_checks_with_onnxruntime_and_parity_compares_with_the_emulat
     runs hailo_quant itself, and compares a quantized backend (the SDK double) with it."""
     out = tmp_path / "noise"
     assert main(["noise", "--random-preset", "tiny", "--tile-w", "16", "--audio", str(DEMO_MIXTURE),
-                 "--calib-count", "128", "--target-db", "25", "--out", str(out)]) == 0
+                 "--calib", *map(str, DEMO_SOURCES), "--calib-count", "128", "--target-db", "25",
+                 "--out", str(out)]) == 0
     record = json.loads((out / "noise_report.json").read_text())
     cross = record["onnxruntime_qdq_cross_check"]
     stages = set(record["per_stage_sqnr_db_all8"])

@@ -55,3 +55,28 @@ def stated(text: str, calibset_size: int) -> str:
     if not any(line.startswith("model_optimization_config(calibration") for line in lines):
         lines.append(f"model_optimization_config(calibration, calibset_size={calibset_size})")
     return "\n".join(lines) + "\n"
+
+
+def optimization_lines(equalization: bool, bias_correction: bool, clip_percentile: float | None) -> list[str]:
+    """The DFC lines that do what the ``hailo_quant`` emulation did (docs/hailo_facts.md, "Model
+    optimization": the Model Zoo's alls syntax). Fine-tuning (QFT, optimization level 2) is not
+    emulated, so it is disabled: the device then computes what the emulation predicts."""
+    lines = [f"pre_quantization_optimization(equalization, policy={'enabled' if equalization else 'disabled'})"]
+    if clip_percentile is not None:
+        # ``layers={*}`` as in the Model Zoo's ``negative_exponent`` line; for activation_clipping
+        # the Model Zoo lists layers by name, so the wildcard there is unconfirmed
+        low = round(100.0 - clip_percentile, 6)
+        lines.append(f"pre_quantization_optimization(activation_clipping, layers={{*}}, mode=percentile, "
+                     f"clipping_values=[{low:g}, {clip_percentile:g}])")
+    lines.append(f"post_quantization_optimization(bias_correction, policy={'enabled' if bias_correction else 'disabled'})")
+    lines.append("post_quantization_optimization(finetune, policy=disabled)")
+    return lines
+
+
+def range_line(layer: str, lo: float, hi: float) -> str:
+    """Pins a layer's output range (``force_range_out``; docs/hailo_facts.md, "Quantization scheme")."""
+    return f"quantization_param({layer}, force_range_out=[{lo:.6g}, {hi:.6g}])"
+
+
+def precision_line(layer: str, mode: str) -> str:
+    return f"quantization_param({layer}, precision_mode={mode})"

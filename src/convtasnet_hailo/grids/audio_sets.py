@@ -1,0 +1,99 @@
+"""Sets of recordings for `noise` and `finetune`: files, folders of audio, or LibriMix metadata.
+
+A spec is an audio file, a folder (every audio file under it, sorted), or a ``.csv`` LibriMix
+metadata file (its mixtures, with their sources). A set has sources when every recording has
+them (a CSV row, or the ``s1/ s2/`` folders beside a ``mix_*/`` file). ``limit`` draws that many
+recordings (seeded, so the same set every run); the count used is stated by the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    path: Path
+    sources: tuple[Path, ...] | None = None
+
+
+@dataclasses.dataclass
+class AudioSet:
+    """Loaded recordings: ``wavs`` (T,) float32 each, ``sources`` (n_src, T) each or None."""
+
+    recordings: list[Recording]
+    wavs: list[np.ndarray]
+    sources: list[np.ndarray] | None
+
+    @property
+    def seconds_total(self) -> float:
+        return float(sum(len(w) for w in self.wavs))
+
+    def digests(self) -> set[str]:
+        return {_digest(w) for w in self.wavs}
+
+    def describe(self, rate: int) -> dict:
+        return {"recordings": len(self.wavs), "seconds": round(self.seconds_total / rate, 2),
+                "with_sources": self.sources is not None,
+                "files": [str(r.path) for r in self.recordings]}
+
+    def without(self, digests: set[str]) -> "AudioSet":
+        """This set less the recordings whose samples are in ``digests`` (held-out audio stays out)."""
+        keep = [k for k, w in enumerate(self.wavs) if _digest(w) not in digests]
+        return AudioSet([self.recordings[k] for k in keep], [self.wavs[k] for k in keep],
+                        None if self.sources is None else [self.sources[k] for k in keep])
+
+
+def _digest(wav: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(wav, np.float32).tobytes()).hexdigest()
+
+
+def _expand(spec: str, n_src: int, what: str) -> list[Recording]:
+    from ..audio.librimix import read_metadata, sources_beside
+
+    path = Path(spec)
+    if not path.exists():
+        raise UserError(f"{what} {spec} does not exist; pass audio files, a folder of them or a LibriMix metadata CSV")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        if not files:
+            raise UserError(f"{what} {spec} holds no {'/'.join(AUDIO_SUFFIXES)} files")
+        return [Recording(p, sources_beside(p, n_src)) for p in files]
+    if path.suffix.lower() == ".csv":
+        entries = read_metadata(path)
+        if any(len(e.source_paths) != n_src for e in entries):
+            raise UserError(f"{what} {spec}: its rows have {len(entries[0].source_paths)} source(s), the model "
+                            f"{n_src}; pass metadata for a {n_src}-source model")
+        return [Recording(e.mixture_path, e.source_paths) for e in entries]
+    return [Recording(path, sources_beside(path, n_src))]
+
+
+def recordings(specs: list[str], n_src: int, limit: int | None = None, seed: int = 0,
+               what: str = "--calib") -> list[Recording]:
+    """Every recording the specs name (duplicates once), or ``limit`` of them drawn with ``seed``."""
+    found = list({r.path.resolve(): r for spec in specs for r in _expand(spec, n_src, what)}.values())
+    if limit is not None and len(found) > limit:
+        chosen = np.sort(np.random.default_rng(seed).choice(len(found), size=limit, replace=False))
+        found = [found[k] for k in chosen]
+    return found
+
+
+def load_set(found: list[Recording], rate: int) -> AudioSet:
+    """The recordings loaded mono at ``rate``; sources padded or cut to their mixture's length."""
+    from ..audio.io import load_audio
+
+    wavs = [load_audio(r.path, rate).wav for r in found]
+    sources = None
+    if found and all(r.sources for r in found):
+        sources = [np.stack([np.pad(s, (0, max(0, len(w) - len(s))))[:len(w)]
+                             for s in (load_audio(p, rate, allow_silent=True).wav for p in r.sources)])
+                   for r, w in zip(found, wavs)]
+    return AudioSet(found, wavs, sources)
