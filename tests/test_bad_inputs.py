@@ -845,6 +845,8 @@ WRITERS: dict[str, Callable[[Path], list[str]]] = {
                         _checkpoint(d, "noise_report.json"), "--tile-w", "16", "--calib-count", "4", "--out", str(d)],
     "compile": lambda d: ["compile", "--export-dir", _as_export(d), "--calib", *_audio(d, "hailo/hailo8/compile_summary.tsv"),
                           "--calib-count", "4", "--dry-run"],
+    "finetune": lambda d: ["finetune", "--model", _checkpoint(d, "finetuned.pth"), "--data",
+                           *_audio(d, "calibration_ranges.json"), "--steps", "1", "--max-minutes", "1", "--out", str(d)],
     "parity": lambda d: ["parity", "full-chain", "--model", _checkpoint(d, "parity.pth"), "--length", "400",
                          "--tile-w", "16", "--runs-dir", str(d)],
 }

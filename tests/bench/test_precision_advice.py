@@ -13,7 +13,7 @@ from convtasnet_hailo.bench.precision_advice import (
     advise_precision, layer_units, moves, outputs_16bit, predicted_rtf,
 )
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from tests.conftest import TINY
 
 
@@ -23,7 +23,7 @@ def test_a_conv_and_its_prelu_are_one_unit_and_a_concat_joins_its_neighbours():
     assert ("tcn0_depth/conv0", "tcn0_depth/prelu1") in units
     assert ("tcn0_out__tcn1_in/add1",) in units
     assert sum(len(u) for u in units) == sum(len(s.ops) for s in plan.stages)
-    halo = build_plan(random_model(TINY, seed=0), halo_edges=True)
+    halo = build_plan(random_model(TINY, seed=0), PlanOptions(halo_edges=True))
     for unit in layer_units(halo):
         stage = halo.stage(unit.layers[0].split("/")[0])
         concats = [k for k, op in enumerate(stage.ops) if type(op).__name__ == "Concat"

@@ -150,34 +150,69 @@ class Advice:
     rtf: dict
 
 
-def advise_precision(plan: StagePlan, base: Calibrated, judge, per_layer_db: dict[str, float], target, tile_w: int,
-                     report: Report, device=None) -> Advice:
-    """The cheapest measured set reaching ``target`` on ``judge``'s audio (module docstring)."""
-    device = device or DeviceModel()
-    units = layer_units(plan, base.scheme.fuse_activations)
-    ordered = moves(plan, units, per_layer_db, device)
-    steps = []
+class _Search:
+    """Measured steps of the advice: each candidate set run on the judge's audio, with its
+    predicted RTF, kept in ``steps`` (the report's record)."""
 
-    def measure(label: str, precision: Precision):
-        outcome = judge.run(build_emulation(base, precision))
-        met = target.met(outcome, judge.float_si_snri)
-        rtf = predicted_rtf(plan, precision, tile_w, device)["rtf"]
-        steps.append({"set": label, "layers_not_a8_w8": len(precision.modes), **outcome.summary(),
-                      "predicted_rtf": rtf, "target_met": met})
-        report(f"noise: {label}: {outcome.vs_float_db:.2f} dB against float"
-               + ("" if outcome.si_snri is None else f", SI-SNRi {outcome.si_snri:.2f} dB")
-               + f", predicted RTF {rtf:.3f}{' (target met)' if met else ''}")
+    def __init__(self, plan: StagePlan, base: Calibrated, judge, target, tile_w: int, report: Report, device) -> None:
+        self.plan, self.base, self.judge, self.target = plan, base, judge, target
+        self.tile_w, self.report, self.device = tile_w, report, device
+        self.steps: list[dict] = []
+
+    def measure(self, label: str, precision: Precision):
+        outcome = self.judge.run(build_emulation(self.base, precision))
+        met = self.target.met(outcome, self.judge.float_si_snri)
+        rtf = predicted_rtf(self.plan, precision, self.tile_w, self.device)["rtf"]
+        self.steps.append({"set": label, "layers_not_a8_w8": len(precision.modes), **outcome.summary(),
+                           "predicted_rtf": rtf, "target_met": met})
+        self.report(f"noise: {label}: {outcome.vs_float_db:.2f} dB against float"
+                    + ("" if outcome.si_snri is None else f", SI-SNRi {outcome.si_snri:.2f} dB")
+                    + f", predicted RTF {rtf:.3f}{' (target met)' if met else ''}")
         return met, outcome
 
+    def start(self, units, required: dict) -> tuple[Precision, bool]:
+        """8 bits but the layers that cannot rescale; or, if that misses and they help, 16-bit outputs."""
+        start = Precision(required)
+        met, all8 = self.measure("all a8_w8" if not required else
+                                 f"a8_w8 but the {len(required)} layer(s) 8 bits cannot rescale (a16_w16)", start)
+        if not met:
+            wide_out = Precision({**outputs_16bit(units), **required})
+            met_out, outcome = self.measure("16-bit outputs (a8_w8_a16 on host-facing layers)", wide_out)
+            if met_out or _better(outcome, all8):
+                start, met = wide_out, met_out
+        return start, met
+
+    def shortest_prefix(self, prefix, count: int) -> int | None:
+        """The fewest cheapest-per-gain units that meet the target: doubling, then bisection
+        between the last miss and the first hit; None when even all of them miss."""
+        low, high, n = 0, None, 1
+        while n <= count:  # doubling: the first prefix that meets the target
+            if self.measure(f"{n} cheapest-per-gain unit(s) a16_w16", prefix(n))[0]:
+                high = n
+                break
+            low, n = n, n * 2
+        if high is None and low < count and self.measure(f"all {count} unit(s) a16_w16", prefix(count))[0]:
+            high = count
+        if high is None:
+            return None
+        while high - low > 1:
+            mid = (low + high) // 2
+            if self.measure(f"{mid} cheapest-per-gain unit(s) a16_w16", prefix(mid))[0]:
+                high = mid
+            else:
+                low = mid
+        return high
+
+
+def advise_precision(plan: StagePlan, base: Calibrated, judge, per_layer_db: dict[str, float], target, tile_w: int,
+                     report: Report) -> Advice:
+    """The cheapest measured set reaching ``target`` on ``judge``'s audio (module docstring)."""
+    device = DeviceModel()
+    units = layer_units(plan, base.scheme.fuse_activations)
+    ordered = moves(plan, units, per_layer_db, device)
+    search = _Search(plan, base, judge, target, tile_w, report, device)
     required = required_16bit(plan, base, units)
-    start = Precision(required)
-    met, all8 = measure("all a8_w8" if not required else
-                        f"a8_w8 but the {len(required)} layer(s) 8 bits cannot rescale (a16_w16)", start)
-    if not met:
-        wide_out = Precision({**outputs_16bit(units), **required})
-        met_out, outcome = measure("16-bit outputs (a8_w8_a16 on host-facing layers)", wide_out)
-        if met_out or _better(outcome, all8):
-            start, met = wide_out, met_out
+    start, met = search.start(units, required)
 
     def prefix(n: int) -> Precision:
         modes = dict(start.modes)
@@ -187,32 +222,16 @@ def advise_precision(plan: StagePlan, base: Calibrated, judge, per_layer_db: dic
 
     chosen, reached = start, met
     if not met:
-        low, high, n = 0, None, 1
-        while n <= len(ordered):  # doubling: the first prefix that meets the target
-            if measure(f"{n} cheapest-per-gain unit(s) a16_w16", prefix(n))[0]:
-                high = n
-                break
-            low, n = n, n * 2
-        if high is None and low < len(ordered):
-            if measure(f"all {len(ordered)} unit(s) a16_w16", prefix(len(ordered)))[0]:
-                high = len(ordered)
-        if high is not None:
-            while high - low > 1:  # bisection between the last miss and the first hit
-                mid = (low + high) // 2
-                if measure(f"{mid} cheapest-per-gain unit(s) a16_w16", prefix(mid))[0]:
-                    high = mid
-                else:
-                    low = mid
-            chosen, reached = prefix(high), True
-        else:
-            chosen = prefix(len(ordered))
+        found = search.shortest_prefix(prefix, len(ordered))
+        chosen, reached = (prefix(found), True) if found is not None else (prefix(len(ordered)), False)
     rtf = {"all8": predicted_rtf(plan, Precision(), tile_w, device),
            "advised": predicted_rtf(plan, chosen, tile_w, device),
            "all16": predicted_rtf(plan, Precision(default="a16_w16"), tile_w, device)}
     record = {"method": "cheapest 16-bit set by the device cost model", "units": len(units),
-              "required_16bit": sorted(required), "order": [{"layers": m.unit.layers, "mode": m.mode, "cost_s_per_s": m.cost_s,
-                                              "gain": m.gain} for m in ordered],
-              "steps": steps, "device_model": device.describe()}
+              "required_16bit": sorted(required),
+              "order": [{"layers": m.unit.layers, "mode": m.mode, "cost_s_per_s": m.cost_s, "gain": m.gain}
+                        for m in ordered],
+              "steps": search.steps, "device_model": device.describe()}
     return Advice(chosen, reached, record, rtf)
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..files import write_text_atomically, written_atomically
+from ..guard import check_run_files
 from ..model.source import ModelSource
 
 Report = Callable[[str], None]
@@ -227,85 +228,111 @@ def _load_data(source: ModelSource, request: FinetuneRequest):
     return audio
 
 
+class _Training:
+    """The student, its teacher, the optimizer and where the run is (step, history, data position),
+    saved to and resumed from ``finetune_state.pt``."""
+
+    def __init__(self, source: ModelSource, request: FinetuneRequest) -> None:
+        import torch
+
+        torch.manual_seed(request.seed)
+        self.torch, self.request = torch, request
+        self.device = torch.device(request.device)
+        self.teacher = copy.deepcopy(source.model).to(self.device).eval()
+        self.model = copy.deepcopy(source.model).to(self.device)
+        self.student = FakeQuantStudent(self.model, request.weight_bits, request.activation_bits)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=request.learning_rate)
+        self.rng = np.random.default_rng(request.seed)
+        self.step, self.history, self.running = 0, [], []
+        self.state_path = request.out / STATE
+
+    def resume(self, report: Report) -> None:
+        state = self.torch.load(self.state_path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.student.load_ranges(state["ranges"])
+        self.rng.bit_generator.state = state["rng"]
+        self.step, self.history = state["step"], state["history"]
+        report(f"finetune: resumed at step {self.step} of {self.request.steps}")
+
+    def save(self) -> None:
+        with written_atomically(self.state_path) as temporary:
+            self.torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                             "ranges": self.student.ranges(), "rng": self.rng.bit_generator.state,
+                             "step": self.step, "history": self.history}, temporary)
+
+    def train_step(self, batch: np.ndarray) -> None:
+        """One optimizer step distilling the float model's output into the fake-quantized student."""
+        torch = self.torch
+        mix = torch.from_numpy(batch).to(self.device)
+        with torch.no_grad():
+            target = self.teacher(mix)
+        loss = _neg_si_snr(self.model(mix), target)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        self.running.append(-float(loss.detach()))
+
+    def log(self, elapsed: float, report: Report) -> None:
+        self.history.append({"step": self.step, "si_snr_vs_float_db": float(np.mean(self.running)),
+                             "seconds": round(elapsed, 1)})
+        report(f"finetune: step {self.step}/{self.request.steps}: student {np.mean(self.running):.2f} dB SI-SNR "
+               f"against the float model ({elapsed:.0f} s)")
+        self.running = []
+        self.save()
+
+
+def _check_out(request: FinetuneRequest) -> None:
+    state_path = request.out / STATE
+    if state_path.exists() and not request.resume:
+        raise UserError(f"--out {request.out} holds an earlier run ({STATE}); pass --resume to go on, or another --out")
+    if request.resume and not state_path.exists():
+        raise UserError(f"--resume: {request.out} holds no {STATE}; start without --resume")
+
+
 def finetune(source: ModelSource, request: FinetuneRequest, report: Report = print) -> dict:
     """Trains, saves state as it goes, writes the checkpoint, ranges and report; returns the report."""
-    import torch
-
     request.validate()
     audio = _load_data(source, request)
     rate = source.model.config.sample_rate
-    out = request.out
-    state_path = out / STATE
-    if state_path.exists() and not request.resume:
-        raise UserError(f"--out {out} holds an earlier run ({STATE}); pass --resume to go on, or another --out")
-    if request.resume and not state_path.exists():
-        raise UserError(f"--resume: {out} holds no {STATE}; start without --resume")
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(request.seed)
-    device = torch.device(request.device)
-    teacher = copy.deepcopy(source.model).to(device).eval()
-    student_model = copy.deepcopy(source.model).to(device)
-    student = FakeQuantStudent(student_model, request.weight_bits, request.activation_bits)
-    optimizer = torch.optim.Adam(student_model.parameters(), lr=request.learning_rate)
-    rng = np.random.default_rng(request.seed)
-    step, history = 0, []
+    _check_out(request)
+    check_run_files(source.given() + [("the --data input", r.path) for r in audio.recordings],
+                    [request.out / name for name in (CHECKPOINT, RANGES, REPORT, STATE)])
+    request.out.mkdir(parents=True, exist_ok=True)
+    training = _Training(source, request)
     if request.resume:
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        student_model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        student.load_ranges(state["ranges"])
-        rng.bit_generator.state = state["rng"]
-        step, history = state["step"], state["history"]
-        report(f"finetune: resumed at step {step} of {request.steps}")
-    batches = _Batches(audio.wavs, int(request.segment_seconds * rate), request.batch_size, request.mix_pairs, rng)
+        training.resume(report)
+    batches = _Batches(audio.wavs, int(request.segment_seconds * rate), request.batch_size, request.mix_pairs,
+                       training.rng)
     report(f"finetune: {len(audio.wavs)} recording(s) ({audio.seconds_total / rate:.0f} s), segments of "
            f"{request.segment_seconds:g} s, batch {request.batch_size}"
            f"{', two-recording mixtures' if request.mix_pairs else ''}; up to {request.steps} steps or "
            f"{request.max_minutes:g} min on {request.device}")
-
-    def save_state() -> None:
-        with written_atomically(state_path) as temporary:
-            torch.save({"model": student_model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "ranges": student.ranges(), "rng": rng.bit_generator.state, "step": step,
-                        "history": history}, temporary)
-
-    started = time.perf_counter()
-    stopped = "steps"
-    running = []
-    student_model.train()
-    while step < request.steps:
+    started, stopped = time.perf_counter(), "steps"
+    training.model.train()
+    while training.step < request.steps:
         if time.perf_counter() - started > request.max_minutes * 60:
             stopped = "time"
             break
-        mix = torch.from_numpy(batches.next()).to(device)
-        with torch.no_grad():
-            target = teacher(mix)
-        loss = _neg_si_snr(student_model(mix), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        step += 1
-        running.append(-float(loss.detach()))
-        if step % request.log_every == 0 or step == request.steps:
-            elapsed = time.perf_counter() - started
-            history.append({"step": step, "si_snr_vs_float_db": float(np.mean(running)), "seconds": round(elapsed, 1)})
-            report(f"finetune: step {step}/{request.steps}: student {np.mean(running):.2f} dB SI-SNR against the "
-                   f"float model ({elapsed:.0f} s)")
-            running = []
-            save_state()
-    save_state()
-    record = _write_outputs(source, student, out, request, audio, step, stopped, history,
-                            time.perf_counter() - started)
-    report(f"finetune: {step} step(s) ({'stopped by --max-minutes' if stopped == 'time' else 'done'}); wrote "
-           f"{out / CHECKPOINT} and {out / RANGES}")
+        training.train_step(batches.next())
+        if training.step % request.log_every == 0 or training.step == request.steps:
+            training.log(time.perf_counter() - started, report)
+    training.save()
+    progress = {"steps": training.step, "stopped_by": stopped, "seconds": round(time.perf_counter() - started, 1),
+                "history": training.history}
+    record = _write_outputs(source, training.student, request, audio, progress)
+    report(f"finetune: {training.step} step(s) ({'stopped by --max-minutes' if stopped == 'time' else 'done'}); "
+           f"wrote {request.out / CHECKPOINT} and {request.out / RANGES}")
     return record
 
 
-def _write_outputs(source: ModelSource, student: FakeQuantStudent, out: Path, request: FinetuneRequest, audio,
-                   step: int, stopped: str, history: list, seconds: float) -> dict:
+def _write_outputs(source: ModelSource, student: FakeQuantStudent, request: FinetuneRequest, audio,
+                   progress: dict) -> dict:
     from ..model.checkpoint import file_sha256, save_model
     from ..model.convtasnet import ConvTasNet
 
+    out = request.out
     model = ConvTasNet(source.model.config)
     model.load_state_dict(student.float_state_dict())
     save_model(model, out / CHECKPOINT)
@@ -313,8 +340,7 @@ def _write_outputs(source: ModelSource, student: FakeQuantStudent, out: Path, re
                                                    indent=1))
     record = {**source.to_json(), "finetuned_checkpoint": str(out / CHECKPOINT),
               "finetuned_sha256": file_sha256(out / CHECKPOINT), "calibration_ranges": str(out / RANGES),
-              "steps": step, "stopped_by": stopped, "seconds": round(seconds, 1), "history": history,
-              "data": audio.describe(source.model.config.sample_rate), "request": {
+              **progress, "data": audio.describe(source.model.config.sample_rate), "request": {
                   k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(request).items()},
               "fake_quant": {"weights": f"int{request.weight_bits}, one scale per layer",
                              "activations": f"uint{request.activation_bits}, moving min/max",

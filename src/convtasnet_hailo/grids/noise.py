@@ -278,36 +278,52 @@ def choose_clipping(base: Calibrated, judge: Judge, report: Report, candidates=C
     return best[1], table
 
 
-def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: int, target: Target,
-                  calib_count: int, report: Report = print, ort_check: bool = True,
-                  scheme: qs.Scheme = qs.Scheme(), clipping: str = "auto", advise=None,
-                  effects_wanted: bool = True) -> dict:
-    """The report's record (module docstring). ``advise(plan, base, judge, per_layer_db, target,
-    tile_w, report)`` chooses the precision (``bench.precision_advice.advise_precision``: it needs
-    the device cost model, a layer above this one, so the command passes it in)."""
+@dataclasses.dataclass
+class _Calibrated:
+    """The plan, its calibration files and the emulation's base (ranges, scheme) for a run."""
+
+    plan: StagePlan
+    files: dict
+    base: Calibrated
+    layers: list[str]
+
+
+def _calibrate(source: ModelSource, inputs: NoiseInputs, request: NoiseRequest, report: Report) -> _Calibrated:
     from .calibration import make_calibration
 
-    started = time.perf_counter()
     plan = build_plan(source.model, PlanOptions(), PlanPath.FULL_CHAIN)
-    files = make_calibration(plan, tile_w, inputs.calibration.wavs, out / "calib", calib_count, report=report)
-    base = calibrated(list(plan.stages), files, scheme)
+    files = make_calibration(plan, request.tile_w, inputs.calibration.wavs, request.out / "calib",
+                             request.calib_count, report=report)
+    base = calibrated(list(plan.stages), files, request.scheme)
     layers = [layer_name(s, i, op) for s in plan.stages for i, op in enumerate(s.ops)]
     rate = source.model.config.sample_rate
     report(f"noise: {len(plan.stages)} stages, {len(layers)} layers; calibrated on "
            f"{len(inputs.calibration.wavs)} recording(s) ({inputs.calibration.seconds_total / rate:.0f} s), "
-           f"{base.calibration.tiles} tiles per stage input; weights {scheme.weight_granularity.value}, "
+           f"{base.calibration.tiles} tiles per stage input; weights {request.scheme.weight_granularity.value}, "
            f"{len(base.equalized)} conv pair(s) equalized")
+    return _Calibrated(plan, files, base, layers)
+
+
+def _judges(plan: StagePlan, tile_w: int, inputs: NoiseInputs, report: Report) -> tuple:
+    """(evaluation, held-out) judges: the held-out one chooses, the evaluation one reports."""
     evaluation = Judge(plan, tile_w, inputs.evaluation)
     judge = evaluation if inputs.heldout is None else Judge(plan, tile_w, inputs.heldout)
     for name, one in (("evaluation", evaluation),) + ((("held-out", judge),) if judge is not evaluation else ()):
         if one.float_si_snri is not None:
             report(f"noise: float SI-SNRi on the {name} audio: {one.float_si_snri:.2f} dB")
-    clipping_table, fixed = None, parse_clipping(clipping)
+    return evaluation, judge
+
+
+def _ranges(base: Calibrated, judge, clipping: str, report: Report) -> tuple[Calibrated, list | None]:
+    """The base with its activation clipping: fixed by ``--clipping``, or chosen on held-out audio."""
+    fixed = parse_clipping(clipping)
     if fixed is None:
-        base, clipping_table = choose_clipping(base, judge, report)
-    else:
-        base = rescheme(base, dataclasses.replace(base.scheme, clip_percentile=fixed[0], headroom=fixed[1]))
-    scheme = base.scheme
+        return choose_clipping(base, judge, report)
+    return rescheme(base, dataclasses.replace(base.scheme, clip_percentile=fixed[0], headroom=fixed[1])), None
+
+
+def _probe(base: Calibrated, judge, evaluation, started: float, report: Report) -> tuple[dict, dict]:
+    """Per-layer SQNR (on the judge's audio) and coverage (on the evaluation audio) at all-8."""
     emulation = build_emulation(base, Precision())
     probe = judge.probe(emulation)
     per_layer = probe.powers.db()
@@ -319,60 +335,88 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, out: Path, tile_w: i
         worst = max(outside, key=outside.get)
         report(f"noise: {len(outside)} layer(s) see values outside their calibrated range on the evaluation audio "
                f"(worst {worst}: {outside[worst]:.3%}); calibrate on more audio like it (--calib DIR or CSV)")
+    return per_layer, coverage
 
-    advice = (advise or _advise_by_noise)(plan, base, judge, per_layer, target, tile_w, report)
-    all8 = evaluation.run(emulation, per_stage=True)
+
+def _outcomes(base: Calibrated, evaluation, advice, report: Report) -> dict:
+    """all-8, advised and all-16 on the evaluation audio (and float's SI-SNRi there, ``"float"``)."""
+    all8 = evaluation.run(build_emulation(base, Precision()), per_stage=True)
     advised = all8 if advice.precision == Precision() else evaluation.run(build_emulation(base, advice.precision))
     all16 = evaluation.run(build_emulation(base, Precision(default="a16_w16")))
     report(f"noise: evaluation audio: all-8 {all8.vs_float_db:.2f} dB, advised {advised.vs_float_db:.2f} dB, "
            f"all-16 {all16.vs_float_db:.2f} dB against float")
-    effects = assumption_effects(plan, base, files, evaluation, all8, report) if effects_wanted else None
+    return {"all8": all8, "advised": advised, "all16": all16, "float": evaluation.float_si_snri}
+
+
+def _checks(run: _Calibrated, base: Calibrated, evaluation, all8, request: NoiseRequest, inputs: NoiseInputs,
+            report: Report) -> dict:
+    """The assumption flips and the ONNX Runtime cross-check, where asked for."""
+    effects = assumption_effects(run.plan, base, run.files, evaluation, all8, report) if request.effects else None
     cross_check = None
-    if ort_check:
+    if request.ort_check:
         from .ort_crosscheck import ort_cross_check
 
-        cross_check = ort_cross_check(plan, tile_w, files, inputs.evaluation.wavs, all8.per_stage, report)
-    precision = advice.precision
-    chosen = [name for name in layers if precision.modes.get(name, qs.DEFAULT_MODE) != qs.DEFAULT_MODE]
+        cross_check = ort_cross_check(run.plan, request.tile_w, run.files, inputs.evaluation.wavs, all8.per_stage,
+                                      report)
+    return {"assumption_effects_all8": effects, "onnxruntime_qdq_cross_check": cross_check}
+
+
+def analyze_noise(source: ModelSource, inputs: NoiseInputs, request: NoiseRequest, report: Report = print,
+                  advise=None) -> dict:
+    """The report's record (module docstring). ``advise(plan, base, judge, per_layer_db, target,
+    tile_w, report)`` chooses the precision (``bench.precision_advice.advise_precision``: it needs
+    the device cost model, a layer above this one, so the command passes it in)."""
+    started = time.perf_counter()
+    run = _calibrate(source, inputs, request, report)
+    evaluation, judge = _judges(run.plan, request.tile_w, inputs, report)
+    base, clipping_table = _ranges(run.base, judge, request.clipping, report)
+    per_layer, coverage = _probe(base, judge, evaluation, started, report)
+    advice = (advise or _advise_by_noise)(run.plan, base, judge, per_layer, request.target, request.tile_w, report)
+    outcomes = _outcomes(base, evaluation, advice, report)
+    checks = _checks(run, base, evaluation, outcomes["all8"], request, inputs, report)
+    scripts = write_model_scripts(request.out / "model_scripts", run.plan, advice.precision, base.scheme, base.ranges)
+    record = noise_record(source, run, base, advice, outcomes, request, inputs)
+    record.update({"activation_clipping_candidates_heldout": clipping_table, **checks,
+                   "heldout_float_si_snri_db": judge.float_si_snri,
+                   "per_layer_sqnr_db": {name: per_layer[name] for name in run.layers},
+                   "per_layer_flagged_below_db": {"threshold_db": 30.0,
+                                                  "layers": [n for n in run.layers if per_layer[n] < 30.0]},
+                   "coverage_outside_calibrated_range_by_layer": coverage,
+                   "clipped_fraction_by_layer": {name: share for name, share in coverage.items() if share > 0},
+                   "model_scripts": {stage: str(path) for stage, path in scripts.items()},
+                   "seconds": round(time.perf_counter() - started, 1)})
+    return record
+
+
+def noise_record(source: ModelSource, run: _Calibrated, base: Calibrated, advice, outcomes: dict,
+                 request: NoiseRequest, inputs: NoiseInputs) -> dict:
+    """The report's verdict fields: the scheme, the advised modes, the three outcomes (pure)."""
+    precision, rate, target = advice.precision, source.model.config.sample_rate, request.target
+    chosen = [name for name in run.layers if precision.modes.get(name, qs.DEFAULT_MODE) != qs.DEFAULT_MODE]
     sixteen = [name for name in chosen if precision.modes[name] == "a16_w16"]
-    scripts = write_model_scripts(out / "model_scripts", plan, precision, scheme, base.ranges)
-    flo = evaluation.float_si_snri
-    record = {
-        **source.to_json(), "tile_w": tile_w, "target": dataclasses.asdict(target),
-        "target_db": target.si_snr_vs_float_db, "n_layers": len(layers),
-        "weight_granularity": scheme.weight_granularity.value, "scheme": scheme.to_json(),
+    all8, advised, all16, flo = outcomes["all8"], outcomes["advised"], outcomes["all16"], outcomes["float"]
+    return {
+        **source.to_json(), "tile_w": request.tile_w, "target": dataclasses.asdict(target),
+        "target_db": target.si_snr_vs_float_db, "n_layers": len(run.layers),
+        "weight_granularity": base.scheme.weight_granularity.value, "scheme": base.scheme.to_json(),
         "optimizations": optimizations_record(base),
-        "activation_clipping_candidates_heldout": clipping_table,
         "n_layers_16bit": len(sixteen), "layers_16bit": sixteen, "n_layers_not_a8_w8": len(chosen),
         "precision_modes": {name: precision.modes[name] for name in chosen},
         "final_output_si_snr_vs_float_db_all8": all8.vs_float_db,
         "final_output_si_snr_vs_float_db_advised": advised.vs_float_db,
         "final_output_si_snr_vs_float_db_all16": all16.vs_float_db,
         "target_reached": advice.reached, "target_reached_on": "heldout" if inputs.heldout is not None else "evaluation",
-        "advice": advice.record,
-        "predicted_device_rtf": advice.rtf,
-        "assumption_effects_all8": effects,
-        "per_layer_sqnr_db": {name: per_layer[name] for name in layers},
-        "per_layer_flagged_below_db": {"threshold_db": 30.0,
-                                       "layers": [name for name in layers if per_layer[name] < 30.0]},
+        "advice": advice.record, "predicted_device_rtf": advice.rtf,
         "per_stage_sqnr_db_all8": all8.per_stage,
-        "onnxruntime_qdq_cross_check": cross_check,
-        "coverage_outside_calibrated_range_by_layer": coverage,
-        "clipped_fraction_by_layer": outside,
-        "heldout_float_si_snri_db": judge.float_si_snri,
         "si_snri_db": {"float": flo, "all8": all8.si_snri, "advised": advised.si_snri, "all16": all16.si_snri},
-        "si_snri_loss_db": None if flo is None else {k: flo - v.si_snri for k, v in
-                                                    (("all8", all8), ("advised", advised), ("all16", all16))},
-        "rescale_feasibility": {"all8": feasibility(plan, base.ranges, Precision()),
-                                "advised": feasibility(plan, base.ranges, precision)},
-        "model_scripts": {stage: str(path) for stage, path in scripts.items()},
+        "si_snri_loss_db": None if flo is None else {k: flo - outcomes[k].si_snri for k in ("all8", "advised", "all16")},
+        "rescale_feasibility": {"all8": feasibility(run.plan, base.ranges, Precision()),
+                                "advised": feasibility(run.plan, base.ranges, precision)},
         "calibration_set": inputs.calibration.describe(rate) | {"tiles_per_input": base.calibration.tiles},
         "heldout_set": None if inputs.heldout is None else inputs.heldout.describe(rate),
         "evaluation_set": inputs.evaluation.describe(rate),
         "assumptions": "src/convtasnet_hailo/backends/quant_scheme.py",
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    return record
 
 
 @dataclasses.dataclass
@@ -578,8 +622,7 @@ def noise_command(source: ModelSource, request: NoiseRequest, report: Report = p
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
-    record = analyze_noise(source, inputs, out, request.tile_w, request.target, request.calib_count, report,
-                           request.ort_check, request.scheme, request.clipping, advise, request.effects)
+    record = analyze_noise(source, inputs, request, report, advise)
     record.update({"audio": list(request.audio), "sources": list(request.sources),
                    "calibration": [str(r.path) for r in inputs.calibration.recordings]})
     write_json(out / "noise_report.json", record)
