@@ -123,3 +123,29 @@ def test_a_host_command_on_a_device_install_says_what_to_install(tmp_path, mixtu
     result = _no_torch(["separate", str(mixture), "--model", str(checkpoint), "--out", str(tmp_path / "out")])
     assert result.returncode == 2 and "pip install 'convtasnet-hailo[host]'" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_stream_on_hailo_runtime_from_an_export_without_torch(tmp_path, mixture, monkeypatch):
+    """A causal model's per-hop export, compiled on the SDK double, streamed on the HailoRT double
+    in a process without torch: the torch path's samples."""
+    from tests.doubles import runtime as runtime_double
+    from tests.doubles import sdk as sdk_double
+
+    checkpoint = tmp_path / "causal.pth"
+    save_model(random_model(CAUSAL, seed=4), checkpoint)
+    export = tmp_path / "export"
+    sdk_double.install(monkeypatch)
+    assert main(["export", "--model", str(checkpoint), "--tile-w", "8", "--out", str(export)]) == 0
+    assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
+    runtime_double.install(monkeypatch)
+    hefs = export / "hailo" / "hailo8"
+    env = {"PYTHONPATH": os.pathsep.join([str(runtime_double.DOUBLE_ROOT), os.environ.get("PYTHONPATH", "")])}
+    result = _no_torch(["stream", str(mixture), "--export-dir", str(export), "--backend", "hailo_runtime",
+                        "--hef-dir", str(hefs), "--hop-ms", "8", "--out", str(tmp_path / "device"),
+                        "--subtype", "FLOAT"], env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert main(["stream", str(mixture), "--model", str(checkpoint), "--plan", "per-hop", "--backend",
+                 "hailo_runtime", "--hef-dir", str(hefs), "--hop-ms", "8", "--out", str(tmp_path / "torch"),
+                 "--subtype", "FLOAT"]) == 0
+    assert_within_contract(_sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"),
+                           "stream on hailo_runtime without torch")
