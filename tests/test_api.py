@@ -44,6 +44,9 @@ def test_a_streamer_gives_back_every_sample_of_the_offline_model(tmp_path):
         whole = len(wav) // streamer.hop * streamer.hop
         pieces = [streamer.push(wav[i:i + streamer.hop]) for i in range(0, whole, streamer.hop)]
         streamed = np.concatenate(pieces + [streamer.finish(wav[whole:])], axis=-1)
+        scratch = streamer._scratch
+        assert scratch.is_dir()
+    assert not scratch.exists(), "close() leaves no scratch folder behind"
     assert_within_contract(streamed, reference_separation(load_model(str(checkpoint))[0], wav), "api stream")
 
 

@@ -11,6 +11,7 @@ from a checkpoint it needs the [host] extra.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,8 @@ class Streamer:
     """Hop-by-hop separation: ``push(hop samples)`` returns the output samples that became final,
     (n_src, n); ``finish(last samples)`` returns the rest, so that everything pushed comes back."""
 
-    def __init__(self, run: Run, executor) -> None:
-        self._run, self._executor = run, executor
+    def __init__(self, run: Run, executor, scratch: Path | None = None) -> None:
+        self._run, self._executor, self._scratch = run, executor, scratch
         self.hop = executor.hop  # samples per push
         self.delay = executor.delay  # samples the output lags the input (the encoder window's overlap)
         self.sample_rate = executor.plan.config.sample_rate
@@ -40,7 +41,11 @@ class Streamer:
         return self._executor.finish(samples)
 
     def close(self) -> None:
+        """Frees the backend and removes the scratch folder the streamer's stages were exported to."""
         self._run.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def __enter__(self) -> "Streamer":
         return self
@@ -135,10 +140,14 @@ def _streamer(source, backend: BackendOptions, hop_ms: float) -> Streamer:
     from .plan.cost_model import DeviceModel
     from .stream.workflow import StreamRequest, open_streamer
 
-    request = StreamRequest(source=source, out=Path(tempfile.mkdtemp(prefix="convtasnet-stream-")), hop_ms=hop_ms,
-                            backend=backend, device=DeviceModel())
-    run, executor, _ = open_streamer(request, report=lambda _: None)
-    return Streamer(run, executor)
+    scratch = Path(tempfile.mkdtemp(prefix="convtasnet-stream-"))
+    request = StreamRequest(source=source, out=scratch, hop_ms=hop_ms, backend=backend, device=DeviceModel())
+    try:
+        run, executor, _ = open_streamer(request, report=lambda _: None)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return Streamer(run, executor, scratch)
 
 
 def run_parity(model: str | None = None, *, path: str = "full-chain", backend: str = "torch_proxy",
