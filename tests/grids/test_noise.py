@@ -62,8 +62,8 @@ def test_noise_cross_checks_with_onnxruntime_and_parity_compares_with_the_emulat
     runs hailo_quant itself, and compares a quantized backend (the SDK double) with it."""
     out = tmp_path / "noise"
     assert main(["noise", "--random-preset", "tiny", "--tile-w", "16", "--audio", str(DEMO_MIXTURE),
-                 "--calib", *map(str, DEMO_SOURCES), "--calib-count", "128", "--target-db", "25",
-                 "--out", str(out)]) == 0
+                 "--calib", *map(str, DEMO_SOURCES), "--calib-count", "1024", "--target-db", "25",
+                 "--out", str(out)]) == 0  # every tile (fewer than 1024): ORT's MinMax ranges swing with a draw
     record = json.loads((out / "noise_report.json").read_text())
     cross = record["onnxruntime_qdq_cross_check"]
     stages = set(record["per_stage_sqnr_db_all8"])

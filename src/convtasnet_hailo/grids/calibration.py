@@ -1,7 +1,8 @@
 """Calibration data from real stitched tiles: the exact tensors each stage sees at run time.
 
-The plan runs over the given audio through ``torch_proxy``; every stage input's tiles are
-recorded, ``count`` of them are drawn (seeded), converted to NHWC float32 (the layout the DFC
+The plan runs over the given audio through ``torch_proxy``; of every stage input's tiles a
+seeded uniform sample of ``count`` is kept as they stream past (memory: ``count`` tiles per input,
+however much audio), converted to NHWC float32 (the layout the DFC
 calibrates with: ONNX [N, C, 1, W] -> [N, 1, W, C]) and saved as ``<tensor>.npy``. A tensor
 read by several stages (channel blocks) is stored once. Needs torch: runs in the main
 environment; the SDK side only loads the .npy files.
@@ -28,23 +29,65 @@ INDEX_NAME = "calibration.json"
 SEED = 0
 
 
+def _tile_keys(first: int, n: int) -> np.ndarray:
+    """Seeded pseudo-random keys of tiles ``first .. first + n - 1`` (splitmix64 of SEED and the
+    position): the same on every machine, and the same for two inputs at the same position."""
+    with np.errstate(over="ignore"):
+        z = np.arange(first, first + n, dtype=np.uint64) + np.uint64(SEED + 1) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+class _TileSample:
+    """A uniform sample of ``count`` tiles without replacement, kept while they stream past: the
+    ``count`` smallest keys (bottom-k), so memory stays ``count`` tiles whatever the audio's length."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.seen = count, 0
+        self.keys = np.empty(0, np.uint64)
+        self.positions = np.empty(0, np.int64)
+        self.tiles: np.ndarray | None = None
+
+    def add(self, batch: np.ndarray) -> None:
+        keys = _tile_keys(self.seen, len(batch))
+        positions = np.arange(self.seen, self.seen + len(batch))
+        self.seen += len(batch)
+        self.keys = np.concatenate([self.keys, keys])
+        self.positions = np.concatenate([self.positions, positions])
+        self.tiles = batch.copy() if self.tiles is None else np.concatenate([self.tiles, batch])
+        if len(self.keys) >= 2 * self.count:  # prune now and then, not per batch
+            self._prune()
+
+    def _prune(self) -> None:
+        if len(self.keys) > self.count:
+            keep = np.argpartition(self.keys, self.count - 1)[: self.count]
+            self.keys, self.positions, self.tiles = self.keys[keep], self.positions[keep], self.tiles[keep]
+
+    def drawn(self) -> np.ndarray:
+        """The sample (``min(count, seen)`` tiles), in the order the tiles came."""
+        self._prune()
+        return self.tiles[np.argsort(self.positions)]
+
+
 class _RecordingBackend:
-    """Wraps a backend and keeps every batch of tiles each stage input received."""
+    """Wraps a backend and keeps a bounded sample of the tiles each stage input receives."""
 
     name = "recording"
 
-    def __init__(self, inner, inputs_of_interest: set[str]):
+    def __init__(self, inner, recorded_by: dict[str, str], count: int):
         self.inner = inner
-        self.wanted = inputs_of_interest
-        self.tiles: dict[str, list[np.ndarray]] = {}
+        self.recorded_by = recorded_by  # tensor -> the one stage whose runs record it
+        self.count = count
+        self.samples: dict[str, _TileSample] = {}
 
     def prepare(self, plan, tile_w):
         self.inner.prepare(plan, tile_w)
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, batch in inputs.items():
-            if name in self.wanted:
-                self.tiles.setdefault(name, []).append(batch.copy())  # the executor reuses input buffers
+            if self.recorded_by.get(name) == stage.name:  # copied: the executor reuses input buffers
+                self.samples.setdefault(name, _TileSample(self.count)).add(batch)
         return self.inner.run_stage(stage, inputs)
 
 
@@ -61,7 +104,7 @@ def _record_windows(plan: StagePlan, recorder: _RecordingBackend, audio: list[np
 
 
 def fingerprint(audio: list[np.ndarray], count: int, tile_w: int, seed: int, plan: StagePlan) -> str:
-    digest = hashlib.sha256(f"paired:{count}:{tile_w}:{seed}:{plan.options.block_chan}:{plan.path.value}".encode())
+    digest = hashlib.sha256(f"bottomk:{count}:{tile_w}:{seed}:{plan.options.block_chan}:{plan.path.value}".encode())
     for wav in audio:
         digest.update(np.ascontiguousarray(wav, np.float32).tobytes())
     return digest.hexdigest()
@@ -102,39 +145,45 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
     files = _reusable(index_path, key, wanted)
     if files is not None:
         return files
-    tiles = _record_tiles(plan, tile_w, audio, wanted)
-    available = min((sum(len(b) for b in batches) for batches in tiles.values()), default=0)
+    samples = _record_tiles(plan, tile_w, audio, wanted, count)
+    available = min((sample.seen for sample in samples.values()), default=0)
     if available < count:
         report(f"calibration: the audio gives {available} tile(s) per input at tile_w {tile_w}, fewer than "
                f"--calib-count {count}; pass more --calib audio for a better quantization")
-    files = {name: _write_draw(np.concatenate(batches), count, out_dir / f"{name}.npy")
-             for name, batches in tiles.items()}
+    files = {name: _write_tiles(sample.drawn(), out_dir / f"{name}.npy") for name, sample in samples.items()}
     write_text_atomically(index_path, json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": SEED,
                                       "files": {n: p.name for n, p in files.items()}}, indent=1))
     return files
 
 
-def _record_tiles(plan: StagePlan, tile_w: int, audio: list[np.ndarray],
-                  wanted: set[str]) -> dict[str, list[np.ndarray]]:
-    """Every batch of tiles each ``wanted`` stage input receives while torch_proxy runs ``plan``
-    over the audio."""
+def _record_tiles(plan: StagePlan, tile_w: int, audio: list[np.ndarray], wanted: set[str],
+                  count: int) -> dict[str, _TileSample]:
+    """A sample of ``count`` of the tiles each ``wanted`` stage input receives while torch_proxy
+    runs ``plan`` over the audio."""
     from ..backends import load_backend
 
-    recorder = _RecordingBackend(load_backend("torch_proxy"), wanted)
+    # A tensor that several stages read (the encoder output, channel blocks) is recorded from the
+    # first of them only: every tensor then sees each tile position once, in the same order, so
+    # position k of one input file belongs with position k of the others.
+    recorded_by: dict[str, str] = {}
+    for stage in plan.stages:
+        for port in stage.inputs:
+            if port.name in wanted:
+                recorded_by.setdefault(port.name, stage.name)
+    recorder = _RecordingBackend(load_backend("torch_proxy"), recorded_by, count)
     if plan.rf_window:  # receptive-field spans see the windows a stream gives them
         _record_windows(plan, recorder, audio)
     else:
         executor = StitchedExecutor(plan, recorder, tile_w)
         for wav in audio:
             executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
-    return recorder.tiles
+    return recorder.samples
 
 
-def _write_draw(tiles: np.ndarray, count: int, path: Path) -> Path:
-    """``count`` of ``tiles`` (ONNX layout), drawn with ``SEED``, saved NHWC at ``path``."""
-    # The same draw for every tensor of the same tile count: a stage's inputs stay paired
-    # (the DFC, like the emulator, feeds input k of each file together).
-    chosen = np.sort(np.random.default_rng(SEED).choice(len(tiles), size=min(count, len(tiles)), replace=False))
+def _write_tiles(tiles: np.ndarray, path: Path) -> Path:
+    """``tiles`` (ONNX layout) saved NHWC at ``path``."""
+    # Tiles at the same position get the same key, so a stage's inputs stay paired: the DFC,
+    # like the emulator, feeds input k of each file together.
     with written_atomically(path) as temporary, open(temporary, "wb") as handle:
-        np.save(handle, nchw_to_nhwc(tiles[chosen]))
+        np.save(handle, nchw_to_nhwc(tiles))
     return path

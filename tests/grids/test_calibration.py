@@ -1,0 +1,66 @@
+"""The calibration draw: a uniform, paired, machine-independent sample kept in bounded memory."""
+
+import numpy as np
+
+from convtasnet_hailo.grids import calibration
+from convtasnet_hailo.grids.calibration import _TileSample, _tile_keys, make_calibration
+
+
+def _batches(total: int, sizes=(3, 5, 7)):
+    """Tiles (N, 1, 1, 1) numbered 0..total-1, in batches of varying size."""
+    first, k = 0, 0
+    while first < total:
+        n = min(sizes[k % len(sizes)], total - first)
+        yield np.arange(first, first + n, dtype=np.float32).reshape(n, 1, 1, 1)
+        first, k = first + n, k + 1
+
+
+def test_the_sample_holds_count_tiles_in_order_and_never_more_than_twice_that():
+    sample = _TileSample(16)
+    most = 0
+    for batch in _batches(1000):
+        sample.add(batch)
+        most = max(most, len(sample.tiles))
+    drawn = sample.drawn().ravel()
+    assert len(drawn) == 16 and len(set(drawn)) == 16
+    assert np.all(np.diff(drawn) > 0), "tiles come back in the order they came"
+    assert most < 2 * 16 + 7, "memory is bounded by the count, not by the audio"
+
+
+def test_inputs_at_the_same_positions_are_drawn_together_however_batched():
+    a, b = _TileSample(10), _TileSample(10)
+    for batch in _batches(300, (4,)):
+        a.add(batch)
+    for batch in _batches(300, (1, 9, 2)):
+        b.add(batch)
+    np.testing.assert_array_equal(a.drawn(), b.drawn())
+
+
+def test_the_draw_is_uniform_over_positions():
+    keys = _tile_keys(0, 100_000)
+    chosen = np.sort(np.argpartition(keys, 9_999)[:10_000])
+    counts = np.bincount(chosen // 10_000, minlength=10)
+    assert counts.min() > 850 and counts.max() < 1150  # 10% of each tenth, within 15%
+
+
+def test_fewer_tiles_than_the_count_keeps_them_all():
+    sample = _TileSample(64)
+    for batch in _batches(20):
+        sample.add(batch)
+    np.testing.assert_array_equal(sample.drawn().ravel(), np.arange(20))
+
+
+def test_calibration_files_hold_the_sampled_tiles_of_the_real_plan(tmp_path):
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.plan.builder import build_plan
+    from tests.conftest import TINY, speech_like
+
+    plan = build_plan(random_model(TINY, seed=1))
+    audio = [speech_like(1.0, 8000, seed) for seed in (4, 5)]
+    files = make_calibration(plan, 16, audio, tmp_path / "calib", 6, report=lambda _: None)
+    first = plan.stages[0].inputs[0].name
+    tiles = np.load(files[first])
+    assert tiles.shape[0] == 6 and tiles.dtype == np.float32
+    again = make_calibration(plan, 16, audio, tmp_path / "again", 6, report=lambda _: None)
+    np.testing.assert_array_equal(np.load(again[first]), tiles)
+    assert calibration.SEED == 0
