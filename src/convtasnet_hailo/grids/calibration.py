@@ -56,7 +56,7 @@ class _TileSample:
         self.keys = np.concatenate([self.keys, keys])
         self.positions = np.concatenate([self.positions, positions])
         self.tiles = batch.copy() if self.tiles is None else np.concatenate([self.tiles, batch])
-        if len(self.keys) >= 2 * self.count:  # prune now and then, not per batch
+        if len(self.keys) >= self.count + max(1, self.count // 4):  # now and then, not per batch
             self._prune()
 
     def _prune(self) -> None:

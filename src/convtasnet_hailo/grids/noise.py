@@ -330,11 +330,16 @@ def _probe(base: Calibrated, judge, evaluation, started: float, report: Report) 
     report(f"noise: per-layer SQNR measured ({time.perf_counter() - started:.0f} s); worst "
            f"{min(per_layer, key=per_layer.get)} at {min(per_layer.values()):.1f} dB")
     coverage = (probe if judge is evaluation else evaluation.probe(emulation)).coverage()
-    outside = {name: share for name, share in coverage.items() if share > 0}
+    # Percentile clipping leaves its tails out of the calibration values on purpose: only a share
+    # well above that says the calibration audio is unlike the evaluation audio.
+    percentile = base.scheme.clip_percentile
+    tail = 2 * (100.0 - percentile) / 100.0 if percentile is not None else 0.0
+    outside = {name: share for name, share in coverage.items() if share > 10 * tail}
     if outside:
         worst = max(outside, key=outside.get)
-        report(f"noise: {len(outside)} layer(s) see values outside their calibrated range on the evaluation audio "
-               f"(worst {worst}: {outside[worst]:.3%}); calibrate on more audio like it (--calib DIR or CSV)")
+        expected = f", 10 times more than the clipping leaves out ({tail:.4%})" if tail else ""
+        report(f"noise: {len(outside)} layer(s) see values outside their calibrated range on the evaluation audio"
+               f"{expected} (worst {worst}: {outside[worst]:.3%}); calibrate on more audio like it (--calib DIR or CSV)")
     return per_layer, coverage
 
 
