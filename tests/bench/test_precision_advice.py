@@ -67,13 +67,14 @@ class _Judge:
 
     float_si_snri = None
 
-    def __init__(self, useful: set[str]):
-        self.useful, self.calls = useful, 0
+    def __init__(self, useful: set[str], outputs_db: float = 0.0):
+        self.useful, self.calls, self.outputs_db = useful, 0, outputs_db
 
     def run(self, emulation):
         self.calls += 1
-        hits = sum(1 for name, mode in emulation.precision.modes.items() if mode == "a16_w16" and name in self.useful)
-        return _Outcome(20.0 + hits)
+        modes = emulation.precision.modes
+        hits = sum(1 for name, mode in modes.items() if mode == "a16_w16" and name in self.useful)
+        return _Outcome(20.0 + hits + (self.outputs_db if "a8_w8_a16" in modes.values() else 0.0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +106,40 @@ def test_advice_finds_the_shortest_prefix_that_meets_the_target(monkeypatch):
     assert result.reached and {u for m in order[:5] for u in m.unit.layers} == chosen
     assert judge.calls <= 2 + 2 * int(np.ceil(np.log2(len(order)))) + 1
     assert result.rtf["all8"]["rtf"] < result.rtf["advised"]["rtf"] < result.rtf["all16"]["rtf"]
+
+
+def _advise(monkeypatch, outputs_db: float, useful_units: int, target: float = 25.0):
+    from convtasnet_hailo.backends import quant_scheme as qs
+    from convtasnet_hailo.backends.hailo_quant import Calibrated, Emulation
+    import convtasnet_hailo.bench.precision_advice as advice
+
+    plan = build_plan(random_model(TINY, seed=0))
+    monkeypatch.setattr(advice, "build_emulation", lambda base, precision: Emulation({}, {}, precision))
+    monkeypatch.setattr(advice, "required_16bit", lambda plan, base, units: {})
+    units = layer_units(plan)
+    per_layer = {name: 30.0 + k for k, unit in enumerate(units) for name in unit.layers}
+    order = moves(plan, units, per_layer, DeviceModel())
+    judge = _Judge({order[k].unit.layers[0] for k in range(useful_units)}, outputs_db)
+    result = advise_precision(plan, Calibrated({}, {}, qs.Scheme(), {}), judge, per_layer, _Target(target), 16,
+                              lambda _: None)
+    prefix = Precision({name: "a16_w16" for m in order[:5] for name in m.unit.layers})
+    return plan, units, result, prefix
+
+
+def test_16_bit_outputs_are_never_a_base_and_win_only_when_alone_they_cost_less(monkeypatch):
+    """16-bit outputs that help but miss the target are not kept under the units (their bytes
+    are a fixed cost); when they meet it alone, the cheaper of them and the unit prefix is advised."""
+    plan, units, result, prefix = _advise(monkeypatch, outputs_db=2.0, useful_units=5)
+    assert result.reached and "a8_w8_a16" not in result.precision.modes.values()
+    assert result.precision.modes == prefix.modes
+    plan, units, result, prefix = _advise(monkeypatch, outputs_db=10.0, useful_units=5)
+    outputs = Precision(outputs_16bit(units))
+    rtf = {name: predicted_rtf(plan, p, 16, DeviceModel())["rtf"] for name, p in (("outputs", outputs),
+                                                                                ("prefix", prefix))}
+    assert result.reached
+    assert result.precision.modes == (outputs if rtf["outputs"] < rtf["prefix"] else prefix).modes
+    plan, units, result, _ = _advise(monkeypatch, outputs_db=10.0, useful_units=0)  # units never reach it
+    assert result.reached and result.precision.modes == Precision(outputs_16bit(units)).modes
 
 
 def test_a_prelu_whose_slope_8_bits_cannot_shift_is_16_bit_from_the_start():
