@@ -85,30 +85,22 @@ class _Target:
         return outcome.vs_float_db >= self.db
 
 
-def test_advice_finds_the_shortest_prefix_that_meets_the_target(monkeypatch):
-    """With gains known, the search measures O(log n) sets and stops at the first prefix that
-    reaches the target (here the 5th)."""
-    from convtasnet_hailo.backends import quant_scheme as qs
-    from convtasnet_hailo.backends.hailo_quant import Calibrated, Emulation
-    import convtasnet_hailo.bench.precision_advice as advice
+@dataclasses.dataclass
+class _Advised:
+    plan: object
+    units: list
+    order: list
+    judge: _Judge
+    result: object
 
-    plan = build_plan(random_model(TINY, seed=0))
-    monkeypatch.setattr(advice, "build_emulation", lambda base, precision: Emulation({}, {}, precision))
-    monkeypatch.setattr(advice, "required_16bit", lambda plan, base, units: {})
-    units = layer_units(plan)
-    per_layer = {name: 30.0 + k for k, unit in enumerate(units) for name in unit.layers}
-    order = moves(plan, units, per_layer, DeviceModel())
-    useful = {order[k].unit.layers[0] for k in range(5)}
-    judge = _Judge(useful)
-    base = Calibrated({}, {}, qs.Scheme(), {})
-    result = advise_precision(plan, base, judge, per_layer, _Target(25.0), 16, lambda _: None)
-    chosen = {name for name, mode in result.precision.modes.items() if mode == "a16_w16"}
-    assert result.reached and {u for m in order[:5] for u in m.unit.layers} == chosen
-    assert judge.calls <= 2 + 2 * int(np.ceil(np.log2(len(order)))) + 1
-    assert result.rtf["all8"]["rtf"] < result.rtf["advised"]["rtf"] < result.rtf["all16"]["rtf"]
+    @property
+    def prefix(self) -> Precision:
+        """The first five units of the cost order at a16_w16 (the useful ones)."""
+        return Precision({name: "a16_w16" for m in self.order[:5] for name in m.unit.layers})
 
 
-def _advise(monkeypatch, outputs_db: float, useful_units: int, target: float = 25.0):
+def _advise(monkeypatch, outputs_db: float, useful_units: int, target: float = 25.0) -> _Advised:
+    """The advice on the tiny plan, with a judge whose quality rises per useful unit."""
     from convtasnet_hailo.backends import quant_scheme as qs
     from convtasnet_hailo.backends.hailo_quant import Calibrated, Emulation
     import convtasnet_hailo.bench.precision_advice as advice
@@ -122,24 +114,32 @@ def _advise(monkeypatch, outputs_db: float, useful_units: int, target: float = 2
     judge = _Judge({order[k].unit.layers[0] for k in range(useful_units)}, outputs_db)
     result = advise_precision(plan, Calibrated({}, {}, qs.Scheme(), {}), judge, per_layer, _Target(target), 16,
                               lambda _: None)
-    prefix = Precision({name: "a16_w16" for m in order[:5] for name in m.unit.layers})
-    return plan, units, result, prefix
+    return _Advised(plan, units, order, judge, result)
+
+
+def test_advice_finds_the_shortest_prefix_that_meets_the_target(monkeypatch):
+    """With gains known, the search measures O(log n) sets and stops at the first prefix that
+    reaches the target (here the 5th)."""
+    run = _advise(monkeypatch, outputs_db=0.0, useful_units=5)
+    result = run.result
+    assert result.reached and result.precision.modes == run.prefix.modes
+    assert run.judge.calls <= 2 + 2 * int(np.ceil(np.log2(len(run.order)))) + 1
+    assert result.rtf["all8"]["rtf"] < result.rtf["advised"]["rtf"] < result.rtf["all16"]["rtf"]
 
 
 def test_16_bit_outputs_are_never_a_base_and_win_only_when_alone_they_cost_less(monkeypatch):
     """16-bit outputs that help but miss the target are not kept under the units (their bytes
     are a fixed cost); when they meet it alone, the cheaper of them and the unit prefix is advised."""
-    plan, units, result, prefix = _advise(monkeypatch, outputs_db=2.0, useful_units=5)
-    assert result.reached and "a8_w8_a16" not in result.precision.modes.values()
-    assert result.precision.modes == prefix.modes
-    plan, units, result, prefix = _advise(monkeypatch, outputs_db=10.0, useful_units=5)
-    outputs = Precision(outputs_16bit(units))
-    rtf = {name: predicted_rtf(plan, p, 16, DeviceModel())["rtf"] for name, p in (("outputs", outputs),
-                                                                                ("prefix", prefix))}
-    assert result.reached
-    assert result.precision.modes == (outputs if rtf["outputs"] < rtf["prefix"] else prefix).modes
-    plan, units, result, _ = _advise(monkeypatch, outputs_db=10.0, useful_units=0)  # units never reach it
-    assert result.reached and result.precision.modes == Precision(outputs_16bit(units)).modes
+    run = _advise(monkeypatch, outputs_db=2.0, useful_units=5)
+    assert run.result.reached and run.result.precision.modes == run.prefix.modes
+    run = _advise(monkeypatch, outputs_db=10.0, useful_units=5)
+    outputs = Precision(outputs_16bit(run.units))
+    rtf = {name: predicted_rtf(run.plan, p, 16, DeviceModel())["rtf"] for name, p in (("outputs", outputs),
+                                                                                    ("prefix", run.prefix))}
+    assert run.result.reached
+    assert run.result.precision.modes == (outputs if rtf["outputs"] < rtf["prefix"] else run.prefix).modes
+    run = _advise(monkeypatch, outputs_db=10.0, useful_units=0)  # units never reach it
+    assert run.result.reached and run.result.precision.modes == Precision(outputs_16bit(run.units)).modes
 
 
 def test_a_prelu_whose_slope_8_bits_cannot_shift_is_16_bit_from_the_start():
