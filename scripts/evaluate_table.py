@@ -16,14 +16,20 @@ HEADER = ["| model | set | mixtures | SI-SNRi mean (median) | PESQ mixture -> ou
           "| parity max-abs | run |", "|---|---|---|---|---|---|---|---|"]
 
 
+def run_file(run: Path, name: str) -> Path:
+    """``name`` in an evaluate run folder, or in the newest run folder below it."""
+    path = run / name
+    if not path.is_file():
+        found = sorted(run.glob(f"*/{name}"))
+        if not found:
+            raise SystemExit(f"{run}: no {name}; pass an evaluate run folder")
+        path = found[-1]
+    return path
+
+
 def summary(run: Path) -> dict:
     """The summary of one evaluate run folder (or the newest run folder below it)."""
-    path = run / "evaluate_summary.json"
-    if not path.is_file():
-        found = sorted(run.glob("*/evaluate_summary.json"))
-        if not found:
-            raise SystemExit(f"{run}: no evaluate_summary.json; pass an evaluate run folder")
-        path = found[-1]
+    path = run_file(run, "evaluate_summary.json")
     return {**json.loads(path.read_text()), "run": str(path.parent)}
 
 

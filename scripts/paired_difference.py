@@ -14,17 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluate_table import run_file
+
 
 def scores(run: Path) -> dict[str, float]:
     """mixture_ID -> SI-SNRi (dB) of a run folder, the newest run folder below it, or its CSV."""
-    path = run
-    if run.is_dir():
-        path = run / "evaluate_per_utterance.csv"
-        if not path.is_file():
-            found = sorted(run.glob("*/evaluate_per_utterance.csv"))
-            if not found:
-                raise SystemExit(f"{run}: no evaluate_per_utterance.csv; pass an evaluate run folder")
-            path = found[-1]
+    path = run_file(run, "evaluate_per_utterance.csv") if run.is_dir() else run
     with open(path, newline="") as handle:
         return {row["mixture_ID"]: float(row["si_snri_db"]) for row in csv.DictReader(handle)}
 
