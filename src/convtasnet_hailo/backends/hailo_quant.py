@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import UserError
 from ..records import RecordError, field, inside, items, read_json
 from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, TileEdge, TileMean, TileSumSquare
+from ..plan.onnx_names import node_name
 from ..plan.stages import Stage
 from ..plan.options import refuse_float_only
 from . import quant_scheme as qs
@@ -33,8 +34,8 @@ Ranges = Mapping[str, tuple[float, float]]
 
 
 def layer_name(stage: Stage, index: int, op) -> str:
-    """The op's ONNX node name in its stage file (``export.onnx_graph``): the layer's name here."""
-    return f"{stage.name}/{type(op).__name__.lower()}{index}"
+    """The op's ONNX node name in its stage file (``plan.onnx_names``): the layer's name here."""
+    return node_name(stage, index, op)
 
 
 @dataclasses.dataclass

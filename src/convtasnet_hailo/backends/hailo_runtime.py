@@ -17,8 +17,10 @@ The execution mode is read off the HEFs, never assumed (``plan.packing``; docs/h
 
 A device holds at most 32 configured network groups (26 on HailoRT 5): more run in windows,
 released and reconfigured as the executor moves on, and say so (stderr once; ``reconfigurations``
-in the run JSON). Tiles go in batches in the HEF's layout (NHWC), float32 or the HEF's quantized
-format (host-side scale/zero-point). Every device wait has the ``timeout_ms`` given here.
+in the run JSON). Each port goes to the stream HailoRT says holds its ONNX name, never to a list
+position, and tiles go in batches in the shape HailoRT gives that stream (NHWC, NHW or NC:
+``backends.streams``), float32 or the HEF's quantized format (host-side scale/zero-point). Every
+device wait has the ``timeout_ms`` given here.
 Imported lazily. Never falls back to another backend.
 """
 
@@ -36,11 +38,13 @@ import numpy as np
 from ..compile.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
 from ..compile.manifest import HefFile, hef_files
 from ..errors import UserError
+from ..plan.onnx_names import port_original_names
 from ..plan.stage_plan import StagePlan
 from ..plan.packing import HAILORT_4_23, HAILORT_5, ExecutionMode, RuntimeLimits
 from ..plan.stages import Stage
 from ..plan.options import refuse_float_only
 from .base import Backend, register_backend
+from .streams import bind_ports, format_order, from_stream, reported_shape, to_stream
 
 RUNTIME_FIX = ("install HailoRT with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all` for "
                "Hailo-8/8L, `hailo-h10-all` for Hailo-10H; elsewhere the hailort .deb + wheel from "
@@ -83,7 +87,8 @@ def runtime_api(hailo) -> tuple[str, str]:
 
 @dataclasses.dataclass
 class _StagePipeline:
-    """One stage on the device: its HEF, network and vstream infos (in the plan's port order),
+    """One stage on the device: its HEF, network and vstream infos (in the plan's port order, each
+    found by its original name: ``backends.streams``),
     and, once its window is configured, its network group and its way in (an ``InferVStreams``
     over its network, or a configured InferModel)."""
 
@@ -153,12 +158,43 @@ class HailoRuntimeBackend(Backend):
                             f"{', '.join(names)}); recompile the export with `convtasnet-hailo compile`")
         return found[0]
 
-    def _check_shapes(self, stage: Stage, infos: list, tile_w: int, hef: HefFile) -> None:
-        expected = [(1, p.geometry.tile_input_width(tile_w), p.channels) for p in stage.inputs]
-        got = [tuple(info.shape) for info in infos]
-        if got != expected:
-            raise UserError(f"stage {stage.name}: {hef.path.name} takes inputs {got}, the plan at tile_w {tile_w} needs "
-                            f"{expected} (NHWC); compile the export made for this tile width")
+    @staticmethod
+    def _check_shapes(stage: Stage, ports: list, infos: list, widths: list[int], where: str, tile_w: int) -> None:
+        """Each port's stream has the port's NHWC frame (1, width, channels) in the shape HailoRT
+        reports for the stream's format order (``streams.reported_shape``)."""
+        for port, info, width in zip(ports, infos, widths):
+            order, nhwc = format_order(info), (1, width, port.channels)
+            if tuple(info.shape) != reported_shape(order, nhwc):
+                raise UserError(f"stage {stage.name}: port {port.name} is stream {info.name} of {where}, shape "
+                                f"{tuple(info.shape)} ({order}); the plan at tile_w {tile_w} needs {nhwc} (NHWC): "
+                                "compile the export made for this plan and tile width")
+
+    def _stream_originals(self, handle, group: str, infos: list, where: str) -> dict[str, tuple[str, ...]]:
+        """Stream -> the ONNX names HailoRT says it holds (``HEF.get_original_names_from_vstream_name``)."""
+        originals = {}
+        for info in infos:
+            try:
+                originals[info.name] = tuple(handle.get_original_names_from_vstream_name(info.name, group))
+            except Exception as exc:  # HailoRTException: the HEF does not map the stream
+                raise UserError(f"{where}: HailoRT gives no original names for stream {info.name} "
+                                f"({_first_line(exc)}); recompile the export with `convtasnet-hailo compile`") from None
+        return originals
+
+    def _bind(self, handle, group: str, stage: Stage, network: str, tile_w: int, hef: HefFile) -> tuple[list, list]:
+        """The stage's input and output vstream infos, in the plan's port order, each found by name."""
+        where = f"network {network} of {hef.path.name}"
+        wanted = port_original_names(stage)
+        bound = []
+        for kind, ports, infos in (("input", stage.inputs, handle.get_input_vstream_infos(network)),
+                                   ("output", stage.outputs, handle.get_output_vstream_infos(network))):
+            by_name = {info.name: info for info in infos}
+            names = bind_ports(f"stage {stage.name} ({where})", kind, {p.name: wanted[p.name] for p in ports},
+                               self._stream_originals(handle, group, infos, where))
+            bound.append([by_name[names[p.name]] for p in ports])
+        self._check_shapes(stage, list(stage.inputs), bound[0],
+                           [p.geometry.tile_input_width(tile_w) for p in stage.inputs], where, tile_w)
+        self._check_shapes(stage, list(stage.outputs), bound[1], [p.width(tile_w) for p in stage.outputs], where, tile_w)
+        return bound[0], bound[1]
 
     def _read_hef(self, plan: StagePlan, tile_w: int, hef: HefFile) -> _HefFacts:
         handle = self._open_hef(hef)
@@ -170,8 +206,7 @@ class HailoRuntimeBackend(Backend):
         names = handle.get_networks_names(group.name)
         for name in hef.stages:
             network = self._network_of(name, hef, names)
-            inputs, outputs = handle.get_input_vstream_infos(network), handle.get_output_vstream_infos(network)
-            self._check_shapes(plan.stage(name), inputs, tile_w, hef)
+            inputs, outputs = self._bind(handle, group.name, plan.stage(name), network, tile_w, hef)
             self._stages[name] = _StagePipeline(hef, group.name, network, inputs, outputs)
         return _HefFacts(hef, group.name, bool(group.is_multi_context))
 
@@ -348,8 +383,8 @@ class HailoRuntimeBackend(Backend):
         if pipe.pipeline is None:
             self._configure_window(next(i for i, w in enumerate(self._windows) if pipe.hef in w))
         self._enter_group(pipe)
-        # vstreams are matched to the plan's ports in order (unconfirmed naming; shapes checked in prepare)
-        nhwc = [nchw_to_nhwc(inputs[p.name]) for p in stage.inputs]
+        # infos are in port order, bound by original name in prepare, where their shapes were checked
+        nhwc = [to_stream(nchw_to_nhwc(inputs[p.name]), info) for p, info in zip(stage.inputs, pipe.input_infos)]
         batch = len(nhwc[0])
         outputs: list[list[np.ndarray]] = [[] for _ in pipe.output_infos]
         started = time.perf_counter()
@@ -365,7 +400,8 @@ class HailoRuntimeBackend(Backend):
                 outputs[k].append(self._from_device(info, result[info.name]))
         self.device_seconds[stage.name] = self.device_seconds.get(stage.name, 0.0) + time.perf_counter() - started
         self.device_calls[stage.name] = self.device_calls.get(stage.name, 0) + -(-batch // self.batch_size)
-        return {port.name: nhwc_to_nchw(np.concatenate(outputs[k])) for k, port in enumerate(stage.outputs)}
+        return {port.name: nhwc_to_nchw(from_stream(np.concatenate(outputs[k]), pipe.output_infos[k]))
+                for k, port in enumerate(stage.outputs)}
 
     def stats(self) -> dict:
         groups = sum(len(w) for w in self._windows)

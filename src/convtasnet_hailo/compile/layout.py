@@ -28,24 +28,21 @@ def nhwc_to_nchw(tiles):
 
 
 def input_layer_feed(hn: dict, net_name: str, onnx_input_names: Sequence[str], arrays: Sequence[Any]):
-    """Arrays keyed by the parsed net's input layers. One input: the array itself. Several: each
-    HN input layer is matched to its ONNX input by the layer's ``original_names`` (unconfirmed
-    field name); when that does not match every input, the parser's input order (sorted layer
-    names) is used."""
+    """Arrays keyed by the parsed net's input layers (``net/input_layerN``). One input: the array
+    itself. Several: each ONNX input goes to the one HN input layer whose ``original_names`` hold
+    its name (the HN field the Model Zoo's ``hn_editor`` edits), never by position; an input no
+    layer holds, or two hold, is a ValueError naming it."""
     if len(arrays) == 1:
         return arrays[0]
     layers = hn.get("layers", {})
-    inputs = [name for name, layer in layers.items() if layer.get("type") == "input_layer"]
-
-    def qualified(name: str) -> str:
-        return name if "/" in name else f"{net_name}/{name}"
-
+    inputs = {name: layer.get("original_names") or [] for name, layer in layers.items()
+              if layer.get("type") == "input_layer"}
     feed = {}
-    for name in inputs:
-        originals = layers[name].get("original_names") or []
-        for index, onnx_name in enumerate(onnx_input_names):
-            if onnx_name in originals:
-                feed[qualified(name)] = arrays[index]
-    if len(feed) != len(arrays):
-        feed = {qualified(n): a for n, a in zip(sorted(inputs), arrays)}
+    for onnx_name, array in zip(onnx_input_names, arrays):
+        holders = [name for name, originals in inputs.items() if onnx_name in originals]
+        if len(holders) != 1:
+            found = ", ".join(f"{n} {o}" for n, o in inputs.items()) or "none"
+            raise ValueError(f"net {net_name}: ONNX input {onnx_name} is held by {len(holders)} input layers "
+                             f"(input layers and their original names: {found})")
+        feed[holders[0] if "/" in holders[0] else f"{net_name}/{holders[0]}"] = array
     return feed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
+from ..plan.onnx_names import node_name
 from ..plan.stages import Stage
 
 #: Pinned opset: every op used (Conv, LeakyRelu, Relu, Sigmoid, Add, Mul) is stable since opset 7-13.
@@ -23,10 +24,6 @@ def _value_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
 
 
-def _node_name(stage: Stage, index: int, op) -> str:
-    return f"{stage.name}/{type(op).__name__.lower()}{index}"
-
-
 def stage_to_onnx(stage: Stage, tile_w: int, batch: int = 1) -> onnx.ModelProto:
     """The ONNX model of ``stage`` for tiles of ``tile_w`` output frames.
 
@@ -35,7 +32,7 @@ def stage_to_onnx(stage: Stage, tile_w: int, batch: int = 1) -> onnx.ModelProto:
     channels = stage.value_channels()
     nodes, initializers = [], []
     for index, op in enumerate(stage.ops):
-        op_nodes, op_initializers = op.onnx_nodes(_node_name(stage, index, op), channels)
+        op_nodes, op_initializers = op.onnx_nodes(node_name(stage, index, op), channels)
         nodes += op_nodes
         initializers += op_initializers
     graph = helper.make_graph(

@@ -22,6 +22,7 @@ from ..compile.driver import CompileJob, CompileResult, PackJob
 from ..compile.remote import absolute_result, job_inputs, run_case
 from ..executors.base import CaseExecutor, Task, TaskFailure
 from ..executors.files import unpack
+from ..errors import UserError
 from ..files import write_text_atomically
 from .profile import GridCase, run_tag
 from ..compile.model_script import ScriptVariant, stated
@@ -46,10 +47,14 @@ class PreparedCase:
 
 
 def end_node_names(onnx_path: Path) -> tuple[str, ...]:
-    """ONNX nodes that produce the graph outputs (the parser's end nodes)."""
+    """The parser's end nodes: the ONNX node that writes each graph output, in the graph's output
+    order (the stage's port order; ``plan.onnx_names.port_original_names`` names the same nodes)."""
     model = onnx.load(str(onnx_path), load_external_data=False)
-    outputs = {o.name for o in model.graph.output}
-    return tuple(n.name for n in model.graph.node if outputs & set(n.output))
+    writer = {output: node.name for node in model.graph.node for output in node.output}
+    missing = [o.name for o in model.graph.output if o.name not in writer]
+    if missing:
+        raise UserError(f"{onnx_path.name}: no node writes its output {missing[0]}; export the model again")
+    return tuple(writer[o.name] for o in model.graph.output)
 
 
 def calibration_count(paths) -> int:

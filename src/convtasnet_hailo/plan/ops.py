@@ -77,6 +77,10 @@ class StageOp(abc.ABC):
     def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
         """ONNX ``(nodes, initializers)`` named after ``name`` (stable across runs)."""
 
+    def output_node(self, name: str) -> str:
+        """The name of the node of :meth:`onnx_nodes` that writes ``output``."""
+        return name
+
 
 class _OneInput(StageOp):
     """An op reading one value, ``input``."""
@@ -427,6 +431,9 @@ class ChannelNorm(_OneInput):
                         numpy_helper.from_array(self.gamma.astype(np.float32).reshape(c, 1, 1), n + "gamma"),
                         numpy_helper.from_array(self.beta.astype(np.float32).reshape(c, 1, 1), n + "beta")]
         return nodes, initializers
+
+    def output_node(self, name: str) -> str:
+        return f"{name}{CHANNEL_NORM_MARK}out"
 
 
 Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat, TileEdge]

@@ -37,9 +37,20 @@ the file it comes from (hailo-ai/hailort; branch ``hailo8`` = 4.23 for Hailo-8/8
   ``create_infer_model(hef, name)`` takes a network-group name, not a network name
   (``net_flow/pipeline/infer_model.cpp``).
 
+- Streams (the HEF's records, written by the SDK double as the DFC writes them): input vstreams
+  ``<net>/input_layerN``, output vstreams named after their producing layer and listed in the
+  group's ``sorted_outputs_order`` (``hef/core_op_metadata.cpp`` "Sort vstream infos by
+  sorted_output_names"); ``get_original_names_from_vstream_name`` /
+  ``get_vstream_name_from_original_name`` answer from each stream's original names, an absent
+  name HAILO_NOT_FOUND and one held twice HAILO_INVALID_HEF (``hef/hef.cpp``); ``shape`` is
+  ``(H, W, C)`` for NHWC, ``(H, W)`` for NHW, ``(C,)`` for NC, and frames go in and come out in
+  that shape (``bindings/python/src/pyhailort.cpp`` ``VStreamInfo.shape``).
+
 Environment: HAILO_DOUBLE_DEVICES (JSON list of device ids, default one), HAILO_DOUBLE_ARCH (the
 device, default hailo8), HAILO_DOUBLE_IO ("float32" or "quantized": native I/O UINT16 with scale
-2**-8, zero point 32768), HAILO_DOUBLE_TIMEOUT_STAGE (a network whose frames never complete).
+2**-8, zero point 32768), HAILO_DOUBLE_TIMEOUT_STAGE (a network whose frames never complete), HAILO_DOUBLE_STREAM_ORDER
+("reversed_onnx": every input and output list in the reverse of the ONNX order, for tests that
+binding never leans on an order).
 Lives under tests/; only tests put it on sys.path.
 """
 
@@ -151,48 +162,83 @@ class FormatType(enum.Enum):
     UINT16 = "uint16"
 
 
+class FormatOrder(enum.Enum):
+    NHWC = 1
+    NHW = 5
+    NC = 6
+
+
 class Device:
     @staticmethod
     def scan():
         return json.loads(os.environ.get("HAILO_DOUBLE_DEVICES", '["0000:01:00.0"]'))
 
 
-def _shape(value_info) -> list[int]:
-    return [d.dim_value for d in value_info.type.tensor_type.shape.dim]
+def _reported_shape(order: str, h: int, w: int, c: int) -> tuple[int, ...]:
+    """pyhailort.cpp VStreamInfo.shape: (C,) for NC, (H, W) for NHW, else (H, W, C)."""
+    return {"NC": (c,), "NHW": (h, w)}.get(order, (h, w, c))
+
+
+def _stream_order(streams: list[dict], sorted_names: list[str] | None) -> list[dict]:
+    """The order HailoRT lists a network's streams in: inputs as the HEF holds them, outputs by the
+    group's sorted_outputs_order (core_op_metadata.cpp); HAILO_DOUBLE_STREAM_ORDER=reversed_onnx
+    lists both in the reverse of the ONNX order instead (a test switch)."""
+    if os.environ.get("HAILO_DOUBLE_STREAM_ORDER") == "reversed_onnx":
+        return sorted(streams, key=lambda r: -r["onnx_index"])
+    if sorted_names is None:
+        return list(streams)
+    return sorted(streams, key=lambda r: sorted_names.index(r["name"]))
 
 
 class _Network:
-    """One network of a network group: its ONNX and its vstream infos (NHWC shapes)."""
+    """One network of a network group: its streams as the HEF records them, and its ONNX (the
+    double's stand-in for the compiled network; frames are computed with it)."""
 
-    def __init__(self, group: str, name: str, onnx_path: str):
-        import onnx
-
-        self.name, self.full_name, self.onnx_path = name, f"{group}/{name}", onnx_path
-        graph = onnx.load(onnx_path).graph
+    def __init__(self, group: str, record: dict, sorted_names: list[str]):
+        name = record["name"]
+        self.name, self.full_name, self.onnx_path = name, f"{group}/{name}", record["onnx"]
         native = FormatType.UINT16 if os.environ.get("HAILO_DOUBLE_IO", "float32") == "quantized" else FormatType.FLOAT32
-        info = lambda kind, i, v: SimpleNamespace(  # noqa: E731
-            name=f"{name}/{kind}_layer{i}", network_name=self.full_name, shape=(_shape(v)[2], _shape(v)[3], _shape(v)[1]),
-            format=SimpleNamespace(type=native), quant_info=SimpleNamespace(qp_scale=QP_SCALE, qp_zp=QP_ZP))
-        self.inputs = [info("input", i, v) for i, v in enumerate(graph.input, 1)]
-        self.outputs = [info("output", i, v) for i, v in enumerate(graph.output, 1)]
+        self.records = {r["name"]: r for r in record["inputs"] + record["outputs"]}
+
+        def info(r):
+            return SimpleNamespace(
+                name=r["name"], network_name=self.full_name, shape=_reported_shape(r["order"], *r["shape"]),
+                format=SimpleNamespace(type=native, order=FormatOrder[r["order"]]),
+                quant_info=SimpleNamespace(qp_scale=QP_SCALE, qp_zp=QP_ZP))
+
+        self.inputs = [info(r) for r in _stream_order(record["inputs"], None)]
+        self.outputs = [info(r) for r in _stream_order(record["outputs"], sorted_names)]
         self._session = None
 
     @property
     def streams(self) -> int:
         return len(self.inputs) + len(self.outputs)
 
+    def original_names(self, stream: str) -> list[str] | None:
+        record = self.records.get(stream)
+        return None if record is None else list(record["original_names"])
+
     def compute(self, frames_by_input: list[np.ndarray]) -> list[np.ndarray]:
-        """NHWC float32 frames in -> NHWC float32 frames out, one frame at a time."""
+        """Frames in each input's reported shape (``self.inputs`` order), float32 -> frames in each
+        output's reported shape (``self.outputs`` order), one frame at a time through the ONNX."""
         import onnxruntime as ort
 
         if self._session is None:
             self._session = ort.InferenceSession(self.onnx_path)
-        names = [i.name for i in self._session.get_inputs()]
-        nchw = [f.astype(np.float32).transpose(0, 3, 1, 2) for f in frames_by_input]
-        per_frame = [self._session.run(None, {n: x[k:k + 1] for n, x in zip(names, nchw)})
-                     for k in range(len(nchw[0]))]
-        STATS["frames"] += len(nchw[0])
-        return [np.concatenate(parts).transpose(0, 2, 3, 1) for parts in zip(*per_frame)]
+        feeds = {}
+        for info, frames in zip(self.inputs, frames_by_input):
+            h, w, c = self.records[info.name]["shape"]
+            feeds[self.records[info.name]["onnx"]] = frames.astype(np.float32).reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+        count = len(next(iter(feeds.values())))
+        wanted = [o.name for o in self._session.get_outputs()]
+        per_frame = [dict(zip(wanted, self._session.run(None, {n: x[k:k + 1] for n, x in feeds.items()})))
+                     for k in range(count)]
+        STATS["frames"] += count
+        outputs = []
+        for info in self.outputs:
+            nchw = np.concatenate([frame[self.records[info.name]["onnx"]] for frame in per_frame])
+            outputs.append(nchw.transpose(0, 2, 3, 1).reshape(count, *info.shape))
+        return outputs
 
     def stuck(self) -> bool:
         stuck = os.environ.get("HAILO_DOUBLE_TIMEOUT_STAGE")
@@ -200,21 +246,25 @@ class _Network:
 
 
 class _Group:
-    """A network group of a HEF: name, context count, networks."""
+    """A network group of a HEF: name, context count, networks, sorted output names."""
 
     def __init__(self, data: dict):
         self.name, self.contexts = data["name"], int(data["contexts"])
-        self.network_specs = [(n["name"], n["onnx"]) for n in data["networks"]]
+        self.records = data["networks"]
+        self.network_specs = [(n["name"], n["onnx"]) for n in self.records]
+        self.sorted_output_names = list(data["sorted_outputs_order"])
 
     @property
     def is_multi_context(self) -> bool:
         return self.contexts > 1
 
     def networks(self) -> list[_Network]:
-        return [_Network(self.name, name, onnx_path) for name, onnx_path in self.network_specs]
+        return [_Network(self.name, record, self.sorted_output_names) for record in self.records]
 
 
 class HEF:
+    """A HEF's queries, all read from ``self.groups`` (built from the file once)."""
+
     def __init__(self, path):
         with open(path) as handle:
             self.data = json.load(handle)
@@ -256,6 +306,28 @@ class HEF:
 
     def get_output_vstream_infos(self, name=None):
         return self._infos(name, "outputs")
+
+    def get_sorted_output_names(self, network_group_name=None):
+        group = self._group(network_group_name)
+        return [o.name for n in group.networks() for o in n.outputs]
+
+    def get_original_names_from_vstream_name(self, vstream_name, network_group_name=None):
+        """hef.cpp Hef::Impl::get_original_names_from_vstream_name: the stream's original names."""
+        for network in self._group(network_group_name).networks():
+            names = network.original_names(vstream_name)
+            if names is not None:
+                return names
+        _fail("HAILO_NOT_FOUND")
+
+    def get_vstream_name_from_original_name(self, original_name, network_group_name=None):
+        """hef.cpp Hef::Impl::get_vstream_name_from_original_name: the one stream holding the name."""
+        found = [name for network in self._group(network_group_name).networks()
+                 for name, record in network.records.items() if original_name in record["original_names"]]
+        if len(found) > 1:
+            _fail("HAILO_INVALID_HEF", f"Original name {original_name} appears more than once in the HEF.")
+        if not found:
+            _fail("HAILO_NOT_FOUND")
+        return found[0]
 
 
 class ConfigureParams:

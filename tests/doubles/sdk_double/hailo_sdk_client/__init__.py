@@ -6,6 +6,21 @@ told to fail like the real one through ``HAILO_DOUBLE_BEHAVIOR`` (JSON: stage-na
 "ok" | "parser" | "allocator" | "timeout" | "crash"). Every call is appended to
 ``HAILO_DOUBLE_CALLS`` (a file) when that variable is set. Lives under tests/; only tests put it
 on sys.path.
+
+Names, order and shapes as the DFC writes them (docs/hailo_facts.md, "Stream names and order"):
+the parsed HN keys its layers ``<net>/<layer>`` (Model Zoo ``core/hn_editor/layer_splitter.py``
+builds ``f"{net}/output_layer{i}"``, ``f"{net}/conv68"``), input layers ``<net>/input_layerN`` in
+ONNX input order with the ONNX input name as ``original_names``, every other layer per-type
+numbered (``conv1``, ``ew_add1``) with the ONNX nodes it holds as ``original_names`` (a conv
+holds the activation that follows it); ``net_params.output_layers_order`` lists the layers that
+feed the outputs (layer_splitter.py appends to it), which HailoRT reads back as
+``sorted_outputs_order`` (hailort ``hef/hef.cpp``). Its order here is the layer names sorted: a
+deterministic rule of the double (the DFC's own rule is not public) that differs from ONNX order
+in every fused TCN stage (``conv`` sorts before ``ew_add``). The "HEF" keeps, per stream, its
+name (inputs ``<net>/input_layerN``, outputs ``<net>/<producing layer>``), original names, NHWC
+shape and format order: NHW for one-channel tensors, NC for one-frame ones (hailort
+``hailort_defaults.cpp``: the host format follows the device order the compiler chose; which
+tensors the DFC gives these orders is the double's assumption).
 """
 
 from __future__ import annotations
@@ -97,6 +112,7 @@ class ClientRunner:
             raise ValueError(f"hw_arch {hw_arch} not in {SUPPORTED_HW_ARCHS}")
         self.hw_arch, self.net_name, self.inputs, self.script, self.onnx_path = hw_arch, None, {}, "", None
         self.weights = 0  # weight count (a HAR holds its weights; the double keeps their number)
+        self.hn, self.streams = None, None  # the parsed HN; the streams a HEF will have (``_parse``)
         self.state = "UNINITIALIZED"
         self.joined: list[dict] = []  # models joined after this one (ClientRunner.join)
         if har is not None:
@@ -105,6 +121,7 @@ class ClientRunner:
             self.net_name, self.state, self.onnx_path = saved["net"], saved["state"], saved["onnx"]
             self.inputs, self.hw_arch = saved["inputs"], saved["hw_arch"]
             self.joined, self.weights = saved.get("joined", []), saved.get("weights", 0)
+            self.hn, self.streams = saved.get("hn"), saved.get("streams")
         _record("ClientRunner", hw_arch=hw_arch, har=har)
 
     def join(self, runner):
@@ -116,7 +133,7 @@ class ClientRunner:
             raise ValueError(f"cannot join {runner.net_name} ({runner.hw_arch}, {runner.state}) into "
                              f"{self.net_name} ({self.hw_arch}, {self.state})")
         self.joined += [{"net": runner.net_name, "onnx": runner.onnx_path, "inputs": runner.inputs,
-                         "weights": runner.weights}] + runner.joined
+                         "weights": runner.weights, "streams": runner.streams}] + runner.joined
 
     def translate_onnx_model(self, model, net_name, start_node_names=None, end_node_names=None,
                              net_input_shapes=None):
@@ -141,35 +158,23 @@ class ClientRunner:
                 raise BadInputsShape(f"net_input_shapes[{name}]={shape} but the model has {inputs.get(name)}")
         self.net_name, self.inputs, self.onnx_path = net_name, inputs, str(model)
         self.weights = sum(int(np.prod(t.dims)) for t in graph.initializer)
-        # the parser folds an activation into the conv before it (one layer, both original names)
-        self.layers, last_conv = {}, None
-        for node in graph.node:
-            if node.op_type in ("LeakyRelu", "PRelu", "Relu") and last_conv is not None:
-                self.layers[last_conv]["original_names"].append(node.name)
-                last_conv = None
-                continue
-            kind = {"Conv": "conv", "Add": "ew_add", "Mul": "ew_mult"}.get(node.op_type, node.op_type.lower())
-            name = f"{kind}{sum(1 for k in self.layers if k.startswith(kind)) + 1}"
-            self.layers[name] = {"type": kind, "original_names": [node.name]}
-            last_conv = name if node.op_type == "Conv" else None
+        self.hn, self.streams = _parse(net_name, graph)
         self.state = "HAILO_MODEL"
         return {"net": net_name}, {}
 
     def get_hn_dict(self):
-        inputs = {f"input_layer{i}": {"type": "input_layer", "original_names": [name]}
-                  for i, name in enumerate(self.inputs, 1)}
-        return {"name": self.net_name, "layers": {**inputs, **getattr(self, "layers", {})}}
+        return self.hn or {"name": self.net_name, "net_params": {"output_layers_order": []}, "layers": {}}
 
     def save_har(self, path):
         _record("save_har", path=str(path), state=self.state)
         with open(path, "w") as handle:
             json.dump({"net": self.net_name, "state": self.state, "script": self.script, "onnx": self.onnx_path,
                        "inputs": self.inputs, "hw_arch": self.hw_arch, "joined": self.joined,
-                       "weights": self.weights}, handle)
+                       "weights": self.weights, "hn": self.hn, "streams": self.streams}, handle)
 
     def load_model_script(self, text, append=False):
         _record("load_model_script", text=text)
-        layers = set(self.get_hn_dict()["layers"])
+        layers = {name.split("/")[-1] for name in self.get_hn_dict()["layers"]}
         for line in filter(None, (l.strip() for l in text.splitlines())):
             if line.split("(")[0].split("=")[-1].strip() not in SCRIPT_COMMANDS:
                 raise BackendScriptParserException(f"Unknown command in model script: {line}")
@@ -180,12 +185,15 @@ class ClientRunner:
         self.script = text
 
     def optimize(self, calib_data):
-        arrays = calib_data if isinstance(calib_data, dict) else {"input_layer1": calib_data}
+        names = [stream["name"] for stream in self.streams["inputs"]]
+        arrays = calib_data if isinstance(calib_data, dict) else ({names[0]: calib_data} if len(names) == 1 else {})
         _record("optimize", keys=sorted(arrays), shapes=[list(np.shape(a)) for a in arrays.values()])
-        for (name, shape), (key, array) in zip(self.inputs.items(), sorted(arrays.items())):
-            n, c, h, w = shape
+        if sorted(arrays) != sorted(names):  # paired by input-layer name, never by position
+            raise BadInputsShape(f"calibration data keyed {sorted(arrays)}; the model's input layers are {names}")
+        for stream in self.streams["inputs"]:
+            array, (h, w, c) = arrays[stream["name"]], stream["shape"]
             if array.ndim != 4 or tuple(array.shape[1:]) != (h, w, c) or array.dtype != np.float32:
-                raise BadInputsShape(f"calibration for {name} must be NHWC float32 (N, {h}, {w}, {c}), "
+                raise BadInputsShape(f"calibration for {stream['name']} must be NHWC float32 (N, {h}, {w}, {c}), "
                                      f"got {array.shape} {array.dtype}")
         self.state = "QUANTIZED_MODEL"
 
@@ -201,12 +209,15 @@ class ClientRunner:
         if behavior == "crash":
             os._exit(3)
         self.state = "COMPILED_MODEL"
-        networks = [{"name": self.net_name, "onnx": self.onnx_path}] + [{"name": j["net"], "onnx": j["onnx"]}
-                                                                          for j in self.joined]
+        networks = [{"name": self.net_name, "onnx": self.onnx_path, **self.streams}] + [
+            {"name": j["net"], "onnx": j["onnx"], **j["streams"]} for j in self.joined]
         # One network group holding every joined model (a joined HAR compiles into one group).
         weights = self.weights + sum(j.get("weights", 0) for j in self.joined)
+        # hef.cpp: the group's sorted_outputs_order, which HailoRT sorts output vstreams by
+        # (core_op_metadata.cpp); here each network's outputs in its HN's output_layers_order.
+        order = [name for network in networks for name in network["sorted_outputs_order"]]
         group = {"name": self.net_name, "contexts": _contexts(self.net_name, weights),
-                 "networks": networks}
+                 "networks": networks, "sorted_outputs_order": order}
         return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group]}).encode()
 
     # Emulator (docs/hailo_facts.md, "Compiler API": infer_context / infer). The double runs the ONNX in onnxruntime;
@@ -219,20 +230,84 @@ class ClientRunner:
         return contextlib.nullcontext(context)
 
     def infer(self, context, data):
+        """``data``: one NHWC array (one input) or a dict keyed by input-layer name; the outputs come
+        back in ``net_params.output_layers_order`` (one array alone)."""
         import onnxruntime as ort
 
-        arrays = list(data.values()) if isinstance(data, dict) else [data]
+        streams = self.streams["inputs"]
+        arrays = data if isinstance(data, dict) else {streams[0]["name"]: data}
+        if sorted(arrays) != sorted(s["name"] for s in streams):
+            raise ValueError(f"infer data keyed {sorted(arrays)}; the input layers are {[s['name'] for s in streams]}")
         step = 2.0 ** -10 if context is InferenceContext.SDK_QUANTIZED else None
         session = ort.InferenceSession(self.onnx_path)
+        wanted = [o.name for o in session.get_outputs()]
         outputs = []
-        for index in range(len(arrays[0])):
+        for index in range(len(next(iter(arrays.values())))):
             feeds = {}
-            for (name, _), array in zip(self.inputs.items(), arrays):
-                tile = array[index: index + 1].transpose(0, 3, 1, 2).astype(np.float32)
-                feeds[name] = np.round(tile / step) * step if step else tile
-            outputs.append(session.run(None, feeds))
-        stacked = [np.concatenate([o[k] for o in outputs]).transpose(0, 2, 3, 1) for k in range(len(outputs[0]))]
+            for stream in streams:
+                tile = arrays[stream["name"]][index: index + 1].transpose(0, 3, 1, 2).astype(np.float32)
+                feeds[stream["onnx"]] = np.round(tile / step) * step if step else tile
+            outputs.append(dict(zip(wanted, session.run(None, feeds))))
+        order = [_tensor_of(self.streams, layer) for layer in self.hn["net_params"]["output_layers_order"]]
+        stacked = [np.concatenate([o[t] for o in outputs]).transpose(0, 2, 3, 1) for t in order]
         if step:
             stacked = [np.round(o / step) * step for o in stacked]
-        _record("infer", context=str(context), batch=len(arrays[0]))
+        _record("infer", context=str(context), batch=len(next(iter(arrays.values()))))
         return stacked[0] if len(stacked) == 1 else stacked
+
+
+def _tensor_of(streams: dict, layer: str) -> str:
+    """The ONNX output tensor the output stream of ``layer`` carries (the double's own record)."""
+    return next(s["onnx"] for s in streams["outputs"] if s["name"] == layer)
+
+
+def _format_order(h: int, w: int, c: int) -> str:
+    """The format order the double's compiler gives a tensor: NC for one frame, NHW for one channel,
+    else NHWC (hailort ``hailort_defaults.cpp`` keeps NHW and NC as the host's default order)."""
+    if h == 1 and w == 1:
+        return "NC"
+    return "NHW" if c == 1 else "NHWC"
+
+
+def _layer_kind(op_type: str) -> str:
+    return {"Conv": "conv", "Add": "ew_add", "Mul": "ew_mult"}.get(op_type, op_type.lower())
+
+
+def _parse(net: str, graph) -> tuple[dict, dict]:
+    """The HN of an ONNX graph and the streams its HEF will have (see the module docstring)."""
+    shape = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    outputs = [o.name for o in graph.output]
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    layers, writer, counts = {}, {}, {}
+    for index, value in enumerate(graph.input, 1):
+        layers[f"{net}/input_layer{index}"] = {"type": "input_layer", "original_names": [value.name], "input": []}
+        writer[value.name] = f"{net}/input_layer{index}"
+    for node in graph.node:
+        source = writer.get(node.input[0]) if node.input else None
+        if (node.op_type in ("LeakyRelu", "PRelu", "Relu") and source and layers[source]["type"] == "conv"
+                and readers.get(node.input[0]) == 1 and node.input[0] not in outputs):
+            layers[source]["original_names"].append(node.name)  # the parser folds it into the conv
+            writer[node.output[0]] = source
+            continue
+        kind = _layer_kind(node.op_type)
+        counts[kind] = counts.get(kind, 0) + 1
+        name = f"{net}/{kind}{counts[kind]}"
+        layers[name] = {"type": kind, "original_names": [node.name],
+                        "input": sorted({writer[i] for i in node.input if i in writer})}
+        writer.update({o: name for o in node.output})
+    for index, tensor in enumerate(outputs, 1):
+        layers[f"{net}/output_layer{index}"] = {"type": "output_layer", "input": [writer[tensor]], "original_names": []}
+    order = sorted(writer[t] for t in outputs)
+    hn = {"name": net, "net_params": {"output_layers_order": order}, "layers": layers}
+
+    def stream(name, tensor, value, index):
+        _, c, h, w = shape(value)
+        return {"name": name, "original_names": list(layers[name]["original_names"]), "shape": [h, w, c],
+                "order": _format_order(h, w, c), "onnx": tensor, "onnx_index": index}
+
+    inputs = [stream(f"{net}/input_layer{i}", v.name, v, i - 1) for i, v in enumerate(graph.input, 1)]
+    outs = [stream(writer[v.name], v.name, v, i) for i, v in enumerate(graph.output)]
+    return hn, {"inputs": inputs, "outputs": outs, "sorted_outputs_order": order}
