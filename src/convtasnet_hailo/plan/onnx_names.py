@@ -5,7 +5,7 @@ A stage's ONNX graph names its inputs and outputs after the plan's ports (``expo
 The Dataflow Compiler keeps ONNX names as each layer's ``original_names`` and HailoRT answers them
 per stream (``HEF.get_original_names_from_vstream_name``; hailort ``hef/hef.cpp``): an input
 stream carries the graph input's name, an output stream the names of the nodes its layer holds,
-among them the node that writes the output tensor (docs/hailo_facts.md, "Stream names and order").
+among them the node that writes the output tensor (docs/hailo_facts.md, "Streams").
 """
 
 from __future__ import annotations

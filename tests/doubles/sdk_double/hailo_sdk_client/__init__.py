@@ -7,7 +7,7 @@ told to fail like the real one through ``HAILO_DOUBLE_BEHAVIOR`` (JSON: stage-na
 ``HAILO_DOUBLE_CALLS`` (a file) when that variable is set. Lives under tests/; only tests put it
 on sys.path.
 
-Names, order and shapes as the DFC writes them (docs/hailo_facts.md, "Stream names and order"):
+Names, order and shapes as the DFC writes them (docs/hailo_facts.md, "Streams"):
 the parsed HN keys its layers ``<net>/<layer>`` (Model Zoo ``core/hn_editor/layer_splitter.py``
 builds ``f"{net}/output_layer{i}"``, ``f"{net}/conv68"``), input layers ``<net>/input_layerN`` in
 ONNX input order with the ONNX input name as ``original_names``, every other layer per-type
