@@ -263,7 +263,12 @@ class _Group:
 
 
 class HEF:
-    """A HEF's queries, all read from ``self.groups`` (built from the file once)."""
+    """A HEF's queries, all read from ``self.groups``, built once from the file's records: per
+    network group ``name``, ``contexts``, ``sorted_outputs_order`` and ``networks``, each network
+    with ``name``, ``onnx`` and its ``inputs`` / ``outputs``, one record per stream: ``name``,
+    ``original_names``, ``shape`` (H, W, C), ``order`` (NHWC, NHW or NC) and the double's own
+    ``onnx`` / ``onnx_index`` (the ONNX tensor it carries). A reader of real HEF files only has to
+    produce these records."""
 
     def __init__(self, path):
         with open(path) as handle:
