@@ -177,7 +177,8 @@ class HailoRuntimeBackend(Backend):
                 originals[info.name] = tuple(handle.get_original_names_from_vstream_name(info.name, group))
             except Exception as exc:  # HailoRTException: the HEF does not map the stream
                 raise UserError(f"{where}: HailoRT gives no original names for stream {info.name} "
-                                f"({_first_line(exc)}); recompile the export with `convtasnet-hailo compile`") from None
+                                f"({_first_line(exc)}); recompile the export with `convtasnet-hailo compile`"
+                                ) from None
         return originals
 
     def _bind(self, handle, group: str, stage: Stage, network: str, tile_w: int, hef: HefFile) -> tuple[list, list]:
@@ -193,7 +194,8 @@ class HailoRuntimeBackend(Backend):
             bound.append([by_name[names[p.name]] for p in ports])
         self._check_shapes(stage, list(stage.inputs), bound[0],
                            [p.geometry.tile_input_width(tile_w) for p in stage.inputs], where, tile_w)
-        self._check_shapes(stage, list(stage.outputs), bound[1], [p.width(tile_w) for p in stage.outputs], where, tile_w)
+        self._check_shapes(stage, list(stage.outputs), bound[1], [p.width(tile_w) for p in stage.outputs],
+                           where, tile_w)
         return bound[0], bound[1]
 
     def _read_hef(self, plan: StagePlan, tile_w: int, hef: HefFile) -> _HefFacts:

@@ -228,7 +228,8 @@ class _Network:
         feeds = {}
         for info, frames in zip(self.inputs, frames_by_input):
             h, w, c = self.records[info.name]["shape"]
-            feeds[self.records[info.name]["onnx"]] = frames.astype(np.float32).reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+            nhwc = frames.astype(np.float32).reshape(-1, h, w, c)
+            feeds[self.records[info.name]["onnx"]] = nhwc.transpose(0, 3, 1, 2)
         count = len(next(iter(feeds.values())))
         wanted = [o.name for o in self._session.get_outputs()]
         per_frame = [dict(zip(wanted, self._session.run(None, {n: x[k:k + 1] for n, x in feeds.items()})))
