@@ -52,9 +52,11 @@ run() { echo "+ $*"; nice -n "$NICE" "$@"; }
 
 # spdlog/fmt/bundled/{core,format}.h -> libfmt (hailort_system_deps.cmake says why)
 mkdir -p "$OUT/fmt-compat/spdlog/fmt/bundled"
+WHY='spdlog without its bundled fmt (Debian): forward to libfmt-dev'
 for h in core format; do
-    printf '#pragma once\n// spdlog without its bundled fmt (Debian): forward to libfmt-dev\n#include <fmt/%s.h>\n' "$h" \
-        > "$OUT/fmt-compat/spdlog/fmt/bundled/$h.h"
+    header="$OUT/fmt-compat/spdlog/fmt/bundled/$h.h"
+    printf '#pragma once\n// %s\n#include <fmt/%s.h>\n' "$WHY" "$h" > "$header.new"
+    cmp -s "$header.new" "$header" && rm "$header.new" || mv "$header.new" "$header"  # unchanged: no rebuild
 done
 
 OFFLINE=(-DCMAKE_BUILD_TYPE=Release -DHAILO_OFFLINE_COMPILATION=ON -DFETCHCONTENT_FULLY_DISCONNECTED=ON
@@ -90,4 +92,4 @@ COMMIT=${HAILORT_COMMIT:-$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo "unk
     echo "pypi: $("$PY_EXE" -m pip list --path "$OUT/python" --format=freeze 2>/dev/null | paste -sd' ')"
 } > "$OUT/BUILD_INFO.txt"
 cat "$OUT/BUILD_INFO.txt"
-PYTHONPATH="$OUT/python" "$PY_EXE" -c 'import hailo_platform as h; print("hailo_platform", h.__version__, h.__file__)'
+HAILORT_LOGGER_PATH="$OUT" PYTHONPATH="$OUT/python" "$PY_EXE" -c 'import hailo_platform as h; print("hailo_platform", h.__version__, h.__file__)'

@@ -27,7 +27,7 @@ def _varint(value: int) -> bytes:
 
 def _f(number: int, value) -> bytes:
     """One protobuf field: int -> varint, float -> fixed32, bytes/str -> length-delimited."""
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, int):  # bool is an int
         return _varint(number << 3) + _varint(int(value))
     if isinstance(value, float):
         return _varint(number << 3 | 5) + struct.pack("<f", value)

@@ -5,9 +5,9 @@ Not HailoRT's code: the facts below are read from hailo-ai/hailort (branch ``hai
 08f088d, v4.23.0) and each rule cites its file; the protobuf wire format is decoded here by hand
 with field numbers taken from HailoRT's public ``hailort/libhailort/hef.proto`` (no copy of it
 lives in this repository). ``make test-hailort`` checks every answer against HailoRT's own
-library on the same file (tests/test_hailort_tier.py).
+library on the same file (tests/backends/test_hailort_library.py).
 
-The container (``src/hef/hef_internal.hpp`` ``hef__header_t``, ``src/hef/hef.cpp``
+The container (``libhailort/src/hef/hef_internal.hpp`` ``hef__header_t``, ``libhailort/src/hef/hef.cpp``
 ``parse_hef_file``): big-endian ``magic`` 0x01484546 (b"\\x01HEF"), ``version``,
 ``hef_proto_size``, then a version-specific part (v0: reserved u32 + md5[16]; v1: crc u32 +
 ccws_size u64 + reserved u32; v2: xxh3 u64 + ccws_size u64 + 2 reserved u64; v3: xxh3 u64 +
@@ -104,11 +104,6 @@ def _strs(f: dict, number: int) -> list[str]:
 def _float(f: dict, number: int) -> float:
     """A proto ``float`` (fixed32): the float32 value HailoRT keeps, as the Python float pybind11 gives."""
     return struct.unpack("<f", f[number][-1])[0] if number in f else 0.0
-
-
-def _packed_count(f: dict, number: int, size: int) -> int:
-    """Elements of a repeated fixed-size field, packed (proto3's default) or not."""
-    return sum(len(v) // size if isinstance(v, bytes) and len(v) != size else 1 for v in f.get(number, []))
 
 
 # -- the values HailoRT's Python binding shows -------------------------------------------------
@@ -251,7 +246,8 @@ def read_container(data: bytes) -> bytes:
     if len(rest) != expected:
         raise HefFileError("HAILO_HEF_FILE_CORRUPTED", "HEF file length does not match")
     if not checked:
-        raise HefFileError("HAILO_HEF_FILE_CORRUPTED", "HEF crc does not match" if version else "HEF md5 does not match")
+        what = "crc" if version else "md5"
+        raise HefFileError("HAILO_HEF_FILE_CORRUPTED", f"HEF {what} does not match")
     return rest[:proto_size]
 
 
@@ -395,7 +391,8 @@ def _group(group: dict, arch: int, features: Features) -> Group:
     missing = [o.info.name for o in outputs if o.info.name not in order]
     if missing:
         raise HefFileError("HAILO_INTERNAL_FAILURE", f"VStream {missing[0]} not found in sorted output names")
-    outputs.sort(key=lambda o: order.index(o.info.name))  # core_op_metadata.cpp "Sort vstream infos by sorted_output_names"
+    # core_op_metadata.cpp: "Sort vstream infos by sorted_output_names"
+    outputs.sort(key=lambda o: order.index(o.info.name))
     return Group(core_op["name"], len(core_op["contexts"]), tuple(networks or [f"{core_op['name']}/{core_op['name']}"]),
                  tuple(inputs), tuple(outputs), tuple(order))
 
