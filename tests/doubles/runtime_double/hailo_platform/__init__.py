@@ -271,6 +271,13 @@ class HEF:
     ``onnx`` / ``onnx_index`` (the ONNX tensor it carries). A reader of real HEF files only has to
     produce these records."""
 
+    def __new__(cls, path):
+        from ._hef_file import RealHef, is_hef_file
+
+        if is_hef_file(path):  # a real HEF (b"\x01HEF"): read as HailoRT 4.23 reads it, queries only (_hef_file.py)
+            return RealHef(path)
+        return super().__new__(cls)
+
     def __init__(self, path):
         with open(path) as handle:
             self.data = json.load(handle)
