@@ -17,7 +17,7 @@ FULL = ["--random-preset", "full-8k", "--tile-w", "256"]
 
 def _compiled(tmp_path, monkeypatch, name, export_args, hw_arch="hailo8"):
     sdk_double.install(monkeypatch, dfc="5.1.0" if hw_arch == "hailo10h" else "3.33.1")
-    runtime_double.install(monkeypatch)  # compile reads each HEF's contexts with HailoRT's HEF reader
+    runtime_double.install(monkeypatch, arch=hw_arch)  # compile reads each HEF's contexts with HailoRT's HEF reader
     export = tmp_path / name
     assert main(["export", *FULL, "--out", str(export), *export_args]) == 0
     code = main(["compile", "--export-dir", str(export), "--calib-count", "4", "--hw-arch", hw_arch])

@@ -29,7 +29,7 @@ SDK_MODULE = "hailo_sdk_client"
 HW_ARCHS = ("hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h")
 SDK_MISSING = (
     "the Hailo Dataflow Compiler (hailo_sdk_client) is not importable in this Python. Install its "
-    "wheel from https://hailo.ai/developer-zone/ into a Python 3.10 venv and pass "
+    "wheel from https://hailo.ai/developer-zone/ into a Python 3.10, 3.11 or 3.12 venv and pass "
     "--hailo-python /path/to/venv/bin/python, or use --dry-run to write the cases, model scripts "
     "and calibration data to take to a machine that has it"
 )
@@ -227,12 +227,19 @@ def resolve_layer_names(script_text: str, hn: dict, net_name: str) -> str:
 def hef_multi_context(hef_path: Path) -> bool | None:
     """Whether the HEF's network group is multi-context, read with HailoRT's own HEF reader
     (``HEF(path).get_network_groups_infos()[i].is_multi_context``, docs/hailo_facts.md, "Runtime
-    limits"); None when HailoRT is not importable in this Python."""
+    limits"); None when HailoRT is not importable in this Python, or when this HailoRT cannot read
+    the HEF (one older than the DFC, or of the other family: compile.versions), which is logged."""
     try:
         from hailo_platform import HEF  # type: ignore[import-not-found]
     except Exception:  # absent, or a broken binding: the fact stays unknown, never guessed
         return None
-    return any(info.is_multi_context for info in HEF(str(hef_path)).get_network_groups_infos())
+    try:
+        handle = HEF(str(hef_path))
+    except Exception as exc:  # HailoRTException, e.g. status 92 HAILO_HEF_NOT_SUPPORTED
+        logging.getLogger(__name__).warning("the HailoRT here cannot read %s (%s: %s); its context count stays "
+                                            "unknown", Path(hef_path).name, type(exc).__name__, exc)
+        return None
+    return any(info.is_multi_context for info in handle.get_network_groups_infos())
 
 
 def compile_stage(job: CompileJob, sdk=None) -> CompileResult:

@@ -18,7 +18,9 @@ import time
 
 import numpy as np
 
-#: HAILO_DOUBLE_DFC: the DFC version this double stands for (default 3.33.1). DFC 3.x targets
+#: HAILO_DOUBLE_DFC: the DFC version this double stands for (default 3.33.1), reported as the real
+#: package reports it, ``hailo_sdk_client.__version__`` (HailoRT's ``hailo --version`` reads it there:
+#: hailort ``hailo_platform/tools/hailocli/version_action.py``). DFC 3.x targets
 #: Hailo-8/8R/8L (Model Zoo v2.16 CHANGELOG: "Removed support for hailo15h ... and hailo10h");
 #: DFC 5.x targets Hailo-10H/15 (Model Zoo master, v5.x).
 __version__ = os.environ.get("HAILO_DOUBLE_DFC", "3.33.1") + "-test-double"
@@ -207,7 +209,9 @@ class ClientRunner:
         weights = self.weights + sum(j.get("weights", 0) for j in self.joined)
         group = {"name": self.net_name, "contexts": _contexts(self.net_name, weights),
                  "networks": networks}
-        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group]}).encode()
+        # dfc_version: the DFC that made it, as a real HEF's header records it (hef.proto ProtoHEFHeader.sdk_version)
+        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group],
+                           "dfc_version": __version__}).encode()
 
     # Emulator (docs/hailo_facts.md, "Compiler API": infer_context / infer). The double runs the ONNX in onnxruntime;
     # SDK_QUANTIZED rounds inputs and outputs to a 2**-10 grid to stand in for quantization.
