@@ -7,7 +7,7 @@ import importlib
 import sys
 from typing import Callable
 
-#: Model Zoo docs/GETTING_STARTED.rst (v2.18 and master): Python 3.10/3.11/3.12; DFC 3.x for
+#: Model Zoo GETTING_STARTED.rst (v2.18 and master): Python 3.10/3.11/3.12; DFC 3.x for
 #: Hailo-8/8R/8L, 5.x for Hailo-10H (docs/hailo_facts.md, "Versions").
 SDK_FIX = ("install the Hailo Dataflow Compiler wheel (hailo_dataflow_compiler-3.x for Hailo-8/8L, 5.x for "
            "Hailo-10H; Linux x86_64, Python 3.10, 3.11 or 3.12) from https://hailo.ai/developer-zone/ into a separate "

@@ -4,7 +4,8 @@ The execution mode is read off the HEFs, never assumed (``plan.packing``; docs/h
 "Runtime limits"; hailo-ai/hailort):
 
 - HEFs of one stage each -> ``scheduled_groups``: one VDevice under the model scheduler
-  (ROUND_ROBIN), every HEF configured once, each stage's network group called in turn. On
+  (ROUND_ROBIN, always set: the 4.23 Python binding's default is NONE, ``pyhailort.cpp``
+  ``VDeviceParams.default()``), every HEF configured once, each stage's network group called in turn. On
   HailoRT 4.x (Hailo-8/8L) through vstreams; on HailoRT 5.x (Hailo-10H), which has no
   ``configure()`` (``vdevice/vdevice_hrpc_client.cpp``), through InferModel, one per network
   group (``create_infer_model(hef, name)`` takes a network-group name: ``infer_model.cpp``).
@@ -16,8 +17,11 @@ The execution mode is read off the HEFs, never assumed (``plan.packing``; docs/h
   dispatch (``vdevice/scheduler/infer_request_accumulator.cpp``).
 
 A device holds at most 32 configured network groups (26 on HailoRT 5): more run in windows,
-released and reconfigured as the executor moves on, and say so (stderr once; ``reconfigurations``
-in the run JSON). Tiles go in batches in the HEF's layout (NHWC), float32 or the HEF's quantized
+released and reconfigured on a fresh VDevice as the executor moves on (HailoRT frees a slot only
+with its device, ``vdma/vdma_device.cpp``), and say so (stderr once; ``reconfigurations`` in the
+run JSON). A HEF newer than this HailoRT (HAILO_HEF_NOT_SUPPORTED) and one for another chip
+(HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE) are refused in one line saying what to do
+(``compile.versions``). Tiles go in batches in the HEF's layout (NHWC), float32 or the HEF's quantized
 format (host-side scale/zero-point). Every device wait has the ``timeout_ms`` given here.
 Imported lazily. Never falls back to another backend.
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 #: HailoRT release -> the DFC release Hailo shipped with it. Source: the Hailo Model Zoo's
-#: ``docs/CHANGELOG.rst`` (hailo-ai/hailo_model_zoo, branch ``update-to-version-v2.18.0`` for the
+#: ``CHANGELOG.rst`` (hailo-ai/hailo_model_zoo, branch ``update-to-version-v2.18.0`` for the
 #: 4.x lines, ``master`` for 5.x): each release "Update to use Dataflow Compiler vX" and "Update to
 #: use HailoRT vY"; v2.18 moved to DFC 3.33.1 and kept HailoRT 4.23.0 (its README badges), and
 #: v2.11/v2.12 both used HailoRT 4.18 (DFC 3.27, then 3.28). Major versions pair as families:
@@ -25,7 +25,7 @@ HAILORT_TO_DFC: dict[str, str] = {
     "5.0": "5.0", "5.1": "5.1", "5.2": "5.2",
 }
 FAMILIES = {3: 4, 5: 5}  # DFC major -> HailoRT major
-SOURCE = "Hailo Model Zoo docs/CHANGELOG.rst"
+SOURCE = "Hailo Model Zoo CHANGELOG"
 
 
 def release(version: str | None) -> tuple[int, int] | None:

@@ -69,7 +69,7 @@ import numpy as np
 ARCH = os.environ.get("HAILO_DOUBLE_ARCH", "hailo8")
 HAILORT_5 = ARCH == "hailo10h"
 __version__ = os.environ.get("HAILO_DOUBLE_HAILORT") or ("5.1.1" if HAILORT_5 else "4.23.0")
-#: The DFC released with each HailoRT (Hailo Model Zoo docs/CHANGELOG.rst, "Update to use Dataflow
+#: The DFC released with each HailoRT (Hailo Model Zoo CHANGELOG, "Update to use Dataflow
 #: Compiler vX / HailoRT vY", branches v2.18 and master): a HEF of a newer DFC is refused.
 READS_DFC = {"4.18": (3, 28), "4.19": (3, 29), "4.20": (3, 30), "4.21": (3, 31), "4.22": (3, 32), "4.23": (3, 33),
              "5.0": (5, 0), "5.1": (5, 1), "5.2": (5, 2)}
