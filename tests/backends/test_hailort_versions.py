@@ -133,3 +133,16 @@ def test_a_refused_configure_is_one_line(compiled_per_stage, monkeypatch):
     with pytest.raises(UserError, match="a Hailo-8L only hailo8l ones") as refused:
         StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
     assert "\n" not in str(refused.value)
+
+
+def test_compile_leaves_the_context_count_unknown_when_the_local_hailort_cannot_read_the_hef(
+        compiled_per_stage, monkeypatch, caplog):
+    from convtasnet_hailo.compile.driver import hef_multi_context
+
+    _, _, hef_dir = compiled_per_stage
+    hef = next(hef_dir.glob("encoder_*.hef"))
+    runtime_double.install(monkeypatch)
+    assert hef_multi_context(hef) is False
+    runtime_double.install(monkeypatch, hailort="4.20.0")
+    assert hef_multi_context(hef) is None
+    assert "the HailoRT here cannot read encoder_" in caplog.text

@@ -93,3 +93,27 @@ def test_packs_load_the_joint_script_after_the_join_and_fail_when_one_context_is
     assert main(["compile", "--export-dir", str(export), "--calib-count", "4", "--variant-name", "again"]) == 1
     err = capsys.readouterr().err
     assert "pack pack0 did not fit one context (1 of 2 packs)" in err and "smaller --networks-per-group" in err
+
+
+def test_noise_lines_with_clipping_and_headroom_load_in_the_double(tmp_path, monkeypatch):
+    """Every stage's script from `noise` (clipping on, ranges pinned), its ONNX node names mapped to
+    the parsed layers as `compile` maps them, passes the double's parser."""
+    from convtasnet_hailo.backends import quant_scheme as qs
+    from convtasnet_hailo.backends.hailo_quant import Precision
+    from convtasnet_hailo.export.exporter import export_plan
+    from convtasnet_hailo.grids.noise import stage_script_lines
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.plan.builder import build_plan
+    from tests.conftest import TINY
+
+    sdk = sdk_double.install(monkeypatch)
+    plan = build_plan(random_model(TINY))
+    export_plan(plan, 16, tmp_path / "export", {}, report=lambda _: None)
+    scheme = qs.Scheme(clip_percentile=99.99, headroom=1.25)
+    for stage in plan.stages:
+        ranges = {op.output: (-1.0, 1.0) for op in stage.ops}
+        text = "\n".join(stage_script_lines(stage, Precision(), scheme, ranges)) + "\n"
+        assert "activation_clipping, layers=[" in text and "quantization_param([" in text
+        runner = sdk.ClientRunner(hw_arch="hailo8")
+        runner.translate_onnx_model(str(tmp_path / "export" / f"{stage.name}.onnx"), stage.name)
+        runner.load_model_script(resolve_layer_names(text, runner.get_hn_dict(), stage.name))
