@@ -407,10 +407,11 @@ def _report_compile(outcome: dict, mode: ExecMode, report: Report) -> int:
     joined = f", {done(pack_rows)} of {outcome['joined']} pack(s) joined" if outcome["joined"] else ""
     report(f"{len(rows)} stage(s) {mode.value}: {hefs} HEF(s){joined}, {len(failed)} failed; "
            f"{outcome['out_dir'] / 'compile_summary.tsv'}")
-    unmapped = [r["stage"] for r in pack_rows if r["status"] == "failed" and "Allocator" in (r.get("exception_type") or "")]
+    unmapped = [r["stage"] for r in pack_rows
+                if r["status"] == "failed" and "Allocator" in (r.get("exception_type") or "")]
     if unmapped:  # the joint script asks for one context (compile.model_script.joint_script)
-        print(f"compile: pack {unmapped[0]} did not fit one context ({len(unmapped)} of {outcome['joined']} packs), which "
-              "its joint model script asks for (context_switch_param(mode=disabled)) since activated_packs runs only "
+        print(f"compile: pack {unmapped[0]} did not fit one context ({len(unmapped)} of {outcome['joined']} packs), "
+              "which its joint model script asks for (context_switch_param(mode=disabled)) since activated_packs runs only "
               "single-context packs; re-export with a smaller --networks-per-group and compile again", file=sys.stderr)
     multi = outcome["multi_context_packs"]
     if multi:  # HailoRT runs a network of a multi-context group only with all the others

@@ -50,7 +50,8 @@ the file it comes from (hailo-ai/hailort; branch ``hailo8`` = 4.23 for Hailo-8/8
   (``net_flow/pipeline/infer_model.cpp``).
 
 Environment: HAILO_DOUBLE_DEVICES (JSON list of device ids, default one), HAILO_DOUBLE_ARCH (the
-device, default hailo8), HAILO_DOUBLE_HAILORT (the HailoRT version), HAILO_DOUBLE_IO ("float32" or "quantized": native I/O UINT16 with scale
+device, default hailo8), HAILO_DOUBLE_HAILORT (the HailoRT version),
+HAILO_DOUBLE_IO ("float32" or "quantized": native I/O UINT16 with scale
 2**-8, zero point 32768), HAILO_DOUBLE_TIMEOUT_STAGE (a network whose frames never complete).
 Lives under tests/; only tests put it on sys.path.
 """
