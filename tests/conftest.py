@@ -89,7 +89,7 @@ def compile_with_sdk_double(tmp_path, monkeypatch, checkpoint, *packing, compile
 
     arch = compile_args[compile_args.index("--hw-arch") + 1] if "--hw-arch" in compile_args else "hailo8"
     sdk_double.install(monkeypatch, dfc="5.1.0" if arch == "hailo10h" else "3.33.1")
-    runtime_double.install(monkeypatch)  # compile reads each HEF's contexts with HailoRT's HEF reader
+    runtime_double.install(monkeypatch, arch=arch)  # compile reads each HEF's contexts with HailoRT's HEF reader
     export = tmp_path / "export"
     assert main(["export", "--model", str(checkpoint), "--tile-w", "16", "--out", str(export), *packing]) == 0
     assert main(["compile", "--export-dir", str(export), "--calib-count", "4", *compile_args]) == 0

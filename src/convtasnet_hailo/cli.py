@@ -253,9 +253,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .export.workflow import check_folder
+    from .grids.orchestrate import check_command
 
-    return check_folder(Path(args.export_dir), _check_limits(args))
+    return check_command(Path(args.export_dir), _check_limits(args))
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

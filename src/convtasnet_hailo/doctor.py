@@ -7,11 +7,16 @@ import importlib
 import sys
 from typing import Callable
 
-SDK_FIX = ("install the Hailo Dataflow Compiler wheel (hailo_dataflow_compiler-3.x, Linux x86_64, "
-           "Python 3.10) from https://hailo.ai/developer-zone/ into a separate Python 3.10 venv, "
-           "then pass --hailo-python /path/to/that/venv/bin/python to compile/grid")
-RUNTIME_FIX = ("install HailoRT 4.x with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all`; "
-               "elsewhere the hailort .deb and hailort-*.whl from https://hailo.ai/developer-zone/)")
+#: Model Zoo GETTING_STARTED.rst (v2.18 and master): Python 3.10/3.11/3.12; DFC 3.x for
+#: Hailo-8/8R/8L, 5.x for Hailo-10H (docs/hailo_facts.md, "Versions").
+SDK_FIX = ("install the Hailo Dataflow Compiler wheel (hailo_dataflow_compiler-3.x for Hailo-8/8L, 5.x for "
+           "Hailo-10H; Linux x86_64, Python 3.10, 3.11 or 3.12) from https://hailo.ai/developer-zone/ into a separate "
+           "venv, then pass --hailo-python /path/to/that/venv/bin/python to compile/grid")
+#: Raspberry Pi OS: ``hailo-all`` (HailoRT 4.x) for Hailo-8/8L, ``hailo-h10-all`` (HailoRT 5.x) for
+#: Hailo-10H; the two cannot be installed together (hailo-rpi5-examples #193).
+RUNTIME_FIX = ("install HailoRT with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all` for "
+               "Hailo-8/8L, HailoRT 4.x, or `hailo-h10-all` for Hailo-10H, HailoRT 5.x; elsewhere the hailort .deb "
+               "and hailort-*.whl from https://hailo.ai/developer-zone/)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,26 @@ def _device_check() -> Check:
     return Check("Hailo device", True, ", ".join(str(d) for d in devices), needed_for=needed)
 
 
+def _version_of(module: str) -> str | None:
+    """``module.__version__`` when it imports (the DFC's ``hailo_sdk_client``, HailoRT's
+    ``hailo_platform``), else None."""
+    try:
+        return str(importlib.import_module(module).__version__)
+    except Exception:  # absent or broken: reported by its own check
+        return None
+
+
+def _versions_check() -> Check:
+    """The DFC here against the HailoRT here, by Hailo's pairing (compile.versions)."""
+    from .compile.versions import compare
+
+    dfc, hailort = _version_of("hailo_sdk_client"), _version_of("hailo_platform")
+    verdict = compare(dfc, hailort)
+    fix = "" if verdict.ok is not False else "compile with the DFC that matches the HailoRT the HEFs will run on"
+    return Check("DFC and HailoRT", verdict.ok is not False, verdict.detail, fix,
+                 "HEFs compiled here running on this HailoRT")
+
+
 def run_checks() -> list[Check]:
     python_ok = sys.version_info >= (3, 10)
     checks = [
@@ -73,6 +98,7 @@ def run_checks() -> list[Check]:
         _import_check("hailo_platform", "HailoRT (hailo_platform)", RUNTIME_FIX, "backend hailo_runtime",
                       version=_hailort_api),
         _device_check(),
+        _versions_check(),
         _import_check("ray", "Ray", "pip install 'convtasnet-hailo[ray]'",
                       "--executor ray (grid, compile, evaluate on a cluster)"),
     ]

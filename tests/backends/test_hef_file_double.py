@@ -53,9 +53,9 @@ def test_original_names_both_ways(hailo, tmp_path):
     assert hef.get_original_names_from_vstream_name("net/conv3") == ["out_b", "out_b_fused"]
     assert hef.get_vstream_name_from_original_name("out_b_fused") == "net/conv3"
     assert hef.get_vstream_name_from_original_name("in_a", "net") == "net/input_layer1"
-    with pytest.raises(hailo.HailoRTNotFoundException):
+    with pytest.raises(hailo.pyhailort.pyhailort.HailoRTNotFoundException):
         hef.get_original_names_from_vstream_name("net/nothing")
-    with pytest.raises(hailo.HailoRTNotFoundException):
+    with pytest.raises(hailo.pyhailort.pyhailort.HailoRTNotFoundException):
         hef.get_vstream_name_from_original_name("nothing")
 
 
@@ -65,7 +65,7 @@ def test_unknown_names_raise_as_the_binding_does(hailo, tmp_path):
     hef = hailo.HEF(_write(tmp_path, hef_file(EDGES, ["net/conv3", "net/conv1"])))
     with pytest.raises(HailoRTStatusException, match="^61$"):  # pyhailort.py leaves these unwrapped
         hef.get_input_vstream_infos("net/c")
-    with pytest.raises(hailo.HailoRTNotFoundException):
+    with pytest.raises(hailo.pyhailort.pyhailort.HailoRTNotFoundException):
         hef.get_networks_names("other")
 
 
@@ -73,7 +73,7 @@ def test_a_duplicated_original_name_is_an_invalid_hef(hailo, tmp_path):
     edges = [[edge("net/input_layer1", 0, (1, 8, 1), originals=("x",)), edge("net/conv1", 1, (1, 8, 1),
                                                                                originals=("x",))]]
     hef = hailo.HEF(_write(tmp_path, hef_file(edges, ["net/conv1"], networks=("a",))))
-    with pytest.raises(hailo.HailoRTInvalidHEFException):
+    with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidHEFException):
         hef.get_vstream_name_from_original_name("x")
 
 

@@ -86,9 +86,9 @@ def test_the_doubles_name_order_and_shape_streams_as_the_dfc_does(same_shapes, m
     encoder = hailo.HEF(str(_hef(hef_dir, "encoder")))
     (wav,) = encoder.get_input_vstream_infos()
     assert wav.shape == (1, 136) and wav.format.order.name == "NHW"  # one channel: NHW, (H, W)
-    with pytest.raises(hailo.HailoRTNotFoundException):
+    with pytest.raises(hailo.pyhailort.pyhailort.HailoRTNotFoundException):
         encoder.get_vstream_name_from_original_name("not_in_the_graph")
-    with pytest.raises(hailo.HailoRTNotFoundException):
+    with pytest.raises(hailo.pyhailort.pyhailort.HailoRTNotFoundException):
         encoder.get_original_names_from_vstream_name("encoder/output_layer1")
 
 
@@ -197,7 +197,9 @@ def test_the_runtime_double_takes_frames_only_in_the_reported_shape(same_shapes,
     _, _, hef_dir = same_shapes
     hailo = runtime_double.install(monkeypatch)
     hef = hailo.HEF(str(_hef(hef_dir, "encoder")))
-    with hailo.VDevice() as device:
+    params = hailo.VDevice.create_params()  # the 4.23 Python default schedules NONE: ask for the scheduler
+    params.scheduling_algorithm = hailo.HailoSchedulingAlgorithm.ROUND_ROBIN
+    with hailo.VDevice(params) as device:
         (group,) = device.configure(hef, hailo.ConfigureParams.create_from_hef(
             hef, interface=hailo.HailoStreamInterface.PCIe))
         make = dict(format_type=hailo.FormatType.FLOAT32, timeout_ms=200)
@@ -205,7 +207,7 @@ def test_the_runtime_double_takes_frames_only_in_the_reported_shape(same_shapes,
                                  hailo.OutputVStreamParams.make(group, **make)) as pipeline:
             (out,) = pipeline.infer({"encoder/input_layer1": np.zeros((2, 1, 136), np.float32)}).values()
             assert out.shape == (2, 1, 16, TINY.n_filters)
-            with pytest.raises(hailo.HailoRTInvalidArgumentException):
+            with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidArgumentException):
                 pipeline.infer({"encoder/input_layer1": np.zeros((2, 1, 136, 1), np.float32)})
 
 

@@ -4,7 +4,8 @@ The execution mode is read off the HEFs, never assumed (``plan.packing``; docs/h
 "Runtime limits"; hailo-ai/hailort):
 
 - HEFs of one stage each -> ``scheduled_groups``: one VDevice under the model scheduler
-  (ROUND_ROBIN), every HEF configured once, each stage's network group called in turn. On
+  (ROUND_ROBIN, always set: the 4.23 Python binding's default is NONE, ``pyhailort.cpp``
+  ``VDeviceParams.default()``), every HEF configured once, each stage's network group called in turn. On
   HailoRT 4.x (Hailo-8/8L) through vstreams; on HailoRT 5.x (Hailo-10H), which has no
   ``configure()`` (``vdevice/vdevice_hrpc_client.cpp``), through InferModel, one per network
   group (``create_infer_model(hef, name)`` takes a network-group name: ``infer_model.cpp``).
@@ -16,9 +17,12 @@ The execution mode is read off the HEFs, never assumed (``plan.packing``; docs/h
   dispatch (``vdevice/scheduler/infer_request_accumulator.cpp``).
 
 A device holds at most 32 configured network groups (26 on HailoRT 5): more run in windows,
-released and reconfigured as the executor moves on, and say so (stderr once; ``reconfigurations``
-in the run JSON). Each port goes to the stream HailoRT says holds its ONNX name, never to a list
-position, and tiles go in batches in the shape HailoRT gives that stream (NHWC, NHW or NC:
+released and reconfigured on a fresh VDevice as the executor moves on (HailoRT frees a slot only
+with its device, ``vdma/vdma_device.cpp``), and say so (stderr once; ``reconfigurations`` in the
+run JSON). A HEF newer than this HailoRT (HAILO_HEF_NOT_SUPPORTED) and one for another chip
+(HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE) are refused in one line saying what to do
+(``compile.versions``). Each port goes to the stream HailoRT says holds its ONNX name, never to a
+list position, and tiles go in batches in the shape HailoRT gives that stream (NHWC, NHW or NC:
 ``backends.streams``), float32 or the HEF's quantized format (host-side scale/zero-point). Every
 device wait has the ``timeout_ms`` given here.
 Imported lazily. Never falls back to another backend.
@@ -37,6 +41,7 @@ import numpy as np
 
 from ..compile.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
 from ..compile.manifest import HefFile, hef_files
+from ..compile.versions import not_supported_line
 from ..errors import UserError
 from ..plan.onnx_names import port_original_names
 from ..plan.stage_plan import StagePlan
@@ -50,6 +55,9 @@ RUNTIME_FIX = ("install HailoRT with its Python binding (Raspberry Pi OS: `sudo 
                "Hailo-8/8L, `hailo-h10-all` for Hailo-10H; elsewhere the hailort .deb + wheel from "
                "https://hailo.ai/developer-zone/)")
 VSTREAMS, INFER_MODEL = "vstreams", "infer_model"
+#: hailort.h status 92, which pyhailort.py raises as the generic HailoRTException("libhailort failed
+#: with error: 92 (HAILO_HEF_NOT_SUPPORTED)"): ``hef/hef.cpp`` validate_hef_extensions refused the HEF.
+HEF_NOT_SUPPORTED = "HAILO_HEF_NOT_SUPPORTED"
 IO_FORMATS = ("float32", "quantized")
 
 
@@ -143,6 +151,9 @@ class HailoRuntimeBackend(Backend):
         try:
             return self.hailo.HEF(str(hef.path))
         except Exception as exc:
+            if HEF_NOT_SUPPORTED in str(exc):  # status 92: a HEF newer than this HailoRT (compile.versions)
+                raise UserError(not_supported_line(f"stage {hef.stages[0]}", hef.path.name, hef.dfc_version,
+                                                   self.version)) from None
             raise UserError(f"stage {hef.stages[0]}: HailoRT cannot read {hef.path.name} ({_first_line(exc)}); "
                             "recompile it") from None
 
@@ -260,17 +271,19 @@ class HailoRuntimeBackend(Backend):
                             "driver") from None
 
     def _configure_window(self, index: int) -> None:
-        """Releases the configured window and configures every HEF of window ``index``. The
-        vstream API frees network groups only with their VDevice, so it is opened again; an
-        InferModel is released on its own."""
+        """Releases the configured window and configures every HEF of window ``index`` on a fresh
+        VDevice: HailoRT frees a configured core-op's slot only when the device object dies (both
+        branches, ``vdma/vdma_device.hpp``: ``m_core_ops`` is a vector of weak pointers that is only
+        appended to, and ``vdma_device.cpp`` counts its expired entries against the limit), so
+        neither a released network group nor a shut-down ConfiguredInferModel (HailoRT 5) gives
+        its slot back on the same VDevice."""
         if self._window is not None:
             self._deactivate()
             self._window_stack.close()
             for pipe in self._stages.values():
                 pipe.group = pipe.pipeline = None
-            if self.api == VSTREAMS:
-                self._device_stack.close()
-                self._open_device()
+            self._device_stack.close()
+            self._open_device()
             self._last_group = None
             self.reconfigurations += 1
         for hef in self._windows[index]:
@@ -283,10 +296,13 @@ class HailoRuntimeBackend(Backend):
 
     @staticmethod
     def _configure_failed(hef: HefFile, exc: Exception) -> UserError:
-        hint = ("; it was compiled for another architecture: recompile with the right --hw-arch"
-                if "NotCompatible" in type(exc).__name__ or "arch" in str(exc).lower() else "")
+        if type(exc).__name__ == "HailoRTHEFNotCompatibleWithDevice":  # status 93, pyhailort.py
+            return UserError(f"stage {hef.stages[0]}: this device cannot run {hef.path.name} ({_first_line(exc)}): a "
+                             "Hailo-8 runs hailo8, hailo8r and hailo8l HEFs, a Hailo-8L only hailo8l ones, a Hailo-10H "
+                             "only hailo10h ones (HailoRT device_internal.cpp is_hef_compatible); recompile with the "
+                             "--hw-arch of this device (`hailortcli fw-control identify` names it)")
         return UserError(f"stage {hef.stages[0]}: HailoRT cannot configure {hef.path.name} ({_first_line(exc)}; the "
-                         f"reason is in hailort.log){hint}")
+                         f"reason is in hailort.log)")
 
     def _configure_vstreams(self, hef: HefFile) -> None:
         hailo = self.hailo

@@ -18,7 +18,7 @@ Sourced rules:
   neighbours (same notebook; :data:`SPREADS_16BIT`);
 - a range is the calibration set's min/max (``calibset_size`` 64 by default, ranges kept as
   ``stats_limvals``: docs/hailo_facts.md "Model optimization"), or pinned per layer by
-  ``quantization_param(<layer>, force_range_out=[lo, hi])`` ("Quantization scheme"), or clipped
+  ``quantization_param([<layer>], force_range_out=[lo, hi])`` ("Quantization scheme"), or clipped
   at percentiles by ``pre_quantization_optimization(activation_clipping, ..., mode=percentile,
   clipping_values=[lo%, hi%])`` ("Model optimization", Model Zoo alls lines);
 - equalization is a full-precision step (``pre_quantization_optimization(equalization,

@@ -29,7 +29,7 @@ SDK_MODULE = "hailo_sdk_client"
 HW_ARCHS = ("hailo8", "hailo8r", "hailo8l", "hailo15h", "hailo15m", "hailo15l", "hailo10h")
 SDK_MISSING = (
     "the Hailo Dataflow Compiler (hailo_sdk_client) is not importable in this Python. Install its "
-    "wheel from https://hailo.ai/developer-zone/ into a Python 3.10 venv and pass "
+    "wheel from https://hailo.ai/developer-zone/ into a Python 3.10, 3.11 or 3.12 venv and pass "
     "--hailo-python /path/to/venv/bin/python, or use --dry-run to write the cases, model scripts "
     "and calibration data to take to a machine that has it"
 )
@@ -152,6 +152,8 @@ class PackJob:
     out_dir: str
     run_tag: str
     kind: str = "pack"
+    #: the joint model script loaded after the join, before ``compile()`` (model_script.joint_script)
+    script_text: str = ""
 
     @property
     def stage(self) -> str:  # the worker protocol names every job by its ``stage``
@@ -198,25 +200,43 @@ def _calibration_feed(runner, job: CompileJob):
     return input_layer_feed(runner.get_hn_dict() if len(arrays) > 1 else {}, job.net_name, job.input_names, arrays)
 
 
-_LAYER_PARAM = re.compile(r"^(\s*quantization_param\(\s*)([^,\s)]+)(.*)$")
+#: The layer arguments `noise` writes with ONNX node names: ``quantization_param(<node>, ...)`` /
+#: ``quantization_param([<node>, ...], ...)`` and ``activation_clipping, layers=[<node>, ...]``.
+_LAYER_PARAM = re.compile(r"^(\s*quantization_param\(\s*)(\[[^\]]*\]|[^,\s)\[{]+)(.*)$")
+_CLIP_LAYERS = re.compile(r"^(\s*pre_quantization_optimization\(\s*activation_clipping\s*,\s*layers\s*=\s*)"
+                          r"(\[[^\]]*\])(.*)$")
+
+
+def _layers_holding(argument: str, owner: dict[str, str], layers: dict, net_name: str) -> str:
+    """``argument`` (one name or a ``[...]`` list) with every ONNX node replaced by the parsed
+    layer holding it (qualified ``<net>/<layer>``), each layer once, in the same form."""
+    listed = argument.startswith("[")
+    names = [n.strip() for n in argument.strip("[]").split(",") if n.strip()] if listed else [argument]
+    resolved = []
+    for node in names:
+        if "/" not in node or node in layers:
+            resolved.append(node)
+            continue
+        if node not in owner:
+            raise ValueError(f"model script names ONNX node {node}, which no parsed layer of {net_name} holds")
+        resolved.append(owner[node] if "/" in owner[node] else f"{net_name}/{owner[node]}")
+    resolved = list(dict.fromkeys(resolved))
+    return "[" + ", ".join(resolved) + "]" if listed else resolved[0]
 
 
 def resolve_layer_names(script_text: str, hn: dict, net_name: str) -> str:
-    """``quantization_param(<ONNX node>, ...)`` lines (from `noise`) rewritten with the parsed
-    layer that holds that node (the HN layer whose ``original_names`` list it; unconfirmed field
-    name, the one ``input_layer_feed`` uses); other lines unchanged. A node no layer holds is an
-    error naming it. Several nodes in one layer (a conv and its activation) give one line."""
+    """The layer arguments of ``quantization_param`` and ``activation_clipping`` lines (from
+    `noise`, which names ONNX nodes) rewritten with the parsed layers that hold those nodes (the
+    HN layer whose ``original_names`` list it; unconfirmed field name, the one ``input_layer_feed``
+    uses); other lines unchanged. A node no layer holds is an error naming it. Several nodes in one
+    layer (a conv and its activation) give that layer once; a line that comes out twice is kept once."""
     layers = hn.get("layers", {})
     owner = {original: name for name, layer in layers.items() for original in layer.get("original_names") or []}
     lines, seen = [], set()
     for line in script_text.splitlines():
-        match = _LAYER_PARAM.match(line)
-        if match and "/" in match.group(2) and match.group(2) not in layers:
-            node = match.group(2)
-            if node not in owner:
-                raise ValueError(f"model script names ONNX node {node}, which no parsed layer of {net_name} holds")
-            layer = owner[node] if "/" in owner[node] else f"{net_name}/{owner[node]}"
-            line = f"{match.group(1)}{layer}{match.group(3)}"
+        match = _LAYER_PARAM.match(line) or _CLIP_LAYERS.match(line)
+        if match:
+            line = f"{match.group(1)}{_layers_holding(match.group(2), owner, layers, net_name)}{match.group(3)}"
             if line in seen:
                 continue
             seen.add(line)
@@ -227,12 +247,19 @@ def resolve_layer_names(script_text: str, hn: dict, net_name: str) -> str:
 def hef_multi_context(hef_path: Path) -> bool | None:
     """Whether the HEF's network group is multi-context, read with HailoRT's own HEF reader
     (``HEF(path).get_network_groups_infos()[i].is_multi_context``, docs/hailo_facts.md, "Runtime
-    limits"); None when HailoRT is not importable in this Python."""
+    limits"); None when HailoRT is not importable in this Python, or when this HailoRT cannot read
+    the HEF (one older than the DFC, or of the other family: compile.versions), which is logged."""
     try:
         from hailo_platform import HEF  # type: ignore[import-not-found]
     except Exception:  # absent, or a broken binding: the fact stays unknown, never guessed
         return None
-    return any(info.is_multi_context for info in HEF(str(hef_path)).get_network_groups_infos())
+    try:
+        handle = HEF(str(hef_path))
+    except Exception as exc:  # HailoRTException, e.g. status 92 HAILO_HEF_NOT_SUPPORTED
+        logging.getLogger(__name__).warning("the HailoRT here cannot read %s (%s: %s); its context count stays "
+                                            "unknown", Path(hef_path).name, type(exc).__name__, exc)
+        return None
+    return any(info.is_multi_context for info in handle.get_network_groups_infos())
 
 
 def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
@@ -284,21 +311,26 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
 
 
 def compile_pack(job: PackJob, sdk=None) -> CompileResult:
-    """Joins the stages' optimized HARs in order and compiles them into ``<run_tag>.hef``. Never
-    raises for SDK failures (normalized like ``compile_stage``'s)."""
+    """Joins the stages' optimized (quantized) HARs in order, loads the joint model script and
+    compiles them into ``<run_tag>.hef``, as the Model Zoo joins networks (``multi_main.py``: join,
+    ``load_model_script``, ``compile``). Never raises for SDK failures (normalized like
+    ``compile_stage``'s)."""
     sdk = sdk or import_sdk()
     out_dir = Path(job.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = CompileResult(job.run_tag, job.pack, har_success=True, sdk_version=sdk_version(sdk),
                            log=str(out_dir / f"{job.run_tag}.log"), hef_log=str(out_dir / f"{job.run_tag}_hef.log"))
     hef_log_path = Path(result.hef_log)
-    hef_log_path.write_text(f"pack {job.pack} ({job.run_tag}): join {', '.join(job.stages)}; hw_arch {job.hw_arch}\n")
+    hef_log_path.write_text(f"pack {job.pack} ({job.run_tag}): join {', '.join(job.stages)}; hw_arch {job.hw_arch}; "
+                            f"joint model script:\n{job.script_text}")
     try:
         with _captured(hef_log_path):
             started = time.perf_counter()
             runner = sdk.ClientRunner(hw_arch=job.hw_arch, har=job.har_paths[0])
             for har in job.har_paths[1:]:
                 runner.join(sdk.ClientRunner(hw_arch=job.hw_arch, har=har))
+            if job.script_text:
+                runner.load_model_script(job.script_text)
             hef = runner.compile()
             hef_path = out_dir / f"{job.run_tag}.hef"
             write_bytes_atomically(hef_path, hef)

@@ -16,7 +16,7 @@ from ..plan.options import PlanRecord
 
 COMPILE_MANIFEST = "compile_manifest.json"
 FORMAT = "convtasnet-hailo-compile-manifest"
-VERSION = 3  # 2: packs; 3: execution mode, multi-context flags
+VERSION = 4  # 2: packs; 3: execution mode, multi-context flags; 4: dfc_version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,8 @@ class CompileManifest:
     packs: dict[str, PackArtifacts] = dataclasses.field(default_factory=dict)
     execution_mode: str = ""  # the export's packing mode (plan.packing.ExecutionMode)
     plan: PlanRecord | None = None  # the export's plan record (None: a grid's covering manifest)
+    #: the Dataflow Compiler that made the HEFs (``hailo_sdk_client.__version__``; compile.versions)
+    dfc_version: str | None = None
 
     def multi_context_packs(self) -> list[str]:
         """Joined packs whose HEF is known to be multi-context (activated_packs cannot run them)."""
@@ -88,7 +90,8 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
                  for name, info in (data.get("packs") or {}).items()}
         return CompileManifest(data["hw_arch"], data["tile_w"], data.get("block_chan"), data.get("variant", ""),
                                stages, packs, data.get("execution_mode", ""),
-                               PlanRecord.from_json(data["plan"]) if data.get("plan") is not None else None)
+                               PlanRecord.from_json(data["plan"]) if data.get("plan") is not None else None,
+                               data.get("dfc_version"))
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again")
 
@@ -154,6 +157,7 @@ class HefFile:
 
     path: Path
     stages: tuple[str, ...]
+    dfc_version: str | None = None  # as compile_manifest.json records it (None: not recorded)
 
 
 def _checked(path: Path, sha256: str | None, what: str) -> Path:
@@ -172,6 +176,7 @@ def hef_files(directory: Path, stages: list[str]) -> list[HefFile]:
              if pack.artifacts.hef_path and set(pack.stages) <= set(stages)]
     in_pack = {stage: (name, pack) for name, pack in packs for stage in pack.stages}
     alone = stage_artifacts(directory, [s for s in stages if s not in in_pack], "hef")
+    dfc = compiled.dfc_version if compiled else None
     files, seen = [], set()
     for stage in stages:
         if stage in in_pack:
@@ -182,7 +187,8 @@ def hef_files(directory: Path, stages: list[str]) -> list[HefFile]:
                                 f"pack {name}")
                 if not path.is_file():
                     raise UserError(f"pack {name}: its HEF {path} is missing; run `convtasnet-hailo compile` again")
-                files.append(HefFile(path, pack.stages))
+                files.append(HefFile(path, pack.stages, dfc or pack.artifacts.sdk_version))
         else:
-            files.append(HefFile(alone[stage], (stage,)))
+            recorded = compiled.stages.get(stage) if compiled else None
+            files.append(HefFile(alone[stage], (stage,), dfc or (recorded.sdk_version if recorded else None)))
     return files

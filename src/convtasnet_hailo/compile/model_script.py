@@ -57,26 +57,57 @@ def stated(text: str, calibset_size: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def optimization_lines(equalization: bool, bias_correction: bool, clip_percentile: float | None) -> list[str]:
+def layer_list(layers: list[str]) -> str:
+    """``[l1, l2]``: the listed-layers argument, each layer once, in order."""
+    return "[" + ", ".join(dict.fromkeys(layers)) + "]"
+
+
+def optimization_lines(equalization: bool, bias_correction: bool, clip_percentile: float | None,
+                       layers: list[str] = ()) -> list[str]:
     """The DFC lines that do what the ``hailo_quant`` emulation did (docs/hailo_facts.md, "Model
     optimization": the Model Zoo's alls syntax). Fine-tuning (QFT, optimization level 2) is not
-    emulated, so it is disabled: the device then computes what the emulation predicts."""
+    emulated, so it is disabled: the device then computes what the emulation predicts. Clipping
+    names its ``layers`` (every layer of the stage, as the emulation clips them all), since the
+    Model Zoo's ``activation_clipping`` lines always list theirs (``layers=[conv9]``)."""
     lines = [f"pre_quantization_optimization(equalization, policy={'enabled' if equalization else 'disabled'})"]
     if clip_percentile is not None:
-        # ``layers={*}`` as in the Model Zoo's ``negative_exponent`` line; for activation_clipping
-        # the Model Zoo lists layers by name, so the wildcard there is unconfirmed
+        if not layers:
+            raise ValueError("activation_clipping needs the layers it clips")
         low = round(100.0 - clip_percentile, 6)
-        lines.append(f"pre_quantization_optimization(activation_clipping, layers={{*}}, mode=percentile, "
-                     f"clipping_values=[{low:g}, {clip_percentile:g}])")
+        lines.append(f"pre_quantization_optimization(activation_clipping, layers={layer_list(list(layers))}, "
+                     f"mode=percentile, clipping_values=[{low:g}, {clip_percentile:g}])")
     lines.append(f"post_quantization_optimization(bias_correction, policy={'enabled' if bias_correction else 'disabled'})")
     lines.append("post_quantization_optimization(finetune, policy=disabled)")
     return lines
 
 
 def range_line(layer: str, lo: float, hi: float) -> str:
-    """Pins a layer's output range (``force_range_out``; docs/hailo_facts.md, "Quantization scheme")."""
-    return f"quantization_param({layer}, force_range_out=[{lo:.6g}, {hi:.6g}])"
+    """Pins a layer's output range (``force_range_out``; docs/hailo_facts.md, "Quantization scheme"),
+    in the listed form public scripts use: ``quantization_param([l1, l2], force_range_out=[lo, hi])``."""
+    return f"quantization_param([{layer}], force_range_out=[{lo:.6g}, {hi:.6g}])"
 
 
 def precision_line(layer: str, mode: str) -> str:
     return f"quantization_param({layer}, precision_mode={mode})"
+
+
+#: Directive families of the joint script a joined pack loads after ``join`` and before
+#: ``compile()``, as the Model Zoo's multi-network scripts hold them (``cfg/multi-networks/*.alls``:
+#: ``context_switch_param``, ``allocator_param``, ``performance_param``; ``resources_param`` is the
+#: same kind, a compile-time resource directive).
+JOINT_DIRECTIVES = ("allocator_param", "resources_param", "performance_param")
+#: One context for a pack: ``activated_packs`` runs one network of a pack at a time, which HailoRT
+#: allows only in a single-context group (docs/hailo_facts.md, "Runtime limits"). The Model Zoo's
+#: joint scripts write ``context_switch_param(mode=enabled)``; ``mode=disabled`` (one context, or no
+#: HEF) appears in public user scripts that force single-context compilation (docs/hailo_facts.md,
+#: "Model script commands").
+SINGLE_CONTEXT = "context_switch_param(mode=disabled)"
+
+
+def joint_script(stage_script: str) -> str:
+    """A joined pack's model script in the Model Zoo's form: one context, then the compile-time
+    lines (``JOINT_DIRECTIVES``) of its stages' script; their quantization lines were used when each
+    stage was optimized and are not repeated (the joined runners are already quantized)."""
+    kept = [line.strip() for line in stage_script.splitlines()
+            if line.split("(", 1)[0].strip() in JOINT_DIRECTIVES]
+    return "\n".join([SINGLE_CONTEXT, *kept]) + "\n"

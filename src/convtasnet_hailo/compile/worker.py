@@ -1,4 +1,5 @@
-"""The compile worker: runs one :class:`CompileJob` or :class:`PackJob` in another Python (the SDK's 3.10 venv).
+"""The compile worker: runs one :class:`CompileJob` or :class:`PackJob` in another Python (the SDK's venv,
+Python 3.10-3.12).
 
 Protocol (files, JSON): the parent writes ``<job>.json``; runs
 ``<hailo-python> -m convtasnet_hailo.compile.worker <job>.json`` with this package on

@@ -499,7 +499,8 @@ def stage_script_lines(stage: Stage, precision: Precision, scheme: qs.Scheme, ra
     from ..backends.hailo_quant import fused_activations
     from ..compile.model_script import optimization_lines, precision_line, range_line
 
-    lines = optimization_lines(scheme.equalization, scheme.bias_correction, scheme.clip_percentile)
+    names = [layer_name(stage, index, op) for index, op in enumerate(stage.ops)]
+    lines = optimization_lines(scheme.equalization, scheme.bias_correction, scheme.clip_percentile, names)
     fused = fused_activations(stage) if scheme.fuse_activations else {}
     for index, op in enumerate(stage.ops):
         name = layer_name(stage, index, op)

@@ -346,9 +346,10 @@ def write_compile_manifest(out_dir: Path, hw_arch: str, record: PlanRecord, vari
 
     stages_of = {g.name: g.networks for g in packing.network_groups}
     by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
+    versions = sorted({r["sdk_version"] for r in rows + pack_rows if r.get("sdk_version")})
     CompileManifest(hw_arch, record.tile_w, record.options.block_chan, variant, {r["stage"]: artifacts(r) for r in rows},
                     {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
-                    packing.mode.value, record).write(out_dir)
+                    packing.mode.value, record, ", ".join(versions) or None).write(out_dir)
 
 
 def check_resumable(run_dir: Path, profile: GridProfile) -> None:
@@ -373,6 +374,19 @@ def check_resumable(run_dir: Path, profile: GridProfile) -> None:
 
 # The commands: a request in, an exit status out (the CLI only parses and dispatches).
 
+def check_command(export_dir: Path, limits, report: Report = print) -> int:
+    """`check`: the export's parser rules and packing (``export.workflow.check_folder``), then the
+    DFC of every compile in it against the HailoRT here, when both are known (compile.versions)."""
+    from ..compile.versions import compiled_versions, installed_hailort
+    from ..export.workflow import check_folder
+
+    code = check_folder(export_dir, limits, report)
+    versions = compiled_versions(export_dir, installed_hailort())
+    for verdict in versions:
+        report(f"check {export_dir}: {verdict.detail}")
+    return max([code] + [1 for verdict in versions if verdict.ok is False])
+
+
 def compile_command(request: CompileRequest, report: Report = print) -> int:
     """HAR + HEF for every stage of an export; exit 1 when any stage fails to compile."""
     mode = exec_mode(request.options)  # a missing SDK is reported before any work
@@ -393,6 +407,12 @@ def _report_compile(outcome: dict, mode: ExecMode, report: Report) -> int:
     joined = f", {done(pack_rows)} of {outcome['joined']} pack(s) joined" if outcome["joined"] else ""
     report(f"{len(rows)} stage(s) {mode.value}: {hefs} HEF(s){joined}, {len(failed)} failed; "
            f"{outcome['out_dir'] / 'compile_summary.tsv'}")
+    unmapped = [r["stage"] for r in pack_rows
+                if r["status"] == "failed" and "Allocator" in (r.get("exception_type") or "")]
+    if unmapped:  # the joint script asks for one context (compile.model_script.joint_script)
+        print(f"compile: pack {unmapped[0]} did not fit one context ({len(unmapped)} of {outcome['joined']} packs), "
+              "which its joint model script asks for (context_switch_param(mode=disabled)) since activated_packs runs only "
+              "single-context packs; re-export with a smaller --networks-per-group and compile again", file=sys.stderr)
     multi = outcome["multi_context_packs"]
     if multi:  # HailoRT runs a network of a multi-context group only with all the others
         print(f"compile: pack {multi[0]} compiled multi-context ({len(multi)} of {outcome['joined']} packs), which "

@@ -14,7 +14,7 @@ from ..compile.model_script import ScriptVariant
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - Python 3.10 (the Hailo SDK's)
+else:  # pragma: no cover - Python 3.10 (one the Hailo SDK runs on)
     import tomli as tomllib
 
 DEFAULT_GRID = Path(__file__).parent / "profiles" / "default.toml"

@@ -25,7 +25,7 @@ from ..executors.files import unpack
 from ..errors import UserError
 from ..files import write_text_atomically
 from .profile import GridCase, run_tag
-from ..compile.model_script import ScriptVariant, stated
+from ..compile.model_script import ScriptVariant, joint_script, stated
 
 SUMMARY_COLUMNS = ["run_tag", "stage", "path", "tile_w", "block_chan", "variant", "hw_arch", "status",
                    "har_success", "hef_success", "exception_type", "failure_head", "signature", "log", "hef_log",
@@ -125,8 +125,9 @@ def prepare_packs(packs: list[tuple[str, tuple[str, ...]]], stage_cases: list[Pr
         members = [by_stage[s] for s in stages]
         tag = run_tag(pack, tile_w, block_chan, variant)
         job = PackJob(pack, tuple(str(Path(m.job.out_dir) / f"{m.job.run_tag}.har") for m in members), stages, hw_arch,
-                      members[0].job.out_dir, tag)
-        digest = hashlib.sha256(json.dumps([m.fingerprint for m in members] + [hw_arch]).encode()).hexdigest()
+                      members[0].job.out_dir, tag, script_text=joint_script(members[0].job.script_text))
+        digest = hashlib.sha256(json.dumps([m.fingerprint for m in members] + [hw_arch, job.script_text])
+                                .encode()).hexdigest()
         prepared.append(PreparedCase(GridCase(tag, members[0].case.path, pack, tile_w, block_chan, variant), job, digest))
     return prepared
 

@@ -11,8 +11,11 @@ How HailoRT runs a stage that is invoked on its own decides the packing. There a
 the execution modes:
 
 - ``scheduled_groups``: every stage its own network group (its own HEF), all configured on one
-  VDevice under the model scheduler (ROUND_ROBIN, HailoRT's default: ``hailort_defaults.cpp``),
-  each called in turn; more groups than a device holds run in configuration windows. The
+  VDevice under the model scheduler (ROUND_ROBIN, set explicitly: the default of C++ and of the
+  5.x binding, ``hailort_defaults.cpp``, but the 4.23 Python binding's ``VDeviceParams.default()``
+  sets NONE, ``pyhailort.cpp``), each called in turn; more groups than a device holds run in
+  configuration windows, each on a VDevice of its own (a configured slot is freed only with its
+  device: ``vdma/vdma_device.cpp``). The
   scheduler dispatches a frame only when *every* stream of the core-op has a transfer
   (``vdevice/scheduler/infer_request_accumulator.cpp``), so a group of several networks fed one
   network at a time never runs: that is why a group here holds one stage. The only mode on

@@ -7,16 +7,28 @@ the file it comes from (hailo-ai/hailort; branch ``hailo8`` = 4.23 for Hailo-8/8
 5.x for Hailo-10H):
 
 - Which HailoRT: ``HAILO_DOUBLE_ARCH=hailo10h`` makes this the 5.x binding (``__version__``
-  5.1.1), anything else the 4.23 one.
+  5.1.1), anything else the 4.23 one; ``HAILO_DOUBLE_HAILORT`` sets another version of that line.
 - Errors as the binding raises them: the Python class and its generic text
   (``pyhailort.py`` ``ExceptionWrapper.create_exception_from_status``); the specific text goes to
-  the log (``LOG``, HailoRT's hailort.log, and stderr like HailoRT's console sink).
-- Defaults: a VDevice schedules with ROUND_ROBIN unless told otherwise
-  (``hailort_defaults.cpp`` ``get_vdevice_params``).
+  the log (``LOG``, HailoRT's hailort.log, and stderr like HailoRT's console sink). The classes
+  live in ``hailo_platform.pyhailort.pyhailort``; only three are re-exported here
+  (``hailo_platform/__init__.py``).
+- HEFs from a newer DFC: ``HEF(path)`` refuses a HEF whose DFC is newer than the one released
+  with this HailoRT (``READS_DFC``), as ``hef/hef.cpp`` ``validate_hef_extensions`` refuses the
+  extensions it does not know: status 92 HAILO_HEF_NOT_SUPPORTED, which Python raises as the
+  generic ``HailoRTException``. The double's stand-in for HailoRT's extension bitset is the DFC
+  version the SDK double writes into its HEF (``dfc_version``, like ``ProtoHEFHeader.sdk_version``).
+- Defaults: ``VDevice.create_params()`` (``VDeviceParams.default()``, ``pyhailort.cpp``) schedules
+  NONE in the 4.23 binding and ROUND_ROBIN in 5.x (``hailort_defaults.cpp`` ``get_vdevice_params``);
+  the ``scheduling_algorithm`` getter returns the enum's integer.
+- Architecture at configure (``device_common/device_internal.cpp`` ``is_hef_compatible``): a
+  Hailo-8 runs hailo8, hailo8r and hailo8l HEFs (8L with a warning), a Hailo-8L only hailo8l ones.
 - Limits: 32 configured core-ops per device on 4.23, 26 on 5.x (``common/include/control_protocol.h``
   ``CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS``; text from ``vdma/vdma_device.cpp``); at
-  most 8 network groups per HEF and 8 networks per network group (``hailort.h``). The vstream API
-  frees configured network groups only with the VDevice.
+  most 8 network groups per HEF and 8 networks per network group (``hailort.h``). A slot comes
+  back only when the VDevice dies: ``vdma_device.hpp`` keeps configured core-ops as weak pointers
+  that are only appended to, and the limit counts them all, so neither releasing a network group
+  nor shutting down a ConfiguredInferModel frees one.
 - Partial pipelines (``net_flow/pipeline/inference_pipeline.cpp``): a pipeline over some
   networks of a multi-context group is refused, and so is inference on some of them; a network
   in a pipeline must get all its inputs and outputs; without the scheduler a multi-context group
@@ -47,10 +59,10 @@ the file it comes from (hailo-ai/hailort; branch ``hailo8`` = 4.23 for Hailo-8/8
   that shape (``bindings/python/src/pyhailort.cpp`` ``VStreamInfo.shape``).
 
 Environment: HAILO_DOUBLE_DEVICES (JSON list of device ids, default one), HAILO_DOUBLE_ARCH (the
-device, default hailo8), HAILO_DOUBLE_IO ("float32" or "quantized": native I/O UINT16 with scale
-2**-8, zero point 32768), HAILO_DOUBLE_TIMEOUT_STAGE (a network whose frames never complete), HAILO_DOUBLE_STREAM_ORDER
-("reversed_onnx": every input and output list in the reverse of the ONNX order, for tests that
-binding never leans on an order).
+device, default hailo8), HAILO_DOUBLE_HAILORT (the HailoRT version), HAILO_DOUBLE_IO ("float32" or
+"quantized": native I/O UINT16 with scale 2**-8, zero point 32768), HAILO_DOUBLE_TIMEOUT_STAGE (a network
+whose frames never complete), HAILO_DOUBLE_STREAM_ORDER ("reversed_onnx": every input and output list in
+the reverse of the ONNX order, for tests that binding never leans on an order).
 Lives under tests/; only tests put it on sys.path.
 """
 
@@ -67,7 +79,11 @@ import numpy as np
 
 ARCH = os.environ.get("HAILO_DOUBLE_ARCH", "hailo8")
 HAILORT_5 = ARCH == "hailo10h"
-__version__ = "5.1.1" if HAILORT_5 else "4.23.0"
+__version__ = os.environ.get("HAILO_DOUBLE_HAILORT") or ("5.1.1" if HAILORT_5 else "4.23.0")
+#: The DFC released with each HailoRT (Hailo Model Zoo CHANGELOG, "Update to use Dataflow
+#: Compiler vX / HailoRT vY", branches v2.18 and master): a HEF of a newer DFC is refused.
+READS_DFC = {"4.18": (3, 28), "4.19": (3, 29), "4.20": (3, 30), "4.21": (3, 31), "4.22": (3, 32), "4.23": (3, 33),
+             "5.0": (5, 0), "5.1": (5, 1), "5.2": (5, 2)}
 
 STATS = {"vdevices": 0, "configured": 0, "released": 0, "runs": 0, "frames": 0, "activations": 0,
          "infer_models": 0}
@@ -77,57 +93,16 @@ MAX_CORE_OPS_PER_DEVICE = 26 if HAILORT_5 else 32
 #: hailort.h HAILO_MAX_NETWORK_GROUPS, HAILO_MAX_NETWORKS_IN_NETWORK_GROUP.
 MAX_NETWORK_GROUPS_PER_HEF, MAX_NETWORKS_PER_NETWORK_GROUP = 8, 8
 DEFAULT_VSTREAM_TIMEOUT_MS = 10000  # pyhailort.py
+#: device_internal.cpp is_hef_compatible: device -> the HEF architectures it runs (hailo8 HEFs are
+#: HW_ARCH__HAILO8P, hailo8r HAILO8R; the DFC's target names here).
+RUNS_HEF_ARCHS = {"hailo8": ("hailo8", "hailo8r", "hailo8l"), "hailo8l": ("hailo8l",), "hailo10h": ("hailo10h",)}
 QP_SCALE, QP_ZP = 2.0 ** -8, 32768.0
 
 
-class HailoRTException(Exception):
-    pass
-
-
-class HailoRTTimeout(HailoRTException):
-    pass
-
-
-class HailoRTInvalidArgumentException(HailoRTException):
-    pass
-
-
-class HailoRTInvalidOperationException(HailoRTException):
-    pass
-
-
-class HailoRTNotFoundException(HailoRTException):
-    pass
-
-
-class HailoRTInvalidHEFException(HailoRTException):
-    pass
-
-
-class HailoRTNetworkGroupNotActivatedException(HailoRTException):
-    pass
-
-
-class HailoRTHEFNotCompatibleWithDevice(HailoRTException):
-    pass
-
-
-# pyhailort.py ExceptionWrapper: status -> the class and text the Python caller sees
-_RAISED = {
-    "HAILO_TIMEOUT": (HailoRTTimeout, "Received a timeout - hailort has failed because a timeout had occurred"),
-    "HAILO_INVALID_OPERATION": (HailoRTInvalidOperationException,
-                                "Invalid operation. See hailort.log for more information"),
-    "HAILO_INVALID_ARGUMENT": (HailoRTInvalidArgumentException, "Invalid argument. See hailort.log for more information"),
-    "HAILO_NOT_FOUND": (HailoRTNotFoundException, "Item not found. See hailort.log for more information"),
-    "HAILO_INVALID_HEF": (HailoRTInvalidHEFException, "Invalid HEF. See hailort.log for more information"),
-    "HAILO_NETWORK_GROUP_NOT_ACTIVATED": (HailoRTNetworkGroupNotActivatedException, "Network group is not activated"),
-    "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE": (HailoRTHEFNotCompatibleWithDevice,
-                                             "HEF file is not compatible with device. See hailort.log for more "
-                                             "information"),
-}
-_CODES = {"HAILO_INVALID_ARGUMENT": 2, "HAILO_TIMEOUT": 4, "HAILO_INVALID_OPERATION": 6, "HAILO_NOT_IMPLEMENTED": 7,
-          "HAILO_NOT_FOUND": 61, "HAILO_INVALID_HEF": 26, "HAILO_NETWORK_GROUP_NOT_ACTIVATED": 69,
-          "HAILO_OUT_OF_PHYSICAL_DEVICES": 74}
+# The binding's classes live in pyhailort.pyhailort; the package re-exports these three.
+from hailo_platform.pyhailort import pyhailort as _pyhailort  # noqa: E402
+from hailo_platform.pyhailort.pyhailort import (HailoCommunicationClosedException, HailoRTException,  # noqa: E402,F401
+                                                HailoRTStreamAbortedByUser)
 
 
 def log(line: str) -> None:
@@ -139,14 +114,29 @@ def _fail(status: str, line: str | None = None):
     """Logs ``line`` (HailoRT's CHECK text) and raises what the binding raises for ``status``."""
     if line:
         log(f"CHECK failed - {line}")
-    cls, text = _RAISED.get(status, (HailoRTException, f"libhailort failed with error: {_CODES.get(status, 0)} "
-                                                       f"({status})"))
-    raise cls(text)
+    raise _pyhailort.exception_from_status(status)
 
 
-class HailoSchedulingAlgorithm(enum.Enum):
-    NONE = 0
+class HailoSchedulingAlgorithm(enum.IntEnum):
+    NONE = 0  # hailort.h HAILO_SCHEDULING_ALGORITHM_NONE
     ROUND_ROBIN = 1
+
+
+class VDeviceParams:
+    """pyhailort.cpp ``VDeviceParams``: ``scheduling_algorithm`` is set with the enum and read back
+    as its integer; ``default()`` is NONE in the 4.23 binding, ROUND_ROBIN in 5.x."""
+
+    def __init__(self):
+        self._scheduling = int(HailoSchedulingAlgorithm.ROUND_ROBIN if HAILORT_5 else HailoSchedulingAlgorithm.NONE)
+        self.multi_process_service, self.group_id, self.device_count = False, "UNIQUE", 1
+
+    @property
+    def scheduling_algorithm(self) -> int:
+        return self._scheduling
+
+    @scheduling_algorithm.setter
+    def scheduling_algorithm(self, value: HailoSchedulingAlgorithm) -> None:
+        self._scheduling = int(HailoSchedulingAlgorithm(value))
 
 
 class HailoStreamInterface(enum.Enum):
@@ -263,6 +253,26 @@ class _Group:
         return [_Network(self.name, record, self.sorted_output_names) for record in self.records]
 
 
+def _release(version: str) -> tuple[int, ...]:
+    digits = []
+    for part in str(version).split("-")[0].split("."):
+        if not part.isdigit():
+            break
+        digits.append(int(part))
+    return tuple(digits)
+
+
+def _check_extensions(dfc_version: str | None) -> None:
+    """hef.cpp ``validate_hef_extensions``: a HEF that needs what this HailoRT does not know is
+    refused at ``HEF(path)`` with status 92, logged with the extensions' names."""
+    reads = READS_DFC.get(".".join(__version__.split(".")[:2]))
+    if not dfc_version or reads is None or _release(dfc_version)[:2] <= reads:
+        return
+    log(f"CHECK failed - Failed opening non-compatible HEF with the following unsupported extensions: "
+        f"DFC_{'_'.join(map(str, _release(dfc_version)))}_EXTENSIONS")
+    _fail("HAILO_HEF_NOT_SUPPORTED")
+
+
 class HEF:
     """A HEF's queries, all read from ``self.groups``, built once from the file's records: per
     network group ``name``, ``contexts``, ``sorted_outputs_order`` and ``networks``, each network
@@ -284,6 +294,7 @@ class HEF:
         self.path = str(path)
         if "network_groups" not in self.data:
             _fail("HAILO_INVALID_HEF", f"{path}: not a HEF of the SDK test double")
+        _check_extensions(self.data.get("dfc_version"))
         self.groups = [_Group(g) for g in self.data["network_groups"]]
 
     def _group(self, name=None) -> _Group:
@@ -645,9 +656,8 @@ class ConfiguredInferModel:
         return False
 
     def shutdown(self):
-        if not self.released:
-            self.released = True
-            self.model.vdevice.add_core_ops(-1)
+        # vdma_device.cpp: the core-op's slot stays taken until the VDevice dies
+        self.released = True
 
     def activate(self):
         if self.model.vdevice.scheduled:  # core_op.cpp CoreOp::activate
@@ -694,16 +704,14 @@ class VDevice:
             raise HailoRTException("libhailort failed with error: 74 (HAILO_OUT_OF_PHYSICAL_DEVICES)")
         params = params or VDevice.create_params()
         self.arch = ARCH
-        self.scheduled = params.scheduling_algorithm is not HailoSchedulingAlgorithm.NONE
+        self.scheduled = params.scheduling_algorithm != HailoSchedulingAlgorithm.NONE
         self.multi_process_service = bool(getattr(params, "multi_process_service", False))
         self.core_ops, self.active = 0, None
         STATS["vdevices"] += 1
 
     @staticmethod
     def create_params():
-        # hailort_defaults.cpp get_vdevice_params: ROUND_ROBIN unless told otherwise
-        return SimpleNamespace(scheduling_algorithm=HailoSchedulingAlgorithm.ROUND_ROBIN, multi_process_service=False,
-                               group_id="UNIQUE", device_count=1)
+        return VDeviceParams()  # pyhailort.py: VDeviceParams.default()
 
     def __enter__(self):
         return self
@@ -717,17 +725,26 @@ class VDevice:
         self.core_ops, self.active = 0, None
 
     def add_core_ops(self, count: int) -> None:
-        if self.core_ops + count > MAX_CORE_OPS_PER_DEVICE:  # vdma_device.cpp
+        """vdma_device.cpp ``create_core_ops_metadata``: every core-op ever configured on this
+        device counts, released or not (``m_core_ops`` is only appended to)."""
+        if self.core_ops + count > MAX_CORE_OPS_PER_DEVICE:
             _fail("HAILO_INVALID_OPERATION",
                   f"Can't add {count} core-ops from HEF. Currently {self.core_ops} core-ops are configured; "
                   f"maximum allowed core-ops: {MAX_CORE_OPS_PER_DEVICE}.")
         self.core_ops += count
-        STATS["configured"] += max(count, 0)
+        STATS["configured"] += count
 
     def _check_hef(self, hef: HEF) -> None:
-        if hef.data["hw_arch"] != self.arch:
-            _fail("HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE",
-                  f"HEF arch {hef.data['hw_arch']} does not match the device arch {self.arch}")
+        """device_internal.cpp ``check_hef_is_compatible`` (called at configure) with
+        ``is_hef_compatible``: the HEF architectures each device runs."""
+        hef_arch = hef.data["hw_arch"]
+        if hef_arch not in RUNS_HEF_ARCHS.get(self.arch, (self.arch,)):
+            log(f"HEF format is not compatible with device. Device arch: {self.arch.upper()}, HEF arch: "
+                f"{hef_arch.upper()}")
+            _fail("HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE")
+        if hef_arch == "hailo8l" and self.arch == "hailo8":
+            LOG.append("HEF was compiled for Hailo8L device, while the device itself is Hailo8. This will result in "
+                       "lower performance.")
         if len(hef.groups) > MAX_NETWORK_GROUPS_PER_HEF:
             _fail("HAILO_INVALID_HEF", "Too many network_groups on a given HEF")
         for group in hef.groups:

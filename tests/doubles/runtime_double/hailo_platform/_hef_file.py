@@ -450,16 +450,14 @@ class RealHef:
         """The package's error path (the binding's classes and texts, pyhailort.py
         ``create_exception_from_status``), with the status numbers of hailort.h for the statuses
         only this reader raises."""
-        from . import _CODES, _RAISED, HailoRTException, log
+        from . import _fail, log
+        from .pyhailort.pyhailort import CODES, RAISED, HailoRTException
 
-        if status in _RAISED:
-            from . import _fail
-
+        if status in RAISED or status in CODES:
             _fail(status, line)
         if line:
             log(f"CHECK failed - {line}")
-        raise HailoRTException(f"libhailort failed with error: {_CODES.get(status, STATUS_CODES.get(status, 0))} "
-                               f"({status})")
+        raise HailoRTException(f"libhailort failed with error: {STATUS_CODES.get(status, 0)} ({status})")
 
     @property
     def groups(self):

@@ -29,11 +29,14 @@ import enum
 import json
 import logging
 import os
+import re
 import time
 
 import numpy as np
 
-#: HAILO_DOUBLE_DFC: the DFC version this double stands for (default 3.33.1). DFC 3.x targets
+#: HAILO_DOUBLE_DFC: the DFC version this double stands for (default 3.33.1), reported as the real
+#: package reports it, ``hailo_sdk_client.__version__`` (HailoRT's ``hailo --version`` reads it there:
+#: hailort ``hailo_platform/tools/hailocli/version_action.py``). DFC 3.x targets
 #: Hailo-8/8R/8L (Model Zoo v2.16 CHANGELOG: "Removed support for hailo15h ... and hailo10h");
 #: DFC 5.x targets Hailo-10H/15 (Model Zoo master, v5.x).
 __version__ = os.environ.get("HAILO_DOUBLE_DFC", "3.33.1") + "-test-double"
@@ -71,9 +74,48 @@ class InferenceContext(enum.Enum):
     SDK_HAILO_HW = "hw"
 
 
-SCRIPT_COMMANDS = ("allocator_param", "resources_param", "performance_param", "context_switch_param",
-                   "quantization_param", "model_optimization_flavor", "model_optimization_config",
-                   "post_quantization_optimization", "pre_quantization_optimization", "normalization")
+_NAME = r"[A-Za-z_][\w/]*"  # a layer, plain (conv1) or scoped (net/conv1)
+_LIST = rf"\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\]"
+_GLOB = r"\{[\w*\[\]\-/]+\}"  # {conv*}, {output_layer*}
+_NUM = r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_RANGE = rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*\]"
+_KV = r"\w+\s*=\s*[\w.\-]+"
+_KVS = rf"{_KV}(?:\s*,\s*{_KV})*"
+#: The model-script line forms this double accepts, each with its public precedent; any other line
+#: is refused as the DFC's parser refuses what its grammar lacks (``BackendScriptParserException``
+#: "Parsing failed at:" with pyparsing's ``>!<`` marker: a user's DFC traceback from
+#: ``hailo_sdk_client/sdk_backend/script_parser/model_script_parser.py`` ``parse_script``). The
+#: DFC's grammar is wider; these are the forms with a public example.
+SCRIPT_FORMS = (
+    # Model Zoo cfg/multi-networks/*.alls and cfg/alls/*: allocator_param(merge_min_layer_utilization=0.1,
+    # timeout=3600), performance_param(fps=50), resources_param(max_compute_utilization=...),
+    # context_switch_param(mode=enabled); context_switch_param(mode=disabled) in public user scripts
+    # that force one context
+    rf"(?:allocator_param|resources_param|performance_param|context_switch_param)\(\s*{_KVS}\s*\)",
+    # Model Zoo cfg/alls: quantization_param(conv1, precision_mode=a16_w16), ([conv27, ...], ...),
+    # ({conv*}, ...); a8_w8_a16 in the DFC's 16bit_optimization notebook
+    rf"quantization_param\(\s*(?:{_NAME}|{_LIST}|{_GLOB})\s*,\s*precision_mode\s*=\s*a\d+_w\d+(?:_a\d+)?\s*\)",
+    # public user scripts: quantization_param([conv42, conv53], force_range_out=[0.0, 1.0]) (always a list)
+    rf"quantization_param\(\s*{_LIST}\s*,\s*force_range_out\s*=\s*{_RANGE}\s*\)",
+    # Model Zoo cfg/alls: activation_clipping, layers=[conv9], mode=percentile, clipping_values=[0.01, 99.7]
+    # (its layers always listed: no {*} with activation_clipping in the Model Zoo)
+    rf"pre_quantization_optimization\(\s*activation_clipping\s*,\s*layers\s*=\s*{_LIST}\s*,\s*mode\s*=\s*"
+    rf"percentile\s*,\s*clipping_values\s*=\s*{_RANGE}\s*\)",
+    # Model Zoo cfg/alls: pre_quantization_optimization(equalization, policy=enabled),
+    # post_quantization_optimization(bias_correction | finetune, policy=disabled)
+    r"pre_quantization_optimization\(\s*equalization\s*,\s*policy\s*=\s*(?:enabled|disabled)\s*\)",
+    r"post_quantization_optimization\(\s*(?:bias_correction|finetune)\s*,\s*policy\s*=\s*(?:enabled|disabled)\s*\)",
+    # Model Zoo cfg/alls: model_optimization_flavor(optimization_level=0, compression_level=0),
+    # model_optimization_config(calibration, batch_size=2, calibset_size=64)
+    rf"model_optimization_flavor\(\s*{_KVS}\s*\)",
+    rf"model_optimization_config\(\s*calibration\s*,\s*{_KVS}\s*\)",
+    # Model Zoo cfg/alls: normalization1 = normalization([123.675, ...], [58.395, ...])
+    rf"{_NAME}\s*=\s*normalization\(\s*\[[^\]]*\]\s*,\s*\[[^\]]*\]\s*\)",
+)
+_SCRIPT_FORMS = [re.compile(form) for form in SCRIPT_FORMS]
+#: context_switch_param(mode=disabled): one context or no HEF (the double's rule; the DFC's own
+#: failure text for a model that does not fit one context is not public)
+SINGLE_CONTEXT = re.compile(r"context_switch_param\([^)]*\bmode\s*=\s*disabled\b")
 
 
 def _behavior(net_name: str) -> str:
@@ -104,6 +146,15 @@ def _record(call: str, **details) -> None:
     if path:
         with open(path, "a") as handle:
             handle.write(json.dumps({"call": call, **details}, default=str) + "\n")
+
+
+def _named_layers(line: str) -> list[str]:
+    """The layers a quantization_param or activation_clipping line names (globs excepted)."""
+    match = re.match(r"quantization_param\(\s*(\[[^\]]*\]|[^,{\s]+)\s*,", line) or \
+        re.search(r"activation_clipping\s*,\s*layers\s*=\s*(\[[^\]]*\])", line)
+    if not match:
+        return []
+    return [n.strip() for n in match.group(1).strip("[]").split(",") if n.strip()]
 
 
 class ClientRunner:
@@ -176,13 +227,12 @@ class ClientRunner:
         _record("load_model_script", text=text)
         layers = {name.split("/")[-1] for name in self.get_hn_dict()["layers"]}
         for line in filter(None, (l.strip() for l in text.splitlines())):
-            if line.split("(")[0].split("=")[-1].strip() not in SCRIPT_COMMANDS:
-                raise BackendScriptParserException(f"Unknown command in model script: {line}")
-            if line.startswith("quantization_param("):
-                layer = line[len("quantization_param("):].split(",")[0].strip()
+            if not any(form.fullmatch(line) for form in _SCRIPT_FORMS):
+                raise BackendScriptParserException(f"Parsing failed at:\n>!<{line}")
+            for layer in _named_layers(line):
                 if layer.split("/")[-1] not in layers:
                     raise BackendScriptParserException(f"layer {layer} does not exist in the model: {line}")
-        self.script = text
+        self.script = (self.script + text) if append else text
 
     def optimize(self, calib_data):
         names = [stream["name"] for stream in self.streams["inputs"]]
@@ -208,6 +258,10 @@ class ClientRunner:
             time.sleep(60)
         if behavior == "crash":
             os._exit(3)
+        contexts = _contexts(self.net_name, self.weights + sum(j.get("weights", 0) for j in self.joined))
+        if contexts > 1 and SINGLE_CONTEXT.search(self.script):
+            log.error(f"Mapping Failed: {self.net_name} needs {contexts} contexts and the model script allows one")
+            raise BackendAllocatorException("Compilation failed: No successful assignment")
         self.state = "COMPILED_MODEL"
         networks = [{"name": self.net_name, "onnx": self.onnx_path, **self.streams}] + [
             {"name": j["net"], "onnx": j["onnx"], **j["streams"]} for j in self.joined]
@@ -218,7 +272,9 @@ class ClientRunner:
         order = [name for network in networks for name in network["sorted_outputs_order"]]
         group = {"name": self.net_name, "contexts": _contexts(self.net_name, weights),
                  "networks": networks, "sorted_outputs_order": order}
-        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group]}).encode()
+        # dfc_version: the DFC that made it, as a real HEF's header records it (hef.proto ProtoHEFHeader.sdk_version)
+        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group],
+                           "dfc_version": __version__}).encode()
 
     # Emulator (docs/hailo_facts.md, "Compiler API": infer_context / infer). The double runs the ONNX in onnxruntime;
     # SDK_QUANTIZED rounds inputs and outputs to a 2**-10 grid to stand in for quantization.
