@@ -15,7 +15,7 @@ import numpy as np
 
 from ..compile.driver import import_sdk
 from ..compile.manifest import stage_artifacts
-from ..compile.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
+from ..hailo.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compile.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
+from ..hailo.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
 from ..compile.manifest import HefFile, hef_files
 from ..errors import UserError
 from ..plan.stage_plan import StagePlan
