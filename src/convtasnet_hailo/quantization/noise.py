@@ -52,7 +52,6 @@ from ..metrics.separation import score_separation, si_snr
 from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan
-from ..plan.ops import Add, PRelu
 from ..plan.stages import Stage
 from ..tiling.executor import StitchedExecutor
 
