@@ -9,10 +9,7 @@ import argparse
 
 import numpy as np
 
-from convtasnet_hailo import open_pipeline
-from convtasnet_hailo.audio.io import load_audio
-from convtasnet_hailo.audio.librimix import read_metadata
-from convtasnet_hailo.metrics.separation import score_separation
+from convtasnet_hailo import Separator, load_audio, read_librimix, score
 
 
 def main() -> None:
@@ -20,18 +17,23 @@ def main() -> None:
     parser.add_argument("metadata")
     parser.add_argument("--model")
     parser.add_argument("--export-dir")
-    parser.add_argument("--backend", default="torch_proxy")
+    parser.add_argument("--backend", help="torch_proxy (a checkpoint's default) or onnxruntime (an export's)")
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
     scores = []
-    with open_pipeline(args.model, export_dir=args.export_dir, backend=args.backend) as pipeline:
-        for entry in read_metadata(args.metadata)[:args.limit]:
-            mixture = load_audio(entry.mixture_path, pipeline.sample_rate).wav
-            truth = np.stack([load_audio(p, pipeline.sample_rate, allow_silent=True).wav[:len(mixture)]
-                              for p in entry.source_paths])
-            score = score_separation(pipeline.separate(mixture), truth, mixture)
-            scores.append(score.mean_si_snri)
-            print(f"{entry.mixture_id}: SI-SNRi {score.mean_si_snri:+.2f} dB")
+    if args.model:
+        separator = Separator.from_checkpoint(args.model, backend=args.backend or "torch_proxy")
+    elif args.export_dir:
+        separator = Separator.from_export(args.export_dir, backend=args.backend or "onnxruntime")
+    else:
+        separator = Separator.demo(backend=args.backend or "torch_proxy")
+    with separator:
+        for entry in read_librimix(args.metadata)[:args.limit]:
+            mixture = load_audio(entry.mixture_path, separator.sample_rate)
+            truth = np.stack([load_audio(p, separator.sample_rate)[:len(mixture)] for p in entry.source_paths])
+            result = score(separator.separate(mixture), truth, mixture)
+            scores.append(result.mean_si_snri)
+            print(f"{entry.mixture_id}: SI-SNRi {result.mean_si_snri:+.2f} dB")
     print(f"{len(scores)} mixtures: mean SI-SNRi {np.mean(scores):+.2f} dB")
 
 

@@ -9,7 +9,7 @@ from it, HailoRT's Python binding (`apt install hailo-all` on a Raspberry Pi 5).
 import argparse
 import time
 
-from convtasnet_hailo import open_pipeline
+from convtasnet_hailo import HailoRuntime, Separator
 
 
 def main() -> None:
@@ -19,13 +19,14 @@ def main() -> None:
     parser.add_argument("--export-dir", required=True)
     parser.add_argument("--hef-dir", required=True)
     args = parser.parse_args()
-    with open_pipeline(export_dir=args.export_dir, backend="hailo_runtime", hef_dir=args.hef_dir) as pipeline:
+    with Separator.from_export(args.export_dir, backend=HailoRuntime(args.hef_dir)) as separator:
         started = time.perf_counter()
-        sources = pipeline.separate_file(args.mixture)
+        sources = separator.separate_file(args.mixture)
         seconds = time.perf_counter() - started
-        for path in pipeline.write_sources(sources, args.out_dir, "hailo"):
+        rate = separator.sample_rate
+        for path in separator.write_sources(sources, args.out_dir, "hailo"):
             print(path)
-    print(f"RTF {seconds / (sources.shape[-1] / pipeline.sample_rate):.3f} on hailo_runtime")
+    print(f"RTF {seconds / (sources.shape[-1] / rate):.3f} on hailo_runtime")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 
 import argparse
 
-from convtasnet_hailo import open_pipeline
+from convtasnet_hailo import Separator
 
 
 def main() -> None:
@@ -16,11 +16,17 @@ def main() -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--model", help="Asteroid checkpoint or hub id (default: the shipped demo model)")
     parser.add_argument("--export-dir", help="an export folder (`convtasnet-hailo export`): run its plan")
-    parser.add_argument("--backend", default="torch_proxy", help="torch_proxy, onnxruntime, hailo_runtime, ...")
+    parser.add_argument("--backend", help="torch_proxy (a checkpoint's default) or onnxruntime (an export's)")
     args = parser.parse_args()
-    with open_pipeline(args.model, export_dir=args.export_dir, backend=args.backend) as pipeline:
-        sources = pipeline.separate_file(args.mixture)  # (n_src, T) at the model's rate
-        for path in pipeline.write_sources(sources, args.out_dir, "separated"):
+    if args.model:
+        separator = Separator.from_checkpoint(args.model, backend=args.backend or "torch_proxy")
+    elif args.export_dir:
+        separator = Separator.from_export(args.export_dir, backend=args.backend or "onnxruntime")
+    else:
+        separator = Separator.demo(backend=args.backend or "torch_proxy")
+    with separator:
+        sources = separator.separate_file(args.mixture)  # (n_src, T) at the model's rate
+        for path in separator.write_sources(sources, args.out_dir, "separated"):
             print(path)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from convtasnet_hailo import open_pipeline
+from convtasnet_hailo import StreamingSeparator
 
 
 def main() -> None:
@@ -23,14 +23,19 @@ def main() -> None:
     parser.add_argument("--hop-ms", type=float, default=16.0)
     parser.add_argument("--model", help="a causal checkpoint (default: the shipped causal demo model)")
     parser.add_argument("--export-dir", help="an export folder made for this hop: run it without torch")
-    parser.add_argument("--backend", default="torch_proxy")
+    parser.add_argument("--backend", help="torch_proxy (a checkpoint's default) or onnxruntime (an export's)")
     args = parser.parse_args()
     import sounddevice
 
-    from convtasnet_hailo.assets import DEMO_CAUSAL_MODEL
-
-    model = args.model or (None if args.export_dir else str(DEMO_CAUSAL_MODEL))
-    with open_pipeline(model, export_dir=args.export_dir, backend=args.backend, hop_ms=args.hop_ms) as streamer:
+    if args.model:
+        backend = args.backend or "torch_proxy"
+        streamer = StreamingSeparator.from_checkpoint(args.model, hop_ms=args.hop_ms, backend=backend)
+    elif args.export_dir:
+        backend = args.backend or "onnxruntime"
+        streamer = StreamingSeparator.from_export(args.export_dir, hop_ms=args.hop_ms, backend=backend)
+    else:
+        streamer = StreamingSeparator.demo(hop_ms=args.hop_ms, backend=args.backend or "torch_proxy")
+    with streamer:
         rate = streamer.sample_rate
         blocks: queue.Queue = queue.Queue()
         pieces = []

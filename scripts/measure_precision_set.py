@@ -15,11 +15,11 @@ import argparse
 import json
 from pathlib import Path
 
-from convtasnet_hailo.backends.hailo_quant import (Precision, build_emulation, calibrated, noise_dir_files,
-                                                   read_noise_precision, read_noise_scheme)
-from convtasnet_hailo.bench.precision_advice import predicted_rtf
-from convtasnet_hailo.grids.audio_sets import load_set, recordings
-from convtasnet_hailo.grids.noise import Judge
+from convtasnet_hailo.hailo.emulation import Precision, build_emulation, calibrated
+from convtasnet_hailo.hailo.noise_folder import noise_dir_files, read_noise_precision, read_noise_scheme
+from convtasnet_hailo.quantization.datasets import load_set, recordings
+from convtasnet_hailo.quantization.noise import Judge
+from convtasnet_hailo.quantization.precision_advice import predicted_rtf
 from convtasnet_hailo.model.checkpoint import load_model
 from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.plan.cost_model import DeviceModel

@@ -1,28 +1,56 @@
-"""The public Python API: what the commands do, as functions."""
+"""The public Python API: a class per task, equal to the commands and to the model."""
 
 import dataclasses
+import re
+import threading
+from pathlib import Path
 
 import numpy as np
+import pytest
+import soundfile
 
 import convtasnet_hailo
-from convtasnet_hailo import open_pipeline, run_parity
+from convtasnet_hailo import OnnxRuntime, Separator, StreamingSeparator, TorchProxy, run_parity
+from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.checkpoint import load_model, save_model
 from convtasnet_hailo.model.config import NormType
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.pipeline.separator import reference_separation
 from tests.conftest import TINY, assert_within_contract, speech_like
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_the_api_is_exported_from_the_package_root():
-    assert set(convtasnet_hailo.__all__) >= {"open_pipeline", "run_parity", "Pipeline", "Streamer"}
+    assert set(convtasnet_hailo.__all__) >= {"Separator", "StreamingSeparator", "TorchProxy", "OnnxRuntime",
+                                             "HailoRuntime", "HailoEmulator", "HailoQuant", "load_audio", "score",
+                                             "run_parity"}
+    from convtasnet_hailo import HailoQuant, Separator as S  # noqa: F401
 
 
 def test_separate_equals_the_model(tiny_checkpoint):
     wav = speech_like(0.7, 8000, 2)
-    with open_pipeline(str(tiny_checkpoint), tile_w=16) as pipeline:
-        assert (pipeline.sample_rate, pipeline.n_src) == (8000, 2)
-        sources = pipeline.separate(wav)
+    with Separator.from_checkpoint(tiny_checkpoint, tile_w=16) as separator:
+        assert (separator.sample_rate, separator.n_src) == (8000, 2)
+        sources = separator.separate(wav)
     assert_within_contract(sources, reference_separation(load_model(str(tiny_checkpoint))[0], wav), "api separate")
+
+
+def test_a_long_input_is_segmented_as_the_separate_command_does(tmp_path, tiny_checkpoint):
+    """The API segments by the same policy as `separate` (here 5 s segments), so its output is
+    the command's (both written and read back as FLOAT)."""
+    from convtasnet_hailo.cli import main
+
+    wav = speech_like(12.0, 8000, 4)
+    soundfile.write(tmp_path / "long.wav", wav, 8000, subtype="FLOAT")
+    assert main(["separate", str(tmp_path / "long.wav"), "--model", str(tiny_checkpoint), "--tile-w", "16",
+                 "--segment", "5", "--subtype", "FLOAT", "--out", str(tmp_path / "cli")]) == 0
+    cli = np.stack([soundfile.read(tmp_path / "cli" / f"long_s{i}.wav", dtype="float32")[0] for i in (1, 2)])
+    with Separator.from_checkpoint(tiny_checkpoint, tile_w=16, segment="5") as separator:
+        api = separator.separate_file(tmp_path / "long.wav")
+    assert np.array_equal(api, cli)
+    with Separator.from_checkpoint(tiny_checkpoint, tile_w=16, segment="off") as whole:
+        assert not np.array_equal(whole.separate(wav), api), "the segments were used"
 
 
 def test_an_export_runs_through_the_api_without_its_checkpoint(tmp_path, tiny_checkpoint):
@@ -30,24 +58,118 @@ def test_an_export_runs_through_the_api_without_its_checkpoint(tmp_path, tiny_ch
 
     assert main(["export", "--model", str(tiny_checkpoint), "--tile-w", "16", "--out", str(tmp_path / "e")]) == 0
     wav = speech_like(0.7, 8000, 2)
-    with open_pipeline(export_dir=tmp_path / "e", backend="onnxruntime") as pipeline:
-        assert pipeline.plan.export_dir is not None
-        sources = pipeline.separate(wav)
-    assert_within_contract(sources, reference_separation(load_model(str(tiny_checkpoint))[0], wav), "api export")
+    for backend in ("onnxruntime", OnnxRuntime(tmp_path / "e")):
+        with Separator.from_export(tmp_path / "e", backend=backend) as separator:
+            assert separator.plan.export_dir is not None
+            sources = separator.separate(wav)
+        assert_within_contract(sources, reference_separation(load_model(str(tiny_checkpoint))[0], wav), "export")
 
 
-def test_a_streamer_gives_back_every_sample_of_the_offline_model(tmp_path):
+def _causal_checkpoint(tmp_path) -> Path:
     checkpoint = tmp_path / "causal.pth"
     save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2), checkpoint)
+    return checkpoint
+
+
+def test_a_streaming_separator_gives_back_every_sample_of_the_offline_model(tmp_path):
+    checkpoint = _causal_checkpoint(tmp_path)
     wav = speech_like(0.6, 8000, 5)
-    with open_pipeline(str(checkpoint), hop_ms=8) as streamer:
+    with StreamingSeparator.from_checkpoint(checkpoint, hop_ms=8, backend="onnxruntime") as streamer:
         whole = len(wav) // streamer.hop * streamer.hop
         pieces = [streamer.push(wav[i:i + streamer.hop]) for i in range(0, whole, streamer.hop)]
         streamed = np.concatenate(pieces + [streamer.finish(wav[whole:])], axis=-1)
-        scratch = streamer._scratch
-        assert scratch.is_dir()
-    assert not scratch.exists(), "close() leaves no scratch folder behind"
+        assert streamer.finish().shape == (2, 0), "a second finish() returns nothing more"
+        with pytest.raises(UserError, match="push after finish"):
+            streamer.push(wav[:streamer.hop])
     assert_within_contract(streamed, reference_separation(load_model(str(checkpoint))[0], wav), "api stream")
+    with pytest.raises(UserError, match="closed"):
+        streamer.push(wav[:streamer.hop])
+
+
+def test_a_bad_hop_is_refused_and_the_stream_goes_on(tmp_path):
+    checkpoint = _causal_checkpoint(tmp_path)
+    wav = speech_like(0.3, 8000, 6)
+    with StreamingSeparator.from_checkpoint(checkpoint, hop_ms=8) as streamer:
+        hop = streamer.hop
+        bad = wav[:hop].copy()
+        bad[3] = np.nan
+        with pytest.raises(UserError, match="samples holds NaN"):
+            streamer.push(bad)
+        with pytest.raises(UserError, match=r"samples has shape \(64, 2\)"):
+            streamer.push(np.stack([wav[:hop], wav[:hop]], axis=1))
+        whole = len(wav) // hop * hop
+        out = np.concatenate([streamer.push(wav[i:i + hop]) for i in range(0, whole, hop)]
+                             + [streamer.finish(wav[whole:])], axis=-1)
+    assert_within_contract(out, reference_separation(load_model(str(checkpoint))[0], wav), "after refusals")
+
+
+def test_arrays_are_checked_and_named(tiny_checkpoint):
+    wav = speech_like(0.5, 8000, 3)
+    with Separator.from_checkpoint(tiny_checkpoint, tile_w=16) as separator:
+        with pytest.raises(UserError, match=r"wav has shape \(4000, 2\).*wav.mean\(axis=1\)"):
+            separator.separate(np.stack([wav, wav], axis=1))
+        with pytest.raises(UserError, match="wav holds NaN or Inf at sample 7"):
+            separator.separate(np.where(np.arange(len(wav)) == 7, np.inf, wav))
+        pcm = np.round(wav * 32767).astype(np.int16)
+        assert_within_contract(separator.separate(pcm), separator.separate(pcm / 32768.0), "int16 scaled")
+    with pytest.raises(UserError, match="closed"):
+        separator.separate(wav)
+
+
+def test_write_sources_stays_in_its_folder_and_never_over_an_input(tmp_path, tiny_checkpoint):
+    soundfile.write(tmp_path / "mix_s1.wav", speech_like(0.5, 8000, 3), 8000)
+    with Separator.from_checkpoint(tiny_checkpoint, tile_w=16) as separator:
+        sources = separator.separate_file(tmp_path / "mix_s1.wav")
+        with pytest.raises(UserError, match="stem='../x'"):
+            separator.write_sources(sources, tmp_path / "out", "../x")
+        with pytest.raises(UserError, match="an input this separator read"):
+            separator.write_sources(sources[:1], tmp_path, "mix")
+        assert [p.name for p in separator.write_sources(sources, tmp_path / "out", "mix")] == ["mix_s1.wav",
+                                                                                                "mix_s2.wav"]
+
+
+def test_threads_share_a_separator_safely(tiny_checkpoint):
+    waves = [speech_like(0.4 + 0.1 * k, 8000, k) for k in range(4)]
+    with Separator.from_checkpoint(tiny_checkpoint, tile_w=16) as separator:
+        alone = [separator.separate(w) for w in waves]
+        results: dict[int, np.ndarray] = {}
+        threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, separator.separate(waves[k])))
+                   for k in range(4) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert all(np.array_equal(results[k], alone[k]) for k in range(4))
+
+
+def test_backends_are_named_by_their_parameters():
+    with pytest.raises(UserError, match=r"HailoRuntime\(hef_dir=...\) is required"):
+        Separator.from_checkpoint("x.pth", backend=convtasnet_hailo.HailoRuntime(""))
+    with pytest.raises(UserError, match="backend='hailo_runtime': by name, use torch_proxy or onnxruntime"):
+        Separator.demo(backend="hailo_runtime")
+    assert TorchProxy().options().name == "torch_proxy"
+
+
+def test_open_pipeline_is_a_deprecated_shim(tiny_checkpoint):
+    with pytest.warns(DeprecationWarning):
+        with convtasnet_hailo.open_pipeline(str(tiny_checkpoint), tile_w=16) as separator:
+            assert isinstance(separator, Separator)
+
+
+@pytest.mark.slow
+def test_the_readme_python_snippet_runs_as_written(tmp_path, monkeypatch):
+    import shutil
+
+    from convtasnet_hailo.assets import DEMO_MIXTURE
+
+    code = re.search(r"## Python\n```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    shutil.copy(DEMO_MIXTURE, tmp_path / "mix.wav")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert (tmp_path / "separated" / "mix_s2.wav").exists()
+    streamed = np.concatenate(scope["pieces"], axis=-1)
+    assert streamed.shape == (2, len(scope["wav"]))
 
 
 def test_run_parity(tmp_path):

@@ -1,17 +1,22 @@
 """convtasnet-hailo: run Asteroid ConvTasNet models exactly on Hailo-8 / Hailo-8L NPUs.
 
-The Python API (``api``): :func:`open_pipeline` opens a model (a checkpoint, or the model an
-export folder was made from) on a backend; its ``separate`` / ``separate_file`` give the sources,
-and with ``hop_ms`` it streams hop by hop; :func:`run_parity` checks the stitched path stage by
+The Python API (``api``): :class:`Separator` separates recordings and :class:`StreamingSeparator`
+streams a causal model hop by hop, each opened ``from_checkpoint``, ``from_export`` (no torch) or
+as the shipped ``demo``, on a backend config (:class:`TorchProxy`, :class:`OnnxRuntime`,
+:class:`HailoRuntime`, :class:`HailoEmulator`, :class:`HailoQuant`); :func:`load_audio`,
+:func:`read_librimix` and :func:`score` read files and sets and score estimates; :func:`run_parity` checks the stitched path stage by
 stage. The data flow is in docs/pipeline.md.
 """
 
 from ._version import __version__
-__all__ = ["Pipeline", "Streamer", "open_pipeline", "run_parity", "__version__"]
+
+_API = ("Separator", "StreamingSeparator", "TorchProxy", "OnnxRuntime", "HailoRuntime", "HailoEmulator",
+        "HailoQuant", "load_audio", "read_librimix", "score", "open_pipeline", "run_parity")
+__all__ = [*_API, "__version__"]
 
 
 def __getattr__(name: str):
-    if name in ("Pipeline", "Streamer", "open_pipeline", "run_parity"):
+    if name in _API:
         from . import api
 
         return getattr(api, name)

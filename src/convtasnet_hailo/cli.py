@@ -168,9 +168,8 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
 
 
 def cmd_noise(args: argparse.Namespace) -> int:
-    from .backends.quant_scheme import Scheme, WeightGranularity
-    from .bench.precision_advice import advise_precision
-    from .grids.noise import NoiseRequest, Target, noise_command
+    from .hailo.quant_scheme import Scheme, WeightGranularity
+    from .quantization.noise import NoiseRequest, Target, noise_command
 
     scheme = Scheme(WeightGranularity(args.weight_granularity), not args.no_equalization, not args.no_bias_correction)
     request = NoiseRequest(
@@ -179,11 +178,11 @@ def cmd_noise(args: argparse.Namespace) -> int:
         audio_files=args.audio_files, heldout_files=args.heldout_files, tile_w=args.tile_w or 256,
         target=Target(args.target_db, args.target_loss_db), calib_count=args.calib_count, scheme=scheme,
         clipping=args.clipping, ort_check=not args.no_ort_check, effects=not args.no_effects)
-    return noise_command(_model_or_random(args), request, advise=advise_precision)
+    return noise_command(_model_or_random(args), request)
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from .grids.finetune import FinetuneRequest, finetune_command
+    from .quantization.finetune import FinetuneRequest, finetune_command
 
     request = FinetuneRequest(
         data=tuple(args.data), out=Path(args.out), steps=args.steps, max_minutes=args.max_minutes,

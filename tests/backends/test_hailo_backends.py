@@ -8,7 +8,7 @@ import pytest
 
 from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.backends.hailo_runtime import dequantize, quantize
-from convtasnet_hailo.compile.layout import nchw_to_nhwc, nhwc_to_nchw
+from convtasnet_hailo.hailo.layout import nchw_to_nhwc, nhwc_to_nchw
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.plan.builder import build_plan

@@ -98,10 +98,10 @@ def test_packs_load_the_joint_script_after_the_join_and_fail_when_one_context_is
 def test_noise_lines_with_clipping_and_headroom_load_in_the_double(tmp_path, monkeypatch):
     """Every stage's script from `noise` (clipping on, ranges pinned), its ONNX node names mapped to
     the parsed layers as `compile` maps them, passes the double's parser."""
-    from convtasnet_hailo.backends import quant_scheme as qs
-    from convtasnet_hailo.backends.hailo_quant import Precision
+    from convtasnet_hailo.hailo import quant_scheme as qs
+    from convtasnet_hailo.hailo.emulation import Precision
     from convtasnet_hailo.export.exporter import export_plan
-    from convtasnet_hailo.grids.noise import stage_script_lines
+    from convtasnet_hailo.quantization.noise import stage_script_lines
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.plan.builder import build_plan
     from tests.conftest import TINY

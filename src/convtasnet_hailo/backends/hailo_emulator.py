@@ -21,7 +21,7 @@ import numpy as np
 
 from ..compile.driver import import_sdk
 from ..compile.manifest import stage_artifacts
-from ..compile.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
+from ..hailo.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
 from ..plan.onnx_names import port_original_names
 from ..plan.stage_plan import StagePlan

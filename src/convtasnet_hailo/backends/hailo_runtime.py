@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compile.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
+from ..hailo.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
 from ..compile.manifest import HefFile, hef_files
 from ..compile.versions import not_supported_line
 from ..errors import UserError

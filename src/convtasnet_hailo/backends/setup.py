@@ -72,7 +72,7 @@ def open_backend(options: BackendOptions, model_info: dict, scratch: Path | None
     model's first."""
     factory_options = options.factory_options()
     if options.noise_dir is not None:
-        from .hailo_quant import check_noise_dir_model
+        from ..hailo.noise_folder import check_noise_dir_model
 
         check_noise_dir_model(options.noise_dir, model_info)
     if options.name == "onnxruntime":

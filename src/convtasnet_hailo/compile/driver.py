@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import UserError
 from ..files import write_bytes_atomically, write_text_atomically
 from .failures import Failure, from_exception
-from .layout import dfc_net_name, input_layer_feed
+from ..hailo.layout import dfc_net_name, input_layer_feed
 
 SDK_MODULE = "hailo_sdk_client"
 #: Targets seen in the DFC's SUPPORTED_HW_ARCHS (docs/hailo_facts.md, "Compiler API": DFC 3.29).

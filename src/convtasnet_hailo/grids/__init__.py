@@ -1,3 +1,4 @@
-"""The grid side of compiling: cases (profiles), calibration from real stitched tiles, running
-the cases through the compile driver (in-process or workers), resume, reports, and the
-`compile` / `grid` commands. The driver side, torch-free and SDK-facing, is ``compile/``."""
+"""The grid side of compiling: cases (profiles), running the cases through the compile driver
+(in-process or workers), resume, reports, and the `compile` / `grid` commands. Calibration tiles
+come from :mod:`convtasnet_hailo.quantization.calibration`; the driver side, torch-free and
+SDK-facing, is ``compile/``."""

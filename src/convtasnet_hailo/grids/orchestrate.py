@@ -26,7 +26,7 @@ from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, refuse_
 from ..plan.options import PlanRecord
 from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..runs.run_folder import TsvWriter
-from .calibration import make_calibration
+from ..quantization.calibration import make_calibration
 from ..compile.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk
 from ..compile.worker import probe_interpreter
 from .profile import GridCase, GridProfile, run_tag, select_stages, structure_key

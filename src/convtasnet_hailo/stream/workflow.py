@@ -22,17 +22,15 @@ from ..backends.setup import BackendOptions
 from ..errors import UserError
 from ..guard import check_run_files
 from ..model.source import ModelSource
-from ..pipeline import Run, RunSpec, open_run
-from ..pipeline.run import exported_spec
+from ..pipeline import Run
 from ..pipeline.separator import reference_separation
-from ..plan.cost_model import DeviceModel, stream_prediction
+from ..pipeline.stream_choice import StreamChoice
+from ..pipeline.streaming import StreamSpec, open_stream
+from ..plan.cost_model import DeviceModel
 from ..plan.options import DEFAULT_MAX_WIDTH, PlanOptions
-from ..plan.packing import ExecutionMode
-from ..plan.rf_windows import hop_samples
 from ..resources import refuse_unless_fits
 from ..runs.run_folder import write_json
-from ..tiling.stream_executor import StreamingExecutor, check_streamable
-from .choice import StreamChoice, choose_among, choose_stream_plan, exported_stream_plan
+from ..tiling.stream_executor import StreamingExecutor
 from .live import sounddevice_module, stream_live
 
 Report = Callable[[str], None]
@@ -188,27 +186,11 @@ def _inputs(request: StreamRequest) -> tuple[np.ndarray | None, list[np.ndarray]
 
 
 def open_streamer(request: StreamRequest, report: Report = print) -> tuple[Run, StreamingExecutor, StreamChoice]:
-    """The run of the cheapest fitting plan (``stream.choice``), its streaming executor, and the
-    choice (as the HEFs run it, when a device backend reads their mode)."""
-    config = request.source.config
-    hop = hop_samples(request.hop_ms, config.sample_rate, config.stride)
-    if request.source.model is None:  # an export without its checkpoint: its own plan
-        exported, plan = exported_spec(RunSpec(source=request.source, backend=request.backend))
-        choice = choose_among(exported_stream_plan(plan, exported.tile_w, hop, request.plan_kind), hop, request.device)
-    else:
-        choice = choose_stream_plan(request.source.model, hop, request.device, request.options, request.plan_kind,
-                                    request.max_width)
-    check_streamable(choice.plan)  # before any export
-    spec = RunSpec(source=request.source, options=choice.plan.options, backend=request.backend,
-                   tile_w=choice.plan.rf_window or hop // config.stride, scratch=request.out / "onnx")
-    run = open_run(spec, report, plan=choice.plan)
-    executor = run.streamer(hop)  # prepares the backend: a device backend reads its HEFs' mode
-    read = getattr(run.backend, "mode", None)  # and runs the mode they were built for
-    if isinstance(read, ExecutionMode) and read is not choice.mode:
-        choice = dataclasses.replace(choice, mode=read, prediction=stream_prediction(choice.plan, hop, request.device,
-                                                                                     read),
-                                     reason=f"{choice.kind} as the HEFs in --hef-dir run it ({read.value})")
-    return run, executor, choice
+    """The request's streaming run (``pipeline.streaming.open_stream``), exporting into ``out/onnx``."""
+    spec = StreamSpec(source=request.source, hop_ms=request.hop_ms, backend=request.backend, device=request.device,
+                      options=request.options, plan_kind=request.plan_kind, max_width=request.max_width,
+                      scratch=request.out / "onnx")
+    return open_stream(spec, report)
 
 
 def run_stream(request: StreamRequest, wav: np.ndarray | None, truth: list[np.ndarray],

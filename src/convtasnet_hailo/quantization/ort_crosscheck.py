@@ -3,7 +3,7 @@
 Each stage's ONNX graph (the file `export` writes, with a free batch dimension) is quantized by
 ``onnxruntime.quantization.quantize_static`` in QDQ form: int8 weights per output channel, uint8
 activations, min/max ranges, calibrated on the very tiles the emulator calibrates on (the
-``grids.calibration`` files). The stitched executor then runs the quantized graphs on the
+``quantization.calibration`` files). The stitched executor then runs the quantized graphs on the
 evaluation audio, and each stage's SQNR against float on the same inputs is set beside the
 emulator's (``per_stage_sqnr_db_all8``). ONNX Runtime is not Hailo: where the two disagree by
 more than ``DISAGREE_DB`` the report lists, per stage, the ops ONNX Runtime leaves in float (a
@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from ..backends.base import Backend
-from ..compile.layout import nhwc_to_nchw
+from ..hailo.layout import nhwc_to_nchw
 from ..metrics.sqnr import PowerSums
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends import quant_scheme as qs
-from convtasnet_hailo.backends.hailo_quant import QValue, emulate_op, run_stage_quantized, Precision
+from convtasnet_hailo.hailo import quant_scheme as qs
+from convtasnet_hailo.hailo.emulation import QValue, emulate_op, run_stage_quantized, Precision
 from convtasnet_hailo.plan.ops import Add, Conv, Mul, PRelu, Relu
 
 
@@ -78,7 +78,7 @@ def test_prelu_slopes_beyond_the_data_bits_vanish_and_are_infeasible():
 def test_a_stage_in_16_bits_is_closer_to_float_than_in_8(tmp_path):
     from convtasnet_hailo.plan.builder import build_plan
     from convtasnet_hailo.model.random_init import random_model
-    from convtasnet_hailo.grids.noise import _float_stage
+    from convtasnet_hailo.quantization.noise import _float_stage
     from tests.conftest import TINY
 
     plan = build_plan(random_model(TINY, seed=1))
@@ -95,7 +95,7 @@ def test_a_stage_in_16_bits_is_closer_to_float_than_in_8(tmp_path):
 
 
 def _all_values(stage, x):
-    from convtasnet_hailo.backends.hailo_quant import float_op
+    from convtasnet_hailo.hailo.emulation import float_op
 
     values = {stage.inputs[0].name: x.astype(np.float64)}
     for op in stage.ops:
@@ -106,9 +106,9 @@ def _all_values(stage, x):
 def test_noise_flags_a_layer_given_a_huge_range(tmp_path):
     """A layer whose calibrated range is 10,000 times too wide loses its resolution: the per-layer
     analysis puts it last, under the threshold."""
-    from convtasnet_hailo.backends.hailo_quant import Emulation, calibrate_ranges, layer_name
-    from convtasnet_hailo.grids.calibration import make_calibration
-    from convtasnet_hailo.grids.noise import LayerNoiseProbe, _final
+    from convtasnet_hailo.hailo.emulation import Emulation, calibrate_ranges, layer_name
+    from convtasnet_hailo.quantization.calibration import make_calibration
+    from convtasnet_hailo.quantization.noise import LayerNoiseProbe, _final
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.plan.builder import build_plan
     from tests.conftest import TINY, speech_like
@@ -144,8 +144,8 @@ def _pair_stage():
 
 
 def test_equalization_balances_the_pair_and_leaves_float_unchanged():
-    from convtasnet_hailo.backends.hailo_quant import equalization_pairs, equalize_stage
-    from convtasnet_hailo.grids.noise import _float_stage
+    from convtasnet_hailo.hailo.emulation import equalization_pairs, equalize_stage
+    from convtasnet_hailo.quantization.noise import _float_stage
 
     stage = _pair_stage()
     assert equalization_pairs(stage) == [(0, 1, 2)]
@@ -166,9 +166,9 @@ def test_equalization_balances_the_pair_and_leaves_float_unchanged():
 def test_bias_correction_removes_the_mean_error_of_per_layer_weights(tmp_path):
     """One channel 50x larger: with one weight scale per layer the others' weights round coarsely,
     and on inputs with a mean that leaves a mean output error the corrected bias takes out."""
-    from convtasnet_hailo.backends.hailo_quant import Calibrated, build_emulation, calibrate, run_emulated
-    from convtasnet_hailo.compile.layout import nchw_to_nhwc
-    from convtasnet_hailo.grids.noise import _float_stage
+    from convtasnet_hailo.hailo.emulation import Calibrated, build_emulation, calibrate, run_emulated
+    from convtasnet_hailo.hailo.layout import nchw_to_nhwc
+    from convtasnet_hailo.quantization.noise import _float_stage
     from convtasnet_hailo.plan.stages import Stage, StageInput, StageOutput
 
     rng = np.random.default_rng(0)
@@ -194,7 +194,7 @@ def test_the_backend_runs_the_scheme_and_modes_the_noise_report_names(tmp_path):
     so they compute what the report predicted; a report from before schemes keeps that emulator's."""
     import json
 
-    from convtasnet_hailo.backends.hailo_quant import read_noise_precision, read_noise_scheme
+    from convtasnet_hailo.hailo.noise_folder import read_noise_precision, read_noise_scheme
 
     scheme = qs.Scheme(qs.WeightGranularity.PER_LAYER, equalization=True, bias_correction=False,
                        clip_percentile=99.999, headroom=1.0)

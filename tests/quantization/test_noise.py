@@ -111,7 +111,7 @@ def test_ops_left_in_float_names_what_onnxruntime_cannot_quantize(tmp_path):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from convtasnet_hailo.grids.ort_crosscheck import ops_left_in_float
+    from convtasnet_hailo.quantization.ort_crosscheck import ops_left_in_float
 
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.25),
              helper.make_node("Sqrt", ["l"], ["s"]), helper.make_node("Div", ["l", "s"], ["y"])]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compile.layout import nchw_to_nhwc
+from ..hailo.layout import nchw_to_nhwc
 from ..files import write_text_atomically, written_atomically
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage

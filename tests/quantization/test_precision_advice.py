@@ -7,9 +7,9 @@ import dataclasses
 
 import numpy as np
 
-from convtasnet_hailo.backends.hailo_quant import Precision, layer_name
+from convtasnet_hailo.hailo.emulation import Precision, layer_name
 from convtasnet_hailo.plan.cost_model import DeviceModel
-from convtasnet_hailo.bench.precision_advice import (
+from convtasnet_hailo.quantization.precision_advice import (
     advise_precision, layer_units, moves, outputs_16bit, predicted_rtf,
 )
 from convtasnet_hailo.model.random_init import random_model
@@ -101,9 +101,9 @@ class _Advised:
 
 def _advise(monkeypatch, outputs_db: float, useful_units: int, target: float = 25.0) -> _Advised:
     """The advice on the tiny plan, with a judge whose quality rises per useful unit."""
-    from convtasnet_hailo.backends import quant_scheme as qs
-    from convtasnet_hailo.backends.hailo_quant import Calibrated, Emulation
-    import convtasnet_hailo.bench.precision_advice as advice
+    from convtasnet_hailo.hailo import quant_scheme as qs
+    from convtasnet_hailo.hailo.emulation import Calibrated, Emulation
+    import convtasnet_hailo.quantization.precision_advice as advice
 
     plan = build_plan(random_model(TINY, seed=0))
     monkeypatch.setattr(advice, "build_emulation", lambda base, precision: Emulation({}, {}, precision))
@@ -147,9 +147,9 @@ def test_a_prelu_whose_slope_8_bits_cannot_shift_is_16_bit_from_the_start():
     its layer, with the conv it holds, is a16_w16 before any choice by cost."""
     import torch
 
-    from convtasnet_hailo.backends import quant_scheme as qs
-    from convtasnet_hailo.backends.hailo_quant import Calibrated
-    from convtasnet_hailo.bench.precision_advice import required_16bit
+    from convtasnet_hailo.hailo import quant_scheme as qs
+    from convtasnet_hailo.hailo.emulation import Calibrated
+    from convtasnet_hailo.quantization.precision_advice import required_16bit
 
     model = random_model(TINY, seed=0)
     with torch.no_grad():

@@ -11,8 +11,8 @@ and evaluation (the figures); calibration never holds a recording of the other t
 3. Per layer: SQNR of the layer's output with only that layer quantized (its inputs on their
    grids, its weights in integers), on the held-out audio; coverage (values outside the
    calibrated ranges) per layer on the evaluation audio.
-4. Advice: ``advise`` (``bench.precision_advice``: the cheapest 16-bit set by the device cost
-   model that reaches the target on the held-out audio; without it, the noisiest layers first).
+4. Advice (``quantization.precision_advice``): the cheapest 16-bit set by the device cost model
+   that reaches the target on the held-out audio.
 5. Evaluation: float, all-8, advised and all-16 on the evaluation audio; all-8 again with each
    assumption flipped (per-channel weights, bias correction, clipping, fused activations,
    equalization).
@@ -37,13 +37,14 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from ..backends import quant_scheme as qs
 from ..backends.base import Backend
-from ..backends.hailo_quant import (
-    Calibrated, Emulation, HailoQuantBackend, Precision, QValue, build_emulation, calibrated, emulate_op, float_op,
+from ..backends.hailo_quant import HailoQuantBackend
+from ..hailo import quant_scheme as qs
+from ..hailo.emulation import (
+    Calibrated, Emulation, Precision, QValue, build_emulation, calibrated, emulate_op, feasibility, float_op,
     layer_name, rescheme, run_emulated, value_bits,
 )
-from .audio_sets import AudioSet
+from .datasets import AudioSet
 from ..errors import UserError
 from ..guard import check_run_files
 from ..files import write_text_atomically
@@ -51,7 +52,6 @@ from ..metrics.separation import score_separation, si_snr
 from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan
-from ..plan.ops import Add, PRelu
 from ..plan.stages import Stage
 from ..tiling.executor import StitchedExecutor
 
@@ -122,32 +122,6 @@ def _float_stage(stage: Stage, inputs: Mapping[str, np.ndarray]) -> dict[str, np
     for op in stage.ops:
         values[op.output] = float_op(op, [values[n] for n in op.reads])
     return {p.name: values[p.name] for p in stage.outputs}
-
-
-def feasibility(plan: StagePlan, ranges, precision: Precision) -> list[dict]:
-    """Layers whose rescale the datapath cannot hold at their precision, each with the fix."""
-    problems = []
-    for stage in plan.stages:
-        for index, op in enumerate(stage.ops):
-            name = layer_name(stage, index, op)
-            act, _ = precision.of(name)
-            if isinstance(op, PRelu) and not qs.slope_fits(op.slope, act):
-                problems.append({
-                    "layer": name, "kind": "NegativeSlopeExponentNonFixable",
-                    "detail": f"negative slope {op.slope:.3g} needs a shift of {qs.slope_shift(op.slope)}, the "
-                              f"op has {act} data bits",
-                    "fix": "quantization_param(..., precision_mode=a16_w16) on this layer, or move the PReLU to "
-                           "the host (a different split)"})
-            if isinstance(op, Add):
-                grids = [qs.activation_grid(*ranges[n], act) for n in op.reads]
-                ratio = max(g.scale for g in grids) / max(min(g.scale for g in grids), 1e-30)
-                if ratio > 2 ** act:
-                    problems.append({
-                        "layer": name, "kind": "add_scale_ratio",
-                        "detail": f"input scales differ {ratio:.3g}x, more than {act} bits of shift: the smaller "
-                                  "input vanishes on the common grid",
-                        "fix": "a16_w16 on this layer, or split so the add runs on the host"})
-    return problems
 
 
 @dataclasses.dataclass
@@ -366,17 +340,17 @@ def _checks(run: _Calibrated, base: Calibrated, evaluation, all8, request: Noise
     return {"assumption_effects_all8": effects, "onnxruntime_qdq_cross_check": cross_check}
 
 
-def analyze_noise(source: ModelSource, inputs: NoiseInputs, request: NoiseRequest, report: Report = print,
-                  advise=None) -> dict:
-    """The report's record (module docstring). ``advise(plan, base, judge, per_layer_db, target,
-    tile_w, report)`` chooses the precision (``bench.precision_advice.advise_precision``: it needs
-    the device cost model, a layer above this one, so the command passes it in)."""
+def analyze_noise(source: ModelSource, inputs: NoiseInputs, request: NoiseRequest, report: Report = print) -> dict:
+    """The report's record (module docstring); the precision comes from
+    :func:`~convtasnet_hailo.quantization.precision_advice.advise_precision`."""
+    from .precision_advice import advise_precision
+
     started = time.perf_counter()
     run = _calibrate(source, inputs, request, report)
     evaluation, judge = _judges(run.plan, request.tile_w, inputs, report)
     base, clipping_table = _ranges(run.base, judge, request.clipping, report)
     per_layer, coverage = _probe(base, judge, evaluation, started, report)
-    advice = (advise or _advise_by_noise)(run.plan, base, judge, per_layer, request.target, request.tile_w, report)
+    advice = advise_precision(run.plan, base, judge, per_layer, request.target, request.tile_w, report)
     outcomes = _outcomes(base, evaluation, advice, report)
     checks = _checks(run, base, evaluation, outcomes["all8"], request, inputs, report)
     scripts = write_model_scripts(request.out / "model_scripts", run.plan, advice.precision, base.scheme, base.ranges)
@@ -420,31 +394,8 @@ def noise_record(source: ModelSource, run: _Calibrated, base: Calibrated, advice
         "calibration_set": inputs.calibration.describe(rate) | {"tiles_per_input": base.calibration.tiles},
         "heldout_set": None if inputs.heldout is None else inputs.heldout.describe(rate),
         "evaluation_set": inputs.evaluation.describe(rate),
-        "assumptions": "src/convtasnet_hailo/backends/quant_scheme.py",
+        "assumptions": "src/convtasnet_hailo/hailo/quant_scheme.py",
     }
-
-
-@dataclasses.dataclass
-class NoiseAdvice:
-    precision: Precision
-    reached: bool
-    record: dict
-    rtf: dict | None = None
-
-
-def _advise_by_noise(plan: StagePlan, base: Calibrated, judge: "Judge", per_layer: dict[str, float], target: Target,
-                     tile_w: int, report: Report) -> NoiseAdvice:
-    """Without a cost model: the noisiest layers a16_w16 in steps of 5% until the target is met."""
-    ranked = sorted(per_layer, key=per_layer.get)
-    chosen: list[str] = []
-    outcome = judge.run(build_emulation(base, Precision()))
-    step = max(1, len(ranked) // 20)
-    while not target.met(outcome, judge.float_si_snri) and len(chosen) < len(ranked):
-        chosen = ranked[:len(chosen) + step]
-        outcome = judge.run(build_emulation(base, Precision({name: "a16_w16" for name in chosen})))
-        report(f"noise: {len(chosen)} layer(s) a16_w16: {outcome.vs_float_db:.2f} dB")
-    return NoiseAdvice(Precision({name: "a16_w16" for name in chosen}), target.met(outcome, judge.float_si_snri),
-                       {"method": "noisiest first, no cost model"})
 
 
 def assumption_effects(plan: StagePlan, base: Calibrated, files, evaluation: Judge, all8: Outcome,
@@ -496,7 +447,7 @@ def stage_script_lines(stage: Stage, precision: Precision, scheme: qs.Scheme, ra
     """One stage's model-script lines: the optimizations the emulation used, a
     ``quantization_param`` per layer not a8_w8, and with headroom a ``force_range_out`` per layer
     output (the activation's, where a conv and its activation are one layer)."""
-    from ..backends.hailo_quant import fused_activations
+    from ..hailo.emulation import fused_activations
     from ..compile.model_script import optimization_lines, precision_line, range_line
 
     names = [layer_name(stage, index, op) for index, op in enumerate(stage.ops)]
@@ -582,7 +533,7 @@ class NoiseRequest:
 
 def _sets(source: ModelSource, request: NoiseRequest, report: Report) -> NoiseInputs:
     """The three sets loaded, calibration less any recording of the other two (held out means unseen)."""
-    from .audio_sets import load_set, recordings, Recording
+    from .datasets import load_set, recordings, Recording
 
     rate, n_src = source.model.config.sample_rate, source.model.config.n_src
     if request.sources and (len(request.audio) != 1 or len(request.sources) != n_src):
@@ -611,7 +562,7 @@ def _sets(source: ModelSource, request: NoiseRequest, report: Report) -> NoiseIn
     return NoiseInputs(evaluation, kept, heldout)
 
 
-def noise_command(source: ModelSource, request: NoiseRequest, report: Report = print, advise=None) -> int:
+def noise_command(source: ModelSource, request: NoiseRequest, report: Report = print) -> int:
     """Writes noise_report.json, noise_layers.png and model_scripts/; exit 0 (the report says
     whether the target was reached)."""
     from ..runs.run_folder import write_json
@@ -628,7 +579,7 @@ def noise_command(source: ModelSource, request: NoiseRequest, report: Report = p
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create --out {out}: {exc.strerror}; pass a writable folder") from None
-    record = analyze_noise(source, inputs, request, report, advise)
+    record = analyze_noise(source, inputs, request, report)
     record.update({"audio": list(request.audio), "sources": list(request.sources),
                    "calibration": [str(r.path) for r in inputs.calibration.recordings]})
     write_json(out / "noise_report.json", record)

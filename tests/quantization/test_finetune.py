@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from convtasnet_hailo.assets import DEMO_MIXTURE, DEMO_SOURCES
-from convtasnet_hailo.backends import quant_scheme as qs
+from convtasnet_hailo.hailo import quant_scheme as qs
 from convtasnet_hailo.cli import main
-from convtasnet_hailo.grids.finetune import fake_quant_activation, fake_quant_weight
+from convtasnet_hailo.quantization.finetune import fake_quant_activation, fake_quant_weight
 
 
 def test_fake_quantization_rounds_like_the_emulator():

@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.grids.audio_sets import load_set, recordings
-from convtasnet_hailo.grids.noise import parse_clipping
+from convtasnet_hailo.quantization.datasets import load_set, recordings
+from convtasnet_hailo.quantization.noise import parse_clipping
 
 
 def _write(path, seed, seconds=0.5, rate=8000):

@@ -9,7 +9,7 @@ alone reads it (one DFC layer, ``quant_scheme``), and the mask. Gradients pass s
 the rounding and stop outside the range (the saturation). The loss is the negative SI-SNR of the
 student's sources against the float teacher's (distillation; no labels needed).
 
-Data: audio files, folders or LibriMix metadata (``grids.audio_sets``); with ``mix_pairs`` (a
+Data: audio files, folders or LibriMix metadata (``quantization.datasets``); with ``mix_pairs`` (a
 two-source model on single-speaker speech such as the shipped corpus), each example is two
 random recordings summed at random levels. Steps and time are bounded; progress is reported;
 ``finetune_state.pt`` in the output folder resumes an interrupted run. Writes an ordinary
@@ -218,7 +218,7 @@ def _neg_si_snr(estimate, reference):
 
 
 def _load_data(source: ModelSource, request: FinetuneRequest):
-    from .audio_sets import load_set, recordings
+    from .datasets import load_set, recordings
 
     rate = source.model.config.sample_rate
     found = recordings(list(request.data), source.model.config.n_src, request.data_files, request.seed, "--data")

@@ -18,8 +18,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from ..backends import quant_scheme as qs
-from ..backends.hailo_quant import Calibrated, Precision, build_emulation, fused_activations, layer_name, value_bits
+from ..hailo import quant_scheme as qs
+from ..hailo.emulation import (
+    Calibrated, Precision, build_emulation, feasibility, fused_activations, layer_name, value_bits,
+)
 from ..plan.builder import StagePlan
 from ..plan.cost_model import DeviceModel, predict
 
@@ -104,10 +106,8 @@ def moves(plan: StagePlan, units: list[Unit], per_layer_db: dict[str, float], de
 
 
 def required_16bit(plan: StagePlan, base: Calibrated, units: list[Unit]) -> dict[str, str]:
-    """a16_w16 on every unit holding a layer whose rescale 8 bits cannot hold (``noise.feasibility``:
+    """a16_w16 on every unit holding a layer whose rescale 8 bits cannot hold (``hailo.emulation.feasibility``:
     the DFC would fail it with NegativeSlopeExponentNonFixable), checked again at 16 bits."""
-    from ..grids.noise import feasibility
-
     bad = {problem["layer"] for problem in feasibility(plan, base.ranges, Precision())}
     return {name: "a16_w16" for unit in units if bad & set(unit.layers) for name in unit.layers}
 

@@ -1,0 +1,496 @@
+"""The device's integer arithmetic, emulated op by op without the SDK (the ``hailo_quant`` backend's).
+
+Weights and activations are quantized per ``quant_scheme`` (every assumption is there, with its
+source or marked unconfirmed); activation ranges come from calibration tiles (the files
+`compile` writes, ``quantization.calibration``), recorded op by op by running each stage in float on
+them (:func:`calibrate_ranges`). Per layer (an op, named like its ONNX node
+``<stage>/<op><index>``) the precision is ``a8_w8`` (default), ``a16_w16`` or ``a8_w4``.
+Stage inputs are quantized on the host, stage outputs dequantized (HailoRT's FLOAT32 vstreams);
+host steps between stages stay float. Before quantizing, the DFC steps the scheme names are
+emulated (:func:`calibrated`, :func:`build_emulation`: equalization, clipped ranges, bias
+correction). :func:`feasibility` lists the rescales the datapath cannot hold at a precision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from ..errors import UserError
+from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, TileEdge, TileMean, TileSumSquare
+from ..plan.onnx_names import node_name
+from ..plan.stages import Stage
+from . import quant_scheme as qs
+
+Ranges = Mapping[str, tuple[float, float]]
+
+
+def layer_name(stage: Stage, index: int, op) -> str:
+    """The op's ONNX node name in its stage file (``plan.onnx_names``): the layer's name here."""
+    return node_name(stage, index, op)
+
+
+@dataclasses.dataclass
+class QValue:
+    """A quantized tensor: integer-valued float64 ``q`` on ``grid``."""
+
+    q: np.ndarray
+    grid: qs.Grid
+
+    @property
+    def real(self) -> np.ndarray:
+        return qs.dequantize(self.q, self.grid)
+
+
+def _integer_conv(x_int, w_int: np.ndarray, op: Conv) -> np.ndarray:
+    """The exact integer sums: in float32 when no partial sum can pass 2**24 (every one is then
+    an exactly representable integer, in any order), else in float64 (exact below 2**53)."""
+    import torch
+    import torch.nn.functional as F
+
+    fan_in = w_int.shape[1] * w_int.shape[3]
+    bound = float(x_int.abs().max()) * float(np.abs(w_int).max()) * fan_in
+    dtype = torch.float32 if bound < 2 ** 24 else torch.float64
+    return F.conv2d(x_int.to(dtype), torch.from_numpy(w_int).to(dtype), stride=(1, op.stride),
+                    dilation=(1, op.dilation), groups=op.groups).numpy().astype(np.float64)
+
+
+def _conv(op: Conv, x: QValue, out: qs.Grid, weight_bits: int,
+          granularity: qs.WeightGranularity = qs.WeightGranularity.PER_LAYER) -> np.ndarray:
+    """Integer conv: (x_int * w_int) summed in the accumulator, bias at the accumulator's scale,
+    one rescale to the output grid. ``op.bias`` is the (possibly corrected) float bias."""
+    import torch
+    import torch.nn.functional as F
+
+    w_int, w_scale = qs.quantize_weights(op.weight, weight_bits, granularity)
+    x_int = torch.from_numpy(x.q - x.grid.zero_point)
+    if op.pad_left:
+        x_int = F.pad(x_int, (op.pad_left, 0))  # integer 0 is real 0: the zero-point-free padding is exact
+    acc = _integer_conv(x_int, w_int, op)
+    acc_scale = x.grid.scale * w_scale.reshape(1, -1, 1, 1)
+    acc_bits = qs.ACCUMULATOR_BITS[x.grid.bits]
+    if op.bias is not None:
+        acc = acc + qs.saturate(np.rint(op.bias.reshape(1, -1, 1, 1) / acc_scale), acc_bits)
+    return qs.requantize(qs.saturate(acc, acc_bits), acc_scale / out.scale, out)
+
+
+def _prelu(op: PRelu, x: QValue, out: qs.Grid) -> np.ndarray:
+    """One rescale per branch: x * s_in/s_out, or x * slope * s_in/s_out with the slope as the
+    datapath holds it (``quantize_slope``)."""
+    x_int = x.q - x.grid.zero_point
+    slope = qs.quantize_slope(op.slope, x.grid.bits)
+    ratio = x.grid.scale / out.scale
+    negative = qs.rescale(x_int * np.sign(slope), abs(slope) * ratio) if slope else np.zeros_like(x_int)
+    y = np.where(x_int >= 0, qs.rescale(x_int, ratio), negative)
+    return np.clip(y + out.zero_point, 0, out.q_max)
+
+
+def _relu(op: Relu, x: QValue, out: qs.Grid) -> np.ndarray:
+    return qs.requantize(np.maximum(x.q - x.grid.zero_point, 0), x.grid.scale / out.scale, out)
+
+
+def _add(op: Add, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
+    a_int = qs.rescale(a.q - a.grid.zero_point, a.grid.scale / out.scale)
+    b_int = qs.rescale(b.q - b.grid.zero_point, b.grid.scale / out.scale)
+    return np.clip(a_int + b_int + out.zero_point, 0, out.q_max)
+
+
+def _tile_mean(op: TileMean, x: QValue, out: qs.Grid) -> np.ndarray:
+    """A global average pool: the integer sum over the tile, one rescale by s_in / (W * s_out)."""
+    x_int = x.q - x.grid.zero_point
+    return qs.requantize(x_int.sum(axis=-1, keepdims=True), x.grid.scale / (x_int.shape[-1] * out.scale), out)
+
+
+def _concat(op: Concat, *values_then_out) -> np.ndarray:
+    """Each part (all arguments but the last, the output grid) requantized to the output's grid,
+    then joined along time."""
+    *values, out = values_then_out
+    return np.concatenate([qs.requantize(v.q - v.grid.zero_point, v.grid.scale / out.scale, out) for v in values],
+                          axis=-1)
+
+
+def _tile_sum_square(op: TileSumSquare, x: QValue, out: qs.Grid) -> np.ndarray:
+    """The integer sum of squares over the tile, one rescale by s_in^2 / s_out."""
+    x_int = x.q - x.grid.zero_point
+    return qs.requantize(np.square(x_int).sum(axis=-1, keepdims=True), x.grid.scale ** 2 / out.scale, out)
+
+
+def _tile_edge(op: TileEdge, x: QValue, out: qs.Grid) -> np.ndarray:
+    """The frames cut, requantized to the output's grid."""
+    cut = x.q[..., :op.frames] if op.side == "head" else x.q[..., max(0, x.q.shape[-1] - op.frames):]
+    return qs.requantize(cut - x.grid.zero_point, x.grid.scale / out.scale, out)
+
+
+def _mul(op: Mul, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
+    acc = (a.q - a.grid.zero_point) * (b.q - b.grid.zero_point)
+    return qs.requantize(acc, a.grid.scale * b.grid.scale / out.scale, out)
+
+
+def _float_then_requantize(function: Callable[[np.ndarray], np.ndarray]):
+    def emulate(op, x: QValue, out: qs.Grid) -> np.ndarray:
+        return qs.quantize(function(op, x.real), out)
+    return emulate
+
+
+def _sigmoid(op: Sigmoid, real: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-real))
+
+
+def _channel_norm(op: ChannelNorm, real: np.ndarray) -> np.ndarray:
+    from ..model.config import NORM_EPS
+
+    mean = real.mean(axis=1, keepdims=True)
+    var = ((real - mean) ** 2).mean(axis=1, keepdims=True)
+    return (real - mean) / np.sqrt(var + NORM_EPS) * op.gamma.reshape(1, -1, 1, 1) + op.beta.reshape(1, -1, 1, 1)
+
+
+#: How the device computes each op type (``quant_scheme`` holds the arithmetic).
+EMULATE = {Conv: _conv, PRelu: _prelu, Relu: _relu, Add: _add, Mul: _mul, TileMean: _tile_mean,
+           TileSumSquare: _tile_sum_square,
+           Concat: _concat, TileEdge: _tile_edge,
+           Sigmoid: _float_then_requantize(_sigmoid), ChannelNorm: _float_then_requantize(_channel_norm)}
+assert set(EMULATE) == set(OP_TYPES), "every op type needs its integer form"
+
+
+def emulate_op(op, inputs: list[QValue], out: qs.Grid, weight_bits: int,
+               granularity: qs.WeightGranularity = qs.WeightGranularity.PER_LAYER) -> QValue:
+    if isinstance(op, Conv):
+        return QValue(_conv(op, inputs[0], out, weight_bits, granularity), out)
+    return QValue(EMULATE[type(op)](op, *inputs, out), out)
+
+
+def float_op(op, inputs: list[np.ndarray]) -> np.ndarray:
+    """The op in float64 (the reference for per-layer noise)."""
+    import torch
+
+    module = op.torch_module()
+    if module is not None:
+        module = module.double()
+    with torch.no_grad():
+        return op.torch_forward(module, *(torch.from_numpy(np.asarray(x, np.float64)) for x in inputs)).numpy()
+
+
+# Equalization (quant_scheme: cross-layer equalization; the DFC's `equalization` step).
+
+@dataclasses.dataclass(frozen=True)
+class EqualizedPair:
+    """Two convs of one stage equalized through the activation between them (or none)."""
+
+    first: str  # layer names
+    second: str
+    activation: str | None
+
+
+def _readers(stage: Stage) -> dict[str, list[int]]:
+    readers: dict[str, list[int]] = {}
+    for index, op in enumerate(stage.ops):
+        for name in op.reads:
+            readers.setdefault(name, []).append(index)
+    return readers
+
+
+def _sole_reader(stage: Stage, readers: dict[str, list[int]], value: str) -> int | None:
+    """The one op reading ``value``, or None (several, none, or a stage output the host reads)."""
+    if value in stage.writes or len(readers.get(value, [])) != 1:
+        return None
+    return readers[value][0]
+
+
+def equalization_pairs(stage: Stage) -> list[tuple[int, int | None, int]]:
+    """(first conv, activation or None, dense conv) op indices the rule allows: the first conv's
+    output reaches the dense conv only through a positive-homogeneous activation (none, ReLU,
+    single-slope PReLU: f(s x) = s f(x) for s > 0), and no intermediate leaves the stage."""
+    readers, pairs = _readers(stage), []
+    for index, op in enumerate(stage.ops):
+        if not isinstance(op, Conv):
+            continue
+        middle = _sole_reader(stage, readers, op.output)
+        activation = None
+        if middle is not None and isinstance(stage.ops[middle], (PRelu, Relu)):
+            activation, middle = middle, _sole_reader(stage, readers, stage.ops[middle].output)
+        if middle is not None and isinstance(stage.ops[middle], Conv) and stage.ops[middle].groups == 1:
+            pairs.append((index, activation, middle))
+    return pairs
+
+
+def equalize_stage(stage: Stage) -> tuple[Stage, list[EqualizedPair]]:
+    """The stage with every allowed pair equalized (equal in float: the second conv undoes the
+    first's per-channel factors), and the pairs. Pairs are taken in plan order, so a conv that is
+    second of one pair and first of the next is equalized with its updated weights."""
+    ops = list(stage.ops)
+    done = []
+    for first, activation, second in equalization_pairs(stage):
+        a, b = ops[first], ops[second]
+        peaks_a = np.abs(a.weight).reshape(len(a.weight), -1).max(axis=1)
+        peaks_b = np.abs(b.weight).transpose(1, 0, 2, 3).reshape(b.weight.shape[1], -1).max(axis=1)
+        s = qs.equalization_scales(peaks_a, peaks_b)
+        ops[first] = dataclasses.replace(
+            a, weight=(a.weight / s.reshape(-1, 1, 1, 1)).astype(np.float32),
+            bias=None if a.bias is None else (a.bias / s).astype(np.float32))
+        ops[second] = dataclasses.replace(b, weight=(b.weight * s.reshape(1, -1, 1, 1)).astype(np.float32))
+        done.append(EqualizedPair(layer_name(stage, first, a), layer_name(stage, second, b),
+                                  None if activation is None else layer_name(stage, activation, ops[activation])))
+    return dataclasses.replace(stage, ops=tuple(ops)), done
+
+
+# Calibration.
+
+@dataclasses.dataclass
+class Calibration:
+    """Per tensor: min/max over the calibration tiles, and the percentiles clipping may use."""
+
+    minmax: dict[str, tuple[float, float]]
+    percentiles: dict[str, dict[float, tuple[float, float]]]
+    tiles: int = 0
+
+    def ranges(self, scheme: qs.Scheme) -> dict[str, tuple[float, float]]:
+        return {name: qs.clipped_range(mm, self.percentiles.get(name), scheme) for name, mm in self.minmax.items()}
+
+
+def _calibration_values(stage: Stage, calibration: Mapping[str, Path]) -> dict[str, np.ndarray]:
+    """The stage's inputs from its calibration files (NHWC -> NCHW float64)."""
+    from .layout import nhwc_to_nchw
+
+    missing = [p.name for p in stage.inputs if p.name not in calibration]
+    if missing:
+        raise UserError(f"stage {stage.name}: no calibration tiles for {missing[0]}; calibrate this plan (run "
+                        "`noise` with the same --block-chan / --no-fuse / --device-norms)")
+    return {p.name: nhwc_to_nchw(np.load(calibration[p.name])).astype(np.float64) for p in stage.inputs}
+
+
+def calibrate(stages: list[Stage], calibration: Mapping[str, Path], percentiles: bool = True) -> Calibration:
+    """min/max (and percentiles) of every stage input and of every op output, each stage run in
+    float on its own calibration tiles."""
+    result = Calibration({}, {})
+
+    def note(name: str, array: np.ndarray) -> None:
+        lo, hi = float(array.min()), float(array.max())
+        old = result.minmax.get(name)
+        result.minmax[name] = (lo, hi) if old is None else (min(lo, old[0]), max(hi, old[1]))
+        if percentiles and name not in result.percentiles:
+            result.percentiles[name] = qs.percentile_ranges(array)
+
+    for stage in stages:
+        values = _calibration_values(stage, calibration)
+        result.tiles = max(result.tiles, max(len(v) for v in values.values()))
+        for name, array in values.items():
+            note(name, array)
+        for op in stage.ops:
+            values[op.output] = float_op(op, [values[n] for n in op.reads])
+            note(op.output, values[op.output])
+    return result
+
+
+def calibrate_ranges(stages: list[Stage], calibration: Mapping[str, Path]) -> dict[str, tuple[float, float]]:
+    """min/max of every stage input (from its calibration file, NHWC) and of every op output."""
+    return calibrate(stages, calibration, percentiles=False).minmax
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision:
+    """Per-layer precision modes; layers not named use ``default``."""
+
+    modes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    default: str = qs.DEFAULT_MODE
+
+    def bits(self, layer: str) -> qs.ModeBits:
+        mode = self.modes.get(layer, self.default)
+        if mode not in qs.PRECISION_MODES:
+            raise UserError(f"precision_mode {mode!r} for {layer}: choose {', '.join(qs.PRECISION_MODES)}")
+        return qs.PRECISION_MODES[mode]
+
+    def of(self, layer: str) -> tuple[int, int]:
+        """(output activation bits, weight bits)."""
+        bits = self.bits(layer)
+        return bits.output, bits.weight
+
+
+def fused_activations(stage: Stage) -> dict[int, int]:
+    """conv index -> index of the activation that alone reads it (one DFC layer, quant_scheme)."""
+    readers = _readers(stage)
+    fused = {}
+    for index, op in enumerate(stage.ops):
+        reader = _sole_reader(stage, readers, op.output) if isinstance(op, Conv) else None
+        if reader is not None and isinstance(stage.ops[reader], (PRelu, Relu)):
+            fused[index] = reader
+    return fused
+
+
+def value_bits(stage: Stage, precision: Precision, fuse_activations: bool = False) -> dict[str, int]:
+    """Bits of every value (quant_scheme, ASSUMPTION): the widest of what its producer writes and
+    what its readers read (a stage input: its readers only; the host quantizes it); a fused
+    conv's pre-activation value at ``FUSED_ACTIVATION_BITS``."""
+    bits: dict[str, int] = {}
+    for index, op in enumerate(stage.ops):
+        mode = precision.bits(layer_name(stage, index, op))
+        bits[op.output] = max(bits.get(op.output, 0), mode.output)
+        for name in op.reads:
+            bits[name] = max(bits.get(name, 0), mode.input)
+    if fuse_activations:
+        for conv in fused_activations(stage):
+            bits[stage.ops[conv].output] = max(bits[stage.ops[conv].output], qs.FUSED_ACTIVATION_BITS)
+    return bits
+
+
+def _grids(stage: Stage, ranges: Ranges, precision: Precision, fuse_activations: bool = False
+           ) -> Callable[[str], qs.Grid]:
+    bits = value_bits(stage, precision, fuse_activations)
+
+    def grid(name: str) -> qs.Grid:
+        if name not in ranges:
+            raise UserError(f"stage {stage.name}: no calibrated range for {name}; recalibrate for this plan")
+        return qs.activation_grid(*ranges[name], bits[name])
+    return grid
+
+
+# Bias correction (quant_scheme: empirical bias correction; the DFC's `bias_correction` step).
+
+def bias_corrections(stages: list[Stage], calibration: Mapping[str, Path], ranges: Ranges, precision: Precision,
+                     scheme: qs.Scheme) -> dict[str, np.ndarray]:
+    """layer -> corrected float bias (C_out,) for every conv. Each stage runs on its calibration
+    tiles in float and, alongside, in integers with the biases corrected so far (the upstream
+    error included); each conv's bias gets the mean, over batch and time, of (float output -
+    emulated output) per channel, and the emulation goes on from the corrected conv."""
+    corrected = {}
+    for stage in stages:
+        grid = _grids(stage, ranges, precision, scheme.fuse_activations)
+        exact = _calibration_values(stage, calibration)
+        count = min(qs.BIAS_CORRECTION_TILES, min(len(v) for v in exact.values()))
+        draw = np.sort(np.random.default_rng(0).choice(min(len(v) for v in exact.values()), count, replace=False))
+        exact = {name: x[draw] for name, x in exact.items()}  # the same tiles of every input (paired)
+        quantized = {name: QValue(qs.quantize(x, grid(name)), grid(name)) for name, x in exact.items()}
+        for index, op in enumerate(stage.ops):
+            layer = layer_name(stage, index, op)
+            exact[op.output] = float_op(op, [exact[n] for n in op.reads])
+            bits = precision.bits(layer).weight
+
+            def emulate(op=op):
+                return emulate_op(op, [quantized[n] for n in op.reads], grid(op.output), bits,
+                                  scheme.weight_granularity)
+            if isinstance(op, Conv):
+                bias = np.zeros(len(op.weight)) if op.bias is None else op.bias.astype(np.float64)
+                error = (exact[op.output] - emulate().real).mean(axis=(0, 2, 3))
+                corrected[layer] = bias + error
+                op = dataclasses.replace(op, bias=corrected[layer].astype(np.float32))
+            quantized[op.output] = emulate(op)
+    return corrected
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibrated:
+    """The stages as the DFC holds them before quantization (equalized when the scheme says so)
+    and their ranges under the scheme (clipped, with headroom): what precision and bias
+    correction build on."""
+
+    stages: Mapping[str, Stage]
+    ranges: Ranges
+    scheme: qs.Scheme
+    files: Mapping[str, Path]
+    equalized: tuple[EqualizedPair, ...] = ()
+    calibration: Calibration | None = None
+
+
+def prepare_stages(stages: list[Stage], scheme: qs.Scheme) -> tuple[dict[str, Stage], tuple[EqualizedPair, ...]]:
+    """The stages equalized when the scheme says so."""
+    if not scheme.equalization:
+        return {s.name: s for s in stages}, ()
+    prepared, pairs = {}, []
+    for stage in stages:
+        prepared[stage.name], done = equalize_stage(stage)
+        pairs.extend(done)
+    return prepared, tuple(pairs)
+
+
+def calibrated(stages: list[Stage], files: Mapping[str, Path], scheme: qs.Scheme,
+               calibration: Calibration | None = None) -> Calibrated:
+    """Equalize, then calibrate the equalized stages (or reuse ``calibration`` of them)."""
+    prepared, pairs = prepare_stages(stages, scheme)
+    calibration = calibration or calibrate(list(prepared.values()), files)
+    return Calibrated(prepared, calibration.ranges(scheme), scheme, files, pairs, calibration)
+
+
+def rescheme(base: Calibrated, scheme: qs.Scheme) -> Calibrated:
+    """``base`` under another clipping or bias-correction choice (same equalization, same calibration)."""
+    if scheme.equalization != base.scheme.equalization or base.calibration is None:
+        raise ValueError("rescheme keeps the equalization and needs the calibration")
+    return dataclasses.replace(base, scheme=scheme, ranges=base.calibration.ranges(scheme))
+
+
+@dataclasses.dataclass(frozen=True)
+class Emulation:
+    """Everything the emulated device computes with: the stages as the DFC holds them
+    (equalized, biases corrected), the ranges, the precision and the scheme."""
+
+    stages: Mapping[str, Stage]
+    ranges: Ranges
+    precision: Precision = Precision()
+    scheme: qs.Scheme = qs.Scheme()
+    equalized: tuple[EqualizedPair, ...] = ()
+    #: the stages before bias correction: what float computes (equal to the plan's in float)
+    float_stages: Mapping[str, Stage] = dataclasses.field(default_factory=dict)
+
+    def stage(self, stage: Stage) -> Stage:
+        return self.stages.get(stage.name, stage)
+
+    def float_stage(self, stage: Stage) -> Stage:
+        return self.float_stages.get(stage.name, stage)
+
+
+def build_emulation(base: Calibrated, precision: Precision) -> Emulation:
+    """``base`` at ``precision``, with biases corrected for it when the scheme says so."""
+    stages = dict(base.stages)
+    if base.scheme.bias_correction:
+        biases = bias_corrections(list(stages.values()), base.files, base.ranges, precision, base.scheme)
+        for name, stage in stages.items():
+            ops = tuple(dataclasses.replace(op, bias=biases[layer_name(stage, i, op)].astype(np.float32))
+                        if isinstance(op, Conv) else op for i, op in enumerate(stage.ops))
+            stages[name] = dataclasses.replace(stage, ops=ops)
+    return Emulation(stages, base.ranges, precision, base.scheme, base.equalized, dict(base.stages))
+
+
+def run_stage_quantized(stage: Stage, inputs: Mapping[str, np.ndarray], ranges: Ranges, precision: Precision,
+                        scheme: qs.Scheme = qs.Scheme()) -> dict[str, np.ndarray]:
+    """(batch, C, 1, W) float inputs -> float outputs, every op in the device's integers (the
+    stage as given: equalization and bias correction are done before, ``build_emulation``)."""
+    grid = _grids(stage, ranges, precision, scheme.fuse_activations)
+    values = {p.name: QValue(qs.quantize(inputs[p.name], grid(p.name)), grid(p.name)) for p in stage.inputs}
+    for index, op in enumerate(stage.ops):
+        weight_bits = precision.bits(layer_name(stage, index, op)).weight
+        values[op.output] = emulate_op(op, [values[n] for n in op.reads], grid(op.output), weight_bits,
+                                       scheme.weight_granularity)
+    return {p.name: values[p.name].real.astype(np.float32) for p in stage.outputs}
+
+
+def run_emulated(emulation: Emulation, stage: Stage, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One stage of the plan as ``emulation`` holds it (its equalized, corrected form)."""
+    return run_stage_quantized(emulation.stage(stage), inputs, emulation.ranges, emulation.precision,
+                               emulation.scheme)
+
+
+def feasibility(plan, ranges, precision: Precision) -> list[dict]:
+    """Layers whose rescale the datapath cannot hold at their precision, each with the fix."""
+    problems = []
+    for stage in plan.stages:
+        for index, op in enumerate(stage.ops):
+            name = layer_name(stage, index, op)
+            act, _ = precision.of(name)
+            if isinstance(op, PRelu) and not qs.slope_fits(op.slope, act):
+                problems.append({
+                    "layer": name, "kind": "NegativeSlopeExponentNonFixable",
+                    "detail": f"negative slope {op.slope:.3g} needs a shift of {qs.slope_shift(op.slope)}, the "
+                              f"op has {act} data bits",
+                    "fix": "quantization_param(..., precision_mode=a16_w16) on this layer, or move the PReLU to "
+                           "the host (a different split)"})
+            if isinstance(op, Add):
+                grids = [qs.activation_grid(*ranges[n], act) for n in op.reads]
+                ratio = max(g.scale for g in grids) / max(min(g.scale for g in grids), 1e-30)
+                if ratio > 2 ** act:
+                    problems.append({
+                        "layer": name, "kind": "add_scale_ratio",
+                        "detail": f"input scales differ {ratio:.3g}x, more than {act} bits of shift: the smaller "
+                                  "input vanishes on the common grid",
+                        "fix": "a16_w16 on this layer, or split so the add runs on the host"})
+    return problems
