@@ -77,6 +77,22 @@ def test_quantized_io_converts_on_the_host(compiled, monkeypatch):
     assert np.abs(out - ref).max() <= 2 ** -9 + 1e-6 and not np.array_equal(out, ref)
 
 
+def test_quantized_io_refuses_a_stream_without_one_scale(compiled, monkeypatch):
+    """A HEF with per-feature output scales reports quant_info as zeros (HailoRT 4.23's own
+    library, docs/measured/hailort_build.md): host-side dequantization would give zeros, so the
+    stream is refused in one line naming the fix."""
+    model, _, hef_dir = compiled
+    hailo = runtime_double.install(monkeypatch, io="quantized")
+    monkeypatch.setattr(hailo, "QP_SCALE", 0.0)
+    plan = build_plan(model)
+    backend = load_backend("hailo_runtime", hef_dir=hef_dir, io_format="quantized")
+    backend.prepare(plan, 16)
+    stage = plan.stage("bottleneck__tcn0_in")
+    with pytest.raises(UserError, match=r"has no single scale .*use --io-format float32"):
+        backend.run_stage(stage, {"bottleneck_norm": np.zeros((1, 16, 1, 16), np.float32)})
+    backend.close()
+
+
 def test_one_hef_per_stage_runs_the_same(compiled_per_stage, monkeypatch):
     model, export, hef_dir = compiled_per_stage
     hailo = runtime_double.install(monkeypatch)

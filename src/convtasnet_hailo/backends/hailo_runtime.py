@@ -83,6 +83,18 @@ def import_runtime():
     return hailo_platform
 
 
+def _one_scale(info) -> tuple[float, float]:
+    """The stream's one scale and zero point. A HEF with per-feature output scales (extension
+    OUTPUT_SCALE_PER_FEATURE) reports ``quant_info`` as zeros (seen with HailoRT 4.23's own library,
+    docs/measured/hailort_build.md): dequantizing with it would give zeros, so it is refused."""
+    scale, zero_point = float(info.quant_info.qp_scale), float(info.quant_info.qp_zp)
+    if not scale > 0:
+        raise UserError(f"stream {info.name} has no single scale (per-feature quantization: HailoRT reports "
+                        f"qp_scale {scale:g}); --io-format quantized cannot convert it on the host: use "
+                        "--io-format float32")
+    return scale, zero_point
+
+
 def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
@@ -375,12 +387,13 @@ class HailoRuntimeBackend(Backend):
     def _to_device(self, info, tiles: np.ndarray) -> np.ndarray:
         if self.io_format == "float32":
             return np.ascontiguousarray(tiles, dtype=np.float32)
-        return quantize(tiles, info.quant_info.qp_scale, info.quant_info.qp_zp, self._device_dtype(info))
+        scale, zero_point = _one_scale(info)
+        return quantize(tiles, scale, zero_point, self._device_dtype(info))
 
     def _from_device(self, info, buffer: np.ndarray) -> np.ndarray:
         if self.io_format == "float32":
             return np.asarray(buffer, np.float32)
-        return dequantize(buffer, info.quant_info.qp_scale, info.quant_info.qp_zp)
+        return dequantize(buffer, *_one_scale(info))
 
     def _infer(self, pipe: _StagePipeline, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One batch through the device: the vstream pipeline, or InferModel bindings (one per frame)."""
