@@ -178,16 +178,17 @@ def load_split(corpus: Path, split: str, rooms: tuple[np.ndarray, ...] = (), **o
 
 
 def write_fixed_set(out: Path, split: str, count: int, seconds: float, rng: np.random.Generator,
-                    babble_set: str | None = None) -> list[dict]:
+                    babble_set: str | None = None, reverb_prob: float = 0.5) -> list[dict]:
     """``count`` pairs of a held-out split as ``<out>/<split>/{mix_single,s1}/<id>.wav`` (16 kHz,
-    float), in rooms simulated for this split alone. Returns the manifest rows."""
+    float), ``reverb_prob`` of them in rooms simulated for this split alone. Returns the manifest
+    rows."""
     import soundfile as sf
     from train_demo_model import room_rirs
 
     rooms = tuple(room_rirs(16, seed=1000 + len(split), rate=RATE))
     babble_pool = Pool.load(out / f"speech_{babble_set}.npz") if babble_set else None
     data = DenoiseData(Pool.load(out / f"speech_{split}.npz"), Pool.load(out / f"noise_{split}.npz"), babble_pool,
-                       rooms, synthetic=0.1 if split == "test" else 0.0)
+                       rooms, reverb_prob=reverb_prob, synthetic=0.1 if split == "test" else 0.0)
     rows = []
     for k in range(count):
         target, noisy, info = noisy_example(data, int(seconds * RATE), rng)

@@ -29,7 +29,9 @@ Sources and licences:
 Written under ``--out``: ``speech_<split>.npz`` and ``noise_<split>.npz`` (int16 ``audio``
 concatenated, ``lengths``, ``names``, and for speech ``speaker``), the fixed ``valid`` and
 ``test`` noisy sets in LibriMix's layout (``<split>/mix_single/<id>.wav`` with the clean target in
-``<split>/s1/<id>.wav``, 4 s, SNR -5..15 dB, half of them in simulated rooms) and ``corpus.json``
+``<split>/s1/<id>.wav``, 4 s, SNR -5..15 dB; half of the valid pairs in simulated rooms as in
+training, the test pairs in none by default: `denoise_data.py`'s room target is the direct path and
+early reflections, a dereverberation the peers in the benchmark are not trained for) and ``corpus.json``
 (every file, split and licence).
 
     git clone https://github.com/resemble-ai/Resemblyzer /tmp/Resemblyzer
@@ -147,6 +149,9 @@ def main() -> None:
     parser.add_argument("--valid", type=int, default=48, help="fixed validation pairs (default 48)")
     parser.add_argument("--test", type=int, default=64, help="fixed test pairs (default 64)")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the fixed pairs")
+    parser.add_argument("--test-reverb-prob", type=float, default=0.0,
+                        help="share of test pairs in simulated rooms (default 0: the target is then exactly the speech "
+                             "under the noise, the same task for every denoiser)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     from denoise_data import write_fixed_set
@@ -167,9 +172,10 @@ def main() -> None:
         manifest[f"noise_{split}_minutes"] = round(sum(len(a) for _, a in items) / RATE / 60, 2)
     manifest["speech_licence"] = "LibriSpeech, CC BY 4.0 (openslr.org/12), via github resemble-ai/Resemblyzer"
     rng = np.random.default_rng(args.seed)
-    for split, count, babble in (("valid", args.valid, "valid_babble"), ("test", args.test, None)):
+    for split, count, babble, rooms in (("valid", args.valid, "valid_babble", 0.5),
+                                        ("test", args.test, None, args.test_reverb_prob)):
         manifest[f"{split}_pairs"] = write_fixed_set(args.out, split, count, args.seconds, rng,
-                                                     babble_set=babble)
+                                                     babble_set=babble, reverb_prob=rooms)
     (args.out / "corpus.json").write_text(json.dumps(manifest, indent=1))
     print(f"wrote the corpus under {args.out}: " + ", ".join(
         f"{k} {v['minutes']} min" for k, v in manifest["speech"].items()) + "; noise " + ", ".join(
