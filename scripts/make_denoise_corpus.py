@@ -7,7 +7,7 @@ two of train / valid (checkpoint choice) / test (the final benchmark).
 |---|---|---|
 | ``train`` | the train-clean-100 speakers (one utterance each), minus 198, 3436 and 5703 | librosa: Hungarian dance, Let's Go Fishin, humpback whale; OpenSFX: every sound of 0.5 s or more not listed below; babble of other train speakers (mixed on the fly) |
 | ``valid`` | test-other speakers 0, 2, 4 (sorted by id) | librosa: Sugar Plum Fairy, a trumpet; OpenSFX: helicopter, applause, chainsaw, wind (two cuts of one recording); babble of test-other speakers 6, 8 |
-| ``test`` | test-other speakers 1, 3, 5, 7, 9 | librosa: Vibe Ace, a robin, the talkers 3436 and 5703 (the shipped enhancement recording's noise sources); OpenSFX: mining machinery, jackhammer, sawmill, jet take-off, monkeys; pink noise |
+| ``test`` | test-other speakers 1, 3, 5, 7, 9 | librosa: Vibe Ace, a robin, the talkers 3436 and 5703 (the shipped enhancement recording's noise sources); OpenSFX: mining machinery, jackhammer, sawmill, jet take-off, monkeys; synthetic noise in 10% of the pairs |
 
 The splits follow `make_enhance_pairs.py` (its ``heldout`` speakers validate here, its ``eval``
 speakers test). OpenSFX sounds cut from one original recording stay in one split. librosa's
