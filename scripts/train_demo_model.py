@@ -27,6 +27,16 @@ it (fewer mixtures in a long batch), so gLN's statistics over long inputs are se
         --valid-metadata data/librimix_demo/wav8k/max/metadata/mixture_dev_mix_clean.csv \\
                          data/librimix_demo/wav8k/min/metadata/mixture_dev_mix_clean.csv
     # the same command again adds another 60 minutes
+
+``--denoise CORPUS`` trains the causal 16 kHz denoiser instead (``DENOISE_CONFIG``, n_src = 1) on the
+corpus of `make_denoise_corpus.py`: noisy examples drawn on the fly (`denoise_data.py`: rooms,
+tilt, level, SNR -5..15 dB), the loss -(SI-SNR + SNR)/2, validation on the corpus's fixed valid
+pairs (held-out speakers and noise recordings). The run of issue 40, in 120-minute pieces:
+
+    nohup nice -n 19 env OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE MKL_NUM_THREADS=1 \
+        python scripts/train_demo_model.py --denoise /work/runs_denoiser/corpus \
+        --out /work/runs_denoiser/denoiser.pth --threads 1 --batch 8 --seconds 1 --reverb-prob 0.5 \
+        --lr 1e-3 --seed 40 --eval-every 200 --save-every 10 --minutes 120 >> /work/runs_denoiser/train.log 2>&1 &
 """
 
 from __future__ import annotations
@@ -54,10 +64,15 @@ from convtasnet_hailo.model.convtasnet import ConvTasNet
 DEMO_CONFIG = ConvTasNetConfig(n_src=2, n_filters=128, kernel_size=16, stride=8, bn_chan=64, hid_chan=128,
                                skip_chan=64, conv_kernel_size=3, n_blocks=7, n_repeats=2,
                                norm_type=NormType.GLN, mask_act=MaskAct.RELU, sample_rate=8000)
+#: The causal 16 kHz denoiser (``--denoise``): 8 ms hops plus L - S = 16 samples of latency (9 ms), a 0.51 s
+#: receptive field, 0.4 M parameters, 0.38 GMAC per second of audio.
+DENOISE_CONFIG = ConvTasNetConfig(n_src=1, n_filters=128, kernel_size=32, stride=16, bn_chan=64, hid_chan=128,
+                                  skip_chan=64, conv_kernel_size=3, n_blocks=7, n_repeats=2,
+                                  norm_type=NormType.CLN, mask_act=MaskAct.SIGMOID, causal=True, sample_rate=16000)
 RATE = 8000
 STATE_FORMAT = 1
 #: Options a resumed run must share with the run it continues (the others may change per piece).
-RESUME_KEYS = ("real", "corpus", "causal", "augment", "reverb_prob", "seed", "batch", "seconds", "max_seconds",
+RESUME_KEYS = ("real", "corpus", "denoise", "causal", "augment", "reverb_prob", "seed", "batch", "seconds", "max_seconds",
                "librimix_levels", "teacher", "distill")
 
 
@@ -104,18 +119,18 @@ def _crop(wav: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def synthetic_rir(rng: np.random.Generator) -> np.ndarray:
+def synthetic_rir(rng: np.random.Generator, rate: int = RATE) -> np.ndarray:
     """A room impulse response: direct path plus exponentially decaying noise, RT60 0.15-0.7 s."""
     rt60 = rng.uniform(0.15, 0.7)
-    length = int(rt60 * RATE)
-    t = np.arange(length) / RATE
+    length = int(rt60 * rate)
+    t = np.arange(length) / rate
     tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60) * rng.uniform(0.2, 0.6)
-    tail[: int(0.002 * RATE)] = 0
+    tail[: int(0.002 * rate)] = 0
     tail[0] = 1.0
     return (tail / np.sqrt(np.sum(tail ** 2))).astype(np.float32)
 
 
-def room_rirs(count: int, seed: int) -> list[np.ndarray]:
+def room_rirs(count: int, seed: int, rate: int = RATE) -> list[np.ndarray]:
     """Room impulse responses of simulated shoebox rooms (image method, pyroomacoustics): rooms of
     3-9 m, RT60 0.15-0.7 s, source and microphone at random places at least 0.5 m from walls."""
     try:
@@ -132,12 +147,12 @@ def room_rirs(count: int, seed: int) -> list[np.ndarray]:
             absorption, max_order = pra.inverse_sabine(rt60, room_dim)
         except ValueError:  # a room too large for this RT60
             continue
-        room = pra.ShoeBox(room_dim, fs=RATE, materials=pra.Material(absorption), max_order=min(max_order, 20))
+        room = pra.ShoeBox(room_dim, fs=rate, materials=pra.Material(absorption), max_order=min(max_order, 20))
         room.add_source(rng.uniform(0.5, room_dim - 0.5))
         room.add_microphone(rng.uniform(0.5, room_dim - 0.5))
         room.compute_rir()
         rir = np.asarray(room.rir[0][0], dtype=np.float64)
-        rir = rir[max(0, int(np.argmax(np.abs(rir))) - 8):][: int(0.8 * RATE)]  # direct path first
+        rir = rir[max(0, int(np.argmax(np.abs(rir))) - 8):][: int(0.8 * rate)]  # direct path first
         rirs.append((rir / np.sqrt(np.sum(rir ** 2))).astype(np.float32))
     return rirs
 
@@ -250,13 +265,14 @@ def si_snri(model: ConvTasNet, items: list[tuple[torch.Tensor, torch.Tensor]]) -
     return float(np.mean(scores))
 
 
-def segment_plan(rng: np.random.Generator, batch: int, seconds: float, max_seconds: float | None) -> tuple[int, int]:
+def segment_plan(rng: np.random.Generator, batch: int, seconds: float, max_seconds: float | None,
+                 rate: int = RATE) -> tuple[int, int]:
     """(mixtures, samples) of the next batch: fixed ``seconds``, or a length drawn in
     [seconds, max_seconds] with about as much audio per batch as ``batch`` x ``seconds``."""
     if not max_seconds or max_seconds <= seconds:
-        return batch, int(seconds * RATE)
+        return batch, int(seconds * rate)
     length = float(rng.uniform(seconds, max_seconds))
-    return max(1, int(round(batch * seconds / length))), int(length * RATE)
+    return max(1, int(round(batch * seconds / length))), int(length * rate)
 
 
 def distillation_loss(estimates: torch.Tensor, sources: torch.Tensor, teacher: torch.Tensor | None,
@@ -323,7 +339,36 @@ class TrainOptions:
     save_every_minutes: float = 10.0
     librimix_levels: bool = False
     distill: float = 0.0
+    rate: int = RATE
     resume_keys: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeparationTask:
+    """Two-speaker separation: mixtures drawn from a corpus, negative PIT SI-SNR (with a teacher's
+    targets mixed in), validation SI-SNRi with the best permutation."""
+
+    corpus: "Corpus"
+    validation: list
+    augmentation: Augmentation | None = None
+    librimix_levels: bool = False
+    teacher: ConvTasNet | None = None
+    distill: float = 0.0
+
+    def batch(self, rng: np.random.Generator, count: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sources (B, 2, T), mixtures (B, T))."""
+        batch = [make_mixture(self.corpus, length, rng, self.augmentation, self.librimix_levels) for _ in range(count)]
+        return torch.from_numpy(np.stack([b[0] for b in batch])), torch.from_numpy(np.stack([b[1] for b in batch]))
+
+    def loss(self, model: ConvTasNet, targets: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        teacher = None
+        if self.teacher is not None:
+            with torch.no_grad():
+                teacher = self.teacher(inputs)
+        return distillation_loss(model(inputs), targets, teacher, self.distill)
+
+    def validate(self, model: ConvTasNet) -> dict:
+        return {"val_si_snri": si_snri(model, self.validation)}
 
 
 class _Stop:
@@ -341,13 +386,16 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus,
-          validation: list[tuple[torch.Tensor, torch.Tensor]], augmentation: Augmentation | None = None,
-          teacher: ConvTasNet | None = None, report=print, initial_best: float = -np.inf) -> dict:
+def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus | None,
+          validation: list[tuple[torch.Tensor, torch.Tensor]] | None, augmentation: Augmentation | None = None,
+          teacher: ConvTasNet | None = None, report=print, initial_best: float = -np.inf, task=None) -> dict:
     """One piece of training: resumes from ``options.state`` when it exists, stops after
     ``options.minutes`` or at ``options.max_steps`` (total) or on a signal, and saves the state.
-    ``initial_best``: the score ``options.out`` must beat to be written (a new run's). Returns the
-    final state's summary (step, best, elapsed)."""
+    ``initial_best``: the score ``options.out`` must beat to be written (a new run's). ``task``:
+    what is trained (``batch``, ``loss``, ``validate``, as ``SeparationTask``); by default the
+    separation of ``train_corpus``. Returns the final state's summary (step, best, elapsed)."""
+    task = task or SeparationTask(train_corpus, validation, augmentation, options.librimix_levels, teacher,
+                                  options.distill)
     random.seed(options.seed)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
@@ -386,15 +434,9 @@ def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus,
     while time.time() - started < options.minutes * 60 and not _Stop.requested:
         if options.max_steps is not None and step >= options.max_steps:
             break
-        count, length = segment_plan(rng, options.batch, options.seconds, options.max_seconds)
-        batch = [make_mixture(train_corpus, length, rng, augmentation, options.librimix_levels) for _ in range(count)]
-        sources = torch.from_numpy(np.stack([b[0] for b in batch]))
-        mixtures = torch.from_numpy(np.stack([b[1] for b in batch]))
-        targets = None
-        if teacher is not None:
-            with torch.no_grad():
-                targets = teacher(mixtures)
-        loss = distillation_loss(model(mixtures), sources, targets, options.distill)
+        count, length = segment_plan(rng, options.batch, options.seconds, options.max_seconds, options.rate)
+        targets, inputs = task.batch(rng, count, length)
+        loss = task.loss(model, targets, inputs)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -402,12 +444,14 @@ def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus,
         step += 1
         losses.append(loss.item())
         if step % options.eval_every == 0:
-            score = si_snri(model, validation)
+            scores = task.validate(model)
+            model.train()
+            score = scores["val_si_snri"]
             scheduler.step(score)
             entry = {"step": step, "piece": piece,
                      "minutes": round((elapsed_before + time.time() - started) / 60, 1),
-                     "train_loss": round(float(np.mean(losses)), 3), "val_si_snri": round(score, 3),
-                     "lr": optimizer.param_groups[0]["lr"],
+                     "train_loss": round(float(np.mean(losses)), 3),
+                     **{k: round(v, 3) for k, v in scores.items()}, "lr": optimizer.param_groups[0]["lr"],
                      "time": datetime.datetime.now().isoformat(timespec="seconds")}
             losses = []
             if score > best:
@@ -446,11 +490,45 @@ def read_history(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
+def separation_setup(args) -> tuple[ConvTasNetConfig, SeparationTask, object]:
+    """The two-speaker demo's (config, task, validation described) from the command line."""
+    if args.real:
+        train_corpus, valid = Corpus.from_folder(args.real / "train"), Corpus.from_folder(args.real / "valid")
+    else:
+        train_corpus, valid = Corpus.from_npz(args.corpus / "train.npz"), Corpus.from_npz(args.corpus / "test.npz")
+    augmentation = Augmentation(tuple(room_rirs(256, seed=args.seed)), args.reverb_prob) if args.augment else None
+    validation = (librimix_validation(args.valid_metadata) if args.valid_metadata
+                  else validation_set(valid, 64, 4.0, seed=123))
+    config = dataclasses.replace(DEMO_CONFIG, causal=True, norm_type=NormType.CLN) if args.causal else DEMO_CONFIG
+    teacher = load_model(str(args.teacher))[0].eval() if args.teacher else None
+    task = SeparationTask(train_corpus, validation, augmentation, args.librimix_levels, teacher,
+                          args.distill if teacher else 0.0)
+    return config, task, [str(p) for p in args.valid_metadata or []] or "64 x 4 s, seed 123"
+
+
+def denoise_setup(args) -> tuple[ConvTasNetConfig, object, str]:
+    """The causal denoiser's (config, task, validation described): train examples drawn on the fly
+    from the corpus's train split in 256 simulated rooms, validated on its fixed valid pairs."""
+    from denoise_data import DenoiseTask, load_split, read_fixed_set
+
+    if args.teacher or args.causal or args.librimix_levels or args.valid_metadata:
+        raise SystemExit("--denoise trains the causal denoiser alone: drop --teacher, --causal, --librimix-levels "
+                         "and --valid-metadata")
+    rooms = tuple(room_rirs(256, seed=args.seed, rate=DENOISE_CONFIG.sample_rate))
+    data = load_split(args.denoise, "train", rooms, reverb_prob=args.reverb_prob, speed=0.3)
+    validation = read_fixed_set(args.denoise / "valid")
+    if not validation:
+        raise SystemExit(f"no validation pairs in {args.denoise / 'valid'}: run make_denoise_corpus.py first")
+    return DENOISE_CONFIG, DenoiseTask(data, validation), str(args.denoise / "valid")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     corpus = parser.add_mutually_exclusive_group(required=True)
     corpus.add_argument("--real", type=Path, help="corpus/librispeech_8k (train/ and valid/ folders of .ogg)")
     corpus.add_argument("--corpus", type=Path, help="synthetic corpus from make_tts_corpus.py (train.npz, test.npz)")
+    corpus.add_argument("--denoise", type=Path,
+                        help="train the causal 16 kHz denoiser on this corpus of make_denoise_corpus.py")
     parser.add_argument("--out", type=Path, required=True, help="the best checkpoint (Asteroid format)")
     parser.add_argument("--state", type=Path, help="training state to resume from and save to (default <out>.state.pt)")
     parser.add_argument("--history", type=Path, help="validation history, JSON lines (default <out>.history.jsonl)")
@@ -483,14 +561,10 @@ def main() -> None:
     bound_allocator_growth()
     state = args.state or args.out.with_name(args.out.stem + ".state.pt")
     history = args.history or args.out.with_name(args.out.stem + ".history.jsonl")
-    if args.real:
-        train_corpus, valid = Corpus.from_folder(args.real / "train"), Corpus.from_folder(args.real / "valid")
+    if args.denoise:
+        config, task, described = denoise_setup(args)
     else:
-        train_corpus, valid = Corpus.from_npz(args.corpus / "train.npz"), Corpus.from_npz(args.corpus / "test.npz")
-    augmentation = Augmentation(tuple(room_rirs(256, seed=args.seed)), args.reverb_prob) if args.augment else None
-    validation = (librimix_validation(args.valid_metadata) if args.valid_metadata
-                  else validation_set(valid, 64, 4.0, seed=123))
-    config = dataclasses.replace(DEMO_CONFIG, causal=True, norm_type=NormType.CLN) if args.causal else DEMO_CONFIG
+        config, task, described = separation_setup(args)
     model = ConvTasNet(config).train()
     if args.init and not state.is_file():
         init = load_model(str(args.init))[0].state_dict()
@@ -498,26 +572,24 @@ def main() -> None:
             init = {k.replace("shared_block.3.weight", "shared_block.3.0.weight")
                     .replace("shared_block.3.bias", "shared_block.3.0.bias"): v for k, v in init.items()}
         model.load_state_dict(init)
-    teacher = load_model(str(args.teacher))[0].eval() if args.teacher else None
     resume_keys = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k in RESUME_KEYS}
     options = TrainOptions(out=args.out, state=state, history=history, minutes=args.minutes, max_steps=args.max_steps,
                            batch=args.batch, seconds=args.seconds, max_seconds=args.max_seconds, lr=args.lr,
                            seed=args.seed, eval_every=args.eval_every, save_every_minutes=args.save_every,
-                           librimix_levels=args.librimix_levels, distill=args.distill if teacher else 0.0,
-                           resume_keys=resume_keys)
+                           librimix_levels=args.librimix_levels, rate=config.sample_rate, resume_keys=resume_keys)
     initial_best = -np.inf
     if not state.is_file():
         start = {"step": 0, "event": "start", "init": str(args.init), "config": config.to_json(),
-                 "validation": [str(p) for p in args.valid_metadata or []] or "64 x 4 s, seed 123",
-                 "n_validation": len(validation), **resume_keys}
+                 "validation": described, "n_validation": len(task.validation), **resume_keys}
         if args.init:  # a fine-tune's checkpoint is written only when it beats its starting point
-            initial_best = start["val_si_snri_init"] = round(si_snri(model, validation), 3)
+            initial_best = start["val_si_snri_init"] = round(task.validate(model)["val_si_snri"], 3)
+            model.train()
         history.parent.mkdir(parents=True, exist_ok=True)
         with open(history, "a") as handle:
             handle.write(json.dumps(start) + "\n")
         print(json.dumps(start), flush=True)
     _Stop.install()
-    result = train(options, model, train_corpus, validation, augmentation, teacher, initial_best=initial_best)
+    result = train(options, model, None, None, initial_best=initial_best, task=task)
     args.out.with_name(args.out.stem + ".training.json").write_text(json.dumps(
         {"config": config.to_json(), "init": str(args.init), "lr": args.lr, **resume_keys,
          "best_val_si_snri_db": round(result["best"], 3), "steps": result["step"],

@@ -136,3 +136,28 @@ def test_enhance_writes_one_file_per_input_and_refuses_separation_models(tmp_pat
     err = capsys.readouterr().err
     assert "separates 2 sources" in err and "use `separate`" in err and err.count("\n") == 1
     assert torch.__version__  # torch stays importable after the CLI ran
+
+
+def test_enhance_writes_the_input_speech_level_and_sign_unless_raw_output(tmp_path):
+    """The written file is the model's output times the least-squares gain against the input (in
+    the JSON); --raw-output writes the model's own output."""
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.config import ConvTasNetConfig
+    from convtasnet_hailo.model.random_init import random_model
+    from tests.conftest import TINY
+
+    enhancer = tmp_path / "enh.pth"
+    tiny = {k: getattr(TINY, k) for k in ("n_filters", "bn_chan", "hid_chan", "skip_chan", "n_blocks", "n_repeats")}
+    save_model(random_model(ConvTasNetConfig(**tiny, n_src=1), seed=2), enhancer)
+    sf.write(tmp_path / "a.wav", speech_like(0.7, 8000, 3), 8000, subtype="FLOAT")
+    common = ["enhance", str(tmp_path / "a.wav"), "--model", str(enhancer), "--subtype", "FLOAT"]
+    assert main([*common, "--out", str(tmp_path / "raw"), "--raw-output"]) == 0
+    assert main([*common, "--out", str(tmp_path / "matched")]) == 0
+    wav = sf.read(tmp_path / "a.wav")[0]
+    raw, matched = (sf.read(tmp_path / d / "a_enhanced.wav")[0] for d in ("raw", "matched"))
+    level = json.loads((tmp_path / "matched" / "enhance_run.json").read_text())["files"][0]["level"]
+    expected = np.dot(raw, wav) / np.dot(raw, raw)
+    assert level["matched"] and level["sign"] * level["gain"] == pytest.approx(expected, rel=1e-4)
+    np.testing.assert_allclose(matched, raw * expected, rtol=1e-4, atol=1e-7)
+    assert np.dot(matched, wav) > 0  # the input's polarity
+    assert json.loads((tmp_path / "raw" / "enhance_run.json").read_text())["files"][0]["level"]["matched"] is False

@@ -105,13 +105,14 @@ def _run_spec(args: argparse.Namespace, source, **fields):
     return RunSpec(source=source(args), options=_layout(args), backend=backend, **fields)
 
 
-def _separate_request(args: argparse.Namespace, inputs: list[str]):
+def _separate_request(args: argparse.Namespace, inputs: list[str], raw_output: bool = False):
     from .separation.segments import SegmentPolicy
     from .separation.workflows import SeparateRequest
 
     policy = SegmentPolicy(args.segment, args.overlap)
     return SeparateRequest(spec=_run_spec(args, _trained_model, tile_w=args.tile_w), inputs=inputs,
-                           out=Path(args.out), policy=policy, subtype=args.subtype)
+                           out=Path(args.out), policy=policy, subtype=args.subtype,
+                           raw_output=raw_output)
 
 
 def _compile_request_options(args: argparse.Namespace):
@@ -158,7 +159,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 def cmd_enhance(args: argparse.Namespace) -> int:
     from .separation.workflows import enhance_command
 
-    return enhance_command(_separate_request(args, args.inputs))
+    return enhance_command(_separate_request(args, args.inputs, raw_output=args.raw_output))
 
 
 def cmd_import_onnx(args: argparse.Namespace) -> int:
@@ -218,7 +219,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         source=_model_or_export(args), out=Path(args.out), input=args.input, live_seconds=args.live,
         hop_ms=args.hop_ms, backend=backend, options=_layout(args), device=device, plan_kind=args.plan,
         max_width=args.max_width, sources=tuple(p for p in (args.s1, args.s2) if p), play=args.play,
-        subtype=args.subtype))
+        subtype=args.subtype, raw_output=args.raw_output))
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
@@ -583,6 +584,9 @@ def _add_enhance(sub, shared: _Shared) -> None:
     enhance = sub.add_parser("enhance", parents=shared.audio + [shared.file_outputs],
                              help="denoise recordings with a one-output (n_src=1) model: <stem>_enhanced.wav each")
     enhance.add_argument("inputs", nargs="+", help="noisy files (WAV/FLAC; stereo is downmixed, other rates resampled)")
+    enhance.add_argument("--raw-output", action="store_true",
+                         help="write the model's raw output; by default it is scaled to the input's speech level and "
+                              "polarity (the least-squares gain and sign against the input, in enhance_run.json)")
     enhance.set_defaults(func=cmd_enhance)
 
 
@@ -603,6 +607,9 @@ def _add_stream(sub, shared: _Shared) -> None:
     stream.add_argument("--subtype", choices=("PCM_16", "PCM_24", "FLOAT"),
                         help="output sample format (default PCM_16 for a file, scaled down rather than clipped; "
                              "--live writes FLOAT as the hops come)")
+    stream.add_argument("--raw-output", action="store_true",
+                        help="one-output models: write the raw streamed output; by default a file's is scaled to the "
+                             "input's speech level and polarity (least-squares gain and sign, in stream_run.json)")
     _stream_plan_options(stream)
     stream.set_defaults(func=cmd_stream)
 

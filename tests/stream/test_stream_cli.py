@@ -72,3 +72,26 @@ def test_stream_subtype_means_what_it_means_for_separate(tmp_path, capsys):
     assert json.loads((out / "stream_run.json").read_text())["subtype"] == "PCM_24"
     assert main(["stream", "--live", "1", "--model", str(model), "--subtype", "PCM_16", "--out", str(out)]) == 2
     assert "live WAVs are written as the hops come" in capsys.readouterr().err
+
+
+def test_a_one_output_stream_is_written_at_the_input_level_and_sign_unless_raw_output(tmp_path):
+    import dataclasses
+
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.config import NormType
+    from convtasnet_hailo.model.random_init import random_model
+    from tests.conftest import TINY
+
+    model = tmp_path / "enh.pth"
+    save_model(random_model(dataclasses.replace(TINY, n_src=1, causal=True, norm_type=NormType.CLN), seed=3), model)
+    common = ["stream", str(DEMO_MIXTURE), "--model", str(model), "--hop-ms", "8", "--subtype", "FLOAT"]
+    assert main([*common, "--out", str(tmp_path / "raw"), "--raw-output"]) == 0
+    assert main([*common, "--out", str(tmp_path / "matched")]) == 0
+    wav = sf.read(DEMO_MIXTURE)[0]
+    raw, matched = (sf.read(tmp_path / d / "mixture_s1.wav")[0] for d in ("raw", "matched"))
+    level = json.loads((tmp_path / "matched" / "stream_run.json").read_text())["level"]
+    expected = np.dot(raw, wav) / np.dot(raw, raw)
+    assert level["matched"] and abs(level["sign"] * level["gain"] / expected - 1) < 1e-4
+    np.testing.assert_allclose(matched, raw * expected, rtol=1e-4, atol=1e-7)
+    assert np.dot(matched, wav) > 0
+    assert json.loads((tmp_path / "raw" / "stream_run.json").read_text())["level"]["matched"] is False

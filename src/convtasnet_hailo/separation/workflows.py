@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..audio.io import LoadedAudio, pcm_safe_gain, save_audio
+from ..audio.level import match_input, raw_output
 from ..audio.librimix import sources_beside
 from ..errors import UserError
 from ..guard import check_run_files
@@ -87,7 +88,9 @@ def separate_files(separator: StitchedSeparator, request: "SeparateRequest", mix
     """Separates every (already loaded and checked) file into its ``targets`` and keeps
     ``separate_run.json`` up to date after each file (``complete`` turns true at the end).
     Outputs that would clip in a PCM subtype are scaled down together (said on stderr and in the
-    JSON as ``gain``); every file is written atomically, so an interrupt loses no finished file."""
+    JSON as ``gain``); every file is written atomically, so an interrupt loses no finished file.
+    ``enhance`` (``suffix``) first brings the output to the input's speech level and polarity
+    (``audio.level``; in the JSON as ``level``) unless the request keeps the raw output."""
     paths, out, policy, subtype = request.inputs, request.out, request.policy, request.subtype
     run_json = "enhance_run.json" if suffix else "separate_run.json"
     rate = separator.config.sample_rate
@@ -102,6 +105,8 @@ def separate_files(separator: StitchedSeparator, request: "SeparateRequest", mix
         estimates = separate_audio(separator, audio, segment, policy.overlap_seconds, Path(path).name)
         seconds = time.perf_counter() - started
         refuse_non_finite(estimates, str(path))
+        level = raw_output() if request.raw_output or not suffix else match_input(estimates[0], audio.wav)
+        estimates = estimates * level.gain
         gain = pcm_safe_gain(estimates, subtype)
         if gain != 1.0:
             _warn(f"{path}: the separated sources peak at {1 / gain * 0.99:.3g}, beyond what {subtype} holds; "
@@ -111,6 +116,7 @@ def separate_files(separator: StitchedSeparator, request: "SeparateRequest", mix
         records.append({"input": str(path), "seconds_of_audio": round(audio.seconds, 3), "notes": list(audio.notes),
                         "segment_seconds": segment, "overlap_seconds": policy.overlap_seconds if segment else None,
                         "processing_seconds": round(seconds, 3), "gain": gain,
+                        **({"level": level.to_json()} if suffix else {}),
                         "real_time_factor": round(seconds / audio.seconds, 4), "outputs": [str(f) for f in files]})
         write_json(out / run_json, {**header, "complete": len(records) == len(paths), "files": records})
         what = "enhanced" if suffix else f"{len(files)} sources"
@@ -166,6 +172,7 @@ class SeparateRequest:
     out: Path
     policy: SegmentPolicy = SegmentPolicy()
     subtype: str = "PCM_16"
+    raw_output: bool = False  # enhance: keep the model's own level and sign
 
 
 @dataclasses.dataclass(frozen=True)

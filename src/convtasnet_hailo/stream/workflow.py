@@ -111,7 +111,9 @@ class StreamRequest:
     """``stream``: a file in simulated real time (``input``) or ``live_seconds`` of a sound card,
     in hops of ``hop_ms``, on the plan ``plan_kind`` picks; ``sources``: the file's ground truth.
     ``subtype``: the WAVs' sample format (default PCM_16 for a file; live WAVs are written as the
-    hops come, before their peak is known, so only FLOAT)."""
+    hops come, before their peak is known, so only FLOAT). A one-output model's file stream is
+    written at the input's speech level and polarity (``audio.level``) unless ``raw_output``; a
+    live stream's WAVs keep the raw output (written before the whole input is known)."""
 
     source: ModelSource
     out: Path
@@ -126,6 +128,7 @@ class StreamRequest:
     sources: tuple[str, ...] = ()
     play: str | None = None
     subtype: str | None = None
+    raw_output: bool = False
 
     def __post_init__(self) -> None:
         if self.input is not None and self.live_seconds is not None:
@@ -256,14 +259,22 @@ def offline_parity(model, wav: np.ndarray, streamed: np.ndarray) -> dict:
 def write_stream(request: StreamRequest, result: StreamResult) -> None:
     """The sources (a file's, in ``subtype``; live ones were written as they came), the JSON, the plot."""
     from ..audio.io import pcm_safe_gain, save_audio
+    from ..audio.level import match_input, raw_output
 
     rate, out = request.source.config.sample_rate, request.out
     if result.live is None:
         subtype = request.subtype or "PCM_16"
-        gain = pcm_safe_gain(result.streamed, subtype)
-        for index, track in enumerate(result.streamed, start=1):
+        one_output = len(result.streamed) == 1
+        level = match_input(result.streamed[0], result.wav) if one_output and not request.raw_output else raw_output()
+        streamed = result.streamed * level.gain
+        gain = pcm_safe_gain(streamed, subtype)
+        for index, track in enumerate(streamed, start=1):
             save_audio(out / f"{request.stem}_s{index}.wav", track * gain, rate, subtype)
         result.record["subtype"], result.record["gain"] = subtype, gain
+        if one_output:
+            result.record["level"] = level.to_json()
+    elif len(result.streamed) == 1:
+        result.record["level"] = raw_output().to_json() | {"method": "raw model output (live: written as it came)"}
     result.record["latency_plot"] = "stream_latency.png" if _can_plot() else None
     write_json(out / "stream_run.json", result.record)
     if result.record["latency_plot"]:
