@@ -60,6 +60,27 @@ def test_forward_without_sources_reports_parity_only(tmp_path, tiny_checkpoint, 
     assert "parity only" in capsys.readouterr().out
 
 
+def test_forward_writes_a_one_output_model_at_the_inputs_level_and_polarity(tmp_path):
+    """The demo's enhancement part runs `forward`: its WAV is the speech at the input's level and
+    sign (least-squares gain, as `enhance` writes it), the JSON says by how much."""
+    import dataclasses
+
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.random_init import random_model
+    from tests.conftest import TINY
+
+    save_model(random_model(dataclasses.replace(TINY, n_src=1), seed=4), tmp_path / "one.pth")
+    wav = speech_like(0.5, 8000, 9)
+    sf.write(tmp_path / "m.wav", wav, 8000, subtype="FLOAT")
+    assert main(["forward", "--mix", str(tmp_path / "m.wav"), "--model", str(tmp_path / "one.pth"), "--tile-w", "16",
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    level = json.loads((run_dir / "librimix_hailo_forward_metrics.json").read_text())["level"]
+    out, _ = sf.read(run_dir / "hailo_src1.wav", dtype="float64")
+    gain = np.dot(out, wav[:len(out)]) / np.dot(out, out)
+    assert level["matched"] and abs(gain - 1.0) < 1e-4, "written at the least-squares level against the input"
+
+
 def test_evaluate_writes_per_utterance_csv_and_summary(tmp_path, tiny_checkpoint):
     csv_path = write_librimix_tree(tmp_path, n=3)
     assert main(["evaluate", "--metadata", str(csv_path), "--model", str(tiny_checkpoint), "--limit", "2",

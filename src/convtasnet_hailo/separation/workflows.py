@@ -126,14 +126,20 @@ def separate_files(separator: StitchedSeparator, request: "SeparateRequest", mix
 
 def write_forward_run(run_dir: Path, result: ForwardResult, rate: int, metrics: dict, title: str) -> None:
     """Separated sources (in ground-truth order when known), the mixture, the PNG and the
-    runbook's ``librimix_hailo_forward_metrics.json``."""
+    runbook's ``librimix_hailo_forward_metrics.json``. A one-output model's WAV is written at the
+    input's speech level and polarity (``audio.level``, as `enhance` does; ``level`` in the JSON);
+    the metrics are the raw output's (scale-invariant)."""
     score = result.score()
     order = list(score.permutation) if score else list(range(len(result.stitched)))
+    tracks = result.stitched
+    if len(tracks) == 1:
+        level = match_input(tracks[0], result.mixture)
+        tracks, metrics = tracks * level.gain, {**metrics, "level": level.to_json()}
     for i, index in enumerate(order, 1):
-        save_audio(run_dir / f"hailo_src{i}.wav", result.stitched[index], rate, "FLOAT")
+        save_audio(run_dir / f"hailo_src{i}.wav", tracks[index], rate, "FLOAT")
     save_audio(run_dir / "mixture.wav", result.mixture, rate, "FLOAT")
-    plot_separation(run_dir / "separation.png", rate, result.mixture, result.stitched[order], result.sources, title)
-    rows = [("input", result.mixture)] + [(f"output {i}", result.stitched[k]) for i, k in enumerate(order, 1)]
+    plot_separation(run_dir / "separation.png", rate, result.mixture, tracks[order], result.sources, title)
+    rows = [("input", result.mixture)] + [(f"output {i}", tracks[k]) for i, k in enumerate(order, 1)]
     rows += [(f"reference {i}", s) for i, s in enumerate(result.sources, 1)] if result.sources is not None else []
     plot_spectrograms(run_dir / "spectrograms.png", rate, rows, title)
     write_json(run_dir / "librimix_hailo_forward_metrics.json", metrics)
