@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 from convtasnet_hailo.assets import DEMO_MODEL
-from convtasnet_hailo.backends.setup import BackendOptions
-from convtasnet_hailo.executors.options import ExecutorOptions
+from convtasnet_hailo.runtime.backend_setup import BackendOptions
+from convtasnet_hailo.tasks.options import ExecutorOptions
 from convtasnet_hailo.model.source import trained_model
-from convtasnet_hailo.pipeline import RunSpec
+from convtasnet_hailo.runtime import RunSpec
 from convtasnet_hailo.separation.evaluation import EvaluateRequest, evaluate_command
 
 

@@ -15,7 +15,7 @@ from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.checkpoint import load_model, save_model
 from convtasnet_hailo.model.config import NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.pipeline.separator import reference_separation
+from convtasnet_hailo.runtime.separator import reference_separation
 from tests.conftest import TINY, assert_within_contract, speech_like
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.plan.reference_trace import trace_reference
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.parity.runner import edge_frame_counts, probe_waveform, samples_for_frames
-from convtasnet_hailo.tiling.executor import StitchedExecutor
+from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import TINY
 
 _TINY = {k: getattr(TINY, k) for k in ("n_filters", "bn_chan", "hid_chan", "skip_chan", "n_blocks", "n_repeats")}

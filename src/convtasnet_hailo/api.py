@@ -24,9 +24,9 @@ from typing import Union
 
 import numpy as np
 
-from .backends.setup import BackendOptions
+from .runtime.backend_setup import BackendOptions
 from .errors import UserError
-from .pipeline import Run, RunSpec, open_run
+from .runtime import Run, RunSpec, open_run
 from .plan.options import PlanOptions
 from .separation.segments import SegmentPolicy
 
@@ -135,7 +135,7 @@ def _checkpoint_source(checkpoint: str | Path):
 
 
 def _export_source(export_dir: str | Path):
-    from .pipeline.sources import exported_source
+    from .runtime.sources import exported_source
 
     return exported_source(Path(export_dir))
 
@@ -233,7 +233,7 @@ class Separator(_Closable):
 
     def separate(self, wav, rate: int | None = None) -> np.ndarray:
         """(T,) samples at ``rate`` (default: the model's) -> (n_src, T') at the model's rate."""
-        from .pipeline.separator import separate_segmented
+        from .runtime.separator import separate_segmented
 
         samples = mono_samples(wav)
         run = self._open_run()
@@ -317,7 +317,7 @@ class StreamingSeparator(_Closable):
 
     @classmethod
     def _open(cls, source, hop_ms: float, backend: BackendOptions, plan: str, options: PlanOptions):
-        from .pipeline.streaming import StreamSpec, open_stream
+        from .runtime.streaming import StreamSpec, open_stream
 
         run, executor, _ = open_stream(StreamSpec(source=source, hop_ms=hop_ms, backend=backend, options=options,
                                                   plan_kind=plan), report=_quiet)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .backends.setup import BackendOptions
-from .pipeline import RunSpec
+from .runtime.backend_setup import BackendOptions
+from .runtime import RunSpec
 from .separation.workflows import ForwardRequest, forward_command, imported_enhancer
 from .stream.workflow import StreamRequest, stream_command
 

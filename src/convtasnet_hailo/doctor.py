@@ -75,7 +75,7 @@ def _version_of(module: str) -> str | None:
 
 def _versions_check() -> Check:
     """The DFC here against the HailoRT here, by Hailo's pairing (compile.versions)."""
-    from .compile.versions import compare
+    from .dfc.versions import compare
 
     dfc, hailort = _version_of("hailo_sdk_client"), _version_of("hailo_platform")
     verdict = compare(dfc, hailort)

@@ -5,7 +5,7 @@
 Run twice by tests/backends/test_hailort_library.py on the same file: once with HailoRT's own
 library (scripts/build_hailort.sh) on PYTHONPATH, once with the runtime test double; the two
 reports must agree on every key. The queries are the ones backends/hailo_runtime.py and
-compile/driver.py make (group infos, networks, vstream infos with their shapes, formats and
+dfc/driver.py make (group infos, networks, vstream infos with their shapes, formats and
 quantization) plus the name mapping HailoRT offers (sorted output names, original names).
 """
 
@@ -55,7 +55,7 @@ def _group(hef, name: str) -> dict:
 def report(path: str) -> dict:
     import hailo_platform
 
-    from convtasnet_hailo.compile.driver import hef_multi_context
+    from convtasnet_hailo.dfc.driver import hef_multi_context
 
     hef = hailo_platform.HEF(path)
     groups = hef.get_network_group_names()

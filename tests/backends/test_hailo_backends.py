@@ -13,7 +13,7 @@ from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.parity.compare import diff_tensor
-from convtasnet_hailo.tiling.executor import StitchedExecutor
+from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import speech_like
 from tests.doubles import runtime as runtime_double
 

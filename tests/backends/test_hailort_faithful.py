@@ -14,7 +14,7 @@ from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.plan.builder import build_plan
-from convtasnet_hailo.tiling.executor import StitchedExecutor
+from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import compile_with_sdk_double, speech_like
 from tests.doubles import runtime as runtime_double
 from tests.doubles import sdk as sdk_double
@@ -141,7 +141,7 @@ def test_multi_context_packs_are_refused_in_one_line(tmp_path, monkeypatch, tiny
     compile without the joint script that asks for one context (an earlier version of `compile`, or
     a DFC that does not honour it), so the joint script is left out here."""
     monkeypatch.setenv("HAILO_DOUBLE_CONTEXTS", json.dumps({"encoder": 3}))  # pack0's group is named after it
-    monkeypatch.setattr("convtasnet_hailo.grids.runner.joint_script", lambda stage_script: "")
+    monkeypatch.setattr("convtasnet_hailo.compile.runner.joint_script", lambda stage_script: "")
     with pytest.raises(AssertionError):  # compile exits 1: the pack cannot run
         compile_with_sdk_double(tmp_path, monkeypatch, tiny_checkpoint, "--execution-mode", "activated_packs")
     assert "pack pack0 compiled multi-context (1 of 2 packs)" in capsys.readouterr().err

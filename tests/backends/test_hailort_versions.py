@@ -9,8 +9,8 @@ import pytest
 
 from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.cli import main
-from convtasnet_hailo.compile.manifest import read_compile_manifest
-from convtasnet_hailo.compile.versions import HAILORT_TO_DFC, compare, hailort_for_dfc
+from convtasnet_hailo.dfc.manifest import read_compile_manifest
+from convtasnet_hailo.dfc.versions import HAILORT_TO_DFC, compare, hailort_for_dfc
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.checkpoint import save_model
 from convtasnet_hailo.model.config import ConvTasNetConfig
@@ -18,7 +18,7 @@ from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.plan.packing import HAILORT_5
-from convtasnet_hailo.tiling.executor import StitchedExecutor
+from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import compile_with_sdk_double, speech_like
 from tests.doubles import runtime as runtime_double
 from tests.doubles import sdk as sdk_double
@@ -137,7 +137,7 @@ def test_a_refused_configure_is_one_line(compiled_per_stage, monkeypatch):
 
 def test_compile_leaves_the_context_count_unknown_when_the_local_hailort_cannot_read_the_hef(
         compiled_per_stage, monkeypatch, caplog):
-    from convtasnet_hailo.compile.driver import hef_multi_context
+    from convtasnet_hailo.dfc.driver import hef_multi_context
 
     _, _, hef_dir = compiled_per_stage
     hef = next(hef_dir.glob("encoder_*.hef"))

@@ -14,14 +14,14 @@ from convtasnet_hailo.backends.streams import StreamBindingError, bind_ports, fr
     reported_shape, to_stream
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.files import sha256_file
-from convtasnet_hailo.grids.runner import end_node_names
+from convtasnet_hailo.compile.runner import end_node_names
 from convtasnet_hailo.model.checkpoint import save_model
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import TINY
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.plan.onnx_names import port_original_names
-from convtasnet_hailo.tiling.executor import StitchedExecutor
+from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import assert_within_contract, compile_with_sdk_double, speech_like
 from tests.doubles import runtime as runtime_double
 

@@ -14,7 +14,7 @@ from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.host_steps import GlnFold, Normalize, gln_from_tile_moments
 from convtasnet_hailo.plan.ops import TileMean, TileSumSquare
 from convtasnet_hailo.plan.stages import Geometry, InputKind
-from convtasnet_hailo.tiling.tensors import per_tile_batch, valid_mask
+from convtasnet_hailo.runtime.tensors import per_tile_batch, valid_mask
 from tests.conftest import TINY
 
 
@@ -142,7 +142,7 @@ def test_the_plan_table_says_a_float_plan_is_not_a_device_plan():
 
 
 def test_edges_from_neighbours_shift_by_one_tile_and_stay_zero_outside_the_utterance():
-    from convtasnet_hailo.tiling.tensors import edges_from_neighbours
+    from convtasnet_hailo.runtime.tensors import edges_from_neighbours
 
     tile_w, n = 4, 2
     frames = np.arange(1, 11, dtype=np.float32)  # length 10: tiles [1..4] [5..8] [9 10 pad pad]

@@ -4,7 +4,7 @@ from convtasnet_hailo.backends import load_backend
 from convtasnet_hailo.metrics.separation import si_snr
 from convtasnet_hailo.model.config import ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.pipeline.separator import (
+from convtasnet_hailo.runtime.separator import (
     StitchedSeparator, reference_separation, segment_starts, separate_segmented,
 )
 from tests.conftest import TINY, speech_like, assert_within_contract

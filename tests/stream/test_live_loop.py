@@ -14,7 +14,7 @@ from convtasnet_hailo.model.checkpoint import load_model, save_model
 from convtasnet_hailo.model.config import NormType
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import RANDOM_PRESETS
-from convtasnet_hailo.pipeline.separator import reference_separation
+from convtasnet_hailo.runtime.separator import reference_separation
 from tests.conftest import assert_within_contract, speech_like
 from tests.doubles import sound as sound_double
 

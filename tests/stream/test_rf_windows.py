@@ -14,9 +14,9 @@ from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import RANDOM_PRESETS
 from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, build_window_plan
 from convtasnet_hailo.plan.rf_windows import VALID
-from convtasnet_hailo.pipeline.separator import reference_separation
-from convtasnet_hailo.tiling.stream_executor import StreamingExecutor, stream_file
-from convtasnet_hailo.tiling.window_executor import WindowStreamingExecutor
+from convtasnet_hailo.runtime.separator import reference_separation
+from convtasnet_hailo.runtime.stream_executor import StreamingExecutor, stream_file
+from convtasnet_hailo.runtime.window_executor import WindowStreamingExecutor
 from tests.conftest import assert_within_contract, speech_like
 
 TINY = RANDOM_PRESETS["tiny"]

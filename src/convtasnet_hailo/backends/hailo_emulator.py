@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compile.driver import import_sdk
-from ..compile.manifest import stage_artifacts
+from ..dfc.driver import import_sdk
+from ..dfc.manifest import stage_artifacts
 from ..hailo.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
 from ..plan.onnx_names import port_original_names

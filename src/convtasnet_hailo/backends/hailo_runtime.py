@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 
 from ..hailo.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
-from ..compile.manifest import HefFile, hef_files
-from ..compile.versions import not_supported_line
+from ..dfc.manifest import HefFile, hef_files
+from ..dfc.versions import not_supported_line
 from ..errors import UserError
 from ..plan.onnx_names import port_original_names
 from ..plan.stage_plan import StagePlan

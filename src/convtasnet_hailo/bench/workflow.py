@@ -26,7 +26,7 @@ import numpy as np
 
 from ..backends import load_backend
 from ..backends.base import Backend
-from ..backends.setup import QUANTIZED_BACKENDS, BackendOptions
+from ..runtime.backend_setup import QUANTIZED_BACKENDS, BackendOptions
 from ..backends.timing import StageTimer
 from ..errors import UserError
 from ..guard import check_run_files
@@ -35,11 +35,11 @@ from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, build_plan, float_backend_options
 from ..plan.packing import pack_stages
 from ..plan.report import plan_summary
-from ..pipeline import RunSpec, open_run
+from ..runtime import RunSpec, open_run
 from ..runs.run_folder import write_json
 from ..plan.cost_model import DeviceModel, device_predictions, predict
-from ..tiling.executor import HostClock, StitchedExecutor
-from ..tiling.tensors import check_tile_width
+from ..runtime.executor import HostClock, StitchedExecutor
+from ..runtime.tensors import check_tile_width
 from .memory import PeakMemory
 from .report import device_lines, path_lines, plot_bench
 
@@ -232,7 +232,7 @@ def bench_long_separation(source: ModelSource, seconds: float, tile_w: int, repo
 
 def _long_separation(model, seconds: float, tile_w: int) -> dict:
     from ..separation.segments import SegmentPolicy
-    from ..pipeline.separator import StitchedSeparator, separate_segmented
+    from ..runtime.separator import StitchedSeparator, separate_segmented
 
     rate = model.config.sample_rate
     wav = speech_like_signal(seconds, rate, seed=1)

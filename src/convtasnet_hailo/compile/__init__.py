@@ -1,5 +1,4 @@
-"""Compiling exported stages with the Hailo Dataflow Compiler (ONNX -> HAR -> HEF).
-
-Importable without torch or onnxruntime: the worker (``worker.py``) runs inside the SDK's own
-Python 3.10-3.12 environment and imports only this package, ``errors`` and ``export.manifest``.
-"""
+"""The grid side of compiling: cases (profiles), running the cases through the compile driver
+(in-process or workers), resume, reports, and the `compile` / `grid` commands. Calibration tiles
+come from :mod:`convtasnet_hailo.quantization.calibration`; the driver side, torch-free and
+SDK-facing, is ``compile/``."""

@@ -16,8 +16,8 @@ from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
 from ..plan.reference_trace import trace_reference
 from ..runs.run_folder import TsvWriter, write_json
-from ..tiling.executor import StitchedExecutor
-from ..tiling.tensors import check_tile_width
+from ..runtime.executor import StitchedExecutor
+from ..runtime.tensors import check_tile_width
 from ..metrics.separation import si_snr
 from ..tolerances import CONTRACT, EMULATION_MIN_SQNR_DB, QUANTIZED_MIN_SQNR_DB, REQUIRED_MARGIN, TARGET_MAX_REL, TOL
 from .compare import TensorDiff, diff_tensor

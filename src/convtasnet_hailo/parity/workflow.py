@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..backends.setup import BackendOptions, open_emulation
-from ..pipeline import RunSpec, open_run
+from ..runtime.backend_setup import BackendOptions, open_emulation
+from ..runtime import RunSpec, open_run
 from ..errors import UserError
 from ..guard import check_run_files
 from ..resources import refuse_unless_fits

@@ -4,7 +4,7 @@ device side, an install without torch).
 With torch these are the reference model's own kernels (gLN's float32 ``mean``/``var`` reduced as
 the layer reduces them, cgLN's layer) and torch's multi-threaded strided copies; without it the
 numpy forms compute the same quantities, rounded in float32 by another summation order, so a run
-without torch stays within the exactness contract of one with it (tests/pipeline/test_device.py
+without torch stays within the exactness contract of one with it (tests/runtime/test_device.py
 holds it there). Which one a process uses is fixed at its first call: :func:`kernels`.
 """
 

@@ -22,7 +22,7 @@ class HostWork:
     """What every host step has: the tensors it reads and writes, and ``apply(store)``, its
     whole-tensor form. The executors run ``apply`` too (on whole tensors when tiled; on the frames
     new since the last hop when streaming) unless the class names a form of its own,
-    ``tiled_form`` / ``stream_form`` = "own", registered in ``tiling.host_forms``. A new host
+    ``tiled_form`` / ``stream_form`` = "own", registered in ``runtime.host_forms``. A new host
     step whose output frame depends on the same input frame only needs nothing else."""
 
     tiled_form: ClassVar[str] = "whole"

@@ -21,8 +21,8 @@ from ..files import write_text_atomically, written_atomically
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 from ..records import RecordError, field, inside
-from ..tiling.executor import StitchedExecutor
-from ..tiling.window_executor import WindowStreamingExecutor
+from ..runtime.executor import StitchedExecutor
+from ..runtime.window_executor import WindowStreamingExecutor
 
 INDEX_NAME = "calibration.json"
 #: The seed of the tile draw: fixed, so `compile` and `noise` calibrate on the same tiles.

@@ -53,7 +53,7 @@ from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan
 from ..plan.stages import Stage
-from ..tiling.executor import StitchedExecutor
+from ..runtime.executor import StitchedExecutor
 
 Report = Callable[[str], None]
 
@@ -448,7 +448,7 @@ def stage_script_lines(stage: Stage, precision: Precision, scheme: qs.Scheme, ra
     ``quantization_param`` per layer not a8_w8, and with headroom a ``force_range_out`` per layer
     output (the activation's, where a conv and its activation are one layer)."""
     from ..hailo.emulation import fused_activations
-    from ..compile.model_script import optimization_lines, precision_line, range_line
+    from ..dfc.model_script import optimization_lines, precision_line, range_line
 
     names = [layer_name(stage, index, op) for index, op in enumerate(stage.ops)]
     lines = optimization_lines(scheme.equalization, scheme.bias_correction, scheme.clip_percentile, names)

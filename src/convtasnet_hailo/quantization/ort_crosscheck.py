@@ -113,7 +113,7 @@ def ort_cross_check(plan: StagePlan, tile_w: int, files: Mapping[str, Path], aud
                     emulator_per_stage_db: Mapping[str, float], report=print) -> dict:
     """Quantizes every stage with ONNX Runtime, runs ``audio`` through the stitched path, and
     compares per-stage SQNR with the emulator's."""
-    from ..tiling.executor import StitchedExecutor
+    from ..runtime.executor import StitchedExecutor
 
     with tempfile.TemporaryDirectory(prefix="ort_qdq_") as temporary:
         directory = Path(temporary)

@@ -23,13 +23,13 @@ import numpy as np
 from ..audio.io import probe_audio
 from ..audio.librimix import MixtureEntry, read_metadata_noted
 from ..errors import UserError
-from ..executors.base import CaseExecutor, Task, TaskFailure
-from ..executors.files import unpack
-from ..executors.options import ExecutorOptions, open_executor
+from ..tasks.base import CaseExecutor, Task, TaskFailure
+from ..tasks.files import unpack
+from ..tasks.options import ExecutorOptions, open_executor
 from ..files import write_text_atomically
 from ..guard import check_run_files, regular_file
 from ..metrics.quality import quality_scores
-from ..pipeline import RunSpec, open_run
+from ..runtime import RunSpec, open_run
 from ..records import RecordError, read_json
 from ..runs.run_folder import new_run_dir, write_json
 from .forward import forward_one

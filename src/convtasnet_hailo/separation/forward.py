@@ -14,7 +14,7 @@ from ..errors import UserError
 from ..metrics.quality import quality_scores
 from ..metrics.separation import SeparationScore, score_separation
 from ..tolerances import TOL, contract_bound
-from ..pipeline.separator import StitchedSeparator, reference_separation
+from ..runtime.separator import StitchedSeparator, reference_separation
 from ..resources import refuse_unless_fits
 from .inputs import load_inputs, refuse_non_finite
 

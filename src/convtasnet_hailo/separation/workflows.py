@@ -19,8 +19,8 @@ from ..audio.librimix import sources_beside
 from ..errors import UserError
 from ..guard import check_run_files
 from ..model.source import ModelSource
-from ..pipeline import RunSpec, open_run
-from ..pipeline.separator import StitchedSeparator, segment_starts, separate_segmented
+from ..runtime import RunSpec, open_run
+from ..runtime.separator import StitchedSeparator, segment_starts, separate_segmented
 from ..resources import refuse_unless_fits
 from ..runs.plot import plot_separation, plot_spectrograms
 from ..runs.run_folder import new_run_dir, write_json

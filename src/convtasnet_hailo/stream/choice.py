@@ -1,11 +1,11 @@
 """`plan`: the stage plan report, or with ``--hop-ms`` the streaming candidates and the choice
-(:mod:`convtasnet_hailo.pipeline.stream_choice`)."""
+(:mod:`convtasnet_hailo.runtime.stream_choice`)."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from ..pipeline.stream_choice import choose_stream_plan, format_choice
+from ..runtime.stream_choice import choose_stream_plan, format_choice
 from ..plan.cost_model import DeviceModel
 from ..plan.options import PlanOptions, PlanPath
 from ..plan.rf_windows import DEFAULT_MAX_WIDTH
@@ -14,7 +14,7 @@ from ..plan.rf_windows import DEFAULT_MAX_WIDTH
 def stream_choice_command(request: "PlanRequest", report=print) -> int:
     """`plan --hop-ms H`: the streaming candidates for a causal model and the choice."""
     from ..plan.packing import HAILORT_5_ARCHS
-    from ..tiling.stream_executor import check_streamable
+    from ..runtime.stream_executor import check_streamable
     from ..plan.rf_windows import hop_samples
 
     model, device, hop_ms = request.source.model, request.device, request.hop_ms

@@ -18,19 +18,19 @@ from typing import Callable
 
 import numpy as np
 
-from ..backends.setup import BackendOptions
+from ..runtime.backend_setup import BackendOptions
 from ..errors import UserError
 from ..guard import check_run_files
 from ..model.source import ModelSource
-from ..pipeline import Run
-from ..pipeline.separator import reference_separation
-from ..pipeline.stream_choice import StreamChoice
-from ..pipeline.streaming import StreamSpec, open_stream
+from ..runtime import Run
+from ..runtime.separator import reference_separation
+from ..runtime.stream_choice import StreamChoice
+from ..runtime.streaming import StreamSpec, open_stream
 from ..plan.cost_model import DeviceModel
 from ..plan.options import DEFAULT_MAX_WIDTH, PlanOptions
 from ..resources import refuse_unless_fits
 from ..runs.run_folder import write_json
-from ..tiling.stream_executor import StreamingExecutor
+from ..runtime.stream_executor import StreamingExecutor
 from .live import sounddevice_module, stream_live
 
 Report = Callable[[str], None]

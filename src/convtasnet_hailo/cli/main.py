@@ -1,0 +1,116 @@
+"""convtasnet-hailo: run Asteroid ConvTasNet speech separation exactly on Hailo-8 / Hailo-8L NPUs.
+
+The command line parses and dispatches, nothing more: each ``cmd_*`` turns its arguments into
+plain values and calls one function of the layer that does the work. Heavy imports happen inside
+the command (fast ``--help``). Errors reach the user through :func:`main`'s one handler."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import UserError
+from . import build, run, verify
+from .options import Parser, shared_parsers
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """A process manager's SIGTERM ends a run like Ctrl-C: finished files kept, partial ones removed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+#: Exit status of a genuine bug (its traceback is shown under a line saying so).
+BUG_EXIT = 3
+
+
+#: What the [host] extra installs: a device install lacks them by design.
+HOST_PACKAGES = ("torch", "onnx", "matplotlib", "pesq", "pystoi")
+
+
+def _environment_error(exc: BaseException) -> str | None:
+    """The one line for an error of the machine rather than of this code, or None."""
+    missing = getattr(exc, "name", None) or ""
+    if isinstance(exc, ImportError) and missing.split(".")[0] in HOST_PACKAGES:
+        return (f"this needs {missing.split('.')[0]}, which a device install leaves out: pip install "
+                "'convtasnet-hailo[host]' (or run from an export folder: --export-dir EXPORT without --model)")
+    if isinstance(exc, MemoryError):
+        return (f"out of memory ({exc or 'MemoryError'}); process shorter inputs (separate --segment), a smaller "
+                "--tile-w, or free memory")
+    if isinstance(exc, OSError):  # the environment (disk full, permissions) rather than a bug
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}; check the path and free space (files already finished are kept)"
+    soundfile = sys.modules.get("soundfile")
+    if soundfile is not None and isinstance(exc, getattr(soundfile, "LibsndfileError", ())):
+        return (f"libsndfile: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; check the audio path "
+                "and free space (files already finished are kept)")
+    return None
+
+
+def _bug(prefix: str, exc: BaseException) -> int:
+    import traceback
+
+    print(f"{prefix}: internal error, a bug in convtasnet-hailo rather than in your input ({type(exc).__name__}); "
+          "please report it with the traceback below", file=sys.stderr)
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    return BUG_EXIT
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parses, dispatches, and turns every error a user can cause into one line and an exit
+    status: 2 for bad input or environment (full disk, no memory), 130 for Ctrl-C (finished files
+    are kept), 3 for a bug (its traceback under a line saying it is one). The command runs inside
+    ``guard.session()``: no file it reads is overwritten."""
+    from ..guard import session
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prefix = f"convtasnet-hailo {args.command}"
+    _stop_on_sigterm()
+    try:
+        with session():
+            return args.func(args)
+    except UserError as exc:
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted; files already written are kept", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001  (the top level: one line for the machine's errors, a bug report else)
+        line = _environment_error(exc)
+        if line is None:
+            return _bug(prefix, exc)
+        print(f"{prefix}: error: {line}", file=sys.stderr)
+        return 2
+
+
+#: The commands in pipeline order, as --help lists them.
+COMMAND_GROUPS = (("build", ("plan", "export", "check", "compile", "grid")),
+                  ("run", ("separate", "enhance", "stream", "forward")),
+                  ("verify", ("parity", "evaluate", "noise")),
+                  ("measure", ("bench",)),
+                  ("tools", ("import-onnx", "finetune", "doctor", "demo")))
+
+
+_ADDERS = {"plan": build.add_plan, "export": build.add_export, "check": build.add_check, "compile": build.add_compile, "grid": build.add_grid,
+           "separate": run.add_separate, "enhance": run.add_enhance, "stream": run.add_stream, "forward": run.add_forward,
+           "parity": verify.add_parity, "evaluate": run.add_evaluate, "noise": verify.add_noise, "bench": verify.add_bench,
+           "import-onnx": build.add_import_onnx, "finetune": verify.add_finetune, "doctor": build.add_doctor, "demo": run.add_demo}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None,
+                     epilog="commands in pipeline order: " + "; ".join(f"{group}: {', '.join(names)}"
+                                                                         for group, names in COMMAND_GROUPS))
+    sub = parser.add_subparsers(dest="command", required=True)
+    shared = shared_parsers()
+    for _, names in COMMAND_GROUPS:
+        for name in names:
+            _ADDERS[name](sub, shared)
+    return parser

@@ -1,0 +1,444 @@
+"""`compile` and `grid`: from a model (or an export) to compile cases, run and reported."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..dfc.manifest import CompileManifest, PackArtifacts, StageArtifacts
+from ..errors import UserError
+from ..tasks.base import CaseExecutor
+from ..tasks.options import ExecutorOptions, open_executor
+from ..files import write_text_atomically
+from ..guard import check_run_files
+from ..model.source import ModelSource
+from ..records import read_json
+from ..export.exporter import export_plan
+from ..export.manifest import Manifest, read_manifest, sha256_file
+from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, refuse_float_only
+from ..plan.options import PlanRecord
+from ..plan.packing import Packing, pack_stages, resolve_mode
+from ..runs.run_folder import TsvWriter
+from ..quantization.calibration import make_calibration
+from ..dfc.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk
+from ..dfc.worker import probe_interpreter
+from .profile import GridCase, GridProfile, run_tag, select_stages, structure_key
+from ..dfc.model_script import ScriptVariant
+from .report import write_report
+from .runner import (
+    SUMMARY_COLUMNS,
+    ExecMode,
+    Execution,
+    ExportCases,
+    PreparedCase,
+    done_run_tags,
+    execute,
+    prepare_cases,
+    prepare_packs,
+    write_scripts,
+)
+
+Report = Callable[[str], None]
+
+GRID_SUMMARY = {"decoder": "allocator_mapping_fixes_summary.tsv", "masker": "masker_allocator_fixes_summary.tsv"}
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileOptions:
+    """How `compile` and `grid` compile their cases: the target, the calibration audio (``audio``,
+    none: the shipped demo mixture) and tiles per input, and where the Dataflow Compiler runs
+    (``dry_run``: nowhere; ``hailo_python``: a worker in that interpreter; the executor's
+    threads or Ray nodes), ``timeout_s`` per case."""
+
+    hw_arch: str = "hailo8"
+    audio: tuple[str, ...] = ()
+    calib_count: int = 64
+    dry_run: bool = False
+    hailo_python: str | None = None
+    executor: ExecutorOptions = ExecutorOptions()
+    timeout_s: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileRequest:
+    """``compile``: every stage of the export in ``export_dir`` with the script ``variant``, the
+    model it came from (``model_override``: --model), ``precision_dir``'s 16-bit layers added."""
+
+    export_dir: Path
+    variant: ScriptVariant
+    options: CompileOptions = CompileOptions()
+    model_override: str | None = None
+    precision_dir: Path | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GridRequest:
+    """``grid``: every case of ``profile`` for ``source``, in a new run folder under ``runs_dir`` or
+    in ``resume`` (the folder of an interrupted grid)."""
+
+    source: ModelSource
+    profile: GridProfile
+    runs_dir: Path
+    options: CompileOptions = CompileOptions()
+    resume: Path | None = None
+
+
+def exec_mode(options: CompileOptions) -> ExecMode:
+    """Decided before any work starts: a missing SDK, or one that does not target ``hw_arch``, is
+    reported at once (on a Ray cluster the nodes with the ``hailo_sdk`` resource have it, not
+    this machine)."""
+    mode = _exec_mode(options.dry_run, options.hailo_python, options.executor)
+    if mode is ExecMode.IN_PROCESS and options.executor.name != "ray":  # on Ray the SDK is on the nodes
+        check_target(import_sdk(), options.hw_arch)
+    return mode
+
+
+def _execution(options: CompileOptions, mode: ExecMode, root: Path, summary: TsvWriter, executor: CaseExecutor,
+               report: Report) -> Execution:
+    return Execution(mode, root, summary, options.hw_arch, executor, options.hailo_python, options.timeout_s, report)
+
+
+def _exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions) -> ExecMode:
+    if dry_run:
+        return ExecMode.DRY_RUN
+    if executor.name == "ray":
+        return ExecMode.WORKER if hailo_python else ExecMode.IN_PROCESS
+    jobs = executor.jobs
+    if hailo_python:
+        if not Path(hailo_python).exists():
+            raise UserError(f"--hailo-python {hailo_python} does not exist; pass the SDK venv's bin/python")
+        probe_interpreter(hailo_python)  # once: a wrong interpreter is one error, not one per stage
+        return ExecMode.WORKER
+    if importlib.util.find_spec(SDK_MODULE) is None:
+        raise UserError(SDK_MISSING)
+    import_sdk()  # once, here: an install that fails at import is one error, not one per stage
+    return ExecMode.WORKER if jobs > 1 else ExecMode.IN_PROCESS  # the SDK is not known to be thread-safe
+
+
+def calibration_audio(paths: tuple[str, ...] | list[str] | None, rate: int) -> list[np.ndarray]:
+    """The given audio at the model's rate, or the shipped real-speech demo mixture."""
+    from ..assets import DEMO_MIXTURE
+    from ..audio.io import load_audio
+
+    if not paths:
+        if rate != 8000:
+            raise UserError(f"the shipped calibration audio is 8 kHz and the model {rate} Hz: pass --calib AUDIO...")
+        paths = [str(DEMO_MIXTURE)]
+    return [load_audio(p, rate).wav for p in paths]
+
+
+def _stage_map(stages, selected) -> dict[str, str]:
+    """Every stage of the path -> the compiled stage that stands for it (itself, or the
+    structurally identical representative of a 'distinct' grid)."""
+    representative = {structure_key(s): s.name for s in selected}
+    return {s.name: representative.get(structure_key(s), "") for s in stages}
+
+
+def grid_plan(model, path: str, block_chan: int | None, fuse: bool = True):
+    """The stages a grid compiles: ``masker`` = the masker path's; ``decoder`` = the rest of the
+    full chain (the filterbank side: encoder, mask multiply, decoder projection), so the two
+    grids together cover every stage of the runtime plan."""
+    full_chain = build_plan(model, PlanOptions(block_chan=block_chan, fuse=fuse), PlanPath.FULL_CHAIN)
+    masker = {s.name for s in build_plan(model, PlanOptions(block_chan=block_chan, fuse=fuse), PlanPath.MASKER).stages}
+    keep = (lambda name: name in masker) if path == "masker" else (lambda name: name not in masker)
+    return full_chain, [s for s in full_chain.stages if keep(s.name)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _GridRun:
+    """What every configuration of one grid shares: its request, run folder, calibration audio and
+    model scripts."""
+
+    request: GridRequest
+    run_dir: Path
+    audio: list[np.ndarray]
+    scripts: dict[str, Path]
+    report: Report
+
+
+def run_grid(request: GridRequest, run_dir: Path, audio: list[np.ndarray], mode: ExecMode, executor: CaseExecutor,
+             report: Report = print) -> dict:
+    """Every configuration's cases prepared (export, calibration, jobs), run, and reported."""
+    profile, hw_arch = request.profile, request.options.hw_arch
+    summary_path = run_dir / GRID_SUMMARY[profile.path]
+    skip = done_run_tags(summary_path)
+    summary = TsvWriter(summary_path, SUMMARY_COLUMNS)
+    grid = _GridRun(request, run_dir, audio, write_scripts(profile.variants, run_dir / "scripts"), report)
+    prepared, stage_maps = [], {}
+    for tile_w in profile.tile_widths:
+        for block_chan in profile.block_chans:
+            cases, stage_maps[(tile_w, block_chan)] = _grid_configuration(grid, tile_w, block_chan)
+            prepared += cases
+    write_text_atomically(run_dir / "cases.json", json.dumps(
+        {"profile": profile.name, "path": profile.path, "hw_arch": hw_arch,
+         "cases": [p.job.run_tag for p in prepared],
+         "stage_maps": {f"t{w}_b{c}": m for (w, c), m in stage_maps.items()}}, indent=1))
+    execute(prepared, _execution(request.options, mode, run_dir, summary, executor, report), skip)
+    from ..runs.run_folder import read_tsv
+
+    rows = read_tsv(summary_path)
+    return write_report(run_dir, rows, stage_maps) | {"n_cases": len(prepared), "summary": summary_path}
+
+
+def _grid_configuration(grid: _GridRun, tile_w: int, block_chan: int) -> tuple[list[PreparedCase], dict[str, str]]:
+    """One tile width and channel block of a grid: its export, calibration and prepared cases,
+    and its stage map."""
+    profile, run_dir, source = grid.request.profile, grid.run_dir, grid.request.source
+    tag = f"t{tile_w}_b{block_chan}"
+    full_chain, path_stages = grid_plan(source.model, profile.path, block_chan or None)
+    export = export_plan(full_chain, tile_w, run_dir / "export" / tag, source.to_json(), report=lambda _: None)
+    selected = select_stages(path_stages, profile)
+    calib = make_calibration(full_chain, tile_w, grid.audio, run_dir / "calib" / tag, grid.request.options.calib_count,
+                             tensors={p.name for s in selected for p in s.inputs}, report=grid.report)
+    cases = [GridCase(run_tag(s.name, tile_w, block_chan, v.name), profile.path, s.name, tile_w, block_chan,
+                      v.name) for s in selected for v in profile.variants]
+    prepared = prepare_cases(cases, ExportCases(export.manifest, run_dir / "export" / tag, calib, grid.scripts,
+                                                grid.request.options.hw_arch, run_dir, run_dir / "cases"))
+    grid.report(f"{tag}: {len(path_stages)} stages on the {profile.path} side, {len(selected)} selected, "
+                f"{len(cases)} case(s)")
+    return prepared, _stage_map(path_stages, selected)
+
+
+def model_for_export(manifest, override: str | None):
+    """The model an export was made from: --model (hash-checked), the recorded checkpoint, or
+    the recorded random seed and config."""
+    from ..model.checkpoint import file_sha256, load_model
+    from ..model.config import ConvTasNetConfig
+    from ..model.random_init import random_model
+    from ..model.source import ModelSource
+
+    info = manifest.model
+    if override or info.get("model_path"):
+        model, path = load_model(override or info["model_path"])
+        digest = file_sha256(path)
+        if info.get("model_sha256") and digest != info["model_sha256"]:
+            raise UserError(f"{path} is not the checkpoint this export was made from (sha256 differs); "
+                            "pass the right --model or re-export")
+        return ModelSource(model, f"checkpoint {path}", path=str(path), sha256=digest)
+    if info.get("model_random"):
+        config = ConvTasNetConfig.from_model_args(_config_as_model_args(info["model_config"]))
+        return ModelSource(random_model(config, info["model_seed"]), info.get("model_source", "random"),
+                           random_seed=info["model_seed"])
+    raise UserError("the export's manifest does not say which model it came from: pass --model")
+
+
+def _config_as_model_args(config_json: dict) -> dict:
+    args = dict(config_json)
+    if args.get("encoder_activation") == "linear":
+        args["encoder_activation"] = None
+    return args
+
+
+def precision_lines(precision_dir: Path | None, stages: list[str]) -> dict[str, str]:
+    """``<stage>.alls`` lines from a `noise` report's ``model_scripts`` folder."""
+    if precision_dir is None:
+        return {}
+    if not precision_dir.is_dir():
+        raise UserError(f"--precision {precision_dir} is not a folder; pass the model_scripts/ folder `noise` wrote")
+    missing = [s for s in stages if not (precision_dir / f"{s}.alls").is_file()]
+    if missing:
+        raise UserError(f"--precision {precision_dir} has no {missing[0]}.alls ({len(missing)} stage(s) missing): run "
+                        "`noise` on this model and plan")
+    return {s: (precision_dir / f"{s}.alls").read_text() for s in stages}
+
+
+def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor, report: Report = print) -> dict:
+    """The export's stages compiled (each joined pack's HARs then joined into one HEF), the
+    compile manifest written."""
+    options, variant = request.options, request.variant
+    manifest, source, plan = _staged_export(request)
+    out_dir = request.export_dir / "hailo" / options.hw_arch
+    calib = _compile_calibration(request, manifest, source, plan, out_dir, report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scripts = write_scripts((variant,), out_dir / "scripts")
+    tile_w, block_chan = manifest.tile_w, manifest.plan.options.block_chan or 0
+    cases = [GridCase(run_tag(s.name, tile_w, block_chan, variant.name), manifest.plan.path.value, s.name, tile_w,
+                      block_chan, variant.name) for s in plan.stages]
+    packing = manifest.packing or pack_stages([s.name for s in plan.stages], networks_per_group=1)
+    resolve_mode(packing.mode.value, max(len(g.networks) for g in packing.network_groups), options.hw_arch)
+    joined = [(g.name, g.networks) for g in packing.network_groups if len(g.networks) > 1]
+    prepared = prepare_cases(cases, ExportCases(
+        manifest, request.export_dir, calib, scripts, options.hw_arch, request.export_dir, out_dir,
+        har_only=frozenset(s for _, stages in joined for s in stages),
+        stage_lines=precision_lines(request.precision_dir, [s.name for s in plan.stages])))
+    summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
+    run = _execution(options, mode, request.export_dir, summary, executor, report)
+    rows = execute(prepared, run)
+    pack_rows = _join_packs(joined, rows, prepared, run, (tile_w, block_chan, variant.name))
+    write_compile_manifest(out_dir, options.hw_arch, manifest.plan, variant.name, rows, pack_rows, packing)
+    multi = sorted(r["stage"] for r in pack_rows if r.get("multi_context"))
+    return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir, "multi_context_packs": multi}
+
+
+def _staged_export(request: CompileRequest) -> tuple[Manifest, ModelSource, StagePlan]:
+    """The export's manifest, the model it came from and its plan, checked: a staged export of a
+    plan for the device, made from this model."""
+    export_dir = request.export_dir
+    manifest = read_manifest(export_dir)
+    if manifest.plan.monolithic:
+        raise UserError(f"{export_dir} holds a monolithic export; compile a staged export (without --monolithic)")
+    refuse_float_only(manifest.plan.options.float_only, f"compile {export_dir}")
+    source = model_for_export(manifest, request.model_override)
+    plan = build_plan(source.model, manifest.plan.options, manifest.plan.path, manifest.plan.expose_internal)
+    if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
+        raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
+    return manifest, source, plan
+
+
+def _compile_calibration(request: CompileRequest, manifest: Manifest, source: ModelSource, plan: StagePlan,
+                         out_dir: Path, report: Report) -> dict[str, Path]:
+    """The calibration files of the plan's stage inputs (in the export's calib/ folder), once the
+    inputs and the outputs in ``out_dir`` are checked."""
+    audio_paths = request.options.audio
+    audio = calibration_audio(audio_paths, source.model.config.sample_rate)
+    check_run_files(source.given() + [("--export-dir", request.export_dir), ("--precision", request.precision_dir)]
+                    + [("the --calib input", p) for p in audio_paths], [out_dir / "compile_summary.tsv"])
+    full_chain = build_plan(source.model, manifest.plan.options, PlanPath.FULL_CHAIN)
+    return make_calibration(full_chain, manifest.tile_w, audio, request.export_dir / "calib",
+                            request.options.calib_count, tensors={p.name for s in plan.stages for p in s.inputs},
+                            report=report)
+
+
+def _join_packs(joined: list[tuple[str, tuple[str, ...]]], rows: list[dict], prepared: list[PreparedCase],
+                run: Execution, tag_fields: tuple[int, int, str]) -> list[dict]:
+    """Each pack whose stages all compiled (or, in a dry run, were written) joined into one HEF:
+    its summary rows; ``tag_fields`` (tile width, channel block, variant) name the packs' run tags.
+    A dry run writes the pack jobs too (run them after their stages' jobs on the SDK machine)."""
+    ready = {r["stage"] for r in rows if r["status"] in ("compiled", "reused", "dry-run")}
+    packs = prepare_packs([(name, stages) for name, stages in joined if set(stages) <= ready], prepared, run.hw_arch,
+                          *tag_fields)
+    if not packs:
+        return []
+    run.report(f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
+               "into one HEF each")
+    return execute(packs, run)
+
+
+#: The manifest's fields that name files: recorded relative to the manifest's folder, which the
+#: reader resolves them against (``compile.manifest.within``), so the folder can be moved (compiled
+#: on one machine, run on another) and an --export-dir given relative to the working directory works.
+PATH_FIELDS = ("hef_path", "har_path", "log", "hef_log")
+
+
+def _inside(out_dir: Path, path: str) -> str:
+    """``path`` (as the case wrote it, relative to the working directory or absolute) relative to
+    ``out_dir`` when it lies there; unchanged otherwise (the reader refuses it then)."""
+    absolute, root = Path(os.path.abspath(path)), Path(os.path.abspath(out_dir))
+    return absolute.relative_to(root).as_posix() if root in absolute.parents else path
+
+
+def write_compile_manifest(out_dir: Path, hw_arch: str, record: PlanRecord, variant: str, rows: list[dict],
+                           pack_rows: list[dict], packing: Packing) -> None:
+    fields = {f.name for f in dataclasses.fields(StageArtifacts)} - {"hef_sha256"}
+
+    def artifacts(row: dict) -> StageArtifacts:
+        recorded = {k: _inside(out_dir, row[k]) if k in PATH_FIELDS else row[k]
+                    for k in fields if row.get(k) is not None}
+        return StageArtifacts(**recorded,
+                              hef_sha256=sha256_file(Path(row["hef_path"])) if row.get("hef_path") else None)
+
+    stages_of = {g.name: g.networks for g in packing.network_groups}
+    by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
+    versions = sorted({r["sdk_version"] for r in rows + pack_rows if r.get("sdk_version")})
+    CompileManifest(hw_arch, record.tile_w, record.options.block_chan, variant, {r["stage"]: artifacts(r) for r in rows},
+                    {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
+                    packing.mode.value, record, ", ".join(versions) or None).write(out_dir)
+
+
+def check_resumable(run_dir: Path, profile: GridProfile) -> None:
+    """A folder an interrupted grid of the same path and profile wrote (it may have stopped
+    before its case list was written: its export/ folder is enough)."""
+    if not run_dir.is_dir():
+        raise UserError(f"--resume {run_dir} is not a folder; pass the run folder an interrupted grid printed")
+    cases = run_dir / "cases.json"
+    if not cases.is_file():
+        if not (run_dir / "export").is_dir() and not (run_dir / GRID_SUMMARY[profile.path]).is_file():
+            raise UserError(f"--resume {run_dir} is not the run folder of a grid (no cases.json, export/ or "
+                            f"{GRID_SUMMARY[profile.path]}); pass the folder an interrupted grid printed")
+        return
+    recorded = read_json(cases, "grid case list", "start a new grid")
+    if not isinstance(recorded, dict):
+        raise UserError(f"--resume {run_dir}: cases.json holds a JSON {type(recorded).__name__}, not a grid's case "
+                        "list; start a new grid")
+    if (recorded.get("path"), recorded.get("profile")) != (profile.path, profile.name):
+        raise UserError(f"--resume {run_dir} holds grid {recorded.get('path')} --profile {recorded.get('profile')}, "
+                        f"not {profile.path} --profile {profile.name}; pass the matching path and profile")
+
+
+# The commands: a request in, an exit status out (the CLI only parses and dispatches).
+
+def check_command(export_dir: Path, limits, report: Report = print) -> int:
+    """`check`: the export's parser rules and packing (``export.workflow.check_folder``), then the
+    DFC of every compile in it against the HailoRT here, when both are known (compile.versions)."""
+    from ..dfc.versions import compiled_versions, installed_hailort
+    from ..export.workflow import check_folder
+
+    code = check_folder(export_dir, limits, report)
+    versions = compiled_versions(export_dir, installed_hailort())
+    for verdict in versions:
+        report(f"check {export_dir}: {verdict.detail}")
+    return max([code] + [1 for verdict in versions if verdict.ok is False])
+
+
+def compile_command(request: CompileRequest, report: Report = print) -> int:
+    """HAR + HEF for every stage of an export; exit 1 when any stage fails to compile."""
+    mode = exec_mode(request.options)  # a missing SDK is reported before any work
+    if not request.export_dir.is_dir():
+        raise UserError(f"--export-dir {request.export_dir} is not a folder; pass one written by "
+                        "`convtasnet-hailo export`")
+    with open_executor(request.options.executor) as cases:
+        outcome = run_compile(request, mode, cases, report)
+    return _report_compile(outcome, mode, report)
+
+
+def _report_compile(outcome: dict, mode: ExecMode, report: Report) -> int:
+    """The closing line of `compile`, a warning for multi-context packs, and the exit status."""
+    rows, pack_rows = outcome["rows"], outcome["pack_rows"]
+    failed = [r["run_tag"] for r in rows + pack_rows if r["status"] == "failed"]
+    done = lambda some: sum(r["status"] in ("compiled", "reused") for r in some)  # noqa: E731
+    hefs = done(pack_rows) + sum(r["status"] in ("compiled", "reused") and r.get("wants_hef", True) for r in rows)
+    joined = f", {done(pack_rows)} of {outcome['joined']} pack(s) joined" if outcome["joined"] else ""
+    report(f"{len(rows)} stage(s) {mode.value}: {hefs} HEF(s){joined}, {len(failed)} failed; "
+           f"{outcome['out_dir'] / 'compile_summary.tsv'}")
+    unmapped = [r["stage"] for r in pack_rows
+                if r["status"] == "failed" and "Allocator" in (r.get("exception_type") or "")]
+    if unmapped:  # the joint script asks for one context (compile.model_script.joint_script)
+        print(f"compile: pack {unmapped[0]} did not fit one context ({len(unmapped)} of {outcome['joined']} packs), "
+              "which its joint model script asks for (context_switch_param(mode=disabled)) since activated_packs runs only "
+              "single-context packs; re-export with a smaller --networks-per-group and compile again", file=sys.stderr)
+    multi = outcome["multi_context_packs"]
+    if multi:  # HailoRT runs a network of a multi-context group only with all the others
+        print(f"compile: pack {multi[0]} compiled multi-context ({len(multi)} of {outcome['joined']} packs), which "
+              "execution mode activated_packs cannot run one network at a time (HailoRT inference_pipeline.cpp); "
+              "re-export with --networks-per-group 1, or smaller packs, and compile again", file=sys.stderr)
+    return 1 if failed or multi else 0
+
+
+def grid_command(request: GridRequest, report: Report = print) -> int:
+    """Every case of a grid profile into a run folder (or the folder of an interrupted run)."""
+    from ..runs.run_folder import new_run_dir
+
+    source, profile, options, resume = request.source, request.profile, request.options, request.resume
+    mode = exec_mode(options)
+    if resume is not None:
+        check_resumable(resume, profile)
+    audio = calibration_audio(options.audio, source.model.config.sample_rate)
+    check_run_files(source.given() + [("the --calib input", p) for p in options.audio],
+                    [resume / "cases.json", resume / GRID_SUMMARY[profile.path]] if resume else [])
+    run_dir = resume or new_run_dir(request.runs_dir)
+    report(f"grid {profile.path} --profile {profile.name} ({mode.value}, executor {options.executor.name}), "
+           f"{source.description}; run folder {run_dir}")
+    with open_executor(options.executor) as cases:
+        outcome = run_grid(request, run_dir, audio, mode, cases, report)
+    covering = outcome["covering"]
+    report(f"{outcome['n_cases']} case(s); summary {outcome['summary']}; report {run_dir / 'grid_report.tsv'}; "
+           + (f"covering: tile_w {covering['tile_w']} block_chan {covering['block_chan']}" if covering
+              else "no configuration passes every stage yet"))
+    return 0

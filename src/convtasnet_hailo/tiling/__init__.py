@@ -1,1 +1,0 @@
-"""Tile planning, halo gather/scatter, host steps and the stitched executor."""
