@@ -9,7 +9,7 @@ import functools
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, is_contract_tensor
 from convtasnet_hailo.model.config import (
     FULL_SIZE_8K, ConvTasNetConfig, EncoderActivation, MaskAct, NormType,

@@ -8,7 +8,13 @@ as the shipped ``demo``, on a backend config (:class:`TorchProxy`, :class:`OnnxR
 stage. The data flow is in docs/pipeline.md.
 """
 
+import logging
+
 from ._version import __version__
+
+# Library modules log to module loggers (``logging.getLogger(__name__)``); the CLI installs the
+# handler. A program using the API sees nothing unless it configures logging itself.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _API = ("Separator", "StreamingSeparator", "TorchProxy", "OnnxRuntime", "HailoRuntime", "HailoEmulator",
         "HailoQuant", "load_audio", "read_librimix", "score", "open_pipeline", "run_parity")

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.parity.compare import diff_tensor

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.dfc.manifest import read_compile_manifest
 from convtasnet_hailo.dfc.versions import HAILORT_TO_DFC, compare, hailort_for_dfc

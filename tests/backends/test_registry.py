@@ -1,6 +1,7 @@
 import pytest
 
-from convtasnet_hailo.backends import backend_names, load_backend
+from convtasnet_hailo.backends import backend_names
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.errors import UserError
 
 

@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends import hailo_runtime, load_backend
+from convtasnet_hailo.backends import hailo_runtime
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.backends.streams import StreamBindingError, bind_ports, frame_nhwc, from_stream, \
     reported_shape, to_stream
 from convtasnet_hailo.cli import main

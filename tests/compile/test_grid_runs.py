@@ -135,7 +135,7 @@ def test_decoder_and_masker_grids_together_cover_the_full_chain():
 
 
 def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
-    from convtasnet_hailo.backends import load_backend
+    from convtasnet_hailo.backends.registry import load_backend
     from convtasnet_hailo.model.source import RANDOM_PRESETS
     from convtasnet_hailo.plan.builder import PlanPath, build_plan
     from convtasnet_hailo.model.random_init import random_model

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.export.exporter import export_monolithic, export_plan
 from convtasnet_hailo.export.graph_check import check_export

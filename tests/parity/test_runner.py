@@ -1,6 +1,6 @@
 import json
 
-from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import ModelSource

@@ -1,6 +1,6 @@
 import numpy as np
 
-from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.metrics.separation import si_snr
 from convtasnet_hailo.model.config import ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model

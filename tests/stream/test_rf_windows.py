@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import MaskAct, NormType
 from convtasnet_hailo.model.random_init import random_model
@@ -98,7 +98,7 @@ def test_the_full_size_causal_model_in_at_most_six_calls_per_16_ms_hop():
 def test_the_per_hop_plan_flushes_to_the_last_sample(config, hop_ms):
     """The per-hop executor's finish: only the frames the offline model makes from the real
     input, then the overlap-add tail: every sample equals the offline output."""
-    from convtasnet_hailo.backends import load_backend
+    from convtasnet_hailo.backends.registry import load_backend
 
     model = random_model(config, seed=4)
     wav = speech_like(0.7, 8000, 5)[:5597]

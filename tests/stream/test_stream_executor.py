@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends import load_backend
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import MaskAct, NormType
 from convtasnet_hailo.model.random_init import random_model

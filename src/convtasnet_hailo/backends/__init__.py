@@ -2,14 +2,11 @@
 
 Importing this package registers the built-in backends; their heavy imports (torch,
 onnxruntime, HailoRT) happen when a backend module is imported, so each lives in its own
-module and is imported on demand by :func:`load_backend`.
+module and is imported on demand by :func:`.registry.load_backend`, which only ``runtime/`` calls.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from ..errors import UserError
 from .base import Backend, backend_names, create_backend, register_backend
 
 #: Built-in backends and the module that registers each (imported lazily).
@@ -22,18 +19,4 @@ BUILTIN_BACKENDS = {
 }
 
 
-def load_backend(name: str, **options) -> Backend:
-    """Imports the module of a built-in backend if needed, then creates it."""
-    module = BUILTIN_BACKENDS.get(name)
-    if module is None and name not in backend_names():
-        known = sorted(set(BUILTIN_BACKENDS) | set(backend_names()))
-        raise UserError(f"unknown backend {name!r}; registered backends: {', '.join(known)}")
-    if module is not None:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise UserError(f"backend {name!r} cannot run here: {exc} (see `convtasnet-hailo doctor`)") from None
-    return create_backend(name, **options)
-
-
-__all__ = ["Backend", "BUILTIN_BACKENDS", "backend_names", "create_backend", "load_backend", "register_backend"]
+__all__ = ["Backend", "BUILTIN_BACKENDS", "backend_names", "create_backend", "register_backend"]

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..backends import load_backend
+from ..backends.registry import load_backend
 from ..backends.base import Backend
 from ..runtime.backend_setup import QUANTIZED_BACKENDS, BackendOptions
 from ..backends.timing import StageTimer

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._version import __version__
 from ..errors import UserError
 from . import build, run, verify
 from .options import Parser, shared_parsers
@@ -62,6 +63,32 @@ def _bug(prefix: str, exc: BaseException) -> int:
     return BUG_EXIT
 
 
+def dispatch(command, request) -> int:
+    """Runs a ``commands/`` module on ``request``: its result written, its summary printed, its
+    exit status returned."""
+    result = command.run(request)
+    command.write(result)
+    for line in result.lines():
+        print(line)
+    return result.exit_status
+
+
+_HANDLER_NAME = "convtasnet-hailo cli"
+
+
+def _install_log_handler(verbosity: int) -> None:
+    """Progress from the module loggers to stderr, one plain line each (``-q``: warnings only,
+    ``-v``: debug too)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)  # the stderr of this call (tests replace it per call)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.name = _HANDLER_NAME
+    root = logging.getLogger("convtasnet_hailo")
+    root.handlers = [h for h in root.handlers if h.name != _HANDLER_NAME] + [handler]
+    root.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parses, dispatches, and turns every error a user can cause into one line and an exit
     status: 2 for bad input or environment (full disk, no memory), 130 for Ctrl-C (finished files
@@ -71,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    _install_log_handler(args.verbosity)
     prefix = f"convtasnet-hailo {args.command}"
     _stop_on_sigterm()
     try:
@@ -108,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None,
                      epilog="commands in pipeline order: " + "; ".join(f"{group}: {', '.join(names)}"
                                                                          for group, names in COMMAND_GROUPS))
+    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                        help="print warnings, errors and each command's summary only")
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                        help="print debugging detail too")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     shared = shared_parsers()
     for _, names in COMMAND_GROUPS:

@@ -129,9 +129,26 @@ def trained_model_options() -> argparse.ArgumentParser:
 
 
 def runs_options() -> argparse.ArgumentParser:
+    """``--out DIR`` for commands whose runs are auto-named: each run makes its own folder inside
+    it (``DIR/<YYYYmmdd_HHMMSS>``). ``--runs-dir`` is the old name, kept as an alias."""
     parser = parent_parser()
-    parser.add_argument("--runs-dir", default="module_runs", help="where run folders go (default ./module_runs)")
+    parser.add_argument("--out", "--runs-dir", dest="runs_dir", default="module_runs", metavar="DIR",
+                        help="the folder each run makes its own auto-named folder in (default ./module_runs; "
+                             "--runs-dir is the old name)")
     return parser
+
+
+def add_resume_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """The one ``--resume``: go on from the saved state of an interrupted run. Alone it takes the
+    newest run in ``--out``; ``--resume RUN_FOLDER`` names the run (``what`` says what
+    is skipped)."""
+    parser.add_argument("--resume", nargs="?", const=RESUME_LATEST, metavar="RUN_FOLDER",
+                        help=f"go on from an interrupted run ({what}): alone, the newest run in --out; "
+                             "or the run folder given")
+
+
+#: ``--resume`` given without a folder.
+RESUME_LATEST = "latest"
 
 
 def block_options() -> argparse.ArgumentParser:

@@ -160,7 +160,7 @@ def _record_tiles(plan: StagePlan, tile_w: int, audio: list[np.ndarray], wanted:
                   count: int) -> dict[str, _TileSample]:
     """A sample of ``count`` of the tiles each ``wanted`` stage input receives while torch_proxy
     runs ``plan`` over the audio."""
-    from ..backends import load_backend
+    from ..backends.registry import load_backend
 
     # A tensor that several stages read (the encoder output, channel blocks) is recorded from the
     # first of them only: every tensor then sees each tile position once, in the same order, so

@@ -185,7 +185,7 @@ class Judge:
     """One set of recordings, its float output, and the emulation's output on it."""
 
     def __init__(self, plan: StagePlan, tile_w: int, audio: AudioSet) -> None:
-        from ..backends import load_backend
+        from ..backends.registry import load_backend
 
         self.plan, self.tile_w, self.audio = plan, tile_w, audio
         self.exact = _final(plan, load_backend("torch_proxy"), tile_w, audio.wavs)

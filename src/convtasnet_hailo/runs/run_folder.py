@@ -76,3 +76,23 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
     lines = path.read_text().splitlines()
     header = lines[0].split("\t")
     return [dict(zip(header, line.split("\t"))) for line in lines[1:] if line]
+
+
+def resume_folder(out: Path, given: str | None, marker: str, command: str) -> Path | None:
+    """The run folder ``--resume`` names: None when not resuming; for ``"latest"`` (``--resume``
+    alone) the newest folder in ``out`` holding ``marker`` (a file every run of ``command`` writes
+    first); else the folder given, which must hold ``marker``."""
+    if given is None:
+        return None
+    if given != "latest":
+        folder = Path(given)
+        if not (folder / marker).is_file():
+            raise UserError(f"--resume {folder}: no {marker} there, so it is not a run folder of `{command}`; pass "
+                            f"the folder an interrupted `{command}` printed, or --resume alone for the newest in --out")
+        return folder
+    runs = sorted((d for d in out.iterdir() if (d / marker).is_file()), key=lambda d: d.stat().st_mtime) \
+        if out.is_dir() else []
+    if not runs:
+        raise UserError(f"--resume: no run of `{command}` in {out} (no folder there holds {marker}); pass --out "
+                        "the folder the interrupted run was in, or --resume RUN_FOLDER")
+    return runs[-1]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from ..backends import load_backend
+from ..backends.registry import load_backend
 from ..backends.base import Backend
 
 HAILO_BACKENDS = ("hailo_runtime", "hailo_emulator")
