@@ -25,14 +25,14 @@ from pathlib import Path
 from convtasnet_hailo.assets import DEMO_MODEL
 from convtasnet_hailo.runtime.backend_setup import BackendOptions
 from convtasnet_hailo.tasks.options import ExecutorOptions
-from convtasnet_hailo.model.source import trained_model
+from convtasnet_hailo.model.source import checkpoint_source
 from convtasnet_hailo.runtime import RunSpec
 from convtasnet_hailo.separation.evaluation import EvaluateRequest, evaluate_command
 
 
 def timed_run(metadata: Path, executor: ExecutorOptions, runs: Path) -> dict:
     started = time.perf_counter()
-    spec = RunSpec(source=trained_model(str(DEMO_MODEL)), backend=BackendOptions(), tile_w=256)
+    spec = RunSpec(source=checkpoint_source(str(DEMO_MODEL)), backend=BackendOptions(), tile_w=256)
     status = evaluate_command(EvaluateRequest(spec=spec, metadata=metadata, runs_dir=runs, executor=executor),
                               report=lambda _: None)
     wall = time.perf_counter() - started

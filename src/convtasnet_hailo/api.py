@@ -127,11 +127,11 @@ def _backend(backend: BackendConfig | str, export_dir: Path | None = None) -> Ba
 
 
 def _checkpoint_source(checkpoint: str | Path):
-    from .model.source import trained_model
+    from .runtime.sources import ModelChoice, resolve
 
     if checkpoint is None or str(checkpoint) == "":
         raise UserError("checkpoint is required: an Asteroid ConvTasNet checkpoint (.pth) or a hub id")
-    return trained_model(str(checkpoint))
+    return resolve(ModelChoice(model=str(checkpoint)))
 
 
 def _export_source(export_dir: str | Path):
@@ -400,10 +400,10 @@ def run_parity(model: str | None = None, *, path: str = "full-chain", backend: s
                runs_dir: str | Path = "module_runs", random_preset: str = "tiny", seed: int = 0) -> bool:
     """The stitched path against the reference model, stage by stage (`parity`); True when every
     case is within the contract. Without ``model``, seeded random weights of ``random_preset``."""
-    from .model.source import model_or_random
+    from .runtime.sources import ModelChoice, resolve
     from .parity.workflow import ParityRequest, run_parity_command
     from .plan.options import PlanPath
 
     request = ParityRequest(PlanPath(path), BackendOptions(backend), tile_widths, None, seconds, PlanOptions(),
                             Path(runs_dir), seed)
-    return run_parity_command(model_or_random(model, random_preset, seed), request, report=_quiet) == 0
+    return run_parity_command(resolve(ModelChoice(model, preset=random_preset, seed=seed)), request, report=_quiet) == 0

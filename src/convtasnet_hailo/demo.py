@@ -26,12 +26,12 @@ DEMO_HOP_MS = 16.0
 
 def demo_command(backend: BackendOptions, tile_w: int, runs_dir: Path, report: Report = print) -> int:
     from .assets import DEMO_CAUSAL_MODEL, DEMO_MIXTURE, DEMO_SOURCES, ENHANCE_CLEAN, ENHANCE_NOISY
-    from .model.source import checkpoint_source, trained_model
+    from .model.source import checkpoint_source, demo_source
     from .runs.run_folder import new_run_dir
 
     report(f"demo 1/3: separating {DEMO_MIXTURE.name} (two real speakers) with the shipped demo model, "
            f"backend {backend.name}, tile_w {tile_w}")
-    separated = forward_command(ForwardRequest(spec=RunSpec(source=trained_model(None), backend=backend, tile_w=tile_w),
+    separated = forward_command(ForwardRequest(spec=RunSpec(source=demo_source(), backend=backend, tile_w=tile_w),
                                                mix=DEMO_MIXTURE, sources=list(map(str, DEMO_SOURCES)),
                                                runs_dir=runs_dir), report)
     enhancer = imported_enhancer(runs_dir, report)

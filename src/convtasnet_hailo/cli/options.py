@@ -62,21 +62,25 @@ def optional_path(text: str | None) -> Path | None:
 
 
 def model_or_random(args: argparse.Namespace):
-    from ..model.source import model_or_random
-
-    return model_or_random(args.model, args.random_preset, args.seed)
+    """--model, else seeded random weights of --random-preset and --seed."""
+    return _resolve(args, "random", export_dir=None)
 
 
 def trained_model(args: argparse.Namespace):
-    from ..runtime.sources import trained_or_exported
-
-    return trained_or_exported(args.model, getattr(args, "export_dir", None))
+    """--model, else the model --export-dir recorded (no torch), else the shipped demo model."""
+    return _resolve(args, "demo", export_dir=getattr(args, "export_dir", None))
 
 
 def model_or_export(args: argparse.Namespace):
-    from ..runtime.sources import model_or_export
+    """--model, else the model --export-dir recorded, else seeded random weights."""
+    return _resolve(args, "random", export_dir=args.export_dir)
 
-    return model_or_export(args.model, args.random_preset, args.seed, args.export_dir)
+
+def _resolve(args: argparse.Namespace, default: str, export_dir: str | None):
+    from ..runtime.sources import ModelChoice, ModelDefault, resolve
+
+    return resolve(ModelChoice(model=args.model, export_dir=optional_path(export_dir), default=ModelDefault(default),
+                               preset=getattr(args, "random_preset", "full-8k"), seed=getattr(args, "seed", 0)))
 
 
 def backend_options(args: argparse.Namespace):

@@ -206,34 +206,12 @@ def _grid_configuration(grid: _GridRun, tile_w: int, block_chan: int) -> tuple[l
     return prepared, _stage_map(path_stages, selected)
 
 
-def model_for_export(manifest, override: str | None):
-    """The model an export was made from: --model (hash-checked), the recorded checkpoint, or
-    the recorded random seed and config."""
-    from ..model.checkpoint import file_sha256, load_model
-    from ..model.config import ConvTasNetConfig
-    from ..model.random_init import random_model
-    from ..model.source import ModelSource
+def model_for_export(export_dir: Path, override: str | None):
+    """The model an export was made from, with its weights: --model (hash-checked), the recorded
+    checkpoint, or the recorded random seed and config."""
+    from ..runtime.sources import ModelChoice, resolve
 
-    info = manifest.model
-    if override or info.get("model_path"):
-        model, path = load_model(override or info["model_path"])
-        digest = file_sha256(path)
-        if info.get("model_sha256") and digest != info["model_sha256"]:
-            raise UserError(f"{path} is not the checkpoint this export was made from (sha256 differs); "
-                            "pass the right --model or re-export")
-        return ModelSource(model, f"checkpoint {path}", path=str(path), sha256=digest)
-    if info.get("model_random"):
-        config = ConvTasNetConfig.from_model_args(_config_as_model_args(info["model_config"]))
-        return ModelSource(random_model(config, info["model_seed"]), info.get("model_source", "random"),
-                           random_seed=info["model_seed"])
-    raise UserError("the export's manifest does not say which model it came from: pass --model")
-
-
-def _config_as_model_args(config_json: dict) -> dict:
-    args = dict(config_json)
-    if args.get("encoder_activation") == "linear":
-        args["encoder_activation"] = None
-    return args
+    return resolve(ModelChoice(model=override, export_dir=export_dir, weights=True))
 
 
 def precision_lines(precision_dir: Path | None, stages: list[str]) -> dict[str, str]:
@@ -285,7 +263,7 @@ def _staged_export(request: CompileRequest) -> tuple[Manifest, ModelSource, Stag
     if manifest.plan.monolithic:
         raise UserError(f"{export_dir} holds a monolithic export; compile a staged export (without --monolithic)")
     refuse_float_only(manifest.plan.options.float_only, f"compile {export_dir}")
-    source = model_for_export(manifest, request.model_override)
+    source = model_for_export(request.export_dir, request.model_override)
     plan = build_plan(source.model, manifest.plan.options, manifest.plan.path, manifest.plan.expose_internal)
     if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
         raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")

@@ -1,5 +1,6 @@
-"""Which model a command works on: a checkpoint, the shipped demo model, or a seeded random
-preset; and the record of where it came from that every run JSON carries."""
+"""The ways to build a model source (a checkpoint, the shipped demo model, seeded random weights) and
+the record of where it came from that every run JSON carries. Which one a command takes is decided
+in one place, ``runtime.sources.resolve``."""
 
 from __future__ import annotations
 
@@ -69,17 +70,17 @@ def random_source(preset: str, seed: int) -> ModelSource:
                        random_seed=seed)
 
 
-def model_or_random(spec: str | None, preset: str, seed: int) -> ModelSource:
-    """``spec`` if given, else a seeded random model (parity, export and grids need no training)."""
-    return checkpoint_source(spec) if spec else random_source(preset, seed)
+def recorded_random_source(config: ConvTasNetConfig, seed: int, description: str) -> ModelSource:
+    """Seeded random weights of a recorded configuration (an export of random weights, rebuilt)."""
+    from .random_init import random_model
+
+    return ModelSource(random_model(config, seed=seed), description, random_seed=seed)
 
 
-def trained_model(spec: str | None) -> ModelSource:
-    """``spec`` or the shipped demo model: audio commands need trained weights."""
+def demo_source() -> ModelSource:
+    """The shipped demo model: audio commands need trained weights."""
     from ..assets import DEMO_MODEL
 
-    if spec:
-        return checkpoint_source(spec)
     if not DEMO_MODEL.is_file():
         raise UserError(f"the demo model {DEMO_MODEL} is missing from this install; pass --model PATH_OR_ID")
     return checkpoint_source(str(DEMO_MODEL))

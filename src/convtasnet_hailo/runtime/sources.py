@@ -1,44 +1,94 @@
-"""Which model a run takes when it may come from an export folder instead of a checkpoint: the
-model the export recorded, without its weights (the run reads the export's device plan)."""
+"""Which model a command or the API works on, decided in one place: :func:`resolve` of a
+:class:`ModelChoice`. A checkpoint or hub id when one is given; else the model an export folder
+recorded (its weights rebuilt when the caller needs them, else only its configuration, and the
+run reads the export's device plan without torch); else the caller's default, the shipped demo
+model or a seeded random preset. A checkpoint given beside an export must be the one the export
+was made from."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 from pathlib import Path
 
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig
-from ..model.source import ModelSource, model_or_random, random_source, trained_model
+from ..model.source import ModelSource, checkpoint_source, demo_source, random_source, recorded_random_source
+
+
+class ModelDefault(enum.Enum):
+    """What a command takes when given no model: audio commands need trained weights (the shipped
+    demo model); parity, export, grids and noise do not (seeded random weights)."""
+
+    DEMO = "demo"
+    RANDOM = "random"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelChoice:
+    """What a user said about the model. ``weights``: the caller computes with the model itself
+    (compile's calibration), so an export's recorded model is rebuilt rather than read as a
+    configuration."""
+
+    model: str | None = None
+    export_dir: Path | None = None
+    default: ModelDefault = ModelDefault.RANDOM
+    preset: str = "full-8k"
+    seed: int = 0
+    weights: bool = False
+
+
+def resolve(choice: ModelChoice) -> ModelSource:
+    """The model ``choice`` names (see the module's docstring for the order)."""
+    recorded = _export_record(Path(choice.export_dir)) if choice.export_dir else None
+    if choice.model:
+        source = checkpoint_source(choice.model)
+        _check_same_checkpoint(source, recorded, choice.export_dir)
+        return source
+    if recorded is not None:
+        return _from_export(recorded, Path(choice.export_dir), choice.weights)
+    if choice.default is ModelDefault.DEMO:
+        return demo_source()
+    return random_source(choice.preset, choice.seed)
 
 
 def exported_source(export_dir: Path) -> ModelSource:
-    """The model an export was made from, as the export recorded it, without its weights: the run
-    takes the plan from the export's device plan (no torch)."""
+    """The model an export was made from, as the export recorded it, without its weights."""
+    return resolve(ModelChoice(export_dir=Path(export_dir)))
+
+
+def _export_record(export_dir: Path) -> dict:
     from ..export.manifest import read_manifest
 
-    manifest = read_manifest(export_dir)
-    info = manifest.model
+    return read_manifest(export_dir).model
+
+
+def _recorded_config(recorded: dict, export_dir: Path) -> ConvTasNetConfig:
     try:
-        config = ConvTasNetConfig.from_model_args(info["model_config"])
+        return ConvTasNetConfig.from_model_args(recorded["model_config"])
     except (KeyError, TypeError) as exc:
-        raise UserError(f"{Path(export_dir) / 'manifest.json'} records no model configuration ({exc}); re-export") \
-            from None
-    return ModelSource(None, f"{info.get('model_source', 'a model')} (from the export {export_dir})",
-                       info.get("model_seed") if info.get("model_random") else None, info.get("model_path"),
-                       info.get("model_sha256"), Path(export_dir), config)
+        raise UserError(f"{export_dir / 'manifest.json'} records no model configuration ({exc}); re-export") from None
 
 
-def trained_or_exported(spec: str | None, export_dir: str | Path | None = None) -> ModelSource:
-    """``spec``; else, with an export folder, the model it was exported from, read from it (no
-    torch); else the shipped demo model: audio commands need trained weights."""
-    if not spec and export_dir:
-        return exported_source(Path(export_dir))
-    return trained_model(spec)
+def _from_export(recorded: dict, export_dir: Path, weights: bool) -> ModelSource:
+    config = _recorded_config(recorded, export_dir)
+    seed = recorded.get("model_seed") if recorded.get("model_random") else None
+    if recorded.get("model_random") and not isinstance(seed, int):
+        raise UserError(f"{export_dir / 'manifest.json'} records random weights without an integer seed; re-export")
+    if not weights:
+        return ModelSource(None, f"{recorded.get('model_source', 'a model')} (from the export {export_dir})", seed,
+                           recorded.get("model_path"), recorded.get("model_sha256"), export_dir, config)
+    if seed is not None:
+        return recorded_random_source(config, seed, recorded.get("model_source", "random weights"))
+    if recorded.get("model_path"):
+        source = checkpoint_source(recorded["model_path"])
+        _check_same_checkpoint(source, recorded, export_dir)
+        return source
+    raise UserError(f"{export_dir / 'manifest.json'} does not say which model the export came from: pass --model")
 
 
-def model_or_export(spec: str | None, preset: str, seed: int, export_dir: str | Path | None) -> ModelSource:
-    """``spec``; else the trained model an export folder was made from (no torch); else, as for an
-    export of random weights, the seeded random preset."""
-    if spec or not export_dir:
-        return model_or_random(spec, preset, seed)
-    exported = exported_source(Path(export_dir))
-    return random_source(preset, seed) if exported.random_seed is not None else exported
+def _check_same_checkpoint(source: ModelSource, recorded: dict | None, export_dir: Path | None) -> None:
+    expected = (recorded or {}).get("model_sha256")
+    if expected and source.sha256 != expected:
+        raise UserError(f"{source.path} is not the checkpoint the export {export_dir} was made from (sha256 differs); "
+                        "pass the right --model, or drop --model to take the export's own")
