@@ -45,3 +45,20 @@ def test_the_default_applies_only_without_model_or_export():
     from convtasnet_hailo.assets import DEMO_MODEL
 
     assert resolve(ModelChoice(default=ModelDefault.DEMO)).path == str(DEMO_MODEL)
+
+
+def test_a_recorded_checkpoint_is_opened_only_when_its_hash_binds_it(tiny_export, tmp_path):
+    import json
+
+    manifest = tiny_export / "manifest.json"
+    record = json.loads(manifest.read_text())
+    planted = tmp_path / "elsewhere.pth"
+    save_model(random_model(TINY, seed=13), planted)
+    record["model"]["model_path"] = str(planted)  # a checkpoint outside the export, hash left as it was
+    manifest.write_text(json.dumps(record))
+    with pytest.raises(UserError, match="is not the checkpoint the export"):
+        resolve(ModelChoice(export_dir=tiny_export, weights=True))
+    record["model"]["model_sha256"] = None
+    manifest.write_text(json.dumps(record))
+    with pytest.raises(UserError, match="without its sha256"):
+        resolve(ModelChoice(export_dir=tiny_export, weights=True))

@@ -81,6 +81,9 @@ def _from_export(recorded: dict, export_dir: Path, weights: bool) -> ModelSource
     if seed is not None:
         return recorded_random_source(config, seed, recorded.get("model_source", "random weights"))
     if recorded.get("model_path"):
+        if not recorded.get("model_sha256"):  # a path outside the export, bound to nothing: not opened
+            raise UserError(f"{export_dir / 'manifest.json'} names the checkpoint {recorded['model_path']} without its "
+                            "sha256, so it cannot be checked: pass --model with the checkpoint the export was made from")
         source = checkpoint_source(recorded["model_path"])
         _check_same_checkpoint(source, recorded, export_dir)
         return source
