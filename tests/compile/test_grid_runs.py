@@ -76,7 +76,7 @@ def test_resume_skips_finished_cases_and_jobs_run_in_parallel(tmp_path, monkeypa
     assert covering["tile_w"] == 16 and set(covering["stages"]) == {"encoder", "source_projector__decoder_pre"}
     capsys.readouterr()
     assert main(_grid(tmp_path, "--resume", str(run_dir), path="decoder")) == 0
-    assert f"{len(first)} case(s) already done, 0 to go" in capsys.readouterr().out
+    assert f"{len(first)} case(s) already done, 0 to go" in capsys.readouterr().err  # progress: the log
     assert len(read_tsv(run_dir / "allocator_mapping_fixes_summary.tsv")) == len(first)
 
 
