@@ -26,10 +26,10 @@ stages = "all"
 REQUIRED = ["run_tag", "har_success", "hef_success", "exception_type", "failure_head"]
 
 
-def _grid(tmp_path, *extra, path="masker"):
+def _grid(tmp_path, *extra, path="masker", name="grid"):
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID)
-    return ["grid", path, "--profile", "mini", "--grid", str(grid), "--random-preset", "tiny", "--calib-count", "4",
+    return [name, path, "--profile", "mini", "--grid", str(grid), "--random-preset", "tiny", "--calib-count", "4",
             "--runs-dir", str(tmp_path / "runs"), *extra]
 
 
@@ -78,6 +78,11 @@ def test_resume_skips_finished_cases_and_jobs_run_in_parallel(tmp_path, monkeypa
     assert main(_grid(tmp_path, "--resume", str(run_dir), path="decoder")) == 0
     assert f"{len(first)} case(s) already done, 0 to go" in capsys.readouterr().err  # progress: the log
     assert len(read_tsv(run_dir / "allocator_mapping_fixes_summary.tsv")) == len(first)
+    # the command's new name, and --resume alone: the newest grid run in --out (the one above)
+    assert main(_grid(tmp_path, "--resume", path="decoder", name="compile-grid")) == 0
+    captured = capsys.readouterr()
+    assert f"{len(first)} case(s) already done, 0 to go" in captured.err and str(run_dir) in captured.out
+    assert [d.name for d in (tmp_path / "runs").iterdir()] == [run_dir.name]
 
 
 def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, capsys):

@@ -71,6 +71,31 @@ def test_one_hef_per_stage_breaks_the_device_limit_and_says_what_to_change():
         pack_stages(["a"], networks_per_group=9)
 
 
+def test_plan_out_writes_the_record_and_figure_the_old_options_wrote(tmp_path, capsys):
+    """--out DIR: plan.json and plan.png there; --json FILE (deprecated) writes the same record,
+    and the PNG beside it."""
+    from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+    from convtasnet_hailo.plan.cost_model import DeviceModel, predict
+    from convtasnet_hailo.plan.facts import PlanFacts
+    from convtasnet_hailo.plan.report import summarize_plan
+    from convtasnet_hailo.model.random_init import random_model
+    from tests.conftest import TINY
+
+    argv = ["plan", "--random-preset", "tiny", "--tile-w", "16"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    assert main([*argv, "--json", str(tmp_path / "old" / "p.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'out' / 'plan.json'}" in out and f"wrote {tmp_path / 'old' / 'p.png'}" in out
+    record = (tmp_path / "out" / "plan.json").read_text()
+    assert record == (tmp_path / "old" / "p.json").read_text()
+    assert (tmp_path / "out" / "plan.png").stat().st_size > 1000 and (tmp_path / "old" / "p.png").is_file()
+    # the cost model reads the same facts from the plan and from its record
+    plan = build_plan(random_model(TINY, seed=0), PlanOptions())
+    summary = summarize_plan(plan, 16, pack_stages([s.name for s in plan.stages]))
+    assert PlanFacts.from_json(json.loads(record)) == summary.facts
+    assert predict(summary.facts, 2.0, DeviceModel())["device_s"] > 0
+
+
 def test_plan_report_of_the_full_size_model(tmp_path, capsys):
     assert main(["plan", "--tile-w", "256", "--json", str(tmp_path / "plan.json")]) == 0
     summary = json.loads((tmp_path / "plan.json").read_text())
