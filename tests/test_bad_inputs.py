@@ -477,7 +477,7 @@ CASES = [
     Case("compile_monolithic_export", "compile", ("--export-dir", "{export}", "--dry-run"), "holds a monolithic export",
          setup=_export("--monolithic", "--length", "400")),
     Case("grid_resume_not_a_grid", "grid", ("decoder", "--random-preset", "tiny", "--dry-run", "--resume", "{run}"),
-         "is not the run folder of a grid", setup=_not_a_grid),
+         "so it is not a run folder of `compile-grid`", setup=_not_a_grid),
     Case("grid_jobs_zero", "grid", ("decoder", "--random-preset", "tiny", "--dry-run", "--jobs", "0"),
          "--jobs 0: use 1 or more"),
     Case("grid_ray_with_jobs", "grid", ("decoder", "--random-preset", "tiny", "--dry-run", "--executor", "ray", "--jobs",
@@ -756,12 +756,12 @@ def test_a_file_too_long_to_separate_whole_is_refused_before_any_output(tmp_path
     (RuntimeError("an invariant broke"), 3, "internal error, a bug in convtasnet-hailo"),
 ])
 def test_the_top_level_maps_the_machine_to_one_line_and_shows_a_bug(error, code, line, capsys, monkeypatch):
-    import convtasnet_hailo.doctor
+    import convtasnet_hailo.commands.doctor
 
-    def fail():
+    def fail(request):
         raise error
 
-    monkeypatch.setattr(convtasnet_hailo.doctor, "doctor_command", fail)
+    monkeypatch.setattr(convtasnet_hailo.commands.doctor, "run", fail)
     assert main(["doctor"]) == code
     err = capsys.readouterr().err
     assert err.startswith("convtasnet-hailo doctor: ") and line in err.splitlines()[0]
@@ -882,7 +882,7 @@ def test_every_writing_command_is_in_the_property(capsys):
     from convtasnet_hailo.cli import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)
-    assert commands - set(WRITERS) == {"check", "doctor", "grid", "demo"}
+    assert commands - set(WRITERS) == {"check", "doctor", "compile-grid", "grid", "demo"}
 
 
 def _markdown_table() -> str:

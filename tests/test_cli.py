@@ -115,7 +115,7 @@ def test_cli_only_parses_and_dispatches():
 def test_presets_and_backend_table_have_one_definition():
     from convtasnet_hailo.backends import BUILTIN_BACKENDS
     from convtasnet_hailo.cli import RANDOM_PRESET_NAMES
-    from convtasnet_hailo.doctor import BACKEND_NEEDS
+    from convtasnet_hailo.commands.doctor import BACKEND_NEEDS
     from convtasnet_hailo.model.source import RANDOM_PRESETS, TINY
     from tests.conftest import TINY as TESTS_TINY
 

@@ -26,11 +26,24 @@ stages = "all"
 REQUIRED = ["run_tag", "har_success", "hef_success", "exception_type", "failure_head"]
 
 
-def _grid(tmp_path, *extra, path="masker"):
+def _grid(tmp_path, *extra, path="masker", name="grid"):
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID)
-    return ["grid", path, "--profile", "mini", "--grid", str(grid), "--random-preset", "tiny", "--calib-count", "4",
-            "--runs-dir", str(tmp_path / "runs"), *extra]
+    return [
+        name,
+        path,
+        "--profile",
+        "mini",
+        "--grid",
+        str(grid),
+        "--random-preset",
+        "tiny",
+        "--calib-count",
+        "4",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        *extra,
+    ]
 
 
 def test_dry_run_writes_cases_scripts_and_calibration(tmp_path):
@@ -54,8 +67,12 @@ def test_in_process_run_with_failures_report_and_covering(tmp_path, monkeypatch)
     (run_dir,) = (tmp_path / "runs").iterdir()
     rows = read_tsv(run_dir / "masker_allocator_fixes_summary.tsv")
     failed = [r for r in rows if r["status"] == "failed"]
-    assert failed and all(r["stage"] == "tcn2_depth" and r["exception_type"] == "BackendAllocatorException"
-                          and "Agent infeasible" in r["failure_head"] for r in failed)
+    assert failed and all(
+        r["stage"] == "tcn2_depth"
+        and r["exception_type"] == "BackendAllocatorException"
+        and "Agent infeasible" in r["failure_head"]
+        for r in failed
+    )
     assert all((run_dir / "cases" / f"{r['run_tag']}.hef").is_file() for r in rows if r["status"] == "compiled")
     for r in failed:
         assert (run_dir / "cases" / f"{r['run_tag']}_compile_failure.txt").is_file()
@@ -76,14 +93,22 @@ def test_resume_skips_finished_cases_and_jobs_run_in_parallel(tmp_path, monkeypa
     assert covering["tile_w"] == 16 and set(covering["stages"]) == {"encoder", "source_projector__decoder_pre"}
     capsys.readouterr()
     assert main(_grid(tmp_path, "--resume", str(run_dir), path="decoder")) == 0
-    assert f"{len(first)} case(s) already done, 0 to go" in capsys.readouterr().out
+    assert f"{len(first)} case(s) already done, 0 to go" in capsys.readouterr().err  # progress: the log
     assert len(read_tsv(run_dir / "allocator_mapping_fixes_summary.tsv")) == len(first)
+    # the command's new name, and --resume alone: the newest grid run in --out (the one above)
+    assert main(_grid(tmp_path, "--resume", path="decoder", name="compile-grid")) == 0
+    captured = capsys.readouterr()
+    assert f"{len(first)} case(s) already done, 0 to go" in captured.err and str(run_dir) in captured.out
+    assert [d.name for d in (tmp_path / "runs").iterdir()] == [run_dir.name]
 
 
 def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, capsys):
     sdk_double.install(monkeypatch)
     export = tmp_path / "export"
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out", str(export)]) == 0
+    assert (
+        main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out", str(export)])
+        == 0
+    )
     assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
     out = export / "hailo" / "hailo8l"
     summary = json.loads((out / "compile_manifest.json").read_text())
@@ -97,7 +122,10 @@ def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, caps
 
 def test_a_dry_run_compile_writes_the_stage_and_pack_jobs(tmp_path, capsys):
     export = tmp_path / "export"
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out", str(export)]) == 0
+    assert (
+        main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out", str(export)])
+        == 0
+    )
     assert main(["compile", "--export-dir", str(export), "--dry-run", "--calib-count", "4"]) == 0
     jobs = {p.name: json.loads(p.read_text()) for p in (export / "jobs").glob("*.json")}
     assert len(jobs) == 17 and jobs["pack1_t16_b0_default.json"]["kind"] == "pack"
@@ -136,9 +164,9 @@ def test_decoder_and_masker_grids_together_cover_the_full_chain():
 
 def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
     from convtasnet_hailo.backends.registry import load_backend
+    from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.model.source import RANDOM_PRESETS
     from convtasnet_hailo.plan.builder import PlanPath, build_plan
-    from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.runtime.executor import StitchedExecutor
     from tests.doubles import runtime as runtime_double
 
@@ -148,9 +176,12 @@ def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
     runtime_double.install(monkeypatch)
     model = random_model(RANDOM_PRESETS["tiny"], seed=0)
     n_filters = model.config.n_filters
-    trace_inputs = {"encoder": np.random.default_rng(0).standard_normal((1, n_filters, 40)).astype(np.float32),
-                    "mask_output": np.random.default_rng(1).random((2, n_filters, 40)).astype(np.float32),
-                    "wav": np.zeros((1, 1, 39 * 8 + 16), np.float32)}
-    out = StitchedExecutor(build_plan(model, path=PlanPath.DECODER), load_backend("hailo_runtime", hef_dir=run_dir), 16).run(
-        trace_inputs)
+    trace_inputs = {
+        "encoder": np.random.default_rng(0).standard_normal((1, n_filters, 40)).astype(np.float32),
+        "mask_output": np.random.default_rng(1).random((2, n_filters, 40)).astype(np.float32),
+        "wav": np.zeros((1, 1, 39 * 8 + 16), np.float32),
+    }
+    out = StitchedExecutor(
+        build_plan(model, path=PlanPath.DECODER), load_backend("hailo_runtime", hef_dir=run_dir), 16
+    ).run(trace_inputs)
     assert out["final_output"].shape == (2, 1, 39 * 8 + 16)

@@ -133,11 +133,11 @@ def test_a_float_only_export_says_what_it_is_for_and_is_not_checked_as_a_hailo_o
 
 def test_the_plan_table_says_a_float_plan_is_not_a_device_plan():
     from convtasnet_hailo.plan.packing import pack_stages
-    from convtasnet_hailo.plan.report import format_table, plan_summary
+    from convtasnet_hailo.plan.report import format_table, summarize_plan
 
     for options, said in (({}, False), ({"halo_edges": True, "skip_sums_in_stages": True}, True)):
         plan = build_plan(random_model(TINY, seed=0), PlanOptions(**options))
-        table = format_table(plan_summary(plan, 16, pack_stages([s.name for s in plan.stages])))
+        table = format_table(summarize_plan(plan, 16, pack_stages([s.name for s in plan.stages])))
         assert ("a plan for the float backends" in table) == said
 
 

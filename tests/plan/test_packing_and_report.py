@@ -7,8 +7,17 @@ import pytest
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.plan.packing import (
-    HAILORT_4_23, HAILORT_5, ExecutionMode, HefPack, NetworkGroup, Packing, PackingRequest, RuntimeLimits, limits_for,
-    one_hef_per_stage, pack_stages,
+    HAILORT_4_23,
+    HAILORT_5,
+    ExecutionMode,
+    HefPack,
+    NetworkGroup,
+    Packing,
+    PackingRequest,
+    RuntimeLimits,
+    limits_for,
+    one_hef_per_stage,
+    pack_stages,
 )
 
 
@@ -23,8 +32,12 @@ def test_scheduled_groups_give_every_stage_its_own_group_and_hef():
     note = packing.window_note()
     assert "2 windows" in note and "--execution-mode activated_packs --networks-per-group 8" in note
     run = packing.execution(stages)
-    assert (run["switches"], run["activations"], run["configure_windows"], run["network_groups_configured"]) == \
-        (51, 0, 2, 51)
+    assert (run["switches"], run["activations"], run["configure_windows"], run["network_groups_configured"]) == (
+        51,
+        0,
+        2,
+        51,
+    )
     assert packing.execution(stages[:32])["network_groups_configured"] == 32  # one window entered, still reloaded
     with pytest.raises(UserError, match="--networks-per-group 8 with --execution-mode scheduled_groups"):
         pack_stages(stages, networks_per_group=8, mode=ExecutionMode.SCHEDULED_GROUPS)
@@ -50,25 +63,63 @@ def test_packing_requests_follow_the_target():
         PackingRequest(mode="activated_packs", hw_arch="hailo10h")
     assert limits_for("hailo8l") == HAILORT_4_23
     # exports from before the modes: joined groups can only be activated packs
-    old = {"limits": {"network_groups_per_device": 32, "network_groups_per_hef": 8, "networks_per_network_group": 8},
-           "hefs": [{"name": "pack0", "network_groups": [{"name": "pack0", "networks": ["a", "b"]}]}]}
+    old = {
+        "limits": {"network_groups_per_device": 32, "network_groups_per_hef": 8, "networks_per_network_group": 8},
+        "hefs": [{"name": "pack0", "network_groups": [{"name": "pack0", "networks": ["a", "b"]}]}],
+    }
     assert Packing.from_json(old).mode is ExecutionMode.ACTIVATED_PACKS
 
 
 def test_one_hef_per_stage_breaks_the_device_limit_and_says_what_to_change():
     problems = one_hef_per_stage([f"s{i}" for i in range(77)]).violations()
     assert len(problems) == 1 and "77 stages need 77 network groups" in problems[0]
-    assert "maximum allowed core-ops: 32" in problems[0] and "3 windows" in problems[0] and "--block-chan" in problems[0]
-    crowded = Packing((HefPack("h", tuple(NetworkGroup(f"g{i}", ("s",)) for i in range(3))),),
-                      RuntimeLimits(network_groups_per_hef=2))
+    assert (
+        "maximum allowed core-ops: 32" in problems[0] and "3 windows" in problems[0] and "--block-chan" in problems[0]
+    )
+    crowded = Packing(
+        (HefPack("h", tuple(NetworkGroup(f"g{i}", ("s",)) for i in range(3))),), RuntimeLimits(network_groups_per_hef=2)
+    )
     assert "Too many network_groups on a given HEF" in crowded.violations()[0]
     joined = Packing((HefPack("h", (NetworkGroup("g", ("a", "b")),)),), RuntimeLimits())  # scheduled, joined
     assert "cannot run one at a time" in joined.hard_violations()[0]
     assert len(pack_stages([f"s{i}" for i in range(80)], networks_per_group=8).hefs) == 10
-    assert len(pack_stages([f"s{i}" for i in range(80)], RuntimeLimits(networks_per_network_group=4),
-                           mode=ExecutionMode.ACTIVATED_PACKS).hefs) == 20
+    assert (
+        len(
+            pack_stages(
+                [f"s{i}" for i in range(80)],
+                RuntimeLimits(networks_per_network_group=4),
+                mode=ExecutionMode.ACTIVATED_PACKS,
+            ).hefs
+        )
+        == 20
+    )
     with pytest.raises(UserError, match="--networks-per-group 9"):
         pack_stages(["a"], networks_per_group=9)
+
+
+def test_plan_out_writes_the_record_and_figure_the_old_options_wrote(tmp_path, capsys):
+    """--out DIR: plan.json and plan.png there; --json FILE (deprecated) writes the same record,
+    and the PNG beside it."""
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+    from convtasnet_hailo.plan.cost_model import DeviceModel, predict
+    from convtasnet_hailo.plan.facts import PlanFacts
+    from convtasnet_hailo.plan.report import summarize_plan
+    from tests.conftest import TINY
+
+    argv = ["plan", "--random-preset", "tiny", "--tile-w", "16"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    assert main([*argv, "--json", str(tmp_path / "old" / "p.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'out' / 'plan.json'}" in out and f"wrote {tmp_path / 'old' / 'p.png'}" in out
+    record = (tmp_path / "out" / "plan.json").read_text()
+    assert record == (tmp_path / "old" / "p.json").read_text()
+    assert (tmp_path / "out" / "plan.png").stat().st_size > 1000 and (tmp_path / "old" / "p.png").is_file()
+    # the cost model reads the same facts from the plan and from its record
+    plan = build_plan(random_model(TINY, seed=0), PlanOptions())
+    summary = summarize_plan(plan, 16, pack_stages([s.name for s in plan.stages]))
+    assert PlanFacts.from_json(json.loads(record)) == summary.facts
+    assert predict(summary.facts, 2.0, DeviceModel())["device_s"] > 0
 
 
 def test_plan_report_of_the_full_size_model(tmp_path, capsys):
@@ -79,8 +130,11 @@ def test_plan_report_of_the_full_size_model(tmp_path, capsys):
     assert summary["network_groups"] == 51 == summary["hefs"] and summary["configure_windows"] == 2
     assert summary["fits_runtime_limits"] and "2 windows per utterance" in summary["window_note"]
     execution = summary["execution"]
-    assert (execution["mode"], execution["switches"], execution["network_groups_configured"]) == \
-        ("scheduled_groups", 51, 51)
+    assert (execution["mode"], execution["switches"], execution["network_groups_configured"]) == (
+        "scheduled_groups",
+        51,
+        51,
+    )
     packs = summary["execution_modes"]["activated_packs"]
     assert (packs["network_groups"], packs["configure_windows"], packs["activations"]) == (7, 1, 7)
     assert "single-context" in packs["needs"]
@@ -96,16 +150,34 @@ def test_plan_report_of_the_full_size_model(tmp_path, capsys):
     assert (ten["network_groups_per_device"], ten["configure_windows"]) == (26, 2)
     assert main(["plan", "--no-fuse", "--json", str(tmp_path / "unfused.json")]) == 0
     unfused = json.loads((tmp_path / "unfused.json").read_text())
-    assert unfused["stages"] == 77 and unfused["boundary_values_per_audio_second"] > \
-        summary["boundary_values_per_audio_second"]
+    assert (
+        unfused["stages"] == 77
+        and unfused["boundary_values_per_audio_second"] > summary["boundary_values_per_audio_second"]
+    )
 
 
 def test_check_rejects_a_packing_that_breaks_a_limit_and_says_what_to_change(tmp_path, capsys):
     out = tmp_path / "export"
     # 2,084 channel-block stages -> 261 network groups: runnable only in 9 configuration windows
     # (said, not failed: hailo_runtime runs it in windows)
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--block-chan", "1", "--execution-mode",
-                 "activated_packs", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--random-preset",
+                "tiny",
+                "--tile-w",
+                "16",
+                "--block-chan",
+                "1",
+                "--execution-mode",
+                "activated_packs",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["check", str(out)]) == 0
     said = capsys.readouterr().out
@@ -116,8 +188,22 @@ def test_check_rejects_a_packing_that_breaks_a_limit_and_says_what_to_change(tmp
     (out / "manifest.json").write_text(json.dumps(manifest))
     assert main(["check", str(out)]) == 1
     assert "holds 9 networks; at most 8" in capsys.readouterr().err
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out",
-                 str(tmp_path / "fused")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--random-preset",
+                "tiny",
+                "--tile-w",
+                "16",
+                "--networks-per-group",
+                "8",
+                "--out",
+                str(tmp_path / "fused"),
+            ]
+        )
+        == 0
+    )
     assert main(["check", str(tmp_path / "fused")]) == 0
     assert "2 HEF(s), 2 network group(s) within HailoRT's limits" in capsys.readouterr().out
     manifest = json.loads((tmp_path / "fused" / "manifest.json").read_text())
@@ -127,6 +213,20 @@ def test_check_rejects_a_packing_that_breaks_a_limit_and_says_what_to_change(tmp
     assert "cannot run one at a time" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", "--random-preset", "tiny", "--execution-mode", "sideways", "--out", str(tmp_path / "x")])
-    assert main(["export", "--random-preset", "tiny", "--execution-mode", "scheduled_groups", "--networks-per-group",
-                 "4", "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--random-preset",
+                "tiny",
+                "--execution-mode",
+                "scheduled_groups",
+                "--networks-per-group",
+                "4",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "scheduler dispatches a frame only when every stream" in capsys.readouterr().err

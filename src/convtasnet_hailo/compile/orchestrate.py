@@ -1,36 +1,36 @@
-"""`compile` and `grid`: from a model (or an export) to compile cases, run and reported."""
+"""What `compile` and `compile-grid` do: from a model (or an export) to compile cases, run and reported
+(the commands themselves are ``commands.compile`` and ``commands.grid``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
 import json
+import logging
 import os
-import sys
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from ..dfc.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk
 from ..dfc.manifest import CompileManifest, PackArtifacts, StageArtifacts
+from ..dfc.model_script import ScriptVariant
+from ..dfc.worker import probe_interpreter
 from ..errors import UserError
-from ..tasks.base import CaseExecutor
-from ..tasks.options import ExecutorOptions, open_executor
+from ..export.exporter import export_plan
+from ..export.manifest import Manifest, read_manifest, sha256_file
 from ..files import write_text_atomically
 from ..guard import check_run_files
 from ..model.source import ModelSource
-from ..records import read_json
-from ..export.exporter import export_plan
-from ..export.manifest import Manifest, read_manifest, sha256_file
 from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, refuse_float_only
 from ..plan.options import PlanRecord
 from ..plan.packing import Packing, pack_stages, resolve_mode
-from ..runs.run_folder import TsvWriter
 from ..quantization.calibration import make_calibration
-from ..dfc.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk
-from ..dfc.worker import probe_interpreter
+from ..records import read_json
+from ..runs.run_folder import TsvWriter
+from ..tasks.base import CaseExecutor
+from ..tasks.options import ExecutorOptions
 from .profile import GridCase, GridProfile, run_tag, select_stages, structure_key
-from ..dfc.model_script import ScriptVariant
 from .report import write_report
 from .runner import (
     SUMMARY_COLUMNS,
@@ -45,7 +45,7 @@ from .runner import (
     write_scripts,
 )
 
-Report = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 GRID_SUMMARY = {"decoder": "allocator_mapping_fixes_summary.tsv", "masker": "masker_allocator_fixes_summary.tsv"}
 
@@ -100,9 +100,9 @@ def exec_mode(options: CompileOptions) -> ExecMode:
     return mode
 
 
-def _execution(options: CompileOptions, mode: ExecMode, root: Path, summary: TsvWriter, executor: CaseExecutor,
-               report: Report) -> Execution:
-    return Execution(mode, root, summary, options.hw_arch, executor, options.hailo_python, options.timeout_s, report)
+def _execution(options: CompileOptions, mode: ExecMode, root: Path, summary: TsvWriter,
+               executor: CaseExecutor) -> Execution:
+    return Execution(mode, root, summary, options.hw_arch, executor, options.hailo_python, options.timeout_s)
 
 
 def _exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOptions) -> ExecMode:
@@ -160,31 +160,50 @@ class _GridRun:
     run_dir: Path
     audio: list[np.ndarray]
     scripts: dict[str, Path]
-    report: Report
 
 
-def run_grid(request: GridRequest, run_dir: Path, audio: list[np.ndarray], mode: ExecMode, executor: CaseExecutor,
-             report: Report = print) -> dict:
+@dataclasses.dataclass(frozen=True)
+class GridOutcome:
+    """A grid run: its cases, the summary TSV (one row per case), the configuration that passes
+    every stage (``compile.report.covering_configuration``; None when none does yet)."""
+
+    run_dir: Path
+    n_cases: int
+    summary: Path
+    covering: dict | None
+
+
+def write_case_list(run_dir: Path, profile: GridProfile, hw_arch: str, cases: list[str] = (),
+                    stage_maps: dict | None = None) -> None:
+    """``cases.json``: written first (the profile, so that ``--resume`` knows the folder as a grid's
+    and which), and again with the case list once every configuration is prepared."""
+    write_text_atomically(run_dir / GRID_MARKER, json.dumps(
+        {"profile": profile.name, "path": profile.path, "hw_arch": hw_arch, "cases": list(cases),
+         "stage_maps": stage_maps or {}}, indent=1))
+
+
+def run_grid(request: GridRequest, run_dir: Path, audio: list[np.ndarray], mode: ExecMode,
+             executor: CaseExecutor) -> GridOutcome:
     """Every configuration's cases prepared (export, calibration, jobs), run, and reported."""
     profile, hw_arch = request.profile, request.options.hw_arch
     summary_path = run_dir / GRID_SUMMARY[profile.path]
     skip = done_run_tags(summary_path)
+    if not (run_dir / GRID_MARKER).is_file():
+        write_case_list(run_dir, profile, hw_arch)
     summary = TsvWriter(summary_path, SUMMARY_COLUMNS)
-    grid = _GridRun(request, run_dir, audio, write_scripts(profile.variants, run_dir / "scripts"), report)
+    grid = _GridRun(request, run_dir, audio, write_scripts(profile.variants, run_dir / "scripts"))
     prepared, stage_maps = [], {}
     for tile_w in profile.tile_widths:
         for block_chan in profile.block_chans:
             cases, stage_maps[(tile_w, block_chan)] = _grid_configuration(grid, tile_w, block_chan)
             prepared += cases
-    write_text_atomically(run_dir / "cases.json", json.dumps(
-        {"profile": profile.name, "path": profile.path, "hw_arch": hw_arch,
-         "cases": [p.job.run_tag for p in prepared],
-         "stage_maps": {f"t{w}_b{c}": m for (w, c), m in stage_maps.items()}}, indent=1))
-    execute(prepared, _execution(request.options, mode, run_dir, summary, executor, report), skip)
+    write_case_list(run_dir, profile, hw_arch, [p.job.run_tag for p in prepared],
+                    {f"t{w}_b{c}": m for (w, c), m in stage_maps.items()})
+    execute(prepared, _execution(request.options, mode, run_dir, summary, executor), skip)
     from ..runs.run_folder import read_tsv
 
     rows = read_tsv(summary_path)
-    return write_report(run_dir, rows, stage_maps) | {"n_cases": len(prepared), "summary": summary_path}
+    return GridOutcome(run_dir, len(prepared), summary_path, write_report(run_dir, rows, stage_maps)["covering"])
 
 
 def _grid_configuration(grid: _GridRun, tile_w: int, block_chan: int) -> tuple[list[PreparedCase], dict[str, str]]:
@@ -193,15 +212,15 @@ def _grid_configuration(grid: _GridRun, tile_w: int, block_chan: int) -> tuple[l
     profile, run_dir, source = grid.request.profile, grid.run_dir, grid.request.source
     tag = f"t{tile_w}_b{block_chan}"
     full_chain, path_stages = grid_plan(source.model, profile.path, block_chan or None)
-    export = export_plan(full_chain, tile_w, run_dir / "export" / tag, source.to_json(), report=lambda _: None)
+    export = export_plan(full_chain, tile_w, run_dir / "export" / tag, source.to_json())
     selected = select_stages(path_stages, profile)
     calib = make_calibration(full_chain, tile_w, grid.audio, run_dir / "calib" / tag, grid.request.options.calib_count,
-                             tensors={p.name for s in selected for p in s.inputs}, report=grid.report)
+                             tensors={p.name for s in selected for p in s.inputs})
     cases = [GridCase(run_tag(s.name, tile_w, block_chan, v.name), profile.path, s.name, tile_w, block_chan,
                       v.name) for s in selected for v in profile.variants]
     prepared = prepare_cases(cases, ExportCases(export.manifest, run_dir / "export" / tag, calib, grid.scripts,
                                                 grid.request.options.hw_arch, run_dir, run_dir / "cases"))
-    grid.report(f"{tag}: {len(path_stages)} stages on the {profile.path} side, {len(selected)} selected, "
+    log.info(f"{tag}: {len(path_stages)} stages on the {profile.path} side, {len(selected)} selected, "
                 f"{len(cases)} case(s)")
     return prepared, _stage_map(path_stages, selected)
 
@@ -227,13 +246,25 @@ def precision_lines(precision_dir: Path | None, stages: list[str]) -> dict[str, 
     return {s: (precision_dir / f"{s}.alls").read_text() for s in stages}
 
 
-def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor, report: Report = print) -> dict:
+@dataclasses.dataclass(frozen=True)
+class CompileOutcome:
+    """A compile: one summary row per stage (``rows``) and per joined pack (``pack_rows``), how many
+    packs were to be joined, the output folder, and the packs that compiled multi-context."""
+
+    rows: list[dict]
+    pack_rows: list[dict]
+    joined: int
+    out_dir: Path
+    multi_context_packs: list[str]
+
+
+def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor) -> CompileOutcome:
     """The export's stages compiled (each joined pack's HARs then joined into one HEF), the
     compile manifest written."""
     options, variant = request.options, request.variant
     manifest, source, plan = _staged_export(request)
     out_dir = request.export_dir / "hailo" / options.hw_arch
-    calib = _compile_calibration(request, manifest, source, plan, out_dir, report)
+    calib = _compile_calibration(request, manifest, source, plan, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts = write_scripts((variant,), out_dir / "scripts")
     tile_w, block_chan = manifest.tile_w, manifest.plan.options.block_chan or 0
@@ -247,12 +278,12 @@ def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor,
         har_only=frozenset(s for _, stages in joined for s in stages),
         stage_lines=precision_lines(request.precision_dir, [s.name for s in plan.stages])))
     summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
-    run = _execution(options, mode, request.export_dir, summary, executor, report)
+    run = _execution(options, mode, request.export_dir, summary, executor)
     rows = execute(prepared, run)
     pack_rows = _join_packs(joined, rows, prepared, run, (tile_w, block_chan, variant.name))
     write_compile_manifest(out_dir, options.hw_arch, manifest.plan, variant.name, rows, pack_rows, packing)
     multi = sorted(r["stage"] for r in pack_rows if r.get("multi_context"))
-    return {"rows": rows, "pack_rows": pack_rows, "joined": len(joined), "out_dir": out_dir, "multi_context_packs": multi}
+    return CompileOutcome(rows, pack_rows, len(joined), out_dir, multi)
 
 
 def _staged_export(request: CompileRequest) -> tuple[Manifest, ModelSource, StagePlan]:
@@ -271,7 +302,7 @@ def _staged_export(request: CompileRequest) -> tuple[Manifest, ModelSource, Stag
 
 
 def _compile_calibration(request: CompileRequest, manifest: Manifest, source: ModelSource, plan: StagePlan,
-                         out_dir: Path, report: Report) -> dict[str, Path]:
+                         out_dir: Path) -> dict[str, Path]:
     """The calibration files of the plan's stage inputs (in the export's calib/ folder), once the
     inputs and the outputs in ``out_dir`` are checked."""
     audio_paths = request.options.audio
@@ -280,8 +311,7 @@ def _compile_calibration(request: CompileRequest, manifest: Manifest, source: Mo
                     + [("the --calib input", p) for p in audio_paths], [out_dir / "compile_summary.tsv"])
     full_chain = build_plan(source.model, manifest.plan.options, PlanPath.FULL_CHAIN)
     return make_calibration(full_chain, manifest.tile_w, audio, request.export_dir / "calib",
-                            request.options.calib_count, tensors={p.name for s in plan.stages for p in s.inputs},
-                            report=report)
+                            request.options.calib_count, tensors={p.name for s in plan.stages for p in s.inputs})
 
 
 def _join_packs(joined: list[tuple[str, tuple[str, ...]]], rows: list[dict], prepared: list[PreparedCase],
@@ -294,7 +324,7 @@ def _join_packs(joined: list[tuple[str, tuple[str, ...]]], rows: list[dict], pre
                           *tag_fields)
     if not packs:
         return []
-    run.report(f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
+    log.info(f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
                "into one HEF each")
     return execute(packs, run)
 
@@ -325,98 +355,23 @@ def write_compile_manifest(out_dir: Path, hw_arch: str, record: PlanRecord, vari
     stages_of = {g.name: g.networks for g in packing.network_groups}
     by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
     versions = sorted({r["sdk_version"] for r in rows + pack_rows if r.get("sdk_version")})
-    CompileManifest(hw_arch, record.tile_w, record.options.block_chan, variant, {r["stage"]: artifacts(r) for r in rows},
+    CompileManifest(hw_arch, record.tile_w, record.options.block_chan, variant,
+                    {r["stage"]: artifacts(r) for r in rows},
                     {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
                     packing.mode.value, record, ", ".join(versions) or None).write(out_dir)
 
 
+#: The file every grid run writes first (``write_case_list``): what marks a folder as a grid's for ``--resume``.
+GRID_MARKER = "cases.json"
+
+
 def check_resumable(run_dir: Path, profile: GridProfile) -> None:
-    """A folder an interrupted grid of the same path and profile wrote (it may have stopped
-    before its case list was written: its export/ folder is enough)."""
-    if not run_dir.is_dir():
-        raise UserError(f"--resume {run_dir} is not a folder; pass the run folder an interrupted grid printed")
-    cases = run_dir / "cases.json"
-    if not cases.is_file():
-        if not (run_dir / "export").is_dir() and not (run_dir / GRID_SUMMARY[profile.path]).is_file():
-            raise UserError(f"--resume {run_dir} is not the run folder of a grid (no cases.json, export/ or "
-                            f"{GRID_SUMMARY[profile.path]}); pass the folder an interrupted grid printed")
-        return
-    recorded = read_json(cases, "grid case list", "start a new grid")
+    """A folder (``runs.run_folder.resume_folder`` found its ``cases.json``) an interrupted grid of
+    the same path and profile wrote."""
+    recorded = read_json(run_dir / GRID_MARKER, "grid case list", "start a new grid")
     if not isinstance(recorded, dict):
         raise UserError(f"--resume {run_dir}: cases.json holds a JSON {type(recorded).__name__}, not a grid's case "
                         "list; start a new grid")
     if (recorded.get("path"), recorded.get("profile")) != (profile.path, profile.name):
         raise UserError(f"--resume {run_dir} holds grid {recorded.get('path')} --profile {recorded.get('profile')}, "
                         f"not {profile.path} --profile {profile.name}; pass the matching path and profile")
-
-
-# The commands: a request in, an exit status out (the CLI only parses and dispatches).
-
-def check_command(export_dir: Path, limits, report: Report = print) -> int:
-    """`check`: the export's parser rules and packing (``export.workflow.check_folder``), then the
-    DFC of every compile in it against the HailoRT here, when both are known (compile.versions)."""
-    from ..dfc.versions import compiled_versions, installed_hailort
-    from ..export.workflow import check_folder
-
-    code = check_folder(export_dir, limits, report)
-    versions = compiled_versions(export_dir, installed_hailort())
-    for verdict in versions:
-        report(f"check {export_dir}: {verdict.detail}")
-    return max([code] + [1 for verdict in versions if verdict.ok is False])
-
-
-def compile_command(request: CompileRequest, report: Report = print) -> int:
-    """HAR + HEF for every stage of an export; exit 1 when any stage fails to compile."""
-    mode = exec_mode(request.options)  # a missing SDK is reported before any work
-    if not request.export_dir.is_dir():
-        raise UserError(f"--export-dir {request.export_dir} is not a folder; pass one written by "
-                        "`convtasnet-hailo export`")
-    with open_executor(request.options.executor) as cases:
-        outcome = run_compile(request, mode, cases, report)
-    return _report_compile(outcome, mode, report)
-
-
-def _report_compile(outcome: dict, mode: ExecMode, report: Report) -> int:
-    """The closing line of `compile`, a warning for multi-context packs, and the exit status."""
-    rows, pack_rows = outcome["rows"], outcome["pack_rows"]
-    failed = [r["run_tag"] for r in rows + pack_rows if r["status"] == "failed"]
-    done = lambda some: sum(r["status"] in ("compiled", "reused") for r in some)  # noqa: E731
-    hefs = done(pack_rows) + sum(r["status"] in ("compiled", "reused") and r.get("wants_hef", True) for r in rows)
-    joined = f", {done(pack_rows)} of {outcome['joined']} pack(s) joined" if outcome["joined"] else ""
-    report(f"{len(rows)} stage(s) {mode.value}: {hefs} HEF(s){joined}, {len(failed)} failed; "
-           f"{outcome['out_dir'] / 'compile_summary.tsv'}")
-    unmapped = [r["stage"] for r in pack_rows
-                if r["status"] == "failed" and "Allocator" in (r.get("exception_type") or "")]
-    if unmapped:  # the joint script asks for one context (compile.model_script.joint_script)
-        print(f"compile: pack {unmapped[0]} did not fit one context ({len(unmapped)} of {outcome['joined']} packs), "
-              "which its joint model script asks for (context_switch_param(mode=disabled)) since activated_packs runs only "
-              "single-context packs; re-export with a smaller --networks-per-group and compile again", file=sys.stderr)
-    multi = outcome["multi_context_packs"]
-    if multi:  # HailoRT runs a network of a multi-context group only with all the others
-        print(f"compile: pack {multi[0]} compiled multi-context ({len(multi)} of {outcome['joined']} packs), which "
-              "execution mode activated_packs cannot run one network at a time (HailoRT inference_pipeline.cpp); "
-              "re-export with --networks-per-group 1, or smaller packs, and compile again", file=sys.stderr)
-    return 1 if failed or multi else 0
-
-
-def grid_command(request: GridRequest, report: Report = print) -> int:
-    """Every case of a grid profile into a run folder (or the folder of an interrupted run)."""
-    from ..runs.run_folder import new_run_dir
-
-    source, profile, options, resume = request.source, request.profile, request.options, request.resume
-    mode = exec_mode(options)
-    if resume is not None:
-        check_resumable(resume, profile)
-    audio = calibration_audio(options.audio, source.model.config.sample_rate)
-    check_run_files(source.given() + [("the --calib input", p) for p in options.audio],
-                    [resume / "cases.json", resume / GRID_SUMMARY[profile.path]] if resume else [])
-    run_dir = resume or new_run_dir(request.runs_dir)
-    report(f"grid {profile.path} --profile {profile.name} ({mode.value}, executor {options.executor.name}), "
-           f"{source.description}; run folder {run_dir}")
-    with open_executor(options.executor) as cases:
-        outcome = run_grid(request, run_dir, audio, mode, cases, report)
-    covering = outcome["covering"]
-    report(f"{outcome['n_cases']} case(s); summary {outcome['summary']}; report {run_dir / 'grid_report.tsv'}; "
-           + (f"covering: tile_w {covering['tile_w']} block_chan {covering['block_chan']}" if covering
-              else "no configuration passes every stage yet"))
-    return 0

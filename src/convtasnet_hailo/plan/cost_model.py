@@ -17,6 +17,7 @@ import dataclasses
 import math
 
 from ..errors import UserError
+from .facts import PlanFacts
 
 #: name -> (value, source or "ASSUMPTION: ...")
 PARAMETERS: dict[str, tuple[float, str]] = {
@@ -97,30 +98,33 @@ def parse_overrides(items: list[str] | None) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
-def predict(summary: dict, seconds: float, model: DeviceModel) -> dict:
-    """Device time for ``seconds`` of audio from a ``plan_summary`` record (one tile width)."""
-    frames = summary["model_config"]["sample_rate"] / summary["model_config"]["stride"] * seconds
-    tile_w = summary["tile_w"]
+def predict(facts: PlanFacts, seconds: float, model: DeviceModel) -> dict:
+    """Device time for ``seconds`` of audio of a plan at one tile width (``facts``). A ``plan
+    --json`` dict is still read (``PlanFacts.from_json``) for callers not yet moved to the facts."""
+    if isinstance(facts, dict):
+        facts = PlanFacts.from_json(facts)
+    frames = facts.sample_rate / facts.stride * seconds
+    tile_w = facts.tile_w
     tiles = math.ceil(frames / tile_w)
     batch = model.get("batch_size")
     compute = transfer = calls = 0.0
     share = model.get("a16_mac_share")
     slowdown = 1 + share * (model.get("a16_slowdown") - 1)  # 16-bit MACs at the notebook's measured slowdown
-    for row in summary["per_stage"]:
-        compute += row["macs_per_frame"] * frames / model.macs_per_second * slowdown
-        transfer += row["boundary_values_per_audio_second"] * seconds * model.get("bytes_per_value") / \
+    for row in facts.per_stage:
+        compute += row.macs_per_frame * frames / model.macs_per_second * slowdown
+        transfer += row.boundary_values_per_audio_second * seconds * model.get("bytes_per_value") / \
             model.bytes_per_second
-        calls += math.ceil(tiles * row["batch_groups"] / batch)
-    execution = summary["execution"]  # per pass over the stages: one utterance, or one hop
-    switches, activations = execution["switches"], execution["activations"]
-    configured = execution["network_groups_configured"]
+        calls += math.ceil(tiles * row.batch_groups / batch)
+    execution = facts.execution  # per pass over the stages: one utterance, or one hop
+    switches, activations = execution.switches, execution.activations
+    configured = execution.network_groups_configured
     overhead = (calls * model.get("call_overhead_ms") + switches * model.get("switch_overhead_ms")
                 + activations * model.get("activation_overhead_ms")
                 + configured * model.get("configure_overhead_ms")) / 1e3
     total = compute + transfer + overhead
     return {"tile_w": tile_w, "compute_s": compute, "transfer_s": transfer, "calls": int(calls),
-            "execution_mode": execution["mode"], "network_group_switches": switches, "activations": activations,
-            "network_groups_reconfigured": configured, "configure_windows": execution["configure_windows"],
+            "execution_mode": execution.mode, "network_group_switches": switches, "activations": activations,
+            "network_groups_reconfigured": configured, "configure_windows": execution.configure_windows,
             "overhead_s": overhead, "device_s": total,
             "rtf": total / seconds,
             # offline plans (gLN) need the whole utterance at every block: the first output
@@ -140,16 +144,17 @@ def device_predictions(plan, seconds: float, model: DeviceModel, tile_widths) ->
     """Predictions per tile width for ``model``, the recommended width, and the recommended
     width's RTF on every device and link."""
     from .packing import pack_stages
-    from .report import plan_summary
+    from .report import summarize_plan
 
     packing = pack_stages([s.name for s in plan.stages])
-    summaries = {w: plan_summary(plan, w, packing) for w in sorted(set(tile_widths) | set(CANDIDATE_TILE_WIDTHS))}
-    rows = [predict(summary, seconds, model) for summary in summaries.values()]
+    summaries = {w: summarize_plan(plan, w, packing) for w in sorted(set(tile_widths) | set(CANDIDATE_TILE_WIDTHS))}
+    rows = [predict(summary.facts, seconds, model) for summary in summaries.values()]
     best = recommend(rows)
-    every = {f"{device}_{link}": predict(summaries[best], seconds, DeviceModel(device, link, model.values))["rtf"]
+    every = {f"{device}_{link}": predict(summaries[best].facts, seconds, DeviceModel(device, link, model.values))["rtf"]
              for device in DEVICES for link in LINKS}
+    chosen = summaries[best].to_json()
     return {**model.describe(), "per_tile_width": rows, "recommended_tile_w": best, "rtf_at_recommended": every,
-            "execution": summaries[best]["execution"], "execution_modes": summaries[best]["execution_modes"]}
+            "execution": chosen["execution"], "execution_modes": chosen["execution_modes"]}
 
 
 def stream_prediction(plan, hop: int, model: DeviceModel, mode=None) -> dict:
@@ -160,7 +165,7 @@ def stream_prediction(plan, hop: int, model: DeviceModel, mode=None) -> dict:
     hop (``plan.packing``); end-to-end latency = the hop's buffering + the encoder window's delay +
     that device time (host time on the Pi is not modelled)."""
     from .packing import ExecutionMode, pack_stages
-    from .report import plan_summary
+    from .report import summarize_plan
 
     config = plan.config
     window = plan.rf_window
@@ -169,21 +174,21 @@ def stream_prediction(plan, hop: int, model: DeviceModel, mode=None) -> dict:
     hop_seconds = hop / config.sample_rate
     one_call = DeviceModel(model.device, model.link, tuple(dict(model.values, batch_size=1.0).items()))
     mode = mode or ExecutionMode.SCHEDULED_GROUPS
-    summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages], mode=mode))
+    summary = summarize_plan(plan, tile_w, pack_stages([s.name for s in plan.stages], mode=mode))
     # a window plan computes (and moves) a whole window per stage and hop
     seconds = (window * config.stride / config.sample_rate) if window else hop_seconds
-    row = predict(summary, seconds, one_call)
-    macs = sum(r["macs_per_frame"] for r in summary["per_stage"]) * tile_w
+    row = predict(summary.facts, seconds, one_call)
+    macs = sum(r.macs_per_frame for r in summary.per_stage) * tile_w
     window_delay = (math.ceil(config.kernel_size / config.stride) - 1) * config.stride / config.sample_rate
     device_ms = 1e3 * row["device_s"]
     return {**one_call.describe(), "plan": "rf_windows" if window else "per_hop", "hop_samples": hop,
             "tile_w": tile_w, "window_frames": window, "calls_per_hop": row["calls"],
-            "execution_mode": row["execution_mode"], "network_groups": summary["network_groups"],
+            "execution_mode": row["execution_mode"], "network_groups": summary.network_groups,
             "configure_windows": row["configure_windows"],
             "network_group_switches_per_hop": row["network_group_switches"], "activations_per_hop": row["activations"],
             "network_groups_reconfigured_per_hop": row["network_groups_reconfigured"],
             "macs_per_hop": macs, "recomputed_macs_per_hop": macs - macs * hop_frames // tile_w,
-            "boundary_bytes_per_hop": sum(r["boundary_values_per_audio_second"] for r in summary["per_stage"])
+            "boundary_bytes_per_hop": sum(r.boundary_values_per_audio_second for r in summary.per_stage)
             * seconds * one_call.get("bytes_per_value"),
             "compute_ms_per_hop": 1e3 * row["compute_s"], "transfer_ms_per_hop": 1e3 * row["transfer_s"],
             "overhead_ms_per_hop": 1e3 * row["overhead_s"], "device_ms_per_hop": device_ms,

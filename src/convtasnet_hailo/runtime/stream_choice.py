@@ -20,6 +20,7 @@ from ..plan.rf_windows import DEFAULT_MAX_WIDTH, check_rf_windows
 from ..plan.stage_plan import StagePlan
 
 PLAN_KINDS = ("auto", "per-hop", "rf-windows")
+DEFAULT_LAYOUT = PlanOptions()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _plans(model, hop_frames: int, layout: PlanOptions, requested: str, max_widt
     return plans
 
 
-def choose_stream_plan(model, hop: int, device: DeviceModel, layout: PlanOptions = PlanOptions(),
+def choose_stream_plan(model, hop: int, device: DeviceModel, layout: PlanOptions = DEFAULT_LAYOUT,
                        requested: str = "auto", max_width: int = DEFAULT_MAX_WIDTH,
                        hailort_5: bool = False) -> StreamChoice:
     """The cheapest streaming plan for hops of ``hop`` samples that fits the device."""
@@ -77,7 +78,8 @@ def exported_stream_plan(plan: StagePlan, tile_w: int, hop: int, requested: str)
                         "re-export")
     if made_for is None and tile_w != frames:
         raise UserError(f"the export's stages run tiles of {tile_w} frames, a hop of {tile_w * plan.config.stride} "
-                        f"samples, not {hop}: pass --hop-ms {1e3 * tile_w * plan.config.stride / plan.config.sample_rate:g}"
+                        f"samples, not {hop}: pass --hop-ms "
+                        f"{1e3 * tile_w * plan.config.stride / plan.config.sample_rate:g}"
                         f" or re-export with --tile-w {frames}")
     if made_for is not None and made_for != frames:
         raise UserError(f"the export's receptive-field spans are for hops of {made_for * plan.config.stride} samples, "
@@ -120,3 +122,11 @@ def format_choice(choice: StreamChoice) -> str:
                      f"{c['end_to_end_latency_ms']:>10.2f}" + ("" if c["fits_device"] else "  (does not fit)"))
     lines.append(f"chosen: {choice.reason}")
     return "\n".join(lines)
+
+
+def check_chosen_streamable(choice: StreamChoice) -> None:
+    """Refuses a chosen plan the streaming executor cannot run (``stream_executor.check_streamable``),
+    for callers outside ``runtime/``."""
+    from .stream_executor import check_streamable
+
+    check_streamable(choice.plan)

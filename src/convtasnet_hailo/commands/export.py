@@ -1,0 +1,136 @@
+"""`export`: one ONNX file per stage (static NCHW, H=1) and manifest.json, then the Hailo parser
+rules and the packing checked; or, ``monolithic``, the whole model at one input length."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from ..errors import UserError
+from ..export.hailo_rules import CheckLimits
+from ..export.verdicts import Verdict, float_only_note, packing_verdict, rules_verdict
+from ..guard import check_run_files
+from ..model.source import ModelSource
+from ..plan.options import DEFAULT_TILE_W, PlanOptions, PlanPath
+from ..plan.packing import PackingRequest
+from ..plan.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
+from ..resources import refuse_unless_fits
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """`export` of ``source`` into the folder ``out``: ``path``'s stages at ``tile_w`` (default
+    ``DEFAULT_TILE_W``) with ``layout`` and ``packing``, checked against ``limits``; with
+    ``monolithic`` the whole model at ``length`` samples; with ``rf_hop_ms`` the streaming plan of
+    receptive-field spans for hops of that length."""
+
+    source: ModelSource
+    out: Path
+    path: PlanPath = PlanPath.FULL_CHAIN
+    tile_w: int | None = None
+    layout: PlanOptions = PlanOptions()
+    monolithic: bool = False
+    length: int | None = None
+    limits: CheckLimits = CheckLimits()
+    packing: PackingRequest = PackingRequest()
+    rf_hop_ms: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    """What was written (``headline``), and the checks' verdicts (none for a float-only plan,
+    which ``note`` says is not checked)."""
+
+    out: Path
+    headline: str
+    verdicts: tuple[Verdict, ...] = ()
+    note: str = ""
+
+    @property
+    def exit_status(self) -> int:
+        return max([0] + [v.exit_status for v in self.verdicts])
+
+    def lines(self) -> list[str]:
+        return [self.headline] + ([self.note] if self.note else []) + [line for v in self.verdicts for line in v.lines]
+
+
+def run(request: Request) -> ExportResult:
+    """Staged (one ONNX per stage) or, with ``monolithic``, the whole model at ``length`` samples."""
+    if request.monolithic and (request.layout.block_chan or request.tile_w):
+        raise UserError("--monolithic exports the whole model: drop --tile-w/--block-chan")
+    if not request.monolithic and request.length is not None:
+        raise UserError("--length is for --monolithic; staged exports are length-independent")
+    if request.monolithic:
+        return _export_whole(request)
+    layout = request.layout
+    if request.rf_hop_ms is not None:  # the streaming plan of receptive-field spans (plan.rf_windows)
+        layout = rf_layout(layout, request.source.model.config, request.rf_hop_ms, request.limits.max_width)
+    return _export_staged(dataclasses.replace(request, layout=layout))
+
+
+def write(result: ExportResult) -> None:
+    """Nothing more: the stage files and the manifest are written as the export runs."""
+
+
+def _said(verdicts: tuple[Verdict, ...]) -> tuple[Verdict, ...]:
+    for verdict in verdicts:
+        for problem in verdict.problems:
+            log.warning(problem)
+    return verdicts
+
+
+def _export_staged(request: Request) -> ExportResult:
+    from ..export.exporter import export_plan
+    from ..plan.builder import build_plan
+
+    source, out, tile_w = request.source, request.out, request.tile_w
+    plan = build_plan(source.model, request.layout, request.path)
+    if plan.rf_window and tile_w not in (None, plan.rf_window):
+        raise UserError(f"--rf-windows: the spans run at their window width ({plan.rf_window} frames); drop --tile-w")
+    check_run_files(
+        source.given(),
+        [out / "manifest.json", out / "device_plan.json", out / "device_plan.npz"]
+        + [out / f"{s.name}.onnx" for s in plan.stages],
+    )
+    packing = request.packing.packing([s.name for s in plan.stages])
+    result = export_plan(
+        plan, plan.rf_window or tile_w or DEFAULT_TILE_W, out, source.to_json(), request.limits, packing=packing
+    )
+    headline = (
+        f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} "
+        f"written, {len(result.reused)} unchanged and reused (same sha256)"
+    )
+    if plan.float_only_options:
+        return ExportResult(out, headline, note=float_only_note(plan.float_only_options))
+    return ExportResult(
+        out,
+        headline,
+        _said((rules_verdict(result.violations, "check"), packing_verdict(result.manifest.packing, "check"))),
+    )
+
+
+def _export_whole(request: Request) -> ExportResult:
+    """The whole model at one input length (for compile attempts and speed comparisons)."""
+    from ..export.exporter import export_monolithic
+
+    source, out, length = request.source, request.out, request.length
+    if length is None:
+        raise UserError("--monolithic needs --length T (the fixed input length in samples)")
+    check_run_files(source.given(), [out / "manifest.json", out / f"convtasnet_monolithic_T{length}.onnx"])
+    refuse_unless_fits(
+        source.model.config.forward_bytes(length),
+        f"--monolithic --length {length} (the export traces the whole model at that length)",
+        "pass a shorter --length",
+    )
+    result = export_monolithic(source.model, length, out, source.to_json(), request.limits)
+    headline = f"wrote {out / result.manifest.stages[0].file} (whole model at {length} samples)"
+    return ExportResult(out, headline, _said((rules_verdict(result.violations, "monolithic check"),)))
+
+
+def rf_layout(layout: PlanOptions, config, hop_ms: float, max_width: int | None) -> PlanOptions:
+    """``layout`` with receptive-field windows for hops of ``hop_ms`` (a whole number of strides)."""
+    hop = hop_samples(hop_ms, config.sample_rate, config.stride)
+    return dataclasses.replace(layout, rf_hop_frames=hop // config.stride, rf_max_width=max_width or DEFAULT_MAX_WIDTH)
