@@ -106,7 +106,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argpar
     """(name, one-line help, parser) of every subcommand, in declaration order."""
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     helps = {choice.dest: choice.help or "" for choice in sub._choices_actions}
-    return [(name, helps.get(name, ""), child) for name, child in sub.choices.items()]
+    return [(name, helps[name], child) for name, child in sub.choices.items() if name in helps]  # aliases: no section
 
 
 def _section(name: str, summary: str, parser: argparse.ArgumentParser) -> list[str]:

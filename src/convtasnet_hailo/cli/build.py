@@ -26,7 +26,7 @@ from .options import (
 
 
 def _dispatch(command, request) -> int:
-    from .main import dispatch
+    from .dispatch import dispatch
 
     return dispatch(command, request)
 
