@@ -106,7 +106,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argpar
     """(name, one-line help, parser) of every subcommand, in declaration order."""
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     helps = {choice.dest: choice.help or "" for choice in sub._choices_actions}
-    return [(name, helps[name], child) for name, child in sub.choices.items() if name in helps]  # aliases: no section
+    aliases = {name: [a for a, c in sub.choices.items() if c is child and a not in helps]
+               for name, child in sub.choices.items() if name in helps}
+    return [(name, helps[name] + "".join(f" (old name: `{a}`)" for a in aliases[name]), child)
+            for name, child in sub.choices.items() if name in helps]  # an alias gets no section of its own
 
 
 def _section(name: str, summary: str, parser: argparse.ArgumentParser) -> list[str]:
