@@ -231,8 +231,7 @@ def add_grid(sub, shared: Shared) -> None:
         aliases=["grid"],
         parents=[shared.random_model, shared.compile_options, shared.runs],
         help="compile every case of a grid profile (tile widths x channel blocks x model-script "
-        "variants) to find a configuration that compiles every stage; `grid` is its old name, "
-        "kept as an alias",
+        "variants) to find a configuration that compiles every stage",
     )
     grid.add_argument("path", choices=("decoder", "masker"), help="which path's stages")
     grid.add_argument("--profile", default="quick", help="profile in the grid file (quick, full)")
