@@ -28,18 +28,18 @@ _ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
 
 
 def _expected_ports(record: StatefulRecord) -> tuple[dict, dict]:
-    inputs = {SAMPLES_INPUT: ("tensor(float)", [record.hop]), VALID_INPUT: ("tensor(int64)", [1])}
-    outputs = {SOURCES_OUTPUT: ("tensor(float)", [record.n_src, record.hop])}
+    inputs = {SAMPLES_INPUT: ("tensor(float)", (record.hop,)), VALID_INPUT: ("tensor(int64)", (1,))}
+    outputs = {SOURCES_OUTPUT: ("tensor(float)", (record.n_src, record.hop))}
     for cache in record.caches:
-        inputs[cache.name] = outputs[cache.next_name] = (_ORT_TYPES[cache.dtype], list(cache.shape))
+        inputs[cache.name] = outputs[cache.next_name] = (_ORT_TYPES[cache.dtype], tuple(cache.shape))
     return inputs, outputs
 
 
 def check_session(session, record: StatefulRecord, path: Path) -> None:
     """The graph's inputs and outputs are exactly the record's: names, order, types and shapes."""
     want_in, want_out = _expected_ports(record)
-    have_in = {p.name: (p.type, list(p.shape)) for p in session.get_inputs()}
-    have_out = {p.name: (p.type, list(p.shape)) for p in session.get_outputs()}
+    have_in = {p.name: (p.type, tuple(p.shape)) for p in session.get_inputs()}
+    have_out = {p.name: (p.type, tuple(p.shape)) for p in session.get_outputs()}
     for what, want, have in (("inputs", want_in, have_in), ("outputs", want_out, have_out)):
         if list(want.items()) != list(have.items()):
             wrong = sorted(set(want.items()) ^ set(have.items()), key=str)
@@ -77,7 +77,7 @@ class StatefulExecutor:
         self._position = -record.delay  # index of the next sample the graph emits
 
     @classmethod
-    def from_folder(cls, directory: str | Path, threads: int = 1) -> "StatefulExecutor":
+    def from_folder(cls, directory: str | Path, threads: int = 1) -> StatefulExecutor:
         """The graph ``export_stateful`` wrote to ``directory`` (its sha256 checked)."""
         path, record = read_stateful(directory)
         return cls(path, record, threads)
@@ -94,7 +94,7 @@ class StatefulExecutor:
     def _step(self, block: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """One graph call; returns the hop's (n_src, hop) samples, the caches moved on."""
         feeds = {SAMPLES_INPUT: block, VALID_INPUT: valid}
-        feeds.update({c.name: value for c, value in zip(self.record.caches, self.caches)})
+        feeds.update({c.name: value for c, value in zip(self.record.caches, self.caches, strict=True)})
         sources, *caches = self.session.run(self._output_names, feeds)
         self.caches = caches
         self.calls += 1
