@@ -33,8 +33,8 @@ def test_cln_layout_has_one_cache_per_piece_of_history():
     assert list(layout) == ["frame_index", "encoder_overlap", *depthwise, "decoder_tail"]
     for block, name in enumerate(depthwise):
         past = (CAUSAL.conv_kernel_size - 1) * CAUSAL.dilation(block)
-        assert layout[name].shape == (CAUSAL.hid_chan, past) and layout[name].dtype == "float32"
-    assert layout["encoder_overlap"].shape == (stream_delay(CAUSAL),) == (CAUSAL.kernel_size - CAUSAL.stride,)
+        assert layout[name].shape == (1, CAUSAL.hid_chan, past) and layout[name].dtype == "float32"
+    assert layout["encoder_overlap"].shape == (1, 1, stream_delay(CAUSAL)) == (1, 1, CAUSAL.kernel_size - CAUSAL.stride)
     assert layout["decoder_tail"].shape == (CAUSAL.n_src, CAUSAL.kernel_size - CAUSAL.stride)
     assert layout["frame_index"].initial == -(stream_delay(CAUSAL) // CAUSAL.stride)
     assert all(c.initial == 0 for name, c in layout.items() if name != "frame_index")
@@ -43,7 +43,7 @@ def test_cln_layout_has_one_cache_per_piece_of_history():
 def test_cgln_layout_adds_running_sums_per_norm():
     layout = [c for c in cache_layout(CGLN, CGLN.stride) if "cgln" in c.name]
     assert len(layout) == 1 + 2 * CGLN.n_tcn_blocks  # the bottleneck's and two per block
-    assert {(c.shape, c.dtype, c.initial) for c in layout} == {((2,), "float64", 0.0)}
+    assert {(c.shape, c.dtype, c.initial) for c in layout} == {((2, 1), "float64", 0.0)}
 
 
 def test_a_window_of_whole_strides_needs_no_overlap_cache():

@@ -85,7 +85,7 @@ class StatefulRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> "StatefulRecord":
+    def from_json(cls, data: Any) -> StatefulRecord:
         """The record ``data`` describes, every field checked (:class:`UserError` naming the field)."""
         try:
             return _record(data)
@@ -178,26 +178,26 @@ def cache_layout(config: ConvTasNetConfig, hop: int) -> tuple[CacheSpec, ...]:
         )
     ]
     if delay:
-        caches.append(CacheSpec("encoder_overlap", (delay,), "float32", 0.0, "the last delay input samples"))
+        caches.append(CacheSpec("encoder_overlap", (1, 1, delay), "float32", 0.0, "the last delay input samples"))
     sums = "cgLN running [sum, sum of squares] over channels and all earlier frames"
     if cgln:
-        caches.append(CacheSpec("bottleneck_cgln", (2,), "float64", 0.0, sums))
+        caches.append(CacheSpec("bottleneck_cgln", (2, 1), "float64", 0.0, sums))
     for block in range(config.n_tcn_blocks):
         if cgln:
-            caches.append(CacheSpec(f"block{block}_cgln1", (2,), "float64", 0.0, sums))
+            caches.append(CacheSpec(f"block{block}_cgln1", (2, 1), "float64", 0.0, sums))
         past = (config.conv_kernel_size - 1) * config.dilation(block)
         if past:
             caches.append(
                 CacheSpec(
                     f"block{block}_depthwise",
-                    (config.hid_chan, past),
+                    (1, config.hid_chan, past),
                     "float32",
                     0.0,
                     f"the depthwise conv's last {past} input frames (dilation {config.dilation(block)})",
                 )
             )
         if cgln:
-            caches.append(CacheSpec(f"block{block}_cgln2", (2,), "float64", 0.0, sums))
+            caches.append(CacheSpec(f"block{block}_cgln2", (2, 1), "float64", 0.0, sums))
     tail = config.kernel_size - config.stride
     if tail:
         caches.append(
@@ -250,10 +250,14 @@ def stateful_module(model, hop: int):
             # frame j of the hop is complete in the real input when j*S + L - delay <= valid_samples
             needed = torch.arange(frames, dtype=torch.int64) * config.stride + config.kernel_size - stream_delay(config)
             self.register_buffer("needed", needed, persistent=False)
+            if config.skip_chan:  # the skip convs side by side: (skip, blocks * hid), and their biases summed
+                skips = [block.skip_conv for block in model.masker.TCN]
+                self.register_buffer("skip_weight", torch.cat([c.weight[:, :, 0] for c in skips], dim=1).detach())
+                self.register_buffer("skip_bias", sum(c.bias for c in skips).detach())
 
         def forward(self, samples, valid_samples, *caches):
-            state = dict(zip((c.name for c in layout), caches))
-            step = _HopStep(self.model, state, self.offsets, valid_samples >= self.needed)
+            state = dict(zip((c.name for c in layout), caches, strict=True))
+            step = _HopStep(self, state, valid_samples >= self.needed)
             sources = step.run(samples)
             return (sources, *(step.next[c.name] for c in layout))
 
@@ -261,16 +265,24 @@ def stateful_module(model, hop: int):
 
 
 class _HopStep:
-    """One hop through the model: reads ``state`` (the caches by name), fills ``next``."""
+    """One hop through the model: reads ``state`` (the caches by name), fills ``next``.
 
-    def __init__(self, model, state: dict, offsets, complete) -> None:
+    Frames are rows here, (W, C): the 1x1 convs are matrix products and cLN normalizes the last
+    axis, the pattern onnxruntime fuses into one LayerNormalization kernel; the graph then has a
+    few nodes per block, which is what costs at a hop's few frames. Each norm keeps the reference's
+    formula; the skip convs run as one product over the blocks' joined hidden frames (their sum
+    accumulated inside it rather than block by block, a float32 rounding difference).
+    """
+
+    def __init__(self, module, state: dict, complete) -> None:
         import torch
 
-        self.model, self.config, self.state, self.next = model, model.config, state, {}
+        self.module, offsets = module, module.offsets
+        self.model, self.config, self.state, self.next = module.model, module.model.config, state, {}
         index = state["frame_index"]
         self.next["frame_index"] = index + offsets.shape[0]
         self.positions = index + offsets  # (W,) float64, absolute frame indices
-        self.valid = ((self.positions >= 0) & complete).to(torch.float32).view(1, 1, -1)
+        self.valid = ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)  # (W, 1)
 
     def _history(self, name: str, new, size: int):
         """``new`` (..., n) after the cache ``name``'s last ``size`` entries; the cache moves on."""
@@ -278,59 +290,65 @@ class _HopStep:
 
         if not size:
             return new
-        joined = torch.cat([self.state[name].view(new.shape[:-1] + (size,)), new], dim=-1)
-        self.next[name] = joined[..., -size:].reshape(self.state[name].shape)
+        joined = torch.cat([self.state[name], new], dim=-1)  # the cache has the shape it joins with
+        self.next[name] = joined[..., -size:]
         return joined
 
     def _norm(self, norm, x, name: str):
-        """cLN per frame (the model's own module); cgLN with the running sums of ``name``."""
+        """(W, C) -> (W, C): cLN per frame; cgLN with the running sums of ``name``."""
         import torch
 
-        if self.config.norm_type is NormType.CLN:
-            return norm(x)
         from ..model.config import NORM_EPS
 
-        chan = x.shape[1]
+        if self.config.norm_type is NormType.CLN:
+            centred = x - x.mean(dim=-1, keepdim=True)
+            normed = centred / torch.sqrt(centred.pow(2).mean(dim=-1, keepdim=True) + NORM_EPS)
+            return normed * norm.gamma + norm.beta
+        chan = x.shape[-1]
         masked = x * self.valid
-        sums = torch.stack([masked.sum(1)[0], masked.pow(2).sum(1)[0]]).to(torch.float64)  # (2, W)
-        running = self.state[name].view(2, 1) + torch.cumsum(sums, dim=-1)
-        self.next[name] = running[:, -1]
+        sums = torch.stack([masked.sum(-1), masked.pow(2).sum(-1)]).to(torch.float64)  # (2, W)
+        running = self.state[name] + torch.cumsum(sums, dim=-1)
+        self.next[name] = running[:, -1:]
         count = (chan * torch.clamp(self.positions + 1, min=1)).to(torch.float32)
-        mean = running[0].to(torch.float32) / count
-        var = running[1].to(torch.float32) / count - mean.pow(2)
-        return norm.apply_gain_and_bias((x - mean) / (var + NORM_EPS).sqrt())
+        mean = (running[0].to(torch.float32) / count).view(-1, 1)
+        var = (running[1].to(torch.float32) / count).view(-1, 1) - mean.pow(2)
+        return (x - mean) / (var + NORM_EPS).sqrt() * norm.gamma + norm.beta
 
     def _block(self, index: int, block, x):
+        """(W, bn) -> residual (W, bn) and the block's hidden frames (W, hid), the skip conv's input."""
         import torch.nn.functional as F
 
         layers = block.shared_block
-        hidden = self._norm(layers[2], layers[1](layers[0](x)), f"block{index}_cgln1")
+        hidden = self._norm(layers[2], layers[1](_pointwise(layers[0], x)), f"block{index}_cgln1")
         conv = layers[3][0]  # the dilated depthwise conv (its Chop is the cache's job here)
         past = (self.config.conv_kernel_size - 1) * self.config.dilation(index)
-        joined = self._history(f"block{index}_depthwise", hidden * self.valid, past)
-        hidden = F.conv1d(joined, conv.weight, conv.bias, dilation=conv.dilation, groups=conv.groups)
+        joined = self._history(f"block{index}_depthwise", (hidden * self.valid).t().unsqueeze(0), past)
+        hidden = F.conv1d(joined, conv.weight, conv.bias, dilation=conv.dilation, groups=conv.groups).squeeze(0).t()
         hidden = self._norm(layers[5], layers[4](hidden), f"block{index}_cgln2")
-        return block.res_conv(hidden), (block.skip_conv(hidden) if block.skip_chan else None)
+        return _pointwise(block.res_conv, hidden), hidden
 
     def run(self, samples):
         """(hop,) -> (n_src, hop): the hop's output samples, final (the overlap-add tail kept)."""
+        import torch
+        import torch.nn.functional as F
+
         from ..model.convtasnet import mask_activation
 
         config, model = self.config, self.model
-        delay = stream_delay(config)
-        wav = self._history("encoder_overlap", samples.view(1, 1, -1), delay)
-        tf_rep = model.forward_encoder(wav) * self.valid  # (1, N, W); masked frames do not exist
+        wav = self._history("encoder_overlap", samples.view(1, 1, -1), stream_delay(config))
+        tf_rep = model.forward_encoder(wav).squeeze(0).t() * self.valid  # (W, N); masked frames do not exist
         masker = model.masker
-        output = masker.bottleneck[1](self._norm(masker.bottleneck[0], tf_rep, "bottleneck_cgln"))
-        skip_sum = None
+        output = _pointwise(masker.bottleneck[1], self._norm(masker.bottleneck[0], tf_rep, "bottleneck_cgln"))
+        hiddens = []
         for index, block in enumerate(masker.TCN):
-            residual, skip = self._block(index, block, output)
-            if skip is not None:
-                skip_sum = skip if skip_sum is None else skip_sum + skip
+            residual, hidden = self._block(index, block, output)
+            hiddens.append(hidden)
             output = output + residual
-        score = masker.mask_net(skip_sum if config.skip_chan else output)
-        masks = mask_activation(score.view(1, config.n_src, config.n_filters, -1), config.mask_act)
-        return self._decode((masks * tf_rep.unsqueeze(1))[0])
+        if config.skip_chan:  # every block's skip conv at once: one product over the joined hidden frames
+            output = F.linear(torch.cat(hiddens, dim=-1), self.module.skip_weight, self.module.skip_bias)
+        score = _pointwise(masker.mask_net[1], masker.mask_net[0](output))
+        masks = mask_activation(score.view(-1, config.n_src, config.n_filters), config.mask_act)  # (W, n_src, N)
+        return self._decode((masks * tf_rep.unsqueeze(1)).permute(1, 2, 0))
 
     def _decode(self, spec):
         """(n_src, N, W) masked frames -> (n_src, hop) final samples; the tail goes to the cache."""
@@ -345,6 +363,13 @@ class _HopStep:
             wav = torch.cat([wav[:, :tail] + self.state["decoder_tail"], wav[:, tail:]], dim=-1)
             self.next["decoder_tail"] = wav[:, hop:]
         return wav[:, :hop]
+
+
+def _pointwise(conv, x):
+    """A 1x1 Conv1d on frames as rows: (W, C_in) -> (W, C_out), one matrix product plus bias."""
+    import torch.nn.functional as F
+
+    return F.linear(x, conv.weight[:, :, 0], conv.bias)
 
 
 def initial_caches(layout: tuple[CacheSpec, ...]) -> list:
