@@ -33,7 +33,7 @@ def test_cln_layout_has_one_cache_per_piece_of_history():
     assert list(layout) == ["frame_index", "encoder_overlap", *depthwise, "decoder_tail"]
     for block, name in enumerate(depthwise):
         past = (CAUSAL.conv_kernel_size - 1) * CAUSAL.dilation(block)
-        assert layout[name].shape == (1, CAUSAL.hid_chan, past) and layout[name].dtype == "float32"
+        assert layout[name].shape == (past, CAUSAL.hid_chan) and layout[name].dtype == "float32"
     assert layout["encoder_overlap"].shape == (1, 1, stream_delay(CAUSAL)) == (1, 1, CAUSAL.kernel_size - CAUSAL.stride)
     assert layout["decoder_tail"].shape == (CAUSAL.n_src, CAUSAL.kernel_size - CAUSAL.stride)
     assert layout["frame_index"].initial == -(stream_delay(CAUSAL) // CAUSAL.stride)

@@ -116,7 +116,7 @@ def test_a_record_that_does_not_match_its_graph_is_refused(tmp_path):
     folder = tmp_path / "stateful"
     export_stateful(model, CAUSAL.stride, folder)
     data = json.loads((folder / RECORD_NAME).read_text())
-    data["caches"][2]["shape"] = [1, CAUSAL.hid_chan, 7]
+    data["caches"][2]["shape"] = [7, CAUSAL.hid_chan]
     (folder / RECORD_NAME).write_text(json.dumps(data))
     with pytest.raises(UserError, match="does not match its record"):
         StatefulExecutor.from_folder(folder)

@@ -190,7 +190,7 @@ def cache_layout(config: ConvTasNetConfig, hop: int) -> tuple[CacheSpec, ...]:
             caches.append(
                 CacheSpec(
                     f"block{block}_depthwise",
-                    (1, config.hid_chan, past),
+                    (past, config.hid_chan),
                     "float32",
                     0.0,
                     f"the depthwise conv's last {past} input frames (dilation {config.dilation(block)})",
@@ -284,14 +284,14 @@ class _HopStep:
         self.positions = index + offsets  # (W,) float64, absolute frame indices
         self.valid = ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)  # (W, 1)
 
-    def _history(self, name: str, new, size: int):
-        """``new`` (..., n) after the cache ``name``'s last ``size`` entries; the cache moves on."""
+    def _history(self, name: str, new, size: int, dim: int = -1):
+        """``new`` after the cache ``name``'s last ``size`` entries along ``dim``; the cache moves on."""
         import torch
 
         if not size:
             return new
-        joined = torch.cat([self.state[name], new], dim=-1)  # the cache has the shape it joins with
-        self.next[name] = joined[..., -size:]
+        joined = torch.cat([self.state[name], new], dim=dim)  # the cache has the shape it joins with
+        self.next[name] = joined.narrow(dim, joined.shape[dim] - size, size)
         return joined
 
     def _norm(self, norm, x, name: str):
@@ -316,16 +316,27 @@ class _HopStep:
 
     def _block(self, index: int, block, x):
         """(W, bn) -> residual (W, bn) and the block's hidden frames (W, hid), the skip conv's input."""
-        import torch.nn.functional as F
 
         layers = block.shared_block
-        hidden = self._norm(layers[2], layers[1](_pointwise(layers[0], x)), f"block{index}_cgln1")
-        conv = layers[3][0]  # the dilated depthwise conv (its Chop is the cache's job here)
-        past = (self.config.conv_kernel_size - 1) * self.config.dilation(index)
-        joined = self._history(f"block{index}_depthwise", (hidden * self.valid).t().unsqueeze(0), past)
-        hidden = F.conv1d(joined, conv.weight, conv.bias, dilation=conv.dilation, groups=conv.groups).squeeze(0).t()
-        hidden = self._norm(layers[5], layers[4](hidden), f"block{index}_cgln2")
+        hidden = self._norm(layers[2], _prelu(layers[1], _pointwise(layers[0], x)), f"block{index}_cgln1")
+        hidden = self._depthwise(index, layers[3][0], hidden * self.valid)  # its Chop is the cache's job here
+        hidden = self._norm(layers[5], _prelu(layers[4], hidden), f"block{index}_cgln2")
         return _pointwise(block.res_conv, hidden), hidden
+
+    def _depthwise(self, index: int, conv, hidden):
+        """The dilated causal depthwise conv on frames as rows, (W, C) -> (W, C): one product per
+        tap with the frames ``tap * dilation`` earlier (the cache holds the past ones)."""
+        frames, dilation = hidden.shape[0], conv.dilation[0]
+        past = (self.config.conv_kernel_size - 1) * dilation
+        joined = self._history(f"block{index}_depthwise", hidden, past, dim=0)  # (past + W, C)
+        weight = conv.weight[:, 0, :]  # (C, P)
+        out = None
+        for tap in range(self.config.conv_kernel_size):
+            start = tap * dilation
+            frames_at = hidden if start == past else joined[start : start + frames]  # the last tap: this hop's
+            term = frames_at * weight[:, tap]
+            out = term if out is None else out + term
+        return out + conv.bias
 
     def run(self, samples):
         """(hop,) -> (n_src, hop): the hop's output samples, final (the overlap-add tail kept)."""
@@ -346,7 +357,7 @@ class _HopStep:
             output = output + residual
         if config.skip_chan:  # every block's skip conv at once: one product over the joined hidden frames
             output = F.linear(torch.cat(hiddens, dim=-1), self.module.skip_weight, self.module.skip_bias)
-        score = _pointwise(masker.mask_net[1], masker.mask_net[0](output))
+        score = _pointwise(masker.mask_net[1], _prelu(masker.mask_net[0], output))
         masks = mask_activation(score.view(-1, config.n_src, config.n_filters), config.mask_act)  # (W, n_src, N)
         return self._decode((masks * tf_rep.unsqueeze(1)).permute(1, 2, 0))
 
@@ -363,6 +374,16 @@ class _HopStep:
             wav = torch.cat([wav[:, :tail] + self.state["decoder_tail"], wav[:, tail:]], dim=-1)
             self.next["decoder_tail"] = wav[:, hop:]
         return wav[:, :hop]
+
+
+def _prelu(prelu, x):
+    """Asteroid's PReLU has one slope: LeakyRelu with it (the same values; one kernel without the
+    broadcast PRelu takes); a per-channel PReLU stays itself."""
+    import torch.nn.functional as F
+
+    if prelu.weight.numel() == 1:
+        return F.leaky_relu(x, float(prelu.weight.detach()[0]))
+    return prelu(x)
 
 
 def _pointwise(conv, x):
