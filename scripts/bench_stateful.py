@@ -75,10 +75,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(DEMO_CAUSAL_MODEL))
+    parser.add_argument("--random-preset", help="seeded random weights of a preset instead (e.g. full-8k-causal)")
     parser.add_argument("--hop-ms", type=float, default=8.0)
     parser.add_argument("--seconds", type=float, default=4.0, help="of the demo mixture (4 s long)")
     args = parser.parse_args(argv)
-    model = load_model(args.model)[0]
+    if args.random_preset:
+        from convtasnet_hailo.model.random_init import random_model
+        from convtasnet_hailo.model.source import RANDOM_PRESETS
+
+        model, args.model = random_model(RANDOM_PRESETS[args.random_preset], seed=0), args.random_preset
+    else:
+        model = load_model(args.model)[0]
     config = model.config
     hop = round(args.hop_ms * config.sample_rate / 1000)
     wav = load_audio(DEMO_MIXTURE, config.sample_rate).wav[: int(args.seconds * config.sample_rate)]
