@@ -86,8 +86,9 @@ def _tampered(tmp_path, change) -> None:
         (lambda d: d["caches"][1].update(dtype="float16"), "not one of float32, float64"),
         (lambda d: d.update(onnx_file="../elsewhere.onnx"), "points outside its folder"),
         (lambda d: d.update(hop=-8), "out of range"),
+        (lambda d: d.update(sha256="abc"), "not a sha256"),
     ],
-    ids=["empty_shape", "float_shape", "nan_initial", "repeated_name", "dtype", "path_out", "hop"],
+    ids=["empty_shape", "float_shape", "nan_initial", "repeated_name", "dtype", "path_out", "hop", "sha256"],
 )
 def test_a_tampered_record_is_refused(tmp_path, change, message):
     export_stateful(random_model(CAUSAL, seed=1), CAUSAL.stride, tmp_path)

@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig, NormType
 from ..records import RecordError, field, inside, items, read_json
+from .manifest import SHA256_HEX
 
 #: The record's format name and version (``StatefulRecord.to_json``).
 RECORD_FORMAT = "convtasnet-hailo stateful graph"
@@ -129,9 +130,12 @@ def _record(data: Any) -> StatefulRecord:
     names = [c.name for c in caches] + [c.next_name for c in caches]
     if len(set(names)) != len(names) or {SAMPLES_INPUT, VALID_INPUT, SOURCES_OUTPUT} & set(names):
         raise RecordError("cache names repeat or take an input's or output's name")
+    digest = field(data, "sha256", str, "the record")
+    if not SHA256_HEX.fullmatch(digest):
+        raise RecordError(f"sha256 {digest[:20]!r} is not a sha256 (64 hex digits)")
     return StatefulRecord(
         field(data, "onnx_file", str, "the record"),
-        field(data, "sha256", str, "the record"),
+        digest,
         ints["hop"],
         ints["sample_rate"],
         ints["n_src"],
@@ -455,19 +459,24 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
 
 def read_stateful(directory: str | Path) -> tuple[Path, StatefulRecord]:
     """The ONNX file and record ``export_stateful`` wrote to ``directory``, the file's sha256 checked."""
-    from ..files import sha256_file
-
     directory = Path(directory)
     record = StatefulRecord.from_json(
         read_json(directory / RECORD_NAME, "stateful-graph record", "re-export with `export --stateful`")
     )
+    return stateful_file(directory, record), record
+
+
+def stateful_file(directory: str | Path, record: StatefulRecord) -> Path:
+    """The graph file ``record`` names inside ``directory`` (never outside it), its sha256 checked;
+    for a record carried by another file (a manifest) as well as ``stateful.json``."""
+    from ..files import sha256_file
+
     try:
-        path = inside(directory, record.onnx_file, "the stateful graph's file")
+        path = inside(Path(directory), record.onnx_file, "the stateful graph's file")
     except RecordError as exc:
-        raise UserError(f"{directory / RECORD_NAME}: {exc}; re-export with `export --stateful`") from None
+        raise UserError(f"{directory}: {exc}; re-export with `export --stateful`") from None
     if not path.is_file() or sha256_file(path) != record.sha256:
         raise UserError(
-            f"{path} is missing or not the file {RECORD_NAME} records (sha256 differs); "
-            "re-export with `export --stateful`"
+            f"{path} is missing or not the file its record names (sha256 differs); re-export with `export --stateful`"
         )
-    return path, record
+    return path
