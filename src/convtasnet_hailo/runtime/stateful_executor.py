@@ -68,6 +68,9 @@ class StatefulExecutor:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         check_session(self.session, record, Path(onnx_path))
+        log.debug(
+            "stateful graph %s: hop %d, %d caches, %d thread(s)", onnx_path, record.hop, len(record.caches), threads
+        )
         self._output_names = [SOURCES_OUTPUT, *(c.next_name for c in record.caches)]
         self.caches = initial_caches(record.caches)
         self._full = np.array([record.hop], np.int64)
