@@ -1,0 +1,145 @@
+"""Runs the stateful streaming graph (``export/stateful.py``) on onnxruntime, hop by hop.
+
+One session, one call per hop: the hop's samples and every cache go in, the hop's final output
+samples and the next caches come out and are kept as numpy arrays. The interface is the per-hop
+executor's (``push`` / ``finish`` / ``delay`` / ``hop``), so ``stream_file`` drives either.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..export.stateful import (
+    SAMPLES_INPUT,
+    SOURCES_OUTPUT,
+    VALID_INPUT,
+    StatefulRecord,
+    initial_caches,
+    read_stateful,
+)
+
+log = logging.getLogger(__name__)
+
+_ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
+
+
+def _expected_ports(record: StatefulRecord) -> tuple[dict, dict]:
+    inputs = {SAMPLES_INPUT: ("tensor(float)", (record.hop,)), VALID_INPUT: ("tensor(int64)", (1,))}
+    outputs = {SOURCES_OUTPUT: ("tensor(float)", (record.n_src, record.hop))}
+    for cache in record.caches:
+        inputs[cache.name] = outputs[cache.next_name] = (_ORT_TYPES[cache.dtype], tuple(cache.shape))
+    return inputs, outputs
+
+
+def check_session(session, record: StatefulRecord, path: Path) -> None:
+    """The graph's inputs and outputs are exactly the record's: names, order, types and shapes."""
+    want_in, want_out = _expected_ports(record)
+    have_in = {p.name: (p.type, tuple(p.shape)) for p in session.get_inputs()}
+    have_out = {p.name: (p.type, tuple(p.shape)) for p in session.get_outputs()}
+    for what, want, have in (("inputs", want_in, have_in), ("outputs", want_out, have_out)):
+        if list(want.items()) != list(have.items()):
+            wrong = sorted(set(want.items()) ^ set(have.items()), key=str)
+            raise UserError(
+                f"{path} does not match its record ({what} differ: {wrong[:3]}); re-export with `export --stateful`"
+            )
+
+
+class StatefulExecutor:
+    """Streams with the stateful graph ``onnx_path`` described by ``record``.
+
+    ``push(samples)`` takes any whole number of hops (shape (k*hop,)) and returns the output samples
+    that became final, shape (n_src, n); after the first ``delay`` samples every hop returns a
+    whole hop. ``finish(samples)`` takes the last fewer-than-a-hop samples and returns the rest, so
+    that everything returned is the offline model's output for the whole input (its length).
+    """
+
+    def __init__(self, onnx_path: str | Path, record: StatefulRecord, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        from ..backends.onnxruntime_backend import session_options
+
+        self.record, self.hop = record, record.hop
+        options = session_options(threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        check_session(self.session, record, Path(onnx_path))
+        log.debug(
+            "stateful graph %s: hop %d, %d caches, %d thread(s)", onnx_path, record.hop, len(record.caches), threads
+        )
+        self._output_names = [SOURCES_OUTPUT, *(c.next_name for c in record.caches)]
+        self.caches = initial_caches(record.caches)
+        self._full = np.array([record.hop], np.int64)
+        self.samples_in = 0
+        self.samples_out = 0  # output samples returned (index of the next one)
+        self.calls = 0
+        self._position = -record.delay  # index of the next sample the graph emits
+
+    @classmethod
+    def from_folder(cls, directory: str | Path, threads: int = 1) -> StatefulExecutor:
+        """The graph ``export_stateful`` wrote to ``directory`` (its sha256 checked)."""
+        path, record = read_stateful(directory)
+        return cls(path, record, threads)
+
+    @property
+    def delay(self) -> int:
+        """Samples by which the output lags the input (the encoder window's overlap in whole strides)."""
+        return self.record.delay
+
+    @property
+    def n_src(self) -> int:
+        return self.record.n_src
+
+    def _step(self, block: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """One graph call; returns the hop's (n_src, hop) samples, the caches moved on."""
+        feeds = {SAMPLES_INPUT: block, VALID_INPUT: valid}
+        feeds.update({c.name: value for c, value in zip(self.record.caches, self.caches, strict=True)})
+        sources, *caches = self.session.run(self._output_names, feeds)
+        self.caches = caches
+        self.calls += 1
+        return sources
+
+    def _keep(self, samples: np.ndarray) -> np.ndarray:
+        """The part of freshly emitted ``samples`` (n_src, n) at output indices >= 0."""
+        first = self._position
+        self._position += samples.shape[-1]
+        return samples[:, max(-first, 0) :] if first < 0 else samples
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.ascontiguousarray(np.asarray(samples, np.float32).reshape(-1))
+        if samples.size % self.hop:
+            raise UserError(f"push {samples.size} samples: a multiple of the hop ({self.hop}) is needed")
+        pieces = [
+            self._keep(self._step(samples[i : i + self.hop], self._full)) for i in range(0, samples.size, self.hop)
+        ]
+        self.samples_in += samples.size
+        out = np.concatenate(pieces, axis=-1) if pieces else np.zeros((self.n_src, 0), np.float32)
+        self.samples_out += out.shape[-1]
+        return out
+
+    def finish(self, samples: np.ndarray | None = None) -> np.ndarray:
+        """The end of the input: the last ``samples`` (fewer than a hop) as a zero-padded hop whose
+        frames past the real input are masked, then the overlap-add tail, then zeros or a trim to
+        the input's length (Asteroid's pad_x_to_y)."""
+        last = np.zeros(0, np.float32) if samples is None else np.asarray(samples, np.float32).reshape(-1)
+        if last.size >= self.hop:
+            raise UserError(f"finish takes the last {last.size} samples: fewer than a hop ({self.hop}); push the rest")
+        length = self.samples_in + last.size
+        pieces = []
+        if last.size:
+            padded = np.zeros(self.hop, np.float32)
+            padded[: last.size] = last
+            pieces.append(self._keep(self._step(padded, np.array([last.size], np.int64))))
+        names = [c.name for c in self.record.caches]
+        if "decoder_tail" in names:
+            pieces.append(self._keep(self.caches[names.index("decoder_tail")]))
+        rest = np.concatenate(pieces, axis=-1) if pieces else np.zeros((self.n_src, 0), np.float32)
+        out = np.zeros((self.n_src, max(length - self.samples_out, 0)), np.float32)
+        keep = min(out.shape[-1], rest.shape[-1])
+        out[:, :keep] = rest[:, :keep]
+        self.samples_in, self.samples_out = length, self.samples_out + out.shape[-1]
+        return out
