@@ -12,14 +12,17 @@ def _optional_tuple(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from ..plan.options import PlanPath
+    from .. import commands
+    from ..commands.parity import Request
     from ..parity.runner import ReferencePrecision
-    from ..parity.workflow import ParityRequest, run_parity_command
+    from ..plan.options import PlanPath
+    from .main import dispatch
 
-    backend = backend_options(args)  # impossible combinations are refused before the model is built
-    request = ParityRequest(PlanPath(args.path), backend, args.tile_w, args.length, args.seconds, layout(args),
-                            Path(args.runs_dir), args.seed, ReferencePrecision(args.reference))
-    return run_parity_command(model_or_random(args), request)
+    # keywords are evaluated in order: impossible backend combinations are refused before the model is built
+    return dispatch(commands.parity, Request(
+        backend=backend_options(args), source=model_or_random(args), path=PlanPath(args.path),
+        tile_widths=args.tile_w, lengths=args.length, seconds=args.seconds, layout=layout(args),
+        runs_dir=Path(args.runs_dir), seed=args.seed, reference=ReferencePrecision(args.reference)))
 
 
 def add_parity(sub, shared: Shared) -> None:

@@ -3,6 +3,7 @@ with every stage's ``*_max_abs`` / ``*_max_rel``, and the ``hef_tiled_*_summary.
 
 from __future__ import annotations
 
+import logging
 import dataclasses
 import enum
 import time
@@ -16,11 +17,13 @@ from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
 from ..plan.reference_trace import trace_reference
 from ..runs.run_folder import TsvWriter, write_json
-from ..runtime.executor import StitchedExecutor
+from ..runtime.engine import stitched_executor
 from ..runtime.tensors import check_tile_width
 from ..metrics.separation import si_snr
 from ..tolerances import CONTRACT, EMULATION_MIN_SQNR_DB, QUANTIZED_MIN_SQNR_DB, REQUIRED_MARGIN, TARGET_MAX_REL, TOL
 from .compare import TensorDiff, diff_tensor
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TILE_WIDTHS = (64, 128, 256)
 
@@ -124,7 +127,7 @@ def _emulated_tensors(plan: StagePlan, emulation, case: ParityCase, trace: dict[
         if name in trace:
             kept[name] = tensor
 
-    StitchedExecutor(plan, emulation, case.tile_w).run(_executor_inputs(case.path, trace), keep)
+    stitched_executor(plan, emulation, case.tile_w).run(_executor_inputs(case.path, trace), keep)
     return kept
 
 
@@ -237,7 +240,7 @@ def run_case(run: ParityRun, case: ParityCase, trace: dict[str, np.ndarray], ref
     the device arithmetic's emulation (SQNR), the expected value of a quantized backend."""
     emulated = _emulated_tensors(run.plan, run.emulation, case, trace) if run.emulation is not None else {}
     observed = _Observed(trace, emulated)
-    executor = StitchedExecutor(run.plan, run.backend, case.tile_w)
+    executor = stitched_executor(run.plan, run.backend, case.tile_w)
     started = time.perf_counter()
     executor.run(_executor_inputs(case.path, trace), observed)
     seconds = {"reference_seconds": reference_seconds, "stitched_seconds": time.perf_counter() - started}
@@ -253,8 +256,7 @@ def summary_columns(path: PlanPath) -> list[str]:
             "max_abs", "max_rel", "worst_stage", "min_margin", "min_margin_stage"]
 
 
-def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0,
-               report: Callable[[str], None] = print) -> list[CaseOutcome]:
+def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0) -> list[CaseOutcome]:
     """Runs ``cases`` (one reference trace per length), writing JSONs and the summary TSV."""
     path, source = run.plan.path, run.source
     for case in cases:
@@ -277,7 +279,7 @@ def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0,
             rec = outcome.record
             summary.append({**rec, "success": outcome.success, "output_json": outcome.json_path.name})
             worst = outcome.worst
-            report(f"[{done}/{len(cases)}] {outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
+            log.info(f"[{done}/{len(cases)}] {outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
                    f"max_abs {rec['max_abs']:.2e} max_rel {rec['max_rel']:.2e} "
                    f"(worst {worst.name if worst else '-'}), margin {rec['min_margin']:.1f}x "
                    f"({rec['min_margin_stage']}) {rec['stitched_seconds']:.2f} s"
