@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..model.source import ModelSource
 from ..parity.runner import ReferencePrecision
@@ -52,8 +52,10 @@ class ParityResult:
         return 1 if self.failed else 0
 
     def lines(self) -> list[str]:
-        return [f"{self.cases - len(self.failed)}/{self.cases} case(s) all_close ({self.rule}); largest stage max_abs "
-                f"{self.worst_max_abs:.2e}; summary {self.summary}"]
+        return [
+            f"{self.cases - len(self.failed)}/{self.cases} case(s) all_close ({self.rule}); largest stage max_abs "
+            f"{self.worst_max_abs:.2e}; summary {self.summary}"
+        ]
 
 
 def run(request: Request) -> ParityResult:
@@ -74,23 +76,42 @@ def run(request: Request) -> ParityResult:
     plan = build_plan(source.model, request.layout, request.path, expose_internal=expose)
     check_run_files(source.given() + request.backend.given(), [])
     out_dir = new_run_dir(request.runs_dir)
-    log.info(f"parity {request.path.value}: {len(cases)} case(s), backend {request.backend.name}, "
-             f"{len(plan.stages)} stages, {source.description}")
-    log.info(f"run folder: {out_dir}")
-    spec = RunSpec(source=source, options=request.layout, backend=request.backend, tile_w=cases[0].tile_w,
-                   path=request.path, expose_internal=expose, scratch=out_dir / "onnx")
+    spec = RunSpec(
+        source=source,
+        options=request.layout,
+        backend=request.backend,
+        tile_w=cases[0].tile_w,
+        path=request.path,
+        expose_internal=expose,
+        scratch=out_dir / "onnx",
+    )
     emulation = open_emulation(request.backend)
-    if emulation is not None:
-        log.info(f"expected values: the float model and the device-arithmetic emulation of {request.backend.noise_dir}")
-    with open_run(spec, plan=plan) as opened:
-        outcomes = run_parity(ParityRun(plan, opened.backend, source, out_dir, request.reference, emulation), cases,
-                              seed=request.seed)
-    result = ParityResult(len(outcomes), tuple(o.run_tag for o in outcomes if not o.success), _rule(outcomes),
-                          max((o.record["max_abs"] for o in outcomes), default=float("nan")), out_dir,
-                          out_dir / SUMMARY_FILES[request.path])
+    with open_run(spec, plan=plan) as opened:  # a backend that cannot open is refused before any progress line
+        _announce(request, len(cases), len(plan.stages), out_dir, emulation is not None)
+        outcomes = run_parity(
+            ParityRun(plan, opened.backend, source, out_dir, request.reference, emulation), cases, seed=request.seed
+        )
+    result = ParityResult(
+        len(outcomes),
+        tuple(o.run_tag for o in outcomes if not o.success),
+        _rule(outcomes),
+        max((o.record["max_abs"] for o in outcomes), default=float("nan")),
+        out_dir,
+        out_dir / SUMMARY_FILES[request.path],
+    )
     if result.failed:
         log.warning(f"FAILED: {', '.join(result.failed)}")
     return result
+
+
+def _announce(request: Request, cases: int, stages: int, out_dir: Path, emulated: bool) -> None:
+    log.info(
+        f"parity {request.path.value}: {cases} case(s), backend {request.backend.name}, "
+        f"{stages} stages, {request.source.description}"
+    )
+    log.info(f"run folder: {out_dir}")
+    if emulated:
+        log.info(f"expected values: the float model and the device-arithmetic emulation of {request.backend.noise_dir}")
 
 
 def _rule(outcomes) -> str:

@@ -3,8 +3,8 @@ tile width), and whether an export exposes the internal tensors parity compares.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig
@@ -13,8 +13,13 @@ from ..resources import refuse_unless_fits
 from .runner import DEFAULT_TILE_WIDTHS, ParityCase, default_cases, samples_for_frames
 
 
-def parity_cases(path: PlanPath, config: ConvTasNetConfig, tile_widths: Sequence[int] | None,
-                 lengths: Sequence[int] | None, seconds: Sequence[float] | None) -> list[ParityCase]:
+def parity_cases(
+    path: PlanPath,
+    config: ConvTasNetConfig,
+    tile_widths: Sequence[int] | None,
+    lengths: Sequence[int] | None,
+    seconds: Sequence[float] | None,
+) -> list[ParityCase]:
     """``lengths`` are samples for full-chain and latent frames for decoder/masker; without
     lengths, every tile width gets the edge lengths of :func:`default_cases`."""
     tile_widths = list(tile_widths or DEFAULT_TILE_WIDTHS)
@@ -30,10 +35,15 @@ def parity_cases(path: PlanPath, config: ConvTasNetConfig, tile_widths: Sequence
         samples = [samples_for_frames(config, frames) for frames in lengths]
     for wav_t in samples:
         if wav_t < config.kernel_size:
-            raise UserError(f"length of {wav_t} samples is shorter than one encoder window "
-                            f"({config.kernel_size} samples): pass a longer --length/--seconds")
-    refuse_unless_fits(2 * config.forward_bytes(max(samples)), f"parity at {max(samples)} samples "
-                       "(the reference model and the stitched path side by side)", "pass a shorter --length/--seconds")
+            raise UserError(
+                f"length of {wav_t} samples is shorter than one encoder window "
+                f"({config.kernel_size} samples): pass a longer --length/--seconds"
+            )
+    refuse_unless_fits(
+        2 * config.forward_bytes(max(samples)),
+        f"parity at {max(samples)} samples (the reference model and the stitched path side by side)",
+        "pass a shorter --length/--seconds",
+    )
     return [ParityCase(path, tile_w, wav_t) for tile_w in tile_widths for wav_t in samples]
 
 
