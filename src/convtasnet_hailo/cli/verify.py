@@ -253,24 +253,24 @@ def add_finetune(sub, shared: Shared) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..bench.workflow import BenchRequest, bench_command
+    from .. import commands
+    from ..bench.measure import BenchSpec
+    from ..commands.bench import Request
     from ..plan.cost_model import DeviceModel, parse_overrides
+    from .main import dispatch
 
-    backend = backend_options(args)  # impossible combinations are refused before the model is built
-    device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
-    return bench_command(
-        BenchRequest(
-            source=model_or_random(args),
-            seconds=args.seconds,
-            tile_widths=tuple(args.tile_w or (256,)),
-            repeats=args.repeats,
-            json_path=optional_path(args.json),
-            device=device,
-            block_chan=args.block_chan,
-            long_seconds=args.long_seconds,
-            backend=backend,
-        )
+    # keywords are evaluated in order: impossible backend combinations are refused before the model is built
+    spec = BenchSpec(
+        backend=backend_options(args),
+        source=model_or_random(args),
+        seconds=args.seconds,
+        tile_widths=tuple(args.tile_w or (256,)),
+        repeats=args.repeats,
+        device=DeviceModel(args.device, args.link, parse_overrides(args.device_param)),
+        block_chan=args.block_chan,
+        long_seconds=args.long_seconds,
     )
+    return dispatch(commands.bench, Request(spec=spec, out=optional_path(args.out), json_path=optional_path(args.json)))
 
 
 def add_bench(sub, shared: Shared) -> None:
@@ -283,12 +283,15 @@ def add_bench(sub, shared: Shared) -> None:
             shared.backend,
         ],
         help="speed and memory of the torch reference, the monolithic ONNX and the stitched "
-        "paths, side by side (table, --json, PNG beside it); --backend hailo_runtime "
+        "paths, side by side (table; --out DIR: bench.json and bench.png); --backend hailo_runtime "
         "(with --hef-dir) adds the device's path and its measured vs predicted device time",
     )
     bench.add_argument("--seconds", type=positive_float, default=10.0, help="seconds of audio (default 10)")
     bench.add_argument("--repeats", type=positive_int, default=3, help="timed runs per path (default 3)")
-    bench.add_argument("--json", help="write the record here (and the PNG beside it)")
+    bench.add_argument("--out", metavar="DIR", help="write the record (DIR/bench.json) and its figure (DIR/bench.png)")
+    bench.add_argument(
+        "--json", metavar="FILE", help="deprecated, use --out DIR: the record at FILE, the PNG beside it"
+    )
     bench.add_argument(
         "--block-chan",
         type=positive_int,
