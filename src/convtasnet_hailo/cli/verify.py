@@ -78,8 +78,8 @@ def cmd_noise(args: argparse.Namespace) -> int:
     from .. import commands
     from ..commands.noise import Request
     from ..hailo.quant_scheme import Scheme, WeightGranularity
-    from ..quantization.noise import NoiseSettings, Target
     from ..quantization.noise_inputs import NoiseAudio
+    from ..quantization.noise_types import NoiseSettings, Target
     from .main import dispatch
 
     audio = NoiseAudio(

@@ -9,8 +9,8 @@ import logging
 from pathlib import Path
 
 from ..model.source import ModelSource
-from ..quantization.noise import NoiseSettings
 from ..quantization.noise_inputs import NoiseAudio
+from ..quantization.noise_types import NoiseSettings
 
 log = logging.getLogger(__name__)
 
