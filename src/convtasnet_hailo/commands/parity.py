@@ -86,7 +86,9 @@ def run(request: Request) -> ParityResult:
         scratch=out_dir / "onnx",
     )
     emulation = open_emulation(request.backend)
-    with open_run(spec, plan=plan) as opened:  # a backend that cannot open is refused before any progress line
+    with open_run(spec, plan=plan) as opened:
+        # a backend that cannot open or run this plan is refused before any progress line (one-line errors)
+        opened.backend.prepare(plan, cases[0].tile_w)
         _announce(request, len(cases), len(plan.stages), out_dir, emulation is not None)
         outcomes = run_parity(
             ParityRun(plan, opened.backend, source, out_dir, request.reference, emulation), cases, seed=request.seed
