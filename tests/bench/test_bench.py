@@ -85,17 +85,21 @@ def test_cost_model_arithmetic_and_overrides():
 
 
 def test_bench_times_the_blocked_plan_and_a_long_separation(tmp_path, capsys):
-    out = tmp_path / "bench.json"
+    out = tmp_path / "bench"  # --out DIR: bench.json and bench.png in it
     assert main(["bench", "--random-preset", "tiny", "--seconds", "1", "--repeats", "1", "--tile-w", "32",
-                 "--block-chan", "8", "--long-seconds", "130", "--json", str(out)]) == 0
-    record = json.loads(out.read_text())
+                 "--block-chan", "8", "--long-seconds", "130", "--out", str(out)]) == 0
+    record = json.loads((out / "bench.json").read_text())
+    assert (out / "bench.png").stat().st_size > 5000
     blocked, plain = record["paths"]["stitched_onnxruntime_block8_tile32"], record["paths"]["stitched_onnxruntime_tile32"]
     assert blocked["block_chan"] == 8 and blocked["stage_invocations"] > plain["stage_invocations"]
     assert record["ratio_stitched_onnxruntime_block_vs_unblocked"] == blocked["median_s"] / plain["median_s"]
     long = record["separate_long_input"]
     assert long["seconds_of_audio"] == 130 and long["segment_seconds"] == 30 and long["peak_rss_bytes"] > 10 ** 7
     assert long["rtf"] == long["wall_s"] / 130
-    assert "--block-chan 8 / without" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "--block-chan 8 / without" in printed and f"wrote {out / 'bench.json'} and {out / 'bench.png'}" in printed
+    assert main(["bench", "--random-preset", "tiny", "--out", str(out), "--json", str(tmp_path / "b.json")]) == 2
+    assert "--out and --json both given" in capsys.readouterr().err
 
 
 def test_bench_times_hailo_runtime_and_sets_its_device_time_beside_the_prediction(compiled, monkeypatch, capsys,
@@ -120,7 +124,7 @@ def test_bench_times_hailo_runtime_and_sets_its_device_time_beside_the_predictio
     fit = device["measured_vs_predicted"]
     assert fit["batch_size"] == 4 and fit["measured_calls"] == sum(stats["device_calls"].values())
     assert fit["predicted_calls"] == fit["predicted"]["calls"] and fit["measured_device_s"] > 0
-    assert "implied call overhead" in capsys.readouterr().out
+    assert "implied call overhead" in capsys.readouterr().err  # progress: the module loggers, on stderr
 
 
 def test_bench_backend_option_adds_device_backends_only(capsys):

@@ -115,7 +115,7 @@ def test_noise_flags_a_layer_given_a_huge_range(tmp_path):
 
     plan = build_plan(random_model(TINY, seed=1))
     wav = speech_like(1.0, 8000, 4)
-    files = make_calibration(plan, 16, [wav], tmp_path / "calib", 1024, report=lambda _: None)
+    files = make_calibration(plan, 16, [wav], tmp_path / "calib", 1024)
     ranges = calibrate_ranges(list(plan.stages), files)
     stage = plan.stage("tcn2_depth")
     victim = layer_name(stage, 0, stage.ops[0])

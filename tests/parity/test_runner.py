@@ -20,7 +20,7 @@ def test_run_writes_runbook_tsv_and_json(tmp_path):
     source = ModelSource(random_model(TINY, seed=2), "random tiny", random_seed=2)
     cases = [ParityCase(PlanPath.MASKER, 8, 8 * 8 + 8), ParityCase(PlanPath.MASKER, 16, 8 * 8 + 8)]
     plan = build_plan(source.model, PlanOptions(fuse=False), PlanPath.MASKER)
-    outcomes = run_parity(ParityRun(plan, load_backend("torch_proxy"), source, tmp_path), cases, report=lambda _: None)
+    outcomes = run_parity(ParityRun(plan, load_backend("torch_proxy"), source, tmp_path), cases)
     assert all(o.success for o in outcomes)
     rows = read_tsv(tmp_path / "hef_tiled_masker_path_summary.tsv")
     assert list(rows[0]) == summary_columns(PlanPath.MASKER)
@@ -41,6 +41,6 @@ def test_decoder_path_reports_decoder_stage_names(tmp_path):
     source = ModelSource(random_model(TINY), "random tiny", random_seed=0)
     plan = build_plan(source.model, PlanOptions(fuse=False), PlanPath.DECODER)
     (outcome,) = run_parity(ParityRun(plan, load_backend("torch_proxy"), source, tmp_path),
-                            [ParityCase(PlanPath.DECODER, 4, 100)], report=lambda _: None)
+                            [ParityCase(PlanPath.DECODER, 4, 100)])
     for key in ("source_projector", "decoder_pre", "decoder_head", "decoder_output", "final_output"):
         assert outcome.record[f"{key}_max_abs"] <= 1e-5

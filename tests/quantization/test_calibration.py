@@ -57,10 +57,10 @@ def test_calibration_files_hold_the_sampled_tiles_of_the_real_plan(tmp_path):
 
     plan = build_plan(random_model(TINY, seed=1))
     audio = [speech_like(1.0, 8000, seed) for seed in (4, 5)]
-    files = make_calibration(plan, 16, audio, tmp_path / "calib", 6, report=lambda _: None)
+    files = make_calibration(plan, 16, audio, tmp_path / "calib", 6)
     first = plan.stages[0].inputs[0].name
     tiles = np.load(files[first])
     assert tiles.shape[0] == 6 and tiles.dtype == np.float32
-    again = make_calibration(plan, 16, audio, tmp_path / "again", 6, report=lambda _: None)
+    again = make_calibration(plan, 16, audio, tmp_path / "again", 6)
     np.testing.assert_array_equal(np.load(again[first]), tiles)
     assert calibration.SEED == 0

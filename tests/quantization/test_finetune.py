@@ -36,8 +36,9 @@ def test_finetune_runs_bounded_resumes_and_writes_a_checkpoint_noise_takes(tmp_p
     common = ["finetune", "--random-preset", "tiny", "--data", str(DEMO_MIXTURE), *map(str, DEMO_SOURCES),
               "--mix-pairs", "--segment-seconds", "0.5", "--batch-size", "2", "--log-every", "2", "--out", str(out)]
     assert main([*common, "--steps", "4"]) == 0
-    printed = capsys.readouterr().out
-    assert "finetune: step 4/4" in printed and "3 recording(s)" in printed
+    printed = capsys.readouterr()  # progress on stderr (the module loggers), the summary on stdout
+    assert "finetune: step 4/4" in printed.err and "3 recording(s)" in printed.err
+    assert "finetune: 4 step(s) (done); wrote" in printed.out
     report = json.loads((out / "finetune_report.json").read_text())
     assert report["steps"] == 4 and report["stopped_by"] == "steps" and len(report["history"]) == 2
     ranges = json.loads((out / "calibration_ranges.json").read_text())["ranges"]
@@ -46,7 +47,7 @@ def test_finetune_runs_bounded_resumes_and_writes_a_checkpoint_noise_takes(tmp_p
     assert main([*common, "--steps", "6"]) == 2
     assert "pass --resume" in capsys.readouterr().err
     assert main([*common, "--steps", "6", "--resume"]) == 0
-    assert "resumed at step 4 of 6" in capsys.readouterr().out
+    assert "resumed at step 4 of 6" in capsys.readouterr().err
     assert json.loads((out / "finetune_report.json").read_text())["steps"] == 6
     # an ordinary Asteroid checkpoint: same keys as the original, and `noise` takes it
     from convtasnet_hailo.model.checkpoint import load_model
@@ -64,3 +65,33 @@ def test_finetune_resume_needs_a_saved_state(tmp_path, capsys):
     assert main(["finetune", "--random-preset", "tiny", "--data", str(DEMO_MIXTURE), "--steps", "1",
                  "--out", str(tmp_path / "ft"), "--resume"]) == 2
     assert "holds no finetune_state.pt" in capsys.readouterr().err
+
+
+def test_finetune_resume_takes_only_its_out_folder(tmp_path, capsys):
+    common = ["finetune", "--random-preset", "tiny", "--data", str(DEMO_MIXTURE), "--steps", "1",
+              "--out", str(tmp_path / "ft")]
+    assert main([*common, "--resume", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err
+    assert "finetune goes on from its --out folder's state only" in err and len(err.strip().splitlines()) == 1
+
+
+def test_finetune_resumed_equals_uninterrupted_and_the_state_loads_without_unpickling_code(tmp_path, capsys):
+    """4 steps then 2 more from the saved state (read with torch.load(weights_only=True)) give
+    the same weights as 6 steps in one go."""
+    import torch
+
+    def run(out, steps, *extra):
+        assert main(["finetune", "--random-preset", "tiny", "--data", str(DEMO_MIXTURE), *map(str, DEMO_SOURCES),
+                     "--mix-pairs", "--segment-seconds", "0.5", "--batch-size", "2", "--log-every", "2",
+                     "--steps", str(steps), "--out", str(out), *extra]) == 0
+
+    run(tmp_path / "once", 6)
+    run(tmp_path / "twice", 4)
+    state = torch.load(tmp_path / "twice" / "finetune_state.pt", weights_only=True)
+    assert state["step"] == 4 and len(state["history"]) == 2
+    run(tmp_path / "twice", 6, "--resume")
+    once = torch.load(tmp_path / "once" / "finetune_state.pt", weights_only=True)
+    twice = torch.load(tmp_path / "twice" / "finetune_state.pt", weights_only=True)
+    assert once["step"] == twice["step"] == 6
+    assert all(torch.equal(once["model"][k], twice["model"][k]) for k in once["model"])
+    assert once["ranges"] == twice["ranges"]

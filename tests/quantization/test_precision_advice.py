@@ -112,8 +112,7 @@ def _advise(monkeypatch, outputs_db: float, useful_units: int, target: float = 2
     per_layer = {name: 30.0 + k for k, unit in enumerate(units) for name in unit.layers}
     order = moves(plan, units, per_layer, DeviceModel())
     judge = _Judge({order[k].unit.layers[0] for k in range(useful_units)}, outputs_db)
-    result = advise_precision(plan, Calibrated({}, {}, qs.Scheme(), {}), judge, per_layer, _Target(target), 16,
-                              lambda _: None)
+    result = advise_precision(plan, Calibrated({}, {}, qs.Scheme(), {}), judge, per_layer, _Target(target), 16)
     return _Advised(plan, units, order, judge, result)
 
 

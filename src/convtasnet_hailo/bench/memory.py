@@ -38,7 +38,7 @@ class PeakMemory:
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
         self.method = ""
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.peak = _status_bytes("VmRSS")
         self._thread = None
         if _reset_peak():

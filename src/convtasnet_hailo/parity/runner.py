@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from ..plan.builder import PlanPath, StagePlan, is_contract_tensor
+from ..metrics.separation import si_snr
 from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
+from ..plan.builder import PlanPath, StagePlan, is_contract_tensor
 from ..plan.reference_trace import trace_reference
 from ..runs.run_folder import TsvWriter, write_json
-from ..runtime.executor import StitchedExecutor
+from ..runtime.engine import stitched_executor
 from ..runtime.tensors import check_tile_width
-from ..metrics.separation import si_snr
 from ..tolerances import CONTRACT, EMULATION_MIN_SQNR_DB, QUANTIZED_MIN_SQNR_DB, REQUIRED_MARGIN, TARGET_MAX_REL, TOL
 from .compare import TensorDiff, diff_tensor
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TILE_WIDTHS = (64, 128, 256)
 
@@ -60,8 +63,9 @@ def edge_frame_counts(tile_w: int) -> list[int]:
     return sorted({1, max(1, tile_w // 2), tile_w, tile_w + 1, 3 * tile_w, 3 * tile_w + tile_w // 3 + 1})
 
 
-def default_cases(path: PlanPath, config: ConvTasNetConfig,
-                  tile_widths: Iterable[int] = DEFAULT_TILE_WIDTHS) -> list[ParityCase]:
+def default_cases(
+    path: PlanPath, config: ConvTasNetConfig, tile_widths: Iterable[int] = DEFAULT_TILE_WIDTHS
+) -> list[ParityCase]:
     """Edge lengths for every tile width; full-chain adds trailing samples that do not make a
     frame (one sample past a tile), which the decoder must pad back."""
     cases = []
@@ -124,7 +128,7 @@ def _emulated_tensors(plan: StagePlan, emulation, case: ParityCase, trace: dict[
         if name in trace:
             kept[name] = tensor
 
-    StitchedExecutor(plan, emulation, case.tile_w).run(_executor_inputs(case.path, trace), keep)
+    stitched_executor(plan, emulation, case.tile_w).run(_executor_inputs(case.path, trace), keep)
     return kept
 
 
@@ -132,14 +136,18 @@ def _emulation_fields(diffs: list[TensorDiff], emulated_final, final) -> dict:
     """The run JSON's comparison with the emulation: SQNR per stage against it, and the verdict."""
     contract = [d for d in diffs if is_contract_tensor(d.name)]
     worst = min(contract, key=lambda d: d.sqnr_db, default=None)
-    fields = {"expected_emulation": True, "emulation_min_sqnr_db": EMULATION_MIN_SQNR_DB,
-              "matches_emulation": bool(contract) and worst.sqnr_db >= EMULATION_MIN_SQNR_DB,
-              "min_sqnr_vs_emulation_db": worst.sqnr_db if worst else None,
-              "worst_stage_vs_emulation": worst.name if worst else None}
+    fields = {
+        "expected_emulation": True,
+        "emulation_min_sqnr_db": EMULATION_MIN_SQNR_DB,
+        "matches_emulation": bool(contract) and worst.sqnr_db >= EMULATION_MIN_SQNR_DB,
+        "min_sqnr_vs_emulation_db": worst.sqnr_db if worst else None,
+        "worst_stage_vs_emulation": worst.name if worst else None,
+    }
     fields.update({f"{d.name}_sqnr_vs_emulation_db": d.sqnr_db for d in diffs})
     if emulated_final is not None and final is not None:
-        fields["final_output_si_snr_vs_emulation_db"] = float(np.mean(
-            [si_snr(final[g, 0], emulated_final[g, 0]) for g in range(final.shape[0])]))
+        fields["final_output_si_snr_vs_emulation_db"] = float(
+            np.mean([si_snr(final[g, 0], emulated_final[g, 0]) for g in range(final.shape[0])])
+        )
     return fields
 
 
@@ -192,13 +200,20 @@ def _judgement(diffs: list[TensorDiff], quantized: bool) -> dict:
     worst = max(contract, key=lambda d: d.max_rel, default=None)
     tightest = min(diffs, key=lambda d: d.margin, default=None)
     return {
-        "all_close": bool(contract) and not failed, "tol": TOL, "tolerance": "sqnr" if quantized else "normwise",
+        "all_close": bool(contract) and not failed,
+        "tol": TOL,
+        "tolerance": "sqnr" if quantized else "normwise",
         "contract": f"SQNR >= {QUANTIZED_MIN_SQNR_DB:g} dB per stage" if quantized else CONTRACT,
-        "min_sqnr_db": QUANTIZED_MIN_SQNR_DB if quantized else None, "target_max_rel": TARGET_MAX_REL,
-        "worst_stage": worst.name if worst else None, "max_abs": max((d.max_abs for d in contract), default=None),
-        "max_rel": worst.max_rel if worst else None, "min_margin": tightest.margin if tightest else None,
-        "min_margin_stage": tightest.name if tightest else None, "required_margin": REQUIRED_MARGIN,
-        "margin_ok": bool(tightest) and tightest.margin >= REQUIRED_MARGIN, "failed_stages": failed,
+        "min_sqnr_db": QUANTIZED_MIN_SQNR_DB if quantized else None,
+        "target_max_rel": TARGET_MAX_REL,
+        "worst_stage": worst.name if worst else None,
+        "max_abs": max((d.max_abs for d in contract), default=None),
+        "max_rel": worst.max_rel if worst else None,
+        "min_margin": tightest.margin if tightest else None,
+        "min_margin_stage": tightest.name if tightest else None,
+        "required_margin": REQUIRED_MARGIN,
+        "margin_ok": bool(tightest) and tightest.margin >= REQUIRED_MARGIN,
+        "failed_stages": failed,
         "stages_over_target_max_rel": [d.name for d in contract if d.max_rel > TARGET_MAX_REL],
         "diagnostic_tensors": [d.name for d in diagnostics],
         "diagnostics_all_close": all(d.all_close for d in diagnostics),
@@ -212,22 +227,34 @@ def case_record(run: ParityRun, case: ParityCase, observed: _Observed, seconds: 
     config, diffs = run.plan.config, observed.diffs
     latent_w = case.latent_w(config)
     record: dict = {
-        "run_tag": case.run_tag(config), "path": case.path.value, "backend": run.backend.name,
-        "reference": run.precision.value, **_judgement(diffs, run.backend.quantized),
-        "tile_w": case.tile_w, "block_chan": run.plan.options.block_chan, "n_stages": len(run.plan.stages),
-        "latent_w": latent_w, "wav_t": case.wav_t, "n_tiles": -(-latent_w // case.tile_w),
-        "sample_rate": config.sample_rate, "stage_calls": stage_calls, "backend_stats": run.backend.stats(),
-        **{key: round(value, 4) for key, value in seconds.items()}, **run.source.to_json(),
+        "run_tag": case.run_tag(config),
+        "path": case.path.value,
+        "backend": run.backend.name,
+        "reference": run.precision.value,
+        **_judgement(diffs, run.backend.quantized),
+        "tile_w": case.tile_w,
+        "block_chan": run.plan.options.block_chan,
+        "n_stages": len(run.plan.stages),
+        "latent_w": latent_w,
+        "wav_t": case.wav_t,
+        "n_tiles": -(-latent_w // case.tile_w),
+        "sample_rate": config.sample_rate,
+        "stage_calls": stage_calls,
+        "backend_stats": run.backend.stats(),
+        **{key: round(value, 4) for key, value in seconds.items()},
+        **run.source.to_json(),
     }
     for suffix, value in (("max_abs", "max_abs"), ("max_rel", "max_rel"), ("bound", "bound"), ("sqnr_db", "sqnr_db")):
         record.update({f"{d.name}_{suffix}": getattr(d, value) for d in diffs})
     if "final_output" in observed.trace and observed.final is not None:
-        scores = [si_snr(observed.final[g, 0], observed.trace["final_output"][g, 0])
-                  for g in range(observed.final.shape[0])]
+        scores = [
+            si_snr(observed.final[g, 0], observed.trace["final_output"][g, 0]) for g in range(observed.final.shape[0])
+        ]
         record["final_output_si_snr_vs_reference_db"] = float(np.mean(scores))
     if run.emulation is not None:
-        record.update(_emulation_fields(observed.emulation_diffs, observed.emulated.get("final_output"),
-                                        observed.final))
+        record.update(
+            _emulation_fields(observed.emulation_diffs, observed.emulated.get("final_output"), observed.final)
+        )
     return record
 
 
@@ -237,7 +264,7 @@ def run_case(run: ParityRun, case: ParityCase, trace: dict[str, np.ndarray], ref
     the device arithmetic's emulation (SQNR), the expected value of a quantized backend."""
     emulated = _emulated_tensors(run.plan, run.emulation, case, trace) if run.emulation is not None else {}
     observed = _Observed(trace, emulated)
-    executor = StitchedExecutor(run.plan, run.backend, case.tile_w)
+    executor = stitched_executor(run.plan, run.backend, case.tile_w)
     started = time.perf_counter()
     executor.run(_executor_inputs(case.path, trace), observed)
     seconds = {"reference_seconds": reference_seconds, "stitched_seconds": time.perf_counter() - started}
@@ -249,12 +276,22 @@ def run_case(run: ParityRun, case: ParityCase, trace: dict[str, np.ndarray], ref
 
 def summary_columns(path: PlanPath) -> list[str]:
     length_column = "wav_t" if path is PlanPath.FULL_CHAIN else "latent_w"
-    return ["run_tag", "backend", length_column, "tile_w", "success", "output_json",
-            "max_abs", "max_rel", "worst_stage", "min_margin", "min_margin_stage"]
+    return [
+        "run_tag",
+        "backend",
+        length_column,
+        "tile_w",
+        "success",
+        "output_json",
+        "max_abs",
+        "max_rel",
+        "worst_stage",
+        "min_margin",
+        "min_margin_stage",
+    ]
 
 
-def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0,
-               report: Callable[[str], None] = print) -> list[CaseOutcome]:
+def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0) -> list[CaseOutcome]:
     """Runs ``cases`` (one reference trace per length), writing JSONs and the summary TSV."""
     path, source = run.plan.path, run.source
     for case in cases:
@@ -267,8 +304,11 @@ def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0,
     done = 0
     for wav_t, length_cases in by_length.items():
         started = time.perf_counter()
-        trace = trace_reference(source.model, probe_waveform(wav_t, source.model.config.sample_rate, seed),
-                                float64=run.precision is ReferencePrecision.FLOAT64)
+        trace = trace_reference(
+            source.model,
+            probe_waveform(wav_t, source.model.config.sample_rate, seed),
+            float64=run.precision is ReferencePrecision.FLOAT64,
+        )
         reference_seconds = time.perf_counter() - started
         for case in length_cases:
             outcome = run_case(run, case, trace, reference_seconds)
@@ -277,11 +317,17 @@ def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0,
             rec = outcome.record
             summary.append({**rec, "success": outcome.success, "output_json": outcome.json_path.name})
             worst = outcome.worst
-            report(f"[{done}/{len(cases)}] {outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
-                   f"max_abs {rec['max_abs']:.2e} max_rel {rec['max_rel']:.2e} "
-                   f"(worst {worst.name if worst else '-'}), margin {rec['min_margin']:.1f}x "
-                   f"({rec['min_margin_stage']}) {rec['stitched_seconds']:.2f} s"
-                   + (f"; vs emulation min SQNR {rec['min_sqnr_vs_emulation_db']:.1f} dB "
-                      f"({rec['worst_stage_vs_emulation']})" if run.emulation is not None else ""))
+            log.info(
+                f"[{done}/{len(cases)}] {outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
+                f"max_abs {rec['max_abs']:.2e} max_rel {rec['max_rel']:.2e} "
+                f"(worst {worst.name if worst else '-'}), margin {rec['min_margin']:.1f}x "
+                f"({rec['min_margin_stage']}) {rec['stitched_seconds']:.2f} s"
+                + (
+                    f"; vs emulation min SQNR {rec['min_sqnr_vs_emulation_db']:.1f} dB "
+                    f"({rec['worst_stage_vs_emulation']})"
+                    if run.emulation is not None
+                    else ""
+                )
+            )
         del trace
     return outcomes

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from ..hailo.layout import nchw_to_nhwc
 from ..files import write_text_atomically, written_atomically
+from ..hailo.layout import nchw_to_nhwc
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 from ..records import RecordError, field, inside
-from ..runtime.executor import StitchedExecutor
-from ..runtime.window_executor import WindowStreamingExecutor
+from ..runtime.engine import open_backend_named, stitched_executor, window_executor
+
+log = logging.getLogger(__name__)
 
 INDEX_NAME = "calibration.json"
 #: The seed of the tile draw: fixed, so `compile` and `noise` calibrate on the same tiles.
@@ -95,11 +97,11 @@ def _record_windows(plan: StagePlan, recorder: _RecordingBackend, audio: list[np
     """Each recording streamed hop by hop through the window executor (one window per span and hop)."""
     hop = plan.options.rf_hop_frames * plan.config.stride
     for wav in audio:
-        executor = WindowStreamingExecutor(plan, recorder, hop)
+        executor = window_executor(plan, recorder, hop)
         wav = np.asarray(wav, np.float32)
         whole = len(wav) // hop * hop
         for first in range(0, whole, hop):
-            executor.push(wav[first:first + hop])
+            executor.push(wav[first : first + hop])
         executor.finish(wav[whole:])
 
 
@@ -117,8 +119,10 @@ def _reusable(index_path: Path, key: str, wanted: set[str]) -> dict[str, Path] |
         return None
     try:
         index = json.loads(index_path.read_text())
-        files = {name: inside(index_path.parent, file, "calibration file")
-                 for name, file in field(index, "files", dict, "calibration.json").items()}
+        files = {
+            name: inside(index_path.parent, file, "calibration file")
+            for name, file in field(index, "files", dict, "calibration.json").items()
+        }
     except (ValueError, RecordError):  # UnicodeDecodeError is a ValueError
         return None
     if index.get("fingerprint") == key and wanted <= set(files) and all(p.is_file() for p in files.values()):
@@ -126,8 +130,14 @@ def _reusable(index_path: Path, key: str, wanted: set[str]) -> dict[str, Path] |
     return None
 
 
-def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_dir: Path, count: int = 64,
-                     tensors: set[str] | None = None, report=print) -> dict[str, Path]:
+def make_calibration(
+    plan: StagePlan,
+    tile_w: int,
+    audio: list[np.ndarray],
+    out_dir: Path,
+    count: int = 64,
+    tensors: set[str] | None = None,
+) -> dict[str, Path]:
     """Writes ``<tensor>.npy`` for every stage input of ``plan`` (a full-chain plan: the decoder
     and masker paths' stages are among its stages) and returns tensor -> file. ``tensors``
     limits it to the inputs of the stages that will be compiled.
@@ -148,20 +158,32 @@ def make_calibration(plan: StagePlan, tile_w: int, audio: list[np.ndarray], out_
     samples = _record_tiles(plan, tile_w, audio, wanted, count)
     available = min((sample.seen for sample in samples.values()), default=0)
     if available < count:
-        report(f"calibration: the audio gives {available} tile(s) per input at tile_w {tile_w}, fewer than "
-               f"--calib-count {count}; pass more --calib audio for a better quantization")
+        log.warning(
+            f"calibration: the audio gives {available} tile(s) per input at tile_w {tile_w}, fewer than "
+            f"--calib-count {count}; pass more --calib audio for a better quantization"
+        )
     files = {name: _write_tiles(sample.drawn(), out_dir / f"{name}.npy") for name, sample in samples.items()}
-    write_text_atomically(index_path, json.dumps({"fingerprint": key, "count": count, "tile_w": tile_w, "seed": SEED,
-                                      "files": {n: p.name for n, p in files.items()}}, indent=1))
+    write_text_atomically(
+        index_path,
+        json.dumps(
+            {
+                "fingerprint": key,
+                "count": count,
+                "tile_w": tile_w,
+                "seed": SEED,
+                "files": {n: p.name for n, p in files.items()},
+            },
+            indent=1,
+        ),
+    )
     return files
 
 
-def _record_tiles(plan: StagePlan, tile_w: int, audio: list[np.ndarray], wanted: set[str],
-                  count: int) -> dict[str, _TileSample]:
+def _record_tiles(
+    plan: StagePlan, tile_w: int, audio: list[np.ndarray], wanted: set[str], count: int
+) -> dict[str, _TileSample]:
     """A sample of ``count`` of the tiles each ``wanted`` stage input receives while torch_proxy
     runs ``plan`` over the audio."""
-    from ..backends.registry import load_backend
-
     # A tensor that several stages read (the encoder output, channel blocks) is recorded from the
     # first of them only: every tensor then sees each tile position once, in the same order, so
     # position k of one input file belongs with position k of the others.
@@ -170,11 +192,11 @@ def _record_tiles(plan: StagePlan, tile_w: int, audio: list[np.ndarray], wanted:
         for port in stage.inputs:
             if port.name in wanted:
                 recorded_by.setdefault(port.name, stage.name)
-    recorder = _RecordingBackend(load_backend("torch_proxy"), recorded_by, count)
+    recorder = _RecordingBackend(open_backend_named("torch_proxy"), recorded_by, count)
     if plan.rf_window:  # receptive-field spans see the windows a stream gives them
         _record_windows(plan, recorder, audio)
     else:
-        executor = StitchedExecutor(plan, recorder, tile_w)
+        executor = stitched_executor(plan, recorder, tile_w)
         for wav in audio:
             executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
     return recorder.samples

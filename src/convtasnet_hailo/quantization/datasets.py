@@ -41,15 +41,21 @@ class AudioSet:
         return {_digest(w) for w in self.wavs}
 
     def describe(self, rate: int) -> dict:
-        return {"recordings": len(self.wavs), "seconds": round(self.seconds_total / rate, 2),
-                "with_sources": self.sources is not None,
-                "files": [str(r.path) for r in self.recordings]}
+        return {
+            "recordings": len(self.wavs),
+            "seconds": round(self.seconds_total / rate, 2),
+            "with_sources": self.sources is not None,
+            "files": [str(r.path) for r in self.recordings],
+        }
 
-    def without(self, digests: set[str]) -> "AudioSet":
+    def without(self, digests: set[str]) -> AudioSet:
         """This set less the recordings whose samples are in ``digests`` (held-out audio stays out)."""
         keep = [k for k, w in enumerate(self.wavs) if _digest(w) not in digests]
-        return AudioSet([self.recordings[k] for k in keep], [self.wavs[k] for k in keep],
-                        None if self.sources is None else [self.sources[k] for k in keep])
+        return AudioSet(
+            [self.recordings[k] for k in keep],
+            [self.wavs[k] for k in keep],
+            None if self.sources is None else [self.sources[k] for k in keep],
+        )
 
 
 def _digest(wav: np.ndarray) -> str:
@@ -70,14 +76,17 @@ def _expand(spec: str, n_src: int, what: str) -> list[Recording]:
     if path.suffix.lower() == ".csv":
         entries = read_metadata(path)
         if any(len(e.source_paths) != n_src for e in entries):
-            raise UserError(f"{what} {spec}: its rows have {len(entries[0].source_paths)} source(s), the model "
-                            f"{n_src}; pass metadata for a {n_src}-source model")
+            raise UserError(
+                f"{what} {spec}: its rows have {len(entries[0].source_paths)} source(s), the model "
+                f"{n_src}; pass metadata for a {n_src}-source model"
+            )
         return [Recording(e.mixture_path, e.source_paths) for e in entries]
     return [Recording(path, sources_beside(path, n_src))]
 
 
-def recordings(specs: list[str], n_src: int, limit: int | None = None, seed: int = 0,
-               what: str = "--calib") -> list[Recording]:
+def recordings(
+    specs: list[str], n_src: int, limit: int | None = None, seed: int = 0, what: str = "--calib"
+) -> list[Recording]:
     """Every recording the specs name (duplicates once), or ``limit`` of them drawn with ``seed``."""
     found = list({r.path.resolve(): r for spec in specs for r in _expand(spec, n_src, what)}.values())
     if limit is not None and len(found) > limit:
@@ -93,7 +102,13 @@ def load_set(found: list[Recording], rate: int) -> AudioSet:
     wavs = [load_audio(r.path, rate).wav for r in found]
     sources = None
     if found and all(r.sources for r in found):
-        sources = [np.stack([np.pad(s, (0, max(0, len(w) - len(s))))[:len(w)]
-                             for s in (load_audio(p, rate, allow_silent=True).wav for p in r.sources)])
-                   for r, w in zip(found, wavs)]
+        sources = [
+            np.stack(
+                [
+                    np.pad(s, (0, max(0, len(w) - len(s))))[: len(w)]
+                    for s in (load_audio(p, rate, allow_silent=True).wav for p in r.sources)
+                ]
+            )
+            for r, w in zip(found, wavs, strict=False)
+        ]
     return AudioSet(found, wavs, sources)

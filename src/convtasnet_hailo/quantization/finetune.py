@@ -22,9 +22,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -33,7 +33,8 @@ from ..files import write_text_atomically, written_atomically
 from ..guard import check_run_files
 from ..model.source import ModelSource
 
-Report = Callable[[str], None]
+log = logging.getLogger(__name__)
+
 STATE = "finetune_state.pt"
 CHECKPOINT = "finetuned.pth"
 RANGES = "calibration_ranges.json"
@@ -41,7 +42,11 @@ REPORT = "finetune_report.json"
 
 
 @dataclasses.dataclass(frozen=True)
-class FinetuneRequest:
+class FinetuneSettings:
+    """One fine-tuning run: the training audio, the output folder, the bounds (steps, minutes),
+    the batches, the optimizer, whether to go on from ``out``'s saved state, the seed, how often
+    to log and save, the torch device and the fake-quantization widths."""
+
     data: tuple[str, ...]
     out: Path
     steps: int = 300
@@ -67,13 +72,14 @@ class FinetuneRequest:
 
 # Fake quantization (torch), the emulator's rules.
 
+
 def fake_quant_activation(x, lo: float, hi: float, bits: int):
     """x on the uint grid covering [lo, hi] widened to include 0 (``quant_scheme.activation_grid``),
     round half to even, saturated; gradient straight through inside the range, 0 outside."""
     import torch
 
     lo, hi = min(lo, 0.0), max(hi, 0.0)
-    q_max = 2 ** bits - 1
+    q_max = 2**bits - 1
     scale = (hi - lo) / q_max if hi > lo else 1.0
     zero_point = round(-lo / scale)
     clipped = torch.clamp(x, (0 - zero_point) * scale, (q_max - zero_point) * scale)
@@ -113,7 +119,7 @@ def _fused_convs(model) -> set[int]:
     fused = set()
     for module in model.modules():
         if isinstance(module, nn.Sequential):
-            for a, b in zip(list(module)[:-1], list(module)[1:]):
+            for a, b in zip(list(module)[:-1], list(module)[1:], strict=False):
                 if isinstance(b, nn.PReLU):
                     fused.update(id(m) for m in a.modules() if isinstance(m, nn.Conv1d))
     return fused
@@ -136,15 +142,16 @@ class FakeQuantStudent:
             def forward(self, w):
                 return fake_quant_weight(w, weight_bits)
 
-        for name, module in model.named_modules():
+        for _name, module in model.named_modules():
             if isinstance(module, nn.Conv1d):
                 parametrize.register_parametrization(module, "weight", _Weight())
-            elif hasattr(module, "_filters") and isinstance(getattr(module, "_filters"), nn.Parameter):
+            elif hasattr(module, "_filters") and isinstance(module._filters, nn.Parameter):
                 parametrize.register_parametrization(module, "_filters", _Weight())
         fused = _fused_convs(model)
         for name, module in model.named_modules():
-            wanted = (isinstance(module, (nn.PReLU, _AffineNorm, Encoder, TDConvNet))
-                      or (isinstance(module, nn.Conv1d) and id(module) not in fused))
+            wanted = isinstance(module, (nn.PReLU, _AffineNorm, Encoder, TDConvNet)) or (
+                isinstance(module, nn.Conv1d) and id(module) not in fused
+            )
             if wanted:
                 self.observers[name] = _Observer()
                 module.register_forward_hook(self._hook(name))
@@ -155,6 +162,7 @@ class FakeQuantStudent:
             if not self.frozen and module.training or observer.lo is None:
                 observer.update(output)
             return fake_quant_activation(output, observer.lo, observer.hi, self.bits)
+
         return hook
 
     def ranges(self) -> dict[str, list[float]]:
@@ -176,6 +184,7 @@ class FakeQuantStudent:
 
 # Data.
 
+
 @dataclasses.dataclass
 class _Batches:
     """Random training segments (batch, T) from the recordings (seeded)."""
@@ -190,7 +199,7 @@ class _Batches:
         if len(wav) <= self.segment:
             return np.pad(wav, (0, self.segment - len(wav)))
         start = int(self.rng.integers(0, len(wav) - self.segment))
-        return wav[start:start + self.segment]
+        return wav[start : start + self.segment]
 
     def next(self) -> np.ndarray:
         rows = []
@@ -217,7 +226,7 @@ def _neg_si_snr(estimate, reference):
     return -(10 * torch.log10(ratio + 1e-8)).mean()
 
 
-def _load_data(source: ModelSource, request: FinetuneRequest):
+def _load_data(source: ModelSource, request: FinetuneSettings):
     from .datasets import load_set, recordings
 
     rate = source.model.config.sample_rate
@@ -232,7 +241,7 @@ class _Training:
     """The student, its teacher, the optimizer and where the run is (step, history, data position),
     saved to and resumed from ``finetune_state.pt``."""
 
-    def __init__(self, source: ModelSource, request: FinetuneRequest) -> None:
+    def __init__(self, source: ModelSource, request: FinetuneSettings) -> None:
         import torch
 
         torch.manual_seed(request.seed)
@@ -246,20 +255,29 @@ class _Training:
         self.step, self.history, self.running = 0, [], []
         self.state_path = request.out / STATE
 
-    def resume(self, report: Report) -> None:
-        state = self.torch.load(self.state_path, map_location=self.device, weights_only=False)
+    def resume(self) -> None:
+        # weights_only: the state file is input, and unpickling it in full could run code from it
+        state = self.torch.load(self.state_path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.student.load_ranges(state["ranges"])
         self.rng.bit_generator.state = state["rng"]
         self.step, self.history = state["step"], state["history"]
-        report(f"finetune: resumed at step {self.step} of {self.request.steps}")
+        log.info(f"finetune: resumed at step {self.step} of {self.request.steps}")
 
     def save(self) -> None:
         with written_atomically(self.state_path) as temporary:
-            self.torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                             "ranges": self.student.ranges(), "rng": self.rng.bit_generator.state,
-                             "step": self.step, "history": self.history}, temporary)
+            self.torch.save(
+                {
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "ranges": self.student.ranges(),
+                    "rng": self.rng.bit_generator.state,
+                    "step": self.step,
+                    "history": self.history,
+                },
+                temporary,
+            )
 
     def train_step(self, batch: np.ndarray) -> None:
         """One optimizer step distilling the float model's output into the fake-quantized student."""
@@ -274,16 +292,19 @@ class _Training:
         self.step += 1
         self.running.append(-float(loss.detach()))
 
-    def log(self, elapsed: float, report: Report) -> None:
-        self.history.append({"step": self.step, "si_snr_vs_float_db": float(np.mean(self.running)),
-                             "seconds": round(elapsed, 1)})
-        report(f"finetune: step {self.step}/{self.request.steps}: student {np.mean(self.running):.2f} dB SI-SNR "
-               f"against the float model ({elapsed:.0f} s)")
+    def log_progress(self, elapsed: float) -> None:
+        self.history.append(
+            {"step": self.step, "si_snr_vs_float_db": float(np.mean(self.running)), "seconds": round(elapsed, 1)}
+        )
+        log.info(
+            f"finetune: step {self.step}/{self.request.steps}: student {np.mean(self.running):.2f} dB SI-SNR "
+            f"against the float model ({elapsed:.0f} s)"
+        )
         self.running = []
         self.save()
 
 
-def _check_out(request: FinetuneRequest) -> None:
+def _check_out(request: FinetuneSettings) -> None:
     state_path = request.out / STATE
     if state_path.exists() and not request.resume:
         raise UserError(f"--out {request.out} holds an earlier run ({STATE}); pass --resume to go on, or another --out")
@@ -291,24 +312,30 @@ def _check_out(request: FinetuneRequest) -> None:
         raise UserError(f"--resume: {request.out} holds no {STATE}; start without --resume")
 
 
-def finetune(source: ModelSource, request: FinetuneRequest, report: Report = print) -> dict:
-    """Trains, saves state as it goes, writes the checkpoint, ranges and report; returns the report."""
+def finetune(source: ModelSource, request: FinetuneSettings) -> dict:
+    """Trains, saves state as it goes, writes the checkpoint and ranges; returns the run's record
+    (``finetune_report.json``, which the `finetune` command writes)."""
     request.validate()
     audio = _load_data(source, request)
     rate = source.model.config.sample_rate
     _check_out(request)
-    check_run_files(source.given() + [("the --data input", r.path) for r in audio.recordings],
-                    [request.out / name for name in (CHECKPOINT, RANGES, REPORT, STATE)])
+    check_run_files(
+        source.given() + [("the --data input", r.path) for r in audio.recordings],
+        [request.out / name for name in (CHECKPOINT, RANGES, REPORT, STATE)],
+    )
     request.out.mkdir(parents=True, exist_ok=True)
     training = _Training(source, request)
     if request.resume:
-        training.resume(report)
-    batches = _Batches(audio.wavs, int(request.segment_seconds * rate), request.batch_size, request.mix_pairs,
-                       training.rng)
-    report(f"finetune: {len(audio.wavs)} recording(s) ({audio.seconds_total / rate:.0f} s), segments of "
-           f"{request.segment_seconds:g} s, batch {request.batch_size}"
-           f"{', two-recording mixtures' if request.mix_pairs else ''}; up to {request.steps} steps or "
-           f"{request.max_minutes:g} min on {request.device}")
+        training.resume()
+    batches = _Batches(
+        audio.wavs, int(request.segment_seconds * rate), request.batch_size, request.mix_pairs, training.rng
+    )
+    log.info(
+        f"finetune: {len(audio.wavs)} recording(s) ({audio.seconds_total / rate:.0f} s), segments of "
+        f"{request.segment_seconds:g} s, batch {request.batch_size}"
+        f"{', two-recording mixtures' if request.mix_pairs else ''}; up to {request.steps} steps or "
+        f"{request.max_minutes:g} min on {request.device}"
+    )
     started, stopped = time.perf_counter(), "steps"
     training.model.train()
     while training.step < request.steps:
@@ -317,38 +344,48 @@ def finetune(source: ModelSource, request: FinetuneRequest, report: Report = pri
             break
         training.train_step(batches.next())
         if training.step % request.log_every == 0 or training.step == request.steps:
-            training.log(time.perf_counter() - started, report)
+            training.log_progress(time.perf_counter() - started)
     training.save()
-    progress = {"steps": training.step, "stopped_by": stopped, "seconds": round(time.perf_counter() - started, 1),
-                "history": training.history}
+    progress = {
+        "steps": training.step,
+        "stopped_by": stopped,
+        "seconds": round(time.perf_counter() - started, 1),
+        "history": training.history,
+    }
     record = _write_outputs(source, training.student, request, audio, progress)
-    report(f"finetune: {training.step} step(s) ({'stopped by --max-minutes' if stopped == 'time' else 'done'}); "
-           f"wrote {request.out / CHECKPOINT} and {request.out / RANGES}")
+    log.info(
+        f"finetune: {training.step} step(s) ({'stopped by --max-minutes' if stopped == 'time' else 'done'}); "
+        f"wrote {request.out / CHECKPOINT} and {request.out / RANGES}"
+    )
     return record
 
 
-def _write_outputs(source: ModelSource, student: FakeQuantStudent, request: FinetuneRequest, audio,
-                   progress: dict) -> dict:
-    from ..model.checkpoint import file_sha256, save_model
+def _write_outputs(
+    source: ModelSource, student: FakeQuantStudent, request: FinetuneSettings, audio, progress: dict
+) -> dict:
+    from ..files import sha256_file
+    from ..model.checkpoint import save_model
     from ..model.convtasnet import ConvTasNet
 
     out = request.out
     model = ConvTasNet(source.model.config)
     model.load_state_dict(student.float_state_dict())
     save_model(model, out / CHECKPOINT)
-    write_text_atomically(out / RANGES, json.dumps({"bits": request.activation_bits, "ranges": student.ranges()},
-                                                   indent=1))
-    record = {**source.to_json(), "finetuned_checkpoint": str(out / CHECKPOINT),
-              "finetuned_sha256": file_sha256(out / CHECKPOINT), "calibration_ranges": str(out / RANGES),
-              **progress, "data": audio.describe(source.model.config.sample_rate), "request": {
-                  k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(request).items()},
-              "fake_quant": {"weights": f"int{request.weight_bits}, one scale per layer",
-                             "activations": f"uint{request.activation_bits}, moving min/max",
-                             "loss": "negative SI-SNR against the float model (distillation)"}}
-    write_text_atomically(out / REPORT, json.dumps(record, indent=1))
+    write_text_atomically(
+        out / RANGES, json.dumps({"bits": request.activation_bits, "ranges": student.ranges()}, indent=1)
+    )
+    record = {
+        **source.to_json(),
+        "finetuned_checkpoint": str(out / CHECKPOINT),
+        "finetuned_sha256": sha256_file(out / CHECKPOINT),
+        "calibration_ranges": str(out / RANGES),
+        **progress,
+        "data": audio.describe(source.model.config.sample_rate),
+        "request": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(request).items()},
+        "fake_quant": {
+            "weights": f"int{request.weight_bits}, one scale per layer",
+            "activations": f"uint{request.activation_bits}, moving min/max",
+            "loss": "negative SI-SNR against the float model (distillation)",
+        },
+    }
     return record
-
-
-def finetune_command(source: ModelSource, request: FinetuneRequest, report: Report = print) -> int:
-    finetune(source, request, report)
-    return 0

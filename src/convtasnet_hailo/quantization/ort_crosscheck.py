@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from ..hailo.layout import nhwc_to_nchw
 from ..metrics.sqnr import PowerSums
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
+
+log = logging.getLogger(__name__)
 
 #: Per-stage SQNR difference (dB) above which the report explains the disagreement.
 DISAGREE_DB = 3.0
@@ -44,7 +46,7 @@ class _TileReader:
     def __init__(self, stage: Stage, files: Mapping[str, Path], batch: int = 64) -> None:
         arrays = {p.name: nhwc_to_nchw(np.load(files[p.name])).astype(np.float32) for p in stage.inputs}
         count = min(len(a) for a in arrays.values())
-        self._batches = iter([{name: a[i:i + batch] for name, a in arrays.items()} for i in range(0, count, batch)])
+        self._batches = iter([{name: a[i : i + batch] for name, a in arrays.items()} for i in range(0, count, batch)])
 
     def get_next(self) -> dict | None:
         return next(self._batches, None)
@@ -64,9 +66,16 @@ def quantize_stage(stage: Stage, tile_w: int, files: Mapping[str, Path], directo
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_static warns once per stage that no pre-processing ran; none is needed
     try:
-        quantize_static(str(float_path), str(qdq_path), _TileReader(stage, files), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+        quantize_static(
+            str(float_path),
+            str(qdq_path),
+            _TileReader(stage, files),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
     finally:
         root.setLevel(level)
     return qdq_path
@@ -94,26 +103,35 @@ class OrtQdqProbe(Backend):
 
         options = ort.SessionOptions()
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.sessions = {name: (ort.InferenceSession(str(quantized[name]), options, providers=["CPUExecutionProvider"]),
-                                ort.InferenceSession(str(floats[name]), options, providers=["CPUExecutionProvider"]))
-                         for name in quantized}
+        self.sessions = {
+            name: (
+                ort.InferenceSession(str(quantized[name]), options, providers=["CPUExecutionProvider"]),
+                ort.InferenceSession(str(floats[name]), options, providers=["CPUExecutionProvider"]),
+            )
+            for name in quantized
+        }
         self.powers = PowerSums()
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         quantized, exact = self.sessions[stage.name]
         feed = {name: np.ascontiguousarray(array, np.float32) for name, array in inputs.items()}
         names = [p.name for p in stage.outputs]
-        out = dict(zip(names, quantized.run(names, feed)))
-        for name, reference in zip(names, exact.run(names, feed)):
+        out = dict(zip(names, quantized.run(names, feed), strict=False))
+        for name, reference in zip(names, exact.run(names, feed), strict=False):
             self.powers.add(stage.name, reference, out[name])
         return out
 
 
-def ort_cross_check(plan: StagePlan, tile_w: int, files: Mapping[str, Path], audio: list[np.ndarray],
-                    emulator_per_stage_db: Mapping[str, float], report=print) -> dict:
+def ort_cross_check(
+    plan: StagePlan,
+    tile_w: int,
+    files: Mapping[str, Path],
+    audio: list[np.ndarray],
+    emulator_per_stage_db: Mapping[str, float],
+) -> dict:
     """Quantizes every stage with ONNX Runtime, runs ``audio`` through the stitched path, and
     compares per-stage SQNR with the emulator's."""
-    from ..runtime.executor import StitchedExecutor
+    from ..runtime.engine import stitched_executor
 
     with tempfile.TemporaryDirectory(prefix="ort_qdq_") as temporary:
         directory = Path(temporary)
@@ -121,23 +139,38 @@ def ort_cross_check(plan: StagePlan, tile_w: int, files: Mapping[str, Path], aud
         floats = {name: directory / f"{name}.float.onnx" for name in quantized}
         left_float = {name: ops_left_in_float(path) for name, path in floats.items()}
         probe = OrtQdqProbe(quantized, floats)
-        executor = StitchedExecutor(plan, probe, tile_w)
+        executor = stitched_executor(plan, probe, tile_w)
         for wav in audio:
             executor.run({"wav": wav[None, None].astype(np.float32)})
     ort_db = probe.powers.db()
     rows = []
     for stage in plan.stages:
         emulator, onnxruntime = emulator_per_stage_db[stage.name], ort_db[stage.name]
-        row = {"stage": stage.name, "emulator_db": emulator, "onnxruntime_qdq_db": onnxruntime,
-               "difference_db": emulator - onnxruntime, "ops_onnxruntime_keeps_float": left_float[stage.name]}
+        row = {
+            "stage": stage.name,
+            "emulator_db": emulator,
+            "onnxruntime_qdq_db": onnxruntime,
+            "difference_db": emulator - onnxruntime,
+            "ops_onnxruntime_keeps_float": left_float[stage.name],
+        }
         rows.append(row)
     disagreeing = [r for r in rows if abs(r["difference_db"]) > DISAGREE_DB]
-    report(f"noise: ONNX Runtime QDQ cross-check: median per-stage difference "
-           f"{np.median([r['difference_db'] for r in rows]):+.2f} dB (emulator - onnxruntime); "
-           f"{len(disagreeing)} of {len(rows)} stage(s) differ by more than {DISAGREE_DB:g} dB")
-    return {"settings": {"quant_format": "QDQ", "per_channel": True, "activation_type": "QUInt8",
-                         "weight_type": "QInt8", "calibrate_method": "MinMax",
-                         "calibration": "the same tiles as the emulator"},
-            "disagree_threshold_db": DISAGREE_DB, "per_stage": rows,
-            "stages_disagreeing": [r["stage"] for r in disagreeing],
-            "known_differences": list(KNOWN_DIFFERENCES)}
+    log.info(
+        f"noise: ONNX Runtime QDQ cross-check: median per-stage difference "
+        f"{np.median([r['difference_db'] for r in rows]):+.2f} dB (emulator - onnxruntime); "
+        f"{len(disagreeing)} of {len(rows)} stage(s) differ by more than {DISAGREE_DB:g} dB"
+    )
+    return {
+        "settings": {
+            "quant_format": "QDQ",
+            "per_channel": True,
+            "activation_type": "QUInt8",
+            "weight_type": "QInt8",
+            "calibrate_method": "MinMax",
+            "calibration": "the same tiles as the emulator",
+        },
+        "disagree_threshold_db": DISAGREE_DB,
+        "per_stage": rows,
+        "stages_disagreeing": [r["stage"] for r in disagreeing],
+        "known_differences": list(KNOWN_DIFFERENCES),
+    }

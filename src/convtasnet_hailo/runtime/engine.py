@@ -21,3 +21,26 @@ def stitched_executor(plan: StagePlan, backend: Backend, tile_w: int, clock=None
     """The stitched executor running every stage of ``plan`` on ``backend`` at tile width ``tile_w``
     (``clock``: a timer wrapper's clock, for benchmarks)."""
     return StitchedExecutor(plan, backend, tile_w, clock)
+
+
+def window_executor(plan: StagePlan, backend: Backend, hop: int):
+    """The receptive-field window executor running ``plan`` on ``backend`` hop by hop (``hop``
+    samples per push): calibration records the windows a stream gives each span."""
+    from .window_executor import WindowStreamingExecutor
+
+    return WindowStreamingExecutor(plan, backend, hop)
+
+
+def host_clock():
+    """A fresh clock of host seconds by kind, for :func:`stitched_executor`'s ``clock`` (bench)."""
+    from .executor import HostClock
+
+    return HostClock()
+
+
+def separate_in_segments(separate, wav, segment: int, overlap: int):
+    """``separate`` ((T,) -> (n_src, T)) over overlapping segments of ``segment`` samples joined by
+    ``overlap``-sample crossfades, as `separate` segments long inputs. Shape (T,) -> (n_src, T)."""
+    from .separator import separate_segmented
+
+    return separate_segmented(separate, wav, segment, overlap)

@@ -10,40 +10,37 @@ boundary (from the plan report). The float plan (``builder.float_backend_options
 edges and skip sums inside the stages; not for the device) is timed on both float backends too
 (``..._float_plan_tile<W>``). With ``block_chan`` the channel-blocked plan's stitched paths
 join them (named ``..._block<C>_tile<W>``); with ``long_seconds`` the `separate` path (its default
-segmenting) runs once over an input that long, for its peak memory. Writes a JSON and a PNG.
+segmenting) runs once over an input that long, for its peak memory. The `bench` command
+(``commands/bench.py``) writes the record and its PNG.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from ..backends.registry import load_backend
 from ..backends.base import Backend
-from ..runtime.backend_setup import QUANTIZED_BACKENDS, BackendOptions
 from ..backends.timing import StageTimer
 from ..errors import UserError
-from ..guard import check_run_files
-from ..resources import refuse_unless_fits
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, build_plan, float_backend_options
+from ..plan.cost_model import DeviceModel, device_predictions, predict
 from ..plan.packing import pack_stages
 from ..plan.report import plan_summary
 from ..runtime import RunSpec, open_run
-from ..runs.run_folder import write_json
-from ..plan.cost_model import DeviceModel, device_predictions, predict
-from ..runtime.executor import HostClock, StitchedExecutor
+from ..runtime.backend_setup import QUANTIZED_BACKENDS, BackendOptions
+from ..runtime.engine import host_clock, open_backend_named, stitched_executor
 from ..runtime.tensors import check_tile_width
 from .memory import PeakMemory
-from .report import device_lines, path_lines, plot_bench
 
-Report = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 def speech_like_signal(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
@@ -67,15 +64,20 @@ def _measure(run: Callable[[], object], repeats: int, after_warm_up: Callable[[]
             started = time.perf_counter()
             run()
             times.append(time.perf_counter() - started)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-            "times_s": [round(t, 4) for t in times], "peak_rss_bytes": memory.peak, "peak_rss_method": memory.method}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "times_s": [round(t, 4) for t in times],
+        "peak_rss_bytes": memory.peak,
+        "peak_rss_method": memory.method,
+    }
 
 
 @dataclasses.dataclass(frozen=True)
 class _BenchRun:
     """What every timed path of one bench shares: the model, the input (``seconds`` long), the
-    timed runs per path, a scratch folder, and the records (``paths``, by name) and report lines
-    the paths add."""
+    timed runs per path, a scratch folder, and the records (``paths``, by name) the paths add."""
 
     source: ModelSource
     wav: np.ndarray
@@ -83,7 +85,6 @@ class _BenchRun:
     repeats: int
     scratch: Path
     paths: dict
-    report: Report
 
 
 def _bench_stitched(run: _BenchRun, plan, tile_w: int, label: str) -> None:
@@ -91,17 +92,17 @@ def _bench_stitched(run: _BenchRun, plan, tile_w: int, label: str) -> None:
     from ..export.exporter import export_plan
 
     export_dir = run.scratch / f"export{label}"
-    export_plan(plan, tile_w, export_dir / f"tile{tile_w}", run.source.to_json(), report=lambda _: None)
+    export_plan(plan, tile_w, export_dir / f"tile{tile_w}", run.source.to_json())
     summary = _plan_summary(plan, tile_w)
     for backend_name, options in (("torch_proxy", {}), ("onnxruntime", {"export_dir": export_dir})):
-        backend = load_backend(backend_name, **options)
+        backend = open_backend_named(backend_name, **options)
         try:
             record = _time_stitched(run, plan, summary, backend, tile_w)
         finally:
             backend.close()
         key = f"stitched_{backend_name}{label}_tile{tile_w}"
         run.paths[key] = record
-        _report_stitched(key, record, run.report)
+        _log_stitched(key, record)
 
 
 def _plan_summary(plan, tile_w: int) -> dict:
@@ -113,8 +114,8 @@ def _time_stitched(run: _BenchRun, plan, summary: dict, backend: Backend, tile_w
     """One stitched path timed (``_measure``): wall time, host time and where it goes, the plan's
     boundary traffic (``summary``: ``_plan_summary`` at ``tile_w``), and what the backend counted
     itself (``stats()``) per timed run."""
-    timer, clock = StageTimer(backend), HostClock()
-    executor = StitchedExecutor(plan, timer, tile_w, clock)
+    timer, clock = StageTimer(backend), host_clock()
+    executor = stitched_executor(plan, timer, tile_w, clock)
     stats_after_warm_up: dict = {}
     wav, seconds, repeats = run.wav, run.seconds, run.repeats
 
@@ -126,13 +127,20 @@ def _time_stitched(run: _BenchRun, plan, summary: dict, backend: Backend, tile_w
     mean = statistics.fmean(record["times_s"])
     host = max(mean - timer.seconds / repeats, 0.0)  # means: the stage time is a sum over runs
     by_kind = {kind: seconds / repeats for kind, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1])}
-    record.update({
-        "tile_w": tile_w, "block_chan": plan.options.block_chan, "host_seconds": host, "host_share": host / mean,
-        "host_seconds_by_kind": by_kind, "host_seconds_unaccounted": host - sum(by_kind.values()),
-        "stage_invocations": len(plan.stages),
-        "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
-        "boundary_bytes_8bit": round(summary["boundary_bytes_per_audio_second_8bit"] * seconds),
-        "boundary_bytes_16bit": round(summary["boundary_bytes_per_audio_second_16bit"] * seconds)})
+    record.update(
+        {
+            "tile_w": tile_w,
+            "block_chan": plan.options.block_chan,
+            "host_seconds": host,
+            "host_share": host / mean,
+            "host_seconds_by_kind": by_kind,
+            "host_seconds_unaccounted": host - sum(by_kind.values()),
+            "stage_invocations": len(plan.stages),
+            "boundary_values": round(summary["boundary_values_per_audio_second"] * seconds),
+            "boundary_bytes_8bit": round(summary["boundary_bytes_per_audio_second_8bit"] * seconds),
+            "boundary_bytes_16bit": round(summary["boundary_bytes_per_audio_second_16bit"] * seconds),
+        }
+    )
     stats = _per_run(stats_after_warm_up, backend.stats(), repeats)
     if stats:
         record["backend_stats"] = stats
@@ -142,13 +150,17 @@ def _time_stitched(run: _BenchRun, plan, summary: dict, backend: Backend, tile_w
 def _per_run(before: dict, after: dict, repeats: int) -> dict:
     """A backend's ``stats()`` for the timed runs: per-stage counters (dicts of numbers) as their
     increase divided by ``repeats``; every other entry as it ended (totals, warm-up included)."""
-    return {key: {k: (v - before.get(key, {}).get(k, 0)) / repeats for k, v in value.items()}
-            if isinstance(value, dict) else value for key, value in after.items()}
+    return {
+        key: {k: (v - before.get(key, {}).get(k, 0)) / repeats for k, v in value.items()}
+        if isinstance(value, dict)
+        else value
+        for key, value in after.items()
+    }
 
 
-def _report_stitched(key: str, record: dict, report: Report) -> None:
+def _log_stitched(key: str, record: dict) -> None:
     top = ", ".join(f"{kind} {seconds:.3f}" for kind, seconds in list(record["host_seconds_by_kind"].items())[:4])
-    report(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%}: {top} s)")
+    log.info(f"bench: {key} {record['median_s']:.3f} s (host {record['host_share']:.0%}: {top} s)")
 
 
 class DeviceBackend:
@@ -170,8 +182,9 @@ class DeviceBackend:
         self.run.close()
 
 
-def _bench_device_backend(run: _BenchRun, plan, device_backend: DeviceBackend, tile_w: int,
-                          device: DeviceModel) -> None:
+def _bench_device_backend(
+    run: _BenchRun, plan, device_backend: DeviceBackend, tile_w: int, device: DeviceModel
+) -> None:
     """The stitched path on a device backend (``--backend``), timed as the others, into ``run.paths``
     as ``stitched_<backend>_tile<W>``. hailo_runtime also sets its measured device time and calls
     beside the cost model's prediction for the same plan, tile width and batch size, with the
@@ -180,17 +193,20 @@ def _bench_device_backend(run: _BenchRun, plan, device_backend: DeviceBackend, t
     summary = _plan_summary(plan, tile_w)
     record = _time_stitched(run, plan, summary, device_backend.backend, tile_w)
     if options.name == "hailo_runtime":
-        record["measured_vs_predicted"] = _measured_vs_predicted(summary, record["backend_stats"], run.seconds, device,
-                                                                 options.batch_size)
+        record["measured_vs_predicted"] = _measured_vs_predicted(
+            summary, record["backend_stats"], run.seconds, device, options.batch_size
+        )
     key = f"stitched_{options.name}_tile{tile_w}"
     run.paths[key] = record
-    _report_stitched(key, record, run.report)
+    _log_stitched(key, record)
     if "measured_vs_predicted" in record:
         fit = record["measured_vs_predicted"]
-        run.report(f"bench: {options.name} device time {fit['measured_device_s']:.3f} s in "
-                   f"{fit['measured_calls']:.0f} calls; the cost model predicted {fit['predicted_device_s']:.3f} s in "
-                   f"{fit['predicted_calls']} calls (x{fit['measured_over_predicted']:.2f}); implied call overhead "
-                   f"{fit['implied_call_overhead_ms'] or 0:.3f} ms (--device-param call_overhead_ms=... to re-fit)")
+        log.info(
+            f"bench: {options.name} device time {fit['measured_device_s']:.3f} s in "
+            f"{fit['measured_calls']:.0f} calls; the cost model predicted {fit['predicted_device_s']:.3f} s in "
+            f"{fit['predicted_calls']} calls (x{fit['measured_over_predicted']:.2f}); implied call overhead "
+            f"{fit['implied_call_overhead_ms'] or 0:.3f} ms (--device-param call_overhead_ms=... to re-fit)"
+        )
 
 
 def _measured_vs_predicted(summary: dict, stats: dict, seconds: float, device: DeviceModel, batch_size: int) -> dict:
@@ -209,46 +225,64 @@ def _measured_vs_predicted(summary: dict, stats: dict, seconds: float, device: D
     # everything but the calls' own overhead, as modelled: compute, transfer, switches, activations
     modelled = predicted["device_s"] - predicted["calls"] * model.get("call_overhead_ms") / 1e3
     rest = measured - modelled
-    return {"device": model.device, "link": model.link, "batch_size": batch_size,
-            "measured_device_s": measured, "measured_calls": calls,
-            "predicted_device_s": predicted["device_s"], "predicted_calls": predicted["calls"],
-            "predicted": predicted, "measured_over_predicted": measured / predicted["device_s"],
-            "implied_call_overhead_ms": rest / calls * 1e3 if calls else None}
+    return {
+        "device": model.device,
+        "link": model.link,
+        "batch_size": batch_size,
+        "measured_device_s": measured,
+        "measured_calls": calls,
+        "predicted_device_s": predicted["device_s"],
+        "predicted_calls": predicted["calls"],
+        "predicted": predicted,
+        "measured_over_predicted": measured / predicted["device_s"],
+        "implied_call_overhead_ms": rest / calls * 1e3 if calls else None,
+    }
 
 
-def bench_long_separation(source: ModelSource, seconds: float, tile_w: int, report: Report = print) -> dict:
+def bench_long_separation(source: ModelSource, seconds: float, tile_w: int) -> dict:
     """`separate`'s path (stitched torch_proxy, default segmenting) once over ``seconds`` of audio,
     in a fresh process (spawned), so its peak RSS is its own and not what earlier paths left:
     wall time, RTF and peak RSS (the memory goal is about this path, not the 10 s ones)."""
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        record = pool.apply(_long_separation, (source.model, seconds, tile_w))
+        record = pool.apply(_long_separation, (source, seconds, tile_w))
     how = f"segments of {record['segment_seconds']:g} s" if record["segment_seconds"] else "whole"
-    report(f"bench: separate, {seconds:g} s of audio ({how}): {record['wall_s']:.1f} s, peak RSS "
-           f"{record['peak_rss_bytes'] / 2 ** 30:.2f} GiB (own process)")
+    log.info(
+        f"bench: separate, {seconds:g} s of audio ({how}): {record['wall_s']:.1f} s, peak RSS "
+        f"{record['peak_rss_bytes'] / 2**30:.2f} GiB (own process)"
+    )
     return record
 
 
-def _long_separation(model, seconds: float, tile_w: int) -> dict:
+def _long_separation(source: ModelSource, seconds: float, tile_w: int) -> dict:
+    from ..runtime.engine import separate_in_segments
     from ..separation.segments import SegmentPolicy
-    from ..runtime.separator import StitchedSeparator, separate_segmented
 
-    rate = model.config.sample_rate
+    rate = source.model.config.sample_rate
     wav = speech_like_signal(seconds, rate, seed=1)
     policy = SegmentPolicy()
     segment = policy.segment_seconds(seconds)
-    separator = StitchedSeparator(model, load_backend("torch_proxy"), tile_w)
-    with PeakMemory() as memory:
-        started = time.perf_counter()
-        if segment is None:
-            separator(wav)
-        else:
-            separate_segmented(separator, wav, int(segment * rate), int(policy.overlap_seconds * rate))
-        wall = time.perf_counter() - started
-    return {"seconds_of_audio": seconds, "tile_w": tile_w, "segment_seconds": segment,
-            "overlap_seconds": policy.overlap_seconds if segment else None, "wall_s": wall, "rtf": wall / seconds,
-            "peak_rss_bytes": memory.peak, "peak_rss_method": memory.method, "process": "its own (spawned)"}
+    with open_run(RunSpec(source=source, tile_w=tile_w)) as run:
+        separator = run.separator()
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            if segment is None:
+                separator(wav)
+            else:
+                separate_in_segments(separator, wav, int(segment * rate), int(policy.overlap_seconds * rate))
+            wall = time.perf_counter() - started
+    return {
+        "seconds_of_audio": seconds,
+        "tile_w": tile_w,
+        "segment_seconds": segment,
+        "overlap_seconds": policy.overlap_seconds if segment else None,
+        "wall_s": wall,
+        "rtf": wall / seconds,
+        "peak_rss_bytes": memory.peak,
+        "peak_rss_method": memory.method,
+        "process": "its own (spawned)",
+    }
 
 
 def _monolithic_options():
@@ -285,20 +319,26 @@ def _monolithic_op_profile(model_file: str, feed: dict, scratch: Path) -> dict:
     del session
     runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
     last = runs[-1]["ts"]
-    kernels = [(e["name"][:-len("_kernel_time")], e["args"]["op_name"], e["dur"] / 1e6) for e in events
-               if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= last]
+    kernels = [
+        (e["name"][: -len("_kernel_time")], e["args"]["op_name"], e["dur"] / 1e6)
+        for e in events
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= last
+    ]
     norm_scopes = {name.rsplit("/", 1)[0] for name, op, _ in kernels if op == "ReduceMean"}
     per_op: dict[str, float] = collections.Counter()
     for _, op, seconds in kernels:
         per_op[op] += seconds
     total = sum(per_op.values())
     norms = sum(seconds for name, _, seconds in kernels if name.rsplit("/", 1)[0] in norm_scopes)
-    return {"kernel_seconds_by_op": {op: round(t, 4) for op, t in sorted(per_op.items(), key=lambda kv: -kv[1])},
-            "kernel_seconds": total, "norm_seconds": norms, "norm_share": norms / total if total else 0.0}
+    return {
+        "kernel_seconds_by_op": {op: round(t, 4) for op, t in sorted(per_op.items(), key=lambda kv: -kv[1])},
+        "kernel_seconds": total,
+        "norm_seconds": norms,
+        "norm_share": norms / total if total else 0.0,
+    }
 
 
-def bench_paths(request: BenchRequest, tile_widths: list[int], device_backend: DeviceBackend | None = None,
-                report: Report = print) -> dict:
+def bench_paths(request: BenchSpec, tile_widths: list[int], device_backend: DeviceBackend | None = None) -> dict:
     """Every path's timing record, by name: the whole-model references, then per tile width the
     stitched paths of the plan, the float plan, the device backend and the blocked plan."""
     model = request.source.model
@@ -306,7 +346,7 @@ def bench_paths(request: BenchRequest, tile_widths: list[int], device_backend: D
     plan = build_plan(model, PlanOptions(), PlanPath.FULL_CHAIN)
     float_plan = build_plan(model, float_backend_options(model.config), PlanPath.FULL_CHAIN)
     with tempfile.TemporaryDirectory(prefix="convtasnet-bench-") as scratch:
-        run = _BenchRun(request.source, wav, request.seconds, request.repeats, Path(scratch), {}, report)
+        run = _BenchRun(request.source, wav, request.seconds, request.repeats, Path(scratch), {})
         _bench_torch_reference(run)
         _bench_monolithic(run)
         for tile_w in tile_widths:
@@ -328,7 +368,7 @@ def _bench_torch_reference(run: _BenchRun) -> None:
     model, wav = run.source.model, run.wav
     with torch.no_grad():
         run.paths["torch_reference"] = _measure(lambda: model(torch.from_numpy(wav[None])), run.repeats)
-    run.report(f"bench: torch reference {run.paths['torch_reference']['median_s']:.3f} s")
+    log.info(f"bench: torch reference {run.paths['torch_reference']['median_s']:.3f} s")
 
 
 def _bench_monolithic(run: _BenchRun) -> None:
@@ -344,8 +384,10 @@ def _bench_monolithic(run: _BenchRun) -> None:
     record = run.paths["monolithic_onnxruntime"] = _measure(lambda: session.run(None, feed), run.repeats)
     session = None  # its memory goes before the profiled session's comes
     record.update(_monolithic_op_profile(mono_file, feed, run.scratch))
-    run.report(f"bench: monolithic onnxruntime {record['median_s']:.3f} s (its norms "
-               f"{record['norm_share']:.0%} of the kernel time)")
+    log.info(
+        f"bench: monolithic onnxruntime {record['median_s']:.3f} s (its norms "
+        f"{record['norm_share']:.0%} of the kernel time)"
+    )
 
 
 #: The label of the float plan's paths (``stitched_<backend>_float_plan_tile<W>``).
@@ -358,13 +400,15 @@ def device_backend_option(options: BackendOptions | None) -> BackendOptions | No
     if options is None or (options.name == "torch_proxy" and options == BackendOptions()):
         return None
     if options.name not in QUANTIZED_BACKENDS:
-        raise UserError(f"--backend {options.name}: bench always times torch_proxy and onnxruntime; --backend adds "
-                        f"a device backend's path: {', '.join(QUANTIZED_BACKENDS)} (with --hef-dir or --noise-dir)")
+        raise UserError(
+            f"--backend {options.name}: bench always times torch_proxy and onnxruntime; --backend adds "
+            f"a device backend's path: {', '.join(QUANTIZED_BACKENDS)} (with --hef-dir or --noise-dir)"
+        )
     return options
 
 
 @dataclasses.dataclass(frozen=True)
-class BenchRequest:
+class BenchSpec:
     """``bench``: every path timed over ``seconds`` of speech-like audio at each tile width,
     ``repeats`` times; with ``block_chan`` also the blocked plan, with ``long_seconds`` also
     `separate`'s path once, with a device ``backend`` also the device's path."""
@@ -373,7 +417,6 @@ class BenchRequest:
     seconds: float = 10.0
     tile_widths: tuple[int, ...] = (256,)
     repeats: int = 3
-    json_path: Path | None = None
     device: DeviceModel = DeviceModel()
     block_chan: int | None = None
     long_seconds: float | None = None
@@ -388,39 +431,27 @@ class BenchRequest:
             check_tile_width(tile_w)
 
 
-def _check_bench(request: BenchRequest) -> None:
-    config, seconds = request.source.config, request.seconds
-    refuse_unless_fits(config.forward_bytes(round(seconds * config.sample_rate)), f"bench over {seconds:g} s of audio",
-                       "pass a shorter --seconds")
-    if request.long_seconds:
-        refuse_unless_fits(4 * (1 + config.n_src) * round(request.long_seconds * config.sample_rate),
-                           f"--long-seconds {request.long_seconds:g} (the audio and its separated sources)",
-                           "pass a shorter --long-seconds")
-    json_path = request.json_path
-    check_run_files(request.source.given() + (request.backend.given() if request.backend else []),
-                    [json_path, json_path.with_suffix(".png") if json_path else None])
-
-
 def _ratios(paths: dict, first: int, block_chan: int | None) -> dict:
     """The record's headline ratios at the first tile width (keys as the JSON names them)."""
     float_plan = paths[f"stitched_onnxruntime{FLOAT_PLAN}_tile{first}"]
     ratios = {
-        "ratio_stitched_onnxruntime_vs_monolithic_onnxruntime":
-            paths[f"stitched_onnxruntime_tile{first}"]["median_s"] / paths["monolithic_onnxruntime"]["median_s"],
-        "ratio_stitched_torch_proxy_vs_torch_reference":
-            paths[f"stitched_torch_proxy_tile{first}"]["median_s"] / paths["torch_reference"]["median_s"],
-        "ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime":
-            float_plan["median_s"] / paths["monolithic_onnxruntime"]["median_s"],
+        "ratio_stitched_onnxruntime_vs_monolithic_onnxruntime": paths[f"stitched_onnxruntime_tile{first}"]["median_s"]
+        / paths["monolithic_onnxruntime"]["median_s"],
+        "ratio_stitched_torch_proxy_vs_torch_reference": paths[f"stitched_torch_proxy_tile{first}"]["median_s"]
+        / paths["torch_reference"]["median_s"],
+        "ratio_stitched_onnxruntime_float_plan_vs_monolithic_onnxruntime": float_plan["median_s"]
+        / paths["monolithic_onnxruntime"]["median_s"],
         "host_share_stitched_onnxruntime_float_plan": float_plan["host_share"],
     }
     if block_chan:
-        ratios["ratio_stitched_onnxruntime_block_vs_unblocked"] = \
-            paths[f"stitched_onnxruntime_block{block_chan}_tile{first}"]["median_s"] / \
-            paths[f"stitched_onnxruntime_tile{first}"]["median_s"]
+        ratios["ratio_stitched_onnxruntime_block_vs_unblocked"] = (
+            paths[f"stitched_onnxruntime_block{block_chan}_tile{first}"]["median_s"]
+            / paths[f"stitched_onnxruntime_tile{first}"]["median_s"]
+        )
     return ratios
 
 
-def measure_bench(request: BenchRequest, report: Report = print) -> dict:
+def measure_bench(request: BenchSpec) -> dict:
     """The bench record: every path's timings, the ratios, and the device prediction."""
     import os
     import platform
@@ -431,30 +462,27 @@ def measure_bench(request: BenchRequest, report: Report = print) -> dict:
     options = device_backend_option(request.backend)
     device_backend = DeviceBackend(options, plan, source, tile_widths) if options is not None else None
     try:
-        paths = bench_paths(request, tile_widths, device_backend, report)
+        paths = bench_paths(request, tile_widths, device_backend)
     finally:
         if device_backend is not None:
             device_backend.close()
     record = {
-        **source.to_json(), "seconds_of_audio": request.seconds, "repeats": request.repeats, "tile_widths": tile_widths,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
-        "paths": paths, "device_prediction": predictions, "block_chan": request.block_chan,
+        **source.to_json(),
+        "seconds_of_audio": request.seconds,
+        "repeats": request.repeats,
+        "tile_widths": tile_widths,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        },
+        "paths": paths,
+        "device_prediction": predictions,
+        "block_chan": request.block_chan,
         "float_plan_options": list(float_backend_options(source.model.config).float_only),
         **_ratios(paths, tile_widths[0], request.block_chan),
     }
     if request.long_seconds:
-        record["separate_long_input"] = bench_long_separation(source, request.long_seconds, tile_widths[0], report)
+        record["separate_long_input"] = bench_long_separation(source, request.long_seconds, tile_widths[0])
     return record
-
-
-def bench_command(request: BenchRequest, report: Report = print) -> int:
-    _check_bench(request)
-    record = measure_bench(request, report)
-    for line in path_lines(record) + device_lines(record["device_prediction"], request.device):
-        report(line)
-    if request.json_path is not None:
-        write_json(request.json_path, record)
-        plot_bench(request.json_path.with_suffix(".png"), record)
-        report(f"wrote {request.json_path} and {request.json_path.with_suffix('.png')}")
-    return 0
