@@ -29,7 +29,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from ..commands.parity import Request
     from ..parity.runner import ReferencePrecision
     from ..plan.options import PlanPath
-    from .main import dispatch
+    from .dispatch import dispatch
 
     # keywords are evaluated in order: impossible backend combinations are refused before the model is built
     return dispatch(
@@ -80,7 +80,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     from ..hailo.quant_scheme import Scheme, WeightGranularity
     from ..quantization.noise_inputs import NoiseAudio
     from ..quantization.noise_types import NoiseSettings, Target
-    from .main import dispatch
+    from .dispatch import dispatch
 
     audio = NoiseAudio(
         audio=tuple(args.audio),
@@ -200,7 +200,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from .. import commands
     from ..commands.finetune import Request
     from ..quantization.finetune import FinetuneSettings
-    from .main import dispatch
+    from .dispatch import dispatch
 
     settings = FinetuneSettings(
         data=tuple(args.data),
@@ -257,7 +257,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench.measure import BenchSpec
     from ..commands.bench import Request
     from ..plan.cost_model import DeviceModel, parse_overrides
-    from .main import dispatch
+    from .dispatch import dispatch
 
     # keywords are evaluated in order: impossible backend combinations are refused before the model is built
     spec = BenchSpec(
