@@ -142,13 +142,13 @@ def runs_options() -> argparse.ArgumentParser:
     return parser
 
 
-def add_resume_option(parser: argparse.ArgumentParser, what: str) -> None:
+def add_resume_option(parser: argparse.ArgumentParser, what: str, out_is_the_run: bool = False) -> None:
     """The one ``--resume``: go on from the saved state of an interrupted run. Alone it takes the
-    newest run in ``--out``; ``--resume RUN_FOLDER`` names the run (``what`` says what
-    is skipped)."""
+    newest run in ``--out`` (or ``--out`` itself where that is the run folder, ``out_is_the_run``);
+    ``--resume RUN_FOLDER`` names the run (``what`` says what is kept)."""
+    alone = "the --out folder's run" if out_is_the_run else "the newest run in --out"
     parser.add_argument("--resume", nargs="?", const=RESUME_LATEST, metavar="RUN_FOLDER",
-                        help=f"go on from an interrupted run ({what}): alone, the newest run in --out; "
-                             "or the run folder given")
+                        help=f"go on from an interrupted run ({what}): alone, {alone}; or the run folder given")
 
 
 #: ``--resume`` given without a folder.

@@ -247,7 +247,7 @@ def add_finetune(sub, shared: Shared) -> None:
     finetune.add_argument("--lr", type=positive_float, default=1e-4, help="Adam learning rate (default 1e-4)")
     finetune.add_argument("--log-every", type=positive_int, default=10, help="progress every N steps (default 10)")
     finetune.add_argument("--device", default="cpu", help="torch device (default cpu; cuda where there is one)")
-    add_resume_option(finetune, "its steps so far; finetune's run folder is --out itself: another folder is refused")
+    add_resume_option(finetune, "its steps so far; another folder than --out is refused", out_is_the_run=True)
     finetune.add_argument("--out", required=True, help="output folder (finetuned.pth, calibration_ranges.json)")
     finetune.set_defaults(func=cmd_finetune)
 
