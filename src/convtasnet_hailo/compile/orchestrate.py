@@ -18,7 +18,8 @@ from ..dfc.model_script import ScriptVariant
 from ..dfc.worker import probe_interpreter
 from ..errors import UserError
 from ..export.exporter import export_plan
-from ..export.manifest import Manifest, read_manifest, sha256_file
+from ..export.manifest import Manifest, read_manifest
+from ..files import sha256_file
 from ..files import write_text_atomically
 from ..guard import check_run_files
 from ..model.source import ModelSource

@@ -21,7 +21,8 @@ from ..dfc.driver import CompileJob, CompileResult, PackJob
 from ..dfc.model_script import ScriptVariant, joint_script, stated
 from ..dfc.remote import absolute_result, job_inputs, run_case
 from ..errors import UserError
-from ..export.manifest import Manifest, sha256_file
+from ..export.manifest import Manifest
+from ..files import sha256_file
 from ..files import write_text_atomically
 from ..runs.run_folder import TsvWriter, read_tsv
 from ..tasks.base import CaseExecutor, Task, TaskFailure

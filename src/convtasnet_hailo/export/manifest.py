@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..files import sha256_file, write_text_atomically  # noqa: F401  (sha256_file: re-exported)
+from ..files import sha256_file, write_text_atomically
 from ..guard import regular_file
 from ..plan.options import PlanRecord
 from ..plan.packing import Packing

@@ -14,7 +14,6 @@ import torch
 from torch.torch_version import TorchVersion
 
 from ..errors import UserError
-from ..files import sha256_file as file_sha256  # noqa: F401  (part of this module's interface)
 from ..files import written_atomically
 from ..guard import regular_file
 from .config import ConvTasNetConfig

@@ -54,10 +54,11 @@ class ModelSource:
 
 def checkpoint_source(spec: str) -> ModelSource:
     """An Asteroid checkpoint file or hub id."""
-    from .checkpoint import file_sha256, load_model
+    from ..files import sha256_file
+    from .checkpoint import load_model
 
     model, path = load_model(spec)
-    return ModelSource(model, f"checkpoint {spec}", path=str(path), sha256=file_sha256(path))
+    return ModelSource(model, f"checkpoint {spec}", path=str(path), sha256=sha256_file(path))
 
 
 def random_source(preset: str, seed: int) -> ModelSource:
