@@ -201,7 +201,7 @@ class Separator(_Closable):
         """An Asteroid checkpoint (or hub id) on ``backend``, cut for tiles of ``tile_w`` frames."""
         backend_options = _backend(backend)  # a wrong backend is refused before the model loads
         spec = RunSpec(source=_checkpoint_source(checkpoint), options=options, backend=backend_options, tile_w=tile_w)
-        return cls(open_run(spec, report=_quiet), SegmentPolicy(segment, overlap_seconds))
+        return cls(open_run(spec), SegmentPolicy(segment, overlap_seconds))
 
     @classmethod
     def from_export(cls, export_dir: str | Path, *, backend: BackendConfig | str = "onnxruntime",
@@ -209,7 +209,7 @@ class Separator(_Closable):
         """The model an export folder was made from, with its plan and tile width (no torch)."""
         backend_options = _backend(backend, Path(export_dir))
         spec = RunSpec(source=_export_source(export_dir), backend=backend_options)
-        return cls(open_run(spec, report=_quiet), SegmentPolicy(segment, overlap_seconds))
+        return cls(open_run(spec), SegmentPolicy(segment, overlap_seconds))
 
     @classmethod
     def demo(cls, **kwargs) -> "Separator":
@@ -320,7 +320,7 @@ class StreamingSeparator(_Closable):
         from .runtime.streaming import StreamSpec, open_stream
 
         run, executor, _ = open_stream(StreamSpec(source=source, hop_ms=hop_ms, backend=backend, options=options,
-                                                  plan_kind=plan), report=_quiet)
+                                                  plan_kind=plan))
         return cls(run, executor)
 
     def push(self, samples) -> np.ndarray:

@@ -87,7 +87,7 @@ def run_parity_command(source: ModelSource, request: ParityRequest, report: Call
     emulation = open_emulation(request.backend)
     if emulation is not None:
         report(f"expected values: the float model and the device-arithmetic emulation of {request.backend.noise_dir}")
-    with open_run(spec, report, plan=plan) as run:
+    with open_run(spec, plan=plan) as run:
         parity = ParityRun(plan, run.backend, source, out_dir, request.reference, emulation)
         outcomes = run_parity(parity, cases, seed=request.seed, report=report)
     failed = [o.run_tag for o in outcomes if not o.success]
