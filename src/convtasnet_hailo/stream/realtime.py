@@ -19,7 +19,6 @@ import numpy as np
 
 from ..runs.plot import png_figure
 from ..runtime.separator import reference_separation
-from ..runtime.stream_executor import StreamingExecutor
 
 
 def timed_push(executor, block: np.ndarray, per_hop: list[float], host: list[float]) -> np.ndarray:
@@ -94,8 +93,9 @@ class Latency:
         return record
 
 
-def measure_latency(executor: StreamingExecutor, per_hop: list[float], rate: int) -> Latency:
-    """The timing of a finished stream from its per-hop compute (seconds)."""
+def measure_latency(executor, per_hop: list[float], rate: int) -> Latency:
+    """The timing of a finished stream from its per-hop compute (seconds); ``executor``: the
+    streaming executor ``runtime.streaming.open_stream`` gave (its hop, delay, tile width, calls)."""
     hop_s = executor.hop / rate
     ms = np.array(per_hop) * 1e3
     host = np.array(executor.host_seconds[: len(per_hop)] or [0.0]) * 1e3  # outside the device calls
