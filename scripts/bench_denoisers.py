@@ -90,18 +90,18 @@ def ours(model: str, hop_ms: float, plan: str) -> Denoiser:
     import tempfile
 
     from convtasnet_hailo.model.source import checkpoint_source
-    from convtasnet_hailo.stream.workflow import StreamRequest, open_streamer
+    from convtasnet_hailo.runtime.streaming import StreamSpec, open_stream
 
     source = checkpoint_source(model)
     if source.config.sample_rate != RATE:
         raise SystemExit(f"--model {model} runs at {source.config.sample_rate} Hz; this benchmark is at {RATE} Hz")
-    request = StreamRequest(source=source, out=Path(tempfile.mkdtemp(prefix="bench-denoisers-")), hop_ms=hop_ms,
-                            plan_kind=plan)
-    opened = [open_streamer(request, report=lambda _: None)]
+    spec = StreamSpec(source=source, hop_ms=hop_ms, plan_kind=plan,
+                      scratch=Path(tempfile.mkdtemp(prefix="bench-denoisers-")) / "onnx")
+    opened = [open_stream(spec)]
 
     def prepare() -> None:  # a new stream: the executor keeps its past until the end of a file
         opened[0][0].close()
-        opened[0] = open_streamer(request, report=lambda _: None)
+        opened[0] = open_stream(spec)
 
     def run(wav: np.ndarray) -> np.ndarray:
         executor = opened[0][1]

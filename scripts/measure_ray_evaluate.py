@@ -25,16 +25,17 @@ from pathlib import Path
 from convtasnet_hailo.assets import DEMO_MODEL
 from convtasnet_hailo.runtime.backend_setup import BackendOptions
 from convtasnet_hailo.tasks.options import ExecutorOptions
-from convtasnet_hailo.model.source import checkpoint_source
+from convtasnet_hailo.runtime.sources import ModelChoice, resolve
 from convtasnet_hailo.runtime import RunSpec
-from convtasnet_hailo.separation.evaluation import EvaluateRequest, evaluate_command
+from convtasnet_hailo.commands import evaluate
 
 
 def timed_run(metadata: Path, executor: ExecutorOptions, runs: Path) -> dict:
     started = time.perf_counter()
-    spec = RunSpec(source=checkpoint_source(str(DEMO_MODEL)), backend=BackendOptions(), tile_w=256)
-    status = evaluate_command(EvaluateRequest(spec=spec, metadata=metadata, runs_dir=runs, executor=executor),
-                              report=lambda _: None)
+    spec = RunSpec(source=resolve(ModelChoice(model=str(DEMO_MODEL))), backend=BackendOptions(), tile_w=256)
+    result = evaluate.run(evaluate.Request(spec=spec, metadata=metadata, runs_dir=runs, executor=executor))
+    evaluate.write(result)
+    status = result.exit_status
     wall = time.perf_counter() - started
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
     summary = json.loads((run_dir / "evaluate_summary.json").read_text())

@@ -642,14 +642,14 @@ CASES = [
     # accepted, and said
     Case("metadata_as_a_spreadsheet_writes_it", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}",
                                                               "--runs-dir", "{tmp}/runs"),
-         "values separated by ';'", exit=0, stream="out", setup=_csv(_spreadsheet)),
+         "values separated by ';'", exit=0, stream="err", setup=_csv(_spreadsheet)),
     # accepted, and said
     Case("float_beyond_one", "separate", ("{bad}",) + SEP[1:], "instead of clipping", exit=0, setup=_loud),
-    Case("pcm_8bit", "separate", ("{bad}",) + SEP[1:], "read PCM_U8 samples as float32", exit=0, stream="out",
+    Case("pcm_8bit", "separate", ("{bad}",) + SEP[1:], "read PCM_U8 samples as float32", exit=0, stream="err",
          setup=_format("u8.wav", 8000, "PCM_U8")),
-    Case("pcm_24bit_48k", "separate", ("{bad}",) + SEP[1:], "read PCM_24 samples as float32", exit=0, stream="out",
+    Case("pcm_24bit_48k", "separate", ("{bad}",) + SEP[1:], "read PCM_24 samples as float32", exit=0, stream="err",
          setup=_format("p24.wav", 48000, "PCM_24")),
-    Case("pcm_32bit_44k1", "separate", ("{bad}",) + SEP[1:], "resampled 44100 Hz -> 8000 Hz", exit=0, stream="out",
+    Case("pcm_32bit_44k1", "separate", ("{bad}",) + SEP[1:], "resampled 44100 Hz -> 8000 Hz", exit=0, stream="err",
          setup=_format("p32.wav", 44100, "PCM_32")),
 ]
 

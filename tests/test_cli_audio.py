@@ -18,8 +18,9 @@ def test_separate_writes_sources_and_run_json(tmp_path, tiny_checkpoint, capsys)
     out = tmp_path / "out"
     assert main(["separate", str(tmp_path / "mix16k.wav"), str(tmp_path / "mix8k.wav"), "--model", str(tiny_checkpoint),
                  "--out", str(out), "--subtype", "FLOAT", "--tile-w", "16"]) == 0
-    printed = capsys.readouterr().out
-    assert "downmixed 2 channels to mono" in printed and "resampled 16000 Hz -> 8000 Hz" in printed
+    printed = capsys.readouterr()
+    assert "downmixed 2 channels to mono" in printed.err and "resampled 16000 Hz -> 8000 Hz" in printed.err  # progress
+    assert "separate: 2 file(s)" in printed.out  # the summary
     for stem, length in (("mix16k", 8000), ("mix8k", 5600)):
         for i in (1, 2):
             wav, rate = sf.read(out / f"{stem}_s{i}.wav")
@@ -128,9 +129,10 @@ def test_demo_separates_the_shipped_real_mixture_and_denoises_the_noisy_recordin
     streamed = json.loads((streaming / "stream_run.json").read_text())
     assert streamed["parity_vs_offline"]["all_close"] and streamed["latency"]["hop_ms"] == 16
     assert streamed["model_config"]["causal"] and "si_snri_db" in streamed
-    out = capsys.readouterr().out
-    assert "SI-SNRi" in out and "PESQ" in out and "102" in out  # the import's SNR against the graph
-    assert "demo 3/3" in out and "algorithmic latency 17.0 ms" in out
+    printed = capsys.readouterr()
+    out, said = printed.out, printed.out + printed.err  # the summaries; with the progress
+    assert "SI-SNRi" in out and "PESQ" in out and "102" in said  # the import's SNR against the graph
+    assert "demo 3/3" in printed.err and "algorithmic latency 17.0 ms" in out
 
 
 def test_enhance_writes_one_file_per_input_and_refuses_separation_models(tmp_path, tiny_checkpoint, capsys):
@@ -182,3 +184,26 @@ def test_enhance_writes_the_input_speech_level_and_sign_unless_raw_output(tmp_pa
     np.testing.assert_allclose(matched, raw * expected, rtol=1e-4, atol=1e-7)
     assert np.dot(matched, wav) > 0  # the input's polarity
     assert json.loads((tmp_path / "raw" / "enhance_run.json").read_text())["files"][0]["level"]["matched"] is False
+
+
+def test_check_audio_is_forwards_new_name_and_writes_into_out(tmp_path, tiny_checkpoint, capsys):
+    sf.write(tmp_path / "m.wav", speech_like(0.5, 8000, 9), 8000)
+    assert main(["check-audio", "--mix", str(tmp_path / "m.wav"), "--model", str(tiny_checkpoint),
+                 "--out", str(tmp_path / "runs")]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "librimix_hailo_forward_metrics.json").is_file()
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == f"run folder: {run_dir}" and "parity only" in out
+
+
+def test_evaluate_resume_alone_goes_on_with_the_newest_run_in_out(tmp_path, tiny_checkpoint, capsys):
+    csv_path = write_librimix_tree(tmp_path, n=2)
+    common = ["evaluate", "--metadata", str(csv_path), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "runs")]
+    assert main([*common, "--limit", "1"]) == 0
+    capsys.readouterr()
+    assert main([*common, "--resume"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()  # the same run folder, not a new one
+    assert len(list(csv.DictReader(open(run_dir / "evaluate_per_utterance.csv")))) == 2
+    printed = capsys.readouterr()
+    assert "resume: 1 mixture(s) already evaluated, 1 to go" in printed.err
+    assert printed.out.startswith("2 mixtures: SI-SNRi mean")

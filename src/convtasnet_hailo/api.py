@@ -201,7 +201,7 @@ class Separator(_Closable):
         """An Asteroid checkpoint (or hub id) on ``backend``, cut for tiles of ``tile_w`` frames."""
         backend_options = _backend(backend)  # a wrong backend is refused before the model loads
         spec = RunSpec(source=_checkpoint_source(checkpoint), options=options, backend=backend_options, tile_w=tile_w)
-        return cls(open_run(spec, report=_quiet), SegmentPolicy(segment, overlap_seconds))
+        return cls(open_run(spec), SegmentPolicy(segment, overlap_seconds))
 
     @classmethod
     def from_export(cls, export_dir: str | Path, *, backend: BackendConfig | str = "onnxruntime",
@@ -209,7 +209,7 @@ class Separator(_Closable):
         """The model an export folder was made from, with its plan and tile width (no torch)."""
         backend_options = _backend(backend, Path(export_dir))
         spec = RunSpec(source=_export_source(export_dir), backend=backend_options)
-        return cls(open_run(spec, report=_quiet), SegmentPolicy(segment, overlap_seconds))
+        return cls(open_run(spec), SegmentPolicy(segment, overlap_seconds))
 
     @classmethod
     def demo(cls, **kwargs) -> "Separator":
@@ -320,7 +320,7 @@ class StreamingSeparator(_Closable):
         from .runtime.streaming import StreamSpec, open_stream
 
         run, executor, _ = open_stream(StreamSpec(source=source, hop_ms=hop_ms, backend=backend, options=options,
-                                                  plan_kind=plan), report=_quiet)
+                                                  plan_kind=plan))
         return cls(run, executor)
 
     def push(self, samples) -> np.ndarray:
@@ -344,10 +344,6 @@ class StreamingSeparator(_Closable):
         self._open_run()
         if self._finished:
             raise UserError("push after finish(): the stream has ended; open a new StreamingSeparator")
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def load_audio(path: str | Path, rate: int) -> np.ndarray:
@@ -400,10 +396,12 @@ def run_parity(model: str | None = None, *, path: str = "full-chain", backend: s
                runs_dir: str | Path = "module_runs", random_preset: str = "tiny", seed: int = 0) -> bool:
     """The stitched path against the reference model, stage by stage (`parity`); True when every
     case is within the contract. Without ``model``, seeded random weights of ``random_preset``."""
-    from .runtime.sources import ModelChoice, resolve
-    from .parity.workflow import ParityRequest, run_parity_command
+    from .commands import parity
     from .plan.options import PlanPath
+    from .runtime.sources import ModelChoice, resolve
 
-    request = ParityRequest(PlanPath(path), BackendOptions(backend), tile_widths, None, seconds, PlanOptions(),
-                            Path(runs_dir), seed)
-    return run_parity_command(resolve(ModelChoice(model, preset=random_preset, seed=seed)), request, report=_quiet) == 0
+    result = parity.run(parity.Request(
+        source=resolve(ModelChoice(model, preset=random_preset, seed=seed)), path=PlanPath(path),
+        backend=BackendOptions(backend), tile_widths=tile_widths, seconds=seconds, runs_dir=Path(runs_dir), seed=seed))
+    parity.write(result)
+    return result.exit_status == 0

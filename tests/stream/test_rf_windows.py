@@ -27,7 +27,7 @@ ODD_L = dataclasses.replace(CLN, kernel_size=12, mask_act=MaskAct.LINEAR)  # L n
 
 def _streamed(model, hop_frames, max_width, backend="torch_proxy", tmp_path=None, seconds=0.7):
     plan = build_window_plan(model, hop_frames, max_width)
-    opened = load_backend(backend, scratch=tmp_path, model_info={"model_source": "random"}, report=lambda _: None) \
+    opened = load_backend(backend, scratch=tmp_path, model_info={"model_source": "random"}) \
         if backend == "onnxruntime" else load_backend(backend)
     wav = speech_like(seconds, model.config.sample_rate, 3)[: int(seconds * 8000) - 5]  # not whole hops
     executor = WindowStreamingExecutor(plan, opened, hop_frames * model.config.stride)

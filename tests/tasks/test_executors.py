@@ -147,7 +147,7 @@ def test_evaluate_gives_the_same_rows_on_ray_and_resumes(ray_cluster, tmp_path, 
     (ray_dir / "evaluate_per_utterance.csv").write_text("".join(lines[:3]))
     capsys.readouterr()
     assert _evaluate(csv_path, tiny_checkpoint, tmp_path / "ray", "--executor", "ray", "--resume", str(ray_dir)) == 0
-    assert "2 mixture(s) already evaluated, 2 to go" in capsys.readouterr().out
+    assert "2 mixture(s) already evaluated, 2 to go" in capsys.readouterr().err  # progress, on stderr
     _assert_same_rows(_rows(ray_dir), full)
     summary = json.loads((ray_dir / "evaluate_summary.json").read_text())
     assert summary["n_mixtures"] == 4 and summary["failed"] == [] and summary["executor"] == "ray"

@@ -30,9 +30,9 @@ Imported lazily. Never falls back to another backend.
 
 from __future__ import annotations
 
+import logging
 import contextlib
 import dataclasses
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ from ..plan.stages import Stage
 from ..plan.options import refuse_float_only
 from .base import Backend, register_backend
 from .streams import bind_ports, format_order, from_stream, reported_shape, to_stream
+
+log = logging.getLogger(__name__)
 
 RUNTIME_FIX = ("install HailoRT with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all` for "
                "Hailo-8/8L, `hailo-h10-all` for Hailo-10H; elsewhere the hailort .deb + wheel from "
@@ -264,8 +266,8 @@ class HailoRuntimeBackend(Backend):
         per_window = self.limits.network_groups_per_device
         self._windows = [hefs[i:i + per_window] for i in range(0, len(hefs), per_window)]
         if len(self._windows) > 1:
-            print(f"hailo_runtime: {len(hefs)} network groups exceed the {per_window} a device configures at once; "
-                  f"configuring in {len(self._windows)} windows, reconfigured for every utterance", file=sys.stderr)
+            log.warning(f"hailo_runtime: {len(hefs)} network groups exceed the {per_window} a device configures at "
+                        f"once; configuring in {len(self._windows)} windows, reconfigured for every utterance")
         self._open_device()
         self._configure_window(0)
 

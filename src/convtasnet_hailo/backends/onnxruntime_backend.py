@@ -7,6 +7,7 @@ stage exports to), so an edited, stale or foreign export is an error naming the 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from ..plan.options import PlanOptions
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 from .base import Backend, register_backend
+
+log = logging.getLogger(__name__)
 
 
 def default_threads() -> int | None:
@@ -66,13 +69,13 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, export_dir: str | Path | None = None, threads: int | None = None, scratch: str | Path | None = None,
-                 model_info: dict | None = None, report=print) -> None:
+                 model_info: dict | None = None) -> None:
         if (export_dir is None) == (scratch is None):
             raise UserError("backend onnxruntime needs exported stages: pass --export-dir DIR "
                             "(made by `convtasnet-hailo export`)")
         self.export_dir = Path(export_dir if export_dir is not None else scratch)
         self.exports = scratch is not None
-        self.model_info, self.report = model_info or {}, report
+        self.model_info = model_info or {}
         self._exported: dict[int, tuple] = {}
         self.batching = "symbolic"
         self.threads = threads if threads is not None else default_threads()
@@ -95,8 +98,8 @@ class OnnxRuntimeBackend(Backend):
             from ..export.exporter import export_plan
 
             self._exported[tile_w] = exported
-            result = export_plan(plan, tile_w, self.export_dir / f"tile{tile_w}", self.model_info, report=self.report)
-            self.report(f"exported {len(result.manifest.stages)} stages at tile_w {tile_w} to {result.directory}")
+            result = export_plan(plan, tile_w, self.export_dir / f"tile{tile_w}", self.model_info)
+            log.info(f"exported {len(result.manifest.stages)} stages at tile_w {tile_w} to {result.directory}")
         directory, manifest = self._export_for(tile_w)
         exported, wanted = manifest.plan.options, plan.options
         if exported.block_chan != wanted.block_chan:

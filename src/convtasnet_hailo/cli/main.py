@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
 
 #: The commands in pipeline order, as --help lists them.
 COMMAND_GROUPS = (("build", ("plan", "export", "check", "compile", "compile-grid")),
-                  ("run", ("separate", "enhance", "stream", "forward")),
+                  ("run", ("separate", "enhance", "stream", "check-audio")),
                   ("verify", ("parity", "evaluate", "noise")),
                   ("measure", ("bench",)),
                   ("tools", ("import-onnx", "finetune", "doctor", "demo")))
 
 
 _ADDERS = {"plan": build.add_plan, "export": build.add_export, "check": build.add_check, "compile": build.add_compile, "compile-grid": build.add_grid,
-           "separate": run.add_separate, "enhance": run.add_enhance, "stream": run.add_stream, "forward": run.add_forward,
+           "separate": run.add_separate, "enhance": run.add_enhance, "stream": run.add_stream, "check-audio": run.add_check_audio,
            "parity": verify.add_parity, "evaluate": run.add_evaluate, "noise": verify.add_noise, "bench": verify.add_bench,
            "import-onnx": build.add_import_onnx, "finetune": verify.add_finetune, "doctor": build.add_doctor, "demo": run.add_demo}
 

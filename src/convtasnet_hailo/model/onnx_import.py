@@ -428,10 +428,3 @@ def import_checkpoint(onnx_path: Path, out: Path, sample_rate: int | None, min_s
         log.warning(f"import-onnx: the rebuilt model does not reproduce {onnx_path.name} ({snr:.1f} dB < "
                     f"{min_snr_db:g} dB); nothing written. The graph may hold ops this importer does not map")
     return result
-
-
-def import_onnx_command(onnx_path: Path, out: Path, sample_rate: int | None, min_snr_db: float) -> int:
-    """Deprecated (the command is ``commands.import_onnx``): :func:`import_checkpoint` as an exit
-    status, 0 written, 1 not reproduced; kept until its last caller (the demo) uses
-    ``import_checkpoint(...).reproduces``."""
-    return 0 if import_checkpoint(onnx_path, out, sample_rate, min_snr_db).reproduces else 1

@@ -8,14 +8,18 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..errors import UserError
 from ..files import write_text_atomically
 from ..guard import claim
 
 RUN_TS_FORMAT = "%Y%m%d_%H%M%S"
+
+#: What ``--resume`` alone stands for: the newest run in ``--out``.
+LATEST = "latest"
 
 
 def new_run_dir(root: Path) -> Path:
@@ -33,6 +37,24 @@ def new_run_dir(root: Path) -> Path:
         except FileExistsError:
             suffix += 1
             candidate = root / f"{stamp}_{suffix}"
+
+
+def check_out_folder(out: Path, what: str = "--out") -> None:
+    """Refuses, before any work, an output folder ``out`` that is an existing file (``what``: how
+    the user named it, a flag or a phrase)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{what} {out} is an existing file; pass a folder (it is created if missing)")
+
+
+def make_out_folder(out: Path, what: str = "--out") -> Path:
+    """``out`` checked (:func:`check_out_folder`) and created with its parents; an unwritable place
+    is refused in one line. Returns ``out``."""
+    check_out_folder(out, what)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {what} {out}: {exc.strerror}; pass a writable folder") from None
+    return out
 
 
 def _json_ready(value: Any) -> Any:
@@ -84,15 +106,22 @@ def resume_folder(out: Path, given: str | None, marker: str, command: str) -> Pa
     first); else the folder given, which must hold ``marker``."""
     if given is None:
         return None
-    if given != "latest":
+    if given != LATEST:
         folder = Path(given)
         if not (folder / marker).is_file():
-            raise UserError(f"--resume {folder}: no {marker} there, so it is not a run folder of `{command}`; pass "
-                            f"the folder an interrupted `{command}` printed, or --resume alone for the newest in --out")
+            raise UserError(
+                f"--resume {folder}: no {marker} there, so it is not a run folder of `{command}`; pass "
+                f"the folder an interrupted `{command}` printed, or --resume alone for the newest in --out"
+            )
         return folder
-    runs = sorted((d for d in out.iterdir() if (d / marker).is_file()), key=lambda d: d.stat().st_mtime) \
-        if out.is_dir() else []
+    runs = (
+        sorted((d for d in out.iterdir() if (d / marker).is_file()), key=lambda d: d.stat().st_mtime)
+        if out.is_dir()
+        else []
+    )
     if not runs:
-        raise UserError(f"--resume: no run of `{command}` in {out} (no folder there holds {marker}); pass --out "
-                        "the folder the interrupted run was in, or --resume RUN_FOLDER")
+        raise UserError(
+            f"--resume: no run of `{command}` in {out} (no folder there holds {marker}); pass --out "
+            "the folder the interrupted run was in, or --resume RUN_FOLDER"
+        )
     return runs[-1]

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
 
-from ..errors import UserError
-from ..backends.registry import load_backend
 from ..backends.base import Backend
+from ..backends.registry import load_backend
+from ..errors import UserError
 
 HAILO_BACKENDS = ("hailo_runtime", "hailo_emulator")
 #: Backends computing in the device's integers: parity may compare them with the emulation.
@@ -65,8 +64,7 @@ class BackendOptions:
         return {}
 
 
-def open_backend(options: BackendOptions, model_info: dict, scratch: Path | None,
-                 report: Callable[[str], None] = print) -> Backend:
+def open_backend(options: BackendOptions, model_info: dict, scratch: Path | None) -> Backend:
     """The backend ``options`` name. onnxruntime without ``--export-dir`` exports each plan it is
     prepared for into ``scratch`` (and nowhere else); a ``--noise-dir`` is checked to be this
     model's first."""
@@ -77,7 +75,7 @@ def open_backend(options: BackendOptions, model_info: dict, scratch: Path | None
         check_noise_dir_model(options.noise_dir, model_info)
     if options.name == "onnxruntime":
         factory_options.update({"export_dir": options.export_dir} if options.export_dir is not None else
-                               {"scratch": scratch, "model_info": model_info, "report": report})
+                               {"scratch": scratch, "model_info": model_info})
     return load_backend(options.name, **factory_options)
 
 

@@ -8,19 +8,16 @@ import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
 
 from ..backends.base import Backend
-from .backend_setup import open_backend
 from ..backends.timing import StageTimer
 from ..plan.stage_plan import StagePlan
+from .backend_setup import open_backend
 from .executor import StitchedExecutor
-from .stream_executor import StreamingExecutor, check_streamable
-from .window_executor import WindowStreamingExecutor
 from .separator import StitchedSeparator
 from .spec import RunSpec
-
-Report = Callable[[str], None]
+from .stream_executor import StreamingExecutor, check_streamable
+from .window_executor import WindowStreamingExecutor
 
 
 class Run:
@@ -62,7 +59,7 @@ class Run:
             shutil.rmtree(self._temporary, ignore_errors=True)
             self._temporary = None
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -80,7 +77,7 @@ def exported_spec(spec: RunSpec) -> tuple[RunSpec, StagePlan]:
                                tile_w=manifest.tile_w), plan
 
 
-def open_run(spec: RunSpec, report: Report = print, plan: StagePlan | None = None) -> Run:
+def open_run(spec: RunSpec, *, plan: StagePlan | None = None) -> Run:
     """The run ``spec`` describes. ``plan``: one already built from ``spec.options`` (stream's
     choice builds its candidates before it picks one); otherwise it is built here, or read from
     the export when the spec's model is an export's."""
@@ -96,4 +93,4 @@ def open_run(spec: RunSpec, report: Report = print, plan: StagePlan | None = Non
     scratch = spec.scratch
     if scratch is None and spec.backend.name == "onnxruntime" and spec.backend.export_dir is None:
         scratch = temporary = Path(tempfile.mkdtemp(prefix="convtasnet-run-"))
-    return Run(spec, plan, open_backend(spec.backend, spec.source.to_json(), scratch, report), temporary)
+    return Run(spec, plan, open_backend(spec.backend, spec.source.to_json(), scratch), temporary)

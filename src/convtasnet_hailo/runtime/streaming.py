@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
 
-from .backend_setup import BackendOptions
 from ..model.source import ModelSource
 from ..plan.cost_model import DeviceModel, stream_prediction
 from ..plan.options import DEFAULT_MAX_WIDTH, PlanOptions
 from ..plan.packing import ExecutionMode
 from ..plan.rf_windows import hop_samples
-from .stream_executor import StreamingExecutor, check_streamable
+from .backend_setup import BackendOptions
 from .run import Run, exported_spec, open_run
 from .spec import RunSpec
 from .stream_choice import StreamChoice, choose_among, choose_stream_plan, exported_stream_plan
-
-Report = Callable[[str], None]
+from .stream_executor import StreamingExecutor, check_streamable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +36,7 @@ class StreamSpec:
     scratch: Path | None = None
 
 
-def open_stream(spec: StreamSpec, report: Report = print) -> tuple[Run, StreamingExecutor, StreamChoice]:
+def open_stream(spec: StreamSpec) -> tuple[Run, StreamingExecutor, StreamChoice]:
     """The run of the cheapest fitting plan, its streaming executor, and the choice (as the HEFs
     run it, when a device backend reads their mode)."""
     config = spec.source.config
@@ -53,7 +50,7 @@ def open_stream(spec: StreamSpec, report: Report = print) -> tuple[Run, Streamin
     check_streamable(choice.plan)  # before any export
     run_spec = RunSpec(source=spec.source, options=choice.plan.options, backend=spec.backend,
                        tile_w=choice.plan.rf_window or hop // config.stride, scratch=spec.scratch)
-    run = open_run(run_spec, report, plan=choice.plan)
+    run = open_run(run_spec, plan=choice.plan)
     executor = run.streamer(hop)  # prepares the backend: a device backend reads its HEFs' mode
     read = getattr(run.backend, "mode", None)  # and runs the mode they were built for
     if isinstance(read, ExecutionMode) and read is not choice.mode:

@@ -1,5 +1,6 @@
-"""`evaluate`: one task per mixture through the executor seam (local, or a Ray cluster), rows
-written to the run folder as they finish, ``--resume`` of an interrupted run.
+"""`evaluate`'s work: one task per mixture through the executor seam (local, or a Ray cluster),
+rows written to the run folder as they finish, ``--resume`` of an interrupted run (the command
+itself is ``commands/evaluate.py``).
 
 Cases -> executor -> ``evaluate_per_utterance.csv`` (appended as each mixture finishes; sorted
 into the metadata's order at the end) -> ``evaluate_summary.json`` (always from the CSV, so a
@@ -9,32 +10,30 @@ resumed run and an uninterrupted one summarize the same numbers).
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
+import logging
 import math
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..audio.io import probe_audio
-from ..audio.librimix import MixtureEntry, read_metadata_noted
+from ..audio.librimix import MixtureEntry
 from ..errors import UserError
+from ..files import write_text_atomically
+from ..guard import regular_file
+from ..metrics.quality import quality_scores
+from ..records import RecordError, read_json
+from ..runs.run_folder import write_json
+from ..runtime import RunSpec, open_run
 from ..tasks.base import CaseExecutor, Task, TaskFailure
 from ..tasks.files import unpack
-from ..tasks.options import ExecutorOptions, open_executor
-from ..files import write_text_atomically
-from ..guard import check_run_files, regular_file
-from ..metrics.quality import quality_scores
-from ..runtime import RunSpec, open_run
-from ..records import RecordError, read_json
-from ..runs.run_folder import new_run_dir, write_json
 from .forward import forward_one
 
-Report = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 RUN_FILE = "evaluate_run.json"
 CSV_FILE = "evaluate_per_utterance.csv"
@@ -49,11 +48,11 @@ RESUME_KEYS = ("metadata", "backend", "tile_w", "block_chan", "fused", "device_n
 _OPEN_RUNS: dict = {}  # per process: a Ray worker separates many mixtures with one run
 
 
-def separator_for(spec: RunSpec, report: Report = print):
+def separator_for(spec: RunSpec):
     """The separator of ``spec``'s run, opened once per process (a temporary export folder when
     the spec names none: a Ray node has none of the driver's folders)."""
     if spec.key not in _OPEN_RUNS:
-        _OPEN_RUNS[spec.key] = open_run(spec, report)
+        _OPEN_RUNS[spec.key] = open_run(spec)
     return _OPEN_RUNS[spec.key].separator()
 
 
@@ -76,10 +75,10 @@ def evaluate_mixture(spec: RunSpec, mixture_id: str, mix: str, sources: tuple[st
                      files: dict | None = None) -> dict:
     """The task: one mixture, from its paths here, or from ``files`` shipped to another node."""
     if files is None:
-        return mixture_row(separator_for(spec, report=lambda _: None), mixture_id, Path(mix), [Path(s) for s in sources])
+        return mixture_row(separator_for(spec), mixture_id, Path(mix), [Path(s) for s in sources])
     with tempfile.TemporaryDirectory(prefix="convtasnet-mixture-") as scratch:
         unpack(files, Path(scratch))
-        return mixture_row(separator_for(spec, report=lambda _: None), mixture_id, Path(scratch) / mix,
+        return mixture_row(separator_for(spec), mixture_id, Path(scratch) / mix,
                            [Path(scratch) / s for s in sources])
 
 
@@ -145,15 +144,15 @@ def start_run(run_dir: Path, run_info: dict, resume: bool) -> None:
                         "with the same model, metadata, backend and plan options, or start a new run")
 
 
-def evaluate_entries(spec: RunSpec, entries: list[MixtureEntry], run_dir: Path, run_info: dict,
-                     executor: CaseExecutor, report: Report = print) -> dict:
-    """Every entry not already in the run folder's CSV through ``executor``; then the CSV in
-    metadata order and ``evaluate_summary.json``."""
+def evaluate_entries(spec: RunSpec, entries: list[MixtureEntry], run_dir: Path,
+                     executor: CaseExecutor) -> tuple[list[dict], list[TaskFailure]]:
+    """Every entry not already in the run folder's CSV through ``executor`` (each row appended as
+    it finishes); then the CSV in metadata order. Returns its rows and the mixtures that failed."""
     csv_path = run_dir / CSV_FILE
     done = {row["mixture_ID"] for row in read_rows(csv_path)}
     todo = [e for e in entries if e.mixture_id not in done]
     if done:
-        report(f"resume: {len(entries) - len(todo)} mixture(s) already evaluated, {len(todo)} to go")
+        log.info(f"resume: {len(entries) - len(todo)} mixture(s) already evaluated, {len(todo)} to go")
     if not csv_path.is_file():
         write_text_atomically(csv_path, ",".join(EVALUATE_COLUMNS) + "\n")
     spec_arg = executor.put(spec)
@@ -163,19 +162,16 @@ def evaluate_entries(spec: RunSpec, entries: list[MixtureEntry], run_dir: Path, 
         for index, (task, row) in enumerate(executor.run([_task(e, spec_arg, executor) for e in todo]), 1):
             if isinstance(row, TaskFailure):
                 failures.append(row)
-                report(f"[{index}/{len(todo)}] {task.key}: FAILED ({row.error_type}: {row.message})")
+                log.warning(f"[{index}/{len(todo)}] {task.key}: FAILED ({row.error_type}: {row.message})")
                 continue
             writer.writerow({k: _cell(v) for k, v in row.items()})
             handle.flush()
-            report(f"[{index}/{len(todo)}] {task.key}: SI-SNRi {row['si_snri_db']:.2f} dB, PESQ {row['pesq']:.2f}, "
+            log.info(f"[{index}/{len(todo)}] {task.key}: SI-SNRi {row['si_snri_db']:.2f} dB, PESQ {row['pesq']:.2f}, "
                    f"STOI {row['stoi']:.2f}, parity {row['parity_max_abs']:.1e}")
     order = {e.mixture_id: i for i, e in enumerate(entries)}
     rows = sorted(read_rows(csv_path), key=lambda r: order.get(r["mixture_ID"], len(order)))
     _rewrite_csv(csv_path, rows)
-    summary = summarize(rows, run_info) | {"failed": [{"mixture_ID": f.key, "error": f"{f.error_type}: {f.message}",
-                                                       "attempts": f.attempts} for f in failures]}
-    write_json(run_dir / "evaluate_summary.json", summary)
-    return summary
+    return rows, failures
 
 
 def _rewrite_csv(path: Path, rows: list[dict]) -> None:
@@ -216,63 +212,3 @@ def check_listed_audio(metadata: Path, entries, config) -> None:
         probe_audio(entry.mixture_path, config.sample_rate, min_seconds=config.kernel_size / config.sample_rate)
         for path in entry.source_paths:
             probe_audio(path, config.sample_rate, max_channels=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateRequest:
-    """``evaluate``: the first ``limit`` mixtures a LibriMix metadata CSV lists, through ``spec``'s
-    run, into a new run folder (or the interrupted one ``resume`` names)."""
-
-    spec: RunSpec
-    metadata: Path
-    limit: int | None = None
-    runs_dir: Path = Path("module_runs")
-    executor: ExecutorOptions = ExecutorOptions()
-    resume: Path | None = None
-
-
-def _entries(request: EvaluateRequest, report: Report) -> list[MixtureEntry]:
-    """The listed mixtures, every file checked, and the run's own files guarded, before any work."""
-    if request.executor.name == "local" and request.executor.jobs > 1:
-        raise UserError("evaluate --executor local runs one mixture at a time (the stages already use every core); "
-                        "spread mixtures over processes or machines with --executor ray")
-    metadata, resume, spec = request.metadata, request.resume, request.spec
-    entries, notes = read_metadata_noted(metadata)
-    entries = entries[:request.limit]
-    for note in notes:
-        report(f"{metadata}: {note}")
-    check_listed_audio(metadata, entries, spec.config)
-    if resume is not None and not resume.is_dir():
-        raise UserError(f"--resume {resume} is not a folder; pass the run folder of an interrupted `evaluate`")
-    listed = [(f"a file {metadata.name} lists", p) for e in entries for p in (e.mixture_path, *e.source_paths)]
-    check_run_files(spec.source.given() + spec.backend.given() + [("the --metadata file", metadata)] + listed,
-                    [resume / name for name in (RUN_FILE, CSV_FILE, "evaluate_summary.json")] if resume else [])
-    return entries
-
-
-def summary_line(summary: dict, run_dir: Path) -> str:
-    quality = "".join(f", {label} mean {summary[key]['mean']:.2f} (mixture {summary[key + '_mixture']['mean']:.2f})"
-                      for key, label in (("pesq", "PESQ"), ("stoi", "STOI")) if summary[key] and summary[key + "_mixture"])
-    return (f"{summary['n_mixtures']} mixtures: SI-SNRi mean {summary['si_snri_db']['mean']:.2f} dB, median "
-            f"{summary['si_snri_db']['median']:.2f} dB{quality}; parity max_abs {summary['parity_max_abs']:.1e}; "
-            f"{run_dir}")
-
-
-def evaluate_command(request: EvaluateRequest, report: Report = print) -> int:
-    """Every listed file is checked before the first mixture is separated; exit 1 when any
-    mixture breaks the contract or fails."""
-    entries = _entries(request, report)
-    run_dir = request.resume or new_run_dir(request.runs_dir)
-    run_info = {"metadata": str(request.metadata), **request.spec.info(), **request.executor.to_json()}
-    start_run(run_dir, run_info, request.resume is not None)
-    with open_executor(request.executor) as cases:
-        spec = request.spec if cases.ships_files else dataclasses.replace(request.spec, scratch=run_dir / "onnx")
-        if not cases.ships_files:
-            separator_for(spec, report)  # here, with its progress said; the cases reuse it
-        summary = evaluate_entries(spec, entries, run_dir, run_info, cases, report)
-    if summary["n_mixtures"]:
-        report(summary_line(summary, run_dir))
-    if summary["failed"]:
-        report(f"{len(summary['failed'])} mixture(s) failed (listed in evaluate_summary.json; --resume {run_dir} "
-               "retries them)")
-    return 0 if summary["parity_all_ok"] and not summary["failed"] else 1

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.io import LoadedAudio, load_audio
+from ..audio.io import LoadedAudio, load_audio, save_audio
+from ..audio.level import match_input
 from ..errors import UserError
 from ..metrics.quality import quality_scores
 from ..metrics.separation import SeparationScore, score_separation
-from ..tolerances import TOL, contract_bound
-from ..runtime.separator import StitchedSeparator, reference_separation
 from ..resources import refuse_unless_fits
+from ..runs.plot import plot_separation, plot_spectrograms
+from ..runtime.separator import StitchedSeparator, reference_separation
+from ..tolerances import TOL, contract_bound
 from .inputs import load_inputs, refuse_non_finite
 
 
@@ -130,3 +132,25 @@ def forward_one(separator: StitchedSeparator, mix_path: Path, source_paths,
     result = run_forward(model, separator, inputs.mixture.wav, inputs.sources)
     refuse_non_finite(result.stitched, str(mix_path))
     return inputs.mixture, result
+
+
+def write_forward_outputs(run_dir: Path, result: ForwardResult, rate: int, title: str) -> dict:
+    """The separated sources (in ground-truth order when known) and the mixture as float WAVs,
+    ``separation.png`` (waveforms) and ``spectrograms.png``. A one-output model's WAV is written at
+    the input's speech level and polarity (``audio.level``, as `enhance` does); returns what the
+    metrics record adds for that (``level``), else nothing (the metrics are the raw output's:
+    scale-invariant)."""
+    score = result.score()
+    order = list(score.permutation) if score else list(range(len(result.stitched)))
+    tracks, extra = result.stitched, {}
+    if len(tracks) == 1:
+        level = match_input(tracks[0], result.mixture)
+        tracks, extra = tracks * level.gain, {"level": level.to_json()}
+    for i, index in enumerate(order, 1):
+        save_audio(run_dir / f"hailo_src{i}.wav", tracks[index], rate, "FLOAT")
+    save_audio(run_dir / "mixture.wav", result.mixture, rate, "FLOAT")
+    plot_separation(run_dir / "separation.png", rate, result.mixture, tracks[order], result.sources, title)
+    rows = [("input", result.mixture)] + [(f"output {i}", tracks[k]) for i, k in enumerate(order, 1)]
+    rows += [(f"reference {i}", s) for i, s in enumerate(result.sources, 1)] if result.sources is not None else []
+    plot_spectrograms(run_dir / "spectrograms.png", rate, rows, title)
+    return extra

@@ -4,15 +4,16 @@ they come (float WAVs, whole at any moment) and optionally played back."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..errors import UserError
 
-Report = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 def sounddevice_module():
@@ -100,7 +101,7 @@ class LiveLoop:
         self.pending = ready[:, whole:]
         self.started_playing = self.started_playing or whole > 0
 
-    def hops(self, sounddevice, count: int, rate: int, captured, report: Report) -> bool:
+    def hops(self, sounddevice, count: int, rate: int, captured) -> bool:
         """Up to ``count`` hops from the card; True when Ctrl-C stopped the loop first."""
         hop = self.executor.hop
         with contextlib.ExitStack() as streams, deferred_ctrl_c() as stopped:
@@ -111,7 +112,7 @@ class LiveLoop:
                                                                dtype="float32", blocksize=hop, callback=self.playback))
             for _ in range(count):
                 if stopped.is_set():  # Ctrl-C: only between hops, so input and output stay whole
-                    report("stream: interrupted; finishing the stream and closing its WAVs")
+                    log.warning("stream: interrupted; finishing the stream and closing its WAVs")
                     return True
                 block = self.blocks.get(timeout=10 * hop / rate + 1)
                 samples = self.push(block)
@@ -122,7 +123,7 @@ class LiveLoop:
 
 
 def stream_live(executor, push: Callable[[np.ndarray], np.ndarray], seconds: float, out: Path, stem: str,
-                play: str | None = None, report: Report = print) -> tuple[np.ndarray, np.ndarray, dict]:
+                play: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """``seconds`` from the default input device, each hop pushed as it arrives (sounddevice's
     callback queues blocks of one hop), the sources written as they come (float WAVs, whole at
     any moment: Ctrl-C stops the loop, finishes the stream and closes them) and, with ``play``,
@@ -133,13 +134,13 @@ def stream_live(executor, push: Callable[[np.ndarray], np.ndarray], seconds: flo
     sounddevice = sounddevice_module()
     n_src, rate = executor.plan.config.n_src, executor.plan.config.sample_rate
     loop = LiveLoop(executor, push, play_channels(play, n_src))
-    report(f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s"
+    log.info(f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s"
            + (f", playing source(s) {', '.join(str(c + 1) for c in loop.channels)}" if loop.channels else ""))
     with contextlib.ExitStack() as files:
         loop.writers = [files.enter_context(soundfile.SoundFile(str(out / f"{stem}_s{i}.wav"), "w", rate, 1, "FLOAT"))
                         for i in range(1, n_src + 1)]
         captured = files.enter_context(soundfile.SoundFile(str(out / f"{stem}_input.wav"), "w", rate, 1, "FLOAT"))
-        interrupted = loop.hops(sounddevice, max(1, int(seconds * rate) // executor.hop), rate, captured, report)
+        interrupted = loop.hops(sounddevice, max(1, int(seconds * rate) // executor.hop), rate, captured)
         loop.emit(executor.finish())  # the overlap-add tail: the files end where the offline output ends
     wav = np.concatenate(loop.inputs) if loop.inputs else np.zeros(0, np.float32)
     return wav, np.concatenate(loop.pieces, axis=-1)[:, :len(wav)], {**loop.to_json(), "interrupted": interrupted}

