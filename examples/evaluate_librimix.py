@@ -28,9 +28,9 @@ def main() -> None:
     else:
         separator = Separator.demo(backend=args.backend or "torch_proxy")
     with separator:
-        for entry in read_librimix(args.metadata)[:args.limit]:
+        for entry in read_librimix(args.metadata)[: args.limit]:
             mixture = load_audio(entry.mixture_path, separator.sample_rate)
-            truth = np.stack([load_audio(p, separator.sample_rate)[:len(mixture)] for p in entry.source_paths])
+            truth = np.stack([load_audio(p, separator.sample_rate)[: len(mixture)] for p in entry.source_paths])
             result = score(separator.separate(mixture), truth, mixture)
             scores.append(result.mean_si_snri)
             print(f"{entry.mixture_id}: SI-SNRi {result.mean_si_snri:+.2f} dB")

@@ -1,8 +1,8 @@
 """Separate one recording into one WAV per source.
 
-    python examples/separate_file.py MIXTURE.wav OUT_DIR                        # the shipped demo model
-    python examples/separate_file.py MIXTURE.wav OUT_DIR --model my.pth         # your Asteroid checkpoint
-    python examples/separate_file.py MIXTURE.wav OUT_DIR --export-dir EXPORT --backend onnxruntime  # no torch
+python examples/separate_file.py MIXTURE.wav OUT_DIR                        # the shipped demo model
+python examples/separate_file.py MIXTURE.wav OUT_DIR --model my.pth         # your Asteroid checkpoint
+python examples/separate_file.py MIXTURE.wav OUT_DIR --export-dir EXPORT --backend onnxruntime  # no torch
 """
 
 import argparse

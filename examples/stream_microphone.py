@@ -39,8 +39,13 @@ def main() -> None:
         rate = streamer.sample_rate
         blocks: queue.Queue = queue.Queue()
         pieces = []
-        with sounddevice.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=streamer.hop,
-                                     callback=lambda data, *_: blocks.put(data[:, 0].copy())):
+        with sounddevice.InputStream(
+            samplerate=rate,
+            channels=1,
+            dtype="float32",
+            blocksize=streamer.hop,
+            callback=lambda data, *_: blocks.put(data[:, 0].copy()),
+        ):
             for _ in range(max(1, int(args.seconds * rate) // streamer.hop)):
                 pieces.append(streamer.push(blocks.get(timeout=10)))  # (n_src, n): final samples
         pieces.append(streamer.finish())

@@ -38,17 +38,36 @@ def main() -> None:
     wav = long_input(args.minutes, 8000)
     soundfile.write(args.out / "long.wav", wav, 8000, subtype="FLOAT")
     started = time.perf_counter()
-    assert cli(["separate", str(args.out / "long.wav"), "--model", args.model, "--subtype", "FLOAT",
-                "--out", str(args.out / "cli")]) == 0
+    assert (
+        cli(
+            [
+                "separate",
+                str(args.out / "long.wav"),
+                "--model",
+                args.model,
+                "--subtype",
+                "FLOAT",
+                "--out",
+                str(args.out / "cli"),
+            ]
+        )
+        == 0
+    )
     cli_seconds = time.perf_counter() - started
     written = np.stack([soundfile.read(path, dtype="float32")[0] for path in sorted((args.out / "cli").glob("*.wav"))])
     started = time.perf_counter()
     with Separator.from_checkpoint(args.model) as separator:
         api = separator.separate_file(args.out / "long.wav")
     api_seconds = time.perf_counter() - started
-    record = {"minutes": args.minutes, "model": args.model, "samples": int(len(wav)),
-              "max_abs_api_vs_cli": float(np.abs(api - written).max()), "peak": float(np.abs(written).max()),
-              "cli_seconds": round(cli_seconds, 1), "api_seconds": round(api_seconds, 1)}
+    record = {
+        "minutes": args.minutes,
+        "model": args.model,
+        "samples": int(len(wav)),
+        "max_abs_api_vs_cli": float(np.abs(api - written).max()),
+        "peak": float(np.abs(written).max()),
+        "cli_seconds": round(cli_seconds, 1),
+        "api_seconds": round(api_seconds, 1),
+    }
     print(json.dumps(record, indent=1))
 
 

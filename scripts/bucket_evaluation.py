@@ -58,9 +58,16 @@ def _mean(values: list[float]) -> float:
 
 def table(runs: dict[str, list[dict]], key, edges: tuple[float, ...], unit: str, heading: str) -> list[str]:
     names = list(runs)
-    lines = [f"| {heading} | mixtures | " + " | ".join(f"{n}: SI-SNRi mean (median)" for n in names)
-             + " | PESQ mixture -> " + ", ".join(names) + " | STOI mixture -> " + ", ".join(names) + " |",
-             "|" + "---|" * (3 + len(names) + 1)]
+    lines = [
+        f"| {heading} | mixtures | "
+        + " | ".join(f"{n}: SI-SNRi mean (median)" for n in names)
+        + " | PESQ mixture -> "
+        + ", ".join(names)
+        + " | STOI mixture -> "
+        + ", ".join(names)
+        + " |",
+        "|" + "---|" * (3 + len(names) + 1),
+    ]
     first = runs[names[0]]
     groups: dict[int | None, list[str]] = {}
     for row in first:
@@ -72,21 +79,29 @@ def table(runs: dict[str, list[dict]], key, edges: tuple[float, ...], unit: str,
         for name in names:
             values = [float(by_id[name][i]["si_snri_db"]) for i in ids]
             cells.append(f"{statistics.fmean(values):.2f} dB ({statistics.median(values):.2f})")
-        pesq = [f"{_mean([float(by_id[names[0]][i]['pesq_mixture']) for i in ids]):.2f}"] + \
-            [f"{_mean([float(by_id[n][i]['pesq']) for i in ids]):.2f}" for n in names]
-        stoi = [f"{_mean([float(by_id[names[0]][i]['stoi_mixture']) for i in ids]):.2f}"] + \
-            [f"{_mean([float(by_id[n][i]['stoi']) for i in ids]):.2f}" for n in names]
+        pesq = [f"{_mean([float(by_id[names[0]][i]['pesq_mixture']) for i in ids]):.2f}"] + [
+            f"{_mean([float(by_id[n][i]['pesq']) for i in ids]):.2f}" for n in names
+        ]
+        stoi = [f"{_mean([float(by_id[names[0]][i]['stoi_mixture']) for i in ids]):.2f}"] + [
+            f"{_mean([float(by_id[n][i]['stoi']) for i in ids]):.2f}" for n in names
+        ]
         label = "all" if index is None else _label(edges, index, unit)
-        lines.append(f"| {label} | {len(ids)} | " + " | ".join(cells) + f" | {pesq[0]} -> {', '.join(pesq[1:])} | "
-                     f"{stoi[0]} -> {', '.join(stoi[1:])} |")
+        lines.append(
+            f"| {label} | {len(ids)} | " + " | ".join(cells) + f" | {pesq[0]} -> {', '.join(pesq[1:])} | "
+            f"{stoi[0]} -> {', '.join(stoi[1:])} |"
+        )
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metadata", type=Path, required=True, help="the LibriMix CSV the runs evaluated")
-    parser.add_argument("--run", action="append", required=True,
-                        help="NAME=PATH: an evaluate run folder (or its evaluate_per_utterance.csv)")
+    parser.add_argument(
+        "--run",
+        action="append",
+        required=True,
+        help="NAME=PATH: an evaluate run folder (or its evaluate_per_utterance.csv)",
+    )
     parser.add_argument("--rate", type=int, default=8000, help="the model's sample rate (evaluate's num_samples)")
     parser.add_argument("--title", help="a heading above the tables")
     parser.add_argument("--out", type=Path, help="append the markdown here (also printed)")

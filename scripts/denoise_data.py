@@ -35,7 +35,7 @@ class Pool:
         self.speaker = speaker
 
     @classmethod
-    def load(cls, path: Path) -> "Pool":
+    def load(cls, path: Path) -> Pool:
         data = np.load(path)
         return cls(data["audio"], data["lengths"], data["names"], data["speaker"] if "speaker" in data else None)
 
@@ -43,7 +43,7 @@ class Pool:
         return len(self.names)
 
     def item(self, index: int) -> np.ndarray:
-        return self.audio[self.offsets[index]: self.offsets[index + 1]].astype(np.float32) / 32768
+        return self.audio[self.offsets[index] : self.offsets[index + 1]].astype(np.float32) / 32768
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +65,13 @@ def crop(wave: np.ndarray, length: int, rng: np.random.Generator, loop: bool = F
     """``length`` samples at a random place; a shorter wave sits at a random place in zeros, or with
     ``loop`` repeats from a random phase."""
     if len(wave) < length and loop:
-        wave = np.tile(wave, length // len(wave) + 2)[int(rng.integers(len(wave))):]
+        wave = np.tile(wave, length // len(wave) + 2)[int(rng.integers(len(wave))) :]
     if len(wave) >= length:
         start = int(rng.integers(0, len(wave) - length + 1))
-        return wave[start: start + length].astype(np.float32)
+        return wave[start : start + length].astype(np.float32)
     out = np.zeros(length, np.float32)
     start = int(rng.integers(0, length - len(wave) + 1))
-    out[start: start + len(wave)] = wave
+    out[start : start + len(wave)] = wave
     return out
 
 
@@ -124,8 +124,10 @@ def room(speech: np.ndarray, data: DenoiseData, rng: np.random.Generator) -> tup
         return speech, speech
     rir = data.rooms[int(rng.integers(len(data.rooms)))]
     early = rir[: int(np.argmax(np.abs(rir))) + int(EARLY_S * RATE)]
-    return (np.convolve(speech, rir)[: len(speech)].astype(np.float32),
-            np.convolve(speech, early)[: len(speech)].astype(np.float32))
+    return (
+        np.convolve(speech, rir)[: len(speech)].astype(np.float32),
+        np.convolve(speech, early)[: len(speech)].astype(np.float32),
+    )
 
 
 def noisy_example(data: DenoiseData, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -150,16 +152,15 @@ def noisy_example(data: DenoiseData, length: int, rng: np.random.Generator) -> t
     snr = float(rng.uniform(*SNR_DB))
     power = np.sqrt(np.mean(heard.astype(np.float64) ** 2)) + 1e-9
     noisy = heard + noise * power * 10 ** (-snr / 20)
-    scale = 10 ** (rng.uniform(*LEVEL_DBFS) / 20) / (np.sqrt(np.mean(noisy ** 2)) + 1e-9)
+    scale = 10 ** (rng.uniform(*LEVEL_DBFS) / 20) / (np.sqrt(np.mean(noisy**2)) + 1e-9)
     scale = min(scale, 0.99 / (np.abs(noisy).max() + 1e-9))
-    info = {"speech": str(data.speech.names[index]), "noise": name, "snr_db": round(snr, 2),
-            "reverberant": reverberant}
+    info = {"speech": str(data.speech.names[index]), "noise": name, "snr_db": round(snr, 2), "reverberant": reverberant}
     return (target * scale).astype(np.float32), (noisy * scale).astype(np.float32), info
 
 
 def snr(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Plain SNR in dB over the last axis: level and sign count."""
-    return 10 * torch.log10((target ** 2).sum(-1) / (((target - estimate) ** 2).sum(-1) + eps) + eps)
+    return 10 * torch.log10((target**2).sum(-1) / (((target - estimate) ** 2).sum(-1) + eps) + eps)
 
 
 def denoise_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -177,8 +178,15 @@ def load_split(corpus: Path, split: str, rooms: tuple[np.ndarray, ...] = (), **o
     return DenoiseData(speech, Pool.load(corpus / f"noise_{split}.npz"), babble_pool, rooms, **options)
 
 
-def write_fixed_set(out: Path, split: str, count: int, seconds: float, rng: np.random.Generator,
-                    babble_set: str | None = None, reverb_prob: float = 0.5) -> list[dict]:
+def write_fixed_set(
+    out: Path,
+    split: str,
+    count: int,
+    seconds: float,
+    rng: np.random.Generator,
+    babble_set: str | None = None,
+    reverb_prob: float = 0.5,
+) -> list[dict]:
     """``count`` pairs of a held-out split as ``<out>/<split>/{mix_single,s1}/<id>.wav`` (16 kHz,
     float), ``reverb_prob`` of them in rooms simulated for this split alone. Returns the manifest
     rows."""
@@ -187,8 +195,14 @@ def write_fixed_set(out: Path, split: str, count: int, seconds: float, rng: np.r
 
     rooms = tuple(room_rirs(16, seed=1000 + len(split), rate=RATE))
     babble_pool = Pool.load(out / f"speech_{babble_set}.npz") if babble_set else None
-    data = DenoiseData(Pool.load(out / f"speech_{split}.npz"), Pool.load(out / f"noise_{split}.npz"), babble_pool,
-                       rooms, reverb_prob=reverb_prob, synthetic=0.1 if split == "test" else 0.0)
+    data = DenoiseData(
+        Pool.load(out / f"speech_{split}.npz"),
+        Pool.load(out / f"noise_{split}.npz"),
+        babble_pool,
+        rooms,
+        reverb_prob=reverb_prob,
+        synthetic=0.1 if split == "test" else 0.0,
+    )
     rows = []
     for k in range(count):
         target, noisy, info = noisy_example(data, int(seconds * RATE), rng)

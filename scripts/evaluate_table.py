@@ -12,8 +12,11 @@ import argparse
 import json
 from pathlib import Path
 
-HEADER = ["| model | set | mixtures | SI-SNRi mean (median) | PESQ mixture -> output | STOI mixture -> output "
-          "| parity max-abs | run |", "|---|---|---|---|---|---|---|---|"]
+HEADER = [
+    "| model | set | mixtures | SI-SNRi mean (median) | PESQ mixture -> output | STOI mixture -> output "
+    "| parity max-abs | run |",
+    "|---|---|---|---|---|---|---|---|",
+]
 
 
 def run_file(run: Path, name: str) -> Path:
@@ -35,10 +38,12 @@ def summary(run: Path) -> dict:
 
 def row(model: str, name: str, s: dict) -> str:
     si = s["si_snri_db"]
-    return (f"| {model} | {name} | {s['n_mixtures']} | {si['mean']:+.2f} dB ({si['median']:+.2f}) | "
-            f"{s['pesq_mixture']['mean']:.2f} -> {s['pesq']['mean']:.2f} | "
-            f"{s['stoi_mixture']['mean']:.2f} -> {s['stoi']['mean']:.2f} | {s['parity_max_abs']:.1e} | "
-            f"`{s['run']}` |")
+    return (
+        f"| {model} | {name} | {s['n_mixtures']} | {si['mean']:+.2f} dB ({si['median']:+.2f}) | "
+        f"{s['pesq_mixture']['mean']:.2f} -> {s['pesq']['mean']:.2f} | "
+        f"{s['stoi_mixture']['mean']:.2f} -> {s['stoi']['mean']:.2f} | {s['parity_max_abs']:.1e} | "
+        f"`{s['run']}` |"
+    )
 
 
 def main() -> None:

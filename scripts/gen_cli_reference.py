@@ -91,8 +91,9 @@ def _usage(name: str, parser: argparse.ArgumentParser) -> str:
             shown = action.metavar or action.dest.upper()
             if action.choices is not None:
                 shown = "{" + ",".join(action.choices) + "}"
-            words.append({"+": f"{shown} [{shown} ...]", "?": f"[{shown}]", "*": f"[{shown} ...]"}.get(
-                action.nargs, shown))
+            words.append(
+                {"+": f"{shown} [{shown} ...]", "?": f"[{shown}]", "*": f"[{shown} ...]"}.get(action.nargs, shown)
+            )
     return " ".join(words)
 
 
@@ -106,15 +107,31 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argpar
     """(name, one-line help, parser) of every subcommand, in declaration order."""
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     helps = {choice.dest: choice.help or "" for choice in sub._choices_actions}
-    aliases = {name: [a for a, c in sub.choices.items() if c is child and a not in helps]
-               for name, child in sub.choices.items() if name in helps}
-    return [(name, helps[name] + "".join(f" (old name: `{a}`)" for a in aliases[name]), child)
-            for name, child in sub.choices.items() if name in helps]  # an alias gets no section of its own
+    aliases = {
+        name: [a for a, c in sub.choices.items() if c is child and a not in helps]
+        for name, child in sub.choices.items()
+        if name in helps
+    }
+    return [
+        (name, helps[name] + "".join(f" (old name: `{a}`)" for a in aliases[name]), child)
+        for name, child in sub.choices.items()
+        if name in helps
+    ]  # an alias gets no section of its own
 
 
 def _section(name: str, summary: str, parser: argparse.ArgumentParser) -> list[str]:
-    lines = [f"## `{PROG} {name}`", "", _cell(summary) + ".", "", "```", _usage(name, parser), "```", "",
-             "| argument | values | default | what it does |", "|---|---|---|---|"]
+    lines = [
+        f"## `{PROG} {name}`",
+        "",
+        _cell(summary) + ".",
+        "",
+        "```",
+        _usage(name, parser),
+        "```",
+        "",
+        "| argument | values | default | what it does |",
+        "|---|---|---|---|",
+    ]
     for action in _arguments(parser):
         lines.append(f"| {_name(action)} | {_values(action)} | {_default(action)} | {_help(action)} |")
     return lines + [""]

@@ -56,9 +56,9 @@ def solo_regions(turns: list[tuple[float, float, str]], margin: float = 0.05) ->
 
 
 def cut(audio: np.ndarray, rate: int, start: float, end: float) -> np.ndarray:
-    piece = audio[int(start * rate): int(end * rate)]
+    piece = audio[int(start * rate) : int(end * rate)]
     piece = soxr.resample(piece, rate, RATE).astype(np.float32)
-    return piece / (np.sqrt(np.mean(piece ** 2)) + 1e-8)
+    return piece / (np.sqrt(np.mean(piece**2)) + 1e-8)
 
 
 def mix(s1: np.ndarray, s2: np.ndarray, peak: float = 0.8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,9 +76,15 @@ def write_librimix(out: Path, items: list[tuple[str, np.ndarray, np.ndarray, np.
         for folder, wav in (("mix_clean", mixture), ("s1", s1), ("s2", s2)):
             (base / folder).mkdir(parents=True, exist_ok=True)
             sf.write(base / folder / f"{mixture_id}.wav", wav, RATE, subtype="FLOAT")
-        rows.append({"mixture_ID": mixture_id, "mixture_path": str((base / "mix_clean" / f"{mixture_id}.wav").resolve()),
-                     "source_1_path": str((base / "s1" / f"{mixture_id}.wav").resolve()),
-                     "source_2_path": str((base / "s2" / f"{mixture_id}.wav").resolve()), "length": len(mixture)})
+        rows.append(
+            {
+                "mixture_ID": mixture_id,
+                "mixture_path": str((base / "mix_clean" / f"{mixture_id}.wav").resolve()),
+                "source_1_path": str((base / "s1" / f"{mixture_id}.wav").resolve()),
+                "source_2_path": str((base / "s2" / f"{mixture_id}.wav").resolve()),
+                "length": len(mixture),
+            }
+        )
     (out / "metadata").mkdir(parents=True, exist_ok=True)
     csv_path = out / "metadata" / "mixture_test_mix_clean.csv"
     with open(csv_path, "w", newline="") as handle:
@@ -92,8 +98,10 @@ def write_librimix(out: Path, items: list[tuple[str, np.ndarray, np.ndarray, np.
 def shipped(args) -> None:
     audio, rate, turns = read_wheel(args.wheel)
     regions = solo_regions(turns)
-    (a_start, a_end), (b_start, b_end) = max(regions["speaker90"], key=lambda r: r[1] - r[0]), \
-        max(regions["speaker91"], key=lambda r: r[1] - r[0])
+    (a_start, a_end), (b_start, b_end) = (
+        max(regions["speaker90"], key=lambda r: r[1] - r[0]),
+        max(regions["speaker91"], key=lambda r: r[1] - r[0]),
+    )
     seconds = min(a_end - a_start, b_end - b_start, args.seconds)
     s1, s2, mixture = mix(cut(audio, rate, a_start, a_start + seconds), cut(audio, rate, b_start, b_start + seconds))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +112,8 @@ def shipped(args) -> None:
         f"`s1.wav`: speaker90, seconds {a_start:.2f}-{a_start + seconds:.2f}; `s2.wav`: speaker91, seconds "
         f"{b_start:.2f}-{b_start + seconds:.2f} of `{SAMPLE}` in the pyannote.audio 3.3.2 wheel on PyPI "
         "(MIT licence, Copyright (c) CNRS). Resampled to 8 kHz, RMS-normalized, mixed at 0 dB: "
-        "`mixture.wav` = s1 + s2. Made by `scripts/make_demo_data.py shipped`.\n")
+        "`mixture.wav` = s1 + s2. Made by `scripts/make_demo_data.py shipped`.\n"
+    )
     print(f"wrote {args.out}/mixture.wav, s1.wav, s2.wav ({seconds:.2f} s)")
 
 
@@ -124,7 +133,8 @@ def shipped_from_set(args) -> None:
         f"8 kHz, RMS-equalized, mixed at 0 dB: `mixture.wav` = s1 + s2. It is mixture `{args.id}` of the "
         "100-mixture evaluation set `make_demo_data.py corpus-set --corpus corpus/librispeech_8k/test --n 100`, "
         f"chosen as {args.why}. Neither speaker is in the demo model's training or validation data. Made by "
-        "`scripts/make_demo_data.py shipped-from-set`.\n")
+        "`scripts/make_demo_data.py shipped-from-set`.\n"
+    )
     print(f"wrote {args.out}/mixture.wav, s1.wav, s2.wav")
 
 
@@ -138,7 +148,9 @@ def real_set(args) -> None:
             length = min(a_end - a_start, b_end - b_start, seconds)
             if length < 1.0:
                 continue
-            s1, s2, mixture = mix(cut(audio, rate, a_start, a_start + length), cut(audio, rate, b_start, b_start + length))
+            s1, s2, mixture = mix(
+                cut(audio, rate, a_start, a_start + length), cut(audio, rate, b_start, b_start + length)
+            )
             items.append((f"spk90r{i}_spk91r{j}", s1, s2, mixture))
     write_librimix(args.out, items)
 
@@ -153,9 +165,9 @@ def tts_set(args) -> None:
         a, b = rng.integers(len(speaker), size=2)
         if speaker[a] == speaker[b]:
             continue
-        s1 = data["audio"][offsets[a]: offsets[a + 1]].astype(np.float32) / 32768
-        s2 = data["audio"][offsets[b]: offsets[b + 1]].astype(np.float32) / 32768
-        s1, s2 = s1 / (np.sqrt(np.mean(s1 ** 2)) + 1e-8), s2 / (np.sqrt(np.mean(s2 ** 2)) + 1e-8)
+        s1 = data["audio"][offsets[a] : offsets[a + 1]].astype(np.float32) / 32768
+        s2 = data["audio"][offsets[b] : offsets[b + 1]].astype(np.float32) / 32768
+        s1, s2 = s1 / (np.sqrt(np.mean(s1**2)) + 1e-8), s2 / (np.sqrt(np.mean(s2**2)) + 1e-8)
         items.append((f"tts{a}_tts{b}", *mix(s1, s2)))
     write_librimix(args.out, items)
 
@@ -174,10 +186,10 @@ def librispeech_set(args) -> None:
     items, step = [], int(args.seconds * RATE)
     names = sorted(voices)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             for k in range(args.per_pair):
-                s1, s2 = voices[a][k * step: (k + 1) * step], voices[b][(k + 1) * step: (k + 2) * step]
-                s1, s2 = s1 / (np.sqrt(np.mean(s1 ** 2)) + 1e-8), s2 / (np.sqrt(np.mean(s2 ** 2)) + 1e-8)
+                s1, s2 = voices[a][k * step : (k + 1) * step], voices[b][(k + 1) * step : (k + 2) * step]
+                s1, s2 = s1 / (np.sqrt(np.mean(s1**2)) + 1e-8), s2 / (np.sqrt(np.mean(s2**2)) + 1e-8)
                 items.append((f"ls{a}s{k}_ls{b}s{k + 1}", *mix(s1, s2)))
     write_librimix(args.out, items)
 
@@ -199,8 +211,8 @@ def corpus_set(args) -> None:
             audio, rate = sf.read(files[index], dtype="float32")
             audio = soxr.resample(audio, rate, RATE).astype(np.float32) if rate != RATE else audio
             start = int(rng.integers(0, max(1, len(audio) - step)))
-            piece = audio[start:start + step]
-            pieces.append(piece / (np.sqrt(np.mean(piece ** 2)) + 1e-8))
+            piece = audio[start : start + step]
+            pieces.append(piece / (np.sqrt(np.mean(piece**2)) + 1e-8))
         items.append((f"{files[a].stem}_{files[b].stem}_{len(items)}", *mix(*pieces)))
     write_librimix(args.out, items)
 
@@ -224,7 +236,9 @@ def main() -> None:
     p.add_argument("--why", required=True, help="how it was chosen (written into SOURCE.md)")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("corpus-set")
-    p.add_argument("--corpus", type=Path, required=True, help="a folder of <speaker>-*.ogg, e.g. corpus/librispeech_8k/test")
+    p.add_argument(
+        "--corpus", type=Path, required=True, help="a folder of <speaker>-*.ogg, e.g. corpus/librispeech_8k/test"
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--seconds", type=float, default=4.0)
@@ -235,8 +249,14 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--per-pair", type=int, default=3)
     args = parser.parse_args()
-    {"shipped": shipped, "real-set": real_set, "tts-set": tts_set, "librispeech-set": librispeech_set,
-     "corpus-set": corpus_set, "shipped-from-set": shipped_from_set}[args.what](args)
+    {
+        "shipped": shipped,
+        "real-set": real_set,
+        "tts-set": tts_set,
+        "librispeech-set": librispeech_set,
+        "corpus-set": corpus_set,
+        "shipped-from-set": shipped_from_set,
+    }[args.what](args)
 
 
 if __name__ == "__main__":

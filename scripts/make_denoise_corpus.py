@@ -57,12 +57,21 @@ import soxr
 RATE = 16000
 KEPT_UNSEEN = {"198", "3436", "5703"}
 LIBROSA = {
-    "train": ["Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg",
-              "Karissa_Hobbs_-_Lets_Go_Fishin.hq.ogg", "glacier-bay-humpback.hq.ogg"],
-    "valid": ["Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg",
-              "sorohanro_-_solo-trumpet-06.hq.ogg"],
-    "test": ["Kevin_MacLeod_-_Vibe_Ace.hq.ogg", "456440__inspectorj__bird-whistling-robin-single-13.hq.ogg",
-             "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg"],
+    "train": [
+        "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg",
+        "Karissa_Hobbs_-_Lets_Go_Fishin.hq.ogg",
+        "glacier-bay-humpback.hq.ogg",
+    ],
+    "valid": [
+        "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg",
+        "sorohanro_-_solo-trumpet-06.hq.ogg",
+    ],
+    "test": [
+        "Kevin_MacLeod_-_Vibe_Ace.hq.ogg",
+        "456440__inspectorj__bird-whistling-robin-single-13.hq.ogg",
+        "3436-172162-0000.hq.ogg",
+        "5703-47212-0000.hq.ogg",
+    ],
 }
 #: OpenSFX sounds (index in opensfx.cat) held out; every other sound of 0.5 s or more trains.
 OPENSFX = {"valid": [24, 29, 52, 56, 57], "test": [11, 33, 40, 61, 68]}
@@ -76,7 +85,7 @@ def read_audio(source, offset: float = 0.0) -> np.ndarray:
     audio = audio.mean(axis=1)
     if rate != RATE:
         audio = soxr.resample(audio, rate, RATE).astype(np.float32)
-    return audio[int(offset * RATE):]
+    return audio[int(offset * RATE) :]
 
 
 def opensfx_sounds(cat: Path) -> list[tuple[int, str, np.ndarray]]:
@@ -88,8 +97,8 @@ def opensfx_sounds(cat: Path) -> list[tuple[int, str, np.ndarray]]:
         offset, size = struct.unpack_from("<II", data, 8 * index)
         offset &= 0x7FFFFFFF
         name_length = data[offset]
-        name = data[offset + 1: offset + 1 + name_length].rstrip(b"\0").decode("latin-1")
-        riff = data[offset + 1 + name_length: offset + size]
+        name = data[offset + 1 : offset + 1 + name_length].rstrip(b"\0").decode("latin-1")
+        riff = data[offset + 1 + name_length : offset + size]
         if riff[:4] != b"RIFF":  # the set's empty placeholder sounds
             continue
         sounds.append((index, name, read_audio(io.BytesIO(riff))))
@@ -103,13 +112,19 @@ def _licence(text: str) -> str:
 
 def speech_splits(speech: Path) -> dict[str, list[Path]]:
     """The target utterances of each split and the valid babble utterances (``valid_babble``)."""
-    train = sorted(p for p in (speech / "librispeech_train-clean-100").glob("*.flac")
-                   if p.name.split("-")[0] not in KEPT_UNSEEN)
-    test_speakers = sorted((p for p in (speech / "librispeech_test-other").iterdir() if p.is_dir()),
-                           key=lambda p: int(p.name))
+    train = sorted(
+        p for p in (speech / "librispeech_train-clean-100").glob("*.flac") if p.name.split("-")[0] not in KEPT_UNSEEN
+    )
+    test_speakers = sorted(
+        (p for p in (speech / "librispeech_test-other").iterdir() if p.is_dir()), key=lambda p: int(p.name)
+    )
     files = lambda picks: [f for k in picks for f in sorted(test_speakers[k].glob("*.flac"))]  # noqa: E731
-    return {"train": train, "valid": files(TEST_OTHER["valid"][0]), "valid_babble": files(TEST_OTHER["valid"][1]),
-            "test": files(TEST_OTHER["test"][0])}
+    return {
+        "train": train,
+        "valid": files(TEST_OTHER["valid"][0]),
+        "valid_babble": files(TEST_OTHER["valid"][1]),
+        "test": files(TEST_OTHER["test"][0]),
+    }
 
 
 def save_set(path: Path, waves: list[np.ndarray], names: list[str], speakers: list[int] | None = None) -> None:
@@ -135,8 +150,15 @@ def noise_splits(librosa: Path, cat: Path) -> tuple[dict[str, list[tuple[str, np
         if split == "train" and len(audio) < RATE // 2:
             continue
         splits[split].append((f"opensfx_{index:02d}", audio))
-        rows.append({"source": "OpenSFX 1.0.3 (Debian openttd-opensfx)", "file": f"opensfx.cat #{index}",
-                     "split": split, "description": name, "licence": _licence(name)})
+        rows.append(
+            {
+                "source": "OpenSFX 1.0.3 (Debian openttd-opensfx)",
+                "file": f"opensfx.cat #{index}",
+                "split": split,
+                "description": name,
+                "licence": _licence(name),
+            }
+        )
     return splits, rows
 
 
@@ -149,9 +171,13 @@ def main() -> None:
     parser.add_argument("--valid", type=int, default=48, help="fixed validation pairs (default 48)")
     parser.add_argument("--test", type=int, default=64, help="fixed test pairs (default 64)")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the fixed pairs")
-    parser.add_argument("--test-reverb-prob", type=float, default=0.0,
-                        help="share of test pairs in simulated rooms (default 0: the target is then exactly the speech "
-                             "under the noise, the same task for every denoiser)")
+    parser.add_argument(
+        "--test-reverb-prob",
+        type=float,
+        default=0.0,
+        help="share of test pairs in simulated rooms (default 0: the target is then exactly the speech "
+        "under the noise, the same task for every denoiser)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     from denoise_data import write_fixed_set
@@ -162,24 +188,36 @@ def main() -> None:
     manifest = {"rate": RATE, "noise": rows, "speech": {}}
     for split in ("train", "valid", "test", "valid_babble"):
         waves = [read_audio(p) for p in speech[split]]
-        save_set(args.out / f"speech_{split}.npz", waves, [p.name for p in speech[split]],
-                 [int(p.name.split("-")[0]) for p in speech[split]])
-        manifest["speech"][split] = {"files": [p.name for p in speech[split]],
-                                     "speakers": sorted({int(p.name.split("-")[0]) for p in speech[split]}),
-                                     "minutes": round(sum(len(w) for w in waves) / RATE / 60, 2)}
+        save_set(
+            args.out / f"speech_{split}.npz",
+            waves,
+            [p.name for p in speech[split]],
+            [int(p.name.split("-")[0]) for p in speech[split]],
+        )
+        manifest["speech"][split] = {
+            "files": [p.name for p in speech[split]],
+            "speakers": sorted({int(p.name.split("-")[0]) for p in speech[split]}),
+            "minutes": round(sum(len(w) for w in waves) / RATE / 60, 2),
+        }
     for split, items in noise.items():
         save_set(args.out / f"noise_{split}.npz", [a for _, a in items], [n for n, _ in items])
         manifest[f"noise_{split}_minutes"] = round(sum(len(a) for _, a in items) / RATE / 60, 2)
     manifest["speech_licence"] = "LibriSpeech, CC BY 4.0 (openslr.org/12), via github resemble-ai/Resemblyzer"
     rng = np.random.default_rng(args.seed)
-    for split, count, babble, rooms in (("valid", args.valid, "valid_babble", 0.5),
-                                        ("test", args.test, None, args.test_reverb_prob)):
-        manifest[f"{split}_pairs"] = write_fixed_set(args.out, split, count, args.seconds, rng,
-                                                     babble_set=babble, reverb_prob=rooms)
+    for split, count, babble, rooms in (
+        ("valid", args.valid, "valid_babble", 0.5),
+        ("test", args.test, None, args.test_reverb_prob),
+    ):
+        manifest[f"{split}_pairs"] = write_fixed_set(
+            args.out, split, count, args.seconds, rng, babble_set=babble, reverb_prob=rooms
+        )
     (args.out / "corpus.json").write_text(json.dumps(manifest, indent=1))
-    print(f"wrote the corpus under {args.out}: " + ", ".join(
-        f"{k} {v['minutes']} min" for k, v in manifest["speech"].items()) + "; noise " + ", ".join(
-        f"{s} {manifest[f'noise_{s}_minutes']} min" for s in noise))
+    print(
+        f"wrote the corpus under {args.out}: "
+        + ", ".join(f"{k} {v['minutes']} min" for k, v in manifest["speech"].items())
+        + "; noise "
+        + ", ".join(f"{s} {manifest[f'noise_{s}_minutes']} min" for s in noise)
+    )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def load(path: Path, offset: float, seconds: float) -> np.ndarray:
     audio = audio.mean(axis=1)
     if rate != RATE:
         audio = soxr.resample(audio, rate, RATE).astype(np.float32)
-    piece = audio[int(offset * RATE): int((offset + seconds) * RATE)]
+    piece = audio[int(offset * RATE) : int((offset + seconds) * RATE)]
     return np.pad(piece, (0, int(seconds * RATE) - len(piece)))
 
 
@@ -88,8 +88,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, help="the audio/ folder of librosa/data")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--seconds", type=float, default=SECONDS,
-                        help=f"length (default {SECONDS:g} s, the shipped one; 10 s for the `noise` timing in docs/benchmarks.md)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=SECONDS,
+        help=f"length (default {SECONDS:g} s, the shipped one; 10 s for the `noise` timing in docs/benchmarks.md)",
+    )
     args = parser.parse_args()
     noisy, clean = build(args.data, args.seconds)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -30,18 +30,27 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from make_enhance_demo_data import BIRD, MUSIC, RATE, TALKERS, load, pink_noise, rms
 
 KEPT_UNSEEN = {"198", "3436", "5703"}
 NOISES = {
-    "calib": ["147793__setuniman__sweet-waltz-0i-22mi.hq.ogg",
-              "442789__lena-orsa__happy-music-pistachio-ice-cream-ragtime.hq.ogg",
-              "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg",
-              "Karissa_Hobbs_-_Lets_Go_Fishin.hq.ogg", "admiralbob77_-_Choice_-_Drum-bass.hq.ogg",
-              "glacier-bay-humpback.hq.ogg", "babble", "white", "brown"],
-    "heldout": ["Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg", "pibble.hq.ogg",
-                "sorohanro_-_solo-trumpet-06.hq.ogg", "babble"],
+    "calib": [
+        "147793__setuniman__sweet-waltz-0i-22mi.hq.ogg",
+        "442789__lena-orsa__happy-music-pistachio-ice-cream-ragtime.hq.ogg",
+        "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg",
+        "Karissa_Hobbs_-_Lets_Go_Fishin.hq.ogg",
+        "admiralbob77_-_Choice_-_Drum-bass.hq.ogg",
+        "glacier-bay-humpback.hq.ogg",
+        "babble",
+        "white",
+        "brown",
+    ],
+    "heldout": [
+        "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg",
+        "pibble.hq.ogg",
+        "sorohanro_-_solo-trumpet-06.hq.ogg",
+        "babble",
+    ],
     "eval": [MUSIC, BIRD, "talkers", "pink"],
 }
 
@@ -52,10 +61,12 @@ def speakers(speech: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]
     calib: every other train-clean-100 speaker (one utterance each), babble the rest; heldout:
     test-other speakers 0, 2, 4 (by id), babble 6, 8; eval: speakers 1, 3, 5, 7, 9.
     """
-    train = sorted(p for p in (speech / "librispeech_train-clean-100").glob("*.flac")
-                   if p.name.split("-")[0] not in KEPT_UNSEEN)
-    test_speakers = sorted((p for p in (speech / "librispeech_test-other").iterdir() if p.is_dir()),
-                           key=lambda p: int(p.name))
+    train = sorted(
+        p for p in (speech / "librispeech_train-clean-100").glob("*.flac") if p.name.split("-")[0] not in KEPT_UNSEEN
+    )
+    test_speakers = sorted(
+        (p for p in (speech / "librispeech_test-other").iterdir() if p.is_dir()), key=lambda p: int(p.name)
+    )
     test = [sorted(s.glob("*.flac")) for s in test_speakers]
     files = lambda picks: [f for k in picks for f in test[k]]  # noqa: E731
     targets = {"calib": train[0::2], "heldout": files((0, 2, 4)), "eval": files((1, 3, 5, 7, 9))}
@@ -67,8 +78,7 @@ def utterance(path: Path, seconds: float, rng: np.random.Generator) -> np.ndarra
     return load(path, float(rng.uniform(0.0, max(0.0, total - seconds))), seconds)
 
 
-def noise_piece(kind: str, noise_dir: Path, babble: list[Path], seconds: float,
-                rng: np.random.Generator) -> np.ndarray:
+def noise_piece(kind: str, noise_dir: Path, babble: list[Path], seconds: float, rng: np.random.Generator) -> np.ndarray:
     n = int(seconds * RATE)
     if kind in ("white", "brown", "pink"):
         white = rng.standard_normal(n)
@@ -76,8 +86,11 @@ def noise_piece(kind: str, noise_dir: Path, babble: list[Path], seconds: float,
             return white.astype(np.float32)
         return np.cumsum(white).astype(np.float32) if kind == "brown" else pink_noise(n, int(rng.integers(1 << 30)))
     if kind in ("babble", "talkers"):
-        chosen = ([noise_dir / t for t in TALKERS] if kind == "talkers"
-                  else [babble[k] for k in rng.choice(len(babble), size=2, replace=False)])
+        chosen = (
+            [noise_dir / t for t in TALKERS]
+            if kind == "talkers"
+            else [babble[k] for k in rng.choice(len(babble), size=2, replace=False)]
+        )
         return sum(_unit(utterance(p, seconds, rng)) for p in chosen)
     piece = utterance(noise_dir / kind, seconds, rng)
     if kind == BIRD:
@@ -101,8 +114,9 @@ def make_set(name: str, targets: list[Path], babble: list[Path], args, rng) -> l
         stem = f"{name}_{k:03d}"
         for folder, audio in (("mix_single", noisy), ("s1", clean)):
             (args.out / name / folder).mkdir(parents=True, exist_ok=True)
-            sf.write(args.out / name / folder / f"{stem}.wav", (audio * scale).astype(np.float32), RATE,
-                     subtype="PCM_16")
+            sf.write(
+                args.out / name / folder / f"{stem}.wav", (audio * scale).astype(np.float32), RATE, subtype="PCM_16"
+            )
         rows.append({"id": stem, "speech": targets[target].name, "noise": kind, "snr_db": round(snr, 2)})
     return rows
 
@@ -123,8 +137,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     targets, babble = speakers(args.speech)
     manifest = {name: make_set(name, targets[name], babble[name], args, rng) for name in args.count}
-    (args.out / "pairs.json").write_text(json.dumps({"seconds": args.seconds, "snr_db": args.snr,
-                                                     "seed": args.seed, "sets": manifest}, indent=1))
+    (args.out / "pairs.json").write_text(
+        json.dumps({"seconds": args.seconds, "snr_db": args.snr, "seed": args.seed, "sets": manifest}, indent=1)
+    )
     print(f"wrote {sum(args.count.values())} pairs under {args.out} ({RATE} Hz, {args.seconds:g} s)")
 
 

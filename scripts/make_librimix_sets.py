@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import random
 from pathlib import Path
 
@@ -57,9 +56,22 @@ MIN_SECONDS = 3.0
 MAX_SECONDS = 16.0
 SUBSETS = {"dev": "valid", "test": "test"}
 MODES = ("min", "max")
-RECIPE_COLUMNS = ["mixture_ID", "speaker_1_ID", "source_1_files", "source_1_pause", "source_1_gain",
-                  "source_1_lufs", "speaker_2_ID", "source_2_files", "source_2_pause", "source_2_gain",
-                  "source_2_lufs", "noise_seed", "noise_gain", "noise_lufs"]
+RECIPE_COLUMNS = [
+    "mixture_ID",
+    "speaker_1_ID",
+    "source_1_files",
+    "source_1_pause",
+    "source_1_gain",
+    "source_1_lufs",
+    "speaker_2_ID",
+    "source_2_files",
+    "source_2_pause",
+    "source_2_gain",
+    "source_2_lufs",
+    "noise_seed",
+    "noise_gain",
+    "noise_lufs",
+]
 
 
 def read_utterance(path: Path) -> np.ndarray:
@@ -91,13 +103,15 @@ def synthetic_noise(seed: int, length: int) -> np.ndarray:
     t = np.arange(length) / RATE
     depth, rate_hz, phase = rng.uniform(0.0, 0.7), rng.uniform(0.1, 1.0), rng.uniform(0, 2 * np.pi)
     noise *= 1 + depth * np.sin(2 * np.pi * rate_hz * t + phase)
-    noise /= np.sqrt(np.mean(noise ** 2)) + 1e-12
+    noise /= np.sqrt(np.mean(noise**2)) + 1e-12
     if rng.random() < 1 / 3:
         mains = rng.choice([50.0, 60.0])
-        hum = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi))
-                  for k in range(1, 6))
-        noise = noise + rng.uniform(0.3, 1.0) * hum / (np.sqrt(np.mean(hum ** 2)) + 1e-12)
-        noise /= np.sqrt(np.mean(noise ** 2)) + 1e-12
+        hum = sum(
+            rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi))
+            for k in range(1, 6)
+        )
+        noise = noise + rng.uniform(0.3, 1.0) * hum / (np.sqrt(np.mean(hum**2)) + 1e-12)
+        noise /= np.sqrt(np.mean(noise**2)) + 1e-12
     return noise.astype(np.float32)
 
 
@@ -117,8 +131,12 @@ def draw_source(table: list[dict], index: int, join_prob: float, rng: random.Ran
     chapter; None when shorter than 3 s."""
     files, seconds, pause = [table[index]["file"]], table[index]["seconds"], 0.0
     following = table[index + 1] if index + 1 < len(table) else None
-    if (following and following["speaker"] == table[index]["speaker"]
-            and following["chapter"] == table[index]["chapter"] and rng.random() < join_prob):
+    if (
+        following
+        and following["speaker"] == table[index]["speaker"]
+        and following["chapter"] == table[index]["chapter"]
+        and rng.random() < join_prob
+    ):
         pause = round(rng.uniform(0.2, 0.6), 3)
         if seconds + pause + following["seconds"] <= MAX_SECONDS:
             files.append(following["file"])
@@ -150,10 +168,10 @@ def loudness_gains(meter, signals: list[np.ndarray], rng: random.Random) -> tupl
         if np.abs(signal * gain).max() >= 1:  # LibriMix: renormalize a clipping source to a 0.9 peak
             gain = MAX_AMP / np.abs(signal).max()
         gains.append(float(gain))
-    total = sum(g * s for g, s in zip(gains, signals))
+    total = sum(g * s for g, s in zip(gains, signals, strict=False))
     weight = MAX_AMP / np.abs(total).max() if np.abs(total).max() > MAX_AMP else 1.0
     gains = [g * weight for g in gains]
-    lufs = [float(meter.integrated_loudness((g * s).astype(np.float64))) for g, s in zip(gains, signals)]
+    lufs = [float(meter.integrated_loudness((g * s).astype(np.float64))) for g, s in zip(gains, signals, strict=False)]
     return gains, lufs
 
 
@@ -180,15 +198,27 @@ def make_recipe(table: list[dict], folder: Path, n: int, join_prob: float, seed:
         seen.add(key)
         sources = [joined(folder, files, pause) for files, pause in (first, second)]
         length = max(len(s) for s in sources)
-        noise_seed = rng.randrange(2 ** 31)
+        noise_seed = rng.randrange(2**31)
         padded = [np.pad(s, (0, length - len(s))) for s in sources] + [synthetic_noise(noise_seed, length)]
         gains, lufs = loudness_gains(meter, padded, rng)
-        rows.append({"mixture_ID": mixture_id(first[0], second[0]),
-                     "speaker_1_ID": table[a]["speaker"], "source_1_files": " ".join(first[0]),
-                     "source_1_pause": first[1], "source_1_gain": f"{gains[0]:.8g}", "source_1_lufs": f"{lufs[0]:.2f}",
-                     "speaker_2_ID": table[b]["speaker"], "source_2_files": " ".join(second[0]),
-                     "source_2_pause": second[1], "source_2_gain": f"{gains[1]:.8g}", "source_2_lufs": f"{lufs[1]:.2f}",
-                     "noise_seed": noise_seed, "noise_gain": f"{gains[2]:.8g}", "noise_lufs": f"{lufs[2]:.2f}"})
+        rows.append(
+            {
+                "mixture_ID": mixture_id(first[0], second[0]),
+                "speaker_1_ID": table[a]["speaker"],
+                "source_1_files": " ".join(first[0]),
+                "source_1_pause": first[1],
+                "source_1_gain": f"{gains[0]:.8g}",
+                "source_1_lufs": f"{lufs[0]:.2f}",
+                "speaker_2_ID": table[b]["speaker"],
+                "source_2_files": " ".join(second[0]),
+                "source_2_pause": second[1],
+                "source_2_gain": f"{gains[1]:.8g}",
+                "source_2_lufs": f"{lufs[1]:.2f}",
+                "noise_seed": noise_seed,
+                "noise_gain": f"{gains[2]:.8g}",
+                "noise_lufs": f"{lufs[2]:.2f}",
+            }
+        )
     return rows
 
 
@@ -196,8 +226,13 @@ def recipe(args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for subset, folder in SUBSETS.items():
         n, join_prob = (args.n_dev, 0.0) if subset == "dev" else (args.n_test, args.join_prob)
-        rows = make_recipe(utterance_table(args.corpus / folder), args.corpus / folder, n, join_prob,
-                           seed=args.seed + (0 if subset == "dev" else 1))
+        rows = make_recipe(
+            utterance_table(args.corpus / folder),
+            args.corpus / folder,
+            n,
+            join_prob,
+            seed=args.seed + (0 if subset == "dev" else 1),
+        )
         path = args.out / f"libri2mix_{subset}.csv"
         with open(path, "w", newline="") as handle:
             writer = csv.DictWriter(handle, RECIPE_COLUMNS, lineterminator="\n")
@@ -214,14 +249,23 @@ def read_recipe(path: Path) -> list[dict]:
 def build_subset(rows: list[dict], corpus_folder: Path, out: Path, subset: str) -> None:
     metadata: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        sources = [float(row[f"source_{i}_gain"]) * joined(corpus_folder, row[f"source_{i}_files"].split(),
-                                                           float(row[f"source_{i}_pause"])) for i in (1, 2)]
+        sources = [
+            float(row[f"source_{i}_gain"])
+            * joined(corpus_folder, row[f"source_{i}_files"].split(), float(row[f"source_{i}_pause"]))
+            for i in (1, 2)
+        ]
         longest = max(len(s) for s in sources)
         noise = float(row["noise_gain"]) * synthetic_noise(int(row["noise_seed"]), longest)
         for mode in MODES:
             length = longest if mode == "max" else min(len(s) for s in sources)
             s1, s2 = (np.pad(s, (0, longest - len(s)))[:length] for s in sources)
-            signals = {"s1": s1, "s2": s2, "noise": noise[:length], "mix_clean": s1 + s2, "mix_both": s1 + s2 + noise[:length]}
+            signals = {
+                "s1": s1,
+                "s2": s2,
+                "noise": noise[:length],
+                "mix_clean": s1 + s2,
+                "mix_both": s1 + s2 + noise[:length],
+            }
             paths = {}
             for folder, wav in signals.items():
                 path = out / "wav8k" / mode / subset / folder / f"{row['mixture_ID']}.wav"
@@ -229,8 +273,12 @@ def build_subset(rows: list[dict], corpus_folder: Path, out: Path, subset: str) 
                 sf.write(path, wav, RATE, subtype="PCM_16")
                 paths[folder] = str(path.resolve())
             for mix_type in ("mix_clean", "mix_both"):
-                entry = {"mixture_ID": row["mixture_ID"], "mixture_path": paths[mix_type],
-                         "source_1_path": paths["s1"], "source_2_path": paths["s2"]}
+                entry = {
+                    "mixture_ID": row["mixture_ID"],
+                    "mixture_path": paths[mix_type],
+                    "source_1_path": paths["s1"],
+                    "source_2_path": paths["s2"],
+                }
                 if mix_type == "mix_both":
                     entry["noise_path"] = paths["noise"]
                 metadata.setdefault((mode, mix_type), []).append(entry | {"length": length})

@@ -29,11 +29,56 @@ import soxr
 
 RATE = 8000
 ESPEAK_LANGS = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd"]
-ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
-                   "klatt3", "croak", "whisperf", "Alvin", "Andy", "Annie", "AnxiousAndy", "Denis", "Gene", "Jacky",
-                   "john", "Lee", "Mario", "Michael", "Mr serious", "Nguyen", "Reed", "RicishayMax", "Storm", "Tweaky",
-                   "aunty", "boris", "david", "edward", "linda", "max", "michel", "norbert", "quincy", "rob", "robert",
-                   "steph", "travis", "zac"]
+ESPEAK_VARIANTS = [
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "croak",
+    "whisperf",
+    "Alvin",
+    "Andy",
+    "Annie",
+    "AnxiousAndy",
+    "Denis",
+    "Gene",
+    "Jacky",
+    "john",
+    "Lee",
+    "Mario",
+    "Michael",
+    "Mr serious",
+    "Nguyen",
+    "Reed",
+    "RicishayMax",
+    "Storm",
+    "Tweaky",
+    "aunty",
+    "boris",
+    "david",
+    "edward",
+    "linda",
+    "max",
+    "michel",
+    "norbert",
+    "quincy",
+    "rob",
+    "robert",
+    "steph",
+    "travis",
+    "zac",
+]
 FLITE_VOICES = ["kal", "awb", "rms", "slt", "kal16"]
 #: Held out of training: these variants and one flite voice speak only in the test split.
 HELD_OUT_VARIANTS = {"f4", "m6", "Annie", "Gene", "linda", "travis"}
@@ -43,8 +88,13 @@ HELD_OUT_FLITE = {"rms"}
 def words(path: Path = Path("/usr/share/dict/american-english")) -> list[str]:
     if not path.exists():
         sys.exit(f"error: {path} is missing: apt install wamerican")
-    return sorted({w.strip().lower() for w in path.read_text(errors="ignore").split()
-                   if w.strip().isalpha() and w.strip().isascii() and 3 <= len(w.strip()) <= 9})
+    return sorted(
+        {
+            w.strip().lower()
+            for w in path.read_text(errors="ignore").split()
+            if w.strip().isalpha() and w.strip().isascii() and 3 <= len(w.strip()) <= 9
+        }
+    )
 
 
 def speakers(held_out: bool, rng: random.Random, count: int) -> list[tuple]:
@@ -56,8 +106,9 @@ def speakers(held_out: bool, rng: random.Random, count: int) -> list[tuple]:
         if rng.random() < 0.2 and flites:
             out.append(("flite", rng.choice(flites), "", 0, 0))
         else:
-            out.append(("espeak", rng.choice(ESPEAK_LANGS), rng.choice(variants), rng.randint(15, 85),
-                        rng.randint(130, 200)))
+            out.append(
+                ("espeak", rng.choice(ESPEAK_LANGS), rng.choice(variants), rng.randint(15, 85), rng.randint(130, 200))
+            )
     return out
 
 
@@ -76,17 +127,18 @@ def synthesize(speaker: tuple, text: str, workdir: Path, index: int) -> np.ndarr
     audio = soxr.resample(audio, rate, RATE)
     nonzero = np.flatnonzero(np.abs(audio) > 1e-3)
     if len(nonzero):
-        audio = audio[nonzero[0]: nonzero[-1] + 1]  # trim leading/trailing silence
+        audio = audio[nonzero[0] : nonzero[-1] + 1]  # trim leading/trailing silence
     peak = np.abs(audio).max() or 1.0
     return (audio / peak * 0.9 * 32767).astype(np.int16)
 
 
-def make_split(name: str, n_utt: int, n_speakers: int, vocab: list[str], held_out: bool, seed: int,
-               out: Path) -> None:
+def make_split(name: str, n_utt: int, n_speakers: int, vocab: list[str], held_out: bool, seed: int, out: Path) -> None:
     rng = random.Random(seed)
     spk = speakers(held_out, rng, n_speakers)
-    jobs = [(rng.randrange(n_speakers), " ".join(rng.choice(vocab) for _ in range(rng.randint(6, 14))))
-            for _ in range(n_utt)]
+    jobs = [
+        (rng.randrange(n_speakers), " ".join(rng.choice(vocab) for _ in range(rng.randint(6, 14))))
+        for _ in range(n_utt)
+    ]
     workdir = Path(tempfile.mkdtemp(prefix=f"tts_{name}_"))
     try:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -94,8 +146,13 @@ def make_split(name: str, n_utt: int, n_speakers: int, vocab: list[str], held_ou
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     lengths = np.array([len(a) for a in audio])
-    np.savez_compressed(out / f"{name}.npz", audio=np.concatenate(audio), lengths=lengths,
-                        speaker=np.array([j[0] for j in jobs]), speakers=np.array([repr(s) for s in spk]))
+    np.savez_compressed(
+        out / f"{name}.npz",
+        audio=np.concatenate(audio),
+        lengths=lengths,
+        speaker=np.array([j[0] for j in jobs]),
+        speakers=np.array([repr(s) for s in spk]),
+    )
     print(f"{name}: {n_utt} utterances, {n_speakers} speakers, {lengths.sum() / RATE / 3600:.2f} h")
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from convtasnet_hailo.hailo.emulation import Precision, build_emulation, calibrated
 from convtasnet_hailo.hailo.noise_folder import noise_dir_files, read_noise_precision, read_noise_scheme
-from convtasnet_hailo.quantization.datasets import load_set, recordings
-from convtasnet_hailo.quantization.noise import Judge
-from convtasnet_hailo.quantization.precision_advice import predicted_rtf
 from convtasnet_hailo.model.checkpoint import load_model
 from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.plan.cost_model import DeviceModel
 from convtasnet_hailo.plan.options import PlanOptions, PlanPath
+from convtasnet_hailo.quantization.datasets import load_set, recordings
+from convtasnet_hailo.quantization.noise import Judge
+from convtasnet_hailo.quantization.precision_advice import predicted_rtf
 
 
 def main() -> None:
@@ -46,15 +46,23 @@ def main() -> None:
     audio = load_set(recordings(args.audio, model.config.n_src, what="--audio"), model.config.sample_rate)
     judge = Judge(plan, tile_w, audio)
     outcome = judge.run(build_emulation(base, precision))
-    record = {"noise_dir": str(args.noise_dir), "keep": args.keep, "modes": modes,
-              "modes_count": {m: sum(1 for v in modes.values() if v == m) for m in sorted(set(modes.values()))},
-              "audio": audio.describe(model.config.sample_rate), "float_si_snri_db": judge.float_si_snri,
-              **outcome.summary(), "si_snri_loss_db": judge.float_si_snri - outcome.si_snri,
-              "predicted_device_rtf": predicted_rtf(plan, precision, tile_w, DeviceModel())["rtf"]}
+    record = {
+        "noise_dir": str(args.noise_dir),
+        "keep": args.keep,
+        "modes": modes,
+        "modes_count": {m: sum(1 for v in modes.values() if v == m) for m in sorted(set(modes.values()))},
+        "audio": audio.describe(model.config.sample_rate),
+        "float_si_snri_db": judge.float_si_snri,
+        **outcome.summary(),
+        "si_snri_loss_db": judge.float_si_snri - outcome.si_snri,
+        "predicted_device_rtf": predicted_rtf(plan, precision, tile_w, DeviceModel())["rtf"],
+    }
     args.out.write_text(json.dumps(record, indent=1))
-    print(f"{record['modes_count']}: SI-SNRi {outcome.si_snri:.2f} dB (float {judge.float_si_snri:.2f}, loss "
-          f"{record['si_snri_loss_db']:.2f}), {outcome.vs_float_db:.2f} dB against float, "
-          f"predicted RTF {record['predicted_device_rtf']:.3f}; {args.out}")
+    print(
+        f"{record['modes_count']}: SI-SNRi {outcome.si_snri:.2f} dB (float {judge.float_si_snri:.2f}, loss "
+        f"{record['si_snri_loss_db']:.2f}), {outcome.vs_float_db:.2f} dB against float, "
+        f"predicted RTF {record['predicted_device_rtf']:.3f}; {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 workers (CPUs): wall time of each and the 1 -> 2 worker speed-up (docs/benchmarks.md, "Ray";
 what the Ray path does: docs/ray.md).
 
-    .venv/bin/python scripts/make_demo_data.py corpus-set --corpus corpus/librispeech_8k/test --out data/ray40 --n 40 --seconds 4
+    .venv/bin/python scripts/make_demo_data.py corpus-set --corpus corpus/librispeech_8k/test \\
+        --out data/ray40 --n 40 --seconds 4
     .venv/bin/python scripts/measure_ray_evaluate.py --metadata data/ray40/mixture_test_mix_clean.csv \\
         --out docs/measured/ray_evaluate.json
 
@@ -15,19 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import os
+import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from convtasnet_hailo.assets import DEMO_MODEL
-from convtasnet_hailo.runtime.backend_setup import BackendOptions
-from convtasnet_hailo.tasks.options import ExecutorOptions
-from convtasnet_hailo.runtime.sources import ModelChoice, resolve
-from convtasnet_hailo.runtime import RunSpec
 from convtasnet_hailo.commands import evaluate
+from convtasnet_hailo.runtime import RunSpec
+from convtasnet_hailo.runtime.backend_setup import BackendOptions
+from convtasnet_hailo.runtime.sources import ModelChoice, resolve
+from convtasnet_hailo.tasks.options import ExecutorOptions
 
 
 def timed_run(metadata: Path, executor: ExecutorOptions, runs: Path) -> dict:
@@ -39,8 +40,12 @@ def timed_run(metadata: Path, executor: ExecutorOptions, runs: Path) -> dict:
     wall = time.perf_counter() - started
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
     summary = json.loads((run_dir / "evaluate_summary.json").read_text())
-    return {"wall_s": round(wall, 2), "exit_status": status, "n_mixtures": summary["n_mixtures"],
-            "si_snri_mean_db": round(summary["si_snri_db"]["mean"], 4)}
+    return {
+        "wall_s": round(wall, 2),
+        "exit_status": status,
+        "n_mixtures": summary["n_mixtures"],
+        "si_snri_mean_db": round(summary["si_snri_db"]["mean"], 4),
+    }
 
 
 def main() -> int:
@@ -50,8 +55,14 @@ def main() -> int:
     args = parser.parse_args()
     import ray
 
-    record = {"metadata": args.metadata, "model": DEMO_MODEL.name, "backend": "torch_proxy", "tile_w": 256,
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "runs": {}}
+    record = {
+        "metadata": args.metadata,
+        "model": DEMO_MODEL.name,
+        "backend": "torch_proxy",
+        "tile_w": 256,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "runs": {},
+    }
     with tempfile.TemporaryDirectory() as scratch:
         record["runs"]["local"] = timed_run(Path(args.metadata), ExecutorOptions(), Path(scratch) / "local")
         print("local", record["runs"]["local"], flush=True)

@@ -13,7 +13,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-
 from evaluate_table import run_file
 
 

@@ -18,8 +18,11 @@ from convtasnet_hailo.tolerances import REQUIRED_MARGIN
 PATHS = ("decoder", "masker", "full-chain")
 BACKENDS = ("torch_proxy", "onnxruntime")
 #: plan layouts: (label in the table, flags)
-LAYOUTS = (("-", ()), ("--block-chan 64", ("--block-chan", "64")),
-           ("float plan", ("--gln-in-stages", "--halo-edges", "--skip-sums-in-stages")))
+LAYOUTS = (
+    ("-", ()),
+    ("--block-chan 64", ("--block-chan", "64")),
+    ("float plan", ("--gln-in-stages", "--halo-edges", "--skip-sums-in-stages")),
+)
 
 
 def run_one(path: str, backend: str, layout: tuple[str, tuple[str, ...]], runs_dir: Path) -> dict:
@@ -32,22 +35,35 @@ def run_one(path: str, backend: str, layout: tuple[str, tuple[str, ...]], runs_d
     (run_dir,) = [d for d in root.iterdir() if d.is_dir()]
     records = [json.loads(p.read_text()) for p in sorted(run_dir.glob("*.json"))]
     tightest = min(records, key=lambda r: r["min_margin"])
-    return {"path": path, "backend": backend, "plan": label, "exit": code, "cases": len(records),
-            "passed": sum(r["all_close"] for r in records), "min_margin": tightest["min_margin"],
-            "stage": tightest["min_margin_stage"], "case": tightest["run_tag"],
-            "max_abs": tightest[f"{tightest['min_margin_stage']}_max_abs"],
-            "bound": tightest[f"{tightest['min_margin_stage']}_bound"],
-            "largest_max_rel": max(r["max_rel"] for r in records), "seconds": round(seconds, 1)}
+    return {
+        "path": path,
+        "backend": backend,
+        "plan": label,
+        "exit": code,
+        "cases": len(records),
+        "passed": sum(r["all_close"] for r in records),
+        "min_margin": tightest["min_margin"],
+        "stage": tightest["min_margin_stage"],
+        "case": tightest["run_tag"],
+        "max_abs": tightest[f"{tightest['min_margin_stage']}_max_abs"],
+        "bound": tightest[f"{tightest['min_margin_stage']}_bound"],
+        "largest_max_rel": max(r["max_rel"] for r in records),
+        "seconds": round(seconds, 1),
+    }
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| path | backend | plan | cases passed | smallest margin (bound / max_abs) | at stage (case) "
-             "| max_abs / bound | largest max_rel | wall |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| path | backend | plan | cases passed | smallest margin (bound / max_abs) | at stage (case) "
+        "| max_abs / bound | largest max_rel | wall |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['path']} | {r['backend']} | {r['plan']} | {r['passed']}/{r['cases']} | "
-                     f"{r['min_margin']:.1f}x | {r['stage']} ({r['case']}) | {r['max_abs']:.2e} / {r['bound']:.2e} | "
-                     f"{r['largest_max_rel']:.1e} | {r['seconds']:.0f} s |")
+        lines.append(
+            f"| {r['path']} | {r['backend']} | {r['plan']} | {r['passed']}/{r['cases']} | "
+            f"{r['min_margin']:.1f}x | {r['stage']} ({r['case']}) | {r['max_abs']:.2e} / {r['bound']:.2e} | "
+            f"{r['largest_max_rel']:.1e} | {r['seconds']:.0f} s |"
+        )
     return "\n".join(lines)
 
 

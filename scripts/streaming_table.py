@@ -34,8 +34,21 @@ def run(model_args: list[str], hop_ms: int, plan: str, seconds: float, work: Pat
     clip = work / f"clip_{seconds:g}.wav"
     soundfile.write(clip, audio[: int(seconds * rate)], rate, subtype="FLOAT")
     out = work / f"{abs(hash(tuple(model_args)))}_{hop_ms}_{plan}"
-    code = main(["stream", str(clip), *model_args, "--hop-ms", str(hop_ms), "--plan", plan, "--backend",
-                 "onnxruntime", "--out", str(out)])
+    code = main(
+        [
+            "stream",
+            str(clip),
+            *model_args,
+            "--hop-ms",
+            str(hop_ms),
+            "--plan",
+            plan,
+            "--backend",
+            "onnxruntime",
+            "--out",
+            str(out),
+        ]
+    )
     record = json.loads((out / "stream_run.json").read_text())
     record["exit"] = code
     return record
@@ -44,10 +57,12 @@ def run(model_args: list[str], hop_ms: int, plan: str, seconds: float, work: Pat
 def row(name: str, hop_ms: int, plan: str, record: dict) -> str:
     p, lat = record["device_prediction"], record["latency"]
     parity = record["parity_vs_offline"]
-    return (f"| {name} | {hop_ms} | {plan} ({p['execution_mode']}) | {p['calls_per_hop']} | "
-            f"{p['recomputed_macs_per_hop'] / 1e6:.1f} M | {p['boundary_bytes_per_hop'] / 1e3:.1f} kB | "
-            f"{p['device_ms_per_hop']:.2f} | {p['end_to_end_latency_ms']:.1f} | {lat['host_ms_per_hop']['p50']:.2f} | "
-            f"{parity['max_abs']:.1e} / {parity['bound']:.1e} ({parity['samples_compared']} samples) |")
+    return (
+        f"| {name} | {hop_ms} | {plan} ({p['execution_mode']}) | {p['calls_per_hop']} | "
+        f"{p['recomputed_macs_per_hop'] / 1e6:.1f} M | {p['boundary_bytes_per_hop'] / 1e3:.1f} kB | "
+        f"{p['device_ms_per_hop']:.2f} | {p['end_to_end_latency_ms']:.1f} | {lat['host_ms_per_hop']['p50']:.2f} | "
+        f"{parity['max_abs']:.1e} / {parity['bound']:.1e} ({parity['samples_compared']} samples) |"
+    )
 
 
 def main() -> None:
@@ -55,9 +70,11 @@ def main() -> None:
     parser.add_argument("--out", default="docs/measured/streaming.md")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of the streamed clip (demo mixture)")
     args = parser.parse_args()
-    lines = ["| model | hop ms | plan (mode) | calls/hop | recomputed MACs/hop | bytes/hop | predicted device ms/hop "
-             "| predicted end-to-end ms | host ms/hop here (p50) | vs offline max-abs / bound |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | hop ms | plan (mode) | calls/hop | recomputed MACs/hop | bytes/hop | predicted device ms/hop "
+        "| predicted end-to-end ms | host ms/hop here (p50) | vs offline max-abs / bound |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for name, model_args in MODELS.items():
             for hop_ms in HOPS_MS:
@@ -66,13 +83,15 @@ def main() -> None:
                     lines.append(row(name, hop_ms, plan, run(model_args, hop_ms, plan, seconds, Path(tmp))))
     import datetime
 
-    text = ("# Streaming on the device: receptive-field windows against the per-hop plan\n\n"
-            f"Measured {datetime.date.today().isoformat()} by `scripts/streaming_table.py` ({args.seconds:g} s of "
-            "the demo mixture; 1 s for the "
-            "full-size model). Predictions: Hailo-8L, Pi 5 PCIe Gen2 x1, the cost model's parameters "
-            "(`stream_run.json` `device_prediction.parameters`, each sourced or marked ASSUMPTION), the "
-            "execution mode `stream --plan auto` would pick for that plan. Host time: this machine, onnxruntime, "
-            f"outside the device calls. Anchors: {ANCHORS}.\n\n" + "\n".join(lines) + "\n")
+    text = (
+        "# Streaming on the device: receptive-field windows against the per-hop plan\n\n"
+        f"Measured {datetime.date.today().isoformat()} by `scripts/streaming_table.py` ({args.seconds:g} s of "
+        "the demo mixture; 1 s for the "
+        "full-size model). Predictions: Hailo-8L, Pi 5 PCIe Gen2 x1, the cost model's parameters "
+        "(`stream_run.json` `device_prediction.parameters`, each sourced or marked ASSUMPTION), the "
+        "execution mode `stream --plan auto` would pick for that plan. Host time: this machine, onnxruntime, "
+        f"outside the device calls. Anchors: {ANCHORS}.\n\n" + "\n".join(lines) + "\n"
+    )
     Path(args.out).write_text(text)
     print(text)
 

@@ -22,7 +22,8 @@ it (fewer mixtures in a long batch), so gLN's statistics over long inputs are se
 ``--valid-metadata`` validates on LibriMix metadata CSVs (`scripts/make_librimix_sets.py`).
 ``--teacher`` distils: the teacher's estimates are extra targets (weight ``--distill``).
 
-    python scripts/train_demo_model.py --real corpus/librispeech_8k --init src/convtasnet_hailo/assets/demo/convtasnet_demo_8k.pth \\
+    python scripts/train_demo_model.py --real corpus/librispeech_8k \\
+        --init src/convtasnet_hailo/assets/demo/convtasnet_demo_8k.pth \\
         --augment --seconds 2 --max-seconds 10 --librimix-levels --minutes 60 --out runs_train/ft.pth \\
         --valid-metadata data/librimix_demo/wav8k/max/metadata/mixture_dev_mix_clean.csv \\
                          data/librimix_demo/wav8k/min/metadata/mixture_dev_mix_clean.csv
@@ -61,19 +62,57 @@ from convtasnet_hailo.model.config import ConvTasNetConfig, MaskAct, NormType
 from convtasnet_hailo.model.convtasnet import ConvTasNet
 
 #: Compact enough for Hailo-8L: 14 blocks, 128 filters, 0.4 M parameters, 0.4 GMAC per second of audio.
-DEMO_CONFIG = ConvTasNetConfig(n_src=2, n_filters=128, kernel_size=16, stride=8, bn_chan=64, hid_chan=128,
-                               skip_chan=64, conv_kernel_size=3, n_blocks=7, n_repeats=2,
-                               norm_type=NormType.GLN, mask_act=MaskAct.RELU, sample_rate=8000)
+DEMO_CONFIG = ConvTasNetConfig(
+    n_src=2,
+    n_filters=128,
+    kernel_size=16,
+    stride=8,
+    bn_chan=64,
+    hid_chan=128,
+    skip_chan=64,
+    conv_kernel_size=3,
+    n_blocks=7,
+    n_repeats=2,
+    norm_type=NormType.GLN,
+    mask_act=MaskAct.RELU,
+    sample_rate=8000,
+)
 #: The causal 16 kHz denoiser (``--denoise``): 8 ms hops plus L - S = 16 samples of latency (9 ms), a 0.51 s
 #: receptive field, 0.4 M parameters, 0.38 GMAC per second of audio.
-DENOISE_CONFIG = ConvTasNetConfig(n_src=1, n_filters=128, kernel_size=32, stride=16, bn_chan=64, hid_chan=128,
-                                  skip_chan=64, conv_kernel_size=3, n_blocks=7, n_repeats=2,
-                                  norm_type=NormType.CLN, mask_act=MaskAct.SIGMOID, causal=True, sample_rate=16000)
+DENOISE_CONFIG = ConvTasNetConfig(
+    n_src=1,
+    n_filters=128,
+    kernel_size=32,
+    stride=16,
+    bn_chan=64,
+    hid_chan=128,
+    skip_chan=64,
+    conv_kernel_size=3,
+    n_blocks=7,
+    n_repeats=2,
+    norm_type=NormType.CLN,
+    mask_act=MaskAct.SIGMOID,
+    causal=True,
+    sample_rate=16000,
+)
 RATE = 8000
 STATE_FORMAT = 1
 #: Options a resumed run must share with the run it continues (the others may change per piece).
-RESUME_KEYS = ("real", "corpus", "denoise", "causal", "augment", "reverb_prob", "seed", "batch", "seconds", "max_seconds",
-               "librimix_levels", "teacher", "distill")
+RESUME_KEYS = (
+    "real",
+    "corpus",
+    "denoise",
+    "causal",
+    "augment",
+    "reverb_prob",
+    "seed",
+    "batch",
+    "seconds",
+    "max_seconds",
+    "librimix_levels",
+    "teacher",
+    "distill",
+)
 
 
 class Corpus:
@@ -85,12 +124,12 @@ class Corpus:
         self.speaker = speaker
 
     @classmethod
-    def from_npz(cls, path: Path) -> "Corpus":
+    def from_npz(cls, path: Path) -> Corpus:
         data = np.load(path)
         return cls(data["audio"], data["lengths"], data["speaker"])
 
     @classmethod
-    def from_folder(cls, folder: Path) -> "Corpus":
+    def from_folder(cls, folder: Path) -> Corpus:
         """Every ``<speaker>-<chapter>-<utterance>.ogg`` (LibriSpeech naming) of an 8 kHz folder."""
         import soundfile as sf
 
@@ -106,16 +145,16 @@ class Corpus:
         return len(self.speaker)
 
     def utterance(self, index: int) -> np.ndarray:
-        return self.audio[self.offsets[index]: self.offsets[index + 1]].astype(np.float32) / 32768
+        return self.audio[self.offsets[index] : self.offsets[index + 1]].astype(np.float32) / 32768
 
 
 def _crop(wav: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     if len(wav) >= length:
         start = rng.integers(0, len(wav) - length + 1)
-        return wav[start: start + length]
+        return wav[start : start + length]
     out = np.zeros(length, np.float32)
     start = rng.integers(0, length - len(wav) + 1)
-    out[start: start + len(wav)] = wav
+    out[start : start + len(wav)] = wav
     return out
 
 
@@ -127,7 +166,7 @@ def synthetic_rir(rng: np.random.Generator, rate: int = RATE) -> np.ndarray:
     tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60) * rng.uniform(0.2, 0.6)
     tail[: int(0.002 * rate)] = 0
     tail[0] = 1.0
-    return (tail / np.sqrt(np.sum(tail ** 2))).astype(np.float32)
+    return (tail / np.sqrt(np.sum(tail**2))).astype(np.float32)
 
 
 def room_rirs(count: int, seed: int, rate: int = RATE) -> list[np.ndarray]:
@@ -152,8 +191,8 @@ def room_rirs(count: int, seed: int, rate: int = RATE) -> list[np.ndarray]:
         room.add_microphone(rng.uniform(0.5, room_dim - 0.5))
         room.compute_rir()
         rir = np.asarray(room.rir[0][0], dtype=np.float64)
-        rir = rir[max(0, int(np.argmax(np.abs(rir))) - 8):][: int(0.8 * rate)]  # direct path first
-        rirs.append((rir / np.sqrt(np.sum(rir ** 2))).astype(np.float32))
+        rir = rir[max(0, int(np.argmax(np.abs(rir))) - 8) :][: int(0.8 * rate)]  # direct path first
+        rirs.append((rir / np.sqrt(np.sum(rir**2))).astype(np.float32))
     return rirs
 
 
@@ -184,8 +223,13 @@ def augment(source: np.ndarray, rng: np.random.Generator, augmentation: Augmenta
     return source.astype(np.float32)
 
 
-def make_mixture(corpus: Corpus, length: int, rng: np.random.Generator, augmentation: Augmentation | None = None,
-                 librimix_levels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def make_mixture(
+    corpus: Corpus,
+    length: int,
+    rng: np.random.Generator,
+    augmentation: Augmentation | None = None,
+    librimix_levels: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """(sources (2, length), mixture (length,)) from two speakers. Levels: the second source within
     +-5 dB of the first, or with ``librimix_levels`` each utterance at a level drawn in [-33, -25] dB
     (LibriMix's loudness range, here as RMS over the whole utterance before cropping). A source
@@ -200,16 +244,20 @@ def make_mixture(corpus: Corpus, length: int, rng: np.random.Generator, augmenta
         waves = [perturb_speed(w, rng) if rng.random() < 0.5 else w for w in waves]
     if librimix_levels:
         levels = rng.uniform(-33, -25, size=2)
-        waves = [w * (10 ** (level / 20) / (np.sqrt(np.mean(w ** 2)) + 1e-8)) for w, level in zip(waves, levels)]
+        waves = [
+            w * (10 ** (level / 20) / (np.sqrt(np.mean(w**2)) + 1e-8)) for w, level in zip(waves, levels, strict=True)
+        ]
     sources = np.stack([_crop(w, length, rng) for w in waves])
     if augmentation:
         sources = np.stack([augment(s, rng, augmentation) for s in sources])
     if not librimix_levels:
-        sources /= np.sqrt((sources ** 2).mean(axis=1, keepdims=True)) + 1e-8
+        sources /= np.sqrt((sources**2).mean(axis=1, keepdims=True)) + 1e-8
         sources[1] *= 10 ** (rng.uniform(-5, 5) / 20)
     mixture = sources.sum(axis=0)
     if augmentation:
-        mixture = mixture + rng.standard_normal(length) * np.sqrt((mixture ** 2).mean()) * 10 ** (-rng.uniform(25, 40) / 20)
+        mixture = mixture + rng.standard_normal(length) * np.sqrt((mixture**2).mean()) * 10 ** (
+            -rng.uniform(25, 40) / 20
+        )
     scale = rng.uniform(0.3, 0.9) / (np.abs(mixture).max() + 1e-8)
     return (sources * scale).astype(np.float32), (mixture * scale).astype(np.float32)
 
@@ -218,9 +266,9 @@ def si_snr(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> t
     """Zero-mean SI-SNR in dB over the last axis (Asteroid's definition)."""
     estimate = estimate - estimate.mean(-1, keepdim=True)
     target = target - target.mean(-1, keepdim=True)
-    projection = (estimate * target).sum(-1, keepdim=True) * target / ((target ** 2).sum(-1, keepdim=True) + eps)
+    projection = (estimate * target).sum(-1, keepdim=True) * target / ((target**2).sum(-1, keepdim=True) + eps)
     noise = estimate - projection
-    return 10 * torch.log10((projection ** 2).sum(-1) / ((noise ** 2).sum(-1) + eps) + eps)
+    return 10 * torch.log10((projection**2).sum(-1) / ((noise**2).sum(-1) + eps) + eps)
 
 
 def pit_si_snr(estimates: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
@@ -265,8 +313,9 @@ def si_snri(model: ConvTasNet, items: list[tuple[torch.Tensor, torch.Tensor]]) -
     return float(np.mean(scores))
 
 
-def segment_plan(rng: np.random.Generator, batch: int, seconds: float, max_seconds: float | None,
-                 rate: int = RATE) -> tuple[int, int]:
+def segment_plan(
+    rng: np.random.Generator, batch: int, seconds: float, max_seconds: float | None, rate: int = RATE
+) -> tuple[int, int]:
     """(mixtures, samples) of the next batch: fixed ``seconds``, or a length drawn in
     [seconds, max_seconds] with about as much audio per batch as ``batch`` x ``seconds``."""
     if not max_seconds or max_seconds <= seconds:
@@ -275,8 +324,9 @@ def segment_plan(rng: np.random.Generator, batch: int, seconds: float, max_secon
     return max(1, int(round(batch * seconds / length))), int(length * rate)
 
 
-def distillation_loss(estimates: torch.Tensor, sources: torch.Tensor, teacher: torch.Tensor | None,
-                      weight: float) -> torch.Tensor:
+def distillation_loss(
+    estimates: torch.Tensor, sources: torch.Tensor, teacher: torch.Tensor | None, weight: float
+) -> torch.Tensor:
     """Negative PIT SI-SNR against the sources, mixed with the same against the teacher's estimates."""
     loss = -pit_si_snr(estimates, sources).mean()
     if teacher is None or weight <= 0:
@@ -285,6 +335,7 @@ def distillation_loss(estimates: torch.Tensor, sources: torch.Tensor, teacher: t
 
 
 # --- the state file -----------------------------------------------------------------------------
+
 
 def _numpy_state(rng: np.random.Generator) -> str:
     return json.dumps(rng.bit_generator.state)
@@ -348,7 +399,7 @@ class SeparationTask:
     """Two-speaker separation: mixtures drawn from a corpus, negative PIT SI-SNR (with a teacher's
     targets mixed in), validation SI-SNRi with the best permutation."""
 
-    corpus: "Corpus"
+    corpus: Corpus
     validation: list
     augmentation: Augmentation | None = None
     librimix_levels: bool = False
@@ -386,16 +437,25 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus | None,
-          validation: list[tuple[torch.Tensor, torch.Tensor]] | None, augmentation: Augmentation | None = None,
-          teacher: ConvTasNet | None = None, report=print, initial_best: float = -np.inf, task=None) -> dict:
+def train(
+    options: TrainOptions,
+    model: ConvTasNet,
+    train_corpus: Corpus | None,
+    validation: list[tuple[torch.Tensor, torch.Tensor]] | None,
+    augmentation: Augmentation | None = None,
+    teacher: ConvTasNet | None = None,
+    report=print,
+    initial_best: float = -np.inf,
+    task=None,
+) -> dict:
     """One piece of training: resumes from ``options.state`` when it exists, stops after
     ``options.minutes`` or at ``options.max_steps`` (total) or on a signal, and saves the state.
     ``initial_best``: the score ``options.out`` must beat to be written (a new run's). ``task``:
     what is trained (``batch``, ``loss``, ``validate``, as ``SeparationTask``); by default the
     separation of ``train_corpus``. Returns the final state's summary (step, best, elapsed)."""
-    task = task or SeparationTask(train_corpus, validation, augmentation, options.librimix_levels, teacher,
-                                  options.distill)
+    task = task or SeparationTask(
+        train_corpus, validation, augmentation, options.librimix_levels, teacher, options.distill
+    )
     random.seed(options.seed)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
@@ -407,9 +467,11 @@ def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus | None,
         state = read_state(options.state)
         changed = [k for k, v in options.resume_keys.items() if json.loads(state["resume_keys"]).get(k) != v]
         if changed:
-            raise SystemExit(f"{options.state} is a run with another --{changed[0].replace('_', '-')} "
-                             f"({json.loads(state['resume_keys']).get(changed[0])!r}); pass the same options, or "
-                             "another --state to start a new run")
+            raise SystemExit(
+                f"{options.state} is a run with another --{changed[0].replace('_', '-')} "
+                f"({json.loads(state['resume_keys']).get(changed[0])!r}); pass the same options, or "
+                "another --state to start a new run"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -424,11 +486,21 @@ def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus | None,
     model.train()
 
     def snapshot() -> dict:
-        return {"format": STATE_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step, "best": best, "piece": piece, "losses": list(losses),
-                "elapsed_s": elapsed_before + (time.time() - started), "numpy_rng": _numpy_state(rng),
-                "python_rng": json.dumps(random.getstate()), "torch_rng": torch.get_rng_state(),
-                "resume_keys": json.dumps(options.resume_keys)}
+        return {
+            "format": STATE_FORMAT,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "best": best,
+            "piece": piece,
+            "losses": list(losses),
+            "elapsed_s": elapsed_before + (time.time() - started),
+            "numpy_rng": _numpy_state(rng),
+            "python_rng": json.dumps(random.getstate()),
+            "torch_rng": torch.get_rng_state(),
+            "resume_keys": json.dumps(options.resume_keys),
+        }
 
     started = last_save = time.time()
     while time.time() - started < options.minutes * 60 and not _Stop.requested:
@@ -448,11 +520,15 @@ def train(options: TrainOptions, model: ConvTasNet, train_corpus: Corpus | None,
             model.train()
             score = scores["val_si_snri"]
             scheduler.step(score)
-            entry = {"step": step, "piece": piece,
-                     "minutes": round((elapsed_before + time.time() - started) / 60, 1),
-                     "train_loss": round(float(np.mean(losses)), 3),
-                     **{k: round(v, 3) for k, v in scores.items()}, "lr": optimizer.param_groups[0]["lr"],
-                     "time": datetime.datetime.now().isoformat(timespec="seconds")}
+            entry = {
+                "step": step,
+                "piece": piece,
+                "minutes": round((elapsed_before + time.time() - started) / 60, 1),
+                "train_loss": round(float(np.mean(losses)), 3),
+                **{k: round(v, 3) for k, v in scores.items()},
+                "lr": optimizer.param_groups[0]["lr"],
+                "time": datetime.datetime.now().isoformat(timespec="seconds"),
+            }
             losses = []
             if score > best:
                 best = score
@@ -497,12 +573,14 @@ def separation_setup(args) -> tuple[ConvTasNetConfig, SeparationTask, object]:
     else:
         train_corpus, valid = Corpus.from_npz(args.corpus / "train.npz"), Corpus.from_npz(args.corpus / "test.npz")
     augmentation = Augmentation(tuple(room_rirs(256, seed=args.seed)), args.reverb_prob) if args.augment else None
-    validation = (librimix_validation(args.valid_metadata) if args.valid_metadata
-                  else validation_set(valid, 64, 4.0, seed=123))
+    validation = (
+        librimix_validation(args.valid_metadata) if args.valid_metadata else validation_set(valid, 64, 4.0, seed=123)
+    )
     config = dataclasses.replace(DEMO_CONFIG, causal=True, norm_type=NormType.CLN) if args.causal else DEMO_CONFIG
     teacher = load_model(str(args.teacher))[0].eval() if args.teacher else None
-    task = SeparationTask(train_corpus, validation, augmentation, args.librimix_levels, teacher,
-                          args.distill if teacher else 0.0)
+    task = SeparationTask(
+        train_corpus, validation, augmentation, args.librimix_levels, teacher, args.distill if teacher else 0.0
+    )
     return config, task, [str(p) for p in args.valid_metadata or []] or "64 x 4 s, seed 123"
 
 
@@ -512,8 +590,10 @@ def denoise_setup(args) -> tuple[ConvTasNetConfig, object, str]:
     from denoise_data import DenoiseTask, load_split, read_fixed_set
 
     if args.teacher or args.causal or args.librimix_levels or args.valid_metadata:
-        raise SystemExit("--denoise trains the causal denoiser alone: drop --teacher, --causal, --librimix-levels "
-                         "and --valid-metadata")
+        raise SystemExit(
+            "--denoise trains the causal denoiser alone: drop --teacher, --causal, --librimix-levels "
+            "and --valid-metadata"
+        )
     rooms = tuple(room_rirs(256, seed=args.seed, rate=DENOISE_CONFIG.sample_rate))
     data = load_split(args.denoise, "train", rooms, reverb_prob=args.reverb_prob, speed=0.3)
     validation = read_fixed_set(args.denoise / "valid")
@@ -527,32 +607,50 @@ def main() -> None:
     corpus = parser.add_mutually_exclusive_group(required=True)
     corpus.add_argument("--real", type=Path, help="corpus/librispeech_8k (train/ and valid/ folders of .ogg)")
     corpus.add_argument("--corpus", type=Path, help="synthetic corpus from make_tts_corpus.py (train.npz, test.npz)")
-    corpus.add_argument("--denoise", type=Path,
-                        help="train the causal 16 kHz denoiser on this corpus of make_denoise_corpus.py")
+    corpus.add_argument(
+        "--denoise", type=Path, help="train the causal 16 kHz denoiser on this corpus of make_denoise_corpus.py"
+    )
     parser.add_argument("--out", type=Path, required=True, help="the best checkpoint (Asteroid format)")
     parser.add_argument("--state", type=Path, help="training state to resume from and save to (default <out>.state.pt)")
     parser.add_argument("--history", type=Path, help="validation history, JSON lines (default <out>.history.jsonl)")
     parser.add_argument("--minutes", type=float, default=60, help="this piece's training time")
     parser.add_argument("--max-steps", type=int, help="stop at this total step count")
     parser.add_argument("--batch", type=int, default=8, help="mixtures per batch at --seconds")
-    parser.add_argument("--seconds", type=float, default=2.0, help="training segment length (the shortest with --max-seconds)")
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="training segment length (the shortest with --max-seconds)"
+    )
     parser.add_argument("--max-seconds", type=float, help="draw each batch's length in [--seconds, this]")
-    parser.add_argument("--librimix-levels", action="store_true",
-                        help="each utterance's level drawn in [-33, -25] dB (LibriMix's range) instead of +-5 dB")
+    parser.add_argument(
+        "--librimix-levels",
+        action="store_true",
+        help="each utterance's level drawn in [-33, -25] dB (LibriMix's range) instead of +-5 dB",
+    )
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (a resumed piece with the same count continues bit-exactly)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads (a resumed piece with the same count continues bit-exactly)",
+    )
     parser.add_argument("--reverb-prob", type=float, default=0.6, help="share of sources reverberated (--augment)")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between validations (and checkpoints)")
     parser.add_argument("--save-every", type=float, default=10.0, help="minutes between state saves")
-    parser.add_argument("--valid-metadata", type=Path, nargs="+",
-                        help="LibriMix metadata CSVs to validate on (default: 64 mixtures of 4 s of the valid speakers)")
+    parser.add_argument(
+        "--valid-metadata",
+        type=Path,
+        nargs="+",
+        help="LibriMix metadata CSVs to validate on (default: 64 mixtures of 4 s of the valid speakers)",
+    )
     parser.add_argument("--init", type=Path, help="start a new run from this checkpoint (same sizes)")
     parser.add_argument("--teacher", type=Path, help="distil from this model: its estimates are extra targets")
     parser.add_argument("--distill", type=float, default=0.5, help="weight of the teacher's targets (with --teacher)")
-    parser.add_argument("--causal", action="store_true",
-                        help="the causal (cLN) variant for streaming; --init may be a non-causal checkpoint of the "
-                             "same sizes (same weights, other padding and norm statistics)")
+    parser.add_argument(
+        "--causal",
+        action="store_true",
+        help="the causal (cLN) variant for streaming; --init may be a non-causal checkpoint of the "
+        "same sizes (same weights, other padding and norm statistics)",
+    )
     parser.add_argument("--augment", action="store_true", help="reverberation, tilt and noise (real-room conditions)")
     args = parser.parse_args()
     if args.teacher is not None and not 0 < args.distill <= 1:
@@ -569,18 +667,42 @@ def main() -> None:
     if args.init and not state.is_file():
         init = load_model(str(args.init))[0].state_dict()
         if args.causal:  # a causal depthwise conv is Sequential(conv, chomp): the same weights one level down
-            init = {k.replace("shared_block.3.weight", "shared_block.3.0.weight")
-                    .replace("shared_block.3.bias", "shared_block.3.0.bias"): v for k, v in init.items()}
+            init = {
+                k.replace("shared_block.3.weight", "shared_block.3.0.weight").replace(
+                    "shared_block.3.bias", "shared_block.3.0.bias"
+                ): v
+                for k, v in init.items()
+            }
         model.load_state_dict(init)
     resume_keys = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k in RESUME_KEYS}
-    options = TrainOptions(out=args.out, state=state, history=history, minutes=args.minutes, max_steps=args.max_steps,
-                           batch=args.batch, seconds=args.seconds, max_seconds=args.max_seconds, lr=args.lr,
-                           seed=args.seed, eval_every=args.eval_every, save_every_minutes=args.save_every,
-                           librimix_levels=args.librimix_levels, rate=config.sample_rate, resume_keys=resume_keys)
+    options = TrainOptions(
+        out=args.out,
+        state=state,
+        history=history,
+        minutes=args.minutes,
+        max_steps=args.max_steps,
+        batch=args.batch,
+        seconds=args.seconds,
+        max_seconds=args.max_seconds,
+        lr=args.lr,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        save_every_minutes=args.save_every,
+        librimix_levels=args.librimix_levels,
+        rate=config.sample_rate,
+        resume_keys=resume_keys,
+    )
     initial_best = -np.inf
     if not state.is_file():
-        start = {"step": 0, "event": "start", "init": str(args.init), "config": config.to_json(),
-                 "validation": described, "n_validation": len(task.validation), **resume_keys}
+        start = {
+            "step": 0,
+            "event": "start",
+            "init": str(args.init),
+            "config": config.to_json(),
+            "validation": described,
+            "n_validation": len(task.validation),
+            **resume_keys,
+        }
         if args.init:  # a fine-tune's checkpoint is written only when it beats its starting point
             initial_best = start["val_si_snri_init"] = round(task.validate(model)["val_si_snri"], 3)
             model.train()
@@ -590,14 +712,27 @@ def main() -> None:
         print(json.dumps(start), flush=True)
     _Stop.install()
     result = train(options, model, None, None, initial_best=initial_best, task=task)
-    args.out.with_name(args.out.stem + ".training.json").write_text(json.dumps(
-        {"config": config.to_json(), "init": str(args.init), "lr": args.lr, **resume_keys,
-         "best_val_si_snri_db": round(result["best"], 3), "steps": result["step"],
-         "minutes": round(result["elapsed_s"] / 60, 1), "pieces": result["piece"],
-         "history": [h for h in read_history(history) if "val_si_snri" in h]}, indent=1))
+    args.out.with_name(args.out.stem + ".training.json").write_text(
+        json.dumps(
+            {
+                "config": config.to_json(),
+                "init": str(args.init),
+                "lr": args.lr,
+                **resume_keys,
+                "best_val_si_snri_db": round(result["best"], 3),
+                "steps": result["step"],
+                "minutes": round(result["elapsed_s"] / 60, 1),
+                "pieces": result["piece"],
+                "history": [h for h in read_history(history) if "val_si_snri" in h],
+            },
+            indent=1,
+        )
+    )
     written = args.out if args.out.is_file() else "none yet: nothing beat the starting point"
-    print(f"best validation SI-SNRi {result['best']:.2f} dB after {result['step']} steps "
-          f"({result['elapsed_s'] / 60:.1f} min in {result['piece']} piece(s)); state {state}; best {written}")
+    print(
+        f"best validation SI-SNRi {result['best']:.2f} dB after {result['step']} steps "
+        f"({result['elapsed_s'] / 60:.1f} min in {result['piece']} piece(s)); state {state}; best {written}"
+    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ def pytest_report_header(config):
 
     from convtasnet_hailo.backends.onnxruntime_backend import default_threads
 
-    return (f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, torch {torch.get_num_threads()}, "
-            f"onnxruntime {default_threads() or 'one per core'}")
+    return (
+        f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, torch {torch.get_num_threads()}, "
+        f"onnxruntime {default_threads() or 'one per core'}"
+    )
 
 
 @pytest.fixture
@@ -45,9 +47,15 @@ def write_librimix_tree(root, n: int = 3, rate: int = 8000, seconds: float = 0.5
         for folder, wav in (("s1", s1), ("s2", s2), ("mix_clean", s1 + s2)):
             (base / folder).mkdir(parents=True, exist_ok=True)
             sf.write(base / folder / f"{mixture_id}.wav", wav, rate, subtype="FLOAT")
-        rows.append({"mixture_ID": mixture_id, "mixture_path": str(base / "mix_clean" / f"{mixture_id}.wav"),
-                     "source_1_path": str(base / "s1" / f"{mixture_id}.wav"),
-                     "source_2_path": str(base / "s2" / f"{mixture_id}.wav"), "length": len(s1)})
+        rows.append(
+            {
+                "mixture_ID": mixture_id,
+                "mixture_path": str(base / "mix_clean" / f"{mixture_id}.wav"),
+                "source_1_path": str(base / "s1" / f"{mixture_id}.wav"),
+                "source_2_path": str(base / "s2" / f"{mixture_id}.wav"),
+                "length": len(s1),
+            }
+        )
     metadata = root / "Libri2Mix" / "metadata"
     metadata.mkdir(parents=True)
     with open(metadata / "mixture_test_mix_clean.csv", "w", newline="") as handle:

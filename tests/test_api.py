@@ -22,10 +22,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_api_is_exported_from_the_package_root():
-    assert set(convtasnet_hailo.__all__) >= {"Separator", "StreamingSeparator", "TorchProxy", "OnnxRuntime",
-                                             "HailoRuntime", "HailoEmulator", "HailoQuant", "load_audio", "score",
-                                             "run_parity"}
-    from convtasnet_hailo import HailoQuant, Separator as S  # noqa: F401
+    assert set(convtasnet_hailo.__all__) >= {
+        "Separator",
+        "StreamingSeparator",
+        "TorchProxy",
+        "OnnxRuntime",
+        "HailoRuntime",
+        "HailoEmulator",
+        "HailoQuant",
+        "load_audio",
+        "score",
+        "run_parity",
+    }
+    from convtasnet_hailo import HailoQuant  # noqa: F401
 
 
 def test_separate_equals_the_model(tiny_checkpoint):
@@ -43,8 +52,25 @@ def test_a_long_input_is_segmented_as_the_separate_command_does(tmp_path, tiny_c
 
     wav = speech_like(12.0, 8000, 4)
     soundfile.write(tmp_path / "long.wav", wav, 8000, subtype="FLOAT")
-    assert main(["separate", str(tmp_path / "long.wav"), "--model", str(tiny_checkpoint), "--tile-w", "16",
-                 "--segment", "5", "--subtype", "FLOAT", "--out", str(tmp_path / "cli")]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(tmp_path / "long.wav"),
+                "--model",
+                str(tiny_checkpoint),
+                "--tile-w",
+                "16",
+                "--segment",
+                "5",
+                "--subtype",
+                "FLOAT",
+                "--out",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 0
+    )
     cli = np.stack([soundfile.read(tmp_path / "cli" / f"long_s{i}.wav", dtype="float32")[0] for i in (1, 2)])
     with Separator.from_checkpoint(tiny_checkpoint, tile_w=16, segment="5") as separator:
         api = separator.separate_file(tmp_path / "long.wav")
@@ -76,14 +102,14 @@ def test_a_streaming_separator_gives_back_every_sample_of_the_offline_model(tmp_
     wav = speech_like(0.6, 8000, 5)
     with StreamingSeparator.from_checkpoint(checkpoint, hop_ms=8, backend="onnxruntime") as streamer:
         whole = len(wav) // streamer.hop * streamer.hop
-        pieces = [streamer.push(wav[i:i + streamer.hop]) for i in range(0, whole, streamer.hop)]
+        pieces = [streamer.push(wav[i : i + streamer.hop]) for i in range(0, whole, streamer.hop)]
         streamed = np.concatenate(pieces + [streamer.finish(wav[whole:])], axis=-1)
         assert streamer.finish().shape == (2, 0), "a second finish() returns nothing more"
         with pytest.raises(UserError, match="push after finish"):
-            streamer.push(wav[:streamer.hop])
+            streamer.push(wav[: streamer.hop])
     assert_within_contract(streamed, reference_separation(load_model(str(checkpoint))[0], wav), "api stream")
     with pytest.raises(UserError, match="closed"):
-        streamer.push(wav[:streamer.hop])
+        streamer.push(wav[: streamer.hop])
 
 
 def test_a_bad_hop_is_refused_and_the_stream_goes_on(tmp_path):
@@ -98,8 +124,9 @@ def test_a_bad_hop_is_refused_and_the_stream_goes_on(tmp_path):
         with pytest.raises(UserError, match=r"samples has shape \(64, 2\)"):
             streamer.push(np.stack([wav[:hop], wav[:hop]], axis=1))
         whole = len(wav) // hop * hop
-        out = np.concatenate([streamer.push(wav[i:i + hop]) for i in range(0, whole, hop)]
-                             + [streamer.finish(wav[whole:])], axis=-1)
+        out = np.concatenate(
+            [streamer.push(wav[i : i + hop]) for i in range(0, whole, hop)] + [streamer.finish(wav[whole:])], axis=-1
+        )
     assert_within_contract(out, reference_separation(load_model(str(checkpoint))[0], wav), "after refusals")
 
 
@@ -124,8 +151,10 @@ def test_write_sources_stays_in_its_folder_and_never_over_an_input(tmp_path, tin
             separator.write_sources(sources, tmp_path / "out", "../x")
         with pytest.raises(UserError, match="an input this separator read"):
             separator.write_sources(sources[:1], tmp_path, "mix")
-        assert [p.name for p in separator.write_sources(sources, tmp_path / "out", "mix")] == ["mix_s1.wav",
-                                                                                                "mix_s2.wav"]
+        assert [p.name for p in separator.write_sources(sources, tmp_path / "out", "mix")] == [
+            "mix_s1.wav",
+            "mix_s2.wav",
+        ]
 
 
 def test_threads_share_a_separator_safely(tiny_checkpoint):
@@ -133,8 +162,11 @@ def test_threads_share_a_separator_safely(tiny_checkpoint):
     with Separator.from_checkpoint(tiny_checkpoint, tile_w=16) as separator:
         alone = [separator.separate(w) for w in waves]
         results: dict[int, np.ndarray] = {}
-        threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, separator.separate(waves[k])))
-                   for k in range(4) for _ in range(2)]
+        threads = [
+            threading.Thread(target=lambda k=k: results.__setitem__(k, separator.separate(waves[k])))
+            for k in range(4)
+            for _ in range(2)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -14,8 +14,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -68,6 +68,7 @@ def _bytes(name: str, data: bytes):
     def setup(tmp):
         (tmp / name).write_bytes(data)
         return {"bad": str(tmp / name)}
+
     return setup
 
 
@@ -83,6 +84,7 @@ def _package(edit: Callable[[dict], object]):
         package = edit(package) or package
         torch.save(package, tmp / "edited.pth")
         return {"bad": str(tmp / "edited.pth")}
+
     return setup
 
 
@@ -114,6 +116,7 @@ def _same_stem(tmp):
 def _format(name: str, rate: int, subtype: str):
     def setup(tmp):
         return {"bad": _wav(tmp, name, speech_like(0.5, rate, 4), rate, subtype)}
+
     return setup
 
 
@@ -131,6 +134,7 @@ def _metadata(kind: str):
             text = text.splitlines()[0] + "\n"
         csv_path.write_text(text)
         return {"bad": str(csv_path)}
+
     return setup
 
 
@@ -145,6 +149,7 @@ def _export(*extra: str, edit: Callable[[Path], None] | None = None):
         if edit:
             edit(out)
         return {"export": str(out)}
+
     return setup
 
 
@@ -170,21 +175,26 @@ def _not_a_grid(tmp):
 # The second round: nothing a user gave overwritten, nothing outside an export read, nothing
 # non-finite passed, spreadsheets read as written, the machine's limits said up front.
 
+
 def _copies(*names: str):
     """Good mixtures under ``names`` in the case folder (what a user's folder holds)."""
+
     def setup(tmp):
         return {Path(n).stem: _wav(tmp, n, speech_like(0.5, 8000, 20 + i)) for i, n in enumerate(names)}
+
     return setup
 
 
 def _output_linked(kind: str):
     """``out/mix_s1.wav`` already there as a symlink (or hard link) to a file the run reads."""
+
     def setup(tmp):
         (tmp / "out").mkdir()
         target = tmp / ("mix.wav" if kind == "symlink" else "tiny.pth")
         link = tmp / "out" / "mix_s1.wav"
         link.symlink_to(target) if kind == "symlink" else os.link(target, link)
         return {}
+
     return setup
 
 
@@ -203,8 +213,7 @@ def _causal(tmp):
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.model.source import TINY
 
-    save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2),
-               tmp / "causal.pth")
+    save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2), tmp / "causal.pth")
     return {"causal": str(tmp / "causal.pth"), **_copies("mix_s1.wav", "mix_s2.wav")(tmp)}
 
 
@@ -213,6 +222,7 @@ def _checkpoint_named(name: str):
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_bytes((tmp / "tiny.pth").read_bytes())
         return {"named": str(tmp / name)}
+
     return setup
 
 
@@ -228,9 +238,11 @@ def _resume_over_metadata(tmp):
 
 def _weights(edit: Callable[[dict], None]):
     """The tiny checkpoint with its state_dict edited."""
+
     def package_edit(package):
         package["state_dict"] = dict(package["state_dict"])
         edit(package["state_dict"])
+
     return _package(package_edit)
 
 
@@ -255,6 +267,7 @@ def _model_args(**changes):
             package["model_args"] = changes["model_args"]
         else:
             package["model_args"] = {**package["model_args"], **changes}
+
     return _package(edit)
 
 
@@ -263,6 +276,7 @@ def _manifest_edit(edit: Callable[[Path, dict], None]):
         data = json.loads((out / "manifest.json").read_text())
         edit(out, data)
         (out / "manifest.json").write_text(json.dumps(data))
+
     return on_export
 
 
@@ -304,6 +318,7 @@ def _noise_dir(text: str):
         (tmp / "noise").mkdir()
         (tmp / "noise" / "noise_report.json").write_text(text)
         return {"noise": str(tmp / "noise")}
+
     return setup
 
 
@@ -312,11 +327,13 @@ def _run_file(name: str, text: str):
         (tmp / "run").mkdir()
         (tmp / "run" / name).write_text(text)
         return {"run": str(tmp / "run")}
+
     return setup
 
 
 def _csv(edit: Callable[[list[str]], object], encoding: str = "utf-8"):
     """The tiny LibriMix tree's CSV, its lines edited as a spreadsheet user would."""
+
     def setup(tmp):
         from tests.conftest import write_librimix_tree
 
@@ -325,6 +342,7 @@ def _csv(edit: Callable[[list[str]], object], encoding: str = "utf-8"):
         lines = edit(lines) or lines
         csv_path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
         return {"bad": str(csv_path)}
+
     return setup
 
 
@@ -340,10 +358,12 @@ def _spreadsheet(lines):
 def _fifo(name: str):
     """A FIFO, and a bounded wait for a reader: should a regression open it, the watcher opens the
     write end and closes it, so the reader meets end-of-file and the case fails instead of hanging."""
+
     def setup(tmp):
         os.mkfifo(tmp / name)
         threading.Thread(target=_unblock_readers, args=(tmp / name, 30.0), daemon=True).start()
         return {"fifo": str(tmp / name)}
+
     return setup
 
 
@@ -371,286 +391,814 @@ def _one_sample_after_a_good_file(tmp):
 SEP = ("separate", "--model", "{ckpt}", "--out", "{tmp}/out")
 CASES = [
     # separate: the audio
-    Case("nan_samples", "separate", ("{bad}",) + SEP[1:], "holds NaN/Inf samples, the first at 0.250 s (sample 2000)",
-         setup=_nan),
-    Case("inf_samples", "separate", ("{bad}",) + SEP[1:], "holds NaN/Inf samples, the first at 0.013 s (sample 100)",
-         setup=_inf),
+    Case(
+        "nan_samples",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "holds NaN/Inf samples, the first at 0.250 s (sample 2000)",
+        setup=_nan,
+    ),
+    Case(
+        "inf_samples",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "holds NaN/Inf samples, the first at 0.013 s (sample 100)",
+        setup=_inf,
+    ),
     Case("missing_audio", "separate", ("{tmp}/nope.wav",) + SEP[1:], "does not exist"),
     Case("folder_as_audio", "separate", ("{bad}",) + SEP[1:], "is a folder; pass an audio file", setup=_folder),
-    Case("corrupt_audio", "separate", ("{bad}",) + SEP[1:], "as audio",
-         setup=_bytes("corrupt.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")),
-    Case("empty_audio", "separate", ("{bad}",) + SEP[1:], "holds no samples",
-         setup=lambda tmp: {"bad": _wav(tmp, "empty.wav", np.zeros(0, np.float32))}),
-    Case("three_channels", "separate", ("{bad}",) + SEP[1:], "has 3 channels",
-         setup=lambda tmp: {"bad": _wav(tmp, "3ch.wav", np.tile(speech_like(0.5, 8000, 1)[:, None], (1, 3)))}),
-    Case("silent_audio", "separate", ("{bad}",) + SEP[1:], "is silent",
-         setup=lambda tmp: {"bad": _wav(tmp, "silent.wav", np.zeros(4000, np.float32))}),
+    Case(
+        "corrupt_audio",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "as audio",
+        setup=_bytes("corrupt.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk"),
+    ),
+    Case(
+        "empty_audio",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "holds no samples",
+        setup=lambda tmp: {"bad": _wav(tmp, "empty.wav", np.zeros(0, np.float32))},
+    ),
+    Case(
+        "three_channels",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "has 3 channels",
+        setup=lambda tmp: {"bad": _wav(tmp, "3ch.wav", np.tile(speech_like(0.5, 8000, 1)[:, None], (1, 3)))},
+    ),
+    Case(
+        "silent_audio",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "is silent",
+        setup=lambda tmp: {"bad": _wav(tmp, "silent.wav", np.zeros(4000, np.float32))},
+    ),
     # separate: the model
-    Case("truncated_checkpoint", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "cannot read checkpoint", setup=_truncated_checkpoint),
-    Case("zero_byte_checkpoint", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "cannot read checkpoint", setup=_bytes("empty.pth", b"")),
-    Case("wav_as_checkpoint", "separate", ("{mix}", "--model", "{mix}", "--out", "{tmp}/out"),
-         "cannot read checkpoint"),
-    Case("bare_state_dict", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "is not an Asteroid model file", setup=_package(lambda p: p["state_dict"])),
-    Case("other_architecture", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "only ConvTasNet is supported", setup=_package(_other_architecture)),
-    Case("stft_filterbank", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "unsupported fb_name='stft'", setup=_package(_stft_filterbank)),
-    Case("folder_as_checkpoint", "separate", ("{mix}", "--model", "{tmp}", "--out", "{tmp}/out"),
-         "is a directory; pass the checkpoint file"),
+    Case(
+        "truncated_checkpoint",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "cannot read checkpoint",
+        setup=_truncated_checkpoint,
+    ),
+    Case(
+        "zero_byte_checkpoint",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "cannot read checkpoint",
+        setup=_bytes("empty.pth", b""),
+    ),
+    Case(
+        "wav_as_checkpoint", "separate", ("{mix}", "--model", "{mix}", "--out", "{tmp}/out"), "cannot read checkpoint"
+    ),
+    Case(
+        "bare_state_dict",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "is not an Asteroid model file",
+        setup=_package(lambda p: p["state_dict"]),
+    ),
+    Case(
+        "other_architecture",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "only ConvTasNet is supported",
+        setup=_package(_other_architecture),
+    ),
+    Case(
+        "stft_filterbank",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "unsupported fb_name='stft'",
+        setup=_package(_stft_filterbank),
+    ),
+    Case(
+        "folder_as_checkpoint",
+        "separate",
+        ("{mix}", "--model", "{tmp}", "--out", "{tmp}/out"),
+        "is a directory; pass the checkpoint file",
+    ),
     # separate: the outputs and options
-    Case("out_is_a_file", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{bad}"),
-         "is an existing file; pass a folder", setup=_file),
-    Case("out_unwritable", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{bad}/out"),
-         "cannot create --out", setup=_file),
-    Case("same_stem_twice", "separate", ("{a}", "{b}", "--model", "{ckpt}", "--out", "{tmp}/out"),
-         "would both write mix_s1.wav", setup=_same_stem),
-    Case("bad_segment", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--segment", "abc"),
-         "use auto, off or a length in seconds"),
-    Case("tile_width_unserved", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--tile-w", "70000"),
-         "is not served by the plan"),
-    Case("export_dir_without_onnxruntime", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out",
-                                                        "--export-dir", "{tmp}"), "--export-dir is read by"),
+    Case(
+        "out_is_a_file",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{bad}"),
+        "is an existing file; pass a folder",
+        setup=_file,
+    ),
+    Case(
+        "out_unwritable",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{bad}/out"),
+        "cannot create --out",
+        setup=_file,
+    ),
+    Case(
+        "same_stem_twice",
+        "separate",
+        ("{a}", "{b}", "--model", "{ckpt}", "--out", "{tmp}/out"),
+        "would both write mix_s1.wav",
+        setup=_same_stem,
+    ),
+    Case(
+        "bad_segment",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--segment", "abc"),
+        "use auto, off or a length in seconds",
+    ),
+    Case(
+        "tile_width_unserved",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--tile-w", "70000"),
+        "is not served by the plan",
+    ),
+    Case(
+        "export_dir_without_onnxruntime",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--export-dir", "{tmp}"),
+        "--export-dir is read by",
+    ),
     # forward
-    Case("one_source_only", "forward", ("--mix", "{mix}", "--s1", "{mix}", "--model", "{ckpt}",
-                                        "--runs-dir", "{tmp}/runs"), "the model has 2 source(s): pass --s1 and --s2, or none"),
-    Case("source_length_mismatch", "forward", ("--mix", "{mix}", "--s1", "{s1}", "--s2", "{s2}", "--model", "{ckpt}",
-                                               "--runs-dir", "{tmp}/runs"), "pass the mixture's own sources",
-         setup=_short_source),
+    Case(
+        "one_source_only",
+        "forward",
+        ("--mix", "{mix}", "--s1", "{mix}", "--model", "{ckpt}", "--runs-dir", "{tmp}/runs"),
+        "the model has 2 source(s): pass --s1 and --s2, or none",
+    ),
+    Case(
+        "source_length_mismatch",
+        "forward",
+        ("--mix", "{mix}", "--s1", "{s1}", "--s2", "{s2}", "--model", "{ckpt}", "--runs-dir", "{tmp}/runs"),
+        "pass the mixture's own sources",
+        setup=_short_source,
+    ),
     # enhance
-    Case("enhance_with_a_separation_model", "enhance", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out"),
-         "`enhance` is for one-output (n_src=1) models"),
+    Case(
+        "enhance_with_a_separation_model",
+        "enhance",
+        ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out"),
+        "`enhance` is for one-output (n_src=1) models",
+    ),
     # import-onnx
     Case("import_onnx_not_onnx", "import-onnx", ("{mix}", "--out", "{tmp}/x.pth"), "is not a readable ONNX file"),
     Case("import_onnx_out_is_a_folder", "import-onnx", ("{mix}", "--out", "{tmp}"), "is a folder"),
     # evaluate
     Case("metadata_missing", "evaluate", ("--metadata", "{tmp}/none.csv", "--model", "{ckpt}"), "does not exist"),
-    Case("metadata_paths_missing", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}", "--runs-dir",
-                                                "{tmp}/runs"), "file(s) that do not exist",
-         setup=_metadata("missing_paths")),
-    Case("metadata_columns_missing", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"), "lacks column(s)",
-         setup=_metadata("no_columns")),
-    Case("metadata_empty", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"), "lists no mixtures",
-         setup=_metadata("no_rows")),
+    Case(
+        "metadata_paths_missing",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}", "--runs-dir", "{tmp}/runs"),
+        "file(s) that do not exist",
+        setup=_metadata("missing_paths"),
+    ),
+    Case(
+        "metadata_columns_missing",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "lacks column(s)",
+        setup=_metadata("no_columns"),
+    ),
+    Case(
+        "metadata_empty",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "lists no mixtures",
+        setup=_metadata("no_rows"),
+    ),
     # parity
-    Case("length_too_short", "parity", ("full-chain", "--random-preset", "tiny", "--length", "3",
-                                        "--runs-dir", "{tmp}/runs"), "shorter than one encoder window"),
-    Case("length_and_seconds", "parity", ("full-chain", "--random-preset", "tiny", "--length", "300", "--seconds", "1",
-                                          "--runs-dir", "{tmp}/runs"), "pass one of them"),
-    Case("unknown_backend", "parity", ("masker", "--random-preset", "tiny", "--backend", "nope",
-                                       "--runs-dir", "{tmp}/runs"), "unknown backend 'nope'"),
-    Case("hef_dir_without_hailo", "parity", ("masker", "--random-preset", "tiny", "--hef-dir", "{tmp}"),
-         "--hef-dir is read by"),
-    Case("noise_dir_with_float_backend", "parity", ("masker", "--random-preset", "tiny", "--noise-dir", "{tmp}"),
-         "--noise-dir is read by quantized backends"),
-    Case("hailo_quant_without_noise_dir", "parity", ("masker", "--random-preset", "tiny", "--backend",
-                                                     "hailo_quant"), "needs --noise-dir"),
-    Case("noise_dir_not_a_noise_folder", "separate", ("{mix}", "--model", "{ckpt}", "--backend", "hailo_quant",
-                                                      "--noise-dir", "{tmp}", "--out", "{tmp}/out"),
-         "no noise_report.json"),
-    Case("parity_truncated_checkpoint", "parity", ("masker", "--model", "{bad}", "--runs-dir", "{tmp}/runs"),
-         "cannot read checkpoint", setup=_truncated_checkpoint),
-    Case("export_of_other_model", "parity", ("masker", "--random-preset", "tiny", "--seed", "5", "--backend",
-                                             "onnxruntime", "--export-dir", "{export}", "--tile-w", "256",
-                                             "--length", "40", "--runs-dir", "{tmp}/runs"),
-         "is not this model's stage", setup=_export("--path", "masker")),
-    Case("export_of_other_tile_width", "parity", ("masker", "--random-preset", "tiny", "--backend", "onnxruntime",
-                                                  "--export-dir", "{export}", "--tile-w", "64", "--length", "40",
-                                                  "--runs-dir", "{tmp}/runs"),
-         "no export for tile_w 64", setup=_export("--path", "masker")),
+    Case(
+        "length_too_short",
+        "parity",
+        ("full-chain", "--random-preset", "tiny", "--length", "3", "--runs-dir", "{tmp}/runs"),
+        "shorter than one encoder window",
+    ),
+    Case(
+        "length_and_seconds",
+        "parity",
+        ("full-chain", "--random-preset", "tiny", "--length", "300", "--seconds", "1", "--runs-dir", "{tmp}/runs"),
+        "pass one of them",
+    ),
+    Case(
+        "unknown_backend",
+        "parity",
+        ("masker", "--random-preset", "tiny", "--backend", "nope", "--runs-dir", "{tmp}/runs"),
+        "unknown backend 'nope'",
+    ),
+    Case(
+        "hef_dir_without_hailo",
+        "parity",
+        ("masker", "--random-preset", "tiny", "--hef-dir", "{tmp}"),
+        "--hef-dir is read by",
+    ),
+    Case(
+        "noise_dir_with_float_backend",
+        "parity",
+        ("masker", "--random-preset", "tiny", "--noise-dir", "{tmp}"),
+        "--noise-dir is read by quantized backends",
+    ),
+    Case(
+        "hailo_quant_without_noise_dir",
+        "parity",
+        ("masker", "--random-preset", "tiny", "--backend", "hailo_quant"),
+        "needs --noise-dir",
+    ),
+    Case(
+        "noise_dir_not_a_noise_folder",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--backend", "hailo_quant", "--noise-dir", "{tmp}", "--out", "{tmp}/out"),
+        "no noise_report.json",
+    ),
+    Case(
+        "parity_truncated_checkpoint",
+        "parity",
+        ("masker", "--model", "{bad}", "--runs-dir", "{tmp}/runs"),
+        "cannot read checkpoint",
+        setup=_truncated_checkpoint,
+    ),
+    Case(
+        "export_of_other_model",
+        "parity",
+        (
+            "masker",
+            "--random-preset",
+            "tiny",
+            "--seed",
+            "5",
+            "--backend",
+            "onnxruntime",
+            "--export-dir",
+            "{export}",
+            "--tile-w",
+            "256",
+            "--length",
+            "40",
+            "--runs-dir",
+            "{tmp}/runs",
+        ),
+        "is not this model's stage",
+        setup=_export("--path", "masker"),
+    ),
+    Case(
+        "export_of_other_tile_width",
+        "parity",
+        (
+            "masker",
+            "--random-preset",
+            "tiny",
+            "--backend",
+            "onnxruntime",
+            "--export-dir",
+            "{export}",
+            "--tile-w",
+            "64",
+            "--length",
+            "40",
+            "--runs-dir",
+            "{tmp}/runs",
+        ),
+        "no export for tile_w 64",
+        setup=_export("--path", "masker"),
+    ),
     # export
-    Case("monolithic_without_length", "export", ("--random-preset", "tiny", "--monolithic", "--out", "{tmp}/x"),
-         "--monolithic needs --length"),
-    Case("export_out_is_a_file", "export", ("--random-preset", "tiny", "--out", "{bad}"),
-         "is an existing file; pass a folder", setup=_file),
+    Case(
+        "monolithic_without_length",
+        "export",
+        ("--random-preset", "tiny", "--monolithic", "--out", "{tmp}/x"),
+        "--monolithic needs --length",
+    ),
+    Case(
+        "export_out_is_a_file",
+        "export",
+        ("--random-preset", "tiny", "--out", "{bad}"),
+        "is an existing file; pass a folder",
+        setup=_file,
+    ),
     # check
     Case("interrupted_export", "check", ("{export}",), "no manifest.json in", setup=_export(edit=_no_manifest)),
     Case("check_a_file", "check", ("{bad}",), "is a file; pass the export folder", setup=_file),
     Case("edited_stage_file", "check", ("{export}",), "was changed after export", setup=_export(edit=_edited_stage)),
-    Case("corrupt_manifest", "check", ("{export}",), "is not a readable convtasnet-hailo manifest",
-         setup=_export(edit=_corrupt_manifest)),
+    Case(
+        "corrupt_manifest",
+        "check",
+        ("{export}",),
+        "is not a readable convtasnet-hailo manifest",
+        setup=_export(edit=_corrupt_manifest),
+    ),
     # compile and grid
     Case("compile_without_sdk", "compile", ("--export-dir", "{tmp}"), "hailo_sdk_client"),
     Case("compile_missing_export", "compile", ("--export-dir", "{tmp}/none", "--dry-run"), "is not a folder"),
-    Case("compile_monolithic_export", "compile", ("--export-dir", "{export}", "--dry-run"), "holds a monolithic export",
-         setup=_export("--monolithic", "--length", "400")),
-    Case("grid_resume_not_a_grid", "grid", ("decoder", "--random-preset", "tiny", "--dry-run", "--resume", "{run}"),
-         "so it is not a run folder of `compile-grid`", setup=_not_a_grid),
-    Case("grid_jobs_zero", "grid", ("decoder", "--random-preset", "tiny", "--dry-run", "--jobs", "0"),
-         "--jobs 0: use 1 or more"),
-    Case("grid_ray_with_jobs", "grid", ("decoder", "--random-preset", "tiny", "--dry-run", "--executor", "ray", "--jobs",
-                                        "4"), "--jobs is for --executor local"),
-    Case("compile_ray_address_local", "compile", ("--export-dir", "{tmp}", "--dry-run", "--ray-address", "h:6379"),
-         "--ray-address needs --executor ray"),
-    Case("evaluate_local_jobs", "evaluate", ("--metadata", "{tmp}/none.csv", "--model", "{ckpt}", "--jobs", "2"),
-         "runs one mixture at a time"),
-    Case("gln_in_stages_cln_model", "plan", ("--random-preset", "full-8k-causal", "--gln-in-stages"),
-         "this model uses cLN: drop --gln-in-stages"),
-    Case("gln_in_stages_with_blocks", "plan", ("--random-preset", "tiny", "--gln-in-stages", "--block-chan", "8"),
-         "cannot be combined with --block-chan"),
-    Case("stream_float_plan", "stream", ("{mix}", "--random-preset", "full-8k-causal", "--halo-edges", "--out",
-                                         "{tmp}/s"), "streaming runs stages hop by hop"),
-    Case("compile_gln_in_stages_export", "compile", ("--export-dir", "{export}", "--dry-run"),
-         "this plan was built with --gln-in-stages and --halo-edges",
-         setup=_export("--gln-in-stages", "--halo-edges")),
-    Case("bench_backend_always_timed", "bench", ("--random-preset", "tiny", "--seconds", "0.5", "--backend",
-                                                 "onnxruntime"), "bench always times torch_proxy and onnxruntime"),
-    Case("bench_hailo_without_hefs", "bench", ("--random-preset", "tiny", "--seconds", "0.5", "--backend",
-                                               "hailo_runtime"), "pass --hef-dir DIR"),
+    Case(
+        "compile_monolithic_export",
+        "compile",
+        ("--export-dir", "{export}", "--dry-run"),
+        "holds a monolithic export",
+        setup=_export("--monolithic", "--length", "400"),
+    ),
+    Case(
+        "grid_resume_not_a_grid",
+        "grid",
+        ("decoder", "--random-preset", "tiny", "--dry-run", "--resume", "{run}"),
+        "so it is not a run folder of `compile-grid`",
+        setup=_not_a_grid,
+    ),
+    Case(
+        "grid_jobs_zero",
+        "grid",
+        ("decoder", "--random-preset", "tiny", "--dry-run", "--jobs", "0"),
+        "--jobs 0: use 1 or more",
+    ),
+    Case(
+        "grid_ray_with_jobs",
+        "grid",
+        ("decoder", "--random-preset", "tiny", "--dry-run", "--executor", "ray", "--jobs", "4"),
+        "--jobs is for --executor local",
+    ),
+    Case(
+        "compile_ray_address_local",
+        "compile",
+        ("--export-dir", "{tmp}", "--dry-run", "--ray-address", "h:6379"),
+        "--ray-address needs --executor ray",
+    ),
+    Case(
+        "evaluate_local_jobs",
+        "evaluate",
+        ("--metadata", "{tmp}/none.csv", "--model", "{ckpt}", "--jobs", "2"),
+        "runs one mixture at a time",
+    ),
+    Case(
+        "gln_in_stages_cln_model",
+        "plan",
+        ("--random-preset", "full-8k-causal", "--gln-in-stages"),
+        "this model uses cLN: drop --gln-in-stages",
+    ),
+    Case(
+        "gln_in_stages_with_blocks",
+        "plan",
+        ("--random-preset", "tiny", "--gln-in-stages", "--block-chan", "8"),
+        "cannot be combined with --block-chan",
+    ),
+    Case(
+        "stream_float_plan",
+        "stream",
+        ("{mix}", "--random-preset", "full-8k-causal", "--halo-edges", "--out", "{tmp}/s"),
+        "streaming runs stages hop by hop",
+    ),
+    Case(
+        "compile_gln_in_stages_export",
+        "compile",
+        ("--export-dir", "{export}", "--dry-run"),
+        "this plan was built with --gln-in-stages and --halo-edges",
+        setup=_export("--gln-in-stages", "--halo-edges"),
+    ),
+    Case(
+        "bench_backend_always_timed",
+        "bench",
+        ("--random-preset", "tiny", "--seconds", "0.5", "--backend", "onnxruntime"),
+        "bench always times torch_proxy and onnxruntime",
+    ),
+    Case(
+        "bench_hailo_without_hefs",
+        "bench",
+        ("--random-preset", "tiny", "--seconds", "0.5", "--backend", "hailo_runtime"),
+        "pass --hef-dir DIR",
+    ),
     # --- the second round ---
     # nothing a user gave is overwritten (guard.py, before any work)
-    Case("separate_output_over_second_input", "separate", ("{tmp}/mix.wav", "{mix_s1}", "--model", "{ckpt}",
-                                                            "--out", "{tmp}"),
-         "mix_s1.wav would overwrite the input", setup=_copies("mix_s1.wav")),
-    Case("separate_output_is_a_symlink_to_an_input", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out"),
-         "would overwrite the input", setup=_output_linked("symlink")),
-    Case("separate_output_is_a_hard_link_to_the_model", "separate", ("{mix}", "--model", "{ckpt}", "--out",
-                                                                     "{tmp}/out"),
-         "would overwrite the --model checkpoint", setup=_output_linked("hardlink")),
-    Case("enhance_output_over_second_input", "enhance", ("{noisy}", "{noisy_enhanced}", "--model", "{one}", "--out",
-                                                         "{tmp}"), "would overwrite the input", setup=_n_src_one),
-    Case("stream_outputs_over_references", "stream", ("{mix}", "--model", "{causal}", "--s1", "{mix_s1}", "--s2",
-                                                      "{mix_s2}", "--out", "{tmp}"),
-         "would overwrite the --s1 reference", setup=_causal),
-    Case("import_onnx_over_its_graph", "import-onnx", ("{bad}", "--out", "{bad}"), "would overwrite the ONNX graph",
-         setup=_bytes("model.onnx", b"not really onnx")),
-    Case("plan_json_over_checkpoint", "plan", ("--model", "{ckpt}", "--json", "{ckpt}"),
-         "would overwrite the --model checkpoint"),
-    Case("plan_png_over_its_json", "plan", ("--random-preset", "tiny", "--json", "{tmp}/p.png"),
-         "are one file, and both are outputs"),
-    Case("bench_json_over_checkpoint", "bench", ("--model", "{ckpt}", "--seconds", "0.5", "--json", "{ckpt}"),
-         "would overwrite the --model checkpoint"),
-    Case("export_over_its_checkpoint", "export", ("--model", "{named}", "--out", "{tmp}/exp"),
-         "would overwrite the --model checkpoint", setup=_checkpoint_named("exp/manifest.json")),
-    Case("evaluate_resume_over_metadata", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}", "--resume",
-                                                       "{run}"), "would overwrite the --metadata file",
-         setup=_resume_over_metadata),
+    Case(
+        "separate_output_over_second_input",
+        "separate",
+        ("{tmp}/mix.wav", "{mix_s1}", "--model", "{ckpt}", "--out", "{tmp}"),
+        "mix_s1.wav would overwrite the input",
+        setup=_copies("mix_s1.wav"),
+    ),
+    Case(
+        "separate_output_is_a_symlink_to_an_input",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out"),
+        "would overwrite the input",
+        setup=_output_linked("symlink"),
+    ),
+    Case(
+        "separate_output_is_a_hard_link_to_the_model",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out"),
+        "would overwrite the --model checkpoint",
+        setup=_output_linked("hardlink"),
+    ),
+    Case(
+        "enhance_output_over_second_input",
+        "enhance",
+        ("{noisy}", "{noisy_enhanced}", "--model", "{one}", "--out", "{tmp}"),
+        "would overwrite the input",
+        setup=_n_src_one,
+    ),
+    Case(
+        "stream_outputs_over_references",
+        "stream",
+        ("{mix}", "--model", "{causal}", "--s1", "{mix_s1}", "--s2", "{mix_s2}", "--out", "{tmp}"),
+        "would overwrite the --s1 reference",
+        setup=_causal,
+    ),
+    Case(
+        "import_onnx_over_its_graph",
+        "import-onnx",
+        ("{bad}", "--out", "{bad}"),
+        "would overwrite the ONNX graph",
+        setup=_bytes("model.onnx", b"not really onnx"),
+    ),
+    Case(
+        "plan_json_over_checkpoint",
+        "plan",
+        ("--model", "{ckpt}", "--json", "{ckpt}"),
+        "would overwrite the --model checkpoint",
+    ),
+    Case(
+        "plan_png_over_its_json",
+        "plan",
+        ("--random-preset", "tiny", "--json", "{tmp}/p.png"),
+        "are one file, and both are outputs",
+    ),
+    Case(
+        "bench_json_over_checkpoint",
+        "bench",
+        ("--model", "{ckpt}", "--seconds", "0.5", "--json", "{ckpt}"),
+        "would overwrite the --model checkpoint",
+    ),
+    Case(
+        "export_over_its_checkpoint",
+        "export",
+        ("--model", "{named}", "--out", "{tmp}/exp"),
+        "would overwrite the --model checkpoint",
+        setup=_checkpoint_named("exp/manifest.json"),
+    ),
+    Case(
+        "evaluate_resume_over_metadata",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}", "--resume", "{run}"),
+        "would overwrite the --metadata file",
+        setup=_resume_over_metadata,
+    ),
     # finite or refused: float options, weights, values met mid-run
-    Case("min_snr_db_nan", "import-onnx", ("{mix}", "--out", "{tmp}/x.pth", "--min-snr-db", "nan"),
-         "argument --min-snr-db: 'nan' is not a finite number"),
-    Case("seconds_inf", "bench", ("--random-preset", "tiny", "--seconds", "inf"),
-         "argument --seconds: 'inf' is not a finite number"),
-    Case("segment_inf", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--segment", "inf"),
-         "is not a finite length"),
-    Case("overlap_nan", "separate", ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--overlap", "nan"),
-         "argument --overlap: 'nan' is not a finite number"),
-    Case("hop_ms_inf", "stream", ("{mix}", "--random-preset", "tiny", "--hop-ms", "inf", "--out", "{tmp}/s"),
-         "argument --hop-ms: 'inf' is not a finite number"),
-    Case("target_db_nan", "noise", ("--random-preset", "tiny", "--audio", "{mix}", "--target-db", "nan", "--out",
-                                    "{tmp}/n"), "argument --target-db: 'nan' is not a finite number"),
-    Case("device_param_nan", "bench", ("--random-preset", "tiny", "--device-param", "utilization=nan"),
-         "argument --device-param: 'nan' is not a finite number"),
-    Case("nan_weight", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "masker.TCN.0.shared_block.0.weight holds 1 NaN/Inf value(s)", setup=_weights(_nan_weight)),
-    Case("inf_weight_parity", "parity", ("masker", "--model", "{bad}", "--runs-dir", "{tmp}/runs"),
-         "decoder.filterbank._filters holds 1 NaN/Inf value(s)", setup=_weights(_inf_weight)),
-    Case("overflowing_weights", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "holds NaN/Inf values (the model overflows on this input", setup=_weights(_overflowing_weights)),
-    Case("weight_not_a_tensor", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "is a list, not a tensor",
-         setup=_weights(lambda s: s.update({"encoder.filterbank._filters": [[0.0]]}))),
-    Case("integer_weights", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "holds int64 values, not floating point",
-         setup=_weights(lambda s: s.update({"masker.mask_net.1.bias": s["masker.mask_net.1.bias"].long()}))),
-    Case("weight_of_wrong_shape", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "model_args imply (12,)",
-         setup=_weights(lambda s: s.update({"masker.TCN.0.shared_block.0.bias": torch.zeros(13)}))),
-    Case("weight_missing", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "lacks key masker.mask_net.1.bias", setup=_weights(lambda s: s.pop("masker.mask_net.1.bias"))),
-    Case("state_dict_a_list", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "state_dict is a list, not a mapping", setup=_package(lambda p: p.update({"state_dict": [1, 2]}))),
-    Case("model_args_a_string", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "model_args is a str, not a mapping", setup=_model_args(model_args="n_filters=16")),
-    Case("causal_as_a_string", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "causal='false' must be true or false", setup=_model_args(causal="false")),
-    Case("n_filters_as_a_string", "separate", ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
-         "n_filters='16' must be an integer", setup=_model_args(n_filters="16")),
+    Case(
+        "min_snr_db_nan",
+        "import-onnx",
+        ("{mix}", "--out", "{tmp}/x.pth", "--min-snr-db", "nan"),
+        "argument --min-snr-db: 'nan' is not a finite number",
+    ),
+    Case(
+        "seconds_inf",
+        "bench",
+        ("--random-preset", "tiny", "--seconds", "inf"),
+        "argument --seconds: 'inf' is not a finite number",
+    ),
+    Case(
+        "segment_inf",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--segment", "inf"),
+        "is not a finite length",
+    ),
+    Case(
+        "overlap_nan",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--out", "{tmp}/out", "--overlap", "nan"),
+        "argument --overlap: 'nan' is not a finite number",
+    ),
+    Case(
+        "hop_ms_inf",
+        "stream",
+        ("{mix}", "--random-preset", "tiny", "--hop-ms", "inf", "--out", "{tmp}/s"),
+        "argument --hop-ms: 'inf' is not a finite number",
+    ),
+    Case(
+        "target_db_nan",
+        "noise",
+        ("--random-preset", "tiny", "--audio", "{mix}", "--target-db", "nan", "--out", "{tmp}/n"),
+        "argument --target-db: 'nan' is not a finite number",
+    ),
+    Case(
+        "device_param_nan",
+        "bench",
+        ("--random-preset", "tiny", "--device-param", "utilization=nan"),
+        "argument --device-param: 'nan' is not a finite number",
+    ),
+    Case(
+        "nan_weight",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "masker.TCN.0.shared_block.0.weight holds 1 NaN/Inf value(s)",
+        setup=_weights(_nan_weight),
+    ),
+    Case(
+        "inf_weight_parity",
+        "parity",
+        ("masker", "--model", "{bad}", "--runs-dir", "{tmp}/runs"),
+        "decoder.filterbank._filters holds 1 NaN/Inf value(s)",
+        setup=_weights(_inf_weight),
+    ),
+    Case(
+        "overflowing_weights",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "holds NaN/Inf values (the model overflows on this input",
+        setup=_weights(_overflowing_weights),
+    ),
+    Case(
+        "weight_not_a_tensor",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "is a list, not a tensor",
+        setup=_weights(lambda s: s.update({"encoder.filterbank._filters": [[0.0]]})),
+    ),
+    Case(
+        "integer_weights",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "holds int64 values, not floating point",
+        setup=_weights(lambda s: s.update({"masker.mask_net.1.bias": s["masker.mask_net.1.bias"].long()})),
+    ),
+    Case(
+        "weight_of_wrong_shape",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "model_args imply (12,)",
+        setup=_weights(lambda s: s.update({"masker.TCN.0.shared_block.0.bias": torch.zeros(13)})),
+    ),
+    Case(
+        "weight_missing",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "lacks key masker.mask_net.1.bias",
+        setup=_weights(lambda s: s.pop("masker.mask_net.1.bias")),
+    ),
+    Case(
+        "state_dict_a_list",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "state_dict is a list, not a mapping",
+        setup=_package(lambda p: p.update({"state_dict": [1, 2]})),
+    ),
+    Case(
+        "model_args_a_string",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "model_args is a str, not a mapping",
+        setup=_model_args(model_args="n_filters=16"),
+    ),
+    Case(
+        "causal_as_a_string",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "causal='false' must be true or false",
+        setup=_model_args(causal="false"),
+    ),
+    Case(
+        "n_filters_as_a_string",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "n_filters='16' must be an integer",
+        setup=_model_args(n_filters="16"),
+    ),
     # untrusted run files stay untrusted: nothing outside an export read, typed records
-    Case("manifest_stage_outside", "check", ("{export}",), "points outside its folder",
-         setup=_export(edit=_manifest_edit(_stage_outside))),
-    Case("manifest_stage_absolute", "check", ("{export}",), "'/etc/passwd' points outside its folder",
-         setup=_export(edit=_manifest_edit(_stage_absolute))),
-    Case("manifest_stage_symlink_out", "check", ("{export}",), "is a symlink out of",
-         setup=_export(edit=_manifest_edit(_stage_symlink_out))),
-    Case("manifest_stage_outside_onnxruntime", "parity", ("masker", "--random-preset", "tiny", "--backend",
-                                                          "onnxruntime", "--export-dir", "{export}", "--tile-w",
-                                                          "256", "--length", "40", "--runs-dir", "{tmp}/runs"),
-         "points outside its folder", setup=_export("--path", "masker", edit=_manifest_edit(_stage_outside))),
-    Case("manifest_without_stages", "check", ("{export}",), "lists no stages",
-         setup=_export(edit=_manifest_edit(_no_stages))),
-    Case("manifest_stage_removed", "check", ("{export}",), "stages are missing or were added",
-         setup=_export(edit=_manifest_edit(_stage_removed))),
-    Case("manifest_field_of_wrong_type", "check", ("{export}",), "shape is '1x1x2056', not a list",
-         setup=_export(edit=_manifest_edit(_stage_of_wrong_type))),
-    Case("noise_report_a_list", "separate", ("{mix}", "--model", "{ckpt}", "--backend", "hailo_quant",
-                                             "--noise-dir", "{noise}", "--out", "{tmp}/out"),
-         "is not a `noise` report (noise_report.json is a list, not an object)", setup=_noise_dir("[]")),
-    Case("noise_report_not_json", "separate", ("{mix}", "--model", "{ckpt}", "--backend", "hailo_quant",
-                                               "--noise-dir", "{noise}", "--out", "{tmp}/out"),
-         "is not a readable noise report", setup=_noise_dir("{oops")),
-    Case("evaluate_run_json_a_list", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}", "--resume", "{run}"),
-         "holds a JSON list, not the record",
-         setup=lambda tmp: {**_metadata("ok")(tmp), **_run_file("evaluate_run.json", "[]")(tmp)}),
-    Case("grid_cases_json_a_list", "grid", ("decoder", "--random-preset", "tiny", "--dry-run", "--resume", "{run}"),
-         "holds a JSON list, not a grid's case list", setup=_run_file("cases.json", "[1, 2]")),
+    Case(
+        "manifest_stage_outside",
+        "check",
+        ("{export}",),
+        "points outside its folder",
+        setup=_export(edit=_manifest_edit(_stage_outside)),
+    ),
+    Case(
+        "manifest_stage_absolute",
+        "check",
+        ("{export}",),
+        "'/etc/passwd' points outside its folder",
+        setup=_export(edit=_manifest_edit(_stage_absolute)),
+    ),
+    Case(
+        "manifest_stage_symlink_out",
+        "check",
+        ("{export}",),
+        "is a symlink out of",
+        setup=_export(edit=_manifest_edit(_stage_symlink_out)),
+    ),
+    Case(
+        "manifest_stage_outside_onnxruntime",
+        "parity",
+        (
+            "masker",
+            "--random-preset",
+            "tiny",
+            "--backend",
+            "onnxruntime",
+            "--export-dir",
+            "{export}",
+            "--tile-w",
+            "256",
+            "--length",
+            "40",
+            "--runs-dir",
+            "{tmp}/runs",
+        ),
+        "points outside its folder",
+        setup=_export("--path", "masker", edit=_manifest_edit(_stage_outside)),
+    ),
+    Case(
+        "manifest_without_stages",
+        "check",
+        ("{export}",),
+        "lists no stages",
+        setup=_export(edit=_manifest_edit(_no_stages)),
+    ),
+    Case(
+        "manifest_stage_removed",
+        "check",
+        ("{export}",),
+        "stages are missing or were added",
+        setup=_export(edit=_manifest_edit(_stage_removed)),
+    ),
+    Case(
+        "manifest_field_of_wrong_type",
+        "check",
+        ("{export}",),
+        "shape is '1x1x2056', not a list",
+        setup=_export(edit=_manifest_edit(_stage_of_wrong_type)),
+    ),
+    Case(
+        "noise_report_a_list",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--backend", "hailo_quant", "--noise-dir", "{noise}", "--out", "{tmp}/out"),
+        "is not a `noise` report (noise_report.json is a list, not an object)",
+        setup=_noise_dir("[]"),
+    ),
+    Case(
+        "noise_report_not_json",
+        "separate",
+        ("{mix}", "--model", "{ckpt}", "--backend", "hailo_quant", "--noise-dir", "{noise}", "--out", "{tmp}/out"),
+        "is not a readable noise report",
+        setup=_noise_dir("{oops"),
+    ),
+    Case(
+        "evaluate_run_json_a_list",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}", "--resume", "{run}"),
+        "holds a JSON list, not the record",
+        setup=lambda tmp: {**_metadata("ok")(tmp), **_run_file("evaluate_run.json", "[]")(tmp)},
+    ),
+    Case(
+        "grid_cases_json_a_list",
+        "grid",
+        ("decoder", "--random-preset", "tiny", "--dry-run", "--resume", "{run}"),
+        "holds a JSON list, not a grid's case list",
+        setup=_run_file("cases.json", "[1, 2]"),
+    ),
     # tabular input as a spreadsheet user writes it
-    Case("metadata_short_row", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
-         "line 3 has 4 value(s) and the header 5 column(s)",
-         setup=_csv(lambda lines: lines[:2] + [lines[2].rsplit(",", 1)[0]])),
-    Case("metadata_long_row", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
-         "line 2 has 6 value(s) and the header 5 column(s)",
-         setup=_csv(lambda lines: [lines[0], lines[1] + ",extra", lines[2]])),
-    Case("metadata_latin1", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
-         "is not UTF-8 text (line 2 holds byte 0xe9",
-         setup=_csv(lambda lines: [lines[0], lines[1].replace("100-1", "caf\u00e9-1", 1), lines[2]], "latin-1")),
-    Case("metadata_duplicate_ids", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
-         "is on lines 2 and 3; give each mixture its own ID",
-         setup=_csv(lambda lines: [lines[0], lines[1], lines[1]])),
-    Case("metadata_length_not_a_number", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
-         "line 2: length 'about 4000' is not a whole number",
-         setup=_csv(lambda lines: [lines[0], lines[1].rsplit(",", 1)[0] + ",about 4000", lines[2]])),
-    Case("metadata_empty_path", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
-         "line 3: source_2_path is empty",
-         setup=_csv(lambda lines: [lines[0], lines[1], ",".join(lines[2].split(",")[:3] + ["", "4000"])])),
-    Case("metadata_column_twice", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"),
-         "has column length twice",
-         setup=_csv(lambda lines: [lines[0] + ",length"] + [line + ",4000" for line in lines[1:]])),
+    Case(
+        "metadata_short_row",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "line 3 has 4 value(s) and the header 5 column(s)",
+        setup=_csv(lambda lines: lines[:2] + [lines[2].rsplit(",", 1)[0]]),
+    ),
+    Case(
+        "metadata_long_row",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "line 2 has 6 value(s) and the header 5 column(s)",
+        setup=_csv(lambda lines: [lines[0], lines[1] + ",extra", lines[2]]),
+    ),
+    Case(
+        "metadata_latin1",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "is not UTF-8 text (line 2 holds byte 0xe9",
+        setup=_csv(lambda lines: [lines[0], lines[1].replace("100-1", "caf\u00e9-1", 1), lines[2]], "latin-1"),
+    ),
+    Case(
+        "metadata_duplicate_ids",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "is on lines 2 and 3; give each mixture its own ID",
+        setup=_csv(lambda lines: [lines[0], lines[1], lines[1]]),
+    ),
+    Case(
+        "metadata_length_not_a_number",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "line 2: length 'about 4000' is not a whole number",
+        setup=_csv(lambda lines: [lines[0], lines[1].rsplit(",", 1)[0] + ",about 4000", lines[2]]),
+    ),
+    Case(
+        "metadata_empty_path",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "line 3: source_2_path is empty",
+        setup=_csv(lambda lines: [lines[0], lines[1], ",".join(lines[2].split(",")[:3] + ["", "4000"])]),
+    ),
+    Case(
+        "metadata_column_twice",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "has column length twice",
+        setup=_csv(lambda lines: [lines[0] + ",length"] + [line + ",4000" for line in lines[1:]]),
+    ),
     # resources: what is not a regular file, what cannot fit, an SDK interpreter that cannot run
     Case("fifo_as_audio", "separate", ("{fifo}",) + SEP[1:], "is a FIFO (named pipe)", setup=_fifo("pipe.wav")),
-    Case("fifo_as_checkpoint", "separate", ("{mix}", "--model", "{fifo}", "--out", "{tmp}/out"),
-         "is a FIFO (named pipe)", setup=_fifo("pipe.pth")),
-    Case("fifo_as_metadata", "evaluate", ("--metadata", "{fifo}", "--model", "{ckpt}"), "is a FIFO (named pipe)",
-         setup=_fifo("pipe.csv")),
-    Case("fifo_as_onnx", "import-onnx", ("{fifo}", "--out", "{tmp}/x.pth"), "is a FIFO (named pipe)",
-         setup=_fifo("pipe.onnx")),
+    Case(
+        "fifo_as_checkpoint",
+        "separate",
+        ("{mix}", "--model", "{fifo}", "--out", "{tmp}/out"),
+        "is a FIFO (named pipe)",
+        setup=_fifo("pipe.pth"),
+    ),
+    Case(
+        "fifo_as_metadata",
+        "evaluate",
+        ("--metadata", "{fifo}", "--model", "{ckpt}"),
+        "is a FIFO (named pipe)",
+        setup=_fifo("pipe.csv"),
+    ),
+    Case(
+        "fifo_as_onnx",
+        "import-onnx",
+        ("{fifo}", "--out", "{tmp}/x.pth"),
+        "is a FIFO (named pipe)",
+        setup=_fifo("pipe.onnx"),
+    ),
     Case("device_as_audio", "separate", ("/dev/zero",) + SEP[1:], "/dev/zero is a device"),
-    Case("length_beyond_memory", "parity", ("full-chain", "--random-preset", "tiny", "--length", "1000000000",
-                                            "--runs-dir", "{tmp}/runs"), "GiB of memory and"),
+    Case(
+        "length_beyond_memory",
+        "parity",
+        ("full-chain", "--random-preset", "tiny", "--length", "1000000000", "--runs-dir", "{tmp}/runs"),
+        "GiB of memory and",
+    ),
     Case("seconds_beyond_memory", "bench", ("--random-preset", "tiny", "--seconds", "1e9"), "GiB of memory and"),
-    Case("monolithic_length_beyond_memory", "export", ("--random-preset", "tiny", "--monolithic", "--length",
-                                                       "1000000000", "--out", "{tmp}/x"), "GiB of memory and"),
-    Case("hailo_python_that_fails", "compile", ("--export-dir", "{tmp}", "--hailo-python", "/bin/false"),
-         "--hailo-python /bin/false cannot import hailo_sdk_client"),
+    Case(
+        "monolithic_length_beyond_memory",
+        "export",
+        ("--random-preset", "tiny", "--monolithic", "--length", "1000000000", "--out", "{tmp}/x"),
+        "GiB of memory and",
+    ),
+    Case(
+        "hailo_python_that_fails",
+        "compile",
+        ("--export-dir", "{tmp}", "--hailo-python", "/bin/false"),
+        "--hailo-python /bin/false cannot import hailo_sdk_client",
+    ),
     # every input checked before the first output
-    Case("one_sample_after_a_good_file", "separate", ("{mix}", "{short}", "--model", "{ckpt}", "--out", "{tmp}/out"),
-         "short.wav holds 1 sample(s) at 8000 Hz, fewer than one encoder window",
-         setup=_one_sample_after_a_good_file),
-    Case("listed_file_not_audio", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}"), "as audio",
-         setup=lambda tmp: {**_metadata("ok")(tmp), **_corrupt_second_listed(tmp)}),
+    Case(
+        "one_sample_after_a_good_file",
+        "separate",
+        ("{mix}", "{short}", "--model", "{ckpt}", "--out", "{tmp}/out"),
+        "short.wav holds 1 sample(s) at 8000 Hz, fewer than one encoder window",
+        setup=_one_sample_after_a_good_file,
+    ),
+    Case(
+        "listed_file_not_audio",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}"),
+        "as audio",
+        setup=lambda tmp: {**_metadata("ok")(tmp), **_corrupt_second_listed(tmp)},
+    ),
     # accepted, and said
-    Case("metadata_as_a_spreadsheet_writes_it", "evaluate", ("--metadata", "{bad}", "--model", "{ckpt}",
-                                                              "--runs-dir", "{tmp}/runs"),
-         "values separated by ';'", exit=0, stream="err", setup=_csv(_spreadsheet)),
+    Case(
+        "metadata_as_a_spreadsheet_writes_it",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}", "--runs-dir", "{tmp}/runs"),
+        "values separated by ';'",
+        exit=0,
+        stream="err",
+        setup=_csv(_spreadsheet),
+    ),
     # accepted, and said
     Case("float_beyond_one", "separate", ("{bad}",) + SEP[1:], "instead of clipping", exit=0, setup=_loud),
-    Case("pcm_8bit", "separate", ("{bad}",) + SEP[1:], "read PCM_U8 samples as float32", exit=0, stream="err",
-         setup=_format("u8.wav", 8000, "PCM_U8")),
-    Case("pcm_24bit_48k", "separate", ("{bad}",) + SEP[1:], "read PCM_24 samples as float32", exit=0, stream="err",
-         setup=_format("p24.wav", 48000, "PCM_24")),
-    Case("pcm_32bit_44k1", "separate", ("{bad}",) + SEP[1:], "resampled 44100 Hz -> 8000 Hz", exit=0, stream="err",
-         setup=_format("p32.wav", 44100, "PCM_32")),
+    Case(
+        "pcm_8bit",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "read PCM_U8 samples as float32",
+        exit=0,
+        stream="err",
+        setup=_format("u8.wav", 8000, "PCM_U8"),
+    ),
+    Case(
+        "pcm_24bit_48k",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "read PCM_24 samples as float32",
+        exit=0,
+        stream="err",
+        setup=_format("p24.wav", 48000, "PCM_24"),
+    ),
+    Case(
+        "pcm_32bit_44k1",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "resampled 44100 Hz -> 8000 Hz",
+        exit=0,
+        stream="err",
+        setup=_format("p32.wav", 44100, "PCM_32"),
+    ),
 ]
 
 
@@ -707,8 +1255,10 @@ def test_same_stem_inputs_overwrite_nothing(tmp_path, tiny_checkpoint, capsys):
     values = _same_stem(tmp_path)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mix_s1.wav").write_bytes(b"earlier result")
-    assert main(["separate", values["a"], values["b"], "--model", str(tiny_checkpoint), "--out",
-                 str(tmp_path / "out")]) == 2
+    assert (
+        main(["separate", values["a"], values["b"], "--model", str(tiny_checkpoint), "--out", str(tmp_path / "out")])
+        == 2
+    )
     assert (tmp_path / "out" / "mix_s1.wav").read_bytes() == b"earlier result"
 
 
@@ -717,7 +1267,10 @@ def test_a_full_disk_is_one_line_and_keeps_the_finished_files(tmp_path, tiny_che
     first source is written: one line, exit 2, the first input's sources intact, no partial file."""
     import soundfile
 
-    first, second = _wav(tmp_path, "a.wav", speech_like(0.5, 8000, 1)), _wav(tmp_path, "b.wav", speech_like(0.5, 8000, 2))
+    first, second = (
+        _wav(tmp_path, "a.wav", speech_like(0.5, 8000, 1)),
+        _wav(tmp_path, "b.wav", speech_like(0.5, 8000, 2)),
+    )
     real_write, written = soundfile.write, []
 
     def write(path, *args, **kwargs):
@@ -736,8 +1289,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_finished_files(tmp_path, tiny_che
     assert not list(out.glob(".*")), "a partial file was left"
 
 
-def test_a_file_too_long_to_separate_whole_is_refused_before_any_output(tmp_path, tiny_checkpoint, capsys,
-                                                                         monkeypatch):
+def test_a_file_too_long_to_separate_whole_is_refused_before_any_output(tmp_path, tiny_checkpoint, capsys, monkeypatch):
     """The memory a whole-file pass needs is known from the file's length: on a machine that
     cannot hold it, separate says so (and how to segment) before writing anything."""
     import convtasnet_hailo.resources
@@ -750,11 +1302,14 @@ def test_a_file_too_long_to_separate_whole_is_refused_before_any_output(tmp_path
     assert not out.exists() or not list(out.iterdir())
 
 
-@pytest.mark.parametrize("error, code, line", [
-    (MemoryError(), 2, "error: out of memory"),
-    (OSError(28, "No space left on device", "/x/y"), 2, "error: No space left on device (/x/y)"),
-    (RuntimeError("an invariant broke"), 3, "internal error, a bug in convtasnet-hailo"),
-])
+@pytest.mark.parametrize(
+    "error, code, line",
+    [
+        (MemoryError(), 2, "error: out of memory"),
+        (OSError(28, "No space left on device", "/x/y"), 2, "error: No space left on device (/x/y)"),
+        (RuntimeError("an invariant broke"), 3, "internal error, a bug in convtasnet-hailo"),
+    ],
+)
 def test_the_top_level_maps_the_machine_to_one_line_and_shows_a_bug(error, code, line, capsys, monkeypatch):
     import convtasnet_hailo.commands.doctor
 
@@ -771,10 +1326,16 @@ def test_the_top_level_maps_the_machine_to_one_line_and_shows_a_bug(error, code,
         assert err.count("\n") == 1
 
 
-@pytest.mark.parametrize("module, argv", [
-    ("hailo_sdk_client", ["compile", "--export-dir", "."]),
-    ("hailo_platform", ["parity", "masker", "--random-preset", "tiny", "--backend", "hailo_runtime", "--hef-dir", "."]),
-])
+@pytest.mark.parametrize(
+    "module, argv",
+    [
+        ("hailo_sdk_client", ["compile", "--export-dir", "."]),
+        (
+            "hailo_platform",
+            ["parity", "masker", "--random-preset", "tiny", "--backend", "hailo_runtime", "--hef-dir", "."],
+        ),
+    ],
+)
 def test_an_sdk_that_fails_at_import_is_one_line(module, argv, tmp_path, capsys, monkeypatch):
     """A binding raising something other than ImportError when imported (a library mismatch)."""
     package = tmp_path / "site" / module
@@ -791,6 +1352,7 @@ def test_an_sdk_that_fails_at_import_is_one_line(module, argv, tmp_path, capsys,
 # Nothing a user gave is changed: every writing command, its --out (or runs folder) the inputs' own
 # folder, the inputs named like the command's outputs. Every file there before is hashed before and
 # after; the run may refuse (2) or succeed (0), never change one of them.
+
 
 def _checkpoint(tmp: Path, name: str, **changes) -> str:
     from convtasnet_hailo.model.checkpoint import save_model
@@ -825,38 +1387,119 @@ def _as_export(tmp: Path) -> str:
 
 
 WRITERS: dict[str, Callable[[Path], list[str]]] = {
-    "separate": lambda d: ["separate", *_audio(d, "mix.wav", "mix_s1.wav"), "--model", _checkpoint(d, "mix_s2.wav"),
-                           "--out", str(d)],
-    "enhance": lambda d: ["enhance", *_audio(d, "a.wav", "a_enhanced.wav"), "--model",
-                          _checkpoint(d, "enhance_run.json", n_src=1), "--out", str(d)],
-    "forward": lambda d: ["forward", "--mix", *_audio(d, "mixture.wav"), "--s1", *_audio(d, "hailo_src1.wav"), "--s2",
-                          *_audio(d, "hailo_src2.wav"), "--model", _checkpoint(d, "separation.png"), "--runs-dir",
-                          str(d)],
-    "evaluate": lambda d: ["evaluate", "--metadata", _metadata_as(d, "evaluate_per_utterance.csv"), "--model",
-                           _checkpoint(d, "evaluate_summary.json"), "--resume", str(d)],
-    "stream": lambda d: ["stream", *_audio(d, "mix.wav"), "--s1", *_audio(d, "mix_s1.wav"), "--s2",
-                         *_audio(d, "mix_s2.wav"), "--model", _checkpoint(d, "stream_run.json", causal=True),
-                         "--out", str(d)],
+    "separate": lambda d: [
+        "separate",
+        *_audio(d, "mix.wav", "mix_s1.wav"),
+        "--model",
+        _checkpoint(d, "mix_s2.wav"),
+        "--out",
+        str(d),
+    ],
+    "enhance": lambda d: [
+        "enhance",
+        *_audio(d, "a.wav", "a_enhanced.wav"),
+        "--model",
+        _checkpoint(d, "enhance_run.json", n_src=1),
+        "--out",
+        str(d),
+    ],
+    "forward": lambda d: [
+        "forward",
+        "--mix",
+        *_audio(d, "mixture.wav"),
+        "--s1",
+        *_audio(d, "hailo_src1.wav"),
+        "--s2",
+        *_audio(d, "hailo_src2.wav"),
+        "--model",
+        _checkpoint(d, "separation.png"),
+        "--runs-dir",
+        str(d),
+    ],
+    "evaluate": lambda d: [
+        "evaluate",
+        "--metadata",
+        _metadata_as(d, "evaluate_per_utterance.csv"),
+        "--model",
+        _checkpoint(d, "evaluate_summary.json"),
+        "--resume",
+        str(d),
+    ],
+    "stream": lambda d: [
+        "stream",
+        *_audio(d, "mix.wav"),
+        "--s1",
+        *_audio(d, "mix_s1.wav"),
+        "--s2",
+        *_audio(d, "mix_s2.wav"),
+        "--model",
+        _checkpoint(d, "stream_run.json", causal=True),
+        "--out",
+        str(d),
+    ],
     "import-onnx": lambda d: ["import-onnx", *_audio(d, "model.onnx"), "--out", str(d / "model.onnx")],
     "plan": lambda d: ["plan", "--model", _checkpoint(d, "p.png"), "--json", str(d / "p.json")],
     "bench": lambda d: ["bench", "--model", _checkpoint(d, "b.png"), "--seconds", "0.5", "--json", str(d / "b.json")],
     "export": lambda d: ["export", "--model", _checkpoint(d, "manifest.json"), "--out", str(d)],
-    "noise": lambda d: ["noise", "--audio", *_audio(d, "noise_layers.png"), "--model",
-                        _checkpoint(d, "noise_report.json"), "--tile-w", "16", "--calib-count", "4", "--out", str(d)],
-    "compile": lambda d: ["compile", "--export-dir", _as_export(d), "--calib", *_audio(d, "hailo/hailo8/compile_summary.tsv"),
-                          "--calib-count", "4", "--dry-run"],
-    "finetune": lambda d: ["finetune", "--model", _checkpoint(d, "finetuned.pth"), "--data",
-                           *_audio(d, "calibration_ranges.json"), "--steps", "1", "--max-minutes", "1", "--out", str(d)],
-    "parity": lambda d: ["parity", "full-chain", "--model", _checkpoint(d, "parity.pth"), "--length", "400",
-                         "--tile-w", "16", "--runs-dir", str(d)],
+    "noise": lambda d: [
+        "noise",
+        "--audio",
+        *_audio(d, "noise_layers.png"),
+        "--model",
+        _checkpoint(d, "noise_report.json"),
+        "--tile-w",
+        "16",
+        "--calib-count",
+        "4",
+        "--out",
+        str(d),
+    ],
+    "compile": lambda d: [
+        "compile",
+        "--export-dir",
+        _as_export(d),
+        "--calib",
+        *_audio(d, "hailo/hailo8/compile_summary.tsv"),
+        "--calib-count",
+        "4",
+        "--dry-run",
+    ],
+    "finetune": lambda d: [
+        "finetune",
+        "--model",
+        _checkpoint(d, "finetuned.pth"),
+        "--data",
+        *_audio(d, "calibration_ranges.json"),
+        "--steps",
+        "1",
+        "--max-minutes",
+        "1",
+        "--out",
+        str(d),
+    ],
+    "parity": lambda d: [
+        "parity",
+        "full-chain",
+        "--model",
+        _checkpoint(d, "parity.pth"),
+        "--length",
+        "400",
+        "--tile-w",
+        "16",
+        "--runs-dir",
+        str(d),
+    ],
 }
 
 
 def _hashes(folder: Path) -> dict[str, str]:
     import hashlib
 
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 @pytest.mark.parametrize("command", sorted(WRITERS))
@@ -887,14 +1530,13 @@ def test_every_writing_command_is_in_the_property(capsys):
 
 def _markdown_table() -> str:
     """Runs every case and prints the doc's table with the real messages."""
+    import contextlib
+    import io
     import tempfile
 
     from convtasnet_hailo.model.checkpoint import save_model
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.model.source import TINY
-
-    import contextlib
-    import io
 
     rows = ["| case | command | exit | what the user sees |", "|---|---|---|---|"]
     for case in CASES:
@@ -904,8 +1546,11 @@ def _markdown_table() -> str:
             out, err = io.StringIO(), io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = run_case(case, tmp, tmp / "ckpt.pth", _NoCapture())[0]
-            text = err.getvalue().strip() if case.exit or case.stream == "err" else \
-                next(line for line in out.getvalue().splitlines() if case.message in line)
+            text = (
+                err.getvalue().strip()
+                if case.exit or case.stream == "err"
+                else next(line for line in out.getvalue().splitlines() if case.message in line)
+            )
             line = next((t for t in text.splitlines() if case.message in t), text.splitlines()[-1] if text else "")
             line = line.replace(folder, "…").replace("|", "\\|")
             rows.append(f"| `{case.id}` | {case.command} | {code} | {line} |")

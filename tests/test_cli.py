@@ -9,8 +9,21 @@ from convtasnet_hailo.cli import main
 
 
 def test_parity_tiny_model_writes_run_folder(tmp_path, capsys):
-    code = main(["parity", "full-chain", "--random-preset", "tiny", "--tile-w", "16", "--length", "200", "333",
-                 "--runs-dir", str(tmp_path)])
+    code = main(
+        [
+            "parity",
+            "full-chain",
+            "--random-preset",
+            "tiny",
+            "--tile-w",
+            "16",
+            "--length",
+            "200",
+            "333",
+            "--runs-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     (run_dir,) = tmp_path.iterdir()
     assert (run_dir / "hef_tiled_full_chain_summary.tsv").exists()
@@ -18,12 +31,15 @@ def test_parity_tiny_model_writes_run_folder(tmp_path, capsys):
     assert "2/2 case(s) all_close" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["parity", "masker", "--backend", "nope"], "unknown backend 'nope'"),
-    (["parity", "masker", "--model", "/no/such/model.pth"], "does not exist"),
-    (["parity", "full-chain", "--random-preset", "tiny", "--length", "3"], "shorter than one encoder window"),
-    (["parity", "full-chain", "--random-preset", "tiny", "--length", "300", "--seconds", "1"], "pass one of them"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["parity", "masker", "--backend", "nope"], "unknown backend 'nope'"),
+        (["parity", "masker", "--model", "/no/such/model.pth"], "does not exist"),
+        (["parity", "full-chain", "--random-preset", "tiny", "--length", "3"], "shorter than one encoder window"),
+        (["parity", "full-chain", "--random-preset", "tiny", "--length", "300", "--seconds", "1"], "pass one of them"),
+    ],
+)
 def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert main(argv + ["--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -47,8 +63,11 @@ def test_doctor_reports_every_toolchain(capsys):
 def test_console_script_help_is_fast_and_works():
     out = subprocess.run([sys.executable, "-m", "convtasnet_hailo.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "parity" in out.stdout
-    probe = subprocess.run([sys.executable, "-c", "import sys, convtasnet_hailo.cli; print('torch' in sys.modules)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, convtasnet_hailo.cli; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+    )
     assert probe.stdout.strip() == "False"  # heavy imports wait for the command
 
 
@@ -59,32 +78,81 @@ def test_export_then_check_then_onnxruntime_parity(tmp_path, capsys):
     assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--block-chan", "8", "--out", str(out)]) == 0
     assert "0 written" in capsys.readouterr().out  # unchanged files are reused
     assert main(["check", str(out)]) == 0
-    assert main(["parity", "masker", "--random-preset", "tiny", "--backend", "onnxruntime", "--export-dir", str(out),
-                 "--tile-w", "16", "--block-chan", "8", "--length", "40", "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "masker",
+                "--random-preset",
+                "tiny",
+                "--backend",
+                "onnxruntime",
+                "--export-dir",
+                str(out),
+                "--tile-w",
+                "16",
+                "--block-chan",
+                "8",
+                "--length",
+                "40",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_onnxruntime_parity_exports_into_the_run_folder(tmp_path, capsys):
-    assert main(["parity", "decoder", "--random-preset", "tiny", "--backend", "onnxruntime", "--tile-w", "8", "32",
-                 "--length", "50", "--runs-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "decoder",
+                "--random-preset",
+                "tiny",
+                "--backend",
+                "onnxruntime",
+                "--tile-w",
+                "8",
+                "32",
+                "--length",
+                "50",
+                "--runs-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     (run_dir,) = tmp_path.iterdir()
     assert (run_dir / "onnx" / "tile8" / "manifest.json").exists() and (run_dir / "onnx" / "tile32").is_dir()
 
 
 def test_check_exit_code_on_violation(tmp_path, capsys):
     out = tmp_path / "export"
-    assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(out), "--max-width", "8",
-                 "--no-fuse"]) == 1
+    assert (
+        main(
+            ["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(out), "--max-width", "8", "--no-fuse"]
+        )
+        == 1
+    )
     assert main(["check", str(out), "--max-channels", "8"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("stage tcn0_in: node tcn0_in/conv0 (Conv) breaks rule max_channels") for line in lines)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["export", "--random-preset", "tiny", "--monolithic"], "--monolithic needs --length"),
-    (["export", "--random-preset", "tiny", "--monolithic", "--length", "400", "--tile-w", "8"], "drop --tile-w"),
-    (["export", "--random-preset", "tiny", "--length", "400"], "--length is for --monolithic"),
-    (["parity", "masker", "--random-preset", "tiny", "--export-dir", "x"], "--export-dir is read by --backend onnxruntime"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["export", "--random-preset", "tiny", "--monolithic"], "--monolithic needs --length"),
+        (["export", "--random-preset", "tiny", "--monolithic", "--length", "400", "--tile-w", "8"], "drop --tile-w"),
+        (["export", "--random-preset", "tiny", "--length", "400"], "--length is for --monolithic"),
+        (
+            ["parity", "masker", "--random-preset", "tiny", "--export-dir", "x"],
+            "--export-dir is read by --backend onnxruntime",
+        ),
+    ],
+)
 def test_impossible_flag_combinations(tmp_path, capsys, argv, message):
     assert main(argv + ["--out", str(tmp_path)] if argv[0] == "export" else argv) == 2
     assert message in capsys.readouterr().err
@@ -109,7 +177,8 @@ def test_cli_only_parses_and_dispatches():
     for function in commands:
         for node in ast.walk(function):
             assert not isinstance(node, (ast.If, ast.For, ast.While, ast.Try, ast.IfExp)), (
-                f"{function.name} holds command logic (line {node.lineno})")
+                f"{function.name} holds command logic (line {node.lineno})"
+            )
 
 
 def test_presets_and_backend_table_have_one_definition():

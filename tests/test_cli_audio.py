@@ -16,8 +16,24 @@ def test_separate_writes_sources_and_run_json(tmp_path, tiny_checkpoint, capsys)
     sf.write(tmp_path / "mix16k.wav", stereo, 16000)
     sf.write(tmp_path / "mix8k.wav", speech_like(0.7, 8000, 3), 8000)
     out = tmp_path / "out"
-    assert main(["separate", str(tmp_path / "mix16k.wav"), str(tmp_path / "mix8k.wav"), "--model", str(tiny_checkpoint),
-                 "--out", str(out), "--subtype", "FLOAT", "--tile-w", "16"]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(tmp_path / "mix16k.wav"),
+                str(tmp_path / "mix8k.wav"),
+                "--model",
+                str(tiny_checkpoint),
+                "--out",
+                str(out),
+                "--subtype",
+                "FLOAT",
+                "--tile-w",
+                "16",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr()
     assert "downmixed 2 channels to mono" in printed.err and "resampled 16000 Hz -> 8000 Hz" in printed.err  # progress
     assert "separate: 2 file(s)" in printed.out  # the summary
@@ -33,8 +49,23 @@ def test_separate_writes_sources_and_run_json(tmp_path, tiny_checkpoint, capsys)
 def test_separate_segmented_on_request(tmp_path, tiny_checkpoint):
     sf.write(tmp_path / "long.wav", speech_like(5.0, 8000, 4), 8000)
     out = tmp_path / "out"
-    assert main(["separate", str(tmp_path / "long.wav"), "--model", str(tiny_checkpoint), "--out", str(out),
-                 "--segment", "2", "--overlap", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(tmp_path / "long.wav"),
+                "--model",
+                str(tiny_checkpoint),
+                "--out",
+                str(out),
+                "--segment",
+                "2",
+                "--overlap",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "separate_run.json").read_text())["files"][0]["segment_seconds"] == 2.0
     assert sf.info(out / "long_s1.wav").frames == 40000
 
@@ -42,12 +73,32 @@ def test_separate_segmented_on_request(tmp_path, tiny_checkpoint):
 def test_forward_finds_librimix_sources_and_writes_runbook_keys(tmp_path, tiny_checkpoint, capsys):
     csv_path = write_librimix_tree(tmp_path)
     mix = next((csv_path.parent.parent / "wav8k" / "min" / "test" / "mix_clean").glob("*.wav"))
-    assert main(["forward", "--mix", str(mix), "--model", str(tiny_checkpoint), "--tile-w", "16",
-                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "forward",
+                "--mix",
+                str(mix),
+                "--model",
+                str(tiny_checkpoint),
+                "--tile-w",
+                "16",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     (run_dir,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((run_dir / "librimix_hailo_forward_metrics.json").read_text())
-    for key in ("parity_max_abs_vs_reference", "si_snr_hailo_src1_vs_gt_s1_db", "si_snr_hailo_src2_vs_gt_s2_db",
-                "si_snr_hailo_pair_sum_db", "si_snri_hailo_mean_db", "si_snr_mixture_vs_gt_s1_db"):
+    for key in (
+        "parity_max_abs_vs_reference",
+        "si_snr_hailo_src1_vs_gt_s1_db",
+        "si_snr_hailo_src2_vs_gt_s2_db",
+        "si_snr_hailo_pair_sum_db",
+        "si_snri_hailo_mean_db",
+        "si_snr_mixture_vs_gt_s1_db",
+    ):
         assert key in metrics
     assert metrics["parity_max_abs_vs_reference"] <= 1e-5
     assert (run_dir / "separation.png").stat().st_size > 1000
@@ -56,8 +107,20 @@ def test_forward_finds_librimix_sources_and_writes_runbook_keys(tmp_path, tiny_c
 
 def test_forward_without_sources_reports_parity_only(tmp_path, tiny_checkpoint, capsys):
     sf.write(tmp_path / "m.wav", speech_like(0.5, 8000, 9), 8000)
-    assert main(["forward", "--mix", str(tmp_path / "m.wav"), "--model", str(tiny_checkpoint),
-                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "forward",
+                "--mix",
+                str(tmp_path / "m.wav"),
+                "--model",
+                str(tiny_checkpoint),
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     assert "parity only" in capsys.readouterr().out
 
 
@@ -73,19 +136,47 @@ def test_forward_writes_a_one_output_model_at_the_inputs_level_and_polarity(tmp_
     save_model(random_model(dataclasses.replace(TINY, n_src=1), seed=4), tmp_path / "one.pth")
     wav = speech_like(0.5, 8000, 9)
     sf.write(tmp_path / "m.wav", wav, 8000, subtype="FLOAT")
-    assert main(["forward", "--mix", str(tmp_path / "m.wav"), "--model", str(tmp_path / "one.pth"), "--tile-w", "16",
-                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "forward",
+                "--mix",
+                str(tmp_path / "m.wav"),
+                "--model",
+                str(tmp_path / "one.pth"),
+                "--tile-w",
+                "16",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     (run_dir,) = (tmp_path / "runs").iterdir()
     level = json.loads((run_dir / "librimix_hailo_forward_metrics.json").read_text())["level"]
     out, _ = sf.read(run_dir / "hailo_src1.wav", dtype="float64")
-    gain = np.dot(out, wav[:len(out)]) / np.dot(out, out)
+    gain = np.dot(out, wav[: len(out)]) / np.dot(out, out)
     assert level["matched"] and abs(gain - 1.0) < 1e-4, "written at the least-squares level against the input"
 
 
 def test_evaluate_writes_per_utterance_csv_and_summary(tmp_path, tiny_checkpoint):
     csv_path = write_librimix_tree(tmp_path, n=3)
-    assert main(["evaluate", "--metadata", str(csv_path), "--model", str(tiny_checkpoint), "--limit", "2",
-                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--metadata",
+                str(csv_path),
+                "--model",
+                str(tiny_checkpoint),
+                "--limit",
+                "2",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     (run_dir,) = (tmp_path / "runs").iterdir()
     rows = list(csv.DictReader(open(run_dir / "evaluate_per_utterance.csv")))
     assert len(rows) == 2 and float(rows[0]["parity_max_abs"]) <= 1e-5
@@ -95,12 +186,15 @@ def test_evaluate_writes_per_utterance_csv_and_summary(tmp_path, tiny_checkpoint
     assert 1.0 <= summary["pesq_mixture"]["mean"] <= 4.7 and 0 <= summary["stoi"]["mean"] <= 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["separate", "/no/such.wav", "--out", "OUT"], "does not exist"),
-    (["forward", "--mix", "MIX", "--s1", "MIX"], "pass --s1 and --s2, or none"),
-    (["evaluate", "--metadata", "/no/such.csv"], "does not exist"),
-    (["separate", "MIX", "--out", "OUT", "--segment", "0.5"], "must be longer than twice --overlap"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["separate", "/no/such.wav", "--out", "OUT"], "does not exist"),
+        (["forward", "--mix", "MIX", "--s1", "MIX"], "pass --s1 and --s2, or none"),
+        (["evaluate", "--metadata", "/no/such.csv"], "does not exist"),
+        (["separate", "MIX", "--out", "OUT", "--segment", "0.5"], "must be longer than twice --overlap"),
+    ],
+)
 def test_audio_command_errors(tmp_path, tiny_checkpoint, capsys, argv, message):
     sf.write(tmp_path / "m.wav", speech_like(0.5, 8000, 9), 8000)
     argv = [a.replace("MIX", str(tmp_path / "m.wav")).replace("OUT", str(tmp_path / "o")) for a in argv]
@@ -188,8 +282,20 @@ def test_enhance_writes_the_input_speech_level_and_sign_unless_raw_output(tmp_pa
 
 def test_check_audio_is_forwards_new_name_and_writes_into_out(tmp_path, tiny_checkpoint, capsys):
     sf.write(tmp_path / "m.wav", speech_like(0.5, 8000, 9), 8000)
-    assert main(["check-audio", "--mix", str(tmp_path / "m.wav"), "--model", str(tiny_checkpoint),
-                 "--out", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "check-audio",
+                "--mix",
+                str(tmp_path / "m.wav"),
+                "--model",
+                str(tiny_checkpoint),
+                "--out",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert (run_dir / "librimix_hailo_forward_metrics.json").is_file()
     out = capsys.readouterr().out

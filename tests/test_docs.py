@@ -22,8 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "convtasnet_hailo"
 SCRIPT = ROOT / "scripts" / "gen_cli_reference.py"
 #: Folders that are not the repository's content: environments, caches, run outputs.
-SKIP_DIRS = {".git", ".venv", "venv", "module_runs", "__pycache__", ".pytest_cache", "build", "dist", "data",
-             "runs_train", ".deps", "node_modules"}
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "module_runs",
+    "__pycache__",
+    ".pytest_cache",
+    "build",
+    "dist",
+    "data",
+    "runs_train",
+    ".deps",
+    "node_modules",
+}
 #: Recorded outputs, kept byte for byte as the program wrote them (their attribution strings
 #: name the notes of their day); the code that writes them is scanned like everything else.
 RECORDED = ("benchmarks/results/",)
@@ -34,7 +46,7 @@ TEXT_NAMES = {"Makefile", "run"}
 OUTSIDE = re.compile(r"DESIGN\.md|HAILO_FACTS(?:\.md)?|CONVTASNET_FACTS(?:\.md)?|\bseed/|\.\./shared|\bshared/")
 #: Top-level folders whose paths a text may name.
 TOP_DIRS = ("docs", "src", "tests", "scripts", "benchmarks", "corpus", ".ci")
-PATH_TOKEN = re.compile(r"(?<![\w./-])((?:%s)/[\w./-]*[\w/])" % "|".join(re.escape(d) for d in TOP_DIRS))
+PATH_TOKEN = re.compile(r"(?<![\w./-])((?:{})/[\w./-]*[\w/])".format("|".join(re.escape(d) for d in TOP_DIRS)))
 MODULE_TOKEN = re.compile(r"(?<![\w./-])((?:[a-z_]+/)+[a-z_0-9]+\.(?:py|toml))\b")
 MD_NAME = re.compile(r"(?<![\w./-])([\w-]+\.md)\b")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
@@ -51,8 +63,17 @@ def _repo_files() -> list[Path]:
     import subprocess
 
     try:
-        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                                capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
         return sorted(ROOT / name for name in listed if name and (ROOT / name).is_file())
     except (OSError, subprocess.SubprocessError):
         pass
@@ -82,8 +103,9 @@ def _markdown_pages() -> list[Path]:
 
 
 def _text_files() -> list[Path]:
-    chosen = [p for p in FILES if (p.suffix in TEXT_SUFFIXES or p.name in TEXT_NAMES)
-              and not _rel(p).startswith(RECORDED)]
+    chosen = [
+        p for p in FILES if (p.suffix in TEXT_SUFFIXES or p.name in TEXT_NAMES) and not _rel(p).startswith(RECORDED)
+    ]
     return [p for p in chosen if p.stat().st_size < 2_000_000]
 
 
@@ -100,17 +122,17 @@ def _anchors(page: Path) -> set[str]:
 
 
 def _is_output(text: str, start: int) -> bool:
-    return bool(OUTPUT_FLAG.search(text[max(0, start - 12):start]))
+    return bool(OUTPUT_FLAG.search(text[max(0, start - 12) : start]))
 
 
 def _is_cited_elsewhere(text: str, start: int) -> bool:
-    match = CITED_REPO.search(text[max(0, start - 60):start])
+    match = CITED_REPO.search(text[max(0, start - 60) : start])
     return bool(match) and match.group(1) not in TOP_DIRS
 
 
 def _glob_exists(token: str, base: Path, text: str, end: int) -> bool:
     """``token`` names a path under ``base``; ``benchmarks/results/2026_*`` a pattern of them."""
-    if text[end:end + 1] == "*":
+    if text[end : end + 1] == "*":
         return any(base.glob(token + "*"))
     return _exists(token, base)
 
@@ -134,8 +156,10 @@ def _load_generator():
 def test_cli_reference_is_current():
     expected = _load_generator().render()
     current = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    assert current == expected, ("docs/cli.md is not what the parser gives: run "
-                                 "`PYTHONPATH=src python scripts/gen_cli_reference.py` and commit docs/cli.md")
+    assert current == expected, (
+        "docs/cli.md is not what the parser gives: run "
+        "`PYTHONPATH=src python scripts/gen_cli_reference.py` and commit docs/cli.md"
+    )
 
 
 def test_cli_reference_names_every_command_and_option():
@@ -186,8 +210,11 @@ def _outside_references(path: Path) -> list[str]:
     found = [f"{match.group(0)!r} (not in the repository)" for match in OUTSIDE.finditer(text)]
     for match in PATH_TOKEN.finditer(text):
         token = match.group(1)
-        if not (_glob_exists(token, ROOT, text, match.end()) or _is_output(text, match.start())
-                or _is_cited_elsewhere(text, match.start())):
+        if not (
+            _glob_exists(token, ROOT, text, match.end())
+            or _is_output(text, match.start())
+            or _is_cited_elsewhere(text, match.start())
+        ):
             found.append(f"{token!r} (no such path)")
     for match in MODULE_TOKEN.finditer(text):
         token = match.group(1)
@@ -211,8 +238,10 @@ def test_nothing_refers_to_a_file_outside_the_repository():
         found = _outside_references(path)
         if found:
             problems[_rel(path)] = found
-    assert not problems, ("references to files that are not in the repository (cite docs/hailo_facts.md, "
-                          f"docs/convtasnet_facts.md, docs/exactness.md ... instead): {problems}")
+    assert not problems, (
+        "references to files that are not in the repository (cite docs/hailo_facts.md, "
+        f"docs/convtasnet_facts.md, docs/exactness.md ... instead): {problems}"
+    )
 
 
 def _readme_commands(section: str | None = None) -> list[list[str]]:
@@ -269,7 +298,18 @@ def test_the_readme_device_path_runs_on_the_doubles(tmp_path, monkeypatch):
     runtime_double.install(monkeypatch, arch="hailo8l")
     monkeypatch.chdir(tmp_path)
     commands = _readme_commands("On a Hailo device")
-    assert [argv[0] for argv in commands] == ["plan", "export", "check", "noise", "compile", "doctor", "separate",
-                                              "parity", "export", "compile", "stream"]
+    assert [argv[0] for argv in commands] == [
+        "plan",
+        "export",
+        "check",
+        "noise",
+        "compile",
+        "doctor",
+        "separate",
+        "parity",
+        "export",
+        "compile",
+        "stream",
+    ]
     for argv in commands:
         assert main(argv) == 0, f"README.md: `convtasnet-hailo {' '.join(argv)}` failed on the doubles"

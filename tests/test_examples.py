@@ -21,8 +21,13 @@ DOUBLES = Path(__file__).resolve().parent / "doubles"
 
 
 def _run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, str(EXAMPLES / script), *map(str, args)], capture_output=True,
-                            text=True, timeout=300, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -49,10 +54,12 @@ def test_stream_microphone_on_the_sound_card_double(tmp_path):
     save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2), checkpoint)
     recording = tmp_path / "microphone.wav"
     soundfile.write(recording, speech_like(1.0, 8000, 3), 8000, subtype="FLOAT")
-    env = _with_path(DOUBLES / "sounddevice_double", SOUNDDEVICE_DOUBLE_INPUT=str(recording),
-                     SOUNDDEVICE_DOUBLE_SPEED="20")
-    result = _run("stream_microphone.py", tmp_path / "out", "--seconds", "0.5", "--hop-ms", "8", "--model",
-                  checkpoint, env=env)
+    env = _with_path(
+        DOUBLES / "sounddevice_double", SOUNDDEVICE_DOUBLE_INPUT=str(recording), SOUNDDEVICE_DOUBLE_SPEED="20"
+    )
+    result = _run(
+        "stream_microphone.py", tmp_path / "out", "--seconds", "0.5", "--hop-ms", "8", "--model", checkpoint, env=env
+    )
     assert "2 sources" in result.stdout
     assert soundfile.info(tmp_path / "out" / "live_s1.wav").frames == 62 * 64  # every sample of 62 hops back
 
@@ -67,10 +74,22 @@ def test_run_on_hailo_on_the_runtime_double(tmp_path, tiny_checkpoint, monkeypat
     assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
     mixture = tmp_path / "mix.wav"
     soundfile.write(mixture, speech_like(0.6, 8000, 1), 8000, subtype="FLOAT")
-    env = _with_path(runtime_double.DOUBLE_ROOT, HAILO_DOUBLE_DEVICES=json.dumps(["0000:01:00.0"]),
-                     HAILO_DOUBLE_ARCH="hailo8", HAILO_DOUBLE_IO="float32")
-    result = _run("run_on_hailo.py", mixture, tmp_path / "out", "--export-dir", export, "--hef-dir",
-                  export / "hailo" / "hailo8", env=env)
+    env = _with_path(
+        runtime_double.DOUBLE_ROOT,
+        HAILO_DOUBLE_DEVICES=json.dumps(["0000:01:00.0"]),
+        HAILO_DOUBLE_ARCH="hailo8",
+        HAILO_DOUBLE_IO="float32",
+    )
+    result = _run(
+        "run_on_hailo.py",
+        mixture,
+        tmp_path / "out",
+        "--export-dir",
+        export,
+        "--hef-dir",
+        export / "hailo" / "hailo8",
+        env=env,
+    )
     assert "on hailo_runtime" in result.stdout and (tmp_path / "out" / "hailo_s2.wav").is_file()
 
 

@@ -54,8 +54,12 @@ def test_inside_a_session_every_atomic_write_refuses_an_input(tmp_path):
 def test_regular_file_says_what_a_path_is_without_opening_it(tmp_path):
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "dir").mkdir()
-    cases = {tmp_path / "pipe": "is a FIFO", tmp_path / "dir": "is a folder", tmp_path / "none": "does not exist",
-             "/dev/null": "is a device"}
+    cases = {
+        tmp_path / "pipe": "is a FIFO",
+        tmp_path / "dir": "is a folder",
+        tmp_path / "none": "does not exist",
+        "/dev/null": "is a device",
+    }
     for path, message in cases.items():
         with pytest.raises(UserError, match=message):
             regular_file(path, "audio file", "pass a WAV")
@@ -69,9 +73,14 @@ def test_inside_keeps_names_in_their_folder(tmp_path):
     (tmp_path / "export" / "link.onnx").symlink_to(tmp_path / "outside.onnx")
     (tmp_path / "export" / "sub").mkdir()
     assert inside(tmp_path / "export", "sub/a.onnx", "file") == tmp_path / "export" / "sub" / "a.onnx"
-    for name, message in (("/etc/passwd", "points outside"), ("../outside.onnx", "points outside"),
-                          ("sub/../../outside.onnx", "points outside"), ("link.onnx", "is a symlink out of"),
-                          (3, "is not a file name"), ("", "is not a file name")):
+    for name, message in (
+        ("/etc/passwd", "points outside"),
+        ("../outside.onnx", "points outside"),
+        ("sub/../../outside.onnx", "points outside"),
+        ("link.onnx", "is a symlink out of"),
+        (3, "is not a file name"),
+        ("", "is not a file name"),
+    ):
         with pytest.raises(RecordError, match=message):
             inside(tmp_path / "export", name, "file")
 
@@ -80,8 +89,12 @@ def test_field_checks_types_and_finiteness():
     record = {"n": 3, "x": 1.5, "flag": True, "bad": float("nan"), "names": ["a", 2]}
     assert field(record, "n", int, "r") == 3 and field(record, "x", float, "r") == 1.5
     assert field(record, "n", float, "r") == 3 and field(record, "missing", int, "r", None) is None
-    for key, kind, message in (("flag", int, "not an integer"), ("bad", float, "not a number"),
-                               ("missing", int, "lacks 'missing'"), ("x", str, "not a string")):
+    for key, kind, message in (
+        ("flag", int, "not an integer"),
+        ("bad", float, "not a number"),
+        ("missing", int, "lacks 'missing'"),
+        ("x", str, "not a string"),
+    ):
         with pytest.raises(RecordError, match=message):
             field(record, key, kind, "r")
     with pytest.raises(RecordError, match=r"r\[1\] is 2"):

@@ -10,14 +10,18 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.backends.registry import load_backend
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, is_contract_tensor
 from convtasnet_hailo.model.config import (
-    FULL_SIZE_8K, ConvTasNetConfig, EncoderActivation, MaskAct, NormType,
+    FULL_SIZE_8K,
+    ConvTasNetConfig,
+    EncoderActivation,
+    MaskAct,
+    NormType,
 )
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.reference_trace import trace_reference
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.parity.runner import edge_frame_counts, probe_waveform, samples_for_frames
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, is_contract_tensor
+from convtasnet_hailo.plan.reference_trace import trace_reference
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import TINY
 
@@ -25,21 +29,24 @@ _TINY = {k: getattr(TINY, k) for k in ("n_filters", "bn_chan", "hid_chan", "skip
 
 CONFIGS = {
     "2src_8k_gLN_relu": ConvTasNetConfig(**_TINY),
-    "1src_16k_gLN_sigmoid": ConvTasNetConfig(**_TINY, n_src=1, kernel_size=32, stride=16, sample_rate=16000,
-                                             mask_act=MaskAct.SIGMOID),
+    "1src_16k_gLN_sigmoid": ConvTasNetConfig(
+        **_TINY, n_src=1, kernel_size=32, stride=16, sample_rate=16000, mask_act=MaskAct.SIGMOID
+    ),
     "3src_8k_cLN_softmax": ConvTasNetConfig(**_TINY, n_src=3, norm_type=NormType.CLN, mask_act=MaskAct.SOFTMAX),
-    "2src_causal_cgLN_sigmoid": ConvTasNetConfig(**_TINY, causal=True, norm_type=NormType.CGLN,
-                                                 mask_act=MaskAct.SIGMOID),
-    "2src_causal_cLN_linear_encrelu": ConvTasNetConfig(**_TINY, causal=True, norm_type=NormType.CLN,
-                                                       mask_act=MaskAct.LINEAR,
-                                                       encoder_activation=EncoderActivation.RELU),
-    "2src_noskip_k5_L20_S6": ConvTasNetConfig(**{**_TINY, "skip_chan": 0}, conv_kernel_size=5,
-                                              kernel_size=20, stride=6),
+    "2src_causal_cgLN_sigmoid": ConvTasNetConfig(
+        **_TINY, causal=True, norm_type=NormType.CGLN, mask_act=MaskAct.SIGMOID
+    ),
+    "2src_causal_cLN_linear_encrelu": ConvTasNetConfig(
+        **_TINY, causal=True, norm_type=NormType.CLN, mask_act=MaskAct.LINEAR, encoder_activation=EncoderActivation.RELU
+    ),
+    "2src_noskip_k5_L20_S6": ConvTasNetConfig(
+        **{**_TINY, "skip_chan": 0}, conv_kernel_size=5, kernel_size=20, stride=6
+    ),
 }
 TILE_WIDTHS = (1, 5, 16, 64)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(name: str):
     return random_model(CONFIGS[name], seed=7)
 
@@ -54,7 +61,10 @@ def _lengths(config: ConvTasNetConfig, tile_w: int) -> list[int]:
     """Edge lengths in samples: frame counts around the tile width, plus trailing samples that
     make no frame (the decoder must pad them back)."""
     lengths = [samples_for_frames(config, f) for f in edge_frame_counts(tile_w)]
-    return lengths + [samples_for_frames(config, tile_w) + 1, samples_for_frames(config, 2 * tile_w) + config.stride - 1]
+    return lengths + [
+        samples_for_frames(config, tile_w) + 1,
+        samples_for_frames(config, 2 * tile_w) + config.stride - 1,
+    ]
 
 
 def make_backend(name: str, plan, tile_w: int, export_root):
@@ -68,16 +78,44 @@ def make_backend(name: str, plan, tile_w: int, export_root):
     return load_backend(name, export_dir=directory)
 
 
-def parity_plan(model, path: PlanPath, block_chan: int | None = None, fuse: bool = True, device_norms: bool = False,
-                gln_in_stages: bool = False, halo_edges: bool = False, skip_sums_in_stages: bool = False):
+def parity_plan(
+    model,
+    path: PlanPath,
+    block_chan: int | None = None,
+    fuse: bool = True,
+    device_norms: bool = False,
+    gln_in_stages: bool = False,
+    halo_edges: bool = False,
+    skip_sums_in_stages: bool = False,
+):
     """The plan parity runs: fused stages expose their internal tensors, so every name is judged."""
-    return build_plan(model, PlanOptions(block_chan=block_chan, fuse=fuse, device_norms=device_norms, gln_in_stages=gln_in_stages, halo_edges=halo_edges, skip_sums_in_stages=skip_sums_in_stages), path, expose_internal=fuse)
+    return build_plan(
+        model,
+        PlanOptions(
+            block_chan=block_chan,
+            fuse=fuse,
+            device_norms=device_norms,
+            gln_in_stages=gln_in_stages,
+            halo_edges=halo_edges,
+            skip_sums_in_stages=skip_sums_in_stages,
+        ),
+        path,
+        expose_internal=fuse,
+    )
 
 
-def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: dict, backend: str = "torch_proxy",
-                                     block_chan: int | None = None, export_root=None,
-                                     diagnostics_too: bool = True, executor: StitchedExecutor | None = None,
-                                     fuse: bool = True) -> int:
+def assert_stitched_equals_reference(
+    model,
+    path: PlanPath,
+    tile_w: int,
+    trace: dict,
+    backend: str = "torch_proxy",
+    block_chan: int | None = None,
+    export_root=None,
+    diagnostics_too: bool = True,
+    executor: StitchedExecutor | None = None,
+    fuse: bool = True,
+) -> int:
     """Runs the stitched path and fails on any contract tensor (and, with ``diagnostics_too``,
     any host-made diagnostic tensor) outside the tolerance. Pass ``executor`` to reuse one."""
     if executor is None:
@@ -95,16 +133,22 @@ def assert_stitched_equals_reference(model, path: PlanPath, tile_w: int, trace: 
     executor.run({n: trace[n].astype(np.float32) for n in path.inputs}, observe)
     wav_t = trace["wav"].shape[-1]
     plan = executor.plan
-    assert not failures, (f"{executor.backend.name} {path.value} tile_w={tile_w} block_chan={plan.options.block_chan} "
-                          f"wav_t={wav_t}: " + "; ".join(failures))
+    assert not failures, (
+        f"{executor.backend.name} {path.value} tile_w={tile_w} block_chan={plan.options.block_chan} "
+        f"wav_t={wav_t}: " + "; ".join(failures)
+    )
     return len(compared)
 
 
 #: (backend, block_chan, tile_w, plan): "fused" is the default plan (internal tensors exposed for
 #: parity), "unfused" the --no-fuse one.
 GRID = [("torch_proxy", None, tile_w, "fused") for tile_w in TILE_WIDTHS] + [
-    ("torch_proxy", None, 5, "unfused"), ("torch_proxy", 5, 16, "fused"), ("torch_proxy", 5, 16, "unfused"),
-    ("onnxruntime", None, 5, "fused"), ("onnxruntime", None, 16, "fused"), ("onnxruntime", None, 16, "unfused"),
+    ("torch_proxy", None, 5, "unfused"),
+    ("torch_proxy", 5, 16, "fused"),
+    ("torch_proxy", 5, 16, "unfused"),
+    ("onnxruntime", None, 5, "fused"),
+    ("onnxruntime", None, 16, "fused"),
+    ("onnxruntime", None, 16, "unfused"),
     ("onnxruntime", 5, 16, "fused"),
 ]
 
@@ -117,15 +161,19 @@ def test_tiny_models_every_stage_every_length(config_name, path, backend, block_
     plan = parity_plan(model, path, block_chan, fuse=layout == "fused")
     executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
     for wav_t in _lengths(model.config, tile_w):
-        compared = assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t),
-                                                    executor=executor)
+        compared = assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor)
         assert compared >= (3 if path is PlanPath.DECODER else 10)
 
 
 CLN_CONFIGS = [name for name, config in CONFIGS.items() if config.norm_type is NormType.CLN]
 #: (backend, block_chan, tile_w) for plans whose cLN norms run on the device (``--device-norms``).
-DEVICE_NORM_GRID = [("torch_proxy", None, 1), ("torch_proxy", None, 16), ("torch_proxy", 5, 16),
-                    ("onnxruntime", None, 5), ("onnxruntime", None, 16)]
+DEVICE_NORM_GRID = [
+    ("torch_proxy", None, 1),
+    ("torch_proxy", None, 16),
+    ("torch_proxy", 5, 16),
+    ("onnxruntime", None, 5),
+    ("onnxruntime", None, 16),
+]
 
 
 @pytest.mark.parametrize("backend, block_chan, tile_w", DEVICE_NORM_GRID, ids=lambda v: str(v))
@@ -137,8 +185,9 @@ def test_cln_norms_on_the_device_every_stage_every_length(config_name, path, bac
     assert not any(type(s).__name__ == "Normalize" for s in plan.steps)
     executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
     for wav_t in _lengths(model.config, tile_w):
-        assert assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor) \
-            >= (3 if path is PlanPath.DECODER else 10)
+        assert assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor) >= (
+            3 if path is PlanPath.DECODER else 10
+        )
 
 
 def test_device_norms_leave_one_stage_per_tcn_block():
@@ -151,10 +200,15 @@ def test_device_norms_leave_one_stage_per_tcn_block():
 GLN_CONFIGS = [name for name, config in CONFIGS.items() if config.norm_type is NormType.GLN]
 #: (backend, tile_w, plan, the other float-only options too) for plans that take gLN inside their stages
 #: (``--gln-in-stages``; with ``--halo-edges --skip-sums-in-stages`` where the last field is True).
-GLN_IN_STAGES_GRID = [("torch_proxy", 1, "fused", False), ("torch_proxy", 5, "fused", True),
-                      ("torch_proxy", 16, "unfused", False), ("torch_proxy", 64, "fused", True),
-                      ("onnxruntime", 5, "fused", False), ("onnxruntime", 16, "fused", True),
-                      ("onnxruntime", 16, "unfused", True)]
+GLN_IN_STAGES_GRID = [
+    ("torch_proxy", 1, "fused", False),
+    ("torch_proxy", 5, "fused", True),
+    ("torch_proxy", 16, "unfused", False),
+    ("torch_proxy", 64, "fused", True),
+    ("onnxruntime", 5, "fused", False),
+    ("onnxruntime", 16, "fused", True),
+    ("onnxruntime", 16, "unfused", True),
+]
 
 
 @pytest.mark.parametrize("backend, tile_w, layout, halo_edges", GLN_IN_STAGES_GRID, ids=lambda v: str(v))
@@ -162,20 +216,24 @@ GLN_IN_STAGES_GRID = [("torch_proxy", 1, "fused", False), ("torch_proxy", 5, "fu
 @pytest.mark.parametrize("config_name", GLN_CONFIGS)
 def test_gln_in_stages_every_stage_every_length(config_name, path, backend, tile_w, layout, halo_edges, tmp_path):
     model = _model(config_name)
-    plan = parity_plan(model, path, fuse=layout == "fused", gln_in_stages=True, halo_edges=halo_edges,
-                       skip_sums_in_stages=halo_edges)
+    plan = parity_plan(
+        model, path, fuse=layout == "fused", gln_in_stages=True, halo_edges=halo_edges, skip_sums_in_stages=halo_edges
+    )
     folds = [s for s in plan.steps if type(s).__name__ == "GlnFold"]
     assert len(folds) == 2 * model.config.n_blocks * model.config.n_repeats + (path is PlanPath.FULL_CHAIN)
     executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
     for wav_t in _lengths(model.config, tile_w):
-        assert assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor) \
-            >= 8
+        assert assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor) >= 8
 
 
 #: (backend, tile_w, plan) for plans whose halo stages read tile and edges and whose stages add the skip
 #: sums (``--halo-edges --skip-sums-in-stages``), every model.
-HALO_EDGES_GRID = [("torch_proxy", 1, "fused"), ("torch_proxy", 5, "unfused"), ("torch_proxy", 64, "fused"),
-                   ("onnxruntime", 16, "fused")]
+HALO_EDGES_GRID = [
+    ("torch_proxy", 1, "fused"),
+    ("torch_proxy", 5, "unfused"),
+    ("torch_proxy", 64, "fused"),
+    ("onnxruntime", 16, "fused"),
+]
 
 
 @pytest.mark.parametrize("backend, tile_w, layout", HALO_EDGES_GRID, ids=lambda v: str(v))
@@ -188,8 +246,7 @@ def test_halo_edges_and_skip_sums_every_stage_every_length(config_name, path, ba
     assert not any(type(s).__name__ == "AddTensors" for s in plan.steps)
     executor = StitchedExecutor(plan, make_backend(backend, plan, tile_w, tmp_path), tile_w)
     for wav_t in _lengths(model.config, tile_w):
-        assert assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor) \
-            >= 8
+        assert assert_stitched_equals_reference(model, path, tile_w, _trace(config_name, wav_t), executor=executor) >= 8
 
 
 @pytest.mark.slow
@@ -246,8 +303,10 @@ def test_full_size_onnxruntime_tile256(block_chan, tmp_path):
     float32 reference (what users run) judges every tensor, host-made diagnostics included."""
     model = random_model(FULL_SIZE_8K, seed=0)
     trace = trace_reference(model, probe_waveform(2 * 8000, 8000, seed=3))
-    assert assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, 256, trace, "onnxruntime", block_chan,
-                                            tmp_path) > 150
+    assert (
+        assert_stitched_equals_reference(model, PlanPath.FULL_CHAIN, 256, trace, "onnxruntime", block_chan, tmp_path)
+        > 150
+    )
 
 
 @pytest.mark.parametrize("config_name", list(CONFIGS))

@@ -4,8 +4,8 @@ The Python API (``api``): :class:`Separator` separates recordings and :class:`St
 streams a causal model hop by hop, each opened ``from_checkpoint``, ``from_export`` (no torch) or
 as the shipped ``demo``, on a backend config (:class:`TorchProxy`, :class:`OnnxRuntime`,
 :class:`HailoRuntime`, :class:`HailoEmulator`, :class:`HailoQuant`); :func:`load_audio`,
-:func:`read_librimix` and :func:`score` read files and sets and score estimates; :func:`run_parity` checks the stitched path stage by
-stage. The data flow is in docs/pipeline.md.
+:func:`read_librimix` and :func:`score` read files and sets and score estimates; :func:`run_parity`
+checks the stitched path stage by stage. The data flow is in docs/pipeline.md.
 """
 
 import logging
@@ -16,8 +16,20 @@ from ._version import __version__
 # handler. A program using the API sees nothing unless it configures logging itself.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-_API = ("Separator", "StreamingSeparator", "TorchProxy", "OnnxRuntime", "HailoRuntime", "HailoEmulator",
-        "HailoQuant", "load_audio", "read_librimix", "score", "open_pipeline", "run_parity")
+_API = (
+    "Separator",
+    "StreamingSeparator",
+    "TorchProxy",
+    "OnnxRuntime",
+    "HailoRuntime",
+    "HailoEmulator",
+    "HailoQuant",
+    "load_audio",
+    "read_librimix",
+    "score",
+    "open_pipeline",
+    "run_parity",
+)
 __all__ = [*_API, "__version__"]
 
 

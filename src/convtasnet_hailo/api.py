@@ -20,18 +20,29 @@ import dataclasses
 import threading
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
-from .runtime.backend_setup import BackendOptions
 from .errors import UserError
-from .runtime import Run, RunSpec, open_run
 from .plan.options import PlanOptions
+from .runtime import Run, RunSpec, open_run
+from .runtime.backend_setup import BackendOptions
 from .separation.segments import SegmentPolicy
 
-__all__ = ["Separator", "StreamingSeparator", "TorchProxy", "OnnxRuntime", "HailoRuntime", "HailoEmulator",
-           "HailoQuant", "load_audio", "read_librimix", "score", "open_pipeline", "run_parity"]
+__all__ = [
+    "Separator",
+    "StreamingSeparator",
+    "TorchProxy",
+    "OnnxRuntime",
+    "HailoRuntime",
+    "HailoEmulator",
+    "HailoQuant",
+    "load_audio",
+    "read_librimix",
+    "score",
+    "open_pipeline",
+    "run_parity",
+]
 
 #: The tile width `separate` uses by default (a stage call covers this many latent frames).
 SEPARATE_TILE_W = 128
@@ -65,8 +76,12 @@ class HailoRuntime:
     batch_size: int = 8
 
     def options(self) -> BackendOptions:
-        return BackendOptions("hailo_runtime", hef_dir=_required(self.hef_dir, "HailoRuntime(hef_dir=...)"),
-                              io_format=self.io_format, batch_size=self.batch_size)
+        return BackendOptions(
+            "hailo_runtime",
+            hef_dir=_required(self.hef_dir, "HailoRuntime(hef_dir=...)"),
+            io_format=self.io_format,
+            batch_size=self.batch_size,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,8 +92,9 @@ class HailoEmulator:
     context: str = "quantized"
 
     def options(self) -> BackendOptions:
-        return BackendOptions("hailo_emulator", hef_dir=_required(self.hef_dir, "HailoEmulator(hef_dir=...)"),
-                              context=self.context)
+        return BackendOptions(
+            "hailo_emulator", hef_dir=_required(self.hef_dir, "HailoEmulator(hef_dir=...)"), context=self.context
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +107,7 @@ class HailoQuant:
         return BackendOptions("hailo_quant", noise_dir=_required(self.noise_dir, "HailoQuant(noise_dir=...)"))
 
 
-BackendConfig = Union[TorchProxy, OnnxRuntime, HailoRuntime, HailoEmulator, HailoQuant]
+BackendConfig = TorchProxy | OnnxRuntime | HailoRuntime | HailoEmulator | HailoQuant
 #: A backend named without settings.
 _BY_NAME = {"torch_proxy": TorchProxy, "onnxruntime": OnnxRuntime}
 
@@ -111,13 +127,17 @@ def _backend(backend: BackendConfig | str, export_dir: Path | None = None) -> Ba
     from an export and no other folder was given."""
     if isinstance(backend, str):
         if backend not in _BY_NAME:
-            raise UserError(f"backend={backend!r}: by name, use {' or '.join(_BY_NAME)}; the Hailo backends need "
-                            "their folder: backend=HailoRuntime(hef_dir=...), HailoEmulator(hef_dir=...) or "
-                            "HailoQuant(noise_dir=...)")
+            raise UserError(
+                f"backend={backend!r}: by name, use {' or '.join(_BY_NAME)}; the Hailo backends need "
+                "their folder: backend=HailoRuntime(hef_dir=...), HailoEmulator(hef_dir=...) or "
+                "HailoQuant(noise_dir=...)"
+            )
         backend = _BY_NAME[backend]()
     if not hasattr(backend, "options"):
-        raise UserError(f"backend={backend!r}: pass a backend config (TorchProxy(), OnnxRuntime(), "
-                        "HailoRuntime(hef_dir=...), ...) or a name")
+        raise UserError(
+            f"backend={backend!r}: pass a backend config (TorchProxy(), OnnxRuntime(), "
+            "HailoRuntime(hef_dir=...), ...) or a name"
+        )
     if isinstance(backend, OnnxRuntime) and backend.export_dir is None and export_dir is not None:
         backend = OnnxRuntime(export_dir)
     options = backend.options()
@@ -145,8 +165,10 @@ def mono_samples(wav, parameter: str = "wav") -> np.ndarray:
     integer PCM scaled as soundfile reads it, NaN and Inf refused."""
     array = np.asarray(wav)
     if array.ndim != 1:
-        raise UserError(f"{parameter} has shape {array.shape}: pass mono samples, shape (T,) (for a (T, C) array "
-                        "as soundfile.read returns it, average the channels: wav.mean(axis=1))")
+        raise UserError(
+            f"{parameter} has shape {array.shape}: pass mono samples, shape (T,) (for a (T, C) array "
+            "as soundfile.read returns it, average the channels: wav.mean(axis=1))"
+        )
     if np.issubdtype(array.dtype, np.integer):
         info = np.iinfo(array.dtype)
         if info.min == 0:
@@ -156,8 +178,9 @@ def mono_samples(wav, parameter: str = "wav") -> np.ndarray:
         raise UserError(f"{parameter} is {array.dtype}: pass float samples in [-1, 1] or signed PCM integers")
     samples = array.astype(np.float32)
     if not np.isfinite(samples).all():
-        raise UserError(f"{parameter} holds NaN or Inf at sample {int(np.argmin(np.isfinite(samples)))}: pass "
-                        "finite samples")
+        raise UserError(
+            f"{parameter} holds NaN or Inf at sample {int(np.argmin(np.isfinite(samples)))}: pass finite samples"
+        )
     return samples
 
 
@@ -195,24 +218,37 @@ class Separator(_Closable):
         self._inputs: set[Path] = set()
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | Path, *, backend: BackendConfig | str = "torch_proxy",
-                        tile_w: int = SEPARATE_TILE_W, options: PlanOptions = PlanOptions(), segment: str = "auto",
-                        overlap_seconds: float = 2.0) -> "Separator":
+    def from_checkpoint(
+        cls,
+        checkpoint: str | Path,
+        *,
+        backend: BackendConfig | str = "torch_proxy",
+        tile_w: int = SEPARATE_TILE_W,
+        options: PlanOptions = PlanOptions(),
+        segment: str = "auto",
+        overlap_seconds: float = 2.0,
+    ) -> Separator:
         """An Asteroid checkpoint (or hub id) on ``backend``, cut for tiles of ``tile_w`` frames."""
         backend_options = _backend(backend)  # a wrong backend is refused before the model loads
         spec = RunSpec(source=_checkpoint_source(checkpoint), options=options, backend=backend_options, tile_w=tile_w)
         return cls(open_run(spec), SegmentPolicy(segment, overlap_seconds))
 
     @classmethod
-    def from_export(cls, export_dir: str | Path, *, backend: BackendConfig | str = "onnxruntime",
-                    segment: str = "auto", overlap_seconds: float = 2.0) -> "Separator":
+    def from_export(
+        cls,
+        export_dir: str | Path,
+        *,
+        backend: BackendConfig | str = "onnxruntime",
+        segment: str = "auto",
+        overlap_seconds: float = 2.0,
+    ) -> Separator:
         """The model an export folder was made from, with its plan and tile width (no torch)."""
         backend_options = _backend(backend, Path(export_dir))
         spec = RunSpec(source=_export_source(export_dir), backend=backend_options)
         return cls(open_run(spec), SegmentPolicy(segment, overlap_seconds))
 
     @classmethod
-    def demo(cls, **kwargs) -> "Separator":
+    def demo(cls, **kwargs) -> Separator:
         """The shipped two-speaker 8 kHz demo model (``from_checkpoint``'s keywords)."""
         from .assets import DEMO_MODEL
 
@@ -250,8 +286,9 @@ class Separator(_Closable):
             if segment is None:
                 return separator(samples)
             rate_ = config.sample_rate
-            return separate_segmented(separator, samples, round(segment * rate_),
-                                      round(self._policy.overlap_seconds * rate_))
+            return separate_segmented(
+                separator, samples, round(segment * rate_), round(self._policy.overlap_seconds * rate_)
+            )
 
     def separate_file(self, path: str | Path) -> np.ndarray:
         """A WAV/FLAC file (stereo averaged, other rates resampled) -> (n_src, T) at the model's rate."""
@@ -271,11 +308,12 @@ class Separator(_Closable):
         paths = [out_dir / f"{stem}_s{i}.wav" for i in range(1, len(sources) + 1)]
         for path in paths:
             if path.resolve() in self._inputs:
-                raise UserError(f"write_sources would overwrite {path}, an input this separator read: pass another "
-                                "stem or out_dir")
+                raise UserError(
+                    f"write_sources would overwrite {path}, an input this separator read: pass another stem or out_dir"
+                )
         out_dir.mkdir(parents=True, exist_ok=True)
         gain = pcm_safe_gain(sources, subtype)
-        for path, track in zip(paths, sources):
+        for path, track in zip(paths, sources, strict=False):
             save_audio(path, track * gain, self._open_run().plan.config.sample_rate, subtype)
         return paths
 
@@ -294,22 +332,29 @@ class StreamingSeparator(_Closable):
         self.sample_rate = executor.plan.config.sample_rate
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | Path, *, hop_ms: float = 16.0,
-                        backend: BackendConfig | str = "torch_proxy", plan: str = "auto",
-                        options: PlanOptions = PlanOptions()) -> "StreamingSeparator":
+    def from_checkpoint(
+        cls,
+        checkpoint: str | Path,
+        *,
+        hop_ms: float = 16.0,
+        backend: BackendConfig | str = "torch_proxy",
+        plan: str = "auto",
+        options: PlanOptions = PlanOptions(),
+    ) -> StreamingSeparator:
         """A causal checkpoint streamed in hops of ``hop_ms``; ``plan``: auto, per-hop or rf-windows."""
         backend_options = _backend(backend)
         return cls._open(_checkpoint_source(checkpoint), hop_ms, backend_options, plan, options)
 
     @classmethod
-    def from_export(cls, export_dir: str | Path, *, hop_ms: float = 16.0,
-                    backend: BackendConfig | str = "onnxruntime") -> "StreamingSeparator":
+    def from_export(
+        cls, export_dir: str | Path, *, hop_ms: float = 16.0, backend: BackendConfig | str = "onnxruntime"
+    ) -> StreamingSeparator:
         """The streaming export ``export_dir`` (made for this hop), without torch."""
         backend_options = _backend(backend, Path(export_dir))
         return cls._open(_export_source(export_dir), hop_ms, backend_options, "auto", PlanOptions())
 
     @classmethod
-    def demo(cls, **kwargs) -> "StreamingSeparator":
+    def demo(cls, **kwargs) -> StreamingSeparator:
         """The shipped causal two-speaker demo model (``from_checkpoint``'s keywords)."""
         from .assets import DEMO_CAUSAL_MODEL
 
@@ -319,8 +364,9 @@ class StreamingSeparator(_Closable):
     def _open(cls, source, hop_ms: float, backend: BackendOptions, plan: str, options: PlanOptions):
         from .runtime.streaming import StreamSpec, open_stream
 
-        run, executor, _ = open_stream(StreamSpec(source=source, hop_ms=hop_ms, backend=backend, options=options,
-                                                  plan_kind=plan))
+        run, executor, _ = open_stream(
+            StreamSpec(source=source, hop_ms=hop_ms, backend=backend, options=options, plan_kind=plan)
+        )
         return cls(run, executor)
 
     def push(self, samples) -> np.ndarray:
@@ -369,21 +415,36 @@ def score(estimates: np.ndarray, references: np.ndarray, mixture: np.ndarray):
     return score_separation(np.asarray(estimates), np.asarray(references), mono_samples(mixture, "mixture"))
 
 
-def open_pipeline(model: str | None = None, *, export_dir: str | Path | None = None, backend: str = "torch_proxy",
-                  hef_dir: str | Path | None = None, tile_w: int = SEPARATE_TILE_W,
-                  options: PlanOptions = PlanOptions(), hop_ms: float | None = None) -> Separator | StreamingSeparator:
+def open_pipeline(
+    model: str | None = None,
+    *,
+    export_dir: str | Path | None = None,
+    backend: str = "torch_proxy",
+    hef_dir: str | Path | None = None,
+    tile_w: int = SEPARATE_TILE_W,
+    options: PlanOptions = PlanOptions(),
+    hop_ms: float | None = None,
+) -> Separator | StreamingSeparator:
     """Deprecated: use :class:`Separator` or :class:`StreamingSeparator` (their ``from_*``)."""
-    warnings.warn("open_pipeline is deprecated: use Separator.from_checkpoint / from_export, or "
-                  "StreamingSeparator for hop_ms", DeprecationWarning, stacklevel=2)
-    config = {"torch_proxy": TorchProxy(), "onnxruntime": OnnxRuntime(export_dir),
-              "hailo_runtime": HailoRuntime(hef_dir) if hef_dir else None,
-              "hailo_emulator": HailoEmulator(hef_dir) if hef_dir else None}.get(backend, backend)
+    warnings.warn(
+        "open_pipeline is deprecated: use Separator.from_checkpoint / from_export, or StreamingSeparator for hop_ms",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    config = {
+        "torch_proxy": TorchProxy(),
+        "onnxruntime": OnnxRuntime(export_dir),
+        "hailo_runtime": HailoRuntime(hef_dir) if hef_dir else None,
+        "hailo_emulator": HailoEmulator(hef_dir) if hef_dir else None,
+    }.get(backend, backend)
     if config is None:
         raise UserError(f"backend={backend!r} needs hef_dir=...")
     if hop_ms is not None:
-        return (StreamingSeparator.from_checkpoint(model, hop_ms=hop_ms, backend=config, options=options)
-                if model or not export_dir else StreamingSeparator.from_export(export_dir, hop_ms=hop_ms,
-                                                                               backend=config))
+        return (
+            StreamingSeparator.from_checkpoint(model, hop_ms=hop_ms, backend=config, options=options)
+            if model or not export_dir
+            else StreamingSeparator.from_export(export_dir, hop_ms=hop_ms, backend=config)
+        )
     if model or not export_dir:
         from .assets import DEMO_MODEL
 
@@ -391,17 +452,33 @@ def open_pipeline(model: str | None = None, *, export_dir: str | Path | None = N
     return Separator.from_export(export_dir, backend=config)
 
 
-def run_parity(model: str | None = None, *, path: str = "full-chain", backend: str = "torch_proxy",
-               tile_widths: tuple[int, ...] | None = None, seconds: tuple[float, ...] | None = None,
-               runs_dir: str | Path = "module_runs", random_preset: str = "tiny", seed: int = 0) -> bool:
+def run_parity(
+    model: str | None = None,
+    *,
+    path: str = "full-chain",
+    backend: str = "torch_proxy",
+    tile_widths: tuple[int, ...] | None = None,
+    seconds: tuple[float, ...] | None = None,
+    runs_dir: str | Path = "module_runs",
+    random_preset: str = "tiny",
+    seed: int = 0,
+) -> bool:
     """The stitched path against the reference model, stage by stage (`parity`); True when every
     case is within the contract. Without ``model``, seeded random weights of ``random_preset``."""
     from .commands import parity
     from .plan.options import PlanPath
     from .runtime.sources import ModelChoice, resolve
 
-    result = parity.run(parity.Request(
-        source=resolve(ModelChoice(model, preset=random_preset, seed=seed)), path=PlanPath(path),
-        backend=BackendOptions(backend), tile_widths=tile_widths, seconds=seconds, runs_dir=Path(runs_dir), seed=seed))
+    result = parity.run(
+        parity.Request(
+            source=resolve(ModelChoice(model, preset=random_preset, seed=seed)),
+            path=PlanPath(path),
+            backend=BackendOptions(backend),
+            tile_widths=tile_widths,
+            seconds=seconds,
+            runs_dir=Path(runs_dir),
+            seed=seed,
+        )
+    )
     parity.write(result)
     return result.exit_status == 0

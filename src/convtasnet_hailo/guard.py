@@ -19,10 +19,11 @@ import dataclasses
 import os
 import stat
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class Given:
@@ -40,7 +41,7 @@ class _Identity:
     inode: tuple[int, int] | None
 
     @classmethod
-    def of(cls, path: Path) -> "_Identity":
+    def of(cls, path: Path) -> _Identity:
         resolved = Path(os.path.realpath(os.path.expanduser(path)))
         try:
             info = os.stat(resolved)
@@ -48,7 +49,7 @@ class _Identity:
             return cls(resolved, None)
         return cls(resolved, (info.st_dev, info.st_ino))
 
-    def same(self, other: "_Identity") -> bool:
+    def same(self, other: _Identity) -> bool:
         return self.resolved == other.resolved or (self.inode is not None and self.inode == other.inode)
 
 
@@ -86,15 +87,20 @@ def _read_identities(given: Given) -> list[tuple[Given, _Identity]]:
     path = Path(given.path)
     if path.is_dir():
         with contextlib.suppress(OSError):
-            return [(Given(f"a file of {given.role}", child), _Identity.of(child)) for child in sorted(path.iterdir())
-                    if child.is_file()]
+            return [
+                (Given(f"a file of {given.role}", child), _Identity.of(child))
+                for child in sorted(path.iterdir())
+                if child.is_file()
+            ]
         return []
     return [(given, _Identity.of(path))]
 
 
 def _collision(output: Path, given: Given) -> UserError:
-    return UserError(f"{output} would overwrite {given.role} {given.path}, which this command reads; pass another "
-                     "--out (or output name), or move that file")
+    return UserError(
+        f"{output} would overwrite {given.role} {given.path}, which this command reads; pass another "
+        "--out (or output name), or move that file"
+    )
 
 
 class _Protected:
@@ -130,8 +136,9 @@ def _givens(reads: Iterable[Given | tuple[str, str | os.PathLike | None]]) -> li
     return out
 
 
-def check_run_files(reads: Iterable[Given | tuple[str, str | os.PathLike | None]],
-                    writes: Iterable[str | os.PathLike | None]) -> None:
+def check_run_files(
+    reads: Iterable[Given | tuple[str, str | os.PathLike | None]], writes: Iterable[str | os.PathLike | None]
+) -> None:
     """Refuses, before any work, an output that is one of the files read (by name, symlink or hard
     link; a folder read counts every file directly inside it) and two outputs that are one file.
     ``reads``: (role, path) pairs, None paths skipped. Inside a :func:`session`, protects the reads
@@ -144,8 +151,10 @@ def check_run_files(reads: Iterable[Given | tuple[str, str | os.PathLike | None]
             if identity.same(read):
                 raise _collision(output, given)
         if identity.resolved in seen:
-            raise UserError(f"{seen[identity.resolved]} and {output} are one file, and both are outputs of this "
-                            "command; give them different names")
+            raise UserError(
+                f"{seen[identity.resolved]} and {output} are one file, and both are outputs of this "
+                "command; give them different names"
+            )
         seen[identity.resolved] = output
     with _PROTECTED.lock:
         if _PROTECTED.active:

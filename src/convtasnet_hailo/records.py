@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import UserError
 from .guard import regular_file
@@ -23,8 +24,15 @@ class RecordError(ValueError):
 
 
 _MISSING = object()
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-               dict: "an object", type(None): "null"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
 
 
 def _describe(kind) -> str:
@@ -88,11 +96,13 @@ def inside(folder: Path, name: Any, what: str) -> Path:
         raise RecordError(f"{what} {name!r:.60} is not a file name")
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts:
-        raise RecordError(f"{what} {name!r} points outside its folder (absolute, or with ..); only names inside "
-                          f"{folder} are read")
+        raise RecordError(
+            f"{what} {name!r} points outside its folder (absolute, or with ..); only names inside {folder} are read"
+        )
     root = Path(os.path.realpath(folder))
     resolved = Path(os.path.realpath(root / relative))
     if resolved != root and root not in resolved.parents:
-        raise RecordError(f"{what} {name!r} is a symlink out of {folder} (to {resolved}); only files inside it are "
-                          "read")
+        raise RecordError(
+            f"{what} {name!r} is a symlink out of {folder} (to {resolved}); only files inside it are read"
+        )
     return Path(folder) / relative

@@ -17,8 +17,11 @@ def available_memory_bytes() -> int | None:
     memory; None where neither is known."""
     try:
         with open("/proc/meminfo") as handle:
-            fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in handle if line.count(":") == 1
-                      and line.split()[1].isdigit()}
+            fields = {
+                line.split(":")[0]: int(line.split()[1]) * 1024
+                for line in handle
+                if line.count(":") == 1 and line.split()[1].isdigit()
+            }
         if "MemAvailable" in fields:
             return fields["MemAvailable"] + fields.get("SwapFree", 0)
     except (OSError, ValueError, IndexError):
@@ -30,10 +33,10 @@ def available_memory_bytes() -> int | None:
 
 
 def gib(n_bytes: float) -> str:
-    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20)):
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
         if n_bytes >= size:
             return f"{n_bytes / size:.1f} {unit}"
-    return f"{n_bytes / 2 ** 10:.0f} KiB"
+    return f"{n_bytes / 2**10:.0f} KiB"
 
 
 def refuse_unless_fits(need_bytes: float, what: str, fix: str) -> None:

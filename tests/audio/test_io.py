@@ -25,13 +25,16 @@ def test_resampling_keeps_a_tone():
     assert np.abs(out[200:-200] - expected[200:-200]).max() < 1e-2
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: None, "does not exist"),
-    (lambda p: p.write_bytes(b"RIFF garbage that is not audio"), "cannot read"),
-    (lambda p: sf.write(p, np.zeros((0, 1), np.float32), 8000), "holds no samples"),
-    (lambda p: sf.write(p, np.zeros(800, np.float32), 8000), "is silent"),
-    (lambda p: sf.write(p, np.random.default_rng(0).standard_normal((800, 3)) * 0.1, 8000), "has 3 channels"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: None, "does not exist"),
+        (lambda p: p.write_bytes(b"RIFF garbage that is not audio"), "cannot read"),
+        (lambda p: sf.write(p, np.zeros((0, 1), np.float32), 8000), "holds no samples"),
+        (lambda p: sf.write(p, np.zeros(800, np.float32), 8000), "is silent"),
+        (lambda p: sf.write(p, np.random.default_rng(0).standard_normal((800, 3)) * 0.1, 8000), "has 3 channels"),
+    ],
+)
 def test_bad_audio_gets_a_clear_error(tmp_path, make, message):
     path = tmp_path / "bad.wav"
     make(path)

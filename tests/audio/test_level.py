@@ -30,5 +30,7 @@ def test_the_gain_is_the_least_squares_one_over_the_common_length():
 
 def test_silence_and_the_raw_output_keep_gain_one():
     assert match_input(np.zeros(100), np.ones(100)).gain == 1.0
-    assert raw_output().gain == 1.0 and raw_output().to_json() == {"matched": False,
-                                                                   "method": "raw model output (--raw-output)"}
+    assert raw_output().gain == 1.0 and raw_output().to_json() == {
+        "matched": False,
+        "method": "raw model output (--raw-output)",
+    }

@@ -28,10 +28,16 @@ def _error(call) -> str | None:
 
 def _vstream(info) -> dict:
     q = info.quant_info
-    return {"name": info.name, "network_name": info.network_name, "direction": info.direction.name,
-            "shape": list(info.shape), "format_type": info.format.type.name, "format_order": info.format.order.name,
-            "format_flags": info.format.flags.name,
-            "quant_info": [q.qp_zp, q.qp_scale, q.limvals_min, q.limvals_max]}
+    return {
+        "name": info.name,
+        "network_name": info.network_name,
+        "direction": info.direction.name,
+        "shape": list(info.shape),
+        "format_type": info.format.type.name,
+        "format_order": info.format.order.name,
+        "format_flags": info.format.flags.name,
+        "quant_info": [q.qp_zp, q.qp_scale, q.limvals_min, q.limvals_max],
+    }
 
 
 def _names(hef, group: str, infos: list) -> dict:
@@ -42,14 +48,23 @@ def _names(hef, group: str, infos: list) -> dict:
 
 def _group(hef, name: str) -> dict:
     networks = hef.get_networks_names(name)
-    per_network = {n: {"inputs": [_vstream(i) for i in hef.get_input_vstream_infos(n)],
-                       "outputs": [_vstream(o) for o in hef.get_output_vstream_infos(n)]} for n in networks}
+    per_network = {
+        n: {
+            "inputs": [_vstream(i) for i in hef.get_input_vstream_infos(n)],
+            "outputs": [_vstream(o) for o in hef.get_output_vstream_infos(n)],
+        }
+        for n in networks
+    }
     infos = hef.get_input_vstream_infos(name) + hef.get_output_vstream_infos(name)
-    return {"networks": networks, "sorted_output_names": hef.get_sorted_output_names(name),
-            "group_inputs": [i.name for i in hef.get_input_vstream_infos(name)],
-            "group_outputs": [o.name for o in hef.get_output_vstream_infos(name)],
-            "all_vstreams": [i.name for i in hef.get_all_vstream_infos(name)],
-            "per_network": per_network, **_names(hef, name, infos)}
+    return {
+        "networks": networks,
+        "sorted_output_names": hef.get_sorted_output_names(name),
+        "group_inputs": [i.name for i in hef.get_input_vstream_infos(name)],
+        "group_outputs": [o.name for o in hef.get_output_vstream_infos(name)],
+        "all_vstreams": [i.name for i in hef.get_all_vstream_infos(name)],
+        "per_network": per_network,
+        **_names(hef, name, infos),
+    }
 
 
 def report(path: str) -> dict:
@@ -70,10 +85,12 @@ def report(path: str) -> dict:
         "errors": {
             "get_networks_names(unknown)": _error(lambda: hef.get_networks_names("no_such_group")),
             "get_input_vstream_infos(unknown)": _error(lambda: hef.get_input_vstream_infos("no_such/network")),
-            "get_original_names_from_vstream_name(unknown)":
-                _error(lambda: hef.get_original_names_from_vstream_name("no_such/vstream", first)),
-            "get_vstream_name_from_original_name(unknown)":
-                _error(lambda: hef.get_vstream_name_from_original_name("no_such_layer", first)),
+            "get_original_names_from_vstream_name(unknown)": _error(
+                lambda: hef.get_original_names_from_vstream_name("no_such/vstream", first)
+            ),
+            "get_vstream_name_from_original_name(unknown)": _error(
+                lambda: hef.get_vstream_name_from_original_name("no_such_layer", first)
+            ),
             "get_sorted_output_names(unknown)": _error(lambda: hef.get_sorted_output_names("no_such_group")),
         },
     }

@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.backends.hailo_runtime import dequantize, quantize
-from convtasnet_hailo.hailo.layout import nchw_to_nhwc, nhwc_to_nchw
+from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.hailo.layout import nchw_to_nhwc, nhwc_to_nchw
 from convtasnet_hailo.parity.compare import diff_tensor
+from convtasnet_hailo.plan.builder import build_plan
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import speech_like
 from tests.doubles import runtime as runtime_double
@@ -21,7 +21,8 @@ from tests.doubles import runtime as runtime_double
 def _run(model, backend, tile_w=16, seconds=0.6):
     outputs = {}
     StitchedExecutor(build_plan(model), backend, tile_w).run(
-        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t))
+        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t)
+    )
     return outputs
 
 
@@ -29,8 +30,8 @@ def test_layout_and_quantization_helpers():
     x = np.random.default_rng(0).standard_normal((3, 5, 1, 7)).astype(np.float32)
     assert nchw_to_nhwc(x).shape == (3, 1, 7, 5)
     np.testing.assert_array_equal(nhwc_to_nchw(nchw_to_nhwc(x)), x)
-    q = quantize(x, 2 ** -8, 32768, np.uint16)
-    assert q.dtype == np.uint16 and np.abs(dequantize(q, 2 ** -8, 32768) - x).max() <= 2 ** -9 + 1e-6
+    q = quantize(x, 2**-8, 32768, np.uint16)
+    assert q.dtype == np.uint16 and np.abs(dequantize(q, 2**-8, 32768) - x).max() <= 2**-9 + 1e-6
     assert quantize(np.array([1e9, -1e9]), 1.0, 0, np.uint8).tolist() == [255, 0]
 
 
@@ -55,9 +56,13 @@ def test_batches_follow_batch_size(compiled, monkeypatch):
     hailo = runtime_double.install(monkeypatch)
     backend = load_backend("hailo_runtime", hef_dir=hef_dir, batch_size=4)
     _run(model, backend, seconds=0.6)  # 600 frames / 16 = 38 tiles per stage; 76 for the 2-source stages
-    assert backend.device_calls["bottleneck__tcn0_in"] == 10 and backend.device_calls["source_projector__decoder_pre"] == 19
-    assert hailo.STATS["frames"] == sum(38 * (2 if s == "source_projector__decoder_pre" else 1)
-                                        for s in backend.device_calls)
+    assert (
+        backend.device_calls["bottleneck__tcn0_in"] == 10
+        and backend.device_calls["source_projector__decoder_pre"] == 19
+    )
+    assert hailo.STATS["frames"] == sum(
+        38 * (2 if s == "source_projector__decoder_pre" else 1) for s in backend.device_calls
+    )
 
 
 def test_quantized_io_converts_on_the_host(compiled, monkeypatch):
@@ -74,7 +79,7 @@ def test_quantized_io_converts_on_the_host(compiled, monkeypatch):
     x = np.round(np.random.default_rng(0).standard_normal((5, 16, 1, 16)) * 2 * 256) / 256  # on the input grid
     out = quantized.run_stage(stage, {"bottleneck_norm": x.astype(np.float32)})["tcn0_in"]
     ref = float_ref.run_stage(stage, {"bottleneck_norm": x.astype(np.float32)})["tcn0_in"]
-    assert np.abs(out - ref).max() <= 2 ** -9 + 1e-6 and not np.array_equal(out, ref)
+    assert np.abs(out - ref).max() <= 2**-9 + 1e-6 and not np.array_equal(out, ref)
 
 
 def test_quantized_io_refuses_a_stream_without_one_scale(compiled, monkeypatch):
@@ -102,12 +107,21 @@ def test_one_hef_per_stage_runs_the_same(compiled_per_stage, monkeypatch):
     assert hailo.STATS["configured"] == 15
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda d, m: runtime_double.install(m, devices=()), "no usable Hailo device"),
-    (lambda d, m: runtime_double.install(m, arch="hailo8l"), "this device cannot run .* a Hailo-8L only hailo8l ones"),
-    (lambda d, m: (runtime_double.install(m), next(d.glob("pack1_*.hef")).unlink()), "pack pack1: its HEF .* is missing"),
-    (lambda d, m: (runtime_double.install(m), (d / "compile_manifest.json").unlink()), "stage encoder has no HEF"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda d, m: runtime_double.install(m, devices=()), "no usable Hailo device"),
+        (
+            lambda d, m: runtime_double.install(m, arch="hailo8l"),
+            "this device cannot run .* a Hailo-8L only hailo8l ones",
+        ),
+        (
+            lambda d, m: (runtime_double.install(m), next(d.glob("pack1_*.hef")).unlink()),
+            "pack pack1: its HEF .* is missing",
+        ),
+        (lambda d, m: (runtime_double.install(m), (d / "compile_manifest.json").unlink()), "stage encoder has no HEF"),
+    ],
+)
 def test_clear_failures(compiled, monkeypatch, setup, message):
     model, _, hef_dir = compiled
     setup(hef_dir, monkeypatch)
@@ -127,8 +141,27 @@ def test_changed_hef_is_detected_by_hash(compiled, monkeypatch):
 def test_device_stats_reach_the_parity_json(compiled, monkeypatch, tmp_path, tiny_checkpoint):
     _, _, hef_dir = compiled
     runtime_double.install(monkeypatch)
-    assert main(["parity", "full-chain", "--model", str(tiny_checkpoint), "--backend", "hailo_runtime",
-                 "--hef-dir", str(hef_dir), "--tile-w", "16", "--length", "900", "--runs-dir", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "full-chain",
+                "--model",
+                str(tiny_checkpoint),
+                "--backend",
+                "hailo_runtime",
+                "--hef-dir",
+                str(hef_dir),
+                "--tile-w",
+                "16",
+                "--length",
+                "900",
+                "--runs-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     record = json.loads(next(next((tmp_path / "r").iterdir()).glob("*.json")).read_text())
     calls, seconds = record["backend_stats"]["device_calls"], record["backend_stats"]["device_seconds"]
     assert calls["bottleneck__tcn0_in"] == 1 and "bottleneck__tcn0_in" in seconds
@@ -162,8 +195,27 @@ def test_emulator_contexts(compiled, monkeypatch):
 
 def test_quantized_parity_reports_sqnr_and_si_snr(compiled, monkeypatch, tmp_path, tiny_checkpoint):
     _, _, hef_dir = compiled
-    assert main(["parity", "full-chain", "--model", str(tiny_checkpoint), "--backend", "hailo_emulator",
-                 "--hef-dir", str(hef_dir), "--tile-w", "16", "--length", "900", "--runs-dir", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "full-chain",
+                "--model",
+                str(tiny_checkpoint),
+                "--backend",
+                "hailo_emulator",
+                "--hef-dir",
+                str(hef_dir),
+                "--tile-w",
+                "16",
+                "--length",
+                "900",
+                "--runs-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     (run_dir,) = (tmp_path / "r").iterdir()
     record = json.loads(next(run_dir.glob("*.json")).read_text())
     assert record["tolerance"] == "sqnr" and record["min_sqnr_db"] == 20.0 and record["all_close"] is True
@@ -171,8 +223,23 @@ def test_quantized_parity_reports_sqnr_and_si_snr(compiled, monkeypatch, tmp_pat
 
 
 def test_missing_runtime_is_one_line_and_nonzero(tmp_path, capsys):
-    assert main(["parity", "masker", "--random-preset", "tiny", "--backend", "hailo_runtime", "--hef-dir",
-                 str(tmp_path), "--runs-dir", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "parity",
+                "masker",
+                "--random-preset",
+                "tiny",
+                "--backend",
+                "hailo_runtime",
+                "--hef-dir",
+                str(tmp_path),
+                "--runs-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "hailo_platform is not importable" in err and "hailo-all" in err and err.count("\n") == 1
 
@@ -212,9 +279,29 @@ def test_a_compile_manifest_names_its_files_relative_to_its_folder(tmp_path, mon
     assert main(["export", "--model", str(tiny_checkpoint), "--tile-w", "16", "--out", "EXPORT", *packing]) == 0
     assert main(["compile", "--export-dir", "EXPORT", "--calib-count", "4"]) == 0
     manifest = json.loads((tmp_path / "EXPORT/hailo/hailo8/compile_manifest.json").read_text())
-    recorded = [a["hef_path"] for a in manifest["stages"].values() if a.get("hef_path")] + \
-        [p["artifacts"]["hef_path"] for p in manifest["packs"].values()]
+    recorded = [a["hef_path"] for a in manifest["stages"].values() if a.get("hef_path")] + [
+        p["artifacts"]["hef_path"] for p in manifest["packs"].values()
+    ]
     assert recorded and all(not path.startswith(("EXPORT", "/")) for path in recorded)
     assert all((tmp_path / "EXPORT/hailo/hailo8" / path).is_file() for path in recorded)
-    assert main(["parity", "full-chain", "--model", str(tiny_checkpoint), "--backend", "hailo_runtime",
-                 "--hef-dir", "EXPORT/hailo/hailo8", "--tile-w", "16", "--length", "900", "--runs-dir", "runs"]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "full-chain",
+                "--model",
+                str(tiny_checkpoint),
+                "--backend",
+                "hailo_runtime",
+                "--hef-dir",
+                "EXPORT/hailo/hailo8",
+                "--tile-w",
+                "16",
+                "--length",
+                "900",
+                "--runs-dir",
+                "runs",
+            ]
+        )
+        == 0
+    )

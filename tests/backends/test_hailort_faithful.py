@@ -23,7 +23,8 @@ from tests.doubles import sdk as sdk_double
 def _run(model, backend, tile_w=16, seconds=0.6):
     outputs = {}
     StitchedExecutor(build_plan(model), backend, tile_w).run(
-        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t))
+        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t)
+    )
     return outputs
 
 
@@ -47,8 +48,9 @@ def _configure(hailo, device, path, batch_size=1):
 
 def _pipeline(hailo, group, network=None, timeout_ms=200):
     make = dict(format_type=hailo.FormatType.FLOAT32, timeout_ms=timeout_ms, network_name=network)
-    return hailo.InferVStreams(group, hailo.InputVStreamParams.make(group, **make),
-                               hailo.OutputVStreamParams.make(group, **make))
+    return hailo.InferVStreams(
+        group, hailo.InputVStreamParams.make(group, **make), hailo.OutputVStreamParams.make(group, **make)
+    )
 
 
 def _frames(group, network=None, count=1):
@@ -67,8 +69,10 @@ def test_limits_defaults_and_core_ops(compiled, monkeypatch):
         device.configure(hef)
     with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidOperationException):
         device.configure(hef)
-    assert "Can't add 1 core-ops from HEF. Currently 32 core-ops are configured; maximum allowed core-ops: 32." in \
-        hailo.LOG[-1]
+    assert (
+        "Can't add 1 core-ops from HEF. Currently 32 core-ops are configured; maximum allowed core-ops: 32."
+        in hailo.LOG[-1]
+    )
     device.release()  # a slot comes back only with the device (vdma_device.cpp)
     device.configure(hef)
 
@@ -127,8 +131,9 @@ def test_scheduler_settings_and_activation_under_the_scheduler(compiled_per_stag
     with group.activate() as activated:  # pyhailort.py: deprecated, an empty context manager
         assert activated is None and "deprecated" in hailo.LOG[-1]
     assert hailo.STATS["activations"] == 0
-    service = _configure(hailo, _device(hailo, scheduled=False, multi_process_service=True),
-                         next(hef_dir.glob("encoder_*.hef")))
+    service = _configure(
+        hailo, _device(hailo, scheduled=False, multi_process_service=True), next(hef_dir.glob("encoder_*.hef"))
+    )
     with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidOperationException):
         service.activate()
     assert "not supported when using multi-process service or HailoRT Scheduler" in hailo.LOG[-1]
@@ -155,13 +160,13 @@ def test_multi_context_packs_are_refused_in_one_line(tmp_path, monkeypatch, tiny
     network = group.get_networks_names()[1]
     with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidArgumentException):
         _pipeline(hailo, group, network).__enter__()
-    assert "For multi-context network groups, the pipeline must be created for all available networks" in \
-        hailo.LOG[-1]
+    assert "For multi-context network groups, the pipeline must be created for all available networks" in hailo.LOG[-1]
     with group.activate(), _pipeline(hailo, group) as whole:
         with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidArgumentException):
             whole.infer(_frames(group, network))
-        assert "For multi-context network groups, inference is only supported on all available networks" in \
-            hailo.LOG[-1]
+        assert (
+            "For multi-context network groups, inference is only supported on all available networks" in hailo.LOG[-1]
+        )
         with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidArgumentException):
             whole.infer(_frames(group, count=3))
         assert "frames count must be a multiplier of the batch size! (3 % 4 != 0)" in hailo.LOG[-1]
@@ -170,8 +175,11 @@ def test_multi_context_packs_are_refused_in_one_line(tmp_path, monkeypatch, tiny
 
     model = load_model(str(tiny_checkpoint))[0]
     started = time.monotonic()
-    with pytest.raises(UserError, match=r"pack encoder \(pack0_.*\.hef\) compiled multi-context.*re-export with "
-                                        r"--networks-per-group 1") as refused:
+    with pytest.raises(
+        UserError,
+        match=r"pack encoder \(pack0_.*\.hef\) compiled multi-context.*re-export with "
+        r"--networks-per-group 1",
+    ) as refused:
         StitchedExecutor(build_plan(model), load_backend("hailo_runtime", hef_dir=hef_dir), 16)
     assert "\n" not in str(refused.value) and time.monotonic() - started < 10
 
@@ -204,8 +212,9 @@ def test_activated_packs_activate_each_pack_once_per_utterance(compiled, monkeyp
 
 
 def test_hailort_5_has_only_infer_model(tmp_path, monkeypatch, tiny_checkpoint, capsys):
-    model, export, hef_dir = compile_with_sdk_double(tmp_path, monkeypatch, tiny_checkpoint, "--hw-arch", "hailo10h",
-                                                     compile_args=("--hw-arch", "hailo10h"))
+    model, export, hef_dir = compile_with_sdk_double(
+        tmp_path, monkeypatch, tiny_checkpoint, "--hw-arch", "hailo10h", compile_args=("--hw-arch", "hailo10h")
+    )
     hailo = runtime_double.install(monkeypatch, arch="hailo10h")
     assert hailo.__version__.startswith("5.")
     path = next(hef_dir.glob("encoder_*.hef"))
@@ -235,8 +244,11 @@ def test_hailort_5_has_only_infer_model(tmp_path, monkeypatch, tiny_checkpoint, 
     want = _run(model, load_backend("onnxruntime", export_dir=export))
     assert diff_tensor("final_output", got["final_output"], want["final_output"]).max_abs <= 1e-5
     stats = backend.stats()
-    assert (stats["api"], stats["execution_mode"], stats["network_groups_per_device"]) == \
-        ("infer_model", "scheduled_groups", 26)
+    assert (stats["api"], stats["execution_mode"], stats["network_groups_per_device"]) == (
+        "infer_model",
+        "scheduled_groups",
+        26,
+    )
     assert stats["hailort_version"].startswith("5.") and stats["scheduler_switches"] == 15
 
 

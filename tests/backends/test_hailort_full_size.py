@@ -27,8 +27,24 @@ def _compiled(tmp_path, monkeypatch, name, export_args, hw_arch="hailo8"):
 def _parity(tmp_path, monkeypatch, hef_dir, name, arch="hailo8") -> dict:
     runtime_double.install(monkeypatch, arch=arch)
     runs = tmp_path / f"runs_{name}"
-    assert main(["parity", "full-chain", *FULL, "--seconds", "10", "--backend", "hailo_runtime", "--hef-dir",
-                 str(hef_dir), "--runs-dir", str(runs)]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "full-chain",
+                *FULL,
+                "--seconds",
+                "10",
+                "--backend",
+                "hailo_runtime",
+                "--hef-dir",
+                str(hef_dir),
+                "--runs-dir",
+                str(runs),
+            ]
+        )
+        == 0
+    )
     (run_dir,) = runs.iterdir()
     (record,) = [json.loads(p.read_text()) for p in run_dir.glob("*.json")]
     assert record["all_close"] is True and record["tolerance"] == "sqnr" and record["final_output_sqnr_db"] > 60
@@ -41,8 +57,12 @@ def test_full_size_runs_in_both_execution_modes_and_on_hailo10h(tmp_path, monkey
     code, hef_dir = _compiled(tmp_path, monkeypatch, "scheduled", [])
     assert code == 0
     stats = _parity(tmp_path, monkeypatch, hef_dir, "scheduled")
-    assert (stats["execution_mode"], stats["api"], stats["network_groups"], stats["configure_windows"]) == \
-        ("scheduled_groups", "vstreams", 51, 2)
+    assert (stats["execution_mode"], stats["api"], stats["network_groups"], stats["configure_windows"]) == (
+        "scheduled_groups",
+        "vstreams",
+        51,
+        2,
+    )
     assert stats["scheduler_switches"] >= 51 and stats["activations"] == 0 and stats["reconfigurations"] >= 1
 
     # activated_packs of 8: six of the seven full-size packs need several contexts (the SDK
@@ -62,6 +82,10 @@ def test_full_size_runs_in_both_execution_modes_and_on_hailo10h(tmp_path, monkey
     code, hef_dir = _compiled(tmp_path, monkeypatch, "h10", ["--hw-arch", "hailo10h"], hw_arch="hailo10h")
     assert code == 0
     stats = _parity(tmp_path, monkeypatch, hef_dir, "h10", arch="hailo10h")
-    assert (stats["api"], stats["execution_mode"], stats["network_groups"], stats["configure_windows"]) == \
-        ("infer_model", "scheduled_groups", 51, 2)
+    assert (stats["api"], stats["execution_mode"], stats["network_groups"], stats["configure_windows"]) == (
+        "infer_model",
+        "scheduled_groups",
+        51,
+        2,
+    )
     assert stats["hailort_version"].startswith("5.") and stats["network_groups_per_device"] == 26

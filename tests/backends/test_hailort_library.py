@@ -32,21 +32,27 @@ REPORT = Path(__file__).with_name("hef_report.py")
 def _real_library() -> Path:
     build = os.environ.get("HAILORT_BUILD")
     if not build:
-        pytest.skip("HailoRT's library is not built here: run scripts/build_hailort.sh HAILORT_SRC OUT, then "
-                    "make test-hailort HAILORT_BUILD=OUT")
+        pytest.skip(
+            "HailoRT's library is not built here: run scripts/build_hailort.sh HAILORT_SRC OUT, then "
+            "make test-hailort HAILORT_BUILD=OUT"
+        )
     python = Path(build) / "python"
     if not (python / "hailo_platform" / "__init__.py").is_file():
-        pytest.skip(f"HAILORT_BUILD={build} holds no hailo_platform (python/hailo_platform): build it with "
-                    "scripts/build_hailort.sh HAILORT_SRC OUT")
+        pytest.skip(
+            f"HAILORT_BUILD={build} holds no hailo_platform (python/hailo_platform): build it with "
+            "scripts/build_hailort.sh HAILORT_SRC OUT"
+        )
     return python
 
 
 def _real_hef() -> Path:
     hef = os.environ.get("HAILORT_TEST_HEF")
     if not hef or not Path(hef).is_file():
-        pytest.skip("no real HEF: set HAILORT_TEST_HEF to one, e.g. community_projects/face_recognition/resources/"
-                    "arcface_mobilefacenet.hef of github.com/hailo-ai/hailo-rpi5-examples (docs/measured/"
-                    "hailort_build.md)")
+        pytest.skip(
+            "no real HEF: set HAILORT_TEST_HEF to one, e.g. community_projects/face_recognition/resources/"
+            "arcface_mobilefacenet.hef of github.com/hailo-ai/hailo-rpi5-examples (docs/measured/"
+            "hailort_build.md)"
+        )
     return Path(hef)
 
 
@@ -54,10 +60,21 @@ def _report(path_first: Path, hef: Path, workdir: Path) -> dict:
     """One side's answers; HailoRT writes its hailort.log into ``workdir`` (HAILORT_LOGGER_PATH,
     common/env_vars.hpp), not into the repository."""
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path_first), str(REPO / "src")]),
-           "HAILO_DOUBLE_ARCH": "hailo8", "HAILORT_LOGGER_PATH": str(workdir)}
-    run = subprocess.run([sys.executable, str(REPORT), str(hef)], capture_output=True, text=True, env=env,
-                         cwd=workdir, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(path_first), str(REPO / "src")]),
+        "HAILO_DOUBLE_ARCH": "hailo8",
+        "HAILORT_LOGGER_PATH": str(workdir),
+    }
+    run = subprocess.run(
+        [sys.executable, str(REPORT), str(hef)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workdir,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)
 
@@ -87,8 +104,9 @@ def reports(tmp_path_factory) -> tuple[dict, dict]:
 
 def test_the_real_library_answered(reports):
     real, double = reports
-    assert Path(real["library"]["file"]).resolve().is_relative_to(Path(os.environ["HAILORT_BUILD"]).resolve()), \
-        real["library"]
+    assert Path(real["library"]["file"]).resolve().is_relative_to(Path(os.environ["HAILORT_BUILD"]).resolve()), real[
+        "library"
+    ]
     assert real["library"]["version"] == "4.23.0"
     assert "runtime_double" in double["library"]["file"]
 

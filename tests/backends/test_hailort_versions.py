@@ -21,13 +21,13 @@ from convtasnet_hailo.plan.packing import HAILORT_5
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import compile_with_sdk_double, speech_like
 from tests.doubles import runtime as runtime_double
-from tests.doubles import sdk as sdk_double
 
 
 def _run(model, backend, tile_w=16, seconds=0.6):
     outputs = {}
     StitchedExecutor(build_plan(model), backend, tile_w).run(
-        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t))
+        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t)
+    )
     return outputs
 
 
@@ -39,8 +39,9 @@ def test_the_pairing_table_reads_as_hailo_published_it():
     assert hailort_for_dfc("3.31.0") == "4.21" and hailort_for_dfc("5.2.0") == "5.2"
 
 
-def test_a_hef_newer_than_hailort_gets_one_line_naming_both_versions(compiled_per_stage, monkeypatch, tmp_path,
-                                                                     tiny_checkpoint, capsys):
+def test_a_hef_newer_than_hailort_gets_one_line_naming_both_versions(
+    compiled_per_stage, monkeypatch, tmp_path, tiny_checkpoint, capsys
+):
     model, _, hef_dir = compiled_per_stage
     assert read_compile_manifest(hef_dir).dfc_version == "3.33.1-test-double"
     hef = next(hef_dir.glob("encoder_*.hef"))
@@ -49,9 +50,28 @@ def test_a_hef_newer_than_hailort_gets_one_line_naming_both_versions(compiled_pe
     with pytest.raises(hailo.HailoRTException, match=r"^libhailort failed with error: 92 \(HAILO_HEF_NOT_SUPPORTED\)$"):
         hailo.HEF(str(hef))
     assert "Failed opening non-compatible HEF with the following unsupported extensions" in hailo.LOG[-1]
-    assert main(["parity", "full-chain", "--model", str(tiny_checkpoint), "--backend", "hailo_runtime", "--hef-dir",
-                 str(hef_dir), "--tile-w", "16", "--length", "900", "--runs-dir", str(tmp_path / "r")]) == 2
-    ours = [l for l in capsys.readouterr().err.splitlines() if not l.startswith("[HailoRT]")]  # HailoRT's log
+    assert (
+        main(
+            [
+                "parity",
+                "full-chain",
+                "--model",
+                str(tiny_checkpoint),
+                "--backend",
+                "hailo_runtime",
+                "--hef-dir",
+                str(hef_dir),
+                "--tile-w",
+                "16",
+                "--length",
+                "900",
+                "--runs-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
+    ours = [x for x in capsys.readouterr().err.splitlines() if not x.startswith("[HailoRT]")]  # HailoRT's log
     assert len(ours) == 1 and "HailoRT 4.20.0 cannot read encoder_" in ours[0]
     err = ours[0]
     assert "compiled by DFC 3.33.1-test-double" in err and "recompile with DFC 3.30.x" in err
@@ -66,7 +86,7 @@ def test_doctor_and_check_compare_the_dfc_with_hailort(compiled_per_stage, monke
     runtime_double.install(monkeypatch, hailort="4.20.0")
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if "DFC and HailoRT" in l)
+    line = next(x for x in out.splitlines() if "DFC and HailoRT" in x)
     assert "[MISS]" in line and "DFC 3.33.1-test-double are newer than HailoRT 4.20.0" in line
     assert main(["check", str(export)]) == 1
     assert "hailo8 HEFs: HEFs of DFC 3.33.1-test-double are newer than HailoRT 4.20.0" in capsys.readouterr().out
@@ -90,8 +110,9 @@ def test_hailo10h_windows_each_take_a_fresh_vdevice(tmp_path, monkeypatch):
     checkpoint = tmp_path / "deep.pth"
     config = ConvTasNetConfig(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=4, n_repeats=3)
     save_model(random_model(config, seed=5), checkpoint)
-    model, export, hef_dir = compile_with_sdk_double(tmp_path, monkeypatch, checkpoint, "--hw-arch", "hailo10h",
-                                                     compile_args=("--hw-arch", "hailo10h"))
+    model, export, hef_dir = compile_with_sdk_double(
+        tmp_path, monkeypatch, checkpoint, "--hw-arch", "hailo10h", compile_args=("--hw-arch", "hailo10h")
+    )
     assert len(build_plan(model).stages) == 27
     hailo = runtime_double.install(monkeypatch, arch="hailo10h")
     backend = load_backend("hailo_runtime", hef_dir=hef_dir, batch_size=4)
@@ -99,8 +120,11 @@ def test_hailo10h_windows_each_take_a_fresh_vdevice(tmp_path, monkeypatch):
     want = _run(model, load_backend("onnxruntime", export_dir=export))
     assert diff_tensor("final_output", got["final_output"], want["final_output"]).max_abs <= 1e-5
     stats = backend.stats()
-    assert (stats["api"], stats["configure_windows"], stats["network_groups_per_device"]) == \
-        ("infer_model", 2, HAILORT_5.network_groups_per_device)
+    assert (stats["api"], stats["configure_windows"], stats["network_groups_per_device"]) == (
+        "infer_model",
+        2,
+        HAILORT_5.network_groups_per_device,
+    )
     assert stats["reconfigurations"] >= 1 and hailo.STATS["vdevices"] >= 2
 
 
@@ -136,7 +160,8 @@ def test_a_refused_configure_is_one_line(compiled_per_stage, monkeypatch):
 
 
 def test_compile_leaves_the_context_count_unknown_when_the_local_hailort_cannot_read_the_hef(
-        compiled_per_stage, monkeypatch, caplog):
+    compiled_per_stage, monkeypatch, caplog
+):
     from convtasnet_hailo.dfc.driver import hef_multi_context
 
     _, _, hef_dir = compiled_per_stage

@@ -70,16 +70,22 @@ def test_unknown_names_raise_as_the_binding_does(hailo, tmp_path):
 
 
 def test_a_duplicated_original_name_is_an_invalid_hef(hailo, tmp_path):
-    edges = [[edge("net/input_layer1", 0, (1, 8, 1), originals=("x",)), edge("net/conv1", 1, (1, 8, 1),
-                                                                               originals=("x",))]]
+    edges = [
+        [edge("net/input_layer1", 0, (1, 8, 1), originals=("x",)), edge("net/conv1", 1, (1, 8, 1), originals=("x",))]
+    ]
     hef = hailo.HEF(_write(tmp_path, hef_file(edges, ["net/conv1"], networks=("a",))))
     with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidHEFException):
         hef.get_vstream_name_from_original_name("x")
 
 
-@pytest.mark.parametrize("damage, status", [(lambda d: d[:-1], "91 (HAILO_HEF_FILE_CORRUPTED)"),
-                                            (lambda d: d[:12] + b"\0\0\0\1" + d[16:], "91 (HAILO_HEF_FILE_CORRUPTED)"),
-                                            (lambda d: d[:4] + b"\0\0\0\7" + d[8:], "92 (HAILO_HEF_NOT_SUPPORTED)")])
+@pytest.mark.parametrize(
+    "damage, status",
+    [
+        (lambda d: d[:-1], "91 (HAILO_HEF_FILE_CORRUPTED)"),
+        (lambda d: d[:12] + b"\0\0\0\1" + d[16:], "91 (HAILO_HEF_FILE_CORRUPTED)"),
+        (lambda d: d[:4] + b"\0\0\0\7" + d[8:], "92 (HAILO_HEF_NOT_SUPPORTED)"),
+    ],
+)
 def test_a_damaged_container_is_refused(hailo, tmp_path, damage, status):
     path = _write(tmp_path, damage(hef_file(EDGES, ["net/conv3", "net/conv1"])))
     with pytest.raises(hailo.HailoRTException, match=re.escape(status)):

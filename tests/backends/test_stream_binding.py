@@ -11,11 +11,17 @@ import pytest
 
 from convtasnet_hailo.backends import hailo_runtime
 from convtasnet_hailo.backends.registry import load_backend
-from convtasnet_hailo.backends.streams import StreamBindingError, bind_ports, frame_nhwc, from_stream, \
-    reported_shape, to_stream
+from convtasnet_hailo.backends.streams import (
+    StreamBindingError,
+    bind_ports,
+    frame_nhwc,
+    from_stream,
+    reported_shape,
+    to_stream,
+)
 from convtasnet_hailo.cli import main
-from convtasnet_hailo.files import sha256_file
 from convtasnet_hailo.compile.runner import end_node_names
+from convtasnet_hailo.files import sha256_file
 from convtasnet_hailo.model.checkpoint import save_model
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import TINY
@@ -45,7 +51,8 @@ def same_shapes(tmp_path, monkeypatch):
 def _run(model, backend, tile_w=16, seconds=0.6):
     outputs = {}
     StitchedExecutor(build_plan(model), backend, tile_w).run(
-        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t))
+        {"wav": speech_like(seconds, 8000, 1)[None, None]}, lambda n, t: outputs.__setitem__(n, t)
+    )
     return outputs
 
 
@@ -56,7 +63,7 @@ def _assert_equal_runs(got, want):
 
 
 def _positional(where, kind, wanted, streams):
-    return dict(zip(wanted, streams))
+    return dict(zip(wanted, streams, strict=False))
 
 
 def _hef(hef_dir, stage):
@@ -117,8 +124,9 @@ def test_pairing_by_position_gives_wrong_audio_without_an_error(same_shapes, mon
 
 def test_infer_model_binds_by_name(tmp_path, monkeypatch):
     """HailoRT 5 (InferModel), every list reversed."""
-    model, export, hef_dir = compile_with_sdk_double(tmp_path, monkeypatch, _checkpoint(tmp_path), "--hw-arch",
-                                                     "hailo10h", compile_args=("--hw-arch", "hailo10h"))
+    model, export, hef_dir = compile_with_sdk_double(
+        tmp_path, monkeypatch, _checkpoint(tmp_path), "--hw-arch", "hailo10h", compile_args=("--hw-arch", "hailo10h")
+    )
     runtime_double.install(monkeypatch, arch="hailo10h")
     monkeypatch.setenv("HAILO_DOUBLE_STREAM_ORDER", REVERSED)
     backend = load_backend("hailo_runtime", hef_dir=hef_dir, batch_size=4)
@@ -141,13 +149,21 @@ def test_compile_names_the_end_nodes_the_runtime_looks_for(same_shapes):
         assert end_node_names(export / f"{stage.name}.onnx") == tuple(wanted[p.name] for p in stage.outputs)
 
 
-@pytest.mark.parametrize("streams, message", [
-    ({"n/input_layer1": ("other",)}, r"input port wav \(ONNX name wav\) maps to no stream \(input streams and "
-                                      r"their original names: n/input_layer1 \['other'\]\)"),
-    ({"n/input_layer1": ("wav",), "n/input_layer2": ("wav",)},
-     "input port wav .* maps to 2 streams n/input_layer1, n/input_layer2"),
-    ({"n/input_layer1": ("wav",), "n/input_layer2": ("mix",)}, "input stream n/input_layer2 .* belongs to no port"),
-])
+@pytest.mark.parametrize(
+    "streams, message",
+    [
+        (
+            {"n/input_layer1": ("other",)},
+            r"input port wav \(ONNX name wav\) maps to no stream \(input streams and "
+            r"their original names: n/input_layer1 \['other'\]\)",
+        ),
+        (
+            {"n/input_layer1": ("wav",), "n/input_layer2": ("wav",)},
+            "input port wav .* maps to 2 streams n/input_layer1, n/input_layer2",
+        ),
+        ({"n/input_layer1": ("wav",), "n/input_layer2": ("mix",)}, "input stream n/input_layer2 .* belongs to no port"),
+    ],
+)
 def test_a_port_without_exactly_one_stream_is_refused_in_one_line(streams, message):
     with pytest.raises(StreamBindingError, match=message) as caught:
         bind_ports("stage encoder (network encoder/encoder of e.hef)", "input", {"wav": "wav"}, streams)
@@ -171,8 +187,20 @@ def test_a_hef_that_maps_no_stream_to_a_port_stops_separate_in_one_line(same_sha
     import soundfile
 
     soundfile.write(mixture, speech_like(0.5, 8000, 2), 8000)
-    code = main(["separate", str(mixture), "--export-dir", str(export), "--backend", "hailo_runtime", "--hef-dir",
-                 str(hef_dir), "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "separate",
+            str(mixture),
+            "--export-dir",
+            str(export),
+            "--backend",
+            "hailo_runtime",
+            "--hef-dir",
+            str(hef_dir),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "stage encoder" in err and "input port wav (ONNX name wav) maps to no stream" in err
@@ -201,11 +229,13 @@ def test_the_runtime_double_takes_frames_only_in_the_reported_shape(same_shapes,
     params = hailo.VDevice.create_params()  # the 4.23 Python default schedules NONE: ask for the scheduler
     params.scheduling_algorithm = hailo.HailoSchedulingAlgorithm.ROUND_ROBIN
     with hailo.VDevice(params) as device:
-        (group,) = device.configure(hef, hailo.ConfigureParams.create_from_hef(
-            hef, interface=hailo.HailoStreamInterface.PCIe))
+        (group,) = device.configure(
+            hef, hailo.ConfigureParams.create_from_hef(hef, interface=hailo.HailoStreamInterface.PCIe)
+        )
         make = dict(format_type=hailo.FormatType.FLOAT32, timeout_ms=200)
-        with hailo.InferVStreams(group, hailo.InputVStreamParams.make(group, **make),
-                                 hailo.OutputVStreamParams.make(group, **make)) as pipeline:
+        with hailo.InferVStreams(
+            group, hailo.InputVStreamParams.make(group, **make), hailo.OutputVStreamParams.make(group, **make)
+        ) as pipeline:
             (out,) = pipeline.infer({"encoder/input_layer1": np.zeros((2, 1, 136), np.float32)}).values()
             assert out.shape == (2, 1, 16, TINY.n_filters)
             with pytest.raises(hailo.pyhailort.pyhailort.HailoRTInvalidArgumentException):
@@ -218,7 +248,8 @@ def test_the_demo_model_on_the_hailort_double_equals_torch_proxy_in_any_stream_o
     the doubles' own sorted order and with every vstream list in reverse ONNX order."""
     import soundfile
 
-    from convtasnet_hailo.assets import DEMO_MIXTURE as mixture, DEMO_MODEL as model
+    from convtasnet_hailo.assets import DEMO_MIXTURE as mixture
+    from convtasnet_hailo.assets import DEMO_MODEL as model
     from tests.doubles import sdk as sdk_double
 
     export = tmp_path / "export"
@@ -226,8 +257,25 @@ def test_the_demo_model_on_the_hailort_double_equals_torch_proxy_in_any_stream_o
     runtime_double.install(monkeypatch)
     assert main(["export", "--model", str(model), "--tile-w", "64", "--out", str(export)]) == 0
     assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
-    assert main(["separate", str(mixture), "--model", str(model), "--backend", "torch_proxy", "--tile-w", "64",
-                 "--out", str(tmp_path / "torch"), "--subtype", "FLOAT"]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(mixture),
+                "--model",
+                str(model),
+                "--backend",
+                "torch_proxy",
+                "--tile-w",
+                "64",
+                "--out",
+                str(tmp_path / "torch"),
+                "--subtype",
+                "FLOAT",
+            ]
+        )
+        == 0
+    )
 
     def sources(folder):
         return np.stack([soundfile.read(folder / f"mixture_s{i}.wav", dtype="float32")[0] for i in (1, 2)])
@@ -236,6 +284,23 @@ def test_the_demo_model_on_the_hailort_double_equals_torch_proxy_in_any_stream_o
         if order == REVERSED:
             monkeypatch.setenv("HAILO_DOUBLE_STREAM_ORDER", order)
         out = tmp_path / order
-        assert main(["separate", str(mixture), "--export-dir", str(export), "--backend", "hailo_runtime",
-                     "--hef-dir", str(export / "hailo" / "hailo8"), "--out", str(out), "--subtype", "FLOAT"]) == 0
+        assert (
+            main(
+                [
+                    "separate",
+                    str(mixture),
+                    "--export-dir",
+                    str(export),
+                    "--backend",
+                    "hailo_runtime",
+                    "--hef-dir",
+                    str(export / "hailo" / "hailo8"),
+                    "--out",
+                    str(out),
+                    "--subtype",
+                    "FLOAT",
+                ]
+            )
+            == 0
+        )
         assert_within_contract(sources(out), sources(tmp_path / "torch"), f"demo on hailo_runtime, {order} order")

@@ -8,8 +8,8 @@ import pytest
 from convtasnet_hailo.dfc.driver import CompileJob, compile_stage
 from convtasnet_hailo.dfc.worker import run_in_worker
 from convtasnet_hailo.export.exporter import export_plan
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from tests.conftest import TINY
 from tests.doubles import sdk as sdk_double
 
@@ -31,10 +31,18 @@ def _job(plan, export_dir, tmp_path, stage_name="tcn0_out"):
         path = tmp_path / f"{port.name}.npy"
         np.save(path, np.zeros((4, 1, shape[3], shape[1]), np.float32))
         calib.append(str(path))
-    return CompileJob(stage.name, str(export_dir / f"{stage.name}.onnx"), tuple(p.name for p in stage.inputs),
-                      tuple(stage.input_shapes(16)[p.name] for p in stage.inputs),
-                      end_node_names(export_dir / f"{stage.name}.onnx"), "hailo8",
-                      "allocator_param(timeout=25m)\n", str(tmp_path / "out"), f"{stage.name}_case", tuple(calib))
+    return CompileJob(
+        stage.name,
+        str(export_dir / f"{stage.name}.onnx"),
+        tuple(p.name for p in stage.inputs),
+        tuple(stage.input_shapes(16)[p.name] for p in stage.inputs),
+        end_node_names(export_dir / f"{stage.name}.onnx"),
+        "hailo8",
+        "allocator_param(timeout=25m)\n",
+        str(tmp_path / "out"),
+        f"{stage.name}_case",
+        tuple(calib),
+    )
 
 
 def test_success_calls_the_documented_sequence(export, tmp_path, monkeypatch):
@@ -44,9 +52,16 @@ def test_success_calls_the_documented_sequence(export, tmp_path, monkeypatch):
     result = compile_stage(_job(plan, export_dir, tmp_path), sdk)
     assert result.har_success and result.hef_success and result.sdk_version == "3.33.1-test-double"
     sequence = [json.loads(line)["call"] for line in calls.read_text().splitlines()]
-    assert sequence == ["ClientRunner", "translate_onnx_model", "save_har", "load_model_script", "optimize",
-                        "save_har", "compile"]
-    optimize = [json.loads(l) for l in calls.read_text().splitlines()][4]
+    assert sequence == [
+        "ClientRunner",
+        "translate_onnx_model",
+        "save_har",
+        "load_model_script",
+        "optimize",
+        "save_har",
+        "compile",
+    ]
+    optimize = [json.loads(x) for x in calls.read_text().splitlines()][4]
     assert optimize["keys"] == ["tcn0_out/input_layer1", "tcn0_out/input_layer2"]  # two-input stage, HN names
     assert json.loads(open(result.hef_path).read())["hef_double"] == "tcn0_out"
 
@@ -97,8 +112,10 @@ def test_worker_side_imports_neither_torch_nor_onnxruntime():
     import subprocess
     import sys
 
-    code = ("import sys, convtasnet_hailo.dfc.worker, convtasnet_hailo.dfc.remote, "
-            "convtasnet_hailo.export.manifest; "
-            "print(sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules))")
+    code = (
+        "import sys, convtasnet_hailo.dfc.worker, convtasnet_hailo.dfc.remote, "
+        "convtasnet_hailo.export.manifest; "
+        "print(sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

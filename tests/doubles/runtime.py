@@ -10,8 +10,9 @@ from pathlib import Path
 DOUBLE_ROOT = Path(__file__).parent / "runtime_double"
 
 
-def install(monkeypatch, devices=("0000:01:00.0",), arch: str = "hailo8", io: str = "float32",
-            hailort: str | None = None):
+def install(
+    monkeypatch, devices=("0000:01:00.0",), arch: str = "hailo8", io: str = "float32", hailort: str | None = None
+):
     """``hailort``: the HailoRT version the double stands for (default 4.23.0, or 5.1.1 on hailo10h)."""
     monkeypatch.syspath_prepend(str(DOUBLE_ROOT))
     if hailort:

@@ -8,8 +8,8 @@ from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.export.exporter import export_monolithic, export_plan
 from convtasnet_hailo.export.graph_check import check_export
 from convtasnet_hailo.export.manifest import read_manifest
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import TINY, assert_within_contract
 
@@ -31,13 +31,29 @@ def test_manifest_round_trip_describes_every_stage(model, tmp_path):
     assert depth.inputs[0].halo == (4, 4) and depth.inputs[0].shape == (1, 12, 1, 24)
     assert depth.host_before == ("Normalize(tcn2_in -> tcn2_in_norm)",)
     assert depth.host_after == ("Normalize(tcn2_depth -> tcn2_depth_norm)",)
-    assert manifest.plan.to_json() == {"path": "full-chain", "tile_w": 16, "block_chan": None, "fused": False, "device_norms": False,
-                             "gln_in_stages": False, "halo_edges": False, "skip_sums_in_stages": False,
-                             "expose_internal": False, "opset": 13,
-                             "monolithic": False, "n_stages": len(plan.stages), "rf_hop_frames": None,
-                             "rf_window": None, "rf_max_width": 512}
-    assert {"op": "OverlapAdd", "inputs": ["decoder_pre"], "outputs": ["decoder_head"],
-            "params": {"stride": 8}} in manifest.host_steps
+    assert manifest.plan.to_json() == {
+        "path": "full-chain",
+        "tile_w": 16,
+        "block_chan": None,
+        "fused": False,
+        "device_norms": False,
+        "gln_in_stages": False,
+        "halo_edges": False,
+        "skip_sums_in_stages": False,
+        "expose_internal": False,
+        "opset": 13,
+        "monolithic": False,
+        "n_stages": len(plan.stages),
+        "rf_hop_frames": None,
+        "rf_window": None,
+        "rf_max_width": 512,
+    }
+    assert {
+        "op": "OverlapAdd",
+        "inputs": ["decoder_pre"],
+        "outputs": ["decoder_head"],
+        "params": {"stride": 8},
+    } in manifest.host_steps
 
 
 def test_reexport_reuses_unchanged_files(model, tmp_path):
@@ -66,7 +82,11 @@ def test_foreign_export_and_wrong_plan_parameters_are_errors(model, tmp_path):
     with pytest.raises(UserError, match="no export for tile_w 32"):
         StitchedExecutor(plan, load_backend("onnxruntime", export_dir=tmp_path), 32)
     with pytest.raises(UserError, match="block_chan"):
-        StitchedExecutor(build_plan(model, PlanOptions(block_chan=4, fuse=False)), load_backend("onnxruntime", export_dir=tmp_path), 16)
+        StitchedExecutor(
+            build_plan(model, PlanOptions(block_chan=4, fuse=False)),
+            load_backend("onnxruntime", export_dir=tmp_path),
+            16,
+        )
     with pytest.raises(UserError, match="needs exported stages"):
         load_backend("onnxruntime")
 
@@ -85,7 +105,8 @@ def test_channel_block_manifest_records_the_blocks(model, tmp_path):
     blocks = [e.block for e in read_manifest(tmp_path).stages if e.block and e.block["parent"] == "tcn0_in"]
     # tcn0_in: 8 -> 12 channels in blocks of 5: out blocks 0:5, 5:10, 10:12 x in blocks 0:5, 5:8
     assert sorted((b["out_channels"], b["in_channels"]) for b in blocks) == sorted(
-        (o, i) for o in ([0, 5], [5, 10], [10, 12]) for i in ([0, 5], [5, 8]))
+        (o, i) for o in ([0, 5], [5, 10], [10, 12]) for i in ([0, 5], [5, 8])
+    )
     assert {b["conv_output"] for b in blocks} == {"tcn0_in_conv"}
     assert check_export(tmp_path) == []
 
@@ -97,6 +118,7 @@ def test_monolithic_export_reports_what_the_parser_would_reject(model, tmp_path)
     assert read_manifest(tmp_path).plan.monolithic is True
     import onnxruntime as ort
     import torch
+
     wav = np.random.default_rng(0).standard_normal((1, 1, 400)).astype(np.float32)
     session = ort.InferenceSession(str(tmp_path / result.manifest.stages[0].file))
     with torch.no_grad():

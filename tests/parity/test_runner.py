@@ -1,10 +1,10 @@
 import json
 
 from convtasnet_hailo.backends.registry import load_backend
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import ModelSource
 from convtasnet_hailo.parity.runner import ParityCase, ParityRun, default_cases, run_parity, summary_columns
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.runs.run_folder import read_tsv
 from tests.conftest import TINY
 
@@ -40,7 +40,8 @@ def test_run_writes_runbook_tsv_and_json(tmp_path):
 def test_decoder_path_reports_decoder_stage_names(tmp_path):
     source = ModelSource(random_model(TINY), "random tiny", random_seed=0)
     plan = build_plan(source.model, PlanOptions(fuse=False), PlanPath.DECODER)
-    (outcome,) = run_parity(ParityRun(plan, load_backend("torch_proxy"), source, tmp_path),
-                            [ParityCase(PlanPath.DECODER, 4, 100)])
+    (outcome,) = run_parity(
+        ParityRun(plan, load_backend("torch_proxy"), source, tmp_path), [ParityCase(PlanPath.DECODER, 4, 100)]
+    )
     for key in ("source_projector", "decoder_pre", "decoder_head", "decoder_output", "final_output"):
         assert outcome.record[f"{key}_max_abs"] <= 1e-5

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
-from convtasnet_hailo.plan.ops import Conv
 from convtasnet_hailo.model.config import FULL_SIZE_8K
 from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.plan.host_steps import AssembleBlocks
+from convtasnet_hailo.plan.ops import Conv
 from tests.conftest import TINY, assert_within_contract
 
 
@@ -34,8 +34,9 @@ def test_blocks_reassemble_the_original_conv():
     x = np.random.default_rng(0).standard_normal((1, conv.in_channels, 7)).astype(np.float32)
     store = {"bottleneck_norm": x}
     for step in split.steps:
-        if getattr(step, "input", None) == "bottleneck_norm" or (hasattr(step, "block") and step.block
-                                                                  and step.block.conv_output == "bottleneck"):
+        if getattr(step, "input", None) == "bottleneck_norm" or (
+            hasattr(step, "block") and step.block and step.block.conv_output == "bottleneck"
+        ):
             if hasattr(step, "apply"):
                 store.update(step.apply(store))
             else:
@@ -62,8 +63,10 @@ def test_partial_sums_are_the_float64_sum_rounded_once():
 
     rng = np.random.default_rng(7)
     for count in (2, 3, 8):
-        parts = [(rng.standard_normal((37, 5, 1, 300)) * 2.0 ** rng.integers(-30, 30, (37, 5, 1, 300)))
-                 .astype(np.float32) for _ in range(count)]
+        parts = [
+            (rng.standard_normal((37, 5, 1, 300)) * 2.0 ** rng.integers(-30, 30, (37, 5, 1, 300))).astype(np.float32)
+            for _ in range(count)
+        ]
         expected = parts[0].astype(np.float64)
         for part in parts[1:]:
             expected += part

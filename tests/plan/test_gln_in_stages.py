@@ -51,11 +51,12 @@ def test_tile_moments_combine_to_the_utterance_statistics(tile_w, length):
     groups, channels = 2, 6
     n_tiles = -(-length // tile_w)
     tiles = rng.normal(3.0, 2.0, (groups, n_tiles, channels, tile_w)).astype(np.float32)
-    tiles[:, -1, :, length - (n_tiles - 1) * tile_w:] = 50.0  # what a stage makes past the utterance
+    tiles[:, -1, :, length - (n_tiles - 1) * tile_w :] = 50.0  # what a stage makes past the utterance
     mean = tiles.mean(axis=-1, dtype=np.float64)
     sum_sq = np.square(tiles.astype(np.float64)).sum(axis=-1)
-    got_mean, got_var = gln_from_tile_moments(mean.astype(np.float32), sum_sq.astype(np.float32), tile_w,
-                                              tiles[:, -1, :, :length - (n_tiles - 1) * tile_w])
+    got_mean, got_var = gln_from_tile_moments(
+        mean.astype(np.float32), sum_sq.astype(np.float32), tile_w, tiles[:, -1, :, : length - (n_tiles - 1) * tile_w]
+    )
     real = np.concatenate(list(tiles.transpose(1, 0, 2, 3)), axis=-1)[:, :, :length].astype(np.float64)
     np.testing.assert_allclose(got_mean.ravel(), real.mean(axis=(1, 2)), rtol=1e-6)
     np.testing.assert_allclose(got_var.ravel(), real.var(axis=(1, 2)), rtol=1e-6)
@@ -78,10 +79,13 @@ def test_per_tile_inputs_repeat_each_group_value_over_its_tiles():
     np.testing.assert_array_equal(batch[3:, :, 0, 0], np.repeat(value[1:, :, 0], 3, axis=0))
 
 
-@pytest.mark.parametrize("op, reference, onnx_op", [
-    (TileMean("x", "m"), lambda x: x.mean(-1, keepdims=True), "GlobalAveragePool"),
-    (TileSumSquare("x", "q"), lambda x: np.square(x).sum(-1, keepdims=True), "ReduceSumSquare"),
-])
+@pytest.mark.parametrize(
+    "op, reference, onnx_op",
+    [
+        (TileMean("x", "m"), lambda x: x.mean(-1, keepdims=True), "GlobalAveragePool"),
+        (TileSumSquare("x", "q"), lambda x: np.square(x).sum(-1, keepdims=True), "ReduceSumSquare"),
+    ],
+)
 def test_per_tile_reductions_agree_in_torch_and_onnx(op, reference, onnx_op):
     import onnxruntime as ort
     import torch
@@ -91,17 +95,24 @@ def test_per_tile_reductions_agree_in_torch_and_onnx(op, reference, onnx_op):
     np.testing.assert_allclose(op.torch_forward(None, torch.from_numpy(x)).numpy(), reference(x), rtol=1e-6)
     nodes, _ = op.onnx_nodes("n", {"x": 4})
     assert nodes[0].op_type == onnx_op
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                              [helper.make_tensor_value_info(op.output, TensorProto.FLOAT, [3, 4, 1, 1])])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info(op.output, TensorProto.FLOAT, [3, 4, 1, 1])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, reference(x), rtol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"norm_type": NormType.CLN}, "this model uses cLN: drop --gln-in-stages (cLN norms can run on the device"),
-    ({"norm_type": NormType.CGLN, "causal": True}, "this model uses cgLN: drop --gln-in-stages"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"norm_type": NormType.CLN}, "this model uses cLN: drop --gln-in-stages (cLN norms can run on the device"),
+        ({"norm_type": NormType.CGLN, "causal": True}, "this model uses cgLN: drop --gln-in-stages"),
+    ],
+)
 def test_models_without_gln_are_refused(kwargs, message):
     model = random_model(ConvTasNetConfig(**{**TINY.to_json(), **kwargs}), seed=0)
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
@@ -111,13 +122,17 @@ def test_models_without_gln_are_refused(kwargs, message):
 @pytest.mark.parametrize("block_chan, device_norms", [(8, False), (None, True)])
 def test_combinations_it_does_not_serve_are_refused(block_chan, device_norms):
     with pytest.raises(UserError, match="cannot be combined with --block-chan or --device-norms"):
-        build_plan(random_model(TINY, seed=0), PlanOptions(block_chan=block_chan, device_norms=device_norms, gln_in_stages=True))
+        build_plan(
+            random_model(TINY, seed=0),
+            PlanOptions(block_chan=block_chan, device_norms=device_norms, gln_in_stages=True),
+        )
 
 
 def test_hailo_backends_refuse_the_plan():
     plan = build_plan(random_model(TINY, seed=0), PlanOptions(gln_in_stages=True))
-    with pytest.raises(UserError, match="--backend hailo_quant: this plan was built with --gln-in-stages, for the "
-                                        "float backends"):
+    with pytest.raises(
+        UserError, match="--backend hailo_quant: this plan was built with --gln-in-stages, for the float backends"
+    ):
         HailoQuantBackend(ranges={}).prepare(plan, 16)
 
 
@@ -148,8 +163,8 @@ def test_edges_from_neighbours_shift_by_one_tile_and_stay_zero_outside_the_utter
     frames = np.arange(1, 11, dtype=np.float32)  # length 10: tiles [1..4] [5..8] [9 10 pad pad]
     tiles = np.zeros((3, 1, 1, tile_w), np.float32)
     for t in range(3):
-        chunk = frames[t * tile_w:(t + 1) * tile_w]
-        tiles[t, 0, 0, :len(chunk)] = chunk
+        chunk = frames[t * tile_w : (t + 1) * tile_w]
+        tiles[t, 0, 0, : len(chunk)] = chunk
     tiles[2, 0, 0, 2:] = 99.0  # what a stage computed past the utterance
     tails, heads = tiles[..., -n:], tiles[..., :n]
     left = edges_from_neighbours(np.ascontiguousarray(tails), 1, True, 10, tile_w)

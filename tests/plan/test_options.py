@@ -17,12 +17,15 @@ def test_records_written_before_an_option_existed_read_as_that_option_off():
     assert record.options == PlanOptions(fuse=False) and not record.expose_internal and not record.monolithic
 
 
-@pytest.mark.parametrize("data, named", [
-    ({"path": "sideways", "tile_w": 16}, "plan.path"),
-    ({"path": "full-chain", "tile_w": "16"}, "plan.tile_w"),
-    ({"path": "full-chain", "tile_w": 16, "fused": 1}, "plan.fused"),
-    ({"path": "full-chain", "tile_w": 16, "rf_hop_frames": 0}, "rf_hop_frames"),
-])
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        ({"path": "sideways", "tile_w": 16}, "plan.path"),
+        ({"path": "full-chain", "tile_w": "16"}, "plan.tile_w"),
+        ({"path": "full-chain", "tile_w": 16, "fused": 1}, "plan.fused"),
+        ({"path": "full-chain", "tile_w": 16, "rf_hop_frames": 0}, "rf_hop_frames"),
+    ],
+)
 def test_a_foreign_plan_record_names_its_field(data, named):
     with pytest.raises(RecordError, match=named):
         PlanRecord.from_json(data)

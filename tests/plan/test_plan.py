@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
-from convtasnet_hailo.plan.ops import Add, Conv, Mul, PRelu, Relu, Sigmoid
-from convtasnet_hailo.plan.stages import Stage
 from convtasnet_hailo.model.config import FULL_SIZE_8K, ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.host_steps import Normalize
+from convtasnet_hailo.plan.ops import Add, Conv, Mul, PRelu, Relu, Sigmoid
+from convtasnet_hailo.plan.stages import Stage
 from tests.conftest import TINY
 
 HAILO_FRIENDLY_OPS = (Conv, PRelu, Relu, Sigmoid, Add, Mul)
@@ -23,8 +23,20 @@ def test_every_block_and_norm_of_the_full_model_is_in_the_plan(full_plan):
         for suffix in ("in", "in_norm", "depth", "depth_norm", "skip", "skip_sum"):
             assert f"tcn{i}_{suffix}" in names
         assert (f"tcn{i}_residual" in names) == (i < 23)  # the last residual feeds nothing
-    for name in ("encoder", "bottleneck_norm", "bottleneck", "mask_score", "mask_output", "masker_output",
-                 "source_projector", "masked_rep", "decoder_pre", "decoder_head", "decoder_output", "final_output"):
+    for name in (
+        "encoder",
+        "bottleneck_norm",
+        "bottleneck",
+        "mask_score",
+        "mask_output",
+        "masker_output",
+        "source_projector",
+        "masked_rep",
+        "decoder_pre",
+        "decoder_head",
+        "decoder_output",
+        "final_output",
+    ):
         assert name in names
     norms = [s for s in full_plan.steps if isinstance(s, Normalize)]
     assert len(norms) == 1 + 2 * 24 and all(n.norm is NormType.GLN for n in norms)
@@ -50,19 +62,23 @@ def test_depthwise_halo_equals_dilation(full_plan):
 
 
 def test_causal_depthwise_reads_only_the_past():
-    config = ConvTasNetConfig(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=1,
-                              causal=True, norm_type=NormType.CGLN)
+    config = ConvTasNetConfig(
+        n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=1, causal=True, norm_type=NormType.CGLN
+    )
     plan = build_plan(random_model(config), PlanOptions(fuse=False), PlanPath.MASKER)
     for i in range(3):
         (port,) = plan.stage(f"tcn{i}_depth").inputs
-        assert port.geometry.halo == (2 * 2 ** i, 0)
+        assert port.geometry.halo == (2 * 2**i, 0)
 
 
-@pytest.mark.parametrize("path, first, last", [
-    (PlanPath.DECODER, "source_projector", "final_output"),
-    (PlanPath.MASKER, "bottleneck_norm", "masker_output"),
-    (PlanPath.FULL_CHAIN, "encoder", "final_output"),
-])
+@pytest.mark.parametrize(
+    "path, first, last",
+    [
+        (PlanPath.DECODER, "source_projector", "final_output"),
+        (PlanPath.MASKER, "bottleneck_norm", "masker_output"),
+        (PlanPath.FULL_CHAIN, "encoder", "final_output"),
+    ],
+)
 def test_paths_cover_their_part(path, first, last):
     names = build_plan(random_model(TINY), PlanOptions(fuse=False), path).produced_names()
     assert names[0] == first and names[-1] == last
@@ -82,8 +98,8 @@ def test_host_channel_norm_matches_the_models_layer(shape):
     import numpy as np
     import torch
 
-    from convtasnet_hailo.plan.host_steps import channel_norm, norm_layer
     from convtasnet_hailo.model.config import NormType
+    from convtasnet_hailo.plan.host_steps import channel_norm, norm_layer
     from tests.conftest import assert_within_contract
 
     rng = np.random.default_rng(shape[1])

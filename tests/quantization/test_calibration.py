@@ -3,7 +3,7 @@
 import numpy as np
 
 from convtasnet_hailo.quantization import calibration
-from convtasnet_hailo.quantization.calibration import _TileSample, _tile_keys, make_calibration
+from convtasnet_hailo.quantization.calibration import _tile_keys, _TileSample, make_calibration
 
 
 def _batches(total: int, sizes=(3, 5, 7)):

@@ -42,8 +42,9 @@ def test_held_out_recordings_leave_the_calibration_set(tmp_path):
 def test_a_librimix_csv_gives_mixtures_with_their_sources(tmp_path):
     for name, seed in (("mix.wav", 0), ("s1.wav", 1), ("s2.wav", 2)):
         _write(tmp_path / name, seed)
-    (tmp_path / "meta.csv").write_text("mixture_ID,mixture_path,source_1_path,source_2_path,length\n"
-                                       "a,mix.wav,s1.wav,s2.wav,4000\n")
+    (tmp_path / "meta.csv").write_text(
+        "mixture_ID,mixture_path,source_1_path,source_2_path,length\na,mix.wav,s1.wav,s2.wav,4000\n"
+    )
     found = recordings([str(tmp_path / "meta.csv")], 2)
     assert len(found) == 1 and [p.name for p in found[0].sources] == ["s1.wav", "s2.wav"]
     with pytest.raises(UserError, match="does not exist"):

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from convtasnet_hailo.assets import DEMO_MIXTURE, DEMO_SOURCES
-from convtasnet_hailo.hailo import quant_scheme as qs
 from convtasnet_hailo.cli import main
+from convtasnet_hailo.hailo import quant_scheme as qs
 from convtasnet_hailo.quantization.finetune import fake_quant_activation, fake_quant_weight
 
 
@@ -33,8 +33,23 @@ def test_straight_through_gradient_stops_outside_the_range():
 
 def test_finetune_runs_bounded_resumes_and_writes_a_checkpoint_noise_takes(tmp_path, capsys):
     out = tmp_path / "ft"
-    common = ["finetune", "--random-preset", "tiny", "--data", str(DEMO_MIXTURE), *map(str, DEMO_SOURCES),
-              "--mix-pairs", "--segment-seconds", "0.5", "--batch-size", "2", "--log-every", "2", "--out", str(out)]
+    common = [
+        "finetune",
+        "--random-preset",
+        "tiny",
+        "--data",
+        str(DEMO_MIXTURE),
+        *map(str, DEMO_SOURCES),
+        "--mix-pairs",
+        "--segment-seconds",
+        "0.5",
+        "--batch-size",
+        "2",
+        "--log-every",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert main([*common, "--steps", "4"]) == 0
     printed = capsys.readouterr()  # progress on stderr (the module loggers), the summary on stdout
     assert "finetune: step 4/4" in printed.err and "3 recording(s)" in printed.err
@@ -56,20 +71,64 @@ def test_finetune_runs_bounded_resumes_and_writes_a_checkpoint_noise_takes(tmp_p
 
     model, _ = load_model(str(out / "finetuned.pth"))
     assert set(model.state_dict()) == set(random_model(TINY, seed=0).state_dict())
-    assert main(["noise", "--model", str(out / "finetuned.pth"), "--tile-w", "16", "--audio", str(DEMO_MIXTURE),
-                 "--calib-count", "64", "--no-ort-check", "--clipping", "minmax", "--target-db", "10",
-                 "--out", str(tmp_path / "noise")]) == 0
+    assert (
+        main(
+            [
+                "noise",
+                "--model",
+                str(out / "finetuned.pth"),
+                "--tile-w",
+                "16",
+                "--audio",
+                str(DEMO_MIXTURE),
+                "--calib-count",
+                "64",
+                "--no-ort-check",
+                "--clipping",
+                "minmax",
+                "--target-db",
+                "10",
+                "--out",
+                str(tmp_path / "noise"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_finetune_resume_needs_a_saved_state(tmp_path, capsys):
-    assert main(["finetune", "--random-preset", "tiny", "--data", str(DEMO_MIXTURE), "--steps", "1",
-                 "--out", str(tmp_path / "ft"), "--resume"]) == 2
+    assert (
+        main(
+            [
+                "finetune",
+                "--random-preset",
+                "tiny",
+                "--data",
+                str(DEMO_MIXTURE),
+                "--steps",
+                "1",
+                "--out",
+                str(tmp_path / "ft"),
+                "--resume",
+            ]
+        )
+        == 2
+    )
     assert "holds no finetune_state.pt" in capsys.readouterr().err
 
 
 def test_finetune_resume_takes_only_its_out_folder(tmp_path, capsys):
-    common = ["finetune", "--random-preset", "tiny", "--data", str(DEMO_MIXTURE), "--steps", "1",
-              "--out", str(tmp_path / "ft")]
+    common = [
+        "finetune",
+        "--random-preset",
+        "tiny",
+        "--data",
+        str(DEMO_MIXTURE),
+        "--steps",
+        "1",
+        "--out",
+        str(tmp_path / "ft"),
+    ]
     assert main([*common, "--resume", str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err
     assert "finetune goes on from its --out folder's state only" in err and len(err.strip().splitlines()) == 1
@@ -81,9 +140,31 @@ def test_finetune_resumed_equals_uninterrupted_and_the_state_loads_without_unpic
     import torch
 
     def run(out, steps, *extra):
-        assert main(["finetune", "--random-preset", "tiny", "--data", str(DEMO_MIXTURE), *map(str, DEMO_SOURCES),
-                     "--mix-pairs", "--segment-seconds", "0.5", "--batch-size", "2", "--log-every", "2",
-                     "--steps", str(steps), "--out", str(out), *extra]) == 0
+        assert (
+            main(
+                [
+                    "finetune",
+                    "--random-preset",
+                    "tiny",
+                    "--data",
+                    str(DEMO_MIXTURE),
+                    *map(str, DEMO_SOURCES),
+                    "--mix-pairs",
+                    "--segment-seconds",
+                    "0.5",
+                    "--batch-size",
+                    "2",
+                    "--log-every",
+                    "2",
+                    "--steps",
+                    str(steps),
+                    "--out",
+                    str(out),
+                    *extra,
+                ]
+            )
+            == 0
+        )
 
     run(tmp_path / "once", 6)
     run(tmp_path / "twice", 4)

@@ -8,18 +8,57 @@ from convtasnet_hailo.assets import DEMO_MIXTURE, DEMO_SOURCES
 from convtasnet_hailo.cli import main
 from tests.doubles import sdk as sdk_double
 
-KEYS = {"final_output_si_snr_vs_float_db_all8", "final_output_si_snr_vs_float_db_advised", "n_layers_16bit",
-        "n_layers", "per_layer_sqnr_db", "per_stage_sqnr_db_all8", "si_snri_db", "rescale_feasibility",
-        "layers_16bit", "target_reached", "per_layer_flagged_below_db", "clipped_fraction_by_layer",
-        "weight_granularity", "optimizations", "scheme", "assumption_effects_all8", "precision_modes",
-        "predicted_device_rtf", "coverage_outside_calibrated_range_by_layer", "calibration_set", "advice"}
+KEYS = {
+    "final_output_si_snr_vs_float_db_all8",
+    "final_output_si_snr_vs_float_db_advised",
+    "n_layers_16bit",
+    "n_layers",
+    "per_layer_sqnr_db",
+    "per_stage_sqnr_db_all8",
+    "si_snri_db",
+    "rescale_feasibility",
+    "layers_16bit",
+    "target_reached",
+    "per_layer_flagged_below_db",
+    "clipped_fraction_by_layer",
+    "weight_granularity",
+    "optimizations",
+    "scheme",
+    "assumption_effects_all8",
+    "precision_modes",
+    "predicted_device_rtf",
+    "coverage_outside_calibrated_range_by_layer",
+    "calibration_set",
+    "advice",
+}
 
 
 def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch, capsys):
     out = tmp_path / "noise"
-    assert main(["noise", "--random-preset", "tiny", "--tile-w", "16", "--audio", str(DEMO_MIXTURE),
-                 "--s1", str(DEMO_SOURCES[0]), "--s2", str(DEMO_SOURCES[1]), "--calib-count", "256",
-                 "--target-db", "22", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "noise",
+                "--random-preset",
+                "tiny",
+                "--tile-w",
+                "16",
+                "--audio",
+                str(DEMO_MIXTURE),
+                "--s1",
+                str(DEMO_SOURCES[0]),
+                "--s2",
+                str(DEMO_SOURCES[1]),
+                "--calib-count",
+                "256",
+                "--target-db",
+                "22",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     record = json.loads((out / "noise_report.json").read_text())
     assert KEYS <= set(record) and record["n_layers"] == len(record["per_layer_sqnr_db"]) == 47
     assert record["final_output_si_snr_vs_float_db_advised"] >= record["final_output_si_snr_vs_float_db_all8"]
@@ -35,7 +74,9 @@ def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch
     assert lines.count("precision_mode=") == record["n_layers_not_a8_w8"]
     # per-layer weights by default, both figures reported; each optimization as the scripts say it
     assert record["weight_granularity"] == "per_layer"
-    assert {"chosen", "weights_per_channel", "bias_correction_off", "equalization"} <= set(record["assumption_effects_all8"])
+    assert {"chosen", "weights_per_channel", "bias_correction_off", "equalization"} <= set(
+        record["assumption_effects_all8"]
+    )
     stages = len(list((out / "model_scripts").glob("*.alls")))
     assert record["optimizations"]["equalization"]["enabled"] and record["optimizations"]["bias_correction"]["enabled"]
     assert lines.count("pre_quantization_optimization(equalization, policy=enabled)") == stages
@@ -46,8 +87,10 @@ def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch
     sdk_double.install(monkeypatch)
     export = tmp_path / "export"
     assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)]) == 0
-    assert main(["compile", "--export-dir", str(export), "--calib-count", "4", "--precision",
-                 str(out / "model_scripts")]) == 0
+    assert (
+        main(["compile", "--export-dir", str(export), "--calib-count", "4", "--precision", str(out / "model_scripts")])
+        == 0
+    )
     stage = record["layers_16bit"][0].split("/")[0]
     job = json.loads(next((export / "jobs").glob(f"{stage}_t16_*.json")).read_text())
     assert f"quantization_param({record['layers_16bit'][0]}, precision_mode=a16_w16)" in job["script_text"]
@@ -61,15 +104,37 @@ def test_noise_cross_checks_with_onnxruntime_and_parity_compares_with_the_emulat
     """The ONNX Runtime QDQ cross-check sits beside the emulator per stage; `parity --noise-dir`
     runs hailo_quant itself, and compares a quantized backend (the SDK double) with it."""
     out = tmp_path / "noise"
-    assert main(["noise", "--random-preset", "tiny", "--tile-w", "16", "--audio", str(DEMO_MIXTURE),
-                 "--calib", *map(str, DEMO_SOURCES), "--calib-count", "1024", "--target-db", "25",
-                 "--out", str(out)]) == 0  # every tile (fewer than 1024): ORT's MinMax ranges swing with a draw
+    assert (
+        main(
+            [
+                "noise",
+                "--random-preset",
+                "tiny",
+                "--tile-w",
+                "16",
+                "--audio",
+                str(DEMO_MIXTURE),
+                "--calib",
+                *map(str, DEMO_SOURCES),
+                "--calib-count",
+                "1024",
+                "--target-db",
+                "25",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )  # every tile (fewer than 1024): ORT's MinMax ranges swing with a draw
     record = json.loads((out / "noise_report.json").read_text())
     cross = record["onnxruntime_qdq_cross_check"]
     stages = set(record["per_stage_sqnr_db_all8"])
     assert {row["stage"] for row in cross["per_stage"]} == stages
     for row in cross["per_stage"]:
-        assert 5 < row["onnxruntime_qdq_db"] < 80 and row["difference_db"] == row["emulator_db"] - row["onnxruntime_qdq_db"]
+        assert (
+            5 < row["onnxruntime_qdq_db"] < 80
+            and row["difference_db"] == row["emulator_db"] - row["onnxruntime_qdq_db"]
+        )
     # gLN stages hold Conv, LeakyRelu (the single-slope PReLU) and Add only: ONNX Runtime quantizes them all
     assert all(row["ops_onnxruntime_keeps_float"] == [] for row in cross["per_stage"])
     assert cross["stages_disagreeing"] == [r["stage"] for r in cross["per_stage"] if abs(r["difference_db"]) > 3]
@@ -86,11 +151,23 @@ def test_noise_cross_checks_with_onnxruntime_and_parity_compares_with_the_emulat
     assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--out", str(export)]) == 0
     assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
     runs2 = tmp_path / "runs2"
-    code = main(["parity", "full-chain", "--backend", "hailo_emulator", "--hef-dir", str(export / "hailo" / "hailo8"),
-                 "--noise-dir", str(out), *common[:-1], str(runs2)])
+    code = main(
+        [
+            "parity",
+            "full-chain",
+            "--backend",
+            "hailo_emulator",
+            "--hef-dir",
+            str(export / "hailo" / "hailo8"),
+            "--noise-dir",
+            str(out),
+            *common[:-1],
+            str(runs2),
+        ]
+    )
     case = json.loads(next(runs2.glob("*/*.json")).read_text())
     suffix = "_sqnr_vs_emulation_db"
-    per_stage = {k[:-len(suffix)]: v for k, v in case.items() if k.endswith(suffix)}
+    per_stage = {k[: -len(suffix)]: v for k, v in case.items() if k.endswith(suffix)}
     assert {"final_output", "tcn0_depth", "mask_output"} <= set(per_stage)
     contract = [v for name, v in per_stage.items() if name not in case["diagnostic_tensors"]]
     assert case["min_sqnr_vs_emulation_db"] == min(contract)
@@ -113,10 +190,18 @@ def test_ops_left_in_float_names_what_onnxruntime_cannot_quantize(tmp_path):
 
     from convtasnet_hailo.quantization.ort_crosscheck import ops_left_in_float
 
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.25),
-             helper.make_node("Sqrt", ["l"], ["s"]), helper.make_node("Div", ["l", "s"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 1, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 1, 4])],
-                              [numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w")])
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.25),
+        helper.make_node("Sqrt", ["l"], ["s"]),
+        helper.make_node("Div", ["l", "s"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 1, 4])],
+        [numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w")],
+    )
     onnx.save(helper.make_model(graph), tmp_path / "stage.onnx")
     assert ops_left_in_float(tmp_path / "stage.onnx") == ["Div", "Sqrt"]

@@ -8,12 +8,16 @@ import dataclasses
 import numpy as np
 
 from convtasnet_hailo.hailo.emulation import Precision, layer_name
-from convtasnet_hailo.plan.cost_model import DeviceModel
-from convtasnet_hailo.quantization.precision_advice import (
-    advise_precision, layer_units, moves, outputs_16bit, predicted_rtf,
-)
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+from convtasnet_hailo.plan.cost_model import DeviceModel
+from convtasnet_hailo.quantization.precision_advice import (
+    advise_precision,
+    layer_units,
+    moves,
+    outputs_16bit,
+    predicted_rtf,
+)
 from tests.conftest import TINY
 
 
@@ -26,12 +30,16 @@ def test_a_conv_and_its_prelu_are_one_unit_and_a_concat_joins_its_neighbours():
     halo = build_plan(random_model(TINY, seed=0), PlanOptions(halo_edges=True))
     for unit in layer_units(halo):
         stage = halo.stage(unit.layers[0].split("/")[0])
-        concats = [k for k, op in enumerate(stage.ops) if type(op).__name__ == "Concat"
-                   and layer_name(stage, k, op) in unit.layers]
+        concats = [
+            k
+            for k, op in enumerate(stage.ops)
+            if type(op).__name__ == "Concat" and layer_name(stage, k, op) in unit.layers
+        ]
         for k in concats:  # every producer and reader of a concat shares its unit
             op = stage.ops[k]
-            near = [layer_name(stage, j, o) for j, o in enumerate(stage.ops)
-                    if o.output in op.reads or op.output in o.reads]
+            near = [
+                layer_name(stage, j, o) for j, o in enumerate(stage.ops) if o.output in op.reads or op.output in o.reads
+            ]
             assert set(near) <= set(unit.layers)
 
 
@@ -101,9 +109,9 @@ class _Advised:
 
 def _advise(monkeypatch, outputs_db: float, useful_units: int, target: float = 25.0) -> _Advised:
     """The advice on the tiny plan, with a judge whose quality rises per useful unit."""
+    import convtasnet_hailo.quantization.precision_advice as advice
     from convtasnet_hailo.hailo import quant_scheme as qs
     from convtasnet_hailo.hailo.emulation import Calibrated, Emulation
-    import convtasnet_hailo.quantization.precision_advice as advice
 
     plan = build_plan(random_model(TINY, seed=0))
     monkeypatch.setattr(advice, "build_emulation", lambda base, precision: Emulation({}, {}, precision))
@@ -133,8 +141,10 @@ def test_16_bit_outputs_are_never_a_base_and_win_only_when_alone_they_cost_less(
     assert run.result.reached and run.result.precision.modes == run.prefix.modes
     run = _advise(monkeypatch, outputs_db=10.0, useful_units=5)
     outputs = Precision(outputs_16bit(run.units))
-    rtf = {name: predicted_rtf(run.plan, p, 16, DeviceModel())["rtf"] for name, p in (("outputs", outputs),
-                                                                                    ("prefix", run.prefix))}
+    rtf = {
+        name: predicted_rtf(run.plan, p, 16, DeviceModel())["rtf"]
+        for name, p in (("outputs", outputs), ("prefix", run.prefix))
+    }
     assert run.result.reached
     assert run.result.precision.modes == (outputs if rtf["outputs"] < rtf["prefix"] else run.prefix).modes
     run = _advise(monkeypatch, outputs_db=10.0, useful_units=0)  # units never reach it

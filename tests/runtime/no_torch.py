@@ -12,8 +12,9 @@ class _Blocked:
     needs none of them, but its own stand-in arithmetic reads the stage ONNX, so it is let through."""
 
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED and not any("/tests/doubles/" in frame.filename
-                                                     for frame in traceback.extract_stack()):
+        if name.split(".")[0] in BLOCKED and not any(
+            "/tests/doubles/" in frame.filename for frame in traceback.extract_stack()
+        ):
             raise ModuleNotFoundError(f"No module named {name!r} (blocked by the device-side test)", name=name)
         return None
 

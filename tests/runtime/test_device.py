@@ -25,8 +25,9 @@ CAUSAL = dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN)
 
 def _no_torch(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, str(NO_TORCH), *args], capture_output=True, text=True, timeout=300,
-                          env=environment)
+    return subprocess.run(
+        [sys.executable, str(NO_TORCH), *args], capture_output=True, text=True, timeout=300, env=environment
+    )
 
 
 def _sources(folder: Path, stem: str) -> np.ndarray:
@@ -43,27 +44,68 @@ def mixture(tmp_path):
 def test_the_blocker_blocks_torch():
     result = _no_torch(["separate", "--help"])
     assert result.returncode == 0
-    probe = subprocess.run([sys.executable, "-c", f"import runpy, sys; sys.argv = ['x']; "
-                            f"exec(open({str(NO_TORCH)!r}).read().split('if __name__')[0]); "
-                            "sys.meta_path.insert(0, _Blocked()); import torch"], capture_output=True, text=True,
-                           timeout=60)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import runpy, sys; sys.argv = ['x']; "
+            f"exec(open({str(NO_TORCH)!r}).read().split('if __name__')[0]); "
+            "sys.meta_path.insert(0, _Blocked()); import torch",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert probe.returncode != 0 and "blocked by the device-side test" in probe.stderr
 
 
-@pytest.mark.parametrize("config", [TINY, dataclasses.replace(TINY, norm_type=NormType.CGLN, causal=True)],
-                         ids=["gln", "cgln"])
+@pytest.mark.parametrize(
+    "config", [TINY, dataclasses.replace(TINY, norm_type=NormType.CGLN, causal=True)], ids=["gln", "cgln"]
+)
 def test_separate_from_an_export_without_torch_equals_the_torch_path(tmp_path, mixture, config):
     checkpoint = tmp_path / "model.pth"
     save_model(random_model(config, seed=3), checkpoint)
     export = tmp_path / "export"
     assert main(["export", "--model", str(checkpoint), "--tile-w", "16", "--out", str(export)]) == 0
-    result = _no_torch(["separate", str(mixture), "--export-dir", str(export), "--backend", "onnxruntime",
-                        "--out", str(tmp_path / "device"), "--subtype", "FLOAT"])
+    result = _no_torch(
+        [
+            "separate",
+            str(mixture),
+            "--export-dir",
+            str(export),
+            "--backend",
+            "onnxruntime",
+            "--out",
+            str(tmp_path / "device"),
+            "--subtype",
+            "FLOAT",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert main(["separate", str(mixture), "--model", str(checkpoint), "--export-dir", str(export), "--backend",
-                 "onnxruntime", "--tile-w", "16", "--out", str(tmp_path / "torch"), "--subtype", "FLOAT"]) == 0
-    assert_within_contract(_sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"),
-                           "separate without torch")
+    assert (
+        main(
+            [
+                "separate",
+                str(mixture),
+                "--model",
+                str(checkpoint),
+                "--export-dir",
+                str(export),
+                "--backend",
+                "onnxruntime",
+                "--tile-w",
+                "16",
+                "--out",
+                str(tmp_path / "torch"),
+                "--subtype",
+                "FLOAT",
+            ]
+        )
+        == 0
+    )
+    assert_within_contract(
+        _sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"), "separate without torch"
+    )
     record = json.loads((tmp_path / "device" / "separate_run.json").read_text())
     assert record["tile_w"] == 16 and "from the export" in record["model_source"]
 
@@ -73,15 +115,50 @@ def test_stream_from_an_export_without_torch_equals_the_torch_path(tmp_path, mix
     save_model(random_model(CAUSAL, seed=4), checkpoint)
     export = tmp_path / "export"
     assert main(["export", "--model", str(checkpoint), "--tile-w", "8", "--out", str(export)]) == 0  # 8 ms hops
-    result = _no_torch(["stream", str(mixture), "--export-dir", str(export), "--backend", "onnxruntime",
-                        "--hop-ms", "8", "--out", str(tmp_path / "device"), "--subtype", "FLOAT"])
+    result = _no_torch(
+        [
+            "stream",
+            str(mixture),
+            "--export-dir",
+            str(export),
+            "--backend",
+            "onnxruntime",
+            "--hop-ms",
+            "8",
+            "--out",
+            str(tmp_path / "device"),
+            "--subtype",
+            "FLOAT",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "no offline model to compare with" in result.stdout and "no stream_latency.png" in result.stdout
-    assert main(["stream", str(mixture), "--model", str(checkpoint), "--plan", "per-hop", "--export-dir", str(export),
-                 "--backend", "onnxruntime", "--hop-ms", "8", "--out", str(tmp_path / "torch"),
-                 "--subtype", "FLOAT"]) == 0
-    assert_within_contract(_sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"),
-                           "stream without torch")
+    assert (
+        main(
+            [
+                "stream",
+                str(mixture),
+                "--model",
+                str(checkpoint),
+                "--plan",
+                "per-hop",
+                "--export-dir",
+                str(export),
+                "--backend",
+                "onnxruntime",
+                "--hop-ms",
+                "8",
+                "--out",
+                str(tmp_path / "torch"),
+                "--subtype",
+                "FLOAT",
+            ]
+        )
+        == 0
+    )
+    assert_within_contract(
+        _sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"), "stream without torch"
+    )
     assert json.loads((tmp_path / "device" / "stream_run.json").read_text())["parity_vs_offline"] is None
 
 
@@ -89,8 +166,20 @@ def test_a_stream_hop_the_export_was_not_made_for_is_refused_in_one_line(tmp_pat
     checkpoint = tmp_path / "causal.pth"
     save_model(random_model(CAUSAL, seed=4), checkpoint)
     assert main(["export", "--model", str(checkpoint), "--tile-w", "8", "--out", str(tmp_path / "export")]) == 0
-    result = _no_torch(["stream", str(mixture), "--export-dir", str(tmp_path / "export"), "--backend", "onnxruntime",
-                        "--hop-ms", "16", "--out", str(tmp_path / "out")])
+    result = _no_torch(
+        [
+            "stream",
+            str(mixture),
+            "--export-dir",
+            str(tmp_path / "export"),
+            "--backend",
+            "onnxruntime",
+            "--hop-ms",
+            "16",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert result.returncode == 2 and "pass --hop-ms 8" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -108,13 +197,48 @@ def test_separate_on_hailo_runtime_from_an_export_without_torch(tmp_path, mixtur
     runtime_double.install(monkeypatch)
     hefs = export / "hailo" / "hailo8"
     env = {"PYTHONPATH": os.pathsep.join([str(runtime_double.DOUBLE_ROOT), os.environ.get("PYTHONPATH", "")])}
-    result = _no_torch(["separate", str(mixture), "--export-dir", str(export), "--backend", "hailo_runtime",
-                        "--hef-dir", str(hefs), "--out", str(tmp_path / "device"), "--subtype", "FLOAT"], env)
+    result = _no_torch(
+        [
+            "separate",
+            str(mixture),
+            "--export-dir",
+            str(export),
+            "--backend",
+            "hailo_runtime",
+            "--hef-dir",
+            str(hefs),
+            "--out",
+            str(tmp_path / "device"),
+            "--subtype",
+            "FLOAT",
+        ],
+        env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert main(["separate", str(mixture), "--model", str(checkpoint), "--backend", "hailo_runtime", "--hef-dir",
-                 str(hefs), "--tile-w", "16", "--out", str(tmp_path / "torch"), "--subtype", "FLOAT"]) == 0
-    assert_within_contract(_sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"),
-                           "hailo_runtime without torch")
+    assert (
+        main(
+            [
+                "separate",
+                str(mixture),
+                "--model",
+                str(checkpoint),
+                "--backend",
+                "hailo_runtime",
+                "--hef-dir",
+                str(hefs),
+                "--tile-w",
+                "16",
+                "--out",
+                str(tmp_path / "torch"),
+                "--subtype",
+                "FLOAT",
+            ]
+        )
+        == 0
+    )
+    assert_within_contract(
+        _sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"), "hailo_runtime without torch"
+    )
 
 
 def test_a_host_command_on_a_device_install_says_what_to_install(tmp_path, mixture):
@@ -140,12 +264,51 @@ def test_stream_on_hailo_runtime_from_an_export_without_torch(tmp_path, mixture,
     runtime_double.install(monkeypatch)
     hefs = export / "hailo" / "hailo8"
     env = {"PYTHONPATH": os.pathsep.join([str(runtime_double.DOUBLE_ROOT), os.environ.get("PYTHONPATH", "")])}
-    result = _no_torch(["stream", str(mixture), "--export-dir", str(export), "--backend", "hailo_runtime",
-                        "--hef-dir", str(hefs), "--hop-ms", "8", "--out", str(tmp_path / "device"),
-                        "--subtype", "FLOAT"], env)
+    result = _no_torch(
+        [
+            "stream",
+            str(mixture),
+            "--export-dir",
+            str(export),
+            "--backend",
+            "hailo_runtime",
+            "--hef-dir",
+            str(hefs),
+            "--hop-ms",
+            "8",
+            "--out",
+            str(tmp_path / "device"),
+            "--subtype",
+            "FLOAT",
+        ],
+        env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert main(["stream", str(mixture), "--model", str(checkpoint), "--plan", "per-hop", "--backend",
-                 "hailo_runtime", "--hef-dir", str(hefs), "--hop-ms", "8", "--out", str(tmp_path / "torch"),
-                 "--subtype", "FLOAT"]) == 0
-    assert_within_contract(_sources(tmp_path / "device", "mix"), _sources(tmp_path / "torch", "mix"),
-                           "stream on hailo_runtime without torch")
+    assert (
+        main(
+            [
+                "stream",
+                str(mixture),
+                "--model",
+                str(checkpoint),
+                "--plan",
+                "per-hop",
+                "--backend",
+                "hailo_runtime",
+                "--hef-dir",
+                str(hefs),
+                "--hop-ms",
+                "8",
+                "--out",
+                str(tmp_path / "torch"),
+                "--subtype",
+                "FLOAT",
+            ]
+        )
+        == 0
+    )
+    assert_within_contract(
+        _sources(tmp_path / "device", "mix"),
+        _sources(tmp_path / "torch", "mix"),
+        "stream on hailo_runtime without torch",
+    )

@@ -3,12 +3,12 @@ import pytest
 
 from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.errors import UserError
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
-from convtasnet_hailo.plan.stages import Geometry
 from convtasnet_hailo.model.random_init import random_model
+from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
+from convtasnet_hailo.plan.host_steps import OverlapAdd
+from convtasnet_hailo.plan.stages import Geometry
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from convtasnet_hailo.runtime.tensors import check_tile_width, gather_tiles, scatter_tiles
-from convtasnet_hailo.plan.host_steps import OverlapAdd
 from tests.conftest import TINY, assert_within_contract
 
 
@@ -35,6 +35,7 @@ def test_scatter_inverts_tiling_and_trims():
 
 def test_overlap_add_equals_transposed_conv_with_uneven_hop():
     import torch
+
     frames = np.random.default_rng(1).standard_normal((2, 10, 7)).astype(np.float32)  # L=10, S=4
     out = OverlapAdd("f", "w", stride=4).apply({"f": frames})["w"]
     eye = torch.eye(10).reshape(10, 1, 10)
@@ -55,7 +56,9 @@ def test_input_shorter_than_one_encoder_window_is_a_user_error():
 
 
 def test_missing_plan_input_is_named():
-    executor = StitchedExecutor(build_plan(random_model(TINY), PlanOptions(fuse=False), PlanPath.DECODER), load_backend("torch_proxy"), 8)
+    executor = StitchedExecutor(
+        build_plan(random_model(TINY), PlanOptions(fuse=False), PlanPath.DECODER), load_backend("torch_proxy"), 8
+    )
     with pytest.raises(UserError, match="mask_output"):
         executor.run({"encoder": np.zeros((1, 16, 5), np.float32)})
 
@@ -78,7 +81,8 @@ def test_stage_tiles_go_to_the_backend_as_one_batch():
 
     plan = build_plan(random_model(TINY), PlanOptions(fuse=False), PlanPath.FULL_CHAIN)
     StitchedExecutor(plan, CountingBackend(), tile_w=10).run(
-        {"wav": np.zeros((1, 1, (45 - 1) * TINY.stride + TINY.kernel_size), np.float32)})
+        {"wav": np.zeros((1, 1, (45 - 1) * TINY.stride + TINY.kernel_size), np.float32)}
+    )
     assert len(calls) == len(plan.stages)  # one backend call per stage
     batches = dict(calls)
     assert batches["tcn0_in"] == {"bottleneck": 5}  # 45 frames / 10 = 5 tiles
@@ -91,7 +95,7 @@ def _tiled(x: np.ndarray, tile_w: int):
 
     n_tiles = -(-x.shape[-1] // tile_w)
     tiles = gather_tiles(x, Geometry(), tile_w, n_tiles).copy()
-    tiles.reshape(x.shape[0], n_tiles, x.shape[1], tile_w)[:, -1, :, x.shape[-1] % tile_w or tile_w:] = 7.0
+    tiles.reshape(x.shape[0], n_tiles, x.shape[1], tile_w)[:, -1, :, x.shape[-1] % tile_w or tile_w :] = 7.0
     return TiledTensor.from_backend(tiles, x.shape[0], x.shape[-1])
 
 
@@ -105,8 +109,13 @@ def _affine(source, x: np.ndarray):
 
 
 # Halos inside one neighbouring tile, wider than a tile, one-sided (causal), and none.
-GEOMETRIES = [Geometry(), Geometry(span=3, pad_left=1, pad_right=1), Geometry(span=9, pad_left=4, pad_right=4),
-              Geometry(span=21, pad_left=10, pad_right=10), Geometry(span=5, pad_left=4)]
+GEOMETRIES = [
+    Geometry(),
+    Geometry(span=3, pad_left=1, pad_right=1),
+    Geometry(span=9, pad_left=4, pad_right=4),
+    Geometry(span=21, pad_left=10, pad_right=10),
+    Geometry(span=5, pad_left=4),
+]
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"span{g.span}_left{g.pad_left}")
@@ -122,8 +131,12 @@ def test_tiles_cut_from_every_stored_form_equal_those_cut_from_the_whole_tensor(
     for source in (x, tiled):
         affine, applied = _affine(source, x)
         np.testing.assert_allclose(affine.materialize(), applied, rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(gather_tiles(affine, geometry, tile_w, n_tiles),
-                                   gather_tiles(applied, geometry, tile_w, n_tiles)[:, :, :, :], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            gather_tiles(affine, geometry, tile_w, n_tiles),
+            gather_tiles(applied, geometry, tile_w, n_tiles)[:, :, :, :],
+            rtol=1e-6,
+            atol=1e-6,
+        )
 
 
 def test_a_pointwise_stage_gets_a_stage_output_back_without_a_copy():
@@ -169,10 +182,12 @@ def test_channel_blocks_split_and_assembled_on_tiles_equal_the_whole_tensor_step
         whole_parts = split.apply({"x": source.materialize()})
         tiled_parts = run_tiled(split, {"x": source})
         for name, part in whole_parts.items():
-            np.testing.assert_array_equal(gather_tiles(tiled_parts[name], Geometry(), 4, 4),
-                                          gather_tiles(part, Geometry(), 4, 4))
-    partials = {f"p{k}{j}": rng.standard_normal((2, 3 + k, 13)).astype(np.float32) * 10 ** j
-                for k in range(2) for j in range(3)}
+            np.testing.assert_array_equal(
+                gather_tiles(tiled_parts[name], Geometry(), 4, 4), gather_tiles(part, Geometry(), 4, 4)
+            )
+    partials = {
+        f"p{k}{j}": rng.standard_normal((2, 3 + k, 13)).astype(np.float32) * 10**j for k in range(2) for j in range(3)
+    }
     assemble = AssembleBlocks(tuple(tuple(f"p{k}{j}" for j in range(3)) for k in range(2)), "y")
     expected = assemble.apply(partials)["y"]
     tiled = run_tiled(assemble, {name: _tiled(p, 4) for name, p in partials.items()})

@@ -44,8 +44,13 @@ def _set(folder: Path, count: int = 2) -> Path:
 def test_a_delayed_clean_output_scores_as_clean_with_its_delay_as_latency(bench, tmp_path):
     items = bench.read_set(_set(tmp_path / "set"))
     clean_by_noisy = {id(noisy): clean for _, noisy, clean, _ in items}
-    delayed = bench.Denoiser("oracle", lambda x: np.concatenate([np.zeros(200), clean_by_noisy[id(x)]]), 128, 128,
-                             "the clean speech 200 samples late")
+    delayed = bench.Denoiser(
+        "oracle",
+        lambda x: np.concatenate([np.zeros(200), clean_by_noisy[id(x)]]),
+        128,
+        128,
+        "the clean speech 200 samples late",
+    )
     result = bench.bench(delayed, items)
     assert result["median_delay_ms"] == pytest.approx(1e3 * 200 / 16000)
     assert result["latency_ms"] == pytest.approx(1e3 * (200 + 128) / 16000)
@@ -66,8 +71,9 @@ def test_ours_streams_a_causal_16k_checkpoint_hop_by_hop(bench, tmp_path):
     from convtasnet_hailo.model.random_init import random_model
     from tests.conftest import TINY
 
-    config = dataclasses.replace(TINY, n_src=1, causal=True, norm_type=NormType.CLN, mask_act=MaskAct.SIGMOID,
-                                 sample_rate=16000)
+    config = dataclasses.replace(
+        TINY, n_src=1, causal=True, norm_type=NormType.CLN, mask_act=MaskAct.SIGMOID, sample_rate=16000
+    )
     model = random_model(config, seed=4)
     save_model(model, tmp_path / "d.pth")
     denoiser = bench.ours(str(tmp_path / "d.pth"), 8.0, "per-hop")

@@ -38,17 +38,31 @@ def _pool(module, count: int, seconds: float, seed: int, speech: bool):
     for i in range(count):
         n = int(seconds * module.RATE * rng.uniform(0.6, 1.0))
         t = np.arange(n) / module.RATE
-        wave = (np.sin(2 * np.pi * (110 + 30 * i) * t) * np.sin(np.pi * 3 * t) ** 2 if speech
-                else np.cumsum(rng.standard_normal(n)) * 0.01)
+        wave = (
+            np.sin(2 * np.pi * (110 + 30 * i) * t) * np.sin(np.pi * 3 * t) ** 2
+            if speech
+            else np.cumsum(rng.standard_normal(n)) * 0.01
+        )
         waves.append((0.3 * wave / np.abs(wave).max()).astype(np.float32))
     audio = np.concatenate([np.round(w * 32767).astype(np.int16) for w in waves])
-    return module.Pool(audio, np.array([len(w) for w in waves]), np.array([f"item{i}" for i in range(count)]),
-                       np.arange(count) if speech else None)
+    return module.Pool(
+        audio,
+        np.array([len(w) for w in waves]),
+        np.array([f"item{i}" for i in range(count)]),
+        np.arange(count) if speech else None,
+    )
 
 
 def _data(module, rooms=()):
-    return module.DenoiseData(_pool(module, 5, 1.0, 0, True), _pool(module, 3, 0.5, 1, False),
-                              _pool(module, 5, 1.0, 0, True), rooms, reverb_prob=0.5, synthetic=0.3, speed=0.3)
+    return module.DenoiseData(
+        _pool(module, 5, 1.0, 0, True),
+        _pool(module, 3, 0.5, 1, False),
+        _pool(module, 5, 1.0, 0, True),
+        rooms,
+        reverb_prob=0.5,
+        synthetic=0.3,
+        speed=0.3,
+    )
 
 
 def test_examples_keep_snr_level_and_length(data_module):
@@ -58,7 +72,7 @@ def test_examples_keep_snr_level_and_length(data_module):
         target, noisy, info = data_module.noisy_example(data, 8000, rng)
         assert target.shape == noisy.shape == (8000,) and target.dtype == np.float32
         assert np.abs(noisy).max() <= 0.99 + 1e-6
-        level = 20 * np.log10(np.sqrt(np.mean(noisy ** 2)))
+        level = 20 * np.log10(np.sqrt(np.mean(noisy**2)))
         assert level <= data_module.LEVEL_DBFS[1] + 1e-3
         assert data_module.SNR_DB[0] <= info["snr_db"] <= data_module.SNR_DB[1]
         if not info["reverberant"]:  # the target is exactly the speech under the noise
@@ -78,19 +92,30 @@ def test_loss_punishes_level_and_sign(data_module):
 
 def test_denoise_training_resumes_exactly(data_module, tmp_path):
     script = sys.modules.get("train_demo_model") or importlib.import_module("train_demo_model")
-    config = dataclasses.replace(TINY, n_src=1, causal=True, norm_type=NormType.CLN, mask_act=MaskAct.SIGMOID,
-                                 sample_rate=16000)
+    config = dataclasses.replace(
+        TINY, n_src=1, causal=True, norm_type=NormType.CLN, mask_act=MaskAct.SIGMOID, sample_rate=16000
+    )
     rng = np.random.default_rng(9)
-    validation = [tuple(torch.from_numpy(x) for x in data_module.noisy_example(_data(data_module), 4000, rng)[:2])
-                  for _ in range(2)]
+    validation = [
+        tuple(torch.from_numpy(x) for x in data_module.noisy_example(_data(data_module), 4000, rng)[:2])
+        for _ in range(2)
+    ]
 
     def piece(folder: Path, steps: int):
         torch.set_num_threads(1)
         torch.manual_seed(1)
         model = ConvTasNet(config).train()
-        options = script.TrainOptions(out=folder / "d.pth", state=folder / "d.state.pt", history=folder / "h.jsonl",
-                                      max_steps=steps, batch=2, seconds=0.25, eval_every=2, rate=16000,
-                                      resume_keys={"seed": 0})
+        options = script.TrainOptions(
+            out=folder / "d.pth",
+            state=folder / "d.state.pt",
+            history=folder / "h.jsonl",
+            max_steps=steps,
+            batch=2,
+            seconds=0.25,
+            eval_every=2,
+            rate=16000,
+            resume_keys={"seed": 0},
+        )
         task = data_module.DenoiseTask(_data(data_module), validation)
         return model, script.train(options, model, None, None, report=lambda _: None, task=task)
 
@@ -98,7 +123,7 @@ def test_denoise_training_resumes_exactly(data_module, tmp_path):
     piece(tmp_path / "pieces", 2)
     resumed, again = piece(tmp_path / "pieces", 4)
     assert result["step"] == again["step"] == 4 and again["piece"] == 2
-    for (name, x), y in zip(straight.state_dict().items(), resumed.state_dict().values()):
+    for (name, x), y in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=False):
         assert torch.equal(x, y), name
     history = (tmp_path / "pieces" / "h.jsonl").read_text().splitlines()
     assert len(history) == 2 and all('"val_snr"' in line and '"val_si_snri"' in line for line in history)

@@ -9,9 +9,15 @@ from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "evaluate_table.py"
 
-SUMMARY = {"n_mixtures": 3, "si_snri_db": {"mean": 4.237, "median": -0.5}, "pesq": {"mean": 2.04},
-           "pesq_mixture": {"mean": 1.91}, "stoi": {"mean": 0.777}, "stoi_mixture": {"mean": 0.752},
-           "parity_max_abs": 3.3e-06}
+SUMMARY = {
+    "n_mixtures": 3,
+    "si_snri_db": {"mean": 4.237, "median": -0.5},
+    "pesq": {"mean": 2.04},
+    "pesq_mixture": {"mean": 1.91},
+    "stoi": {"mean": 0.777},
+    "stoi_mixture": {"mean": 0.752},
+    "parity_max_abs": 3.3e-06,
+}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -22,7 +28,8 @@ def test_a_row_from_the_newest_run_folder_below_a_set_folder(tmp_path):
     for stamp, mean in (("20261201_100000", 1.0), ("20261201_120000", 4.237)):
         (tmp_path / stamp).mkdir()
         (tmp_path / stamp / "evaluate_summary.json").write_text(
-            json.dumps({**SUMMARY, "si_snri_db": {"mean": mean, "median": -0.5}}))
+            json.dumps({**SUMMARY, "si_snri_db": {"mean": mean, "median": -0.5}})
+        )
     result = _run("--run", f"shipped|test max={tmp_path}")
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]

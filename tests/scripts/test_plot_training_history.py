@@ -39,14 +39,22 @@ def test_history_starts_at_the_initial_score_and_ignores_later_start_lines(tmp_p
 def test_writes_a_png(tmp_path):
     out = tmp_path / "plot.png"
     history = _history(tmp_path / "run.history.jsonl")
-    result = subprocess.run([sys.executable, str(SCRIPT), "--run", f"a={history}", "--reference", "target=4",
-                             "--out", str(out)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--run", f"a={history}", "--reference", "target=4", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_missing_history_is_a_one_line_error(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--run", f"a={tmp_path / 'none.jsonl'}",
-                             "--out", str(tmp_path / "p.png")], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--run", f"a={tmp_path / 'none.jsonl'}", "--out", str(tmp_path / "p.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "no such file" in result.stderr and "Traceback" not in result.stderr

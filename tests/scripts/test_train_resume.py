@@ -35,7 +35,9 @@ def _corpus(script):
     waves = []
     for i in range(6):
         t = np.arange(int(rng.uniform(0.3, 0.7) * 8000)) / 8000
-        wave = np.sin(2 * np.pi * (120 + 40 * i) * t * (1 + 0.1 * np.sin(2 * np.pi * 3 * t))) * np.sin(np.pi * 4 * t) ** 2
+        wave = (
+            np.sin(2 * np.pi * (120 + 40 * i) * t * (1 + 0.1 * np.sin(2 * np.pi * 3 * t))) * np.sin(np.pi * 4 * t) ** 2
+        )
         waves.append((0.5 * wave).astype(np.float32))
     audio = np.concatenate([np.round(w * 32767).astype(np.int16) for w in waves])
     return script.Corpus(audio, np.array([len(w) for w in waves]), np.arange(6))
@@ -47,9 +49,21 @@ def _piece(script, tmp: Path, max_steps: int, torch_threads=1):
     model = ConvTasNet(TINY).train()  # a resumed piece overwrites these weights from the state
     corpus = _corpus(script)
     validation = script.validation_set(corpus, 2, 0.4, seed=3)
-    options = script.TrainOptions(out=tmp / "best.pth", state=tmp / "best.state.pt", history=tmp / "history.jsonl",
-                                  minutes=10, max_steps=max_steps, batch=2, seconds=0.2, max_seconds=0.5, lr=1e-3,
-                                  seed=5, eval_every=2, librimix_levels=True, resume_keys={"seed": 5})
+    options = script.TrainOptions(
+        out=tmp / "best.pth",
+        state=tmp / "best.state.pt",
+        history=tmp / "history.jsonl",
+        minutes=10,
+        max_steps=max_steps,
+        batch=2,
+        seconds=0.2,
+        max_seconds=0.5,
+        lr=1e-3,
+        seed=5,
+        eval_every=2,
+        librimix_levels=True,
+        resume_keys={"seed": 5},
+    )
     augmentation = script.Augmentation(rooms=(), reverb_prob=0.5)  # synthetic rooms: no pyroomacoustics needed
     result = script.train(options, model, corpus, validation, augmentation, report=lambda _: None)
     return model, result
@@ -62,7 +76,7 @@ def _validations(path: Path) -> list[dict]:
 
 def _assert_same_weights(a: ConvTasNet, b: ConvTasNet) -> None:
     """Equal within float32 rounding, judged normwise (the contract of docs/exactness.md); in practice bit-equal."""
-    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=False):
         peak = float(x.abs().max())
         assert float((x - y).abs().max()) <= TOL * max(1.0, peak), name
 
@@ -105,8 +119,13 @@ def test_state_is_read_without_running_code(script, tmp_path):
 
 def test_resume_refuses_other_options(script, tmp_path):
     _piece(script, tmp_path, max_steps=1)
-    options = script.TrainOptions(out=tmp_path / "best.pth", state=tmp_path / "best.state.pt",
-                                  history=tmp_path / "history.jsonl", max_steps=2, resume_keys={"seed": 6})
+    options = script.TrainOptions(
+        out=tmp_path / "best.pth",
+        state=tmp_path / "best.state.pt",
+        history=tmp_path / "history.jsonl",
+        max_steps=2,
+        resume_keys={"seed": 6},
+    )
     with pytest.raises(SystemExit, match="another --seed"):
         script.train(options, ConvTasNet(TINY), _corpus(script), [], report=lambda _: None)
 
@@ -142,8 +161,17 @@ def test_causal_student_distils_from_a_teacher(script, tmp_path):
     teacher = ConvTasNet(TINY).eval()
     student = ConvTasNet(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN)).train()
     corpus = _corpus(script)
-    options = script.TrainOptions(out=tmp_path / "s.pth", state=tmp_path / "s.state.pt", history=tmp_path / "h.jsonl",
-                                  max_steps=2, batch=2, seconds=0.2, eval_every=2, distill=0.5)
-    result = script.train(options, student, corpus, script.validation_set(corpus, 1, 0.3, seed=0), teacher=teacher,
-                          report=lambda _: None)
+    options = script.TrainOptions(
+        out=tmp_path / "s.pth",
+        state=tmp_path / "s.state.pt",
+        history=tmp_path / "h.jsonl",
+        max_steps=2,
+        batch=2,
+        seconds=0.2,
+        eval_every=2,
+        distill=0.5,
+    )
+    result = script.train(
+        options, student, corpus, script.validation_set(corpus, 1, 0.3, seed=0), teacher=teacher, report=lambda _: None
+    )
     assert result["step"] == 2 and (tmp_path / "s.pth").is_file()

@@ -1,5 +1,5 @@
-"""Ctrl-C (or a process manager's SIGTERM) during a multi-file `separate`: every finished file stays intact, no partial WAV sits
-under a final name, and the run JSON lists exactly what was finished."""
+"""Ctrl-C (or a process manager's SIGTERM) during a multi-file `separate`: every finished file stays intact, no
+partial WAV sits under a final name, and the run JSON lists exactly what was finished."""
 
 from __future__ import annotations
 
@@ -32,11 +32,28 @@ def test_ctrl_c_keeps_finished_files_and_leaves_no_partial_wav(tmp_path, tiny_ch
         sf.write(path, speech_like(SECONDS, 8000, i), 8000, subtype="FLOAT")
         inputs.append(str(path))
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "convtasnet_hailo.cli", "separate", *inputs, "--model",
-                                str(tiny_checkpoint), "--out", str(out), "--tile-w", "16", "--segment", "off"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               # as in a terminal: a shell running us in the background ignores SIGINT
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "convtasnet_hailo.cli",
+            "separate",
+            *inputs,
+            "--model",
+            str(tiny_checkpoint),
+            "--out",
+            str(out),
+            "--tile-w",
+            "16",
+            "--segment",
+            "off",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as in a terminal: a shell running us in the background ignores SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300
     while not _finished(out):  # the run JSON records the first file as finished
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()

@@ -5,12 +5,16 @@ from convtasnet_hailo.metrics.separation import si_snr
 from convtasnet_hailo.model.config import ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.runtime.separator import (
-    StitchedSeparator, reference_separation, segment_starts, separate_segmented,
+    StitchedSeparator,
+    reference_separation,
+    segment_starts,
+    separate_segmented,
 )
-from tests.conftest import TINY, speech_like, assert_within_contract
+from tests.conftest import TINY, assert_within_contract, speech_like
 
-CLN = ConvTasNetConfig(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=2,
-                       norm_type=NormType.CLN)
+CLN = ConvTasNetConfig(
+    n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=2, norm_type=NormType.CLN
+)
 
 
 def test_segment_starts_cover_the_input():
@@ -29,8 +33,8 @@ def test_segmented_equals_whole_file_away_from_joins():
     receptive = (1 + 2 * 2 * (1 + 2 + 4)) * CLN.stride + CLN.kernel_size  # samples
     far = np.ones(len(wav), bool)
     starts = segment_starts(len(wav), segment, overlap)
-    for previous, start in zip(starts, starts[1:]):  # each shared region, widened by the receptive field
-        far[max(0, start - receptive): previous + segment + receptive] = False
+    for previous, start in zip(starts, starts[1:], strict=False):  # each shared region, widened by the receptive field
+        far[max(0, start - receptive) : previous + segment + receptive] = False
     assert far.sum() > len(wav) // 3
     assert_within_contract(segmented[:, far], whole[:, far], "segmented")
 

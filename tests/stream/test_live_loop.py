@@ -40,13 +40,32 @@ def _offline_check(model_path, out, stem="live"):
 
 
 @pytest.mark.parametrize("plan", ["rf-windows", "per-hop"])
-def test_the_live_loop_equals_the_offline_model_and_counts_what_the_card_reports(live_setup, tmp_path, monkeypatch,
-                                                                                  plan):
+def test_the_live_loop_equals_the_offline_model_and_counts_what_the_card_reports(
+    live_setup, tmp_path, monkeypatch, plan
+):
     model_path, recording = live_setup
     sd = sound_double.install(monkeypatch, recording, overflow="3,5")
     out = tmp_path / "live"
-    assert main(["stream", "--live", "1.2", "--model", str(model_path), "--hop-ms", "8", "--plan", plan,
-                 "--play", "both", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "stream",
+                "--live",
+                "1.2",
+                "--model",
+                str(model_path),
+                "--hop-ms",
+                "8",
+                "--plan",
+                plan,
+                "--play",
+                "both",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     record = json.loads((out / "stream_run.json").read_text())
     assert record["stream_plan"]["plan"] == plan.replace("-", "_")
     assert record["live"]["input_overflows"] == 2 and record["live"]["interrupted"] is False
@@ -59,7 +78,7 @@ def test_the_live_loop_equals_the_offline_model_and_counts_what_the_card_reports
     played = sd.PLAYED[0].reshape(-1, 64, 2)
     sounding = played[np.abs(played).max(axis=(1, 2)) > 0].reshape(-1, 2).T
     assert sounding.shape[-1] > 0 and played.shape[-1] == 2
-    np.testing.assert_allclose(sounding, written[:, :sounding.shape[-1]], atol=1e-6)
+    np.testing.assert_allclose(sounding, written[:, : sounding.shape[-1]], atol=1e-6)
 
 
 def test_ctrl_c_leaves_whole_wavs(live_setup, tmp_path, monkeypatch):

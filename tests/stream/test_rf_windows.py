@@ -27,8 +27,11 @@ ODD_L = dataclasses.replace(CLN, kernel_size=12, mask_act=MaskAct.LINEAR)  # L n
 
 def _streamed(model, hop_frames, max_width, backend="torch_proxy", tmp_path=None, seconds=0.7):
     plan = build_window_plan(model, hop_frames, max_width)
-    opened = load_backend(backend, scratch=tmp_path, model_info={"model_source": "random"}) \
-        if backend == "onnxruntime" else load_backend(backend)
+    opened = (
+        load_backend(backend, scratch=tmp_path, model_info={"model_source": "random"})
+        if backend == "onnxruntime"
+        else load_backend(backend)
+    )
     wav = speech_like(seconds, model.config.sample_rate, 3)[: int(seconds * 8000) - 5]  # not whole hops
     executor = WindowStreamingExecutor(plan, opened, hop_frames * model.config.stride)
     return plan, executor, stream_file(executor, wav), reference_separation(model, wav)
@@ -53,20 +56,26 @@ def test_a_narrow_width_splits_into_the_fewest_spans_with_histories(max_width, t
     spans = plan.stages
     assert len(spans) > 1 and plan.rf_window == max_width
     # each boundary sends whole TCN blocks' results: the residual stream and the skip sum
-    assert all({p.name for p in s.inputs} - {"wav", VALID} <= {"encoder"} | {o.name for t in spans for o in t.outputs}
-               for s in spans)
+    assert all(
+        {p.name for p in s.inputs} - {"wav", VALID} <= {"encoder"} | {o.name for t in spans for o in t.outputs}
+        for s in spans
+    )
     assert any(p.name.endswith("_residual") for p in spans[1].inputs)
 
 
 def test_what_cannot_sit_in_a_span_is_refused():
-    for config, message in ((TINY, "needs a causal model with cLN"),
-                            (dataclasses.replace(CLN, norm_type=NormType.CGLN), "needs a causal model with cLN"),
-                            (dataclasses.replace(CLN, mask_act=MaskAct.SOFTMAX), "softmax mask")):
+    for config, message in (
+        (TINY, "needs a causal model with cLN"),
+        (dataclasses.replace(CLN, norm_type=NormType.CGLN), "needs a causal model with cLN"),
+        (dataclasses.replace(CLN, mask_act=MaskAct.SOFTMAX), "softmax mask"),
+    ):
         with pytest.raises(UserError, match=message):
             build_window_plan(random_model(config, seed=0), 4)
     with pytest.raises(UserError, match="one conv needs 8 frames of history"):
         build_window_plan(random_model(CLN, seed=0), 4, 10)
-    assert build_plan(random_model(CLN, seed=0), PlanOptions(rf_hop_frames=4), PlanPath.FULL_CHAIN).rf_window == 4 + 2 * 2 * (1 + 2 + 4)
+    assert build_plan(
+        random_model(CLN, seed=0), PlanOptions(rf_hop_frames=4), PlanPath.FULL_CHAIN
+    ).rf_window == 4 + 2 * 2 * (1 + 2 + 4)
 
 
 def test_the_shipped_causal_demo_model_in_two_calls_per_8_ms_hop():
@@ -92,8 +101,11 @@ def test_the_full_size_causal_model_in_at_most_six_calls_per_16_ms_hop():
     assert_within_contract(streamed, offline, "full-size causal, 16 ms hops")
 
 
-@pytest.mark.parametrize("config", [CLN, dataclasses.replace(CLN, norm_type=NormType.CGLN), THREE, ODD_L],
-                         ids=["cln", "cgln_host_norms", "three_sources", "odd_kernel"])
+@pytest.mark.parametrize(
+    "config",
+    [CLN, dataclasses.replace(CLN, norm_type=NormType.CGLN), THREE, ODD_L],
+    ids=["cln", "cgln_host_norms", "three_sources", "odd_kernel"],
+)
 @pytest.mark.parametrize("hop_ms", [4, 8, 16, 32])
 def test_the_per_hop_plan_flushes_to_the_last_sample(config, hop_ms):
     """The per-hop executor's finish: only the frames the offline model makes from the real
@@ -102,8 +114,9 @@ def test_the_per_hop_plan_flushes_to_the_last_sample(config, hop_ms):
 
     model = random_model(config, seed=4)
     wav = speech_like(0.7, 8000, 5)[:5597]
-    executor = StreamingExecutor(build_plan(model, PlanOptions(), PlanPath.FULL_CHAIN), load_backend("torch_proxy"),
-                                 hop_ms * 8)
+    executor = StreamingExecutor(
+        build_plan(model, PlanOptions(), PlanPath.FULL_CHAIN), load_backend("torch_proxy"), hop_ms * 8
+    )
     streamed = stream_file(executor, wav)
     offline = reference_separation(model, wav)
     assert streamed.shape == offline.shape
@@ -128,8 +141,23 @@ def test_windows_through_hailo_runtime_one_call_per_span_and_hop(tmp_path, monke
     sdk_double.install(monkeypatch)
     hailo = runtime_double.install(monkeypatch)
     export = tmp_path / "export"
-    assert main(["export", "--model", str(checkpoint), "--rf-windows", "4", "--max-width", "20", "--out", str(export),
-                 *packing]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(checkpoint),
+                "--rf-windows",
+                "4",
+                "--max-width",
+                "20",
+                "--out",
+                str(export),
+                *packing,
+            ]
+        )
+        == 0
+    )
     assert main(["compile", "--export-dir", str(export), "--calib-count", "4"]) == 0
     hailo = runtime_double.install(monkeypatch)
     wav = speech_like(0.5, 8000, 9)[:3997]
@@ -137,9 +165,29 @@ def test_windows_through_hailo_runtime_one_call_per_span_and_hop(tmp_path, monke
 
     soundfile.write(tmp_path / "mix.wav", wav, 8000, subtype="FLOAT")
     out = tmp_path / "stream"
-    assert main(["stream", str(tmp_path / "mix.wav"), "--model", str(checkpoint), "--hop-ms", "4", "--plan",
-                 "rf-windows", "--max-width", "20", "--backend", "hailo_runtime", "--hef-dir",
-                 str(export / "hailo" / "hailo8"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "stream",
+                str(tmp_path / "mix.wav"),
+                "--model",
+                str(checkpoint),
+                "--hop-ms",
+                "4",
+                "--plan",
+                "rf-windows",
+                "--max-width",
+                "20",
+                "--backend",
+                "hailo_runtime",
+                "--hef-dir",
+                str(export / "hailo" / "hailo8"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     record = json.loads((out / "stream_run.json").read_text())
     parity = record["parity_vs_offline"]
     assert parity["samples_compared"] == len(wav)
@@ -147,7 +195,7 @@ def test_windows_through_hailo_runtime_one_call_per_span_and_hop(tmp_path, monke
     model = load_model(str(checkpoint))[0]
     offline = reference_separation(model, wav)
     # the JSON's parity is exact; the WAVs are PCM_16, within one 16-bit step
-    assert parity["all_close"] and np.abs(streamed - offline).max() <= 2 ** -15 + 1e-7
+    assert parity["all_close"] and np.abs(streamed - offline).max() <= 2**-15 + 1e-7
     assert record["stream_plan"]["execution_mode"] == ("activated_packs" if packing else "scheduled_groups")
     hops = -(-len(wav) // 32)
     assert record["latency"]["stage_calls_per_hop"] == pytest.approx(2 * hops / (hops - 1 + 1), rel=0.05)

@@ -28,14 +28,35 @@ def test_stream_a_file_reports_latency_and_equals_offline(tmp_path, capsys):
     model, out = _causal_tiny_checkpoint(tmp_path), tmp_path / "out"
     from convtasnet_hailo.assets import DEMO_SOURCES
 
-    assert main(["stream", str(DEMO_MIXTURE), "--model", str(model), "--hop-ms", "4", "--s1", str(DEMO_SOURCES[0]),
-                 "--s2", str(DEMO_SOURCES[1]), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "stream",
+                str(DEMO_MIXTURE),
+                "--model",
+                str(model),
+                "--hop-ms",
+                "4",
+                "--s1",
+                str(DEMO_SOURCES[0]),
+                "--s2",
+                str(DEMO_SOURCES[1]),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     record = json.loads((out / "stream_run.json").read_text())
     latency = record["latency"]
     assert latency["hop_samples"] == 32 and latency["hops"] == -(-sf.info(DEMO_MIXTURE).frames // 32)
     assert latency["algorithmic_latency_ms"] == 1e3 * (32 + 8) / 8000
-    assert 0 < latency["per_hop_compute_ms"]["p50"] <= latency["per_hop_compute_ms"]["p95"] <= \
-        latency["per_hop_compute_ms"]["max"]
+    assert (
+        0
+        < latency["per_hop_compute_ms"]["p50"]
+        <= latency["per_hop_compute_ms"]["p95"]
+        <= latency["per_hop_compute_ms"]["max"]
+    )
     assert 0 <= latency["deadline_misses"] <= latency["hops"] and latency["rtf"] > 0
     assert record["parity_vs_offline"]["all_close"] and record["parity_vs_offline"]["si_snr_db"] > 60
     assert len(record["si_snr_db"]) == 2 and isinstance(record["si_snri_db"], float)
@@ -66,8 +87,23 @@ def test_stream_subtype_means_what_it_means_for_separate(tmp_path, capsys):
     """--subtype sets the WAVs' sample format, as for `separate`; a live stream, written before its
     peak is known, takes only FLOAT."""
     model, out = _causal_tiny_checkpoint(tmp_path), tmp_path / "out"
-    assert main(["stream", str(DEMO_MIXTURE), "--model", str(model), "--hop-ms", "8", "--subtype", "PCM_24",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "stream",
+                str(DEMO_MIXTURE),
+                "--model",
+                str(model),
+                "--hop-ms",
+                "8",
+                "--subtype",
+                "PCM_24",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert sf.info(out / "mixture_s1.wav").subtype == "PCM_24"
     assert json.loads((out / "stream_run.json").read_text())["subtype"] == "PCM_24"
     assert main(["stream", "--live", "1", "--model", str(model), "--subtype", "PCM_16", "--out", str(out)]) == 2

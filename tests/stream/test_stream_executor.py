@@ -35,12 +35,16 @@ def _stream(config, hop, seconds=0.6, backend="torch_proxy", tmp_path=None, seed
     return executor, streamed, offline, wav
 
 
-@pytest.mark.parametrize("config", [
-    CAUSAL,
-    dataclasses.replace(CAUSAL, norm_type=NormType.CGLN),
-    dataclasses.replace(CAUSAL, n_src=1, mask_act=MaskAct.SIGMOID, skip_chan=0),
-    dataclasses.replace(CAUSAL, n_src=3, mask_act=MaskAct.SOFTMAX, kernel_size=20, stride=6),
-], ids=["cln", "cgln", "one_source_no_skip", "three_sources_L20_S6"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        CAUSAL,
+        dataclasses.replace(CAUSAL, norm_type=NormType.CGLN),
+        dataclasses.replace(CAUSAL, n_src=1, mask_act=MaskAct.SIGMOID, skip_chan=0),
+        dataclasses.replace(CAUSAL, n_src=3, mask_act=MaskAct.SOFTMAX, kernel_size=20, stride=6),
+    ],
+    ids=["cln", "cgln", "one_source_no_skip", "three_sources_L20_S6"],
+)
 @pytest.mark.parametrize("tiles_per_hop", [1, 2, 5])
 def test_streamed_output_equals_the_offline_model(config, tiles_per_hop):
     hop = tiles_per_hop * config.stride
@@ -68,12 +72,12 @@ def test_memory_stays_bounded_while_streaming():
 def test_onnxruntime_streams_the_exported_stages(tmp_path):
     hop = 4 * CAUSAL.stride
     executor, streamed, offline, _ = _stream(CAUSAL, hop, backend="onnxruntime", tmp_path=tmp_path)
-    assert_within_contract(streamed, offline[:, :streamed.shape[-1]], "streamed output (onnxruntime)")
+    assert_within_contract(streamed, offline[:, : streamed.shape[-1]], "streamed output (onnxruntime)")
 
 
 def test_device_norms_plan_streams(tmp_path):
     executor, streamed, offline, _ = _stream(CAUSAL, 2 * CAUSAL.stride, device_norms=True)
-    assert_within_contract(streamed, offline[:, :streamed.shape[-1]], "streamed output (device norms)")
+    assert_within_contract(streamed, offline[:, : streamed.shape[-1]], "streamed output (device norms)")
 
 
 def test_non_causal_models_and_bad_hops_are_refused():
@@ -95,7 +99,7 @@ def test_full_size_causal_model_streams_exactly(hop_ms, backend, tmp_path):
     hop = hop_ms * config.sample_rate // 1000
     executor, streamed, offline, _ = _stream(config, hop, seconds=0.4, backend=backend, tmp_path=tmp_path)
     assert streamed.shape[-1] == executor.samples_in - executor.delay
-    assert_within_contract(streamed, offline[:, :streamed.shape[-1]], f"full-size streamed output, hop {hop_ms} ms")
+    assert_within_contract(streamed, offline[:, : streamed.shape[-1]], f"full-size streamed output, hop {hop_ms} ms")
 
 
 @pytest.mark.parametrize("hop_ms", [8, 16, 32])
@@ -121,4 +125,4 @@ def test_the_shipped_causal_demo_model_streams_exactly(hop_ms, backend, tmp_path
     streamed = stream_whole(executor, wav)
     offline = offline_reference(model, np.concatenate([wav, np.zeros(2 * hop, np.float32)]))
     assert streamed.shape[-1] == executor.samples_in - executor.delay
-    assert_within_contract(streamed, offline[:, :streamed.shape[-1]], f"causal demo model, hop {hop_ms} ms")
+    assert_within_contract(streamed, offline[:, : streamed.shape[-1]], f"causal demo model, hop {hop_ms} ms")

@@ -15,9 +15,9 @@ import pytest
 
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
+from convtasnet_hailo.runs.run_folder import read_tsv
 from convtasnet_hailo.tasks.base import Task, TaskFailure
 from convtasnet_hailo.tasks.local import LocalExecutor
-from convtasnet_hailo.runs.run_folder import read_tsv
 from tests.conftest import write_librimix_tree
 from tests.doubles import sdk as sdk_double
 from tests.tasks import case_functions as cases
@@ -30,8 +30,14 @@ def ray_cluster():
     import ray
 
     workers = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(sdk_double.DOUBLE_ROOT)]), "HAILO_DOUBLE_BEHAVIOR": "{}"}
-    ray.init(num_cpus=2, resources={"hailo_sdk": 1}, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR", runtime_env={"env_vars": workers})
+    ray.init(
+        num_cpus=2,
+        resources={"hailo_sdk": 1},
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        runtime_env={"env_vars": workers},
+    )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -57,8 +63,12 @@ def test_local_executor_returns_every_case_and_records_a_failing_one():
 
 
 def test_ray_retries_a_lost_worker_and_records_a_case_that_keeps_failing(ray_cluster, tmp_path):
-    tasks = [Task("lost_once", cases.crash_once, (str(tmp_path / "marker"),)), Task("lost_always", cases.always_crash),
-             Task("raises", cases.raise_value_error), Task("fine", cases.square, (7,))]
+    tasks = [
+        Task("lost_once", cases.crash_once, (str(tmp_path / "marker"),)),
+        Task("lost_always", cases.always_crash),
+        Task("raises", cases.raise_value_error),
+        Task("fine", cases.square, (7,)),
+    ]
     out = _run(_ray_executor(), tasks)
     assert out["lost_once"] == "done on retry" and (tmp_path / "marker").is_file()
     assert out["fine"] == 49
@@ -76,8 +86,25 @@ def test_ray_refuses_a_resource_no_node_offers(ray_cluster):
 
 def _grid_dry_run(tmp_path, name, *extra):
     runs = tmp_path / name
-    assert main(["grid", "masker", "--profile", "quick", "--random-preset", "tiny", "--calib-count", "4", "--dry-run",
-                 "--runs-dir", str(runs), *extra]) == 0
+    assert (
+        main(
+            [
+                "grid",
+                "masker",
+                "--profile",
+                "quick",
+                "--random-preset",
+                "tiny",
+                "--calib-count",
+                "4",
+                "--dry-run",
+                "--runs-dir",
+                str(runs),
+                *extra,
+            ]
+        )
+        == 0
+    )
     (run_dir,) = runs.iterdir()
     jobs = {p.name: json.loads(p.read_text()) for p in (run_dir / "jobs").glob("*.json")}
     return read_tsv(run_dir / "masker_allocator_fixes_summary.tsv"), jobs
@@ -98,8 +125,22 @@ def test_compile_on_ray_ships_stages_in_and_hars_and_hefs_back(ray_cluster, tmp_
     outputs = {}
     for executor in ("local", "ray"):
         export = tmp_path / executor
-        assert main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out",
-                     str(export)]) == 0
+        assert (
+            main(
+                [
+                    "export",
+                    "--random-preset",
+                    "tiny",
+                    "--tile-w",
+                    "16",
+                    "--networks-per-group",
+                    "8",
+                    "--out",
+                    str(export),
+                ]
+            )
+            == 0
+        )
         with monkeypatch.context() as patch:
             if executor == "local":
                 sdk_double.install(patch)
@@ -107,16 +148,30 @@ def test_compile_on_ray_ships_stages_in_and_hars_and_hefs_back(ray_cluster, tmp_
         out = export / "hailo" / "hailo8"
         manifest = json.loads((out / "compile_manifest.json").read_text())
         rows = read_tsv(out / "compile_summary.tsv")
-        outputs[executor] = (sorted(p.name for p in out.iterdir() if p.suffix in (".har", ".hef")),
-                             {r["run_tag"]: (r["status"], r["har_success"], r["hef_success"]) for r in rows},
-                             [len(p["stages"]) for p in manifest["packs"].values()])
+        outputs[executor] = (
+            sorted(p.name for p in out.iterdir() if p.suffix in (".har", ".hef")),
+            {r["run_tag"]: (r["status"], r["har_success"], r["hef_success"]) for r in rows},
+            [len(p["stages"]) for p in manifest["packs"].values()],
+        )
         assert all(Path(r["hef_path"] or r["har_path"]).is_file() for r in rows)  # paths in this run folder
     assert outputs["ray"] == outputs["local"] and outputs["ray"][2] == [8, 7]
 
 
 def _evaluate(csv_path, checkpoint, runs, *extra):
-    return main(["evaluate", "--metadata", str(csv_path), "--model", str(checkpoint), "--tile-w", "16",
-                 "--runs-dir", str(runs), *extra])
+    return main(
+        [
+            "evaluate",
+            "--metadata",
+            str(csv_path),
+            "--model",
+            str(checkpoint),
+            "--tile-w",
+            "16",
+            "--runs-dir",
+            str(runs),
+            *extra,
+        ]
+    )
 
 
 def _rows(run_dir):
@@ -128,10 +183,19 @@ def _assert_same_rows(a, b):
     """Same mixtures in the same order, the same scores (other processes' thread counts may round
     the last digits differently: scores within 1e-3 dB, parity both inside the contract)."""
     assert [r["mixture_ID"] for r in a] == [r["mixture_ID"] for r in b]
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         assert x["num_samples"] == y["num_samples"] and x["parity_ok"] == y["parity_ok"] == "True"
-        for key in ("si_snr_s1_db", "si_snr_s2_db", "si_snri_db", "mixture_si_snr_db", "reference_si_snri_db", "pesq",
-                    "pesq_mixture", "stoi", "stoi_mixture"):
+        for key in (
+            "si_snr_s1_db",
+            "si_snr_s2_db",
+            "si_snri_db",
+            "mixture_si_snr_db",
+            "reference_si_snri_db",
+            "pesq",
+            "pesq_mixture",
+            "stoi",
+            "stoi_mixture",
+        ):
             assert float(x[key]) == pytest.approx(float(y[key]), abs=1e-3), key
 
 
@@ -156,11 +220,27 @@ def test_evaluate_gives_the_same_rows_on_ray_and_resumes(ray_cluster, tmp_path, 
 def test_evaluate_resumes_after_its_driver_is_killed(ray_cluster, tmp_path, tiny_checkpoint):
     csv_path = write_librimix_tree(tmp_path, n=10, seconds=2.0)
     runs = tmp_path / "runs"
-    argv = [sys.executable, "-m", "convtasnet_hailo.cli", "evaluate", "--metadata", str(csv_path), "--model",
-            str(tiny_checkpoint), "--tile-w", "16", "--runs-dir", str(runs), "--executor", "ray", "--ray-address",
-            ray_cluster]
-    driver = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+    argv = [
+        sys.executable,
+        "-m",
+        "convtasnet_hailo.cli",
+        "evaluate",
+        "--metadata",
+        str(csv_path),
+        "--model",
+        str(tiny_checkpoint),
+        "--tile-w",
+        "16",
+        "--runs-dir",
+        str(runs),
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_cluster,
+    ]
+    driver = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, OMP_NUM_THREADS="1")
+    )
     deadline = time.time() + 240
     while time.time() < deadline and driver.poll() is None:
         done = list(runs.glob("*/evaluate_per_utterance.csv"))
@@ -177,12 +257,15 @@ def test_evaluate_resumes_after_its_driver_is_killed(ray_cluster, tmp_path, tiny
     assert len(rows) == 10 and len({r["mixture_ID"] for r in rows}) == 10
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--executor", "ray", "--jobs", "2"], "--jobs is for --executor local"),
-    (["--ray-address", "10.0.0.1:6379"], "--ray-address needs --executor ray"),
-    (["--jobs", "2"], "runs one mixture at a time"),
-    (["--resume", "/no/such/run"], "is not a folder"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--executor", "ray", "--jobs", "2"], "--jobs is for --executor local"),
+        (["--ray-address", "10.0.0.1:6379"], "--ray-address needs --executor ray"),
+        (["--jobs", "2"], "runs one mixture at a time"),
+        (["--resume", "/no/such/run"], "is not a folder"),
+    ],
+)
 def test_executor_options_that_cannot_work_are_refused(tmp_path, tiny_checkpoint, capsys, argv, message):
     csv_path = write_librimix_tree(tmp_path, n=1)
     assert _evaluate(csv_path, tiny_checkpoint, tmp_path / "runs", *argv) == 2

@@ -57,8 +57,11 @@ def _read(path: Path):
     regular_file(path, "audio file", "pass a WAV/FLAC file")  # a FIFO or a device would never end
     try:
         with sf.SoundFile(str(path)) as handle:  # one open: samples, rate and subtype
-            refuse_unless_fits(4 * handle.frames * handle.channels, f"reading {path} ({handle.frames} frames)",
-                               "cut the file into shorter ones")
+            refuse_unless_fits(
+                4 * handle.frames * handle.channels,
+                f"reading {path} ({handle.frames} frames)",
+                "cut the file into shorter ones",
+            )
             data, source_rate, subtype = handle.read(dtype="float32", always_2d=True), handle.samplerate, handle.subtype
     except PermissionError:
         raise UserError(f"cannot read {path}: permission denied; make it readable (chmod +r)") from None
@@ -81,8 +84,10 @@ def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_sile
         raise UserError(f"{path} has {channels} channels; pass a mono or stereo file (at most {max_channels})")
     bad = _first_non_finite(data)
     if bad is not None:
-        raise UserError(f"{path} holds NaN/Inf samples, the first at {bad / source_rate:.3f} s (sample {bad}); "
-                        "repair or re-export the file")
+        raise UserError(
+            f"{path} holds NaN/Inf samples, the first at {bad / source_rate:.3f} s (sample {bad}); "
+            "repair or re-export the file"
+        )
     notes = []
     if subtype not in ("PCM_16", "FLOAT", "DOUBLE"):
         notes.append(f"read {subtype} samples as float32")
@@ -117,8 +122,10 @@ def probe_audio(path: str | Path, rate: int, *, max_channels: int = 2, min_secon
     if info.channels > max_channels:
         raise UserError(f"{path} has {info.channels} channels; pass a mono or stereo file (at most {max_channels})")
     if info.frames / info.samplerate < min_seconds:
-        raise UserError(f"{path} holds {info.frames} sample(s) at {info.samplerate} Hz, fewer than one encoder window "
-                        f"({min_seconds * rate:g} samples at {rate} Hz); pass a longer recording")
+        raise UserError(
+            f"{path} holds {info.frames} sample(s) at {info.samplerate} Hz, fewer than one encoder window "
+            f"({min_seconds * rate:g} samples at {rate} Hz); pass a longer recording"
+        )
 
 
 def pcm_safe_gain(estimates: np.ndarray, subtype: str, headroom: float = 0.99) -> float:
@@ -148,5 +155,7 @@ def save_audio(path: Path, wav: np.ndarray, rate: int, subtype: str = "PCM_16") 
         try:
             sf.write(str(temporary), out, rate, subtype=subtype, format="WAV")
         except sf.LibsndfileError as exc:  # not an OSError: a full disk says "System error" here
-            raise UserError(f"cannot write {path} ({str(exc).splitlines()[0]}); check the free space and permissions "
-                            "of its folder (files already finished are kept)") from None
+            raise UserError(
+                f"cannot write {path} ({str(exc).splitlines()[0]}); check the free space and permissions "
+                "of its folder (files already finished are kept)"
+            ) from None

@@ -28,8 +28,13 @@ class LevelMatch:
     def to_json(self) -> dict:
         if not self.matched:
             return {"matched": False, "method": "raw model output (--raw-output)"}
-        return {"matched": True, "method": METHOD, "gain": abs(self.gain), "sign": -1 if self.gain < 0 else 1,
-                "gain_db": round(20 * np.log10(abs(self.gain)), 3) if self.gain else None}
+        return {
+            "matched": True,
+            "method": METHOD,
+            "gain": abs(self.gain),
+            "sign": -1 if self.gain < 0 else 1,
+            "gain_db": round(20 * np.log10(abs(self.gain)), 3) if self.gain else None,
+        }
 
 
 def match_input(output: np.ndarray, wav: np.ndarray) -> LevelMatch:

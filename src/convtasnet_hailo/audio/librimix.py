@@ -39,9 +39,11 @@ def _decode(csv_path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise UserError(f"{csv_path} is not UTF-8 text (line {line} holds byte 0x{data[exc.start]:02x}: a Latin-1 "
-                        "or Windows export?); save it as CSV UTF-8") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"{csv_path} is not UTF-8 text (line {line} holds byte 0x{data[exc.start]:02x}: a Latin-1 "
+            "or Windows export?); save it as CSV UTF-8"
+        ) from None
 
 
 def _delimiter(first_line: str) -> str:
@@ -78,8 +80,11 @@ def _table(csv_path: Path) -> _Table:
     text = _decode(csv_path)
     delimiter = _delimiter(text.split("\n", 1)[0])
     utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-    notes = [f"read {'UTF-16' if utf16 else 'UTF-8'} text with a byte-order mark"] \
-        if utf16 or data.startswith(codecs.BOM_UTF8) else []
+    notes = (
+        [f"read {'UTF-16' if utf16 else 'UTF-8'} text with a byte-order mark"]
+        if utf16 or data.startswith(codecs.BOM_UTF8)
+        else []
+    )
     if delimiter != ",":
         notes.append(f"values separated by {'tabs' if delimiter == chr(9) else repr(delimiter)}")
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -98,9 +103,11 @@ def _table(csv_path: Path) -> _Table:
             while len(values) > len(header) and not values[-1]:
                 values.pop()
             if len(values) != len(header):
-                raise UserError(f"{csv_path} line {reader.line_num} has {len(values)} value(s) and the header "
-                                f"{len(header)} column(s); fix that row")
-            rows.append((reader.line_num, dict(zip(header, values))))
+                raise UserError(
+                    f"{csv_path} line {reader.line_num} has {len(values)} value(s) and the header "
+                    f"{len(header)} column(s); fix that row"
+                )
+            rows.append((reader.line_num, dict(zip(header, values, strict=False))))
     except csv.Error as exc:
         raise UserError(f"{csv_path} line {reader.line_num}: {exc}; fix that row") from None
     return _Table(header, rows, tuple(notes))
@@ -111,8 +118,10 @@ def _unique_ids(csv_path: Path, rows: list[tuple[int, dict[str, str]]]) -> None:
     for line, row in rows:
         mixture_id = row["mixture_ID"]
         if mixture_id in first_line:
-            raise UserError(f"{csv_path}: mixture_ID {mixture_id!r} is on lines {first_line[mixture_id]} and {line}; "
-                            "give each mixture its own ID (results and --resume are kept by ID)")
+            raise UserError(
+                f"{csv_path}: mixture_ID {mixture_id!r} is on lines {first_line[mixture_id]} and {line}; "
+                "give each mixture its own ID (results and --resume are kept by ID)"
+            )
         first_line[mixture_id] = line
 
 
@@ -134,10 +143,13 @@ def read_metadata_noted(csv_path: str | Path) -> tuple[list[MixtureEntry], list[
     table = _table(csv_path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.header]
     if missing:
-        raise UserError(f"{csv_path} lacks column(s) {', '.join(missing)}; LibriMix metadata has "
-                        f"{', '.join(REQUIRED_COLUMNS)}[, noise_path], length")
-    source_columns = sorted((c for c in table.header if re.fullmatch(r"source_\d+_path", c)),
-                            key=lambda c: int(c.split("_")[1]))
+        raise UserError(
+            f"{csv_path} lacks column(s) {', '.join(missing)}; LibriMix metadata has "
+            f"{', '.join(REQUIRED_COLUMNS)}[, noise_path], length"
+        )
+    source_columns = sorted(
+        (c for c in table.header if re.fullmatch(r"source_\d+_path", c)), key=lambda c: int(c.split("_")[1])
+    )
     if not table.rows:
         raise UserError(f"{csv_path} lists no mixtures")
     for line, row in table.rows:
@@ -155,9 +167,15 @@ def read_metadata_noted(csv_path: str | Path) -> tuple[list[MixtureEntry], list[
                 return base / path
         return csv_path.parent / path
 
-    entries = [MixtureEntry(row["mixture_ID"], resolve(row["mixture_path"]),
-                            tuple(resolve(row[c]) for c in source_columns),
-                            _length(row.get("length", ""), line, csv_path)) for line, row in table.rows]
+    entries = [
+        MixtureEntry(
+            row["mixture_ID"],
+            resolve(row["mixture_path"]),
+            tuple(resolve(row[c]) for c in source_columns),
+            _length(row.get("length", ""), line, csv_path),
+        )
+        for line, row in table.rows
+    ]
     notes = list(table.notes)
     ignored = [c for c in table.header if c not in KNOWN_COLUMNS and c not in source_columns]
     if ignored:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Backend(abc.ABC):
         self._prepare(plan, tile_w)
         self._prepared_for = key
 
-    def _prepare(self, plan, tile_w: int) -> None:
+    def _prepare(self, plan, tile_w: int) -> None:  # noqa: B027  (a hook; most backends need nothing)
         """Backend-specific preparation (default: nothing to do)."""
 
     @abc.abstractmethod
@@ -68,10 +69,10 @@ class Backend(abc.ABC):
         self._prepared_for = None
         self._close()
 
-    def _close(self) -> None:
+    def _close(self) -> None:  # noqa: B027  (a hook; most backends hold nothing)
         """Backend-specific release (default: nothing held)."""
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -84,11 +85,13 @@ _REGISTRY: dict[str, BackendFactory] = {}
 
 def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
     """Class decorator adding a backend to the registry under ``name``."""
+
     def decorate(factory: BackendFactory) -> BackendFactory:
         if name in _REGISTRY:
             raise RuntimeError(f"backend {name!r} registered twice")
         _REGISTRY[name] = factory
         return factory
+
     return decorate
 
 

@@ -21,12 +21,12 @@ import numpy as np
 
 from ..dfc.driver import import_sdk
 from ..dfc.manifest import stage_artifacts
-from ..hailo.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..errors import UserError
+from ..hailo.layout import input_layer_feed, nchw_to_nhwc, nhwc_to_nchw
 from ..plan.onnx_names import port_original_names
+from ..plan.options import refuse_float_only
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
-from ..plan.options import refuse_float_only
 from .base import Backend, register_backend
 from .streams import StreamBindingError, bind_ports
 
@@ -70,8 +70,9 @@ class HailoEmulatorBackend(Backend):
         try:
             feed = input_layer_feed(hn, hn.get("name", stage.name), [p.name for p in stage.inputs], arrays)
         except ValueError as exc:
-            raise StreamBindingError(f"stage {stage.name}: {exc}; recompile this export with "
-                                     "`convtasnet-hailo compile`") from None
+            raise StreamBindingError(
+                f"stage {stage.name}: {exc}; recompile this export with `convtasnet-hailo compile`"
+            ) from None
         out = runner.infer(ctx, feed)
         outs = out if isinstance(out, (list, tuple)) else [out]
         return {port.name: nhwc_to_nchw(np.asarray(outs[outputs[port.name]], np.float32)) for port in stage.outputs}
@@ -87,6 +88,7 @@ def _output_layers(stage: Stage, hn: dict, har: str) -> dict[str, int]:
     layers = hn.get("layers", {})
     originals = {name: tuple(layers.get(name, {}).get("original_names") or ()) for name in order}
     wanted = port_original_names(stage)
-    bound = bind_ports(f"stage {stage.name} ({har})", "output", {p.name: wanted[p.name] for p in stage.outputs},
-                       originals)
+    bound = bind_ports(
+        f"stage {stage.name} ({har})", "output", {p.name: wanted[p.name] for p in stage.outputs}, originals
+    )
     return {port: order.index(layer) for port, layer in bound.items()}

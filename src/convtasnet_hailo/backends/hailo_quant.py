@@ -30,15 +30,23 @@ class HailoQuantBackend(Backend):
     name = "hailo_quant"
     quantized = True
 
-    def __init__(self, ranges: Ranges | None = None, precision: Precision | None = None,
-                 noise_dir: Path | None = None, emulation: Emulation | None = None) -> None:
+    def __init__(
+        self,
+        ranges: Ranges | None = None,
+        precision: Precision | None = None,
+        noise_dir: Path | None = None,
+        emulation: Emulation | None = None,
+    ) -> None:
         if ranges is None and noise_dir is None and emulation is None:
-            raise UserError("backend hailo_quant needs calibrated ranges: run `convtasnet-hailo noise --out DIR` "
-                            "on real audio, then pass --noise-dir DIR")
+            raise UserError(
+                "backend hailo_quant needs calibrated ranges: run `convtasnet-hailo noise --out DIR` "
+                "on real audio, then pass --noise-dir DIR"
+            )
         self.noise_dir = noise_dir
         plain = qs.Scheme(equalization=False, bias_correction=False)  # given ranges: the stages as they are
-        self.emulation = emulation or (Emulation({}, ranges, precision or Precision(), plain) if ranges is not None
-                                       else None)
+        self.emulation = emulation or (
+            Emulation({}, ranges, precision or Precision(), plain) if ranges is not None else None
+        )
         self.precision = precision or (read_noise_precision(noise_dir) if noise_dir else Precision())
         self.scheme = read_noise_scheme(noise_dir) if noise_dir else None
 

@@ -30,32 +30,34 @@ Imported lazily. Never falls back to another backend.
 
 from __future__ import annotations
 
-import logging
 import contextlib
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..hailo.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
 from ..dfc.manifest import HefFile, hef_files
 from ..dfc.versions import not_supported_line
 from ..errors import UserError
+from ..hailo.layout import dfc_net_name, nchw_to_nhwc, nhwc_to_nchw
 from ..plan.onnx_names import port_original_names
-from ..plan.stage_plan import StagePlan
-from ..plan.packing import HAILORT_4_23, HAILORT_5, ExecutionMode, RuntimeLimits
-from ..plan.stages import Stage
 from ..plan.options import refuse_float_only
+from ..plan.packing import HAILORT_4_23, HAILORT_5, ExecutionMode, RuntimeLimits
+from ..plan.stage_plan import StagePlan
+from ..plan.stages import Stage
 from .base import Backend, register_backend
 from .streams import bind_ports, format_order, from_stream, reported_shape, to_stream
 
 log = logging.getLogger(__name__)
 
-RUNTIME_FIX = ("install HailoRT with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all` for "
-               "Hailo-8/8L, `hailo-h10-all` for Hailo-10H; elsewhere the hailort .deb + wheel from "
-               "https://hailo.ai/developer-zone/)")
+RUNTIME_FIX = (
+    "install HailoRT with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all` for "
+    "Hailo-8/8L, `hailo-h10-all` for Hailo-10H; elsewhere the hailort .deb + wheel from "
+    "https://hailo.ai/developer-zone/)"
+)
 VSTREAMS, INFER_MODEL = "vstreams", "infer_model"
 #: hailort.h status 92, which pyhailort.py raises as the generic HailoRTException("libhailort failed
 #: with error: 92 (HAILO_HEF_NOT_SUPPORTED)"): ``hef/hef.cpp`` validate_hef_extensions refused the HEF.
@@ -78,10 +80,14 @@ def import_runtime():
     try:
         import hailo_platform
     except ImportError:
-        raise UserError(f"backend hailo_runtime needs HailoRT (hailo_platform is not importable): {RUNTIME_FIX}") from None
+        raise UserError(
+            f"backend hailo_runtime needs HailoRT (hailo_platform is not importable): {RUNTIME_FIX}"
+        ) from None
     except Exception as exc:  # a binding that fails at import (a driver or library mismatch) raises anything
-        raise UserError(f"backend hailo_runtime: HailoRT (hailo_platform) fails at import ({_first_line(exc)}); "
-                        f"repair the install: {RUNTIME_FIX}") from None
+        raise UserError(
+            f"backend hailo_runtime: HailoRT (hailo_platform) fails at import ({_first_line(exc)}); "
+            f"repair the install: {RUNTIME_FIX}"
+        ) from None
     return hailo_platform
 
 
@@ -91,9 +97,11 @@ def _one_scale(info) -> tuple[float, float]:
     docs/measured/hailort_build.md): dequantizing with it would give zeros, so it is refused."""
     scale, zero_point = float(info.quant_info.qp_scale), float(info.quant_info.qp_zp)
     if not scale > 0:
-        raise UserError(f"stream {info.name} has no single scale (per-feature quantization: HailoRT reports "
-                        f"qp_scale {scale:g}); --io-format quantized cannot convert it on the host: use "
-                        "--io-format float32")
+        raise UserError(
+            f"stream {info.name} has no single scale (per-feature quantization: HailoRT reports "
+            f"qp_scale {scale:g}); --io-format quantized cannot convert it on the host: use "
+            "--io-format float32"
+        )
     return scale, zero_point
 
 
@@ -136,13 +144,24 @@ class HailoRuntimeBackend(Backend):
     #: A HEF always computes in its quantized format, whatever the I/O format.
     quantized = True
 
-    def __init__(self, hef_dir: str | Path | None = None, batch_size: int = 8, timeout_ms: int = 10_000,
-                 io_format: str = "float32", limits: RuntimeLimits | None = None) -> None:
+    def __init__(
+        self,
+        hef_dir: str | Path | None = None,
+        batch_size: int = 8,
+        timeout_ms: int = 10_000,
+        io_format: str = "float32",
+        limits: RuntimeLimits | None = None,
+    ) -> None:
         if hef_dir is None:
             raise UserError("backend hailo_runtime needs compiled stages: pass --hef-dir DIR (from `compile`)")
         if io_format not in IO_FORMATS:
             raise UserError(f"--io-format {io_format!r}: choose {' or '.join(IO_FORMATS)}")
-        self.hef_dir, self.batch_size, self.timeout_ms, self.io_format = Path(hef_dir), batch_size, timeout_ms, io_format
+        self.hef_dir, self.batch_size, self.timeout_ms, self.io_format = (
+            Path(hef_dir),
+            batch_size,
+            timeout_ms,
+            io_format,
+        )
         self.hailo = import_runtime()
         self.version, self.api = runtime_api(self.hailo)
         self.limits = limits or (HAILORT_5 if self.api == INFER_MODEL else HAILORT_4_23)
@@ -166,10 +185,12 @@ class HailoRuntimeBackend(Backend):
             return self.hailo.HEF(str(hef.path))
         except Exception as exc:
             if HEF_NOT_SUPPORTED in str(exc):  # status 92: a HEF newer than this HailoRT (compile.versions)
-                raise UserError(not_supported_line(f"stage {hef.stages[0]}", hef.path.name, hef.dfc_version,
-                                                   self.version)) from None
-            raise UserError(f"stage {hef.stages[0]}: HailoRT cannot read {hef.path.name} ({_first_line(exc)}); "
-                            "recompile it") from None
+                raise UserError(
+                    not_supported_line(f"stage {hef.stages[0]}", hef.path.name, hef.dfc_version, self.version)
+                ) from None
+            raise UserError(
+                f"stage {hef.stages[0]}: HailoRT cannot read {hef.path.name} ({_first_line(exc)}); recompile it"
+            ) from None
 
     def _network_of(self, stage: str, hef: HefFile, names: list[str]) -> str:
         """The network that runs ``stage``: the only one, or the one named as the DFC named the
@@ -179,20 +200,24 @@ class HailoRuntimeBackend(Backend):
         wanted = dfc_net_name(stage)
         found = [n for n in names if n.split("/")[-1] == wanted]
         if len(found) != 1:
-            raise UserError(f"stage {stage}: {hef.path.name} has no network named {wanted} (it has "
-                            f"{', '.join(names)}); recompile the export with `convtasnet-hailo compile`")
+            raise UserError(
+                f"stage {stage}: {hef.path.name} has no network named {wanted} (it has "
+                f"{', '.join(names)}); recompile the export with `convtasnet-hailo compile`"
+            )
         return found[0]
 
     @staticmethod
     def _check_shapes(stage: Stage, ports: list, infos: list, widths: list[int], where: str, tile_w: int) -> None:
         """Each port's stream has the port's NHWC frame (1, width, channels) in the shape HailoRT
         reports for the stream's format order (``streams.reported_shape``)."""
-        for port, info, width in zip(ports, infos, widths):
+        for port, info, width in zip(ports, infos, widths, strict=False):
             order, nhwc = format_order(info), (1, width, port.channels)
             if tuple(info.shape) != reported_shape(order, nhwc):
-                raise UserError(f"stage {stage.name}: port {port.name} is stream {info.name} of {where}, shape "
-                                f"{tuple(info.shape)} ({order}); the plan at tile_w {tile_w} needs {nhwc} (NHWC): "
-                                "compile the export made for this plan and tile width")
+                raise UserError(
+                    f"stage {stage.name}: port {port.name} is stream {info.name} of {where}, shape "
+                    f"{tuple(info.shape)} ({order}); the plan at tile_w {tile_w} needs {nhwc} (NHWC): "
+                    "compile the export made for this plan and tile width"
+                )
 
     def _stream_originals(self, handle, group: str, infos: list, where: str) -> dict[str, tuple[str, ...]]:
         """Stream -> the ONNX names HailoRT says it holds (``HEF.get_original_names_from_vstream_name``)."""
@@ -201,9 +226,10 @@ class HailoRuntimeBackend(Backend):
             try:
                 originals[info.name] = tuple(handle.get_original_names_from_vstream_name(info.name, group))
             except Exception as exc:  # HailoRTException: the HEF does not map the stream
-                raise UserError(f"{where}: HailoRT gives no original names for stream {info.name} "
-                                f"({_first_line(exc)}); recompile the export with `convtasnet-hailo compile`"
-                                ) from None
+                raise UserError(
+                    f"{where}: HailoRT gives no original names for stream {info.name} "
+                    f"({_first_line(exc)}); recompile the export with `convtasnet-hailo compile`"
+                ) from None
         return originals
 
     def _bind(self, handle, group: str, stage: Stage, network: str, tile_w: int, hef: HefFile) -> tuple[list, list]:
@@ -211,24 +237,38 @@ class HailoRuntimeBackend(Backend):
         where = f"network {network} of {hef.path.name}"
         wanted = port_original_names(stage)
         bound = []
-        for kind, ports, infos in (("input", stage.inputs, handle.get_input_vstream_infos(network)),
-                                   ("output", stage.outputs, handle.get_output_vstream_infos(network))):
+        for kind, ports, infos in (
+            ("input", stage.inputs, handle.get_input_vstream_infos(network)),
+            ("output", stage.outputs, handle.get_output_vstream_infos(network)),
+        ):
             by_name = {info.name: info for info in infos}
-            names = bind_ports(f"stage {stage.name} ({where})", kind, {p.name: wanted[p.name] for p in ports},
-                               self._stream_originals(handle, group, infos, where))
+            names = bind_ports(
+                f"stage {stage.name} ({where})",
+                kind,
+                {p.name: wanted[p.name] for p in ports},
+                self._stream_originals(handle, group, infos, where),
+            )
             bound.append([by_name[names[p.name]] for p in ports])
-        self._check_shapes(stage, list(stage.inputs), bound[0],
-                           [p.geometry.tile_input_width(tile_w) for p in stage.inputs], where, tile_w)
-        self._check_shapes(stage, list(stage.outputs), bound[1], [p.width(tile_w) for p in stage.outputs],
-                           where, tile_w)
+        self._check_shapes(
+            stage,
+            list(stage.inputs),
+            bound[0],
+            [p.geometry.tile_input_width(tile_w) for p in stage.inputs],
+            where,
+            tile_w,
+        )
+        self._check_shapes(
+            stage, list(stage.outputs), bound[1], [p.width(tile_w) for p in stage.outputs], where, tile_w
+        )
         return bound[0], bound[1]
 
     def _read_hef(self, plan: StagePlan, tile_w: int, hef: HefFile) -> _HefFacts:
         handle = self._open_hef(hef)
         infos = handle.get_network_groups_infos()
         if len(infos) != 1:
-            raise UserError(f"{hef.path.name} holds {len(infos)} network groups; `compile` makes one per HEF: "
-                            "recompile the export")
+            raise UserError(
+                f"{hef.path.name} holds {len(infos)} network groups; `compile` makes one per HEF: recompile the export"
+            )
         group = infos[0]
         names = handle.get_networks_names(group.name)
         for name in hef.stages:
@@ -244,17 +284,21 @@ class HailoRuntimeBackend(Backend):
         if not packs:
             return ExecutionMode.SCHEDULED_GROUPS
         if self.api == INFER_MODEL:
-            raise UserError(f"{packs[0].hef.path.name} joins {len(packs[0].hef.stages)} stages in one network group; "
-                            f"HailoRT {self.version} runs only InferModel, which runs whole network groups (\"Passing "
-                            "network name is not supported yet!\"): re-export with --execution-mode scheduled_groups "
-                            "--hw-arch hailo10h and compile again")
+            raise UserError(
+                f"{packs[0].hef.path.name} joins {len(packs[0].hef.stages)} stages in one network group; "
+                f'HailoRT {self.version} runs only InferModel, which runs whole network groups ("Passing '
+                'network name is not supported yet!"): re-export with --execution-mode scheduled_groups '
+                "--hw-arch hailo10h and compile again"
+            )
         multi = [f for f in packs if f.multi_context]
         if multi:
-            raise UserError(f"pack {multi[0].group_name} ({multi[0].hef.path.name}) compiled multi-context, and HailoRT "
-                            "runs one network of a multi-context group only together with all the others (\"For "
-                            "multi-context network groups, the pipeline must be created for all available "
-                            f"networks\"; {len(multi)} of {len(packs)} packs are): re-export with --networks-per-group 1 "
-                            "(or smaller packs) and compile again")
+            raise UserError(
+                f"pack {multi[0].group_name} ({multi[0].hef.path.name}) compiled multi-context, and HailoRT "
+                'runs one network of a multi-context group only together with all the others ("For '
+                "multi-context network groups, the pipeline must be created for all available "
+                f'networks"; {len(multi)} of {len(packs)} packs are): re-export with --networks-per-group 1 '
+                "(or smaller packs) and compile again"
+            )
         return ExecutionMode.ACTIVATED_PACKS
 
     def _prepare(self, plan: StagePlan, tile_w: int) -> None:
@@ -264,10 +308,12 @@ class HailoRuntimeBackend(Backend):
         facts = [self._read_hef(plan, tile_w, hef) for hef in hefs]
         self.mode = self._choose_mode(facts)
         per_window = self.limits.network_groups_per_device
-        self._windows = [hefs[i:i + per_window] for i in range(0, len(hefs), per_window)]
+        self._windows = [hefs[i : i + per_window] for i in range(0, len(hefs), per_window)]
         if len(self._windows) > 1:
-            log.warning(f"hailo_runtime: {len(hefs)} network groups exceed the {per_window} a device configures at "
-                        f"once; configuring in {len(self._windows)} windows, reconfigured for every utterance")
+            log.warning(
+                f"hailo_runtime: {len(hefs)} network groups exceed the {per_window} a device configures at "
+                f"once; configuring in {len(self._windows)} windows, reconfigured for every utterance"
+            )
         self._open_device()
         self._configure_window(0)
 
@@ -276,13 +322,17 @@ class HailoRuntimeBackend(Backend):
     def _open_device(self) -> None:
         hailo = self.hailo
         params = hailo.VDevice.create_params()
-        params.scheduling_algorithm = (hailo.HailoSchedulingAlgorithm.NONE if self.mode is ExecutionMode.ACTIVATED_PACKS
-                                       else hailo.HailoSchedulingAlgorithm.ROUND_ROBIN)
+        params.scheduling_algorithm = (
+            hailo.HailoSchedulingAlgorithm.NONE
+            if self.mode is ExecutionMode.ACTIVATED_PACKS
+            else hailo.HailoSchedulingAlgorithm.ROUND_ROBIN
+        )
         try:
             self._vdevice = self._device_stack.enter_context(hailo.VDevice(params))
         except Exception as exc:  # HailoRTException subclasses
-            raise UserError(f"no usable Hailo device ({_first_line(exc)}); check `hailortcli scan` and the hailo_pci "
-                            "driver") from None
+            raise UserError(
+                f"no usable Hailo device ({_first_line(exc)}); check `hailortcli scan` and the hailo_pci driver"
+            ) from None
 
     def _configure_window(self, index: int) -> None:
         """Releases the configured window and configures every HEF of window ``index`` on a fresh
@@ -311,12 +361,16 @@ class HailoRuntimeBackend(Backend):
     @staticmethod
     def _configure_failed(hef: HefFile, exc: Exception) -> UserError:
         if type(exc).__name__ == "HailoRTHEFNotCompatibleWithDevice":  # status 93, pyhailort.py
-            return UserError(f"stage {hef.stages[0]}: this device cannot run {hef.path.name} ({_first_line(exc)}): a "
-                             "Hailo-8 runs hailo8, hailo8r and hailo8l HEFs, a Hailo-8L only hailo8l ones, a Hailo-10H "
-                             "only hailo10h ones (HailoRT device_internal.cpp is_hef_compatible); recompile with the "
-                             "--hw-arch of this device (`hailortcli fw-control identify` names it)")
-        return UserError(f"stage {hef.stages[0]}: HailoRT cannot configure {hef.path.name} ({_first_line(exc)}; the "
-                         f"reason is in hailort.log)")
+            return UserError(
+                f"stage {hef.stages[0]}: this device cannot run {hef.path.name} ({_first_line(exc)}): a "
+                "Hailo-8 runs hailo8, hailo8r and hailo8l HEFs, a Hailo-8L only hailo8l ones, a Hailo-10H "
+                "only hailo10h ones (HailoRT device_internal.cpp is_hef_compatible); recompile with the "
+                "--hw-arch of this device (`hailortcli fw-control identify` names it)"
+            )
+        return UserError(
+            f"stage {hef.stages[0]}: HailoRT cannot configure {hef.path.name} ({_first_line(exc)}; the "
+            f"reason is in hailort.log)"
+        )
 
     def _configure_vstreams(self, hef: HefFile) -> None:
         hailo = self.hailo
@@ -331,16 +385,20 @@ class HailoRuntimeBackend(Backend):
         fmt = hailo.FormatType.FLOAT32 if self.io_format == "float32" else None  # None: the HEF's own format
         for name in hef.stages:
             pipe = self._stages[name]
-            inputs = hailo.InputVStreamParams.make(group, format_type=fmt, timeout_ms=self.timeout_ms,
-                                                   network_name=pipe.network)
-            outputs = hailo.OutputVStreamParams.make(group, format_type=fmt, timeout_ms=self.timeout_ms,
-                                                     network_name=pipe.network)
+            inputs = hailo.InputVStreamParams.make(
+                group, format_type=fmt, timeout_ms=self.timeout_ms, network_name=pipe.network
+            )
+            outputs = hailo.OutputVStreamParams.make(
+                group, format_type=fmt, timeout_ms=self.timeout_ms, network_name=pipe.network
+            )
             pipe.group = group
             try:
                 pipe.pipeline = self._window_stack.enter_context(hailo.InferVStreams(group, inputs, outputs))
             except Exception as exc:
-                raise UserError(f"stage {name}: HailoRT refuses a pipeline over network {pipe.network} "
-                                f"({_first_line(exc)}; the reason is in hailort.log)") from None
+                raise UserError(
+                    f"stage {name}: HailoRT refuses a pipeline over network {pipe.network} "
+                    f"({_first_line(exc)}; the reason is in hailort.log)"
+                ) from None
 
     def _configure_infer_model(self, hef: HefFile) -> None:
         pipe = self._stages[hef.stages[0]]
@@ -373,8 +431,10 @@ class HailoRuntimeBackend(Backend):
             activation = pipe.group.activate()
             activation.__enter__()
         except Exception as exc:
-            raise UserError(f"stage {pipe.hef.stages[0]}: HailoRT cannot activate {pipe.group_name} "
-                            f"({_first_line(exc)}; the reason is in hailort.log)") from None
+            raise UserError(
+                f"stage {pipe.hef.stages[0]}: HailoRT cannot activate {pipe.group_name} "
+                f"({_first_line(exc)}; the reason is in hailort.log)"
+            ) from None
         self._activation = activation
         self.activations += 1
 
@@ -403,9 +463,13 @@ class HailoRuntimeBackend(Backend):
             return pipe.pipeline.infer(feed)
         frames = len(next(iter(feed.values())))
         outputs = {info.name: np.empty((frames, *info.shape), self._device_dtype(info)) for info in pipe.output_infos}
-        bindings = [pipe.pipeline.create_bindings(
-            input_buffers={name: np.ascontiguousarray(x[k]) for name, x in feed.items()},
-            output_buffers={name: out[k] for name, out in outputs.items()}) for k in range(frames)]
+        bindings = [
+            pipe.pipeline.create_bindings(
+                input_buffers={name: np.ascontiguousarray(x[k]) for name, x in feed.items()},
+                output_buffers={name: out[k] for name, out in outputs.items()},
+            )
+            for k in range(frames)
+        ]
         pipe.pipeline.run(bindings, self.timeout_ms)
         return outputs
 
@@ -417,35 +481,51 @@ class HailoRuntimeBackend(Backend):
             self._configure_window(next(i for i, w in enumerate(self._windows) if pipe.hef in w))
         self._enter_group(pipe)
         # infos are in port order, bound by original name in prepare, where their shapes were checked
-        nhwc = [to_stream(nchw_to_nhwc(inputs[p.name]), info) for p, info in zip(stage.inputs, pipe.input_infos)]
+        nhwc = [
+            to_stream(nchw_to_nhwc(inputs[p.name]), info)
+            for p, info in zip(stage.inputs, pipe.input_infos, strict=False)
+        ]
         batch = len(nhwc[0])
         outputs: list[list[np.ndarray]] = [[] for _ in pipe.output_infos]
         started = time.perf_counter()
         for first in range(0, batch, self.batch_size):
             chunk = slice(first, min(first + self.batch_size, batch))
-            feed = {info.name: self._to_device(info, tiles[chunk]) for info, tiles in zip(pipe.input_infos, nhwc)}
+            feed = {
+                info.name: self._to_device(info, tiles[chunk])
+                for info, tiles in zip(pipe.input_infos, nhwc, strict=False)
+            }
             try:
                 result = self._infer(pipe, feed)
             except Exception as exc:  # HailoRTException (timeouts included): no fallback, name the stage
-                raise UserError(f"stage {stage.name}: the device run failed ({_first_line(exc)}); timeout was "
-                                f"{self.timeout_ms} ms") from None
+                raise UserError(
+                    f"stage {stage.name}: the device run failed ({_first_line(exc)}); timeout was {self.timeout_ms} ms"
+                ) from None
             for k, info in enumerate(pipe.output_infos):
                 outputs[k].append(self._from_device(info, result[info.name]))
         self.device_seconds[stage.name] = self.device_seconds.get(stage.name, 0.0) + time.perf_counter() - started
         self.device_calls[stage.name] = self.device_calls.get(stage.name, 0) + -(-batch // self.batch_size)
-        return {port.name: nhwc_to_nchw(from_stream(np.concatenate(outputs[k]), pipe.output_infos[k]))
-                for k, port in enumerate(stage.outputs)}
+        return {
+            port.name: nhwc_to_nchw(from_stream(np.concatenate(outputs[k]), pipe.output_infos[k]))
+            for k, port in enumerate(stage.outputs)
+        }
 
     def stats(self) -> dict:
         groups = sum(len(w) for w in self._windows)
-        return {"hailort_version": self.version, "api": self.api,
-                "execution_mode": self.mode.value if self.mode else None,
-                "device_seconds": {k: round(v, 6) for k, v in self.device_seconds.items()},
-                "device_calls": dict(self.device_calls), "hefs": groups, "network_groups": groups,
-                "network_groups_per_device": self.limits.network_groups_per_device,
-                "configure_windows": len(self._windows), "configurations": self.configurations,
-                "reconfigurations": self.reconfigurations, "activations": self.activations,
-                "scheduler_switches": self.switches}
+        return {
+            "hailort_version": self.version,
+            "api": self.api,
+            "execution_mode": self.mode.value if self.mode else None,
+            "device_seconds": {k: round(v, 6) for k, v in self.device_seconds.items()},
+            "device_calls": dict(self.device_calls),
+            "hefs": groups,
+            "network_groups": groups,
+            "network_groups_per_device": self.limits.network_groups_per_device,
+            "configure_windows": len(self._windows),
+            "configurations": self.configurations,
+            "reconfigurations": self.reconfigurations,
+            "activations": self.activations,
+            "scheduler_switches": self.switches,
+        }
 
     def _release(self) -> None:
         self._deactivate()

@@ -68,11 +68,17 @@ class OnnxRuntimeBackend(Backend):
 
     name = "onnxruntime"
 
-    def __init__(self, export_dir: str | Path | None = None, threads: int | None = None, scratch: str | Path | None = None,
-                 model_info: dict | None = None) -> None:
+    def __init__(
+        self,
+        export_dir: str | Path | None = None,
+        threads: int | None = None,
+        scratch: str | Path | None = None,
+        model_info: dict | None = None,
+    ) -> None:
         if (export_dir is None) == (scratch is None):
-            raise UserError("backend onnxruntime needs exported stages: pass --export-dir DIR "
-                            "(made by `convtasnet-hailo export`)")
+            raise UserError(
+                "backend onnxruntime needs exported stages: pass --export-dir DIR (made by `convtasnet-hailo export`)"
+            )
         self.export_dir = Path(export_dir if export_dir is not None else scratch)
         self.exports = scratch is not None
         self.model_info = model_info or {}
@@ -87,8 +93,10 @@ class OnnxRuntimeBackend(Backend):
                 manifest = read_manifest(directory)
                 if manifest.plan.tile_w == tile_w:
                     return directory, manifest
-        raise UserError(f"no export for tile_w {tile_w} in {self.export_dir} (looked for manifest.json there and "
-                        f"in tile{tile_w}/); run `convtasnet-hailo export --tile-w {tile_w}` or pass its --tile-w")
+        raise UserError(
+            f"no export for tile_w {tile_w} in {self.export_dir} (looked for manifest.json there and "
+            f"in tile{tile_w}/); run `convtasnet-hailo export --tile-w {tile_w}` or pass its --tile-w"
+        )
 
     def _prepare(self, plan: StagePlan, tile_w: int) -> None:
         """Opens one session per stage, after checking the export against the plan (exporting it
@@ -103,12 +111,16 @@ class OnnxRuntimeBackend(Backend):
         directory, manifest = self._export_for(tile_w)
         exported, wanted = manifest.plan.options, plan.options
         if exported.block_chan != wanted.block_chan:
-            raise UserError(f"the export in {directory} used block_chan {exported.block_chan}, the plan "
-                            f"{wanted.block_chan}: pass the same --block-chan or re-export")
+            raise UserError(
+                f"the export in {directory} used block_chan {exported.block_chan}, the plan "
+                f"{wanted.block_chan}: pass the same --block-chan or re-export"
+            )
         if _cut(exported, manifest.plan.expose_internal) != _cut(wanted, plan.expose_internal):
-            raise UserError(f"the export in {directory} holds the {_describe(exported, manifest.plan.expose_internal)} "
-                            f"plan, this run needs the {_describe(wanted, plan.expose_internal)} one: re-export with the "
-                            "same options (parity exports expose internal tensors; `export` does not)")
+            raise UserError(
+                f"the export in {directory} holds the {_describe(exported, manifest.plan.expose_internal)} "
+                f"plan, this run needs the {_describe(wanted, plan.expose_internal)} one: re-export with the "
+                "same options (parity exports expose internal tensors; `export` does not)"
+            )
         from_this_export = plan.export_dir is not None and Path(plan.export_dir).resolve() == Path(directory).resolve()
         self.batching = "symbolic" if _has_onnx() else "per_tile"
         sessions = {}
@@ -118,7 +130,8 @@ class OnnxRuntimeBackend(Backend):
             if not from_this_export:  # a plan built from a model: its stage must be this file's
                 _check_same_stage(stage, tile_w, entry.sha256, path)
             sessions[stage.name] = ort.InferenceSession(
-                _session_bytes(path, self.batching), session_options(self.threads), providers=["CPUExecutionProvider"])
+                _session_bytes(path, self.batching), session_options(self.threads), providers=["CPUExecutionProvider"]
+            )
         self._sessions = sessions
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -128,8 +141,11 @@ class OnnxRuntimeBackend(Backend):
         feeds = {port.name: np.ascontiguousarray(inputs[port.name], dtype=np.float32) for port in stage.inputs}
         names = [p.name for p in stage.outputs]
         if self.batching == "symbolic":
-            return dict(zip(names, session.run(names, feeds)))
-        rows = [session.run(names, {k: v[i:i + 1] for k, v in feeds.items()}) for i in range(len(next(iter(feeds.values()))))]
+            return dict(zip(names, session.run(names, feeds), strict=False))
+        rows = [
+            session.run(names, {k: v[i : i + 1] for k, v in feeds.items()})
+            for i in range(len(next(iter(feeds.values()))))
+        ]
         return {name: np.concatenate([row[k] for row in rows]) for k, name in enumerate(names)}
 
     def stats(self) -> dict:
@@ -140,15 +156,25 @@ class OnnxRuntimeBackend(Backend):
 
 
 def _cut(options: PlanOptions, exposed: bool) -> tuple[bool, ...]:
-    return (options.fuse, exposed, options.device_norms, options.gln_in_stages, options.halo_edges,
-            options.skip_sums_in_stages)
+    return (
+        options.fuse,
+        exposed,
+        options.device_norms,
+        options.gln_in_stages,
+        options.halo_edges,
+        options.skip_sums_in_stages,
+    )
 
 
 def _describe(options: PlanOptions, exposed: bool) -> str:
-    return ("fused" if options.fuse else "unfused (--no-fuse)") + (", internal tensors exposed" if exposed else "") \
-        + (", norms on the device" if options.device_norms else "") \
-        + (", gLN inside the stages" if options.gln_in_stages else "") \
-        + (", halo edges" if options.halo_edges else "") + (", skip sums in the stages" if options.skip_sums_in_stages else "")
+    return (
+        ("fused" if options.fuse else "unfused (--no-fuse)")
+        + (", internal tensors exposed" if exposed else "")
+        + (", norms on the device" if options.device_norms else "")
+        + (", gLN inside the stages" if options.gln_in_stages else "")
+        + (", halo edges" if options.halo_edges else "")
+        + (", skip sums in the stages" if options.skip_sums_in_stages else "")
+    )
 
 
 def _has_onnx() -> bool:
@@ -176,6 +202,6 @@ def _check_same_stage(stage: Stage, tile_w: int, recorded: str, path: Path) -> N
     from ..export.onnx_graph import stage_to_onnx
 
     if recorded != sha256_bytes(stage_to_onnx(stage, tile_w).SerializeToString(deterministic=True)):
-        raise UserError(f"stage {stage.name}: {path} is not this model's stage (other weights or plan); "
-                        "re-export from this model")
-
+        raise UserError(
+            f"stage {stage.name}: {path} is not this model's stage (other weights or plan); re-export from this model"
+        )

@@ -15,7 +15,8 @@ stream and the skip, ``expose_internal`` outputs), and swapped they would give w
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,9 @@ class StreamBindingError(UserError):
     stream two ports map to: the HEF was not compiled from this stage's export."""
 
 
-def bind_ports(where: str, kind: str, wanted: Mapping[str, str],
-               streams: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+def bind_ports(
+    where: str, kind: str, wanted: Mapping[str, str], streams: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
     """Port -> stream name. ``wanted``: port -> its ONNX name; ``streams``: stream -> the ONNX
     names it holds; ``where``: "stage S (network N of F.hef)" for the message."""
     found_names = "; ".join(f"{name} {list(originals)}" for name, originals in streams.items()) or "none"
@@ -38,18 +40,24 @@ def bind_ports(where: str, kind: str, wanted: Mapping[str, str],
         found = [name for name, originals in streams.items() if original in originals]
         if len(found) != 1:
             streams_found = f"{len(found)} streams {', '.join(found)}" if found else "no stream"
-            raise StreamBindingError(f"{where}: {kind} port {port} (ONNX name {original}) maps to {streams_found} "
-                                     f"({kind} streams and their original names: {found_names}); {fix}")
+            raise StreamBindingError(
+                f"{where}: {kind} port {port} (ONNX name {original}) maps to {streams_found} "
+                f"({kind} streams and their original names: {found_names}); {fix}"
+            )
         bound[port] = found[0]
     claimed = {stream: [p for p, s in bound.items() if s == stream] for stream in bound.values()}
     shared = next((ports for ports in claimed.values() if len(ports) > 1), None)
     if shared:
-        raise StreamBindingError(f"{where}: {kind} ports {', '.join(shared)} all map to stream {bound[shared[0]]} "
-                                 f"({kind} streams and their original names: {found_names}); {fix}")
+        raise StreamBindingError(
+            f"{where}: {kind} ports {', '.join(shared)} all map to stream {bound[shared[0]]} "
+            f"({kind} streams and their original names: {found_names}); {fix}"
+        )
     unbound = [name for name in streams if name not in claimed]
     if unbound:
-        raise StreamBindingError(f"{where}: {kind} stream {unbound[0]} (original names {list(streams[unbound[0]])}) "
-                                 f"belongs to no port of the stage (ports: {', '.join(wanted)}); {fix}")
+        raise StreamBindingError(
+            f"{where}: {kind} stream {unbound[0]} (original names {list(streams[unbound[0]])}) "
+            f"belongs to no port of the stage (ports: {', '.join(wanted)}); {fix}"
+        )
     return bound
 
 

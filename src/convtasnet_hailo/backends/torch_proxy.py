@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from ..plan.stages import Stage
-from .torch_stage import StageModule
 from .base import Backend, register_backend
+from .torch_stage import StageModule
 
 
 @register_backend("torch_proxy")
@@ -30,4 +30,4 @@ class TorchProxyBackend(Backend):
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = [torch.from_numpy(inputs[port.name]) for port in stage.inputs]
         outputs = self._module(stage)(*args)
-        return {port.name: out.numpy() for port, out in zip(stage.outputs, outputs)}
+        return {port.name: out.numpy() for port, out in zip(stage.outputs, outputs, strict=False)}

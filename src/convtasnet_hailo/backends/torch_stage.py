@@ -26,7 +26,7 @@ class StageModule(nn.Module):
         return f"{type(op).__name__.lower()}{index}_{op.output}"
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        values = {port.name: tensor for port, tensor in zip(self.stage.inputs, inputs)}
+        values = {port.name: tensor for port, tensor in zip(self.stage.inputs, inputs, strict=False)}
         for index, op in enumerate(self.stage.ops):
             module = self.layers[self._layer_name(index, op)] if self._layer_name(index, op) in self.layers else None
             values[op.output] = op.torch_forward(module, *(values[name] for name in op.reads))

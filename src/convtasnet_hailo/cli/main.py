@@ -14,6 +14,7 @@ from ..errors import UserError
 from . import build, run, verify
 from .options import Parser, shared_parsers
 
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -39,26 +40,35 @@ def _environment_error(exc: BaseException) -> str | None:
     """The one line for an error of the machine rather than of this code, or None."""
     missing = getattr(exc, "name", None) or ""
     if isinstance(exc, ImportError) and missing.split(".")[0] in HOST_PACKAGES:
-        return (f"this needs {missing.split('.')[0]}, which a device install leaves out: pip install "
-                "'convtasnet-hailo[host]' (or run from an export folder: --export-dir EXPORT without --model)")
+        return (
+            f"this needs {missing.split('.')[0]}, which a device install leaves out: pip install "
+            "'convtasnet-hailo[host]' (or run from an export folder: --export-dir EXPORT without --model)"
+        )
     if isinstance(exc, MemoryError):
-        return (f"out of memory ({exc or 'MemoryError'}); process shorter inputs (separate --segment), a smaller "
-                "--tile-w, or free memory")
+        return (
+            f"out of memory ({exc or 'MemoryError'}); process shorter inputs (separate --segment), a smaller "
+            "--tile-w, or free memory"
+        )
     if isinstance(exc, OSError):  # the environment (disk full, permissions) rather than a bug
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror or exc}{where}; check the path and free space (files already finished are kept)"
     soundfile = sys.modules.get("soundfile")
     if soundfile is not None and isinstance(exc, getattr(soundfile, "LibsndfileError", ())):
-        return (f"libsndfile: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; check the audio path "
-                "and free space (files already finished are kept)")
+        return (
+            f"libsndfile: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; check the audio path "
+            "and free space (files already finished are kept)"
+        )
     return None
 
 
 def _bug(prefix: str, exc: BaseException) -> int:
     import traceback
 
-    print(f"{prefix}: internal error, a bug in convtasnet-hailo rather than in your input ({type(exc).__name__}); "
-          "please report it with the traceback below", file=sys.stderr)
+    print(
+        f"{prefix}: internal error, a bug in convtasnet-hailo rather than in your input ({type(exc).__name__}); "
+        "please report it with the traceback below",
+        file=sys.stderr,
+    )
     traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     return BUG_EXIT
 
@@ -109,27 +119,55 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: The commands in pipeline order, as --help lists them.
-COMMAND_GROUPS = (("build", ("plan", "export", "check", "compile", "compile-grid")),
-                  ("run", ("separate", "enhance", "stream", "check-audio")),
-                  ("verify", ("parity", "evaluate", "noise")),
-                  ("measure", ("bench",)),
-                  ("tools", ("import-onnx", "finetune", "doctor", "demo")))
+COMMAND_GROUPS = (
+    ("build", ("plan", "export", "check", "compile", "compile-grid")),
+    ("run", ("separate", "enhance", "stream", "check-audio")),
+    ("verify", ("parity", "evaluate", "noise")),
+    ("measure", ("bench",)),
+    ("tools", ("import-onnx", "finetune", "doctor", "demo")),
+)
 
 
-_ADDERS = {"plan": build.add_plan, "export": build.add_export, "check": build.add_check, "compile": build.add_compile, "compile-grid": build.add_grid,
-           "separate": run.add_separate, "enhance": run.add_enhance, "stream": run.add_stream, "check-audio": run.add_check_audio,
-           "parity": verify.add_parity, "evaluate": run.add_evaluate, "noise": verify.add_noise, "bench": verify.add_bench,
-           "import-onnx": build.add_import_onnx, "finetune": verify.add_finetune, "doctor": build.add_doctor, "demo": run.add_demo}
+_ADDERS = {
+    "plan": build.add_plan,
+    "export": build.add_export,
+    "check": build.add_check,
+    "compile": build.add_compile,
+    "compile-grid": build.add_grid,
+    "separate": run.add_separate,
+    "enhance": run.add_enhance,
+    "stream": run.add_stream,
+    "check-audio": run.add_check_audio,
+    "parity": verify.add_parity,
+    "evaluate": run.add_evaluate,
+    "noise": verify.add_noise,
+    "bench": verify.add_bench,
+    "import-onnx": build.add_import_onnx,
+    "finetune": verify.add_finetune,
+    "doctor": build.add_doctor,
+    "demo": run.add_demo,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="convtasnet-hailo", description=__doc__.splitlines()[0] if __doc__ else None,
-                     epilog="commands in pipeline order: " + "; ".join(f"{group}: {', '.join(names)}"
-                                                                         for group, names in COMMAND_GROUPS))
-    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
-                        help="print warnings, errors and each command's summary only")
-    parser.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
-                        help="print debugging detail too")
+    parser = Parser(
+        prog="convtasnet-hailo",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="commands in pipeline order: "
+        + "; ".join(f"{group}: {', '.join(names)}" for group, names in COMMAND_GROUPS),
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="print warnings, errors and each command's summary only",
+    )
+    parser.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const=1, help="print debugging detail too"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     shared = shared_parsers()

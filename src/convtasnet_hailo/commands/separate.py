@@ -134,7 +134,7 @@ def separate_one(
             f"{path}: the separated sources peak at {1 / gain * 0.99:.3g}, beyond what {subtype} holds; "
             f"scaled by {gain:.3g} (all sources alike) instead of clipping. Pass --subtype FLOAT to keep them"
         )
-    for target, estimate in zip(files, estimates):
+    for target, estimate in zip(files, estimates, strict=False):
         save_audio(target, estimate * gain, rate, subtype)
     return FileRecord(
         str(path),
@@ -170,7 +170,7 @@ def separate_files(request: Request, command: str, suffix: str | None) -> Separa
             command, out, (), run.spec.info(), spec.config.sample_rate, request.subtype, len(request.inputs)
         )
         write_json(result.run_json, result.to_json())
-        for path, audio, files in zip(request.inputs, mixtures, targets):
+        for path, audio, files in zip(request.inputs, mixtures, targets, strict=False):
             record = separate_one(run.separator(), request, path, audio, files, suffix)
             result = dataclasses.replace(result, files=(*result.files, record))
             write_json(result.run_json, result.to_json())

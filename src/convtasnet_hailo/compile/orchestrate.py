@@ -19,8 +19,7 @@ from ..dfc.worker import probe_interpreter
 from ..errors import UserError
 from ..export.exporter import export_plan
 from ..export.manifest import Manifest, read_manifest
-from ..files import sha256_file
-from ..files import write_text_atomically
+from ..files import sha256_file, write_text_atomically
 from ..guard import check_run_files
 from ..model.source import ModelSource
 from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, refuse_float_only
@@ -101,8 +100,9 @@ def exec_mode(options: CompileOptions) -> ExecMode:
     return mode
 
 
-def _execution(options: CompileOptions, mode: ExecMode, root: Path, summary: TsvWriter,
-               executor: CaseExecutor) -> Execution:
+def _execution(
+    options: CompileOptions, mode: ExecMode, root: Path, summary: TsvWriter, executor: CaseExecutor
+) -> Execution:
     return Execution(mode, root, summary, options.hw_arch, executor, options.hailo_python, options.timeout_s)
 
 
@@ -174,17 +174,29 @@ class GridOutcome:
     covering: dict | None
 
 
-def write_case_list(run_dir: Path, profile: GridProfile, hw_arch: str, cases: list[str] = (),
-                    stage_maps: dict | None = None) -> None:
+def write_case_list(
+    run_dir: Path, profile: GridProfile, hw_arch: str, cases: list[str] = (), stage_maps: dict | None = None
+) -> None:
     """``cases.json``: written first (the profile, so that ``--resume`` knows the folder as a grid's
     and which), and again with the case list once every configuration is prepared."""
-    write_text_atomically(run_dir / GRID_MARKER, json.dumps(
-        {"profile": profile.name, "path": profile.path, "hw_arch": hw_arch, "cases": list(cases),
-         "stage_maps": stage_maps or {}}, indent=1))
+    write_text_atomically(
+        run_dir / GRID_MARKER,
+        json.dumps(
+            {
+                "profile": profile.name,
+                "path": profile.path,
+                "hw_arch": hw_arch,
+                "cases": list(cases),
+                "stage_maps": stage_maps or {},
+            },
+            indent=1,
+        ),
+    )
 
 
-def run_grid(request: GridRequest, run_dir: Path, audio: list[np.ndarray], mode: ExecMode,
-             executor: CaseExecutor) -> GridOutcome:
+def run_grid(
+    request: GridRequest, run_dir: Path, audio: list[np.ndarray], mode: ExecMode, executor: CaseExecutor
+) -> GridOutcome:
     """Every configuration's cases prepared (export, calibration, jobs), run, and reported."""
     profile, hw_arch = request.profile, request.options.hw_arch
     summary_path = run_dir / GRID_SUMMARY[profile.path]
@@ -198,8 +210,13 @@ def run_grid(request: GridRequest, run_dir: Path, audio: list[np.ndarray], mode:
         for block_chan in profile.block_chans:
             cases, stage_maps[(tile_w, block_chan)] = _grid_configuration(grid, tile_w, block_chan)
             prepared += cases
-    write_case_list(run_dir, profile, hw_arch, [p.job.run_tag for p in prepared],
-                    {f"t{w}_b{c}": m for (w, c), m in stage_maps.items()})
+    write_case_list(
+        run_dir,
+        profile,
+        hw_arch,
+        [p.job.run_tag for p in prepared],
+        {f"t{w}_b{c}": m for (w, c), m in stage_maps.items()},
+    )
     execute(prepared, _execution(request.options, mode, run_dir, summary, executor), skip)
     from ..runs.run_folder import read_tsv
 
@@ -215,14 +232,34 @@ def _grid_configuration(grid: _GridRun, tile_w: int, block_chan: int) -> tuple[l
     full_chain, path_stages = grid_plan(source.model, profile.path, block_chan or None)
     export = export_plan(full_chain, tile_w, run_dir / "export" / tag, source.to_json())
     selected = select_stages(path_stages, profile)
-    calib = make_calibration(full_chain, tile_w, grid.audio, run_dir / "calib" / tag, grid.request.options.calib_count,
-                             tensors={p.name for s in selected for p in s.inputs})
-    cases = [GridCase(run_tag(s.name, tile_w, block_chan, v.name), profile.path, s.name, tile_w, block_chan,
-                      v.name) for s in selected for v in profile.variants]
-    prepared = prepare_cases(cases, ExportCases(export.manifest, run_dir / "export" / tag, calib, grid.scripts,
-                                                grid.request.options.hw_arch, run_dir, run_dir / "cases"))
-    log.info(f"{tag}: {len(path_stages)} stages on the {profile.path} side, {len(selected)} selected, "
-                f"{len(cases)} case(s)")
+    calib = make_calibration(
+        full_chain,
+        tile_w,
+        grid.audio,
+        run_dir / "calib" / tag,
+        grid.request.options.calib_count,
+        tensors={p.name for s in selected for p in s.inputs},
+    )
+    cases = [
+        GridCase(run_tag(s.name, tile_w, block_chan, v.name), profile.path, s.name, tile_w, block_chan, v.name)
+        for s in selected
+        for v in profile.variants
+    ]
+    prepared = prepare_cases(
+        cases,
+        ExportCases(
+            export.manifest,
+            run_dir / "export" / tag,
+            calib,
+            grid.scripts,
+            grid.request.options.hw_arch,
+            run_dir,
+            run_dir / "cases",
+        ),
+    )
+    log.info(
+        f"{tag}: {len(path_stages)} stages on the {profile.path} side, {len(selected)} selected, {len(cases)} case(s)"
+    )
     return prepared, _stage_map(path_stages, selected)
 
 
@@ -242,8 +279,10 @@ def precision_lines(precision_dir: Path | None, stages: list[str]) -> dict[str, 
         raise UserError(f"--precision {precision_dir} is not a folder; pass the model_scripts/ folder `noise` wrote")
     missing = [s for s in stages if not (precision_dir / f"{s}.alls").is_file()]
     if missing:
-        raise UserError(f"--precision {precision_dir} has no {missing[0]}.alls ({len(missing)} stage(s) missing): run "
-                        "`noise` on this model and plan")
+        raise UserError(
+            f"--precision {precision_dir} has no {missing[0]}.alls ({len(missing)} stage(s) missing): run "
+            "`noise` on this model and plan"
+        )
     return {s: (precision_dir / f"{s}.alls").read_text() for s in stages}
 
 
@@ -269,15 +308,34 @@ def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor)
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts = write_scripts((variant,), out_dir / "scripts")
     tile_w, block_chan = manifest.tile_w, manifest.plan.options.block_chan or 0
-    cases = [GridCase(run_tag(s.name, tile_w, block_chan, variant.name), manifest.plan.path.value, s.name, tile_w,
-                      block_chan, variant.name) for s in plan.stages]
+    cases = [
+        GridCase(
+            run_tag(s.name, tile_w, block_chan, variant.name),
+            manifest.plan.path.value,
+            s.name,
+            tile_w,
+            block_chan,
+            variant.name,
+        )
+        for s in plan.stages
+    ]
     packing = manifest.packing or pack_stages([s.name for s in plan.stages], networks_per_group=1)
     resolve_mode(packing.mode.value, max(len(g.networks) for g in packing.network_groups), options.hw_arch)
     joined = [(g.name, g.networks) for g in packing.network_groups if len(g.networks) > 1]
-    prepared = prepare_cases(cases, ExportCases(
-        manifest, request.export_dir, calib, scripts, options.hw_arch, request.export_dir, out_dir,
-        har_only=frozenset(s for _, stages in joined for s in stages),
-        stage_lines=precision_lines(request.precision_dir, [s.name for s in plan.stages])))
+    prepared = prepare_cases(
+        cases,
+        ExportCases(
+            manifest,
+            request.export_dir,
+            calib,
+            scripts,
+            options.hw_arch,
+            request.export_dir,
+            out_dir,
+            har_only=frozenset(s for _, stages in joined for s in stages),
+            stage_lines=precision_lines(request.precision_dir, [s.name for s in plan.stages]),
+        ),
+    )
     summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
     run = _execution(options, mode, request.export_dir, summary, executor)
     rows = execute(prepared, run)
@@ -302,31 +360,50 @@ def _staged_export(request: CompileRequest) -> tuple[Manifest, ModelSource, Stag
     return manifest, source, plan
 
 
-def _compile_calibration(request: CompileRequest, manifest: Manifest, source: ModelSource, plan: StagePlan,
-                         out_dir: Path) -> dict[str, Path]:
+def _compile_calibration(
+    request: CompileRequest, manifest: Manifest, source: ModelSource, plan: StagePlan, out_dir: Path
+) -> dict[str, Path]:
     """The calibration files of the plan's stage inputs (in the export's calib/ folder), once the
     inputs and the outputs in ``out_dir`` are checked."""
     audio_paths = request.options.audio
     audio = calibration_audio(audio_paths, source.model.config.sample_rate)
-    check_run_files(source.given() + [("--export-dir", request.export_dir), ("--precision", request.precision_dir)]
-                    + [("the --calib input", p) for p in audio_paths], [out_dir / "compile_summary.tsv"])
+    check_run_files(
+        source.given()
+        + [("--export-dir", request.export_dir), ("--precision", request.precision_dir)]
+        + [("the --calib input", p) for p in audio_paths],
+        [out_dir / "compile_summary.tsv"],
+    )
     full_chain = build_plan(source.model, manifest.plan.options, PlanPath.FULL_CHAIN)
-    return make_calibration(full_chain, manifest.tile_w, audio, request.export_dir / "calib",
-                            request.options.calib_count, tensors={p.name for s in plan.stages for p in s.inputs})
+    return make_calibration(
+        full_chain,
+        manifest.tile_w,
+        audio,
+        request.export_dir / "calib",
+        request.options.calib_count,
+        tensors={p.name for s in plan.stages for p in s.inputs},
+    )
 
 
-def _join_packs(joined: list[tuple[str, tuple[str, ...]]], rows: list[dict], prepared: list[PreparedCase],
-                run: Execution, tag_fields: tuple[int, int, str]) -> list[dict]:
+def _join_packs(
+    joined: list[tuple[str, tuple[str, ...]]],
+    rows: list[dict],
+    prepared: list[PreparedCase],
+    run: Execution,
+    tag_fields: tuple[int, int, str],
+) -> list[dict]:
     """Each pack whose stages all compiled (or, in a dry run, were written) joined into one HEF:
     its summary rows; ``tag_fields`` (tile width, channel block, variant) name the packs' run tags.
     A dry run writes the pack jobs too (run them after their stages' jobs on the SDK machine)."""
     ready = {r["stage"] for r in rows if r["status"] in ("compiled", "reused", "dry-run")}
-    packs = prepare_packs([(name, stages) for name, stages in joined if set(stages) <= ready], prepared, run.hw_arch,
-                          *tag_fields)
+    packs = prepare_packs(
+        [(name, stages) for name, stages in joined if set(stages) <= ready], prepared, run.hw_arch, *tag_fields
+    )
     if not packs:
         return []
-    log.info(f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
-               "into one HEF each")
+    log.info(
+        f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
+        "into one HEF each"
+    )
     return execute(packs, run)
 
 
@@ -343,23 +420,39 @@ def _inside(out_dir: Path, path: str) -> str:
     return absolute.relative_to(root).as_posix() if root in absolute.parents else path
 
 
-def write_compile_manifest(out_dir: Path, hw_arch: str, record: PlanRecord, variant: str, rows: list[dict],
-                           pack_rows: list[dict], packing: Packing) -> None:
+def write_compile_manifest(
+    out_dir: Path,
+    hw_arch: str,
+    record: PlanRecord,
+    variant: str,
+    rows: list[dict],
+    pack_rows: list[dict],
+    packing: Packing,
+) -> None:
     fields = {f.name for f in dataclasses.fields(StageArtifacts)} - {"hef_sha256"}
 
     def artifacts(row: dict) -> StageArtifacts:
-        recorded = {k: _inside(out_dir, row[k]) if k in PATH_FIELDS else row[k]
-                    for k in fields if row.get(k) is not None}
-        return StageArtifacts(**recorded,
-                              hef_sha256=sha256_file(Path(row["hef_path"])) if row.get("hef_path") else None)
+        recorded = {
+            k: _inside(out_dir, row[k]) if k in PATH_FIELDS else row[k] for k in fields if row.get(k) is not None
+        }
+        return StageArtifacts(
+            **recorded, hef_sha256=sha256_file(Path(row["hef_path"])) if row.get("hef_path") else None
+        )
 
     stages_of = {g.name: g.networks for g in packing.network_groups}
     by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
     versions = sorted({r["sdk_version"] for r in rows + pack_rows if r.get("sdk_version")})
-    CompileManifest(hw_arch, record.tile_w, record.options.block_chan, variant,
-                    {r["stage"]: artifacts(r) for r in rows},
-                    {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
-                    packing.mode.value, record, ", ".join(versions) or None).write(out_dir)
+    CompileManifest(
+        hw_arch,
+        record.tile_w,
+        record.options.block_chan,
+        variant,
+        {r["stage"]: artifacts(r) for r in rows},
+        {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
+        packing.mode.value,
+        record,
+        ", ".join(versions) or None,
+    ).write(out_dir)
 
 
 #: The file every grid run writes first (``write_case_list``): what marks a folder as a grid's for ``--resume``.
@@ -371,8 +464,12 @@ def check_resumable(run_dir: Path, profile: GridProfile) -> None:
     the same path and profile wrote."""
     recorded = read_json(run_dir / GRID_MARKER, "grid case list", "start a new grid")
     if not isinstance(recorded, dict):
-        raise UserError(f"--resume {run_dir}: cases.json holds a JSON {type(recorded).__name__}, not a grid's case "
-                        "list; start a new grid")
+        raise UserError(
+            f"--resume {run_dir}: cases.json holds a JSON {type(recorded).__name__}, not a grid's case "
+            "list; start a new grid"
+        )
     if (recorded.get("path"), recorded.get("profile")) != (profile.path, profile.name):
-        raise UserError(f"--resume {run_dir} holds grid {recorded.get('path')} --profile {recorded.get('profile')}, "
-                        f"not {profile.path} --profile {profile.name}; pass the matching path and profile")
+        raise UserError(
+            f"--resume {run_dir} holds grid {recorded.get('path')} --profile {recorded.get('profile')}, "
+            f"not {profile.path} --profile {profile.name}; pass the matching path and profile"
+        )

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..dfc.model_script import ScriptVariant
 from ..errors import UserError
 from ..guard import regular_file
-from ..dfc.model_script import ScriptVariant
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,8 +51,10 @@ def load_profile(path_name: str, profile: str, grid_file: Path | None = None) ->
         raise UserError(f"cannot read grid {grid_file}: {exc}") from None
     section = data.get(path_name, {})
     if not isinstance(section, dict) or profile not in section or not isinstance(section[profile], dict):
-        raise UserError(f"grid {grid_file} has no profile {path_name}.{profile}; it has: "
-                        f"{', '.join(f'{path_name}.{p}' for p in section if isinstance(section, dict)) or 'none'}")
+        raise UserError(
+            f"grid {grid_file} has no profile {path_name}.{profile}; it has: "
+            f"{', '.join(f'{path_name}.{p}' for p in section if isinstance(section, dict)) or 'none'}"
+        )
     spec = section[profile]
     declared = data.get("variants", {"default": []})
     if not isinstance(declared, dict) or not all(isinstance(v, list) for v in declared.values()):
@@ -60,8 +62,10 @@ def load_profile(path_name: str, profile: str, grid_file: Path | None = None) ->
     try:
         variants = tuple(ScriptVariant(name, tuple(declared[name])) for name in spec.get("variants", ["default"]))
     except KeyError as exc:
-        raise UserError(f"grid {grid_file}: profile {path_name}.{profile} names unknown variant {exc}; "
-                        f"declared: {', '.join(declared)}") from None
+        raise UserError(
+            f"grid {grid_file}: profile {path_name}.{profile} names unknown variant {exc}; "
+            f"declared: {', '.join(declared)}"
+        ) from None
     except ValueError as exc:
         raise UserError(f"grid {grid_file}: {exc}") from None
     stages = spec.get("stages", "all")
@@ -70,11 +74,20 @@ def load_profile(path_name: str, profile: str, grid_file: Path | None = None) ->
     for key in ("tile_w", "block_chan"):
         values = spec.get(key, [])
         if not values or any(not isinstance(v, int) or v < 0 or (key == "tile_w" and v == 0) for v in values):
-            raise UserError(f"grid {grid_file}: {path_name}.{profile}.{key} must be a list of "
-                            f"{'positive' if key == 'tile_w' else 'non-negative'} integers, got {values!r}")
+            raise UserError(
+                f"grid {grid_file}: {path_name}.{profile}.{key} must be a list of "
+                f"{'positive' if key == 'tile_w' else 'non-negative'} integers, got {values!r}"
+            )
     blocks = spec.get("blocks")
-    return GridProfile(path_name, profile, tuple(spec["tile_w"]), tuple(spec["block_chan"]), variants, stages,
-                       tuple(blocks) if blocks is not None else None)
+    return GridProfile(
+        path_name,
+        profile,
+        tuple(spec["tile_w"]),
+        tuple(spec["block_chan"]),
+        variants,
+        stages,
+        tuple(blocks) if blocks is not None else None,
+    )
 
 
 def structure_key(stage) -> tuple:

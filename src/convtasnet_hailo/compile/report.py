@@ -10,8 +10,17 @@ from pathlib import Path
 from ..files import write_text_atomically, written_atomically
 from ..runs.run_folder import TsvWriter
 
-REPORT_COLUMNS = ["tile_w", "block_chan", "variant", "cases", "hef_success", "failed", "not_run", "pass_rate",
-                  "top_failure"]
+REPORT_COLUMNS = [
+    "tile_w",
+    "block_chan",
+    "variant",
+    "cases",
+    "hef_success",
+    "failed",
+    "not_run",
+    "pass_rate",
+    "top_failure",
+]
 
 
 def _passed(row: dict) -> bool:
@@ -30,10 +39,19 @@ def aggregate(rows: list[dict]) -> list[dict]:
         for r in ran:
             if not _passed(r):
                 failures[r.get("signature") or r.get("exception_type") or "unknown"] += 1
-        out.append({"tile_w": tile_w, "block_chan": block_chan, "variant": variant, "cases": len(members),
-                    "hef_success": passed, "failed": len(ran) - passed, "not_run": len(members) - len(ran),
-                    "pass_rate": passed / len(ran) if ran else None,
-                    "top_failure": max(failures, key=failures.get) if failures else ""})
+        out.append(
+            {
+                "tile_w": tile_w,
+                "block_chan": block_chan,
+                "variant": variant,
+                "cases": len(members),
+                "hef_success": passed,
+                "failed": len(ran) - passed,
+                "not_run": len(members) - len(ran),
+                "pass_rate": passed / len(ran) if ran else None,
+                "top_failure": max(failures, key=failures.get) if failures else "",
+            }
+        )
     return out
 
 
@@ -45,12 +63,21 @@ def covering_configuration(rows: list[dict], stage_maps: dict[tuple[int, int], d
     for (tile_w, block_chan), stages in stage_maps.items():
         chosen = {}
         for stage, representative in stages.items():
-            passing = [r for r in rows if r["stage"] == representative and int(r["tile_w"]) == tile_w
-                       and int(r["block_chan"]) == block_chan and _passed(r)]
+            passing = [
+                r
+                for r in rows
+                if r["stage"] == representative
+                and int(r["tile_w"]) == tile_w
+                and int(r["block_chan"]) == block_chan
+                and _passed(r)
+            ]
             if not passing:
                 break
-            chosen[stage] = {"variant": passing[0]["variant"], "compiled_as": representative,
-                             "hef": passing[0].get("hef_path", "") if representative == stage else ""}
+            chosen[stage] = {
+                "variant": passing[0]["variant"],
+                "compiled_as": representative,
+                "hef": passing[0].get("hef_path", "") if representative == stage else "",
+            }
         else:
             key = (len(stages), -tile_w)
             if best is None or key < best[0]:
@@ -65,8 +92,12 @@ def write_report(run_dir: Path, rows: list[dict], stages_by_config: dict[tuple[i
         writer.append(line)
     _heatmap(run_dir / "grid_report.png", table)
     covering = covering_configuration(rows, stages_by_config)
-    write_text_atomically(run_dir / "covering_manifest.json", json.dumps(
-        covering or {"covering": None, "reason": "no configuration has a passing HEF for every stage"}, indent=1))
+    write_text_atomically(
+        run_dir / "covering_manifest.json",
+        json.dumps(
+            covering or {"covering": None, "reason": "no configuration has a passing HEF for every stage"}, indent=1
+        ),
+    )
     return {"table": table, "covering": covering}
 
 

@@ -22,8 +22,7 @@ from ..dfc.model_script import ScriptVariant, joint_script, stated
 from ..dfc.remote import absolute_result, job_inputs, run_case
 from ..errors import UserError
 from ..export.manifest import Manifest
-from ..files import sha256_file
-from ..files import write_text_atomically
+from ..files import sha256_file, write_text_atomically
 from ..runs.run_folder import TsvWriter, read_tsv
 from ..tasks.base import CaseExecutor, Task, TaskFailure
 from ..tasks.files import unpack
@@ -31,10 +30,30 @@ from .profile import GridCase, run_tag
 
 log = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = ["run_tag", "stage", "path", "tile_w", "block_chan", "variant", "hw_arch", "status",
-                   "har_success", "hef_success", "exception_type", "failure_head", "signature", "log", "hef_log",
-                   "failure_file", "har_path", "hef_path", "seconds_parse", "seconds_optimize", "seconds_compile",
-                   "sdk_version"]
+SUMMARY_COLUMNS = [
+    "run_tag",
+    "stage",
+    "path",
+    "tile_w",
+    "block_chan",
+    "variant",
+    "hw_arch",
+    "status",
+    "har_success",
+    "hef_success",
+    "exception_type",
+    "failure_head",
+    "signature",
+    "log",
+    "hef_log",
+    "failure_file",
+    "har_path",
+    "hef_path",
+    "seconds_parse",
+    "seconds_optimize",
+    "seconds_compile",
+    "sdk_version",
+]
 
 
 class ExecMode(str, enum.Enum):
@@ -105,22 +124,37 @@ def _prepare_case(case: GridCase, export: ExportCases) -> PreparedCase:
     onnx_path = export.export_dir / entry.file
     root, calib_files = export.root, export.calib_files
     calib = tuple(str(calib_files[p.name].relative_to(root)) for p in entry.inputs)
-    script = stated(export.scripts[case.variant].read_text() + export.stage_lines.get(case.stage, ""),
-                    calibration_count(calib_files[p.name] for p in entry.inputs))
+    script = stated(
+        export.scripts[case.variant].read_text() + export.stage_lines.get(case.stage, ""),
+        calibration_count(calib_files[p.name] for p in entry.inputs),
+    )
     job = CompileJob(
-        stage=case.stage, onnx_path=str(onnx_path.relative_to(root)), input_names=tuple(p.name for p in entry.inputs),
-        input_shapes=tuple(p.shape for p in entry.inputs), end_node_names=end_node_names(onnx_path),
-        hw_arch=export.hw_arch, script_text=script,
+        stage=case.stage,
+        onnx_path=str(onnx_path.relative_to(root)),
+        input_names=tuple(p.name for p in entry.inputs),
+        input_shapes=tuple(p.shape for p in entry.inputs),
+        end_node_names=end_node_names(onnx_path),
+        hw_arch=export.hw_arch,
+        script_text=script,
         out_dir=str(export.out_dir.relative_to(root)),
-        run_tag=case.run_tag, calib_paths=calib, compile_hef=case.stage not in export.har_only)
+        run_tag=case.run_tag,
+        calib_paths=calib,
+        compile_hef=case.stage not in export.har_only,
+    )
     digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, export.hw_arch, job.compile_hef]).encode())
     for path in job.calib_paths:
         digest.update(sha256_file(root / path).encode())
     return PreparedCase(case, job, digest.hexdigest())
 
 
-def prepare_packs(packs: list[tuple[str, tuple[str, ...]]], stage_cases: list[PreparedCase], hw_arch: str,
-                  tile_w: int, block_chan: int, variant: str) -> list[PreparedCase]:
+def prepare_packs(
+    packs: list[tuple[str, tuple[str, ...]]],
+    stage_cases: list[PreparedCase],
+    hw_arch: str,
+    tile_w: int,
+    block_chan: int,
+    variant: str,
+) -> list[PreparedCase]:
     """One join-and-compile job per pack of several stages, from its stages' HAR-only jobs
     (a pack is compiled again when any of its stages changed)."""
     by_stage = {p.case.stage: p for p in stage_cases}
@@ -128,10 +162,18 @@ def prepare_packs(packs: list[tuple[str, tuple[str, ...]]], stage_cases: list[Pr
     for pack, stages in packs:
         members = [by_stage[s] for s in stages]
         tag = run_tag(pack, tile_w, block_chan, variant)
-        job = PackJob(pack, tuple(str(Path(m.job.out_dir) / f"{m.job.run_tag}.har") for m in members), stages, hw_arch,
-                      members[0].job.out_dir, tag, script_text=joint_script(members[0].job.script_text))
-        digest = hashlib.sha256(json.dumps([m.fingerprint for m in members] + [hw_arch, job.script_text])
-                                .encode()).hexdigest()
+        job = PackJob(
+            pack,
+            tuple(str(Path(m.job.out_dir) / f"{m.job.run_tag}.har") for m in members),
+            stages,
+            hw_arch,
+            members[0].job.out_dir,
+            tag,
+            script_text=joint_script(members[0].job.script_text),
+        )
+        digest = hashlib.sha256(
+            json.dumps([m.fingerprint for m in members] + [hw_arch, job.script_text]).encode()
+        ).hexdigest()
         case = GridCase(tag, members[0].case.path, pack, tile_w, block_chan, variant)
         prepared.append(PreparedCase(case, job, digest))
     return prepared
@@ -139,8 +181,16 @@ def prepare_packs(packs: list[tuple[str, tuple[str, ...]]], stage_cases: list[Pr
 
 def _row(prepared: PreparedCase, hw_arch: str, status: str, result: CompileResult | None) -> dict:
     case = prepared.case
-    row = {"run_tag": case.run_tag, "stage": case.stage, "path": case.path, "tile_w": case.tile_w,
-           "block_chan": case.block_chan, "variant": case.variant, "hw_arch": hw_arch, "status": status}
+    row = {
+        "run_tag": case.run_tag,
+        "stage": case.stage,
+        "path": case.path,
+        "tile_w": case.tile_w,
+        "block_chan": case.block_chan,
+        "variant": case.variant,
+        "hw_arch": hw_arch,
+        "status": status,
+    }
     if result is not None:
         row.update(result.to_json())
         row["status"] = status
@@ -154,8 +204,9 @@ def _product(job: CompileJob | PackJob, root: Path) -> Path:
 
 def _already_compiled(prepared: PreparedCase, root: Path) -> bool:
     stamp = root / prepared.job.out_dir / f"{prepared.job.run_tag}.inputs"
-    return (_product(prepared.job, root).is_file() and stamp.is_file()
-            and stamp.read_text().strip() == prepared.fingerprint)
+    return (
+        _product(prepared.job, root).is_file() and stamp.is_file() and stamp.read_text().strip() == prepared.fingerprint
+    )
 
 
 def _reused(job: CompileJob | PackJob, root: Path) -> CompileResult:
@@ -208,8 +259,10 @@ def execute(prepared: list[PreparedCase], run: Execution, skip: set[str] = froze
     for task, outcome in run.executor.run(tasks):
         finished(_case_row(by_tag[task.key], outcome, run.mode, run.root, run.hw_arch))
     if run.mode is ExecMode.DRY_RUN:
-        log.info(f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
-                   f"`python -m convtasnet_hailo.dfc.worker jobs/<case>.json` from {run.root})")
+        log.info(
+            f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
+            f"`python -m convtasnet_hailo.dfc.worker jobs/<case>.json` from {run.root})"
+        )
     return rows
 
 

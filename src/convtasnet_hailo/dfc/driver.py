@@ -21,8 +21,8 @@ from typing import Any
 
 from ..errors import UserError
 from ..files import write_bytes_atomically, write_text_atomically
-from .failures import Failure, from_exception
 from ..hailo.layout import dfc_net_name, input_layer_feed
+from .failures import Failure, from_exception
 
 SDK_MODULE = "hailo_sdk_client"
 #: Targets seen in the DFC's SUPPORTED_HW_ARCHS (docs/hailo_facts.md, "Compiler API": DFC 3.29).
@@ -43,9 +43,11 @@ def import_sdk():
         raise UserError(SDK_MISSING) from None
     except Exception as exc:  # a broken install raises anything at import (a binding, a missing library)
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise UserError(f"the Hailo Dataflow Compiler ({SDK_MODULE}) is installed but fails at import "
-                        f"({type(exc).__name__}: {first}); repair or reinstall its wheel, or pass --hailo-python "
-                        "with the Python of a venv where it imports") from None
+        raise UserError(
+            f"the Hailo Dataflow Compiler ({SDK_MODULE}) is installed but fails at import "
+            f"({type(exc).__name__}: {first}); repair or reinstall its wheel, or pass --hailo-python "
+            "with the Python of a venv where it imports"
+        ) from None
 
 
 def sdk_version(sdk) -> str:
@@ -63,9 +65,11 @@ def check_target(sdk, hw_arch: str) -> None:
     targets = DFC_TARGETS.get(version.split(".")[0])
     if targets is not None and hw_arch not in targets:
         wanted = next((major for major, archs in DFC_TARGETS.items() if hw_arch in archs), "?")
-        raise UserError(f"--hw-arch {hw_arch} needs the Dataflow Compiler {wanted}.x; this one is {version}, which "
-                        f"targets {', '.join(targets)} (install the DFC {wanted}.x wheel from "
-                        "https://hailo.ai/developer-zone/ in its own venv and pass --hailo-python)")
+        raise UserError(
+            f"--hw-arch {hw_arch} needs the Dataflow Compiler {wanted}.x; this one is {version}, which "
+            f"targets {', '.join(targets)} (install the DFC {wanted}.x wheel from "
+            "https://hailo.ai/developer-zone/ in its own venv and pass --hailo-python)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +96,7 @@ class CompileJob:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "CompileJob":
+    def from_json(cls, data: dict[str, Any]) -> CompileJob:
         data = dict(data)
         for key in ("input_names", "end_node_names", "calib_paths"):
             data[key] = tuple(data.get(key, ()))
@@ -125,10 +129,15 @@ class CompileResult:
 
     def record_failure(self, failure: Failure, out_dir: Path) -> None:
         self.exception_type, self.failure_head, self.signature = (
-            failure.exception_type, failure.failure_head, failure.signature)
+            failure.exception_type,
+            failure.failure_head,
+            failure.signature,
+        )
         path = out_dir / f"{self.run_tag}_compile_failure.txt"
-        path.write_text(f"exception_type: {failure.exception_type}\nfailure_head: {failure.failure_head}\n"
-                        f"signature: {failure.signature}\n")
+        path.write_text(
+            f"exception_type: {failure.exception_type}\nfailure_head: {failure.failure_head}\n"
+            f"signature: {failure.signature}\n"
+        )
         self.failure_file = str(path)
 
     @property
@@ -163,14 +172,14 @@ class PackJob:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "PackJob":
+    def from_json(cls, data: dict[str, Any]) -> PackJob:
         data = dict(data)
         for key in ("har_paths", "stages"):
             data[key] = tuple(data[key])
         return cls(**data)
 
 
-def job_from_json(data: dict[str, Any]) -> "CompileJob | PackJob":
+def job_from_json(data: dict[str, Any]) -> CompileJob | PackJob:
     return PackJob.from_json(data) if data.get("kind") == "pack" else CompileJob.from_json(data)
 
 
@@ -203,8 +212,10 @@ def _calibration_feed(runner, job: CompileJob):
 #: The layer arguments `noise` writes with ONNX node names: ``quantization_param(<node>, ...)`` /
 #: ``quantization_param([<node>, ...], ...)`` and ``activation_clipping, layers=[<node>, ...]``.
 _LAYER_PARAM = re.compile(r"^(\s*quantization_param\(\s*)(\[[^\]]*\]|[^,\s)\[{]+)(.*)$")
-_CLIP_LAYERS = re.compile(r"^(\s*pre_quantization_optimization\(\s*activation_clipping\s*,\s*layers\s*=\s*)"
-                          r"(\[[^\]]*\])(.*)$")
+_CLIP_LAYERS = re.compile(
+    r"^(\s*pre_quantization_optimization\(\s*activation_clipping\s*,\s*layers\s*=\s*)"
+    r"(\[[^\]]*\])(.*)$"
+)
 
 
 def _layers_holding(argument: str, owner: dict[str, str], layers: dict, net_name: str) -> str:
@@ -256,8 +267,12 @@ def hef_multi_context(hef_path: Path) -> bool | None:
     try:
         handle = HEF(str(hef_path))
     except Exception as exc:  # HailoRTException, e.g. status 92 HAILO_HEF_NOT_SUPPORTED
-        logging.getLogger(__name__).warning("the HailoRT here cannot read %s (%s: %s); its context count stays "
-                                            "unknown", Path(hef_path).name, type(exc).__name__, exc)
+        logging.getLogger(__name__).warning(
+            "the HailoRT here cannot read %s (%s: %s); its context count stays unknown",
+            Path(hef_path).name,
+            type(exc).__name__,
+            exc,
+        )
         return None
     return any(info.is_multi_context for info in handle.get_network_groups_infos())
 
@@ -268,8 +283,13 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
     sdk = sdk or import_sdk()
     out_dir = Path(job.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = CompileResult(job.run_tag, job.stage, sdk_version=sdk_version(sdk),
-                           log=str(out_dir / f"{job.run_tag}.log"), hef_log=str(out_dir / f"{job.run_tag}_hef.log"))
+    result = CompileResult(
+        job.run_tag,
+        job.stage,
+        sdk_version=sdk_version(sdk),
+        log=str(out_dir / f"{job.run_tag}.log"),
+        hef_log=str(out_dir / f"{job.run_tag}_hef.log"),
+    )
     log_path, hef_log_path = Path(result.log), Path(result.hef_log)
     log_path.write_text(f"stage {job.stage} ({job.run_tag}) hw_arch {job.hw_arch}, SDK {result.sdk_version}\n")
     phase = "parse"
@@ -278,9 +298,12 @@ def compile_stage(job: CompileJob, sdk=None) -> CompileResult:
             started = time.perf_counter()
             runner = sdk.ClientRunner(hw_arch=job.hw_arch)
             runner.translate_onnx_model(
-                job.onnx_path, job.net_name, start_node_names=list(job.input_names),
+                job.onnx_path,
+                job.net_name,
+                start_node_names=list(job.input_names),
                 end_node_names=list(job.end_node_names),
-                net_input_shapes={n: list(s) for n, s in zip(job.input_names, job.input_shapes)})
+                net_input_shapes={n: list(s) for n, s in zip(job.input_names, job.input_shapes, strict=False)},
+            )
             parsed = out_dir / f"{job.run_tag}_parsed.har"
             runner.save_har(str(parsed))
             result.seconds_parse = time.perf_counter() - started
@@ -318,11 +341,19 @@ def compile_pack(job: PackJob, sdk=None) -> CompileResult:
     sdk = sdk or import_sdk()
     out_dir = Path(job.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = CompileResult(job.run_tag, job.pack, har_success=True, sdk_version=sdk_version(sdk),
-                           log=str(out_dir / f"{job.run_tag}.log"), hef_log=str(out_dir / f"{job.run_tag}_hef.log"))
+    result = CompileResult(
+        job.run_tag,
+        job.pack,
+        har_success=True,
+        sdk_version=sdk_version(sdk),
+        log=str(out_dir / f"{job.run_tag}.log"),
+        hef_log=str(out_dir / f"{job.run_tag}_hef.log"),
+    )
     hef_log_path = Path(result.hef_log)
-    hef_log_path.write_text(f"pack {job.pack} ({job.run_tag}): join {', '.join(job.stages)}; hw_arch {job.hw_arch}; "
-                            f"joint model script:\n{job.script_text}")
+    hef_log_path.write_text(
+        f"pack {job.pack} ({job.run_tag}): join {', '.join(job.stages)}; hw_arch {job.hw_arch}; "
+        f"joint model script:\n{job.script_text}"
+    )
     try:
         with _captured(hef_log_path):
             started = time.perf_counter()
@@ -342,7 +373,7 @@ def compile_pack(job: PackJob, sdk=None) -> CompileResult:
     return result
 
 
-def run_job(job: "CompileJob | PackJob", sdk=None) -> CompileResult:
+def run_job(job: CompileJob | PackJob, sdk=None) -> CompileResult:
     return compile_pack(job, sdk) if isinstance(job, PackJob) else compile_stage(job, sdk)
 
 

@@ -12,8 +12,19 @@ import re
 
 #: Lines that mark the real cause in DFC logs and messages (docs/hailo_facts.md, "Errors seen").
 FAILURE_MARKERS = (
-    "Agent infeasible", "Mapping Failed", "No successful assignments", "Unsupported", "not supported",
-    "Failed to", "failed", "Error", "error", "Exception", "Timeout", "timed out", "infeasible",
+    "Agent infeasible",
+    "Mapping Failed",
+    "No successful assignments",
+    "Unsupported",
+    "not supported",
+    "Failed to",
+    "failed",
+    "Error",
+    "error",
+    "Exception",
+    "Timeout",
+    "timed out",
+    "infeasible",
 )
 _CLASS_IN_TEXT = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:Exception|Error|NonFixable))\b")
 _VOLATILE = re.compile(r"(0x[0-9a-fA-F]+|\d+(\.\d+)?|'[^']*'|\"[^\"]*\"|\b[a-z_]+\d+\b)")

@@ -70,8 +70,12 @@ class CompileManifest:
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / COMPILE_MANIFEST
-        data = {"format": FORMAT, "format_version": VERSION, **dataclasses.asdict(self),
-                "plan": self.plan.to_json() if self.plan is not None else None}
+        data = {
+            "format": FORMAT,
+            "format_version": VERSION,
+            **dataclasses.asdict(self),
+            "plan": self.plan.to_json() if self.plan is not None else None,
+        }
         write_text_atomically(path, json.dumps(data, indent=1, default=str) + "\n")
         return path
 
@@ -86,14 +90,25 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
         fields = {f.name for f in dataclasses.fields(StageArtifacts)}
         typed = lambda info: StageArtifacts(**{k: v for k, v in info.items() if k in fields})  # noqa: E731
         stages = {name: typed(info) for name, info in data["stages"].items()}
-        packs = {name: PackArtifacts(tuple(info["stages"]), typed(info["artifacts"]))
-                 for name, info in (data.get("packs") or {}).items()}
-        return CompileManifest(data["hw_arch"], data["tile_w"], data.get("block_chan"), data.get("variant", ""),
-                               stages, packs, data.get("execution_mode", ""),
-                               PlanRecord.from_json(data["plan"]) if data.get("plan") is not None else None,
-                               data.get("dfc_version"))
+        packs = {
+            name: PackArtifacts(tuple(info["stages"]), typed(info["artifacts"]))
+            for name, info in (data.get("packs") or {}).items()
+        }
+        return CompileManifest(
+            data["hw_arch"],
+            data["tile_w"],
+            data.get("block_chan"),
+            data.get("variant", ""),
+            stages,
+            packs,
+            data.get("execution_mode", ""),
+            PlanRecord.from_json(data["plan"]) if data.get("plan") is not None else None,
+            data.get("dfc_version"),
+        )
     except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again")
+        raise UserError(
+            f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again"
+        ) from None
 
 
 ARTIFACT_KINDS = {"hef": "HEF", "har": "optimized HAR"}
@@ -106,8 +121,10 @@ def within(directory: Path, recorded: str, what: str) -> Path:
     path = Path(recorded) if Path(recorded).is_absolute() else Path(directory) / recorded
     real = Path(os.path.realpath(path))
     if real != root and root not in real.parents:
-        raise UserError(f"{what}: {recorded} lies outside {directory}; a manifest there may only name files inside "
-                        "it (recompile into this folder)")
+        raise UserError(
+            f"{what}: {recorded} lies outside {directory}; a manifest there may only name files inside "
+            "it (recompile into this folder)"
+        )
     return path
 
 
@@ -120,12 +137,18 @@ def _recorded(directory: Path, kind: str) -> dict[str, Path]:
             recorded = artifacts.hef_path if kind == "hef" else artifacts.har_path
             if not recorded:
                 continue
-            found[name] = _checked(within(directory, recorded, f"stage {name}"),
-                                   artifacts.hef_sha256 if kind == "hef" else None, f"stage {name}")
+            found[name] = _checked(
+                within(directory, recorded, f"stage {name}"),
+                artifacts.hef_sha256 if kind == "hef" else None,
+                f"stage {name}",
+            )
     elif kind == "hef" and (directory / "covering_manifest.json").is_file():
         stages = json.loads((directory / "covering_manifest.json").read_text()).get("stages") or {}
-        found = {name: within(directory, info["hef"], f"stage {name}") for name, info in stages.items()
-                 if isinstance(info, dict) and isinstance(info.get("hef"), str) and info["hef"]}
+        found = {
+            name: within(directory, info["hef"], f"stage {name}")
+            for name, info in stages.items()
+            if isinstance(info, dict) and isinstance(info.get("hef"), str) and info["hef"]
+        }
     return found
 
 
@@ -141,13 +164,16 @@ def stage_artifacts(directory: Path, stages: list[str], kind: str) -> dict[str, 
     for stage in stages:
         if stage not in found:
             hits = sorted(directory.glob(f"{stage}.{kind}")) or sorted(
-                p for p in directory.glob(f"{stage}_t*.{kind}") if not p.name.endswith("_parsed.har"))
+                p for p in directory.glob(f"{stage}_t*.{kind}") if not p.name.endswith("_parsed.har")
+            )
             if hits:
                 found[stage] = hits[0]
     missing = [s for s in stages if s not in found or not found[s].is_file()]
     if missing:
-        raise UserError(f"stage {missing[0]} has no {what} in {directory} ({len(missing)} of {len(stages)} missing); "
-                        "run `convtasnet-hailo compile` for this export")
+        raise UserError(
+            f"stage {missing[0]} has no {what} in {directory} ({len(missing)} of {len(stages)} missing); "
+            "run `convtasnet-hailo compile` for this export"
+        )
     return {s: found[s] for s in stages}
 
 
@@ -162,8 +188,9 @@ class HefFile:
 
 def _checked(path: Path, sha256: str | None, what: str) -> Path:
     if sha256 and path.is_file() and sha256_file(path) != sha256:
-        raise UserError(f"{what}: {path.name} changed since it was compiled (sha256 differs from {COMPILE_MANIFEST}); "
-                        "recompile")
+        raise UserError(
+            f"{what}: {path.name} changed since it was compiled (sha256 differs from {COMPILE_MANIFEST}); recompile"
+        )
     return path
 
 
@@ -172,8 +199,11 @@ def hef_files(directory: Path, stages: list[str]) -> list[HefFile]:
     HEF of its own for every other stage (``stage_artifacts``), in plan order."""
     directory = Path(directory)
     compiled = read_compile_manifest(directory) if directory.is_dir() else None
-    packs = [(name, pack) for name, pack in (compiled.packs if compiled else {}).items()
-             if pack.artifacts.hef_path and set(pack.stages) <= set(stages)]
+    packs = [
+        (name, pack)
+        for name, pack in (compiled.packs if compiled else {}).items()
+        if pack.artifacts.hef_path and set(pack.stages) <= set(stages)
+    ]
     in_pack = {stage: (name, pack) for name, pack in packs for stage in pack.stages}
     alone = stage_artifacts(directory, [s for s in stages if s not in in_pack], "hef")
     dfc = compiled.dfc_version if compiled else None
@@ -183,8 +213,11 @@ def hef_files(directory: Path, stages: list[str]) -> list[HefFile]:
             name, pack = in_pack[stage]
             if name not in seen:
                 seen.add(name)
-                path = _checked(within(directory, pack.artifacts.hef_path, f"pack {name}"), pack.artifacts.hef_sha256,
-                                f"pack {name}")
+                path = _checked(
+                    within(directory, pack.artifacts.hef_path, f"pack {name}"),
+                    pack.artifacts.hef_sha256,
+                    f"pack {name}",
+                )
                 if not path.is_file():
                     raise UserError(f"pack {name}: its HEF {path} is missing; run `convtasnet-hailo compile` again")
                 files.append(HefFile(path, pack.stages, dfc or pack.artifacts.sdk_version))

@@ -9,9 +9,17 @@ from __future__ import annotations
 import dataclasses
 
 #: Directive families a variant may set; each maps to the .alls command of that name.
-DIRECTIVES = ("allocator_param", "resources_param", "performance_param", "context_switch_param",
-              "quantization_param", "model_optimization_flavor", "model_optimization_config",
-              "post_quantization_optimization", "pre_quantization_optimization")
+DIRECTIVES = (
+    "allocator_param",
+    "resources_param",
+    "performance_param",
+    "context_switch_param",
+    "quantization_param",
+    "model_optimization_flavor",
+    "model_optimization_config",
+    "post_quantization_optimization",
+    "pre_quantization_optimization",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,13 +34,14 @@ class ScriptVariant:
         for line in self.lines:
             command = line.split("(", 1)[0].strip()
             if "(" not in line or not line.rstrip().endswith(")") or command not in DIRECTIVES:
-                raise ValueError(f"model script variant {self.name!r}: {line!r} is not one of "
-                                 f"{', '.join(DIRECTIVES)}(...)")
+                raise ValueError(
+                    f"model script variant {self.name!r}: {line!r} is not one of {', '.join(DIRECTIVES)}(...)"
+                )
 
     def text(self, optimization_level: int | None = None) -> str:
         """The .alls text. Without a GPU the DFC drops to optimization level 0 anyway."""
         lines = list(self.lines)
-        if optimization_level is not None and not any(l.startswith("model_optimization_flavor") for l in lines):
+        if optimization_level is not None and not any(x.startswith("model_optimization_flavor") for x in lines):
             lines.append(f"model_optimization_flavor(optimization_level={optimization_level})")
         return "\n".join(lines) + ("\n" if lines else "")
 
@@ -62,8 +71,9 @@ def layer_list(layers: list[str]) -> str:
     return "[" + ", ".join(dict.fromkeys(layers)) + "]"
 
 
-def optimization_lines(equalization: bool, bias_correction: bool, clip_percentile: float | None,
-                       layers: list[str] = ()) -> list[str]:
+def optimization_lines(
+    equalization: bool, bias_correction: bool, clip_percentile: float | None, layers: list[str] = ()
+) -> list[str]:
     """The DFC lines that do what the ``hailo_quant`` emulation did (docs/hailo_facts.md, "Model
     optimization": the Model Zoo's alls syntax). Fine-tuning (QFT, optimization level 2) is not
     emulated, so it is disabled: the device then computes what the emulation predicts. Clipping
@@ -74,9 +84,13 @@ def optimization_lines(equalization: bool, bias_correction: bool, clip_percentil
         if not layers:
             raise ValueError("activation_clipping needs the layers it clips")
         low = round(100.0 - clip_percentile, 6)
-        lines.append(f"pre_quantization_optimization(activation_clipping, layers={layer_list(list(layers))}, "
-                     f"mode=percentile, clipping_values=[{low:g}, {clip_percentile:g}])")
-    lines.append(f"post_quantization_optimization(bias_correction, policy={'enabled' if bias_correction else 'disabled'})")
+        lines.append(
+            f"pre_quantization_optimization(activation_clipping, layers={layer_list(list(layers))}, "
+            f"mode=percentile, clipping_values=[{low:g}, {clip_percentile:g}])"
+        )
+    lines.append(
+        f"post_quantization_optimization(bias_correction, policy={'enabled' if bias_correction else 'disabled'})"
+    )
     lines.append("post_quantization_optimization(finetune, policy=disabled)")
     return lines
 
@@ -108,6 +122,5 @@ def joint_script(stage_script: str) -> str:
     """A joined pack's model script in the Model Zoo's form: one context, then the compile-time
     lines (``JOINT_DIRECTIVES``) of its stages' script; their quantization lines were used when each
     stage was optimized and are not repeated (the joined runners are already quantized)."""
-    kept = [line.strip() for line in stage_script.splitlines()
-            if line.split("(", 1)[0].strip() in JOINT_DIRECTIVES]
+    kept = [line.strip() for line in stage_script.splitlines() if line.split("(", 1)[0].strip() in JOINT_DIRECTIVES]
     return "\n".join([SINGLE_CONTEXT, *kept]) + "\n"

@@ -26,8 +26,14 @@ def job_inputs(job: CompileJob | PackJob) -> tuple[str, ...]:
     return (job.onnx_path, *job.calib_paths)
 
 
-def run_case(job_json: dict, mode: str, root: str | None = None, files: FileBundle | None = None,
-             hailo_python: str | None = None, timeout_s: float | None = None) -> dict:
+def run_case(
+    job_json: dict,
+    mode: str,
+    root: str | None = None,
+    files: FileBundle | None = None,
+    hailo_python: str | None = None,
+    timeout_s: float | None = None,
+) -> dict:
     """Runs one job (paths relative to a run folder): in ``root``, or, given ``files``, in a
     scratch folder they are unpacked into. ``mode``: ``dry-run`` checks the inputs are there and
     readable, ``in-process`` compiles with this Python's SDK, ``worker`` in ``hailo_python``.
@@ -41,8 +47,9 @@ def run_case(job_json: dict, mode: str, root: str | None = None, files: FileBund
         return _run_in(Path(scratch), job_json, mode, hailo_python, timeout_s, ship_back=True)
 
 
-def _run_in(root: Path, job_json: dict, mode: str, hailo_python: str | None, timeout_s: float | None,
-            ship_back: bool) -> dict:
+def _run_in(
+    root: Path, job_json: dict, mode: str, hailo_python: str | None, timeout_s: float | None, ship_back: bool
+) -> dict:
     job = job_from_json(job_json)
     if mode == "dry-run":
         check_inputs(job, root)
@@ -71,7 +78,7 @@ def check_inputs(job: CompileJob | PackJob, root: Path) -> None:
     onnx_path = root / job.onnx_path
     if not onnx_path.is_file() or onnx_path.stat().st_size == 0:
         raise FileNotFoundError(f"{job.onnx_path} is missing or empty")
-    for path, shape in zip(job.calib_paths, job.input_shapes):
+    for path, shape in zip(job.calib_paths, job.input_shapes, strict=False):
         array = np.load(root / path, mmap_mode="r")
         if array.ndim != 4 or array.shape[-1] != shape[1]:
             raise ValueError(f"{path}: calibration shape {array.shape} does not fit input shape {shape}")
@@ -79,19 +86,34 @@ def check_inputs(job: CompileJob | PackJob, root: Path) -> None:
 
 def _absolute(job: CompileJob | PackJob, root: Path) -> CompileJob | PackJob:
     if isinstance(job, PackJob):
-        return dataclasses.replace(job, out_dir=str(root / job.out_dir), har_paths=tuple(str(root / p) for p in job.har_paths))
-    return dataclasses.replace(job, onnx_path=str(root / job.onnx_path), out_dir=str(root / job.out_dir),
-                               calib_paths=tuple(str(root / p) for p in job.calib_paths))
+        return dataclasses.replace(
+            job, out_dir=str(root / job.out_dir), har_paths=tuple(str(root / p) for p in job.har_paths)
+        )
+    return dataclasses.replace(
+        job,
+        onnx_path=str(root / job.onnx_path),
+        out_dir=str(root / job.out_dir),
+        calib_paths=tuple(str(root / p) for p in job.calib_paths),
+    )
 
 
 def _relative(result: CompileResult, root: Path) -> CompileResult:
-    changes = {f: str(Path(getattr(result, f)).relative_to(root)) for f in PATH_FIELDS
-               if getattr(result, f) and Path(getattr(result, f)).is_relative_to(root)}
+    changes = {
+        f: str(Path(getattr(result, f)).relative_to(root))
+        for f in PATH_FIELDS
+        if getattr(result, f) and Path(getattr(result, f)).is_relative_to(root)
+    }
     return dataclasses.replace(result, **changes)
 
 
 def absolute_result(result_json: dict, root: Path) -> CompileResult:
     """A case's result with its paths in the driver's run folder."""
     result = CompileResult(**result_json)
-    return dataclasses.replace(result, **{f: str(root / getattr(result, f)) for f in PATH_FIELDS
-                                          if getattr(result, f) and not Path(getattr(result, f)).is_absolute()})
+    return dataclasses.replace(
+        result,
+        **{
+            f: str(root / getattr(result, f))
+            for f in PATH_FIELDS
+            if getattr(result, f) and not Path(getattr(result, f)).is_absolute()
+        },
+    )

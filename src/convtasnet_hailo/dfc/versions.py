@@ -20,9 +20,20 @@ import dataclasses
 #: v2.11/v2.12 both used HailoRT 4.18 (DFC 3.27, then 3.28). Major versions pair as families:
 #: DFC 3.x with HailoRT 4.x (Hailo-8/8R/8L), DFC 5.x with HailoRT 5.x (Hailo-10H/15).
 HAILORT_TO_DFC: dict[str, str] = {
-    "4.12": "3.22", "4.13": "3.23", "4.14": "3.24", "4.15": "3.25", "4.16": "3.26", "4.18": "3.28",
-    "4.19": "3.29", "4.20": "3.30", "4.21": "3.31", "4.22": "3.32", "4.23": "3.33",
-    "5.0": "5.0", "5.1": "5.1", "5.2": "5.2",
+    "4.12": "3.22",
+    "4.13": "3.23",
+    "4.14": "3.24",
+    "4.15": "3.25",
+    "4.16": "3.26",
+    "4.18": "3.28",
+    "4.19": "3.29",
+    "4.20": "3.30",
+    "4.21": "3.31",
+    "4.22": "3.32",
+    "4.23": "3.33",
+    "5.0": "5.0",
+    "5.1": "5.1",
+    "5.2": "5.2",
 }
 FAMILIES = {3: 4, 5: 5}  # DFC major -> HailoRT major
 SOURCE = "Hailo Model Zoo CHANGELOG"
@@ -73,27 +84,37 @@ def compare(dfc: str | None, hailort: str | None) -> VersionCheck:
     if made is None or runs is None:
         return VersionCheck(None, f"DFC {dfc or 'unknown'}, HailoRT {hailort or 'unknown'}: not compared")
     if FAMILIES.get(made[0]) != runs[0]:
-        return VersionCheck(False, f"DFC {dfc} HEFs do not run on HailoRT {hailort}: DFC 3.x goes with HailoRT 4.x "
-                                   "(Hailo-8/8L), DFC 5.x with HailoRT 5.x (Hailo-10H)")
+        return VersionCheck(
+            False,
+            f"DFC {dfc} HEFs do not run on HailoRT {hailort}: DFC 3.x goes with HailoRT 4.x "
+            "(Hailo-8/8L), DFC 5.x with HailoRT 5.x (Hailo-10H)",
+        )
     paired = dfc_for_hailort(hailort)
     if paired is None:
         return VersionCheck(None, f"HailoRT {hailort} is not in {SOURCE}'s pairs; not compared with DFC {dfc}")
     reads = release(paired)
     assert reads is not None
     if made > reads:
-        return VersionCheck(False, f"HEFs of DFC {dfc} are newer than HailoRT {hailort} reads (it came with DFC "
-                                   f"{reads[0]}.{reads[1]}) and may be refused (HAILO_HEF_NOT_SUPPORTED): "
-                                   f"{advice(dfc, hailort)}")
-    return VersionCheck(True, f"DFC {dfc} HEFs run on HailoRT {hailort} (it came with DFC {reads[0]}.{reads[1]}; "
-                              f"{SOURCE})")
+        return VersionCheck(
+            False,
+            f"HEFs of DFC {dfc} are newer than HailoRT {hailort} reads (it came with DFC "
+            f"{reads[0]}.{reads[1]}) and may be refused (HAILO_HEF_NOT_SUPPORTED): "
+            f"{advice(dfc, hailort)}",
+        )
+    return VersionCheck(
+        True, f"DFC {dfc} HEFs run on HailoRT {hailort} (it came with DFC {reads[0]}.{reads[1]}; {SOURCE})"
+    )
 
 
 def advice(dfc: str | None, hailort: str) -> str:
     """What to do about a HEF of DFC ``dfc`` that HailoRT ``hailort`` refuses."""
     paired = dfc_for_hailort(hailort)
     runtime = hailort_for_dfc(dfc)
-    steps = [f"recompile with DFC {paired}.x (Hailo's release for HailoRT {hailort}, {SOURCE})"
-             if paired else f"recompile with the DFC release that matches HailoRT {hailort} ({SOURCE})"]
+    steps = [
+        f"recompile with DFC {paired}.x (Hailo's release for HailoRT {hailort}, {SOURCE})"
+        if paired
+        else f"recompile with the DFC release that matches HailoRT {hailort} ({SOURCE})"
+    ]
     if runtime:
         steps.append(f"install HailoRT {runtime} or newer")
     return " or ".join(steps)
@@ -102,8 +123,10 @@ def advice(dfc: str | None, hailort: str) -> str:
 def not_supported_line(what: str, hef_name: str, dfc: str | None, hailort: str) -> str:
     """The one line for HAILO_HEF_NOT_SUPPORTED (status 92) when ``HEF(path)`` refuses a HEF."""
     made = f"DFC {dfc}" if dfc else "a DFC this folder does not record (no compile_manifest.json)"
-    return (f"{what}: HailoRT {hailort} cannot read {hef_name}, compiled by {made} (HAILO_HEF_NOT_SUPPORTED: "
-            f"the HEF is newer than this HailoRT); {advice(dfc, hailort)}")
+    return (
+        f"{what}: HailoRT {hailort} cannot read {hef_name}, compiled by {made} (HAILO_HEF_NOT_SUPPORTED: "
+        f"the HEF is newer than this HailoRT); {advice(dfc, hailort)}"
+    )
 
 
 def installed_hailort() -> str | None:

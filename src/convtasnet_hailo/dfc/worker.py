@@ -43,8 +43,14 @@ def probe_interpreter(python: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     code = f"import {SDK_MODULE}, convtasnet_hailo.dfc.worker"
     fix = "pass the bin/python of the venv the Dataflow Compiler wheel is installed in"
     try:
-        proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout_s,
-                              env=_worker_env(), stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [python, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=_worker_env(),
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         raise UserError(f"--hailo-python {python} did not import {SDK_MODULE} within {timeout_s:g} s; {fix}") from None
     except OSError as exc:
@@ -62,11 +68,19 @@ def run_in_worker(job: CompileJob | PackJob, python: str, job_path: Path, timeou
     out.unlink(missing_ok=True)
     env = _worker_env()
     try:
-        proc = subprocess.run([python, "-m", "convtasnet_hailo.dfc.worker", str(job_path)],
-                              capture_output=True, text=True, timeout=timeout_s, env=env)
+        proc = subprocess.run(
+            [python, "-m", "convtasnet_hailo.dfc.worker", str(job_path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+        )
     except subprocess.TimeoutExpired as exc:
-        failure = normalize("Timeout", f"stage {job.stage} did not finish within {timeout_s:g} s",
-                            (exc.stdout or "") if isinstance(exc.stdout, str) else "")
+        failure = normalize(
+            "Timeout",
+            f"stage {job.stage} did not finish within {timeout_s:g} s",
+            (exc.stdout or "") if isinstance(exc.stdout, str) else "",
+        )
         result = CompileResult(job.run_tag, job.stage)
         result.record_failure(failure, Path(job.out_dir))
         return result
@@ -75,8 +89,9 @@ def run_in_worker(job: CompileJob | PackJob, python: str, job_path: Path, timeou
     if out.is_file():
         return CompileResult(**json.loads(out.read_text()))
     result = CompileResult(job.run_tag, job.stage)
-    result.record_failure(normalize(None, f"worker exited with status {proc.returncode}", proc.stderr + proc.stdout),
-                          Path(job.out_dir))
+    result.record_failure(
+        normalize(None, f"worker exited with status {proc.returncode}", proc.stderr + proc.stdout), Path(job.out_dir)
+    )
     return result
 
 

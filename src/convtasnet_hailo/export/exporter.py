@@ -45,8 +45,12 @@ def describe_host_step(step) -> dict[str, Any]:
         if isinstance(value, np.ndarray) or field.name in ("input", "output", "a", "b", "outputs", "partials"):
             continue
         params[field.name] = getattr(value, "value", value)
-    return {"op": type(step).__name__, "inputs": list(step_inputs(step)), "outputs": list(step_outputs(step)),
-            "params": params}
+    return {
+        "op": type(step).__name__,
+        "inputs": list(step_inputs(step)),
+        "outputs": list(step_outputs(step)),
+        "params": params,
+    }
 
 
 def _label(step) -> str:
@@ -74,11 +78,18 @@ def _host_neighbours(plan: StagePlan) -> dict[str, tuple[list[str], list[str]]]:
 def _stage_entry(stage: Stage, tile_w: int, file: str, digest: str, host: tuple[list[str], list[str]]) -> StageEntry:
     in_shapes, out_shapes = stage.input_shapes(tile_w), stage.output_shapes(tile_w)
     return StageEntry(
-        stage.name, file, digest, stage.role,
-        tuple(PortEntry(p.name, in_shapes[p.name], p.geometry.halo, p.geometry.stride, p.geometry.span)
-              for p in stage.inputs),
+        stage.name,
+        file,
+        digest,
+        stage.role,
+        tuple(
+            PortEntry(p.name, in_shapes[p.name], p.geometry.halo, p.geometry.stride, p.geometry.span)
+            for p in stage.inputs
+        ),
         tuple(PortEntry(p.name, out_shapes[p.name]) for p in stage.outputs),
-        tuple(host[0]), tuple(host[1]), stage.macs_per_frame,
+        tuple(host[0]),
+        tuple(host[1]),
+        stage.macs_per_frame,
         dataclasses.asdict(stage.block) if stage.block else None,
     )
 
@@ -92,9 +103,15 @@ def prepare_folder(out_dir: Path) -> None:
         raise UserError(f"cannot create export folder {out_dir}: {exc.strerror}; pass a writable folder") from None
 
 
-def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[str, Any],
-                limits: CheckLimits = DEFAULT_LIMITS, report: object = None,
-                packing: Packing | None = None) -> ExportResult:
+def export_plan(
+    plan: StagePlan,
+    tile_w: int,
+    out_dir: Path,
+    model_info: dict[str, Any],
+    limits: CheckLimits = DEFAULT_LIMITS,
+    report: object = None,
+    packing: Packing | None = None,
+) -> ExportResult:
     """Writes ``<stage>.onnx`` for every stage and ``manifest.json`` (with the stages' packing
     into HEFs and network groups, default ``pack_stages``) into ``out_dir``.
 
@@ -123,8 +140,9 @@ def export_plan(plan: StagePlan, tile_w: int, out_dir: Path, model_info: dict[st
             log.info(f"  exported {index}/{len(stages)} stages")
     manifest = Manifest(
         model=model_info,
-        plan=PlanRecord(plan.path, tile_w, plan.options, plan.expose_internal, OPSET, n_stages=len(stages),
-                        rf_window=plan.rf_window),
+        plan=PlanRecord(
+            plan.path, tile_w, plan.options, plan.expose_internal, OPSET, n_stages=len(stages), rf_window=plan.rf_window
+        ),
         stages=tuple(entries),
         host_steps=tuple(describe_host_step(s) for s in plan.steps if not isinstance(s, Stage)),
         created_by=f"convtasnet-hailo {__version__}",
@@ -140,12 +158,17 @@ def _write_device_plan(plan: StagePlan, out_dir: Path) -> dict[str, str]:
     from ..plan.serialize import ARRAYS_FILE, PLAN_FILE, write_plan
 
     text, arrays = write_plan(plan, out_dir)
-    return {"file": PLAN_FILE, "sha256": sha256_bytes(text), "arrays": ARRAYS_FILE,
-            "arrays_sha256": sha256_bytes(arrays)}
+    return {
+        "file": PLAN_FILE,
+        "sha256": sha256_bytes(text),
+        "arrays": ARRAYS_FILE,
+        "arrays_sha256": sha256_bytes(arrays),
+    }
 
 
-def export_monolithic(model, length: int, out_dir: Path, model_info: dict[str, Any],
-                      limits: CheckLimits = DEFAULT_LIMITS) -> ExportResult:
+def export_monolithic(
+    model, length: int, out_dir: Path, model_info: dict[str, Any], limits: CheckLimits = DEFAULT_LIMITS
+) -> ExportResult:
     """The whole baseline model at one fixed input length (1, 1, length) as a single ONNX file,
     for whole-model compile attempts and speed comparisons; checked by the same rules."""
     import io
@@ -159,18 +182,33 @@ def export_monolithic(model, length: int, out_dir: Path, model_info: dict[str, A
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python scalars; the shape is fixed
-        torch.onnx.export(model.eval(), torch.zeros(1, 1, length), buffer, opset_version=OPSET, dynamo=False,
-                          input_names=["wav"], output_names=["sources"])
+        torch.onnx.export(
+            model.eval(),
+            torch.zeros(1, 1, length),
+            buffer,
+            opset_version=OPSET,
+            dynamo=False,
+            input_names=["wav"],
+            output_names=["sources"],
+        )
     onnx_model = onnx.load_from_string(buffer.getvalue())
     data = onnx_model.SerializeToString(deterministic=True)
     file = f"convtasnet_monolithic_T{length}.onnx"
     write_bytes_atomically(out_dir / file, data)
-    entry = StageEntry("monolithic", file, sha256_bytes(data), "the whole model at a fixed length",
-                       (PortEntry("wav", (1, 1, length)),),
-                       (PortEntry("sources", (1, model.config.n_src, length)),), (), (), 0)
-    record = PlanRecord(PlanPath.FULL_CHAIN, None, PlanOptions(fuse=False), opset=OPSET, monolithic=True, n_stages=1,
-                        length=length)
-    manifest = Manifest(model_info, record,
-                        (entry,), created_by=f"convtasnet-hailo {__version__}")
+    entry = StageEntry(
+        "monolithic",
+        file,
+        sha256_bytes(data),
+        "the whole model at a fixed length",
+        (PortEntry("wav", (1, 1, length)),),
+        (PortEntry("sources", (1, model.config.n_src, length)),),
+        (),
+        (),
+        0,
+    )
+    record = PlanRecord(
+        PlanPath.FULL_CHAIN, None, PlanOptions(fuse=False), opset=OPSET, monolithic=True, n_stages=1, length=length
+    )
+    manifest = Manifest(model_info, record, (entry,), created_by=f"convtasnet-hailo {__version__}")
     manifest.write(out_dir)
     return ExportResult(out_dir, manifest, ["monolithic"], [], check_model(onnx_model, "monolithic", limits))

@@ -40,8 +40,16 @@ def _check_tensor_shape(stage: str, value: onnx.ValueInfoProto, where: str) -> l
     if any(not isinstance(d, int) or d <= 0 for d in dims):
         out.append(Violation(stage, value.name, where, "static_shapes", f"shape {dims} is not fully static"))
     if len(dims) != 4:
-        out.append(Violation(stage, value.name, where, "rank4_nchw", f"rank {len(dims)} (shape {dims}); Hailo "
-                             "parses NCHW with H=1 (3-D tensors raise UnsupportedConv3DError)"))
+        out.append(
+            Violation(
+                stage,
+                value.name,
+                where,
+                "rank4_nchw",
+                f"rank {len(dims)} (shape {dims}); Hailo "
+                "parses NCHW with H=1 (3-D tensors raise UnsupportedConv3DError)",
+            )
+        )
     elif dims[2] != 1:
         out.append(Violation(stage, value.name, where, "height_1", f"H={dims[2]} (shape {dims}); stages keep H=1"))
     return out
@@ -71,10 +79,19 @@ def _check_conv(stage: str, node: onnx.NodeProto, weights: dict, shapes: dict, l
         groups = _attribute(node, "group", 1)
         c_out, c_in = weight.dims[0], weight.dims[1] * groups
         if groups == 1 and max(c_out, c_in) > limits.max_channels:
-            out.append(v("max_channels", f"{c_in} -> {c_out} channels > {limits.max_channels} "
-                                         "(export with --block-chan to split it)"))
+            out.append(
+                v(
+                    "max_channels",
+                    f"{c_in} -> {c_out} channels > {limits.max_channels} (export with --block-chan to split it)",
+                )
+            )
     out_shape = shapes.get(node.output[0])
-    if limits.max_width is not None and out_shape and isinstance(out_shape[-1], int) and out_shape[-1] > limits.max_width:
+    if (
+        limits.max_width is not None
+        and out_shape
+        and isinstance(out_shape[-1], int)
+        and out_shape[-1] > limits.max_width
+    ):
         out.append(v("max_width", f"output width {out_shape[-1]} > {limits.max_width}"))
     return out
 

@@ -11,15 +11,15 @@ import dataclasses
 #: ONNX op types the plan's stages use and the Hailo parser accepts -> the source of that fact.
 ALLOWED_OPS: dict[str, str] = {
     "Conv": "docs/hailo_facts.md, Ops and shapes: Conv2d with a (1, K) kernel on H=1 tensors "
-            "(Hailo's own Whisper port uses Conv2d kernel (1,3) on (1, 80, 1, 1000))",
+    "(Hailo's own Whisper port uses Conv2d kernel (1,3) on (1, 80, 1, 1000))",
     "Relu": "docs/hailo_facts.md, Ops and shapes: ReLU is supported",
     "Sigmoid": "docs/hailo_facts.md, Ops and shapes: Sigmoid is supported",
     "Add": "docs/hailo_facts.md, Ops and shapes: elementwise add (ew_add) is supported",
     "Mul": "docs/hailo_facts.md, Ops and shapes: elementwise multiply (ew_mult) is supported",
     "LeakyRelu": "the model's single-slope PReLU, exported as the identical LeakyRelu(alpha=slope) "
-                 "(plan.ops.PRelu). Leaky activations are what Darknet YOLOv3/v4 use, and Hailo's Model "
-                 "Zoo compiles tiny-YOLOv4 to HEF (hailo_model_zoo README, v1.4); PReLU itself is "
-                 "unconfirmed (docs/hailo_facts.md, Ops and shapes)",
+    "(plan.ops.PRelu). Leaky activations are what Darknet YOLOv3/v4 use, and Hailo's Model "
+    "Zoo compiles tiny-YOLOv4 to HEF (hailo_model_zoo README, v1.4); PReLU itself is "
+    "unconfirmed (docs/hailo_facts.md, Ops and shapes)",
 }
 
 #: Ops allowed only inside a per-frame layer norm over channels (``plan.ops.ChannelNorm``, nodes
@@ -38,11 +38,11 @@ FORBIDDEN_OPS: dict[str, str] = {
     "Reshape": "UnsupportedShuffleLayerError",
     "Flatten": "UnsupportedShuffleLayerError",
     "Transpose": "UnsupportedShuffleLayerError (layout change inside the net)",
-    "Slice": "UnsupportedSliceLayerError (\"Slice on axis 1 is not supported\")",
+    "Slice": 'UnsupportedSliceLayerError ("Slice on axis 1 is not supported")',
     "Gather": "UnsupportedOperationError",
     "ReduceMax": "UnsupportedReduceMaxLayerError",
     "ReduceMean": "global reduction inside a stage (gLN statistics belong on the host)",
-    "ConvTranspose": "grouped deconvolution fails (\"Super deconv is not supported with groups\")",
+    "ConvTranspose": 'grouped deconvolution fails ("Super deconv is not supported with groups")',
 }
 
 

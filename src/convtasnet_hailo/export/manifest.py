@@ -78,11 +78,17 @@ class Manifest:
         raise UserError(f"stage {name} is missing from the export manifest; re-export for this plan")
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, "created_by": self.created_by,
-                "model": self.model, "plan": self.plan.to_json(), "stages": [dataclasses.asdict(s) for s in self.stages],
-                "host_steps": list(self.host_steps),
-                **({"packing": self.packing.to_json()} if self.packing is not None else {}),
-                **({"device_plan": self.device_plan} if self.device_plan is not None else {})}
+        return {
+            "format": MANIFEST_FORMAT,
+            "format_version": MANIFEST_VERSION,
+            "created_by": self.created_by,
+            "model": self.model,
+            "plan": self.plan.to_json(),
+            "stages": [dataclasses.asdict(s) for s in self.stages],
+            "host_steps": list(self.host_steps),
+            **({"packing": self.packing.to_json()} if self.packing is not None else {}),
+            **({"device_plan": self.device_plan} if self.device_plan is not None else {}),
+        }
 
     def write(self, directory: Path) -> Path:
         path = directory / MANIFEST_NAME
@@ -98,8 +104,13 @@ def _port(data: Any, where: str) -> PortEntry:
     halo = _ints(field(data, "halo", list, where, [0, 0]), f"{where}.halo")
     if len(halo) != 2:
         raise RecordError(f"{where}.halo has {len(halo)} values, not 2")
-    return PortEntry(field(data, "name", str, where), _ints(field(data, "shape", list, where), f"{where}.shape"),
-                     halo, field(data, "stride", int, where, 1), field(data, "span", int, where, 1))
+    return PortEntry(
+        field(data, "name", str, where),
+        _ints(field(data, "shape", list, where), f"{where}.shape"),
+        halo,
+        field(data, "stride", int, where, 1),
+        field(data, "span", int, where, 1),
+    )
 
 
 def _stage(data: Any, where: str, directory: Path) -> StageEntry:
@@ -110,12 +121,18 @@ def _stage(data: Any, where: str, directory: Path) -> StageEntry:
     digest = field(data, "sha256", str, where)
     if not SHA256_HEX.fullmatch(digest):
         raise RecordError(f"{where}.sha256 {digest[:20]!r} is not a sha256 (64 hex digits)")
-    return StageEntry(name, file, digest, field(data, "role", str, where, ""),
-                      tuple(_port(p, f"{where}.inputs[{i}]") for i, p in enumerate(field(data, "inputs", list, where))),
-                      tuple(_port(p, f"{where}.outputs[{i}]") for i, p in enumerate(field(data, "outputs", list, where))),
-                      tuple(items(field(data, "host_before", list, where, []), str, f"{where}.host_before")),
-                      tuple(items(field(data, "host_after", list, where, []), str, f"{where}.host_after")),
-                      field(data, "macs_per_frame", int, where, 0), field(data, "block", (dict, type(None)), where, None))
+    return StageEntry(
+        name,
+        file,
+        digest,
+        field(data, "role", str, where, ""),
+        tuple(_port(p, f"{where}.inputs[{i}]") for i, p in enumerate(field(data, "inputs", list, where))),
+        tuple(_port(p, f"{where}.outputs[{i}]") for i, p in enumerate(field(data, "outputs", list, where))),
+        tuple(items(field(data, "host_before", list, where, []), str, f"{where}.host_before")),
+        tuple(items(field(data, "host_after", list, where, []), str, f"{where}.host_after")),
+        field(data, "macs_per_frame", int, where, 0),
+        field(data, "block", (dict, type(None)), where, None),
+    )
 
 
 def _manifest(data: Any, directory: Path) -> Manifest:
@@ -124,7 +141,9 @@ def _manifest(data: Any, directory: Path) -> Manifest:
     if data.get("format_version") != MANIFEST_VERSION:
         raise RecordError(f"format_version {data.get('format_version')} (this toolkit reads {MANIFEST_VERSION})")
     plan = PlanRecord.from_json(field(data, "plan", dict, "the manifest"))
-    stages = tuple(_stage(s, f"stages[{i}]", directory) for i, s in enumerate(field(data, "stages", list, "the manifest")))
+    stages = tuple(
+        _stage(s, f"stages[{i}]", directory) for i, s in enumerate(field(data, "stages", list, "the manifest"))
+    )
     host_steps = tuple(items(field(data, "host_steps", list, "the manifest", []), dict, "host_steps"))
     packing = field(data, "packing", (dict, type(None)), "the manifest", None)
     try:
@@ -137,8 +156,15 @@ def _manifest(data: Any, directory: Path) -> Manifest:
             field(device_plan, key, str, "device_plan")
         for key in ("file", "arrays"):
             inside(directory, device_plan[key], f"device_plan.{key}")
-    return Manifest(field(data, "model", dict, "the manifest"), plan, stages, host_steps,
-                    field(data, "created_by", str, "the manifest", ""), packing, device_plan)
+    return Manifest(
+        field(data, "model", dict, "the manifest"),
+        plan,
+        stages,
+        host_steps,
+        field(data, "created_by", str, "the manifest", ""),
+        packing,
+        device_plan,
+    )
 
 
 def read_manifest(directory: Path) -> Manifest:
@@ -170,15 +196,20 @@ def check_coverage(manifest: Manifest, directory: Path) -> None:
         raise UserError(f"{where} lists stage {twice[0]} more than once; re-export")
     recorded = manifest.plan.n_stages
     if recorded is not None and recorded != len(names):
-        raise UserError(f"{where} lists {len(names)} stage(s) and its plan recorded {recorded}: stages are missing "
-                        "or were added; re-export")
+        raise UserError(
+            f"{where} lists {len(names)} stage(s) and its plan recorded {recorded}: stages are missing "
+            "or were added; re-export"
+        )
     if not manifest.plan.monolithic:
-        produced = {p.name for s in manifest.stages for p in s.outputs} | \
-            {n for h in manifest.host_steps for n in (h.get("outputs") or ()) if isinstance(n, str)}
+        produced = {p.name for s in manifest.stages for p in s.outputs} | {
+            n for h in manifest.host_steps for n in (h.get("outputs") or ()) if isinstance(n, str)
+        }
         missing = [n for n in manifest.plan.path.outputs if n not in produced]
         if missing:
-            raise UserError(f"{where}: no stage or host step makes {missing[0]}, what the {manifest.plan.path.value} "
-                            "path delivers; the stages do not cover the plan: re-export")
+            raise UserError(
+                f"{where}: no stage or host step makes {missing[0]}, what the {manifest.plan.path.value} "
+                "path delivers; the stages do not cover the plan: re-export"
+            )
 
 
 def verify_stage_file(directory: Path, entry: StageEntry) -> Path:
@@ -193,8 +224,10 @@ def verify_stage_file(directory: Path, entry: StageEntry) -> Path:
     regular_file(path, f"stage {entry.name}:", "re-run export")
     actual = sha256_file(path)
     if actual != entry.sha256:
-        raise UserError(f"stage {entry.name}: {path} was changed after export (sha256 {actual[:12]}... "
-                        f"!= manifest {entry.sha256[:12]}...); re-run export")
+        raise UserError(
+            f"stage {entry.name}: {path} was changed after export (sha256 {actual[:12]}... "
+            f"!= manifest {entry.sha256[:12]}...); re-run export"
+        )
     return path
 
 
@@ -206,8 +239,10 @@ def read_device_plan(directory: Path, manifest: Manifest | None = None):
     manifest = manifest or read_manifest(directory)
     record = manifest.device_plan
     if record is None:
-        raise UserError(f"the export in {directory} holds no device plan (made before it existed, or --monolithic): "
-                        "re-export it, or pass --model with the checkpoint it came from")
+        raise UserError(
+            f"the export in {directory} holds no device plan (made before it existed, or --monolithic): "
+            "re-export it, or pass --model with the checkpoint it came from"
+        )
     payload = []
     for key in ("file", "arrays"):
         path = inside(Path(directory), record[key], f"device_plan.{key}")
@@ -217,4 +252,3 @@ def read_device_plan(directory: Path, manifest: Manifest | None = None):
             raise UserError(f"{path} was changed after export (its sha256 is not the manifest's); re-export")
         payload.append(data)
     return read_plan(Path(directory), *payload)
-

@@ -36,7 +36,8 @@ def stage_to_onnx(stage: Stage, tile_w: int, batch: int = 1) -> onnx.ModelProto:
         nodes += op_nodes
         initializers += op_initializers
     graph = helper.make_graph(
-        nodes, stage.name,
+        nodes,
+        stage.name,
         [_value_info(n, s) for n, s in stage.input_shapes(tile_w, batch).items()],
         [_value_info(n, s) for n, s in stage.output_shapes(tile_w, batch).items()],
         initializer=initializers,

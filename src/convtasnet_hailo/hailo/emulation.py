@@ -14,14 +14,27 @@ correction). :func:`feasibility` lists the rescales the datapath cannot hold at 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
 from ..errors import UserError
-from ..plan.ops import OP_TYPES, Add, ChannelNorm, Concat, Conv, Mul, PRelu, Relu, Sigmoid, TileEdge, TileMean, TileSumSquare
 from ..plan.onnx_names import node_name
+from ..plan.ops import (
+    OP_TYPES,
+    Add,
+    ChannelNorm,
+    Concat,
+    Conv,
+    Mul,
+    PRelu,
+    Relu,
+    Sigmoid,
+    TileEdge,
+    TileMean,
+    TileSumSquare,
+)
 from ..plan.stages import Stage
 from . import quant_scheme as qs
 
@@ -53,13 +66,27 @@ def _integer_conv(x_int, w_int: np.ndarray, op: Conv) -> np.ndarray:
 
     fan_in = w_int.shape[1] * w_int.shape[3]
     bound = float(x_int.abs().max()) * float(np.abs(w_int).max()) * fan_in
-    dtype = torch.float32 if bound < 2 ** 24 else torch.float64
-    return F.conv2d(x_int.to(dtype), torch.from_numpy(w_int).to(dtype), stride=(1, op.stride),
-                    dilation=(1, op.dilation), groups=op.groups).numpy().astype(np.float64)
+    dtype = torch.float32 if bound < 2**24 else torch.float64
+    return (
+        F.conv2d(
+            x_int.to(dtype),
+            torch.from_numpy(w_int).to(dtype),
+            stride=(1, op.stride),
+            dilation=(1, op.dilation),
+            groups=op.groups,
+        )
+        .numpy()
+        .astype(np.float64)
+    )
 
 
-def _conv(op: Conv, x: QValue, out: qs.Grid, weight_bits: int,
-          granularity: qs.WeightGranularity = qs.WeightGranularity.PER_LAYER) -> np.ndarray:
+def _conv(
+    op: Conv,
+    x: QValue,
+    out: qs.Grid,
+    weight_bits: int,
+    granularity: qs.WeightGranularity = qs.WeightGranularity.PER_LAYER,
+) -> np.ndarray:
     """Integer conv: (x_int * w_int) summed in the accumulator, bias at the accumulator's scale,
     one rescale to the output grid. ``op.bias`` is the (possibly corrected) float bias."""
     import torch
@@ -108,19 +135,20 @@ def _concat(op: Concat, *values_then_out) -> np.ndarray:
     """Each part (all arguments but the last, the output grid) requantized to the output's grid,
     then joined along time."""
     *values, out = values_then_out
-    return np.concatenate([qs.requantize(v.q - v.grid.zero_point, v.grid.scale / out.scale, out) for v in values],
-                          axis=-1)
+    return np.concatenate(
+        [qs.requantize(v.q - v.grid.zero_point, v.grid.scale / out.scale, out) for v in values], axis=-1
+    )
 
 
 def _tile_sum_square(op: TileSumSquare, x: QValue, out: qs.Grid) -> np.ndarray:
     """The integer sum of squares over the tile, one rescale by s_in^2 / s_out."""
     x_int = x.q - x.grid.zero_point
-    return qs.requantize(np.square(x_int).sum(axis=-1, keepdims=True), x.grid.scale ** 2 / out.scale, out)
+    return qs.requantize(np.square(x_int).sum(axis=-1, keepdims=True), x.grid.scale**2 / out.scale, out)
 
 
 def _tile_edge(op: TileEdge, x: QValue, out: qs.Grid) -> np.ndarray:
     """The frames cut, requantized to the output's grid."""
-    cut = x.q[..., :op.frames] if op.side == "head" else x.q[..., max(0, x.q.shape[-1] - op.frames):]
+    cut = x.q[..., : op.frames] if op.side == "head" else x.q[..., max(0, x.q.shape[-1] - op.frames) :]
     return qs.requantize(cut - x.grid.zero_point, x.grid.scale / out.scale, out)
 
 
@@ -132,6 +160,7 @@ def _mul(op: Mul, a: QValue, b: QValue, out: qs.Grid) -> np.ndarray:
 def _float_then_requantize(function: Callable[[np.ndarray], np.ndarray]):
     def emulate(op, x: QValue, out: qs.Grid) -> np.ndarray:
         return qs.quantize(function(op, x.real), out)
+
     return emulate
 
 
@@ -148,15 +177,29 @@ def _channel_norm(op: ChannelNorm, real: np.ndarray) -> np.ndarray:
 
 
 #: How the device computes each op type (``quant_scheme`` holds the arithmetic).
-EMULATE = {Conv: _conv, PRelu: _prelu, Relu: _relu, Add: _add, Mul: _mul, TileMean: _tile_mean,
-           TileSumSquare: _tile_sum_square,
-           Concat: _concat, TileEdge: _tile_edge,
-           Sigmoid: _float_then_requantize(_sigmoid), ChannelNorm: _float_then_requantize(_channel_norm)}
+EMULATE = {
+    Conv: _conv,
+    PRelu: _prelu,
+    Relu: _relu,
+    Add: _add,
+    Mul: _mul,
+    TileMean: _tile_mean,
+    TileSumSquare: _tile_sum_square,
+    Concat: _concat,
+    TileEdge: _tile_edge,
+    Sigmoid: _float_then_requantize(_sigmoid),
+    ChannelNorm: _float_then_requantize(_channel_norm),
+}
 assert set(EMULATE) == set(OP_TYPES), "every op type needs its integer form"
 
 
-def emulate_op(op, inputs: list[QValue], out: qs.Grid, weight_bits: int,
-               granularity: qs.WeightGranularity = qs.WeightGranularity.PER_LAYER) -> QValue:
+def emulate_op(
+    op,
+    inputs: list[QValue],
+    out: qs.Grid,
+    weight_bits: int,
+    granularity: qs.WeightGranularity = qs.WeightGranularity.PER_LAYER,
+) -> QValue:
     if isinstance(op, Conv):
         return QValue(_conv(op, inputs[0], out, weight_bits, granularity), out)
     return QValue(EMULATE[type(op)](op, *inputs, out), out)
@@ -174,6 +217,7 @@ def float_op(op, inputs: list[np.ndarray]) -> np.ndarray:
 
 
 # Equalization (quant_scheme: cross-layer equalization; the DFC's `equalization` step).
+
 
 @dataclasses.dataclass(frozen=True)
 class EqualizedPair:
@@ -228,15 +272,23 @@ def equalize_stage(stage: Stage) -> tuple[Stage, list[EqualizedPair]]:
         peaks_b = np.abs(b.weight).transpose(1, 0, 2, 3).reshape(b.weight.shape[1], -1).max(axis=1)
         s = qs.equalization_scales(peaks_a, peaks_b)
         ops[first] = dataclasses.replace(
-            a, weight=(a.weight / s.reshape(-1, 1, 1, 1)).astype(np.float32),
-            bias=None if a.bias is None else (a.bias / s).astype(np.float32))
+            a,
+            weight=(a.weight / s.reshape(-1, 1, 1, 1)).astype(np.float32),
+            bias=None if a.bias is None else (a.bias / s).astype(np.float32),
+        )
         ops[second] = dataclasses.replace(b, weight=(b.weight * s.reshape(1, -1, 1, 1)).astype(np.float32))
-        done.append(EqualizedPair(layer_name(stage, first, a), layer_name(stage, second, b),
-                                  None if activation is None else layer_name(stage, activation, ops[activation])))
+        done.append(
+            EqualizedPair(
+                layer_name(stage, first, a),
+                layer_name(stage, second, b),
+                None if activation is None else layer_name(stage, activation, ops[activation]),
+            )
+        )
     return dataclasses.replace(stage, ops=tuple(ops)), done
 
 
 # Calibration.
+
 
 @dataclasses.dataclass
 class Calibration:
@@ -256,8 +308,10 @@ def _calibration_values(stage: Stage, calibration: Mapping[str, Path]) -> dict[s
 
     missing = [p.name for p in stage.inputs if p.name not in calibration]
     if missing:
-        raise UserError(f"stage {stage.name}: no calibration tiles for {missing[0]}; calibrate this plan (run "
-                        "`noise` with the same --block-chan / --no-fuse / --device-norms)")
+        raise UserError(
+            f"stage {stage.name}: no calibration tiles for {missing[0]}; calibrate this plan (run "
+            "`noise` with the same --block-chan / --no-fuse / --device-norms)"
+        )
     return {p.name: nhwc_to_nchw(np.load(calibration[p.name])).astype(np.float64) for p in stage.inputs}
 
 
@@ -335,21 +389,25 @@ def value_bits(stage: Stage, precision: Precision, fuse_activations: bool = Fals
     return bits
 
 
-def _grids(stage: Stage, ranges: Ranges, precision: Precision, fuse_activations: bool = False
-           ) -> Callable[[str], qs.Grid]:
+def _grids(
+    stage: Stage, ranges: Ranges, precision: Precision, fuse_activations: bool = False
+) -> Callable[[str], qs.Grid]:
     bits = value_bits(stage, precision, fuse_activations)
 
     def grid(name: str) -> qs.Grid:
         if name not in ranges:
             raise UserError(f"stage {stage.name}: no calibrated range for {name}; recalibrate for this plan")
         return qs.activation_grid(*ranges[name], bits[name])
+
     return grid
 
 
 # Bias correction (quant_scheme: empirical bias correction; the DFC's `bias_correction` step).
 
-def bias_corrections(stages: list[Stage], calibration: Mapping[str, Path], ranges: Ranges, precision: Precision,
-                     scheme: qs.Scheme) -> dict[str, np.ndarray]:
+
+def bias_corrections(
+    stages: list[Stage], calibration: Mapping[str, Path], ranges: Ranges, precision: Precision, scheme: qs.Scheme
+) -> dict[str, np.ndarray]:
     """layer -> corrected float bias (C_out,) for every conv. Each stage runs on its calibration
     tiles in float and, alongside, in integers with the biases corrected so far (the upstream
     error included); each conv's bias gets the mean, over batch and time, of (float output -
@@ -367,9 +425,11 @@ def bias_corrections(stages: list[Stage], calibration: Mapping[str, Path], range
             exact[op.output] = float_op(op, [exact[n] for n in op.reads])
             bits = precision.bits(layer).weight
 
-            def emulate(op=op):
-                return emulate_op(op, [quantized[n] for n in op.reads], grid(op.output), bits,
-                                  scheme.weight_granularity)
+            def emulate(op=op, quantized=quantized, grid=grid, bits=bits):
+                return emulate_op(
+                    op, [quantized[n] for n in op.reads], grid(op.output), bits, scheme.weight_granularity
+                )
+
             if isinstance(op, Conv):
                 bias = np.zeros(len(op.weight)) if op.bias is None else op.bias.astype(np.float64)
                 error = (exact[op.output] - emulate().real).mean(axis=(0, 2, 3))
@@ -404,8 +464,9 @@ def prepare_stages(stages: list[Stage], scheme: qs.Scheme) -> tuple[dict[str, St
     return prepared, tuple(pairs)
 
 
-def calibrated(stages: list[Stage], files: Mapping[str, Path], scheme: qs.Scheme,
-               calibration: Calibration | None = None) -> Calibrated:
+def calibrated(
+    stages: list[Stage], files: Mapping[str, Path], scheme: qs.Scheme, calibration: Calibration | None = None
+) -> Calibrated:
     """Equalize, then calibrate the equalized stages (or reuse ``calibration`` of them)."""
     prepared, pairs = prepare_stages(stages, scheme)
     calibration = calibration or calibrate(list(prepared.values()), files)
@@ -445,29 +506,38 @@ def build_emulation(base: Calibrated, precision: Precision) -> Emulation:
     if base.scheme.bias_correction:
         biases = bias_corrections(list(stages.values()), base.files, base.ranges, precision, base.scheme)
         for name, stage in stages.items():
-            ops = tuple(dataclasses.replace(op, bias=biases[layer_name(stage, i, op)].astype(np.float32))
-                        if isinstance(op, Conv) else op for i, op in enumerate(stage.ops))
+            ops = tuple(
+                dataclasses.replace(op, bias=biases[layer_name(stage, i, op)].astype(np.float32))
+                if isinstance(op, Conv)
+                else op
+                for i, op in enumerate(stage.ops)
+            )
             stages[name] = dataclasses.replace(stage, ops=ops)
     return Emulation(stages, base.ranges, precision, base.scheme, base.equalized, dict(base.stages))
 
 
-def run_stage_quantized(stage: Stage, inputs: Mapping[str, np.ndarray], ranges: Ranges, precision: Precision,
-                        scheme: qs.Scheme = qs.Scheme()) -> dict[str, np.ndarray]:
+def run_stage_quantized(
+    stage: Stage,
+    inputs: Mapping[str, np.ndarray],
+    ranges: Ranges,
+    precision: Precision,
+    scheme: qs.Scheme = qs.Scheme(),
+) -> dict[str, np.ndarray]:
     """(batch, C, 1, W) float inputs -> float outputs, every op in the device's integers (the
     stage as given: equalization and bias correction are done before, ``build_emulation``)."""
     grid = _grids(stage, ranges, precision, scheme.fuse_activations)
     values = {p.name: QValue(qs.quantize(inputs[p.name], grid(p.name)), grid(p.name)) for p in stage.inputs}
     for index, op in enumerate(stage.ops):
         weight_bits = precision.bits(layer_name(stage, index, op)).weight
-        values[op.output] = emulate_op(op, [values[n] for n in op.reads], grid(op.output), weight_bits,
-                                       scheme.weight_granularity)
+        values[op.output] = emulate_op(
+            op, [values[n] for n in op.reads], grid(op.output), weight_bits, scheme.weight_granularity
+        )
     return {p.name: values[p.name].real.astype(np.float32) for p in stage.outputs}
 
 
 def run_emulated(emulation: Emulation, stage: Stage, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One stage of the plan as ``emulation`` holds it (its equalized, corrected form)."""
-    return run_stage_quantized(emulation.stage(stage), inputs, emulation.ranges, emulation.precision,
-                               emulation.scheme)
+    return run_stage_quantized(emulation.stage(stage), inputs, emulation.ranges, emulation.precision, emulation.scheme)
 
 
 def feasibility(plan, ranges, precision: Precision) -> list[dict]:
@@ -478,19 +548,27 @@ def feasibility(plan, ranges, precision: Precision) -> list[dict]:
             name = layer_name(stage, index, op)
             act, _ = precision.of(name)
             if isinstance(op, PRelu) and not qs.slope_fits(op.slope, act):
-                problems.append({
-                    "layer": name, "kind": "NegativeSlopeExponentNonFixable",
-                    "detail": f"negative slope {op.slope:.3g} needs a shift of {qs.slope_shift(op.slope)}, the "
-                              f"op has {act} data bits",
-                    "fix": "quantization_param(..., precision_mode=a16_w16) on this layer, or move the PReLU to "
-                           "the host (a different split)"})
+                problems.append(
+                    {
+                        "layer": name,
+                        "kind": "NegativeSlopeExponentNonFixable",
+                        "detail": f"negative slope {op.slope:.3g} needs a shift of {qs.slope_shift(op.slope)}, the "
+                        f"op has {act} data bits",
+                        "fix": "quantization_param(..., precision_mode=a16_w16) on this layer, or move the PReLU to "
+                        "the host (a different split)",
+                    }
+                )
             if isinstance(op, Add):
                 grids = [qs.activation_grid(*ranges[n], act) for n in op.reads]
                 ratio = max(g.scale for g in grids) / max(min(g.scale for g in grids), 1e-30)
-                if ratio > 2 ** act:
-                    problems.append({
-                        "layer": name, "kind": "add_scale_ratio",
-                        "detail": f"input scales differ {ratio:.3g}x, more than {act} bits of shift: the smaller "
-                                  "input vanishes on the common grid",
-                        "fix": "a16_w16 on this layer, or split so the add runs on the host"})
+                if ratio > 2**act:
+                    problems.append(
+                        {
+                            "layer": name,
+                            "kind": "add_scale_ratio",
+                            "detail": f"input scales differ {ratio:.3g}x, more than {act} bits of shift: the smaller "
+                            "input vanishes on the common grid",
+                            "fix": "a16_w16 on this layer, or split so the add runs on the host",
+                        }
+                    )
     return problems

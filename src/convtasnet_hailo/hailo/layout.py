@@ -4,7 +4,8 @@ own Python)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def dfc_net_name(stage: str) -> str:
@@ -35,14 +36,17 @@ def input_layer_feed(hn: dict, net_name: str, onnx_input_names: Sequence[str], a
     if len(arrays) == 1:
         return arrays[0]
     layers = hn.get("layers", {})
-    inputs = {name: layer.get("original_names") or [] for name, layer in layers.items()
-              if layer.get("type") == "input_layer"}
+    inputs = {
+        name: layer.get("original_names") or [] for name, layer in layers.items() if layer.get("type") == "input_layer"
+    }
     feed = {}
-    for onnx_name, array in zip(onnx_input_names, arrays):
+    for onnx_name, array in zip(onnx_input_names, arrays, strict=False):
         holders = [name for name, originals in inputs.items() if onnx_name in originals]
         if len(holders) != 1:
             found = ", ".join(f"{n} {o}" for n, o in inputs.items()) or "none"
-            raise ValueError(f"net {net_name}: ONNX input {onnx_name} is held by {len(holders)} input layers "
-                             f"(input layers and their original names: {found})")
+            raise ValueError(
+                f"net {net_name}: ONNX input {onnx_name} is held by {len(holders)} input layers "
+                f"(input layers and their original names: {found})"
+            )
         feed[holders[0] if "/" in holders[0] else f"{net_name}/{holders[0]}"] = array
     return feed

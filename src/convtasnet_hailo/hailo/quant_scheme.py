@@ -95,8 +95,12 @@ class ModeBits:
 
 
 #: precision_mode -> bits (the model script's names; docs/hailo_facts.md "Model optimization").
-PRECISION_MODES = {"a8_w8": ModeBits(8, 8, 8), "a16_w16": ModeBits(16, 16, 16), "a8_w4": ModeBits(8, 4, 8),
-                   "a8_w8_a16": ModeBits(8, 8, 16)}
+PRECISION_MODES = {
+    "a8_w8": ModeBits(8, 8, 8),
+    "a16_w16": ModeBits(16, 16, 16),
+    "a8_w4": ModeBits(8, 4, 8),
+    "a8_w8_a16": ModeBits(8, 8, 16),
+}
 DEFAULT_MODE = "a8_w8"
 #: Layer types that cannot change 8<->16 bits: their neighbours share their precision
 #: (16bit_optimization notebook; docs/hailo_facts.md "Model optimization"). Our plan's op names.
@@ -126,15 +130,25 @@ class Scheme:
             raise ValueError(f"headroom {self.headroom}: at least 1")
 
     def to_json(self) -> dict:
-        return {"weight_granularity": self.weight_granularity.value, "equalization": self.equalization,
-                "bias_correction": self.bias_correction, "clip_percentile": self.clip_percentile,
-                "headroom": self.headroom, "fuse_activations": self.fuse_activations}
+        return {
+            "weight_granularity": self.weight_granularity.value,
+            "equalization": self.equalization,
+            "bias_correction": self.bias_correction,
+            "clip_percentile": self.clip_percentile,
+            "headroom": self.headroom,
+            "fuse_activations": self.fuse_activations,
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Scheme":
-        return cls(WeightGranularity(data["weight_granularity"]), bool(data["equalization"]),
-                   bool(data["bias_correction"]), data["clip_percentile"], float(data["headroom"]),
-                   bool(data.get("fuse_activations", True)))
+    def from_json(cls, data: dict) -> Scheme:
+        return cls(
+            WeightGranularity(data["weight_granularity"]),
+            bool(data["equalization"]),
+            bool(data["bias_correction"]),
+            data["clip_percentile"],
+            float(data["headroom"]),
+            bool(data.get("fuse_activations", True)),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,11 +161,12 @@ class Grid:
 
     @property
     def q_max(self) -> int:
-        return 2 ** self.bits - 1
+        return 2**self.bits - 1
 
 
-def clipped_range(minmax: tuple[float, float], percentiles: dict[float, tuple[float, float]] | None,
-                  scheme: Scheme) -> tuple[float, float]:
+def clipped_range(
+    minmax: tuple[float, float], percentiles: dict[float, tuple[float, float]] | None, scheme: Scheme
+) -> tuple[float, float]:
     """The range a tensor is quantized over: min/max, or the scheme's percentiles, times its headroom."""
     lo, hi = minmax
     if scheme.clip_percentile is not None and percentiles is not None:
@@ -181,7 +196,7 @@ def equalization_scales(first_peaks: np.ndarray, second_peaks: np.ndarray) -> np
 def activation_grid(lo: float, hi: float, bits: int) -> Grid:
     """The uint grid that covers [lo, hi] widened to include 0, with 0 exactly on it."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
-    q_max = 2 ** bits - 1
+    q_max = 2**bits - 1
     scale = (hi - lo) / q_max if hi > lo else 1.0
     return Grid(scale, int(round(-lo / scale)), bits)
 
@@ -195,8 +210,9 @@ def dequantize(q: np.ndarray, grid: Grid) -> np.ndarray:
     return (q - grid.zero_point) * grid.scale
 
 
-def quantize_weights(weight: np.ndarray, bits: int, granularity: WeightGranularity = WeightGranularity.PER_LAYER
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def quantize_weights(
+    weight: np.ndarray, bits: int, granularity: WeightGranularity = WeightGranularity.PER_LAYER
+) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric signed integers, one scale per tensor (per layer) or per output channel (axis 0).
     Returns (integer-valued float64 weights, scales shaped (C_out, 1, ...) to broadcast over axis 0)."""
     w = np.asarray(weight, np.float64)
@@ -215,20 +231,21 @@ def saturate(acc: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(acc, -limit, limit - 1)
 
 
-def mantissa_shift(multiplier: np.ndarray | float, mantissa_bits: int = RESCALE_MANTISSA_BITS
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def mantissa_shift(
+    multiplier: np.ndarray | float, mantissa_bits: int = RESCALE_MANTISSA_BITS
+) -> tuple[np.ndarray, np.ndarray]:
     """``multiplier`` (> 0) as mantissa * 2**-shift with the mantissa in [2**(b-1), 2**b)."""
     m = np.asarray(multiplier, np.float64)
     exponent = np.floor(np.log2(np.where(m > 0, m, 1.0)))
     shift = (mantissa_bits - 1) - exponent
-    mantissa = np.rint(m * 2.0 ** shift)
+    mantissa = np.rint(m * 2.0**shift)
     return np.where(m > 0, mantissa, 0.0), shift
 
 
 def rescale(acc: np.ndarray, multiplier: np.ndarray | float) -> np.ndarray:
     """round_half_up(acc * mantissa / 2**shift): the integer rescale to the output grid."""
     mantissa, shift = mantissa_shift(multiplier)
-    return np.floor(acc * mantissa / 2.0 ** shift + 0.5)
+    return np.floor(acc * mantissa / 2.0**shift + 0.5)
 
 
 def requantize(acc: np.ndarray, multiplier: np.ndarray | float, out: Grid) -> np.ndarray:
@@ -255,4 +272,4 @@ def quantize_slope(slope: float, bits: int) -> float:
     exponent = math.floor(math.log2(abs(float(slope))))
     shift = min(bits - 2 - exponent, bits)
     limit = 2 ** (bits - 1)
-    return float(np.clip(np.rint(slope * 2.0 ** shift), -limit, limit - 1) / 2.0 ** shift)
+    return float(np.clip(np.rint(slope * 2.0**shift), -limit, limit - 1) / 2.0**shift)

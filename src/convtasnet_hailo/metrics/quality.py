@@ -47,9 +47,9 @@ def quality_scores(estimates: np.ndarray, references: np.ndarray, mixture: np.nd
     mixture itself, per source and as means: the keys ``forward`` and ``evaluate`` report."""
     scores: dict = {}
     for kind, score in (("pesq", pesq_score), ("stoi", stoi_score)):
-        hailo = [score(e, r, rate) for e, r in zip(estimates, references)]
+        hailo = [score(e, r, rate) for e, r in zip(estimates, references, strict=False)]
         mixed = [score(mixture, r, rate) for r in references]
-        for i, (h, m) in enumerate(zip(hailo, mixed), 1):
+        for i, (h, m) in enumerate(zip(hailo, mixed, strict=False), 1):
             scores[f"{kind}_hailo_src{i}"], scores[f"{kind}_mixture_s{i}"] = h, m
         scores[f"{kind}_hailo_mean"], scores[f"{kind}_mixture_mean"] = float(np.mean(hailo)), float(np.mean(mixed))
     return scores

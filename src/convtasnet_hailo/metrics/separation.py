@@ -32,7 +32,7 @@ class SeparationScore:
 
     @property
     def si_snri(self) -> tuple[float, ...]:
-        return tuple(s - m for s, m in zip(self.si_snr, self.mixture_si_snr))
+        return tuple(s - m for s, m in zip(self.si_snr, self.mixture_si_snr, strict=False))
 
     @property
     def mean_si_snr(self) -> float:
@@ -50,5 +50,8 @@ def score_separation(estimates: np.ndarray, references: np.ndarray, mixture: np.
         raise ValueError(f"{len(estimates)} estimates for {n} references")
     pair = np.array([[si_snr(estimates[e], references[r]) for e in range(n)] for r in range(n)])
     best = max(itertools.permutations(range(n)), key=lambda p: sum(pair[r, p[r]] for r in range(n)))
-    return SeparationScore(tuple(best), tuple(float(pair[r, best[r]]) for r in range(n)),
-                           tuple(si_snr(mixture, references[r]) for r in range(n)))
+    return SeparationScore(
+        tuple(best),
+        tuple(float(pair[r, best[r]]) for r in range(n)),
+        tuple(si_snr(mixture, references[r]) for r in range(n)),
+    )

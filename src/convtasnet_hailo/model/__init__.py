@@ -2,10 +2,17 @@
 import without torch (the device side reads them from an export); ``ConvTasNet`` imports torch
 when first asked for."""
 
-from .config import ConvTasNetConfig, EncoderActivation, MaskAct, NormType, FULL_SIZE_8K, FULL_SIZE_16K
+from .config import FULL_SIZE_8K, FULL_SIZE_16K, ConvTasNetConfig, EncoderActivation, MaskAct, NormType
 
-__all__ = ["ConvTasNet", "ConvTasNetConfig", "EncoderActivation", "MaskAct", "NormType",
-           "FULL_SIZE_8K", "FULL_SIZE_16K"]
+__all__ = [
+    "ConvTasNet",
+    "ConvTasNetConfig",
+    "EncoderActivation",
+    "MaskAct",
+    "NormType",
+    "FULL_SIZE_8K",
+    "FULL_SIZE_16K",
+]
 
 
 def __getattr__(name: str):

@@ -7,8 +7,9 @@ Sources: a local .pth/.bin file, or a Hugging Face model id (``owner/name``, fil
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch.torch_version import TorchVersion
@@ -32,8 +33,10 @@ def _read_package(path: Path) -> dict[str, Any]:
         raise UserError(f"cannot read checkpoint {path}: permission denied; make it readable") from None
     except Exception as exc:  # torch.load on a truncated or foreign file raises many types (OSError, IndexError...)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot read checkpoint {path}: {first_line[:120]} (truncated, or not a torch.save file? "
-                        "pass the complete Asteroid .pth/.bin)") from None
+        raise UserError(
+            f"cannot read checkpoint {path}: {first_line[:120]} (truncated, or not a torch.save file? "
+            "pass the complete Asteroid .pth/.bin)"
+        ) from None
     if not isinstance(package, dict) or "state_dict" not in package or "model_args" not in package:
         if isinstance(package, dict):
             keys = sorted(map(str, package))
@@ -50,16 +53,22 @@ def _read_package(path: Path) -> dict[str, Any]:
 def _check_tensor(key: str, value: Any, source: str) -> None:
     """A weight is a floating-point tensor with finite values; anything else is refused by name."""
     if not isinstance(value, torch.Tensor):
-        raise UserError(f"checkpoint {source}: state_dict[{key!r}] is a {type(value).__name__}, not a tensor; "
-                        "re-save the model with Asteroid's serialize()")
+        raise UserError(
+            f"checkpoint {source}: state_dict[{key!r}] is a {type(value).__name__}, not a tensor; "
+            "re-save the model with Asteroid's serialize()"
+        )
     if not value.is_floating_point():
-        raise UserError(f"checkpoint {source}: {key} holds {str(value.dtype).replace('torch.', '')} values, not "
-                        "floating point; re-save the model with Asteroid's serialize()")
+        raise UserError(
+            f"checkpoint {source}: {key} holds {str(value.dtype).replace('torch.', '')} values, not "
+            "floating point; re-save the model with Asteroid's serialize()"
+        )
     finite = torch.isfinite(value)
     if not bool(finite.all()):
         bad = int((~finite).sum())
-        raise UserError(f"checkpoint {source}: {key} holds {bad} NaN/Inf value(s) of {value.numel()}; the training "
-                        "diverged or the file was damaged: use an earlier checkpoint")
+        raise UserError(
+            f"checkpoint {source}: {key} holds {bad} NaN/Inf value(s) of {value.numel()}; the training "
+            "diverged or the file was damaged: use an earlier checkpoint"
+        )
 
 
 def _check_state_dict(model: ConvTasNet, state_dict: dict[str, torch.Tensor], source: str) -> None:
@@ -86,9 +95,11 @@ def model_from_package(package: dict[str, Any], source: str) -> ConvTasNet:
         raise UserError(f"checkpoint {source} holds model_name={name!r}; only ConvTasNet is supported")
     for key in ("model_args", "state_dict"):
         if not isinstance(package[key], Mapping):
-            raise UserError(f"checkpoint {source}: {key} is a {type(package[key]).__name__}, not a mapping of "
-                            f"names to {'options' if key == 'model_args' else 'tensors'}; re-save the model with "
-                            "Asteroid's serialize()")
+            raise UserError(
+                f"checkpoint {source}: {key} is a {type(package[key]).__name__}, not a mapping of "
+                f"names to {'options' if key == 'model_args' else 'tensors'}; re-save the model with "
+                "Asteroid's serialize()"
+            )
     config = ConvTasNetConfig.from_model_args(package["model_args"])
     model = ConvTasNet(config)
     state_dict = {str(k): v for k, v in package["state_dict"].items()}
@@ -148,8 +159,9 @@ def model_package(model: ConvTasNet) -> dict[str, Any]:
         "model_name": "ConvTasNet",
         "model_args": model.config.to_model_args(),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        "infos": {"software_versions": {"torch_version": str(torch.__version__),
-                                        "convtasnet_hailo_version": __version__}},
+        "infos": {
+            "software_versions": {"torch_version": str(torch.__version__), "convtasnet_hailo_version": __version__}
+        },
     }
 
 

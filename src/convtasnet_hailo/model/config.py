@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import UserError
 
@@ -51,8 +52,21 @@ def _enum_value(enum_cls: type[enum.Enum], key: str, value: Any) -> enum.Enum:
         raise UserError(f"unsupported {key}={value!r}: this toolkit supports {allowed}") from None
 
 
-_INT_OPTIONS = ("n_src", "n_filters", "kernel_size", "stride", "bn_chan", "hid_chan", "skip_chan", "conv_kernel_size",
-                "n_blocks", "n_repeats", "sample_rate", "in_chan", "out_chan")
+_INT_OPTIONS = (
+    "n_src",
+    "n_filters",
+    "kernel_size",
+    "stride",
+    "bn_chan",
+    "hid_chan",
+    "skip_chan",
+    "conv_kernel_size",
+    "n_blocks",
+    "n_repeats",
+    "sample_rate",
+    "in_chan",
+    "out_chan",
+)
 
 
 def _check_option_types(args: dict[str, Any]) -> None:
@@ -100,8 +114,18 @@ class ConvTasNetConfig:
     encoder_activation: EncoderActivation = EncoderActivation.LINEAR
 
     def __post_init__(self) -> None:
-        for name in ("n_src", "n_filters", "kernel_size", "stride", "bn_chan", "hid_chan",
-                     "conv_kernel_size", "n_blocks", "n_repeats", "sample_rate"):
+        for name in (
+            "n_src",
+            "n_filters",
+            "kernel_size",
+            "stride",
+            "bn_chan",
+            "hid_chan",
+            "conv_kernel_size",
+            "n_blocks",
+            "n_repeats",
+            "sample_rate",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"model option {name}={value!r} must be a positive integer")
@@ -132,7 +156,9 @@ class ConvTasNetConfig:
         """A lower bound of the memory one forward pass over ``samples`` holds at once (float32):
         the input and output audio, the encoded frames, one hidden TCN tensor and the masks."""
         frames = samples // self.stride + 1
-        return 4 * (samples * (1 + self.n_src) + frames * (self.n_filters + self.hid_chan + self.n_src * self.n_filters))
+        return 4 * (
+            samples * (1 + self.n_src) + frames * (self.n_filters + self.hid_chan + self.n_src * self.n_filters)
+        )
 
     @property
     def mask_in_chan(self) -> int:
@@ -140,7 +166,7 @@ class ConvTasNetConfig:
         return self.skip_chan if self.skip_chan else self.bn_chan
 
     @classmethod
-    def from_model_args(cls, model_args: Mapping[str, Any]) -> "ConvTasNetConfig":
+    def from_model_args(cls, model_args: Mapping[str, Any]) -> ConvTasNetConfig:
         """Read Asteroid ``model_args``; old files without sample_rate/causal/encoder_activation
         get Asteroid's defaults. Unknown or unsupported options raise :class:`UserError`."""
         if not isinstance(model_args, Mapping):
@@ -176,9 +202,7 @@ class ConvTasNetConfig:
             )
         args["norm_type"] = _enum_value(NormType, "norm_type", args.get("norm_type", "gLN"))
         args["mask_act"] = _enum_value(MaskAct, "mask_act", args.get("mask_act", "sigmoid"))
-        args["encoder_activation"] = _enum_value(
-            EncoderActivation, "encoder_activation", args["encoder_activation"]
-        )
+        args["encoder_activation"] = _enum_value(EncoderActivation, "encoder_activation", args["encoder_activation"])
         if args.get("skip_chan") is None:
             args["skip_chan"] = 0
         if args.get("causal") and args["norm_type"] is NormType.GLN:
@@ -207,14 +231,16 @@ class ConvTasNetConfig:
             "mask_act": self.mask_act.value,
             "causal": self.causal,
             "encoder_activation": (
-                None if self.encoder_activation is EncoderActivation.LINEAR
-                else self.encoder_activation.value
+                None if self.encoder_activation is EncoderActivation.LINEAR else self.encoder_activation.value
             ),
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: (v.value if isinstance(v, enum.Enum) else v)
-                for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+        return {
+            f.name: (v.value if isinstance(v, enum.Enum) else v)
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
 
 
 #: The full-size 8 kHz model of the Conv-TasNet paper and Asteroid's recipes (5,050,545 params).

@@ -50,7 +50,8 @@ class Decoder(nn.Module):
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         lead, (n_filters, n_frames) = spec.shape[:-2], spec.shape[-2:]
         wav = F.conv_transpose1d(
-            spec.reshape(-1, n_filters, n_frames), self.filterbank._filters,
+            spec.reshape(-1, n_filters, n_frames),
+            self.filterbank._filters,
             stride=self.filterbank.stride,
         )
         return wav.view(*lead, wav.shape[-1])
@@ -134,14 +135,22 @@ class TemporalBlock(nn.Module):
         padding = config.depthwise_padding(block_index)
         norm = NORM_CLASSES[config.norm_type]
         depth_conv: nn.Module = nn.Conv1d(
-            hid, hid, config.conv_kernel_size, padding=padding,
-            dilation=config.dilation(block_index), groups=hid,
+            hid,
+            hid,
+            config.conv_kernel_size,
+            padding=padding,
+            dilation=config.dilation(block_index),
+            groups=hid,
         )
         if config.causal:
             depth_conv = nn.Sequential(depth_conv, Chop(padding))
         self.shared_block = nn.Sequential(
-            nn.Conv1d(config.bn_chan, hid, 1), nn.PReLU(), norm(hid),
-            depth_conv, nn.PReLU(), norm(hid),
+            nn.Conv1d(config.bn_chan, hid, 1),
+            nn.PReLU(),
+            norm(hid),
+            depth_conv,
+            nn.PReLU(),
+            norm(hid),
         )
         self.res_conv = nn.Conv1d(hid, config.bn_chan, 1)
         self.skip_chan = config.skip_chan
@@ -177,9 +186,7 @@ class TDConvNet(nn.Module):
         norm = NORM_CLASSES[config.norm_type]
         self.bottleneck = nn.Sequential(norm(config.n_filters), nn.Conv1d(config.n_filters, config.bn_chan, 1))
         self.TCN = nn.ModuleList(TemporalBlock(config, i) for i in range(config.n_tcn_blocks))
-        self.mask_net = nn.Sequential(
-            nn.PReLU(), nn.Conv1d(config.mask_in_chan, config.n_src * config.n_filters, 1)
-        )
+        self.mask_net = nn.Sequential(nn.PReLU(), nn.Conv1d(config.mask_in_chan, config.n_src * config.n_filters, 1))
 
     def forward(self, tf_rep: torch.Tensor) -> torch.Tensor:
         batch, _, n_frames = tf_rep.shape

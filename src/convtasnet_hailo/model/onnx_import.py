@@ -108,9 +108,15 @@ class _Conv:
 
 def _conv(graph: _Graph, node, where: str) -> _Conv:
     bias = graph.weight(node, 2, where) if len(node.input) > 2 and node.input[2] else None
-    return _Conv(graph.weight(node, 1, where), bias, node.output[0], int(_attr(node, "group", 1)),
-                 int((_attr(node, "dilations") or [1])[0]), int((_attr(node, "strides") or [1])[0]),
-                 tuple(_attr(node, "pads") or (0, 0)))
+    return _Conv(
+        graph.weight(node, 1, where),
+        bias,
+        node.output[0],
+        int(_attr(node, "group", 1)),
+        int((_attr(node, "dilations") or [1])[0]),
+        int((_attr(node, "strides") or [1])[0]),
+        tuple(_attr(node, "pads") or (0, 0)),
+    )
 
 
 @dataclasses.dataclass
@@ -128,8 +134,9 @@ def _norm(graph: _Graph, x: str, where: str) -> _Norm:
     axes = list(_attr(mean_node, "axes") or [])
     kind = {(1, 2): NormType.GLN, (1,): NormType.CLN}.get(tuple(sorted(axes)))
     if kind is None:
-        raise NotAConvTasNet(f"{where}: a norm over axes {axes} (gLN reduces over [1, 2], cLN over [1]; cgLN is "
-                             "not supported)")
+        raise NotAConvTasNet(
+            f"{where}: a norm over axes {axes} (gLN reduces over [1, 2], cLN over [1]; cgLN is not supported)"
+        )
     sub = next((n for n in graph.users(x, "Sub") if mean_node.output[0] in n.input), None)
     if sub is None:
         raise NotAConvTasNet(f"{where}: the norm of {x} does not subtract its mean")
@@ -147,8 +154,12 @@ def _norm(graph: _Graph, x: str, where: str) -> _Norm:
     result = add.output[0]
     transposed = [n for n in graph.consumers[result] if n.op_type == "Transpose"]
     result = transposed[0].output[0] if transposed else result
-    return _Norm(kind, graph.constants[gamma_name].reshape(-1).astype(np.float32),
-                 graph.constants[beta_name].reshape(-1).astype(np.float32), result)
+    return _Norm(
+        kind,
+        graph.constants[gamma_name].reshape(-1).astype(np.float32),
+        graph.constants[beta_name].reshape(-1).astype(np.float32),
+        result,
+    )
 
 
 def _prelu(graph: _Graph, x: str, where: str) -> tuple[np.ndarray, str]:
@@ -185,8 +196,9 @@ def _block(graph: _Graph, x: str, index: int) -> _Block | None:
     if depth.group != depth.weight.shape[0] or depth.group == 1:
         raise NotAConvTasNet(f"{where}: the conv after the first norm is not depthwise (group {depth.group})")
     if len(set(depth.pads)) != 1:
-        raise NotAConvTasNet(f"{where}: depthwise pads {depth.pads}: causal (chomped) models are not supported "
-                             "by import-onnx")
+        raise NotAConvTasNet(
+            f"{where}: depthwise pads {depth.pads}: causal (chomped) models are not supported by import-onnx"
+        )
     slope2, h2 = _prelu(graph, depth.output, where)
     norm2 = _norm(graph, h2, where)
     res = skip = None
@@ -227,8 +239,9 @@ def read_convtasnet_graph(path: Path, sample_rate: int) -> ImportedGraph:
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # DecodeError, OSError: not an ONNX file
-        raise UserError(f"{path} is not a readable ONNX file ({type(exc).__name__}); pass the .onnx of a "
-                        "ConvTasNet") from None
+        raise UserError(
+            f"{path} is not a readable ONNX file ({type(exc).__name__}); pass the .onnx of a ConvTasNet"
+        ) from None
     graph = _Graph(model)
     if len(graph.inputs) != 1:
         raise NotAConvTasNet(f"the graph has {len(graph.inputs)} inputs; a ConvTasNet has one (the waveform)")
@@ -239,8 +252,9 @@ def read_convtasnet_graph(path: Path, sample_rate: int) -> ImportedGraph:
         raise NotAConvTasNet(f"encoder: a {encoder.weight.ndim - 2}-D convolution (Asteroid's encoder is a Conv1d)")
     n_filters, _, kernel_size = encoder.weight.shape
     if encoder.weight.shape[1] != 1 or encoder.bias is not None or any(encoder.pads):
-        raise NotAConvTasNet(f"encoder: a Conv1d {encoder.weight.shape} with bias or padding is not Asteroid's free "
-                             "filterbank")
+        raise NotAConvTasNet(
+            f"encoder: a Conv1d {encoder.weight.shape} with bias or padding is not Asteroid's free filterbank"
+        )
     represented = encoder.output
     activation = EncoderActivation.LINEAR
     if graph.users(encoder.output, "Relu") and not graph.users(encoder.output, "ReduceMean"):
@@ -266,14 +280,25 @@ def read_convtasnet_graph(path: Path, sample_rate: int) -> ImportedGraph:
     decoder = _decoder(graph, masks, encoder)
     n_src = mask_conv.weight.shape[0] // n_filters
     config = ConvTasNetConfig(
-        n_src=n_src, n_filters=int(n_filters), kernel_size=int(kernel_size), stride=encoder.stride,
-        bn_chan=int(bottleneck.weight.shape[0]), hid_chan=int(blocks[0].in_conv.weight.shape[0]),
+        n_src=n_src,
+        n_filters=int(n_filters),
+        kernel_size=int(kernel_size),
+        stride=encoder.stride,
+        bn_chan=int(bottleneck.weight.shape[0]),
+        hid_chan=int(blocks[0].in_conv.weight.shape[0]),
         skip_chan=int(blocks[0].skip.weight.shape[0]) if has_skip else 0,
-        conv_kernel_size=int(blocks[0].depth.weight.shape[-1]), n_blocks=per_repeat,
-        n_repeats=len(blocks) // per_repeat, norm_type=bottleneck_norm.kind, mask_act=mask_act, causal=False,
-        sample_rate=sample_rate, encoder_activation=activation)
-    return ImportedGraph(config, _state_dict(config, encoder, bottleneck_norm, bottleneck, blocks, mask_slope,
-                                             mask_conv, decoder))
+        conv_kernel_size=int(blocks[0].depth.weight.shape[-1]),
+        n_blocks=per_repeat,
+        n_repeats=len(blocks) // per_repeat,
+        norm_type=bottleneck_norm.kind,
+        mask_act=mask_act,
+        causal=False,
+        sample_rate=sample_rate,
+        encoder_activation=activation,
+    )
+    return ImportedGraph(
+        config, _state_dict(config, encoder, bottleneck_norm, bottleneck, blocks, mask_slope, mask_conv, decoder)
+    )
 
 
 def _mask_input(graph: _Graph, blocks: list[_Block], x: str, has_skip: bool) -> str:
@@ -317,26 +342,46 @@ def _decoder(graph: _Graph, masks: str, encoder: _Conv) -> np.ndarray:
     weight = graph.weight(deconv, 1, "decoder")
     stride = int((_attr(deconv, "strides") or [1])[0])
     if weight.shape != encoder.weight.shape or stride != encoder.stride or int(_attr(deconv, "group", 1)) != 1:
-        raise NotAConvTasNet(f"decoder: ConvTranspose1d {weight.shape} stride {stride} does not mirror the encoder "
-                             f"{encoder.weight.shape} stride {encoder.stride}")
+        raise NotAConvTasNet(
+            f"decoder: ConvTranspose1d {weight.shape} stride {stride} does not mirror the encoder "
+            f"{encoder.weight.shape} stride {encoder.stride}"
+        )
     return weight
 
 
-def _state_dict(config: ConvTasNetConfig, encoder: _Conv, bottleneck_norm: _Norm, bottleneck: _Conv,
-                blocks: list[_Block], mask_slope: np.ndarray, mask_conv: _Conv, decoder: np.ndarray) -> dict:
-    state = {"encoder.filterbank._filters": encoder.weight,
-             "masker.bottleneck.0.gamma": bottleneck_norm.gamma, "masker.bottleneck.0.beta": bottleneck_norm.beta,
-             "masker.bottleneck.1.weight": bottleneck.weight, "masker.bottleneck.1.bias": bottleneck.bias}
+def _state_dict(
+    config: ConvTasNetConfig,
+    encoder: _Conv,
+    bottleneck_norm: _Norm,
+    bottleneck: _Conv,
+    blocks: list[_Block],
+    mask_slope: np.ndarray,
+    mask_conv: _Conv,
+    decoder: np.ndarray,
+) -> dict:
+    state = {
+        "encoder.filterbank._filters": encoder.weight,
+        "masker.bottleneck.0.gamma": bottleneck_norm.gamma,
+        "masker.bottleneck.0.beta": bottleneck_norm.beta,
+        "masker.bottleneck.1.weight": bottleneck.weight,
+        "masker.bottleneck.1.bias": bottleneck.bias,
+    }
     for i, block in enumerate(blocks):
         p = f"masker.TCN.{i}."
-        state.update({
-            p + "shared_block.0.weight": block.in_conv.weight, p + "shared_block.0.bias": block.in_conv.bias,
-            p + "shared_block.1.weight": block.slope1,
-            p + "shared_block.2.gamma": block.norm1.gamma, p + "shared_block.2.beta": block.norm1.beta,
-            p + "shared_block.3.weight": block.depth.weight, p + "shared_block.3.bias": block.depth.bias,
-            p + "shared_block.4.weight": block.slope2,
-            p + "shared_block.5.gamma": block.norm2.gamma, p + "shared_block.5.beta": block.norm2.beta,
-        })
+        state.update(
+            {
+                p + "shared_block.0.weight": block.in_conv.weight,
+                p + "shared_block.0.bias": block.in_conv.bias,
+                p + "shared_block.1.weight": block.slope1,
+                p + "shared_block.2.gamma": block.norm1.gamma,
+                p + "shared_block.2.beta": block.norm1.beta,
+                p + "shared_block.3.weight": block.depth.weight,
+                p + "shared_block.3.bias": block.depth.bias,
+                p + "shared_block.4.weight": block.slope2,
+                p + "shared_block.5.gamma": block.norm2.gamma,
+                p + "shared_block.5.beta": block.norm2.beta,
+            }
+        )
         if block.res is not None:
             state[p + "res_conv.weight"], state[p + "res_conv.bias"] = block.res.weight, block.res.bias
         else:  # computed and dropped by Asteroid; pruned from the export
@@ -344,8 +389,14 @@ def _state_dict(config: ConvTasNetConfig, encoder: _Conv, bottleneck_norm: _Norm
             state[p + "res_conv.bias"] = np.zeros(config.bn_chan, np.float32)
         if block.skip is not None:
             state[p + "skip_conv.weight"], state[p + "skip_conv.bias"] = block.skip.weight, block.skip.bias
-    state.update({"masker.mask_net.0.weight": mask_slope, "masker.mask_net.1.weight": mask_conv.weight,
-                  "masker.mask_net.1.bias": mask_conv.bias, "decoder.filterbank._filters": decoder})
+    state.update(
+        {
+            "masker.mask_net.0.weight": mask_slope,
+            "masker.mask_net.1.weight": mask_conv.weight,
+            "masker.mask_net.1.bias": mask_conv.bias,
+            "decoder.filterbank._filters": decoder,
+        }
+    )
     return state
 
 
@@ -418,13 +469,20 @@ def import_checkpoint(onnx_path: Path, out: Path, sample_rate: int | None, min_s
         guess = 16000 if config.kernel_size >= 32 else 8000
         config = dataclasses.replace(config, sample_rate=guess)
     model = ConvTasNet(config).eval()
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)).reshape(model.state_dict()[k].shape)
-                           for k, v in imported.state_dict.items()}, strict=True)
+    model.load_state_dict(
+        {
+            k: torch.from_numpy(np.ascontiguousarray(v)).reshape(model.state_dict()[k].shape)
+            for k, v in imported.state_dict.items()
+        },
+        strict=True,
+    )
     snr = verify_against_graph(onnx_path, model, verification_signal(config.sample_rate))
     result = ImportedCheckpoint(out, config, snr, min_snr_db, guess)
     if result.reproduces:
         save_model(model, out)
     else:
-        log.warning(f"import-onnx: the rebuilt model does not reproduce {onnx_path.name} ({snr:.1f} dB < "
-                    f"{min_snr_db:g} dB); nothing written. The graph may hold ops this importer does not map")
+        log.warning(
+            f"import-onnx: the rebuilt model does not reproduce {onnx_path.name} ({snr:.1f} dB < "
+            f"{min_snr_db:g} dB); nothing written. The graph may hold ops this importer does not map"
+        )
     return result

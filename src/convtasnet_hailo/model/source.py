@@ -5,7 +5,6 @@ in one place, ``runtime.sources.resolve``."""
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +19,12 @@ if TYPE_CHECKING:
 TINY = ConvTasNetConfig(n_filters=16, bn_chan=8, hid_chan=12, skip_chan=6, n_blocks=3, n_repeats=2)
 
 #: ``--random-preset`` names.
-RANDOM_PRESETS: dict[str, ConvTasNetConfig] = {"full-8k": FULL_SIZE_8K, "full-16k": FULL_SIZE_16K,
-                                               "full-8k-causal": FULL_SIZE_8K_CAUSAL, "tiny": TINY}
+RANDOM_PRESETS: dict[str, ConvTasNetConfig] = {
+    "full-8k": FULL_SIZE_8K,
+    "full-16k": FULL_SIZE_16K,
+    "full-8k-causal": FULL_SIZE_8K_CAUSAL,
+    "tiny": TINY,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +33,7 @@ class ModelSource:
     for a run from an export without the checkpoint (:func:`exported_source`): then the plan
     comes from ``export_dir`` and ``config`` is the one the export recorded."""
 
-    model: "ConvTasNet | None"
+    model: ConvTasNet | None
     description: str
     random_seed: int | None = None
     path: str | None = None
@@ -43,9 +46,14 @@ class ModelSource:
         return self.model.config if self.model is not None else self.recorded_config
 
     def to_json(self) -> dict:
-        return {"model_source": self.description, "model_random": self.random_seed is not None,
-                "model_seed": self.random_seed, "model_path": self.path, "model_sha256": self.sha256,
-                "model_config": self.config.to_json()}
+        return {
+            "model_source": self.description,
+            "model_random": self.random_seed is not None,
+            "model_seed": self.random_seed,
+            "model_path": self.path,
+            "model_sha256": self.sha256,
+            "model_config": self.config.to_json(),
+        }
 
     def given(self) -> list[tuple[str, str | None]]:
         """The file this model was read from, for ``guard.check_run_files`` (none for random weights)."""
@@ -67,8 +75,9 @@ def random_source(preset: str, seed: int) -> ModelSource:
 
     if preset not in RANDOM_PRESETS:
         raise UserError(f"unknown random preset {preset!r}; choose one of {', '.join(RANDOM_PRESETS)}")
-    return ModelSource(random_model(RANDOM_PRESETS[preset], seed=seed), f"random {preset} weights, seed {seed}",
-                       random_seed=seed)
+    return ModelSource(
+        random_model(RANDOM_PRESETS[preset], seed=seed), f"random {preset} weights, seed {seed}", random_seed=seed
+    )
 
 
 def recorded_random_source(config: ConvTasNetConfig, seed: int, description: str) -> ModelSource:

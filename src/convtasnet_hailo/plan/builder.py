@@ -20,19 +20,20 @@ import numpy as np
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
 from ..model.convtasnet import ConvTasNet, TemporalBlock
-from .host_steps import ActivateMask, AddTensors, Alias, FitLength, Normalize, OverlapAdd, SplitSources
+from . import names
 from .channel_blocks import split_channel_blocks
 from .fusion import fuse_stages
-from .gln_in_stages import check_options as check_gln_in_stages, gln_into_stages
+from .gln_in_stages import check_options as check_gln_in_stages
+from .gln_in_stages import gln_into_stages
 from .halo_edges import halo_edges_into_stages
-from .skip_sums_in_stages import skip_sums_into_stages
-from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
-from . import names
+from .host_steps import ActivateMask, AddTensors, Alias, FitLength, Normalize, OverlapAdd, SplitSources
 from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
+from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
 from .options import DEFAULT_MAX_WIDTH, FLOAT_ONLY_FLAGS, PlanOptions, PlanPath, refuse_float_only  # noqa: F401
 from .rf_windows import check_rf_windows, window_steps
-from .stages import Geometry, Stage, StageInput, StageOutput
+from .skip_sums_in_stages import skip_sums_into_stages
 from .stage_plan import StagePlan, Step, step_inputs, step_outputs  # noqa: F401  (the plan's interface)
+from .stages import Geometry, Stage, StageInput, StageOutput
 
 
 def _numpy(tensor) -> np.ndarray:
@@ -40,8 +41,9 @@ def _numpy(tensor) -> np.ndarray:
 
 
 def _conv1x1(conv, input_name: str, output_name: str) -> Conv:
-    return Conv(input_name, output_name, conv1d_weight(_numpy(conv.weight)),
-                None if conv.bias is None else _numpy(conv.bias))
+    return Conv(
+        input_name, output_name, conv1d_weight(_numpy(conv.weight)), None if conv.bias is None else _numpy(conv.bias)
+    )
 
 
 def _prelu(prelu, input_name: str, output_name: str) -> PRelu:
@@ -49,25 +51,33 @@ def _prelu(prelu, input_name: str, output_name: str) -> PRelu:
 
 
 def _normalize(norm_module, config: ConvTasNetConfig, input_name: str, output_name: str) -> Normalize:
-    return Normalize(input_name, output_name, config.norm_type,
-                     _numpy(norm_module.gamma), _numpy(norm_module.beta))
+    return Normalize(input_name, output_name, config.norm_type, _numpy(norm_module.gamma), _numpy(norm_module.beta))
 
 
 def _encoder_steps(model: ConvTasNet) -> list[Step]:
     config = model.config
-    ops: list = [Conv(names.WAV, "encoder_conv", conv1d_weight(_numpy(model.encoder.filterbank._filters)),
-                      stride=config.stride)]
+    ops: list = [
+        Conv(names.WAV, "encoder_conv", conv1d_weight(_numpy(model.encoder.filterbank._filters)), stride=config.stride)
+    ]
     if config.encoder_activation is EncoderActivation.RELU:
         ops.append(Relu("encoder_conv", names.ENCODER))
     else:
         ops[0] = dataclasses.replace(ops[0], output=names.ENCODER)
     geometry = Geometry(stride=config.stride, span=config.kernel_size)
-    return [Stage(names.ENCODER, (StageInput(names.WAV, 1, geometry),), (StageOutput(names.ENCODER, config.n_filters),),
-                  tuple(ops), role="waveform -> mixture representation (strided conv, kernel L, stride S)")]
+    return [
+        Stage(
+            names.ENCODER,
+            (StageInput(names.WAV, 1, geometry),),
+            (StageOutput(names.ENCODER, config.n_filters),),
+            tuple(ops),
+            role="waveform -> mixture representation (strided conv, kernel L, stride S)",
+        )
+    ]
 
 
-def _block_steps(block: TemporalBlock, index: int, config: ConvTasNetConfig, x_name: str,
-                 keep_residual: bool) -> list[Step]:
+def _block_steps(
+    block: TemporalBlock, index: int, config: ConvTasNetConfig, x_name: str, keep_residual: bool
+) -> list[Step]:
     shared = block.shared_block
     depth_conv = shared[3][0] if config.causal else shared[3]
     hid, dilation = config.hid_chan, config.dilation(index)
@@ -76,16 +86,31 @@ def _block_steps(block: TemporalBlock, index: int, config: ConvTasNetConfig, x_n
     depth_geometry = Geometry(span=span, pad_left=pad_left, pad_right=span - 1 - pad_left)
     p = f"tcn{index}"
     steps: list[Step] = [
-        Stage(names.tcn(index, "in"), (StageInput(x_name, config.bn_chan),), (StageOutput(names.tcn(index, "in"), hid),),
-              (_conv1x1(shared[0], x_name, f"{p}_in_conv"), _prelu(shared[1], f"{p}_in_conv", names.tcn(index, "in"))),
-              role=f"block {index}: 1x1 conv {config.bn_chan}->{hid} + PReLU"),
+        Stage(
+            names.tcn(index, "in"),
+            (StageInput(x_name, config.bn_chan),),
+            (StageOutput(names.tcn(index, "in"), hid),),
+            (_conv1x1(shared[0], x_name, f"{p}_in_conv"), _prelu(shared[1], f"{p}_in_conv", names.tcn(index, "in"))),
+            role=f"block {index}: 1x1 conv {config.bn_chan}->{hid} + PReLU",
+        ),
         _normalize(shared[2], config, names.tcn(index, "in"), names.tcn(index, "in_norm")),
-        Stage(names.tcn(index, "depth"), (StageInput(names.tcn(index, "in_norm"), hid, depth_geometry),),
-              (StageOutput(names.tcn(index, "depth"), hid),),
-              (Conv(names.tcn(index, "in_norm"), f"{p}_depth_conv", conv1d_weight(_numpy(depth_conv.weight)),
-                    _numpy(depth_conv.bias), dilation=dilation, groups=hid),
-               _prelu(shared[4], f"{p}_depth_conv", names.tcn(index, "depth"))),
-              role=f"block {index}: depthwise conv k={config.conv_kernel_size} d={dilation} + PReLU"),
+        Stage(
+            names.tcn(index, "depth"),
+            (StageInput(names.tcn(index, "in_norm"), hid, depth_geometry),),
+            (StageOutput(names.tcn(index, "depth"), hid),),
+            (
+                Conv(
+                    names.tcn(index, "in_norm"),
+                    f"{p}_depth_conv",
+                    conv1d_weight(_numpy(depth_conv.weight)),
+                    _numpy(depth_conv.bias),
+                    dilation=dilation,
+                    groups=hid,
+                ),
+                _prelu(shared[4], f"{p}_depth_conv", names.tcn(index, "depth")),
+            ),
+            role=f"block {index}: depthwise conv k={config.conv_kernel_size} d={dilation} + PReLU",
+        ),
         _normalize(shared[5], config, names.tcn(index, "depth"), names.tcn(index, "depth_norm")),
     ]
     ops: list = []
@@ -93,17 +118,29 @@ def _block_steps(block: TemporalBlock, index: int, config: ConvTasNetConfig, x_n
     inputs = [StageInput(names.tcn(index, "depth_norm"), hid)]
     if keep_residual:
         inputs.append(StageInput(x_name, config.bn_chan))
-        ops += [_conv1x1(block.res_conv, names.tcn(index, "depth_norm"), f"{p}_res_conv"),
-                Add(x_name, f"{p}_res_conv", names.tcn(index, "residual"))]
+        ops += [
+            _conv1x1(block.res_conv, names.tcn(index, "depth_norm"), f"{p}_res_conv"),
+            Add(x_name, f"{p}_res_conv", names.tcn(index, "residual")),
+        ]
         outputs.append(StageOutput(names.tcn(index, "residual"), config.bn_chan))
     if config.skip_chan:
         ops.append(_conv1x1(block.skip_conv, names.tcn(index, "depth_norm"), names.tcn(index, "skip")))
         outputs.append(StageOutput(names.tcn(index, "skip"), config.skip_chan))
-    steps.append(Stage(f"{p}_out", tuple(inputs), tuple(outputs), tuple(ops),
-                       role=f"block {index}: residual (1x1 conv + add) and skip 1x1 conv"))
+    steps.append(
+        Stage(
+            f"{p}_out",
+            tuple(inputs),
+            tuple(outputs),
+            tuple(ops),
+            role=f"block {index}: residual (1x1 conv + add) and skip 1x1 conv",
+        )
+    )
     if config.skip_chan:
-        steps.append(Alias(names.tcn(index, "skip"), names.tcn(index, "skip_sum")) if index == 0
-                     else AddTensors(names.tcn(index - 1, "skip_sum"), names.tcn(index, "skip"), names.tcn(index, "skip_sum")))
+        steps.append(
+            Alias(names.tcn(index, "skip"), names.tcn(index, "skip_sum"))
+            if index == 0
+            else AddTensors(names.tcn(index - 1, "skip_sum"), names.tcn(index, "skip"), names.tcn(index, "skip_sum"))
+        )
     return steps
 
 
@@ -111,10 +148,13 @@ def _masker_steps(model: ConvTasNet) -> list[Step]:
     config, masker = model.config, model.masker
     steps: list[Step] = [
         _normalize(masker.bottleneck[0], config, names.ENCODER, names.BOTTLENECK_NORM),
-        Stage(names.BOTTLENECK, (StageInput(names.BOTTLENECK_NORM, config.n_filters),),
-              (StageOutput(names.BOTTLENECK, config.bn_chan),),
-              (_conv1x1(masker.bottleneck[1], names.BOTTLENECK_NORM, names.BOTTLENECK),),
-              role=f"1x1 conv {config.n_filters}->{config.bn_chan}"),
+        Stage(
+            names.BOTTLENECK,
+            (StageInput(names.BOTTLENECK_NORM, config.n_filters),),
+            (StageOutput(names.BOTTLENECK, config.bn_chan),),
+            (_conv1x1(masker.bottleneck[1], names.BOTTLENECK_NORM, names.BOTTLENECK),),
+            role=f"1x1 conv {config.n_filters}->{config.bn_chan}",
+        ),
     ]
     last = config.n_tcn_blocks - 1
     x_name = names.BOTTLENECK
@@ -126,10 +166,16 @@ def _masker_steps(model: ConvTasNet) -> list[Step]:
     mask_in = names.tcn(last, "skip_sum") if config.skip_chan else x_name
     n_out = config.n_src * config.n_filters
     steps += [
-        Stage("mask_head", (StageInput(mask_in, config.mask_in_chan),), (StageOutput(names.MASK_NET, n_out),),
-              (_prelu(masker.mask_net[0], mask_in, "mask_prelu"),
-               _conv1x1(masker.mask_net[1], "mask_prelu", names.MASK_NET)),
-              role=f"PReLU + 1x1 conv {config.mask_in_chan}->{n_out} (source-major)"),
+        Stage(
+            "mask_head",
+            (StageInput(mask_in, config.mask_in_chan),),
+            (StageOutput(names.MASK_NET, n_out),),
+            (
+                _prelu(masker.mask_net[0], mask_in, "mask_prelu"),
+                _conv1x1(masker.mask_net[1], "mask_prelu", names.MASK_NET),
+            ),
+            role=f"PReLU + 1x1 conv {config.mask_in_chan}->{n_out} (source-major)",
+        ),
         SplitSources(names.MASK_NET, names.MASK_SCORE, config.n_src),
         ActivateMask(names.MASK_SCORE, names.MASK_OUTPUT, config.mask_act),
         Alias(names.MASK_OUTPUT, names.MASKER_OUTPUT),
@@ -144,15 +190,21 @@ def _decoder_steps(model: ConvTasNet) -> list[Step]:
     projection = np.ascontiguousarray(filters[:, 0, :].T[:, :, None, None])  # (L, N, 1, 1)
     n = config.n_filters
     return [
-        Stage(names.SOURCE_PROJECTOR, (StageInput(names.MASK_OUTPUT, n), StageInput(names.ENCODER, n)),
-              (StageOutput(names.SOURCE_PROJECTOR, n),),
-              (Mul(names.MASK_OUTPUT, names.ENCODER, names.SOURCE_PROJECTOR),),
-              role="mask * mixture representation, one batch entry per source"),
+        Stage(
+            names.SOURCE_PROJECTOR,
+            (StageInput(names.MASK_OUTPUT, n), StageInput(names.ENCODER, n)),
+            (StageOutput(names.SOURCE_PROJECTOR, n),),
+            (Mul(names.MASK_OUTPUT, names.ENCODER, names.SOURCE_PROJECTOR),),
+            role="mask * mixture representation, one batch entry per source",
+        ),
         Alias(names.SOURCE_PROJECTOR, names.MASKED_REP),
-        Stage(names.DECODER_PRE, (StageInput(names.SOURCE_PROJECTOR, n),),
-              (StageOutput(names.DECODER_PRE, config.kernel_size),),
-              (Conv(names.SOURCE_PROJECTOR, names.DECODER_PRE, projection),),
-              role=f"1x1 projection {n}->{config.kernel_size} frame samples"),
+        Stage(
+            names.DECODER_PRE,
+            (StageInput(names.SOURCE_PROJECTOR, n),),
+            (StageOutput(names.DECODER_PRE, config.kernel_size),),
+            (Conv(names.SOURCE_PROJECTOR, names.DECODER_PRE, projection),),
+            role=f"1x1 projection {n}->{config.kernel_size} frame samples",
+        ),
         OverlapAdd(names.DECODER_PRE, names.DECODER_HEAD, config.stride),
         FitLength(names.DECODER_HEAD, names.DECODER_OUTPUT, names.WAV),
         Alias(names.DECODER_OUTPUT, names.FINAL_OUTPUT),
@@ -165,8 +217,12 @@ def float_backend_options(config: ConvTasNetConfig) -> PlanOptions:
     return PlanOptions(gln_in_stages=config.norm_type is NormType.GLN, halo_edges=True, skip_sums_in_stages=True)
 
 
-def build_plan(model: ConvTasNet, options: PlanOptions = PlanOptions(), path: PlanPath = PlanPath.FULL_CHAIN,
-               expose_internal: bool = False) -> StagePlan:
+def build_plan(
+    model: ConvTasNet,
+    options: PlanOptions = PlanOptions(),
+    path: PlanPath = PlanPath.FULL_CHAIN,
+    expose_internal: bool = False,
+) -> StagePlan:
     """Decomposes ``model`` (left untouched) into the stage plan for ``path`` cut as ``options``
     say: with ``block_chan``, 1x1 convs wider than that are split into channel blocks; with
     ``fuse`` (default), runs of stages no host step separates become one stage (``plan.fusion``);
@@ -194,8 +250,9 @@ def build_plan(model: ConvTasNet, options: PlanOptions = PlanOptions(), path: Pl
     return plan
 
 
-def _transform(steps: list[Step], config: ConvTasNetConfig, options: PlanOptions, path: PlanPath,
-               expose_internal: bool) -> list[Step]:
+def _transform(
+    steps: list[Step], config: ConvTasNetConfig, options: PlanOptions, path: PlanPath, expose_internal: bool
+) -> list[Step]:
     """The plan's rewrites, in the order each expects the one before."""
     if options.block_chan is not None:
         steps = list(split_channel_blocks(tuple(steps), options.block_chan))
@@ -228,17 +285,24 @@ def norms_on_device(steps: list[Step], config: ConvTasNetConfig) -> list[Step]:
     """Every cLN host step as a one-op stage (``ChannelNorm``): per frame, so exact inside any
     tile. gLN and cgLN need whole-utterance or running statistics and stay on the host."""
     if config.norm_type is not NormType.CLN:
-        raise UserError(f"--device-norms moves per-frame (cLN) norms onto the device; this model uses "
-                        f"{config.norm_type.value}, whose statistics span the utterance and stay on the host: "
-                        "drop --device-norms")
+        raise UserError(
+            f"--device-norms moves per-frame (cLN) norms onto the device; this model uses "
+            f"{config.norm_type.value}, whose statistics span the utterance and stay on the host: "
+            "drop --device-norms"
+        )
     converted: list[Step] = []
     for step in steps:
         if isinstance(step, Normalize):
             channels = len(step.gamma)
-            converted.append(Stage(f"{step.output}_device", (StageInput(step.input, channels),),
-                                   (StageOutput(step.output, channels),),
-                                   (ChannelNorm(step.input, step.output, step.gamma, step.beta),),
-                                   role="cLN on the device"))
+            converted.append(
+                Stage(
+                    f"{step.output}_device",
+                    (StageInput(step.input, channels),),
+                    (StageOutput(step.output, channels),),
+                    (ChannelNorm(step.input, step.output, step.gamma, step.beta),),
+                    role="cLN on the device",
+                )
+            )
         else:
             converted.append(step)
     return converted

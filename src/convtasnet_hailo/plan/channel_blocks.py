@@ -51,10 +51,15 @@ class _StageSplitter:
         outputs = [n for n in produced if n in needed]
         self.segments += 1
         name = self.stage.name if final and self.segments == 1 else f"{self.stage.name}__part{self.segments}"
-        self.steps.append(Stage(
-            name, tuple(StageInput(n, self.channels[n], self.geometry.get(n, POINTWISE)) for n in reads),
-            tuple(StageOutput(n, self.channels[n]) for n in outputs), tuple(ops),
-            role=f"{self.stage.role} (ops around its channel-blocked convs)"))
+        self.steps.append(
+            Stage(
+                name,
+                tuple(StageInput(n, self.channels[n], self.geometry.get(n, POINTWISE)) for n in reads),
+                tuple(StageOutput(n, self.channels[n]) for n in outputs),
+                tuple(ops),
+                role=f"{self.stage.role} (ops around its channel-blocked convs)",
+            )
+        )
 
     def _split_input(self, name: str) -> tuple[str, ...]:
         if name not in self.split_inputs:
@@ -73,15 +78,20 @@ class _StageSplitter:
         partials = []
         for k, (o_lo, o_hi) in enumerate(_block_bounds(op.out_channels(), self.block_chan)):
             row = []
-            for j, ((i_lo, i_hi), part) in enumerate(zip(in_bounds, parts)):
+            for j, ((i_lo, i_hi), part) in enumerate(zip(in_bounds, parts, strict=False)):
                 out = f"{op.output}__o{k}i{j}"
                 bias = op.bias[o_lo:o_hi] if op.bias is not None and j == 0 else None
                 conv = Conv(part, out, op.weight[o_lo:o_hi, i_lo:i_hi].copy(), None if bias is None else bias.copy())
-                self.steps.append(Stage(
-                    f"{self.stage.name}__{op.output}__o{k}i{j}", (StageInput(part, i_hi - i_lo),),
-                    (StageOutput(out, o_hi - o_lo),), (conv,),
-                    role=f"channel block of {op.output}: out {o_lo}:{o_hi} from in {i_lo}:{i_hi}",
-                    block=ChannelBlock(self.stage.name, op.output, k, j, (o_lo, o_hi), (i_lo, i_hi))))
+                self.steps.append(
+                    Stage(
+                        f"{self.stage.name}__{op.output}__o{k}i{j}",
+                        (StageInput(part, i_hi - i_lo),),
+                        (StageOutput(out, o_hi - o_lo),),
+                        (conv,),
+                        role=f"channel block of {op.output}: out {o_lo}:{o_hi} from in {i_lo}:{i_hi}",
+                        block=ChannelBlock(self.stage.name, op.output, k, j, (o_lo, o_hi), (i_lo, i_hi)),
+                    )
+                )
                 row.append(out)
             partials.append(tuple(row))
         self.steps.append(AssembleBlocks(tuple(partials), op.output))

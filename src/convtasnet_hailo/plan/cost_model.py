@@ -24,28 +24,51 @@ PARAMETERS: dict[str, tuple[float, str]] = {
     "hailo8_tops": (26.0, "Hailo-8: 26 TOPS (Raspberry Pi AI HAT+ documentation; docs/hailo_facts.md, Hardware)"),
     "hailo8l_tops": (13.0, "Hailo-8L: 13 TOPS (Raspberry Pi AI HAT+ documentation; docs/hailo_facts.md, Hardware)"),
     "utilization": (0.3, "ASSUMPTION: share of peak TOPS a 1-D ConvTasNet stage reaches (no public figure)"),
-    "pcie_gen2_x1_mb_s": (500.0, "PCIe Gen2 x1: 5 GT/s with 8b/10b coding = 500 MB/s per direction (PCIe 2.0 "
-                                 "specification); the Raspberry Pi 5's default link"),
-    "pcie_gen3_x1_mb_s": (985.0, "PCIe Gen3 x1: 8 GT/s with 128b/130b coding = 985 MB/s per direction (PCIe 3.0 "
-                                 "specification); Pi 5 with dtparam=pciex1_gen=3"),
+    "pcie_gen2_x1_mb_s": (
+        500.0,
+        "PCIe Gen2 x1: 5 GT/s with 8b/10b coding = 500 MB/s per direction (PCIe 2.0 "
+        "specification); the Raspberry Pi 5's default link",
+    ),
+    "pcie_gen3_x1_mb_s": (
+        985.0,
+        "PCIe Gen3 x1: 8 GT/s with 128b/130b coding = 985 MB/s per direction (PCIe 3.0 "
+        "specification); Pi 5 with dtparam=pciex1_gen=3",
+    ),
     "link_efficiency": (0.8, "ASSUMPTION: share of the raw link rate left after protocol overhead and DMA setup"),
     "call_overhead_ms": (0.25, "ASSUMPTION: fixed host+driver cost of one inference call (vstream write/read)"),
-    "switch_overhead_ms": (2.0, "ASSUMPTION: moving the device to another network group (the scheduler reloads the "
-                                "configuration: community.hailo.ai 'How the scheduler works')"),
-    "activation_overhead_ms": (2.0, "ASSUMPTION: deactivating one network group and activating the next by hand "
-                                    "(scheduling NONE, execution mode activated_packs) loads its configuration like a "
-                                    "scheduler switch (core_op/core_op.cpp activate); no public figure"),
-    "configure_overhead_ms": (20.0, "ASSUMPTION: configuring one network group again when a plan needs more than one "
-                                    "configure window (VDevice.configure of its HEF; community thread: re-configuring "
-                                    "HEFs per call is slow); no public figure"),
-    "bytes_per_value": (1.0, "uint8 activations at the boundary (docs/hailo_facts.md, Quantization scheme: inputs and "
-                             "outputs are 8-bit by default); 2 for a16 layers"),
+    "switch_overhead_ms": (
+        2.0,
+        "ASSUMPTION: moving the device to another network group (the scheduler reloads the "
+        "configuration: community.hailo.ai 'How the scheduler works')",
+    ),
+    "activation_overhead_ms": (
+        2.0,
+        "ASSUMPTION: deactivating one network group and activating the next by hand "
+        "(scheduling NONE, execution mode activated_packs) loads its configuration like a "
+        "scheduler switch (core_op/core_op.cpp activate); no public figure",
+    ),
+    "configure_overhead_ms": (
+        20.0,
+        "ASSUMPTION: configuring one network group again when a plan needs more than one "
+        "configure window (VDevice.configure of its HEF; community thread: re-configuring "
+        "HEFs per call is slow); no public figure",
+    ),
+    "bytes_per_value": (
+        1.0,
+        "uint8 activations at the boundary (docs/hailo_facts.md, Quantization scheme: inputs and "
+        "outputs are 8-bit by default); 2 for a16 layers",
+    ),
     "batch_size": (8.0, "hailo_runtime's default --batch-size"),
-    "a16_slowdown": (7.4, "a 16-bit layer's compute against an 8-bit one: YOLOv8s-pose 104 FPS all 8-bit, 14 FPS all "
-                          "16-bit (Hailo-Application-Code-Examples, 16bit_optimization notebook; "
-                          "docs/hailo_facts.md, Model optimization)"),
-    "a16_mac_share": (0.0, "share of the MACs in 16-bit layers (a16_w16), 0..1; 0 = all 8-bit, the default; set it "
-                           "from `noise`'s advice"),
+    "a16_slowdown": (
+        7.4,
+        "a 16-bit layer's compute against an 8-bit one: YOLOv8s-pose 104 FPS all 8-bit, 14 FPS all "
+        "16-bit (Hailo-Application-Code-Examples, 16bit_optimization notebook; "
+        "docs/hailo_facts.md, Model optimization)",
+    ),
+    "a16_mac_share": (
+        0.0,
+        "share of the MACs in 16-bit layers (a16_w16), 0..1; 0 = all 8-bit, the default; set it from `noise`'s advice",
+    ),
 }
 DEVICES = ("hailo8l", "hailo8")
 LINKS = ("gen2", "gen3")
@@ -82,9 +105,14 @@ class DeviceModel:
         return self.get(f"pcie_{self.link}_x1_mb_s") * 1e6 * self.get("link_efficiency")
 
     def describe(self) -> dict:
-        return {"device": self.device, "link": self.link,
-                "parameters": {name: {"value": self.get(name), "source": PARAMETERS[name][1],
-                                      "overridden": name in dict(self.values)} for name in PARAMETERS}}
+        return {
+            "device": self.device,
+            "link": self.link,
+            "parameters": {
+                name: {"value": self.get(name), "source": PARAMETERS[name][1], "overridden": name in dict(self.values)}
+                for name in PARAMETERS
+            },
+        }
 
 
 def parse_overrides(items: list[str] | None) -> tuple[tuple[str, float], ...]:
@@ -112,24 +140,37 @@ def predict(facts: PlanFacts, seconds: float, model: DeviceModel) -> dict:
     slowdown = 1 + share * (model.get("a16_slowdown") - 1)  # 16-bit MACs at the notebook's measured slowdown
     for row in facts.per_stage:
         compute += row.macs_per_frame * frames / model.macs_per_second * slowdown
-        transfer += row.boundary_values_per_audio_second * seconds * model.get("bytes_per_value") / \
-            model.bytes_per_second
+        transfer += (
+            row.boundary_values_per_audio_second * seconds * model.get("bytes_per_value") / model.bytes_per_second
+        )
         calls += math.ceil(tiles * row.batch_groups / batch)
     execution = facts.execution  # per pass over the stages: one utterance, or one hop
     switches, activations = execution.switches, execution.activations
     configured = execution.network_groups_configured
-    overhead = (calls * model.get("call_overhead_ms") + switches * model.get("switch_overhead_ms")
-                + activations * model.get("activation_overhead_ms")
-                + configured * model.get("configure_overhead_ms")) / 1e3
+    overhead = (
+        calls * model.get("call_overhead_ms")
+        + switches * model.get("switch_overhead_ms")
+        + activations * model.get("activation_overhead_ms")
+        + configured * model.get("configure_overhead_ms")
+    ) / 1e3
     total = compute + transfer + overhead
-    return {"tile_w": tile_w, "compute_s": compute, "transfer_s": transfer, "calls": int(calls),
-            "execution_mode": execution.mode, "network_group_switches": switches, "activations": activations,
-            "network_groups_reconfigured": configured, "configure_windows": execution.configure_windows,
-            "overhead_s": overhead, "device_s": total,
-            "rtf": total / seconds,
-            # offline plans (gLN) need the whole utterance at every block: the first output
-            # sample leaves after all of it is in and processed
-            "latency_to_first_output_s": seconds + total}
+    return {
+        "tile_w": tile_w,
+        "compute_s": compute,
+        "transfer_s": transfer,
+        "calls": int(calls),
+        "execution_mode": execution.mode,
+        "network_group_switches": switches,
+        "activations": activations,
+        "network_groups_reconfigured": configured,
+        "configure_windows": execution.configure_windows,
+        "overhead_s": overhead,
+        "device_s": total,
+        "rtf": total / seconds,
+        # offline plans (gLN) need the whole utterance at every block: the first output
+        # sample leaves after all of it is in and processed
+        "latency_to_first_output_s": seconds + total,
+    }
 
 
 def recommend(predictions: list[dict]) -> int:
@@ -150,11 +191,20 @@ def device_predictions(plan, seconds: float, model: DeviceModel, tile_widths) ->
     summaries = {w: summarize_plan(plan, w, packing) for w in sorted(set(tile_widths) | set(CANDIDATE_TILE_WIDTHS))}
     rows = [predict(summary.facts, seconds, model) for summary in summaries.values()]
     best = recommend(rows)
-    every = {f"{device}_{link}": predict(summaries[best].facts, seconds, DeviceModel(device, link, model.values))["rtf"]
-             for device in DEVICES for link in LINKS}
+    every = {
+        f"{device}_{link}": predict(summaries[best].facts, seconds, DeviceModel(device, link, model.values))["rtf"]
+        for device in DEVICES
+        for link in LINKS
+    }
     chosen = summaries[best].to_json()
-    return {**model.describe(), "per_tile_width": rows, "recommended_tile_w": best, "rtf_at_recommended": every,
-            "execution": chosen["execution"], "execution_modes": chosen["execution_modes"]}
+    return {
+        **model.describe(),
+        "per_tile_width": rows,
+        "recommended_tile_w": best,
+        "rtf_at_recommended": every,
+        "execution": chosen["execution"],
+        "execution_modes": chosen["execution_modes"],
+    }
 
 
 def stream_prediction(plan, hop: int, model: DeviceModel, mode=None) -> dict:
@@ -181,17 +231,30 @@ def stream_prediction(plan, hop: int, model: DeviceModel, mode=None) -> dict:
     macs = sum(r.macs_per_frame for r in summary.per_stage) * tile_w
     window_delay = (math.ceil(config.kernel_size / config.stride) - 1) * config.stride / config.sample_rate
     device_ms = 1e3 * row["device_s"]
-    return {**one_call.describe(), "plan": "rf_windows" if window else "per_hop", "hop_samples": hop,
-            "tile_w": tile_w, "window_frames": window, "calls_per_hop": row["calls"],
-            "execution_mode": row["execution_mode"], "network_groups": summary.network_groups,
-            "configure_windows": row["configure_windows"],
-            "network_group_switches_per_hop": row["network_group_switches"], "activations_per_hop": row["activations"],
-            "network_groups_reconfigured_per_hop": row["network_groups_reconfigured"],
-            "macs_per_hop": macs, "recomputed_macs_per_hop": macs - macs * hop_frames // tile_w,
-            "boundary_bytes_per_hop": sum(r.boundary_values_per_audio_second for r in summary.per_stage)
-            * seconds * one_call.get("bytes_per_value"),
-            "compute_ms_per_hop": 1e3 * row["compute_s"], "transfer_ms_per_hop": 1e3 * row["transfer_s"],
-            "overhead_ms_per_hop": 1e3 * row["overhead_s"], "device_ms_per_hop": device_ms,
-            "device_rtf": row["device_s"] / hop_seconds, "meets_real_time": device_ms < 1e3 * hop_seconds,
-            "fits_device": row["configure_windows"] == 1,
-            "end_to_end_latency_ms": 1e3 * (hop_seconds + window_delay) + device_ms}
+    return {
+        **one_call.describe(),
+        "plan": "rf_windows" if window else "per_hop",
+        "hop_samples": hop,
+        "tile_w": tile_w,
+        "window_frames": window,
+        "calls_per_hop": row["calls"],
+        "execution_mode": row["execution_mode"],
+        "network_groups": summary.network_groups,
+        "configure_windows": row["configure_windows"],
+        "network_group_switches_per_hop": row["network_group_switches"],
+        "activations_per_hop": row["activations"],
+        "network_groups_reconfigured_per_hop": row["network_groups_reconfigured"],
+        "macs_per_hop": macs,
+        "recomputed_macs_per_hop": macs - macs * hop_frames // tile_w,
+        "boundary_bytes_per_hop": sum(r.boundary_values_per_audio_second for r in summary.per_stage)
+        * seconds
+        * one_call.get("bytes_per_value"),
+        "compute_ms_per_hop": 1e3 * row["compute_s"],
+        "transfer_ms_per_hop": 1e3 * row["transfer_s"],
+        "overhead_ms_per_hop": 1e3 * row["overhead_s"],
+        "device_ms_per_hop": device_ms,
+        "device_rtf": row["device_s"] / hop_seconds,
+        "meets_real_time": device_ms < 1e3 * hop_seconds,
+        "fits_device": row["configure_windows"] == 1,
+        "end_to_end_latency_ms": 1e3 * (hop_seconds + window_delay) + device_ms,
+    }

@@ -17,7 +17,7 @@ is still compared with the reference.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .host_steps import AddTensors, HostStep
 from .names import is_reported_tensor
@@ -36,7 +36,7 @@ class _Group:
     inputs: dict[str, StageInput]  # values read from outside, with the geometry they are read with
 
     @classmethod
-    def start(cls, stage: Stage) -> "_Group":
+    def start(cls, stage: Stage) -> _Group:
         return cls([stage], list(stage.ops), {op.output for op in stage.ops}, {p.name: p for p in stage.inputs})
 
 
@@ -101,11 +101,15 @@ def _close(group: _Group, needed_later: Callable[[str], bool], expose_internal: 
     channels = _channels(group)
     declared = {port.name: port for member in group.members for port in member.outputs}  # keeps per-tile ones
     produced = [op.output for op in group.ops]
-    outputs = [name for name in produced
-               if needed_later(name) or (expose_internal and is_reported_tensor(name))]
-    return Stage(JOIN.join(m.name for m in group.members), tuple(group.inputs.values()),
-                 tuple(declared.get(name, StageOutput(name, channels[name])) for name in outputs), tuple(group.ops),
-                 role="; ".join(m.role for m in group.members if m.role), block=None)
+    outputs = [name for name in produced if needed_later(name) or (expose_internal and is_reported_tensor(name))]
+    return Stage(
+        JOIN.join(m.name for m in group.members),
+        tuple(group.inputs.values()),
+        tuple(declared.get(name, StageOutput(name, channels[name])) for name in outputs),
+        tuple(group.ops),
+        role="; ".join(m.role for m in group.members if m.role),
+        block=None,
+    )
 
 
 def _last_reads(steps: Sequence) -> dict[str, int]:
@@ -142,8 +146,13 @@ def fuse_stages(steps: Sequence, plan_outputs: Sequence[str], expose_internal: b
     def flush(until: int) -> None:
         if group is not None:
             deferred_reads = {name for s in pending for name in s.reads}
-            out.append(_close(group, lambda name: name in outputs or name in deferred_reads
-                              or last_read.get(name, -1) >= until, expose_internal))
+            out.append(
+                _close(
+                    group,
+                    lambda name: name in outputs or name in deferred_reads or last_read.get(name, -1) >= until,
+                    expose_internal,
+                )
+            )
         out.extend(pending)
 
     for index, step in enumerate(steps):

@@ -24,13 +24,14 @@ port), so compile and the Hailo backends refuse these plans (``builder.refuse_fl
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig, NormType
 from .host_steps import GlnFold, Normalize
 from .ops import Add, Mul, TileMean, TileSumSquare
 from .stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
+
 
 def tile_moment_names(tensor: str) -> tuple[str, str]:
     """The per-tile mean and sum-of-squares outputs of ``tensor``'s producing stage."""
@@ -44,10 +45,11 @@ def valid_mask_name(tensor: str) -> str:
 def check_options(config: ConvTasNetConfig, block_chan: int | None, device_norms: bool) -> None:
     """One-line refusals for combinations the option does not serve."""
     if config.norm_type is not NormType.GLN:
-        raise UserError(f"--gln-in-stages moves gLN's statistics into the stages; this model uses "
-                        f"{config.norm_type.value}: drop --gln-in-stages"
-                        + (" (cLN norms can run on the device with --device-norms)"
-                           if config.norm_type is NormType.CLN else ""))
+        raise UserError(
+            f"--gln-in-stages moves gLN's statistics into the stages; this model uses "
+            f"{config.norm_type.value}: drop --gln-in-stages"
+            + (" (cLN norms can run on the device with --device-norms)" if config.norm_type is NormType.CLN else "")
+        )
     if block_chan is not None or device_norms:
         raise UserError("--gln-in-stages cannot be combined with --block-chan or --device-norms: drop one of them")
 
@@ -75,8 +77,14 @@ def _with_moments(stage: Stage, tensor: str, mean: str, sum_sq: str) -> Stage:
     channels = stage.value_channels()[tensor]
     ops = (TileMean(tensor, mean), TileSumSquare(tensor, sum_sq))
     outputs = (StageOutput(mean, channels, per_tile=True), StageOutput(sum_sq, channels, per_tile=True))
-    return Stage(stage.name, stage.inputs, stage.outputs + outputs, stage.ops + ops,
-                 role=stage.role + "; gLN moments per tile", block=stage.block)
+    return Stage(
+        stage.name,
+        stage.inputs,
+        stage.outputs + outputs,
+        stage.ops + ops,
+        role=stage.role + "; gLN moments per tile",
+        block=stage.block,
+    )
 
 
 def _applying_affine(stage: Stage, fold: GlnFold) -> Stage:
@@ -86,9 +94,11 @@ def _applying_affine(stage: Stage, fold: GlnFold) -> Stage:
     if fold.input in stage.reads:
         raise RuntimeError(f"stage {stage.name} reads {fold.input} and its gLN output")  # not in ConvTasNet
     scaled, shifted = f"{fold.output}.scaled", f"{fold.output}.shifted"
-    inputs = [StageInput(fold.input, port.channels, port.geometry),
-              StageInput(fold.scale, port.channels, kind=InputKind.PER_TILE),
-              StageInput(fold.shift, port.channels, kind=InputKind.PER_TILE)]
+    inputs = [
+        StageInput(fold.input, port.channels, port.geometry),
+        StageInput(fold.scale, port.channels, kind=InputKind.PER_TILE),
+        StageInput(fold.shift, port.channels, kind=InputKind.PER_TILE),
+    ]
     ops = [Mul(fold.input, fold.scale, scaled)]
     if port.geometry == POINTWISE:  # the padding past the utterance is cut off the outputs anyway
         ops.append(Add(scaled, fold.shift, fold.output))
@@ -97,5 +107,11 @@ def _applying_affine(stage: Stage, fold: GlnFold) -> Stage:
         inputs.append(StageInput(mask, 1, port.geometry, kind=InputKind.VALID_MASK, source=fold.input))
         ops += [Add(scaled, fold.shift, shifted), Mul(shifted, mask, fold.output)]
     others = tuple(p for p in stage.inputs if p.name != fold.output)
-    return Stage(stage.name, tuple(inputs) + others, stage.outputs, tuple(ops) + stage.ops,
-                 role="gLN affine; " + stage.role, block=stage.block)
+    return Stage(
+        stage.name,
+        tuple(inputs) + others,
+        stage.outputs,
+        tuple(ops) + stage.ops,
+        role="gLN affine; " + stage.role,
+        block=stage.block,
+    )

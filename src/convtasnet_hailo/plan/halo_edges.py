@@ -19,7 +19,7 @@ only, as ``--gln-in-stages`` (``builder.refuse_float_only``): the device gains n
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 from .ops import Concat, TileEdge
 from .stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
@@ -37,8 +37,11 @@ def halo_edges_into_stages(steps: Sequence) -> list:
         ports = []
         for port in step.inputs:
             if port.kind in (InputKind.LEFT_EDGE, InputKind.RIGHT_EDGE) and port.tensor in producer:
-                side, frames = ("tail", port.geometry.pad_left) if port.kind is InputKind.LEFT_EDGE \
+                side, frames = (
+                    ("tail", port.geometry.pad_left)
+                    if port.kind is InputKind.LEFT_EDGE
                     else ("head", port.geometry.pad_right)
+                )
                 k = producer[port.tensor]
                 steps[k], name = _with_edge_output(steps[k], port.tensor, side, frames)
                 port = dataclasses.replace(port, edges_from=name)
@@ -53,9 +56,14 @@ def _with_edge_output(stage: Stage, tensor: str, side: str, frames: int) -> tupl
     if name in stage.writes:
         return stage, name
     channels = stage.value_channels()[tensor]
-    return Stage(stage.name, stage.inputs, stage.outputs + (StageOutput(name, channels, edge=frames),),
-                 stage.ops + (TileEdge(tensor, name, side, frames),), role=stage.role + f"; {side} edge of {tensor}",
-                 block=stage.block), name
+    return Stage(
+        stage.name,
+        stage.inputs,
+        stage.outputs + (StageOutput(name, channels, edge=frames),),
+        stage.ops + (TileEdge(tensor, name, side, frames),),
+        role=stage.role + f"; {side} edge of {tensor}",
+        block=stage.block,
+    ), name
 
 
 def _with_edges(stage: Stage) -> Stage:
@@ -72,12 +80,19 @@ def _with_edges(stage: Stage) -> Stage:
             parts.append(StageInput(f"{port.name}.left_edge", port.channels, geometry, InputKind.LEFT_EDGE, port.name))
         parts.append(StageInput(port.name, port.channels, POINTWISE))
         if geometry.pad_right:
-            parts.append(StageInput(f"{port.name}.right_edge", port.channels, geometry, InputKind.RIGHT_EDGE,
-                                    port.name))
+            parts.append(
+                StageInput(f"{port.name}.right_edge", port.channels, geometry, InputKind.RIGHT_EDGE, port.name)
+            )
         ports += parts
         rename[port.name] = f"{port.name}.window"
         joins.append(Concat(tuple(p.name for p in parts), rename[port.name]))
     if not rename:
         return stage
-    return Stage(stage.name, tuple(ports), stage.outputs, tuple(joins) + tuple(op.renamed(rename) for op in stage.ops),
-                 role="tile and halo edges joined; " + stage.role, block=stage.block)
+    return Stage(
+        stage.name,
+        tuple(ports),
+        stage.outputs,
+        tuple(joins) + tuple(op.renamed(rename) for op in stage.ops),
+        role="tile and halo edges joined; " + stage.role,
+        block=stage.block,
+    )

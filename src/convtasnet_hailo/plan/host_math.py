@@ -17,7 +17,7 @@ import numpy as np
 
 @functools.lru_cache(maxsize=1)
 def kernels() -> str:
-    """"torch" when torch imports, else "numpy"."""
+    """ "torch" when torch imports, else "numpy"."""
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -59,8 +59,7 @@ def gln_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = _torch()
         t = torch.from_numpy(np.ascontiguousarray(x))
         dims = list(range(1, t.dim()))
-        return (t.mean(dim=dims, keepdim=True).numpy(),
-                torch.var(t, dim=dims, keepdim=True, unbiased=False).numpy())
+        return (t.mean(dim=dims, keepdim=True).numpy(), torch.var(t, dim=dims, keepdim=True, unbiased=False).numpy())
     mean = x.mean(axis=tuple(range(1, x.ndim)), keepdims=True, dtype=np.float32)
     var = np.square(x - mean).mean(axis=tuple(range(1, x.ndim)), keepdims=True, dtype=np.float32)
     return mean.astype(np.float32), var.astype(np.float32)
@@ -81,19 +80,24 @@ def sum64_into(parts: list[np.ndarray], out: np.ndarray, lo: int, step: int) -> 
     """``out[lo:lo+step]`` = the float64 sum of the parts' rows lo:lo+step, in their order."""
     if kernels() == "torch":
         torch = _torch()
-        total = torch.from_numpy(np.ascontiguousarray(parts[0][lo:lo + step])).double()
+        total = torch.from_numpy(np.ascontiguousarray(parts[0][lo : lo + step])).double()
         for part in parts[1:]:
-            total.add_(torch.from_numpy(np.ascontiguousarray(part[lo:lo + step])))
-        out[lo:lo + step] = total.numpy()
+            total.add_(torch.from_numpy(np.ascontiguousarray(part[lo : lo + step])))
+        out[lo : lo + step] = total.numpy()
         return
-    total = parts[0][lo:lo + step].astype(np.float64)
+    total = parts[0][lo : lo + step].astype(np.float64)
     for part in parts[1:]:
-        total += part[lo:lo + step]
-    out[lo:lo + step] = total
+        total += part[lo : lo + step]
+    out[lo : lo + step] = total
 
 
-def cumulative_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, first: int = 0,
-                    before: tuple[np.ndarray, np.ndarray] | None = None):
+def cumulative_norm(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    first: int = 0,
+    before: tuple[np.ndarray, np.ndarray] | None = None,
+):
     """cgLN (CumulativeLayerNorm's formula) on frames ``first``.. of a stream, with the running
     sums of all earlier frames (``before``, (G, 1, 1) each; None at the start). Returns the
     normalized frames (G, C, n) float32 and the running sums after them."""
@@ -106,7 +110,7 @@ def cumulative_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, first: i
     cum_pow = before[1] + np.cumsum((x * x).sum(1, keepdims=True), axis=-1, dtype=np.float32)
     count = (chan * np.arange(first + 1, first + n + 1, dtype=np.float32)).reshape(1, 1, -1)
     mean = cum_sum / count
-    var = cum_pow / count - mean ** 2
+    var = cum_pow / count - mean**2
     normed = (x - mean) / np.sqrt(var + NORM_EPS)
     out = (normed * gamma.reshape(1, -1, 1) + beta.reshape(1, -1, 1)).astype(np.float32)
     return out, (cum_sum[..., -1:], cum_pow[..., -1:])

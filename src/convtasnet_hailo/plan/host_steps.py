@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import ClassVar, Mapping, Union
+from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 
@@ -234,7 +235,7 @@ def overlap_add(frames: np.ndarray, stride: int) -> np.ndarray:
     wav = np.zeros((groups, 1, (n_frames - 1) * stride + frame_len), dtype=np.float32)
     # One slab per hop offset: frames overlap L/S times, so this loops L/S times, not F times.
     for offset in range(0, frame_len, stride):
-        hop = frames[:, offset:offset + stride, :]  # (G, <=S, F)
+        hop = frames[:, offset : offset + stride, :]  # (G, <=S, F)
         if hop.shape[1] < stride:  # L not a multiple of S: the last slab is short
             hop = np.pad(hop, ((0, 0), (0, stride - hop.shape[1]), (0, 0)))
         flat = hop.transpose(0, 2, 1).reshape(groups, -1)  # frame-major samples
@@ -283,7 +284,7 @@ class SplitChannels(HostWork):
     def apply(self, store: Store) -> dict[str, np.ndarray]:
         x = store[self.input]
         bounds = np.cumsum((0,) + self.sizes)
-        return {name: x[:, lo:hi] for name, lo, hi in zip(self.outputs, bounds[:-1], bounds[1:])}
+        return {name: x[:, lo:hi] for name, lo, hi in zip(self.outputs, bounds[:-1], bounds[1:], strict=False)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,8 +305,9 @@ class AssembleBlocks(HostWork):
         rows = [[store[name] for name in row] for row in self.partials]
         if len(rows) == 1 and len(rows[0]) == 1:
             return {self.output: rows[0][0]}
-        out = np.empty(rows[0][0].shape[:1] + (sum(row[0].shape[1] for row in rows),) + rows[0][0].shape[2:],
-                       np.float32)
+        out = np.empty(
+            rows[0][0].shape[:1] + (sum(row[0].shape[1] for row in rows),) + rows[0][0].shape[2:], np.float32
+        )
         assemble_rows(rows, out)
         return {self.output: out}
 
@@ -316,7 +318,7 @@ def assemble_rows(rows: list[list[np.ndarray]], out: np.ndarray) -> None:
     lo = 0
     for row in rows:
         width = row[0].shape[1]
-        add_partials(row, out[:, lo:lo + width])
+        add_partials(row, out[:, lo : lo + width])
         lo += width
 
 
@@ -388,8 +390,9 @@ class GlnFold(HostWork):
         return {self.scale: scale, self.shift: shift}
 
 
-def gln_from_tile_moments(tile_mean: np.ndarray, tile_sum_sq: np.ndarray, tile_w: int,
-                          last_tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gln_from_tile_moments(
+    tile_mean: np.ndarray, tile_sum_sq: np.ndarray, tile_w: int, last_tile: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """gLN's mean and biased variance per group, (G, 1, 1) float32 arrays, from per-tile moments.
 
     tile_mean, tile_sum_sq: (G, n_tiles, C), per tile and channel the mean over its ``tile_w``
@@ -426,5 +429,16 @@ class StackSources(HostWork):
         return {self.output: np.concatenate([store[name] for name in self.inputs], axis=0)}
 
 
-HostStep = Union[Normalize, AddTensors, Alias, SplitSources, ActivateMask, OverlapAdd, FitLength,
-                 SplitChannels, AssembleBlocks, GlnFold, StackSources]
+HostStep = (
+    Normalize
+    | AddTensors
+    | Alias
+    | SplitSources
+    | ActivateMask
+    | OverlapAdd
+    | FitLength
+    | SplitChannels
+    | AssembleBlocks
+    | GlnFold
+    | StackSources
+)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, ClassVar, Mapping, Union
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class StageOp(abc.ABC):
         """What the allocator sees: the op type and its shapes, not its weights."""
         return (type(self).__name__,)
 
-    def renamed(self, mapping: Mapping[str, str]) -> "StageOp":
+    def renamed(self, mapping: Mapping[str, str]) -> StageOp:
         """The same op reading and writing renamed values (names not in ``mapping`` stay)."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
         for key in ("input", "a", "b", "output"):
@@ -137,15 +138,28 @@ class Conv(_OneInput):
         return int(self.weight.size + (0 if self.bias is None else self.bias.size))
 
     def structure(self) -> tuple:
-        return ("Conv", self.weight.shape, self.dilation, self.stride, self.groups, self.bias is not None,
-                self.pad_left)
+        return (
+            "Conv",
+            self.weight.shape,
+            self.dilation,
+            self.stride,
+            self.groups,
+            self.bias is not None,
+            self.pad_left,
+        )
 
     def torch_module(self) -> Any:
         import torch
 
-        conv = torch.nn.Conv2d(self.in_channels, self.out_channels(), kernel_size=(1, self.kernel),
-                               stride=(1, self.stride), dilation=(1, self.dilation), groups=self.groups,
-                               bias=self.bias is not None)
+        conv = torch.nn.Conv2d(
+            self.in_channels,
+            self.out_channels(),
+            kernel_size=(1, self.kernel),
+            stride=(1, self.stride),
+            dilation=(1, self.dilation),
+            groups=self.groups,
+            bias=self.bias is not None,
+        )
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(self.weight))
             if self.bias is not None:
@@ -167,9 +181,17 @@ class Conv(_OneInput):
         if self.bias is not None:
             inputs.append(f"{name}.bias")
             initializers.append(numpy_helper.from_array(self.bias.astype(np.float32), f"{name}.bias"))
-        node = helper.make_node("Conv", inputs, [self.output], name=name, kernel_shape=[1, self.kernel],
-                                strides=[1, self.stride], dilations=[1, self.dilation], group=self.groups,
-                                pads=[0, self.pad_left, 0, 0])  # [H begin, W begin, H end, W end]
+        node = helper.make_node(
+            "Conv",
+            inputs,
+            [self.output],
+            name=name,
+            kernel_shape=[1, self.kernel],
+            strides=[1, self.stride],
+            dilations=[1, self.dilation],
+            group=self.groups,
+            pads=[0, self.pad_left, 0, 0],
+        )  # [H begin, W begin, H end, W end]
         return [node], initializers
 
 
@@ -326,7 +348,7 @@ class Concat(StageOp):
     def macs_per_frame(self, channels: Channels) -> int:
         return 0  # a copy
 
-    def renamed(self, mapping: Mapping[str, str]) -> "Concat":
+    def renamed(self, mapping: Mapping[str, str]) -> Concat:
         return Concat(tuple(mapping.get(n, n) for n in self.inputs), mapping.get(self.output, self.output))
 
     def torch_forward(self, module: Any, *values: Any) -> Any:
@@ -359,16 +381,19 @@ class TileEdge(_OneInput):
         return ("TileEdge", self.side, self.frames)
 
     def torch_forward(self, module: Any, x: Any) -> Any:
-        return x[..., :self.frames] if self.side == "head" else x[..., max(0, x.shape[-1] - self.frames):]
+        return x[..., : self.frames] if self.side == "head" else x[..., max(0, x.shape[-1] - self.frames) :]
 
     def onnx_nodes(self, name: str, channels: Channels) -> tuple[list, list]:
         from onnx import helper, numpy_helper
 
         starts, ends = ([0], [self.frames]) if self.side == "head" else ([-self.frames], [np.iinfo(np.int64).max])
-        initializers = [numpy_helper.from_array(np.array(v, np.int64), f"{name}.{key}")
-                        for key, v in (("starts", starts), ("ends", ends), ("axes", [3]))]
-        node = helper.make_node("Slice", [self.input, f"{name}.starts", f"{name}.ends", f"{name}.axes"],
-                                [self.output], name=name)
+        initializers = [
+            numpy_helper.from_array(np.array(v, np.int64), f"{name}.{key}")
+            for key, v in (("starts", starts), ("ends", ends), ("axes", [3]))
+        ]
+        node = helper.make_node(
+            "Slice", [self.input, f"{name}.starts", f"{name}.ends", f"{name}.axes"], [self.output], name=name
+        )
         return [node], initializers
 
 
@@ -399,8 +424,8 @@ class ChannelNorm(_OneInput):
         return ("ChannelNorm", len(self.gamma))
 
     def torch_module(self) -> Any:
-        from .host_steps import norm_layer
         from ..model.config import NormType
+        from .host_steps import norm_layer
 
         return norm_layer(NormType.CLN, self.gamma, self.beta)
 
@@ -415,31 +440,48 @@ class ChannelNorm(_OneInput):
         n = f"{name}{CHANNEL_NORM_MARK}"
         c = channels[self.input]
         mean = lambda src, dst: helper.make_node("ReduceMean", [src], [dst], name=n + dst, axes=[1], keepdims=1)  # noqa: E731
-        nodes = [mean(self.input, "mean"), helper.make_node("Sub", [self.input, "mean"], ["centred"], name=n + "centred"),
-                 helper.make_node("Mul", ["centred", "centred"], ["squared"], name=n + "squared"),
-                 mean("squared", "var"), helper.make_node("Add", ["var", "eps"], ["var_eps"], name=n + "var_eps"),
-                 helper.make_node("Sqrt", ["var_eps"], ["std"], name=n + "std"),
-                 helper.make_node("Div", ["centred", "std"], ["normed"], name=n + "normed"),
-                 helper.make_node("Mul", ["normed", "gamma"], ["scaled"], name=n + "scaled"),
-                 helper.make_node("Add", ["scaled", "beta"], [self.output], name=n + "out")]
+        nodes = [
+            mean(self.input, "mean"),
+            helper.make_node("Sub", [self.input, "mean"], ["centred"], name=n + "centred"),
+            helper.make_node("Mul", ["centred", "centred"], ["squared"], name=n + "squared"),
+            mean("squared", "var"),
+            helper.make_node("Add", ["var", "eps"], ["var_eps"], name=n + "var_eps"),
+            helper.make_node("Sqrt", ["var_eps"], ["std"], name=n + "std"),
+            helper.make_node("Div", ["centred", "std"], ["normed"], name=n + "normed"),
+            helper.make_node("Mul", ["normed", "gamma"], ["scaled"], name=n + "scaled"),
+            helper.make_node("Add", ["scaled", "beta"], [self.output], name=n + "out"),
+        ]
         local = {"mean", "centred", "squared", "var", "eps", "var_eps", "std", "normed", "gamma", "scaled", "beta"}
         rename = lambda v: n + v if v in local else v  # noqa: E731
         for node in nodes:
             node.input[:] = [rename(v) for v in node.input]
             node.output[:] = [rename(v) for v in node.output]
-        initializers = [numpy_helper.from_array(np.array(NORM_EPS, np.float32), n + "eps"),
-                        numpy_helper.from_array(self.gamma.astype(np.float32).reshape(c, 1, 1), n + "gamma"),
-                        numpy_helper.from_array(self.beta.astype(np.float32).reshape(c, 1, 1), n + "beta")]
+        initializers = [
+            numpy_helper.from_array(np.array(NORM_EPS, np.float32), n + "eps"),
+            numpy_helper.from_array(self.gamma.astype(np.float32).reshape(c, 1, 1), n + "gamma"),
+            numpy_helper.from_array(self.beta.astype(np.float32).reshape(c, 1, 1), n + "beta"),
+        ]
         return nodes, initializers
 
     def output_node(self, name: str) -> str:
         return f"{name}{CHANNEL_NORM_MARK}out"
 
 
-Op = Union[Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat, TileEdge]
+Op = Conv | PRelu | Relu | Sigmoid | Add | Mul | ChannelNorm | TileMean | TileSumSquare | Concat | TileEdge
 #: Every op type, for checks that the set is closed (e.g. the ONNX allow-list).
-OP_TYPES: tuple[type, ...] = (Conv, PRelu, Relu, Sigmoid, Add, Mul, ChannelNorm, TileMean, TileSumSquare, Concat,
-                               TileEdge)
+OP_TYPES: tuple[type, ...] = (
+    Conv,
+    PRelu,
+    Relu,
+    Sigmoid,
+    Add,
+    Mul,
+    ChannelNorm,
+    TileMean,
+    TileSumSquare,
+    Concat,
+    TileEdge,
+)
 
 
 def conv1d_weight(weight: np.ndarray) -> np.ndarray:

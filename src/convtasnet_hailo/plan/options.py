@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import UserError
 from ..records import RecordError, field
@@ -45,8 +46,11 @@ class PlanPath(str, enum.Enum):
 
 
 #: The options only the float backends serve, with their flags (``refuse_float_only``).
-FLOAT_ONLY = {"gln_in_stages": "--gln-in-stages", "halo_edges": "--halo-edges",
-              "skip_sums_in_stages": "--skip-sums-in-stages"}
+FLOAT_ONLY = {
+    "gln_in_stages": "--gln-in-stages",
+    "halo_edges": "--halo-edges",
+    "skip_sums_in_stages": "--skip-sums-in-stages",
+}
 
 
 def _optional_positive(value: int | None, name: str) -> None:
@@ -82,23 +86,38 @@ class PlanOptions:
         return tuple(flag for name, flag in FLOAT_ONLY.items() if getattr(self, name))
 
     def to_json(self) -> dict[str, Any]:
-        return {"block_chan": self.block_chan, "fused": self.fuse, "device_norms": self.device_norms,
-                "gln_in_stages": self.gln_in_stages, "halo_edges": self.halo_edges,
-                "skip_sums_in_stages": self.skip_sums_in_stages, "rf_hop_frames": self.rf_hop_frames,
-                "rf_max_width": self.rf_max_width}
+        return {
+            "block_chan": self.block_chan,
+            "fused": self.fuse,
+            "device_norms": self.device_norms,
+            "gln_in_stages": self.gln_in_stages,
+            "halo_edges": self.halo_edges,
+            "skip_sums_in_stages": self.skip_sums_in_stages,
+            "rf_hop_frames": self.rf_hop_frames,
+            "rf_max_width": self.rf_max_width,
+        }
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "plan") -> "PlanOptions":
+    def from_json(cls, data: Any, where: str = "plan") -> PlanOptions:
         """Reads :meth:`to_json`'s record as untrusted input. Absent keys take the value an export
         made before that option existed had: unfused, host norms, no windows."""
-        flags = {name: field(data, key, bool, where, False) for name, key in
-                 (("fuse", "fused"), ("device_norms", "device_norms"), ("gln_in_stages", "gln_in_stages"),
-                  ("halo_edges", "halo_edges"), ("skip_sums_in_stages", "skip_sums_in_stages"))}
+        flags = {
+            name: field(data, key, bool, where, False)
+            for name, key in (
+                ("fuse", "fused"),
+                ("device_norms", "device_norms"),
+                ("gln_in_stages", "gln_in_stages"),
+                ("halo_edges", "halo_edges"),
+                ("skip_sums_in_stages", "skip_sums_in_stages"),
+            )
+        }
         try:
-            return cls(block_chan=field(data, "block_chan", (int, type(None)), where, None),
-                       rf_hop_frames=field(data, "rf_hop_frames", (int, type(None)), where, None),
-                       rf_max_width=field(data, "rf_max_width", (int, type(None)), where, None) or DEFAULT_MAX_WIDTH,
-                       **flags)
+            return cls(
+                block_chan=field(data, "block_chan", (int, type(None)), where, None),
+                rf_hop_frames=field(data, "rf_hop_frames", (int, type(None)), where, None),
+                rf_max_width=field(data, "rf_max_width", (int, type(None)), where, None) or DEFAULT_MAX_WIDTH,
+                **flags,
+            )
         except ValueError as exc:
             raise RecordError(str(exc)) from None
 
@@ -119,21 +138,34 @@ class PlanRecord:
     length: int | None = None  # a monolithic export's fixed input length, in samples
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path.value, "tile_w": self.tile_w, **self.options.to_json(),
-                "expose_internal": self.expose_internal, "opset": self.opset, "monolithic": self.monolithic,
-                "n_stages": self.n_stages, "rf_window": self.rf_window,
-                **({"length": self.length} if self.length is not None else {})}
+        return {
+            "path": self.path.value,
+            "tile_w": self.tile_w,
+            **self.options.to_json(),
+            "expose_internal": self.expose_internal,
+            "opset": self.opset,
+            "monolithic": self.monolithic,
+            "n_stages": self.n_stages,
+            "rf_window": self.rf_window,
+            **({"length": self.length} if self.length is not None else {}),
+        }
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "plan") -> "PlanRecord":
+    def from_json(cls, data: Any, where: str = "plan") -> PlanRecord:
         path = field(data, "path", str, where)
         if path not in {p.value for p in PlanPath}:
             raise RecordError(f"{where}.path {path!r} is not one of {', '.join(p.value for p in PlanPath)}")
-        return cls(PlanPath(path), field(data, "tile_w", (int, type(None)), where), PlanOptions.from_json(data, where),
-                   field(data, "expose_internal", bool, where, False), field(data, "opset", (int, type(None)), where, None),
-                   field(data, "monolithic", bool, where, False), field(data, "n_stages", (int, type(None)), where, None),
-                   field(data, "rf_window", (int, type(None)), where, None),
-                   field(data, "length", (int, type(None)), where, None))
+        return cls(
+            PlanPath(path),
+            field(data, "tile_w", (int, type(None)), where),
+            PlanOptions.from_json(data, where),
+            field(data, "expose_internal", bool, where, False),
+            field(data, "opset", (int, type(None)), where, None),
+            field(data, "monolithic", bool, where, False),
+            field(data, "n_stages", (int, type(None)), where, None),
+            field(data, "rf_window", (int, type(None)), where, None),
+            field(data, "length", (int, type(None)), where, None),
+        )
 
 
 #: The float-only options' flags (``refuse_float_only``).
@@ -145,7 +177,9 @@ def refuse_float_only(options: Sequence[str], what: str) -> None:
     whether the Dataflow Compiler maps them is unconfirmed (docs/hailo_facts.md, "Ops and shapes"),
     and the last two only move host work onto the device at the link's expense."""
     if options:
-        raise UserError(f"{what}: this plan was built with {' and '.join(options)}, for the float backends "
-                        "(onnxruntime, torch_proxy); whether the Dataflow Compiler maps a global average pool in a "
-                        "norm path, per-tile inputs or a Concat on the time axis is unconfirmed (docs/hailo_facts.md): "
-                        f"build the plan without {', '.join(FLOAT_ONLY_FLAGS)} for compile and the Hailo backends")
+        raise UserError(
+            f"{what}: this plan was built with {' and '.join(options)}, for the float backends "
+            "(onnxruntime, torch_proxy); whether the Dataflow Compiler maps a global average pool in a "
+            "norm path, per-tile inputs or a Concat on the time axis is unconfirmed (docs/hailo_facts.md): "
+            f"build the plan without {', '.join(FLOAT_ONLY_FLAGS)} for compile and the Hailo backends"
+        )

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import UserError
 
@@ -80,17 +80,24 @@ def resolve_mode(mode: str | None, networks_per_group: int | None, hw_arch: str 
     stages are joined several to a group, else ``scheduled_groups``. Impossible pairs are refused."""
     if mode is not None and mode not in EXECUTION_MODES:
         raise UserError(f"--execution-mode {mode!r}: choose {' or '.join(EXECUTION_MODES)}")
-    chosen = ExecutionMode(mode) if mode else (
-        ExecutionMode.ACTIVATED_PACKS if (networks_per_group or 1) > 1 else ExecutionMode.SCHEDULED_GROUPS)
+    chosen = (
+        ExecutionMode(mode)
+        if mode
+        else (ExecutionMode.ACTIVATED_PACKS if (networks_per_group or 1) > 1 else ExecutionMode.SCHEDULED_GROUPS)
+    )
     if chosen is ExecutionMode.SCHEDULED_GROUPS and (networks_per_group or 1) > 1:
-        raise UserError(f"--networks-per-group {networks_per_group} with --execution-mode scheduled_groups: the "
-                        "scheduler dispatches a frame only when every stream of a network group has one "
-                        "(HailoRT infer_request_accumulator.cpp), so stages joined in one group cannot run one at a "
-                        "time; use --execution-mode activated_packs or --networks-per-group 1")
+        raise UserError(
+            f"--networks-per-group {networks_per_group} with --execution-mode scheduled_groups: the "
+            "scheduler dispatches a frame only when every stream of a network group has one "
+            "(HailoRT infer_request_accumulator.cpp), so stages joined in one group cannot run one at a "
+            "time; use --execution-mode activated_packs or --networks-per-group 1"
+        )
     if chosen is ExecutionMode.ACTIVATED_PACKS and hw_arch in HAILORT_5_ARCHS:
-        raise UserError(f"--execution-mode activated_packs on {hw_arch}: HailoRT 5 runs only InferModel, which takes "
-                        "whole network groups (\"Passing network name is not supported yet!\"); use "
-                        "--execution-mode scheduled_groups")
+        raise UserError(
+            f"--execution-mode activated_packs on {hw_arch}: HailoRT 5 runs only InferModel, which takes "
+            'whole network groups ("Passing network name is not supported yet!"); use '
+            "--execution-mode scheduled_groups"
+        )
     return chosen
 
 
@@ -147,12 +154,17 @@ class Packing:
         stages = sum(len(g.networks) for g in self.network_groups)
         fixes = ["a wider or no --block-chan (channel-block stages are not fused)", "fusion on (no --no-fuse)"]
         if max(len(g.networks) for g in self.network_groups) < limits.networks_per_network_group:
-            fixes.insert(0, f"--execution-mode activated_packs --networks-per-group "
-                            f"{limits.networks_per_network_group} (if every pack compiles single-context)")
-        return (f"{stages} stages need {groups} network groups; a device configures at most "
-                f"{limits.network_groups_per_device} at once (\"maximum allowed core-ops: "
-                f"{limits.network_groups_per_device}\"): hailo_runtime reconfigures {self.windows} windows per "
-                f"utterance. Fewer network groups avoid it: {', '.join(fixes)}")
+            fixes.insert(
+                0,
+                f"--execution-mode activated_packs --networks-per-group "
+                f"{limits.networks_per_network_group} (if every pack compiles single-context)",
+            )
+        return (
+            f"{stages} stages need {groups} network groups; a device configures at most "
+            f'{limits.network_groups_per_device} at once ("maximum allowed core-ops: '
+            f'{limits.network_groups_per_device}"): hailo_runtime reconfigures {self.windows} windows per '
+            f"utterance. Fewer network groups avoid it: {', '.join(fixes)}"
+        )
 
     def hard_violations(self) -> list[str]:
         """Limits no runtime strategy gets around (network groups per HEF, networks per group),
@@ -162,30 +174,46 @@ class Packing:
         if self.mode is ExecutionMode.SCHEDULED_GROUPS:
             joined = [g for g in self.network_groups if len(g.networks) > 1]
             if joined:
-                problems.append(f"network group {joined[0].name} joins {len(joined[0].networks)} stages, which "
-                                "execution mode scheduled_groups cannot run one at a time (the scheduler waits for "
-                                "every stream of a group: infer_request_accumulator.cpp); re-export with "
-                                "--networks-per-group 1, or --execution-mode activated_packs")
+                problems.append(
+                    f"network group {joined[0].name} joins {len(joined[0].networks)} stages, which "
+                    "execution mode scheduled_groups cannot run one at a time (the scheduler waits for "
+                    "every stream of a group: infer_request_accumulator.cpp); re-export with "
+                    "--networks-per-group 1, or --execution-mode activated_packs"
+                )
         for hef in self.hefs:
             if len(hef.network_groups) > limits.network_groups_per_hef:
-                problems.append(f"HEF {hef.name} holds {len(hef.network_groups)} network groups; HailoRT takes at "
-                                f"most {limits.network_groups_per_hef} per HEF (\"Too many network_groups on a given "
-                                "HEF\")")
+                problems.append(
+                    f"HEF {hef.name} holds {len(hef.network_groups)} network groups; HailoRT takes at "
+                    f'most {limits.network_groups_per_hef} per HEF ("Too many network_groups on a given '
+                    'HEF")'
+                )
             for group in hef.network_groups:
                 if len(group.networks) > limits.networks_per_network_group:
-                    problems.append(f"network group {group.name} holds {len(group.networks)} networks; at most "
-                                    f"{limits.networks_per_network_group}")
+                    problems.append(
+                        f"network group {group.name} holds {len(group.networks)} networks; at most "
+                        f"{limits.networks_per_network_group}"
+                    )
         return problems
 
     def to_json(self) -> dict:
-        return {"limits": dataclasses.asdict(self.limits), "mode": self.mode.value,
-                "hefs": [{"name": h.name, "network_groups": [{"name": g.name, "networks": list(g.networks)}
-                                                              for g in h.network_groups]} for h in self.hefs]}
+        return {
+            "limits": dataclasses.asdict(self.limits),
+            "mode": self.mode.value,
+            "hefs": [
+                {
+                    "name": h.name,
+                    "network_groups": [{"name": g.name, "networks": list(g.networks)} for g in h.network_groups],
+                }
+                for h in self.hefs
+            ],
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Packing":
-        hefs = tuple(HefPack(h["name"], tuple(NetworkGroup(g["name"], tuple(g["networks"]))
-                                              for g in h["network_groups"])) for h in data["hefs"])
+    def from_json(cls, data: dict) -> Packing:
+        hefs = tuple(
+            HefPack(h["name"], tuple(NetworkGroup(g["name"], tuple(g["networks"])) for g in h["network_groups"]))
+            for h in data["hefs"]
+        )
         # exports from before the modes: packs of several stages can only run as activated packs
         joined = any(len(g.networks) > 1 for h in hefs for g in h.network_groups)
         mode = data.get("mode") or (ExecutionMode.ACTIVATED_PACKS if joined else ExecutionMode.SCHEDULED_GROUPS)
@@ -208,21 +236,35 @@ class Packing:
         window_changes = sum(1 for k, w in enumerate(windows) if k and w != windows[k - 1])
         # With one window everything stays configured; with several, each utterance (re)configures
         # every window it enters, including the first one again after the last.
-        configured = 0 if self.windows == 1 else sum(
-            len(self.network_groups[w * per_window:(w + 1) * per_window]) for w in
-            [windows[0]] + [w for k, w in enumerate(windows) if k and w != windows[k - 1]])
+        configured = (
+            0
+            if self.windows == 1
+            else sum(
+                len(self.network_groups[w * per_window : (w + 1) * per_window])
+                for w in [windows[0]] + [w for k, w in enumerate(windows) if k and w != windows[k - 1]]
+            )
+        )
         scheduled = self.mode is ExecutionMode.SCHEDULED_GROUPS
-        return {"mode": self.mode.value, "network_groups": len(self.network_groups), "hefs": len(self.hefs),
-                "network_groups_per_device": per_window, "configure_windows": self.windows,
-                "calls_in_order": len(sequence),
-                "switches": entered if scheduled and len(self.network_groups) > 1 else 0,
-                "activations": 0 if scheduled else entered,
-                "reconfigurations": window_changes + (1 if self.windows > 1 else 0),
-                "network_groups_configured": configured}
+        return {
+            "mode": self.mode.value,
+            "network_groups": len(self.network_groups),
+            "hefs": len(self.hefs),
+            "network_groups_per_device": per_window,
+            "configure_windows": self.windows,
+            "calls_in_order": len(sequence),
+            "switches": entered if scheduled and len(self.network_groups) > 1 else 0,
+            "activations": 0 if scheduled else entered,
+            "reconfigurations": window_changes + (1 if self.windows > 1 else 0),
+            "network_groups_configured": configured,
+        }
 
 
-def pack_stages(stages: Sequence[str], limits: RuntimeLimits = HAILORT_4_23,
-                networks_per_group: int | None = None, mode: ExecutionMode | None = None) -> Packing:
+def pack_stages(
+    stages: Sequence[str],
+    limits: RuntimeLimits = HAILORT_4_23,
+    networks_per_group: int | None = None,
+    mode: ExecutionMode | None = None,
+) -> Packing:
     """The packing for ``mode`` (default: as ``resolve_mode`` picks from ``networks_per_group``).
     ``scheduled_groups``: one stage per network group and HEF, named after the stage.
     ``activated_packs``: consecutive stages fill groups of ``networks_per_group`` networks
@@ -234,14 +276,19 @@ def pack_stages(stages: Sequence[str], limits: RuntimeLimits = HAILORT_4_23,
     per_group = networks_per_group or limits.networks_per_network_group
     if not 1 <= per_group <= limits.networks_per_network_group:
         raise UserError(f"--networks-per-group {per_group}: choose 1..{limits.networks_per_network_group}")
-    return Packing(tuple(HefPack(f"pack{j}", (NetworkGroup(f"pack{j}", tuple(stages[i:i + per_group])),))
-                         for j, i in enumerate(range(0, len(stages), per_group))), limits, mode)
+    return Packing(
+        tuple(
+            HefPack(f"pack{j}", (NetworkGroup(f"pack{j}", tuple(stages[i : i + per_group])),))
+            for j, i in enumerate(range(0, len(stages), per_group))
+        ),
+        limits,
+        mode,
+    )
 
 
 def one_hef_per_stage(stages: Sequence[str], limits: RuntimeLimits = HAILORT_4_23) -> Packing:
     """The layout before packing: every stage its own HEF and network group."""
     return Packing(tuple(HefPack(name, (NetworkGroup(name, (name,)),)) for name in stages), limits)
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,5 +304,9 @@ class PackingRequest:
 
     def packing(self, stages: Sequence[str]) -> Packing:
         """The packing with ``hw_arch``'s runtime limits and the resolved execution mode."""
-        return pack_stages(stages, limits_for(self.hw_arch), self.networks_per_group,
-                           resolve_mode(self.mode, self.networks_per_group, self.hw_arch))
+        return pack_stages(
+            stages,
+            limits_for(self.hw_arch),
+            self.networks_per_group,
+            resolve_mode(self.mode, self.networks_per_group, self.hw_arch),
+        )

@@ -50,20 +50,26 @@ def hop_samples(hop_ms: float, rate: int, stride: int) -> int:
     samples = hop_ms * rate / 1000
     if abs(samples - round(samples)) > 1e-6 or round(samples) % stride or samples < stride:
         stride_ms = 1000 * stride / rate
-        raise UserError(f"--hop-ms {hop_ms:g} is {samples:g} samples at {rate} Hz; a hop must be a whole number of "
-                        f"encoder strides ({stride} samples = {stride_ms:g} ms), e.g. "
-                        f"{', '.join(f'{k * stride_ms:g}' for k in (4, 8, 16, 32))} ms")
+        raise UserError(
+            f"--hop-ms {hop_ms:g} is {samples:g} samples at {rate} Hz; a hop must be a whole number of "
+            f"encoder strides ({stride} samples = {stride_ms:g} ms), e.g. "
+            f"{', '.join(f'{k * stride_ms:g}' for k in (4, 8, 16, 32))} ms"
+        )
     return round(samples)
 
 
 def check_rf_windows(config: ConvTasNetConfig) -> None:
     if not config.causal or config.norm_type is not NormType.CLN:
-        raise UserError(f"--rf-windows needs a causal model with cLN norms (this one: {config.norm_type.value}, "
-                        f"causal={config.causal}): gLN and cgLN keep whole-utterance or running statistics on the "
-                        "host, which cannot sit inside a span; stream it with the per-hop plan (no --rf-windows)")
+        raise UserError(
+            f"--rf-windows needs a causal model with cLN norms (this one: {config.norm_type.value}, "
+            f"causal={config.causal}): gLN and cgLN keep whole-utterance or running statistics on the "
+            "host, which cannot sit inside a span; stream it with the per-hop plan (no --rf-windows)"
+        )
     if config.mask_act is MaskAct.SOFTMAX:
-        raise UserError("--rf-windows: a softmax mask runs over the sources on the host; stream this model with the "
-                        "per-hop plan (no --rf-windows)")
+        raise UserError(
+            "--rf-windows: a softmax mask runs over the sources on the host; stream this model with the "
+            "per-hop plan (no --rf-windows)"
+        )
 
 
 @dataclasses.dataclass
@@ -85,8 +91,10 @@ def _stage_unit(stage: Stage, rename: dict[str, str]) -> _Unit:
             port = padded[next(n for n in padded if rename.get(n, n) == op.input)]
             width = port.channels
             masked = f"{op.input}__valid"
-            ops += [Conv(VALID, f"{VALID}_{width}", np.ones((width, 1, 1, 1), np.float32)),
-                    Mul(op.input, f"{VALID}_{width}", masked)]
+            ops += [
+                Conv(VALID, f"{VALID}_{width}", np.ones((width, 1, 1, 1), np.float32)),
+                Mul(op.input, f"{VALID}_{width}", masked),
+            ]
             op = dataclasses.replace(op, input=masked, pad_left=port.geometry.pad_left)
             history += port.geometry.pad_left
         ops.append(op)
@@ -97,8 +105,10 @@ def _per_source(op, sources: int, split: set[str]):
     """``op`` once per source where it reads a per-source tensor (names suffixed ``_s<k>``)."""
     if not any(name in split for name in op.reads):
         return None
-    return [op.renamed({name: f"{name}_s{k}" for name in (*op.reads, op.output) if name in split or name == op.output})
-            for k in range(sources)]
+    return [
+        op.renamed({name: f"{name}_s{k}" for name in (*op.reads, op.output) if name in split or name == op.output})
+        for k in range(sources)
+    ]
 
 
 def _units(steps, config: ConvTasNetConfig) -> tuple[list[_Unit], list, list[str]]:
@@ -155,11 +165,17 @@ def _split_mask_head(unit: _Unit, mask_net: str, score: str, n_src: int) -> _Uni
     """The mask head's conv (n_src * N outputs, source-major) as one conv per source."""
     conv = next(op for op in unit.ops if isinstance(op, Conv) and op.output == mask_net)
     rows = conv.weight.shape[0] // n_src
-    per_source = [dataclasses.replace(conv, output=f"{score}_s{k}", weight=conv.weight[k * rows:(k + 1) * rows],
-                                      bias=None if conv.bias is None else conv.bias[k * rows:(k + 1) * rows])
-                  for k in range(n_src)]
+    per_source = [
+        dataclasses.replace(
+            conv,
+            output=f"{score}_s{k}",
+            weight=conv.weight[k * rows : (k + 1) * rows],
+            bias=None if conv.bias is None else conv.bias[k * rows : (k + 1) * rows],
+        )
+        for k in range(n_src)
+    ]
     index = unit.ops.index(conv)
-    return _Unit(unit.ops[:index] + per_source + unit.ops[index + 1:], unit.history)
+    return _Unit(unit.ops[:index] + per_source + unit.ops[index + 1 :], unit.history)
 
 
 def _made_and_read(unit: _Unit) -> tuple[list[str], set[str]]:
@@ -179,8 +195,10 @@ def _group(units: list[_Unit], budget: int, channels: dict[str, int]) -> list[li
     the cuts that send the fewest channels across (each cut is a host-kept history)."""
     for unit in units:
         if unit.history > budget:
-            raise UserError(f"--rf-windows: one conv needs {unit.history} frames of history, more than a window of "
-                            f"{budget} frames beyond the hop leaves; raise --max-width or use shorter hops")
+            raise UserError(
+                f"--rf-windows: one conv needs {unit.history} frames of history, more than a window of "
+                f"{budget} frames beyond the hop leaves; raise --max-width or use shorter hops"
+            )
     n = len(units)
     best: list[tuple[int, int, int] | None] = [None] * (n + 1)  # (spans, channels, previous cut)
     best[0] = (0, 0, -1)
@@ -219,8 +237,9 @@ def window_width(units: list[_Unit], hop_frames: int, max_width: int) -> int:
     return min(hop_frames + total, max_width)
 
 
-def _span_stage(index: int, units: list[_Unit], made_before: dict[str, int], wav_port: StageInput,
-                read_later: set[str]) -> Stage:
+def _span_stage(
+    index: int, units: list[_Unit], made_before: dict[str, int], wav_port: StageInput, read_later: set[str]
+) -> Stage:
     ops = [op for unit in units for op in unit.ops]
     seen, unique = set(), []
     for op in ops:  # one valid-mask broadcast per channel count
@@ -244,8 +263,13 @@ def _span_stage(index: int, units: list[_Unit], made_before: dict[str, int], wav
     outputs = tuple(StageOutput(name, channels[name]) for name in made if name in read_later)
     ordered = tuple(sorted(outputs, key=lambda p: [op.output for op in unique].index(p.name)))
     made_before.update({p.name: p.channels for p in ordered})
-    return Stage(f"span{index}", tuple(inputs), ordered, tuple(unique),
-                 role=f"receptive-field span {index}: {len(units)} units on one window")
+    return Stage(
+        f"span{index}",
+        tuple(inputs),
+        ordered,
+        tuple(unique),
+        role=f"receptive-field span {index}: {len(units)} units on one window",
+    )
 
 
 def window_steps(steps, config: ConvTasNetConfig, hop_frames: int, max_width: int) -> tuple[list, int]:

@@ -58,8 +58,10 @@ class _Encoder:
         if dataclasses.is_dataclass(value):
             if type(value).__name__ not in TYPES:
                 raise TypeError(f"{type(value).__name__} is not a plan type")
-            return {"type": type(value).__name__,
-                    **{f.name: self(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}}
+            return {
+                "type": type(value).__name__,
+                **{f.name: self(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init},
+            }
         if isinstance(value, tuple):
             return {"tuple": [self(v) for v in value]}
         if isinstance(value, (str, int, float, bool)) or value is None:
@@ -95,9 +97,16 @@ class _Decoder:
 def plan_files(plan: StagePlan) -> tuple[bytes, bytes]:
     """The plan's JSON and NPZ bytes (deterministic for one plan)."""
     encode = _Encoder()
-    record = {"format": FORMAT, "format_version": VERSION, "config": plan.config.to_json(),
-              "path": plan.path.value, "options": plan.options.to_json(), "expose_internal": plan.expose_internal,
-              "rf_window": plan.rf_window, "steps": [encode(step) for step in plan.steps]}
+    record = {
+        "format": FORMAT,
+        "format_version": VERSION,
+        "config": plan.config.to_json(),
+        "path": plan.path.value,
+        "options": plan.options.to_json(),
+        "expose_internal": plan.expose_internal,
+        "rf_window": plan.rf_window,
+        "steps": [encode(step) for step in plan.steps],
+    }
     buffer = io.BytesIO()
     np.savez(buffer, **encode.arrays)
     return (json.dumps(record, indent=None, separators=(",", ":")) + "\n").encode(), buffer.getvalue()
@@ -120,8 +129,14 @@ def read_plan(directory: Path, text: bytes, arrays: bytes) -> StagePlan:
         with np.load(io.BytesIO(arrays), allow_pickle=False) as npz:
             decode = _Decoder({key: npz[key] for key in npz.files})
         steps = tuple(decode(step) for step in record["steps"])
-        return StagePlan(ConvTasNetConfig.from_model_args(record["config"]), PlanPath(record["path"]), steps,
-                         PlanOptions.from_json(record["options"]), bool(record["expose_internal"]),
-                         record["rf_window"], export_dir=Path(directory))
+        return StagePlan(
+            ConvTasNetConfig.from_model_args(record["config"]),
+            PlanPath(record["path"]),
+            steps,
+            PlanOptions.from_json(record["options"]),
+            bool(record["expose_internal"]),
+            record["rf_window"],
+            export_dir=Path(directory),
+        )
     except (RecordError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise UserError(f"{where} is not a readable device plan ({type(exc).__name__}: {exc}); re-export") from None

@@ -12,7 +12,7 @@ Applied to the finished (fused) plan.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .host_steps import AddTensors
 from .names import is_reported_tensor
@@ -31,7 +31,7 @@ def skip_sums_into_stages(steps: Sequence, plan_outputs: Sequence[str], expose_i
         producer = made_at.get(step.b)
         if producer is None or not isinstance(steps[producer], Stage) or made_at.get(step.a, -1) >= producer:
             continue
-        later_reads = {name for s in steps[index + 1:] if s is not None for name in s.reads}
+        later_reads = {name for s in steps[index + 1 :] if s is not None for name in s.reads}
         keep_b = step.b in later_reads or step.b in plan_outputs or (expose_internal and is_reported_tensor(step.b))
         steps[producer] = _adding(steps[producer], step, keep_b)
         steps[index] = None
@@ -42,5 +42,11 @@ def _adding(stage: Stage, step: AddTensors, keep_b: bool) -> Stage:
     channels = stage.value_channels()[step.b]
     inputs = stage.inputs + ((StageInput(step.a, channels),) if step.a not in stage.reads else ())
     outputs = tuple(p for p in stage.outputs if keep_b or p.name != step.b) + (StageOutput(step.output, channels),)
-    return Stage(stage.name, inputs, outputs, stage.ops + (Add(step.a, step.b, step.output),),
-                 role=stage.role + "; skip sum", block=stage.block)
+    return Stage(
+        stage.name,
+        inputs,
+        outputs,
+        stage.ops + (Add(step.a, step.b, step.output),),
+        role=stage.role + "; skip sum",
+        block=stage.block,
+    )

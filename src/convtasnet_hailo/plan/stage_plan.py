@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Union
 
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig
@@ -13,7 +12,7 @@ from .host_steps import HostStep
 from .options import PlanOptions, PlanPath
 from .stages import Stage
 
-Step = Union[Stage, HostStep]
+Step = Stage | HostStep
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -176,6 +176,8 @@ class Stage:
 
     def structure(self) -> tuple:
         """What the allocator sees of a stage: ops and shapes, not weights."""
-        return (tuple(op.structure() for op in self.ops),
-                tuple((p.channels, p.geometry, p.kind) for p in self.inputs),
-                tuple((p.channels, p.per_tile, p.edge) for p in self.outputs))
+        return (
+            tuple(op.structure() for op in self.ops),
+            tuple((p.channels, p.geometry, p.kind) for p in self.inputs),
+            tuple((p.channels, p.per_tile, p.edge) for p in self.outputs),
+        )

@@ -79,7 +79,7 @@ def plot_spectrograms(path: Path, rate: int, rows: list[tuple[str, np.ndarray]],
     figure = png_figure(path, nrows=len(rows), ncols=1, figsize=(10, 1.9 * len(rows)), sharex=True, squeeze=False)
     with figure as (fig, axes):
         n_fft = 512 if rate >= 16000 else 256
-        for ax, (label, signal) in zip(axes[:, 0], rows):
+        for ax, (label, signal) in zip(axes[:, 0], rows, strict=False):
             peak = float(np.abs(signal).max()) or 1.0
             ax.specgram(
                 np.asarray(signal, np.float64) / peak,

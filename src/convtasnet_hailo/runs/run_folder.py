@@ -97,7 +97,7 @@ class TsvWriter:
 def read_tsv(path: Path) -> list[dict[str, str]]:
     lines = path.read_text().splitlines()
     header = lines[0].split("\t")
-    return [dict(zip(header, line.split("\t"))) for line in lines[1:] if line]
+    return [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:] if line]
 
 
 def resume_folder(out: Path, given: str | None, marker: str, command: str) -> Path | None:

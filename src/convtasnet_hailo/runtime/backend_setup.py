@@ -32,14 +32,20 @@ class BackendOptions:
 
     def __post_init__(self) -> None:
         if self.noise_dir is not None and self.name not in QUANTIZED_BACKENDS:
-            raise UserError(f"--noise-dir is read by quantized backends ({', '.join(QUANTIZED_BACKENDS)}), not "
-                            f"{self.name}: a float backend is judged against the float model")
+            raise UserError(
+                f"--noise-dir is read by quantized backends ({', '.join(QUANTIZED_BACKENDS)}), not "
+                f"{self.name}: a float backend is judged against the float model"
+            )
         if self.name == "hailo_quant" and self.noise_dir is None:
-            raise UserError("--backend hailo_quant needs --noise-dir DIR: the folder `convtasnet-hailo noise --out DIR` "
-                            "wrote (calibrated ranges and 16-bit layers)")
+            raise UserError(
+                "--backend hailo_quant needs --noise-dir DIR: the folder `convtasnet-hailo noise --out DIR` "
+                "wrote (calibrated ranges and 16-bit layers)"
+            )
         if self.export_dir is not None and self.name not in ("onnxruntime",) + HAILO_BACKENDS:
-            raise UserError(f"--export-dir is read by --backend onnxruntime (its stages) and the Hailo backends (its "
-                            f"plan, without --model), not {self.name}: drop one of them")
+            raise UserError(
+                f"--export-dir is read by --backend onnxruntime (its stages) and the Hailo backends (its "
+                f"plan, without --model), not {self.name}: drop one of them"
+            )
         if self.hef_dir is not None and self.name not in HAILO_BACKENDS:
             raise UserError(f"--hef-dir is read by --backend hailo_runtime or hailo_emulator, not {self.name}")
 
@@ -74,8 +80,11 @@ def open_backend(options: BackendOptions, model_info: dict, scratch: Path | None
 
         check_noise_dir_model(options.noise_dir, model_info)
     if options.name == "onnxruntime":
-        factory_options.update({"export_dir": options.export_dir} if options.export_dir is not None else
-                               {"scratch": scratch, "model_info": model_info})
+        factory_options.update(
+            {"export_dir": options.export_dir}
+            if options.export_dir is not None
+            else {"scratch": scratch, "model_info": model_info}
+        )
     return load_backend(options.name, **factory_options)
 
 

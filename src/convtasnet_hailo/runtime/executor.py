@@ -22,20 +22,31 @@ import contextlib
 import functools
 import math
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from ..errors import UserError
 from ..model.config import NormType
-from ..plan.stage_plan import StagePlan, step_outputs
 from ..plan.host_steps import GlnFold, Normalize
+from ..plan.stage_plan import StagePlan, step_outputs
 from ..plan.stages import InputKind, Stage
 from .host_forms import run_tiled
-from .tensors import (PerChannelAffine, ScratchBuffers, Stored, TiledTensor, check_tile_width, edges_from_neighbours,
-                      gather_tiles, per_tile_batch, valid_mask, whole)
+from .tensors import (
+    PerChannelAffine,
+    ScratchBuffers,
+    Stored,
+    TiledTensor,
+    check_tile_width,
+    edges_from_neighbours,
+    gather_tiles,
+    per_tile_batch,
+    valid_mask,
+    whole,
+)
 
 Observer = Callable[[str, np.ndarray], None]
+
 
 class HostClock:
     """Seconds of host work by kind, added up over runs (bench): ``gln_statistics``, ``gather``
@@ -47,7 +58,7 @@ class HostClock:
         self.seconds: dict[str, float] = {}
         self._kind, self._started = "", 0.0
 
-    def __call__(self, kind: str) -> "HostClock":
+    def __call__(self, kind: str) -> HostClock:
         """``with clock(kind):`` times the block (not re-entrant; a plain context manager, a few
         times cheaper per use than a generator-based one, and it runs a few hundred times a run)."""
         self._kind = kind
@@ -78,8 +89,13 @@ class StitchedExecutor:
         self._scratch = ScratchBuffers()
         self._masks: dict[tuple, np.ndarray] = {}  # valid masks by (geometry, n_tiles, length, groups)
 
-    def run(self, inputs: Mapping[str, np.ndarray], observer: Observer | None = None,
-            keep: tuple[str, ...] = (), on_step: Callable[[], None] | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        observer: Observer | None = None,
+        keep: tuple[str, ...] = (),
+        on_step: Callable[[], None] | None = None,
+    ) -> dict[str, np.ndarray]:
         """Runs every step. ``inputs``: (G, C, length) float32 arrays named as ``plan.inputs``.
         Returns the tensors named in ``keep`` (default: the last step's outputs); ``on_step``
         is called after each step (progress bars)."""
@@ -115,8 +131,11 @@ class StitchedExecutor:
             return run_tiled(step, store, dying)
 
     def _output_length(self, stage: Stage, store: Mapping[str, Stored]) -> int:
-        lengths = {p.name: p.geometry.output_length(store[p.tensor].shape[-1]) for p in stage.inputs
-                   if p.kind is InputKind.TILES}
+        lengths = {
+            p.name: p.geometry.output_length(store[p.tensor].shape[-1])
+            for p in stage.inputs
+            if p.kind is InputKind.TILES
+        }
         if len(set(lengths.values())) != 1:
             raise RuntimeError(f"stage {stage.name}: inputs imply different lengths {lengths}")
         length = next(iter(lengths.values()))
@@ -127,8 +146,9 @@ class StitchedExecutor:
             )
         return length
 
-    def _input_batch(self, stage: Stage, slot: int, store: Mapping[str, Stored], n_tiles: int,
-                     groups: int) -> np.ndarray:
+    def _input_batch(
+        self, stage: Stage, slot: int, store: Mapping[str, Stored], n_tiles: int, groups: int
+    ) -> np.ndarray:
         """The batch for input ``slot`` of ``stage``, by the port's kind (``InputKind``), written
         into the slot's reused buffer where it is made here."""
         port = stage.inputs[slot]
@@ -146,8 +166,9 @@ class StitchedExecutor:
         edges = store.get(port.edges_from) if port.edges_from else None
         if edges is not None and edges.shape[-1] == port.width(self.tile_w):
             with self.clock("gather"):
-                return edges_from_neighbours(edges, groups, port.kind is InputKind.LEFT_EDGE, source.shape[-1],
-                                             self.tile_w, empty)
+                return edges_from_neighbours(
+                    edges, groups, port.kind is InputKind.LEFT_EDGE, source.shape[-1], self.tile_w, empty
+                )
         with self.clock("gather+gln_affine" if isinstance(source, PerChannelAffine) else "gather"):
             window = None if port.kind is InputKind.TILES else port.window(self.tile_w)
             tiles = gather_tiles(source, port.geometry, self.tile_w, n_tiles, empty, window)
@@ -161,13 +182,20 @@ class StitchedExecutor:
     def _run_stage(self, stage: Stage, store: Mapping[str, Stored]) -> dict[str, Stored]:
         length = self._output_length(stage, store)
         n_tiles = math.ceil(length / self.tile_w)
-        groups = max(store[p.tensor].shape[0] for p in stage.inputs  # edges are per tile: (batch, ...)
-                     if p.kind in (InputKind.TILES, InputKind.PER_TILE))
-        batch = {port.name: self._input_batch(stage, slot, store, n_tiles, groups)
-                 for slot, port in enumerate(stage.inputs)}
+        groups = max(
+            store[p.tensor].shape[0]
+            for p in stage.inputs  # edges are per tile: (batch, ...)
+            if p.kind in (InputKind.TILES, InputKind.PER_TILE)
+        )
+        batch = {
+            port.name: self._input_batch(stage, slot, store, n_tiles, groups) for slot, port in enumerate(stage.inputs)
+        }
         outputs = self.backend.run_stage(stage, batch)
         self.stage_batches[stage.name] = self.stage_batches.get(stage.name, 0) + 1
         with self.clock("stage_outputs"):
-            return {port.name: np.asarray(outputs[port.name], np.float32) if port.per_tile or port.edge is not None else
-                    TiledTensor.from_backend(outputs[port.name], groups, length)
-                    for port in stage.outputs}
+            return {
+                port.name: np.asarray(outputs[port.name], np.float32)
+                if port.per_tile or port.edge is not None
+                else TiledTensor.from_backend(outputs[port.name], groups, length)
+                for port in stage.outputs
+            }

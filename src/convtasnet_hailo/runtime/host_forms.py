@@ -11,15 +11,29 @@ step that says it has a form and has none (or the reverse) fails at once.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from ..model.config import NormType
 from ..plan import host_math
-from ..plan.host_steps import (ActivateMask, AddTensors, Alias, AssembleBlocks, FitLength, GlnFold, HostWork,
-                               Normalize, OverlapAdd, SplitChannels, SplitSources, assemble_rows, gln_fold,
-                               gln_from_tile_moments, overlap_add)
+from ..plan.host_steps import (
+    ActivateMask,
+    AddTensors,
+    Alias,
+    AssembleBlocks,
+    FitLength,
+    GlnFold,
+    HostWork,
+    Normalize,
+    OverlapAdd,
+    SplitChannels,
+    SplitSources,
+    assemble_rows,
+    gln_fold,
+    gln_from_tile_moments,
+    overlap_add,
+)
 from .tensors import PerChannelAffine, Stored, TiledTensor, _same_tiling, _shared, _tiled_source, whole
 
 #: type -> its tiled form (step, store, dying) -> outputs, or None where its inputs are not in
@@ -36,6 +50,7 @@ def _registers(registry: dict, *types: type):
         for kind in types:
             registry[kind] = form
         return form
+
     return decorate
 
 
@@ -65,16 +80,17 @@ def _tiled_statistics(x: TiledTensor) -> tuple[np.ndarray, np.ndarray]:
     n = x.shape[1] * x.length
     mean_all, var_all = host_math.rows_mean_var64(values)
     mean = mean_all * (n_all / n)
-    var = (n_all * var_all + n_all * (mean_all - mean) ** 2 - (n_all - n) * mean ** 2) / n
+    var = (n_all * var_all + n_all * (mean_all - mean) ** 2 - (n_all - n) * mean**2) / n
     return mean.astype(np.float32).reshape(groups, 1, 1), var.astype(np.float32).reshape(groups, 1, 1)
 
 
-def gln_affine_from_moments(step: GlnFold, x: TiledTensor, tile_mean: np.ndarray,
-                            tile_sum_sq: np.ndarray) -> dict[str, np.ndarray]:
+def gln_affine_from_moments(
+    step: GlnFold, x: TiledTensor, tile_mean: np.ndarray, tile_sum_sq: np.ndarray
+) -> dict[str, np.ndarray]:
     """``GlnFold`` on the moments its producing stage output: (G * n_tiles, C, 1, 1) each, for the
     tiled tensor ``x`` -> scale and shift, (G, C, 1) each."""
     shape = (x.groups, x.n_tiles, x.shape[1])
-    last_tile = x.grouped()[:, -1, :, 0, :x.length - (x.n_tiles - 1) * x.tile_w]
+    last_tile = x.grouped()[:, -1, :, 0, : x.length - (x.n_tiles - 1) * x.tile_w]
     mean, var = gln_from_tile_moments(tile_mean.reshape(shape), tile_sum_sq.reshape(shape), x.tile_w, last_tile)
     return step.affine(mean, var)
 
@@ -85,10 +101,11 @@ def split_channels(step: SplitChannels, x: TiledTensor | PerChannelAffine) -> di
     bounds = np.cumsum((0,) + step.sizes)
     source = _tiled_source(x)
     out: dict[str, Stored] = {}
-    for name, lo, hi in zip(step.outputs, bounds[:-1], bounds[1:]):
+    for name, lo, hi in zip(step.outputs, bounds[:-1], bounds[1:], strict=False):
         part = TiledTensor(source.tiles[:, lo:hi], source.groups, source.length)
-        out[name] = PerChannelAffine(part, x.scale[:, lo:hi], x.shift[:, lo:hi]) if isinstance(x, PerChannelAffine) \
-            else part
+        out[name] = (
+            PerChannelAffine(part, x.scale[:, lo:hi], x.shift[:, lo:hi]) if isinstance(x, PerChannelAffine) else part
+        )
     return out
 
 
@@ -110,15 +127,15 @@ def assemble_tiled_blocks(partials: list[list[TiledTensor]]) -> TiledTensor:
     """``AssembleBlocks`` on tiles, with its own arithmetic (``assemble_rows``). Shape: partials[k][j]
     tiles (B, C_k, 1, W) -> (B, sum C_k, 1, W); the zero padding columns stay zero."""
     first = partials[0][0]
-    tiles = np.empty((first.tiles.shape[0], sum(row[0].tiles.shape[1] for row in partials), 1, first.tile_w),
-                     np.float32)
+    tiles = np.empty(
+        (first.tiles.shape[0], sum(row[0].tiles.shape[1] for row in partials), 1, first.tile_w), np.float32
+    )
     assemble_rows([[part.tiles for part in row] for row in partials], tiles)
     return TiledTensor(tiles, first.groups, first.length)
 
 
-
-
 # -- the tiled forms ----------------------------------------------------------------------------
+
 
 @_registers(TILED, Normalize)
 def _normalize_tiled(step: Normalize, store: dict, dying) -> dict | None:
@@ -170,8 +187,9 @@ def _split_channels_tiled(step: SplitChannels, store: dict, dying) -> dict | Non
 @_registers(TILED, AssembleBlocks)
 def _assemble_tiled(step: AssembleBlocks, store: dict, dying) -> dict | None:
     partials = [[store[name] for name in row] for row in step.partials]
-    return {step.output: assemble_tiled_blocks(partials)} if _same_tiling(*(x for row in partials for x in row)) \
-        else None
+    return (
+        {step.output: assemble_tiled_blocks(partials)} if _same_tiling(*(x for row in partials for x in row)) else None
+    )
 
 
 def run_tiled(step: HostWork, store: dict[str, Stored], dying: frozenset[str] | set[str] = frozenset()) -> dict:
@@ -188,6 +206,7 @@ def run_tiled(step: HostWork, store: dict[str, Stored], dying: frozenset[str] | 
 
 
 # -- the streaming forms ------------------------------------------------------------------------
+
 
 def _new_frames(executor, step: HostWork) -> tuple[int, int] | None:
     """(first, available): the output frames the step has made and the input frames there are."""
@@ -217,8 +236,9 @@ def _normalize_streaming(executor, step: Normalize) -> None:
         return
     x = executor.frames[step.input].window(*span)
     if step.norm is NormType.CGLN:
-        normed, executor.sums[step.output] = host_math.cumulative_norm(x, step.gamma, step.beta, span[0],
-                                                                       executor.sums.get(step.output))
+        normed, executor.sums[step.output] = host_math.cumulative_norm(
+            x, step.gamma, step.beta, span[0], executor.sums.get(step.output)
+        )
         _emit_all(executor, {step.output: normed})
     else:
         _emit_all(executor, step.apply({step.input: x}))
@@ -238,7 +258,7 @@ def _overlap_add_streaming(executor, step: OverlapAdd) -> None:
     acc = overlap_add(frames, stride)
     tail = executor.tails.get(step.output)
     if tail is not None:
-        acc[..., :tail.shape[-1]] += tail
+        acc[..., : tail.shape[-1]] += tail
     done = frames.shape[-1] * stride
     executor.tails[step.output] = acc[..., done:].copy()
     executor.emit(step.output, acc[..., :done], frames.shape[0], 1)
@@ -270,8 +290,10 @@ def check_forms() -> None:
     for cls in _step_classes():
         for attribute, registry in (("tiled_form", TILED), ("stream_form", STREAMING)):
             if (getattr(cls, attribute) == "own") != (cls in registry):
-                raise RuntimeError(f"host step {cls.__name__}: {attribute} is {getattr(cls, attribute)!r} but "
-                                   f"runtime.host_forms {'has' if cls in registry else 'has no'} form for it")
+                raise RuntimeError(
+                    f"host step {cls.__name__}: {attribute} is {getattr(cls, attribute)!r} but "
+                    f"runtime.host_forms {'has' if cls in registry else 'has no'} form for it"
+                )
 
 
 check_forms()

@@ -48,8 +48,11 @@ class Run:
         (``backend.seconds``); receptive-field plans get the window executor."""
         check_streamable(self.plan)
         timed = StageTimer(self.backend)
-        executor = WindowStreamingExecutor(self.plan, timed, hop) if self.plan.rf_window \
+        executor = (
+            WindowStreamingExecutor(self.plan, timed, hop)
+            if self.plan.rf_window
             else StreamingExecutor(self.plan, timed, hop)
+        )
         executor.host_seconds = []
         return executor
 
@@ -73,8 +76,9 @@ def exported_spec(spec: RunSpec) -> tuple[RunSpec, StagePlan]:
 
     manifest = read_manifest(spec.source.export_dir)
     plan = read_device_plan(spec.source.export_dir, manifest)
-    return dataclasses.replace(spec, options=plan.options, path=plan.path, expose_internal=plan.expose_internal,
-                               tile_w=manifest.tile_w), plan
+    return dataclasses.replace(
+        spec, options=plan.options, path=plan.path, expose_internal=plan.expose_internal, tile_w=manifest.tile_w
+    ), plan
 
 
 def open_run(spec: RunSpec, *, plan: StagePlan | None = None) -> Run:

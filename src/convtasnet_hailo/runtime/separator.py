@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,12 +34,15 @@ class StitchedSeparator:
 
     def __call__(self, wav: np.ndarray, on_step: Callable[[], None] | None = None) -> np.ndarray:
         """A NaN or Inf anywhere in the output is an error naming the step that made it first."""
-        outputs = self.executor.run({"wav": np.asarray(wav, np.float32)[None, None]},
-                                    keep=("final_output",), on_step=on_step)
+        outputs = self.executor.run(
+            {"wav": np.asarray(wav, np.float32)[None, None]}, keep=("final_output",), on_step=on_step
+        )
         final = outputs["final_output"][:, 0]
         if not np.isfinite(final).all():
-            raise UserError(f"{self.first_non_finite(wav)} holds NaN/Inf values (the model overflows on this input: "
-                            "check the checkpoint's weights); nothing is written from it")
+            raise UserError(
+                f"{self.first_non_finite(wav)} holds NaN/Inf values (the model overflows on this input: "
+                "check the checkpoint's weights); nothing is written from it"
+            )
         return final
 
     def first_non_finite(self, wav: np.ndarray) -> str:
@@ -79,7 +82,7 @@ def _ramp_window(length: int, fade_in: int, fade_out: int) -> np.ndarray:
     if fade_in:
         window[:fade_in] = np.linspace(0, 1, fade_in + 2)[1:-1]
     if fade_out:
-        window[length - fade_out:] = np.linspace(1, 0, fade_out + 2)[1:-1]
+        window[length - fade_out :] = np.linspace(1, 0, fade_out + 2)[1:-1]
     return window
 
 
@@ -99,8 +102,9 @@ def segment_starts(length: int, segment: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-def separate_segmented(separate: SeparateFn, wav: np.ndarray, segment: int, overlap: int,
-                       on_segment: Callable[[], None] | None = None) -> np.ndarray:
+def separate_segmented(
+    separate: SeparateFn, wav: np.ndarray, segment: int, overlap: int, on_segment: Callable[[], None] | None = None
+) -> np.ndarray:
     """Separates overlapping segments, reorders each segment's sources to match the previous
     one by correlation on their overlap, and crossfades them linearly. Shape (T,) -> (n_src, T).
 
@@ -122,8 +126,10 @@ def separate_segmented(separate: SeparateFn, wav: np.ndarray, segment: int, over
         if previous is not None:
             prev_start, prev_estimate = previous
             shared = slice(start, min(prev_start + len(prev_estimate[0]), stop))
-            order = _best_order(prev_estimate[:, shared.start - prev_start: shared.stop - prev_start],
-                                estimate[:, : shared.stop - start])
+            order = _best_order(
+                prev_estimate[:, shared.start - prev_start : shared.stop - prev_start],
+                estimate[:, : shared.stop - start],
+            )
             estimate = estimate[list(order)]
         fade_in = 0 if previous is None else min(prev_start + len(prev_estimate[0]), stop) - start
         fade_out = 0 if index == len(starts) - 1 else max(0, stop - starts[index + 1])

@@ -76,14 +76,23 @@ def _from_export(recorded: dict, export_dir: Path, weights: bool) -> ModelSource
     if recorded.get("model_random") and not isinstance(seed, int):
         raise UserError(f"{export_dir / 'manifest.json'} records random weights without an integer seed; re-export")
     if not weights:
-        return ModelSource(None, f"{recorded.get('model_source', 'a model')} (from the export {export_dir})", seed,
-                           recorded.get("model_path"), recorded.get("model_sha256"), export_dir, config)
+        return ModelSource(
+            None,
+            f"{recorded.get('model_source', 'a model')} (from the export {export_dir})",
+            seed,
+            recorded.get("model_path"),
+            recorded.get("model_sha256"),
+            export_dir,
+            config,
+        )
     if seed is not None:
         return recorded_random_source(config, seed, recorded.get("model_source", "random weights"))
     if recorded.get("model_path"):
         if not recorded.get("model_sha256"):  # a path outside the export, bound to nothing: not opened
-            raise UserError(f"{export_dir / 'manifest.json'} names the checkpoint {recorded['model_path']} without its "
-                            "sha256, so it cannot be checked: pass --model with the checkpoint the export was made from")
+            raise UserError(
+                f"{export_dir / 'manifest.json'} names the checkpoint {recorded['model_path']} without its "
+                "sha256, so it cannot be checked: pass --model with the checkpoint the export was made from"
+            )
         source = checkpoint_source(recorded["model_path"])
         _check_same_checkpoint(source, recorded, export_dir)
         return source
@@ -93,5 +102,7 @@ def _from_export(recorded: dict, export_dir: Path, weights: bool) -> ModelSource
 def _check_same_checkpoint(source: ModelSource, recorded: dict | None, export_dir: Path | None) -> None:
     expected = (recorded or {}).get("model_sha256")
     if expected and source.sha256 != expected:
-        raise UserError(f"{source.path} is not the checkpoint the export {export_dir} was made from (sha256 differs); "
-                        "pass the right --model, or drop --model to take the export's own")
+        raise UserError(
+            f"{source.path} is not the checkpoint the export {export_dir} was made from (sha256 differs); "
+            "pass the right --model, or drop --model to take the export's own"
+        )

@@ -6,10 +6,10 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .backend_setup import BackendOptions
 from ..errors import UserError
 from ..model.source import ModelSource
 from ..plan.options import DEFAULT_TILE_W, PlanOptions, PlanPath
+from .backend_setup import BackendOptions
 from .tensors import check_tile_width
 
 
@@ -50,5 +50,16 @@ class RunSpec:
     @property
     def key(self) -> str:
         """Equal for specs that open the same run (a worker keeps one run per key)."""
-        return json.dumps([self.source.to_json(), str(self.backend), self.tile_w, self.options.to_json(),
-                           self.path.value, self.expose_internal, str(self.scratch)], sort_keys=True, default=str)
+        return json.dumps(
+            [
+                self.source.to_json(),
+                str(self.backend),
+                self.tile_w,
+                self.options.to_json(),
+                self.path.value,
+                self.expose_internal,
+                str(self.scratch),
+            ],
+            sort_keys=True,
+            default=str,
+        )

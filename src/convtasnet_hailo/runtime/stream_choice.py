@@ -33,8 +33,12 @@ class StreamChoice:
     reason: str
 
     def to_json(self) -> dict:
-        return {"plan": self.kind, "execution_mode": self.mode.value, "reason": self.reason,
-                "candidates": list(self.candidates)}
+        return {
+            "plan": self.kind,
+            "execution_mode": self.mode.value,
+            "reason": self.reason,
+            "candidates": list(self.candidates),
+        }
 
 
 def _plans(model, hop_frames: int, layout: PlanOptions, requested: str, max_width: int) -> dict[str, StagePlan]:
@@ -57,14 +61,19 @@ def _plans(model, hop_frames: int, layout: PlanOptions, requested: str, max_widt
     return plans
 
 
-def choose_stream_plan(model, hop: int, device: DeviceModel, layout: PlanOptions = DEFAULT_LAYOUT,
-                       requested: str = "auto", max_width: int = DEFAULT_MAX_WIDTH,
-                       hailort_5: bool = False) -> StreamChoice:
+def choose_stream_plan(
+    model,
+    hop: int,
+    device: DeviceModel,
+    layout: PlanOptions = DEFAULT_LAYOUT,
+    requested: str = "auto",
+    max_width: int = DEFAULT_MAX_WIDTH,
+    hailort_5: bool = False,
+) -> StreamChoice:
     """The cheapest streaming plan for hops of ``hop`` samples that fits the device."""
     if requested not in PLAN_KINDS:
         raise UserError(f"--plan {requested!r}: choose {', '.join(PLAN_KINDS)}")
-    return choose_among(_plans(model, hop // model.config.stride, layout, requested, max_width), hop, device,
-                        hailort_5)
+    return choose_among(_plans(model, hop // model.config.stride, layout, requested, max_width), hop, device, hailort_5)
 
 
 def exported_stream_plan(plan: StagePlan, tile_w: int, hop: int, requested: str) -> dict[str, StagePlan]:
@@ -74,16 +83,21 @@ def exported_stream_plan(plan: StagePlan, tile_w: int, hop: int, requested: str)
     frames = hop // plan.config.stride
     made_for = plan.options.rf_hop_frames if plan.rf_window else None
     if requested not in ("auto", kind.replace("_", "-")):
-        raise UserError(f"--plan {requested}: the export holds the {kind.replace('_', '-')} plan; drop --plan or "
-                        "re-export")
+        raise UserError(
+            f"--plan {requested}: the export holds the {kind.replace('_', '-')} plan; drop --plan or re-export"
+        )
     if made_for is None and tile_w != frames:
-        raise UserError(f"the export's stages run tiles of {tile_w} frames, a hop of {tile_w * plan.config.stride} "
-                        f"samples, not {hop}: pass --hop-ms "
-                        f"{1e3 * tile_w * plan.config.stride / plan.config.sample_rate:g}"
-                        f" or re-export with --tile-w {frames}")
+        raise UserError(
+            f"the export's stages run tiles of {tile_w} frames, a hop of {tile_w * plan.config.stride} "
+            f"samples, not {hop}: pass --hop-ms "
+            f"{1e3 * tile_w * plan.config.stride / plan.config.sample_rate:g}"
+            f" or re-export with --tile-w {frames}"
+        )
     if made_for is not None and made_for != frames:
-        raise UserError(f"the export's receptive-field spans are for hops of {made_for * plan.config.stride} samples, "
-                        f"not {hop}: pass --hop-ms {1e3 * made_for * plan.config.stride / plan.config.sample_rate:g}")
+        raise UserError(
+            f"the export's receptive-field spans are for hops of {made_for * plan.config.stride} samples, "
+            f"not {hop}: pass --hop-ms {1e3 * made_for * plan.config.stride / plan.config.sample_rate:g}"
+        )
     return {kind: plan}
 
 
@@ -96,30 +110,49 @@ def choose_among(plans: dict[str, StagePlan], hop: int, device: DeviceModel, hai
             rows.append((kind, mode, stream_prediction(plan, hop, device, mode)))
     fitting = [r for r in rows if r[2]["fits_device"]] or rows
     kind, mode, prediction = min(fitting, key=lambda r: r[2]["device_ms_per_hop"])
-    candidates = tuple({"plan": k, "execution_mode": m.value, "calls_per_hop": p["calls_per_hop"],
-                        "macs_per_hop": p["macs_per_hop"], "recomputed_macs_per_hop": p["recomputed_macs_per_hop"],
-                        "boundary_bytes_per_hop": round(p["boundary_bytes_per_hop"]),
-                        "network_groups": p["network_groups"], "configure_windows": p["configure_windows"],
-                        "network_group_switches_per_hop": p["network_group_switches_per_hop"],
-                        "activations_per_hop": p["activations_per_hop"], "device_ms_per_hop": p["device_ms_per_hop"],
-                        "end_to_end_latency_ms": p["end_to_end_latency_ms"], "fits_device": p["fits_device"]}
-                       for k, m, p in rows)
-    reason = (f"{kind} in {mode.value}: {prediction['device_ms_per_hop']:.2f} ms device time per hop "
-              f"({prediction['calls_per_hop']} calls), the least of {len(rows)} candidate(s)"
-              + ("; activated_packs needs its packs to compile single-context (the HEF says)"
-                 if mode is ExecutionMode.ACTIVATED_PACKS else ""))
+    candidates = tuple(
+        {
+            "plan": k,
+            "execution_mode": m.value,
+            "calls_per_hop": p["calls_per_hop"],
+            "macs_per_hop": p["macs_per_hop"],
+            "recomputed_macs_per_hop": p["recomputed_macs_per_hop"],
+            "boundary_bytes_per_hop": round(p["boundary_bytes_per_hop"]),
+            "network_groups": p["network_groups"],
+            "configure_windows": p["configure_windows"],
+            "network_group_switches_per_hop": p["network_group_switches_per_hop"],
+            "activations_per_hop": p["activations_per_hop"],
+            "device_ms_per_hop": p["device_ms_per_hop"],
+            "end_to_end_latency_ms": p["end_to_end_latency_ms"],
+            "fits_device": p["fits_device"],
+        }
+        for k, m, p in rows
+    )
+    reason = (
+        f"{kind} in {mode.value}: {prediction['device_ms_per_hop']:.2f} ms device time per hop "
+        f"({prediction['calls_per_hop']} calls), the least of {len(rows)} candidate(s)"
+        + (
+            "; activated_packs needs its packs to compile single-context (the HEF says)"
+            if mode is ExecutionMode.ACTIVATED_PACKS
+            else ""
+        )
+    )
     return StreamChoice(plans[kind], kind, mode, prediction, candidates, reason)
 
 
 def format_choice(choice: StreamChoice) -> str:
-    lines = [f"{'plan':11s} {'mode':17s} {'calls':>5s} {'MACs/hop':>12s} {'recomputed':>12s} {'bytes/hop':>10s} "
-             f"{'groups':>6s} {'entered':>7s} {'device ms':>9s} {'latency ms':>10s}"]
+    lines = [
+        f"{'plan':11s} {'mode':17s} {'calls':>5s} {'MACs/hop':>12s} {'recomputed':>12s} {'bytes/hop':>10s} "
+        f"{'groups':>6s} {'entered':>7s} {'device ms':>9s} {'latency ms':>10s}"
+    ]
     for c in choice.candidates:
         entered = c["network_group_switches_per_hop"] + c["activations_per_hop"]
-        lines.append(f"{c['plan']:11s} {c['execution_mode']:17s} {c['calls_per_hop']:>5d} {c['macs_per_hop']:>12,d} "
-                     f"{c['recomputed_macs_per_hop']:>12,d} {c['boundary_bytes_per_hop']:>10,d} "
-                     f"{c['network_groups']:>6d} {entered:>7d} {c['device_ms_per_hop']:>9.2f} "
-                     f"{c['end_to_end_latency_ms']:>10.2f}" + ("" if c["fits_device"] else "  (does not fit)"))
+        lines.append(
+            f"{c['plan']:11s} {c['execution_mode']:17s} {c['calls_per_hop']:>5d} {c['macs_per_hop']:>12,d} "
+            f"{c['recomputed_macs_per_hop']:>12,d} {c['boundary_bytes_per_hop']:>10,d} "
+            f"{c['network_groups']:>6d} {entered:>7d} {c['device_ms_per_hop']:>9.2f} "
+            f"{c['end_to_end_latency_ms']:>10.2f}" + ("" if c["fits_device"] else "  (does not fit)")
+        )
     lines.append(f"chosen: {choice.reason}")
     return "\n".join(lines)
 

@@ -16,13 +16,14 @@ the stream's start are the reference's zero padding.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from ..errors import UserError
 from ..model.config import NormType
-from ..plan.stage_plan import StagePlan
-from ..plan.options import PlanPath
 from ..plan.host_steps import OverlapAdd
+from ..plan.options import PlanPath
+from ..plan.stage_plan import StagePlan
 from ..plan.stages import Geometry, Stage
 from .host_forms import run_streaming
 
@@ -39,8 +40,11 @@ class _Frames:
         return self.start + self.data.shape[-1]
 
     def append(self, frames: np.ndarray) -> None:
-        self.data = np.concatenate([self.data, frames.astype(np.float32, copy=False)], axis=-1) \
-            if self.data.shape[-1] else np.ascontiguousarray(frames, np.float32)
+        self.data = (
+            np.concatenate([self.data, frames.astype(np.float32, copy=False)], axis=-1)
+            if self.data.shape[-1]
+            else np.ascontiguousarray(frames, np.float32)
+        )
 
     def window(self, lo: int, hi: int) -> np.ndarray:
         """Frames [lo, hi); indices before the stream (negative) are zeros, the reference's padding."""
@@ -49,7 +53,7 @@ class _Frames:
         out = np.zeros(self.data.shape[:2] + (hi - lo,), np.float32)
         first = max(lo, 0)
         if hi > first:
-            out[..., first - lo:] = self.data[..., first - self.start: hi - self.start]
+            out[..., first - lo :] = self.data[..., first - self.start : hi - self.start]
         return out
 
     def drop_before(self, index: int) -> None:
@@ -70,13 +74,17 @@ def check_streamable(plan: StagePlan) -> None:
     if plan.path is not PlanPath.FULL_CHAIN:
         raise UserError("streaming runs the full-chain plan")
     if plan.float_only_options:
-        raise UserError(f"streaming runs stages hop by hop, not the tiles {' and '.join(plan.float_only_options)} "
-                        "rearrange: drop them (a hop's host work is per-frame already)")
+        raise UserError(
+            f"streaming runs stages hop by hop, not the tiles {' and '.join(plan.float_only_options)} "
+            "rearrange: drop them (a hop's host work is per-frame already)"
+        )
     if config.norm_type is NormType.GLN or not config.causal:
-        raise UserError(f"this model is not causal ({config.norm_type.value}"
-                        f"{', causal=False' if not config.causal else ''}): its norms or convs read the whole "
-                        "utterance or future frames, so it cannot stream exactly. Use a causal model (cLN or cgLN, "
-                        "causal=True), or `separate` for offline separation")
+        raise UserError(
+            f"this model is not causal ({config.norm_type.value}"
+            f"{', causal=False' if not config.causal else ''}): its norms or convs read the whole "
+            "utterance or future frames, so it cannot stream exactly. Use a causal model (cLN or cgLN, "
+            "causal=True), or `separate` for offline separation"
+        )
     for step in plan.steps:
         if isinstance(step, Stage):
             for port in step.inputs:
@@ -143,8 +151,11 @@ class StreamingExecutor:
                 run_streaming(self, step)
         final = self.frames.get("final_output")
         groups = self.plan.config.n_src
-        emitted = final.window(out_before, self.made["final_output"]) if final is not None else \
-            np.zeros((groups, 1, 0), np.float32)
+        emitted = (
+            final.window(out_before, self.made["final_output"])
+            if final is not None
+            else np.zeros((groups, 1, 0), np.float32)
+        )
         self._drop_unneeded()
         return emitted[:, 0]
 
@@ -162,7 +173,7 @@ class StreamingExecutor:
         pieces = []
         if last.size:
             padded = np.zeros(self.hop, np.float32)
-            padded[:last.size] = last
+            padded[: last.size] = last
             pieces.append(self.push(padded))
         overlap = next(step for step in self.plan.steps if isinstance(step, OverlapAdd))
         pieces.append(self.tails.pop(overlap.output, np.zeros((config.n_src, 1, 0), np.float32))[:, 0])
@@ -193,8 +204,10 @@ class StreamingExecutor:
         for port in stage.inputs:
             width = port.geometry.tile_input_width(self.tile_w)
             source = self.frames[port.name]
-            windows = [source.window(port.geometry.tile_input_start(s), port.geometry.tile_input_start(s) + width)
-                       for s in starts]  # each (G_port, C, width)
+            windows = [
+                source.window(port.geometry.tile_input_start(s), port.geometry.tile_input_start(s) + width)
+                for s in starts
+            ]  # each (G_port, C, width)
             tiles = np.stack(windows, axis=1)  # (G_port, n_tiles, C, width)
             if tiles.shape[0] != groups:
                 tiles = np.repeat(tiles, groups, axis=0)
@@ -204,7 +217,7 @@ class StreamingExecutor:
         for port in stage.outputs:
             tiles = outputs[port.name].reshape(groups, len(starts), port.channels, self.tile_w)
             joined = tiles.transpose(0, 2, 1, 3).reshape(groups, port.channels, -1)  # frames starts[0]..count
-            self.emit(port.name, joined[..., made - starts[0]:], groups, port.channels)
+            self.emit(port.name, joined[..., made - starts[0] :], groups, port.channels)
 
     def emit(self, name: str, frames: np.ndarray, groups: int, channels: int) -> None:
         """Appends new frames (G, C, n) of ``name`` (a stage's or a host step's form's output)."""
@@ -231,8 +244,8 @@ def hops_of(wav: np.ndarray, hop: int, flush_hops: int = 0) -> list[np.ndarray]:
     """``wav`` cut into hops of ``hop`` samples, the last zero-padded, plus ``flush_hops`` of silence."""
     count = math.ceil(len(wav) / hop) + flush_hops
     padded = np.zeros(count * hop, np.float32)
-    padded[:len(wav)] = wav
-    return [padded[i * hop:(i + 1) * hop] for i in range(count)]
+    padded[: len(wav)] = wav
+    return [padded[i * hop : (i + 1) * hop] for i in range(count)]
 
 
 def stream_whole(executor: StreamingExecutor, wav: np.ndarray) -> np.ndarray:
@@ -245,7 +258,6 @@ def stream_file(executor, wav: np.ndarray) -> np.ndarray:
     """The whole output for ``wav`` from either streaming executor: whole hops pushed, the rest
     given to ``finish``; (n_src, len(wav)), equal to the offline model's output on every sample."""
     whole = len(wav) // executor.hop * executor.hop
-    pieces = [executor.push(wav[i:i + executor.hop]) for i in range(0, whole, executor.hop)]
+    pieces = [executor.push(wav[i : i + executor.hop]) for i in range(0, whole, executor.hop)]
     pieces.append(executor.finish(wav[whole:]))
     return np.concatenate(pieces, axis=-1)
-

@@ -45,16 +45,23 @@ def open_stream(spec: StreamSpec) -> tuple[Run, StreamingExecutor, StreamChoice]
         exported, plan = exported_spec(RunSpec(source=spec.source, backend=spec.backend))
         choice = choose_among(exported_stream_plan(plan, exported.tile_w, hop, spec.plan_kind), hop, spec.device)
     else:
-        choice = choose_stream_plan(spec.source.model, hop, spec.device, spec.options, spec.plan_kind,
-                                    spec.max_width)
+        choice = choose_stream_plan(spec.source.model, hop, spec.device, spec.options, spec.plan_kind, spec.max_width)
     check_streamable(choice.plan)  # before any export
-    run_spec = RunSpec(source=spec.source, options=choice.plan.options, backend=spec.backend,
-                       tile_w=choice.plan.rf_window or hop // config.stride, scratch=spec.scratch)
+    run_spec = RunSpec(
+        source=spec.source,
+        options=choice.plan.options,
+        backend=spec.backend,
+        tile_w=choice.plan.rf_window or hop // config.stride,
+        scratch=spec.scratch,
+    )
     run = open_run(run_spec, plan=choice.plan)
     executor = run.streamer(hop)  # prepares the backend: a device backend reads its HEFs' mode
     read = getattr(run.backend, "mode", None)  # and runs the mode they were built for
     if isinstance(read, ExecutionMode) and read is not choice.mode:
-        choice = dataclasses.replace(choice, mode=read, prediction=stream_prediction(choice.plan, hop, spec.device,
-                                                                                     read),
-                                     reason=f"{choice.kind} as the HEFs in --hef-dir run it ({read.value})")
+        choice = dataclasses.replace(
+            choice,
+            mode=read,
+            prediction=stream_prediction(choice.plan, hop, spec.device, read),
+            reason=f"{choice.kind} as the HEFs in --hef-dir run it ({read.value})",
+        )
     return run, executor, choice

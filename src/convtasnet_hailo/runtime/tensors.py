@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Mapping, Union
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from ..errors import UserError
 from ..plan import host_math
 from ..plan.stages import POINTWISE, Geometry
-
 
 #: Widest tile the executor accepts; wider tiles make no sense for a fixed-shape NPU stage.
 MAX_TILE_W = 1 << 16
@@ -37,7 +36,7 @@ class TiledTensor:
     length: int
 
     @classmethod
-    def from_backend(cls, tiles: np.ndarray, groups: int, length: int) -> "TiledTensor":
+    def from_backend(cls, tiles: np.ndarray, groups: int, length: int) -> TiledTensor:
         tiled = cls(np.ascontiguousarray(tiles, dtype=np.float32), groups, length)
         tail = tiled.n_tiles * tiled.tile_w - length
         if tail:  # what the backend computed past the utterance: not part of the tensor
@@ -74,7 +73,7 @@ class TiledTensor:
         grouped = self.grouped()
         for tile in range(lo // tile_w, (hi - 1) // tile_w + 1):
             a, b = max(lo, tile * tile_w), min(hi, (tile + 1) * tile_w)
-            yield a - lo, grouped[:, tile, :, 0, a - tile * tile_w:b - tile * tile_w]
+            yield a - lo, grouped[:, tile, :, 0, a - tile * tile_w : b - tile * tile_w]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -83,7 +82,7 @@ class PerChannelAffine:
     output (its statistics fold into the pair). Shapes: source (G, C, T) whole or tiled; scale and
     shift (G, C, 1) float32 arrays. ``shape`` is the result's."""
 
-    source: Union[np.ndarray, TiledTensor]
+    source: np.ndarray | TiledTensor
     scale: np.ndarray
     shift: np.ndarray
 
@@ -106,7 +105,7 @@ class PerChannelAffine:
         multiply-add (``host_math.addcmul_into``), the same kernel whatever the slice."""
         if isinstance(self.source, TiledTensor):
             for offset, piece in self.source.pieces(lo, hi):
-                _addcmul(out[:, :, offset:offset + piece.shape[-1]], piece, self.scale, self.shift)
+                _addcmul(out[:, :, offset : offset + piece.shape[-1]], piece, self.scale, self.shift)
         else:
             _addcmul(out, self.source[:, :, lo:hi], self.scale, self.shift)
 
@@ -115,7 +114,7 @@ _copy = host_math.copy_into
 _addcmul = host_math.addcmul_into
 
 
-Stored = Union[np.ndarray, TiledTensor, PerChannelAffine]
+Stored = np.ndarray | TiledTensor | PerChannelAffine
 
 
 def whole(x: Stored) -> np.ndarray:
@@ -130,8 +129,14 @@ def _fresh(shape: tuple) -> np.ndarray:
     return np.empty(shape, np.float32)
 
 
-def gather_tiles(x: Stored, geometry: Geometry, tile_w: int, n_tiles: int, empty: Allocate = _fresh,
-                 window: tuple[int, int] | None = None) -> np.ndarray:
+def gather_tiles(
+    x: Stored,
+    geometry: Geometry,
+    tile_w: int,
+    n_tiles: int,
+    empty: Allocate = _fresh,
+    window: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Cuts the tiles' input windows out of a tensor in any stored form, each window copied (or its
     affine applied) once into a zeroed batch (the zeros are the reference's padding outside the
     utterance). A tiled tensor a pointwise stage reads at its own tiling is returned as it is; a
@@ -144,8 +149,13 @@ def gather_tiles(x: Stored, geometry: Geometry, tile_w: int, n_tiles: int, empty
     by default, group-major (batch index = g * n_tiles + tile).
     """
     tiled = _tiled_source(x)
-    if window is None and geometry == POINTWISE and isinstance(x, TiledTensor) and x.tile_w == tile_w \
-            and x.n_tiles == n_tiles:
+    if (
+        window is None
+        and geometry == POINTWISE
+        and isinstance(x, TiledTensor)
+        and x.tile_w == tile_w
+        and x.n_tiles == n_tiles
+    ):
         return np.ascontiguousarray(x.tiles)  # a copy only for a channel block's slice
     groups, channels, length = x.shape
     left, width = window or (geometry.pad_left, geometry.tile_input_width(tile_w))
@@ -155,15 +165,16 @@ def gather_tiles(x: Stored, geometry: Geometry, tile_w: int, n_tiles: int, empty
     for tile in range(n_tiles):
         start = tile * tile_w * geometry.stride - left
         lo, hi = min(max(start, 0), start + width), max(min(start + width, length), max(start, 0))
-        out[:, tile, :, :lo - start] = 0  # before the utterance
+        out[:, tile, :, : lo - start] = 0  # before the utterance
         if hi > lo:
-            _write_frames(x, out[:, tile, :, lo - start:hi - start], lo, hi)
-        out[:, tile, :, hi - start:] = 0  # after it
+            _write_frames(x, out[:, tile, :, lo - start : hi - start], lo, hi)
+        out[:, tile, :, hi - start :] = 0  # after it
     return out.reshape(groups * n_tiles, channels, 1, width)
 
 
-def _gather_from_tiles(x: TiledTensor | PerChannelAffine, left: int, width: int, n_tiles: int,
-                       empty: Allocate = _fresh) -> np.ndarray:
+def _gather_from_tiles(
+    x: TiledTensor | PerChannelAffine, left: int, width: int, n_tiles: int, empty: Allocate = _fresh
+) -> np.ndarray:
     """Windows of ``width`` frames from ``left`` frames before each tile, cut from a tiled tensor at
     the same tiling (stride 1): one copy (or affine) per neighbouring tile offset k, for all tiles at
     once, instead of one per tile and piece. Returns (G, n_tiles, C, width); zeros outside
@@ -182,7 +193,7 @@ def _gather_from_tiles(x: TiledTensor | PerChannelAffine, left: int, width: int,
         if t0 == t1:
             continue
         s0 = c0 - k * tile_w - left
-        piece = src[:, t0 + k:t1 + k, :, s0:s0 + c1 - c0]
+        piece = src[:, t0 + k : t1 + k, :, s0 : s0 + c1 - c0]
         if isinstance(x, PerChannelAffine):
             _addcmul(out[:, t0:t1, :, c0:c1], piece, x.scale[:, None], x.shift[:, None])
         else:
@@ -190,7 +201,7 @@ def _gather_from_tiles(x: TiledTensor | PerChannelAffine, left: int, width: int,
     for tile in range(n_tiles):  # past the utterance: the affine's padding columns are not zero
         first = tile * tile_w - left
         if first + width > length:
-            out[:, tile, :, max(0, length - first):] = 0
+            out[:, tile, :, max(0, length - first) :] = 0
     return out
 
 
@@ -205,7 +216,7 @@ def _write_frames(x: Stored, out: np.ndarray, lo: int, hi: int) -> None:
         x.write(out, lo, hi)
     elif isinstance(x, TiledTensor):
         for offset, piece in x.pieces(lo, hi):
-            out[:, :, offset:offset + piece.shape[-1]] = piece
+            out[:, :, offset : offset + piece.shape[-1]] = piece
     else:
         out[...] = x[:, :, lo:hi]
 
@@ -217,10 +228,10 @@ def scatter_tiles(tiles: np.ndarray, groups: int, length: int) -> np.ndarray:
     joined = tiles.reshape(groups, n_tiles, channels, width).transpose(0, 2, 1, 3)  # a view
     out = np.empty((groups, channels, length), tiles.dtype)
     full = min(length // width, n_tiles)
-    out[:, :, :full * width].reshape(groups, channels, full, width)[...] = joined[:, :, :full]
+    out[:, :, : full * width].reshape(groups, channels, full, width)[...] = joined[:, :, :full]
     rest = length - full * width
     if rest:
-        out[:, :, full * width:] = joined[:, :, full, :rest]
+        out[:, :, full * width :] = joined[:, :, full, :rest]
     return out
 
 
@@ -233,8 +244,9 @@ def per_tile_batch(value: np.ndarray, groups: int, n_tiles: int, empty: Allocate
     return tiles.reshape(groups * n_tiles, channels, 1, 1)
 
 
-def edges_from_neighbours(edges: np.ndarray, groups: int, left: bool, length: int, tile_w: int,
-                          empty: Allocate = _fresh) -> np.ndarray:
+def edges_from_neighbours(
+    edges: np.ndarray, groups: int, left: bool, length: int, tile_w: int, empty: Allocate = _fresh
+) -> np.ndarray:
     """Halo edges for every tile from the producing stage's per-tile edges (``TileEdge``), n <= tile_w
     frames each: tile t's left edge is tile t-1's tail, its right edge tile t+1's head; zeros before
     the utterance, after the last tile and at frames past ``length``.
@@ -251,7 +263,7 @@ def edges_from_neighbours(edges: np.ndarray, groups: int, left: bool, length: in
         out[:, -1] = 0
         out[:, :-1] = source[:, 1:]
         if n_tiles >= 2:
-            out[:, -2, :, max(0, length - (n_tiles - 1) * tile_w):] = 0
+            out[:, -2, :, max(0, length - (n_tiles - 1) * tile_w) :] = 0
     return out.reshape(batch, channels, 1, n)
 
 
@@ -266,13 +278,18 @@ def valid_mask(geometry: Geometry, tile_w: int, n_tiles: int, length: int, group
 
 def _shared(tiles: np.ndarray, name: str, store: Mapping[str, Stored]) -> bool:
     """Whether a stored tensor other than ``name`` holds (a view of) ``tiles`` (an alias)."""
-    return any(np.shares_memory(tiles, _tiled_source(x).tiles) for key, x in store.items()
-               if key != name and _tiled_source(x) is not None)
+    return any(
+        np.shares_memory(tiles, _tiled_source(x).tiles)
+        for key, x in store.items()
+        if key != name and _tiled_source(x) is not None
+    )
 
 
 def _same_tiling(*xs: Stored) -> bool:
-    return all(isinstance(x, TiledTensor) for x in xs) and \
-        len({(x.tiles.shape[0], x.tile_w, x.groups, x.length) for x in xs}) == 1
+    return (
+        all(isinstance(x, TiledTensor) for x in xs)
+        and len({(x.tiles.shape[0], x.tile_w, x.groups, x.length) for x in xs}) == 1
+    )
 
 
 class ScratchBuffers:
@@ -292,5 +309,3 @@ class ScratchBuffers:
         if self._flat[slot].size < size:
             self._flat[slot] = np.empty(size, np.float32)
         return self._flat[slot][:size].reshape(shape)
-
-

@@ -15,10 +15,10 @@ import math
 import numpy as np
 
 from ..errors import UserError
-from ..plan.stage_plan import StagePlan
 from ..plan.host_steps import OverlapAdd, StackSources, overlap_add
 from ..plan.names import WAV
 from ..plan.rf_windows import VALID
+from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 
 
@@ -42,7 +42,7 @@ class _History:
         out = np.zeros((self.data.shape[0], hi - lo), np.float32)
         first, last = max(lo, self.start), min(hi, self.end)
         if last > first:
-            out[:, first - lo:last - lo] = self.data[:, first - self.start:last - self.start]
+            out[:, first - lo : last - lo] = self.data[:, first - self.start : last - self.start]
         return out
 
     def keep_from(self, frame: int) -> None:
@@ -65,7 +65,9 @@ class WindowStreamingExecutor:
         if plan.rf_window is None:
             raise UserError("this plan has no receptive-field windows: build it with --rf-windows")
         if hop != plan.options.rf_hop_frames * config.stride:
-            raise UserError(f"the plan's windows are for hops of {plan.options.rf_hop_frames * config.stride} samples, not {hop}")
+            raise UserError(
+                f"the plan's windows are for hops of {plan.options.rf_hop_frames * config.stride} samples, not {hop}"
+            )
         self.plan, self.backend, self.hop = plan, backend, hop
         self.hop_frames, self.width = plan.options.rf_hop_frames, plan.rf_window
         self.tile_w = self.width
@@ -96,7 +98,7 @@ class WindowStreamingExecutor:
             raise UserError(f"push {samples.size} samples: a multiple of the hop ({self.hop}) is needed")
         out = []
         for first in range(0, samples.size, self.hop):  # hop by hop: a window holds one hop's new frames
-            self.audio.append(samples[None, first:first + self.hop])
+            self.audio.append(samples[None, first : first + self.hop])
             self.samples_in += self.hop
             out.append(self._advance(self._computable(self.samples_in)))
         return np.concatenate(out, axis=-1) if out else np.zeros((self.plan.config.n_src, 0), np.float32)
@@ -113,7 +115,7 @@ class WindowStreamingExecutor:
         emitted = []
         if last.size:
             padded = np.zeros((1, self.hop), np.float32)
-            padded[0, :last.size] = last
+            padded[0, : last.size] = last
             self.audio.append(padded)
             self.samples_in += self.hop
             emitted.append(self._advance(self._computable(length)))
@@ -167,7 +169,7 @@ class WindowStreamingExecutor:
         """New decoder frames (G, L, n) -> the samples that became final; the overlap waits in a tail."""
         stride = self.overlap.stride
         acc = overlap_add(frames, stride)[:, 0]
-        acc[:, :self._tail.shape[-1]] += self._tail
+        acc[:, : self._tail.shape[-1]] += self._tail
         done = frames.shape[-1] * stride
         self._tail = acc[:, done:].copy()
         self.samples_out += done

@@ -37,12 +37,33 @@ log = logging.getLogger(__name__)
 
 RUN_FILE = "evaluate_run.json"
 CSV_FILE = "evaluate_per_utterance.csv"
-EVALUATE_COLUMNS = ["mixture_ID", "num_samples", "si_snr_s1_db", "si_snr_s2_db", "si_snri_db", "mixture_si_snr_db",
-                    "reference_si_snri_db", "pesq", "pesq_mixture", "stoi", "stoi_mixture", "parity_max_abs",
-                    "parity_ok"]
+EVALUATE_COLUMNS = [
+    "mixture_ID",
+    "num_samples",
+    "si_snr_s1_db",
+    "si_snr_s2_db",
+    "si_snri_db",
+    "mixture_si_snr_db",
+    "reference_si_snri_db",
+    "pesq",
+    "pesq_mixture",
+    "stoi",
+    "stoi_mixture",
+    "parity_max_abs",
+    "parity_ok",
+]
 #: What a resumed run must share with the run it continues.
-RESUME_KEYS = ("metadata", "backend", "tile_w", "block_chan", "fused", "device_norms", "model_source", "model_sha256",
-               "model_config")
+RESUME_KEYS = (
+    "metadata",
+    "backend",
+    "tile_w",
+    "block_chan",
+    "fused",
+    "device_norms",
+    "model_source",
+    "model_sha256",
+    "model_config",
+)
 
 
 _OPEN_RUNS: dict = {}  # per process: a Ray worker separates many mixtures with one run
@@ -60,34 +81,48 @@ def mixture_row(separator, mixture_id: str, mix_path: Path, source_paths) -> dic
     """One mixture separated and scored: the CSV row (floats unrounded)."""
     _, result = forward_one(separator, mix_path, source_paths)
     score, ref_score = result.score("stitched"), result.score("reference")
-    quality = quality_scores(result.stitched[list(score.permutation)], result.sources, result.mixture,
-                             separator.config.sample_rate)
-    return {"mixture_ID": mixture_id, "num_samples": len(result.mixture),
-            "si_snr_s1_db": score.si_snr[0], "si_snr_s2_db": score.si_snr[-1], "si_snri_db": score.mean_si_snri,
-            "mixture_si_snr_db": float(np.mean(score.mixture_si_snr)),
-            "reference_si_snri_db": ref_score.mean_si_snri, "pesq": quality["pesq_hailo_mean"],
-            "pesq_mixture": quality["pesq_mixture_mean"], "stoi": quality["stoi_hailo_mean"],
-            "stoi_mixture": quality["stoi_mixture_mean"], "parity_max_abs": result.parity_max_abs,
-            "parity_ok": result.parity_ok}
+    quality = quality_scores(
+        result.stitched[list(score.permutation)], result.sources, result.mixture, separator.config.sample_rate
+    )
+    return {
+        "mixture_ID": mixture_id,
+        "num_samples": len(result.mixture),
+        "si_snr_s1_db": score.si_snr[0],
+        "si_snr_s2_db": score.si_snr[-1],
+        "si_snri_db": score.mean_si_snri,
+        "mixture_si_snr_db": float(np.mean(score.mixture_si_snr)),
+        "reference_si_snri_db": ref_score.mean_si_snri,
+        "pesq": quality["pesq_hailo_mean"],
+        "pesq_mixture": quality["pesq_mixture_mean"],
+        "stoi": quality["stoi_hailo_mean"],
+        "stoi_mixture": quality["stoi_mixture_mean"],
+        "parity_max_abs": result.parity_max_abs,
+        "parity_ok": result.parity_ok,
+    }
 
 
-def evaluate_mixture(spec: RunSpec, mixture_id: str, mix: str, sources: tuple[str, ...],
-                     files: dict | None = None) -> dict:
+def evaluate_mixture(
+    spec: RunSpec, mixture_id: str, mix: str, sources: tuple[str, ...], files: dict | None = None
+) -> dict:
     """The task: one mixture, from its paths here, or from ``files`` shipped to another node."""
     if files is None:
         return mixture_row(separator_for(spec), mixture_id, Path(mix), [Path(s) for s in sources])
     with tempfile.TemporaryDirectory(prefix="convtasnet-mixture-") as scratch:
         unpack(files, Path(scratch))
-        return mixture_row(separator_for(spec), mixture_id, Path(scratch) / mix,
-                           [Path(scratch) / s for s in sources])
+        return mixture_row(separator_for(spec), mixture_id, Path(scratch) / mix, [Path(scratch) / s for s in sources])
 
 
 def _task(entry: MixtureEntry, spec_arg, executor: CaseExecutor) -> Task:
     if not executor.ships_files:
         args = (spec_arg, entry.mixture_id, str(entry.mixture_path), tuple(str(p) for p in entry.source_paths), None)
     else:  # shipped under neutral names: the node has none of the driver's folders
-        names = ["mixture" + entry.mixture_path.suffix] + [f"s{i}{p.suffix}" for i, p in enumerate(entry.source_paths, 1)]
-        files = {name: executor.share(path) for name, path in zip(names, (entry.mixture_path, *entry.source_paths))}
+        names = ["mixture" + entry.mixture_path.suffix] + [
+            f"s{i}{p.suffix}" for i, p in enumerate(entry.source_paths, 1)
+        ]
+        files = {
+            name: executor.share(path)
+            for name, path in zip(names, (entry.mixture_path, *entry.source_paths), strict=False)
+        }
         args = (spec_arg, entry.mixture_id, names[0], tuple(names[1:]), files)
     return Task(entry.mixture_id, evaluate_mixture, args, {"CPU": 1})
 
@@ -109,8 +144,10 @@ def read_rows(path: Path) -> list[dict]:
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"{path} is not the CSV `evaluate` writes ({exc}); start a new run") from None
     except RecordError as exc:
-        raise UserError(f"{path}: {exc}; it is not the CSV `evaluate` writes: start a new run (or delete that "
-                        "row to evaluate the mixture again)") from None
+        raise UserError(
+            f"{path}: {exc}; it is not the CSV `evaluate` writes: start a new run (or delete that "
+            "row to evaluate the mixture again)"
+        ) from None
     return rows
 
 
@@ -136,16 +173,21 @@ def start_run(run_dir: Path, run_info: dict, resume: bool) -> None:
         raise UserError(f"--resume {run_dir}: no {RUN_FILE} there; pass the folder of an `evaluate` run")
     before = read_json(path, "run file", "pass the folder of an `evaluate` run, or start a new one")
     if not isinstance(before, dict):
-        raise UserError(f"{path} holds a JSON {type(before).__name__}, not the record `evaluate` writes; pass the "
-                        "folder of an `evaluate` run, or start a new one")
+        raise UserError(
+            f"{path} holds a JSON {type(before).__name__}, not the record `evaluate` writes; pass the "
+            "folder of an `evaluate` run, or start a new one"
+        )
     changed = [k for k in RESUME_KEYS if before.get(k) != json.loads(json.dumps(run_info.get(k), default=str))]
     if changed:
-        raise UserError(f"--resume {run_dir}: that run had another {changed[0]} ({before.get(changed[0])!r}); resume "
-                        "with the same model, metadata, backend and plan options, or start a new run")
+        raise UserError(
+            f"--resume {run_dir}: that run had another {changed[0]} ({before.get(changed[0])!r}); resume "
+            "with the same model, metadata, backend and plan options, or start a new run"
+        )
 
 
-def evaluate_entries(spec: RunSpec, entries: list[MixtureEntry], run_dir: Path,
-                     executor: CaseExecutor) -> tuple[list[dict], list[TaskFailure]]:
+def evaluate_entries(
+    spec: RunSpec, entries: list[MixtureEntry], run_dir: Path, executor: CaseExecutor
+) -> tuple[list[dict], list[TaskFailure]]:
     """Every entry not already in the run folder's CSV through ``executor`` (each row appended as
     it finishes); then the CSV in metadata order. Returns its rows and the mixtures that failed."""
     csv_path = run_dir / CSV_FILE
@@ -166,8 +208,10 @@ def evaluate_entries(spec: RunSpec, entries: list[MixtureEntry], run_dir: Path,
                 continue
             writer.writerow({k: _cell(v) for k, v in row.items()})
             handle.flush()
-            log.info(f"[{index}/{len(todo)}] {task.key}: SI-SNRi {row['si_snri_db']:.2f} dB, PESQ {row['pesq']:.2f}, "
-                   f"STOI {row['stoi']:.2f}, parity {row['parity_max_abs']:.1e}")
+            log.info(
+                f"[{index}/{len(todo)}] {task.key}: SI-SNRi {row['si_snri_db']:.2f} dB, PESQ {row['pesq']:.2f}, "
+                f"STOI {row['stoi']:.2f}, parity {row['parity_max_abs']:.1e}"
+            )
     order = {e.mixture_id: i for i, e in enumerate(entries)}
     rows = sorted(read_rows(csv_path), key=lambda r: order.get(r["mixture_ID"], len(order)))
     _rewrite_csv(csv_path, rows)
@@ -188,13 +232,16 @@ def summarize(rows: list[dict], run_info: dict) -> dict:
         values = [v for v in values if not math.isnan(v)]  # PESQ is NaN where P.862 finds no speech
         return {"mean": statistics.fmean(values), "median": statistics.median(values)} if values else None
 
-    return {**run_info, "n_mixtures": len(rows),
-            "si_snr_db": stats([(r["si_snr_s1_db"] + r["si_snr_s2_db"]) / 2 for r in rows]),
-            "si_snri_db": stats([r["si_snri_db"] for r in rows]),
-            "reference_si_snri_db": stats([r["reference_si_snri_db"] for r in rows]),
-            **{key: stats([r[key] for r in rows]) for key in ("pesq", "pesq_mixture", "stoi", "stoi_mixture")},
-            "parity_max_abs": max((r["parity_max_abs"] for r in rows), default=float("nan")),
-            "parity_all_ok": all(r["parity_ok"] for r in rows)}
+    return {
+        **run_info,
+        "n_mixtures": len(rows),
+        "si_snr_db": stats([(r["si_snr_s1_db"] + r["si_snr_s2_db"]) / 2 for r in rows]),
+        "si_snri_db": stats([r["si_snri_db"] for r in rows]),
+        "reference_si_snri_db": stats([r["reference_si_snri_db"] for r in rows]),
+        **{key: stats([r[key] for r in rows]) for key in ("pesq", "pesq_mixture", "stoi", "stoi_mixture")},
+        "parity_max_abs": max((r["parity_max_abs"] for r in rows), default=float("nan")),
+        "parity_all_ok": all(r["parity_ok"] for r in rows),
+    }
 
 
 def missing_files(entries) -> list[Path]:
@@ -206,8 +253,10 @@ def check_listed_audio(metadata: Path, entries, config) -> None:
     source) can be: checked from the headers before the first mixture is separated."""
     missing = missing_files(entries)
     if missing:
-        raise UserError(f"{metadata} lists {len(missing)} file(s) that do not exist, the first {missing[0]}; "
-                        "fix the paths or pass the CSV of the LibriMix tree they belong to")
+        raise UserError(
+            f"{metadata} lists {len(missing)} file(s) that do not exist, the first {missing[0]}; "
+            "fix the paths or pass the CSV of the LibriMix tree they belong to"
+        )
     for entry in entries:
         probe_audio(entry.mixture_path, config.sample_rate, min_seconds=config.kernel_size / config.sample_rate)
         for path in entry.source_paths:

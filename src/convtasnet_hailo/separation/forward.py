@@ -55,8 +55,7 @@ class ForwardResult:
         return score_separation(getattr(self, which), self.sources, self.mixture)
 
 
-def run_forward(model, separator: StitchedSeparator, mixture: np.ndarray,
-                sources: np.ndarray | None) -> ForwardResult:
+def run_forward(model, separator: StitchedSeparator, mixture: np.ndarray, sources: np.ndarray | None) -> ForwardResult:
     started = time.perf_counter()
     reference = reference_separation(model, mixture)
     reference_seconds = time.perf_counter() - started
@@ -82,27 +81,33 @@ def forward_metrics(result: ForwardResult, rate: int) -> dict:
     stitched, reference = result.score("stitched"), result.score("reference")
     if stitched is None:
         return metrics
-    for i, (value, improvement, mixture) in enumerate(zip(stitched.si_snr, stitched.si_snri, stitched.mixture_si_snr), 1):
+    for i, (value, improvement, mixture) in enumerate(
+        zip(stitched.si_snr, stitched.si_snri, stitched.mixture_si_snr, strict=False), 1
+    ):
         metrics[f"si_snr_hailo_src{i}_vs_gt_s{i}_db"] = value
         metrics[f"si_snri_hailo_src{i}_db"] = improvement
         metrics[f"si_snr_mixture_vs_gt_s{i}_db"] = mixture
-    metrics.update({
-        "si_snr_hailo_pair_sum_db": float(sum(stitched.si_snr)),
-        "si_snri_hailo_mean_db": stitched.mean_si_snri,
-        "si_snr_reference_mean_db": reference.mean_si_snr,
-        "si_snri_reference_mean_db": reference.mean_si_snri,
-        "permutation": list(stitched.permutation),
-        **quality_scores(result.stitched[list(stitched.permutation)], result.sources, result.mixture, rate),
-    })
+    metrics.update(
+        {
+            "si_snr_hailo_pair_sum_db": float(sum(stitched.si_snr)),
+            "si_snri_hailo_mean_db": stitched.mean_si_snri,
+            "si_snr_reference_mean_db": reference.mean_si_snr,
+            "si_snri_reference_mean_db": reference.mean_si_snri,
+            "permutation": list(stitched.permutation),
+            **quality_scores(result.stitched[list(stitched.permutation)], result.sources, result.mixture, rate),
+        }
+    )
     return metrics
 
 
 def load_sources(paths, rate: int, length: int) -> np.ndarray:
     """Ground-truth sources (n_src, length) at ``rate``; a length mismatch over 10 ms is an error."""
     sources = [load_audio(p, rate, max_channels=1, allow_silent=True).wav for p in paths]
-    for path, wav in zip(paths, sources):
+    for path, wav in zip(paths, sources, strict=False):
         if abs(len(wav) - length) > rate // 100:
-            raise UserError(f"source {path} has {len(wav)} samples, the mixture {length}: pass the mixture's own sources")
+            raise UserError(
+                f"source {path} has {len(wav)} samples, the mixture {length}: pass the mixture's own sources"
+            )
     return np.stack([np.pad(w, (0, max(0, length - len(w))))[:length] for w in sources])
 
 
@@ -117,16 +122,20 @@ class ForwardInputs:
 def load_forward_inputs(config, mix_path: Path, source_paths) -> ForwardInputs:
     """The mixture and its sources, every one checked before any work."""
     (mixture,) = load_inputs([mix_path], config)
-    refuse_unless_fits(2 * config.forward_bytes(len(mixture.wav)), f"{mix_path} ({mixture.seconds:.0f} s) through "
-                       "the reference model and the stitched path", "pass a shorter mixture")
+    refuse_unless_fits(
+        2 * config.forward_bytes(len(mixture.wav)),
+        f"{mix_path} ({mixture.seconds:.0f} s) through the reference model and the stitched path",
+        "pass a shorter mixture",
+    )
     sources = load_sources(source_paths, config.sample_rate, len(mixture.wav)) if source_paths else None
     if sources is not None and len(sources) != config.n_src:
         raise UserError(f"{len(sources)} ground-truth sources for a {config.n_src}-source model")
     return ForwardInputs(mixture, sources)
 
 
-def forward_one(separator: StitchedSeparator, mix_path: Path, source_paths,
-                inputs: ForwardInputs | None = None) -> tuple[LoadedAudio, ForwardResult]:
+def forward_one(
+    separator: StitchedSeparator, mix_path: Path, source_paths, inputs: ForwardInputs | None = None
+) -> tuple[LoadedAudio, ForwardResult]:
     model = separator.model
     inputs = inputs or load_forward_inputs(model.config, mix_path, source_paths)
     result = run_forward(model, separator, inputs.mixture.wav, inputs.sources)

@@ -16,8 +16,10 @@ def load_inputs(paths, config, **options) -> list[LoadedAudio]:
     for path in paths:
         audio = load_audio(path, config.sample_rate, **options)
         if len(audio.wav) < config.kernel_size:
-            raise UserError(f"{path} holds {len(audio.wav)} sample(s) at {config.sample_rate} Hz, fewer than one "
-                            f"encoder window ({config.kernel_size} samples); pass a longer recording")
+            raise UserError(
+                f"{path} holds {len(audio.wav)} sample(s) at {config.sample_rate} Hz, fewer than one "
+                f"encoder window ({config.kernel_size} samples); pass a longer recording"
+            )
         mixtures.append(audio)
     return mixtures
 
@@ -25,5 +27,7 @@ def load_inputs(paths, config, **options) -> list[LoadedAudio]:
 def refuse_non_finite(estimates: np.ndarray, what: str) -> None:
     """A NaN or Inf in separated audio is never written: it would be PCM's -32768."""
     if not np.isfinite(estimates).all():
-        raise UserError(f"{what}: the separated sources hold NaN/Inf values; nothing written for it (the model "
-                        "overflows on this input: check the checkpoint's weights)")
+        raise UserError(
+            f"{what}: the separated sources hold NaN/Inf values; nothing written for it (the model "
+            "overflows on this input: check the checkpoint's weights)"
+        )

@@ -61,7 +61,7 @@ def output_paths(paths: list[str], out: Path, n_src: int, suffix: str | None = N
 
 def refuse_unless_separable(paths, mixtures: list[LoadedAudio], policy: SegmentPolicy, config) -> None:
     """Each file's pass (whole, or its longest segment) must fit in memory."""
-    for path, audio in zip(paths, mixtures):
+    for path, audio in zip(paths, mixtures, strict=False):
         segment = policy.segment_seconds(audio.seconds)
         samples = len(audio.wav) if segment is None else min(len(audio.wav), round(segment * audio.rate))
         whole = "whole" if segment is None else "in segments"

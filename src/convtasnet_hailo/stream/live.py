@@ -21,8 +21,10 @@ def sounddevice_module():
     try:
         import sounddevice
     except (ImportError, OSError) as error:
-        raise UserError(f"--live needs the sounddevice package and PortAudio ({error}): "
-                        "pip install 'convtasnet-hailo[live]' and apt install libportaudio2") from None
+        raise UserError(
+            f"--live needs the sounddevice package and PortAudio ({error}): "
+            "pip install 'convtasnet-hailo[live]' and apt install libportaudio2"
+        ) from None
     try:
         sounddevice.query_devices(kind="input")
     except Exception as error:  # PortAudio reports a missing device with its own exception types
@@ -71,8 +73,11 @@ class LiveLoop:
         self.writers: list = []
 
     def to_json(self) -> dict:
-        return {"input_overflows": self.input_overflows, "output_underflows": self.output_underflows,
-                "playback_underruns": self.playback_underruns}
+        return {
+            "input_overflows": self.input_overflows,
+            "output_underflows": self.output_underflows,
+            "playback_underruns": self.playback_underruns,
+        }
 
     def arrived(self, indata, frames, time_info, status) -> None:
         self.input_overflows += bool(status.input_overflow)
@@ -88,7 +93,7 @@ class LiveLoop:
 
     def emit(self, samples: np.ndarray) -> None:
         """(n_src, n) samples: written, kept, and queued for the card in whole blocks."""
-        for writer, track in zip(self.writers, samples):
+        for writer, track in zip(self.writers, samples, strict=False):
             writer.write(track)
         self.pieces.append(samples)
         if self.channels is None:
@@ -97,7 +102,7 @@ class LiveLoop:
         ready = np.concatenate([self.pending, samples[self.channels]], axis=-1)
         whole = ready.shape[-1] // hop * hop
         for first in range(0, whole, hop):
-            self.to_play.put(ready[:, first:first + hop].T.copy())
+            self.to_play.put(ready[:, first : first + hop].T.copy())
         self.pending = ready[:, whole:]
         self.started_playing = self.started_playing or whole > 0
 
@@ -105,11 +110,21 @@ class LiveLoop:
         """Up to ``count`` hops from the card; True when Ctrl-C stopped the loop first."""
         hop = self.executor.hop
         with contextlib.ExitStack() as streams, deferred_ctrl_c() as stopped:
-            streams.enter_context(sounddevice.InputStream(samplerate=rate, channels=1, dtype="float32",
-                                                          blocksize=hop, callback=self.arrived))
+            streams.enter_context(
+                sounddevice.InputStream(
+                    samplerate=rate, channels=1, dtype="float32", blocksize=hop, callback=self.arrived
+                )
+            )
             if self.channels is not None:
-                streams.enter_context(sounddevice.OutputStream(samplerate=rate, channels=len(self.channels),
-                                                               dtype="float32", blocksize=hop, callback=self.playback))
+                streams.enter_context(
+                    sounddevice.OutputStream(
+                        samplerate=rate,
+                        channels=len(self.channels),
+                        dtype="float32",
+                        blocksize=hop,
+                        callback=self.playback,
+                    )
+                )
             for _ in range(count):
                 if stopped.is_set():  # Ctrl-C: only between hops, so input and output stay whole
                     log.warning("stream: interrupted; finishing the stream and closing its WAVs")
@@ -122,8 +137,9 @@ class LiveLoop:
         return False
 
 
-def stream_live(executor, push: Callable[[np.ndarray], np.ndarray], seconds: float, out: Path, stem: str,
-                play: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+def stream_live(
+    executor, push: Callable[[np.ndarray], np.ndarray], seconds: float, out: Path, stem: str, play: str | None = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """``seconds`` from the default input device, each hop pushed as it arrives (sounddevice's
     callback queues blocks of one hop), the sources written as they come (float WAVs, whole at
     any moment: Ctrl-C stops the loop, finishes the stream and closes them) and, with ``play``,
@@ -134,13 +150,17 @@ def stream_live(executor, push: Callable[[np.ndarray], np.ndarray], seconds: flo
     sounddevice = sounddevice_module()
     n_src, rate = executor.plan.config.n_src, executor.plan.config.sample_rate
     loop = LiveLoop(executor, push, play_channels(play, n_src))
-    log.info(f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s"
-           + (f", playing source(s) {', '.join(str(c + 1) for c in loop.channels)}" if loop.channels else ""))
+    log.info(
+        f"stream: live from {sounddevice.query_devices(kind='input')['name']} for {seconds:g} s"
+        + (f", playing source(s) {', '.join(str(c + 1) for c in loop.channels)}" if loop.channels else "")
+    )
     with contextlib.ExitStack() as files:
-        loop.writers = [files.enter_context(soundfile.SoundFile(str(out / f"{stem}_s{i}.wav"), "w", rate, 1, "FLOAT"))
-                        for i in range(1, n_src + 1)]
+        loop.writers = [
+            files.enter_context(soundfile.SoundFile(str(out / f"{stem}_s{i}.wav"), "w", rate, 1, "FLOAT"))
+            for i in range(1, n_src + 1)
+        ]
         captured = files.enter_context(soundfile.SoundFile(str(out / f"{stem}_input.wav"), "w", rate, 1, "FLOAT"))
         interrupted = loop.hops(sounddevice, max(1, int(seconds * rate) // executor.hop), rate, captured)
         loop.emit(executor.finish())  # the overlap-add tail: the files end where the offline output ends
     wav = np.concatenate(loop.inputs) if loop.inputs else np.zeros(0, np.float32)
-    return wav, np.concatenate(loop.pieces, axis=-1)[:, :len(wav)], {**loop.to_json(), "interrupted": interrupted}
+    return wav, np.concatenate(loop.pieces, axis=-1)[:, : len(wav)], {**loop.to_json(), "interrupted": interrupted}

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Callable, Iterator, Mapping
-
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +57,10 @@ class CaseExecutor(abc.ABC):
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Any]]:
         """Runs every task; yields ``(task, result or TaskFailure)`` as each finishes."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a hook; a local executor holds nothing)
         """Releases pools or the cluster connection."""
 
-    def __enter__(self) -> "CaseExecutor":
+    def __enter__(self) -> CaseExecutor:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,8 +12,11 @@ def collect_folder(root: Path, relative_dir: str, since: float | None = None) ->
     folder = root / relative_dir
     if not folder.is_dir():
         return {}
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and (since is None or p.stat().st_mtime >= since)}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and (since is None or p.stat().st_mtime >= since)
+    }
 
 
 def unpack(bundle: FileBundle, root: Path) -> None:

@@ -3,8 +3,9 @@ as a compile worker in the SDK's Python does)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import UserError
 from .base import CaseExecutor, Task, TaskFailure

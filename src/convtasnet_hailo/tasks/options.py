@@ -11,7 +11,6 @@ from .base import CaseExecutor
 from .local import LocalExecutor
 from .ray_cluster import RayExecutor, import_ray
 
-
 EXECUTORS = ("local", "ray")
 
 
@@ -32,8 +31,10 @@ class ExecutorOptions:
         if self.max_retries < 0:
             raise UserError(f"--max-retries {self.max_retries}: use 0 or more")
         if self.name == "ray" and self.jobs != 1:
-            raise UserError("--jobs is for --executor local; a Ray cluster runs as many cases at once as its nodes "
-                            "offer CPUs (evaluate) or hailo_sdk units (compile)")
+            raise UserError(
+                "--jobs is for --executor local; a Ray cluster runs as many cases at once as its nodes "
+                "offer CPUs (evaluate) or hailo_sdk units (compile)"
+            )
         if self.ray_address and self.name != "ray":
             raise UserError("--ray-address needs --executor ray")
         if self.name == "ray":  # before any work: a missing extra is said at once

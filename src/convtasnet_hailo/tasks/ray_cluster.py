@@ -11,7 +11,8 @@ store), so the nodes need no shared folder.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..errors import UserError
 from .base import CaseExecutor, Task, TaskFailure
@@ -39,11 +40,18 @@ class RayExecutor(CaseExecutor):
         if not self.ray.is_initialized():
             try:
                 # No address: a cluster of this machine alone, started here and stopped on close.
-                self.ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                              logging_level="ERROR", configure_logging=True)
+                self.ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                    configure_logging=True,
+                )
             except ConnectionError as exc:
-                raise UserError(f"cannot reach the Ray cluster at {address}: {exc}; start it with `ray start --head` "
-                                "and pass the address it prints") from None
+                raise UserError(
+                    f"cannot reach the Ray cluster at {address}: {exc}; start it with `ray start --head` "
+                    "and pass the address it prints"
+                ) from None
             self._started_here = True
 
     def share(self, path) -> Any:
@@ -67,8 +75,10 @@ class RayExecutor(CaseExecutor):
                     raise UserError(
                         f"no node of the Ray cluster offers {amount:g} {resource} (the cluster has "
                         f"{offered.get(resource, 0):g}): start nodes with `ray start --address ADDR --resources "
-                        f"'{{\"{resource}\": 1}}'`" if resource not in ("CPU", "GPU") else
-                        f"the Ray cluster has {offered.get(resource, 0):g} {resource}, a case needs {amount:g}")
+                        f"'{{\"{resource}\": 1}}'`"
+                        if resource not in ("CPU", "GPU")
+                        else f"the Ray cluster has {offered.get(resource, 0):g} {resource}, a case needs {amount:g}"
+                    )
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Any]]:
         if not tasks:
@@ -79,8 +89,12 @@ class RayExecutor(CaseExecutor):
         pending = {}
         for task in tasks:
             resources = dict(task.resources)
-            options = {"num_cpus": resources.pop("CPU", 0), "max_retries": self.max_retries,
-                       "retry_exceptions": False, "name": task.key}
+            options = {
+                "num_cpus": resources.pop("CPU", 0),
+                "max_retries": self.max_retries,
+                "retry_exceptions": False,
+                "name": task.key,
+            }
             if resources:
                 options["resources"] = resources
             pending[remote.options(**options).remote(task.fn, *task.args)] = task
@@ -100,10 +114,19 @@ class RayExecutor(CaseExecutor):
             if isinstance(cause, UserError):
                 raise cause from None
             return TaskFailure(task.key, type(cause).__name__, str(cause).splitlines()[0] if str(cause) else "")
-        except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.ObjectLostError,
-                exceptions.TaskUnschedulableError, exceptions.RaySystemError) as exc:
-            return TaskFailure(task.key, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
-                               attempts=self.max_retries + 1)
+        except (
+            exceptions.WorkerCrashedError,
+            exceptions.NodeDiedError,
+            exceptions.ObjectLostError,
+            exceptions.TaskUnschedulableError,
+            exceptions.RaySystemError,
+        ) as exc:
+            return TaskFailure(
+                task.key,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+                attempts=self.max_retries + 1,
+            )
 
     def close(self) -> None:
         if self._started_here and self.ray.is_initialized():

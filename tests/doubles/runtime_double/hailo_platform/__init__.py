@@ -82,11 +82,19 @@ HAILORT_5 = ARCH == "hailo10h"
 __version__ = os.environ.get("HAILO_DOUBLE_HAILORT") or ("5.1.1" if HAILORT_5 else "4.23.0")
 #: The DFC released with each HailoRT (Hailo Model Zoo CHANGELOG, "Update to use Dataflow
 #: Compiler vX / HailoRT vY", branches v2.18 and master): a HEF of a newer DFC is refused.
-READS_DFC = {"4.18": (3, 28), "4.19": (3, 29), "4.20": (3, 30), "4.21": (3, 31), "4.22": (3, 32), "4.23": (3, 33),
-             "5.0": (5, 0), "5.1": (5, 1), "5.2": (5, 2)}
+READS_DFC = {
+    "4.18": (3, 28),
+    "4.19": (3, 29),
+    "4.20": (3, 30),
+    "4.21": (3, 31),
+    "4.22": (3, 32),
+    "4.23": (3, 33),
+    "5.0": (5, 0),
+    "5.1": (5, 1),
+    "5.2": (5, 2),
+}
 
-STATS = {"vdevices": 0, "configured": 0, "released": 0, "runs": 0, "frames": 0, "activations": 0,
-         "infer_models": 0}
+STATS = {"vdevices": 0, "configured": 0, "released": 0, "runs": 0, "frames": 0, "activations": 0, "infer_models": 0}
 LOG: list[str] = []  # hailort.log
 #: control_protocol.h CONTROL_PROTOCOL__MAX_CONTEXT_SWITCH_APPLICATIONS: 32 on branch hailo8, 26 on master.
 MAX_CORE_OPS_PER_DEVICE = 26 if HAILORT_5 else 32
@@ -96,13 +104,20 @@ DEFAULT_VSTREAM_TIMEOUT_MS = 10000  # pyhailort.py
 #: device_internal.cpp is_hef_compatible: device -> the HEF architectures it runs (hailo8 HEFs are
 #: HW_ARCH__HAILO8P, hailo8r HAILO8R; the DFC's target names here).
 RUNS_HEF_ARCHS = {"hailo8": ("hailo8", "hailo8r", "hailo8l"), "hailo8l": ("hailo8l",), "hailo10h": ("hailo10h",)}
-QP_SCALE, QP_ZP = 2.0 ** -8, 32768.0
+QP_SCALE, QP_ZP = 2.0**-8, 32768.0
 
 
 # The binding's classes live in pyhailort.pyhailort; the package re-exports these three.
 from hailo_platform.pyhailort import pyhailort as _pyhailort  # noqa: E402
-from hailo_platform.pyhailort.pyhailort import (HailoCommunicationClosedException, HailoRTException,  # noqa: E402,F401
-                                                HailoRTStreamAbortedByUser)
+from hailo_platform.pyhailort.pyhailort import (  # noqa: E402
+    HailoCommunicationClosedException as HailoCommunicationClosedException,
+)
+from hailo_platform.pyhailort.pyhailort import (
+    HailoRTException as HailoRTException,
+)
+from hailo_platform.pyhailort.pyhailort import (
+    HailoRTStreamAbortedByUser as HailoRTStreamAbortedByUser,
+)
 
 
 def log(line: str) -> None:
@@ -187,14 +202,19 @@ class _Network:
     def __init__(self, group: str, record: dict, sorted_names: list[str]):
         name = record["name"]
         self.name, self.full_name, self.onnx_path = name, f"{group}/{name}", record["onnx"]
-        native = FormatType.UINT16 if os.environ.get("HAILO_DOUBLE_IO", "float32") == "quantized" else FormatType.FLOAT32
+        native = (
+            FormatType.UINT16 if os.environ.get("HAILO_DOUBLE_IO", "float32") == "quantized" else FormatType.FLOAT32
+        )
         self.records = {r["name"]: r for r in record["inputs"] + record["outputs"]}
 
         def info(r):
             return SimpleNamespace(
-                name=r["name"], network_name=self.full_name, shape=_reported_shape(r["order"], *r["shape"]),
+                name=r["name"],
+                network_name=self.full_name,
+                shape=_reported_shape(r["order"], *r["shape"]),
                 format=SimpleNamespace(type=native, order=FormatOrder[r["order"]]),
-                quant_info=SimpleNamespace(qp_scale=QP_SCALE, qp_zp=QP_ZP))
+                quant_info=SimpleNamespace(qp_scale=QP_SCALE, qp_zp=QP_ZP),
+            )
 
         self.inputs = [info(r) for r in _stream_order(record["inputs"], None)]
         self.outputs = [info(r) for r in _stream_order(record["outputs"], sorted_names)]
@@ -216,14 +236,16 @@ class _Network:
         if self._session is None:
             self._session = ort.InferenceSession(self.onnx_path)
         feeds = {}
-        for info, frames in zip(self.inputs, frames_by_input):
+        for info, frames in zip(self.inputs, frames_by_input, strict=False):
             h, w, c = self.records[info.name]["shape"]
             nhwc = frames.astype(np.float32).reshape(-1, h, w, c)
             feeds[self.records[info.name]["onnx"]] = nhwc.transpose(0, 3, 1, 2)
         count = len(next(iter(feeds.values())))
         wanted = [o.name for o in self._session.get_outputs()]
-        per_frame = [dict(zip(wanted, self._session.run(None, {n: x[k:k + 1] for n, x in feeds.items()})))
-                     for k in range(count)]
+        per_frame = [
+            dict(zip(wanted, self._session.run(None, {n: x[k : k + 1] for n, x in feeds.items()}), strict=False))
+            for k in range(count)
+        ]
         STATS["frames"] += count
         outputs = []
         for info in self.outputs:
@@ -268,8 +290,10 @@ def _check_extensions(dfc_version: str | None) -> None:
     reads = READS_DFC.get(".".join(__version__.split(".")[:2]))
     if not dfc_version or reads is None or _release(dfc_version)[:2] <= reads:
         return
-    log(f"CHECK failed - Failed opening non-compatible HEF with the following unsupported extensions: "
-        f"DFC_{'_'.join(map(str, _release(dfc_version)))}_EXTENSIONS")
+    log(
+        f"CHECK failed - Failed opening non-compatible HEF with the following unsupported extensions: "
+        f"DFC_{'_'.join(map(str, _release(dfc_version)))}_EXTENSIONS"
+    )
     _fail("HAILO_HEF_NOT_SUPPORTED")
 
 
@@ -345,8 +369,12 @@ class HEF:
 
     def get_vstream_name_from_original_name(self, original_name, network_group_name=None):
         """hef.cpp Hef::Impl::get_vstream_name_from_original_name: the one stream holding the name."""
-        found = [name for network in self._group(network_group_name).networks()
-                 for name, record in network.records.items() if original_name in record["original_names"]]
+        found = [
+            name
+            for network in self._group(network_group_name).networks()
+            for name, record in network.records.items()
+            if original_name in record["original_names"]
+        ]
         if len(found) > 1:
             _fail("HAILO_INVALID_HEF", f"Original name {original_name} appears more than once in the HEF.")
         if not found:
@@ -357,13 +385,21 @@ class HEF:
 class ConfigureParams:
     @staticmethod
     def create_from_hef(hef, interface):
-        return {name: SimpleNamespace(batch_size=1, stream_interface=interface) for name in hef.get_network_group_names()}
+        return {
+            name: SimpleNamespace(batch_size=1, stream_interface=interface) for name in hef.get_network_group_names()
+        }
 
 
 def _vstream_params(configured, format_type, timeout_ms, network_name, kind):
-    return {info.name: SimpleNamespace(format_type=format_type or FormatType.AUTO, network_name=net.full_name,
-                                       timeout_ms=timeout_ms or DEFAULT_VSTREAM_TIMEOUT_MS)
-            for net in configured.networks_named(network_name) for info in getattr(net, kind)}
+    return {
+        info.name: SimpleNamespace(
+            format_type=format_type or FormatType.AUTO,
+            network_name=net.full_name,
+            timeout_ms=timeout_ms or DEFAULT_VSTREAM_TIMEOUT_MS,
+        )
+        for net in configured.networks_named(network_name)
+        for info in getattr(net, kind)
+    }
 
 
 class InputVStreamParams:
@@ -435,12 +471,16 @@ class ConfiguredNetwork:
 
     def activate(self, network_group_params=None):
         if self.vdevice.multi_process_service:  # service/network_group_client.cpp
-            log("ConfiguredNetworkGroup::activate function is not supported when using multi-process service or "
-                "HailoRT Scheduler.")
+            log(
+                "ConfiguredNetworkGroup::activate function is not supported when using multi-process service or "
+                "HailoRT Scheduler."
+            )
             _fail("HAILO_INVALID_OPERATION")
         if self.vdevice.scheduled:  # pyhailort.py: deprecated, an empty context manager
-            LOG.append("Calls to `activate()` when working with scheduler are deprecated! On future versions this "
-                       "call will raise an error.")
+            LOG.append(
+                "Calls to `activate()` when working with scheduler are deprecated! On future versions this "
+                "call will raise an error."
+            )
             return _EmptyContextManager()
         if self.vdevice.active is not None:  # core_op.cpp CoreOp::activate
             _fail("HAILO_INVALID_OPERATION", "Cant activate network because a network is already activated")
@@ -451,11 +491,15 @@ class ConfiguredNetwork:
     def _scheduler_setting(self, what: str, network_name: str = ""):
         """vdevice_core_op.cpp: set_scheduler_timeout/threshold/priority."""
         if not self.vdevice.scheduled:
-            _fail("HAILO_INVALID_OPERATION", f"Cannot set scheduler {what} for core-op {self.name}, as it is "
-                                             "configured on a vdevice which does not have scheduling enabled")
+            _fail(
+                "HAILO_INVALID_OPERATION",
+                f"Cannot set scheduler {what} for core-op {self.name}, as it is "
+                "configured on a vdevice which does not have scheduling enabled",
+            )
         if network_name and network_name != f"{self.name}/{self.name}":
-            _fail("HAILO_NOT_IMPLEMENTED",
-                  f"Setting scheduler {what} for a specific network is currently not supported")
+            _fail(
+                "HAILO_NOT_IMPLEMENTED", f"Setting scheduler {what} for a specific network is currently not supported"
+            )
 
     def set_scheduler_timeout(self, timeout_ms, network_name=None):
         self._scheduler_setting("timeout", network_name or "")
@@ -489,7 +533,11 @@ class InferVStreams:
     creating the pipeline (``inference_pipeline.cpp`` ``InferVStreams::create``)."""
 
     def __init__(self, configured_net_group, input_vstreams_params, output_vstreams_params, tf_nms_format=False):
-        self.group, self.in_params, self.out_params = configured_net_group, input_vstreams_params, output_vstreams_params
+        self.group, self.in_params, self.out_params = (
+            configured_net_group,
+            input_vstreams_params,
+            output_vstreams_params,
+        )
 
     def __enter__(self):
         self.networks = []
@@ -503,8 +551,10 @@ class InferVStreams:
                     _fail("HAILO_INVALID_ARGUMENT", f"Found only partial outputs for network {net.full_name}")
                 self.networks.append(net)
             elif self.group.is_multi_context:
-                _fail("HAILO_INVALID_ARGUMENT",
-                      "For multi-context network groups, the pipeline must be created for all available networks")
+                _fail(
+                    "HAILO_INVALID_ARGUMENT",
+                    "For multi-context network groups, the pipeline must be created for all available networks",
+                )
         return self
 
     def __exit__(self, *exc):
@@ -523,17 +573,24 @@ class InferVStreams:
                 _fail("HAILO_INVALID_ARGUMENT", f"Not all inputs have been provided for network {net.full_name}")
         # Python's infer reads every output vstream of the pipeline: each pipeline network counts
         if group.is_multi_context and len(fed) != len(self.networks):
-            _fail("HAILO_INVALID_ARGUMENT",
-                  "For multi-context network groups, inference is only supported on all available networks")
+            _fail(
+                "HAILO_INVALID_ARGUMENT",
+                "For multi-context network groups, inference is only supported on all available networks",
+            )
         frames = len(next(iter(input_data.values())))
         if group.is_multi_context and not group.vdevice.scheduled and frames % group.batch_size:
-            _fail("HAILO_INVALID_ARGUMENT", "On the case of multi-context without the model scheduler, frames count "
-                                            f"must be a multiplier of the batch size! ({frames} % {group.batch_size} "
-                                            "!= 0)")
+            _fail(
+                "HAILO_INVALID_ARGUMENT",
+                "On the case of multi-context without the model scheduler, frames count "
+                f"must be a multiplier of the batch size! ({frames} % {group.batch_size} "
+                "!= 0)",
+            )
         if not group.vdevice.scheduled and group.vdevice.active is not group:  # vstream.cpp InputVStreamImpl::write
             first = next(iter(input_data))
-            _fail("HAILO_NETWORK_GROUP_NOT_ACTIVATED",
-                  f"Trying to write to vstream {first} before its network group is activated")
+            _fail(
+                "HAILO_NETWORK_GROUP_NOT_ACTIVATED",
+                f"Trying to write to vstream {first} before its network group is activated",
+            )
         timeout_ms = min(p.timeout_ms for p in self.out_params.values())
         partial = sum(n.streams for n in fed) < group.streams
         if (group.vdevice.scheduled and partial) or any(net.stuck() for net in fed):
@@ -545,11 +602,13 @@ class InferVStreams:
         results = {}
         for net in fed:
             frames_in = [_to_float(input_data[i.name], self.in_params[i.name], i) for i in net.inputs]
-            for info, shape_frames in zip(net.inputs, frames_in):
+            for info, shape_frames in zip(net.inputs, frames_in, strict=False):
                 if tuple(shape_frames.shape[1:]) != info.shape:
-                    _fail("HAILO_INVALID_ARGUMENT", f"{info.name} takes frames of {info.shape}, got "
-                                                    f"{tuple(shape_frames.shape[1:])}")
-            for info, out in zip(net.outputs, net.compute(frames_in)):
+                    _fail(
+                        "HAILO_INVALID_ARGUMENT",
+                        f"{info.name} takes frames of {info.shape}, got {tuple(shape_frames.shape[1:])}",
+                    )
+            for info, out in zip(net.outputs, net.compute(frames_in), strict=False):
                 results[info.name] = _from_float(out, self.out_params[info.name], info)
         return results
 
@@ -661,8 +720,10 @@ class ConfiguredInferModel:
 
     def activate(self):
         if self.model.vdevice.scheduled:  # core_op.cpp CoreOp::activate
-            _fail("HAILO_INVALID_OPERATION",
-                  "Manually activate a core-op is not allowed when the core-op scheduler is active!")
+            _fail(
+                "HAILO_INVALID_OPERATION",
+                "Manually activate a core-op is not allowed when the core-op scheduler is active!",
+            )
         STATS["activations"] += 1
 
     def create_bindings(self, input_buffers=None, output_buffers=None):
@@ -682,8 +743,11 @@ class ConfiguredInferModel:
                 if buffer is None:
                     _fail("HAILO_INVALID_OPERATION", f"Buffer for {stream.name} was not set")
                 if tuple(buffer.shape) != tuple(stream.shape) or buffer.dtype != dtype:
-                    _fail("HAILO_INVALID_ARGUMENT", f"buffer for {stream.name} is {buffer.shape} {buffer.dtype}, the "
-                                                    f"stream takes {tuple(stream.shape)} {np.dtype(dtype)}")
+                    _fail(
+                        "HAILO_INVALID_ARGUMENT",
+                        f"buffer for {stream.name} is {buffer.shape} {buffer.dtype}, the "
+                        f"stream takes {tuple(stream.shape)} {np.dtype(dtype)}",
+                    )
         if any(net.stuck() for net in model.networks):
             time.sleep(timeout / 1000)
             _fail("HAILO_TIMEOUT")
@@ -691,9 +755,11 @@ class ConfiguredInferModel:
         streams = {s.name: s for s in model.inputs + model.outputs}
         native = lambda s: SimpleNamespace(format_type=s.format_type)  # noqa: E731
         for net in model.networks:
-            frames = [np.stack([_to_float(b._buffers[i.name], native(streams[i.name]), i) for b in bindings])
-                      for i in net.inputs]
-            for info, out in zip(net.outputs, net.compute(frames)):
+            frames = [
+                np.stack([_to_float(b._buffers[i.name], native(streams[i.name]), i) for b in bindings])
+                for i in net.inputs
+            ]
+            for info, out in zip(net.outputs, net.compute(frames), strict=False):
                 for k, binding in enumerate(bindings):
                     binding._buffers[info.name][...] = _from_float(out[k], native(streams[info.name]), info)
 
@@ -728,9 +794,11 @@ class VDevice:
         """vdma_device.cpp ``create_core_ops_metadata``: every core-op ever configured on this
         device counts, released or not (``m_core_ops`` is only appended to)."""
         if self.core_ops + count > MAX_CORE_OPS_PER_DEVICE:
-            _fail("HAILO_INVALID_OPERATION",
-                  f"Can't add {count} core-ops from HEF. Currently {self.core_ops} core-ops are configured; "
-                  f"maximum allowed core-ops: {MAX_CORE_OPS_PER_DEVICE}.")
+            _fail(
+                "HAILO_INVALID_OPERATION",
+                f"Can't add {count} core-ops from HEF. Currently {self.core_ops} core-ops are configured; "
+                f"maximum allowed core-ops: {MAX_CORE_OPS_PER_DEVICE}.",
+            )
         self.core_ops += count
         STATS["configured"] += count
 
@@ -739,12 +807,16 @@ class VDevice:
         ``is_hef_compatible``: the HEF architectures each device runs."""
         hef_arch = hef.data["hw_arch"]
         if hef_arch not in RUNS_HEF_ARCHS.get(self.arch, (self.arch,)):
-            log(f"HEF format is not compatible with device. Device arch: {self.arch.upper()}, HEF arch: "
-                f"{hef_arch.upper()}")
+            log(
+                f"HEF format is not compatible with device. Device arch: {self.arch.upper()}, HEF arch: "
+                f"{hef_arch.upper()}"
+            )
             _fail("HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE")
         if hef_arch == "hailo8l" and self.arch == "hailo8":
-            LOG.append("HEF was compiled for Hailo8L device, while the device itself is Hailo8. This will result in "
-                       "lower performance.")
+            LOG.append(
+                "HEF was compiled for Hailo8L device, while the device itself is Hailo8. This will result in "
+                "lower performance."
+            )
         if len(hef.groups) > MAX_NETWORK_GROUPS_PER_HEF:
             _fail("HAILO_INVALID_HEF", "Too many network_groups on a given HEF")
         for group in hef.groups:
@@ -754,7 +826,9 @@ class VDevice:
     def configure(self, hef, configure_params_by_name=None):
         if HAILORT_5:  # vdevice_hrpc_client.cpp: no configure on Hailo-10H
             if not configure_params_by_name:  # VDevice::create_configure_params -> get_default_streams_interface
-                log("Not supported. Did you try calling `create_configure_params` on H10? If so, use InferModel instead")
+                log(
+                    "Not supported. Did you try calling `create_configure_params` on H10? If so, use InferModel instead"
+                )
             _fail("HAILO_NOT_IMPLEMENTED")
         self._check_hef(hef)
         self.add_core_ops(len(hef.groups))

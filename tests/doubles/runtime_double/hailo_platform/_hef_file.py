@@ -46,6 +46,7 @@ class HefFileError(Exception):
 
 # -- the protobuf wire format ------------------------------------------------------------------
 
+
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
@@ -71,10 +72,10 @@ def fields(buf: bytes) -> dict[int, list]:
             value, pos = _varint(buf, pos)
         elif wire in (1, 5):
             size = 8 if wire == 1 else 4
-            value, pos = buf[pos:pos + size], pos + size
+            value, pos = buf[pos : pos + size], pos + size
         elif wire == 2:
             size, pos = _varint(buf, pos)
-            value, pos = buf[pos:pos + size], pos + size
+            value, pos = buf[pos : pos + size], pos + size
         else:
             raise HefFileError("HAILO_HEF_FILE_CORRUPTED", f"Failed parsing HEF file (wire type {wire})")
         out.setdefault(number, []).append(value)
@@ -107,6 +108,7 @@ def _float(f: dict, number: int) -> float:
 
 
 # -- the values HailoRT's Python binding shows -------------------------------------------------
+
 
 class FormatType(enum.IntEnum):  # hailort.h hailo_format_type_t
     AUTO = 0
@@ -148,20 +150,49 @@ class StreamDirection(enum.IntEnum):  # hailort.h hailo_stream_direction_t
 
 
 #: hailort_defaults.cpp get_device_format_order: the compiler's format number -> device order.
-DEVICE_ORDER = {0: FormatOrder.NHWC, 1: FormatOrder.NHCW, 2: FormatOrder.NC, 3: FormatOrder.FCR,
-                4: FormatOrder.BAYER_RGB, 5: FormatOrder.NHW, 6: FormatOrder.HAILO_NMS_ON_CHIP, 7: FormatOrder.F8CR,
-                8: FormatOrder.RGB888, 11: FormatOrder.YUY2, 13: FormatOrder.NHWC, 14: FormatOrder.HAILO_YYUV,
-                15: FormatOrder.HAILO_YYVU, 16: FormatOrder.HAILO_YYYYUV}
+DEVICE_ORDER = {
+    0: FormatOrder.NHWC,
+    1: FormatOrder.NHCW,
+    2: FormatOrder.NC,
+    3: FormatOrder.FCR,
+    4: FormatOrder.BAYER_RGB,
+    5: FormatOrder.NHW,
+    6: FormatOrder.HAILO_NMS_ON_CHIP,
+    7: FormatOrder.F8CR,
+    8: FormatOrder.RGB888,
+    11: FormatOrder.YUY2,
+    13: FormatOrder.NHWC,
+    14: FormatOrder.HAILO_YYUV,
+    15: FormatOrder.HAILO_YYVU,
+    16: FormatOrder.HAILO_YYYYUV,
+}
 #: hailort_defaults.cpp DEFAULT_FORMAT_ORDER_MAP: device order -> the host order a vstream shows.
-HOST_ORDER = {FormatOrder.NHWC: FormatOrder.NHWC, FormatOrder.NHCW: FormatOrder.NHWC, FormatOrder.FCR: FormatOrder.FCR,
-              FormatOrder.F8CR: FormatOrder.F8CR, FormatOrder.NHW: FormatOrder.NHW, FormatOrder.NC: FormatOrder.NC,
-              FormatOrder.BAYER_RGB: FormatOrder.BAYER_RGB, FormatOrder.RGB888: FormatOrder.NHWC,
-              FormatOrder.YUY2: FormatOrder.YUY2, FormatOrder.HAILO_YYUV: FormatOrder.NV12,
-              FormatOrder.HAILO_YYVU: FormatOrder.NV21, FormatOrder.HAILO_YYYYUV: FormatOrder.I420,
-              FormatOrder.HAILO_NMS_ON_CHIP: FormatOrder.HAILO_NMS_BY_CLASS}
+HOST_ORDER = {
+    FormatOrder.NHWC: FormatOrder.NHWC,
+    FormatOrder.NHCW: FormatOrder.NHWC,
+    FormatOrder.FCR: FormatOrder.FCR,
+    FormatOrder.F8CR: FormatOrder.F8CR,
+    FormatOrder.NHW: FormatOrder.NHW,
+    FormatOrder.NC: FormatOrder.NC,
+    FormatOrder.BAYER_RGB: FormatOrder.BAYER_RGB,
+    FormatOrder.RGB888: FormatOrder.NHWC,
+    FormatOrder.YUY2: FormatOrder.YUY2,
+    FormatOrder.HAILO_YYUV: FormatOrder.NV12,
+    FormatOrder.HAILO_YYVU: FormatOrder.NV21,
+    FormatOrder.HAILO_YYYYUV: FormatOrder.I420,
+    FormatOrder.HAILO_NMS_ON_CHIP: FormatOrder.HAILO_NMS_BY_CLASS,
+}
 #: hef.proto ProtoHEFHwArch -> device_internal.cpp hef_arch_to_device_arch, as the double names devices.
-HW_ARCH = {0: "hailo8", 1: "hailo8", 2: "hailo8", 3: "hailo8l", 4: "hailo15m", 5: "hailo10h", 6: "hailo15l",
-           103: "hailo15h"}
+HW_ARCH = {
+    0: "hailo8",
+    1: "hailo8",
+    2: "hailo8",
+    3: "hailo8l",
+    4: "hailo15m",
+    5: "hailo10h",
+    6: "hailo15l",
+    103: "hailo15h",
+}
 #: hef.cpp is_multi_layout: these archs keep their groups under partial_network_groups.
 MULTI_LAYOUT_ARCHS = (3, 4)
 # hef.proto ProtoHEFExtensionType numbers used below
@@ -212,6 +243,7 @@ class Group:
 
 # -- the container ----------------------------------------------------------------------------
 
+
 def is_hef_file(path) -> bool:
     try:
         with open(path, "rb") as handle:
@@ -226,8 +258,9 @@ def read_container(data: bytes) -> bytes:
         raise HefFileError("HAILO_HEF_FILE_CORRUPTED", "HEF file length does not match")
     magic, version, proto_size = struct.unpack(">III", data[:12])
     if magic != MAGIC:
-        raise HefFileError("HAILO_HEF_NOT_SUPPORTED", f"HEF magic does not match. Should be {MAGIC:x} but detected "
-                                                      f"magic - {magic:x}")
+        raise HefFileError(
+            "HAILO_HEF_NOT_SUPPORTED", f"HEF magic does not match. Should be {MAGIC:x} but detected magic - {magic:x}"
+        )
     if version not in HEADER_SIZES:
         raise HefFileError("HAILO_HEF_NOT_SUPPORTED", f"Unsupported hef version {version}")
     start = HEADER_SIZES[version]
@@ -266,6 +299,7 @@ def read_container(data: bytes) -> bytes:
 # ProtoHEFEdgeLayerNumericInfo{qp_zp=1, qp_scale=2, limvals_min=3, limvals_max=4 (float),
 # qp_zps=5, qp_scales=6 (repeated double)}; ProtoHEFExtension{type_index=1}.
 
+
 @dataclass(frozen=True)
 class Features:
     """hef.cpp get_supported_features, the three this reader needs."""
@@ -281,8 +315,9 @@ def _features(hef: dict) -> Features:
         return Features(False, False, False)
     required = {_int(e, 1) for e in _msgs(hef, 5)}
     optional = {_int(e, 1) for e in _msgs(hef, 6)}
-    return Features(MULTI_NETWORK_VARIABLE_BATCH_SIZE in optional, HAILO_NET_FLOW in required,
-                    OUTPUT_SCALE_PER_FEATURE in required)
+    return Features(
+        MULTI_NETWORK_VARIABLE_BATCH_SIZE in optional, HAILO_NET_FLOW in required, OUTPUT_SCALE_PER_FEATURE in required
+    )
 
 
 def _not_modelled(what: str):
@@ -305,10 +340,15 @@ def _quant(numeric: dict, direction: StreamDirection, features: int, scale_by_fe
                 raise HefFileError("HAILO_INVALID_HEF", "Invalid quantization infos vector in HEF!")
             return SimpleNamespace(qp_zp=0.0, qp_scale=0.0, limvals_min=0.0, limvals_max=0.0)  # INVALID_QP
         if len(set(zps)) > 1 or len(set(scales)) > 1:
-            raise HefFileError("HAILO_INVALID_HEF",
-                               "Different quantization infos are not allowed for input streams (H2D)!")
-    return SimpleNamespace(qp_zp=_float(numeric, 1), qp_scale=_float(numeric, 2), limvals_min=_float(numeric, 3),
-                           limvals_max=_float(numeric, 4))
+            raise HefFileError(
+                "HAILO_INVALID_HEF", "Different quantization infos are not allowed for input streams (H2D)!"
+            )
+    return SimpleNamespace(
+        qp_zp=_float(numeric, 1),
+        qp_scale=_float(numeric, 2),
+        limvals_min=_float(numeric, 3),
+        limvals_max=_float(numeric, 4),
+    )
 
 
 def _partial_network(core_op: dict, index: int, features: Features) -> str:
@@ -317,9 +357,12 @@ def _partial_network(core_op: dict, index: int, features: Features) -> str:
     if not features.multi_network:
         return core_op["name"]
     if index >= len(core_op["networks_names"]):
-        raise HefFileError("HAILO_INVALID_ARGUMENT", f"Requested name for network_index={index}, however there are "
-                                                     f"only {len(core_op['networks_names'])} networks in the network "
-                                                     "group")
+        raise HefFileError(
+            "HAILO_INVALID_ARGUMENT",
+            f"Requested name for network_index={index}, however there are "
+            f"only {len(core_op['networks_names'])} networks in the network "
+            "group",
+        )
     return core_op["networks_names"][index]
 
 
@@ -352,8 +395,13 @@ def _core_op(group: dict, arch: int) -> dict:
     first partial network group (hef.cpp is_multi_layout, get_network_group_name)."""
     source = _msg(_msgs(group, 7)[0], 1) if arch in MULTI_LAYOUT_ARCHS and 7 in group else group
     metadata = _msg(source, 1)
-    return {"source": source, "metadata": metadata, "name": _str(metadata, 1),
-            "contexts": [_msg(c, 3) for c in _msgs(source, 3)], "networks_names": _strs(source, 6)}
+    return {
+        "source": source,
+        "metadata": metadata,
+        "name": _str(metadata, 1),
+        "contexts": [_msg(c, 3) for c in _msgs(source, 3)],
+        "networks_names": _strs(source, 6),
+    }
 
 
 def _sorted_outputs(group: dict, core_op: dict, features: Features) -> list[str]:
@@ -393,8 +441,14 @@ def _group(group: dict, arch: int, features: Features) -> Group:
         raise HefFileError("HAILO_INTERNAL_FAILURE", f"VStream {missing[0]} not found in sorted output names")
     # core_op_metadata.cpp: "Sort vstream infos by sorted_output_names"
     outputs.sort(key=lambda o: order.index(o.info.name))
-    return Group(core_op["name"], len(core_op["contexts"]), tuple(networks or [f"{core_op['name']}/{core_op['name']}"]),
-                 tuple(inputs), tuple(outputs), tuple(order))
+    return Group(
+        core_op["name"],
+        len(core_op["contexts"]),
+        tuple(networks or [f"{core_op['name']}/{core_op['name']}"]),
+        tuple(inputs),
+        tuple(outputs),
+        tuple(order),
+    )
 
 
 @dataclass(frozen=True)
@@ -420,8 +474,13 @@ def read_hef(path) -> HefContents:
 # -- the double's HEF for a real file ------------------------------------------------------------
 
 #: hailort.h HAILO_STATUS__X numbers of the statuses this reader raises beyond the package's table.
-STATUS_CODES = {"HAILO_NOT_IMPLEMENTED": 7, "HAILO_INTERNAL_FAILURE": 8, "HAILO_OPEN_FILE_FAILURE": 13,
-                "HAILO_HEF_FILE_CORRUPTED": 91, "HAILO_HEF_NOT_SUPPORTED": 92}
+STATUS_CODES = {
+    "HAILO_NOT_IMPLEMENTED": 7,
+    "HAILO_INTERNAL_FAILURE": 8,
+    "HAILO_OPEN_FILE_FAILURE": 13,
+    "HAILO_HEF_FILE_CORRUPTED": 91,
+    "HAILO_HEF_NOT_SUPPORTED": 92,
+}
 
 
 class HailoRTStatusException(Exception):
@@ -461,8 +520,10 @@ class RealHef:
 
     @property
     def groups(self):
-        self._fail("HAILO_NOT_IMPLEMENTED", f"test double: {self.path} is a real HEF; the double reads it but cannot "
-                                            "configure or run it")
+        self._fail(
+            "HAILO_NOT_IMPLEMENTED",
+            f"test double: {self.path} is a real HEF; the double reads it but cannot configure or run it",
+        )
 
     def _named_group(self, name=None) -> Group:
         """hef.cpp get_core_op_by_net_group_name ("" or None: the first group)."""
@@ -489,14 +550,17 @@ class RealHef:
 
     def get_network_groups_infos(self):
         # hef.cpp get_network_groups_infos walks a std::map: by name, not file order
-        return [SimpleNamespace(name=g.name, is_multi_context=g.contexts > 1)
-                for g in sorted(self.contents.groups, key=lambda g: g.name)]
+        return [
+            SimpleNamespace(name=g.name, is_multi_context=g.contexts > 1)
+            for g in sorted(self.contents.groups, key=lambda g: g.name)
+        ]
 
     def get_networks_names(self, network_group_name=None):
         found = self._group_and_network(network_group_name)
         if found is None:
-            self._fail("HAILO_NOT_FOUND", f"Failed to find network or network_group with the name "
-                                          f"'{network_group_name}'")
+            self._fail(
+                "HAILO_NOT_FOUND", f"Failed to find network or network_group with the name '{network_group_name}'"
+            )
         return list(found[0].networks)
 
     def _infos(self, name, kind: str) -> list[VStreamInfo]:

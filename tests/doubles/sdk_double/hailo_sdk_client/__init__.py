@@ -40,8 +40,11 @@ import numpy as np
 #: Hailo-8/8R/8L (Model Zoo v2.16 CHANGELOG: "Removed support for hailo15h ... and hailo10h");
 #: DFC 5.x targets Hailo-10H/15 (Model Zoo master, v5.x).
 __version__ = os.environ.get("HAILO_DOUBLE_DFC", "3.33.1") + "-test-double"
-SUPPORTED_HW_ARCHS = (["hailo10h", "hailo15h", "hailo15m", "hailo15l"] if __version__.startswith("5.")
-                      else ["hailo8", "hailo8r", "hailo8l"])
+SUPPORTED_HW_ARCHS = (
+    ["hailo10h", "hailo15h", "hailo15m", "hailo15l"]
+    if __version__.startswith("5.")
+    else ["hailo8", "hailo8r", "hailo8l"]
+)
 log = logging.getLogger("hailo_sdk_client")
 
 
@@ -150,8 +153,9 @@ def _record(call: str, **details) -> None:
 
 def _named_layers(line: str) -> list[str]:
     """The layers a quantization_param or activation_clipping line names (globs excepted)."""
-    match = re.match(r"quantization_param\(\s*(\[[^\]]*\]|[^,{\s]+)\s*,", line) or \
-        re.search(r"activation_clipping\s*,\s*layers\s*=\s*(\[[^\]]*\])", line)
+    match = re.match(r"quantization_param\(\s*(\[[^\]]*\]|[^,{\s]+)\s*,", line) or re.search(
+        r"activation_clipping\s*,\s*layers\s*=\s*(\[[^\]]*\])", line
+    )
     if not match:
         return []
     return [n.strip() for n in match.group(1).strip("[]").split(",") if n.strip()]
@@ -181,13 +185,21 @@ class ClientRunner:
         (unconfirmed naming) and asks both to be in the same state and for the same target."""
         _record("join", net=self.net_name, other=runner.net_name)
         if runner.hw_arch != self.hw_arch or runner.state != self.state:
-            raise ValueError(f"cannot join {runner.net_name} ({runner.hw_arch}, {runner.state}) into "
-                             f"{self.net_name} ({self.hw_arch}, {self.state})")
-        self.joined += [{"net": runner.net_name, "onnx": runner.onnx_path, "inputs": runner.inputs,
-                         "weights": runner.weights, "streams": runner.streams}] + runner.joined
+            raise ValueError(
+                f"cannot join {runner.net_name} ({runner.hw_arch}, {runner.state}) into "
+                f"{self.net_name} ({self.hw_arch}, {self.state})"
+            )
+        self.joined += [
+            {
+                "net": runner.net_name,
+                "onnx": runner.onnx_path,
+                "inputs": runner.inputs,
+                "weights": runner.weights,
+                "streams": runner.streams,
+            }
+        ] + runner.joined
 
-    def translate_onnx_model(self, model, net_name, start_node_names=None, end_node_names=None,
-                             net_input_shapes=None):
+    def translate_onnx_model(self, model, net_name, start_node_names=None, end_node_names=None, net_input_shapes=None):
         import onnx
 
         _record("translate_onnx_model", net_name=net_name, start=start_node_names, end=end_node_names)
@@ -195,7 +207,9 @@ class ClientRunner:
         if _behavior(net_name) == "parser":
             raise ParsingWithRecommendationException(
                 "Parsing failed. The errors found in the graph are:\nUnsupportedShuffleLayerError in op "
-                f"{net_name}/reshape1: Failed to determine type of layer to create in node", ["conv0"])
+                f"{net_name}/reshape1: Failed to determine type of layer to create in node",
+                ["conv0"],
+            )
         inputs = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
         nodes = {n.name for n in graph.node}
         for name in start_node_names or []:
@@ -219,14 +233,26 @@ class ClientRunner:
     def save_har(self, path):
         _record("save_har", path=str(path), state=self.state)
         with open(path, "w") as handle:
-            json.dump({"net": self.net_name, "state": self.state, "script": self.script, "onnx": self.onnx_path,
-                       "inputs": self.inputs, "hw_arch": self.hw_arch, "joined": self.joined,
-                       "weights": self.weights, "hn": self.hn, "streams": self.streams}, handle)
+            json.dump(
+                {
+                    "net": self.net_name,
+                    "state": self.state,
+                    "script": self.script,
+                    "onnx": self.onnx_path,
+                    "inputs": self.inputs,
+                    "hw_arch": self.hw_arch,
+                    "joined": self.joined,
+                    "weights": self.weights,
+                    "hn": self.hn,
+                    "streams": self.streams,
+                },
+                handle,
+            )
 
     def load_model_script(self, text, append=False):
         _record("load_model_script", text=text)
         layers = {name.split("/")[-1] for name in self.get_hn_dict()["layers"]}
-        for line in filter(None, (l.strip() for l in text.splitlines())):
+        for line in filter(None, (x.strip() for x in text.splitlines())):
             if not any(form.fullmatch(line) for form in _SCRIPT_FORMS):
                 raise BackendScriptParserException(f"Parsing failed at:\n>!<{line}")
             for layer in _named_layers(line):
@@ -243,12 +269,16 @@ class ClientRunner:
         for stream in self.streams["inputs"]:
             array, (h, w, c) = arrays[stream["name"]], stream["shape"]
             if array.ndim != 4 or tuple(array.shape[1:]) != (h, w, c) or array.dtype != np.float32:
-                raise BadInputsShape(f"calibration for {stream['name']} must be NHWC float32 (N, {h}, {w}, {c}), "
-                                     f"got {array.shape} {array.dtype}")
+                raise BadInputsShape(
+                    f"calibration for {stream['name']} must be NHWC float32 (N, {h}, {w}, {c}), "
+                    f"got {array.shape} {array.dtype}"
+                )
         self.state = "QUANTIZED_MODEL"
 
     def compile(self):
-        behavior = next((b for b in map(_behavior, [self.net_name] + [j["net"] for j in self.joined]) if b != "ok"), "ok")
+        behavior = next(
+            (b for b in map(_behavior, [self.net_name] + [j["net"] for j in self.joined]) if b != "ok"), "ok"
+        )
         _record("compile", behavior=behavior)
         if behavior == "allocator":
             log.error("Mapping Failed (allocation time: 12s)")
@@ -264,17 +294,28 @@ class ClientRunner:
             raise BackendAllocatorException("Compilation failed: No successful assignment")
         self.state = "COMPILED_MODEL"
         networks = [{"name": self.net_name, "onnx": self.onnx_path, **self.streams}] + [
-            {"name": j["net"], "onnx": j["onnx"], **j["streams"]} for j in self.joined]
+            {"name": j["net"], "onnx": j["onnx"], **j["streams"]} for j in self.joined
+        ]
         # One network group holding every joined model (a joined HAR compiles into one group).
         weights = self.weights + sum(j.get("weights", 0) for j in self.joined)
         # hef.cpp: the group's sorted_outputs_order, which HailoRT sorts output vstreams by
         # (core_op_metadata.cpp); here each network's outputs in its HN's output_layers_order.
         order = [name for network in networks for name in network["sorted_outputs_order"]]
-        group = {"name": self.net_name, "contexts": _contexts(self.net_name, weights),
-                 "networks": networks, "sorted_outputs_order": order}
+        group = {
+            "name": self.net_name,
+            "contexts": _contexts(self.net_name, weights),
+            "networks": networks,
+            "sorted_outputs_order": order,
+        }
         # dfc_version: the DFC that made it, as a real HEF's header records it (hef.proto ProtoHEFHeader.sdk_version)
-        return json.dumps({"hef_double": self.net_name, "hw_arch": self.hw_arch, "network_groups": [group],
-                           "dfc_version": __version__}).encode()
+        return json.dumps(
+            {
+                "hef_double": self.net_name,
+                "hw_arch": self.hw_arch,
+                "network_groups": [group],
+                "dfc_version": __version__,
+            }
+        ).encode()
 
     # Emulator (docs/hailo_facts.md, "Compiler API": infer_context / infer). The double runs the ONNX in onnxruntime;
     # SDK_QUANTIZED rounds inputs and outputs to a 2**-10 grid to stand in for quantization.
@@ -294,16 +335,16 @@ class ClientRunner:
         arrays = data if isinstance(data, dict) else {streams[0]["name"]: data}
         if sorted(arrays) != sorted(s["name"] for s in streams):
             raise ValueError(f"infer data keyed {sorted(arrays)}; the input layers are {[s['name'] for s in streams]}")
-        step = 2.0 ** -10 if context is InferenceContext.SDK_QUANTIZED else None
+        step = 2.0**-10 if context is InferenceContext.SDK_QUANTIZED else None
         session = ort.InferenceSession(self.onnx_path)
         wanted = [o.name for o in session.get_outputs()]
         outputs = []
         for index in range(len(next(iter(arrays.values())))):
             feeds = {}
             for stream in streams:
-                tile = arrays[stream["name"]][index: index + 1].transpose(0, 3, 1, 2).astype(np.float32)
+                tile = arrays[stream["name"]][index : index + 1].transpose(0, 3, 1, 2).astype(np.float32)
                 feeds[stream["onnx"]] = np.round(tile / step) * step if step else tile
-            outputs.append(dict(zip(wanted, session.run(None, feeds))))
+            outputs.append(dict(zip(wanted, session.run(None, feeds), strict=False)))
         order = [_tensor_of(self.streams, layer) for layer in self.hn["net_params"]["output_layers_order"]]
         stacked = [np.concatenate([o[t] for o in outputs]).transpose(0, 2, 3, 1) for t in order]
         if step:
@@ -343,16 +384,24 @@ def _parse(net: str, graph) -> tuple[dict, dict]:
         writer[value.name] = f"{net}/input_layer{index}"
     for node in graph.node:
         source = writer.get(node.input[0]) if node.input else None
-        if (node.op_type in ("LeakyRelu", "PRelu", "Relu") and source and layers[source]["type"] == "conv"
-                and readers.get(node.input[0]) == 1 and node.input[0] not in outputs):
+        if (
+            node.op_type in ("LeakyRelu", "PRelu", "Relu")
+            and source
+            and layers[source]["type"] == "conv"
+            and readers.get(node.input[0]) == 1
+            and node.input[0] not in outputs
+        ):
             layers[source]["original_names"].append(node.name)  # the parser folds it into the conv
             writer[node.output[0]] = source
             continue
         kind = _layer_kind(node.op_type)
         counts[kind] = counts.get(kind, 0) + 1
         name = f"{net}/{kind}{counts[kind]}"
-        layers[name] = {"type": kind, "original_names": [node.name],
-                        "input": sorted({writer[i] for i in node.input if i in writer})}
+        layers[name] = {
+            "type": kind,
+            "original_names": [node.name],
+            "input": sorted({writer[i] for i in node.input if i in writer}),
+        }
         writer.update({o: name for o in node.output})
     for index, tensor in enumerate(outputs, 1):
         layers[f"{net}/output_layer{index}"] = {"type": "output_layer", "input": [writer[tensor]], "original_names": []}
@@ -361,8 +410,14 @@ def _parse(net: str, graph) -> tuple[dict, dict]:
 
     def stream(name, tensor, value, index):
         _, c, h, w = shape(value)
-        return {"name": name, "original_names": list(layers[name]["original_names"]), "shape": [h, w, c],
-                "order": _format_order(h, w, c), "onnx": tensor, "onnx_index": index}
+        return {
+            "name": name,
+            "original_names": list(layers[name]["original_names"]),
+            "shape": [h, w, c],
+            "order": _format_order(h, w, c),
+            "onnx": tensor,
+            "onnx_index": index,
+        }
 
     inputs = [stream(f"{net}/input_layer{i}", v.name, v, i - 1) for i, v in enumerate(graph.input, 1)]
     outs = [stream(writer[v.name], v.name, v, i) for i, v in enumerate(graph.output)]

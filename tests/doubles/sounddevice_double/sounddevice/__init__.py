@@ -52,8 +52,12 @@ class CallbackFlags:
 def query_devices(device=None, kind=None):
     if kind == "input" and not os.environ.get("SOUNDDEVICE_DOUBLE_INPUT"):
         raise PortAudioError("Error querying device -1")
-    return {"name": f"test double {kind or 'device'}", "max_input_channels": 1, "max_output_channels": 2,
-            "default_samplerate": 8000.0}
+    return {
+        "name": f"test double {kind or 'device'}",
+        "max_input_channels": 1,
+        "max_output_channels": 2,
+        "default_samplerate": 8000.0,
+    }
 
 
 class _Stream:
@@ -97,8 +101,8 @@ class InputStream(_Stream):
         while not self._stop.is_set():
             first = self.blocks * self.blocksize
             block = np.zeros((self.blocksize, self.channels), np.float32)
-            piece = audio[first:first + self.blocksize, :self.channels]
-            block[:len(piece)] = piece
+            piece = audio[first : first + self.blocksize, : self.channels]
+            block[: len(piece)] = piece
             try:
                 self.callback(block, self.blocksize, None, CallbackFlags(input_overflow=self.blocks in overflow))
             except CallbackStop:

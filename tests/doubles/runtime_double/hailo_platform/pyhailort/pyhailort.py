@@ -54,24 +54,39 @@ class HailoRTHEFNotCompatibleWithDevice(HailoRTException):
 #: pyhailort.py ExceptionWrapper: status -> the class and text the Python caller sees
 RAISED = {
     "HAILO_TIMEOUT": (HailoRTTimeout, "Received a timeout - hailort has failed because a timeout had occurred"),
-    "HAILO_INVALID_OPERATION": (HailoRTInvalidOperationException,
-                                "Invalid operation. See hailort.log for more information"),
-    "HAILO_INVALID_ARGUMENT": (HailoRTInvalidArgumentException,
-                               "Invalid argument. See hailort.log for more information"),
+    "HAILO_INVALID_OPERATION": (
+        HailoRTInvalidOperationException,
+        "Invalid operation. See hailort.log for more information",
+    ),
+    "HAILO_INVALID_ARGUMENT": (
+        HailoRTInvalidArgumentException,
+        "Invalid argument. See hailort.log for more information",
+    ),
     "HAILO_NOT_FOUND": (HailoRTNotFoundException, "Item not found. See hailort.log for more information"),
     "HAILO_INVALID_HEF": (HailoRTInvalidHEFException, "Invalid HEF. See hailort.log for more information"),
     "HAILO_NETWORK_GROUP_NOT_ACTIVATED": (HailoRTNetworkGroupNotActivatedException, "Network group is not activated"),
-    "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE": (HailoRTHEFNotCompatibleWithDevice,
-                                             "HEF file is not compatible with device. See hailort.log for more "
-                                             "information"),
+    "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE": (
+        HailoRTHEFNotCompatibleWithDevice,
+        "HEF file is not compatible with device. See hailort.log for more information",
+    ),
 }
 #: hailort.h HAILO_STATUS__X: the numbers of the statuses the double raises
-CODES = {"HAILO_INVALID_ARGUMENT": 2, "HAILO_TIMEOUT": 4, "HAILO_INVALID_OPERATION": 6, "HAILO_NOT_IMPLEMENTED": 7,
-         "HAILO_INVALID_HEF": 26, "HAILO_NOT_FOUND": 61, "HAILO_NETWORK_GROUP_NOT_ACTIVATED": 69,
-         "HAILO_OUT_OF_PHYSICAL_DEVICES": 74, "HAILO_HEF_NOT_SUPPORTED": 92, "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE": 93}
+CODES = {
+    "HAILO_INVALID_ARGUMENT": 2,
+    "HAILO_TIMEOUT": 4,
+    "HAILO_INVALID_OPERATION": 6,
+    "HAILO_NOT_IMPLEMENTED": 7,
+    "HAILO_INVALID_HEF": 26,
+    "HAILO_NOT_FOUND": 61,
+    "HAILO_NETWORK_GROUP_NOT_ACTIVATED": 69,
+    "HAILO_OUT_OF_PHYSICAL_DEVICES": 74,
+    "HAILO_HEF_NOT_SUPPORTED": 92,
+    "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE": 93,
+}
 
 
 def exception_from_status(status: str) -> HailoRTException:
-    cls, text = RAISED.get(status, (HailoRTException, f"libhailort failed with error: {CODES.get(status, 0)} "
-                                                      f"({status})"))
+    cls, text = RAISED.get(
+        status, (HailoRTException, f"libhailort failed with error: {CODES.get(status, 0)} ({status})")
+    )
     return cls(text)
