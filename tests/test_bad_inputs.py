@@ -1282,8 +1282,11 @@ def test_a_full_disk_is_one_line_and_keeps_the_finished_files(tmp_path, tiny_che
     monkeypatch.setattr(soundfile, "write", write)
     out = tmp_path / "out"
     assert main(["separate", first, second, "--model", str(tiny_checkpoint), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cannot write" in err and "b_s1.wav" in err and "free space" in err, err
+    lines = capsys.readouterr().err.splitlines()  # progress lines (stderr) come before the one error line
+    errors = [line for line in lines if ": error:" in line]
+    assert errors == lines[-1:] and "Traceback" not in "\n".join(lines), lines
+    err = errors[0]
+    assert "cannot write" in err and "b_s1.wav" in err and "free space" in err, err
     assert sorted(p.name for p in out.glob("*.wav")) == ["a_s1.wav", "a_s2.wav"]
     assert all(sf.info(out / name).frames == 4000 for name in ("a_s1.wav", "a_s2.wav"))
     assert not list(out.glob(".*")), "a partial file was left"
@@ -1520,12 +1523,13 @@ def test_no_writing_command_changes_a_file_it_was_given(command, tmp_path, capsy
 
 
 def test_every_writing_command_is_in_the_property(capsys):
-    """A new command that writes files joins WRITERS (check and doctor write nothing; grid and demo
-    write into fresh run folders, as forward and parity do, which are covered)."""
+    """A new command that writes files joins WRITERS (check and doctor write nothing; compile-grid and
+    demo write into fresh run folders, as check-audio and parity do, which are covered; check-audio
+    under its old name forward, the same parser)."""
     from convtasnet_hailo.cli import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)
-    assert commands - set(WRITERS) == {"check", "doctor", "compile-grid", "grid", "demo"}
+    assert commands - set(WRITERS) == {"check", "doctor", "compile-grid", "grid", "demo", "check-audio"}
 
 
 def _markdown_table() -> str:

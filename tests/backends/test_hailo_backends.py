@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from convtasnet_hailo.backends.hailo_runtime import dequantize, quantize
+from convtasnet_hailo.backends.hailort_api import dequantize, quantize
 from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from convtasnet_hailo.hailo import quant_scheme as qs
-from convtasnet_hailo.hailo.emulation import Precision, QValue, emulate_op, run_stage_quantized
+from convtasnet_hailo.hailo.emulation import Precision, run_stage_quantized
+from convtasnet_hailo.hailo.integer_ops import QValue, emulate_op
 from convtasnet_hailo.plan.ops import Add, Conv, Mul, PRelu, Relu
 
 
@@ -95,7 +96,7 @@ def test_a_stage_in_16_bits_is_closer_to_float_than_in_8(tmp_path):
 
 
 def _all_values(stage, x):
-    from convtasnet_hailo.hailo.emulation import float_op
+    from convtasnet_hailo.hailo.integer_ops import float_op
 
     values = {stage.inputs[0].name: x.astype(np.float64)}
     for op in stage.ops:
@@ -106,7 +107,8 @@ def _all_values(stage, x):
 def test_noise_flags_a_layer_given_a_huge_range(tmp_path):
     """A layer whose calibrated range is 10,000 times too wide loses its resolution: the per-layer
     analysis puts it last, under the threshold."""
-    from convtasnet_hailo.hailo.emulation import Emulation, calibrate_ranges, layer_name
+    from convtasnet_hailo.hailo.emulation import Emulation, calibrate_ranges
+    from convtasnet_hailo.hailo.integer_ops import layer_name
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.plan.builder import build_plan
     from convtasnet_hailo.quantization.calibration import make_calibration

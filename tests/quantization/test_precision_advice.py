@@ -7,7 +7,8 @@ import dataclasses
 
 import numpy as np
 
-from convtasnet_hailo.hailo.emulation import Precision, layer_name
+from convtasnet_hailo.hailo.emulation import Precision
+from convtasnet_hailo.hailo.integer_ops import layer_name
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.plan.builder import PlanOptions, build_plan
 from convtasnet_hailo.plan.cost_model import DeviceModel

@@ -49,70 +49,21 @@ from ..plan.packing import HAILORT_4_23, HAILORT_5, ExecutionMode, RuntimeLimits
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 from .base import Backend, register_backend
+from .hailort_api import (
+    HEF_NOT_SUPPORTED,
+    INFER_MODEL,
+    IO_FORMATS,
+    VSTREAMS,
+    dequantize,
+    first_line,
+    import_runtime,
+    one_scale,
+    quantize,
+    runtime_api,
+)
 from .streams import bind_ports, format_order, from_stream, reported_shape, to_stream
 
 log = logging.getLogger(__name__)
-
-RUNTIME_FIX = (
-    "install HailoRT with its Python binding (Raspberry Pi OS: `sudo apt install hailo-all` for "
-    "Hailo-8/8L, `hailo-h10-all` for Hailo-10H; elsewhere the hailort .deb + wheel from "
-    "https://hailo.ai/developer-zone/)"
-)
-VSTREAMS, INFER_MODEL = "vstreams", "infer_model"
-#: hailort.h status 92, which pyhailort.py raises as the generic HailoRTException("libhailort failed
-#: with error: 92 (HAILO_HEF_NOT_SUPPORTED)"): ``hef/hef.cpp`` validate_hef_extensions refused the HEF.
-HEF_NOT_SUPPORTED = "HAILO_HEF_NOT_SUPPORTED"
-IO_FORMATS = ("float32", "quantized")
-
-
-def quantize(x: np.ndarray, scale: float, zero_point: float, dtype) -> np.ndarray:
-    """float -> the HEF's integer format: round(x / scale + zero_point), clipped to the type."""
-    info = np.iinfo(dtype)
-    # float64: in float32, adding a zero point like 32768 drops the low bits before rounding
-    return np.clip(np.rint(np.asarray(x, np.float64) / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: float) -> np.ndarray:
-    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-def import_runtime():
-    try:
-        import hailo_platform
-    except ImportError:
-        raise UserError(
-            f"backend hailo_runtime needs HailoRT (hailo_platform is not importable): {RUNTIME_FIX}"
-        ) from None
-    except Exception as exc:  # a binding that fails at import (a driver or library mismatch) raises anything
-        raise UserError(
-            f"backend hailo_runtime: HailoRT (hailo_platform) fails at import ({_first_line(exc)}); "
-            f"repair the install: {RUNTIME_FIX}"
-        ) from None
-    return hailo_platform
-
-
-def _one_scale(info) -> tuple[float, float]:
-    """The stream's one scale and zero point. A HEF with per-feature output scales (extension
-    OUTPUT_SCALE_PER_FEATURE) reports ``quant_info`` as zeros (seen with HailoRT 4.23's own library,
-    docs/measured/hailort_build.md): dequantizing with it would give zeros, so it is refused."""
-    scale, zero_point = float(info.quant_info.qp_scale), float(info.quant_info.qp_zp)
-    if not scale > 0:
-        raise UserError(
-            f"stream {info.name} has no single scale (per-feature quantization: HailoRT reports "
-            f"qp_scale {scale:g}); --io-format quantized cannot convert it on the host: use "
-            "--io-format float32"
-        )
-    return scale, zero_point
-
-
-def _first_line(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-
-
-def runtime_api(hailo) -> tuple[str, str]:
-    """(HailoRT version, API this backend uses with it): HailoRT 5.x has only InferModel."""
-    version = str(getattr(hailo, "__version__", "unknown"))
-    return version, INFER_MODEL if version.split(".")[0] == "5" else VSTREAMS
 
 
 @dataclasses.dataclass
@@ -189,7 +140,7 @@ class HailoRuntimeBackend(Backend):
                     not_supported_line(f"stage {hef.stages[0]}", hef.path.name, hef.dfc_version, self.version)
                 ) from None
             raise UserError(
-                f"stage {hef.stages[0]}: HailoRT cannot read {hef.path.name} ({_first_line(exc)}); recompile it"
+                f"stage {hef.stages[0]}: HailoRT cannot read {hef.path.name} ({first_line(exc)}); recompile it"
             ) from None
 
     def _network_of(self, stage: str, hef: HefFile, names: list[str]) -> str:
@@ -228,7 +179,7 @@ class HailoRuntimeBackend(Backend):
             except Exception as exc:  # HailoRTException: the HEF does not map the stream
                 raise UserError(
                     f"{where}: HailoRT gives no original names for stream {info.name} "
-                    f"({_first_line(exc)}); recompile the export with `convtasnet-hailo compile`"
+                    f"({first_line(exc)}); recompile the export with `convtasnet-hailo compile`"
                 ) from None
         return originals
 
@@ -331,7 +282,7 @@ class HailoRuntimeBackend(Backend):
             self._vdevice = self._device_stack.enter_context(hailo.VDevice(params))
         except Exception as exc:  # HailoRTException subclasses
             raise UserError(
-                f"no usable Hailo device ({_first_line(exc)}); check `hailortcli scan` and the hailo_pci driver"
+                f"no usable Hailo device ({first_line(exc)}); check `hailortcli scan` and the hailo_pci driver"
             ) from None
 
     def _configure_window(self, index: int) -> None:
@@ -362,13 +313,13 @@ class HailoRuntimeBackend(Backend):
     def _configure_failed(hef: HefFile, exc: Exception) -> UserError:
         if type(exc).__name__ == "HailoRTHEFNotCompatibleWithDevice":  # status 93, pyhailort.py
             return UserError(
-                f"stage {hef.stages[0]}: this device cannot run {hef.path.name} ({_first_line(exc)}): a "
+                f"stage {hef.stages[0]}: this device cannot run {hef.path.name} ({first_line(exc)}): a "
                 "Hailo-8 runs hailo8, hailo8r and hailo8l HEFs, a Hailo-8L only hailo8l ones, a Hailo-10H "
                 "only hailo10h ones (HailoRT device_internal.cpp is_hef_compatible); recompile with the "
                 "--hw-arch of this device (`hailortcli fw-control identify` names it)"
             )
         return UserError(
-            f"stage {hef.stages[0]}: HailoRT cannot configure {hef.path.name} ({_first_line(exc)}; the "
+            f"stage {hef.stages[0]}: HailoRT cannot configure {hef.path.name} ({first_line(exc)}; the "
             f"reason is in hailort.log)"
         )
 
@@ -397,7 +348,7 @@ class HailoRuntimeBackend(Backend):
             except Exception as exc:
                 raise UserError(
                     f"stage {name}: HailoRT refuses a pipeline over network {pipe.network} "
-                    f"({_first_line(exc)}; the reason is in hailort.log)"
+                    f"({first_line(exc)}; the reason is in hailort.log)"
                 ) from None
 
     def _configure_infer_model(self, hef: HefFile) -> None:
@@ -433,7 +384,7 @@ class HailoRuntimeBackend(Backend):
         except Exception as exc:
             raise UserError(
                 f"stage {pipe.hef.stages[0]}: HailoRT cannot activate {pipe.group_name} "
-                f"({_first_line(exc)}; the reason is in hailort.log)"
+                f"({first_line(exc)}; the reason is in hailort.log)"
             ) from None
         self._activation = activation
         self.activations += 1
@@ -449,13 +400,13 @@ class HailoRuntimeBackend(Backend):
     def _to_device(self, info, tiles: np.ndarray) -> np.ndarray:
         if self.io_format == "float32":
             return np.ascontiguousarray(tiles, dtype=np.float32)
-        scale, zero_point = _one_scale(info)
+        scale, zero_point = one_scale(info)
         return quantize(tiles, scale, zero_point, self._device_dtype(info))
 
     def _from_device(self, info, buffer: np.ndarray) -> np.ndarray:
         if self.io_format == "float32":
             return np.asarray(buffer, np.float32)
-        return dequantize(buffer, *_one_scale(info))
+        return dequantize(buffer, *one_scale(info))
 
     def _infer(self, pipe: _StagePipeline, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One batch through the device: the vstream pipeline, or InferModel bindings (one per frame)."""
@@ -498,7 +449,7 @@ class HailoRuntimeBackend(Backend):
                 result = self._infer(pipe, feed)
             except Exception as exc:  # HailoRTException (timeouts included): no fallback, name the stage
                 raise UserError(
-                    f"stage {stage.name}: the device run failed ({_first_line(exc)}); timeout was {self.timeout_ms} ms"
+                    f"stage {stage.name}: the device run failed ({first_line(exc)}); timeout was {self.timeout_ms} ms"
                 ) from None
             for k, info in enumerate(pipe.output_infos):
                 outputs[k].append(self._from_device(info, result[info.name]))

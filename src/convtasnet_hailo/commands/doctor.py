@@ -48,7 +48,7 @@ def _import_check(
 
 def _hailort_api(module) -> str:
     """HailoRT's version and the API hailo_runtime uses with it (5.x: InferModel only, Hailo-10H)."""
-    from ..backends.hailo_runtime import INFER_MODEL, runtime_api
+    from ..backends.hailort_api import INFER_MODEL, runtime_api
 
     version, api = runtime_api(module)
     if api == INFER_MODEL:

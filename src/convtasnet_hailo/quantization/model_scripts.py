@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..files import write_text_atomically
 from ..hailo import quant_scheme as qs
-from ..hailo.emulation import Precision, layer_name
+from ..hailo.emulation import Precision
+from ..hailo.integer_ops import layer_name
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 

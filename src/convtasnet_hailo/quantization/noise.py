@@ -44,16 +44,13 @@ from ..hailo.emulation import (
     Calibrated,
     Emulation,
     Precision,
-    QValue,
     build_emulation,
     calibrated,
-    emulate_op,
-    float_op,
-    layer_name,
     rescheme,
     run_emulated,
     value_bits,
 )
+from ..hailo.integer_ops import QValue, emulate_op, float_op, layer_name
 from ..metrics.separation import score_separation, si_snr
 from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource

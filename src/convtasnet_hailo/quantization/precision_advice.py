@@ -19,15 +19,8 @@ import dataclasses
 import logging
 
 from ..hailo import quant_scheme as qs
-from ..hailo.emulation import (
-    Calibrated,
-    Precision,
-    build_emulation,
-    feasibility,
-    fused_activations,
-    layer_name,
-    value_bits,
-)
+from ..hailo.emulation import Calibrated, Precision, build_emulation, feasibility, fused_activations, value_bits
+from ..hailo.integer_ops import layer_name
 from ..plan.builder import StagePlan
 from ..plan.cost_model import DeviceModel, predict
 
