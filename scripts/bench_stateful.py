@@ -46,7 +46,7 @@ def matmul_rate(size: int = 256, seconds: float = 1.0) -> float:
 def per_hop_executor(model, hop: int, folder: Path):
     """The per-hop plan on onnxruntime (one thread), as ``Run.streamer`` builds it for that backend."""
     from convtasnet_hailo.export.exporter import export_plan
-    from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
+    from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan
     from convtasnet_hailo.runtime.engine import open_backend_named
     from convtasnet_hailo.runtime.stream_executor import StreamingExecutor
 

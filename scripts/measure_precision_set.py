@@ -18,7 +18,7 @@ from pathlib import Path
 from convtasnet_hailo.hailo.emulation import Precision, build_emulation, calibrated
 from convtasnet_hailo.hailo.noise_folder import noise_dir_files, read_noise_precision, read_noise_scheme
 from convtasnet_hailo.model.checkpoint import load_model
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan import build_plan
 from convtasnet_hailo.plan.cost_model import DeviceModel
 from convtasnet_hailo.plan.options import PlanOptions, PlanPath
 from convtasnet_hailo.quantization.datasets import load_set, recordings

@@ -20,7 +20,7 @@ from convtasnet_hailo.model.config import (
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.parity.compare import diff_tensor
 from convtasnet_hailo.parity.runner import edge_frame_counts, probe_waveform, samples_for_frames
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, is_contract_tensor
+from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan, is_contract_tensor
 from convtasnet_hailo.plan.reference_trace import trace_reference
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import TINY

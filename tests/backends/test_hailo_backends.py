@@ -12,7 +12,7 @@ from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.hailo.layout import nchw_to_nhwc, nhwc_to_nchw
 from convtasnet_hailo.parity.compare import diff_tensor
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan import build_plan
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import speech_like
 from tests.doubles import runtime as runtime_double

@@ -13,7 +13,7 @@ from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.cli import main
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.parity.compare import diff_tensor
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan import build_plan
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import compile_with_sdk_double, speech_like
 from tests.doubles import runtime as runtime_double

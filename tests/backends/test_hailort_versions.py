@@ -16,7 +16,7 @@ from convtasnet_hailo.model.checkpoint import save_model
 from convtasnet_hailo.model.config import ConvTasNetConfig
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.parity.compare import diff_tensor
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan import build_plan
 from convtasnet_hailo.plan.packing import HAILORT_5
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import compile_with_sdk_double, speech_like

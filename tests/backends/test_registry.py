@@ -18,7 +18,7 @@ def test_torch_proxy_is_registered_once_loaded():
 def test_the_base_class_prepares_once_per_plan_and_tile_width():
     from convtasnet_hailo.backends.base import Backend
     from convtasnet_hailo.model.random_init import random_model
-    from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+    from convtasnet_hailo.plan import PlanOptions, build_plan
     from tests.conftest import TINY
 
     class Counting(Backend):

@@ -26,7 +26,7 @@ from convtasnet_hailo.model.checkpoint import save_model
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import TINY
 from convtasnet_hailo.parity.compare import diff_tensor
-from convtasnet_hailo.plan.builder import build_plan
+from convtasnet_hailo.plan import build_plan
 from convtasnet_hailo.plan.onnx_names import port_original_names
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import assert_within_contract, compile_with_sdk_double, speech_like

@@ -5,7 +5,7 @@ from convtasnet_hailo.dfc.model_script import ScriptVariant
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import FULL_SIZE_8K
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanPath, build_plan
+from convtasnet_hailo.plan import PlanPath, build_plan
 
 
 def test_default_profiles_load():

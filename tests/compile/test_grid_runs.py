@@ -166,7 +166,7 @@ def test_runtime_runs_from_the_covering_manifest(tmp_path, monkeypatch):
     from convtasnet_hailo.backends.registry import load_backend
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.model.source import RANDOM_PRESETS
-    from convtasnet_hailo.plan.builder import PlanPath, build_plan
+    from convtasnet_hailo.plan import PlanPath, build_plan
     from convtasnet_hailo.runtime.executor import StitchedExecutor
     from tests.doubles import runtime as runtime_double
 

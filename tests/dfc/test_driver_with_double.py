@@ -9,7 +9,7 @@ from convtasnet_hailo.dfc.driver import CompileJob, compile_stage
 from convtasnet_hailo.dfc.worker import run_in_worker
 from convtasnet_hailo.export.exporter import export_plan
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+from convtasnet_hailo.plan import PlanOptions, build_plan
 from tests.conftest import TINY
 from tests.doubles import sdk as sdk_double
 

@@ -139,7 +139,7 @@ def test_noise_lines_with_clipping_and_headroom_load_in_the_double(tmp_path, mon
     from convtasnet_hailo.hailo import quant_scheme as qs
     from convtasnet_hailo.hailo.emulation import Precision
     from convtasnet_hailo.model.random_init import random_model
-    from convtasnet_hailo.plan.builder import build_plan
+    from convtasnet_hailo.plan import build_plan
     from convtasnet_hailo.quantization.model_scripts import stage_script_lines
     from tests.conftest import TINY
 

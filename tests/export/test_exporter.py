@@ -9,7 +9,7 @@ from convtasnet_hailo.export.exporter import export_monolithic, export_plan
 from convtasnet_hailo.export.graph_check import check_export
 from convtasnet_hailo.export.manifest import read_manifest
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+from convtasnet_hailo.plan import PlanOptions, build_plan
 from convtasnet_hailo.runtime.executor import StitchedExecutor
 from tests.conftest import TINY, assert_within_contract
 

@@ -9,7 +9,7 @@ from convtasnet_hailo.export.graph_check import check_model
 from convtasnet_hailo.export.hailo_rules import ALLOWED_OPS, FORBIDDEN_OPS, CheckLimits
 from convtasnet_hailo.export.onnx_graph import stage_to_onnx
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+from convtasnet_hailo.plan import PlanOptions, build_plan
 from tests.conftest import TINY
 
 

@@ -7,7 +7,7 @@ import torch
 from convtasnet_hailo.backends.torch_stage import StageModule
 from convtasnet_hailo.export.onnx_graph import OPSET, stage_to_onnx, with_symbolic_batch
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+from convtasnet_hailo.plan import PlanOptions, build_plan
 from tests.conftest import TINY, assert_within_contract
 
 

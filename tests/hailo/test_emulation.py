@@ -78,7 +78,7 @@ def test_prelu_slopes_beyond_the_data_bits_vanish_and_are_infeasible():
 
 def test_a_stage_in_16_bits_is_closer_to_float_than_in_8(tmp_path):
     from convtasnet_hailo.model.random_init import random_model
-    from convtasnet_hailo.plan.builder import build_plan
+    from convtasnet_hailo.plan import build_plan
     from convtasnet_hailo.quantization.noise import _float_stage
     from tests.conftest import TINY
 
@@ -110,7 +110,7 @@ def test_noise_flags_a_layer_given_a_huge_range(tmp_path):
     from convtasnet_hailo.hailo.emulation import Emulation, calibrate_ranges
     from convtasnet_hailo.hailo.integer_ops import layer_name
     from convtasnet_hailo.model.random_init import random_model
-    from convtasnet_hailo.plan.builder import build_plan
+    from convtasnet_hailo.plan import build_plan
     from convtasnet_hailo.quantization.calibration import make_calibration
     from convtasnet_hailo.quantization.noise import LayerNoiseProbe, _final
     from tests.conftest import TINY, speech_like

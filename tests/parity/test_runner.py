@@ -4,7 +4,7 @@ from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import ModelSource
 from convtasnet_hailo.parity.runner import ParityCase, ParityRun, default_cases, run_parity, summary_columns
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
+from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.runs.run_folder import read_tsv
 from tests.conftest import TINY
 

@@ -4,7 +4,7 @@ import pytest
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import FULL_SIZE_8K
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+from convtasnet_hailo.plan import PlanOptions, build_plan
 from convtasnet_hailo.plan.host_steps import AssembleBlocks
 from convtasnet_hailo.plan.ops import Conv
 from tests.conftest import TINY, assert_within_contract

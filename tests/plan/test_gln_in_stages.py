@@ -10,7 +10,7 @@ from convtasnet_hailo.backends.hailo_quant import HailoQuantBackend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
+from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.host_steps import GlnFold, Normalize, gln_from_tile_moments
 from convtasnet_hailo.plan.ops import TileMean, TileSumSquare
 from convtasnet_hailo.plan.stages import Geometry, InputKind

@@ -101,7 +101,7 @@ def test_plan_out_writes_the_record_and_figure_the_old_options_wrote(tmp_path, c
     """--out DIR: plan.json and plan.png there; --json FILE (deprecated) writes the same record,
     and the PNG beside it."""
     from convtasnet_hailo.model.random_init import random_model
-    from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+    from convtasnet_hailo.plan import PlanOptions, build_plan
     from convtasnet_hailo.plan.cost_model import DeviceModel, predict
     from convtasnet_hailo.plan.facts import PlanFacts
     from convtasnet_hailo.plan.report import summarize_plan

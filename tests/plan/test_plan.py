@@ -3,7 +3,7 @@ import pytest
 
 from convtasnet_hailo.model.config import FULL_SIZE_8K, ConvTasNetConfig, NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
+from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.host_steps import Normalize
 from convtasnet_hailo.plan.ops import Add, Conv, Mul, PRelu, Relu, Sigmoid
 from convtasnet_hailo.plan.stages import Stage

@@ -52,7 +52,7 @@ def test_fewer_tiles_than_the_count_keeps_them_all():
 
 def test_calibration_files_hold_the_sampled_tiles_of_the_real_plan(tmp_path):
     from convtasnet_hailo.model.random_init import random_model
-    from convtasnet_hailo.plan.builder import build_plan
+    from convtasnet_hailo.plan import build_plan
     from tests.conftest import TINY, speech_like
 
     plan = build_plan(random_model(TINY, seed=1))

@@ -10,7 +10,7 @@ import numpy as np
 from convtasnet_hailo.hailo.emulation import Precision
 from convtasnet_hailo.hailo.integer_ops import layer_name
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, build_plan
+from convtasnet_hailo.plan import PlanOptions, build_plan
 from convtasnet_hailo.plan.cost_model import DeviceModel
 from convtasnet_hailo.quantization.precision_advice import (
     advise_precision,

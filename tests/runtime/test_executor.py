@@ -4,7 +4,7 @@ import pytest
 from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
+from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.plan.host_steps import OverlapAdd
 from convtasnet_hailo.plan.stages import Geometry
 from convtasnet_hailo.runtime.executor import StitchedExecutor

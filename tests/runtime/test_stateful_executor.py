@@ -14,7 +14,7 @@ from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.export.stateful import RECORD_NAME, export_stateful
 from convtasnet_hailo.model.config import EncoderActivation, MaskAct, NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
+from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.runtime.separator import reference_separation
 from convtasnet_hailo.runtime.stateful_executor import StatefulExecutor
 from convtasnet_hailo.runtime.stream_executor import StreamingExecutor, stream_file

@@ -12,8 +12,8 @@ from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import MaskAct, NormType
 from convtasnet_hailo.model.random_init import random_model
 from convtasnet_hailo.model.source import RANDOM_PRESETS
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan, build_window_plan
-from convtasnet_hailo.plan.rf_windows import VALID
+from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan, build_window_plan
+from convtasnet_hailo.plan.passes.rf_windows import VALID
 from convtasnet_hailo.runtime.separator import reference_separation
 from convtasnet_hailo.runtime.stream_executor import StreamingExecutor, stream_file
 from convtasnet_hailo.runtime.window_executor import WindowStreamingExecutor

@@ -11,7 +11,7 @@ from convtasnet_hailo.backends.registry import load_backend
 from convtasnet_hailo.errors import UserError
 from convtasnet_hailo.model.config import MaskAct, NormType
 from convtasnet_hailo.model.random_init import random_model
-from convtasnet_hailo.plan.builder import PlanOptions, PlanPath, build_plan
+from convtasnet_hailo.plan import PlanOptions, PlanPath, build_plan
 from convtasnet_hailo.runtime.separator import reference_separation as offline_reference
 from convtasnet_hailo.runtime.stream_executor import StreamingExecutor, stream_whole
 from tests.conftest import TINY, assert_within_contract, speech_like

@@ -30,7 +30,7 @@ from ..backends.base import Backend
 from ..backends.timing import StageTimer
 from ..errors import UserError
 from ..model.source import ModelSource
-from ..plan.builder import PlanOptions, PlanPath, build_plan, float_backend_options
+from ..plan import PlanOptions, PlanPath, build_plan, float_backend_options
 from ..plan.cost_model import DeviceModel, device_predictions, predict
 from ..plan.packing import pack_stages
 from ..plan.report import plan_summary

@@ -14,7 +14,7 @@ from ..guard import check_run_files
 from ..model.source import ModelSource
 from ..plan.options import DEFAULT_TILE_W, PlanOptions, PlanPath
 from ..plan.packing import PackingRequest
-from ..plan.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
+from ..plan.passes.rf_windows import DEFAULT_MAX_WIDTH, hop_samples
 from ..resources import refuse_unless_fits
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _said(verdicts: tuple[Verdict, ...]) -> tuple[Verdict, ...]:
 
 def _export_staged(request: Request) -> ExportResult:
     from ..export.exporter import export_plan
-    from ..plan.builder import build_plan
+    from ..plan import build_plan
 
     source, out, tile_w = request.source, request.out, request.tile_w
     plan = build_plan(source.model, request.layout, request.path)

@@ -63,7 +63,7 @@ def run(request: Request) -> ParityResult:
     from ..guard import check_run_files
     from ..parity.cases import exported_with_internal_tensors, parity_cases
     from ..parity.runner import SUMMARY_FILES, ParityRun, run_parity
-    from ..plan.builder import build_plan
+    from ..plan import build_plan
     from ..runs.run_folder import new_run_dir
     from ..runtime import RunSpec, open_run
     from ..runtime.backend_setup import open_emulation

@@ -15,8 +15,8 @@ from ..model.source import ModelSource
 from ..plan.cost_model import DeviceModel
 from ..plan.options import PlanOptions, PlanPath
 from ..plan.packing import PackingRequest
+from ..plan.passes.rf_windows import DEFAULT_MAX_WIDTH
 from ..plan.report import PlanSummary
-from ..plan.rf_windows import DEFAULT_MAX_WIDTH
 from ..runtime.stream_choice import StreamChoice
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class PlanResult:
 def run(request: Request) -> PlanResult:
     if request.hop_ms is not None:
         return _streaming_choice(request)
-    from ..plan.builder import build_plan
+    from ..plan import build_plan
     from ..plan.report import summarize_plan
 
     json_path, png_path = request.outputs()
@@ -97,7 +97,7 @@ def run(request: Request) -> PlanResult:
 def _streaming_choice(request: Request) -> PlanResult:
     """`plan --hop-ms H`: the streaming candidates for a causal model and the choice."""
     from ..plan.packing import HAILORT_5_ARCHS
-    from ..plan.rf_windows import hop_samples
+    from ..plan.passes.rf_windows import hop_samples
     from ..runtime.stream_choice import check_chosen_streamable, choose_stream_plan
 
     model, device, hop_ms = request.source.model, request.device, request.hop_ms

@@ -22,7 +22,7 @@ from ..export.manifest import Manifest, read_manifest
 from ..files import sha256_file, write_text_atomically
 from ..guard import check_run_files
 from ..model.source import ModelSource
-from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan, refuse_float_only
+from ..plan import PlanOptions, PlanPath, StagePlan, build_plan, refuse_float_only
 from ..plan.options import PlanRecord
 from ..plan.packing import Packing, pack_stages, resolve_mode
 from ..quantization.calibration import make_calibration

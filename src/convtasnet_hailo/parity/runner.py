@@ -15,7 +15,7 @@ import numpy as np
 from ..metrics.separation import si_snr
 from ..model.config import ConvTasNetConfig
 from ..model.source import ModelSource
-from ..plan.builder import PlanPath, StagePlan, is_contract_tensor
+from ..plan import PlanPath, StagePlan, is_contract_tensor
 from ..plan.reference_trace import trace_reference
 from ..runs.run_folder import TsvWriter, write_json
 from ..runtime.engine import stitched_executor

@@ -21,18 +21,17 @@ from ..errors import UserError
 from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
 from ..model.convtasnet import ConvTasNet, TemporalBlock
 from . import names
-from .channel_blocks import split_channel_blocks
-from .fusion import fuse_stages
-from .gln_in_stages import check_options as check_gln_in_stages
-from .gln_in_stages import gln_into_stages
-from .halo_edges import halo_edges_into_stages
 from .host_steps import ActivateMask, AddTensors, Alias, FitLength, Normalize, OverlapAdd, SplitSources
-from .names import is_contract_tensor  # noqa: F401  (part of the plan's interface)
 from .ops import Add, ChannelNorm, Conv, Mul, PRelu, Relu, conv1d_weight
-from .options import DEFAULT_MAX_WIDTH, FLOAT_ONLY_FLAGS, PlanOptions, PlanPath, refuse_float_only  # noqa: F401
-from .rf_windows import check_rf_windows, window_steps
-from .skip_sums_in_stages import skip_sums_into_stages
-from .stage_plan import StagePlan, Step, step_inputs, step_outputs  # noqa: F401  (the plan's interface)
+from .options import DEFAULT_MAX_WIDTH, PlanOptions, PlanPath
+from .passes.channel_blocks import split_channel_blocks
+from .passes.fusion import fuse_stages
+from .passes.gln_in_stages import check_options as check_gln_in_stages
+from .passes.gln_in_stages import gln_into_stages
+from .passes.halo_edges import halo_edges_into_stages
+from .passes.rf_windows import check_rf_windows, window_steps
+from .passes.skip_sums_in_stages import skip_sums_into_stages
+from .stage_plan import StagePlan, Step, step_inputs, step_outputs
 from .stages import Geometry, Stage, StageInput, StageOutput
 
 

@@ -54,7 +54,7 @@ from ..hailo.integer_ops import QValue, emulate_op, float_op, layer_name
 from ..metrics.separation import score_separation, si_snr
 from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
-from ..plan.builder import PlanOptions, PlanPath, StagePlan, build_plan
+from ..plan import PlanOptions, PlanPath, StagePlan, build_plan
 from ..plan.stages import Stage
 from ..runtime.engine import open_backend_named, stitched_executor
 from .datasets import AudioSet

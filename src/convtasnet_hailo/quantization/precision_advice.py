@@ -21,7 +21,7 @@ import logging
 from ..hailo import quant_scheme as qs
 from ..hailo.emulation import Calibrated, Precision, build_emulation, feasibility, fused_activations, value_bits
 from ..hailo.integer_ops import layer_name
-from ..plan.builder import StagePlan
+from ..plan import StagePlan
 from ..plan.cost_model import DeviceModel, predict
 
 log = logging.getLogger(__name__)

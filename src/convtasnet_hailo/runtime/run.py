@@ -88,7 +88,7 @@ def open_run(spec: RunSpec, *, plan: StagePlan | None = None) -> Run:
     if plan is None and spec.model is None:
         spec, plan = exported_spec(spec)
     elif plan is None:
-        from ..plan.builder import build_plan  # builds from the model: torch
+        from ..plan import build_plan  # builds from the model: torch
 
         plan = build_plan(spec.model, spec.options, spec.path, spec.expose_internal)
     elif plan.options != spec.options or plan.path is not spec.path:

@@ -22,7 +22,7 @@ class StitchedSeparator:
         """``plan``: the model's full-chain plan (default: built with the default options);
         ``model`` None: a plan read from an export, run without the model (no torch)."""
         if plan is None:
-            from ..plan.builder import build_plan
+            from ..plan import build_plan
 
             plan = build_plan(model)
         self.model, self.plan, self.config = model, plan, plan.config

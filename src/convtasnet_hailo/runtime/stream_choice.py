@@ -16,7 +16,7 @@ from ..errors import UserError
 from ..plan.cost_model import DeviceModel, stream_prediction
 from ..plan.options import PlanOptions, PlanPath
 from ..plan.packing import ExecutionMode
-from ..plan.rf_windows import DEFAULT_MAX_WIDTH, check_rf_windows
+from ..plan.passes.rf_windows import DEFAULT_MAX_WIDTH, check_rf_windows
 from ..plan.stage_plan import StagePlan
 
 PLAN_KINDS = ("auto", "per-hop", "rf-windows")
@@ -42,7 +42,7 @@ class StreamChoice:
 
 
 def _plans(model, hop_frames: int, layout: PlanOptions, requested: str, max_width: int) -> dict[str, StagePlan]:
-    from ..plan.builder import build_plan, build_window_plan  # from the model: torch
+    from ..plan import build_plan, build_window_plan  # from the model: torch
     from .stream_executor import check_streamable
 
     per_hop = build_plan(model, layout, PlanPath.FULL_CHAIN)

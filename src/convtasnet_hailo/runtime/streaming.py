@@ -11,7 +11,7 @@ from ..model.source import ModelSource
 from ..plan.cost_model import DeviceModel, stream_prediction
 from ..plan.options import DEFAULT_MAX_WIDTH, PlanOptions
 from ..plan.packing import ExecutionMode
-from ..plan.rf_windows import hop_samples
+from ..plan.passes.rf_windows import hop_samples
 from .backend_setup import BackendOptions
 from .run import Run, exported_spec, open_run
 from .spec import RunSpec

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..plan.host_steps import OverlapAdd, StackSources, overlap_add
 from ..plan.names import WAV
-from ..plan.rf_windows import VALID
+from ..plan.passes.rf_windows import VALID
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
 

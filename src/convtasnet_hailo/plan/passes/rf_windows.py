@@ -33,12 +33,12 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import UserError
-from ..model.config import ConvTasNetConfig, MaskAct, NormType
-from .host_steps import ActivateMask, AddTensors, Alias, FitLength, OverlapAdd, SplitSources, StackSources
-from .names import WAV
-from .ops import Add, Conv, Mul, Relu, Sigmoid
-from .stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
+from ...errors import UserError
+from ...model.config import ConvTasNetConfig, MaskAct, NormType
+from ..host_steps import ActivateMask, AddTensors, Alias, FitLength, OverlapAdd, SplitSources, StackSources
+from ..names import WAV
+from ..ops import Add, Conv, Mul, Relu, Sigmoid
+from ..stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
 
 #: The executor-made mask input of a span: 1 for frames inside the stream, 0 before it.
 VALID = "rf_valid"

@@ -10,10 +10,10 @@ partial blocks compiled at width 256 where whole 256-channel ones failed at widt
 
 from __future__ import annotations
 
-from ..errors import UserError
-from .host_steps import AssembleBlocks, SplitChannels
-from .ops import Conv
-from .stages import POINTWISE, ChannelBlock, Stage, StageInput, StageOutput
+from ...errors import UserError
+from ..host_steps import AssembleBlocks, SplitChannels
+from ..ops import Conv
+from ..stages import POINTWISE, ChannelBlock, Stage, StageInput, StageOutput
 
 
 def is_wide_pointwise(op, block_chan: int) -> bool:

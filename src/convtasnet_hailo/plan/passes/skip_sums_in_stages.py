@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .host_steps import AddTensors
-from .names import is_reported_tensor
-from .ops import Add
-from .stages import Stage, StageInput, StageOutput
+from ..host_steps import AddTensors
+from ..names import is_reported_tensor
+from ..ops import Add
+from ..stages import Stage, StageInput, StageOutput
 
 
 def skip_sums_into_stages(steps: Sequence, plan_outputs: Sequence[str], expose_internal: bool) -> list:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from .ops import Concat, TileEdge
-from .stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
+from ..ops import Concat, TileEdge
+from ..stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
 
 
 def halo_edges_into_stages(steps: Sequence) -> list:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-from .host_steps import AddTensors, HostStep
-from .names import is_reported_tensor
-from .ops import Add
-from .stages import POINTWISE, Stage, StageInput, StageOutput
+from ..host_steps import AddTensors, HostStep
+from ..names import is_reported_tensor
+from ..ops import Add
+from ..stages import POINTWISE, Stage, StageInput, StageOutput
 
 #: Joins member names in a fused stage's name (file, node and HEF network names derive from it).
 JOIN = "__"

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import UserError
-from ..model.config import ConvTasNetConfig, NormType
-from .host_steps import GlnFold, Normalize
-from .ops import Add, Mul, TileMean, TileSumSquare
-from .stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
+from ...errors import UserError
+from ...model.config import ConvTasNetConfig, NormType
+from ..host_steps import GlnFold, Normalize
+from ..ops import Add, Mul, TileMean, TileSumSquare
+from ..stages import POINTWISE, InputKind, Stage, StageInput, StageOutput
 
 
 def tile_moment_names(tensor: str) -> tuple[str, str]:
