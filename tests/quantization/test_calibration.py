@@ -64,3 +64,24 @@ def test_calibration_files_hold_the_sampled_tiles_of_the_real_plan(tmp_path):
     again = make_calibration(plan, 16, audio, tmp_path / "again", 6)
     np.testing.assert_array_equal(np.load(again[first]), tiles)
     assert calibration.SEED == 0
+
+
+def test_calibration_audio_below_the_models_rate_is_said_with_both_rates(tmp_path, caplog):
+    """noise and compile read calibration audio the same way (files, folders, LibriMix CSVs); audio
+    recorded below the model's rate is upsampled, and a warning names both rates."""
+    import logging
+
+    import soundfile
+
+    from convtasnet_hailo.compile.orchestrate import calibration_audio
+    from tests.conftest import speech_like
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    soundfile.write(folder / "a.wav", speech_like(0.5, 8000, 1), 8000)
+    soundfile.write(folder / "b.wav", speech_like(0.5, 16000, 2), 16000)
+    with caplog.at_level(logging.WARNING, logger="convtasnet_hailo"):
+        audio = calibration_audio([str(folder)], 16000, n_src=1)
+    assert [len(a) for a in audio] == [8000, 8000]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "1 of 2 recording(s) at 8000 Hz, below the model's 16000 Hz" in warning and "--calib" in warning

@@ -309,7 +309,12 @@ def compile_options() -> argparse.ArgumentParser:
 
     parser = parent_parser(parents=[executor_options_parser()])
     parser.add_argument("--hw-arch", default="hailo8", choices=HW_ARCHS, help="target (default hailo8)")
-    parser.add_argument("--calib", nargs="+", help="audio for calibration tiles (default: the shipped demo mixture)")
+    parser.add_argument(
+        "--calib",
+        nargs="+",
+        help="audio for calibration tiles: files, folders of them or LibriMix metadata CSVs, as noise --calib "
+        "takes (default: the shipped demo mixture)",
+    )
     parser.add_argument("--calib-count", type=positive_int, default=64, help="calibration tiles per input (default 64)")
     parser.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (runs a worker there)")
     parser.add_argument(

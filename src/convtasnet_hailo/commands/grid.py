@@ -69,7 +69,7 @@ def run(request: Request) -> GridResult:
     resume = resume_folder(request.out, request.resume, GRID_MARKER, NAME)
     if resume is not None:
         check_resumable(resume, profile)
-    audio = calibration_audio(options.audio, source.model.config.sample_rate)
+    audio = calibration_audio(options.audio, source.model.config.sample_rate, source.model.config.n_src)
     check_run_files(
         source.given() + [("the --calib input", p) for p in options.audio],
         [resume / GRID_MARKER, resume / GRID_SUMMARY[profile.path]] if resume else [],

@@ -123,16 +123,17 @@ def _exec_mode(dry_run: bool, hailo_python: str | None, executor: ExecutorOption
     return ExecMode.WORKER if jobs > 1 else ExecMode.IN_PROCESS  # the SDK is not known to be thread-safe
 
 
-def calibration_audio(paths: tuple[str, ...] | list[str] | None, rate: int) -> list[np.ndarray]:
-    """The given audio at the model's rate, or the shipped real-speech demo mixture."""
+def calibration_audio(paths: tuple[str, ...] | list[str] | None, rate: int, n_src: int) -> list[np.ndarray]:
+    """The given audio (files, folders of them or LibriMix metadata CSVs, as `noise --calib` takes)
+    at the model's rate, or the shipped real-speech demo mixture."""
     from ..assets import DEMO_MIXTURE
-    from ..audio.io import load_audio
+    from ..quantization.datasets import load_mixtures, recordings
 
     if not paths:
         if rate != 8000:
             raise UserError(f"the shipped calibration audio is 8 kHz and the model {rate} Hz: pass --calib AUDIO...")
         paths = [str(DEMO_MIXTURE)]
-    return [load_audio(p, rate).wav for p in paths]
+    return load_mixtures(recordings(list(paths), n_src, what="--calib"), rate, "--calib")
 
 
 def _stage_map(stages, selected) -> dict[str, str]:
@@ -366,7 +367,7 @@ def _compile_calibration(
     """The calibration files of the plan's stage inputs (in the export's calib/ folder), once the
     inputs and the outputs in ``out_dir`` are checked."""
     audio_paths = request.options.audio
-    audio = calibration_audio(audio_paths, source.model.config.sample_rate)
+    audio = calibration_audio(audio_paths, source.model.config.sample_rate, source.model.config.n_src)
     check_run_files(
         source.given()
         + [("--export-dir", request.export_dir), ("--precision", request.precision_dir)]

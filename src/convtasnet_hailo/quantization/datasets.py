@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ import numpy as np
 from ..errors import UserError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,11 +98,29 @@ def recordings(
     return found
 
 
-def load_set(found: list[Recording], rate: int) -> AudioSet:
+def load_mixtures(found: list[Recording], rate: int, what: str) -> list[np.ndarray]:
+    """The recordings' mixtures, mono at ``rate``. Audio recorded below ``rate`` is upsampled and
+    holds nothing above half its own rate, so ranges calibrated on it miss the model's upper band:
+    said once per set, naming both rates."""
+    from ..audio.io import load_audio
+
+    loaded = [load_audio(r.path, rate) for r in found]
+    low = sorted({a.source_rate for a in loaded if a.source_rate < rate})
+    if low:
+        count = sum(a.source_rate < rate for a in loaded)
+        log.warning(
+            f"{what}: {count} of {len(loaded)} recording(s) at {', '.join(f'{r} Hz' for r in low)}, below the "
+            f"model's {rate} Hz: upsampled, they hold nothing above {low[0] // 2} Hz, so ranges and noise measured "
+            f"on them miss the model's upper band; pass audio recorded at {rate} Hz or more"
+        )
+    return [a.wav for a in loaded]
+
+
+def load_set(found: list[Recording], rate: int, what: str = "audio") -> AudioSet:
     """The recordings loaded mono at ``rate``; sources padded or cut to their mixture's length."""
     from ..audio.io import load_audio
 
-    wavs = [load_audio(r.path, rate).wav for r in found]
+    wavs = load_mixtures(found, rate, what)
     sources = None
     if found and all(r.sources for r in found):
         sources = [

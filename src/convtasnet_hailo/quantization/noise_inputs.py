@@ -60,16 +60,16 @@ def load_noise_inputs(source: ModelSource, spec: NoiseAudio) -> NoiseInputs:
     if spec.sources and (len(spec.audio) != 1 or len(spec.sources) != n_src):
         raise UserError(f"--s1/--s2 are the sources of one --audio file: pass one file and {n_src} source(s)")
     if spec.sources:
-        evaluation = load_set([Recording(Path(spec.audio[0]), tuple(Path(p) for p in spec.sources))], rate)
+        evaluation = load_set([Recording(Path(spec.audio[0]), tuple(Path(p) for p in spec.sources))], rate, "--audio")
     else:
-        evaluation = load_set(recordings(list(spec.audio), n_src, spec.audio_files, what="--audio"), rate)
+        evaluation = load_set(recordings(list(spec.audio), n_src, spec.audio_files, what="--audio"), rate, "--audio")
     heldout = (
         None
         if spec.heldout is None
-        else load_set(recordings(list(spec.heldout), n_src, spec.heldout_files, what="--heldout"), rate)
+        else load_set(recordings(list(spec.heldout), n_src, spec.heldout_files, what="--heldout"), rate, "--heldout")
     )
     calib_specs = list(spec.calib) if spec.calib else _default_calibration(rate)
-    calibration = load_set(recordings(calib_specs, n_src, None, what="--calib"), rate)
+    calibration = load_set(recordings(calib_specs, n_src, None, what="--calib"), rate, "--calib")
     seen = evaluation.digests() | (heldout.digests() if heldout is not None else set())
     kept = calibration.without(seen)
     if len(kept.wavs) < len(calibration.wavs):
