@@ -230,3 +230,18 @@ def test_check_rejects_a_packing_that_breaks_a_limit_and_says_what_to_change(tmp
         == 2
     )
     assert "scheduler dispatches a frame only when every stream" in capsys.readouterr().err
+
+
+def test_plan_names_the_model_and_writes_the_streaming_choice_with_hop_ms(tmp_path, capsys):
+    """`plan` says which model it priced, in its summary and its record; with --hop-ms the streaming
+    choice is written to --out too (it used to be printed only)."""
+    assert main(["plan", "--random-preset", "tiny", "--seed", "4", "--out", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "model: random tiny weights, seed 4"
+    record = json.loads((tmp_path / "p" / "plan.json").read_text())
+    assert record["model_source"] == "random tiny weights, seed 4" and record["model_seed"] == 4
+    argv = ["plan", "--random-preset", "full-8k-causal", "--hop-ms", "16", "--out", str(tmp_path / "s")]
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "s" / "plan.json").read_text())
+    assert record["model_source"].startswith("random full-8k-causal") and record["plan"] and record["candidates"]
+    assert f"wrote {tmp_path / 's' / 'plan.json'}" in capsys.readouterr().out

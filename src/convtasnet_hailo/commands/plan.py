@@ -64,18 +64,24 @@ class PlanResult:
     choice: StreamChoice | None = None
     choice_header: str = ""
     exit_status: int = 0
+    #: Where the model came from (``ModelSource.to_json``), named in the summary and the record.
+    model: dict = dataclasses.field(default_factory=dict)
 
     def lines(self) -> list[str]:
         from ..plan.report import format_table
         from ..runtime.stream_choice import format_choice
 
+        named = f"model: {self.model['model_source']}" if self.model.get("model_source") else None
+        written = [f"wrote {p}" for p in (self.json_path, self.png_path) if p is not None]
         if self.choice is not None:
-            return [self.choice_header, format_choice(self.choice)]
-        assert self.summary is not None
-        return [format_table(self.summary)] + [f"wrote {p}" for p in (self.json_path, self.png_path) if p is not None]
+            body = [self.choice_header, format_choice(self.choice)]
+        else:
+            body = [format_table(self.summary)]
+        return ([named] if named else []) + body + written
 
     def to_json(self) -> dict:
-        return self.choice.to_json() if self.choice is not None else self.summary.to_json()
+        record = self.choice.to_json() if self.choice is not None else self.summary.to_json()
+        return {**self.model, **record}
 
 
 def run(request: Request) -> PlanResult:
@@ -91,7 +97,7 @@ def run(request: Request) -> PlanResult:
     summary = summarize_plan(plan, request.tile_w, packing)
     for problem in summary.limit_violations:  # said, not failed: the report itself succeeds
         log.warning(f"plan: {problem}")
-    return PlanResult(summary, json_path, png_path)
+    return PlanResult(summary, json_path, png_path, model=request.source.to_json())
 
 
 def _streaming_choice(request: Request) -> PlanResult:
@@ -112,20 +118,20 @@ def _streaming_choice(request: Request) -> PlanResult:
         request.packing.hw_arch in HAILORT_5_ARCHS,
     )
     check_chosen_streamable(choice)
+    json_path, _ = request.outputs()
+    check_run_files(request.source.given(), [json_path])
     header = (
         f"streaming plans for hops of {hop} samples ({hop_ms:g} ms) on {device.device} behind a Pi 5 PCIe "
         f"{device.link} x1:"
     )
-    return PlanResult(choice=choice, choice_header=header)
+    return PlanResult(json_path=json_path, choice=choice, choice_header=header, model=request.source.to_json())
 
 
 def write(result: PlanResult) -> None:
-    """plan.json and the figure (nothing for a streaming choice)."""
+    """plan.json and, for a stage plan, the figure (a streaming choice has its record only)."""
     from ..plan.report import plot_plan
 
-    if result.summary is None:
-        return
     if result.json_path is not None:
         write_text_atomically(result.json_path, json.dumps(result.to_json(), indent=1) + "\n")
-    if result.png_path is not None:
+    if result.png_path is not None and result.summary is not None:
         plot_plan(result.png_path, result.summary)
