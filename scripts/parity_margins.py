@@ -28,7 +28,7 @@ LAYOUTS = (
 def run_one(path: str, backend: str, layout: tuple[str, tuple[str, ...]], runs_dir: Path) -> dict:
     label, flags = layout
     root = runs_dir / f"{path}_{backend}_{label.strip('-').replace(' ', '_') or 'default'}"
-    argv = ["parity", path, "--backend", backend, "--runs-dir", str(root), *flags]
+    argv = ["parity", "--random-preset", "full-8k", path, "--backend", backend, "--runs-dir", str(root), *flags]
     started = time.perf_counter()
     code = cli(argv)
     seconds = time.perf_counter() - started

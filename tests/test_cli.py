@@ -1,5 +1,6 @@
 """The command line: exit codes, one-line errors, files written."""
 
+import json
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def test_parity_tiny_model_writes_run_folder(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["parity", "masker", "--backend", "nope"], "unknown backend 'nope'"),
+        (["parity", "--random-preset", "full-8k", "masker", "--backend", "nope"], "unknown backend 'nope'"),
         (["parity", "masker", "--model", "/no/such/model.pth"], "does not exist"),
         (["parity", "full-chain", "--random-preset", "tiny", "--length", "3"], "shorter than one encoder window"),
         (["parity", "full-chain", "--random-preset", "tiny", "--length", "300", "--seconds", "1"], "pass one of them"),
@@ -48,7 +49,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
 
 def test_bad_flag_values_are_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["parity", "masker", "--tile-w", "0"])
+        main(["parity", "--random-preset", "full-8k", "masker", "--tile-w", "0"])
     assert exc.value.code == 2 and "must be >= 1" in capsys.readouterr().err
 
 
@@ -190,3 +191,39 @@ def test_presets_and_backend_table_have_one_definition():
 
     assert tuple(RANDOM_PRESETS) == RANDOM_PRESET_NAMES and RANDOM_PRESETS["tiny"] is TINY is TESTS_TINY
     assert set(BACKEND_NEEDS) == set(BUILTIN_BACKENDS)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan"],
+        ["export", "--out", "{tmp}/e"],
+        ["parity", "masker"],
+        ["noise", "--audio", "{tmp}", "--out", "{tmp}/n"],
+        ["finetune", "--data", "{tmp}", "--out", "{tmp}/f"],
+        ["bench"],
+        ["compile-grid", "decoder", "--dry-run"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_no_command_builds_random_weights_unless_asked(argv, tmp_path, capsys):
+    """Without --model (or an export), a command that would have used seeded random weights exits 2
+    in one line that says how to ask for them (issue 37): random weights never stand in silently."""
+    code = main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "no model given: pass --model CHECKPOINT" in err and "--random-preset NAME" in err
+    assert not (tmp_path / "e").exists() and not list(tmp_path.glob("*/"))
+
+
+@pytest.mark.slow  # the full causal demo model, planned and exported before it streams
+def test_stream_without_a_model_streams_the_shipped_causal_model(tmp_path, capsys):
+    import soundfile
+
+    from convtasnet_hailo.assets import DEMO_CAUSAL_MODEL
+    from tests.conftest import speech_like
+
+    soundfile.write(tmp_path / "in.wav", speech_like(0.5, 8000, 3), 8000)
+    assert main(["stream", str(tmp_path / "in.wav"), "--out", str(tmp_path / "out")]) == 0
+    record = json.loads((tmp_path / "out" / "stream_run.json").read_text())
+    assert record["model_path"] == str(DEMO_CAUSAL_MODEL)

@@ -123,7 +123,7 @@ def test_plan_out_writes_the_record_and_figure_the_old_options_wrote(tmp_path, c
 
 
 def test_plan_report_of_the_full_size_model(tmp_path, capsys):
-    assert main(["plan", "--tile-w", "256", "--json", str(tmp_path / "plan.json")]) == 0
+    assert main(["plan", "--random-preset", "full-8k", "--tile-w", "256", "--json", str(tmp_path / "plan.json")]) == 0
     summary = json.loads((tmp_path / "plan.json").read_text())
     assert summary["stage_invocations_per_utterance"] == summary["stages"] == 51 <= 52
     # scheduled_groups (the default): a network group per stage, two configure windows of 32
@@ -145,10 +145,25 @@ def test_plan_report_of_the_full_size_model(tmp_path, capsys):
     assert (tmp_path / "plan.png").stat().st_size > 10_000
     out = capsys.readouterr().out
     assert "51 stages (51 invocations per utterance)" in out and "execution mode scheduled_groups: 51 network" in out
-    assert main(["plan", "--tile-w", "256", "--hw-arch", "hailo10h", "--json", str(tmp_path / "h10.json")]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                "--random-preset",
+                "full-8k",
+                "--tile-w",
+                "256",
+                "--hw-arch",
+                "hailo10h",
+                "--json",
+                str(tmp_path / "h10.json"),
+            ]
+        )
+        == 0
+    )
     ten = json.loads((tmp_path / "h10.json").read_text())["execution"]
     assert (ten["network_groups_per_device"], ten["configure_windows"]) == (26, 2)
-    assert main(["plan", "--no-fuse", "--json", str(tmp_path / "unfused.json")]) == 0
+    assert main(["plan", "--random-preset", "full-8k", "--no-fuse", "--json", str(tmp_path / "unfused.json")]) == 0
     unfused = json.loads((tmp_path / "unfused.json").read_text())
     assert (
         unfused["stages"] == 77

@@ -61,7 +61,7 @@ def optional_path(text: str | None) -> Path | None:
 
 
 def model_or_random(args: argparse.Namespace):
-    """--model, else seeded random weights of --random-preset and --seed."""
+    """--model, else seeded random weights of --random-preset and --seed (refused when neither)."""
     return _resolve(args, "random", export_dir=None)
 
 
@@ -71,8 +71,9 @@ def trained_model(args: argparse.Namespace):
 
 
 def model_or_export(args: argparse.Namespace):
-    """--model, else the model --export-dir recorded, else seeded random weights."""
-    return _resolve(args, "random", export_dir=args.export_dir)
+    """--model, else the model --export-dir recorded, else seeded random weights of
+    --random-preset, else the shipped causal demo model (`stream`)."""
+    return _resolve(args, "random" if args.random_preset else "causal_demo", export_dir=args.export_dir)
 
 
 def _resolve(args: argparse.Namespace, default: str, export_dir: str | None):
@@ -83,7 +84,7 @@ def _resolve(args: argparse.Namespace, default: str, export_dir: str | None):
             model=args.model,
             export_dir=optional_path(export_dir),
             default=ModelDefault(default),
-            preset=getattr(args, "random_preset", "full-8k"),
+            preset=getattr(args, "random_preset", None),
             seed=getattr(args, "seed", 0),
         )
     )
@@ -137,13 +138,13 @@ def parent_parser(parents: list[argparse.ArgumentParser] = ()) -> argparse.Argum
 def model_or_random_options() -> argparse.ArgumentParser:
     parser = parent_parser()
     parser.add_argument(
-        "--model", help="Asteroid checkpoint (.pth/.bin) or Hugging Face id owner/name; default: seeded random weights"
+        "--model", help="Asteroid checkpoint (.pth/.bin) or Hugging Face id owner/name (or --random-preset)"
     )
     parser.add_argument(
         "--random-preset",
         choices=RANDOM_PRESET_NAMES,
-        default="full-8k",
-        help="size of the random model used without --model (default full-8k)",
+        help="instead of --model: seeded random weights of this size, which separate nothing (structure, parity "
+        "and compile tests)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of random weights and test audio")
     return parser

@@ -87,10 +87,12 @@ def recorded_random_source(config: ConvTasNetConfig, seed: int, description: str
     return ModelSource(random_model(config, seed=seed), description, random_seed=seed)
 
 
-def demo_source() -> ModelSource:
-    """The shipped demo model: audio commands need trained weights."""
-    from ..assets import DEMO_MODEL
+def demo_source(causal: bool = False) -> ModelSource:
+    """The shipped demo model (``causal``: its causal twin, for streaming): audio commands need
+    trained weights."""
+    from ..assets import DEMO_CAUSAL_MODEL, DEMO_MODEL
 
-    if not DEMO_MODEL.is_file():
-        raise UserError(f"the demo model {DEMO_MODEL} is missing from this install; pass --model PATH_OR_ID")
-    return checkpoint_source(str(DEMO_MODEL))
+    path = DEMO_CAUSAL_MODEL if causal else DEMO_MODEL
+    if not path.is_file():
+        raise UserError(f"the demo model {path} is missing from this install; pass --model PATH_OR_ID")
+    return checkpoint_source(str(path))

@@ -17,11 +17,19 @@ from ..model.source import ModelSource, checkpoint_source, demo_source, random_s
 
 
 class ModelDefault(enum.Enum):
-    """What a command takes when given no model: audio commands need trained weights (the shipped
-    demo model); parity, export, grids and noise do not (seeded random weights)."""
+    """What a command takes when given no model: audio commands the shipped demo model (``stream``
+    its causal twin); the others take seeded random weights only when asked (a ``preset``), never
+    in place of a model the user forgot."""
 
     DEMO = "demo"
+    CAUSAL_DEMO = "causal_demo"
     RANDOM = "random"
+
+
+NO_MODEL = (
+    "no model given: pass --model CHECKPOINT (an Asteroid .pth or a hub id); for seeded random weights, which "
+    "separate nothing (structure, parity and compile tests), pass --random-preset NAME"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +41,7 @@ class ModelChoice:
     model: str | None = None
     export_dir: Path | None = None
     default: ModelDefault = ModelDefault.RANDOM
-    preset: str = "full-8k"
+    preset: str | None = None
     seed: int = 0
     weights: bool = False
 
@@ -49,6 +57,10 @@ def resolve(choice: ModelChoice) -> ModelSource:
         return _from_export(recorded, Path(choice.export_dir), choice.weights)
     if choice.default is ModelDefault.DEMO:
         return demo_source()
+    if choice.default is ModelDefault.CAUSAL_DEMO:
+        return demo_source(causal=True)
+    if choice.preset is None:
+        raise UserError(NO_MODEL)
     return random_source(choice.preset, choice.seed)
 
 
