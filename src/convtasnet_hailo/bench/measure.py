@@ -256,7 +256,7 @@ def bench_long_separation(source: ModelSource, seconds: float, tile_w: int) -> d
 
 
 def _long_separation(source: ModelSource, seconds: float, tile_w: int) -> dict:
-    from ..runtime.engine import separate_in_segments
+    from ..runtime.separator import separate_segmented
     from ..separation.segments import SegmentPolicy
 
     rate = source.model.config.sample_rate
@@ -270,7 +270,7 @@ def _long_separation(source: ModelSource, seconds: float, tile_w: int) -> dict:
             if segment is None:
                 separator(wav)
             else:
-                separate_in_segments(separator, wav, int(segment * rate), int(policy.overlap_seconds * rate))
+                separate_segmented(separator, wav, int(segment * rate), int(policy.overlap_seconds * rate))
             wall = time.perf_counter() - started
     return {
         "seconds_of_audio": seconds,

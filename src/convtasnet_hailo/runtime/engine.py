@@ -36,11 +36,3 @@ def host_clock():
     from .executor import HostClock
 
     return HostClock()
-
-
-def separate_in_segments(separate, wav, segment: int, overlap: int):
-    """``separate`` ((T,) -> (n_src, T)) over overlapping segments of ``segment`` samples joined by
-    ``overlap``-sample crossfades, as `separate` segments long inputs. Shape (T,) -> (n_src, T)."""
-    from .separator import separate_segmented
-
-    return separate_segmented(separate, wav, segment, overlap)
