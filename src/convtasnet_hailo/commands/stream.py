@@ -23,7 +23,7 @@ from ..plan.options import DEFAULT_MAX_WIDTH, PlanOptions
 from ..resources import refuse_unless_fits
 from ..runs.run_folder import check_out_folder, make_out_folder, write_json
 from ..runtime.backend_setup import BackendOptions
-from ..runtime.stream_choice import StreamChoice
+from ..runtime.stream_choice import STATEFUL, StreamChoice
 from ..runtime.streaming import StreamSpec, open_stream
 from ..stream.live import sounddevice_module, stream_live
 from ..stream.realtime import (
@@ -189,8 +189,10 @@ def _summary(report: StreamReport) -> list[str]:
             else "no offline model to compare with (run from an export without its checkpoint: pass --model to compare)"
         )
     )
+    lines.append(f"stream: plan {report.choice.kind}, chosen by {report.choice.basis.value}")
     lines.append(
-        f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1: "
+        f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1 "
+        f"({report.choice.device_kind} plan): "
         f"{prediction['device_ms_per_hop']:.2f} ms device time per hop ({prediction['calls_per_hop']} calls, "
         f"{prediction['boundary_bytes_per_hop']:.0f} bytes across the link), end-to-end latency "
         f"{prediction['end_to_end_latency_ms']:.1f} ms"
@@ -275,9 +277,10 @@ def _stream(request: Request, wav: np.ndarray | None) -> _Streamed:
     )
     run, executor, choice = open_stream(spec)
     with run:
+        calls = "one onnxruntime call" if choice.kind == STATEFUL else f"{len(choice.plan.stages)} device calls"
         log.info(
             f"stream: hops of {executor.hop} samples ({request.hop_ms:g} ms), plan {choice.kind} "
-            f"({len(executor.plan.stages)} device calls per hop), backend {request.backend.name}; {choice.reason}"
+            f"({calls} per hop), backend {request.backend.name}; {choice.reason}"
         )
         live = None
         if wav is None:
@@ -297,7 +300,7 @@ def _stream(request: Request, wav: np.ndarray | None) -> _Streamed:
             "the checkpoint's weights); nothing written"
         )
     latency = measure_latency(executor, per_hop, request.source.config.sample_rate)
-    return _Streamed(wav, streamed, per_hop, latency, choice, executor.plan.options.to_json(), live)
+    return _Streamed(wav, streamed, per_hop, latency, choice, choice.plan.options.to_json(), live)
 
 
 def _write_wavs(request: Request, streamed: _Streamed) -> Written:
