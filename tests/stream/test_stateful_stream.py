@@ -61,6 +61,7 @@ def test_the_stateful_plan_equals_the_offline_model_on_every_sample(tmp_path, co
     assert latency["stage_calls_per_hop"] == pytest.approx(1.0, abs=0.01)  # one graph call per hop (and the flush)
     assert latency["host_ms_per_hop"]["p50"] == pytest.approx(latency["per_hop_compute_ms"]["p50"])  # all host
     assert record["device_prediction"]["device_ms_per_hop"] > 0  # the chip's plan still priced
+    assert record["stateful_macs_per_hop"] > 0 and record["stateful_gmac_per_s_at_p50"] > 0
     assert (tmp_path / "out" / "onnx" / "stateful" / "stateful.json").is_file()  # exported into the run folder
 
 
@@ -69,6 +70,7 @@ def test_a_requested_device_plan_still_runs_on_a_cpu_backend(tmp_path):
     assert status == 0
     _exact(record)
     assert record["stream_plan"]["plan"] == "per_hop" and record["stream_plan"]["chosen_by"] == "requested"
+    assert record["stateful_macs_per_hop"] is None and record["stateful_gmac_per_s_at_p50"] is None
 
 
 def test_export_stateful_carries_the_record_and_stream_reads_it_from_the_export(tmp_path):
