@@ -138,3 +138,9 @@ def test_auto_chooses_by_backend(backend):
     assert fallback.kind == device.kind and missing in fallback.reason
     with pytest.raises(UserError, match=missing):
         for_backend(device, "stateful", "onnxruntime", missing)
+
+
+def test_plan_refuses_the_stateful_plan_it_cannot_price(tmp_path, capsys):
+    assert main(["plan", "--model", _checkpoint(tmp_path), "--hop-ms", "8", "--plan", "stateful"]) == 2
+    err = capsys.readouterr().err
+    assert "stream --plan stateful" in err and len(err.strip().splitlines()) == 1

@@ -95,11 +95,15 @@ def choose_stream_plan(
     max_width: int = DEFAULT_MAX_WIDTH,
     hailort_5: bool = False,
 ) -> StreamChoice:
-    """The cheapest streaming plan for hops of ``hop`` samples that fits the device (``requested``
-    stateful: the device's cheapest, as ``for_backend`` reads it)."""
+    """The cheapest streaming plan for hops of ``hop`` samples that fits the device (a device
+    plan: the stateful graph is chosen by ``for_backend``)."""
     if requested not in PLAN_KINDS:
         raise UserError(f"--plan {requested!r}: choose {', '.join(PLAN_KINDS)}")
-    requested = "auto" if requested == STATEFUL else requested
+    if requested == STATEFUL:
+        raise UserError(
+            "--plan stateful: the cost model prices the device's plans (per-hop, rf-windows); the stateful "
+            "graph runs on a CPU: `stream --plan stateful`"
+        )
     return choose_among(_plans(model, hop // model.config.stride, layout, requested, max_width), hop, device, hailort_5)
 
 
@@ -109,7 +113,7 @@ def exported_stream_plan(plan: StagePlan, tile_w: int, hop: int, requested: str)
     kind = "rf_windows" if plan.rf_window else "per_hop"
     frames = hop // plan.config.stride
     made_for = plan.options.rf_hop_frames if plan.rf_window else None
-    if requested not in ("auto", STATEFUL, kind.replace("_", "-")):
+    if requested not in ("auto", kind.replace("_", "-")):
         raise UserError(
             f"--plan {requested}: the export holds the {kind.replace('_', '-')} plan; drop --plan or re-export"
         )

@@ -95,11 +95,13 @@ def _carried(spec: StreamSpec, hop: int):
 
 
 def _device_choice(spec: StreamSpec, hop: int) -> StreamChoice:
-    """The device's plan for the hop, priced by the cost model (an export's own plan without a checkpoint)."""
+    """The device's plan for the hop, priced by the cost model (an export's own plan without a
+    checkpoint); with ``--plan stateful``, the one ``auto`` would choose for the chip."""
+    requested = "auto" if spec.plan_kind == STATEFUL else spec.plan_kind
     if spec.source.model is None:  # an export without its checkpoint: its own plan
         exported, plan = exported_spec(RunSpec(source=spec.source, backend=spec.backend))
-        return choose_among(exported_stream_plan(plan, exported.tile_w, hop, spec.plan_kind), hop, spec.device)
-    return choose_stream_plan(spec.source.model, hop, spec.device, spec.options, spec.plan_kind, spec.max_width)
+        return choose_among(exported_stream_plan(plan, exported.tile_w, hop, requested), hop, spec.device)
+    return choose_stream_plan(spec.source.model, hop, spec.device, spec.options, requested, spec.max_width)
 
 
 def _open_stateful(spec: StreamSpec, hop: int, carried) -> tuple[StatefulRun, StatefulStream]:
