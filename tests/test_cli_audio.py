@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from convtasnet_hailo.assets import DEMO_MIXTURE
 from convtasnet_hailo.cli import main
 from tests.conftest import speech_like, write_librimix_tree
 
@@ -223,10 +224,13 @@ def test_demo_separates_the_shipped_real_mixture_and_denoises_the_noisy_recordin
     streamed = json.loads((streaming / "stream_run.json").read_text())
     assert streamed["parity_vs_offline"]["all_close"] and streamed["latency"]["hop_ms"] == 16
     assert streamed["model_config"]["causal"] and "si_snri_db" in streamed
+    assert streamed["parity_vs_offline"]["samples_compared"] == sf.info(DEMO_MIXTURE).frames  # every sample
+    assert streamed["stream_plan"]["plan"] == "stateful" and streamed["stream_plan"]["chosen_by"] == "cpu_backend"
+    assert streamed["device_prediction"]["device_ms_per_hop"] > 0  # the chip's plan, predicted beside it
     printed = capsys.readouterr()
     out, said = printed.out, printed.out + printed.err  # the summaries; with the progress
     assert "SI-SNRi" in out and "PESQ" in out and "102" in said  # the import's SNR against the graph
-    assert "demo 3/3" in printed.err and "algorithmic latency 17.0 ms" in out
+    assert "demo 3/3" in printed.err and "algorithmic latency 17.0 ms" in out and "predicted hailo8l" in out
 
 
 def test_enhance_writes_one_file_per_input_and_refuses_separation_models(tmp_path, tiny_checkpoint, capsys):

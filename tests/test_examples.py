@@ -37,7 +37,7 @@ def _with_path(folder: Path, **env: str) -> dict:
 
 
 def test_every_example_is_tested():
-    tested = {"separate_file.py", "stream_microphone.py", "run_on_hailo.py", "evaluate_librimix.py"}
+    tested = {"separate_file.py", "stream_file.py", "stream_microphone.py", "run_on_hailo.py", "evaluate_librimix.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -47,6 +47,16 @@ def test_separate_file(tmp_path, tiny_checkpoint):
     result = _run("separate_file.py", mixture, tmp_path / "out", "--model", tiny_checkpoint)
     assert [Path(line).name for line in result.stdout.split()] == ["separated_s1.wav", "separated_s2.wav"]
     assert soundfile.info(tmp_path / "out" / "separated_s1.wav").frames == 4800
+
+
+def test_stream_file_prints_the_real_time_factor(tmp_path):
+    checkpoint = tmp_path / "causal.pth"
+    save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2), checkpoint)
+    mixture = tmp_path / "mix.wav"
+    soundfile.write(mixture, speech_like(0.61, 8000, 3), 8000, subtype="FLOAT")
+    result = _run("stream_file.py", mixture, tmp_path / "out", "--model", checkpoint, "--hop-ms", "8")
+    assert "RTF " in result.stdout and "in 76 hops of 8 ms" in result.stdout
+    assert soundfile.info(tmp_path / "out" / "stream_s2.wav").frames == 4880  # every sample back, the partial hop too
 
 
 def test_stream_microphone_on_the_sound_card_double(tmp_path):

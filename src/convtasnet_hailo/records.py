@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
 from .guard import regular_file
+
+#: A sha256 digest as records write it: 64 lower-case hex digits.
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class RecordError(ValueError):

@@ -39,7 +39,7 @@ def _offline_check(model_path, out, stem="live"):
     return written
 
 
-@pytest.mark.parametrize("plan", ["rf-windows", "per-hop"])
+@pytest.mark.parametrize("plan", ["rf-windows", "per-hop", "stateful"])
 def test_the_live_loop_equals_the_offline_model_and_counts_what_the_card_reports(
     live_setup, tmp_path, monkeypatch, plan
 ):
@@ -88,6 +88,7 @@ def test_ctrl_c_leaves_whole_wavs(live_setup, tmp_path, monkeypatch):
     assert main(["stream", "--live", "5", "--model", str(model_path), "--hop-ms", "8", "--out", str(out)]) == 130
     record = json.loads((out / "stream_run.json").read_text())
     assert record["live"]["interrupted"] is True and record["latency"]["hops"] >= 1
+    assert record["stream_plan"]["plan"] == "stateful"  # auto on a CPU backend
     _offline_check(model_path, out)  # readable, complete, and equal to the offline model
 
 

@@ -131,6 +131,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             limits=_check_limits(args),
             packing=_packing_request(args),
             rf_hop_ms=args.rf_windows,
+            stateful_hop_ms=args.stateful,
         ),
     )
 
@@ -153,6 +154,14 @@ def add_export(sub, shared: Shared) -> None:
         metavar="HOP_MS",
         help="causal cLN models: the streaming plan of receptive-field spans for hops of HOP_MS "
         "(what `stream --plan rf-windows --hop-ms HOP_MS` runs; the tile width is the window)",
+    )
+    export.add_argument(
+        "--stateful",
+        type=positive_float,
+        metavar="HOP_MS",
+        help="causal cLN/cgLN models: also the stateful streaming graph for hops of HOP_MS (one ONNX, "
+        "the caches as inputs and outputs, its record in manifest.json; what `stream --plan stateful "
+        "--hop-ms HOP_MS` runs on a CPU); the stages run at that hop",
     )
     export.set_defaults(func=cmd_export)
 

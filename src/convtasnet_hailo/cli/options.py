@@ -376,7 +376,7 @@ def packing_options() -> argparse.ArgumentParser:
     return parser
 
 
-STREAM_PLANS = ("auto", "per-hop", "rf-windows")  # mirrors stream.choice.PLAN_KINDS (no torch for --help)
+STREAM_PLANS = ("auto", "per-hop", "rf-windows", "stateful")  # mirrors runtime.stream_choice.PLAN_KINDS
 
 
 def stream_plan_options(parser: argparse.ArgumentParser) -> None:
@@ -386,7 +386,9 @@ def stream_plan_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="streaming plan: per-hop (a call per stage, the host keeps each conv's past), rf-windows "
         "(causal cLN models: one call per receptive-field span, context recomputed on the "
-        "device), or auto (default: the cheapest by the device cost model)",
+        "device), stateful (CPU backends: one onnxruntime call per hop, the history as tensors; "
+        "`export --stateful`), or auto (default: stateful on the CPU backends torch_proxy and "
+        "onnxruntime where the model or export has it, else the cheapest by the device cost model)",
     )
     parser.add_argument(
         "--max-width", type=positive_int, default=512, help="widest window a span may take, in frames (default 512)"

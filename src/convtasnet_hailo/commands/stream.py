@@ -23,7 +23,7 @@ from ..plan.options import DEFAULT_MAX_WIDTH, PlanOptions
 from ..resources import refuse_unless_fits
 from ..runs.run_folder import check_out_folder, make_out_folder, write_json
 from ..runtime.backend_setup import BackendOptions
-from ..runtime.stream_choice import StreamChoice
+from ..runtime.stream_choice import STATEFUL, StreamChoice
 from ..runtime.streaming import StreamSpec, open_stream
 from ..stream.live import sounddevice_module, stream_live
 from ..stream.realtime import (
@@ -128,6 +128,13 @@ class StreamReport:
     written: Written
     per_hop_ms: tuple[float, ...]
     can_plot: bool
+    macs_per_hop: int | None = None  # the stateful graph's (None for a device plan: its prediction has them)
+
+    @property
+    def gmac_per_s(self) -> float | None:
+        """The stateful graph's multiply-accumulates per second of host time at the p50 hop."""
+        p50 = self.latency.per_hop_compute_ms.p50
+        return None if self.macs_per_hop is None or p50 <= 0 else self.macs_per_hop / p50 / 1e6
 
     @property
     def exit_status(self) -> int:
@@ -144,6 +151,8 @@ class StreamReport:
             "backend": self.backend,
             "plan": self.plan,
             "stream_plan": self.choice.to_json(),
+            "stateful_macs_per_hop": self.macs_per_hop,
+            "stateful_gmac_per_s_at_p50": self.gmac_per_s,
             "latency": self.latency.to_json(),
             "parity_vs_offline": None if self.parity is None else self.parity.to_json(),
             "device_prediction": self.choice.prediction,
@@ -190,7 +199,16 @@ def _summary(report: StreamReport) -> list[str]:
         )
     )
     lines.append(
-        f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1: "
+        f"stream: plan {report.choice.kind}, chosen by {report.choice.basis.value}"
+        + (
+            f" ({report.macs_per_hop:,} MACs per hop: {report.gmac_per_s:.2f} GMAC/s at the p50 hop)"
+            if report.gmac_per_s is not None
+            else ""
+        )
+    )
+    lines.append(
+        f"stream: predicted {prediction['device']} behind a Pi 5 PCIe {prediction['link']} x1 "
+        f"({report.choice.device_kind} plan): "
         f"{prediction['device_ms_per_hop']:.2f} ms device time per hop ({prediction['calls_per_hop']} calls, "
         f"{prediction['boundary_bytes_per_hop']:.0f} bytes across the link), end-to-end latency "
         f"{prediction['end_to_end_latency_ms']:.1f} ms"
@@ -258,6 +276,7 @@ class _Streamed:
     choice: StreamChoice
     plan: dict
     live: LiveRecord | None
+    macs_per_hop: int | None
 
 
 def _stream(request: Request, wav: np.ndarray | None) -> _Streamed:
@@ -275,9 +294,10 @@ def _stream(request: Request, wav: np.ndarray | None) -> _Streamed:
     )
     run, executor, choice = open_stream(spec)
     with run:
+        calls = "one onnxruntime call" if choice.kind == STATEFUL else f"{len(choice.plan.stages)} device calls"
         log.info(
             f"stream: hops of {executor.hop} samples ({request.hop_ms:g} ms), plan {choice.kind} "
-            f"({len(executor.plan.stages)} device calls per hop), backend {request.backend.name}; {choice.reason}"
+            f"({calls} per hop), backend {request.backend.name}; {choice.reason}"
         )
         live = None
         if wav is None:
@@ -297,7 +317,8 @@ def _stream(request: Request, wav: np.ndarray | None) -> _Streamed:
             "the checkpoint's weights); nothing written"
         )
     latency = measure_latency(executor, per_hop, request.source.config.sample_rate)
-    return _Streamed(wav, streamed, per_hop, latency, choice, executor.plan.options.to_json(), live)
+    macs = executor.record.macs_per_hop if choice.kind == STATEFUL else None
+    return _Streamed(wav, streamed, per_hop, latency, choice, choice.plan.options.to_json(), live, macs)
 
 
 def _write_wavs(request: Request, streamed: _Streamed) -> Written:
@@ -370,6 +391,7 @@ def run(request: Request) -> StreamReport:
         written=written,
         per_hop_ms=tuple(1e3 * s for s in streamed.per_hop),
         can_plot=_can_plot(),
+        macs_per_hop=streamed.macs_per_hop,
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,12 @@ from ..files import sha256_file, write_text_atomically
 from ..guard import regular_file
 from ..plan.options import PlanRecord
 from ..plan.packing import Packing
-from ..records import RecordError, field, inside, items, read_json
+from ..records import SHA256_HEX, RecordError, field, inside, items, read_json
+from .stateful import StatefulRecord
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "convtasnet-hailo/manifest"
 MANIFEST_VERSION = 1
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -66,6 +65,8 @@ class Manifest:
     packing: Packing | None = None  # the stages' HEFs and network groups (None: exports before packing)
     #: the plan for the device side (``plan.serialize``): {"file", "sha256", "arrays", "arrays_sha256"}
     device_plan: dict[str, str] | None = None
+    #: the stateful streaming graph written beside the stages (``export --stateful``), or None
+    stateful: StatefulRecord | None = None
 
     @property
     def tile_w(self) -> int:
@@ -88,6 +89,7 @@ class Manifest:
             "host_steps": list(self.host_steps),
             **({"packing": self.packing.to_json()} if self.packing is not None else {}),
             **({"device_plan": self.device_plan} if self.device_plan is not None else {}),
+            **({"stateful": self.stateful.to_json()} if self.stateful is not None else {}),
         }
 
     def write(self, directory: Path) -> Path:
@@ -164,7 +166,14 @@ def _manifest(data: Any, directory: Path) -> Manifest:
         field(data, "created_by", str, "the manifest", ""),
         packing,
         device_plan,
+        _stateful(data),
     )
+
+
+def _stateful(data: Any) -> StatefulRecord | None:
+    """The stateful graph's record the manifest carries (None: exported without ``--stateful``)."""
+    record = field(data, "stateful", (dict, type(None)), "the manifest", None)
+    return None if record is None else StatefulRecord.from_json(record)
 
 
 def read_manifest(directory: Path) -> Manifest:

@@ -24,8 +24,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig, NormType
-from ..records import RecordError, field, inside, items, read_json
-from .manifest import SHA256_HEX
+from ..records import SHA256_HEX, RecordError, field, inside, items, read_json
 
 #: The record's format name and version (``StatefulRecord.to_json``).
 RECORD_FORMAT = "convtasnet-hailo stateful graph"
@@ -407,6 +406,7 @@ def initial_caches(layout: tuple[CacheSpec, ...]) -> list:
 def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
     """Writes ``model``'s stateful graph for hops of ``hop`` samples to ``out_dir`` (one ONNX file,
     static shapes, the exporter's opset) and its record beside it (``stateful.json``); returns the record."""
+    import hashlib
     import io
     import warnings
 
@@ -414,7 +414,6 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
     import torch
 
     from ..files import write_bytes_atomically, write_text_atomically
-    from .manifest import sha256_bytes
     from .onnx_graph import OPSET
 
     config = model.config
@@ -440,11 +439,11 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
     data = onnx.load_from_string(buffer.getvalue()).SerializeToString(deterministic=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    file = f"convtasnet_stateful_hop{hop}.onnx"
+    file = stateful_file_name(hop)
     write_bytes_atomically(out_dir / file, data)
     record = StatefulRecord(
         file,
-        sha256_bytes(data),
+        hashlib.sha256(data).hexdigest(),
         hop,
         config.sample_rate,
         config.n_src,
@@ -455,6 +454,11 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
     )
     write_text_atomically(out_dir / RECORD_NAME, json.dumps(record.to_json(), indent=1) + "\n")
     return record
+
+
+def stateful_file_name(hop: int) -> str:
+    """The graph's file name for hops of ``hop`` samples."""
+    return f"convtasnet_stateful_hop{hop}.onnx"
 
 
 def read_stateful(directory: str | Path) -> tuple[Path, StatefulRecord]:

@@ -7,6 +7,7 @@ executor's (``push`` / ``finish`` / ``delay`` / ``hop``), so ``stream_file`` dri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ..export.stateful import (
     initial_caches,
     read_stateful,
 )
+from ..model.config import ConvTasNetConfig
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +145,41 @@ class StatefulExecutor:
         out[:, :keep] = rest[:, :keep]
         self.samples_in, self.samples_out = length, self.samples_out + out.shape[-1]
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOnly:
+    """What a caller reading ``executor.plan.config`` (the Python API's streaming separator) finds
+    on a stateful stream: the model's config. The stateful graph runs no stage plan."""
+
+    config: ConvTasNetConfig
+
+
+class StatefulStream(StatefulExecutor):
+    """The stateful executor as a streaming run drives it (``runtime.streaming.open_stream``):
+    the model's ``config``, frames per hop (``tile_w``), graph calls (``stage_calls``), and the
+    timing split the stitched streamers keep: no device time, so all of it is host time."""
+
+    def __init__(self, onnx_path: str | Path, record: StatefulRecord, config: ConvTasNetConfig) -> None:
+        if (config.sample_rate, config.n_src) != (record.sample_rate, record.n_src):
+            raise UserError(
+                f"{onnx_path}: the stateful graph is for {record.n_src} source(s) at {record.sample_rate} Hz, "
+                f"the model has {config.n_src} at {config.sample_rate} Hz; re-export with `export --stateful`"
+            )
+        super().__init__(onnx_path, record, threads=1)
+        self.config = config
+        self.plan = ModelOnly(config)
+        self.host_seconds: list[float] = []  # per hop, filled by the timing loop (stream.realtime)
+
+    @property
+    def tile_w(self) -> int:
+        return self.hop // self.config.stride
+
+    @property
+    def stage_calls(self) -> int:
+        return self.calls
+
+    @property
+    def device_seconds(self) -> float:
+        """Seconds spent in device calls so far: none, the graph runs on the host."""
+        return 0.0

@@ -1,5 +1,7 @@
-"""Which streaming plan, by the cost model: the per-hop plan or receptive-field windows
-(``plan.rf_windows``), in each execution mode HailoRT allows (``plan.packing``), and why.
+"""Which streaming plan, and why: on the device backends by the cost model, the per-hop plan or
+receptive-field windows (``plan.rf_windows``) in each execution mode HailoRT allows
+(``plan.packing``); on the CPU backends (``CPU_BACKENDS``) the stateful graph (``export.stateful``:
+one onnxruntime call per hop, the history kept as tensors), where the model or export has one.
 
 Every candidate is priced per hop by ``plan.cost_model.stream_prediction`` (calls, recomputed
 MACs, bytes, network groups entered, device time, end-to-end latency). A candidate fits when its
@@ -11,6 +13,7 @@ compile single-context, which only the compiled HEF tells (said with the choice)
 from __future__ import annotations
 
 import dataclasses
+import enum
 
 from ..errors import UserError
 from ..plan.cost_model import DeviceModel, stream_prediction
@@ -19,22 +22,44 @@ from ..plan.packing import ExecutionMode
 from ..plan.passes.rf_windows import DEFAULT_MAX_WIDTH, check_rf_windows
 from ..plan.stage_plan import StagePlan
 
-PLAN_KINDS = ("auto", "per-hop", "rf-windows")
+PLAN_KINDS = ("auto", "per-hop", "rf-windows", "stateful")
 DEFAULT_LAYOUT = PlanOptions()
+#: Backends that compute on this machine's CPU, where the stateful graph is the plan to run (the
+#: Hailo backends, and hailo_quant's model of the device's arithmetic, run the device's plan).
+CPU_BACKENDS = ("torch_proxy", "onnxruntime")
+STATEFUL = "stateful"
+
+
+class ChoiceBasis(enum.Enum):
+    """What decided the plan: ``--plan`` itself, the backend (a CPU runs the stateful graph), or
+    the device cost model (the least predicted device time per hop)."""
+
+    REQUESTED = "requested"
+    CPU_BACKEND = "cpu_backend"
+    DEVICE_COST_MODEL = "device_cost_model"
 
 
 @dataclasses.dataclass(frozen=True)
 class StreamChoice:
+    """The plan a stream runs (``kind``: per_hop, rf_windows or stateful), what decided it
+    (``basis``) and why (``reason``). ``plan``, ``mode``, ``prediction`` and ``candidates`` are
+    the device's: the stage plan the chip would run and the cost model's prices, also when this
+    machine's CPU runs the stateful graph instead (``device_kind`` names the chip's plan)."""
+
     plan: StagePlan
-    kind: str  # "per_hop" or "rf_windows"
+    kind: str
     mode: ExecutionMode
     prediction: dict
     candidates: tuple[dict, ...]
     reason: str
+    basis: ChoiceBasis = ChoiceBasis.DEVICE_COST_MODEL
+    device_kind: str = ""
 
     def to_json(self) -> dict:
         return {
             "plan": self.kind,
+            "chosen_by": self.basis.value,
+            "device_plan": self.device_kind or self.kind,
             "execution_mode": self.mode.value,
             "reason": self.reason,
             "candidates": list(self.candidates),
@@ -70,9 +95,15 @@ def choose_stream_plan(
     max_width: int = DEFAULT_MAX_WIDTH,
     hailort_5: bool = False,
 ) -> StreamChoice:
-    """The cheapest streaming plan for hops of ``hop`` samples that fits the device."""
+    """The cheapest streaming plan for hops of ``hop`` samples that fits the device (a device
+    plan: the stateful graph is chosen by ``for_backend``)."""
     if requested not in PLAN_KINDS:
         raise UserError(f"--plan {requested!r}: choose {', '.join(PLAN_KINDS)}")
+    if requested == STATEFUL:
+        raise UserError(
+            "--plan stateful: the cost model prices the device's plans (per-hop, rf-windows); the stateful "
+            "graph runs on a CPU: `stream --plan stateful`"
+        )
     return choose_among(_plans(model, hop // model.config.stride, layout, requested, max_width), hop, device, hailort_5)
 
 
@@ -138,6 +169,38 @@ def choose_among(plans: dict[str, StagePlan], hop: int, device: DeviceModel, hai
         )
     )
     return StreamChoice(plans[kind], kind, mode, prediction, candidates, reason)
+
+
+def for_backend(choice: StreamChoice, requested: str, backend: str, no_stateful: str | None) -> StreamChoice:
+    """The stream's plan from the device's ``choice``: ``--plan stateful``, or ``auto`` on a CPU
+    backend, runs the stateful graph unless ``no_stateful`` says why it cannot (an export without
+    one); otherwise the device's choice, as ``requested`` or the cost model made it."""
+    device = dataclasses.replace(choice, device_kind=choice.kind)
+    if requested == STATEFUL and backend not in CPU_BACKENDS:
+        raise UserError(
+            f"--plan stateful runs the stateful graph on onnxruntime on this CPU, not on {backend}: pass "
+            f"--backend {' or '.join(CPU_BACKENDS)}, or --plan per-hop/rf-windows for the device"
+        )
+    if requested == STATEFUL and no_stateful is not None:
+        raise UserError(f"--plan stateful: {no_stateful}")
+    if requested not in ("auto", STATEFUL):
+        return dataclasses.replace(device, basis=ChoiceBasis.REQUESTED)
+    if backend not in CPU_BACKENDS:
+        return device
+    if no_stateful is not None:
+        return dataclasses.replace(
+            device,
+            basis=ChoiceBasis.CPU_BACKEND,
+            reason=f"{choice.kind}: {no_stateful}, so the CPU runs the export's own plan",
+        )
+    why = "--plan stateful" if requested == STATEFUL else f"backend {backend} computes on this CPU"
+    return dataclasses.replace(
+        device,
+        kind=STATEFUL,
+        basis=ChoiceBasis.REQUESTED if requested == STATEFUL else ChoiceBasis.CPU_BACKEND,
+        reason=f"stateful graph on onnxruntime ({why}: one call per hop, the history kept as tensors); "
+        f"on the chip: {choice.reason}",
+    )
 
 
 def format_choice(choice: StreamChoice) -> str:

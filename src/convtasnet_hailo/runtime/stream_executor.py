@@ -118,6 +118,11 @@ class StreamingExecutor:
         self._consumers = self._consumer_map()
 
     @property
+    def device_seconds(self) -> float:
+        """Seconds spent in the backend's stage calls so far (the timed backend ``Run.streamer`` gives)."""
+        return self.backend.seconds
+
+    @property
     def delay(self) -> int:
         """Samples by which the output lags the input: the encoder window's overlap, rounded up to
         whole strides (the last frame a sample belongs to must be complete)."""

@@ -84,6 +84,11 @@ class WindowStreamingExecutor:
         self._tail = np.zeros((config.n_src, 0), np.float32)
 
     @property
+    def device_seconds(self) -> float:
+        """Seconds spent in the backend's stage calls so far (the timed backend ``Run.streamer`` gives)."""
+        return self.backend.seconds
+
+    @property
     def delay(self) -> int:
         config = self.plan.config
         return math.ceil(config.kernel_size / config.stride) * config.stride - config.stride

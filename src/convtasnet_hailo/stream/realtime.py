@@ -23,12 +23,13 @@ from ..runtime.separator import reference_separation
 
 def timed_push(executor, block: np.ndarray, per_hop: list[float], host: list[float]) -> np.ndarray:
     """One hop pushed; its compute time appended to ``per_hop``, the part outside the device
-    calls (what a Pi 5's CPU must keep up with) to ``host``."""
-    device_before, started = executor.backend.seconds, time.perf_counter()
+    calls (what a Pi 5's CPU must keep up with) to ``host``: all of it for the stateful graph,
+    whose executor spends no device time (``device_seconds`` stays 0)."""
+    device_before, started = executor.device_seconds, time.perf_counter()
     samples = executor.push(block)
     total = time.perf_counter() - started
     per_hop.append(total)
-    host.append(total - (executor.backend.seconds - device_before))
+    host.append(total - (executor.device_seconds - device_before))
     return samples
 
 
