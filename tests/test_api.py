@@ -283,3 +283,17 @@ def test_the_readme_python_snippet_runs_as_written(tmp_path, monkeypatch):
 
 def test_run_parity(tmp_path):
     assert run_parity(path="masker", tile_widths=(8,), runs_dir=tmp_path) is True
+
+
+def test_score_flags_a_silent_reference_and_refuses_mismatched_arrays():
+    from convtasnet_hailo import score
+
+    speech = speech_like(0.5, 8000, 8)
+    references = np.stack([speech, np.zeros_like(speech)])
+    result = score(references + 0.01, references, speech)
+    assert result.silent_references == ("s2",) and result.excluded_silent_references == 1
+    assert np.isfinite(result.mean_si_snri) and np.isnan(result.si_snri[1])
+    with pytest.raises(UserError, match=r"estimates has shape \(2, 3999\), references \(2, 4000\)"):
+        score(references[:, 1:], references, speech)
+    with pytest.raises(UserError, match="estimates holds NaN or Inf at sample 3"):
+        score(np.where(np.arange(4000) == 3, np.nan, references), references, speech)

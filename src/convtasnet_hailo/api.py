@@ -358,9 +358,12 @@ def read_librimix(metadata: str | Path) -> list:
     return read_metadata(metadata)
 
 
-def score(estimates: np.ndarray, references: np.ndarray, mixture: np.ndarray):
+def score(estimates, references, mixture):
     """SI-SNR and SI-SNR improvement of ``estimates`` (n_src, T) against ``references`` (n_src, T)
-    under the best permutation (``metrics.separation.SeparationScore``: ``mean_si_snri`` ...)."""
+    and ``mixture`` (T,), under the best permutation (``metrics.separation.SeparationScore``:
+    ``mean_si_snri`` ...). A silent reference (``metrics.separation.is_silent``) gets NaN scores,
+    is named (``silent_references``) and left out of the means, as is any non-finite score.
+    Shapes that differ, NaN or Inf are refused in one line."""
     from .audio.arrays import as_array, mono_samples, sources_matrix
     from .metrics.separation import score_separation
 
