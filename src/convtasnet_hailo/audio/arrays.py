@@ -31,7 +31,7 @@ def as_array(value, parameter: str) -> np.ndarray:
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0]
+        reason = str(exc).splitlines()[0].split(". ")[0]  # numpy goes on about the shape it saw
         raise UserError(f"{parameter} is not an array of samples ({reason}); pass a numpy array") from None
 
 
