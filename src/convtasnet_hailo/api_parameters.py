@@ -137,16 +137,18 @@ _PARAMETERS = {
 
 @contextlib.contextmanager
 def named_as_parameters():
-    """A UserError from a shared layer, its CLI options renamed as the API's parameters."""
+    """A UserError from a shared layer, its CLI options renamed as the API's parameters
+    ("--hop-ms 0.1 is" becomes "hop_ms=0.1 is"); an option the API has no name for stays."""
+
+    def renamed(match: re.Match) -> str:
+        if match.group(1) not in _PARAMETERS:
+            return match.group(0)
+        return _PARAMETERS[match.group(1)] + ("=" if match.group(2) else "")
+
     try:
         yield
     except UserError as exc:
-        text = re.sub(
-            r"(--[a-z][a-z0-9-]*)( (?=[^(\s]))?",
-            lambda m: _PARAMETERS.get(m.group(1), m.group(1)) + ("=" if m.group(2) else ""),
-            str(exc),
-        )
-        raise UserError(text) from None
+        raise UserError(re.sub(r"(--[a-z][a-z0-9-]*)( (?=[^(\s]))?", renamed, str(exc))) from None
 
 
 def number(value, parameter: str, what: str, *, positive: bool) -> float:
@@ -158,6 +160,7 @@ def number(value, parameter: str, what: str, *, positive: bool) -> float:
 
 
 def tile_w(tile_w) -> int:
+    """A whole number of latent frames per stage call, at least 1 (bool refused)."""
     if isinstance(tile_w, bool) or not isinstance(tile_w, int | np.integer) or tile_w < 1:
         raise UserError(
             f"tile_w={tile_w!r}: pass a whole number of latent frames per stage call, at least 1 "
@@ -176,6 +179,7 @@ def segment_policy(segment, overlap_seconds) -> SegmentPolicy:
 
 
 def output_folder(out_dir: str | Path) -> Path:
+    """``out_dir``, created when missing; a file there, or a folder that cannot be made, refused."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"out_dir={str(out_dir)!r} is a file: pass a folder")
