@@ -297,3 +297,24 @@ def test_score_flags_a_silent_reference_and_refuses_mismatched_arrays():
         score(references[:, 1:], references, speech)
     with pytest.raises(UserError, match="estimates holds NaN or Inf at sample 3"):
         score(np.where(np.arange(4000) == 3, np.nan, references), references, speech)
+
+
+def test_a_stream_closed_while_another_thread_pushes_refuses_cleanly(tmp_path):
+    """close() waits for a push in progress; every later push is the one-line 'closed' refusal."""
+    streamer = StreamingSeparator.from_checkpoint(_causal_checkpoint(tmp_path), hop_ms=8)
+    hop, outcomes = streamer.hop, []
+
+    def push_until_closed() -> None:
+        for _ in range(200):
+            try:
+                outcomes.append(streamer.push(np.full(hop, 0.1, np.float32)).shape)
+            except UserError as exc:
+                outcomes.append(str(exc))
+                return
+
+    worker = threading.Thread(target=push_until_closed)
+    worker.start()
+    streamer.close()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and outcomes[-1] == "this StreamingSeparator is closed: open a new one"
+    assert all(shape[0] == 2 for shape in outcomes[:-1])
