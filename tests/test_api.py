@@ -1,6 +1,7 @@
 """The public Python API: a class per task, equal to the commands and to the model."""
 
 import dataclasses
+import os
 import re
 import threading
 from pathlib import Path
@@ -105,6 +106,9 @@ def test_a_streaming_separator_gives_back_every_sample_of_the_offline_model(tmp_
         pieces = [streamer.push(wav[i : i + streamer.hop]) for i in range(0, whole, streamer.hop)]
         streamed = np.concatenate(pieces + [streamer.finish(wav[whole:])], axis=-1)
         assert streamer.finish().shape == (2, 0), "a second finish() returns nothing more"
+        assert streamer.finish(np.zeros(0, np.float32)).shape == (2, 0)
+        with pytest.raises(UserError, match="finish after finish"):
+            streamer.finish(wav[:3])  # samples after the end would be lost: refused
         with pytest.raises(UserError, match="push after finish"):
             streamer.push(wav[: streamer.hop])
     assert_within_contract(streamed, reference_separation(load_model(str(checkpoint))[0], wav), "api stream")
@@ -119,10 +123,14 @@ def test_a_bad_hop_is_refused_and_the_stream_goes_on(tmp_path):
         hop = streamer.hop
         bad = wav[:hop].copy()
         bad[3] = np.nan
-        with pytest.raises(UserError, match="samples holds NaN"):
+        with pytest.raises(UserError, match="samples holds NaN at sample 3"):
             streamer.push(bad)
-        with pytest.raises(UserError, match=r"samples has shape \(64, 2\)"):
-            streamer.push(np.stack([wav[:hop], wav[:hop]], axis=1))
+        with pytest.raises(UserError, match=r"samples has shape \(64, 2\): push one channel"):
+            streamer.push(np.stack([wav[:hop], wav[:hop]], axis=1))  # not two hops
+        with pytest.raises(UserError, match="samples has 63 values: push a whole number of hops"):
+            streamer.push(wav[: hop - 1])
+        with pytest.raises(UserError, match=r"samples holds 1e\+30 at sample 0"):
+            streamer.push(np.full(hop, 1e30, np.float32))
         whole = len(wav) // hop * hop
         out = np.concatenate(
             [streamer.push(wav[i : i + hop]) for i in range(0, whole, hop)] + [streamer.finish(wav[whole:])], axis=-1
@@ -132,29 +140,75 @@ def test_a_bad_hop_is_refused_and_the_stream_goes_on(tmp_path):
 
 def test_arrays_are_checked_and_named(tiny_checkpoint):
     wav = speech_like(0.5, 8000, 3)
+    stereo = np.stack([wav, 0.5 * wav], axis=1)  # (T, C), as soundfile.read returns it
     with Separator.from_checkpoint(tiny_checkpoint, tile_w=16) as separator:
-        with pytest.raises(UserError, match=r"wav has shape \(4000, 2\).*wav.mean\(axis=1\)"):
-            separator.separate(np.stack([wav, wav], axis=1))
-        with pytest.raises(UserError, match="wav holds NaN or Inf at sample 7"):
+        with pytest.raises(UserError, match=r"wav has shape \(4000, 2\): say which axis holds the channels"):
+            separator.separate(stereo)  # never flattened into interleaved mono
+        mono = separator.separate(stereo.mean(axis=1))
+        assert_within_contract(separator.separate(stereo, channel_axis=1), mono, "(T, C) averaged")
+        assert_within_contract(separator.separate(stereo.T, channel_axis=0), mono, "(C, T) averaged")
+        with pytest.raises(UserError, match=r"4000 channels along channel_axis=0.*the other channel_axis"):
+            separator.separate(stereo, channel_axis=0)
+        with pytest.raises(UserError, match="wav holds Inf at sample 7: pass finite samples"):
             separator.separate(np.where(np.arange(len(wav)) == 7, np.inf, wav))
+        with pytest.raises(UserError, match=r"wav holds 3e\+300 at sample 5, beyond \+-32768"):
+            separator.separate(np.where(np.arange(len(wav)) == 5, 3e300, wav.astype(np.float64)))
         pcm = np.round(wav * 32767).astype(np.int16)
         assert_within_contract(separator.separate(pcm), separator.separate(pcm / 32768.0), "int16 scaled")
+        with pytest.raises(UserError, match="wav is int64: pass float samples"):
+            separator.separate(pcm.astype(np.int64))
+        with pytest.raises(UserError, match=r"rate=0 Hz: pass a rate from 1000"):
+            separator.separate(wav, rate=0)
     with pytest.raises(UserError, match="closed"):
         separator.separate(wav)
 
 
+def test_parameters_are_named_as_the_api_names_them(tiny_checkpoint, tmp_path):
+    """Not as the CLI's options: the API's caller passed parameters."""
+    for kwargs, message in (
+        ({"segment": "bogus"}, "segment='bogus': use auto, off"),
+        ({"segment": 3.0}, "segment=3 s must be longer than twice overlap_seconds"),
+        ({"overlap_seconds": float("nan")}, "overlap_seconds=nan: pass a finite number"),
+        ({"tile_w": 0}, "tile_w=0: pass a whole number"),
+    ):
+        with pytest.raises(UserError, match=re.escape(message)) as refused:
+            Separator.from_checkpoint(tiny_checkpoint, **kwargs)
+        assert "--" not in str(refused.value)
+    checkpoint = _causal_checkpoint(tmp_path)
+    for kwargs, message in (
+        ({"hop_ms": float("nan")}, "hop_ms=nan: pass a hop length"),
+        ({"hop_ms": 0.1}, "hop_ms=0.1 is 0.8 samples"),
+        ({"plan": "bogus"}, "plan='bogus': choose auto"),
+    ):
+        with pytest.raises(UserError, match=re.escape(message)) as refused:
+            StreamingSeparator.from_checkpoint(checkpoint, **kwargs)
+        assert "--" not in str(refused.value)
+
+
 def test_write_sources_stays_in_its_folder_and_never_over_an_input(tmp_path, tiny_checkpoint):
     soundfile.write(tmp_path / "mix_s1.wav", speech_like(0.5, 8000, 3), 8000)
+    (tmp_path / "linked").mkdir()
+    os.link(tmp_path / "mix_s1.wav", tmp_path / "linked" / "hard_s1.wav")
+    os.symlink(tmp_path / "mix_s1.wav", tmp_path / "linked" / "soft_s1.wav")
+    before = (tmp_path / "mix_s1.wav").read_bytes()
     with Separator.from_checkpoint(tiny_checkpoint, tile_w=16) as separator:
         sources = separator.separate_file(tmp_path / "mix_s1.wav")
-        with pytest.raises(UserError, match="stem='../x'"):
-            separator.write_sources(sources, tmp_path / "out", "../x")
-        with pytest.raises(UserError, match="an input this separator read"):
-            separator.write_sources(sources[:1], tmp_path, "mix")
+        for stem in ("../x", "a\\b", "..", "a\nb"):
+            with pytest.raises(UserError, match="stem="):
+                separator.write_sources(sources, tmp_path / "out", stem)
+        for out_dir, stem in ((tmp_path, "mix"), (tmp_path / "linked", "hard"), (tmp_path / "linked", "soft")):
+            with pytest.raises(UserError, match="an input this separator read"):
+                separator.write_sources(sources, out_dir, stem)
+        with pytest.raises(UserError, match=r"sources has shape \(4000, 2\): pass \(2, T\)"):
+            separator.write_sources(sources.T, tmp_path / "out", "t")
+        with pytest.raises(UserError, match="subtype='PCM_8'"):
+            separator.write_sources(sources, tmp_path / "out", "x", subtype="PCM_8")
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir()), "nothing written"
         assert [p.name for p in separator.write_sources(sources, tmp_path / "out", "mix")] == [
             "mix_s1.wav",
             "mix_s2.wav",
         ]
+    assert (tmp_path / "mix_s1.wav").read_bytes() == before
 
 
 def test_threads_share_a_separator_safely(tiny_checkpoint):
@@ -172,6 +226,29 @@ def test_threads_share_a_separator_safely(tiny_checkpoint):
         for thread in threads:
             thread.join(timeout=120)
     assert all(np.array_equal(results[k], alone[k]) for k in range(4))
+
+
+def test_close_waits_for_a_call_in_progress_and_later_calls_are_refused(tiny_checkpoint):
+    wav = speech_like(0.5, 8000, 4)
+    separator = Separator.from_checkpoint(tiny_checkpoint, tile_w=16)
+    alone = separator.separate(wav)
+    outcomes: list = []
+
+    def separate_until_closed() -> None:
+        for _ in range(50):
+            try:
+                outcomes.append(separator.separate(wav))
+            except UserError as exc:
+                outcomes.append(str(exc))
+                return
+
+    worker = threading.Thread(target=separate_until_closed)
+    worker.start()
+    separator.close()
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert outcomes[-1] == "this Separator is closed: open a new one"
+    assert all(np.array_equal(o, alone) for o in outcomes[:-1])
 
 
 def test_backends_are_named_by_their_parameters():
@@ -206,3 +283,38 @@ def test_the_readme_python_snippet_runs_as_written(tmp_path, monkeypatch):
 
 def test_run_parity(tmp_path):
     assert run_parity(path="masker", tile_widths=(8,), runs_dir=tmp_path) is True
+
+
+def test_score_flags_a_silent_reference_and_refuses_mismatched_arrays():
+    from convtasnet_hailo import score
+
+    speech = speech_like(0.5, 8000, 8)
+    references = np.stack([speech, np.zeros_like(speech)])
+    result = score(references + 0.01, references, speech)
+    assert result.silent_references == ("s2",) and result.excluded_silent_references == 1
+    assert np.isfinite(result.mean_si_snri) and np.isnan(result.si_snri[1])
+    with pytest.raises(UserError, match=r"estimates has shape \(2, 3999\), references \(2, 4000\)"):
+        score(references[:, 1:], references, speech)
+    with pytest.raises(UserError, match="estimates holds NaN or Inf at sample 3"):
+        score(np.where(np.arange(4000) == 3, np.nan, references), references, speech)
+
+
+def test_a_stream_closed_while_another_thread_pushes_refuses_cleanly(tmp_path):
+    """close() waits for a push in progress; every later push is the one-line 'closed' refusal."""
+    streamer = StreamingSeparator.from_checkpoint(_causal_checkpoint(tmp_path), hop_ms=8)
+    hop, outcomes = streamer.hop, []
+
+    def push_until_closed() -> None:
+        for _ in range(200):
+            try:
+                outcomes.append(streamer.push(np.full(hop, 0.1, np.float32)).shape)
+            except UserError as exc:
+                outcomes.append(str(exc))
+                return
+
+    worker = threading.Thread(target=push_until_closed)
+    worker.start()
+    streamer.close()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and outcomes[-1] == "this StreamingSeparator is closed: open a new one"
+    assert all(shape[0] == 2 for shape in outcomes[:-1])

@@ -1199,7 +1199,49 @@ CASES = [
         stream="err",
         setup=_format("p32.wav", 44100, "PCM_32"),
     ),
+    # issue 39: samples that are not audio are named as what they are, not as NaN/Inf
+    Case(
+        "float64_sample_beyond_float32",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "holds 3e+300 at 0.013 s (sample 100), beyond +-32768: not audio samples",
+        setup=lambda tmp: {"bad": _wav(tmp, "d.wav", _with(speech_like(0.5, 8000, 1), 100, 3e300), subtype="DOUBLE")},
+    ),
+    Case(
+        "float_sample_beyond_32768",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "holds 1e+06 at 0.025 s (sample 200), beyond +-32768",
+        setup=lambda tmp: {"bad": _wav(tmp, "f.wav", _with(speech_like(0.5, 8000, 1), 200, 1e6), subtype="FLOAT")},
+    ),
+    # issue 39: results flagged, not averaged
+    Case(
+        "evaluate_silent_reference",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}", "--out", "{tmp}/runs"),
+        "is silent (power below -80 dBFS): not scored, left out of the means",
+        exit=0,
+        setup=lambda tmp: _silent_source_tree(tmp),
+    ),
 ]
+
+
+def _with(wav: np.ndarray, at: int, value: float) -> np.ndarray:
+    out = wav.astype(np.float64)
+    out[at] = value
+    return out
+
+
+def _silent_source_tree(tmp: Path) -> dict:
+    import csv
+
+    from tests.conftest import write_librimix_tree
+
+    metadata = write_librimix_tree(tmp / "tree", n=2)
+    with open(metadata, newline="") as handle:
+        second = list(csv.DictReader(handle))[1]
+    sf.write(second["source_2_path"], np.zeros(4000), 8000, subtype="FLOAT")
+    return {"bad": str(metadata)}
 
 
 def run_case(case: Case, tmp: Path, checkpoint: Path, capsys) -> tuple[int, str, str]:
@@ -1570,3 +1612,198 @@ class _NoCapture:
 
 if __name__ == "__main__":
     print(_markdown_table())
+
+
+# -- The Python API (issue 39): a caller's arrays and parameters meet the same rules -----------
+# One line (a UserError) naming the parameter as the API names it (never a CLI option), and
+# nothing written or changed. Regenerate the doc's API table with
+# ``.venv/bin/python -c "from tests.test_bad_inputs import api_markdown_table as t; print(t())"``.
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiCase:
+    """``call(given)``: ``given`` holds "ckpt" (a tiny checkpoint), "causal" (a causal one), "tmp"
+    (the case's folder) and "wav" (0.5 s of speech-like float32 samples)."""
+
+    id: str
+    call: Callable[[dict], object]
+    message: str  # a fragment of the expected line
+
+
+def _separate(given: dict, wav, **kwargs):
+    from convtasnet_hailo import Separator
+
+    with Separator.from_checkpoint(given["ckpt"], tile_w=16) as separator:
+        return separator.separate(wav, **kwargs)
+
+
+def _opened(given: dict, **kwargs):
+    from convtasnet_hailo import Separator
+
+    Separator.from_checkpoint(given["ckpt"], **kwargs).close()
+
+
+def _write(given: dict, out: str, stem: str, transpose: bool = False, **kwargs):
+    """Separates a file it read, then writes its sources as asked."""
+    from convtasnet_hailo import Separator
+
+    path = Path(_wav(given["tmp"], "mix_s1.wav", given["wav"]))
+    with Separator.from_checkpoint(given["ckpt"], tile_w=16) as separator:
+        sources = separator.separate_file(path)
+        if out == "hard":
+            os.link(path, given["tmp"] / "hard_s1.wav")
+        target = {"here": given["tmp"], "file": path, "hard": given["tmp"]}.get(out, given["tmp"] / out)
+        return separator.write_sources(sources.T if transpose else sources, target, stem, **kwargs)
+
+
+def _closed(given: dict):
+    from convtasnet_hailo import Separator
+
+    separator = Separator.from_checkpoint(given["ckpt"], tile_w=16)
+    separator.close()
+    return separator.separate(given["wav"])
+
+
+def _stream(given: dict, *steps: str, hop_ms: float = 8):
+    """A causal stream driven through ``steps``: "push", "finish", "close", or a bad push."""
+    from convtasnet_hailo import StreamingSeparator
+
+    streamer = StreamingSeparator.from_checkpoint(given["causal"], hop_ms=hop_ms)
+    hop, wav = streamer.hop, given["wav"]
+    try:
+        for step in steps:
+            {
+                "push": lambda: streamer.push(wav[:hop]),
+                "finish": lambda: streamer.finish(wav[:3]),
+                "close": streamer.close,
+                "stereo": lambda: streamer.push(np.stack([wav[:hop], wav[:hop]], axis=1)),
+                "partial": lambda: streamer.push(wav[: hop - 1]),
+                "nan": lambda: streamer.push(_with(wav[:hop], 5, np.nan)),
+                "whole-hop-last": lambda: streamer.finish(wav[:hop]),
+            }[step]()
+    finally:
+        streamer.close()
+
+
+API_CASES = [
+    # arrays
+    ApiCase("api_stereo_without_channel_axis", lambda g: _separate(g, np.stack([g["wav"]] * 2, 1)), "channel_axis=1"),
+    ApiCase(
+        "api_channel_axis_wrong",
+        lambda g: _separate(g, np.stack([g["wav"]] * 2, 1), channel_axis=0),
+        "4000 channels along channel_axis=0",
+    ),
+    ApiCase("api_channel_axis_not_an_axis", lambda g: _separate(g, g["wav"], channel_axis=2), "channel_axis=2: pass"),
+    ApiCase("api_three_dimensions", lambda g: _separate(g, g["wav"][None, None]), "has shape (1, 1, 4000)"),
+    ApiCase("api_a_single_value", lambda g: _separate(g, 0.5), "wav is a single value, not samples"),
+    ApiCase("api_ragged_list", lambda g: _separate(g, [[0.1, 0.2], [0.3]]), "wav is not an array of samples"),
+    ApiCase("api_int64_samples", lambda g: _separate(g, (g["wav"] * 1000).astype(np.int64)), "wav is int64"),
+    ApiCase("api_uint8_samples", lambda g: _separate(g, (g["wav"] * 100 + 128).astype(np.uint8)), "wav is uint8"),
+    ApiCase("api_complex_samples", lambda g: _separate(g, g["wav"].astype(np.complex64)), "wav is complex64"),
+    ApiCase("api_nan_sample", lambda g: _separate(g, _with(g["wav"], 9, np.nan)), "wav holds NaN at sample 9"),
+    ApiCase(
+        "api_float64_beyond_float32",
+        lambda g: _separate(g, _with(g["wav"], 9, 3e300)),
+        "wav holds 3e+300 at sample 9, beyond +-32768",
+    ),
+    ApiCase("api_fewer_than_a_window", lambda g: _separate(g, g["wav"][:10]), "fewer than one encoder window (16)"),
+    ApiCase("api_rate_zero", lambda g: _separate(g, g["wav"], rate=0), "rate=0 Hz: pass a rate from 1000"),
+    ApiCase("api_rate_fractional", lambda g: _separate(g, g["wav"], rate=8000.5), "rate=8000.5: pass the samples'"),
+    ApiCase("api_closed_separator", _closed, "this Separator is closed: open a new one"),
+    # parameters
+    ApiCase("api_tile_w_zero", lambda g: _opened(g, tile_w=0), "tile_w=0: pass a whole number"),
+    ApiCase("api_segment_not_a_length", lambda g: _opened(g, segment="bogus"), "segment='bogus': use auto, off"),
+    ApiCase(
+        "api_segment_shorter_than_overlaps",
+        lambda g: _opened(g, segment=3.0),
+        "segment=3 s must be longer than twice overlap_seconds",
+    ),
+    ApiCase("api_overlap_nan", lambda g: _opened(g, overlap_seconds=float("nan")), "overlap_seconds=nan: pass"),
+    ApiCase("api_backend_without_folder", lambda g: _opened(g, backend="hailo_runtime"), "need their folder"),
+    # write_sources
+    ApiCase("api_stem_escapes", lambda g: _write(g, "out", "../x"), "stem='../x': pass a file name stem"),
+    ApiCase("api_stem_backslash", lambda g: _write(g, "out", "a\\b"), "stem='a\\\\b': pass a file name stem"),
+    ApiCase("api_stem_newline", lambda g: _write(g, "out", "a\nb"), "holds a control character"),
+    ApiCase("api_write_over_its_input", lambda g: _write(g, "here", "mix"), "an input this separator read"),
+    ApiCase("api_write_over_a_hard_link", lambda g: _write(g, "hard", "hard"), "an input this separator read"),
+    ApiCase("api_sources_transposed", lambda g: _write(g, "out", "t", transpose=True), "sources has shape (4000, 2)"),
+    ApiCase("api_subtype_unknown", lambda g: _write(g, "out", "x", subtype="PCM_8"), "subtype='PCM_8': choose"),
+    ApiCase("api_out_dir_a_file", lambda g: _write(g, "file", "x"), "is a file: pass a folder"),
+    # streams
+    ApiCase("api_stream_stereo_hop", lambda g: _stream(g, "stereo"), "samples has shape (64, 2): push one channel"),
+    ApiCase("api_stream_part_of_a_hop", lambda g: _stream(g, "partial"), "push a whole number of hops (64 samples"),
+    ApiCase("api_stream_nan_hop", lambda g: _stream(g, "push", "nan"), "samples holds NaN at sample 5"),
+    ApiCase("api_stream_push_after_finish", lambda g: _stream(g, "finish", "push"), "push after finish()"),
+    ApiCase("api_stream_samples_after_finish", lambda g: _stream(g, "finish", "finish"), "finish after finish()"),
+    ApiCase("api_stream_push_after_close", lambda g: _stream(g, "close", "push"), "StreamingSeparator is closed"),
+    ApiCase("api_stream_whole_hop_to_finish", lambda g: _stream(g, "whole-hop-last"), "takes the last fewer than"),
+    ApiCase("api_stream_hop_ms_nan", lambda g: _stream(g, hop_ms=float("nan")), "hop_ms=nan: pass a hop length"),
+    # score
+    ApiCase(
+        "api_score_lengths_differ",
+        lambda g: convtasnet_hailo_score(np.stack([g["wav"]] * 2)[:, 1:], np.stack([g["wav"]] * 2), g["wav"]),
+        "pass one length T for all three",
+    ),
+]
+
+
+def convtasnet_hailo_score(estimates, references, mixture):
+    from convtasnet_hailo import score
+
+    return score(estimates, references, mixture)
+
+
+def _api_given(tmp: Path, checkpoint: Path) -> dict:
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.config import NormType
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.model.source import TINY
+
+    causal = tmp / "causal.pth"
+    save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2), causal)
+    return {"ckpt": checkpoint, "causal": causal, "tmp": tmp, "wav": speech_like(0.5, 8000, 9)}
+
+
+def run_api_case(case: ApiCase, given: dict) -> str:
+    """The one line ``case`` is refused with (an AssertionError when it is not refused)."""
+    from convtasnet_hailo.errors import UserError
+
+    before = {p: p.read_bytes() for p in given["tmp"].rglob("*") if p.is_file()}
+    try:
+        case.call(given)
+    except UserError as exc:
+        changed = [p for p, data in before.items() if not p.exists() or p.read_bytes() != data]
+        assert not changed, f"{case.id} changed {changed}"
+        return str(exc)
+    raise AssertionError(f"{case.id} was not refused")
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=lambda c: c.id)
+def test_api_bad_input(case, tmp_path, tiny_checkpoint):
+    line = run_api_case(case, _api_given(tmp_path, tiny_checkpoint))
+    assert "\n" not in line and case.message in line, line
+    assert " --" not in line and not line.startswith("--"), f"names a CLI option, not the parameter: {line}"
+
+
+def test_the_api_catalogue_is_documented():
+    assert len({c.id for c in API_CASES}) == len(API_CASES) >= 35
+    doc = DOC.read_text()
+    assert not [c.id for c in API_CASES if f"`{c.id}`" not in doc], "docs/bad_inputs.md lacks API cases"
+
+
+def api_markdown_table() -> str:
+    """The doc's API table with the real messages."""
+    import tempfile
+
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.random_init import random_model
+    from convtasnet_hailo.model.source import TINY
+
+    rows = ["| case | what the caller sees (a `UserError`) |", "|---|---|"]
+    for case in API_CASES:
+        with tempfile.TemporaryDirectory() as folder:
+            tmp = Path(folder)
+            save_model(random_model(TINY, seed=11), tmp / "ckpt.pth")
+            line = run_api_case(case, _api_given(tmp, tmp / "ckpt.pth"))
+            rows.append(f"| `{case.id}` | {line.replace(folder, '…').replace('|', chr(92) + '|')} |")
+    return "\n".join(rows)

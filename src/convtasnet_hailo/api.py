@@ -16,13 +16,24 @@ Errors name the parameter that is wrong (a :class:`~convtasnet_hailo.errors.User
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from . import api_parameters as checks
+from .api_parameters import (
+    SEPARATE_TILE_W,
+    BackendConfig,
+    HailoEmulator,
+    HailoQuant,
+    HailoRuntime,
+    OnnxRuntime,
+    TorchProxy,
+    backend_options,
+)
 from .errors import UserError
 from .plan.options import PlanOptions
 from .runtime import Run, RunSpec, open_run
@@ -44,107 +55,6 @@ __all__ = [
     "run_parity",
 ]
 
-#: The tile width `separate` uses by default (a stage call covers this many latent frames).
-SEPARATE_TILE_W = 128
-
-
-@dataclasses.dataclass(frozen=True)
-class TorchProxy:
-    """Each stage in PyTorch (the host; needs torch)."""
-
-    def options(self) -> BackendOptions:
-        return BackendOptions("torch_proxy")
-
-
-@dataclasses.dataclass(frozen=True)
-class OnnxRuntime:
-    """Each stage's ONNX file in onnxruntime: an export's (``export_dir``), or exported into a
-    temporary folder for the run."""
-
-    export_dir: str | Path | None = None
-
-    def options(self) -> BackendOptions:
-        return BackendOptions("onnxruntime", _path(self.export_dir))
-
-
-@dataclasses.dataclass(frozen=True)
-class HailoRuntime:
-    """The HEFs in ``hef_dir`` on a Hailo device, through HailoRT (``hailo_platform``)."""
-
-    hef_dir: str | Path
-    io_format: str = "float32"
-    batch_size: int = 8
-
-    def options(self) -> BackendOptions:
-        return BackendOptions(
-            "hailo_runtime",
-            hef_dir=_required(self.hef_dir, "HailoRuntime(hef_dir=...)"),
-            io_format=self.io_format,
-            batch_size=self.batch_size,
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class HailoEmulator:
-    """The HARs in ``hef_dir`` in the Dataflow Compiler's emulator (``context``: quantized or native)."""
-
-    hef_dir: str | Path
-    context: str = "quantized"
-
-    def options(self) -> BackendOptions:
-        return BackendOptions(
-            "hailo_emulator", hef_dir=_required(self.hef_dir, "HailoEmulator(hef_dir=...)"), context=self.context
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class HailoQuant:
-    """The device's integer arithmetic emulated, as the `noise` folder ``noise_dir`` advised."""
-
-    noise_dir: str | Path
-
-    def options(self) -> BackendOptions:
-        return BackendOptions("hailo_quant", noise_dir=_required(self.noise_dir, "HailoQuant(noise_dir=...)"))
-
-
-BackendConfig = TorchProxy | OnnxRuntime | HailoRuntime | HailoEmulator | HailoQuant
-#: A backend named without settings.
-_BY_NAME = {"torch_proxy": TorchProxy, "onnxruntime": OnnxRuntime}
-
-
-def _path(value: str | Path | None) -> Path | None:
-    return None if value is None else Path(value)
-
-
-def _required(value: str | Path | None, parameter: str) -> Path:
-    if value is None or str(value) == "":
-        raise UserError(f"{parameter} is required: the folder the backend reads")
-    return Path(value)
-
-
-def _backend(backend: BackendConfig | str, export_dir: Path | None = None) -> BackendOptions:
-    """A config, or a name (``"onnxruntime"``); an export's stages for onnxruntime when opened
-    from an export and no other folder was given."""
-    if isinstance(backend, str):
-        if backend not in _BY_NAME:
-            raise UserError(
-                f"backend={backend!r}: by name, use {' or '.join(_BY_NAME)}; the Hailo backends need "
-                "their folder: backend=HailoRuntime(hef_dir=...), HailoEmulator(hef_dir=...) or "
-                "HailoQuant(noise_dir=...)"
-            )
-        backend = _BY_NAME[backend]()
-    if not hasattr(backend, "options"):
-        raise UserError(
-            f"backend={backend!r}: pass a backend config (TorchProxy(), OnnxRuntime(), "
-            "HailoRuntime(hef_dir=...), ...) or a name"
-        )
-    if isinstance(backend, OnnxRuntime) and backend.export_dir is None and export_dir is not None:
-        backend = OnnxRuntime(export_dir)
-    options = backend.options()
-    if export_dir is not None and options.name in ("hailo_runtime", "hailo_emulator"):
-        options = dataclasses.replace(options, export_dir=export_dir)
-    return options
-
 
 def _checkpoint_source(checkpoint: str | Path):
     from .runtime.sources import ModelChoice, resolve
@@ -160,34 +70,12 @@ def _export_source(export_dir: str | Path):
     return exported_source(Path(export_dir))
 
 
-def mono_samples(wav, parameter: str = "wav") -> np.ndarray:
-    """``wav`` as (T,) float32: 1-D only (a (T, C) array is refused: average its channels first),
-    integer PCM scaled as soundfile reads it, NaN and Inf refused."""
-    array = np.asarray(wav)
-    if array.ndim != 1:
-        raise UserError(
-            f"{parameter} has shape {array.shape}: pass mono samples, shape (T,) (for a (T, C) array "
-            "as soundfile.read returns it, average the channels: wav.mean(axis=1))"
-        )
-    if np.issubdtype(array.dtype, np.integer):
-        info = np.iinfo(array.dtype)
-        if info.min == 0:
-            raise UserError(f"{parameter} is {array.dtype}: pass float samples in [-1, 1] or signed PCM integers")
-        array = array.astype(np.float64) / -float(info.min)
-    elif not np.issubdtype(array.dtype, np.floating):
-        raise UserError(f"{parameter} is {array.dtype}: pass float samples in [-1, 1] or signed PCM integers")
-    samples = array.astype(np.float32)
-    if not np.isfinite(samples).all():
-        raise UserError(
-            f"{parameter} holds NaN or Inf at sample {int(np.argmin(np.isfinite(samples)))}: pass finite samples"
-        )
-    return samples
-
-
 class _Closable:
-    """A run that refuses use once closed."""
+    """A run used under a lock (one call at a time; other threads wait) that refuses use once closed."""
 
-    _run: Run | None
+    def __init__(self, run: Run) -> None:
+        self._run: Run | None = run
+        self._lock = threading.Lock()
 
     def _open_run(self) -> Run:
         if self._run is None:
@@ -195,10 +83,12 @@ class _Closable:
         return self._run
 
     def close(self) -> None:
-        """Frees the backend (and any temporary export). Later calls are refused."""
-        if self._run is not None:
-            self._run.close()
-            self._run = None
+        """Frees the backend (and any temporary export), after a call in progress in another
+        thread ends. Later calls are refused; a second close does nothing."""
+        with self._lock:
+            if self._run is not None:
+                self._run.close()
+                self._run = None
 
     def __enter__(self):
         return self
@@ -210,11 +100,15 @@ class _Closable:
 class Separator(_Closable):
     """Whole recordings in, sources out: (T,) -> (n_src, T). Inputs longer than the ``segment``
     policy's threshold (``"auto"``: over 120 s) are separated in overlapping segments, as the
-    `separate` command does, so its output equals the command's. One call at a time per
-    separator: concurrent calls from threads wait for each other."""
+    `separate` command does, so its output equals the command's.
+
+    Thread safety: a separator may be shared by threads. Each holds a lock around its run, so
+    concurrent ``separate`` calls run one at a time (each gets its own input's sources) and
+    ``close`` waits for a call in progress. For parallel work open one separator per thread."""
 
     def __init__(self, run: Run, segment: SegmentPolicy = SegmentPolicy()) -> None:
-        self._run, self._policy, self._lock = run, segment, threading.Lock()
+        super().__init__(run)
+        self._policy = segment
         self._inputs: set[Path] = set()
 
     @classmethod
@@ -225,13 +119,15 @@ class Separator(_Closable):
         backend: BackendConfig | str = "torch_proxy",
         tile_w: int = SEPARATE_TILE_W,
         options: PlanOptions = PlanOptions(),
-        segment: str = "auto",
+        segment: str | float = "auto",
         overlap_seconds: float = 2.0,
     ) -> Separator:
         """An Asteroid checkpoint (or hub id) on ``backend``, cut for tiles of ``tile_w`` frames."""
-        backend_options = _backend(backend)  # a wrong backend is refused before the model loads
-        spec = RunSpec(source=_checkpoint_source(checkpoint), options=options, backend=backend_options, tile_w=tile_w)
-        return cls(open_run(spec), SegmentPolicy(segment, overlap_seconds))
+        options_ = backend_options(backend)  # a wrong backend is refused before the model loads
+        policy, tile_w = checks.segment_policy(segment, overlap_seconds), checks.tile_w(tile_w)
+        with checks.named_as_parameters():
+            spec = RunSpec(source=_checkpoint_source(checkpoint), options=options, backend=options_, tile_w=tile_w)
+            return cls(open_run(spec), policy)
 
     @classmethod
     def from_export(
@@ -239,13 +135,14 @@ class Separator(_Closable):
         export_dir: str | Path,
         *,
         backend: BackendConfig | str = "onnxruntime",
-        segment: str = "auto",
+        segment: str | float = "auto",
         overlap_seconds: float = 2.0,
     ) -> Separator:
         """The model an export folder was made from, with its plan and tile width (no torch)."""
-        backend_options = _backend(backend, Path(export_dir))
-        spec = RunSpec(source=_export_source(export_dir), backend=backend_options)
-        return cls(open_run(spec), SegmentPolicy(segment, overlap_seconds))
+        options_ = backend_options(backend, Path(export_dir))
+        policy = checks.segment_policy(segment, overlap_seconds)
+        with checks.named_as_parameters():
+            return cls(open_run(RunSpec(source=_export_source(export_dir), backend=options_)), policy)
 
     @classmethod
     def demo(cls, **kwargs) -> Separator:
@@ -267,69 +164,93 @@ class Separator(_Closable):
         """The stage plan it runs (``plan.stage_plan.StagePlan``)."""
         return self._open_run().plan
 
-    def separate(self, wav, rate: int | None = None) -> np.ndarray:
-        """(T,) samples at ``rate`` (default: the model's) -> (n_src, T') at the model's rate."""
-        from .runtime.separator import separate_segmented
+    def separate(self, wav, rate: int | None = None, *, channel_axis: int | None = None) -> np.ndarray:
+        """``wav`` at ``rate`` (default: the model's) -> (n_src, T') at the model's rate.
 
-        samples = mono_samples(wav)
-        run = self._open_run()
-        config = run.plan.config
-        if rate is not None and rate != config.sample_rate:
+        ``wav``: mono (T,), or (T, C) with ``channel_axis=1`` (as ``soundfile.read`` returns it)
+        or (C, T) with ``channel_axis=0``, its channels averaged; float samples in [-1, 1] or
+        int8/int16/int32 PCM (divided by 2**(bits-1), as soundfile reads it). NaN, Inf, other
+        dtypes and fewer samples than one encoder window are refused (a UserError naming it)."""
+        from .audio.arrays import mono_samples, rate_value
+
+        samples = mono_samples(wav, "wav", channel_axis)
+        config = self._open_run().plan.config
+        if rate is not None and rate_value(rate) != config.sample_rate:
             from .audio.io import resample
 
-            samples = resample(samples, int(rate), config.sample_rate)
+            samples = resample(samples, rate_value(rate), config.sample_rate)
         if len(samples) < config.kernel_size:
-            raise UserError(f"wav has {len(samples)} samples: fewer than one encoder window ({config.kernel_size})")
+            raise UserError(
+                f"wav has {len(samples)} samples at the model's rate: fewer than one encoder window "
+                f"({config.kernel_size}); pass a longer recording"
+            )
         segment = self._policy.segment_seconds(len(samples) / config.sample_rate)
         with self._lock:
-            separator = run.separator()
-            if segment is None:
-                return separator(samples)
-            rate_ = config.sample_rate
-            return separate_segmented(
-                separator, samples, round(segment * rate_), round(self._policy.overlap_seconds * rate_)
-            )
+            return _separate(self._open_run().separator(), samples, segment, self._policy.overlap_seconds)
 
     def separate_file(self, path: str | Path) -> np.ndarray:
         """A WAV/FLAC file (stereo averaged, other rates resampled) -> (n_src, T) at the model's rate."""
         from .audio.io import load_audio as read
 
-        self._inputs.add(Path(path).resolve())
+        self._inputs.add(Path(os.path.realpath(path)))
         return self.separate(read(path, self.sample_rate).wav)
 
-    def write_sources(self, sources: np.ndarray, out_dir: str | Path, stem: str, subtype: str = "FLOAT") -> list[Path]:
-        """``out_dir/<stem>_s<i>.wav`` for each source (PCM scaled down together where it would
-        clip). ``stem`` is a file name stem, not a path; no file this separator read is overwritten."""
-        from .audio.io import pcm_safe_gain, save_audio
+    def write_sources(self, sources, out_dir: str | Path, stem: str, subtype: str = "FLOAT") -> list[Path]:
+        """``out_dir/<stem>_s<i>.wav`` for each of ``sources`` (n_src, T) (PCM scaled down together
+        where it would clip). ``stem`` is a file name stem, not a path (no folder separator, no
+        ``..``); no file this separator read is overwritten (by name, symlink or hard link); all
+        is checked before the first file is written."""
+        from .audio.arrays import file_stem, sources_matrix
+        from .audio.io import SUBTYPES, pcm_safe_gain, save_audio
 
-        if not stem or Path(stem).name != stem or stem in (".", ".."):
-            raise UserError(f"stem={stem!r}: pass a file name stem without folders (out_dir says where)")
-        out_dir = Path(out_dir)
-        paths = [out_dir / f"{stem}_s{i}.wav" for i in range(1, len(sources) + 1)]
+        rate, tracks = self.sample_rate, sources_matrix(sources, self.n_src)
+        stem = file_stem(stem)
+        if subtype not in SUBTYPES:
+            raise UserError(f"subtype={subtype!r}: choose one of {', '.join(SUBTYPES)}")
+        out_dir = checks.output_folder(out_dir)
+        paths = [out_dir / f"{stem}_s{i}.wav" for i in range(1, len(tracks) + 1)]
         for path in paths:
-            if path.resolve() in self._inputs:
+            if any(checks.same_file(path, read) for read in self._inputs):
                 raise UserError(
                     f"write_sources would overwrite {path}, an input this separator read: pass another stem or out_dir"
                 )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        gain = pcm_safe_gain(sources, subtype)
-        for path, track in zip(paths, sources, strict=False):
-            save_audio(path, track * gain, self._open_run().plan.config.sample_rate, subtype)
+        gain = pcm_safe_gain(tracks, subtype)
+        for path, track in zip(paths, tracks, strict=True):
+            save_audio(path, track * gain, rate, subtype)
         return paths
+
+
+def _separate(separator, samples: np.ndarray, segment: float | None, overlap_seconds: float) -> np.ndarray:
+    """(T,) -> (n_src, T): whole, or in overlapping segments of ``segment`` seconds."""
+    from .runtime.separator import separate_segmented
+
+    if segment is None:
+        return separator(samples)
+    rate = separator.config.sample_rate
+    return separate_segmented(separator, samples, round(segment * rate), round(overlap_seconds * rate))
 
 
 class StreamingSeparator(_Closable):
     """A causal model hop by hop: ``push(samples)`` (a whole number of hops, mono) returns the
     output samples that became final, (n_src, n); ``finish(last samples)`` (fewer than a hop)
     returns the rest, so that everything pushed comes back, equal to the offline model's output
-    on every sample. A hop holding NaN or Inf is refused and the stream stays usable."""
+    on every sample. A second ``finish()`` returns (n_src, 0); ``push`` after ``finish`` or
+    ``close`` is refused.
+
+    A hop that is refused (NaN or Inf, beyond +-32768, stereo, not a whole number of hops) is not
+    taken: the stream stays usable and goes on as if it had not been pushed. A hop whose output the
+    model cannot compute (it overflows) ends the stream: later calls are refused.
+
+    Thread safety: a lock serializes ``push``, ``finish`` and ``close``; hops pushed from several
+    threads are taken in the order the lock is acquired (the caller orders them)."""
 
     def __init__(self, run: Run, executor) -> None:
-        self._run, self._executor, self._finished = run, executor, False
-        self._lock = threading.Lock()
+        super().__init__(run)
+        self._executor, self._ended = executor, ""
+        config = run.spec.source.config  # the model's: the executor may hold no plan (stateful graph)
         self.hop = executor.hop  # samples per push
         self.delay = executor.delay  # samples the output lags the input (the encoder window's overlap)
-        self.sample_rate = executor.plan.config.sample_rate
+        self.sample_rate, self.n_src = config.sample_rate, config.n_src
 
     @classmethod
     def from_checkpoint(
@@ -342,16 +263,20 @@ class StreamingSeparator(_Closable):
         options: PlanOptions = PlanOptions(),
     ) -> StreamingSeparator:
         """A causal checkpoint streamed in hops of ``hop_ms``; ``plan``: auto, per-hop or rf-windows."""
-        backend_options = _backend(backend)
-        return cls._open(_checkpoint_source(checkpoint), hop_ms, backend_options, plan, options)
+        options_ = backend_options(backend)
+        checks.number(hop_ms, "hop_ms", "a hop length in milliseconds, above 0 (e.g. 8 or 16)", positive=True)
+        with checks.named_as_parameters():
+            return cls._open(_checkpoint_source(checkpoint), hop_ms, options_, plan, options)
 
     @classmethod
     def from_export(
         cls, export_dir: str | Path, *, hop_ms: float = 16.0, backend: BackendConfig | str = "onnxruntime"
     ) -> StreamingSeparator:
         """The streaming export ``export_dir`` (made for this hop), without torch."""
-        backend_options = _backend(backend, Path(export_dir))
-        return cls._open(_export_source(export_dir), hop_ms, backend_options, "auto", PlanOptions())
+        options_ = backend_options(backend, Path(export_dir))
+        checks.number(hop_ms, "hop_ms", "a hop length in milliseconds, above 0 (e.g. 8 or 16)", positive=True)
+        with checks.named_as_parameters():
+            return cls._open(_export_source(export_dir), hop_ms, options_, "auto", PlanOptions())
 
     @classmethod
     def demo(cls, **kwargs) -> StreamingSeparator:
@@ -370,26 +295,52 @@ class StreamingSeparator(_Closable):
         return cls(run, executor)
 
     def push(self, samples) -> np.ndarray:
-        block = mono_samples(samples, "samples")
+        """``samples``: mono, a whole number of hops (k * hop,) -> (n_src, n) final output samples."""
+        block = self._block(samples)
+        if block.size % self.hop:
+            raise UserError(
+                f"samples has {block.size} values: push a whole number of hops ({self.hop} samples each); "
+                "the last fewer than a hop go to finish()"
+            )
         with self._lock:
-            self._live()
-            return self._executor.push(block)
+            self._live("push")
+            return self._checked(self._executor.push(block))
 
     def finish(self, samples=None) -> np.ndarray:
-        """The end of the stream; a second call returns nothing more, (n_src, 0)."""
-        last = None if samples is None else mono_samples(samples, "samples")
+        """The end of the stream: the last ``samples`` (fewer than a hop) -> (n_src, n), the rest of
+        the output. A second ``finish()`` returns (n_src, 0); one with samples is refused."""
+        last = None if samples is None else self._block(samples)
+        if last is not None and last.size >= self.hop:
+            raise UserError(
+                f"samples has {last.size} values: finish() takes the last fewer than a hop ({self.hop}); "
+                "push the whole hops first"
+            )
         with self._lock:
-            self._open_run()
-            if self._finished:
-                return np.zeros((self._executor.plan.config.n_src, 0), np.float32)
-            out = self._executor.finish(last)
-            self._finished = True
-            return out
+            if self._ended == "finish()" and (last is None or last.size == 0):
+                self._open_run()
+                return np.zeros((self.n_src, 0), np.float32)
+            self._live("finish")
+            self._ended = "finish()"
+            return self._checked(self._executor.finish(last))
 
-    def _live(self) -> None:
+    def _block(self, samples) -> np.ndarray:
+        from .audio.arrays import mono_samples
+
+        return mono_samples(samples, "samples", channels=False)
+
+    def _live(self, call: str) -> None:
         self._open_run()
-        if self._finished:
-            raise UserError("push after finish(): the stream has ended; open a new StreamingSeparator")
+        if self._ended:
+            raise UserError(f"{call} after {self._ended}: the stream has ended; open a new StreamingSeparator")
+
+    def _checked(self, out: np.ndarray) -> np.ndarray:
+        if not np.isfinite(out).all():
+            self._ended = "an output the model could not compute"
+            raise UserError(
+                "samples: the model's output for them holds NaN/Inf (it overflows on this input); the stream "
+                "cannot go on: open a new StreamingSeparator"
+            )
+        return out
 
 
 def load_audio(path: str | Path, rate: int) -> np.ndarray:
@@ -407,12 +358,24 @@ def read_librimix(metadata: str | Path) -> list:
     return read_metadata(metadata)
 
 
-def score(estimates: np.ndarray, references: np.ndarray, mixture: np.ndarray):
+def score(estimates, references, mixture):
     """SI-SNR and SI-SNR improvement of ``estimates`` (n_src, T) against ``references`` (n_src, T)
-    under the best permutation (``metrics.separation.SeparationScore``: ``mean_si_snri`` ...)."""
+    and ``mixture`` (T,), under the best permutation (``metrics.separation.SeparationScore``:
+    ``mean_si_snri`` ...). A silent reference (``metrics.separation.is_silent``) gets NaN scores,
+    is named (``silent_references``) and left out of the means, as is any non-finite score.
+    Shapes that differ, NaN or Inf are refused in one line."""
+    from .audio.arrays import as_array, mono_samples, sources_matrix
     from .metrics.separation import score_separation
 
-    return score_separation(np.asarray(estimates), np.asarray(references), mono_samples(mixture, "mixture"))
+    mix, refs = mono_samples(mixture, "mixture"), as_array(references, "references")
+    refs = sources_matrix(refs, refs.shape[0] if refs.ndim == 2 else 1, "references")
+    estimated = sources_matrix(estimates, len(refs), "estimates")
+    if not refs.shape[1] == estimated.shape[1] == len(mix):
+        raise UserError(
+            f"estimates has shape {estimated.shape}, references {refs.shape} and mixture {mix.shape}: pass "
+            "one length T for all three"
+        )
+    return score_separation(estimated, refs, mix)
 
 
 def open_pipeline(

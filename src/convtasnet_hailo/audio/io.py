@@ -11,6 +11,7 @@ from ..errors import UserError
 from ..files import written_atomically
 from ..guard import regular_file
 from ..resources import refuse_unless_fits
+from .arrays import MAX_SAMPLE
 
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 #: Below this RMS (about -100 dBFS) a file counts as silent: nothing to separate.
@@ -47,6 +48,29 @@ def _first_non_finite(data: np.ndarray) -> int | None:
     return int(np.argmax(bad)) if bad.any() else None
 
 
+def _beyond_audio(path: Path, value: float, at: int, rate: int) -> UserError:
+    return UserError(
+        f"{path} holds {value:.3g} at {at / rate:.3f} s (sample {at}), beyond +-{MAX_SAMPLE:g}: not audio "
+        "samples (full scale is 1.0); rescale the file"
+    )
+
+
+def _non_finite(path: Path, at: int, rate: int, subtype: str) -> UserError:
+    """NaN/Inf at frame ``at`` (read as float32); a DOUBLE file's 3e300 is said as itself (float32
+    makes it Inf), so the file is not called corrupt for holding a huge finite number."""
+    if subtype == "DOUBLE":
+        import soundfile as sf
+
+        with sf.SoundFile(str(path)) as handle:
+            handle.seek(at)
+            frame = handle.read(1, dtype="float64", always_2d=True)[0]
+        if np.isfinite(frame).all():
+            return _beyond_audio(path, float(frame[np.argmax(np.abs(frame))]), at, rate)
+    return UserError(
+        f"{path} holds NaN/Inf samples, the first at {at / rate:.3f} s (sample {at}); repair or re-export the file"
+    )
+
+
 def _read(path: Path):
     import soundfile as sf
 
@@ -74,7 +98,7 @@ def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_sile
     """Reads ``path`` as mono float32 at ``rate``: stereo is averaged (noted), other rates are
     resampled (noted), 8/24/32-bit PCM is read as float (noted), float files beyond +-1.0 are kept
     as they are (noted). Missing, unreadable, empty, silent, many-channel files and files with
-    NaN or Inf samples raise UserError."""
+    NaN or Inf samples, or samples beyond +-MAX_SAMPLE (not audio), raise UserError."""
     path = Path(path)
     data, source_rate, subtype = _read(path)
     frames, channels = data.shape
@@ -84,14 +108,14 @@ def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_sile
         raise UserError(f"{path} has {channels} channels; pass a mono or stereo file (at most {max_channels})")
     bad = _first_non_finite(data)
     if bad is not None:
-        raise UserError(
-            f"{path} holds NaN/Inf samples, the first at {bad / source_rate:.3f} s (sample {bad}); "
-            "repair or re-export the file"
-        )
+        raise _non_finite(path, bad, source_rate, subtype)
+    peak = float(np.abs(data).max())
+    if peak > MAX_SAMPLE:
+        at = int(np.argmax(np.abs(data).max(axis=1) > MAX_SAMPLE))
+        raise _beyond_audio(path, peak, at, source_rate)
     notes = []
     if subtype not in ("PCM_16", "FLOAT", "DOUBLE"):
         notes.append(f"read {subtype} samples as float32")
-    peak = float(np.abs(data).max())
     if peak > 1.0:
         notes.append(f"samples peak at {peak:.3g}, beyond +-1.0 (a float file): kept as they are")
     wav = data[:, 0] if channels == 1 else data.mean(axis=1)

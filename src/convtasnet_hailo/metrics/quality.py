@@ -9,6 +9,8 @@ import warnings
 
 import numpy as np
 
+from .separation import finite_mean, is_silent
+
 PESQ_RATES = {8000: "nb", 16000: "wb"}
 
 
@@ -44,12 +46,15 @@ def stoi_score(estimate: np.ndarray, reference: np.ndarray, rate: int) -> float:
 
 def quality_scores(estimates: np.ndarray, references: np.ndarray, mixture: np.ndarray, rate: int) -> dict:
     """PESQ and STOI of (n_src, T) ``estimates`` (already in the references' order) and of the
-    mixture itself, per source and as means: the keys ``forward`` and ``evaluate`` report."""
+    mixture itself, per source and as means: the keys ``forward`` and ``evaluate`` report. A
+    silent reference (``metrics.separation.is_silent``) is not scored (NaN); the means are over
+    the finite scores only (PESQ is NaN where P.862 finds no utterance)."""
     scores: dict = {}
+    sounding = [not is_silent(r) for r in references]
     for kind, score in (("pesq", pesq_score), ("stoi", stoi_score)):
-        hailo = [score(e, r, rate) for e, r in zip(estimates, references, strict=False)]
-        mixed = [score(mixture, r, rate) for r in references]
-        for i, (h, m) in enumerate(zip(hailo, mixed, strict=False), 1):
+        hailo = [score(e, r, rate) if s else math.nan for e, r, s in zip(estimates, references, sounding, strict=True)]
+        mixed = [score(mixture, r, rate) if s else math.nan for r, s in zip(references, sounding, strict=True)]
+        for i, (h, m) in enumerate(zip(hailo, mixed, strict=True), 1):
             scores[f"{kind}_hailo_src{i}"], scores[f"{kind}_mixture_s{i}"] = h, m
-        scores[f"{kind}_hailo_mean"], scores[f"{kind}_mixture_mean"] = float(np.mean(hailo)), float(np.mean(mixed))
+        scores[f"{kind}_hailo_mean"], scores[f"{kind}_mixture_mean"] = finite_mean(hailo), finite_mean(mixed)
     return scores

@@ -18,14 +18,13 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from ..audio.io import probe_audio
 from ..audio.librimix import MixtureEntry
 from ..errors import UserError
 from ..files import write_text_atomically
 from ..guard import regular_file
 from ..metrics.quality import quality_scores
+from ..metrics.separation import SILENT_REFERENCE_POWER, finite_mean
 from ..records import RecordError, read_json
 from ..runs.run_folder import write_json
 from ..runtime import RunSpec, open_run
@@ -51,7 +50,10 @@ EVALUATE_COLUMNS = [
     "stoi_mixture",
     "parity_max_abs",
     "parity_ok",
+    "silent_references",
 ]
+#: Text columns, and the value a row written before the column existed reads as.
+TEXT_COLUMNS = {"mixture_ID": None, "silent_references": ""}
 #: What a resumed run must share with the run it continues.
 RESUME_KEYS = (
     "metadata",
@@ -84,13 +86,18 @@ def mixture_row(separator, mixture_id: str, mix_path: Path, source_paths) -> dic
     quality = quality_scores(
         result.stitched[list(score.permutation)], result.sources, result.mixture, separator.config.sample_rate
     )
+    if score.silent_references:
+        log.warning(
+            f"{mixture_id}: reference {' and '.join(score.silent_references)} is silent (power below "
+            f"{10 * math.log10(SILENT_REFERENCE_POWER):.0f} dBFS): not scored, left out of the means"
+        )
     return {
         "mixture_ID": mixture_id,
         "num_samples": len(result.mixture),
         "si_snr_s1_db": score.si_snr[0],
         "si_snr_s2_db": score.si_snr[-1],
         "si_snri_db": score.mean_si_snri,
-        "mixture_si_snr_db": float(np.mean(score.mixture_si_snr)),
+        "mixture_si_snr_db": finite_mean(score.mixture_si_snr),
         "reference_si_snri_db": ref_score.mean_si_snri,
         "pesq": quality["pesq_hailo_mean"],
         "pesq_mixture": quality["pesq_mixture_mean"],
@@ -98,6 +105,7 @@ def mixture_row(separator, mixture_id: str, mix_path: Path, source_paths) -> dic
         "stoi_mixture": quality["stoi_mixture_mean"],
         "parity_max_abs": result.parity_max_abs,
         "parity_ok": result.parity_ok,
+        "silent_references": " ".join(score.silent_references),
     }
 
 
@@ -153,11 +161,15 @@ def read_rows(path: Path) -> list[dict]:
 
 def _typed_row(row: dict, line: int) -> None:
     """A row of the run's CSV with its numbers as numbers (in place)."""
+    for key, before in TEXT_COLUMNS.items():
+        if before is not None and key not in row:  # a row of a CSV written before the column existed
+            row[key] = before
     if None in row or any(row.get(key) is None for key in EVALUATE_COLUMNS):
         raise RecordError(f"line {line} has {len(row) - (None in row)} value(s), the header {len(EVALUATE_COLUMNS)}")
     try:
-        for key in EVALUATE_COLUMNS[1:]:
-            row[key] = row[key] == "True" if key == "parity_ok" else float(row[key])
+        for key in EVALUATE_COLUMNS:
+            if key not in TEXT_COLUMNS:
+                row[key] = row[key] == "True" if key == "parity_ok" else float(row[key])
         row["num_samples"] = int(row["num_samples"])
     except ValueError as exc:
         raise RecordError(f"line {line}: {exc}") from None
@@ -227,18 +239,34 @@ def _rewrite_csv(path: Path, rows: list[dict]) -> None:
     write_text_atomically(path, text.getvalue())
 
 
-def summarize(rows: list[dict], run_info: dict) -> dict:
-    def stats(values):
-        values = [v for v in values if not math.isnan(v)]  # PESQ is NaN where P.862 finds no speech
-        return {"mean": statistics.fmean(values), "median": statistics.median(values)} if values else None
+#: The summary's metrics and the value each takes from a row.
+SUMMARY_METRICS = {
+    "si_snr_db": lambda r: finite_mean([r["si_snr_s1_db"], r["si_snr_s2_db"]]),
+    **{key: (lambda r, key=key: r[key]) for key in ("si_snri_db", "reference_si_snri_db")},
+    **{key: (lambda r, key=key: r[key]) for key in ("pesq", "pesq_mixture", "stoi", "stoi_mixture")},
+}
 
+
+def _stats(values: list[float]) -> dict | None:
+    """Mean and median of the finite values (a silent reference's NaN, or PESQ's NaN where P.862
+    finds no speech, never enters them); None when none is finite."""
+    kept = [v for v in values if math.isfinite(v)]
+    return {"mean": statistics.fmean(kept), "median": statistics.median(kept)} if kept else None
+
+
+def summarize(rows: list[dict], run_info: dict) -> dict:
+    """The run's summary: each metric's mean and median over the finite values, with the silent
+    references named and counted (``excluded_silent_references``) and, per metric, the mixtures
+    whose value was not finite and so left out (``excluded_non_finite``)."""
+    silent = [f"{r['mixture_ID']}:{name}" for r in rows for name in r["silent_references"].split()]
+    values = {key: [value(r) for r in rows] for key, value in SUMMARY_METRICS.items()}
     return {
         **run_info,
         "n_mixtures": len(rows),
-        "si_snr_db": stats([(r["si_snr_s1_db"] + r["si_snr_s2_db"]) / 2 for r in rows]),
-        "si_snri_db": stats([r["si_snri_db"] for r in rows]),
-        "reference_si_snri_db": stats([r["reference_si_snri_db"] for r in rows]),
-        **{key: stats([r[key] for r in rows]) for key in ("pesq", "pesq_mixture", "stoi", "stoi_mixture")},
+        **{key: _stats(column) for key, column in values.items()},
+        "excluded_silent_references": len(silent),
+        "silent_references": silent,
+        "excluded_non_finite": {key: sum(not math.isfinite(v) for v in column) for key, column in values.items()},
         "parity_max_abs": max((r["parity_max_abs"] for r in rows), default=float("nan")),
         "parity_all_ok": all(r["parity_ok"] for r in rows),
     }
