@@ -262,7 +262,7 @@ class StreamingSeparator(_Closable):
         plan: str = "auto",
         options: PlanOptions = PlanOptions(),
     ) -> StreamingSeparator:
-        """A causal checkpoint streamed in hops of ``hop_ms``; ``plan``: auto, per-hop or rf-windows."""
+        """A causal checkpoint streamed in hops of ``hop_ms``; ``plan``: auto, per-hop, rf-windows or stateful."""
         options_ = backend_options(backend)
         checks.number(hop_ms, "hop_ms", "a hop length in milliseconds, above 0 (e.g. 8 or 16)", positive=True)
         with checks.named_as_parameters():
