@@ -52,10 +52,12 @@ class StreamSpec:
 
 
 class StatefulRun:
-    """What a stateful stream holds open: the temporary folder of a graph exported for it, if any
-    (removed when closed). Close it, or use it as a context manager, like a :class:`Run`."""
+    """What a stateful stream holds open: its ``spec`` (as a :class:`Run` has) and the temporary
+    folder of a graph exported for it, if any (removed when closed). Close it, or use it as a
+    context manager, like a :class:`Run`."""
 
-    def __init__(self, temporary: Path | None = None) -> None:
+    def __init__(self, spec: StreamSpec, temporary: Path | None = None) -> None:
+        self.spec = spec
         self._temporary = temporary
 
     def close(self) -> None:
@@ -111,12 +113,12 @@ def _open_stateful(spec: StreamSpec, hop: int, carried) -> tuple[StatefulRun, St
 
     if carried is not None and not isinstance(carried, str):
         path = stateful_file(_export_folder(spec), carried)
-        return StatefulRun(), StatefulStream(path, carried, spec.source.config)
+        return StatefulRun(spec), StatefulStream(path, carried, spec.source.config)
     temporary = None if spec.scratch is not None else Path(tempfile.mkdtemp(prefix="convtasnet-stateful-"))
     folder = (spec.scratch or temporary) / "stateful"
     record = export_stateful(spec.source.model, hop, folder)
     log.debug("stateful graph for hops of %d samples exported to %s", hop, folder)
-    return StatefulRun(temporary), StatefulStream(folder / record.onnx_file, record, spec.source.config)
+    return StatefulRun(spec, temporary), StatefulStream(folder / record.onnx_file, record, spec.source.config)
 
 
 def open_stream(spec: StreamSpec) -> tuple[Run | StatefulRun, StreamingExecutor | StatefulStream, StreamChoice]:
