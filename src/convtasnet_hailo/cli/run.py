@@ -172,8 +172,7 @@ def add_check_audio(sub, shared: Shared) -> None:
         aliases=["forward"],
         parents=shared.audio + [shared.runs],
         help="one real mixture through the reference model and the stitched path: parity "
-        "(exit 1 when broken), SI-SNR(i), PESQ, STOI, WAVs and figures (alias: forward, "
-        "runbook step 6)",
+        "(exit 1 when broken), SI-SNR(i), PESQ, STOI, WAVs and figures (runbook step 6)",
     )
     forward.add_argument("--mix", required=True, help="mixture WAV (inside a LibriMix tree its s1/s2 are found)")
     forward.add_argument("--s1", help="ground-truth source 1")
