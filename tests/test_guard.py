@@ -110,3 +110,45 @@ def test_manifest_reads_plan_paths_from_the_plan_itself():
 
     for path in PlanPath:
         assert PlanRecord.from_json({"path": path.value, "tile_w": 8}).path.outputs == path.outputs
+
+
+def test_a_folder_in_use_by_another_process_is_refused_and_a_stale_lock_taken_over(tmp_path, tiny_checkpoint, capsys):
+    """Two runs into one --out: the second is refused in one line while the first lives; once the
+    first is gone (killed, its lock left behind), the lock is stale and the next run takes it."""
+    import subprocess
+    import sys
+
+    import soundfile
+
+    from convtasnet_hailo.cli import main
+    from convtasnet_hailo.guard import LOCK_NAME
+    from tests.conftest import speech_like
+
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from convtasnet_hailo.guard import session, lock_folder\n"
+            "with session():\n    lock_folder(sys.argv[1], 'separate'); print('locked', flush=True); time.sleep(60)",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        soundfile.write(tmp_path / "mix.wav", speech_like(0.3, 8000, 1), 8000)
+        argv = ["separate", str(tmp_path / "mix.wav"), "--model", str(tiny_checkpoint), "--out", str(out)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"in use by another convtasnet-hailo run (pid {holder.pid}" in err, err
+        assert not list(out.glob("*.wav"))
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert (out / LOCK_NAME).is_file()  # killed: left behind, and stale now
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.glob("*.wav")) == ["mix_s1.wav", "mix_s2.wav"]
+    assert not (out / LOCK_NAME).exists()  # released when the run ended

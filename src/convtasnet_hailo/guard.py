@@ -110,6 +110,7 @@ class _Protected:
         self.lock = threading.Lock()
         self.active = False
         self.entries: list[tuple[Given, _Identity]] = []
+        self.locks: list[Path] = []  # folder lock files this session holds (removed when it ends)
 
 
 _PROTECTED = _Protected()
@@ -125,6 +126,10 @@ def session() -> Iterator[None]:
     finally:
         with _PROTECTED.lock:
             _PROTECTED.active, _PROTECTED.entries = False, []
+            held, _PROTECTED.locks = _PROTECTED.locks, []
+        for lock in held:
+            with contextlib.suppress(OSError):
+                lock.unlink()
 
 
 def _givens(reads: Iterable[Given | tuple[str, str | os.PathLike | None]]) -> list[Given]:
@@ -171,3 +176,58 @@ def claim(path: str | os.PathLike) -> None:
     for given, read in entries:
         if identity.same(read):
             raise _collision(Path(path), given)
+
+
+#: The file that marks a folder as in use by a running command (its pid and host inside).
+LOCK_NAME = ".convtasnet-hailo.lock"
+
+
+def _holder(lock: Path) -> tuple[int, str] | None:
+    """(pid, host) written in ``lock``, or None when it cannot be read as one (a torn write)."""
+    try:
+        pid, host = lock.read_text().split()[:2]
+        return int(pid), host
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def lock_folder(folder: str | os.PathLike, command: str) -> None:
+    """Inside a :func:`session`, marks ``folder`` as used by this process until the session ends;
+    a folder another live process holds is refused in one line. A lock left by a process that is
+    gone (same host) is stale and taken over. Outside a session (the Python API) it does nothing."""
+    import socket
+
+    with _PROTECTED.lock:
+        if not _PROTECTED.active:
+            return
+    lock, me = Path(folder) / LOCK_NAME, (os.getpid(), socket.gethostname())
+    for _ in range(2):
+        try:
+            with open(lock, "x") as handle:
+                handle.write(f"{me[0]} {me[1]} {command}\n")
+        except FileExistsError:
+            holder = _holder(lock)
+            if holder == me:
+                return  # this process holds it already (the demo runs several commands)
+            if holder is not None and (holder[1] != me[1] or _alive(holder[0])):
+                raise UserError(
+                    f"{folder} is in use by another convtasnet-hailo run (pid {holder[0]} on {holder[1]}); "
+                    f"wait for it to finish or pass another folder (a stale lock: delete {lock})"
+                ) from None
+            with contextlib.suppress(OSError):
+                lock.unlink()  # stale (its process is gone) or torn: taken over
+            continue
+        with _PROTECTED.lock:
+            _PROTECTED.locks.append(lock)
+        return
+    raise UserError(f"{folder}: could not take its lock {lock}; delete it if no run is using the folder")

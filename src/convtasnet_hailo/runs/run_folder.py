@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..files import write_text_atomically
-from ..guard import claim
+from ..guard import claim, lock_folder
 
 RUN_TS_FORMAT = "%Y%m%d_%H%M%S"
 
@@ -33,6 +33,7 @@ def new_run_dir(root: Path) -> Path:
     while True:
         try:
             candidate.mkdir()
+            lock_folder(candidate, "a run")  # a --resume of it from another process waits for this run
             return candidate
         except FileExistsError:
             suffix += 1
@@ -54,6 +55,7 @@ def make_out_folder(out: Path, what: str = "--out") -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create {what} {out}: {exc.strerror}; pass a writable folder") from None
+    lock_folder(out, what)
     return out
 
 
@@ -113,6 +115,7 @@ def resume_folder(out: Path, given: str | None, marker: str, command: str) -> Pa
                 f"--resume {folder}: no {marker} there, so it is not a run folder of `{command}`; pass "
                 f"the folder an interrupted `{command}` printed, or --resume alone for the newest in --out"
             )
+        lock_folder(folder, command)
         return folder
     runs = (
         sorted((d for d in out.iterdir() if (d / marker).is_file()), key=lambda d: d.stat().st_mtime)
@@ -124,4 +127,5 @@ def resume_folder(out: Path, given: str | None, marker: str, command: str) -> Pa
             f"--resume: no run of `{command}` in {out} (no folder there holds {marker}); pass --out "
             "the folder the interrupted run was in, or --resume RUN_FOLDER"
         )
+    lock_folder(runs[-1], command)
     return runs[-1]
