@@ -186,6 +186,9 @@ def add_resume_option(parser: argparse.ArgumentParser, what: str, out_is_the_run
     )
 
 
+#: A DFC worker never waited on without end (issue 39): stage compiles take minutes to an hour.
+WORKER_TIMEOUT_S = 4 * 3600.0
+
 #: ``--resume`` given without a folder.
 RESUME_LATEST = "latest"
 
@@ -319,7 +322,11 @@ def compile_options() -> argparse.ArgumentParser:
     parser.add_argument("--calib-count", type=positive_int, default=64, help="calibration tiles per input (default 64)")
     parser.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (runs a worker there)")
     parser.add_argument(
-        "--timeout", type=positive_float, help="seconds per case before it counts as Timeout (worker mode)"
+        "--timeout",
+        type=positive_float,
+        default=WORKER_TIMEOUT_S,
+        help=f"seconds per case before a worker counts as Timeout (worker mode; default {WORKER_TIMEOUT_S:g}: "
+        "a stage the DFC has not compiled in 4 hours is stuck, not slow)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="write cases, model scripts and calibration data; compile nothing"
