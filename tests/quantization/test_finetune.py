@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from convtasnet_hailo.assets import DEMO_MIXTURE, DEMO_SOURCES
@@ -176,3 +177,19 @@ def test_finetune_resumed_equals_uninterrupted_and_the_state_loads_without_unpic
     assert once["step"] == twice["step"] == 6
     assert all(torch.equal(once["model"][k], twice["model"][k]) for k in once["model"])
     assert once["ranges"] == twice["ranges"]
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [("banana", "is not a torch device"), ("cuda:7", "CUDA device"), ("meta", "runs on cpu or cuda")],
+)
+def test_a_device_that_is_not_one_or_not_here_is_one_line(device, message, tmp_path, capsys):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a CUDA device 7")
+    argv = ["finetune", "--random-preset", "tiny", "--data", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()

@@ -64,8 +64,9 @@ def resuming(out: Path, given: str | None) -> bool:
 
 
 def run(request: Request) -> FinetuneResult:
-    from ..quantization.finetune import CHECKPOINT, RANGES, finetune
+    from ..quantization.finetune import CHECKPOINT, RANGES, finetune, torch_device
 
+    torch_device(request.settings.device)  # a device this machine lacks is refused before any work
     settings = dataclasses.replace(request.settings, resume=resuming(request.settings.out, request.resume))
     record = finetune(request.source, settings)
     return FinetuneResult(

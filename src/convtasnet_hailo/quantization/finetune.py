@@ -237,6 +237,25 @@ def _load_data(source: ModelSource, request: FinetuneSettings):
     return audio
 
 
+def torch_device(text: str):
+    """``--device`` as a torch device, refused in one line when it is not one or not on this machine."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"--device {text!r} is not a torch device ({exc}); use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {text}: this machine has no CUDA device torch can use; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(
+            f"--device {text}: this machine has {torch.cuda.device_count()} CUDA device(s); pick one of them"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {text}: finetune runs on cpu or cuda, not {device.type}")
+    return device
+
+
 class _Training:
     """The student, its teacher, the optimizer and where the run is (step, history, data position),
     saved to and resumed from ``finetune_state.pt``."""
@@ -246,7 +265,7 @@ class _Training:
 
         torch.manual_seed(request.seed)
         self.torch, self.request = torch, request
-        self.device = torch.device(request.device)
+        self.device = torch_device(request.device)
         self.teacher = copy.deepcopy(source.model).to(self.device).eval()
         self.model = copy.deepcopy(source.model).to(self.device)
         self.student = FakeQuantStudent(self.model, request.weight_bits, request.activation_bits)
