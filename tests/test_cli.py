@@ -227,3 +227,21 @@ def test_stream_without_a_model_streams_the_shipped_causal_model(tmp_path, capsy
     assert main(["stream", str(tmp_path / "in.wav"), "--out", str(tmp_path / "out")]) == 0
     record = json.loads((tmp_path / "out" / "stream_run.json").read_text())
     assert record["model_path"] == str(DEMO_CAUSAL_MODEL)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["plan", "--random-preset", "tiny", "--seed", "99999999999999999999"], "beyond the largest seed, 4294967295"),
+        (["plan", "--random-preset", "tiny", "--seed", "-1"], "-1 must be >= 0"),
+        (["export", "--random-preset", "tiny", "--out", "x", "--max-width", "-5"], "-5 must be >= 0"),
+        (["compile-grid", "decoder", "--random-preset", "tiny", "--max-retries", "-1"], "-1 must be >= 0"),
+    ],
+)
+def test_seeds_and_limits_out_of_range_are_one_line(argv, message, capsys):
+    """Round-2 leftovers (issue 39): a seed numpy and torch cannot take was a traceback (exit 3), a
+    negative limit was accepted."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and message in err, err

@@ -29,6 +29,27 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
+#: numpy's and torch's seeds both take 0 to 2**32 - 1 everywhere this project seeds.
+MAX_SEED = 2**32 - 1
+
+
+def seed_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is beyond the largest seed, {MAX_SEED}")
+    return value
+
+
 def finite_float(text: str) -> float:
     """A number; nan and inf are refused (one of them would turn a gate off or a size infinite)."""
     try:
@@ -146,7 +167,7 @@ def model_or_random_options() -> argparse.ArgumentParser:
         help="instead of --model: seeded random weights of this size, which separate nothing (structure, parity "
         "and compile tests)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of random weights and test audio")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of random weights and test audio")
     return parser
 
 
@@ -301,7 +322,7 @@ def executor_options_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-retries",
-        type=int,
+        type=non_negative_int,
         default=2,
         help="--executor ray: retries of a case whose worker or node was lost (default 2)",
     )
@@ -421,7 +442,7 @@ def limit_options() -> argparse.ArgumentParser:
     parser = parent_parser()
     parser.add_argument(
         "--max-width",
-        type=int,
+        type=non_negative_int,
         default=512,
         help="widest conv output (default 512: widths that compiled in published runs; 0 = no limit)",
     )
