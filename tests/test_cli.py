@@ -236,11 +236,13 @@ def test_stream_without_a_model_streams_the_shipped_causal_model(tmp_path, capsy
         (["plan", "--random-preset", "tiny", "--seed", "-1"], "-1 must be >= 0"),
         (["export", "--random-preset", "tiny", "--out", "x", "--max-width", "-5"], "-5 must be >= 0"),
         (["compile-grid", "decoder", "--random-preset", "tiny", "--max-retries", "-1"], "-1 must be >= 0"),
+        (["parity", "masker", "--random-preset", "tiny", "--seconds", "1e308"], "1e+308 is beyond 1e+06"),
+        (["stream", "in.wav", "--hop-ms", "1e308", "--out", "x"], "1e+308 is beyond 1e+06"),
     ],
 )
 def test_seeds_and_limits_out_of_range_are_one_line(argv, message, capsys):
-    """Round-2 leftovers (issue 39): a seed numpy and torch cannot take was a traceback (exit 3), a
-    negative limit was accepted."""
+    """Round-2 leftovers (issue 39): a seed numpy and torch cannot take and a finite but huge length
+    (1e308 s) were tracebacks (exit 3), a negative limit was accepted."""
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     err = capsys.readouterr().err

@@ -61,10 +61,19 @@ def finite_float(text: str) -> float:
     return value
 
 
+#: The largest value a positive float option takes: every one is a duration, a rate or a size, and
+#: none is meaningful beyond this (1e308 seconds of audio overflowed a sample count).
+MAX_POSITIVE_FLOAT = 1e6
+
+
 def positive_float(text: str) -> float:
     value = finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{value:g} must be > 0")
+    if value > MAX_POSITIVE_FLOAT:
+        raise argparse.ArgumentTypeError(
+            f"{value:g} is beyond {MAX_POSITIVE_FLOAT:g}, more than any duration or size this takes"
+        )
     return value
 
 
