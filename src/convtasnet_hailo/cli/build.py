@@ -12,17 +12,14 @@ from .options import (
     Shared,
     add_resume_option,
     executor_options,
-    finite_float,
     layout,
     limit_options,
     model_or_random,
-    optional_path,
     packing_options,
-    positive_float,
-    positive_int,
     stream_plan_options,
     tile_option,
 )
+from .values import finite_float, optional_path, positive_float, positive_int
 
 
 def _dispatch(command, request) -> int:

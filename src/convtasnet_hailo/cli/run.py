@@ -14,12 +14,11 @@ from .options import (
     executor_options_parser,
     layout,
     model_or_export,
-    positive_float,
-    positive_int,
     run_spec,
     stream_plan_options,
     trained_model,
 )
+from .values import positive_float, positive_int
 
 
 def _separate_request(args: argparse.Namespace, inputs: list[str], raw_output: bool = False):

@@ -5,19 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import (
-    PATHS,
-    Shared,
-    add_resume_option,
-    backend_options,
-    finite_float,
-    layout,
-    model_or_random,
-    optional_path,
-    positive_float,
-    positive_int,
-    tile_option,
-)
+from .options import PATHS, Shared, add_resume_option, backend_options, layout, model_or_random, tile_option
+from .values import finite_float, optional_path, positive_float, positive_int
 
 
 def _optional_tuple(values: list[str] | None) -> tuple[str, ...] | None:
