@@ -23,16 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _API
 from . import api_parameters as checks
 from .api_parameters import (
     SEPARATE_TILE_W,
     BackendConfig,
     HailoEmulator,
-    HailoQuant,
     HailoRuntime,
     OnnxRuntime,
     TorchProxy,
     backend_options,
+)
+from .api_parameters import (
+    HailoQuant as HailoQuant,  # offered by the package root
 )
 from .errors import UserError
 from .plan.options import PlanOptions
@@ -40,20 +43,7 @@ from .runtime import Run, RunSpec, open_run
 from .runtime.backend_setup import BackendOptions
 from .separation.segments import SegmentPolicy
 
-__all__ = [
-    "Separator",
-    "StreamingSeparator",
-    "TorchProxy",
-    "OnnxRuntime",
-    "HailoRuntime",
-    "HailoEmulator",
-    "HailoQuant",
-    "load_audio",
-    "read_librimix",
-    "score",
-    "open_pipeline",
-    "run_parity",
-]
+__all__ = list(_API)  # declared once, at the package root (which imports this module lazily)
 
 
 def _checkpoint_source(checkpoint: str | Path):
