@@ -83,10 +83,13 @@ def _apply(args: argparse.Namespace, values: dict[str, Any]) -> None:
             setattr(args, dest, not values[key] if dest == "no_fuse" else values[key])
 
 
-def _refuse_beside_bundle(args: argparse.Namespace) -> None:
+def _refuse_beside_bundle(args: argparse.Namespace, keep_model: bool) -> None:
     from ..errors import UserError
 
-    for dest, option in (("model", "--model"), ("export_dir", "--export-dir"), ("hef_dir", "--hef-dir")):
+    beside = (("export_dir", "--export-dir"), ("hef_dir", "--hef-dir")) + (
+        () if keep_model else (("model", "--model"),)
+    )
+    for dest, option in beside:
         if getattr(args, dest, None):
             raise UserError(
                 f"--bundle {args.bundle} carries the model, its export and its HEFs: drop {option} (or drop "
@@ -96,10 +99,11 @@ def _refuse_beside_bundle(args: argparse.Namespace) -> None:
         raise UserError(f"--bundle {args.bundle} carries its model: drop --random-preset")
 
 
-def settle(args: argparse.Namespace):
+def settle(args: argparse.Namespace, keep_model: bool = False):
     """``--bundle`` (or an ``--export-dir`` holding one export): the user's settings checked
     against it and the rest taken from it, in ``args``; the backend chosen for a bundle. Returns
-    the bundle (None without one). Marked defaults become plain values."""
+    the bundle (None without one). Marked defaults become plain values. ``keep_model``: --model
+    is the float reference (parity), checked against the bundle's checkpoint hash."""
     from pathlib import Path
 
     from ..runtime.settings import fixed_by_bundle, fixed_by_export, reconcile
@@ -110,7 +114,7 @@ def settle(args: argparse.Namespace):
         from ..runtime.bundle import read_bundle
         from ..runtime.settings import bundle_backend
 
-        _refuse_beside_bundle(args)
+        _refuse_beside_bundle(args, keep_model)
         bundle = read_bundle(args.bundle)
         _apply(args, reconcile(given, fixed_by_bundle(bundle)))
         backend = getattr(args, "backend", None)
@@ -122,3 +126,14 @@ def settle(args: argparse.Namespace):
     for key, value in vars(args).items():
         setattr(args, key, plain(value))
     return bundle
+
+
+def bundle_reference(args: argparse.Namespace):
+    """The float model a bundle was made from, with its weights (parity's reference): --model,
+    checked against the bundle's sha256, else what its export recorded (a seeded random model, or
+    the checkpoint by its path and hash)."""
+    from pathlib import Path
+
+    from ..runtime.sources import ModelChoice, resolve
+
+    return resolve(ModelChoice(model=args.model, export_dir=Path(args.export_dir), weights=True))
