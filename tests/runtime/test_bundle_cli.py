@@ -280,3 +280,35 @@ def test_the_api_page_snippet_runs_as_written(causal, made, tmp_path, monkeypatc
     assert scope["sources"].shape == (2, len(scope["wav"]))
     assert len(scope["wav"]) % scope["streamer"].hop  # the snippet's last hop is a partial one
     assert np.concatenate(scope["pieces"], axis=-1).shape == (2, len(scope["wav"]))
+
+
+def test_stream_predicts_for_the_bundles_chip_and_link(causal, made, tmp_path, capsys):
+    """The cost model's --device and --link come from the bundle (hailo8 over gen3 here); a --link
+    the user gives that differs is refused like any other setting."""
+    bundle, mix = causal[1], made[2]
+    args = ["stream", str(mix), "--bundle", str(bundle.directory), "--backend", "onnxruntime"]
+    assert main([*args, "--link", "gen2", "--out", str(tmp_path / "a")]) == 2
+    assert "--link gen2 disagrees with the bundle" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    record = json.loads((tmp_path / "b" / "stream_run.json").read_text())
+    assert (record["device_prediction"]["device"], record["device_prediction"]["link"]) == ("hailo8", "gen3")
+
+
+def test_stream_live_from_a_bundle_equals_the_offline_model(causal, made, tmp_path, monkeypatch):
+    """stream --live --bundle on the sounddevice and HailoRT doubles: the bundle's hop and plan."""
+    from tests.doubles import runtime as runtime_double
+    from tests.doubles import sound as sound_double
+
+    checkpoint, bundle = causal
+    sound_double.install(monkeypatch, made[2])
+    runtime_double.install(monkeypatch)
+    out = tmp_path / "live"
+    assert main(["stream", "--live", "0.6", "--bundle", str(bundle.directory), "--out", str(out)]) == 0
+    record = json.loads((out / "stream_run.json").read_text())
+    assert record["backend"] == "hailo_runtime" and record["live"]["interrupted"] is False
+    captured = soundfile.read(out / "live_input.wav", dtype="float32")[0]
+    written = np.stack([soundfile.read(out / f"live_s{i}.wav", dtype="float32")[0] for i in (1, 2)])
+    model = load_model(str(checkpoint))[0].eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(captured)[None])[0].numpy()
+    assert_within_contract(written, expected, "stream --live --bundle vs the offline model")

@@ -42,6 +42,14 @@ def plain(value: Any) -> Any:
     return value
 
 
+def mark_defaults(parser: argparse.ArgumentParser, *dests: str) -> None:
+    """The defaults of ``dests`` (options a shared parent declares) marked as defaults, so that a
+    bundle may fill them in while a value the user typed is checked against it."""
+    for action in parser._actions:
+        if action.dest in dests and action.default is not None:
+            parser.set_defaults(**{action.dest: default(action.default)})
+
+
 def add_bundle_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bundle",
@@ -60,7 +68,7 @@ _FLAGS = {
     "halo_edges": ("halo_edges", True),
     "skip_sums_in_stages": ("skip_sums_in_stages", True),
 }
-_VALUES = ("tile_w", "hop_ms", "plan", "hw_arch", "block_chan")
+_VALUES = ("tile_w", "hop_ms", "plan", "hw_arch", "device", "link", "block_chan")
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
