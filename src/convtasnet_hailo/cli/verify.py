@@ -14,13 +14,21 @@ def _optional_tuple(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(values) if values else None
 
 
+def _parity_model(args: argparse.Namespace, bundle):
+    """The float reference: a bundle's model (its weights: --model, checked against its hash), else
+    --model or --random-preset."""
+    from .folders import bundle_reference
+
+    return bundle_reference(args) if bundle is not None else model_or_random(args)
+
+
 def cmd_parity(args: argparse.Namespace) -> int:
     from .. import commands
     from ..commands.parity import Request
     from ..parity.runner import ReferencePrecision
     from ..plan.options import PlanPath
     from .dispatch import dispatch
-    from .folders import bundle_reference, settle
+    from .folders import settle
 
     bundle = settle(args, keep_model=True)
     # keywords are evaluated in order: impossible backend combinations are refused before the model is built
@@ -28,7 +36,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         commands.parity,
         Request(
             backend=backend_options(args),
-            source=bundle_reference(args) if bundle is not None else model_or_random(args),
+            source=_parity_model(args, bundle),
             path=PlanPath(args.path),
             tile_widths=args.tile_w,
             lengths=args.length,
