@@ -166,8 +166,20 @@ def test_doctor_checks_hailort_chip_and_link_against_the_bundle(
     assert main(["doctor", "--bundle", str(made[1].directory)]) == code
     out = capsys.readouterr().out
     assert "[ok] bundle: " in out and "every sha256 checked" in out
-    assert "[ok] chip: unconfirmed: device 0000:01:00.0 found" in out  # the double has no control API
+    assert "[ok] chip: device 0000:01:00.0 is a hailo8; the HEFs are hailo8" in out
     assert all(n in out for n in needles), out
+
+
+def test_doctor_names_a_chip_that_cannot_run_the_hefs(made, tmp_path, monkeypatch, capsys):
+    from convtasnet_hailo.commands import doctor_bundle
+    from tests.doubles import runtime as runtime_double
+
+    runtime_double.install(monkeypatch, arch="hailo8l")
+    monkeypatch.setattr(doctor_bundle, "PCI_DEVICES", _sysfs(tmp_path / "pci", "8.0"))
+    assert main(["doctor", "--bundle", str(made[1].directory)]) == 1
+    out = capsys.readouterr().out
+    assert "[problem] chip: device 0000:01:00.0 is a hailo8l; the HEFs are hailo8, which a hailo8l cannot run" in out
+    assert "fix: rebuild the bundle with --hw-arch hailo8l" in out
 
 
 def test_doctor_names_a_tampered_bundle_and_a_missing_hailort(made, tmp_path, monkeypatch, capsys):

@@ -75,8 +75,9 @@ def _architecture(hailo, device_id: str) -> str | None:
     """The chip's architecture as HailoRT identifies it (``control.identify().device_architecture``,
     e.g. HAILO8L), as a DFC target name; None where it cannot be read."""
     try:
-        name = str(hailo.Device(device_id).control.identify().device_architecture).upper()
-    except Exception:  # an older binding, or one without the control API (the double)
+        with hailo.Device(device_id) as device:  # pyhailort.py Device, Control.identify, DeviceArchitectureTypes
+            name = str(device.control.identify().device_architecture).upper()
+    except Exception:  # a device held by another process, or a binding without the control API
         return None
     if "8L" in name:
         return "hailo8l"

@@ -173,10 +173,64 @@ class FormatOrder(enum.Enum):
     NC = 6
 
 
+class DeviceArchitectureTypes(enum.IntEnum):
+    """pyhailort.py (branch hailo8) ``DeviceArchitectureTypes``: ``str()`` is the member's name."""
+
+    HAILO8_A0 = 0
+    HAILO8 = 1
+    HAILO8L = 2
+    HAILO15H = 3
+    HAILO15L = 4
+    HAILO15M = 5
+    HAILO10H = 6
+
+    def __str__(self):
+        return self.name
+
+
+class _BoardInformation:
+    """pyhailort.py ``BoardInformation``: the field ``identify()`` callers read (the chip)."""
+
+    def __init__(self, device_architecture: int):
+        self.device_architecture = DeviceArchitectureTypes(device_architecture)
+
+
+class _Control:
+    def identify(self):
+        """pyhailort.py ``Control.identify``: the chip of HAILO_DOUBLE_ARCH."""
+        return _BoardInformation(DeviceArchitectureTypes[ARCH.upper()])
+
+
 class Device:
+    """pyhailort.py ``Device``: ``scan()``; ``Device(device_id=None)`` (the first scanned device when
+    None, "HailoRT device not found in the system" when there is none), ``control``, a context manager."""
+
     @staticmethod
     def scan():
         return json.loads(os.environ.get("HAILO_DOUBLE_DEVICES", '["0000:01:00.0"]'))
+
+    def __init__(self, device_id=None):
+        ids = Device.scan()
+        if device_id is None:
+            if not ids:
+                raise HailoRTException("HailoRT device not found in the system")
+            device_id = ids[0]
+        if device_id not in ids:
+            _fail("HAILO_NOT_FOUND", f"device {device_id} not found")
+        self._device_id, self._control_object = device_id, _Control()
+
+    @property
+    def control(self):
+        return self._control_object
+
+    def release(self):
+        self._control_object = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        self.release()
 
 
 def _reported_shape(order: str, h: int, w: int, c: int) -> tuple[int, ...]:
