@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import UserError
-from ..export.manifest import Manifest, read_manifest, sha256_bytes, verify_stage_file
+from ..export.manifest import Manifest, check_stage_ports, read_manifest, sha256_bytes, verify_stage_file
 from ..plan.options import PlanOptions
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
@@ -129,9 +129,11 @@ class OnnxRuntimeBackend(Backend):
             path = verify_stage_file(directory, entry)
             if not from_this_export:  # a plan built from a model: its stage must be this file's
                 _check_same_stage(stage, tile_w, entry.sha256, path)
-            sessions[stage.name] = ort.InferenceSession(
+            session = ort.InferenceSession(
                 _session_bytes(path, self.batching), session_options(self.threads), providers=["CPUExecutionProvider"]
             )
+            check_stage_ports(entry, path, _ports(session.get_inputs()), _ports(session.get_outputs()))
+            sessions[stage.name] = session
         self._sessions = sessions
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -175,6 +177,11 @@ def _describe(options: PlanOptions, exposed: bool) -> str:
         + (", halo edges" if options.halo_edges else "")
         + (", skip sums in the stages" if options.skip_sums_in_stages else "")
     )
+
+
+def _ports(values) -> list[tuple[str, tuple]]:
+    """(name, shape) of a session's inputs or outputs (a symbolic dimension is a string or None)."""
+    return [(v.name, tuple(v.shape)) for v in values]
 
 
 def _has_onnx() -> bool:

@@ -11,6 +11,7 @@ import dataclasses
 import onnx
 from onnx import shape_inference
 
+from ..errors import UserError
 from ..plan.ops import CHANNEL_NORM_MARK
 from .hailo_rules import ALLOWED_OPS, FORBIDDEN_OPS, LAYER_NORM_OPS, CheckLimits
 
@@ -137,11 +138,46 @@ def _in_channel_norm(node) -> bool:
 def check_export(directory, limits: CheckLimits = CheckLimits()) -> list[Violation]:
     """Checks every stage file of an export folder: present, unchanged since export (sha256),
     and within the Hailo rules."""
-    from .manifest import read_manifest, verify_stage_file
+    from .manifest import check_stage_ports, read_manifest, verify_stage_file
 
     manifest = read_manifest(directory)
     violations: list[Violation] = []
     for entry in manifest.stages:
         path = verify_stage_file(directory, entry)
-        violations += check_model(onnx.load(str(path)), entry.name, limits)
+        model = load_stage(path, entry.name)
+        check_stage_ports(
+            entry, path, _graph_ports(model.graph.input, model.graph.initializer), _graph_ports(model.graph.output)
+        )
+        violations += check_model(model, entry.name, limits)
+    if manifest.device_plan is not None:
+        from .manifest import read_device_plan
+
+        read_device_plan(directory, manifest)  # hashed, range-checked and matched with the stages
     return violations
+
+
+def _graph_ports(values, initializers=()) -> list[tuple[str, tuple]]:
+    """(name, shape) of a graph's inputs or outputs (initializers listed as inputs left out); a
+    dimension without a value is its symbolic name."""
+    constant = {init.name for init in initializers}
+    return [
+        (v.name, tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim))
+        for v in values
+        if v.name not in constant
+    ]
+
+
+def load_stage(path, stage: str):
+    """The ONNX model of a stage file, its weights inside it (a stage never names external data:
+    a file that does, or that is cut short, is refused in one line rather than read from elsewhere)."""
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends: a truncated or foreign file
+        raise UserError(
+            f"stage {stage}: {path} is not a readable ONNX file ({type(exc).__name__}); re-export"
+        ) from None
+    if any(uses_external_data(t) for t in model.graph.initializer):
+        raise UserError(f"stage {stage}: {path} names external weight files, which exports never do; re-export")
+    return model
