@@ -1351,6 +1351,16 @@ def test_a_file_too_long_to_separate_whole_is_refused_before_any_output(tmp_path
     "error, code, line",
     [
         (MemoryError(), 2, "error: out of memory"),
+        # torch's allocators raise RuntimeError (c10/core/impl/alloc_cpu.cpp; the CUDA caching allocator)
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                "tried to allocate 4398046511104 bytes. Error code 12 (Cannot allocate memory)"
+            ),
+            2,
+            "error: out of memory ([enforce fail at alloc_cpu.cpp:127]",
+        ),
+        (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB\nmore"), 2, "error: out of memory (CUDA out"),
         (OSError(28, "No space left on device", "/x/y"), 2, "error: No space left on device (/x/y)"),
         (RuntimeError("an invariant broke"), 3, "internal error, a bug in convtasnet-hailo"),
     ],

@@ -36,6 +36,16 @@ BUG_EXIT = 3
 HOST_PACKAGES = ("torch", "onnx", "matplotlib", "pesq", "pystoi")
 
 
+#: What torch's allocators say when an allocation fails (a RuntimeError, not a MemoryError):
+#: c10/core/impl/alloc_cpu.cpp ("DefaultCPUAllocator: not enough memory" / "can't allocate memory")
+#: and the CUDA caching allocator ("CUDA out of memory", torch.cuda.OutOfMemoryError).
+ALLOCATOR_FAILURES = ("DefaultCPUAllocator", "not enough memory", "can't allocate memory", "out of memory")
+
+
+def _allocator_failure(exc: BaseException) -> bool:
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in ALLOCATOR_FAILURES)
+
+
 def _environment_error(exc: BaseException) -> str | None:
     """The one line for an error of the machine rather than of this code, or None."""
     missing = getattr(exc, "name", None) or ""
@@ -44,10 +54,10 @@ def _environment_error(exc: BaseException) -> str | None:
             f"this needs {missing.split('.')[0]}, which a device install leaves out: pip install "
             "'convtasnet-hailo[host]' (or run from an export folder: --export-dir EXPORT without --model)"
         )
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or _allocator_failure(exc):
         return (
-            f"out of memory ({exc or 'MemoryError'}); process shorter inputs (separate --segment), a smaller "
-            "--tile-w, or free memory"
+            f"out of memory ({_first_line(exc) or 'MemoryError'}); process shorter inputs (separate --segment), "
+            "a smaller --tile-w, or free memory"
         )
     if isinstance(exc, OSError):  # the environment (disk full, permissions) rather than a bug
         where = f" ({exc.filename})" if exc.filename else ""
@@ -59,6 +69,11 @@ def _environment_error(exc: BaseException) -> str | None:
             "and free space (files already finished are kept)"
         )
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def _bug(prefix: str, exc: BaseException) -> int:

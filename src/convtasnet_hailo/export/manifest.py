@@ -98,8 +98,23 @@ class Manifest:
         return path
 
 
-def _ints(data: Any, where: str) -> tuple[int, ...]:
-    return tuple(items(data, int, where))
+#: The largest dimension, halo, stride or span a manifest port may hold (far above any export's).
+MAX_PORT = 1 << 24
+
+
+def _ints(data: Any, where: str, low: int = 0) -> tuple[int, ...]:
+    values = tuple(items(data, int, where))
+    for index, value in enumerate(values):
+        if not low <= value <= MAX_PORT:
+            raise RecordError(f"{where}[{index}] is {value}, outside {low}..{MAX_PORT}")
+    return values
+
+
+def _count(data: Any, key: str, where: str, low: int, high: int = MAX_PORT) -> int:
+    value = field(data, key, int, where, low)
+    if not low <= value <= high:
+        raise RecordError(f"{where}.{key} is {value}, outside {low}..{high}")
+    return value
 
 
 def _port(data: Any, where: str) -> PortEntry:
@@ -108,10 +123,10 @@ def _port(data: Any, where: str) -> PortEntry:
         raise RecordError(f"{where}.halo has {len(halo)} values, not 2")
     return PortEntry(
         field(data, "name", str, where),
-        _ints(field(data, "shape", list, where), f"{where}.shape"),
+        _ints(field(data, "shape", list, where), f"{where}.shape", low=1),
         halo,
-        field(data, "stride", int, where, 1),
-        field(data, "span", int, where, 1),
+        _count(data, "stride", where, 1),
+        _count(data, "span", where, 1),
     )
 
 
@@ -132,7 +147,7 @@ def _stage(data: Any, where: str, directory: Path) -> StageEntry:
         tuple(_port(p, f"{where}.outputs[{i}]") for i, p in enumerate(field(data, "outputs", list, where))),
         tuple(items(field(data, "host_before", list, where, []), str, f"{where}.host_before")),
         tuple(items(field(data, "host_after", list, where, []), str, f"{where}.host_after")),
-        field(data, "macs_per_frame", int, where, 0),
+        _count(data, "macs_per_frame", where, 0, 1 << 50),
         field(data, "block", (dict, type(None)), where, None),
     )
 

@@ -84,7 +84,8 @@ def _check_state_dict(model: ConvTasNet, state_dict: dict[str, torch.Tensor], so
         if tuple(state_dict[key].shape) != tuple(tensor.shape):
             raise UserError(
                 f"checkpoint {source}: key {key} has shape {tuple(state_dict[key].shape)}, "
-                f"model_args imply {tuple(tensor.shape)}"
+                f"model_args imply {tuple(tensor.shape)}: the weights and model_args are of different models; "
+                "re-save the model with Asteroid's serialize()"
             )
 
 
@@ -101,9 +102,11 @@ def model_from_package(package: dict[str, Any], source: str) -> ConvTasNet:
                 "Asteroid's serialize()"
             )
     config = ConvTasNetConfig.from_model_args(package["model_args"])
-    model = ConvTasNet(config)
+    with torch.device("meta"):  # shapes without memory: model_args asking for a huge model allocate nothing
+        shell = ConvTasNet(config)
     state_dict = {str(k): v for k, v in package["state_dict"].items()}
-    _check_state_dict(model, state_dict, source)
+    _check_state_dict(shell, state_dict, source)
+    model = ConvTasNet(config)  # the size of the weights the file holds
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
 
