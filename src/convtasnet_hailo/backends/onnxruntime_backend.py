@@ -198,11 +198,10 @@ def _session_bytes(path: Path, batching: str) -> bytes:
     tile), or, without the ONNX library to rewrite it, as exported (batch 1: one call per tile)."""
     if batching == "per_tile":
         return path.read_bytes()
-    import onnx
-
+    from ..export.graph_check import load_stage
     from ..export.onnx_graph import with_symbolic_batch
 
-    return with_symbolic_batch(onnx.load(str(path))).SerializeToString()
+    return with_symbolic_batch(load_stage(path, path.stem)).SerializeToString()  # no external data read
 
 
 def _check_same_stage(stage: Stage, tile_w: int, recorded: str, path: Path) -> None:

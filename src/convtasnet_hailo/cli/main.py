@@ -7,6 +7,7 @@ the command (fast ``--help``). Errors reach the user through :func:`main`'s one 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from .._version import __version__
@@ -76,6 +77,34 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:200] if lines else ""
 
 
+#: Characters that would break a message's one line (or move the cursor): C0/C1 controls and
+#: Unicode's line and paragraph separators, as a file name may hold them.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127, *range(0x80, 0xA0))} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped (a name holding a newline stays one line)."""
+    return text.translate(_CONTROL)
+
+
+class _OneLineFormatter:
+    """Formats a log record's message as one line (control characters escaped)."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self._plain = logging.Formatter("%(message)s")
+
+    def format(self, record) -> str:
+        return one_line(self._plain.format(record))
+
+
 def _bug(prefix: str, exc: BaseException) -> int:
     import traceback
 
@@ -97,11 +126,36 @@ def _install_log_handler(verbosity: int) -> None:
     import logging
 
     handler = logging.StreamHandler(sys.stderr)  # the stderr of this call (tests replace it per call)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_OneLineFormatter())  # type: ignore[arg-type]
     handler.name = _HANDLER_NAME
     root = logging.getLogger("convtasnet_hailo")
     root.handlers = [h for h in root.handlers if h.name != _HANDLER_NAME] + [handler]
     root.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+
+
+@contextlib.contextmanager
+def _warnings_as_notes():
+    """Python warnings during a command, as one-line notes: a library's ``warnings.warn`` prints two
+    lines (and its source line) before whatever follows. Floating-point RuntimeWarnings (numpy's
+    "divide by zero encountered", a spectrogram of silence) are symptoms the checks already name or
+    that a result states itself (-inf dB): logged at debug level only, never before the error line."""
+    import logging
+    import warnings
+
+    log = logging.getLogger("convtasnet_hailo.cli")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            seen = set()
+            for warning in caught:
+                text = f"{warning.category.__name__}: {warning.message}"
+                if text in seen:
+                    continue
+                seen.add(text)
+                quiet = issubclass(warning.category, RuntimeWarning)
+                log.log(logging.DEBUG if quiet else logging.WARNING, f"note: {warning.message}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"convtasnet-hailo {args.command}"
     _stop_on_sigterm()
     try:
-        with session():
+        with session(), _warnings_as_notes():
             return args.func(args)
     except UserError as exc:
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted; files already written are kept", file=sys.stderr)
@@ -129,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         line = _environment_error(exc)
         if line is None:
             return _bug(prefix, exc)
-        print(f"{prefix}: error: {line}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(line)}", file=sys.stderr)
         return 2
 
 
