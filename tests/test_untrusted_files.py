@@ -139,9 +139,12 @@ def _calibration_outside(tmp: Path, marker: Path) -> dict:
 
 
 def _finetune_state_pickle(tmp: Path, marker: Path) -> dict:
-    (tmp / "ft").mkdir()
-    torch.save({"model": {}, "x": Payload(marker)}, tmp / "ft" / "finetune_state.pt")
-    return {"ft": str(tmp / "ft")}
+    """A real one-step run (its finetune_run.json matches the resume), its state then replaced."""
+    ft = tmp / "ft"
+    argv = ["--model", str(tmp / "tiny.pth"), "--data", str(tmp / "mix.wav"), "--max-minutes", "1", "--out", str(ft)]
+    assert main(["finetune", *argv, "--steps", "1"]) == 0
+    torch.save({"model": {}, "x": Payload(marker)}, ft / "finetune_state.pt")
+    return {"ft": str(ft)}
 
 
 SEPARATE = ("{mix}", "--out", "{tmp}/out")
@@ -166,7 +169,7 @@ PLANTS = [
             "--data",
             "{mix}",
             "--steps",
-            "1",
+            "2",
             "--max-minutes",
             "1",
             "--out",

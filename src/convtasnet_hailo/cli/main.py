@@ -138,15 +138,18 @@ def _warnings_as_notes():
     """Python warnings during a command, as one-line notes: a library's ``warnings.warn`` prints two
     lines (and its source line) before whatever follows. Floating-point RuntimeWarnings (numpy's
     "divide by zero encountered", a spectrogram of silence) are symptoms the checks already name or
-    that a result states itself (-inf dB): logged at debug level only, never before the error line."""
+    that a result states itself (-inf dB): logged at debug level only. When the command fails, every
+    warning is: the error's one line stays alone."""
     import logging
     import warnings
 
     log = logging.getLogger("convtasnet_hailo.cli")
+    failed = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
             yield
+            failed = False
         finally:
             seen = set()
             for warning in caught:
@@ -154,7 +157,7 @@ def _warnings_as_notes():
                 if text in seen:
                     continue
                 seen.add(text)
-                quiet = issubclass(warning.category, RuntimeWarning)
+                quiet = failed or issubclass(warning.category, RuntimeWarning)  # an error line stays alone
                 log.log(logging.DEBUG if quiet else logging.WARNING, f"note: {warning.message}")
 
 
