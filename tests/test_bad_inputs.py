@@ -1587,7 +1587,7 @@ def test_bad_input(case, tmp_path, tiny_checkpoint, capsys):
 
 def test_the_catalogue_is_large_and_documented():
     errors = [c for c in CASES if c.exit]
-    assert len(CASES) >= 104 and len(errors) >= 25 and len({c.id for c in CASES}) == len(CASES)
+    assert len(CASES) >= 149 and len(errors) >= 25 and len({c.id for c in CASES}) == len(CASES)
     assert {"separate", "forward", "evaluate", "parity", "export", "check", "compile"} <= {c.command for c in errors}
     doc = DOC.read_text()
     for case in CASES:
