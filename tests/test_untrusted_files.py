@@ -156,8 +156,20 @@ PLANTS = [
     ),
     Plant("device_plan_npz_pickle", "separate", ORT, "is not a readable device plan", _device_plan_pickle),
     Plant("device_plan_outside", "separate", ORT, "points outside its folder", _device_plan_outside),
-    Plant("stage_external_data_check", "check", ("{export}",), "names external weight files", _stage_external_data),
-    Plant("stage_external_data_run", "separate", ORT, "names external weight files", _stage_external_data),
+    Plant(
+        "stage_external_data_check",
+        "check",
+        ("{export}",),
+        "is stored in an external file, which is not read",
+        _stage_external_data,
+    ),
+    Plant(
+        "stage_external_data_run",
+        "separate",
+        ORT,
+        "is stored in an external file, which is not read",
+        _stage_external_data,
+    ),
     Plant("calibration_npy_pickle", "separate", QUANT, "holds Python objects (a pickle)", _calibration_pickle),
     Plant("calibration_outside", "separate", QUANT, "points outside its folder", _calibration_outside),
     Plant(

@@ -11,7 +11,6 @@ import dataclasses
 import onnx
 from onnx import shape_inference
 
-from ..errors import UserError
 from ..plan.ops import CHANNEL_NORM_MARK
 from .hailo_rules import ALLOWED_OPS, FORBIDDEN_OPS, LAYER_NORM_OPS, CheckLimits
 
@@ -170,14 +169,6 @@ def _graph_ports(values, initializers=()) -> list[tuple[str, tuple]]:
 def load_stage(path, stage: str):
     """The ONNX model of a stage file, its weights inside it (a stage never names external data:
     a file that does, or that is cut short, is refused in one line rather than read from elsewhere)."""
-    from onnx.external_data_helper import uses_external_data
+    from ..model.onnx_file import load_self_contained
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf's DecodeError and friends: a truncated or foreign file
-        raise UserError(
-            f"stage {stage}: {path} is not a readable ONNX file ({type(exc).__name__}); re-export"
-        ) from None
-    if any(uses_external_data(t) for t in model.graph.initializer):
-        raise UserError(f"stage {stage}: {path} names external weight files, which exports never do; re-export")
-    return model
+    return load_self_contained(path, f"stage {stage}: {path}", "re-export")

@@ -231,40 +231,12 @@ class ImportedGraph:
     state_dict: dict[str, np.ndarray]
 
 
-def _check_initializers(model, path: Path) -> None:
-    """Every weight is inside the file and holds as many values as its shape needs: a graph that
-    names external data, or whose initializer was cut short, is one line (not numpy's reshape error)."""
-    from onnx import numpy_helper
-    from onnx.external_data_helper import uses_external_data
-
-    for init in model.graph.initializer:
-        if uses_external_data(init):
-            raise UserError(
-                f"{path}: initializer {init.name!r} is stored in an external file, which is not read; "
-                "pass a self-contained .onnx (onnx.save without external data)"
-            )
-        try:
-            numpy_helper.to_array(init)
-        except (ValueError, TypeError) as exc:
-            needed = int(np.prod(init.dims)) if init.dims else 1
-            raise UserError(
-                f"{path}: initializer {init.name!r} of shape {tuple(init.dims)} ({needed} values) cannot be read "
-                f"({str(exc).splitlines()[0][:80]}): the file was cut short or damaged; pass the complete .onnx"
-            ) from None
-
-
 def read_convtasnet_graph(path: Path, sample_rate: int) -> ImportedGraph:
     """Walks the graph in ``path`` into a config and an Asteroid state dict (NotAConvTasNet when
     it is not such a graph)."""
-    import onnx
+    from .onnx_file import load_self_contained
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)  # never a file the graph names elsewhere
-    except Exception as exc:  # DecodeError, OSError: not an ONNX file
-        raise UserError(
-            f"{path} is not a readable ONNX file ({type(exc).__name__}); pass the .onnx of a ConvTasNet"
-        ) from None
-    _check_initializers(model, path)
+    model = load_self_contained(path, str(path), "pass the .onnx of a ConvTasNet")
     graph = _Graph(model)
     if len(graph.inputs) != 1:
         raise NotAConvTasNet(f"the graph has {len(graph.inputs)} inputs; a ConvTasNet has one (the waveform)")
