@@ -1226,6 +1226,318 @@ CASES = [
 ]
 
 
+# -- Issue 39, round 3: files read back as untrusted, and the leftovers of round 2 -------------
+
+
+def _rehash(out: Path) -> None:
+    """The manifest's hashes updated to the files as edited (what a careful editor would do)."""
+    import hashlib
+
+    data = json.loads((out / "manifest.json").read_text())
+    for stage in data["stages"]:
+        stage["sha256"] = hashlib.sha256((out / stage["file"]).read_bytes()).hexdigest()
+    plan = data["device_plan"]
+    plan["sha256"] = hashlib.sha256((out / plan["file"]).read_bytes()).hexdigest()
+    plan["arrays_sha256"] = hashlib.sha256((out / plan["arrays"]).read_bytes()).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(data))
+
+
+def _stages_swapped(out: Path) -> None:
+    one, two = out / "tcn1_depth.onnx", out / "tcn2_depth.onnx"
+    first, second = one.read_bytes(), two.read_bytes()
+    one.write_bytes(second)
+    two.write_bytes(first)
+    _rehash(out)
+
+
+def _device_plan_stride_zero(out: Path) -> None:
+    plan = json.loads((out / "device_plan.json").read_text())
+    plan["steps"][0]["inputs"]["tuple"][0]["geometry"]["stride"] = 0
+    (out / "device_plan.json").write_text(json.dumps(plan))
+    _rehash(out)
+
+
+def _device_plan_pickled(out: Path) -> None:
+    with open(out / "device_plan.npz", "wb") as handle:
+        np.savez(handle, a0=np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    _rehash(out)
+
+
+def _port_stride_zero(out: Path, data: dict) -> None:
+    data["stages"][0]["inputs"][0]["stride"] = 0
+
+
+class _Pickled:
+    """A checkpoint entry torch's weights-only loader refuses (a class it does not allow)."""
+
+
+def _pickled_checkpoint(tmp):
+    torch.save({"model_name": "ConvTasNet", "model_args": {}, "state_dict": {}, "x": _Pickled()}, tmp / "p.pth")
+    return {"bad": str(tmp / "p.pth")}
+
+
+def _huge_model_args(package):
+    package["model_args"]["bn_chan"] = package["model_args"]["hid_chan"] = 1 << 20
+
+
+def _rate_1e9(package):
+    package["model_args"]["sample_rate"] = 10**9
+
+
+def _header_rate(rate: int):
+    """A WAV whose header's sample rate field (bytes 24..27) says ``rate``."""
+
+    def setup(tmp):
+        import struct
+
+        path = Path(_wav(tmp, "rate.wav", speech_like(0.5, 8000, 5), subtype="PCM_16"))
+        data = bytearray(path.read_bytes())
+        data[24:28] = struct.pack("<I", rate)
+        path.write_bytes(bytes(data))
+        return {"bad": str(path)}
+
+    return setup
+
+
+def _onnx_conv(tmp: Path, edit) -> dict:
+    """A one-Conv ONNX graph (an encoder) whose weight ``edit`` damages."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((16, 1, 16), np.float32), "encoder.weight")
+    node = helper.make_node("Conv", ["wav", "encoder.weight"], ["out"], strides=[8])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("wav", TensorProto.FLOAT, [1, 1, 4000])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        [weight],
+    )
+    model = helper.make_model(graph)
+    edit(model.graph.initializer[0], tmp)
+    onnx.save(model, str(tmp / "model.onnx"))
+    return {"bad": str(tmp / "model.onnx")}
+
+
+def _cut_short(weight, tmp):
+    weight.raw_data = weight.raw_data[:100]
+
+
+def _external(weight, tmp):
+    from onnx.external_data_helper import set_external_data
+
+    (tmp / "w.bin").write_bytes(weight.raw_data)
+    set_external_data(weight, location="w.bin")
+    weight.ClearField("raw_data")
+
+
+def _phase_inverted(tmp):
+    wav = speech_like(0.5, 8000, 6)
+    return {"bad": _wav(tmp, "inverted.wav", np.stack([wav, -wav], axis=1), subtype="FLOAT")}
+
+
+def _stereo_reference(tmp):
+    wav = speech_like(0.5, 8000, 7)
+    return {"bad": _wav(tmp, "s1.wav", np.stack([wav, wav], axis=1))}
+
+
+def _causal_gln(package):
+    package["model_args"]["causal"] = True
+    package["model_args"]["norm_type"] = "gLN"
+
+
+def _evaluated_then_torn(tmp):
+    """An `evaluate` run of the tiny tree, its CSV's first row then cut short by hand."""
+    from tests.conftest import write_librimix_tree
+
+    metadata = write_librimix_tree(tmp / "tree", n=2)
+    assert (
+        main(["evaluate", "--metadata", str(metadata), "--model", str(tmp / "tiny.pth"), "--out", str(tmp / "r")]) == 0
+    )
+    run = next((tmp / "r").iterdir())
+    lines = (run / "evaluate_per_utterance.csv").read_text().splitlines()
+    lines[1] = ",".join(lines[1].split(",")[:4])
+    (run / "evaluate_per_utterance.csv").write_text("\n".join(lines) + "\n")
+    return {"bad": str(metadata), "run": str(run)}
+
+
+def _finetuned(tmp):
+    """A real one-step finetune run in {tmp}/ft of the tiny model, and another model beside it."""
+    argv = ["--model", str(tmp / "tiny.pth"), "--data", str(tmp / "mix.wav"), "--steps", "1", "--out", str(tmp / "ft")]
+    assert main(["finetune", *argv]) == 0
+    package = torch.load(tmp / "tiny.pth", weights_only=True)
+    first = next(iter(package["state_dict"]))
+    package["state_dict"][first] = package["state_dict"][first] * 1.01
+    torch.save(package, tmp / "other.pth")
+    return {"ft": str(tmp / "ft"), "other": str(tmp / "other.pth")}
+
+
+def _state_without_record(tmp):
+    (tmp / "ft").mkdir()
+    torch.save({"step": 1}, tmp / "ft" / "finetune_state.pt")
+    return {"ft": str(tmp / "ft")}
+
+
+FINETUNE = ("--data", "{mix}", "--steps", "2", "--out", "{ft}", "--resume")
+
+
+ORT_EXPORT = ("{mix}", "--export-dir", "{export}", "--backend", "onnxruntime", "--out", "{tmp}/out")
+CASES += [
+    Case(
+        "stage_files_swapped",
+        "check",
+        ("{export}",),
+        "(stage files swapped or replaced?)",
+        setup=_export(edit=_stages_swapped),
+    ),
+    Case(
+        "stage_files_swapped_run",
+        "separate",
+        ORT_EXPORT,
+        "(stage files swapped or replaced?)",
+        setup=_export(edit=_stages_swapped),
+    ),
+    Case(
+        "device_plan_stride_zero",
+        "separate",
+        ORT_EXPORT,
+        "Geometry.stride is 0, outside 1..",
+        setup=_export(edit=_device_plan_stride_zero),
+    ),
+    Case(
+        "device_plan_pickled_arrays",
+        "separate",
+        ORT_EXPORT,
+        "Object arrays cannot be loaded",
+        setup=_export(edit=_device_plan_pickled),
+    ),
+    Case(
+        "manifest_port_stride_zero",
+        "check",
+        ("{export}",),
+        "stride is 0, outside 1..",
+        setup=_export(edit=_manifest_edit(_port_stride_zero)),
+    ),
+    Case(
+        "checkpoint_holding_a_pickle",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "holds Python objects besides tensors",
+        setup=_pickled_checkpoint,
+    ),
+    Case(
+        "model_args_of_a_huge_model",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "model_args imply (1048576, 16, 1)",
+        setup=_package(_huge_model_args),
+    ),
+    Case(
+        "model_args_rate_1e9",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "sample_rate=1000000000 Hz is not an audio rate",
+        setup=_package(_rate_1e9),
+    ),
+    Case(
+        "wav_header_rate_1_hz",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "says its samples are at 1 Hz, not an audio rate",
+        setup=_header_rate(1),
+    ),
+    Case(
+        "wav_header_rate_1e9",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "at 1000000000 Hz, not an audio rate",
+        setup=_header_rate(10**9),
+    ),
+    Case(
+        "import_onnx_rate_1e9",
+        "import-onnx",
+        ("{mix}", "--out", "{tmp}/x.pth", "--sample-rate", "1e9"),
+        "is not an integer",
+    ),
+    Case(
+        "import_onnx_rate_huge",
+        "import-onnx",
+        ("{mix}", "--out", "{tmp}/x.pth", "--sample-rate", "1000000000"),
+        "Hz is not an audio rate",
+    ),
+    Case(
+        "import_onnx_rate_negative",
+        "import-onnx",
+        ("{mix}", "--out", "{tmp}/x.pth", "--sample-rate", "-8000"),
+        "must be >= 1",
+    ),
+    Case(
+        "import_onnx_initializer_cut_short",
+        "import-onnx",
+        ("{bad}", "--out", "{tmp}/x.pth"),
+        "the file was cut short or damaged",
+        setup=lambda tmp: _onnx_conv(tmp, _cut_short),
+    ),
+    Case(
+        "import_onnx_external_weights",
+        "import-onnx",
+        ("{bad}", "--out", "{tmp}/x.pth"),
+        "is stored in an external file, which is not read",
+        setup=lambda tmp: _onnx_conv(tmp, _external),
+    ),
+    Case("name_with_a_newline", "separate", ("{tmp}/nope\nb.wav",) + SEP[1:], "nope\\nb.wav does not exist"),
+    Case(
+        "reference_with_two_channels",
+        "forward",
+        ("--mix", "{mix}", "--s1", "{bad}", "--s2", "{mix}", "--model", "{ckpt}", "--runs-dir", "{tmp}/runs"),
+        "has 2 channels where one is read",
+        setup=_stereo_reference,
+    ),
+    Case(
+        "phase_inverted_stereo",
+        "separate",
+        ("{bad}",) + SEP[1:],
+        "channels cancel when averaged to mono",
+        setup=_phase_inverted,
+    ),
+    Case(
+        "evaluate_torn_csv_row",
+        "evaluate",
+        ("--metadata", "{bad}", "--model", "{ckpt}", "--resume", "{run}"),
+        "line 2 has 4 value(s), the header",
+        setup=_evaluated_then_torn,
+    ),
+    Case(
+        "library_warning_not_before_the_error",
+        "separate",
+        ("{mix}", "--model", "{bad}", "--out", "{tmp}/out"),
+        "lacks key masker.TCN.0.shared_block.3.0.weight",
+        setup=_package(_causal_gln),
+    ),
+    Case(
+        "finetune_resume_of_another_model",
+        "finetune",
+        ("--model", "{other}", *FINETUNE),
+        "that run had another model_sha256",
+        setup=_finetuned,
+    ),
+    Case(
+        "finetune_resume_with_other_options",
+        "finetune",
+        ("--model", "{ckpt}", "--lr", "0.1", *FINETUNE),
+        "that run had another learning_rate (0.0001)",
+        setup=_finetuned,
+    ),
+    Case(
+        "finetune_resume_without_its_record",
+        "finetune",
+        ("--model", "{ckpt}", *FINETUNE),
+        "no finetune_run.json says which model and options that run used",
+        setup=_state_without_record,
+    ),
+]
+
+
 def _with(wav: np.ndarray, at: int, value: float) -> np.ndarray:
     out = wav.astype(np.float64)
     out[at] = value
@@ -1275,7 +1587,7 @@ def test_bad_input(case, tmp_path, tiny_checkpoint, capsys):
 
 def test_the_catalogue_is_large_and_documented():
     errors = [c for c in CASES if c.exit]
-    assert len(CASES) >= 104 and len(errors) >= 25 and len({c.id for c in CASES}) == len(CASES)
+    assert len(CASES) >= 149 and len(errors) >= 25 and len({c.id for c in CASES}) == len(CASES)
     assert {"separate", "forward", "evaluate", "parity", "export", "check", "compile"} <= {c.command for c in errors}
     doc = DOC.read_text()
     for case in CASES:
@@ -1351,6 +1663,16 @@ def test_a_file_too_long_to_separate_whole_is_refused_before_any_output(tmp_path
     "error, code, line",
     [
         (MemoryError(), 2, "error: out of memory"),
+        # torch's allocators raise RuntimeError (c10/core/impl/alloc_cpu.cpp; the CUDA caching allocator)
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                "tried to allocate 4398046511104 bytes. Error code 12 (Cannot allocate memory)"
+            ),
+            2,
+            "error: out of memory ([enforce fail at alloc_cpu.cpp:127]",
+        ),
+        (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB\nmore"), 2, "error: out of memory (CUDA out"),
         (OSError(28, "No space left on device", "/x/y"), 2, "error: No space left on device (/x/y)"),
         (RuntimeError("an invariant broke"), 3, "internal error, a bug in convtasnet-hailo"),
     ],

@@ -110,3 +110,18 @@ def inside(folder: Path, name: Any, what: str) -> Path:
             f"{what} {name!r} is a symlink out of {folder} (to {resolved}); only files inside it are read"
         )
     return Path(folder) / relative
+
+
+def load_array(path: Path, what: str, fix: str):
+    """The numpy array in ``path`` (a regular ``.npy`` file), never unpickled: an object array
+    (a pickle inside, which could run code) or a damaged file is one line naming ``what``."""
+    import numpy as np
+
+    regular_file(path, what, fix)
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        why = "it holds Python objects (a pickle), never loaded" if "allow_pickle" in str(exc) else str(exc)
+        raise UserError(f"{path} is not a readable {what} ({why}); {fix}") from None
+    except (OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable {what} ({type(exc).__name__}: {exc}); {fix}") from None

@@ -11,7 +11,7 @@ from ..errors import UserError
 from ..files import written_atomically
 from ..guard import regular_file
 from ..resources import refuse_unless_fits
-from .arrays import MAX_SAMPLE
+from .arrays import MAX_RATE, MAX_SAMPLE, MIN_RATE
 
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 #: Below this RMS (about -100 dBFS) a file counts as silent: nothing to separate.
@@ -71,6 +71,38 @@ def _non_finite(path: Path, at: int, rate: int, subtype: str) -> UserError:
     )
 
 
+def _too_many_channels(path: Path, channels: int, max_channels: int) -> UserError:
+    if max_channels == 1:
+        return UserError(
+            f"{path} has {channels} channels where one is read (a reference source); pass a mono file "
+            "(one channel of it: sox IN OUT remix 1)"
+        )
+    return UserError(f"{path} has {channels} channels; pass a mono or stereo file (at most {max_channels} channels)")
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    """A header's sample rate is a rate audio is recorded at (1 Hz would resample into millions of
+    samples per input sample; 1e9 Hz into almost none)."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise UserError(
+            f"{path} says its samples are at {rate} Hz, not an audio rate (a damaged or hand-made header?); "
+            f"pass a file at {MIN_RATE} to {MAX_RATE} Hz"
+        )
+
+
+def _cancelling(path: Path, data: np.ndarray) -> UserError | None:
+    """The error for a stereo file whose channels cancel when averaged (one is the other
+    inverted), or None: such a file is not silent, and averaging is what made it so."""
+    loudest = float(np.sqrt(np.mean(data.astype(np.float64) ** 2, axis=0)).max())
+    if loudest < SILENCE_RMS:
+        return None
+    return UserError(
+        f"{path}: its {data.shape[1]} channels cancel when averaged to mono (one is the other phase-inverted; "
+        f"RMS {loudest:.3g} per channel, below {SILENCE_RMS:g} mixed); pass one channel (sox IN OUT remix 1) "
+        "or invert one (sox IN OUT remix 1 2i)"
+    )
+
+
 def _read(path: Path):
     import soundfile as sf
 
@@ -86,6 +118,7 @@ def _read(path: Path):
                 f"reading {path} ({handle.frames} frames)",
                 "cut the file into shorter ones",
             )
+            _check_rate(path, handle.samplerate)
             data, source_rate, subtype = handle.read(dtype="float32", always_2d=True), handle.samplerate, handle.subtype
     except PermissionError:
         raise UserError(f"cannot read {path}: permission denied; make it readable (chmod +r)") from None
@@ -105,7 +138,7 @@ def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_sile
     if frames == 0:
         raise UserError(f"{path} holds no samples")
     if channels > max_channels:
-        raise UserError(f"{path} has {channels} channels; pass a mono or stereo file (at most {max_channels})")
+        raise _too_many_channels(path, channels, max_channels)
     bad = _first_non_finite(data)
     if bad is not None:
         raise _non_finite(path, bad, source_rate, subtype)
@@ -125,6 +158,8 @@ def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_sile
         wav = resample(wav, source_rate, rate)
         notes.append(f"resampled {source_rate} Hz -> {rate} Hz")
     if not allow_silent and float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) < SILENCE_RMS:
+        if channels > 1 and (cancelling := _cancelling(path, data)) is not None:
+            raise cancelling
         raise UserError(f"{path} is silent (RMS below {SILENCE_RMS:g}); nothing to separate")
     return LoadedAudio(np.ascontiguousarray(wav, dtype=np.float32), rate, source_rate, channels, tuple(notes))
 
@@ -143,8 +178,9 @@ def probe_audio(path: str | Path, rate: int, *, max_channels: int = 2, min_secon
         raise UserError(f"cannot read {path} as audio ({str(exc).splitlines()[0]}); pass a WAV/FLAC file") from None
     if info.frames == 0:
         raise UserError(f"{path} holds no samples")
+    _check_rate(path, info.samplerate)
     if info.channels > max_channels:
-        raise UserError(f"{path} has {info.channels} channels; pass a mono or stereo file (at most {max_channels})")
+        raise _too_many_channels(path, info.channels, max_channels)
     if info.frames / info.samplerate < min_seconds:
         raise UserError(
             f"{path} holds {info.frames} sample(s) at {info.samplerate} Hz, fewer than one encoder window "

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import UserError
-from ..export.manifest import Manifest, read_manifest, sha256_bytes, verify_stage_file
+from ..export.manifest import Manifest, check_stage_ports, read_manifest, sha256_bytes, verify_stage_file
 from ..plan.options import PlanOptions
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
@@ -129,9 +129,11 @@ class OnnxRuntimeBackend(Backend):
             path = verify_stage_file(directory, entry)
             if not from_this_export:  # a plan built from a model: its stage must be this file's
                 _check_same_stage(stage, tile_w, entry.sha256, path)
-            sessions[stage.name] = ort.InferenceSession(
+            session = ort.InferenceSession(
                 _session_bytes(path, self.batching), session_options(self.threads), providers=["CPUExecutionProvider"]
             )
+            check_stage_ports(entry, path, _ports(session.get_inputs()), _ports(session.get_outputs()))
+            sessions[stage.name] = session
         self._sessions = sessions
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -177,6 +179,11 @@ def _describe(options: PlanOptions, exposed: bool) -> str:
     )
 
 
+def _ports(values) -> list[tuple[str, tuple]]:
+    """(name, shape) of a session's inputs or outputs (a symbolic dimension is a string or None)."""
+    return [(v.name, tuple(v.shape)) for v in values]
+
+
 def _has_onnx() -> bool:
     """Whether the ONNX graph library is installed (the device side runs without it)."""
     try:
@@ -191,11 +198,10 @@ def _session_bytes(path: Path, batching: str) -> bytes:
     tile), or, without the ONNX library to rewrite it, as exported (batch 1: one call per tile)."""
     if batching == "per_tile":
         return path.read_bytes()
-    import onnx
-
+    from ..export.graph_check import load_stage
     from ..export.onnx_graph import with_symbolic_batch
 
-    return with_symbolic_batch(onnx.load(str(path))).SerializeToString()
+    return with_symbolic_batch(load_stage(path, path.stem)).SerializeToString()  # no external data read
 
 
 def _check_same_stage(stage: Stage, tile_w: int, recorded: str, path: Path) -> None:

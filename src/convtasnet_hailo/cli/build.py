@@ -19,7 +19,7 @@ from .options import (
     stream_plan_options,
     tile_option,
 )
-from .values import finite_float, optional_path, positive_float, positive_int
+from .values import finite_float, optional_path, positive_float, positive_int, sample_rate
 
 
 def _dispatch(command, request) -> int:
@@ -265,7 +265,7 @@ def add_import_onnx(sub, shared: Shared) -> None:
     import_onnx.add_argument("--out", required=True, help="checkpoint file to write (.pth)")
     import_onnx.add_argument(
         "--sample-rate",
-        type=positive_int,
+        type=sample_rate,
         help="the model's sample rate (not stored in ONNX; default: 16000 for 32-sample filters, else 8000)",
     )
     import_onnx.add_argument(

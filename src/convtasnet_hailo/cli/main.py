@@ -7,6 +7,7 @@ the command (fast ``--help``). Errors reach the user through :func:`main`'s one 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from .._version import __version__
@@ -36,6 +37,16 @@ BUG_EXIT = 3
 HOST_PACKAGES = ("torch", "onnx", "matplotlib", "pesq", "pystoi")
 
 
+#: What torch's allocators say when an allocation fails (a RuntimeError, not a MemoryError):
+#: c10/core/impl/alloc_cpu.cpp ("DefaultCPUAllocator: not enough memory" / "can't allocate memory")
+#: and the CUDA caching allocator ("CUDA out of memory", torch.cuda.OutOfMemoryError).
+ALLOCATOR_FAILURES = ("DefaultCPUAllocator", "not enough memory", "can't allocate memory", "out of memory")
+
+
+def _allocator_failure(exc: BaseException) -> bool:
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in ALLOCATOR_FAILURES)
+
+
 def _environment_error(exc: BaseException) -> str | None:
     """The one line for an error of the machine rather than of this code, or None."""
     missing = getattr(exc, "name", None) or ""
@@ -44,10 +55,10 @@ def _environment_error(exc: BaseException) -> str | None:
             f"this needs {missing.split('.')[0]}, which a device install leaves out: pip install "
             "'convtasnet-hailo[host]' (or run from an export folder: --export-dir EXPORT without --model)"
         )
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or _allocator_failure(exc):
         return (
-            f"out of memory ({exc or 'MemoryError'}); process shorter inputs (separate --segment), a smaller "
-            "--tile-w, or free memory"
+            f"out of memory ({_first_line(exc) or 'MemoryError'}); process shorter inputs (separate --segment), "
+            "a smaller --tile-w, or free memory"
         )
     if isinstance(exc, OSError):  # the environment (disk full, permissions) rather than a bug
         where = f" ({exc.filename})" if exc.filename else ""
@@ -59,6 +70,39 @@ def _environment_error(exc: BaseException) -> str | None:
             "and free space (files already finished are kept)"
         )
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
+#: Characters that would break a message's one line (or move the cursor): C0/C1 controls and
+#: Unicode's line and paragraph separators, as a file name may hold them.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127, *range(0x80, 0xA0))} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped (a name holding a newline stays one line)."""
+    return text.translate(_CONTROL)
+
+
+class _OneLineFormatter:
+    """Formats a log record's message as one line (control characters escaped)."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self._plain = logging.Formatter("%(message)s")
+
+    def format(self, record) -> str:
+        return one_line(self._plain.format(record))
 
 
 def _bug(prefix: str, exc: BaseException) -> int:
@@ -82,11 +126,39 @@ def _install_log_handler(verbosity: int) -> None:
     import logging
 
     handler = logging.StreamHandler(sys.stderr)  # the stderr of this call (tests replace it per call)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_OneLineFormatter())  # type: ignore[arg-type]
     handler.name = _HANDLER_NAME
     root = logging.getLogger("convtasnet_hailo")
     root.handlers = [h for h in root.handlers if h.name != _HANDLER_NAME] + [handler]
     root.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+
+
+@contextlib.contextmanager
+def _warnings_as_notes():
+    """Python warnings during a command, as one-line notes: a library's ``warnings.warn`` prints two
+    lines (and its source line) before whatever follows. Floating-point RuntimeWarnings (numpy's
+    "divide by zero encountered", a spectrogram of silence) are symptoms the checks already name or
+    that a result states itself (-inf dB): logged at debug level only. When the command fails, every
+    warning is: the error's one line stays alone."""
+    import logging
+    import warnings
+
+    log = logging.getLogger("convtasnet_hailo.cli")
+    failed = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+            failed = False
+        finally:
+            seen = set()
+            for warning in caught:
+                text = f"{warning.category.__name__}: {warning.message}"
+                if text in seen:
+                    continue
+                seen.add(text)
+                quiet = failed or issubclass(warning.category, RuntimeWarning)  # an error line stays alone
+                log.log(logging.DEBUG if quiet else logging.WARNING, f"note: {warning.message}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,10 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"convtasnet-hailo {args.command}"
     _stop_on_sigterm()
     try:
-        with session():
+        with session(), _warnings_as_notes():
             return args.func(args)
     except UserError as exc:
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted; files already written are kept", file=sys.stderr)
@@ -114,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         line = _environment_error(exc)
         if line is None:
             return _bug(prefix, exc)
-        print(f"{prefix}: error: {line}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(line)}", file=sys.stderr)
         return 2
 
 

@@ -19,6 +19,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def sample_rate(text: str) -> int:
+    """A sample rate in Hz, as the API and audio files are held to (audio.arrays' range)."""
+    from ..audio.arrays import MAX_RATE, MIN_RATE
+
+    value = positive_int(text)
+    if not MIN_RATE <= value <= MAX_RATE:
+        raise argparse.ArgumentTypeError(f"{value} Hz is not an audio rate: use {MIN_RATE} to {MAX_RATE} (e.g. 8000)")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     try:
         value = int(text)

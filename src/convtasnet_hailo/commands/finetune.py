@@ -63,11 +63,67 @@ def resuming(out: Path, given: str | None) -> bool:
     return True
 
 
+#: What a resumed run must share with the run it goes on from (steps, minutes, device and logging
+#: may change): the model and every setting that shapes the training.
+RUN_RECORD = "finetune_run.json"
+SAME_ON_RESUME = (
+    "data",
+    "segment_seconds",
+    "batch_size",
+    "learning_rate",
+    "mix_pairs",
+    "data_files",
+    "seed",
+    "weight_bits",
+    "activation_bits",
+)
+
+
+def run_identity(source: ModelSource, settings: FinetuneSettings) -> dict:
+    """The model and the settings a resume must continue (JSON values)."""
+    model = source.to_json()
+    identity = {key: model.get(key) for key in ("model_sha256", "model_seed", "model_config")}
+    for key in SAME_ON_RESUME:
+        value = getattr(settings, key)
+        identity[key] = [str(Path(v).resolve()) for v in value] if key == "data" else value
+    return identity
+
+
+def check_same_run(out: Path, identity: dict) -> None:
+    """A resume of ``out`` goes on from a run of this model with these settings, or is refused."""
+    import json
+
+    from ..errors import UserError
+    from ..records import read_json
+
+    path = out / RUN_RECORD
+    fix = "resume with the same --model and training options, or pass another --out for a new run"
+    if not path.is_file():
+        raise UserError(f"--resume {out}: no {RUN_RECORD} says which model and options that run used; {fix}")
+    before = read_json(path, "finetune run record", fix)
+    if not isinstance(before, dict):
+        raise UserError(f"{path} holds a JSON {type(before).__name__}, not the record finetune writes; {fix}")
+    wanted = json.loads(json.dumps(identity))
+    changed = [key for key in wanted if before.get(key) != wanted[key]]
+    if changed:
+        raise UserError(f"--resume {out}: that run had another {changed[0]} ({before.get(changed[0])!r:.60}); {fix}")
+
+
 def run(request: Request) -> FinetuneResult:
-    from ..quantization.finetune import CHECKPOINT, RANGES, finetune, torch_device
+    import json
+
+    from ..files import write_text_atomically
+    from ..quantization.finetune import CHECKPOINT, RANGES, STATE, finetune, torch_device
 
     torch_device(request.settings.device)  # a device this machine lacks is refused before any work
     settings = dataclasses.replace(request.settings, resume=resuming(request.settings.out, request.resume))
+    identity = run_identity(request.source, settings)
+    if settings.resume and (settings.out / STATE).exists():  # without a state, finetune says so itself
+        check_same_run(settings.out, identity)
+    elif not settings.out.exists() or (settings.out.is_dir() and not (settings.out / STATE).exists()):
+        # a new run (an --out holding an earlier one is refused by finetune itself, its record kept)
+        settings.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(settings.out / RUN_RECORD, json.dumps(identity, indent=1) + "\n")
     record = finetune(request.source, settings)
     return FinetuneResult(
         settings.out, record["steps"], record["stopped_by"], settings.out / CHECKPOINT, settings.out / RANGES, record

@@ -137,11 +137,38 @@ def _in_channel_norm(node) -> bool:
 def check_export(directory, limits: CheckLimits = CheckLimits()) -> list[Violation]:
     """Checks every stage file of an export folder: present, unchanged since export (sha256),
     and within the Hailo rules."""
-    from .manifest import read_manifest, verify_stage_file
+    from .manifest import check_stage_ports, read_manifest, verify_stage_file
 
     manifest = read_manifest(directory)
     violations: list[Violation] = []
     for entry in manifest.stages:
         path = verify_stage_file(directory, entry)
-        violations += check_model(onnx.load(str(path)), entry.name, limits)
+        model = load_stage(path, entry.name)
+        check_stage_ports(
+            entry, path, _graph_ports(model.graph.input, model.graph.initializer), _graph_ports(model.graph.output)
+        )
+        violations += check_model(model, entry.name, limits)
+    if manifest.device_plan is not None:
+        from .manifest import read_device_plan
+
+        read_device_plan(directory, manifest)  # hashed, range-checked and matched with the stages
     return violations
+
+
+def _graph_ports(values, initializers=()) -> list[tuple[str, tuple]]:
+    """(name, shape) of a graph's inputs or outputs (initializers listed as inputs left out); a
+    dimension without a value is its symbolic name."""
+    constant = {init.name for init in initializers}
+    return [
+        (v.name, tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim))
+        for v in values
+        if v.name not in constant
+    ]
+
+
+def load_stage(path, stage: str):
+    """The ONNX model of a stage file, its weights inside it (a stage never names external data:
+    a file that does, or that is cut short, is refused in one line rather than read from elsewhere)."""
+    from ..model.onnx_file import load_self_contained
+
+    return load_self_contained(path, f"stage {stage}: {path}", "re-export")

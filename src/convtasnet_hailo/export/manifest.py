@@ -98,8 +98,23 @@ class Manifest:
         return path
 
 
-def _ints(data: Any, where: str) -> tuple[int, ...]:
-    return tuple(items(data, int, where))
+#: The largest dimension, halo, stride or span a manifest port may hold (far above any export's).
+MAX_PORT = 1 << 24
+
+
+def _ints(data: Any, where: str, low: int = 0) -> tuple[int, ...]:
+    values = tuple(items(data, int, where))
+    for index, value in enumerate(values):
+        if not low <= value <= MAX_PORT:
+            raise RecordError(f"{where}[{index}] is {value}, outside {low}..{MAX_PORT}")
+    return values
+
+
+def _count(data: Any, key: str, where: str, low: int, high: int = MAX_PORT) -> int:
+    value = field(data, key, int, where, low)
+    if not low <= value <= high:
+        raise RecordError(f"{where}.{key} is {value}, outside {low}..{high}")
+    return value
 
 
 def _port(data: Any, where: str) -> PortEntry:
@@ -108,10 +123,10 @@ def _port(data: Any, where: str) -> PortEntry:
         raise RecordError(f"{where}.halo has {len(halo)} values, not 2")
     return PortEntry(
         field(data, "name", str, where),
-        _ints(field(data, "shape", list, where), f"{where}.shape"),
+        _ints(field(data, "shape", list, where), f"{where}.shape", low=1),
         halo,
-        field(data, "stride", int, where, 1),
-        field(data, "span", int, where, 1),
+        _count(data, "stride", where, 1),
+        _count(data, "span", where, 1),
     )
 
 
@@ -132,7 +147,7 @@ def _stage(data: Any, where: str, directory: Path) -> StageEntry:
         tuple(_port(p, f"{where}.outputs[{i}]") for i, p in enumerate(field(data, "outputs", list, where))),
         tuple(items(field(data, "host_before", list, where, []), str, f"{where}.host_before")),
         tuple(items(field(data, "host_after", list, where, []), str, f"{where}.host_after")),
-        field(data, "macs_per_frame", int, where, 0),
+        _count(data, "macs_per_frame", where, 0, 1 << 50),
         field(data, "block", (dict, type(None)), where, None),
     )
 
@@ -240,6 +255,53 @@ def verify_stage_file(directory: Path, entry: StageEntry) -> Path:
     return path
 
 
+def _ports_text(ports) -> str:
+    return ", ".join(f"{name} " + "x".join(str(d) for d in shape) for name, shape in ports) or "none"
+
+
+def check_stage_ports(entry: StageEntry, path: Path, inputs, outputs) -> None:
+    """The ports a stage file declares are the manifest's: ``inputs``/``outputs`` are (name, shape)
+    pairs in the file's order, a dimension that is not an integer (a symbolic batch) matches any.
+    Two stage files swapped with their hashes updated pass the sha256 check; this one they fail."""
+    for kind, found, recorded in (("inputs", inputs, entry.inputs), ("outputs", outputs, entry.outputs)):
+        wanted = [(p.name, tuple(p.shape)) for p in recorded]
+        given = [(name, tuple(shape)) for name, shape in found]
+        same = len(given) == len(wanted) and all(
+            g[0] == w[0]
+            and len(g[1]) == len(w[1])
+            and all(not isinstance(a, int) or a == b for a, b in zip(g[1], w[1], strict=True))
+            for g, w in zip(given, wanted, strict=True)
+        )
+        if not same:
+            raise UserError(
+                f"stage {entry.name}: {path} has {kind} {_ports_text(given)}, the manifest {_ports_text(wanted)} "
+                "(stage files swapped or replaced?); re-export"
+            )
+
+
+def check_plan_matches(manifest: Manifest, plan, where: Path) -> None:
+    """The device plan's stages are the manifest's: the same names, and ports of the same names and
+    channels (both files are hashed by the manifest, but an edit may update both hashes)."""
+    planned = {s.name: s for s in plan.stages}
+    listed = {s.name: s for s in manifest.stages}
+    if set(planned) != set(listed):
+        odd = sorted(set(planned) ^ set(listed))[0]
+        raise UserError(f"{where}: stage {odd} is in only one of the device plan and the manifest; re-export")
+    for name, stage in planned.items():
+        entry = listed[name]
+        for kind, ports, recorded in (
+            ("inputs", stage.inputs, entry.inputs),
+            ("outputs", stage.outputs, entry.outputs),
+        ):
+            mine = [(p.name, p.channels) for p in ports]
+            theirs = [(p.name, p.shape[1] if len(p.shape) > 1 else None) for p in recorded]
+            if mine != theirs:
+                raise UserError(
+                    f"{where}: stage {name} {kind} are {mine} in the device plan and {theirs} in the manifest "
+                    "(name, channels); re-export"
+                )
+
+
 def read_device_plan(directory: Path, manifest: Manifest | None = None):
     """The plan an export was made from, read from its ``device_plan`` files after checking their
     sha256 against the manifest: what the device side runs without the model (no torch)."""
@@ -260,4 +322,6 @@ def read_device_plan(directory: Path, manifest: Manifest | None = None):
         if sha256_bytes(data) != record[f"{'sha256' if key == 'file' else 'arrays_sha256'}"]:
             raise UserError(f"{path} was changed after export (its sha256 is not the manifest's); re-export")
         payload.append(data)
-    return read_plan(Path(directory), *payload)
+    plan = read_plan(Path(directory), *payload)
+    check_plan_matches(manifest, plan, Path(directory) / str(record["file"]))
+    return plan

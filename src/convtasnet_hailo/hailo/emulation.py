@@ -129,7 +129,13 @@ def _calibration_values(stage: Stage, calibration: Mapping[str, Path]) -> dict[s
             f"stage {stage.name}: no calibration tiles for {missing[0]}; calibrate this plan (run "
             "`noise` with the same --block-chan / --no-fuse / --device-norms)"
         )
-    return {p.name: nhwc_to_nchw(np.load(calibration[p.name])).astype(np.float64) for p in stage.inputs}
+    from ..records import load_array
+
+    fix = "run `convtasnet-hailo noise` again"
+    return {
+        p.name: nhwc_to_nchw(load_array(calibration[p.name], "calibration array", fix)).astype(np.float64)
+        for p in stage.inputs
+    }
 
 
 def calibrate(stages: list[Stage], calibration: Mapping[str, Path], percentiles: bool = True) -> Calibration:

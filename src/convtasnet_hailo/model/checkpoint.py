@@ -7,6 +7,7 @@ Sources: a local .pth/.bin file, or a Hugging Face model id (``owner/name``, fil
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,15 @@ def _read_package(path: Path) -> dict[str, Any]:
             package = torch.load(path, map_location="cpu", weights_only=True)
     except PermissionError:
         raise UserError(f"cannot read checkpoint {path}: permission denied; make it readable") from None
-    except Exception as exc:  # torch.load on a truncated or foreign file raises many types (OSError, IndexError...)
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"cannot read checkpoint {path}: {first_line[:120]} (truncated, or not a torch.save file? "
-            "pass the complete Asteroid .pth/.bin)"
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise _unreadable(path, exc) from None
+        raise UserError(  # torch's weights_only unpickler refused a global: it is never run
+            f"cannot read checkpoint {path}: it holds Python objects besides tensors (a pickle that could run "
+            "code), which are never loaded; pass an Asteroid .pth/.bin saved with serialize()"
         ) from None
+    except Exception as exc:  # torch.load on a truncated or foreign file raises many types (OSError, IndexError...)
+        raise _unreadable(path, exc) from None
     if not isinstance(package, dict) or "state_dict" not in package or "model_args" not in package:
         if isinstance(package, dict):
             keys = sorted(map(str, package))
@@ -48,6 +52,15 @@ def _read_package(path: Path) -> dict[str, Any]:
             f"{found} (a bare state_dict? save the model with Asteroid's serialize())"
         )
     return package
+
+
+def _unreadable(path: Path, exc: BaseException) -> UserError:
+    lines = str(exc).strip().splitlines()
+    first_line = lines[0][:120] if lines else type(exc).__name__
+    return UserError(
+        f"cannot read checkpoint {path}: {first_line} (truncated, or not a torch.save file? "
+        "pass the complete Asteroid .pth/.bin)"
+    )
 
 
 def _check_tensor(key: str, value: Any, source: str) -> None:
@@ -84,7 +97,8 @@ def _check_state_dict(model: ConvTasNet, state_dict: dict[str, torch.Tensor], so
         if tuple(state_dict[key].shape) != tuple(tensor.shape):
             raise UserError(
                 f"checkpoint {source}: key {key} has shape {tuple(state_dict[key].shape)}, "
-                f"model_args imply {tuple(tensor.shape)}"
+                f"model_args imply {tuple(tensor.shape)}: the weights and model_args are of different models; "
+                "re-save the model with Asteroid's serialize()"
             )
 
 
@@ -101,9 +115,11 @@ def model_from_package(package: dict[str, Any], source: str) -> ConvTasNet:
                 "Asteroid's serialize()"
             )
     config = ConvTasNetConfig.from_model_args(package["model_args"])
-    model = ConvTasNet(config)
+    with torch.device("meta"):  # shapes without memory: model_args asking for a huge model allocate nothing
+        shell = ConvTasNet(config)
     state_dict = {str(k): v for k, v in package["state_dict"].items()}
-    _check_state_dict(model, state_dict, source)
+    _check_state_dict(shell, state_dict, source)
+    model = ConvTasNet(config)  # the size of the weights the file holds
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
 

@@ -129,6 +129,13 @@ class ConvTasNetConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"model option {name}={value!r} must be a positive integer")
+        from ..audio.arrays import MAX_RATE, MIN_RATE
+
+        if not MIN_RATE <= self.sample_rate <= MAX_RATE:
+            raise UserError(
+                f"model option sample_rate={self.sample_rate} Hz is not an audio rate: use {MIN_RATE} to {MAX_RATE} "
+                "(8000 or 16000 for ConvTasNet)"
+            )
         if not isinstance(self.skip_chan, int) or self.skip_chan < 0:
             raise UserError(f"model option skip_chan={self.skip_chan!r} must be an integer >= 0")
         if not self.causal and (self.conv_kernel_size - 1) % 2:

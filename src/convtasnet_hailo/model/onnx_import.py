@@ -234,14 +234,9 @@ class ImportedGraph:
 def read_convtasnet_graph(path: Path, sample_rate: int) -> ImportedGraph:
     """Walks the graph in ``path`` into a config and an Asteroid state dict (NotAConvTasNet when
     it is not such a graph)."""
-    import onnx
+    from .onnx_file import load_self_contained
 
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # DecodeError, OSError: not an ONNX file
-        raise UserError(
-            f"{path} is not a readable ONNX file ({type(exc).__name__}); pass the .onnx of a ConvTasNet"
-        ) from None
+    model = load_self_contained(path, str(path), "pass the .onnx of a ConvTasNet")
     graph = _Graph(model)
     if len(graph.inputs) != 1:
         raise NotAConvTasNet(f"the graph has {len(graph.inputs)} inputs; a ConvTasNet has one (the waveform)")

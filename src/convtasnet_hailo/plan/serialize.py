@@ -13,6 +13,8 @@ import dataclasses
 import enum
 import io
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,58 @@ class _Encoder:
         raise TypeError(f"cannot write {type(value).__name__} into a device plan")
 
 
+#: The largest count or size a plan field may hold (channels, strides, frames): far above any
+#: ConvTasNet's, far below what would make one allocation exhaust memory.
+MAX_COUNT = 1 << 20
+#: Integer fields that may be 0 (offsets and block indices); every other count is at least 1.
+ZERO_ALLOWED = frozenset({"pad_left", "pad_right", "out_block", "in_block", "edge", "out_channels", "in_channels"})
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a decoded ``value`` has the declared type ``hint`` (floats and arrays finite)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args, strict=True))
+    if hint is type(None):
+        return value is None
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    if hint is np.ndarray:
+        return isinstance(value, np.ndarray) and value.dtype.kind == "f" and bool(np.isfinite(value).all())
+    return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def _ints(value: Any) -> list[int]:
+    if isinstance(value, tuple):
+        return [n for v in value for n in _ints(v)]
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else []
+
+
+def _checked(kind: type, fields: dict[str, Any]) -> Any:
+    """``kind(**fields)`` after every field has its declared type and every count its range:
+    a device plan is untrusted input (a stride of 0 would divide by zero at run time)."""
+    hints = typing.get_type_hints(kind)
+    known = {f.name for f in dataclasses.fields(kind) if f.init}
+    for key, value in fields.items():
+        if key not in known:
+            raise RecordError(f"{kind.__name__} has no field {key!r}")
+        if not _matches(value, hints[key]):
+            raise RecordError(f"{kind.__name__}.{key} is {value!r:.40}, not {hints[key]}")
+        low = 0 if key in ZERO_ALLOWED else 1
+        bad = [n for n in _ints(value) if not low <= n <= MAX_COUNT]
+        if bad:
+            raise RecordError(f"{kind.__name__}.{key} is {bad[0]}, outside {low}..{MAX_COUNT}")
+    return kind(**fields)
+
+
 class _Decoder:
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         self.arrays = arrays
@@ -91,7 +145,7 @@ class _Decoder:
         kind = TYPES.get(data.get("type"))
         if kind is None:
             raise RecordError(f"{data.get('type')!r} is not a plan type")
-        return kind(**{key: self(value) for key, value in data.items() if key != "type"})
+        return _checked(kind, {key: self(value) for key, value in data.items() if key != "type"})
 
 
 def plan_files(plan: StagePlan) -> tuple[bytes, bytes]:
@@ -128,14 +182,22 @@ def read_plan(directory: Path, text: bytes, arrays: bytes) -> StagePlan:
             raise RecordError(f"format {record.get('format')!r} version {record.get('format_version')!r}")
         with np.load(io.BytesIO(arrays), allow_pickle=False) as npz:
             decode = _Decoder({key: npz[key] for key in npz.files})
+        if not isinstance(record["steps"], list):
+            raise RecordError("steps is not a list")
         steps = tuple(decode(step) for step in record["steps"])
+        odd = [s for s in steps if not isinstance(s, (stages.Stage, host_steps.HostWork))]
+        if odd:
+            raise RecordError(f"step {odd[0]!r:.40} is not a stage or host step")
+        rf_window = record["rf_window"]
+        if rf_window is not None and (_ints(rf_window) != [rf_window] or not 1 <= rf_window <= MAX_COUNT):
+            raise RecordError(f"rf_window is {rf_window!r:.40}, not a count in 1..{MAX_COUNT}")
         return StagePlan(
             ConvTasNetConfig.from_model_args(record["config"]),
             PlanPath(record["path"]),
             steps,
             PlanOptions.from_json(record["options"]),
-            bool(record["expose_internal"]),
-            record["rf_window"],
+            record["expose_internal"] is True,
+            rf_window,
             export_dir=Path(directory),
         )
     except (RecordError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 
 from ..errors import UserError
 from ..files import write_text_atomically
-from ..guard import claim, lock_folder
+from ..guard import claim, lock_folder, regular_file
+
+log = logging.getLogger(__name__)
 
 RUN_TS_FORMAT = "%Y%m%d_%H%M%S"
 
@@ -97,9 +100,31 @@ class TsvWriter:
 
 
 def read_tsv(path: Path) -> list[dict[str, str]]:
-    lines = path.read_text().splitlines()
+    """The rows of a TSV this project appended to (untrusted: a regular UTF-8 file, each row with its
+    header's cell count). A last line without its newline is a row torn by an interrupted append:
+    left out, and said (its case runs again on resume); a torn row anywhere else is one line."""
+    fix = "delete that line to run its case again, or start a new run"
+    regular_file(path, "run summary", fix)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); {fix}") from None
+    lines = text.split("\n")
+    if not lines[0]:
+        return []
     header = lines[0].split("\t")
-    return [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:] if line]
+    rows = []
+    for number, line in enumerate(lines[1:], 2):
+        if not line:
+            continue
+        cells = line.split("\t")
+        if len(cells) != len(header):
+            if number == len(lines):  # after the last newline: the torn end of an interrupted append
+                log.warning(f"{path} line {number} is torn ({len(cells)} of {len(header)} cells): left out")
+                continue
+            raise UserError(f"{path} line {number} has {len(cells)} cell(s), the header {len(header)}; {fix}")
+        rows.append(dict(zip(header, cells, strict=True)))
+    return rows
 
 
 def resume_folder(out: Path, given: str | None, marker: str, command: str) -> Path | None:

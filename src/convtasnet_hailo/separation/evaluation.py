@@ -146,9 +146,10 @@ def read_rows(path: Path) -> list[dict]:
     regular_file(path, "run file", "pass the folder of an `evaluate` run")
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            rows = list(reader)
         for line, row in enumerate(rows, 2):
-            _typed_row(row, line)
+            _typed_row(row, line, len(reader.fieldnames or ()))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"{path} is not the CSV `evaluate` writes ({exc}); start a new run") from None
     except RecordError as exc:
@@ -159,13 +160,17 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def _typed_row(row: dict, line: int) -> None:
-    """A row of the run's CSV with its numbers as numbers (in place)."""
+def _typed_row(row: dict, line: int, header: int) -> None:
+    """A row of the run's CSV with its numbers as numbers (in place); ``header``: its column count."""
+    # csv.DictReader fills a short (torn) row's missing cells with None and keeps a long row's
+    # extra values as a list under the key None: the row's own count is what was on the line.
+    values = sum(1 for key, value in row.items() if key is not None and value is not None)
+    values += len(row.get(None) or ())
     for key, before in TEXT_COLUMNS.items():
         if before is not None and key not in row:  # a row of a CSV written before the column existed
             row[key] = before
     if None in row or any(row.get(key) is None for key in EVALUATE_COLUMNS):
-        raise RecordError(f"line {line} has {len(row) - (None in row)} value(s), the header {len(EVALUATE_COLUMNS)}")
+        raise RecordError(f"line {line} has {values} value(s), the header {header} column(s)")
     try:
         for key in EVALUATE_COLUMNS:
             if key not in TEXT_COLUMNS:
