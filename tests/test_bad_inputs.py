@@ -658,7 +658,7 @@ CASES = [
             "--runs-dir",
             "{tmp}/runs",
         ),
-        "no export for tile_w 64",
+        "--tile-w 64 disagrees with the export",
         setup=_export("--path", "masker"),
     ),
     # export
