@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..model.config import ConvTasNetConfig, NormType
+from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
 from ..records import SHA256_HEX, RecordError, field, inside, items, read_json
 
 #: The record's format name and version (``StatefulRecord.to_json``).
@@ -215,6 +215,17 @@ def cache_layout(config: ConvTasNetConfig, hop: int) -> tuple[CacheSpec, ...]:
     return tuple(caches)
 
 
+def depthwise_taps(config: ConvTasNetConfig, block: int, frames: int):
+    """(W, P + 1) int64: for output frame t, the rows of [past frames; the hop's W frames; ones]
+    its taps read (t + p * dilation for tap p), then the ones row's (the bias)."""
+    import torch
+
+    dilation = config.dilation(block)
+    past = (config.conv_kernel_size - 1) * dilation
+    rows = [torch.arange(frames) + tap * dilation for tap in range(config.conv_kernel_size)]
+    return torch.stack([*rows, torch.full((frames,), past + frames)], dim=1).to(torch.int64)
+
+
 def macs_per_hop(config: ConvTasNetConfig, hop: int) -> int:
     """Multiply-accumulates of one hop: encoder, 1x1 convs, depthwise convs, mask head, mask
     multiply and decoder (norms, PReLUs and activations not counted)."""
@@ -248,15 +259,7 @@ def stateful_module(model, hop: int):
         def __init__(self) -> None:
             super().__init__()
             self.model = model.eval()
-            frames = hop // config.stride
-            self.register_buffer("offsets", torch.arange(frames, dtype=torch.float64), persistent=False)
-            # frame j of the hop is complete in the real input when j*S + L - delay <= valid_samples
-            needed = torch.arange(frames, dtype=torch.int64) * config.stride + config.kernel_size - stream_delay(config)
-            self.register_buffer("needed", needed, persistent=False)
-            if config.skip_chan:  # the skip convs side by side: (skip, blocks * hid), and their biases summed
-                skips = [block.skip_conv for block in model.masker.TCN]
-                self.register_buffer("skip_weight", torch.cat([c.weight[:, :, 0] for c in skips], dim=1).detach())
-                self.register_buffer("skip_bias", sum(c.bias for c in skips).detach())
+            _add_constants(self, model, hop)
 
         def forward(self, samples, valid_samples, *caches):
             state = dict(zip((c.name for c in layout), caches, strict=True))
@@ -265,6 +268,42 @@ def stateful_module(model, hop: int):
             return (sources, *(step.next[c.name] for c in layout))
 
     return StatefulStep()
+
+
+def _add_constants(module, model, hop: int) -> None:
+    """The graph's constants, laid out for products on frames as rows: the encoder's framing and
+    filters, each depthwise conv's tap rows and weights, the 1x1 convs' biases with the residual
+    convs' folded in, the skip convs side by side."""
+    import torch
+
+    config, frames = model.config, hop // model.config.stride
+    module.register_buffer("offsets", torch.arange(frames, dtype=torch.float64), persistent=False)
+    # frame j of the hop is complete in the real input when j*S + L - delay <= valid_samples
+    needed = torch.arange(frames, dtype=torch.int64) * config.stride + config.kernel_size - stream_delay(config)
+    module.register_buffer("needed", needed, persistent=False)
+    # the encoder as one product: frame j is samples j*S .. j*S + L - 1 of the overlap and the hop
+    starts = torch.arange(frames, dtype=torch.int64).view(-1, 1) * config.stride
+    module.register_buffer("framing", starts + torch.arange(config.kernel_size), persistent=False)
+    module.register_buffer("encoder_weight", model.encoder.filterbank._filters[:, 0, :].t().detach())
+    # the residual stream runs without the residual convs' biases (each residual product adds onto
+    # it, Gemm's C); the biases summed so far enter each block's input conv through its bias instead
+    shift = torch.zeros(config.bn_chan, dtype=torch.float64)
+    for index, block in enumerate(model.masker.TCN):
+        layers = block.shared_block
+        conv_in, conv = layers[0], layers[3][0]
+        weight_in = conv_in.weight[:, :, 0].detach()
+        bias_in = conv_in.bias.detach().double() + weight_in.double() @ shift
+        module.register_buffer(f"in_bias{index}", bias_in.float())
+        module.register_buffer(f"res_weight{index}", block.res_conv.weight[:, :, 0].t().detach().contiguous())
+        shift = shift + block.res_conv.bias.detach().double()
+        module.register_buffer(f"taps{index}", depthwise_taps(config, index, frames), persistent=False)
+        taps = torch.cat([conv.weight[:, 0, :].t(), conv.bias.view(1, -1)]).detach()  # (P + 1, C): taps, bias
+        module.register_buffer(f"depthwise{index}", taps.contiguous())
+    module.register_buffer("residual_bias", shift.float())
+    if config.skip_chan:  # the skip convs side by side: (skip, blocks * hid), and their biases summed
+        skips = [block.skip_conv for block in model.masker.TCN]
+        module.register_buffer("skip_weight", torch.cat([c.weight[:, :, 0] for c in skips], dim=1).detach())
+        module.register_buffer("skip_bias", sum(c.bias for c in skips).detach())
 
 
 class _HopStep:
@@ -286,6 +325,7 @@ class _HopStep:
         self.next["frame_index"] = index + offsets.shape[0]
         self.positions = index + offsets  # (W,) float64, absolute frame indices
         self.valid = ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)  # (W, 1)
+        self.ones = torch.ones(1, self.config.hid_chan)  # the depthwise convs' bias row
 
     def _history(self, name: str, new, size: int, dim: int = -1):
         """``new`` after the cache ``name``'s last ``size`` entries along ``dim``; the cache moves on."""
@@ -317,29 +357,30 @@ class _HopStep:
         var = (running[1].to(torch.float32) / count).view(-1, 1) - mean.pow(2)
         return (x - mean) / (var + NORM_EPS).sqrt() * norm.gamma + norm.beta
 
-    def _block(self, index: int, block, x):
-        """(W, bn) -> residual (W, bn) and the block's hidden frames (W, hid), the skip conv's input."""
+    def _block(self, index: int, block, output):
+        """(W, bn) residual stream (less the residual biases so far) -> the block's hidden frames
+        (W, hid), the input of its residual and skip convs."""
+        import torch.nn.functional as F
 
-        layers = block.shared_block
-        hidden = self._norm(layers[2], _prelu(layers[1], _pointwise(layers[0], x)), f"block{index}_cgln1")
+        layers, module = block.shared_block, self.module
+        hidden = F.linear(output, layers[0].weight[:, :, 0], getattr(module, f"in_bias{index}"))
+        hidden = self._norm(layers[2], _prelu(layers[1], hidden), f"block{index}_cgln1")
         hidden = self._depthwise(index, layers[3][0], hidden * self.valid)  # its Chop is the cache's job here
-        hidden = self._norm(layers[5], _prelu(layers[4], hidden), f"block{index}_cgln2")
-        return _pointwise(block.res_conv, hidden), hidden
+        return self._norm(layers[5], _prelu(layers[4], hidden), f"block{index}_cgln2")
 
     def _depthwise(self, index: int, conv, hidden):
-        """The dilated causal depthwise conv on frames as rows, (W, C) -> (W, C): one product per
-        tap with the frames ``tap * dilation`` earlier (the cache holds the past ones)."""
-        frames, dilation = hidden.shape[0], conv.dilation[0]
-        past = (self.config.conv_kernel_size - 1) * dilation
-        joined = self._history(f"block{index}_depthwise", hidden, past, dim=0)  # (past + W, C)
-        weight = conv.weight[:, 0, :]  # (C, P)
-        out = None
-        for tap in range(self.config.conv_kernel_size):
-            start = tap * dilation
-            frames_at = hidden if start == past else joined[start : start + frames]  # the last tap: this hop's
-            term = frames_at * weight[:, tap]
-            out = term if out is None else out + term
-        return out + conv.bias
+        """The dilated causal depthwise conv on frames as rows, (W, C) -> (W, C): the cache's past
+        frames, the hop's and a row of ones joined; for each output frame its taps' rows gathered
+        (W, P + 1, C; the ones row for the bias), weighted and summed over the taps."""
+        import torch
+
+        past = (self.config.conv_kernel_size - 1) * conv.dilation[0]
+        parts = [self.state[f"block{index}_depthwise"], hidden, self.ones] if past else [hidden, self.ones]
+        joined = torch.cat(parts)
+        if past:
+            self.next[f"block{index}_depthwise"] = joined[-past - 1 : -1]
+        gathered = joined[getattr(self.module, f"taps{index}")]  # (W, P + 1, C)
+        return (gathered * getattr(self.module, f"depthwise{index}")).sum(1)
 
     def run(self, samples):
         """(hop,) -> (n_src, hop): the hop's output samples, final (the overlap-add tail kept)."""
@@ -349,17 +390,22 @@ class _HopStep:
         from ..model.convtasnet import mask_activation
 
         config, model = self.config, self.model
-        wav = self._history("encoder_overlap", samples.view(1, 1, -1), stream_delay(config))
-        tf_rep = model.forward_encoder(wav).squeeze(0).t() * self.valid  # (W, N); masked frames do not exist
+        wav = self._history("encoder_overlap", samples.view(1, 1, -1), stream_delay(config)).view(-1)
+        tf_rep = torch.matmul(wav[self.module.framing], self.module.encoder_weight)  # (W, L) @ (L, N)
+        if config.encoder_activation is EncoderActivation.RELU:
+            tf_rep = torch.relu(tf_rep)
+        tf_rep = tf_rep * self.valid  # (W, N); masked frames do not exist
         masker = model.masker
         output = _pointwise(masker.bottleneck[1], self._norm(masker.bottleneck[0], tf_rep, "bottleneck_cgln"))
-        hiddens = []
+        hiddens, module = [], self.module
         for index, block in enumerate(masker.TCN):
-            residual, hidden = self._block(index, block, output)
-            hiddens.append(hidden)
-            output = output + residual
+            hiddens.append(self._block(index, block, output))
+            if index + 1 < len(masker.TCN) or not config.skip_chan:  # with skips the last residual is unused
+                output = torch.addmm(output, hiddens[-1], getattr(module, f"res_weight{index}"))
         if config.skip_chan:  # every block's skip conv at once: one product over the joined hidden frames
-            output = F.linear(torch.cat(hiddens, dim=-1), self.module.skip_weight, self.module.skip_bias)
+            output = F.linear(torch.cat(hiddens, dim=-1), module.skip_weight, module.skip_bias)
+        else:
+            output = output + module.residual_bias
         score = _pointwise(masker.mask_net[1], _prelu(masker.mask_net[0], output))
         masks = mask_activation(score.view(-1, config.n_src, config.n_filters), config.mask_act)  # (W, n_src, N)
         return self._decode((masks * tf_rep.unsqueeze(1)).permute(1, 2, 0))
