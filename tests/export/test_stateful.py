@@ -122,7 +122,8 @@ def test_the_torch_module_is_the_graph_onnx_runs(tmp_path):
     import onnxruntime as ort
     import torch
 
-    from convtasnet_hailo.export.stateful import initial_caches, stateful_module
+    from convtasnet_hailo.export.stateful import initial_caches
+    from convtasnet_hailo.export.stateful_graph import stateful_module
 
     hop = 3 * CGLN.stride
     model = random_model(CGLN, seed=5)
