@@ -253,7 +253,7 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
 
     config = model.config
     layout = cache_layout(config, hop)
-    module = stateful_module(model, hop)
+    module = stateful_module(model, hop, tuple(c.name for c in layout), stream_delay(config))
     example = (
         torch.zeros(hop),
         torch.full((1,), hop, dtype=torch.int64),

@@ -11,31 +11,30 @@ arithmetic (within the float contract).
 from __future__ import annotations
 
 from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
-from .stateful import cache_layout, stream_delay
 
 
-def stateful_module(model, hop: int):
-    """A torch module running ``model`` (a causal :class:`ConvTasNet`) one hop at a time.
+def stateful_module(model, hop: int, cache_names: tuple[str, ...], delay: int):
+    """A torch module running ``model`` (a causal :class:`ConvTasNet`) one hop at a time, its
+    encoder keeping ``delay`` past samples (``export.stateful``'s ``cache_layout`` and
+    ``stream_delay`` give the names and the delay).
 
     ``forward(samples (hop,) float32, valid_samples (1,) int64, *caches)`` -> ``(sources (n_src, hop),
-    *next caches)``, the caches in :func:`cache_layout`'s order.
+    *next caches)``, the caches in ``cache_names``' order.
     """
     import torch
-
-    config = model.config
-    layout = cache_layout(config, hop)
 
     class StatefulStep(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model.eval()
+            self.delay = delay
             _add_constants(self, model, hop)
 
         def forward(self, samples, valid_samples, *caches):
-            state = dict(zip((c.name for c in layout), caches, strict=True))
+            state = dict(zip(cache_names, caches, strict=True))
             step = _HopStep(self, state, valid_samples >= self.needed)
             sources = step.run(samples)
-            return (sources, *(step.next[c.name] for c in layout))
+            return (sources, *(step.next[name] for name in cache_names))
 
     return StatefulStep()
 
@@ -49,7 +48,7 @@ def _add_constants(module, model, hop: int) -> None:
     config, frames = model.config, hop // model.config.stride
     module.register_buffer("offsets", torch.arange(frames, dtype=torch.float64), persistent=False)
     # frame j of the hop is complete in the real input when j*S + L - delay <= valid_samples
-    needed = torch.arange(frames, dtype=torch.int64) * config.stride + config.kernel_size - stream_delay(config)
+    needed = torch.arange(frames, dtype=torch.int64) * config.stride + config.kernel_size - module.delay
     module.register_buffer("needed", needed, persistent=False)
     # the encoder as one product: frame j is samples j*S .. j*S + L - 1 of the overlap and the hop
     starts = torch.arange(frames, dtype=torch.int64).view(-1, 1) * config.stride
@@ -160,7 +159,7 @@ class _HopStep:
         from ..model.convtasnet import mask_activation
 
         config, model = self.config, self.model
-        wav = self._history("encoder_overlap", samples.view(1, 1, -1), stream_delay(config)).view(-1)
+        wav = self._history("encoder_overlap", samples.view(1, 1, -1), self.module.delay).view(-1)
         tf_rep = torch.matmul(wav[self.module.framing], self.module.encoder_weight)  # (W, L) @ (L, N)
         if config.encoder_activation is EncoderActivation.RELU:
             tf_rep = torch.relu(tf_rep)
