@@ -122,12 +122,13 @@ def test_the_torch_module_is_the_graph_onnx_runs(tmp_path):
     import onnxruntime as ort
     import torch
 
-    from convtasnet_hailo.export.stateful import initial_caches, stateful_module
+    from convtasnet_hailo.export.stateful import initial_caches
+    from convtasnet_hailo.export.stateful_graph import stateful_module
 
     hop = 3 * CGLN.stride
     model = random_model(CGLN, seed=5)
     record = export_stateful(model, hop, tmp_path)
-    module = stateful_module(model, hop)
+    module = stateful_module(model, hop, tuple(c.name for c in record.caches), record.delay)
     session = ort.InferenceSession(str(tmp_path / record.onnx_file), providers=["CPUExecutionProvider"])
     caches = initial_caches(record.caches)
     rng = np.random.default_rng(0)

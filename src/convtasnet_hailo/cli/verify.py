@@ -260,6 +260,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..plan.cost_model import DeviceModel, parse_overrides
     from .dispatch import dispatch
 
+    if args.stream:
+        return dispatch(
+            commands.bench,
+            Request(spec=_stream_spec(args), out=optional_path(args.out), json_path=optional_path(args.json)),
+        )
     # keywords are evaluated in order: impossible backend combinations are refused before the model is built
     spec = BenchSpec(
         backend=backend_options(args),
@@ -272,6 +277,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
         long_seconds=args.long_seconds,
     )
     return dispatch(commands.bench, Request(spec=spec, out=optional_path(args.out), json_path=optional_path(args.json)))
+
+
+def _stream_spec(args: argparse.Namespace):
+    """``bench --stream``'s spec; the offline paths' options are refused with it."""
+    from ..bench.stream import StreamBenchSpec
+    from ..errors import UserError
+    from ..runtime.backend_setup import BackendOptions
+
+    offline = [f"--{n.replace('_', '-')}" for n in ("tile_w", "block_chan", "long_seconds") if getattr(args, n)]
+    if backend_options(args) != BackendOptions():
+        offline.append("--backend and its options")
+    if offline:
+        raise UserError(
+            f"--stream times the streaming plans on onnxruntime: drop {', '.join(offline)} (offline paths only)"
+        )
+    return StreamBenchSpec(
+        source=model_or_random(args),
+        hops_ms=tuple(args.stream),
+        threads=tuple(args.threads or (1,)),
+        plans=tuple(args.plans) if args.plans else None,
+        seconds=args.seconds,
+        repeats=args.repeats,
+    )
 
 
 def add_bench(sub, shared: Shared) -> None:
@@ -303,5 +331,24 @@ def add_bench(sub, shared: Shared) -> None:
         type=positive_float,
         help="also run `separate`'s path once over this many seconds of audio (default segmenting) "
         "and report its peak memory, e.g. 600 for 10 minutes",
+    )
+    stream = bench.add_argument_group("streaming (--stream)")
+    stream.add_argument(
+        "--stream",
+        nargs="+",
+        type=positive_float,
+        metavar="HOP_MS",
+        help="time the streaming plans of a causal model hop by hop instead, at these hops (ms): host time per "
+        "hop (p50/p95/max), RTF, MACs per hop and per second beside this machine's single-thread matmul rate "
+        "(--out DIR: DIR/bench_stream.json)",
+    )
+    stream.add_argument(
+        "--threads", nargs="+", type=positive_int, metavar="N", help="with --stream: onnxruntime threads (default 1)"
+    )
+    stream.add_argument(
+        "--plans",
+        nargs="+",
+        choices=("stateful", "per-hop", "rf-windows"),
+        help="with --stream: the plans to time (default: every plan the model allows)",
     )
     bench.set_defaults(func=cmd_bench)

@@ -230,172 +230,6 @@ def macs_per_hop(config: ConvTasNetConfig, hop: int) -> int:
     return per_frame * (hop // config.stride)
 
 
-# -- the graph ----------------------------------------------------------------------------------
-
-
-def stateful_module(model, hop: int):
-    """A torch module running ``model`` (a causal :class:`ConvTasNet`) one hop at a time.
-
-    ``forward(samples (hop,) float32, valid_samples (1,) int64, *caches)`` -> ``(sources (n_src, hop),
-    *next caches)``, the caches in :func:`cache_layout`'s order.
-    """
-    import torch
-
-    config = model.config
-    layout = cache_layout(config, hop)
-
-    class StatefulStep(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model.eval()
-            frames = hop // config.stride
-            self.register_buffer("offsets", torch.arange(frames, dtype=torch.float64), persistent=False)
-            # frame j of the hop is complete in the real input when j*S + L - delay <= valid_samples
-            needed = torch.arange(frames, dtype=torch.int64) * config.stride + config.kernel_size - stream_delay(config)
-            self.register_buffer("needed", needed, persistent=False)
-            if config.skip_chan:  # the skip convs side by side: (skip, blocks * hid), and their biases summed
-                skips = [block.skip_conv for block in model.masker.TCN]
-                self.register_buffer("skip_weight", torch.cat([c.weight[:, :, 0] for c in skips], dim=1).detach())
-                self.register_buffer("skip_bias", sum(c.bias for c in skips).detach())
-
-        def forward(self, samples, valid_samples, *caches):
-            state = dict(zip((c.name for c in layout), caches, strict=True))
-            step = _HopStep(self, state, valid_samples >= self.needed)
-            sources = step.run(samples)
-            return (sources, *(step.next[c.name] for c in layout))
-
-    return StatefulStep()
-
-
-class _HopStep:
-    """One hop through the model: reads ``state`` (the caches by name), fills ``next``.
-
-    Frames are rows here, (W, C): the 1x1 convs are matrix products and cLN normalizes the last
-    axis, the pattern onnxruntime fuses into one LayerNormalization kernel; the graph then has a
-    few nodes per block, which is what costs at a hop's few frames. Each norm keeps the reference's
-    formula; the skip convs run as one product over the blocks' joined hidden frames (their sum
-    accumulated inside it rather than block by block, a float32 rounding difference).
-    """
-
-    def __init__(self, module, state: dict, complete) -> None:
-        import torch
-
-        self.module, offsets = module, module.offsets
-        self.model, self.config, self.state, self.next = module.model, module.model.config, state, {}
-        index = state["frame_index"]
-        self.next["frame_index"] = index + offsets.shape[0]
-        self.positions = index + offsets  # (W,) float64, absolute frame indices
-        self.valid = ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)  # (W, 1)
-
-    def _history(self, name: str, new, size: int, dim: int = -1):
-        """``new`` after the cache ``name``'s last ``size`` entries along ``dim``; the cache moves on."""
-        import torch
-
-        if not size:
-            return new
-        joined = torch.cat([self.state[name], new], dim=dim)  # the cache has the shape it joins with
-        self.next[name] = joined.narrow(dim, joined.shape[dim] - size, size)
-        return joined
-
-    def _norm(self, norm, x, name: str):
-        """(W, C) -> (W, C): cLN per frame; cgLN with the running sums of ``name``."""
-        import torch
-
-        from ..model.config import NORM_EPS
-
-        if self.config.norm_type is NormType.CLN:
-            centred = x - x.mean(dim=-1, keepdim=True)
-            normed = centred / torch.sqrt(centred.pow(2).mean(dim=-1, keepdim=True) + NORM_EPS)
-            return normed * norm.gamma + norm.beta
-        chan = x.shape[-1]
-        masked = x * self.valid
-        sums = torch.stack([masked.sum(-1), masked.pow(2).sum(-1)]).to(torch.float64)  # (2, W)
-        running = self.state[name] + torch.cumsum(sums, dim=-1)
-        self.next[name] = running[:, -1:]
-        count = (chan * torch.clamp(self.positions + 1, min=1)).to(torch.float32)
-        mean = (running[0].to(torch.float32) / count).view(-1, 1)
-        var = (running[1].to(torch.float32) / count).view(-1, 1) - mean.pow(2)
-        return (x - mean) / (var + NORM_EPS).sqrt() * norm.gamma + norm.beta
-
-    def _block(self, index: int, block, x):
-        """(W, bn) -> residual (W, bn) and the block's hidden frames (W, hid), the skip conv's input."""
-
-        layers = block.shared_block
-        hidden = self._norm(layers[2], _prelu(layers[1], _pointwise(layers[0], x)), f"block{index}_cgln1")
-        hidden = self._depthwise(index, layers[3][0], hidden * self.valid)  # its Chop is the cache's job here
-        hidden = self._norm(layers[5], _prelu(layers[4], hidden), f"block{index}_cgln2")
-        return _pointwise(block.res_conv, hidden), hidden
-
-    def _depthwise(self, index: int, conv, hidden):
-        """The dilated causal depthwise conv on frames as rows, (W, C) -> (W, C): one product per
-        tap with the frames ``tap * dilation`` earlier (the cache holds the past ones)."""
-        frames, dilation = hidden.shape[0], conv.dilation[0]
-        past = (self.config.conv_kernel_size - 1) * dilation
-        joined = self._history(f"block{index}_depthwise", hidden, past, dim=0)  # (past + W, C)
-        weight = conv.weight[:, 0, :]  # (C, P)
-        out = None
-        for tap in range(self.config.conv_kernel_size):
-            start = tap * dilation
-            frames_at = hidden if start == past else joined[start : start + frames]  # the last tap: this hop's
-            term = frames_at * weight[:, tap]
-            out = term if out is None else out + term
-        return out + conv.bias
-
-    def run(self, samples):
-        """(hop,) -> (n_src, hop): the hop's output samples, final (the overlap-add tail kept)."""
-        import torch
-        import torch.nn.functional as F
-
-        from ..model.convtasnet import mask_activation
-
-        config, model = self.config, self.model
-        wav = self._history("encoder_overlap", samples.view(1, 1, -1), stream_delay(config))
-        tf_rep = model.forward_encoder(wav).squeeze(0).t() * self.valid  # (W, N); masked frames do not exist
-        masker = model.masker
-        output = _pointwise(masker.bottleneck[1], self._norm(masker.bottleneck[0], tf_rep, "bottleneck_cgln"))
-        hiddens = []
-        for index, block in enumerate(masker.TCN):
-            residual, hidden = self._block(index, block, output)
-            hiddens.append(hidden)
-            output = output + residual
-        if config.skip_chan:  # every block's skip conv at once: one product over the joined hidden frames
-            output = F.linear(torch.cat(hiddens, dim=-1), self.module.skip_weight, self.module.skip_bias)
-        score = _pointwise(masker.mask_net[1], _prelu(masker.mask_net[0], output))
-        masks = mask_activation(score.view(-1, config.n_src, config.n_filters), config.mask_act)  # (W, n_src, N)
-        return self._decode((masks * tf_rep.unsqueeze(1)).permute(1, 2, 0))
-
-    def _decode(self, spec):
-        """(n_src, N, W) masked frames -> (n_src, hop) final samples; the tail goes to the cache."""
-        import torch
-        import torch.nn.functional as F
-
-        decoder = self.model.decoder.filterbank
-        wav = F.conv_transpose1d(spec, decoder._filters, stride=decoder.stride)[:, 0]  # (n_src, hop + L - S)
-        tail = self.config.kernel_size - self.config.stride
-        hop = wav.shape[-1] - tail
-        if tail:
-            wav = torch.cat([wav[:, :tail] + self.state["decoder_tail"], wav[:, tail:]], dim=-1)
-            self.next["decoder_tail"] = wav[:, hop:]
-        return wav[:, :hop]
-
-
-def _prelu(prelu, x):
-    """Asteroid's PReLU has one slope: LeakyRelu with it (the same values; one kernel without the
-    broadcast PRelu takes); a per-channel PReLU stays itself."""
-    import torch.nn.functional as F
-
-    if prelu.weight.numel() == 1:
-        return F.leaky_relu(x, float(prelu.weight.detach()[0]))
-    return prelu(x)
-
-
-def _pointwise(conv, x):
-    """A 1x1 Conv1d on frames as rows: (W, C_in) -> (W, C_out), one matrix product plus bias."""
-    import torch.nn.functional as F
-
-    return F.linear(x, conv.weight[:, :, 0], conv.bias)
-
-
 def initial_caches(layout: tuple[CacheSpec, ...]) -> list:
     """Each cache's start value as a numpy array, in ``layout``'s order."""
     import numpy as np
@@ -415,10 +249,11 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
 
     from ..files import write_bytes_atomically, write_text_atomically
     from .onnx_graph import OPSET
+    from .stateful_graph import stateful_module
 
     config = model.config
     layout = cache_layout(config, hop)
-    module = stateful_module(model, hop)
+    module = stateful_module(model, hop, tuple(c.name for c in layout), stream_delay(config))
     example = (
         torch.zeros(hop),
         torch.full((1,), hop, dtype=torch.int64),

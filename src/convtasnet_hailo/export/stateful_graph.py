@@ -1,0 +1,222 @@
+"""The stateful graph's computation (``export/stateful.py`` names its inputs, caches and record):
+one hop of a causal ConvTasNet as a torch module that the ONNX exporter traces.
+
+Frames are rows, (W, C): the 1x1 convs are matrix products (Gemm), cLN normalizes the last axis
+(the pattern onnxruntime fuses into one LayerNormalization kernel), and each dilated depthwise
+conv gathers its taps' rows from its cache and the hop at once. At a hop's few frames the graph's
+node count is what costs, so every piece is written to the fewest nodes that keep the reference's
+arithmetic (within the float contract).
+"""
+
+from __future__ import annotations
+
+from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
+
+
+def stateful_module(model, hop: int, cache_names: tuple[str, ...], delay: int):
+    """A torch module running ``model`` (a causal :class:`ConvTasNet`) one hop at a time, its
+    encoder keeping ``delay`` past samples (``export.stateful``'s ``cache_layout`` and
+    ``stream_delay`` give the names and the delay).
+
+    ``forward(samples (hop,) float32, valid_samples (1,) int64, *caches)`` -> ``(sources (n_src, hop),
+    *next caches)``, the caches in ``cache_names``' order.
+    """
+    import torch
+
+    class StatefulStep(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model.eval()
+            self.delay = delay
+            _add_constants(self, model, hop)
+
+        def forward(self, samples, valid_samples, *caches):
+            state = dict(zip(cache_names, caches, strict=True))
+            step = _HopStep(self, state, valid_samples >= self.needed)
+            sources = step.run(samples)
+            return (sources, *(step.next[name] for name in cache_names))
+
+    return StatefulStep()
+
+
+def _add_constants(module, model, hop: int) -> None:
+    """The graph's constants, laid out for products on frames as rows: the encoder's framing and
+    filters, each depthwise conv's tap rows and weights, the 1x1 convs' biases with the residual
+    convs' folded in, the skip convs side by side."""
+    import torch
+
+    config, frames = model.config, hop // model.config.stride
+    module.register_buffer("offsets", torch.arange(frames, dtype=torch.float64), persistent=False)
+    # frame j of the hop is complete in the real input when j*S + L - delay <= valid_samples
+    needed = torch.arange(frames, dtype=torch.int64) * config.stride + config.kernel_size - module.delay
+    module.register_buffer("needed", needed, persistent=False)
+    # the encoder as one product: frame j is samples j*S .. j*S + L - 1 of the overlap and the hop
+    starts = torch.arange(frames, dtype=torch.int64).view(-1, 1) * config.stride
+    module.register_buffer("framing", starts + torch.arange(config.kernel_size), persistent=False)
+    module.register_buffer("encoder_weight", model.encoder.filterbank._filters[:, 0, :].t().detach())
+    # the residual stream runs without the residual convs' biases (each residual product adds onto
+    # it, Gemm's C); the biases summed so far enter each block's input conv through its bias instead
+    shift = torch.zeros(config.bn_chan, dtype=torch.float64)
+    for index, block in enumerate(model.masker.TCN):
+        layers = block.shared_block
+        conv_in, conv = layers[0], layers[3][0]
+        weight_in = conv_in.weight[:, :, 0].detach()
+        bias_in = conv_in.bias.detach().double() + weight_in.double() @ shift
+        module.register_buffer(f"in_bias{index}", bias_in.float())
+        module.register_buffer(f"res_weight{index}", block.res_conv.weight[:, :, 0].t().detach().contiguous())
+        shift = shift + block.res_conv.bias.detach().double()
+        module.register_buffer(f"taps{index}", depthwise_taps(config, index, frames), persistent=False)
+        taps = torch.cat([conv.weight[:, 0, :].t(), conv.bias.view(1, -1)]).detach()  # (P + 1, C): taps, bias
+        module.register_buffer(f"depthwise{index}", taps.contiguous())
+    module.register_buffer("residual_bias", shift.float())
+    if config.skip_chan:  # the skip convs side by side: (skip, blocks * hid), and their biases summed
+        skips = [block.skip_conv for block in model.masker.TCN]
+        module.register_buffer("skip_weight", torch.cat([c.weight[:, :, 0] for c in skips], dim=1).detach())
+        module.register_buffer("skip_bias", sum(c.bias for c in skips).detach())
+
+
+class _HopStep:
+    """One hop through the model: reads ``state`` (the caches by name), fills ``next``.
+
+    Frames are rows here, (W, C): the 1x1 convs are matrix products and cLN normalizes the last
+    axis, the pattern onnxruntime fuses into one LayerNormalization kernel; the graph then has a
+    few nodes per block, which is what costs at a hop's few frames. Each norm keeps the reference's
+    formula; the skip convs run as one product over the blocks' joined hidden frames (their sum
+    accumulated inside it rather than block by block, a float32 rounding difference).
+    """
+
+    def __init__(self, module, state: dict, complete) -> None:
+        import torch
+
+        self.module, offsets = module, module.offsets
+        self.model, self.config, self.state, self.next = module.model, module.model.config, state, {}
+        index = state["frame_index"]
+        self.next["frame_index"] = index + offsets.shape[0]
+        self.positions = index + offsets  # (W,) float64, absolute frame indices
+        self.valid = ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)  # (W, 1)
+        self.ones = torch.ones(1, self.config.hid_chan)  # the depthwise convs' bias row
+
+    def _history(self, name: str, new, size: int, dim: int = -1):
+        """``new`` after the cache ``name``'s last ``size`` entries along ``dim``; the cache moves on."""
+        import torch
+
+        if not size:
+            return new
+        joined = torch.cat([self.state[name], new], dim=dim)  # the cache has the shape it joins with
+        self.next[name] = joined.narrow(dim, joined.shape[dim] - size, size)
+        return joined
+
+    def _norm(self, norm, x, name: str):
+        """(W, C) -> (W, C): cLN per frame; cgLN with the running sums of ``name``."""
+        import torch
+
+        from ..model.config import NORM_EPS
+
+        if self.config.norm_type is NormType.CLN:
+            centred = x - x.mean(dim=-1, keepdim=True)
+            normed = centred / torch.sqrt(centred.pow(2).mean(dim=-1, keepdim=True) + NORM_EPS)
+            return normed * norm.gamma + norm.beta
+        chan = x.shape[-1]
+        masked = x * self.valid
+        sums = torch.stack([masked.sum(-1), masked.pow(2).sum(-1)]).to(torch.float64)  # (2, W)
+        running = self.state[name] + torch.cumsum(sums, dim=-1)
+        self.next[name] = running[:, -1:]
+        count = (chan * torch.clamp(self.positions + 1, min=1)).to(torch.float32)
+        mean = (running[0].to(torch.float32) / count).view(-1, 1)
+        var = (running[1].to(torch.float32) / count).view(-1, 1) - mean.pow(2)
+        return (x - mean) / (var + NORM_EPS).sqrt() * norm.gamma + norm.beta
+
+    def _block(self, index: int, block, output):
+        """(W, bn) residual stream (less the residual biases so far) -> the block's hidden frames
+        (W, hid), the input of its residual and skip convs."""
+        import torch.nn.functional as F
+
+        layers, module = block.shared_block, self.module
+        hidden = F.linear(output, layers[0].weight[:, :, 0], getattr(module, f"in_bias{index}"))
+        hidden = self._norm(layers[2], _prelu(layers[1], hidden), f"block{index}_cgln1")
+        hidden = self._depthwise(index, layers[3][0], hidden * self.valid)  # its Chop is the cache's job here
+        return self._norm(layers[5], _prelu(layers[4], hidden), f"block{index}_cgln2")
+
+    def _depthwise(self, index: int, conv, hidden):
+        """The dilated causal depthwise conv on frames as rows, (W, C) -> (W, C): the cache's past
+        frames, the hop's and a row of ones joined; for each output frame its taps' rows gathered
+        (W, P + 1, C; the ones row for the bias), weighted and summed over the taps."""
+        import torch
+
+        past = (self.config.conv_kernel_size - 1) * conv.dilation[0]
+        parts = [self.state[f"block{index}_depthwise"], hidden, self.ones] if past else [hidden, self.ones]
+        joined = torch.cat(parts)
+        if past:
+            self.next[f"block{index}_depthwise"] = joined[-past - 1 : -1]
+        gathered = joined[getattr(self.module, f"taps{index}")]  # (W, P + 1, C)
+        return (gathered * getattr(self.module, f"depthwise{index}")).sum(1)
+
+    def run(self, samples):
+        """(hop,) -> (n_src, hop): the hop's output samples, final (the overlap-add tail kept)."""
+        import torch
+        import torch.nn.functional as F
+
+        from ..model.convtasnet import mask_activation
+
+        config, model = self.config, self.model
+        wav = self._history("encoder_overlap", samples.view(1, 1, -1), self.module.delay).view(-1)
+        tf_rep = torch.matmul(wav[self.module.framing], self.module.encoder_weight)  # (W, L) @ (L, N)
+        if config.encoder_activation is EncoderActivation.RELU:
+            tf_rep = torch.relu(tf_rep)
+        tf_rep = tf_rep * self.valid  # (W, N); masked frames do not exist
+        masker = model.masker
+        output = _pointwise(masker.bottleneck[1], self._norm(masker.bottleneck[0], tf_rep, "bottleneck_cgln"))
+        hiddens, module = [], self.module
+        for index, block in enumerate(masker.TCN):
+            hiddens.append(self._block(index, block, output))
+            if index + 1 < len(masker.TCN) or not config.skip_chan:  # with skips the last residual is unused
+                output = torch.addmm(output, hiddens[-1], getattr(module, f"res_weight{index}"))
+        if config.skip_chan:  # every block's skip conv at once: one product over the joined hidden frames
+            output = F.linear(torch.cat(hiddens, dim=-1), module.skip_weight, module.skip_bias)
+        else:
+            output = output + module.residual_bias
+        score = _pointwise(masker.mask_net[1], _prelu(masker.mask_net[0], output))
+        masks = mask_activation(score.view(-1, config.n_src, config.n_filters), config.mask_act)  # (W, n_src, N)
+        return self._decode((masks * tf_rep.unsqueeze(1)).permute(1, 2, 0))
+
+    def _decode(self, spec):
+        """(n_src, N, W) masked frames -> (n_src, hop) final samples; the tail goes to the cache."""
+        import torch
+        import torch.nn.functional as F
+
+        decoder = self.model.decoder.filterbank
+        wav = F.conv_transpose1d(spec, decoder._filters, stride=decoder.stride)[:, 0]  # (n_src, hop + L - S)
+        tail = self.config.kernel_size - self.config.stride
+        hop = wav.shape[-1] - tail
+        if tail:
+            wav = torch.cat([wav[:, :tail] + self.state["decoder_tail"], wav[:, tail:]], dim=-1)
+            self.next["decoder_tail"] = wav[:, hop:]
+        return wav[:, :hop]
+
+
+def _prelu(prelu, x):
+    """Asteroid's PReLU has one slope: LeakyRelu with it (the same values; one kernel without the
+    broadcast PRelu takes); a per-channel PReLU stays itself."""
+    import torch.nn.functional as F
+
+    if prelu.weight.numel() == 1:
+        return F.leaky_relu(x, float(prelu.weight.detach()[0]))
+    return prelu(x)
+
+
+def _pointwise(conv, x):
+    """A 1x1 Conv1d on frames as rows: (W, C_in) -> (W, C_out), one matrix product plus bias."""
+    import torch.nn.functional as F
+
+    return F.linear(x, conv.weight[:, :, 0], conv.bias)
+
+
+def depthwise_taps(config: ConvTasNetConfig, block: int, frames: int):
+    """(W, P + 1) int64: for output frame t, the rows of [past frames; the hop's W frames; ones]
+    its taps read (t + p * dilation for tap p), then the ones row's (the bias)."""
+    import torch
+
+    dilation = config.dilation(block)
+    past = (config.conv_kernel_size - 1) * dilation
+    rows = [torch.arange(frames) + tap * dilation for tap in range(config.conv_kernel_size)]
+    return torch.stack([*rows, torch.full((frames,), past + frames)], dim=1).to(torch.int64)
