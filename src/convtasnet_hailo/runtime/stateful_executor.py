@@ -92,7 +92,9 @@ class StatefulExecutor:
         options = session_options(threads)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        # From bytes, not a path: onnxruntime then follows no external-data reference out of the folder.
+        graph = Path(onnx_path).read_bytes()
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         check_session(self.session, record, Path(onnx_path))
         log.debug(
             "stateful graph %s: hop %d, %d caches, %d thread(s)", onnx_path, record.hop, len(record.caches), threads
