@@ -317,3 +317,17 @@ def test_evaluate_resume_alone_goes_on_with_the_newest_run_in_out(tmp_path, tiny
     printed = capsys.readouterr()
     assert "resume: 1 mixture(s) already evaluated, 1 to go" in printed.err
     assert printed.out.startswith("2 mixtures: SI-SNRi mean")
+
+
+def test_check_audio_names_a_silent_reference_instead_of_scoring_it(tmp_path, tiny_checkpoint, capsys):
+    """Issue 39: a silent reference source is named and left unscored, never printed as a number."""
+    speech = speech_like(0.5, 8000, 9)
+    sf.write(tmp_path / "m.wav", speech, 8000)
+    sf.write(tmp_path / "s1.wav", speech, 8000)
+    sf.write(tmp_path / "s2.wav", np.zeros_like(speech), 8000)
+    args = ["check-audio", "--mix", str(tmp_path / "m.wav"), "--model", str(tiny_checkpoint), "--out", str(tmp_path)]
+    assert main([*args, "--s1", str(tmp_path / "s1.wav"), "--s2", str(tmp_path / "s2.wav")]) == 0
+    out = capsys.readouterr().out
+    assert "s2 silent, not scored" in out and "nan" not in out.lower()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert json.loads((run_dir / "librimix_hailo_forward_metrics.json").read_text())["silent_references"] == ["s2"]

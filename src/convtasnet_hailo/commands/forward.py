@@ -45,6 +45,15 @@ class Quality:
     reference_si_snri_db: float
     pesq: tuple[float, float]
     stoi: tuple[float, float]
+    silent: tuple[str, ...] = ()  # references left unscored (silent): "s1", "s2", ...
+
+    def per_source(self) -> str:
+        """Each source's SI-SNR, a silent reference named instead of a number."""
+        names = [f"s{i}" for i in range(1, len(self.si_snr_db) + 1)]
+        return " / ".join(
+            f"{name} silent, not scored" if name in self.silent else f"{v:.2f}"
+            for name, v in zip(names, self.si_snr_db, strict=False)
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +85,7 @@ class CheckAudioResult:
             line += "; no ground-truth sources, parity only"
         else:
             line += (
-                f"; SI-SNR {' / '.join(f'{v:.2f}' for v in q.si_snr_db)} dB, SI-SNRi {q.si_snri_db:.2f} dB "
+                f"; SI-SNR {q.per_source()} dB, SI-SNRi {q.si_snri_db:.2f} dB "
                 f"(reference model {q.reference_si_snri_db:.2f} dB); PESQ {q.pesq[0]:.2f} -> {q.pesq[1]:.2f}, "
                 f"STOI {q.stoi[0]:.2f} -> {q.stoi[1]:.2f} (input -> output)"
             )
@@ -92,6 +101,7 @@ def _quality(metrics: dict, n_src: int) -> Quality | None:
         metrics["si_snri_reference_mean_db"],
         (metrics["pesq_mixture_mean"], metrics["pesq_hailo_mean"]),
         (metrics["stoi_mixture_mean"], metrics["stoi_hailo_mean"]),
+        tuple(metrics.get("silent_references", ())),
     )
 
 

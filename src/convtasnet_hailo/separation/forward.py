@@ -4,6 +4,7 @@ separation quality (SI-SNR against ground truth, best permutation)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 
@@ -89,11 +90,12 @@ def forward_metrics(result: ForwardResult, rate: int) -> dict:
         metrics[f"si_snr_mixture_vs_gt_s{i}_db"] = mixture
     metrics.update(
         {
-            "si_snr_hailo_pair_sum_db": float(sum(stitched.si_snr)),
+            "si_snr_hailo_pair_sum_db": float(sum(v for v in stitched.si_snr if math.isfinite(v))),
             "si_snri_hailo_mean_db": stitched.mean_si_snri,
             "si_snr_reference_mean_db": reference.mean_si_snr,
             "si_snri_reference_mean_db": reference.mean_si_snri,
             "permutation": list(stitched.permutation),
+            "silent_references": list(stitched.silent_references),
             **quality_scores(result.stitched[list(stitched.permutation)], result.sources, result.mixture, rate),
         }
     )
