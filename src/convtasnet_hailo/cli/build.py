@@ -280,11 +280,17 @@ def add_import_onnx(sub, shared: Shared) -> None:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from ..commands import doctor
 
-    return _dispatch(doctor, doctor.Request())
+    return _dispatch(doctor, doctor.Request(bundle=optional_path(args.bundle)))
 
 
 def add_doctor(sub, shared: Shared) -> None:
     doctor = sub.add_parser("doctor", help="which backends and toolchains are usable here, and how to get the rest")
+    doctor.add_argument(
+        "--bundle",
+        metavar="DIR",
+        help="also check that this machine runs the device bundle DIR: its files, the HailoRT version its HEFs "
+        "need, the chip and the PCIe link (exit 1 on a problem)",
+    )
     doctor.set_defaults(func=cmd_doctor)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from .folders import default as marked
 from .values import non_negative_int, optional_path, override, positive_float, positive_int, seed_int
 
 PATHS = ("decoder", "masker", "full-chain")
@@ -203,7 +204,7 @@ def tile_option(default: int | None, many: bool = False, many_default: str = "64
         parser.add_argument(
             "--tile-w",
             type=positive_int,
-            default=default,
+            default=default if default is None else marked(default),
             help=f"tile width in latent frames (default {default or 256})",
         )
     return parser
@@ -211,7 +212,12 @@ def tile_option(default: int | None, many: bool = False, many_default: str = "64
 
 def backend_options_parser() -> argparse.ArgumentParser:
     parser = parent_parser()
-    parser.add_argument("--backend", default="torch_proxy", help="backend running the stages (default torch_proxy)")
+    parser.add_argument(
+        "--backend",
+        default=marked("torch_proxy"),
+        help="backend running the stages (default torch_proxy; with --bundle: hailo_runtime where HailoRT "
+        "imports, else onnxruntime)",
+    )
     parser.add_argument(
         "--export-dir",
         help="an export folder: the stages --backend onnxruntime runs (default: "
@@ -349,7 +355,7 @@ def stream_plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plan",
         choices=STREAM_PLANS,
-        default="auto",
+        default=marked("auto"),
         help="streaming plan: per-hop (a call per stage, the host keeps each conv's past), rf-windows "
         "(causal cLN models: one call per receptive-field span, context recomputed on the "
         "device), stateful (CPU backends: one onnxruntime call per hop, the history as tensors; "

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .folders import add_bundle_option, settle
+from .folders import default as marked
 from .options import (
     Shared,
     add_resume_option,
@@ -25,6 +27,7 @@ def _separate_request(args: argparse.Namespace, inputs: list[str], raw_output: b
     from ..commands.separate import Request
     from ..separation.segments import SegmentPolicy
 
+    settle(args)
     policy = SegmentPolicy(args.segment, args.overlap)
     return Request(
         spec=run_spec(args, trained_model, tile_w=args.tile_w),
@@ -52,6 +55,7 @@ def add_separate(sub, shared: Shared) -> None:
     separate.add_argument(
         "mixtures", nargs="+", help="mixture files (WAV/FLAC; stereo is downmixed, other rates resampled)"
     )
+    add_bundle_option(separate)
     separate.set_defaults(func=cmd_separate)
 
 
@@ -75,6 +79,7 @@ def add_enhance(sub, shared: Shared) -> None:
         help="write the model's raw output; by default it is scaled to the input's speech level and "
         "polarity (the least-squares gain and sign against the input, in enhance_run.json)",
     )
+    add_bundle_option(enhance)
     enhance.set_defaults(func=cmd_enhance)
 
 
@@ -83,6 +88,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from ..plan.cost_model import DeviceModel, parse_overrides
     from .dispatch import dispatch
 
+    settle(args)
     backend = backend_options(args)  # impossible combinations are refused before the model is built
     device = DeviceModel(args.device, args.link, parse_overrides(args.device_param))
     return dispatch(
@@ -117,7 +123,7 @@ def add_stream(sub, shared: Shared) -> None:
     stream.add_argument(
         "--hop-ms",
         type=positive_float,
-        default=16.0,
+        default=marked(16.0),
         help="hop in milliseconds, a whole number of encoder strides (default 16)",
     )
     stream.add_argument(
@@ -147,6 +153,7 @@ def add_stream(sub, shared: Shared) -> None:
         "input's speech level and polarity (least-squares gain and sign, in stream_run.json)",
     )
     stream_plan_options(stream)
+    add_bundle_option(stream)
     stream.set_defaults(func=cmd_stream)
 
 
@@ -154,6 +161,7 @@ def cmd_check_audio(args: argparse.Namespace) -> int:
     from ..commands import forward
     from .dispatch import dispatch
 
+    settle(args)
     return dispatch(
         forward,
         forward.Request(
@@ -183,6 +191,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..commands import evaluate
     from .dispatch import dispatch
 
+    settle(args)
     return dispatch(
         evaluate,
         evaluate.Request(
@@ -212,6 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..commands import demo
     from .dispatch import dispatch
 
+    settle(args)
     return dispatch(demo, demo.Request(backend=backend_options(args), tile_w=args.tile_w, runs_dir=Path(args.runs_dir)))
 
 

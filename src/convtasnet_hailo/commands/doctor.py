@@ -6,6 +6,7 @@ import dataclasses
 import importlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 #: Model Zoo GETTING_STARTED.rst (v2.18 and master): Python 3.10/3.11/3.12; DFC 3.x for
 #: Hailo-8/8R/8L, 5.x for Hailo-10H (docs/hailo_facts.md, "Versions").
@@ -156,20 +157,43 @@ def format_backends(checks: list[Check]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Request:
-    """`doctor` takes nothing: it looks at this machine."""
+    """`doctor` looks at this machine; with ``bundle`` (a device bundle's folder) it also checks
+    that this machine runs that bundle (HailoRT version, chip, PCIe link)."""
+
+    bundle: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class DoctorResult:
     checks: tuple[Check, ...]
-    exit_status: int = 0  # a missing toolchain is a finding, not a failure
+    bundle_checks: tuple[Check, ...] = ()
+
+    @property
+    def exit_status(self) -> int:
+        """0; 1 when a bundle was given and this machine cannot run it on its HEFs (a missing
+        toolchain alone is a finding, not a failure)."""
+        return 1 if any(not c.ok for c in self.bundle_checks) else 0
 
     def lines(self) -> list[str]:
-        return [format_checks(list(self.checks)), format_backends(list(self.checks))]
+        lines = [format_checks(list(self.checks)), format_backends(list(self.checks))]
+        if self.bundle_checks:
+            lines.append(format_bundle_checks(list(self.bundle_checks)))
+        return lines
 
 
 def run(request: Request) -> DoctorResult:
-    return DoctorResult(tuple(run_checks()))
+    from .doctor_bundle import bundle_checks
+
+    checks = tuple(bundle_checks(request.bundle)) if request.bundle is not None else ()
+    return DoctorResult(tuple(run_checks()), checks)
+
+
+def format_bundle_checks(checks: list[Check]) -> str:
+    """One line per check of the bundle: ok or problem, and the fix of a problem."""
+    return "\n".join(
+        f"[{'ok' if c.ok else 'problem'}] {c.name}: {c.detail}" + (f"; fix: {c.fix}" if not c.ok and c.fix else "")
+        for c in checks
+    )
 
 
 def write(result: DoctorResult) -> None:
