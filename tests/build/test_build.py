@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from convtasnet_hailo.build.report import report_path
 from tests.conftest import speech_like
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,7 +77,7 @@ def test_build_writes_report_and_bundle(tmp_path, monkeypatch, inputs, capsys):
     out = tmp_path / "B"
     assert main(_build_args(checkpoint, calib, out) + ["--calib-count", "16"]) == 0
     assert "bundle" in capsys.readouterr().out
-    assert (out / "report.md").is_file() and (out / "plan.png").is_file() and (out / "noise.png").is_file()
+    assert report_path(out).is_file() and (out / "plan.png").is_file() and (out / "noise.png").is_file()
     files = [p for p in (out / "device").rglob("*") if p.is_file()]
     assert any(p.suffix == ".hef" for p in files) and any(p.suffix == ".onnx" for p in files)
     assert not [p for p in files if p.suffix in (".npy", ".har", ".log") or p.stat().st_size > 50 * 2**20]
@@ -148,7 +149,7 @@ def test_without_a_compiler_the_build_stops_resumable(tmp_path, monkeypatch, inp
     printed = capsys.readouterr().out
     assert f"convtasnet-hailo build --resume {out}" in printed
     record = json.loads((out / "build.json").read_text())
-    assert record["steps"]["compile"]["status"] == "pending" and (out / "report.md").is_file()
+    assert record["steps"]["compile"]["status"] == "pending" and report_path(out).is_file()
     assert not (out / "device").exists()
 
 

@@ -1,4 +1,4 @@
-"""Step 6: ``report.md`` in plain words with its figures (``plan.png``: the chosen plan's stages;
+"""Step 6: ``BUILD/report.md`` in plain words with its figures (``plan.png``: the chosen plan's stages;
 ``noise.png``: each layer's SQNR at 8 bits and the layers advised at 16), from ``build.json``."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from .steps import Context
 
 log = logging.getLogger(__name__)
 
-REPORT, PLAN_PNG, NOISE_PNG = "report.md", "plan.png", "noise.png"
+#: The files the report writes in the build folder (the report is a page of the build, not of this repository).
+REPORT, PLAN_PNG, NOISE_PNG = "report" + ".md", "plan.png", "noise.png"
 
 #: What no build here measures: said in every report.
 UNCONFIRMED = (
@@ -25,7 +26,7 @@ UNCONFIRMED = (
 
 
 def write_report(record: BuildRecord, ctx: Context) -> dict:
-    """report.md and the figures the steps so far allow; what was written."""
+    """BUILD/report.md and the figures the steps so far allow; what was written."""
     figures = [name for name in (_plan_figure(record, ctx), _noise_figure(record, ctx)) if name]
     text = "\n".join(_sections(record, figures)) + "\n"
     write_text_atomically(ctx.out / REPORT, text)

@@ -27,10 +27,12 @@ class BuildResult:
         return self.outcome.exit_status
 
     def lines(self) -> list[str]:
+        from ..build.report import report_path
+
         outcome, out = self.outcome, self.outcome.out
         steps = outcome.record.steps
         done = sum(state.status == "done" for state in steps.values())
-        head = f"build {out}: {done} of {len(steps)} step(s) done; report {out / 'report.md'}" + (
+        head = f"build {out}: {done} of {len(steps)} step(s) done; report {report_path(out)}" + (
             f"; bundle {out / 'device'} and {out / 'device.tar.gz'}" if outcome.stopped_at is None else ""
         )
         lines = [head] + [f"WARNING: {w}" for w in outcome.warnings]
