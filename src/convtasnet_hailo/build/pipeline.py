@@ -151,12 +151,11 @@ def run_build(run: BuildRun) -> BuildOutcome:
         stopped, next_line = "compile", str(exc)
     except StepFailed as exc:
         stopped, next_line = "compile", str(exc)
-    _step(record, ctx, "report", inputs_hash(time.time()), lambda: _report(record, ctx))
     if stopped is None:
         compiled = record.outputs("compile")
         inputs = inputs_hash(record.outputs("export")["artifact"], compiled, _compile_manifest_hash(ctx))
         _step(record, ctx, "bundle", inputs, lambda: run_bundle(ctx, record.outputs("choose")))
-        _step(record, ctx, "report", inputs_hash(time.time()), lambda: _report(record, ctx))
+    _step(record, ctx, "report", inputs_hash(time.time()), lambda: _report(record, ctx))
     return BuildOutcome(ctx.out, record, stopped, next_line, tuple(warnings), run.strict)
 
 

@@ -21,8 +21,8 @@ JOBS = ("separate", "stream")
 ARCHS = ("hailo8", "hailo8l")
 LINKS = ("gen2", "gen3")
 
-#: The steps in order (each a function of ``build.steps``; ``report`` and ``bundle`` last).
-STEPS = ("choose", "export", "split", "noise", "compile", "report", "bundle")
+#: The steps in order (the report last, written wherever the build stops).
+STEPS = ("choose", "export", "split", "noise", "compile", "bundle", "report")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,7 @@ class BuildSettings:
     hop_ms: float | None = None
     target_loss_db: float = 0.3
     link: str = "gen3"
-    calib_count: int = 256
+    calib_count: int = 64
     heldout_share: float = 0.25
     seed: int = 0
     strict: bool = False

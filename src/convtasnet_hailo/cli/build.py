@@ -300,7 +300,7 @@ BUILD_DEFAULTS = {
     "hop_ms": None,
     "target_loss_db": 0.3,
     "link": "gen3",
-    "calib_count": 256,
+    "calib_count": 64,
     "heldout_share": 0.25,
     "seed": 0,
 }
@@ -358,7 +358,7 @@ def add_build(sub, shared: Shared) -> None:
     build.add_argument(
         "--link", choices=LINKS, help="the PCIe link the device estimate prices (default gen3: the AI HAT+)"
     )
-    build.add_argument("--calib-count", type=positive_int, help="calibration tiles per stage input (default 256)")
+    build.add_argument("--calib-count", type=positive_int, help="calibration tiles per stage input, for the advice and the compile alike (default 64)")
     build.add_argument(
         "--heldout-share", type=positive_float, help="the share of CALIB held out for judging (default 0.25)"
     )
