@@ -52,3 +52,31 @@ def test_settings_are_refused_in_one_line():
         _settings(job="stream")
     with pytest.raises(UserError, match="hailo10h use export/noise/compile"):
         _settings(hw_arch="hailo10h")
+
+
+def _noise_record(reached: bool, n16: int, si: dict) -> dict:
+    """A record with the fields ``analyze_noise`` writes that the build reads."""
+    return {
+        "si_snri_db": si,
+        "n_layers": 40,
+        "n_layers_16bit": n16,
+        "layers_16bit": [f"s/conv{k}" for k in range(n16)],
+        "target_reached": reached,
+        "final_output_si_snr_vs_float_db_all8": 21.0,
+        "final_output_si_snr_vs_float_db_advised": 27.0,
+        "per_stage_sqnr_db_all8": {"s": 30.0},
+        "per_layer_sqnr_db": {"s/conv0": 30.0},
+        "seconds": 1.0,
+    }
+
+
+def test_the_advice_warns_on_a_missed_target_and_on_many_16_bit_layers():
+    from convtasnet_hailo.build.steps import noise_summary
+
+    sources = {"float": 12.0, "all8": 11.0, "advised": 11.8, "all16": 12.0}
+    fine = noise_summary(_noise_record(True, 8, sources), 0.3)
+    assert fine["warnings"] == [] and abs(fine["heldout_si_snri_loss_db"] - 0.2) < 1e-9
+    assert "SI-SNRi loss against float <= 0.3 dB" in fine["target"]
+    loud = noise_summary(_noise_record(False, 9, dict.fromkeys(sources)), 0.3)
+    assert len(loud["warnings"]) == 2 and "NOT reach" in loud["warnings"][0] and "9 of 40" in loud["warnings"][1]
+    assert loud["heldout_si_snri_loss_db"] is None and "SI-SNR against float >= 25 dB" in loud["target"]
