@@ -191,6 +191,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
             options=_compile_request_options(args),
             model_override=args.model,
             precision_dir=optional_path(args.precision),
+            calib_dir=optional_path(args.calib_dir),
+            hef_dir=optional_path(args.hef_dir),
+            resume=args.resume,
         ),
     )
 
@@ -210,7 +213,24 @@ def add_compile(sub, shared: Shared) -> None:
     compile_.add_argument(
         "--precision",
         help="the model_scripts/ folder `noise` wrote: its 16-bit layers join "
-        "each stage's model script (ONNX node names mapped to parsed layers)",
+        "each stage's model script (ONNX node names mapped to parsed layers); refused when the "
+        "noise_report.json beside it names another model or tile width",
+    )
+    compile_.add_argument(
+        "--calib-dir",
+        help="folder for the calibration arrays (.npy; default EXPORT.calib beside the export, never inside it: "
+        "the export is what goes to the device)",
+    )
+    compile_.add_argument(
+        "--hef-dir", help="folder for the HARs, HEFs, logs, jobs and compile_manifest.json (default EXPORT/hailo/HW_ARCH)"
+    )
+    compile_.add_argument(
+        "--resume",
+        action="store_true",
+        help="run the jobs an earlier compile or --dry-run left in the HEF folder, as they were prepared "
+        "(no model or audio read again; options given must agree with them); finished ones are skipped. "
+        "Without it the jobs are prepared again; either way a stage whose HEF was made from the same ONNX, "
+        "model script, calibration arrays, target and SDK version is reused, not compiled again",
     )
     compile_.set_defaults(func=cmd_compile)
 

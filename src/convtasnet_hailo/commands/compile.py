@@ -1,18 +1,19 @@
 """`compile`: HAR and HEF for every stage of an export (each joined pack's HARs then joined into
-one HEF), the compile manifest written (``compile.orchestrate.run_compile``)."""
+one HEF), each finished job recorded in the compile manifest at once
+(``compile.export_compile.run_compile``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 
-from ..compile.orchestrate import CompileOutcome, CompileRequest
+from ..compile.export_compile import CompileOutcome, CompileRequest
 from ..compile.runner import ExecMode
 
 log = logging.getLogger(__name__)
 
-#: `compile`'s request is the orchestration's: the export, the script variant, the options, the
-#: model it came from and the 16-bit layers (``compile.orchestrate.CompileRequest``).
+#: `compile`'s request: the export, the script variant, the options, the model it came from, the
+#: 16-bit layers, the calibration and output folders, resume (``compile.export_compile.CompileRequest``).
 Request = CompileRequest
 
 
@@ -39,15 +40,24 @@ class CompileResult:
             r["status"] in ("compiled", "reused") and r.get("wants_hef", True) for r in outcome.rows
         )
         joined = f", {done(outcome.pack_rows)} of {outcome.joined} pack(s) joined" if outcome.joined else ""
-        return [
-            f"{len(outcome.rows)} stage(s) {self.mode.value}: {hefs} HEF(s){joined}, {len(self.failed)} failed; "
-            f"{outcome.out_dir / 'compile_summary.tsv'}"
+        reused = sum(r["status"] == "reused" for r in outcome.rows + outcome.pack_rows)
+        lines = [
+            f"{len(outcome.rows)} stage(s) {self.mode.value}: {hefs} HEF(s){joined}, {len(self.failed)} failed"
+            f"{f', {reused} reused' if reused else ''}; {outcome.out_dir / 'compile_summary.tsv'}"
         ]
+        if self.mode is ExecMode.DRY_RUN:
+            from ..compile.export_compile import pending_command
+
+            jobs = len(outcome.rows) + outcome.joined
+            lines.append(f"{jobs} job(s) pending; on the machine with the Dataflow Compiler, run them all with:")
+            lines.append(f"  {pending_command(outcome.out_dir)}")
+        return lines
 
 
 def run(request: CompileRequest) -> CompileResult:
     """HAR + HEF for every stage of an export; a missing SDK is said before any work."""
-    from ..compile.orchestrate import exec_mode, run_compile
+    from ..compile.export_compile import run_compile
+    from ..compile.orchestrate import exec_mode
     from ..errors import UserError
     from ..tasks.options import open_executor
 
