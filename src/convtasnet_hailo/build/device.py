@@ -1,29 +1,24 @@
-"""Steps 5 and 7: the compile (``compile.orchestrate.run_compile``) with the build's calibration
-audio and the precision advice, and the bundle for the Pi (``runtime.bundle``).
+"""Steps 5 and 6: the compile (``compile.export_compile.run_compile``) with the build's
+calibration audio and the precision advice, and the bundle for the Pi (``runtime.bundle``).
 
-Where the compile writes: today's ``run_compile`` puts the calibration arrays in
-``<export>/calib``, the HEFs in ``<export>/hailo/<arch>`` and the job files in ``<export>/jobs``.
-The build keeps them out of the export (a user copies it): for the compile only, those three
-names in ``export/`` are links to ``BUILD/calib``, ``BUILD/hailo`` and ``BUILD/jobs``, removed
-again when the compile ends, however it ends. (Interim: helper "compile" adds ``calib_dir`` and
-``hef_dir`` to the compile request; these links go when that lands.)"""
+Where the compile writes: its calibration arrays into ``BUILD/calib``, its HARs, HEFs, logs, jobs
+and compile manifest into ``BUILD/hailo/<arch>``; never into ``BUILD/export``, the folder a user
+copies. A stage compiled before from the same inputs by the same SDK is reused (the compile's own
+records), so a resumed build compiles only what it had not finished."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import UserError
-from .steps import EXPORT, NOISE, Context
+from .steps import NOISE, Context
 
 log = logging.getLogger(__name__)
 
-#: Outside the export: the compile's products and inputs (the build folder's layout).
-REDIRECTED = ("calib", "hailo", "jobs")
 DEVICE, ARCHIVE = "device", "device.tar.gz"
+#: The compile's folders in the build folder.
+CALIB, HAILO = "calib", "hailo"
 
 
 class Pending(Exception):
@@ -37,27 +32,6 @@ class StepFailed(Exception):
     def __init__(self, detail: str, outputs: dict):
         super().__init__(detail)
         self.outputs = outputs
-
-
-@contextlib.contextmanager
-def redirected(out: Path) -> Iterator[None]:
-    """``export/{calib,hailo,jobs}`` as links into the build folder while the compile runs."""
-    made = []
-    try:
-        for name in REDIRECTED:
-            link, target = out / EXPORT / name, out / name
-            target.mkdir(parents=True, exist_ok=True)
-            if link.is_symlink():
-                link.unlink()
-            if link.exists():
-                raise UserError(f"{link} exists inside the export; remove it (the build keeps {name} outside)")
-            os.symlink(os.path.join("..", name), link)
-            made.append(link)
-        yield
-    finally:
-        for link in made:
-            if link.is_symlink():
-                link.unlink()
 
 
 def precision_dir(ctx: Context, stages: list[str]) -> Path | None:
@@ -74,8 +48,8 @@ def precision_dir(ctx: Context, stages: list[str]) -> Path | None:
 
 
 def compile_request(ctx: Context, stages: list[str], hailo_python: str | None, timeout_s: float | None):
-    from ..compile.orchestrate import CompileOptions, CompileRequest
-    from ..dfc.model_script import ScriptVariant
+    from ..compile.export_compile import CompileRequest
+    from ..compile.orchestrate import CompileOptions
 
     options = CompileOptions(
         hw_arch=ctx.settings.hw_arch,
@@ -85,12 +59,17 @@ def compile_request(ctx: Context, stages: list[str], hailo_python: str | None, t
         timeout_s=timeout_s,
     )
     return CompileRequest(
-        export_dir=ctx.out / EXPORT,
-        variant=ScriptVariant("default", ()),
+        export_dir=ctx.out / "export",
         options=options,
         model_override=str(ctx.model_copy),
         precision_dir=precision_dir(ctx, stages),
+        calib_dir=ctx.out / CALIB,
+        hef_dir=hef_dir(ctx),
     )
+
+
+def hef_dir(ctx: Context) -> Path:
+    return ctx.out / HAILO / ctx.settings.hw_arch
 
 
 def resume_command(out: Path) -> str:
@@ -100,7 +79,8 @@ def resume_command(out: Path) -> str:
 def run_compile_step(ctx: Context, stages: list[str], hailo_python: str | None, timeout_s: float | None) -> dict:
     """Step 5: every stage compiled (finished stages reused by their input hashes); Pending when
     no compiler is here, StepFailed when a stage or pack failed."""
-    from ..compile.orchestrate import exec_mode, run_compile
+    from ..compile.export_compile import run_compile
+    from ..compile.orchestrate import exec_mode
     from ..tasks.options import open_executor
 
     request = compile_request(ctx, stages, hailo_python, timeout_s)
@@ -113,7 +93,7 @@ def run_compile_step(ctx: Context, stages: list[str], hailo_python: str | None, 
             f"no Dataflow Compiler here ({exc}); copy {ctx.out} to the compiler's machine and run "
             f"`{resume_command(ctx.out)}` (or pass --hailo-python PYTHON here)"
         ) from None
-    with redirected(ctx.out), open_executor(request.options.executor) as cases:
+    with open_executor(request.options.executor) as cases:
         outcome = run_compile(request, mode, cases)
     rows = outcome.rows + outcome.pack_rows
     failed = [r["run_tag"] for r in rows if r["status"] == "failed"]
@@ -129,12 +109,12 @@ def run_compile_step(ctx: Context, stages: list[str], hailo_python: str | None, 
         "failed": failed,
         "multi_context_packs": outcome.multi_context_packs,
         "precision": str(request.precision_dir) if request.precision_dir else None,
-        "hef_dir": str(Path("hailo") / ctx.settings.hw_arch),
+        "hef_dir": str(Path(HAILO) / ctx.settings.hw_arch),
     }
     if failed or outcome.multi_context_packs:
         what = f"{len(failed)} case(s) failed ({failed[0]})" if failed else "a pack compiled multi-context"
         raise StepFailed(
-            f"compile: {what}; see {ctx.out / 'hailo' / ctx.settings.hw_arch / 'compile_summary.tsv'}, then "
+            f"compile: {what}; see {hef_dir(ctx) / 'compile_summary.tsv'}, then "
             f"`{resume_command(ctx.out)}` (finished stages are reused)",
             outputs,
         )
@@ -143,7 +123,7 @@ def run_compile_step(ctx: Context, stages: list[str], hailo_python: str | None, 
 
 
 def run_bundle(ctx: Context, choice: dict) -> dict:
-    """Step 7: ``device/`` and ``device.tar.gz`` (``runtime.bundle``); nothing of calibration,
+    """Step 6: ``device/`` and ``device.tar.gz`` (``runtime.bundle``); nothing of calibration,
     HARs or logs, no file over 50 MB (the bundle refuses them)."""
     from ..runtime.bundle import BundleSettings, assemble_bundle, write_bundle_archive
 
@@ -155,7 +135,7 @@ def run_bundle(ctx: Context, choice: dict) -> dict:
         stream_plan=choice["stream_plan"],
         model_name=ctx.model_copy.stem,
     )
-    bundle = assemble_bundle(ctx.out / EXPORT, ctx.out / "hailo" / ctx.settings.hw_arch, settings, ctx.out / DEVICE)
+    bundle = assemble_bundle(ctx.out / "export", hef_dir(ctx), settings, ctx.out / DEVICE)
     write_bundle_archive(ctx.out / DEVICE, ctx.out / ARCHIVE)
     log.info(f"build: bundle: {len(bundle.files)} file(s) in {ctx.out / DEVICE}, archive {ctx.out / ARCHIVE}")
     hailort = None if bundle.hailort is None else {"major_minor": bundle.hailort.major_minor, "dfc": bundle.hailort.dfc}
