@@ -133,3 +133,17 @@ def test_noise_report_exits_1_for_a_problem_only_with_strict(tmp_path):
     for strict, problems, status in ((False, ("x",), 0), (True, ("x",), 1), (True, (), 0)):
         report = NoiseReport(**{**fields, "out": tmp_path, "problems": problems, "strict": strict, "record": {}})
         assert report.exit_status == status
+
+
+def test_noise_settings_take_builds_layout_link_and_calibration_folder(tmp_path):
+    from convtasnet_hailo.plan.cost_model import DeviceModel
+    from convtasnet_hailo.plan.options import PlanOptions
+    from convtasnet_hailo.quantization.noise_types import NoiseSettings
+
+    plain = NoiseSettings(out=tmp_path / "noise")
+    assert plain.calibration_folder == tmp_path / "noise" / "calib" and plain.calib_count == DEFAULT_CALIB_COUNT
+    assert plain.device == DeviceModel() and plain.options == PlanOptions()
+    build = NoiseSettings(
+        out=tmp_path / "noise", calib_dir=tmp_path / "calib", options=PlanOptions(block_chan=64), device=DeviceModel()
+    )
+    assert build.calibration_folder == tmp_path / "calib" and build.options.block_chan == 64

@@ -54,7 +54,7 @@ from ..hailo.integer_ops import QValue, emulate_op, float_op, layer_name
 from ..metrics.separation import score_separation, si_snr
 from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
-from ..plan import PlanOptions, PlanPath, StagePlan, build_plan
+from ..plan import PlanPath, StagePlan, build_plan
 from ..plan.stages import Stage
 from ..progress import Progress
 from ..runtime.engine import open_backend_named, stitched_executor
@@ -242,9 +242,9 @@ def choose_clipping(base: Calibrated, judge: Judge, candidates=CLIPPING_CANDIDAT
 def _calibrate(source: ModelSource, inputs: NoiseInputs, settings: NoiseSettings) -> CalibratedRun:
     from .calibration import make_calibration
 
-    plan = build_plan(source.model, PlanOptions(), PlanPath.FULL_CHAIN)
+    plan = build_plan(source.model, settings.options, PlanPath.FULL_CHAIN)
     files = make_calibration(
-        plan, settings.tile_w, inputs.calibration.wavs, settings.out / "calib", settings.calib_count
+        plan, settings.tile_w, inputs.calibration.wavs, settings.calibration_folder, settings.calib_count
     )
     base = calibrated(list(plan.stages), files, settings.scheme)
     layers = [layer_name(s, i, op) for s in plan.stages for i, op in enumerate(s.ops)]

@@ -12,6 +12,7 @@ import numpy as np
 from ..hailo import quant_scheme as qs
 from ..hailo.emulation import Calibrated
 from ..plan.cost_model import DeviceModel
+from ..plan.options import PlanOptions
 from ..plan.stage_plan import StagePlan
 from .datasets import DEFAULT_CALIB_COUNT
 
@@ -66,7 +67,10 @@ class NoiseSettings:
     """How `noise` analyses: ``out`` (the folder its calibration tiles and model scripts go in),
     the tile width, the target, calibration tiles per stage input, the scheme, the clipping
     (``parse_clipping``), whether to run the ONNX Runtime cross-check and the assumption flips,
-    and the device cost model that prices the 16-bit choices (its chip and PCIe link)."""
+    the device cost model that prices the 16-bit choices (its chip and PCIe link), the plan's
+    layout (``options``: the export's, so the model scripts name its layers) and where the
+    calibration tiles go (``calib_dir``; default ``out/calib``: `compile` given the same folder,
+    audio, count and tile width reuses them)."""
 
     out: Path
     tile_w: int = 256
@@ -77,6 +81,12 @@ class NoiseSettings:
     ort_check: bool = True
     effects: bool = True
     device: DeviceModel = DeviceModel()
+    options: PlanOptions = PlanOptions()
+    calib_dir: Path | None = None
+
+    @property
+    def calibration_folder(self) -> Path:
+        return self.calib_dir if self.calib_dir is not None else self.out / "calib"
 
 
 @dataclasses.dataclass
