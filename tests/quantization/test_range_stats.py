@@ -64,3 +64,23 @@ def test_the_percentile_sample_is_the_one_drawn_from_the_whole_array():
     finally:
         qs.PERCENTILE_SAMPLE = original
     assert stats.minmax["x"] == (whole.min(), whole.max())
+
+
+def test_the_onnxruntime_reader_gives_the_files_tiles_in_batches_as_asked(tmp_path):
+    from types import SimpleNamespace
+
+    from convtasnet_hailo.quantization.ort_crosscheck import _TileReader
+
+    rng = np.random.default_rng(2)
+    files = {}
+    for name in ("a", "b"):
+        files[name] = tmp_path / f"{name}.npy"
+        np.save(files[name], rng.standard_normal((10, 1, 6, 3)).astype(np.float32))  # NHWC
+    stage = SimpleNamespace(inputs=[SimpleNamespace(name="a"), SimpleNamespace(name="b")])
+    reader = _TileReader(stage, files, batch=4)
+    batches = list(iter(reader.get_next, None))
+    assert [len(b["a"]) for b in batches] == [4, 4, 2]
+    for name in ("a", "b"):
+        whole = nhwc_to_nchw(np.load(files[name]))
+        np.testing.assert_array_equal(np.concatenate([b[name] for b in batches]), whole)
+        assert batches[0][name].dtype == np.float32
