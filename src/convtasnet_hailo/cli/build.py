@@ -14,6 +14,7 @@ from .options import (
     executor_options,
     layout,
     limit_options,
+    link_option,
     model_or_random,
     packing_options,
     stream_plan_options,
@@ -79,7 +80,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             hop_ms=args.hop_ms,
             plan_kind=args.plan,
             max_width=args.max_width,
-            device=DeviceModel(),
+            device=DeviceModel(link=args.link),
         ),
     )
 
@@ -87,7 +88,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def add_plan(sub, shared: Shared) -> None:
     plan = sub.add_parser(
         "plan",
-        parents=[shared.random_model, tile_option(None), shared.blocks, packing_options()],
+        parents=[shared.random_model, tile_option(None), shared.blocks, packing_options(), link_option()],
         help="the stage plan and what it costs on the device: stages, HEFs, network groups, "
         "MACs, weights, host/device traffic (table; --out: plan.json and plan.png)",
     )
