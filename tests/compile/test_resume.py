@@ -217,3 +217,26 @@ def test_calibration_audio_below_the_model_rate_is_named(tmp_path, monkeypatch, 
         code = main(["compile", "--export-dir", str(export), "--calib", str(audio), "--calib-count", "4", "--dry-run"])
     assert code == 0
     assert any("8000 Hz" in r.message and "16000 Hz" in r.message for r in caplog.records)
+
+
+def test_a_pending_run_that_dies_abruptly_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """The worker process dies mid-compile (the double's ``crash``: ``os._exit``, no cleanup, as a
+    SIGKILL leaves it); the same command again compiles only the stages it had not finished."""
+    import subprocess
+    import sys
+
+    export = _export(tmp_path)
+    out = export / "hailo" / "hailo8"
+    assert main(["compile", "--export-dir", str(export), "--dry-run", "--calib-count", "4"]) == 0
+    calls = tmp_path / "calls.jsonl"
+    sdk_double.install(monkeypatch, behavior={_net(out, "tcn2_depth"): "crash"}, calls=calls)
+    command = [sys.executable, "-m", "convtasnet_hailo.dfc.worker", "--pending", str(out)]
+    died = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert died.returncode == 3
+    first = _parsed(calls)
+    assert first[-1] == _net(out, "tcn2_depth") and len(first) < STAGES
+    monkeypatch.setenv("HAILO_DOUBLE_BEHAVIOR", "{}")
+    assert subprocess.run(command, capture_output=True, text=True, timeout=300).returncode == 0
+    again = _parsed(calls)
+    assert again[0] == first[-1] and len(again) == STAGES - len(first) + 1
+    assert not set(again) & set(first[:-1])
