@@ -87,6 +87,24 @@ class CompileOutcome:
     multi_context_packs: list[str]
 
 
+def compile_export(request: CompileRequest) -> tuple[CompileOutcome, ExecMode]:
+    """The whole compile of ``request`` and how it ran: where the DFC runs decided first (a missing
+    SDK, without ``dry_run`` or ``hailo_python``, is a UserError before any work), the executor
+    opened for it, the jobs prepared (or, with ``resume``, read) and run."""
+    from ..tasks.options import open_executor
+    from .orchestrate import exec_mode
+
+    mode = exec_mode(request.options)
+    if not Path(request.export_dir).is_dir():
+        raise UserError(
+            f"--export-dir {request.export_dir} is not a folder; pass one written by `convtasnet-hailo export`"
+        )
+    with open_executor(request.options.executor) as cases:
+        outcome = run_compile(request, mode, cases)
+    warn_packs(outcome)
+    return outcome, mode
+
+
 def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor) -> CompileOutcome:
     """The export's jobs prepared (or, with ``resume``, the recorded ones read) and run: stages,
     then each pack whose stages all made their HARs; every finished job recorded at once."""
@@ -157,6 +175,29 @@ def run_pending_jobs(
     pack_rows = execute(packs, run) if packs else []
     multi = sorted(r["stage"] for r in pack_rows if r.get("multi_context"))
     return CompileOutcome(rows, pack_rows, len(pending.packs), out_dir, multi)
+
+
+def warn_packs(outcome: CompileOutcome) -> None:
+    """Packs that did not fit one context, or compiled multi-context: what to change."""
+    unmapped = [
+        r["stage"]
+        for r in outcome.pack_rows
+        if r["status"] == "failed" and "Allocator" in (r.get("exception_type") or "")
+    ]
+    if unmapped:  # the joint script asks for one context (dfc.model_script.joint_script)
+        log.warning(
+            f"compile: pack {unmapped[0]} did not fit one context ({len(unmapped)} of {outcome.joined} packs), "
+            "which its joint model script asks for (context_switch_param(mode=disabled)) since activated_packs "
+            "runs only single-context packs; re-export with a smaller --networks-per-group and compile again"
+        )
+    multi = outcome.multi_context_packs
+    if multi:  # HailoRT runs a network of a multi-context group only with all the others
+        log.warning(
+            f"compile: pack {multi[0]} compiled multi-context ({len(multi)} of {outcome.joined} packs), which "
+            "execution mode activated_packs cannot run one network at a time (HailoRT "
+            "inference_pipeline.cpp); re-export with --networks-per-group 1, or smaller packs, and compile "
+            "again"
+        )
 
 
 def pending_command(out_dir: Path) -> str:
