@@ -240,3 +240,14 @@ def test_a_pending_run_that_dies_abruptly_resumes_where_it_stopped(tmp_path, mon
     again = _parsed(calls)
     assert again[0] == first[-1] and len(again) == STAGES - len(first) + 1
     assert not set(again) & set(first[:-1])
+
+
+def test_pending_jobs_without_their_calibration_folder_are_one_line(tmp_path, monkeypatch, capsys):
+    export = _export(tmp_path)
+    assert main(["compile", "--export-dir", str(export), "--dry-run", "--calib-count", "4"]) == 0
+    (tmp_path / "export.calib").rename(tmp_path / "elsewhere")  # the export copied without it
+    sdk_double.install(monkeypatch)
+    capsys.readouterr()
+    assert worker.main(["--pending", str(export / "hailo" / "hailo8")]) == 2
+    err = capsys.readouterr().err
+    assert "export.calib" in err and "is missing" in err and len(err.splitlines()) == 1
