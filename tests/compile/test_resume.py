@@ -190,6 +190,12 @@ def test_precision_advice_for_another_model_or_tile_width_is_refused(tmp_path, m
         "other": ({"model_sha256": "0" * 64, "model_source": "other.pth", "tile_w": 16}, 2, "for other.pth"),
         "tile": ({"model_sha256": sha, "model_source": "tiny.pth", "tile_w": 256}, 2, "at tile width 256"),
         "same": ({"model_sha256": sha, "model_source": "tiny.pth", "tile_w": 16}, 0, ""),
+        # made for this model, but calibrated on other audio than this compile's: said, not refused
+        "audio": (
+            {"model_sha256": sha, "tile_w": 16, "calibration_set": {"files": [str(tmp_path / "other.wav")]}},
+            0,
+            "come from different audio",
+        ),
     }
     for name, (record, code, said) in cases.items():
         _model_scripts(tmp_path / name, out, record)
