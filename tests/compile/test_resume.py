@@ -190,6 +190,12 @@ def test_precision_advice_for_another_model_or_tile_width_is_refused(tmp_path, m
         "other": ({"model_sha256": "0" * 64, "model_source": "other.pth", "tile_w": 16}, 2, "for other.pth"),
         "tile": ({"model_sha256": sha, "model_source": "tiny.pth", "tile_w": 256}, 2, "at tile width 256"),
         "same": ({"model_sha256": sha, "model_source": "tiny.pth", "tile_w": 16}, 0, ""),
+        # made for this model, but calibrated on other audio than this compile's: said, not refused
+        "audio": (
+            {"model_sha256": sha, "tile_w": 16, "calibration_set": {"files": [str(tmp_path / "other.wav")]}},
+            0,
+            "come from different audio",
+        ),
     }
     for name, (record, code, said) in cases.items():
         _model_scripts(tmp_path / name, out, record)
@@ -217,3 +223,37 @@ def test_calibration_audio_below_the_model_rate_is_named(tmp_path, monkeypatch, 
         code = main(["compile", "--export-dir", str(export), "--calib", str(audio), "--calib-count", "4", "--dry-run"])
     assert code == 0
     assert any("8000 Hz" in r.message and "16000 Hz" in r.message for r in caplog.records)
+
+
+def test_a_pending_run_that_dies_abruptly_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """The worker process dies mid-compile (the double's ``crash``: ``os._exit``, no cleanup, as a
+    SIGKILL leaves it); the same command again compiles only the stages it had not finished."""
+    import subprocess
+    import sys
+
+    export = _export(tmp_path)
+    out = export / "hailo" / "hailo8"
+    assert main(["compile", "--export-dir", str(export), "--dry-run", "--calib-count", "4"]) == 0
+    calls = tmp_path / "calls.jsonl"
+    sdk_double.install(monkeypatch, behavior={_net(out, "tcn2_depth"): "crash"}, calls=calls)
+    command = [sys.executable, "-m", "convtasnet_hailo.dfc.worker", "--pending", str(out)]
+    died = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert died.returncode == 3
+    first = _parsed(calls)
+    assert first[-1] == _net(out, "tcn2_depth") and len(first) < STAGES
+    monkeypatch.setenv("HAILO_DOUBLE_BEHAVIOR", "{}")
+    assert subprocess.run(command, capture_output=True, text=True, timeout=300).returncode == 0
+    again = _parsed(calls)
+    assert again[0] == first[-1] and len(again) == STAGES - len(first) + 1
+    assert not set(again) & set(first[:-1])
+
+
+def test_pending_jobs_without_their_calibration_folder_are_one_line(tmp_path, monkeypatch, capsys):
+    export = _export(tmp_path)
+    assert main(["compile", "--export-dir", str(export), "--dry-run", "--calib-count", "4"]) == 0
+    (tmp_path / "export.calib").rename(tmp_path / "elsewhere")  # the export copied without it
+    sdk_double.install(monkeypatch)
+    capsys.readouterr()
+    assert worker.main(["--pending", str(export / "hailo" / "hailo8")]) == 2
+    err = capsys.readouterr().err
+    assert "export.calib" in err and "is missing" in err and len(err.splitlines()) == 1

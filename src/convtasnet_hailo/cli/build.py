@@ -223,7 +223,8 @@ def add_compile(sub, shared: Shared) -> None:
         "the export is what goes to the device)",
     )
     compile_.add_argument(
-        "--hef-dir", help="folder for the HARs, HEFs, logs, jobs and compile_manifest.json (default EXPORT/hailo/HW_ARCH)"
+        "--hef-dir",
+        help="folder for the HARs, HEFs, logs, jobs and compile_manifest.json (default EXPORT/hailo/HW_ARCH)",
     )
     compile_.add_argument(
         "--resume",

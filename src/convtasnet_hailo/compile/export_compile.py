@@ -87,6 +87,24 @@ class CompileOutcome:
     multi_context_packs: list[str]
 
 
+def compile_export(request: CompileRequest) -> tuple[CompileOutcome, ExecMode]:
+    """The whole compile of ``request`` and how it ran: where the DFC runs decided first (a missing
+    SDK, without ``dry_run`` or ``hailo_python``, is a UserError before any work), the executor
+    opened for it, the jobs prepared (or, with ``resume``, read) and run."""
+    from ..tasks.options import open_executor
+    from .orchestrate import exec_mode
+
+    mode = exec_mode(request.options)
+    if not Path(request.export_dir).is_dir():
+        raise UserError(
+            f"--export-dir {request.export_dir} is not a folder; pass one written by `convtasnet-hailo export`"
+        )
+    with open_executor(request.options.executor) as cases:
+        outcome = run_compile(request, mode, cases)
+    warn_packs(outcome)
+    return outcome, mode
+
+
 def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor) -> CompileOutcome:
     """The export's jobs prepared (or, with ``resume``, the recorded ones read) and run: stages,
     then each pack whose stages all made their HARs; every finished job recorded at once."""
@@ -107,7 +125,7 @@ def prepare(request: CompileRequest) -> PendingJobs:
     manifest, source, plan = _staged_export(request)
     out_dir = Path(os.path.abspath(request.out_dir))
     names = [s.name for s in plan.stages]
-    lines = precision_lines(request.precision_dir, names, source, manifest.tile_w)
+    lines = precision_lines(request.precision_dir, names, source, manifest.tile_w, options.audio)
     calib = _compile_calibration(request, manifest, source, plan, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts = write_variant_scripts((variant,), out_dir / "scripts")
@@ -157,6 +175,29 @@ def run_pending_jobs(
     pack_rows = execute(packs, run) if packs else []
     multi = sorted(r["stage"] for r in pack_rows if r.get("multi_context"))
     return CompileOutcome(rows, pack_rows, len(pending.packs), out_dir, multi)
+
+
+def warn_packs(outcome: CompileOutcome) -> None:
+    """Packs that did not fit one context, or compiled multi-context: what to change."""
+    unmapped = [
+        r["stage"]
+        for r in outcome.pack_rows
+        if r["status"] == "failed" and "Allocator" in (r.get("exception_type") or "")
+    ]
+    if unmapped:  # the joint script asks for one context (dfc.model_script.joint_script)
+        log.warning(
+            f"compile: pack {unmapped[0]} did not fit one context ({len(unmapped)} of {outcome.joined} packs), "
+            "which its joint model script asks for (context_switch_param(mode=disabled)) since activated_packs "
+            "runs only single-context packs; re-export with a smaller --networks-per-group and compile again"
+        )
+    multi = outcome.multi_context_packs
+    if multi:  # HailoRT runs a network of a multi-context group only with all the others
+        log.warning(
+            f"compile: pack {multi[0]} compiled multi-context ({len(multi)} of {outcome.joined} packs), which "
+            "execution mode activated_packs cannot run one network at a time (HailoRT "
+            "inference_pipeline.cpp); re-export with --networks-per-group 1, or smaller packs, and compile "
+            "again"
+        )
 
 
 def pending_command(out_dir: Path) -> str:
@@ -232,9 +273,12 @@ def _pending_manifest(
     ).write(out_dir)
 
 
-def precision_lines(precision_dir: Path | None, stages: list[str], source: ModelSource, tile_w: int) -> dict[str, str]:
+def precision_lines(
+    precision_dir: Path | None, stages: list[str], source: ModelSource, tile_w: int, audio: tuple[str, ...] = ()
+) -> dict[str, str]:
     """``<stage>.alls`` lines from a `noise` report's ``model_scripts`` folder, refused when the
-    report beside it (``noise_report.json``) names another model or tile width."""
+    report beside it (``noise_report.json``) names another model or tile width, and said when it
+    was calibrated on other recordings than ``audio`` (this compile's --calib)."""
     if precision_dir is None:
         return {}
     if not precision_dir.is_dir():
@@ -245,21 +289,23 @@ def precision_lines(precision_dir: Path | None, stages: list[str], source: Model
             f"--precision {precision_dir} has no {missing[0]}.alls ({len(missing)} stage(s) missing): run "
             "`noise` on this model and plan"
         )
-    check_noise_binding(precision_dir, source, tile_w)
+    record = check_noise_binding(precision_dir, source, tile_w)
+    if record is not None:
+        warn_other_calibration(precision_dir, record, audio, source.config.n_src)
     return {s: (precision_dir / f"{s}.alls").read_text() for s in stages}
 
 
-def check_noise_binding(precision_dir: Path, source: ModelSource, tile_w: int) -> None:
+def check_noise_binding(precision_dir: Path, source: ModelSource, tile_w: int) -> dict | None:
     """The model (its checkpoint's sha256; random weights: seed and config) and tile width the
     `noise` report beside ``precision_dir`` records must be this compile's; a folder with no report
-    is used as given, with a warning that nothing binds it."""
+    is used as given, with a warning that nothing binds it. Returns the report (None: none)."""
     report = Path(precision_dir).parent / NOISE_REPORT
     if not report.is_file():
         log.warning(
             f"compile: --precision {precision_dir} has no {NOISE_REPORT} beside it, so nothing says which "
             "model and tile width its lines were made for; used as given"
         )
-        return
+        return None
     record = read_json(report, "noise report", f"run `noise` again, or pass --precision {precision_dir} without it")
     made = json.loads(json.dumps(source.to_json()))
     if record.get("model_sha256") or made["model_sha256"]:
@@ -276,6 +322,23 @@ def check_noise_binding(precision_dir: Path, source: ModelSource, tile_w: int) -
         raise UserError(
             f"--precision {precision_dir} was made by `noise` at tile width {record.get('tile_w')} and this "
             f"export's is {tile_w}; run `noise --tile-w {tile_w}` on this model"
+        )
+    return record
+
+
+def warn_other_calibration(precision_dir: Path, record: dict, audio: tuple[str, ...], n_src: int) -> None:
+    """A warning when the `noise` report's calibration recordings are not this compile's: the
+    advice and the HEF's ranges would come from different audio (issue 37)."""
+    from ..assets import DEMO_MIXTURE
+    from ..quantization.datasets import recordings
+
+    noise_files = {Path(f).resolve() for f in (record.get("calibration_set") or {}).get("files") or []}
+    ours = {r.path.resolve() for r in recordings(list(audio) or [str(DEMO_MIXTURE)], n_src)}
+    if noise_files and noise_files != ours:
+        log.warning(
+            f"compile: the precision advice in {precision_dir} was calibrated on {len(noise_files)} recording(s) "
+            f"({len(noise_files - ours)} not among this compile's {len(ours)} --calib recording(s)): the advice and "
+            "the HEF's ranges come from different audio; pass `noise` and `compile` the same --calib"
         )
 
 

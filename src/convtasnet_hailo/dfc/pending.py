@@ -151,6 +151,11 @@ class Hashes:
     def of(self, path: Path) -> str:
         path = Path(os.path.abspath(path))
         if path not in self.known:
+            if not path.is_file():
+                raise UserError(
+                    f"{path}, which a compile job reads, is missing; copy the export, its calibration folder and "
+                    "the HEF folder together as the compile left them (or compile again without --resume)"
+                )
             self.known[path] = sha256_file(path)
         return self.known[path]
 
