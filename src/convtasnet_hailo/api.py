@@ -3,7 +3,8 @@
 :class:`Separator` separates whole recordings (long ones in overlapping segments, as the
 `separate` command does); :class:`StreamingSeparator` takes a causal model hop by hop (push, then
 finish). Each opens from a checkpoint (``from_checkpoint``), an export folder (``from_export``: no
-torch) or the shipped demo model (``demo``), on a backend given by its config
+torch), a device bundle (``from_bundle``: every setting from it, no torch) or the shipped demo
+model (``demo``), on a backend given by its config
 (:class:`TorchProxy`, :class:`OnnxRuntime`, :class:`HailoRuntime`, :class:`HailoEmulator`,
 :class:`HailoQuant`) or its name.
 
@@ -58,6 +59,22 @@ def _export_source(export_dir: str | Path):
     from .runtime.sources import exported_source
 
     return exported_source(Path(export_dir))
+
+
+def _bundle_run(bundle_dir: str | Path, backend: str | None, given: dict):
+    """A device bundle's backend options (``runtime.settings.bundle_backend``: hailo_runtime where
+    it has HEFs and HailoRT imports, else onnxruntime) and its settings, ``given`` checked
+    against them (one that disagrees is refused)."""
+    from .runtime.bundle import read_bundle
+    from .runtime.settings import bundle_backend, fixed_by_bundle, reconcile
+
+    if backend is not None and not isinstance(backend, str):
+        raise UserError(f"backend={backend!r}: a bundle runs on 'hailo_runtime' or 'onnxruntime' (or None: chosen)")
+    bundle = read_bundle(bundle_dir)
+    values = reconcile({k: v for k, v in given.items() if v is not None}, fixed_by_bundle(bundle))
+    name = bundle_backend(bundle, backend)
+    hef_dir = bundle.hef_dir if name == "hailo_runtime" else None
+    return BackendOptions(name, export_dir=bundle.export_dir, hef_dir=hef_dir), values
 
 
 class _Closable:
@@ -133,6 +150,23 @@ class Separator(_Closable):
         policy = checks.segment_policy(segment, overlap_seconds)
         with checks.named_as_parameters():
             return cls(open_run(RunSpec(source=_export_source(export_dir), backend=options_)), policy)
+
+    @classmethod
+    def from_bundle(
+        cls,
+        bundle_dir: str | Path,
+        *,
+        backend: str | None = None,
+        segment: str | float = "auto",
+        overlap_seconds: float = 2.0,
+    ) -> Separator:
+        """The device bundle ``build`` wrote (``BUILD/device``), every setting from it (no torch).
+        ``backend``: None (hailo_runtime where the bundle has HEFs and HailoRT imports, else
+        onnxruntime, said in one log line), ``"hailo_runtime"`` or ``"onnxruntime"`` (its CPU stages)."""
+        policy = checks.segment_policy(segment, overlap_seconds)
+        with checks.named_as_parameters():
+            options_, _ = _bundle_run(bundle_dir, backend, {})
+            return cls(open_run(RunSpec(source=_export_source(options_.export_dir), backend=options_)), policy)
 
     @classmethod
     def demo(cls, **kwargs) -> Separator:
@@ -267,6 +301,17 @@ class StreamingSeparator(_Closable):
         checks.number(hop_ms, "hop_ms", "a hop length in milliseconds, above 0 (e.g. 8 or 16)", positive=True)
         with checks.named_as_parameters():
             return cls._open(_export_source(export_dir), hop_ms, options_, "auto", PlanOptions())
+
+    @classmethod
+    def from_bundle(
+        cls, bundle_dir: str | Path, *, backend: str | None = None, hop_ms: float | None = None
+    ) -> StreamingSeparator:
+        """The device bundle ``build`` wrote, streamed at its hop and on its stream plan (no torch);
+        ``backend`` as :meth:`Separator.from_bundle`; ``hop_ms`` given must be the bundle's."""
+        with checks.named_as_parameters():
+            options_, values = _bundle_run(bundle_dir, backend, {"hop_ms": hop_ms})
+            source = _export_source(options_.export_dir)
+            return cls._open(source, values["hop_ms"], options_, values["plan"], PlanOptions())
 
     @classmethod
     def demo(cls, **kwargs) -> StreamingSeparator:

@@ -182,3 +182,133 @@ def test_doctor_names_a_tampered_bundle_and_a_missing_hailort(made, tmp_path, mo
     assert main(["doctor", "--bundle", str(copy)]) == 1
     out = capsys.readouterr().out
     assert "[problem] bundle: " in out and "changed after the bundle was made" in out and "fix: copy the bundle" in out
+
+
+def test_parity_from_a_bundle_prints_the_deciding_sqnr_and_the_output_si_snr(made, tmp_path, monkeypatch, capsys):
+    """Quantized parity (hailo_runtime, judged by SQNR per stage) says which SQNR decided each case
+    and the output's SI-SNR against float, not a normwise margin."""
+    from tests.doubles import runtime as runtime_double
+
+    checkpoint, bundle, _ = made
+    runtime_double.install(monkeypatch)
+    args = ["parity", "full-chain", "--bundle", str(bundle.directory), "--model", str(checkpoint)]
+    assert main([*args, "--length", "300", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "backend hailo_runtime: the bundle's hailo8 HEFs on HailoRT 4.23" in captured.err
+    case = next(line for line in captured.err.splitlines() if line.startswith("[1/1]"))
+    assert "SQNR" in case and "(the lowest stage; >= " in case and "output SI-SNR vs float" in case, case
+    assert "margin" not in case
+    assert "lowest SQNR" in captured.out and "output SI-SNR vs float" in captured.out, captured.out
+    record = json.loads(next(tmp_path.glob("*/*full*.json")).read_text())
+    assert record["tile_w"] == 16 and record["deciding_sqnr_stage"] and record["deciding_sqnr_db"] > 20
+
+
+def test_parity_refuses_a_checkpoint_other_than_the_bundles(made, tmp_path, capsys):
+    _, bundle, _ = made
+    other = tmp_path / "other.pth"
+    torch.save(asteroid_package(random_model(THREE, seed=6)), other)
+    args = ["parity", "full-chain", "--bundle", str(bundle.directory), "--model", str(other), "--out", str(tmp_path)]
+    assert main([*args, "--backend", "onnxruntime"]) == 2
+    assert "is not the checkpoint the export" in capsys.readouterr().err
+
+
+def test_the_api_opens_a_bundle_the_same_way(made, monkeypatch, caplog):
+    import logging
+
+    from convtasnet_hailo import Separator, StreamingSeparator
+    from convtasnet_hailo.errors import UserError
+    from tests.doubles import runtime as runtime_double
+
+    checkpoint, bundle, mix = made
+    wav = soundfile.read(mix, dtype="float32")[0]
+    expected = _float_sources(checkpoint, mix)
+    with Separator.from_bundle(bundle.directory, backend="onnxruntime") as separator:
+        assert separator.n_src == 3 and separator.plan.options.fuse
+        assert_within_contract(separator.separate(wav, 8000), expected, "Separator.from_bundle on onnxruntime")
+    runtime_double.install(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="convtasnet_hailo"):
+        with Separator.from_bundle(bundle.directory) as separator:
+            assert_within_contract(separator.separate(wav, 8000), expected, "Separator.from_bundle on hailo_runtime")
+    assert "backend hailo_runtime: the bundle's hailo8 HEFs" in caplog.text
+    with pytest.raises(UserError, match="not --backend torch_proxy"):
+        Separator.from_bundle(bundle.directory, backend="torch_proxy")
+    with pytest.raises(UserError, match="hop_ms=8 disagrees with the bundle .*, made for hop_ms 16"):
+        StreamingSeparator.from_bundle(bundle.directory, hop_ms=8, backend="onnxruntime")
+    with pytest.raises(UserError, match="not causal"):
+        StreamingSeparator.from_bundle(bundle.directory, backend="onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def causal(tmp_path_factory):
+    """A causal (cLN) checkpoint, its per-hop export (tile 16: 16 ms hops) compiled, bundled for streaming."""
+    from convtasnet_hailo.model.config import NormType
+
+    root = tmp_path_factory.mktemp("causal")
+    checkpoint = root / "causal.pth"
+    config = dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN)
+    torch.save(asteroid_package(random_model(config, seed=7)), checkpoint)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _, export, hefs = compile_with_sdk_double(root, monkeypatch, checkpoint)
+    settings = BundleSettings(hw_arch="hailo8", link="gen3", job="stream", hop_ms=16.0, stream_plan="per-hop")
+    return checkpoint, assemble_bundle(export, hefs, settings, root / "device")
+
+
+def test_stream_from_a_bundle_on_hailort_without_torch_equals_the_torch_path(causal, made, tmp_path):
+    checkpoint, bundle = causal
+    mix = made[2]
+    args = ["stream", str(mix), "--bundle", str(bundle.directory), "--subtype", "FLOAT", "--out", str(tmp_path / "d")]
+    result = _no_torch(args, with_hailort=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "backend hailo_runtime: the bundle's hailo8 HEFs" in result.stderr
+    torch_args = ["--model", str(checkpoint), "--plan", "per-hop", "--hop-ms", "16", "--subtype", "FLOAT"]
+    assert main(["stream", str(mix), *torch_args, "--out", str(tmp_path / "t")]) == 0
+    device, reference = _written(tmp_path / "d", 2), _written(tmp_path / "t", 2)
+    assert_within_contract(device, reference, "stream --bundle on hailo_runtime")
+    assert json.loads((tmp_path / "d" / "stream_run.json").read_text())["backend"] == "hailo_runtime"
+
+
+def test_the_api_page_snippet_runs_as_written(causal, made, tmp_path, monkeypatch):
+    """docs/api.md's snippet, on a causal model's bundle copied to ./device: a last partial hop, finish()."""
+    import re
+
+    code = re.search(r"```python\n(.*?)```", (Path(__file__).parents[2] / "docs" / "api.md").read_text(), re.S)
+    shutil.copytree(causal[1].directory, tmp_path / "device")
+    shutil.copy(made[2], tmp_path / "mix.wav")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code.group(1), "docs/api.md", "exec"), scope)
+    assert scope["sources"].shape == (2, len(scope["wav"]))
+    assert len(scope["wav"]) % scope["streamer"].hop  # the snippet's last hop is a partial one
+    assert np.concatenate(scope["pieces"], axis=-1).shape == (2, len(scope["wav"]))
+
+
+def test_stream_predicts_for_the_bundles_chip_and_link(causal, made, tmp_path, capsys):
+    """The cost model's --device and --link come from the bundle (hailo8 over gen3 here); a --link
+    the user gives that differs is refused like any other setting."""
+    bundle, mix = causal[1], made[2]
+    args = ["stream", str(mix), "--bundle", str(bundle.directory), "--backend", "onnxruntime"]
+    assert main([*args, "--link", "gen2", "--out", str(tmp_path / "a")]) == 2
+    assert "--link gen2 disagrees with the bundle" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    record = json.loads((tmp_path / "b" / "stream_run.json").read_text())
+    assert (record["device_prediction"]["device"], record["device_prediction"]["link"]) == ("hailo8", "gen3")
+
+
+def test_stream_live_from_a_bundle_equals_the_offline_model(causal, made, tmp_path, monkeypatch):
+    """stream --live --bundle on the sounddevice and HailoRT doubles: the bundle's hop and plan."""
+    from tests.doubles import runtime as runtime_double
+    from tests.doubles import sound as sound_double
+
+    checkpoint, bundle = causal
+    sound_double.install(monkeypatch, made[2])
+    runtime_double.install(monkeypatch)
+    out = tmp_path / "live"
+    assert main(["stream", "--live", "0.6", "--bundle", str(bundle.directory), "--out", str(out)]) == 0
+    record = json.loads((out / "stream_run.json").read_text())
+    assert record["backend"] == "hailo_runtime" and record["live"]["interrupted"] is False
+    captured = soundfile.read(out / "live_input.wav", dtype="float32")[0]
+    written = np.stack([soundfile.read(out / f"live_s{i}.wav", dtype="float32")[0] for i in (1, 2)])
+    model = load_model(str(checkpoint))[0].eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(captured)[None])[0].numpy()
+    assert_within_contract(written, expected, "stream --live --bundle vs the offline model")

@@ -42,6 +42,14 @@ def plain(value: Any) -> Any:
     return value
 
 
+def mark_defaults(parser: argparse.ArgumentParser, *dests: str) -> None:
+    """The defaults of ``dests`` (options a shared parent declares) marked as defaults, so that a
+    bundle may fill them in while a value the user typed is checked against it."""
+    for action in parser._actions:
+        if action.dest in dests and action.default is not None:
+            parser.set_defaults(**{action.dest: default(action.default)})
+
+
 def add_bundle_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bundle",
@@ -60,7 +68,7 @@ _FLAGS = {
     "halo_edges": ("halo_edges", True),
     "skip_sums_in_stages": ("skip_sums_in_stages", True),
 }
-_VALUES = ("tile_w", "hop_ms", "plan", "hw_arch", "block_chan")
+_VALUES = ("tile_w", "hop_ms", "plan", "hw_arch", "device", "link", "block_chan")
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,10 +91,13 @@ def _apply(args: argparse.Namespace, values: dict[str, Any]) -> None:
             setattr(args, dest, not values[key] if dest == "no_fuse" else values[key])
 
 
-def _refuse_beside_bundle(args: argparse.Namespace) -> None:
+def _refuse_beside_bundle(args: argparse.Namespace, keep_model: bool) -> None:
     from ..errors import UserError
 
-    for dest, option in (("model", "--model"), ("export_dir", "--export-dir"), ("hef_dir", "--hef-dir")):
+    beside = (("export_dir", "--export-dir"), ("hef_dir", "--hef-dir")) + (
+        () if keep_model else (("model", "--model"),)
+    )
+    for dest, option in beside:
         if getattr(args, dest, None):
             raise UserError(
                 f"--bundle {args.bundle} carries the model, its export and its HEFs: drop {option} (or drop "
@@ -96,10 +107,11 @@ def _refuse_beside_bundle(args: argparse.Namespace) -> None:
         raise UserError(f"--bundle {args.bundle} carries its model: drop --random-preset")
 
 
-def settle(args: argparse.Namespace):
+def settle(args: argparse.Namespace, keep_model: bool = False):
     """``--bundle`` (or an ``--export-dir`` holding one export): the user's settings checked
     against it and the rest taken from it, in ``args``; the backend chosen for a bundle. Returns
-    the bundle (None without one). Marked defaults become plain values."""
+    the bundle (None without one). Marked defaults become plain values. ``keep_model``: --model
+    is the float reference (parity), checked against the bundle's checkpoint hash."""
     from pathlib import Path
 
     from ..runtime.settings import fixed_by_bundle, fixed_by_export, reconcile
@@ -110,7 +122,7 @@ def settle(args: argparse.Namespace):
         from ..runtime.bundle import read_bundle
         from ..runtime.settings import bundle_backend
 
-        _refuse_beside_bundle(args)
+        _refuse_beside_bundle(args, keep_model)
         bundle = read_bundle(args.bundle)
         _apply(args, reconcile(given, fixed_by_bundle(bundle)))
         backend = getattr(args, "backend", None)
@@ -122,3 +134,14 @@ def settle(args: argparse.Namespace):
     for key, value in vars(args).items():
         setattr(args, key, plain(value))
     return bundle
+
+
+def bundle_reference(args: argparse.Namespace):
+    """The float model a bundle was made from, with its weights (parity's reference): --model,
+    checked against the bundle's sha256, else what its export recorded (a seeded random model, or
+    the checkpoint by its path and hash)."""
+    from pathlib import Path
+
+    from ..runtime.sources import ModelChoice, resolve
+
+    return resolve(ModelChoice(model=args.model, export_dir=Path(args.export_dir), weights=True))

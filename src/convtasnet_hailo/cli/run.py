@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .folders import add_bundle_option, settle
+from .folders import add_bundle_option, mark_defaults, settle
 from .folders import default as marked
 from .options import (
     Shared,
@@ -154,6 +154,7 @@ def add_stream(sub, shared: Shared) -> None:
     )
     stream_plan_options(stream)
     add_bundle_option(stream)
+    mark_defaults(stream, "device", "link")  # the cost model's chip and link: the bundle's
     stream.set_defaults(func=cmd_stream)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .folders import add_bundle_option
 from .options import PATHS, Shared, add_resume_option, backend_options, layout, model_or_random, tile_option
 from .values import finite_float, optional_path, positive_float, positive_int
 
@@ -24,13 +25,15 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from ..parity.runner import ReferencePrecision
     from ..plan.options import PlanPath
     from .dispatch import dispatch
+    from .folders import bundle_reference, settle
 
+    bundle = settle(args, keep_model=True)
     # keywords are evaluated in order: impossible backend combinations are refused before the model is built
     return dispatch(
         commands.parity,
         Request(
             backend=backend_options(args),
-            source=model_or_random(args),
+            source=bundle_reference(args) if bundle is not None else model_or_random(args),
             path=PlanPath(args.path),
             tile_widths=args.tile_w,
             lengths=args.length,
@@ -65,6 +68,7 @@ def add_parity(sub, shared: Shared) -> None:
         help="compare with the model in float32 (default, as users run it) or float64 (exact math: "
         "the path's own error without the float32 reference's rounding)",
     )
+    add_bundle_option(parity)
     parity.set_defaults(func=cmd_parity)
 
 

@@ -8,6 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .doctor_bundle import Check as BundleCheck
+from .doctor_bundle import bundle_checks, format_bundle_checks
+
 #: Model Zoo GETTING_STARTED.rst (v2.18 and master): Python 3.10/3.11/3.12; DFC 3.x for
 #: Hailo-8/8R/8L, 5.x for Hailo-10H (docs/hailo_facts.md, "Versions").
 SDK_FIX = (
@@ -166,7 +169,7 @@ class Request:
 @dataclasses.dataclass(frozen=True)
 class DoctorResult:
     checks: tuple[Check, ...]
-    bundle_checks: tuple[Check, ...] = ()
+    bundle_checks: tuple[BundleCheck, ...] = ()
 
     @property
     def exit_status(self) -> int:
@@ -182,18 +185,8 @@ class DoctorResult:
 
 
 def run(request: Request) -> DoctorResult:
-    from .doctor_bundle import bundle_checks
-
     checks = tuple(bundle_checks(request.bundle)) if request.bundle is not None else ()
     return DoctorResult(tuple(run_checks()), checks)
-
-
-def format_bundle_checks(checks: list[Check]) -> str:
-    """One line per check of the bundle: ok or problem, and the fix of a problem."""
-    return "\n".join(
-        f"[{'ok' if c.ok else 'problem'}] {c.name}: {c.detail}" + (f"; fix: {c.fix}" if not c.ok and c.fix else "")
-        for c in checks
-    )
 
 
 def write(result: DoctorResult) -> None:

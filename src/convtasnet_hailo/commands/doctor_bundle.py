@@ -4,11 +4,11 @@ against the HEFs' architecture, and the PCIe link against the one the bundle was
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import Path
 
 from ..errors import UserError
-from .doctor import RUNTIME_FIX, Check
 
 #: Where Linux lists PCI devices by their address (HailoRT's Device.scan() returns those addresses).
 PCI_DEVICES = Path("/sys/bus/pci/devices")
@@ -21,6 +21,24 @@ GEN3_FIX = (
     "`dtparam=pciex1_gen=3` in /boot/firmware/config.txt) and reboot (hailo-rpi5-examples "
     "doc/install-raspberry-pi5.md); the AI HAT+ is set to Gen 3 automatically"
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One line of ``doctor --bundle``: ``ok`` or a problem, with its fix."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def format_bundle_checks(checks: list[Check]) -> str:
+    """One line per check of the bundle: ok or problem, and the fix of a problem."""
+    return "\n".join(
+        f"[{'ok' if c.ok else 'problem'}] {c.name}: {c.detail}" + (f"; fix: {c.fix}" if not c.ok and c.fix else "")
+        for c in checks
+    )
 
 
 def _summary(bundle) -> str:
@@ -37,6 +55,7 @@ def _summary(bundle) -> str:
 
 
 def _hailort_check(bundle) -> Check:
+    from ..backends.hailort_api import RUNTIME_FIX
     from ..dfc.versions import compare, installed_hailort
 
     need = bundle.hailort

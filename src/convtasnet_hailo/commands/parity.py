@@ -122,7 +122,19 @@ def _rule(outcomes) -> str:
     if first["tolerance"] == "normwise":
         margin = min(o.record["min_margin"] for o in outcomes)
         return f"tol {first['tol']:g} x max(1, peak); smallest margin {margin:.1f}x"
+    if first["tolerance"] == "sqnr":
+        lowest = min(outcomes, key=lambda o: _or_inf(o.record["deciding_sqnr_db"]))
+        scores = [o.record.get("final_output_si_snr_vs_reference_db") for o in outcomes]
+        scores = [s for s in scores if s is not None]
+        return f"{first['contract']}; lowest SQNR {lowest.record['deciding_sqnr_db']:.1f} dB " + (
+            f"({lowest.record['deciding_sqnr_stage']}, {lowest.run_tag})"
+            + (f"; output SI-SNR vs float {min(scores):.1f} dB at worst" if scores else "")
+        )
     return first["contract"]
+
+
+def _or_inf(value: float | None) -> float:
+    return float("inf") if value is None else value
 
 
 def write(result: ParityResult) -> None:

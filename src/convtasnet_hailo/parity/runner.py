@@ -199,7 +199,10 @@ def _judgement(diffs: list[TensorDiff], quantized: bool) -> dict:
     failed = failed_stages(diffs, quantized)
     worst = max(contract, key=lambda d: d.max_rel, default=None)
     tightest = min(diffs, key=lambda d: d.margin, default=None)
+    deciding = min(contract, key=lambda d: d.sqnr_db, default=None) if quantized else None
     return {
+        "deciding_sqnr_db": deciding.sqnr_db if deciding else None,
+        "deciding_sqnr_stage": deciding.name if deciding else None,
         "all_close": bool(contract) and not failed,
         "tol": TOL,
         "tolerance": "sqnr" if quantized else "normwise",
@@ -316,18 +319,30 @@ def run_parity(run: ParityRun, cases: list[ParityCase], seed: int = 0) -> list[C
             done += 1
             rec = outcome.record
             summary.append({**rec, "success": outcome.success, "output_json": outcome.json_path.name})
-            worst = outcome.worst
-            log.info(
-                f"[{done}/{len(cases)}] {outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
-                f"max_abs {rec['max_abs']:.2e} max_rel {rec['max_rel']:.2e} "
-                f"(worst {worst.name if worst else '-'}), margin {rec['min_margin']:.1f}x "
-                f"({rec['min_margin_stage']}) {rec['stitched_seconds']:.2f} s"
-                + (
-                    f"; vs emulation min SQNR {rec['min_sqnr_vs_emulation_db']:.1f} dB "
-                    f"({rec['worst_stage_vs_emulation']})"
-                    if run.emulation is not None
-                    else ""
-                )
-            )
+            log.info(f"[{done}/{len(cases)}] {case_line(outcome, run.emulation is not None)}")
         del trace
     return outcomes
+
+
+def case_line(outcome: CaseOutcome, emulated: bool) -> str:
+    """One case in words: a float backend by max_abs and its margin to the contract's bound; a
+    quantized one by the SQNR that decided it (the lowest stage's) and the output's SI-SNR
+    against the float model."""
+    rec, worst = outcome.record, outcome.worst
+    head = f"{outcome.run_tag}: {'ok' if outcome.success else 'FAIL'} "
+    if rec.get("tolerance") == "sqnr":
+        si_snr_db = rec.get("final_output_si_snr_vs_reference_db")
+        line = head + (
+            f"SQNR {rec['deciding_sqnr_db']:.1f} dB at {rec['deciding_sqnr_stage']} (the lowest stage; "
+            f">= {rec['min_sqnr_db']:g} dB passes)"
+            + (f", output SI-SNR vs float {si_snr_db:.1f} dB" if si_snr_db is not None else "")
+        )
+    else:
+        line = head + (
+            f"max_abs {rec['max_abs']:.2e} max_rel {rec['max_rel']:.2e} (worst {worst.name if worst else '-'}), "
+            f"margin {rec['min_margin']:.1f}x ({rec['min_margin_stage']})"
+        )
+    line += f" {rec['stitched_seconds']:.2f} s"
+    if emulated:
+        line += f"; vs emulation min SQNR {rec['min_sqnr_vs_emulation_db']:.1f} dB ({rec['worst_stage_vs_emulation']})"
+    return line

@@ -24,6 +24,8 @@ OPTIONS = {
     "hop_ms": "--hop-ms",
     "plan": "--plan",
     "hw_arch": "--hw-arch",
+    "device": "--device",
+    "link": "--link",
     "block_chan": "--block-chan",
     "fuse": "--no-fuse",
     "device_norms": "--device-norms",
@@ -77,6 +79,9 @@ def fixed_by_bundle(bundle: Bundle) -> Fixed:
     values["hop_ms"] = bundle.hop_ms if bundle.job == "stream" else manifest.tile_w * stride_ms
     values["plan"] = bundle.stream_plan or "per-hop"
     values["hw_arch"] = bundle.hw_arch
+    values["link"] = bundle.link
+    if bundle.hw_arch in ("hailo8", "hailo8l"):  # the chips the device cost model predicts
+        values["device"] = bundle.hw_arch
     return Fixed(f"the bundle {bundle.directory}", values)
 
 
