@@ -3,18 +3,14 @@
 `noise` and compile alike) and held-out judging audio (the precision advice is judged on it and
 the quantization loss measured on it), by a seeded draw that the record states. The calibration
 mixtures are written at the model's rate into ``BUILD/calib/audio`` so the compile, here or on
-the compiler's machine after ``--resume``, reads the very same samples.
-
-Interim: helper "quant" adds a split function to ``quantization.datasets``; this one goes when
-that lands."""
+the compiler's machine after ``--resume``, reads the very same samples. The draw itself is
+``quantization.datasets.split_calibration``, the one `noise` uses."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 from pathlib import Path
-
-import numpy as np
 
 from ..errors import UserError
 from ..quantization.datasets import Recording, recordings
@@ -54,18 +50,12 @@ class CalibSplit:
 
 def split_calibration(specs: tuple[str, ...], n_src: int, share: float, seed: int) -> CalibSplit:
     """The recordings of ``specs`` split: ``round(share * n)`` (at least one) held out, drawn with
-    ``seed``; each set in the order found. Refused (one line) below two recordings."""
+    ``seed`` (``quantization.datasets.split_calibration``); refused (one line) below two recordings."""
+    from ..quantization.datasets import split_calibration as draw
+
     found = recordings(list(specs), n_src, what="--calib")
-    if len(found) < 2:
-        raise UserError(
-            f"--calib holds {len(found)} recording; build needs two or more (some calibrate, some are held out "
-            "to judge the quantization): pass a folder of speech"
-        )
-    count = min(len(found) - 1, max(1, round(share * len(found))))
-    held = set(np.random.default_rng(seed).choice(len(found), size=count, replace=False).tolist())
-    calibration = tuple(r for k, r in enumerate(found) if k not in held)
-    heldout = tuple(r for k, r in enumerate(found) if k in held)
-    return CalibSplit(calibration, heldout, seed, share, _rates(found))
+    calibration, heldout = draw(found, share, seed)
+    return CalibSplit(tuple(calibration), tuple(heldout), seed, share, _rates(found))
 
 
 def _rates(found: list[Recording]) -> dict[int, int]:

@@ -13,6 +13,7 @@ from ..errors import UserError
 from ..export.hailo_rules import CheckLimits
 from ..files import write_text_atomically
 from ..model.source import ModelSource
+from ..quantization.noise_types import DEFAULT_TARGET_DB
 from .record import BuildSettings, folder_hash
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,8 @@ CHOICE, EXPORT, NOISE, PARITY = "choice", "export", "noise", "parity"
 MAX_16BIT_SHARE = 0.2
 
 #: The target when the held-out audio has no sources (no SI-SNRi to lose): SI-SNR against float,
-#: dB. A quantization noise this far below a separation about 15 dB SI-SNRi costs about 0.3 dB.
-FALLBACK_VS_FLOAT_DB = 25.0
+#: dB, `noise`'s own (``quantization.noise_types.DEFAULT_TARGET_DB``).
+FALLBACK_VS_FLOAT_DB = DEFAULT_TARGET_DB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +149,8 @@ def run_split(ctx: Context) -> dict:
 
 def run_noise(ctx: Context, tile_w: int, split: dict) -> dict:
     """Step 4: the precision advice against float (``quantization.noise``) at the export's tile
-    width, calibrated on the calibration audio and judged on the held-out audio, into ``noise/``."""
+    width and layout, priced for the chip and link, calibrated on the calibration audio (its tiles
+    in ``calib/``, which the compile then reuses) and judged on the held-out audio, into ``noise/``."""
     from ..quantization.noise import analyze_noise
     from ..quantization.noise_inputs import NoiseAudio, load_noise_inputs
     from ..quantization.noise_types import NoiseSettings, Target
@@ -159,15 +161,32 @@ def run_noise(ctx: Context, tile_w: int, split: dict) -> dict:
     if missing:
         raise UserError(f"the held-out audio {missing[0]} is not here; run the build's noise step where CALIB is")
     audio = NoiseAudio(audio=tuple(split["heldout"]), calib=(str(ctx.out / "calib" / "audio"),), calib_files=None)
-    target = Target(FALLBACK_VS_FLOAT_DB, ctx.settings.target_loss_db)
+    from ..export.manifest import read_manifest
+    from .choose import device_model
+
     settings = NoiseSettings(
-        out=folder, tile_w=tile_w, target=target, calib_count=ctx.settings.calib_count, ort_check=False, effects=False
+        out=folder,
+        tile_w=tile_w,
+        target=Target(FALLBACK_VS_FLOAT_DB, ctx.settings.target_loss_db),
+        calib_count=ctx.settings.calib_count,
+        ort_check=False,
+        effects=False,
+        device=device_model(ctx.settings),
+        options=_advised_layout(read_manifest(ctx.out / EXPORT).plan.options),
+        calib_dir=ctx.out / "calib",
     )
     record = analyze_noise(ctx.source, load_noise_inputs(ctx.source, audio), settings)
     write_text_atomically(folder / "noise_report.json", json.dumps(record, indent=1, default=str) + "\n")
     summary = noise_summary(record, ctx.settings.target_loss_db)
     log.info(f"build: noise: {summary['line']}")
     return {**summary, "artifact": folder_hash(folder / "model_scripts")}
+
+
+def _advised_layout(options):
+    """The export's layout, or for receptive-field spans the per-hop one (the advice's plan)."""
+    from ..plan.options import PlanOptions
+
+    return options if options.rf_hop_frames is None else PlanOptions()
 
 
 def noise_summary(record: dict, target_loss_db: float) -> dict:
