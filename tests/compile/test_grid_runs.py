@@ -117,7 +117,8 @@ def test_compile_an_export_and_skip_what_is_compiled(tmp_path, monkeypatch, caps
     assert [len(p["stages"]) for p in summary["packs"].values()] == [8, 7]
     assert all(p["artifacts"]["hef_success"] and p["artifacts"]["hef_sha256"] for p in summary["packs"].values())
     assert main(["compile", "--export-dir", str(export), "--hw-arch", "hailo8l", "--calib-count", "4"]) == 0
-    assert {r["status"] for r in read_tsv(out / "compile_summary.tsv")[17:]} == {"reused"}
+    rows = read_tsv(out / "compile_summary.tsv")  # this run's rows only: every job reused
+    assert len(rows) == 17 and {r["status"] for r in rows} == {"reused"}
 
 
 def test_a_dry_run_compile_writes_the_stage_and_pack_jobs(tmp_path, capsys):
@@ -126,9 +127,16 @@ def test_a_dry_run_compile_writes_the_stage_and_pack_jobs(tmp_path, capsys):
         main(["export", "--random-preset", "tiny", "--tile-w", "16", "--networks-per-group", "8", "--out", str(export)])
         == 0
     )
+    capsys.readouterr()
     assert main(["compile", "--export-dir", str(export), "--dry-run", "--calib-count", "4"]) == 0
-    jobs = {p.name: json.loads(p.read_text()) for p in (export / "jobs").glob("*.json")}
+    out = export / "hailo" / "hailo8"
+    said = capsys.readouterr().out
+    assert f"python -m convtasnet_hailo.dfc.worker --pending {out}" in said and "17 job(s) pending" in said
+    jobs = {p.name: json.loads(p.read_text()) for p in (out / "jobs").glob("*_default.json")}
     assert len(jobs) == 17 and jobs["pack1_t16_b0_default.json"]["kind"] == "pack"
+    # the calibration arrays the jobs read lie beside the export, not in it
+    assert not list(export.rglob("*.npy")) and list((tmp_path / "export.calib").glob("*.npy"))
+    assert all(p.startswith("export.calib/") for p in jobs["encoder_t16_b0_default.json"]["calib_paths"])
     assert not jobs["encoder_t16_b0_default.json"]["compile_hef"]  # its HEF is pack0's
     assert jobs["pack0_t16_b0_default.json"]["har_paths"][0].endswith("encoder_t16_b0_default.har")
     # the model script states what the DFC would otherwise decide: the count passed, no compression

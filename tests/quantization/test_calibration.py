@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from convtasnet_hailo.hailo.layout import nchw_to_nhwc
 from convtasnet_hailo.quantization import calibration
 from convtasnet_hailo.quantization.calibration import _tile_keys, _TileSample, make_calibration
 
@@ -15,20 +16,40 @@ def _batches(total: int, sizes=(3, 5, 7)):
         first, k = first + n, k + 1
 
 
-def test_the_sample_holds_count_tiles_in_order_and_never_more_than_twice_that():
-    sample = _TileSample(16)
-    most = 0
+def _reference_sample(batches, count: int) -> np.ndarray:
+    """The bottom-k draw done the plain way: every tile in memory, the ``count`` smallest keys."""
+    tiles = np.concatenate(list(batches))
+    keys = _tile_keys(0, len(tiles))
+    return tiles[np.sort(np.argsort(keys)[:count])]
+
+
+def test_the_sample_holds_count_tiles_in_order_in_a_scratch_file_of_count_slots(tmp_path):
+    sample = _TileSample(16, tmp_path / "slots")
     for batch in _batches(1000):
         sample.add(batch)
-        most = max(most, len(sample.tiles))
+        assert len(sample.keys) <= 16, "memory holds the keys of the sample only"
+    assert (tmp_path / "slots").stat().st_size == 16 * 4, "the tiles wait in count slots on disk"
     drawn = sample.drawn().ravel()
     assert len(drawn) == 16 and len(set(drawn)) == 16
     assert np.all(np.diff(drawn) > 0), "tiles come back in the order they came"
-    assert most < 16 + 4 + 7, "memory is bounded by the count, not by the audio"
+    np.testing.assert_array_equal(sample.drawn(), _reference_sample(_batches(1000), 16))
 
 
-def test_inputs_at_the_same_positions_are_drawn_together_however_batched():
-    a, b = _TileSample(10), _TileSample(10)
+def test_the_written_file_is_np_saves_nhwc_of_the_sample_and_the_scratch_is_removed(tmp_path):
+    rng = np.random.default_rng(3)
+    batches = [rng.standard_normal((n, 3, 1, 5)).astype(np.float32) for n in (4, 9, 2, 30, 1)]
+    sample = _TileSample(7, tmp_path / "slots")
+    for batch in batches:
+        sample.add(batch)
+    written = sample.write(tmp_path / "x.npy", chunk=3)
+    expected = tmp_path / "expected.npy"
+    np.save(expected, nchw_to_nhwc(_reference_sample(batches, 7)))
+    assert written.read_bytes() == expected.read_bytes()
+    assert not (tmp_path / "slots").exists()
+
+
+def test_inputs_at_the_same_positions_are_drawn_together_however_batched(tmp_path):
+    a, b = _TileSample(10, tmp_path / "a"), _TileSample(10, tmp_path / "b")
     for batch in _batches(300, (4,)):
         a.add(batch)
     for batch in _batches(300, (1, 9, 2)):
@@ -43,8 +64,8 @@ def test_the_draw_is_uniform_over_positions():
     assert counts.min() > 850 and counts.max() < 1150  # 10% of each tenth, within 15%
 
 
-def test_fewer_tiles_than_the_count_keeps_them_all():
-    sample = _TileSample(64)
+def test_fewer_tiles_than_the_count_keeps_them_all(tmp_path):
+    sample = _TileSample(64, tmp_path / "slots")
     for batch in _batches(20):
         sample.add(batch)
     np.testing.assert_array_equal(sample.drawn().ravel(), np.arange(20))

@@ -93,6 +93,9 @@ class _Target:
     def met(self, outcome, float_si_snri):
         return outcome.vs_float_db >= self.db
 
+    def describe(self):
+        return f"SI-SNR against float >= {self.db:g} dB"
+
 
 @dataclasses.dataclass
 class _Advised:
@@ -150,6 +153,19 @@ def test_16_bit_outputs_are_never_a_base_and_win_only_when_alone_they_cost_less(
     assert run.result.precision.modes == (outputs if rtf["outputs"] < rtf["prefix"] else run.prefix).modes
     run = _advise(monkeypatch, outputs_db=10.0, useful_units=0)  # units never reach it
     assert run.result.reached and run.result.precision.modes == Precision(outputs_16bit(run.units)).modes
+
+
+def test_a_target_out_of_reach_is_said_at_once_and_no_search_runs(monkeypatch, caplog):
+    """Every unit at 16 bits misses the target: three measurements (all-8, 16-bit outputs, every
+    unit at 16 bits), a warning naming the target and the best dB, and the advice stays 8 bits."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="convtasnet_hailo"):
+        run = _advise(monkeypatch, outputs_db=0.0, useful_units=3, target=40.0)
+    assert run.judge.calls == 3
+    assert not run.result.reached and run.result.precision.modes == {}
+    assert run.result.record["out_of_reach"]["all_units_16bit_si_snr_vs_float_db"] == 23.0
+    assert "out of reach" in caplog.text and ">= 40 dB" in caplog.text and "23.00 dB" in caplog.text
 
 
 def test_a_prelu_whose_slope_8_bits_cannot_shift_is_16_bit_from_the_start():

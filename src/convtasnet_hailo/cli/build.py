@@ -14,6 +14,7 @@ from .options import (
     executor_options,
     layout,
     limit_options,
+    link_option,
     model_or_random,
     packing_options,
     stream_plan_options,
@@ -79,7 +80,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             hop_ms=args.hop_ms,
             plan_kind=args.plan,
             max_width=args.max_width,
-            device=DeviceModel(),
+            device=DeviceModel(link=args.link),
         ),
     )
 
@@ -87,7 +88,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def add_plan(sub, shared: Shared) -> None:
     plan = sub.add_parser(
         "plan",
-        parents=[shared.random_model, tile_option(None), shared.blocks, packing_options()],
+        parents=[shared.random_model, tile_option(None), shared.blocks, packing_options(), link_option()],
         help="the stage plan and what it costs on the device: stages, HEFs, network groups, "
         "MACs, weights, host/device traffic (table; --out: plan.json and plan.png)",
     )
@@ -191,6 +192,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
             options=_compile_request_options(args),
             model_override=args.model,
             precision_dir=optional_path(args.precision),
+            calib_dir=optional_path(args.calib_dir),
+            hef_dir=optional_path(args.hef_dir),
+            resume=args.resume,
         ),
     )
 
@@ -210,7 +214,25 @@ def add_compile(sub, shared: Shared) -> None:
     compile_.add_argument(
         "--precision",
         help="the model_scripts/ folder `noise` wrote: its 16-bit layers join "
-        "each stage's model script (ONNX node names mapped to parsed layers)",
+        "each stage's model script (ONNX node names mapped to parsed layers); refused when the "
+        "noise_report.json beside it names another model or tile width",
+    )
+    compile_.add_argument(
+        "--calib-dir",
+        help="folder for the calibration arrays (.npy; default EXPORT.calib beside the export, never inside it: "
+        "the export is what goes to the device)",
+    )
+    compile_.add_argument(
+        "--hef-dir",
+        help="folder for the HARs, HEFs, logs, jobs and compile_manifest.json (default EXPORT/hailo/HW_ARCH)",
+    )
+    compile_.add_argument(
+        "--resume",
+        action="store_true",
+        help="run the jobs an earlier compile or --dry-run left in the HEF folder, as they were prepared "
+        "(no model or audio read again; options given must agree with them); finished ones are skipped. "
+        "Without it the jobs are prepared again; either way a stage whose HEF was made from the same ONNX, "
+        "model script, calibration arrays, target and SDK version is reused, not compiled again",
     )
     compile_.set_defaults(func=cmd_compile)
 
@@ -292,3 +314,83 @@ def add_doctor(sub, shared: Shared) -> None:
         "need, the chip and the PCIe link (exit 1 on a problem)",
     )
     doctor.set_defaults(func=cmd_doctor)
+
+
+#: `build`'s settings that a `--resume` may repeat (each must agree with build.json), and their defaults.
+BUILD_DEFAULTS = {
+    "job": "separate",
+    "hop_ms": None,
+    "target_loss_db": 0.3,
+    "link": "gen3",
+    "calib_count": 64,
+    "heldout_share": 0.25,
+    "seed": 0,
+}
+
+
+def _build_request(args: argparse.Namespace):
+    """The pipeline's run: new settings, or (``--resume``) the options given, to be checked."""
+    from ..build.pipeline import BuildRun
+    from ..build.record import BuildSettings
+    from ..errors import UserError
+
+    given = {k: getattr(args, k) for k in ("model", "hw_arch", *BUILD_DEFAULTS) if getattr(args, k) is not None}
+    if args.calib:
+        given["calib"] = tuple(args.calib)
+    common = {"hailo_python": args.hailo_python, "timeout_s": args.timeout, "strict": args.strict}
+    if args.resume:
+        if args.out and Path(args.out) != Path(args.resume):
+            raise UserError(f"--resume {args.resume} is the build folder: drop --out {args.out}")
+        return BuildRun(Path(args.resume), None, resume=True, given=tuple(given.items()), **common)
+    missing = [f"--{n.replace('_', '-')}" for n in ("model", "hw_arch", "calib", "out") if not getattr(args, n)]
+    if missing:
+        raise UserError(f"build needs {', '.join(missing)} (or --resume BUILD to finish a build)")
+    settings = BuildSettings(**{**BUILD_DEFAULTS, **given, "strict": args.strict})
+    return BuildRun(Path(args.out), settings, **common)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from ..commands import build
+
+    return _dispatch(build, _build_request(args))
+
+
+def add_build(sub, shared: Shared) -> None:
+    from ..build.record import ARCHS, JOBS, LINKS
+
+    build = sub.add_parser(
+        "build",
+        help="one command from a checkpoint to the Pi's bundle: choose the plan by the device cost model, export "
+        "and check, calibrate and advise the precision, compile, report (BUILD/report.md) and bundle (BUILD/device/)",
+    )
+    build.add_argument("--model", help="the Asteroid checkpoint (.pth/.bin) or Hugging Face id owner/name")
+    build.add_argument("--hw-arch", choices=ARCHS, help="the chip (the device cost model prices these)")
+    build.add_argument(
+        "--calib", nargs="+", help="speech for calibration and held-out judging: files, folders or LibriMix CSVs"
+    )
+    build.add_argument("--out", help="the build folder (new or empty)")
+    build.add_argument("--resume", metavar="BUILD", help="finish the build in BUILD: finished steps are skipped")
+    build.add_argument("--job", choices=JOBS, help="what the Pi runs: separate (whole files; default) or stream")
+    build.add_argument("--hop-ms", type=positive_float, help="--job stream: the hop in milliseconds")
+    build.add_argument(
+        "--target-loss-db",
+        type=positive_float,
+        help="the most SI-SNRi the quantization may cost on the held-out audio, dB (default 0.3)",
+    )
+    build.add_argument(
+        "--link", choices=LINKS, help="the PCIe link the device estimate prices (default gen3: the AI HAT+)"
+    )
+    build.add_argument("--calib-count", type=positive_int, help="calibration tiles per stage input, for the advice and the compile alike (default 64)")
+    build.add_argument(
+        "--heldout-share", type=positive_float, help="the share of CALIB held out for judging (default 0.25)"
+    )
+    build.add_argument("--seed", type=int, help="the seed of the held-out draw (default 0)")
+    build.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (compiles in a worker there)")
+    build.add_argument("--timeout", type=positive_float, help="seconds per compiled stage in a worker (default: none)")
+    build.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 before the compile when the precision advice misses its target or puts over 20%% of the "
+        "layers at 16 bits",
+    )
+    build.set_defaults(func=cmd_build)

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 #: The commands in pipeline order, as --help lists them.
 COMMAND_GROUPS = (
-    ("build", ("plan", "export", "check", "compile", "compile-grid")),
+    ("build", ("build", "plan", "export", "check", "compile", "compile-grid")),
     ("run", ("separate", "enhance", "stream", "check-audio")),
     ("verify", ("parity", "evaluate", "noise")),
     ("measure", ("bench",)),
@@ -201,6 +201,7 @@ COMMAND_GROUPS = (
 
 
 _ADDERS = {
+    "build": build.add_build,
     "plan": build.add_plan,
     "export": build.add_export,
     "check": build.add_check,

@@ -367,12 +367,26 @@ def stream_plan_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def device_model_options() -> argparse.ArgumentParser:
+def link_option() -> argparse.ArgumentParser:
+    """``--link``: the PCIe link the device cost model prices (``plan.cost_model.DEFAULT_LINK``, whose
+    source the JSON states; kept literal here so that --help imports nothing heavy)."""
     parser = parent_parser()
+    parser.add_argument(
+        "--link",
+        choices=("gen2", "gen3"),
+        default="gen3",
+        help="the Pi 5's PCIe x1 link the device cost model prices: gen3 (default: the Raspberry Pi AI HAT+ "
+        "is detected at Gen 3 automatically; hailo-rpi5-examples doc/install-raspberry-pi5.md, "
+        "docs/hailo_facts.md) or gen2 (the M.2 HAT unless set to Gen 3 by hand)",
+    )
+    return parser
+
+
+def device_model_options() -> argparse.ArgumentParser:
+    parser = parent_parser(parents=[link_option()])
     parser.add_argument(
         "--device", default="hailo8l", help="device the cost model predicts: hailo8l (default) or hailo8"
     )
-    parser.add_argument("--link", default="gen2", help="the Pi 5's PCIe x1 link: gen2 (default) or gen3")
     parser.add_argument(
         "--device-param",
         action="append",

@@ -9,6 +9,11 @@ from .folders import add_bundle_option
 from .options import PATHS, Shared, add_resume_option, backend_options, layout, model_or_random, tile_option
 from .values import finite_float, optional_path, positive_float, positive_int
 
+#: Mirror ``quantization.datasets.DEFAULT_CALIB_COUNT`` / ``DEFAULT_CALIB_FILES`` (literal so that
+#: --help imports no numpy; tests/quantization/test_calib_input.py checks the two agree).
+CALIB_COUNT = 64
+CALIB_FILES = 64
+
 
 def _optional_tuple(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(values) if values else None
@@ -80,7 +85,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     from ..commands.noise import Request
     from ..hailo.quant_scheme import Scheme, WeightGranularity
     from ..quantization.noise_inputs import NoiseAudio
-    from ..quantization.noise_types import NoiseSettings, Target
+    from ..quantization.noise_types import NoiseSettings
     from .dispatch import dispatch
 
     audio = NoiseAudio(
@@ -95,7 +100,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     settings = NoiseSettings(
         out=Path(args.out),
         tile_w=args.tile_w or 256,
-        target=Target(args.target_db, args.target_loss_db),
+        target=noise_target(args.target_db, args.target_loss_db),
         calib_count=args.calib_count,
         clipping=args.clipping,
         ort_check=not args.no_ort_check,
@@ -104,7 +109,23 @@ def cmd_noise(args: argparse.Namespace) -> int:
             WeightGranularity(args.weight_granularity), not args.no_equalization, not args.no_bias_correction
         ),
     )
-    return dispatch(commands.noise, Request(source=model_or_random(args), audio=audio, settings=settings))
+    return dispatch(
+        commands.noise, Request(source=model_or_random(args), audio=audio, settings=settings, strict=args.strict)
+    )
+
+
+def noise_target(target_db: float | None, target_loss_db: float | None):
+    """The target of ``--target-db`` / ``--target-loss-db``: both given, both kept (the loss decides
+    where the judging audio has sources); ``--target-db`` alone, SI-SNR against float only; neither,
+    the defaults (``noise_types.DEFAULT_TARGET_LOSS_DB``, else ``DEFAULT_TARGET_DB``)."""
+    from ..quantization.noise_types import DEFAULT_TARGET_DB, DEFAULT_TARGET_LOSS_DB, Target
+
+    if target_loss_db is None and target_db is not None:
+        return Target(target_db, None)
+    return Target(
+        DEFAULT_TARGET_DB if target_db is None else target_db,
+        DEFAULT_TARGET_LOSS_DB if target_loss_db is None else target_loss_db,
+    )
 
 
 def add_noise(sub, shared: Shared) -> None:
@@ -131,8 +152,8 @@ def add_noise(sub, shared: Shared) -> None:
     noise.add_argument(
         "--calib-files",
         type=positive_int,
-        default=64,
-        help="at most this many calibration recordings, drawn with a fixed seed (default 64)",
+        default=CALIB_FILES,
+        help=f"at most this many calibration recordings, drawn with a fixed seed (default {CALIB_FILES})",
     )
     noise.add_argument(
         "--heldout",
@@ -145,20 +166,27 @@ def add_noise(sub, shared: Shared) -> None:
     noise.add_argument(
         "--calib-count",
         type=positive_int,
-        default=1024,
-        help="calibration tiles per stage input (default 1024, the DFC's recommendation; compile "
-        "with the same --calib-count for the device to match)",
-    )
-    noise.add_argument(
-        "--target-db",
-        type=finite_float,
-        default=40.0,
-        help="final output SI-SNR against float to reach with 16-bit layers (default 40)",
+        default=CALIB_COUNT,
+        help=f"calibration tiles per stage input (default {CALIB_COUNT}, as compile and build: the DFC's own "
+        "calibset_size default; compile with the same --calib-count for the device to match)",
     )
     noise.add_argument(
         "--target-loss-db",
         type=finite_float,
-        help="instead: SI-SNRi at most this far below float (needs audio with sources), e.g. 0.3",
+        help="the target: SI-SNRi at most this far below float on judging audio with sources (default 0.3, "
+        "as build)",
+    )
+    noise.add_argument(
+        "--target-db",
+        type=finite_float,
+        help="the target where the judging audio has no sources: final output SI-SNR against float (default 25: "
+        "the same 0.3 dB loss for a float output of up to 13.5 dB SI-SNR); given alone, the only target",
+    )
+    noise.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when the target is missed or more than 20%% of the layers are advised 16-bit (by default "
+        "a warning, exit 0)",
     )
     noise.add_argument(
         "--no-effects",

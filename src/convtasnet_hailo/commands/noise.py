@@ -1,6 +1,7 @@
 """`noise`: quantization noise without the SDK (``quantization.noise``): writes
-``noise_report.json``, ``noise_layers.png`` and ``model_scripts/<stage>.alls`` in ``--out``;
-exit 0 (the report says whether the target was reached)."""
+``noise_report.json``, ``noise_layers.png`` and ``model_scripts/<stage>.alls`` in ``--out``.
+A missed target or more than ``MAX_16BIT_SHARE`` of the layers advised 16-bit is a loud warning
+(``noise_record.advice_problems``); exit 1 for it with ``strict``, else 0."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class Request:
     source: ModelSource
     audio: NoiseAudio
     settings: NoiseSettings
+    strict: bool = False
 
     @property
     def out(self) -> Path:
@@ -62,13 +64,20 @@ class NoiseReport:
     per_layer_sqnr_db: tuple[tuple[str, float], ...]
     layers_16bit: tuple[str, ...]
     flagged_below_db: float
-    record: dict = dataclasses.field(repr=False, compare=False)
+    problems: tuple[str, ...] = ()
+    strict: bool = False
+    record: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
-    exit_status = 0
+    @property
+    def exit_status(self) -> int:
+        """1 for a problem of the advice under ``--strict``, else 0."""
+        return 1 if self.strict and self.problems else 0
 
     @classmethod
-    def from_record(cls, out: Path, record: dict) -> NoiseReport:
+    def from_record(cls, out: Path, record: dict, strict: bool = False) -> NoiseReport:
         """The typed verdict of ``analyze_noise``'s record (read here once, where it is made)."""
+        from ..quantization.noise_record import advice_problems
+
         si, rtf = record["si_snri_db"], record["predicted_device_rtf"]
         return cls(
             out=out,
@@ -90,6 +99,8 @@ class NoiseReport:
             per_layer_sqnr_db=tuple(record["per_layer_sqnr_db"].items()),
             layers_16bit=tuple(record["layers_16bit"]),
             flagged_below_db=record["per_layer_flagged_below_db"]["threshold_db"],
+            problems=tuple(advice_problems(record)),
+            strict=strict,
             record=record,
         )
 
@@ -148,7 +159,10 @@ def run(request: Request) -> NoiseReport:
             "calibration": [str(r.path) for r in inputs.calibration.recordings],
         }
     )
-    return NoiseReport.from_record(out, record)
+    report = NoiseReport.from_record(out, record, request.strict)
+    for problem in report.problems:
+        log.warning(f"noise: {problem}" + (" (--strict: exit 1)" if request.strict else ""))
+    return report
 
 
 def write(result: NoiseReport) -> None:

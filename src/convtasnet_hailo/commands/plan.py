@@ -66,6 +66,8 @@ class PlanResult:
     exit_status: int = 0
     #: Where the model came from (``ModelSource.to_json``), named in the summary and the record.
     model: dict = dataclasses.field(default_factory=dict)
+    #: The cost model that priced the streaming choice (its link, the default's source), or None.
+    device: DeviceModel | None = None
 
     def lines(self) -> list[str]:
         from ..plan.report import format_table
@@ -81,7 +83,8 @@ class PlanResult:
 
     def to_json(self) -> dict:
         record = self.choice.to_json() if self.choice is not None else self.summary.to_json()
-        return {**self.model, **record}
+        priced = {"device_model": self.device.describe()} if self.device is not None else {}
+        return {**self.model, **priced, **record}
 
 
 def run(request: Request) -> PlanResult:
@@ -124,7 +127,9 @@ def _streaming_choice(request: Request) -> PlanResult:
         f"streaming plans for hops of {hop} samples ({hop_ms:g} ms) on {device.device} behind a Pi 5 PCIe "
         f"{device.link} x1:"
     )
-    return PlanResult(json_path=json_path, choice=choice, choice_header=header, model=request.source.to_json())
+    return PlanResult(
+        json_path=json_path, choice=choice, choice_header=header, model=request.source.to_json(), device=device
+    )
 
 
 def write(result: PlanResult) -> None:

@@ -7,24 +7,18 @@ import dataclasses
 import importlib.util
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..dfc.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk
-from ..dfc.manifest import CompileManifest, PackArtifacts, StageArtifacts
-from ..dfc.model_script import ScriptVariant
+from ..dfc.driver import SDK_MISSING, SDK_MODULE, check_target, import_sdk, sdk_version
+from ..dfc.pending import SUMMARY_COLUMNS
 from ..dfc.worker import probe_interpreter
 from ..errors import UserError
 from ..export.exporter import export_plan
-from ..export.manifest import Manifest, read_manifest
-from ..files import sha256_file, write_text_atomically
-from ..guard import check_run_files
+from ..files import write_text_atomically
 from ..model.source import ModelSource
-from ..plan import PlanOptions, PlanPath, StagePlan, build_plan, refuse_float_only
-from ..plan.options import PlanRecord
-from ..plan.packing import Packing, pack_stages, resolve_mode
+from ..plan import PlanOptions, PlanPath, build_plan
 from ..quantization.calibration import make_calibration
 from ..records import read_json
 from ..runs.run_folder import TsvWriter
@@ -33,7 +27,6 @@ from ..tasks.options import ExecutorOptions
 from .profile import GridCase, GridProfile, run_tag, select_stages, structure_key
 from .report import write_report
 from .runner import (
-    SUMMARY_COLUMNS,
     ExecMode,
     Execution,
     ExportCases,
@@ -41,7 +34,6 @@ from .runner import (
     done_run_tags,
     execute,
     prepare_cases,
-    prepare_packs,
     write_scripts,
 )
 
@@ -67,18 +59,6 @@ class CompileOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class CompileRequest:
-    """``compile``: every stage of the export in ``export_dir`` with the script ``variant``, the
-    model it came from (``model_override``: --model), ``precision_dir``'s 16-bit layers added."""
-
-    export_dir: Path
-    variant: ScriptVariant
-    options: CompileOptions = CompileOptions()
-    model_override: str | None = None
-    precision_dir: Path | None = None
-
-
-@dataclasses.dataclass(frozen=True)
 class GridRequest:
     """``grid``: every case of ``profile`` for ``source``, in a new run folder under ``runs_dir`` or
     in ``resume`` (the folder of an interrupted grid)."""
@@ -98,6 +78,16 @@ def exec_mode(options: CompileOptions) -> ExecMode:
     if mode is ExecMode.IN_PROCESS and options.executor.name != "ray":  # on Ray the SDK is on the nodes
         check_target(import_sdk(), options.hw_arch)
     return mode
+
+
+def current_sdk_version(options: CompileOptions, mode: ExecMode) -> str | None:
+    """The Dataflow Compiler version the jobs will run with, which a reused job must have been made
+    by: None in a dry run and on Ray (the nodes' SDK is not known here; not compared then)."""
+    if mode is ExecMode.DRY_RUN or options.executor.name == "ray":
+        return None
+    if options.hailo_python:
+        return probe_interpreter(options.hailo_python)
+    return sdk_version(import_sdk())
 
 
 def _execution(
@@ -270,190 +260,6 @@ def model_for_export(export_dir: Path, override: str | None):
     from ..runtime.sources import ModelChoice, resolve
 
     return resolve(ModelChoice(model=override, export_dir=export_dir, weights=True))
-
-
-def precision_lines(precision_dir: Path | None, stages: list[str]) -> dict[str, str]:
-    """``<stage>.alls`` lines from a `noise` report's ``model_scripts`` folder."""
-    if precision_dir is None:
-        return {}
-    if not precision_dir.is_dir():
-        raise UserError(f"--precision {precision_dir} is not a folder; pass the model_scripts/ folder `noise` wrote")
-    missing = [s for s in stages if not (precision_dir / f"{s}.alls").is_file()]
-    if missing:
-        raise UserError(
-            f"--precision {precision_dir} has no {missing[0]}.alls ({len(missing)} stage(s) missing): run "
-            "`noise` on this model and plan"
-        )
-    return {s: (precision_dir / f"{s}.alls").read_text() for s in stages}
-
-
-@dataclasses.dataclass(frozen=True)
-class CompileOutcome:
-    """A compile: one summary row per stage (``rows``) and per joined pack (``pack_rows``), how many
-    packs were to be joined, the output folder, and the packs that compiled multi-context."""
-
-    rows: list[dict]
-    pack_rows: list[dict]
-    joined: int
-    out_dir: Path
-    multi_context_packs: list[str]
-
-
-def run_compile(request: CompileRequest, mode: ExecMode, executor: CaseExecutor) -> CompileOutcome:
-    """The export's stages compiled (each joined pack's HARs then joined into one HEF), the
-    compile manifest written."""
-    options, variant = request.options, request.variant
-    manifest, source, plan = _staged_export(request)
-    out_dir = request.export_dir / "hailo" / options.hw_arch
-    calib = _compile_calibration(request, manifest, source, plan, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    scripts = write_scripts((variant,), out_dir / "scripts")
-    tile_w, block_chan = manifest.tile_w, manifest.plan.options.block_chan or 0
-    cases = [
-        GridCase(
-            run_tag(s.name, tile_w, block_chan, variant.name),
-            manifest.plan.path.value,
-            s.name,
-            tile_w,
-            block_chan,
-            variant.name,
-        )
-        for s in plan.stages
-    ]
-    packing = manifest.packing or pack_stages([s.name for s in plan.stages], networks_per_group=1)
-    resolve_mode(packing.mode.value, max(len(g.networks) for g in packing.network_groups), options.hw_arch)
-    joined = [(g.name, g.networks) for g in packing.network_groups if len(g.networks) > 1]
-    prepared = prepare_cases(
-        cases,
-        ExportCases(
-            manifest,
-            request.export_dir,
-            calib,
-            scripts,
-            options.hw_arch,
-            request.export_dir,
-            out_dir,
-            har_only=frozenset(s for _, stages in joined for s in stages),
-            stage_lines=precision_lines(request.precision_dir, [s.name for s in plan.stages]),
-        ),
-    )
-    summary = TsvWriter(out_dir / "compile_summary.tsv", SUMMARY_COLUMNS)
-    run = _execution(options, mode, request.export_dir, summary, executor)
-    rows = execute(prepared, run)
-    pack_rows = _join_packs(joined, rows, prepared, run, (tile_w, block_chan, variant.name))
-    write_compile_manifest(out_dir, options.hw_arch, manifest.plan, variant.name, rows, pack_rows, packing)
-    multi = sorted(r["stage"] for r in pack_rows if r.get("multi_context"))
-    return CompileOutcome(rows, pack_rows, len(joined), out_dir, multi)
-
-
-def _staged_export(request: CompileRequest) -> tuple[Manifest, ModelSource, StagePlan]:
-    """The export's manifest, the model it came from and its plan, checked: a staged export of a
-    plan for the device, made from this model."""
-    export_dir = request.export_dir
-    manifest = read_manifest(export_dir)
-    if manifest.plan.monolithic:
-        raise UserError(f"{export_dir} holds a monolithic export; compile a staged export (without --monolithic)")
-    refuse_float_only(manifest.plan.options.float_only, f"compile {export_dir}")
-    source = model_for_export(request.export_dir, request.model_override)
-    plan = build_plan(source.model, manifest.plan.options, manifest.plan.path, manifest.plan.expose_internal)
-    if [s.name for s in plan.stages] != [e.name for e in manifest.stages]:
-        raise UserError(f"the export in {export_dir} does not match this model's plan; re-export")
-    return manifest, source, plan
-
-
-def _compile_calibration(
-    request: CompileRequest, manifest: Manifest, source: ModelSource, plan: StagePlan, out_dir: Path
-) -> dict[str, Path]:
-    """The calibration files of the plan's stage inputs (in the export's calib/ folder), once the
-    inputs and the outputs in ``out_dir`` are checked."""
-    audio_paths = request.options.audio
-    audio = calibration_audio(audio_paths, source.model.config.sample_rate, source.model.config.n_src)
-    check_run_files(
-        source.given()
-        + [("--export-dir", request.export_dir), ("--precision", request.precision_dir)]
-        + [("the --calib input", p) for p in audio_paths],
-        [out_dir / "compile_summary.tsv"],
-    )
-    full_chain = build_plan(source.model, manifest.plan.options, PlanPath.FULL_CHAIN)
-    return make_calibration(
-        full_chain,
-        manifest.tile_w,
-        audio,
-        request.export_dir / "calib",
-        request.options.calib_count,
-        tensors={p.name for s in plan.stages for p in s.inputs},
-    )
-
-
-def _join_packs(
-    joined: list[tuple[str, tuple[str, ...]]],
-    rows: list[dict],
-    prepared: list[PreparedCase],
-    run: Execution,
-    tag_fields: tuple[int, int, str],
-) -> list[dict]:
-    """Each pack whose stages all compiled (or, in a dry run, were written) joined into one HEF:
-    its summary rows; ``tag_fields`` (tile width, channel block, variant) name the packs' run tags.
-    A dry run writes the pack jobs too (run them after their stages' jobs on the SDK machine)."""
-    ready = {r["stage"] for r in rows if r["status"] in ("compiled", "reused", "dry-run")}
-    packs = prepare_packs(
-        [(name, stages) for name, stages in joined if set(stages) <= ready], prepared, run.hw_arch, *tag_fields
-    )
-    if not packs:
-        return []
-    log.info(
-        f"joining {len(packs)} of {len(joined)} pack(s) of up to {max(len(s) for _, s in joined)} stages "
-        "into one HEF each"
-    )
-    return execute(packs, run)
-
-
-#: The manifest's fields that name files: recorded relative to the manifest's folder, which the
-#: reader resolves them against (``compile.manifest.within``), so the folder can be moved (compiled
-#: on one machine, run on another) and an --export-dir given relative to the working directory works.
-PATH_FIELDS = ("hef_path", "har_path", "log", "hef_log")
-
-
-def _inside(out_dir: Path, path: str) -> str:
-    """``path`` (as the case wrote it, relative to the working directory or absolute) relative to
-    ``out_dir`` when it lies there; unchanged otherwise (the reader refuses it then)."""
-    absolute, root = Path(os.path.abspath(path)), Path(os.path.abspath(out_dir))
-    return absolute.relative_to(root).as_posix() if root in absolute.parents else path
-
-
-def write_compile_manifest(
-    out_dir: Path,
-    hw_arch: str,
-    record: PlanRecord,
-    variant: str,
-    rows: list[dict],
-    pack_rows: list[dict],
-    packing: Packing,
-) -> None:
-    fields = {f.name for f in dataclasses.fields(StageArtifacts)} - {"hef_sha256"}
-
-    def artifacts(row: dict) -> StageArtifacts:
-        recorded = {
-            k: _inside(out_dir, row[k]) if k in PATH_FIELDS else row[k] for k in fields if row.get(k) is not None
-        }
-        return StageArtifacts(
-            **recorded, hef_sha256=sha256_file(Path(row["hef_path"])) if row.get("hef_path") else None
-        )
-
-    stages_of = {g.name: g.networks for g in packing.network_groups}
-    by_name = lambda some: sorted(some, key=lambda r: r["stage"])  # noqa: E731
-    versions = sorted({r["sdk_version"] for r in rows + pack_rows if r.get("sdk_version")})
-    CompileManifest(
-        hw_arch,
-        record.tile_w,
-        record.options.block_chan,
-        variant,
-        {r["stage"]: artifacts(r) for r in rows},
-        {r["stage"]: PackArtifacts(stages_of[r["stage"]], artifacts(r)) for r in by_name(pack_rows)},
-        packing.mode.value,
-        record,
-        ", ".join(versions) or None,
-    ).write(out_dir)
 
 
 #: The file every grid run writes first (``write_case_list``): what marks a folder as a grid's for ``--resume``.

@@ -8,52 +8,28 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import json
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import onnx
 
 from ..dfc.driver import CompileJob, CompileResult, PackJob
 from ..dfc.model_script import ScriptVariant, joint_script, stated
+from ..dfc.pending import Hashes, Progress, inputs_sha256, mark_done, summary_row
+from ..dfc.pending import finished as done_before
 from ..dfc.remote import absolute_result, job_inputs, run_case
 from ..errors import UserError
 from ..export.manifest import Manifest
-from ..files import sha256_file, write_text_atomically
+from ..files import write_text_atomically
 from ..runs.run_folder import TsvWriter, read_tsv
 from ..tasks.base import CaseExecutor, Task, TaskFailure
 from ..tasks.files import unpack
 from .profile import GridCase, run_tag
 
 log = logging.getLogger(__name__)
-
-SUMMARY_COLUMNS = [
-    "run_tag",
-    "stage",
-    "path",
-    "tile_w",
-    "block_chan",
-    "variant",
-    "hw_arch",
-    "status",
-    "har_success",
-    "hef_success",
-    "exception_type",
-    "failure_head",
-    "signature",
-    "log",
-    "hef_log",
-    "failure_file",
-    "har_path",
-    "hef_path",
-    "seconds_parse",
-    "seconds_optimize",
-    "seconds_compile",
-    "sdk_version",
-]
 
 
 class ExecMode(str, enum.Enum):
@@ -64,9 +40,10 @@ class ExecMode(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class PreparedCase:
+    """A case and its job; what the job read is hashed when it runs (``dfc.pending.inputs_sha256``)."""
+
     case: GridCase
     job: CompileJob | PackJob
-    fingerprint: str  # of everything the compile depends on
 
 
 def end_node_names(onnx_path: Path) -> tuple[str, ...]:
@@ -141,10 +118,7 @@ def _prepare_case(case: GridCase, export: ExportCases) -> PreparedCase:
         calib_paths=calib,
         compile_hef=case.stage not in export.har_only,
     )
-    digest = hashlib.sha256(json.dumps([entry.sha256, job.script_text, export.hw_arch, job.compile_hef]).encode())
-    for path in job.calib_paths:
-        digest.update(sha256_file(root / path).encode())
-    return PreparedCase(case, job, digest.hexdigest())
+    return PreparedCase(case, job)
 
 
 def prepare_packs(
@@ -156,7 +130,7 @@ def prepare_packs(
     variant: str,
 ) -> list[PreparedCase]:
     """One join-and-compile job per pack of several stages, from its stages' HAR-only jobs
-    (a pack is compiled again when any of its stages changed)."""
+    (a pack is compiled again when any of its stages' HARs changed: ``dfc.pending.inputs_sha256``)."""
     by_stage = {p.case.stage: p for p in stage_cases}
     prepared = []
     for pack, stages in packs:
@@ -171,49 +145,13 @@ def prepare_packs(
             tag,
             script_text=joint_script(members[0].job.script_text),
         )
-        digest = hashlib.sha256(
-            json.dumps([m.fingerprint for m in members] + [hw_arch, job.script_text]).encode()
-        ).hexdigest()
         case = GridCase(tag, members[0].case.path, pack, tile_w, block_chan, variant)
-        prepared.append(PreparedCase(case, job, digest))
+        prepared.append(PreparedCase(case, job))
     return prepared
 
 
 def _row(prepared: PreparedCase, hw_arch: str, status: str, result: CompileResult | None) -> dict:
-    case = prepared.case
-    row = {
-        "run_tag": case.run_tag,
-        "stage": case.stage,
-        "path": case.path,
-        "tile_w": case.tile_w,
-        "block_chan": case.block_chan,
-        "variant": case.variant,
-        "hw_arch": hw_arch,
-        "status": status,
-    }
-    if result is not None:
-        row.update(result.to_json())
-        row["status"] = status
-    return row
-
-
-def _product(job: CompileJob | PackJob, root: Path) -> Path:
-    """What a job makes: its HEF, or the optimized HAR of a stage whose HEF is its pack's."""
-    return root / job.out_dir / f"{job.run_tag}.{'hef' if getattr(job, 'compile_hef', True) else 'har'}"
-
-
-def _already_compiled(prepared: PreparedCase, root: Path) -> bool:
-    stamp = root / prepared.job.out_dir / f"{prepared.job.run_tag}.inputs"
-    return (
-        _product(prepared.job, root).is_file() and stamp.is_file() and stamp.read_text().strip() == prepared.fingerprint
-    )
-
-
-def _reused(job: CompileJob | PackJob, root: Path) -> CompileResult:
-    product = str(_product(job, root))
-    if product.endswith(".har"):
-        return CompileResult(job.run_tag, job.stage, True, False, har_path=product, wants_hef=False)
-    return CompileResult(job.run_tag, job.stage, True, True, hef_path=product)
+    return summary_row(dataclasses.asdict(prepared.case), hw_arch, status, result)
 
 
 def done_run_tags(summary_path: Path) -> set[str]:
@@ -225,8 +163,12 @@ def done_run_tags(summary_path: Path) -> set[str]:
 
 @dataclasses.dataclass(frozen=True)
 class Execution:
-    """How a run's cases are compiled: ``mode``, from the folder ``root`` (where the jobs, products
-    and relative paths live), by ``executor``, one ``summary`` row per finished case."""
+    """How a run's cases are compiled: ``mode``, from the folder ``root`` (where the products and
+    relative paths live), by ``executor``, one ``summary`` row per finished case (and ``on_row``
+    called with it: `compile` records it in its manifest at once). A job whose product was made
+    from the same inputs by the same SDK (``sdk_version``; None: not known here) is reused
+    (``dfc.pending.finished``). ``jobs_dir``: where `compile` wrote the jobs (``dfc.pending``);
+    None: they are written to ``root``/jobs here (a grid)."""
 
     mode: ExecMode
     root: Path
@@ -235,30 +177,45 @@ class Execution:
     executor: CaseExecutor
     hailo_python: str | None = None
     timeout_s: float | None = None
+    sdk_version: str | None = None
+    jobs_dir: Path | None = None
+    on_row: Callable[[dict], None] | None = None
 
 
 def execute(prepared: list[PreparedCase], run: Execution, skip: set[str] = frozenset()) -> list[dict]:
-    """Runs the cases through ``run.executor``; one summary row per case, appended as each finishes."""
+    """Runs the cases through ``run.executor``; one summary row per case, appended as each
+    finishes, with a ``[k/n] ... ETA m:ss`` line."""
     rows: list[dict] = []
     todo = [p for p in prepared if p.case.run_tag not in skip]
     if len(todo) < len(prepared):
         log.info(f"resume: {len(prepared) - len(todo)} case(s) already done, {len(todo)} to go")
-    jobs_dir = _write_jobs(todo, run.root)
+    jobs_dir = run.jobs_dir or _write_jobs(todo, run.root)
+    progress = Progress(len(todo))
 
     def finished(row: dict) -> None:
         rows.append(row)
         run.summary.append(row)
-        _report_row(row, len(rows), len(todo))
+        if run.on_row is not None:
+            run.on_row(row)
+        _report_row(row, progress)
 
+    fingerprints, earlier = {}, {}
     if run.mode is not ExecMode.DRY_RUN:
-        for item in [p for p in todo if _already_compiled(p, run.root)]:
-            finished(_row(item, run.hw_arch, "reused", _reused(item.job, run.root)))
+        hashes = Hashes()
+        for item in todo:
+            fingerprints[item.case.run_tag] = inputs_sha256(item.job, run.root, hashes)
+            result = done_before(item.job, run.root, fingerprints[item.case.run_tag], run.sdk_version)
+            if result is not None:
+                earlier[item.case.run_tag] = result
+        for item in todo:
+            if item.case.run_tag in earlier:
+                finished(_row(item, run.hw_arch, "reused", earlier[item.case.run_tag]))
     by_tag = {p.case.run_tag: p for p in todo}
-    reused = {r["run_tag"] for r in rows}
-    tasks = [_task(item, run) for item in todo if item.case.run_tag not in reused]
+    tasks = [_task(item, run) for item in todo if item.case.run_tag not in earlier]
     for task, outcome in run.executor.run(tasks):
-        finished(_case_row(by_tag[task.key], outcome, run.mode, run.root, run.hw_arch))
-    if run.mode is ExecMode.DRY_RUN:
+        item = by_tag[task.key]
+        finished(_case_row(item, outcome, run, fingerprints.get(task.key, "")))
+    if run.mode is ExecMode.DRY_RUN and run.jobs_dir is None:
         log.info(
             f"dry run: {len(todo)} case(s) written to {jobs_dir} (run one with "
             f"`python -m convtasnet_hailo.dfc.worker jobs/<case>.json` from {run.root})"
@@ -275,12 +232,14 @@ def _write_jobs(todo: list[PreparedCase], root: Path) -> Path:
     return jobs_dir
 
 
-def _report_row(row: dict, done: int, total: int) -> None:
+def _report_row(row: dict, progress: Progress) -> None:
     if row["status"] == "dry-run":
         return  # thousands of them: the closing line says where they went
     made = "HEF" if row.get("wants_hef", True) else "HAR"
     outcome = made if row["status"] in ("compiled", "reused") else (row.get("exception_type") or row["status"])
-    log.info(f"[{done}/{total}] {row['run_tag']}: {outcome} {row.get('failure_head', '')}".rstrip())
+    reused = " (reused)" if row["status"] == "reused" else ""
+    text = f"{row['run_tag']}: {outcome}{reused} {row.get('failure_head') or ''}".rstrip()
+    log.info(progress.line(text, row["status"] == "reused"))
 
 
 def _task(item: PreparedCase, run: Execution) -> Task:
@@ -296,8 +255,10 @@ def _task(item: PreparedCase, run: Execution) -> Task:
     return Task(item.case.run_tag, run_case, args, resources)
 
 
-def _case_row(item: PreparedCase, outcome, mode: ExecMode, root: Path, hw_arch: str) -> dict:
-    """The summary row of a finished case; a shipped case's products land in the run folder."""
+def _case_row(item: PreparedCase, outcome, run: Execution, fingerprint: str) -> dict:
+    """The summary row of a finished case; a shipped case's products land in the run folder, and
+    a made product gets its ``done.json`` (``fingerprint``: what its job read)."""
+    mode, root, hw_arch = run.mode, run.root, run.hw_arch
     if isinstance(outcome, TaskFailure):
         row = _row(item, hw_arch, "failed", None)
         attempts = f" (after {outcome.attempts} attempts)" if outcome.attempts > 1 else ""
@@ -307,5 +268,5 @@ def _case_row(item: PreparedCase, outcome, mode: ExecMode, root: Path, hw_arch: 
     unpack(outcome["files"], root)
     result = absolute_result(outcome["result"], root)
     if result.ok:
-        write_text_atomically(root / item.job.out_dir / f"{item.job.run_tag}.inputs", item.fingerprint)
+        mark_done(item.job, root, result, fingerprint)
     return _row(item, hw_arch, "compiled" if result.ok else "failed", result)

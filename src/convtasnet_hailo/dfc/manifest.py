@@ -16,7 +16,8 @@ from ..plan.options import PlanRecord
 
 COMPILE_MANIFEST = "compile_manifest.json"
 FORMAT = "convtasnet-hailo-compile-manifest"
-VERSION = 4  # 2: packs; 3: execution mode, multi-context flags; 4: dfc_version
+VERSION = 5  # 2: packs; 3: execution mode, multi-context flags; 4: dfc_version; 5: written after every job
+#: (entries "pending" until their job finishes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +110,51 @@ def read_compile_manifest(directory: Path) -> CompileManifest | None:
         raise UserError(
             f"{path} is not a readable compile manifest ({exc}); run `convtasnet-hailo compile` again"
         ) from None
+
+
+#: The fields of an artifacts record that name files: recorded relative to the manifest's folder,
+#: which the reader resolves them against (``within``), so the folder can be moved (compiled on one
+#: machine, run on another) and an --export-dir given relative to the working directory works.
+PATH_FIELDS = ("hef_path", "har_path", "log", "hef_log")
+#: The status of a stage or pack whose job has not finished (yet): the skeleton a compile writes first.
+PENDING = "pending"
+
+
+def _inside(out_dir: Path, path: str) -> str:
+    """``path`` (as the job wrote it, relative to the working directory or absolute) relative to
+    ``out_dir`` when it lies there; unchanged otherwise (the reader refuses it then)."""
+    absolute, root = Path(os.path.abspath(path)), Path(os.path.abspath(out_dir))
+    return absolute.relative_to(root).as_posix() if root in absolute.parents else path
+
+
+def row_artifacts(out_dir: Path, row: dict) -> StageArtifacts:
+    """A summary row (``dfc.pending.summary_row``) as the manifest records it: paths relative to
+    ``out_dir``, the HEF's sha256."""
+    fields = {f.name for f in dataclasses.fields(StageArtifacts)} - {"hef_sha256"}
+    recorded = {
+        k: _inside(out_dir, row[k]) if k in PATH_FIELDS else row[k] for k in fields if row.get(k) not in (None, "")
+    }
+    recorded.setdefault("status", row["status"])
+    return StageArtifacts(**recorded, hef_sha256=sha256_file(Path(row["hef_path"])) if row.get("hef_path") else None)
+
+
+def record_rows(out_dir: Path, rows: list[dict]) -> None:
+    """Each finished job's row written into ``out_dir``'s manifest at once (a stage's or a pack's
+    entry, by its name), so a compile killed part way leaves a true record; the DFC version is
+    that of every finished entry. Torch-free (``python -m convtasnet_hailo.dfc.worker --pending``)."""
+    manifest = read_compile_manifest(out_dir)
+    if manifest is None:
+        raise UserError(f"{out_dir} holds no {COMPILE_MANIFEST}; run `convtasnet-hailo compile` again")
+    stages, packs = dict(manifest.stages), dict(manifest.packs)
+    for row in rows:
+        name, artifacts = row["stage"], row_artifacts(out_dir, row)
+        if name in packs:
+            packs[name] = PackArtifacts(packs[name].stages, artifacts)
+        else:
+            stages[name] = artifacts
+    entries = list(stages.values()) + [p.artifacts for p in packs.values()]
+    versions = sorted({a.sdk_version for a in entries if a.sdk_version and a.status != PENDING})
+    dataclasses.replace(manifest, stages=stages, packs=packs, dfc_version=", ".join(versions) or None).write(out_dir)
 
 
 ARTIFACT_KINDS = {"hef": "HEF", "har": "optimized HAR"}

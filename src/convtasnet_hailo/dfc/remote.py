@@ -15,6 +15,7 @@ import numpy as np
 
 from ..tasks.files import FileBundle, collect_folder, unpack
 from .driver import CompileJob, CompileResult, PackJob, job_from_json, run_job
+from .pending import absolute_job
 
 PATH_FIELDS = ("har_path", "hef_path", "log", "hef_log", "failure_file")
 
@@ -55,11 +56,11 @@ def _run_in(
         check_inputs(job, root)
         return {"result": None, "files": {}}
     started = time.time()
-    absolute = _absolute(job, root)
+    absolute = absolute_job(job, root)
     if mode == "worker":
         from .worker import run_in_worker
 
-        jobs_dir = root / "jobs"
+        jobs_dir = Path(absolute.out_dir) / "jobs"  # beside its products: never outside the run's folders
         jobs_dir.mkdir(parents=True, exist_ok=True)
         result = run_in_worker(absolute, hailo_python, jobs_dir / f"{job.run_tag}.run.json", timeout_s)
     else:
@@ -82,19 +83,6 @@ def check_inputs(job: CompileJob | PackJob, root: Path) -> None:
         array = np.load(root / path, mmap_mode="r")
         if array.ndim != 4 or array.shape[-1] != shape[1]:
             raise ValueError(f"{path}: calibration shape {array.shape} does not fit input shape {shape}")
-
-
-def _absolute(job: CompileJob | PackJob, root: Path) -> CompileJob | PackJob:
-    if isinstance(job, PackJob):
-        return dataclasses.replace(
-            job, out_dir=str(root / job.out_dir), har_paths=tuple(str(root / p) for p in job.har_paths)
-        )
-    return dataclasses.replace(
-        job,
-        onnx_path=str(root / job.onnx_path),
-        out_dir=str(root / job.out_dir),
-        calib_paths=tuple(str(root / p) for p in job.calib_paths),
-    )
 
 
 def _relative(result: CompileResult, root: Path) -> CompileResult:

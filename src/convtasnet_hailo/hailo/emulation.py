@@ -14,6 +14,7 @@ correction). :func:`feasibility` lists the rescales the datapath cannot hold at 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -27,10 +28,14 @@ from ..plan.ops import (
     Relu,
 )
 from ..plan.stages import Stage
+from ..progress import Progress
 from . import quant_scheme as qs
 from .integer_ops import QValue, emulate_op, float_op, layer_name
+from .range_stats import RangeStats, read_tiles, tile_chunks, tile_count
 
 Ranges = Mapping[str, tuple[float, float]]
+
+log = logging.getLogger(__name__)
 
 
 # Equalization (quant_scheme: cross-layer equalization; the DFC's `equalization` step).
@@ -119,46 +124,38 @@ class Calibration:
         return {name: qs.clipped_range(mm, self.percentiles.get(name), scheme) for name, mm in self.minmax.items()}
 
 
-def _calibration_values(stage: Stage, calibration: Mapping[str, Path]) -> dict[str, np.ndarray]:
-    """The stage's inputs from its calibration files (NHWC -> NCHW float64)."""
-    from .layout import nhwc_to_nchw
-
+def _calibration_files(stage: Stage, calibration: Mapping[str, Path]) -> dict[str, Path]:
+    """The stage's inputs' calibration files (NHWC), every one present."""
     missing = [p.name for p in stage.inputs if p.name not in calibration]
     if missing:
         raise UserError(
             f"stage {stage.name}: no calibration tiles for {missing[0]}; calibrate this plan (run "
             "`noise` with the same --block-chan / --no-fuse / --device-norms)"
         )
-    from ..records import load_array
-
-    fix = "run `convtasnet-hailo noise` again"
-    return {
-        p.name: nhwc_to_nchw(load_array(calibration[p.name], "calibration array", fix)).astype(np.float64)
-        for p in stage.inputs
-    }
+    return {p.name: calibration[p.name] for p in stage.inputs}
 
 
 def calibrate(stages: list[Stage], calibration: Mapping[str, Path], percentiles: bool = True) -> Calibration:
     """min/max (and percentiles) of every stage input and of every op output, each stage run in
-    float on its own calibration tiles."""
-    result = Calibration({}, {})
-
-    def note(name: str, array: np.ndarray) -> None:
-        lo, hi = float(array.min()), float(array.max())
-        old = result.minmax.get(name)
-        result.minmax[name] = (lo, hi) if old is None else (min(lo, old[0]), max(hi, old[1]))
-        if percentiles and name not in result.percentiles:
-            result.percentiles[name] = qs.percentile_ranges(array)
-
+    float on its own calibration tiles, ``range_stats.CHUNK_TILES`` tiles at a time (memory: one
+    chunk's values, not every tile's)."""
+    stats = RangeStats(percentiles)
+    tiles = 0
+    progress = Progress(log, "calibration ranges", len(stages), "stages")
     for stage in stages:
-        values = _calibration_values(stage, calibration)
-        result.tiles = max(result.tiles, max(len(v) for v in values.values()))
-        for name, array in values.items():
-            note(name, array)
-        for op in stage.ops:
-            values[op.output] = float_op(op, [values[n] for n in op.reads])
-            note(op.output, values[op.output])
-    return result
+        files = _calibration_files(stage, calibration)
+        total = max(tile_count(path) for path in files.values())
+        tiles = max(tiles, total)
+        for first, values in tile_chunks(files):
+            for name, array in values.items():
+                stats.note(name, array, first, total)
+            for op in stage.ops:
+                values[op.output] = float_op(op, [values[n] for n in op.reads])
+                stats.note(op.output, values[op.output], first, total)
+        stats.end_stage()
+        progress.step()
+    progress.finish()
+    return Calibration(stats.minmax, stats.percentiles, tiles)
 
 
 def calibrate_ranges(stages: list[Stage], calibration: Mapping[str, Path]) -> dict[str, tuple[float, float]]:
@@ -238,10 +235,11 @@ def bias_corrections(
     corrected = {}
     for stage in stages:
         grid = _grids(stage, ranges, precision, scheme.fuse_activations)
-        exact = _calibration_values(stage, calibration)
-        count = min(qs.BIAS_CORRECTION_TILES, min(len(v) for v in exact.values()))
-        draw = np.sort(np.random.default_rng(0).choice(min(len(v) for v in exact.values()), count, replace=False))
-        exact = {name: x[draw] for name, x in exact.items()}  # the same tiles of every input (paired)
+        files = _calibration_files(stage, calibration)
+        available = min(tile_count(path) for path in files.values())
+        count = min(qs.BIAS_CORRECTION_TILES, available)
+        draw = np.sort(np.random.default_rng(0).choice(available, count, replace=False))
+        exact = {name: read_tiles(path, draw) for name, path in files.items()}  # the same tiles of every input
         quantized = {name: QValue(qs.quantize(x, grid(name)), grid(name)) for name, x in exact.items()}
         for index, op in enumerate(stage.ops):
             layer = layer_name(stage, index, op)

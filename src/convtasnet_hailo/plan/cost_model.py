@@ -27,12 +27,12 @@ PARAMETERS: dict[str, tuple[float, str]] = {
     "pcie_gen2_x1_mb_s": (
         500.0,
         "PCIe Gen2 x1: 5 GT/s with 8b/10b coding = 500 MB/s per direction (PCIe 2.0 "
-        "specification); the Raspberry Pi 5's default link",
+        "specification); the Raspberry Pi 5's certified link, the M.2 HAT's unless set by hand",
     ),
     "pcie_gen3_x1_mb_s": (
         985.0,
         "PCIe Gen3 x1: 8 GT/s with 128b/130b coding = 985 MB/s per direction (PCIe 3.0 "
-        "specification); Pi 5 with dtparam=pciex1_gen=3",
+        "specification); the AI HAT+ on a Pi 5 (detected at Gen 3 automatically), or dtparam=pciex1_gen=3",
     ),
     "link_efficiency": (0.8, "ASSUMPTION: share of the raw link rate left after protocol overhead and DMA setup"),
     "call_overhead_ms": (0.25, "ASSUMPTION: fixed host+driver cost of one inference call (vstream write/read)"),
@@ -72,12 +72,22 @@ PARAMETERS: dict[str, tuple[float, str]] = {
 }
 DEVICES = ("hailo8l", "hailo8")
 LINKS = ("gen2", "gen3")
+#: The link the cost model prices unless told: the chip's usual host, the Raspberry Pi AI HAT+.
+DEFAULT_LINK = "gen3"
+DEFAULT_LINK_SOURCE = (
+    "the Raspberry Pi AI HAT+ is detected at PCIe Gen 3 automatically (the M.2 HAT stays at the Pi 5's "
+    "certified Gen 2 unless set by hand): hailo-rpi5-examples doc/install-raspberry-pi5.md; "
+    "docs/hailo_facts.md, Hardware"
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class DeviceModel:
+    """The chip and the Pi 5's PCIe link the model prices (``link`` default :data:`DEFAULT_LINK`,
+    sourced in :data:`DEFAULT_LINK_SOURCE`), with any parameter overridden by ``values``."""
+
     device: str = "hailo8l"
-    link: str = "gen2"
+    link: str = DEFAULT_LINK
     values: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
@@ -108,6 +118,7 @@ class DeviceModel:
         return {
             "device": self.device,
             "link": self.link,
+            "link_default": {"link": DEFAULT_LINK, "source": DEFAULT_LINK_SOURCE},
             "parameters": {
                 name: {"value": self.get(name), "source": PARAMETERS[name][1], "overridden": name in dict(self.values)}
                 for name in PARAMETERS

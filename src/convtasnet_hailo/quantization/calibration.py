@@ -1,10 +1,10 @@
 """Calibration data from real stitched tiles: the exact tensors each stage sees at run time.
 
 The plan runs over the given audio through ``torch_proxy``; of every stage input's tiles a
-seeded uniform sample of ``count`` is kept as they stream past (memory: ``count`` tiles per input,
-however much audio), converted to NHWC float32 (the layout the DFC
-calibrates with: ONNX [N, C, 1, W] -> [N, 1, W, C]) and saved as ``<tensor>.npy``. A tensor
-read by several stages (channel blocks) is stored once. Needs torch: runs in the main
+seeded uniform sample of ``count`` is kept as they stream past (in scratch files beside the
+output: memory is one batch of tiles, however many inputs, tiles or audio), converted to NHWC
+float32 (the layout the DFC calibrates with: ONNX [N, C, 1, W] -> [N, 1, W, C]) and saved as
+``<tensor>.npy``. A tensor read by several stages (channel blocks) is stored once. Needs torch: runs in the main
 environment; the SDK side only loads the .npy files.
 """
 
@@ -21,6 +21,7 @@ from ..files import write_text_atomically, written_atomically
 from ..hailo.layout import nchw_to_nhwc
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
+from ..progress import Progress
 from ..records import RecordError, field, inside
 from ..runtime.engine import open_backend_named, stitched_executor, window_executor
 
@@ -43,44 +44,91 @@ def _tile_keys(first: int, n: int) -> np.ndarray:
 
 class _TileSample:
     """A uniform sample of ``count`` tiles without replacement, kept while they stream past: the
-    ``count`` smallest keys (bottom-k), so memory stays ``count`` tiles whatever the audio's length."""
+    ``count`` smallest keys (bottom-k). The tiles themselves wait in ``count`` fixed-size slots of a
+    scratch file, not in memory: memory is the keys and one batch, whatever the count or the audio."""
 
-    def __init__(self, count: int) -> None:
-        self.count, self.seen = count, 0
+    def __init__(self, count: int, scratch: Path) -> None:
+        self.count, self.seen, self.scratch = count, 0, scratch
         self.keys = np.empty(0, np.uint64)
         self.positions = np.empty(0, np.int64)
-        self.tiles: np.ndarray | None = None
+        self.slots = np.empty(0, np.int64)
+        self.tile_shape: tuple[int, ...] | None = None
+        self.dtype: np.dtype | None = None
+        self._handle = None
 
     def add(self, batch: np.ndarray) -> None:
-        keys = _tile_keys(self.seen, len(batch))
-        positions = np.arange(self.seen, self.seen + len(batch))
+        if self._handle is None:
+            self.tile_shape, self.dtype = tuple(batch.shape[1:]), batch.dtype
+            self._handle = open(self.scratch, "w+b")
+        keys = np.concatenate([self.keys, _tile_keys(self.seen, len(batch))])
+        positions = np.concatenate([self.positions, np.arange(self.seen, self.seen + len(batch))])
         self.seen += len(batch)
-        self.keys = np.concatenate([self.keys, keys])
-        self.positions = np.concatenate([self.positions, positions])
-        self.tiles = batch.copy() if self.tiles is None else np.concatenate([self.tiles, batch])
-        if len(self.keys) >= self.count + max(1, self.count // 4):  # now and then, not per batch
-            self._prune()
+        old = len(self.keys)
+        keep = np.arange(len(keys)) if len(keys) <= self.count else np.argpartition(keys, self.count - 1)[: self.count]
+        kept_old = keep[keep < old]
+        free = sorted(set(range(self.count if len(keys) > self.count else len(keys))) - set(self.slots[kept_old]))
+        slots = np.empty(len(keep), np.int64)
+        slots[keep < old] = self.slots[kept_old]
+        slots[keep >= old] = free[: int(np.count_nonzero(keep >= old))]
+        for index, slot in zip(keep[keep >= old], slots[keep >= old], strict=True):
+            self._write_slot(int(slot), batch[index - old])
+        self.keys, self.positions, self.slots = keys[keep], positions[keep], slots
 
-    def _prune(self) -> None:
-        if len(self.keys) > self.count:
-            keep = np.argpartition(self.keys, self.count - 1)[: self.count]
-            self.keys, self.positions, self.tiles = self.keys[keep], self.positions[keep], self.tiles[keep]
+    def _write_slot(self, slot: int, tile: np.ndarray) -> None:
+        data = np.ascontiguousarray(tile, self.dtype).tobytes()
+        self._handle.seek(slot * len(data))
+        self._handle.write(data)
+
+    def _ordered_slots(self) -> np.ndarray:
+        return self.slots[np.argsort(self.positions)]
+
+    def _read(self, slots: np.ndarray) -> np.ndarray:
+        size = int(np.prod(self.tile_shape)) * self.dtype.itemsize
+        self._handle.flush()
+        tiles = np.empty((len(slots), *self.tile_shape), self.dtype)
+        for k, slot in enumerate(slots):
+            self._handle.seek(int(slot) * size)
+            tiles[k] = np.frombuffer(self._handle.read(size), self.dtype).reshape(self.tile_shape)
+        return tiles
 
     def drawn(self) -> np.ndarray:
-        """The sample (``min(count, seen)`` tiles), in the order the tiles came."""
-        self._prune()
-        return self.tiles[np.argsort(self.positions)]
+        """The sample (``min(count, seen)`` tiles), in the order the tiles came (all in memory:
+        :meth:`write` streams it instead)."""
+        return self._read(self._ordered_slots())
+
+    def write(self, path: Path, chunk: int = 64) -> Path:
+        """The sample, in the order the tiles came, saved NHWC at ``path`` (``np.save``'s format),
+        ``chunk`` tiles in memory at a time; the scratch file is removed."""
+        # Tiles at the same position get the same key, so a stage's inputs stay paired: the DFC,
+        # like the emulator, feeds input k of each file together.
+        ordered = self._ordered_slots()
+        n, _, height, width = (len(ordered), *self.tile_shape)
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
+        header["shape"] = (n, height, width, self.tile_shape[0])
+        with written_atomically(path) as temporary, open(temporary, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            for first in range(0, n, chunk):
+                handle.write(nchw_to_nhwc(self._read(ordered[first : first + chunk])).tobytes())
+        self.close()
+        return path
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self.scratch.unlink(missing_ok=True)
 
 
 class _RecordingBackend:
-    """Wraps a backend and keeps a bounded sample of the tiles each stage input receives."""
+    """Wraps a backend and keeps a bounded sample of the tiles each stage input receives (their
+    scratch files in ``scratch``)."""
 
     name = "recording"
 
-    def __init__(self, inner, recorded_by: dict[str, str], count: int):
+    def __init__(self, inner, recorded_by: dict[str, str], count: int, scratch: Path):
         self.inner = inner
         self.recorded_by = recorded_by  # tensor -> the one stage whose runs record it
-        self.count = count
+        self.count, self.scratch = count, scratch
         self.samples: dict[str, _TileSample] = {}
 
     def prepare(self, plan, tile_w):
@@ -88,14 +136,17 @@ class _RecordingBackend:
 
     def run_stage(self, stage: Stage, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, batch in inputs.items():
-            if self.recorded_by.get(name) == stage.name:  # copied: the executor reuses input buffers
-                self.samples.setdefault(name, _TileSample(self.count)).add(batch)
+            if self.recorded_by.get(name) == stage.name:  # written out: the executor reuses input buffers
+                if name not in self.samples:
+                    self.samples[name] = _TileSample(self.count, self.scratch / f".{name}.slots")
+                self.samples[name].add(batch)
         return self.inner.run_stage(stage, inputs)
 
 
 def _record_windows(plan: StagePlan, recorder: _RecordingBackend, audio: list[np.ndarray]) -> None:
     """Each recording streamed hop by hop through the window executor (one window per span and hop)."""
     hop = plan.options.rf_hop_frames * plan.config.stride
+    progress = Progress(log, "calibration", len(audio), "recordings")
     for wav in audio:
         executor = window_executor(plan, recorder, hop)
         wav = np.asarray(wav, np.float32)
@@ -103,6 +154,8 @@ def _record_windows(plan: StagePlan, recorder: _RecordingBackend, audio: list[np
         for first in range(0, whole, hop):
             executor.push(wav[first : first + hop])
         executor.finish(wav[whole:])
+        progress.step()
+    progress.finish()
 
 
 def fingerprint(audio: list[np.ndarray], count: int, tile_w: int, seed: int, plan: StagePlan) -> str:
@@ -155,14 +208,18 @@ def make_calibration(
     files = _reusable(index_path, key, wanted)
     if files is not None:
         return files
-    samples = _record_tiles(plan, tile_w, audio, wanted, count)
-    available = min((sample.seen for sample in samples.values()), default=0)
-    if available < count:
-        log.warning(
-            f"calibration: the audio gives {available} tile(s) per input at tile_w {tile_w}, fewer than "
-            f"--calib-count {count}; pass more --calib audio for a better quantization"
-        )
-    files = {name: _write_tiles(sample.drawn(), out_dir / f"{name}.npy") for name, sample in samples.items()}
+    samples = _record_tiles(plan, tile_w, audio, wanted, count, out_dir)
+    try:
+        available = min((sample.seen for sample in samples.values()), default=0)
+        if available < count:
+            log.warning(
+                f"calibration: the audio gives {available} tile(s) per input at tile_w {tile_w}, fewer than "
+                f"--calib-count {count}; pass more --calib audio for a better quantization"
+            )
+        files = {name: sample.write(out_dir / f"{name}.npy") for name, sample in samples.items()}
+    finally:
+        for sample in samples.values():
+            sample.close()
     write_text_atomically(
         index_path,
         json.dumps(
@@ -180,10 +237,10 @@ def make_calibration(
 
 
 def _record_tiles(
-    plan: StagePlan, tile_w: int, audio: list[np.ndarray], wanted: set[str], count: int
+    plan: StagePlan, tile_w: int, audio: list[np.ndarray], wanted: set[str], count: int, scratch: Path
 ) -> dict[str, _TileSample]:
     """A sample of ``count`` of the tiles each ``wanted`` stage input receives while torch_proxy
-    runs ``plan`` over the audio."""
+    runs ``plan`` over the audio (waiting in scratch files in ``scratch``)."""
     # A tensor that several stages read (the encoder output, channel blocks) is recorded from the
     # first of them only: every tensor then sees each tile position once, in the same order, so
     # position k of one input file belongs with position k of the others.
@@ -192,20 +249,14 @@ def _record_tiles(
         for port in stage.inputs:
             if port.name in wanted:
                 recorded_by.setdefault(port.name, stage.name)
-    recorder = _RecordingBackend(open_backend_named("torch_proxy"), recorded_by, count)
+    recorder = _RecordingBackend(open_backend_named("torch_proxy"), recorded_by, count, scratch)
     if plan.rf_window:  # receptive-field spans see the windows a stream gives them
         _record_windows(plan, recorder, audio)
     else:
         executor = stitched_executor(plan, recorder, tile_w)
+        progress = Progress(log, "calibration", len(audio), "recordings")
         for wav in audio:
             executor.run({"wav": np.asarray(wav, np.float32)[None, None]})
+            progress.step()
+        progress.finish()
     return recorder.samples
-
-
-def _write_tiles(tiles: np.ndarray, path: Path) -> Path:
-    """``tiles`` (ONNX layout) saved NHWC at ``path``."""
-    # Tiles at the same position get the same key, so a stage's inputs stay paired: the DFC,
-    # like the emulator, feeds input k of each file together.
-    with written_atomically(path) as temporary, open(temporary, "wb") as handle:
-        np.save(handle, nchw_to_nhwc(tiles))
-    return path

@@ -19,6 +19,15 @@ from ..errors import UserError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
+#: Calibration tiles per stage input, the one default of `noise`, `compile` and `build`: the DFC's
+#: own ``calibset_size`` default (docs/hailo_facts.md, Model optimization), the ranges the device
+#: gets at optimization levels 0-1 (the levels the emulation models; the DFC's 1024 recommendation
+#: is for level 2's fine-tuning, which needs a GPU and is not emulated). 1024 tiles of the demo
+#: model at tile_w 256 are 5 GB of .npy; 64 are 330 MB.
+DEFAULT_CALIB_COUNT = 64
+#: At most this many calibration recordings (a seeded draw), in `noise` and `build`.
+DEFAULT_CALIB_FILES = 64
+
 log = logging.getLogger(__name__)
 
 
@@ -113,6 +122,12 @@ def load_mixtures(found: list[Recording], rate: int, what: str) -> list[np.ndarr
             f"model's {rate} Hz: upsampled, they hold nothing above {low[0] // 2} Hz, so ranges and noise measured "
             f"on them miss the model's upper band; pass audio recorded at {rate} Hz or more"
         )
+    high = sorted({a.source_rate for a in loaded if a.source_rate > rate})
+    if high:
+        log.info(
+            f"{what}: {sum(a.source_rate > rate for a in loaded)} of {len(loaded)} recording(s) at "
+            f"{', '.join(f'{r} Hz' for r in high)}: resampled to the model's {rate} Hz"
+        )
     return [a.wav for a in loaded]
 
 
@@ -133,3 +148,24 @@ def load_set(found: list[Recording], rate: int, what: str = "audio") -> AudioSet
             for r, w in zip(found, wavs, strict=False)
         ]
     return AudioSet(found, wavs, sources)
+
+
+def split_calibration(
+    found: list[Recording], held_out_share: float, seed: int = 0
+) -> tuple[list[Recording], list[Recording]]:
+    """(calibration, held-out) recordings: a seeded draw of ``round(held_out_share * n)`` of them
+    (at least one of each where there are two or more) held out for judging the quantization;
+    both lists keep the given order. One recording cannot be split: a UserError says so."""
+    if not 0 < held_out_share < 1:
+        raise ValueError(f"held_out_share {held_out_share}: a share, strictly between 0 and 1")
+    if len(found) < 2:
+        raise UserError(
+            f"--calib: {len(found)} recording(s); calibration and held-out judging need at least 2 "
+            "(pass a folder or a LibriMix metadata CSV)"
+        )
+    count = min(max(1, round(held_out_share * len(found))), len(found) - 1)
+    held = set(np.random.default_rng(seed).choice(len(found), size=count, replace=False).tolist())
+    return (
+        [r for k, r in enumerate(found) if k not in held],
+        [r for k, r in enumerate(found) if k in held],
+    )

@@ -54,8 +54,9 @@ from ..hailo.integer_ops import QValue, emulate_op, float_op, layer_name
 from ..metrics.separation import score_separation, si_snr
 from ..metrics.sqnr import PowerSums
 from ..model.source import ModelSource
-from ..plan import PlanOptions, PlanPath, StagePlan, build_plan
+from ..plan import PlanPath, StagePlan, build_plan
 from ..plan.stages import Stage
+from ..progress import Progress
 from ..runtime.engine import open_backend_named, stitched_executor
 from .datasets import AudioSet
 from .model_scripts import write_model_scripts
@@ -136,10 +137,16 @@ def _float_stage(stage: Stage, inputs: Mapping[str, np.ndarray]) -> dict[str, np
     return {p.name: values[p.name] for p in stage.outputs}
 
 
-def _final(plan: StagePlan, backend: Backend, tile_w: int, audio: list[np.ndarray]) -> list[np.ndarray]:
+def _final(plan: StagePlan, backend: Backend, tile_w: int, audio: list[np.ndarray], what: str = "") -> list[np.ndarray]:
+    """The plan's output on each recording, (n_src, T) each; ``what`` names the progress lines."""
     executor = stitched_executor(plan, backend, tile_w)
-    finals = [executor.run({"wav": wav[None, None].astype(np.float32)})["final_output"] for wav in audio]
-    return [final.reshape(-1, final.shape[-1]) for final in finals]  # (n_src, T) each
+    progress = Progress(log, f"noise: {what or backend.name}", len(audio), "recordings")
+    finals = []
+    for wav in audio:
+        finals.append(executor.run({"wav": wav[None, None].astype(np.float32)})["final_output"])
+        progress.step()
+    progress.finish()
+    return [final.reshape(-1, final.shape[-1]) for final in finals]
 
 
 def _si_snr_vs_float(quantized: list[np.ndarray], exact: list[np.ndarray]) -> float:
@@ -164,7 +171,7 @@ class Judge:
 
     def __init__(self, plan: StagePlan, tile_w: int, audio: AudioSet) -> None:
         self.plan, self.tile_w, self.audio = plan, tile_w, audio
-        self.exact = _final(plan, open_backend_named("torch_proxy"), tile_w, audio.wavs)
+        self.exact = _final(plan, open_backend_named("torch_proxy"), tile_w, audio.wavs, "float outputs")
         self.float_si_snri = _si_snri(self.exact, audio)
 
     def run(self, emulation: Emulation, per_stage: bool = False) -> Outcome:
@@ -177,7 +184,7 @@ class Judge:
 
     def probe(self, emulation: Emulation) -> LayerNoiseProbe:
         probe = LayerNoiseProbe(emulation)
-        _final(self.plan, probe, self.tile_w, self.audio.wavs)
+        _final(self.plan, probe, self.tile_w, self.audio.wavs, "per-layer study")
         return probe
 
 
@@ -215,12 +222,14 @@ def choose_clipping(base: Calibrated, judge: Judge, candidates=CLIPPING_CANDIDAT
     """The activation clipping (min/max, a percentile, or min/max with headroom) whose all-8
     emulation scores best on the held-out audio, and every candidate's score."""
     table, best = [], None
+    progress = Progress(log, "noise: clipping", len(candidates), "candidates")
     for percentile, headroom in candidates:
         candidate = rescheme(base, dataclasses.replace(base.scheme, clip_percentile=percentile, headroom=headroom))
         outcome = judge.run(build_emulation(candidate, Precision()))
         table.append({"clip_percentile": percentile, "headroom": headroom, **outcome.summary()})
+        progress.done += 1
         log.info(
-            f"noise: clipping {'min/max' if percentile is None else f'{percentile}%'}"
+            f"noise: clipping ({progress.status()}) {'min/max' if percentile is None else f'{percentile}%'}"
             f"{'' if headroom == 1.0 else f' x{headroom:g}'}: all-8 {outcome.vs_float_db:.2f} dB against float"
             + ("" if outcome.si_snri is None else f", SI-SNRi {outcome.si_snri:.2f} dB")
             + " (held-out audio)"
@@ -233,9 +242,9 @@ def choose_clipping(base: Calibrated, judge: Judge, candidates=CLIPPING_CANDIDAT
 def _calibrate(source: ModelSource, inputs: NoiseInputs, settings: NoiseSettings) -> CalibratedRun:
     from .calibration import make_calibration
 
-    plan = build_plan(source.model, PlanOptions(), PlanPath.FULL_CHAIN)
+    plan = build_plan(source.model, settings.options, PlanPath.FULL_CHAIN)
     files = make_calibration(
-        plan, settings.tile_w, inputs.calibration.wavs, settings.out / "calib", settings.calib_count
+        plan, settings.tile_w, inputs.calibration.wavs, settings.calibration_folder, settings.calib_count
     )
     base = calibrated(list(plan.stages), files, settings.scheme)
     layers = [layer_name(s, i, op) for s in plan.stages for i, op in enumerate(s.ops)]
@@ -327,7 +336,7 @@ def analyze_noise(source: ModelSource, inputs: NoiseInputs, settings: NoiseSetti
     evaluation, judge = _judges(run.plan, settings.tile_w, inputs)
     base, clipping_table = _ranges(run.base, judge, settings.clipping)
     per_layer, coverage = _probe(base, judge, evaluation, started)
-    advice = advise_precision(run.plan, base, judge, per_layer, settings.target, settings.tile_w)
+    advice = advise_precision(run.plan, base, judge, per_layer, settings.target, settings.tile_w, settings.device)
     outcomes = _outcomes(base, evaluation, advice)
     checks = _checks(run, base, evaluation, outcomes["all8"], settings, inputs)
     scripts = write_model_scripts(settings.out / "model_scripts", run.plan, advice.precision, base.scheme, base.ranges)
@@ -371,10 +380,11 @@ def assumption_effects(plan: StagePlan, base: Calibrated, files, evaluation: Jud
             scheme, fuse_activations=not scheme.fuse_activations
         ),
     }
+    progress = Progress(log, "noise: assumption flips", len(flips) + 1, "runs")
     for name, flipped in flips.items():
-        if flipped == scheme:
-            continue
-        rows[name] = evaluation.run(build_emulation(rescheme(base, flipped), Precision())).summary()
+        if flipped != scheme:
+            rows[name] = evaluation.run(build_emulation(rescheme(base, flipped), Precision())).summary()
+        progress.step()
     flipped = dataclasses.replace(scheme, equalization=not scheme.equalization)
     other_base = calibrated(list(plan.stages), files, flipped)
     if other_base.equalized or base.equalized:

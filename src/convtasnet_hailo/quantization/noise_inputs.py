@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..model.source import ModelSource
-from .datasets import AudioSet, Recording, load_set, recordings
+from .datasets import DEFAULT_CALIB_FILES, AudioSet, Recording, load_set, recordings, split_calibration
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class NoiseAudio:
     sources: tuple[str, ...] = ()
     calib: tuple[str, ...] | None = None
     heldout: tuple[str, ...] | None = None
-    calib_files: int | None = 64
+    calib_files: int | None = DEFAULT_CALIB_FILES
     audio_files: int | None = None
     heldout_files: int | None = None
 
@@ -91,3 +91,50 @@ def load_noise_inputs(source: ModelSource, spec: NoiseAudio) -> NoiseInputs:
             sources=None if kept.sources is None else [kept.sources[k] for k in chosen],
         )
     return NoiseInputs(evaluation, kept, heldout)
+
+
+#: `build`'s split of its --calib audio: this share held out for judging, at most this many.
+DEFAULT_HELD_OUT_SHARE = 0.2
+DEFAULT_HELD_OUT_MAX = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationSplit:
+    """How one --calib set is split into calibration and held-out judging audio (seeded, stated)."""
+
+    specs: tuple[str, ...]
+    held_out_share: float = DEFAULT_HELD_OUT_SHARE
+    held_out_max: int = DEFAULT_HELD_OUT_MAX
+    seed: int = 0
+    calib_files: int | None = DEFAULT_CALIB_FILES
+
+
+def split_noise_inputs(source: ModelSource, split: CalibrationSplit) -> tuple[NoiseInputs, dict]:
+    """The noise study's sets from one --calib set (files, folders or LibriMix CSVs): a seeded
+    share held out (at most ``held_out_max``) judges and is reported on; at most ``calib_files``
+    of the rest (seeded) calibrate. Returns the sets and the split's record (the seed, the share,
+    every file of each part). Audio below the model's rate is upsampled with a warning naming
+    both rates (``datasets.load_mixtures``)."""
+    rate, n_src = source.model.config.sample_rate, source.model.config.n_src
+    found = recordings(list(split.specs), n_src, what="--calib")
+    calib, held = split_calibration(found, split.held_out_share, split.seed)
+    if len(held) > split.held_out_max:
+        calib, held = calib + held[split.held_out_max :], held[: split.held_out_max]
+    if split.calib_files is not None and len(calib) > split.calib_files:
+        chosen = np.sort(np.random.default_rng(split.seed).choice(len(calib), split.calib_files, replace=False))
+        calib = [calib[k] for k in chosen]
+    held_out = load_set(held, rate, "--calib (held out)")
+    inputs = NoiseInputs(evaluation=held_out, calibration=load_set(calib, rate, "--calib"))
+    record = {
+        "seed": split.seed,
+        "held_out_share": split.held_out_share,
+        "held_out_max": split.held_out_max,
+        "recordings": len(found),
+        "calibration": [str(r.path) for r in calib],
+        "held_out": [str(r.path) for r in held],
+    }
+    log.info(
+        f"--calib: {len(found)} recording(s): {len(calib)} calibrate, {len(held)} held out for judging "
+        f"(share {split.held_out_share:g}, at most {split.held_out_max}, seed {split.seed})"
+    )
+    return inputs, record

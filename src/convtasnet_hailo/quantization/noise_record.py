@@ -10,7 +10,7 @@ from ..hailo import quant_scheme as qs
 from ..hailo.emulation import Calibrated, Precision, feasibility
 from ..model.source import ModelSource
 from .noise_inputs import NoiseInputs
-from .noise_types import CalibratedRun, NoiseSettings
+from .noise_types import MAX_16BIT_SHARE, CalibratedRun, NoiseSettings
 
 
 def noise_record(
@@ -31,6 +31,10 @@ def noise_record(
         **source.to_json(),
         "tile_w": settings.tile_w,
         "target": dataclasses.asdict(target),
+        "target_described": target.describe(),
+        "target_decided_by": "si_snri_loss_db"
+        if target.si_snri_loss_db is not None and flo is not None
+        else "si_snr_vs_float_db",
         "target_db": target.si_snr_vs_float_db,
         "n_layers": len(run.layers),
         "weight_granularity": base.scheme.weight_granularity.value,
@@ -78,3 +82,31 @@ def optimizations_record(base) -> dict:
         "finetune": {"enabled": False, "why": "QFT is not emulated; the model scripts disable it"},
         "fused_activations": {"enabled": scheme.fuse_activations},
     }
+
+
+def advice_problems(record: dict) -> list[str]:
+    """What makes the advice of a `noise` record (:func:`noise_record`'s fields) a loud warning,
+    and a non-zero exit with ``--strict``: the target missed, or more than ``MAX_16BIT_SHARE`` of
+    the layers at 16 bits. Empty when the advice is sound."""
+    problems = []
+    if not record["target_reached"]:
+        reach = (record.get("advice") or {}).get("out_of_reach")
+        why = (
+            f" (out of reach: every layer at 16 bits gives {reach['all_units_16bit_si_snr_vs_float_db']:.2f} dB "
+            "against float)"
+            if reach
+            else ""
+        )
+        problems.append(
+            f"the quantization target ({record['target_described']}) is NOT reached on the "
+            f"{record['target_reached_on']} audio{why}; pass a reachable --target-loss-db / --target-db, "
+            "or calibrate on more audio like the model's"
+        )
+    share = record["n_layers_16bit"] / max(record["n_layers"], 1)
+    if share > MAX_16BIT_SHARE:
+        problems.append(
+            f"{record['n_layers_16bit']} of {record['n_layers']} layers ({share:.0%}) advised 16-bit, more than "
+            f"{MAX_16BIT_SHARE:.0%}: 16-bit layers run several times slower on the device; check the calibration "
+            "audio (--calib) and the target"
+        )
+    return problems

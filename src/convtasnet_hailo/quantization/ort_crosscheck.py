@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from ..backends.base import Backend
-from ..hailo.layout import nhwc_to_nchw
+from ..hailo.range_stats import tile_chunks
 from ..metrics.sqnr import PowerSums
 from ..plan.stage_plan import StagePlan
 from ..plan.stages import Stage
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,14 @@ KNOWN_DIFFERENCES = (
 
 
 class _TileReader:
-    """``CalibrationDataReader`` over a stage's calibration files: paired input tiles, NCHW, in batches."""
+    """``CalibrationDataReader`` over a stage's calibration files: paired input tiles, NCHW, in
+    batches read as they are asked for (memory: one batch, not the files)."""
 
     def __init__(self, stage: Stage, files: Mapping[str, Path], batch: int = 64) -> None:
-        arrays = {p.name: nhwc_to_nchw(np.load(files[p.name])).astype(np.float32) for p in stage.inputs}
-        count = min(len(a) for a in arrays.values())
-        self._batches = iter([{name: a[i : i + batch] for name, a in arrays.items()} for i in range(0, count, batch)])
+        paths = {p.name: files[p.name] for p in stage.inputs}
+        self._batches = (
+            {name: tiles.astype(np.float32) for name, tiles in chunk.items()} for _, chunk in tile_chunks(paths, batch)
+        )
 
     def get_next(self) -> dict | None:
         return next(self._batches, None)
@@ -135,7 +138,12 @@ def ort_cross_check(
 
     with tempfile.TemporaryDirectory(prefix="ort_qdq_") as temporary:
         directory = Path(temporary)
-        quantized = {stage.name: quantize_stage(stage, tile_w, files, directory) for stage in plan.stages}
+        progress = Progress(log, "noise: ONNX Runtime quantization", len(plan.stages), "stages")
+        quantized = {}
+        for stage in plan.stages:
+            quantized[stage.name] = quantize_stage(stage, tile_w, files, directory)
+            progress.step()
+        progress.finish()
         floats = {name: directory / f"{name}.float.onnx" for name in quantized}
         left_float = {name: ops_left_in_float(path) for name, path in floats.items()}
         probe = OrtQdqProbe(quantized, floats)

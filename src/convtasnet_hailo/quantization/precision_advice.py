@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 from ..hailo import quant_scheme as qs
 from ..hailo.emulation import Calibrated, Precision, build_emulation, feasibility, fused_activations, value_bits
@@ -166,9 +167,12 @@ class _Search:
         self.plan, self.base, self.judge, self.target = plan, base, judge, target
         self.tile_w, self.device = tile_w, device
         self.steps: list[dict] = []
+        self.started = time.monotonic()
+        self.most_steps = 0  # the search's bound on its steps, for the progress lines
 
     def measure(self, label: str, precision: Precision):
         outcome = self.judge.run(build_emulation(self.base, precision))
+        self._progress()
         met = self.target.met(outcome, self.judge.float_si_snri)
         rtf = predicted_rtf(self.plan, precision, self.tile_w, self.device)["rtf"]
         self.steps.append(
@@ -181,15 +185,23 @@ class _Search:
             }
         )
         log.info(
-            f"noise: {label}: {outcome.vs_float_db:.2f} dB against float"
+            f"noise: search step {len(self.steps)}, {label}: {outcome.vs_float_db:.2f} dB against float"
             + ("" if outcome.si_snri is None else f", SI-SNRi {outcome.si_snri:.2f} dB")
             + f", predicted RTF {rtf:.3f}{' (target met)' if met else ''}"
         )
         return met, outcome
 
-    def start(self, units, required: dict) -> tuple[Precision, bool, Precision | None]:
+    def _progress(self) -> None:
+        done = len(self.steps) + 1
+        if self.most_steps > done:
+            elapsed = time.monotonic() - self.started
+            left = elapsed / done * (self.most_steps - done)
+            log.info(f"noise: precision search: {done} of at most {self.most_steps} steps, about {left:.0f} s left")
+
+    def start(self, units, required: dict, count: int) -> tuple[Precision, bool, Precision | None]:
         """8 bits but the layers that cannot rescale, whether it meets the target, and (when it
         does not) 16-bit outputs on top if those alone meet it."""
+        self.most_steps = 3 + 2 * max(1, count).bit_length()
         start = Precision(required)
         met, _ = self.measure(
             "all a8_w8" if not required else f"a8_w8 but the {len(required)} layer(s) 8 bits cannot rescale (a16_w16)",
@@ -201,19 +213,21 @@ class _Search:
         met_out, _ = self.measure("16-bit outputs (a8_w8_a16 on host-facing layers)", wide_out)
         return start, False, wide_out if met_out else None
 
-    def shortest_prefix(self, prefix, count: int) -> int | None:
-        """The fewest cheapest-per-gain units that meet the target: doubling, then bisection
-        between the last miss and the first hit; None when even all of them miss."""
-        low, high, n = 0, None, 1
-        while n <= count:  # doubling: the first prefix that meets the target
+    def reachable(self, prefix, count: int) -> tuple[bool, float]:
+        """Whether every unit at 16 bits meets the target (measured before any search: a target
+        it misses is out of reach of every set the search could try), and its dB against float."""
+        met, outcome = self.measure(f"all {count} unit(s) a16_w16 (can the target be reached?)", prefix(count))
+        return met, outcome.vs_float_db
+
+    def shortest_prefix(self, prefix, count: int) -> int:
+        """The fewest cheapest-per-gain units that meet the target, ``prefix(count)`` known to:
+        doubling, then bisection between the last miss and the first hit."""
+        low, high, n = 0, count, 1
+        while n < count:  # doubling: the first prefix that meets the target
             if self.measure(f"{n} cheapest-per-gain unit(s) a16_w16", prefix(n))[0]:
                 high = n
                 break
             low, n = n, n * 2
-        if high is None and low < count and self.measure(f"all {count} unit(s) a16_w16", prefix(count))[0]:
-            high = count
-        if high is None:
-            return None
         while high - low > 1:
             mid = (low + high) // 2
             if self.measure(f"{mid} cheapest-per-gain unit(s) a16_w16", prefix(mid))[0]:
@@ -224,15 +238,24 @@ class _Search:
 
 
 def advise_precision(
-    plan: StagePlan, base: Calibrated, judge, per_layer_db: dict[str, float], target, tile_w: int
+    plan: StagePlan,
+    base: Calibrated,
+    judge,
+    per_layer_db: dict[str, float],
+    target,
+    tile_w: int,
+    device: DeviceModel | None = None,
 ) -> Advice:
-    """The cheapest measured set reaching ``target`` on ``judge``'s audio (module docstring)."""
-    device = DeviceModel()
+    """The cheapest measured set reaching ``target`` on ``judge``'s audio (module docstring), priced
+    on ``device`` (default: the cost model's defaults). A target that every unit at 16 bits
+    misses is out of reach: said at once, no search; the advice is then 8 bits but the layers
+    that cannot rescale, not reached."""
+    device = device or DeviceModel()
     units = layer_units(plan, base.scheme.fuse_activations)
     ordered = moves(plan, units, per_layer_db, device)
     search = _Search(plan, base, judge, target, tile_w, device)
     required = required_16bit(plan, base, units)
-    start, met, outputs_alone = search.start(units, required)
+    start, met, outputs_alone = search.start(units, required, len(ordered))
 
     def prefix(n: int) -> Precision:
         modes = dict(start.modes)
@@ -240,12 +263,22 @@ def advise_precision(
             modes.update({name: move.mode for name in move.unit.layers})
         return Precision(modes)
 
-    chosen, reached = start, met
+    chosen, reached, unreachable = start, met, None
     if not met:
-        found = search.shortest_prefix(prefix, len(ordered))
-        chosen, reached = (prefix(found), True) if found is not None else (prefix(len(ordered)), False)
-        if outputs_alone is not None and (not reached or _cheaper(plan, outputs_alone, chosen, tile_w, device)):
+        reachable, best_db = search.reachable(prefix, len(ordered))
+        if reachable:
+            chosen, reached = prefix(search.shortest_prefix(prefix, len(ordered))), True
+            if outputs_alone is not None and _cheaper(plan, outputs_alone, chosen, tile_w, device):
+                chosen = outputs_alone
+        elif outputs_alone is not None:
             chosen, reached = outputs_alone, True
+        else:
+            unreachable = {"all_units_16bit_si_snr_vs_float_db": best_db, "target": target.describe()}
+            log.warning(
+                f"noise: the target ({target.describe()}) is out of reach: even every layer at 16 bits misses it "
+                f"({best_db:.2f} dB against float); search stopped, advice: 8 bits but the layers that "
+                "cannot rescale (pass a reachable --target-loss-db or --target-db)"
+            )
     rtf = {
         "all8": predicted_rtf(plan, Precision(), tile_w, device),
         "advised": predicted_rtf(plan, chosen, tile_w, device),
@@ -257,6 +290,7 @@ def advise_precision(
         "required_16bit": sorted(required),
         "order": [{"layers": m.unit.layers, "mode": m.mode, "cost_s_per_s": m.cost_s, "gain": m.gain} for m in ordered],
         "steps": search.steps,
+        "out_of_reach": unreachable,
         "device_model": device.describe(),
     }
     return Advice(chosen, reached, record, rtf)

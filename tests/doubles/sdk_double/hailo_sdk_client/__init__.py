@@ -3,8 +3,9 @@
 Not Hailo's code and not a compiler: it checks the calls the driver makes the way the real
 parser/optimizer would (node names, shapes, NHWC calibration layout, script syntax) and can be
 told to fail like the real one through ``HAILO_DOUBLE_BEHAVIOR`` (JSON: stage-name substring ->
-"ok" | "parser" | "allocator" | "timeout" | "crash"). Every call is appended to
-``HAILO_DOUBLE_CALLS`` (a file) when that variable is set. Lives under tests/; only tests put it
+"ok" | "parser" | "allocator" | "timeout" | "crash"), or be interrupted part way
+(``HAILO_DOUBLE_INTERRUPT_AFTER``). Every call is appended to ``HAILO_DOUBLE_CALLS`` (a file) when
+that variable is set. Lives under tests/; only tests put it
 on sys.path.
 
 Names, order and shapes as the DFC writes them (docs/hailo_facts.md, "Streams"):
@@ -151,6 +152,19 @@ def _record(call: str, **details) -> None:
             handle.write(json.dumps({"call": call, **details}, default=str) + "\n")
 
 
+def _interrupt_after_compiles() -> None:
+    """``HAILO_DOUBLE_INTERRUPT_AFTER=k`` (with ``HAILO_DOUBLE_CALLS`` set): once ``k`` compiles are
+    recorded, the next ``compile()`` raises KeyboardInterrupt, as a Ctrl-C (or the SIGTERM the CLI
+    turns into one) does mid-compile: a test's way to kill a compile part way. Not the DFC's."""
+    after, path = os.environ.get("HAILO_DOUBLE_INTERRUPT_AFTER"), os.environ.get("HAILO_DOUBLE_CALLS")
+    if after is None or not path or not os.path.exists(path):
+        return
+    with open(path) as handle:
+        done = sum(json.loads(line)["call"] == "compile" for line in handle if line.strip())
+    if done >= int(after):
+        raise KeyboardInterrupt
+
+
 def _named_layers(line: str) -> list[str]:
     """The layers a quantization_param or activation_clipping line names (globs excepted)."""
     match = re.match(r"quantization_param\(\s*(\[[^\]]*\]|[^,{\s]+)\s*,", line) or re.search(
@@ -279,7 +293,8 @@ class ClientRunner:
         behavior = next(
             (b for b in map(_behavior, [self.net_name] + [j["net"] for j in self.joined]) if b != "ok"), "ok"
         )
-        _record("compile", behavior=behavior)
+        _interrupt_after_compiles()
+        _record("compile", behavior=behavior, net=self.net_name)
         if behavior == "allocator":
             log.error("Mapping Failed (allocation time: 12s)")
             log.error("No successful assignments: concat21 errors: Agent infeasible")
