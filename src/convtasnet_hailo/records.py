@@ -112,16 +112,18 @@ def inside(folder: Path, name: Any, what: str) -> Path:
     return Path(folder) / relative
 
 
-def load_array(path: Path, what: str, fix: str):
+def load_array(path: Path, what: str, fix: str, mmap: bool = False):
     """The numpy array in ``path`` (a regular ``.npy`` file), never unpickled: an object array
-    (a pickle inside, which could run code) or a damaged file is one line naming ``what``."""
+    (a pickle inside, which could run code) or a damaged file is one line naming ``what``.
+    ``mmap``: mapped read-only, so only the parts indexed are read."""
     import numpy as np
 
     regular_file(path, what, fix)
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except ValueError as exc:
-        why = "it holds Python objects (a pickle), never loaded" if "allow_pickle" in str(exc) else str(exc)
+        pickled = "allow_pickle" in str(exc) or "Python objects" in str(exc)
+        why = "it holds Python objects (a pickle), never loaded" if pickled else str(exc)
         raise UserError(f"{path} is not a readable {what} ({why}); {fix}") from None
     except (OSError, EOFError) as exc:
         raise UserError(f"{path} is not a readable {what} ({type(exc).__name__}: {exc}); {fix}") from None

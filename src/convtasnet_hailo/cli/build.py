@@ -20,7 +20,7 @@ from .options import (
     stream_plan_options,
     tile_option,
 )
-from .values import finite_float, optional_path, positive_float, positive_int, sample_rate
+from .values import finite_float, optional_path, positive_float, positive_int, sample_rate, seed_int
 
 
 def _dispatch(command, request) -> int:
@@ -380,13 +380,22 @@ def add_build(sub, shared: Shared) -> None:
     build.add_argument(
         "--link", choices=LINKS, help="the PCIe link the device estimate prices (default gen3: the AI HAT+)"
     )
-    build.add_argument("--calib-count", type=positive_int, help="calibration tiles per stage input, for the advice and the compile alike (default 64)")
+    build.add_argument(
+        "--calib-count",
+        type=positive_int,
+        help="calibration tiles per stage input, for the advice and the compile alike (default 64)",
+    )
     build.add_argument(
         "--heldout-share", type=positive_float, help="the share of CALIB held out for judging (default 0.25)"
     )
-    build.add_argument("--seed", type=int, help="the seed of the held-out draw (default 0)")
+    build.add_argument("--seed", type=seed_int, help="the seed of the held-out draw (default 0)")
     build.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (compiles in a worker there)")
-    build.add_argument("--timeout", type=positive_float, help="seconds per compiled stage in a worker (default: none)")
+    build.add_argument(
+        "--timeout",
+        type=positive_float,
+        help=f"seconds per compiled stage in a worker (default {WORKER_TIMEOUT_S:g}: a stage the DFC has not "
+        "compiled in 4 hours is stuck, not slow)",
+    )
     build.add_argument(
         "--strict",
         action="store_true",

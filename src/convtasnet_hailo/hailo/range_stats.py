@@ -23,14 +23,21 @@ from .layout import nhwc_to_nchw
 CHUNK_TILES = 64
 
 
+def _mapped(path: Path) -> np.ndarray:
+    """A calibration file mapped read-only (never unpickled: ``records.load_array``)."""
+    from ..records import load_array
+
+    return load_array(path, "calibration array", "run `convtasnet-hailo noise` (or build) again", mmap=True)
+
+
 def tile_count(path: Path) -> int:
     """Tiles in a calibration file (read from its header, nothing loaded)."""
-    return int(np.load(path, mmap_mode="r").shape[0])
+    return int(_mapped(path).shape[0])
 
 
 def read_tiles(path: Path, tiles: slice | np.ndarray) -> np.ndarray:
     """Tiles of a calibration file (NHWC on disk) as float64 NCHW; only those tiles are read."""
-    mapped = np.load(path, mmap_mode="r")
+    mapped = _mapped(path)
     try:
         return nhwc_to_nchw(np.asarray(mapped[tiles])).astype(np.float64)
     finally:
