@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .options import (
     PATHS,
+    WORKER_TIMEOUT_S,
     Shared,
     add_resume_option,
     executor_options,
@@ -393,6 +394,7 @@ def add_build(sub, shared: Shared) -> None:
     build.add_argument(
         "--timeout",
         type=positive_float,
+        default=WORKER_TIMEOUT_S,
         help=f"seconds per compiled stage in a worker (default {WORKER_TIMEOUT_S:g}: a stage the DFC has not "
         "compiled in 4 hours is stuck, not slow)",
     )
