@@ -92,7 +92,7 @@ def test_noise_reports_advises_and_compile_uses_the_advice(tmp_path, monkeypatch
         == 0
     )
     stage = record["layers_16bit"][0].split("/")[0]
-    job = json.loads(next((export / "jobs").glob(f"{stage}_t16_*.json")).read_text())
+    job = json.loads(next((export / "hailo" / "hailo8" / "jobs").glob(f"{stage}_t16_*.json")).read_text())
     assert f"quantization_param({record['layers_16bit'][0]}, precision_mode=a16_w16)" in job["script_text"]
     # the double refuses a layer name the parsed model lacks: compiling proves the names were mapped
     capsys.readouterr()
