@@ -285,21 +285,6 @@ def _readme_parses(argv: list[str]) -> None:
         pytest.fail(f"README.md: `convtasnet-hailo {' '.join(argv)}` is not a valid command line")
 
 
-def _build_stand_in(argv: list[str], tmp_path: Path, monkeypatch) -> None:
-    """Until `build` is on this branch (helper "build"): what it does for the device, by hand: the
-    export and compile of ``--model`` on the doubles, and the bundle (``assemble_bundle``)."""
-    from convtasnet_hailo.runtime.bundle import BundleSettings, assemble_bundle
-    from tests.conftest import compile_with_sdk_double
-
-    model, arch = argv[argv.index("--model") + 1], argv[argv.index("--hw-arch") + 1]
-    _, export, hefs = compile_with_sdk_double(
-        tmp_path / "work", monkeypatch, tmp_path / model, compile_args=("--hw-arch", arch)
-    )
-    out = Path(argv[argv.index("--out") + 1])
-    assemble_bundle(export, hefs, BundleSettings(hw_arch=arch, link="gen3"), out / "device")
-
-
-@pytest.mark.slow
 def test_the_readme_device_path_runs_on_the_doubles(tmp_path, monkeypatch):
     """README.md's "On a Hailo device" commands, as written (relative folders included), on a tiny
     causal model and the test doubles of the DFC and HailoRT: build on "x86", BUILD/device copied
@@ -309,31 +294,26 @@ def test_the_readme_device_path_runs_on_the_doubles(tmp_path, monkeypatch):
 
     import soundfile
 
-    from convtasnet_hailo.cli import build_parser, main
+    from convtasnet_hailo.cli import main
     from convtasnet_hailo.model.checkpoint import save_model
     from convtasnet_hailo.model.config import NormType
     from convtasnet_hailo.model.random_init import random_model
     from convtasnet_hailo.model.source import TINY
     from tests.conftest import speech_like
     from tests.doubles import runtime as runtime_double
+    from tests.doubles import sdk as sdk_double
 
     (tmp_path / "work").mkdir()
     save_model(random_model(dataclasses.replace(TINY, causal=True, norm_type=NormType.CLN), seed=2), tmp_path / "M.pth")
     (tmp_path / "CALIB").mkdir()
-    for name, seed in (("CALIB/a", 3), ("MIX", 4), ("IN", 5)):
+    for name, seed in (("CALIB/a", 3), ("CALIB/b", 6), ("MIX", 4), ("IN", 5)):  # build holds one of CALIB out
         soundfile.write(tmp_path / f"{name}.wav", speech_like(1.0, 8000, seed), 8000, subtype="FLOAT")
     monkeypatch.chdir(tmp_path)
     commands = _readme_commands("On a Hailo device")
     assert [argv[0] for argv in commands] == ["build", "doctor", "separate", "stream"]
-    has_build = "build" in build_parser()._subparsers._group_actions[0].choices
-    if has_build:
-        from tests.doubles import sdk as sdk_double
-
-        sdk_double.install(monkeypatch)
-        runtime_double.install(monkeypatch, arch="hailo8l")
-        assert main(commands[0]) == 0, "README.md: the build line failed on the doubles"
-    else:
-        _build_stand_in(commands[0], tmp_path, monkeypatch)
+    sdk_double.install(monkeypatch)
+    runtime_double.install(monkeypatch, arch="hailo8l")
+    assert main(commands[0]) == 0, "README.md: the build line failed on the doubles"
     shutil.copytree(tmp_path / "BUILD" / "device", tmp_path / "device")  # the copy to the Pi
     runtime_double.install(monkeypatch, arch="hailo8l")
     monkeypatch.setattr("convtasnet_hailo.commands.doctor_bundle.PCI_DEVICES", tmp_path / "no-sysfs")
