@@ -173,8 +173,7 @@ def add_noise(sub, shared: Shared) -> None:
     noise.add_argument(
         "--target-loss-db",
         type=finite_float,
-        help="the target: SI-SNRi at most this far below float on judging audio with sources (default 0.3, "
-        "as build)",
+        help="the target: SI-SNRi at most this far below float on judging audio with sources (default 0.3, as build)",
     )
     noise.add_argument(
         "--target-db",

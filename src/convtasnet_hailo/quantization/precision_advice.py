@@ -202,6 +202,7 @@ class _Search:
         """8 bits but the layers that cannot rescale, whether it meets the target, and (when it
         does not) 16-bit outputs on top if those alone meet it."""
         self.most_steps = 3 + 2 * max(1, count).bit_length()
+        self.started = time.monotonic()  # the estimate counts the measurements only
         start = Precision(required)
         met, _ = self.measure(
             "all a8_w8" if not required else f"a8_w8 but the {len(required)} layer(s) 8 bits cannot rescale (a16_w16)",
