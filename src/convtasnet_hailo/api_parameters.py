@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .plan.options import DEFAULT_TILE_W
 from .runtime.backend_setup import BackendOptions
 from .separation.segments import SegmentPolicy
 
-#: The tile width `separate` uses by default (a stage call covers this many latent frames).
-SEPARATE_TILE_W = 128
+#: The tile width `separate` uses by default (a stage call covers this many latent frames): the one
+#: default every command shares (``plan.options.DEFAULT_TILE_W``); an export or bundle fixes its own.
+SEPARATE_TILE_W = DEFAULT_TILE_W
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from ..plan.options import DEFAULT_TILE_W
 from .folders import default as marked
 from .values import non_negative_int, optional_path, override, positive_float, positive_int, seed_int
 
@@ -443,7 +444,7 @@ def shared_parsers() -> Shared:
         runs_options(),
         block_options(),
         backend_options_parser(),
-        tile_option(128),
+        tile_option(DEFAULT_TILE_W),
         file_output_options(),
         compile_options(),
         device_model_options(),
