@@ -154,10 +154,10 @@ def separate_one(
 
 
 def separate_files(request: Request, command: str, suffix: str | None) -> SeparateResult:
-    """Every input read and checked (memory too), every output named and guarded and the --out
-    folder made, all before the run opens (an onnxruntime export is work); then each file
-    separated, written, and listed in the run JSON as it finishes (``complete`` turns true at
-    the end)."""
+    """Every input checked (read block by block, nothing kept; the pass's memory too), every
+    output named and guarded and the --out folder made, all before the run opens (an onnxruntime
+    export is work); then each file separated as it is read again, written, and listed in the run
+    JSON as it finishes (``complete`` turns true at the end)."""
     spec, out = request.spec, request.out
     targets = output_paths(list(request.inputs), out, spec.config.n_src, suffix)
     mixtures = scan_inputs(request.inputs, spec.config)
