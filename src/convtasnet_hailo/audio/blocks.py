@@ -3,7 +3,7 @@ pass that keeps no samples (:func:`scan_audio`), then the same mono float32 samp
 model's rate, block after block (:func:`model_rate_blocks`), so that memory does not grow with
 the file. The samples equal ``load_audio``'s: a stereo frame is averaged as it averages it, and
 soxr's stream resampler gives what its one-shot resampler gives (checked in
-tests/audio/test_blocks.py)."""
+tests/separation/test_streamed.py)."""
 
 from __future__ import annotations
 
