@@ -56,9 +56,10 @@ def _raw_name(temporary: Path) -> Path:
     return temporary.with_name(temporary.name.removesuffix(PARTIAL_SUFFIX) + ".raw" + PARTIAL_SUFFIX)
 
 
-def _first_pass(pairs, raws: list[Path], rate: int, what: str) -> tuple[LevelSums, float]:
+def _first_pass(pairs, raws: list[Path], targets: list[Path], rate: int, what: str) -> tuple[LevelSums, float]:
     """Every (mixture (k,), estimates (n_src, k)) block appended to ``raws`` (FLOAT WAVs, one per
-    source); returns the first source's level sums against the mixture and the peak |sample|."""
+    source; errors name ``targets``); returns the first source's level sums against the mixture
+    and the peak |sample|."""
     import soundfile as sf
 
     sums, peak = LevelSums(), np.float32(0.0)
@@ -66,26 +67,28 @@ def _first_pass(pairs, raws: list[Path], rate: int, what: str) -> tuple[LevelSum
         try:
             handles = [stack.enter_context(sf.SoundFile(str(r), "w", rate, 1, "FLOAT", format="WAV")) for r in raws]
         except (sf.LibsndfileError, OSError) as exc:
-            raise _failed_write(raws[0], exc) from None
+            raise _failed_write(targets[0], exc) from None
         for mixture, estimates in pairs:
             refuse_non_finite(estimates, what)
             sums.add(estimates[0], mixture)
             peak = max(peak, np.abs(estimates).max(initial=np.float32(0.0)))
-            for handle, estimate in zip(handles, estimates, strict=True):
+            for handle, estimate, target in zip(handles, estimates, targets, strict=True):
                 try:
                     handle.write(estimate)
                 except sf.LibsndfileError as exc:  # not an OSError: a full disk says "System error" here
-                    raise _failed_write(Path(handle.name), exc) from None
+                    raise _failed_write(target, exc) from None
     return sums, float(peak)
 
 
-def _second_pass(raw: Path, target: Path, rate: int, subtype: str, level: float, gain: float) -> None:
+def _second_pass(raw: Path, final: Path, target: Path, rate: int, scaling: tuple[str, float, float]) -> None:
     """``raw`` (FLOAT) read back block by block, times ``level`` then ``gain`` as the in-memory
-    path multiplies, written to ``target`` in ``subtype``."""
+    path multiplies (``scaling``: subtype, level, gain), written to ``final`` (the temporary of
+    ``target``) in ``subtype``."""
     import soundfile as sf
 
+    subtype, level, gain = scaling
     try:
-        with sf.SoundFile(str(raw)) as source, sf.SoundFile(str(target), "w", rate, 1, subtype, format="WAV") as out:
+        with sf.SoundFile(str(raw)) as source, sf.SoundFile(str(final), "w", rate, 1, subtype, format="WAV") as out:
             while len(block := source.read(COPY_FRAMES, dtype="float32")):
                 out.write((block * level) * gain)
     except sf.LibsndfileError as exc:
@@ -110,10 +113,10 @@ def write_sources(
         raws = finals if direct else [_raw_name(final) for final in finals]
         if not direct:
             stack.callback(lambda: [raw.unlink(missing_ok=True) for raw in raws])
-        sums, peak = _first_pass(pairs, raws, rate, what)
+        sums, peak = _first_pass(pairs, raws, targets, rate, what)
         level = sums.match() if match_level else raw_output()
         gain = pcm_safe_gain(np.array([peak], np.float32) * level.gain, subtype)
         if not direct:
-            for raw, final in zip(raws, finals, strict=True):
-                _second_pass(raw, final, rate, subtype, level.gain, gain)
+            for raw, final, target in zip(raws, finals, targets, strict=True):
+                _second_pass(raw, final, target, rate, (subtype, level.gain, gain))
     return WrittenSources(gain, level, peak)
