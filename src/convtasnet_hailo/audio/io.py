@@ -90,14 +90,15 @@ def _check_rate(path: Path, rate: int) -> None:
         )
 
 
-def _cancelling(path: Path, data: np.ndarray) -> UserError | None:
+def _cancelling(path: Path, channel_rms: np.ndarray) -> UserError | None:
     """The error for a stereo file whose channels cancel when averaged (one is the other
-    inverted), or None: such a file is not silent, and averaging is what made it so."""
-    loudest = float(np.sqrt(np.mean(data.astype(np.float64) ** 2, axis=0)).max())
+    inverted), or None: such a file is not silent, and averaging is what made it so.
+    ``channel_rms``: (C,) each channel's RMS."""
+    loudest = float(np.max(channel_rms))
     if loudest < SILENCE_RMS:
         return None
     return UserError(
-        f"{path}: its {data.shape[1]} channels cancel when averaged to mono (one is the other phase-inverted; "
+        f"{path}: its {len(channel_rms)} channels cancel when averaged to mono (one is the other phase-inverted; "
         f"RMS {loudest:.3g} per channel, below {SILENCE_RMS:g} mixed); pass one channel (sox IN OUT remix 1) "
         "or invert one (sox IN OUT remix 1 2i)"
     )
@@ -158,7 +159,8 @@ def load_audio(path: str | Path, rate: int, *, max_channels: int = 2, allow_sile
         wav = resample(wav, source_rate, rate)
         notes.append(f"resampled {source_rate} Hz -> {rate} Hz")
     if not allow_silent and float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) < SILENCE_RMS:
-        if channels > 1 and (cancelling := _cancelling(path, data)) is not None:
+        channel_rms = np.sqrt(np.mean(data.astype(np.float64) ** 2, axis=0))
+        if channels > 1 and (cancelling := _cancelling(path, channel_rms)) is not None:
             raise cancelling
         raise UserError(f"{path} is silent (RMS below {SILENCE_RMS:g}); nothing to separate")
     return LoadedAudio(np.ascontiguousarray(wav, dtype=np.float32), rate, source_rate, channels, tuple(notes))

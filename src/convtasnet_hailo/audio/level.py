@@ -37,15 +37,35 @@ class LevelMatch:
         }
 
 
+@dataclasses.dataclass
+class LevelSums:
+    """``<y, x>`` and ``<y, y>`` summed block by block in float64, for a level match of an output
+    written as it is made (`separate` keeps no whole output): the same gain as
+    :func:`match_input` up to the order of the additions (within the float contract)."""
+
+    cross: float = 0.0
+    energy: float = 0.0
+
+    def add(self, output: np.ndarray, wav: np.ndarray) -> None:
+        """One block: ``output`` and ``wav`` (k,) each, the same samples of both."""
+        y = np.asarray(output, dtype=np.float64)
+        self.cross += float(np.dot(y, np.asarray(wav, dtype=np.float64)))
+        self.energy += float(np.dot(y, y))
+
+    def match(self) -> LevelMatch:
+        """The least-squares gain; 1.0 for a silent output (nothing to scale)."""
+        if self.energy <= 0.0 or not np.isfinite(self.energy):
+            return LevelMatch(1.0)
+        return LevelMatch(self.cross / self.energy)
+
+
 def match_input(output: np.ndarray, wav: np.ndarray) -> LevelMatch:
     """The least-squares gain of ``output`` (T,) against the input ``wav`` (T',), over their common
     length; 1.0 for a silent output (nothing to scale)."""
     length = min(len(output), len(wav))
-    y = np.asarray(output[:length], dtype=np.float64)
-    energy = float(np.dot(y, y))
-    if energy <= 0.0 or not np.isfinite(energy):
-        return LevelMatch(1.0)
-    return LevelMatch(float(np.dot(y, np.asarray(wav[:length], dtype=np.float64)) / energy))
+    sums = LevelSums()
+    sums.add(output[:length], wav[:length])
+    return sums.match()
 
 
 def raw_output() -> LevelMatch:

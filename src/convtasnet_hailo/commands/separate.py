@@ -11,15 +11,16 @@ import logging
 import time
 from pathlib import Path
 
-from ..audio.io import LoadedAudio, pcm_safe_gain, save_audio
-from ..audio.level import LevelMatch, match_input, raw_output
+from ..audio.blocks import ScannedAudio
+from ..audio.level import LevelMatch
 from ..guard import check_run_files
 from ..runs.run_folder import make_out_folder, write_json
 from ..runtime import RunSpec, open_run
 from ..runtime.separator import StitchedSeparator
-from ..separation.inputs import load_inputs, refuse_non_finite
+from ..separation.inputs import scan_inputs
 from ..separation.segments import SegmentPolicy
-from ..separation.separate import output_paths, refuse_unless_separable, separate_audio
+from ..separation.separate import output_paths, refuse_unless_separable, separated_blocks
+from ..separation.written import write_sources
 
 log = logging.getLogger(__name__)
 
@@ -112,30 +113,33 @@ class SeparateResult:
 
 
 def separate_one(
-    separator: StitchedSeparator, request: Request, path: str, audio: LoadedAudio, files: list[Path], suffix: str | None
+    separator: StitchedSeparator,
+    request: Request,
+    path: str,
+    audio: ScannedAudio,
+    files: list[Path],
+    suffix: str | None,
 ) -> FileRecord:
-    """One checked input separated and written (``files``, atomically). Outputs that would clip in
-    a PCM subtype are scaled down together (a warning, and ``gain`` in the record); ``enhance``
-    (``suffix``) first brings the output to the input's speech level and polarity
+    """One checked input separated and written as it is separated (``separation.written``: the
+    input read, and each source written, block by block; renamed into place at the end). Outputs
+    that would clip in a PCM subtype are scaled down together (a warning, and ``gain`` in the
+    record); ``enhance`` (``suffix``) brings the output to the input's speech level and polarity
     (``audio.level``) unless the request keeps the raw output."""
-    policy, subtype, rate = request.policy, request.subtype, separator.config.sample_rate
+    policy = request.policy
     for note in audio.notes:
         log.info(f"{path}: {note}")
     segment = policy.segment_seconds(audio.seconds)
     started = time.perf_counter()
-    estimates = separate_audio(separator, audio, segment, policy.overlap_seconds, Path(path).name)
+    blocks = separated_blocks(separator, audio, segment, policy.overlap_seconds, Path(path).name)
+    match_level = bool(suffix) and not request.raw_output
+    written = write_sources(blocks, files, separator.config.sample_rate, request.subtype, match_level, str(path))
     seconds = time.perf_counter() - started
-    refuse_non_finite(estimates, str(path))
-    level = raw_output() if request.raw_output or not suffix else match_input(estimates[0], audio.wav)
-    estimates = estimates * level.gain
-    gain = pcm_safe_gain(estimates, subtype)
-    if gain != 1.0:
+    if written.gain != 1.0:
         log.warning(
-            f"{path}: the separated sources peak at {1 / gain * 0.99:.3g}, beyond what {subtype} holds; "
-            f"scaled by {gain:.3g} (all sources alike) instead of clipping. Pass --subtype FLOAT to keep them"
+            f"{path}: the separated sources peak at {1 / written.gain * 0.99:.3g}, beyond what {request.subtype} "
+            f"holds; scaled by {written.gain:.3g} (all sources alike) instead of clipping. Pass --subtype FLOAT to "
+            "keep them"
         )
-    for target, estimate in zip(files, estimates, strict=False):
-        save_audio(target, estimate * gain, rate, subtype)
     return FileRecord(
         str(path),
         audio.seconds,
@@ -143,20 +147,20 @@ def separate_one(
         segment,
         policy.overlap_seconds if segment else None,
         seconds,
-        gain,
-        level if suffix else None,
+        written.gain,
+        written.level if suffix else None,
         tuple(files),
     )
 
 
 def separate_files(request: Request, command: str, suffix: str | None) -> SeparateResult:
-    """Every input read and checked (memory too), every output named and guarded and the --out
-    folder made, all before the run opens (an onnxruntime export is work); then each file
-    separated, written, and listed in the run JSON as it finishes (``complete`` turns true at
-    the end)."""
+    """Every input checked (read block by block, nothing kept; the pass's memory too), every
+    output named and guarded and the --out folder made, all before the run opens (an onnxruntime
+    export is work); then each file separated as it is read again, written, and listed in the run
+    JSON as it finishes (``complete`` turns true at the end)."""
     spec, out = request.spec, request.out
     targets = output_paths(list(request.inputs), out, spec.config.n_src, suffix)
-    mixtures = load_inputs(request.inputs, spec.config)
+    mixtures = scan_inputs(request.inputs, spec.config)
     refuse_unless_separable(request.inputs, mixtures, request.policy, spec.config)
     check_run_files(
         spec.source.given() + spec.backend.given() + [("the input", p) for p in request.inputs],

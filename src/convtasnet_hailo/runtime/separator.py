@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -102,41 +102,100 @@ def segment_starts(length: int, segment: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
+class _Window:
+    """The input samples from ``base`` on, pulled from ``blocks`` (successive (k,) float32
+    arrays) as far as a segment needs them and dropped once written out: O(segment) samples."""
+
+    def __init__(self, blocks: Iterable[np.ndarray]):
+        self._blocks, self.base = iter(blocks), 0
+        self._held = np.zeros(0, np.float32)
+
+    def upto(self, stop: int) -> np.ndarray:
+        """Samples [base, stop) (fewer where the input ends first)."""
+        parts = [self._held]
+        held = len(self._held)
+        while self.base + held < stop and (block := next(self._blocks, None)) is not None:
+            parts.append(np.asarray(block, np.float32))
+            held += len(block)
+        if len(parts) > 1:
+            self._held = np.concatenate(parts)
+        return self._held[: stop - self.base]
+
+    def drop(self, upto: int) -> None:
+        self._held, self.base = self._held[upto - self.base :], upto
+
+
+def stitched_blocks(
+    separate: SeparateFn,
+    blocks: Iterable[np.ndarray],
+    length: int,
+    segment: int,
+    overlap: int,
+    on_segment: Callable[[], None] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """:func:`separate_segmented` on an input of ``length`` samples given as successive blocks,
+    yielding ``(mixture, estimates)`` pairs, shapes (k,) and (n_src, k) float32, in order, each as
+    soon as no later segment touches it: the samples held are O(segment), whatever ``length``.
+    Every output sample is computed as the whole-array version computes it (the same additions
+    in the same order), so the concatenated blocks equal its result exactly."""
+    if not 0 <= overlap < segment:
+        raise ValueError(f"overlap {overlap} must be in [0, segment {segment})")
+    starts = segment_starts(length, segment, overlap)
+    window = _Window(blocks)
+    output = weight = None  # float64 sums over [window.base, end of the last segment)
+    previous: tuple[int, np.ndarray] | None = None
+    for index, start in enumerate(starts):
+        stop = min(start + segment, length)
+        wav = window.upto(stop)
+        estimate = separate(wav[start - window.base :]).astype(np.float64)
+        if output is None:
+            output, weight = np.zeros((len(estimate), 0), np.float64), np.zeros(0, np.float64)
+        if start > window.base:  # nothing later reaches before ``start``: final
+            done = start - window.base
+            yield wav[:done], (output[:, :done] / weight[:done]).astype(np.float32)
+            output, weight = output[:, done:], weight[done:]
+            window.drop(start)
+        grow = stop - window.base - weight.shape[0]
+        output = np.concatenate([output, np.zeros((len(output), grow))], axis=1)
+        weight = np.concatenate([weight, np.zeros(grow)])
+        estimate, window_ramp = _placed(estimate, previous, start, stop, starts[index + 1 : index + 2])
+        output[:, start - window.base :] += estimate * window_ramp
+        weight[start - window.base :] += window_ramp
+        previous = (start, estimate)
+        if on_segment is not None:
+            on_segment()
+    yield window.upto(length), (output / weight).astype(np.float32)
+
+
+def _placed(
+    estimate: np.ndarray, previous: tuple[int, np.ndarray] | None, start: int, stop: int, following: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One segment's sources reordered to match the previous segment's on their overlap, and its
+    crossfade window (ramps over the overlaps before and after). Shapes: (n_src, k), (k,)."""
+    fade_in = 0
+    if previous is not None:
+        prev_start, prev_estimate = previous
+        shared = slice(start, min(prev_start + len(prev_estimate[0]), stop))
+        order = _best_order(
+            prev_estimate[:, shared.start - prev_start : shared.stop - prev_start],
+            estimate[:, : shared.stop - start],
+        )
+        estimate = estimate[list(order)]
+        fade_in = shared.stop - start
+    fade_out = max(0, stop - following[0]) if following else 0
+    return estimate, _ramp_window(stop - start, fade_in, fade_out)
+
+
 def separate_segmented(
     separate: SeparateFn, wav: np.ndarray, segment: int, overlap: int, on_segment: Callable[[], None] | None = None
 ) -> np.ndarray:
     """Separates overlapping segments, reorders each segment's sources to match the previous
     one by correlation on their overlap, and crossfades them linearly. Shape (T,) -> (n_src, T).
+    The whole output at once (the Python API); `separate` writes :func:`stitched_blocks`' blocks
+    as they come, the same numbers.
 
     With gLN every segment has its own statistics, so results differ slightly from a
     whole-file pass; models without global statistics give identical results away from joins.
     """
-    if not 0 <= overlap < segment:
-        raise ValueError(f"overlap {overlap} must be in [0, segment {segment})")
-    length = len(wav)
-    starts = segment_starts(length, segment, overlap)
-    output: np.ndarray | None = None
-    weight = np.zeros(length, np.float64)
-    previous: tuple[int, np.ndarray] | None = None
-    for index, start in enumerate(starts):
-        stop = min(start + segment, length)
-        estimate = separate(wav[start:stop]).astype(np.float64)
-        if output is None:
-            output = np.zeros((len(estimate), length), np.float64)
-        if previous is not None:
-            prev_start, prev_estimate = previous
-            shared = slice(start, min(prev_start + len(prev_estimate[0]), stop))
-            order = _best_order(
-                prev_estimate[:, shared.start - prev_start : shared.stop - prev_start],
-                estimate[:, : shared.stop - start],
-            )
-            estimate = estimate[list(order)]
-        fade_in = 0 if previous is None else min(prev_start + len(prev_estimate[0]), stop) - start
-        fade_out = 0 if index == len(starts) - 1 else max(0, stop - starts[index + 1])
-        window = _ramp_window(stop - start, fade_in, fade_out)
-        output[:, start:stop] += estimate * window
-        weight[start:stop] += window
-        previous = (start, estimate)
-        if on_segment is not None:
-            on_segment()
-    return (output / weight).astype(np.float32)
+    parts = [estimates for _, estimates in stitched_blocks(separate, [wav], len(wav), segment, overlap, on_segment)]
+    return np.concatenate(parts, axis=1)

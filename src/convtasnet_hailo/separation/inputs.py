@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..audio.blocks import ScannedAudio, scan_audio
 from ..audio.io import LoadedAudio, load_audio
 from ..errors import UserError
 
@@ -22,6 +23,21 @@ def load_inputs(paths, config, **options) -> list[LoadedAudio]:
             )
         mixtures.append(audio)
     return mixtures
+
+
+def scan_inputs(paths, config) -> list[ScannedAudio]:
+    """:func:`load_inputs`' checks, each file read block by block and none kept in memory (a
+    long recording is then separated as it is read again: ``separation.separate``)."""
+    scanned = []
+    for path in paths:
+        audio = scan_audio(path, config.sample_rate)
+        if audio.frames < config.kernel_size:
+            raise UserError(
+                f"{path} holds {audio.frames} sample(s) at {config.sample_rate} Hz, fewer than one "
+                f"encoder window ({config.kernel_size} samples); pass a longer recording"
+            )
+        scanned.append(audio)
+    return scanned
 
 
 def refuse_non_finite(estimates: np.ndarray, what: str) -> None:
