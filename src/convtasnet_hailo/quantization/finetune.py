@@ -275,12 +275,25 @@ class _Training:
         self.state_path = request.out / STATE
 
     def resume(self) -> None:
-        # weights_only: the state file is input, and unpickling it in full could run code from it
-        state = self.torch.load(self.state_path, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.student.load_ranges(state["ranges"])
-        self.rng.bit_generator.state = state["rng"]
+        fix = "delete it to start over, or pass another --out"
+        try:
+            # weights_only: the state file is input, and unpickling it in full could run code from it
+            state = self.torch.load(self.state_path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...
+            why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"{self.state_path} is not a finetune state this toolkit wrote ({why}); never unpickled in full: {fix}"
+            ) from None
+        keys = {"model", "optimizer", "ranges", "rng", "step", "history"}
+        if not isinstance(state, dict) or not keys <= set(state) or not isinstance(state["step"], int):
+            raise UserError(f"{self.state_path} lacks the finetune state's fields ({', '.join(sorted(keys))}): {fix}")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.student.load_ranges(state["ranges"])
+            self.rng.bit_generator.state = state["rng"]
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise UserError(f"{self.state_path} does not fit this run ({str(exc)[:160]}): {fix}") from None
         self.step, self.history = state["step"], state["history"]
         log.info(f"finetune: resumed at step {self.step} of {self.request.steps}")
 
