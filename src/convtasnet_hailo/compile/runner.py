@@ -59,9 +59,9 @@ def end_node_names(onnx_path: Path) -> tuple[str, ...]:
 
 def calibration_count(paths) -> int:
     """Calibration tiles a stage's compile gets: the fewest rows among its inputs' files."""
-    import numpy as np
+    from ..records import load_array
 
-    return min(len(np.load(path, mmap_mode="r")) for path in paths)
+    return min(len(load_array(Path(path), "calibration array", "compile again", mmap=True)) for path in paths)
 
 
 def write_scripts(variants: tuple[ScriptVariant, ...], directory: Path) -> dict[str, Path]:

@@ -203,9 +203,9 @@ def _captured(log_path: Path):
 
 def _calibration_feed(runner, job: CompileJob):
     """Calibration arrays keyed as the parsed net names its inputs (``layout.input_layer_feed``)."""
-    import numpy as np
+    from ..records import load_array
 
-    arrays = [np.load(path) for path in job.calib_paths]
+    arrays = [load_array(Path(path), "calibration array", "compile again") for path in job.calib_paths]
     return input_layer_feed(runner.get_hn_dict() if len(arrays) > 1 else {}, job.net_name, job.input_names, arrays)
 
 

@@ -11,8 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
+from ..records import load_array
 from ..tasks.files import FileBundle, collect_folder, unpack
 from .driver import CompileJob, CompileResult, PackJob, job_from_json, run_job
 from .pending import absolute_job
@@ -80,7 +79,7 @@ def check_inputs(job: CompileJob | PackJob, root: Path) -> None:
     if not onnx_path.is_file() or onnx_path.stat().st_size == 0:
         raise FileNotFoundError(f"{job.onnx_path} is missing or empty")
     for path, shape in zip(job.calib_paths, job.input_shapes, strict=False):
-        array = np.load(root / path, mmap_mode="r")
+        array = load_array(root / path, "calibration array", "compile again", mmap=True)
         if array.ndim != 4 or array.shape[-1] != shape[1]:
             raise ValueError(f"{path}: calibration shape {array.shape} does not fit input shape {shape}")
 
