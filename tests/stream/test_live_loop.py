@@ -97,3 +97,28 @@ def test_play_names_a_source(live_setup, tmp_path, monkeypatch, capsys):
     sound_double.install(monkeypatch, recording)
     assert main(["stream", "--live", "1", "--model", str(model_path), "--play", "3", "--out", str(tmp_path / "o")]) == 2
     assert "--play '3': a source number 1..2, or both" in capsys.readouterr().err
+
+
+def test_a_card_that_stops_delivering_ends_the_stream_with_whole_wavs(live_setup, tmp_path, monkeypatch, capsys):
+    """Issue 39: no hang on a stalled or unplugged card: the loop stops after its stall timeout,
+    the WAVs are whole and equal to the offline model, the record says so, exit 1."""
+    model_path, recording = live_setup
+    sound_double.install(monkeypatch, recording, stall_after="6")
+    out = tmp_path / "live"
+    assert main(["stream", "--live", "5", "--model", str(model_path), "--hop-ms", "8", "--out", str(out)]) == 1
+    record = json.loads((out / "stream_run.json").read_text())
+    assert record["live"]["stalled"] is True and record["live"]["interrupted"] is False
+    assert record["latency"]["hops"] == 6
+    assert "sound card stopped delivering" in capsys.readouterr().out
+    _offline_check(model_path, out)
+
+
+def test_sigterm_ends_a_live_stream_like_ctrl_c(live_setup, tmp_path, monkeypatch):
+    """Issue 39: a process manager's SIGTERM during --live leaves whole WAVs and the run record."""
+    model_path, recording = live_setup
+    sound_double.install(monkeypatch, recording, sigterm_after="8")
+    out = tmp_path / "live"
+    assert main(["stream", "--live", "5", "--model", str(model_path), "--hop-ms", "8", "--out", str(out)]) == 130
+    record = json.loads((out / "stream_run.json").read_text())
+    assert record["live"]["interrupted"] is True and record["latency"]["hops"] >= 1
+    _offline_check(model_path, out)

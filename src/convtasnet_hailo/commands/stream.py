@@ -83,12 +83,14 @@ class Request:
 
 @dataclasses.dataclass(frozen=True)
 class LiveRecord:
-    """What the sound card reported over a live stream, and whether Ctrl-C ended it."""
+    """What the sound card reported over a live stream, and whether Ctrl-C (or SIGTERM) or a card
+    that stopped delivering ended it."""
 
     input_overflows: int
     output_underflows: int
     playback_underruns: int
     interrupted: bool
+    stalled: bool = False
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -140,6 +142,8 @@ class StreamReport:
     def exit_status(self) -> int:
         if self.live is not None and self.live.interrupted:
             return 130
+        if self.live is not None and self.live.stalled:
+            return 1
         return 0 if self.parity is None or self.parity.all_close else 1
 
     def to_json(self) -> dict:
@@ -221,6 +225,11 @@ def _summary(report: StreamReport) -> list[str]:
             f"stream: live loop: {live.input_overflows} input overflow(s), {live.output_underflows} "
             f"output underflow(s), {live.playback_underruns} playback underrun(s)"
             + ("; interrupted (the WAVs are whole)" if live.interrupted else "")
+            + (
+                "; the sound card stopped delivering (the WAVs are whole): check its cable or driver"
+                if live.stalled
+                else ""
+            )
         )
     return lines
 

@@ -34,16 +34,22 @@ def sounddevice_module():
 
 @contextlib.contextmanager
 def deferred_ctrl_c():
-    """SIGINT sets an event the live loop reads between hops (a hop is never cut in half)."""
+    """SIGINT and SIGTERM (a process manager's stop) set an event the live loop reads between hops
+    (a hop is never cut in half, and the WAVs and the run record are written either way)."""
     import signal
     import threading
 
     stopped = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    previous = {s: signal.signal(s, lambda *_: stopped.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stopped
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+#: A card that delivers no block for this many hops' time (plus a second) has stalled or gone.
+STALL_HOPS = 10
 
 
 def play_channels(play: str | None, n_src: int) -> list[int] | None:
@@ -106,8 +112,9 @@ class LiveLoop:
         self.pending = ready[:, whole:]
         self.started_playing = self.started_playing or whole > 0
 
-    def hops(self, sounddevice, count: int, rate: int, captured) -> bool:
-        """Up to ``count`` hops from the card; True when Ctrl-C stopped the loop first."""
+    def hops(self, sounddevice, count: int, rate: int, captured) -> str | None:
+        """Up to ``count`` hops from the card; why the loop stopped first: "interrupted" (Ctrl-C or
+        SIGTERM) or "stalled" (no block from the card for ``STALL_HOPS`` hops), else None."""
         hop = self.executor.hop
         with contextlib.ExitStack() as streams, deferred_ctrl_c() as stopped:
             streams.enter_context(
@@ -128,13 +135,21 @@ class LiveLoop:
             for _ in range(count):
                 if stopped.is_set():  # Ctrl-C: only between hops, so input and output stay whole
                     log.warning("stream: interrupted; finishing the stream and closing its WAVs")
-                    return True
-                block = self.blocks.get(timeout=10 * hop / rate + 1)
+                    return "interrupted"
+                wait = STALL_HOPS * hop / rate + 1
+                try:
+                    block = self.blocks.get(timeout=wait)
+                except queue.Empty:
+                    log.warning(
+                        f"stream: the sound card delivered nothing for {wait:.1f} s (stalled, or unplugged); "
+                        "finishing the stream and closing its WAVs"
+                    )
+                    return "stalled"
                 samples = self.push(block)
                 self.inputs.append(block)
                 captured.write(block)
                 self.emit(samples)
-        return False
+        return None
 
 
 def stream_live(
@@ -144,7 +159,7 @@ def stream_live(
     callback queues blocks of one hop), the sources written as they come (float WAVs, whole at
     any moment: Ctrl-C stops the loop, finishes the stream and closes them) and, with ``play``,
     sent to the default output device. Returns (input, output aligned with it, the loop's record:
-    overflows, underruns, interrupted)."""
+    overflows, underruns, interrupted, stalled)."""
     import soundfile
 
     sounddevice = sounddevice_module()
@@ -160,7 +175,15 @@ def stream_live(
             for i in range(1, n_src + 1)
         ]
         captured = files.enter_context(soundfile.SoundFile(str(out / f"{stem}_input.wav"), "w", rate, 1, "FLOAT"))
-        interrupted = loop.hops(sounddevice, max(1, int(seconds * rate) // executor.hop), rate, captured)
+        stopped = loop.hops(sounddevice, max(1, int(seconds * rate) // executor.hop), rate, captured)
         loop.emit(executor.finish())  # the overlap-add tail: the files end where the offline output ends
     wav = np.concatenate(loop.inputs) if loop.inputs else np.zeros(0, np.float32)
-    return wav, np.concatenate(loop.pieces, axis=-1)[:, : len(wav)], {**loop.to_json(), "interrupted": interrupted}
+    return (
+        wav,
+        np.concatenate(loop.pieces, axis=-1)[:, : len(wav)],
+        {
+            **loop.to_json(),
+            "interrupted": stopped == "interrupted",
+            "stalled": stopped == "stalled",
+        },
+    )

@@ -15,7 +15,12 @@ microphone does). Environment: ``SOUNDDEVICE_DOUBLE_INPUT`` (the recording),
 ``SOUNDDEVICE_DOUBLE_OVERFLOW`` (comma-separated input block indices reported with
 ``input_overflow``, as PortAudio reports a block the host was too slow to take),
 ``SOUNDDEVICE_DOUBLE_INTERRUPT_AFTER`` (send the main thread a KeyboardInterrupt, as Ctrl-C
-would, after that many input blocks), ``SOUNDDEVICE_DOUBLE_SPEED`` (pace multiplier, default 1).
+would, after that many input blocks), ``SOUNDDEVICE_DOUBLE_SIGTERM_AFTER`` (send the process a
+SIGTERM, as a process manager stopping it would, after that many input blocks),
+``SOUNDDEVICE_DOUBLE_STALL_AFTER`` (after that many input
+blocks the callback is never called again while the stream stays open, as PortAudio does when a
+USB card is unplugged: its stream thread stops delivering; python-sounddevice issue #283),
+``SOUNDDEVICE_DOUBLE_SPEED`` (pace multiplier, default 1).
 Lives under tests/; only tests put it on sys.path.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import signal
 import threading
 import time
 
@@ -97,8 +103,12 @@ class InputStream(_Stream):
             raise PortAudioError(f"Invalid sample rate {self.samplerate} (the recording is {rate} Hz)")
         overflow = {int(i) for i in os.environ.get("SOUNDDEVICE_DOUBLE_OVERFLOW", "").split(",") if i.strip()}
         interrupt = int(os.environ.get("SOUNDDEVICE_DOUBLE_INTERRUPT_AFTER", "0") or 0)
+        stall = int(os.environ.get("SOUNDDEVICE_DOUBLE_STALL_AFTER", "0") or 0)
         started = time.monotonic()
         while not self._stop.is_set():
+            if stall and self.blocks >= stall:
+                self._stop.wait()  # open, silent: no callback until the stream is stopped
+                return
             first = self.blocks * self.blocksize
             block = np.zeros((self.blocksize, self.channels), np.float32)
             piece = audio[first : first + self.blocksize, : self.channels]
@@ -110,6 +120,8 @@ class InputStream(_Stream):
             self.blocks += 1
             if interrupt and self.blocks == interrupt:
                 _thread.interrupt_main()
+            if self.blocks == int(os.environ.get("SOUNDDEVICE_DOUBLE_SIGTERM_AFTER", "0") or 0):
+                os.kill(os.getpid(), signal.SIGTERM)
             self._pace(started)
 
 
