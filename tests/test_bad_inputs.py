@@ -1888,11 +1888,25 @@ def test_no_writing_command_changes_a_file_it_was_given(command, tmp_path, capsy
 def test_every_writing_command_is_in_the_property(capsys):
     """A new command that writes files joins WRITERS (check and doctor write nothing; compile-grid and
     demo write into fresh run folders, as check-audio and parity do, which are covered; check-audio
-    under its old name forward, the same parser)."""
+    under its old name forward, the same parser; build writes only into a new or empty --out, or
+    its own build folder on --resume: test_build_refuses_an_out_holding_other_files)."""
     from convtasnet_hailo.cli import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)
-    assert commands - set(WRITERS) == {"check", "doctor", "compile-grid", "grid", "demo", "check-audio"}
+    assert commands - set(WRITERS) == {"check", "doctor", "compile-grid", "grid", "demo", "check-audio", "build"}
+
+
+def test_build_refuses_an_out_holding_other_files(tmp_path, capsys):
+    """`build` never writes beside a user's files: an --out that is not new, empty or a build is refused."""
+    from convtasnet_hailo.assets import DEMO_MIXTURE, DEMO_MODEL
+
+    mix = tmp_path / "mixture.wav"
+    mix.write_bytes(DEMO_MIXTURE.read_bytes())
+    argv = ["build", "--model", str(DEMO_MODEL), "--hw-arch", "hailo8", "--calib", str(mix), str(mix)]
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not an empty folder" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixture.wav"]
 
 
 def _markdown_table() -> str:

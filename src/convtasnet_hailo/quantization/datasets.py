@@ -123,8 +123,8 @@ def load_mixtures(found: list[Recording], rate: int, what: str) -> list[np.ndarr
             f"on them miss the model's upper band; pass audio recorded at {rate} Hz or more"
         )
     high = sorted({a.source_rate for a in loaded if a.source_rate > rate})
-    if high:
-        log.info(
+    if high:  # routine (nothing of the model's band is lost): a debug line, never ahead of a one-line error
+        log.debug(
             f"{what}: {sum(a.source_rate > rate for a in loaded)} of {len(loaded)} recording(s) at "
             f"{', '.join(f'{r} Hz' for r in high)}: resampled to the model's {rate} Hz"
         )
