@@ -282,18 +282,23 @@ def add_finetune(sub, shared: Shared) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .. import commands
-    from ..bench.measure import BenchSpec
     from ..commands.bench import Request
-    from ..plan.cost_model import DeviceModel, parse_overrides
     from .dispatch import dispatch
 
+    return dispatch(
+        commands.bench, Request(spec=_bench_spec(args), out=optional_path(args.out), json_path=optional_path(args.json))
+    )
+
+
+def _bench_spec(args: argparse.Namespace):
+    """``bench --stream``'s spec, else the offline one."""
+    from ..bench.measure import BenchSpec
+    from ..plan.cost_model import DeviceModel, parse_overrides
+
     if args.stream:
-        return dispatch(
-            commands.bench,
-            Request(spec=_stream_spec(args), out=optional_path(args.out), json_path=optional_path(args.json)),
-        )
+        return _stream_spec(args)
     # keywords are evaluated in order: impossible backend combinations are refused before the model is built
-    spec = BenchSpec(
+    return BenchSpec(
         backend=backend_options(args),
         source=model_or_random(args),
         seconds=args.seconds,
@@ -303,7 +308,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         block_chan=args.block_chan,
         long_seconds=args.long_seconds,
     )
-    return dispatch(commands.bench, Request(spec=spec, out=optional_path(args.out), json_path=optional_path(args.json)))
 
 
 def _stream_spec(args: argparse.Namespace):
