@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..guard import regular_file
 from .arrays import MAX_SAMPLE
-from .io import SILENCE_RMS, _beyond_audio, _cancelling, _check_rate, _non_finite, _too_many_channels
+from .io import SILENCE_RMS, _beyond_audio, _cancelling, _non_finite, _too_many_channels, open_sound_file
 
 #: Frames read at a time (per channel): 64k frames, 512 KiB of float32 stereo.
 BLOCK_FRAMES = 1 << 16
@@ -39,31 +38,12 @@ class ScannedAudio:
         return self.frames / self.rate
 
 
-def _open(path: Path):
-    """The file opened with soundfile; the errors load_audio gives for a missing or unreadable one."""
-    import soundfile as sf
-
-    if path.is_dir():
-        raise UserError(f"{path} is a folder; pass an audio file (WAV/FLAC)")
-    if not path.exists():
-        raise UserError(f"audio file {path} does not exist")
-    regular_file(path, "audio file", "pass a WAV/FLAC file")  # a FIFO or a device would never end
-    try:
-        handle = sf.SoundFile(str(path))
-    except PermissionError:
-        raise UserError(f"cannot read {path}: permission denied; make it readable (chmod +r)") from None
-    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
-        raise UserError(f"cannot read {path} as audio ({str(exc).splitlines()[0]}); pass a WAV/FLAC file") from None
-    _check_rate(path, handle.samplerate)
-    return handle
-
-
 def _blocks(path: Path, rate: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(frames, mono)`` per block: the file's (k, C) float32 frames and their mono average at
     ``rate`` (resampled by soxr's stream resampler, VHQ, as ``io.resample``)."""
     import soundfile as sf
 
-    with _open(path) as handle:
+    with open_sound_file(path) as handle:
         stream = None
         if handle.samplerate != rate:
             import soxr
@@ -118,7 +98,7 @@ def scan_audio(path: str | Path, rate: int, *, max_channels: int = 2) -> Scanned
     """:func:`~.io.load_audio`'s checks and notes in one streaming pass that keeps no samples
     (memory: a few blocks, whatever the file's length); the same one-line errors."""
     path = Path(path)
-    with _open(path) as handle:
+    with open_sound_file(path) as handle:
         source_rate, channels, subtype = handle.samplerate, handle.channels, handle.subtype
     if channels > max_channels:
         raise _too_many_channels(path, channels, max_channels)

@@ -104,7 +104,9 @@ def _cancelling(path: Path, channel_rms: np.ndarray) -> UserError | None:
     )
 
 
-def _read(path: Path):
+def open_sound_file(path: Path):
+    """``path`` opened with soundfile (the caller closes it), its rate checked; a folder, a missing,
+    unreadable or non-audio file, or one that is not a regular file, is one line."""
     import soundfile as sf
 
     if path.is_dir():
@@ -113,18 +115,32 @@ def _read(path: Path):
         raise UserError(f"audio file {path} does not exist")
     regular_file(path, "audio file", "pass a WAV/FLAC file")  # a FIFO or a device would never end
     try:
-        with sf.SoundFile(str(path)) as handle:  # one open: samples, rate and subtype
-            refuse_unless_fits(
-                4 * handle.frames * handle.channels,
-                f"reading {path} ({handle.frames} frames)",
-                "cut the file into shorter ones",
-            )
-            _check_rate(path, handle.samplerate)
-            data, source_rate, subtype = handle.read(dtype="float32", always_2d=True), handle.samplerate, handle.subtype
+        handle = sf.SoundFile(str(path))
     except PermissionError:
         raise UserError(f"cannot read {path}: permission denied; make it readable (chmod +r)") from None
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
         raise UserError(f"cannot read {path} as audio ({str(exc).splitlines()[0]}); pass a WAV/FLAC file") from None
+    try:
+        _check_rate(path, handle.samplerate)
+    except UserError:
+        handle.close()
+        raise
+    return handle
+
+
+def _read(path: Path):
+    import soundfile as sf
+
+    with open_sound_file(path) as handle:  # one open: samples, rate and subtype
+        refuse_unless_fits(
+            4 * handle.frames * handle.channels,
+            f"reading {path} ({handle.frames} frames)",
+            "cut the file into shorter ones",
+        )
+        try:
+            data, source_rate, subtype = handle.read(dtype="float32", always_2d=True), handle.samplerate, handle.subtype
+        except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
+            raise UserError(f"cannot read {path} as audio ({str(exc).splitlines()[0]}); pass a WAV/FLAC file") from None
     return data, source_rate, subtype
 
 
