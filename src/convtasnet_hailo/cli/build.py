@@ -9,9 +9,9 @@ from pathlib import Path
 
 from .options import (
     PATHS,
-    WORKER_TIMEOUT_S,
     Shared,
     add_resume_option,
+    add_timeout_option,
     executor_options,
     layout,
     limit_options,
@@ -391,13 +391,7 @@ def add_build(sub, shared: Shared) -> None:
     )
     build.add_argument("--seed", type=seed_int, help="the seed of the held-out draw (default 0)")
     build.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (compiles in a worker there)")
-    build.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=WORKER_TIMEOUT_S,
-        help=f"seconds per compiled stage in a worker (default {WORKER_TIMEOUT_S:g}: a stage the DFC has not "
-        "compiled in 4 hours is stuck, not slow)",
-    )
+    add_timeout_option(build)
     build.add_argument(
         "--strict",
         action="store_true",

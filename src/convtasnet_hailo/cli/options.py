@@ -279,6 +279,17 @@ def executor_options_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    """``--timeout``: seconds a compile worker gets per case (compile, compile-grid and build alike)."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=WORKER_TIMEOUT_S,
+        help=f"seconds per case before a worker counts as Timeout (worker mode; default {WORKER_TIMEOUT_S:g}: "
+        "a stage the DFC has not compiled in 4 hours is stuck, not slow)",
+    )
+
+
 def compile_options() -> argparse.ArgumentParser:
     from ..dfc.driver import HW_ARCHS
 
@@ -292,13 +303,7 @@ def compile_options() -> argparse.ArgumentParser:
     )
     parser.add_argument("--calib-count", type=positive_int, default=64, help="calibration tiles per input (default 64)")
     parser.add_argument("--hailo-python", help="the Python of a venv with hailo_sdk_client (runs a worker there)")
-    parser.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=WORKER_TIMEOUT_S,
-        help=f"seconds per case before a worker counts as Timeout (worker mode; default {WORKER_TIMEOUT_S:g}: "
-        "a stage the DFC has not compiled in 4 hours is stuck, not slow)",
-    )
+    add_timeout_option(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="write cases, model scripts and calibration data; compile nothing"
     )
