@@ -8,8 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .doctor_bundle import Check as BundleCheck
-from .doctor_bundle import bundle_checks, format_bundle_checks
+from .doctor_bundle import Check, bundle_checks, format_bundle_checks
 
 #: Model Zoo GETTING_STARTED.rst (v2.18 and master): Python 3.10/3.11/3.12; DFC 3.x for
 #: Hailo-8/8R/8L, 5.x for Hailo-10H (docs/hailo_facts.md, "Versions").
@@ -25,15 +24,6 @@ RUNTIME_FIX = (
     "Hailo-8/8L, HailoRT 4.x, or `hailo-h10-all` for Hailo-10H, HailoRT 5.x; elsewhere the hailort .deb "
     "and hailort-*.whl from https://hailo.ai/developer-zone/)"
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    needed_for: str = ""
 
 
 def _import_check(
@@ -169,7 +159,7 @@ class Request:
 @dataclasses.dataclass(frozen=True)
 class DoctorResult:
     checks: tuple[Check, ...]
-    bundle_checks: tuple[BundleCheck, ...] = ()
+    bundle_checks: tuple[Check, ...] = ()
 
     @property
     def exit_status(self) -> int:

@@ -25,12 +25,14 @@ GEN3_FIX = (
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """One line of ``doctor --bundle``: ``ok`` or a problem, with its fix."""
+    """One line of `doctor`: ``ok`` or a problem, with its fix (and, for a backend or toolchain,
+    what it is ``needed_for``)."""
 
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    needed_for: str = ""
 
 
 def format_bundle_checks(checks: list[Check]) -> str:
