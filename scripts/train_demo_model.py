@@ -385,6 +385,7 @@ class TrainOptions:
     seconds: float = 2.0
     max_seconds: float | None = None
     lr: float = 1e-3
+    set_lr: float | None = None
     seed: int = 0
     eval_every: int = 250
     save_every_minutes: float = 10.0
@@ -483,6 +484,12 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         _truncate_history(options.history, step)
         report(f"resumed {options.state}: step {step}, best {best:.2f} dB, {elapsed_before / 60:.1f} min trained")
+        if options.set_lr is not None:  # a manual step down, recorded in the history like a validation
+            for group in optimizer.param_groups:
+                group["lr"] = options.set_lr
+            with open(options.history, "a") as handle:
+                handle.write(json.dumps({"step": step, "event": "set_lr", "lr": options.set_lr}) + "\n")
+            report(f"learning rate set to {options.set_lr:g} at step {step}")
     model.train()
 
     def snapshot() -> dict:
@@ -626,6 +633,7 @@ def main() -> None:
         help="each utterance's level drawn in [-33, -25] dB (LibriMix's range) instead of +-5 dB",
     )
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--set-lr", type=float, help="on resume, set the learning rate (recorded in the history)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads",
@@ -685,6 +693,7 @@ def main() -> None:
         seconds=args.seconds,
         max_seconds=args.max_seconds,
         lr=args.lr,
+        set_lr=args.set_lr,
         seed=args.seed,
         eval_every=args.eval_every,
         save_every_minutes=args.save_every,
