@@ -57,7 +57,7 @@ def test_export_writes_one_static_onnx_and_its_record_reads_back(tmp_path):
 
     hop = 2 * CGLN.stride
     record = export_stateful(random_model(CGLN, seed=1), hop, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([record.onnx_file, RECORD_NAME])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([record.onnx_file, record.steady_file, RECORD_NAME])
     graph = onnx.load(tmp_path / record.onnx_file)
     onnx.checker.check_model(graph, full_check=True)
     assert [(o.domain, o.version) for o in graph.opset_import] == [("", 13)]
@@ -68,9 +68,20 @@ def test_export_writes_one_static_onnx_and_its_record_reads_back(tmp_path):
     names = [c.name for c in record.caches]
     assert [i.name for i in graph.graph.input] == ["samples", "valid_samples", *names]
     assert [o.name for o in graph.graph.output] == ["sources", *(n + "_next" for n in names)]
+    steady = onnx.load(tmp_path / record.steady_file)
+    assert [i.name for i in steady.graph.input] == ["samples", *names], "no valid_samples: nothing to mask"
+    assert [o.name for o in steady.graph.output] == [o.name for o in graph.graph.output]
+    assert len(steady.graph.node) < len(graph.graph.node)
     path, again = read_stateful(tmp_path)
     assert again == record and path == tmp_path / record.onnx_file
     assert StatefulRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+
+
+def test_a_record_without_a_steady_graph_still_reads(tmp_path):
+    """Records written before the steady graph existed name only the graph."""
+    record = export_stateful(random_model(CAUSAL, seed=1), CAUSAL.stride, tmp_path)
+    _tampered(tmp_path, lambda d: [d.pop("steady_file"), d.pop("steady_sha256")])
+    assert read_stateful(tmp_path)[1] == dataclasses.replace(record, steady_file=None, steady_sha256=None)
 
 
 def _tampered(tmp_path, change) -> None:
@@ -90,8 +101,9 @@ def _tampered(tmp_path, change) -> None:
         (lambda d: d.update(onnx_file="../elsewhere.onnx"), "points outside its folder"),
         (lambda d: d.update(hop=-8), "out of range"),
         (lambda d: d.update(sha256="abc"), "not a sha256"),
+        (lambda d: d.update(steady_sha256=None), "steady_sha256 'None' is not a sha256"),
     ],
-    ids=["empty_shape", "float_shape", "nan_initial", "repeated_name", "dtype", "path_out", "hop", "sha256"],
+    ids=["empty_shape", "float_shape", "nan_initial", "repeated_name", "dtype", "path_out", "hop", "sha256", "steady"],
 )
 def test_a_tampered_record_is_refused(tmp_path, change, message):
     export_stateful(random_model(CAUSAL, seed=1), CAUSAL.stride, tmp_path)
@@ -100,12 +112,15 @@ def test_a_tampered_record_is_refused(tmp_path, change, message):
         read_stateful(tmp_path)
 
 
-def test_an_edited_graph_file_is_refused(tmp_path):
+@pytest.mark.parametrize("steady", [False, True])
+def test_an_edited_graph_file_is_refused(tmp_path, steady):
+    from convtasnet_hailo.export.stateful import stateful_file
+
     record = export_stateful(random_model(CAUSAL, seed=1), CAUSAL.stride, tmp_path)
-    with open(tmp_path / record.onnx_file, "ab") as handle:
+    with open(tmp_path / (record.steady_file if steady else record.onnx_file), "ab") as handle:
         handle.write(b"\0")
     with pytest.raises(UserError, match="sha256 differs"):
-        read_stateful(tmp_path)
+        stateful_file(tmp_path, record, steady)
 
 
 def test_non_causal_models_gln_and_bad_hops_are_refused():

@@ -67,6 +67,8 @@ def test_the_flush_ends_the_stream_exactly(length, tmp_path):
     wav = speech_like(0.25, config.sample_rate, 2)[:length]
     streamed = stream_file(executor, wav)
     assert executor.samples_out == length and executor.calls == -(-length // executor.hop)
+    # the steady graph ran every whole hop after the first (the masked graph the first and a partial last)
+    assert executor.steady_calls == length // executor.hop - 1
     assert_within_contract(streamed, reference_separation(model, wav), f"{length} samples")
 
 
@@ -142,3 +144,20 @@ def test_the_shipped_causal_demo_model_streams_exactly(hop_ms, tmp_path):
     export_plan(plan, hop // config.stride, tmp_path / "per_hop", {}, report=lambda _: None)
     per_hop = StreamingExecutor(plan, load_backend("onnxruntime", export_dir=tmp_path / "per_hop"), hop)
     assert_within_contract(streamed, stream_file(per_hop, wav), f"causal demo model, stateful vs per-hop, {hop_ms} ms")
+
+
+def test_without_a_steady_graph_every_hop_runs_the_graph(tmp_path):
+    """A record from before the steady graph: the masked graph alone, the same samples."""
+    import json
+
+    config = CONFIGS["cln_relu"]
+    model, hop = random_model(config, seed=3), 2 * config.stride
+    wav = speech_like(0.15, config.sample_rate, 1)[:1000]
+    both = stream_file(_executor(model, hop, tmp_path), wav)
+    record = tmp_path / f"stateful{hop}" / RECORD_NAME
+    data = json.loads(record.read_text())
+    del data["steady_file"], data["steady_sha256"]
+    record.write_text(json.dumps(data))
+    alone = StatefulExecutor.from_folder(tmp_path / f"stateful{hop}")
+    assert_within_contract(stream_file(alone, wav), both, "graph alone vs graph and steady graph")
+    assert alone.steady_calls == 0 and alone.calls == -(-len(wav) // hop)

@@ -168,7 +168,8 @@ def _stateful_files(request: Request) -> list[Path]:
 
     if request.stateful_hop_ms is None:
         return []
-    return [request.out / RECORD_NAME, request.out / stateful_file_name(stateful_hop(request))]
+    hop = stateful_hop(request)
+    return [request.out / name for name in (RECORD_NAME, stateful_file_name(hop), stateful_file_name(hop, steady=True))]
 
 
 def _export_whole(request: Request) -> ExportResult:

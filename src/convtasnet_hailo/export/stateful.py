@@ -12,6 +12,12 @@ frames past the real input (a partial last hop) are masked: they enter no dilate
 reference's zero padding), no cgLN sum and no overlap-add, so every emitted sample with an index
 >= 0 is the offline model's. The driver drops the first ``delay`` samples, and at the end appends
 ``decoder_tail_next`` (the overlap-add tail) and trims to the input's length (Asteroid's pad_x_to_y).
+
+The steady graph (``steady_file``, optional in a record): the same hop for a whole hop whose frames
+all lie inside the stream, i.e. every hop but the first and a partial last one (``frame_index``
+>= 0 and ``valid_samples`` = hop). It computes no mask and takes no ``valid_samples``; its caches
+are the graph's, so a driver may switch between the two at any such hop. At a hop's few frames a
+graph's node count is what costs: the masks are some twenty of its nodes (docs/streaming.md).
 """
 
 from __future__ import annotations
@@ -66,6 +72,9 @@ class StatefulRecord:
     opset: int
     macs_per_hop: int
     caches: tuple[CacheSpec, ...]
+    #: the steady graph (no masks; whole hops inside the stream) and its sha256, or None
+    steady_file: str | None = None
+    steady_sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +91,7 @@ class StatefulRecord:
             "inputs": {SAMPLES_INPUT: [self.hop], VALID_INPUT: [1]},
             "outputs": {SOURCES_OUTPUT: [self.n_src, self.hop]},
             "caches": [dict(dataclasses.asdict(c), shape=list(c.shape)) for c in self.caches],
+            **({"steady_file": self.steady_file, "steady_sha256": self.steady_sha256} if self.steady_file else {}),
         }
 
     @classmethod
@@ -130,8 +140,11 @@ def _record(data: Any) -> StatefulRecord:
     if len(set(names)) != len(names) or {SAMPLES_INPUT, VALID_INPUT, SOURCES_OUTPUT} & set(names):
         raise RecordError("cache names repeat or take an input's or output's name")
     digest = field(data, "sha256", str, "the record")
-    if not SHA256_HEX.fullmatch(digest):
-        raise RecordError(f"sha256 {digest[:20]!r} is not a sha256 (64 hex digits)")
+    steady = field(data, "steady_file", (str, type(None)), "the record", None) or None
+    steady_digest = field(data, "steady_sha256", (str, type(None)), "the record", None) if steady else None
+    for key, value in [("sha256", digest)] + ([("steady_sha256", steady_digest)] if steady else []):
+        if not SHA256_HEX.fullmatch(value or ""):
+            raise RecordError(f"{key} {str(value)[:20]!r} is not a sha256 (64 hex digits)")
     return StatefulRecord(
         field(data, "onnx_file", str, "the record"),
         digest,
@@ -142,6 +155,8 @@ def _record(data: Any) -> StatefulRecord:
         ints["opset"],
         ints["macs_per_hop"],
         caches,
+        steady,
+        steady_digest,
     )
 
 
@@ -253,32 +268,35 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
 
     config = model.config
     layout = cache_layout(config, hop)
-    module = stateful_module(model, hop, tuple(c.name for c in layout), stream_delay(config))
     example = (
         torch.zeros(hop),
         torch.full((1,), hop, dtype=torch.int64),
         *(torch.from_numpy(a) for a in initial_caches(layout)),
     )
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about Python scalars; every shape is fixed
-        torch.onnx.export(
-            module,
-            example,
-            buffer,
-            opset_version=OPSET,
-            dynamo=False,
-            input_names=[SAMPLES_INPUT, VALID_INPUT, *(c.name for c in layout)],
-            output_names=[SOURCES_OUTPUT, *(c.next_name for c in layout)],
-        )
-    data = onnx.load_from_string(buffer.getvalue()).SerializeToString(deterministic=True)
+    graphs = {}
+    for steady in (False, True):  # the steady graph's unused valid_samples is left out by the exporter
+        module = stateful_module(model, hop, tuple(c.name for c in layout), stream_delay(config), steady)
+        buffer = io.BytesIO()
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer warnings about Python scalars; every shape is fixed
+            torch.onnx.export(
+                module,
+                example,
+                buffer,
+                opset_version=OPSET,
+                dynamo=False,
+                input_names=[SAMPLES_INPUT, VALID_INPUT, *(c.name for c in layout)],
+                output_names=[SOURCES_OUTPUT, *(c.next_name for c in layout)],
+            )
+        graphs[steady] = onnx.load_from_string(buffer.getvalue()).SerializeToString(deterministic=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    file = stateful_file_name(hop)
-    write_bytes_atomically(out_dir / file, data)
+    file, steady_file = stateful_file_name(hop), stateful_file_name(hop, steady=True)
+    write_bytes_atomically(out_dir / file, graphs[False])
+    write_bytes_atomically(out_dir / steady_file, graphs[True])
     record = StatefulRecord(
         file,
-        hashlib.sha256(data).hexdigest(),
+        hashlib.sha256(graphs[False]).hexdigest(),
         hop,
         config.sample_rate,
         config.n_src,
@@ -286,14 +304,16 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
         OPSET,
         macs_per_hop(config, hop),
         layout,
+        steady_file,
+        hashlib.sha256(graphs[True]).hexdigest(),
     )
     write_text_atomically(out_dir / RECORD_NAME, json.dumps(record.to_json(), indent=1) + "\n")
     return record
 
 
-def stateful_file_name(hop: int) -> str:
-    """The graph's file name for hops of ``hop`` samples."""
-    return f"convtasnet_stateful_hop{hop}.onnx"
+def stateful_file_name(hop: int, steady: bool = False) -> str:
+    """The graph's file name for hops of ``hop`` samples (``steady``: the steady graph's)."""
+    return f"convtasnet_stateful_hop{hop}{'_steady' if steady else ''}.onnx"
 
 
 def read_stateful(directory: str | Path) -> tuple[Path, StatefulRecord]:
@@ -305,16 +325,18 @@ def read_stateful(directory: str | Path) -> tuple[Path, StatefulRecord]:
     return stateful_file(directory, record), record
 
 
-def stateful_file(directory: str | Path, record: StatefulRecord) -> Path:
+def stateful_file(directory: str | Path, record: StatefulRecord, steady: bool = False) -> Path:
     """The graph file ``record`` names inside ``directory`` (never outside it), its sha256 checked;
-    for a record carried by another file (a manifest) as well as ``stateful.json``."""
+    for a record carried by another file (a manifest) as well as ``stateful.json``. ``steady``: the
+    steady graph's (the record must name one)."""
     from ..files import sha256_file
 
+    name, digest = (record.steady_file, record.steady_sha256) if steady else (record.onnx_file, record.sha256)
     try:
-        path = inside(Path(directory), record.onnx_file, "the stateful graph's file")
+        path = inside(Path(directory), name, "the stateful graph's file")
     except RecordError as exc:
         raise UserError(f"{directory}: {exc}; re-export with `export --stateful`") from None
-    if not path.is_file() or sha256_file(path) != record.sha256:
+    if not path.is_file() or sha256_file(path) != digest:
         raise UserError(
             f"{path} is missing or not the file its record names (sha256 differs); re-export with `export --stateful`"
         )

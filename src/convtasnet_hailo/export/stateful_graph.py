@@ -13,10 +13,12 @@ from __future__ import annotations
 from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
 
 
-def stateful_module(model, hop: int, cache_names: tuple[str, ...], delay: int):
+def stateful_module(model, hop: int, cache_names: tuple[str, ...], delay: int, steady: bool = False):
     """A torch module running ``model`` (a causal :class:`ConvTasNet`) one hop at a time, its
     encoder keeping ``delay`` past samples (``export.stateful``'s ``cache_layout`` and
-    ``stream_delay`` give the names and the delay).
+    ``stream_delay`` give the names and the delay). ``steady``: the graph for a whole hop whose
+    frames all lie inside the stream (every hop after the first but a partial last one): nothing
+    to mask, so no mask is computed (``valid_samples`` is taken and unused).
 
     ``forward(samples (hop,) float32, valid_samples (1,) int64, *caches)`` -> ``(sources (n_src, hop),
     *next caches)``, the caches in ``cache_names``' order.
@@ -32,7 +34,7 @@ def stateful_module(model, hop: int, cache_names: tuple[str, ...], delay: int):
 
         def forward(self, samples, valid_samples, *caches):
             state = dict(zip(cache_names, caches, strict=True))
-            step = _HopStep(self, state, valid_samples >= self.needed)
+            step = _HopStep(self, state, None if steady else valid_samples >= self.needed)
             sources = step.run(samples)
             return (sources, *(step.next[name] for name in cache_names))
 
@@ -93,8 +95,13 @@ class _HopStep:
         index = state["frame_index"]
         self.next["frame_index"] = index + offsets.shape[0]
         self.positions = index + offsets  # (W,) float64, absolute frame indices
-        self.valid = ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)  # (W, 1)
+        # (W, 1): the frames that exist (None in the steady graph: all of them)
+        self.valid = None if complete is None else ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)
         self.ones = torch.ones(1, self.config.hid_chan)  # the depthwise convs' bias row
+
+    def _masked(self, frames):
+        """(W, C) with the frames that do not exist zeroed (the steady graph's are all real)."""
+        return frames if self.valid is None else frames * self.valid
 
     def _history(self, name: str, new, size: int, dim: int = -1):
         """``new`` after the cache ``name``'s last ``size`` entries along ``dim``; the cache moves on."""
@@ -117,7 +124,7 @@ class _HopStep:
             normed = centred / torch.sqrt(centred.pow(2).mean(dim=-1, keepdim=True) + NORM_EPS)
             return normed * norm.gamma + norm.beta
         chan = x.shape[-1]
-        masked = x * self.valid
+        masked = x if self.valid is None else x * self.valid
         sums = torch.stack([masked.sum(-1), masked.pow(2).sum(-1)]).to(torch.float64)  # (2, W)
         running = self.state[name] + torch.cumsum(sums, dim=-1)
         self.next[name] = running[:, -1:]
@@ -134,7 +141,7 @@ class _HopStep:
         layers, module = block.shared_block, self.module
         hidden = F.linear(output, layers[0].weight[:, :, 0], getattr(module, f"in_bias{index}"))
         hidden = self._norm(layers[2], _prelu(layers[1], hidden), f"block{index}_cgln1")
-        hidden = self._depthwise(index, layers[3][0], hidden * self.valid)  # its Chop is the cache's job here
+        hidden = self._depthwise(index, layers[3][0], self._masked(hidden))  # its Chop is the cache's job here
         return self._norm(layers[5], _prelu(layers[4], hidden), f"block{index}_cgln2")
 
     def _depthwise(self, index: int, conv, hidden):
@@ -163,7 +170,7 @@ class _HopStep:
         tf_rep = torch.matmul(wav[self.module.framing], self.module.encoder_weight)  # (W, L) @ (L, N)
         if config.encoder_activation is EncoderActivation.RELU:
             tf_rep = torch.relu(tf_rep)
-        tf_rep = tf_rep * self.valid  # (W, N); masked frames do not exist
+        tf_rep = self._masked(tf_rep)  # (W, N); masked frames do not exist
         masker = model.masker
         output = _pointwise(masker.bottleneck[1], self._norm(masker.bottleneck[0], tf_rep, "bottleneck_cgln"))
         hiddens, module = [], self.module

@@ -355,6 +355,8 @@ def _export_files(export_dir: Path) -> tuple[Any, list[str]]:
     names += [entry.file for entry in manifest.stages]
     if manifest.stateful is not None:
         names.append(manifest.stateful.onnx_file)
+        if manifest.stateful.steady_file:
+            names.append(manifest.stateful.steady_file)
     return manifest, list(dict.fromkeys(names))
 
 

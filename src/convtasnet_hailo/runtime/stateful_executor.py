@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..export.stateful import (
     StatefulRecord,
     initial_caches,
     read_stateful,
+    stateful_file,
 )
 from ..model.config import ConvTasNetConfig
 
@@ -32,17 +34,20 @@ log = logging.getLogger(__name__)
 _ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
 
 
-def _expected_ports(record: StatefulRecord) -> tuple[dict, dict]:
-    inputs = {SAMPLES_INPUT: ("tensor(float)", (record.hop,)), VALID_INPUT: ("tensor(int64)", (1,))}
+def _expected_ports(record: StatefulRecord, steady: bool = False) -> tuple[dict, dict]:
+    inputs = {SAMPLES_INPUT: ("tensor(float)", (record.hop,))}
+    if not steady:
+        inputs[VALID_INPUT] = ("tensor(int64)", (1,))
     outputs = {SOURCES_OUTPUT: ("tensor(float)", (record.n_src, record.hop))}
     for cache in record.caches:
         inputs[cache.name] = outputs[cache.next_name] = (_ORT_TYPES[cache.dtype], tuple(cache.shape))
     return inputs, outputs
 
 
-def check_session(session, record: StatefulRecord, path: Path) -> None:
-    """The graph's inputs and outputs are exactly the record's: names, order, types and shapes."""
-    want_in, want_out = _expected_ports(record)
+def check_session(session, record: StatefulRecord, path: Path, steady: bool = False) -> None:
+    """The graph's inputs and outputs are exactly the record's: names, order, types and shapes
+    (``steady``: the steady graph's, without ``valid_samples``)."""
+    want_in, want_out = _expected_ports(record, steady)
     have_in = {p.name: (p.type, tuple(p.shape)) for p in session.get_inputs()}
     have_out = {p.name: (p.type, tuple(p.shape)) for p in session.get_outputs()}
     for what, want, have in (("inputs", want_in, have_in), ("outputs", want_out, have_out)):
@@ -51,6 +56,23 @@ def check_session(session, record: StatefulRecord, path: Path) -> None:
             raise UserError(
                 f"{path} does not match its record ({what} differ: {wrong[:3]}); re-export with `export --stateful`"
             )
+
+
+def _optimized(graph: bytes, options) -> bytes:
+    """``graph`` as onnxruntime optimizes it for this machine, serialized (its "offline mode"),
+    for the session to load already fused: measured here, a hop of the demo model then takes 7 to
+    9% less time than when the same fusions are made while loading (docs/benchmarks.md,
+    "Streaming plans on this CPU"). The file lives in a private folder only while it is read."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="convtasnet-stateful-") as folder:
+        path = Path(folder) / "optimized.onnx"
+        options.optimized_model_filepath = str(path)
+        try:
+            ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        finally:
+            options.optimized_model_filepath = ""
+        return path.read_bytes()
 
 
 class _Buffers:
@@ -81,6 +103,8 @@ class StatefulExecutor:
     that became final, shape (n_src, n); after the first ``delay`` samples every hop returns a
     whole hop. ``finish(samples)`` takes the last fewer-than-a-hop samples and returns the rest, so
     that everything returned is the offline model's output for the whole input (its length).
+    Where the record names a steady graph, it runs every hop whose frames all lie inside the
+    stream (all but the first and a partial last one), on the same caches.
     """
 
     def __init__(self, onnx_path: str | Path, record: StatefulRecord, threads: int = 1) -> None:
@@ -92,29 +116,49 @@ class StatefulExecutor:
         options = session_options(threads)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # From bytes, not a path: onnxruntime then follows no external-data reference out of the folder.
-        graph = Path(onnx_path).read_bytes()
-        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        check_session(self.session, record, Path(onnx_path))
+        self.session = self._session(Path(onnx_path), options)
+        self.steady_session = None
+        if record.steady_file:
+            path = stateful_file(Path(onnx_path).parent, record, steady=True)
+            self.steady_session = self._session(path, options, steady=True)
         log.debug(
-            "stateful graph %s: hop %d, %d caches, %d thread(s)", onnx_path, record.hop, len(record.caches), threads
+            "stateful graph %s: hop %d, %d caches, %d thread(s), steady graph %s",
+            onnx_path,
+            record.hop,
+            len(record.caches),
+            threads,
+            record.steady_file or "none",
         )
         self._buffers = _Buffers(record)
-        self._bindings = [self._bind(current, following) for current, following in ((0, 1), (1, 0))]
+        self._bindings = [self._bind(self.session, turn, True) for turn in (0, 1)]
+        steady = self.steady_session  # None: every hop runs the graph
+        self._steady = [self._bind(steady, turn, False) for turn in (0, 1)] if steady else []
+        self._frame_index = [c.name for c in record.caches].index("frame_index")
         self._turn = 0  # which binding runs next: its inputs hold the caches as they are now
         self.samples_in = 0
         self.samples_out = 0  # output samples returned (index of the next one)
         self.calls = 0
+        self.steady_calls = 0  # of them, the steady graph's
         self._position = -record.delay  # index of the next sample the graph emits
 
-    def _bind(self, current: int, following: int):
-        """The graph reading the caches of set ``current`` and writing the next ones into set
-        ``following``: every input and output bound to a numpy array of its own (an OrtValue on
-        a CPU shares the array's memory), so a call allocates and copies nothing; taking turns
-        of the two bindings swaps the caches."""
-        binding, buffers = self.session.io_binding(), self._buffers
+    def _session(self, path: Path, options, steady: bool = False):
+        import onnxruntime as ort
+
+        # From bytes, not a path: onnxruntime then follows no external-data reference out of the folder.
+        graph = _optimized(path.read_bytes(), options)
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        check_session(session, self.record, path, steady)
+        return session
+
+    def _bind(self, session, current: int, valid: bool):
+        """``session`` reading the caches of set ``current`` and writing the next ones into the
+        other set: every input and output bound to a numpy array of its own (an OrtValue on a CPU
+        shares the array's memory), so a call allocates and copies nothing; taking turns of the
+        two sets' bindings swaps the caches. ``valid``: the graph takes ``valid_samples``."""
+        binding, buffers, following = session.io_binding(), self._buffers, 1 - current
         binding.bind_ortvalue_input(SAMPLES_INPUT, buffers.value(buffers.samples))
-        binding.bind_ortvalue_input(VALID_INPUT, buffers.value(buffers.valid))
+        if valid:
+            binding.bind_ortvalue_input(VALID_INPUT, buffers.value(buffers.valid))
         binding.bind_ortvalue_output(SOURCES_OUTPUT, buffers.value(buffers.sources))
         for cache, now, after in zip(
             self.record.caches, buffers.caches[current], buffers.caches[following], strict=True
@@ -149,7 +193,13 @@ class StatefulExecutor:
         buffers = self._buffers
         buffers.samples[:] = block
         buffers.valid[0] = valid
-        self.session.run_with_iobinding(self._bindings[self._turn])
+        caches = buffers.caches[self._turn]
+        steady = valid == self.hop and caches[self._frame_index][0] >= 0  # every frame inside the stream
+        if steady and self.steady_session is not None:
+            self.steady_session.run_with_iobinding(self._steady[self._turn])
+            self.steady_calls += 1
+        else:
+            self.session.run_with_iobinding(self._bindings[self._turn])
         self._turn = 1 - self._turn
         self.calls += 1
         return buffers.sources.copy()
@@ -164,6 +214,11 @@ class StatefulExecutor:
         samples = np.ascontiguousarray(np.asarray(samples, np.float32).reshape(-1))
         if samples.size % self.hop:
             raise UserError(f"push {samples.size} samples: a multiple of the hop ({self.hop}) is needed")
+        if samples.size == self.hop:  # a live loop's every call: no list, no join
+            self.samples_in += self.hop
+            out = self._keep(self._step(samples, self.hop))
+            self.samples_out += out.shape[-1]
+            return out
         pieces = [self._keep(self._step(samples[i : i + self.hop], self.hop)) for i in range(0, samples.size, self.hop)]
         self.samples_in += samples.size
         out = np.concatenate(pieces, axis=-1) if pieces else np.zeros((self.n_src, 0), np.float32)
