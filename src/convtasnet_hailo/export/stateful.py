@@ -34,12 +34,17 @@ from ..records import SHA256_HEX, RecordError, field, inside, items, read_json
 
 #: The record's format name and version (``StatefulRecord.to_json``).
 RECORD_FORMAT = "convtasnet-hailo stateful graph"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+#: Versions this toolkit reads: 1 kept each depthwise conv's past as a cache (no rings).
+READ_VERSIONS = (1, 2)
 #: The record's file name beside the ONNX when written as a folder (:func:`write_stateful`).
 RECORD_NAME = "stateful.json"
 SAMPLES_INPUT, VALID_INPUT, SOURCES_OUTPUT = "samples", "valid_samples", "sources"
 NEXT_SUFFIX = "_next"
+LAG_INFIX = "_lag"
 DTYPES = ("float32", "float64")
+#: The longest ring a record may ask a driver to keep, in hops.
+MAX_RING = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,24 @@ class CacheSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class RingSpec:
+    """A dilated depthwise conv's past input frames, kept by the driver as whole hops: output
+    ``name`` is the hop's (W, C) frames; input ``name + '_lag<j>'`` for each ``lags`` j is the
+    output of j hops before (zeros before the stream). The driver keeps the last ``length``
+    outputs (a power of two above every lag, so the bindings of ``length`` hops repeat)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    lags: tuple[int, ...]
+    length: int
+    holds: str
+
+    def lag_name(self, lag: int) -> str:
+        return f"{self.name}{LAG_INFIX}{lag}"
+
+
+@dataclasses.dataclass(frozen=True)
 class StatefulRecord:
     """What a driver of the stateful graph needs: the file, the hop, the delay, the caches in the
     graph's input order (after ``samples`` and ``valid_samples``), and the MACs one hop computes."""
@@ -75,6 +98,8 @@ class StatefulRecord:
     #: the steady graph (no masks; whole hops inside the stream) and its sha256, or None
     steady_file: str | None = None
     steady_sha256: str | None = None
+    #: the depthwise convs' past frames as rings of hops (inputs after the caches', outputs too)
+    rings: tuple[RingSpec, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +117,7 @@ class StatefulRecord:
             "outputs": {SOURCES_OUTPUT: [self.n_src, self.hop]},
             "caches": [dict(dataclasses.asdict(c), shape=list(c.shape)) for c in self.caches],
             **({"steady_file": self.steady_file, "steady_sha256": self.steady_sha256} if self.steady_file else {}),
+            "rings": [dict(dataclasses.asdict(r), shape=list(r.shape), lags=list(r.lags)) for r in self.rings],
         }
 
     @classmethod
@@ -121,11 +147,28 @@ def _cache(data: Any, where: str) -> CacheSpec:
     )
 
 
+def _ring(data: Any, where: str) -> RingSpec:
+    name = field(data, "name", str, where)
+    where = f"ring {name!r}"
+    if not name.isidentifier():
+        raise RecordError(f"{where}: the name is not an identifier")
+    shape = tuple(items(field(data, "shape", list, where), int, f"{where}.shape"))
+    lags = tuple(items(field(data, "lags", list, where), int, f"{where}.lags"))
+    length = field(data, "length", int, where)
+    if len(shape) != 2 or min(shape) < 1 or field(data, "dtype", str, where) != "float32":
+        raise RecordError(f"{where}: shape {list(shape)} and dtype must be (frames, channels) float32")
+    if not lags or list(lags) != sorted(set(lags)) or lags[0] < 1 or not lags[-1] < length <= MAX_RING:
+        raise RecordError(f"{where}: lags {list(lags)} must rise from 1 and stay below length {length} (<= {MAX_RING})")
+    if length & (length - 1):
+        raise RecordError(f"{where}: length {length} is not a power of two")
+    return RingSpec(name, shape, "float32", lags, length, field(data, "holds", str, where, ""))
+
+
 def _record(data: Any) -> StatefulRecord:
     if field(data, "format", str, "the record") != RECORD_FORMAT:
         raise RecordError(f"format is {data.get('format')!r}, not {RECORD_FORMAT!r}")
-    if field(data, "format_version", int, "the record") != RECORD_VERSION:
-        raise RecordError(f"format_version {data['format_version']} (this toolkit reads {RECORD_VERSION})")
+    if field(data, "format_version", int, "the record") not in READ_VERSIONS:
+        raise RecordError(f"format_version {data['format_version']} (this toolkit reads {READ_VERSIONS})")
     ints = {
         key: field(data, key, int, "the record")
         for key in ("hop", "sample_rate", "n_src", "delay", "opset", "macs_per_hop")
@@ -136,7 +179,9 @@ def _record(data: Any) -> StatefulRecord:
     ):
         raise RecordError(f"hop, sample_rate, n_src, opset, delay or macs_per_hop out of range: {ints}")
     caches = tuple(_cache(c, f"caches[{i}]") for i, c in enumerate(field(data, "caches", list, "the record")))
+    rings = tuple(_ring(r, f"rings[{i}]") for i, r in enumerate(field(data, "rings", list, "the record", [])))
     names = [c.name for c in caches] + [c.next_name for c in caches]
+    names += [r.name for r in rings] + [r.lag_name(j) for r in rings for j in r.lags]
     if len(set(names)) != len(names) or {SAMPLES_INPUT, VALID_INPUT, SOURCES_OUTPUT} & set(names):
         raise RecordError("cache names repeat or take an input's or output's name")
     digest = field(data, "sha256", str, "the record")
@@ -157,6 +202,7 @@ def _record(data: Any) -> StatefulRecord:
         caches,
         steady,
         steady_digest,
+        rings,
     )
 
 
@@ -203,17 +249,6 @@ def cache_layout(config: ConvTasNetConfig, hop: int) -> tuple[CacheSpec, ...]:
     for block in range(config.n_tcn_blocks):
         if cgln:
             caches.append(CacheSpec(f"block{block}_cgln1", (2, 1), "float64", 0.0, sums))
-        past = (config.conv_kernel_size - 1) * config.dilation(block)
-        if past:
-            caches.append(
-                CacheSpec(
-                    f"block{block}_depthwise",
-                    (past, config.hid_chan),
-                    "float32",
-                    0.0,
-                    f"the depthwise conv's last {past} input frames (dilation {config.dilation(block)})",
-                )
-            )
         if cgln:
             caches.append(CacheSpec(f"block{block}_cgln2", (2, 1), "float64", 0.0, sums))
     tail = config.kernel_size - config.stride
@@ -228,6 +263,38 @@ def cache_layout(config: ConvTasNetConfig, hop: int) -> tuple[CacheSpec, ...]:
             )
         )
     return tuple(caches)
+
+
+def depthwise_lags(config: ConvTasNetConfig, block: int, frames: int) -> tuple[tuple[int, int], ...]:
+    """For each output frame t (row-major, then tap p) of a hop of ``frames`` frames: the hop
+    (0: this one, j: j hops before) and the row in it that block ``block``'s tap p reads (frame
+    t - (P - 1 - p) * dilation)."""
+    taps = config.conv_kernel_size
+    reads = []
+    for t in range(frames):
+        for p in range(taps):
+            back = t - (taps - 1 - p) * config.dilation(block)
+            reads.append((-(back // frames), back % frames))
+    return tuple(reads)
+
+
+def ring_layout(config: ConvTasNetConfig, hop: int) -> tuple[RingSpec, ...]:
+    """The depthwise convs' rings of ``config``'s stateful graph at ``hop``, block by block."""
+    frames, rings = hop // config.stride, []
+    for block in range(config.n_tcn_blocks):
+        lags = tuple(sorted({j for j, _ in depthwise_lags(config, block, frames) if j}))
+        if lags:
+            rings.append(
+                RingSpec(
+                    f"block{block}_frames",
+                    (frames, config.hid_chan),
+                    "float32",
+                    lags,
+                    1 << lags[-1].bit_length(),  # the power of two above the longest lag
+                    f"the depthwise conv's input frames of the hop (dilation {config.dilation(block)})",
+                )
+            )
+    return tuple(rings)
 
 
 def macs_per_hop(config: ConvTasNetConfig, hop: int) -> int:
@@ -252,6 +319,15 @@ def initial_caches(layout: tuple[CacheSpec, ...]) -> list:
     return [np.full(c.shape, c.initial, dtype=c.dtype) for c in layout]
 
 
+def input_names(layout: tuple[CacheSpec, ...], rings: tuple[RingSpec, ...]) -> list[str]:
+    """The graph's inputs in order (the steady graph's lack ``valid_samples``)."""
+    return [SAMPLES_INPUT, VALID_INPUT, *(c.name for c in layout), *(r.lag_name(j) for r in rings for j in r.lags)]
+
+
+def output_names(layout: tuple[CacheSpec, ...], rings: tuple[RingSpec, ...]) -> list[str]:
+    return [SOURCES_OUTPUT, *(c.next_name for c in layout), *(r.name for r in rings)]
+
+
 def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
     """Writes ``model``'s stateful graph for hops of ``hop`` samples to ``out_dir`` (one ONNX file,
     static shapes, the exporter's opset) and its record beside it (``stateful.json``); returns the record."""
@@ -267,15 +343,16 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
     from .stateful_graph import stateful_module
 
     config = model.config
-    layout = cache_layout(config, hop)
+    layout, rings = cache_layout(config, hop), ring_layout(config, hop)
     example = (
         torch.zeros(hop),
         torch.full((1,), hop, dtype=torch.int64),
         *(torch.from_numpy(a) for a in initial_caches(layout)),
+        *(torch.zeros(r.shape) for r in rings for _ in r.lags),
     )
     graphs = {}
     for steady in (False, True):  # the steady graph's unused valid_samples is left out by the exporter
-        module = stateful_module(model, hop, tuple(c.name for c in layout), stream_delay(config), steady)
+        module = stateful_module(model, hop, layout, rings, stream_delay(config), steady)
         buffer = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about Python scalars; every shape is fixed
@@ -285,8 +362,8 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
                 buffer,
                 opset_version=OPSET,
                 dynamo=False,
-                input_names=[SAMPLES_INPUT, VALID_INPUT, *(c.name for c in layout)],
-                output_names=[SOURCES_OUTPUT, *(c.next_name for c in layout)],
+                input_names=input_names(layout, rings),
+                output_names=output_names(layout, rings),
             )
         graphs[steady] = onnx.load_from_string(buffer.getvalue()).SerializeToString(deterministic=True)
     out_dir = Path(out_dir)
@@ -306,6 +383,7 @@ def export_stateful(model, hop: int, out_dir: str | Path) -> StatefulRecord:
         layout,
         steady_file,
         hashlib.sha256(graphs[True]).hexdigest(),
+        rings,
     )
     write_text_atomically(out_dir / RECORD_NAME, json.dumps(record.to_json(), indent=1) + "\n")
     return record

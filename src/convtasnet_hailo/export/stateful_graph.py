@@ -13,17 +13,21 @@ from __future__ import annotations
 from ..model.config import ConvTasNetConfig, EncoderActivation, NormType
 
 
-def stateful_module(model, hop: int, cache_names: tuple[str, ...], delay: int, steady: bool = False):
+def stateful_module(model, hop: int, layout, rings, delay: int, steady: bool = False):
     """A torch module running ``model`` (a causal :class:`ConvTasNet`) one hop at a time, its
-    encoder keeping ``delay`` past samples (``export.stateful``'s ``cache_layout`` and
-    ``stream_delay`` give the names and the delay). ``steady``: the graph for a whole hop whose
-    frames all lie inside the stream (every hop after the first but a partial last one): nothing
-    to mask, so no mask is computed (``valid_samples`` is taken and unused).
+    encoder keeping ``delay`` past samples (``export.stateful``'s ``cache_layout``, ``ring_layout``
+    and ``stream_delay`` give the caches, the depthwise convs' rings and the delay). ``steady``:
+    the graph for a whole hop whose frames all lie inside the stream (every hop after the first
+    but a partial last one): nothing to mask, so no mask is computed (``valid_samples`` is taken
+    and unused).
 
-    ``forward(samples (hop,) float32, valid_samples (1,) int64, *caches)`` -> ``(sources (n_src, hop),
-    *next caches)``, the caches in ``cache_names``' order.
+    ``forward(samples (hop,) float32, valid_samples (1,) int64, *caches, *ring lags)`` ->
+    ``(sources (n_src, hop), *next caches, *ring outputs)``, in the layout's and rings' order.
     """
     import torch
+
+    cache_names = tuple(c.name for c in layout)
+    lag_names = tuple((r.name, j) for r in rings for j in r.lags)
 
     class StatefulStep(torch.nn.Module):
         def __init__(self) -> None:
@@ -32,11 +36,11 @@ def stateful_module(model, hop: int, cache_names: tuple[str, ...], delay: int, s
             self.delay = delay
             _add_constants(self, model, hop)
 
-        def forward(self, samples, valid_samples, *caches):
-            state = dict(zip(cache_names, caches, strict=True))
+        def forward(self, samples, valid_samples, *inputs):
+            state = dict(zip(cache_names + lag_names, inputs, strict=True))
             step = _HopStep(self, state, None if steady else valid_samples >= self.needed)
             sources = step.run(samples)
-            return (sources, *(step.next[name] for name in cache_names))
+            return (sources, *(step.next[name] for name in cache_names), *(step.next[r.name] for r in rings))
 
     return StatefulStep()
 
@@ -67,14 +71,52 @@ def _add_constants(module, model, hop: int) -> None:
         module.register_buffer(f"in_bias{index}", bias_in.float())
         module.register_buffer(f"res_weight{index}", block.res_conv.weight[:, :, 0].t().detach().contiguous())
         shift = shift + block.res_conv.bias.detach().double()
-        module.register_buffer(f"taps{index}", depthwise_taps(config, index, frames), persistent=False)
-        taps = torch.cat([conv.weight[:, 0, :].t(), conv.bias.view(1, -1)]).detach()  # (P + 1, C): taps, bias
-        module.register_buffer(f"depthwise{index}", taps.contiguous())
+        _add_depthwise(module, config, index, frames, conv)
     module.register_buffer("residual_bias", shift.float())
     if config.skip_chan:  # the skip convs side by side: (skip, blocks * hid), and their biases summed
         skips = [block.skip_conv for block in model.masker.TCN]
         module.register_buffer("skip_weight", torch.cat([c.weight[:, :, 0] for c in skips], dim=1).detach())
         module.register_buffer("skip_bias", sum(c.bias for c in skips).detach())
+
+
+def _add_depthwise(module, config: ConvTasNetConfig, index: int, frames: int, conv) -> None:
+    """Block ``index``'s depthwise conv on [its ring's hops, oldest first; the hop; a row of ones]:
+    where every tap reads whole hops of its own (dilations in whole hops), each row's weight
+    (``depthwise<i>``, (rows, C)) and a 0/1 matrix summing each output frame's rows
+    (``tapsum<i>``, (W, rows)); otherwise each output frame's tap rows (``taps<i>``, (W, P + 1))
+    and the taps' weights with the bias last (``depthwise<i>``, (P + 1, C))."""
+    import torch
+
+    taps = conv.weight[:, 0, :].t().detach()  # (P, C)
+    bias = conv.bias.detach().view(1, -1)
+    lags, rows, whole = depthwise_rows(config, index, frames)
+    ones_row = len(lags) * frames
+    if whole:
+        weights = torch.cat([taps.repeat_interleave(frames, dim=0), bias])  # row p*W + t: tap p
+        tapsum = torch.zeros(frames, ones_row + 1)
+        for t in range(frames):
+            tapsum[t, [p * frames + t for p in range(config.conv_kernel_size)] + [ones_row]] = 1.0
+        module.register_buffer(f"tapsum{index}", tapsum, persistent=False)
+    else:
+        weights = torch.cat([taps, bias])
+        module.register_buffer(
+            f"taps{index}", torch.tensor([[*r, ones_row] for r in rows], dtype=torch.int64), persistent=False
+        )
+    module.register_buffer(f"depthwise{index}", weights.contiguous())
+
+
+def depthwise_rows(config: ConvTasNetConfig, block: int, frames: int) -> tuple[tuple[int, ...], list, bool]:
+    """Block ``block``'s hops read, oldest first (lags, 0 the hop itself); for each output frame
+    the rows its taps read in those hops joined; and whether each tap reads one whole hop of its
+    own (row p*W + t for tap p), so that a 0/1 product sums the taps."""
+    from .stateful import depthwise_lags
+
+    reads = depthwise_lags(config, block, frames)
+    lags = tuple(sorted({j for j, _ in reads}, reverse=True))
+    taps = config.conv_kernel_size
+    rows = [[lags.index(j) * frames + r for j, r in reads[t * taps : (t + 1) * taps]] for t in range(frames)]
+    whole = all(row == [p * frames + t for p in range(taps)] for t, row in enumerate(rows))
+    return lags, rows, whole
 
 
 class _HopStep:
@@ -98,6 +140,7 @@ class _HopStep:
         # (W, 1): the frames that exist (None in the steady graph: all of them)
         self.valid = None if complete is None else ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)
         self.ones = torch.ones(1, self.config.hid_chan)  # the depthwise convs' bias row
+        self.config_frames = int(offsets.shape[0])  # W, a Python int (not a traced size)
 
     def _masked(self, frames):
         """(W, C) with the frames that do not exist zeroed (the steady graph's are all real)."""
@@ -145,18 +188,25 @@ class _HopStep:
         return self._norm(layers[5], _prelu(layers[4], hidden), f"block{index}_cgln2")
 
     def _depthwise(self, index: int, conv, hidden):
-        """The dilated causal depthwise conv on frames as rows, (W, C) -> (W, C): the cache's past
-        frames, the hop's and a row of ones joined; for each output frame its taps' rows gathered
-        (W, P + 1, C; the ones row for the bias), weighted and summed over the taps."""
+        """The dilated causal depthwise conv on frames as rows, (W, C) -> (W, C): the ring's earlier
+        hops (``block<i>_frames_lag<j>``), the hop's frames and a row of ones joined; then either
+        every row weighted and each output frame's rows summed by one 0/1 product (taps on whole
+        hops), or each output frame's tap rows gathered (W, P + 1, C; the ones row for the bias),
+        weighted and summed over the taps. The hop's frames are the ring's next entry."""
         import torch
 
-        past = (self.config.conv_kernel_size - 1) * conv.dilation[0]
-        parts = [self.state[f"block{index}_depthwise"], hidden, self.ones] if past else [hidden, self.ones]
-        joined = torch.cat(parts)
-        if past:
-            self.next[f"block{index}_depthwise"] = joined[-past - 1 : -1]
-        gathered = joined[getattr(self.module, f"taps{index}")]  # (W, P + 1, C)
-        return (gathered * getattr(self.module, f"depthwise{index}")).sum(1)
+        from .stateful import depthwise_lags
+
+        module, frames = self.module, self.config_frames
+        lags = sorted({j for j, _ in depthwise_lags(self.config, index, frames) if j}, reverse=True)
+        name = f"block{index}_frames"
+        if lags:
+            self.next[name] = hidden
+        joined = torch.cat([*(self.state[(name, j)] for j in lags), hidden, self.ones])
+        weights = getattr(module, f"depthwise{index}")
+        if hasattr(module, f"tapsum{index}"):
+            return torch.matmul(getattr(module, f"tapsum{index}"), joined * weights)
+        return (joined[getattr(module, f"taps{index}")] * weights).sum(1)
 
     def run(self, samples):
         """(hop,) -> (n_src, hop): the hop's output samples, final (the overlap-add tail kept)."""
@@ -216,14 +266,3 @@ def _pointwise(conv, x):
     import torch.nn.functional as F
 
     return F.linear(x, conv.weight[:, :, 0], conv.bias)
-
-
-def depthwise_taps(config: ConvTasNetConfig, block: int, frames: int):
-    """(W, P + 1) int64: for output frame t, the rows of [past frames; the hop's W frames; ones]
-    its taps read (t + p * dilation for tap p), then the ones row's (the bias)."""
-    import torch
-
-    dilation = config.dilation(block)
-    past = (config.conv_kernel_size - 1) * dilation
-    rows = [torch.arange(frames) + tap * dilation for tap in range(config.conv_kernel_size)]
-    return torch.stack([*rows, torch.full((frames,), past + frames)], dim=1).to(torch.int64)

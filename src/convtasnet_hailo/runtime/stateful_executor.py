@@ -41,6 +41,10 @@ def _expected_ports(record: StatefulRecord, steady: bool = False) -> tuple[dict,
     outputs = {SOURCES_OUTPUT: ("tensor(float)", (record.n_src, record.hop))}
     for cache in record.caches:
         inputs[cache.name] = outputs[cache.next_name] = (_ORT_TYPES[cache.dtype], tuple(cache.shape))
+    for ring in record.rings:
+        for lag in ring.lags:
+            inputs[ring.lag_name(lag)] = ("tensor(float)", tuple(ring.shape))
+        outputs[ring.name] = ("tensor(float)", tuple(ring.shape))
     return inputs, outputs
 
 
@@ -77,15 +81,18 @@ def _optimized(graph: bytes, options) -> bytes:
 
 class _Buffers:
     """The arrays a stateful graph's calls read and write: the hop's samples, the valid count, the
-    sources, and two sets of caches (each call reads one set and writes the other), every cache
-    starting at its initial value; ``value`` wraps one as the OrtValue bound to it (kept here, as
-    long as the bindings live)."""
+    sources, two sets of caches (each call reads one set and writes the other), every cache
+    starting at its initial value, and each ring's ``length`` hops of frames (zeros: the frames
+    before the stream). ``period`` hops later every call reads and writes the same arrays again;
+    ``value`` wraps one as the OrtValue bound to it (kept here, as long as the bindings live)."""
 
     def __init__(self, record: StatefulRecord) -> None:
         self.samples = np.zeros(record.hop, np.float32)
         self.valid = np.array([record.hop], np.int64)
         self.sources = np.zeros((record.n_src, record.hop), np.float32)
         self.caches = (initial_caches(record.caches), initial_caches(record.caches))
+        self.rings = [[np.zeros(r.shape, np.float32) for _ in range(r.length)] for r in record.rings]
+        self.period = max([2, *(r.length for r in record.rings)])  # powers of two: each divides the longest
         self._values: dict[int, object] = {}
 
     def value(self, array: np.ndarray):
@@ -130,11 +137,11 @@ class StatefulExecutor:
             record.steady_file or "none",
         )
         self._buffers = _Buffers(record)
-        self._bindings = [self._bind(self.session, turn, True) for turn in (0, 1)]
+        self._bindings = [self._bind(self.session, hop, True) for hop in range(self._buffers.period)]
         steady = self.steady_session  # None: every hop runs the graph
-        self._steady = [self._bind(steady, turn, False) for turn in (0, 1)] if steady else []
+        self._steady = [self._bind(steady, hop, False) for hop in range(self._buffers.period)] if steady else []
         self._frame_index = [c.name for c in record.caches].index("frame_index")
-        self._turn = 0  # which binding runs next: its inputs hold the caches as they are now
+        self._turn = 0  # the next call's hop modulo the period: which bindings run it
         self.samples_in = 0
         self.samples_out = 0  # output samples returned (index of the next one)
         self.calls = 0
@@ -150,12 +157,15 @@ class StatefulExecutor:
         check_session(session, self.record, path, steady)
         return session
 
-    def _bind(self, session, current: int, valid: bool):
-        """``session`` reading the caches of set ``current`` and writing the next ones into the
-        other set: every input and output bound to a numpy array of its own (an OrtValue on a CPU
-        shares the array's memory), so a call allocates and copies nothing; taking turns of the
-        two sets' bindings swaps the caches. ``valid``: the graph takes ``valid_samples``."""
-        binding, buffers, following = session.io_binding(), self._buffers, 1 - current
+    def _bind(self, session, hop: int, valid: bool):
+        """``session`` as it runs hop ``hop`` (modulo the period): reading the caches of set
+        ``hop % 2`` and writing the next ones into the other set, reading each ring's entries of
+        its lags' hops before and writing its own. Every input and output is bound to a numpy
+        array of its own (an OrtValue on a CPU shares the array's memory), so a call allocates
+        and copies nothing; taking turns of the period's bindings moves every cache and ring on.
+        ``valid``: the graph takes ``valid_samples``."""
+        binding, buffers = session.io_binding(), self._buffers
+        current, following = hop % 2, 1 - hop % 2
         binding.bind_ortvalue_input(SAMPLES_INPUT, buffers.value(buffers.samples))
         if valid:
             binding.bind_ortvalue_input(VALID_INPUT, buffers.value(buffers.valid))
@@ -165,12 +175,16 @@ class StatefulExecutor:
         ):
             binding.bind_ortvalue_input(cache.name, buffers.value(now))
             binding.bind_ortvalue_output(cache.next_name, buffers.value(after))
+        for ring, entries in zip(self.record.rings, buffers.rings, strict=True):
+            for lag in ring.lags:
+                binding.bind_ortvalue_input(ring.lag_name(lag), buffers.value(entries[(hop - lag) % ring.length]))
+            binding.bind_ortvalue_output(ring.name, buffers.value(entries[hop % ring.length]))
         return binding
 
     @property
     def caches(self) -> list[np.ndarray]:
         """Every cache's value now (after the last call), in the record's order: the graph's next input."""
-        return self._buffers.caches[self._turn]
+        return self._buffers.caches[self._turn % 2]
 
     @classmethod
     def from_folder(cls, directory: str | Path, threads: int = 1) -> StatefulExecutor:
@@ -193,14 +207,14 @@ class StatefulExecutor:
         buffers = self._buffers
         buffers.samples[:] = block
         buffers.valid[0] = valid
-        caches = buffers.caches[self._turn]
+        caches = buffers.caches[self._turn % 2]
         steady = valid == self.hop and caches[self._frame_index][0] >= 0  # every frame inside the stream
         if steady and self.steady_session is not None:
             self.steady_session.run_with_iobinding(self._steady[self._turn])
             self.steady_calls += 1
         else:
             self.session.run_with_iobinding(self._bindings[self._turn])
-        self._turn = 1 - self._turn
+        self._turn = (self._turn + 1) % buffers.period
         self.calls += 1
         return buffers.sources.copy()
 
