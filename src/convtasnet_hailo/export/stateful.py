@@ -4,6 +4,10 @@ Inputs: ``samples`` (hop,) float32, the hop's audio; ``valid_samples`` (1,) int6
 them are real (the hop, or fewer at a zero-padded last partial hop); and one tensor per piece of
 history (:class:`CacheSpec`). Outputs: ``sources`` (n_src, hop) float32 and each cache's next value
 (``<name>_next``), to be fed back at the next hop. Every cache starts at its ``initial`` value.
+Each dilated depthwise conv's past is a ring of whole hops instead (:class:`RingSpec`): the graph
+outputs the hop's (W, C) input frames of the conv and reads, as ``<name>_lag<j>``, what it output
+j hops before, for each lag its taps reach (zeros before the stream); a driver keeps the last
+``length`` outputs, so the graph neither copies nor slices a cache of rows.
 
 Alignment: the encoder keeps ``delay`` = ceil(L/S)*S - S past samples, so hop k (from 0) makes
 encoder frames k*W - delay/S .. k*W - delay/S + W - 1 (W = hop/S) and emits output samples
