@@ -161,3 +161,24 @@ def test_without_a_steady_graph_every_hop_runs_the_graph(tmp_path):
     alone = StatefulExecutor.from_folder(tmp_path / f"stateful{hop}")
     assert_within_contract(stream_file(alone, wav), both, "graph alone vs graph and steady graph")
     assert alone.steady_calls == 0 and alone.calls == -(-len(wav) // hop)
+
+
+def test_an_asteroid_written_16k_checkpoint_streams_exactly_at_8_ms(tmp_path):
+    """The Done-when's second model: a causal 16 kHz checkpoint with L=32, S=16 as Asteroid's
+    ``serialize()`` writes it, loaded from the file and streamed at 8 ms hops (128 samples)."""
+    import torch
+
+    from convtasnet_hailo.model.checkpoint import load_model
+    from tests.model.test_checkpoint import asteroid_package
+
+    config = dataclasses.replace(
+        CAUSAL, n_src=1, kernel_size=32, stride=16, sample_rate=16000, mask_act=MaskAct.SIGMOID
+    )
+    torch.save(asteroid_package(random_model(config, seed=8)), tmp_path / "pytorch_model.bin")
+    model, _ = load_model(str(tmp_path / "pytorch_model.bin"))
+    assert model.config == config
+    wav = speech_like(0.2, config.sample_rate, 1)[:3001]
+    executor = _executor(model, 128, tmp_path)
+    streamed = stream_file(executor, wav)
+    assert streamed.shape == (1, len(wav)) and executor.steady_calls == len(wav) // 128 - 1
+    assert_within_contract(streamed, reference_separation(model, wav), "16 kHz L=32 S=16 at 8 ms")
