@@ -114,7 +114,8 @@ def _with_stateful(request: Request, manifest) -> str:
     record = export_stateful(request.source.model, stateful_hop(request), request.out)
     dataclasses.replace(manifest, stateful=record).write(request.out)
     return (
-        f"; stateful graph {record.onnx_file} (hops of {record.hop} samples, {len(record.caches)} caches, "
+        f"; stateful graph {record.onnx_file} and its steady form {record.steady_file} (hops of {record.hop} "
+        f"samples, {len(record.caches)} caches, {len(record.rings)} rings of hops, "
         f"{record.macs_per_hop:,} MACs per hop)"
     )
 
