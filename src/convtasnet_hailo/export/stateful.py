@@ -35,6 +35,7 @@ from typing import Any
 from ..errors import UserError
 from ..model.config import ConvTasNetConfig, NormType
 from ..records import SHA256_HEX, RecordError, field, inside, items, read_json
+from .stateful_graph import depthwise_lags
 
 #: The record's format name and version (``StatefulRecord.to_json``).
 RECORD_FORMAT = "convtasnet-hailo stateful graph"
@@ -267,19 +268,6 @@ def cache_layout(config: ConvTasNetConfig, hop: int) -> tuple[CacheSpec, ...]:
             )
         )
     return tuple(caches)
-
-
-def depthwise_lags(config: ConvTasNetConfig, block: int, frames: int) -> tuple[tuple[int, int], ...]:
-    """For each output frame t (row-major, then tap p) of a hop of ``frames`` frames: the hop
-    (0: this one, j: j hops before) and the row in it that block ``block``'s tap p reads (frame
-    t - (P - 1 - p) * dilation)."""
-    taps = config.conv_kernel_size
-    reads = []
-    for t in range(frames):
-        for p in range(taps):
-            back = t - (taps - 1 - p) * config.dilation(block)
-            reads.append((-(back // frames), back % frames))
-    return tuple(reads)
 
 
 def ring_layout(config: ConvTasNetConfig, hop: int) -> tuple[RingSpec, ...]:

@@ -109,8 +109,6 @@ def depthwise_rows(config: ConvTasNetConfig, block: int, frames: int) -> tuple[t
     """Block ``block``'s hops read, oldest first (lags, 0 the hop itself); for each output frame
     the rows its taps read in those hops joined; and whether each tap reads one whole hop of its
     own (row p*W + t for tap p), so that a 0/1 product sums the taps."""
-    from .stateful import depthwise_lags
-
     reads = depthwise_lags(config, block, frames)
     lags = tuple(sorted({j for j, _ in reads}, reverse=True))
     taps = config.conv_kernel_size
@@ -195,8 +193,6 @@ class _HopStep:
         weighted and summed over the taps. The hop's frames are the ring's next entry."""
         import torch
 
-        from .stateful import depthwise_lags
-
         module, frames = self.module, self.config_frames
         lags = sorted({j for j, _ in depthwise_lags(self.config, index, frames) if j}, reverse=True)
         name = f"block{index}_frames"
@@ -266,3 +262,16 @@ def _pointwise(conv, x):
     import torch.nn.functional as F
 
     return F.linear(x, conv.weight[:, :, 0], conv.bias)
+
+
+def depthwise_lags(config: ConvTasNetConfig, block: int, frames: int) -> tuple[tuple[int, int], ...]:
+    """For each output frame t (row-major, then tap p) of a hop of ``frames`` frames: the hop
+    (0: this one, j: j hops before) and the row in it that block ``block``'s tap p reads (frame
+    t - (P - 1 - p) * dilation)."""
+    taps = config.conv_kernel_size
+    reads = []
+    for t in range(frames):
+        for p in range(taps):
+            back = t - (taps - 1 - p) * config.dilation(block)
+            reads.append((-(back // frames), back % frames))
+    return tuple(reads)
