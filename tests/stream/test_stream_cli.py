@@ -60,6 +60,8 @@ def test_stream_a_file_reports_latency_and_equals_offline(tmp_path, capsys):
     assert 0 <= latency["deadline_misses"] <= latency["hops"] and latency["rtf"] > 0
     assert record["parity_vs_offline"]["all_close"] and record["parity_vs_offline"]["si_snr_db"] > 60
     assert len(record["si_snr_db"]) == 2 and isinstance(record["si_snri_db"], float)
+    assert 1.0 <= record["pesq_input"] <= 4.7 and 1.0 <= record["pesq_output"] <= 4.7  # NB PESQ at 8 kHz
+    assert 0 <= record["stoi_input"] <= 1 and 0 <= record["stoi_output"] <= 1
     prediction = record["device_prediction"]
     assert prediction["device"] == "hailo8l" and prediction["calls_per_hop"] >= 1
     assert prediction["end_to_end_latency_ms"] > 4 + prediction["device_ms_per_hop"]

@@ -1,5 +1,6 @@
-"""Files shipped with the package (the demo model, a real two-speaker mixture, a real noisy
-recording with its clean speech) and where `make` puts the third-party model it fetches."""
+"""Files shipped with the package (the demo models, the causal denoiser, a real two-speaker
+mixture, a real noisy recording with its clean speech) and where `make` puts the third-party model
+it fetches."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_MODEL = DEMO_DIR / "convtasnet_demo_8k.pth"
-#: The causal (cLN) variant of the demo model, for `stream` and the demo's streaming part.
+#: The causal (cLN) variant of the demo model: `stream`'s default, the separation twin.
 DEMO_CAUSAL_MODEL = DEMO_DIR / "convtasnet_demo_8k_causal.pth"
+#: The causal 16 kHz denoiser (n_src=1, cLN) trained for issue 40: the demo's streaming part.
+DEMO_DENOISER = DEMO_DIR / "convtasnet_denoiser_16k_causal.pth"
 DEMO_MIXTURE = DEMO_DIR / "mixture.wav"
 DEMO_SOURCES = (DEMO_DIR / "s1.wav", DEMO_DIR / "s2.wav")
 ENHANCE_NOISY = DEMO_DIR / "enhance" / "noisy.wav"

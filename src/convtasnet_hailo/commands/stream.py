@@ -1,6 +1,7 @@
 """`stream`: real-time separation of a causal model hop by hop, simulated from a file or live from
-a sound card: latency, per-hop compute, deadline misses, equality with the offline model, and the
-cost model's per-hop device time on a Hailo-8L behind a Pi 5.
+a sound card: latency, per-hop compute, deadline misses, equality with the offline model, the
+scores against a file's ground truth (SI-SNR(i), PESQ, STOI), and the cost model's per-hop device
+time on a Hailo-8L behind a Pi 5.
 
 Writes ``<stem>_s<i>.wav`` (in ``run``: a live stream's as the hops come), ``stream_run.json`` and
 ``stream_latency.png`` (in ``write``). Exit 1 when the output is not the offline model's, 130 when
@@ -107,6 +108,28 @@ class Written:
 
 
 @dataclasses.dataclass(frozen=True)
+class Scores:
+    """A file stream's output against its ground truth (``sources``): per source SI-SNR (dB) under
+    the best permutation, their mean SI-SNRi, and the means of PESQ and STOI (``metrics.quality``)
+    as (input, output)."""
+
+    si_snr_db: tuple[float, ...]
+    si_snri_db: float
+    pesq: tuple[float, float]
+    stoi: tuple[float, float]
+
+    def to_json(self) -> dict:
+        return {
+            "si_snr_db": list(self.si_snr_db),
+            "si_snri_db": self.si_snri_db,
+            "pesq_input": self.pesq[0],
+            "pesq_output": self.pesq[1],
+            "stoi_input": self.stoi[0],
+            "stoi_output": self.stoi[1],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
 class StreamReport:
     """A finished stream: its timing, its equality with the offline model (None without one: an
     export without its checkpoint), the scores against the ground truth, the plan chosen (and
@@ -124,8 +147,7 @@ class StreamReport:
     latency: Latency
     parity: OfflineParity | None
     sources: tuple[str, ...]
-    si_snr_db: tuple[float, ...] | None
-    si_snri_db: float | None
+    scores: Scores | None
     live: LiveRecord | None
     written: Written
     per_hop_ms: tuple[float, ...]
@@ -161,10 +183,8 @@ class StreamReport:
             "parity_vs_offline": None if self.parity is None else self.parity.to_json(),
             "device_prediction": self.choice.prediction,
         }
-        if self.si_snri_db is not None:
-            record.update(
-                {"sources": list(self.sources), "si_snr_db": list(self.si_snr_db), "si_snri_db": self.si_snri_db}
-            )
+        if self.scores is not None:
+            record.update({"sources": list(self.sources), **self.scores.to_json()})
         if self.live is not None:
             record["live"] = self.live.to_json()
         if self.written.subtype is not None:
@@ -179,14 +199,15 @@ class StreamReport:
 
 
 def _summary(report: StreamReport) -> list[str]:
-    latency, prediction, parity = report.latency, report.choice.prediction, report.parity
+    latency, prediction, parity, s = report.latency, report.choice.prediction, report.parity, report.scores
     c = latency.per_hop_compute_ms
     lines = (
         [
-            f"stream: SI-SNR {', '.join(f'{v:.2f}' for v in report.si_snr_db)} dB, SI-SNRi "
-            f"{report.si_snri_db:+.2f} dB against the ground truth"
+            f"stream: SI-SNR {', '.join(f'{v:.2f}' for v in s.si_snr_db)} dB, SI-SNRi "
+            f"{s.si_snri_db:+.2f} dB against the ground truth; PESQ {s.pesq[0]:.2f} -> {s.pesq[1]:.2f}, "
+            f"STOI {s.stoi[0]:.2f} -> {s.stoi[1]:.2f} (input -> output)"
         ]
-        if report.si_snri_db is not None
+        if s is not None
         else []
     )
     lines.append(
@@ -352,15 +373,25 @@ def _write_wavs(request: Request, streamed: _Streamed) -> Written:
     return Written(subtype, gain, level.to_json() if one_output else None)
 
 
-def _scores(request: Request, streamed: _Streamed, truth: list[np.ndarray]) -> tuple[tuple, float] | None:
+def _scores(request: Request, streamed: _Streamed, truth: list[np.ndarray]) -> Scores | None:
+    """The raw output (n_src, T) against the ground truth over their common length (PESQ and STOI
+    ignore the level match the WAVs get, SI-SNR ignores scale and sign)."""
+    from ..metrics.quality import quality_scores
     from ..metrics.separation import score_separation
 
     if not truth:
         return None
-    wav = streamed.wav
-    length = min(len(wav), *(len(t) for t in truth))
-    score = score_separation(streamed.streamed[:, :length], np.stack([t[:length] for t in truth]), wav[:length])
-    return tuple(score.si_snr), score.mean_si_snri
+    length = min(len(streamed.wav), *(len(t) for t in truth))
+    wav, estimates = streamed.wav[:length], streamed.streamed[:, :length]
+    references = np.stack([t[:length] for t in truth])
+    score = score_separation(estimates, references, wav)
+    quality = quality_scores(estimates[list(score.permutation)], references, wav, request.source.config.sample_rate)
+    return Scores(
+        tuple(score.si_snr),
+        score.mean_si_snri,
+        (quality["pesq_mixture_mean"], quality["pesq_hailo_mean"]),
+        (quality["stoi_mixture_mean"], quality["stoi_hailo_mean"]),
+    )
 
 
 def _can_plot() -> bool:
@@ -379,7 +410,6 @@ def run(request: Request) -> StreamReport:
     streamed = _stream(request, wav)
     model = request.source.model
     parity = None if model is None else offline_parity(model, streamed.wav, streamed.streamed)
-    scores = _scores(request, streamed, truth)
     written = _write_wavs(request, streamed)
     rate = request.source.config.sample_rate
     return StreamReport(
@@ -394,8 +424,7 @@ def run(request: Request) -> StreamReport:
         latency=streamed.latency,
         parity=parity,
         sources=tuple(request.sources),
-        si_snr_db=None if scores is None else scores[0],
-        si_snri_db=None if scores is None else scores[1],
+        scores=_scores(request, streamed, truth),
         live=streamed.live,
         written=written,
         per_hop_ms=tuple(1e3 * s for s in streamed.per_hop),
