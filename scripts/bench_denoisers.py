@@ -89,9 +89,10 @@ def _resampled(run48: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarra
 
 
 def ours(model: str, hop_ms: float, plan: str) -> Denoiser:
-    """The causal ConvTasNet streamed hop by hop by the project's streaming executor (float,
-    torch_proxy) on ``plan``: per-hop (the host keeps each conv's past: the least compute on a CPU)
-    or rf-windows (the Hailo plan: each window recomputed)."""
+    """The causal ConvTasNet streamed hop by hop by the project's streaming executor (float) on
+    ``plan``: stateful (the CPU's plan: one onnxruntime call per hop, what `stream` runs on a CPU),
+    per-hop (the Python executor on torch_proxy, each conv's past kept on the host) or rf-windows
+    (the Hailo plan: each window recomputed)."""
     import tempfile
 
     from convtasnet_hailo.model.source import checkpoint_source
@@ -319,9 +320,9 @@ def main() -> None:
     parser.add_argument("--hop-ms", type=float, default=8.0, help="ours: the streaming hop (default 8)")
     parser.add_argument(
         "--plan",
-        default="per-hop",
-        choices=("per-hop", "rf-windows"),
-        help="ours: the streaming plan (default per-hop, the CPU's)",
+        default="stateful",
+        choices=("stateful", "per-hop", "rf-windows"),
+        help="ours: the streaming plan (default stateful, the CPU's)",
     )
     parser.add_argument("--limit", type=int, help="score only the first N files")
     parser.add_argument("--json", type=Path, help="write every number here")
