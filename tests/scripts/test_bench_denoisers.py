@@ -62,7 +62,8 @@ def test_a_delayed_clean_output_scores_as_clean_with_its_delay_as_latency(bench,
     assert "| oracle |" in table and "| the noisy input |" in table and "SNR 0..5 dB" in table
 
 
-def test_ours_streams_a_causal_16k_checkpoint_hop_by_hop(bench, tmp_path):
+@pytest.mark.parametrize("plan", ["stateful", "per-hop"])
+def test_ours_streams_a_causal_16k_checkpoint_hop_by_hop(bench, tmp_path, plan):
     """The streamed output is the model's offline output; its latency is the hop plus L - S."""
     import torch
 
@@ -76,11 +77,42 @@ def test_ours_streams_a_causal_16k_checkpoint_hop_by_hop(bench, tmp_path):
     )
     model = random_model(config, seed=4)
     save_model(model, tmp_path / "d.pth")
-    denoiser = bench.ours(str(tmp_path / "d.pth"), 8.0, "per-hop")
+    denoiser = bench.ours(str(tmp_path / "d.pth"), 8.0, plan)
     wav = speech_like(0.9, 16000, 2).astype(np.float32)
     denoiser.prepare()
     streamed = denoiser.run(wav)
     with torch.no_grad():
         offline = model(torch.from_numpy(wav)[None])[0, 0].numpy()
     np.testing.assert_allclose(streamed[: len(offline)], offline, atol=1e-4 * max(1.0, np.abs(offline).max()))
+    assert denoiser.hop == 128 and denoiser.hidden == 128 + config.kernel_size - config.stride
+
+
+def test_ours8_runs_the_8_bit_emulation_a_noise_folder_advised(bench, tmp_path):
+    """ours8: the checkpoint in the emulated 8-bit arithmetic with the advice of a `noise` run on
+    it; its output is close to the float model's, not equal (quantized), and the latency is the
+    streamed model's (hop plus L - S)."""
+    import torch
+
+    from convtasnet_hailo.cli import main
+    from convtasnet_hailo.model.checkpoint import save_model
+    from convtasnet_hailo.model.config import MaskAct, NormType
+    from convtasnet_hailo.model.random_init import random_model
+    from tests.conftest import TINY
+
+    config = dataclasses.replace(
+        TINY, n_src=1, causal=True, norm_type=NormType.CLN, mask_act=MaskAct.SIGMOID, sample_rate=16000
+    )
+    model = random_model(config, seed=4)
+    save_model(model, tmp_path / "d.pth")
+    items = bench.read_set(_set(tmp_path / "set"))
+    noisy, clean = tmp_path / "set" / "mix_single" / "t_0.wav", tmp_path / "set" / "s1" / "t_0.wav"
+    common = ["--model", str(tmp_path / "d.pth"), "--audio", str(noisy), "--s1", str(clean)]
+    assert main(["noise", *common, "--calib-count", "64", "--target-db", "10", "--out", str(tmp_path / "n")]) == 0
+    denoiser = bench.ours8(str(tmp_path / "d.pth"), str(tmp_path / "n"))
+    wav = items[1][1]
+    out = denoiser.run(wav)
+    with torch.no_grad():
+        offline = model(torch.from_numpy(wav)[None])[0, 0].numpy()
+    error = out[: len(offline)] - offline
+    assert 0 < np.abs(error).max() and 10 * np.log10(np.sum(offline**2) / np.sum(error**2)) > 10
     assert denoiser.hop == 128 and denoiser.hidden == 128 + config.kernel_size - config.stride
