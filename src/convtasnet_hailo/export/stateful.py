@@ -137,10 +137,7 @@ class StatefulRecord:
 
 
 def _cache(data: Any, where: str) -> CacheSpec:
-    name = field(data, "name", str, where)
-    where = f"cache {name!r}"
-    if not name.isidentifier():
-        raise RecordError(f"{where}: the name is not an identifier")
+    name, where = _named(data, where, "cache")
     shape = tuple(items(field(data, "shape", list, where), int, f"{where}.shape"))
     if not shape or any(d < 1 for d in shape):
         raise RecordError(f"{where}.shape {list(shape)} is not a shape of positive sizes")
@@ -152,11 +149,16 @@ def _cache(data: Any, where: str) -> CacheSpec:
     )
 
 
-def _ring(data: Any, where: str) -> RingSpec:
+def _named(data: Any, where: str, kind: str) -> tuple[str, str]:
+    """A cache's or ring's name (an identifier) and how errors about it name it."""
     name = field(data, "name", str, where)
-    where = f"ring {name!r}"
     if not name.isidentifier():
-        raise RecordError(f"{where}: the name is not an identifier")
+        raise RecordError(f"{kind} {name!r}: the name is not an identifier")
+    return name, f"{kind} {name!r}"
+
+
+def _ring(data: Any, where: str) -> RingSpec:
+    name, where = _named(data, where, "ring")
     shape = tuple(items(field(data, "shape", list, where), int, f"{where}.shape"))
     lags = tuple(items(field(data, "lags", list, where), int, f"{where}.lags"))
     length = field(data, "length", int, where)

@@ -63,6 +63,7 @@ def _add_constants(module, model, hop: int) -> None:
     # the residual stream runs without the residual convs' biases (each residual product adds onto
     # it, Gemm's C); the biases summed so far enter each block's input conv through its bias instead
     shift = torch.zeros(config.bn_chan, dtype=torch.float64)
+    module.ring_lags = {}  # by block: the earlier hops its depthwise conv reads, oldest first
     for index, block in enumerate(model.masker.TCN):
         layers = block.shared_block
         conv_in, conv = layers[0], layers[3][0]
@@ -90,6 +91,7 @@ def _add_depthwise(module, config: ConvTasNetConfig, index: int, frames: int, co
     taps = conv.weight[:, 0, :].t().detach()  # (P, C)
     bias = conv.bias.detach().view(1, -1)
     lags, rows, whole = depthwise_rows(config, index, frames)
+    module.ring_lags[index] = lags[:-1]  # the ring's hops read, oldest first (the last, 0, is the hop)
     ones_row = len(lags) * frames
     if whole:
         weights = torch.cat([taps.repeat_interleave(frames, dim=0), bias])  # row p*W + t: tap p
@@ -138,7 +140,6 @@ class _HopStep:
         # (W, 1): the frames that exist (None in the steady graph: all of them)
         self.valid = None if complete is None else ((self.positions >= 0) & complete).to(torch.float32).view(-1, 1)
         self.ones = torch.ones(1, self.config.hid_chan)  # the depthwise convs' bias row
-        self.config_frames = int(offsets.shape[0])  # W, a Python int (not a traced size)
 
     def _masked(self, frames):
         """(W, C) with the frames that do not exist zeroed (the steady graph's are all real)."""
@@ -193,8 +194,7 @@ class _HopStep:
         weighted and summed over the taps. The hop's frames are the ring's next entry."""
         import torch
 
-        module, frames = self.module, self.config_frames
-        lags = sorted({j for j, _ in depthwise_lags(self.config, index, frames) if j}, reverse=True)
+        module, lags = self.module, self.module.ring_lags[index]
         name = f"block{index}_frames"
         if lags:
             self.next[name] = hidden
